@@ -1,0 +1,173 @@
+// Package identity turns a 32-byte seed into an ed25519 key pair and names
+// peers by their public key.
+//
+// A peer id is the public key in z-base-32 (52 lowercase characters, no
+// padding). It is the one text form of a key used everywhere: in book names,
+// invite codes, the relay and the devtools API. A seed has the same text form,
+// so it can be copied between tabs, but it is a secret and is never logged.
+package identity
+
+import (
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+)
+
+// Sizes of the binary forms.
+const (
+	SeedSize      = ed25519.SeedSize
+	IDSize        = ed25519.PublicKeySize
+	SignatureSize = ed25519.SignatureSize
+	// TextSize is the length of an ID or Seed in text form.
+	TextSize = 52
+)
+
+// Errors returned by the parsers.
+var (
+	// ErrBadID means a peer id or key in text form could not be parsed.
+	ErrBadID = errors.New("identity: bad peer id")
+	// ErrBadSeed means a seed in text form could not be parsed.
+	ErrBadSeed = errors.New("identity: bad seed")
+)
+
+// zbase32 is the human-oriented base-32 alphabet (no padding, lowercase).
+var zbase32 = base32.NewEncoding("ybndrfg8ejkmcpqxot1uwisza345h769").WithPadding(base32.NoPadding)
+
+// A Seed is the 32-byte secret from which a peer's keys are derived.
+type Seed [SeedSize]byte
+
+// NewSeed returns a fresh random seed from crypto/rand.
+func NewSeed() (Seed, error) {
+	var s Seed
+	_, err := rand.Read(s[:])
+	return s, err
+}
+
+// String returns the seed in z-base-32. It is a secret: do not log it.
+func (s Seed) String() string { return zbase32.EncodeToString(s[:]) }
+
+// ParseSeed parses the text form written by Seed.String.
+func ParseSeed(text string) (Seed, error) {
+	var s Seed
+	if err := decode(s[:], text); err != nil {
+		return Seed{}, fmt.Errorf("%w: %v", ErrBadSeed, err)
+	}
+	return s, nil
+}
+
+// An ID is an ed25519 public key: a peer's id or a book's key.
+type ID [IDSize]byte
+
+// String returns the id in z-base-32.
+func (id ID) String() string { return zbase32.EncodeToString(id[:]) }
+
+// Short returns the first 8 characters of the id, for logs and labels.
+func (id ID) Short() string { return id.String()[:8] }
+
+// IsZero reports whether id is the zero value.
+func (id ID) IsZero() bool { return id == ID{} }
+
+// MarshalText implements encoding.TextMarshaler.
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (id *ID) UnmarshalText(b []byte) error {
+	v, err := ParseID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
+// Verify reports whether sig is id's signature of msg.
+func (id ID) Verify(msg, sig []byte) bool {
+	return len(sig) == SignatureSize && ed25519.Verify(id[:], msg, sig)
+}
+
+// ParseID parses the text form written by ID.String. It rejects any other
+// length, any character outside the alphabet and non-canonical encodings.
+func ParseID(text string) (ID, error) {
+	var id ID
+	if err := decode(id[:], text); err != nil {
+		return ID{}, fmt.Errorf("%w %q: %v", ErrBadID, clip(text), err)
+	}
+	return id, nil
+}
+
+// IDFromBytes converts a 32-byte slice to an ID.
+func IDFromBytes(b []byte) (ID, error) {
+	var id ID
+	if len(b) != IDSize {
+		return ID{}, fmt.Errorf("%w: want %d bytes, got %d", ErrBadID, IDSize, len(b))
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+func decode(dst []byte, text string) error {
+	if len(text) != TextSize {
+		return fmt.Errorf("want %d characters, got %d", TextSize, len(text))
+	}
+	n, err := zbase32.Decode(dst, []byte(text))
+	if err != nil {
+		var bad base32.CorruptInputError
+		if errors.As(err, &bad) && int(bad) < len(text) {
+			return fmt.Errorf("invalid character %q at position %d", text[bad], int(bad))
+		}
+		return err
+	}
+	if n != len(dst) || zbase32.EncodeToString(dst) != text {
+		return errors.New("not a canonical encoding")
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// A Key is a signing key pair. The zero value is not usable: use New.
+type Key struct {
+	seed Seed
+	priv ed25519.PrivateKey
+	id   ID
+}
+
+// New derives the key pair of seed.
+func New(seed Seed) *Key {
+	priv := ed25519.NewKeyFromSeed(seed[:])
+	k := &Key{seed: seed, priv: priv}
+	copy(k.id[:], priv.Public().(ed25519.PublicKey))
+	return k
+}
+
+// ID returns the public key.
+func (k *Key) ID() ID { return k.id }
+
+// Seed returns the secret seed.
+func (k *Key) Seed() Seed { return k.seed }
+
+// Sign signs msg.
+func (k *Key) Sign(msg []byte) []byte { return ed25519.Sign(k.priv, msg) }
+
+// Derive returns the key pair for a named child of k, deterministically:
+// the same seed, purpose and name always give the same child. Books use it
+// (purpose "book") so that a profile can be rebuilt from its seed alone.
+func (k *Key) Derive(purpose, name string) *Key {
+	child, err := hkdf.Key(sha256.New, k.seed[:], []byte("taskmessenger/"+purpose+"/v1"), name, SeedSize)
+	if err != nil {
+		panic("identity: hkdf: " + err.Error()) // only for lengths we never ask for
+	}
+	return New(Seed(child))
+}
+
+// Bytes returns a copy of the id as a slice.
+func (id ID) Bytes() []byte { return append([]byte(nil), id[:]...) }

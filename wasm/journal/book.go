@@ -1,0 +1,506 @@
+package journal
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+// A Book is one append-only log of pages. The profile that authors it holds
+// its signing key and may Append; every other profile holds a replica,
+// opened by key, that accepts only what verifies against signed heads.
+//
+// A Book is safe for concurrent use.
+type Book struct {
+	db     *DB
+	key    identity.ID
+	signer *identity.Key // book key; nil for replicas
+
+	mu  sync.Mutex // serializes writes; guards the fields below
+	rec bookRecord
+	// frontier holds, for authors, the stored hashes that extending the
+	// tree reads: the roots of the subtrees that tile [0, length).
+	frontier map[int64]Hash
+}
+
+// bookRecord is a book's entry in the books table (CBOR map, integer keys).
+type bookRecord struct {
+	Version uint   `cbor:"1,keyasint"`
+	Key     []byte `cbor:"2,keyasint"`
+	Name    string `cbor:"3,keyasint,omitempty"`
+	Author  []byte `cbor:"4,keyasint,omitempty"`
+	Own     bool   `cbor:"5,keyasint,omitempty"`
+	Head    *Head  `cbor:"6,keyasint,omitempty"`
+	Have    Ranges `cbor:"7,keyasint,omitempty"`
+	Fork    *Fork  `cbor:"8,keyasint,omitempty"`
+}
+
+func (r *bookRecord) head() Head {
+	if r.Head == nil {
+		return Head{}
+	}
+	return *r.Head
+}
+
+// A Fork is the evidence that a book's author signed two heads that cannot
+// both be true: Old is the head a replica held, New a later head whose tree,
+// by a valid consistency Proof, has at Old's length the root FromRoot, not
+// Old.Root. For two heads of the same length, Proof is empty and FromRoot is
+// New.Root.
+type Fork struct {
+	Old, New Head
+	FromRoot Hash
+	Proof    tlog.TreeProof
+}
+
+type wireFork struct {
+	_        struct{} `cbor:",toarray"`
+	Old, New Head
+	FromRoot []byte
+	Proof    [][]byte
+}
+
+// MarshalCBOR implements cbor.Marshaler.
+func (f Fork) MarshalCBOR() ([]byte, error) {
+	return encMode.Marshal(wireFork{Old: f.Old, New: f.New, FromRoot: f.FromRoot[:], Proof: hashesToWire(f.Proof)})
+}
+
+// UnmarshalCBOR implements cbor.Unmarshaler.
+func (f *Fork) UnmarshalCBOR(b []byte) error {
+	var w wireFork
+	if err := decMode.Unmarshal(b, &w); err != nil {
+		return fmt.Errorf("fork: %w: %v", ErrMalformed, err)
+	}
+	root, err := hashFromWire(w.FromRoot)
+	if err != nil {
+		return err
+	}
+	proof, err := hashesFromWire(w.Proof)
+	if err != nil {
+		return err
+	}
+	*f = Fork{Old: w.Old, New: w.New, FromRoot: root, Proof: proof}
+	return nil
+}
+
+// Verify checks that f proves a fork: both heads signed by the same key,
+// and inconsistent.
+func (f *Fork) Verify() error {
+	if f.Old.Key != f.New.Key {
+		return fmt.Errorf("fork evidence: heads of two books")
+	}
+	if err := f.Old.Verify(); err != nil {
+		return err
+	}
+	if err := f.New.Verify(); err != nil {
+		return err
+	}
+	switch {
+	case f.Old.Length == f.New.Length:
+		if f.Old.Root == f.New.Root {
+			return fmt.Errorf("fork evidence: heads agree")
+		}
+	case f.Old.Length == 0 || f.Old.Length > f.New.Length || f.FromRoot == f.Old.Root:
+		return fmt.Errorf("fork evidence: heads not in conflict")
+	default:
+		if err := tlog.CheckTree(f.Proof, int64(f.New.Length), f.New.Root, int64(f.Old.Length), f.FromRoot); err != nil {
+			return fmt.Errorf("fork evidence: %w", ErrBadProof)
+		}
+	}
+	return nil
+}
+
+// Key returns the book key (its public key).
+func (b *Book) Key() identity.ID { return b.key }
+
+// Writable reports whether this profile authors the book.
+func (b *Book) Writable() bool { return b.signer != nil }
+
+// Info returns a snapshot of the book's state.
+func (b *Book) Info() BookInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rec.info()
+}
+
+// Name returns the book's name ("" for a replica whose genesis has not arrived).
+func (b *Book) Name() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rec.Name
+}
+
+// Head returns the newest signed head (the zero Head for a replica that has none).
+func (b *Book) Head() Head {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rec.head()
+}
+
+// Len returns the book's length: the pages its newest head covers. A replica
+// may hold fewer of them (see Have).
+func (b *Book) Len() uint64 { return b.Head().Length }
+
+// Have returns the ranges of pages held.
+func (b *Book) Have() Ranges {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.signer != nil {
+		return Ranges{{Start: 0, End: b.rec.head().Length}}
+	}
+	return slices.Clone(b.rec.Have)
+}
+
+// Append adds pages at the end of the book, in one atomic store write with
+// one signed head, and returns the index of the first. Only the author may
+// append (ErrReadOnly).
+func (b *Book) Append(ctx context.Context, pages ...[]byte) (uint64, error) {
+	if b.signer == nil {
+		return 0, fmt.Errorf("book %s: %w", b.key.Short(), ErrReadOnly)
+	}
+	if len(pages) == 0 {
+		return 0, fmt.Errorf("book %s: append of no pages", b.key.Short())
+	}
+	for i, p := range pages {
+		if len(p) > MaxPageSize {
+			return 0, fmt.Errorf("book %s: page %d of the batch: %w: %d bytes, at most %d", b.key.Short(), i, ErrTooLarge, len(p), MaxPageSize)
+		}
+	}
+	b.mu.Lock()
+	first, ev, err := b.appendLocked(ctx, pages, nil)
+	b.db.emit(&b.mu, ev)
+	return first, err
+}
+
+// appendLocked appends pages, writing extra with them. It returns the event
+// to emit once the lock is released.
+func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.Op) (uint64, *Event, error) {
+	start := b.rec.head().Length
+	leaves := make([]Hash, len(pages))
+	for i, p := range pages {
+		leaves[i] = tlog.RecordHash(p)
+	}
+	old := func(s int64) (Hash, bool) { h, ok := b.frontier[s]; return h, ok }
+	fresh, counts, root, err := grow(int64(start), leaves, old)
+	if err != nil {
+		return 0, nil, fmt.Errorf("book %s: %w", b.key.Short(), err)
+	}
+	length := start + uint64(len(pages))
+	head := signHead(b.signer, length, root)
+	rec := b.rec
+	rec.Head = &head
+	recBytes, err := Marshal(&rec)
+	if err != nil {
+		return 0, nil, err
+	}
+
+	batch := store.Batch{Ops: make([]store.Op, 0, 2*len(pages)+1+len(extra))}
+	batch.Ops = append(batch.Ops, extra...)
+	off := 0
+	for i, p := range pages {
+		k := pageKey(b.key, start+uint64(i))
+		batch.Put(store.TablePages, k, p)
+		batch.Put(store.TableHashes, k, hashBytes(fresh[off:off+counts[i]]))
+		off += counts[i]
+	}
+	batch.Put(store.TableBooks, b.key[:], recBytes)
+	if err := b.db.store.Write(ctx, &batch); err != nil {
+		return 0, nil, fmt.Errorf("book %s: append: %w", b.key.Short(), err)
+	}
+
+	// Committed: move the frontier and the record.
+	base := tlog.StoredHashIndex(0, int64(start))
+	next := make(map[int64]Hash, len(b.frontier)+1)
+	for _, s := range treeIndexes(int64(length)) {
+		if s >= base {
+			next[s] = fresh[s-base]
+		} else {
+			next[s] = b.frontier[s]
+		}
+	}
+	b.frontier, b.rec = next, rec
+	return start, &Event{Type: EventAppend, Book: b.key, Name: rec.Name, Index: start, Pages: pages, Head: head}, nil
+}
+
+func hashBytes(hs []Hash) []byte {
+	out := make([]byte, 0, len(hs)*tlog.HashSize)
+	for _, h := range hs {
+		out = append(out, h[:]...)
+	}
+	return out
+}
+
+// Get returns page i. It is ErrNotFound when i is past the end, or when a
+// replica does not hold it (yet).
+func (b *Book) Get(ctx context.Context, i uint64) ([]byte, error) {
+	b.mu.Lock()
+	length, held := b.rec.head().Length, b.signer != nil || b.rec.Have.Contains(i)
+	b.mu.Unlock()
+	if i >= length || !held {
+		return nil, fmt.Errorf("book %s: page %d of %d: %w", b.key.Short(), i, length, ErrNotFound)
+	}
+	v, err := store.GetOne(ctx, b.db.store, store.TablePages, pageKey(b.key, i))
+	if err != nil {
+		return nil, fmt.Errorf("book %s: page %d: %w", b.key.Short(), i, err)
+	}
+	if v == nil {
+		return nil, fmt.Errorf("book %s: page %d: %w", b.key.Short(), i, ErrNotFound)
+	}
+	return v, nil
+}
+
+// GetRange returns pages [start, end), all of which must be held.
+func (b *Book) GetRange(ctx context.Context, start, end uint64) ([][]byte, error) {
+	b.mu.Lock()
+	length, missing := b.rec.head().Length, b.signer == nil && len(b.rec.Have.Missing(start, end)) > 0
+	b.mu.Unlock()
+	if start >= end || end > length || missing {
+		return nil, fmt.Errorf("book %s: pages [%d, %d) of %d: %w", b.key.Short(), start, end, length, ErrNotFound)
+	}
+	es, err := b.db.store.Scan(ctx, store.TablePages, pageKey(b.key, start), pageKey(b.key, end), 0)
+	if err != nil {
+		return nil, fmt.Errorf("book %s: pages [%d, %d): %w", b.key.Short(), start, end, err)
+	}
+	if uint64(len(es)) != end-start {
+		return nil, fmt.Errorf("book %s: pages [%d, %d): %w: store has %d", b.key.Short(), start, end, ErrNotFound, len(es))
+	}
+	out := make([][]byte, len(es))
+	for i, e := range es {
+		out[i] = e.Value
+	}
+	return out, nil
+}
+
+// Proof returns the inclusion proof of page i in the tree of size n, which
+// must be at most the book's length. Only books that hold the whole tree
+// (authors) can prove.
+func (b *Book) Proof(ctx context.Context, i, n uint64) (tlog.RecordProof, error) {
+	if err := b.canProve(i, i+1, n); err != nil {
+		return nil, err
+	}
+	p, err := tlog.ProveRecord(int64(n), int64(i), storeHashes{ctx, b.db.store, b.key})
+	if err != nil {
+		return nil, fmt.Errorf("book %s: proof of %d in %d: %w", b.key.Short(), i, n, err)
+	}
+	return p, nil
+}
+
+// RangeProof proves pages [start, end) against the head of length n.
+func (b *Book) RangeProof(ctx context.Context, start, end, n uint64) (*RangeProof, error) {
+	if err := b.canProve(start, end, n); err != nil {
+		return nil, err
+	}
+	r := storeHashes{ctx, b.db.store, b.key}
+	left, err := r.ReadHashes(leftIndexes(int64(start), int64(end)))
+	if err != nil {
+		return nil, fmt.Errorf("book %s: range proof: %w", b.key.Short(), err)
+	}
+	p := &RangeProof{Left: left}
+	if end < n {
+		if p.Tree, err = tlog.ProveTree(int64(n), int64(end), r); err != nil {
+			return nil, fmt.Errorf("book %s: range proof: %w", b.key.Short(), err)
+		}
+	}
+	return p, nil
+}
+
+// TreeProof proves that the tree of size m is a prefix of the tree of size n.
+func (b *Book) TreeProof(ctx context.Context, m, n uint64) (tlog.TreeProof, error) {
+	if err := b.canProve(0, m, n); err != nil {
+		return nil, err
+	}
+	p, err := tlog.ProveTree(int64(n), int64(m), storeHashes{ctx, b.db.store, b.key})
+	if err != nil {
+		return nil, fmt.Errorf("book %s: tree proof %d→%d: %w", b.key.Short(), m, n, err)
+	}
+	return p, nil
+}
+
+// TreeHash returns the root of the tree of size n.
+func (b *Book) TreeHash(ctx context.Context, n uint64) (Hash, error) {
+	if err := b.canProve(0, n, n); err != nil {
+		return Hash{}, err
+	}
+	return tlog.TreeHash(int64(n), storeHashes{ctx, b.db.store, b.key})
+}
+
+func (b *Book) canProve(start, end, n uint64) error {
+	b.mu.Lock()
+	length := b.rec.head().Length
+	b.mu.Unlock()
+	switch {
+	case b.signer == nil:
+		return fmt.Errorf("book %s: only the author serves proofs: %w", b.key.Short(), ErrReadOnly)
+	case start >= end || end > n || n > length:
+		return fmt.Errorf("book %s: no proof of [%d, %d) in %d of %d: %w", b.key.Short(), start, end, n, length, ErrNotFound)
+	}
+	return nil
+}
+
+// An Upgrade carries a newer head to a replica: Proof is the consistency
+// proof from the replica's length From to Head.Length, and FromRoot the
+// sender's root at From (it lets a replica prove a fork, not only see one).
+type Upgrade struct {
+	Head     Head
+	From     uint64
+	FromRoot Hash
+	Proof    tlog.TreeProof
+}
+
+// MakeUpgrade builds the upgrade of a replica at length from to the current head.
+func (b *Book) MakeUpgrade(ctx context.Context, from uint64) (*Upgrade, error) {
+	head := b.Head()
+	up := &Upgrade{Head: head, From: from}
+	if from == 0 || from >= head.Length {
+		return up, nil
+	}
+	var err error
+	if up.FromRoot, err = b.TreeHash(ctx, from); err != nil {
+		return nil, err
+	}
+	if up.Proof, err = b.TreeProof(ctx, from, head.Length); err != nil {
+		return nil, err
+	}
+	return up, nil
+}
+
+// AcceptHead moves a replica to a newer head. It accepts the first head it
+// sees for the key (the key is the book's identity), and later ones only
+// with a consistency proof from the head it has. It returns whether the
+// head changed. A head that contradicts the one held is stored as fork
+// evidence and reported as ErrForked.
+func (b *Book) AcceptHead(ctx context.Context, up *Upgrade) (bool, error) {
+	if b.signer != nil {
+		return false, fmt.Errorf("book %s: heads come from its author, this profile: %w", b.key.Short(), ErrReadOnly)
+	}
+	h := &up.Head
+	if h.Key != b.key {
+		return false, verifyErr(b.key, h.Length, ErrBadSignature, "head of book %s", h.Key.Short())
+	}
+	if h.Length == 0 || h.Length > MaxLength || len(up.Proof) > MaxProofHashes {
+		return false, verifyErr(b.key, h.Length, ErrMalformed, "head")
+	}
+	if err := h.Verify(); err != nil {
+		return false, err
+	}
+	b.mu.Lock()
+	changed, ev, err := b.acceptLocked(ctx, up)
+	b.db.emit(&b.mu, ev)
+	return changed, err
+}
+
+func (b *Book) acceptLocked(ctx context.Context, up *Upgrade) (bool, *Event, error) {
+	h, cur := up.Head, b.rec.head()
+	if b.rec.Fork != nil {
+		return false, nil, verifyErr(b.key, h.Length, ErrForked, "head")
+	}
+	var fork *Fork
+	switch {
+	case cur.IsZero():
+	case h.Length < cur.Length:
+		return false, nil, verifyErr(b.key, h.Length, ErrStaleHead, "head older than %d", cur.Length)
+	case h.Length == cur.Length && h.Root == cur.Root:
+		return false, nil, nil
+	case h.Length == cur.Length:
+		fork = &Fork{Old: cur, New: h, FromRoot: h.Root}
+	case up.From != cur.Length:
+		return false, nil, verifyErr(b.key, h.Length, ErrBadProof, "upgrade from %d, replica at %d", up.From, cur.Length)
+	case tlog.CheckTree(up.Proof, int64(h.Length), h.Root, int64(cur.Length), cur.Root) == nil:
+	case up.FromRoot != cur.Root && tlog.CheckTree(up.Proof, int64(h.Length), h.Root, int64(cur.Length), up.FromRoot) == nil:
+		fork = &Fork{Old: cur, New: h, FromRoot: up.FromRoot, Proof: up.Proof}
+	default:
+		return false, nil, verifyErr(b.key, h.Length, ErrBadProof, "head not consistent with %d", cur.Length)
+	}
+	rec := b.rec
+	ev := &Event{Type: EventHead, Book: b.key, Name: rec.Name, Index: cur.Length, Head: h}
+	if fork != nil {
+		rec.Fork = fork
+		ev = &Event{Type: EventFork, Book: b.key, Name: rec.Name, Index: h.Length, Head: h, Fork: fork}
+	} else {
+		rec.Head = &h
+	}
+	if err := b.db.putRecord(ctx, &rec); err != nil {
+		return false, nil, err
+	}
+	b.rec = rec
+	if fork != nil {
+		return false, ev, verifyErr(b.key, h.Length, ErrForked, "head: evidence kept")
+	}
+	return true, ev, nil
+}
+
+// PutRange stores pages [start, start+len(pages)) in a replica after
+// verifying them with proof against the head of length n, which must be the
+// replica's current head. Page 0 must be a genesis page for this key; its
+// author and name become the book's.
+func (b *Book) PutRange(ctx context.Context, start uint64, pages [][]byte, n uint64, proof *RangeProof) error {
+	if b.signer != nil {
+		return fmt.Errorf("book %s: %w", b.key.Short(), ErrReadOnly)
+	}
+	b.mu.Lock()
+	ev, err := b.putRangeLocked(ctx, start, pages, n, proof)
+	b.db.emit(&b.mu, ev)
+	return err
+}
+
+func (b *Book) putRangeLocked(ctx context.Context, start uint64, pages [][]byte, n uint64, proof *RangeProof) (*Event, error) {
+	head := b.rec.head()
+	if head.Length != n || head.IsZero() {
+		return nil, verifyErr(b.key, start, ErrStaleHead, "pages proven against length %d, replica at %d", n, head.Length)
+	}
+	hashes, err := VerifyRange(&head, start, pages, proof)
+	if err != nil {
+		return nil, err
+	}
+	rec := b.rec
+	var extra []store.Op
+	if start == 0 {
+		g, err := DecodeGenesis(pages[0])
+		if err != nil {
+			return nil, verifyErr(b.key, 0, err, "genesis")
+		}
+		if g.Key != b.key {
+			return nil, verifyErr(b.key, 0, ErrBadGenesis, "genesis of book %s", g.Key.Short())
+		}
+		if g.Author == b.db.ID() {
+			return nil, verifyErr(b.key, 0, ErrUnauthorized, "genesis claims this profile as author")
+		}
+		op, err := b.db.claimName(ctx, g.Name, b.key)
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, op)
+		rec.Name, rec.Author = g.Name, g.Author[:]
+	}
+	rec.Have = rec.Have.Add(start, start+uint64(len(pages)))
+	recBytes, err := Marshal(&rec)
+	if err != nil {
+		return nil, err
+	}
+	batch := store.Batch{Ops: make([]store.Op, 0, 2*len(pages)+2)}
+	batch.Ops = append(batch.Ops, extra...)
+	for i, p := range pages {
+		k := pageKey(b.key, start+uint64(i))
+		batch.Put(store.TablePages, k, p)
+		batch.Put(store.TableHashes, k, hashBytes(hashes[i]))
+	}
+	batch.Put(store.TableBooks, b.key[:], recBytes)
+	if err := b.db.store.Write(ctx, &batch); err != nil {
+		return nil, fmt.Errorf("book %s: store pages: %w", b.key.Short(), err)
+	}
+	b.rec = rec
+	return &Event{Type: EventPut, Book: b.key, Name: rec.Name, Index: start, Pages: pages, Head: head}, nil
+}
+
+// Fork returns the fork evidence, or nil if the book is not forked.
+func (b *Book) Fork() *Fork {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rec.Fork
+}

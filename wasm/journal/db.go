@@ -1,0 +1,396 @@
+package journal
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+// A DB is the collection of one profile's books, like corestore: the books
+// it authors, opened by name, and the replicas of its peers' books, opened
+// by key. Every change is reported to the hooks (see Subscribe) and the
+// profile's own operations are written to its audit book.
+type DB struct {
+	store store.Store
+	key   *identity.Key
+	now   func() time.Time
+
+	mu    sync.Mutex // guards books; held while a book is loaded or created
+	books map[identity.ID]*Book
+	audit *Book // set once by Open
+
+	hookMu sync.Mutex // held while hooks run, so they see events in commit order
+	hooks  map[int]func(Event)
+	nextID int
+}
+
+// Options configure a DB.
+type Options struct {
+	// Now is the clock for audit entries; time.Now if nil.
+	Now func() time.Time
+}
+
+// AuditName is the name of the audit book every profile authors.
+const AuditName = "audit"
+
+var profileKey = []byte("profile")
+
+// profileRecord is the store's meta record: whose store this is.
+type profileRecord struct {
+	Version uint   `cbor:"1,keyasint"`
+	ID      []byte `cbor:"2,keyasint"`
+}
+
+// EventType says what changed.
+type EventType string
+
+// Event types.
+const (
+	EventCreate EventType = "create" // a book was created or first opened
+	EventAppend EventType = "append" // the author appended pages
+	EventHead   EventType = "head"   // a replica accepted a newer head
+	EventPut    EventType = "put"    // a replica stored verified pages
+	EventFork   EventType = "fork"   // a replica found its author forked the book
+)
+
+// An Event is one committed change. Pages must not be modified.
+type Event struct {
+	Type  EventType
+	Book  identity.ID
+	Name  string
+	Index uint64   // the first page appended or stored; the old length for heads
+	Pages [][]byte // the pages appended or stored
+	Head  Head     // the head after the change
+	Fork  *Fork    // the evidence, for EventFork
+}
+
+// BookInfo describes a book.
+type BookInfo struct {
+	Key      identity.ID
+	Name     string
+	Author   identity.ID // zero for a replica whose genesis has not arrived
+	Writable bool
+	Head     Head
+	Have     Ranges
+	Forked   bool
+}
+
+func (r *bookRecord) info() BookInfo {
+	bi := BookInfo{Name: r.Name, Writable: r.Own, Head: r.head(), Have: r.Have, Forked: r.Fork != nil}
+	copy(bi.Key[:], r.Key)
+	copy(bi.Author[:], r.Author)
+	if r.Own {
+		bi.Have = Ranges{{Start: 0, End: bi.Head.Length}}
+	}
+	return bi
+}
+
+// Open opens the DB of the profile with the given seed in st, creating it
+// if st is empty. A store written for another seed is ErrUnauthorized.
+func Open(ctx context.Context, st store.Store, seed identity.Seed, opts *Options) (*DB, error) {
+	db := &DB{store: st, key: identity.New(seed), now: time.Now, books: make(map[identity.ID]*Book), hooks: make(map[int]func(Event))}
+	if opts != nil && opts.Now != nil {
+		db.now = opts.Now
+	}
+	v, err := store.GetOne(ctx, st, store.TableMeta, profileKey)
+	if err != nil {
+		return nil, fmt.Errorf("open profile: %w", err)
+	}
+	id := db.key.ID()
+	if v == nil {
+		b, _ := Marshal(&profileRecord{Version: store.SchemaVersion, ID: id[:]})
+		var batch store.Batch
+		batch.Put(store.TableMeta, profileKey, b)
+		if err := st.Write(ctx, &batch); err != nil {
+			return nil, fmt.Errorf("open profile: %w", err)
+		}
+	} else {
+		var p profileRecord
+		if err := Unmarshal(v, &p); err != nil {
+			return nil, fmt.Errorf("open profile: %w: %v", ErrMalformed, err)
+		}
+		if p.Version > store.SchemaVersion {
+			return nil, fmt.Errorf("open profile: %w: version %d, this build reads %d", ErrSchema, p.Version, store.SchemaVersion)
+		}
+		if !bytes.Equal(p.ID, id[:]) {
+			return nil, fmt.Errorf("open profile: %w: the store belongs to another identity", ErrUnauthorized)
+		}
+	}
+	if db.audit, err = db.author(ctx, AuditName, nil); err != nil {
+		return nil, err
+	}
+	if err := db.log(ctx, map[string]any{"op": "open", "id": id.String()}); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// ID returns the profile's peer id.
+func (db *DB) ID() identity.ID { return db.key.ID() }
+
+// Identity returns the profile's key pair.
+func (db *DB) Identity() *identity.Key { return db.key }
+
+// Store returns the store under the DB.
+func (db *DB) Store() store.Store { return db.store }
+
+// Audit returns the audit book.
+func (db *DB) Audit() *Book { return db.audit }
+
+// BookKey returns the key of the book this profile authors under name,
+// whether or not it exists yet.
+func (db *DB) BookKey(name string) identity.ID { return db.key.Derive("book", name).ID() }
+
+// Author opens the book this profile authors under name, creating it (with
+// a genesis page carrying meta) if it does not exist. A name bound to
+// another author's book is ErrUnauthorized, as in the original.
+func (db *DB) Author(ctx context.Context, name string, meta []byte) (*Book, error) {
+	if name == AuditName {
+		return db.audit, nil
+	}
+	return db.author(ctx, name, meta)
+}
+
+func (db *DB) author(ctx context.Context, name string, meta []byte) (*Book, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	if len(meta) > MaxGenesisMeta {
+		return nil, fmt.Errorf("book %q: genesis meta: %w", name, ErrTooLarge)
+	}
+	if a, ok := NameAuthor(name); ok && a != db.ID() {
+		return nil, fmt.Errorf("book %q: %w: the name says author %s", name, ErrUnauthorized, a.Short())
+	}
+	signer := db.key.Derive("book", name)
+	key := signer.ID()
+
+	db.mu.Lock()
+	b, created, err := db.loadOrCreate(ctx, key, func() (*Book, error) {
+		op, err := db.claimName(ctx, name, key)
+		if err != nil {
+			return nil, err
+		}
+		b := &Book{db: db, key: key, signer: signer, rec: bookRecord{Version: 1, Key: key[:], Name: name, Author: db.key.ID().Bytes(), Own: true}}
+		g := newGenesis(db.key, signer, name, meta)
+		b.mu.Lock()
+		_, ev, err := b.appendLocked(ctx, [][]byte{g.Encode()}, []store.Op{op})
+		b.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		ev.Type = EventCreate
+		db.emit(nil, ev)
+		return b, nil
+	})
+	db.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("book %q: %w", name, err)
+	}
+	if !b.Writable() {
+		return nil, fmt.Errorf("book %q: %w: the name belongs to %s's book", name, ErrUnauthorized, b.Info().Author.Short())
+	}
+	if created && db.audit != nil {
+		if err := db.log(ctx, map[string]any{"op": "author", "name": name, "key": key.String()}); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// Reader opens the replica of a peer's book by its key, creating an empty
+// one if it is new. For a book this profile authors it returns that book.
+func (db *DB) Reader(ctx context.Context, key identity.ID) (*Book, error) {
+	if key.IsZero() {
+		return nil, fmt.Errorf("reader: %w: zero key", identity.ErrBadID)
+	}
+	db.mu.Lock()
+	b, created, err := db.loadOrCreate(ctx, key, func() (*Book, error) {
+		b := &Book{db: db, key: key, rec: bookRecord{Version: 1, Key: key[:]}}
+		if err := db.putRecord(ctx, &b.rec); err != nil {
+			return nil, err
+		}
+		db.emit(nil, &Event{Type: EventCreate, Book: key})
+		return b, nil
+	})
+	db.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("reader %s: %w", key.Short(), err)
+	}
+	if created {
+		if err := db.log(ctx, map[string]any{"op": "reader", "key": key.String()}); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// Get returns an open or stored book by key, or ErrNotFound.
+func (db *DB) Get(ctx context.Context, key identity.ID) (*Book, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	b, _, err := db.loadOrCreate(ctx, key, nil)
+	return b, err
+}
+
+// loadOrCreate returns the cached book, or loads it, or calls create.
+// Called with db.mu held.
+func (db *DB) loadOrCreate(ctx context.Context, key identity.ID, create func() (*Book, error)) (*Book, bool, error) {
+	if b, ok := db.books[key]; ok {
+		return b, false, nil
+	}
+	v, err := store.GetOne(ctx, db.store, store.TableBooks, key[:])
+	if err != nil {
+		return nil, false, err
+	}
+	var b *Book
+	created := v == nil
+	switch {
+	case v != nil:
+		b, err = db.load(ctx, key, v)
+	case create != nil:
+		b, err = create()
+	default:
+		err = fmt.Errorf("book %s: %w", key.Short(), ErrNotFound)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	db.books[key] = b
+	return b, created, nil
+}
+
+// load rebuilds a book from its record, checking that an own book's key
+// derives from this profile's seed and that its stored tree hashes to its head.
+func (db *DB) load(ctx context.Context, key identity.ID, v []byte) (*Book, error) {
+	b := &Book{db: db, key: key}
+	if err := Unmarshal(v, &b.rec); err != nil || !bytes.Equal(b.rec.Key, key[:]) {
+		return nil, fmt.Errorf("book %s: record: %w", key.Short(), ErrMalformed)
+	}
+	if !b.rec.Own {
+		return b, nil
+	}
+	b.signer = db.key.Derive("book", b.rec.Name)
+	if b.signer.ID() != key {
+		return nil, fmt.Errorf("book %s: %w: key does not derive from this profile", key.Short(), ErrUnauthorized)
+	}
+	head := b.rec.head()
+	idx := treeIndexes(int64(head.Length))
+	hs, err := storeHashes{ctx, db.store, key}.ReadHashes(idx)
+	if err != nil {
+		return nil, fmt.Errorf("book %s: load tree: %w", key.Short(), err)
+	}
+	b.frontier = make(map[int64]Hash, len(idx))
+	for i, s := range idx {
+		b.frontier[s] = hs[i]
+	}
+	if _, _, root, err := grow(int64(head.Length), nil, func(s int64) (Hash, bool) { h, ok := b.frontier[s]; return h, ok }); err != nil || root != head.Root {
+		return nil, fmt.Errorf("book %s: stored tree does not match head %d: %w", key.Short(), head.Length, ErrBadProof)
+	}
+	return b, nil
+}
+
+// Books lists every book of the profile, in key order.
+func (db *DB) Books(ctx context.Context) ([]BookInfo, error) {
+	es, err := db.store.Scan(ctx, store.TableBooks, []byte{0}, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BookInfo, 0, len(es))
+	for _, e := range es {
+		var rec bookRecord
+		if err := Unmarshal(e.Value, &rec); err != nil {
+			return nil, fmt.Errorf("book %x: record: %w", e.Key, ErrMalformed)
+		}
+		out = append(out, rec.info())
+	}
+	return out, nil
+}
+
+// Lookup returns the key bound to a book name, or ErrNotFound.
+func (db *DB) Lookup(ctx context.Context, name string) (identity.ID, error) {
+	v, err := store.GetOne(ctx, db.store, store.TableNames, []byte(name))
+	if err != nil {
+		return identity.ID{}, err
+	}
+	if v == nil {
+		return identity.ID{}, fmt.Errorf("name %q: %w", name, ErrNotFound)
+	}
+	return identity.IDFromBytes(v)
+}
+
+// claimName returns the write binding name to key, or ErrUnauthorized if
+// the name is bound to another key.
+func (db *DB) claimName(ctx context.Context, name string, key identity.ID) (store.Op, error) {
+	got, err := db.Lookup(ctx, name)
+	switch {
+	case errors.Is(err, ErrNotFound) || err == nil && got == key:
+	case err != nil:
+		return store.Op{}, err
+	default:
+		return store.Op{}, fmt.Errorf("%w: name %q is bound to book %s", ErrUnauthorized, name, got.Short())
+	}
+	return store.Op{Table: store.TableNames, Key: []byte(name), Value: key[:]}, nil
+}
+
+func (db *DB) putRecord(ctx context.Context, rec *bookRecord) error {
+	b, err := Marshal(rec)
+	if err != nil {
+		return err
+	}
+	var batch store.Batch
+	batch.Put(store.TableBooks, rec.Key, b)
+	return db.store.Write(ctx, &batch)
+}
+
+// log appends an entry (JSON, with the date) to the audit book.
+func (db *DB) log(ctx context.Context, entry map[string]any) error {
+	entry["date"] = db.now().UnixMilli()
+	b, err := json.Marshal(entry)
+	if err != nil {
+		return err
+	}
+	_, err = db.audit.Append(ctx, b)
+	return err
+}
+
+// Subscribe registers fn to see every committed change, in commit order per
+// book. fn runs synchronously and must not write to the DB. The returned
+// function unsubscribes.
+func (db *DB) Subscribe(fn func(Event)) (cancel func()) {
+	db.hookMu.Lock()
+	defer db.hookMu.Unlock()
+	id := db.nextID
+	db.nextID++
+	db.hooks[id] = fn
+	return func() {
+		db.hookMu.Lock()
+		defer db.hookMu.Unlock()
+		delete(db.hooks, id)
+	}
+}
+
+// emit delivers ev to the hooks. If held is not nil, it is unlocked once the
+// hooks' lock is taken, so events of one book keep their commit order.
+func (db *DB) emit(held *sync.Mutex, ev *Event) {
+	if ev == nil {
+		if held != nil {
+			held.Unlock()
+		}
+		return
+	}
+	db.hookMu.Lock()
+	if held != nil {
+		held.Unlock()
+	}
+	defer db.hookMu.Unlock()
+	for _, fn := range db.hooks {
+		fn(*ev)
+	}
+}

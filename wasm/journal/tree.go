@@ -1,0 +1,343 @@
+package journal
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"slices"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+// Tree layout in the store. Each page i of a book has, beside it, the tree
+// hashes that tlog.StoredHashes returns when i is appended: the leaf hash
+// and one hash per subtree that page i completes. They sit under the same
+// key in the hashes table, concatenated (32 bytes each, level 0 first). So
+// the hash with stored index s = tlog.StoredHashIndex(level, n) lives in the
+// record of page (n+1)<<level - 1 at offset level.
+
+// pageKey is the store key of page i of book: the book key, then i big-endian.
+func pageKey(book identity.ID, i uint64) []byte {
+	k := make([]byte, identity.IDSize+8)
+	copy(k, book[:])
+	binary.BigEndian.PutUint64(k[identity.IDSize:], i)
+	return k
+}
+
+// hashOwner returns the page whose hashes record holds stored index s, and
+// the level (offset) of that hash in it.
+func hashOwner(s int64) (page int64, level int) {
+	level, n := tlog.SplitStoredHashIndex(s)
+	return (n+1)<<level - 1, level
+}
+
+// storeHashes reads stored hashes of a book from the store.
+type storeHashes struct {
+	ctx  context.Context
+	st   store.Store
+	book identity.ID
+}
+
+// ReadHashes implements tlog.HashReader with one store read.
+func (r storeHashes) ReadHashes(indexes []int64) ([]Hash, error) {
+	keys := make([][]byte, len(indexes))
+	levels := make([]int, len(indexes))
+	for i, s := range indexes {
+		page, level := hashOwner(s)
+		keys[i], levels[i] = pageKey(r.book, uint64(page)), level
+	}
+	vals, err := r.st.Get(r.ctx, store.TableHashes, keys...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Hash, len(indexes))
+	for i, v := range vals {
+		off := levels[i] * tlog.HashSize
+		if len(v) < off+tlog.HashSize {
+			return nil, fmt.Errorf("%w: tree hash %d of book %s", ErrNotFound, indexes[i], r.book.Short())
+		}
+		copy(out[i][:], v[off:])
+	}
+	return out, nil
+}
+
+// treeIndexes returns the stored indexes TreeHash(n) reads: the roots of the
+// complete subtrees that tile [0, n) (the tree's right frontier).
+func treeIndexes(n int64) []int64 {
+	var out []int64
+	_, _ = tlog.TreeHash(n, tlog.HashReaderFunc(func(idx []int64) ([]Hash, error) {
+		out = idx
+		return nil, errors.New("probe")
+	}))
+	return out
+}
+
+// leftIndexes returns, in ascending order, the stored indexes of the hashes
+// outside [start, end) that a verifier needs, beside pages [start, end), to
+// compute the tree hash of size end: roots of subtrees entirely in [0, start).
+func leftIndexes(start, end int64) []int64 {
+	base := tlog.StoredHashIndex(0, start)
+	var out []int64
+	for r := start; r < end; r++ {
+		m := bits.TrailingZeros64(uint64(r + 1))
+		for i := range m {
+			if s := tlog.StoredHashIndex(i, r>>uint(i)-1); s < base {
+				out = append(out, s)
+			}
+		}
+	}
+	for _, s := range treeIndexes(end) {
+		if s < base {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// growReader answers the hashes a run of appends needs: those stored by the
+// run itself (fresh, starting at stored index base) and older ones (old).
+type growReader struct {
+	base  int64
+	fresh []Hash
+	old   func(s int64) (Hash, bool)
+}
+
+func (r *growReader) ReadHashes(indexes []int64) ([]Hash, error) {
+	out := make([]Hash, len(indexes))
+	for i, s := range indexes {
+		if s >= r.base {
+			if s-r.base >= int64(len(r.fresh)) {
+				return nil, fmt.Errorf("journal: tree hash %d not yet computed", s)
+			}
+			out[i] = r.fresh[s-r.base]
+			continue
+		}
+		h, ok := r.old(s)
+		if !ok {
+			return nil, fmt.Errorf("%w: tree hash %d", ErrBadProof, s)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// grow computes the stored hashes of pages [start, start+len(leaves)) from
+// their leaf hashes, and the tree hash of size start+len(leaves). old answers
+// hashes of subtrees before start. It returns the fresh hashes, in stored
+// index order from StoredHashIndex(0, start), and per page their count.
+func grow(start int64, leaves []Hash, old func(int64) (Hash, bool)) (fresh []Hash, counts []int, root Hash, err error) {
+	r := &growReader{base: tlog.StoredHashIndex(0, start), old: old, fresh: make([]Hash, 0, 2*len(leaves)+1)}
+	counts = make([]int, len(leaves))
+	for i, h := range leaves {
+		hs, err := tlog.StoredHashesForRecordHash(start+int64(i), h, r)
+		if err != nil {
+			return nil, nil, Hash{}, err
+		}
+		r.fresh = append(r.fresh, hs...)
+		counts[i] = len(hs)
+	}
+	root, err = tlog.TreeHash(start+int64(len(leaves)), r)
+	return r.fresh, counts, root, err
+}
+
+// A RangeProof proves pages [start, end) of a book against a head of length
+// n >= end: Left are the hashes of leftIndexes(start, end), in that order,
+// from which with the pages the verifier computes the tree hash of size end;
+// Tree is the tlog consistency proof from size end to size n (empty when
+// end == n).
+type RangeProof struct {
+	Left []Hash
+	Tree tlog.TreeProof
+}
+
+type wireRangeProof struct {
+	_    struct{} `cbor:",toarray"`
+	Left [][]byte
+	Tree [][]byte
+}
+
+// MarshalCBOR implements cbor.Marshaler.
+func (p RangeProof) MarshalCBOR() ([]byte, error) {
+	return encMode.Marshal(wireRangeProof{Left: hashesToWire(p.Left), Tree: hashesToWire(p.Tree)})
+}
+
+// UnmarshalCBOR implements cbor.Unmarshaler, checking every hash's size.
+func (p *RangeProof) UnmarshalCBOR(b []byte) error {
+	var w wireRangeProof
+	if err := decMode.Unmarshal(b, &w); err != nil {
+		return fmt.Errorf("range proof: %w: %v", ErrMalformed, err)
+	}
+	if len(w.Left)+len(w.Tree) > MaxProofHashes {
+		return fmt.Errorf("range proof: %w: %d hashes", ErrTooLarge, len(w.Left)+len(w.Tree))
+	}
+	left, err := hashesFromWire(w.Left)
+	if err != nil {
+		return err
+	}
+	tree, err := hashesFromWire(w.Tree)
+	if err != nil {
+		return err
+	}
+	*p = RangeProof{Left: left, Tree: tree}
+	return nil
+}
+
+func hashesToWire(hs []Hash) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i][:]
+	}
+	return out
+}
+
+func hashesFromWire(bs [][]byte) ([]Hash, error) {
+	if len(bs) == 0 {
+		return nil, nil
+	}
+	out := make([]Hash, len(bs))
+	for i, b := range bs {
+		if len(b) != tlog.HashSize {
+			return nil, fmt.Errorf("%w: hash of %d bytes", ErrMalformed, len(b))
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
+}
+
+// hashFromWire converts one hash, checking its size.
+func hashFromWire(b []byte) (Hash, error) {
+	var h Hash
+	if len(b) != tlog.HashSize {
+		return h, fmt.Errorf("%w: hash of %d bytes", ErrMalformed, len(b))
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+// Size returns the number of hashes in the proof.
+func (p *RangeProof) Size() int { return len(p.Left) + len(p.Tree) }
+
+// VerifyRange checks pages, claimed to be pages [start, start+len(pages)) of
+// the book of head, against head (whose signature the caller has checked).
+// It returns the stored hashes to keep with each page.
+func VerifyRange(head *Head, start uint64, pages [][]byte, proof *RangeProof) ([][]Hash, error) {
+	end := start + uint64(len(pages))
+	if len(pages) == 0 || end > head.Length || end < start {
+		return nil, verifyErr(head.Key, start, ErrBadProof, "range of %d pages outside head length %d", len(pages), head.Length)
+	}
+	if proof.Size() > MaxProofHashes {
+		return nil, verifyErr(head.Key, start, ErrTooLarge, "proof of %d hashes", proof.Size())
+	}
+	idx := leftIndexes(int64(start), int64(end))
+	if len(idx) != len(proof.Left) {
+		return nil, verifyErr(head.Key, start, ErrBadProof, "proof has %d left hashes, want %d", len(proof.Left), len(idx))
+	}
+	leaves := make([]Hash, len(pages))
+	for i, p := range pages {
+		if len(p) > MaxPageSize {
+			return nil, verifyErr(head.Key, start+uint64(i), ErrTooLarge, "page of %d bytes", len(p))
+		}
+		leaves[i] = tlog.RecordHash(p)
+	}
+	old := func(s int64) (Hash, bool) {
+		i, ok := slices.BinarySearch(idx, s)
+		if !ok {
+			return Hash{}, false
+		}
+		return proof.Left[i], true
+	}
+	fresh, counts, root, err := grow(int64(start), leaves, old)
+	if err != nil {
+		return nil, verifyErr(head.Key, start, ErrBadProof, "range: %v", err)
+	}
+	if end == head.Length {
+		if len(proof.Tree) != 0 || root != head.Root {
+			return nil, verifyErr(head.Key, start, ErrBadProof, "pages [%d, %d) do not hash to the head's root", start, end)
+		}
+	} else if err := tlog.CheckTree(proof.Tree, int64(head.Length), head.Root, int64(end), root); err != nil {
+		return nil, verifyErr(head.Key, start, ErrBadProof, "pages [%d, %d) not in head of length %d", start, end, head.Length)
+	}
+	out := make([][]Hash, len(pages))
+	for i, c := range counts {
+		out[i], fresh = fresh[:c:c], fresh[c:]
+	}
+	return out, nil
+}
+
+// A Range is the half-open interval of page indexes [Start, End).
+type Range struct {
+	_     struct{} `cbor:",toarray"`
+	Start uint64
+	End   uint64
+}
+
+// Ranges is a sorted list of disjoint, non-adjacent ranges: the pages a
+// replica holds.
+type Ranges []Range
+
+// Add returns rs with [start, end) added.
+func (rs Ranges) Add(start, end uint64) Ranges {
+	if start >= end {
+		return rs
+	}
+	out := make(Ranges, 0, len(rs)+1)
+	i := 0
+	for ; i < len(rs) && rs[i].End < start; i++ {
+		out = append(out, rs[i])
+	}
+	for ; i < len(rs) && rs[i].Start <= end; i++ {
+		start, end = min(start, rs[i].Start), max(end, rs[i].End)
+	}
+	out = append(out, Range{Start: start, End: end})
+	return append(out, rs[i:]...)
+}
+
+// Contains reports whether page i is in rs.
+func (rs Ranges) Contains(i uint64) bool {
+	j, _ := slices.BinarySearchFunc(rs, i, func(r Range, i uint64) int {
+		switch {
+		case r.End <= i:
+			return -1
+		case r.Start > i:
+			return 1
+		}
+		return 0
+	})
+	return j < len(rs) && rs[j].Start <= i && i < rs[j].End
+}
+
+// Missing returns the parts of [start, end) not in rs.
+func (rs Ranges) Missing(start, end uint64) Ranges {
+	var out Ranges
+	for _, r := range rs {
+		if r.End <= start {
+			continue
+		}
+		if r.Start >= end {
+			break
+		}
+		if r.Start > start {
+			out = append(out, Range{Start: start, End: r.Start})
+		}
+		start = max(start, r.End)
+	}
+	if start < end {
+		out = append(out, Range{Start: start, End: end})
+	}
+	return out
+}
+
+// Count returns the number of pages in rs.
+func (rs Ranges) Count() uint64 {
+	var n uint64
+	for _, r := range rs {
+		n += r.End - r.Start
+	}
+	return n
+}

@@ -1,0 +1,264 @@
+// Package storetest is the conformance suite every store.Store must pass:
+// the memory store runs it natively, the IndexedDB store in a browser.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+// Run runs the suite. newStore must return a new, empty store each call.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"GetMissing", testGetMissing},
+		{"PutGet", testPutGet},
+		{"Overwrite", testOverwrite},
+		{"Delete", testDelete},
+		{"BadBatchWritesNothing", testBadBatch},
+		{"UnknownTable", testUnknownTable},
+		{"ScanOrderAndBounds", testScan},
+		{"TablesAreSeparate", testTablesSeparate},
+		{"LargeValue", testLargeValue},
+		{"Concurrent", testConcurrent},
+		{"CanceledContext", testCanceled},
+		{"Closed", testClosed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			t.Cleanup(func() { s.Close() })
+			tt.fn(t, s)
+		})
+	}
+}
+
+func put(t *testing.T, s store.Store, table string, kv ...string) {
+	t.Helper()
+	var b store.Batch
+	for i := 0; i+1 < len(kv); i += 2 {
+		b.Put(table, []byte(kv[i]), []byte(kv[i+1]))
+	}
+	if err := s.Write(context.Background(), &b); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+}
+
+func get(t *testing.T, s store.Store, table, key string) []byte {
+	t.Helper()
+	v, err := store.GetOne(context.Background(), s, table, []byte(key))
+	if err != nil {
+		t.Fatalf("Get(%q): %v", key, err)
+	}
+	return v
+}
+
+func testGetMissing(t *testing.T, s store.Store) {
+	vs, err := s.Get(context.Background(), store.TablePages, []byte("a"), []byte("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 2 || vs[0] != nil || vs[1] != nil {
+		t.Fatalf("Get of missing keys = %q, want two nils", vs)
+	}
+}
+
+func testPutGet(t *testing.T, s store.Store) {
+	put(t, s, store.TablePages, "a", "1", "b", "2", "empty", "")
+	vs, err := s.Get(context.Background(), store.TablePages, []byte("b"), []byte("x"), []byte("a"), []byte("empty"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(vs[0]) != "2" || vs[1] != nil || string(vs[2]) != "1" || vs[3] == nil || len(vs[3]) != 0 {
+		t.Fatalf("Get = %q, want [2 nil 1 \"\"]", vs)
+	}
+}
+
+func testOverwrite(t *testing.T, s store.Store) {
+	put(t, s, store.TableBooks, "k", "old")
+	put(t, s, store.TableBooks, "k", "new", "k", "newer")
+	if v := get(t, s, store.TableBooks, "k"); string(v) != "newer" {
+		t.Fatalf("value = %q, want newer", v)
+	}
+}
+
+func testDelete(t *testing.T, s store.Store) {
+	put(t, s, store.TableNames, "a", "1", "b", "2")
+	var b store.Batch
+	b.Delete(store.TableNames, []byte("a"))
+	b.Delete(store.TableNames, []byte("missing"))
+	if err := s.Write(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	if v := get(t, s, store.TableNames, "a"); v != nil {
+		t.Fatalf("deleted key still has %q", v)
+	}
+	if v := get(t, s, store.TableNames, "b"); string(v) != "2" {
+		t.Fatalf("other key = %q, want 2", v)
+	}
+}
+
+func testBadBatch(t *testing.T, s store.Store) {
+	var b store.Batch
+	b.Put(store.TablePages, []byte("a"), []byte("1"))
+	b.Put("nope", []byte("b"), []byte("2"))
+	if err := s.Write(context.Background(), &b); !errors.Is(err, store.ErrUnknownTable) {
+		t.Fatalf("Write with unknown table: err = %v, want ErrUnknownTable", err)
+	}
+	b.Reset()
+	b.Put(store.TablePages, []byte("c"), []byte("3"))
+	b.Put(store.TablePages, nil, []byte("4"))
+	if err := s.Write(context.Background(), &b); !errors.Is(err, store.ErrEmptyKey) {
+		t.Fatalf("Write with empty key: err = %v, want ErrEmptyKey", err)
+	}
+	for _, k := range []string{"a", "c"} {
+		if v := get(t, s, store.TablePages, k); v != nil {
+			t.Fatalf("refused batch wrote %q=%q", k, v)
+		}
+	}
+}
+
+func testUnknownTable(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.Get(ctx, "nope", []byte("a")); !errors.Is(err, store.ErrUnknownTable) {
+		t.Errorf("Get: err = %v, want ErrUnknownTable", err)
+	}
+	if _, err := s.Scan(ctx, "nope", nil, nil, 0); !errors.Is(err, store.ErrUnknownTable) {
+		t.Errorf("Scan: err = %v, want ErrUnknownTable", err)
+	}
+}
+
+func testScan(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var b store.Batch
+	keys := [][]byte{{0xff}, {0x00, 0x01}, {0x01}, {0x00}, {0x80, 0x00}, {0x01, 0x00}}
+	for _, k := range keys {
+		b.Put(store.TableHashes, k, k)
+	}
+	if err := s.Write(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]byte{{0x00}, {0x00, 0x01}, {0x01}, {0x01, 0x00}, {0x80, 0x00}, {0xff}}
+	cases := []struct {
+		start, end []byte
+		limit      int
+		want       [][]byte
+	}{
+		{[]byte{0x00}, nil, 0, want},
+		{[]byte{0x00}, nil, 2, want[:2]},
+		{[]byte{0x01}, []byte{0x80}, 0, want[2:4]},
+		{[]byte{0x01}, []byte{0x80, 0x00}, 0, want[2:4]},
+		{[]byte{0x01}, []byte{0x80, 0x00, 0x00}, 0, want[2:5]},
+		{[]byte{0x02}, []byte{0x03}, 0, nil},
+	}
+	for _, c := range cases {
+		got, err := s.Scan(ctx, store.TableHashes, c.start, c.end, c.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(c.want) {
+			t.Fatalf("Scan(%x, %x, %d) = %d entries, want %d", c.start, c.end, c.limit, len(got), len(c.want))
+		}
+		for i := range got {
+			if !bytes.Equal(got[i].Key, c.want[i]) || !bytes.Equal(got[i].Value, c.want[i]) {
+				t.Fatalf("Scan(%x, %x, %d)[%d] = %x=%x, want %x", c.start, c.end, c.limit, i, got[i].Key, got[i].Value, c.want[i])
+			}
+		}
+	}
+}
+
+func testTablesSeparate(t *testing.T, s store.Store) {
+	put(t, s, store.TablePages, "k", "page")
+	put(t, s, store.TableHashes, "k", "hash")
+	if v := get(t, s, store.TablePages, "k"); string(v) != "page" {
+		t.Fatalf("pages[k] = %q", v)
+	}
+	if v := get(t, s, store.TableHashes, "k"); string(v) != "hash" {
+		t.Fatalf("hashes[k] = %q", v)
+	}
+}
+
+func testLargeValue(t *testing.T, s store.Store) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	var b store.Batch
+	b.Put(store.TablePages, []byte("big"), big)
+	if err := s.Write(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	big[0] = 'X' // the store must have copied it
+	v := get(t, s, store.TablePages, "big")
+	if len(v) != len(big) || v[0] != '0' {
+		t.Fatalf("large value: len %d first %q", len(v), v[:1])
+	}
+}
+
+func testConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				var b store.Batch
+				k := fmt.Appendf(nil, "w%d-%03d", w, i)
+				b.Put(store.TablePages, k, k)
+				b.Put(store.TableHashes, k, k)
+				if err := s.Write(ctx, &b); err != nil {
+					errs <- err
+					return
+				}
+				vs, err := s.Get(ctx, store.TableHashes, k)
+				if err != nil || !bytes.Equal(vs[0], k) {
+					errs <- fmt.Errorf("read own write %s: %q, %v", k, vs, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	all, err := s.Scan(ctx, store.TablePages, []byte("w"), []byte("x"), 0)
+	if err != nil || len(all) != 100 {
+		t.Fatalf("after concurrent writes: %d entries, %v; want 100", len(all), err)
+	}
+}
+
+func testCanceled(t *testing.T, s store.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var b store.Batch
+	b.Put(store.TablePages, []byte("a"), []byte("1"))
+	if err := s.Write(ctx, &b); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Write with canceled ctx: %v, want context.Canceled", err)
+	}
+	if v := get(t, s, store.TablePages, "a"); v != nil {
+		t.Fatalf("canceled write stored %q", v)
+	}
+}
+
+func testClosed(t *testing.T, s store.Store) {
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(context.Background(), store.TablePages, []byte("a")); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Get after Close: %v, want ErrClosed", err)
+	}
+	var b store.Batch
+	b.Put(store.TablePages, []byte("a"), []byte("1"))
+	if err := s.Write(context.Background(), &b); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Write after Close: %v, want ErrClosed", err)
+	}
+}

@@ -22,11 +22,32 @@ type Book struct {
 	key    identity.ID
 	signer *identity.Key // book key; nil for replicas
 
+	qmu     sync.Mutex   // guards queue and leading
+	queue   []*appendReq // appends waiting for the next group commit
+	leading bool         // an Append is committing; others queue behind it
+
 	mu  sync.Mutex // serializes writes; guards the fields below
 	rec bookRecord
 	// frontier holds, for authors, the stored hashes that extending the
 	// tree reads: the roots of the subtrees that tile [0, length).
-	frontier map[int64]Hash
+	frontier frontier
+}
+
+// A frontier is a short list of stored hashes by stored index.
+type frontier []storedHash
+
+type storedHash struct {
+	index int64
+	hash  Hash
+}
+
+func (f frontier) get(s int64) (Hash, bool) {
+	for _, e := range f {
+		if e.index == s {
+			return e.hash, true
+		}
+	}
+	return Hash{}, false
 }
 
 // bookRecord is a book's entry in the books table (CBOR map, integer keys).
@@ -160,6 +181,10 @@ func (b *Book) Have() Ranges {
 // Append adds pages at the end of the book, in one atomic store write with
 // one signed head, and returns the index of the first. Only the author may
 // append (ErrReadOnly).
+//
+// Concurrent appends to one book share a commit (group commit): the first
+// caller writes everything queued behind it with one head, so many writers
+// cost one signature and one store transaction.
 func (b *Book) Append(ctx context.Context, pages ...[]byte) (uint64, error) {
 	if b.signer == nil {
 		return 0, fmt.Errorf("book %s: %w", b.key.Short(), ErrReadOnly)
@@ -172,22 +197,74 @@ func (b *Book) Append(ctx context.Context, pages ...[]byte) (uint64, error) {
 			return 0, fmt.Errorf("book %s: page %d of the batch: %w: %d bytes, at most %d", b.key.Short(), i, ErrTooLarge, len(p), MaxPageSize)
 		}
 	}
+	req := &appendReq{pages: pages, wake: make(chan struct{}, 1)}
+	b.qmu.Lock()
+	b.queue = append(b.queue, req)
+	lead := !b.leading
+	b.leading = true
+	b.qmu.Unlock()
+	if !lead {
+		<-req.wake // committed, or promoted to lead
+		if req.committed {
+			return req.first, req.err
+		}
+	}
+
+	// Lead: commit everything queued (our request included) as one group,
+	// then hand the lead to the first request queued since.
+	b.qmu.Lock()
+	group := b.queue
+	b.queue = nil
+	b.qmu.Unlock()
+	b.commitGroup(ctx, group)
+	b.qmu.Lock()
+	if len(b.queue) > 0 {
+		b.queue[0].wake <- struct{}{}
+	} else {
+		b.leading = false
+	}
+	b.qmu.Unlock()
+	return req.first, req.err
+}
+
+// appendReq is one caller's Append waiting in a group commit.
+type appendReq struct {
+	pages     [][]byte
+	wake      chan struct{} // receives once: committed, or promoted to lead
+	committed bool          // set before wake, by the leader that committed it
+	first     uint64
+	err       error
+}
+
+func (b *Book) commitGroup(ctx context.Context, group []*appendReq) {
+	all := group[0].pages
+	if len(group) > 1 {
+		// Others' appends ride on this caller's commit: its cancellation
+		// must not fail them.
+		ctx = context.WithoutCancel(ctx)
+		all = nil
+		for _, r := range group {
+			all = append(all, r.pages...)
+		}
+	}
 	b.mu.Lock()
-	first, ev, err := b.appendLocked(ctx, pages, nil)
+	first, ev, err := b.appendLocked(ctx, all, nil)
 	b.db.emit(&b.mu, ev)
-	return first, err
+	for _, r := range group {
+		r.first, r.err, r.committed = first, err, true
+		first += uint64(len(r.pages))
+	}
+	for _, r := range group[1:] {
+		r.wake <- struct{}{}
+	}
 }
 
 // appendLocked appends pages, writing extra with them. It returns the event
 // to emit once the lock is released.
 func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.Op) (uint64, *Event, error) {
 	start := b.rec.head().Length
-	leaves := make([]Hash, len(pages))
-	for i, p := range pages {
-		leaves[i] = tlog.RecordHash(p)
-	}
-	old := func(s int64) (Hash, bool) { h, ok := b.frontier[s]; return h, ok }
-	fresh, counts, root, err := grow(int64(start), leaves, old)
+	leaves := leafHashes(pages)
+	fresh, counts, root, err := grow(int64(start), leaves, b.frontier.get)
 	if err != nil {
 		return 0, nil, fmt.Errorf("book %s: %w", b.key.Short(), err)
 	}
@@ -200,14 +277,25 @@ func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.O
 		return 0, nil, err
 	}
 
+	// The store keeps what it is given: copy the caller's pages, and cut
+	// keys, pages and hashes out of one allocation each.
+	size := 0
+	for _, p := range pages {
+		size += len(p)
+	}
+	pageArena := make([]byte, 0, size)
+	keyArena := make([]byte, 0, len(pages)*pageKeySize)
+	hashArena := hashBytes(fresh)
 	batch := store.Batch{Ops: make([]store.Op, 0, 2*len(pages)+1+len(extra))}
 	batch.Ops = append(batch.Ops, extra...)
-	off := 0
 	for i, p := range pages {
-		k := pageKey(b.key, start+uint64(i))
-		batch.Put(store.TablePages, k, p)
-		batch.Put(store.TableHashes, k, hashBytes(fresh[off:off+counts[i]]))
-		off += counts[i]
+		k := appendPageKey(keyArena, b.key, start+uint64(i))
+		keyArena = k[len(k):]
+		pageArena = append(pageArena, p...)
+		batch.Put(store.TablePages, k, pageArena[len(pageArena)-len(p):len(pageArena):len(pageArena)])
+		n := counts[i] * tlog.HashSize
+		batch.Put(store.TableHashes, k, hashArena[:n:n])
+		hashArena = hashArena[n:]
 	}
 	batch.Put(store.TableBooks, b.key[:], recBytes)
 	if err := b.db.store.Write(ctx, &batch); err != nil {
@@ -216,12 +304,14 @@ func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.O
 
 	// Committed: move the frontier and the record.
 	base := tlog.StoredHashIndex(0, int64(start))
-	next := make(map[int64]Hash, len(b.frontier)+1)
-	for _, s := range treeIndexes(int64(length)) {
+	idx := treeIndexes(int64(length))
+	next := make(frontier, len(idx))
+	for i, s := range idx {
+		next[i].index = s
 		if s >= base {
-			next[s] = fresh[s-base]
+			next[i].hash = fresh[s-base]
 		} else {
-			next[s] = b.frontier[s]
+			next[i].hash, _ = b.frontier.get(s)
 		}
 	}
 	b.frontier, b.rec = next, rec
@@ -483,6 +573,7 @@ func (b *Book) putRangeLocked(ctx context.Context, start uint64, pages [][]byte,
 	if err != nil {
 		return nil, err
 	}
+	// pages are the caller's (decoded from the wire): the store keeps them.
 	batch := store.Batch{Ops: make([]store.Op, 0, 2*len(pages)+2)}
 	batch.Ops = append(batch.Ops, extra...)
 	for i, p := range pages {

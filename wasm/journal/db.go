@@ -286,11 +286,11 @@ func (db *DB) load(ctx context.Context, key identity.ID, v []byte) (*Book, error
 	if err != nil {
 		return nil, fmt.Errorf("book %s: load tree: %w", key.Short(), err)
 	}
-	b.frontier = make(map[int64]Hash, len(idx))
+	b.frontier = make(frontier, len(idx))
 	for i, s := range idx {
-		b.frontier[s] = hs[i]
+		b.frontier[i] = storedHash{s, hs[i]}
 	}
-	if _, _, root, err := grow(int64(head.Length), nil, func(s int64) (Hash, bool) { h, ok := b.frontier[s]; return h, ok }); err != nil || root != head.Root {
+	if _, _, root, err := grow(int64(head.Length), nil, b.frontier.get); err != nil || root != head.Root {
 		return nil, fmt.Errorf("book %s: stored tree does not match head %d: %w", key.Short(), head.Length, ErrBadProof)
 	}
 	return b, nil

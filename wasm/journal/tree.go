@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"runtime"
 	"slices"
+	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -21,12 +23,20 @@ import (
 // the hash with stored index s = tlog.StoredHashIndex(level, n) lives in the
 // record of page (n+1)<<level - 1 at offset level.
 
+// pageKeySize is the size of a page key.
+const pageKeySize = identity.IDSize + 8
+
 // pageKey is the store key of page i of book: the book key, then i big-endian.
 func pageKey(book identity.ID, i uint64) []byte {
-	k := make([]byte, identity.IDSize+8)
-	copy(k, book[:])
-	binary.BigEndian.PutUint64(k[identity.IDSize:], i)
-	return k
+	return appendPageKey(make([]byte, 0, pageKeySize), book, i)
+}
+
+// appendPageKey appends the page key to dst and returns it with capacity
+// clipped to the key.
+func appendPageKey(dst []byte, book identity.ID, i uint64) []byte {
+	dst = append(dst, book[:]...)
+	dst = binary.BigEndian.AppendUint64(dst, i)
+	return dst[len(dst)-pageKeySize : len(dst) : len(dst)]
 }
 
 // hashOwner returns the page whose hashes record holds stored index s, and
@@ -98,6 +108,37 @@ func leftIndexes(start, end int64) []int64 {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// parallelBytes is the batch size, in bytes, from which leafHashes splits
+// its work over the machine's cores.
+const parallelBytes = 64 << 10
+
+// leafHashes returns the RFC 6962 leaf hash of each page, hashing large
+// batches on all cores.
+func leafHashes(pages [][]byte) []Hash {
+	leaves := make([]Hash, len(pages))
+	size := 0
+	for _, p := range pages {
+		size += len(p)
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(pages), size/(parallelBytes/2)+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(pages)/workers, (w+1)*len(pages)/workers
+		hash := func() {
+			for i := lo; i < hi; i++ {
+				leaves[i] = tlog.RecordHash(pages[i])
+			}
+		}
+		if w == workers-1 {
+			hash()
+			break
+		}
+		wg.Go(hash)
+	}
+	wg.Wait()
+	return leaves
 }
 
 // growReader answers the hashes a run of appends needs: those stored by the
@@ -238,13 +279,12 @@ func VerifyRange(head *Head, start uint64, pages [][]byte, proof *RangeProof) ([
 	if len(idx) != len(proof.Left) {
 		return nil, verifyErr(head.Key, start, ErrBadProof, "proof has %d left hashes, want %d", len(proof.Left), len(idx))
 	}
-	leaves := make([]Hash, len(pages))
 	for i, p := range pages {
 		if len(p) > MaxPageSize {
 			return nil, verifyErr(head.Key, start+uint64(i), ErrTooLarge, "page of %d bytes", len(p))
 		}
-		leaves[i] = tlog.RecordHash(p)
 	}
+	leaves := leafHashes(pages)
 	old := func(s int64) (Hash, bool) {
 		i, ok := slices.BinarySearch(idx, s)
 		if !ok {

@@ -63,7 +63,8 @@ type Store interface {
 	// limit <= 0 means no limit.
 	Scan(ctx context.Context, table string, start, end []byte, limit int) ([]Entry, error)
 	// Write applies every operation of b atomically: after a crash, either
-	// all of them are stored or none.
+	// all of them are stored or none. The store may keep the batch's key and
+	// value slices: the caller must not modify them afterwards.
 	Write(ctx context.Context, b *Batch) error
 	// Close releases the store. Calls after Close return ErrClosed.
 	Close() error
@@ -86,8 +87,8 @@ type Batch struct {
 	Ops []Op
 }
 
-// Put adds a write of value under key. The batch keeps the slices: do not
-// modify them until Write returns.
+// Put adds a write of value under key. The batch, and the store it is
+// written to, keep the slices: do not modify them afterwards.
 func (b *Batch) Put(table string, key, value []byte) {
 	if value == nil {
 		value = []byte{}

@@ -1,0 +1,170 @@
+package journal_test
+
+import (
+	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+func reportPages(b *testing.B, pages int) {
+	b.ReportMetric(float64(pages)/b.Elapsed().Seconds(), "pages/s")
+}
+
+// BenchmarkAppendSingle appends 1 KiB pages one at a time, each signed and
+// committed before the next.
+func BenchmarkAppendSingle(b *testing.B) {
+	db := openDB(b, store.NewMemory(), 1)
+	book, _ := db.Author(ctx, "bench", nil)
+	page := make([]byte, 1024)
+	b.ReportAllocs()
+	b.SetBytes(1024)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := book.Append(ctx, page); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPages(b, b.N)
+}
+
+// BenchmarkAppendBatch100 appends 1 KiB pages 100 at a time: one head per batch.
+func BenchmarkAppendBatch100(b *testing.B) {
+	db := openDB(b, store.NewMemory(), 1)
+	book, _ := db.Author(ctx, "bench", nil)
+	batch := pages(100, 1024, "x")
+	b.ReportAllocs()
+	b.SetBytes(100 * 1024)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := book.Append(ctx, batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPages(b, 100*b.N)
+}
+
+type step struct {
+	up    *journal.Upgrade
+	start uint64
+	pages [][]byte
+	proof *journal.RangeProof
+}
+
+// BenchmarkVerifyBatch100 is a replica following its author batch by batch:
+// per op it checks a new signed head and its consistency proof, then
+// verifies and stores 100 pages of 1 KiB with their range proof.
+func BenchmarkVerifyBatch100(b *testing.B) {
+	const batches = 500
+	db := openDB(b, store.NewMemory(), 1)
+	book, _ := db.Author(ctx, "bench", nil)
+	steps := make([]step, batches)
+	for i := range steps {
+		from := book.Len()
+		ps := pages(100, 1024, "v")
+		start, _ := book.Append(ctx, ps...)
+		up, err := book.MakeUpgrade(ctx, from)
+		if err != nil {
+			b.Fatal(err)
+		}
+		proof, err := book.RangeProof(ctx, start, start+100, book.Len())
+		if err != nil {
+			b.Fatal(err)
+		}
+		steps[i] = step{up, start, ps, proof}
+	}
+	g0, _ := book.Get(ctx, 0)
+	g0proof, _ := book.RangeProof(ctx, 0, 1, 1)
+	g0head := headAt(b, book, 1)
+
+	var rep *journal.Book
+	fresh := func() {
+		r := openDB(b, store.NewMemory(), 2)
+		rep, _ = r.Reader(ctx, book.Key())
+		if _, err := rep.AcceptHead(ctx, &journal.Upgrade{Head: g0head}); err != nil {
+			b.Fatal(err)
+		}
+		if err := rep.PutRange(ctx, 0, [][]byte{g0}, 1, g0proof); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fresh()
+	b.ReportAllocs()
+	b.SetBytes(100 * 1024)
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if i == batches {
+			b.StopTimer()
+			fresh()
+			i = 0
+			b.StartTimer()
+		}
+		s := steps[i]
+		if _, err := rep.AcceptHead(ctx, s.up); err != nil {
+			b.Fatal(err)
+		}
+		if err := rep.PutRange(ctx, s.start, s.pages, s.up.Head.Length, s.proof); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	reportPages(b, 100*b.N)
+}
+
+// BenchmarkProof1M builds and checks the inclusion proof of a page of a
+// 1,000,000-page book.
+func BenchmarkProof1M(b *testing.B) {
+	const n = 1_000_000
+	db := openDB(b, store.NewMemory(), 1)
+	book, _ := db.Author(ctx, "big", nil)
+	batch := pages(10_000, 16, "s")
+	for book.Len() < n {
+		k := min(len(batch), int(n-book.Len()))
+		if _, err := book.Append(ctx, batch[:k]...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	root := book.Head().Root
+	b.ReportAllocs()
+	b.ResetTimer()
+	var hashes int
+	i := uint64(7919)
+	for b.Loop() {
+		i = (i*7919 + 104729) % n
+		p, err := book.Proof(ctx, i, n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		page, _ := book.Get(ctx, i)
+		if err := tlog.CheckRecord(p, n, root, int64(i), tlog.RecordHash(page)); err != nil {
+			b.Fatal(err)
+		}
+		hashes = max(hashes, len(p))
+	}
+	b.ReportMetric(float64(hashes), "hashes")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/proof")
+}
+
+// BenchmarkAppendSingleParallel is many callers appending single 1 KiB
+// pages at once: group commit gives them shared heads.
+func BenchmarkAppendSingleParallel(b *testing.B) {
+	db := openDB(b, store.NewMemory(), 1)
+	book, _ := db.Author(ctx, "bench", nil)
+	b.ReportAllocs()
+	b.SetBytes(1024)
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		page := make([]byte, 1024)
+		for pb.Next() {
+			if _, err := book.Append(ctx, page); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	reportPages(b, b.N)
+}

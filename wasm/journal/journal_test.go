@@ -1,0 +1,570 @@
+package journal_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var ctx = context.Background()
+
+func seed(n byte) identity.Seed {
+	var s identity.Seed
+	for i := range s {
+		s[i] = n
+	}
+	return s
+}
+
+func openDB(t testing.TB, st store.Store, n byte) *journal.DB {
+	t.Helper()
+	db, err := journal.Open(ctx, st, seed(n), nil)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return db
+}
+
+func pages(n, size int, tag string) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		p := bytes.Repeat([]byte{byte(i)}, size)
+		copy(p, fmt.Sprintf("%s-%d", tag, i))
+		out[i] = p
+	}
+	return out
+}
+
+func TestAppendRoundTrip(t *testing.T) {
+	st := store.NewMemory()
+	db := openDB(t, st, 1)
+	b, err := db.Author(ctx, "notes", []byte("meta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() != 1 {
+		t.Fatalf("new book has %d pages, want 1 (genesis)", b.Len())
+	}
+	g0, _ := b.Get(ctx, 0)
+	g, err := journal.DecodeGenesis(g0)
+	if err != nil || g.Author != db.ID() || g.Key != b.Key() || g.Name != "notes" || string(g.Meta) != "meta" {
+		t.Fatalf("genesis = %+v, %v", g, err)
+	}
+
+	want := [][]byte{g0}
+	for _, p := range pages(3, 100, "single") {
+		i, err := b.Append(ctx, p)
+		if err != nil || i != uint64(len(want)) {
+			t.Fatalf("Append = %d, %v; want %d", i, err, len(want))
+		}
+		want = append(want, p)
+	}
+	batch := pages(250, 1024, "batch")
+	if i, err := b.Append(ctx, batch...); err != nil || i != 4 {
+		t.Fatalf("batch Append = %d, %v; want 4", i, err)
+	}
+	want = append(want, batch...)
+	head := b.Head()
+	if head.Length != uint64(len(want)) {
+		t.Fatalf("head length %d, want %d", head.Length, len(want))
+	}
+	if err := head.Verify(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Reopen from the same store: same book, same pages, same head.
+	db2 := openDB(t, st, 1)
+	b2, err := db2.Author(ctx, "notes", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h2 := b2.Head(); h2.Length != head.Length || h2.Root != head.Root {
+		t.Fatalf("reopened head %d/%v, want %d/%v", h2.Length, h2.Root, head.Length, head.Root)
+	}
+	got, err := b2.GetRange(ctx, 0, b2.Len())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("page %d differs after reopen", i)
+		}
+	}
+	// And it keeps growing from there, consistently with the old head.
+	if i, err := b2.Append(ctx, []byte("after reopen")); err != nil || i != head.Length {
+		t.Fatalf("Append after reopen = %d, %v", i, err)
+	}
+	p, err := b2.TreeProof(ctx, head.Length, b2.Len())
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := &journal.Upgrade{Head: b2.Head(), From: head.Length, Proof: p}
+	r := openDB(t, store.NewMemory(), 2)
+	rb, _ := r.Reader(ctx, b.Key())
+	if _, err := rb.AcceptHead(ctx, &journal.Upgrade{Head: head}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rb.AcceptHead(ctx, up); err != nil {
+		t.Fatalf("upgrade across reopen: %v", err)
+	}
+}
+
+func TestDerivation(t *testing.T) {
+	a, _ := openDB(t, store.NewMemory(), 7).Author(ctx, "x-y-z", nil)
+	b, _ := openDB(t, store.NewMemory(), 7).Author(ctx, "x-y-z", nil)
+	c, _ := openDB(t, store.NewMemory(), 8).Author(ctx, "x-y-z", nil)
+	d, _ := openDB(t, store.NewMemory(), 7).Author(ctx, "x-y-w", nil)
+	if a.Key() != b.Key() {
+		t.Fatal("same seed and name gave two keys")
+	}
+	if a.Key() == c.Key() || a.Key() == d.Key() {
+		t.Fatal("another seed or name gave the same key")
+	}
+	if a.Head().Root != b.Head().Root {
+		t.Fatal("same seed and name gave different genesis")
+	}
+}
+
+func TestProfileIsBoundToSeed(t *testing.T) {
+	st := store.NewMemory()
+	openDB(t, st, 1)
+	if _, err := journal.Open(ctx, st, seed(2), nil); !errors.Is(err, journal.ErrUnauthorized) {
+		t.Fatalf("Open with another seed: %v, want ErrUnauthorized", err)
+	}
+}
+
+// replicate copies book src into replica dst: head, then pages [start, end).
+func replicate(t *testing.T, src, dst *journal.Book, start, end uint64) {
+	t.Helper()
+	up, err := src.MakeUpgrade(ctx, dst.Len())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.AcceptHead(ctx, up); err != nil {
+		t.Fatalf("AcceptHead: %v", err)
+	}
+	n := src.Len()
+	ps, err := src.GetRange(ctx, start, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := src.RangeProof(ctx, start, end, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.PutRange(ctx, start, ps, n, proof); err != nil {
+		t.Fatalf("PutRange [%d, %d): %v", start, end, err)
+	}
+}
+
+func TestReplica(t *testing.T) {
+	ana := openDB(t, store.NewMemory(), 1)
+	bob := openDB(t, store.NewMemory(), 2)
+	name := ana.ID().String() + "-" + bob.ID().String() + "-task1"
+	book, err := ana.Author(ctx, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book.Append(ctx, pages(100, 64, "a")...)
+	rep, err := bob.Reader(ctx, book.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Writable() || rep.Len() != 0 {
+		t.Fatal("new replica is writable or not empty")
+	}
+	if _, err := rep.Append(ctx, []byte("x")); !errors.Is(err, journal.ErrReadOnly) {
+		t.Fatalf("replica Append: %v, want ErrReadOnly", err)
+	}
+
+	// Sparse first: pages [90, 100) only.
+	replicate(t, book, rep, 90, 101)
+	if _, err := rep.Get(ctx, 5); !errors.Is(err, journal.ErrNotFound) {
+		t.Fatalf("Get of a page not held: %v, want ErrNotFound", err)
+	}
+	if rep.Name() != "" {
+		t.Fatal("name known before genesis arrived")
+	}
+	// Then the rest, including genesis.
+	replicate(t, book, rep, 0, 90)
+	info := rep.Info()
+	if info.Name != name || info.Author != ana.ID() || len(info.Have) != 1 || info.Have[0].End != 101 {
+		t.Fatalf("replica info %+v", info)
+	}
+	if k, err := bob.Lookup(ctx, name); err != nil || k != book.Key() {
+		t.Fatalf("replica name not registered: %v %v", k, err)
+	}
+	// Grow the book and follow with a consistency proof.
+	book.Append(ctx, pages(37, 64, "b")...)
+	replicate(t, book, rep, 101, 138)
+	for i := uint64(0); i < book.Len(); i++ {
+		a, _ := book.Get(ctx, i)
+		b, err := rep.Get(ctx, i)
+		if err != nil || !bytes.Equal(a, b) {
+			t.Fatalf("page %d: %v", i, err)
+		}
+	}
+	// The name is now Ana's book: Bob cannot author under it.
+	if _, err := bob.Author(ctx, name, nil); !errors.Is(err, journal.ErrUnauthorized) {
+		t.Fatalf("Author of a peer's name: %v, want ErrUnauthorized", err)
+	}
+	if _, err := bob.Author(ctx, ana.ID().String()+"-x-y", nil); !errors.Is(err, journal.ErrUnauthorized) {
+		t.Fatalf("Author of a name naming another author: %v, want ErrUnauthorized", err)
+	}
+
+	// The replica survives a reopen.
+	bob2 := openDB(t, bob.Store(), 2)
+	rep2, err := bob2.Get(ctx, book.Key())
+	if err != nil || rep2.Len() != book.Len() || rep2.Name() != name {
+		t.Fatalf("reopened replica: %v", err)
+	}
+}
+
+// snapshot returns every table's contents, to prove a refused input stored nothing.
+func snapshot(t *testing.T, st store.Store) string {
+	t.Helper()
+	var buf bytes.Buffer
+	for _, tb := range store.Tables {
+		es, err := st.Scan(ctx, tb, []byte{0}, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			fmt.Fprintf(&buf, "%s %x %x\n", tb, e.Key, e.Value)
+		}
+	}
+	return buf.String()
+}
+
+func TestAdversarial(t *testing.T) {
+	ana := openDB(t, store.NewMemory(), 1)
+	book, _ := ana.Author(ctx, "book", nil)
+	book.Append(ctx, pages(20, 32, "p")...)
+	other, _ := ana.Author(ctx, "other", nil)
+	other.Append(ctx, pages(20, 32, "q")...)
+	mallory := openDB(t, store.NewMemory(), 9)
+	forged, _ := mallory.Author(ctx, "book", nil) // same name, another key
+	forged.Append(ctx, pages(30, 32, "m")...)
+
+	n := book.Len()
+	good, _ := book.GetRange(ctx, 0, n)
+	goodProof, _ := book.RangeProof(ctx, 10, 15, n)
+	head10 := headAt(t, book, 10)
+	// grown is the same history as book, and longer: an honest later head.
+	grownDB := openDB(t, store.NewMemory(), 1)
+	grown, _ := grownDB.Author(ctx, "book", nil)
+	grown.Append(ctx, good[1:]...)
+	grown.Append(ctx, pages(5, 32, "later")...)
+
+	cases := []struct {
+		name string
+		run  func(rep *journal.Book) error
+		want error
+	}{
+		{"tampered page", func(rep *journal.Book) error {
+			ps := clonePages(good[10:15])
+			ps[2][0] ^= 1
+			return rep.PutRange(ctx, 10, ps, n, goodProof)
+		}, journal.ErrBadProof},
+		{"page at another index", func(rep *journal.Book) error {
+			return rep.PutRange(ctx, 11, good[10:15], n, goodProof)
+		}, journal.ErrBadProof},
+		{"pages under another book's proof", func(rep *journal.Book) error {
+			ps, _ := other.GetRange(ctx, 10, 15)
+			p, _ := other.RangeProof(ctx, 10, 15, other.Len())
+			return rep.PutRange(ctx, 10, ps, n, p)
+		}, journal.ErrBadProof},
+		{"truncated proof", func(rep *journal.Book) error {
+			p := *goodProof
+			p.Tree = p.Tree[:len(p.Tree)-1]
+			return rep.PutRange(ctx, 10, good[10:15], n, &p)
+		}, journal.ErrBadProof},
+		{"garbled proof", func(rep *journal.Book) error {
+			p := journal.RangeProof{Left: append([]journal.Hash(nil), goodProof.Left...), Tree: goodProof.Tree}
+			p.Left[0][3] ^= 0x80
+			return rep.PutRange(ctx, 10, good[10:15], n, &p)
+		}, journal.ErrBadProof},
+		{"missing proof", func(rep *journal.Book) error {
+			return rep.PutRange(ctx, 10, good[10:15], n, &journal.RangeProof{})
+		}, journal.ErrBadProof},
+		{"proof against another length", func(rep *journal.Book) error {
+			return rep.PutRange(ctx, 10, good[10:15], n-1, goodProof)
+		}, journal.ErrStaleHead},
+		{"head signed by another key", func(rep *journal.Book) error {
+			h := forged.Head()
+			h.Key = book.Key()
+			_, err := rep.AcceptHead(ctx, &journal.Upgrade{Head: h, From: n})
+			return err
+		}, journal.ErrBadSignature},
+		{"head of another book", func(rep *journal.Book) error {
+			_, err := rep.AcceptHead(ctx, &journal.Upgrade{Head: forged.Head(), From: n})
+			return err
+		}, journal.ErrBadSignature},
+		{"old head replayed", func(rep *journal.Book) error {
+			_, err := rep.AcceptHead(ctx, &journal.Upgrade{Head: head10})
+			return err
+		}, journal.ErrStaleHead},
+		{"longer head without proof", func(rep *journal.Book) error {
+			_, err := rep.AcceptHead(ctx, &journal.Upgrade{Head: grown.Head(), From: 10})
+			return err
+		}, journal.ErrBadProof},
+		{"longer head with proof from elsewhere", func(rep *journal.Book) error {
+			up, _ := grown.MakeUpgrade(ctx, 12)
+			up.From = 10
+			_, err := rep.AcceptHead(ctx, up)
+			return err
+		}, journal.ErrBadProof},
+		{"head with altered length", func(rep *journal.Book) error {
+			h := book.Head()
+			h.Length++
+			_, err := rep.AcceptHead(ctx, &journal.Upgrade{Head: h, From: n})
+			return err
+		}, journal.ErrBadSignature},
+		{"reader append", func(rep *journal.Book) error {
+			_, err := rep.Append(ctx, []byte("x"))
+			return err
+		}, journal.ErrReadOnly},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			bob := openDB(t, store.NewMemory(), 2)
+			rep, _ := bob.Reader(ctx, book.Key())
+			replicate(t, book, rep, 0, 10)
+			before := snapshot(t, bob.Store())
+			err := c.run(rep)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+			if after := snapshot(t, bob.Store()); after != before {
+				t.Fatal("refused input changed the store")
+			}
+			if rep.Fork() != nil {
+				t.Fatal("refused input marked the book forked")
+			}
+		})
+	}
+}
+
+func headAt(t testing.TB, b *journal.Book, n uint64) journal.Head {
+	// Rebuild the head the author signed at length n from a replay of the book.
+	db := openDB(t, store.NewMemory(), 1)
+	c, _ := db.Author(ctx, b.Name(), nil)
+	ps, _ := b.GetRange(ctx, 1, n)
+	c.Append(ctx, ps...)
+	if c.Head().Root != mustTreeHash(t, b, n) {
+		t.Fatal("replayed head differs")
+	}
+	return c.Head()
+}
+
+func mustTreeHash(t testing.TB, b *journal.Book, n uint64) journal.Hash {
+	h, err := b.TreeHash(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func clonePages(ps [][]byte) [][]byte {
+	out := make([][]byte, len(ps))
+	for i, p := range ps {
+		out[i] = bytes.Clone(p)
+	}
+	return out
+}
+
+func TestFork(t *testing.T) {
+	// The author's seed signs two different histories of the same book.
+	ana1 := openDB(t, store.NewMemory(), 1)
+	ana2 := openDB(t, store.NewMemory(), 1)
+	b1, _ := ana1.Author(ctx, "book", nil)
+	b2, _ := ana2.Author(ctx, "book", nil)
+	b1.Append(ctx, pages(10, 16, "one")...)
+	b2.Append(ctx, pages(10, 16, "two")...)
+
+	t.Run("same length", func(t *testing.T) {
+		bob := openDB(t, store.NewMemory(), 2)
+		rep, _ := bob.Reader(ctx, b1.Key())
+		replicate(t, b1, rep, 0, 11)
+		_, err := rep.AcceptHead(ctx, &journal.Upgrade{Head: b2.Head(), From: 11})
+		checkFork(t, bob, rep, err)
+	})
+	t.Run("longer", func(t *testing.T) {
+		c2 := openDB(t, store.NewMemory(), 1)
+		b3, _ := c2.Author(ctx, "book", nil)
+		b3.Append(ctx, pages(20, 16, "three")...)
+		bob := openDB(t, store.NewMemory(), 2)
+		rep, _ := bob.Reader(ctx, b1.Key())
+		replicate(t, b1, rep, 0, 11)
+		up, err := b3.MakeUpgrade(ctx, 11)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = rep.AcceptHead(ctx, up)
+		checkFork(t, bob, rep, err)
+	})
+}
+
+func checkFork(t *testing.T, db *journal.DB, rep *journal.Book, err error) {
+	t.Helper()
+	if !errors.Is(err, journal.ErrForked) {
+		t.Fatalf("conflicting head: %v, want ErrForked", err)
+	}
+	f := rep.Fork()
+	if f == nil {
+		t.Fatal("no fork evidence kept")
+	}
+	if err := f.Verify(); err != nil {
+		t.Fatalf("fork evidence does not verify: %v", err)
+	}
+	// Evidence survives a reopen, and the book refuses further heads.
+	db2 := openDB(t, db.Store(), 2)
+	rep2, _ := db2.Get(ctx, rep.Key())
+	if rep2.Fork() == nil || !rep2.Info().Forked {
+		t.Fatal("fork evidence lost on reopen")
+	}
+	if _, err := rep2.AcceptHead(ctx, &journal.Upgrade{Head: f.New}); !errors.Is(err, journal.ErrForked) {
+		t.Fatalf("head after fork: %v, want ErrForked", err)
+	}
+}
+
+func TestHookAndAudit(t *testing.T) {
+	db := openDB(t, store.NewMemory(), 3)
+	var events []journal.Event
+	cancel := db.Subscribe(func(e journal.Event) { events = append(events, e) })
+	b, _ := db.Author(ctx, "hooked", nil)
+	b.Append(ctx, []byte("a"), []byte("b"))
+	cancel()
+	b.Append(ctx, []byte("unseen"))
+	var types []string
+	for _, e := range events {
+		if e.Book == b.Key() {
+			types = append(types, fmt.Sprintf("%s@%d+%d", e.Type, e.Index, len(e.Pages)))
+		}
+	}
+	if fmt.Sprint(types) != "[create@0+1 append@1+2]" {
+		t.Fatalf("hook saw %v", types)
+	}
+	audit := db.Audit()
+	entries, _ := audit.GetRange(ctx, 1, audit.Len())
+	if len(entries) != 2 || !bytes.Contains(entries[0], []byte(`"op":"open"`)) || !bytes.Contains(entries[1], []byte(`"op":"author"`)) {
+		t.Fatalf("audit = %q", entries)
+	}
+	infos, err := db.Books(ctx)
+	if err != nil || len(infos) != 2 {
+		t.Fatalf("Books = %d, %v; want audit and hooked", len(infos), err)
+	}
+}
+
+// failingStore fails every write after the first `ok` ones, like a tab
+// killed mid-append.
+type failingStore struct {
+	store.Store
+	ok int
+}
+
+func (f *failingStore) Write(ctx context.Context, b *store.Batch) error {
+	if f.ok <= 0 {
+		return errors.New("disk gone")
+	}
+	f.ok--
+	return f.Store.Write(ctx, b)
+}
+
+func TestFailedWriteLeavesPrefix(t *testing.T) {
+	mem := store.NewMemory()
+	fs := &failingStore{Store: mem, ok: 100}
+	db := openDB(t, fs, 4)
+	b, _ := db.Author(ctx, "crash", nil)
+	b.Append(ctx, pages(5, 10, "ok")...)
+	head := b.Head()
+	fs.ok = 0
+	if _, err := b.Append(ctx, pages(5, 10, "lost")...); err == nil {
+		t.Fatal("append on a failing store succeeded")
+	}
+	if b.Head().Root != head.Root {
+		t.Fatal("failed append moved the head")
+	}
+	fs.ok = 100
+	if i, err := b.Append(ctx, []byte("next")); err != nil || i != head.Length {
+		t.Fatalf("append after failure = %d, %v; want %d", i, err, head.Length)
+	}
+	db2 := openDB(t, mem, 4)
+	b2, err := db2.Author(ctx, "crash", nil)
+	if err != nil || b2.Len() != head.Length+1 {
+		t.Fatalf("reopen after failure: %v", err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	db := openDB(t, store.NewMemory(), 5)
+	for _, name := range []string{"", "a\nb", string(make([]byte, journal.MaxNameSize+1)), "\xff"} {
+		if _, err := db.Author(ctx, name, nil); !errors.Is(err, journal.ErrBadName) {
+			t.Errorf("Author(%q): %v, want ErrBadName", name, err)
+		}
+	}
+	b, _ := db.Author(ctx, "ok", nil)
+	if _, err := b.Append(ctx, make([]byte, journal.MaxPageSize+1)); !errors.Is(err, journal.ErrTooLarge) {
+		t.Errorf("huge page: %v, want ErrTooLarge", err)
+	}
+	if _, err := b.Get(ctx, 99); !errors.Is(err, journal.ErrNotFound) {
+		t.Errorf("Get past end: %v, want ErrNotFound", err)
+	}
+	if _, err := db.Get(ctx, identity.ID{1}); !errors.Is(err, journal.ErrNotFound) {
+		t.Errorf("Get unknown book: %v, want ErrNotFound", err)
+	}
+}
+
+func TestConcurrentAppends(t *testing.T) {
+	db := openDB(t, store.NewMemory(), 6)
+	b, _ := db.Author(ctx, "busy", nil)
+	const writers, each = 8, 50
+	got := make(chan [2]uint64, writers*each)
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for i := range each {
+				p := fmt.Appendf(nil, "w%d-%d", w, i)
+				idx, err := b.Append(ctx, p, p)
+				if err != nil {
+					errs <- err
+					return
+				}
+				got <- [2]uint64{idx, uint64(w*each + i)}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(got)
+	seen := map[uint64]bool{}
+	for g := range got {
+		p, err := b.Get(ctx, g[0])
+		want := fmt.Sprintf("w%d-%d", g[1]/each, g[1]%each)
+		if err != nil || string(p) != want || seen[g[0]] {
+			t.Fatalf("append returned %d: page %q, %v; want %q once", g[0], p, err, want)
+		}
+		p2, _ := b.Get(ctx, g[0]+1)
+		if string(p2) != want {
+			t.Fatalf("a caller's two pages were split: %q then %q", p, p2)
+		}
+		seen[g[0]] = true
+	}
+	if b.Len() != 1+2*writers*each {
+		t.Fatalf("length %d, want %d", b.Len(), 1+2*writers*each)
+	}
+}

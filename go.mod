@@ -3,6 +3,7 @@ module github.com/task-messenger/task-messenger
 go 1.26.8
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/fxamacker/cbor/v2 v2.10.0
 	github.com/tidwall/btree v1.8.2
 	go.uber.org/goleak v1.3.0

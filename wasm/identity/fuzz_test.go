@@ -106,14 +106,30 @@ func FuzzParseSeed(f *testing.F) {
 		if err != nil || again != seed {
 			t.Fatalf("ParseSeed(String()) = %v, want the same seed", err)
 		}
-		// The same text parses as an id with the same bytes.
+		// The same text parses as an id with the same bytes, unless those
+		// bytes are not a usable public key.
 		id, err := identity.ParseID(s)
-		if err != nil || [identity.IDSize]byte(id) != [identity.SeedSize]byte(seed) {
-			t.Fatalf("ParseID(%q) = %v, want the seed's bytes", s, err)
+		if err != nil && !errors.Is(err, identity.ErrBadID) || err == nil && [identity.IDSize]byte(id) != [identity.SeedSize]byte(seed) {
+			t.Fatalf("ParseID(%q) = %v, want the seed's bytes or ErrBadID", s, err)
 		}
 		// The key derived from a parsed seed keeps that seed.
 		if k := identity.New(seed); k.Seed() != seed {
 			t.Fatalf("New(seed).Seed() differs from seed")
 		}
 	})
+}
+
+func TestSmallOrderKeysRefused(t *testing.T) {
+	var weak identity.ID
+	weak[0] = 1 // the identity point
+	if _, err := identity.ParseID(weak.String()); !errors.Is(err, identity.ErrBadID) {
+		t.Fatalf("ParseID of the identity point: %v, want ErrBadID", err)
+	}
+	if _, err := identity.IDFromBytes(weak[:]); !errors.Is(err, identity.ErrBadID) {
+		t.Fatalf("IDFromBytes of the identity point: %v, want ErrBadID", err)
+	}
+	k := identity.New(identity.Seed{7})
+	if err := k.ID().Check(); err != nil {
+		t.Fatalf("a real key fails Check: %v", err)
+	}
 }

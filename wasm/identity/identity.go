@@ -15,6 +15,8 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+
+	"filippo.io/edwards25519"
 )
 
 // Sizes of the binary forms.
@@ -90,23 +92,42 @@ func (id ID) Verify(msg, sig []byte) bool {
 }
 
 // ParseID parses the text form written by ID.String. It rejects any other
-// length, any character outside the alphabet and non-canonical encodings.
+// length, any character outside the alphabet, non-canonical encodings and
+// keys that are not valid (see ID.Check).
 func ParseID(text string) (ID, error) {
 	var id ID
 	if err := decode(id[:], text); err != nil {
 		return ID{}, fmt.Errorf("%w %q: %v", ErrBadID, clip(text), err)
 	}
+	if err := id.Check(); err != nil {
+		return ID{}, fmt.Errorf("%q: %w", clip(text), err)
+	}
 	return id, nil
 }
 
-// IDFromBytes converts a 32-byte slice to an ID.
+// IDFromBytes converts a 32-byte slice to an ID, checking it (ID.Check).
 func IDFromBytes(b []byte) (ID, error) {
 	var id ID
 	if len(b) != IDSize {
 		return ID{}, fmt.Errorf("%w: want %d bytes, got %d", ErrBadID, IDSize, len(b))
 	}
 	copy(id[:], b)
-	return id, nil
+	return id, id.Check()
+}
+
+// Check returns ErrBadID unless id is a usable public key: a point on the
+// curve that is not of small order. For a small-order key anyone can make
+// signatures that verify, so such keys are refused wherever a key enters:
+// parsing, a replica's book key, a genesis author.
+func (id ID) Check() error {
+	p, err := new(edwards25519.Point).SetBytes(id[:])
+	if err != nil {
+		return fmt.Errorf("%w: not a curve point", ErrBadID)
+	}
+	if p.MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return fmt.Errorf("%w: small-order key", ErrBadID)
+	}
+	return nil
 }
 
 func decode(dst []byte, text string) error {

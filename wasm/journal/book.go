@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -60,6 +61,9 @@ type bookRecord struct {
 	Head    *Head  `cbor:"6,keyasint,omitempty"`
 	Have    Ranges `cbor:"7,keyasint,omitempty"`
 	Fork    *Fork  `cbor:"8,keyasint,omitempty"`
+	// Genesis is set once page 0 has been verified. Before that, a
+	// replica's Author is the author it expects (see DB.ReaderFrom), if any.
+	Genesis bool `cbor:"9,keyasint,omitempty"`
 }
 
 func (r *bookRecord) head() Head {
@@ -115,6 +119,9 @@ func (f *Fork) UnmarshalCBOR(b []byte) error {
 func (f *Fork) Verify() error {
 	if f.Old.Key != f.New.Key {
 		return fmt.Errorf("fork evidence: heads of two books")
+	}
+	if err := f.Old.Key.Check(); err != nil {
+		return fmt.Errorf("fork evidence: %w", err)
 	}
 	if err := f.Old.Verify(); err != nil {
 		return err
@@ -561,12 +568,15 @@ func (b *Book) putRangeLocked(ctx context.Context, start uint64, pages [][]byte,
 		if g.Author == b.db.ID() {
 			return nil, verifyErr(b.key, 0, ErrUnauthorized, "genesis claims this profile as author")
 		}
+		if len(rec.Author) > 0 && !bytes.Equal(rec.Author, g.Author[:]) {
+			return nil, verifyErr(b.key, 0, ErrBadGenesis, "genesis by %s, expected author %x", g.Author.Short(), rec.Author[:4])
+		}
 		op, err := b.db.claimName(ctx, g.Name, b.key)
 		if err != nil {
 			return nil, err
 		}
 		extra = append(extra, op)
-		rec.Name, rec.Author = g.Name, g.Author[:]
+		rec.Name, rec.Author, rec.Genesis = g.Name, g.Author[:], true
 	}
 	rec.Have = rec.Have.Add(start, start+uint64(len(pages)))
 	recBytes, err := Marshal(&rec)

@@ -75,7 +75,8 @@ type Event struct {
 type BookInfo struct {
 	Key      identity.ID
 	Name     string
-	Author   identity.ID // zero for a replica whose genesis has not arrived
+	Author   identity.ID // for a replica before its genesis: the expected author, or zero
+	Verified bool        // the genesis page binding Key to Author and Name is verified
 	Writable bool
 	Head     Head
 	Have     Ranges
@@ -83,7 +84,7 @@ type BookInfo struct {
 }
 
 func (r *bookRecord) info() BookInfo {
-	bi := BookInfo{Name: r.Name, Writable: r.Own, Head: r.head(), Have: r.Have, Forked: r.Fork != nil}
+	bi := BookInfo{Name: r.Name, Writable: r.Own, Verified: r.Own || r.Genesis, Head: r.head(), Have: r.Have, Forked: r.Fork != nil}
 	copy(bi.Key[:], r.Key)
 	copy(bi.Author[:], r.Author)
 	if r.Own {
@@ -207,8 +208,8 @@ func (db *DB) author(ctx context.Context, name string, meta []byte) (*Book, erro
 // Reader opens the replica of a peer's book by its key, creating an empty
 // one if it is new. For a book this profile authors it returns that book.
 func (db *DB) Reader(ctx context.Context, key identity.ID) (*Book, error) {
-	if key.IsZero() {
-		return nil, fmt.Errorf("reader: %w: zero key", identity.ErrBadID)
+	if err := key.Check(); err != nil {
+		return nil, fmt.Errorf("reader %s: %w", key.Short(), err)
 	}
 	db.mu.Lock()
 	b, created, err := db.loadOrCreate(ctx, key, func() (*Book, error) {
@@ -228,6 +229,35 @@ func (db *DB) Reader(ctx context.Context, key identity.ID) (*Book, error) {
 			return nil, err
 		}
 	}
+	return b, nil
+}
+
+// ReaderFrom is Reader for a book expected to be authored by author: its
+// genesis page must then name that author (ErrBadGenesis otherwise), and
+// replication fetches it from that peer. A replica already bound to
+// another author is ErrUnauthorized.
+func (db *DB) ReaderFrom(ctx context.Context, key, author identity.ID) (*Book, error) {
+	b, err := db.Reader(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if b.Writable() {
+		return nil, fmt.Errorf("reader %s: %w: this profile authors the book", key.Short(), ErrUnauthorized)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case bytes.Equal(b.rec.Author, author[:]):
+		return b, nil
+	case len(b.rec.Author) > 0:
+		return nil, fmt.Errorf("reader %s: %w: authored by %x, not %s", key.Short(), ErrUnauthorized, b.rec.Author[:4], author.Short())
+	}
+	rec := b.rec
+	rec.Author = author.Bytes()
+	if err := db.putRecord(ctx, &rec); err != nil {
+		return nil, err
+	}
+	b.rec = rec
 	return b, nil
 }
 

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
@@ -128,11 +129,14 @@ func (h *Head) UnmarshalCBOR(b []byte) error {
 	return nil
 }
 
-// DecodeHead decodes and verifies a head.
+// DecodeHead decodes and verifies a head, checking its key too.
 func DecodeHead(b []byte) (Head, error) {
 	var h Head
 	if err := Unmarshal(b, &h); err != nil {
 		return Head{}, err
+	}
+	if err := h.Key.Check(); err != nil {
+		return Head{}, fmt.Errorf("head: %w", err)
 	}
 	return h, h.Verify()
 }
@@ -211,11 +215,20 @@ func DecodeGenesis(page []byte) (*Genesis, error) {
 	if err := CheckName(g.Name); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadGenesis, err)
 	}
+	if err := g.Author.Check(); err != nil {
+		return nil, fmt.Errorf("%w: author: %w", ErrBadGenesis, err)
+	}
+	if err := g.Key.Check(); err != nil {
+		return nil, fmt.Errorf("%w: key: %w", ErrBadGenesis, err)
+	}
 	if !g.Author.Verify(g.signedBytes(), g.Sig) {
 		return nil, fmt.Errorf("%w: %w by author %s", ErrBadGenesis, ErrBadSignature, g.Author.Short())
 	}
 	if a, ok := NameAuthor(g.Name); ok && a != g.Author {
 		return nil, fmt.Errorf("%w: name %q names author %s, signed by %s", ErrBadGenesis, g.Name, a.Short(), g.Author.Short())
+	}
+	if !bytes.Equal(page, g.Encode()) {
+		return nil, fmt.Errorf("%w: %w: not in canonical form", ErrBadGenesis, ErrMalformed)
 	}
 	return g, nil
 }

@@ -568,3 +568,63 @@ func TestConcurrentAppends(t *testing.T) {
 		t.Fatalf("length %d, want %d", b.Len(), 1+2*writers*each)
 	}
 }
+
+func TestReaderFrom(t *testing.T) {
+	ana := openDB(t, store.NewMemory(), 1)
+	book, _ := ana.Author(ctx, "b", nil)
+	bob := openDB(t, store.NewMemory(), 2)
+	carol := openDB(t, store.NewMemory(), 3)
+
+	// Expecting Carol as the author of Ana's book: the genesis is refused.
+	rep, err := bob.ReaderFrom(ctx, book.Key(), carol.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := rep.Info(); info.Author != carol.ID() || info.Verified {
+		t.Fatalf("expected author not recorded: %+v", info)
+	}
+	up, _ := book.MakeUpgrade(ctx, 0)
+	rep.AcceptHead(ctx, up)
+	p, _ := book.RangeProof(ctx, 0, 1, 1)
+	g, _ := book.Get(ctx, 0)
+	if err := rep.PutRange(ctx, 0, [][]byte{g}, 1, p); !errors.Is(err, journal.ErrBadGenesis) {
+		t.Fatalf("genesis by another author: %v, want ErrBadGenesis", err)
+	}
+	if _, err := bob.ReaderFrom(ctx, book.Key(), ana.ID()); !errors.Is(err, journal.ErrUnauthorized) {
+		t.Fatalf("rebinding the author: %v, want ErrUnauthorized", err)
+	}
+
+	// Expecting Ana: accepted and verified.
+	bob2 := openDB(t, store.NewMemory(), 2)
+	rep2, _ := bob2.ReaderFrom(ctx, book.Key(), ana.ID())
+	rep2.AcceptHead(ctx, up)
+	if err := rep2.PutRange(ctx, 0, [][]byte{g}, 1, p); err != nil {
+		t.Fatal(err)
+	}
+	if info := rep2.Info(); info.Author != ana.ID() || !info.Verified || info.Name != "b" {
+		t.Fatalf("verified replica: %+v", info)
+	}
+}
+
+func TestSmallOrderBookKeyRefused(t *testing.T) {
+	var weak identity.ID
+	weak[0] = 1
+	db := openDB(t, store.NewMemory(), 1)
+	if _, err := db.Reader(ctx, weak); !errors.Is(err, identity.ErrBadID) {
+		t.Fatalf("Reader of a small-order key: %v, want ErrBadID", err)
+	}
+}
+
+func TestGenesisMustBeCanonical(t *testing.T) {
+	db := openDB(t, store.NewMemory(), 1)
+	b, _ := db.Author(ctx, "g", nil)
+	p, _ := b.Get(ctx, 0)
+	if _, err := journal.DecodeGenesis(p); err != nil {
+		t.Fatal(err)
+	}
+	// The version 1 written in two bytes instead of one: same fields, other bytes.
+	long := append([]byte{p[0], 0x18, 0x01}, p[2:]...)
+	if _, err := journal.DecodeGenesis(long); !errors.Is(err, journal.ErrBadGenesis) {
+		t.Fatalf("non-canonical genesis: %v, want ErrBadGenesis", err)
+	}
+}

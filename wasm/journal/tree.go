@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"runtime"
 	"slices"
-	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -110,34 +108,12 @@ func leftIndexes(start, end int64) []int64 {
 	return slices.Compact(out)
 }
 
-// parallelBytes is the batch size, in bytes, from which leafHashes splits
-// its work over the machine's cores.
-const parallelBytes = 64 << 10
-
-// leafHashes returns the RFC 6962 leaf hash of each page, hashing large
-// batches on all cores.
+// leafHashes returns the RFC 6962 leaf hash of each page.
 func leafHashes(pages [][]byte) []Hash {
 	leaves := make([]Hash, len(pages))
-	size := 0
-	for _, p := range pages {
-		size += len(p)
+	for i, p := range pages {
+		leaves[i] = tlog.RecordHash(p)
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(pages), size/(parallelBytes/2)+1)
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := w*len(pages)/workers, (w+1)*len(pages)/workers
-		hash := func() {
-			for i := lo; i < hi; i++ {
-				leaves[i] = tlog.RecordHash(pages[i])
-			}
-		}
-		if w == workers-1 {
-			hash()
-			break
-		}
-		wg.Go(hash)
-	}
-	wg.Wait()
 	return leaves
 }
 

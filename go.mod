@@ -10,4 +10,7 @@ require (
 	golang.org/x/mod v0.43.0
 )
 
-require github.com/x448/float16 v0.8.4 // indirect
+require (
+	github.com/x448/float16 v0.8.4 // indirect
+	golang.org/x/sync v0.25.0 // indirect
+)

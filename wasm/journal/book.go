@@ -450,6 +450,40 @@ type Upgrade struct {
 	Proof    tlog.TreeProof
 }
 
+type wireUpgrade struct {
+	_        struct{} `cbor:",toarray"`
+	Head     Head
+	From     uint64
+	FromRoot []byte
+	Proof    [][]byte
+}
+
+// MarshalCBOR implements cbor.Marshaler: [head, from, fromRoot, proof].
+func (u Upgrade) MarshalCBOR() ([]byte, error) {
+	return encMode.Marshal(wireUpgrade{Head: u.Head, From: u.From, FromRoot: u.FromRoot[:], Proof: hashesToWire(u.Proof)})
+}
+
+// UnmarshalCBOR implements cbor.Unmarshaler, checking sizes (not signatures).
+func (u *Upgrade) UnmarshalCBOR(b []byte) error {
+	var w wireUpgrade
+	if err := decMode.Unmarshal(b, &w); err != nil {
+		return fmt.Errorf("upgrade: %w: %v", ErrMalformed, err)
+	}
+	if len(w.Proof) > MaxProofHashes {
+		return fmt.Errorf("upgrade: %w: %d hashes", ErrTooLarge, len(w.Proof))
+	}
+	root, err := hashFromWire(w.FromRoot)
+	if err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	proof, err := hashesFromWire(w.Proof)
+	if err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	*u = Upgrade{Head: w.Head, From: w.From, FromRoot: root, Proof: proof}
+	return nil
+}
+
 // MakeUpgrade builds the upgrade of a replica at length from to the current head.
 func (b *Book) MakeUpgrade(ctx context.Context, from uint64) (*Upgrade, error) {
 	head := b.Head()

@@ -58,6 +58,7 @@ const (
 	EventHead   EventType = "head"   // a replica accepted a newer head
 	EventPut    EventType = "put"    // a replica stored verified pages
 	EventFork   EventType = "fork"   // a replica found its author forked the book
+	EventFollow EventType = "follow" // a replica was bound to its expected author (Peer)
 )
 
 // An Event is one committed change. Pages must not be modified.
@@ -65,10 +66,11 @@ type Event struct {
 	Type  EventType
 	Book  identity.ID
 	Name  string
-	Index uint64   // the first page appended or stored; the old length for heads
-	Pages [][]byte // the pages appended or stored
-	Head  Head     // the head after the change
-	Fork  *Fork    // the evidence, for EventFork
+	Index uint64      // the first page appended or stored; the old length for heads
+	Pages [][]byte    // the pages appended or stored
+	Head  Head        // the head after the change
+	Fork  *Fork       // the evidence, for EventFork
+	Peer  identity.ID // the expected author, for EventFollow
 }
 
 // BookInfo describes a book.
@@ -245,19 +247,22 @@ func (db *DB) ReaderFrom(ctx context.Context, key, author identity.ID) (*Book, e
 		return nil, fmt.Errorf("reader %s: %w: this profile authors the book", key.Short(), ErrUnauthorized)
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	switch {
 	case bytes.Equal(b.rec.Author, author[:]):
+		b.mu.Unlock()
 		return b, nil
 	case len(b.rec.Author) > 0:
+		b.mu.Unlock()
 		return nil, fmt.Errorf("reader %s: %w: authored by %x, not %s", key.Short(), ErrUnauthorized, b.rec.Author[:4], author.Short())
 	}
 	rec := b.rec
 	rec.Author = author.Bytes()
 	if err := db.putRecord(ctx, &rec); err != nil {
+		b.mu.Unlock()
 		return nil, err
 	}
 	b.rec = rec
+	db.emit(&b.mu, &Event{Type: EventFollow, Book: key, Peer: author})
 	return b, nil
 }
 

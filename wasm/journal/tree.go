@@ -357,3 +357,24 @@ func (rs Ranges) Count() uint64 {
 	}
 	return n
 }
+
+// Remove returns rs without [start, end).
+func (rs Ranges) Remove(start, end uint64) Ranges {
+	if start >= end {
+		return rs
+	}
+	var out Ranges
+	for _, r := range rs {
+		if r.End <= start || r.Start >= end {
+			out = append(out, r)
+			continue
+		}
+		if r.Start < start {
+			out = append(out, Range{Start: r.Start, End: start})
+		}
+		if r.End > end {
+			out = append(out, Range{Start: end, End: r.End})
+		}
+	}
+	return out
+}

@@ -1,0 +1,98 @@
+// Package port defines the connection between two peers that replication
+// and the room protocol run over, and an in-memory pair of them.
+//
+// A Port is what the seed's MessageChannel ports were: ordered, reliable,
+// message-based, with the ids of both ends. The IO layer implements it over
+// WebRTC data channels and relay-forwarded frames, after both ends proved
+// their ids, so Local and Remote are authenticated, not just told.
+package port
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+)
+
+// ErrClosed is returned by Send and Recv on a closed port.
+var ErrClosed = errors.New("port: closed")
+
+// A Port is one end of an ordered, reliable, message-based connection.
+// Send and Recv may be called concurrently with each other and with Close;
+// Send is safe for concurrent use.
+type Port interface {
+	// Send queues msg for the other end, waiting while the port is full.
+	// The port keeps msg: do not modify it afterwards.
+	Send(ctx context.Context, msg []byte) error
+	// Recv returns the next message, waiting for one to arrive. It returns
+	// ErrClosed once either end closed the port.
+	Recv(ctx context.Context) ([]byte, error)
+	// Close closes both directions. Messages not yet received are dropped.
+	Close() error
+	// Local returns this end's peer id (the seed's port.by).
+	Local() identity.ID
+	// Remote returns the other end's peer id (the seed's port.to).
+	Remote() identity.ID
+}
+
+// Pipe returns the two ends of an in-memory port between peers a and b,
+// each direction buffering up to capacity messages.
+func Pipe(a, b identity.ID, capacity int) (Port, Port) {
+	ab := make(chan []byte, capacity)
+	ba := make(chan []byte, capacity)
+	c := &pipeConn{done: make(chan struct{})}
+	return &pipeEnd{c: c, in: ba, out: ab, local: a, remote: b},
+		&pipeEnd{c: c, in: ab, out: ba, local: b, remote: a}
+}
+
+type pipeConn struct {
+	once sync.Once
+	done chan struct{} // closed by Close
+}
+
+type pipeEnd struct {
+	c             *pipeConn
+	in, out       chan []byte
+	local, remote identity.ID
+}
+
+func (p *pipeEnd) Send(ctx context.Context, msg []byte) error {
+	select {
+	case <-p.c.done:
+		return ErrClosed
+	default:
+	}
+	select {
+	case p.out <- msg:
+		return nil
+	case <-p.c.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *pipeEnd) Recv(ctx context.Context) ([]byte, error) {
+	select {
+	case <-p.c.done:
+		return nil, ErrClosed
+	default:
+	}
+	select {
+	case m := <-p.in:
+		return m, nil
+	case <-p.c.done:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p *pipeEnd) Close() error {
+	p.c.once.Do(func() { close(p.c.done) })
+	return nil
+}
+
+func (p *pipeEnd) Local() identity.ID  { return p.local }
+func (p *pipeEnd) Remote() identity.ID { return p.remote }

@@ -1,0 +1,42 @@
+package port_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/port"
+)
+
+func TestPipe(t *testing.T) {
+	ctx := context.Background()
+	a, b := port.Pipe(identity.ID{1}, identity.ID{2}, 2)
+	if a.Local() != b.Remote() || a.Remote() != b.Local() {
+		t.Fatal("ends do not mirror each other's ids")
+	}
+	for _, m := range []string{"one", "two"} {
+		if err := a.Send(ctx, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Full: a third send waits until its context ends.
+	full, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := a.Send(full, []byte("three")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("send on a full port: %v", err)
+	}
+	for _, want := range []string{"one", "two"} {
+		m, err := b.Recv(ctx)
+		if err != nil || string(m) != want {
+			t.Fatalf("Recv = %q, %v; want %q", m, err, want)
+		}
+	}
+	b.Close()
+	if _, err := a.Recv(ctx); !errors.Is(err, port.ErrClosed) {
+		t.Fatalf("Recv after the other end closed: %v", err)
+	}
+	if err := a.Send(ctx, nil); !errors.Is(err, port.ErrClosed) {
+		t.Fatalf("Send after close: %v", err)
+	}
+}

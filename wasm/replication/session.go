@@ -1,0 +1,547 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/port"
+)
+
+// Config tunes a session. The zero value is ready to use.
+type Config struct {
+	// Sparse reports whether a replica downloads only the ranges asked with
+	// Session.Fetch. Nil: every replica downloads every page.
+	Sparse func(key identity.ID) bool
+	// Accept decides whether to follow a book the peer announces that this
+	// profile does not read yet. Nil: accept (up to MaxBooks).
+	Accept func(key identity.ID) bool
+	// OnEvent sees every message sent and received. It runs on the
+	// session's goroutines and must not block.
+	OnEvent func(Event)
+	// Logger gets protocol errors; slog.Default() if nil.
+	Logger *slog.Logger
+	// PushPages and PushBytes bound the appends sent along with their head
+	// (defaults 32 pages, 64 KiB); larger ones are pulled with want.
+	PushPages, PushBytes int
+	// DataBytes is the size a data message aims at (default 256 KiB).
+	DataBytes int
+	// Window is the most pages a replica asks for before they arrive
+	// (default 16384).
+	Window uint64
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.PushPages == 0 {
+		c.PushPages = 32
+	}
+	if c.PushBytes == 0 {
+		c.PushBytes = 64 << 10
+	}
+	if c.DataBytes == 0 {
+		c.DataBytes = 256 << 10
+	}
+	if c.Window == 0 {
+		c.Window = 16384
+	}
+}
+
+// Event is one message sent or received, for devtools.
+type Event struct {
+	Send       bool // sent by this peer; else received
+	Type       Type
+	Book       identity.ID // zero for hello and bye
+	Start, End uint64      // the pages carried or asked for, or the head's [from, length)
+	Bytes      int         // encoded size
+	Pages      int         // pages carried
+	Hashes     int         // proof hashes carried
+}
+
+// Stats counts what crossed the port, per direction.
+type Stats struct {
+	Sent, Recv Counts
+}
+
+// Counts are the totals of one direction.
+type Counts struct {
+	Messages, Bytes, Pages, Hashes int
+	ByType                         map[Type]int
+}
+
+func (c *Counts) add(e *Event) {
+	if c.ByType == nil {
+		c.ByType = make(map[Type]int)
+	}
+	c.Messages++
+	c.Bytes += e.Bytes
+	c.Pages += e.Pages
+	c.Hashes += e.Hashes
+	c.ByType[e.Type]++
+}
+
+// A Session replicates, over one port, every book two peers share: the
+// books this profile authors for the peer (named "${self}-${peer}-…", or
+// added with Share) and the replicas of the peer's books (those whose
+// author, verified or expected, is the peer). Run it once per port.
+type Session struct {
+	db   *journal.DB
+	port port.Port
+	peer identity.ID
+	cfg  Config
+
+	mu      sync.Mutex // guards the fields below
+	own     map[identity.ID]*ownBook
+	reps    map[identity.ID]*repBook
+	ctrl    []queued      // encoded messages to send before anything else
+	dirty   []identity.ID // own books whose new head the peer lacks, in order
+	serving []identity.ID // own books with wanted ranges to send, round robin
+	adds    []identity.ID // books created or followed since the last look
+	stats   Stats
+	wake    chan struct{} // signals the writer; capacity 1
+}
+
+// queued is an encoded control message and its event.
+type queued struct {
+	msg []byte
+	ev  Event
+}
+
+// ownBook is a book this profile authors for the peer. Owned by Session.mu.
+type ownBook struct {
+	book   *journal.Book
+	known  bool   // the peer's length is known (its hello arrived)
+	peer   uint64 // the head length the peer has, as far as we know
+	dirty  bool   // in Session.dirty
+	serve  journal.Ranges
+	queued bool // in Session.serving
+}
+
+// repBook is a replica of the peer's book. Owned by Session.mu.
+type repBook struct {
+	book     *journal.Book
+	sparse   bool
+	fetch    journal.Ranges // for sparse replicas: what the application asked for
+	inflight journal.Ranges // asked for, not yet received
+}
+
+// NewSession prepares a session of db over p.
+func NewSession(db *journal.DB, p port.Port, cfg Config) *Session {
+	cfg.defaults()
+	return &Session{
+		db: db, port: p, peer: p.Remote(), cfg: cfg,
+		own:  make(map[identity.ID]*ownBook),
+		reps: make(map[identity.ID]*repBook),
+		wake: make(chan struct{}, 1),
+	}
+}
+
+// Stats returns what has crossed the port so far.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cp := func(c Counts) Counts {
+		m := make(map[Type]int, len(c.ByType))
+		for k, v := range c.ByType {
+			m[k] = v
+		}
+		c.ByType = m
+		return c
+	}
+	return Stats{Sent: cp(s.stats.Sent), Recv: cp(s.stats.Recv)}
+}
+
+// Run replicates until the port closes (nil), ctx ends (ctx.Err()) or the
+// peer breaks the protocol (an error wrapping ErrProtocol, or the journal's
+// verification error); then it closes the port. Nothing that failed
+// verification is stored.
+func (s *Session) Run(ctx context.Context) error {
+	defer s.port.Close()
+	unsubscribe := s.db.Subscribe(s.onDBEvent)
+	defer unsubscribe()
+	if err := s.load(ctx); err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.readLoop(ctx) })
+	g.Go(func() error { return s.writeLoop(ctx) })
+	err := g.Wait()
+	if errors.Is(err, port.ErrClosed) || errors.Is(err, errDone) {
+		return nil
+	}
+	return err
+}
+
+// errDone ends the loops when the peer said bye or closed the port.
+var errDone = errors.New("replication: done")
+
+// load finds the books shared with the peer and queues the first hello.
+func (s *Session) load(ctx context.Context) error {
+	infos, err := s.db.Books(ctx)
+	if err != nil {
+		return err
+	}
+	hello := &Hello{Full: true}
+	for _, info := range infos {
+		switch {
+		case info.Writable:
+			if r, ok := journal.NameReader(info.Name); ok && r == s.peer {
+				b, err := s.db.Get(ctx, info.Key)
+				if err != nil {
+					return err
+				}
+				s.own[info.Key] = &ownBook{book: b}
+			}
+		case info.Author == s.peer:
+			b, err := s.db.Get(ctx, info.Key)
+			if err != nil {
+				return err
+			}
+			s.reps[info.Key] = s.newRep(b)
+			hello.Books = append(hello.Books, HelloBook{Prefix: info.Key[:PrefixSize], Length: info.Head.Length})
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.queueLocked(TypeHello, hello, Event{}); err != nil {
+		return err
+	}
+	for _, r := range s.reps {
+		s.wantLocked(r)
+	}
+	return nil
+}
+
+func (s *Session) newRep(b *journal.Book) *repBook {
+	return &repBook{book: b, sparse: s.cfg.Sparse != nil && s.cfg.Sparse(b.Key())}
+}
+
+// Share replicates an own book to the peer even if its name does not say so.
+func (s *Session) Share(b *journal.Book) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.own[b.Key()]; ok || !b.Writable() {
+		return
+	}
+	o := &ownBook{book: b, known: true}
+	s.own[b.Key()] = o
+	s.markDirtyLocked(b.Key(), o)
+}
+
+// Fetch asks for pages [start, end) of a sparse replica (clipped to the
+// book's length as it grows). Pages already held are not asked again.
+func (s *Session) Fetch(key identity.ID, start, end uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.reps[key]
+	if !ok {
+		return fmt.Errorf("replication: book %s is not replicated from %s: %w", key.Short(), s.peer.Short(), journal.ErrNotFound)
+	}
+	r.fetch = r.fetch.Add(start, end)
+	s.wantLocked(r)
+	return nil
+}
+
+// onDBEvent is the DB hook: it only records what changed and wakes the
+// writer (hooks must not call back into the DB).
+func (s *Session) onDBEvent(ev journal.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch ev.Type {
+	case journal.EventAppend:
+		if o, ok := s.own[ev.Book]; ok {
+			s.markDirtyLocked(ev.Book, o)
+		}
+	case journal.EventCreate:
+		if r, ok := journal.NameReader(ev.Name); ok && r == s.peer {
+			s.adds = append(s.adds, ev.Book)
+			s.signal()
+		}
+	case journal.EventFollow:
+		if ev.Peer == s.peer {
+			s.adds = append(s.adds, ev.Book)
+			s.signal()
+		}
+	}
+}
+
+func (s *Session) markDirtyLocked(key identity.ID, o *ownBook) {
+	if !o.dirty && o.known {
+		o.dirty = true
+		s.dirty = append(s.dirty, key)
+		s.signal()
+	}
+}
+
+func (s *Session) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// queueLocked encodes a control message and queues it for the writer.
+func (s *Session) queueLocked(t Type, body any, ev Event) error {
+	msg, err := Encode(t, body)
+	if err != nil {
+		return err
+	}
+	ev.Type = t
+	s.ctrl = append(s.ctrl, queued{msg, ev})
+	s.signal()
+	return nil
+}
+
+// wantLocked asks for what replica r lacks and has not asked for, up to
+// the window.
+func (s *Session) wantLocked(r *repBook) {
+	length := r.book.Len()
+	if length == 0 {
+		return
+	}
+	target := journal.Ranges{{Start: 0, End: length}}
+	if r.sparse {
+		target = nil
+		for _, f := range r.fetch {
+			if f.Start < length {
+				target = target.Add(f.Start, min(f.End, length))
+			}
+		}
+	}
+	have := r.book.Have()
+	budget := s.cfg.Window - min(s.cfg.Window, r.inflight.Count())
+	var ranges []journal.Range
+	for _, t := range target {
+		for _, m := range have.Missing(t.Start, t.End) {
+			for _, m := range r.inflight.Missing(m.Start, m.End) {
+				if budget == 0 || len(ranges) == MaxWantRanges {
+					break
+				}
+				end := min(m.End, m.Start+budget)
+				ranges = append(ranges, journal.Range{Start: m.Start, End: end})
+				budget -= end - m.Start
+			}
+		}
+	}
+	if len(ranges) == 0 {
+		return
+	}
+	for _, rg := range ranges {
+		r.inflight = r.inflight.Add(rg.Start, rg.End)
+	}
+	key := r.book.Key()
+	s.queueLocked(TypeWant, &Want{Key: key[:], Ranges: ranges}, Event{Book: key, Start: ranges[0].Start, End: ranges[len(ranges)-1].End})
+}
+
+// readLoop receives and handles messages until the port closes.
+func (s *Session) readLoop(ctx context.Context) error {
+	for {
+		msg, err := s.port.Recv(ctx)
+		if err != nil {
+			return err
+		}
+		m, err := Decode(msg)
+		if err != nil {
+			return s.fail(ctx, err)
+		}
+		if err := s.handle(ctx, m, len(msg)); err != nil {
+			return s.fail(ctx, err)
+		}
+	}
+}
+
+// fail tells the peer why the session ends, then ends it.
+func (s *Session) fail(ctx context.Context, err error) error {
+	if errors.Is(err, errDone) {
+		return err
+	}
+	s.cfg.Logger.Warn("replication: ending session", "peer", s.peer.Short(), "err", err)
+	if msg, e := Encode(TypeBye, &Bye{Reason: clip(err.Error())}); e == nil {
+		_ = s.port.Send(ctx, msg) // best effort: the port closes next
+	}
+	return err
+}
+
+func clip(s string) string {
+	if len(s) > 1000 {
+		return s[:1000]
+	}
+	return s
+}
+
+func (s *Session) handle(ctx context.Context, m any, size int) error {
+	switch m := m.(type) {
+	case *Hello:
+		s.event(false, Event{Type: TypeHello, Bytes: size})
+		s.onHello(m)
+	case *Have:
+		h := &m.Upgrade.Head
+		ev := Event{Type: TypeHave, Book: h.Key, Start: m.Upgrade.From, End: h.Length, Bytes: size, Hashes: len(m.Upgrade.Proof)}
+		if m.Push != nil {
+			ev.Pages, ev.Hashes = len(m.Push.Pages), ev.Hashes+m.Push.Proof.Size()
+		}
+		s.event(false, ev)
+		return s.onHave(ctx, m)
+	case *Want:
+		key, _ := keyOf(m.Key)
+		s.event(false, Event{Type: TypeWant, Book: key, Start: m.Ranges[0].Start, End: m.Ranges[len(m.Ranges)-1].End, Bytes: size})
+		return s.onWant(key, m)
+	case *Data:
+		key, _ := keyOf(m.Key)
+		s.event(false, Event{Type: TypeData, Book: key, Start: m.Start, End: m.Start + uint64(len(m.Pages)), Bytes: size, Pages: len(m.Pages), Hashes: m.Proof.Size()})
+		return s.onData(ctx, key, m)
+	case *Bye:
+		s.event(false, Event{Type: TypeBye, Bytes: size})
+		if m.Reason != "" {
+			return fmt.Errorf("replication: peer %s ended the session: %s", s.peer.Short(), m.Reason)
+		}
+		return errDone
+	}
+	return nil
+}
+
+// onHello learns the lengths the peer has of our books, and announces those
+// it is behind on (or, for a full hello, does not have at all).
+func (s *Session) onHello(h *Hello) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byPrefix := make(map[[PrefixSize]byte]uint64, len(h.Books))
+	for _, b := range h.Books {
+		byPrefix[[PrefixSize]byte(b.Prefix)] = b.Length
+	}
+	for key, o := range s.own {
+		n, listed := byPrefix[[PrefixSize]byte(key[:PrefixSize])]
+		if !listed && !h.Full {
+			continue
+		}
+		o.known, o.peer = true, n
+		if o.book.Len() > n {
+			s.markDirtyLocked(key, o)
+		}
+	}
+}
+
+// onHave moves a replica to the author's new head and stores pushed pages.
+func (s *Session) onHave(ctx context.Context, m *Have) error {
+	up := &m.Upgrade
+	key := up.Head.Key
+	r, err := s.replica(ctx, key)
+	if err != nil || r == nil {
+		return err
+	}
+	if cur := r.book.Len(); cur != 0 && up.From != cur {
+		// The author has an old idea of our length: tell it, drop this.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.queueLocked(TypeHello, &Hello{Books: []HelloBook{{Prefix: key[:PrefixSize], Length: cur}}}, Event{})
+	}
+	if _, err := r.book.AcceptHead(ctx, up); err != nil {
+		return err
+	}
+	if p := m.Push; p != nil {
+		if err := r.book.PutRange(ctx, p.Start, p.Pages, p.Length, &p.Proof); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := m.Push; p != nil {
+		r.inflight = r.inflight.Remove(p.Start, p.Start+uint64(len(p.Pages)))
+	}
+	s.wantLocked(r)
+	return nil
+}
+
+// replica returns the session's replica of key, following a newly
+// announced book if Accept allows, or nil to ignore the announcement.
+func (s *Session) replica(ctx context.Context, key identity.ID) (*repBook, error) {
+	s.mu.Lock()
+	r, ok := s.reps[key]
+	n := len(s.reps)
+	s.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	if n >= MaxBooks || s.cfg.Accept != nil && !s.cfg.Accept(key) {
+		return nil, nil
+	}
+	b, err := s.db.ReaderFrom(ctx, key, s.peer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: announced book %s: %w", ErrProtocol, key.Short(), err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.reps[key]; ok {
+		return r, nil
+	}
+	r = s.newRep(b)
+	s.reps[key] = r
+	return r, nil
+}
+
+// onWant queues the ranges the peer asks for.
+func (s *Session) onWant(key identity.ID, w *Want) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.own[key]
+	if !ok {
+		return fmt.Errorf("%w: want for book %s, not shared with this peer", ErrProtocol, key.Short())
+	}
+	for _, r := range w.Ranges {
+		if r.End > o.peer {
+			return fmt.Errorf("%w: want [%d, %d) of book %s beyond the head sent (%d)", ErrProtocol, r.Start, r.End, key.Short(), o.peer)
+		}
+		o.serve = o.serve.Add(r.Start, r.End)
+	}
+	if o.serve.Count() > MaxServe {
+		return fmt.Errorf("%w: %d pages of book %s asked for at once", ErrProtocol, o.serve.Count(), key.Short())
+	}
+	if !o.queued {
+		o.queued = true
+		s.serving = append(s.serving, key)
+		s.signal()
+	}
+	return nil
+}
+
+// onData stores pages the replica asked for.
+func (s *Session) onData(ctx context.Context, key identity.ID, d *Data) error {
+	end := d.Start + uint64(len(d.Pages))
+	s.mu.Lock()
+	r, ok := s.reps[key]
+	asked := ok && len(r.inflight.Missing(d.Start, end)) == 0
+	s.mu.Unlock()
+	if !asked {
+		return fmt.Errorf("%w: data [%d, %d) of book %s that was not asked for", ErrProtocol, d.Start, end, key.Short())
+	}
+	if err := r.book.PutRange(ctx, d.Start, d.Pages, d.Length, &d.Proof); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.inflight = r.inflight.Remove(d.Start, end)
+	s.wantLocked(r)
+	return nil
+}
+
+func (s *Session) event(send bool, e Event) {
+	e.Send = send
+	s.mu.Lock()
+	if send {
+		s.stats.Sent.add(&e)
+	} else {
+		s.stats.Recv.add(&e)
+	}
+	s.mu.Unlock()
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(e)
+	}
+}

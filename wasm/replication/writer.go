@@ -1,0 +1,185 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+)
+
+// writeLoop sends, in this order of priority: control messages (hello,
+// want), new heads of own books (have, with small appends pushed), and
+// pages the peer asked for (data), one message at a time, round robin over
+// books, built only when the port can take it.
+func (s *Session) writeLoop(ctx context.Context) error {
+	for {
+		if err := s.resolveAdds(ctx); err != nil {
+			return err
+		}
+		msg, ev, err := s.next(ctx)
+		if err != nil {
+			return err
+		}
+		if msg == nil {
+			select {
+			case <-s.wake:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		ev.Bytes = len(msg)
+		if err := s.port.Send(ctx, msg); err != nil {
+			return err
+		}
+		s.event(true, ev)
+	}
+}
+
+// resolveAdds opens books the DB hook reported as new for this peer.
+func (s *Session) resolveAdds(ctx context.Context) error {
+	s.mu.Lock()
+	adds := s.adds
+	s.adds = nil
+	s.mu.Unlock()
+	for _, key := range adds {
+		b, err := s.db.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		if b.Writable() {
+			if _, ok := s.own[key]; !ok {
+				o := &ownBook{book: b, known: true}
+				s.own[key] = o
+				s.markDirtyLocked(key, o)
+			}
+		} else if _, ok := s.reps[key]; !ok {
+			r := s.newRep(b)
+			s.reps[key] = r
+			s.queueLocked(TypeHello, &Hello{Books: []HelloBook{{Prefix: key[:PrefixSize], Length: b.Len()}}}, Event{})
+			s.wantLocked(r)
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// next builds the next message to send, or returns nil if there is none.
+func (s *Session) next(ctx context.Context) ([]byte, Event, error) {
+	s.mu.Lock()
+	if len(s.ctrl) > 0 {
+		q := s.ctrl[0]
+		s.ctrl = s.ctrl[1:]
+		s.mu.Unlock()
+		return q.msg, q.ev, nil
+	}
+	if len(s.dirty) > 0 {
+		key := s.dirty[0]
+		s.dirty = s.dirty[1:]
+		o := s.own[key]
+		o.dirty = false
+		from := o.peer
+		s.mu.Unlock()
+		return s.buildHave(ctx, o, from)
+	}
+	for len(s.serving) > 0 {
+		key := s.serving[0]
+		s.serving = s.serving[1:]
+		o := s.own[key]
+		if len(o.serve) == 0 {
+			o.queued = false
+			continue
+		}
+		first := o.serve[0]
+		end := min(first.End, first.Start+MaxDataPages)
+		// Proofs are against the head the peer has: the last one we sent.
+		n := o.peer
+		s.mu.Unlock()
+		msg, ev, sent, err := s.buildData(ctx, key, o.book, first.Start, end, n)
+		s.mu.Lock()
+		o.serve = o.serve.Remove(first.Start, sent)
+		s.serving = append(s.serving, key) // round robin; dropped above when empty
+		s.mu.Unlock()
+		return msg, ev, err
+	}
+	s.mu.Unlock()
+	return nil, Event{}, nil
+}
+
+// buildHave encodes the book's head as an upgrade from the peer's length,
+// pushing the new pages along when they are few.
+func (s *Session) buildHave(ctx context.Context, o *ownBook, from uint64) ([]byte, Event, error) {
+	up, err := o.book.MakeUpgrade(ctx, from)
+	if err != nil {
+		return nil, Event{}, err
+	}
+	n := up.Head.Length
+	if n <= from {
+		return nil, Event{}, nil
+	}
+	have := &Have{Upgrade: *up}
+	ev := Event{Type: TypeHave, Book: up.Head.Key, Start: from, End: n, Hashes: len(up.Proof)}
+	if n-from <= uint64(s.cfg.PushPages) {
+		pages, err := o.book.GetRange(ctx, from, n)
+		if err != nil {
+			return nil, Event{}, err
+		}
+		if size(pages) <= s.cfg.PushBytes {
+			proof, err := o.book.RangeProof(ctx, from, n, n)
+			if err != nil {
+				return nil, Event{}, err
+			}
+			key := up.Head.Key
+			have.Push = &Data{Key: key[:], Start: from, Length: n, Pages: pages, Proof: *proof}
+			ev.Pages, ev.Hashes = len(pages), ev.Hashes+proof.Size()
+		}
+	}
+	msg, err := Encode(TypeHave, have)
+	if err != nil {
+		return nil, Event{}, err
+	}
+	s.mu.Lock()
+	o.peer = n
+	s.mu.Unlock()
+	return msg, ev, nil
+}
+
+// buildData encodes pages [start, end) of book, cut to the message size,
+// proven against length n. It returns the end actually sent.
+func (s *Session) buildData(ctx context.Context, key identity.ID, book *journal.Book, start, end, n uint64) ([]byte, Event, uint64, error) {
+	pages, err := book.GetRange(ctx, start, end)
+	if err != nil {
+		return nil, Event{}, start, err
+	}
+	total := 0
+	for i, p := range pages {
+		total += len(p)
+		if total > s.cfg.DataBytes && i > 0 {
+			pages = pages[:i]
+			break
+		}
+	}
+	end = start + uint64(len(pages))
+	proof, err := book.RangeProof(ctx, start, end, n)
+	if err != nil {
+		return nil, Event{}, start, err
+	}
+	msg, err := Encode(TypeData, &Data{Key: key[:], Start: start, Length: n, Pages: pages, Proof: *proof})
+	if err != nil {
+		return nil, Event{}, start, err
+	}
+	if len(msg) > MaxMessageSize {
+		return nil, Event{}, start, fmt.Errorf("replication: data message of %d bytes", len(msg))
+	}
+	return msg, Event{Type: TypeData, Book: key, Start: start, End: end, Pages: len(pages), Hashes: proof.Size()}, end, nil
+}
+
+func size(pages [][]byte) int {
+	n := 0
+	for _, p := range pages {
+		n += len(p)
+	}
+	return n
+}

@@ -188,4 +188,3 @@ func (c *closeAfter) Recv(ctx context.Context) ([]byte, error) {
 	}
 	return m, err
 }
-

@@ -159,3 +159,33 @@ func TestSparseLast50(t *testing.T) {
 		t.Fatal("a sparse replica holds a page it did not ask for")
 	}
 }
+
+func TestAnnounceLive(t *testing.T) {
+	ana, bob := openDB(t, 1), openDB(t, 2)
+	l := connect(t, ana, bob, replication.Config{}, replication.Config{}, nil)
+	// A book Ana starts for Bob while they are connected: Bob follows it,
+	// checks it is Ana's from its genesis page, and downloads it.
+	book, err := ana.Author(ctx, ana.ID().String()+"-"+bob.ID().String()+"-new", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, book, 100, 64, "n")
+	var rep *journal.Book
+	waitFor(t, bob, "follow", func() bool {
+		rep, _ = bob.Get(ctx, book.Key())
+		return rep != nil && holds(rep, book.Len())()
+	})
+	if info := rep.Info(); !info.Verified || info.Author != ana.ID() {
+		t.Fatalf("announced book not verified as Ana's: %+v", info)
+	}
+	sameBook(t, book, rep)
+
+	// A book with a free-form name is shared by hand.
+	free, _ := ana.Author(ctx, "shopping list", nil)
+	free.Append(ctx, []byte("milk"))
+	l.A.Share(free)
+	waitFor(t, bob, "shared book", func() bool {
+		r, _ := bob.Get(ctx, free.Key())
+		return r != nil && holds(r, free.Len())()
+	})
+}

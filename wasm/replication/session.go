@@ -119,6 +119,7 @@ type queued struct {
 type ownBook struct {
 	book   *journal.Book
 	known  bool   // the peer's length is known (its hello arrived)
+	listed bool   // the peer's hello listed the book: it follows it already
 	peer   uint64 // the head length the peer has, as far as we know
 	dirty  bool   // in Session.dirty
 	serve  journal.Ranges
@@ -422,7 +423,7 @@ func (s *Session) onHello(h *Hello) {
 		if !listed && !h.Full {
 			continue
 		}
-		o.known, o.peer = true, n
+		o.known, o.listed, o.peer = true, listed, n
 		if o.book.Len() > n {
 			s.markDirtyLocked(key, o)
 		}
@@ -433,7 +434,7 @@ func (s *Session) onHello(h *Hello) {
 func (s *Session) onHave(ctx context.Context, m *Have) error {
 	up := &m.Upgrade
 	key := up.Head.Key
-	r, err := s.replica(ctx, key)
+	r, err := s.replica(ctx, m)
 	if err != nil || r == nil {
 		return err
 	}
@@ -460,9 +461,12 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 	return nil
 }
 
-// replica returns the session's replica of key, following a newly
-// announced book if Accept allows, or nil to ignore the announcement.
-func (s *Session) replica(ctx context.Context, key identity.ID) (*repBook, error) {
+// replica returns the session's replica of the book of m, following a
+// newly announced book if Accept allows, or nil to ignore the announcement.
+// An announcement must carry the book's genesis page, naming the peer as
+// author: it is verified before anything is stored.
+func (s *Session) replica(ctx context.Context, m *Have) (*repBook, error) {
+	key := m.Upgrade.Head.Key
 	s.mu.Lock()
 	r, ok := s.reps[key]
 	n := len(s.reps)
@@ -470,8 +474,11 @@ func (s *Session) replica(ctx context.Context, key identity.ID) (*repBook, error
 	if ok {
 		return r, nil
 	}
-	if n >= MaxBooks || s.cfg.Accept != nil && !s.cfg.Accept(key) {
+	if n >= MaxBooks || s.cfg.Accept != nil && !s.cfg.Accept(key) || m.Push == nil || m.Push.Start != 0 {
 		return nil, nil
+	}
+	if err := s.checkAnnounce(m); err != nil {
+		return nil, err
 	}
 	b, err := s.db.ReaderFrom(ctx, key, s.peer)
 	if err != nil {
@@ -485,6 +492,28 @@ func (s *Session) replica(ctx context.Context, key identity.ID) (*repBook, error
 	r = s.newRep(b)
 	s.reps[key] = r
 	return r, nil
+}
+
+// checkAnnounce verifies a new book's head and pushed genesis page.
+func (s *Session) checkAnnounce(m *Have) error {
+	head := &m.Upgrade.Head
+	if err := head.Key.Check(); err != nil {
+		return fmt.Errorf("%w: announced book: %w", ErrProtocol, err)
+	}
+	if err := head.Verify(); err != nil {
+		return err
+	}
+	if _, err := journal.VerifyRange(head, 0, m.Push.Pages, &m.Push.Proof); err != nil {
+		return err
+	}
+	g, err := journal.DecodeGenesis(m.Push.Pages[0])
+	if err != nil {
+		return err
+	}
+	if g.Key != head.Key || g.Author != s.peer {
+		return fmt.Errorf("%w: announced book %s is by %s, not by the peer %s", journal.ErrBadGenesis, head.Key.Short(), g.Author.Short(), s.peer.Short())
+	}
+	return nil
 }
 
 // onWant queues the ranges the peer asks for.

@@ -80,9 +80,9 @@ func (s *Session) next(ctx context.Context) ([]byte, Event, error) {
 		s.dirty = s.dirty[1:]
 		o := s.own[key]
 		o.dirty = false
-		from := o.peer
+		from, announce := o.peer, !o.listed
 		s.mu.Unlock()
-		return s.buildHave(ctx, o, from)
+		return s.buildHave(ctx, o, from, announce)
 	}
 	for len(s.serving) > 0 {
 		key := s.serving[0]
@@ -109,8 +109,9 @@ func (s *Session) next(ctx context.Context) ([]byte, Event, error) {
 }
 
 // buildHave encodes the book's head as an upgrade from the peer's length,
-// pushing the new pages along when they are few.
-func (s *Session) buildHave(ctx context.Context, o *ownBook, from uint64) ([]byte, Event, error) {
+// pushing the new pages along when they are few. announce is set for a
+// book the peer does not list.
+func (s *Session) buildHave(ctx context.Context, o *ownBook, from uint64, announce bool) ([]byte, Event, error) {
 	up, err := o.book.MakeUpgrade(ctx, from)
 	if err != nil {
 		return nil, Event{}, err
@@ -121,13 +122,29 @@ func (s *Session) buildHave(ctx context.Context, o *ownBook, from uint64) ([]byt
 	}
 	have := &Have{Upgrade: *up}
 	ev := Event{Type: TypeHave, Book: up.Head.Key, Start: from, End: n, Hashes: len(up.Proof)}
-	if n-from <= uint64(s.cfg.PushPages) {
-		pages, err := o.book.GetRange(ctx, from, n)
+	// Push the new pages along when they are few. An announcement (a book
+	// the peer does not list) always carries the genesis page, so the peer
+	// can check who writes the book before following it.
+	end := n
+	if n-from > uint64(s.cfg.PushPages) {
+		end = from
+		if from == 0 && announce {
+			end = 1
+		}
+	}
+	if end > from {
+		pages, err := o.book.GetRange(ctx, from, end)
 		if err != nil {
 			return nil, Event{}, err
 		}
-		if size(pages) <= s.cfg.PushBytes {
-			proof, err := o.book.RangeProof(ctx, from, n, n)
+		if size(pages) > s.cfg.PushBytes {
+			pages = pages[:0]
+			if from == 0 && announce {
+				pages = pages[:1]
+			}
+		}
+		if len(pages) > 0 {
+			proof, err := o.book.RangeProof(ctx, from, from+uint64(len(pages)), n)
 			if err != nil {
 				return nil, Event{}, err
 			}

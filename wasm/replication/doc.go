@@ -1,0 +1,77 @@
+// Package replication replicates books between two peers over a port.Port:
+// the seed's "Bob pings Ana or sends the latest length of the chatlog",
+// made verifiable, minimal and resumable.
+//
+// A Session runs over one port between this profile and a peer. It carries
+// every book the two share: the books this profile authors for the peer
+// (named "${self}-${peer}-…", or added with Share) and its replicas of the
+// peer's books (those whose author, verified or expected through
+// journal.DB.ReaderFrom, is the peer). Only the author of a book serves it;
+// a replica only pulls. Run it again on every new port: it resumes from what
+// the store holds, so nothing is lost or downloaded twice.
+//
+// # Messages
+//
+// Every message is CBOR (deterministic encoding, fxamacker/cbor), an array
+// [version, type, body], version 1, at most MaxMessageSize bytes. Bodies are
+// CBOR arrays:
+//
+//	type  name   body                                   sent by
+//	1     hello  [full bool, [[prefix, length] …]]      a reader: the length it has of each of
+//	                                                    the peer's books it reads, by the first
+//	                                                    8 bytes of the key. full: the list is
+//	                                                    complete (sent once, at connect).
+//	2     have   [upgrade, push data / null]            an author: its head as
+//	                                                    [head, from, fromRoot, consistency proof]
+//	                                                    from the length the reader has (from),
+//	                                                    with the pages [from, …) pushed along
+//	                                                    when they are few (≤ 32 pages, ≤ 64 KiB).
+//	3     want   [key, [[start, end] …]]                a reader: the page ranges it lacks
+//	                                                    (≤ 64 ranges).
+//	4     data   [key, start, n, [page …], rangeproof]  an author: pages [start, start+len)
+//	                                                    (≤ 4096 pages, ~256 KiB) proven against
+//	                                                    the head of length n.
+//	5     bye    [reason]                               either: why it ends the session.
+//
+// Heads, upgrades, range proofs and ranges are encoded as in package
+// journal (journal.Head, journal.Upgrade, journal.RangeProof, journal.Range).
+//
+// # State machine
+//
+// At connect each side sends a full hello listing its replicas of the
+// peer's books. On a hello, an author compares each book it writes for the
+// peer with the listed length: for every book the peer is behind on, or
+// does not list (a new book: an announcement), it sends a have. So two
+// peers that share 1,000 books, 10 of which changed, reconcile with one
+// hello each way and ten haves: one round trip, a few KiB.
+//
+// On a have, a reader accepts the head (journal.Book.AcceptHead: signature,
+// then consistency with the head it has), stores the pushed pages
+// (journal.Book.PutRange: range proof against the new head), and asks with
+// want for what it still lacks: everything, or for a sparse replica
+// (Config.Sparse) only what the application asked with Fetch. At most
+// Config.Window pages are asked for and not yet received; a want is never
+// sent for pages held or already asked for. A have whose from is not the
+// reader's length is answered with a hello for that book (the author then
+// sends a fresh upgrade). An announcement of a book the reader does not
+// follow must push the genesis page: the reader checks that it names the
+// peer as the author before it stores anything (Config.Accept may refuse).
+//
+// On a want, an author checks the ranges lie within the head it last sent
+// and queues them; data messages are built one at a time, round robin over
+// books, only when the port can take them, and always proven against the
+// head last sent on this port, which the reader holds by then because the
+// port is ordered. After every append to a shared book the author sends a
+// new have (with the new pages, when small).
+//
+// On data, a reader checks it asked for exactly those pages, verifies and
+// stores them, and asks for more.
+//
+// # A hostile peer
+//
+// Anything out of bounds (size, counts, ranges), undecodable, of an unknown
+// version or type, unasked for, or failing verification (journal.ErrBadProof,
+// ErrBadSignature, ErrBadGenesis, ErrForked) ends the session with an error
+// (ErrProtocol or the journal's) after a best-effort bye. The journal stores
+// nothing that failed verification; a fork is kept as evidence.
+package replication

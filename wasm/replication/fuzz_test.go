@@ -1,0 +1,82 @@
+package replication_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/replication"
+)
+
+// FuzzDecode feeds the message decoder arbitrary bytes: it must never
+// panic, must refuse anything over its bounds, and what it accepts must
+// survive a re-encoding.
+func FuzzDecode(f *testing.F) {
+	ana, bob := openDB(f, 1), openDB(f, 2)
+	book, _ := bookFor(f, ana, bob, "fz")
+	book.Append(ctx, []byte("a"), []byte("b"), []byte("c"))
+	seeds := []struct {
+		t    replication.Type
+		body any
+	}{
+		{replication.TypeHello, &replication.Hello{Full: true, Books: []replication.HelloBook{{Prefix: make([]byte, 8), Length: 3}}}},
+		{replication.TypeHave, have(f, book, 1, true)},
+		{replication.TypeHave, have(f, book, 0, false)},
+		{replication.TypeWant, &replication.Want{Key: book.Key().Bytes(), Ranges: []journal.Range{{Start: 0, End: 4}}}},
+		{replication.TypeData, data(f, book, 1, 3, 4)},
+		{replication.TypeBye, &replication.Bye{Reason: "bye"}},
+	}
+	for _, s := range seeds {
+		msg, err := replication.Encode(s.t, s.body)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(msg)
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0x83, 0x01, 0x04, 0x40})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		m, err := replication.Decode(msg)
+		if err != nil {
+			return
+		}
+		var typ replication.Type
+		switch m := m.(type) {
+		case *replication.Hello:
+			typ = replication.TypeHello
+			for _, b := range m.Books {
+				if len(b.Prefix) != replication.PrefixSize {
+					t.Fatalf("accepted a prefix of %d bytes", len(b.Prefix))
+				}
+			}
+		case *replication.Have:
+			typ = replication.TypeHave
+		case *replication.Want:
+			typ = replication.TypeWant
+			if len(m.Ranges) == 0 || len(m.Ranges) > replication.MaxWantRanges {
+				t.Fatalf("accepted %d ranges", len(m.Ranges))
+			}
+		case *replication.Data:
+			typ = replication.TypeData
+			if len(m.Pages) == 0 || len(m.Pages) > replication.MaxDataPages || m.Proof.Size() > journal.MaxProofHashes {
+				t.Fatalf("accepted %d pages, %d hashes", len(m.Pages), m.Proof.Size())
+			}
+		case *replication.Bye:
+			typ = replication.TypeBye
+		default:
+			t.Fatalf("Decode returned %T", m)
+		}
+		again, err := replication.Encode(typ, m)
+		if err != nil {
+			t.Fatalf("re-encoding an accepted %s: %v", typ, err)
+		}
+		m2, err := replication.Decode(again)
+		if err != nil {
+			t.Fatalf("decoding a re-encoded %s: %v", typ, err)
+		}
+		again2, _ := replication.Encode(typ, m2)
+		if !bytes.Equal(again, again2) {
+			t.Fatalf("%s does not round-trip", typ)
+		}
+	})
+}

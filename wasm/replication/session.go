@@ -225,7 +225,8 @@ func (s *Session) newRep(b *journal.Book) *repBook {
 	return &repBook{book: b, sparse: s.cfg.Sparse != nil && s.cfg.Sparse(b.Key())}
 }
 
-// Share replicates an own book to the peer even if its name does not say so.
+// Share replicates an own book to the peer for the rest of this session,
+// even if its name does not say so.
 func (s *Session) Share(b *journal.Book) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

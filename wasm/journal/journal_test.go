@@ -3,6 +3,7 @@ package journal_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -626,5 +627,103 @@ func TestGenesisMustBeCanonical(t *testing.T) {
 	long := append([]byte{p[0], 0x18, 0x01}, p[2:]...)
 	if _, err := journal.DecodeGenesis(long); !errors.Is(err, journal.ErrBadGenesis) {
 		t.Fatalf("non-canonical genesis: %v, want ErrBadGenesis", err)
+	}
+}
+
+func TestExportImport(t *testing.T) {
+	ana, bob := openDB(t, store.NewMemory(), 1), openDB(t, store.NewMemory(), 2)
+	own, _ := ana.Author(ctx, "notes", nil)
+	own.Append(ctx, pages(30, 50, "n")...)
+	theirs, _ := bob.Author(ctx, "bob's", nil)
+	theirs.Append(ctx, pages(7, 50, "b")...)
+	rep, _ := ana.ReaderFrom(ctx, theirs.Key(), bob.ID())
+	replicate(t, theirs, rep, 0, theirs.Len())
+
+	ex, err := ana.Export(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Ana resets (a fresh store) and imports: her books are hers again, and
+	// writable; Bob's is a verified replica.
+	fresh := openDB(t, store.NewMemory(), 1)
+	var back journal.Export
+	if err := json.Unmarshal(js, &back); err != nil {
+		t.Fatal(err)
+	}
+	res, err := fresh.Import(ctx, &back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 {
+		t.Fatalf("imported %d books, want 2 (notes, bob's; not the audit book)", len(res))
+	}
+	mine, err := fresh.Author(ctx, "notes", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBooks(t, own, mine)
+	if _, err := mine.Append(ctx, []byte("after import")); err != nil {
+		t.Fatalf("restored book is not writable: %v", err)
+	}
+	rep2, _ := fresh.Get(ctx, theirs.Key())
+	sameBooks(t, theirs, rep2)
+	if info := rep2.Info(); !info.Verified || info.Writable {
+		t.Fatalf("imported replica: %+v", info)
+	}
+	// Importing again changes nothing and fails nothing.
+	if _, err := fresh.Import(ctx, &back); err != nil {
+		t.Fatalf("second import: %v", err)
+	}
+
+	// A tampered export is refused whole.
+	for name, tamper := range map[string]func(*journal.Export){
+		"page":    func(e *journal.Export) { notes(e).Pages[3][0] ^= 1 },
+		"head":    func(e *journal.Export) { h := notes(e).Head; h[len(h)-1] ^= 1 },
+		"dropped": func(e *journal.Export) { notes(e).Pages = notes(e).Pages[:5] },
+		"format":  func(e *journal.Export) { e.Format = "other" },
+	} {
+		var bad journal.Export
+		json.Unmarshal(js, &bad)
+		tamper(&bad)
+		st := store.NewMemory()
+		db := openDB(t, st, 3)
+		before := snapshot(t, st)
+		if _, err := db.Import(ctx, &bad); err == nil {
+			t.Fatalf("tampered export (%s) imported", name)
+		}
+		if snapshot(t, st) != before {
+			t.Fatalf("tampered export (%s) changed the store", name)
+		}
+	}
+}
+
+func notes(e *journal.Export) *journal.ExportBook {
+	for i := range e.Books {
+		if e.Books[i].Name == "notes" {
+			return &e.Books[i]
+		}
+	}
+	panic("no notes book in the export")
+}
+
+func sameBooks(t *testing.T, a, b *journal.Book) {
+	t.Helper()
+	if a.Head().Root != b.Head().Root {
+		t.Fatal("heads differ")
+	}
+	pa, _ := a.GetRange(ctx, 0, a.Len())
+	pb, err := b.GetRange(ctx, 0, b.Len())
+	if err != nil || len(pa) != len(pb) {
+		t.Fatalf("pages: %v", err)
+	}
+	for i := range pa {
+		if !bytes.Equal(pa[i], pb[i]) {
+			t.Fatalf("page %d differs", i)
+		}
 	}
 }

@@ -47,7 +47,7 @@ func pages(n, size int, tag string) [][]byte {
 }
 
 func TestAppendRoundTrip(t *testing.T) {
-	st := store.NewMemory()
+	st := newStore(t)
 	db := openDB(t, st, 1)
 	b, err := db.Author(ctx, "notes", []byte("meta"))
 	if err != nil {
@@ -110,7 +110,7 @@ func TestAppendRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := &journal.Upgrade{Head: b2.Head(), From: head.Length, Proof: p}
-	r := openDB(t, store.NewMemory(), 2)
+	r := openDB(t, newStore(t), 2)
 	rb, _ := r.Reader(ctx, b.Key())
 	if _, err := rb.AcceptHead(ctx, &journal.Upgrade{Head: head}); err != nil {
 		t.Fatal(err)
@@ -121,10 +121,10 @@ func TestAppendRoundTrip(t *testing.T) {
 }
 
 func TestDerivation(t *testing.T) {
-	a, _ := openDB(t, store.NewMemory(), 7).Author(ctx, "x-y-z", nil)
-	b, _ := openDB(t, store.NewMemory(), 7).Author(ctx, "x-y-z", nil)
-	c, _ := openDB(t, store.NewMemory(), 8).Author(ctx, "x-y-z", nil)
-	d, _ := openDB(t, store.NewMemory(), 7).Author(ctx, "x-y-w", nil)
+	a, _ := openDB(t, newStore(t), 7).Author(ctx, "x-y-z", nil)
+	b, _ := openDB(t, newStore(t), 7).Author(ctx, "x-y-z", nil)
+	c, _ := openDB(t, newStore(t), 8).Author(ctx, "x-y-z", nil)
+	d, _ := openDB(t, newStore(t), 7).Author(ctx, "x-y-w", nil)
 	if a.Key() != b.Key() {
 		t.Fatal("same seed and name gave two keys")
 	}
@@ -137,7 +137,7 @@ func TestDerivation(t *testing.T) {
 }
 
 func TestProfileIsBoundToSeed(t *testing.T) {
-	st := store.NewMemory()
+	st := newStore(t)
 	openDB(t, st, 1)
 	if _, err := journal.Open(ctx, st, seed(2), nil); !errors.Is(err, journal.ErrUnauthorized) {
 		t.Fatalf("Open with another seed: %v, want ErrUnauthorized", err)
@@ -169,8 +169,8 @@ func replicate(t *testing.T, src, dst *journal.Book, start, end uint64) {
 }
 
 func TestReplica(t *testing.T) {
-	ana := openDB(t, store.NewMemory(), 1)
-	bob := openDB(t, store.NewMemory(), 2)
+	ana := openDB(t, newStore(t), 1)
+	bob := openDB(t, newStore(t), 2)
 	name := ana.ID().String() + "-" + bob.ID().String() + "-task1"
 	book, err := ana.Author(ctx, name, nil)
 	if err != nil {
@@ -248,12 +248,12 @@ func snapshot(t *testing.T, st store.Store) string {
 }
 
 func TestAdversarial(t *testing.T) {
-	ana := openDB(t, store.NewMemory(), 1)
+	ana := openDB(t, newStore(t), 1)
 	book, _ := ana.Author(ctx, "book", nil)
 	book.Append(ctx, pages(20, 32, "p")...)
 	other, _ := ana.Author(ctx, "other", nil)
 	other.Append(ctx, pages(20, 32, "q")...)
-	mallory := openDB(t, store.NewMemory(), 9)
+	mallory := openDB(t, newStore(t), 9)
 	forged, _ := mallory.Author(ctx, "book", nil) // same name, another key
 	forged.Append(ctx, pages(30, 32, "m")...)
 
@@ -262,7 +262,7 @@ func TestAdversarial(t *testing.T) {
 	goodProof, _ := book.RangeProof(ctx, 10, 15, n)
 	head10 := headAt(t, book, 10)
 	// grown is the same history as book, and longer: an honest later head.
-	grownDB := openDB(t, store.NewMemory(), 1)
+	grownDB := openDB(t, newStore(t), 1)
 	grown, _ := grownDB.Author(ctx, "book", nil)
 	grown.Append(ctx, good[1:]...)
 	grown.Append(ctx, pages(5, 32, "later")...)
@@ -338,7 +338,7 @@ func TestAdversarial(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			bob := openDB(t, store.NewMemory(), 2)
+			bob := openDB(t, newStore(t), 2)
 			rep, _ := bob.Reader(ctx, book.Key())
 			replicate(t, book, rep, 0, 10)
 			before := snapshot(t, bob.Store())
@@ -358,7 +358,7 @@ func TestAdversarial(t *testing.T) {
 
 func headAt(t testing.TB, b *journal.Book, n uint64) journal.Head {
 	// Rebuild the head the author signed at length n from a replay of the book.
-	db := openDB(t, store.NewMemory(), 1)
+	db := openDB(t, newStore(t), 1)
 	c, _ := db.Author(ctx, b.Name(), nil)
 	ps, _ := b.GetRange(ctx, 1, n)
 	c.Append(ctx, ps...)
@@ -386,25 +386,25 @@ func clonePages(ps [][]byte) [][]byte {
 
 func TestFork(t *testing.T) {
 	// The author's seed signs two different histories of the same book.
-	ana1 := openDB(t, store.NewMemory(), 1)
-	ana2 := openDB(t, store.NewMemory(), 1)
+	ana1 := openDB(t, newStore(t), 1)
+	ana2 := openDB(t, newStore(t), 1)
 	b1, _ := ana1.Author(ctx, "book", nil)
 	b2, _ := ana2.Author(ctx, "book", nil)
 	b1.Append(ctx, pages(10, 16, "one")...)
 	b2.Append(ctx, pages(10, 16, "two")...)
 
 	t.Run("same length", func(t *testing.T) {
-		bob := openDB(t, store.NewMemory(), 2)
+		bob := openDB(t, newStore(t), 2)
 		rep, _ := bob.Reader(ctx, b1.Key())
 		replicate(t, b1, rep, 0, 11)
 		_, err := rep.AcceptHead(ctx, &journal.Upgrade{Head: b2.Head(), From: 11})
 		checkFork(t, bob, rep, err)
 	})
 	t.Run("longer", func(t *testing.T) {
-		c2 := openDB(t, store.NewMemory(), 1)
+		c2 := openDB(t, newStore(t), 1)
 		b3, _ := c2.Author(ctx, "book", nil)
 		b3.Append(ctx, pages(20, 16, "three")...)
-		bob := openDB(t, store.NewMemory(), 2)
+		bob := openDB(t, newStore(t), 2)
 		rep, _ := bob.Reader(ctx, b1.Key())
 		replicate(t, b1, rep, 0, 11)
 		up, err := b3.MakeUpgrade(ctx, 11)
@@ -440,7 +440,7 @@ func checkFork(t *testing.T, db *journal.DB, rep *journal.Book, err error) {
 }
 
 func TestHookAndAudit(t *testing.T) {
-	db := openDB(t, store.NewMemory(), 3)
+	db := openDB(t, newStore(t), 3)
 	var events []journal.Event
 	cancel := db.Subscribe(func(e journal.Event) { events = append(events, e) })
 	b, _ := db.Author(ctx, "hooked", nil)
@@ -483,7 +483,7 @@ func (f *failingStore) Write(ctx context.Context, b *store.Batch) error {
 }
 
 func TestFailedWriteLeavesPrefix(t *testing.T) {
-	mem := store.NewMemory()
+	mem := newStore(t)
 	fs := &failingStore{Store: mem, ok: 100}
 	db := openDB(t, fs, 4)
 	b, _ := db.Author(ctx, "crash", nil)
@@ -508,7 +508,7 @@ func TestFailedWriteLeavesPrefix(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	db := openDB(t, store.NewMemory(), 5)
+	db := openDB(t, newStore(t), 5)
 	for _, name := range []string{"", "a\nb", string(make([]byte, journal.MaxNameSize+1)), "\xff"} {
 		if _, err := db.Author(ctx, name, nil); !errors.Is(err, journal.ErrBadName) {
 			t.Errorf("Author(%q): %v, want ErrBadName", name, err)
@@ -527,7 +527,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestConcurrentAppends(t *testing.T) {
-	db := openDB(t, store.NewMemory(), 6)
+	db := openDB(t, newStore(t), 6)
 	b, _ := db.Author(ctx, "busy", nil)
 	const writers, each = 8, 50
 	got := make(chan [2]uint64, writers*each)
@@ -571,10 +571,10 @@ func TestConcurrentAppends(t *testing.T) {
 }
 
 func TestReaderFrom(t *testing.T) {
-	ana := openDB(t, store.NewMemory(), 1)
+	ana := openDB(t, newStore(t), 1)
 	book, _ := ana.Author(ctx, "b", nil)
-	bob := openDB(t, store.NewMemory(), 2)
-	carol := openDB(t, store.NewMemory(), 3)
+	bob := openDB(t, newStore(t), 2)
+	carol := openDB(t, newStore(t), 3)
 
 	// Expecting Carol as the author of Ana's book: the genesis is refused.
 	rep, err := bob.ReaderFrom(ctx, book.Key(), carol.ID())
@@ -596,7 +596,7 @@ func TestReaderFrom(t *testing.T) {
 	}
 
 	// Expecting Ana: accepted and verified.
-	bob2 := openDB(t, store.NewMemory(), 2)
+	bob2 := openDB(t, newStore(t), 2)
 	rep2, _ := bob2.ReaderFrom(ctx, book.Key(), ana.ID())
 	rep2.AcceptHead(ctx, up)
 	if err := rep2.PutRange(ctx, 0, [][]byte{g}, 1, p); err != nil {
@@ -610,14 +610,14 @@ func TestReaderFrom(t *testing.T) {
 func TestSmallOrderBookKeyRefused(t *testing.T) {
 	var weak identity.ID
 	weak[0] = 1
-	db := openDB(t, store.NewMemory(), 1)
+	db := openDB(t, newStore(t), 1)
 	if _, err := db.Reader(ctx, weak); !errors.Is(err, identity.ErrBadID) {
 		t.Fatalf("Reader of a small-order key: %v, want ErrBadID", err)
 	}
 }
 
 func TestGenesisMustBeCanonical(t *testing.T) {
-	db := openDB(t, store.NewMemory(), 1)
+	db := openDB(t, newStore(t), 1)
 	b, _ := db.Author(ctx, "g", nil)
 	p, _ := b.Get(ctx, 0)
 	if _, err := journal.DecodeGenesis(p); err != nil {
@@ -631,7 +631,7 @@ func TestGenesisMustBeCanonical(t *testing.T) {
 }
 
 func TestExportImport(t *testing.T) {
-	ana, bob := openDB(t, store.NewMemory(), 1), openDB(t, store.NewMemory(), 2)
+	ana, bob := openDB(t, newStore(t), 1), openDB(t, newStore(t), 2)
 	own, _ := ana.Author(ctx, "notes", nil)
 	own.Append(ctx, pages(30, 50, "n")...)
 	theirs, _ := bob.Author(ctx, "bob's", nil)
@@ -650,7 +650,7 @@ func TestExportImport(t *testing.T) {
 
 	// Ana resets (a fresh store) and imports: her books are hers again, and
 	// writable; Bob's is a verified replica.
-	fresh := openDB(t, store.NewMemory(), 1)
+	fresh := openDB(t, newStore(t), 1)
 	var back journal.Export
 	if err := json.Unmarshal(js, &back); err != nil {
 		t.Fatal(err)
@@ -690,7 +690,7 @@ func TestExportImport(t *testing.T) {
 		var bad journal.Export
 		json.Unmarshal(js, &bad)
 		tamper(&bad)
-		st := store.NewMemory()
+		st := newStore(t)
 		db := openDB(t, st, 3)
 		before := snapshot(t, st)
 		if _, err := db.Import(ctx, &bad); err == nil {

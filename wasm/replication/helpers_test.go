@@ -27,7 +27,7 @@ func openDB(t testing.TB, n byte) *journal.DB {
 	for i := range s {
 		s[i] = n
 	}
-	db, err := journal.Open(ctx, store.NewMemory(), s, nil)
+	db, err := journal.Open(ctx, newStore(t), s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/replication"
-	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
 // fake is a scripted peer speaking the wire format by hand.
@@ -132,7 +131,7 @@ func TestHostileAuthor(t *testing.T) {
 	ana := openDB(t, 1)
 	mallory := openDB(t, 9)
 	// The same author seed signing another history of the same book: a fork.
-	ana2, err := journal.Open(ctx, store.NewMemory(), ana.Identity().Seed(), nil)
+	ana2, err := journal.Open(ctx, newStore(t), ana.Identity().Seed(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

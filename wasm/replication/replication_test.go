@@ -126,10 +126,7 @@ func itoa(i int) string {
 }
 
 func TestSparseLast50(t *testing.T) {
-	n := 1_000_000
-	if testing.Short() {
-		n = 100_000
-	}
+	n := bigBook
 	ana, bob := openDB(t, 1), openDB(t, 2)
 	anaBook, bobCopy := bookFor(t, ana, bob, "big")
 	fill(t, anaBook, n-1, 16, "p")

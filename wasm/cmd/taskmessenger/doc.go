@@ -1,0 +1,3 @@
+// Command taskmessenger is the browser module (GOOS=js GOARCH=wasm): see
+// main_js.go. `make build` writes it to static/taskmessenger.wasm.
+package main

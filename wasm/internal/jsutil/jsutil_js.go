@@ -1,0 +1,198 @@
+//go:build js && wasm
+
+package jsutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"syscall/js"
+)
+
+// Error is a JavaScript exception or rejection as a Go error.
+type Error struct {
+	Name, Message string
+}
+
+func (e *Error) Error() string {
+	if e.Name == "" {
+		return e.Message
+	}
+	return e.Name + ": " + e.Message
+}
+
+// AsError converts a JS value thrown or rejected to a Go error.
+func AsError(v js.Value) error {
+	if v.Type() == js.TypeObject {
+		name, msg := v.Get("name"), v.Get("message")
+		if msg.Type() == js.TypeString {
+			e := &Error{Message: msg.String()}
+			if name.Type() == js.TypeString {
+				e.Name = name.String()
+			}
+			return e
+		}
+	}
+	return &Error{Message: v.Call("toString").String()}
+}
+
+// NewError returns a JS Error carrying err's message.
+func NewError(err error) js.Value {
+	return js.Global().Get("Error").New(err.Error())
+}
+
+// Await waits for a promise to settle, or for ctx to end.
+func Await(ctx context.Context, promise js.Value) (js.Value, error) {
+	type result struct {
+		v   js.Value
+		err error
+	}
+	done := make(chan result, 1)
+	var onOK, onErr js.Func
+	// The callbacks release themselves when the promise settles, so a ctx
+	// that ends first leaves no released function behind for JS to call.
+	release := func() { onOK.Release(); onErr.Release() }
+	onOK = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		release()
+		done <- result{v: arg(args)}
+		return nil
+	})
+	onErr = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		release()
+		done <- result{err: AsError(arg(args))}
+		return nil
+	})
+	promise.Call("then", onOK, onErr)
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		return js.Undefined(), ctx.Err()
+	}
+}
+
+func arg(args []js.Value) js.Value {
+	if len(args) == 0 {
+		return js.Undefined()
+	}
+	return args[0]
+}
+
+// Promise runs fn on a new goroutine and returns a promise of its result:
+// resolved with the value (converted by js.ValueOf), or rejected with an
+// Error. A panic in fn rejects the promise instead of killing the module.
+func Promise(fn func() (any, error)) js.Value {
+	var resolve, reject js.Value
+	executor := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		resolve, reject = args[0], args[1]
+		return nil
+	})
+	p := js.Global().Get("Promise").New(executor)
+	executor.Release() // the constructor calls it synchronously
+	go func() {
+		v, err := safely(fn)
+		if err != nil {
+			reject.Invoke(NewError(err))
+			return
+		}
+		resolve.Invoke(v)
+	}()
+	return p
+}
+
+// Reject returns a promise rejected with err.
+func Reject(err error) js.Value {
+	return js.Global().Get("Promise").Call("reject", NewError(err))
+}
+
+func safely(fn func() (any, error)) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error: %v", r)
+			println("taskmessenger: panic:", fmt.Sprint(r), "\n", string(debug.Stack()))
+		}
+	}()
+	return fn()
+}
+
+// Funcs holds the JS functions made from Go so they can all be released.
+type Funcs struct {
+	fs []js.Func
+}
+
+// Add makes a JS function of fn and keeps it for Release. A panic in fn
+// returns an Error object instead of killing the module.
+func (f *Funcs) Add(fn func(this js.Value, args []js.Value) any) js.Func {
+	jf := js.FuncOf(func(this js.Value, args []js.Value) (out any) {
+		defer func() {
+			if r := recover(); r != nil {
+				println("taskmessenger: panic:", fmt.Sprint(r), "\n", string(debug.Stack()))
+				out = js.Global().Get("Error").New(fmt.Sprintf("internal error: %v", r))
+			}
+		}()
+		return fn(this, args)
+	})
+	f.fs = append(f.fs, jf)
+	return jf
+}
+
+// Async adds a method that returns a promise: fn runs on a goroutine.
+func (f *Funcs) Async(fn func(args []js.Value) (any, error)) js.Func {
+	return f.Add(func(_ js.Value, args []js.Value) any {
+		return Promise(func() (any, error) { return fn(args) })
+	})
+}
+
+// Release releases every function added.
+func (f *Funcs) Release() {
+	for _, jf := range f.fs {
+		jf.Release()
+	}
+	f.fs = nil
+}
+
+// Bytes copies a Uint8Array (or ArrayBuffer) into Go.
+func Bytes(v js.Value) ([]byte, error) {
+	if v.InstanceOf(js.Global().Get("ArrayBuffer")) {
+		v = js.Global().Get("Uint8Array").New(v)
+	}
+	if !v.InstanceOf(js.Global().Get("Uint8Array")) {
+		return nil, errors.New("not a Uint8Array")
+	}
+	b := make([]byte, v.Get("length").Int())
+	js.CopyBytesToGo(b, v)
+	return b, nil
+}
+
+// Uint8Array copies b into a new Uint8Array.
+func Uint8Array(b []byte) js.Value {
+	a := js.Global().Get("Uint8Array").New(len(b))
+	js.CopyBytesToJS(a, b)
+	return a
+}
+
+// Stringify returns JSON.stringify(v), or an error if v is not JSON (a
+// function, undefined, a cycle, a BigInt).
+func Stringify(v js.Value) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("not a JSON value: %v", r)
+		}
+	}()
+	s := js.Global().Get("JSON").Call("stringify", v)
+	if s.Type() != js.TypeString {
+		return nil, errors.New("not a JSON value")
+	}
+	return []byte(s.String()), nil
+}
+
+// Parse returns JSON.parse of b.
+func Parse(b []byte) (v js.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("not JSON: %v", r)
+		}
+	}()
+	return js.Global().Get("JSON").Call("parse", string(b)), nil
+}

@@ -1,0 +1,31 @@
+//go:build js && wasm
+
+package journal_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/store"
+	"github.com/task-messenger/task-messenger/wasm/store/idb"
+)
+
+var stores atomic.Int64
+
+// newStore returns a fresh IndexedDB database, deleted when the test ends:
+// the same tests that run natively on the memory store run here on IndexedDB.
+func newStore(t testing.TB) store.Store {
+	t.Helper()
+	name := fmt.Sprintf("journal-test-%d", stores.Add(1))
+	st, err := idb.Open(context.Background(), name)
+	if err != nil {
+		t.Fatalf("idb.Open: %v", err)
+	}
+	t.Cleanup(func() {
+		st.Close()
+		idb.Delete(context.Background(), name)
+	})
+	return st
+}

@@ -1,0 +1,13 @@
+//go:build !(js && wasm)
+
+package journal_test
+
+import (
+	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+// newStore returns the store the tests run on: natively, a memory store;
+// in the browser (store_js_test.go), an IndexedDB database.
+func newStore(testing.TB) store.Store { return store.NewMemory() }

@@ -1,0 +1,157 @@
+//go:build js && wasm
+
+package jsapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"syscall/js"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/jsutil"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/store"
+	"github.com/task-messenger/task-messenger/wasm/vault"
+)
+
+// Storage opens and deletes the persistent store of a profile.
+type Storage struct {
+	Open   vault.Opener
+	Delete func(ctx context.Context, name string) error
+}
+
+// API is the object behind window.taskmessenger.
+type API struct {
+	storage Storage
+	funcs   jsutil.Funcs
+
+	mu    sync.Mutex
+	taken map[identity.ID]bool // seeds with an open DB, as the seed's taken[seed]
+}
+
+// New returns the API over the given persistent storage.
+func New(storage Storage) *API {
+	return &API{storage: storage, taken: make(map[identity.ID]bool)}
+}
+
+// Value returns the JS object: { DB, vault, version }.
+func (a *API) Value() js.Value {
+	o := js.Global().Get("Object").New()
+	o.Set("DB", a.funcs.Async(a.openDB))
+	o.Set("vault", a.funcs.Async(a.openVault))
+	o.Set("version", 1)
+	return o
+}
+
+func (a *API) take(id identity.ID) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.taken[id] {
+		return fmt.Errorf("seed of %s already taken: close the other DB first", id.Short())
+	}
+	a.taken[id] = true
+	return nil
+}
+
+func (a *API) release(id identity.ID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.taken, id)
+}
+
+// openDB is tm.DB(seed, { storage: 'memory' | 'indexeddb', profile }).
+func (a *API) openDB(args []js.Value) (any, error) {
+	ctx := context.Background()
+	if len(args) < 1 || args[0].Type() != js.TypeString {
+		return nil, errors.New("DB(seed, opts): seed must be a string (52 characters; tm.vault({ name }) makes one for you)")
+	}
+	seed, err := identity.ParseSeed(args[0].String())
+	if err != nil {
+		return nil, fmt.Errorf("DB: %w", err)
+	}
+	opts := option(args, 1)
+	storage, err := stringOpt(opts, "storage", "memory")
+	if err != nil {
+		return nil, fmt.Errorf("DB: %w", err)
+	}
+	var st store.Store
+	profile := ""
+	switch storage {
+	case "memory":
+		st = store.NewMemory()
+	case "indexeddb":
+		if profile, err = stringOpt(opts, "profile", ""); err != nil || profile == "" {
+			return nil, errors.New("DB: storage 'indexeddb' needs opts.profile, the name of its database")
+		}
+		if err := vault.CheckName(profile); err != nil {
+			return nil, fmt.Errorf("DB: %w", err)
+		}
+		if st, err = a.storage.Open(ctx, profile); err != nil {
+			return nil, fmt.Errorf("DB: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("DB: unknown storage %q: use 'memory' or 'indexeddb'", storage)
+	}
+	id := identity.New(seed).ID()
+	if err := a.take(id); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("DB: %w", err)
+	}
+	db, err := journal.Open(ctx, st, seed, nil)
+	if err != nil {
+		a.release(id)
+		st.Close()
+		return nil, fmt.Errorf("DB: %w", err)
+	}
+	return a.newDB(db, st, profile).value(), nil
+}
+
+// openVault is tm.vault({ name, storage }): a named profile whose seed is
+// made once and kept in its own IndexedDB database.
+func (a *API) openVault(args []js.Value) (any, error) {
+	ctx := context.Background()
+	opts := option(args, 0)
+	name, err := stringOpt(opts, "name", "")
+	if err != nil || name == "" {
+		return nil, errors.New("vault({ name }): name is required (a-z, 0-9, '-', '_')")
+	}
+	open := a.storage.Open
+	if s, _ := stringOpt(opts, "storage", "indexeddb"); s == "memory" {
+		open = func(context.Context, string) (store.Store, error) { return store.NewMemory(), nil }
+	}
+	p, err := vault.Open(ctx, name, open, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.take(p.ID); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("vault: profile %q: %w", name, err)
+	}
+	d := a.newDB(p.DB, p.Store, name)
+	o := js.Global().Get("Object").New()
+	o.Set("id", p.ID.String())
+	o.Set("name", name)
+	o.Set("db", d.value())
+	return o, nil
+}
+
+// option returns args[i] if it is an object, else an empty object.
+func option(args []js.Value, i int) js.Value {
+	if len(args) > i && args[i].Type() == js.TypeObject {
+		return args[i]
+	}
+	return js.Global().Get("Object").New()
+}
+
+func stringOpt(o js.Value, key, def string) (string, error) {
+	v := o.Get(key)
+	switch v.Type() {
+	case js.TypeUndefined, js.TypeNull:
+		return def, nil
+	case js.TypeString:
+		return v.String(), nil
+	}
+	return "", fmt.Errorf("option %q must be a string", key)
+}

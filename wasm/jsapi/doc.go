@@ -1,0 +1,12 @@
+// Package jsapi exposes the module to JavaScript, shaped like the seed's
+// DB.js: tm.DB(seed, opts) and tm.vault({ name }) give a db with
+// author(name), reader(key), on(hook), books(), export(), import(json),
+// reset(); a book has key, name, add(x), get(i), len(), version(), on(fn).
+// Every method that touches storage returns a Promise; every Go error
+// reaches JavaScript as a rejected Promise with an Error. Pages are JSON
+// values, as in the seed; page 0 of every book is its genesis, read back as
+// { type: 'genesis', author, key, name }.
+//
+// It is js/wasm only and holds no logic of its own: it converts arguments,
+// calls the journal, vault and replication packages, and converts results.
+package jsapi

@@ -1,0 +1,16 @@
+//go:build !(js && wasm)
+
+package replication_test
+
+import (
+	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+// newStore returns the store the tests run on: natively, a memory store;
+// in the browser (store_js_test.go), an IndexedDB database.
+func newStore(testing.TB) store.Store { return store.NewMemory() }
+
+// bigBook is the length of the book of the sparse test.
+const bigBook = 1_000_000

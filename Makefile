@@ -1,40 +1,73 @@
+SHELL := /bin/bash
 # task-messenger — the two commands that matter: `make run` and `make test`.
-GO       ?= go
+GO        ?= go
 BENCHTIME ?= 1s
 ARTIFACTS ?= artifacts
+BIN       := $(CURDIR)/bin
+GOROOT    := $(shell $(GO) env GOROOT)
+WASM      := static/taskmessenger.wasm
+# The go test exec wrapper that runs GOOS=js tests in headless Chromium.
+WASMEXEC  := $(BIN)/wasmbrowsertest
+# Packages whose tests also run in the browser (on IndexedDB).
+WASM_PKGS := ./wasm/store/idb/ ./wasm/journal/ ./wasm/replication/ ./wasm/vault/
 
-.PHONY: all build test check fmt vet unit bench run clean
+.PHONY: all build wasm test check unit browser e2e bench bench-browser run clean chromium
 
 all: build
 
-## build: compile everything that exists so far
-build:
+## build: compile everything and the browser module (static/taskmessenger.wasm)
+build: wasm
 	$(GO) build ./...
 
-## test: format check, vet, and every test with the race detector
-test: check unit
+wasm:
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $(WASM) ./wasm/cmd/taskmessenger
+	cp $(GOROOT)/lib/wasm/wasm_exec.js static/wasm_exec.js
+	$(GO) run ./tools/precompress $(WASM)
+
+## test: format check, vet (native and js/wasm), every test with -race, the
+## same suites in headless Chromium on IndexedDB, and the end-to-end tests
+test: check unit browser e2e
 
 check:
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./relay/...
 
 unit:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+browser: chromium $(WASMEXEC)
+	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec=$(WASMEXEC) $(WASM_PKGS) 2>&1 | grep -v 'IPAddressSpace'; exit $${PIPESTATUS[0]}
+
+e2e: chromium
+	$(GO) test -count=1 ./e2e/
+
+## chromium: install Debian's Chromium when it is missing
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium"; apt-get update && apt-get install -y chromium; }
+
+$(WASMEXEC):
+	GOBIN=$(BIN) $(GO) install github.com/agnivade/wasmbrowsertest@v0.11.0
 
 fmt:
 	gofmt -w .
 
-## bench: run the benchmarks and print them as a table (also in $(ARTIFACTS)/bench.md)
-bench:
+## bench: the benchmarks, printed as a table (also in $(ARTIFACTS)/bench.md)
+bench: chromium $(WASMEXEC)
 	@mkdir -p $(ARTIFACTS)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./... 2>&1 \
-		| $(GO) run ./tools/benchtable | tee $(ARTIFACTS)/bench.md
+	{ $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./... ; \
+	  GOOS=js GOARCH=wasm $(GO) test -run '^$$' -bench 'AppendSingle$$|AppendBatch100|ReadLast50' -benchtime 200x -exec=$(WASMEXEC) ./wasm/journal/ | sed 's/^pkg: .*journal$$/pkg: browser-indexeddb/' ; } 2>&1 \
+		| grep -v IPAddressSpace | $(GO) run ./tools/benchtable | tee $(ARTIFACTS)/bench.md
 
-## run: start the whole thing and print the URLs to open
+## run: build, start the relay serving the page, print the URLs
 run: build
-	@echo "make run: not yet — the relay and the page arrive with the browser and IO issues."
-	@echo "Today the journal is a Go library: see README.md and 'make test'."
+	@echo ""
+	@echo "  Ana:      http://127.0.0.1:8080/debug.html?profile=ana"
+	@echo "  Bob:      http://127.0.0.1:8080/debug.html?profile=bob"
+	@echo "  (devtools and the messenger page arrive with their issues)"
+	@echo ""
+	$(GO) run ./relay/cmd/relay -addr 127.0.0.1:8080 -static static
 
 clean:
-	rm -rf $(ARTIFACTS) bin
+	rm -rf $(ARTIFACTS) $(BIN) static/taskmessenger.wasm* static/wasm_exec.js

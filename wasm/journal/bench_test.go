@@ -6,7 +6,6 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/task-messenger/task-messenger/wasm/journal"
-	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
 func reportPages(b *testing.B, pages int) {
@@ -16,7 +15,7 @@ func reportPages(b *testing.B, pages int) {
 // BenchmarkAppendSingle appends 1 KiB pages one at a time, each signed and
 // committed before the next.
 func BenchmarkAppendSingle(b *testing.B) {
-	db := openDB(b, store.NewMemory(), 1)
+	db := openDB(b, newStore(b), 1)
 	book, _ := db.Author(ctx, "bench", nil)
 	page := make([]byte, 1024)
 	b.ReportAllocs()
@@ -32,7 +31,7 @@ func BenchmarkAppendSingle(b *testing.B) {
 
 // BenchmarkAppendBatch100 appends 1 KiB pages 100 at a time: one head per batch.
 func BenchmarkAppendBatch100(b *testing.B) {
-	db := openDB(b, store.NewMemory(), 1)
+	db := openDB(b, newStore(b), 1)
 	book, _ := db.Author(ctx, "bench", nil)
 	batch := pages(100, 1024, "x")
 	b.ReportAllocs()
@@ -58,7 +57,7 @@ type step struct {
 // verifies and stores 100 pages of 1 KiB with their range proof.
 func BenchmarkVerifyBatch100(b *testing.B) {
 	const batches = 500
-	db := openDB(b, store.NewMemory(), 1)
+	db := openDB(b, newStore(b), 1)
 	book, _ := db.Author(ctx, "bench", nil)
 	steps := make([]step, batches)
 	for i := range steps {
@@ -81,7 +80,7 @@ func BenchmarkVerifyBatch100(b *testing.B) {
 
 	var rep *journal.Book
 	fresh := func() {
-		r := openDB(b, store.NewMemory(), 2)
+		r := openDB(b, newStore(b), 2)
 		rep, _ = r.Reader(ctx, book.Key())
 		if _, err := rep.AcceptHead(ctx, &journal.Upgrade{Head: g0head}); err != nil {
 			b.Fatal(err)
@@ -118,7 +117,7 @@ func BenchmarkVerifyBatch100(b *testing.B) {
 // 1,000,000-page book.
 func BenchmarkProof1M(b *testing.B) {
 	const n = 1_000_000
-	db := openDB(b, store.NewMemory(), 1)
+	db := openDB(b, newStore(b), 1)
 	book, _ := db.Author(ctx, "big", nil)
 	batch := pages(10_000, 16, "s")
 	for book.Len() < n {
@@ -151,7 +150,7 @@ func BenchmarkProof1M(b *testing.B) {
 // BenchmarkAppendSingleParallel is many callers appending single 1 KiB
 // pages at once: group commit gives them shared heads.
 func BenchmarkAppendSingleParallel(b *testing.B) {
-	db := openDB(b, store.NewMemory(), 1)
+	db := openDB(b, newStore(b), 1)
 	book, _ := db.Author(ctx, "bench", nil)
 	b.ReportAllocs()
 	b.SetBytes(1024)
@@ -167,4 +166,27 @@ func BenchmarkAppendSingleParallel(b *testing.B) {
 		}
 	})
 	reportPages(b, b.N)
+}
+
+// BenchmarkReadLast50of100k reads the newest 50 pages (1 KiB) of a
+// 100,000-page book: what a room does when it opens.
+func BenchmarkReadLast50of100k(b *testing.B) {
+	db := openDB(b, newStore(b), 1)
+	book, _ := db.Author(ctx, "read", nil)
+	batch := pages(1000, 1024, "r")
+	for book.Len() < 100_000 {
+		if _, err := book.Append(ctx, batch[:min(len(batch), int(100_000-book.Len()))]...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := book.Len()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		ps, err := book.GetRange(ctx, n-50, n)
+		if err != nil || len(ps) != 50 {
+			b.Fatalf("GetRange: %d pages, %v", len(ps), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms")
 }

@@ -284,25 +284,24 @@ func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.O
 		return 0, nil, err
 	}
 
-	// The store keeps what it is given: copy the caller's pages, and cut
-	// keys, pages and hashes out of one allocation each.
+	// The store keeps what it is given: build every record (hashes and a
+	// copy of the caller's page) and key in one allocation each.
 	size := 0
-	for _, p := range pages {
-		size += len(p)
+	for i, p := range pages {
+		size += recordSize(counts[i], len(p))
 	}
-	pageArena := make([]byte, 0, size)
+	arena := make([]byte, 0, size)
 	keyArena := make([]byte, 0, len(pages)*pageKeySize)
-	hashArena := hashBytes(fresh)
-	batch := store.Batch{Ops: make([]store.Op, 0, 2*len(pages)+1+len(extra))}
+	batch := store.Batch{Ops: make([]store.Op, 0, len(pages)+1+len(extra))}
 	batch.Ops = append(batch.Ops, extra...)
+	off := 0
 	for i, p := range pages {
 		k := appendPageKey(keyArena, b.key, start+uint64(i))
 		keyArena = k[len(k):]
-		pageArena = append(pageArena, p...)
-		batch.Put(store.TablePages, k, pageArena[len(pageArena)-len(p):len(pageArena):len(pageArena)])
-		n := counts[i] * tlog.HashSize
-		batch.Put(store.TableHashes, k, hashArena[:n:n])
-		hashArena = hashArena[n:]
+		n := len(arena)
+		arena = appendRecord(arena, fresh[off:off+counts[i]], p)
+		off += counts[i]
+		batch.Put(store.TablePages, k, arena[n:len(arena):len(arena)])
 	}
 	batch.Put(store.TableBooks, b.key[:], recBytes)
 	if err := b.db.store.Write(ctx, &batch); err != nil {
@@ -349,7 +348,11 @@ func (b *Book) Get(ctx context.Context, i uint64) ([]byte, error) {
 	if v == nil {
 		return nil, fmt.Errorf("book %s: page %d: %w", b.key.Short(), i, ErrNotFound)
 	}
-	return v, nil
+	_, page, err := splitRecord(v)
+	if err != nil {
+		return nil, fmt.Errorf("book %s: page %d: %w", b.key.Short(), i, err)
+	}
+	return page, nil
 }
 
 // GetRange returns pages [start, end), all of which must be held.
@@ -369,7 +372,9 @@ func (b *Book) GetRange(ctx context.Context, start, end uint64) ([][]byte, error
 	}
 	out := make([][]byte, len(es))
 	for i, e := range es {
-		out[i] = e.Value
+		if _, out[i], err = splitRecord(e.Value); err != nil {
+			return nil, fmt.Errorf("book %s: page %d: %w", b.key.Short(), start+uint64(i), err)
+		}
 	}
 	return out, nil
 }
@@ -605,11 +610,17 @@ func (b *Book) putRangeLocked(ctx context.Context, start uint64, pages [][]byte,
 		if len(rec.Author) > 0 && !bytes.Equal(rec.Author, g.Author[:]) {
 			return nil, verifyErr(b.key, 0, ErrBadGenesis, "genesis by %s, expected author %x", g.Author.Short(), rec.Author[:4])
 		}
-		op, err := b.db.claimName(ctx, g.Name, b.key)
-		if err != nil {
-			return nil, err
+		// Only names that start with their author's id are unique across
+		// authors ("${author}-${reader}-${task}"): those are bound in the
+		// names registry; a free-form name (two peers may both have a
+		// "notes") stays in the book's record only.
+		if _, ok := NameAuthor(g.Name); ok {
+			op, err := b.db.claimName(ctx, g.Name, b.key)
+			if err != nil {
+				return nil, err
+			}
+			extra = append(extra, op)
 		}
-		extra = append(extra, op)
 		rec.Name, rec.Author, rec.Genesis = g.Name, g.Author[:], true
 	}
 	rec.Have = rec.Have.Add(start, start+uint64(len(pages)))
@@ -617,13 +628,10 @@ func (b *Book) putRangeLocked(ctx context.Context, start uint64, pages [][]byte,
 	if err != nil {
 		return nil, err
 	}
-	// pages are the caller's (decoded from the wire): the store keeps them.
-	batch := store.Batch{Ops: make([]store.Op, 0, 2*len(pages)+2)}
+	batch := store.Batch{Ops: make([]store.Op, 0, len(pages)+2)}
 	batch.Ops = append(batch.Ops, extra...)
 	for i, p := range pages {
-		k := pageKey(b.key, start+uint64(i))
-		batch.Put(store.TablePages, k, p)
-		batch.Put(store.TableHashes, k, hashBytes(hashes[i]))
+		batch.Put(store.TablePages, pageKey(b.key, start+uint64(i)), appendRecord(nil, hashes[i], p))
 	}
 	batch.Put(store.TableBooks, b.key[:], recBytes)
 	if err := b.db.store.Write(ctx, &batch); err != nil {

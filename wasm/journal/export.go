@@ -243,9 +243,7 @@ func (b *Book) restore(ctx context.Context, head Head, pages [][]byte, tree tlog
 		if err != nil {
 			return err
 		}
-		k := pageKey(b.key, i)
-		batch.Put(store.TablePages, k, pages[i])
-		batch.Put(store.TableHashes, k, hashBytes(hs))
+		batch.Put(store.TablePages, pageKey(b.key, i), appendRecord(nil, hs, pages[i]))
 	}
 	rec := b.rec
 	rec.Head = &head

@@ -15,7 +15,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leakOptions...) }
 
 var ctx = context.Background()
 
@@ -674,6 +674,15 @@ func TestExportImport(t *testing.T) {
 	sameBooks(t, theirs, rep2)
 	if info := rep2.Info(); !info.Verified || info.Writable {
 		t.Fatalf("imported replica: %+v", info)
+	}
+	// Another profile imports Ana's export: her books, her audit book
+	// included, become replicas, whatever their names.
+	carol := openDB(t, newStore(t), 3)
+	if _, err := carol.Import(ctx, &back); err != nil {
+		t.Fatalf("import into another profile: %v", err)
+	}
+	if infos, _ := carol.Books(ctx); len(infos) != 4 {
+		t.Fatalf("Carol has %d books, want her audit and Ana's three", len(infos))
 	}
 	// Importing again changes nothing and fails nothing.
 	if _, err := fresh.Import(ctx, &back); err != nil {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/task-messenger/task-messenger/wasm/store"
 	"github.com/task-messenger/task-messenger/wasm/store/idb"
 )
@@ -29,3 +31,7 @@ func newStore(t testing.TB) store.Store {
 	})
 	return st
 }
+
+// leakOptions tune the goroutine-leak check of TestMain: in the browser the
+// runtime parks a goroutine of its own to handle JavaScript events.
+var leakOptions = []goleak.Option{goleak.IgnoreAnyFunction("runtime.handleEvent")}

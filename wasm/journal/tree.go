@@ -14,12 +14,40 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
-// Tree layout in the store. Each page i of a book has, beside it, the tree
+// Tree layout in the store. Each page i of a book is stored with the tree
 // hashes that tlog.StoredHashes returns when i is appended: the leaf hash
-// and one hash per subtree that page i completes. They sit under the same
-// key in the hashes table, concatenated (32 bytes each, level 0 first). So
-// the hash with stored index s = tlog.StoredHashIndex(level, n) lives in the
-// record of page (n+1)<<level - 1 at offset level.
+// and one hash per subtree that page i completes. The record, under the
+// page's key in the pages table, is
+//
+//	k (1 byte) ‖ k hashes (32 bytes each, level 0 first) ‖ page
+//
+// So the hash with stored index s = tlog.StoredHashIndex(level, n) lives in
+// the record of page (n+1)<<level - 1 at position level, and a page costs
+// one store write, not one per hash.
+
+// maxRecordHashes bounds k: a page completes at most 63 subtrees.
+const maxRecordHashes = 64
+
+// recordSize is the size of the record of a page of n bytes with k hashes.
+func recordSize(k, n int) int { return 1 + k*tlog.HashSize + n }
+
+// appendRecord appends the record of page with its hashes to dst.
+func appendRecord(dst []byte, hashes []Hash, page []byte) []byte {
+	dst = append(dst, byte(len(hashes)))
+	for _, h := range hashes {
+		dst = append(dst, h[:]...)
+	}
+	return append(dst, page...)
+}
+
+// splitRecord returns the hashes and the page of a stored record.
+func splitRecord(v []byte) (hashes, page []byte, err error) {
+	if len(v) == 0 || int(v[0]) > maxRecordHashes || len(v) < recordSize(int(v[0]), 0) {
+		return nil, nil, fmt.Errorf("%w: page record of %d bytes", ErrMalformed, len(v))
+	}
+	n := recordSize(int(v[0]), 0)
+	return v[1:n], v[n:], nil
+}
 
 // pageKeySize is the size of a page key.
 const pageKeySize = identity.IDSize + 8
@@ -59,17 +87,18 @@ func (r storeHashes) ReadHashes(indexes []int64) ([]Hash, error) {
 		page, level := hashOwner(s)
 		keys[i], levels[i] = pageKey(r.book, uint64(page)), level
 	}
-	vals, err := r.st.Get(r.ctx, store.TableHashes, keys...)
+	vals, err := r.st.Get(r.ctx, store.TablePages, keys...)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Hash, len(indexes))
 	for i, v := range vals {
+		hs, _, err := splitRecord(v)
 		off := levels[i] * tlog.HashSize
-		if len(v) < off+tlog.HashSize {
+		if err != nil || len(hs) < off+tlog.HashSize {
 			return nil, fmt.Errorf("%w: tree hash %d of book %s", ErrNotFound, indexes[i], r.book.Short())
 		}
-		copy(out[i][:], v[off:])
+		copy(out[i][:], hs[off:])
 	}
 	return out, nil
 }

@@ -80,4 +80,3 @@ func headValue(h journal.Head) map[string]any {
 	}
 	return map[string]any{"key": h.Key.String(), "length": h.Length, "root": fmt.Sprintf("%x", h.Root[:]), "signature": fmt.Sprintf("%x", h.Sig)}
 }
-

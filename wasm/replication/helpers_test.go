@@ -17,7 +17,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leakOptions...) }
 
 var ctx = context.Background()
 

@@ -5,6 +5,8 @@ package replication_test
 import (
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
@@ -14,3 +16,6 @@ func newStore(testing.TB) store.Store { return store.NewMemory() }
 
 // bigBook is the length of the book of the sparse test.
 const bigBook = 1_000_000
+
+// leakOptions tune the goroutine-leak check of TestMain.
+var leakOptions []goleak.Option

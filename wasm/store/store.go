@@ -21,20 +21,18 @@ import (
 // Tables is the schema: every store has exactly these tables. Adding one is a
 // schema change (see SchemaVersion).
 var Tables = []string{
-	TableMeta,   // profile record(s)
-	TableBooks,  // book key -> book record
-	TableNames,  // book name -> book key
-	TablePages,  // book key ‖ index -> page bytes
-	TableHashes, // book key ‖ index -> the tree hashes stored with that page
+	TableMeta,  // profile record(s)
+	TableBooks, // book key -> book record
+	TableNames, // book name -> book key
+	TablePages, // book key ‖ index -> a page and its tree hashes
 }
 
 // Table names.
 const (
-	TableMeta   = "meta"
-	TableBooks  = "books"
-	TableNames  = "names"
-	TablePages  = "pages"
-	TableHashes = "hashes"
+	TableMeta  = "meta"
+	TableBooks = "books"
+	TableNames = "names"
+	TablePages = "pages"
 )
 
 // SchemaVersion is the version of the table layout and of the record

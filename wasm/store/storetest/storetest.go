@@ -141,7 +141,7 @@ func testScan(t *testing.T, s store.Store) {
 	var b store.Batch
 	keys := [][]byte{{0xff}, {0x00, 0x01}, {0x01}, {0x00}, {0x80, 0x00}, {0x01, 0x00}}
 	for _, k := range keys {
-		b.Put(store.TableHashes, k, k)
+		b.Put(store.TableBooks, k, k)
 	}
 	if err := s.Write(ctx, &b); err != nil {
 		t.Fatal(err)
@@ -160,7 +160,7 @@ func testScan(t *testing.T, s store.Store) {
 		{[]byte{0x02}, []byte{0x03}, 0, nil},
 	}
 	for _, c := range cases {
-		got, err := s.Scan(ctx, store.TableHashes, c.start, c.end, c.limit)
+		got, err := s.Scan(ctx, store.TableBooks, c.start, c.end, c.limit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,11 +177,11 @@ func testScan(t *testing.T, s store.Store) {
 
 func testTablesSeparate(t *testing.T, s store.Store) {
 	put(t, s, store.TablePages, "k", "page")
-	put(t, s, store.TableHashes, "k", "hash")
+	put(t, s, store.TableBooks, "k", "hash")
 	if v := get(t, s, store.TablePages, "k"); string(v) != "page" {
 		t.Fatalf("pages[k] = %q", v)
 	}
-	if v := get(t, s, store.TableHashes, "k"); string(v) != "hash" {
+	if v := get(t, s, store.TableBooks, "k"); string(v) != "hash" {
 		t.Fatalf("hashes[k] = %q", v)
 	}
 }
@@ -211,12 +211,12 @@ func testConcurrent(t *testing.T, s store.Store) {
 				var b store.Batch
 				k := fmt.Appendf(nil, "w%d-%03d", w, i)
 				b.Put(store.TablePages, k, k)
-				b.Put(store.TableHashes, k, k)
+				b.Put(store.TableBooks, k, k)
 				if err := s.Write(ctx, &b); err != nil {
 					errs <- err
 					return
 				}
-				vs, err := s.Get(ctx, store.TableHashes, k)
+				vs, err := s.Get(ctx, store.TableBooks, k)
 				if err != nil || !bytes.Equal(vs[0], k) {
 					errs <- fmt.Errorf("read own write %s: %q, %v", k, vs, err)
 					return

@@ -1,0 +1,655 @@
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/cdproto/target"
+	"github.com/chromedp/chromedp"
+
+	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/wasm/identity"
+)
+
+// chromiumPath is Debian's Chromium. The tests never download a browser.
+const chromiumPath = "/usr/bin/chromium"
+
+// chromiumFlags are the only flags the tests give Chromium. chromedp adds
+// the fresh --user-data-dir it makes (os.MkdirTemp, removed when the
+// browser stops), --remote-debugging-pipe (DevTools over a pipe: no port
+// at all) and the first page, about:blank.
+var chromiumFlags = []string{
+	"headless",
+	"no-sandbox",
+	"disable-gpu",
+	"disable-quic",
+	"no-first-run",
+	"disable-background-networking",
+	"disable-component-update",
+	"disable-sync",
+}
+
+const (
+	// evalTimeout bounds one script, one navigation or one poll.
+	evalTimeout = 60 * time.Second
+	// testPage is the minimal page TestMain writes beside static/'s files:
+	// only the loader.
+	testPage = "e2e.html"
+)
+
+// site is what TestMain built and serves.
+var site struct {
+	root      string // the repository root
+	dir       string // the served directory
+	url       string // http://127.0.0.1:PORT/
+	wasmBytes int64  // taskmessenger.wasm
+	gzipBytes int64  // taskmessenger.wasm.gz
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	flag.Parse()
+	start := time.Now()
+	root, err := repoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "taskmessenger-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := buildSite(root, dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	// Loopback only, whatever -httptest.serve says.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	srv := httptest.NewUnstartedServer(relay.StaticHandler(dir))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	site.root, site.dir, site.url = root, dir, srv.URL+"/"
+	if testing.Verbose() {
+		fmt.Printf("e2e: built the module (%d bytes, %d gzipped) and serving %s at %s in %v\n",
+			site.wasmBytes, site.gzipBytes, dir, site.url, time.Since(start).Round(time.Millisecond))
+	}
+	return m.Run()
+}
+
+// repoRoot walks up from the package directory to the module's go.mod.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.Contains(b, []byte("module github.com/task-messenger/task-messenger\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find the repository root (go.mod of github.com/task-messenger/task-messenger) above the package directory")
+		}
+		dir = parent
+	}
+}
+
+// buildSite fills dir with static/'s files, the module built for js/wasm,
+// its gzipped copy, Go's wasm_exec.js and the test page.
+func buildSite(root, dir string) error {
+	entries, err := os.ReadDir(filepath.Join(root, "static"))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		// Skip what `make build` may have left in static/: this run's
+		// module and wasm_exec.js replace them.
+		if !e.Type().IsRegular() || strings.HasPrefix(name, "taskmessenger.wasm") || name == "wasm_exec.js" {
+			continue
+		}
+		if err := copyFile(filepath.Join(root, "static", name), filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	wasm := filepath.Join(dir, "taskmessenger.wasm")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", wasm, "./wasm/cmd/taskmessenger")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w' ./wasm/cmd/taskmessenger: %v\n%s", err, out)
+	}
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOROOT: %v", err)
+	}
+	if err := copyFile(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"), filepath.Join(dir, "wasm_exec.js")); err != nil {
+		return err
+	}
+	if err := gzipFile(wasm, wasm+".gz"); err != nil {
+		return err
+	}
+	page := "<!doctype html>\n<meta charset=\"utf-8\">\n<title>e2e</title>\n<script src=\"taskmessenger.js\"></script>\n"
+	if err := os.WriteFile(filepath.Join(dir, testPage), []byte(page), 0o644); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		n    *int64
+	}{{wasm, &site.wasmBytes}, {wasm + ".gz", &site.gzipBytes}} {
+		st, err := os.Stat(f.name)
+		if err != nil {
+			return err
+		}
+		*f.n = st.Size()
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
+
+func gzipFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	zw, err := gzip.NewWriterLevel(out, gzip.BestCompression)
+	if err != nil {
+		out.Close()
+		return err
+	}
+	if _, err := io.Copy(zw, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// testSeed returns a fixed seed in text form (52 z-base-32 characters),
+// different for every label.
+func testSeed(label string) string {
+	return identity.Seed(sha256.Sum256([]byte("taskmessenger e2e seed: " + label))).String()
+}
+
+// script fills a script template: every {{name}} becomes the JSON
+// encoding of args[name].
+func script(tmpl string, args map[string]any) string {
+	for name, v := range args {
+		b, err := json.Marshal(v)
+		if err != nil {
+			panic(err)
+		}
+		tmpl = strings.ReplaceAll(tmpl, "{{"+name+"}}", string(b))
+	}
+	if i := strings.Index(tmpl, "{{"); i >= 0 {
+		panic("script: unfilled " + tmpl[i:min(len(tmpl), i+20)])
+	}
+	return tmpl
+}
+
+// jsonValue decodes JSON text as encoding/json does a script's result, for
+// comparisons with reflect.DeepEqual.
+func jsonValue(text string) any {
+	var v any
+	if err := json.Unmarshal([]byte(text), &v); err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// pageURL is the URL of a file of the served directory; query may be "".
+func pageURL(file, query string) string {
+	if query != "" {
+		return site.url + file + "?" + query
+	}
+	return site.url + file
+}
+
+// logger writes to a test's log from chromedp's goroutines until stopped,
+// so that nothing logs after the test has finished.
+type logger struct {
+	mu      sync.Mutex
+	tb      testing.TB
+	prefix  string
+	stopped bool
+}
+
+func (l *logger) Logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.stopped {
+		l.tb.Logf(l.prefix+format, args...)
+	}
+}
+
+func (l *logger) Errorf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.stopped {
+		l.tb.Errorf(l.prefix+format, args...)
+	}
+}
+
+func (l *logger) stop() {
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+}
+
+// lockedBuffer collects Chromium's output.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A browser is one Chromium process with a fresh profile directory.
+type browser struct {
+	ctx  context.Context
+	args []string // Chromium's command line, without the program
+	out  *lockedBuffer
+	tabs int
+}
+
+// newBrowser starts Chromium; it stops (and its profile directory is
+// removed) when the test ends.
+func newBrowser(tb testing.TB) *browser {
+	tb.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		tb.Fatalf("e2e: no Chromium at %s (%v): run `apt-get update && apt-get install -y chromium` "+
+			"(the Makefile installs it); the tests never download a browser", chromiumPath, err)
+	}
+	b := &browser{out: new(lockedBuffer)}
+	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chromiumPath)}
+	for _, f := range chromiumFlags {
+		opts = append(opts, chromedp.Flag(f, true))
+	}
+	opts = append(opts,
+		chromedp.CombinedOutput(b.out),
+		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+			setProcAttr(cmd)
+			b.args = slices.Clone(cmd.Args[1:])
+		}),
+	)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	log := &logger{tb: tb, prefix: "chromedp: "}
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(log.Logf))
+	b.ctx = ctx
+	tb.Cleanup(func() {
+		log.stop()
+		cancel()
+		acancel()
+		if dir := b.userDataDir(); dir != "" {
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				tb.Errorf("e2e: Chromium's profile directory %s is still there after the browser stopped (%v)", dir, err)
+			}
+		}
+		if tb.Failed() {
+			// Without a D-Bus, Chromium complains on every start: drop that.
+			var lines []string
+			for line := range strings.Lines(b.out.String()) {
+				if !strings.Contains(line, ":ERROR:dbus/") {
+					lines = append(lines, line)
+				}
+			}
+			out := strings.Join(lines, "")
+			if len(out) > 8000 {
+				out = "…" + out[len(out)-8000:]
+			}
+			tb.Logf("chromium %s\noutput:\n%s", strings.Join(b.args, " "), out)
+		}
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		tb.Fatalf("e2e: starting %s: %v\n%s", chromiumPath, err, b.out.String())
+	}
+	return b
+}
+
+// userDataDir returns the --user-data-dir Chromium runs with.
+func (b *browser) userDataDir() string {
+	for _, a := range b.args {
+		if v, ok := strings.CutPrefix(a, "--user-data-dir="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// A tab is one page of a browser.
+type tab struct {
+	tb   testing.TB
+	name string
+	ctx  context.Context
+	log  *logger
+	stop func()
+
+	mu         sync.Mutex
+	strict     bool              // an uncaught exception fails the test
+	wasm       *network.Response // the response that brought taskmessenger.wasm
+	console    []string
+	exceptions []string
+	changed    chan struct{} // receives when console or exceptions grow
+}
+
+// open opens a new tab (a chromedp child context, in a window of its own)
+// and navigates it to url. The page's console, its uncaught exceptions and
+// its failed loads go to the test log; an uncaught exception fails the test.
+func (b *browser) open(tb testing.TB, url string) *tab {
+	tb.Helper()
+	b.tabs++
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	t := &tab{tb: tb, name: fmt.Sprintf("tab%d", b.tabs), ctx: ctx, strict: true, changed: make(chan struct{}, 1)}
+	t.log = &logger{tb: tb, prefix: t.name + ": "}
+	var once sync.Once
+	t.stop = func() { once.Do(func() { t.log.stop(); cancel() }) }
+	tb.Cleanup(t.stop)
+	if err := chromedp.Listen(ctx, t.event); err != nil {
+		tb.Fatalf("e2e: opening a tab: %v", err)
+	}
+	t.navigate(url)
+	return t
+}
+
+// close closes the tab cleanly (chromedp detaches and closes its target).
+func (t *tab) close() { t.stop() }
+
+func (t *tab) event(ev any) {
+	switch ev := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		parts := make([]string, len(ev.Args))
+		for i, a := range ev.Args {
+			parts[i] = remoteText(a)
+		}
+		line := fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(parts, " "))
+		t.mu.Lock()
+		t.console = append(t.console, line)
+		t.mu.Unlock()
+		t.signal()
+		t.log.Logf("%s", line)
+	case *runtime.EventExceptionThrown:
+		text := exceptionText(ev.ExceptionDetails)
+		t.mu.Lock()
+		t.exceptions = append(t.exceptions, text)
+		strict := t.strict
+		t.mu.Unlock()
+		t.signal()
+		if strict {
+			t.log.Errorf("uncaught exception: %s", text)
+		} else {
+			t.log.Logf("uncaught exception: %s", text)
+		}
+	case *cdplog.EventEntryAdded:
+		// Chromium asks every page for a favicon, which nobody serves.
+		if e := ev.Entry; e != nil && (e.Level == cdplog.EntryLevelError || e.Level == cdplog.EntryLevelWarning) && !strings.HasSuffix(e.URL, "/favicon.ico") {
+			t.log.Logf("%s %s: %s %s", e.Source, e.Level, e.Text, e.URL)
+		}
+	case *network.EventResponseReceived:
+		if r := ev.Response; r != nil && strings.HasSuffix(r.URL, "/taskmessenger.wasm") {
+			t.mu.Lock()
+			t.wasm = r
+			t.mu.Unlock()
+		}
+	}
+}
+
+func (t *tab) signal() {
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+}
+
+func remoteText(o *runtime.RemoteObject) string {
+	if o == nil {
+		return ""
+	}
+	if len(o.Value) > 0 {
+		var s string
+		if json.Unmarshal(o.Value, &s) == nil {
+			return s
+		}
+		return string(o.Value)
+	}
+	if o.UnserializableValue != "" {
+		return string(o.UnserializableValue)
+	}
+	if o.Description != "" {
+		return o.Description
+	}
+	return string(o.Type)
+}
+
+func exceptionText(d *runtime.ExceptionDetails) string {
+	if d == nil {
+		return "?"
+	}
+	s := d.Text
+	if d.Exception != nil && d.Exception.Description != "" {
+		s += " " + d.Exception.Description
+	}
+	if d.URL != "" {
+		s += fmt.Sprintf(" (%s:%d:%d)", d.URL, d.LineNumber+1, d.ColumnNumber+1)
+	}
+	return s
+}
+
+// waitFor waits until cond, checked with the tab's lock held, is true.
+func (t *tab) waitFor(what string, cond func() bool) {
+	t.tb.Helper()
+	deadline := time.NewTimer(evalTimeout)
+	defer deadline.Stop()
+	for {
+		t.mu.Lock()
+		ok := cond()
+		t.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-t.changed:
+		case <-deadline.C:
+			t.tb.Fatalf("e2e: %s: timed out waiting for %s", t.name, what)
+		}
+	}
+}
+
+func (t *tab) navigate(url string) {
+	t.tb.Helper()
+	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.tb.Fatalf("e2e: %s: navigate to %s: %v", t.name, url, err)
+	}
+}
+
+// reload reloads the page and waits for its load event.
+func (t *tab) reload() {
+	t.tb.Helper()
+	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.tb.Fatalf("e2e: %s: reload: %v", t.name, err)
+	}
+}
+
+// ready waits for window.taskmessenger.ready and returns readyMs.
+func (t *tab) ready() float64 {
+	t.tb.Helper()
+	var ms float64
+	t.run(`await window.taskmessenger.ready; return window.taskmessenger.readyMs`, &ms)
+	return ms
+}
+
+// run evaluates body as the body of an async function in the page, awaits
+// it and decodes its result (as JSON) into out, if out is not nil. A
+// script that throws or rejects fails the test.
+func (t *tab) run(body string, out any) {
+	t.tb.Helper()
+	if err := t.try(body, out); err != nil {
+		t.tb.Fatalf("e2e: %s: %v\nscript:\n%s", t.name, err, body)
+	}
+}
+
+// try is run returning the error.
+func (t *tab) try(body string, out any) error {
+	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte]("(async () => {\n"+body+"\n})()", chromedp.EvalAwaitPromise))
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	if raw == nil {
+		return errors.New("the script returned undefined, want a JSON value")
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("decoding the script's result %.200s: %w", raw, err)
+	}
+	return nil
+}
+
+// poll waits until the JavaScript expression is truthy.
+func (t *tab) poll(expr string) {
+	t.tb.Helper()
+	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout+5*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
+		chromedp.WithPollingInterval(10*time.Millisecond), chromedp.WithPollingTimeout(evalTimeout)))
+	if err != nil {
+		t.tb.Fatalf("e2e: %s: waiting for %s: %v", t.name, expr, err)
+	}
+}
+
+// click clicks the element the CSS selector names, once it is visible.
+func (t *tab) click(selector string) {
+	t.tb.Helper()
+	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(selector))); err != nil {
+		t.tb.Fatalf("e2e: %s: click %s: %v", t.name, selector, err)
+	}
+}
+
+// crash closes the tab abruptly: Target.closeTarget from the browser, with
+// whatever the page was doing still in flight; it returns once the target
+// is detached.
+func (t *tab) crash() {
+	t.tb.Helper()
+	c := chromedp.FromContext(t.ctx)
+	if c == nil || c.Target == nil {
+		t.tb.Fatalf("e2e: %s: no target to close", t.name)
+	}
+	detached, err := chromedp.Detached(t.ctx)
+	if err != nil {
+		t.tb.Fatalf("e2e: %s: %v", t.name, err)
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)
+	defer cancel()
+	if _, err := chromedp.CallBrowser(ctx, target.CloseTarget, target.CloseTargetParams{TargetID: c.Target.TargetID}); err != nil {
+		t.tb.Fatalf("e2e: %s: Target.closeTarget: %v", t.name, err)
+	}
+	select {
+	case <-detached:
+	case <-ctx.Done():
+		t.tb.Fatalf("e2e: %s: the closed target did not detach: %v", t.name, ctx.Err())
+	}
+	t.stop()
+}
+
+// screenshot saves a PNG of the whole page to artifacts/NAME at the
+// repository root and returns its path.
+func (t *tab) screenshot(name string) string {
+	t.tb.Helper()
+	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.tb.Fatalf("e2e: %s: screenshot: %v", t.name, err)
+	}
+	dir := filepath.Join(site.root, "artifacts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.tb.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.tb.Fatal(err)
+	}
+	return path
+}
+
+// wasmResponse returns the response that brought taskmessenger.wasm.
+func (t *tab) wasmResponse() *network.Response {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.wasm
+}
+
+// header returns a response header, whatever its case.
+func header(r *network.Response, name string) string {
+	for k, v := range r.Headers {
+		if strings.EqualFold(k, name) {
+			return fmt.Sprint(v)
+		}
+	}
+	return ""
+}

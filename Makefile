@@ -57,7 +57,8 @@ fmt:
 bench: chromium $(WASMEXEC)
 	@mkdir -p $(ARTIFACTS)
 	{ $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./... ; \
-	  GOOS=js GOARCH=wasm $(GO) test -run '^$$' -bench 'AppendSingle$$|AppendBatch100|ReadLast50' -benchtime 200x -exec=$(WASMEXEC) ./wasm/journal/ | sed 's/^pkg: .*journal$$/pkg: browser-indexeddb/' ; } 2>&1 \
+	  GOOS=js GOARCH=wasm $(GO) test -run '^$$' -bench 'AppendSingle$$|AppendBatch100|ReadLast50|Write101' -benchtime 200x \
+	    -exec=$(WASMEXEC) ./wasm/journal/ ./wasm/store/idb/ | sed 's|^pkg: .*/|pkg: browser-|' ; } 2>&1 \
 		| grep -v IPAddressSpace | $(GO) run ./tools/benchtable | tee $(ARTIFACTS)/bench.md
 
 ## run: build, start the relay serving the page, print the URLs

@@ -39,16 +39,24 @@ func init() {
 	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
 		panic(err)
 	}
-	if decMode, err = (cbor.DecOptions{
+	if decMode, err = DecOptions(4096).DecMode(); err != nil {
+		panic(err)
+	}
+}
+
+// DecOptions are the CBOR decoding limits for untrusted input used by the
+// journal and the protocols on top of it: no indefinite lengths, no tags,
+// no duplicate or unknown map keys, shallow nesting, at most maxArray
+// elements per array.
+func DecOptions(maxArray int) cbor.DecOptions {
+	return cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:   8,
-		MaxArrayElements:  4096,
+		MaxNestedLevels:   10,
+		MaxArrayElements:  maxArray,
 		MaxMapPairs:       64,
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	}).DecMode(); err != nil {
-		panic(err)
 	}
 }
 

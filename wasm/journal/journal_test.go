@@ -13,6 +13,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/store"
+	"github.com/task-messenger/task-messenger/wasm/store/storetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leakOptions...) }
@@ -231,21 +232,8 @@ func TestReplica(t *testing.T) {
 	}
 }
 
-// snapshot returns every table's contents, to prove a refused input stored nothing.
-func snapshot(t *testing.T, st store.Store) string {
-	t.Helper()
-	var buf bytes.Buffer
-	for _, tb := range store.Tables {
-		es, err := st.Scan(ctx, tb, []byte{0}, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range es {
-			fmt.Fprintf(&buf, "%s %x %x\n", tb, e.Key, e.Value)
-		}
-	}
-	return buf.String()
-}
+// snapshot is every table of a store, to prove a refused input stored nothing.
+func snapshot(t testing.TB, st store.Store) string { return storetest.Snapshot(t, st) }
 
 func TestAdversarial(t *testing.T) {
 	ana := openDB(t, newStore(t), 1)

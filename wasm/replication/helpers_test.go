@@ -15,6 +15,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/replication"
 	"github.com/task-messenger/task-messenger/wasm/store"
+	"github.com/task-messenger/task-messenger/wasm/store/storetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leakOptions...) }
@@ -147,20 +148,7 @@ func sameBook(t testing.TB, a, b *journal.Book) {
 }
 
 // snapshot is every table of a store, to prove a refused input stored nothing.
-func snapshot(t testing.TB, st store.Store) string {
-	t.Helper()
-	var buf bytes.Buffer
-	for _, tb := range store.Tables {
-		es, err := st.Scan(ctx, tb, []byte{0}, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range es {
-			fmt.Fprintf(&buf, "%s %x %x\n", tb, e.Key, e.Value)
-		}
-	}
-	return buf.String()
-}
+func snapshot(t testing.TB, st store.Store) string { return storetest.Snapshot(t, st) }
 
 // closeAfter wraps a port so that it closes itself after n received data messages.
 type closeAfter struct {

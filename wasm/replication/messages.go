@@ -130,15 +130,7 @@ func init() {
 	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
 		panic(err)
 	}
-	if decMode, err = (cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:   10,
-		MaxArrayElements:  MaxHelloBooks,
-		MaxMapPairs:       64,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	}).DecMode(); err != nil {
+	if decMode, err = journal.DecOptions(MaxHelloBooks).DecMode(); err != nil {
 		panic(err)
 	}
 }

@@ -3,18 +3,13 @@
 package replication_test
 
 import (
-	"context"
-	"fmt"
-	"sync/atomic"
 	"testing"
 
 	"go.uber.org/goleak"
 
 	"github.com/task-messenger/task-messenger/wasm/store"
-	"github.com/task-messenger/task-messenger/wasm/store/idb"
+	"github.com/task-messenger/task-messenger/wasm/store/idb/idbtest"
 )
-
-var stores atomic.Int64
 
 // bigBook is the length of the book of the sparse test: smaller than the
 // native 1,000,000, to keep a browser run within minutes.
@@ -22,19 +17,7 @@ const bigBook = 20_000
 
 // newStore returns a fresh IndexedDB database, deleted when the test ends:
 // the same tests that run natively on the memory store run here on IndexedDB.
-func newStore(t testing.TB) store.Store {
-	t.Helper()
-	name := fmt.Sprintf("replication-test-%d", stores.Add(1))
-	st, err := idb.Open(context.Background(), name)
-	if err != nil {
-		t.Fatalf("idb.Open: %v", err)
-	}
-	t.Cleanup(func() {
-		st.Close()
-		idb.Delete(context.Background(), name)
-	})
-	return st
-}
+func newStore(t testing.TB) store.Store { return idbtest.New(t, "replication") }
 
 // leakOptions tune the goroutine-leak check of TestMain: in the browser the
 // runtime parks a goroutine of its own to handle JavaScript events.

@@ -95,15 +95,6 @@ func (s *Store) writeFast(ctx context.Context, b *store.Batch) error {
 }
 
 // callFn calls fn(args...), returning an exception as an error.
-func callFn(fn js.Value, args ...any) (res js.Value, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			jsErr, ok := r.(js.Error)
-			if !ok {
-				panic(r)
-			}
-			err = asError(jsErr.Value)
-		}
-	}()
-	return fn.Invoke(args...), nil
+func callFn(fn js.Value, args ...any) (js.Value, error) {
+	return catch(func() js.Value { return fn.Invoke(args...) })
 }

@@ -15,7 +15,12 @@ import (
 // requests and connections, bytes, errors.
 
 // call calls v[method](args...), returning an exception as an error.
-func call(v js.Value, method string, args ...any) (res js.Value, err error) {
+func call(v js.Value, method string, args ...any) (js.Value, error) {
+	return catch(func() js.Value { return v.Call(method, args...) })
+}
+
+// catch runs fn, returning a JavaScript exception it throws as an error.
+func catch(fn func() js.Value) (res js.Value, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			jsErr, ok := r.(js.Error)
@@ -25,7 +30,7 @@ func call(v js.Value, method string, args ...any) (res js.Value, err error) {
 			err = asError(jsErr.Value)
 		}
 	}()
-	return v.Call(method, args...), nil
+	return fn(), nil
 }
 
 // listen calls fn with the event's name on each of the named events of

@@ -261,3 +261,20 @@ func testClosed(t *testing.T, s store.Store) {
 		t.Fatalf("Write after Close: %v, want ErrClosed", err)
 	}
 }
+
+// Snapshot returns every table of st as text, so a test can prove that an
+// operation refused as invalid stored nothing.
+func Snapshot(t testing.TB, st store.Store) string {
+	t.Helper()
+	var buf bytes.Buffer
+	for _, tb := range store.Tables {
+		es, err := st.Scan(context.Background(), tb, []byte{0}, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			fmt.Fprintf(&buf, "%s %x %x\n", tb, e.Key, e.Value)
+		}
+	}
+	return buf.String()
+}

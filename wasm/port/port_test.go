@@ -40,3 +40,32 @@ func TestPipe(t *testing.T) {
 		t.Fatalf("Send after close: %v", err)
 	}
 }
+
+func TestMux(t *testing.T) {
+	ctx := context.Background()
+	a, b := port.Pipe(identity.ID{1}, identity.ID{2}, 8)
+	ma, mb := port.NewMux(a), port.NewMux(b)
+	syncA, appA := ma.Channel(port.ChannelSync), ma.Channel(port.ChannelApp)
+	syncB, appB := mb.Channel(port.ChannelSync), mb.Channel(port.ChannelApp)
+	if err := appA.Send(ctx, []byte("app")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syncA.Send(ctx, []byte("sync")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := syncB.Recv(ctx); err != nil || string(m) != "sync" {
+		t.Fatalf("sync channel got %q, %v", m, err)
+	}
+	if m, err := appB.Recv(ctx); err != nil || string(m) != "app" {
+		t.Fatalf("app channel got %q, %v", m, err)
+	}
+	if appB.Remote() != (identity.ID{1}) {
+		t.Fatal("channel lost the port's ids")
+	}
+	syncA.Close()
+	if _, err := appB.Recv(ctx); !errors.Is(err, port.ErrClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+	<-ma.Done()
+	<-mb.Done()
+}

@@ -10,7 +10,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -94,7 +96,13 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	srv := httptest.NewUnstartedServer(relay.StaticHandler(dir))
+	// The page and the relay on one origin, as `make run` serves them.
+	rs := relay.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), relay.DefaultLimits())
+	defer rs.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/relay", rs.Handler())
+	mux.Handle("/", relay.StaticHandler(dir))
+	srv := httptest.NewUnstartedServer(mux)
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()

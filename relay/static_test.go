@@ -24,16 +24,19 @@ func TestStaticHandler(t *testing.T) {
 	srv := httptest.NewServer(relay.StaticHandler(dir))
 	defer srv.Close()
 
+	// A transport that does not add or decode gzip by itself.
+	tr := &http.Transport{DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
 	get := func(path, enc string) *http.Response {
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)
 		if enc != "" {
 			req.Header.Set("Accept-Encoding", enc)
 		}
-		// A transport that does not add or decode gzip by itself.
-		res, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+		res, err := tr.RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { res.Body.Close() })
 		return res
 	}
 	res := get("/m.wasm", "gzip, deflate")

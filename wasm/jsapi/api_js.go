@@ -41,6 +41,7 @@ func (a *API) Value() js.Value {
 	o := js.Global().Get("Object").New()
 	o.Set("DB", a.funcs.Async(a.openDB))
 	o.Set("vault", a.funcs.Async(a.openVault))
+	o.Set("IO", a.funcs.Async(a.openIO))
 	o.Set("version", 1)
 	return o
 }
@@ -130,10 +131,16 @@ func (a *API) openVault(args []js.Value) (any, error) {
 		return nil, fmt.Errorf("vault: profile %q: %w", name, err)
 	}
 	d := a.newDB(p.DB, p.Store, name)
+	relayURL, err := stringOpt(opts, "relay", defaultRelay())
+	if err != nil {
+		return nil, fmt.Errorf("vault: %w", err)
+	}
+	io := newJSIO(name, p.DB.Identity().Seed(), relayURL, opts.Get("webrtc").Truthy(), p.DB)
 	o := js.Global().Get("Object").New()
 	o.Set("id", p.ID.String())
 	o.Set("name", name)
 	o.Set("db", d.value())
+	o.Set("io", io.value())
 	return o, nil
 }
 

@@ -2,6 +2,12 @@
 // DB.js: tm.DB(seed, opts) and tm.vault({ name }) give a db with
 // author(name), reader(key), on(hook), books(), export(), import(json),
 // reset(); a book has key, name, add(x), get(i), len(), version(), on(fn).
+// tm.IO(alias, seed, { relay, webrtc }) gives { id, on(handler), at(id, { timeout
+// }) }, whose ports are { by, to, postMessage(x), onmessage, onclose,
+// close() }; the vault's profile has an io too, whose ports also replicate
+// the profile's books (a replication session on the port's sync channel).
+// Ports run through the relay, encrypted end to end; with { webrtc: true }
+// (tm.IO or tm.vault) they move to a WebRTC data channel when one opens.
 // Every method that touches storage returns a Promise; every Go error
 // reaches JavaScript as a rejected Promise with an Error. Pages are JSON
 // values, as in the seed; page 0 of every book is its genesis, read back as

@@ -1,6 +1,7 @@
-// Command relay serves the page (static/) and, with the IO layer, the
-// signaling relay. It listens on 127.0.0.1:8080 unless told otherwise
-// (-addr or RELAY_ADDR) and stops gracefully on SIGINT or SIGTERM.
+// Command relay serves the signaling relay (websocket at /relay, Prometheus
+// metrics at /metrics) and the page (static/). It listens on
+// 127.0.0.1:8080 unless told otherwise (-addr or RELAY_ADDR) and stops
+// gracefully on SIGINT or SIGTERM, closing every relay connection.
 package main
 
 import (
@@ -30,13 +31,27 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	addr := fs.String("addr", envOr("RELAY_ADDR", "127.0.0.1:8080"), "listen address")
 	static := fs.String("static", envOr("RELAY_STATIC", ""), "serve this directory (the page) at /")
+	lim := relay.DefaultLimits()
+	fs.IntVar(&lim.MaxConns, "max-conns", lim.MaxConns, "most relay connections open at once")
+	fs.Float64Var(&lim.FramesPerSec, "frames-per-sec", lim.FramesPerSec, "frames a connection may send per second (burst 2x)")
+	fs.Float64Var(&lim.BytesPerSec, "bytes-per-sec", lim.BytesPerSec, "bytes a connection may send per second (burst 2x)")
+	fs.IntVar(&lim.MaxWatch, "max-watch", lim.MaxWatch, "most ids a connection may watch")
+	fs.IntVar(&lim.SendQueue, "send-queue", lim.SendQueue, "frames queued for a client before it is dropped as too slow")
+	fs.DurationVar(&lim.WriteTimeout, "write-timeout", lim.WriteTimeout, "drop a client that does not take a frame within this time")
+	fs.DurationVar(&lim.HandshakeTimeout, "handshake-timeout", lim.HandshakeTimeout, "close a connection without a valid hello within this time")
+	fs.DurationVar(&lim.IdleTimeout, "idle-timeout", lim.IdleTimeout, "drop a client not heard from (pong) within this time")
+	fs.DurationVar(&lim.PingInterval, "ping-interval", lim.PingInterval, "ping each client this often")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
+	rs := relay.NewServer(log, lim)
+	defer rs.Close()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("GET /relay", rs.Handler())
+	mux.Handle("GET /metrics", rs.Metrics())
 	if *static != "" {
 		if st, err := os.Stat(*static); err != nil || !st.IsDir() {
 			return fmt.Errorf("-static %s: not a directory", *static)
@@ -48,7 +63,7 @@ func run(args []string) error {
 		return err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("relay listening", "url", "http://"+ln.Addr().String()+"/", "static", *static)
+	log.Info("relay listening", "url", "http://"+ln.Addr().String()+"/", "relay", "ws://"+ln.Addr().String()+"/relay", "static", *static)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -62,7 +77,11 @@ func run(args []string) error {
 	log.Info("relay shutting down")
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	// Shutdown stops the listener and waits for plain requests; relay
+	// connections are hijacked, so the relay closes them itself.
+	err = srv.Shutdown(shutdown)
+	rs.Close()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

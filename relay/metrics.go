@@ -1,0 +1,124 @@
+package relay
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+)
+
+// Reasons a connection, an upgrade or a frame is rejected: the values of
+// the reason label of relay_rejects_total and the keys of Stats.Rejects.
+const (
+	RejectMaxConns  = "max_conns"         // upgrade refused: MaxConns connections open
+	RejectClosed    = "closed"            // upgrade refused: the server is shutting down
+	RejectUpgrade   = "upgrade"           // not a valid websocket upgrade
+	RejectTimeout   = "handshake_timeout" // no valid hello within HandshakeTimeout
+	RejectHello     = "bad_hello"         // bad id, bad signature, or another frame than hello
+	RejectBadFrame  = "bad_frame"         // a frame that does not decode or breaks a bound (connection closed)
+	RejectRate      = "rate"              // a frame over FramesPerSec or BytesPerSec (answered with error limit)
+	RejectWatch     = "watch_limit"       // a watch over MaxWatch ids (answered with error limit)
+	RejectIdle      = "idle"              // a ping not answered in time (connection dropped)
+	numRejectReason = 9
+)
+
+var rejectReasons = [numRejectReason]string{
+	RejectMaxConns, RejectClosed, RejectUpgrade, RejectTimeout, RejectHello,
+	RejectBadFrame, RejectRate, RejectWatch, RejectIdle,
+}
+
+func rejectIndex(reason string) int {
+	for i, r := range rejectReasons {
+		if r == reason {
+			return i
+		}
+	}
+	panic("relay: unknown reject reason " + reason)
+}
+
+// metrics are the server's counters; any goroutine updates them atomically.
+type metrics struct {
+	connsTotal atomic.Uint64
+	framesIn   atomic.Uint64
+	framesOut  atomic.Uint64
+	bytesIn    atomic.Uint64
+	bytesOut   atomic.Uint64
+	drops      atomic.Uint64
+	rejects    [numRejectReason]atomic.Uint64
+}
+
+func (m *metrics) reject(reason string) { m.rejects[rejectIndex(reason)].Add(1) }
+
+func (m *metrics) in(n int) {
+	m.framesIn.Add(1)
+	m.bytesIn.Add(uint64(n))
+}
+
+func (m *metrics) out(n int) {
+	m.framesOut.Add(1)
+	m.bytesOut.Add(uint64(n))
+}
+
+// Stats are a snapshot of a server's counters (the numbers of Metrics).
+type Stats struct {
+	ConnectionsTotal uint64            // websocket connections accepted
+	Connections      int               // open now, including those in the handshake
+	Peers            int               // open and proven (registered ids)
+	FramesIn         uint64            // frames read from clients
+	FramesOut        uint64            // frames written to clients
+	BytesIn          uint64            // bytes of the frames read
+	BytesOut         uint64            // bytes of the frames written
+	Rejects          map[string]uint64 // by reason (Reject…)
+	Drops            uint64            // slow clients dropped (send queue full or write timeout)
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		ConnectionsTotal: s.m.connsTotal.Load(),
+		FramesIn:         s.m.framesIn.Load(),
+		FramesOut:        s.m.framesOut.Load(),
+		BytesIn:          s.m.bytesIn.Load(),
+		BytesOut:         s.m.bytesOut.Load(),
+		Drops:            s.m.drops.Load(),
+		Rejects:          make(map[string]uint64, numRejectReason),
+	}
+	for i, r := range rejectReasons {
+		st.Rejects[r] = s.m.rejects[i].Load()
+	}
+	s.mu.RLock()
+	st.Connections = s.open
+	st.Peers = len(s.peers)
+	s.mu.RUnlock()
+	return st
+}
+
+// Metrics returns a handler that serves Stats in the Prometheus text
+// exposition format.
+func (s *Server) Metrics() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		st := s.Stats()
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		bw := bufio.NewWriter(w)
+		metric := func(name, typ, help string) {
+			fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+		}
+		metric("relay_connections_total", "counter", "Websocket connections accepted.")
+		fmt.Fprintf(bw, "relay_connections_total %d\n", st.ConnectionsTotal)
+		metric("relay_connections", "gauge", "Websocket connections open, including those in the handshake.")
+		fmt.Fprintf(bw, "relay_connections %d\n", st.Connections)
+		metric("relay_peers", "gauge", "Connections that proved their peer id.")
+		fmt.Fprintf(bw, "relay_peers %d\n", st.Peers)
+		metric("relay_frames_total", "counter", "Frames read from (in) and written to (out) clients.")
+		fmt.Fprintf(bw, "relay_frames_total{dir=\"in\"} %d\nrelay_frames_total{dir=\"out\"} %d\n", st.FramesIn, st.FramesOut)
+		metric("relay_bytes_total", "counter", "Bytes of the frames read from (in) and written to (out) clients.")
+		fmt.Fprintf(bw, "relay_bytes_total{dir=\"in\"} %d\nrelay_bytes_total{dir=\"out\"} %d\n", st.BytesIn, st.BytesOut)
+		metric("relay_rejects_total", "counter", "Upgrades, connections and frames refused, by reason.")
+		for _, r := range rejectReasons {
+			fmt.Fprintf(bw, "relay_rejects_total{reason=%q} %d\n", r, st.Rejects[r])
+		}
+		metric("relay_drops_total", "counter", "Slow clients dropped (send queue full or write timeout).")
+		fmt.Fprintf(bw, "relay_drops_total %d\n", st.Drops)
+		bw.Flush()
+	})
+}

@@ -1,0 +1,28 @@
+//go:build unix
+
+package relay
+
+import (
+	"fmt"
+	"syscall"
+)
+
+// raiseFiles makes sure the process may open n files, raising its soft
+// limit (and, if allowed, its hard limit).
+func raiseFiles(n uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	if lim.Cur >= n {
+		return nil
+	}
+	lim.Cur = max(lim.Cur, min(n, lim.Max))
+	if lim.Max < n {
+		lim.Cur, lim.Max = n, n // works only with CAP_SYS_RESOURCE
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("RLIMIT_NOFILE to %d: %w", n, err)
+	}
+	return nil
+}

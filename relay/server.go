@@ -1,0 +1,236 @@
+package relay
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/coder/websocket"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+)
+
+// A Server is the relay: it registers each client under the peer id it
+// proves, routes sends between registered clients, and tells watchers when
+// peers come and go. Serve it with Handler; see Limits for what it bounds.
+//
+// Each connection runs in the http handler's goroutine, which does the
+// handshake and then runs two more under an errgroup: a reader (the
+// client's frames, routing) and a writer (the connection's send queue and
+// presence; after the handshake, the only goroutine that writes data frames).
+// A timer pings the client; its goroutine exists only while a ping is out.
+// Whichever ends the connection first gives the cause, and the connection
+// is closed with it (see closeError).
+type Server struct {
+	log *slog.Logger // immutable
+	lim Limits       // immutable, defaults applied
+	m   metrics      // atomic
+
+	// ctx ends when Close is called (cause errShutdown); every connection's
+	// context derives from it.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	// Frames the reader sends back when a limit is hit; immutable.
+	limitFrames, limitBytes, limitWatch []byte
+
+	// onClose, if set before the server is used, is called when a
+	// connection has ended and been counted out (tests); immutable.
+	onClose func(c *conn, cause error)
+
+	wg sync.WaitGroup // one per connection handler; Close waits for them
+
+	mu       sync.RWMutex
+	closed   bool                               // guarded by mu: Close was called
+	open     int                                // guarded by mu: connections, handshake included
+	peers    map[identity.ID]*conn              // guarded by mu: registered connections
+	watchers map[identity.ID]map[*conn]struct{} // guarded by mu: who watches each id
+}
+
+// NewServer returns a server with the given limits (zero fields take their
+// defaults) that logs to log (nil: nowhere).
+func NewServer(log *slog.Logger, lim Limits) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		log:      log,
+		lim:      lim.withDefaults(),
+		peers:    make(map[identity.ID]*conn),
+		watchers: make(map[identity.ID]map[*conn]struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	s.limitFrames = mustEncode(&Frame{Type: FrameError, Code: CodeLimit, Detail: "frames per second"})
+	s.limitBytes = mustEncode(&Frame{Type: FrameError, Code: CodeLimit, Detail: "bytes per second"})
+	s.limitWatch = mustEncode(&Frame{Type: FrameError, Code: CodeLimit, Detail: "watched ids"})
+	return s
+}
+
+func mustEncode(f *Frame) []byte {
+	b, err := Encode(f)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Handler returns the websocket endpoint (the relay command mounts it at
+// /relay). Each request holds its connection until it ends.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// Close refuses new connections, closes every open one (status 1001,
+// "shutting down") and waits until their goroutines have ended: at most
+// a write timeout and the close handshake (10 s) for a client that does not
+// answer. Close may be called more than once.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel(errShutdown)
+	s.wg.Wait()
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if reject := s.admit(); reject != "" {
+		s.m.reject(reject)
+		s.log.Warn("relay: upgrade refused", "remote", r.RemoteAddr, "reason", reject)
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "10")
+		msg := "too many connections"
+		if reject == RejectClosed {
+			msg = reasonShutdown
+		}
+		http.Error(w, msg, http.StatusServiceUnavailable)
+		return
+	}
+	defer s.wg.Done()
+	ws, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		s.release()
+		s.m.reject(RejectUpgrade)
+		s.log.Info("relay: upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	s.m.connsTotal.Add(1)
+	c, cause := s.serve(ws, r.RemoteAddr)
+	s.release()
+	if s.onClose != nil {
+		s.onClose(c, cause)
+	}
+}
+
+// admit counts a new connection in, or returns the reject reason.
+func (s *Server) admit() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return RejectClosed
+	case s.open >= s.lim.MaxConns:
+		return RejectMaxConns
+	}
+	s.open++
+	s.wg.Add(1)
+	return ""
+}
+
+// release counts a connection out (the handler then calls wg.Done).
+func (s *Server) release() {
+	s.mu.Lock()
+	s.open--
+	s.mu.Unlock()
+}
+
+// register makes c the connection of its id, replacing (closing) any
+// older one.
+func (s *Server) register(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.peers[c.id]
+	s.peers[c.id] = c
+	if old != nil {
+		old.cancel(errReplaced)
+		return // the id stays online
+	}
+	s.notifyLocked(c.id, true)
+}
+
+// unregister removes c from the peers (unless a newer connection replaced
+// it) and from the watchers.
+func (s *Server) unregister(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.peers[c.id] == c {
+		delete(s.peers, c.id)
+		s.notifyLocked(c.id, false)
+	}
+	for id := range c.watching {
+		w := s.watchers[id]
+		delete(w, c)
+		if len(w) == 0 {
+			delete(s.watchers, id)
+		}
+	}
+	c.watching = nil
+}
+
+func (s *Server) notifyLocked(id identity.ID, online bool) {
+	for w := range s.watchers[id] {
+		w.notePresence(id, online)
+	}
+}
+
+// lookup returns the registered connection of id, or nil.
+func (s *Server) lookup(id identity.ID) *conn {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.peers[id]
+}
+
+// watch adds ids to what c watches and queues their current presence, or
+// reports false (and changes nothing) if that would pass MaxWatch.
+func (s *Server) watch(c *conn, ids []identity.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fresh := make(map[identity.ID]struct{}, len(ids))
+	for _, id := range ids {
+		if _, ok := c.watching[id]; !ok {
+			fresh[id] = struct{}{}
+		}
+	}
+	if len(c.watching)+len(fresh) > s.lim.MaxWatch {
+		return false
+	}
+	if c.watching == nil && len(fresh) > 0 {
+		c.watching = make(map[identity.ID]struct{}, len(fresh))
+	}
+	for id := range fresh {
+		c.watching[id] = struct{}{}
+		w := s.watchers[id]
+		if w == nil {
+			w = make(map[*conn]struct{}, 1)
+			s.watchers[id] = w
+		}
+		w[c] = struct{}{}
+	}
+	for _, id := range ids {
+		_, online := s.peers[id]
+		c.notePresence(id, online)
+	}
+	return true
+}
+
+// route delivers a send from c to its target, or answers c with an error.
+func (s *Server) route(c *conn, f *Frame) {
+	to := s.lookup(f.ID)
+	if to == nil {
+		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeOffline, ID: f.ID, Detail: "not connected"}))
+		return
+	}
+	// A recv is the size of its send, which decoded within MaxFrameSize.
+	b := mustEncode(&Frame{Type: FrameRecv, ID: c.id, Kind: f.Kind, Payload: f.Payload})
+	if !to.enqueue(b) {
+		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeOffline, ID: f.ID, Detail: "dropped"}))
+	}
+}

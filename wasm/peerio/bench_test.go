@@ -1,0 +1,116 @@
+package peerio_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/peerio"
+	"github.com/task-messenger/task-messenger/wasm/port"
+)
+
+// benchPair connects two peers through a relay on 127.0.0.1, over WebRTC
+// (loopback only) or the relay.
+func benchPair(b *testing.B, webrtc bool) (port.Port, port.Port) {
+	// Limits out of the way: this measures the transport, not the throttle.
+	srv := relay.NewServer(quiet, relay.Limits{FramesPerSec: 1e6, BytesPerSec: 1e10})
+	hs := httptest.NewServer(srv.Handler())
+	b.Cleanup(func() { srv.Close(); hs.Close() })
+	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	var rtc *peerio.RTCConfig
+	if webrtc {
+		rtc = &peerio.RTCConfig{LoopbackOnly: true, Timeout: 10 * time.Second}
+	}
+	ctx := context.Background()
+	mk := func(n byte) (*peerio.IO, chan port.Port) {
+		io := peerio.New("bench", identity.Seed{n}, peerio.Config{Relay: url, Logger: quiet, WebRTC: rtc})
+		ch := make(chan port.Port, 4)
+		if err := io.On(ctx, func(p port.Port) { ch <- p }); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { io.Close() })
+		return io, ch
+	}
+	a, _ := mk(1)
+	bb, ports := mk(2)
+	pa, err := a.At(ctx, bb.ID())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pb := <-ports
+	if webrtc {
+		<-pa.(*peerio.Port).DirectOpen()
+		<-pb.(*peerio.Port).DirectOpen()
+	}
+	return pa, pb
+}
+
+// BenchmarkPortRoundTrip sends 100 bytes and waits for the echo.
+func BenchmarkPortRoundTrip(b *testing.B) {
+	for _, tr := range []string{"webrtc", "relay"} {
+		b.Run(tr, func(b *testing.B) {
+			pa, pb := benchPair(b, tr == "webrtc")
+			ctx := context.Background()
+			go func() {
+				for {
+					m, err := pb.Recv(ctx)
+					if err != nil || pb.Send(ctx, m) != nil {
+						return
+					}
+				}
+			}()
+			msg := make([]byte, 100)
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for b.Loop() {
+				start := time.Now()
+				if err := pa.Send(ctx, msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := pa.Recv(ctx); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Microseconds()) / 1000 }
+			b.ReportMetric(q(0.5), "p50-ms")
+			b.ReportMetric(q(0.99), "p99-ms")
+		})
+	}
+}
+
+// BenchmarkPortThroughput streams 16 KiB messages one way.
+func BenchmarkPortThroughput(b *testing.B) {
+	for _, tr := range []string{"webrtc", "relay"} {
+		b.Run(tr, func(b *testing.B) {
+			pa, pb := benchPair(b, tr == "webrtc")
+			ctx := context.Background()
+			msg := make([]byte, 16<<10)
+			done := make(chan struct{})
+			n := b.N
+			go func() {
+				defer close(done)
+				for range n {
+					if _, err := pb.Recv(ctx); err != nil {
+						return
+					}
+				}
+			}()
+			b.SetBytes(int64(len(msg)))
+			b.ResetTimer()
+			for range n {
+				if err := pa.Send(ctx, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			<-done
+		})
+	}
+}

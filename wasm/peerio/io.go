@@ -1,0 +1,479 @@
+// Package peerio connects peers by their ids, like the seed's IO (which
+// stands for hyperswarm): IO(alias, seed) goes online at a relay, At(id)
+// returns a port to a peer (waiting while it is offline), and every new
+// port, incoming or outgoing, is handed to the On handler.
+//
+// A port is opened by a signed handshake through the relay (handshake.go):
+// both ends prove their ids, and agree on fresh keys with which every frame
+// is sealed end to end (port.go), so the relay sees only ciphertext. Today a
+// port's frames travel through the relay; a WebRTC data channel (pion) will
+// carry them directly, with the relay as the fallback.
+package peerio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/port"
+)
+
+// Errors.
+var (
+	// ErrSelf means At was asked for this peer's own id.
+	ErrSelf = errors.New("peerio: cannot connect to itself")
+	// ErrOffline means this peer is not online (call On first).
+	ErrOffline = errors.New("peerio: network must be online")
+)
+
+// Config configures an IO.
+type Config struct {
+	// Relay is the relay's websocket URL, e.g. ws://127.0.0.1:8080/relay.
+	Relay string
+	// Logger; slog.Default() if nil.
+	Logger *slog.Logger
+	// Retry is the wait before reconnecting to the relay (default 1s).
+	Retry time.Duration
+	// WebRTC moves ports to a direct data channel when one opens; nil
+	// keeps every port on the relay.
+	WebRTC *RTCConfig
+}
+
+// IO is one peer's presence on the network.
+type IO struct {
+	alias string
+	key   *identity.Key
+	cfg   Config
+	rtc   *webrtc.API // nil without Config.WebRTC
+
+	mu      sync.Mutex
+	client  *relay.Client // nil while offline or reconnecting
+	handler func(port.Port)
+	cancel  context.CancelFunc // ends the relay loop; nil while offline
+	loop    chan struct{}      // closed when the relay loop ended
+	ports   map[identity.ID]*Port
+	bySID   map[sessionID]*Port
+	offers  map[identity.ID]*offer
+	online  map[identity.ID]bool
+	changed chan struct{} // closed and replaced on every presence or connection change
+}
+
+// New returns the IO of the peer with the given seed, offline.
+func New(alias string, seed identity.Seed, cfg Config) *IO {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Retry == 0 {
+		cfg.Retry = time.Second
+	}
+	var rtc *webrtc.API
+	if cfg.WebRTC != nil {
+		rtc = newRTCAPI(cfg.WebRTC)
+	}
+	return &IO{alias: alias, key: identity.New(seed), cfg: cfg, rtc: rtc,
+		ports: make(map[identity.ID]*Port), bySID: make(map[sessionID]*Port),
+		offers: make(map[identity.ID]*offer), online: make(map[identity.ID]bool),
+		changed: make(chan struct{})}
+}
+
+// ID returns this peer's id.
+func (io *IO) ID() identity.ID { return io.key.ID() }
+
+// Alias returns the name given to New.
+func (io *IO) Alias() string { return io.alias }
+
+// On goes online and calls handler with every new port; On(ctx, nil) goes
+// offline, closing every port. It returns once the relay accepted this
+// peer (or ctx ended).
+func (io *IO) On(ctx context.Context, handler func(port.Port)) error {
+	if handler == nil {
+		io.offline()
+		return nil
+	}
+	io.mu.Lock()
+	io.handler = handler
+	running := io.cancel != nil
+	io.mu.Unlock()
+	if running {
+		return nil
+	}
+	c, err := relay.Dial(ctx, io.cfg.Relay, io.key)
+	if err != nil {
+		return fmt.Errorf("peerio: go online: %w", err)
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	io.mu.Lock()
+	io.client, io.cancel, io.loop = c, cancel, make(chan struct{})
+	io.notifyLocked()
+	io.mu.Unlock()
+	go io.run(loopCtx, c)
+	return nil
+}
+
+// offline closes the relay connection and every port.
+func (io *IO) offline() {
+	io.mu.Lock()
+	cancel, loop := io.cancel, io.loop
+	io.cancel, io.handler = nil, nil
+	io.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	<-loop
+}
+
+// Close goes offline.
+func (io *IO) Close() error {
+	io.offline()
+	return nil
+}
+
+func (io *IO) rtcTimeout() time.Duration {
+	if io.cfg.WebRTC == nil || io.cfg.WebRTC.Timeout == 0 {
+		return 5 * time.Second
+	}
+	return io.cfg.WebRTC.Timeout
+}
+
+func (io *IO) relayClient() *relay.Client {
+	io.mu.Lock()
+	defer io.mu.Unlock()
+	return io.client
+}
+
+// notifyLocked wakes everyone waiting for a change. Called with mu held.
+func (io *IO) notifyLocked() {
+	close(io.changed)
+	io.changed = make(chan struct{})
+}
+
+// run reads the relay's events until ctx ends, reconnecting when the relay
+// connection drops.
+func (io *IO) run(ctx context.Context, c *relay.Client) {
+	defer close(io.loop)
+	for {
+		io.serve(ctx, c)
+		c.Close()
+		io.mu.Lock()
+		io.client = nil
+		ports := make([]*Port, 0, len(io.ports))
+		for _, p := range io.ports {
+			ports = append(ports, p)
+		}
+		io.online = make(map[identity.ID]bool)
+		io.notifyLocked()
+		io.mu.Unlock()
+		for _, p := range ports {
+			p.shut(fmt.Errorf("peerio: relay connection lost: %w", ErrOffline))
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(io.cfg.Retry):
+			}
+			var err error
+			if c, err = relay.Dial(ctx, io.cfg.Relay, io.key); err == nil {
+				break
+			}
+			io.cfg.Logger.Warn("peerio: relay unreachable", "peer", io.ID().Short(), "err", err)
+		}
+		io.mu.Lock()
+		io.client = c
+		watch := make([]identity.ID, 0, len(io.offers))
+		for id := range io.offers {
+			watch = append(watch, id)
+		}
+		io.notifyLocked()
+		io.mu.Unlock()
+		if len(watch) > 0 {
+			_ = c.Watch(ctx, watch...)
+		}
+	}
+}
+
+// serve handles one relay connection's events until it ends or ctx ends.
+func (io *IO) serve(ctx context.Context, c *relay.Client) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-c.Events():
+			if !ok {
+				return
+			}
+			io.handle(ctx, c, ev)
+		}
+	}
+}
+
+func (io *IO) handle(ctx context.Context, c *relay.Client, ev relay.Event) {
+	switch ev.Type {
+	case relay.FramePresence:
+		io.mu.Lock()
+		io.online[ev.From] = ev.Online
+		p := io.ports[ev.From]
+		io.notifyLocked()
+		io.mu.Unlock()
+		if !ev.Online && p != nil {
+			p.shut(fmt.Errorf("peerio: %s went offline", ev.From.Short()))
+		}
+	case relay.FrameError:
+		if ev.Code == relay.CodeOffline {
+			io.mu.Lock()
+			io.online[ev.From] = false
+			p := io.ports[ev.From]
+			io.notifyLocked()
+			io.mu.Unlock()
+			if p != nil {
+				p.shut(fmt.Errorf("peerio: %s is offline", ev.From.Short()))
+			}
+		}
+	case relay.FrameRecv:
+		switch ev.Kind {
+		case relay.KindFrame:
+			if len(ev.Payload) < sidSize {
+				return
+			}
+			io.mu.Lock()
+			p := io.bySID[sessionID(ev.Payload[:sidSize])]
+			io.mu.Unlock()
+			if p != nil && p.remote == ev.From {
+				p.deliver(ev.Payload)
+			}
+		case relay.KindSignal:
+			if err := io.signal(ctx, c, ev.From, ev.Payload); err != nil {
+				io.cfg.Logger.Warn("peerio: refused a handshake", "peer", io.ID().Short(), "from", ev.From.Short(), "err", err)
+			}
+		}
+	}
+}
+
+// signal handles a handshake envelope from peer.
+func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b []byte) error {
+	e, err := decodeEnvelope(b)
+	if err != nil {
+		return err
+	}
+	switch e.T {
+	case envOffer:
+		answer, k, err := answerOffer(io.key, peer, e)
+		if err != nil {
+			return err
+		}
+		// Decide and register under one lock, so an At starting meanwhile
+		// either sees this port or is seen here.
+		lower := io.ID().String() < peer.String()
+		p := io.register(peer, sessionID(e.SID), k, false, func(mine *offer, live *Port) bool {
+			if mine != nil && lower {
+				return false // both offered at once: the lower id's offer wins, and it is ours
+			}
+			// The same race, decided already: our port stands.
+			return live == nil || !live.initiator || !lower || time.Since(live.opened) >= glareWindow
+		})
+		if p == nil {
+			return nil
+		}
+		if err := c.Send(ctx, peer, relay.KindSignal, answer); err != nil {
+			p.shut(err)
+			return err
+		}
+		io.announce(ctx, c, p)
+	case envAnswer:
+		io.mu.Lock()
+		o := io.offers[peer]
+		io.mu.Unlock()
+		if o == nil || sessionID(e.SID) != o.sid {
+			return fmt.Errorf("%w: answer to no offer", ErrHandshake)
+		}
+		k, err := o.finish(io.key, peer, e)
+		if err != nil {
+			io.settle(peer, o, nil, err)
+			return err
+		}
+		p := io.register(peer, o.sid, k, true, nil)
+		io.settle(peer, o, p, nil)
+		io.announce(ctx, c, p)
+		if io.rtc != nil {
+			go p.dialDirect()
+		}
+	}
+	return nil
+}
+
+// glareWindow is how long after a port opened an offer from its peer is
+// taken as the other half of a simultaneous At, not as a new connection.
+const glareWindow = 5 * time.Second
+
+// register makes the port to peer, replacing an older one, and settles any
+// At waiting for a port to peer with it. If accept is given, it decides
+// first, under the same lock, from the pending offer and the live port;
+// register returns nil when it refuses.
+func (io *IO) register(peer identity.ID, sid sessionID, k *keys, initiator bool, accept func(mine *offer, live *Port) bool) *Port {
+	p := newPort(io, peer, sid, k)
+	p.initiator, p.opened = initiator, time.Now()
+	io.mu.Lock()
+	old, pending := io.ports[peer], io.offers[peer]
+	if accept != nil && !accept(pending, old) {
+		io.mu.Unlock()
+		return nil
+	}
+	io.ports[peer] = p
+	io.bySID[sid] = p
+	io.notifyLocked()
+	io.mu.Unlock()
+	if old != nil {
+		old.shut(fmt.Errorf("peerio: replaced by a new port to %s", peer.Short()))
+	}
+	if pending != nil && pending.sid != sid {
+		io.settle(peer, pending, p, nil)
+	}
+	return p
+}
+
+// settle completes the pending offer to peer.
+func (io *IO) settle(peer identity.ID, o *offer, p *Port, err error) {
+	io.mu.Lock()
+	if io.offers[peer] == o {
+		delete(io.offers, peer)
+	}
+	io.mu.Unlock()
+	select {
+	case <-o.done:
+	default:
+		o.port, o.err = p, err
+		close(o.done)
+	}
+}
+
+// announce watches the port's peer (to learn when it leaves) and hands the
+// port to the handler.
+func (io *IO) announce(ctx context.Context, c *relay.Client, p *Port) {
+	_ = c.Watch(ctx, p.remote)
+	io.mu.Lock()
+	h := io.handler
+	io.mu.Unlock()
+	if h != nil {
+		go h(p)
+	}
+}
+
+// forget drops a closed port.
+func (io *IO) forget(p *Port) {
+	io.mu.Lock()
+	defer io.mu.Unlock()
+	if io.ports[p.remote] == p {
+		delete(io.ports, p.remote)
+	}
+	delete(io.bySID, p.sid)
+}
+
+// At returns a port to peer. If peer is offline it waits until the relay
+// says it came online, or ctx ends (the seed's at(id, signal)). Calls to
+// At for the same peer, from either side at once, share one port.
+func (io *IO) At(ctx context.Context, peer identity.ID) (port.Port, error) {
+	if peer == io.ID() {
+		return nil, ErrSelf
+	}
+	if err := peer.Check(); err != nil {
+		return nil, err
+	}
+	for {
+		io.mu.Lock()
+		c := io.client
+		if io.cancel == nil {
+			io.mu.Unlock()
+			return nil, ErrOffline
+		}
+		if p := io.ports[peer]; p != nil {
+			io.mu.Unlock()
+			return p, nil
+		}
+		o := io.offers[peer]
+		online, changed := io.online[peer], io.changed
+		io.mu.Unlock()
+		if c == nil { // reconnecting to the relay
+			if err := wait(ctx, changed); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if o == nil {
+			var msg []byte
+			var err error
+			if o, msg, err = newOffer(io.key, peer); err != nil {
+				return nil, err
+			}
+			o.msg = msg
+			io.mu.Lock()
+			if io.offers[peer] != nil || io.ports[peer] != nil {
+				io.mu.Unlock()
+				continue
+			}
+			io.offers[peer] = o
+			io.mu.Unlock()
+			if err := io.offerWhenOnline(ctx, c, peer, o); err != nil {
+				io.settle(peer, o, nil, err)
+				return nil, err
+			}
+		}
+		// Wait for the answer. If the peer goes offline meanwhile, it has
+		// forgotten the offer: send it again when it is back.
+		for {
+			io.mu.Lock()
+			online, changed = io.online[peer], io.changed
+			resend := online && o.lost
+			o.lost = !online
+			c := io.client
+			io.mu.Unlock()
+			if resend && c != nil {
+				_ = c.Send(ctx, peer, relay.KindSignal, o.msg)
+			}
+			select {
+			case <-o.done:
+				if o.err != nil {
+					return nil, o.err
+				}
+				return o.port, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-changed:
+			}
+		}
+	}
+}
+
+// offerWhenOnline waits until peer is online, then sends the offer.
+func (io *IO) offerWhenOnline(ctx context.Context, c *relay.Client, peer identity.ID, o *offer) error {
+	if err := c.Watch(ctx, peer); err != nil {
+		return err
+	}
+	for {
+		io.mu.Lock()
+		online, changed := io.online[peer], io.changed
+		io.mu.Unlock()
+		if online {
+			return c.Send(ctx, peer, relay.KindSignal, o.msg)
+		}
+		if err := wait(ctx, changed); err != nil {
+			return err
+		}
+	}
+}
+
+func wait(ctx context.Context, ch <-chan struct{}) error {
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,290 @@
+package peerio_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/peerio"
+	"github.com/task-messenger/task-messenger/wasm/port"
+	"github.com/task-messenger/task-messenger/wasm/replication"
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startRelay runs a real relay on 127.0.0.1 and returns its websocket URL.
+func startRelay(t *testing.T) string {
+	t.Helper()
+	srv := relay.NewServer(quiet, relay.DefaultLimits())
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { srv.Close(); hs.Close() })
+	return "ws" + strings.TrimPrefix(hs.URL, "http")
+}
+
+// peer is an IO with a handler that collects incoming ports.
+type peer struct {
+	*peerio.IO
+	ports chan port.Port
+}
+
+func newPeer(t *testing.T, url string, alias string, n byte) *peer {
+	t.Helper()
+	p := &peer{IO: peerio.New(alias, identity.Seed{n}, peerio.Config{Relay: url, Logger: quiet, Retry: 10 * time.Millisecond}), ports: make(chan port.Port, 16)}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func (p *peer) online(t *testing.T) {
+	t.Helper()
+	if err := p.On(ctx(t), func(pt port.Port) { p.ports <- pt }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func exchange(t *testing.T, a, b port.Port, msg []byte) {
+	t.Helper()
+	if err := a.Send(ctx(t), msg); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Recv(ctx(t))
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("received %d bytes, %v; want the %d sent", len(got), err, len(msg))
+	}
+}
+
+func TestConnectExchangeClose(t *testing.T) {
+	url := startRelay(t)
+	ana, bob := newPeer(t, url, "ana", 1), newPeer(t, url, "bob", 2)
+	ana.online(t)
+	bob.online(t)
+	pa, err := ana.At(ctx(t), bob.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb := <-bob.ports
+	if pa.Remote() != bob.ID() || pb.Remote() != ana.ID() || pa.Local() != ana.ID() {
+		t.Fatal("port ids are not the peers'")
+	}
+	if out := <-ana.ports; out != pa {
+		t.Fatal("the handler did not get the outgoing port")
+	}
+	exchange(t, pa, pb, []byte("hello bob"))
+	exchange(t, pb, pa, []byte("hello ana"))
+	exchange(t, pa, pb, []byte{})
+	big := bytes.Repeat([]byte("0123456789abcdef"), 10_000) // 160 KB: ten chunks
+	exchange(t, pa, pb, big)
+	if again, _ := ana.At(ctx(t), bob.ID()); again != pa {
+		t.Fatal("a second At opened another port")
+	}
+	pa.Close()
+	if _, err := pb.Recv(ctx(t)); !errors.Is(err, port.ErrClosed) {
+		t.Fatalf("Recv after the other end closed: %v", err)
+	}
+}
+
+func TestAtWaitsForPeer(t *testing.T) {
+	url := startRelay(t)
+	ana, bob := newPeer(t, url, "ana", 1), newPeer(t, url, "bob", 2)
+	ana.online(t)
+	type result struct {
+		p   port.Port
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := ana.At(ctx(t), bob.ID())
+		done <- result{p, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("At returned before Bob came online: %v", r.err)
+	default:
+	}
+	bob.online(t)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	exchange(t, r.p, <-bob.ports, []byte("you're back"))
+
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	carol := identity.New(identity.Seed{3}).ID()
+	if _, err := ana.At(short, carol); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("At of a peer that never comes: %v, want DeadlineExceeded", err)
+	}
+}
+
+func TestAtErrors(t *testing.T) {
+	url := startRelay(t)
+	ana := newPeer(t, url, "ana", 1)
+	bob := identity.New(identity.Seed{2}).ID()
+	if _, err := ana.At(ctx(t), bob); !errors.Is(err, peerio.ErrOffline) {
+		t.Fatalf("At while offline: %v, want ErrOffline", err)
+	}
+	ana.online(t)
+	if _, err := ana.At(ctx(t), ana.ID()); !errors.Is(err, peerio.ErrSelf) {
+		t.Fatalf("At self: %v, want ErrSelf", err)
+	}
+	var weak identity.ID
+	weak[0] = 1
+	if _, err := ana.At(ctx(t), weak); !errors.Is(err, identity.ErrBadID) {
+		t.Fatalf("At a bad id: %v, want ErrBadID", err)
+	}
+}
+
+func TestSimultaneousAt(t *testing.T) {
+	url := startRelay(t)
+	for i := range 5 {
+		ana, bob := newPeer(t, url, "ana", byte(10+2*i)), newPeer(t, url, "bob", byte(11+2*i))
+		ana.online(t)
+		bob.online(t)
+		var wg sync.WaitGroup
+		var pa, pb port.Port
+		var ea, eb error
+		wg.Add(2)
+		go func() { defer wg.Done(); pa, ea = ana.At(ctx(t), bob.ID()) }()
+		go func() { defer wg.Done(); pb, eb = bob.At(ctx(t), ana.ID()) }()
+		wg.Wait()
+		if ea != nil || eb != nil {
+			t.Fatalf("simultaneous At: %v / %v", ea, eb)
+		}
+		exchange(t, pa, pb, []byte("one port"))
+		exchange(t, pb, pa, []byte("both ways"))
+		ana.Close()
+		bob.Close()
+	}
+}
+
+func TestReplicationOverIO(t *testing.T) {
+	url := startRelay(t)
+	ana, bob := newPeer(t, url, "ana", 1), newPeer(t, url, "bob", 2)
+	anaDB, _ := journal.Open(context.Background(), store.NewMemory(), identity.Seed{1}, nil)
+	bobDB, _ := journal.Open(context.Background(), store.NewMemory(), identity.Seed{2}, nil)
+	book, _ := anaDB.Author(context.Background(), ana.ID().String()+"-"+bob.ID().String()+"-t", nil)
+	for i := range 300 {
+		book.Append(context.Background(), bytes.Repeat([]byte{byte(i)}, 1000))
+	}
+	rep, _ := bobDB.ReaderFrom(context.Background(), book.Key(), ana.ID())
+
+	c, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	run := func(db *journal.DB, p port.Port) {
+		defer wg.Done()
+		replication.NewSession(db, p, replication.Config{Logger: quiet}).Run(c)
+	}
+	ana.online(t)
+	bob.online(t)
+	pa, err := ana.At(ctx(t), bob.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(2)
+	go run(anaDB, pa)
+	go run(bobDB, <-bob.ports)
+
+	changed := make(chan struct{}, 1)
+	unsub := bobDB.Subscribe(func(journal.Event) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	defer unsub()
+	for rep.Have().Count() < book.Len() {
+		select {
+		case <-changed:
+		case <-ctx(t).Done():
+			t.Fatal("replication over the relay did not finish")
+		}
+	}
+	cancel()
+	wg.Wait()
+}
+
+func newRTCPeer(t *testing.T, url, alias string, n byte, rtc *peerio.RTCConfig) *peer {
+	t.Helper()
+	p := &peer{IO: peerio.New(alias, identity.Seed{n}, peerio.Config{Relay: url, Logger: quiet, WebRTC: rtc}), ports: make(chan port.Port, 16)}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// TestWebRTCLoopback: two native pion peers move their port to a data
+// channel on 127.0.0.1 (ICE limited to loopback), and messages keep their
+// order across the switch.
+func TestWebRTCLoopback(t *testing.T) {
+	url := startRelay(t)
+	rtc := &peerio.RTCConfig{LoopbackOnly: true, Timeout: 10 * time.Second}
+	ana, bob := newRTCPeer(t, url, "ana", 1, rtc), newRTCPeer(t, url, "bob", 2, rtc)
+	ana.online(t)
+	bob.online(t)
+	pa, err := ana.At(ctx(t), bob.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb := <-bob.ports
+	// Messages sent while the channel opens arrive in order.
+	const n = 200
+	go func() {
+		for i := range n {
+			pa.Send(ctx(t), []byte{byte(i)})
+		}
+	}()
+	for i := range n {
+		m, err := pb.Recv(ctx(t))
+		if err != nil || len(m) != 1 || m[0] != byte(i) {
+			t.Fatalf("message %d: %v %v", i, m, err)
+		}
+	}
+	select {
+	case <-pa.(*peerio.Port).DirectOpen():
+	case <-ctx(t).Done():
+		t.Fatal("the data channel did not open")
+	}
+	<-pb.(*peerio.Port).DirectOpen()
+	if pa.(*peerio.Port).Transport() != "webrtc" {
+		t.Fatalf("transport %s, want webrtc", pa.(*peerio.Port).Transport())
+	}
+	exchange(t, pa, pb, bytes.Repeat([]byte("x"), 100_000))
+	exchange(t, pb, pa, []byte("over the data channel"))
+}
+
+// TestWebRTCFallback: when one side has no WebRTC, the port works on the relay.
+func TestWebRTCFallback(t *testing.T) {
+	url := startRelay(t)
+	ana := newRTCPeer(t, url, "ana", 1, &peerio.RTCConfig{LoopbackOnly: true, Timeout: 200 * time.Millisecond})
+	bob := newRTCPeer(t, url, "bob", 2, nil)
+	ana.online(t)
+	bob.online(t)
+	pa, err := ana.At(ctx(t), bob.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb := <-bob.ports
+	exchange(t, pa, pb, []byte("through the relay"))
+	exchange(t, pb, pa, []byte("still the relay"))
+	if got := pa.(*peerio.Port).Transport(); got != "relay" {
+		t.Fatalf("transport %s, want relay", got)
+	}
+}

@@ -11,7 +11,7 @@ WASMEXEC  := $(BIN)/wasmbrowsertest
 # Packages whose tests also run in the browser (on IndexedDB).
 WASM_PKGS := ./wasm/store/idb/ ./wasm/journal/ ./wasm/replication/ ./wasm/vault/
 
-.PHONY: all build wasm test check unit browser e2e bench bench-browser run clean chromium
+.PHONY: all build wasm test check unit browser e2e e2e-rtc bench run clean chromium
 
 all: build
 
@@ -26,7 +26,7 @@ wasm:
 
 ## test: format check, vet (native and js/wasm), every test with -race, the
 ## same suites in headless Chromium on IndexedDB, and the end-to-end tests
-test: check unit browser e2e
+test: check unit browser e2e e2e-rtc
 
 check:
 	@out=$$(gofmt -l .); \
@@ -42,6 +42,12 @@ browser: chromium $(WASMEXEC)
 
 e2e: chromium
 	$(GO) test -count=1 ./e2e/
+
+## e2e-rtc: the WebRTC tests (tabs, and a native peer with a tab) inside a
+## private network namespace with only loopback: WebRTC never sees a real address
+e2e-rtc: chromium
+	$(GO) test -c -o $(BIN)/e2e.test ./e2e/
+	./tools/rtc-netns.sh $(BIN)/e2e.test -test.count=1 -test.run 'WebRTC|NativePeer' -test.v 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|Error'; exit $${PIPESTATUS[0]}
 
 ## chromium: install Debian's Chromium when it is missing
 chromium:
@@ -66,6 +72,7 @@ run: build
 	@echo ""
 	@echo "  Ana:      http://127.0.0.1:8080/debug.html?profile=ana"
 	@echo "  Bob:      http://127.0.0.1:8080/debug.html?profile=bob"
+	@echo "  relay:    ws://127.0.0.1:8080/relay   (metrics: http://127.0.0.1:8080/metrics)"
 	@echo "  (devtools and the messenger page arrive with their issues)"
 	@echo ""
 	$(GO) run ./relay/cmd/relay -addr 127.0.0.1:8080 -static static

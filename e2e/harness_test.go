@@ -319,7 +319,7 @@ type browser struct {
 
 // newBrowser starts Chromium; it stops (and its profile directory is
 // removed) when the test ends.
-func newBrowser(tb testing.TB) *browser {
+func newBrowser(tb testing.TB, extraFlags ...string) *browser {
 	tb.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		tb.Fatalf("e2e: no Chromium at %s (%v): run `apt-get update && apt-get install -y chromium` "+
@@ -327,7 +327,7 @@ func newBrowser(tb testing.TB) *browser {
 	}
 	b := &browser{out: new(lockedBuffer)}
 	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chromiumPath)}
-	for _, f := range chromiumFlags {
+	for _, f := range append(slices.Clone(chromiumFlags), extraFlags...) {
 		opts = append(opts, chromedp.Flag(f, true))
 	}
 	opts = append(opts,

@@ -171,6 +171,12 @@ func (j *jsIO) portValue(p port.Port) js.Value {
 		return nil, app.Send(context.Background(), b)
 	}))
 	o.Set("close", j.funcs.Async(func([]js.Value) (any, error) { return nil, p.Close() }))
+	o.Set("transport", j.funcs.Add(func(js.Value, []js.Value) any {
+		if pp, ok := p.(*peerio.Port); ok {
+			return pp.Transport()
+		}
+		return "memory"
+	}))
 	m.obj = o
 	j.muxes[p] = m
 	go j.pump(p, app, o)

@@ -62,7 +62,9 @@ type IO struct {
 	bySID   map[sessionID]*Port
 	offers  map[identity.ID]*offer
 	online  map[identity.ID]bool
-	changed chan struct{} // closed and replaced on every presence or connection change
+	wanted  map[identity.ID]bool // peers asked for with At: their ports are reopened when they break
+	loopCtx context.Context      // ends when the IO goes offline
+	changed chan struct{}        // closed and replaced on every presence or connection change
 }
 
 // New returns the IO of the peer with the given seed, offline.
@@ -79,7 +81,7 @@ func New(alias string, seed identity.Seed, cfg Config) *IO {
 	}
 	return &IO{alias: alias, key: identity.New(seed), cfg: cfg, rtc: rtc,
 		ports: make(map[identity.ID]*Port), bySID: make(map[sessionID]*Port),
-		offers: make(map[identity.ID]*offer), online: make(map[identity.ID]bool),
+		offers: make(map[identity.ID]*offer), online: make(map[identity.ID]bool), wanted: make(map[identity.ID]bool),
 		changed: make(chan struct{})}
 }
 
@@ -110,7 +112,7 @@ func (io *IO) On(ctx context.Context, handler func(port.Port)) error {
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	io.mu.Lock()
-	io.client, io.cancel, io.loop = c, cancel, make(chan struct{})
+	io.client, io.cancel, io.loop, io.loopCtx = c, cancel, make(chan struct{}), loopCtx
 	io.notifyLocked()
 	io.mu.Unlock()
 	go io.run(loopCtx, c)
@@ -366,14 +368,26 @@ func (io *IO) announce(ctx context.Context, c *relay.Client, p *Port) {
 	}
 }
 
-// forget drops a closed port.
+// forget drops a closed port. A port to a peer asked for with At that broke
+// (not closed by either end, not replaced) is opened again as soon as both
+// are online; the new port goes to the handler, like any other.
 func (io *IO) forget(p *Port) {
 	io.mu.Lock()
-	defer io.mu.Unlock()
-	if io.ports[p.remote] == p {
+	current := io.ports[p.remote] == p
+	if current {
 		delete(io.ports, p.remote)
 	}
 	delete(io.bySID, p.sid)
+	closed := errors.Is(p.err, port.ErrClosed)
+	if current && closed {
+		delete(io.wanted, p.remote)
+	}
+	redial := current && !closed && io.wanted[p.remote] && io.cancel != nil
+	ctx := io.loopCtx
+	io.mu.Unlock()
+	if redial {
+		go func() { _, _ = io.At(ctx, p.remote) }()
+	}
 }
 
 // At returns a port to peer. If peer is offline it waits until the relay
@@ -386,6 +400,9 @@ func (io *IO) At(ctx context.Context, peer identity.ID) (port.Port, error) {
 	if err := peer.Check(); err != nil {
 		return nil, err
 	}
+	io.mu.Lock()
+	io.wanted[peer] = true
+	io.mu.Unlock()
 	for {
 		io.mu.Lock()
 		c := io.client

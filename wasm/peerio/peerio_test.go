@@ -288,3 +288,48 @@ func TestWebRTCFallback(t *testing.T) {
 		t.Fatalf("transport %s, want relay", got)
 	}
 }
+
+// TestReconnect: when a peer goes away and comes back, the port to it is
+// opened again by itself, and the handlers get the new ports.
+func TestReconnect(t *testing.T) {
+	url := startRelay(t)
+	ana, bob := newPeer(t, url, "ana", 1), newPeer(t, url, "bob", 2)
+	ana.online(t)
+	bob.online(t)
+	pa, err := ana.At(ctx(t), bob.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-ana.ports
+	exchange(t, pa, <-bob.ports, []byte("first"))
+
+	bob.Close() // Bob's tab goes away
+	if _, err := pa.Recv(ctx(t)); !errors.Is(err, port.ErrClosed) {
+		t.Fatalf("Ana's port after Bob left: %v", err)
+	}
+	bob.online(t) // and comes back
+	var na, nb port.Port
+	select {
+	case na = <-ana.ports:
+	case <-ctx(t).Done():
+		t.Fatal("Ana's port was not reopened")
+	}
+	select {
+	case nb = <-bob.ports:
+	case <-ctx(t).Done():
+		t.Fatal("Bob got no port")
+	}
+	exchange(t, na, nb, []byte("again"))
+	exchange(t, nb, na, []byte("and back"))
+
+	// A port closed on purpose is not reopened.
+	na.Close()
+	if _, err := nb.Recv(ctx(t)); !errors.Is(err, port.ErrClosed) {
+		t.Fatalf("Bob's port after Ana closed it: %v", err)
+	}
+	select {
+	case p := <-ana.ports:
+		t.Fatalf("a closed port was reopened: %v", p.Remote())
+	default:
+	}
+}

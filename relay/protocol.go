@@ -78,20 +78,7 @@ func HelloMessage(nonce []byte) []byte {
 	return append([]byte(helloContext), nonce...)
 }
 
-var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
-)
-
-func init() {
-	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err)
-	}
-	if decMode, err = journal.DecOptions(MaxWatch + 8).DecMode(); err != nil {
-		panic(err)
-	}
-}
+var encMode, decMode = journal.Codec(MaxWatch + 8)
 
 // Encode encodes f.
 func Encode(f *Frame) ([]byte, error) {

@@ -29,19 +29,20 @@ const (
 // Hash is a SHA-256 tree hash (RFC 6962 leaf and node hashes, as tlog computes them).
 type Hash = tlog.Hash
 
-var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
-)
+var encMode, decMode = Codec(4096)
 
-func init() {
-	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err)
+// Codec returns the deterministic CBOR encoder every format of the project
+// uses, and a decoder for untrusted input with DecOptions(maxArray).
+func Codec(maxArray int) (cbor.EncMode, cbor.DecMode) {
+	enc, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic("journal: cbor encoder: " + err.Error())
 	}
-	if decMode, err = DecOptions(4096).DecMode(); err != nil {
-		panic(err)
+	dec, err := DecOptions(maxArray).DecMode()
+	if err != nil {
+		panic("journal: cbor decoder: " + err.Error())
 	}
+	return enc, dec
 }
 
 // DecOptions are the CBOR decoding limits for untrusted input used by the

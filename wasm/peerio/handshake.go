@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fxamacker/cbor/v2"
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -52,8 +51,7 @@ type envelope struct {
 	Sig []byte
 }
 
-var decMode, _ = journal.DecOptions(16).DecMode()
-var encMode, _ = cbor.CoreDetEncOptions().EncMode()
+var encMode, decMode = journal.Codec(16)
 
 func decodeEnvelope(b []byte) (*envelope, error) {
 	if len(b) > maxEnvelope {

@@ -43,10 +43,7 @@ type peer struct {
 }
 
 func newPeer(t *testing.T, url string, alias string, n byte) *peer {
-	t.Helper()
-	p := &peer{IO: peerio.New(alias, identity.Seed{n}, peerio.Config{Relay: url, Logger: quiet, Retry: 10 * time.Millisecond}), ports: make(chan port.Port, 16)}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return newRTCPeer(t, url, alias, n, nil)
 }
 
 func (p *peer) online(t *testing.T) {
@@ -225,7 +222,7 @@ func TestReplicationOverIO(t *testing.T) {
 
 func newRTCPeer(t *testing.T, url, alias string, n byte, rtc *peerio.RTCConfig) *peer {
 	t.Helper()
-	p := &peer{IO: peerio.New(alias, identity.Seed{n}, peerio.Config{Relay: url, Logger: quiet, WebRTC: rtc}), ports: make(chan port.Port, 16)}
+	p := &peer{IO: peerio.New(alias, identity.Seed{n}, peerio.Config{Relay: url, Logger: quiet, Retry: 10 * time.Millisecond, WebRTC: rtc}), ports: make(chan port.Port, 16)}
 	t.Cleanup(func() { p.Close() })
 	return p
 }

@@ -120,20 +120,7 @@ type Bye struct {
 	Reason string
 }
 
-var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
-)
-
-func init() {
-	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err)
-	}
-	if decMode, err = journal.DecOptions(MaxHelloBooks).DecMode(); err != nil {
-		panic(err)
-	}
-}
+var encMode, decMode = journal.Codec(MaxHelloBooks)
 
 // Encode encodes a message body of type t.
 func Encode(t Type, body any) ([]byte, error) {

@@ -1,0 +1,119 @@
+package room
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+)
+
+// An invite code is the host's peer id and the task id, the seed's
+// `bob_id+task_id`, as one copy-paste-safe string:
+//
+//	"tm1" ‖ z-base-32( host id (32) ‖ task id (16) ‖ checksum (4) )
+//
+// The checksum is the first 4 bytes of SHA-256 of the version prefix, the
+// host id and the task id, so a mistyped, truncated or foreign code is an
+// error before anything is sent, never a hang.
+
+// InvitePrefix starts every invite code of this version.
+const InvitePrefix = "tm1"
+
+// TaskIDSize is the size of a task id.
+const TaskIDSize = 16
+
+// ErrBadInvite means a code that is not a valid invite.
+var ErrBadInvite = errors.New("room: bad invite code")
+
+var zbase32 = base32.NewEncoding("ybndrfg8ejkmcpqxot1uwisza345h769").WithPadding(base32.NoPadding)
+
+// A TaskID names a task; in text, 26 characters of z-base-32.
+type TaskID [TaskIDSize]byte
+
+// NewTaskID returns a random task id.
+func NewTaskID() (TaskID, error) {
+	var t TaskID
+	_, err := rand.Read(t[:])
+	return t, err
+}
+
+func (t TaskID) String() string { return zbase32.EncodeToString(t[:]) }
+
+// ParseTaskID parses the text form of a task id.
+func ParseTaskID(s string) (TaskID, error) {
+	var t TaskID
+	b, err := zbase32.DecodeString(s)
+	if err != nil || len(b) != TaskIDSize || zbase32.EncodeToString(b) != s {
+		return t, fmt.Errorf("room: bad task id %q", clip(s))
+	}
+	copy(t[:], b)
+	return t, nil
+}
+
+// An Invite is what a code carries.
+type Invite struct {
+	Host identity.ID
+	Task TaskID
+}
+
+func checksum(host identity.ID, task TaskID) []byte {
+	h := sha256.New()
+	h.Write([]byte(InvitePrefix))
+	h.Write(host[:])
+	h.Write(task[:])
+	return h.Sum(nil)[:4]
+}
+
+// Code returns the invite as text.
+func (inv Invite) Code() string {
+	b := make([]byte, 0, identity.IDSize+TaskIDSize+4)
+	b = append(b, inv.Host[:]...)
+	b = append(b, inv.Task[:]...)
+	b = append(b, checksum(inv.Host, inv.Task)...)
+	return InvitePrefix + zbase32.EncodeToString(b)
+}
+
+// inviteTextSize is the length of a code.
+var inviteTextSize = len(InvitePrefix) + zbase32.EncodedLen(identity.IDSize+TaskIDSize+4)
+
+// ParseInvite parses a code, forgiving surrounding spaces and the case of
+// letters (copy and paste), and says clearly what is wrong with a bad one.
+func ParseInvite(code string) (Invite, error) {
+	code = strings.ToLower(strings.TrimSpace(code))
+	switch {
+	case code == "":
+		return Invite{}, fmt.Errorf("%w: empty", ErrBadInvite)
+	case !strings.HasPrefix(code, InvitePrefix):
+		return Invite{}, fmt.Errorf("%w: not a task-messenger invite (it starts with %q)", ErrBadInvite, InvitePrefix)
+	case len(code) < inviteTextSize:
+		return Invite{}, fmt.Errorf("%w: too short (%d of %d characters): was it cut when copied?", ErrBadInvite, len(code), inviteTextSize)
+	case len(code) > inviteTextSize:
+		return Invite{}, fmt.Errorf("%w: too long (%d of %d characters)", ErrBadInvite, len(code), inviteTextSize)
+	}
+	b, err := zbase32.DecodeString(code[len(InvitePrefix):])
+	if err != nil || zbase32.EncodeToString(b) != code[len(InvitePrefix):] {
+		return Invite{}, fmt.Errorf("%w: a character is not one an invite uses: mistyped?", ErrBadInvite)
+	}
+	var inv Invite
+	copy(inv.Host[:], b[:identity.IDSize])
+	copy(inv.Task[:], b[identity.IDSize:identity.IDSize+TaskIDSize])
+	if !bytes.Equal(b[identity.IDSize+TaskIDSize:], checksum(inv.Host, inv.Task)) {
+		return Invite{}, fmt.Errorf("%w: the checksum does not match: mistyped?", ErrBadInvite)
+	}
+	if err := inv.Host.Check(); err != nil {
+		return Invite{}, fmt.Errorf("%w: host: %w", ErrBadInvite, err)
+	}
+	return inv, nil
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

@@ -1,0 +1,178 @@
+package room
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+)
+
+// Message types. A reply is a chat message with refs.cause set. Types this
+// version does not know are kept and shown as they are.
+const (
+	TypeChat    = "chat"    // a chat message, or a reply
+	TypeJoin    = "join"    // the first page of a member's book: who joins which task
+	TypeMember  = "member"  // a member announces another member
+	TypeTask    = "task"    // a task was created
+	TypeRename  = "rename"  // a task was renamed
+	TypeSubtask = "subtask" // a subtask was added
+	TypeInvalid = "invalid" // a page that is not a message (kept, shown as such)
+)
+
+// MaxMessage bounds a message's encoding.
+const MaxMessage = 64 << 10
+
+// A Message is the original's standard format:
+//
+//	{ head: [by, to, mid], refs: { cause }, type, data, meta: { date, clock } }
+//
+// by and to are peer ids; mid numbers the author's messages in the task
+// (the same in each of the author's books of the task, one per reader);
+// refs.cause is [by, mid] of the message replied to; meta.date is the
+// author's wall clock (Unix ms, shown, never trusted for order) and
+// meta.clock a Lamport clock: 1 + the highest clock the author had seen in
+// the task (its own included) when it wrote.
+type Message struct {
+	Head Head            `json:"head"`
+	Refs Refs            `json:"refs"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data,omitempty"`
+	Meta Meta            `json:"meta"`
+
+	Raw []byte `json:"-"` // the page, for TypeInvalid
+}
+
+// Head is [by, to, mid].
+type Head struct {
+	By, To identity.ID
+	Mid    uint64
+}
+
+// Refs are a message's references.
+type Refs struct {
+	Cause *Ref `json:"cause,omitempty"`
+}
+
+// Ref names a message: [by, mid].
+type Ref struct {
+	By  identity.ID
+	Mid uint64
+}
+
+// Meta is what a message says about itself.
+type Meta struct {
+	Date  int64  `json:"date"`
+	Clock uint64 `json:"clock"`
+}
+
+// MarshalJSON writes [by, to, mid]; to is "" when the message is for
+// every member.
+func (h Head) MarshalJSON() ([]byte, error) {
+	to := ""
+	if !h.To.IsZero() {
+		to = h.To.String()
+	}
+	return json.Marshal([]any{h.By.String(), to, h.Mid})
+}
+
+// UnmarshalJSON reads [by, to, mid].
+func (h *Head) UnmarshalJSON(b []byte) error {
+	var v [3]json.RawMessage
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("head: %w", err)
+	}
+	if err := json.Unmarshal(v[0], &h.By); err != nil {
+		return fmt.Errorf("head by: %w", err)
+	}
+	if string(v[1]) != `""` {
+		if err := json.Unmarshal(v[1], &h.To); err != nil {
+			return fmt.Errorf("head to: %w", err)
+		}
+	}
+	return json.Unmarshal(v[2], &h.Mid)
+}
+
+// MarshalJSON writes [by, mid].
+func (r Ref) MarshalJSON() ([]byte, error) { return json.Marshal([]any{r.By.String(), r.Mid}) }
+
+// UnmarshalJSON reads [by, mid].
+func (r *Ref) UnmarshalJSON(b []byte) error {
+	var v [2]json.RawMessage
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("ref: %w", err)
+	}
+	if err := json.Unmarshal(v[0], &r.By); err != nil {
+		return fmt.Errorf("ref by: %w", err)
+	}
+	return json.Unmarshal(v[1], &r.Mid)
+}
+
+// Encode returns the message as a page.
+func (m *Message) Encode() ([]byte, error) {
+	b, err := json.Marshal(m)
+	if err == nil && len(b) > MaxMessage {
+		err = fmt.Errorf("room: message of %d bytes, at most %d", len(b), MaxMessage)
+	}
+	return b, err
+}
+
+// ErrNotMessage means a page that does not decode as a message.
+var ErrNotMessage = errors.New("room: not a message")
+
+// Decode reads a page written by author. A page that is not a message, or
+// claims another author, comes back as TypeInvalid with the page in Raw
+// and an error saying why: kept and shown, never dropped.
+func Decode(page []byte, author identity.ID) (Message, error) {
+	var m Message
+	err := func() error {
+		if len(page) > MaxMessage {
+			return fmt.Errorf("%d bytes", len(page))
+		}
+		d := json.NewDecoder(bytes.NewReader(page))
+		if err := d.Decode(&m); err != nil {
+			return err
+		}
+		if m.Head.By != author {
+			return fmt.Errorf("claims author %s in a book by %s", m.Head.By.Short(), author.Short())
+		}
+		if m.Type == "" {
+			return errors.New("no type")
+		}
+		return nil
+	}()
+	if err != nil {
+		return Message{Head: Head{By: author}, Type: TypeInvalid, Raw: page}, fmt.Errorf("%w: %v", ErrNotMessage, err)
+	}
+	return m, nil
+}
+
+// Key is a message's place in every timeline: by clock, then author, then mid.
+type Key struct {
+	Clock uint64
+	By    identity.ID
+	Mid   uint64
+}
+
+// Key returns the message's key.
+func (m *Message) Key() Key { return Key{m.Meta.Clock, m.Head.By, m.Head.Mid} }
+
+// Compare orders keys: -1, 0 or +1.
+func (k Key) Compare(o Key) int {
+	switch {
+	case k.Clock != o.Clock:
+		if k.Clock < o.Clock {
+			return -1
+		}
+		return 1
+	case k.By != o.By:
+		return bytes.Compare(k.By[:], o.By[:])
+	case k.Mid != o.Mid:
+		if k.Mid < o.Mid {
+			return -1
+		}
+		return 1
+	}
+	return 0
+}

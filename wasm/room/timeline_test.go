@@ -1,0 +1,190 @@
+package room
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+var ctx = context.Background()
+
+// memSource is a Source in memory.
+type memSource []Message
+
+func (s memSource) Len(context.Context) (int, error) { return len(s), nil }
+func (s memSource) Get(_ context.Context, i int) (Message, error) {
+	return s[i], nil
+}
+
+// simulate has authors write n messages in all, each seeing the others'
+// messages with some lag, keeping Lamport clocks; some are replies.
+func simulate(seed uint64, authors []identity.ID, n int) ([]memSource, []Message) {
+	r := rand.New(rand.NewPCG(seed, 1))
+	srcs := make([]memSource, len(authors))
+	seen := make([]uint64, len(authors)) // highest clock each author has seen
+	var all []Message
+	for range n {
+		a := r.IntN(len(authors))
+		// Catch up on a random part of what was written.
+		if len(all) > 0 && r.IntN(2) == 0 {
+			m := all[r.IntN(len(all))]
+			seen[a] = max(seen[a], m.Meta.Clock)
+		}
+		seen[a]++
+		m := Message{Head: Head{By: authors[a], Mid: uint64(len(srcs[a]))}, Type: TypeChat, Meta: Meta{Clock: seen[a]}}
+		if len(all) > 0 && r.IntN(4) == 0 {
+			cause := all[r.IntN(len(all))]
+			if cause.Meta.Clock < m.Meta.Clock {
+				m.Refs.Cause = &Ref{By: cause.Head.By, Mid: cause.Head.Mid}
+			}
+		}
+		srcs[a] = append(srcs[a], m)
+		all = append(all, m)
+	}
+	slices.SortFunc(all, func(x, y Message) int { return x.Key().Compare(y.Key()) })
+	return srcs, all
+}
+
+func asSources(ms []memSource) []Source {
+	out := make([]Source, len(ms))
+	for i := range ms {
+		out[i] = ms[i]
+	}
+	return out
+}
+
+func keys(ms []Message) []Key {
+	out := make([]Key, len(ms))
+	for i := range ms {
+		out[i] = ms[i].Key()
+	}
+	return out
+}
+
+func TestTimelineOrderAndPaging(t *testing.T) {
+	authors := []identity.ID{identity.New(identity.Seed{1}).ID(), identity.New(identity.Seed{2}).ID(), identity.New(identity.Seed{3}).ID()}
+	for seed := range uint64(20) {
+		srcs, want := simulate(seed, authors, 300)
+		got, err := Page(ctx, asSources(srcs), nil, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(keys(got), keys(want)) {
+			t.Fatalf("seed %d: the merged timeline is not sorted by key", seed)
+		}
+		// The same on every member: the order of sources does not matter.
+		rev := slices.Clone(srcs)
+		slices.Reverse(rev)
+		again, _ := Page(ctx, asSources(rev), nil, 1000)
+		if !slices.Equal(keys(again), keys(got)) {
+			t.Fatalf("seed %d: another order of sources gives another timeline", seed)
+		}
+		// Causal: a reply after its cause.
+		at := map[Ref]int{}
+		for i, m := range got {
+			at[Ref{m.Head.By, m.Head.Mid}] = i
+		}
+		for i, m := range got {
+			if c := m.Refs.Cause; c != nil && at[*c] >= i {
+				t.Fatalf("seed %d: reply at %d before its cause at %d", seed, i, at[*c])
+			}
+		}
+		// Paging back from the newest, 7 at a time, gives the same.
+		var paged []Message
+		var before *Key
+		for {
+			p, err := Page(ctx, asSources(srcs), before, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p) == 0 {
+				break
+			}
+			paged = append(slices.Clone(p), paged...)
+			k := p[0].Key()
+			before = &k
+		}
+		if !slices.Equal(keys(paged), keys(want)) {
+			t.Fatalf("seed %d: paging gives %d messages, want %d in order", seed, len(paged), len(want))
+		}
+	}
+}
+
+func TestBookSourceKeepsInvalidPages(t *testing.T) {
+	db, err := journal.Open(ctx, store.NewMemory(), identity.Seed{1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book, _ := db.Author(ctx, "room", nil)
+	me := db.ID()
+	write := func(m Message) {
+		b, err := m.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		book.Append(ctx, b)
+	}
+	write(Message{Head: Head{By: me, Mid: 0}, Type: TypeChat, Data: json.RawMessage(`{"text":"hi"}`), Meta: Meta{Clock: 1}})
+	book.Append(ctx, []byte("not json"))
+	write(Message{Head: Head{By: me, Mid: 2}, Type: "poll", Data: json.RawMessage(`{"q":"?"}`), Meta: Meta{Clock: 3}})
+	got, err := Page(ctx, []Source{BookSource{Book: book, Author: me}}, nil, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := fmt.Sprint(got[0].Type, got[1].Type, got[2].Type)
+	if len(got) != 3 || types != "chatinvalidpoll" || string(got[1].Raw) != "not json" {
+		t.Fatalf("timeline %v (%d messages)", types, len(got))
+	}
+}
+
+func TestMessageJSON(t *testing.T) {
+	ana, bob := identity.New(identity.Seed{1}).ID(), identity.New(identity.Seed{2}).ID()
+	m := Message{Head: Head{By: ana, To: bob, Mid: 7}, Refs: Refs{Cause: &Ref{By: bob, Mid: 3}}, Type: TypeChat,
+		Data: json.RawMessage(`{"text":"re: hi"}`), Meta: Meta{Date: 1700000000000, Clock: 12}}
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{"head":["%s","%s",7],"refs":{"cause":["%s",3]},"type":"chat","data":{"text":"re: hi"},"meta":{"date":1700000000000,"clock":12}}`, ana, bob, bob)
+	if string(b) != want {
+		t.Fatalf("encoding\n%s\nwant\n%s", b, want)
+	}
+	back, err := Decode(b, ana)
+	if err != nil || back.Key() != m.Key() || back.Refs.Cause.Mid != 3 {
+		t.Fatalf("decode: %+v, %v", back, err)
+	}
+	if bad, err := Decode(b, bob); err == nil || bad.Type != TypeInvalid {
+		t.Fatal("a message claiming another author was taken as is")
+	}
+}
+
+func FuzzDecodeMessage(f *testing.F) {
+	ana := identity.New(identity.Seed{1}).ID()
+	m := Message{Head: Head{By: ana, Mid: 1}, Type: TypeChat, Data: json.RawMessage(`{"text":"x"}`), Meta: Meta{Clock: 2}}
+	b, _ := m.Encode()
+	f.Add(b)
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"head":[1,2,3]}`))
+	f.Fuzz(func(t *testing.T, page []byte) {
+		m, err := Decode(page, ana)
+		if err != nil {
+			if m.Type != TypeInvalid || string(m.Raw) != string(page) {
+				t.Fatal("a page that is not a message was not kept as invalid")
+			}
+			return
+		}
+		if m.Head.By != ana || m.Type == "" {
+			t.Fatalf("accepted %+v", m.Head)
+		}
+		if _, err := m.Encode(); err != nil && len(page) <= MaxMessage {
+			t.Fatalf("an accepted message does not encode: %v", err)
+		}
+	})
+}

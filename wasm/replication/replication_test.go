@@ -186,3 +186,22 @@ func TestAnnounceLive(t *testing.T) {
 		return r != nil && holds(r, free.Len())()
 	})
 }
+
+// TestShareFollowedBook: a book shared by hand that the reader already
+// follows. The reader's hello (length 0) crosses the author's first have
+// on the wire; the reader's wants for the new head must still be served.
+func TestShareFollowedBook(t *testing.T) {
+	for range 20 {
+		ana, bob := openDB(t, 1), openDB(t, 2)
+		book, _ := ana.Author(ctx, "free-form name", nil)
+		fill(t, book, 200, 100, "s")
+		rep, _ := bob.ReaderFrom(ctx, book.Key(), ana.ID())
+		l := connect(t, ana, bob, replication.Config{}, replication.Config{}, nil)
+		l.A.Share(book)
+		waitFor(t, bob, "shared book", holds(rep, book.Len()))
+		l.stop()
+		if !errors.Is(l.errA, context.Canceled) || !errors.Is(l.errB, context.Canceled) {
+			t.Fatalf("sessions ended with %v / %v", l.errA, l.errB)
+		}
+	}
+}

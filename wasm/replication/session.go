@@ -121,6 +121,7 @@ type ownBook struct {
 	known  bool   // the peer's length is known (its hello arrived)
 	listed bool   // the peer's hello listed the book: it follows it already
 	peer   uint64 // the head length the peer has, as far as we know
+	sent   uint64 // the longest head the peer holds from us (sent, or listed in its hello): wants may reach it
 	dirty  bool   // in Session.dirty
 	serve  journal.Ranges
 	queued bool // in Session.serving
@@ -425,6 +426,9 @@ func (s *Session) onHello(h *Hello) {
 			continue
 		}
 		o.known, o.listed, o.peer = true, listed, n
+		// The peer holds our signed head of length n: it may ask for pages
+		// under it, proven against it.
+		o.sent = max(o.sent, min(n, o.book.Len()))
 		if o.book.Len() > n {
 			s.markDirtyLocked(key, o)
 		}
@@ -526,8 +530,8 @@ func (s *Session) onWant(key identity.ID, w *Want) error {
 		return fmt.Errorf("%w: want for book %s, not shared with this peer", ErrProtocol, key.Short())
 	}
 	for _, r := range w.Ranges {
-		if r.End > o.peer {
-			return fmt.Errorf("%w: want [%d, %d) of book %s beyond the head sent (%d)", ErrProtocol, r.Start, r.End, key.Short(), o.peer)
+		if r.End > o.sent {
+			return fmt.Errorf("%w: want [%d, %d) of book %s beyond the head sent (%d)", ErrProtocol, r.Start, r.End, key.Short(), o.sent)
 		}
 		o.serve = o.serve.Add(r.Start, r.End)
 	}

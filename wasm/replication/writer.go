@@ -95,7 +95,7 @@ func (s *Session) next(ctx context.Context) ([]byte, Event, error) {
 		first := o.serve[0]
 		end := min(first.End, first.Start+MaxDataPages)
 		// Proofs are against the head the peer has: the last one we sent.
-		n := o.peer
+		n := o.sent
 		s.mu.Unlock()
 		msg, ev, sent, err := s.buildData(ctx, key, o.book, first.Start, end, n)
 		s.mu.Lock()
@@ -158,7 +158,7 @@ func (s *Session) buildHave(ctx context.Context, o *ownBook, from uint64, announ
 		return nil, Event{}, err
 	}
 	s.mu.Lock()
-	o.peer = n
+	o.peer, o.sent = n, max(o.sent, n)
 	s.mu.Unlock()
 	return msg, ev, nil
 }

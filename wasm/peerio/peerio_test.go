@@ -70,16 +70,23 @@ func exchange(t *testing.T, a, b port.Port, msg []byte) {
 	}
 }
 
-func TestConnectExchangeClose(t *testing.T) {
+// connected returns Ana and Bob online at a new relay, with Ana's port to
+// Bob and the one Bob's handler got.
+func connected(t *testing.T) (ana, bob *peer, pa, pb port.Port) {
+	t.Helper()
 	url := startRelay(t)
-	ana, bob := newPeer(t, url, "ana", 1), newPeer(t, url, "bob", 2)
+	ana, bob = newPeer(t, url, "ana", 1), newPeer(t, url, "bob", 2)
 	ana.online(t)
 	bob.online(t)
 	pa, err := ana.At(ctx(t), bob.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	pb := <-bob.ports
+	return ana, bob, pa, <-bob.ports
+}
+
+func TestConnectExchangeClose(t *testing.T) {
+	ana, bob, pa, pb := connected(t)
 	if pa.Remote() != bob.ID() || pb.Remote() != ana.ID() || pa.Local() != ana.ID() {
 		t.Fatal("port ids are not the peers'")
 	}
@@ -289,16 +296,9 @@ func TestWebRTCFallback(t *testing.T) {
 // TestReconnect: when a peer goes away and comes back, the port to it is
 // opened again by itself, and the handlers get the new ports.
 func TestReconnect(t *testing.T) {
-	url := startRelay(t)
-	ana, bob := newPeer(t, url, "ana", 1), newPeer(t, url, "bob", 2)
-	ana.online(t)
-	bob.online(t)
-	pa, err := ana.At(ctx(t), bob.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ana, bob, pa, pb := connected(t)
 	<-ana.ports
-	exchange(t, pa, <-bob.ports, []byte("first"))
+	exchange(t, pa, pb, []byte("first"))
 
 	bob.Close() // Bob's tab goes away
 	if _, err := pa.Recv(ctx(t)); !errors.Is(err, port.ErrClosed) {

@@ -324,14 +324,6 @@ func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.O
 	return start, &Event{Type: EventAppend, Book: b.key, Name: rec.Name, Index: start, Pages: pages, Head: head}, nil
 }
 
-func hashBytes(hs []Hash) []byte {
-	out := make([]byte, 0, len(hs)*tlog.HashSize)
-	for _, h := range hs {
-		out = append(out, h[:]...)
-	}
-	return out
-}
-
 // Get returns page i. It is ErrNotFound when i is past the end, or when a
 // replica does not hold it (yet).
 func (b *Book) Get(ctx context.Context, i uint64) ([]byte, error) {

@@ -220,24 +220,10 @@ func (io *IO) serve(ctx context.Context, c *relay.Client) {
 func (io *IO) handle(ctx context.Context, c *relay.Client, ev relay.Event) {
 	switch ev.Type {
 	case relay.FramePresence:
-		io.mu.Lock()
-		io.online[ev.From] = ev.Online
-		p := io.ports[ev.From]
-		io.notifyLocked()
-		io.mu.Unlock()
-		if !ev.Online && p != nil {
-			p.shut(fmt.Errorf("peerio: %s went offline", ev.From.Short()))
-		}
+		io.presence(ev.From, ev.Online)
 	case relay.FrameError:
 		if ev.Code == relay.CodeOffline {
-			io.mu.Lock()
-			io.online[ev.From] = false
-			p := io.ports[ev.From]
-			io.notifyLocked()
-			io.mu.Unlock()
-			if p != nil {
-				p.shut(fmt.Errorf("peerio: %s is offline", ev.From.Short()))
-			}
+			io.presence(ev.From, false)
 		}
 	case relay.FrameRecv:
 		switch ev.Kind {
@@ -256,6 +242,19 @@ func (io *IO) handle(ctx context.Context, c *relay.Client, ev relay.Event) {
 				io.cfg.Logger.Warn("peerio: refused a handshake", "peer", io.ID().Short(), "from", ev.From.Short(), "err", err)
 			}
 		}
+	}
+}
+
+// presence records whether peer is online, wakes those waiting for it, and
+// closes the port to a peer that left.
+func (io *IO) presence(peer identity.ID, online bool) {
+	io.mu.Lock()
+	io.online[peer] = online
+	p := io.ports[peer]
+	io.notifyLocked()
+	io.mu.Unlock()
+	if !online && p != nil {
+		p.shut(fmt.Errorf("peerio: %s went offline", peer.Short()))
 	}
 }
 

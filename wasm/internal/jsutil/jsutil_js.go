@@ -101,11 +101,6 @@ func Promise(fn func() (any, error)) js.Value {
 	return p
 }
 
-// Reject returns a promise rejected with err.
-func Reject(err error) js.Value {
-	return js.Global().Get("Promise").Call("reject", NewError(err))
-}
-
 func safely(fn func() (any, error)) (v any, err error) {
 	defer func() {
 		if r := recover(); r != nil {

@@ -93,7 +93,7 @@ return true`, map[string]any{"native": native.ID().String()}), nil)
 	case <-ctx.Done():
 		t.Fatal("the native peer got no port")
 	}
-	app := port.NewMux(p).Channel(port.ChannelApp)
+	app := port.NewMux(p, port.ChannelApp).Channel(port.ChannelApp)
 	tab.poll(`window.port.transport() === 'webrtc'`)
 	tab.run(`await window.port.postMessage({ from: 'tab' }); return true`, nil)
 	msg, err := app.Recv(ctx)

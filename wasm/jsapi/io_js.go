@@ -146,7 +146,7 @@ func (j *jsIO) portValue(p port.Port) js.Value {
 	m := &portMux{}
 	app := p
 	if j.db != nil {
-		m.mux = port.NewMux(p)
+		m.mux = port.NewMux(p, port.ChannelSync, port.ChannelApp)
 		app = m.mux.Channel(port.ChannelApp)
 		go func() {
 			err := replication.NewSession(j.db, m.mux.Channel(port.ChannelSync), replication.Config{}).Run(context.Background())

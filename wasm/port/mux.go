@@ -11,7 +11,8 @@ import (
 // Channels of a multiplexed port.
 const (
 	ChannelSync byte = 0 // replication sessions
-	ChannelApp  byte = 1 // the application's own messages (rooms, the JS API)
+	ChannelApp  byte = 1 // the page's own messages (the JS API's port.postMessage)
+	ChannelRoom byte = 2 // the room protocol (join, joined)
 )
 
 // A Mux carries several independent channels over one port: each message
@@ -26,9 +27,14 @@ type Mux struct {
 	done  chan struct{}
 }
 
-// NewMux starts reading p and returns the multiplexer.
-func NewMux(p Port) *Mux {
+// NewMux starts reading p and returns the multiplexer, with the given
+// channels open before the first message is read (so none of theirs is
+// dropped).
+func NewMux(p Port, open ...byte) *Mux {
 	m := &Mux{p: p, chans: make(map[byte]*muxChan), done: make(chan struct{})}
+	for _, c := range open {
+		m.Channel(c)
+	}
 	go m.read()
 	return m
 }

@@ -192,6 +192,8 @@ func (s *Session) load(ctx context.Context) error {
 		return err
 	}
 	hello := &Hello{Full: true}
+	own := make(map[identity.ID]*ownBook)
+	reps := make(map[identity.ID]*repBook)
 	for _, info := range infos {
 		switch {
 		case info.Writable:
@@ -200,19 +202,31 @@ func (s *Session) load(ctx context.Context) error {
 				if err != nil {
 					return err
 				}
-				s.own[info.Key] = &ownBook{book: b}
+				own[info.Key] = &ownBook{book: b}
 			}
 		case info.Author == s.peer:
 			b, err := s.db.Get(ctx, info.Key)
 			if err != nil {
 				return err
 			}
-			s.reps[info.Key] = s.newRep(b)
+			reps[info.Key] = s.newRep(b)
 			hello.Books = append(hello.Books, HelloBook{Prefix: info.Key[:PrefixSize], Length: info.Head.Length})
 		}
 	}
+	// The DB hook runs already (so nothing created meanwhile is missed):
+	// the maps are filled under the lock it takes.
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for k, o := range own {
+		if _, ok := s.own[k]; !ok {
+			s.own[k] = o
+		}
+	}
+	for k, r := range reps {
+		if _, ok := s.reps[k]; !ok {
+			s.reps[k] = r
+		}
+	}
 	if err := s.queueLocked(TypeHello, hello, Event{}); err != nil {
 		return err
 	}

@@ -117,3 +117,16 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// MarshalText writes the task id as text.
+func (t TaskID) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText parses the text form of a task id.
+func (t *TaskID) UnmarshalText(b []byte) error {
+	v, err := ParseTaskID(string(b))
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}

@@ -1,0 +1,366 @@
+package room
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/port"
+	"github.com/task-messenger/task-messenger/wasm/replication"
+)
+
+// Errors of the messenger.
+var (
+	ErrUnknownTask = errors.New("room: unknown task")
+	ErrRefused     = errors.New("room: join refused")
+	ErrClosed      = errors.New("room: messenger closed")
+)
+
+// Config configures a Messenger.
+type Config struct {
+	// DB is the profile's journal.
+	DB *journal.DB
+	// Dial returns a port to a peer, waiting while it is offline, until
+	// ctx ends (peerio.IO.At). Ports it returns, and ports peers open, are
+	// handed to Messenger.Accept.
+	Dial func(ctx context.Context, peer identity.ID) (port.Port, error)
+	// Now is the wall clock for meta.date; time.Now if nil.
+	Now func() time.Time
+	// Logger; slog.Default() if nil.
+	Logger *slog.Logger
+	// Sync is the base configuration of the replication session each port
+	// runs (its OnEvent sees the protocol, for devtools).
+	Sync replication.Config
+	// Retry is the pause before dialling a member again after a failure
+	// (default 1s).
+	Retry time.Duration
+}
+
+// A Messenger is one profile's task rooms: it keeps the tasks in the
+// profile's books, runs the join handshake and replication on every port
+// to a member, writes messages into the profile's books and reads the
+// timeline from all of a task's books.
+type Messenger struct {
+	cfg      Config
+	db       *journal.DB
+	self     identity.ID
+	log      *slog.Logger
+	tasksLog *journal.Book
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	unhook   func()
+
+	mu      sync.Mutex
+	tasks   map[TaskID]*task
+	order   []TaskID                 // tasks in the order they were made or joined
+	replica map[identity.ID]bookRef  // a member's book to this profile, by key
+	conns   map[identity.ID]*conn    // the live port to each peer
+	dialing map[identity.ID]bool     // members with a dial loop running
+	pending map[pendingKey]chan wire // joins waiting for their answer
+	subs    map[int]func(Event)
+	nextSub int
+	queue   []journal.Event // stored pages of members' books, for the worker
+	wake    chan struct{}
+	closed  bool
+}
+
+type bookRef struct {
+	task TaskID
+	peer identity.ID
+}
+
+type pendingKey struct {
+	peer identity.ID
+	task TaskID
+}
+
+// task is the in-memory state of a task.
+type task struct {
+	id       TaskID
+	title    string
+	titleKey Key
+	parent   *TaskID
+	host     identity.ID
+	created  int64
+	log      *journal.Book
+	members  map[identity.ID]*member
+	clock    uint64     // the highest clock seen in the task; guarded by Messenger.mu
+	wmu      sync.Mutex // serialises writes to this profile's books of the task
+}
+
+// member is another member of a task, seen from this profile.
+type member struct {
+	id    identity.ID
+	out   *journal.Book // this profile's book to the member; nil until paired
+	inKey identity.ID   // the member's book to this profile; zero until it answered
+	in    *journal.Book
+}
+
+func (t *task) member(id identity.ID) *member {
+	mb := t.members[id]
+	if mb == nil {
+		mb = &member{id: id}
+		t.members[id] = mb
+	}
+	return mb
+}
+
+// Open starts the messenger of cfg.DB's profile: it rebuilds its tasks
+// from its books, repairs books a crash left behind their log, and dials
+// every member in the background.
+func Open(ctx context.Context, cfg Config) (*Messenger, error) {
+	if cfg.DB == nil || cfg.Dial == nil {
+		return nil, errors.New("room: Config needs DB and Dial")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Retry == 0 {
+		cfg.Retry = time.Second
+	}
+	m := &Messenger{
+		cfg: cfg, db: cfg.DB, self: cfg.DB.ID(), log: cfg.Logger,
+		tasks: make(map[TaskID]*task), replica: make(map[identity.ID]bookRef),
+		conns: make(map[identity.ID]*conn), dialing: make(map[identity.ID]bool),
+		pending: make(map[pendingKey]chan wire), subs: make(map[int]func(Event)),
+		wake: make(chan struct{}, 1),
+	}
+	var err error
+	if m.tasksLog, err = m.db.Author(ctx, tasksBook, []byte(`{"app":"task-messenger"}`)); err != nil {
+		return nil, fmt.Errorf("room: open tasks: %w", err)
+	}
+	if err := m.replay(ctx); err != nil {
+		return nil, err
+	}
+	for _, id := range m.order {
+		if err := m.load(ctx, m.tasks[id]); err != nil {
+			return nil, err
+		}
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.unhook = m.db.Subscribe(m.onDBEvent)
+	m.wg.Add(1)
+	go m.work()
+	m.mu.Lock()
+	for _, t := range m.tasks {
+		for id := range t.members {
+			m.dialLocked(id)
+		}
+	}
+	m.mu.Unlock()
+	return m, nil
+}
+
+// load opens a task's books at open and repairs the books to members that
+// a crash left behind the log.
+func (m *Messenger) load(ctx context.Context, t *task) error {
+	log, err := m.db.Author(ctx, logName(m.self, t.id), genesisMeta{Task: t.id, Title: t.title, Parent: t.parent}.encode())
+	if err != nil {
+		return fmt.Errorf("room: task %s: %w", t.id, err)
+	}
+	clock := lastClock(ctx, BookSource{Book: log, Author: m.self})
+	m.mu.Lock()
+	t.log, t.clock = log, clock
+	m.mu.Unlock()
+	for _, mb := range t.members {
+		if b, err := m.db.Get(ctx, m.db.BookKey(pairName(m.self, mb.id, t.id))); err == nil {
+			mb.out = b
+			if err := m.catchUp(ctx, t, mb); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, journal.ErrNotFound) {
+			return err
+		}
+		if !mb.inKey.IsZero() {
+			if mb.in, err = m.db.ReaderFrom(ctx, mb.inKey, mb.id); err != nil {
+				return fmt.Errorf("room: task %s: book of %s: %w", t.id, mb.id.Short(), err)
+			}
+			m.replica[mb.inKey] = bookRef{t.id, mb.id}
+			t.clock = max(t.clock, lastClock(ctx, BookSource{Book: mb.in, Author: mb.id}))
+		}
+	}
+	return nil
+}
+
+// lastClock is the clock of a source's last message, 0 if none.
+func lastClock(ctx context.Context, s Source) uint64 {
+	n, err := s.Len(ctx)
+	if err != nil || n == 0 {
+		return 0
+	}
+	msg, err := s.Get(ctx, n-1)
+	if err != nil {
+		return 0
+	}
+	return msg.Meta.Clock
+}
+
+// ID returns this profile's peer id.
+func (m *Messenger) ID() identity.ID { return m.self }
+
+// Close stops the messenger: its ports close, its dial loops end. The DB
+// stays open.
+func (m *Messenger) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	conns := make([]*conn, 0, len(m.conns))
+	for _, c := range m.conns {
+		conns = append(conns, c)
+	}
+	m.mu.Unlock()
+	m.unhook()
+	m.cancel()
+	for _, c := range conns {
+		c.mux.Close()
+	}
+	m.wg.Wait()
+	return nil
+}
+
+// EventType names what an Event reports.
+type EventType string
+
+// Event types, the JS API's app.on(event) names.
+const (
+	EventMessage EventType = "message" // a message was written or received
+	EventTask    EventType = "task"    // a task was created, joined or renamed
+	EventMember  EventType = "member"  // a member was added, or its books paired
+	EventPeer    EventType = "peer"    // a peer's connection changed (online, offline, waiting)
+	EventError   EventType = "error"   // something failed in the background
+)
+
+// An Event is what the messenger reports to its subscribers.
+type Event struct {
+	Type    EventType
+	Task    TaskID
+	Message *Message    // EventMessage
+	Peer    identity.ID // EventMember, EventPeer
+	State   string      // EventPeer: "online", "offline", "waiting"; EventMember: "added", "paired"
+	Err     error       // EventError
+}
+
+// Subscribe calls fn with every event, on the messenger's goroutines; fn
+// must not block. The returned function unsubscribes.
+func (m *Messenger) Subscribe(fn func(Event)) (cancel func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id := m.nextSub
+	m.nextSub++
+	m.subs[id] = fn
+	return func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		delete(m.subs, id)
+	}
+}
+
+func (m *Messenger) emit(ev Event) {
+	m.mu.Lock()
+	subs := make([]func(Event), 0, len(m.subs))
+	for _, fn := range m.subs {
+		subs = append(subs, fn)
+	}
+	m.mu.Unlock()
+	for _, fn := range subs {
+		fn(ev)
+	}
+}
+
+func (m *Messenger) fail(err error) {
+	m.log.Warn("room", "err", err)
+	m.emit(Event{Type: EventError, Err: err})
+}
+
+// onDBEvent is the DB hook: it queues the pages stored in members' books
+// for the worker (hooks must not call back into the DB).
+func (m *Messenger) onDBEvent(ev journal.Event) {
+	if ev.Type != journal.EventPut {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.replica[ev.Book]; !ok {
+		return
+	}
+	m.queue = append(m.queue, ev)
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// work reads the messages members' books received: it advances the
+// task's clock, reports them, and acts on announcements and renames.
+func (m *Messenger) work() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-m.wake:
+		}
+		m.mu.Lock()
+		q := m.queue
+		m.queue = nil
+		m.mu.Unlock()
+		for _, ev := range q {
+			m.received(ev)
+		}
+	}
+}
+
+func (m *Messenger) received(ev journal.Event) {
+	m.mu.Lock()
+	ref, ok := m.replica[ev.Book]
+	t := m.tasks[ref.task]
+	var book *journal.Book
+	if ok && t != nil && t.members[ref.peer] != nil {
+		book = t.members[ref.peer].in
+	}
+	m.mu.Unlock()
+	if book == nil || !m.replicaOK(t, BookSource{Book: book, Author: ref.peer}) {
+		return
+	}
+	for i, page := range ev.Pages {
+		if ev.Index+uint64(i) == 0 {
+			continue // the genesis page
+		}
+		msg, _ := Decode(page, ref.peer)
+		m.seen(t, msg.Meta.Clock)
+		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg})
+		switch msg.Type {
+		case TypeMember:
+			var d struct {
+				ID identity.ID `json:"id"`
+			}
+			if json.Unmarshal(msg.Data, &d) == nil {
+				if err := m.addMember(m.ctx, t, d.ID); err != nil {
+					m.fail(err)
+				}
+			}
+		case TypeRename:
+			var d struct {
+				Title string `json:"title"`
+			}
+			if json.Unmarshal(msg.Data, &d) == nil {
+				if err := m.retitle(m.ctx, t, d.Title, msg.Key()); err != nil {
+					m.fail(err)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,456 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/peerio"
+	"github.com/task-messenger/task-messenger/wasm/replication"
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+var testSync = replication.Config{Logger: quiet}
+
+// startRelay runs a real relay on 127.0.0.1 and returns its websocket URL.
+func startRelay(t testing.TB) string {
+	t.Helper()
+	srv := relay.NewServer(quiet, relay.DefaultLimits())
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { srv.Close(); hs.Close() })
+	return "ws" + strings.TrimPrefix(hs.URL, "http")
+}
+
+// node is a profile that can go offline and come back, like a tab closed
+// and reopened: its store survives, its DB, IO and messenger are new.
+type node struct {
+	t    testing.TB
+	name string
+	url  string
+	seed identity.Seed
+	st   store.Store
+	io   *peerio.IO
+	*Messenger
+}
+
+func newNode(t testing.TB, url, name string, n byte) *node {
+	var seed identity.Seed
+	for i := range seed {
+		seed[i] = n
+	}
+	nd := &node{t: t, name: name, url: url, seed: seed, st: store.NewMemory()}
+	nd.start()
+	t.Cleanup(nd.stop)
+	return nd
+}
+
+func (n *node) start() {
+	n.t.Helper()
+	ctx := testCtx(n.t)
+	db, err := journal.Open(ctx, n.st, n.seed, nil)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.io = peerio.New(n.name, n.seed, peerio.Config{Relay: n.url, Logger: quiet, Retry: 50 * time.Millisecond})
+	m, err := Open(ctx, Config{DB: db, Dial: n.io.At, Logger: quiet, Retry: 50 * time.Millisecond, Sync: testSync})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.Messenger = m
+	if err := n.io.On(ctx, m.Accept); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+func (n *node) stop() {
+	if n.Messenger == nil {
+		return
+	}
+	n.Messenger.Close()
+	n.io.Close()
+	n.Messenger = nil
+}
+
+func testCtx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, what string, cond func() bool, state ...func() string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			for _, f := range state {
+				t.Log(f())
+			}
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// state describes nodes' timelines and members, for a failing test.
+func state(task TaskID, nodes ...*node) func() string {
+	return func() string {
+		var b strings.Builder
+		for _, n := range nodes {
+			ms, _ := n.Members(task)
+			fmt.Fprintf(&b, "%s %s members %+v\n  %s\n", n.name, n.ID().Short(), ms, strings.Join(n.lines(task), "\n  "))
+		}
+		return b.String()
+	}
+}
+
+// line is a message as compared across members.
+func line(m Message) string {
+	return fmt.Sprintf("%d %s %d %s %s %s", m.Meta.Clock, m.Head.By.Short(), m.Head.Mid, m.Type, m.Data, refString(m.Refs.Cause))
+}
+
+func refString(r *Ref) string {
+	if r == nil {
+		return ""
+	}
+	return fmt.Sprintf("re %s/%d", r.By.Short(), r.Mid)
+}
+
+func (n *node) lines(task TaskID) []string {
+	n.t.Helper()
+	msgs, err := n.Timeline(testCtx(n.t), task, nil, MaxPage)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = line(m)
+	}
+	return out
+}
+
+// converged waits until every node's timeline of task has want messages
+// and all are identical.
+func converged(t testing.TB, task TaskID, want int, nodes ...*node) []string {
+	t.Helper()
+	var ref []string
+	eventually(t, fmt.Sprintf("%d identical timelines of %d messages", len(nodes), want), func() bool {
+		ref = nodes[0].lines(task)
+		if len(ref) != want {
+			return false
+		}
+		for _, n := range nodes[1:] {
+			if !slices.Equal(n.lines(task), ref) {
+				return false
+			}
+		}
+		return true
+	}, state(task, nodes...))
+	return ref
+}
+
+func (n *node) send(task TaskID, text string, reply *Ref) Message {
+	n.t.Helper()
+	m, err := n.Send(testCtx(n.t), task, text, reply)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return m
+}
+
+func (n *node) join(host *node, task TaskID) TaskInfo {
+	n.t.Helper()
+	code, err := host.Invite(task)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	info, err := n.Join(testCtx(n.t), code)
+	if err != nil {
+		n.t.Fatalf("%s joins through %s: %v", n.name, host.name, err)
+	}
+	return info
+}
+
+func (n *node) paired(task TaskID, want int) bool {
+	ms, err := n.Members(task)
+	if err != nil {
+		return false
+	}
+	paired := 0
+	for _, m := range ms {
+		if !m.Self && m.Paired && m.Length > 0 && m.Have == m.Length {
+			paired++
+		}
+	}
+	return paired == want
+}
+
+func TestThreeMembers(t *testing.T) {
+	url := startRelay(t)
+	bob, ana, carl := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1), newNode(t, url, "carl", 3)
+
+	task, err := bob.CreateTask(testCtx(t), "Fix the roof", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := ana.join(bob, task.ID)
+	if info.Title != "Fix the roof" || info.Host != bob.ID() {
+		t.Fatalf("Ana joined %+v", info)
+	}
+	hello := ana.send(task.ID, "hi Bob", nil)
+	cause := &Ref{By: ana.ID(), Mid: hello.Head.Mid}
+	eventually(t, "Ana's message at Bob", func() bool {
+		_, err := bob.Lookup(testCtx(t), task.ID, *cause)
+		return err == nil
+	})
+	bob.send(task.ID, "hi Ana", cause)
+	// Carl joins through Ana: Ana announces him, Bob pairs with him too.
+	carl.join(ana, task.ID)
+	carl.send(task.ID, "hello both", nil)
+
+	// Bob: task, member(ana), hi Ana; Ana: join, hi Bob, member(carl);
+	// Carl: join, hello both.
+	lines := converged(t, task.ID, 8, bob, ana, carl)
+	want := []string{"task", "join", "member", "chat", "chat", "chat"}
+	for _, w := range want {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, " "+w+" ") }) {
+			t.Fatalf("timeline lacks a %s message:\n%s", w, strings.Join(lines, "\n"))
+		}
+	}
+	for _, n := range []*node{bob, ana, carl} {
+		eventually(t, n.name+" paired with both", func() bool { return n.paired(task.ID, 2) })
+	}
+	// n·(n−1) = 6 one-way books, each member writing 2 and reading 2.
+	for _, n := range []*node{bob, ana, carl} {
+		books, err := n.db.Books(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		own, read := 0, 0
+		for _, b := range books {
+			if strings.HasSuffix(b.Name, "-"+task.ID.String()) && strings.Count(b.Name, "-") == 2 {
+				if b.Writable {
+					own++
+				} else {
+					read++
+				}
+			}
+		}
+		if own != 2 || read != 2 {
+			t.Fatalf("%s writes %d and reads %d books of the task, want 2 and 2", n.name, own, read)
+		}
+	}
+	// Causal: the reply comes after what it answers, on every member.
+	converged(t, task.ID, len(lines), bob, ana, carl)
+	iHello, iReply := -1, -1
+	for i, l := range lines {
+		if strings.Contains(l, "hi Bob") {
+			iHello = i
+		}
+		if strings.Contains(l, "re "+ana.ID().Short()) {
+			iReply = i
+		}
+	}
+	if iHello < 0 || iReply < iHello {
+		t.Fatalf("reply at %d, its cause at %d:\n%s", iReply, iHello, strings.Join(lines, "\n"))
+	}
+}
+
+func TestOfflineMemberCatchesUp(t *testing.T) {
+	url := startRelay(t)
+	bob, ana, carl := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1), newNode(t, url, "carl", 3)
+	task, err := bob.CreateTask(testCtx(t), "Garden", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	carl.join(bob, task.ID)
+	for _, n := range []*node{bob, ana, carl} {
+		eventually(t, n.name+" paired", func() bool { return n.paired(task.ID, 2) })
+	}
+	carl.stop() // Carl's tab closes
+	for i := range 5 {
+		ana.send(task.ID, fmt.Sprintf("ana %d", i), nil)
+		bob.send(task.ID, fmt.Sprintf("bob %d", i), nil)
+	}
+	// Dave joins through Bob while Carl is away.
+	dave := newNode(t, url, "dave", 4)
+	dave.join(bob, task.ID)
+	dave.send(task.ID, "dave here", nil)
+	converged(t, task.ID, 18, bob, ana) // Dave lacks Carl's book until Carl is back
+
+	carl.start() // back: learns of Dave from Bob's and Ana's books, and pairs with him
+	lines := converged(t, task.ID, 18, bob, ana, carl, dave)
+	for _, n := range []*node{bob, ana, carl, dave} {
+		eventually(t, n.name+" paired with all three", func() bool { return n.paired(task.ID, 3) })
+	}
+	if got := strings.Count(strings.Join(lines, "\n"), "ana "); got < 5 {
+		t.Fatalf("Carl's timeline has %d of Ana's messages", got)
+	}
+}
+
+func TestTenMembers(t *testing.T) {
+	url := startRelay(t)
+	nodes := make([]*node, 10)
+	for i := range nodes {
+		nodes[i] = newNode(t, url, fmt.Sprintf("p%d", i), byte(i+1))
+	}
+	task, err := nodes[0].CreateTask(testCtx(t), "Ten", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(nodes); i++ {
+		nodes[i].join(nodes[(i-1)/2], task.ID) // through any member
+	}
+	for _, n := range nodes {
+		eventually(t, n.name+" paired with nine", func() bool { return n.paired(task.ID, 9) })
+	}
+	// Each joins (1) and announces those who joined through it; the host made the task.
+	before := 1 + 9 + 9
+	converged(t, task.ID, before, nodes...)
+	for r := range 3 {
+		for _, n := range nodes {
+			n.send(task.ID, fmt.Sprintf("%s round %d", n.name, r), nil)
+		}
+	}
+	converged(t, task.ID, before+30, nodes...)
+}
+
+func TestJoinErrors(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "T", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := bob.Invite(task.ID)
+	for _, bad := range []string{"", "hello", code[:len(code)-3], code + "y", "tm1" + strings.Repeat("y", len(code)-3)} {
+		if _, err := ana.Join(testCtx(t), bad); !errors.Is(err, ErrBadInvite) {
+			t.Errorf("Join(%q) = %v, want ErrBadInvite", bad, err)
+		}
+	}
+	if _, err := bob.Join(testCtx(t), code); !errors.Is(err, ErrBadInvite) {
+		t.Errorf("joining one's own invite: %v", err)
+	}
+	// A task Bob does not have: refused, with a reason.
+	other, _ := NewTaskID()
+	if _, err := ana.Join(testCtx(t), Invite{Host: bob.ID(), Task: other}.Code()); !errors.Is(err, ErrRefused) {
+		t.Errorf("joining an unknown task: %v, want ErrRefused", err)
+	}
+	// Bob offline: Join waits, and gives up when its context ends.
+	bob.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := ana.Join(ctx, code); err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Errorf("joining while the host is offline: %v, want a time-out", err)
+	}
+	if len(ana.Tasks()) != 0 {
+		t.Errorf("a failed join left tasks: %+v", ana.Tasks())
+	}
+	// Bad input to Send and CreateTask.
+	if _, err := ana.Send(testCtx(t), task.ID, "x", nil); !errors.Is(err, ErrUnknownTask) {
+		t.Errorf("Send to an unknown task: %v", err)
+	}
+	if _, err := ana.CreateTask(testCtx(t), "  ", nil); err == nil {
+		t.Error("CreateTask with an empty title succeeded")
+	}
+	if _, err := ana.CreateTask(testCtx(t), "x", &other); !errors.Is(err, ErrUnknownTask) {
+		t.Errorf("CreateTask under an unknown parent: %v", err)
+	}
+}
+
+func TestReopenKeepsTasksAndRepairs(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Roof", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := bob.CreateTask(testCtx(t), "Buy tiles", &task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	ana.send(task.ID, "one", nil)
+	if err := ana.Rename(testCtx(t), task.ID, "Roof (urgent)"); err != nil {
+		t.Fatal(err)
+	}
+	lines := converged(t, task.ID, 6, bob, ana)
+	eventually(t, "the rename at Bob", func() bool { return bob.Tasks()[0].Title == "Roof (urgent)" })
+
+	// A crash after the log was written and before Ana's book to Bob was:
+	// the next open copies the message over.
+	tk := ana.task(task.ID)
+	msg := Message{Head: Head{By: ana.ID(), Mid: tk.log.Len()}, Type: TypeChat, Data: []byte(`{"text":"lost?"}`), Meta: Meta{Clock: 100}}
+	page, _ := msg.Encode()
+	if _, err := tk.log.Append(testCtx(t), page); err != nil {
+		t.Fatal(err)
+	}
+	ana.stop()
+	bob.stop()
+	ana.start()
+	bob.start()
+	tasks := bob.Tasks()
+	if len(tasks) != 2 || tasks[0].Title != "Roof (urgent)" || tasks[1].ID != sub.ID || *tasks[1].Parent != task.ID {
+		t.Fatalf("Bob's tasks after reopening: %+v", tasks)
+	}
+	converged(t, task.ID, len(lines)+1, bob, ana)
+	if !strings.Contains(strings.Join(bob.lines(task.ID), "\n"), "lost?") {
+		t.Fatal("the message written before the crash did not reach Bob")
+	}
+}
+
+func TestDecodeWire(t *testing.T) {
+	id := identity.New(identity.Seed{1}).ID()
+	task, _ := NewTaskID()
+	good := fmt.Sprintf(`{"type":"join","task":%q,"key":%q}`, task, id)
+	if _, err := decodeWire([]byte(good)); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{
+		``, `{}`, `[]`, `{"type":"join"}`,
+		fmt.Sprintf(`{"type":"join","task":%q}`, task),
+		fmt.Sprintf(`{"type":"hug","task":%q,"key":%q}`, task, id),
+		fmt.Sprintf(`{"type":"join","task":%q,"key":%q,"extra":1}`, task, id),
+		fmt.Sprintf(`{"type":"joined","task":%q,"key":%q,"title":%q}`, task, id, strings.Repeat("x", MaxTitle+1)),
+		`{"type":"join","task":"nope","key":"nope"}`,
+	} {
+		if _, err := decodeWire([]byte(bad)); err == nil {
+			t.Errorf("decodeWire(%.60q) accepted", bad)
+		}
+	}
+}
+
+func FuzzDecodeWire(f *testing.F) {
+	id := identity.New(identity.Seed{1}).ID()
+	task, _ := NewTaskID()
+	f.Add([]byte(fmt.Sprintf(`{"type":"joined","task":%q,"key":%q,"members":[%q]}`, task, id, id)))
+	f.Add([]byte(`{"type":"refused","task":"x","error":"no"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		w, err := decodeWire(b)
+		if err != nil {
+			return
+		}
+		if len(w.Members) > MaxMembers || len(w.Title) > MaxTitle {
+			t.Fatalf("out of bounds: %+v", w)
+		}
+	})
+}

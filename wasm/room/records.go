@@ -1,0 +1,146 @@
+package room
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+)
+
+// The profile's own record of its tasks is the private book "tasks" (its
+// name addresses no reader, so it is never replicated). Each page is one
+// JSON record; replaying them at open rebuilds the tasks, their titles and
+// members, and the keys of the members' books:
+//
+//	{"op":"task",   "task":T, "title":…, "parent":P, "host":H, "date":ms}
+//	{"op":"title",  "task":T, "title":…, "clock":c, "by":X}
+//	{"op":"member", "task":T, "peer":X}
+//	{"op":"pair",   "task":T, "peer":X, "key":K}   K: X's book to this profile
+const tasksBook = "tasks"
+
+// Bounds on what a user or a peer may write.
+const (
+	MaxTitle   = 200       // bytes of a task title
+	MaxText    = 16 << 10  // bytes of a chat message
+	MaxMembers = 256       // members of one task
+	maxRecord  = 4 << 10   // bytes of a tasks record
+	maxWire    = 256 << 10 // bytes of a room protocol message
+)
+
+type record struct {
+	Op     string      `json:"op"`
+	Task   TaskID      `json:"task"`
+	Title  string      `json:"title,omitempty"`
+	Parent *TaskID     `json:"parent,omitempty"`
+	Host   identity.ID `json:"host,omitzero"`
+	Date   int64       `json:"date,omitempty"`
+	Peer   identity.ID `json:"peer,omitzero"`
+	Key    identity.ID `json:"key,omitzero"`
+	Clock  uint64      `json:"clock,omitempty"`
+	By     identity.ID `json:"by,omitzero"`
+}
+
+// checkTitle trims a title and checks its bounds.
+func checkTitle(title string) (string, error) {
+	title = strings.TrimSpace(title)
+	switch {
+	case title == "":
+		return "", fmt.Errorf("room: a task needs a title")
+	case len(title) > MaxTitle:
+		return "", fmt.Errorf("room: title of %d bytes, at most %d", len(title), MaxTitle)
+	case !utf8.ValidString(title):
+		return "", fmt.Errorf("room: title is not UTF-8")
+	}
+	return title, nil
+}
+
+// logName is the name of the profile's own log of a task: every message it
+// wrote in the task, from the first. Not addressed to a reader, so private;
+// each book to a member is a copy of it (page i is the same message).
+func logName(self identity.ID, t TaskID) string { return self.String() + "-" + t.String() }
+
+// pairName is "${author}-${reader}-${task}", the seed's one-way chat log.
+func pairName(author, reader identity.ID, t TaskID) string {
+	return author.String() + "-" + reader.String() + "-" + t.String()
+}
+
+// genesisMeta is the meta of a task book's first page: which task, for
+// whom, and (from its host) the title, parent and members.
+type genesisMeta struct {
+	Task    TaskID        `json:"task"`
+	To      identity.ID   `json:"to,omitzero"`
+	Title   string        `json:"title,omitempty"`
+	Parent  *TaskID       `json:"parent,omitempty"`
+	Members []identity.ID `json:"members,omitempty"`
+}
+
+func (g genesisMeta) encode() []byte {
+	b, _ := json.Marshal(g)
+	if len(b) > journal.MaxGenesisMeta {
+		g.Members = nil
+		b, _ = json.Marshal(g)
+	}
+	return b
+}
+
+func (m *Messenger) writeRecord(ctx context.Context, r record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = m.tasksLog.Append(ctx, b)
+	return err
+}
+
+// replay rebuilds the tasks from the tasks book.
+func (m *Messenger) replay(ctx context.Context) error {
+	n := m.tasksLog.Len()
+	for start := uint64(1); start < n; start += 1024 {
+		end := min(start+1024, n)
+		pages, err := m.tasksLog.GetRange(ctx, start, end)
+		if err != nil {
+			return fmt.Errorf("room: read tasks: %w", err)
+		}
+		for i, p := range pages {
+			var r record
+			if len(p) > maxRecord || json.Unmarshal(p, &r) != nil {
+				m.log.Warn("room: skipping a bad tasks record", "index", start+uint64(i))
+				continue
+			}
+			m.apply(r)
+		}
+	}
+	return nil
+}
+
+// apply applies a record to the in-memory state. Called with m.mu held or
+// before the messenger runs.
+func (m *Messenger) apply(r record) {
+	t := m.tasks[r.Task]
+	if r.Op == "task" {
+		if t == nil {
+			t = &task{id: r.Task, title: r.Title, parent: r.Parent, host: r.Host, created: r.Date, members: make(map[identity.ID]*member)}
+			m.tasks[r.Task] = t
+			m.order = append(m.order, r.Task)
+		}
+		return
+	}
+	if t == nil {
+		return
+	}
+	switch r.Op {
+	case "title":
+		k := Key{Clock: r.Clock, By: r.By}
+		if t.titleKey.Compare(k) < 0 {
+			t.title, t.titleKey = r.Title, k
+		}
+	case "member":
+		t.member(r.Peer)
+	case "pair":
+		t.member(r.Peer).inKey = r.Key
+	}
+}

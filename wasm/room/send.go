@@ -1,0 +1,329 @@
+package room
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+)
+
+// TaskInfo describes a task.
+type TaskInfo struct {
+	ID      TaskID      `json:"id"`
+	Title   string      `json:"title"`
+	Parent  *TaskID     `json:"parent,omitempty"`
+	Host    identity.ID `json:"host"`
+	Created int64       `json:"created"`
+	Members int         `json:"members"` // this profile included
+}
+
+func (m *Messenger) info(t *task) TaskInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return TaskInfo{ID: t.id, Title: t.title, Parent: t.parent, Host: t.host, Created: t.created, Members: len(t.members) + 1}
+}
+
+// Tasks returns every task of the profile, in the order made or joined.
+func (m *Messenger) Tasks() []TaskInfo {
+	m.mu.Lock()
+	ts := make([]*task, 0, len(m.order))
+	for _, id := range m.order {
+		if t := m.tasks[id]; t.log != nil {
+			ts = append(ts, t)
+		}
+	}
+	m.mu.Unlock()
+	out := make([]TaskInfo, len(ts))
+	for i, t := range ts {
+		out[i] = m.info(t)
+	}
+	return out
+}
+
+// CreateTask makes a task hosted by this profile, a subtask of parent if
+// not nil. Its first message says so; a subtask is also announced in its
+// parent.
+func (m *Messenger) CreateTask(ctx context.Context, title string, parent *TaskID) (TaskInfo, error) {
+	title, err := checkTitle(title)
+	if err != nil {
+		return TaskInfo{}, err
+	}
+	var pt *task
+	if parent != nil {
+		if pt = m.task(*parent); pt == nil {
+			return TaskInfo{}, fmt.Errorf("%w %s (the parent)", ErrUnknownTask, parent)
+		}
+	}
+	id, err := NewTaskID()
+	if err != nil {
+		return TaskInfo{}, err
+	}
+	t, _, err := m.ensureTask(ctx, id, title, parent, m.self)
+	if err != nil {
+		return TaskInfo{}, err
+	}
+	if _, err := m.write(ctx, t, TypeTask, map[string]any{"title": title, "parent": parent}, nil); err != nil {
+		return TaskInfo{}, err
+	}
+	if pt != nil {
+		if _, err := m.write(ctx, pt, TypeSubtask, map[string]any{"id": id, "title": title}, nil); err != nil {
+			return TaskInfo{}, err
+		}
+	}
+	m.emit(Event{Type: EventTask, Task: id})
+	return m.info(t), nil
+}
+
+// Rename retitles a task for every member.
+func (m *Messenger) Rename(ctx context.Context, id TaskID, title string) error {
+	title, err := checkTitle(title)
+	if err != nil {
+		return err
+	}
+	t := m.task(id)
+	if t == nil {
+		return fmt.Errorf("%w %s", ErrUnknownTask, id)
+	}
+	msg, err := m.write(ctx, t, TypeRename, map[string]any{"title": title}, nil)
+	if err != nil {
+		return err
+	}
+	return m.retitle(ctx, t, title, msg.Key())
+}
+
+// retitle takes a rename: the latest in timeline order wins, on every member.
+func (m *Messenger) retitle(ctx context.Context, t *task, title string, k Key) error {
+	title, err := checkTitle(title)
+	if err != nil {
+		return nil // a bad title from a peer is shown in the timeline, not applied
+	}
+	m.mu.Lock()
+	newer := t.titleKey.Compare(k) < 0
+	m.mu.Unlock()
+	if !newer {
+		return nil
+	}
+	r := record{Op: "title", Task: t.id, Title: title, Clock: k.Clock, By: k.By}
+	if err := m.writeRecord(ctx, r); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.apply(r)
+	m.mu.Unlock()
+	m.emit(Event{Type: EventTask, Task: t.id})
+	return nil
+}
+
+// Send writes a chat message (a reply if replyTo is not nil) into this
+// profile's books of the task.
+func (m *Messenger) Send(ctx context.Context, id TaskID, text string, replyTo *Ref) (Message, error) {
+	switch {
+	case strings.TrimSpace(text) == "":
+		return Message{}, fmt.Errorf("room: empty message")
+	case len(text) > MaxText:
+		return Message{}, fmt.Errorf("room: message of %d bytes, at most %d", len(text), MaxText)
+	case !utf8.ValidString(text):
+		return Message{}, fmt.Errorf("room: message is not UTF-8")
+	}
+	t := m.task(id)
+	if t == nil {
+		return Message{}, fmt.Errorf("%w %s", ErrUnknownTask, id)
+	}
+	if replyTo != nil {
+		cause, err := m.Lookup(ctx, id, *replyTo)
+		if err != nil {
+			return Message{}, fmt.Errorf("room: reply: %w", err)
+		}
+		m.seen(t, cause.Meta.Clock) // the reply comes after its cause, even if the cause was just received
+	}
+	return m.write(ctx, t, TypeChat, map[string]any{"text": text}, replyTo)
+}
+
+// seen raises the task's clock to one this profile has seen.
+func (m *Messenger) seen(t *task, clock uint64) {
+	m.mu.Lock()
+	t.clock = max(t.clock, clock)
+	m.mu.Unlock()
+}
+
+// write appends a message to the task's log, then to the book to each
+// member (page i of each is the log's page i, for that reader). A book a
+// failure left behind is caught up first, here or at the next open.
+func (m *Messenger) write(ctx context.Context, t *task, typ string, data any, cause *Ref) (Message, error) {
+	d, err := json.Marshal(data)
+	if err != nil {
+		return Message{}, err
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	m.mu.Lock()
+	t.clock++
+	clock := t.clock
+	var outs []*member
+	for _, mb := range t.members {
+		if mb.out != nil {
+			outs = append(outs, mb)
+		}
+	}
+	m.mu.Unlock()
+	msg := Message{Head: Head{By: m.self, Mid: t.log.Len()}, Refs: Refs{Cause: cause}, Type: typ, Data: d,
+		Meta: Meta{Date: m.cfg.Now().UnixMilli(), Clock: clock}}
+	page, err := msg.Encode()
+	if err != nil {
+		return Message{}, err
+	}
+	if _, err := t.log.Append(ctx, page); err != nil {
+		return Message{}, err
+	}
+	var eg errgroup.Group
+	for _, mb := range outs {
+		eg.Go(func() error { return m.catchUp(ctx, t, mb) })
+	}
+	if err := eg.Wait(); err != nil {
+		m.fail(fmt.Errorf("room: message %d written, not yet copied to every member: %w", msg.Head.Mid, err))
+	}
+	m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg})
+	return msg, nil
+}
+
+// catchUp copies the log's pages the member's book lacks into it, each
+// addressed to the member. Called with t.wmu held (or at open).
+func (m *Messenger) catchUp(ctx context.Context, t *task, mb *member) error {
+	for have, n := mb.out.Len(), t.log.Len(); have < n; have = mb.out.Len() {
+		end := min(n, have+256)
+		pages, err := t.log.GetRange(ctx, have, end)
+		if err != nil {
+			return err
+		}
+		for i, p := range pages {
+			msg, err := Decode(p, m.self)
+			if err != nil {
+				return fmt.Errorf("room: log page %d: %w", have+uint64(i), err)
+			}
+			msg.Head.To = mb.id
+			if pages[i], err = msg.Encode(); err != nil {
+				return err
+			}
+		}
+		if _, err := mb.out.Append(ctx, pages...); err != nil {
+			return fmt.Errorf("room: book to %s: %w", mb.id.Short(), err)
+		}
+	}
+	return nil
+}
+
+// sources are the task's books the timeline reads: this profile's log and
+// each member's book to it.
+func (m *Messenger) sources(t *task) []Source {
+	m.mu.Lock()
+	srcs := []Source{BookSource{Book: t.log, Author: m.self}}
+	for _, mb := range t.members {
+		if mb.in != nil {
+			srcs = append(srcs, BookSource{Book: mb.in, Author: mb.id})
+		}
+	}
+	m.mu.Unlock()
+	ok := srcs[:1]
+	for _, s := range srcs[1:] {
+		if m.replicaOK(t, s.(BookSource)) {
+			ok = append(ok, s)
+		}
+	}
+	srcs = ok
+	return srcs
+}
+
+// DefaultPage and MaxPage bound a timeline page.
+const (
+	DefaultPage = 50
+	MaxPage     = 1000
+)
+
+// Timeline returns up to limit messages of the task, oldest first: the
+// newest, or those just before the key before.
+func (m *Messenger) Timeline(ctx context.Context, id TaskID, before *Key, limit int) ([]Message, error) {
+	t := m.task(id)
+	if t == nil {
+		return nil, fmt.Errorf("%w %s", ErrUnknownTask, id)
+	}
+	if limit <= 0 {
+		limit = DefaultPage
+	}
+	limit = min(limit, MaxPage)
+	return Page(ctx, m.sources(t), before, limit)
+}
+
+// Lookup returns the message ref names in the task.
+func (m *Messenger) Lookup(ctx context.Context, id TaskID, ref Ref) (Message, error) {
+	t := m.task(id)
+	if t == nil {
+		return Message{}, fmt.Errorf("%w %s", ErrUnknownTask, id)
+	}
+	for _, s := range m.sources(t) {
+		bs := s.(BookSource)
+		if bs.Author != ref.By {
+			continue
+		}
+		n, err := bs.Len(ctx)
+		if err != nil {
+			return Message{}, err
+		}
+		if ref.Mid >= 1 && ref.Mid <= uint64(n) {
+			if msg, err := bs.Get(ctx, int(ref.Mid-1)); err == nil && msg.Head.Mid == ref.Mid {
+				return msg, nil
+			}
+		}
+	}
+	return Message{}, fmt.Errorf("room: no message %s/%d in task %s", ref.By.Short(), ref.Mid, id)
+}
+
+// MemberInfo describes a member of a task, as this profile sees it.
+type MemberInfo struct {
+	ID        identity.ID `json:"id"`
+	Self      bool        `json:"self"`
+	Host      bool        `json:"host"`
+	Paired    bool        `json:"paired"`    // both books of the pair are there
+	Online    bool        `json:"online"`    // a port to it is open
+	Transport string      `json:"transport"` // "webrtc", "relay", "memory" or ""
+	Have      uint64      `json:"have"`      // pages of its book held here
+	Length    uint64      `json:"length"`    // pages of its book by its latest head known here
+}
+
+// Members returns the task's members, this profile first.
+func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
+	t := m.task(id)
+	if t == nil {
+		return nil, fmt.Errorf("%w %s", ErrUnknownTask, id)
+	}
+	// Book methods are called outside m.mu: a book's lock is held while
+	// the DB's hooks run, and the messenger's hook takes m.mu.
+	m.mu.Lock()
+	out := []MemberInfo{{ID: m.self, Self: true, Host: t.host == m.self, Paired: true, Online: true}}
+	ins := []*journal.Book{nil}
+	for _, mb := range t.members {
+		mi := MemberInfo{ID: mb.id, Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil}
+		if c := m.conns[mb.id]; c != nil {
+			mi.Online, mi.Transport = true, c.transport()
+		}
+		out = append(out, mi)
+		ins = append(ins, mb.in)
+	}
+	m.mu.Unlock()
+	out[0].Have, out[0].Length = t.log.Len(), t.log.Len()
+	for i, in := range ins {
+		if in == nil {
+			continue
+		}
+		if have := in.Have(); len(have) > 0 && have[0].Start == 0 {
+			out[i].Have = have[0].End
+		}
+		out[i].Length = in.Len()
+	}
+	return out, nil
+}

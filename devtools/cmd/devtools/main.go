@@ -1,0 +1,85 @@
+// Command devtools serves the devtools server: the page at /, the
+// reporters' websocket at /peer and the JSON API under /api/. It listens
+// on 127.0.0.1:8081 unless told otherwise (-addr or DEVTOOLS_ADDR) and
+// stops gracefully on SIGINT or SIGTERM, closing every peer connection.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/task-messenger/task-messenger/devtools"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "devtools:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("devtools", flag.ContinueOnError)
+	addr := fs.String("addr", envOr("DEVTOOLS_ADDR", "127.0.0.1:8081"), "listen address")
+	var cfg devtools.Config
+	fs.IntVar(&cfg.RetainPages, "retain-pages", 1000, "pages kept per book; older ones are dropped")
+	fs.IntVar(&cfg.RetainEvents, "retain-events", 1000, "timeline events kept per book and per peer")
+	fs.IntVar(&cfg.MaxTreePages, "max-tree", 1<<18, "pages of a book's verified Merkle tree kept (64 bytes each)")
+	fs.IntVar(&cfg.MaxPeers, "max-peers", 256, "peers kept")
+	fs.IntVar(&cfg.MaxBooks, "max-books", 10000, "books kept")
+	fs.DurationVar(&cfg.CommandTimeout, "command-timeout", time.Minute, "how long an export, import or reset may take")
+	origins := fs.String("origins", "127.0.0.1:*,localhost:*,[::1]:*", "web origins allowed to connect reporters (comma separated)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg.Logger = log
+	cfg.OriginPatterns = strings.Split(*origins, ",")
+
+	s := devtools.New(cfg)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("devtools listening", "url", "http://"+ln.Addr().String()+"/", "peers", "ws://"+ln.Addr().String()+"/peer")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		s.Close()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("devtools shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Peer websockets and the live feed are long-lived: Close ends them,
+	// Shutdown waits for the plain requests.
+	s.Close()
+	err = srv.Shutdown(shutdown)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,62 @@
+package devtools
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config tunes a Server. The zero value is ready to use.
+type Config struct {
+	// Logger gets connections and what failed verification; slog.Default() if nil.
+	Logger *slog.Logger
+	// RetainPages is the most pages kept per book (default 1000); older
+	// ones (lowest indexes) are dropped, and counted in the API.
+	RetainPages int
+	// RetainEvents is the most timeline events kept per book and per peer
+	// (default 1000); older ones are dropped, and counted.
+	RetainEvents int
+	// MaxTreePages bounds the verified Merkle tree kept per book (default
+	// 1<<18 pages, 64 bytes each); past it, pages are checked by their
+	// range proofs only.
+	MaxTreePages int
+	// MaxPeers and MaxBooks bound the peers (default 256) and books
+	// (default 10,000) the server keeps.
+	MaxPeers, MaxBooks int
+	// CommandTimeout bounds an export, import or reset (default 60 s).
+	CommandTimeout time.Duration
+	// OriginPatterns are the web origins allowed to open /peer (default
+	// loopback pages: 127.0.0.1:*, localhost:*, [::1]:*).
+	OriginPatterns []string
+	// Now is the server's clock; time.Now if nil.
+	Now func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.RetainPages <= 0 {
+		c.RetainPages = 1000
+	}
+	if c.RetainEvents <= 0 {
+		c.RetainEvents = 1000
+	}
+	if c.MaxTreePages <= 0 {
+		c.MaxTreePages = 1 << 18
+	}
+	if c.MaxPeers <= 0 {
+		c.MaxPeers = 256
+	}
+	if c.MaxBooks <= 0 {
+		c.MaxBooks = 10000
+	}
+	if c.CommandTimeout <= 0 {
+		c.CommandTimeout = 60 * time.Second
+	}
+	if c.OriginPatterns == nil {
+		c.OriginPatterns = []string{"127.0.0.1:*", "localhost:*", "[::1]:*"}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}

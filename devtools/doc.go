@@ -1,0 +1,55 @@
+// Package devtools is the devtools server: peers report their books and IO
+// events to it (package report), it verifies everything with the journal's
+// code, and it shows the result on a page and through a JSON API.
+//
+// # Verification
+//
+// Per book, the server keeps the verified head and the verified Merkle
+// tree of the prefix it has seen (tlog's stored hashes, 64 bytes a page,
+// up to Config.MaxTreePages). A book's genesis page binds its key to its
+// author and name (journal.DecodeGenesis); a head is checked by its
+// signature, then placed against the verified history: the first head is
+// taken on its signature (as a journal replica does), a longer one needs
+// the author's consistency proof (its upgrade) or pages that extend the
+// verified tree exactly to it, an equal or shorter one must agree with the
+// tree. Two signed heads that disagree are a fork, kept with the
+// journal's evidence (journal.Fork, verified) when the server can build
+// it. An author's pages are checked by their range proof
+// (journal.VerifyRange) or by extending the tree; a replica's, which come
+// without proofs, against the verified tree or the verified page at the
+// same index, at once or as soon as the author's report arrives.
+//
+// Statuses, per book and per peer's copy: verified, unverified (nothing
+// yet to check against), invalid (a bad signature, proof or page: kept as
+// a problem, never refused silently) and forked. A book shows its worst.
+//
+// # Bounds
+//
+// Pages and timeline events are kept per book up to Config.RetainPages and
+// Config.RetainEvents; older ones are dropped and counted (the API says so).
+// Peers and books are bounded by Config.MaxPeers and Config.MaxBooks.
+// Frames are bounded by the protocol (report.MaxFrameSize); a frame that
+// does not decode or breaks a bound closes the connection (websocket
+// status 1008, 1009 when too large) and is logged on the peer's timeline.
+//
+// # API
+//
+// Handler serves the page at /, the reporters' websocket at /peer, and:
+//
+//	GET  /api/peers                      peers
+//	GET  /api/peers/{id}                 a peer, its books, its recent events
+//	POST /api/peers/{id}/export          the peer's JSON export
+//	POST /api/peers/{id}/import          body: a JSON export, verified first
+//	POST /api/peers/{id}/reset           wipe the peer's storage
+//	GET  /api/books?task=&peer=          books: key, name, author, length, status
+//	GET  /api/books/{key}                a book: head, tree, copies, fork, problems
+//	GET  /api/books/{key}/pages?from=&limit=   retained pages, raw and parsed
+//	GET  /api/books/{key}/proof?index=   a page's inclusion (or range) proof
+//	GET  /api/timeline?task=&peer=&limit=&since=   protocol events
+//	GET  /api/events                     the live feed (server-sent events)
+//	GET  /api/stats                      counters
+//
+// Unknown ids are 404, bad query values 400, a command to an offline peer
+// 409, a peer's refusal 502, its silence 504; every error is
+// {"error": "…"}.
+package devtools

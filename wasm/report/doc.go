@@ -1,0 +1,64 @@
+// Package report streams a peer's books and IO events to the devtools
+// server (package devtools), and defines the wire protocol both sides
+// speak: the frame types here are what the server decodes.
+//
+// A Reporter watches a journal.DB (journal.DB.Subscribe) and takes IO
+// events through its hooks: Sync (replication.Config.OnEvent), Port, App
+// and Error. Hooks never block and never call into the DB: they queue a
+// few words in a bounded queue that drops its oldest entry when full (the
+// count is sent as a dropped frame). Run's goroutine reads pages and
+// builds proofs from the DB, so a busy DB is never slowed. A book's
+// changes are coalesced: however many appends were queued, one report
+// sends the pages from the last length reported to the head, with one
+// range proof and one consistency proof.
+//
+// # Protocol (version 1)
+//
+// One websocket per peer (ws://127.0.0.1:8081/peer by default), text
+// messages, each one JSON frame, at most MaxFrameSize bytes (commands and
+// results: MaxResultSize):
+//
+//	{"v": 1, "type": T, "at": unix-ms, "body": {…}}
+//
+// with the keys in that order (the body is decoded in one pass, after the
+// type). Unknown fields, types and versions are refused. Byte strings
+// (pages, heads, proofs) are base64, ids and keys z-base-32 (52
+// characters). Heads, upgrades, range proofs and fork evidence are the
+// journal's CBOR encodings (journal.Head, journal.Upgrade,
+// journal.RangeProof, journal.Fork).
+//
+//	type     direction  body
+//	hello    p → s      {id, alias, agent}: first frame
+//	welcome  s → p      {books: [{key, length}]}: for the books the peer authors,
+//	                    the length the server verified; the peer reports from there
+//	books    p → s      {books: [{key, name, author, writable, head, have, forked,
+//	                    genesis}]}: every book at connect, ≤ MaxBooks per frame
+//	book     p → s      {key, event, writable, head, upgrade, start, pages, proof,
+//	                    skipped, fork, peer}: pages [start, start+len) and their
+//	                    head; from an author, the range proof of the pages against
+//	                    the head and the upgrade (consistency proof) from the length
+//	                    last reported; ≤ MaxPages pages, ≤ MaxPageBytes bytes
+//	sync     p → s      {peer, send, type, book, start, end, bytes, pages, hashes}:
+//	                    a replication message (hello, have, want, data, bye)
+//	port     p → s      {peer, open, transport}: a port opened (or changed
+//	                    transport: webrtc or relay) or closed
+//	app      p → s      {peer, send, type, bytes}: an application message (join)
+//	error    p → s      {text}
+//	dropped  p → s      {count, total}: events the queue dropped
+//	command  s → p      {id, op, data}: export, import (data: the JSON export)
+//	                    or reset
+//	result   p → s      {id, error, data}: the answer (data: the export)
+//
+// At connect the reporter sends hello, waits for the welcome, lists its
+// books and reports each book's newest pages (at most Config.Backfill);
+// then every change as it happens. Replicas cannot prove (only authors
+// hold a book's whole tree): their pages come without proofs and the
+// server checks them against what the author proved.
+//
+// # Wasm
+//
+// The package is pure Go over coder/websocket and builds for js/wasm,
+// where the websocket is the browser's: the read limit is applied after a
+// message arrives, and the Origin of the page is sent (the server allows
+// loopback origins).
+package report

@@ -1,0 +1,139 @@
+package report
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+)
+
+func testID(n byte) identity.ID {
+	var s identity.Seed
+	s[0] = n
+	return identity.New(s).ID()
+}
+
+func sampleFrames() []*Frame {
+	id, key := testID(1), testID(2)
+	return []*Frame{
+		{Type: TypeHello, At: 1, Body: &Hello{ID: id, Alias: "ana", Agent: "go"}},
+		{Type: TypeWelcome, Body: &Welcome{Books: []Known{{Key: key, Length: 3}}}},
+		{Type: TypeBooks, Body: &Books{Books: []BookInfo{{Key: key, Name: "notes", Author: id, Writable: true, Head: []byte{1}, Have: []Span{{0, 3}}, Genesis: []byte{2}}}}},
+		{Type: TypeBook, Body: &Book{Key: key, Event: "append", Writable: true, Head: []byte{1}, Start: 1, Pages: [][]byte{[]byte("a"), {}}, Proof: []byte{3}, Skipped: &Span{0, 1}}},
+		{Type: TypeBook, Body: &Book{Key: key, Event: "follow", Peer: id}},
+		{Type: TypeSync, Body: &Sync{Peer: id, Send: true, Type: "data", Book: key, Start: 1, End: 2, Bytes: 10, Pages: 1, Hashes: 2}},
+		{Type: TypePort, Body: &Port{Peer: id, Open: true, Transport: "webrtc"}},
+		{Type: TypeApp, Body: &App{Peer: id, Type: "join", Bytes: 5}},
+		{Type: TypeError, Body: &Error{Text: "boom"}},
+		{Type: TypeDropped, Body: &Dropped{Count: 1, Total: 2}},
+		{Type: TypeCommand, Body: &Command{ID: 1, Op: OpImport, Data: []byte(`{"a":1}`)}},
+		{Type: TypeResult, Body: &Result{ID: 1, Data: []byte(`[1]`)}},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, f := range sampleFrames() {
+		b, err := Encode(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Type, err)
+		}
+		g, err := Decode(b)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Type, err)
+		}
+		if !reflect.DeepEqual(f, g) {
+			t.Fatalf("%s: round trip\n%+v\n%+v", f.Type, f.Body, g.Body)
+		}
+	}
+}
+
+func TestDecodeRefuses(t *testing.T) {
+	id := testID(1).String()
+	tests := []struct {
+		frame string
+		err   error
+	}{
+		{`{"v":2,"type":"error","body":{"text":"x"}}`, ErrVersion},
+		{`{"v":1,"type":"error","body":{"text":"x"}} {}`, ErrBadFrame},
+		{`{"v":1,"type":"error","body":{"text":"x"},"more":1}`, ErrBadFrame},
+		{`{"v":1,"type":"sync","body":{"peer":"` + id + `","type":"gossip"}}`, ErrBadFrame},
+		{`{"v":1,"type":"sync","body":{"peer":"` + id + `","type":"want","start":5,"end":4}}`, ErrBadFrame},
+		{`{"v":1,"type":"port","body":{"peer":"` + id + `","transport":"pigeon"}}`, ErrBadFrame},
+		{`{"v":1,"type":"hello","body":{}}`, ErrBadFrame},
+		{`{"v":1,"type":"book","body":{"key":"` + id + `","event":"put","pages":["AA=="]}}`, ErrBadFrame},
+		{`{"v":1,"type":"command","body":{"id":1,"op":"import"}}`, ErrBadFrame},
+		{`{"v":1,"type":"result","body":{"id":1,"error":"x","data":1}}`, ErrBadFrame},
+		{`{"v":1,"type":"error","body":{"text":"` + strings.Repeat("x", MaxFrameSize) + `"}}`, ErrTooLarge},
+	}
+	for _, tc := range tests {
+		if _, err := Decode([]byte(tc.frame)); !errors.Is(err, tc.err) {
+			t.Errorf("%.60s: %v, want %v", tc.frame, err, tc.err)
+		}
+	}
+	if _, err := Encode(&Frame{Type: TypeHello, Body: &Error{}}); !errors.Is(err, ErrBadFrame) {
+		t.Errorf("body of another type: %v", err)
+	}
+}
+
+func TestQueueDropsOldest(t *testing.T) {
+	q := newQueue(3)
+	for i := range 5 {
+		q.push(item{at: int64(i)})
+	}
+	items, dropped, total := q.drain(nil)
+	if len(items) != 3 || items[0].at != 2 || items[2].at != 4 || dropped != 2 || total != 2 {
+		t.Fatalf("%d items from %d, dropped %d of %d", len(items), items[0].at, dropped, total)
+	}
+	q.push(item{at: 9})
+	items, dropped, total = q.drain(items[:0])
+	if len(items) != 1 || items[0].at != 9 || dropped != 0 || total != 2 {
+		t.Fatalf("after drain: %d items, dropped %d of %d", len(items), dropped, total)
+	}
+}
+
+func TestClipText(t *testing.T) {
+	if s := clipText("héllo", 2); s != "h" {
+		t.Fatalf("%q", s)
+	}
+	if s := clipText("a\xffb", 10); s != "a\uFFFDb" {
+		t.Fatalf("%q", s)
+	}
+}
+
+func TestAllocsPush(t *testing.T) {
+	q := newQueue(16)
+	it := item{at: 1, book: &bookItem{}}
+	if n := testing.AllocsPerRun(1000, func() { q.push(it) }); n != 0 {
+		t.Fatalf("push allocates %.1f times", n)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, fr := range sampleFrames() {
+		b, err := Encode(fr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"v":1,"type":"book","body":{"key":"x"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, err := Decode(b)
+		if err != nil {
+			return
+		}
+		b2, err := Encode(fr)
+		if err != nil {
+			t.Fatalf("decoded %+v but cannot encode it: %v", fr.Body, err)
+		}
+		fr2, err := Decode(b2)
+		if err != nil {
+			t.Fatalf("cannot decode the encoding of %+v: %v", fr.Body, err)
+		}
+		if !reflect.DeepEqual(fr, fr2) {
+			t.Fatalf("round trip changed the frame:\n%+v\n%+v", fr.Body, fr2.Body)
+		}
+	})
+}

@@ -101,6 +101,7 @@ func testMain(m *testing.M) int {
 	defer rs.Close()
 	mux := http.NewServeMux()
 	mux.Handle("/relay", rs.Handler())
+	mux.Handle("/config.json", relay.ConfigHandler(relay.PageConfig{}))
 	mux.Handle("/", relay.StaticHandler(dir))
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Listener.Close()

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"encoding/json"
 	"mime"
 	"net/http"
 	"os"
@@ -64,4 +65,21 @@ func acceptsEncoding(header, enc string) bool {
 		}
 	}
 	return false
+}
+
+// PageConfig is what the server tells the page at /config.json: the
+// defaults of tm.open that depend on how the server was started.
+type PageConfig struct {
+	// Devtools is the websocket URL peers report to; "" turns reporting off.
+	Devtools string `json:"devtools,omitempty"`
+}
+
+// ConfigHandler serves cfg as JSON.
+func ConfigHandler(cfg PageConfig) http.Handler {
+	b, _ := json.Marshal(cfg)
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(b)
+	})
 }

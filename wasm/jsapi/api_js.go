@@ -42,6 +42,7 @@ func (a *API) Value() js.Value {
 	o.Set("DB", a.funcs.Async(a.openDB))
 	o.Set("vault", a.funcs.Async(a.openVault))
 	o.Set("IO", a.funcs.Async(a.openIO))
+	o.Set("open", a.funcs.Async(a.openApp))
 	o.Set("version", 1)
 	return o
 }

@@ -158,23 +158,11 @@ func (d *jsDB) export([]js.Value) (any, error) {
 
 // importJSON is db.import(json): an export object or its JSON text.
 func (d *jsDB) importJSON(args []js.Value) (any, error) {
-	if len(args) < 1 {
-		return nil, errors.New("import(json): an export (object or JSON text) is required")
+	ex, err := parseExport(args)
+	if err != nil {
+		return nil, err
 	}
-	var text []byte
-	if args[0].Type() == js.TypeString {
-		text = []byte(args[0].String())
-	} else {
-		var err error
-		if text, err = jsutil.Stringify(args[0]); err != nil {
-			return nil, fmt.Errorf("import(json): %w", err)
-		}
-	}
-	var ex journal.Export
-	if err := json.Unmarshal(text, &ex); err != nil {
-		return nil, fmt.Errorf("import(json): not an export: %w", err)
-	}
-	res, err := d.db.Import(context.Background(), &ex)
+	res, err := d.db.Import(context.Background(), ex)
 	if err != nil {
 		return nil, err
 	}

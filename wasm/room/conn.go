@@ -23,6 +23,16 @@ type conn struct {
 	room port.Port
 }
 
+// closed reports whether the port has closed.
+func (c *conn) closed() bool {
+	select {
+	case <-c.mux.Done():
+		return true
+	default:
+		return false
+	}
+}
+
 // Transport is how a port reaches its peer: "webrtc", "relay" or "memory".
 func (c *conn) transport() string {
 	if t, ok := c.p.(interface{ Transport() string }); ok {
@@ -99,7 +109,7 @@ func (m *Messenger) connect(ctx context.Context, peer identity.ID) (*conn, error
 	if closed {
 		return nil, ErrClosed
 	}
-	if c != nil {
+	if c != nil && !c.closed() {
 		return c, nil
 	}
 	m.emit(Event{Type: EventPeer, Peer: peer, State: "waiting"})
@@ -110,8 +120,15 @@ func (m *Messenger) connect(ctx context.Context, peer identity.ID) (*conn, error
 	if c = m.accept(p); c == nil {
 		return nil, ErrClosed
 	}
+	if c.closed() {
+		// The dialer still held a port that just broke: it will learn so
+		// (and wait for the peer) on the next try.
+		return nil, errPortClosed
+	}
 	return c, nil
 }
+
+var errPortClosed = errors.New("room: the port closed")
 
 // dialLocked keeps a port open to a member for as long as the messenger
 // runs: a loop that dials, waits for the port to close, and dials again.
@@ -123,6 +140,9 @@ func (m *Messenger) dialLocked(peer identity.ID) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
+		// Under js/wasm goroutines are not preempted: every path of this
+		// loop blocks (on the dialer, the retry pause or the port) so the
+		// rest of the page runs.
 		for m.ctx.Err() == nil {
 			c, err := m.connect(m.ctx, peer)
 			if err != nil {
@@ -149,7 +169,9 @@ func (m *Messenger) dialLocked(peer identity.ID) {
 //	                   K: the sender's book to the receiver; invite: the
 //	                   sender joins through an invite (the receiver then
 //	                   announces it), else it pairs as a member
-//	{"type":"joined",  "task":T, "key":K, "title":…, "parent":P, "members":[…]}
+//	{"type":"joined",  "task":T, "key":K, "title":…, "parent":P, "members":[…], "clock":c}
+//	                   clock: the highest clock the answering member has
+//	                   seen, so the joiner's first message comes after it
 //	{"type":"refused", "task":T, "error":…}
 type wire struct {
 	Type    string        `json:"type"`
@@ -159,6 +181,7 @@ type wire struct {
 	Title   string        `json:"title,omitempty"`
 	Parent  *TaskID       `json:"parent,omitempty"`
 	Members []identity.ID `json:"members,omitempty"`
+	Clock   uint64        `json:"clock,omitempty"`
 	Error   string        `json:"error,omitempty"`
 }
 

@@ -47,6 +47,7 @@ func (m *Messenger) Join(ctx context.Context, code string) (TaskInfo, error) {
 	if _, err := m.ensurePair(ctx, t, inv.Host, answer.Key); err != nil {
 		return TaskInfo{}, err
 	}
+	m.seen(t, answer.Clock)
 	if created {
 		if _, err := m.write(ctx, t, TypeJoin, map[string]any{"via": inv.Host, "title": t.title}, nil); err != nil {
 			return TaskInfo{}, err
@@ -129,7 +130,7 @@ func (m *Messenger) onJoin(c *conn, w wire) {
 		}
 	}
 	m.mu.Lock()
-	answer := wire{Type: "joined", Task: t.id, Key: t.members[c.peer].out.Key(), Title: t.title, Parent: t.parent}
+	answer := wire{Type: "joined", Task: t.id, Key: t.members[c.peer].out.Key(), Title: t.title, Parent: t.parent, Clock: t.clock}
 	for id := range t.members {
 		if id != c.peer {
 			answer.Members = append(answer.Members, id)
@@ -168,6 +169,7 @@ func (m *Messenger) onAnswer(c *conn, w wire) {
 		m.fail(err)
 		return
 	}
+	m.seen(t, w.Clock)
 	for _, id := range w.Members {
 		if err := m.addMember(m.ctx, t, id); err != nil {
 			m.fail(err)

@@ -2,9 +2,12 @@ package room
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 )
@@ -176,3 +179,46 @@ func (k Key) Compare(o Key) int {
 	}
 	return 0
 }
+
+// String writes the key as "clock.by.mid" with the clock and mid in 20
+// decimal digits and by in hex, so that keys compare as strings in the
+// timeline's order: the JS API's message key.
+func (k Key) String() string { return fmt.Sprintf("%020d.%x.%020d", k.Clock, k.By[:], k.Mid) }
+
+// ParseKey reads a key written by Key.String.
+func ParseKey(s string) (Key, error) {
+	var k Key
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return k, fmt.Errorf("room: bad message key %q: want clock.by.mid", clip(s))
+	}
+	var err1, err3 error
+	k.Clock, err1 = strconv.ParseUint(parts[0], 10, 64)
+	k.Mid, err3 = strconv.ParseUint(parts[2], 10, 64)
+	by, err2 := hex.DecodeString(parts[1])
+	if len(by) != identity.IDSize {
+		err2 = errors.Join(err2, errors.New("by is not a peer id in hex"))
+	}
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return k, fmt.Errorf("room: bad message key %q: %w", clip(s), err)
+	}
+	copy(k.By[:], by)
+	return k, nil
+}
+
+// String names a message in its task: "by/mid", what replies point at.
+func (r Ref) String() string { return fmt.Sprintf("%s/%d", r.By, r.Mid) }
+
+// ParseRef reads a message id written by Ref.String.
+func ParseRef(s string) (Ref, error) {
+	by, mid, ok := strings.Cut(s, "/")
+	id, err := identity.ParseID(by)
+	n, err2 := strconv.ParseUint(mid, 10, 64)
+	if !ok || err != nil || err2 != nil {
+		return Ref{}, fmt.Errorf("room: bad message id %q: want by/mid", clip(s))
+	}
+	return Ref{By: id, Mid: n}, nil
+}
+
+// Ref returns the message's id.
+func (m *Message) Ref() Ref { return Ref{By: m.Head.By, Mid: m.Head.Mid} }

@@ -230,6 +230,9 @@ func TestThreeMembers(t *testing.T) {
 	// Carl: join, hello both.
 	lines := converged(t, task.ID, 8, bob, ana, carl)
 	want := []string{"task", "join", "member", "chat", "chat", "chat"}
+	if !strings.Contains(lines[0], " task ") {
+		t.Fatalf("the task's creation is not first:\n%s", strings.Join(lines, "\n"))
+	}
 	for _, w := range want {
 		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, " "+w+" ") }) {
 			t.Fatalf("timeline lacks a %s message:\n%s", w, strings.Join(lines, "\n"))
@@ -286,7 +289,17 @@ func TestOfflineMemberCatchesUp(t *testing.T) {
 	for _, n := range []*node{bob, ana, carl} {
 		eventually(t, n.name+" paired", func() bool { return n.paired(task.ID, 2) })
 	}
+	carlID := carl.ID()
 	carl.stop() // Carl's tab closes
+	eventually(t, "Bob sees Carl offline", func() bool {
+		ms, _ := bob.Members(task.ID)
+		for _, m := range ms {
+			if m.ID == carlID {
+				return !m.Online
+			}
+		}
+		return false
+	}, state(task.ID, bob))
 	for i := range 5 {
 		ana.send(task.ID, fmt.Sprintf("ana %d", i), nil)
 		bob.send(task.ID, fmt.Sprintf("bob %d", i), nil)

@@ -188,3 +188,31 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+func TestKeyText(t *testing.T) {
+	a := identity.New(identity.Seed{1}).ID()
+	b := identity.New(identity.Seed{2}).ID()
+	keys := []Key{{1, a, 9}, {1, b, 1}, {2, a, 1}, {10, b, 3}, {10, b, 12}, {100, a, 1}}
+	slices.SortFunc(keys, Key.Compare)
+	for i, k := range keys {
+		got, err := ParseKey(k.String())
+		if err != nil || got != k {
+			t.Fatalf("ParseKey(%s) = %v, %v", k, got, err)
+		}
+		if i > 0 && keys[i-1].String() >= k.String() {
+			t.Fatalf("key text out of order: %s ≥ %s", keys[i-1], k)
+		}
+	}
+	for _, bad := range []string{"", "1.2", "x.00.1", "1." + a.String() + ".1"} {
+		if _, err := ParseKey(bad); err == nil {
+			t.Errorf("ParseKey(%q) accepted", bad)
+		}
+	}
+	r := Ref{By: a, Mid: 7}
+	if got, err := ParseRef(r.String()); err != nil || got != r {
+		t.Fatalf("ParseRef(%s) = %v, %v", r, got, err)
+	}
+	if _, err := ParseRef("nope/1"); err == nil {
+		t.Error("ParseRef accepted a bad id")
+	}
+}

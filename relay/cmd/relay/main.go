@@ -31,6 +31,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	addr := fs.String("addr", envOr("RELAY_ADDR", "127.0.0.1:8080"), "listen address")
 	static := fs.String("static", envOr("RELAY_STATIC", ""), "serve this directory (the page) at /")
+	devtools := fs.String("devtools", envOr("RELAY_DEVTOOLS", ""), "devtools websocket URL the page's peers report to (served in /config.json); empty: off")
 	lim := relay.DefaultLimits()
 	fs.IntVar(&lim.MaxConns, "max-conns", lim.MaxConns, "most relay connections open at once")
 	fs.Float64Var(&lim.FramesPerSec, "frames-per-sec", lim.FramesPerSec, "frames a connection may send per second (burst 2x)")
@@ -52,6 +53,7 @@ func run(args []string) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("GET /relay", rs.Handler())
 	mux.Handle("GET /metrics", rs.Metrics())
+	mux.Handle("GET /config.json", relay.ConfigHandler(relay.PageConfig{Devtools: *devtools}))
 	if *static != "" {
 		if st, err := os.Stat(*static); err != nil || !st.IsDir() {
 			return fmt.Errorf("-static %s: not a directory", *static)

@@ -1,0 +1,371 @@
+// app.js — the messenger page: one profile per URL (/?profile=ana),
+// plain DOM on the wasm module's messenger API (tm.open). Text from peers
+// is only ever set as textContent, never as HTML.
+(function () {
+  'use strict'
+  const $ = (id) => document.getElementById(id)
+  const params = new URLSearchParams(location.search)
+  const profile = params.get('profile') || 'default'
+  const PAGE = 50
+  const state = {
+    app: null,
+    current: null, // the selected task id
+    tasks: new Map(), // id → task
+    collapsed: new Set(),
+    msgs: [], // the loaded messages of the current task, in timeline order (by key)
+    byId: new Map(), // message id → message, for replies
+    atStart: false, // the oldest message is loaded
+    loadingOlder: null,
+    replyTo: null,
+    join: null // the AbortController of a join under way
+  }
+
+  // el makes an element; strings become text nodes, never HTML.
+  function el (tag, props, ...children) {
+    const e = document.createElement(tag)
+    for (const [k, v] of Object.entries(props || {})) {
+      if (k === 'class') e.className = v
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v)
+      else if (k === 'text') e.textContent = v
+      else e.setAttribute(k, v)
+    }
+    for (const c of children) if (c != null) e.append(c)
+    return e
+  }
+  const short = (id) => (id || '').slice(0, 8)
+  const who = (id) => (state.app && id === state.app.id ? 'you' : short(id))
+  const clip = (s, n) => (s.length > n ? s.slice(0, n) + '…' : s)
+
+  function setState (node, text, cls) {
+    node.textContent = text
+    node.className = (node.id === 'me-state' ? 'state ' : '') + (cls || '')
+  }
+
+  // ---- tasks -------------------------------------------------------------
+
+  async function refreshTasks () {
+    const tree = await state.app.tasks()
+    state.tasks.clear()
+    const walk = (nodes) => nodes.forEach((t) => { state.tasks.set(t.id, t); walk(t.children) })
+    walk(tree)
+    const root = $('tree')
+    root.replaceChildren(...tree.map(renderNode))
+    $('no-tasks').hidden = tree.length > 0
+    if (state.current && state.tasks.has(state.current)) $('room-title').textContent = state.tasks.get(state.current).title
+  }
+
+  function renderNode (t) {
+    const open = !state.collapsed.has(t.id)
+    const li = el('li', { role: 'treeitem', 'aria-label': t.title })
+    if (t.children.length) li.setAttribute('aria-expanded', String(open))
+    const toggle = el('button', {
+      type: 'button',
+      class: 'toggle',
+      'aria-label': (open ? 'Collapse ' : 'Expand ') + t.title,
+      text: open ? '▾' : '▸',
+      onclick: () => { open ? state.collapsed.add(t.id) : state.collapsed.delete(t.id); refreshTasks() }
+    })
+    toggle.hidden = t.children.length === 0
+    const pick = el('button', { type: 'button', class: 'pick', 'data-task': t.id, onclick: () => select(t.id) },
+      t.title, el('span', { class: 'hint', text: t.members > 1 ? ` · ${t.members}` : '' }))
+    if (t.id === state.current) pick.setAttribute('aria-current', 'true')
+    li.append(el('div', { class: 'node' }, toggle, pick))
+    if (t.children.length && open) li.append(el('ul', { role: 'group' }, ...t.children.map(renderNode)))
+    return li
+  }
+
+  async function select (id) {
+    state.current = id
+    state.msgs = []
+    state.byId.clear()
+    state.atStart = false
+    cancelReply()
+    $('timeline').replaceChildren()
+    $('room').hidden = false
+    $('empty').hidden = true
+    const t = state.tasks.get(id)
+    $('room-title').textContent = t ? t.title : id
+    $('invite-code').value = await state.app.invite(id)
+    const page = await state.app.timeline(id, { limit: PAGE })
+    if (state.current !== id) return
+    state.atStart = page.length < PAGE
+    page.forEach(insert)
+    olderHint()
+    scrollToEnd()
+    refreshMembers()
+    refreshTasks()
+    $('text').focus()
+  }
+
+  // ---- members -----------------------------------------------------------
+
+  let membersTimer = null
+  function refreshMembersSoon () {
+    if (!membersTimer) membersTimer = setTimeout(() => { membersTimer = null; refreshMembers() }, 150)
+  }
+
+  async function refreshMembers () {
+    if (!state.current) return
+    const ms = await state.app.members(state.current)
+    $('members').replaceChildren(...ms.map((m) => {
+      let text = who(m.id) + (m.host ? ' (host)' : '')
+      if (!m.self) {
+        text += m.online ? ` · online via ${m.transport}` : ' · offline'
+        text += !m.paired ? ' · pairing…' : m.have < m.length ? ` · syncing ${m.have}/${m.length}` : ' · synced'
+      }
+      return el('li', { class: m.self || m.online ? 'on' : 'off', title: m.id, 'data-peer': m.id, text })
+    }))
+  }
+
+  // ---- timeline ------------------------------------------------------------
+
+  // position is where a key goes in the loaded messages (keys compare as strings).
+  function position (key) {
+    let lo = 0; let hi = state.msgs.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (state.msgs[mid].key < key) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  function insert (m) {
+    if (state.byId.has(m.id) && state.byId.get(m.id).key === m.key) return
+    const i = position(m.key)
+    const node = renderMessage(m)
+    const next = state.msgs[i]
+    $('timeline').insertBefore(node, next ? next.node : null)
+    m.node = node
+    state.msgs.splice(i, 0, m)
+    state.byId.set(m.id, m)
+  }
+
+  function text (m) {
+    const d = m.data || {}
+    switch (m.type) {
+      case 'chat': return null
+      case 'task': return `${who(m.head[0])} created the task “${d.title}”`
+      case 'join': return `${who(m.head[0])} joined` + (d.via ? ` (invited by ${who(d.via)})` : '')
+      case 'member': return `${who(m.head[0])} added ${who(d.id)}`
+      case 'rename': return `${who(m.head[0])} renamed the task to “${d.title}”`
+      case 'subtask': return `${who(m.head[0])} added the subtask “${d.title}”`
+      case 'invalid': return `unreadable page from ${who(m.head[0])}: ${clip(m.raw || '', 200)}`
+      default: return `message of unknown type “${m.type}” from ${who(m.head[0])}: ${clip(JSON.stringify(m.data), 200)}`
+    }
+  }
+
+  function renderMessage (m) {
+    const by = m.head[0]
+    const date = new Date(m.meta.date)
+    const time = el('time', { datetime: date.toISOString(), title: date.toLocaleString(), text: date.toLocaleTimeString() })
+    const sys = text(m)
+    const known = ['chat', 'task', 'join', 'member', 'rename', 'subtask'].includes(m.type)
+    const li = el('li', { class: 'msg' + (sys == null ? '' : known ? ' system' : ' unknown') + (by === state.app.id ? ' mine' : ''), 'data-id': m.id, 'data-key': m.key, 'data-type': m.type })
+    if (sys != null) {
+      li.append(el('span', { class: 'text', text: sys }), ' ', time)
+      return li
+    }
+    li.append(el('span', { class: 'who', title: by, text: who(by) }), time)
+    const cause = m.refs && m.refs.cause
+    if (cause) {
+      const cid = `${cause[0]}/${cause[1]}`
+      const c = state.byId.get(cid)
+      li.append(el('button', { type: 'button', class: 'quote', 'data-cause': cid, onclick: () => jumpTo(cid) },
+        `↪ ${who(cause[0])}: ${c && c.data ? clip(c.data.text || '', 80) : 'an earlier message'}`))
+    }
+    li.append(el('p', { class: 'text', text: (m.data && m.data.text) || '' }))
+    li.append(el('button', { type: 'button', class: 'act', 'aria-label': `Reply to ${who(by)}`, onclick: () => replyTo(m), text: 'Reply' }))
+    return li
+  }
+
+  async function jumpTo (id) {
+    for (let i = 0; i < 40 && !state.byId.has(id) && !state.atStart; i++) await loadOlder()
+    const m = state.byId.get(id)
+    if (!m) return
+    m.node.scrollIntoView({ block: 'center' })
+    m.node.classList.add('flash')
+    m.node.tabIndex = -1
+    m.node.focus()
+    setTimeout(() => m.node.classList.remove('flash'), 1500)
+  }
+
+  function olderHint () {
+    $('older').textContent = state.atStart ? 'Start of the task.' : 'Scroll up for older messages.'
+  }
+
+  function loadOlder () {
+    if (state.atStart || !state.msgs.length) return Promise.resolve()
+    if (state.loadingOlder) return state.loadingOlder
+    const id = state.current
+    const sc = $('scroller')
+    state.loadingOlder = (async () => {
+      const before = sc.scrollHeight - sc.scrollTop
+      const page = await state.app.timeline(id, { before: state.msgs[0].key, limit: PAGE })
+      if (state.current !== id) return
+      state.atStart = page.length < PAGE
+      page.forEach(insert)
+      sc.scrollTop = sc.scrollHeight - before
+      olderHint()
+    })().finally(() => { state.loadingOlder = null })
+    return state.loadingOlder
+  }
+
+  const nearEnd = () => { const sc = $('scroller'); return sc.scrollHeight - sc.scrollTop - sc.clientHeight < 80 }
+  const scrollToEnd = () => { const sc = $('scroller'); sc.scrollTop = sc.scrollHeight }
+
+  function onMessage (ev) {
+    if (ev.task !== state.current) return
+    const m = ev.message
+    if (state.msgs.length && m.key < state.msgs[0].key && !state.atStart) return // older than what is shown: loads on scroll
+    const follow = nearEnd()
+    insert(m)
+    if (follow) scrollToEnd()
+    refreshMembersSoon()
+  }
+
+  // ---- composer ----------------------------------------------------------
+
+  function replyTo (m) {
+    state.replyTo = m
+    $('replying-text').textContent = `Replying to ${who(m.head[0])}: ${clip((m.data && m.data.text) || '', 80)}`
+    $('replying').hidden = false
+    $('text').focus()
+  }
+  function cancelReply () { state.replyTo = null; $('replying').hidden = true }
+
+  async function send (e) {
+    e.preventDefault()
+    const t = $('text').value
+    if (!t.trim() || !state.current) return
+    $('send-status').textContent = ''
+    try {
+      const m = await state.app.send(state.current, t, state.replyTo ? { replyTo: state.replyTo.id } : {})
+      $('text').value = ''
+      cancelReply()
+      insert(m)
+      scrollToEnd()
+    } catch (err) {
+      $('send-status').textContent = `Not sent: ${err.message}`
+    }
+  }
+
+  // ---- join --------------------------------------------------------------
+
+  async function join (e) {
+    e.preventDefault()
+    if (state.join) return
+    const code = $('join-code').value.trim()
+    const status = $('join-status')
+    state.join = new AbortController()
+    $('join').disabled = true
+    $('join-cancel').hidden = false
+    setState(status, 'Connecting to the host… (waiting while they are offline)', 'waiting')
+    try {
+      const t = await state.app.join(code, { signal: state.join.signal })
+      setState(status, `Joined “${t.title}”.`, '')
+      $('join-code').value = ''
+      await refreshTasks()
+      await select(t.id)
+    } catch (err) {
+      setState(status, state.join.signal.aborted ? 'Join cancelled.' : err.message, 'error')
+    } finally {
+      state.join = null
+      $('join').disabled = false
+      $('join-cancel').hidden = true
+    }
+  }
+
+  // ---- debug -------------------------------------------------------------
+
+  async function exportBooks () {
+    const ex = await state.app.export()
+    const a = el('a', { href: URL.createObjectURL(new Blob([JSON.stringify(ex)], { type: 'application/json' })), download: `taskmessenger-${profile}.json` })
+    a.click()
+    URL.revokeObjectURL(a.href)
+  }
+
+  async function importBooks (e) {
+    const file = e.target.files[0]
+    if (!file) return
+    try {
+      const res = await state.app.import(await file.text())
+      setState($('me-state'), `imported ${res.length} books`, 'online')
+      await refreshTasks()
+    } catch (err) {
+      setState($('me-state'), `import failed: ${err.message}`, 'error')
+    }
+    e.target.value = ''
+  }
+
+  async function reset () {
+    if (!confirm(`Delete profile “${profile}”: its identity and every book? This cannot be undone.`)) return
+    await state.app.reset()
+    location.reload()
+  }
+
+  // ---- start -------------------------------------------------------------
+
+  async function main () {
+    $('me-name').textContent = profile
+    const tm = await window.taskmessenger.ready
+    const opts = { profile }
+    if (params.has('webrtc')) opts.webrtc = params.get('webrtc') !== '0'
+    if (params.has('relay')) opts.relay = params.get('relay')
+    let app
+    try {
+      app = await tm.open(opts)
+    } catch (err) {
+      setState($('me-state'), err.message, 'error')
+      throw err
+    }
+    state.app = app
+    window.tmApp = app
+    $('me-id').textContent = app.id
+    setState($('me-state'), 'online', 'online')
+    app.on('message', onMessage)
+    app.on('task', () => refreshTasks())
+    app.on('member', (ev) => { if (ev.task === state.current) refreshMembersSoon(); refreshTasks() })
+    app.on('peer', () => refreshMembersSoon())
+    app.on('error', (ev) => { $('me-state').title = ev.error })
+
+    $('new-task').addEventListener('submit', async (e) => {
+      e.preventDefault()
+      const t = await app.createTask({ title: $('new-title').value })
+      $('new-title').value = ''
+      await refreshTasks()
+      await select(t.id)
+    })
+    $('join-form').addEventListener('submit', join)
+    $('join-cancel').addEventListener('click', () => state.join && state.join.abort())
+    $('composer').addEventListener('submit', send)
+    $('text').addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) send(e) })
+    $('reply-cancel').addEventListener('click', cancelReply)
+    $('scroller').addEventListener('scroll', () => { if ($('scroller').scrollTop < 60) loadOlder() })
+    $('copy-invite').addEventListener('click', async () => {
+      $('invite-code').select()
+      try { await navigator.clipboard.writeText($('invite-code').value) } catch (_) { document.execCommand('copy') }
+      $('copy-invite').textContent = 'Copied'
+      setTimeout(() => { $('copy-invite').textContent = 'Copy invite' }, 1200)
+    })
+    $('add-subtask').addEventListener('click', async () => {
+      const title = prompt('Subtask title')
+      if (title) { const t = await app.createTask({ title, parent: state.current }); await refreshTasks(); await select(t.id) }
+    })
+    $('rename').addEventListener('click', async () => {
+      const title = prompt('New title', $('room-title').textContent)
+      if (title) await app.rename(state.current, title)
+    })
+    $('export').addEventListener('click', exportBooks)
+    $('import').addEventListener('change', importBooks)
+    $('reset').addEventListener('click', reset)
+    await refreshTasks()
+    if (params.get('task') && state.tasks.has(params.get('task'))) await select(params.get('task'))
+    // Leave the relay at once when the tab goes away, so peers see this
+    // profile offline now rather than when the relay's pings time out.
+    window.addEventListener('pagehide', () => { app.close() })
+    document.body.dataset.ready = '1'
+  }
+
+  main().catch((err) => console.error('taskmessenger page:', err))
+})()

@@ -1,0 +1,589 @@
+//go:build js && wasm
+
+package jsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall/js"
+	"time"
+
+	"github.com/task-messenger/task-messenger/wasm/internal/jsutil"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/peerio"
+	"github.com/task-messenger/task-messenger/wasm/room"
+	"github.com/task-messenger/task-messenger/wasm/store"
+	"github.com/task-messenger/task-messenger/wasm/vault"
+)
+
+// jsApp is the messenger of one profile: tm.open({ profile, relay,
+// devtools, webrtc }) → app. Every method returns a Promise; events go to
+// the functions given to app.on(event, fn).
+type jsApp struct {
+	api      *API
+	profile  *vault.Profile
+	relay    string
+	webrtc   bool
+	devtools string // "" when reporting is off
+	funcs    jsutil.Funcs
+	events   chan room.Event
+	done     chan struct{} // closed by close: dispatch ends
+
+	mu     sync.Mutex
+	io     *peerio.IO
+	m      *room.Messenger
+	unsub  func()
+	hooks  map[room.EventType]map[int]js.Value
+	nextID int
+	closed bool
+}
+
+// openApp is tm.open({ profile, relay, devtools, webrtc, storage }).
+func (a *API) openApp(args []js.Value) (any, error) {
+	ctx := context.Background()
+	opts := option(args, 0)
+	name, err := stringOpt(opts, "profile", "")
+	if err != nil || name == "" {
+		return nil, errors.New("open({ profile }): profile is required (a-z, 0-9, '-', '_')")
+	}
+	relayURL, err := stringOpt(opts, "relay", defaultRelay())
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	devtools, err := devtoolsOpt(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	open := a.storage.Open
+	if s, _ := stringOpt(opts, "storage", "indexeddb"); s == "memory" {
+		open = func(context.Context, string) (store.Store, error) { return store.NewMemory(), nil }
+	}
+	p, err := vault.Open(ctx, name, open, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.take(p.ID); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("open: profile %q: %w", name, err)
+	}
+	app := &jsApp{api: a, profile: p, relay: relayURL, webrtc: opts.Get("webrtc").Truthy(), devtools: devtools,
+		events: make(chan room.Event, 4096), done: make(chan struct{}), hooks: make(map[room.EventType]map[int]js.Value)}
+	if err := app.start(ctx); err != nil {
+		a.release(p.ID)
+		p.Close()
+		return nil, err
+	}
+	go app.dispatch()
+	return app.value(), nil
+}
+
+// devtoolsOpt is the devtools address: opts.devtools if given (null or ""
+// turns reporting off), else the serving origin's configuration
+// (/config.json, written by the relay's -devtools flag), else none.
+func devtoolsOpt(ctx context.Context, opts js.Value) (string, error) {
+	if v := opts.Get("devtools"); !v.IsUndefined() {
+		if v.IsNull() {
+			return "", nil
+		}
+		return stringOpt(opts, "devtools", "")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := jsutil.Await(ctx, js.Global().Call("fetch", "/config.json"))
+	if err != nil || !resp.Get("ok").Truthy() {
+		return "", nil
+	}
+	cfg, err := jsutil.Await(ctx, resp.Call("json"))
+	if err != nil || cfg.Get("devtools").Type() != js.TypeString {
+		return "", nil
+	}
+	return cfg.Get("devtools").String(), nil
+}
+
+// start opens the messenger and goes online.
+func (app *jsApp) start(ctx context.Context) error {
+	cfg := peerio.Config{Relay: app.relay, Logger: slog.Default()}
+	if app.webrtc {
+		cfg.WebRTC = &peerio.RTCConfig{}
+	}
+	io := peerio.New(app.profile.Name, app.profile.DB.Identity().Seed(), cfg)
+	m, err := room.Open(ctx, room.Config{DB: app.profile.DB, Dial: io.At})
+	if err != nil {
+		return err
+	}
+	unsub := m.Subscribe(func(ev room.Event) {
+		select {
+		case app.events <- ev:
+		default: // the page is not keeping up: it reads the timeline again on the next event
+		}
+	})
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := io.On(octx, m.Accept); err != nil {
+		unsub()
+		m.Close()
+		return fmt.Errorf("open: relay %s: %w", app.relay, err)
+	}
+	app.mu.Lock()
+	app.io, app.m, app.unsub = io, m, unsub
+	app.mu.Unlock()
+	return nil
+}
+
+// stop closes the messenger and goes offline; the profile stays open.
+func (app *jsApp) stop() {
+	app.mu.Lock()
+	io, m, unsub := app.io, app.m, app.unsub
+	app.io, app.m, app.unsub = nil, nil, nil
+	app.mu.Unlock()
+	if m == nil {
+		return
+	}
+	unsub()
+	m.Close()
+	io.Close()
+}
+
+func (app *jsApp) messenger() (*room.Messenger, error) {
+	app.mu.Lock()
+	defer app.mu.Unlock()
+	if app.closed || app.m == nil {
+		return nil, errors.New("this app is closed")
+	}
+	return app.m, nil
+}
+
+func (app *jsApp) value() js.Value {
+	o := js.Global().Get("Object").New()
+	o.Set("id", app.profile.ID.String())
+	o.Set("profile", app.profile.Name)
+	o.Set("devtools", app.devtools)
+	o.Set("createTask", app.funcs.Async(app.createTask))
+	o.Set("rename", app.funcs.Async(app.rename))
+	o.Set("invite", app.funcs.Async(app.invite))
+	o.Set("join", app.funcs.Async(app.join))
+	o.Set("send", app.funcs.Async(app.send))
+	o.Set("timeline", app.funcs.Async(app.timeline))
+	o.Set("tasks", app.funcs.Async(app.tasks))
+	o.Set("members", app.funcs.Async(app.members))
+	o.Set("export", app.funcs.Async(app.export))
+	o.Set("import", app.funcs.Async(app.importJSON))
+	o.Set("reset", app.funcs.Async(app.reset))
+	o.Set("close", app.funcs.Async(func([]js.Value) (any, error) { return nil, app.close() }))
+	o.Set("on", app.funcs.Add(func(_ js.Value, args []js.Value) any { return app.on(args) }))
+	return o
+}
+
+// jsValue turns a Go value into a JS one through JSON.
+func jsValue(v any) (js.Value, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return js.Undefined(), err
+	}
+	return jsutil.Parse(b)
+}
+
+func taskArg(args []js.Value, i int, what string) (room.TaskID, error) {
+	if len(args) <= i || args[i].Type() != js.TypeString {
+		return room.TaskID{}, fmt.Errorf("%s: taskId must be a string", what)
+	}
+	return room.ParseTaskID(args[i].String())
+}
+
+// createTask is app.createTask({ title, parent }) → task.
+func (app *jsApp) createTask(args []js.Value) (any, error) {
+	m, err := app.messenger()
+	if err != nil {
+		return nil, err
+	}
+	opts := option(args, 0)
+	title, err := stringOpt(opts, "title", "")
+	if err != nil {
+		return nil, fmt.Errorf("createTask: %w", err)
+	}
+	var parent *room.TaskID
+	if ps, err := stringOpt(opts, "parent", ""); err != nil {
+		return nil, fmt.Errorf("createTask: %w", err)
+	} else if ps != "" {
+		p, err := room.ParseTaskID(ps)
+		if err != nil {
+			return nil, fmt.Errorf("createTask: parent: %w", err)
+		}
+		parent = &p
+	}
+	t, err := m.CreateTask(context.Background(), title, parent)
+	if err != nil {
+		return nil, err
+	}
+	return jsValue(t)
+}
+
+// rename is app.rename(taskId, title).
+func (app *jsApp) rename(args []js.Value) (any, error) {
+	m, err := app.messenger()
+	if err != nil {
+		return nil, err
+	}
+	id, err := taskArg(args, 0, "rename(taskId, title)")
+	if err != nil {
+		return nil, err
+	}
+	if len(args) < 2 || args[1].Type() != js.TypeString {
+		return nil, errors.New("rename(taskId, title): title must be a string")
+	}
+	return nil, m.Rename(context.Background(), id, args[1].String())
+}
+
+// invite is app.invite(taskId) → code.
+func (app *jsApp) invite(args []js.Value) (any, error) {
+	m, err := app.messenger()
+	if err != nil {
+		return nil, err
+	}
+	id, err := taskArg(args, 0, "invite(taskId)")
+	if err != nil {
+		return nil, err
+	}
+	return m.Invite(id)
+}
+
+// join is app.join(code, { timeout, signal }) → task: waits while the host
+// is offline, until the timeout (ms) or the AbortSignal.
+func (app *jsApp) join(args []js.Value) (any, error) {
+	m, err := app.messenger()
+	if err != nil {
+		return nil, err
+	}
+	if len(args) < 1 || args[0].Type() != js.TypeString {
+		return nil, errors.New("join(code): code must be a string")
+	}
+	ctx, cancel := optContext(option(args, 1))
+	defer cancel()
+	t, err := m.Join(ctx, args[0].String())
+	if err != nil {
+		return nil, err
+	}
+	return jsValue(t)
+}
+
+// optContext is a context ended by opts.timeout (ms) or opts.signal.
+func optContext(opts js.Value) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if t := opts.Get("timeout"); t.Type() == js.TypeNumber && t.Float() > 0 {
+		var c2 context.CancelFunc
+		ctx, c2 = context.WithTimeout(ctx, time.Duration(t.Float()*float64(time.Millisecond)))
+		prev := cancel
+		cancel = func() { c2(); prev() }
+	}
+	if sig := opts.Get("signal"); sig.Type() == js.TypeObject && sig.Get("aborted").Type() == js.TypeBoolean {
+		if sig.Get("aborted").Bool() {
+			cancel()
+			return ctx, cancel
+		}
+		onAbort := js.FuncOf(func(js.Value, []js.Value) any { cancel(); return nil })
+		sig.Call("addEventListener", "abort", onAbort)
+		prev := cancel
+		cancel = func() {
+			sig.Call("removeEventListener", "abort", onAbort)
+			onAbort.Release()
+			prev()
+		}
+	}
+	return ctx, cancel
+}
+
+// send is app.send(taskId, text, { replyTo }) → message; replyTo is a
+// message id ("by/mid") or a message.
+func (app *jsApp) send(args []js.Value) (any, error) {
+	m, err := app.messenger()
+	if err != nil {
+		return nil, err
+	}
+	id, err := taskArg(args, 0, "send(taskId, text)")
+	if err != nil {
+		return nil, err
+	}
+	if len(args) < 2 || args[1].Type() != js.TypeString {
+		return nil, errors.New("send(taskId, text): text must be a string")
+	}
+	var reply *room.Ref
+	if r := option(args, 2).Get("replyTo"); !r.IsUndefined() && !r.IsNull() {
+		if r.Type() == js.TypeObject {
+			r = r.Get("id")
+		}
+		if r.Type() != js.TypeString {
+			return nil, errors.New("send: replyTo must be a message or its id")
+		}
+		ref, err := room.ParseRef(r.String())
+		if err != nil {
+			return nil, fmt.Errorf("send: replyTo: %w", err)
+		}
+		reply = &ref
+	}
+	msg, err := m.Send(context.Background(), id, args[1].String(), reply)
+	if err != nil {
+		return nil, err
+	}
+	return messageValue(&msg)
+}
+
+// messageView is a message as the page sees it: the standard format plus
+// its id (for replies) and key (for paging).
+type messageView struct {
+	*room.Message
+	ID  string `json:"id"`
+	Key string `json:"key"`
+	Raw string `json:"raw,omitempty"` // an invalid page, as text
+}
+
+func view(m *room.Message) messageView {
+	v := messageView{Message: m, ID: m.Ref().String(), Key: m.Key().String()}
+	if m.Type == room.TypeInvalid {
+		v.Raw = string(m.Raw)
+	}
+	return v
+}
+
+func messageValue(m *room.Message) (js.Value, error) { return jsValue(view(m)) }
+
+// timeline is app.timeline(taskId, { before, limit }) → messages, oldest
+// first; before is a message key (msg.key).
+func (app *jsApp) timeline(args []js.Value) (any, error) {
+	m, err := app.messenger()
+	if err != nil {
+		return nil, err
+	}
+	id, err := taskArg(args, 0, "timeline(taskId)")
+	if err != nil {
+		return nil, err
+	}
+	opts := option(args, 1)
+	var before *room.Key
+	if b, err := stringOpt(opts, "before", ""); err != nil {
+		return nil, fmt.Errorf("timeline: %w", err)
+	} else if b != "" {
+		k, err := room.ParseKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("timeline: before: %w", err)
+		}
+		before = &k
+	}
+	limit := 0
+	if l := opts.Get("limit"); l.Type() == js.TypeNumber {
+		limit = l.Int()
+	}
+	msgs, err := m.Timeline(context.Background(), id, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	views := make([]messageView, len(msgs))
+	for i := range msgs {
+		views[i] = view(&msgs[i])
+	}
+	return jsValue(views)
+}
+
+// taskNode is a task in the tree app.tasks() returns.
+type taskNode struct {
+	room.TaskInfo
+	Children []*taskNode `json:"children"`
+}
+
+// tasks is app.tasks() → the task tree: roots in the order made or
+// joined, each with its children (a subtask whose parent this profile
+// does not have is a root).
+func (app *jsApp) tasks([]js.Value) (any, error) {
+	m, err := app.messenger()
+	if err != nil {
+		return nil, err
+	}
+	infos := m.Tasks()
+	nodes := make(map[room.TaskID]*taskNode, len(infos))
+	for _, t := range infos {
+		nodes[t.ID] = &taskNode{TaskInfo: t, Children: []*taskNode{}}
+	}
+	roots := []*taskNode{}
+	for _, t := range infos {
+		n := nodes[t.ID]
+		if t.Parent != nil && nodes[*t.Parent] != nil {
+			p := nodes[*t.Parent]
+			p.Children = append(p.Children, n)
+		} else {
+			roots = append(roots, n)
+		}
+	}
+	return jsValue(roots)
+}
+
+// members is app.members(taskId) → [{ id, self, host, paired, online,
+// transport, have, length }].
+func (app *jsApp) members(args []js.Value) (any, error) {
+	m, err := app.messenger()
+	if err != nil {
+		return nil, err
+	}
+	id, err := taskArg(args, 0, "members(taskId)")
+	if err != nil {
+		return nil, err
+	}
+	ms, err := m.Members(id)
+	if err != nil {
+		return nil, err
+	}
+	return jsValue(ms)
+}
+
+// export is app.export(): every book of the profile, as db.export().
+func (app *jsApp) export([]js.Value) (any, error) {
+	ex, err := app.profile.DB.Export(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return jsValue(ex)
+}
+
+// importJSON is app.import(json): verifies and imports an export, then
+// restarts the messenger so imported tasks show.
+func (app *jsApp) importJSON(args []js.Value) (any, error) {
+	if _, err := app.messenger(); err != nil {
+		return nil, err
+	}
+	ex, err := parseExport(args)
+	if err != nil {
+		return nil, err
+	}
+	app.stop()
+	res, ierr := app.profile.DB.Import(context.Background(), ex)
+	if err := app.start(context.Background()); err != nil {
+		return nil, errors.Join(ierr, err)
+	}
+	if ierr != nil {
+		return nil, ierr
+	}
+	return jsValue(res)
+}
+
+// parseExport reads import's argument: an export object or its JSON text.
+func parseExport(args []js.Value) (*journal.Export, error) {
+	if len(args) < 1 {
+		return nil, errors.New("import(json): an export (object or JSON text) is required")
+	}
+	var text []byte
+	if args[0].Type() == js.TypeString {
+		text = []byte(args[0].String())
+	} else {
+		var err error
+		if text, err = jsutil.Stringify(args[0]); err != nil {
+			return nil, fmt.Errorf("import(json): %w", err)
+		}
+	}
+	var ex journal.Export
+	if err := json.Unmarshal(text, &ex); err != nil {
+		return nil, fmt.Errorf("import(json): not an export: %w", err)
+	}
+	return &ex, nil
+}
+
+// reset is app.reset(): closes the app and deletes the profile's storage
+// (its seed too: the next open is a new identity).
+func (app *jsApp) reset([]js.Value) (any, error) {
+	if err := app.close(); err != nil {
+		return nil, err
+	}
+	return nil, app.api.storage.Delete(context.Background(), app.profile.Name)
+}
+
+func (app *jsApp) close() error {
+	app.mu.Lock()
+	if app.closed {
+		app.mu.Unlock()
+		return nil
+	}
+	app.closed = true
+	app.mu.Unlock()
+	app.stop()
+	close(app.done)
+	app.api.release(app.profile.ID)
+	return app.profile.Close()
+}
+
+// on is app.on(event, fn) for 'message', 'task', 'member', 'peer',
+// 'error'; it returns a function that removes fn.
+func (app *jsApp) on(args []js.Value) any {
+	if len(args) < 2 || args[0].Type() != js.TypeString || args[1].Type() != js.TypeFunction {
+		return jsutil.NewError(errors.New("on(event, fn): event must be a string and fn a function"))
+	}
+	ev := room.EventType(args[0].String())
+	switch ev {
+	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError:
+	default:
+		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer or error", ev))
+	}
+	app.mu.Lock()
+	id := app.nextID
+	app.nextID++
+	if app.hooks[ev] == nil {
+		app.hooks[ev] = make(map[int]js.Value)
+	}
+	app.hooks[ev][id] = args[1]
+	app.mu.Unlock()
+	var off js.Func
+	off = js.FuncOf(func(js.Value, []js.Value) any {
+		app.mu.Lock()
+		delete(app.hooks[ev], id)
+		app.mu.Unlock()
+		off.Release()
+		return nil
+	})
+	return off
+}
+
+// dispatch calls the page's functions with every event:
+// message → { task, message }, task → { task }, member → { task, peer,
+// state }, peer → { peer, state, transport }, error → { error }.
+func (app *jsApp) dispatch() {
+	for {
+		var ev room.Event
+		select {
+		case ev = <-app.events:
+		case <-app.done:
+			return
+		}
+		app.mu.Lock()
+		fns := make([]js.Value, 0, len(app.hooks[ev.Type]))
+		for _, fn := range app.hooks[ev.Type] {
+			fns = append(fns, fn)
+		}
+		app.mu.Unlock()
+		if len(fns) == 0 {
+			continue
+		}
+		o := map[string]any{"type": string(ev.Type)}
+		if ev.Task != (room.TaskID{}) {
+			o["task"] = ev.Task
+		}
+		if ev.Message != nil {
+			o["message"] = view(ev.Message)
+		}
+		if !ev.Peer.IsZero() {
+			o["peer"] = ev.Peer
+		}
+		if ev.State != "" {
+			o["state"] = ev.State
+		}
+		if ev.Err != nil {
+			o["error"] = ev.Err.Error()
+		}
+		v, err := jsValue(o)
+		if err != nil {
+			continue
+		}
+		for _, fn := range fns {
+			callHook(fn, v)
+		}
+	}
+}

@@ -2,12 +2,10 @@ package devtools
 
 import (
 	"cmp"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -18,9 +16,7 @@ import (
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
-	"github.com/task-messenger/task-messenger/wasm/report"
 	"github.com/task-messenger/task-messenger/wasm/room"
-	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
 // API bounds.
@@ -180,8 +176,10 @@ func (b *book) involves(id identity.ID) bool {
 	return holds || b.author == id || b.reader == id
 }
 
-// lookBook runs fn on the book named by the {key} path variable.
-func (s *Server) lookBook(w http.ResponseWriter, r *http.Request, fn func(*book) (any, error)) {
+// lookBook runs fn on the book named by the {key} path variable with the
+// lock held, then answers with what the function fn returned builds, once
+// the lock is released.
+func (s *Server) lookBook(w http.ResponseWriter, r *http.Request, fn func(*book) (func() any, error)) {
 	key, err := pathID(r, "key", ErrUnknownBook)
 	if err != nil {
 		fail(w, err)
@@ -189,47 +187,62 @@ func (s *Server) lookBook(w http.ResponseWriter, r *http.Request, fn func(*book)
 	}
 	s.mu.Lock()
 	b := s.books[key]
-	var v any
+	var build func() any
 	if b == nil {
 		err = fmt.Errorf("%w %s", ErrUnknownBook, key.Short())
 	} else {
-		v, err = fn(b)
+		build, err = fn(b)
 	}
 	s.mu.Unlock()
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, build())
 }
 
+// value returns a builder of v, for lookBook.
+func value(v any) func() any { return func() any { return v } }
+
 func (s *Server) apiBook(w http.ResponseWriter, r *http.Request) {
-	s.lookBook(w, r, func(b *book) (any, error) { return s.bookDetail(b), nil })
+	s.lookBook(w, r, func(b *book) (func() any, error) { return value(s.bookDetail(b)), nil })
 }
 
 func (s *Server) apiPages(w http.ResponseWriter, r *http.Request) {
 	from, err := queryUint(r, "from", 0, 0, journal.MaxLength)
-	if err == nil {
-		var limit uint64
-		limit, err = queryUint(r, "limit", defaultPages, 1, maxPagesLimit)
-		if err == nil {
-			s.lookBook(w, r, func(b *book) (any, error) {
-				pages := []PageView{}
-				var next *uint64
-				b.pages.Ascend(from, func(i uint64, pg *page) bool {
-					if uint64(len(pages)) == limit {
-						next = &i
-						return false
-					}
-					pages = append(pages, pageView(b, pg))
-					return true
-				})
-				return map[string]any{"from": from, "limit": limit, "next": next, "pages": pages, "retention": s.retention(b)}, nil
-			})
-			return
-		}
+	if err != nil {
+		fail(w, err)
+		return
 	}
-	fail(w, err)
+	limit, err := queryUint(r, "limit", defaultPages, 1, maxPagesLimit)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	var (
+		author identity.ID
+		pages  []page // copies, parsed once the lock is released
+		next   *uint64
+		ret    RetentionView
+	)
+	s.lookBook(w, r, func(b *book) (func() any, error) {
+		author, ret = b.author, s.retention(b)
+		b.pages.Ascend(from, func(i uint64, pg *page) bool {
+			if uint64(len(pages)) == limit {
+				next = &i
+				return false
+			}
+			pages = append(pages, *pg)
+			return true
+		})
+		return func() any {
+			views := make([]PageView, len(pages))
+			for i := range pages {
+				views[i] = pageView(author, &pages[i])
+			}
+			return map[string]any{"from": from, "limit": limit, "next": next, "pages": views, "retention": ret}
+		}, nil
+	})
 }
 
 func (s *Server) apiProof(w http.ResponseWriter, r *http.Request) {
@@ -242,7 +255,10 @@ func (s *Server) apiProof(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	s.lookBook(w, r, func(b *book) (any, error) { return b.proof(i) })
+	s.lookBook(w, r, func(b *book) (func() any, error) {
+		p, err := b.proof(i)
+		return value(p), err
+	})
 }
 
 // proof proves page i: from the verified tree against the signed head (or
@@ -360,90 +376,4 @@ func (s *Server) timeline(task string, pid identity.ID, byPeer bool, since uint6
 
 func (s *Server) apiStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.Stats())
-}
-
-// apiCommand forwards export, import or reset to a connected peer and
-// answers with the peer's answer. An import is verified first.
-func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id", ErrUnknownPeer)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	op := mux.Vars(r)["op"]
-	var data []byte
-	if op == report.OpImport {
-		if data, err = s.readImport(w, r); err != nil {
-			fail(w, err)
-			return
-		}
-	}
-	s.mu.Lock()
-	p := s.peers[id]
-	var c *conn
-	if p != nil {
-		c = p.conn
-	}
-	s.nextCmd++
-	cmdID := s.nextCmd
-	s.mu.Unlock()
-	switch {
-	case p == nil:
-		fail(w, fmt.Errorf("%w %s", ErrUnknownPeer, id.Short()))
-		return
-	case c == nil:
-		fail(w, fmt.Errorf("%w: %s", ErrOffline, id.Short()))
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.CommandTimeout)
-	defer cancel()
-	res, err := c.command(ctx, cmdID, op, data)
-	if err == nil && res.Error != "" {
-		err = fmt.Errorf("%w: %s", ErrCommand, res.Error)
-	}
-	s.mu.Lock()
-	ev := &Event{Kind: "command", Type: op, Text: "ok"}
-	if err != nil {
-		ev.Text = err.Error()
-	}
-	s.event(p, nil, ev)
-	s.mu.Unlock()
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	if op == report.OpExport {
-		h := w.Header()
-		h.Set("Content-Type", "application/json")
-		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="export-%s.json"`, id.Short()))
-		h.Set("X-Content-Type-Options", "nosniff")
-		w.Write(res.Data)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "op": op})
-}
-
-// readImport reads an import body and verifies it with the journal: it
-// must decode as an export and import whole into a scratch profile.
-func (s *Server) readImport(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, report.MaxResultSize-64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("%w: body: %v", ErrBadQuery, err)
-	}
-	var ex journal.Export
-	if err := json.Unmarshal(body, &ex); err != nil {
-		return nil, fmt.Errorf("%w: not a JSON export: %v", ErrBadQuery, err)
-	}
-	seed, err := identity.NewSeed()
-	if err != nil {
-		return nil, err
-	}
-	db, err := journal.Open(r.Context(), store.NewMemory(), seed, nil)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := db.Import(r.Context(), &ex); err != nil {
-		return nil, fmt.Errorf("%w: the export does not verify: %v", ErrBadQuery, err)
-	}
-	return body, nil
 }

@@ -3,7 +3,9 @@ package devtools_test
 import (
 	"bufio"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,16 +15,17 @@ import (
 )
 
 // BenchmarkIngest: a peer appends 1 KiB pages as fast as it can (8
-// writers, sharing heads through the journal's group commit); its
-// reporter streams them to the server, which verifies every page and
-// serves them: a feed subscriber reads the live feed, and the clock stops
-// when the API shows the whole book verified. events/s counts appended
-// pages (one journal event each). server-MiB is the heap the server holds
-// at the end, at the retention cap (1000 pages per book), with the peer's
-// own store gone.
+// writers, sharing heads through the journal's group commit when they
+// overlap); its reporter streams them to the server, which verifies every
+// page and serves them: a subscriber reads the live feed, and the clock
+// stops when the API shows the whole book verified. events/s counts
+// appended pages (one journal event each). server-MiB is the heap the
+// server held at the end, at the retention cap (1000 pages per book):
+// what closing it frees, with the peer's own store already gone.
 func BenchmarkIngest(b *testing.B) {
-	base := heapAlloc()
-	e := newEnv(b, devtools.Config{})
+	s := devtools.New(devtools.Config{Logger: quiet})
+	hs := httptest.NewServer(s.Handler())
+	e := &env{S: s, HTTP: hs, URL: hs.URL, WS: "ws" + strings.TrimPrefix(hs.URL, "http") + "/peer"}
 	db := openDB(b, 1)
 	book, err := db.Author(ctx, "bench", nil)
 	if err != nil {
@@ -31,7 +34,7 @@ func BenchmarkIngest(b *testing.B) {
 	key := book.Key()
 	r := startReporter(b, e, db, "bench", nil)
 	waitFor(b, "book listed", e.bookIs(b, key, 1, devtools.StatusVerified))
-	feed := subscribeFeed(b, e)
+	feed, stopFeed := subscribeFeed(b, e)
 	page := make([]byte, 1024)
 	b.SetBytes(1024)
 	b.ResetTimer()
@@ -67,20 +70,24 @@ func BenchmarkIngest(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(b.N)/appended.Seconds(), "appends/s")
-	st := e.S.Stats()
+	st := s.Stats()
 	b.ReportMetric(float64(st.Verified)/float64(st.Frames), "pages/frame")
 	b.ReportMetric(float64(feed.Load()), "feed-msgs")
 	b.ReportMetric(float64(st.RetainedBytes)/(1<<20), "retained-MiB")
 	b.ReportMetric(float64(st.TreeBytes)/(1<<20), "tree-MiB")
 
 	r.stop()
+	stopFeed()
 	book, db = nil, nil
-	b.ReportMetric(float64(heapAlloc()-base)/(1<<20), "server-MiB")
-	runtime.KeepAlive(e)
+	held := heapAlloc()
+	s.Close()
+	hs.Close()
+	s, e = nil, nil
+	b.ReportMetric(float64(held-min(held, heapAlloc()))/(1<<20), "server-MiB")
 }
 
-// subscribeFeed reads the live feed until the test ends, counting messages.
-func subscribeFeed(b *testing.B, e *env) *atomic.Int64 {
+// subscribeFeed reads the live feed, counting messages, until stopped.
+func subscribeFeed(b *testing.B, e *env) (*atomic.Int64, func()) {
 	var n atomic.Int64
 	resp, err := http.Get(e.URL + "/api/events")
 	if err != nil {
@@ -96,11 +103,15 @@ func subscribeFeed(b *testing.B, e *env) *atomic.Int64 {
 			}
 		}
 	}()
-	b.Cleanup(func() {
-		resp.Body.Close()
-		<-done
-	})
-	return &n
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			resp.Body.Close()
+			<-done
+		})
+	}
+	b.Cleanup(stop)
+	return &n, stop
 }
 
 func heapAlloc() uint64 {

@@ -262,7 +262,7 @@ func (s *Server) bindGenesis(b *book, cp *copyState, p *peer, g *journal.Genesis
 	page := g.Encode()
 	switch {
 	case b.genesis == nil:
-		b.genesis, b.name, b.author = page, g.Name, g.Author
+		b.genesis, b.gen, b.name, b.author = page, g, g.Name, g.Author
 		b.reader, b.task = nameParts(g.Name)
 	case !bytes.Equal(b.genesis, page):
 		s.problem(b, cp, p, 0, fmt.Errorf("%w: a second genesis for the book", journal.ErrBadGenesis))

@@ -31,7 +31,8 @@ type conn struct {
 	cancel context.CancelCauseFunc
 	done   <-chan struct{} // closed when the connection ends
 	buf    bytes.Buffer
-	id     identity.ID // set by the hello
+	id     identity.ID          // set by the hello
+	listed map[identity.ID]bool // books listed so far by books frames
 
 	mu      sync.Mutex // guards pending
 	pending map[uint64]chan *report.Result
@@ -50,7 +51,7 @@ var (
 	errShutdown = &closeError{websocket.StatusGoingAway, "server shutting down"}
 	errReplaced = &closeError{websocket.StatusPolicyViolation, "replaced by a newer connection"}
 	errHello    = &closeError{websocket.StatusPolicyViolation, "no hello in time"}
-	errDone     = errors.New("devtools: connection ended")
+	errGone     = &closeError{websocket.StatusPolicyViolation, "replaced, and the peer forgotten"}
 )
 
 // policy returns the cause for closing with status 1008 (1009 for a frame
@@ -102,6 +103,10 @@ func (s *Server) servePeer(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	err = c.serve(ctx)
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		err = fmt.Errorf("closed by the peer: %s %s", ce.Code, ce.Reason)
+	}
 	cancel(err)
 	<-closed
 	cause := context.Cause(ctx)
@@ -165,6 +170,9 @@ func (c *conn) read() ([]byte, error) {
 	}
 	if typ != websocket.MessageText {
 		return nil, policy(fmt.Errorf("%w: binary frame", report.ErrBadFrame))
+	}
+	if c.buf.Cap() > 2*report.MaxFrameSize {
+		c.buf = bytes.Buffer{} // let a large result's buffer go
 	}
 	c.buf.Reset()
 	n, err := io.CopyN(&c.buf, r, report.MaxFrameSize+1)

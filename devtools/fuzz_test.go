@@ -91,7 +91,7 @@ func FuzzIngest(f *testing.F) {
 				t.Fatalf("%d pages kept, cap 3", bk.pages.Len())
 			}
 			bk.pages.Scan(func(i uint64, pg *page) bool {
-				pageView(bk, pg)
+				pageView(bk.author, pg)
 				bk.proof(i)
 				return true
 			})

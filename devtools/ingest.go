@@ -98,6 +98,9 @@ func (s *Server) ingest(c *conn, f *report.Frame) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		p := s.frameFrom(c, f)
+		if p == nil {
+			return errGone
+		}
 		s.applyBook(p, ck)
 		return nil
 	case *report.Books:
@@ -108,27 +111,58 @@ func (s *Server) ingest(c *conn, f *report.Frame) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		p := s.frameFrom(c, f)
+		if p == nil {
+			return errGone
+		}
+		if c.listed == nil {
+			c.listed = make(map[identity.ID]bool)
+		}
 		for i, ck := range cks {
+			c.listed[body.Books[i].Key] = true
 			s.applyInfo(p, &body.Books[i], ck)
+		}
+		if body.Done {
+			s.forgetUnlisted(p, c.listed)
+			c.listed = nil
 		}
 		return nil
 	case *report.Sync, *report.Port, *report.App, *report.Error, *report.Dropped:
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		p := s.frameFrom(c, f)
+		if p == nil {
+			return errGone
+		}
 		s.ioEvent(p, f)
 		return nil
 	}
 	return fmt.Errorf("%w: %s frame from a peer", report.ErrBadFrame, f.Type)
 }
 
-// frameFrom counts a frame in and returns its peer. Called with s.mu held.
+// frameFrom counts a frame in and returns its peer, or nil if c is a
+// replaced connection whose peer was forgotten since. Called with s.mu held.
 func (s *Server) frameFrom(c *conn, f *report.Frame) *peer {
 	s.stats.Frames++
 	p := s.peers[c.id]
-	p.seen = s.cfg.Now()
-	p.lastFrame = f.At
+	if p != nil {
+		p.seen = s.cfg.Now()
+		p.lastFrame = f.At
+	}
 	return p
+}
+
+// forgetUnlisted drops p's copies of books its books frames did not list:
+// it no longer has them (a reset, say).
+func (s *Server) forgetUnlisted(p *peer, listed map[identity.ID]bool) {
+	for key := range p.copies {
+		if !listed[key] {
+			delete(p.copies, key)
+			if b := s.books[key]; b != nil {
+				delete(b.copies, p.id)
+				s.feed.publish(feedMsg{Type: "book", Key: key})
+			}
+		}
+	}
 }
 
 // ioEvent records a sync, port, app, error or dropped frame.

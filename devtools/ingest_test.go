@@ -3,10 +3,17 @@ package devtools_test
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/task-messenger/task-messenger/devtools"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/report"
+	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
 // TestTwoPeers: Ana and Bob chat in a task, each with a reporter; the API
@@ -174,5 +181,58 @@ func TestReconnect(t *testing.T) {
 	}
 	if !r2.R.Connected() {
 		t.Fatal("not connected")
+	}
+}
+
+// TestPeerReset: a peer that comes back with a wiped store (same seed)
+// no longer lists its old books, so the server forgets its copies of them;
+// the audit book it starts anew is another history of the same key: a fork.
+func TestPeerReset(t *testing.T) {
+	e := newEnv(t, devtools.Config{})
+	db := openDB(t, 1)
+	b, _ := db.Author(ctx, "notes", nil)
+	r := startReporter(t, e, db, "ana", nil)
+	waitFor(t, "book verified", e.bookIs(t, b.Key(), 1, devtools.StatusVerified))
+	r.stop()
+
+	// Its new audit book differs from page 1 on (the date of the open).
+	wiped, err := journal.Open(ctx, store.NewMemory(), seed(1), &journal.Options{Now: func() time.Time { return time.Unix(1, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startReporter(t, e, wiped, "ana", nil)
+	waitFor(t, "old copy forgotten", func() bool {
+		var pd devtools.PeerDetail
+		e.get(t, "/api/peers/"+db.ID().String(), &pd)
+		return pd.Connected && pd.Sessions == 2 && len(pd.Copies) == 1 && pd.Copies[0].Name == "audit"
+	})
+	if d := e.book(t, b.Key()); d == nil || len(d.Copies) != 0 {
+		t.Fatalf("notes still has copies: %+v", d)
+	}
+	waitFor(t, "audit forked", func() bool {
+		d := e.book(t, wiped.Audit().Key())
+		return d != nil && d.Status == devtools.StatusForked
+	})
+}
+
+// TestReporterReconnects: when the server drops a reporter (here another
+// connection takes its id), the reporter connects again by itself and
+// reports what changed meanwhile.
+func TestReporterReconnects(t *testing.T) {
+	e := newEnv(t, devtools.Config{})
+	db := openDB(t, 1)
+	b, _ := db.Author(ctx, "notes", nil)
+	startReporter(t, e, db, "ana", nil)
+	waitFor(t, "book verified", e.bookIs(t, b.Key(), 1, devtools.StatusVerified))
+	p := dialRaw(t, e, &report.Hello{ID: db.ID(), Alias: "impostor"})
+	b.Append(ctx, []byte("while away"))
+	if code, reason := p.closed(); code != websocket.StatusPolicyViolation || !strings.Contains(reason, "replaced") {
+		t.Fatalf("impostor closed with %d %q", code, reason)
+	}
+	waitFor(t, "book verified again", e.bookIs(t, b.Key(), 2, devtools.StatusVerified))
+	var pd devtools.PeerDetail
+	e.get(t, "/api/peers/"+db.ID().String(), &pd)
+	if pd.Sessions != 3 || pd.Alias != "ana" || !pd.Connected {
+		t.Fatalf("peer: %+v", pd.PeerView)
 	}
 }

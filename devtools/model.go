@@ -78,10 +78,11 @@ type copyState struct {
 type book struct {
 	key     identity.ID
 	name    string
-	author  identity.ID // from a verified genesis
-	reader  identity.ID // from the name, when it follows the convention
-	task    string      // from the name, when it follows the convention
-	genesis []byte      // the verified genesis page
+	author  identity.ID      // from a verified genesis
+	reader  identity.ID      // from the name, when it follows the convention
+	task    string           // from the name, when it follows the convention
+	genesis []byte           // the verified genesis page
+	gen     *journal.Genesis // and decoded
 
 	cur    journal.Head // the newest verified head
 	tree   tree         // stored hashes of the verified prefix

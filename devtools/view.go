@@ -216,10 +216,8 @@ func (s *Server) bookView(b *book) BookView {
 
 func (s *Server) bookDetail(b *book) *BookDetail {
 	d := &BookDetail{BookView: s.bookView(b), Head: headView(&b.cur), Tree: b.tree.n, Copies: []CopyView{}, Problems: b.problems.all()}
-	if b.genesis != nil {
-		if g, err := journal.DecodeGenesis(b.genesis); err == nil {
-			d.Genesis = genesisView(g)
-		}
+	if b.gen != nil {
+		d.Genesis = genesisView(b.gen)
 	}
 	for _, cp := range b.copies {
 		d.Copies = append(d.Copies, s.copyView(b, cp))
@@ -260,9 +258,10 @@ func genesisView(g *journal.Genesis) *GenesisView {
 	return v
 }
 
-// pageView shows a page raw, as text, and parsed: the genesis for page 0,
-// a standard message for the others.
-func pageView(b *book, pg *page) PageView {
+// pageView shows a page of a book by author raw, as text, and parsed:
+// the genesis for page 0, a standard message for the others. It runs
+// without the lock, on a copy of the page.
+func pageView(author identity.ID, pg *page) PageView {
 	v := PageView{Index: pg.index, Status: pg.status, Size: len(pg.data), Leaf: hex.EncodeToString(pg.leaf[:]), By: pg.by, Error: pg.err, Data: pg.data}
 	if utf8.Valid(pg.data) {
 		t := string(pg.data)
@@ -277,11 +276,11 @@ func pageView(b *book, pg *page) PageView {
 	if len(pg.data) == 0 || pg.data[0] != '{' {
 		return v
 	}
-	if b.author.IsZero() {
+	if author.IsZero() {
 		v.Note = "author unknown: not parsed"
 		return v
 	}
-	m, err := room.Decode(pg.data, b.author)
+	m, err := room.Decode(pg.data, author)
 	if err != nil {
 		v.Note = err.Error()
 		return v

@@ -21,9 +21,9 @@ func (s *session) sendBooks(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("report: books: %w", err)
 	}
-	for len(infos) > 0 {
+	for first := true; first || len(infos) > 0; first = false {
 		n := min(len(infos), MaxBooks)
-		frame := &Books{Books: make([]BookInfo, 0, n)}
+		frame := &Books{Books: make([]BookInfo, 0, n), Done: n == len(infos)}
 		for _, info := range infos[:n] {
 			bi, err := s.bookInfo(ctx, &info)
 			if err != nil {

@@ -32,7 +32,8 @@
 //	welcome  s → p      {books: [{key, length}]}: for the books the peer authors,
 //	                    the length the server verified; the peer reports from there
 //	books    p → s      {books: [{key, name, author, writable, head, have, forked,
-//	                    genesis}]}: every book at connect, ≤ MaxBooks per frame
+//	                    genesis}], done}: every book at connect, ≤ MaxBooks per
+//	                    frame, done on the last
 //	book     p → s      {key, event, writable, head, upgrade, start, pages, proof,
 //	                    skipped, fork, peer}: pages [start, start+len) and their
 //	                    head; from an author, the range proof of the pages against

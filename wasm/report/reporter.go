@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -18,7 +19,8 @@ import (
 
 // Config configures a Reporter. URL and DB are required.
 type Config struct {
-	// URL is the devtools server's peer endpoint, e.g. ws://127.0.0.1:8081/peer.
+	// URL is the devtools server's peer endpoint, ws://127.0.0.1:8081/peer;
+	// an http(s) URL or one with no path means that server's /peer.
 	URL string
 	// ID is the peer id; DB.ID() if zero.
 	ID identity.ID
@@ -51,6 +53,7 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
+	c.URL = peerURL(c.URL)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -221,4 +224,22 @@ func clipText(s string, n int) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// peerURL turns a devtools address into its websocket endpoint.
+func peerURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return s
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/peer"
+	}
+	return u.String()
 }

@@ -137,3 +137,17 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestPeerURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"ws://127.0.0.1:8081/peer":  "ws://127.0.0.1:8081/peer",
+		"http://127.0.0.1:8081":     "ws://127.0.0.1:8081/peer",
+		"https://127.0.0.1:9/":      "wss://127.0.0.1:9/peer",
+		"ws://127.0.0.1:8081/other": "ws://127.0.0.1:8081/other",
+		"":                          "",
+	} {
+		if got := peerURL(in); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}

@@ -42,6 +42,8 @@
     const tm = await api
     delete globalThis.__taskmessengerReady
     window.taskmessenger.readyMs = performance.now() - started
+    // The module's linear memory, for the page's memory figures.
+    window.taskmessenger.wasmBytes = () => result.instance.exports.mem.buffer.byteLength
     return tm
   }
 

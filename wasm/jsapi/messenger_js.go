@@ -167,6 +167,7 @@ func (app *jsApp) value() js.Value {
 	o.Set("invite", app.funcs.Async(app.invite))
 	o.Set("join", app.funcs.Async(app.join))
 	o.Set("send", app.funcs.Async(app.send))
+	o.Set("sendMany", app.funcs.Async(app.sendMany))
 	o.Set("timeline", app.funcs.Async(app.timeline))
 	o.Set("tasks", app.funcs.Async(app.tasks))
 	o.Set("members", app.funcs.Async(app.members))
@@ -329,6 +330,36 @@ func (app *jsApp) send(args []js.Value) (any, error) {
 		return nil, err
 	}
 	return messageValue(&msg)
+}
+
+// sendMany is app.sendMany(taskId, texts) → the number written: up to
+// 4096 chat messages in one batch (one write per book).
+func (app *jsApp) sendMany(args []js.Value) (any, error) {
+	m, err := app.messenger()
+	if err != nil {
+		return nil, err
+	}
+	id, err := taskArg(args, 0, "sendMany(taskId, texts)")
+	if err != nil {
+		return nil, err
+	}
+	if len(args) < 2 || !js.Global().Get("Array").Call("isArray", args[1]).Bool() {
+		return nil, errors.New("sendMany(taskId, texts): texts must be an array of strings")
+	}
+	n := args[1].Length()
+	if n > room.MaxBatch {
+		return nil, fmt.Errorf("sendMany: %d texts, at most %d", n, room.MaxBatch)
+	}
+	texts := make([]string, n)
+	for i := range texts {
+		v := args[1].Index(i)
+		if v.Type() != js.TypeString {
+			return nil, fmt.Errorf("sendMany: texts[%d] is not a string", i)
+		}
+		texts[i] = v.String()
+	}
+	msgs, err := m.SendMany(context.Background(), id, texts)
+	return len(msgs), err
 }
 
 // messageView is a message as the page sees it: the standard format plus

@@ -467,3 +467,32 @@ func FuzzDecodeWire(f *testing.F) {
 		}
 	})
 }
+
+func TestSendMany(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Bulk", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	texts := make([]string, 3000)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("line %d", i)
+	}
+	for _, batch := range [][]string{texts[:MaxBatch/2], texts[MaxBatch/2:]} {
+		if _, err := ana.SendMany(testCtx(t), task.ID, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "Bob holds all 3,000", func() bool { return bob.paired(task.ID, 1) && len(bob.lines(task.ID)) == MaxPage })
+	msgs, err := bob.Timeline(testCtx(t), task.ID, nil, 1)
+	if err != nil || len(msgs) != 1 || !strings.Contains(string(msgs[0].Data), "line 2999") {
+		t.Fatalf("Bob's newest message: %+v, %v", msgs, err)
+	}
+	for _, bad := range [][]string{nil, {"ok", " "}, make([]string, MaxBatch+1)} {
+		if _, err := ana.SendMany(testCtx(t), task.ID, bad); err == nil {
+			t.Errorf("SendMany of %d texts accepted", len(bad))
+		}
+	}
+}

@@ -123,13 +123,8 @@ func (m *Messenger) retitle(ctx context.Context, t *task, title string, k Key) e
 // Send writes a chat message (a reply if replyTo is not nil) into this
 // profile's books of the task.
 func (m *Messenger) Send(ctx context.Context, id TaskID, text string, replyTo *Ref) (Message, error) {
-	switch {
-	case strings.TrimSpace(text) == "":
-		return Message{}, fmt.Errorf("room: empty message")
-	case len(text) > MaxText:
-		return Message{}, fmt.Errorf("room: message of %d bytes, at most %d", len(text), MaxText)
-	case !utf8.ValidString(text):
-		return Message{}, fmt.Errorf("room: message is not UTF-8")
+	if err := checkText(text); err != nil {
+		return Message{}, err
 	}
 	t := m.task(id)
 	if t == nil {
@@ -145,6 +140,41 @@ func (m *Messenger) Send(ctx context.Context, id TaskID, text string, replyTo *R
 	return m.write(ctx, t, TypeChat, map[string]any{"text": text}, replyTo)
 }
 
+// SendMany writes chat messages in one batch (an import, a paste of many
+// lines): one write per book instead of one per message.
+func (m *Messenger) SendMany(ctx context.Context, id TaskID, texts []string) ([]Message, error) {
+	t := m.task(id)
+	if t == nil {
+		return nil, fmt.Errorf("%w %s", ErrUnknownTask, id)
+	}
+	if len(texts) == 0 || len(texts) > MaxBatch {
+		return nil, fmt.Errorf("room: a batch of %d messages: 1 to %d", len(texts), MaxBatch)
+	}
+	drafts := make([]draft, len(texts))
+	for i, text := range texts {
+		if err := checkText(text); err != nil {
+			return nil, fmt.Errorf("room: message %d: %w", i, err)
+		}
+		drafts[i] = draft{TypeChat, map[string]any{"text": text}, nil}
+	}
+	return m.writeMany(ctx, t, drafts)
+}
+
+// MaxBatch bounds SendMany.
+const MaxBatch = 4096
+
+func checkText(text string) error {
+	switch {
+	case strings.TrimSpace(text) == "":
+		return fmt.Errorf("room: empty message")
+	case len(text) > MaxText:
+		return fmt.Errorf("room: message of %d bytes, at most %d", len(text), MaxText)
+	case !utf8.ValidString(text):
+		return fmt.Errorf("room: message is not UTF-8")
+	}
+	return nil
+}
+
 // seen raises the task's clock to one this profile has seen.
 func (m *Messenger) seen(t *task, clock uint64) {
 	m.mu.Lock()
@@ -152,19 +182,32 @@ func (m *Messenger) seen(t *task, clock uint64) {
 	m.mu.Unlock()
 }
 
-// write appends a message to the task's log, then to the book to each
-// member (page i of each is the log's page i, for that reader). A book a
-// failure left behind is caught up first, here or at the next open.
+// write appends one message; see writeMany.
 func (m *Messenger) write(ctx context.Context, t *task, typ string, data any, cause *Ref) (Message, error) {
-	d, err := json.Marshal(data)
+	msgs, err := m.writeMany(ctx, t, []draft{{typ, data, cause}})
 	if err != nil {
 		return Message{}, err
 	}
+	return msgs[0], nil
+}
+
+// A draft is a message to write.
+type draft struct {
+	typ   string
+	data  any
+	cause *Ref
+}
+
+// writeMany appends messages to the task's log in one batch, then to the
+// book to each member (page i of each is the log's page i, for that
+// reader). A book a failure left behind is caught up first, here or at
+// the next open.
+func (m *Messenger) writeMany(ctx context.Context, t *task, drafts []draft) ([]Message, error) {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	m.mu.Lock()
-	t.clock++
 	clock := t.clock
+	t.clock += uint64(len(drafts))
 	var outs []*member
 	for _, mb := range t.members {
 		if mb.out != nil {
@@ -172,31 +215,61 @@ func (m *Messenger) write(ctx context.Context, t *task, typ string, data any, ca
 		}
 	}
 	m.mu.Unlock()
-	msg := Message{Head: Head{By: m.self, Mid: t.log.Len()}, Refs: Refs{Cause: cause}, Type: typ, Data: d,
-		Meta: Meta{Date: m.cfg.Now().UnixMilli(), Clock: clock}}
-	page, err := msg.Encode()
-	if err != nil {
-		return Message{}, err
+	now, mid := m.cfg.Now().UnixMilli(), t.log.Len()
+	msgs := make([]Message, len(drafts))
+	pages := make([][]byte, len(drafts))
+	for i, d := range drafts {
+		data, err := json.Marshal(d.data)
+		if err != nil {
+			return nil, err
+		}
+		msgs[i] = Message{Head: Head{By: m.self, Mid: mid + uint64(i)}, Refs: Refs{Cause: d.cause}, Type: d.typ, Data: data,
+			Meta: Meta{Date: now, Clock: clock + 1 + uint64(i)}}
+		if pages[i], err = msgs[i].Encode(); err != nil {
+			return nil, err
+		}
 	}
-	if _, err := t.log.Append(ctx, page); err != nil {
-		return Message{}, err
+	if _, err := t.log.Append(ctx, pages...); err != nil {
+		return nil, err
 	}
 	var eg errgroup.Group
 	for _, mb := range outs {
-		eg.Go(func() error { return m.catchUp(ctx, t, mb) })
+		eg.Go(func() error { return m.copyTo(ctx, t, mb, msgs) })
 	}
 	if err := eg.Wait(); err != nil {
-		m.fail(fmt.Errorf("room: message %d written, not yet copied to every member: %w", msg.Head.Mid, err))
+		m.fail(fmt.Errorf("room: messages from %d written, not yet copied to every member: %w", mid, err))
 	}
-	m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg})
-	return msg, nil
+	for i := range msgs {
+		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msgs[i]})
+	}
+	return msgs, nil
+}
+
+// copyTo appends the messages just written to the member's book, unless
+// the book lags behind the log: then it catches up from the log.
+func (m *Messenger) copyTo(ctx context.Context, t *task, mb *member, msgs []Message) error {
+	if mb.out.Len() != msgs[0].Head.Mid {
+		return m.catchUp(ctx, t, mb)
+	}
+	pages := make([][]byte, len(msgs))
+	for i, msg := range msgs {
+		msg.Head.To = mb.id
+		var err error
+		if pages[i], err = msg.Encode(); err != nil {
+			return err
+		}
+	}
+	if _, err := mb.out.Append(ctx, pages...); err != nil {
+		return fmt.Errorf("room: book to %s: %w", mb.id.Short(), err)
+	}
+	return nil
 }
 
 // catchUp copies the log's pages the member's book lacks into it, each
 // addressed to the member. Called with t.wmu held (or at open).
 func (m *Messenger) catchUp(ctx context.Context, t *task, mb *member) error {
 	for have, n := mb.out.Len(), t.log.Len(); have < n; have = mb.out.Len() {
-		end := min(n, have+256)
+		end := min(n, have+1024)
 		pages, err := t.log.GetRange(ctx, have, end)
 		if err != nil {
 			return err

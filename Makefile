@@ -59,23 +59,33 @@ $(WASMEXEC):
 fmt:
 	gofmt -w .
 
-## bench: the benchmarks, printed as a table (also in $(ARTIFACTS)/bench.md)
+## bench: the benchmarks, printed as a table (also in $(ARTIFACTS)/bench.md);
+## the browser ones in e2e run once each (BENCH_ROOM_SIZE=… to shrink the big room)
 bench: chromium $(WASMEXEC)
 	@mkdir -p $(ARTIFACTS)
-	{ $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./... ; \
+	$(GO) test -c -o $(BIN)/e2e.test ./e2e/
+	{ $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $$($(GO) list ./... | grep -v /e2e) ; \
+	  $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./e2e/ ; \
+	  ./tools/rtc-netns.sh $(BIN)/e2e.test -test.run '^$$' -test.bench 'WebRTC' -test.benchtime 1x | sed 's|^pkg: .*|pkg: e2e-netns|' ; \
 	  GOOS=js GOARCH=wasm $(GO) test -run '^$$' -bench 'AppendSingle$$|AppendBatch100|ReadLast50|Write101' -benchtime 200x \
 	    -exec=$(WASMEXEC) ./wasm/journal/ ./wasm/store/idb/ | sed 's|^pkg: .*/|pkg: browser-|' ; } 2>&1 \
 		| grep -v IPAddressSpace | $(GO) run ./tools/benchtable | tee $(ARTIFACTS)/bench.md
 
-## run: build, start the relay serving the page, print the URLs
+## run: build, start devtools and the relay serving the page, print the URLs
 run: build
+	$(GO) build -o $(BIN)/relay ./relay/cmd/relay
+	$(GO) build -o $(BIN)/devtools ./devtools/cmd/devtools
 	@echo ""
-	@echo "  Ana:      http://127.0.0.1:8080/debug.html?profile=ana"
-	@echo "  Bob:      http://127.0.0.1:8080/debug.html?profile=bob"
+	@echo "  Ana:      http://127.0.0.1:8080/?profile=ana"
+	@echo "  Bob:      http://127.0.0.1:8080/?profile=bob"
+	@echo "            (add &webrtc=1 for WebRTC data channels between tabs)"
+	@echo "  devtools: http://127.0.0.1:8081/"
 	@echo "  relay:    ws://127.0.0.1:8080/relay   (metrics: http://127.0.0.1:8080/metrics)"
-	@echo "  (devtools and the messenger page arrive with their issues)"
+	@echo "  debug:    http://127.0.0.1:8080/debug.html?profile=ana"
 	@echo ""
-	$(GO) run ./relay/cmd/relay -addr 127.0.0.1:8080 -static static
+	@trap 'kill 0' EXIT INT TERM; \
+	$(BIN)/devtools -addr 127.0.0.1:8081 & \
+	$(BIN)/relay -addr 127.0.0.1:8080 -static static -devtools ws://127.0.0.1:8081/peer
 
 clean:
 	rm -rf $(ARTIFACTS) $(BIN) static/taskmessenger.wasm* static/wasm_exec.js

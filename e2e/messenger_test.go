@@ -30,7 +30,7 @@ func TestMessengerTwoTabsWebRTC(t *testing.T) {
 }
 
 // openMessenger opens the page of a profile and waits until it is ready.
-func openMessenger(t *testing.T, b *browser, profile, query string) *tab {
+func openMessenger(t testing.TB, b *browser, profile, query string) *tab {
 	t.Helper()
 	tab := b.open(t, pageURL("index.html", "profile="+profile+query))
 	if strings.Contains(query, "webrtc=1") {

@@ -214,12 +214,39 @@
   const nearEnd = () => { const sc = $('scroller'); return sc.scrollHeight - sc.scrollTop - sc.clientHeight < 80 }
   const scrollToEnd = () => { const sc = $('scroller'); sc.scrollTop = sc.scrollHeight }
 
+  // Messages arrive one event each; those that arrive together (the module
+  // hands them over before the page's timers run) are shown in one batch,
+  // so a catch-up of thousands costs one layout, not one each.
+  let pending = []
+  let flushTimer = null
   function onMessage (ev) {
     if (ev.task !== state.current) return
-    const m = ev.message
-    if (state.msgs.length && m.key < state.msgs[0].key && !state.atStart) return // older than what is shown: loads on scroll
+    pending.push(ev.message)
+    if (!flushTimer) flushTimer = setTimeout(flush, 0)
+  }
+
+  async function flush () {
+    flushTimer = null
+    const batch = pending
+    pending = []
+    const id = state.current
     const follow = nearEnd()
-    insert(m)
+    if (batch.length > PAGE && follow) {
+      // Many at once (a catch-up): show the newest page afresh.
+      const page = await state.app.timeline(id, { limit: PAGE })
+      if (state.current !== id) return
+      state.msgs = []
+      state.byId.clear()
+      $('timeline').replaceChildren()
+      state.atStart = page.length < PAGE
+      page.forEach(insert)
+      olderHint()
+    } else {
+      for (const m of batch) {
+        if (state.msgs.length && m.key < state.msgs[0].key && !state.atStart) continue // older than what is shown: loads on scroll
+        insert(m)
+      }
+    }
     if (follow) scrollToEnd()
     refreshMembersSoon()
   }
@@ -312,6 +339,7 @@
     const opts = { profile }
     if (params.has('webrtc')) opts.webrtc = params.get('webrtc') !== '0'
     if (params.has('relay')) opts.relay = params.get('relay')
+    if (params.has('devtools')) opts.devtools = params.get('devtools') // else the server's /config.json says
     let app
     try {
       app = await tm.open(opts)
@@ -361,6 +389,7 @@
     $('reset').addEventListener('click', reset)
     await refreshTasks()
     if (params.get('task') && state.tasks.has(params.get('task'))) await select(params.get('task'))
+    window.taskmessenger.firstPageMs = performance.now() // since navigation: the page is usable, its room shown
     // Leave the relay at once when the tab goes away, so peers see this
     // profile offline now rather than when the relay's pings time out.
     window.addEventListener('pagehide', () => { app.close() })

@@ -15,6 +15,8 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/internal/jsutil"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
+	"github.com/task-messenger/task-messenger/wasm/replication"
+	"github.com/task-messenger/task-messenger/wasm/report"
 	"github.com/task-messenger/task-messenger/wasm/room"
 	"github.com/task-messenger/task-messenger/wasm/store"
 	"github.com/task-messenger/task-messenger/wasm/vault"
@@ -32,6 +34,9 @@ type jsApp struct {
 	funcs    jsutil.Funcs
 	events   chan room.Event
 	done     chan struct{} // closed by close: dispatch ends
+
+	reporter   *report.Reporter // nil when reporting is off
+	stopReport func()
 
 	mu     sync.Mutex
 	io     *peerio.IO
@@ -72,7 +77,9 @@ func (a *API) openApp(args []js.Value) (any, error) {
 	}
 	app := &jsApp{api: a, profile: p, relay: relayURL, webrtc: opts.Get("webrtc").Truthy(), devtools: devtools,
 		events: make(chan room.Event, 4096), done: make(chan struct{}), hooks: make(map[room.EventType]map[int]js.Value)}
+	app.startReporter()
 	if err := app.start(ctx); err != nil {
+		app.stopReport()
 		a.release(p.ID)
 		p.Close()
 		return nil, err
@@ -106,12 +113,16 @@ func devtoolsOpt(ctx context.Context, opts js.Value) (string, error) {
 
 // start opens the messenger and goes online.
 func (app *jsApp) start(ctx context.Context) error {
-	cfg := peerio.Config{Relay: app.relay, Logger: slog.Default()}
+	iocfg := peerio.Config{Relay: app.relay, Logger: slog.Default()}
 	if app.webrtc {
-		cfg.WebRTC = &peerio.RTCConfig{}
+		iocfg.WebRTC = &peerio.RTCConfig{}
 	}
-	io := peerio.New(app.profile.Name, app.profile.DB.Identity().Seed(), cfg)
-	m, err := room.Open(ctx, room.Config{DB: app.profile.DB, Dial: io.At})
+	io := peerio.New(app.profile.Name, app.profile.DB.Identity().Seed(), iocfg)
+	cfg := room.Config{DB: app.profile.DB, Dial: io.At, Sync: replication.Config{DataBytes: 1 << 20}}
+	if app.reporter != nil {
+		cfg.Observe = app.reporter
+	}
+	m, err := room.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -132,6 +143,47 @@ func (app *jsApp) start(ctx context.Context) error {
 	app.io, app.m, app.unsub = io, m, unsub
 	app.mu.Unlock()
 	return nil
+}
+
+// startReporter streams the profile's books and protocol to the devtools
+// server, if one is configured, until close. Its commands: export, import
+// (the messenger restarts to show imported tasks) and reset (the page
+// reloads on a new identity).
+func (app *jsApp) startReporter() {
+	app.stopReport = func() {}
+	if app.devtools == "" {
+		return
+	}
+	db := app.profile.DB
+	app.reporter = report.New(report.Config{
+		URL: app.devtools, DB: db, Alias: app.profile.Name, Logger: slog.Default(),
+		Import: func(ctx context.Context, b []byte) error {
+			var ex journal.Export
+			if err := json.Unmarshal(b, &ex); err != nil {
+				return fmt.Errorf("not an export: %w", err)
+			}
+			app.stop()
+			_, ierr := db.Import(ctx, &ex)
+			return errors.Join(ierr, app.start(ctx))
+		},
+		Reset: func(context.Context) error {
+			go func() { // after the answer is sent
+				time.Sleep(100 * time.Millisecond)
+				if err := app.resetNow(); err != nil {
+					println("taskmessenger: reset from devtools:", err.Error())
+				}
+				js.Global().Get("location").Call("reload")
+			}()
+			return nil
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = app.reporter.Run(ctx)
+	}()
+	app.stopReport = func() { cancel(); <-done }
 }
 
 // stop closes the messenger and goes offline; the profile stays open.
@@ -521,11 +573,13 @@ func parseExport(args []js.Value) (*journal.Export, error) {
 
 // reset is app.reset(): closes the app and deletes the profile's storage
 // (its seed too: the next open is a new identity).
-func (app *jsApp) reset([]js.Value) (any, error) {
+func (app *jsApp) reset([]js.Value) (any, error) { return nil, app.resetNow() }
+
+func (app *jsApp) resetNow() error {
 	if err := app.close(); err != nil {
-		return nil, err
+		return err
 	}
-	return nil, app.api.storage.Delete(context.Background(), app.profile.Name)
+	return app.api.storage.Delete(context.Background(), app.profile.Name)
 }
 
 func (app *jsApp) close() error {
@@ -537,6 +591,7 @@ func (app *jsApp) close() error {
 	app.closed = true
 	app.mu.Unlock()
 	app.stop()
+	app.stopReport()
 	close(app.done)
 	app.api.release(app.profile.ID)
 	return app.profile.Close()

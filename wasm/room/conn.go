@@ -65,7 +65,30 @@ func (m *Messenger) accept(p port.Port) *conn {
 	m.wg.Add(3)
 	m.mu.Unlock()
 
-	sess := replication.NewSession(m.db, mux.Channel(port.ChannelSync), m.cfg.Sync)
+	syncCfg := m.cfg.Sync
+	if obs := m.cfg.Observe; obs != nil {
+		next := syncCfg.OnEvent
+		syncCfg.OnEvent = func(ev replication.Event) {
+			obs.Sync(ev, c.peer)
+			if next != nil {
+				next(ev)
+			}
+		}
+		obs.Port(c.peer, true, c.transport())
+		if d, ok := p.(interface{ DirectOpen() <-chan struct{} }); ok {
+			m.wg.Add(1)
+			go func() {
+				defer m.wg.Done()
+				select {
+				case <-d.DirectOpen():
+					obs.Port(c.peer, true, "webrtc")
+				case <-mux.Done():
+				case <-m.ctx.Done():
+				}
+			}()
+		}
+	}
+	sess := replication.NewSession(m.db, mux.Channel(port.ChannelSync), syncCfg)
 	go func() {
 		defer m.wg.Done()
 		if err := sess.Run(m.ctx); err != nil && m.ctx.Err() == nil {
@@ -92,6 +115,9 @@ func (m *Messenger) accept(p port.Port) *conn {
 		m.mu.Unlock()
 		if current {
 			m.emit(Event{Type: EventPeer, Peer: c.peer, State: "offline"})
+		}
+		if m.cfg.Observe != nil {
+			m.cfg.Observe.Port(c.peer, false, "")
 		}
 	}()
 	m.emit(Event{Type: EventPeer, Peer: c.peer, State: "online"})
@@ -209,10 +235,13 @@ func decodeWire(b []byte) (wire, error) {
 	return w, nil
 }
 
-func (c *conn) send(ctx context.Context, w wire) error {
+func (m *Messenger) send(ctx context.Context, c *conn, w wire) error {
 	b, err := json.Marshal(w)
 	if err != nil {
 		return err
+	}
+	if m.cfg.Observe != nil {
+		m.cfg.Observe.App(c.peer, true, w.Type, len(b))
 	}
 	return c.room.Send(ctx, b)
 }
@@ -225,6 +254,9 @@ func (m *Messenger) serveRoom(c *conn) {
 			return
 		}
 		w, err := decodeWire(b)
+		if m.cfg.Observe != nil {
+			m.cfg.Observe.App(c.peer, false, w.Type, len(b))
+		}
 		if err != nil {
 			m.log.Warn("room: from "+c.peer.Short(), "err", err)
 			continue

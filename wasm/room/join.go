@@ -88,7 +88,7 @@ func (m *Messenger) ask(ctx context.Context, peer identity.ID, task TaskID) (wir
 			}
 			return wire{}, fmt.Errorf("room: join: %w", err)
 		}
-		if err := c.send(ctx, wire{Type: "join", Task: task, Key: m.db.BookKey(pairName(m.self, peer, task)), Invite: true}); err != nil {
+		if err := m.send(ctx, c, wire{Type: "join", Task: task, Key: m.db.BookKey(pairName(m.self, peer, task)), Invite: true}); err != nil {
 			continue
 		}
 		select {
@@ -112,7 +112,7 @@ func (m *Messenger) ask(ctx context.Context, peer identity.ID, task TaskID) (wir
 // answers with its book's key, the title and the members.
 func (m *Messenger) onJoin(c *conn, w wire) {
 	refuse := func(err error) {
-		_ = c.send(m.ctx, wire{Type: "refused", Task: w.Task, Error: err.Error()})
+		_ = m.send(m.ctx, c, wire{Type: "refused", Task: w.Task, Error: err.Error()})
 	}
 	t := m.task(w.Task)
 	if t == nil {
@@ -137,7 +137,7 @@ func (m *Messenger) onJoin(c *conn, w wire) {
 		}
 	}
 	m.mu.Unlock()
-	if err := c.send(m.ctx, answer); err != nil {
+	if err := m.send(m.ctx, c, answer); err != nil {
 		m.log.Debug("room: answer join", "peer", c.peer.Short(), "err", err)
 	}
 }
@@ -189,7 +189,7 @@ func (m *Messenger) pairAll(c *conn) {
 	}
 	m.mu.Unlock()
 	for _, w := range ws {
-		if err := c.send(m.ctx, w); err != nil {
+		if err := m.send(m.ctx, c, w); err != nil {
 			return
 		}
 	}
@@ -283,7 +283,7 @@ func (m *Messenger) addMember(ctx context.Context, t *task, id identity.ID) erro
 	}
 	m.emit(Event{Type: EventMember, Task: t.id, Peer: id, State: "added"})
 	if c != nil {
-		return c.send(ctx, wire{Type: "join", Task: t.id, Key: m.db.BookKey(pairName(m.self, id, t.id))})
+		return m.send(ctx, c, wire{Type: "join", Task: t.id, Key: m.db.BookKey(pairName(m.self, id, t.id))})
 	}
 	m.dial(id)
 	return nil

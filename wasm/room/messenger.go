@@ -40,6 +40,18 @@ type Config struct {
 	// Retry is the pause before dialling a member again after a failure
 	// (default 1s).
 	Retry time.Duration
+	// Observe, if set, sees the protocol run, for devtools: every
+	// replication message, port change and room message. Its methods run on
+	// the messenger's goroutines and must not block.
+	Observe Observer
+}
+
+// An Observer sees a messenger's protocol (report.Reporter is one).
+type Observer interface {
+	Sync(ev replication.Event, peer identity.ID)
+	Port(peer identity.ID, open bool, transport string)
+	App(peer identity.ID, send bool, typ string, size int)
+	Error(err error)
 }
 
 // A Messenger is one profile's task rooms: it keeps the tasks in the
@@ -282,6 +294,9 @@ func (m *Messenger) emit(ev Event) {
 
 func (m *Messenger) fail(err error) {
 	m.log.Warn("room", "err", err)
+	if m.cfg.Observe != nil {
+		m.cfg.Observe.Error(err)
+	}
 	m.emit(Event{Type: EventError, Err: err})
 }
 

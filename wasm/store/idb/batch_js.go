@@ -98,3 +98,85 @@ func (s *Store) writeFast(ctx context.Context, b *store.Batch) error {
 func callFn(fn js.Value, args ...any) (js.Value, error) {
 	return catch(func() js.Value { return fn.Invoke(args...) })
 }
+
+// readRange is the JavaScript side of Scan, made once: one readonly
+// transaction, getAllKeys and getAll over the range, and every key and
+// value packed into one buffer ([count, then per entry key length, value
+// length], little-endian uint32, then the bytes), so Go copies it out in
+// one call. (One get per key through go-indexeddb ran at about 1,000
+// records a second: a JS round trip and a finalizer per request.)
+var readRange = js.Global().Get("Function").New("db", "table", "lower", "upper", "limit", `
+const tx = db.transaction([table], 'readonly')
+const os = tx.objectStore(table)
+const range = upper ? IDBKeyRange.bound(lower, upper, false, true) : IDBKeyRange.lowerBound(lower)
+const count = limit > 0 ? limit : undefined
+return new Promise((resolve, reject) => {
+  let keys = [], values = []
+  os.getAllKeys(range, count).onsuccess = (e) => { keys = e.target.result }
+  os.getAll(range, count).onsuccess = (e) => { values = e.target.result }
+  tx.onerror = (e) => { e.preventDefault(); reject(tx.error || e.target.error) }
+  tx.onabort = () => reject(tx.error || new DOMException('transaction aborted', 'AbortError'))
+  tx.oncomplete = () => {
+    if (keys.length !== values.length) { reject(new Error('getAll and getAllKeys disagree')); return }
+    const n = keys.length
+    let size = 4 + 8 * n
+    const ks = keys.map((k) => new Uint8Array(k))
+    const vs = values.map((v) => (v instanceof Uint8Array ? v : new Uint8Array(v)))
+    for (let i = 0; i < n; i++) size += ks[i].length + vs[i].length
+    const out = new Uint8Array(size)
+    const dv = new DataView(out.buffer)
+    dv.setUint32(0, n, true)
+    let at = 4 + 8 * n
+    for (let i = 0; i < n; i++) {
+      dv.setUint32(4 + 8 * i, ks[i].length, true)
+      dv.setUint32(8 + 8 * i, vs[i].length, true)
+      out.set(ks[i], at); at += ks[i].length
+      out.set(vs[i], at); at += vs[i].length
+    }
+    resolve(out)
+  }
+})
+`)
+
+// scanFast reads [start, end) (end nil: to the end) of table, at most
+// limit entries (0: all), in one transaction of raw.
+func (s *Store) scanFast(ctx context.Context, table string, start, end []byte, limit int) ([]store.Entry, error) {
+	upper := js.Null()
+	if end != nil {
+		upper = jsutil.Uint8Array(end)
+	}
+	p, err := callFn(readRange, s.raw, table, jsutil.Uint8Array(start), upper, max(limit, 0))
+	if err != nil {
+		return nil, s.fail("scan", err)
+	}
+	v, err := jsutil.Await(ctx, p)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, s.fail("scan", err)
+	}
+	buf, err := jsutil.Bytes(v)
+	if err != nil || len(buf) < 4 {
+		return nil, s.fail("scan", fmt.Errorf("bad result: %v", err))
+	}
+	n := int(binary.LittleEndian.Uint32(buf))
+	if n == 0 {
+		return nil, nil
+	}
+	if len(buf) < 4+8*n {
+		return nil, s.fail("scan", fmt.Errorf("result of %d bytes for %d entries", len(buf), n))
+	}
+	out := make([]store.Entry, n)
+	at := 4 + 8*n
+	for i := range out {
+		kl := int(binary.LittleEndian.Uint32(buf[4+8*i:]))
+		vl := int(binary.LittleEndian.Uint32(buf[8+8*i:]))
+		if at+kl+vl > len(buf) {
+			return nil, s.fail("scan", fmt.Errorf("entry %d runs past the result", i))
+		}
+		out[i] = store.Entry{Key: buf[at : at+kl : at+kl], Value: buf[at+kl : at+kl+vl : at+kl+vl]}
+		at += kl + vl
+	}
+	return out, nil
+}

@@ -314,67 +314,7 @@ func (s *Store) Scan(ctx context.Context, table string, start, end []byte, limit
 	if end != nil && bytes.Compare(start, end) >= 0 {
 		return nil, nil // IDBKeyRange.bound refuses an empty range
 	}
-	var kr *idb.KeyRange
-	var err error
-	if end == nil {
-		kr, err = idb.NewKeyRangeLowerBound(bytesJS(start), false)
-	} else {
-		kr, err = idb.NewKeyRangeBound(bytesJS(start), bytesJS(end), false, true)
-	}
-	if err != nil {
-		return nil, s.fail("scan", err)
-	}
-	txn, os, err := s.begin(idb.TransactionReadOnly, table)
-	if err != nil {
-		return nil, err
-	}
-	// go-indexeddb has no getAll: read the keys, then get every value in
-	// the same transaction. Await returns while the browser still
-	// dispatches the keys' success event (Go runs every goroutine it woke
-	// before handing control back), so the transaction is still active.
-	keysReq, err := os.GetAllKeysRange(kr, uint(max(limit, 0)))
-	if err != nil {
-		txn.Abort()
-		return nil, s.fail("scan", err)
-	}
-	jsKeys, err := keysReq.Await(ctx)
-	if ctxErr := ctx.Err(); ctxErr != nil { // Await reports no error on ctx's end
-		txn.Abort()
-		return nil, ctxErr
-	}
-	if err != nil {
-		return nil, s.fail("scan", err)
-	}
-	if len(jsKeys) == 0 {
-		if err := s.wait(ctx, txn, keysReq.Request); err != nil {
-			return nil, s.fail("scan", err)
-		}
-		return nil, nil
-	}
-	reqs := make([]*idb.Request, len(jsKeys))
-	for i, k := range jsKeys {
-		if reqs[i], err = os.Get(k); err != nil {
-			txn.Abort()
-			return nil, s.fail("scan", err)
-		}
-	}
-	if err := s.wait(ctx, txn, reqs[len(reqs)-1]); err != nil {
-		return nil, s.fail("scan", err)
-	}
-	out := make([]store.Entry, len(jsKeys))
-	for i, r := range reqs {
-		if out[i].Key, err = goBytes(jsKeys[i]); err != nil {
-			return nil, s.fail("scan", err)
-		}
-		v, err := r.Result()
-		if err == nil {
-			out[i].Value, err = goBytes(v)
-		}
-		if err != nil {
-			return nil, s.fail("scan", err)
-		}
-	}
-	return out, nil
+	return s.scanFast(ctx, table, start, end, limit)
 }
 
 // Write implements store.Store. If ctx ends while the transaction runs,

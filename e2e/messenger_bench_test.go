@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// pair opens Ana's and Bob's messenger pages (query adds &webrtc=1 and
+// the like), Bob creates a task, Ana joins it through the API, and both
+// show it. It returns the tabs, Ana's and Bob's ids and the task id.
+func pair(b *testing.B, br *browser, prefix, query string) (ana, bob *tab, anaID, bobID, task string) {
+	b.Helper()
+	bob = openMessenger(b, br, prefix+"-bob", query)
+	ana = openMessenger(b, br, prefix+"-ana", query)
+	bob.run(`return window.tmApp.id`, &bobID)
+	ana.run(`return window.tmApp.id`, &anaID)
+	var code string
+	bob.run(`const t = await window.tmApp.createTask({ title: 'bench' }); document.querySelector('#new-title').value = ''
+return await window.tmApp.invite(t.id)`, &code)
+	ana.run(script(`const t = await window.tmApp.join({{code}}, { timeout: 30000 }); return t.id`, map[string]any{"code": code}), &task)
+	for _, tb := range []*tab{ana, bob} {
+		tb.poll(script(`document.querySelector('.pick[data-task={{task}}]') !== null`, map[string]any{"task": task}))
+		tb.run(script(`document.querySelector('.pick[data-task={{task}}]').click(); return true`, map[string]any{"task": task}), nil)
+		tb.poll(`document.querySelector('#timeline li') !== null`)
+	}
+	return
+}
+
+// sendToRender: Ana sends n messages through the page's API, 10 ms apart;
+// Bob's page notes when each is rendered (a MutationObserver on the
+// timeline). Times are performance.timeOrigin + performance.now(), one
+// clock for both tabs of the browser. It reports p50 and p99 in ms.
+func sendToRender(b *testing.B, ana, bob *tab, task string, n int) {
+	bob.run(`window.rendered = {}
+new MutationObserver((muts) => {
+  const now = performance.timeOrigin + performance.now()
+  for (const m of muts) for (const node of m.addedNodes) {
+    const p = node.querySelector && node.querySelector('p.text')
+    if (p && p.textContent.startsWith('bench ')) window.rendered[p.textContent] = now
+  }
+}).observe(document.getElementById('timeline'), { childList: true })
+return true`, nil)
+	var sent map[string]float64
+	ana.run(script(`const sent = {}
+for (let i = 0; i < {{n}}; i++) {
+  const text = 'bench ' + i
+  sent[text] = performance.timeOrigin + performance.now()
+  await window.tmApp.send({{task}}, text)
+  await new Promise((r) => setTimeout(r, 10))
+}
+return sent`, map[string]any{"n": n, "task": task}), &sent)
+	bob.poll(script(`Object.keys(window.rendered).length === {{n}}`, map[string]any{"n": n}))
+	var rendered map[string]float64
+	bob.run(`return window.rendered`, &rendered)
+	lat := make([]float64, 0, n)
+	for text, t0 := range sent {
+		lat = append(lat, rendered[text]-t0)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(lat[len(lat)/2], "p50-ms")
+	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
+}
+
+// BenchmarkSendToRenderRelay: send in Ana's tab → rendered in Bob's, 200
+// messages, ports through the relay on 127.0.0.1.
+func BenchmarkSendToRenderRelay(b *testing.B) {
+	for range b.N {
+		br := newBrowser(b)
+		ana, bob, _, _, task := pair(b, br, "s2r-relay", "")
+		sendToRender(b, ana, bob, task, 200)
+	}
+}
+
+// BenchmarkSendToRenderWebRTC: the same over a WebRTC data channel, inside
+// the loopback-only network namespace (make bench-rtc).
+func BenchmarkSendToRenderWebRTC(b *testing.B) {
+	if os.Getenv("E2E_NETNS") == "" {
+		b.Skip("WebRTC in Chromium runs only in a private network namespace: make bench-rtc")
+	}
+	for range b.N {
+		br := newBrowser(b, rtcFlags...)
+		ana, bob, _, bobID, task := pair(b, br, "s2r-rtc", "&webrtc=1")
+		ana.poll(script(`document.querySelector('#members li[data-peer={{bob}}]')?.textContent.includes('via webrtc')`, map[string]any{"bob": bobID}))
+		sendToRender(b, ana, bob, task, 200)
+	}
+}
+
+// benchRoomSize is the number of messages of BenchmarkOpenBigRoom
+// (BENCH_ROOM_SIZE, default 1,000,000).
+func benchRoomSize() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_ROOM_SIZE")); err == nil && n > 0 {
+		return n
+	}
+	return 1_000_000
+}
+
+// BenchmarkOpenBigRoom: a task whose book holds a million messages
+// (written with sendMany, in IndexedDB); the tab is reloaded on it and
+// reports the time from navigation to the first page of the room shown,
+// and the tab's memory then (JS heap + the module's linear memory).
+func BenchmarkOpenBigRoom(b *testing.B) {
+	n := benchRoomSize()
+	for range b.N {
+		br := newBrowser(b)
+		tab := openMessenger(b, br, "bigroom", "")
+		var task string
+		start := time.Now()
+		tab.run(`return (await window.tmApp.createTask({ title: 'big room' })).id`, &task)
+		for done := 1; done < n; { // the task's first message is one
+			k := min(50_000, n-done)
+			tab.run(script(`const texts = []
+for (let i = 0; i < 4096; i++) texts.push('message ' + i + ' of a big room, about sixty bytes of text')
+for (let done = 0; done < {{k}}; ) {
+  const k = Math.min(4096, {{k}} - done)
+  done += await window.tmApp.sendMany({{task}}, k === 4096 ? texts : texts.slice(0, k))
+}
+return true`, map[string]any{"k": k, "task": task}), nil)
+			done += k
+		}
+		b.Logf("wrote %d messages in %v", n, time.Since(start).Round(time.Millisecond))
+		tab.navigate(pageURL("index.html", "profile=bigroom&task="+task))
+		tab.poll(`document.body.dataset.ready === '1'`)
+		var got struct {
+			FirstPageMs float64 `json:"firstPageMs"`
+			ReadyMs     float64 `json:"readyMs"`
+			Shown       int     `json:"shown"`
+			Heap        float64 `json:"heap"`
+			Wasm        float64 `json:"wasm"`
+		}
+		tab.run(`return { firstPageMs: window.taskmessenger.firstPageMs, readyMs: window.taskmessenger.readyMs,
+  shown: document.querySelectorAll('#timeline li').length,
+  heap: performance.memory ? performance.memory.usedJSHeapSize : 0, wasm: window.taskmessenger.wasmBytes() }`, &got)
+		if got.Shown < 50 {
+			b.Fatalf("the room shows %d messages", got.Shown)
+		}
+		b.ReportMetric(got.FirstPageMs, "first-page-ms")
+		b.ReportMetric(got.FirstPageMs-got.ReadyMs, "open-ms")
+		b.ReportMetric((got.Heap+got.Wasm)/(1<<20), "tab-MiB")
+		b.ReportMetric(float64(n), "messages")
+	}
+}
+
+// BenchmarkCatchUp10k: Bob's tab is closed, Ana writes 10,000 messages,
+// Bob's tab reopens on the task: the time from its navigation until its
+// replica of Ana's book holds all of them (verified page by page by the
+// replication) and the newest shows.
+func BenchmarkCatchUp10k(b *testing.B) {
+	const n = 10_000
+	for range b.N {
+		br := newBrowser(b)
+		ana, bob, anaID, _, task := pair(b, br, "catchup", "")
+		bob.crash()
+		ana.run(script(`const texts = []
+for (let i = 0; i < 4096; i++) texts.push('catch-up ' + i)
+for (let done = 0; done < {{n}}; ) {
+  const k = Math.min(4096, {{n}} - done)
+  done += await window.tmApp.sendMany({{task}}, texts.slice(0, k).map((t) => t + ' ' + done))
+}
+return true`, map[string]any{"n": n, "task": task}), nil)
+		bob = openMessenger(b, br, "catchup-bob", "&task="+task+os.Getenv("CATCHUP_QUERY"))
+		var got struct {
+			Ms       float64   `json:"ms"`
+			Progress []float64 `json:"progress"`
+		}
+		bob.run(script(`const app = window.tmApp
+const progress = [window.taskmessenger.readyMs, window.taskmessenger.firstPageMs]
+let seen = 0
+for (;;) {
+  const ms = await app.members({{task}})
+  const a = ms.find((m) => m.id === {{ana}})
+  if (a && a.have > seen) { if (seen === 0 || a.have === a.length) progress.push(performance.now(), a.have); seen = a.have }
+  if (a && a.length > {{n}} && a.have === a.length) {
+    const last = await app.timeline({{task}}, { limit: 1 })
+    if (last.length && last[0].head[0] === {{ana}}) return { ms: performance.now(), progress }
+  }
+  await new Promise((r) => setTimeout(r, 5))
+}`, map[string]any{"task": task, "ana": anaID, "n": n}), &got)
+		b.Logf("ready, first page, then [ms, pages held] when replication started and ended: %v", got.Progress)
+		b.ReportMetric(got.Ms, "catch-up-ms")
+	}
+}

@@ -341,8 +341,10 @@
     if (params.has('relay')) opts.relay = params.get('relay')
     if (params.has('devtools')) opts.devtools = params.get('devtools') // else the server's /config.json says
     let app
+    const openStart = performance.now()
     try {
       app = await tm.open(opts)
+      window.taskmessenger.openMs = performance.now() - openStart
     } catch (err) {
       setState($('me-state'), err.message, 'error')
       throw err

@@ -105,6 +105,18 @@ func ParseID(text string) (ID, error) {
 	return id, nil
 }
 
+// DecodeID parses the text form like ParseID but does not check the key
+// (ID.Check decodes a curve point: costly where many ids are read). For
+// ids only compared with known ones or shown, never for a key that will
+// verify a signature.
+func DecodeID(text string) (ID, error) {
+	var id ID
+	if err := decode(id[:], text); err != nil {
+		return ID{}, fmt.Errorf("%w %q: %v", ErrBadID, clip(text), err)
+	}
+	return id, nil
+}
+
 // IDFromBytes converts a 32-byte slice to an ID, checking it (ID.Check).
 func IDFromBytes(b []byte) (ID, error) {
 	var id ID

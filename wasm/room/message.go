@@ -86,11 +86,12 @@ func (h *Head) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return fmt.Errorf("head: %w", err)
 	}
-	if err := json.Unmarshal(v[0], &h.By); err != nil {
+	var err error
+	if h.By, err = refID(v[0]); err != nil {
 		return fmt.Errorf("head by: %w", err)
 	}
 	if string(v[1]) != `""` {
-		if err := json.Unmarshal(v[1], &h.To); err != nil {
+		if h.To, err = refID(v[1]); err != nil {
 			return fmt.Errorf("head to: %w", err)
 		}
 	}
@@ -106,10 +107,22 @@ func (r *Ref) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return fmt.Errorf("ref: %w", err)
 	}
-	if err := json.Unmarshal(v[0], &r.By); err != nil {
+	var err error
+	if r.By, err = refID(v[0]); err != nil {
 		return fmt.Errorf("ref by: %w", err)
 	}
 	return json.Unmarshal(v[1], &r.Mid)
+}
+
+// refID reads a peer id in a message. The key is not checked (a costly
+// curve decoding, for every message read): a message's by is compared
+// with its book's verified author (Decode), to and cause only name peers.
+func refID(raw json.RawMessage) (identity.ID, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return identity.ID{}, err
+	}
+	return identity.DecodeID(s)
 }
 
 // Encode returns the message as a page.

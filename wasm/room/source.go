@@ -33,3 +33,16 @@ func (s BookSource) Get(ctx context.Context, i int) (Message, error) {
 	m, _ := Decode(p, s.Author)
 	return m, nil
 }
+
+// GetRange implements RangeSource: one read of the book.
+func (s BookSource) GetRange(ctx context.Context, start, end int) ([]Message, error) {
+	pages, err := s.Book.GetRange(ctx, uint64(start)+1, uint64(end)+1)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, len(pages))
+	for i, p := range pages {
+		out[i], _ = Decode(p, s.Author)
+	}
+	return out, nil
+}

@@ -14,6 +14,12 @@ type Source interface {
 	Get(ctx context.Context, i int) (Message, error)
 }
 
+// A RangeSource also reads messages [start, end) at once.
+type RangeSource interface {
+	Source
+	GetRange(ctx context.Context, start, end int) ([]Message, error)
+}
+
 // Page returns up to limit messages of the merged timeline of sources,
 // oldest first: those just before the key before (nil: the newest). The
 // order is by Key, the same on every member holding the same messages, and
@@ -23,9 +29,11 @@ type Source interface {
 // as fast as one of ten.
 func Page(ctx context.Context, sources []Source, before *Key, limit int) ([]Message, error) {
 	type cursor struct {
-		src  Source
-		pos  int // messages [0, pos) are before the page's end
-		head *Message
+		src      Source
+		pos      int // messages [0, pos) are before the page's end
+		head     *Message
+		buf      []Message // messages [bufStart, bufStart+len(buf)), read ahead
+		bufStart int
 	}
 	cs := make([]*cursor, 0, len(sources))
 	for _, s := range sources {
@@ -58,11 +66,26 @@ func Page(ctx context.Context, sources []Source, before *Key, limit int) ([]Mess
 		if c.pos == 0 {
 			return nil
 		}
-		m, err := c.src.Get(ctx, c.pos-1)
-		if err != nil {
-			return err
+		i := c.pos - 1
+		if i < c.bufStart || i >= c.bufStart+len(c.buf) {
+			// A page never takes more than limit messages from a source:
+			// read them in one go where the source can.
+			start := max(0, c.pos-limit)
+			if r, ok := c.src.(RangeSource); ok {
+				buf, err := r.GetRange(ctx, start, c.pos)
+				if err != nil {
+					return err
+				}
+				c.buf, c.bufStart = buf, start
+			} else {
+				m, err := c.src.Get(ctx, i)
+				if err != nil {
+					return err
+				}
+				c.buf, c.bufStart = []Message{m}, i
+			}
 		}
-		c.head = &m
+		c.head = &c.buf[i-c.bufStart]
 		return nil
 	}
 	for _, c := range cs {

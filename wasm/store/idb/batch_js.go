@@ -180,3 +180,79 @@ func (s *Store) scanFast(ctx context.Context, table string, start, end []byte, l
 	}
 	return out, nil
 }
+
+// readKeys is the JavaScript side of Get, made once: one readonly
+// transaction, a get per key (keys cut out of one buffer), and the values
+// packed into one buffer ([count, then per key its value's length or
+// 0xFFFFFFFF when absent], little-endian uint32, then the bytes).
+var readKeys = js.Global().Get("Function").New("db", "table", "buf", "ends", `
+const tx = db.transaction([table], 'readonly')
+const os = tx.objectStore(table)
+return new Promise((resolve, reject) => {
+  const n = ends.length
+  const vals = new Array(n)
+  let start = 0
+  for (let i = 0; i < n; i++) {
+    const req = os.get(buf.subarray(start, ends[i]))
+    req.onsuccess = () => { vals[i] = req.result }
+    start = ends[i]
+  }
+  tx.onerror = (e) => { e.preventDefault(); reject(tx.error || e.target.error) }
+  tx.onabort = () => reject(tx.error || new DOMException('transaction aborted', 'AbortError'))
+  tx.oncomplete = () => {
+    let size = 4 + 4 * n
+    const vs = vals.map((v) => (v === undefined ? null : v instanceof Uint8Array ? v : new Uint8Array(v)))
+    for (const v of vs) if (v) size += v.length
+    const out = new Uint8Array(size)
+    const dv = new DataView(out.buffer)
+    dv.setUint32(0, n, true)
+    let at = 4 + 4 * n
+    for (let i = 0; i < n; i++) {
+      const v = vs[i]
+      dv.setUint32(4 + 4 * i, v ? v.length : 0xFFFFFFFF, true)
+      if (v) { out.set(v, at); at += v.length }
+    }
+    resolve(out)
+  }
+})
+`)
+
+// getFast reads the values of keys (nil where absent) in one transaction.
+func (s *Store) getFast(ctx context.Context, table string, keys [][]byte) ([][]byte, error) {
+	var buf []byte
+	ends := make([]byte, 0, 4*len(keys))
+	for _, k := range keys {
+		buf = append(buf, k...)
+		ends = binary.LittleEndian.AppendUint32(ends, uint32(len(buf)))
+	}
+	endsJS := js.Global().Get("Uint32Array").New(jsutil.Uint8Array(ends).Get("buffer"))
+	p, err := callFn(readKeys, s.raw, table, jsutil.Uint8Array(buf), endsJS)
+	if err != nil {
+		return nil, s.fail("get", err)
+	}
+	v, err := jsutil.Await(ctx, p)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, s.fail("get", err)
+	}
+	res, err := jsutil.Bytes(v)
+	if err != nil || len(res) < 4+4*len(keys) || int(binary.LittleEndian.Uint32(res)) != len(keys) {
+		return nil, s.fail("get", fmt.Errorf("bad result (%d bytes): %v", len(res), err))
+	}
+	out := make([][]byte, len(keys))
+	at := 4 + 4*len(keys)
+	for i := range out {
+		l := binary.LittleEndian.Uint32(res[4+4*i:])
+		if l == 0xFFFFFFFF {
+			continue
+		}
+		if at+int(l) > len(res) {
+			return nil, s.fail("get", fmt.Errorf("value %d runs past the result", i))
+		}
+		out[i] = res[at : at+int(l) : at+int(l)]
+		at += int(l)
+	}
+	return out, nil
+}

@@ -276,33 +276,7 @@ func (s *Store) Get(ctx context.Context, table string, keys ...[]byte) ([][]byte
 	if len(keys) == 0 {
 		return out, nil
 	}
-	txn, os, err := s.begin(idb.TransactionReadOnly, table)
-	if err != nil {
-		return nil, err
-	}
-	reqs := make([]*idb.Request, len(keys))
-	for i, k := range keys {
-		if reqs[i], err = os.Get(bytesJS(k)); err != nil {
-			txn.Abort()
-			return nil, s.fail("get", err)
-		}
-	}
-	if err := s.wait(ctx, txn, reqs[len(reqs)-1]); err != nil {
-		return nil, s.fail("get", err)
-	}
-	for i, r := range reqs {
-		v, err := r.Result()
-		if err != nil {
-			return nil, s.fail("get", err)
-		}
-		if v.IsUndefined() {
-			continue
-		}
-		if out[i], err = goBytes(v); err != nil {
-			return nil, s.fail("get", err)
-		}
-	}
-	return out, nil
+	return s.getFast(ctx, table, keys)
 }
 
 // Scan implements store.Store.

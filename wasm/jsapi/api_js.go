@@ -119,17 +119,9 @@ func (a *API) openVault(args []js.Value) (any, error) {
 	if err != nil || name == "" {
 		return nil, errors.New("vault({ name }): name is required (a-z, 0-9, '-', '_')")
 	}
-	open := a.storage.Open
-	if s, _ := stringOpt(opts, "storage", "indexeddb"); s == "memory" {
-		open = func(context.Context, string) (store.Store, error) { return store.NewMemory(), nil }
-	}
-	p, err := vault.Open(ctx, name, open, nil)
+	p, err := a.openProfile(ctx, name, opts, "vault")
 	if err != nil {
 		return nil, err
-	}
-	if err := a.take(p.ID); err != nil {
-		p.Close()
-		return nil, fmt.Errorf("vault: profile %q: %w", name, err)
 	}
 	d := a.newDB(p.DB, p.Store, name)
 	relayURL, err := stringOpt(opts, "relay", defaultRelay())
@@ -143,6 +135,24 @@ func (a *API) openVault(args []js.Value) (any, error) {
 	o.Set("db", d.value())
 	o.Set("io", io.value())
 	return o, nil
+}
+
+// openProfile opens the named profile ({ storage: 'memory' } keeps it in
+// memory) and takes its seed; what names the caller in errors.
+func (a *API) openProfile(ctx context.Context, name string, opts js.Value, what string) (*vault.Profile, error) {
+	open := a.storage.Open
+	if s, _ := stringOpt(opts, "storage", "indexeddb"); s == "memory" {
+		open = func(context.Context, string) (store.Store, error) { return store.NewMemory(), nil }
+	}
+	p, err := vault.Open(ctx, name, open, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.take(p.ID); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("%s: profile %q: %w", what, name, err)
+	}
+	return p, nil
 }
 
 // option returns args[i] if it is an object, else an empty object.

@@ -18,7 +18,6 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/replication"
 	"github.com/task-messenger/task-messenger/wasm/report"
 	"github.com/task-messenger/task-messenger/wasm/room"
-	"github.com/task-messenger/task-messenger/wasm/store"
 	"github.com/task-messenger/task-messenger/wasm/vault"
 )
 
@@ -63,17 +62,9 @@ func (a *API) openApp(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
-	open := a.storage.Open
-	if s, _ := stringOpt(opts, "storage", "indexeddb"); s == "memory" {
-		open = func(context.Context, string) (store.Store, error) { return store.NewMemory(), nil }
-	}
-	p, err := vault.Open(ctx, name, open, nil)
+	p, err := a.openProfile(ctx, name, opts, "open")
 	if err != nil {
 		return nil, err
-	}
-	if err := a.take(p.ID); err != nil {
-		p.Close()
-		return nil, fmt.Errorf("open: profile %q: %w", name, err)
 	}
 	app := &jsApp{api: a, profile: p, relay: relayURL, webrtc: opts.Get("webrtc").Truthy(), devtools: devtools,
 		events: make(chan room.Event, 4096), done: make(chan struct{}), hooks: make(map[room.EventType]map[int]js.Value)}

@@ -145,20 +145,12 @@ func (s *Store) scanFast(ctx context.Context, table string, start, end []byte, l
 	if end != nil {
 		upper = jsutil.Uint8Array(end)
 	}
-	p, err := callFn(readRange, s.raw, table, jsutil.Uint8Array(start), upper, max(limit, 0))
+	buf, err := s.read(ctx, "scan", readRange, table, jsutil.Uint8Array(start), upper, max(limit, 0))
 	if err != nil {
-		return nil, s.fail("scan", err)
+		return nil, err
 	}
-	v, err := jsutil.Await(ctx, p)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, s.fail("scan", err)
-	}
-	buf, err := jsutil.Bytes(v)
-	if err != nil || len(buf) < 4 {
-		return nil, s.fail("scan", fmt.Errorf("bad result: %v", err))
+	if len(buf) < 4 {
+		return nil, s.fail("scan", fmt.Errorf("result of %d bytes", len(buf)))
 	}
 	n := int(binary.LittleEndian.Uint32(buf))
 	if n == 0 {
@@ -226,20 +218,12 @@ func (s *Store) getFast(ctx context.Context, table string, keys [][]byte) ([][]b
 		ends = binary.LittleEndian.AppendUint32(ends, uint32(len(buf)))
 	}
 	endsJS := js.Global().Get("Uint32Array").New(jsutil.Uint8Array(ends).Get("buffer"))
-	p, err := callFn(readKeys, s.raw, table, jsutil.Uint8Array(buf), endsJS)
+	res, err := s.read(ctx, "get", readKeys, table, jsutil.Uint8Array(buf), endsJS)
 	if err != nil {
-		return nil, s.fail("get", err)
+		return nil, err
 	}
-	v, err := jsutil.Await(ctx, p)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, s.fail("get", err)
-	}
-	res, err := jsutil.Bytes(v)
-	if err != nil || len(res) < 4+4*len(keys) || int(binary.LittleEndian.Uint32(res)) != len(keys) {
-		return nil, s.fail("get", fmt.Errorf("bad result (%d bytes): %v", len(res), err))
+	if len(res) < 4+4*len(keys) || int(binary.LittleEndian.Uint32(res)) != len(keys) {
+		return nil, s.fail("get", fmt.Errorf("result of %d bytes for %d keys", len(res), len(keys)))
 	}
 	out := make([][]byte, len(keys))
 	at := 4 + 4*len(keys)
@@ -255,4 +239,25 @@ func (s *Store) getFast(ctx context.Context, table string, keys [][]byte) ([][]b
 		at += int(l)
 	}
 	return out, nil
+}
+
+// read calls one of the reading functions above with the database and
+// args, and returns the buffer its promise resolves to.
+func (s *Store) read(ctx context.Context, op string, fn js.Value, args ...any) ([]byte, error) {
+	p, err := callFn(fn, append([]any{s.raw}, args...)...)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	v, err := jsutil.Await(ctx, p)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, s.fail(op, err)
+	}
+	b, err := jsutil.Bytes(v)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return b, nil
 }

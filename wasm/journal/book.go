@@ -32,6 +32,8 @@ type Book struct {
 	// frontier holds, for authors, the stored hashes that extending the
 	// tree reads: the roots of the subtrees that tile [0, length).
 	frontier frontier
+
+	recent recentPages // the newest page records written, in memory
 }
 
 // A frontier is a short list of stored hashes by stored index.
@@ -294,6 +296,7 @@ func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.O
 	keyArena := make([]byte, 0, len(pages)*pageKeySize)
 	batch := store.Batch{Ops: make([]store.Op, 0, len(pages)+1+len(extra))}
 	batch.Ops = append(batch.Ops, extra...)
+	recs := make([][]byte, len(pages))
 	off := 0
 	for i, p := range pages {
 		k := appendPageKey(keyArena, b.key, start+uint64(i))
@@ -301,7 +304,8 @@ func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.O
 		n := len(arena)
 		arena = appendRecord(arena, fresh[off:off+counts[i]], p)
 		off += counts[i]
-		batch.Put(store.TablePages, k, arena[n:len(arena):len(arena)])
+		recs[i] = arena[n:len(arena):len(arena)]
+		batch.Put(store.TablePages, k, recs[i])
 	}
 	batch.Put(store.TableBooks, b.key[:], recBytes)
 	if err := b.db.store.Write(ctx, &batch); err != nil {
@@ -321,6 +325,7 @@ func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.O
 		}
 	}
 	b.frontier, b.rec = next, rec
+	b.recent.add(start, recs)
 	return start, &Event{Type: EventAppend, Book: b.key, Name: rec.Name, Index: start, Pages: pages, Head: head}, nil
 }
 
@@ -333,9 +338,12 @@ func (b *Book) Get(ctx context.Context, i uint64) ([]byte, error) {
 	if i >= length || !held {
 		return nil, fmt.Errorf("book %s: page %d of %d: %w", b.key.Short(), i, length, ErrNotFound)
 	}
-	v, err := store.GetOne(ctx, b.db.store, store.TablePages, pageKey(b.key, i))
-	if err != nil {
-		return nil, fmt.Errorf("book %s: page %d: %w", b.key.Short(), i, err)
+	v, ok := b.recent.get(i)
+	if !ok {
+		var err error
+		if v, err = store.GetOne(ctx, b.db.store, store.TablePages, pageKey(b.key, i)); err != nil {
+			return nil, fmt.Errorf("book %s: page %d: %w", b.key.Short(), i, err)
+		}
 	}
 	if v == nil {
 		return nil, fmt.Errorf("book %s: page %d: %w", b.key.Short(), i, ErrNotFound)
@@ -355,16 +363,24 @@ func (b *Book) GetRange(ctx context.Context, start, end uint64) ([][]byte, error
 	if start >= end || end > length || missing {
 		return nil, fmt.Errorf("book %s: pages [%d, %d) of %d: %w", b.key.Short(), start, end, length, ErrNotFound)
 	}
-	es, err := b.db.store.Scan(ctx, store.TablePages, pageKey(b.key, start), pageKey(b.key, end), 0)
-	if err != nil {
-		return nil, fmt.Errorf("book %s: pages [%d, %d): %w", b.key.Short(), start, end, err)
+	recs, ok := b.recent.span(start, end)
+	if !ok {
+		es, err := b.db.store.Scan(ctx, store.TablePages, pageKey(b.key, start), pageKey(b.key, end), 0)
+		if err != nil {
+			return nil, fmt.Errorf("book %s: pages [%d, %d): %w", b.key.Short(), start, end, err)
+		}
+		if uint64(len(es)) != end-start {
+			return nil, fmt.Errorf("book %s: pages [%d, %d): %w: store has %d", b.key.Short(), start, end, ErrNotFound, len(es))
+		}
+		recs = make([][]byte, len(es))
+		for i, e := range es {
+			recs[i] = e.Value
+		}
 	}
-	if uint64(len(es)) != end-start {
-		return nil, fmt.Errorf("book %s: pages [%d, %d): %w: store has %d", b.key.Short(), start, end, ErrNotFound, len(es))
-	}
-	out := make([][]byte, len(es))
-	for i, e := range es {
-		if _, out[i], err = splitRecord(e.Value); err != nil {
+	out := make([][]byte, len(recs))
+	for i, v := range recs {
+		var err error
+		if _, out[i], err = splitRecord(v); err != nil {
 			return nil, fmt.Errorf("book %s: page %d: %w", b.key.Short(), start+uint64(i), err)
 		}
 	}
@@ -378,7 +394,7 @@ func (b *Book) Proof(ctx context.Context, i, n uint64) (tlog.RecordProof, error)
 	if err := b.canProve(i, i+1, n); err != nil {
 		return nil, err
 	}
-	p, err := tlog.ProveRecord(int64(n), int64(i), storeHashes{ctx, b.db.store, b.key})
+	p, err := tlog.ProveRecord(int64(n), int64(i), storeHashes{ctx, b.db.store, b.key, &b.recent})
 	if err != nil {
 		return nil, fmt.Errorf("book %s: proof of %d in %d: %w", b.key.Short(), i, n, err)
 	}
@@ -390,7 +406,7 @@ func (b *Book) RangeProof(ctx context.Context, start, end, n uint64) (*RangeProo
 	if err := b.canProve(start, end, n); err != nil {
 		return nil, err
 	}
-	r := storeHashes{ctx, b.db.store, b.key}
+	r := storeHashes{ctx, b.db.store, b.key, &b.recent}
 	left, err := r.ReadHashes(leftIndexes(int64(start), int64(end)))
 	if err != nil {
 		return nil, fmt.Errorf("book %s: range proof: %w", b.key.Short(), err)
@@ -409,7 +425,7 @@ func (b *Book) TreeProof(ctx context.Context, m, n uint64) (tlog.TreeProof, erro
 	if err := b.canProve(0, m, n); err != nil {
 		return nil, err
 	}
-	p, err := tlog.ProveTree(int64(n), int64(m), storeHashes{ctx, b.db.store, b.key})
+	p, err := tlog.ProveTree(int64(n), int64(m), storeHashes{ctx, b.db.store, b.key, &b.recent})
 	if err != nil {
 		return nil, fmt.Errorf("book %s: tree proof %d→%d: %w", b.key.Short(), m, n, err)
 	}
@@ -421,7 +437,7 @@ func (b *Book) TreeHash(ctx context.Context, n uint64) (Hash, error) {
 	if err := b.canProve(0, n, n); err != nil {
 		return Hash{}, err
 	}
-	return tlog.TreeHash(int64(n), storeHashes{ctx, b.db.store, b.key})
+	return tlog.TreeHash(int64(n), storeHashes{ctx, b.db.store, b.key, &b.recent})
 }
 
 func (b *Book) canProve(start, end, n uint64) error {
@@ -504,26 +520,60 @@ func (b *Book) MakeUpgrade(ctx context.Context, from uint64) (*Upgrade, error) {
 // head changed. A head that contradicts the one held is stored as fork
 // evidence and reported as ErrForked.
 func (b *Book) AcceptHead(ctx context.Context, up *Upgrade) (bool, error) {
-	if b.signer != nil {
-		return false, fmt.Errorf("book %s: heads come from its author, this profile: %w", b.key.Short(), ErrReadOnly)
-	}
-	h := &up.Head
-	if h.Key != b.key {
-		return false, verifyErr(b.key, h.Length, ErrBadSignature, "head of book %s", h.Key.Short())
-	}
-	if h.Length == 0 || h.Length > MaxLength || len(up.Proof) > MaxProofHashes {
-		return false, verifyErr(b.key, h.Length, ErrMalformed, "head")
-	}
-	if err := h.Verify(); err != nil {
+	if err := b.checkUpgrade(up); err != nil {
 		return false, err
 	}
 	b.mu.Lock()
-	changed, ev, err := b.acceptLocked(ctx, up)
+	changed, ev, err := b.acceptLocked(ctx, up, false)
 	b.db.emit(&b.mu, ev)
 	return changed, err
 }
 
-func (b *Book) acceptLocked(ctx context.Context, up *Upgrade) (bool, *Event, error) {
+// AcceptHeadPages is AcceptHead, then PutRange of pages [start,
+// start+len(pages)) proven against the new head (an author pushes its
+// newest pages with its head), stored in one write: one transaction where
+// there were two. If the pages fail, the head is not taken either.
+func (b *Book) AcceptHeadPages(ctx context.Context, up *Upgrade, start uint64, pages [][]byte, proof *RangeProof) (bool, error) {
+	if err := b.checkUpgrade(up); err != nil {
+		return false, err
+	}
+	b.mu.Lock()
+	saved := b.rec
+	changed, hev, err := b.acceptLocked(ctx, up, true)
+	if err != nil {
+		b.db.emit(&b.mu, hev)
+		return false, err
+	}
+	pev, err := b.putRangeLocked(ctx, start, pages, up.Head.Length, proof)
+	if err != nil {
+		b.rec = saved // the staged head was not written
+		b.mu.Unlock()
+		return false, err
+	}
+	b.db.emit(&b.mu, hev, pev)
+	return changed, nil
+}
+
+// checkUpgrade checks an upgrade before the book is locked: a replica's,
+// for this key, in bounds, signed.
+func (b *Book) checkUpgrade(up *Upgrade) error {
+	if b.signer != nil {
+		return fmt.Errorf("book %s: heads come from its author, this profile: %w", b.key.Short(), ErrReadOnly)
+	}
+	h := &up.Head
+	if h.Key != b.key {
+		return verifyErr(b.key, h.Length, ErrBadSignature, "head of book %s", h.Key.Short())
+	}
+	if h.Length == 0 || h.Length > MaxLength || len(up.Proof) > MaxProofHashes {
+		return verifyErr(b.key, h.Length, ErrMalformed, "head")
+	}
+	return h.Verify()
+}
+
+// acceptLocked takes a verified head. With stage, a head that moves the
+// book forward changes the record in memory only: the caller writes it
+// (fork evidence is always written at once).
+func (b *Book) acceptLocked(ctx context.Context, up *Upgrade, stage bool) (bool, *Event, error) {
 	h, cur := up.Head, b.rec.head()
 	if b.rec.Fork != nil {
 		return false, nil, verifyErr(b.key, h.Length, ErrForked, "head")
@@ -553,8 +603,10 @@ func (b *Book) acceptLocked(ctx context.Context, up *Upgrade) (bool, *Event, err
 	} else {
 		rec.Head = &h
 	}
-	if err := b.db.putRecord(ctx, &rec); err != nil {
-		return false, nil, err
+	if fork != nil || !stage {
+		if err := b.db.putRecord(ctx, &rec); err != nil {
+			return false, nil, err
+		}
 	}
 	b.rec = rec
 	if fork != nil {
@@ -622,14 +674,17 @@ func (b *Book) putRangeLocked(ctx context.Context, start uint64, pages [][]byte,
 	}
 	batch := store.Batch{Ops: make([]store.Op, 0, len(pages)+2)}
 	batch.Ops = append(batch.Ops, extra...)
+	recs := make([][]byte, len(pages))
 	for i, p := range pages {
-		batch.Put(store.TablePages, pageKey(b.key, start+uint64(i)), appendRecord(nil, hashes[i], p))
+		recs[i] = appendRecord(nil, hashes[i], p)
+		batch.Put(store.TablePages, pageKey(b.key, start+uint64(i)), recs[i])
 	}
 	batch.Put(store.TableBooks, b.key[:], recBytes)
 	if err := b.db.store.Write(ctx, &batch); err != nil {
 		return nil, fmt.Errorf("book %s: store pages: %w", b.key.Short(), err)
 	}
 	b.rec = rec
+	b.recent.add(start, recs)
 	return &Event{Type: EventPut, Book: b.key, Name: rec.Name, Index: start, Pages: pages, Head: head}, nil
 }
 

@@ -317,7 +317,7 @@ func (db *DB) load(ctx context.Context, key identity.ID, v []byte) (*Book, error
 	}
 	head := b.rec.head()
 	idx := treeIndexes(int64(head.Length))
-	hs, err := storeHashes{ctx, db.store, key}.ReadHashes(idx)
+	hs, err := storeHashes{ctx: ctx, st: db.store, book: key}.ReadHashes(idx)
 	if err != nil {
 		return nil, fmt.Errorf("book %s: load tree: %w", key.Short(), err)
 	}
@@ -411,21 +411,21 @@ func (db *DB) Subscribe(fn func(Event)) (cancel func()) {
 	}
 }
 
-// emit delivers ev to the hooks. If held is not nil, it is unlocked once the
-// hooks' lock is taken, so events of one book keep their commit order.
-func (db *DB) emit(held *sync.Mutex, ev *Event) {
-	if ev == nil {
-		if held != nil {
-			held.Unlock()
-		}
-		return
-	}
+// emit delivers evs (nil ones skipped) to the hooks. If held is not nil,
+// it is unlocked once the hooks' lock is taken, so events of one book keep
+// their commit order.
+func (db *DB) emit(held *sync.Mutex, evs ...*Event) {
 	db.hookMu.Lock()
 	if held != nil {
 		held.Unlock()
 	}
 	defer db.hookMu.Unlock()
-	for _, fn := range db.hooks {
-		fn(*ev)
+	for _, ev := range evs {
+		if ev == nil {
+			continue
+		}
+		for _, fn := range db.hooks {
+			fn(*ev)
+		}
 	}
 }

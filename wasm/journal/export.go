@@ -216,7 +216,7 @@ func (db *DB) restoreOwn(ctx context.Context, name string, head Head, pages [][]
 	defer b.mu.Unlock()
 	cur := b.rec.head()
 	if cur.Length >= head.Length {
-		root, err := tlog.TreeHash(int64(head.Length), storeHashes{ctx, db.store, b.key})
+		root, err := tlog.TreeHash(int64(head.Length), storeHashes{ctx: ctx, st: db.store, book: b.key})
 		if err != nil || root != head.Root {
 			return fmt.Errorf("%w: the export conflicts with the book here", ErrForked)
 		}
@@ -255,6 +255,7 @@ func (b *Book) restore(ctx context.Context, head Head, pages [][]byte, tree tlog
 	if err := b.db.store.Write(ctx, &batch); err != nil {
 		return err
 	}
+	b.recent.reset()
 	idx := treeIndexes(int64(head.Length))
 	hs, err := tree.ReadHashes(idx)
 	if err != nil {

@@ -724,3 +724,58 @@ func sameBooks(t *testing.T, a, b *journal.Book) {
 		}
 	}
 }
+
+// TestAcceptHeadPages: a head with its pages in one write; bad pages leave
+// the replica as it was, head included.
+func TestAcceptHeadPages(t *testing.T) {
+	ana, bob := openDB(t, store.NewMemory(), 1), openDB(t, store.NewMemory(), 2)
+	book, err := ana.Author(ctx, "pushed", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := bob.Reader(ctx, book.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(from uint64) (*journal.Upgrade, [][]byte, *journal.RangeProof) {
+		t.Helper()
+		up, err := book.MakeUpgrade(ctx, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, err := book.GetRange(ctx, from, up.Head.Length)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proof, err := book.RangeProof(ctx, from, up.Head.Length, up.Head.Length)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return up, ps, proof
+	}
+	up, ps, proof := push(0)
+	if changed, err := rep.AcceptHeadPages(ctx, up, 0, ps, proof); err != nil || !changed {
+		t.Fatalf("first push: %v, %v", changed, err)
+	}
+	if _, err := book.Append(ctx, pages(3, 64, "p")...); err != nil {
+		t.Fatal(err)
+	}
+	up, ps, proof = push(1)
+	bad := append([][]byte{[]byte("forged")}, ps[1:]...)
+	if _, err := rep.AcceptHeadPages(ctx, up, 1, bad, proof); !errors.Is(err, journal.ErrBadProof) {
+		t.Fatalf("forged page: %v", err)
+	}
+	if rep.Len() != 1 {
+		t.Fatalf("a failed push moved the head to %d", rep.Len())
+	}
+	if _, err := rep.AcceptHeadPages(ctx, up, 1, ps, proof); err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(0); i < book.Len(); i++ {
+		a, _ := book.Get(ctx, i)
+		b, err := rep.Get(ctx, i)
+		if err != nil || !bytes.Equal(a, b) {
+			t.Fatalf("page %d: %q %v", i, b, err)
+		}
+	}
+}

@@ -74,22 +74,39 @@ func hashOwner(s int64) (page int64, level int) {
 
 // storeHashes reads stored hashes of a book from the store.
 type storeHashes struct {
-	ctx  context.Context
-	st   store.Store
-	book identity.ID
+	ctx    context.Context
+	st     store.Store
+	book   identity.ID
+	recent *recentPages // may be nil
 }
 
-// ReadHashes implements tlog.HashReader with one store read.
+// ReadHashes implements tlog.HashReader: from the book's recent records,
+// and for the others one store read.
 func (r storeHashes) ReadHashes(indexes []int64) ([]Hash, error) {
-	keys := make([][]byte, len(indexes))
+	vals := make([][]byte, len(indexes))
 	levels := make([]int, len(indexes))
+	var keys [][]byte
+	var missing []int
 	for i, s := range indexes {
 		page, level := hashOwner(s)
-		keys[i], levels[i] = pageKey(r.book, uint64(page)), level
+		levels[i] = level
+		if r.recent != nil {
+			if v, ok := r.recent.get(uint64(page)); ok {
+				vals[i] = v
+				continue
+			}
+		}
+		keys = append(keys, pageKey(r.book, uint64(page)))
+		missing = append(missing, i)
 	}
-	vals, err := r.st.Get(r.ctx, store.TablePages, keys...)
-	if err != nil {
-		return nil, err
+	if len(keys) > 0 {
+		got, err := r.st.Get(r.ctx, store.TablePages, keys...)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range missing {
+			vals[i] = got[j]
+		}
 	}
 	out := make([]Hash, len(indexes))
 	for i, v := range vals {

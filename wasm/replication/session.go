@@ -463,12 +463,19 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 		defer s.mu.Unlock()
 		return s.queueLocked(TypeHello, &Hello{Books: []HelloBook{{Prefix: key[:PrefixSize], Length: cur}}}, Event{})
 	}
-	if _, err := r.book.AcceptHead(ctx, up); err != nil {
-		return err
-	}
-	if p := m.Push; p != nil {
-		if err := r.book.PutRange(ctx, p.Start, p.Pages, p.Length, &p.Proof); err != nil {
+	if p := m.Push; p != nil && p.Length == up.Head.Length {
+		// The head and the pages pushed with it: one write.
+		if _, err := r.book.AcceptHeadPages(ctx, up, p.Start, p.Pages, &p.Proof); err != nil {
 			return err
+		}
+	} else {
+		if _, err := r.book.AcceptHead(ctx, up); err != nil {
+			return err
+		}
+		if p != nil {
+			if err := r.book.PutRange(ctx, p.Start, p.Pages, p.Length, &p.Proof); err != nil {
+				return err
+			}
 		}
 	}
 	s.mu.Lock()

@@ -3,6 +3,7 @@ package journal
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -271,11 +272,37 @@ func (b *Book) commitGroup(ctx context.Context, group []*appendReq) {
 // appendLocked appends pages, writing extra with them. It returns the event
 // to emit once the lock is released.
 func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.Op) (uint64, *Event, error) {
+	st, err := b.stageLocked(pages, extra)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := b.db.store.Write(ctx, &store.Batch{Ops: st.ops}); err != nil {
+		return 0, nil, fmt.Errorf("book %s: append: %w", b.key.Short(), err)
+	}
+	return st.start, st.commitLocked(), nil
+}
+
+// stagedAppend is an append prepared under the book's lock: the store
+// operations to write, and the state commitLocked moves to once they are.
+type stagedAppend struct {
+	b     *Book
+	start uint64
+	pages [][]byte
+	ops   []store.Op
+	rec   bookRecord
+	head  Head
+	next  frontier
+	recs  [][]byte
+}
+
+// stageLocked signs the head after pages and builds their records,
+// writing nothing.
+func (b *Book) stageLocked(pages [][]byte, extra []store.Op) (*stagedAppend, error) {
 	start := b.rec.head().Length
 	leaves := leafHashes(pages)
 	fresh, counts, root, err := grow(int64(start), leaves, b.frontier.get)
 	if err != nil {
-		return 0, nil, fmt.Errorf("book %s: %w", b.key.Short(), err)
+		return nil, fmt.Errorf("book %s: %w", b.key.Short(), err)
 	}
 	length := start + uint64(len(pages))
 	head := signHead(b.signer, length, root)
@@ -283,7 +310,7 @@ func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.O
 	rec.Head = &head
 	recBytes, err := Marshal(&rec)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 
 	// The store keeps what it is given: build every record (hashes and a
@@ -308,11 +335,8 @@ func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.O
 		batch.Put(store.TablePages, k, recs[i])
 	}
 	batch.Put(store.TableBooks, b.key[:], recBytes)
-	if err := b.db.store.Write(ctx, &batch); err != nil {
-		return 0, nil, fmt.Errorf("book %s: append: %w", b.key.Short(), err)
-	}
 
-	// Committed: move the frontier and the record.
+	// The frontier after the append.
 	base := tlog.StoredHashIndex(0, int64(start))
 	idx := treeIndexes(int64(length))
 	next := make(frontier, len(idx))
@@ -324,9 +348,86 @@ func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.O
 			next[i].hash, _ = b.frontier.get(s)
 		}
 	}
-	b.frontier, b.rec = next, rec
-	b.recent.add(start, recs)
-	return start, &Event{Type: EventAppend, Book: b.key, Name: rec.Name, Index: start, Pages: pages, Head: head}, nil
+	return &stagedAppend{b: b, start: start, pages: pages, ops: batch.Ops, rec: rec, head: head, next: next, recs: recs}, nil
+}
+
+// commitLocked moves the book to the append, once written, and returns
+// its event.
+func (st *stagedAppend) commitLocked() *Event {
+	b := st.b
+	b.frontier, b.rec = st.next, st.rec
+	b.recent.add(st.start, st.recs)
+	return &Event{Type: EventAppend, Book: b.key, Name: st.rec.Name, Index: st.start, Pages: st.pages, Head: st.head}
+}
+
+// A BookAppend is pages to append to one book, for DB.AppendMany.
+type BookAppend struct {
+	Book  *Book
+	Pages [][]byte
+}
+
+// AppendMany appends to several books this profile authors at once: one
+// store write, so either every book has its pages or none has. It returns
+// the index of each append's first page.
+func (db *DB) AppendMany(ctx context.Context, as []BookAppend) ([]uint64, error) {
+	seen := make(map[identity.ID]bool, len(as))
+	for _, a := range as {
+		b := a.Book
+		switch {
+		case b == nil || b.db != db:
+			return nil, errors.New("journal: AppendMany of a book of another DB")
+		case b.signer == nil:
+			return nil, fmt.Errorf("book %s: %w", b.key.Short(), ErrReadOnly)
+		case len(a.Pages) == 0:
+			return nil, fmt.Errorf("book %s: append of no pages", b.key.Short())
+		case seen[b.key]:
+			return nil, fmt.Errorf("book %s: twice in one AppendMany", b.key.Short())
+		}
+		seen[b.key] = true
+		for i, p := range a.Pages {
+			if len(p) > MaxPageSize {
+				return nil, fmt.Errorf("book %s: page %d of the batch: %w: %d bytes, at most %d", b.key.Short(), i, ErrTooLarge, len(p), MaxPageSize)
+			}
+		}
+	}
+	// Lock in key order (no other path holds two books' locks).
+	order := make([]int, len(as))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int { return bytes.Compare(as[i].Book.key[:], as[j].Book.key[:]) })
+	locks := make([]*sync.Mutex, 0, len(as))
+	for _, i := range order {
+		as[i].Book.mu.Lock()
+		locks = append(locks, &as[i].Book.mu)
+	}
+	unlock := func() {
+		for _, l := range locks {
+			l.Unlock()
+		}
+	}
+	staged := make([]*stagedAppend, len(as))
+	var batch store.Batch
+	for i, a := range as {
+		st, err := a.Book.stageLocked(a.Pages, nil)
+		if err != nil {
+			unlock()
+			return nil, err
+		}
+		staged[i] = st
+		batch.Ops = append(batch.Ops, st.ops...)
+	}
+	if err := db.store.Write(ctx, &batch); err != nil {
+		unlock()
+		return nil, fmt.Errorf("journal: append to %d books: %w", len(as), err)
+	}
+	firsts := make([]uint64, len(as))
+	evs := make([]*Event, len(as))
+	for i, st := range staged {
+		firsts[i], evs[i] = st.start, st.commitLocked()
+	}
+	db.emitUnlocking(locks, evs...)
+	return firsts, nil
 }
 
 // Get returns page i. It is ErrNotFound when i is past the end, or when a

@@ -411,6 +411,20 @@ func (db *DB) Subscribe(fn func(Event)) (cancel func()) {
 	}
 }
 
+// emitUnlocking is emit for events of several books whose locks are held.
+func (db *DB) emitUnlocking(held []*sync.Mutex, evs ...*Event) {
+	db.hookMu.Lock()
+	for _, l := range held {
+		l.Unlock()
+	}
+	defer db.hookMu.Unlock()
+	for _, ev := range evs {
+		for _, fn := range db.hooks {
+			fn(*ev)
+		}
+	}
+}
+
 // emit delivers evs (nil ones skipped) to the hooks. If held is not nil,
 // it is unlocked once the hooks' lock is taken, so events of one book keep
 // their commit order.

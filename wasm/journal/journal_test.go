@@ -779,3 +779,49 @@ func TestAcceptHeadPages(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendMany(t *testing.T) {
+	db := openDB(t, store.NewMemory(), 1)
+	a, _ := db.Author(ctx, "a", nil)
+	b, _ := db.Author(ctx, "b", nil)
+	var seen []string
+	cancel := db.Subscribe(func(ev journal.Event) {
+		if ev.Type == journal.EventAppend {
+			seen = append(seen, fmt.Sprint(ev.Name, ev.Index, len(ev.Pages)))
+		}
+	})
+	defer cancel()
+	firsts, err := db.AppendMany(ctx, []journal.BookAppend{{Book: a, Pages: pages(2, 10, "a")}, {Book: b, Pages: pages(3, 10, "b")}})
+	if err != nil || len(firsts) != 2 || firsts[0] != 1 || firsts[1] != 1 {
+		t.Fatalf("AppendMany: %v, %v", firsts, err)
+	}
+	if a.Len() != 3 || b.Len() != 4 {
+		t.Fatalf("lengths %d, %d", a.Len(), b.Len())
+	}
+	if fmt.Sprint(seen) != "[a1 2 b1 3]" {
+		t.Fatalf("events %v", seen)
+	}
+	// Verifiable like any append: a reader takes both.
+	other := openDB(t, store.NewMemory(), 2)
+	rep, _ := other.Reader(ctx, b.Key())
+	up, _ := b.MakeUpgrade(ctx, 0)
+	ps, _ := b.GetRange(ctx, 0, b.Len())
+	proof, _ := b.RangeProof(ctx, 0, b.Len(), b.Len())
+	if _, err := rep.AcceptHeadPages(ctx, up, 0, ps, proof); err != nil {
+		t.Fatal(err)
+	}
+	// Bad input: nothing written.
+	r, _ := other.Reader(ctx, a.Key())
+	for _, bad := range [][]journal.BookAppend{
+		{{Book: a, Pages: pages(1, 1, "x")}, {Book: a, Pages: pages(1, 1, "y")}},
+		{{Book: a, Pages: nil}},
+		{{Book: r, Pages: pages(1, 1, "z")}},
+	} {
+		if _, err := db.AppendMany(ctx, bad); err == nil {
+			t.Errorf("AppendMany accepted %d appends", len(bad))
+		}
+	}
+	if a.Len() != 3 {
+		t.Fatalf("a failed AppendMany changed a book: %d", a.Len())
+	}
+}

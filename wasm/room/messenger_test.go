@@ -485,7 +485,8 @@ func TestSendMany(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "Bob holds all 3,000", func() bool { return bob.paired(task.ID, 1) && len(bob.lines(task.ID)) == MaxPage })
+	// Bob: the task and Ana's announcement; Ana: her join and the 3,000.
+	eventually(t, "Bob holds all 3,000", func() bool { return bob.holds(task.ID, 2+1+3000) })
 	msgs, err := bob.Timeline(testCtx(t), task.ID, nil, 1)
 	if err != nil || len(msgs) != 1 || !strings.Contains(string(msgs[0].Data), "line 2999") {
 		t.Fatalf("Bob's newest message: %+v, %v", msgs, err)

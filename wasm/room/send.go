@@ -7,8 +7,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 )
@@ -229,15 +227,28 @@ func (m *Messenger) writeMany(ctx context.Context, t *task, drafts []draft) ([]M
 			return nil, err
 		}
 	}
-	if _, err := t.log.Append(ctx, pages...); err != nil {
+	// The log and every book to a member that is level with it: one write,
+	// all or nothing. A book that lags (a failure earlier) catches up after.
+	appends := []journal.BookAppend{{Book: t.log, Pages: pages}}
+	var lagging []*member
+	for _, mb := range outs {
+		if mb.out.Len() != mid {
+			lagging = append(lagging, mb)
+			continue
+		}
+		copies, err := addressed(msgs, mb.id)
+		if err != nil {
+			return nil, err
+		}
+		appends = append(appends, journal.BookAppend{Book: mb.out, Pages: copies})
+	}
+	if _, err := m.db.AppendMany(ctx, appends); err != nil {
 		return nil, err
 	}
-	var eg errgroup.Group
-	for _, mb := range outs {
-		eg.Go(func() error { return m.copyTo(ctx, t, mb, msgs) })
-	}
-	if err := eg.Wait(); err != nil {
-		m.fail(fmt.Errorf("room: messages from %d written, not yet copied to every member: %w", mid, err))
+	for _, mb := range lagging {
+		if err := m.catchUp(ctx, t, mb); err != nil {
+			m.fail(fmt.Errorf("room: messages from %d written, not yet copied to %s: %w", mid, mb.id.Short(), err))
+		}
 	}
 	for i := range msgs {
 		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msgs[i]})
@@ -245,24 +256,17 @@ func (m *Messenger) writeMany(ctx context.Context, t *task, drafts []draft) ([]M
 	return msgs, nil
 }
 
-// copyTo appends the messages just written to the member's book, unless
-// the book lags behind the log: then it catches up from the log.
-func (m *Messenger) copyTo(ctx context.Context, t *task, mb *member, msgs []Message) error {
-	if mb.out.Len() != msgs[0].Head.Mid {
-		return m.catchUp(ctx, t, mb)
-	}
+// addressed returns the pages of msgs addressed to a member.
+func addressed(msgs []Message, to identity.ID) ([][]byte, error) {
 	pages := make([][]byte, len(msgs))
 	for i, msg := range msgs {
-		msg.Head.To = mb.id
+		msg.Head.To = to
 		var err error
 		if pages[i], err = msg.Encode(); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if _, err := mb.out.Append(ctx, pages...); err != nil {
-		return fmt.Errorf("room: book to %s: %w", mb.id.Short(), err)
-	}
-	return nil
+	return pages, nil
 }
 
 // catchUp copies the log's pages the member's book lacks into it, each

@@ -214,5 +214,13 @@ func TestDevtoolsTwoTabs(t *testing.T) {
 	// The page renders them.
 	page := b.open(t, dt.URL+"/")
 	page.poll(script(`document.body.innerText.includes({{name}})`, map[string]any{"name": bobID[:8]}))
+	// A shared book, one of its pages with its proof, and the sequence
+	// diagram between Ana and Bob.
+	page.poll(`[...document.querySelectorAll('#books tr.verified')].some((tr) => tr.textContent.includes('→'))`)
+	page.run(`[...document.querySelectorAll('#books tr.verified')].find((tr) => tr.textContent.includes('→')).click(); return true`, nil)
+	page.poll(`document.querySelectorAll('#pages tr').length > 1`)
+	page.run(`[...document.querySelectorAll('#pages tr')].pop().click(); return true`, nil)
+	page.poll(`document.getElementById('page-proof').textContent.length > 0 && document.getElementById('page-parsed').textContent.length > 0`)
+	page.poll(`document.querySelector('#seq svg') !== null`)
 	t.Logf("screenshot: %s", page.screenshot("devtools.png"))
 }

@@ -8,12 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/task-messenger/task-messenger/devtools"
+	"github.com/task-messenger/task-messenger/relay"
 )
 
 // startDevtools runs a devtools server on 127.0.0.1 for the test.
@@ -68,16 +68,16 @@ type apiCopy struct {
 }
 
 // TestDevtoolsTwoTabs: Ana and Bob chat in two tabs that report to a
-// devtools server; its API lists both peers and the task's four shared
+// devtools server, found as `make run` sets it up (the server's
+// /config.json names it; the page is given nothing); its API lists both peers and the task's four shared
 // books (two authored, two replicas) with the lengths the tabs have, all
 // verified, and its page renders them (artifacts/devtools.png).
 func TestDevtoolsTwoTabs(t *testing.T) {
 	dt := startDevtools(t)
-	peerURL := "ws" + strings.TrimPrefix(dt.URL, "http") + "/peer"
-	q := "&devtools=" + url.QueryEscape(peerURL)
+	pageConfig(t, relay.PageConfig{Devtools: "ws" + strings.TrimPrefix(dt.URL, "http") + "/peer"})
 	b := newBrowser(t)
-	bob := openMessenger(t, b, "dt-bob", q)
-	ana := openMessenger(t, b, "dt-ana", q)
+	bob := openMessenger(t, b, "dt-bob", "")
+	ana := openMessenger(t, b, "dt-ana", "")
 	var bobID, anaID, code, task string
 	bob.run(`return window.tmApp.id`, &bobID)
 	ana.run(`return window.tmApp.id`, &anaID)

@@ -66,6 +66,21 @@ var site struct {
 	url       string // http://127.0.0.1:PORT/
 	wasmBytes int64  // taskmessenger.wasm
 	gzipBytes int64  // taskmessenger.wasm.gz
+
+	mu     sync.Mutex
+	config relay.PageConfig // served at /config.json
+}
+
+// pageConfig serves cfg at /config.json until the test ends.
+func pageConfig(t *testing.T, cfg relay.PageConfig) {
+	site.mu.Lock()
+	site.config = cfg
+	site.mu.Unlock()
+	t.Cleanup(func() {
+		site.mu.Lock()
+		site.config = relay.PageConfig{}
+		site.mu.Unlock()
+	})
 }
 
 func TestMain(m *testing.M) {
@@ -101,7 +116,13 @@ func testMain(m *testing.M) int {
 	defer rs.Close()
 	mux := http.NewServeMux()
 	mux.Handle("/relay", rs.Handler())
-	mux.Handle("/config.json", relay.ConfigHandler(relay.PageConfig{}))
+	mux.Handle("/config.json", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// What `make run`'s relay serves (-devtools): a test may set it.
+		site.mu.Lock()
+		cfg := site.config
+		site.mu.Unlock()
+		relay.ConfigHandler(cfg).ServeHTTP(w, r)
+	}))
 	mux.Handle("/", relay.StaticHandler(dir))
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Listener.Close()

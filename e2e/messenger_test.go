@@ -146,3 +146,24 @@ func messengerStory(t *testing.T, b *browser, query, shots string) {
 }
 
 func short(id string) string { return id[:8] }
+
+// TestMessengerOpensWithoutRelay: the page opens a profile and shows its
+// tasks and timeline when the relay cannot be reached, says it is
+// offline, and keeps trying.
+func TestMessengerOpensWithoutRelay(t *testing.T) {
+	b := newBrowser(t)
+	tab := openMessenger(t, b, "norelay", "")
+	tab.typeText("#new-title", "Works offline", true)
+	tab.poll(`document.getElementById('room-title').textContent === 'Works offline'`)
+	tab.typeText("#text", "written while online", true)
+	tab.waitText("written while online")
+	var task string
+	tab.run(`return document.querySelector('.pick[aria-current="true"]').dataset.task`, &task)
+	// Nothing listens on port 1 of 127.0.0.1.
+	tab.navigate(pageURL("index.html", "profile=norelay&relay=ws://127.0.0.1:1/relay&task="+task))
+	tab.poll(`document.body.dataset.ready === '1'`)
+	tab.waitText("written while online")
+	tab.poll(`document.getElementById('me-state').textContent === 'offline'`)
+	tab.typeText("#text", "and while offline", true)
+	tab.waitText("and while offline")
+}

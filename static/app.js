@@ -352,11 +352,14 @@
     state.app = app
     window.tmApp = app
     $('me-id').textContent = app.id
-    setState($('me-state'), 'online', 'online')
+    setState($('me-state'), 'connecting…', 'waiting')
     app.on('message', onMessage)
     app.on('task', () => refreshTasks())
     app.on('member', (ev) => { if (ev.task === state.current) refreshMembersSoon(); refreshTasks() })
-    app.on('peer', () => refreshMembersSoon())
+    app.on('peer', (ev) => {
+      if (ev.peer === app.id) setState($('me-state'), ev.state, ev.state) // the relay connection
+      else refreshMembersSoon()
+    })
     app.on('error', (ev) => { $('me-state').title = ev.error })
 
     $('new-task').addEventListener('submit', async (e) => {

@@ -12,9 +12,11 @@ import (
 	"syscall/js"
 	"time"
 
+	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/jsutil"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
+	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/replication"
 	"github.com/task-messenger/task-messenger/wasm/report"
 	"github.com/task-messenger/task-messenger/wasm/room"
@@ -37,13 +39,14 @@ type jsApp struct {
 	reporter   *report.Reporter // nil when reporting is off
 	stopReport func()
 
-	mu     sync.Mutex
-	io     *peerio.IO
-	m      *room.Messenger
-	unsub  func()
-	hooks  map[room.EventType]map[int]js.Value
-	nextID int
-	closed bool
+	mu      sync.Mutex
+	io      *peerio.IO
+	m       *room.Messenger
+	unsub   func()
+	offline func() // stops going online and waits
+	hooks   map[room.EventType]map[int]js.Value
+	nextID  int
+	closed  bool
 }
 
 // openApp is tm.open({ profile, relay, devtools, webrtc, storage }).
@@ -102,14 +105,26 @@ func devtoolsOpt(ctx context.Context, opts js.Value) (string, error) {
 	return cfg.Get("devtools").String(), nil
 }
 
-// start opens the messenger and goes online.
+// start opens the messenger, then goes online in the background: the
+// profile's tasks and timelines show at once, with or without the relay.
+// Joins and dials wait until it is online. The page learns the relay
+// connection's state as 'peer' events for its own id (online, offline).
 func (app *jsApp) start(ctx context.Context) error {
 	iocfg := peerio.Config{Relay: app.relay, Logger: slog.Default()}
 	if app.webrtc {
 		iocfg.WebRTC = &peerio.RTCConfig{}
 	}
 	io := peerio.New(app.profile.Name, app.profile.DB.Identity().Seed(), iocfg)
-	cfg := room.Config{DB: app.profile.DB, Dial: io.At, Sync: replication.Config{DataBytes: 1 << 20}}
+	online := make(chan struct{})
+	dial := func(ctx context.Context, peer identity.ID) (port.Port, error) {
+		select {
+		case <-online:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return io.At(ctx, peer)
+	}
+	cfg := room.Config{DB: app.profile.DB, Dial: dial, Sync: replication.Config{DataBytes: 1 << 20}}
 	if app.reporter != nil {
 		cfg.Observe = app.reporter
 	}
@@ -117,23 +132,54 @@ func (app *jsApp) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	unsub := m.Subscribe(func(ev room.Event) {
-		select {
-		case app.events <- ev:
-		default: // the page is not keeping up: it reads the timeline again on the next event
-		}
-	})
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := io.On(octx, m.Accept); err != nil {
-		unsub()
-		m.Close()
-		return fmt.Errorf("open: relay %s: %w", app.relay, err)
-	}
+	unsub := m.Subscribe(app.queue)
+	octx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		app.goOnline(octx, io, m, online)
+	}()
 	app.mu.Lock()
 	app.io, app.m, app.unsub = io, m, unsub
+	app.offline = func() { cancel(); <-done }
 	app.mu.Unlock()
 	return nil
+}
+
+// queue hands a messenger event to dispatch without blocking.
+func (app *jsApp) queue(ev room.Event) {
+	select {
+	case app.events <- ev:
+	default: // the page is not keeping up: it reads the timeline again on the next event
+	}
+}
+
+// goOnline connects to the relay, trying again (up to every 5 s) until it
+// succeeds or ctx ends; then closes online.
+func (app *jsApp) goOnline(ctx context.Context, io *peerio.IO, m *room.Messenger, online chan struct{}) {
+	self := app.profile.ID
+	wait := 250 * time.Millisecond
+	for {
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := io.On(octx, m.Accept)
+		cancel()
+		if err == nil {
+			close(online)
+			app.queue(room.Event{Type: room.EventPeer, Peer: self, State: "online"})
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		app.queue(room.Event{Type: room.EventPeer, Peer: self, State: "offline"})
+		app.queue(room.Event{Type: room.EventError, Err: fmt.Errorf("relay %s: %w (trying again)", app.relay, err)})
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // startReporter streams the profile's books and protocol to the devtools
@@ -180,12 +226,13 @@ func (app *jsApp) startReporter() {
 // stop closes the messenger and goes offline; the profile stays open.
 func (app *jsApp) stop() {
 	app.mu.Lock()
-	io, m, unsub := app.io, app.m, app.unsub
-	app.io, app.m, app.unsub = nil, nil, nil
+	io, m, unsub, offline := app.io, app.m, app.unsub, app.offline
+	app.io, app.m, app.unsub, app.offline = nil, nil, nil, nil
 	app.mu.Unlock()
 	if m == nil {
 		return
 	}
+	offline()
 	unsub()
 	m.Close()
 	io.Close()

@@ -75,18 +75,22 @@ func (m *Messenger) accept(p port.Port) *conn {
 			}
 		}
 		obs.Port(c.peer, true, c.transport())
-		if d, ok := p.(interface{ DirectOpen() <-chan struct{} }); ok {
-			m.wg.Add(1)
-			go func() {
-				defer m.wg.Done()
-				select {
-				case <-d.DirectOpen():
+	}
+	if d, ok := p.(interface{ DirectOpen() <-chan struct{} }); ok {
+		// The port moved to a direct (WebRTC) channel: say so.
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			select {
+			case <-d.DirectOpen():
+				m.emit(Event{Type: EventPeer, Peer: c.peer, State: "online"})
+				if obs := m.cfg.Observe; obs != nil {
 					obs.Port(c.peer, true, "webrtc")
-				case <-mux.Done():
-				case <-m.ctx.Done():
 				}
-			}()
-		}
+			case <-mux.Done():
+			case <-m.ctx.Done():
+			}
+		}()
 	}
 	sess := replication.NewSession(m.db, mux.Channel(port.ChannelSync), syncCfg)
 	go func() {

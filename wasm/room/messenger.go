@@ -261,7 +261,7 @@ type Event struct {
 	Task    TaskID
 	Message *Message    // EventMessage
 	Peer    identity.ID // EventMember, EventPeer
-	State   string      // EventPeer: "online", "offline", "waiting"; EventMember: "added", "paired"
+	State   string      // EventPeer: "online" (again when the port moves to WebRTC), "offline", "waiting"; EventMember: "added", "paired"
 	Err     error       // EventError
 }
 

@@ -289,6 +289,8 @@ func TestOfflineMemberCatchesUp(t *testing.T) {
 	for _, n := range []*node{bob, ana, carl} {
 		eventually(t, n.name+" paired", func() bool { return n.paired(task.ID, 2) })
 	}
+	// Bob: the task and two announcements; Ana and Carl: their joins.
+	converged(t, task.ID, 5, bob, ana, carl)
 	carlID := carl.ID()
 	carl.stop() // Carl's tab closes
 	eventually(t, "Bob sees Carl offline", func() bool {

@@ -240,13 +240,14 @@ func (d *jsDB) dispatch() {
 	}
 }
 
-func callHook(fn, ev js.Value) {
+// callHook calls a page's function, reporting (not propagating) a throw.
+func callHook(fn js.Value, args ...any) {
 	defer func() {
 		if r := recover(); r != nil {
 			println("taskmessenger: a hook threw:", fmt.Sprint(r))
 		}
 	}()
-	fn.Invoke(ev)
+	fn.Invoke(args...)
 }
 
 func eventValues(e journal.Event) []js.Value {

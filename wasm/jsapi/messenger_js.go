@@ -666,9 +666,20 @@ func (app *jsApp) on(args []js.Value) any {
 	return off
 }
 
-// dispatch calls the page's functions with every event:
-// message → { task, message }, task → { task }, member → { task, peer,
-// state }, peer → { peer, state, transport }, error → { error }.
+// deliverEvents calls, in the page, hooks[ev.type] with each of evs; a
+// hook that throws is reported and the others still run. One call from Go
+// per batch of events, rather than one per event and hook.
+var deliverEvents = js.Global().Get("Function").New("hooks", "evs", `
+for (const ev of evs) {
+  for (const fn of hooks[ev.type] || []) {
+    try { fn(ev) } catch (e) { console.error('taskmessenger: an app.on hook threw:', e) }
+  }
+}
+`)
+
+// dispatch calls the page's functions with every event, in order, in
+// batches of what is queued: message → { task, message }, task → { task },
+// member → { task, peer, state }, peer → { peer, state }, error → { error }.
 func (app *jsApp) dispatch() {
 	for {
 		var ev room.Event
@@ -677,37 +688,64 @@ func (app *jsApp) dispatch() {
 		case <-app.done:
 			return
 		}
+		batch := []room.Event{ev}
+	drain:
+		for len(batch) < 1024 {
+			select {
+			case ev := <-app.events:
+				batch = append(batch, ev)
+			default:
+				break drain
+			}
+		}
 		app.mu.Lock()
-		fns := make([]js.Value, 0, len(app.hooks[ev.Type]))
-		for _, fn := range app.hooks[ev.Type] {
-			fns = append(fns, fn)
+		hooks := js.Global().Get("Object").New()
+		for t, fns := range app.hooks {
+			if len(fns) == 0 {
+				continue
+			}
+			arr := make([]any, 0, len(fns))
+			for _, fn := range fns {
+				arr = append(arr, fn)
+			}
+			hooks.Set(string(t), js.ValueOf(arr))
 		}
 		app.mu.Unlock()
-		if len(fns) == 0 {
+		evs := make([]map[string]any, 0, len(batch))
+		for _, ev := range batch {
+			if hooks.Get(string(ev.Type)).IsUndefined() {
+				continue
+			}
+			evs = append(evs, eventView(ev))
+		}
+		if len(evs) == 0 {
 			continue
 		}
-		o := map[string]any{"type": string(ev.Type)}
-		if ev.Task != (room.TaskID{}) {
-			o["task"] = ev.Task
-		}
-		if ev.Message != nil {
-			o["message"] = view(ev.Message)
-		}
-		if !ev.Peer.IsZero() {
-			o["peer"] = ev.Peer
-		}
-		if ev.State != "" {
-			o["state"] = ev.State
-		}
-		if ev.Err != nil {
-			o["error"] = ev.Err.Error()
-		}
-		v, err := jsValue(o)
+		v, err := jsValue(evs)
 		if err != nil {
 			continue
 		}
-		for _, fn := range fns {
-			callHook(fn, v)
-		}
+		callHook(deliverEvents, hooks, v)
 	}
+}
+
+// eventView is an event as the page sees it.
+func eventView(ev room.Event) map[string]any {
+	o := map[string]any{"type": string(ev.Type)}
+	if ev.Task != (room.TaskID{}) {
+		o["task"] = ev.Task
+	}
+	if ev.Message != nil {
+		o["message"] = view(ev.Message)
+	}
+	if !ev.Peer.IsZero() {
+		o["peer"] = ev.Peer
+	}
+	if ev.State != "" {
+		o["state"] = ev.State
+	}
+	if ev.Err != nil {
+		o["error"] = ev.Err.Error()
+	}
+	return o
 }

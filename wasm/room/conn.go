@@ -55,13 +55,20 @@ func (m *Messenger) accept(p port.Port) *conn {
 		p.Close()
 		return nil
 	}
-	if c := m.conns[p.Remote()]; c != nil && c.p == p {
+	if c := m.served[p]; c != nil {
+		// Served already (a port reaches Accept from the IO and from Dial,
+		// and a newer port may have been current meanwhile): never two
+		// muxes on one port.
+		if !c.closed() {
+			m.conns[c.peer] = c
+		}
 		m.mu.Unlock()
 		return c
 	}
 	mux := port.NewMux(p, port.ChannelSync, port.ChannelRoom)
 	c := &conn{peer: p.Remote(), p: p, mux: mux, room: mux.Channel(port.ChannelRoom)}
 	m.conns[c.peer] = c
+	m.served[p] = c
 	m.wg.Add(3)
 	m.mu.Unlock()
 
@@ -116,6 +123,7 @@ func (m *Messenger) accept(p port.Port) *conn {
 		if current {
 			delete(m.conns, c.peer)
 		}
+		delete(m.served, p)
 		m.mu.Unlock()
 		if current {
 			m.emit(Event{Type: EventPeer, Peer: c.peer, State: "offline"})

@@ -74,6 +74,7 @@ type Messenger struct {
 	order   []TaskID                 // tasks in the order they were made or joined
 	replica map[identity.ID]bookRef  // a member's book to this profile, by key
 	conns   map[identity.ID]*conn    // the live port to each peer
+	served  map[port.Port]*conn      // every port served and not yet closed
 	dialing map[identity.ID]bool     // members with a dial loop running
 	pending map[pendingKey]chan wire // joins waiting for their answer
 	subs    map[int]func(Event)
@@ -143,7 +144,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	m := &Messenger{
 		cfg: cfg, db: cfg.DB, self: cfg.DB.ID(), log: cfg.Logger,
 		tasks: make(map[TaskID]*task), replica: make(map[identity.ID]bookRef),
-		conns: make(map[identity.ID]*conn), dialing: make(map[identity.ID]bool),
+		conns: make(map[identity.ID]*conn), served: make(map[port.Port]*conn), dialing: make(map[identity.ID]bool),
 		pending: make(map[pendingKey]chan wire), subs: make(map[int]func(Event)),
 		wake: make(chan struct{}, 1),
 	}

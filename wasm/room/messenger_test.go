@@ -287,7 +287,7 @@ func TestOfflineMemberCatchesUp(t *testing.T) {
 	ana.join(bob, task.ID)
 	carl.join(bob, task.ID)
 	for _, n := range []*node{bob, ana, carl} {
-		eventually(t, n.name+" paired", func() bool { return n.paired(task.ID, 2) })
+		eventually(t, n.name+" paired", func() bool { return n.paired(task.ID, 2) }, state(task.ID, bob, ana, carl))
 	}
 	// Bob: the task and two announcements; Ana and Carl: their joins.
 	converged(t, task.ID, 5, bob, ana, carl)

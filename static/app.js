@@ -263,7 +263,7 @@
 
   async function send (e) {
     e.preventDefault()
-    const t = $('text').value
+    const t = $('text').value.replace(/^[\r\n]+|[\r\n]+$/g, '') // blank lines around a message are not part of it
     if (!t.trim() || !state.current) return
     $('send-status').textContent = ''
     try {

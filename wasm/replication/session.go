@@ -107,6 +107,13 @@ type Session struct {
 	adds    []identity.ID // books created or followed since the last look
 	stats   Stats
 	wake    chan struct{} // signals the writer; capacity 1
+
+	// What the DB hook saw, for the writer to take under mu. The hook takes
+	// only hmu: mu is held while books are read (their locks are held while
+	// hooks run), so a hook that waited for mu could deadlock.
+	hmu      sync.Mutex
+	hAppends map[identity.ID]struct{} // books appended to
+	hAdds    []identity.ID            // books created for the peer, or followed from it
 }
 
 // queued is an encoded control message and its event.
@@ -268,26 +275,48 @@ func (s *Session) Fetch(key identity.ID, start, end uint64) error {
 }
 
 // onDBEvent is the DB hook: it only records what changed and wakes the
-// writer (hooks must not call back into the DB).
+// writer (hooks must not call back into the DB, nor wait for mu).
 func (s *Session) onDBEvent(ev journal.Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	switch ev.Type {
 	case journal.EventAppend:
-		if o, ok := s.own[ev.Book]; ok {
-			s.markDirtyLocked(ev.Book, o)
+		s.hmu.Lock()
+		if s.hAppends == nil {
+			s.hAppends = make(map[identity.ID]struct{})
 		}
+		s.hAppends[ev.Book] = struct{}{}
+		s.hmu.Unlock()
 	case journal.EventCreate:
-		if r, ok := journal.NameReader(ev.Name); ok && r == s.peer {
-			s.adds = append(s.adds, ev.Book)
-			s.signal()
+		if r, ok := journal.NameReader(ev.Name); !ok || r != s.peer {
+			return
 		}
+		s.hmu.Lock()
+		s.hAdds = append(s.hAdds, ev.Book)
+		s.hmu.Unlock()
 	case journal.EventFollow:
-		if ev.Peer == s.peer {
-			s.adds = append(s.adds, ev.Book)
-			s.signal()
+		if ev.Peer != s.peer {
+			return
+		}
+		s.hmu.Lock()
+		s.hAdds = append(s.hAdds, ev.Book)
+		s.hmu.Unlock()
+	default:
+		return
+	}
+	s.signal()
+}
+
+// takeHooked applies what the hook saw. Called with mu held.
+func (s *Session) takeHookedLocked() {
+	s.hmu.Lock()
+	appends, adds := s.hAppends, s.hAdds
+	s.hAppends, s.hAdds = nil, nil
+	s.hmu.Unlock()
+	for key := range appends {
+		if o, ok := s.own[key]; ok {
+			s.markDirtyLocked(key, o)
 		}
 	}
+	s.adds = append(s.adds, adds...)
 }
 
 func (s *Session) markDirtyLocked(key identity.ID, o *ownBook) {

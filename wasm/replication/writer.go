@@ -40,6 +40,7 @@ func (s *Session) writeLoop(ctx context.Context) error {
 // resolveAdds opens books the DB hook reported as new for this peer.
 func (s *Session) resolveAdds(ctx context.Context) error {
 	s.mu.Lock()
+	s.takeHookedLocked()
 	adds := s.adds
 	s.adds = nil
 	s.mu.Unlock()

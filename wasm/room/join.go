@@ -88,7 +88,7 @@ func (m *Messenger) ask(ctx context.Context, peer identity.ID, task TaskID) (wir
 			}
 			return wire{}, fmt.Errorf("room: join: %w", err)
 		}
-		if err := m.send(ctx, c, wire{Type: "join", Task: task, Key: m.db.BookKey(pairName(m.self, peer, task)), Invite: true}); err != nil {
+		if err := m.send(ctx, c, m.joinFor(task, peer, true)); err != nil {
 			continue
 		}
 		select {
@@ -184,7 +184,7 @@ func (m *Messenger) pairAll(c *conn) {
 	var ws []wire
 	for _, t := range m.tasks {
 		if mb := t.members[c.peer]; mb != nil && (mb.out == nil || mb.in == nil) {
-			ws = append(ws, wire{Type: "join", Task: t.id, Key: m.db.BookKey(pairName(m.self, c.peer, t.id))})
+			ws = append(ws, m.joinFor(t.id, c.peer, false))
 		}
 	}
 	m.mu.Unlock()
@@ -203,21 +203,9 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer identity.ID, k
 	}
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
-	m.mu.Lock()
-	mb, known := t.members[peer]
-	full := !known && len(t.members) >= MaxMembers
-	if !known && !full {
-		mb = t.member(peer)
-	}
-	m.mu.Unlock()
-	if full {
-		return false, fmt.Errorf("room: task %s has %d members, the most it can", t.id, MaxMembers)
-	}
-	if !known {
-		if err := m.writeRecord(ctx, record{Op: "member", Task: t.id, Peer: peer}); err != nil {
-			return false, err
-		}
-		m.emit(Event{Type: EventMember, Task: t.id, Peer: peer, State: "added"})
+	mb, isNew, err := m.admit(ctx, t, peer)
+	if err != nil {
+		return false, err
 	}
 	if mb.inKey != key {
 		if !mb.inKey.IsZero() {
@@ -255,7 +243,7 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer identity.ID, k
 		m.emit(Event{Type: EventMember, Task: t.id, Peer: peer, State: "paired"})
 	}
 	m.dial(peer)
-	return !known, nil
+	return isNew, nil
 }
 
 // addMember records a member announced by another (or listed in an
@@ -264,29 +252,46 @@ func (m *Messenger) addMember(ctx context.Context, t *task, id identity.ID) erro
 	if id == m.self || id.Check() != nil {
 		return nil
 	}
-	m.mu.Lock()
-	_, known := t.members[id]
-	full := len(t.members) >= MaxMembers
-	if !known && !full {
-		t.member(id)
-	}
-	c := m.conns[id]
-	m.mu.Unlock()
-	if known {
-		return nil
-	}
-	if full {
-		return fmt.Errorf("room: task %s is full: %s not added", t.id, id.Short())
-	}
-	if err := m.writeRecord(ctx, record{Op: "member", Task: t.id, Peer: id}); err != nil {
+	if _, isNew, err := m.admit(ctx, t, id); err != nil || !isNew {
 		return err
 	}
-	m.emit(Event{Type: EventMember, Task: t.id, Peer: id, State: "added"})
+	m.mu.Lock()
+	c := m.conns[id]
+	m.mu.Unlock()
 	if c != nil {
-		return m.send(ctx, c, wire{Type: "join", Task: t.id, Key: m.db.BookKey(pairName(m.self, id, t.id))})
+		return m.send(ctx, c, m.joinFor(t.id, id, false))
 	}
 	m.dial(id)
 	return nil
+}
+
+// admit returns the task's member id, recording it (and reporting it
+// added) if it is new; a task has at most MaxMembers.
+func (m *Messenger) admit(ctx context.Context, t *task, id identity.ID) (*member, bool, error) {
+	m.mu.Lock()
+	mb, known := t.members[id]
+	full := !known && len(t.members) >= MaxMembers
+	if !known && !full {
+		mb = t.member(id)
+	}
+	m.mu.Unlock()
+	switch {
+	case known:
+		return mb, false, nil
+	case full:
+		return nil, false, fmt.Errorf("room: task %s is full (%d members): %s not added", t.id, MaxMembers, id.Short())
+	}
+	if err := m.writeRecord(ctx, record{Op: "member", Task: t.id, Peer: id}); err != nil {
+		return nil, false, err
+	}
+	m.emit(Event{Type: EventMember, Task: t.id, Peer: id, State: "added"})
+	return mb, true, nil
+}
+
+// joinFor is the join this profile sends peer for task: the key of its
+// book to peer (derived, whether or not the book exists yet).
+func (m *Messenger) joinFor(task TaskID, peer identity.ID, invite bool) wire {
+	return wire{Type: "join", Task: task, Key: m.db.BookKey(pairName(m.self, peer, task)), Invite: invite}
 }
 
 func (m *Messenger) dial(peer identity.ID) {

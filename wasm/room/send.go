@@ -278,17 +278,17 @@ func (m *Messenger) catchUp(ctx context.Context, t *task, mb *member) error {
 		if err != nil {
 			return err
 		}
+		msgs := make([]Message, len(pages))
 		for i, p := range pages {
-			msg, err := Decode(p, m.self)
-			if err != nil {
+			if msgs[i], err = Decode(p, m.self); err != nil {
 				return fmt.Errorf("room: log page %d: %w", have+uint64(i), err)
 			}
-			msg.Head.To = mb.id
-			if pages[i], err = msg.Encode(); err != nil {
-				return err
-			}
 		}
-		if _, err := mb.out.Append(ctx, pages...); err != nil {
+		copies, err := addressed(msgs, mb.id)
+		if err != nil {
+			return err
+		}
+		if _, err := mb.out.Append(ctx, copies...); err != nil {
 			return fmt.Errorf("room: book to %s: %w", mb.id.Short(), err)
 		}
 	}

@@ -149,11 +149,7 @@ func (d *jsDB) export([]js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(ex)
-	if err != nil {
-		return nil, err
-	}
-	return jsutil.Parse(b)
+	return jsValue(ex)
 }
 
 // importJSON is db.import(json): an export object or its JSON text.
@@ -166,8 +162,7 @@ func (d *jsDB) importJSON(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, _ := json.Marshal(res)
-	return jsutil.Parse(b)
+	return jsValue(res)
 }
 
 // reset is db.reset(): closes the DB and deletes its storage.

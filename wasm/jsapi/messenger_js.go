@@ -195,13 +195,12 @@ func (app *jsApp) startReporter() {
 	app.reporter = report.New(report.Config{
 		URL: app.devtools, DB: db, Alias: app.profile.Name, Logger: slog.Default(),
 		Import: func(ctx context.Context, b []byte) error {
-			var ex journal.Export
-			if err := json.Unmarshal(b, &ex); err != nil {
-				return fmt.Errorf("not an export: %w", err)
+			ex, err := decodeExport(b)
+			if err != nil {
+				return err
 			}
-			app.stop()
-			_, ierr := db.Import(ctx, &ex)
-			return errors.Join(ierr, app.start(ctx))
+			_, err = app.reimport(ctx, ex)
+			return err
 		},
 		Reset: func(context.Context) error {
 			go func() { // after the answer is sent
@@ -577,15 +576,19 @@ func (app *jsApp) importJSON(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	app.stop()
-	res, ierr := app.profile.DB.Import(context.Background(), ex)
-	if err := app.start(context.Background()); err != nil {
-		return nil, errors.Join(ierr, err)
-	}
-	if ierr != nil {
-		return nil, ierr
+	res, err := app.reimport(context.Background(), ex)
+	if err != nil {
+		return nil, err
 	}
 	return jsValue(res)
+}
+
+// reimport imports an export (verified by the journal) with the messenger
+// stopped, then starts it again so imported tasks show.
+func (app *jsApp) reimport(ctx context.Context, ex *journal.Export) ([]journal.ImportResult, error) {
+	app.stop()
+	res, ierr := app.profile.DB.Import(ctx, ex)
+	return res, errors.Join(ierr, app.start(ctx))
 }
 
 // parseExport reads import's argument: an export object or its JSON text.
@@ -602,9 +605,18 @@ func parseExport(args []js.Value) (*journal.Export, error) {
 			return nil, fmt.Errorf("import(json): %w", err)
 		}
 	}
+	ex, err := decodeExport(text)
+	if err != nil {
+		return nil, fmt.Errorf("import(json): %w", err)
+	}
+	return ex, nil
+}
+
+// decodeExport reads an export's JSON.
+func decodeExport(text []byte) (*journal.Export, error) {
 	var ex journal.Export
 	if err := json.Unmarshal(text, &ex); err != nil {
-		return nil, fmt.Errorf("import(json): not an export: %w", err)
+		return nil, fmt.Errorf("not an export: %w", err)
 	}
 	return &ex, nil
 }

@@ -2,13 +2,12 @@ package peerio_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/relay/relaytest"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
 	"github.com/task-messenger/task-messenger/wasm/port"
@@ -18,10 +17,7 @@ import (
 // (loopback only) or the relay.
 func benchPair(b *testing.B, webrtc bool) (port.Port, port.Port) {
 	// Limits out of the way: this measures the transport, not the throttle.
-	srv := relay.NewServer(quiet, relay.Limits{FramesPerSec: 1e6, BytesPerSec: 1e10})
-	hs := httptest.NewServer(srv.Handler())
-	b.Cleanup(func() { srv.Close(); hs.Close() })
-	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	url := relaytest.Start(b, relay.Limits{FramesPerSec: 1e6, BytesPerSec: 1e10})
 	var rtc *peerio.RTCConfig
 	if webrtc {
 		rtc = &peerio.RTCConfig{LoopbackOnly: true, Timeout: 10 * time.Second}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/relay/relaytest"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
@@ -28,13 +27,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // startRelay runs a real relay on 127.0.0.1 and returns its websocket URL.
-func startRelay(t *testing.T) string {
-	t.Helper()
-	srv := relay.NewServer(quiet, relay.DefaultLimits())
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { srv.Close(); hs.Close() })
-	return "ws" + strings.TrimPrefix(hs.URL, "http")
-}
+func startRelay(t *testing.T) string { return relaytest.Start(t, relay.DefaultLimits()) }
 
 // peer is an IO with a handler that collects incoming ports.
 type peer struct {

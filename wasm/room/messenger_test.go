@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/relay/relaytest"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
@@ -29,13 +29,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 var testSync = replication.Config{Logger: quiet}
 
 // startRelay runs a real relay on 127.0.0.1 and returns its websocket URL.
-func startRelay(t testing.TB) string {
-	t.Helper()
-	srv := relay.NewServer(quiet, relay.DefaultLimits())
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { srv.Close(); hs.Close() })
-	return "ws" + strings.TrimPrefix(hs.URL, "http")
-}
+func startRelay(t testing.TB) string { return relaytest.Start(t, relay.DefaultLimits()) }
 
 // node is a profile that can go offline and come back, like a tab closed
 // and reopened: its store survives, its DB, IO and messenger are new.

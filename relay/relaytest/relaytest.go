@@ -1,0 +1,23 @@
+// Package relaytest runs a real relay on 127.0.0.1 for other packages'
+// tests.
+package relaytest
+
+import (
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/task-messenger/task-messenger/relay"
+)
+
+// Start runs a relay with lim on 127.0.0.1, logging nothing, until the
+// test ends, and returns its websocket URL.
+func Start(tb testing.TB, lim relay.Limits) string {
+	tb.Helper()
+	srv := relay.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), lim)
+	hs := httptest.NewServer(srv.Handler())
+	tb.Cleanup(func() { srv.Close(); hs.Close() })
+	return "ws" + strings.TrimPrefix(hs.URL, "http")
+}

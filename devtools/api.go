@@ -98,6 +98,28 @@ func queryTask(r *http.Request) (string, error) {
 	return v, nil
 }
 
+// filter is the task and peer query parameters of /api/books and
+// /api/timeline.
+type filter struct {
+	task   string // "" for every task
+	peer   identity.ID
+	byPeer bool
+}
+
+func queryFilter(r *http.Request) (filter, error) {
+	task, err := queryTask(r)
+	if err != nil {
+		return filter{}, err
+	}
+	pid, byPeer, err := queryID(r, "peer")
+	return filter{task: task, peer: pid, byPeer: byPeer}, err
+}
+
+// keepsBook reports whether b is of the task and involves the peer asked for.
+func (f filter) keepsBook(b *book) bool {
+	return (f.task == "" || b.task == f.task) && (!f.byPeer || b.involves(f.peer))
+}
+
 // queryUint parses an optional number in [lo, hi].
 func queryUint(r *http.Request, name string, def, lo, hi uint64) (uint64, error) {
 	v := r.URL.Query().Get(name)
@@ -147,12 +169,7 @@ func (s *Server) apiPeer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiBooks(w http.ResponseWriter, r *http.Request) {
-	task, err := queryTask(r)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	pid, byPeer, err := queryID(r, "peer")
+	f, err := queryFilter(r)
 	if err != nil {
 		fail(w, err)
 		return
@@ -160,10 +177,9 @@ func (s *Server) apiBooks(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	out := []BookView{}
 	for _, b := range s.books {
-		if task != "" && b.task != task || byPeer && !b.involves(pid) {
-			continue
+		if f.keepsBook(b) {
+			out = append(out, s.bookView(b))
 		}
-		out = append(out, s.bookView(b))
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b BookView) int { return strings.Compare(a.Name+a.Key.String(), b.Name+b.Key.String()) })
@@ -293,12 +309,7 @@ func (b *book) proof(i uint64) (*ProofView, error) {
 }
 
 func (s *Server) apiTimeline(w http.ResponseWriter, r *http.Request) {
-	task, err := queryTask(r)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	pid, byPeer, err := queryID(r, "peer")
+	f, err := queryFilter(r)
 	if err != nil {
 		fail(w, err)
 		return
@@ -314,7 +325,7 @@ func (s *Server) apiTimeline(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	evs, dropped := s.timeline(task, pid, byPeer, since)
+	evs, dropped := s.timeline(f, since)
 	s.mu.Unlock()
 	if len(evs) > int(limit) {
 		evs = evs[len(evs)-int(limit):]
@@ -324,7 +335,8 @@ func (s *Server) apiTimeline(w http.ResponseWriter, r *http.Request) {
 
 // timeline gathers the events matching the filters, in order, and the
 // number of events the rings it read have dropped.
-func (s *Server) timeline(task string, pid identity.ID, byPeer bool, since uint64) ([]*Event, uint64) {
+func (s *Server) timeline(f filter, since uint64) ([]*Event, uint64) {
+	task := f.task
 	members := map[identity.ID]bool{}
 	if task != "" {
 		for _, b := range s.books {
@@ -334,7 +346,7 @@ func (s *Server) timeline(task string, pid identity.ID, byPeer bool, since uint6
 		}
 	}
 	keep := func(ev *Event) bool {
-		if ev.Seq <= since || byPeer && ev.Peer != pid && ev.Remote != pid {
+		if ev.Seq <= since || f.byPeer && ev.Peer != f.peer && ev.Remote != f.peer {
 			return false
 		}
 		if task == "" {
@@ -349,7 +361,7 @@ func (s *Server) timeline(task string, pid identity.ID, byPeer bool, since uint6
 	var out []*Event
 	var dropped uint64
 	for _, b := range s.books {
-		if task != "" && b.task != task || byPeer && !b.involves(pid) {
+		if !f.keepsBook(b) {
 			continue
 		}
 		dropped += b.events.dropped

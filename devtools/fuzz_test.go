@@ -101,6 +101,6 @@ func FuzzIngest(f *testing.F) {
 				}
 			}
 		}
-		s.timeline("", identity.ID{}, false, 0)
+		s.timeline(filter{}, 0)
 	})
 }

@@ -95,52 +95,46 @@ func (s *Server) ingest(c *conn, f *report.Frame) error {
 		return nil
 	case *report.Book:
 		ck := check(body, f.At)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		p := s.frameFrom(c, f)
-		if p == nil {
-			return errGone
-		}
-		s.applyBook(p, ck)
-		return nil
+		return s.fromPeer(c, f, func(p *peer) { s.applyBook(p, ck) })
 	case *report.Books:
 		cks := make([]*checked, len(body.Books))
 		for i := range body.Books {
 			cks[i] = checkInfo(&body.Books[i], f.At)
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		p := s.frameFrom(c, f)
-		if p == nil {
-			return errGone
-		}
-		if c.listed == nil {
-			c.listed = make(map[identity.ID]bool)
-		}
-		for i, ck := range cks {
-			c.listed[body.Books[i].Key] = true
-			s.applyInfo(p, &body.Books[i], ck)
-		}
-		if body.Done {
-			s.forgetUnlisted(p, c.listed)
-			c.listed = nil
-		}
-		return nil
+		return s.fromPeer(c, f, func(p *peer) {
+			if c.listed == nil {
+				c.listed = make(map[identity.ID]bool)
+			}
+			for i, ck := range cks {
+				c.listed[body.Books[i].Key] = true
+				s.applyInfo(p, &body.Books[i], ck)
+			}
+			if body.Done {
+				s.forgetUnlisted(p, c.listed)
+				c.listed = nil
+			}
+		})
 	case *report.Sync, *report.Port, *report.App, *report.Error, *report.Dropped:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		p := s.frameFrom(c, f)
-		if p == nil {
-			return errGone
-		}
-		s.ioEvent(p, f)
-		return nil
+		return s.fromPeer(c, f, func(p *peer) { s.ioEvent(p, f) })
 	}
 	return fmt.Errorf("%w: %s frame from a peer", report.ErrBadFrame, f.Type)
 }
 
 // frameFrom counts a frame in and returns its peer, or nil if c is a
 // replaced connection whose peer was forgotten since. Called with s.mu held.
+// fromPeer runs fn, with s.mu held, on the peer a frame came from, or
+// returns errGone if that peer is gone.
+func (s *Server) fromPeer(c *conn, f *report.Frame, fn func(p *peer)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.frameFrom(c, f)
+	if p == nil {
+		return errGone
+	}
+	fn(p)
+	return nil
+}
+
 func (s *Server) frameFrom(c *conn, f *report.Frame) *peer {
 	s.stats.Frames++
 	p := s.peers[c.id]

@@ -386,6 +386,14 @@ func (s *Server) timeline(f filter, since uint64) ([]*Event, uint64) {
 	return out, dropped
 }
 
+// apiToken gives the devtools page the token of its state-changing
+// requests. The guard let the request through: the Host is this server's,
+// and a browser's Origin, if any, the page's; no other page can read it
+// (no CORS headers are ever sent).
+func (s *Server) apiToken(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"token": s.guard.token, "header": TokenHeader})
+}
+
 func (s *Server) apiStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.Stats())
 }

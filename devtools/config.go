@@ -25,8 +25,14 @@ type Config struct {
 	// CommandTimeout bounds an export, import or reset (default 60 s).
 	CommandTimeout time.Duration
 	// OriginPatterns are the web origins allowed to open /peer (default
-	// loopback pages: 127.0.0.1:*, localhost:*, [::1]:*).
+	// loopback pages: 127.0.0.1:*, localhost:*, [::1]:*), besides the
+	// devtools page's own.
 	OriginPatterns []string
+	// Hosts are the names the server answers to besides 127.0.0.1,
+	// localhost and [::1] on the listening port: "name" (on the listening
+	// port, or with no port behind a proxy) or "name:port". Any other Host
+	// is refused with 421, so a DNS-rebound name reaches nothing.
+	Hosts []string
 	// Now is the server's clock; time.Now if nil.
 	Now func() time.Time
 }

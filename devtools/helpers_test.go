@@ -160,10 +160,36 @@ func (e *env) get(t testing.TB, path string, v any) int {
 	return resp.StatusCode
 }
 
-// post posts body to an API path and returns the status and the answer.
+// token fetches the server's token, as the page does.
+func (e *env) token(t testing.TB) string {
+	t.Helper()
+	var v struct{ Token, Header string }
+	if st := e.get(t, "/api/token", &v); st != http.StatusOK || v.Token == "" || v.Header != devtools.TokenHeader {
+		t.Fatalf("GET /api/token: %d %+v", st, v)
+	}
+	return v.Token
+}
+
+// post posts body to an API path as the devtools page does (its Origin,
+// JSON, the token) and returns the status and the answer.
 func (e *env) post(t testing.TB, path string, body []byte) (int, []byte) {
 	t.Helper()
-	resp, err := http.Post(e.URL+path, "application/json", bytes.NewReader(body))
+	return e.postWith(t, path, body, map[string]string{
+		"Origin": e.URL, "Content-Type": "application/json", devtools.TokenHeader: e.token(t),
+	})
+}
+
+// postWith posts body with exactly the headers given.
+func (e *env) postWith(t testing.TB, path string, body []byte, headers map[string]string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

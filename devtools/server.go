@@ -2,6 +2,7 @@ package devtools
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -15,9 +16,10 @@ import (
 // A Server keeps what peers report, verified, and serves it: the peer
 // endpoint, the JSON API, the live feed and the page (see Handler).
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	feed *feed
+	cfg   Config
+	log   *slog.Logger
+	feed  *feed
+	guard *guard // immutable
 
 	ctx    context.Context // ends at Close: every connection and feed ends with it
 	cancel context.CancelFunc
@@ -54,6 +56,7 @@ func New(cfg Config) *Server {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		feed:   newFeed(),
+		guard:  newGuard(cfg.Hosts, cfg.OriginPatterns, rand.Text()),
 		ctx:    ctx,
 		cancel: cancel,
 		peers:  make(map[identity.ID]*peer),
@@ -62,11 +65,13 @@ func New(cfg Config) *Server {
 }
 
 // Handler serves the page at /, the peer websocket at /peer, the JSON API
-// under /api/ and its live feed at /api/events.
+// under /api/ and its live feed at /api/events, every route behind the
+// Host and Origin checks (see the package doc, # Security).
 func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
 	r.HandleFunc("/peer", s.servePeer).Methods(http.MethodGet)
 	api := r.PathPrefix("/api").Subrouter()
+	api.HandleFunc("/token", s.apiToken).Methods(http.MethodGet)
 	api.HandleFunc("/peers", s.apiPeers).Methods(http.MethodGet)
 	api.HandleFunc("/peers/{id}", s.apiPeer).Methods(http.MethodGet)
 	api.HandleFunc("/peers/{id}/{op:export|import|reset}", s.apiCommand).Methods(http.MethodPost)
@@ -84,7 +89,7 @@ func (s *Server) Handler() http.Handler {
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 	})
 	r.PathPrefix("/").Handler(pageHandler()).Methods(http.MethodGet, http.MethodHead)
-	return r
+	return s.guard.handler(r)
 }
 
 // Close ends every peer connection and feed and waits for them.

@@ -29,6 +29,25 @@ async function api (path, opts) {
   if (!r.ok) throw new Error((body && body.error) || r.statusText)
   return body
 }
+// post sends a state-changing request as the server demands of the page
+// (same origin, JSON, and the server's token, fetched same-origin once).
+let tokenHeaders = null
+async function post (path, body) {
+  if (!tokenHeaders) {
+    const { token, header } = await api('/api/token')
+    tokenHeaders = { [header]: token }
+  }
+  const r = await fetch(path, { method: 'POST', body: body || '{}', headers: { 'Content-Type': 'application/json', ...tokenHeaders } })
+  if (r.status === 403) tokenHeaders = null // a restarted server has a new token
+  return r
+}
+async function apiPost (path, body) {
+  const r = await post(path, body)
+  const ct = r.headers.get('Content-Type') || ''
+  const out = ct.startsWith('application/json') ? await r.json() : await r.text()
+  if (!r.ok) throw new Error((out && out.error) || r.statusText)
+  return out
+}
 const guard = (fn) => async (...args) => { try { await fn(...args) } catch (err) { status(err.message, true) } }
 
 function query () {
@@ -71,7 +90,7 @@ function fillSelect (sel, options, all) {
 async function exportPeer (p) {
   if (!confirm(`Ask ${who(p.id)} to export all its books?`)) return
   status(`exporting ${who(p.id)}…`)
-  const r = await fetch(`/api/peers/${p.id}/export`, { method: 'POST' })
+  const r = await post(`/api/peers/${p.id}/export`)
   if (!r.ok) throw new Error((await r.json()).error)
   const url = URL.createObjectURL(await r.blob())
   const a = el('a', { href: url, download: `export-${p.alias || short(p.id)}.json` })
@@ -86,7 +105,7 @@ function importPeer (p) {
     const file = input.files[0]
     if (!file || !confirm(`Import ${file.name} into ${who(p.id)}? It is verified first, then written to the peer's storage.`)) return
     status(`importing into ${who(p.id)}…`)
-    await api(`/api/peers/${p.id}/import`, { method: 'POST', body: await file.text(), headers: { 'Content-Type': 'application/json' } })
+    await apiPost(`/api/peers/${p.id}/import`, await file.text())
     status(`imported ${file.name} into ${who(p.id)}`)
   })
   input.click()
@@ -94,7 +113,7 @@ function importPeer (p) {
 
 async function resetPeer (p) {
   if (!confirm(`Reset ${who(p.id)}? This wipes the peer's storage.`)) return
-  await api(`/api/peers/${p.id}/reset`, { method: 'POST' })
+  await apiPost(`/api/peers/${p.id}/reset`)
   status(`reset ${who(p.id)}`)
 }
 

@@ -1,7 +1,8 @@
 // Command devtools serves the devtools server: the page at /, the
 // reporters' websocket at /peer and the JSON API under /api/. It listens
 // on 127.0.0.1:8081 unless told otherwise (-addr or DEVTOOLS_ADDR) and
-// stops gracefully on SIGINT or SIGTERM, closing every peer connection.
+// answers only to 127.0.0.1, localhost, [::1] and the names given with
+// -host (repeatable), and stops gracefully on SIGINT or SIGTERM, closing every peer connection.
 package main
 
 import (
@@ -39,6 +40,13 @@ func run(args []string) error {
 	fs.IntVar(&cfg.MaxBooks, "max-books", 10000, "books kept")
 	fs.DurationVar(&cfg.CommandTimeout, "command-timeout", time.Minute, "how long an export, import or reset may take")
 	origins := fs.String("origins", "127.0.0.1:*,localhost:*,[::1]:*", "web origins allowed to connect reporters (comma separated)")
+	fs.Func("host", "a name the server answers to besides 127.0.0.1, localhost and [::1] (name, on the listening port, or name:port); repeatable", func(v string) error {
+		if strings.TrimSpace(v) == "" || strings.ContainsAny(v, "/ ") {
+			return fmt.Errorf("bad host %q", v)
+		}
+		cfg.Hosts = append(cfg.Hosts, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -1,9 +1,13 @@
 package journal
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -74,197 +78,336 @@ type ImportResult struct {
 }
 
 // Import verifies every book of ex (head signature, genesis, every page
-// against the head) and only then stores them: a tampered export is refused
-// whole. Books of this profile come back as its own; others as replicas,
-// which must be consistent with the heads already held. The profile's own
-// audit book is not restored: the store keeps the audit book it has.
+// against the head), then checks each against the books held and stores
+// them all in one store write with the import's audit entry: all or
+// nothing. A tampered export, or one whose any book conflicts with a book
+// held (a fork, a name bound to another book, a replica of this profile's
+// own book), is refused whole and leaves the store as it was. Books of this
+// profile come back as its own; others as replicas, which must be
+// consistent with the heads already held (an older head than the one held
+// is ignored). The profile's own audit book is not restored: the store
+// keeps the audit book it has.
 func (db *DB) Import(ctx context.Context, ex *Export) ([]ImportResult, error) {
 	if ex.Format != ExportFormat || ex.Version != 1 {
 		return nil, fmt.Errorf("import: %w: not a %s version 1", ErrMalformed, ExportFormat)
 	}
-	type checked struct {
-		head   Head
-		pages  [][]byte
-		hashes map[int64]Hash
-		g      *Genesis
-	}
-	all := make([]checked, 0, len(ex.Books))
+	all := make([]importBook, 0, len(ex.Books))
+	seen := make(map[identity.ID]bool, len(ex.Books))
 	for i, eb := range ex.Books {
-		c, err := func() (checked, error) {
-			head, err := DecodeHead(eb.Head)
-			if err != nil {
-				return checked{}, err
-			}
-			if head.Key != eb.Key || len(eb.Pages) != 0 && uint64(len(eb.Pages)) != head.Length {
-				return checked{}, fmt.Errorf("%w: head of %d pages for key %s with %d pages", ErrMalformed, head.Length, head.Key.Short(), len(eb.Pages))
-			}
-			c := checked{head: head, pages: eb.Pages}
-			if len(eb.Pages) == 0 {
-				return c, nil
-			}
-			hashes, err := VerifyRange(&head, 0, eb.Pages, &RangeProof{})
-			if err != nil {
-				return checked{}, err
-			}
-			c.hashes = make(map[int64]Hash)
-			for r, hs := range hashes {
-				base := tlog.StoredHashIndex(0, int64(r))
-				for j, h := range hs {
-					c.hashes[base+int64(j)] = h
-				}
-			}
-			if c.g, err = DecodeGenesis(eb.Pages[0]); err != nil {
-				return checked{}, err
-			}
-			if c.g.Key != head.Key {
-				return checked{}, fmt.Errorf("%w: genesis of another book", ErrBadGenesis)
-			}
-			return c, nil
-		}()
+		c, err := checkImport(&eb)
+		if err == nil && seen[c.head.Key] {
+			err = fmt.Errorf("%w: the book is in the export twice", ErrMalformed)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("import: book %d (%s): %w", i, eb.Key.Short(), err)
 		}
-		all = append(all, c)
-	}
-
-	var out []ImportResult
-	for _, c := range all {
-		res := ImportResult{Key: c.head.Key, Length: c.head.Length}
-		if c.g != nil {
-			res.Name = c.g.Name
-		}
-		reader := tlog.HashReaderFunc(func(idx []int64) ([]Hash, error) {
-			hs := make([]Hash, len(idx))
-			for i, s := range idx {
-				h, ok := c.hashes[s]
-				if !ok {
-					return nil, fmt.Errorf("%w: tree hash %d", ErrNotFound, s)
-				}
-				hs[i] = h
-			}
-			return hs, nil
-		})
-		var err error
+		seen[c.head.Key] = true
 		if c.head.Key == db.audit.Key() {
 			// The audit book is this store's own log: a new store has started
 			// a new one, so the exported one is history, not restored.
 			continue
 		}
-		if c.g != nil && c.g.Author == db.ID() && db.BookKey(c.g.Name) == c.head.Key {
-			res.Own = true
-			err = db.restoreOwn(ctx, c.g.Name, c.head, c.pages, reader)
-		} else {
-			err = db.importReplica(ctx, c.head, c.pages, reader)
+		all = append(all, c)
+	}
+	return db.storeImport(ctx, ex.Profile, all)
+}
+
+// importBook is one verified book of an export.
+type importBook struct {
+	head   Head
+	pages  [][]byte       // pages [0, head.Length), or nil: the head only
+	hashes map[int64]Hash // the stored hashes of pages, by stored index
+	g      *Genesis       // page 0, decoded, if pages
+}
+
+// ReadHashes implements tlog.HashReader over the export's hashes.
+func (c *importBook) ReadHashes(idx []int64) ([]Hash, error) {
+	hs := make([]Hash, len(idx))
+	for i, s := range idx {
+		h, ok := c.hashes[s]
+		if !ok {
+			return nil, fmt.Errorf("%w: tree hash %d", ErrNotFound, s)
 		}
+		hs[i] = h
+	}
+	return hs, nil
+}
+
+// checkImport verifies one book of an export on its own.
+func checkImport(eb *ExportBook) (importBook, error) {
+	head, err := DecodeHead(eb.Head)
+	if err != nil {
+		return importBook{}, err
+	}
+	if head.Key != eb.Key || head.Length == 0 || len(eb.Pages) != 0 && uint64(len(eb.Pages)) != head.Length {
+		return importBook{}, fmt.Errorf("%w: head of %d pages for key %s with %d pages", ErrMalformed, head.Length, head.Key.Short(), len(eb.Pages))
+	}
+	c := importBook{head: head}
+	if len(eb.Pages) == 0 {
+		return c, nil
+	}
+	hashes, err := VerifyRange(&head, 0, eb.Pages, &RangeProof{})
+	if err != nil {
+		return importBook{}, err
+	}
+	c.pages = eb.Pages
+	c.hashes = make(map[int64]Hash)
+	for r, hs := range hashes {
+		base := tlog.StoredHashIndex(0, int64(r))
+		for j, h := range hs {
+			c.hashes[base+int64(j)] = h
+		}
+	}
+	if c.g, err = DecodeGenesis(eb.Pages[0]); err != nil {
+		return importBook{}, err
+	}
+	if c.g.Key != head.Key {
+		return importBook{}, fmt.Errorf("%w: genesis of another book", ErrBadGenesis)
+	}
+	return c, nil
+}
+
+// stagedImport is what an import does to one book, prepared under the
+// locks of storeImport and applied once the batch is written.
+type stagedImport struct {
+	b        *Book // the book, or a new one (created set)
+	created  bool
+	own      bool
+	rec      bookRecord
+	frontier frontier   // own books: the frontier after the import
+	ops      []store.Op // name bindings and page records to write
+	start    uint64     // the first page of recs
+	recs     [][]byte   // the page records written
+	evs      []*Event
+}
+
+// storeImport checks every verified book against the books held and
+// writes them all in one batch, with the audit entry. It holds db.mu and
+// the locks of every book concerned (in key order, as AppendMany) from the
+// first check to the write.
+func (db *DB) storeImport(ctx context.Context, from identity.ID, all []importBook) ([]ImportResult, error) {
+	held := []*sync.Mutex{&db.mu}
+	db.mu.Lock()
+	unlock := func() {
+		for _, l := range held {
+			l.Unlock()
+		}
+	}
+	books := make([]*Book, len(all))
+	lock := []*Book{db.audit}
+	for i, c := range all {
+		b, _, err := db.loadOrCreate(ctx, c.head.Key, nil)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			unlock()
+			return nil, fmt.Errorf("import: book %s: %w", c.head.Key.Short(), err)
+		default:
+			books[i] = b
+			lock = append(lock, b)
+		}
+	}
+	slices.SortFunc(lock, func(a, b *Book) int { return bytes.Compare(a.key[:], b.key[:]) })
+	for _, b := range lock {
+		b.mu.Lock()
+		held = append(held, &b.mu)
+	}
+
+	var batch store.Batch
+	claims := make(map[string]identity.ID)
+	staged := make([]*stagedImport, 0, len(all))
+	out := make([]ImportResult, 0, len(all))
+	for i, c := range all {
+		st, err := db.stageImport(ctx, &c, books[i], claims)
 		if err != nil {
-			return out, fmt.Errorf("import: book %s: %w", c.head.Key.Short(), err)
+			unlock()
+			return nil, fmt.Errorf("import: book %s: %w", c.head.Key.Short(), err)
+		}
+		res := ImportResult{Key: c.head.Key, Length: c.head.Length, Own: st.own}
+		if c.g != nil {
+			res.Name = c.g.Name
 		}
 		out = append(out, res)
+		if st.b == nil {
+			continue // nothing to write
+		}
+		staged = append(staged, st)
+		batch.Ops = append(batch.Ops, st.ops...)
+		recBytes, err := Marshal(&st.rec)
+		if err != nil {
+			unlock()
+			return nil, err
+		}
+		batch.Put(store.TableBooks, c.head.Key[:], recBytes)
 	}
-	return out, db.log(ctx, map[string]any{"op": "import", "books": len(out), "from": ex.Profile.String()})
-}
-
-func (db *DB) importReplica(ctx context.Context, head Head, pages [][]byte, tree tlog.HashReader) error {
-	b, err := db.Reader(ctx, head.Key)
+	entry, err := json.Marshal(map[string]any{"op": "import", "books": len(out), "from": from.String(), "date": db.now().UnixMilli()})
 	if err != nil {
-		return err
+		unlock()
+		return nil, err
 	}
-	if b.Writable() {
-		return fmt.Errorf("%w: a book of this profile under another name", ErrUnauthorized)
+	audit, err := db.audit.stageLocked([][]byte{entry}, batch.Ops)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("import: %w", err)
 	}
-	cur := b.Len()
-	up := &Upgrade{Head: head, From: cur}
-	if cur > 0 && cur < head.Length && pages != nil {
-		if up.FromRoot, err = tlog.TreeHash(int64(cur), tree); err != nil {
-			return err
+	if err := db.store.Write(ctx, &store.Batch{Ops: audit.ops}); err != nil {
+		unlock()
+		return nil, fmt.Errorf("import: store %d books: %w", len(staged), err)
+	}
+
+	var evs []*Event
+	for _, st := range staged {
+		b := st.b
+		b.rec = st.rec
+		if st.own {
+			b.frontier = st.frontier
 		}
-		if up.Proof, err = tlog.ProveTree(int64(head.Length), int64(cur), tree); err != nil {
-			return err
+		b.recent.reset()
+		if len(st.recs) > 0 {
+			b.recent.add(st.start, st.recs)
 		}
+		if st.created {
+			db.books[b.key] = b
+		}
+		evs = append(evs, st.evs...)
 	}
-	if _, err := b.AcceptHead(ctx, up); err != nil && !errors.Is(err, ErrStaleHead) {
-		return err
-	}
-	if pages == nil || b.Len() != head.Length {
-		return nil
-	}
-	missing := b.Have().Missing(0, head.Length)
-	if len(missing) == 0 {
-		return nil
-	}
-	return b.PutRange(ctx, 0, pages, head.Length, &RangeProof{})
+	evs = append(evs, audit.commitLocked())
+	db.emitUnlocking(held, evs...)
+	return out, nil
 }
 
-// restoreOwn brings back a book of this profile from an export: created if
-// missing, extended if the export is longer and consistent.
-func (db *DB) restoreOwn(ctx context.Context, name string, head Head, pages [][]byte, tree tlog.HashReader) error {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	signer := db.key.Derive("book", name)
-	b, _, err := db.loadOrCreate(ctx, head.Key, func() (*Book, error) {
-		op, err := db.claimName(ctx, name, head.Key)
+// stageImport checks c against b, the book held under its key (nil if
+// none), and prepares the book's new record and page records. claims are
+// the names bound by the import so far. It returns a stagedImport with a
+// nil b when the book needs no write.
+func (db *DB) stageImport(ctx context.Context, c *importBook, b *Book, claims map[string]identity.ID) (*stagedImport, error) {
+	key := c.head.Key
+	own := c.g != nil && c.g.Author == db.ID() && db.BookKey(c.g.Name) == key
+	claim := func(name string) (store.Op, error) {
+		if k, ok := claims[name]; ok && k != key {
+			return store.Op{}, fmt.Errorf("%w: name %q is bound to book %s", ErrUnauthorized, name, k.Short())
+		}
+		claims[name] = key
+		return db.claimName(ctx, name, key)
+	}
+	conflict := fmt.Errorf("%w: the export conflicts with the book here", ErrForked)
+	st := &stagedImport{b: b, own: own}
+	if b == nil {
+		st.created = true
+		st.b = &Book{db: db, key: key, rec: bookRecord{Version: 1, Key: key[:]}}
+		if own {
+			st.b.signer = db.key.Derive("book", c.g.Name)
+			st.b.rec.Name, st.b.rec.Author, st.b.rec.Own = c.g.Name, db.ID().Bytes(), true
+		} else {
+			st.evs = append(st.evs, &Event{Type: EventCreate, Book: key})
+		}
+	}
+	st.rec = st.b.rec
+	cur := st.rec.head()
+	switch {
+	case st.b.Writable() != own:
+		return nil, fmt.Errorf("%w: a book of this profile under another name", ErrUnauthorized)
+	case st.rec.Fork != nil:
+		return nil, verifyErr(key, c.head.Length, ErrForked, "head")
+	case cur.IsZero():
+	case c.head.Length < cur.Length:
+		if !own {
+			return st.noWrite(), nil // an older head of a replica: nothing to learn
+		}
+		root, err := tlog.TreeHash(int64(c.head.Length), storeHashes{ctx, db.store, key, &st.b.recent})
+		if err != nil || root != c.head.Root {
+			return nil, conflict
+		}
+		return st.noWrite(), nil
+	case c.head.Length == cur.Length:
+		if c.head.Root != cur.Root {
+			return nil, conflict
+		}
+		if own || c.pages == nil || len(st.rec.Have.Missing(0, cur.Length)) == 0 {
+			return st.noWrite(), nil
+		}
+	case c.pages == nil:
+		return nil, verifyErr(key, c.head.Length, ErrBadProof, "head not consistent with %d: no pages to prove it", cur.Length)
+	default:
+		if root, err := tlog.TreeHash(int64(cur.Length), c); err != nil || root != cur.Root {
+			return nil, conflict
+		}
+	}
+	if cur.IsZero() || c.head.Length > cur.Length {
+		h := c.head
+		st.rec.Head = &h
+		if !own {
+			st.evs = append(st.evs, &Event{Type: EventHead, Book: key, Name: st.rec.Name, Index: cur.Length, Head: h})
+		}
+	}
+	if own {
+		if st.created {
+			op, err := claim(c.g.Name)
+			if err != nil {
+				return nil, err
+			}
+			st.ops = append(st.ops, op)
+		}
+		if err := st.stagePages(c, cur.Length); err != nil {
+			return nil, err
+		}
+		idx := treeIndexes(int64(c.head.Length))
+		hs, err := c.ReadHashes(idx)
 		if err != nil {
 			return nil, err
 		}
-		b := &Book{db: db, key: head.Key, signer: signer, rec: bookRecord{Version: 1, Key: head.Key[:], Name: name, Author: db.key.ID().Bytes(), Own: true}}
-		return b, b.restore(ctx, head, pages, tree, []store.Op{op})
-	})
-	if err != nil {
-		return err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	cur := b.rec.head()
-	if cur.Length >= head.Length {
-		root, err := tlog.TreeHash(int64(head.Length), storeHashes{ctx: ctx, st: db.store, book: b.key})
-		if err != nil || root != head.Root {
-			return fmt.Errorf("%w: the export conflicts with the book here", ErrForked)
+		st.frontier = make(frontier, len(idx))
+		for i, s := range idx {
+			st.frontier[i] = storedHash{s, hs[i]}
 		}
-		return nil
+		return st, nil
 	}
-	if root, err := tlog.TreeHash(int64(cur.Length), tree); err != nil || root != cur.Root {
-		return fmt.Errorf("%w: the export conflicts with the book here", ErrForked)
+	if c.pages == nil {
+		return st, nil
 	}
-	return b.restore(ctx, head, pages, tree, nil)
+	g := c.g
+	switch {
+	case g.Author == db.ID():
+		return nil, verifyErr(key, 0, ErrUnauthorized, "genesis claims this profile as author")
+	case len(st.rec.Author) > 0 && !bytes.Equal(st.rec.Author, g.Author[:]):
+		return nil, verifyErr(key, 0, ErrBadGenesis, "genesis by %s, expected author %x", g.Author.Short(), st.rec.Author[:4])
+	}
+	if _, ok := NameAuthor(g.Name); ok {
+		op, err := claim(g.Name)
+		if err != nil {
+			return nil, err
+		}
+		st.ops = append(st.ops, op)
+	}
+	st.rec.Name, st.rec.Author, st.rec.Genesis = g.Name, g.Author[:], true
+	st.rec.Have = st.rec.Have.Add(0, c.head.Length)
+	if err := st.stagePages(c, 0); err != nil {
+		return nil, err
+	}
+	st.evs = append(st.evs, &Event{Type: EventPut, Book: key, Name: g.Name, Pages: c.pages, Head: c.head})
+	return st, nil
 }
 
-// restore writes pages [current length, head.Length) with their hashes and
-// the imported head. Called with b.mu held (or before b is shared).
-func (b *Book) restore(ctx context.Context, head Head, pages [][]byte, tree tlog.HashReader, extra []store.Op) error {
-	start := b.rec.head().Length
-	batch := store.Batch{Ops: extra}
-	for i := start; i < head.Length; i++ {
-		n := tlog.StoredHashIndex(0, int64(i+1)) - tlog.StoredHashIndex(0, int64(i))
-		idx := make([]int64, n)
+// noWrite marks st as needing no write.
+func (st *stagedImport) noWrite() *stagedImport { st.b = nil; return st }
+
+// stagePages prepares the records of pages [start, head length) with
+// their tree hashes.
+func (st *stagedImport) stagePages(c *importBook, start uint64) error {
+	st.start = start
+	for i := start; i < c.head.Length; i++ {
+		lo, hi := tlog.StoredHashIndex(0, int64(i)), tlog.StoredHashIndex(0, int64(i+1))
+		idx := make([]int64, hi-lo)
 		for j := range idx {
-			idx[j] = tlog.StoredHashIndex(0, int64(i)) + int64(j)
+			idx[j] = lo + int64(j)
 		}
-		hs, err := tree.ReadHashes(idx)
+		hs, err := c.ReadHashes(idx)
 		if err != nil {
 			return err
 		}
-		batch.Put(store.TablePages, pageKey(b.key, i), appendRecord(nil, hs, pages[i]))
+		r := appendRecord(nil, hs, c.pages[i])
+		st.recs = append(st.recs, r)
+		st.ops = append(st.ops, store.Op{Table: store.TablePages, Key: pageKey(c.head.Key, i), Value: r})
 	}
-	rec := b.rec
-	rec.Head = &head
-	recBytes, err := Marshal(&rec)
-	if err != nil {
-		return err
-	}
-	batch.Put(store.TableBooks, b.key[:], recBytes)
-	if err := b.db.store.Write(ctx, &batch); err != nil {
-		return err
-	}
-	b.recent.reset()
-	idx := treeIndexes(int64(head.Length))
-	hs, err := tree.ReadHashes(idx)
-	if err != nil {
-		return err
-	}
-	b.frontier = make(frontier, len(idx))
-	for i, s := range idx {
-		b.frontier[i] = storedHash{s, hs[i]}
-	}
-	b.rec = rec
 	return nil
 }

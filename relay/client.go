@@ -59,6 +59,10 @@ type Client struct {
 // and proves key's id. It returns an error wrapping ErrRefused if the relay
 // does not accept the connection. ctx bounds only the dial and handshake.
 func Dial(ctx context.Context, url string, key *identity.Key) (*Client, error) {
+	host, err := dialHost(url)
+	if err != nil {
+		return nil, err
+	}
 	ws, resp, err := websocket.Dial(ctx, url, nil)
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
@@ -78,7 +82,7 @@ func Dial(ctx context.Context, url string, key *identity.Key) (*Client, error) {
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	if err := c.handshake(ctx, key); err != nil {
+	if err := c.handshake(ctx, key, host); err != nil {
 		ws.CloseNow()
 		return nil, err
 	}
@@ -86,7 +90,8 @@ func Dial(ctx context.Context, url string, key *identity.Key) (*Client, error) {
 	return c, nil
 }
 
-func (c *Client) handshake(ctx context.Context, key *identity.Key) error {
+// handshake answers the challenge, signing it for host (the relay dialled).
+func (c *Client) handshake(ctx context.Context, key *identity.Key, host Host) error {
 	f, err := c.read(ctx)
 	if err != nil {
 		return err
@@ -94,7 +99,7 @@ func (c *Client) handshake(ctx context.Context, key *identity.Key) error {
 	if f.Type != FrameChallenge {
 		return fmt.Errorf("%w: expected challenge, got frame type %d", ErrBadFrame, f.Type)
 	}
-	hello := &Frame{Type: FrameHello, ID: c.id, Sig: key.Sign(HelloMessage(f.Nonce))}
+	hello := &Frame{Type: FrameHello, ID: c.id, Sig: key.Sign(HelloMessage(host, f.Nonce)), Host: host}
 	if err := c.write(ctx, hello); err != nil {
 		return err
 	}

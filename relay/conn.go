@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -19,8 +21,9 @@ import (
 
 // A conn is one client's websocket on the server.
 type conn struct {
-	s  *Server
-	ws *websocket.Conn
+	s     *Server
+	ws    *websocket.Conn
+	lport string // immutable: the port the client reached the server on
 
 	// Set by the handler goroutine during the handshake, before the conn
 	// is registered or its other goroutines start; immutable after.
@@ -32,10 +35,18 @@ type conn struct {
 	cancel context.CancelCauseFunc
 	done   <-chan struct{}
 
-	// sendq holds encoded frames for the writer, which alone receives.
-	// Routing sends with enqueue (waiting at most queueGrace), the reader
-	// its answers to the client's own frames with reply.
-	sendq chan []byte
+	// sendq holds encoded frames for the writer, which alone receives
+	// while the connection is up (then serve, and a late enqueue, drain
+	// it). Routing sends with enqueue, the reader its answers to the
+	// client's own frames with reply.
+	sendq chan outFrame
+
+	// The writer's progress, for enqueue to tell a client that does not
+	// read from a writer that waits for a CPU: writes counts the writes
+	// done, writeStart is when the write under way began (UnixNano; 0:
+	// none). The writer stores, any goroutine loads.
+	writes     atomic.Uint64
+	writeStart atomic.Int64
 
 	// Presence to tell the client: any goroutine holding s.mu sets it
 	// (notePresence), the writer takes it. A watcher learns the latest
@@ -57,6 +68,12 @@ type conn struct {
 	limited       bool          // the reader's: the last frame broke a rate (and was answered)
 }
 
+// An outFrame is a frame waiting for the writer.
+type outFrame struct {
+	b       []byte
+	counted bool // a recv: its bytes are taken from the server's queue budget
+}
+
 // readBufs holds buffers for one frame and one byte more, taken only while
 // a frame is read and decoded, so an idle connection holds none.
 var readBufs = sync.Pool{New: func() any {
@@ -64,19 +81,20 @@ var readBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
-// serve runs one upgraded connection until it ends, and returns it and
-// why it ended.
-func (s *Server) serve(ws *websocket.Conn, remote string) (*conn, error) {
+// serve runs one upgraded connection (of request r) until it ends, and
+// returns it and why it ended.
+func (s *Server) serve(ws *websocket.Conn, r *http.Request) (*conn, error) {
 	ws.SetReadLimit(MaxFrameSize + 1) // our own check (readMessage) closes with 1008 first
 	cctx, cancel := context.WithCancelCause(s.ctx)
 	g, ctx := errgroup.WithContext(cctx)
 	c := &conn{
 		s:        s,
 		ws:       ws,
-		log:      s.log.With("remote", remote),
+		lport:    listeningPort(r),
+		log:      s.log.With("remote", r.RemoteAddr),
 		cancel:   cancel,
 		done:     ctx.Done(),
-		sendq:    make(chan []byte, s.lim.SendQueue),
+		sendq:    make(chan outFrame, s.lim.SendQueue),
 		presence: make(chan struct{}, 1),
 		frames:   rate.NewLimiter(rate.Limit(s.lim.FramesPerSec), max(1, int(2*s.lim.FramesPerSec))),
 		bytes:    rate.NewLimiter(rate.Limit(s.lim.BytesPerSec), max(MaxFrameSize, int(2*s.lim.BytesPerSec))),
@@ -104,6 +122,7 @@ func (s *Server) serve(ws *websocket.Conn, remote string) (*conn, error) {
 	cancel(err)
 	<-closed
 	c.stopPinging()
+	c.drain()
 	cause := context.Cause(ctx)
 	c.ended(cause)
 	return c, cause
@@ -169,7 +188,11 @@ func (c *conn) handshake() error {
 		return policy(RejectHello, fmt.Sprintf("expected hello, got frame type %d", f.Type))
 	case f.ID.Check() != nil:
 		return policy(RejectHello, "bad id: "+f.ID.Check().Error())
-	case !f.ID.Verify(HelloMessage(nonce), f.Sig):
+	case !c.s.hostAllowed(f.Host, c.lport):
+		// Signed for another relay: a relay the client was pointed at
+		// replaying its challenge here.
+		return policy(RejectHello, "hello signed for another relay ("+f.Host.String()+")")
+	case !f.ID.Verify(HelloMessage(f.Host, nonce), f.Sig):
 		return policy(RejectHello, "bad signature")
 	}
 	c.id = f.ID
@@ -289,44 +312,104 @@ func (c *conn) throttle(n int) (notice []byte, err error) {
 	}
 }
 
-// queueGrace is how long routing waits for room in a full send queue
-// before it drops the client as too slow. A client that reads keeps up
-// with a burst larger than its queue as long as its writer gets a CPU;
-// one whose writer is stuck on a full socket does not.
-const queueGrace = 100 * time.Millisecond
+// queueGrace is the window over which routing judges a full send queue.
+// The client is dropped as not reading only if, at the end of a window
+// with no write done, its writer has been blocked in one write (the
+// client's socket is full) for the whole window. A writer that merely
+// waits for a CPU, however long, never counts against its client.
+const queueGrace = 250 * time.Millisecond
 
-// enqueue queues b for the writer. If the queue stays full for queueGrace,
-// the client is too slow: it is dropped. It reports whether b was queued.
-func (c *conn) enqueue(b []byte) bool {
+// Reasons enqueue did not queue a frame (besides errSlow).
+var (
+	errBudget = errors.New("relay: queue budget exhausted")
+	errGone   = errors.New("relay: connection gone")
+)
+
+// enqueue queues the recv frame b for the writer, taking its bytes from
+// the server's queue budget (errBudget if it is exhausted: b is not
+// queued, the client stays). If the queue is full, it waits for room; if
+// the writer makes no progress over a queueGrace while blocked in a
+// write, the client is not reading: it is dropped (errSlow).
+func (c *conn) enqueue(b []byte) error {
 	select {
 	case <-c.done:
-		return false
+		return errGone
 	default:
 	}
+	if !c.s.take(len(b)) {
+		return errBudget
+	}
+	err := c.push(outFrame{b: b, counted: true})
+	if err != nil {
+		c.s.give(len(b))
+	}
+	return err
+}
+
+func (c *conn) push(f outFrame) error {
 	select {
-	case c.sendq <- b:
-		return true
+	case c.sendq <- f:
+		c.afterPush()
+		return nil
 	default:
 	}
 	t := time.NewTimer(queueGrace)
 	defer t.Stop()
+	last := c.writes.Load()
+	for {
+		select {
+		case c.sendq <- f:
+			c.afterPush()
+			return nil
+		case <-c.done:
+			return errGone
+		case <-t.C:
+		}
+		if n := c.writes.Load(); n != last {
+			last = n // progress: a new window
+		} else if start := c.writeStart.Load(); start != 0 && time.Since(time.Unix(0, start)) >= queueGrace {
+			c.cancel(errSlow)
+			return errSlow
+		} else if c.s.onStall != nil {
+			c.s.onStall(c)
+		}
+		t.Reset(queueGrace)
+	}
+}
+
+// afterPush drains the queue if the connection ended meanwhile: serve's
+// drain may have run before the push.
+func (c *conn) afterPush() {
 	select {
-	case c.sendq <- b:
-		return true
 	case <-c.done:
-		return false
-	case <-t.C:
-		c.cancel(errSlow)
-		return false
+		c.drain()
+	default:
+	}
+}
+
+// drain empties the send queue of an ended connection, giving back the
+// budget of its frames. Each frame is received once, by the writer or by
+// one drain.
+func (c *conn) drain() {
+	for {
+		select {
+		case f := <-c.sendq:
+			if f.counted {
+				c.s.give(len(f.b))
+			}
+		default:
+			return
+		}
 	}
 }
 
 // reply queues an answer to the client's own frame. Unlike enqueue it
 // waits for room: a client that sends faster than it reads is slowed down,
-// not dropped (its writer's timeout still bounds the wait).
+// not dropped (its writer's timeout still bounds the wait). Replies are
+// small and at most SendQueue wait, so they are not counted in the budget.
 func (c *conn) reply(b []byte) {
 	select {
-	case c.sendq <- b:
+	case c.sendq <- outFrame{b: b}:
 	case <-c.done:
 	}
 }
@@ -360,8 +443,12 @@ func (c *conn) writeLoop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case b := <-c.sendq:
-			if err := c.write(b); err != nil {
+		case f := <-c.sendq:
+			err := c.write(f.b)
+			if f.counted {
+				c.s.give(len(f.b))
+			}
+			if err != nil {
 				return err
 			}
 		case <-c.presence:
@@ -374,12 +461,20 @@ func (c *conn) writeLoop(ctx context.Context) error {
 	}
 }
 
-// write writes one frame within the write timeout. A write in progress is
-// not cut short when the connection ends, so the close frame can follow.
+// write writes one frame within the write timeout, noting the writer's
+// progress (writes, writeStart). A write in progress is not cut short
+// when the connection ends, so the close frame can follow.
 func (c *conn) write(b []byte) error {
+	if c.s.beforeWrite != nil && !c.id.IsZero() {
+		c.s.beforeWrite(c)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.lim.WriteTimeout)
 	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageBinary, b); err != nil {
+	c.writeStart.Store(time.Now().UnixNano())
+	err := c.ws.Write(ctx, websocket.MessageBinary, b)
+	c.writeStart.Store(0)
+	c.writes.Add(1)
+	if err != nil {
 		if ctx.Err() != nil {
 			return errWriteSlow
 		}

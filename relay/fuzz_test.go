@@ -11,7 +11,9 @@ func FuzzDecode(f *testing.F) {
 	id := key(1).ID()
 	for _, fr := range []*Frame{
 		{Type: FrameChallenge, Nonce: make([]byte, 32)},
-		{Type: FrameHello, ID: id, Sig: make([]byte, identity.SignatureSize)},
+		{Type: FrameHello, ID: id, Sig: make([]byte, identity.SignatureSize), Host: Host{name: "127.0.0.1", port: "8080"}},
+		{Type: FrameHello, ID: id, Sig: make([]byte, identity.SignatureSize), Host: Host{name: "[::1]"}},
+		{Type: FrameHello, ID: id, Sig: make([]byte, identity.SignatureSize), Host: Host{name: "relay.example.com", port: "443"}},
 		{Type: FrameWelcome},
 		{Type: FrameSend, ID: id, Kind: KindSignal, Payload: []byte("offer")},
 		{Type: FrameRecv, ID: id, Kind: KindFrame, Payload: []byte{}},

@@ -9,6 +9,21 @@ type Limits struct {
 	// the handshake. Beyond it the upgrade is refused with HTTP 503.
 	MaxConns int
 
+	// MaxConnsPerIP bounds the open connections from one client address
+	// (an IPv4 address, or an IPv6 /64), handshake included; loopback
+	// counts like any other. Beyond it the upgrade is refused with HTTP
+	// 429. Tests and benchmarks that connect many clients from 127.0.0.1
+	// must raise it (relaytest does).
+	MaxConnsPerIP int
+
+	// MaxQueuedBytes bounds the bytes of recv frames waiting in all
+	// connections' send queues together (a frame counts until its write
+	// ends). A send that would pass it is refused, not queued: the sender
+	// is answered with error {limit, to, "relay queue full"} and keeps its
+	// connection. Without it, every client that stops reading could hold
+	// SendQueue frames of up to MaxFrameSize. At least MaxFrameSize.
+	MaxQueuedBytes int64
+
 	// FramesPerSec and BytesPerSec are token buckets per connection over
 	// the frames a client sends (every frame counts, with its size on the
 	// wire); each bucket holds two seconds' worth (the byte bucket at least
@@ -23,10 +38,12 @@ type Limits struct {
 	// that would pass it is refused whole with error {limit, -, "watched ids"}.
 	MaxWatch int
 
-	// SendQueue is how many frames may wait for a connection's writer. A
-	// client whose queue stays full for 100 ms (queueGrace: long enough
-	// for a writer that only waits for a CPU) is dropped; routing never
-	// waits longer for it.
+	// SendQueue is how many frames may wait for a connection's writer.
+	// Routing waits for room in a full queue as long as the writer makes
+	// progress; a client whose writer stays blocked in one write (its
+	// socket full: it does not read) over a 250 ms window (queueGrace) is
+	// dropped. A writer that only waits for a CPU (a busy machine) never
+	// gets its client dropped.
 	SendQueue int
 
 	// WriteTimeout bounds each write to a client; a client that does not
@@ -48,6 +65,8 @@ type Limits struct {
 func DefaultLimits() Limits {
 	return Limits{
 		MaxConns:         20000,
+		MaxConnsPerIP:    64,
+		MaxQueuedBytes:   128 << 20,
 		FramesPerSec:     2000,
 		BytesPerSec:      16 << 20,
 		MaxWatch:         4096,
@@ -79,6 +98,11 @@ func (lim Limits) withDefaults() Limits {
 		}
 	}
 	set(&lim.MaxConns, def.MaxConns)
+	set(&lim.MaxConnsPerIP, def.MaxConnsPerIP)
+	if lim.MaxQueuedBytes <= 0 {
+		lim.MaxQueuedBytes = def.MaxQueuedBytes
+	}
+	lim.MaxQueuedBytes = max(lim.MaxQueuedBytes, MaxFrameSize) // room for one frame
 	setf(&lim.FramesPerSec, def.FramesPerSec)
 	setf(&lim.BytesPerSec, def.BytesPerSec)
 	set(&lim.MaxWatch, def.MaxWatch)

@@ -19,12 +19,17 @@ const (
 	RejectRate      = "rate"              // a frame over FramesPerSec or BytesPerSec (answered with error limit)
 	RejectWatch     = "watch_limit"       // a watch over MaxWatch ids (answered with error limit)
 	RejectIdle      = "idle"              // a ping not answered in time (connection dropped)
-	numRejectReason = 9
+	RejectHost      = "host"              // a request for a host name the server does not answer to (421)
+	RejectOrigin    = "origin"            // an upgrade from a page of a foreign origin (403)
+	RejectPerIP     = "per_ip"            // upgrade refused: MaxConnsPerIP connections open from the address (429)
+	RejectBudget    = "queue_budget"      // a send refused: MaxQueuedBytes queued (answered with error limit)
+	numRejectReason = 13
 )
 
 var rejectReasons = [numRejectReason]string{
 	RejectMaxConns, RejectClosed, RejectUpgrade, RejectTimeout, RejectHello,
-	RejectBadFrame, RejectRate, RejectWatch, RejectIdle,
+	RejectBadFrame, RejectRate, RejectWatch, RejectIdle, RejectHost,
+	RejectOrigin, RejectPerIP, RejectBudget,
 }
 
 func rejectIndex(reason string) int {
@@ -44,7 +49,18 @@ type metrics struct {
 	bytesIn    atomic.Uint64
 	bytesOut   atomic.Uint64
 	drops      atomic.Uint64
+	queuedPeak atomic.Int64 // the most bytes queued at once (Server.queued)
 	rejects    [numRejectReason]atomic.Uint64
+}
+
+// notePeak records q bytes queued, if that is a new peak.
+func (m *metrics) notePeak(q int64) {
+	for {
+		p := m.queuedPeak.Load()
+		if q <= p || m.queuedPeak.CompareAndSwap(p, q) {
+			return
+		}
+	}
 }
 
 func (m *metrics) reject(reason string) { m.rejects[rejectIndex(reason)].Add(1) }
@@ -70,6 +86,9 @@ type Stats struct {
 	BytesOut         uint64            // bytes of the frames written
 	Rejects          map[string]uint64 // by reason (Reject…)
 	Drops            uint64            // slow clients dropped (send queue full or write timeout)
+	QueuedBytes      int64             // bytes of recv frames queued now, in all send queues
+	QueuedBytesPeak  int64             // the most queued at once since the server started
+	QueuedBytesLimit int64             // Limits.MaxQueuedBytes
 }
 
 // Stats returns the server's counters.
@@ -81,6 +100,9 @@ func (s *Server) Stats() Stats {
 		BytesIn:          s.m.bytesIn.Load(),
 		BytesOut:         s.m.bytesOut.Load(),
 		Drops:            s.m.drops.Load(),
+		QueuedBytes:      s.queued.Load(),
+		QueuedBytesPeak:  s.m.queuedPeak.Load(),
+		QueuedBytesLimit: s.lim.MaxQueuedBytes,
 		Rejects:          make(map[string]uint64, numRejectReason),
 	}
 	for i, r := range rejectReasons {
@@ -119,6 +141,14 @@ func (s *Server) Metrics() http.Handler {
 		}
 		metric("relay_drops_total", "counter", "Slow clients dropped (send queue full or write timeout).")
 		fmt.Fprintf(bw, "relay_drops_total %d\n", st.Drops)
+		metric("relay_queued_bytes", "gauge", "Bytes of frames queued for clients, in all send queues.")
+		fmt.Fprintf(bw, "relay_queued_bytes %d\n", st.QueuedBytes)
+		metric("relay_queued_bytes_peak", "gauge", "The most bytes queued at once since the server started.")
+		fmt.Fprintf(bw, "relay_queued_bytes_peak %d\n", st.QueuedBytesPeak)
+		metric("relay_queued_bytes_limit", "gauge", "The global queue budget (sends beyond it are refused).")
+		fmt.Fprintf(bw, "relay_queued_bytes_limit %d\n", st.QueuedBytesLimit)
+		metric("relay_max_conns_per_ip", "gauge", "The most connections one address may open.")
+		fmt.Fprintf(bw, "relay_max_conns_per_ip %d\n", s.lim.MaxConnsPerIP)
 		bw.Flush()
 	})
 }

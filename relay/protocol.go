@@ -10,8 +10,9 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/journal"
 )
 
-// Version is the relay protocol version.
-const Version = 1
+// Version is the relay protocol version. Version 2 binds the hello to the
+// relay: it names the host the client dialled, and signs it.
+const Version = 2
 
 // MaxFrameSize bounds every frame, both ways (tailscale's DERP uses 64 KiB).
 const MaxFrameSize = 64 << 10
@@ -50,6 +51,10 @@ const (
 	CodeBadFrame = "badframe" // the frame could not be used
 )
 
+// DetailQueueFull is the detail of the error {CodeLimit, to} that refuses
+// a send while the relay's queue budget (Limits.MaxQueuedBytes) is spent.
+const DetailQueueFull = "relay queue full"
+
 // ErrBadFrame means a frame that does not decode or breaks a bound.
 var ErrBadFrame = errors.New("relay: bad frame")
 
@@ -62,6 +67,7 @@ type Frame struct {
 	Nonce   []byte      // challenge
 	ID      identity.ID // hello (own id), send (to), recv (from), presence, error
 	Sig     []byte      // hello
+	Host    Host        // hello: the relay the client dialled, as signed
 	Kind    Kind        // send, recv
 	Payload []byte      // send, recv
 	IDs     []identity.ID
@@ -70,12 +76,19 @@ type Frame struct {
 	Detail  string // error
 }
 
-const helloContext = "taskmessenger/relay/v1\n"
+const helloContext = "taskmessenger/relay/v2\n"
 
-// HelloMessage is what a client signs to prove its id: the context and the
-// server's nonce.
-func HelloMessage(nonce []byte) []byte {
-	return append([]byte(helloContext), nonce...)
+// HelloMessage is what a client signs to prove its id to the relay at
+// host (the host of the URL it dialled, as Host.String gives it): the
+// context "taskmessenger/relay/v2\n", the host, a newline, and the
+// server's nonce (32 bytes). A relay accepts only a host it answers to, so
+// a relay the client was pointed at cannot replay the answer to another.
+func HelloMessage(host Host, nonce []byte) []byte {
+	b := make([]byte, 0, len(helloContext)+len(host.name)+7+len(nonce))
+	b = append(b, helloContext...)
+	b = append(b, host.String()...)
+	b = append(b, '\n')
+	return append(b, nonce...)
 }
 
 var encMode, decMode = journal.Codec(MaxWatch + 8)
@@ -87,7 +100,10 @@ func Encode(f *Frame) ([]byte, error) {
 	case FrameChallenge:
 		v = []any{f.Type, f.Nonce}
 	case FrameHello:
-		v = []any{f.Type, f.ID[:], f.Sig}
+		if f.Host.name == "" {
+			return nil, fmt.Errorf("%w: hello without a host", ErrBadFrame)
+		}
+		v = []any{f.Type, f.ID[:], f.Sig, f.Host.String()}
 	case FrameWelcome:
 		v = []any{f.Type}
 	case FrameSend, FrameRecv:
@@ -130,7 +146,10 @@ func Decode(b []byte) (*Frame, error) {
 		return nil, fmt.Errorf("%w: frame type", ErrBadFrame)
 	}
 	f := &Frame{Type: t}
-	want := map[FrameType]int{FrameChallenge: 2, FrameHello: 3, FrameWelcome: 1, FrameSend: 4, FrameRecv: 4, FrameWatch: 2, FramePresence: 3, FrameError: 4}[t]
+	if t == FrameHello && len(raw) == 3 {
+		return nil, fmt.Errorf("%w: a hello of relay protocol version 1; this relay speaks version %d (update the client)", ErrBadFrame, Version)
+	}
+	want := map[FrameType]int{FrameChallenge: 2, FrameHello: 4, FrameWelcome: 1, FrameSend: 4, FrameRecv: 4, FrameWatch: 2, FramePresence: 3, FrameError: 4}[t]
 	if want == 0 || len(raw) != want {
 		return nil, fmt.Errorf("%w: type %d with %d fields", ErrBadFrame, t, len(raw))
 	}
@@ -160,6 +179,15 @@ func Decode(b []byte) (*Frame, error) {
 		if f.ID, err = id(1); err == nil {
 			if err = field(2, &f.Sig); err == nil && len(f.Sig) != identity.SignatureSize {
 				err = fmt.Errorf("%w: signature of %d bytes", ErrBadFrame, len(f.Sig))
+			}
+			var host string
+			if err == nil {
+				err = field(3, &host)
+			}
+			if err == nil {
+				if f.Host, err = ParseHost(host); err != nil || f.Host.String() != host {
+					err = fmt.Errorf("%w: hello host %q is not a canonical host", ErrBadFrame, clip(host, 64))
+				}
 			}
 		}
 	case FrameSend, FrameRecv:

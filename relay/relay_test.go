@@ -32,6 +32,7 @@ const wait = 10 * time.Second
 type testRelay struct {
 	*Server
 	url    string          // ws://127.0.0.1:port/
+	host   Host            // 127.0.0.1:port, what clients sign
 	closed chan closedConn // every connection's end, in order
 }
 
@@ -53,6 +54,10 @@ func newRelay(t *testing.T, lim Limits) *testRelay {
 	}
 	ts := httptest.NewServer(s.Handler())
 	r.url = "ws" + strings.TrimPrefix(ts.URL, "http") + "/"
+	var err error
+	if r.host, err = dialHost(r.url); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		s.Close()
 		ts.Close()
@@ -210,7 +215,7 @@ func rawWriteBytes(t *testing.T, ws *websocket.Conn, b []byte) {
 func rawAuth(t *testing.T, r *testRelay, k *identity.Key) *websocket.Conn {
 	t.Helper()
 	ws, nonce := rawDial(t, r)
-	rawWrite(t, ws, &Frame{Type: FrameHello, ID: k.ID(), Sig: k.Sign(HelloMessage(nonce))})
+	rawWrite(t, ws, &Frame{Type: FrameHello, ID: k.ID(), Sig: k.Sign(HelloMessage(r.host, nonce)), Host: r.host})
 	if f := rawRead(t, ws); f.Type != FrameWelcome {
 		t.Fatalf("got frame type %d, want welcome", f.Type)
 	}

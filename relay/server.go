@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/coder/websocket"
 
@@ -23,9 +25,15 @@ import (
 // Whichever ends the connection first gives the cause, and the connection
 // is closed with it (see closeError).
 type Server struct {
-	log *slog.Logger // immutable
-	lim Limits       // immutable, defaults applied
-	m   metrics      // atomic
+	log   *slog.Logger // immutable
+	lim   Limits       // immutable, defaults applied
+	hosts []Host       // immutable: the names it answers to (loopback first)
+	m     metrics      // atomic
+
+	// queued is the bytes of recv frames in every connection's send queue
+	// (and in a write), bounded by lim.MaxQueuedBytes; any goroutine
+	// takes and gives with atomics (take, give).
+	queued atomic.Int64
 
 	// ctx ends when Close is called (cause errShutdown); every connection's
 	// context derives from it.
@@ -38,27 +46,52 @@ type Server struct {
 	// onClose, if set before the server is used, is called when a
 	// connection has ended and been counted out (tests); immutable.
 	onClose func(c *conn, cause error)
+	// onStall, if set before the server is used, is called by routing each
+	// time it has waited a queueGrace for a full send queue whose writer
+	// was not blocked in a write (tests); immutable.
+	onStall func(c *conn)
+	// beforeWrite, if set before the server is used, is called by a
+	// connection's writer before each write after the handshake (tests);
+	// immutable.
+	beforeWrite func(c *conn)
 
 	wg sync.WaitGroup // one per connection handler; Close waits for them
 
 	mu       sync.RWMutex
 	closed   bool                               // guarded by mu: Close was called
 	open     int                                // guarded by mu: connections, handshake included
+	perIP    map[netip.Prefix]int               // guarded by mu: open connections by client address (IPv6: /64)
 	peers    map[identity.ID]*conn              // guarded by mu: registered connections
 	watchers map[identity.ID]map[*conn]struct{} // guarded by mu: who watches each id
 }
 
+// An Option configures a Server beyond its Limits.
+type Option func(*Server)
+
+// WithHosts lets the server answer to these names too, besides 127.0.0.1,
+// localhost and [::1] on the listening port (see Host): a deployment
+// behind a name. Every route refuses any other Host (CheckHost, Handler),
+// and a hello must be signed for one of them.
+func WithHosts(hosts ...Host) Option {
+	return func(s *Server) { s.hosts = append(s.hosts, hosts...) }
+}
+
 // NewServer returns a server with the given limits (zero fields take their
 // defaults) that logs to log (nil: nowhere).
-func NewServer(log *slog.Logger, lim Limits) *Server {
+func NewServer(log *slog.Logger, lim Limits, opts ...Option) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
 		log:      log,
 		lim:      lim.withDefaults(),
+		hosts:    append([]Host(nil), loopbackHosts...),
+		perIP:    make(map[netip.Prefix]int),
 		peers:    make(map[identity.ID]*conn),
 		watchers: make(map[identity.ID]map[*conn]struct{}),
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	s.limitFrames = mustEncode(&Frame{Type: FrameError, Code: CodeLimit, Detail: "frames per second"})
@@ -76,7 +109,10 @@ func mustEncode(f *Frame) []byte {
 }
 
 // Handler returns the websocket endpoint (the relay command mounts it at
-// /relay). Each request holds its connection until it ends.
+// /relay). Each request holds its connection until it ends. It refuses a
+// foreign Host (421, as CheckHost), a browser's Origin that is not a page
+// of an allowed host (403), more than MaxConnsPerIP connections from one
+// address (429) and more than MaxConns in all (503).
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // Close refuses new connections, closes every open one (status 1001,
@@ -92,36 +128,72 @@ func (s *Server) Close() {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if reject := s.admit(); reject != "" {
+	if !s.requestHostAllowed(r) {
+		s.refuseHost(w, r)
+		return
+	}
+	if !s.originAllowed(r) {
+		s.m.reject(RejectOrigin)
+		s.log.Warn("relay: foreign origin refused", "remote", r.RemoteAddr, "origin", clip(r.Header.Get("Origin"), 64))
+		w.Header().Set("Connection", "close")
+		http.Error(w, "forbidden: a page of another origin may not open the relay", http.StatusForbidden)
+		return
+	}
+	addr := clientPrefix(r.RemoteAddr)
+	if reject := s.admit(addr); reject != "" {
 		s.m.reject(reject)
 		s.log.Warn("relay: upgrade refused", "remote", r.RemoteAddr, "reason", reject)
 		w.Header().Set("Connection", "close")
 		w.Header().Set("Retry-After", "10")
-		msg := "too many connections"
-		if reject == RejectClosed {
+		msg, code := "too many connections", http.StatusServiceUnavailable
+		switch reject {
+		case RejectClosed:
 			msg = reasonShutdown
+		case RejectPerIP:
+			msg, code = "too many connections from this address", http.StatusTooManyRequests
 		}
-		http.Error(w, msg, http.StatusServiceUnavailable)
+		http.Error(w, msg, code)
 		return
 	}
 	defer s.wg.Done()
-	ws, err := websocket.Accept(w, r, nil)
+	// The Origin was checked above, against every allowed host (the
+	// library's own check wants Origin == Host, which a rebound name
+	// passes).
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
-		s.release()
+		s.release(addr)
 		s.m.reject(RejectUpgrade)
 		s.log.Info("relay: upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	s.m.connsTotal.Add(1)
-	c, cause := s.serve(ws, r.RemoteAddr)
-	s.release()
+	c, cause := s.serve(ws, r)
+	s.release(addr)
 	if s.onClose != nil {
 		s.onClose(c, cause)
 	}
 }
 
-// admit counts a new connection in, or returns the reject reason.
-func (s *Server) admit() string {
+// clientPrefix is what MaxConnsPerIP counts a client under: its IPv4
+// address, or the /64 of its IPv6 address (one host's usual share).
+func clientPrefix(remote string) netip.Prefix {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		// Not host:port (a unix socket, a test recorder): one shared bucket.
+		return netip.Prefix{}
+	}
+	a := ap.Addr().Unmap().WithZone("")
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
+
+// admit counts a new connection from addr in, or returns the reject
+// reason.
+func (s *Server) admit(addr netip.Prefix) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -129,18 +201,43 @@ func (s *Server) admit() string {
 		return RejectClosed
 	case s.open >= s.lim.MaxConns:
 		return RejectMaxConns
+	case s.perIP[addr] >= s.lim.MaxConnsPerIP:
+		return RejectPerIP
 	}
 	s.open++
+	s.perIP[addr]++
 	s.wg.Add(1)
 	return ""
 }
 
-// release counts a connection out (the handler then calls wg.Done).
-func (s *Server) release() {
+// release counts a connection from addr out (the handler then calls
+// wg.Done).
+func (s *Server) release(addr netip.Prefix) {
 	s.mu.Lock()
 	s.open--
+	if s.perIP[addr]--; s.perIP[addr] <= 0 {
+		delete(s.perIP, addr)
+	}
 	s.mu.Unlock()
 }
+
+// take reserves n bytes of the global queue budget, or reports false if
+// that would pass MaxQueuedBytes.
+func (s *Server) take(n int) bool {
+	for {
+		q := s.queued.Load()
+		if q+int64(n) > s.lim.MaxQueuedBytes {
+			return false
+		}
+		if s.queued.CompareAndSwap(q, q+int64(n)) {
+			s.m.notePeak(q + int64(n))
+			return true
+		}
+	}
+}
+
+// give returns n bytes to the global queue budget.
+func (s *Server) give(n int) { s.queued.Add(-int64(n)) }
 
 // register makes c the connection of its id, replacing (closing) any
 // older one.
@@ -230,7 +327,12 @@ func (s *Server) route(c *conn, f *Frame) {
 	}
 	// A recv is the size of its send, which decoded within MaxFrameSize.
 	b := mustEncode(&Frame{Type: FrameRecv, ID: c.id, Kind: f.Kind, Payload: f.Payload})
-	if !to.enqueue(b) {
+	switch err := to.enqueue(b); err {
+	case nil:
+	case errBudget:
+		s.m.reject(RejectBudget)
+		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeLimit, ID: f.ID, Detail: DetailQueueFull}))
+	default:
 		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeOffline, ID: f.ID, Detail: "dropped"}))
 	}
 }

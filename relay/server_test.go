@@ -119,12 +119,12 @@ func TestImpersonation(t *testing.T) {
 
 	t.Run("other key", func(t *testing.T) {
 		ws, nonce := rawDial(t, r)
-		rawWrite(t, ws, &Frame{Type: FrameHello, ID: victim.ID(), Sig: mallory.Sign(HelloMessage(nonce))})
+		rawWrite(t, ws, &Frame{Type: FrameHello, ID: victim.ID(), Sig: mallory.Sign(HelloMessage(r.host, nonce)), Host: r.host})
 		expectClosed(t, ws, websocket.StatusPolicyViolation, "bad signature")
 	})
 	t.Run("replayed nonce", func(t *testing.T) {
 		ws, _ := rawDial(t, r)
-		rawWrite(t, ws, &Frame{Type: FrameHello, ID: victim.ID(), Sig: victim.Sign(HelloMessage(make([]byte, 32)))})
+		rawWrite(t, ws, &Frame{Type: FrameHello, ID: victim.ID(), Sig: victim.Sign(HelloMessage(r.host, make([]byte, 32))), Host: r.host})
 		expectClosed(t, ws, websocket.StatusPolicyViolation, "bad signature")
 	})
 	t.Run("small-order key", func(t *testing.T) {
@@ -138,7 +138,7 @@ func TestImpersonation(t *testing.T) {
 			t.Log("forged signature does not verify here; checking the id is refused anyway")
 		}
 		ws, _ := rawDial(t, r)
-		rawWrite(t, ws, &Frame{Type: FrameHello, ID: id, Sig: sig})
+		rawWrite(t, ws, &Frame{Type: FrameHello, ID: id, Sig: sig, Host: r.host})
 		expectClosed(t, ws, websocket.StatusPolicyViolation, "bad id")
 	})
 	for range 3 {
@@ -232,7 +232,7 @@ func TestBadInput(t *testing.T) {
 		{name: "bad kind", hello: true, frame: cbor([]any{FrameSend, b.ID().Bytes(), 7, []byte{}}), want: "kind 7"},
 		{name: "payload over MaxPayload", hello: true, frame: sendFrame(MaxPayload + 1), want: "payload"},
 		{name: "server frame", hello: true, frame: cbor([]any{FramePresence, b.ID().Bytes(), true}), want: "frame type 7"},
-		{name: "second hello", hello: true, frame: cbor([]any{FrameHello, b.ID().Bytes(), make([]byte, 64)}), want: "hello"},
+		{name: "second hello", hello: true, frame: cbor([]any{FrameHello, b.ID().Bytes(), make([]byte, 64), "127.0.0.1"}), want: "hello"},
 		{name: "text message", hello: true, frame: []byte("hi"), text: true, want: "text"},
 		{name: "send before hello", frame: sendFrame(4), want: "expected hello"},
 		{name: "garbage before hello", frame: []byte{0xff}, want: "not a frame"},

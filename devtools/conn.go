@@ -3,6 +3,7 @@ package devtools
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -30,8 +31,9 @@ type conn struct {
 	log    *slog.Logger
 	cancel context.CancelCauseFunc
 	done   <-chan struct{} // closed when the connection ends
+	host   string // the Host the peer connected to (checked by the guard), which its hello signs
 	buf    bytes.Buffer
-	id     identity.ID          // set by the hello
+	id     identity.ID          // set by the hello, once its signature verifies
 	listed map[identity.ID]bool // books listed so far by books frames
 
 	mu      sync.Mutex // guards pending
@@ -51,6 +53,7 @@ var (
 	errShutdown = &closeError{websocket.StatusGoingAway, "server shutting down"}
 	errReplaced = &closeError{websocket.StatusPolicyViolation, "replaced by a newer connection"}
 	errHello    = &closeError{websocket.StatusPolicyViolation, "no hello in time"}
+	errAuth     = &closeError{websocket.StatusPolicyViolation, "the hello's signature does not verify"}
 	errGone     = &closeError{websocket.StatusPolicyViolation, "replaced, and the peer forgotten"}
 )
 
@@ -85,7 +88,7 @@ func (s *Server) servePeer(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(report.MaxResultSize + 1)
 	ctx, cancel := context.WithCancelCause(s.ctx)
-	c := &conn{s: s, ws: ws, log: s.log.With("remote", r.RemoteAddr), cancel: cancel, done: ctx.Done(), pending: make(map[uint64]chan *report.Result)}
+	c := &conn{s: s, ws: ws, host: strings.ToLower(r.Host), log: s.log.With("remote", r.RemoteAddr), cancel: cancel, done: ctx.Done(), pending: make(map[uint64]chan *report.Result)}
 	// Whatever ends the connection closes the websocket with its cause,
 	// which unblocks the reader.
 	closed := make(chan struct{})
@@ -116,9 +119,17 @@ func (s *Server) servePeer(w http.ResponseWriter, r *http.Request) {
 	s.disconnected(c, cause)
 }
 
-// serve reads the hello, welcomes the peer and ingests its frames.
+// serve challenges the peer, reads its signed hello, welcomes the peer
+// and ingests its frames. Nothing the peer sends is taken before its
+// hello's signature verifies.
 func (c *conn) serve(ctx context.Context) error {
 	t := time.AfterFunc(helloTimeout, func() { c.cancel(errHello) })
+	nonce := make([]byte, report.NonceSize)
+	rand.Read(nonce)
+	if err := c.write(ctx, report.TypeChallenge, &report.Challenge{Nonce: nonce}); err != nil {
+		t.Stop()
+		return err
+	}
 	b, err := c.read()
 	if !t.Stop() {
 		return errHello
@@ -133,6 +144,10 @@ func (c *conn) serve(ctx context.Context) error {
 	hello, ok := f.Body.(*report.Hello)
 	if !ok {
 		return policy(fmt.Errorf("expected hello, got %s", f.Type))
+	}
+	if !hello.ID.Verify(report.HelloMessage(nonce, c.host), hello.Sig) {
+		c.log.Warn("devtools: hello refused: bad signature", "claims", hello.ID.Short())
+		return errAuth
 	}
 	c.id = hello.ID
 	c.log = c.log.With("peer", hello.ID.Short(), "alias", hello.Alias)

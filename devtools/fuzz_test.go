@@ -62,7 +62,7 @@ func FuzzIngest(f *testing.F) {
 	for _, l := range lines {
 		f.Add(l)
 	}
-	f.Add([]byte(`{"v":1,"type":"book","body":{"key":"` + b.Key().String() + `","event":"put","head":"AA==","start":5,"pages":["AA=="]}}`))
+	f.Add([]byte(`{"v":2,"type":"book","body":{"key":"` + b.Key().String() + `","event":"put","head":"AA==","start":5,"pages":["AA=="]}}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		s := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RetainPages: 3, RetainEvents: 3})
 		done := make(chan struct{})

@@ -160,6 +160,9 @@ func (e *env) get(t testing.TB, path string, v any) int {
 	return resp.StatusCode
 }
 
+// host is the server's host, as a reporter signs it.
+func (e *env) host() string { return strings.TrimPrefix(e.URL, "http://") }
+
 // token fetches the server's token, as the page does.
 func (e *env) token(t testing.TB) string {
 	t.Helper()

@@ -12,7 +12,6 @@ import (
 	"github.com/task-messenger/task-messenger/devtools"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
-	"github.com/task-messenger/task-messenger/wasm/report"
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
@@ -224,7 +223,7 @@ func TestReporterReconnects(t *testing.T) {
 	b, _ := db.Author(ctx, "notes", nil)
 	startReporter(t, e, db, "ana", nil)
 	waitFor(t, "book verified", e.bookIs(t, b.Key(), 1, devtools.StatusVerified))
-	p := dialRaw(t, e, &report.Hello{ID: db.ID(), Alias: "impostor"})
+	p := dialRaw(t, e, db.Identity(), "impostor")
 	b.Append(ctx, []byte("while away"))
 	if code, reason := p.closed(); code != websocket.StatusPolicyViolation || !strings.Contains(reason, "replaced") {
 		t.Fatalf("impostor closed with %d %q", code, reason)

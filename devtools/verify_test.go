@@ -8,6 +8,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/task-messenger/task-messenger/devtools"
+	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/report"
 )
@@ -18,8 +19,22 @@ type rawPeer struct {
 	ws *websocket.Conn
 }
 
-// dialRaw connects and, if hello is set, says hello and reads the welcome.
-func dialRaw(t testing.TB, e *env, hello *report.Hello) *rawPeer {
+// dialRaw connects and reads the challenge; if key is set, it answers
+// with a hello signed for this server and reads the welcome.
+func dialRaw(t testing.TB, e *env, key *identity.Key, alias string) *rawPeer {
+	t.Helper()
+	p, nonce := dialChallenge(t, e)
+	if key != nil {
+		p.send(report.TypeHello, signedHello(key, alias, nonce, e.host()))
+		if f := p.read(); f.Type != report.TypeWelcome {
+			t.Fatalf("got %s, want welcome", f.Type)
+		}
+	}
+	return p
+}
+
+// dialChallenge connects and reads the server's challenge.
+func dialChallenge(t testing.TB, e *env) (*rawPeer, []byte) {
 	t.Helper()
 	ws, _, err := websocket.Dial(ctx, e.WS, nil)
 	if err != nil {
@@ -28,13 +43,17 @@ func dialRaw(t testing.TB, e *env, hello *report.Hello) *rawPeer {
 	ws.SetReadLimit(report.MaxResultSize + 1024)
 	t.Cleanup(func() { ws.CloseNow() })
 	p := &rawPeer{t: t, ws: ws}
-	if hello != nil {
-		p.send(report.TypeHello, hello)
-		if f := p.read(); f.Type != report.TypeWelcome {
-			t.Fatalf("got %s, want welcome", f.Type)
-		}
+	f := p.read()
+	ch, ok := f.Body.(*report.Challenge)
+	if !ok {
+		t.Fatalf("got %s, want challenge", f.Type)
 	}
-	return p
+	return p, ch.Nonce
+}
+
+// signedHello is key's hello for the challenge nonce of host.
+func signedHello(key *identity.Key, alias string, nonce []byte, host string) *report.Hello {
+	return &report.Hello{ID: key.ID(), Alias: alias, Sig: key.Sign(report.HelloMessage(nonce, host))}
 }
 
 func (p *rawPeer) send(typ report.Type, body any) {
@@ -108,7 +127,7 @@ func TestTamperedPage(t *testing.T) {
 	db := openDB(t, 1)
 	b, _ := db.Author(ctx, "notes", nil)
 	b.Append(ctx, []byte("one"), []byte("two"), []byte("three"))
-	p := dialRaw(t, e, &report.Hello{ID: db.ID(), Alias: "mallory"})
+	p := dialRaw(t, e, db.Identity(), "mallory")
 	p.send(report.TypeBook, authorFrame(t, b, 0, 1))
 	waitFor(t, "genesis verified", e.bookIs(t, b.Key(), 4, devtools.StatusVerified))
 
@@ -145,7 +164,7 @@ func TestBadSignature(t *testing.T) {
 	e := newEnv(t, devtools.Config{})
 	db := openDB(t, 1)
 	b, _ := db.Author(ctx, "notes", nil)
-	p := dialRaw(t, e, &report.Hello{ID: db.ID()})
+	p := dialRaw(t, e, db.Identity(), "")
 	h := b.Head()
 	h.Sig = append([]byte(nil), h.Sig...)
 	h.Sig[0] ^= 1
@@ -196,7 +215,7 @@ func TestForkSameLength(t *testing.T) {
 	startReporter(t, e, db1, "ana", nil)
 	waitFor(t, "book verified", e.bookIs(t, b1.Key(), 2, devtools.StatusVerified))
 	// Bob reports a replica whose head is b2's.
-	p := dialRaw(t, e, &report.Hello{ID: bob.ID(), Alias: "bob"})
+	p := dialRaw(t, e, bob.Identity(), "bob")
 	head, _ := journal.Marshal(b2.Head())
 	p.send(report.TypeBook, &report.Book{Key: b2.Key(), Event: "head", Head: head})
 	waitFor(t, "book forked", func() bool {
@@ -217,7 +236,7 @@ func TestReplicaPagesChecked(t *testing.T) {
 	pages, _ := b.GetRange(ctx, 0, 4)
 
 	// Bob reports first: nothing to check against but the genesis.
-	pb := dialRaw(t, e, &report.Hello{ID: bob.ID(), Alias: "bob"})
+	pb := dialRaw(t, e, bob.Identity(), "bob")
 	pb.send(report.TypeBook, &report.Book{Key: b.Key(), Event: "put", Head: head, Start: 2, Pages: pages[2:]})
 	waitFor(t, "bob's copy listed", func() bool {
 		d := e.book(t, b.Key())
@@ -259,8 +278,8 @@ func TestReplicaPagesChecked(t *testing.T) {
 // protocol close the connection with 1008 (1009 when too large).
 func TestBadFrames(t *testing.T) {
 	e := newEnv(t, devtools.Config{})
-	id := openDB(t, 1).ID()
-	hello := &report.Hello{ID: id}
+	key := openDB(t, 1).Identity()
+	id := key.ID()
 	tests := []struct {
 		name  string
 		hello bool
@@ -268,25 +287,25 @@ func TestBadFrames(t *testing.T) {
 		frame string
 		code  websocket.StatusCode
 	}{
-		{"bad json", true, websocket.MessageText, `{"v":1,"type":"sync","body":{`, websocket.StatusPolicyViolation},
+		{"bad json", true, websocket.MessageText, `{"v":2,"type":"sync","body":{`, websocket.StatusPolicyViolation},
 		{"not json", false, websocket.MessageText, `hello`, websocket.StatusPolicyViolation},
-		{"unknown field", true, websocket.MessageText, `{"v":1,"type":"error","body":{"text":"x","extra":1}}`, websocket.StatusPolicyViolation},
-		{"unknown type", true, websocket.MessageText, `{"v":1,"type":"gossip","body":{}}`, websocket.StatusPolicyViolation},
-		{"version", false, websocket.MessageText, `{"v":2,"type":"hello","body":{"id":"` + id.String() + `"}}`, websocket.StatusPolicyViolation},
-		{"no hello", false, websocket.MessageText, `{"v":1,"type":"error","body":{"text":"x"}}`, websocket.StatusPolicyViolation},
+		{"unknown field", true, websocket.MessageText, `{"v":2,"type":"error","body":{"text":"x","extra":1}}`, websocket.StatusPolicyViolation},
+		{"unknown type", true, websocket.MessageText, `{"v":2,"type":"gossip","body":{}}`, websocket.StatusPolicyViolation},
+		{"version", false, websocket.MessageText, `{"v":1,"type":"hello","body":{"id":"` + id.String() + `"}}`, websocket.StatusPolicyViolation},
+		{"no hello", false, websocket.MessageText, `{"v":2,"type":"error","body":{"text":"x"}}`, websocket.StatusPolicyViolation},
 		{"binary", true, websocket.MessageBinary, `{}`, websocket.StatusPolicyViolation},
-		{"bad id", false, websocket.MessageText, `{"v":1,"type":"hello","body":{"id":"nope"}}`, websocket.StatusPolicyViolation},
-		{"command from a peer", true, websocket.MessageText, `{"v":1,"type":"command","body":{"id":1,"op":"reset"}}`, websocket.StatusPolicyViolation},
-		{"oversize", true, websocket.MessageText, `{"v":1,"type":"error","body":{"text":"` + strings.Repeat("x", report.MaxFrameSize) + `"}}`, websocket.StatusMessageTooBig},
-		{"too many pages", true, websocket.MessageText, `{"v":1,"type":"book","body":{"key":"` + id.String() + `","event":"put","head":"AA==","pages":[` + strings.Repeat(`"",`, report.MaxPages) + `""]}}`, websocket.StatusPolicyViolation},
+		{"bad id", false, websocket.MessageText, `{"v":2,"type":"hello","body":{"id":"nope"}}`, websocket.StatusPolicyViolation},
+		{"command from a peer", true, websocket.MessageText, `{"v":2,"type":"command","body":{"id":1,"op":"reset"}}`, websocket.StatusPolicyViolation},
+		{"oversize", true, websocket.MessageText, `{"v":2,"type":"error","body":{"text":"` + strings.Repeat("x", report.MaxFrameSize) + `"}}`, websocket.StatusMessageTooBig},
+		{"too many pages", true, websocket.MessageText, `{"v":2,"type":"book","body":{"key":"` + id.String() + `","event":"put","head":"AA==","pages":[` + strings.Repeat(`"",`, report.MaxPages) + `""]}}`, websocket.StatusPolicyViolation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var h *report.Hello
+			var k *identity.Key
 			if tc.hello {
-				h = hello
+				k = key
 			}
-			p := dialRaw(t, e, h)
+			p := dialRaw(t, e, k, "")
 			p.sendRaw(tc.typ, []byte(tc.frame))
 			if code, reason := p.closed(); code != tc.code || reason == "" {
 				t.Fatalf("closed with %d %q, want %d", code, reason, tc.code)

@@ -124,13 +124,13 @@ func (s *session) report(ctx context.Context, at int64, key identity.ID, event s
 }
 
 // reportAuthor sends pages [st.length, head) with their range proofs, the
-// first frame with the upgrade (consistency proof) from st.length.
+// first frame with the upgrade (consistency proof) from st.head.
 func (s *session) reportAuthor(ctx context.Context, at int64, b *journal.Book, event string, st *sent, limit uint64) error {
-	from := st.length
-	if from > b.Len() {
-		from = 0 // the server holds more than this book: report it anew
+	from, upFrom := st.length, max(st.head, st.length)
+	if upFrom > b.Len() {
+		from, upFrom = 0, 0 // the server holds more than this book: report it anew
 	}
-	up, err := b.MakeUpgrade(ctx, from)
+	up, err := b.MakeUpgrade(ctx, upFrom)
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func (s *session) reportAuthor(ctx context.Context, at int64, b *journal.Book, e
 		return err
 	}
 	first := &Book{Key: b.Key(), Event: event, Writable: true, Head: head}
-	if from > 0 {
+	if upFrom > 0 && upFrom < n {
 		if first.Upgrade, err = journal.Marshal(up); err != nil {
 			return err
 		}
@@ -160,7 +160,7 @@ func (s *session) reportAuthor(ctx context.Context, at int64, b *journal.Book, e
 	spans = append(spans, Span{start, n})
 	err = s.sendPages(ctx, at, b, first, spans, n, true)
 	if err == nil {
-		st.length = n
+		st.length, st.head = n, n
 	}
 	return err
 }

@@ -47,9 +47,19 @@ func checkSpans(t Type, spans []Span) error {
 	return nil
 }
 
+func (c *Challenge) check() error {
+	if len(c.Nonce) != NonceSize {
+		return badf(TypeChallenge, "nonce of %d bytes, want %d", len(c.Nonce), NonceSize)
+	}
+	return nil
+}
+
 func (h *Hello) check() error {
 	if err := checkID(TypeHello, "id", h.ID, true); err != nil {
 		return err
+	}
+	if len(h.Sig) != identity.SignatureSize {
+		return badf(TypeHello, "signature of %d bytes, want %d", len(h.Sig), identity.SignatureSize)
 	}
 	if len(h.Alias) > 64 {
 		return badf(TypeHello, "alias of %d bytes, at most 64", len(h.Alias))
@@ -64,6 +74,9 @@ func (w *Welcome) check() error {
 	for _, k := range w.Books {
 		if err := checkID(TypeWelcome, "key", k.Key, true); err != nil {
 			return err
+		}
+		if k.Head != 0 && k.Length > k.Head || k.Head > journal.MaxLength {
+			return badf(TypeWelcome, "book %s: length %d, head %d", k.Key.Short(), k.Length, k.Head)
 		}
 	}
 	return nil

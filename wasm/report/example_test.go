@@ -18,6 +18,6 @@ func ExampleEncode() {
 	}
 	fmt.Println(f.Type, f.Body.(*report.Error).Text)
 	// Output:
-	// {"v":1,"type":"error","at":1700000000000,"body":{"text":"relay unreachable"}}
+	// {"v":2,"type":"error","at":1700000000000,"body":{"text":"relay unreachable"}}
 	// error relay unreachable
 }

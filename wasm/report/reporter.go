@@ -22,7 +22,10 @@ type Config struct {
 	// URL is the devtools server's peer endpoint, ws://127.0.0.1:8081/peer;
 	// an http(s) URL or one with no path means that server's /peer.
 	URL string
-	// ID is the peer id; DB.ID() if zero.
+	// Key is the peer's identity key: it signs the hello, so the server
+	// knows the reports come from the peer (DB.Identity() if nil).
+	Key *identity.Key
+	// ID is the peer id: Key's (a different one is refused by Run).
 	ID identity.ID
 	// Alias is a name for people ("ana"), shown beside the id.
 	Alias string
@@ -50,6 +53,8 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Now is the clock of the timestamps; time.Now if nil.
 	Now func() time.Time
+
+	host string // URL's host, which the hello signs
 }
 
 func (c *Config) defaults() {
@@ -57,8 +62,14 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.ID.IsZero() && c.DB != nil {
-		c.ID = c.DB.ID()
+	if c.Key == nil && c.DB != nil {
+		c.Key = c.DB.Identity()
+	}
+	if c.ID.IsZero() && c.Key != nil {
+		c.ID = c.Key.ID()
+	}
+	if u, err := url.Parse(c.URL); err == nil {
+		c.host = strings.ToLower(u.Host)
 	}
 	if c.Queue <= 0 {
 		c.Queue = 4096
@@ -119,8 +130,11 @@ func New(cfg Config) *Reporter {
 // Run reports until ctx ends, connecting and reconnecting with backoff.
 // It returns ctx's error. Call it once.
 func (r *Reporter) Run(ctx context.Context) error {
-	if r.cfg.DB == nil || r.cfg.URL == "" {
-		return fmt.Errorf("report: Config.URL and Config.DB are required")
+	if r.cfg.DB == nil || r.cfg.URL == "" || r.cfg.host == "" {
+		return fmt.Errorf("report: Config.URL (with a host) and Config.DB are required")
+	}
+	if r.cfg.Key.ID() != r.cfg.ID {
+		return fmt.Errorf("report: Config.ID %s is not Config.Key's", r.cfg.ID.Short())
 	}
 	unsubscribe := r.cfg.DB.Subscribe(r.onDB)
 	defer unsubscribe()
@@ -240,6 +254,10 @@ func peerURL(s string) string {
 	}
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/peer"
+	}
+	// The host as a browser sends it (the hello signs it): no default port.
+	if p := u.Port(); u.Scheme == "ws" && p == "80" || u.Scheme == "wss" && p == "443" {
+		u.Host = strings.TrimSuffix(u.Host, ":"+p)
 	}
 	return u.String()
 }

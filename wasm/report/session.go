@@ -35,7 +35,8 @@ type session struct {
 
 // sent is what this session reported of a book.
 type sent struct {
-	length uint64         // author: the length the server holds; replica: the head reported
+	length uint64         // author: the pages the server holds; replica: the head reported
+	head   uint64         // author: the head the server verified (0: length)
 	have   journal.Ranges // replica: pages reported or skipped
 }
 
@@ -56,7 +57,7 @@ func (r *Reporter) session(ctx context.Context) (welcomed bool, err error) {
 		return false, err
 	}
 	for _, k := range w.Books {
-		s.books[k.Key] = &sent{length: k.Length}
+		s.books[k.Key] = &sent{length: k.Length, head: k.Head}
 	}
 	r.connected.Store(true)
 	defer r.connected.Store(false)
@@ -81,11 +82,34 @@ func (r *Reporter) session(ctx context.Context) (welcomed bool, err error) {
 	return true, err
 }
 
+// handshake answers the server's challenge with the signed hello and
+// reads the welcome.
 func (s *session) handshake(ctx context.Context) (*Welcome, error) {
-	hello := &Hello{ID: s.r.cfg.ID, Alias: clipText(s.r.cfg.Alias, 64), Agent: agent()}
+	f, err := s.readHandshake(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ch, ok := f.Body.(*Challenge)
+	if !ok {
+		return nil, fmt.Errorf("%w: expected challenge, got %s", ErrRefused, f.Type)
+	}
+	cfg := &s.r.cfg
+	hello := &Hello{ID: cfg.Key.ID(), Sig: cfg.Key.Sign(HelloMessage(ch.Nonce, cfg.host)), Alias: clipText(cfg.Alias, 64), Agent: agent()}
 	if err := s.write(ctx, TypeHello, s.r.now(), hello); err != nil {
 		return nil, err
 	}
+	if f, err = s.readHandshake(ctx); err != nil {
+		return nil, err
+	}
+	w, ok := f.Body.(*Welcome)
+	if !ok {
+		return nil, fmt.Errorf("%w: expected welcome, got %s", ErrRefused, f.Type)
+	}
+	return w, nil
+}
+
+// readHandshake reads one frame of the handshake.
+func (s *session) readHandshake(ctx context.Context) (*Frame, error) {
 	_, b, err := s.ws.Read(ctx)
 	if err != nil {
 		var ce websocket.CloseError
@@ -94,15 +118,7 @@ func (s *session) handshake(ctx context.Context) (*Welcome, error) {
 		}
 		return nil, fmt.Errorf("report: handshake: %w", err)
 	}
-	f, err := Decode(b)
-	if err != nil {
-		return nil, err
-	}
-	w, ok := f.Body.(*Welcome)
-	if !ok {
-		return nil, fmt.Errorf("%w: expected welcome, got %s", ErrRefused, f.Type)
-	}
-	return w, nil
+	return Decode(b)
 }
 
 // write encodes and sends one frame.

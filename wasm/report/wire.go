@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strings"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 )
 
-// Version is the protocol version in every envelope.
-const Version = 1
+// Version is the protocol version in every envelope. Version 2 added the
+// challenge and the hello's signature, and the welcome's head lengths.
+const Version = 2
 
 // Bounds of the protocol. A frame over any of them is refused whole.
 const (
@@ -30,24 +32,40 @@ const (
 	MaxText = 1024
 	// MaxProof bounds a CBOR head, upgrade, range proof or fork evidence.
 	MaxProof = 16 << 10
+	// NonceSize is the size of a challenge's nonce.
+	NonceSize = 32
 )
+
+// helloContext separates the hello's signature from every other signature
+// of the peer's key.
+const helloContext = "taskmessenger/devtools/v2\n"
+
+// HelloMessage is what a reporter signs with its identity key to prove
+// its id: the context, the server's nonce and the host it connected to
+// (the URL's host, lowercase, with the port if the URL has one), so a
+// signature answers one challenge of one server only.
+func HelloMessage(nonce []byte, host string) []byte {
+	b := make([]byte, 0, len(helloContext)+len(nonce)+len(host))
+	return append(append(append(b, helloContext...), nonce...), strings.ToLower(host)...)
+}
 
 // Type names a frame.
 type Type string
 
 // Frame types. Peer to server unless noted.
 const (
-	TypeHello   Type = "hello"   // first frame: who the peer is
-	TypeWelcome Type = "welcome" // server → peer, answers hello
-	TypeBooks   Type = "books"   // the peer's books, at connect
-	TypeBook    Type = "book"    // pages and heads of one book
-	TypeSync    Type = "sync"    // a replication message sent or received
-	TypePort    Type = "port"    // a port to a peer opened, closed or changed transport
-	TypeApp     Type = "app"     // an application message on a port (join, joined)
-	TypeError   Type = "error"   // an error the peer met
-	TypeDropped Type = "dropped" // events the reporter's queue dropped
-	TypeCommand Type = "command" // server → peer: export, import or reset
-	TypeResult  Type = "result"  // the answer to a command
+	TypeChallenge Type = "challenge" // server → peer, first frame: the nonce to sign
+	TypeHello     Type = "hello"     // first peer frame: who the peer is, signed
+	TypeWelcome   Type = "welcome"   // server → peer, answers hello
+	TypeBooks     Type = "books"     // the peer's books, at connect
+	TypeBook      Type = "book"      // pages and heads of one book
+	TypeSync      Type = "sync"      // a replication message sent or received
+	TypePort      Type = "port"      // a port to a peer opened, closed or changed transport
+	TypeApp       Type = "app"       // an application message on a port (join, joined)
+	TypeError     Type = "error"     // an error the peer met
+	TypeDropped   Type = "dropped"   // events the reporter's queue dropped
+	TypeCommand   Type = "command"   // server → peer: export, import or reset
+	TypeResult    Type = "result"    // the answer to a command
 )
 
 // Commands the server may send.
@@ -68,24 +86,36 @@ type Frame struct {
 	Body any
 }
 
-// Hello is the first frame of a connection.
+// Challenge is the server's first frame: a fresh random nonce the hello
+// signs.
+type Challenge struct {
+	Nonce []byte `json:"nonce"`
+}
+
+// Hello is the peer's first frame: its id and Sig, the id's signature of
+// HelloMessage(the challenge's nonce, the server's host).
 type Hello struct {
 	ID    identity.ID `json:"id"`
+	Sig   []byte      `json:"sig"`
 	Alias string      `json:"alias,omitempty"`
 	Agent string      `json:"agent,omitempty"` // what runs the peer, e.g. "go1.26 js/wasm"
 }
 
-// Welcome answers a hello. Books lists, for books the peer authors, the
-// length the server has verified: the peer reports from there on, with a
-// consistency proof from that length.
+// Welcome answers a hello. Books lists, for books the peer authors, what
+// the server has verified: the peer reports pages from Length on, with a
+// consistency proof from Head.
 type Welcome struct {
 	Books []Known `json:"books"`
 }
 
-// Known is a book's verified length on the server.
+// Known is what the server verified of a book: Length, the pages it holds
+// verified (the peer sends the pages from there), and Head, the verified
+// head's length (the peer's consistency proof starts there; 0 means
+// Length). Length <= Head.
 type Known struct {
 	Key    identity.ID `json:"key"`
 	Length uint64      `json:"length"`
+	Head   uint64      `json:"head,omitempty"`
 }
 
 // Books lists the peer's books at connect, in one frame or more: Done
@@ -190,6 +220,8 @@ type Result struct {
 // newBody returns a pointer to the body struct of t.
 func newBody(t Type) (checker, bool) {
 	switch t {
+	case TypeChallenge:
+		return new(Challenge), true
 	case TypeHello:
 		return new(Hello), true
 	case TypeWelcome:

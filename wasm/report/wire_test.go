@@ -18,8 +18,9 @@ func testID(n byte) identity.ID {
 func sampleFrames() []*Frame {
 	id, key := testID(1), testID(2)
 	return []*Frame{
-		{Type: TypeHello, At: 1, Body: &Hello{ID: id, Alias: "ana", Agent: "go"}},
-		{Type: TypeWelcome, Body: &Welcome{Books: []Known{{Key: key, Length: 3}}}},
+		{Type: TypeChallenge, Body: &Challenge{Nonce: make([]byte, NonceSize)}},
+		{Type: TypeHello, At: 1, Body: &Hello{ID: id, Sig: make([]byte, identity.SignatureSize), Alias: "ana", Agent: "go"}},
+		{Type: TypeWelcome, Body: &Welcome{Books: []Known{{Key: key, Length: 3}, {Key: id, Length: 1, Head: 5}}}},
 		{Type: TypeBooks, Body: &Books{Books: []BookInfo{{Key: key, Name: "notes", Author: id, Writable: true, Head: []byte{1}, Have: []Span{{0, 3}}, Genesis: []byte{2}}}}},
 		{Type: TypeBook, Body: &Book{Key: key, Event: "append", Writable: true, Head: []byte{1}, Start: 1, Pages: [][]byte{[]byte("a"), {}}, Proof: []byte{3}, Skipped: &Span{0, 1}}},
 		{Type: TypeBook, Body: &Book{Key: key, Event: "follow", Peer: id}},
@@ -55,17 +56,23 @@ func TestDecodeRefuses(t *testing.T) {
 		frame string
 		err   error
 	}{
-		{`{"v":2,"type":"error","body":{"text":"x"}}`, ErrVersion},
-		{`{"v":1,"type":"error","body":{"text":"x"}} {}`, ErrBadFrame},
-		{`{"v":1,"type":"error","body":{"text":"x"},"more":1}`, ErrBadFrame},
-		{`{"v":1,"type":"sync","body":{"peer":"` + id + `","type":"gossip"}}`, ErrBadFrame},
-		{`{"v":1,"type":"sync","body":{"peer":"` + id + `","type":"want","start":5,"end":4}}`, ErrBadFrame},
-		{`{"v":1,"type":"port","body":{"peer":"` + id + `","transport":"pigeon"}}`, ErrBadFrame},
-		{`{"v":1,"type":"hello","body":{}}`, ErrBadFrame},
-		{`{"v":1,"type":"book","body":{"key":"` + id + `","event":"put","pages":["AA=="]}}`, ErrBadFrame},
-		{`{"v":1,"type":"command","body":{"id":1,"op":"import"}}`, ErrBadFrame},
-		{`{"v":1,"type":"result","body":{"id":1,"error":"x","data":1}}`, ErrBadFrame},
-		{`{"v":1,"type":"error","body":{"text":"` + strings.Repeat("x", MaxFrameSize) + `"}}`, ErrTooLarge},
+		{`{"v":1,"type":"error","body":{"text":"x"}}`, ErrVersion},
+		{`{"v":3,"type":"error","body":{"text":"x"}}`, ErrVersion},
+		{`{"v":2,"type":"hello","body":{"id":"` + id + `"}}`, ErrBadFrame},
+		{`{"v":2,"type":"hello","body":{"id":"` + id + `","sig":"AAAA"}}`, ErrBadFrame},
+		{`{"v":2,"type":"challenge","body":{"nonce":"AAAA"}}`, ErrBadFrame},
+		{`{"v":2,"type":"challenge","body":{}}`, ErrBadFrame},
+		{`{"v":2,"type":"welcome","body":{"books":[{"key":"` + id + `","length":5,"head":4}]}}`, ErrBadFrame},
+		{`{"v":2,"type":"error","body":{"text":"x"}} {}`, ErrBadFrame},
+		{`{"v":2,"type":"error","body":{"text":"x"},"more":1}`, ErrBadFrame},
+		{`{"v":2,"type":"sync","body":{"peer":"` + id + `","type":"gossip"}}`, ErrBadFrame},
+		{`{"v":2,"type":"sync","body":{"peer":"` + id + `","type":"want","start":5,"end":4}}`, ErrBadFrame},
+		{`{"v":2,"type":"port","body":{"peer":"` + id + `","transport":"pigeon"}}`, ErrBadFrame},
+		{`{"v":2,"type":"hello","body":{}}`, ErrBadFrame},
+		{`{"v":2,"type":"book","body":{"key":"` + id + `","event":"put","pages":["AA=="]}}`, ErrBadFrame},
+		{`{"v":2,"type":"command","body":{"id":1,"op":"import"}}`, ErrBadFrame},
+		{`{"v":2,"type":"result","body":{"id":1,"error":"x","data":1}}`, ErrBadFrame},
+		{`{"v":2,"type":"error","body":{"text":"` + strings.Repeat("x", MaxFrameSize) + `"}}`, ErrTooLarge},
 	}
 	for _, tc := range tests {
 		if _, err := Decode([]byte(tc.frame)); !errors.Is(err, tc.err) {
@@ -118,7 +125,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	f.Add([]byte(`{"v":1,"type":"book","body":{"key":"x"}}`))
+	f.Add([]byte(`{"v":2,"type":"book","body":{"key":"x"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := Decode(b)
 		if err != nil {
@@ -145,9 +152,34 @@ func TestPeerURL(t *testing.T) {
 		"https://127.0.0.1:9/":      "wss://127.0.0.1:9/peer",
 		"ws://127.0.0.1:8081/other": "ws://127.0.0.1:8081/other",
 		"":                          "",
+		"ws://localhost:80/peer":    "ws://localhost/peer",
+		"https://d.example:443":     "wss://d.example/peer",
+		"wss://d.example:8443/peer": "wss://d.example:8443/peer",
 	} {
 		if got := peerURL(in); got != want {
 			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestHelloMessage: the signed bytes are the context, the nonce and the
+// host, lowercase: a signature for one nonce or one server verifies for
+// no other.
+func TestHelloMessage(t *testing.T) {
+	var seed identity.Seed
+	key := identity.New(seed)
+	nonce := make([]byte, NonceSize)
+	nonce[0] = 1
+	msg := HelloMessage(nonce, "LocalHost:8081")
+	if want := "taskmessenger/devtools/v2\n" + string(nonce) + "localhost:8081"; string(msg) != want {
+		t.Fatalf("%q", msg)
+	}
+	sig := key.Sign(msg)
+	other := append([]byte(nil), nonce...)
+	other[0] = 2
+	for _, m := range [][]byte{HelloMessage(other, "localhost:8081"), HelloMessage(nonce, "localhost:8082"), HelloMessage(nonce, "evil.example")} {
+		if key.ID().Verify(m, sig) {
+			t.Fatalf("signature verifies for %q", m)
 		}
 	}
 }

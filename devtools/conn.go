@@ -31,7 +31,7 @@ type conn struct {
 	log    *slog.Logger
 	cancel context.CancelCauseFunc
 	done   <-chan struct{} // closed when the connection ends
-	host   string // the Host the peer connected to (checked by the guard), which its hello signs
+	host   string          // the Host the peer connected to (checked by the guard), which its hello signs
 	buf    bytes.Buffer
 	id     identity.ID          // set by the hello, once its signature verifies
 	listed map[identity.ID]bool // books listed so far by books frames

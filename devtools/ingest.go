@@ -31,12 +31,28 @@ func (s *Server) connected(c *conn, h *report.Hello, at int64) (*report.Welcome,
 	for key, cp := range p.copies {
 		cp.status, cp.problem = StatusUnverified, "" // the new session reports anew
 		if b := s.books[key]; b != nil && b.author == h.ID && !b.cur.IsZero() && b.forkNote == "" {
-			w.Books = append(w.Books, report.Known{Key: key, Length: b.cur.Length})
+			w.Books = append(w.Books, report.Known{Key: key, Length: b.verifiedPages(), Head: b.cur.Length})
 		}
 	}
 	s.event(p, nil, &Event{Kind: "connect", PeerAt: at, Text: h.Alias})
 	s.feed.publish(feedMsg{Type: "peer", ID: h.ID})
 	return w, nil
+}
+
+// verifiedPages is how far the peer need not send pages again: the
+// verified head's length once its last page is verified (in the tree, or
+// retained verified by its range proof), else the verified tree's length.
+// A head alone (its pages lost with the connection) is not enough: the
+// pages would never be sent again.
+func (b *book) verifiedPages() uint64 {
+	n := b.cur.Length
+	if n <= uint64(b.tree.n) {
+		return n
+	}
+	if pg, ok := b.pages.Get(n - 1); ok && pg.status == StatusVerified {
+		return n
+	}
+	return uint64(b.tree.n)
 }
 
 // evictPeer forgets the offline peer seen longest ago, if any.

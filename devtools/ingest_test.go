@@ -12,6 +12,7 @@ import (
 	"github.com/task-messenger/task-messenger/devtools"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/report"
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
@@ -180,6 +181,48 @@ func TestReconnect(t *testing.T) {
 	}
 	if !r2.R.Connected() {
 		t.Fatal("not connected")
+	}
+}
+
+// TestReconnectAfterHead: a reporter that dropped after sending a head
+// but before its pages sends the pages when it reconnects (the welcome
+// says what is verified, not the head), and the tree grows to the head.
+func TestReconnectAfterHead(t *testing.T) {
+	e := newEnv(t, devtools.Config{})
+	db := openDB(t, 1)
+	b, _ := db.Author(ctx, "notes", nil)
+	for range 4 {
+		b.Append(ctx, []byte("page"))
+	}
+	head, err := journal.Marshal(b.Head())
+	if err != nil {
+		t.Fatal(err)
+	}
+	genesis, err := b.Get(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first session: the book listed with its head, then gone.
+	p := dialRaw(t, e, db.Identity(), "ana")
+	p.send(report.TypeBooks, &report.Books{Books: []report.BookInfo{{Key: b.Key(), Name: "notes", Author: db.ID(), Writable: true, Head: head, Genesis: genesis}}, Done: true})
+	waitFor(t, "the head taken", func() bool {
+		d := e.book(t, b.Key())
+		return d != nil && d.Length == 5
+	})
+	p.ws.Close(websocket.StatusNormalClosure, "")
+	waitFor(t, "offline", func() bool {
+		var pd devtools.PeerDetail
+		e.get(t, "/api/peers/"+db.ID().String(), &pd)
+		return !pd.Connected
+	})
+
+	startReporter(t, e, db, "ana", nil)
+	waitFor(t, "the pages", func() bool {
+		d := e.book(t, b.Key())
+		return d != nil && d.Retention.Pages == 5
+	})
+	if d := e.book(t, b.Key()); d.Tree != 5 || d.Status != devtools.StatusVerified {
+		t.Fatalf("tree %d, status %s", d.Tree, d.Status)
 	}
 }
 

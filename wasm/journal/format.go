@@ -157,7 +157,7 @@ type Genesis struct {
 	Author identity.ID // the author's peer id
 	Key    identity.ID // the book key
 	Name   string
-	Meta   []byte // application data (the room protocol's first page), may be empty
+	Meta   []byte // application data (the room protocol's first page); nil (CBOR null) if none
 	Sig    []byte // the author's signature
 }
 
@@ -197,6 +197,9 @@ func (g *Genesis) Encode() []byte {
 }
 
 func newGenesis(author, book *identity.Key, name string, meta []byte) *Genesis {
+	if len(meta) == 0 {
+		meta = nil // no meta is encoded as null, never as an empty byte string
+	}
 	g := &Genesis{Author: author.ID(), Key: book.ID(), Name: name, Meta: meta}
 	g.Sig = author.Sign(g.signedBytes())
 	return g
@@ -214,6 +217,9 @@ func DecodeGenesis(page []byte) (*Genesis, error) {
 	}
 	if len(w.Author) != identity.IDSize || len(w.Key) != identity.IDSize || len(w.Sig) != identity.SignatureSize {
 		return nil, fmt.Errorf("%w: %w: field sizes", ErrBadGenesis, ErrMalformed)
+	}
+	if w.Meta != nil && len(w.Meta) == 0 {
+		return nil, fmt.Errorf("%w: %w: empty meta as a byte string (no meta is null)", ErrBadGenesis, ErrMalformed)
 	}
 	if len(w.Meta) > MaxGenesisMeta {
 		return nil, fmt.Errorf("%w: %w: meta of %d bytes", ErrBadGenesis, ErrTooLarge, len(w.Meta))

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -48,6 +49,21 @@ func TestLeftIndexesMatchVerifier(t *testing.T) {
 				if !seen[s] {
 					t.Fatalf("[%d, %d): index %d not read", start, end, s)
 				}
+			}
+		}
+	}
+}
+
+// TestLeftHashesAreStartFrontier: the left hashes of a range proof of
+// [start, end) are, for every end, the hashes of the complete subtrees that
+// tile [0, start) (the frontier TreeHash(start) reads), left to right: what
+// docs/format.md tells a verifier.
+func TestLeftHashesAreStartFrontier(t *testing.T) {
+	for end := int64(1); end <= 130; end++ {
+		for start := int64(0); start < end; start++ {
+			got, want := leftIndexes(start, end), treeIndexes(start)
+			if !slices.Equal(got, want) {
+				t.Fatalf("[%d, %d): left hashes %v, frontier of %d %v", start, end, got, start, want)
 			}
 		}
 	}

@@ -33,6 +33,10 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(msg)
 	}
+	// Nulls where allowed (a hello's books, a have's push) and where not.
+	for _, h := range []string{"83010182f5f6", "83010182f680", "830105f6", "83010581f6", "83010182f5f7", "83010381f6"} {
+		f.Add(cb(h))
+	}
 	f.Add([]byte{})
 	f.Add([]byte{0x83, 0x01, 0x04, 0x40})
 	f.Fuzz(func(t *testing.T, msg []byte) {

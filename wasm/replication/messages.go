@@ -3,6 +3,7 @@ package replication
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -79,6 +80,16 @@ type Hello struct {
 	_     struct{} `cbor:",toarray"`
 	Full  bool
 	Books []HelloBook
+}
+
+// MarshalCBOR implements cbor.Marshaler: no books is an empty array, never null.
+func (h Hello) MarshalCBOR() ([]byte, error) {
+	type plain Hello
+	p := plain(h)
+	if p.Books == nil {
+		p.Books = []HelloBook{}
+	}
+	return encMode.Marshal(p)
 }
 
 // HelloBook is one entry of a Hello.
@@ -158,6 +169,9 @@ func Decode(msg []byte) (any, error) {
 		body = new(Bye)
 	default:
 		return nil, fmt.Errorf("%w: unknown message type %d", ErrProtocol, env.T)
+	}
+	if err := checkNulls(env.T, env.Body); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrProtocol, env.T, err)
 	}
 	if err := decMode.Unmarshal(env.Body, body); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrProtocol, env.T, err)
@@ -242,4 +256,93 @@ func keyOf(b []byte) (identity.ID, error) {
 		return identity.ID{}, fmt.Errorf("key of %d bytes", len(b))
 	}
 	return identity.ID(b), nil
+}
+
+// checkNulls refuses CBOR undefined anywhere, and null anywhere in a message body but
+// where the format allows null: a hello's book list (read as no books, as
+// the first peers sent it) and a have's push (no pages pushed). body is
+// well formed: the envelope decoder checked it (definite lengths, no tags,
+// nesting bounded).
+func checkNulls(t Type, body []byte) error {
+	var path []int
+	rest, err := walkNulls(body, &path, func(path []int) error {
+		if len(path) == 1 && path[0] == 1 && (t == TypeHello || t == TypeHave) {
+			return nil
+		}
+		return fmt.Errorf("null at body%v: only a hello's books and a have's push may be null", path)
+	})
+	if err == nil && len(rest) != 0 {
+		err = errors.New("trailing bytes")
+	}
+	return err
+}
+
+// maxWalkDepth bounds walkNulls' recursion (the decoder allows 10 levels).
+const maxWalkDepth = 16
+
+// walkNulls reads one CBOR item from b, calling null with the path (array
+// indexes) of every null in it, and returns what follows. Undefined is an
+// error.
+func walkNulls(b []byte, path *[]int, null func([]int) error) ([]byte, error) {
+	if len(*path) > maxWalkDepth {
+		return nil, errors.New("nested too deep")
+	}
+	if len(b) == 0 {
+		return nil, errors.New("truncated")
+	}
+	major, info := b[0]>>5, b[0]&0x1f
+	b = b[1:]
+	var arg uint64
+	switch {
+	case info < 24:
+		arg = uint64(info)
+	case info <= 27:
+		n := 1 << (info - 24)
+		if len(b) < n {
+			return nil, errors.New("truncated")
+		}
+		for _, c := range b[:n] {
+			arg = arg<<8 | uint64(c)
+		}
+		b = b[n:]
+	default:
+		return nil, fmt.Errorf("additional information %d", info)
+	}
+	switch major {
+	case 0, 1: // integers
+	case 2, 3: // byte and text strings
+		if arg > uint64(len(b)) {
+			return nil, errors.New("truncated")
+		}
+		b = b[arg:]
+	case 4, 5: // arrays, maps (2 items a pair)
+		n := arg
+		if major == 5 {
+			n *= 2
+		}
+		if n > uint64(len(b)) { // every item takes a byte at least
+			return nil, errors.New("truncated")
+		}
+		for i := range n {
+			*path = append(*path, int(i))
+			var err error
+			b, err = walkNulls(b, path, null)
+			*path = (*path)[:len(*path)-1]
+			if err != nil {
+				return nil, err
+			}
+		}
+	case 6:
+		return nil, errors.New("tag")
+	case 7:
+		switch info {
+		case 22: // null
+			if err := null(slices.Clone(*path)); err != nil {
+				return nil, err
+			}
+		case 23:
+			return nil, fmt.Errorf("undefined at body%v", *path)
+		}
+	}
+	return b, nil
 }

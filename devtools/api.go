@@ -277,14 +277,24 @@ func (s *Server) apiProof(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// proof proves page i: from the verified tree against the signed head (or
-// the tree's root, while the head is past the tree), else with the range
-// proof the page was verified with.
+// proof proves page i: from the verified tree against the signed head
+// (or, while the head is past the tree, the longest verified signed head
+// the tree reaches, else the tree's root), else with the range proof the
+// page was verified with. A proof against anything but the current
+// signed head comes with the consistency proof from it to that head.
 func (b *book) proof(i uint64) (*ProofView, error) {
+	var pv *ProofView
 	if i < uint64(b.tree.n) {
 		n, signed := b.cur.Length, true
+		var head *HeadView
 		if n > uint64(b.tree.n) {
-			n, signed = uint64(b.tree.n), false
+			if h, ok := b.signedWithin(i, uint64(b.tree.n)); ok {
+				n, head = h.Length, headView(&h)
+			} else {
+				n, signed = uint64(b.tree.n), false
+			}
+		} else {
+			head = headView(&b.cur)
 		}
 		root, _ := b.tree.root(n)
 		leaf := b.tree.leaf(i)
@@ -292,20 +302,33 @@ func (b *book) proof(i uint64) (*ProofView, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrNoProof, err)
 		}
-		head := &HeadView{Length: n, Root: hex.EncodeToString(root[:])}
-		if signed {
-			head = headView(&b.cur)
+		if !signed {
+			head = &HeadView{Length: n, Root: hex.EncodeToString(root[:])}
 		}
-		return &ProofView{Index: i, Leaf: hex.EncodeToString(leaf[:]), Kind: "inclusion", Head: head, Signed: signed, Proof: hexs(p),
-			Verified: tlog.CheckRecord(p, int64(n), root, int64(i), leaf) == nil}, nil
+		pv = &ProofView{Index: i, Leaf: hex.EncodeToString(leaf[:]), Kind: "inclusion", Head: head, Signed: signed, Proof: hexs(p),
+			Verified: tlog.CheckRecord(p, int64(n), root, int64(i), leaf) == nil}
+		pv.addConsistency(b, n, root)
+		return pv, nil
 	}
 	pg, ok := b.pages.Get(i)
 	if !ok || pg.proof == nil {
 		return nil, fmt.Errorf("%w: page %d", ErrNoProof, i)
 	}
 	ip := pg.proof
-	return &ProofView{Index: i, Leaf: hex.EncodeToString(pg.leaf[:]), Kind: "range", Head: headView(&ip.head), Signed: true,
-		Start: ip.start, End: ip.end, Left: hexs(ip.proof.Left), Tree: hexs(ip.proof.Tree), Verified: pg.status == StatusVerified}, nil
+	pv = &ProofView{Index: i, Leaf: hex.EncodeToString(pg.leaf[:]), Kind: "range", Head: headView(&ip.head), Signed: true,
+		Start: ip.start, End: ip.end, Left: hexs(ip.proof.Left), Tree: hexs(ip.proof.Tree), Verified: pg.status == StatusVerified}
+	pv.addConsistency(b, ip.head.Length, ip.head.Root)
+	return pv, nil
+}
+
+// addConsistency adds the consistency proof from the tree of length n and
+// root to the current signed head, or says why there is none.
+func (pv *ProofView) addConsistency(b *book, n uint64, root tlog.Hash) {
+	steps, ok := b.consistency(n, root)
+	pv.Consistency = steps
+	if !ok {
+		pv.ConsistencyNote = fmt.Sprintf("no consistency proof held from length %d to the signed head %d (the history kept does not reach it)", n, b.cur.Length)
+	}
 }
 
 func (s *Server) apiTimeline(w http.ResponseWriter, r *http.Request) {

@@ -181,7 +181,7 @@ func TestRetention(t *testing.T) {
 	waitFor(t, "book verified", e.bookIs(t, b.Key(), 51, devtools.StatusVerified))
 	d := e.book(t, b.Key())
 	r := d.Retention
-	if r.Pages != 10 || r.First != 41 || r.Last != 50 || r.Dropped != 41 || r.DroppedBelow != 41 || !strings.Contains(r.Note, "41 older pages") {
+	if r.Pages != 10 || !r.Genesis || r.First != 42 || r.Last != 50 || r.Dropped != 41 || r.DroppedBelow != 42 || !strings.Contains(r.Note, "41 older pages") {
 		t.Fatalf("retention: %+v", r)
 	}
 	if d.Events.Kept > 5 {
@@ -192,8 +192,11 @@ func TestRetention(t *testing.T) {
 		Retention devtools.RetentionView
 	}
 	e.get(t, "/api/books/"+b.Key().String()+"/pages?from=0", &pages)
-	if len(pages.Pages) != 10 || pages.Pages[0].Index != 41 || pages.Retention.Note == "" {
+	if len(pages.Pages) != 10 || pages.Pages[0].Index != 0 || pages.Pages[1].Index != 42 || pages.Retention.Note == "" {
 		t.Fatalf("pages: %d from %d", len(pages.Pages), pages.Pages[0].Index)
+	}
+	if g := pages.Pages[0]; g.Status != devtools.StatusVerified || g.Genesis == nil {
+		t.Fatalf("the genesis: %+v", g)
 	}
 	// A dropped page still has a proof: the verified tree is kept.
 	var proof devtools.ProofView

@@ -94,7 +94,7 @@ func (s *Server) applyChecked(p *peer, b *book, cp *copyState, c *checked) {
 
 	switch rel {
 	case relNew, relNewer:
-		b.cur = *h
+		b.advance(h, c.up)
 	case relFork:
 		s.setFork(b, fork, fmt.Sprintf("head %d from %s contradicts the verified head %d", h.Length, p.id.Short(), b.cur.Length))
 	case relBad:
@@ -214,7 +214,13 @@ func (s *Server) retain(b *book, p *peer, c *checked, statuses []Status, proof *
 		b.pages.Set(idx, np)
 	}
 	for b.pages.Len() > s.cfg.RetainPages {
-		k, _, _ := b.pages.PopMin()
+		k, pg, _ := b.pages.PopMin()
+		if k == 0 && b.pages.Len() > 0 {
+			// The genesis stays: it binds the book to its author, so a
+			// third party checks a long book from what is served.
+			k, _, _ = b.pages.PopMin()
+			b.pages.Set(0, pg)
+		}
 		b.droppedPages++
 		b.droppedBelow = max(b.droppedBelow, k+1)
 	}
@@ -259,12 +265,22 @@ func (s *Server) recheck(b *book) {
 // bindGenesis binds the book to its author and name from a verified
 // genesis page (signed by the author: it needs no head).
 func (s *Server) bindGenesis(b *book, cp *copyState, p *peer, g *journal.Genesis) {
-	page := g.Encode()
+	data := g.Encode()
 	switch {
 	case b.genesis == nil:
-		b.genesis, b.gen, b.name, b.author = page, g, g.Name, g.Author
+		b.genesis, b.gen, b.name, b.author = data, g, g.Name, g.Author
 		b.reader, b.task = nameParts(g.Name)
-	case !bytes.Equal(b.genesis, page):
+		// Retained as page 0, verified by its own signature, whatever
+		// pages the peer reports (a long book's come from far past it).
+		if _, ok := b.pages.Get(0); !ok {
+			leaf := tlog.RecordHash(data)
+			st := StatusVerified
+			if b.tree.n > 0 && b.tree.leaf(0) != leaf {
+				st = StatusInvalid
+			}
+			b.pages.Set(0, &page{index: 0, data: data, leaf: leaf, status: st, by: p.id})
+		}
+	case !bytes.Equal(b.genesis, data):
 		s.problem(b, cp, p, 0, fmt.Errorf("%w: a second genesis for the book", journal.ErrBadGenesis))
 	}
 }

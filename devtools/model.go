@@ -85,6 +85,7 @@ type book struct {
 	gen     *journal.Genesis // and decoded
 
 	cur    journal.Head // the newest verified head
+	links  []link       // the steps to cur from older verified heads, at most maxLinks
 	tree   tree         // stored hashes of the verified prefix
 	capped bool         // the tree reached Config.MaxTreePages
 

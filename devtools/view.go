@@ -108,7 +108,8 @@ type ForkView struct {
 // RetentionView says what the server keeps of a book's pages.
 type RetentionView struct {
 	Pages        int    `json:"pages"`
-	First        uint64 `json:"first"`
+	Genesis      bool   `json:"genesis"` // page 0 is held: it always is, once verified
+	First        uint64 `json:"first"`   // the first page held after the genesis (0: none)
 	Last         uint64 `json:"last"`
 	Dropped      uint64 `json:"dropped"`
 	DroppedBelow uint64 `json:"droppedBelow"`
@@ -165,6 +166,23 @@ type ProofView struct {
 	Left     []string  `json:"left,omitempty"` // range: the subtree hashes left of start
 	Tree     []string  `json:"tree,omitempty"` // range: consistency proof to the head
 	Verified bool      `json:"verified"`
+	// Consistency proves the book's current signed head from Head when
+	// Head is not it: steps, each a consistency proof (RFC 6962, as
+	// tlog.CheckTree) from a tree of From pages with root FromRoot to a
+	// signed head; the first starts at Head, the last ends at the current
+	// signed head. Empty when Head is the current signed head.
+	Consistency []ConsistencyView `json:"consistency,omitempty"`
+	// ConsistencyNote says why no consistency proof is served, if one
+	// should be and is not.
+	ConsistencyNote string `json:"consistencyNote,omitempty"`
+}
+
+// ConsistencyView is one step of a consistency proof.
+type ConsistencyView struct {
+	From     uint64    `json:"from"`
+	FromRoot string    `json:"fromRoot"` // hex
+	To       *HeadView `json:"to"`
+	Proof    []string  `json:"proof"` // hex
 }
 
 func hexs(hs []tlog.Hash) []string {
@@ -236,14 +254,16 @@ func (s *Server) bookDetail(b *book) *BookDetail {
 
 func (s *Server) retention(b *book) RetentionView {
 	r := RetentionView{Pages: b.pages.Len(), Dropped: b.droppedPages, DroppedBelow: b.droppedBelow, Cap: s.cfg.RetainPages}
-	if k, _, ok := b.pages.Min(); ok {
+	_, r.Genesis = b.pages.Get(0)
+	b.pages.Ascend(1, func(k uint64, _ *page) bool {
 		r.First = k
-	}
+		return false
+	})
 	if k, _, ok := b.pages.Max(); ok {
 		r.Last = k
 	}
 	if r.Dropped > 0 {
-		r.Note = fmt.Sprintf("%d older pages were dropped from memory (cap %d pages per book); pages below %d are not held", r.Dropped, r.Cap, r.DroppedBelow)
+		r.Note = fmt.Sprintf("%d older pages were dropped from memory (cap %d pages per book); pages below %d are not held, but for the genesis (page 0)", r.Dropped, r.Cap, r.DroppedBelow)
 	}
 	return r
 }

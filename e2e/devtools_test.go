@@ -19,12 +19,19 @@ import (
 // startDevtools runs a devtools server on 127.0.0.1 for the test.
 func startDevtools(t *testing.T) *httptest.Server {
 	t.Helper()
+	return startDevtoolsWith(t, func(h http.Handler) http.Handler { return h })
+}
+
+// startDevtoolsWith runs a devtools server on 127.0.0.1 whose handler is
+// wrapped by wrap (to observe its answers).
+func startDevtoolsWith(t *testing.T, wrap func(http.Handler) http.Handler) *httptest.Server {
+	t.Helper()
 	s := devtools.New(devtools.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewUnstartedServer(s.Handler())
+	hs := httptest.NewUnstartedServer(wrap(s.Handler()))
 	hs.Listener.Close()
 	hs.Listener = ln
 	hs.Start()

@@ -339,8 +339,9 @@ type browser struct {
 	tabs int
 }
 
-// newBrowser starts Chromium; it stops (and its profile directory is
-// removed) when the test ends.
+// newBrowser starts Chromium with chromiumFlags and extraFlags ("name" or
+// "name=value"); it stops (and its profile directory is removed) when the
+// test ends.
 func newBrowser(tb testing.TB, extraFlags ...string) *browser {
 	tb.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
@@ -350,7 +351,11 @@ func newBrowser(tb testing.TB, extraFlags ...string) *browser {
 	b := &browser{out: new(lockedBuffer)}
 	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chromiumPath)}
 	for _, f := range append(slices.Clone(chromiumFlags), extraFlags...) {
-		opts = append(opts, chromedp.Flag(f, true))
+		if name, value, ok := strings.Cut(f, "="); ok {
+			opts = append(opts, chromedp.Flag(name, value))
+		} else {
+			opts = append(opts, chromedp.Flag(f, true))
+		}
 	}
 	opts = append(opts,
 		chromedp.CombinedOutput(b.out),

@@ -32,9 +32,9 @@
     for (const c of children) if (c != null) e.append(c)
     return e
   }
-  const short = (id) => (id || '').slice(0, 8)
+  const short = (id) => String(id || '').slice(0, 8)
   const who = (id) => (state.app && id === state.app.id ? 'you' : short(id))
-  const clip = (s, n) => (s.length > n ? s.slice(0, n) + '…' : s)
+  const clip = (s, n) => { s = String(s); return s.length > n ? s.slice(0, n) + '…' : s }
 
   function setState (node, text, cls) {
     node.textContent = text
@@ -155,10 +155,29 @@
     }
   }
 
+  // renderMessage renders one message. A message the page cannot render
+  // (a peer's bad data that got past the module's checks) shows as an
+  // invalid message instead: it never hides the messages after it.
   function renderMessage (m) {
+    try {
+      return renderValid(m)
+    } catch (err) {
+      const by = Array.isArray(m && m.head) ? String(m.head[0]) : ''
+      return el('li', { class: 'msg unknown', 'data-id': String(m && m.id), 'data-key': String(m && m.key), 'data-type': 'invalid' },
+        el('span', { class: 'text', text: `invalid message from ${who(by)}: ${clip(String(err && err.message), 120)}` }))
+    }
+  }
+
+  function timeOf (m) {
+    const date = new Date(m.meta && m.meta.date)
+    if (isNaN(date.getTime())) return el('time', { text: 'unknown time' })
+    return el('time', { datetime: date.toISOString(), title: date.toLocaleString(), text: date.toLocaleTimeString() })
+  }
+
+  function renderValid (m) {
     const by = m.head[0]
-    const date = new Date(m.meta.date)
-    const time = el('time', { datetime: date.toISOString(), title: date.toLocaleString(), text: date.toLocaleTimeString() })
+    if (typeof by !== 'string') throw new Error('no author')
+    const time = timeOf(m)
     const sys = text(m)
     const known = ['chat', 'task', 'join', 'member', 'rename', 'subtask'].includes(m.type)
     const li = el('li', { class: 'msg' + (sys == null ? '' : known ? ' system' : ' unknown') + (by === state.app.id ? ' mine' : ''), 'data-id': m.id, 'data-key': m.key, 'data-type': m.type })
@@ -331,6 +350,30 @@
     location.reload()
   }
 
+  // ---- where this tab connects --------------------------------------------
+
+  // localEndpoint tells whether an address from the URL may be used: a
+  // loopback host (127.0.0.0/8, localhost, [::1]) or this page's own origin.
+  function localEndpoint (raw) {
+    let u
+    try { u = new URL(raw, location.href) } catch (_) { return false }
+    if (!['ws:', 'wss:', 'http:', 'https:'].includes(u.protocol) || u.username || u.password) return false
+    const h = u.hostname
+    return h === 'localhost' || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || u.host === location.host
+  }
+
+  // showReporting says plainly when this tab streams its books to a
+  // devtools server, and which addresses from the link were ignored.
+  function showReporting (devtools, ignored) {
+    const note = $('report-note')
+    const lines = []
+    if (devtools) lines.push(`This tab reports to devtools at ${devtools}: it sees every book of this profile and can export, import or reset it.`)
+    if (ignored.length) lines.push(`Ignored from the link (not a local address): ${ignored.join(', ')}.`)
+    note.textContent = lines.join(' ')
+    note.hidden = lines.length === 0
+    note.dataset.devtools = devtools || ''
+  }
+
   // ---- start -------------------------------------------------------------
 
   async function main () {
@@ -338,8 +381,15 @@
     const tm = await window.taskmessenger.ready
     const opts = { profile }
     if (params.has('webrtc')) opts.webrtc = params.get('webrtc') !== '0'
-    if (params.has('relay')) opts.relay = params.get('relay')
-    if (params.has('devtools')) opts.devtools = params.get('devtools') // else the server's /config.json says
+    // A link can carry ?relay= and ?devtools=, but anyone can send a link:
+    // only a loopback or same-origin address is taken from it (a devtools
+    // server sees every book of the profile and may reset it).
+    const ignored = []
+    for (const k of ['relay', 'devtools']) {
+      if (!params.has(k)) continue
+      if (localEndpoint(params.get(k))) opts[k] = params.get(k)
+      else ignored.push(`${k}=${params.get(k)}`)
+    }
     let app
     const openStart = performance.now()
     try {
@@ -352,6 +402,7 @@
     state.app = app
     window.tmApp = app
     $('me-id').textContent = app.id
+    showReporting(app.devtools, ignored)
     setState($('me-state'), 'connecting…', 'waiting')
     app.on('message', onMessage)
     app.on('task', () => refreshTasks())

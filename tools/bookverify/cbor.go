@@ -3,6 +3,7 @@ package bookverify
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // A reader reads the subset of CBOR (RFC 8949) the formats use: unsigned
@@ -97,6 +98,9 @@ func (r *reader) text(what string) (string, error) {
 	}
 	v := string(r.b[r.off : r.off+int(n)])
 	r.off += int(n)
+	if !utf8.ValidString(v) {
+		return "", fmt.Errorf("%s: not UTF-8", what)
+	}
 	return v, nil
 }
 

@@ -111,8 +111,8 @@ func listeningPort(r *http.Request) string {
 // originHost returns the host of an http(s) origin, or "".
 func originHost(origin string) string {
 	u, err := url.Parse(origin)
-	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.Path != "" || u.User != nil {
-		return ""
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || !strings.EqualFold(u.Scheme+"://"+u.Host, origin) {
+		return "" // not exactly scheme://host[:port], as browsers send
 	}
 	return u.Host
 }

@@ -14,10 +14,17 @@
 //
 // Page 0 is the genesis page (Genesis): a CBOR array
 //
-//	[1, author id (32 bytes), book key (32), name (text), meta (bytes), signature (64)]
+//	[1, author id (32 bytes), book key (32), name (text), meta (bytes or null), signature (64)]
 //
-// where the author's identity key signs "taskmessenger/genesis/v1\n" followed
-// by the CBOR encoding of the same array without the signature.
+// meta is application data (1 to MaxGenesisMeta bytes), or CBOR null when
+// there is none: an empty byte string is refused. The author's identity
+// key signs "taskmessenger/genesis/v1\n" followed by the same 6-element
+// array with the signature slot as CBOR null (the array still has six
+// elements). The page must be in deterministic form (DecodeGenesis
+// re-encodes it). The room protocol's meta is JSON: {"task", "to",
+// "title", "parent", "members"} for task books, {"app":"task-messenger"}
+// for "tasks"; the audit book has none. docs/format.md gives every field
+// and a worked example.
 //
 // # Heads and proofs
 //
@@ -33,15 +40,24 @@
 // A replica (a peer's book, opened by key) accepts:
 //   - its first head on the signature alone (the key is the book's identity);
 //   - a longer head only with a tlog consistency proof from the head it has
-//     (Upgrade); a head of the same length with another root, or a longer
-//     one whose proof shows another root at the old length, is a fork: both
-//     heads are kept as evidence (Fork), and the book accepts no more heads;
-//     a shorter head is stale and refused;
-//   - pages [start, end) only with a RangeProof against its current head:
-//     the hashes of the subtrees left of start that, with the pages, give the
-//     tree hash at size end, plus a tlog consistency proof from end to the
-//     head's length. A range of any size costs O(log n) hashes, so a replica
-//     can hold any ranges of a book (sparse), e.g. the last 50 of a million.
+//     (Upgrade, the CBOR array [head, from, fromRoot, proof]; at from 0,
+//     fromRoot is 32 zero bytes and the proof empty); a head of the same
+//     length with another root, or a longer one whose proof shows another
+//     root at the old length, is a fork: both heads are kept as evidence
+//     (Fork), and the book accepts no more heads; a shorter head is stale
+//     and refused;
+//   - pages [start, end) only with a RangeProof against its current head,
+//     the CBOR array [left, tree] of two hash lists: left are the roots of
+//     the complete subtrees that tile [0, start), one per bit of start,
+//     largest (leftmost) first (leftIndexes, in ascending stored index,
+//     is this order), from which with the pages the verifier computes the
+//     tree hash at size end; tree is the tlog consistency proof from end
+//     to the head's length (empty when they are equal). A range of any
+//     size costs O(log n) hashes, so a replica can hold any ranges of a
+//     book (sparse), e.g. the last 50 of a million.
+//
+// Hash lists are CBOR arrays of 32-byte byte strings, empty arrays when
+// empty (never null).
 //
 // Anything refused leaves the store as it was.
 //
@@ -49,8 +65,9 @@
 //
 // Per book, in the tables of package store: the book record (CBOR map with
 // integer keys, under the book key), the name binding, and for each page,
-// under book key ‖ index (8 bytes, big endian), the page and the tree hashes
-// that tlog.StoredHashes returns for it (concatenated). An append writes
+// under book key ‖ index (8 bytes, big endian), the record k (1 byte) ‖
+// the k tree hashes tlog.StoredHashes returns for the page (level 0 first)
+// ‖ the page. An append writes
 // pages, hashes and the record with its new head in one store.Batch, so a
 // crash leaves a valid prefix. Concurrent appends to a book share one batch
 // and one head (group commit).
@@ -59,6 +76,12 @@
 //
 // Open binds a store to a seed (a store written for another seed is
 // ErrUnauthorized), opens the profile's audit book (name "audit", JSON
-// entries for every open and book creation) and reports every committed
-// change to the hooks registered with Subscribe.
+// entries for every open, book creation and import) and reports every
+// committed change to the hooks registered with Subscribe.
+//
+// Export writes every book as JSON (its head and the pages it holds from
+// 0); Import verifies all of an export, checks every book against the
+// books held, and stores it all in one batch with its audit entry: a
+// conflict anywhere (a fork, a name bound to another book) leaves the
+// store as it was.
 package journal

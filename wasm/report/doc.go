@@ -12,13 +12,13 @@
 // sends the pages from the last length reported to the head, with one
 // range proof and one consistency proof.
 //
-// # Protocol (version 1)
+// # Protocol (version 2)
 //
 // One websocket per peer (ws://127.0.0.1:8081/peer by default), text
 // messages, each one JSON frame, at most MaxFrameSize bytes (commands and
 // results: MaxResultSize):
 //
-//	{"v": 1, "type": T, "at": unix-ms, "body": {…}}
+//	{"v": 2, "type": T, "at": unix-ms, "body": {…}}
 //
 // with the keys in that order (the body is decoded in one pass, after the
 // type). Unknown fields, types and versions are refused. Byte strings
@@ -28,9 +28,13 @@
 // journal.RangeProof, journal.Fork).
 //
 //	type     direction  body
-//	hello    p → s      {id, alias, agent}: first frame
-//	welcome  s → p      {books: [{key, length}]}: for the books the peer authors,
-//	                    the length the server verified; the peer reports from there
+//	challenge s → p     {nonce}: first frame, NonceSize random bytes
+//	hello    p → s      {id, sig, alias, agent}: first peer frame; sig is the id's
+//	                    signature of HelloMessage(nonce, host)
+//	welcome  s → p      {books: [{key, length, head}]}: for the books the peer
+//	                    authors, the pages the server holds verified (the peer
+//	                    sends pages from length) and the verified head (its
+//	                    upgrade starts at head)
 //	books    p → s      {books: [{key, name, author, writable, head, have, forked,
 //	                    genesis}], done}: every book at connect, ≤ MaxBooks per
 //	                    frame, done on the last
@@ -50,7 +54,13 @@
 //	                    or reset
 //	result   p → s      {id, error, data}: the answer (data: the export)
 //
-// At connect the reporter sends hello, waits for the welcome, lists its
+// The hello authenticates the reporter: the signed bytes are
+// "taskmessenger/devtools/v2\n" ‖ nonce ‖ host, host being the host of the
+// URL dialled (lowercase, no default port: what a browser sends as Host),
+// so a signature answers one challenge of one server. The reporter signs
+// with Config.Key, the profile's identity key.
+//
+// At connect the reporter reads the challenge, sends hello, waits for the welcome, lists its
 // books and reports each book's newest pages (at most Config.Backfill);
 // then every change as it happens. Replicas cannot prove (only authors
 // hold a book's whole tree): their pages come without proofs and the

@@ -14,27 +14,46 @@
 //
 // Every message is CBOR (deterministic encoding, fxamacker/cbor), an array
 // [version, type, body], version 1, at most MaxMessageSize bytes. Bodies are
-// CBOR arrays:
+// CBOR arrays, their elements positional:
 //
 //	type  name   body                                   sent by
 //	1     hello  [full bool, [[prefix, length] …]]      a reader: the length it has of each of
 //	                                                    the peer's books it reads, by the first
 //	                                                    8 bytes of the key. full: the list is
 //	                                                    complete (sent once, at connect).
-//	2     have   [upgrade, push data / null]            an author: its head as
-//	                                                    [head, from, fromRoot, consistency proof]
-//	                                                    from the length the reader has (from),
-//	                                                    with the pages [from, …) pushed along
-//	                                                    when they are few (≤ 32 pages, ≤ 64 KiB).
+//	2     have   [upgrade, push data body / null]       an author: its head as an upgrade
+//	                                                    [head, from, fromRoot, proof] from the
+//	                                                    length the reader has (from), with the
+//	                                                    pages [from, …) pushed along when they
+//	                                                    are few (see Push rules), else null.
 //	3     want   [key, [[start, end] …]]                a reader: the page ranges it lacks
-//	                                                    (≤ 64 ranges).
+//	                                                    (1 to 64 ranges, start < end).
 //	4     data   [key, start, n, [page …], rangeproof]  an author: pages [start, start+len)
-//	                                                    (≤ 4096 pages, ~256 KiB) proven against
-//	                                                    the head of length n.
-//	5     bye    [reason]                               either: why it ends the session.
+//	                                                    (1 to 4096 pages, ~256 KiB) proven
+//	                                                    against the head of length n.
+//	5     bye    [reason]                               either: why it ends the session
+//	                                                    (text, at most 1024 bytes).
 //
-// Heads, upgrades, range proofs and ranges are encoded as in package
-// journal (journal.Head, journal.Upgrade, journal.RangeProof, journal.Range).
+// Keys are 32-byte byte strings, lengths and indexes unsigned integers,
+// pages byte strings. A head is [key, length, root, signature]; an upgrade
+// [head, from, fromRoot, consistency proof], fromRoot being 32 zero bytes
+// (not the RFC 6962 empty-tree hash) and the proof empty when from is 0; a
+// range proof [left hashes, consistency proof]; hash lists are arrays of
+// 32-byte byte strings (package journal documents each).
+//
+// Null means "none" in two places only: a have's push, and a hello's list
+// of books (sent as an empty array; null is accepted because the first
+// peers sent it). Null or undefined anywhere else is a protocol violation.
+// docs/format.md gives every byte, with worked examples.
+//
+// # Push rules
+//
+// An author pushes the pages [from, n) a reader lacks along with the have
+// only when they are at most Config.PushPages (32) and Config.PushBytes
+// (64 KiB) together; otherwise the push is null and the reader pulls with
+// want. An announcement (a have from 0 of a book the reader has not
+// listed) always pushes the genesis: the whole book if it is short, else
+// page 0 alone, proven against the full head.
 //
 // # State machine
 //

@@ -35,6 +35,14 @@ func (s *session) sendBooks(ctx context.Context) error {
 			return err
 		}
 		for _, info := range infos[:n] {
+			// A server that knew nothing of the book takes the head just
+			// listed: the backfill proves its head from that one (it may
+			// have grown meanwhile, and a longer head needs the proof).
+			if info.Writable && !info.Head.IsZero() && s.books[info.Key] == nil {
+				s.books[info.Key] = &sent{head: info.Head.Length}
+			}
+		}
+		for _, info := range infos[:n] {
 			if err := s.report(ctx, s.r.now(), info.Key, eventBackfill, uint64(s.r.cfg.Backfill)); err != nil {
 				return err
 			}

@@ -252,6 +252,9 @@ func readUpgrade(r *reader) (*Upgrade, error) {
 	if h.Length == 0 || u.From > h.Length {
 		return nil, fmt.Errorf("upgrade from %d to %d", u.From, h.Length)
 	}
+	if u.From == 0 && (u.FromRoot != Hash{} || len(u.Proof) != 0) {
+		return nil, fmt.Errorf("upgrade from 0 with a root or a proof")
+	}
 	return u, nil
 }
 

@@ -201,6 +201,9 @@ func (h *Have) check() error {
 	if h.Upgrade.Head.Length == 0 || h.Upgrade.From > h.Upgrade.Head.Length {
 		return fmt.Errorf("upgrade from %d to %d", h.Upgrade.From, h.Upgrade.Head.Length)
 	}
+	if h.Upgrade.From == 0 && (h.Upgrade.FromRoot != journal.Hash{} || len(h.Upgrade.Proof) != 0) {
+		return errors.New("upgrade from 0 with a root or a proof (the root at 0 is 32 zero bytes, the proof empty)")
+	}
 	if h.Push == nil {
 		return nil
 	}

@@ -100,3 +100,27 @@ func TestDecodeNulls(t *testing.T) {
 		t.Fatalf("hello with no books: %x, want %x", msg, want)
 	}
 }
+
+// TestDecodeHaveFromZero: an upgrade from 0 carries 32 zero bytes as the
+// root at 0 and no proof, as docs/format.md says; anything else is refused.
+func TestDecodeHaveFromZero(t *testing.T) {
+	ana, bob := openDB(t, 1), openDB(t, 2)
+	book, _ := bookFor(t, ana, bob, "zero")
+	book.Append(ctx, []byte("a"))
+	head, err := journal.Marshal(book.Head())
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero, one := bstr(make([]byte, 32)), bstr(bytes.Repeat([]byte{1}, 32))
+	if _, err := replication.Decode(cb("830102", "82", "84", head, "00", zero, "80", "f6")); err != nil {
+		t.Fatalf("upgrade from 0: %v", err)
+	}
+	for name, msg := range map[string][]byte{
+		"a root at 0": cb("830102", "82", "84", head, "00", one, "80", "f6"),
+		"a proof":     cb("830102", "82", "84", head, "00", zero, "81", one, "f6"),
+	} {
+		if _, err := replication.Decode(msg); !errors.Is(err, replication.ErrProtocol) {
+			t.Errorf("upgrade from 0 with %s: %v, want ErrProtocol", name, err)
+		}
+	}
+}

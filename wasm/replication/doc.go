@@ -37,8 +37,8 @@
 // Keys are 32-byte byte strings, lengths and indexes unsigned integers,
 // pages byte strings. A head is [key, length, root, signature]; an upgrade
 // [head, from, fromRoot, consistency proof], fromRoot being 32 zero bytes
-// (not the RFC 6962 empty-tree hash) and the proof empty when from is 0; a
-// range proof [left hashes, consistency proof]; hash lists are arrays of
+// (not the RFC 6962 empty-tree hash) and the proof empty when from is 0
+// (anything else is refused); a range proof [left hashes, consistency proof]; hash lists are arrays of
 // 32-byte byte strings (package journal documents each).
 //
 // Null means "none" in two places only: a have's push, and a hello's list

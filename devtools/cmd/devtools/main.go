@@ -29,11 +29,12 @@ func main() {
 	}
 }
 
-func run(args []string) error {
+// parseFlags reads the command line into the listen address and the
+// server's configuration.
+func parseFlags(args []string) (addr string, cfg devtools.Config, err error) {
 	fs := flag.NewFlagSet("devtools", flag.ContinueOnError)
-	addr := fs.String("addr", envOr("DEVTOOLS_ADDR", "127.0.0.1:8081"), "listen address")
-	var cfg devtools.Config
-	fs.IntVar(&cfg.RetainPages, "retain-pages", 1000, "pages kept per book; older ones are dropped")
+	fs.StringVar(&addr, "addr", envOr("DEVTOOLS_ADDR", "127.0.0.1:8081"), "listen address")
+	fs.IntVar(&cfg.RetainPages, "retain-pages", 1000, "pages kept per book; older ones are dropped (never the genesis)")
 	fs.IntVar(&cfg.RetainEvents, "retain-events", 1000, "timeline events kept per book and per peer")
 	fs.IntVar(&cfg.MaxTreePages, "max-tree", 1<<18, "pages of a book's verified Merkle tree kept (64 bytes each)")
 	fs.IntVar(&cfg.MaxPeers, "max-peers", 256, "peers kept")
@@ -41,21 +42,29 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.CommandTimeout, "command-timeout", time.Minute, "how long an export, import or reset may take")
 	origins := fs.String("origins", "127.0.0.1:*,localhost:*,[::1]:*", "web origins allowed to connect reporters (comma separated)")
 	fs.Func("host", "a name the server answers to besides 127.0.0.1, localhost and [::1] (name, on the listening port, or name:port); repeatable", func(v string) error {
-		if strings.TrimSpace(v) == "" || strings.ContainsAny(v, "/ ") {
+		if strings.TrimSpace(v) == "" || strings.ContainsAny(v, "/ @?#") {
 			return fmt.Errorf("bad host %q", v)
 		}
 		cfg.Hosts = append(cfg.Hosts, v)
 		return nil
 	})
 	if err := fs.Parse(args); err != nil {
+		return "", cfg, err
+	}
+	cfg.OriginPatterns = strings.Split(*origins, ",")
+	return addr, cfg, nil
+}
+
+func run(args []string) error {
+	addr, cfg, err := parseFlags(args)
+	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Logger = log
-	cfg.OriginPatterns = strings.Split(*origins, ",")
 
 	s := devtools.New(cfg)
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}

@@ -80,3 +80,20 @@ func TestImpostor(t *testing.T) {
 	// older connection, as a reconnecting tab does).
 	dialRaw(t, e, ana.Identity(), "ana again")
 }
+
+// TestHandshakeBound: connections that have not proven their id are
+// bounded; one that proves it makes room, and the real reporter gets in.
+func TestHandshakeBound(t *testing.T) {
+	e := newEnv(t, devtools.Config{MaxHandshakes: 2})
+	ana := openDB(t, 1)
+	p1, _ := dialChallenge(t, e)
+	dialChallenge(t, e)
+	if _, resp, err := websocket.Dial(ctx, e.WS, nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a third waiting connection: %v", err)
+	}
+	p1.ws.CloseNow()
+	r := startReporter(t, e, ana, "ana", nil)
+	waitFor(t, "connected once a waiting one left", r.R.Connected)
+	// Authenticated connections do not count.
+	dialChallenge(t, e)
+}

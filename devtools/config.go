@@ -22,6 +22,9 @@ type Config struct {
 	// MaxPeers and MaxBooks bound the peers (default 256) and books
 	// (default 10,000) the server keeps.
 	MaxPeers, MaxBooks int
+	// MaxHandshakes bounds the /peer connections that have not yet sent a
+	// hello that verifies (default 64; each has 10 s to): past it, 503.
+	MaxHandshakes int
 	// CommandTimeout bounds an export, import or reset (default 60 s).
 	CommandTimeout time.Duration
 	// OriginPatterns are the web origins allowed to open /peer (default
@@ -55,6 +58,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBooks <= 0 {
 		c.MaxBooks = 10000
+	}
+	if c.MaxHandshakes <= 0 {
+		c.MaxHandshakes = 64
 	}
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 60 * time.Second

@@ -32,6 +32,7 @@ type conn struct {
 	cancel context.CancelCauseFunc
 	done   <-chan struct{} // closed when the connection ends
 	host   string          // the Host the peer connected to (checked by the guard), which its hello signs
+	authed func()          // counts the connection out of Server.handshakes, once
 	buf    bytes.Buffer
 	id     identity.ID          // set by the hello, once its signature verifies
 	listed map[identity.ID]bool // books listed so far by books frames
@@ -81,6 +82,15 @@ func (s *Server) servePeer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.wg.Done()
+	// Connections that have not proven their id yet are bounded.
+	if s.handshakes.Add(1) > int64(s.cfg.MaxHandshakes) {
+		s.handshakes.Add(-1)
+		writeError(w, http.StatusServiceUnavailable, "too many connections waiting to authenticate")
+		return
+	}
+	var once sync.Once
+	authed := func() { once.Do(func() { s.handshakes.Add(-1) }) }
+	defer authed()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.OriginPatterns})
 	if err != nil {
 		s.log.Info("devtools: upgrade failed", "remote", r.RemoteAddr, "err", err)
@@ -88,7 +98,7 @@ func (s *Server) servePeer(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(report.MaxResultSize + 1)
 	ctx, cancel := context.WithCancelCause(s.ctx)
-	c := &conn{s: s, ws: ws, host: strings.ToLower(r.Host), log: s.log.With("remote", r.RemoteAddr), cancel: cancel, done: ctx.Done(), pending: make(map[uint64]chan *report.Result)}
+	c := &conn{s: s, ws: ws, authed: authed, host: strings.ToLower(r.Host), log: s.log.With("remote", r.RemoteAddr), cancel: cancel, done: ctx.Done(), pending: make(map[uint64]chan *report.Result)}
 	// Whatever ends the connection closes the websocket with its cause,
 	// which unblocks the reader.
 	closed := make(chan struct{})
@@ -149,6 +159,7 @@ func (c *conn) serve(ctx context.Context) error {
 		c.log.Warn("devtools: hello refused: bad signature", "claims", hello.ID.Short())
 		return errAuth
 	}
+	c.authed()
 	c.id = hello.ID
 	c.log = c.log.With("peer", hello.ID.Short(), "alias", hello.Alias)
 	welcome, err := c.s.connected(c, hello, f.At)

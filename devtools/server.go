@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gorilla/mux"
 	"golang.org/x/mod/sumdb/tlog"
@@ -24,6 +25,8 @@ type Server struct {
 	ctx    context.Context // ends at Close: every connection and feed ends with it
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // peer connections and feed subscribers being served
+
+	handshakes atomic.Int64 // /peer connections not yet authenticated
 
 	mu      sync.Mutex // guards the fields below and every peer, copy, book and page
 	closed  bool

@@ -1,9 +1,13 @@
 package journal_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"testing"
 
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 )
 
@@ -120,5 +124,53 @@ func TestImportRefusesDuplicates(t *testing.T) {
 	}
 	if snapshot(t, st) != before {
 		t.Fatal("a refused import changed the store")
+	}
+}
+
+// forgedBook is a one-page book with a hand-made genesis: author signs a
+// genesis naming name for a book key of its choice (not derived from the
+// name, as the journal's would be).
+func forgedBook(t *testing.T, author, book *identity.Key, name string) journal.ExportBook {
+	t.Helper()
+	unsigned := fzGenesisPage(author.ID(), book.ID(), name, nil, nil)
+	sig := author.Sign(append([]byte("taskmessenger/genesis/v1\n"), unsigned...))
+	page := fzGenesisPage(author.ID(), book.ID(), name, nil, sig)
+	h := journal.Head{Key: book.ID(), Length: 1, Root: tlog.RecordHash(page)}
+	msg := append([]byte("taskmessenger/head/v1\n"), h.Key[:]...)
+	msg = binary.BigEndian.AppendUint64(msg, h.Length)
+	h.Sig = book.Sign(append(msg, h.Root[:]...))
+	hb, err := journal.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return journal.ExportBook{Key: h.Key, Name: name, Author: author.ID(), Head: hb, Pages: [][]byte{page}}
+}
+
+// TestImportNameClaimedTwice: two books of one export that claim the same
+// author-bound name: the second conflicts with the first, and neither is
+// stored.
+func TestImportNameClaimedTwice(t *testing.T) {
+	mallory := identity.New(seed(9))
+	name := mallory.ID().String() + "-x"
+	ex := &journal.Export{Format: journal.ExportFormat, Version: 1, Profile: mallory.ID(), Books: []journal.ExportBook{
+		forgedBook(t, mallory, identity.New(seed(10)), name),
+		forgedBook(t, mallory, identity.New(seed(11)), name),
+	}}
+	st := newStore(t)
+	ana := openDB(t, st, 1)
+	before := snapshot(t, st)
+	if _, err := ana.Import(ctx, ex); !errors.Is(err, journal.ErrUnauthorized) {
+		t.Fatalf("import of two books claiming one name: %v, want ErrUnauthorized", err)
+	}
+	if snapshot(t, st) != before {
+		t.Fatal("a refused import changed the store")
+	}
+	// One of them alone is fine.
+	ex.Books = ex.Books[:1]
+	if _, err := ana.Import(ctx, ex); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := ana.Lookup(ctx, name); err != nil || k != identity.New(seed(10)).ID() {
+		t.Fatalf("name bound to %s, %v", k.Short(), err)
 	}
 }

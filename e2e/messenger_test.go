@@ -77,7 +77,7 @@ func messengerStory(t *testing.T, b *browser, query, shots string) {
 
 	// Bob creates the task; its invite code shows in the room.
 	bob.typeText("#new-title", "Fix the roof", true)
-	bob.poll(`document.getElementById('room-title').textContent === 'Fix the roof' && document.getElementById('invite-code').value.startsWith('tm1') && document.querySelector('.pick[aria-current="true"]') !== null`)
+	bob.poll(`document.getElementById('room-title').textContent === 'Fix the roof' && document.getElementById('invite-code').value.startsWith('tm2') && document.querySelector('.pick[aria-current="true"]') !== null`)
 	var code, task string
 	bob.run(`return document.getElementById('invite-code').value`, &code)
 	bob.run(`return document.querySelector('.pick[aria-current="true"]').dataset.task`, &task)

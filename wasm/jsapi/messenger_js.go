@@ -254,6 +254,7 @@ func (app *jsApp) value() js.Value {
 	o.Set("createTask", app.funcs.Async(app.createTask))
 	o.Set("rename", app.funcs.Async(app.rename))
 	o.Set("invite", app.funcs.Async(app.invite))
+	o.Set("revokeInvite", app.funcs.Async(app.revokeInvite))
 	o.Set("join", app.funcs.Async(app.join))
 	o.Set("send", app.funcs.Async(app.send))
 	o.Set("sendMany", app.funcs.Async(app.sendMany))
@@ -328,7 +329,8 @@ func (app *jsApp) rename(args []js.Value) (any, error) {
 	return nil, m.Rename(context.Background(), id, args[1].String())
 }
 
-// invite is app.invite(taskId) → code.
+// invite is app.invite(taskId, { expires }) → code; expires (a Date or
+// Unix ms) is when the code stops admitting anyone.
 func (app *jsApp) invite(args []js.Value) (any, error) {
 	m, err := app.messenger()
 	if err != nil {
@@ -338,7 +340,30 @@ func (app *jsApp) invite(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.Invite(id)
+	var opts room.InviteOptions
+	switch e := option(args, 1).Get("expires"); {
+	case e.IsUndefined() || e.IsNull():
+	case e.Type() == js.TypeNumber:
+		opts.Expires = time.UnixMilli(int64(e.Float()))
+	case e.Type() == js.TypeObject && e.Get("getTime").Type() == js.TypeFunction:
+		opts.Expires = time.UnixMilli(int64(e.Call("getTime").Float()))
+	default:
+		return nil, errors.New("invite: expires must be a Date or a number of Unix ms")
+	}
+	return m.Invite(context.Background(), id, opts)
+}
+
+// revokeInvite is app.revokeInvite(code): the code, issued by this
+// profile, admits no one from now on.
+func (app *jsApp) revokeInvite(args []js.Value) (any, error) {
+	m, err := app.messenger()
+	if err != nil {
+		return nil, err
+	}
+	if len(args) < 1 || args[0].Type() != js.TypeString {
+		return nil, errors.New("revokeInvite(code): code must be a string")
+	}
+	return nil, m.RevokeInvite(context.Background(), args[0].String())
 }
 
 // join is app.join(code, { timeout, signal }) → task: waits while the host
@@ -655,9 +680,9 @@ func (app *jsApp) on(args []js.Value) any {
 	}
 	ev := room.EventType(args[0].String())
 	switch ev {
-	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError:
+	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError, room.EventEquivocation:
 	default:
-		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer or error", ev))
+		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer, error or equivocation", ev))
 	}
 	app.mu.Lock()
 	id := app.nextID
@@ -758,6 +783,9 @@ func eventView(ev room.Event) map[string]any {
 	}
 	if ev.Err != nil {
 		o["error"] = ev.Err.Error()
+	}
+	if ev.Evidence != nil {
+		o["evidence"] = ev.Evidence
 	}
 	return o
 }

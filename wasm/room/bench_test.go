@@ -22,7 +22,7 @@ func BenchmarkOpenRoom1M(b *testing.B) {
 		batch := make([][]byte, 0, 10_000)
 		for i := range 500_000 {
 			clock++
-			m := Message{Head: Head{By: db.ID(), Mid: uint64(i)}, Type: TypeChat, Data: []byte(`{"text":"hello there"}`), Meta: Meta{Clock: clock}}
+			m := Message{Head: Head{By: db.ID(), Mid: uint64(i) + 1}, Type: TypeChat, Data: []byte(`{"text":"hello there"}`), Meta: Meta{Date: MinDate, Clock: clock}}
 			p, _ := m.Encode()
 			batch = append(batch, p)
 			if len(batch) == cap(batch) {

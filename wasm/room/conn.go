@@ -3,6 +3,7 @@ package room
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,12 +16,19 @@ import (
 
 // conn is the messenger's side of one port to a peer: a mux with the
 // replication session on the sync channel and the room protocol on the
-// room channel.
+// room channel. A port from a stranger (a peer that shares no task with
+// this profile, and that it is not joining through) has only the room
+// channel, until the peer is admitted.
 type conn struct {
-	peer identity.ID
-	p    port.Port
-	mux  *port.Mux
-	room port.Port
+	// Immutable.
+	peer     identity.ID
+	p        port.Port
+	mux      *port.Mux
+	room     port.Port
+	admitted chan struct{} // closed when the sync channel opens
+
+	synced bool // the replication session runs; guarded by Messenger.mu
+	joins  int  // joins a stranger sent; the room reader's
 }
 
 // closed reports whether the port has closed.
@@ -65,22 +73,24 @@ func (m *Messenger) accept(p port.Port) *conn {
 		m.mu.Unlock()
 		return c
 	}
-	mux := port.NewMux(p, port.ChannelSync, port.ChannelRoom)
-	c := &conn{peer: p.Remote(), p: p, mux: mux, room: mux.Channel(port.ChannelRoom)}
+	trusted := m.trustedLocked(p.Remote())
+	var mux *port.Mux
+	if trusted {
+		mux = port.NewMux(p, port.ChannelSync, port.ChannelRoom)
+	} else {
+		mux = port.NewMux(p, port.ChannelRoom) // a stranger's sync messages are dropped
+	}
+	c := &conn{peer: p.Remote(), p: p, mux: mux, room: mux.Channel(port.ChannelRoom), admitted: make(chan struct{})}
 	m.conns[c.peer] = c
 	m.served[p] = c
 	m.wg.Add(3)
+	if trusted {
+		m.wg.Add(1)
+		m.startSyncLocked(c)
+	}
 	m.mu.Unlock()
 
-	syncCfg := m.cfg.Sync
 	if obs := m.cfg.Observe; obs != nil {
-		next := syncCfg.OnEvent
-		syncCfg.OnEvent = func(ev replication.Event) {
-			obs.Sync(ev, c.peer)
-			if next != nil {
-				next(ev)
-			}
-		}
 		obs.Port(c.peer, true, c.transport())
 	}
 	if d, ok := p.(interface{ DirectOpen() <-chan struct{} }); ok {
@@ -99,16 +109,23 @@ func (m *Messenger) accept(p port.Port) *conn {
 			}
 		}()
 	}
-	sess := replication.NewSession(m.db, mux.Channel(port.ChannelSync), syncCfg)
-	go func() {
-		defer m.wg.Done()
-		if err := sess.Run(m.ctx); err != nil && m.ctx.Err() == nil {
-			m.log.Debug("room: replication ended", "peer", c.peer.Short(), "err", err)
-		}
-	}()
 	go func() {
 		defer m.wg.Done()
 		m.serveRoom(c)
+	}()
+	go func() {
+		// A stranger has StrangerIdle to be admitted.
+		defer m.wg.Done()
+		idle := time.NewTimer(m.cfg.StrangerIdle)
+		defer idle.Stop()
+		select {
+		case <-idle.C:
+			m.log.Debug("room: closing a stranger's port", "peer", c.peer.Short())
+			mux.Close()
+		case <-c.admitted:
+		case <-mux.Done():
+		case <-m.ctx.Done():
+		}
 	}()
 	go func() {
 		defer m.wg.Done()
@@ -124,17 +141,78 @@ func (m *Messenger) accept(p port.Port) *conn {
 			delete(m.conns, c.peer)
 		}
 		delete(m.served, p)
+		synced := c.synced
 		m.mu.Unlock()
-		if current {
+		if current && synced {
 			m.emit(Event{Type: EventPeer, Peer: c.peer, State: "offline"})
 		}
 		if m.cfg.Observe != nil {
 			m.cfg.Observe.Port(c.peer, false, "")
 		}
 	}()
-	m.emit(Event{Type: EventPeer, Peer: c.peer, State: "online"})
-	m.pairAll(c)
+	if trusted {
+		m.emit(Event{Type: EventPeer, Peer: c.peer, State: "online"})
+		m.pairAll(c)
+	}
 	return c
+}
+
+// trustedLocked reports whether peer shares a task with this profile, or
+// this profile is joining through it: only then do its ports replicate.
+func (m *Messenger) trustedLocked(peer identity.ID) bool {
+	for k := range m.pending {
+		if k.peer == peer {
+			return true
+		}
+	}
+	for _, t := range m.tasks {
+		if _, ok := t.members[peer]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// trusted starts replication on the open ports of a peer just admitted
+// (or joined through), before anything is answered on them.
+func (m *Messenger) trusted(peer identity.ID) {
+	m.mu.Lock()
+	var up []*conn
+	for _, c := range m.served {
+		if c.peer == peer && !c.synced && !m.closed {
+			m.wg.Add(1)
+			m.startSyncLocked(c)
+			up = append(up, c)
+		}
+	}
+	m.mu.Unlock()
+	for range up {
+		m.emit(Event{Type: EventPeer, Peer: peer, State: "online"})
+	}
+}
+
+// startSyncLocked opens a port's sync channel and runs replication on it,
+// in a goroutine the caller has added to m.wg. Called with m.mu held.
+func (m *Messenger) startSyncLocked(c *conn) {
+	c.synced = true
+	close(c.admitted)
+	syncCfg := m.cfg.Sync
+	if obs := m.cfg.Observe; obs != nil {
+		next := syncCfg.OnEvent
+		syncCfg.OnEvent = func(ev replication.Event) {
+			obs.Sync(ev, c.peer)
+			if next != nil {
+				next(ev)
+			}
+		}
+	}
+	sess := replication.NewSession(m.db, c.mux.Channel(port.ChannelSync), syncCfg)
+	go func() {
+		defer m.wg.Done()
+		if err := sess.Run(m.ctx); err != nil && m.ctx.Err() == nil {
+			m.log.Debug("room: replication ended", "peer", c.peer.Short(), "err", err)
+		}
+	}()
 }
 
 // connect returns the live port to peer, dialling (and waiting while the
@@ -201,27 +279,66 @@ func (m *Messenger) dialLocked(peer identity.ID) {
 	}()
 }
 
-// The room protocol: JSON messages on the room channel.
+// The room protocol: JSON messages on the room channel, each with the
+// protocol version (v, RoomVersion) and a type:
 //
-//	{"type":"join",    "task":T, "key":K, "invite":true}
-//	                   K: the sender's book to the receiver; invite: the
-//	                   sender joins through an invite (the receiver then
-//	                   announces it), else it pairs as a member
-//	{"type":"joined",  "task":T, "key":K, "title":…, "parent":P, "members":[…], "clock":c}
+//	{"v":2, "type":"join",    "task":T, "key":K, "secret":S}
+//	                   K: the sender's book to the receiver; S (base64):
+//	                   the secret of the receiver's invite, when the sender
+//	                   is not a member yet (the receiver then announces it);
+//	                   without it, the sender pairs as a member, accepted
+//	                   only if the receiver holds an announcement of it
+//	{"v":2, "type":"joined",  "task":T, "key":K, "title":…, "parent":P, "members":[…], "clock":c}
 //	                   clock: the highest clock the answering member has
-//	                   seen, so the joiner's first message comes after it
-//	{"type":"refused", "task":T, "error":…}
+//	                   seen, so the joiner's first message comes after it;
+//	                   members: taken only by a joiner, from its inviter
+//	{"v":2, "type":"refused", "task":T, "error":…}
+//	{"v":2, "type":"digest",  "task":T, "author":X, "start":i, "digests":D}
+//	                   D (base64): SHA-256 of each of X's messages i, i+1, …
+//	                   as the sender holds them (see equivocation.go)
+//	{"v":2, "type":"prove",   "task":T, "author":X, "start":i}
+//	                   asks for the sender's copy of X's message i
+//	{"v":2, "type":"proof",   "task":T, "author":X, "start":i, "copy":C}
+//	                   C: the copy, with its signed head and proofs
+//
+// A stranger's port carries only this channel, and only joins: anything
+// else, or more than maxStrangerJoins, closes it.
 type wire struct {
+	V       int           `json:"v"`
 	Type    string        `json:"type"`
 	Task    TaskID        `json:"task"`
 	Key     identity.ID   `json:"key,omitzero"`
-	Invite  bool          `json:"invite,omitempty"`
+	Secret  []byte        `json:"secret,omitempty"`
 	Title   string        `json:"title,omitempty"`
 	Parent  *TaskID       `json:"parent,omitempty"`
 	Members []identity.ID `json:"members,omitempty"`
 	Clock   uint64        `json:"clock,omitempty"`
 	Error   string        `json:"error,omitempty"`
+	Author  identity.ID   `json:"author,omitzero"`
+	Start   uint64        `json:"start,omitempty"`
+	Digests []byte        `json:"digests,omitempty"`
+	Copy    *Copy         `json:"copy,omitempty"`
 }
+
+// RoomVersion is the version of the room protocol (1 had no version field
+// and no invite secret).
+const RoomVersion = 2
+
+// Room message types.
+const (
+	wireJoin    = "join"
+	wireJoined  = "joined"
+	wireRefused = "refused"
+	wireDigest  = "digest"
+	wireProve   = "prove"
+	wireProof   = "proof"
+)
+
+// Bounds of the room protocol.
+const (
+	maxDigests       = 256 // digests in one digest message
+	maxStrangerJoins = 4   // joins a stranger may send on one port
+)
 
 // decodeWire reads a room message, bounded and strict.
 func decodeWire(b []byte) (wire, error) {
@@ -234,20 +351,50 @@ func decodeWire(b []byte) (wire, error) {
 	if err := d.Decode(&w); err != nil {
 		return w, fmt.Errorf("room: bad message: %w", err)
 	}
-	switch {
-	case w.Type != "join" && w.Type != "joined" && w.Type != "refused":
+	if d.More() {
+		return w, errors.New("room: bad message: more than one value")
+	}
+	switch w.Type {
+	case wireJoin, wireJoined, wireRefused, wireDigest, wireProve, wireProof:
+	default:
 		return w, fmt.Errorf("room: unknown message type %q", clip(w.Type))
-	case w.Type != "refused" && w.Key.Check() != nil:
+	}
+	keyed := w.Type == wireJoin || w.Type == wireJoined
+	authored := w.Type == wireDigest || w.Type == wireProve || w.Type == wireProof
+	switch {
+	case w.V != RoomVersion:
+		return w, fmt.Errorf("room: protocol version %d, want %d", w.V, RoomVersion)
+	case keyed && w.Key.Check() != nil:
 		return w, errors.New("room: message without a valid key")
+	case authored && w.Author.Check() != nil:
+		return w, errors.New("room: message without a valid author")
+	case w.Secret != nil && len(w.Secret) != InviteSecretSize:
+		return w, fmt.Errorf("room: invite secret of %d bytes, want %d", len(w.Secret), InviteSecretSize)
 	case len(w.Members) > MaxMembers:
 		return w, fmt.Errorf("room: %d members, at most %d", len(w.Members), MaxMembers)
 	case len(w.Title) > MaxTitle, len(w.Error) > 1024:
 		return w, errors.New("room: message field too long")
+	case w.Clock > MaxClock:
+		return w, fmt.Errorf("room: clock %d, at most %d", w.Clock, uint64(MaxClock))
+	case len(w.Digests)%sha256.Size != 0 || len(w.Digests) > maxDigests*sha256.Size:
+		return w, fmt.Errorf("room: %d bytes of digests", len(w.Digests))
+	case w.Type == wireDigest && (w.Start < 1 || len(w.Digests) == 0):
+		return w, errors.New("room: a digest of no messages")
+	case (w.Type == wireProve || w.Type == wireProof) && w.Start < 1:
+		return w, errors.New("room: a proof of no message")
+	case (w.Type == wireProof) != (w.Copy != nil):
+		return w, errors.New("room: a copy out of place")
+	}
+	if w.Copy != nil {
+		if err := w.Copy.checkSizes(); err != nil {
+			return w, err
+		}
 	}
 	return w, nil
 }
 
 func (m *Messenger) send(ctx context.Context, c *conn, w wire) error {
+	w.V = RoomVersion
 	b, err := json.Marshal(w)
 	if err != nil {
 		return err
@@ -258,7 +405,9 @@ func (m *Messenger) send(ctx context.Context, c *conn, w wire) error {
 	return c.room.Send(ctx, b)
 }
 
-// serveRoom reads the room channel until the port closes.
+// serveRoom reads the room channel until the port closes. A stranger
+// (a port not replicating yet) may send only joins, at most
+// maxStrangerJoins: anything else closes its port.
 func (m *Messenger) serveRoom(c *conn) {
 	for {
 		b, err := c.room.Recv(m.ctx)
@@ -269,15 +418,32 @@ func (m *Messenger) serveRoom(c *conn) {
 		if m.cfg.Observe != nil {
 			m.cfg.Observe.App(c.peer, false, w.Type, len(b))
 		}
+		m.mu.Lock()
+		stranger := !c.synced
+		m.mu.Unlock()
+		if stranger && (err != nil || w.Type != wireJoin || c.joins >= maxStrangerJoins) {
+			m.log.Info("room: closing a stranger's port", "peer", c.peer.Short(), "type", clip(w.Type), "err", err)
+			c.mux.Close()
+			return
+		}
 		if err != nil {
 			m.log.Warn("room: from "+c.peer.Short(), "err", err)
 			continue
 		}
 		switch w.Type {
-		case "join":
+		case wireJoin:
+			if stranger {
+				c.joins++
+			}
 			m.onJoin(c, w)
-		default:
+		case wireJoined, wireRefused:
 			m.onAnswer(c, w)
+		case wireDigest:
+			m.onDigest(c, w)
+		case wireProve:
+			m.onProve(c, w)
+		case wireProof:
+			m.onProof(c, w)
 		}
 	}
 }

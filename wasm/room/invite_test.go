@@ -10,7 +10,10 @@ import (
 
 func TestInviteRoundTrip(t *testing.T) {
 	task, _ := NewTaskID()
-	inv := Invite{Host: identity.New(identity.Seed{1}).ID(), Task: task}
+	inv, err := NewInvite(identity.New(identity.Seed{1}).ID(), task)
+	if err != nil || inv.Secret == ([InviteSecretSize]byte{}) {
+		t.Fatalf("NewInvite: %+v, %v", inv, err)
+	}
 	code := inv.Code()
 	if len(code) != inviteTextSize || !strings.HasPrefix(code, InvitePrefix) {
 		t.Fatalf("code %q", code)
@@ -47,7 +50,9 @@ func TestInviteErrors(t *testing.T) {
 		string(swap):                     "checksum",
 		code[:10] + "0" + code[11:]:      "mistyped",
 		Invite{Host: weak}.Code():        "host",
-		"tm2" + code[len(InvitePrefix):]: "not a task-messenger invite",
+		"tm3" + code[len(InvitePrefix):]: "not a task-messenger invite",
+		// A version 1 code (no secret): a clear error, not "too short".
+		"tm1" + zbase32.EncodeToString(make([]byte, 52)): "older version",
 	}
 	for in, want := range cases {
 		_, err := ParseInvite(in)
@@ -59,8 +64,10 @@ func TestInviteErrors(t *testing.T) {
 
 func FuzzParseInvite(f *testing.F) {
 	task, _ := NewTaskID()
-	f.Add(Invite{Host: identity.New(identity.Seed{1}).ID(), Task: task}.Code())
+	inv, _ := NewInvite(identity.New(identity.Seed{1}).ID(), task)
+	f.Add(inv.Code())
 	f.Add("tm1")
+	f.Add("tm2")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, s string) {
 		inv, err := ParseInvite(s)

@@ -4,24 +4,108 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
 )
 
-// Invite returns the code that lets a peer join task t through this
-// profile (any member can invite).
-func (m *Messenger) Invite(t TaskID) (string, error) {
-	if m.task(t) == nil {
+// InviteOptions are the options of an invite.
+type InviteOptions struct {
+	// Expires, if not zero, is when the invite stops admitting anyone.
+	Expires time.Time
+}
+
+// Invite issues a code that lets a peer join task t through this profile
+// (any member can invite): a fresh random secret, whose hash (and expiry)
+// this profile keeps in its tasks book, so the code admits newcomers until
+// it expires or RevokeInvite revokes it, across reloads.
+func (m *Messenger) Invite(ctx context.Context, t TaskID, opts InviteOptions) (string, error) {
+	tk := m.task(t)
+	if tk == nil {
 		return "", fmt.Errorf("%w %s", ErrUnknownTask, t)
 	}
-	return Invite{Host: m.self, Task: t}.Code(), nil
+	inv, err := NewInvite(m.self, t)
+	if err != nil {
+		return "", err
+	}
+	r := record{Op: opInvite, Task: t, Invite: fmt.Sprintf("%x", hashSecret(inv.Secret[:]))}
+	if !opts.Expires.IsZero() {
+		if r.Exp = opts.Expires.UnixMilli(); r.Exp <= m.cfg.Now().UnixMilli() {
+			return "", fmt.Errorf("%w: it would expire before it is used", ErrBadInvite)
+		}
+	}
+	if err := m.writeRecord(ctx, r); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	m.apply(r)
+	m.mu.Unlock()
+	return inv.Code(), nil
+}
+
+// RevokeInvite makes an invite this profile issued admit no one from now
+// on (members it admitted stay members).
+func (m *Messenger) RevokeInvite(ctx context.Context, code string) error {
+	inv, err := ParseInvite(code)
+	if err != nil {
+		return err
+	}
+	if inv.Host != m.self {
+		return fmt.Errorf("%w: issued by %s, not by this profile", ErrBadInvite, inv.Host.Short())
+	}
+	t := m.task(inv.Task)
+	if t == nil {
+		return fmt.Errorf("%w %s", ErrUnknownTask, inv.Task)
+	}
+	h := hashSecret(inv.Secret[:])
+	m.mu.Lock()
+	st := t.invites[h]
+	done := st != nil && st.revoked
+	m.mu.Unlock()
+	switch {
+	case st == nil:
+		return fmt.Errorf("%w: not an invite this profile issued for task %s", ErrBadInvite, t.id)
+	case done:
+		return nil
+	}
+	r := record{Op: opRevoke, Task: t.id, Invite: fmt.Sprintf("%x", h)}
+	if err := m.writeRecord(ctx, r); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.apply(r)
+	m.mu.Unlock()
+	return nil
+}
+
+// checkInvite returns the hash of a secret if it is a live invite of this
+// profile to t.
+func (m *Messenger) checkInvite(t *task, secret []byte) (inviteHash, error) {
+	if len(secret) != InviteSecretSize {
+		return inviteHash{}, fmt.Errorf("%w: this member does not know you, and you bring no invite", ErrNotInvited)
+	}
+	h := hashSecret(secret)
+	now := m.cfg.Now().UnixMilli()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := t.invites[h]
+	switch {
+	case st == nil:
+		return h, fmt.Errorf("%w: this member did not issue that invite for task %s", ErrNotInvited, t.id)
+	case st.revoked:
+		return h, fmt.Errorf("%w: the invite was revoked: ask for a new one", ErrNotInvited)
+	case st.expires != 0 && now >= st.expires:
+		return h, fmt.Errorf("%w: the invite expired: ask for a new one", ErrNotInvited)
+	}
+	return h, nil
 }
 
 // Join joins the task of an invite code: it connects to the host (waiting
 // while the host is offline, until ctx ends), sends the key of this
-// profile's book to the host, and on the host's answer follows the host's
-// book, makes its own and starts pairing with the other members. Joining a
-// task already joined returns it.
+// profile's book to the host and the invite's secret, and on the host's
+// answer follows the host's book, makes its own and starts pairing with
+// the other members. Joining a task already joined returns it.
 func (m *Messenger) Join(ctx context.Context, code string) (TaskInfo, error) {
 	inv, err := ParseInvite(code)
 	if err != nil {
@@ -33,18 +117,18 @@ func (m *Messenger) Join(ctx context.Context, code string) (TaskInfo, error) {
 	if t := m.task(inv.Task); t != nil && m.paired(t, inv.Host) {
 		return m.info(t), nil
 	}
-	answer, err := m.ask(ctx, inv.Host, inv.Task)
+	answer, err := m.ask(ctx, inv.Host, inv.Task, inv.Secret[:])
 	if err != nil {
 		return TaskInfo{}, err
 	}
-	if answer.Type == "refused" {
+	if answer.Type == wireRefused {
 		return TaskInfo{}, fmt.Errorf("%w by %s: %s", ErrRefused, inv.Host.Short(), answer.Error)
 	}
 	t, created, err := m.ensureTask(ctx, inv.Task, answer.Title, answer.Parent, inv.Host)
 	if err != nil {
 		return TaskInfo{}, err
 	}
-	if _, err := m.ensurePair(ctx, t, inv.Host, answer.Key); err != nil {
+	if _, err := m.ensurePair(ctx, t, inv.Host, answer.Key, identity.ID{}); err != nil {
 		return TaskInfo{}, err
 	}
 	m.seen(t, answer.Clock)
@@ -53,8 +137,10 @@ func (m *Messenger) Join(ctx context.Context, code string) (TaskInfo, error) {
 			return TaskInfo{}, err
 		}
 	}
+	// The members the inviter lists: trusted as the inviter is (this
+	// profile chose to join through it).
 	for _, id := range answer.Members {
-		if err := m.addMember(ctx, t, id); err != nil {
+		if err := m.addMember(ctx, t, id, identity.ID{}); err != nil {
 			return TaskInfo{}, err
 		}
 	}
@@ -65,7 +151,7 @@ func (m *Messenger) Join(ctx context.Context, code string) (TaskInfo, error) {
 
 // ask sends a join for task to peer and waits for the answer, sending it
 // again on a new port if the port breaks meanwhile.
-func (m *Messenger) ask(ctx context.Context, peer identity.ID, task TaskID) (wire, error) {
+func (m *Messenger) ask(ctx context.Context, peer identity.ID, task TaskID, secret []byte) (wire, error) {
 	k := pendingKey{peer, task}
 	ch := make(chan wire, 1)
 	m.mu.Lock()
@@ -75,6 +161,7 @@ func (m *Messenger) ask(ctx context.Context, peer identity.ID, task TaskID) (wir
 	}
 	m.pending[k] = ch
 	m.mu.Unlock()
+	m.trusted(peer) // a port already open to it runs replication from now
 	defer func() {
 		m.mu.Lock()
 		delete(m.pending, k)
@@ -88,7 +175,7 @@ func (m *Messenger) ask(ctx context.Context, peer identity.ID, task TaskID) (wir
 			}
 			return wire{}, fmt.Errorf("room: join: %w", err)
 		}
-		if err := m.send(ctx, c, m.joinFor(task, peer, true)); err != nil {
+		if err := m.send(ctx, c, m.joinFor(task, peer, secret)); err != nil {
 			continue
 		}
 		select {
@@ -106,31 +193,45 @@ func (m *Messenger) ask(ctx context.Context, peer identity.ID, task TaskID) (wir
 	}
 }
 
-// onJoin answers a peer's join: if this profile is a member of the task,
+// onJoin answers a peer's join: if this profile is a member of the task
+// and the peer is a member too, or brings a live invite of this profile,
 // it follows the peer's book, makes its own for the peer (a copy of its
-// log, then every new message), announces a new member to the others and
+// log, then every new message), announces a newcomer to the others and
 // answers with its book's key, the title and the members.
 func (m *Messenger) onJoin(c *conn, w wire) {
 	refuse := func(err error) {
-		_ = m.send(m.ctx, c, wire{Type: "refused", Task: w.Task, Error: err.Error()})
+		_ = m.send(m.ctx, c, wire{Type: wireRefused, Task: w.Task, Error: err.Error()})
 	}
 	t := m.task(w.Task)
 	if t == nil {
 		refuse(fmt.Errorf("%w %s: this member does not have it (was the profile reset?)", ErrUnknownTask, w.Task))
 		return
 	}
-	isNew, err := m.ensurePair(m.ctx, t, c.peer, w.Key)
+	var invite *inviteHash
+	if !m.isMember(t, c.peer) {
+		// A pairing needs an announcement this side holds too; anyone
+		// else needs an invite.
+		h, err := m.checkInvite(t, w.Secret)
+		if err != nil {
+			m.log.Info("room: join refused", "peer", c.peer.Short(), "task", t.id, "err", err)
+			refuse(err)
+			return
+		}
+		invite = &h
+	}
+	isNew, err := m.ensurePair(m.ctx, t, c.peer, w.Key, identity.ID{})
 	if err != nil {
 		refuse(err)
 		return
 	}
-	if isNew && w.Invite {
-		if _, err := m.write(m.ctx, t, TypeMember, map[string]any{"id": c.peer}, nil); err != nil {
+	if isNew && invite != nil {
+		// Every admission is announced to every member and shown.
+		if _, err := m.write(m.ctx, t, TypeMember, map[string]any{"id": c.peer, "via": m.self, "invite": invite.short()}, nil); err != nil {
 			m.fail(err)
 		}
 	}
 	m.mu.Lock()
-	answer := wire{Type: "joined", Task: t.id, Key: t.members[c.peer].out.Key(), Title: t.title, Parent: t.parent, Clock: t.clock}
+	answer := wire{Type: wireJoined, Task: t.id, Key: t.members[c.peer].out.Key(), Title: t.title, Parent: t.parent, Clock: t.clock}
 	for id := range t.members {
 		if id != c.peer {
 			answer.Members = append(answer.Members, id)
@@ -143,7 +244,9 @@ func (m *Messenger) onJoin(c *conn, w wire) {
 }
 
 // onAnswer takes a joined or refused: to a Join waiting for it, or, for a
-// member pairing, it follows the member's book.
+// member pairing, it follows the member's book. The members a pairing
+// answer lists are not taken: a member is added only on an announcement
+// in a book (shown) or the list of the inviter at a join.
 func (m *Messenger) onAnswer(c *conn, w wire) {
 	m.mu.Lock()
 	ch := m.pending[pendingKey{c.peer, w.Task}]
@@ -159,22 +262,17 @@ func (m *Messenger) onAnswer(c *conn, w wire) {
 	if t == nil || !m.isMember(t, c.peer) {
 		return
 	}
-	if w.Type == "refused" {
-		// It may not have the task yet (its own join is under way): it
-		// pairs from its side once it has.
+	if w.Type == wireRefused {
+		// It may not have the task yet (its own join is under way), or
+		// not know this profile yet: it pairs from its side once it does.
 		m.log.Info("room: pairing refused", "peer", c.peer.Short(), "task", t.id, "err", w.Error)
 		return
 	}
-	if _, err := m.ensurePair(m.ctx, t, c.peer, w.Key); err != nil {
+	if _, err := m.ensurePair(m.ctx, t, c.peer, w.Key, identity.ID{}); err != nil {
 		m.fail(err)
 		return
 	}
 	m.seen(t, w.Clock)
-	for _, id := range w.Members {
-		if err := m.addMember(m.ctx, t, id); err != nil {
-			m.fail(err)
-		}
-	}
 }
 
 // pairAll sends a join on a new port for every task the peer is a member
@@ -184,7 +282,7 @@ func (m *Messenger) pairAll(c *conn) {
 	var ws []wire
 	for _, t := range m.tasks {
 		if mb := t.members[c.peer]; mb != nil && (mb.out == nil || mb.in == nil) {
-			ws = append(ws, m.joinFor(t.id, c.peer, false))
+			ws = append(ws, m.joinFor(t.id, c.peer, nil))
 		}
 	}
 	m.mu.Unlock()
@@ -193,17 +291,20 @@ func (m *Messenger) pairAll(c *conn) {
 			return
 		}
 	}
+	m.digestOnOpen(c)
 }
 
 // ensurePair makes sure this profile follows the member's book key and has
-// its own book to the member; it reports whether the member is new.
-func (m *Messenger) ensurePair(ctx context.Context, t *task, peer identity.ID, key identity.ID) (bool, error) {
+// its own book to the member; it reports whether the member is new (then
+// by announced it, or no one: an invite of this profile, or the inviter's
+// list).
+func (m *Messenger) ensurePair(ctx context.Context, t *task, peer, key, by identity.ID) (bool, error) {
 	if peer == m.self {
 		return false, errors.New("room: cannot pair with itself")
 	}
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
-	mb, isNew, err := m.admit(ctx, t, peer)
+	mb, isNew, err := m.admit(ctx, t, peer, by)
 	if err != nil {
 		return false, err
 	}
@@ -215,13 +316,18 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer identity.ID, k
 		if err != nil {
 			return false, fmt.Errorf("room: book of %s: %w", peer.Short(), err)
 		}
-		if err := m.writeRecord(ctx, record{Op: "pair", Task: t.id, Peer: peer, Key: key}); err != nil {
+		if err := m.writeRecord(ctx, record{Op: opPair, Task: t.id, Peer: peer, Key: key}); err != nil {
 			return false, err
 		}
 		m.mu.Lock()
 		mb.inKey, mb.in = key, in
 		m.replica[key] = bookRef{t.id, peer}
 		m.mu.Unlock()
+		// Pages stored before the book was registered (replication may
+		// store them as soon as it is followed) passed the hook by: the
+		// worker reads them now (one that arrives meanwhile may be read
+		// twice: every action on a page is idempotent).
+		m.rescan(ctx, in)
 	}
 	if mb.out == nil {
 		m.mu.Lock()
@@ -246,33 +352,55 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer identity.ID, k
 	return isNew, nil
 }
 
-// addMember records a member announced by another (or listed in an
-// answer) and starts pairing with it.
-func (m *Messenger) addMember(ctx context.Context, t *task, id identity.ID) error {
+// rescan queues a member's book's pages held from 1 for the worker.
+func (m *Messenger) rescan(ctx context.Context, in *journal.Book) {
+	have := in.Have()
+	if len(have) == 0 || have[0].Start != 0 || have[0].End < 2 {
+		return
+	}
+	for start := uint64(1); start < have[0].End; start += 1024 {
+		pages, err := in.GetRange(ctx, start, min(start+1024, have[0].End))
+		if err != nil {
+			m.fail(fmt.Errorf("room: read the book of %s: %w", in.Info().Author.Short(), err))
+			return
+		}
+		m.onDBEvent(journal.Event{Type: journal.EventPut, Book: in.Key(), Index: start, Pages: pages})
+	}
+}
+
+// addMember records a member announced by another (by), or listed by the
+// inviter at a join (by zero), and starts pairing with it.
+func (m *Messenger) addMember(ctx context.Context, t *task, id, by identity.ID) error {
 	if id == m.self || id.Check() != nil {
 		return nil
 	}
-	if _, isNew, err := m.admit(ctx, t, id); err != nil || !isNew {
+	if _, isNew, err := m.admit(ctx, t, id, by); err != nil || !isNew {
 		return err
 	}
 	m.mu.Lock()
 	c := m.conns[id]
 	m.mu.Unlock()
 	if c != nil {
-		return m.send(ctx, c, m.joinFor(t.id, id, false))
+		return m.send(ctx, c, m.joinFor(t.id, id, nil))
 	}
 	m.dial(id)
 	return nil
 }
 
 // admit returns the task's member id, recording it (and reporting it
-// added) if it is new; a task has at most MaxMembers.
-func (m *Messenger) admit(ctx context.Context, t *task, id identity.ID) (*member, bool, error) {
+// added) if it is new; a task has at most MaxMembers, and a member
+// announces at most MaxIntroduced. A new member's ports run replication
+// from then on.
+func (m *Messenger) admit(ctx context.Context, t *task, id, by identity.ID) (*member, bool, error) {
 	m.mu.Lock()
 	mb, known := t.members[id]
 	full := !known && len(t.members) >= MaxMembers
-	if !known && !full {
+	flood := !known && !by.IsZero() && t.introduced[by] >= MaxIntroduced
+	if !known && !full && !flood {
 		mb = t.member(id)
+		if !by.IsZero() {
+			t.introduced[by]++
+		}
 	}
 	m.mu.Unlock()
 	switch {
@@ -280,18 +408,22 @@ func (m *Messenger) admit(ctx context.Context, t *task, id identity.ID) (*member
 		return mb, false, nil
 	case full:
 		return nil, false, fmt.Errorf("room: task %s is full (%d members): %s not added", t.id, MaxMembers, id.Short())
+	case flood:
+		return nil, false, fmt.Errorf("%w: %s announced %d members of task %s already: %s not added", ErrTooManyMembers, by.Short(), MaxIntroduced, t.id, id.Short())
 	}
-	if err := m.writeRecord(ctx, record{Op: "member", Task: t.id, Peer: id}); err != nil {
+	if err := m.writeRecord(ctx, record{Op: opMember, Task: t.id, Peer: id, By: by}); err != nil {
 		return nil, false, err
 	}
+	m.trusted(id)
 	m.emit(Event{Type: EventMember, Task: t.id, Peer: id, State: "added"})
 	return mb, true, nil
 }
 
 // joinFor is the join this profile sends peer for task: the key of its
-// book to peer (derived, whether or not the book exists yet).
-func (m *Messenger) joinFor(task TaskID, peer identity.ID, invite bool) wire {
-	return wire{Type: "join", Task: task, Key: m.db.BookKey(pairName(m.self, peer, task)), Invite: invite}
+// book to peer (derived, whether or not the book exists yet), and the
+// invite's secret when it joins through an invite.
+func (m *Messenger) joinFor(task TaskID, peer identity.ID, secret []byte) wire {
+	return wire{Type: wireJoin, Task: task, Key: m.db.BookKey(pairName(m.self, peer, task)), Secret: secret}
 }
 
 func (m *Messenger) dial(peer identity.ID) {
@@ -308,7 +440,7 @@ func (m *Messenger) ensureTask(ctx context.Context, id TaskID, title string, par
 	if title == "" {
 		title = "(untitled)"
 	}
-	r := record{Op: "task", Task: id, Title: title, Parent: parent, Host: host, Date: m.cfg.Now().UnixMilli()}
+	r := record{Op: opTask, Task: id, Title: title, Parent: parent, Host: host, Date: m.cfg.Now().UnixMilli()}
 	if err := m.writeRecord(ctx, r); err != nil {
 		return nil, false, err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 )
@@ -44,7 +45,8 @@ type Message struct {
 	Data json.RawMessage `json:"data,omitempty"`
 	Meta Meta            `json:"meta"`
 
-	Raw []byte `json:"-"` // the page, for TypeInvalid
+	Raw    []byte `json:"-"`                // the page, for TypeInvalid
+	Reason string `json:"reason,omitempty"` // why a page is TypeInvalid; never in a page
 }
 
 // Head is [by, to, mid].
@@ -137,10 +139,34 @@ func (m *Message) Encode() ([]byte, error) {
 // ErrNotMessage means a page that does not decode as a message.
 var ErrNotMessage = errors.New("room: not a message")
 
+// Bounds a message must keep to be shown as what it says it is.
+const (
+	// MinDate and MaxDate bound meta.date (Unix ms): 2000-01-01 to
+	// 3000-01-01, so every date makes a valid JavaScript Date.
+	MinDate = 946684800000
+	MaxDate = 32503680000000
+	// MaxClock bounds meta.clock: the largest integer a JavaScript number
+	// holds exactly, far from a 64-bit wrap.
+	MaxClock = 1<<53 - 1
+	// MaxClockStep bounds how far above the highest clock seen in a task
+	// a member's message may claim to be: one beyond is shown as invalid
+	// and never advances the task's clock.
+	MaxClockStep = 1 << 32
+	// maxType bounds a message type's bytes.
+	maxType = 32
+)
+
 // Decode reads a page written by author. A page that is not a message, or
-// claims another author, comes back as TypeInvalid with the page in Raw
-// and an error saying why: kept and shown, never dropped.
+// claims another author, or breaks a bound (see validate), comes back as
+// TypeInvalid with the page in Raw, the reason in Reason and an error
+// saying why: kept and shown, never dropped.
 func Decode(page []byte, author identity.ID) (Message, error) {
+	return decodeAt(page, author, 0)
+}
+
+// decodeAt is Decode of the page at index mid of one of author's books of
+// a task (a message's mid is its page index); mid 0: not checked.
+func decodeAt(page []byte, author identity.ID, mid uint64) (Message, error) {
 	var m Message
 	err := func() error {
 		if len(page) > MaxMessage {
@@ -153,15 +179,91 @@ func Decode(page []byte, author identity.ID) (Message, error) {
 		if m.Head.By != author {
 			return fmt.Errorf("claims author %s in a book by %s", m.Head.By.Short(), author.Short())
 		}
-		if m.Type == "" {
-			return errors.New("no type")
+		if mid != 0 && m.Head.Mid != mid {
+			return fmt.Errorf("mid %d on page %d", m.Head.Mid, mid)
 		}
-		return nil
+		return m.validate()
 	}()
 	if err != nil {
-		return Message{Head: Head{By: author}, Type: TypeInvalid, Raw: page}, fmt.Errorf("%w: %v", ErrNotMessage, err)
+		return Message{Head: Head{By: author, Mid: mid}, Type: TypeInvalid, Raw: page, Reason: clip(err.Error())}, fmt.Errorf("%w: %v", ErrNotMessage, err)
 	}
 	return m, nil
+}
+
+// validate checks a decoded message's types and ranges, so that every
+// message shown can be rendered: a date within [MinDate, MaxDate], a clock
+// within [1, MaxClock], a short type, data a JSON object with the fields
+// its type needs of the right kinds, a well formed cause.
+func (m *Message) validate() error {
+	switch {
+	case m.Type == "" || m.Type == TypeInvalid:
+		return fmt.Errorf("type %q", clip(m.Type))
+	case len(m.Type) > maxType || !utf8.ValidString(m.Type):
+		return fmt.Errorf("type of %d bytes, at most %d", len(m.Type), maxType)
+	case m.Meta.Date < MinDate || m.Meta.Date > MaxDate:
+		return fmt.Errorf("date %d out of range [%d, %d]", m.Meta.Date, MinDate, MaxDate)
+	case m.Meta.Clock < 1 || m.Meta.Clock > MaxClock:
+		return fmt.Errorf("clock %d out of range [1, %d]", m.Meta.Clock, uint64(MaxClock))
+	case m.Refs.Cause != nil && m.Refs.Cause.Mid < 1:
+		return errors.New("refs.cause names no message")
+	case m.Reason != "":
+		return errors.New("a field only the reader sets")
+	}
+	return checkData(m.Type, m.Data)
+}
+
+// dataFields are the fields each known type needs in data, by kind: "text"
+// a non-empty bounded string, "title" a title, "id" a peer id, "task" a
+// task id, "task?" a task id or null, "id?" a peer id or absent.
+var dataFields = map[string]map[string]string{
+	TypeChat:    {"text": "text"},
+	TypeJoin:    {"via": "id", "title": "title?"},
+	TypeMember:  {"id": "id", "via": "id?", "invite": "title?"},
+	TypeTask:    {"title": "title", "parent": "task?"},
+	TypeRename:  {"title": "title"},
+	TypeSubtask: {"id": "task", "title": "title"},
+}
+
+// checkData checks that data is a JSON object (or absent) and that the
+// fields its type needs have the right kinds.
+func checkData(typ string, data json.RawMessage) error {
+	var obj map[string]json.RawMessage
+	if len(data) == 0 {
+		obj = map[string]json.RawMessage{}
+	} else if err := json.Unmarshal(data, &obj); err != nil || obj == nil {
+		return errors.New("data is not an object")
+	}
+	for name, kind := range dataFields[typ] {
+		raw, ok := obj[name]
+		optional := strings.HasSuffix(kind, "?")
+		if !ok || string(raw) == "null" {
+			if optional {
+				continue
+			}
+			return fmt.Errorf("data.%s missing", name)
+		}
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return fmt.Errorf("data.%s is not a string", name)
+		}
+		var err error
+		switch strings.TrimSuffix(kind, "?") {
+		case "text":
+			err = checkText(s)
+		case "title":
+			if len(s) > MaxTitle || !utf8.ValidString(s) {
+				err = errors.New("bad title")
+			}
+		case "id":
+			_, err = identity.DecodeID(s)
+		case "task":
+			_, err = ParseTaskID(s)
+		}
+		if err != nil {
+			return fmt.Errorf("data.%s: %v", name, err)
+		}
+	}
+	return nil
 }
 
 // Key is a message's place in every timeline: by clock, then author, then mid.

@@ -20,6 +20,11 @@ var (
 	ErrUnknownTask = errors.New("room: unknown task")
 	ErrRefused     = errors.New("room: join refused")
 	ErrClosed      = errors.New("room: messenger closed")
+	// ErrNotInvited: a join from a peer that is not a member, without a
+	// live invite of the member it asks (none, unknown, revoked, expired).
+	ErrNotInvited = errors.New("room: not invited")
+	// ErrTooManyMembers: a member announced more than MaxIntroduced.
+	ErrTooManyMembers = errors.New("room: too many members announced")
 )
 
 // Config configures a Messenger.
@@ -44,6 +49,9 @@ type Config struct {
 	// replication message, port change and room message. Its methods run on
 	// the messenger's goroutines and must not block.
 	Observe Observer
+	// StrangerIdle is how long a port from a peer that shares no task with
+	// this profile stays open without being admitted (default 10s).
+	StrangerIdle time.Duration
 }
 
 // An Observer sees a messenger's protocol (report.Reporter is one).
@@ -59,6 +67,7 @@ type Observer interface {
 // to a member, writes messages into the profile's books and reads the
 // timeline from all of a task's books.
 type Messenger struct {
+	// Immutable after Open.
 	cfg      Config
 	db       *journal.DB
 	self     identity.ID
@@ -68,7 +77,11 @@ type Messenger struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	unhook   func()
+	wake     chan struct{}
 
+	// mu guards every field below, and the fields of tasks and members
+	// that say so. It is never held while a book is read or written (a
+	// book's lock is held while the DB's hooks run, and onDBEvent takes mu).
 	mu      sync.Mutex
 	tasks   map[TaskID]*task
 	order   []TaskID                 // tasks in the order they were made or joined
@@ -79,8 +92,8 @@ type Messenger struct {
 	pending map[pendingKey]chan wire // joins waiting for their answer
 	subs    map[int]func(Event)
 	nextSub int
-	queue   []journal.Event // stored pages of members' books, for the worker
-	wake    chan struct{}
+	queue   []journal.Event   // stored pages of members' books, for the worker
+	proving map[proveKey]bool // copies asked for (equivocation.go)
 	closed  bool
 }
 
@@ -94,21 +107,40 @@ type pendingKey struct {
 	task TaskID
 }
 
-// task is the in-memory state of a task.
+// task is the in-memory state of a task. Its fields are guarded by
+// Messenger.mu, but for id (immutable) and wmu.
 type task struct {
-	id       TaskID
-	title    string
-	titleKey Key
-	parent   *TaskID
-	host     identity.ID
-	created  int64
-	log      *journal.Book
-	members  map[identity.ID]*member
-	clock    uint64     // the highest clock seen in the task; guarded by Messenger.mu
-	wmu      sync.Mutex // serialises writes to this profile's books of the task
+	id         TaskID
+	title      string
+	titleKey   Key
+	parent     *TaskID
+	host       identity.ID
+	created    int64
+	log        *journal.Book
+	members    map[identity.ID]*member
+	clock      uint64                                   // the highest clock seen in the task
+	invites    map[inviteHash]*inviteState              // invites this profile issued for the task
+	introduced map[identity.ID]int                      // members each member announced
+	refused    map[identity.ID]map[uint64]string        // members' messages shown invalid, by mid: why
+	equiv      map[identity.ID]map[uint64]*Equivocation // evidence against members, by mid
+	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
 }
 
-// member is another member of a task, seen from this profile.
+func newTask(id TaskID, title string, parent *TaskID, host identity.ID, created int64) *task {
+	return &task{id: id, title: title, parent: parent, host: host, created: created,
+		members: make(map[identity.ID]*member), invites: make(map[inviteHash]*inviteState),
+		introduced: make(map[identity.ID]int), refused: make(map[identity.ID]map[uint64]string),
+		equiv: make(map[identity.ID]map[uint64]*Equivocation)}
+}
+
+// inviteState is what the issuer keeps of an invite.
+type inviteState struct {
+	expires int64 // Unix ms; 0: never
+	revoked bool
+}
+
+// member is another member of a task, seen from this profile. Guarded by
+// Messenger.mu.
 type member struct {
 	id    identity.ID
 	out   *journal.Book // this profile's book to the member; nil until paired
@@ -141,11 +173,20 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	if cfg.Retry == 0 {
 		cfg.Retry = time.Second
 	}
+	if cfg.StrangerIdle == 0 {
+		cfg.StrangerIdle = 10 * time.Second
+	}
+	// Replication follows only the books the room follows itself (a
+	// member's book, once admitted): a peer's unsolicited announcements
+	// are never stored.
+	if cfg.Sync.Accept == nil {
+		cfg.Sync.Accept = func(identity.ID) bool { return false }
+	}
 	m := &Messenger{
 		cfg: cfg, db: cfg.DB, self: cfg.DB.ID(), log: cfg.Logger,
 		tasks: make(map[TaskID]*task), replica: make(map[identity.ID]bookRef),
 		conns: make(map[identity.ID]*conn), served: make(map[port.Port]*conn), dialing: make(map[identity.ID]bool),
-		pending: make(map[pendingKey]chan wire), subs: make(map[int]func(Event)),
+		pending: make(map[pendingKey]chan wire), subs: make(map[int]func(Event)), proving: make(map[proveKey]bool),
 		wake: make(chan struct{}, 1),
 	}
 	var err error
@@ -183,7 +224,7 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 	}
 	clock := lastClock(ctx, BookSource{Book: log, Author: m.self})
 	m.mu.Lock()
-	t.log, t.clock = log, clock
+	t.log, t.clock = log, min(clock, MaxClock)
 	m.mu.Unlock()
 	for _, mb := range t.members {
 		if b, err := m.db.Get(ctx, m.db.BookKey(pairName(m.self, mb.id, t.id))); err == nil {
@@ -198,8 +239,11 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 			if mb.in, err = m.db.ReaderFrom(ctx, mb.inKey, mb.id); err != nil {
 				return fmt.Errorf("room: task %s: book of %s: %w", t.id, mb.id.Short(), err)
 			}
+			m.mu.Lock()
 			m.replica[mb.inKey] = bookRef{t.id, mb.id}
-			t.clock = max(t.clock, lastClock(ctx, BookSource{Book: mb.in, Author: mb.id}))
+			src := markedSource{BookSource{Book: mb.in, Author: mb.id}, t.refused[mb.id]}
+			m.mu.Unlock()
+			m.seen(t, lastClock(ctx, src)) // bounded, as when it arrived
 		}
 	}
 	return nil
@@ -254,6 +298,9 @@ const (
 	EventMember  EventType = "member"  // a member was added, or its books paired
 	EventPeer    EventType = "peer"    // a peer's connection changed (online, offline, waiting)
 	EventError   EventType = "error"   // something failed in the background
+	// EventEquivocation: a member wrote different content under one mid
+	// for different readers (Evidence says which, with both signed copies).
+	EventEquivocation EventType = "equivocation"
 )
 
 // An Event is what the messenger reports to its subscribers.
@@ -264,6 +311,8 @@ type Event struct {
 	Peer    identity.ID // EventMember, EventPeer
 	State   string      // EventPeer: "online" (again when the port moves to WebRTC), "offline", "waiting"; EventMember: "added", "paired"
 	Err     error       // EventError
+	// Evidence is the proof of an EventEquivocation.
+	Evidence *Equivocation
 }
 
 // Subscribe calls fn with every event, on the messenger's goroutines; fn
@@ -349,14 +398,20 @@ func (m *Messenger) received(ev journal.Event) {
 	}
 	m.mu.Unlock()
 	if book == nil || !m.replicaOK(t, BookSource{Book: book, Author: ref.peer}) {
+		return // not verified yet: read when its genesis arrives
+	}
+	if ev.Index == 0 {
+		// The genesis: pages stored before it (a push may come first)
+		// were passed over; read everything held from page 1.
+		m.rescan(m.ctx, book)
 		return
 	}
 	for i, page := range ev.Pages {
-		if ev.Index+uint64(i) == 0 {
-			continue // the genesis page
+		idx := ev.Index + uint64(i)
+		msg, _ := decodeAt(page, ref.peer, idx)
+		if msg.Type != TypeInvalid && !m.seen(t, msg.Meta.Clock) {
+			msg = m.refuse(t, ref.peer, msg, fmt.Sprintf("clock %d is more than %d above the highest seen", msg.Meta.Clock, uint64(MaxClockStep)))
 		}
-		msg, _ := Decode(page, ref.peer)
-		m.seen(t, msg.Meta.Clock)
 		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg})
 		switch msg.Type {
 		case TypeMember:
@@ -364,7 +419,7 @@ func (m *Messenger) received(ev journal.Event) {
 				ID identity.ID `json:"id"`
 			}
 			if json.Unmarshal(msg.Data, &d) == nil {
-				if err := m.addMember(m.ctx, t, d.ID); err != nil {
+				if err := m.addMember(m.ctx, t, d.ID, ref.peer); err != nil {
 					m.fail(err)
 				}
 			}
@@ -379,4 +434,25 @@ func (m *Messenger) received(ev journal.Event) {
 			}
 		}
 	}
+	m.digestNew(t, ref.peer, ev.Index, uint64(len(ev.Pages)))
+}
+
+// refuse records that a member's message is shown as invalid, and why,
+// and returns it so.
+func (m *Messenger) refuse(t *task, peer identity.ID, msg Message, why string) Message {
+	m.mu.Lock()
+	_, done := t.refused[peer][msg.Head.Mid]
+	m.mu.Unlock()
+	if !done {
+		r := record{Op: opRefuse, Task: t.id, Peer: peer, Mid: msg.Head.Mid, Why: why}
+		if err := m.writeRecord(m.ctx, r); err != nil {
+			m.fail(err)
+		}
+		m.mu.Lock()
+		m.apply(r)
+		m.mu.Unlock()
+		m.log.Warn("room: refused a message", "peer", peer.Short(), "mid", msg.Head.Mid, "why", why)
+	}
+	raw, _ := msg.Encode()
+	return Message{Head: Head{By: peer, Mid: msg.Head.Mid}, Type: TypeInvalid, Raw: raw, Reason: why}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -24,7 +25,12 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = func() *slog.Logger {
+	if os.Getenv("ROOM_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}()
 
 var testSync = replication.Config{Logger: quiet}
 
@@ -172,7 +178,7 @@ func (n *node) send(task TaskID, text string, reply *Ref) Message {
 
 func (n *node) join(host *node, task TaskID) TaskInfo {
 	n.t.Helper()
-	code, err := host.Invite(task)
+	code, err := host.Invite(testCtx(n.t), task, InviteOptions{})
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -330,7 +336,7 @@ func TestTenMembers(t *testing.T) {
 		nodes[i].join(nodes[(i-1)/2], task.ID) // through any member
 	}
 	for _, n := range nodes {
-		eventually(t, n.name+" paired with nine", func() bool { return n.paired(task.ID, 9) })
+		eventually(t, n.name+" paired with nine", func() bool { return n.paired(task.ID, 9) }, state(task.ID, nodes...))
 	}
 	// Each joins (1) and announces those who joined through it; the host made the task.
 	before := 1 + 9 + 9
@@ -350,7 +356,7 @@ func TestJoinErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, _ := bob.Invite(task.ID)
+	code, _ := bob.Invite(testCtx(t), task.ID, InviteOptions{})
 	for _, bad := range []string{"", "hello", code[:len(code)-3], code + "y", "tm1" + strings.Repeat("y", len(code)-3)} {
 		if _, err := ana.Join(testCtx(t), bad); !errors.Is(err, ErrBadInvite) {
 			t.Errorf("Join(%q) = %v, want ErrBadInvite", bad, err)
@@ -408,7 +414,7 @@ func TestReopenKeepsTasksAndRepairs(t *testing.T) {
 	// A crash after the log was written and before Ana's book to Bob was:
 	// the next open copies the message over.
 	tk := ana.task(task.ID)
-	msg := Message{Head: Head{By: ana.ID(), Mid: tk.log.Len()}, Type: TypeChat, Data: []byte(`{"text":"lost?"}`), Meta: Meta{Clock: 100}}
+	msg := Message{Head: Head{By: ana.ID(), Mid: tk.log.Len()}, Type: TypeChat, Data: []byte(`{"text":"lost?"}`), Meta: Meta{Date: MinDate, Clock: 100}}
 	page, _ := msg.Encode()
 	if _, err := tk.log.Append(testCtx(t), page); err != nil {
 		t.Fatal(err)
@@ -430,17 +436,25 @@ func TestReopenKeepsTasksAndRepairs(t *testing.T) {
 func TestDecodeWire(t *testing.T) {
 	id := identity.New(identity.Seed{1}).ID()
 	task, _ := NewTaskID()
-	good := fmt.Sprintf(`{"type":"join","task":%q,"key":%q}`, task, id)
+	good := fmt.Sprintf(`{"v":2,"type":"join","task":%q,"key":%q}`, task, id)
 	if _, err := decodeWire([]byte(good)); err != nil {
 		t.Fatal(err)
 	}
 	for _, bad := range []string{
 		``, `{}`, `[]`, `{"type":"join"}`,
-		fmt.Sprintf(`{"type":"join","task":%q}`, task),
-		fmt.Sprintf(`{"type":"hug","task":%q,"key":%q}`, task, id),
-		fmt.Sprintf(`{"type":"join","task":%q,"key":%q,"extra":1}`, task, id),
-		fmt.Sprintf(`{"type":"joined","task":%q,"key":%q,"title":%q}`, task, id, strings.Repeat("x", MaxTitle+1)),
-		`{"type":"join","task":"nope","key":"nope"}`,
+		fmt.Sprintf(`{"type":"join","task":%q,"key":%q}`, task, id),
+		fmt.Sprintf(`{"v":1,"type":"join","task":%q,"key":%q}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"join","task":%q,"key":%q,"secret":"AAAA"}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"joined","task":%q,"key":%q,"clock":%d}`, task, id, uint64(1)<<60),
+		fmt.Sprintf(`{"v":2,"type":"digest","task":%q,"author":%q,"start":1,"digests":"AAAA"}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"digest","task":%q,"author":%q,"start":0,"digests":%q}`, task, id, strings.Repeat("A", 44)),
+		fmt.Sprintf(`{"v":2,"type":"proof","task":%q,"author":%q,"start":1}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"prove","task":%q,"start":1}`, task),
+		fmt.Sprintf(`{"v":2,"type":"join","task":%q}`, task),
+		fmt.Sprintf(`{"v":2,"type":"hug","task":%q,"key":%q}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"join","task":%q,"key":%q,"extra":1}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"joined","task":%q,"key":%q,"title":%q}`, task, id, strings.Repeat("x", MaxTitle+1)),
+		`{"v":2,"type":"join","task":"nope","key":"nope"}`,
 	} {
 		if _, err := decodeWire([]byte(bad)); err == nil {
 			t.Errorf("decodeWire(%.60q) accepted", bad)
@@ -451,15 +465,23 @@ func TestDecodeWire(t *testing.T) {
 func FuzzDecodeWire(f *testing.F) {
 	id := identity.New(identity.Seed{1}).ID()
 	task, _ := NewTaskID()
-	f.Add([]byte(fmt.Sprintf(`{"type":"joined","task":%q,"key":%q,"members":[%q]}`, task, id, id)))
-	f.Add([]byte(`{"type":"refused","task":"x","error":"no"}`))
+	f.Add([]byte(fmt.Sprintf(`{"v":2,"type":"joined","task":%q,"key":%q,"members":[%q],"clock":7}`, task, id, id)))
+	f.Add([]byte(fmt.Sprintf(`{"v":2,"type":"join","task":%q,"key":%q,"secret":"AAAAAAAAAAAAAAAAAAAAAA=="}`, task, id)))
+	f.Add([]byte(fmt.Sprintf(`{"v":2,"type":"digest","task":%q,"author":%q,"start":3,"digests":%q}`, task, id, strings.Repeat("A", 43)+"=")))
+	f.Add([]byte(fmt.Sprintf(`{"v":2,"type":"proof","task":%q,"author":%q,"start":3,"copy":{"reader":%q,"book":%q,"index":3,"head":"AA==","page":"e30="}}`, task, id, id, id)))
+	f.Add([]byte(`{"v":2,"type":"refused","task":"x","error":"no"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		w, err := decodeWire(b)
 		if err != nil {
 			return
 		}
-		if len(w.Members) > MaxMembers || len(w.Title) > MaxTitle {
+		if len(w.Members) > MaxMembers || len(w.Title) > MaxTitle || w.V != RoomVersion || w.Clock > MaxClock ||
+			(w.Secret != nil && len(w.Secret) != InviteSecretSize) || len(w.Digests) > maxDigests*32 || len(w.Digests)%32 != 0 ||
+			(w.Copy != nil && w.Copy.checkSizes() != nil) {
 			t.Fatalf("out of bounds: %+v", w)
+		}
+		if w.Copy != nil {
+			_, _ = w.Copy.verify(w.Task, w.Author, w.Start) // must not panic
 		}
 	})
 }

@@ -2,8 +2,10 @@ package room
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"unicode/utf8"
 
@@ -18,17 +20,38 @@ import (
 //
 //	{"op":"task",   "task":T, "title":…, "parent":P, "host":H, "date":ms}
 //	{"op":"title",  "task":T, "title":…, "clock":c, "by":X}
-//	{"op":"member", "task":T, "peer":X}
+//	{"op":"member", "task":T, "peer":X, "by":Y}    Y: the member that announced X (none: X joined
+//	                                               through this profile's invite, or was listed by its inviter)
 //	{"op":"pair",   "task":T, "peer":X, "key":K}   K: X's book to this profile
+//	{"op":"invite", "task":T, "invite":S, "expires":ms}   S: SHA-256 of an invite's secret, hex;
+//	                                               expires: 0 for never
+//	{"op":"revoke", "task":T, "invite":S}
+//	{"op":"refuse", "task":T, "peer":X, "mid":n, "why":…}  X's message n is shown as invalid (a
+//	                                               clock too far ahead)
 const tasksBook = "tasks"
+
+// Record ops.
+const (
+	opTask   = "task"
+	opTitle  = "title"
+	opMember = "member"
+	opPair   = "pair"
+	opInvite = "invite"
+	opRevoke = "revoke"
+	opRefuse = "refuse"
+)
 
 // Bounds on what a user or a peer may write.
 const (
-	MaxTitle   = 200       // bytes of a task title
-	MaxText    = 16 << 10  // bytes of a chat message
-	MaxMembers = 256       // members of one task
-	maxRecord  = 4 << 10   // bytes of a tasks record
-	maxWire    = 256 << 10 // bytes of a room protocol message
+	MaxTitle   = 200      // bytes of a task title
+	MaxText    = 16 << 10 // bytes of a chat message
+	MaxMembers = 256      // members of one task
+	// MaxIntroduced is the most members one member may announce in a
+	// task (announcements beyond are shown, not acted on): a hostile
+	// member cannot fill a task alone.
+	MaxIntroduced = 64
+	maxRecord     = 4 << 10   // bytes of a tasks record
+	maxWire       = 256 << 10 // bytes of a room protocol message
 )
 
 type record struct {
@@ -42,6 +65,10 @@ type record struct {
 	Key    identity.ID `json:"key,omitzero"`
 	Clock  uint64      `json:"clock,omitempty"`
 	By     identity.ID `json:"by,omitzero"`
+	Invite string      `json:"invite,omitempty"`
+	Exp    int64       `json:"expires,omitempty"`
+	Mid    uint64      `json:"mid,omitempty"`
+	Why    string      `json:"why,omitempty"`
 }
 
 // checkTitle trims a title and checks its bounds.
@@ -121,9 +148,9 @@ func (m *Messenger) replay(ctx context.Context) error {
 // before the messenger runs.
 func (m *Messenger) apply(r record) {
 	t := m.tasks[r.Task]
-	if r.Op == "task" {
+	if r.Op == opTask {
 		if t == nil {
-			t = &task{id: r.Task, title: r.Title, parent: r.Parent, host: r.Host, created: r.Date, members: make(map[identity.ID]*member)}
+			t = newTask(r.Task, r.Title, r.Parent, r.Host, r.Date)
 			m.tasks[r.Task] = t
 			m.order = append(m.order, r.Task)
 		}
@@ -133,14 +160,33 @@ func (m *Messenger) apply(r record) {
 		return
 	}
 	switch r.Op {
-	case "title":
+	case opTitle:
 		k := Key{Clock: r.Clock, By: r.By}
 		if t.titleKey.Compare(k) < 0 {
 			t.title, t.titleKey = r.Title, k
 		}
-	case "member":
+	case opMember:
+		if _, known := t.members[r.Peer]; !known && !r.By.IsZero() {
+			t.introduced[r.By]++
+		}
 		t.member(r.Peer)
-	case "pair":
+	case opPair:
 		t.member(r.Peer).inKey = r.Key
+	case opInvite, opRevoke:
+		var h inviteHash
+		if b, err := hex.DecodeString(r.Invite); err == nil && len(b) == len(h) {
+			copy(h[:], b)
+			if r.Op == opInvite {
+				t.invites[h] = &inviteState{expires: r.Exp}
+			} else if inv := t.invites[h]; inv != nil {
+				inv.revoked = true
+			}
+		}
+	case opRefuse:
+		// Copied on write: timeline sources read the map without m.mu.
+		marks := make(map[uint64]string, len(t.refused[r.Peer])+1)
+		maps.Copy(marks, t.refused[r.Peer])
+		marks[r.Mid] = r.Why
+		t.refused[r.Peer] = marks
 	}
 }

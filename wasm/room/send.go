@@ -1,9 +1,11 @@
 package room
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -107,7 +109,7 @@ func (m *Messenger) retitle(ctx context.Context, t *task, title string, k Key) e
 	if !newer {
 		return nil
 	}
-	r := record{Op: "title", Task: t.id, Title: title, Clock: k.Clock, By: k.By}
+	r := record{Op: opTitle, Task: t.id, Title: title, Clock: k.Clock, By: k.By}
 	if err := m.writeRecord(ctx, r); err != nil {
 		return err
 	}
@@ -173,11 +175,25 @@ func checkText(text string) error {
 	return nil
 }
 
-// seen raises the task's clock to one this profile has seen.
-func (m *Messenger) seen(t *task, clock uint64) {
+// seen raises the task's clock to one this profile has seen; it reports
+// false, leaving the clock, for one more than MaxClockStep above it (or
+// above MaxClock).
+func (m *Messenger) seen(t *task, clock uint64) bool {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if clock > MaxClock || clock > satAdd(t.clock, MaxClockStep) {
+		return false
+	}
 	t.clock = max(t.clock, clock)
-	m.mu.Unlock()
+	return true
+}
+
+// satAdd is a + b, saturating at the largest uint64 instead of wrapping.
+func satAdd(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return ^uint64(0)
 }
 
 // write appends one message; see writeMany.
@@ -205,6 +221,10 @@ func (m *Messenger) writeMany(ctx context.Context, t *task, drafts []draft) ([]M
 	defer t.wmu.Unlock()
 	m.mu.Lock()
 	clock := t.clock
+	if satAdd(clock, uint64(len(drafts))) > MaxClock {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("room: task %s: the clock is at its end (%d)", t.id, clock)
+	}
 	t.clock += uint64(len(drafts))
 	var outs []*member
 	for _, mb := range t.members {
@@ -302,13 +322,13 @@ func (m *Messenger) sources(t *task) []Source {
 	srcs := []Source{BookSource{Book: t.log, Author: m.self}}
 	for _, mb := range t.members {
 		if mb.in != nil {
-			srcs = append(srcs, BookSource{Book: mb.in, Author: mb.id})
+			srcs = append(srcs, markedSource{BookSource{Book: mb.in, Author: mb.id}, t.refused[mb.id]})
 		}
 	}
 	m.mu.Unlock()
 	ok := srcs[:1]
 	for _, s := range srcs[1:] {
-		if m.replicaOK(t, s.(BookSource)) {
+		if m.replicaOK(t, s.(markedSource).BookSource) {
 			ok = append(ok, s)
 		}
 	}
@@ -343,16 +363,22 @@ func (m *Messenger) Lookup(ctx context.Context, id TaskID, ref Ref) (Message, er
 		return Message{}, fmt.Errorf("%w %s", ErrUnknownTask, id)
 	}
 	for _, s := range m.sources(t) {
-		bs := s.(BookSource)
-		if bs.Author != ref.By {
+		var author identity.ID
+		switch bs := s.(type) {
+		case BookSource:
+			author = bs.Author
+		case markedSource:
+			author = bs.Author
+		}
+		if author != ref.By {
 			continue
 		}
-		n, err := bs.Len(ctx)
+		n, err := s.Len(ctx)
 		if err != nil {
 			return Message{}, err
 		}
 		if ref.Mid >= 1 && ref.Mid <= uint64(n) {
-			if msg, err := bs.Get(ctx, int(ref.Mid-1)); err == nil && msg.Head.Mid == ref.Mid {
+			if msg, err := s.Get(ctx, int(ref.Mid-1)); err == nil && msg.Head.Mid == ref.Mid && msg.Type != TypeInvalid {
 				return msg, nil
 			}
 		}
@@ -370,6 +396,9 @@ type MemberInfo struct {
 	Transport string      `json:"transport"` // "webrtc", "relay", "memory" or ""
 	Have      uint64      `json:"have"`      // pages of its book held here
 	Length    uint64      `json:"length"`    // pages of its book by its latest head known here
+	// Equivocations are the messages it wrote differently for different
+	// readers, with the evidence; empty for an honest member.
+	Equivocations []*Equivocation `json:"equivocations,omitempty"`
 }
 
 // Members returns the task's members, this profile first.
@@ -385,6 +414,10 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 	ins := []*journal.Book{nil}
 	for _, mb := range t.members {
 		mi := MemberInfo{ID: mb.id, Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil}
+		for _, e := range t.equiv[mb.id] {
+			mi.Equivocations = append(mi.Equivocations, e)
+		}
+		slices.SortFunc(mi.Equivocations, func(a, b *Equivocation) int { return cmp.Compare(a.Mid, b.Mid) })
 		if c := m.conns[mb.id]; c != nil {
 			mi.Online, mi.Transport = true, c.transport()
 		}

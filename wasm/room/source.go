@@ -24,13 +24,14 @@ func (s BookSource) Len(context.Context) (int, error) {
 	return int(have[0].End - 1), nil
 }
 
-// Get implements Source. A page that is not a message is TypeInvalid.
+// Get implements Source. A page that is not a valid message, or whose mid
+// is not its page index, is TypeInvalid.
 func (s BookSource) Get(ctx context.Context, i int) (Message, error) {
 	p, err := s.Book.Get(ctx, uint64(i)+1)
 	if err != nil {
 		return Message{}, err
 	}
-	m, _ := Decode(p, s.Author)
+	m, _ := decodeAt(p, s.Author, uint64(i)+1)
 	return m, nil
 }
 
@@ -42,7 +43,37 @@ func (s BookSource) GetRange(ctx context.Context, start, end int) ([]Message, er
 	}
 	out := make([]Message, len(pages))
 	for i, p := range pages {
-		out[i], _ = Decode(p, s.Author)
+		out[i], _ = decodeAt(p, s.Author, uint64(start+i)+1)
 	}
 	return out, nil
+}
+
+// markedSource is a member's book with the pages the messenger refused
+// (a clock too far ahead) shown as TypeInvalid.
+type markedSource struct {
+	BookSource
+	bad map[uint64]string // by mid: why; read only
+}
+
+func (s markedSource) mark(m Message) Message {
+	if why, ok := s.bad[m.Head.Mid]; ok && m.Type != TypeInvalid {
+		raw, _ := m.Encode()
+		return Message{Head: Head{By: s.Author, Mid: m.Head.Mid}, Type: TypeInvalid, Raw: raw, Reason: why}
+	}
+	return m
+}
+
+// Get implements Source.
+func (s markedSource) Get(ctx context.Context, i int) (Message, error) {
+	m, err := s.BookSource.Get(ctx, i)
+	return s.mark(m), err
+}
+
+// GetRange implements RangeSource.
+func (s markedSource) GetRange(ctx context.Context, start, end int) ([]Message, error) {
+	ms, err := s.BookSource.GetRange(ctx, start, end)
+	for i := range ms {
+		ms[i] = s.mark(ms[i])
+	}
+	return ms, err
 }

@@ -1,11 +1,14 @@
 package room
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -131,16 +134,83 @@ func TestBookSourceKeepsInvalidPages(t *testing.T) {
 		}
 		book.Append(ctx, b)
 	}
-	write(Message{Head: Head{By: me, Mid: 0}, Type: TypeChat, Data: json.RawMessage(`{"text":"hi"}`), Meta: Meta{Clock: 1}})
+	write(Message{Head: Head{By: me, Mid: 1}, Type: TypeChat, Data: json.RawMessage(`{"text":"hi"}`), Meta: Meta{Date: MinDate, Clock: 1}})
 	book.Append(ctx, []byte("not json"))
-	write(Message{Head: Head{By: me, Mid: 2}, Type: "poll", Data: json.RawMessage(`{"q":"?"}`), Meta: Meta{Clock: 3}})
+	write(Message{Head: Head{By: me, Mid: 3}, Type: "poll", Data: json.RawMessage(`{"q":"?"}`), Meta: Meta{Date: MinDate, Clock: 3}})
 	got, err := Page(ctx, []Source{BookSource{Book: book, Author: me}}, nil, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	types := fmt.Sprint(got[0].Type, got[1].Type, got[2].Type)
-	if len(got) != 3 || types != "chatinvalidpoll" || string(got[1].Raw) != "not json" {
-		t.Fatalf("timeline %v (%d messages)", types, len(got))
+	if len(got) != 3 || types != "chatinvalidpoll" || string(got[1].Raw) != "not json" || got[1].Reason == "" || got[1].Head.Mid != 2 {
+		t.Fatalf("timeline %v (%d messages) %+v", types, len(got), got)
+	}
+}
+
+// TestDecodeValidates: a page the page could not render (a date out of
+// range, an id that is not a string, an unbounded text, a bad cause, a
+// clock at or past the wrap) is TypeInvalid with a reason, and the pages
+// around it are still shown.
+func TestDecodeValidates(t *testing.T) {
+	db, err := journal.Open(ctx, store.NewMemory(), identity.Seed{1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book, _ := db.Author(ctx, "room", nil)
+	me := db.ID()
+	page := func(mid int, typ, data, meta, refs string) []byte {
+		return fmt.Appendf(nil, `{"head":[%q,"",%d],"refs":{%s},"type":%q,"data":%s,"meta":%s}`, me, mid, refs, typ, data, meta)
+	}
+	ok := `{"date":1700000000000,"clock":%d}`
+	bad := map[string][]byte{
+		"date far future":     page(0, "chat", `{"text":"x"}`, `{"date":8640000000000001,"clock":%d}`, ""),
+		"date negative":       page(0, "chat", `{"text":"x"}`, `{"date":-1,"clock":%d}`, ""),
+		"date a string":       page(0, "chat", `{"text":"x"}`, `{"date":"soon","clock":%d}`, ""),
+		"member id a number":  page(0, "member", `{"id":42}`, ok, ""),
+		"member id an object": page(0, "member", `{"id":{"toString":1}}`, ok, ""),
+		"text a number":       page(0, "chat", `{"text":7}`, ok, ""),
+		"text too long":       page(0, "chat", fmt.Sprintf(`{"text":%q}`, strings.Repeat("x", MaxText+1)), ok, ""),
+		"data an array":       page(0, "poll", `[1,2]`, ok, ""),
+		"cause by a number":   page(0, "chat", `{"text":"x"}`, ok, `"cause":[1,2]`),
+		"cause mid 0":         page(0, "chat", `{"text":"x"}`, ok, fmt.Sprintf(`"cause":[%q,0]`, me)),
+		"subtask id bad":      page(0, "subtask", `{"id":"nope","title":"t"}`, ok, ""),
+		"type invalid":        page(0, "invalid", `{}`, ok, ""),
+		"reason set":          []byte(strings.Replace(string(page(0, "chat", `{"text":"x"}`, ok, "")), `"type"`, `"reason":"x","type"`, 1)),
+		"clock max":           page(0, "chat", `{"text":"x"}`, `{"date":1700000000000,"clock":18446744073709551615}`, ""),
+		"clock 2^53":          page(0, "chat", `{"text":"x"}`, `{"date":1700000000000,"clock":9007199254740992}`, ""),
+		"clock 0":             page(0, "chat", `{"text":"x"}`, `{"date":1700000000000,"clock":0}`, ""),
+	}
+	names := slices.Sorted(maps.Keys(bad))
+	clock := 0
+	var pages [][]byte
+	for i, name := range names {
+		clock++
+		good := page(len(pages)+1, "chat", fmt.Sprintf(`{"text":"before %d"}`, i), fmt.Sprintf(ok, clock), "")
+		pages = append(pages, good)
+		clock++
+		b := bytes.Replace(bad[name], []byte(`",0]`), fmt.Appendf(nil, `",%d]`, len(pages)+1), 1)
+		b = bytes.Replace(b, []byte("%d"), fmt.Append(nil, clock), 1)
+		pages = append(pages, b)
+	}
+	if _, err := book.Append(ctx, pages...); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Page(ctx, []Source{BookSource{Book: book, Author: me}}, nil, 100)
+	if err != nil || len(got) != len(pages) {
+		t.Fatalf("%d messages, %v", len(got), err)
+	}
+	for i, name := range names {
+		if g := got[2*i]; g.Type != TypeChat {
+			t.Errorf("the message before %q: %s %s", name, g.Type, g.Reason)
+		}
+		if g := got[2*i+1]; g.Type != TypeInvalid || g.Reason == "" || g.Head.Mid != uint64(2*i+2) {
+			t.Errorf("%s: shown as %s (%s), mid %d", name, g.Type, string(g.Data), g.Head.Mid)
+		}
+	}
+	// A page whose mid is not its index is invalid too.
+	wrong := page(9, "chat", `{"text":"x"}`, fmt.Sprintf(ok, 1), "")
+	if m, _ := decodeAt(wrong, me, 3); m.Type != TypeInvalid {
+		t.Error("a page claiming another mid was taken")
 	}
 }
 
@@ -167,8 +237,11 @@ func TestMessageJSON(t *testing.T) {
 
 func FuzzDecodeMessage(f *testing.F) {
 	ana := identity.New(identity.Seed{1}).ID()
-	m := Message{Head: Head{By: ana, Mid: 1}, Type: TypeChat, Data: json.RawMessage(`{"text":"x"}`), Meta: Meta{Clock: 2}}
+	m := Message{Head: Head{By: ana, Mid: 1}, Type: TypeChat, Data: json.RawMessage(`{"text":"x"}`), Meta: Meta{Date: MinDate, Clock: 2}}
 	b, _ := m.Encode()
+	f.Add(b)
+	m = Message{Head: Head{By: ana, Mid: 2}, Refs: Refs{Cause: &Ref{By: ana, Mid: 1}}, Type: TypeMember, Data: fmt.Appendf(nil, `{"id":%q,"via":%q,"invite":"0a1b2c3d"}`, ana, ana), Meta: Meta{Date: MaxDate, Clock: MaxClock}}
+	b, _ = m.Encode()
 	f.Add(b)
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"head":[1,2,3]}`))
@@ -180,8 +253,12 @@ func FuzzDecodeMessage(f *testing.F) {
 			}
 			return
 		}
-		if m.Head.By != ana || m.Type == "" {
-			t.Fatalf("accepted %+v", m.Head)
+		if m.Head.By != ana || m.Type == "" || m.Type == TypeInvalid || m.Meta.Date < MinDate || m.Meta.Date > MaxDate ||
+			m.Meta.Clock < 1 || m.Meta.Clock > MaxClock || m.Reason != "" {
+			t.Fatalf("accepted %+v", m)
+		}
+		if checkData(m.Type, m.Data) != nil {
+			t.Fatalf("accepted data %s", m.Data)
 		}
 		if _, err := m.Encode(); err != nil && len(page) <= MaxMessage {
 			t.Fatalf("an accepted message does not encode: %v", err)

@@ -1,0 +1,409 @@
+package room
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+)
+
+// Equivocation detection. Every chat log is one-way per pair, so an author
+// could write different content under one mid for different readers. Each
+// member tells the others what it holds of every third member's messages:
+// a digest message per author, with the SHA-256 of each message as the
+// author addressed it to all (head.to cleared, re-encoded), sent when
+// messages arrive and, for the last digestOnConnect of each author, when a
+// port to a member opens. A member that holds a message whose digest
+// differs asks the sender for its copy (prove) and gets it with the
+// author's signed head and range proofs (proof): both copies, verified,
+// are an Equivocation, reported as EventEquivocation and listed in
+// MemberInfo.Equivocations of the author.
+
+// ErrBadEvidence means a copy that does not prove what it claims.
+var ErrBadEvidence = errors.New("room: bad evidence")
+
+const (
+	digestOnConnect = 64   // digests of each author's last messages sent when a port opens
+	maxProving      = 1024 // copies asked for and not yet received
+	maxCopyProof    = 16 << 10
+	maxCopyHead     = 1 << 10
+)
+
+// A Copy is one reader's copy of an author's message, as evidence: the
+// author's book to that reader (its key), the page at index (= the mid),
+// the author's signed head of that book, the book's genesis (binding the
+// key to the author, the reader and the task), and range proofs of both
+// pages against the head (CBOR, as journal.RangeProof).
+type Copy struct {
+	Reader       identity.ID `json:"reader"`
+	Book         identity.ID `json:"book"`
+	Index        uint64      `json:"index"`
+	Head         []byte      `json:"head"`
+	Page         []byte      `json:"page"`
+	Proof        []byte      `json:"proof"`
+	Genesis      []byte      `json:"genesis"`
+	GenesisProof []byte      `json:"genesisProof"`
+}
+
+// An Equivocation is the evidence that an author wrote two different
+// messages under one mid of a task: two copies, each signed by the author,
+// for two readers.
+type Equivocation struct {
+	Task   TaskID      `json:"task"`
+	Author identity.ID `json:"author"`
+	Mid    uint64      `json:"mid"`
+	Copies [2]Copy     `json:"copies"` // this profile's, then the other reader's
+}
+
+// Verify checks both copies and that they differ as messages.
+func (e *Equivocation) Verify() error {
+	a, err := e.Copies[0].verify(e.Task, e.Author, e.Mid)
+	if err != nil {
+		return err
+	}
+	b, err := e.Copies[1].verify(e.Task, e.Author, e.Mid)
+	if err != nil {
+		return err
+	}
+	if a == b {
+		return fmt.Errorf("%w: the two copies are the same message", ErrBadEvidence)
+	}
+	return nil
+}
+
+func (c *Copy) checkSizes() error {
+	if len(c.Head) > maxCopyHead || len(c.Page) > MaxMessage || len(c.Genesis) > journal.MaxGenesisMeta+maxCopyHead ||
+		len(c.Proof) > maxCopyProof || len(c.GenesisProof) > maxCopyProof {
+		return fmt.Errorf("%w: a field is too large", ErrBadEvidence)
+	}
+	return nil
+}
+
+// verify checks a copy of author's message mid in task and returns the
+// message's digest.
+func (c *Copy) verify(task TaskID, author identity.ID, mid uint64) (d [sha256.Size]byte, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w: copy for %s: %w", ErrBadEvidence, c.Reader.Short(), err)
+		}
+	}()
+	if err := c.checkSizes(); err != nil {
+		return d, err
+	}
+	head, err := journal.DecodeHead(c.Head)
+	if err != nil {
+		return d, err
+	}
+	if head.Key != c.Book || c.Index != mid || mid == 0 || mid >= head.Length {
+		return d, errors.New("the head is not of that book, or does not hold the page")
+	}
+	var gp, pp journal.RangeProof
+	if err := journal.Unmarshal(c.GenesisProof, &gp); err != nil {
+		return d, err
+	}
+	if err := journal.Unmarshal(c.Proof, &pp); err != nil {
+		return d, err
+	}
+	if _, err := journal.VerifyRange(&head, 0, [][]byte{c.Genesis}, &gp); err != nil {
+		return d, err
+	}
+	if _, err := journal.VerifyRange(&head, c.Index, [][]byte{c.Page}, &pp); err != nil {
+		return d, err
+	}
+	g, err := journal.DecodeGenesis(c.Genesis)
+	if err != nil {
+		return d, err
+	}
+	if g.Author != author || g.Key != c.Book || g.Name != pairName(author, c.Reader, task) {
+		return d, fmt.Errorf("the book is %q by %s", g.Name, g.Author.Short())
+	}
+	msg, err := decodeAt(c.Page, author, mid)
+	if err != nil {
+		return d, err
+	}
+	return digest(msg), nil
+}
+
+// digest is the SHA-256 of a message as its author addressed it to all;
+// zero for an invalid page (not compared: its bytes name its reader).
+func digest(msg Message) [sha256.Size]byte {
+	if msg.Type == TypeInvalid {
+		return [sha256.Size]byte{}
+	}
+	msg.Head.To = identity.ID{}
+	b, err := msg.Encode()
+	if err != nil {
+		return [sha256.Size]byte{}
+	}
+	return sha256.Sum256(b)
+}
+
+// inBook returns the author's book to this profile in task t, nil if none.
+func (m *Messenger) inBook(t *task, author identity.ID) *journal.Book {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mb := t.members[author]; mb != nil {
+		return mb.in
+	}
+	return nil
+}
+
+// digests returns the digests of author's messages [start, start+n) this
+// profile holds (fewer if it holds fewer).
+func (m *Messenger) digests(ctx context.Context, t *task, author identity.ID, start, n uint64) []byte {
+	in := m.inBook(t, author)
+	if in == nil || !m.replicaOK(t, BookSource{Book: in, Author: author}) {
+		return nil
+	}
+	src := BookSource{Book: in, Author: author}
+	held, _ := src.Len(ctx)
+	end := min(start+n, uint64(held)+1)
+	if start < 1 || start >= end {
+		return nil
+	}
+	msgs, err := src.GetRange(ctx, int(start-1), int(end-1))
+	if err != nil {
+		return nil
+	}
+	out := make([]byte, 0, len(msgs)*sha256.Size)
+	for _, msg := range msgs {
+		d := digest(msg)
+		out = append(out, d[:]...)
+	}
+	return out
+}
+
+// sendDigests sends c the digests of author's messages [start, start+n)
+// in task t, in messages of at most maxDigests.
+func (m *Messenger) sendDigests(ctx context.Context, c *conn, t *task, author identity.ID, start, n uint64) {
+	for n > 0 {
+		k := min(n, maxDigests)
+		if ds := m.digests(ctx, t, author, start, k); len(ds) > 0 {
+			if err := m.send(ctx, c, wire{Type: wireDigest, Task: t.id, Author: author, Start: start, Digests: ds}); err != nil {
+				return
+			}
+		}
+		start, n = start+k, n-k
+	}
+}
+
+// peersFor returns the live replicating ports to the task's paired members
+// other than author.
+func (m *Messenger) peersFor(t *task, author identity.ID) []*conn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var cs []*conn
+	for id, mb := range t.members {
+		if c := m.conns[id]; id != author && c != nil && c.synced && mb.in != nil && mb.out != nil {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// digestNew tells the other members what arrived of author's book: pages
+// [index, index+n). It runs on the worker; the sends run apart, so a slow
+// port holds up no one.
+func (m *Messenger) digestNew(t *task, author identity.ID, index, n uint64) {
+	if index == 0 {
+		index, n = 1, max(n, 1)-1
+	}
+	if n == 0 {
+		return
+	}
+	for _, c := range m.peersFor(t, author) {
+		m.goSend(func(ctx context.Context) { m.sendDigests(ctx, c, t, author, index, n) })
+	}
+}
+
+// digestOnOpen sends a member whose port just opened the digests of the
+// last digestOnConnect messages of every other author of the tasks they
+// share.
+func (m *Messenger) digestOnOpen(c *conn) {
+	type job struct {
+		t      *task
+		author identity.ID
+	}
+	var jobs []job
+	m.mu.Lock()
+	for _, t := range m.tasks {
+		if mb := t.members[c.peer]; mb == nil || mb.in == nil || mb.out == nil {
+			continue
+		}
+		for id, mb := range t.members {
+			if id != c.peer && mb.in != nil {
+				jobs = append(jobs, job{t, id})
+			}
+		}
+	}
+	m.mu.Unlock()
+	if len(jobs) == 0 {
+		return
+	}
+	m.goSend(func(ctx context.Context) {
+		for _, j := range jobs {
+			in := m.inBook(j.t, j.author)
+			n, _ := BookSource{Book: in, Author: j.author}.Len(ctx)
+			from := max(1, uint64(n)+1-min(uint64(n), digestOnConnect))
+			m.sendDigests(ctx, c, j.t, j.author, from, uint64(n)+1-from)
+		}
+	})
+}
+
+// goSend runs a send in its own goroutine, bounded in time.
+func (m *Messenger) goSend(f func(ctx context.Context)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
+		defer cancel()
+		f(ctx)
+	}()
+}
+
+type proveKey struct {
+	task   TaskID
+	author identity.ID
+	mid    uint64
+	peer   identity.ID
+}
+
+// memberTask returns task id if both c's peer and author are members of it
+// (author may be this profile only if self is allowed).
+func (m *Messenger) memberTask(c *conn, id TaskID, author identity.ID) *task {
+	t := m.task(id)
+	if t == nil || author == m.self || author == c.peer || !m.isMember(t, c.peer) || !m.isMember(t, author) {
+		return nil
+	}
+	return t
+}
+
+// onDigest compares a member's digests of an author's messages with this
+// profile's, and asks for the member's copy of any that differs.
+func (m *Messenger) onDigest(c *conn, w wire) {
+	t := m.memberTask(c, w.Task, w.Author)
+	if t == nil {
+		return
+	}
+	n := uint64(len(w.Digests) / sha256.Size)
+	mine := m.digests(m.ctx, t, w.Author, w.Start, n)
+	var zero [sha256.Size]byte
+	for i := 0; i+sha256.Size <= len(mine); i += sha256.Size {
+		a, b := mine[i:i+sha256.Size], w.Digests[i:i+sha256.Size]
+		if bytes.Equal(a, b) || bytes.Equal(a, zero[:]) || bytes.Equal(b, zero[:]) {
+			continue
+		}
+		mid := w.Start + uint64(i/sha256.Size)
+		k := proveKey{t.id, w.Author, mid, c.peer}
+		m.mu.Lock()
+		known := t.equiv[w.Author][mid] != nil
+		ask := !known && !m.proving[k] && len(m.proving) < maxProving
+		if ask {
+			m.proving[k] = true
+		}
+		m.mu.Unlock()
+		if ask {
+			m.goSend(func(ctx context.Context) {
+				_ = m.send(ctx, c, wire{Type: wireProve, Task: t.id, Author: w.Author, Start: mid})
+			})
+		}
+	}
+}
+
+// onProve answers with this profile's copy of an author's message.
+func (m *Messenger) onProve(c *conn, w wire) {
+	t := m.memberTask(c, w.Task, w.Author)
+	if t == nil {
+		return
+	}
+	cp, err := m.copyOf(m.ctx, t, w.Author, w.Start)
+	if err != nil {
+		m.log.Debug("room: prove", "peer", c.peer.Short(), "err", err)
+		return
+	}
+	m.goSend(func(ctx context.Context) {
+		_ = m.send(ctx, c, wire{Type: wireProof, Task: t.id, Author: w.Author, Start: w.Start, Copy: cp})
+	})
+}
+
+// copyOf returns this profile's copy of author's message mid in t.
+func (m *Messenger) copyOf(ctx context.Context, t *task, author identity.ID, mid uint64) (*Copy, error) {
+	in := m.inBook(t, author)
+	if in == nil {
+		return nil, journal.ErrNotFound
+	}
+	head := in.Head()
+	if mid >= head.Length {
+		return nil, fmt.Errorf("room: no message %d of %s held", mid, author.Short())
+	}
+	cp := &Copy{Reader: m.self, Book: in.Key(), Index: mid}
+	var err error
+	if cp.Head, err = journal.Marshal(head); err != nil {
+		return nil, err
+	}
+	if cp.Page, err = in.Get(ctx, mid); err != nil {
+		return nil, err
+	}
+	if cp.Genesis, err = in.Get(ctx, 0); err != nil {
+		return nil, err
+	}
+	for _, p := range []struct {
+		at  uint64
+		out *[]byte
+	}{{mid, &cp.Proof}, {0, &cp.GenesisProof}} {
+		rp, err := in.RangeProof(ctx, p.at, p.at+1, head.Length)
+		if err != nil {
+			return nil, err
+		}
+		if *p.out, err = journal.Marshal(rp); err != nil {
+			return nil, err
+		}
+	}
+	return cp, nil
+}
+
+// onProof takes a copy this profile asked for: if it verifies and differs
+// from this profile's, the author equivocated.
+func (m *Messenger) onProof(c *conn, w wire) {
+	k := proveKey{w.Task, w.Author, w.Start, c.peer}
+	m.mu.Lock()
+	asked := m.proving[k]
+	delete(m.proving, k)
+	m.mu.Unlock()
+	t := m.memberTask(c, w.Task, w.Author)
+	if !asked || t == nil || w.Copy.Reader != c.peer {
+		return
+	}
+	mine, err := m.copyOf(m.ctx, t, w.Author, w.Start)
+	if err != nil {
+		return
+	}
+	e := &Equivocation{Task: t.id, Author: w.Author, Mid: w.Start, Copies: [2]Copy{*mine, *w.Copy}}
+	if err := e.Verify(); err != nil {
+		m.log.Warn("room: evidence from "+c.peer.Short(), "err", err)
+		return
+	}
+	m.mu.Lock()
+	if t.equiv[w.Author] == nil {
+		t.equiv[w.Author] = make(map[uint64]*Equivocation)
+	}
+	dup := t.equiv[w.Author][w.Start] != nil
+	if !dup {
+		t.equiv[w.Author][w.Start] = e
+	}
+	m.mu.Unlock()
+	if !dup {
+		m.log.Warn("room: a member equivocated", "author", w.Author.Short(), "task", t.id, "mid", w.Start)
+		m.emit(Event{Type: EventEquivocation, Task: t.id, Peer: w.Author, Evidence: e})
+	}
+}

@@ -9,7 +9,7 @@
 // frames (a port's traffic when a data channel cannot open, encrypted end
 // to end by the peers).
 //
-// # Protocol (version 1)
+// # Protocol (version 2)
 //
 // One websocket per client at /relay, binary messages, each one frame: a
 // CBOR array [type, …] (deterministic encoding, journal.DecOptions limits),
@@ -17,14 +17,24 @@
 //
 //	type  name       direction  body
 //	1     challenge  s → c      [1, nonce (32 bytes)]
-//	2     hello      c → s      [2, id (32), signature (64)]: the id's key signs
-//	                            "taskmessenger/relay/v1\n" ‖ nonce
+//	2     hello      c → s      [2, id (32), signature (64), host (text)]: the
+//	                            id's key signs "taskmessenger/relay/v2\n" ‖
+//	                            host ‖ "\n" ‖ nonce
 //	3     welcome    s → c      [3]: registered under id
 //	4     send       c → s      [4, to (32), kind, payload]: kind 1 signal, 2 frame
 //	5     recv       s → c      [5, from (32), kind, payload]
 //	6     watch      c → s      [6, [id …]]: tell me when these come and go
 //	7     presence   s → c      [7, id (32), online bool]
 //	8     error      s → c      [8, code (text), id (32) or empty, detail (text)]
+//
+// The hello's host is the host of the URL the client dialled, as a browser
+// sends it in Host: lower case, IPv6 in brackets, without the scheme's
+// default port ("127.0.0.1:8080", "relay.example.com"); see Host. The
+// relay refuses a hello signed for a host it does not answer to, so a
+// relay a client was pointed at cannot replay the client's answer to
+// another relay and register there under its id. Version 1 (a hello of
+// three fields, signed "taskmessenger/relay/v1\n" ‖ nonce, bound to no
+// relay) is refused with a close reason that says so.
 //
 // A connection that does not answer the challenge with a valid hello within
 // the handshake timeout is closed. A second connection that proves the same
@@ -34,8 +44,30 @@
 // with the current presence of each id, then with every change.
 //
 // Limits (Limits): frame size, frames and bytes per second per connection
-// (token buckets), connections, watched ids per connection, a bounded send
-// queue per connection with a short write timeout (a slow client is dropped,
-// never waited for), and an idle timeout with pings. Bad input closes the
-// connection with a reason (websocket status 1008), logged with log/slog.
+// (token buckets), connections in all and per client address, watched ids
+// per connection, a bounded send queue per connection (a client that does
+// not read is dropped; one on a slow machine is waited for) with a write
+// timeout, a global budget of queued bytes (a send beyond it is refused
+// with error {limit, to, "relay queue full"}), and an idle timeout with
+// pings. Bad input closes the connection with a reason (websocket status
+// 1008), logged with log/slog.
+//
+// # Who may connect
+//
+// The relay is reached under its own names only: 127.0.0.1, localhost and
+// [::1] on the listening port, and those given with WithHosts. Handler
+// (and CheckHost, for the command's other routes) answers any other Host
+// with 421 Misdirected Request: a DNS-rebound name reaches nothing. A
+// browser's upgrade must come from a page of one of those names (its
+// Origin; 403 otherwise); native clients send no Origin.
+//
+// The page (StaticHandler) is served with a Content-Security-Policy
+// (PageCSP: its own scripts, connections to its origin and to loopback
+// devtools only, no framing), nosniff and no referrer.
+//
+// # Wasm
+//
+// The client builds for js/wasm on coder/websocket's browser WebSocket:
+// the browser sets Origin and Host, and a refused upgrade (403, 421, 429,
+// 503) cannot be told from a failed connection.
 package relay

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -50,6 +51,35 @@ func FuzzDecode(f *testing.F) {
 		}
 		if len(b2) > len(b) {
 			t.Fatalf("canonical encoding (%d bytes) longer than the input (%d)", len(b2), len(b))
+		}
+	})
+}
+
+// FuzzParseHost: a parsed host is canonical (parsing its string gives it
+// back), and it is never something a CSP, a header or the signed hello
+// could be confused by.
+func FuzzParseHost(f *testing.F) {
+	for _, s := range []string{
+		"127.0.0.1:8080", "localhost", "[::1]:8080", "Relay.Example.COM", "[0:0::1]", "[fe80::1%eth0]:1",
+		"a:b:c", "x:0", "x:080", "x:65535", "-x", "a..b", "[::1]x", "", "[", "ä.example",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h, err := ParseHost(s)
+		if err != nil {
+			return
+		}
+		c := h.String()
+		h2, err := ParseHost(c)
+		if err != nil || h2 != h || h2.String() != c {
+			t.Fatalf("%q → %q → %v %v", s, c, h2, err)
+		}
+		if len(c) > len(s) && !strings.HasPrefix(s, "[") {
+			t.Fatalf("%q grew to %q", s, c)
+		}
+		if strings.ContainsAny(c, " ;,'\"\n\r\t/\\@*") {
+			t.Fatalf("%q → %q has a separator", s, c)
 		}
 	})
 }

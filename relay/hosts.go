@@ -46,6 +46,11 @@ func parseHost(s string) (Host, error) {
 	if s == "" || len(s) > maxHostLen {
 		return Host{}, fmt.Errorf("empty or over %d bytes", maxHostLen)
 	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return Host{}, errors.New("not printable ASCII")
+		}
+	}
 	s = strings.ToLower(s)
 	var h Host
 	rest := ""

@@ -41,9 +41,15 @@ type closedConn struct {
 	cause error
 }
 
-func newRelay(t *testing.T, lim Limits) *testRelay {
+// newRelay runs a server with lim and opts on 127.0.0.1 until the test
+// ends; setup (hooks) runs before it serves.
+func newRelay(t *testing.T, lim Limits, setup ...func(*Server)) *testRelay {
+	return newRelayOpts(t, lim, nil, setup...)
+}
+
+func newRelayOpts(t *testing.T, lim Limits, opts []Option, setup ...func(*Server)) *testRelay {
 	t.Helper()
-	s := NewServer(slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})), lim)
+	s := NewServer(slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})), lim, opts...)
 	r := &testRelay{Server: s, closed: make(chan closedConn, 1024)}
 	s.onClose = func(c *conn, cause error) {
 		select {
@@ -51,6 +57,9 @@ func newRelay(t *testing.T, lim Limits) *testRelay {
 		default:
 			panic("relay test: too many closed connections not looked at")
 		}
+	}
+	for _, f := range setup {
+		f(s)
 	}
 	ts := httptest.NewServer(s.Handler())
 	r.url = "ws" + strings.TrimPrefix(ts.URL, "http") + "/"

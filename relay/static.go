@@ -2,8 +2,11 @@ package relay
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -16,15 +19,44 @@ func init() {
 	_ = mime.AddExtensionType(".js", "text/javascript; charset=utf-8")
 }
 
+// PageCSP is the Content-Security-Policy of the page (StaticHandler):
+//   - scripts only from the page's origin (no inline script), with
+//     'wasm-unsafe-eval' to compile the module and 'unsafe-eval' because
+//     the module builds a few fixed helpers with the Function constructor
+//     (wasm/store/idb, wasm/jsapi; moving them into a served script would
+//     let 'unsafe-eval' go);
+//   - styles and images from the origin (images also as data: URLs);
+//   - connections to the origin (the relay, /config.json, the module) and
+//     to devtools on loopback (ws://127.0.0.1 or ws://localhost, any
+//     port): a page can reach no other server, whatever a link says;
+//   - no plugins, no <base>, forms only to the origin, and no framing
+//     (frame-ancestors 'none': no clickjacking).
+//
+// WebRTC data channels are not governed by CSP.
+const PageCSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self' ws://127.0.0.1:* ws://localhost:*; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// configCSP is the policy of /config.json: data, never a document.
+const configCSP = "default-src 'none'; frame-ancestors 'none'"
+
+// pageHeaders sets the security headers of every page response.
+func pageHeaders(h http.Header, csp string) {
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-cache")
+}
+
 // StaticHandler serves the files of dir (the page, the loader and the
-// built module). For a file with a precompressed copy beside it (FILE.br,
+// built module) with the page's security headers (PageCSP, nosniff, no
+// referrer). For a file with a precompressed copy beside it (FILE.br,
 // FILE.gz) it sends the copy to clients that accept that encoding, with
-// the original's content type.
+// the original's content type. It does not check Host: mount it behind
+// Server.CheckHost.
 func StaticHandler(dir string) http.Handler {
 	files := http.FileServer(http.Dir(dir))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		pageHeaders(w.Header(), PageCSP)
 		name := path.Clean("/" + r.URL.Path)
 		if strings.HasSuffix(name, "/") {
 			files.ServeHTTP(w, r)
@@ -71,15 +103,34 @@ func acceptsEncoding(header, enc string) bool {
 // defaults of tm.open that depend on how the server was started.
 type PageConfig struct {
 	// Devtools is the websocket URL peers report to; "" turns reporting off.
+	// The page's CSP lets it reach only loopback (CheckDevtoolsURL).
 	Devtools string `json:"devtools,omitempty"`
 }
 
-// ConfigHandler serves cfg as JSON.
+// ConfigHandler serves cfg as JSON, with the page's security headers.
 func ConfigHandler(cfg PageConfig) http.Handler {
 	b, _ := json.Marshal(cfg)
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		pageHeaders(w.Header(), configCSP)
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-cache")
 		w.Write(b)
 	})
+}
+
+// ErrDevtoolsURL means a devtools address the page may not report to.
+var ErrDevtoolsURL = errors.New("relay: devtools URL must be ws:// on loopback (127.0.0.1 or localhost)")
+
+// CheckDevtoolsURL checks a devtools address for PageConfig: a ws:// URL
+// on 127.0.0.1 or localhost, which the page's CSP lets it reach. Devtools
+// receives every book of a reporting tab and may export, import or reset
+// its profile: it is never somewhere else.
+func CheckDevtoolsURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "ws" || u.User != nil || u.Port() == "" {
+		return fmt.Errorf("%w: %q", ErrDevtoolsURL, clip(raw, 64))
+	}
+	if h := u.Hostname(); h != "127.0.0.1" && h != "localhost" {
+		return fmt.Errorf("%w: %q", ErrDevtoolsURL, clip(raw, 64))
+	}
+	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/task-messenger/task-messenger/relay"
@@ -66,5 +68,97 @@ func TestStaticHandler(t *testing.T) {
 	}
 	if res := get("/missing", ""); res.StatusCode != 404 {
 		t.Fatalf("missing file: %d", res.StatusCode)
+	}
+}
+
+// TestPageHeaders: the page and /config.json carry the page's security
+// headers: a CSP that allows only the page's own scripts (WebAssembly
+// included), connections to its origin and loopback devtools, and no
+// framing; nosniff; no referrer.
+func TestPageHeaders(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte("<!doctype html>"), 0o644)
+	os.WriteFile(filepath.Join(dir, "app.js"), []byte("1"), 0o644)
+	mux := http.NewServeMux()
+	mux.Handle("/", relay.StaticHandler(dir))
+	mux.Handle("/config.json", relay.ConfigHandler(relay.PageConfig{Devtools: "ws://127.0.0.1:8081/peer"}))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, path := range []string{"/", "/index.html", "/app.js", "/missing", "/config.json"} {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		h := res.Header
+		csp := h.Get("Content-Security-Policy")
+		for _, want := range []string{"frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"} {
+			if path != "/config.json" && !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", path, csp, want)
+			}
+		}
+		if path == "/config.json" && csp != "default-src 'none'; frame-ancestors 'none'" {
+			t.Errorf("%s: CSP %q", path, csp)
+		}
+		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: headers %v", path, h)
+		}
+	}
+	// What the page's policy allows, directive by directive.
+	dirs := map[string]string{}
+	for _, d := range strings.Split(relay.PageCSP, ";") {
+		name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
+		dirs[name] = value
+	}
+	for name, want := range map[string]string{
+		"default-src":     "'self'",
+		"script-src":      "'self' 'wasm-unsafe-eval' 'unsafe-eval'",
+		"style-src":       "'self'",
+		"connect-src":     "'self' ws://127.0.0.1:* ws://localhost:*",
+		"frame-ancestors": "'none'",
+		"form-action":     "'self'",
+	} {
+		if dirs[name] != want {
+			t.Errorf("%s %q, want %q", name, dirs[name], want)
+		}
+	}
+}
+
+// TestStaticPageNoInline: the served page has no inline script or style,
+// which its CSP would block.
+func TestStaticPageNoInline(t *testing.T) {
+	files, err := filepath.Glob("../static/*.html")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no pages in ../static: %v", err)
+	}
+	inline := regexp.MustCompile(`(?i)<script(\s[^>]*)?>\s*[^<\s]|<style|\sstyle=|\son[a-z]+=|javascript:`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tag := range regexp.MustCompile(`(?is)<script[^>]*>.*?</script>|<style.*?>|<[^>]+>`).FindAllString(string(b), -1) {
+			if inline.MatchString(tag) {
+				t.Errorf("%s: %q is inline, which the page's CSP refuses", f, tag)
+			}
+		}
+	}
+}
+
+func TestCheckDevtoolsURL(t *testing.T) {
+	for raw, ok := range map[string]bool{
+		"ws://127.0.0.1:8081/peer":     true,
+		"ws://localhost:8081/peer":     true,
+		"ws://evil.example:8081/peer":  false,
+		"wss://127.0.0.1:8081/peer":    false,
+		"ws://127.0.0.1/peer":          false,
+		"ws://[::1]:8081/peer":         false,
+		"ws://u@127.0.0.1:8081/peer":   false,
+		"http://127.0.0.1:8081/peer":   false,
+		"ws://127.0.0.1.nip.io:1/peer": false,
+	} {
+		if err := relay.CheckDevtoolsURL(raw); (err == nil) != ok {
+			t.Errorf("%s: %v", raw, err)
+		}
 	}
 }

@@ -2,6 +2,10 @@
 // metrics at /metrics) and the page (static/). It listens on
 // 127.0.0.1:8080 unless told otherwise (-addr or RELAY_ADDR) and stops
 // gracefully on SIGINT or SIGTERM, closing every relay connection.
+//
+// Every route answers only to 127.0.0.1, localhost and [::1] on the
+// listening port, and to the names given with -host (repeatable; "name"
+// or "name:port"), so a DNS-rebound name reaches nothing (421).
 package main
 
 import (
@@ -31,9 +35,17 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	addr := fs.String("addr", envOr("RELAY_ADDR", "127.0.0.1:8080"), "listen address")
 	static := fs.String("static", envOr("RELAY_STATIC", ""), "serve this directory (the page) at /")
-	devtools := fs.String("devtools", envOr("RELAY_DEVTOOLS", ""), "devtools websocket URL the page's peers report to (served in /config.json); empty: off")
+	devtools := fs.String("devtools", envOr("RELAY_DEVTOOLS", ""), "devtools websocket URL the page's peers report to (served in /config.json; ws:// on loopback); empty: off")
+	var hosts []relay.Host
+	fs.Func("host", "also answer to this host name (\"name\" or \"name:port\"; repeatable), e.g. behind a proxy", func(v string) error {
+		h, err := relay.ParseHost(v)
+		hosts = append(hosts, h)
+		return err
+	})
 	lim := relay.DefaultLimits()
 	fs.IntVar(&lim.MaxConns, "max-conns", lim.MaxConns, "most relay connections open at once")
+	fs.IntVar(&lim.MaxConnsPerIP, "max-conns-per-ip", lim.MaxConnsPerIP, "most relay connections open at once from one address (IPv6: one /64)")
+	fs.Int64Var(&lim.MaxQueuedBytes, "max-queued-bytes", lim.MaxQueuedBytes, "most bytes queued for all clients together; sends beyond are refused")
 	fs.Float64Var(&lim.FramesPerSec, "frames-per-sec", lim.FramesPerSec, "frames a connection may send per second (burst 2x)")
 	fs.Float64Var(&lim.BytesPerSec, "bytes-per-sec", lim.BytesPerSec, "bytes a connection may send per second (burst 2x)")
 	fs.IntVar(&lim.MaxWatch, "max-watch", lim.MaxWatch, "most ids a connection may watch")
@@ -45,26 +57,24 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *devtools != "" {
+		if err := relay.CheckDevtoolsURL(*devtools); err != nil {
+			return fmt.Errorf("-devtools: %w", err)
+		}
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	rs := relay.NewServer(log, lim)
+	rs := relay.NewServer(log, lim, relay.WithHosts(hosts...))
 	defer rs.Close()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.Handle("GET /relay", rs.Handler())
-	mux.Handle("GET /metrics", rs.Metrics())
-	mux.Handle("GET /config.json", relay.ConfigHandler(relay.PageConfig{Devtools: *devtools}))
-	if *static != "" {
-		if st, err := os.Stat(*static); err != nil || !st.IsDir() {
-			return fmt.Errorf("-static %s: not a directory", *static)
-		}
-		mux.Handle("/", relay.StaticHandler(*static))
+	h, err := handler(rs, *static, *devtools)
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("relay listening", "url", "http://"+ln.Addr().String()+"/", "relay", "ws://"+ln.Addr().String()+"/relay", "static", *static)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -87,6 +97,22 @@ func run(args []string) error {
 		return err
 	}
 	return nil
+}
+
+// handler is every route of the command, behind the relay's Host check.
+func handler(rs *relay.Server, static, devtools string) (http.Handler, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("GET /relay", rs.Handler())
+	mux.Handle("GET /metrics", rs.Metrics())
+	mux.Handle("GET /config.json", relay.ConfigHandler(relay.PageConfig{Devtools: devtools}))
+	if static != "" {
+		if st, err := os.Stat(static); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("-static %s: not a directory", static)
+		}
+		mux.Handle("/", relay.StaticHandler(static))
+	}
+	return rs.CheckHost(mux), nil
 }
 
 func envOr(key, def string) string {

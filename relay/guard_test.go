@@ -1,0 +1,437 @@
+//go:build !js
+
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+)
+
+// get does a GET on the relay's server with the given Host and Origin
+// ("": none) and returns the status and body.
+func get(t *testing.T, r *testRelay, path, host, origin string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", "http"+strings.TrimPrefix(r.url, "ws")+strings.TrimPrefix(path, "/"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// wsDial opens the relay's websocket with the given Host and Origin ("":
+// the URL's, none) and returns the HTTP status of a refusal (0 if
+// upgraded).
+func wsDial(t *testing.T, r *testRelay, host, origin string) int {
+	t.Helper()
+	opts := &websocket.DialOptions{Host: host, HTTPHeader: http.Header{}}
+	if origin != "" {
+		opts.HTTPHeader.Set("Origin", origin)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	ws, res, err := websocket.Dial(ctx, r.url, opts)
+	if err == nil {
+		ws.CloseNow()
+		r.waitClosed(t, identity.ID{})
+		return 0
+	}
+	if res == nil {
+		t.Fatalf("dial: %v", err)
+	}
+	return res.StatusCode
+}
+
+// TestForeignHost: a DNS-rebound name (any Host that is not the relay's)
+// is refused on the websocket, before any upgrade, with 421; the
+// relay's own names work.
+func TestForeignHost(t *testing.T) {
+	r := newRelayOpts(t, Limits{}, []Option{WithHosts(mustHost(t, "relay.example"), mustHost(t, "other.example:9443"))})
+	port := r.host.port
+	for _, host := range []string{
+		"evil.example:" + port, "evil.example", "127.0.0.2:" + port, "localhost:1", "127.0.0.1",
+		"relay.example:1", "other.example", "other.example:" + port, "RELAY.example.:" + port, "",
+	} {
+		if host == "" {
+			continue
+		}
+		if code := wsDial(t, r, host, ""); code != http.StatusMisdirectedRequest {
+			t.Errorf("websocket with Host %q: status %d, want 421", host, code)
+		}
+		if code, body := get(t, r, "/", host, ""); code != http.StatusMisdirectedRequest || !strings.Contains(body, "misdirected") {
+			t.Errorf("GET with Host %q: %d %q, want 421", host, code, body)
+		}
+	}
+	for _, host := range []string{
+		"127.0.0.1:" + port, "localhost:" + port, "LocalHost:" + port, "[::1]:" + port,
+		"relay.example", "relay.example:" + port, "other.example:9443",
+	} {
+		if code := wsDial(t, r, host, ""); code != 0 {
+			t.Errorf("websocket with Host %q: status %d, want an upgrade", host, code)
+		}
+	}
+	if n := r.Stats().Rejects[RejectHost]; n != 18 {
+		t.Errorf("%d host rejects, want 18", n)
+	}
+	a, b := dial(t, r, key(1)), dial(t, r, key(2))
+	exchange(t, a, b, "after rebinding")
+}
+
+// TestOrigin: a browser page may open the relay only from one of the
+// relay's own names (coder/websocket's own check accepts Origin == Host,
+// which a rebound name satisfies); native clients send no Origin.
+func TestOrigin(t *testing.T) {
+	r := newRelay(t, Limits{})
+	port := r.host.port
+	for _, origin := range []string{
+		"http://evil.example:" + port, "https://evil.example", "null", "http://127.0.0.1:1",
+		"file://", "http://127.0.0.1:" + port + "/path", "ftp://127.0.0.1:" + port, "http://user@127.0.0.1:" + port,
+	} {
+		if code := wsDial(t, r, "", origin); code != http.StatusForbidden {
+			t.Errorf("Origin %q: status %d, want 403", origin, code)
+		}
+	}
+	// The rebound name itself: Host and Origin evil.example, equal.
+	if code := wsDial(t, r, "evil.example:"+port, "http://evil.example:"+port); code != http.StatusMisdirectedRequest {
+		t.Errorf("rebound Host and Origin: status %d, want 421", code)
+	}
+	for _, origin := range []string{"http://127.0.0.1:" + port, "http://localhost:" + port, "https://[::1]:" + port} {
+		if code := wsDial(t, r, "", origin); code != 0 {
+			t.Errorf("Origin %q: status %d, want an upgrade", origin, code)
+		}
+	}
+	if n := r.Stats().Rejects[RejectOrigin]; n != 8 {
+		t.Errorf("%d origin rejects, want 8", n)
+	}
+}
+
+func mustHost(t *testing.T, s string) Host {
+	t.Helper()
+	h, err := ParseHost(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestHelloBoundToRelay: a relay a client was pointed at (mallory, on
+// another port) passes the real relay's challenge to the client and the
+// client's answer back: the real relay refuses it, because the client
+// signed mallory's host.
+func TestHelloBoundToRelay(t *testing.T) {
+	r := newRelay(t, Limits{})
+	victim := key(1)
+	result := make(chan error, 1)
+	mallory := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		ctx := req.Context()
+		client, err := websocket.Accept(w, req, nil)
+		if err != nil {
+			result <- err
+			return
+		}
+		defer client.CloseNow()
+		real, _, err := websocket.Dial(ctx, r.url, nil)
+		if err != nil {
+			result <- err
+			return
+		}
+		defer real.CloseNow()
+		// challenge: real → client; hello: client → real; the answer back.
+		for i, pair := range [][2]*websocket.Conn{{real, client}, {client, real}, {real, client}} {
+			typ, b, err := pair[0].Read(ctx)
+			if err != nil {
+				result <- err
+				return
+			}
+			if i == 2 {
+				result <- nil // the real relay welcomed the victim's id
+			}
+			if err := pair[1].Write(ctx, typ, b); err != nil {
+				result <- err
+				return
+			}
+		}
+	}))
+	defer mallory.Close()
+	_, err := Dial(t.Context(), "ws"+strings.TrimPrefix(mallory.URL, "http"), victim)
+	if err == nil {
+		t.Fatal("the victim registered through mallory")
+	}
+	var ce websocket.CloseError
+	if err := <-result; !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || !strings.Contains(ce.Reason, "another relay") {
+		t.Fatalf("the real relay answered mallory's replay with %v, want closed: signed for another relay", err)
+	}
+	if cause := r.waitClosed(t, identity.ID{}); !strings.Contains(cause.Error(), "another relay") {
+		t.Fatalf("connection ended with %v", cause)
+	}
+
+	// A hello naming the relay but signed for another host; one that
+	// names another host; one of version 1.
+	other := mustHost(t, "127.0.0.1:1")
+	ws, nonce := rawDial(t, r)
+	rawWrite(t, ws, &Frame{Type: FrameHello, ID: victim.ID(), Sig: victim.Sign(HelloMessage(other, nonce)), Host: r.host})
+	expectClosed(t, ws, websocket.StatusPolicyViolation, "bad signature")
+	ws, nonce = rawDial(t, r)
+	rawWrite(t, ws, &Frame{Type: FrameHello, ID: victim.ID(), Sig: victim.Sign(HelloMessage(other, nonce)), Host: other})
+	expectClosed(t, ws, websocket.StatusPolicyViolation, "another relay (127.0.0.1:1)")
+	ws, nonce = rawDial(t, r)
+	v1, _ := encMode.Marshal([]any{FrameHello, victim.ID().Bytes(), victim.Sign(append([]byte("taskmessenger/relay/v1\n"), nonce...))})
+	rawWriteBytes(t, ws, v1)
+	expectClosed(t, ws, websocket.StatusPolicyViolation, "version 1")
+	for range 3 {
+		r.waitClosed(t, identity.ID{})
+	}
+	if n := r.Stats().Rejects[RejectHello]; n != 4 {
+		t.Errorf("%d hello rejects, want 4", n)
+	}
+	// The victim itself, dialling the relay, gets in.
+	dial(t, r, victim)
+}
+
+func TestDialHost(t *testing.T) {
+	for url, want := range map[string]string{
+		"ws://127.0.0.1:8080/relay":       "127.0.0.1:8080",
+		"ws://LOCALHOST:80/relay":         "localhost",
+		"wss://Relay.Example.com:443/r":   "relay.example.com",
+		"wss://relay.example.com:80/r":    "relay.example.com:80",
+		"ws://[::1]:8080/relay":           "[::1]:8080",
+		"ws://[0:0:0:0:0:0:0:1]:8080/":    "[::1]:8080",
+		"http://relay.example.com/relay":  "relay.example.com",
+		"ws://relay.example.com:0080/x":   "",
+		"ws://[fe80::1%25eth0]:8080/x":    "",
+		"ws://relay example/x":            "",
+		"ws:///relay":                     "",
+		"ws://relay.example.com:65536/x":  "",
+		"ws://-relay.example.com/x":       "",
+		"ws://relay..example.com/x":       "",
+		"ws://relay.example.com:8080:1/x": "",
+	} {
+		h, err := dialHost(url)
+		if want == "" {
+			if err == nil || !errors.Is(err, ErrHost) {
+				t.Errorf("%s: %v %v, want ErrHost", url, h, err)
+			}
+			continue
+		}
+		if err != nil || h.String() != want {
+			t.Errorf("%s: %q %v, want %q", url, h.String(), err, want)
+		}
+	}
+}
+
+// TestMaxConnsPerIP: one address cannot hold more than MaxConnsPerIP
+// connections (loopback included); others are not affected, and a
+// closed connection makes room.
+func TestMaxConnsPerIP(t *testing.T) {
+	r := newRelay(t, Limits{MaxConnsPerIP: 3})
+	a, b := dial(t, r, key(1)), dial(t, r, key(2))
+	ws, _ := rawDial(t, r) // in the handshake: counts too
+	_, err := Dial(t.Context(), r.url, key(3))
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "429") || !strings.Contains(err.Error(), "too many connections from this address") {
+		t.Fatalf("fourth connection: %v, want refused: 429 too many connections from this address", err)
+	}
+	if st := r.Stats(); st.Rejects[RejectPerIP] != 1 || st.Connections != 3 {
+		t.Errorf("stats %+v", st)
+	}
+	exchange(t, a, b, "at the cap")
+	ws.CloseNow()
+	r.waitClosed(t, identity.ID{})
+	c := dial(t, r, key(3))
+	exchange(t, b, c, "room again")
+}
+
+func TestClientPrefix(t *testing.T) {
+	for remote, want := range map[string]string{
+		"127.0.0.1:5000":             "127.0.0.1/32",
+		"[::ffff:10.0.0.1]:1":        "10.0.0.1/32",
+		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ff::]:80":     "2001:db8:1:2::/64",
+		"[fe80::1%eth0]:80":          "fe80::/64",
+		"not an address":             "invalid Prefix",
+	} {
+		if got := clientPrefix(remote); got.String() != want {
+			t.Errorf("%s: %s, want %s", remote, got, want)
+		}
+	}
+	if clientPrefix("[2001:db8::1]:1") != clientPrefix("[2001:db8::2]:2") {
+		t.Error("two addresses of one /64 counted apart")
+	}
+	if clientPrefix("10.0.0.1:1") == clientPrefix("10.0.0.2:1") || clientPrefix("x") != (netip.Prefix{}) {
+		t.Error("IPv4 addresses counted together")
+	}
+}
+
+// TestQueueBudget: clients that stop reading cannot make the relay queue
+// more than MaxQueuedBytes: once it is spent, sends are refused with error
+// {limit, to, "relay queue full"} (the senders stay connected), and the
+// budget comes back whole when those clients go.
+func TestQueueBudget(t *testing.T) {
+	const budget = 256 << 10
+	r := newRelay(t, Limits{
+		MaxQueuedBytes: budget,
+		SendQueue:      4096,      // the budget, not the queues, is what fills
+		WriteTimeout:   time.Hour, // the non-readers are never dropped for it
+		FramesPerSec:   1e6,
+		BytesPerSec:    1e12,
+	})
+	a, c, d := dial(t, r, key(1)), dial(t, r, key(2)), dial(t, r, key(3))
+	var stuck []*websocket.Conn
+	var ids []identity.ID
+	for i := range 3 {
+		k := key(byte(10 + i))
+		stuck = append(stuck, rawAuth(t, r, k)) // and never read
+		ids = append(ids, k.ID())
+	}
+	big := make([]byte, MaxPayload)
+	// flood sends big frames from one client to the non-readers until
+	// more sends than more have been refused, checking the bound on the
+	// way.
+	flood := func(from *Client, more int) {
+		refused := 0
+		for i := 0; refused < more; i++ {
+			// A non-reader's socket buffers take several MiB first.
+			if i > 4096 {
+				t.Fatalf("%d sends refused after %d frames; stats %+v", refused, i, r.Stats())
+			}
+			send(t, from, ids[i%len(ids)], KindFrame, big)
+			for drained := false; !drained; {
+				select {
+				case ev := <-from.Events():
+					if ev.Type != FrameError || ev.Code != CodeLimit || ev.Detail != DetailQueueFull {
+						t.Fatalf("got %+v, want error limit %q", short(ev), DetailQueueFull)
+					}
+					refused++
+				default:
+					drained = true
+				}
+			}
+			if st := r.Stats(); st.QueuedBytes > budget {
+				t.Fatalf("%d bytes queued, budget %d", st.QueuedBytes, budget)
+			}
+		}
+	}
+	flood(a, 1)
+	flood(a, 50)
+	// Every sender is refused while the budget is spent, and keeps its
+	// connection.
+	flood(c, 5)
+	st := r.Stats()
+	t.Logf("%d bytes queued for the non-readers (peak %d, budget %d); %d frames in, %d refused", st.QueuedBytes, st.QueuedBytesPeak, budget, st.FramesIn, st.Rejects[RejectBudget])
+	if st.QueuedBytesPeak > budget || st.QueuedBytesPeak < budget-MaxFrameSize || st.Rejects[RejectBudget] < 56 || st.Drops != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	// All of it comes back when the non-readers go.
+	for _, ws := range stuck {
+		ws.CloseNow()
+	}
+	for range ids {
+		r.waitClosed(t, identity.ID{}) // in any order
+	}
+	if st := r.Stats(); st.QueuedBytes != 0 {
+		t.Fatalf("%d bytes still counted queued after the non-readers left", st.QueuedBytes)
+	}
+	// The senders kept their connections (past the errors about the
+	// non-readers they have not read yet).
+	for _, p := range [][2]*Client{{c, d}, {d, a}, {a, c}} {
+		send(t, p[0], p[1].ID(), KindSignal, []byte("after the budget"))
+		for {
+			ev := next(t, p[1])
+			if ev.Type == FrameError && slices.Contains(ids, ev.From) {
+				continue
+			}
+			if ev.Type != FrameRecv || ev.From != p[0].ID() || string(ev.Payload) != "after the budget" {
+				t.Fatalf("got %+v", short(ev))
+			}
+			break
+		}
+	}
+}
+
+// TestStallNotDropped: a client whose writer cannot run for a while (a
+// busy machine: here its writer is held before each write) is not
+// dropped, however long routing waits for room in its full queue; it gets
+// every frame, in order. The relay used to drop it after 100 ms.
+func TestStallNotDropped(t *testing.T) {
+	var held atomic.Bool
+	var slow atomic.Pointer[identity.ID]
+	release := make(chan struct{})
+	stalls := make(chan struct{}, 64)
+	r := newRelay(t, Limits{SendQueue: 2, FramesPerSec: 1e6, BytesPerSec: 1e12}, func(s *Server) {
+		s.beforeWrite = func(c *conn) {
+			if id := slow.Load(); id != nil && c.id == *id && held.Load() {
+				<-release
+			}
+		}
+		s.onStall = func(c *conn) {
+			if id := slow.Load(); id != nil && c.id == *id {
+				select {
+				case stalls <- struct{}{}:
+				default:
+				}
+			}
+		}
+	})
+	var once sync.Once
+	unhold := func() { once.Do(func() { held.Store(false); close(release) }) }
+	t.Cleanup(unhold) // before the relay closes, whatever fails
+	a, b := dial(t, r, key(1)), dial(t, r, key(2))
+	id := b.ID()
+	slow.Store(&id)
+	held.Store(true)
+	const n = 20
+	errc := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := a.Send(context.Background(), b.ID(), KindFrame, []byte{byte(i)}); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	// Routing waits for b's full queue through three whole windows while
+	// b's writer cannot run.
+	for range 3 {
+		select {
+		case <-stalls:
+		case <-time.After(wait):
+			t.Fatalf("routing never waited a window for the held writer; stats %+v", r.Stats())
+		}
+	}
+	unhold()
+	for i := range n {
+		expectRecv(t, b, a.ID(), KindFrame, []byte{byte(i)})
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); st.Drops != 0 {
+		t.Errorf("%d drops", st.Drops)
+	}
+	exchange(t, a, b, "after the stall")
+}

@@ -5,9 +5,23 @@
 //
 // A port is opened by a signed handshake through the relay (handshake.go):
 // both ends prove their ids, and agree on fresh keys with which every frame
-// is sealed end to end (port.go), so the relay sees only ciphertext. Today a
-// port's frames travel through the relay; a WebRTC data channel (pion) will
-// carry them directly, with the relay as the fallback.
+// is sealed end to end (port.go), so the relay sees only ciphertext. A
+// port's frames travel through the relay until a WebRTC data channel (pion)
+// opens (rtc.go); the relay stays the fallback.
+//
+// # Strangers and slow readers
+//
+// Any relay user can open a port to this peer (ids are free), so what a
+// port makes this end hold is bounded, and past a bound the port closes
+// with the reason logged: MaxHeld bytes of frames ahead of sequence per
+// port and MaxHeldTotal for all ports, MaxMessage for a message being
+// reassembled, MaxInbox of messages the port's reader has not taken (so a
+// reader that stops closes its port; it never holds up another port,
+// presence, or Close). Ports opened by peers this end did not ask for
+// with At are at most MaxStrangerPorts at once, one per peer (a new offer
+// replaces the port), and an incoming handshake holds no state until it
+// is answered. Frames are delivered from the relay loop and the data
+// channel without waiting for anyone.
 package peerio
 
 import (
@@ -16,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -31,7 +46,14 @@ var (
 	ErrSelf = errors.New("peerio: cannot connect to itself")
 	// ErrOffline means this peer is not online (call On first).
 	ErrOffline = errors.New("peerio: network must be online")
+	// ErrBusy means an offer was refused: MaxStrangerPorts ports opened by
+	// peers this end did not ask for are open already.
+	ErrBusy = errors.New("peerio: too many ports from unknown peers")
 )
+
+// MaxStrangerPorts bounds the ports open at once that peers opened without
+// this end asking for them with At.
+const MaxStrangerPorts = 64
 
 // Config configures an IO.
 type Config struct {
@@ -48,23 +70,46 @@ type Config struct {
 
 // IO is one peer's presence on the network.
 type IO struct {
-	alias string
-	key   *identity.Key
-	cfg   Config
-	rtc   *webrtc.API // nil without Config.WebRTC
+	alias string        // immutable
+	key   *identity.Key // immutable
+	cfg   Config        // immutable
+	rtc   *webrtc.API   // immutable; nil without Config.WebRTC
 
-	mu      sync.Mutex
-	client  *relay.Client // nil while offline or reconnecting
-	handler func(port.Port)
-	cancel  context.CancelFunc // ends the relay loop; nil while offline
-	loop    chan struct{}      // closed when the relay loop ended
-	ports   map[identity.ID]*Port
-	bySID   map[sessionID]*Port
-	offers  map[identity.ID]*offer
-	online  map[identity.ID]bool
-	wanted  map[identity.ID]bool // peers asked for with At: their ports are reopened when they break
-	loopCtx context.Context      // ends when the IO goes offline
-	changed chan struct{}        // closed and replaced on every presence or connection change
+	// trace, if set (by tests, before On), is told of events tests wait
+	// for; immutable once the IO is online.
+	trace func(event string, peer identity.ID)
+
+	held atomic.Int64 // bytes all ports hold ahead of sequence (MaxHeldTotal)
+
+	mu        sync.Mutex
+	client    *relay.Client          // guarded by mu: nil while offline or reconnecting
+	handler   func(port.Port)        // guarded by mu
+	cancel    context.CancelFunc     // guarded by mu: ends the relay loop; nil while offline
+	loop      chan struct{}          // guarded by mu: closed when the relay loop ended
+	ports     map[identity.ID]*Port  // guarded by mu: the current port to each peer
+	bySID     map[sessionID]*Port    // guarded by mu: open ports by session, for the relay loop
+	offers    map[identity.ID]*offer // guarded by mu: At's handshakes waiting for an answer
+	online    map[identity.ID]bool   // guarded by mu: presence the relay told
+	wanted    map[identity.ID]bool   // guarded by mu: peers asked for with At: their ports are reopened when they break
+	strangers int                    // guarded by mu: open ports with stranger set
+	loopCtx   context.Context        // guarded by mu: ends when the IO goes offline
+	changed   chan struct{}          // guarded by mu: closed and replaced on every presence or connection change
+}
+
+// Events told to IO.trace.
+const (
+	traceWait    = "wait"    // At waits for a peer the relay said is offline
+	traceRedial  = "redial"  // a broken port to a wanted peer is being reopened
+	traceDirect  = "direct"  // a port's frames now go over the data channel
+	traceRelay   = "relay"   // a port gave up WebRTC and stays on the relay
+	traceMessage = "message" // a port queued a message for Recv
+	traceRefused = "refused" // a handshake message was refused
+)
+
+func (io *IO) traceEvent(event string, peer identity.ID) {
+	if io.trace != nil {
+		io.trace(event, peer)
+	}
 }
 
 // New returns the IO of the peer with the given seed, offline.
@@ -240,6 +285,7 @@ func (io *IO) handle(ctx context.Context, c *relay.Client, ev relay.Event) {
 		case relay.KindSignal:
 			if err := io.signal(ctx, c, ev.From, ev.Payload); err != nil {
 				io.cfg.Logger.Warn("peerio: refused a handshake", "peer", io.ID().Short(), "from", ev.From.Short(), "err", err)
+				io.traceEvent(traceRefused, ev.From)
 			}
 		}
 	}
@@ -266,6 +312,9 @@ func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b [
 	}
 	switch e.T {
 	case envOffer:
+		if err := io.admitStranger(peer); err != nil {
+			return err // before any work on the offer
+		}
 		answer, k, err := answerOffer(io.key, peer, e)
 		if err != nil {
 			return err
@@ -273,13 +322,20 @@ func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b [
 		// Decide and register under one lock, so an At starting meanwhile
 		// either sees this port or is seen here.
 		lower := io.ID().String() < peer.String()
+		var busy bool
 		p := io.register(peer, sessionID(e.SID), k, false, func(mine *offer, live *Port) bool {
+			if busy = io.admitStrangerLocked(peer) != nil; busy {
+				return false
+			}
 			if mine != nil && lower {
 				return false // both offered at once: the lower id's offer wins, and it is ours
 			}
 			// The same race, decided already: our port stands.
 			return live == nil || !live.initiator || !lower || time.Since(live.opened) >= glareWindow
 		})
+		if busy {
+			return ErrBusy
+		}
 		if p == nil {
 			return nil
 		}
@@ -310,6 +366,26 @@ func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b [
 	return nil
 }
 
+// admitStranger refuses an offer from a peer this end did not ask for when
+// MaxStrangerPorts such ports are open (a new port to a peer that has one
+// replaces it, so it is not refused).
+func (io *IO) admitStranger(peer identity.ID) error {
+	io.mu.Lock()
+	defer io.mu.Unlock()
+	return io.admitStrangerLocked(peer)
+}
+
+// admitStrangerLocked is admitStranger, called with mu held.
+func (io *IO) admitStrangerLocked(peer identity.ID) error {
+	if io.wanted[peer] || io.strangers < MaxStrangerPorts {
+		return nil
+	}
+	if live := io.ports[peer]; live != nil && live.stranger {
+		return nil
+	}
+	return fmt.Errorf("%w: %d open", ErrBusy, io.strangers)
+}
+
 // glareWindow is how long after a port opened an offer from its peer is
 // taken as the other half of a simultaneous At, not as a new connection.
 const glareWindow = 5 * time.Second
@@ -326,6 +402,9 @@ func (io *IO) register(peer identity.ID, sid sessionID, k *keys, initiator bool,
 	if accept != nil && !accept(pending, old) {
 		io.mu.Unlock()
 		return nil
+	}
+	if p.stranger = !initiator && !io.wanted[peer]; p.stranger {
+		io.strangers++
 	}
 	io.ports[peer] = p
 	io.bySID[sid] = p
@@ -376,6 +455,9 @@ func (io *IO) forget(p *Port) {
 	if current {
 		delete(io.ports, p.remote)
 	}
+	if _, ok := io.bySID[p.sid]; ok && p.stranger {
+		io.strangers--
+	}
 	delete(io.bySID, p.sid)
 	closed := errors.Is(p.err, port.ErrClosed)
 	if current && closed {
@@ -385,6 +467,7 @@ func (io *IO) forget(p *Port) {
 	ctx := io.loopCtx
 	io.mu.Unlock()
 	if redial {
+		io.traceEvent(traceRedial, p.remote)
 		go func() { _, _ = io.At(ctx, p.remote) }()
 	}
 }
@@ -474,10 +557,14 @@ func (io *IO) offerWhenOnline(ctx context.Context, c *relay.Client, peer identit
 	}
 	for {
 		io.mu.Lock()
-		online, changed := io.online[peer], io.changed
+		online, known := io.online[peer]
+		changed := io.changed
 		io.mu.Unlock()
 		if online {
 			return c.Send(ctx, peer, relay.KindSignal, o.msg)
+		}
+		if known {
+			io.traceEvent(traceWait, peer)
 		}
 		if err := wait(ctx, changed); err != nil {
 			return err

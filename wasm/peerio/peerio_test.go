@@ -29,10 +29,35 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // startRelay runs a real relay on 127.0.0.1 and returns its websocket URL.
 func startRelay(t *testing.T) string { return relaytest.Start(t, relay.DefaultLimits()) }
 
-// peer is an IO with a handler that collects incoming ports.
+// peer is an IO with a handler that collects incoming ports, and the
+// events it traces.
 type peer struct {
 	*peerio.IO
-	ports chan port.Port
+	ports    chan port.Port
+	events   chan event
+	received chan identity.ID // the sender of each message queued for Recv (while there is room)
+}
+
+// An event is what an IO traced (peerio.SetTrace).
+type event struct {
+	name string
+	peer identity.ID
+}
+
+// await returns once p traced name for peer; it fails the test if ctx
+// ends first.
+func (p *peer) await(t *testing.T, name string, about identity.ID) {
+	t.Helper()
+	for {
+		select {
+		case ev := <-p.events:
+			if ev.name == name && ev.peer == about {
+				return
+			}
+		case <-ctx(t).Done():
+			t.Fatalf("%s never traced %s for %s", p.Alias(), name, about.Short())
+		}
+	}
 }
 
 func newPeer(t *testing.T, url string, alias string, n byte) *peer {
@@ -113,6 +138,15 @@ func TestAtWaitsForPeer(t *testing.T) {
 		p, err := ana.At(ctx(t), bob.ID())
 		done <- result{p, err}
 	}()
+	// At has seen Bob offline, from the relay, and waits: had it returned
+	// (or not waited) it would be done before it traced the wait.
+	select {
+	case r := <-done:
+		t.Fatalf("At returned before Bob came online: %v", r.err)
+	case <-awaited(t, ana, peerio.TraceWait, bob.ID()):
+	case <-ctx(t).Done():
+		t.Fatal("At never waited for Bob")
+	}
 	select {
 	case r := <-done:
 		t.Fatalf("At returned before Bob came online: %v", r.err)
@@ -131,6 +165,27 @@ func TestAtWaitsForPeer(t *testing.T) {
 	if _, err := ana.At(short, carol); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("At of a peer that never comes: %v, want DeadlineExceeded", err)
 	}
+}
+
+// awaited returns a channel closed once p traced name for about (never,
+// if the test ends first).
+func awaited(t *testing.T, p *peer, name string, about identity.ID) <-chan struct{} {
+	ch := make(chan struct{})
+	c := ctx(t)
+	go func() {
+		for {
+			select {
+			case ev := <-p.events:
+				if ev.name == name && ev.peer == about {
+					close(ch)
+					return
+				}
+			case <-c.Done():
+				return
+			}
+		}
+	}()
+	return ch
 }
 
 func TestAtErrors(t *testing.T) {
@@ -222,7 +277,22 @@ func TestReplicationOverIO(t *testing.T) {
 
 func newRTCPeer(t *testing.T, url, alias string, n byte, rtc *peerio.RTCConfig) *peer {
 	t.Helper()
-	p := &peer{IO: peerio.New(alias, identity.Seed{n}, peerio.Config{Relay: url, Logger: quiet, Retry: 10 * time.Millisecond, WebRTC: rtc}), ports: make(chan port.Port, 16)}
+	p := &peer{IO: peerio.New(alias, identity.Seed{n}, peerio.Config{Relay: url, Logger: quiet, Retry: 10 * time.Millisecond, WebRTC: rtc}),
+		ports: make(chan port.Port, 16), events: make(chan event, 1<<12), received: make(chan identity.ID, 1<<12)}
+	peerio.SetTrace(p.IO, func(name string, about identity.ID) {
+		if name == peerio.TraceMessage {
+			select {
+			case p.received <- about:
+			default: // benchmarks and floods: too many to keep
+			}
+			return
+		}
+		select {
+		case p.events <- event{name, about}:
+		default:
+			panic("trace events not read")
+		}
+	})
 	t.Cleanup(func() { p.Close() })
 	return p
 }
@@ -267,7 +337,8 @@ func TestWebRTCLoopback(t *testing.T) {
 	exchange(t, pb, pa, []byte("over the data channel"))
 }
 
-// TestWebRTCFallback: when one side has no WebRTC, the port works on the relay.
+// TestWebRTCFallback: when one side has no WebRTC, the port works on the
+// relay after the attempt gave up.
 func TestWebRTCFallback(t *testing.T) {
 	url := startRelay(t)
 	ana := newRTCPeer(t, url, "ana", 1, &peerio.RTCConfig{LoopbackOnly: true, Timeout: 200 * time.Millisecond})
@@ -279,6 +350,12 @@ func TestWebRTCFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	pb := <-bob.ports
+	ana.await(t, peerio.TraceRelay, bob.ID()) // the fallback happened
+	select {
+	case <-pa.(*peerio.Port).DirectOpen():
+		t.Fatal("the data channel opened with a peer without WebRTC")
+	default:
+	}
 	exchange(t, pa, pb, []byte("through the relay"))
 	exchange(t, pb, pa, []byte("still the relay"))
 	if got := pa.(*peerio.Port).Transport(); got != "relay" {
@@ -312,10 +389,17 @@ func TestReconnect(t *testing.T) {
 	exchange(t, na, nb, []byte("again"))
 	exchange(t, nb, na, []byte("and back"))
 
-	// A port closed on purpose is not reopened.
+	// A port closed on purpose is not reopened: Close decides it (and would
+	// have traced the redial) before it returns.
+	ana.await(t, peerio.TraceRedial, bob.ID()) // the redial above
 	na.Close()
 	if _, err := nb.Recv(ctx(t)); !errors.Is(err, port.ErrClosed) {
 		t.Fatalf("Bob's port after Ana closed it: %v", err)
+	}
+	for len(ana.events) > 0 {
+		if ev := <-ana.events; ev.name == peerio.TraceRedial {
+			t.Fatalf("a closed port is being reopened to %s", ev.peer.Short())
+		}
 	}
 	select {
 	case p := <-ana.ports:

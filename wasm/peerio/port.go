@@ -16,51 +16,95 @@ import (
 // Frames of a port. Each is sid (16) ‖ seq (8, big endian) ‖
 // XChaCha20-Poly1305(flag ‖ chunk), sealed with the direction's key, nonce =
 // seq, additional data = sid. A frame travels through the relay or, once it
-// is open, over the WebRTC data channel (rtc.go); the receiver puts frames
-// back in seq order whichever way they came, drops repeats and closes the
-// port on a gap it cannot fill. A message is cut into chunks of at most
-// ChunkSize bytes, so a frame stays within the 16 KiB that every browser's
-// data channel carries; flag says whether more chunks of the message
-// follow, carries WebRTC signaling, or closes the port.
+// is open, over the WebRTC data channel (rtc.go). The receiver opens each
+// frame as it arrives (its seq is its nonce, so a forged or tampered frame
+// closes the port at once, in order or not), drops repeats, and puts frames
+// back in seq order. A sender never sends out of order on purpose (it
+// switches paths only once the other end has every frame of the old one,
+// rtc.go), so the receiver holds at most MaxHeld bytes ahead of sequence:
+// a gap it cannot fill closes the port. A message is cut into chunks of at
+// most ChunkSize bytes, so a frame stays within the 16 KiB that every
+// browser's data channel carries; flag says whether more chunks of the
+// message follow, carries WebRTC signaling, or closes the port.
 const (
 	// ChunkSize is the most message bytes one frame carries.
 	ChunkSize = 16<<10 - frameOverhead
 	// frameOverhead is sid, seq, flag and the AEAD tag.
 	frameOverhead = sidSize + 8 + 1 + 16
-	// reorderWindow bounds the frames held back waiting for a gap.
-	reorderWindow = 4096
 	// MaxMessage is the largest message a port carries.
 	MaxMessage = 8 << 20
 
 	flagMore  = 0
 	flagLast  = 1
 	flagClose = 2
-	flagRTC   = 3 // a WebRTC offer or answer (rtc.go)
+	flagRTC   = 3 // WebRTC signaling and the switch to the data channel (rtc.go)
 )
 
-// ErrTooLarge means a message over MaxMessage.
-var ErrTooLarge = errors.New("peerio: message too large")
+// Limits on what a peer (any relay user can open a port) makes this end
+// hold. Past any of them the port closes, and the reason is logged.
+const (
+	// MaxHeld bounds the bytes a port holds ahead of sequence (each held
+	// frame counts its chunk plus heldOverhead).
+	MaxHeld = 1 << 20
+	// MaxHeldTotal bounds the bytes held ahead of sequence by all the
+	// ports of one IO together.
+	MaxHeldTotal = 16 << 20
+	// MaxInbox bounds the bytes of the messages a port has received and
+	// Recv has not yet taken: a port whose reader falls this far behind
+	// is closed, so that it never holds up other ports or presence.
+	MaxInbox = 2 * MaxMessage
+	// heldOverhead is what a held frame costs beside its chunk (map entry,
+	// slice header), so that empty frames count too.
+	heldOverhead = 64
+)
+
+// Errors of a port, wrapped in the reason it closed.
+var (
+	// ErrTooLarge means a message over MaxMessage.
+	ErrTooLarge = errors.New("peerio: message too large")
+	// ErrBadFrame means a frame that does not open, or breaks the framing
+	// (an oversized frame, an unknown flag).
+	ErrBadFrame = errors.New("peerio: bad frame")
+	// ErrOverflow means a peer made this end hold more than a limit
+	// allows: frames ahead of sequence, or messages not read.
+	ErrOverflow = errors.New("peerio: receive buffer full")
+)
 
 // A Port is an authenticated, encrypted, ordered connection to one peer.
 // It implements port.Port.
 type Port struct {
 	io            *IO
-	local, remote identity.ID
-	sid           sessionID
-	initiator     bool      // this end offered the port
-	opened        time.Time // when the handshake completed
+	local, remote identity.ID // immutable
+	sid           sessionID   // immutable
+	initiator     bool        // immutable: this end offered the port
+	opened        time.Time   // immutable: when the handshake completed
+	stranger      bool        // immutable: the peer opened it, unasked (IO.strangers counts it)
 
-	sendMu sync.Mutex // held while a message's frames are sealed and sent, in order
-	send   cipherState
+	// sendMu is held while a message's frames are sent (its chunks go out
+	// together) and while the port switches to the data channel.
+	sendMu sync.Mutex
+	// sealMu is held while one frame is numbered, sealed and handed to its
+	// path, so each path carries frames in seq order. Control frames take
+	// only sealMu: they may go between a message's chunks.
+	sealMu sync.Mutex
+	send   cipherState // guarded by sealMu
 
-	recvMu  sync.Mutex // frames come from the relay loop and the data channel
-	recv    cipherState
-	held    map[uint64][]byte // frames that arrived ahead of recv.count
-	partial []byte
+	recvMu    sync.Mutex        // deliver runs from the relay loop and the data channel
+	recv      cipherState       // guarded by recvMu
+	held      map[uint64][]byte // guarded by recvMu: chunks (flag first) opened ahead of recv.count
+	heldBytes int               // guarded by recvMu: what held costs, counted in IO.held too
+	partial   []byte            // guarded by recvMu: the message being reassembled
+	broken    bool              // guarded by recvMu: deliver refused a frame; the port is closing
 
-	direct directPath // the data channel, once open (rtc.go)
+	inMu       sync.Mutex
+	inbox      [][]byte      // guarded by inMu: messages Recv has not taken
+	inboxBytes int           // guarded by inMu
+	arrived    chan struct{} // capacity 1: signalled when inbox gains a message
 
-	inbox  chan []byte
+	direct  directPath    // the data channel, once open (rtc.go)
+	drained chan struct{} // closed when the other end has every frame sent through the relay (rtc.go)
+	drainOK sync.Once
+
 	closed chan struct{}
 	once   sync.Once
 	err    error // why the port closed; set before closed is closed
@@ -70,8 +114,8 @@ var _ port.Port = (*Port)(nil)
 
 func newPort(io *IO, remote identity.ID, sid sessionID, k *keys) *Port {
 	return &Port{io: io, local: io.key.ID(), remote: remote, sid: sid, send: k.send, recv: k.recv,
-		held: make(map[uint64][]byte), inbox: make(chan []byte, 64), closed: make(chan struct{}),
-		direct: directPath{opened: make(chan struct{})}}
+		held: make(map[uint64][]byte), arrived: make(chan struct{}, 1), closed: make(chan struct{}),
+		drained: make(chan struct{}), direct: directPath{opened: make(chan struct{})}}
 }
 
 // Local returns this end's id.
@@ -101,14 +145,16 @@ func (p *Port) Send(ctx context.Context, msg []byte) error {
 	return nil
 }
 
-// sendFrame seals and sends one frame: over the data channel when it is
-// open, else through the relay. Called with sendMu held.
+// sendFrame seals and sends one frame: over the data channel once the port
+// switched to it, else through the relay.
 func (p *Port) sendFrame(ctx context.Context, flag byte, chunk []byte) error {
 	select {
 	case <-p.closed:
 		return p.closeErr()
 	default:
 	}
+	p.sealMu.Lock()
+	defer p.sealMu.Unlock()
 	seq := p.send.count
 	p.send.count++
 	out := make([]byte, 0, frameOverhead+len(chunk))
@@ -131,20 +177,35 @@ func (p *Port) sendFrame(ctx context.Context, flag byte, chunk []byte) error {
 	return nil
 }
 
-// Recv implements port.Port.
+// Recv implements port.Port. Messages that arrived before the port closed
+// are still returned, then the error.
 func (p *Port) Recv(ctx context.Context) ([]byte, error) {
-	select {
-	case m := <-p.inbox:
-		return m, nil
-	default:
-	}
-	select {
-	case m := <-p.inbox:
-		return m, nil
-	case <-p.closed:
-		return nil, p.closeErr()
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	for {
+		p.inMu.Lock()
+		if len(p.inbox) > 0 {
+			m := p.inbox[0]
+			p.inbox[0] = nil
+			p.inbox = p.inbox[1:]
+			p.inboxBytes -= len(m)
+			if len(p.inbox) == 0 {
+				p.inbox = nil // let the backing array go
+			}
+			p.inMu.Unlock()
+			return m, nil
+		}
+		p.inMu.Unlock()
+		select {
+		case <-p.arrived:
+		case <-p.closed:
+			p.inMu.Lock()
+			n := len(p.inbox)
+			p.inMu.Unlock()
+			if n == 0 {
+				return nil, p.closeErr()
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -166,6 +227,16 @@ func (p *Port) Close() error {
 // Done is closed when the port closes.
 func (p *Port) Done() <-chan struct{} { return p.closed }
 
+// Err returns why the port closed, or nil while it is open.
+func (p *Port) Err() error {
+	select {
+	case <-p.closed:
+		return p.closeErr()
+	default:
+		return nil
+	}
+}
+
 func (p *Port) closeErr() error {
 	if errors.Is(p.err, port.ErrClosed) {
 		return port.ErrClosed
@@ -173,83 +244,151 @@ func (p *Port) closeErr() error {
 	return fmt.Errorf("%w: %w", port.ErrClosed, p.err)
 }
 
-// shut closes the port with err, once, and forgets it in the IO.
+// shut closes the port with err, once, forgets it in the IO and gives back
+// what it held. It never waits for the port's reader or the data channel,
+// and must not be called with recvMu held.
 func (p *Port) shut(err error) {
 	p.once.Do(func() {
 		p.err = err
 		close(p.closed)
 		p.io.forget(p)
 		p.direct.close()
+		p.recvMu.Lock()
+		p.broken = true
+		p.releaseHeldLocked()
+		p.partial = nil
+		p.recvMu.Unlock()
+		if !errors.Is(err, port.ErrClosed) && !errors.Is(err, ErrOffline) {
+			p.io.cfg.Logger.Warn("peerio: port closed", "peer", p.local.Short(), "to", p.remote.Short(), "err", err)
+		}
 	})
 }
 
-// deliver takes a frame from the relay or the data channel, and handles
-// every frame that is next in order. A frame that does not open (tampered,
-// forged) closes the port; a repeat is dropped.
+// releaseHeldLocked drops the frames held ahead of sequence and gives
+// their bytes back to the IO's budget. Called with recvMu held.
+func (p *Port) releaseHeldLocked() {
+	if p.heldBytes > 0 {
+		p.io.held.Add(-int64(p.heldBytes))
+	}
+	p.held, p.heldBytes = nil, 0
+}
+
+// deliver takes a frame from the relay or the data channel and handles
+// every frame that is next in order. It never waits: past a limit the port
+// closes instead. A frame that does not open (tampered, forged, replayed
+// from another port), an oversized one, one far ahead or an unknown flag
+// closes the port; a repeat is dropped.
 func (p *Port) deliver(frame []byte) {
 	if len(frame) < sidSize+8 || sessionID(frame[:sidSize]) != p.sid {
 		return
 	}
-	seq := binary.BigEndian.Uint64(frame[sidSize:])
-	p.recvMu.Lock()
-	defer p.recvMu.Unlock()
-	switch {
-	case seq < p.recv.count:
-		return // already handled: sent again on the other path
-	case seq-p.recv.count > reorderWindow:
-		p.shut(fmt.Errorf("peerio: port to %s: frame %d far ahead of %d", p.remote.Short(), seq, p.recv.count))
-		return
-	}
-	p.held[seq] = frame[sidSize+8:]
-	for {
-		sealed, ok := p.held[p.recv.count]
-		if !ok {
-			return
-		}
-		delete(p.held, p.recv.count)
-		plain, err := p.recv.aead.Open(nil, nonce(p.recv.count), sealed, p.sid[:])
-		if err != nil || len(plain) == 0 {
-			p.shut(fmt.Errorf("peerio: port to %s: a frame failed authentication", p.remote.Short()))
-			return
-		}
-		p.recv.count++
-		if !p.handle(plain[0], plain[1:]) {
-			return
-		}
+	if err := p.deliverLocked(frame); err != nil {
+		p.shut(fmt.Errorf("peerio: port to %s: %w", p.remote.Short(), err))
 	}
 }
 
-// handle acts on one frame's content. It returns false once the port closed.
-func (p *Port) handle(flag byte, chunk []byte) bool {
+// deliverLocked does deliver's work under recvMu and returns why the port
+// must close, if it must.
+func (p *Port) deliverLocked(frame []byte) error {
+	seq := binary.BigEndian.Uint64(frame[sidSize:])
+	sealed := frame[sidSize+8:]
+	p.recvMu.Lock()
+	defer p.recvMu.Unlock()
+	if p.broken {
+		return nil
+	}
+	if seq < p.recv.count {
+		return nil // already handled: sent again on the other path
+	}
+	if _, dup := p.held[seq]; dup {
+		return nil
+	}
+	if len(sealed) > 1+ChunkSize+16 {
+		p.broken = true
+		return fmt.Errorf("%w: frame %d of %d bytes, at most %d", ErrBadFrame, seq, len(frame), frameOverhead+ChunkSize)
+	}
+	if seq-p.recv.count > MaxHeld/heldOverhead {
+		p.broken = true
+		return fmt.Errorf("%w: frame %d far ahead of %d", ErrOverflow, seq, p.recv.count)
+	}
+	plain, err := p.recv.aead.Open(nil, nonce(seq), sealed, p.sid[:])
+	if err != nil || len(plain) == 0 {
+		p.broken = true
+		return fmt.Errorf("%w: frame %d failed authentication", ErrBadFrame, seq)
+	}
+	if seq > p.recv.count {
+		cost := len(plain) + heldOverhead
+		if p.heldBytes+cost > MaxHeld {
+			p.broken = true
+			return fmt.Errorf("%w: over %d bytes ahead of sequence (frame %d, expected %d)", ErrOverflow, MaxHeld, seq, p.recv.count)
+		}
+		if p.io.held.Add(int64(cost)) > MaxHeldTotal {
+			p.io.held.Add(-int64(cost))
+			p.broken = true
+			return fmt.Errorf("%w: all ports hold %d bytes ahead of sequence", ErrOverflow, MaxHeldTotal)
+		}
+		p.held[seq] = plain
+		p.heldBytes += cost
+		return nil
+	}
+	for {
+		p.recv.count++
+		if err := p.handle(plain[0], plain[1:]); err != nil {
+			p.broken = true
+			return err
+		}
+		next, ok := p.held[p.recv.count]
+		if !ok {
+			return nil
+		}
+		delete(p.held, p.recv.count)
+		cost := len(next) + heldOverhead
+		p.heldBytes -= cost
+		p.io.held.Add(-int64(cost))
+		plain = next
+	}
+}
+
+// handle acts on one frame's content, in order. It returns why the port
+// must close, if it must. Called with recvMu held.
+func (p *Port) handle(flag byte, chunk []byte) error {
 	switch flag {
 	case flagClose:
-		p.shut(port.ErrClosed)
-		return false
+		return port.ErrClosed
 	case flagRTC:
 		go p.rtcSignal(chunk)
-		return true
+		return nil
 	case flagMore, flagLast:
 	default:
-		p.shut(fmt.Errorf("peerio: port to %s: unknown frame flag %d", p.remote.Short(), flag))
-		return false
+		return fmt.Errorf("%w: unknown frame flag %d", ErrBadFrame, flag)
 	}
 	if len(p.partial)+len(chunk) > MaxMessage {
-		p.shut(fmt.Errorf("peerio: port to %s: %w", p.remote.Short(), ErrTooLarge))
-		return false
+		return fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxMessage)
 	}
-	p.partial = append(p.partial, chunk...)
-	if flag == flagMore {
-		return true
+	var msg []byte
+	switch {
+	case flag == flagMore:
+		p.partial = append(p.partial, chunk...)
+		return nil
+	case p.partial == nil:
+		msg = chunk // a message in one frame: its opened plaintext is ours already
+	default:
+		msg = append(p.partial, chunk...)
+		p.partial = nil
 	}
-	msg := p.partial
-	p.partial = nil
-	if msg == nil {
-		msg = []byte{}
+	p.inMu.Lock()
+	if len(p.inbox) > 0 && p.inboxBytes+len(msg) > MaxInbox {
+		n := p.inboxBytes
+		p.inMu.Unlock()
+		return fmt.Errorf("%w: the reader left %d bytes unread (at most %d)", ErrOverflow, n, MaxInbox)
 	}
+	p.inbox = append(p.inbox, msg)
+	p.inboxBytes += len(msg)
+	p.inMu.Unlock()
 	select {
-	case p.inbox <- msg:
-		return true
-	case <-p.closed:
-		return false
+	case p.arrived <- struct{}{}:
+	default:
 	}
+	p.io.traceEvent(traceMessage, p.remote)
+	return nil
 }

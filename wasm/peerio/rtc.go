@@ -15,10 +15,16 @@ import (
 // and answer travel as flagRTC frames of the port itself, so they are
 // authenticated end to end like everything else on it: a relay that alters
 // the SDP (and its DTLS fingerprint) breaks the frame's seal and the port.
-// When the channel opens, both ends send their frames over it; frames keep
-// their sequence numbers and seal, so the switch loses and repeats nothing.
-// If the channel does not open within RTCConfig.Timeout, or closes, the port
-// carries on through the relay: that is the fallback.
+// When the channel opens, each end switches its own direction to it without
+// reordering: it sends a drain message (rtcMsg 3) as its last frame through
+// the relay and sends nothing more until the other end, having handled every
+// frame before it, answers drained (rtcMsg 4); from then on its frames go
+// over the channel. Frames keep their sequence numbers and seal, so the
+// switch loses and repeats nothing, and a receiver never has to hold frames
+// ahead of sequence (it allows MaxHeld). If the channel does not open, or
+// drained does not come, within RTCConfig.Timeout, or the channel closes,
+// the port carries on through the relay: that is the fallback. An end that
+// does not know drain ignores it, and the other end stays on the relay.
 
 // RTCConfig turns WebRTC on (Config.WebRTC). With it nil, ports stay on
 // the relay.
@@ -32,35 +38,63 @@ type RTCConfig struct {
 
 type rtcMsg struct {
 	_   struct{} `cbor:",toarray"`
-	T   uint8    // 1 offer, 2 answer
-	SDP string
+	T   uint8    // rtcOffer, rtcAnswer, rtcDrain, rtcDrained
+	SDP string   // offer and answer
 }
+
+// Types of rtcMsg.
+const (
+	rtcOffer   = 1
+	rtcAnswer  = 2
+	rtcDrain   = 3 // the sender's last frame through the relay
+	rtcDrained = 4 // every frame up to the drain was handled
+)
 
 // directPath is a port's data channel.
 type directPath struct {
 	mu       sync.Mutex
-	pc       *webrtc.PeerConnection
-	dc       *webrtc.DataChannel // set while open
-	closed   bool
-	opened   chan struct{} // closed when the data channel first opens
+	pc       *webrtc.PeerConnection // guarded by mu
+	dc       *webrtc.DataChannel    // guarded by mu: set while open
+	active   bool                   // guarded by mu: this end sends over dc (after the drain)
+	closed   bool                   // guarded by mu
+	opened   chan struct{}          // closed when this end first sends over the channel
 	openOnce sync.Once
 }
 
-// send sends a frame over the data channel; false if it is not open.
+// send sends a frame over the data channel; false if this end does not
+// send over it (not open, not yet drained, or failed).
 func (d *directPath) send(frame []byte) bool {
 	d.mu.Lock()
 	dc := d.dc
+	if !d.active {
+		dc = nil
+	}
 	d.mu.Unlock()
 	if dc == nil {
 		return false
 	}
 	if err := dc.Send(frame); err != nil {
 		d.mu.Lock()
-		d.dc = nil
+		if d.dc == dc {
+			d.dc, d.active = nil, false
+		}
 		d.mu.Unlock()
 		return false
 	}
 	return true
+}
+
+// activate makes this end send over the open data channel; false if it
+// closed meanwhile.
+func (d *directPath) activate() bool {
+	d.mu.Lock()
+	ok := d.dc != nil && !d.closed
+	d.active = ok
+	d.mu.Unlock()
+	if ok {
+		d.openOnce.Do(func() { close(d.opened) })
+	}
+	return ok
 }
 
 // open reports whether the data channel carries the port.
@@ -80,22 +114,28 @@ func (d *directPath) setPC(pc *webrtc.PeerConnection) bool {
 	return true
 }
 
+// close ends the data channel. Closing a peer connection can take a while
+// (DTLS and SCTP say goodbye): it happens on its own goroutine, so that no
+// one (the relay loop closing a port on presence) waits for it.
 func (d *directPath) close() {
 	d.mu.Lock()
 	pc := d.pc
-	d.closed, d.dc, d.pc = true, nil, nil
+	d.closed, d.dc, d.pc, d.active = true, nil, nil, false
 	d.mu.Unlock()
 	if pc != nil {
-		pc.Close()
+		go pc.Close()
 	}
 }
 
-// DirectOpen is closed when the port's data channel opens (it may never).
+// DirectOpen is closed when this end's frames start going over the data
+// channel (it may never).
 func (p *Port) DirectOpen() <-chan struct{} { return p.direct.opened }
 
-// Transport says how the port's frames travel now: "webrtc" or "relay".
+// Transport says how this end's frames travel now: "webrtc" or "relay".
 func (p *Port) Transport() string {
-	if p.direct.open() {
+	p.direct.mu.Lock()
+	defer p.direct.mu.Unlock()
+	if p.direct.active && p.direct.dc != nil {
 		return "webrtc"
 	}
 	return "relay"
@@ -105,17 +145,20 @@ func (p *Port) Transport() string {
 func (p *Port) attach(dc *webrtc.DataChannel) {
 	dc.OnOpen(func() {
 		p.direct.mu.Lock()
-		if !p.direct.closed {
+		open := !p.direct.closed && p.direct.dc == nil
+		if open {
 			p.direct.dc = dc
 		}
 		p.direct.mu.Unlock()
-		p.direct.openOnce.Do(func() { close(p.direct.opened) })
+		if open {
+			go p.switchDirect()
+		}
 	})
 	dc.OnMessage(func(m webrtc.DataChannelMessage) { p.deliver(m.Data) })
 	dc.OnClose(func() {
 		p.direct.mu.Lock()
 		if p.direct.dc == dc {
-			p.direct.dc = nil
+			p.direct.dc, p.direct.active = nil, false
 		}
 		p.direct.mu.Unlock()
 	})
@@ -150,21 +193,32 @@ func (p *Port) dialDirect() {
 		p.giveUp(err)
 		return
 	}
-	if err := p.sendRTC(rtcMsg{T: 1, SDP: sdp}); err != nil {
+	if err := p.sendRTC(rtcMsg{T: rtcOffer, SDP: sdp}); err != nil {
 		p.giveUp(err)
 		return
 	}
 	p.watchDirect()
 }
 
-// rtcSignal handles an offer or answer from the other end.
+// rtcSignal handles an rtcMsg from the other end.
 func (p *Port) rtcSignal(b []byte) {
 	var m rtcMsg
-	if err := decMode.Unmarshal(b, &m); err != nil || p.io.rtc == nil {
+	if err := decMode.Unmarshal(b, &m); err != nil {
+		return
+	}
+	switch {
+	case m.T == rtcDrain:
+		// Frames are handled in order: everything sent before the drain is.
+		_ = p.sendRTC(rtcMsg{T: rtcDrained})
+		return
+	case m.T == rtcDrained:
+		p.drainOK.Do(func() { close(p.drained) })
+		return
+	case p.io.rtc == nil:
 		return
 	}
 	switch m.T {
-	case 1: // an offer: answer it
+	case rtcOffer:
 		pc, err := p.io.rtc.NewPeerConnection(webrtc.Configuration{})
 		if err != nil || !p.direct.setPC(pc) {
 			if pc != nil {
@@ -187,12 +241,12 @@ func (p *Port) rtcSignal(b []byte) {
 			p.giveUp(err)
 			return
 		}
-		if err := p.sendRTC(rtcMsg{T: 2, SDP: sdp}); err != nil {
+		if err := p.sendRTC(rtcMsg{T: rtcAnswer, SDP: sdp}); err != nil {
 			p.giveUp(err)
 			return
 		}
 		p.watchDirect()
-	case 2: // the answer to our offer
+	case rtcAnswer: // the answer to our offer
 		p.direct.mu.Lock()
 		pc := p.direct.pc
 		p.direct.mu.Unlock()
@@ -222,14 +276,38 @@ func (p *Port) localSDP(pc *webrtc.PeerConnection, desc webrtc.SessionDescriptio
 	return pc.LocalDescription().SDP, nil
 }
 
+// sendRTC sends m as a control frame: it takes only sealMu, so it may go
+// between a message's chunks, and while this end waits for drained.
 func (p *Port) sendRTC(m rtcMsg) error {
 	b, err := encMode.Marshal(m)
 	if err != nil {
 		return err
 	}
+	return p.sendFrame(context.Background(), flagRTC, b)
+}
+
+// switchDirect moves this end's frames to the open data channel once the
+// other end has every frame sent through the relay (see the top of this
+// file). Messages wait meanwhile (it holds sendMu).
+func (p *Port) switchDirect() {
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
-	return p.sendFrame(context.Background(), flagRTC, b)
+	if err := p.sendRTC(rtcMsg{T: rtcDrain}); err != nil {
+		return
+	}
+	deadline := time.NewTimer(p.io.rtcTimeout())
+	defer deadline.Stop()
+	select {
+	case <-p.drained:
+	case <-p.closed:
+		return
+	case <-deadline.C:
+		p.giveUp(fmt.Errorf("no drained answer in %v", p.io.rtcTimeout()))
+		return
+	}
+	if p.direct.activate() {
+		p.io.traceEvent(traceDirect, p.remote)
+	}
 }
 
 // watchDirect gives the data channel its time to open; past it, the port
@@ -256,9 +334,10 @@ func (p *Port) giveUp(err error) {
 	p.io.cfg.Logger.Info("peerio: staying on the relay", "peer", p.local.Short(), "to", p.remote.Short(), "reason", err)
 	p.direct.mu.Lock()
 	pc := p.direct.pc
-	p.direct.pc, p.direct.dc = nil, nil
+	p.direct.pc, p.direct.dc, p.direct.active = nil, nil, false
 	p.direct.mu.Unlock()
 	if pc != nil {
 		pc.Close()
 	}
+	p.io.traceEvent(traceRelay, p.remote)
 }

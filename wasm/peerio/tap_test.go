@@ -3,10 +3,12 @@ package peerio_test
 import (
 	"bytes"
 	"net"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/task-messenger/task-messenger/relay"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
 	"github.com/task-messenger/task-messenger/wasm/port"
@@ -21,11 +23,18 @@ type tap struct {
 	wg   sync.WaitGroup
 }
 
-func newTap(t *testing.T, target string) *tap {
+// listenTap returns the tap's listener, before the relay behind it exists
+// (the relay must answer to the tap's address).
+func listenTap(t *testing.T) net.Listener {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ln
+}
+
+// newTap forwards what ln accepts to target.
+func newTap(t *testing.T, ln net.Listener, target string) *tap {
 	tp := &tap{ln: ln}
 	tp.wg.Add(1)
 	go func() {
@@ -78,8 +87,15 @@ func (tp *tap) contains(b []byte) bool {
 // TestRelaySeesNoPlaintext: messages on a port through the relay are
 // sealed end to end: the bytes on the relay's wire never contain them.
 func TestRelaySeesNoPlaintext(t *testing.T) {
-	url := startRelay(t)
-	tp := newTap(t, strings.TrimPrefix(url, "ws://"))
+	ln := listenTap(t)
+	host, err := relay.ParseHost(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := relay.NewServer(nil, relay.DefaultLimits(), relay.WithHosts(host))
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { srv.Close(); hs.Close() })
+	tp := newTap(t, ln, strings.TrimPrefix(hs.URL, "http://"))
 	tapped := "ws://" + tp.ln.Addr().String()
 	mk := func(alias string, n byte) (*peerio.IO, chan port.Port) {
 		io := peerio.New(alias, identity.Seed{n}, peerio.Config{Relay: tapped, Logger: quiet})

@@ -1,0 +1,16 @@
+package peerio
+
+import "github.com/task-messenger/task-messenger/wasm/identity"
+
+// Events SetTrace reports.
+const (
+	TraceWait    = traceWait
+	TraceRedial  = traceRedial
+	TraceDirect  = traceDirect
+	TraceRelay   = traceRelay
+	TraceMessage = traceMessage
+	TraceRefused = traceRefused
+)
+
+// SetTrace makes io call f on the events above. Call it before On.
+func SetTrace(io *IO, f func(event string, peer identity.ID)) { io.trace = f }

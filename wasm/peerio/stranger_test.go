@@ -1,0 +1,206 @@
+package peerio
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/relay/relaytest"
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/port"
+)
+
+// A stranger is a scripted native peer on the relay: it completes the
+// handshake as the protocol says, then sends whatever the test wants.
+type stranger struct {
+	key *identity.Key
+	c   *relay.Client
+}
+
+func testCtx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func dialStranger(t *testing.T, url string, seed identity.Seed) *stranger {
+	t.Helper()
+	key := identity.New(seed)
+	c, err := relay.Dial(testCtx(t), url, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &stranger{key: key, c: c}
+}
+
+// offer sends a handshake offer to peer.
+func (s *stranger) offer(t *testing.T, peer identity.ID) *offer {
+	t.Helper()
+	o, msg, err := newOffer(s.key, peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.c.Send(testCtx(t), peer, relay.KindSignal, msg); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// open offers a port to peer and returns the sealer of its frames once
+// peer answered.
+func (s *stranger) open(t *testing.T, peer identity.ID) *sealer {
+	t.Helper()
+	o := s.offer(t, peer)
+	for {
+		select {
+		case ev, ok := <-s.c.Events():
+			if !ok {
+				t.Fatalf("the stranger's relay connection ended: %v", s.c.Err())
+			}
+			if ev.Type != relay.FrameRecv || ev.Kind != relay.KindSignal || ev.From != peer {
+				continue
+			}
+			e, err := decodeEnvelope(ev.Payload)
+			if err != nil || sessionID(e.SID) != o.sid {
+				continue
+			}
+			k, err := o.finish(s.key, peer, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return &sealer{sid: o.sid, send: k.send}
+		case <-testCtx(t).Done():
+			t.Fatal("no answer to the stranger's offer")
+		}
+	}
+}
+
+// victim returns an IO online at url whose handler hands over its ports,
+// and a channel of the events it traces.
+func victim(t *testing.T, url string) (*IO, chan port.Port, chan string) {
+	t.Helper()
+	v := New("victim", identity.Seed{1}, Config{Relay: url, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	events := make(chan string, 1024)
+	v.trace = func(ev string, _ identity.ID) {
+		if ev == traceRefused {
+			events <- ev
+		}
+	}
+	ports := make(chan port.Port, 2*MaxStrangerPorts)
+	if err := v.On(testCtx(t), func(p port.Port) { ports <- p }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v, ports, events
+}
+
+func heapAlloc() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestStrangerOutOfSequenceBounded: a stranger opens a port and sends
+// 64 MiB of frames ahead of sequence (never the first). The tab's heap
+// grows by a few MiB at most: the port closes past MaxHeld.
+func TestStrangerOutOfSequenceBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 64 MiB through a relay")
+	}
+	url := relaytest.Start(t, relay.Limits{FramesPerSec: 1e7, BytesPerSec: 1e11, SendQueue: 1 << 14})
+	v, ports, refused := victim(t, url)
+	s := dialStranger(t, url, identity.Seed{66})
+	sl := s.open(t, v.ID())
+	p := (<-ports).(*Port)
+
+	before := heapAlloc()
+	const sent = 64 << 20
+	chunk := make([]byte, ChunkSize)
+	ctx := testCtx(t)
+	for seq := uint64(1); seq <= sent/ChunkSize; seq++ {
+		if err := s.c.Send(ctx, v.ID(), relay.KindFrame, sl.frame(seq, flagLast, chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The relay delivers a sender's frames in order, and the victim handles
+	// them in order: once it refused a bad handshake message sent after
+	// them, it has handled them all (and its port to the stranger stands).
+	if err := s.c.Send(ctx, v.ID(), relay.KindSignal, []byte("sync")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-refused:
+	case <-ctx.Done():
+		t.Fatal("the victim did not handle the frames")
+	}
+	after := heapAlloc()
+	growth := int64(after) - int64(before)
+	t.Logf("heap %d → %d bytes (%+d) after %d MiB ahead of sequence", before, after, growth, sent>>20)
+	if growth > 4<<20 {
+		t.Fatalf("the heap grew by %d MiB while a stranger sent %d MiB ahead of sequence", growth>>20, sent>>20)
+	}
+	<-p.Done()
+	if !errors.Is(p.Err(), ErrOverflow) {
+		t.Fatalf("the port closed with %v, want ErrOverflow", p.Err())
+	}
+	runtime.KeepAlive(p)
+}
+
+// TestStrangerPortsBounded: strangers open at most MaxStrangerPorts ports
+// at once; the next offer is refused (nothing is answered) until one of
+// them leaves.
+func TestStrangerPortsBounded(t *testing.T) {
+	url := relaytest.Start(t, relay.Limits{})
+	v, ports, refused := victim(t, url)
+	var strangers []*stranger
+	for i := range MaxStrangerPorts {
+		s := dialStranger(t, url, identity.Seed{100, byte(i)})
+		s.open(t, v.ID())
+		<-ports
+		strangers = append(strangers, s)
+	}
+	// Another port from one of them replaces its own: not refused.
+	strangers[0].open(t, v.ID())
+	<-ports
+
+	late := dialStranger(t, url, identity.Seed{99})
+	late.offer(t, v.ID())
+	select {
+	case <-refused:
+	case <-testCtx(t).Done():
+		t.Fatal("the offer past the bound was not refused")
+	}
+	select {
+	case p := <-ports:
+		t.Fatalf("a port past the bound was opened: %v", p.Remote())
+	default:
+	}
+	// One leaves (the victim watches it): there is room again.
+	strangers[1].c.Close()
+	for {
+		o := late.offer(t, v.ID())
+		got := false
+		for !got {
+			select {
+			case <-refused:
+				got = true // presence not handled yet: offer again
+			case p := <-ports:
+				if p.Remote() != late.key.ID() {
+					t.Fatalf("a port to %v", p.Remote())
+				}
+				_ = o
+				return
+			case <-testCtx(t).Done():
+				t.Fatal("no port after a stranger left")
+			}
+		}
+	}
+}

@@ -57,10 +57,17 @@ type pipeEnd struct {
 	local, remote identity.ID
 }
 
+// Send queues msg if there is room, whether or not ctx has ended, and
+// otherwise waits for room, the end of ctx or Close.
 func (p *pipeEnd) Send(ctx context.Context, msg []byte) error {
 	select {
 	case <-p.c.done:
 		return ErrClosed
+	default:
+	}
+	select {
+	case p.out <- msg:
+		return nil
 	default:
 	}
 	select {

@@ -15,22 +15,31 @@ func TestPipe(t *testing.T) {
 	if a.Local() != b.Remote() || a.Remote() != b.Local() {
 		t.Fatal("ends do not mirror each other's ids")
 	}
-	for _, m := range []string{"one", "two"} {
-		if err := a.Send(ctx, []byte(m)); err != nil {
-			t.Fatal(err)
-		}
+	// A Send with room queues its message even with its context ended: so
+	// an ended context tells a full port (it waits) from one with room.
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := a.Send(ctx, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Send(ended, []byte("two")); err != nil {
+		t.Fatalf("send with room: %v", err)
 	}
 	// Full: a third send waits until its context ends.
-	full, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := a.Send(full, []byte("three")); !errors.Is(err, context.Canceled) {
-		t.Fatalf("send on a full port: %v", err)
+	if err := a.Send(ended, []byte("three")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("send on a full port: %v, want it to wait for its context", err)
 	}
-	for _, want := range []string{"one", "two"} {
+	// A send waiting on a full port completes once the other end reads.
+	sent := make(chan error, 1)
+	go func() { sent <- a.Send(ctx, []byte("three")) }()
+	for _, want := range []string{"one", "two", "three"} {
 		m, err := b.Recv(ctx)
 		if err != nil || string(m) != want {
 			t.Fatalf("Recv = %q, %v; want %q", m, err, want)
 		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
 	}
 	b.Close()
 	if _, err := a.Recv(ctx); !errors.Is(err, port.ErrClosed) {

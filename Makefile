@@ -83,9 +83,7 @@ run: build
 	@echo "  relay:    ws://127.0.0.1:8080/relay   (metrics: http://127.0.0.1:8080/metrics)"
 	@echo "  debug:    http://127.0.0.1:8080/debug.html?profile=ana"
 	@echo ""
-	@trap 'kill 0' EXIT INT TERM; \
-	$(BIN)/devtools -addr 127.0.0.1:8081 & \
-	$(BIN)/relay -addr 127.0.0.1:8080 -static static -devtools ws://127.0.0.1:8081/peer
+	@./tools/run.sh $(BIN)
 
 clean:
 	rm -rf $(ARTIFACTS) $(BIN) static/taskmessenger.wasm* static/wasm_exec.js

@@ -47,8 +47,9 @@ type Server struct {
 	// connection has ended and been counted out (tests); immutable.
 	onClose func(c *conn, cause error)
 	// onStall, if set before the server is used, is called by routing each
-	// time it has waited a queueGrace for a full send queue whose writer
-	// was not blocked in a write (tests); immutable.
+	// time it has waited a whole queueGrace for room in c's full send
+	// queue and kept c: no write done, and none under way all along
+	// (tests); immutable.
 	onStall func(c *conn)
 	// beforeWrite, if set before the server is used, is called by a
 	// connection's writer before each write after the handshake (tests);

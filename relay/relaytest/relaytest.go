@@ -14,16 +14,16 @@ import (
 
 // Start runs a relay with lim on 127.0.0.1, logging nothing, until the
 // test ends, and returns its websocket URL. Every client of a test comes
-// from 127.0.0.1, so unless lim sets MaxConnsPerIP, the per-address cap
-// is lifted to MaxConns.
+// from 127.0.0.1, so the per-address cap (MaxConnsPerIP, 64 in
+// DefaultLimits) is raised to MaxConns: a test of many peers is not
+// refused for sharing an address.
 func Start(tb testing.TB, lim relay.Limits) string {
 	tb.Helper()
-	if lim.MaxConnsPerIP <= 0 {
-		lim.MaxConnsPerIP = lim.MaxConns
-		if lim.MaxConnsPerIP <= 0 {
-			lim.MaxConnsPerIP = relay.DefaultLimits().MaxConns
-		}
+	conns := lim.MaxConns
+	if conns <= 0 {
+		conns = relay.DefaultLimits().MaxConns
 	}
+	lim.MaxConnsPerIP = max(lim.MaxConnsPerIP, conns)
 	srv := relay.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), lim)
 	hs := httptest.NewServer(srv.Handler())
 	tb.Cleanup(func() { srv.Close(); hs.Close() })

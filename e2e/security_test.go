@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -185,9 +186,10 @@ func TestLinkCannotRedirectReports(t *testing.T) {
 	}
 }
 
-// TestBadMessageShownInvalid: a message the page cannot render (a date out
-// of range, an author that is not a string) shows as an invalid message;
-// the messages beside it still show.
+// TestBadMessageShownInvalid: one message the page cannot render (an
+// author that is not a string) shows as an invalid message, one with a date
+// out of range shows with an unknown time, and neither hides the messages
+// after it (the module refuses such pages; this is the page's own guard).
 func TestBadMessageShownInvalid(t *testing.T) {
 	b := newBrowser(t)
 	tab := openMessenger(t, b, "sec-bad", "")
@@ -200,9 +202,18 @@ window.tmApp.timeline = async (id, o) => {
 return true`, nil)
 	tab.typeText("#new-title", "Roof", true)
 	tab.poll(`document.querySelector('#timeline li[data-type="task"]') !== null`)
-	var invalid int
-	tab.run(`return document.querySelectorAll('#timeline li[data-type="invalid"]').length`, &invalid)
-	if invalid != 2 {
-		t.Errorf("%d messages shown as invalid; want 2 (the bad date and the bad author)", invalid)
+	var got struct {
+		Invalid []string `json:"invalid"`
+		Undated []string `json:"undated"`
+	}
+	tab.run(`return {
+  invalid: [...document.querySelectorAll('#timeline li[data-type="invalid"]')].map((li) => li.dataset.id),
+  undated: [...document.querySelectorAll('#timeline li.msg')].filter((li) => li.querySelector('time')?.textContent === 'unknown time').map((li) => li.dataset.id),
+}`, &got)
+	if !slices.Equal(got.Invalid, []string{"bad/2"}) {
+		t.Errorf("messages shown as invalid: %q; want the one with a bad author (bad/2)", got.Invalid)
+	}
+	if !slices.Equal(got.Undated, []string{"bad/1"}) {
+		t.Errorf("messages shown with an unknown time: %q; want the one with a date out of range (bad/1)", got.Undated)
 	}
 }

@@ -100,6 +100,7 @@ type Port struct {
 	inbox      [][]byte      // guarded by inMu: messages Recv has not taken
 	inboxBytes int           // guarded by inMu
 	arrived    chan struct{} // capacity 1: signalled when inbox gains a message
+	taken      chan struct{} // capacity 1: signalled when Recv takes a message
 
 	direct  directPath    // the data channel, once open (rtc.go)
 	drained chan struct{} // closed when the other end has every frame sent through the relay (rtc.go)
@@ -114,7 +115,7 @@ var _ port.Port = (*Port)(nil)
 
 func newPort(io *IO, remote identity.ID, sid sessionID, k *keys) *Port {
 	return &Port{io: io, local: io.key.ID(), remote: remote, sid: sid, send: k.send, recv: k.recv,
-		held: make(map[uint64][]byte), arrived: make(chan struct{}, 1), closed: make(chan struct{}),
+		held: make(map[uint64][]byte), arrived: make(chan struct{}, 1), taken: make(chan struct{}, 1), closed: make(chan struct{}),
 		drained: make(chan struct{}), direct: directPath{opened: make(chan struct{})}}
 }
 
@@ -191,6 +192,10 @@ func (p *Port) Recv(ctx context.Context) ([]byte, error) {
 				p.inbox = nil // let the backing array go
 			}
 			p.inMu.Unlock()
+			select {
+			case p.taken <- struct{}{}:
+			default:
+			}
 			return m, nil
 		}
 		p.inMu.Unlock()
@@ -258,8 +263,11 @@ func (p *Port) shut(err error) {
 		p.releaseHeldLocked()
 		p.partial = nil
 		p.recvMu.Unlock()
-		if !errors.Is(err, port.ErrClosed) && !errors.Is(err, ErrOffline) {
+		switch {
+		case errors.Is(err, ErrBadFrame), errors.Is(err, ErrOverflow), errors.Is(err, ErrTooLarge):
 			p.io.cfg.Logger.Warn("peerio: port closed", "peer", p.local.Short(), "to", p.remote.Short(), "err", err)
+		default:
+			p.io.cfg.Logger.Debug("peerio: port closed", "peer", p.local.Short(), "to", p.remote.Short(), "err", err)
 		}
 	})
 }
@@ -348,6 +356,35 @@ func (p *Port) deliverLocked(frame []byte) error {
 		plain = next
 	}
 }
+
+// slowDown waits, while the port's reader is more than directInbox bytes
+// behind, for it to take a message (or the port to close). The data
+// channel's reader calls it after each frame, natively, so that a fast
+// sender on a data channel is held back by SCTP's flow control rather
+// than closed at MaxInbox. Only that port's channel waits; in the browser
+// (a JS callback must not wait) it returns at once.
+func (p *Port) slowDown() {
+	if !canWaitInCallback {
+		return
+	}
+	for {
+		p.inMu.Lock()
+		behind := p.inboxBytes > directInbox
+		p.inMu.Unlock()
+		if !behind {
+			return
+		}
+		select {
+		case <-p.taken:
+		case <-p.closed:
+			return
+		}
+	}
+}
+
+// directInbox is how far a port's reader may fall behind before the data
+// channel stops reading (slowDown).
+const directInbox = 1 << 20
 
 // handle acts on one frame's content, in order. It returns why the port
 // must close, if it must. Called with recvMu held.

@@ -154,7 +154,10 @@ func (p *Port) attach(dc *webrtc.DataChannel) {
 			go p.switchDirect()
 		}
 	})
-	dc.OnMessage(func(m webrtc.DataChannelMessage) { p.deliver(m.Data) })
+	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+		p.deliver(m.Data)
+		p.slowDown()
+	})
 	dc.OnClose(func() {
 		p.direct.mu.Lock()
 		if p.direct.dc == dc {

@@ -9,6 +9,10 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
+// canWaitInCallback: pion's callbacks run on its own goroutines natively,
+// so a data channel's reader may wait there (Port.slowDown).
+const canWaitInCallback = true
+
 // newRTCAPI returns the pion API for cfg.
 func newRTCAPI(cfg *RTCConfig) *webrtc.API {
 	var se webrtc.SettingEngine

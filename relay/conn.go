@@ -346,6 +346,7 @@ func (c *conn) enqueue(b []byte) error {
 	return err
 }
 
+// push queues f, waiting for room in a full queue as enqueue says.
 func (c *conn) push(f outFrame) error {
 	select {
 	case c.sendq <- f:

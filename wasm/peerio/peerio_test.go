@@ -311,17 +311,21 @@ func TestWebRTCLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	pb := <-bob.ports
-	// Messages sent while the channel opens arrive in order.
+	// Messages sent while the channel opens arrive in order, and the switch
+	// never makes the receiver hold more than MaxHeld ahead of sequence
+	// (200 messages of 8 KiB: more than that).
 	const n = 200
 	go func() {
 		for i := range n {
-			pa.Send(ctx(t), []byte{byte(i)})
+			m := make([]byte, 8<<10)
+			m[0] = byte(i)
+			pa.Send(ctx(t), m)
 		}
 	}()
 	for i := range n {
 		m, err := pb.Recv(ctx(t))
-		if err != nil || len(m) != 1 || m[0] != byte(i) {
-			t.Fatalf("message %d: %v %v", i, m, err)
+		if err != nil || len(m) != 8<<10 || m[0] != byte(i) {
+			t.Fatalf("message %d: %d bytes, %v", i, len(m), err)
 		}
 	}
 	select {

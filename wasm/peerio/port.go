@@ -105,6 +105,7 @@ type Port struct {
 	direct  directPath    // the data channel, once open (rtc.go)
 	drained chan struct{} // closed when the other end has every frame sent through the relay (rtc.go)
 	drainOK sync.Once
+	ackOnce sync.Once // the other end's drain is answered once
 
 	closed chan struct{}
 	once   sync.Once

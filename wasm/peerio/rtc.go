@@ -212,7 +212,8 @@ func (p *Port) rtcSignal(b []byte) {
 	switch {
 	case m.T == rtcDrain:
 		// Frames are handled in order: everything sent before the drain is.
-		_ = p.sendRTC(rtcMsg{T: rtcDrained})
+		// A port switches once: later drains (a peer's spam) are ignored.
+		p.ackOnce.Do(func() { _ = p.sendRTC(rtcMsg{T: rtcDrained}) })
 		return
 	case m.T == rtcDrained:
 		p.drainOK.Do(func() { close(p.drained) })

@@ -387,3 +387,63 @@ func FuzzDeliver(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDeliver measures the receive path without a network: a frame
+// opened, queued and taken by Recv, in order and with every other pair
+// swapped (one held ahead of sequence).
+func BenchmarkDeliver(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		size    int
+		swapped bool
+	}{{"1KiB", 1 << 10, false}, {"16KiB", ChunkSize, false}, {"1KiB-reordered", 1 << 10, true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			_, p, s, _ := testPort(b, 2)
+			msg := make([]byte, tc.size)
+			frames := make([][]byte, 1024)
+			for i := range frames {
+				frames[i] = s.frame(uint64(i), flagLast, msg)
+			}
+			if tc.swapped {
+				for i := 0; i+1 < len(frames); i += 2 {
+					frames[i], frames[i+1] = frames[i+1], frames[i]
+				}
+			}
+			ctx := context.Background()
+			b.SetBytes(int64(tc.size))
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				if n == len(frames) {
+					b.StopTimer()
+					p, s = addPort(b, p.io, 2)
+					for i := range frames {
+						j := i
+						if tc.swapped {
+							j ^= 1
+						}
+						frames[i] = s.frame(uint64(j), flagLast, msg)
+					}
+					n = 0
+					b.StartTimer()
+				}
+				p.deliver(frames[n])
+				n++
+				if !tc.swapped || n%2 == 0 {
+					for range 1 + btoi(tc.swapped) {
+						if _, err := p.Recv(ctx); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func btoi(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}

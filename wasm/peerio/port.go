@@ -150,13 +150,18 @@ func (p *Port) Send(ctx context.Context, msg []byte) error {
 // sendFrame seals and sends one frame: over the data channel once the port
 // switched to it, else through the relay.
 func (p *Port) sendFrame(ctx context.Context, flag byte, chunk []byte) error {
+	p.sealMu.Lock()
+	defer p.sealMu.Unlock()
+	return p.sendFrameLocked(ctx, flag, chunk)
+}
+
+// sendFrameLocked is sendFrame with sealMu held.
+func (p *Port) sendFrameLocked(ctx context.Context, flag byte, chunk []byte) error {
 	select {
 	case <-p.closed:
 		return p.closeErr()
 	default:
 	}
-	p.sealMu.Lock()
-	defer p.sealMu.Unlock()
 	seq := p.send.count
 	p.send.count++
 	out := make([]byte, 0, frameOverhead+len(chunk))
@@ -215,16 +220,18 @@ func (p *Port) Recv(ctx context.Context) ([]byte, error) {
 	}
 }
 
-// Close implements port.Port: it tells the other end and closes.
+// Close implements port.Port: it tells the other end (unless a frame is
+// being sent just then: Close does not wait) and closes. A message being
+// sent is cut short.
 func (p *Port) Close() error {
 	select {
 	case <-p.closed:
 		return nil
 	default:
 	}
-	if p.sendMu.TryLock() {
-		_ = p.sendFrame(context.Background(), flagClose, nil)
-		p.sendMu.Unlock()
+	if p.sealMu.TryLock() {
+		_ = p.sendFrameLocked(context.Background(), flagClose, nil)
+		p.sealMu.Unlock()
 	}
 	p.shut(port.ErrClosed)
 	return nil

@@ -19,8 +19,9 @@
 // reader that stops closes its port; it never holds up another port,
 // presence, or Close). Ports opened by peers this end did not ask for
 // with At are at most MaxStrangerPorts at once, one per peer (a new offer
-// replaces the port), and an incoming handshake holds no state until it
-// is answered. Frames are delivered from the relay loop and the data
+// replaces the port); their offers are checked at most StrangerOffers a
+// second (the rest refused unread), and an incoming handshake holds no
+// state until it is answered. Frames are delivered from the relay loop and the data
 // channel without waiting for anyone.
 package peerio
 
@@ -34,6 +35,7 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/task-messenger/task-messenger/relay"
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -46,14 +48,24 @@ var (
 	ErrSelf = errors.New("peerio: cannot connect to itself")
 	// ErrOffline means this peer is not online (call On first).
 	ErrOffline = errors.New("peerio: network must be online")
-	// ErrBusy means an offer was refused: MaxStrangerPorts ports opened by
-	// peers this end did not ask for are open already.
+	// ErrBusy means an offer from a peer this end did not ask for was
+	// refused: MaxStrangerPorts such ports are open already, or such
+	// offers come faster than StrangerOffers.
 	ErrBusy = errors.New("peerio: too many ports from unknown peers")
 )
 
-// MaxStrangerPorts bounds the ports open at once that peers opened without
-// this end asking for them with At.
-const MaxStrangerPorts = 64
+// Bounds on what peers this end did not ask for with At (strangers) may
+// open.
+const (
+	// MaxStrangerPorts bounds the ports open at once that strangers opened.
+	MaxStrangerPorts = 64
+	// StrangerOffers is how many offers per second, from all strangers
+	// together, this end checks (a signature and a key exchange each, far
+	// slower in the browser); StrangerOfferBurst more may come at once.
+	// Others are refused before any work.
+	StrangerOffers     = 32
+	StrangerOfferBurst = 128
+)
 
 // Config configures an IO.
 type Config struct {
@@ -79,7 +91,8 @@ type IO struct {
 	// for; immutable once the IO is online.
 	trace func(event string, peer identity.ID)
 
-	held atomic.Int64 // bytes all ports hold ahead of sequence (MaxHeldTotal)
+	held           atomic.Int64  // bytes all ports hold ahead of sequence (MaxHeldTotal)
+	strangerOffers *rate.Limiter // strangers' offers (StrangerOffers); safe for concurrent use
 
 	mu        sync.Mutex
 	client    *relay.Client          // guarded by mu: nil while offline or reconnecting
@@ -127,7 +140,7 @@ func New(alias string, seed identity.Seed, cfg Config) *IO {
 	return &IO{alias: alias, key: identity.New(seed), cfg: cfg, rtc: rtc,
 		ports: make(map[identity.ID]*Port), bySID: make(map[sessionID]*Port),
 		offers: make(map[identity.ID]*offer), online: make(map[identity.ID]bool), wanted: make(map[identity.ID]bool),
-		changed: make(chan struct{})}
+		changed: make(chan struct{}), strangerOffers: rate.NewLimiter(StrangerOffers, StrangerOfferBurst)}
 }
 
 // ID returns this peer's id.
@@ -368,11 +381,17 @@ func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b [
 
 // admitStranger refuses an offer from a peer this end did not ask for when
 // MaxStrangerPorts such ports are open (a new port to a peer that has one
-// replaces it, so it is not refused).
+// replaces it, so it is not refused), or past StrangerOffers.
 func (io *IO) admitStranger(peer identity.ID) error {
 	io.mu.Lock()
 	defer io.mu.Unlock()
-	return io.admitStrangerLocked(peer)
+	if err := io.admitStrangerLocked(peer); err != nil {
+		return err
+	}
+	if !io.wanted[peer] && !io.strangerOffers.Allow() {
+		return fmt.Errorf("%w: over %d offers a second", ErrBusy, StrangerOffers)
+	}
+	return nil
 }
 
 // admitStrangerLocked is admitStranger, called with mu held.

@@ -93,7 +93,13 @@ func victim(t *testing.T, url string) (*IO, chan port.Port, chan string) {
 		}
 	}
 	ports := make(chan port.Port, 2*MaxStrangerPorts)
-	if err := v.On(testCtx(t), func(p port.Port) { ports <- p }); err != nil {
+	handler := func(p port.Port) {
+		select {
+		case ports <- p:
+		default: // a flood of ports: the test does not want them all
+		}
+	}
+	if err := v.On(testCtx(t), handler); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { v.Close() })
@@ -202,5 +208,47 @@ func TestStrangerPortsBounded(t *testing.T) {
 				t.Fatal("no port after a stranger left")
 			}
 		}
+	}
+}
+
+// TestStrangerOffersBounded: a stranger sending valid offers as fast as
+// the relay lets it gets at most StrangerOfferBurst (and StrangerOffers a
+// second) checked and answered; the rest are refused before any work.
+func TestStrangerOffersBounded(t *testing.T) {
+	url := relaytest.Start(t, relay.Limits{})
+	v, _, refused := victim(t, url)
+	s := dialStranger(t, url, identity.Seed{77})
+	const n = 1000
+	msgs := make([][]byte, n)
+	for i := range msgs {
+		_, msg, err := newOffer(s.key, v.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[i] = msg
+	}
+	ctx := testCtx(t)
+	for _, m := range msgs {
+		if err := s.c.Send(ctx, v.ID(), relay.KindSignal, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every offer is either answered or refused.
+	answered, refusals := 0, 0
+	for answered+refusals < n {
+		select {
+		case ev := <-s.c.Events():
+			if ev.Type == relay.FrameRecv && ev.Kind == relay.KindSignal {
+				answered++
+			}
+		case <-refused:
+			refusals++
+		case <-ctx.Done():
+			t.Fatalf("%d answered, %d refused of %d offers", answered, refusals, n)
+		}
+	}
+	t.Logf("%d offers answered, %d refused", answered, refusals)
+	if answered < StrangerOfferBurst/2 || refusals == 0 {
+		t.Fatalf("%d offers answered, %d refused: want the burst answered, the rest refused", answered, refusals)
 	}
 }

@@ -48,8 +48,8 @@
 // per connection, a bounded send queue per connection (a client that does
 // not read is dropped; one on a slow machine is waited for) with a write
 // timeout, a global budget of queued bytes (a send beyond it is refused
-// with error {limit, to, "relay queue full"}), and an idle timeout with
-// pings. Bad input closes the connection with a reason (websocket status
+// with error {limit, to, "relay queue full"}, and the clients that hold it
+// without reading are dropped), and an idle timeout with pings. Bad input closes the connection with a reason (websocket status
 // 1008), logged with log/slog.
 //
 // # Who may connect

@@ -48,6 +48,7 @@ var (
 	errHandshake = &closeError{code: websocket.StatusPolicyViolation, reason: "handshake timeout", reject: RejectTimeout}
 	errSlow      = &closeError{reason: "send queue full", drop: true}
 	errWriteSlow = &closeError{reason: "write timeout", drop: true}
+	errShed      = &closeError{reason: "not reading while the relay's queue is full", drop: true}
 	errIdle      = &closeError{reason: "ping not answered", reject: RejectIdle}
 	errDone      = errors.New("relay: connection done")
 )

@@ -286,63 +286,100 @@ func TestClientPrefix(t *testing.T) {
 	}
 }
 
-// TestQueueBudget: clients that stop reading cannot make the relay queue
-// more than MaxQueuedBytes: once it is spent, sends are refused with error
-// {limit, to, "relay queue full"} (the senders stay connected), and the
-// budget comes back whole when those clients go.
-func TestQueueBudget(t *testing.T) {
-	const budget = 256 << 10
-	r := newRelay(t, Limits{
+// budgetRelay runs a relay with a queue budget of 256 KiB and three
+// authenticated clients that never read, and returns them.
+func budgetRelay(t *testing.T) (r *testRelay, stuck []*websocket.Conn, ids []identity.ID) {
+	r = newRelay(t, Limits{
 		MaxQueuedBytes: budget,
 		SendQueue:      4096,      // the budget, not the queues, is what fills
 		WriteTimeout:   time.Hour, // the non-readers are never dropped for it
 		FramesPerSec:   1e6,
 		BytesPerSec:    1e12,
 	})
-	a, c, d := dial(t, r, key(1)), dial(t, r, key(2)), dial(t, r, key(3))
-	var stuck []*websocket.Conn
-	var ids []identity.ID
 	for i := range 3 {
 		k := key(byte(10 + i))
 		stuck = append(stuck, rawAuth(t, r, k)) // and never read
 		ids = append(ids, k.ID())
 	}
+	return r, stuck, ids
+}
+
+const budget = 256 << 10
+
+// floodBudget sends frames of MaxPayload bytes from one client to the clients ids (that do not read) until
+// until says so, checking on the way that the relay never queues more than
+// its budget. It returns how many sends
+// were refused with error {limit, "relay queue full"} and the ids it was
+// told are offline (dropped).
+func floodBudget(t *testing.T, r *testRelay, from *Client, ids []identity.ID, until func(refused int, gone map[identity.ID]bool) bool) (int, map[identity.ID]bool) {
+	t.Helper()
 	big := make([]byte, MaxPayload)
-	// flood sends big frames from one client to the non-readers until
-	// more sends than more have been refused, checking the bound on the
-	// way.
-	flood := func(from *Client, more int) {
-		refused := 0
-		for i := 0; refused < more; i++ {
-			// A non-reader's socket buffers take several MiB first.
-			if i > 4096 {
-				t.Fatalf("%d sends refused after %d frames; stats %+v", refused, i, r.Stats())
-			}
-			send(t, from, ids[i%len(ids)], KindFrame, big)
-			for drained := false; !drained; {
-				select {
-				case ev := <-from.Events():
-					if ev.Type != FrameError || ev.Code != CodeLimit || ev.Detail != DetailQueueFull {
-						t.Fatalf("got %+v, want error limit %q", short(ev), DetailQueueFull)
-					}
+	refused, gone := 0, map[identity.ID]bool{}
+	deadline := time.Now().Add(wait)
+	for i := 0; !until(refused, gone); i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sends refused, %d dropped after %d frames; stats %+v", refused, len(gone), i, r.Stats())
+		}
+		if to := ids[i%len(ids)]; !gone[to] {
+			send(t, from, to, KindFrame, big)
+		}
+		for drained := false; !drained; {
+			select {
+			case ev := <-from.Events():
+				switch {
+				case ev.Type == FrameError && ev.Code == CodeLimit && ev.Detail == DetailQueueFull:
 					refused++
+				case ev.Type == FrameError && ev.Code == CodeOffline && slices.Contains(ids, ev.From):
+					gone[ev.From] = true
 				default:
-					drained = true
+					t.Fatalf("got %+v, want error limit %q or offline", short(ev), DetailQueueFull)
 				}
-			}
-			if st := r.Stats(); st.QueuedBytes > budget {
-				t.Fatalf("%d bytes queued, budget %d", st.QueuedBytes, budget)
+			default:
+				drained = true
 			}
 		}
+		if st := r.Stats(); st.QueuedBytes > budget {
+			t.Fatalf("%d bytes queued, budget %d", st.QueuedBytes, budget)
+		}
 	}
-	flood(a, 1)
-	flood(a, 50)
-	// Every sender is refused while the budget is spent, and keeps its
-	// connection.
-	flood(c, 5)
+	return refused, gone
+}
+
+// expectAfter sends from → to and expects it through, past errors about
+// ids that to has not read yet.
+func expectAfter(t *testing.T, from, to *Client, ids []identity.ID, tag string) {
+	t.Helper()
+	send(t, from, to.ID(), KindSignal, []byte(tag))
+	for {
+		ev := next(t, to)
+		if ev.Type == FrameError && slices.Contains(ids, ev.From) {
+			continue
+		}
+		if ev.Type != FrameRecv || ev.From != from.ID() || string(ev.Payload) != tag {
+			t.Fatalf("got %+v", short(ev))
+		}
+		return
+	}
+}
+
+// TestQueueBudget: clients that stop reading cannot make the relay queue
+// more than MaxQueuedBytes: once it is spent, sends are refused with error
+// {limit, to, "relay queue full"} (the senders stay connected), and the
+// budget comes back whole when those clients go.
+func TestQueueBudget(t *testing.T) {
+	r, stuck, ids := budgetRelay(t)
+	a, c, d := dial(t, r, key(1)), dial(t, r, key(2)), dial(t, r, key(3))
+	// Until 50 sends are refused (or the relay drops the non-readers:
+	// TestBudgetShed).
+	enough := func(min int) func(int, map[identity.ID]bool) bool {
+		return func(refused int, gone map[identity.ID]bool) bool { return refused >= min || len(gone) == len(ids) }
+	}
+	refusedA, _ := floodBudget(t, r, a, ids, enough(50))
+	// Every sender is refused while the budget is spent.
+	refusedC, _ := floodBudget(t, r, c, ids, enough(1))
 	st := r.Stats()
-	t.Logf("%d bytes queued for the non-readers (peak %d, budget %d); %d frames in, %d refused", st.QueuedBytes, st.QueuedBytesPeak, budget, st.FramesIn, st.Rejects[RejectBudget])
-	if st.QueuedBytesPeak > budget || st.QueuedBytesPeak < budget-MaxFrameSize || st.Rejects[RejectBudget] < 56 || st.Drops != 0 {
+	t.Logf("%d bytes queued for the non-readers (peak %d, budget %d); %d frames in, %d+%d refused, %d dropped", st.QueuedBytes, st.QueuedBytesPeak, budget, st.FramesIn, refusedA, refusedC, st.Drops)
+	if refusedA == 0 || st.QueuedBytesPeak > budget || st.QueuedBytesPeak < budget-MaxFrameSize || st.Rejects[RejectBudget] < uint64(refusedA+refusedC) {
 		t.Fatalf("stats %+v", st)
 	}
 	// All of it comes back when the non-readers go.
@@ -355,21 +392,31 @@ func TestQueueBudget(t *testing.T) {
 	if st := r.Stats(); st.QueuedBytes != 0 {
 		t.Fatalf("%d bytes still counted queued after the non-readers left", st.QueuedBytes)
 	}
-	// The senders kept their connections (past the errors about the
-	// non-readers they have not read yet).
-	for _, p := range [][2]*Client{{c, d}, {d, a}, {a, c}} {
-		send(t, p[0], p[1].ID(), KindSignal, []byte("after the budget"))
-		for {
-			ev := next(t, p[1])
-			if ev.Type == FrameError && slices.Contains(ids, ev.From) {
-				continue
-			}
-			if ev.Type != FrameRecv || ev.From != p[0].ID() || string(ev.Payload) != "after the budget" {
-				t.Fatalf("got %+v", short(ev))
-			}
-			break
+	// The senders kept their connections.
+	expectAfter(t, c, d, ids, "after the budget")
+	expectAfter(t, d, a, ids, "after the budget")
+	expectAfter(t, a, c, ids, "after the budget")
+}
+
+// TestBudgetShed: while the budget is spent, the clients that hold it
+// without reading are dropped (the relay does not wait for their write
+// timeout, an hour here), and the budget comes back for the others.
+func TestBudgetShed(t *testing.T) {
+	r, _, ids := budgetRelay(t)
+	a, c := dial(t, r, key(1)), dial(t, r, key(2))
+	floodBudget(t, r, a, ids, func(_ int, gone map[identity.ID]bool) bool { return len(gone) == len(ids) })
+	for range ids {
+		if cause := r.waitClosed(t, identity.ID{}); cause != errShed {
+			t.Fatalf("a non-reader ended with %v, want errShed", cause)
 		}
 	}
+	st := r.Stats()
+	t.Logf("%d frames in, %d refused, %d dropped", st.FramesIn, st.Rejects[RejectBudget], st.Drops)
+	if st.QueuedBytes != 0 || st.Drops != uint64(len(ids)) {
+		t.Fatalf("stats %+v", st)
+	}
+	expectAfter(t, c, a, ids, "after the shed")
+	expectAfter(t, a, c, ids, "after the shed")
 }
 
 // TestStallNotDropped: a client whose writer cannot run for a while (a

@@ -21,7 +21,9 @@ type Limits struct {
 	// ends). A send that would pass it is refused, not queued: the sender
 	// is answered with error {limit, to, "relay queue full"} and keeps its
 	// connection. Without it, every client that stops reading could hold
-	// SendQueue frames of up to MaxFrameSize. At least MaxFrameSize.
+	// SendQueue frames of up to MaxFrameSize. At least MaxFrameSize. When
+	// it is spent, the clients that hold it without reading (frames
+	// queued, the writer blocked in one write for 250 ms) are dropped.
 	MaxQueuedBytes int64
 
 	// FramesPerSec and BytesPerSec are token buckets per connection over

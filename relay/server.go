@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -34,6 +35,9 @@ type Server struct {
 	// (and in a write), bounded by lim.MaxQueuedBytes; any goroutine
 	// takes and gives with atomics (take, give).
 	queued atomic.Int64
+	// lastShed is when shed last looked for stuck clients (UnixNano);
+	// any goroutine, with atomics.
+	lastShed atomic.Int64
 
 	// ctx ends when Close is called (cause errShutdown); every connection's
 	// context derives from it.
@@ -240,6 +244,25 @@ func (s *Server) take(n int) bool {
 // give returns n bytes to the global queue budget.
 func (s *Server) give(n int) { s.queued.Add(-int64(n)) }
 
+// shed runs when the queue budget is spent: it drops every client that
+// is not reading (frames wait in its queue while its writer has been
+// blocked in one write for a queueGrace), since those are what hold the
+// budget. It looks at most once per queueGrace.
+func (s *Server) shed() {
+	now := time.Now().UnixNano()
+	last := s.lastShed.Load()
+	if now-last < int64(queueGrace) || !s.lastShed.CompareAndSwap(last, now) {
+		return
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, c := range s.peers {
+		if start := c.writeStart.Load(); start != 0 && now-start >= int64(queueGrace) && len(c.sendq) > 0 {
+			c.cancel(errShed)
+		}
+	}
+}
+
 // register makes c the connection of its id, replacing (closing) any
 // older one.
 func (s *Server) register(c *conn) {
@@ -332,6 +355,7 @@ func (s *Server) route(c *conn, f *Frame) {
 	case nil:
 	case errBudget:
 		s.m.reject(RejectBudget)
+		s.shed()
 		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeLimit, ID: f.ID, Detail: DetailQueueFull}))
 	default:
 		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeOffline, ID: f.ID, Detail: "dropped"}))

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 )
@@ -30,15 +32,16 @@ var ErrBadEvidence = errors.New("room: bad evidence")
 const (
 	digestOnConnect = 64   // digests of each author's last messages sent when a port opens
 	maxProving      = 1024 // copies asked for and not yet received
-	maxCopyProof    = 16 << 10
+	maxCopyProof    = 64 * sha256.Size
 	maxCopyHead     = 1 << 10
 )
 
 // A Copy is one reader's copy of an author's message, as evidence: the
 // author's book to that reader (its key), the page at index (= the mid),
-// the author's signed head of that book, the book's genesis (binding the
-// key to the author, the reader and the task), and range proofs of both
-// pages against the head (CBOR, as journal.RangeProof).
+// the author's signed head of that book (CBOR, as journal.Head), the
+// book's genesis (binding the key to the author, the reader and the task),
+// and RFC 6962 record proofs (tlog.RecordProof, the hashes concatenated)
+// of both pages against the head's root.
 type Copy struct {
 	Reader       identity.ID `json:"reader"`
 	Book         identity.ID `json:"book"`
@@ -102,18 +105,21 @@ func (c *Copy) verify(task TaskID, author identity.ID, mid uint64) (d [sha256.Si
 	if head.Key != c.Book || c.Index != mid || mid == 0 || mid >= head.Length {
 		return d, errors.New("the head is not of that book, or does not hold the page")
 	}
-	var gp, pp journal.RangeProof
-	if err := journal.Unmarshal(c.GenesisProof, &gp); err != nil {
-		return d, err
-	}
-	if err := journal.Unmarshal(c.Proof, &pp); err != nil {
-		return d, err
-	}
-	if _, err := journal.VerifyRange(&head, 0, [][]byte{c.Genesis}, &gp); err != nil {
-		return d, err
-	}
-	if _, err := journal.VerifyRange(&head, c.Index, [][]byte{c.Page}, &pp); err != nil {
-		return d, err
+	for _, p := range []struct {
+		at    uint64
+		page  []byte
+		proof []byte
+	}{{0, c.Genesis, c.GenesisProof}, {c.Index, c.Page, c.Proof}} {
+		if len(p.proof)%sha256.Size != 0 {
+			return d, errors.New("a proof is not a list of hashes")
+		}
+		proof := make(tlog.RecordProof, len(p.proof)/sha256.Size)
+		for i := range proof {
+			copy(proof[i][:], p.proof[i*sha256.Size:])
+		}
+		if err := tlog.CheckRecord(proof, int64(head.Length), head.Root, int64(p.at), tlog.RecordHash(p.page)); err != nil {
+			return d, fmt.Errorf("page %d: %w", p.at, err)
+		}
 	}
 	g, err := journal.DecodeGenesis(c.Genesis)
 	if err != nil {
@@ -336,15 +342,23 @@ func (m *Messenger) onProve(c *conn, w wire) {
 	})
 }
 
-// copyOf returns this profile's copy of author's message mid in t.
+// copyOf returns this profile's copy of author's message mid in t. A
+// replica serves no proofs (journal.Book.RangeProof), so the record
+// proofs are computed here from the pages held, up to maxEvidencePages.
 func (m *Messenger) copyOf(ctx context.Context, t *task, author identity.ID, mid uint64) (*Copy, error) {
 	in := m.inBook(t, author)
 	if in == nil {
 		return nil, journal.ErrNotFound
 	}
 	head := in.Head()
-	if mid >= head.Length {
+	have := in.Have()
+	switch {
+	case mid == 0 || mid >= head.Length:
 		return nil, fmt.Errorf("room: no message %d of %s held", mid, author.Short())
+	case len(have) == 0 || have[0].Start != 0 || have[0].End < head.Length:
+		return nil, fmt.Errorf("room: the book of %s is not held up to its head yet", author.Short())
+	case head.Length > maxEvidencePages:
+		return nil, fmt.Errorf("room: the book of %s is too long (%d pages) to prove from", author.Short(), head.Length)
 	}
 	cp := &Copy{Reader: m.self, Book: in.Key(), Index: mid}
 	var err error
@@ -357,19 +371,57 @@ func (m *Messenger) copyOf(ctx context.Context, t *task, author identity.ID, mid
 	if cp.Genesis, err = in.Get(ctx, 0); err != nil {
 		return nil, err
 	}
+	hashes, err := treeOf(ctx, in, head.Length)
+	if err != nil {
+		return nil, err
+	}
 	for _, p := range []struct {
 		at  uint64
 		out *[]byte
 	}{{mid, &cp.Proof}, {0, &cp.GenesisProof}} {
-		rp, err := in.RangeProof(ctx, p.at, p.at+1, head.Length)
+		proof, err := tlog.ProveRecord(int64(head.Length), int64(p.at), hashes)
 		if err != nil {
 			return nil, err
 		}
-		if *p.out, err = journal.Marshal(rp); err != nil {
-			return nil, err
+		for _, h := range proof {
+			*p.out = append(*p.out, h[:]...)
 		}
 	}
 	return cp, nil
+}
+
+// maxEvidencePages bounds the books a copy is proven from (the proof is
+// computed from every page: 64 bytes of hashes each).
+const maxEvidencePages = 1 << 16
+
+// treeOf returns the stored hashes of a book's first n pages, computed
+// from the pages.
+func treeOf(ctx context.Context, b *journal.Book, n uint64) (tlog.HashReader, error) {
+	hashes := make([]tlog.Hash, 0, 2*n)
+	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			if x < 0 || x >= int64(len(hashes)) {
+				return nil, fmt.Errorf("room: hash %d of %d", x, len(hashes))
+			}
+			out[i] = hashes[x]
+		}
+		return out, nil
+	})
+	for start := uint64(0); start < n; start += 1024 {
+		pages, err := b.GetRange(ctx, start, min(n, start+1024))
+		if err != nil {
+			return nil, err
+		}
+		for i, p := range pages {
+			hs, err := tlog.StoredHashes(int64(start)+int64(i), p, r)
+			if err != nil {
+				return nil, err
+			}
+			hashes = append(hashes, hs...)
+		}
+	}
+	return r, nil
 }
 
 // onProof takes a copy this profile asked for: if it verifies and differs

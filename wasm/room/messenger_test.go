@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +47,8 @@ type node struct {
 	seed identity.Seed
 	st   store.Store
 	io   *peerio.IO
+	skew atomic.Int64  // added to its wall clock (an invite's expiry is tested by moving it)
+	idle time.Duration // Config.StrangerIdle; 0: the default
 	*Messenger
 }
 
@@ -68,7 +71,8 @@ func (n *node) start() {
 		n.t.Fatal(err)
 	}
 	n.io = peerio.New(n.name, n.seed, peerio.Config{Relay: n.url, Logger: quiet, Retry: 50 * time.Millisecond})
-	m, err := Open(ctx, Config{DB: db, Dial: n.io.At, Logger: quiet, Retry: 50 * time.Millisecond, Sync: testSync})
+	now := func() time.Time { return time.Now().Add(time.Duration(n.skew.Load())) }
+	m, err := Open(ctx, Config{DB: db, Dial: n.io.At, Logger: quiet, Retry: 50 * time.Millisecond, Sync: testSync, Now: now, StrangerIdle: n.idle})
 	if err != nil {
 		n.t.Fatal(err)
 	}

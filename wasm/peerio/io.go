@@ -91,8 +91,10 @@ type IO struct {
 	// for; immutable once the IO is online.
 	trace func(event string, peer identity.ID)
 
-	held           atomic.Int64  // bytes all ports hold ahead of sequence (MaxHeldTotal)
-	strangerOffers *rate.Limiter // strangers' offers (StrangerOffers); safe for concurrent use
+	held           atomic.Int64   // bytes all ports hold ahead of sequence (MaxHeldTotal)
+	strangerOffers *rate.Limiter  // strangers' offers (StrangerOffers); safe for concurrent use
+	refusals       atomic.Int64   // handshake messages refused since the last log
+	refusalLog     rate.Sometimes // the relay loop's: logs refusals at most once a second
 
 	mu        sync.Mutex
 	client    *relay.Client          // guarded by mu: nil while offline or reconnecting
@@ -140,7 +142,8 @@ func New(alias string, seed identity.Seed, cfg Config) *IO {
 	return &IO{alias: alias, key: identity.New(seed), cfg: cfg, rtc: rtc,
 		ports: make(map[identity.ID]*Port), bySID: make(map[sessionID]*Port),
 		offers: make(map[identity.ID]*offer), online: make(map[identity.ID]bool), wanted: make(map[identity.ID]bool),
-		changed: make(chan struct{}), strangerOffers: rate.NewLimiter(StrangerOffers, StrangerOfferBurst)}
+		changed: make(chan struct{}), strangerOffers: rate.NewLimiter(StrangerOffers, StrangerOfferBurst),
+		refusalLog: rate.Sometimes{First: 1, Interval: time.Second}}
 }
 
 // ID returns this peer's id.
@@ -297,7 +300,12 @@ func (io *IO) handle(ctx context.Context, c *relay.Client, ev relay.Event) {
 			}
 		case relay.KindSignal:
 			if err := io.signal(ctx, c, ev.From, ev.Payload); err != nil {
-				io.cfg.Logger.Warn("peerio: refused a handshake", "peer", io.ID().Short(), "from", ev.From.Short(), "err", err)
+				// A flood of refusals is logged once a second, with its count.
+				n := io.refusals.Add(1)
+				io.refusalLog.Do(func() {
+					io.cfg.Logger.Warn("peerio: refused a handshake", "peer", io.ID().Short(), "from", ev.From.Short(), "err", err, "refused", n)
+					io.refusals.Store(0)
+				})
 				io.traceEvent(traceRefused, ev.From)
 			}
 		}

@@ -8,7 +8,7 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Errors returned by the client (ErrBadFrame is beside the protocol).
+// Errors returned by the package (ErrBadFrame is beside the protocol).
 var (
 	// ErrRefused means the relay did not let the client in: it refused
 	// the upgrade (too many connections, shutting down) or closed the
@@ -20,6 +20,12 @@ var (
 	ErrReplaced = errors.New("relay: replaced by a newer connection")
 	// ErrClosed means the client was closed with Close.
 	ErrClosed = errors.New("relay: client closed")
+	// ErrHost means a host name that is not a valid relay host (see
+	// ParseHost), in a relay URL or a flag.
+	ErrHost = errors.New("relay: bad host")
+	// ErrDevtoolsURL means a devtools address the page may not report to
+	// (see CheckDevtoolsURL).
+	ErrDevtoolsURL = errors.New("relay: devtools URL must be ws:// on loopback (127.0.0.1 or localhost)")
 )
 
 // Reasons the server sends when it closes a connection.

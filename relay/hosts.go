@@ -11,9 +11,6 @@ import (
 	"strings"
 )
 
-// ErrHost means a host name that is not a valid relay host: see ParseHost.
-var ErrHost = errors.New("relay: bad host")
-
 // maxHostLen bounds a host name with its port (a DNS name is at most 253
 // bytes).
 const maxHostLen = 262

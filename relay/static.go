@@ -2,7 +2,6 @@ package relay
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -116,9 +115,6 @@ func ConfigHandler(cfg PageConfig) http.Handler {
 		w.Write(b)
 	})
 }
-
-// ErrDevtoolsURL means a devtools address the page may not report to.
-var ErrDevtoolsURL = errors.New("relay: devtools URL must be ws:// on loopback (127.0.0.1 or localhost)")
 
 // CheckDevtoolsURL checks a devtools address for PageConfig: a ws:// URL
 // on 127.0.0.1 or localhost, which the page's CSP lets it reach. Devtools

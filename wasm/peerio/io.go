@@ -343,9 +343,14 @@ func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b [
 		// Decide and register under one lock, so an At starting meanwhile
 		// either sees this port or is seen here.
 		lower := io.ID().String() < peer.String()
-		var busy bool
+		var busy, reused bool
 		p := io.register(peer, sessionID(e.SID), k, false, func(mine *offer, live *Port) bool {
 			if busy = io.admitStrangerLocked(peer) != nil; busy {
+				return false
+			}
+			// The offerer picks the sid: one already in use (another peer's
+			// port, seen by the relay) would take that port's frames.
+			if _, reused = io.bySID[sessionID(e.SID)]; reused {
 				return false
 			}
 			if mine != nil && lower {
@@ -356,6 +361,9 @@ func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b [
 		})
 		if busy {
 			return ErrBusy
+		}
+		if reused {
+			return fmt.Errorf("%w: session id in use", ErrHandshake)
 		}
 		if p == nil {
 			return nil
@@ -482,10 +490,12 @@ func (io *IO) forget(p *Port) {
 	if current {
 		delete(io.ports, p.remote)
 	}
-	if _, ok := io.bySID[p.sid]; ok && p.stranger {
-		io.strangers--
+	if io.bySID[p.sid] == p {
+		if p.stranger {
+			io.strangers--
+		}
+		delete(io.bySID, p.sid)
 	}
-	delete(io.bySID, p.sid)
 	closed := errors.Is(p.err, port.ErrClosed)
 	if current && closed {
 		delete(io.wanted, p.remote)

@@ -252,3 +252,43 @@ func TestStrangerOffersBounded(t *testing.T) {
 		t.Fatalf("%d offers answered, %d refused: want the burst answered, the rest refused", answered, refusals)
 	}
 }
+
+// TestStrangerReusesSID: an offer that reuses the session id of another
+// peer's port (the relay sees sids) is refused; that port keeps its frames.
+func TestStrangerReusesSID(t *testing.T) {
+	url := relaytest.Start(t, relay.Limits{})
+	v, ports, refused := victim(t, url)
+	ana := dialStranger(t, url, identity.Seed{70})
+	sa := ana.open(t, v.ID())
+	pa := (<-ports).(*Port)
+
+	mallory := dialStranger(t, url, identity.Seed{71})
+	o, _, err := newOffer(mallory.key, v.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.sid = sa.sid
+	eph := o.eph.PublicKey().Bytes()
+	sig := mallory.key.Sign(offerBytes(mallory.key.ID(), v.ID(), o.sid[:], eph))
+	msg, err := encMode.Marshal(envelope{T: envOffer, SID: o.sid[:], Eph: eph, Sig: sig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if err := mallory.c.Send(ctx, v.ID(), relay.KindSignal, msg); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-refused:
+	case p := <-ports:
+		t.Fatalf("an offer reusing a session id opened a port to %s", p.Remote().Short())
+	case <-ctx.Done():
+		t.Fatal("the offer was neither refused nor answered")
+	}
+	if err := ana.c.Send(ctx, v.ID(), relay.KindFrame, sa.frame(0, flagLast, []byte("still mine"))); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := pa.Recv(ctx); err != nil || string(m) != "still mine" {
+		t.Fatalf("the port got %q, %v", m, err)
+	}
+}

@@ -21,8 +21,8 @@
 // with At are at most MaxStrangerPorts at once, one per peer (a new offer
 // replaces the port); their offers are checked at most StrangerOffers a
 // second (the rest refused unread), and an incoming handshake holds no
-// state until it is answered. Frames are delivered from the relay loop and the data
-// channel without waiting for anyone.
+// state until it is answered. Frames are delivered from the relay loop
+// and the data channel without waiting for any port's reader.
 package peerio
 
 import (

@@ -6,7 +6,7 @@
 // A Messenger (messenger.go) runs it all for one profile: Open rebuilds
 // the tasks from the profile's books, Accept serves every port IO opens
 // (replication on the sync channel, the room protocol on the room
-// channel), and CreateTask, Invite, Join, Send, SendMany, Rename,
+// channel), and CreateTask, Invite, RevokeInvite, Join, Send, SendMany, Rename,
 // Timeline, Tasks and Members are what the JS API (tm.open) calls.
 //
 // # Books of a profile
@@ -40,20 +40,27 @@
 // length. Yes, once: the join is the one moment when keys are not known yet,
 // so it carries them, and from then on only heads and lengths flow.
 //
-//  1. Bob shares an invite code: his peer id and the task id, checksummed
-//     (invite.go). No message is sent: "there is no such thing as invite".
+//  1. Bob shares an invite code: his peer id, the task id and a random
+//     secret, checksummed (invite.go). No message is sent: "there is no
+//     such thing as invite"; Bob only keeps the secret's hash (and its
+//     expiry, InviteOptions) in his private tasks book, and can revoke it
+//     (RevokeInvite). The secret is the capability: the peer and task ids
+//     are in every code and book name, and admit no one.
 //  2. Ana pastes it; Join parses it (a bad code is an error at once), then
 //     IO.At(bob) waits, visibly and cancellably, until Bob is online.
-//  3. Ana sends on the port's room channel {type: "join", task: T, key,
-//     invite: true}, key being that of "ana-bob-T" (a book key is derived
+//  3. Ana sends on the port's room channel {v: 2, type: "join", task: T,
+//     key, secret}, key being that of "ana-bob-T" (a book key is derived
 //     from the seed and the name, so it is known before the book exists).
 //     The port is authenticated (peerio), so Bob knows it is Ana's.
-//  4. Bob, if he has T, follows Ana's book (journal.DB.ReaderFrom(key,
-//     ana): its genesis must then name Ana), creates "bob-ana-T" (genesis
-//     meta: Ana, the task's title, parent and members; then a copy of his
-//     log), announces Ana with a "member" message, and answers {type:
-//     "joined", task: T, key, title, parent, members, clock}. Without T he
-//     answers {type: "refused", error}: Join fails with that reason.
+//  4. Bob, if he has T and the secret is one he issued for T, not revoked
+//     nor expired, follows Ana's book (journal.DB.ReaderFrom(key, ana): its
+//     genesis must then name Ana), creates "bob-ana-T" (genesis meta: Ana,
+//     the task's title, parent and members; then a copy of his log),
+//     announces Ana with a "member" message ({id: Ana, via: Bob, invite:
+//     the first 8 hex digits of the secret's hash}: every admission is in
+//     the timeline of every member), and answers {type: "joined", task: T,
+//     key, title, parent, members, clock}. Else he answers {type:
+//     "refused", error}: Join fails with that reason (ErrNotInvited).
 //  5. Ana records the task, follows Bob's book, creates "ana-bob-T" (first
 //     page naming Bob and the task, then a copy of her log) and writes a
 //     "join" message after Bob's clock. Ana creates her book only once Bob
@@ -63,14 +70,32 @@
 //
 // A member who joins through Bob is announced by Bob, as a "member" page in
 // each of his books to the others, and Bob's answer lists the members to
-// the newcomer. Each side then pairs: a "join" without invite on a port to
-// the other (sent on every new port while a pair is incomplete), answered
-// by "joined", so every pair ends with its two books. A member offline
+// the newcomer. Each side then pairs: a "join" without a secret on a port
+// to the other (sent on every new port while a pair is incomplete),
+// answered by "joined", so every pair ends with its two books. A pairing
+// needs an announcement both sides hold: a join without a secret is
+// accepted only from a peer this side already counts as a member (from an
+// announcement in a verified book of a member, or its inviter's list), and
+// the members a pairing answer lists are ignored. A member announces at
+// most MaxIntroduced (64) members of a task; beyond, its announcements are
+// shown, not acted on (EventError, ErrTooManyMembers). A member offline
 // during a join learns of it from the announcement when it syncs again,
 // and the newcomer's dial waits for it to come online. A refused pairing
 // (the other side has not finished its own join yet) is retried from the
 // other side. The messenger keeps a dial loop to every member, so ports
 // reopen after a drop, a reload or a relay restart.
+//
+// # Strangers
+//
+// Any relay user can open a port to a profile. Replication runs on a port
+// only while its peer is a member of one of the profile's tasks, or a peer
+// the profile is joining through; a port from anyone else (a stranger)
+// reads only the room channel, where it may send up to 4 joins: anything
+// else closes it, and so does Config.StrangerIdle (10s) without an
+// admission. When a stranger is admitted, its ports start replication
+// before the answer is sent. Even with a member, replication follows only
+// the books the room follows itself (replication.Config.Accept refuses
+// every unsolicited announcement): one book per member and task.
 //
 // # Order
 //
@@ -84,4 +109,38 @@
 // author's messages are sorted already, so a page of the timeline is a
 // merge from the newest: O(log n) reads per author to find the place, then
 // as many reads as messages shown.
+//
+// A clock is at most MaxClock (2^53−1, exact as a JavaScript number), and
+// the task's clock advances only by a member's message at most MaxClockStep
+// (2^32) above the highest seen; a message beyond is recorded as refused (in
+// the tasks book) and shown as invalid; sums saturate, never wrap. A hostile
+// author's messages may still be out of order among themselves; the others'
+// order is kept.
+//
+// # Validation
+//
+// Decode checks what the page renders: meta.date within [MinDate, MaxDate]
+// (years 2000 to 3000), meta.clock within [1, MaxClock], a type of at most
+// 32 bytes, data a JSON object whose fields of a known type are strings of
+// the right form (a peer id, a task id, a bounded title or text),
+// refs.cause naming a message, and mid = the page's index. A page that
+// fails is a TypeInvalid message with Reason and the raw page: shown, never
+// hiding the others.
+//
+// # Equivocation
+//
+// Every chat log is one-way, so an author could write different messages
+// under one mid for different readers. Members exchange, on the room
+// channel, digests of every third member's messages as addressed to all
+// (SHA-256 with head.to cleared), when they arrive and for the last 64 of
+// each author when a port opens. A member whose digest differs asks for
+// the other's copy, which comes with the author's signed head, the book's
+// genesis and record proofs (equivocation.go): both verified copies are an
+// Equivocation, reported as EventEquivocation and in
+// MemberInfo.Equivocations (kept in memory: found again after a reload).
+//
+// # Protocol version
+//
+// Room messages carry "v": RoomVersion (2); version 1 (no version, no
+// invite secret) is refused, and its "tm1" invite codes too.
 package room

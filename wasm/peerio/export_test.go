@@ -6,6 +6,7 @@ import "github.com/task-messenger/task-messenger/wasm/identity"
 const (
 	TraceWait    = traceWait
 	TraceRedial  = traceRedial
+	TraceOpen    = traceOpen
 	TraceDirect  = traceDirect
 	TraceRelay   = traceRelay
 	TraceMessage = traceMessage

@@ -115,6 +115,7 @@ type IO struct {
 const (
 	traceWait    = "wait"    // At waits for a peer the relay said is offline
 	traceRedial  = "redial"  // a broken port to a wanted peer is being reopened
+	traceOpen    = "open"    // a port's data channel opened (the switch follows)
 	traceDirect  = "direct"  // a port's frames now go over the data channel
 	traceRelay   = "relay"   // a port gave up WebRTC and stays on the relay
 	traceMessage = "message" // a port queued a message for Recv

@@ -151,6 +151,7 @@ func (p *Port) attach(dc *webrtc.DataChannel) {
 		}
 		p.direct.mu.Unlock()
 		if open {
+			p.io.traceEvent(traceOpen, p.remote)
 			go p.switchDirect()
 		}
 	})

@@ -29,6 +29,7 @@ type conn struct {
 
 	synced bool // the replication session runs; guarded by Messenger.mu
 	joins  int  // joins a stranger sent; the room reader's
+	proves int  // copies the peer asked for; the room reader's
 }
 
 // closed reports whether the port has closed.
@@ -153,6 +154,7 @@ func (m *Messenger) accept(p port.Port) *conn {
 	if trusted {
 		m.emit(Event{Type: EventPeer, Peer: c.peer, State: "online"})
 		m.pairAll(c)
+		m.digestOnOpen(c)
 	}
 	return c
 }
@@ -338,6 +340,7 @@ const (
 const (
 	maxDigests       = 256 // digests in one digest message
 	maxStrangerJoins = 4   // joins a stranger may send on one port
+	maxProves        = 16  // copies a member may ask for on one port (each reads a whole book)
 )
 
 // decodeWire reads a room message, bounded and strict.
@@ -441,7 +444,9 @@ func (m *Messenger) serveRoom(c *conn) {
 		case wireDigest:
 			m.onDigest(c, w)
 		case wireProve:
-			m.onProve(c, w)
+			if c.proves++; c.proves <= maxProves {
+				m.onProve(c, w)
+			}
 		case wireProof:
 			m.onProof(c, w)
 		}

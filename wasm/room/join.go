@@ -291,7 +291,29 @@ func (m *Messenger) pairAll(c *conn) {
 			return
 		}
 	}
-	m.digestOnOpen(c)
+}
+
+// repair sends the joins of pairAll again on every replicating port whose
+// pair is incomplete: an answer lost with a port that broke, or refused
+// before the other side knew this profile, is asked again.
+func (m *Messenger) repair() {
+	m.mu.Lock()
+	var cs []*conn
+	for peer, c := range m.conns {
+		if !c.synced {
+			continue
+		}
+		for _, t := range m.tasks {
+			if mb := t.members[peer]; mb != nil && (mb.out == nil || mb.in == nil) {
+				cs = append(cs, c)
+				break
+			}
+		}
+	}
+	m.mu.Unlock()
+	for _, c := range cs {
+		m.goSend(func(context.Context) { m.pairAll(c) })
+	}
 }
 
 // ensurePair makes sure this profile follows the member's book key and has

@@ -369,13 +369,20 @@ func (m *Messenger) onDBEvent(ev journal.Event) {
 }
 
 // work reads the messages members' books received: it advances the
-// task's clock, reports them, and acts on announcements and renames.
+// task's clock, reports them, and acts on announcements and renames; every
+// 10 Retry it asks again for the pairs still incomplete.
 func (m *Messenger) work() {
 	defer m.wg.Done()
+	// Incomplete pairs are asked again now and then (repair).
+	tick := time.NewTicker(10 * m.cfg.Retry)
+	defer tick.Stop()
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
+		case <-tick.C:
+			m.repair()
+			continue
 		case <-m.wake:
 		}
 		m.mu.Lock()

@@ -461,3 +461,61 @@ func TestEquivocationDetected(t *testing.T) {
 		}
 	}
 }
+
+// TestStrangerOverPipe: the room protocol with a stranger, over an
+// in-memory port: joins are answered (refused without an invite), a fifth
+// join or anything but a join closes the port, and no replication runs.
+func TestStrangerOverPipe(t *testing.T) {
+	ctx := testCtx(t)
+	db, err := journal.Open(ctx, store.NewMemory(), identity.Seed{2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := Open(ctx, Config{DB: db, Logger: quiet, Sync: testSync, StrangerIdle: time.Hour,
+		Dial: func(ctx context.Context, _ identity.ID) (port.Port, error) { <-ctx.Done(); return nil, ctx.Err() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	task, err := bob.CreateTask(ctx, "T", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eve := identity.New(identity.Seed{9}).ID()
+	join := fmt.Appendf(nil, `{"v":2,"type":"join","task":%q,"key":%q}`, task.ID, eve)
+	for _, tc := range []struct {
+		name  string
+		sends [][]byte
+	}{
+		{"a fifth join", [][]byte{join, join, join, join, join}},
+		{"a digest", [][]byte{fmt.Appendf(nil, `{"v":2,"type":"digest","task":%q,"author":%q,"start":1,"digests":%q}`, task.ID, eve, strings.Repeat("A", 43)+"=")}},
+		{"garbage", [][]byte{[]byte("{")}},
+		{"version 1", [][]byte{fmt.Appendf(nil, `{"type":"join","task":%q,"key":%q,"invite":true}`, task.ID, eve)}},
+	} {
+		a, b := port.Pipe(eve, bob.ID(), 64)
+		bob.Accept(b)
+		mux := port.NewMux(a, port.ChannelSync, port.ChannelRoom)
+		room := mux.Channel(port.ChannelRoom)
+		for i, msg := range tc.sends {
+			if err := room.Send(ctx, msg); err != nil {
+				t.Fatalf("%s: send %d: %v", tc.name, i, err)
+			}
+			if i < maxStrangerJoins && string(msg) == string(join) {
+				answer, err := room.Recv(ctx)
+				if err != nil {
+					t.Fatalf("%s: join %d unanswered: %v", tc.name, i, err)
+				}
+				if w, err := decodeWire(answer); err != nil || w.Type != wireRefused {
+					t.Fatalf("%s: answer %s, %v", tc.name, answer, err)
+				}
+			}
+		}
+		if _, err := room.Recv(ctx); !errors.Is(err, port.ErrClosed) {
+			t.Fatalf("%s: the port is still open (%v)", tc.name, err)
+		}
+		// No replication ran: nothing came on the sync channel.
+		if msg, err := mux.Channel(port.ChannelSync).Recv(ctx); err == nil {
+			t.Fatalf("%s: Bob sent a stranger %d bytes of replication", tc.name, len(msg))
+		}
+	}
+}

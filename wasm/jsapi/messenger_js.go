@@ -673,7 +673,7 @@ func (app *jsApp) close() error {
 }
 
 // on is app.on(event, fn) for 'message', 'task', 'member', 'peer',
-// 'error'; it returns a function that removes fn.
+// 'error', 'equivocation'; it returns a function that removes fn.
 func (app *jsApp) on(args []js.Value) any {
 	if len(args) < 2 || args[0].Type() != js.TypeString || args[1].Type() != js.TypeFunction {
 		return jsutil.NewError(errors.New("on(event, fn): event must be a string and fn a function"))
@@ -716,7 +716,8 @@ for (const ev of evs) {
 
 // dispatch calls the page's functions with every event, in order, in
 // batches of what is queued: message → { task, message }, task → { task },
-// member → { task, peer, state }, peer → { peer, state }, error → { error }.
+// member → { task, peer, state }, peer → { peer, state }, error → { error },
+// equivocation → { task, peer, evidence }.
 func (app *jsApp) dispatch() {
 	for {
 		var ev room.Event

@@ -162,6 +162,9 @@ func (m *Messenger) inBook(t *task, author identity.ID) *journal.Book {
 // digests returns the digests of author's messages [start, start+n) this
 // profile holds (fewer if it holds fewer).
 func (m *Messenger) digests(ctx context.Context, t *task, author identity.ID, start, n uint64) []byte {
+	if ds, ok := m.cachedDigests(t, author, start, n); ok {
+		return ds
+	}
 	in := m.inBook(t, author)
 	if in == nil || !m.replicaOK(t, BookSource{Book: in, Author: author}) {
 		return nil
@@ -212,18 +215,97 @@ func (m *Messenger) peersFor(t *task, author identity.ID) []*conn {
 	return cs
 }
 
-// digestNew tells the other members what arrived of author's book: pages
-// [index, index+n). It runs on the worker; the sends run apart, so a slow
-// port holds up no one.
-func (m *Messenger) digestNew(t *task, author identity.ID, index, n uint64) {
-	if index == 0 {
-		index, n = 1, max(n, 1)-1
+// heldDigests are the digests of an author's messages received lately, so
+// digests are sent and compared without reading the books again. Guarded
+// by Messenger.mu.
+type heldDigests struct {
+	byMid            map[uint64][sha256.Size]byte // the last maxHeldDigests received
+	pendFrom, pendTo uint64                       // mids received and not yet told: [from, to)
+}
+
+const maxHeldDigests = 4096
+
+// holdDigest records the digest of author's message mid, received just
+// now, to be told to the other members at the next flush. Called with
+// m.mu held.
+func (t *task) holdDigestLocked(author identity.ID, mid uint64, d [sha256.Size]byte) {
+	h := t.held[author]
+	if h == nil {
+		h = &heldDigests{byMid: make(map[uint64][sha256.Size]byte)}
+		t.held[author] = h
 	}
-	if n == 0 {
-		return
+	h.byMid[mid] = d
+	if mid >= maxHeldDigests {
+		delete(h.byMid, mid-maxHeldDigests)
 	}
-	for _, c := range m.peersFor(t, author) {
-		m.goSend(func(ctx context.Context) { m.sendDigests(ctx, c, t, author, index, n) })
+	if h.pendTo == 0 {
+		h.pendFrom, h.pendTo = mid, mid+1
+	} else {
+		h.pendFrom, h.pendTo = min(h.pendFrom, mid), max(h.pendTo, mid+1)
+	}
+}
+
+// cachedDigests returns the held digests of author's messages
+// [start, start+n), if every one is held.
+func (m *Messenger) cachedDigests(t *task, author identity.ID, start, n uint64) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := t.held[author]
+	if h == nil {
+		return nil, false
+	}
+	out := make([]byte, 0, n*sha256.Size)
+	for mid := start; mid < start+n; mid++ {
+		d, ok := h.byMid[mid]
+		if !ok {
+			return nil, false
+		}
+		out = append(out, d[:]...)
+	}
+	return out, true
+}
+
+// flushDigests tells the other members, once per batch the worker took,
+// the digests of what arrived from each author (one message per peer,
+// author and up to maxDigests mids, built once). The sends run apart, so a
+// slow port holds up no one.
+func (m *Messenger) flushDigests() {
+	type batch struct {
+		t      *task
+		author identity.ID
+		start  uint64
+		ds     []byte
+	}
+	var bs []batch
+	m.mu.Lock()
+	for _, t := range m.tasks {
+		for author, h := range t.held {
+			if h.pendTo == 0 {
+				continue
+			}
+			from := max(h.pendFrom, h.pendTo-min(h.pendTo, maxHeldDigests))
+			ds := make([]byte, 0, (h.pendTo-from)*sha256.Size)
+			for mid := from; mid < h.pendTo; mid++ {
+				d := h.byMid[mid] // zero if not held: not compared
+				ds = append(ds, d[:]...)
+			}
+			bs = append(bs, batch{t, author, from, ds})
+			h.pendFrom, h.pendTo = 0, 0
+		}
+	}
+	m.mu.Unlock()
+	for _, b := range bs {
+		for _, c := range m.peersFor(b.t, b.author) {
+			m.goSend(func(ctx context.Context) {
+				for i := 0; i < len(b.ds); i += maxDigests * sha256.Size {
+					chunk := b.ds[i:min(len(b.ds), i+maxDigests*sha256.Size)]
+					start := b.start + uint64(i/sha256.Size)
+					if err := m.send(ctx, c, wire{Type: wireDigest, Task: b.t.id, Author: b.author, Start: start, Digests: chunk}); err != nil {
+						return
+					}
+				}
+			})
+		}
 	}
 }
 

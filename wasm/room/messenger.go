@@ -123,6 +123,7 @@ type task struct {
 	introduced map[identity.ID]int                      // members each member announced
 	refused    map[identity.ID]map[uint64]string        // members' messages shown invalid, by mid: why
 	equiv      map[identity.ID]map[uint64]*Equivocation // evidence against members, by mid
+	held       map[identity.ID]*heldDigests             // digests of members' messages received lately
 	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
 }
 
@@ -130,7 +131,7 @@ func newTask(id TaskID, title string, parent *TaskID, host identity.ID, created 
 	return &task{id: id, title: title, parent: parent, host: host, created: created,
 		members: make(map[identity.ID]*member), invites: make(map[inviteHash]*inviteState),
 		introduced: make(map[identity.ID]int), refused: make(map[identity.ID]map[uint64]string),
-		equiv: make(map[identity.ID]map[uint64]*Equivocation)}
+		equiv: make(map[identity.ID]map[uint64]*Equivocation), held: make(map[identity.ID]*heldDigests)}
 }
 
 // inviteState is what the issuer keeps of an invite.
@@ -392,6 +393,7 @@ func (m *Messenger) work() {
 		for _, ev := range q {
 			m.received(ev)
 		}
+		m.flushDigests()
 	}
 }
 
@@ -416,6 +418,10 @@ func (m *Messenger) received(ev journal.Event) {
 	for i, page := range ev.Pages {
 		idx := ev.Index + uint64(i)
 		msg, _ := decodeAt(page, ref.peer, idx)
+		d := digest(msg)
+		m.mu.Lock()
+		t.holdDigestLocked(ref.peer, idx, d)
+		m.mu.Unlock()
 		if msg.Type != TypeInvalid && !m.seen(t, msg.Meta.Clock) {
 			msg = m.refuse(t, ref.peer, msg, fmt.Sprintf("clock %d is more than %d above the highest seen", msg.Meta.Clock, uint64(MaxClockStep)))
 		}
@@ -441,7 +447,6 @@ func (m *Messenger) received(ev journal.Event) {
 			}
 		}
 	}
-	m.digestNew(t, ref.peer, ev.Index, uint64(len(ev.Pages)))
 }
 
 // refuse records that a member's message is shown as invalid, and why,

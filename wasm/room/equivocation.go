@@ -223,7 +223,7 @@ type heldDigests struct {
 	pendFrom, pendTo uint64                       // mids received and not yet told: [from, to)
 }
 
-const maxHeldDigests = 4096
+const maxHeldDigests = 1024 // per author and task: ~80 KiB
 
 // holdDigest records the digest of author's message mid, received just
 // now, to be told to the other members at the next flush. Called with

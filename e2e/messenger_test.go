@@ -77,7 +77,9 @@ func messengerStory(t *testing.T, b *browser, query, shots string) {
 
 	// Bob creates the task; its invite code shows in the room.
 	bob.typeText("#new-title", "Fix the roof", true)
-	bob.poll(`document.getElementById('room-title').textContent === 'Fix the roof' && document.getElementById('invite-code').value.startsWith('tm2') && document.querySelector('.pick[aria-current="true"]') !== null`)
+	bob.poll(`document.getElementById('room-title').textContent === 'Fix the roof' && document.querySelector('.pick[aria-current="true"]') !== null`)
+	bob.click("#copy-invite") // an invite is made on demand
+	bob.poll(`document.getElementById('invite-code').value.startsWith('tm2') && !document.getElementById('revoke-invite').hidden`)
 	var code, task string
 	bob.run(`return document.getElementById('invite-code').value`, &code)
 	bob.run(`return document.querySelector('.pick[aria-current="true"]').dataset.task`, &task)
@@ -87,6 +89,20 @@ func messengerStory(t *testing.T, b *browser, query, shots string) {
 	ana.click("#join")
 	ana.poll(`document.getElementById('room-title').textContent === 'Fix the roof'`)
 	ana.poll(`document.querySelector('#timeline li[data-type="task"]') !== null`) // Bob's "created the task"
+	// Both see the admission, and who was admitted with which invite.
+	for _, tb := range []*tab{ana, bob} {
+		tb.poll(`[...document.querySelectorAll('#timeline li[data-type="member"]')].some((li) => li.textContent.includes('admitted') && li.textContent.includes('with invite'))`)
+	}
+	if query == "" {
+		// Bob revokes the invite: nobody else gets in with it.
+		bob.click("#revoke-invite")
+		bob.poll(`document.getElementById('invite-code').value === '' && document.getElementById('revoke-invite').hidden`)
+		eve := openMessenger(t, b, shots+"-eve", query)
+		eve.typeText("#join-code", code, false)
+		eve.click("#join")
+		eve.poll(`document.getElementById('join-status').classList.contains('error') && document.getElementById('join-status').textContent.includes('revoked')`)
+		eve.close()
+	}
 
 	// Both ways, and a reply.
 	ana.typeText("#text", "Hello Bob, I can help", true)

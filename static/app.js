@@ -85,7 +85,8 @@
     $('empty').hidden = true
     const t = state.tasks.get(id)
     $('room-title').textContent = t ? t.title : id
-    $('invite-code').value = await state.app.invite(id)
+    $('invite-code').value = '' // an invite is a capability: made on demand (Copy invite), revocable
+    $('revoke-invite').hidden = true
     const page = await state.app.timeline(id, { limit: PAGE })
     if (state.current !== id) return
     state.atStart = page.length < PAGE
@@ -113,7 +114,9 @@
         text += m.online ? ` · online via ${m.transport}` : ' · offline'
         text += !m.paired ? ' · pairing…' : m.have < m.length ? ` · syncing ${m.have}/${m.length}` : ' · synced'
       }
-      return el('li', { class: m.self || m.online ? 'on' : 'off', title: m.id, 'data-peer': m.id, text })
+      const eq = (m.equivocations || []).length
+      if (eq) text += ` · ⚠ wrote different things to different members (${eq})`
+      return el('li', { class: (m.self || m.online ? 'on' : 'off') + (eq ? ' forked' : ''), title: m.id + (eq ? '\nThis member wrote different versions of the same message for different readers: the evidence (both signed versions) is in app.members().' : ''), 'data-peer': m.id, text })
     }))
   }
 
@@ -147,10 +150,10 @@
       case 'chat': return null
       case 'task': return `${who(m.head[0])} created the task “${d.title}”`
       case 'join': return `${who(m.head[0])} joined` + (d.via ? ` (invited by ${who(d.via)})` : '')
-      case 'member': return `${who(m.head[0])} added ${who(d.id)}`
+      case 'member': return `${who(m.head[0])} admitted ${who(d.id)}` + (d.via && d.via !== m.head[0] ? ` (introduced by ${who(d.via)})` : '') + (d.invite ? ` with invite ${d.invite}` : '')
       case 'rename': return `${who(m.head[0])} renamed the task to “${d.title}”`
       case 'subtask': return `${who(m.head[0])} added the subtask “${d.title}”`
-      case 'invalid': return `unreadable page from ${who(m.head[0])}: ${clip(m.raw || '', 200)}`
+      case 'invalid': return `invalid message from ${who(m.head[0])}` + (m.reason ? `: ${clip(m.reason, 200)}` : '') + (m.raw ? ` (${clip(m.raw, 120)})` : '')
       default: return `message of unknown type “${m.type}” from ${who(m.head[0])}: ${clip(JSON.stringify(m.data), 200)}`
     }
   }
@@ -412,6 +415,7 @@
       else refreshMembersSoon()
     })
     app.on('error', (ev) => { $('me-state').title = ev.error })
+    app.on('equivocation', (ev) => { if (ev.task === state.current) refreshMembersSoon() })
 
     $('new-task').addEventListener('submit', async (e) => {
       e.preventDefault()
@@ -427,10 +431,34 @@
     $('reply-cancel').addEventListener('click', cancelReply)
     $('scroller').addEventListener('scroll', () => { if ($('scroller').scrollTop < 60) loadOlder() })
     $('copy-invite').addEventListener('click', async () => {
+      if (!state.current) return
+      if (!$('invite-code').value) {
+        // A new invite: whoever holds the code can join until it is revoked
+        // or expires (7 days).
+        try {
+          $('invite-code').value = await app.invite(state.current, { expires: Date.now() + 7 * 24 * 3600 * 1000 })
+        } catch (err) {
+          $('send-status').textContent = `No invite: ${err.message}`
+          return
+        }
+        $('revoke-invite').hidden = false
+      }
       $('invite-code').select()
       try { await navigator.clipboard.writeText($('invite-code').value) } catch (_) { document.execCommand('copy') }
       $('copy-invite').textContent = 'Copied'
       setTimeout(() => { $('copy-invite').textContent = 'Copy invite' }, 1200)
+    })
+    $('revoke-invite').addEventListener('click', async () => {
+      const code = $('invite-code').value
+      if (!code) return
+      try {
+        await app.revokeInvite(code)
+        $('invite-code').value = ''
+        $('revoke-invite').hidden = true
+        $('send-status').textContent = 'Invite revoked: nobody can join with it any more.'
+      } catch (err) {
+        $('send-status').textContent = `Not revoked: ${err.message}`
+      }
     })
     $('add-subtask').addEventListener('click', async () => {
       const title = prompt('Subtask title')

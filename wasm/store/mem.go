@@ -95,6 +95,15 @@ func (m *Memory) Write(ctx context.Context, b *Batch) error {
 	if m.closed {
 		return ErrClosed
 	}
+	for _, c := range b.Conds {
+		var stored []byte
+		if e, ok := m.tables[c.Table].Get(Entry{Key: c.Key}); ok {
+			stored = e.Value
+		}
+		if !c.Holds(stored) {
+			return &ConflictError{Cond: c}
+		}
+	}
 	for _, op := range b.Ops {
 		t, hint := m.tables[op.Table], m.hints[op.Table]
 		if op.Value == nil {

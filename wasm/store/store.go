@@ -7,11 +7,20 @@
 // leaves either all of a batch or none of it; reads of one call see one
 // snapshot. Keys compare as bytes, which is how IndexedDB orders binary keys.
 //
+// A batch may carry conditions (Batch.Expect): values that keys must hold
+// for the batch to be written. Write checks them inside the transaction
+// that writes the batch, so a batch is a compare-and-swap: if another
+// writer (another tab or another instance on the same store) changed one of
+// those keys since the caller read it, nothing is written and Write returns
+// a *ConflictError (errors.Is ErrConflict). The journal uses this to make
+// every write of a book expect the book record it started from.
+//
 // Memory is the in-process implementation, used natively and for profiles
 // that ask for `storage: 'memory'`. storetest.Run checks any implementation.
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,7 +57,28 @@ var (
 	ErrClosed = errors.New("store: closed")
 	// ErrEmptyKey means a key was empty.
 	ErrEmptyKey = errors.New("store: empty key")
+	// ErrConflict means a condition of a batch (Batch.Expect) did not hold:
+	// a key did not hold the value expected, so another writer changed it.
+	// Nothing of the batch was written. Write returns it as a
+	// *ConflictError, which says which key.
+	ErrConflict = errors.New("store: conflict: a key does not hold the value expected")
 )
+
+// A ConflictError is the error of a Write whose condition Cond did not
+// hold. It matches ErrConflict.
+type ConflictError struct {
+	Cond Cond
+}
+
+func (e *ConflictError) Error() string {
+	want := "absent"
+	if e.Cond.Value != nil {
+		want = fmt.Sprintf("a value of %d bytes", len(e.Cond.Value))
+	}
+	return fmt.Sprintf("%v: table %s key %x was expected %s", ErrConflict, e.Cond.Table, e.Cond.Key, want)
+}
+
+func (e *ConflictError) Unwrap() error { return ErrConflict }
 
 // A Store holds the tables of one profile.
 type Store interface {
@@ -61,7 +91,9 @@ type Store interface {
 	// limit <= 0 means no limit.
 	Scan(ctx context.Context, table string, start, end []byte, limit int) ([]Entry, error)
 	// Write applies every operation of b atomically: after a crash, either
-	// all of them are stored or none. The store may keep the batch's key and
+	// all of them are stored or none. It first checks b's conditions in
+	// the same transaction: if one does not hold, it writes nothing and
+	// returns a *ConflictError. The store may keep the batch's key and
 	// value slices: the caller must not modify them afterwards.
 	Write(ctx context.Context, b *Batch) error
 	// Close releases the store. Calls after Close return ErrClosed.
@@ -79,10 +111,36 @@ type Op struct {
 	Key, Value []byte
 }
 
-// A Batch is an ordered list of writes applied atomically by Store.Write.
-// Later writes to the same key win.
+// A Cond is a condition of a batch: Key of Table holds exactly Value, or
+// is absent if Value is nil (an empty non-nil Value is an empty value).
+type Cond struct {
+	Table      string
+	Key, Value []byte
+}
+
+// Holds reports whether the condition holds for the value stored under its
+// key (nil if absent).
+func (c *Cond) Holds(stored []byte) bool {
+	if c.Value == nil || stored == nil {
+		return c.Value == nil && stored == nil
+	}
+	return bytes.Equal(c.Value, stored)
+}
+
+// A Batch is an ordered list of writes applied atomically by Store.Write,
+// if its conditions hold. Later writes to the same key win.
 type Batch struct {
 	Ops []Op
+	// Conds are checked before the writes, in the same transaction: if
+	// any fails, nothing is written.
+	Conds []Cond
+}
+
+// Expect adds a condition: the batch is written only if key holds exactly
+// value when it is (nil: only if key is absent). The batch keeps the
+// slices: do not modify them afterwards.
+func (b *Batch) Expect(table string, key, value []byte) {
+	b.Conds = append(b.Conds, Cond{Table: table, Key: key, Value: value})
 }
 
 // Put adds a write of value under key. The batch, and the store it is
@@ -102,11 +160,11 @@ func (b *Batch) Delete(table string, key []byte) {
 // Len returns the number of operations.
 func (b *Batch) Len() int { return len(b.Ops) }
 
-// Reset empties the batch, keeping its capacity.
-func (b *Batch) Reset() { b.Ops = b.Ops[:0] }
+// Reset empties the batch (operations and conditions), keeping its capacity.
+func (b *Batch) Reset() { b.Ops, b.Conds = b.Ops[:0], b.Conds[:0] }
 
-// Check validates every operation of b, so that a store can refuse a bad
-// batch before it writes anything.
+// Check validates every operation and condition of b, so that a store can
+// refuse a bad batch before it writes anything.
 func (b *Batch) Check() error {
 	for i, op := range b.Ops {
 		if err := CheckTable(op.Table); err != nil {
@@ -114,6 +172,14 @@ func (b *Batch) Check() error {
 		}
 		if len(op.Key) == 0 {
 			return fmt.Errorf("batch op %d: %w", i, ErrEmptyKey)
+		}
+	}
+	for i, c := range b.Conds {
+		if err := CheckTable(c.Table); err != nil {
+			return fmt.Errorf("batch condition %d: %w", i, err)
+		}
+		if len(c.Key) == 0 {
+			return fmt.Errorf("batch condition %d: %w", i, ErrEmptyKey)
 		}
 	}
 	return nil

@@ -18,17 +18,44 @@ import (
 // single call from Go, cutting keys and values out of one buffer. (Going
 // through go-indexeddb costs several JS calls and a listener per request:
 // about 2x in pages per second.) It returns [transaction, promise of
-// completion]; a request that throws aborts the transaction, so nothing of
-// the batch is written.
-var writeBatch = js.Global().Get("Function").New("db", "tables", "buf", "ops", `
+// completion, state]; a request that throws aborts the transaction, so
+// nothing of the batch is written.
+//
+// The batch's conditions are gets issued first in the same transaction:
+// each compares the value it reads with the one expected and, on a
+// mismatch, records its index in state.conflict and aborts the transaction,
+// which undoes the puts issued after it. IndexedDB runs overlapping
+// readwrite transactions one at a time, also across tabs, so the check and
+// the writes are one atomic step.
+var writeBatch = js.Global().Get("Function").New("db", "tables", "buf", "ops", "conds", `
 const tx = db.transaction(tables, 'readwrite', { durability: 'relaxed' })
+const state = { conflict: -1 }
 const done = new Promise((resolve, reject) => {
+  const fail = (err) => reject(state.conflict >= 0 ? new DOMException('condition ' + state.conflict + ' does not hold', 'TMConflictError') : err)
   tx.oncomplete = () => resolve()
-  tx.onerror = (e) => { e.preventDefault(); reject(tx.error || e.target.error) }
-  tx.onabort = () => reject(tx.error || new DOMException('transaction aborted', 'AbortError'))
+  tx.onerror = (e) => { e.preventDefault(); fail(tx.error || e.target.error) }
+  tx.onabort = () => fail(tx.error || new DOMException('transaction aborted', 'AbortError'))
 })
+const same = (v, want) => {
+  if (want === null || v === undefined) return want === null && v === undefined
+  if (!(v instanceof Uint8Array)) v = new Uint8Array(v)
+  if (v.length !== want.length) return false
+  for (let j = 0; j < v.length; j++) if (v[j] !== want[j]) return false
+  return true
+}
 try {
   const stores = tables.map((t) => tx.objectStore(t))
+  for (let i = 0; i < conds.length; i += 5) {
+    const want = conds[i + 3] < 0 ? null : buf.subarray(conds[i + 3], conds[i + 4])
+    const req = stores[conds[i]].get(buf.subarray(conds[i + 1], conds[i + 2]))
+    const index = i / 5
+    req.onsuccess = () => {
+      if (state.conflict < 0 && !same(req.result, want)) {
+        state.conflict = index
+        try { tx.abort() } catch (_) {}
+      }
+    }
+  }
   for (let i = 0; i < ops.length; i += 5) {
     const key = buf.subarray(ops[i + 1], ops[i + 2])
     if (ops[i + 3] < 0) stores[ops[i]].delete(key)
@@ -39,10 +66,11 @@ try {
   done.catch(() => {})
   throw e
 }
-return [tx, done]
+return [tx, done, state]
 `)
 
-// writeFast writes b (checked, non-empty) in one transaction of raw.
+// writeFast writes b (checked, with operations or conditions) in one
+// transaction of raw.
 func (s *Store) writeFast(ctx context.Context, b *store.Batch) error {
 	var tables []string
 	size := 0
@@ -52,37 +80,62 @@ func (s *Store) writeFast(ctx context.Context, b *store.Batch) error {
 		}
 		size += len(op.Key) + len(op.Value)
 	}
+	for _, c := range b.Conds {
+		if !slices.Contains(tables, c.Table) {
+			tables = append(tables, c.Table)
+		}
+		size += len(c.Key) + len(c.Value)
+	}
 	if size > 1<<31-1 {
 		return fmt.Errorf("idb %s: write: batch of %d bytes", s.name, size)
 	}
+	// Each operation and condition is 5 int32s: table index, key start and
+	// end in buf, value start and end (-1, -1: a deletion, or a key
+	// expected absent).
 	buf := make([]byte, 0, size)
 	ops := make([]byte, 0, 5*4*len(b.Ops))
-	i32 := func(v int) { ops = binary.LittleEndian.AppendUint32(ops, uint32(int32(v))) }
-	for _, op := range b.Ops {
-		i32(slices.Index(tables, op.Table))
+	conds := make([]byte, 0, 5*4*len(b.Conds))
+	put := func(to []byte, table string, key, value []byte) []byte {
+		i32 := func(v int) { to = binary.LittleEndian.AppendUint32(to, uint32(int32(v))) }
+		i32(slices.Index(tables, table))
 		i32(len(buf))
-		buf = append(buf, op.Key...)
+		buf = append(buf, key...)
 		i32(len(buf))
-		if op.Value == nil {
+		if value == nil {
 			i32(-1)
 			i32(-1)
-			continue
+			return to
 		}
 		i32(len(buf))
-		buf = append(buf, op.Value...)
+		buf = append(buf, value...)
 		i32(len(buf))
+		return to
+	}
+	for _, op := range b.Ops {
+		ops = put(ops, op.Table, op.Key, op.Value)
+	}
+	for _, c := range b.Conds {
+		conds = put(conds, c.Table, c.Key, c.Value)
 	}
 	jsTables := make([]any, len(tables))
 	for i, t := range tables {
 		jsTables[i] = t
 	}
-	opsJS := js.Global().Get("Int32Array").New(jsutil.Uint8Array(ops).Get("buffer"))
-	res, err := callFn(writeBatch, s.raw, js.ValueOf(jsTables), jsutil.Uint8Array(buf), opsJS)
+	int32s := func(b []byte) js.Value {
+		if len(b) == 0 {
+			return js.Global().Get("Int32Array").New(0)
+		}
+		return js.Global().Get("Int32Array").New(jsutil.Uint8Array(b).Get("buffer"))
+	}
+	res, err := callFn(writeBatch, s.raw, js.ValueOf(jsTables), jsutil.Uint8Array(buf), int32s(ops), int32s(conds))
 	if err != nil {
 		return s.fail("write", err)
 	}
-	tx, done := res.Index(0), res.Index(1)
+	tx, done, state := res.Index(0), res.Index(1), res.Index(2)
 	if _, err := jsutil.Await(ctx, done); err != nil {
+		if i := state.Get("conflict").Int(); i >= 0 && i < len(b.Conds) {
+			return fmt.Errorf("idb %s: write: %w", s.name, &store.ConflictError{Cond: b.Conds[i]})
+		}
 		if ctx.Err() != nil {
 			if _, aerr := call(tx, "abort"); aerr != nil {
 				return fmt.Errorf("%w (the transaction may have committed: %v)", ctx.Err(), aerr)

@@ -301,10 +301,10 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 	if err := b.Check(); err != nil {
 		return err
 	}
-	if len(b.Ops) == 0 {
+	if len(b.Ops) == 0 && len(b.Conds) == 0 {
 		return s.enter(ctx, store.TableMeta, false)
 	}
-	if err := s.enter(ctx, b.Ops[0].Table, true); err != nil {
+	if err := s.enter(ctx, store.TableMeta, true); err != nil {
 		return err
 	}
 	defer s.calls.Done()

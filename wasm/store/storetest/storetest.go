@@ -31,6 +31,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Concurrent", testConcurrent},
 		{"CanceledContext", testCanceled},
 		{"Closed", testClosed},
+		{"ExpectHolds", testExpectHolds},
+		{"ExpectFailsWritesNothing", testExpectFails},
+		{"ExpectOnly", testExpectOnly},
+		{"BadConditionWritesNothing", testBadCond},
+		{"CompareAndSwapRace", testCASRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,4 +282,169 @@ func Snapshot(t testing.TB, st store.Store) string {
 		}
 	}
 	return buf.String()
+}
+
+// conflict checks that err is a *ConflictError for key of table.
+func conflict(t *testing.T, err error, table, key string) {
+	t.Helper()
+	var ce *store.ConflictError
+	if !errors.Is(err, store.ErrConflict) || !errors.As(err, &ce) {
+		t.Fatalf("Write: err = %v, want a *ConflictError", err)
+	}
+	if ce.Cond.Table != table || string(ce.Cond.Key) != key {
+		t.Fatalf("conflict on %s %q, want %s %q", ce.Cond.Table, ce.Cond.Key, table, key)
+	}
+}
+
+func testExpectHolds(t *testing.T, s store.Store) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<14) // 256 KiB
+	var b store.Batch
+	b.Put(store.TableBooks, []byte("head"), []byte("v1"))
+	b.Put(store.TableBooks, []byte("empty"), nil)
+	b.Put(store.TablePages, []byte("big"), big)
+	if err := s.Write(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	if b.Len() != 0 || len(b.Conds) != 0 {
+		t.Fatalf("Reset left %d ops, %d conditions", b.Len(), len(b.Conds))
+	}
+	b.Expect(store.TableBooks, []byte("head"), []byte("v1"))
+	b.Expect(store.TableBooks, []byte("missing"), nil)
+	b.Expect(store.TableBooks, []byte("empty"), []byte{})
+	b.Expect(store.TablePages, []byte("big"), big)
+	b.Put(store.TableBooks, []byte("head"), []byte("v2"))
+	b.Put(store.TableNames, []byte("n"), []byte("x"))
+	if err := s.Write(context.Background(), &b); err != nil {
+		t.Fatalf("Write with conditions that hold: %v", err)
+	}
+	if v := get(t, s, store.TableBooks, "head"); string(v) != "v2" {
+		t.Fatalf("head = %q, want v2", v)
+	}
+	if v := get(t, s, store.TableNames, "n"); string(v) != "x" {
+		t.Fatalf("names[n] = %q, want x", v)
+	}
+}
+
+func testExpectFails(t *testing.T, s store.Store) {
+	put(t, s, store.TableBooks, "head", "v1", "empty", "")
+	before := Snapshot(t, s)
+	cases := []struct {
+		name         string
+		table, key   string
+		value        []byte
+		wantConflict string // the key reported
+	}{
+		{"other value", store.TableBooks, "head", []byte("v0"), "head"},
+		{"longer value", store.TableBooks, "head", []byte("v10"), "head"},
+		{"present, expected absent", store.TableBooks, "head", nil, "head"},
+		{"absent, expected a value", store.TableBooks, "missing", []byte("v1"), "missing"},
+		{"absent, expected empty", store.TableBooks, "missing", []byte{}, "missing"},
+		{"empty, expected absent", store.TableBooks, "empty", nil, "empty"},
+		{"other table", store.TableMeta, "head", []byte("v1"), "head"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var b store.Batch
+			b.Expect(store.TableBooks, []byte("head"), []byte("v1")) // holds
+			b.Put(store.TableBooks, []byte("head"), []byte("v2"))
+			b.Put(store.TablePages, []byte("p"), []byte("page"))
+			b.Delete(store.TableBooks, []byte("empty"))
+			b.Expect(c.table, []byte(c.key), c.value)
+			conflict(t, s.Write(context.Background(), &b), c.table, c.wantConflict)
+			if after := Snapshot(t, s); after != before {
+				t.Fatalf("a batch whose condition failed wrote:\n%s\nwas:\n%s", after, before)
+			}
+		})
+	}
+}
+
+func testExpectOnly(t *testing.T, s store.Store) {
+	put(t, s, store.TableMeta, "k", "v")
+	var b store.Batch
+	b.Expect(store.TableMeta, []byte("k"), []byte("v"))
+	if err := s.Write(context.Background(), &b); err != nil {
+		t.Fatalf("conditions only, holding: %v", err)
+	}
+	b.Reset()
+	b.Expect(store.TableMeta, []byte("k"), []byte("w"))
+	conflict(t, s.Write(context.Background(), &b), store.TableMeta, "k")
+}
+
+func testBadCond(t *testing.T, s store.Store) {
+	var b store.Batch
+	b.Put(store.TablePages, []byte("a"), []byte("1"))
+	b.Expect("nope", []byte("b"), nil)
+	if err := s.Write(context.Background(), &b); !errors.Is(err, store.ErrUnknownTable) {
+		t.Fatalf("condition on an unknown table: err = %v, want ErrUnknownTable", err)
+	}
+	b.Reset()
+	b.Put(store.TablePages, []byte("a"), []byte("1"))
+	b.Expect(store.TablePages, nil, nil)
+	if err := s.Write(context.Background(), &b); !errors.Is(err, store.ErrEmptyKey) {
+		t.Fatalf("condition on an empty key: err = %v, want ErrEmptyKey", err)
+	}
+	if v := get(t, s, store.TablePages, "a"); v != nil {
+		t.Fatalf("refused batch wrote %q", v)
+	}
+}
+
+// testCASRace runs writers that each increment one counter by reading it
+// and writing it back with the value read expected, retrying on a
+// conflict: the check and the write must be one atomic step, or an
+// increment is lost.
+func testCASRace(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const writers, each = 4, 10
+	key := []byte("counter")
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	var mu sync.Mutex
+	conflicts := 0
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for done := 0; done < each; {
+				old, err := store.GetOne(ctx, s, store.TableMeta, key)
+				if err != nil {
+					errs <- err
+					return
+				}
+				n := 0
+				if old != nil {
+					n = int(old[0])<<8 | int(old[1])
+				}
+				var b store.Batch
+				b.Expect(store.TableMeta, key, old)
+				b.Put(store.TableMeta, key, []byte{byte((n + 1) >> 8), byte(n + 1)})
+				b.Put(store.TablePages, fmt.Appendf(nil, "n%04d", n+1), []byte("x"))
+				switch err := s.Write(ctx, &b); {
+				case errors.Is(err, store.ErrConflict):
+					mu.Lock()
+					conflicts++
+					mu.Unlock()
+				case err != nil:
+					errs <- err
+					return
+				default:
+					done++
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	v := get(t, s, store.TableMeta, "counter")
+	if n := int(v[0])<<8 | int(v[1]); n != writers*each {
+		t.Fatalf("counter = %d after %d increments (%d conflicts): an increment was lost", n, writers*each, conflicts)
+	}
+	all, err := s.Scan(ctx, store.TablePages, []byte("n"), []byte("o"), 0)
+	if err != nil || len(all) != writers*each {
+		t.Fatalf("%d increment records, %v; want %d", len(all), err, writers*each)
+	}
+	t.Logf("%d conflicts", conflicts)
 }

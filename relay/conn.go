@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
+	"github.com/task-messenger/task-messenger/relay/hostguard"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 )
 
@@ -90,7 +91,7 @@ func (s *Server) serve(ws *websocket.Conn, r *http.Request) (*conn, error) {
 	c := &conn{
 		s:        s,
 		ws:       ws,
-		lport:    listeningPort(r),
+		lport:    hostguard.ListeningPort(r),
 		log:      s.log.With("remote", r.RemoteAddr),
 		cancel:   cancel,
 		done:     ctx.Done(),
@@ -188,7 +189,7 @@ func (c *conn) handshake() error {
 		return policy(RejectHello, fmt.Sprintf("expected hello, got frame type %d", f.Type))
 	case f.ID.Check() != nil:
 		return policy(RejectHello, "bad id: "+f.ID.Check().Error())
-	case !c.s.hostAllowed(f.Host, c.lport):
+	case !c.s.hosts.Allowed(f.Host, c.lport):
 		// Signed for another relay: a relay the client was pointed at
 		// replaying its challenge here.
 		return policy(RejectHello, "hello signed for another relay ("+f.Host.String()+")")

@@ -72,7 +72,7 @@ func wsDial(t *testing.T, r *testRelay, host, origin string) int {
 // relay's own names work.
 func TestForeignHost(t *testing.T) {
 	r := newRelayOpts(t, Limits{}, []Option{WithHosts(mustHost(t, "relay.example"), mustHost(t, "other.example:9443"))})
-	port := r.host.port
+	port := r.host.Port()
 	for _, host := range []string{
 		"evil.example:" + port, "evil.example", "127.0.0.2:" + port, "localhost:1", "127.0.0.1",
 		"relay.example:1", "other.example", "other.example:" + port, "RELAY.example.:" + port, "",
@@ -107,7 +107,7 @@ func TestForeignHost(t *testing.T) {
 // which a rebound name satisfies); native clients send no Origin.
 func TestOrigin(t *testing.T) {
 	r := newRelay(t, Limits{})
-	port := r.host.port
+	port := r.host.Port()
 	for _, origin := range []string{
 		"http://evil.example:" + port, "https://evil.example", "null", "http://127.0.0.1:1",
 		"file://", "http://127.0.0.1:" + port + "/path", "ftp://127.0.0.1:" + port, "http://user@127.0.0.1:" + port,

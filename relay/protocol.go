@@ -84,7 +84,7 @@ const helloContext = "taskmessenger/relay/v2\n"
 // server's nonce (32 bytes). A relay accepts only a host it answers to, so
 // a relay the client was pointed at cannot replay the answer to another.
 func HelloMessage(host Host, nonce []byte) []byte {
-	b := make([]byte, 0, len(helloContext)+len(host.name)+7+len(nonce))
+	b := make([]byte, 0, len(helloContext)+len(host.String())+1+len(nonce))
 	b = append(b, helloContext...)
 	b = append(b, host.String()...)
 	b = append(b, '\n')
@@ -100,7 +100,7 @@ func Encode(f *Frame) ([]byte, error) {
 	case FrameChallenge:
 		v = []any{f.Type, f.Nonce}
 	case FrameHello:
-		if f.Host.name == "" {
+		if f.Host.IsZero() {
 			return nil, fmt.Errorf("%w: hello without a host", ErrBadFrame)
 		}
 		v = []any{f.Type, f.ID[:], f.Sig, f.Host.String()}

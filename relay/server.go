@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/task-messenger/task-messenger/relay/hostguard"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 )
 
@@ -26,10 +27,10 @@ import (
 // Whichever ends the connection first gives the cause, and the connection
 // is closed with it (see closeError).
 type Server struct {
-	log   *slog.Logger // immutable
-	lim   Limits       // immutable, defaults applied
-	hosts []Host       // immutable: the names it answers to (loopback first)
-	m     metrics      // atomic
+	log   *slog.Logger  // immutable
+	lim   Limits        // immutable, defaults applied
+	hosts hostguard.Set // immutable after NewServer: the names it answers to
+	m     metrics       // atomic
 
 	// queued is the bytes of recv frames in every connection's send queue
 	// (and in a write), bounded by lim.MaxQueuedBytes; any goroutine
@@ -78,7 +79,7 @@ type Option func(*Server)
 // behind a name. Every route refuses any other Host (CheckHost, Handler),
 // and a hello must be signed for one of them.
 func WithHosts(hosts ...Host) Option {
-	return func(s *Server) { s.hosts = append(s.hosts, hosts...) }
+	return func(s *Server) { s.hosts = s.hosts.With(hosts...) }
 }
 
 // NewServer returns a server with the given limits (zero fields take their
@@ -90,7 +91,7 @@ func NewServer(log *slog.Logger, lim Limits, opts ...Option) *Server {
 	s := &Server{
 		log:      log,
 		lim:      lim.withDefaults(),
-		hosts:    append([]Host(nil), loopbackHosts...),
+		hosts:    hostguard.NewSet(),
 		perIP:    make(map[netip.Prefix]int),
 		peers:    make(map[identity.ID]*conn),
 		watchers: make(map[identity.ID]map[*conn]struct{}),
@@ -133,7 +134,7 @@ func (s *Server) Close() {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.requestHostAllowed(r) {
+	if !s.hosts.HostAllowed(r, r.Host) {
 		s.refuseHost(w, r)
 		return
 	}

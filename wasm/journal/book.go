@@ -30,6 +30,15 @@ type Book struct {
 
 	mu  sync.Mutex // serializes writes; guards the fields below
 	rec bookRecord
+	// stored is the book record's bytes as this DB last read them from or
+	// wrote them to the store (nil: no record stored yet). Every write of
+	// the record expects them (store.Batch.Expect): a compare-and-swap on
+	// the stored head, so a write from a stale state fails instead of
+	// overwriting another writer's pages and head.
+	stored []byte
+	// stale is set once a write found the record changed by another
+	// writer: every later write fails with ErrStaleWriter at once.
+	stale bool
 	// frontier holds, for authors, the stored hashes that extending the
 	// tree reads: the roots of the subtrees that tile [0, length).
 	frontier frontier
@@ -276,28 +285,92 @@ func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.O
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := b.db.store.Write(ctx, &store.Batch{Ops: st.ops}); err != nil {
+	if err := b.db.write(ctx, &store.Batch{Ops: st.ops, Conds: st.cond[:]}, b); err != nil {
 		return 0, nil, fmt.Errorf("book %s: append: %w", b.key.Short(), err)
 	}
 	return st.start, st.commitLocked(), nil
 }
 
+// expectLocked returns the condition that the store still holds the book
+// record this DB last read or wrote, or ErrStaleWriter if the book is
+// known to be stale.
+func (b *Book) expectLocked() (store.Cond, error) {
+	if b.stale {
+		return store.Cond{}, b.staleErr(nil)
+	}
+	return store.Cond{Table: store.TableBooks, Key: b.key[:], Value: b.stored}, nil
+}
+
+func (b *Book) staleErr(cause error) error {
+	if cause == nil {
+		return fmt.Errorf("book %s: %w", b.key.Short(), ErrStaleWriter)
+	}
+	return fmt.Errorf("book %s: %w: %w", b.key.Short(), ErrStaleWriter, cause)
+}
+
+// write writes batch, whose conditions expect the records of books (their
+// locks held). If another writer changed one of them, that book is marked
+// stale and the error is ErrStaleWriter; nothing was written.
+func (db *DB) write(ctx context.Context, batch *store.Batch, books ...*Book) error {
+	err := db.store.Write(ctx, batch)
+	if err == nil {
+		return nil
+	}
+	var ce *store.ConflictError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	for _, b := range books {
+		if ce.Cond.Table == store.TableBooks && bytes.Equal(ce.Cond.Key, b.key[:]) {
+			b.stale = true
+			return b.staleErr(err)
+		}
+	}
+	return fmt.Errorf("%w: %w", ErrStaleWriter, err)
+}
+
+// putRecordLocked writes rec as the book's record, expecting the one
+// stored, and keeps its bytes. The caller sets b.rec.
+func (b *Book) putRecordLocked(ctx context.Context, rec *bookRecord) error {
+	cond, err := b.expectLocked()
+	if err != nil {
+		return err
+	}
+	v, err := Marshal(rec)
+	if err != nil {
+		return err
+	}
+	batch := store.Batch{Conds: []store.Cond{cond}}
+	batch.Put(store.TableBooks, rec.Key, v)
+	if err := b.db.write(ctx, &batch, b); err != nil {
+		return err
+	}
+	b.stored = v
+	return nil
+}
+
 // stagedAppend is an append prepared under the book's lock: the store
 // operations to write, and the state commitLocked moves to once they are.
 type stagedAppend struct {
-	b     *Book
-	start uint64
-	pages [][]byte
-	ops   []store.Op
-	rec   bookRecord
-	head  Head
-	next  frontier
-	recs  [][]byte
+	b        *Book
+	start    uint64
+	pages    [][]byte
+	ops      []store.Op
+	cond     [1]store.Cond // the stored record the write expects
+	rec      bookRecord
+	recBytes []byte
+	head     Head
+	next     frontier
+	recs     [][]byte
 }
 
 // stageLocked signs the head after pages and builds their records,
 // writing nothing.
 func (b *Book) stageLocked(pages [][]byte, extra []store.Op) (*stagedAppend, error) {
+	cond, err := b.expectLocked()
+	if err != nil {
+		return nil, err
+	}
 	start := b.rec.head().Length
 	leaves := leafHashes(pages)
 	fresh, counts, root, err := grow(int64(start), leaves, b.frontier.get)
@@ -348,14 +421,14 @@ func (b *Book) stageLocked(pages [][]byte, extra []store.Op) (*stagedAppend, err
 			next[i].hash, _ = b.frontier.get(s)
 		}
 	}
-	return &stagedAppend{b: b, start: start, pages: pages, ops: batch.Ops, rec: rec, head: head, next: next, recs: recs}, nil
+	return &stagedAppend{b: b, start: start, pages: pages, ops: batch.Ops, cond: [1]store.Cond{cond}, rec: rec, recBytes: recBytes, head: head, next: next, recs: recs}, nil
 }
 
 // commitLocked moves the book to the append, once written, and returns
 // its event.
 func (st *stagedAppend) commitLocked() *Event {
 	b := st.b
-	b.frontier, b.rec = st.next, st.rec
+	b.frontier, b.rec, b.stored = st.next, st.rec, st.recBytes
 	b.recent.add(st.start, st.recs)
 	return &Event{Type: EventAppend, Book: b.key, Name: st.rec.Name, Index: st.start, Pages: st.pages, Head: st.head}
 }
@@ -407,17 +480,19 @@ func (db *DB) AppendMany(ctx context.Context, as []BookAppend) ([]uint64, error)
 		}
 	}
 	staged := make([]*stagedAppend, len(as))
-	var batch store.Batch
+	books := make([]*Book, len(as))
+	batch := store.Batch{Conds: make([]store.Cond, 0, len(as))}
 	for i, a := range as {
 		st, err := a.Book.stageLocked(a.Pages, nil)
 		if err != nil {
 			unlock()
 			return nil, err
 		}
-		staged[i] = st
+		staged[i], books[i] = st, a.Book
 		batch.Ops = append(batch.Ops, st.ops...)
+		batch.Conds = append(batch.Conds, st.cond[0])
 	}
-	if err := db.store.Write(ctx, &batch); err != nil {
+	if err := db.write(ctx, &batch, books...); err != nil {
 		unlock()
 		return nil, fmt.Errorf("journal: append to %d books: %w", len(as), err)
 	}
@@ -705,7 +780,7 @@ func (b *Book) acceptLocked(ctx context.Context, up *Upgrade, stage bool) (bool,
 		rec.Head = &h
 	}
 	if fork != nil || !stage {
-		if err := b.db.putRecord(ctx, &rec); err != nil {
+		if err := b.putRecordLocked(ctx, &rec); err != nil {
 			return false, nil, err
 		}
 	}
@@ -731,6 +806,10 @@ func (b *Book) PutRange(ctx context.Context, start uint64, pages [][]byte, n uin
 }
 
 func (b *Book) putRangeLocked(ctx context.Context, start uint64, pages [][]byte, n uint64, proof *RangeProof) (*Event, error) {
+	cond, err := b.expectLocked()
+	if err != nil {
+		return nil, err
+	}
 	head := b.rec.head()
 	if head.Length != n || head.IsZero() {
 		return nil, verifyErr(b.key, start, ErrStaleHead, "pages proven against length %d, replica at %d", n, head.Length)
@@ -773,7 +852,7 @@ func (b *Book) putRangeLocked(ctx context.Context, start uint64, pages [][]byte,
 	if err != nil {
 		return nil, err
 	}
-	batch := store.Batch{Ops: make([]store.Op, 0, len(pages)+2)}
+	batch := store.Batch{Ops: make([]store.Op, 0, len(pages)+2), Conds: []store.Cond{cond}}
 	batch.Ops = append(batch.Ops, extra...)
 	recs := make([][]byte, len(pages))
 	for i, p := range pages {
@@ -781,10 +860,10 @@ func (b *Book) putRangeLocked(ctx context.Context, start uint64, pages [][]byte,
 		batch.Put(store.TablePages, pageKey(b.key, start+uint64(i)), recs[i])
 	}
 	batch.Put(store.TableBooks, b.key[:], recBytes)
-	if err := b.db.store.Write(ctx, &batch); err != nil {
+	if err := b.db.write(ctx, &batch, b); err != nil {
 		return nil, fmt.Errorf("book %s: store pages: %w", b.key.Short(), err)
 	}
-	b.rec = rec
+	b.rec, b.stored = rec, recBytes
 	b.recent.add(start, recs)
 	return &Event{Type: EventPut, Book: b.key, Name: rec.Name, Index: start, Pages: pages, Head: head}, nil
 }

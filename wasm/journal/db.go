@@ -216,7 +216,7 @@ func (db *DB) Reader(ctx context.Context, key identity.ID) (*Book, error) {
 	db.mu.Lock()
 	b, created, err := db.loadOrCreate(ctx, key, func() (*Book, error) {
 		b := &Book{db: db, key: key, rec: bookRecord{Version: 1, Key: key[:]}}
-		if err := db.putRecord(ctx, &b.rec); err != nil {
+		if err := b.putRecordLocked(ctx, &b.rec); err != nil { // b is not shared yet
 			return nil, err
 		}
 		db.emit(nil, &Event{Type: EventCreate, Book: key})
@@ -257,7 +257,7 @@ func (db *DB) ReaderFrom(ctx context.Context, key, author identity.ID) (*Book, e
 	}
 	rec := b.rec
 	rec.Author = author.Bytes()
-	if err := db.putRecord(ctx, &rec); err != nil {
+	if err := b.putRecordLocked(ctx, &rec); err != nil {
 		b.mu.Unlock()
 		return nil, err
 	}
@@ -304,7 +304,7 @@ func (db *DB) loadOrCreate(ctx context.Context, key identity.ID, create func() (
 // load rebuilds a book from its record, checking that an own book's key
 // derives from this profile's seed and that its stored tree hashes to its head.
 func (db *DB) load(ctx context.Context, key identity.ID, v []byte) (*Book, error) {
-	b := &Book{db: db, key: key}
+	b := &Book{db: db, key: key, stored: v}
 	if err := Unmarshal(v, &b.rec); err != nil || !bytes.Equal(b.rec.Key, key[:]) {
 		return nil, fmt.Errorf("book %s: record: %w", key.Short(), ErrMalformed)
 	}
@@ -372,16 +372,6 @@ func (db *DB) claimName(ctx context.Context, name string, key identity.ID) (stor
 		return store.Op{}, fmt.Errorf("%w: name %q is bound to book %s", ErrUnauthorized, name, got.Short())
 	}
 	return store.Op{Table: store.TableNames, Key: []byte(name), Value: key[:]}, nil
-}
-
-func (db *DB) putRecord(ctx context.Context, rec *bookRecord) error {
-	b, err := Marshal(rec)
-	if err != nil {
-		return err
-	}
-	var batch store.Batch
-	batch.Put(store.TableBooks, rec.Key, b)
-	return db.store.Write(ctx, &batch)
 }
 
 // log appends an entry (JSON, with the date) to the audit book.

@@ -34,6 +34,13 @@ var (
 	ErrBadName = errors.New("bad book name")
 	// ErrSchema means the store was written by a newer, unknown schema.
 	ErrSchema = errors.New("unsupported storage schema")
+	// ErrStaleWriter means another writer (a tab, a device or an old
+	// backup with the same seed, i.e. another DB on the same store)
+	// wrote the book since this DB read it: nothing was written, and this
+	// DB's book stays as it was and refuses every later write with this
+	// error. Reopen the DB (Open again on the store) to continue from the
+	// stored head.
+	ErrStaleWriter = errors.New("stale writer: another writer (tab or device) wrote this book; reopen")
 )
 
 // A VerifyError says which book and which page failed verification, and why.

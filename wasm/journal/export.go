@@ -174,6 +174,7 @@ type stagedImport struct {
 	created  bool
 	own      bool
 	rec      bookRecord
+	recBytes []byte     // rec, as written
 	frontier frontier   // own books: the frontier after the import
 	ops      []store.Op // name bindings and page records to write
 	start    uint64     // the first page of recs
@@ -214,6 +215,7 @@ func (db *DB) storeImport(ctx context.Context, from identity.ID, all []importBoo
 	}
 
 	var batch store.Batch
+	written := []*Book{db.audit}
 	claims := make(map[string]identity.ID)
 	staged := make([]*stagedImport, 0, len(all))
 	out := make([]ImportResult, 0, len(all))
@@ -231,14 +233,20 @@ func (db *DB) storeImport(ctx context.Context, from identity.ID, all []importBoo
 		if st.b == nil {
 			continue // nothing to write
 		}
-		staged = append(staged, st)
-		batch.Ops = append(batch.Ops, st.ops...)
-		recBytes, err := Marshal(&st.rec)
+		cond, err := st.b.expectLocked()
 		if err != nil {
+			unlock()
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		staged = append(staged, st)
+		written = append(written, st.b)
+		batch.Ops = append(batch.Ops, st.ops...)
+		if st.recBytes, err = Marshal(&st.rec); err != nil {
 			unlock()
 			return nil, err
 		}
-		batch.Put(store.TableBooks, c.head.Key[:], recBytes)
+		batch.Put(store.TableBooks, c.head.Key[:], st.recBytes)
+		batch.Expect(cond.Table, cond.Key, cond.Value)
 	}
 	entry, err := json.Marshal(map[string]any{"op": "import", "books": len(out), "from": from.String(), "date": db.now().UnixMilli()})
 	if err != nil {
@@ -250,7 +258,7 @@ func (db *DB) storeImport(ctx context.Context, from identity.ID, all []importBoo
 		unlock()
 		return nil, fmt.Errorf("import: %w", err)
 	}
-	if err := db.store.Write(ctx, &store.Batch{Ops: audit.ops}); err != nil {
+	if err := db.write(ctx, &store.Batch{Ops: audit.ops, Conds: append(batch.Conds, audit.cond[0])}, written...); err != nil {
 		unlock()
 		return nil, fmt.Errorf("import: store %d books: %w", len(staged), err)
 	}
@@ -258,7 +266,7 @@ func (db *DB) storeImport(ctx context.Context, from identity.ID, all []importBoo
 	var evs []*Event
 	for _, st := range staged {
 		b := st.b
-		b.rec = st.rec
+		b.rec, b.stored = st.rec, st.recBytes
 		if st.own {
 			b.frontier = st.frontier
 		}

@@ -33,8 +33,9 @@ type Config struct {
 	OriginPatterns []string
 	// Hosts are the names the server answers to besides 127.0.0.1,
 	// localhost and [::1] on the listening port: "name" (on the listening
-	// port, or with no port behind a proxy) or "name:port". Any other Host
-	// is refused with 421, so a DNS-rebound name reaches nothing.
+	// port, or with no port behind a proxy) or "name:port" (one that is not
+	// a host name, see hostguard.ParseHost, is ignored with a warning). Any
+	// other Host is refused with 421, so a DNS-rebound name reaches nothing.
 	Hosts []string
 	// Now is the server's clock; time.Now if nil.
 	Now func() time.Time

@@ -3,19 +3,16 @@ package devtools
 import (
 	"crypto/subtle"
 	"mime"
-	"net"
 	"net/http"
-	"net/url"
 	"path"
 	"strings"
+
+	"github.com/task-messenger/task-messenger/relay/hostguard"
 )
 
 // TokenHeader carries the server's token on every state-changing request
 // (see GET /api/token).
 const TokenHeader = "X-Devtools-Token"
-
-// loopbackNames are the host names allowed by default, on the listening port.
-var loopbackNames = []string{"127.0.0.1", "localhost", "[::1]"}
 
 // A guard is the Host and Origin middleware: it keeps DNS-rebound names
 // and other web pages away from the server. It is immutable.
@@ -30,96 +27,45 @@ var loopbackNames = []string{"127.0.0.1", "localhost", "[::1]"}
 //     cross-origin without a CORS preflight, which is never granted, and
 //     cannot read the token.
 type guard struct {
-	names   map[string]bool // allowed on the listening port (or bare, on port 80)
-	exact   map[string]bool // host:port allowed as is
-	origins []string        // reporter page origins allowed on /peer (path.Match patterns)
-	token   string          // the per-server secret of TokenHeader
+	hosts   hostguard.Set // the loopback names and Config.Hosts
+	ignored []string      // Config.Hosts that do not parse, left out (New logs them)
+	origins []string      // reporter page origins allowed on /peer (path.Match patterns)
+	token   string        // the per-server secret of TokenHeader
 }
 
 // newGuard allows the loopback names and hosts (each "name", on the
-// listening port, or "name:port").
+// listening port, or "name:port"; one that does not parse is left out).
 func newGuard(hosts, origins []string, token string) *guard {
-	g := &guard{names: map[string]bool{}, exact: map[string]bool{}, token: token}
-	for _, n := range loopbackNames {
-		g.names[n] = true
-	}
+	g := &guard{token: token}
+	var allowed []hostguard.Host
 	for _, h := range hosts {
-		h = strings.ToLower(strings.TrimSpace(h))
+		h = strings.TrimSpace(h)
 		if h == "" {
 			continue
 		}
-		if _, _, err := net.SplitHostPort(h); err == nil {
-			g.exact[h] = true
-		} else {
-			g.names[h] = true
+		a, err := hostguard.ParseHost(h)
+		if err != nil {
+			g.ignored = append(g.ignored, h)
+			continue
 		}
+		allowed = append(allowed, a)
 	}
+	g.hosts = hostguard.NewSet(allowed...)
 	for _, o := range origins {
 		g.origins = append(g.origins, strings.ToLower(o))
 	}
 	return g
 }
 
-// hostAllowed reports whether host (a Host header, or an origin's host)
-// names this server, as seen by request r.
+// hostAllowed reports whether host (a Host header) names this server, as
+// seen by request r.
 func (g *guard) hostAllowed(r *http.Request, host string) bool {
-	host = strings.ToLower(host)
-	if host == "" || g.exact[host] {
-		return host != ""
-	}
-	name, port, err := net.SplitHostPort(host)
-	if err != nil {
-		// No port: the scheme's default. Allowed for a configured bare
-		// name (a deployment behind a proxy), or when listening on 80.
-		name, port = host, "80"
-		if g.names[name] && !isLoopback(name) {
-			return true
-		}
-	}
-	if strings.Contains(name, ":") && !strings.HasPrefix(name, "[") {
-		name = "[" + name + "]"
-	}
-	if !g.names[name] {
-		return false
-	}
-	lport := listeningPort(r)
-	return lport == "" || lport == port
-}
-
-func isLoopback(name string) bool {
-	for _, n := range loopbackNames {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
-
-// listeningPort is the port the request came in on ("" if unknown).
-func listeningPort(r *http.Request) string {
-	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok {
-		return ""
-	}
-	_, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return ""
-	}
-	return port
-}
-
-// originHost returns the host of an http(s) origin, or "".
-func originHost(origin string) string {
-	u, err := url.Parse(origin)
-	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || !strings.EqualFold(u.Scheme+"://"+u.Host, origin) {
-		return "" // not exactly scheme://host[:port], as browsers send
-	}
-	return u.Host
+	return g.hosts.HostAllowed(r, host)
 }
 
 // ownOrigin reports whether origin is the devtools page's.
 func (g *guard) ownOrigin(r *http.Request, origin string) bool {
-	return g.hostAllowed(r, originHost(origin))
+	return g.hosts.OriginAllowed(r, origin)
 }
 
 // reporterOrigin reports whether origin may open /peer: the devtools
@@ -128,12 +74,12 @@ func (g *guard) reporterOrigin(r *http.Request, origin string) bool {
 	if g.ownOrigin(r, origin) {
 		return true
 	}
-	host := strings.ToLower(originHost(origin))
-	if host == "" {
+	h, err := hostguard.ParseOrigin(origin)
+	if err != nil {
 		return false
 	}
 	for _, p := range g.origins {
-		if ok, _ := path.Match(p, host); ok {
+		if ok, _ := path.Match(p, h.String()); ok {
 			return true
 		}
 	}
@@ -143,11 +89,7 @@ func (g *guard) reporterOrigin(r *http.Request, origin string) bool {
 // handler checks Host (421) and, when there is one, Origin (403) on
 // every request, and the proof of the devtools page on every POST.
 func (g *guard) handler(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !g.hostAllowed(r, r.Host) {
-			writeError(w, http.StatusMisdirectedRequest, "host not allowed: this server answers only to its configured names")
-			return
-		}
+	return g.hosts.Check(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin, hasOrigin := r.Header["Origin"]
 		switch {
 		case r.Method == http.MethodPost:
@@ -167,7 +109,9 @@ func (g *guard) handler(next http.Handler) http.Handler {
 			}
 		}
 		next.ServeHTTP(w, r)
-	})
+	}), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMisdirectedRequest, "host not allowed: this server answers only to its configured names")
+	}))
 }
 
 // checkPost returns why a POST does not come from the devtools page, or "".

@@ -55,11 +55,15 @@ type Stats struct {
 func New(cfg Config) *Server {
 	cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
+	g := newGuard(cfg.Hosts, cfg.OriginPatterns, rand.Text())
+	for _, h := range g.ignored {
+		cfg.Logger.Warn("devtools: not a host name, ignored", "host", h)
+	}
 	return &Server{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		feed:   newFeed(),
-		guard:  newGuard(cfg.Hosts, cfg.OriginPatterns, rand.Text()),
+		guard:  g,
 		ctx:    ctx,
 		cancel: cancel,
 		peers:  make(map[identity.ID]*peer),

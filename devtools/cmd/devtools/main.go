@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/task-messenger/task-messenger/devtools"
+	"github.com/task-messenger/task-messenger/relay/hostguard"
 )
 
 func main() {
@@ -42,8 +43,8 @@ func parseFlags(args []string) (addr string, cfg devtools.Config, err error) {
 	fs.DurationVar(&cfg.CommandTimeout, "command-timeout", time.Minute, "how long an export, import or reset may take")
 	origins := fs.String("origins", "127.0.0.1:*,localhost:*,[::1]:*", "web origins allowed to connect reporters (comma separated)")
 	fs.Func("host", "a name the server answers to besides 127.0.0.1, localhost and [::1] (name, on the listening port, or name:port); repeatable", func(v string) error {
-		if strings.TrimSpace(v) == "" || strings.ContainsAny(v, "/ @?#") {
-			return fmt.Errorf("bad host %q", v)
+		if _, err := hostguard.ParseHost(v); err != nil {
+			return fmt.Errorf("bad host %q: %v", v, err)
 		}
 		cfg.Hosts = append(cfg.Hosts, v)
 		return nil

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -50,4 +51,19 @@ func FuzzGuard(f *testing.F) {
 		}
 		g.reporterOrigin(r, origin)
 	})
+}
+
+// TestGuardHosts: a configured host that does not parse is left out (and
+// reported for New to log); the others, trimmed, are allowed.
+func TestGuardHosts(t *testing.T) {
+	g := newGuard([]string{"bad_host", " ok.example ", "", "x:0"}, nil, "t")
+	if !slices.Equal(g.ignored, []string{"bad_host", "x:0"}) {
+		t.Errorf("ignored %q", g.ignored)
+	}
+	r := (&http.Request{}).WithContext(context.WithValue(context.Background(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8081}))
+	for host, want := range map[string]bool{"ok.example": true, "ok.example:8081": true, "bad_host": false, "bad_host:8081": false, "x:0": false} {
+		if g.hostAllowed(r, host) != want {
+			t.Errorf("%q: allowed %v", host, !want)
+		}
+	}
 }

@@ -72,6 +72,35 @@
 // crash leaves a valid prefix. Concurrent appends to a book share one batch
 // and one head (group commit).
 //
+// # One writer per book
+//
+// Two DBs may be open on one store with the same seed: two tabs, two
+// browsers or devices sharing a synced store, an old backup restored over
+// a profile in use. If both appended from the head each had read, the
+// profile would sign two heads of one length (a fork its readers refuse
+// for good) and the second write would overwrite the first's pages, so
+// that the stored tree no longer hashes to the stored head.
+//
+// So every write of a book record (an append, AppendMany, a group commit,
+// an import, a replica's new head or pages, a book's creation) is a
+// compare-and-swap on the stored head: its store.Batch expects
+// (store.Batch.Expect) the record's bytes as this DB last read or wrote
+// them (absent, for a new book), checked in the same store transaction as
+// the write. If another DB wrote the record meanwhile, nothing is written,
+// the book in memory stays as it was, and the error is ErrStaleWriter
+// (wrapping the store's *store.ConflictError). The store then holds one
+// linear history: the stale DB's head is a prefix of it, so its reads and
+// proofs stay true, but the book refuses every later write with
+// ErrStaleWriter, without trying the store again. The caller reopens:
+// Open a new DB on the store (dropping this one), which loads the newest
+// heads. The audit book is written by every Open, so a DB opened on a store
+// makes the DBs opened before it stale as soon as they write to the audit
+// book (creating a book, opening a reader, importing): the newest DB is the
+// writer. A write whose outcome is unknown (the store failed or ctx ended
+// while committing) is handled the same way: if it did commit, the next
+// write finds the record changed and fails with ErrStaleWriter rather than
+// sign a second head of the same length.
+//
 // # The DB
 //
 // Open binds a store to a seed (a store written for another seed is

@@ -14,6 +14,13 @@
 // as its requests are done and control returns to the browser's event loop,
 // which in Go happens whenever every goroutine blocks.
 //
+// A batch's conditions (store.Batch.Expect) are gets issued first in the
+// write's readwrite transaction; a get that reads another value than the
+// one expected aborts the transaction, undoing the writes issued after it,
+// and Write returns a *store.ConflictError. IndexedDB runs readwrite
+// transactions whose tables overlap one at a time, also across tabs and
+// windows of one origin, so the check and the write are one atomic step.
+//
 // Errors: ErrBlocked when another tab's connection keeps an upgrade or a
 // deletion from starting, ErrNewerSchema when the database was written by a
 // newer version of the program, ErrQuota when the browser refuses a write

@@ -289,3 +289,26 @@ func TestStaleReplica(t *testing.T) {
 		t.Fatalf("reopened replica: head %d, have %v; want %d, all", rc.Len(), rc.Have(), src.Len())
 	}
 }
+
+// TestStaleImport: an import into a DB that another DB on the same store
+// has overtaken writes nothing (its audit entry would fork the audit book).
+func TestStaleImport(t *testing.T) {
+	peer := openDB(t, newStore(t), 8)
+	src, err := peer.Author(ctx, "gift", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Append(ctx, pages(2, 20, "g")...)
+	ex, err := peer.Export(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, a, _, _, _ := twoWriters(t, "notes") // the second Open wrote the audit book
+	before, heads := snapshot(t, st), []journal.Head{a.Audit().Head()}
+	_, err = a.Import(ctx, ex)
+	checkStale(t, err, st, before, []*journal.Book{a.Audit()}, heads)
+	if _, err := a.Get(ctx, src.Key()); !errors.Is(err, journal.ErrNotFound) {
+		t.Fatalf("a refused import left book %s in the DB: %v", src.Key().Short(), err)
+	}
+	verifyStored(t, st, 7, journal.AuditName, nil)
+}

@@ -26,63 +26,55 @@ func mustHost(t *testing.T, s string) Host {
 	return h
 }
 
-func TestParseHost(t *testing.T) {
-	for s, want := range map[string]string{
-		"LocalHost:8080":         "localhost:8080",
-		"[0:0::1]:8080":          "[::1]:8080",
-		"relay.example.com":      "relay.example.com",
-		"127.0.0.1":              "127.0.0.1",
-		"evil.example/x":         "",
-		"x:080":                  "",
-		"x:0":                    "",
-		"x:":                     "",
-		"[fe80::1%eth0]:1":       "",
-		"[127.0.0.1]":            "",
-		"a..b":                   "",
-		"-a":                     "",
-		"a b":                    "",
-		"":                       "",
-		strings.Repeat("a", 263): "",
+// TestParse: hosts come out canonical; anything else is ErrHost.
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		parse func(string) (Host, error)
+		want  map[string]string // "": refused
+	}{
+		{"ParseHost", ParseHost, map[string]string{
+			"LocalHost:8080":         "localhost:8080",
+			"[0:0::1]:8080":          "[::1]:8080",
+			"relay.example.com":      "relay.example.com",
+			"127.0.0.1":              "127.0.0.1",
+			"evil.example/x":         "",
+			"x:080":                  "",
+			"x:0":                    "",
+			"x:":                     "",
+			"[fe80::1%eth0]:1":       "",
+			"[127.0.0.1]":            "",
+			"a..b":                   "",
+			"-a":                     "",
+			"a b":                    "",
+			"":                       "",
+			strings.Repeat("a", 263): "",
+		}},
+		{"ParseOrigin", ParseOrigin, map[string]string{
+			"http://127.0.0.1:8080":   "127.0.0.1:8080",
+			"HTTPS://LocalHost:8443":  "localhost:8443",
+			"http://localhost:80":     "localhost",
+			"https://relay.example":   "relay.example",
+			"https://[0::1]:8080":     "[::1]:8080",
+			"http://localhost:8080/":  "",
+			"http://localhost:8080?":  "",
+			"http://localhost:8080#x": "",
+			"http://u@localhost:8080": "",
+			"ws://localhost:8080":     "",
+			"file://":                 "",
+			"null":                    "",
+			"":                        "",
+			"http://evil_example":     "",
+		}},
 	} {
-		h, err := ParseHost(s)
-		if want == "" {
-			if err == nil || !errors.Is(err, ErrHost) {
-				t.Errorf("%q: %v %v, want ErrHost", s, h, err)
+		for in, want := range tc.want {
+			h, err := tc.parse(in)
+			switch {
+			case want == "" && (err == nil || !errors.Is(err, ErrHost)):
+				t.Errorf("%s(%q): %v %v, want ErrHost", tc.name, in, h, err)
+			case want != "" && (err != nil || h.String() != want):
+				t.Errorf("%s(%q): %q %v, want %q", tc.name, in, h, err, want)
 			}
-			continue
-		}
-		if err != nil || h.String() != want {
-			t.Errorf("%q: %q %v, want %q", s, h, err, want)
-		}
-	}
-}
-
-func TestParseOrigin(t *testing.T) {
-	for origin, want := range map[string]string{
-		"http://127.0.0.1:8080":   "127.0.0.1:8080",
-		"HTTPS://LocalHost:8443":  "localhost:8443",
-		"http://localhost:80":     "localhost",
-		"https://relay.example":   "relay.example",
-		"https://[0::1]:8080":     "[::1]:8080",
-		"http://localhost:8080/":  "",
-		"http://localhost:8080?":  "",
-		"http://localhost:8080#x": "",
-		"http://u@localhost:8080": "",
-		"ws://localhost:8080":     "",
-		"file://":                 "",
-		"null":                    "",
-		"":                        "",
-		"http://evil_example":     "",
-	} {
-		h, err := ParseOrigin(origin)
-		if want == "" {
-			if err == nil || !errors.Is(err, ErrHost) {
-				t.Errorf("%q: %v %v, want ErrHost", origin, h, err)
-			}
-			continue
-		}
-		if err != nil || h.String() != want {
-			t.Errorf("%q: %q %v, want %q", origin, h, err, want)
 		}
 	}
 }

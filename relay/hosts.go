@@ -8,11 +8,8 @@ import (
 	"github.com/task-messenger/task-messenger/relay/hostguard"
 )
 
-// A Host is a name the relay answers to, in canonical form (lower case,
-// IPv6 in brackets, no zone, a port without leading zeros). With no port,
-// the name is allowed on the listening port and with no port at all (the
-// scheme's default: a deployment behind a proxy); with a port, only as
-// written. It is package hostguard's, shared with devtools.
+// A Host is a name the relay answers to, in canonical form: package
+// hostguard's Host, shared with devtools (see there for what it allows).
 type Host = hostguard.Host
 
 // ParseHost parses "name" or "name:port" (as in a Host header or a URL),

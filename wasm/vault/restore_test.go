@@ -1,0 +1,185 @@
+package vault_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/store"
+	"github.com/task-messenger/task-messenger/wasm/vault"
+)
+
+// snapshot is every entry of a store, by table and key.
+func snapshot(t *testing.T, s store.Store) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, table := range store.Tables {
+		es, err := s.Scan(context.Background(), table, []byte{}, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			out[fmt.Sprintf("%s/%x", table, e.Key)] = string(e.Value)
+		}
+	}
+	return out
+}
+
+// bobWithBooks is a profile with a "tasks" book of 3 pages and a "notes"
+// book, and its export.
+func bobWithBooks(t *testing.T, all stores) (*vault.Profile, *journal.Export) {
+	t.Helper()
+	ctx := context.Background()
+	bob, err := vault.Open(ctx, "bob", all.open, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tasks", "notes"} {
+		b, err := bob.DB.Author(ctx, name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Append(ctx, []byte(`"one"`), []byte(`"two"`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ex, err := bob.DB.Export(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bob, ex
+}
+
+// fresh opens a new profile as the messenger does: its audit book and an
+// empty "tasks" book.
+func fresh(t *testing.T, all stores, name string) *vault.Profile {
+	t.Helper()
+	p, err := vault.Open(context.Background(), name, all.open, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DB.Author(context.Background(), "tasks", []byte(`{"app":"task-messenger"}`)); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRestore(t *testing.T) {
+	ctx := context.Background()
+	all := stores{}
+	bob, ex := bobWithBooks(t, all)
+	// Bob resets: a new browser profile of the same name, a new identity.
+	delete(all, "bob")
+	p := fresh(t, all, "bob")
+	if p.ID == bob.ID {
+		t.Fatal("the reset profile has the old id")
+	}
+	if ok, err := vault.Empty(ctx, p.DB); err != nil || !ok {
+		t.Fatalf("Empty(fresh) = %v, %v", ok, err)
+	}
+	old := p.DB
+	r, res, err := vault.Restore(ctx, p, bob.DB.Identity().Seed(), ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ID != bob.ID || r.DB.ID() != bob.ID || len(res) != 2 {
+		t.Fatalf("restored id %s, %d books; want %s, 2", r.ID.Short(), len(res), bob.ID.Short())
+	}
+	// The old DB's writes to its books fail instead of writing beside the
+	// new one (their records are gone).
+	if b, err := old.Author(ctx, "tasks", nil); err != nil {
+		t.Fatal(err)
+	} else if _, err := b.Append(ctx, []byte(`"late"`)); err == nil {
+		t.Fatal("the replaced DB still wrote its tasks book")
+	}
+	// Opened again, as after a reload: Bob's id and books, writable.
+	again, err := vault.Open(ctx, "bob", all.open, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ID != bob.ID {
+		t.Fatalf("reopened as %s, want %s", again.ID.Short(), bob.ID.Short())
+	}
+	tasks, err := again.DB.Author(ctx, "tasks", nil)
+	if err != nil || tasks.Len() != 3 || tasks.Key() != bob.DB.BookKey("tasks") {
+		t.Fatalf("tasks book after restore: %v, length %d", err, tasks.Len())
+	}
+	if _, err := tasks.Append(ctx, []byte(`"three"`)); err != nil {
+		t.Fatalf("restored book refuses a write: %v", err)
+	}
+	infos, _ := again.DB.Books(ctx)
+	for _, in := range infos {
+		if in.Key != again.DB.Audit().Key() && in.Key != tasks.Key() && in.Key != again.DB.BookKey("notes") {
+			t.Errorf("a book of the reset identity is left: %s %q", in.Key.Short(), in.Name)
+		}
+	}
+}
+
+func TestRestoreSameProfile(t *testing.T) {
+	ctx := context.Background()
+	all := stores{}
+	bob, ex := bobWithBooks(t, all)
+	r, _, err := vault.Restore(ctx, bob, bob.DB.Identity().Seed(), ex)
+	if err != nil || r != bob {
+		t.Fatalf("Restore into the same profile = %v", err)
+	}
+}
+
+// TestRestoreRefused: a restore that cannot be done writes nothing.
+func TestRestoreRefused(t *testing.T) {
+	ctx := context.Background()
+	all := stores{}
+	bob, ex := bobWithBooks(t, all)
+	seed := bob.DB.Identity().Seed()
+
+	ana := fresh(t, all, "ana")
+	notes, _ := ana.DB.Author(ctx, "notes", nil)
+	if _, err := notes.Append(ctx, []byte(`"ana's"`)); err != nil {
+		t.Fatal(err)
+	}
+	empty := fresh(t, all, "cat")
+	tampered := *ex
+	tampered.Books = append([]journal.ExportBook(nil), ex.Books...)
+	for i, b := range tampered.Books {
+		if b.Name == "notes" {
+			pages := append([][]byte(nil), b.Pages...)
+			pages[2] = []byte(`"TWO"`)
+			tampered.Books[i].Pages = pages
+		}
+	}
+	other := fresh(t, all, "dan")
+
+	for _, c := range []struct {
+		name string
+		p    *vault.Profile
+		seed func() [32]byte
+		ex   *journal.Export
+		want error
+	}{
+		{"into a profile with its own books", ana, func() [32]byte { return seed }, ex, vault.ErrNotEmpty},
+		{"a seed of another profile", empty, func() [32]byte { return other.DB.Identity().Seed() }, ex, vault.ErrSeedMismatch},
+		{"a tampered book", empty, func() [32]byte { return seed }, &tampered, journal.ErrBadProof},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := snapshot(t, c.p.Store)
+			_, _, err := vault.Restore(ctx, c.p, c.seed(), c.ex)
+			if err == nil || c.want != journal.ErrBadProof && !errors.Is(err, c.want) {
+				t.Fatalf("Restore = %v, want %v", err, c.want)
+			}
+			if after := snapshot(t, c.p.Store); !maps.Equal(before, after) {
+				t.Fatal("a refused restore changed the store")
+			}
+		})
+	}
+	// A profile that only joined (a replica) is not empty either.
+	eve := fresh(t, all, "eve")
+	if _, err := eve.DB.Reader(ctx, bob.DB.BookKey("notes")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := vault.Empty(ctx, eve.DB); ok {
+		t.Fatal("a profile holding a replica is empty")
+	}
+}

@@ -327,18 +327,36 @@
 
   // ---- debug -------------------------------------------------------------
 
+  // exportBooks downloads a backup: with a passphrase it holds the identity
+  // (the seed, sealed); without, only the books. It says which it made;
+  // false if the user cancelled.
   async function exportBooks () {
-    const ex = await state.app.export()
+    const passphrase = prompt('A passphrase to seal your identity into the backup (needed to restore it).\nLeave it empty to export the books only: that backup does not hold your identity and cannot restore this profile.')
+    if (passphrase === null) return false
+    const ex = await state.app.export(passphrase ? { passphrase } : {})
+    setState($('me-state'), passphrase ? 'backup with your identity exported (keep the passphrase)' : 'books exported: this backup does not hold your identity', 'online')
     const a = el('a', { href: URL.createObjectURL(new Blob([JSON.stringify(ex)], { type: 'application/json' })), download: `taskmessenger-${profile}.json` })
     a.click()
     URL.revokeObjectURL(a.href)
+    return true
   }
 
   async function importBooks (e) {
     const file = e.target.files[0]
     if (!file) return
     try {
-      const res = await state.app.import(await file.text())
+      const text = await file.text()
+      let opts = {}
+      try {
+        if (JSON.parse(text).seal) {
+          const passphrase = prompt('This backup holds an identity. Its passphrase restores it (empty: import the books only):')
+          if (passphrase === null) { e.target.value = ''; return }
+          if (passphrase) opts = { passphrase }
+        }
+      } catch (_) {} // import says what is wrong with the file
+      const before = state.app.id
+      const res = await state.app.import(text, opts)
+      if (state.app.id !== before) { location.reload(); return } // restored another identity
       setState($('me-state'), `imported ${res.length} books`, 'online')
       await refreshTasks()
     } catch (err) {
@@ -348,7 +366,16 @@
   }
 
   async function reset () {
-    if (!confirm(`Delete profile “${profile}”: its identity and every book? This cannot be undone.`)) return
+    const lost = `Reset deletes profile “${profile}” from this browser: its identity (your id, which your tasks' members know you by), and every task, message and book it holds here. A new identity replaces it; without a backup holding the identity nothing of it can be restored.`
+    if (confirm(`${lost}\n\nExport a backup first? (OK: export, then reset; Cancel: go on without one)`)) {
+      try {
+        if (!(await exportBooks())) return
+      } catch (err) {
+        setState($('me-state'), `export failed: ${err.message}`, 'error')
+        return
+      }
+    }
+    if (!confirm(`${lost}\n\nReset now? This cannot be undone.`)) return
     await state.app.reset()
     location.reload()
   }

@@ -143,13 +143,13 @@ func infoValue(bi journal.BookInfo) map[string]any {
 	return m
 }
 
-// export is db.export(): the books as a JSON-ready object.
-func (d *jsDB) export([]js.Value) (any, error) {
-	ex, err := d.db.Export(context.Background())
-	if err != nil {
+// export is db.export({ passphrase }): the books as a JSON-ready object,
+// with the seed sealed under the passphrase if one is given (as app.export).
+func (d *jsDB) export(args []js.Value) (any, error) {
+	if err := d.check(); err != nil {
 		return nil, err
 	}
-	return jsValue(ex)
+	return exportValue(d.db, option(args, 0))
 }
 
 // importJSON is db.import(json): an export object or its JSON text.

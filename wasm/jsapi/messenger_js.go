@@ -4,6 +4,7 @@ package jsapi
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"syscall/js"
 	"time"
 
+	"github.com/task-messenger/task-messenger/wasm/backup"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/jsutil"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -33,6 +35,7 @@ type jsApp struct {
 	webrtc   bool
 	devtools string // "" when reporting is off
 	funcs    jsutil.Funcs
+	obj      js.Value // the app object; its id is set again by a restore
 	events   chan room.Event
 	done     chan struct{} // closed by close: dispatch ends
 
@@ -266,6 +269,7 @@ func (app *jsApp) value() js.Value {
 	o.Set("reset", app.funcs.Async(app.reset))
 	o.Set("close", app.funcs.Async(func([]js.Value) (any, error) { return nil, app.close() }))
 	o.Set("on", app.funcs.Add(func(_ js.Value, args []js.Value) any { return app.on(args) }))
+	app.obj = o
 	return o
 }
 
@@ -582,30 +586,104 @@ func (app *jsApp) members(args []js.Value) (any, error) {
 	return jsValue(ms)
 }
 
-// export is app.export(): every book of the profile, as db.export().
-func (app *jsApp) export([]js.Value) (any, error) {
-	ex, err := app.profile.DB.Export(context.Background())
+// export is app.export({ passphrase }): every book of the profile, as
+// db.export(), and with a passphrase the profile's seed sealed under it
+// (backup.Seal), so that an import restores the identity.
+func (app *jsApp) export(args []js.Value) (any, error) {
+	if _, err := app.messenger(); err != nil {
+		return nil, err
+	}
+	return exportValue(app.profile.DB, option(args, 0))
+}
+
+// exportValue is the export of db, sealed if opts.passphrase is given.
+func exportValue(db *journal.DB, opts js.Value) (any, error) {
+	pass, err := stringOpt(opts, "passphrase", "")
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	ex, err := db.Export(context.Background())
 	if err != nil {
 		return nil, err
 	}
-	return jsValue(ex)
+	if pass == "" {
+		return jsValue(ex)
+	}
+	b, err := backup.New(ex, db.Identity().Seed(), pass)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return jsValue(b)
 }
 
-// importJSON is app.import(json): verifies and imports an export, then
-// restarts the messenger so imported tasks show.
+// importJSON is app.import(json, { passphrase }): verifies and imports an
+// export, then restarts the messenger so imported tasks show. With a
+// passphrase, the backup's seal is opened and the profile becomes the
+// backup's (vault.Restore: the same profile, or an empty one); without,
+// only the books are imported. Nothing is written if any of it fails.
 func (app *jsApp) importJSON(args []js.Value) (any, error) {
 	if _, err := app.messenger(); err != nil {
 		return nil, err
 	}
-	ex, err := parseExport(args)
+	b, err := parseBackup(args)
 	if err != nil {
 		return nil, err
 	}
-	res, err := app.reimport(context.Background(), ex)
+	pass, err := stringOpt(option(args, 1), "passphrase", "")
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	var res []journal.ImportResult
+	if pass == "" {
+		res, err = app.reimport(context.Background(), &b.Export)
+	} else {
+		res, err = app.restore(context.Background(), b, pass)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return jsValue(res)
+}
+
+// restore opens b's seal and restores the identity and books with the
+// messenger and the reporter stopped, then starts them again on the
+// profile restored.
+func (app *jsApp) restore(ctx context.Context, b *backup.Backup, pass string) ([]journal.ImportResult, error) {
+	seed, err := b.Unseal(pass)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	old := app.profile
+	id := identity.New(seed).ID()
+	if id != old.ID {
+		if empty, err := vault.Empty(ctx, old.DB); err != nil {
+			return nil, err
+		} else if !empty {
+			return nil, fmt.Errorf("import: %w", vault.ErrNotEmpty)
+		}
+		if err := app.api.take(id); err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+	}
+	app.stop()
+	app.stopReport()
+	p, res, rerr := vault.Restore(ctx, old, seed, &b.Export)
+	if rerr != nil {
+		if id != old.ID {
+			app.api.release(id)
+		}
+		app.startReporter()
+		return nil, errors.Join(fmt.Errorf("import: %w", rerr), app.start(ctx))
+	}
+	if p != old {
+		app.api.release(old.ID)
+		app.mu.Lock()
+		app.profile = p
+		app.mu.Unlock()
+		app.obj.Set("id", p.ID.String())
+	}
+	app.startReporter()
+	return res, app.start(ctx)
 }
 
 // reimport imports an export (verified by the journal) with the messenger
@@ -614,6 +692,35 @@ func (app *jsApp) reimport(ctx context.Context, ex *journal.Export) ([]journal.I
 	app.stop()
 	res, ierr := app.profile.DB.Import(ctx, ex)
 	return res, errors.Join(ierr, app.start(ctx))
+}
+
+// parseBackup reads import's argument: a backup or an export (an object
+// or its JSON text).
+func parseBackup(args []js.Value) (*backup.Backup, error) {
+	text, err := importText(args)
+	if err != nil {
+		return nil, err
+	}
+	b, err := backup.Decode(text)
+	if err != nil {
+		return nil, fmt.Errorf("import(json): %w", err)
+	}
+	return b, nil
+}
+
+// importText is import's argument as JSON text.
+func importText(args []js.Value) ([]byte, error) {
+	if len(args) < 1 {
+		return nil, errors.New("import(json): an export (object or JSON text) is required")
+	}
+	if args[0].Type() == js.TypeString {
+		return []byte(args[0].String()), nil
+	}
+	text, err := jsutil.Stringify(args[0])
+	if err != nil {
+		return nil, fmt.Errorf("import(json): %w", err)
+	}
+	return text, nil
 }
 
 // parseExport reads import's argument: an export object or its JSON text.
@@ -706,13 +813,10 @@ func (app *jsApp) on(args []js.Value) any {
 // deliverEvents calls, in the page, hooks[ev.type] with each of evs; a
 // hook that throws is reported and the others still run. One call from Go
 // per batch of events, rather than one per event and hook.
-var deliverEvents = js.Global().Get("Function").New("hooks", "evs", `
-for (const ev of evs) {
-  for (const fn of hooks[ev.type] || []) {
-    try { fn(ev) } catch (e) { console.error('taskmessenger: an app.on hook threw:', e) }
-  }
-}
-`)
+var deliverEvents = jsutil.Helper("deliverEvents", deliverEventsSrc)
+
+//go:embed js/deliverEvents.js
+var deliverEventsSrc string
 
 // dispatch calls the page's functions with every event, in order, in
 // batches of what is queued: message → { task, message }, task → { task },

@@ -19,11 +19,9 @@ func init() {
 }
 
 // PageCSP is the Content-Security-Policy of the page (StaticHandler):
-//   - scripts only from the page's origin (no inline script), with
-//     'wasm-unsafe-eval' to compile the module and 'unsafe-eval' because
-//     the module builds a few fixed helpers with the Function constructor
-//     (wasm/store/idb, wasm/jsapi; moving them into a served script would
-//     let 'unsafe-eval' go);
+//   - scripts only from the page's origin (no inline script, no eval),
+//     with 'wasm-unsafe-eval' to compile the module (its JavaScript
+//     helpers come as a served script, static/taskmessenger-helpers.js);
 //   - styles and images from the origin (images also as data: URLs);
 //   - connections to the origin (the relay, /config.json, the module) and
 //     to devtools on loopback (ws://127.0.0.1 or ws://localhost, any
@@ -32,7 +30,7 @@ func init() {
 //     (frame-ancestors 'none': no clickjacking).
 //
 // WebRTC data channels are not governed by CSP.
-const PageCSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'; style-src 'self'; img-src 'self' data:; " +
+const PageCSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self' ws://127.0.0.1:* ws://localhost:*; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // configCSP is the policy of /config.json: data, never a document.

@@ -112,7 +112,7 @@ func TestPageHeaders(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"default-src":     "'self'",
-		"script-src":      "'self' 'wasm-unsafe-eval' 'unsafe-eval'",
+		"script-src":      "'self' 'wasm-unsafe-eval'",
 		"style-src":       "'self'",
 		"connect-src":     "'self' ws://127.0.0.1:* ws://localhost:*",
 		"frame-ancestors": "'none'",

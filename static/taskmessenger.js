@@ -7,8 +7,9 @@
 //   await book.add({ text: 'hello' })
 //
 // Load it with <script src="taskmessenger.js"></script>; it loads
-// wasm_exec.js (copied from the Go installation by `make build`) and
-// taskmessenger.wasm from the same directory.
+// wasm_exec.js (copied from the Go installation by `make build`),
+// taskmessenger-helpers.js (the module's JavaScript helpers, made by
+// `go run ./tools/jshelpers`) and taskmessenger.wasm from the same directory.
 (function () {
   'use strict'
   const base = (document.currentScript && document.currentScript.src) || location.href
@@ -27,6 +28,8 @@
 
   async function boot () {
     if (typeof Go === 'undefined') await loadScript(url('wasm_exec.js'))
+    // The module's JavaScript helpers, as a script: the page needs no eval.
+    if (!globalThis.taskmessengerHelpers) await loadScript(url('taskmessenger-helpers.js'))
     const go = new Go()
     const api = new Promise((resolve) => { globalThis.__taskmessengerReady = resolve })
     const response = fetch(url('taskmessenger.wasm'))

@@ -4,6 +4,7 @@ package jsapi
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -812,13 +813,10 @@ func (app *jsApp) on(args []js.Value) any {
 // deliverEvents calls, in the page, hooks[ev.type] with each of evs; a
 // hook that throws is reported and the others still run. One call from Go
 // per batch of events, rather than one per event and hook.
-var deliverEvents = js.Global().Get("Function").New("hooks", "evs", `
-for (const ev of evs) {
-  for (const fn of hooks[ev.type] || []) {
-    try { fn(ev) } catch (e) { console.error('taskmessenger: an app.on hook threw:', e) }
-  }
-}
-`)
+var deliverEvents = jsutil.Helper("deliverEvents", deliverEventsSrc)
+
+//go:embed js/deliverEvents.js
+var deliverEventsSrc string
 
 // dispatch calls the page's functions with every event, in order, in
 // batches of what is queued: message → { task, message }, task → { task },

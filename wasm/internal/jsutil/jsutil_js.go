@@ -191,3 +191,22 @@ func Parse(b []byte) (v js.Value, err error) {
 	}()
 	return js.Global().Get("JSON").Call("parse", string(b)), nil
 }
+
+// HelpersGlobal is the global object the page's helpers script
+// (static/taskmessenger-helpers.js, loaded by static/taskmessenger.js
+// before the module) defines, one function per helper.
+const HelpersGlobal = "taskmessengerHelpers"
+
+// Helper returns the JavaScript function name, whose source (a function
+// expression, kept in a .js file of the package that uses it) is src. In
+// the page it is the function the helpers script defined, so the page's
+// Content-Security-Policy needs no 'unsafe-eval'; where no such script ran
+// (the test runner's page) it is made from src.
+func Helper(name, src string) js.Value {
+	if h := js.Global().Get(HelpersGlobal); h.Truthy() {
+		if fn := h.Get(name); fn.Type() == js.TypeFunction {
+			return fn
+		}
+	}
+	return js.Global().Call("eval", "("+src+")")
+}

@@ -4,6 +4,7 @@ package idb
 
 import (
 	"context"
+	_ "embed"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -27,47 +28,10 @@ import (
 // which undoes the puts issued after it. IndexedDB runs overlapping
 // readwrite transactions one at a time, also across tabs, so the check and
 // the writes are one atomic step.
-var writeBatch = js.Global().Get("Function").New("db", "tables", "buf", "ops", "conds", `
-const tx = db.transaction(tables, 'readwrite', { durability: 'relaxed' })
-const state = { conflict: -1 }
-const done = new Promise((resolve, reject) => {
-  const fail = (err) => reject(state.conflict >= 0 ? new DOMException('condition ' + state.conflict + ' does not hold', 'TMConflictError') : err)
-  tx.oncomplete = () => resolve()
-  tx.onerror = (e) => { e.preventDefault(); fail(tx.error || e.target.error) }
-  tx.onabort = () => fail(tx.error || new DOMException('transaction aborted', 'AbortError'))
-})
-const same = (v, want) => {
-  if (want === null || v === undefined) return want === null && v === undefined
-  if (!(v instanceof Uint8Array)) v = new Uint8Array(v)
-  if (v.length !== want.length) return false
-  for (let j = 0; j < v.length; j++) if (v[j] !== want[j]) return false
-  return true
-}
-try {
-  const stores = tables.map((t) => tx.objectStore(t))
-  for (let i = 0; i < conds.length; i += 5) {
-    const want = conds[i + 3] < 0 ? null : buf.subarray(conds[i + 3], conds[i + 4])
-    const req = stores[conds[i]].get(buf.subarray(conds[i + 1], conds[i + 2]))
-    const index = i / 5
-    req.onsuccess = () => {
-      if (state.conflict < 0 && !same(req.result, want)) {
-        state.conflict = index
-        try { tx.abort() } catch (_) {}
-      }
-    }
-  }
-  for (let i = 0; i < ops.length; i += 5) {
-    const key = buf.subarray(ops[i + 1], ops[i + 2])
-    if (ops[i + 3] < 0) stores[ops[i]].delete(key)
-    else stores[ops[i]].put(buf.slice(ops[i + 3], ops[i + 4]), key)
-  }
-} catch (e) {
-  try { tx.abort() } catch (_) {}
-  done.catch(() => {})
-  throw e
-}
-return [tx, done, state]
-`)
+var writeBatch = jsutil.Helper("writeBatch", writeBatchSrc)
+
+//go:embed js/writeBatch.js
+var writeBatchSrc string
 
 // writeFast writes b (checked, with operations or conditions) in one
 // transaction of raw.
@@ -158,38 +122,10 @@ func callFn(fn js.Value, args ...any) (js.Value, error) {
 // length], little-endian uint32, then the bytes), so Go copies it out in
 // one call. (One get per key through go-indexeddb ran at about 1,000
 // records a second: a JS round trip and a finalizer per request.)
-var readRange = js.Global().Get("Function").New("db", "table", "lower", "upper", "limit", `
-const tx = db.transaction([table], 'readonly')
-const os = tx.objectStore(table)
-const range = upper ? IDBKeyRange.bound(lower, upper, false, true) : IDBKeyRange.lowerBound(lower)
-const count = limit > 0 ? limit : undefined
-return new Promise((resolve, reject) => {
-  let keys = [], values = []
-  os.getAllKeys(range, count).onsuccess = (e) => { keys = e.target.result }
-  os.getAll(range, count).onsuccess = (e) => { values = e.target.result }
-  tx.onerror = (e) => { e.preventDefault(); reject(tx.error || e.target.error) }
-  tx.onabort = () => reject(tx.error || new DOMException('transaction aborted', 'AbortError'))
-  tx.oncomplete = () => {
-    if (keys.length !== values.length) { reject(new Error('getAll and getAllKeys disagree')); return }
-    const n = keys.length
-    let size = 4 + 8 * n
-    const ks = keys.map((k) => new Uint8Array(k))
-    const vs = values.map((v) => (v instanceof Uint8Array ? v : new Uint8Array(v)))
-    for (let i = 0; i < n; i++) size += ks[i].length + vs[i].length
-    const out = new Uint8Array(size)
-    const dv = new DataView(out.buffer)
-    dv.setUint32(0, n, true)
-    let at = 4 + 8 * n
-    for (let i = 0; i < n; i++) {
-      dv.setUint32(4 + 8 * i, ks[i].length, true)
-      dv.setUint32(8 + 8 * i, vs[i].length, true)
-      out.set(ks[i], at); at += ks[i].length
-      out.set(vs[i], at); at += vs[i].length
-    }
-    resolve(out)
-  }
-})
-`)
+var readRange = jsutil.Helper("readRange", readRangeSrc)
+
+//go:embed js/readRange.js
+var readRangeSrc string
 
 // scanFast reads [start, end) (end nil: to the end) of table, at most
 // limit entries (0: all), in one transaction of raw.
@@ -230,37 +166,10 @@ func (s *Store) scanFast(ctx context.Context, table string, start, end []byte, l
 // transaction, a get per key (keys cut out of one buffer), and the values
 // packed into one buffer ([count, then per key its value's length or
 // 0xFFFFFFFF when absent], little-endian uint32, then the bytes).
-var readKeys = js.Global().Get("Function").New("db", "table", "buf", "ends", `
-const tx = db.transaction([table], 'readonly')
-const os = tx.objectStore(table)
-return new Promise((resolve, reject) => {
-  const n = ends.length
-  const vals = new Array(n)
-  let start = 0
-  for (let i = 0; i < n; i++) {
-    const req = os.get(buf.subarray(start, ends[i]))
-    req.onsuccess = () => { vals[i] = req.result }
-    start = ends[i]
-  }
-  tx.onerror = (e) => { e.preventDefault(); reject(tx.error || e.target.error) }
-  tx.onabort = () => reject(tx.error || new DOMException('transaction aborted', 'AbortError'))
-  tx.oncomplete = () => {
-    let size = 4 + 4 * n
-    const vs = vals.map((v) => (v === undefined ? null : v instanceof Uint8Array ? v : new Uint8Array(v)))
-    for (const v of vs) if (v) size += v.length
-    const out = new Uint8Array(size)
-    const dv = new DataView(out.buffer)
-    dv.setUint32(0, n, true)
-    let at = 4 + 4 * n
-    for (let i = 0; i < n; i++) {
-      const v = vs[i]
-      dv.setUint32(4 + 4 * i, v ? v.length : 0xFFFFFFFF, true)
-      if (v) { out.set(v, at); at += v.length }
-    }
-    resolve(out)
-  }
-})
-`)
+var readKeys = jsutil.Helper("readKeys", readKeysSrc)
+
+//go:embed js/readKeys.js
+var readKeysSrc string
 
 // getFast reads the values of keys (nil where absent) in one transaction.
 func (s *Store) getFast(ctx context.Context, table string, keys [][]byte) ([][]byte, error) {

@@ -183,3 +183,66 @@ func TestRestoreRefused(t *testing.T) {
 		t.Fatal("a profile holding a replica is empty")
 	}
 }
+
+// racingStore runs race once, just before the first write that expects a
+// book record: another writer on the store between Restore's reads and its
+// write.
+type racingStore struct {
+	store.Store
+	race func()
+}
+
+func (s *racingStore) Write(ctx context.Context, b *store.Batch) error {
+	for _, c := range b.Conds {
+		if c.Table == store.TableBooks && s.race != nil {
+			race := s.race
+			s.race = nil
+			race()
+			break
+		}
+	}
+	return s.Store.Write(ctx, b)
+}
+
+// TestRestoreRace: a write to the profile between Restore's reads and its
+// write makes the restore fail whole; the other write stays.
+func TestRestoreRace(t *testing.T) {
+	ctx := context.Background()
+	all := stores{}
+	bob, ex := bobWithBooks(t, all)
+	rs := &racingStore{Store: store.NewMemory()}
+	p, err := vault.Open(ctx, "new", func(context.Context, string) (store.Store, error) { return rs, nil }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := p.DB.Author(ctx, "tasks", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another DB on the same store (another tab) writes in between.
+	other, err := journal.Open(ctx, rs.Store, p.DB.Identity().Seed(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.race = func() {
+		b, err := other.Author(ctx, "tasks", nil)
+		if err == nil {
+			_, err = b.Append(ctx, []byte(`"meanwhile"`))
+		}
+		if err != nil {
+			t.Errorf("the racing write: %v", err)
+		}
+	}
+	_, _, err = vault.Restore(ctx, p, bob.DB.Identity().Seed(), ex)
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Restore with a write in between = %v, want ErrConflict", err)
+	}
+	again, err := journal.Open(ctx, rs.Store, p.DB.Identity().Seed(), nil)
+	if err != nil {
+		t.Fatalf("the profile after the refused restore: %v", err)
+	}
+	b, err := again.Author(ctx, "tasks", nil)
+	if err != nil || b.Len() != 2 || b.Key() != tasks.Key() {
+		t.Fatalf("tasks after the refused restore: %v, length %d; want the racing write kept", err, b.Len())
+	}
+}

@@ -1,7 +1,8 @@
 // Package jsapi exposes the module to JavaScript, shaped like the seed's
 // DB.js: tm.DB(seed, opts) and tm.vault({ name }) give a db with
-// author(name), reader(key), on(hook), books(), export(), import(json),
-// reset(); a book has key, name, add(x), get(i), len(), version(), on(fn).
+// author(name), reader(key), on(hook), books(), export({ passphrase }),
+// import(json), reset() (a passphrase seals the seed into the export:
+// package backup; app.import(json, { passphrase }) restores it); a book has key, name, add(x), get(i), len(), version(), on(fn).
 // tm.IO(alias, seed, { relay, webrtc }) gives { id, on(handler), at(id, { timeout
 // }) }, whose ports are { by, to, postMessage(x), onmessage, onclose,
 // close() }; the vault's profile has an io too, whose ports also replicate

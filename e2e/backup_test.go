@@ -3,6 +3,7 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // chatTexts returns the texts of the chat messages of a task's timeline,
@@ -128,4 +129,88 @@ return t.id`, &task)
 	if catAfter != catBefore {
 		t.Errorf("the refused import changed the profile: %+v, was %+v", catAfter, catBefore)
 	}
+}
+
+// pageImport imports {{backup}} through the page's Import input, the
+// passphrase prompt answering {{pass}}.
+const pageImport = `window.prompt = () => {{pass}}
+window.beforeImport = true // gone once the page reloads
+const input = document.getElementById('import')
+const dt = new DataTransfer()
+dt.items.add(new File([{{backup}}], 'backup.json', { type: 'application/json' }))
+input.files = dt.files
+input.dispatchEvent(new Event('change'))
+return true`
+
+// pageExport clicks the page's Export, the prompt answering {{pass}}, and
+// returns the file it made.
+const pageExport = `window.prompt = () => {{pass}}
+let made
+URL.createObjectURL = (blob) => { made = blob; return 'about:blank' }
+URL.revokeObjectURL = () => {}
+HTMLAnchorElement.prototype.click = function () {}
+document.getElementById('export').click()
+while (!made) await new Promise((resolve) => setTimeout(resolve, 10))
+return { text: await made.text(), state: document.getElementById('me-state').textContent }`
+
+// TestBackupPage: the page's Reset says the identity is lost and offers a
+// backup first; its Export asks for a passphrase (empty: books only, and
+// it says so); its Import asks for the passphrase of a sealed file, says a
+// wrong one, and with the right one reloads on the restored identity.
+func TestBackupPage(t *testing.T) {
+	b := newBrowser(t)
+	tab := openMessenger(t, b, "backup-page", "")
+	var oldID string
+	tab.run(`return window.tmApp.id`, &oldID)
+	tab.run(`await window.tmApp.createTask({ title: 'Page task' }); return true`, nil)
+
+	// Reset, cancelled twice: it said what is lost and offered a backup.
+	var dialogs []string
+	tab.run(`const seen = []
+window.confirm = (m) => { seen.push(m); return false }
+document.getElementById('reset').click()
+await new Promise((resolve) => setTimeout(resolve, 0))
+return seen`, &dialogs)
+	if len(dialogs) != 2 || !strings.Contains(dialogs[0], "identity") || !strings.Contains(dialogs[0], "Export a backup first") || !strings.Contains(dialogs[1], "Reset now") {
+		t.Fatalf("reset's dialogs: %q", dialogs)
+	}
+
+	var out struct{ Text, State string }
+	tab.run(script(pageExport, map[string]any{"pass": ""}), &out)
+	if strings.Contains(out.Text, `"seal"`) || !strings.Contains(out.State, "does not hold your identity") {
+		t.Fatalf("export with no passphrase: seal %v, the page says %q", strings.Contains(out.Text, `"seal"`), out.State)
+	}
+	tab.run(script(pageExport, map[string]any{"pass": "page pass"}), &out)
+	if !strings.Contains(out.Text, `"seal"`) {
+		t.Fatal("export with a passphrase has no seal")
+	}
+	sealed := out.Text
+
+	tab.run(`await window.tmApp.reset(); return true`, nil)
+	tab.reload()
+	tab.poll(`document.body.dataset.ready === '1'`)
+	var newID string
+	tab.run(`return window.tmApp.id`, &newID)
+	if newID == oldID {
+		t.Fatal("reset kept the id")
+	}
+	tab.run(script(pageImport, map[string]any{"pass": "not it", "backup": sealed}), nil)
+	tab.poll(`document.getElementById('me-state').textContent.includes('wrong passphrase or damaged backup')`)
+
+	tab.run(script(pageImport, map[string]any{"pass": "page pass", "backup": sealed}), nil)
+	// The page reloads itself on the restored identity.
+	deadline := time.Now().Add(evalTimeout)
+	for {
+		var id string
+		err := tab.try(`return !window.beforeImport && document.body.dataset.ready === '1' ? window.tmApp.id : ''`, &id)
+		if err == nil && id == oldID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page did not come back as %s (last: %q, %v)", oldID, id, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling across the page's own reload, not synchronising
+	}
+	tab.poll(`document.getElementById('me-id').textContent === window.tmApp.id`)
+	tab.poll(`[...document.querySelectorAll('#tree .pick')].some((b) => b.textContent.startsWith('Page task'))`)
 }

@@ -438,7 +438,11 @@
     app.on('task', () => refreshTasks())
     app.on('member', (ev) => { if (ev.task === state.current) refreshMembersSoon(); refreshTasks() })
     app.on('peer', (ev) => {
-      if (ev.peer === app.id) setState($('me-state'), ev.state, ev.state) // the relay connection
+      if (ev.peer === app.id && ev.state === 'replaced') {
+        // Another tab or window opened this profile and writes it now.
+        setState($('me-state'), 'open in another tab: reload to use it here', 'error')
+        $('send').disabled = true
+      } else if (ev.peer === app.id) setState($('me-state'), ev.state, ev.state) // the relay connection
       else refreshMembersSoon()
     })
     app.on('error', (ev) => { $('me-state').title = ev.error })

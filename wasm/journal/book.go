@@ -312,6 +312,10 @@ func (b *Book) staleErr(cause error) error {
 // locks held). If another writer changed one of them, that book is marked
 // stale and the error is ErrStaleWriter; nothing was written.
 func (db *DB) write(ctx context.Context, batch *store.Batch, books ...*Book) error {
+	if db.epoch != nil {
+		// The writer epoch this DB claimed, as well as the books' records.
+		batch.Conds = append(batch.Conds[:len(batch.Conds):len(batch.Conds)], store.Cond{Table: store.TableMeta, Key: writerKey, Value: db.epoch})
+	}
 	err := db.store.Write(ctx, batch)
 	if err == nil {
 		return nil
@@ -319,6 +323,13 @@ func (db *DB) write(ctx context.Context, batch *store.Batch, books ...*Book) err
 	var ce *store.ConflictError
 	if !errors.As(err, &ce) {
 		return err
+	}
+	db.markStale()
+	if ce.Cond.Table == store.TableMeta && bytes.Equal(ce.Cond.Key, writerKey) {
+		for _, b := range books {
+			b.stale = true
+		}
+		return fmt.Errorf("%w: the profile was opened again after this DB (another tab or window): %w", ErrStaleWriter, err)
 	}
 	for _, b := range books {
 		if ce.Cond.Table == store.TableBooks && bytes.Equal(ce.Cond.Key, b.key[:]) {

@@ -3,6 +3,7 @@ package journal
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,10 @@ type DB struct {
 	hookMu sync.Mutex // held while hooks run, so they see events in commit order
 	hooks  map[int]func(Event)
 	nextID int
+
+	epoch     []byte // the writer epoch this DB claimed at Open; immutable
+	staleOnce sync.Once
+	stale     chan struct{} // closed by markStale; immutable otherwise
 }
 
 // Options configure a DB.
@@ -41,6 +46,12 @@ type Options struct {
 const AuditName = "audit"
 
 var profileKey = []byte("profile")
+
+// writerKey holds the profile's writer epoch (8 bytes, big-endian): every
+// Open claims the next one, and every write expects the one its DB claimed,
+// so a DB opened earlier on the same store (another tab, a restored backup)
+// writes nothing once a later one opened: a fencing token.
+var writerKey = []byte("writer")
 
 // profileRecord is the store's meta record: whose store this is.
 type profileRecord struct {
@@ -98,7 +109,7 @@ func (r *bookRecord) info() BookInfo {
 // Open opens the DB of the profile with the given seed in st, creating it
 // if st is empty. A store written for another seed is ErrUnauthorized.
 func Open(ctx context.Context, st store.Store, seed identity.Seed, opts *Options) (*DB, error) {
-	db := &DB{store: st, key: identity.New(seed), now: time.Now, books: make(map[identity.ID]*Book), hooks: make(map[int]func(Event))}
+	db := &DB{store: st, key: identity.New(seed), now: time.Now, books: make(map[identity.ID]*Book), hooks: make(map[int]func(Event)), stale: make(chan struct{})}
 	if opts != nil && opts.Now != nil {
 		db.now = opts.Now
 	}
@@ -126,10 +137,13 @@ func Open(ctx context.Context, st store.Store, seed identity.Seed, opts *Options
 			return nil, fmt.Errorf("open profile: %w: the store belongs to another identity", ErrUnauthorized)
 		}
 	}
+	if db.epoch, err = claimEpoch(ctx, st); err != nil {
+		return nil, fmt.Errorf("open profile: %w", err)
+	}
 	if db.audit, err = db.author(ctx, AuditName, nil); err != nil {
 		return nil, err
 	}
-	if err := db.log(ctx, map[string]any{"op": "open", "id": id.String()}); err != nil {
+	if err := db.log(ctx, map[string]any{"op": "open", "id": id.String(), "epoch": binary.BigEndian.Uint64(db.epoch)}); err != nil {
 		return nil, err
 	}
 	return db, nil
@@ -432,4 +446,45 @@ func (db *DB) emit(held *sync.Mutex, evs ...*Event) {
 			fn(*ev)
 		}
 	}
+}
+
+// Stale is closed the first time a write of this DB finds that another
+// writer (a DB opened later on the same store: another tab, a restored
+// backup) changed a book it was writing (ErrStaleWriter). From then on the
+// DB's owner should stop writing and reopen the store, or give way to the
+// other writer.
+func (db *DB) Stale() <-chan struct{} { return db.stale }
+
+func (db *DB) markStale() { db.staleOnce.Do(func() { close(db.stale) }) }
+
+// claimEpoch makes the next writer epoch of the store its current one and
+// returns it. Two Opens at once: one claims first, the other takes the
+// next (it tries again while others keep claiming, a few times).
+func claimEpoch(ctx context.Context, st store.Store) ([]byte, error) {
+	for range 8 {
+		old, err := store.GetOne(ctx, st, store.TableMeta, writerKey)
+		if err != nil {
+			return nil, err
+		}
+		var n uint64
+		switch {
+		case old == nil:
+		case len(old) == 8:
+			n = binary.BigEndian.Uint64(old)
+		default:
+			return nil, fmt.Errorf("%w: writer epoch of %d bytes", ErrMalformed, len(old))
+		}
+		next := binary.BigEndian.AppendUint64(nil, n+1)
+		var batch store.Batch
+		batch.Expect(store.TableMeta, writerKey, old)
+		batch.Put(store.TableMeta, writerKey, next)
+		err = st.Write(ctx, &batch)
+		if err == nil {
+			return next, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%w: the profile is being opened elsewhere again and again", ErrStaleWriter)
 }

@@ -93,11 +93,17 @@
 // proofs stay true, but the book refuses every later write with
 // ErrStaleWriter, without trying the store again. The caller reopens:
 // Open a new DB on the store (dropping this one), which loads the newest
-// heads. The audit book is written by every Open, so a DB opened on a store
-// makes the DBs opened before it stale as soon as they write to the audit
-// book (creating a book, opening a reader, importing): the newest DB is the
-// writer. A write whose outcome is unknown (the store failed or ctx ended
-// while committing) is handled the same way: if it did commit, the next
+// heads.
+//
+// The newest DB on a store is its writer: Open claims the store's next
+// writer epoch (meta key "writer", 8 bytes big-endian, itself written by
+// compare-and-swap), and every write also expects the epoch its DB claimed.
+// So once a DB is opened on a store, the DBs opened before it write nothing
+// more, to any book (a fencing token): their next write fails with
+// ErrStaleWriter, and DB.Stale is closed so their owner can stop (the page
+// says the profile is open in another tab). A write whose outcome is
+// unknown (the store failed or ctx ended while committing) is handled the
+// same way: if it did commit, the next
 // write finds the record changed and fails with ErrStaleWriter rather than
 // sign a second head of the same length.
 //

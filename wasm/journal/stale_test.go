@@ -119,7 +119,7 @@ func verifyStored(t *testing.T, st store.Store, n byte, name string, want [][]by
 }
 
 func TestStaleWriterAppend(t *testing.T) {
-	st, _, _, as, bs := twoWriters(t, "notes")
+	st, adb, _, as, bs := twoWriters(t, "notes")
 	a, b := as[0], bs[0]
 	want, err := b.GetRange(ctx, 0, b.Len())
 	if err != nil {
@@ -131,8 +131,18 @@ func TestStaleWriterAppend(t *testing.T) {
 	want = append(want, []byte("from b"))
 
 	before, heads := snapshot(t, st), []journal.Head{a.Head()}
+	select {
+	case <-adb.Stale():
+		t.Fatal("the DB is stale before it wrote")
+	default:
+	}
 	_, err = a.Append(ctx, []byte("from a"))
 	checkStale(t, err, st, before, []*journal.Book{a}, heads)
+	select {
+	case <-adb.Stale():
+	default:
+		t.Fatal("the DB whose write was refused is not Stale")
+	}
 	// It keeps refusing, with the same error, and never writes.
 	_, err = a.Append(ctx, pages(5, 10, "a again")...)
 	checkStale(t, err, st, before, []*journal.Book{a}, heads)
@@ -159,19 +169,29 @@ func TestStaleWriterAppendMany(t *testing.T) {
 	}
 }
 
-// TestStaleWriterAppendManyOneBook: one stale book fails the whole
-// AppendMany; the other book, still current, is not advanced by it and
-// stays writable.
-func TestStaleWriterAppendManyOneBook(t *testing.T) {
-	st, a, _, as, bs := twoWriters(t, "one", "two")
+// TestStaleWriterWholeProfile: once a later DB opened the store (it claims
+// the next writer epoch), the earlier one writes nothing at all, not even to
+// a book no one else wrote: the newest instance of a profile is its writer
+// (a fencing token), so two tabs never each advance half of the books.
+func TestStaleWriterWholeProfile(t *testing.T) {
+	st, a, b, as, bs := twoWriters(t, "one", "two")
 	if _, err := bs[1].Append(ctx, []byte("b2")); err != nil {
 		t.Fatal(err)
 	}
 	before, heads := snapshot(t, st), []journal.Head{as[0].Head(), as[1].Head()}
 	_, err := a.AppendMany(ctx, []journal.BookAppend{{Book: as[0], Pages: pages(1, 10, "a1")}, {Book: as[1], Pages: pages(1, 10, "a2")}})
 	checkStale(t, err, st, before, as, heads)
-	if _, err := as[0].Append(ctx, []byte("a1 alone")); err != nil {
-		t.Fatalf("append to the book no one else wrote: %v", err)
+	_, err = as[0].Append(ctx, []byte("a1 alone"))
+	checkStale(t, err, st, before, as[:1], heads[:1])
+	if _, err := a.Author(ctx, "three", nil); !errors.Is(err, journal.ErrStaleWriter) {
+		t.Fatalf("a new book from the earlier DB: %v, want ErrStaleWriter", err)
+	}
+	// The later DB writes every book.
+	if _, err := bs[0].Append(ctx, []byte("b1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Author(ctx, "three", nil); err != nil {
+		t.Fatal(err)
 	}
 	verifyStored(t, st, 7, "one", nil)
 	verifyStored(t, st, 7, "two", nil)

@@ -142,11 +142,34 @@ func (app *jsApp) start(ctx context.Context) error {
 		defer close(done)
 		app.goOnline(octx, io, m, online)
 	}()
+	go app.watchStale(octx, app.profile.DB)
 	app.mu.Lock()
 	app.io, app.m, app.unsub = io, m, unsub
 	app.offline = func() { cancel(); <-done }
 	app.mu.Unlock()
 	return nil
+}
+
+// ReplacedState is the state of the page's own 'peer' event when another
+// tab or window opened this profile and wrote: this tab stops.
+const ReplacedState = "replaced"
+
+// watchStale stops the messenger, the relay connection and the reporter
+// when another instance of the profile on the same storage (a tab opened
+// later) has written its books: this tab's writes would fail from then on
+// (journal.ErrStaleWriter), and going on would only make the two tabs evict
+// each other at the relay and at devtools. The page is told, so it can say
+// to reload.
+func (app *jsApp) watchStale(ctx context.Context, db *journal.DB) {
+	select {
+	case <-db.Stale():
+	case <-ctx.Done():
+		return
+	}
+	app.queue(room.Event{Type: room.EventPeer, Peer: app.profile.ID, State: ReplacedState})
+	app.queue(room.Event{Type: room.EventError, Err: errors.New("this profile was opened in another tab or window, which writes it now: this tab stopped (reload it to use the profile here)")})
+	app.stop()
+	app.stopReport()
 }
 
 // queue hands a messenger event to dispatch without blocking.

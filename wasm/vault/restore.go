@@ -50,8 +50,9 @@ func Empty(ctx context.Context, db *journal.DB) (bool, error) {
 // ex imported: every book verified), then replaces the whole content of
 // p's store by it in one store write that expects the seed, the profile
 // record and every book record it read (a write by another DB in between
-// makes it fail and write nothing), and opens the journal again on the
-// store. It returns the new profile, on p's store; p.DB must not be used
+// makes it fail and write nothing), keeping the store's writer epoch so
+// that the journal opened again on the store fences every DB opened
+// before. It returns the new profile, on p's store; p.DB must not be used
 // after (its writes would fail: its book records are gone).
 func Restore(ctx context.Context, p *Profile, seed identity.Seed, ex *journal.Export) (*Profile, []journal.ImportResult, error) {
 	id := identity.New(seed).ID()
@@ -101,8 +102,14 @@ func Restore(ctx context.Context, p *Profile, seed identity.Seed, ex *journal.Ex
 	return &Profile{Name: p.Name, ID: id, Store: p.Store, DB: db}, res, nil
 }
 
-// replaceAll returns the batch that makes dst hold exactly what src holds:
-// src's entries put, dst's others deleted. It expects every meta and book
+// identityMeta are the meta records that say whose store it is: a restore
+// replaces them. The other meta records (the journal's writer epoch, which
+// must only grow) keep dst's values.
+var identityMeta = map[string]bool{string(seedKey): true, "profile": true}
+
+// replaceAll returns the batch that makes dst hold what src holds: src's
+// entries put, dst's others deleted, except dst's meta records other than
+// identityMeta, which stay as they are. It expects every meta and book
 // record of dst as read.
 func replaceAll(ctx context.Context, dst, src store.Store) (*store.Batch, error) {
 	var b store.Batch
@@ -115,16 +122,23 @@ func replaceAll(ctx context.Context, dst, src store.Store) (*store.Batch, error)
 		if err != nil {
 			return nil, err
 		}
-		keep := make(map[string]bool, len(now))
-		for _, e := range now {
-			keep[string(e.Key)] = true
-			b.Put(table, bytes.Clone(e.Key), bytes.Clone(e.Value))
-		}
+		held := make(map[string]bool, len(old))
 		for _, e := range old {
 			if table == store.TableMeta || table == store.TableBooks {
 				b.Expect(table, e.Key, e.Value)
 			}
-			if !keep[string(e.Key)] {
+			held[string(e.Key)] = true
+		}
+		keep := make(map[string]bool, len(now))
+		for _, e := range now {
+			if table == store.TableMeta && !identityMeta[string(e.Key)] && held[string(e.Key)] {
+				continue // dst's own, kept
+			}
+			keep[string(e.Key)] = true
+			b.Put(table, bytes.Clone(e.Key), bytes.Clone(e.Value))
+		}
+		for _, e := range old {
+			if !keep[string(e.Key)] && !(table == store.TableMeta && !identityMeta[string(e.Key)]) {
 				b.Delete(table, e.Key)
 			}
 		}

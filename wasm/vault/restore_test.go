@@ -246,3 +246,36 @@ func TestRestoreRace(t *testing.T) {
 		t.Fatalf("tasks after the refused restore: %v, length %d; want the racing write kept", err, b.Len())
 	}
 }
+
+// TestRestoreFences: every DB opened on the profile before the restore,
+// the latest among them too, writes nothing after it, not even a new book
+// (the journal's writer epoch only grows across a restore).
+func TestRestoreFences(t *testing.T) {
+	ctx := context.Background()
+	all := stores{}
+	bob, ex := bobWithBooks(t, all)
+	first := fresh(t, all, "new")
+	p, err := vault.Open(ctx, "new", all.open, nil) // a second open: a later writer epoch
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := vault.Restore(ctx, p, bob.DB.Identity().Seed(), ex); err != nil {
+		t.Fatal(err)
+	}
+	for _, db := range []*journal.DB{first.DB, p.DB} {
+		db.Author(ctx, "late-book", nil) // may fail at any step; checked below
+	}
+	again, err := vault.Open(ctx, "new", all.open, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, err := again.DB.Books(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range infos {
+		if in.Author != bob.ID {
+			t.Errorf("a DB opened before the restore wrote book %q after it", in.Name)
+		}
+	}
+}

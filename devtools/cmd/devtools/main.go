@@ -23,6 +23,9 @@ import (
 	"github.com/task-messenger/task-messenger/relay/hostguard"
 )
 
+// defaultOrigins are the loopback pages allowed to connect reporters.
+const defaultOrigins = `127.0.0.1:*,localhost:*,\[::1\]:*`
+
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "devtools:", err)
@@ -41,7 +44,9 @@ func parseFlags(args []string) (addr string, cfg devtools.Config, err error) {
 	fs.IntVar(&cfg.MaxPeers, "max-peers", 256, "peers kept")
 	fs.IntVar(&cfg.MaxBooks, "max-books", 10000, "books kept")
 	fs.DurationVar(&cfg.CommandTimeout, "command-timeout", time.Minute, "how long an export, import or reset may take")
-	origins := fs.String("origins", "127.0.0.1:*,localhost:*,[::1]:*", "web origins allowed to connect reporters (comma separated)")
+	// Each origin is a path.Match pattern over the page's host:port, so
+	// IPv6 brackets are escaped: "[::1]" alone would be a character class.
+	origins := fs.String("origins", defaultOrigins, "web origins allowed to connect reporters (comma separated path.Match patterns over host:port; escape IPv6 brackets as \\[::1\\]:*)")
 	fs.Func("host", "a name the server answers to besides 127.0.0.1, localhost and [::1] (name, on the listening port, or name:port); repeatable", func(v string) error {
 		if _, err := hostguard.ParseHost(v); err != nil {
 			return fmt.Errorf("bad host %q: %v", v, err)

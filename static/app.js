@@ -383,13 +383,13 @@
   // ---- where this tab connects --------------------------------------------
 
   // localEndpoint tells whether an address from the URL may be used: a
-  // loopback host (127.0.0.0/8, localhost, [::1]) or this page's own origin.
+  // loopback host the page's Content-Security-Policy lets it reach
+  // (127.0.0.1, localhost) or this page's own origin.
   function localEndpoint (raw) {
     let u
     try { u = new URL(raw, location.href) } catch (_) { return false }
     if (!['ws:', 'wss:', 'http:', 'https:'].includes(u.protocol) || u.username || u.password) return false
-    const h = u.hostname
-    return h === 'localhost' || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || u.host === location.host
+    return u.hostname === 'localhost' || u.hostname === '127.0.0.1' || u.host === location.host
   }
 
   // showReporting says plainly when this tab streams its books to a

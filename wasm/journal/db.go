@@ -457,6 +457,15 @@ func (db *DB) Stale() <-chan struct{} { return db.stale }
 
 func (db *DB) markStale() { db.staleOnce.Do(func() { close(db.stale) }) }
 
+// Fence claims the next writer epoch of st without opening a DB: every DB
+// opened on st before it writes nothing more (ErrStaleWriter). A caller
+// about to rewrite the store wholesale (a restore) fences first, so no
+// other instance changes the store between its checks and its write.
+func Fence(ctx context.Context, st store.Store) error {
+	_, err := claimEpoch(ctx, st)
+	return err
+}
+
 // claimEpoch makes the next writer epoch of the store its current one and
 // returns it. Two Opens at once: one claims first, the other takes the
 // next (it tries again while others keep claiming, a few times).

@@ -88,6 +88,17 @@ func Restore(ctx context.Context, p *Profile, seed identity.Seed, ex *journal.Ex
 	if err != nil {
 		return nil, nil, err
 	}
+	// Fence every DB open on the store (another tab's too), then check
+	// again: from here on only a newer Open can change the store, and the
+	// write below then fails (it expects the epoch it reads).
+	if err := journal.Fence(ctx, p.Store); err != nil {
+		return nil, nil, fmt.Errorf("vault: restore: %w", err)
+	}
+	if empty, err := Empty(ctx, p.DB); err != nil {
+		return nil, nil, fmt.Errorf("vault: restore: %w", err)
+	} else if !empty {
+		return nil, nil, ErrNotEmpty
+	}
 	batch, err := replaceAll(ctx, p.Store, mem)
 	if err != nil {
 		return nil, nil, fmt.Errorf("vault: restore: %w", err)

@@ -204,8 +204,9 @@ func (s *racingStore) Write(ctx context.Context, b *store.Batch) error {
 	return s.Store.Write(ctx, b)
 }
 
-// TestRestoreRace: a write to the profile between Restore's reads and its
-// write makes the restore fail whole; the other write stays.
+// TestRestoreRace: a DB opened before the restore cannot write during it
+// (the restore fences it first); a DB opened during it (a newer writer)
+// makes the restore fail whole, and the profile stays as it was.
 func TestRestoreRace(t *testing.T) {
 	ctx := context.Background()
 	all := stores{}
@@ -224,27 +225,52 @@ func TestRestoreRace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A DB opened before the restore cannot write in between: the restore
+	// fenced it.
 	rs.race = func() {
 		b, err := other.Author(ctx, "tasks", nil)
 		if err == nil {
 			_, err = b.Append(ctx, []byte(`"meanwhile"`))
 		}
-		if err != nil {
-			t.Errorf("the racing write: %v", err)
+		if !errors.Is(err, journal.ErrStaleWriter) {
+			t.Errorf("a write by a DB opened before the restore, during it: %v, want ErrStaleWriter", err)
 		}
 	}
-	_, _, err = vault.Restore(ctx, p, bob.DB.Identity().Seed(), ex)
-	if !errors.Is(err, store.ErrConflict) {
-		t.Fatalf("Restore with a write in between = %v, want ErrConflict", err)
+	if _, _, err = vault.Restore(ctx, p, bob.DB.Identity().Seed(), ex); err != nil {
+		t.Fatalf("Restore: %v", err)
 	}
-	again, err := journal.Open(ctx, rs.Store, p.DB.Identity().Seed(), nil)
+	rs.race = nil
+
+	// A DB opened during the restore (a newer writer) makes it fail and
+	// write nothing.
+	rs2 := &racingStore{Store: store.NewMemory()}
+	p2, err := vault.Open(ctx, "new2", func(context.Context, string) (store.Store, error) { return rs2, nil }, nil)
 	if err != nil {
-		t.Fatalf("the profile after the refused restore: %v", err)
+		t.Fatal(err)
 	}
-	b, err := again.Author(ctx, "tasks", nil)
-	if err != nil || b.Len() != 2 || b.Key() != tasks.Key() {
-		t.Fatalf("tasks after the refused restore: %v, length %d; want the racing write kept", err, b.Len())
+	tasks2, err := p2.DB.Author(ctx, "tasks", nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	var newer *journal.DB
+	rs2.race = func() {
+		var err error
+		if newer, err = journal.Open(ctx, rs2.Store, p2.DB.Identity().Seed(), nil); err != nil {
+			t.Errorf("opening during the restore: %v", err)
+		}
+	}
+	_, _, err = vault.Restore(ctx, p2, bob.DB.Identity().Seed(), ex)
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Restore with a newer DB opened in between = %v, want ErrConflict", err)
+	}
+	b, err := newer.Author(ctx, "tasks", nil)
+	if err != nil || b.Key() != tasks2.Key() {
+		t.Fatalf("tasks after the refused restore: %v; want the profile as it was", err)
+	}
+	if _, err := b.Append(ctx, []byte(`"after"`)); err != nil {
+		t.Fatalf("the newer DB after the refused restore: %v", err)
+	}
+	_ = tasks
 }
 
 // TestRestoreFences: every DB opened on the profile before the restore,

@@ -457,6 +457,22 @@ func (db *DB) Stale() <-chan struct{} { return db.stale }
 
 func (db *DB) markStale() { db.staleOnce.Do(func() { close(db.stale) }) }
 
+// CheckWriter reports whether this DB is still the store's writer: nil if
+// no DB was opened on the store after it, else ErrStaleWriter (and Stale
+// is closed). An owner that learns of another instance some other way (the
+// relay replaced its session) asks, rather than waiting for a write to fail.
+func (db *DB) CheckWriter(ctx context.Context) error {
+	v, err := store.GetOne(ctx, db.store, store.TableMeta, writerKey)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(v, db.epoch) {
+		db.markStale()
+		return fmt.Errorf("%w: the profile was opened again after this DB (another tab or window)", ErrStaleWriter)
+	}
+	return nil
+}
+
 // Fence claims the next writer epoch of st without opening a DB: every DB
 // opened on st before it writes nothing more (ErrStaleWriter). A caller
 // about to rewrite the store wholesale (a restore) fences first, so no

@@ -119,7 +119,7 @@ func verifyStored(t *testing.T, st store.Store, n byte, name string, want [][]by
 }
 
 func TestStaleWriterAppend(t *testing.T) {
-	st, adb, _, as, bs := twoWriters(t, "notes")
+	st, adb, bdb, as, bs := twoWriters(t, "notes")
 	a, b := as[0], bs[0]
 	want, err := b.GetRange(ctx, 0, b.Len())
 	if err != nil {
@@ -135,6 +135,12 @@ func TestStaleWriterAppend(t *testing.T) {
 	case <-adb.Stale():
 		t.Fatal("the DB is stale before it wrote")
 	default:
+	}
+	if err := bdb.CheckWriter(ctx); err != nil {
+		t.Fatalf("the newest DB is not the writer: %v", err)
+	}
+	if err := adb.CheckWriter(ctx); !errors.Is(err, journal.ErrStaleWriter) {
+		t.Fatalf("CheckWriter of the earlier DB = %v, want ErrStaleWriter", err)
 	}
 	_, err = a.Append(ctx, []byte("from a"))
 	checkStale(t, err, st, before, []*journal.Book{a}, heads)

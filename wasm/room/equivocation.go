@@ -26,9 +26,6 @@ import (
 // are an Equivocation, reported as EventEquivocation and listed in
 // MemberInfo.Equivocations of the author.
 
-// ErrBadEvidence means a copy that does not prove what it claims.
-var ErrBadEvidence = errors.New("room: bad evidence")
-
 const (
 	digestOnConnect = 64   // digests of each author's last messages sent when a port opens
 	maxProving      = 1024 // copies asked for and not yet received

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"encoding/json"
+
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 )
@@ -131,19 +133,15 @@ func (m *Messenger) Join(ctx context.Context, code string) (TaskInfo, error) {
 	if _, err := m.ensurePair(ctx, t, inv.Host, answer.Key, identity.ID{}); err != nil {
 		return TaskInfo{}, err
 	}
-	m.seen(t, answer.Clock)
+	m.seen(t, inv.Host, 0, answer.Clock)
 	if created {
 		if _, err := m.write(ctx, t, TypeJoin, map[string]any{"via": inv.Host, "title": t.title}, nil); err != nil {
 			return TaskInfo{}, err
 		}
 	}
-	// The members the inviter lists: trusted as the inviter is (this
-	// profile chose to join through it).
-	for _, id := range answer.Members {
-		if err := m.addMember(ctx, t, id, identity.ID{}); err != nil {
-			return TaskInfo{}, err
-		}
-	}
+	// The members the inviter lists are not taken: each is admitted
+	// when a verified book of a member announces it (the inviter's own
+	// join message names its inviter, and so on).
 	info := m.info(t)
 	m.emit(Event{Type: EventTask, Task: t.id})
 	return info, nil
@@ -207,28 +205,22 @@ func (m *Messenger) onJoin(c *conn, w wire) {
 		refuse(fmt.Errorf("%w %s: this member does not have it (was the profile reset?)", ErrUnknownTask, w.Task))
 		return
 	}
-	var invite *inviteHash
 	if !m.isMember(t, c.peer) {
 		// A pairing needs an announcement this side holds too; anyone
 		// else needs an invite.
 		h, err := m.checkInvite(t, w.Secret)
+		if err == nil {
+			err = m.admitInvited(m.ctx, t, c.peer, h)
+		}
 		if err != nil {
 			m.log.Info("room: join refused", "peer", c.peer.Short(), "task", t.id, "err", err)
 			refuse(err)
 			return
 		}
-		invite = &h
 	}
-	isNew, err := m.ensurePair(m.ctx, t, c.peer, w.Key, identity.ID{})
-	if err != nil {
+	if _, err := m.ensurePair(m.ctx, t, c.peer, w.Key, identity.ID{}); err != nil {
 		refuse(err)
 		return
-	}
-	if isNew && invite != nil {
-		// Every admission is announced to every member and shown.
-		if _, err := m.write(m.ctx, t, TypeMember, map[string]any{"id": c.peer, "via": m.self, "invite": invite.short()}, nil); err != nil {
-			m.fail(err)
-		}
 	}
 	m.mu.Lock()
 	answer := wire{Type: wireJoined, Task: t.id, Key: t.members[c.peer].out.Key(), Title: t.title, Parent: t.parent, Clock: t.clock}
@@ -272,7 +264,7 @@ func (m *Messenger) onAnswer(c *conn, w wire) {
 		m.fail(err)
 		return
 	}
-	m.seen(t, w.Clock)
+	m.seen(t, c.peer, 0, w.Clock)
 }
 
 // pairAll sends a join on a new port for every task the peer is a member
@@ -409,36 +401,86 @@ func (m *Messenger) addMember(ctx context.Context, t *task, id, by identity.ID) 
 	return nil
 }
 
+// admitInvited admits a peer that brought a live invite of this profile:
+// the record of the member and the message announcing it to every member
+// are one write (all or nothing), so an admission is never silent, even
+// if the pairing after it fails. This profile admits at most
+// MaxIntroduced members of a task, like any member.
+func (m *Messenger) admitInvited(ctx context.Context, t *task, peer identity.ID, h inviteHash) error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	m.mu.Lock()
+	_, known := t.members[peer]
+	err := m.admissibleLocked(t, peer, m.self)
+	m.mu.Unlock()
+	if known {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	r := record{Op: opMember, Task: t.id, Peer: peer, By: m.self}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	// Every admission is announced to every member and shown.
+	data := map[string]any{"id": peer, "via": m.self, "invite": h.short()}
+	if _, err := m.writeManyLocked(ctx, t, []draft{{TypeMember, data, nil}}, journal.BookAppend{Book: m.tasksLog, Pages: [][]byte{b}}); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.apply(r)
+	m.mu.Unlock()
+	m.trusted(peer)
+	m.emit(Event{Type: EventMember, Task: t.id, Peer: peer, State: "added"})
+	return nil
+}
+
 // admit returns the task's member id, recording it (and reporting it
-// added) if it is new; a task has at most MaxMembers, and a member
-// announces at most MaxIntroduced. A new member's ports run replication
-// from then on.
+// added) if it is new; see admissibleLocked. A new member's ports run
+// replication from then on.
 func (m *Messenger) admit(ctx context.Context, t *task, id, by identity.ID) (*member, bool, error) {
 	m.mu.Lock()
 	mb, known := t.members[id]
-	full := !known && len(t.members) >= MaxMembers
-	flood := !known && !by.IsZero() && t.introduced[by] >= MaxIntroduced
-	if !known && !full && !flood {
-		mb = t.member(id)
-		if !by.IsZero() {
-			t.introduced[by]++
-		}
-	}
+	err := m.admissibleLocked(t, id, by)
 	m.mu.Unlock()
 	switch {
 	case known:
 		return mb, false, nil
-	case full:
-		return nil, false, fmt.Errorf("room: task %s is full (%d members): %s not added", t.id, MaxMembers, id.Short())
-	case flood:
-		return nil, false, fmt.Errorf("%w: %s announced %d members of task %s already: %s not added", ErrTooManyMembers, by.Short(), MaxIntroduced, t.id, id.Short())
-	}
-	if err := m.writeRecord(ctx, record{Op: opMember, Task: t.id, Peer: id, By: by}); err != nil {
+	case err != nil:
 		return nil, false, err
 	}
+	r := record{Op: opMember, Task: t.id, Peer: id, By: by}
+	if err := m.writeRecord(ctx, r); err != nil {
+		return nil, false, err
+	}
+	m.mu.Lock()
+	m.apply(r)
+	mb = t.members[id]
+	m.mu.Unlock()
 	m.trusted(id)
 	m.emit(Event{Type: EventMember, Task: t.id, Peer: id, State: "added"})
 	return mb, true, nil
+}
+
+// admissibleLocked says why id, not a member yet, may not be admitted on
+// by's word (by zero: this profile's inviter): a task has at most
+// MaxMembers, and the members an introduction chain brings in are charged
+// to its root (see rootLocked), at most MaxIntroduced per root. Called
+// with m.mu held.
+func (m *Messenger) admissibleLocked(t *task, id, by identity.ID) error {
+	switch root := t.rootLocked(m.self, by); {
+	case len(t.members) >= MaxMembers:
+		return fmt.Errorf("room: task %s is full (%d members): %s not added", t.id, MaxMembers, id.Short())
+	case !by.IsZero() && t.introduced[root] >= MaxIntroduced:
+		if root == by {
+			return fmt.Errorf("%w: %s admitted %d members of task %s already: %s not added", ErrTooManyMembers, by.Short(), MaxIntroduced, t.id, id.Short())
+		}
+		return fmt.Errorf("%w: %s and the members it introduced admitted %d members of task %s already: %s (announced by %s) not added",
+			ErrTooManyMembers, root.Short(), MaxIntroduced, t.id, id.Short(), by.Short())
+	}
+	return nil
 }
 
 // joinFor is the join this profile sends peer for task: the key of its

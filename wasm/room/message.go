@@ -148,9 +148,10 @@ const (
 	// MaxClock bounds meta.clock: the largest integer a JavaScript number
 	// holds exactly, far from a 64-bit wrap.
 	MaxClock = 1<<53 - 1
-	// MaxClockStep bounds how far above the highest clock seen in a task
-	// a member's message may claim to be: one beyond is shown as invalid
-	// and never advances the task's clock.
+	// MaxClockStep bounds how far a member's message mid may claim to be
+	// above the highest clock of the task's other authors (plus mid): one
+	// beyond is shown as invalid and never advances the task's clock, so
+	// a member cannot ratchet the clock with its own messages.
 	MaxClockStep = 1 << 32
 	// maxType bounds a message type's bytes.
 	maxType = 32

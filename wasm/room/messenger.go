@@ -25,6 +25,9 @@ var (
 	ErrNotInvited = errors.New("room: not invited")
 	// ErrTooManyMembers: a member announced more than MaxIntroduced.
 	ErrTooManyMembers = errors.New("room: too many members announced")
+	// ErrBadEvidence: a copy that does not prove what it claims
+	// (equivocation.go).
+	ErrBadEvidence = errors.New("room: bad evidence")
 )
 
 // Config configures a Messenger.
@@ -119,6 +122,7 @@ type task struct {
 	log        *journal.Book
 	members    map[identity.ID]*member
 	clock      uint64                                   // the highest clock seen in the task
+	clocks     map[identity.ID]uint64                   // the highest clock accepted from each author, this profile included
 	invites    map[inviteHash]*inviteState              // invites this profile issued for the task
 	introduced map[identity.ID]int                      // members each member announced
 	refused    map[identity.ID]map[uint64]string        // members' messages shown invalid, by mid: why
@@ -129,7 +133,7 @@ type task struct {
 
 func newTask(id TaskID, title string, parent *TaskID, host identity.ID, created int64) *task {
 	return &task{id: id, title: title, parent: parent, host: host, created: created,
-		members: make(map[identity.ID]*member), invites: make(map[inviteHash]*inviteState),
+		members: make(map[identity.ID]*member), clocks: make(map[identity.ID]uint64), invites: make(map[inviteHash]*inviteState),
 		introduced: make(map[identity.ID]int), refused: make(map[identity.ID]map[uint64]string),
 		equiv: make(map[identity.ID]map[uint64]*Equivocation), held: make(map[identity.ID]*heldDigests)}
 }
@@ -144,9 +148,29 @@ type inviteState struct {
 // Messenger.mu.
 type member struct {
 	id    identity.ID
+	by    identity.ID   // who announced it: zero if its admission was this profile's (by invite, or its inviter)
 	out   *journal.Book // this profile's book to the member; nil until paired
 	inKey identity.ID   // the member's book to this profile; zero until it answered
 	in    *journal.Book
+}
+
+// rootLocked is the member an introduction by by is charged to: the
+// first member up by's chain of announcers that this profile admitted
+// itself (by its invite), or the member it joined through; self for this
+// profile's own admissions. A member introduced by another is charged to
+// its introducer's root, so a member and the identities it announces
+// bring in at most MaxIntroduced members, however they chain. Called with
+// Messenger.mu held.
+func (t *task) rootLocked(self, by identity.ID) identity.ID {
+	x := by
+	for range MaxMembers {
+		mb := t.members[x]
+		if mb == nil || mb.by.IsZero() || mb.by == self {
+			return x
+		}
+		x = mb.by
+	}
+	return x
 }
 
 func (t *task) member(id identity.ID) *member {
@@ -225,7 +249,8 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 	}
 	clock := lastClock(ctx, BookSource{Book: log, Author: m.self})
 	m.mu.Lock()
-	t.log, t.clock = log, min(clock, MaxClock)
+	t.log = log
+	t.raiseLocked(m.self, min(clock, MaxClock))
 	m.mu.Unlock()
 	for _, mb := range t.members {
 		if b, err := m.db.Get(ctx, m.db.BookKey(pairName(m.self, mb.id, t.id))); err == nil {
@@ -244,7 +269,10 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 			m.replica[mb.inKey] = bookRef{t.id, mb.id}
 			src := markedSource{BookSource{Book: mb.in, Author: mb.id}, t.refused[mb.id]}
 			m.mu.Unlock()
-			m.seen(t, lastClock(ctx, src)) // bounded, as when it arrived
+			clock := lastClock(ctx, src) // accepted when it arrived (a refused page reads as invalid, clock 0)
+			m.mu.Lock()
+			t.raiseLocked(mb.id, min(clock, MaxClock))
+			m.mu.Unlock()
 		}
 	}
 	return nil
@@ -422,17 +450,24 @@ func (m *Messenger) received(ev journal.Event) {
 		m.mu.Lock()
 		t.holdDigestLocked(ref.peer, idx, d)
 		m.mu.Unlock()
-		if msg.Type != TypeInvalid && !m.seen(t, msg.Meta.Clock) {
-			msg = m.refuse(t, ref.peer, msg, fmt.Sprintf("clock %d is more than %d above the highest seen", msg.Meta.Clock, uint64(MaxClockStep)))
+		if msg.Type != TypeInvalid && !m.seen(t, ref.peer, idx, msg.Meta.Clock) {
+			msg = m.refuse(t, ref.peer, msg, fmt.Sprintf("clock %d is more than %d + its mid above the other members' highest", msg.Meta.Clock, uint64(MaxClockStep)))
 		}
 		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg})
 		switch msg.Type {
-		case TypeMember:
+		case TypeMember, TypeJoin:
+			// An announcement: a member the author admitted, or (its
+			// join) the member it joined through.
 			var d struct {
-				ID identity.ID `json:"id"`
+				ID  identity.ID `json:"id"`
+				Via identity.ID `json:"via"`
 			}
 			if json.Unmarshal(msg.Data, &d) == nil {
-				if err := m.addMember(m.ctx, t, d.ID, ref.peer); err != nil {
+				id := d.ID
+				if msg.Type == TypeJoin {
+					id = d.Via
+				}
+				if err := m.addMember(m.ctx, t, id, ref.peer); err != nil {
 					m.fail(err)
 				}
 			}

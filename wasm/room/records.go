@@ -166,10 +166,12 @@ func (m *Messenger) apply(r record) {
 			t.title, t.titleKey = r.Title, k
 		}
 	case opMember:
-		if _, known := t.members[r.Peer]; !known && !r.By.IsZero() {
-			t.introduced[r.By]++
+		if _, known := t.members[r.Peer]; !known {
+			if !r.By.IsZero() {
+				t.introduced[t.rootLocked(m.self, r.By)]++
+			}
+			t.member(r.Peer).by = r.By
 		}
-		t.member(r.Peer)
 	case opPair:
 		t.member(r.Peer).inKey = r.Key
 	case opInvite, opRevoke:

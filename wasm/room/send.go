@@ -135,7 +135,7 @@ func (m *Messenger) Send(ctx context.Context, id TaskID, text string, replyTo *R
 		if err != nil {
 			return Message{}, fmt.Errorf("room: reply: %w", err)
 		}
-		m.seen(t, cause.Meta.Clock) // the reply comes after its cause, even if the cause was just received
+		m.seen(t, cause.Head.By, cause.Head.Mid, cause.Meta.Clock) // the reply comes after its cause, even if the cause was just received
 	}
 	return m.write(ctx, t, TypeChat, map[string]any{"text": text}, replyTo)
 }
@@ -175,17 +175,33 @@ func checkText(text string) error {
 	return nil
 }
 
-// seen raises the task's clock to one this profile has seen; it reports
-// false, leaving the clock, for one more than MaxClockStep above it (or
-// above MaxClock).
-func (m *Messenger) seen(t *task, clock uint64) bool {
+// seen raises the task's clock to one author wrote (in its message mid; 0
+// for a clock outside a message, as in a join's answer). It reports false,
+// leaving the clock, for a clock above MaxClock or more than MaxClockStep
+// + mid above the highest clock of the other authors (this profile
+// included): a member's own messages cannot ratchet the clock, only the
+// others' messages after them raise its bound.
+func (m *Messenger) seen(t *task, author identity.ID, mid, clock uint64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if clock > MaxClock || clock > satAdd(t.clock, MaxClockStep) {
+	var others uint64
+	for id, c := range t.clocks {
+		if id != author {
+			others = max(others, c)
+		}
+	}
+	if clock > MaxClock || clock > satAdd(satAdd(others, mid), MaxClockStep) {
 		return false
 	}
-	t.clock = max(t.clock, clock)
+	t.raiseLocked(author, clock)
 	return true
+}
+
+// raiseLocked records a clock author wrote, accepted. Called with m.mu
+// held (or before the messenger runs).
+func (t *task) raiseLocked(author identity.ID, clock uint64) {
+	t.clocks[author] = max(t.clocks[author], clock)
+	t.clock = max(t.clock, clock)
 }
 
 // satAdd is a + b, saturating at the largest uint64 instead of wrapping.
@@ -219,13 +235,19 @@ type draft struct {
 func (m *Messenger) writeMany(ctx context.Context, t *task, drafts []draft) ([]Message, error) {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
+	return m.writeManyLocked(ctx, t, drafts)
+}
+
+// writeManyLocked is writeMany with t.wmu held; extra appends (a tasks
+// record) go in the same all-or-nothing write.
+func (m *Messenger) writeManyLocked(ctx context.Context, t *task, drafts []draft, extra ...journal.BookAppend) ([]Message, error) {
 	m.mu.Lock()
 	clock := t.clock
 	if satAdd(clock, uint64(len(drafts))) > MaxClock {
 		m.mu.Unlock()
 		return nil, fmt.Errorf("room: task %s: the clock is at its end (%d)", t.id, clock)
 	}
-	t.clock += uint64(len(drafts))
+	t.raiseLocked(m.self, clock+uint64(len(drafts)))
 	var outs []*member
 	for _, mb := range t.members {
 		if mb.out != nil {
@@ -249,7 +271,7 @@ func (m *Messenger) writeMany(ctx context.Context, t *task, drafts []draft) ([]M
 	}
 	// The log and every book to a member that is level with it: one write,
 	// all or nothing. A book that lags (a failure earlier) catches up after.
-	appends := []journal.BookAppend{{Book: t.log, Pages: pages}}
+	appends := append([]journal.BookAppend{{Book: t.log, Pages: pages}}, extra...)
 	var lagging []*member
 	for _, mb := range outs {
 		if mb.out.Len() != mid {

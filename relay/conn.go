@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +25,8 @@ import (
 type conn struct {
 	s     *Server
 	ws    *websocket.Conn
-	lport string // immutable: the port the client reached the server on
+	lport string       // immutable: the port the client reached the server on
+	addr  netip.Prefix // immutable: the client's address, as MaxConnsPerIP counts it
 
 	// Set by the handler goroutine during the handshake, before the conn
 	// is registered or its other goroutines start; immutable after.
@@ -84,7 +86,7 @@ var readBufs = sync.Pool{New: func() any {
 
 // serve runs one upgraded connection (of request r) until it ends, and
 // returns it and why it ended.
-func (s *Server) serve(ws *websocket.Conn, r *http.Request) (*conn, error) {
+func (s *Server) serve(ws *websocket.Conn, r *http.Request, addr netip.Prefix) (*conn, error) {
 	ws.SetReadLimit(MaxFrameSize + 1) // our own check (readMessage) closes with 1008 first
 	cctx, cancel := context.WithCancelCause(s.ctx)
 	g, ctx := errgroup.WithContext(cctx)
@@ -92,6 +94,7 @@ func (s *Server) serve(ws *websocket.Conn, r *http.Request) (*conn, error) {
 		s:        s,
 		ws:       ws,
 		lport:    hostguard.ListeningPort(r),
+		addr:     addr,
 		log:      s.log.With("remote", r.RemoteAddr),
 		cancel:   cancel,
 		done:     ctx.Done(),
@@ -322,13 +325,14 @@ const queueGrace = 250 * time.Millisecond
 
 // Reasons enqueue did not queue a frame (besides errSlow).
 var (
-	errBudget = errors.New("relay: queue budget exhausted")
-	errGone   = errors.New("relay: connection gone")
+	errBudget   = errors.New("relay: queue budget exhausted")
+	errBudgetIP = errors.New("relay: queue budget of the receiver's address exhausted")
+	errGone     = errors.New("relay: connection gone")
 )
 
 // enqueue queues the recv frame b for the writer, taking its bytes from
-// the server's queue budget (errBudget if it is exhausted: b is not
-// queued, the client stays). If the queue is full, it waits for room; if
+// the server's queue budget and its address's share (errBudget or
+// errBudgetIP if exhausted: b is not queued, the client stays). If the queue is full, it waits for room; if
 // the writer makes no progress over a queueGrace while blocked in a
 // write, the client is not reading: it is dropped (errSlow).
 func (c *conn) enqueue(b []byte) error {
@@ -337,12 +341,12 @@ func (c *conn) enqueue(b []byte) error {
 		return errGone
 	default:
 	}
-	if !c.s.take(len(b)) {
-		return errBudget
+	if err := c.s.take(c.addr, len(b)); err != nil {
+		return err
 	}
 	err := c.push(outFrame{b: b, counted: true})
 	if err != nil {
-		c.s.give(len(b))
+		c.s.give(c.addr, len(b))
 	}
 	return err
 }
@@ -397,7 +401,7 @@ func (c *conn) drain() {
 		select {
 		case f := <-c.sendq:
 			if f.counted {
-				c.s.give(len(f.b))
+				c.s.give(c.addr, len(f.b))
 			}
 		default:
 			return
@@ -448,7 +452,7 @@ func (c *conn) writeLoop(ctx context.Context) error {
 		case f := <-c.sendq:
 			err := c.write(f.b)
 			if f.counted {
-				c.s.give(len(f.b))
+				c.s.give(c.addr, len(f.b))
 			}
 			if err != nil {
 				return err

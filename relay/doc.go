@@ -49,8 +49,15 @@
 // not read is dropped; one on a slow machine is waited for) with a write
 // timeout, a global budget of queued bytes (a send beyond it is refused
 // with error {limit, to, "relay queue full"}, and the clients that hold it
-// without reading are dropped), and an idle timeout with pings. Bad input closes the connection with a reason (websocket status
-// 1008), logged with log/slog.
+// without reading are dropped) of which the clients of one address hold at
+// most a share (MaxQueuedBytesPerIP, an eighth by default), and an idle
+// timeout with pings. Bad input closes the connection with a reason
+// (websocket status 1008), logged with log/slog.
+//
+// A client's address is the TCP peer's: behind a reverse proxy, every
+// client counts as the proxy's one address, so MaxConnsPerIP and
+// MaxQueuedBytesPerIP bound all of them together (raise them there, and
+// let the proxy bound each client). No forwarded header is trusted.
 //
 // # Who may connect
 //

@@ -286,15 +286,21 @@ func TestClientPrefix(t *testing.T) {
 	}
 }
 
-// budgetRelay runs a relay with a queue budget of 256 KiB and three
-// authenticated clients that never read, and returns them.
-func budgetRelay(t *testing.T) (r *testRelay, stuck []*websocket.Conn, ids []identity.ID) {
+// budgetRelay runs a relay with a queue budget of 256 KiB (and a share
+// per address of perIP, 0: the whole budget) and three authenticated
+// clients that never read, and returns them.
+func budgetRelay(t *testing.T, perIP ...int64) (r *testRelay, stuck []*websocket.Conn, ids []identity.ID) {
+	share := int64(budget) // every client of the tests comes from 127.0.0.1
+	if len(perIP) > 0 {
+		share = perIP[0]
+	}
 	r = newRelay(t, Limits{
-		MaxQueuedBytes: budget,
-		SendQueue:      4096,      // the budget, not the queues, is what fills
-		WriteTimeout:   time.Hour, // the non-readers are never dropped for it
-		FramesPerSec:   1e6,
-		BytesPerSec:    1e12,
+		MaxQueuedBytes:      budget,
+		MaxQueuedBytesPerIP: share,
+		SendQueue:           4096,      // the budget, not the queues, is what fills
+		WriteTimeout:        time.Hour, // the non-readers are never dropped for it
+		FramesPerSec:        1e6,
+		BytesPerSec:         1e12,
 	})
 	for i := range 3 {
 		k := key(byte(10 + i))
@@ -396,6 +402,33 @@ func TestQueueBudget(t *testing.T) {
 	expectAfter(t, c, d, ids, "after the budget")
 	expectAfter(t, d, a, ids, "after the budget")
 	expectAfter(t, a, c, ids, "after the budget")
+}
+
+// TestQueueBudgetPerIP: the clients of one address cannot hold more than
+// MaxQueuedBytesPerIP of the queue budget: past it sends to them are
+// refused (reason queue_budget_ip) while the rest of the budget stays free
+// for the clients of every other address. The relay used to let one host
+// spend all of MaxQueuedBytes.
+func TestQueueBudgetPerIP(t *testing.T) {
+	const share = budget / 4
+	r, _, ids := budgetRelay(t, share)
+	a := dial(t, r, key(1))
+	floodBudget(t, r, a, ids, func(refused int, gone map[identity.ID]bool) bool { return refused >= 20 || len(gone) == len(ids) })
+	st := r.Stats()
+	t.Logf("stats %+v", st)
+	if st.QueuedBytesIPPeak > share || st.QueuedBytesPeak > share || st.QueuedBytesIPPeak < share-MaxFrameSize ||
+		st.Rejects[RejectBudgetIP] == 0 || st.Rejects[RejectBudget] != 0 || st.QueuedBytesIPLimit != share {
+		t.Fatalf("one address held %d bytes (peak %d) of a budget of %d, share %d; stats %+v", st.QueuedBytesTopIP, st.QueuedBytesIPPeak, budget, share, st)
+	}
+	// Another address still has its share, and the rest of the budget.
+	other := netip.MustParsePrefix("10.0.0.1/32")
+	n := 0
+	for ; r.take(other, MaxFrameSize) == nil; n += MaxFrameSize {
+	}
+	if n < share-MaxFrameSize {
+		t.Fatalf("another address got %d bytes of its share %d", n, share)
+	}
+	r.give(other, n)
 }
 
 // TestBudgetShed: while the budget is spent, the clients that hold it

@@ -12,7 +12,10 @@ type Limits struct {
 	// MaxConnsPerIP bounds the open connections from one client address
 	// (an IPv4 address, or an IPv6 /64), handshake included; loopback
 	// counts like any other. Beyond it the upgrade is refused with HTTP
-	// 429. Tests and benchmarks that connect many clients from 127.0.0.1
+	// 429. The address is the TCP peer's (the request's RemoteAddr): behind
+	// a reverse proxy every client counts as the proxy, so this cap and
+	// MaxQueuedBytesPerIP are shared by all of them; raise both (or let
+	// the proxy bound clients itself), as no forwarded header is trusted. Tests and benchmarks that connect many clients from 127.0.0.1
 	// must raise it (relaytest does).
 	MaxConnsPerIP int
 
@@ -25,6 +28,18 @@ type Limits struct {
 	// it is spent, the clients that hold it without reading (frames
 	// queued, the writer blocked in one write for 250 ms) are dropped.
 	MaxQueuedBytes int64
+
+	// MaxQueuedBytesPerIP bounds the part of MaxQueuedBytes that the
+	// connections from one client address (an IPv4 address, or an IPv6
+	// /64, as MaxConnsPerIP) may hold as receivers: a send to a client
+	// whose address holds it is refused like a send past MaxQueuedBytes
+	// (reject reason queue_budget_ip). So one host's clients that read a
+	// trickle cannot spend the whole budget and block every other user;
+	// it takes more than MaxQueuedBytes/MaxQueuedBytesPerIP addresses.
+	// One connection holds at most SendQueue frames (4 MiB by default).
+	// Default (zero) MaxQueuedBytes/8 (16 MiB of the default 128 MiB); at
+	// least MaxFrameSize, at most MaxQueuedBytes.
+	MaxQueuedBytesPerIP int64
 
 	// FramesPerSec and BytesPerSec are token buckets per connection over
 	// the frames a client sends (every frame counts, with its size on the
@@ -105,6 +120,10 @@ func (lim Limits) withDefaults() Limits {
 		lim.MaxQueuedBytes = def.MaxQueuedBytes
 	}
 	lim.MaxQueuedBytes = max(lim.MaxQueuedBytes, MaxFrameSize) // room for one frame
+	if lim.MaxQueuedBytesPerIP <= 0 {
+		lim.MaxQueuedBytesPerIP = lim.MaxQueuedBytes / 8
+	}
+	lim.MaxQueuedBytesPerIP = min(max(lim.MaxQueuedBytesPerIP, MaxFrameSize), lim.MaxQueuedBytes)
 	setf(&lim.FramesPerSec, def.FramesPerSec)
 	setf(&lim.BytesPerSec, def.BytesPerSec)
 	set(&lim.MaxWatch, def.MaxWatch)

@@ -23,13 +23,14 @@ const (
 	RejectOrigin    = "origin"            // an upgrade from a page of a foreign origin (403)
 	RejectPerIP     = "per_ip"            // upgrade refused: MaxConnsPerIP connections open from the address (429)
 	RejectBudget    = "queue_budget"      // a send refused: MaxQueuedBytes queued (answered with error limit)
-	numRejectReason = 13
+	RejectBudgetIP  = "queue_budget_ip"   // a send refused: the receiver's address holds MaxQueuedBytesPerIP (answered with error limit)
+	numRejectReason = 14
 )
 
 var rejectReasons = [numRejectReason]string{
 	RejectMaxConns, RejectClosed, RejectUpgrade, RejectTimeout, RejectHello,
 	RejectBadFrame, RejectRate, RejectWatch, RejectIdle, RejectHost,
-	RejectOrigin, RejectPerIP, RejectBudget,
+	RejectOrigin, RejectPerIP, RejectBudget, RejectBudgetIP,
 }
 
 func rejectIndex(reason string) int {
@@ -43,14 +44,15 @@ func rejectIndex(reason string) int {
 
 // metrics are the server's counters; any goroutine updates them atomically.
 type metrics struct {
-	connsTotal atomic.Uint64
-	framesIn   atomic.Uint64
-	framesOut  atomic.Uint64
-	bytesIn    atomic.Uint64
-	bytesOut   atomic.Uint64
-	drops      atomic.Uint64
-	queuedPeak atomic.Int64 // the most bytes queued at once (Server.queued)
-	rejects    [numRejectReason]atomic.Uint64
+	connsTotal   atomic.Uint64
+	framesIn     atomic.Uint64
+	framesOut    atomic.Uint64
+	bytesIn      atomic.Uint64
+	bytesOut     atomic.Uint64
+	drops        atomic.Uint64
+	queuedPeak   atomic.Int64 // the most bytes queued at once (Server.queued)
+	queuedIPPeak atomic.Int64 // the most bytes queued at once for one address
+	rejects      [numRejectReason]atomic.Uint64
 }
 
 // notePeak records q bytes queued, if that is a new peak.
@@ -58,6 +60,16 @@ func (m *metrics) notePeak(q int64) {
 	for {
 		p := m.queuedPeak.Load()
 		if q <= p || m.queuedPeak.CompareAndSwap(p, q) {
+			return
+		}
+	}
+}
+
+// notePeakIP records q bytes queued for one address, if that is a new peak.
+func (m *metrics) notePeakIP(q int64) {
+	for {
+		p := m.queuedIPPeak.Load()
+		if q <= p || m.queuedIPPeak.CompareAndSwap(p, q) {
 			return
 		}
 	}
@@ -77,37 +89,47 @@ func (m *metrics) out(n int) {
 
 // Stats are a snapshot of a server's counters (the numbers of Metrics).
 type Stats struct {
-	ConnectionsTotal uint64            // websocket connections accepted
-	Connections      int               // open now, including those in the handshake
-	Peers            int               // open and proven (registered ids)
-	FramesIn         uint64            // frames read from clients
-	FramesOut        uint64            // frames written to clients
-	BytesIn          uint64            // bytes of the frames read
-	BytesOut         uint64            // bytes of the frames written
-	Rejects          map[string]uint64 // by reason (Reject…)
-	Drops            uint64            // slow clients dropped (send queue full or write timeout)
-	QueuedBytes      int64             // bytes of recv frames queued now, in all send queues
-	QueuedBytesPeak  int64             // the most queued at once since the server started
-	QueuedBytesLimit int64             // Limits.MaxQueuedBytes
+	ConnectionsTotal   uint64            // websocket connections accepted
+	Connections        int               // open now, including those in the handshake
+	Peers              int               // open and proven (registered ids)
+	FramesIn           uint64            // frames read from clients
+	FramesOut          uint64            // frames written to clients
+	BytesIn            uint64            // bytes of the frames read
+	BytesOut           uint64            // bytes of the frames written
+	Rejects            map[string]uint64 // by reason (Reject…)
+	Drops              uint64            // slow clients dropped (send queue full or write timeout)
+	QueuedBytes        int64             // bytes of recv frames queued now, in all send queues
+	QueuedBytesPeak    int64             // the most queued at once since the server started
+	QueuedBytesLimit   int64             // Limits.MaxQueuedBytes
+	QueuedBytesTopIP   int64             // the most queued now for the clients of one address
+	QueuedBytesIPPeak  int64             // the most queued at once for one address since the start
+	QueuedBytesIPLimit int64             // Limits.MaxQueuedBytesPerIP
 }
 
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
 	st := Stats{
-		ConnectionsTotal: s.m.connsTotal.Load(),
-		FramesIn:         s.m.framesIn.Load(),
-		FramesOut:        s.m.framesOut.Load(),
-		BytesIn:          s.m.bytesIn.Load(),
-		BytesOut:         s.m.bytesOut.Load(),
-		Drops:            s.m.drops.Load(),
-		QueuedBytes:      s.queued.Load(),
-		QueuedBytesPeak:  s.m.queuedPeak.Load(),
-		QueuedBytesLimit: s.lim.MaxQueuedBytes,
-		Rejects:          make(map[string]uint64, numRejectReason),
+		ConnectionsTotal:   s.m.connsTotal.Load(),
+		FramesIn:           s.m.framesIn.Load(),
+		FramesOut:          s.m.framesOut.Load(),
+		BytesIn:            s.m.bytesIn.Load(),
+		BytesOut:           s.m.bytesOut.Load(),
+		Drops:              s.m.drops.Load(),
+		QueuedBytes:        s.queued.Load(),
+		QueuedBytesPeak:    s.m.queuedPeak.Load(),
+		QueuedBytesLimit:   s.lim.MaxQueuedBytes,
+		QueuedBytesIPPeak:  s.m.queuedIPPeak.Load(),
+		QueuedBytesIPLimit: s.lim.MaxQueuedBytesPerIP,
+		Rejects:            make(map[string]uint64, numRejectReason),
 	}
 	for i, r := range rejectReasons {
 		st.Rejects[r] = s.m.rejects[i].Load()
 	}
+	s.qmu.Lock()
+	for _, q := range s.queuedIP {
+		st.QueuedBytesTopIP = max(st.QueuedBytesTopIP, q)
+	}
+	s.qmu.Unlock()
 	s.mu.RLock()
 	st.Connections = s.open
 	st.Peers = len(s.peers)
@@ -147,6 +169,12 @@ func (s *Server) Metrics() http.Handler {
 		fmt.Fprintf(bw, "relay_queued_bytes_peak %d\n", st.QueuedBytesPeak)
 		metric("relay_queued_bytes_limit", "gauge", "The global queue budget (sends beyond it are refused).")
 		fmt.Fprintf(bw, "relay_queued_bytes_limit %d\n", st.QueuedBytesLimit)
+		metric("relay_queued_bytes_ip", "gauge", "Bytes queued for the clients of the address that holds the most.")
+		fmt.Fprintf(bw, "relay_queued_bytes_ip %d\n", st.QueuedBytesTopIP)
+		metric("relay_queued_bytes_ip_peak", "gauge", "The most bytes queued at once for the clients of one address since the server started.")
+		fmt.Fprintf(bw, "relay_queued_bytes_ip_peak %d\n", st.QueuedBytesIPPeak)
+		metric("relay_queued_bytes_ip_limit", "gauge", "The queue budget of one address (sends to its clients beyond it are refused).")
+		fmt.Fprintf(bw, "relay_queued_bytes_ip_limit %d\n", st.QueuedBytesIPLimit)
 		metric("relay_max_conns_per_ip", "gauge", "The most connections one address may open.")
 		fmt.Fprintf(bw, "relay_max_conns_per_ip %d\n", s.lim.MaxConnsPerIP)
 		bw.Flush()

@@ -33,9 +33,13 @@ type Server struct {
 	m     metrics       // atomic
 
 	// queued is the bytes of recv frames in every connection's send queue
-	// (and in a write), bounded by lim.MaxQueuedBytes; any goroutine
-	// takes and gives with atomics (take, give).
-	queued atomic.Int64
+	// (and in a write), bounded by lim.MaxQueuedBytes; queuedIP the same
+	// by the receiver's address (no zero entries), each bounded by
+	// lim.MaxQueuedBytesPerIP. Any goroutine takes and gives (take, give)
+	// holding qmu; queued is loaded without it.
+	qmu      sync.Mutex
+	queued   atomic.Int64
+	queuedIP map[netip.Prefix]int64 // guarded by qmu
 	// lastShed is when shed last looked for stuck clients (UnixNano);
 	// any goroutine, with atomics.
 	lastShed atomic.Int64
@@ -93,6 +97,7 @@ func NewServer(log *slog.Logger, lim Limits, opts ...Option) *Server {
 		lim:      lim.withDefaults(),
 		hosts:    hostguard.NewSet(),
 		perIP:    make(map[netip.Prefix]int),
+		queuedIP: make(map[netip.Prefix]int64),
 		peers:    make(map[identity.ID]*conn),
 		watchers: make(map[identity.ID]map[*conn]struct{}),
 	}
@@ -173,7 +178,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.m.connsTotal.Add(1)
-	c, cause := s.serve(ws, r)
+	c, cause := s.serve(ws, r, addr)
 	s.release(addr)
 	if s.onClose != nil {
 		s.onClose(c, cause)
@@ -227,23 +232,37 @@ func (s *Server) release(addr netip.Prefix) {
 	s.mu.Unlock()
 }
 
-// take reserves n bytes of the global queue budget, or reports false if
-// that would pass MaxQueuedBytes.
-func (s *Server) take(n int) bool {
-	for {
-		q := s.queued.Load()
-		if q+int64(n) > s.lim.MaxQueuedBytes {
-			return false
-		}
-		if s.queued.CompareAndSwap(q, q+int64(n)) {
-			s.m.notePeak(q + int64(n))
-			return true
-		}
+// take reserves n bytes of the queue budget for a receiver at addr, or
+// returns errBudget if that would pass MaxQueuedBytes, errBudgetIP if it
+// would pass addr's MaxQueuedBytesPerIP.
+func (s *Server) take(addr netip.Prefix, n int) error {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	q, qa := s.queued.Load()+int64(n), s.queuedIP[addr]+int64(n)
+	switch {
+	case q > s.lim.MaxQueuedBytes:
+		return errBudget
+	case qa > s.lim.MaxQueuedBytesPerIP:
+		return errBudgetIP
 	}
+	s.queued.Store(q)
+	s.queuedIP[addr] = qa
+	s.m.notePeak(q)
+	s.m.notePeakIP(qa)
+	return nil
 }
 
-// give returns n bytes to the global queue budget.
-func (s *Server) give(n int) { s.queued.Add(-int64(n)) }
+// give returns n bytes taken for a receiver at addr to the budget.
+func (s *Server) give(addr netip.Prefix, n int) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	s.queued.Add(-int64(n))
+	if qa := s.queuedIP[addr] - int64(n); qa > 0 {
+		s.queuedIP[addr] = qa
+	} else {
+		delete(s.queuedIP, addr)
+	}
+}
 
 // shed runs when the queue budget is spent: it drops every client that
 // is not reading (frames wait in its queue while its writer has been
@@ -354,8 +373,12 @@ func (s *Server) route(c *conn, f *Frame) {
 	b := mustEncode(&Frame{Type: FrameRecv, ID: c.id, Kind: f.Kind, Payload: f.Payload})
 	switch err := to.enqueue(b); err {
 	case nil:
-	case errBudget:
-		s.m.reject(RejectBudget)
+	case errBudget, errBudgetIP:
+		if err == errBudget {
+			s.m.reject(RejectBudget)
+		} else {
+			s.m.reject(RejectBudgetIP)
+		}
 		s.shed()
 		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeLimit, ID: f.ID, Detail: DetailQueueFull}))
 	default:

@@ -15,7 +15,8 @@ import (
 // Start runs a relay with lim on 127.0.0.1, logging nothing, until the
 // test ends, and returns its websocket URL. Every client of a test comes
 // from 127.0.0.1, so the per-address cap (MaxConnsPerIP, 64 in
-// DefaultLimits) is raised to MaxConns: a test of many peers is not
+// DefaultLimits) is raised to MaxConns and the queue share of an address
+// (MaxQueuedBytesPerIP) to the whole budget: a test of many peers is not
 // refused for sharing an address.
 func Start(tb testing.TB, lim relay.Limits) string {
 	tb.Helper()
@@ -24,6 +25,7 @@ func Start(tb testing.TB, lim relay.Limits) string {
 		conns = relay.DefaultLimits().MaxConns
 	}
 	lim.MaxConnsPerIP = max(lim.MaxConnsPerIP, conns)
+	lim.MaxQueuedBytesPerIP = max(lim.MaxQueuedBytesPerIP, lim.MaxQueuedBytes, relay.DefaultLimits().MaxQueuedBytes)
 	srv := relay.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), lim)
 	hs := httptest.NewServer(srv.Handler())
 	tb.Cleanup(func() { srv.Close(); hs.Close() })

@@ -46,6 +46,7 @@ func run(args []string) error {
 	fs.IntVar(&lim.MaxConns, "max-conns", lim.MaxConns, "most relay connections open at once")
 	fs.IntVar(&lim.MaxConnsPerIP, "max-conns-per-ip", lim.MaxConnsPerIP, "most relay connections open at once from one address (IPv6: one /64)")
 	fs.Int64Var(&lim.MaxQueuedBytes, "max-queued-bytes", lim.MaxQueuedBytes, "most bytes queued for all clients together; sends beyond are refused")
+	fs.Int64Var(&lim.MaxQueuedBytesPerIP, "max-queued-bytes-per-ip", lim.MaxQueuedBytesPerIP, "most bytes queued for the clients of one address (IPv6: one /64); 0: max-queued-bytes/8")
 	fs.Float64Var(&lim.FramesPerSec, "frames-per-sec", lim.FramesPerSec, "frames a connection may send per second (burst 2x)")
 	fs.Float64Var(&lim.BytesPerSec, "bytes-per-sec", lim.BytesPerSec, "bytes a connection may send per second (burst 2x)")
 	fs.IntVar(&lim.MaxWatch, "max-watch", lim.MaxWatch, "most ids a connection may watch")

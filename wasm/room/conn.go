@@ -26,6 +26,7 @@ type conn struct {
 	mux      *port.Mux
 	room     port.Port
 	admitted chan struct{} // closed when the sync channel opens
+	proveQ   chan wire     // proves to answer (proveLoop), at most maxProves
 
 	synced bool // the replication session runs; guarded by Messenger.mu
 	joins  int  // joins a stranger sent; the room reader's
@@ -81,7 +82,7 @@ func (m *Messenger) accept(p port.Port) *conn {
 	} else {
 		mux = port.NewMux(p, port.ChannelRoom) // a stranger's sync messages are dropped
 	}
-	c := &conn{peer: p.Remote(), p: p, mux: mux, room: mux.Channel(port.ChannelRoom), admitted: make(chan struct{})}
+	c := &conn{peer: p.Remote(), p: p, mux: mux, room: mux.Channel(port.ChannelRoom), admitted: make(chan struct{}), proveQ: make(chan wire, maxProves)}
 	m.conns[c.peer] = c
 	m.served[p] = c
 	m.wg.Add(3)
@@ -144,6 +145,7 @@ func (m *Messenger) accept(p port.Port) *conn {
 		delete(m.served, p)
 		synced := c.synced
 		m.mu.Unlock()
+		m.dropProving(c.peer)
 		if current && synced {
 			m.emit(Event{Type: EventPeer, Peer: c.peer, State: "offline"})
 		}
@@ -444,8 +446,14 @@ func (m *Messenger) serveRoom(c *conn) {
 		case wireDigest:
 			m.onDigest(c, w)
 		case wireProve:
+			// Answered off this goroutine: making a copy reads a whole
+			// book, and the port's other messages must not wait.
 			if c.proves++; c.proves <= maxProves {
-				m.onProve(c, w)
+				if c.proves == 1 {
+					m.wg.Add(1)
+					go m.proveLoop(c)
+				}
+				c.proveQ <- w // never blocks: room for maxProves
 			}
 		case wireProof:
 			m.onProof(c, w)

@@ -27,10 +27,13 @@ import (
 // MemberInfo.Equivocations of the author.
 
 const (
-	digestOnConnect = 64   // digests of each author's last messages sent when a port opens
-	maxProving      = 1024 // copies asked for and not yet received
-	maxCopyProof    = 64 * sha256.Size
-	maxCopyHead     = 1 << 10
+	digestOnConnect   = 64   // digests of each author's last messages sent when a port opens
+	maxProving        = 1024 // copies asked for and not yet received
+	maxProvingPerPeer = 16   // of those, asked of one member
+	provingTTL        = 30 * time.Second
+	proveWorkers      = 2 // copies made at once (each reads a whole book), over all ports
+	maxCopyProof      = 64 * sha256.Size
+	maxCopyHead       = 1 << 10
 )
 
 // A Copy is one reader's copy of an author's message, as evidence: the
@@ -391,11 +394,7 @@ func (m *Messenger) onDigest(c *conn, w wire) {
 		mid := w.Start + uint64(i/sha256.Size)
 		k := proveKey{t.id, w.Author, mid, c.peer}
 		m.mu.Lock()
-		known := t.equiv[w.Author][mid] != nil
-		ask := !known && !m.proving[k] && len(m.proving) < maxProving
-		if ask {
-			m.proving[k] = true
-		}
+		ask := t.equiv[w.Author][mid] == nil && m.askLocked(k, time.Now())
 		m.mu.Unlock()
 		if ask {
 			m.goSend(func(ctx context.Context) {
@@ -405,11 +404,77 @@ func (m *Messenger) onDigest(c *conn, w wire) {
 	}
 }
 
+// askLocked reports whether to ask for a copy (k), recording it asked at
+// now: not if it was asked within provingTTL, nor beyond maxProvingPerPeer
+// asked of k.peer or maxProving in all. An ask expires after provingTTL
+// (a copy that never comes), or when the port to its peer closes
+// (dropProving), so no member can switch the detection off. Called with
+// m.mu held.
+func (m *Messenger) askLocked(k proveKey, now time.Time) bool {
+	if at, ok := m.proving[k]; ok && now.Sub(at) < provingTTL {
+		return false
+	}
+	n := 0
+	for k2, at := range m.proving {
+		switch {
+		case now.Sub(at) >= provingTTL:
+			delete(m.proving, k2)
+		case k2.peer == k.peer:
+			n++
+		}
+	}
+	if n >= maxProvingPerPeer || len(m.proving) >= maxProving {
+		return false
+	}
+	m.proving[k] = now
+	return true
+}
+
+// dropProving forgets the copies asked of peer (its port closed: they
+// are asked again on the next).
+func (m *Messenger) dropProving(peer identity.ID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.proving {
+		if k.peer == peer {
+			delete(m.proving, k)
+		}
+	}
+}
+
+// proveLoop answers a port's proves (at most maxProves, queued in
+// c.proveQ by the room reader, which never waits for one), proveWorkers
+// at once over all ports. Runs in a goroutine the caller added to m.wg.
+func (m *Messenger) proveLoop(c *conn) {
+	defer m.wg.Done()
+	for {
+		select {
+		case w := <-c.proveQ:
+			select {
+			case m.proveSem <- struct{}{}:
+			case <-c.mux.Done():
+				return
+			case <-m.ctx.Done():
+				return
+			}
+			m.onProve(c, w)
+			<-m.proveSem
+		case <-c.mux.Done():
+			return
+		case <-m.ctx.Done():
+			return
+		}
+	}
+}
+
 // onProve answers with this profile's copy of an author's message.
 func (m *Messenger) onProve(c *conn, w wire) {
 	t := m.memberTask(c, w.Task, w.Author)
 	if t == nil {
 		return
+	}
+	if m.proveHook != nil {
+		m.proveHook()
 	}
 	cp, err := m.copyOf(m.ctx, t, w.Author, w.Start)
 	if err != nil {
@@ -508,7 +573,7 @@ func treeOf(ctx context.Context, b *journal.Book, n uint64) (tlog.HashReader, er
 func (m *Messenger) onProof(c *conn, w wire) {
 	k := proveKey{w.Task, w.Author, w.Start, c.peer}
 	m.mu.Lock()
-	asked := m.proving[k]
+	_, asked := m.proving[k]
 	delete(m.proving, k)
 	m.mu.Unlock()
 	t := m.memberTask(c, w.Task, w.Author)

@@ -81,6 +81,10 @@ type Messenger struct {
 	wg       sync.WaitGroup
 	unhook   func()
 	wake     chan struct{}
+	proveSem chan struct{} // proveWorkers slots for copies being made
+	// proveHook, if set (by a test, before any port), runs as a prove is
+	// answered.
+	proveHook func()
 
 	// mu guards every field below, and the fields of tasks and members
 	// that say so. It is never held while a book is read or written (a
@@ -95,8 +99,8 @@ type Messenger struct {
 	pending map[pendingKey]chan wire // joins waiting for their answer
 	subs    map[int]func(Event)
 	nextSub int
-	queue   []journal.Event   // stored pages of members' books, for the worker
-	proving map[proveKey]bool // copies asked for (equivocation.go)
+	queue   []journal.Event        // stored pages of members' books, for the worker
+	proving map[proveKey]time.Time // copies asked for, and when (equivocation.go)
 	closed  bool
 }
 
@@ -211,8 +215,8 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		cfg: cfg, db: cfg.DB, self: cfg.DB.ID(), log: cfg.Logger,
 		tasks: make(map[TaskID]*task), replica: make(map[identity.ID]bookRef),
 		conns: make(map[identity.ID]*conn), served: make(map[port.Port]*conn), dialing: make(map[identity.ID]bool),
-		pending: make(map[pendingKey]chan wire), subs: make(map[int]func(Event)), proving: make(map[proveKey]bool),
-		wake: make(chan struct{}, 1),
+		pending: make(map[pendingKey]chan wire), subs: make(map[int]func(Event)), proving: make(map[proveKey]time.Time),
+		wake: make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
 	}
 	var err error
 	if m.tasksLog, err = m.db.Author(ctx, tasksBook, []byte(`{"app":"task-messenger"}`)); err != nil {

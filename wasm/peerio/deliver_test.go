@@ -447,3 +447,56 @@ func btoi(v bool) int {
 	}
 	return 0
 }
+
+// TestDeliverStrangerBounded: a stranger's port closes once its message
+// being reassembled and its unread messages pass MaxStrangerBuffer; the
+// same port, once asked for with At (promote), carries messages up to
+// MaxMessage; strangers' ports together hold at most MaxStrangerTotal.
+func TestDeliverStrangerBounded(t *testing.T) {
+	io, p, s, _ := testPort(t, 2)
+	p.stranger.Store(true)
+	chunk := make([]byte, ChunkSize)
+	seq := uint64(0)
+	for ; seq <= MaxStrangerBuffer/ChunkSize && p.Err() == nil; seq++ {
+		p.deliver(s.frame(seq, flagMore, chunk))
+	}
+	closedWith(t, p, ErrOverflow)
+
+	q, sq := addPort(t, io, 3)
+	q.stranger.Store(true)
+	for seq := range uint64(MaxStrangerBuffer / ChunkSize) {
+		q.deliver(sq.frame(seq, flagMore, chunk))
+	}
+	q.promote()
+	msg := 1 << 20
+	for seq := uint64(MaxStrangerBuffer / ChunkSize); msg > 0; seq++ {
+		flag := byte(flagMore)
+		if msg <= ChunkSize {
+			flag = flagLast
+		}
+		q.deliver(sq.frame(seq, flag, chunk[:min(msg, ChunkSize)]))
+		msg -= ChunkSize
+	}
+	if m, err := q.Recv(context.Background()); err != nil || len(m) != MaxStrangerBuffer/ChunkSize*ChunkSize+1<<20 {
+		t.Fatalf("the promoted port's message: %d bytes, %v", len(m), err)
+	}
+
+	var refused *Port
+	for n := byte(10); n < 10+2*MaxStrangerTotal/MaxStrangerBuffer && refused == nil; n++ {
+		r, sr := addPort(t, io, n)
+		r.stranger.Store(true)
+		for seq := range uint64(MaxStrangerBuffer/ChunkSize - 1) {
+			r.deliver(sr.frame(seq, flagMore, chunk))
+		}
+		if r.Err() != nil {
+			refused = r
+		}
+		if io.strangerBytes.Load() > MaxStrangerTotal {
+			t.Fatalf("strangers' ports hold %d bytes together", io.strangerBytes.Load())
+		}
+	}
+	if refused == nil {
+		t.Fatal("no stranger's port was refused")
+	}
+	closedWith(t, refused, ErrOverflow)
+}

@@ -92,6 +92,7 @@ type IO struct {
 	trace func(event string, peer identity.ID)
 
 	held           atomic.Int64   // bytes all ports hold ahead of sequence (MaxHeldTotal)
+	strangerBytes  atomic.Int64   // bytes strangers' ports hold in messages (MaxStrangerTotal)
 	strangerOffers *rate.Limiter  // strangers' offers (StrangerOffers); safe for concurrent use
 	refusals       atomic.Int64   // handshake messages refused since the last log
 	refusalLog     rate.Sometimes // the relay loop's: logs refusals at most once a second
@@ -416,7 +417,7 @@ func (io *IO) admitStrangerLocked(peer identity.ID) error {
 	if io.wanted[peer] || io.strangers < MaxStrangerPorts {
 		return nil
 	}
-	if live := io.ports[peer]; live != nil && live.stranger {
+	if live := io.ports[peer]; live != nil && live.stranger.Load() {
 		return nil
 	}
 	return fmt.Errorf("%w: %d open", ErrBusy, io.strangers)
@@ -439,7 +440,8 @@ func (io *IO) register(peer identity.ID, sid sessionID, k *keys, initiator bool,
 		io.mu.Unlock()
 		return nil
 	}
-	if p.stranger = !initiator && !io.wanted[peer]; p.stranger {
+	if !initiator && !io.wanted[peer] {
+		p.stranger.Store(true)
 		io.strangers++
 	}
 	io.ports[peer] = p
@@ -471,9 +473,13 @@ func (io *IO) settle(peer identity.ID, o *offer, p *Port, err error) {
 }
 
 // announce watches the port's peer (to learn when it leaves) and hands the
-// port to the handler.
+// port to the handler. A stranger is not watched (the relay allows a
+// connection only so many watches, which strangers must not use up): it is
+// once At asks for it (promote).
 func (io *IO) announce(ctx context.Context, c *relay.Client, p *Port) {
-	_ = c.Watch(ctx, p.remote)
+	if !p.stranger.Load() {
+		_ = c.Watch(ctx, p.remote)
+	}
 	io.mu.Lock()
 	h := io.handler
 	io.mu.Unlock()
@@ -492,7 +498,7 @@ func (io *IO) forget(p *Port) {
 		delete(io.ports, p.remote)
 	}
 	if io.bySID[p.sid] == p {
-		if p.stranger {
+		if p.stranger.Load() {
 			io.strangers--
 		}
 		delete(io.bySID, p.sid)
@@ -531,7 +537,17 @@ func (io *IO) At(ctx context.Context, peer identity.ID) (port.Port, error) {
 			return nil, ErrOffline
 		}
 		if p := io.ports[peer]; p != nil {
+			// A port the peer opened unasked is asked for now: it is no
+			// longer a stranger's, and its peer is watched.
+			promote := p.stranger.Load()
+			if promote {
+				io.strangers--
+				p.promote()
+			}
 			io.mu.Unlock()
+			if promote && c != nil {
+				_ = c.Watch(ctx, peer)
+			}
 			return p, nil
 		}
 		o := io.offers[peer]

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/task-messenger/task-messenger/relay"
@@ -53,6 +54,13 @@ const (
 	// Recv has not yet taken: a port whose reader falls this far behind
 	// is closed, so that it never holds up other ports or presence.
 	MaxInbox = 2 * MaxMessage
+	// MaxStrangerBuffer bounds the bytes a stranger's port (one this end
+	// did not ask for with At) makes this end hold in the message being
+	// reassembled and the messages its reader has not taken, together.
+	MaxStrangerBuffer = 256 << 10
+	// MaxStrangerTotal bounds those bytes for all strangers' ports of one
+	// IO together.
+	MaxStrangerTotal = 4 << 20
 	// heldOverhead is what a held frame costs beside its chunk (map entry,
 	// slice header), so that empty frames count too.
 	heldOverhead = 64
@@ -78,7 +86,12 @@ type Port struct {
 	sid           sessionID   // immutable
 	initiator     bool        // immutable: this end offered the port
 	opened        time.Time   // immutable: when the handshake completed
-	stranger      bool        // immutable: the peer opened it, unasked (IO.strangers counts it)
+	// stranger is set while the peer opened the port unasked (IO.strangers
+	// counts it); IO.At clears it (promote). Written under IO.mu and
+	// chargeMu, read anywhere.
+	stranger atomic.Bool
+	chargeMu sync.Mutex
+	charged  int // guarded by chargeMu: bytes of partial and inbox counted in IO.strangerBytes
 
 	// sendMu is held while a message's frames are sent (its chunks go out
 	// together) and while the port switches to the data channel.
@@ -198,6 +211,7 @@ func (p *Port) Recv(ctx context.Context) ([]byte, error) {
 				p.inbox = nil // let the backing array go
 			}
 			p.inMu.Unlock()
+			p.refund(len(m))
 			select {
 			case p.taken <- struct{}{}:
 			default:
@@ -271,6 +285,7 @@ func (p *Port) shut(err error) {
 		p.releaseHeldLocked()
 		p.partial = nil
 		p.recvMu.Unlock()
+		p.refund(-1)
 		switch {
 		case errors.Is(err, ErrBadFrame), errors.Is(err, ErrOverflow), errors.Is(err, ErrTooLarge):
 			p.io.cfg.Logger.Warn("peerio: port closed", "peer", p.local.Short(), "to", p.remote.Short(), "err", err)
@@ -410,6 +425,9 @@ func (p *Port) handle(flag byte, chunk []byte) error {
 	if len(p.partial)+len(chunk) > MaxMessage {
 		return fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxMessage)
 	}
+	if err := p.charge(len(chunk)); err != nil {
+		return err
+	}
 	var msg []byte
 	switch {
 	case flag == flagMore:
@@ -436,4 +454,45 @@ func (p *Port) handle(flag byte, chunk []byte) error {
 	}
 	p.io.traceEvent(traceMessage, p.remote)
 	return nil
+}
+
+// charge counts n more bytes of partial or inbox against a stranger's
+// limits (MaxStrangerBuffer, MaxStrangerTotal); a port asked for costs
+// nothing here.
+func (p *Port) charge(n int) error {
+	p.chargeMu.Lock()
+	defer p.chargeMu.Unlock()
+	if !p.stranger.Load() {
+		return nil
+	}
+	if p.charged+n > MaxStrangerBuffer {
+		return fmt.Errorf("%w: a stranger's port holds over %d bytes", ErrOverflow, MaxStrangerBuffer)
+	}
+	if p.io.strangerBytes.Add(int64(n)) > MaxStrangerTotal {
+		p.io.strangerBytes.Add(-int64(n))
+		return fmt.Errorf("%w: strangers' ports hold over %d bytes", ErrOverflow, MaxStrangerTotal)
+	}
+	p.charged += n
+	return nil
+}
+
+// refund gives back n charged bytes (all of them if n < 0). Bytes charged
+// before the port was promoted were given back then.
+func (p *Port) refund(n int) {
+	p.chargeMu.Lock()
+	defer p.chargeMu.Unlock()
+	if n < 0 || n > p.charged {
+		n = p.charged
+	}
+	p.charged -= n
+	p.io.strangerBytes.Add(-int64(n))
+}
+
+// promote makes a stranger's port one asked for: its bytes are no longer
+// counted against the strangers' limits. Called with IO.mu held.
+func (p *Port) promote() {
+	p.chargeMu.Lock()
+	p.stranger.Store(false)
+	p.chargeMu.Unlock()
+	p.refund(-1)
 }

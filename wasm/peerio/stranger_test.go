@@ -167,9 +167,10 @@ func TestStrangerPortsBounded(t *testing.T) {
 	url := relaytest.Start(t, relay.Limits{})
 	v, ports, refused := victim(t, url)
 	var strangers []*stranger
+	var sealers []*sealer
 	for i := range MaxStrangerPorts {
 		s := dialStranger(t, url, identity.Seed{100, byte(i)})
-		s.open(t, v.ID())
+		sealers = append(sealers, s.open(t, v.ID()))
 		<-ports
 		strangers = append(strangers, s)
 	}
@@ -189,8 +190,11 @@ func TestStrangerPortsBounded(t *testing.T) {
 		t.Fatalf("a port past the bound was opened: %v", p.Remote())
 	default:
 	}
-	// One leaves (the victim watches it): there is room again.
-	strangers[1].c.Close()
+	// One closes its port (strangers are not watched: see
+	// TestStrangersNotWatched): there is room again.
+	if err := strangers[1].c.Send(testCtx(t), v.ID(), relay.KindFrame, sealers[1].frame(0, flagClose, nil)); err != nil {
+		t.Fatal(err)
+	}
 	for {
 		o := late.offer(t, v.ID())
 		got := false
@@ -290,5 +294,106 @@ func TestStrangerReusesSID(t *testing.T) {
 	}
 	if m, err := pa.Recv(ctx); err != nil || string(m) != "still mine" {
 		t.Fatalf("the port got %q, %v", m, err)
+	}
+}
+
+// TestStrangerPartialMessagesBounded: MaxStrangerPorts strangers each open
+// a port and send 1 MiB of a message they never finish (64 MiB in all).
+// The tab's heap grows by a few MiB at most: a stranger's port closes past
+// MaxStrangerBuffer, and all of them past MaxStrangerTotal.
+func TestStrangerPartialMessagesBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 64 MiB through a relay")
+	}
+	url := relaytest.Start(t, relay.Limits{FramesPerSec: 1e7, BytesPerSec: 1e11, SendQueue: 1 << 14})
+	v, ports, refused := victim(t, url)
+	type open struct {
+		s  *stranger
+		sl *sealer
+	}
+	var all []open
+	var opened []*Port
+	for i := range MaxStrangerPorts {
+		s := dialStranger(t, url, identity.Seed{120, byte(i)})
+		all = append(all, open{s, s.open(t, v.ID())})
+		opened = append(opened, (<-ports).(*Port))
+	}
+
+	before := heapAlloc()
+	const perPort = 1 << 20
+	chunk := make([]byte, ChunkSize)
+	ctx := testCtx(t)
+	for _, o := range all {
+		for seq := uint64(0); seq < perPort/ChunkSize; seq++ {
+			if err := o.s.c.Send(ctx, v.ID(), relay.KindFrame, o.sl.frame(seq, flagMore, chunk)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Handled in order: once this is refused, the frames before it were handled.
+		if err := o.s.c.Send(ctx, v.ID(), relay.KindSignal, []byte("sync")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range all {
+		select {
+		case <-refused:
+		case <-ctx.Done():
+			t.Fatal("the victim did not handle the frames")
+		}
+	}
+	after := heapAlloc()
+	growth := int64(after) - int64(before)
+	t.Logf("heap %d → %d bytes (%+d) after %d MiB of unfinished messages", before, after, growth, MaxStrangerPorts*perPort>>20)
+	if growth > 3*MaxStrangerTotal {
+		t.Fatalf("the heap grew by %d MiB while strangers sent %d MiB of unfinished messages", growth>>20, MaxStrangerPorts*perPort>>20)
+	}
+	for _, p := range opened {
+		<-p.Done()
+		if !errors.Is(p.Err(), ErrOverflow) {
+			t.Fatalf("a stranger's port closed with %v, want ErrOverflow", p.Err())
+		}
+	}
+	if n := v.strangerBytes.Load(); n != 0 {
+		t.Fatalf("closed strangers' ports still count %d bytes", n)
+	}
+	runtime.KeepAlive(opened)
+}
+
+// TestStrangersNotWatched: ports strangers open do not use up the relay's
+// watches (MaxWatch of them here): a member dialled afterwards is still
+// watched, and reached. A stranger's port asked for with At is watched.
+func TestStrangersNotWatched(t *testing.T) {
+	const maxWatch = 4
+	url := relaytest.Start(t, relay.Limits{MaxWatch: maxWatch})
+	v, ports, _ := victim(t, url)
+	for i := range 2 * maxWatch {
+		s := dialStranger(t, url, identity.Seed{130, byte(i)})
+		s.open(t, v.ID())
+		<-ports
+	}
+	member := New("member", identity.Seed{140}, Config{Relay: url, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := member.On(testCtx(t), func(port.Port) {}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { member.Close() })
+	if _, err := v.At(testCtx(t), member.ID()); err != nil {
+		t.Fatalf("At a member after %d strangers: %v", 2*maxWatch, err)
+	}
+
+	// A stranger asked for is watched: it leaving closes its port.
+	s := dialStranger(t, url, identity.Seed{150})
+	s.open(t, v.ID())
+	var p *Port
+	for p == nil || p.Remote() != s.key.ID() {
+		p = (<-ports).(*Port) // the member's port came first
+	}
+	if q, err := v.At(testCtx(t), s.key.ID()); err != nil || q != port.Port(p) {
+		t.Fatalf("At the stranger: %v, %v; want its port", q, err)
+	}
+	s.c.Close()
+	select {
+	case <-p.Done():
+	case <-testCtx(t).Done():
+		t.Fatal("the port of a stranger asked for did not close when it left")
 	}
 }

@@ -25,6 +25,7 @@ import (
 type conn struct {
 	s     *Server
 	ws    *websocket.Conn
+	sock  *sockConn    // immutable: ws's socket, as written to
 	lport string       // immutable: the port the client reached the server on
 	addr  netip.Prefix // immutable: the client's address, as MaxConnsPerIP counts it
 
@@ -45,11 +46,18 @@ type conn struct {
 	sendq chan outFrame
 
 	// The writer's progress, for enqueue to tell a client that does not
-	// read from a writer that waits for a CPU: writes counts the writes
-	// done, writeStart is when the write under way began (UnixNano; 0:
-	// none). The writer stores, any goroutine loads.
+	// read from a writer that waits for a CPU (see progress): writes
+	// counts the writes done, writeStart is when the write under way began
+	// (UnixNano; 0: none). The writer stores, any goroutine loads.
 	writes     atomic.Uint64
 	writeStart atomic.Int64
+
+	// ready is set once the handshake has set id (tests' hooks read id
+	// only after it).
+	ready atomic.Bool
+
+	// shedMark is c's progress when shed last looked; guarded by s.shedMu.
+	shedMark progress
 
 	// Presence to tell the client: any goroutine holding s.mu sets it
 	// (notePresence), the writer takes it. A watcher learns the latest
@@ -86,13 +94,14 @@ var readBufs = sync.Pool{New: func() any {
 
 // serve runs one upgraded connection (of request r) until it ends, and
 // returns it and why it ended.
-func (s *Server) serve(ws *websocket.Conn, r *http.Request, addr netip.Prefix) (*conn, error) {
+func (s *Server) serve(ws *websocket.Conn, sock *sockConn, r *http.Request, addr netip.Prefix) (*conn, error) {
 	ws.SetReadLimit(MaxFrameSize + 1) // our own check (readMessage) closes with 1008 first
 	cctx, cancel := context.WithCancelCause(s.ctx)
 	g, ctx := errgroup.WithContext(cctx)
 	c := &conn{
 		s:        s,
 		ws:       ws,
+		sock:     sock,
 		lport:    hostguard.ListeningPort(r),
 		addr:     addr,
 		log:      s.log.With("remote", r.RemoteAddr),
@@ -102,6 +111,13 @@ func (s *Server) serve(ws *websocket.Conn, r *http.Request, addr netip.Prefix) (
 		presence: make(chan struct{}, 1),
 		frames:   rate.NewLimiter(rate.Limit(s.lim.FramesPerSec), max(1, int(2*s.lim.FramesPerSec))),
 		bytes:    rate.NewLimiter(rate.Limit(s.lim.BytesPerSec), max(MaxFrameSize, int(2*s.lim.BytesPerSec))),
+	}
+	if s.inWrite != nil && sock != nil {
+		sock.inWrite = func() {
+			if c.ready.Load() {
+				s.inWrite(c)
+			}
+		}
 	}
 	// Whatever ends the connection, this closes the websocket with its
 	// cause, which unblocks the reader (it reads without a context, so
@@ -200,6 +216,7 @@ func (c *conn) handshake() error {
 		return policy(RejectHello, "bad signature")
 	}
 	c.id = f.ID
+	c.ready.Store(true)
 	c.log = c.log.With("peer", f.ID.Short())
 	c.s.register(c)
 	if err := c.write(mustEncode(&Frame{Type: FrameWelcome})); err != nil {
@@ -316,12 +333,49 @@ func (c *conn) throttle(n int) (notice []byte, err error) {
 	}
 }
 
-// queueGrace is the window over which routing judges a full send queue.
-// The client is dropped as not reading only if, at the end of a window
-// with no write done, its writer has been blocked in one write (the
-// client's socket is full) for the whole window. A writer that merely
-// waits for a CPU, however long, never counts against its client.
-const queueGrace = 250 * time.Millisecond
+// queueGrace is the window over which routing judges a full send queue,
+// and stallWindows how many windows in a row must show no progress (see
+// stuck) before the client is dropped as not reading.
+const (
+	queueGrace   = 250 * time.Millisecond
+	stallWindows = 4
+)
+
+// progress is a snapshot of a connection's writer and socket.
+type progress struct {
+	writes uint64 // writes done
+	start  int64  // when the write under way began (UnixNano; 0: none)
+	sent   uint64 // bytes handed to the socket
+	unsent int    // bytes in the socket the client has not taken (-1: unknown)
+	still  int    // windows in a row judged with nothing moving (stuck sets it)
+}
+
+// progress returns c's progress now (still 0).
+func (c *conn) progress() progress {
+	return progress{
+		writes: c.writes.Load(),
+		start:  c.writeStart.Load(),
+		sent:   c.sock.sentBytes(),
+		unsent: c.sock.unsent(),
+	}
+}
+
+// stuck reports whether a client whose progress was p at least a
+// queueGrace ago and is now now does not read, setting now.still. It
+// does not read if, for stallWindows windows in a row, its writer stayed
+// in one write with no byte written, and the socket held bytes the client
+// did not take (where the kernel tells: Linux). A client that takes
+// bytes (the socket's queue shrinks) is never judged stuck, however long
+// its writer waits for a CPU, in a write or not.
+func stuck(p progress, now *progress) bool {
+	if now.start == 0 || now.start != p.start || now.writes != p.writes ||
+		now.sent != p.sent || now.unsent != p.unsent || now.unsent == 0 {
+		now.still = 0
+		return false
+	}
+	now.still = p.still + 1
+	return now.still >= stallWindows
+}
 
 // Reasons enqueue did not queue a frame (besides errSlow).
 var (
@@ -332,9 +386,10 @@ var (
 
 // enqueue queues the recv frame b for the writer, taking its bytes from
 // the server's queue budget and its address's share (errBudget or
-// errBudgetIP if exhausted: b is not queued, the client stays). If the queue is full, it waits for room; if
-// the writer makes no progress over a queueGrace while blocked in a
-// write, the client is not reading: it is dropped (errSlow).
+// errBudgetIP if exhausted: b is not queued, the client stays). If the
+// queue is full, it waits for room; if the client is stuck (it takes
+// nothing over stallWindows windows while its writer is in one write), it
+// is dropped (errSlow).
 func (c *conn) enqueue(b []byte) error {
 	select {
 	case <-c.done:
@@ -361,7 +416,7 @@ func (c *conn) push(f outFrame) error {
 	}
 	t := time.NewTimer(queueGrace)
 	defer t.Stop()
-	last := c.writes.Load()
+	last := c.progress()
 	for {
 		select {
 		case c.sendq <- f:
@@ -371,14 +426,15 @@ func (c *conn) push(f outFrame) error {
 			return errGone
 		case <-t.C:
 		}
-		if n := c.writes.Load(); n != last {
-			last = n // progress: a new window
-		} else if start := c.writeStart.Load(); start != 0 && time.Since(time.Unix(0, start)) >= queueGrace {
+		now := c.progress()
+		if stuck(last, &now) {
 			c.cancel(errSlow)
 			return errSlow
-		} else if c.s.onStall != nil {
+		}
+		if now.writes == last.writes && c.s.onStall != nil {
 			c.s.onStall(c)
 		}
+		last = now
 		t.Reset(queueGrace)
 	}
 }

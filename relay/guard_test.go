@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -499,6 +500,91 @@ func TestStallNotDropped(t *testing.T) {
 	for range 3 {
 		select {
 		case <-stalls:
+		case <-time.After(wait):
+			t.Fatalf("routing never waited a window for the held writer; stats %+v", r.Stats())
+		}
+	}
+	unhold()
+	for i := range n {
+		expectRecv(t, b, a.ID(), KindFrame, []byte{byte(i)})
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); st.Drops != 0 {
+		t.Errorf("%d drops", st.Drops)
+	}
+	exchange(t, a, b, "after the stall")
+}
+
+// TestStallInWriteNotDropped: a client that reads is not dropped while
+// its writer is held inside a write to its socket (a writer the OS
+// descheduled mid-write on a starved machine), however many windows
+// routing waits for room in its full queue. The relay used to drop it
+// after one window, as a writer blocked in one write.
+func TestStallInWriteNotDropped(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("only Linux tells what a client took from its socket")
+	}
+	var held atomic.Bool
+	var slow atomic.Pointer[identity.ID]
+	release := make(chan struct{})
+	inside := make(chan *conn, 1)
+	stalls := make(chan struct{}, 64)
+	r := newRelay(t, Limits{SendQueue: 2, FramesPerSec: 1e6, BytesPerSec: 1e12}, func(s *Server) {
+		s.inWrite = func(c *conn) {
+			if id := slow.Load(); id != nil && c.id == *id && held.Load() {
+				if c.writeStart.Load() == 0 {
+					panic("inWrite outside a write")
+				}
+				select {
+				case inside <- c:
+				default:
+				}
+				<-release
+			}
+		}
+		s.onStall = func(c *conn) {
+			if id := slow.Load(); id != nil && c.id == *id {
+				select {
+				case stalls <- struct{}{}:
+				default:
+				}
+			}
+		}
+	})
+	var once sync.Once
+	unhold := func() { once.Do(func() { held.Store(false); close(release) }) }
+	t.Cleanup(unhold) // before the relay closes, whatever fails
+	a, b := dial(t, r, key(1)), dial(t, r, key(2))
+	id := b.ID()
+	slow.Store(&id)
+	held.Store(true)
+	const n = 20
+	errc := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := a.Send(context.Background(), b.ID(), KindFrame, []byte{byte(i)}); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	var hc *conn
+	select {
+	case hc = <-inside:
+	case <-time.After(wait):
+		t.Fatal("b's writer never wrote")
+	}
+	// Routing waits for b's full queue through more windows than a
+	// client that does not read is given, while b's writer is held inside
+	// its write.
+	for range stallWindows + 2 {
+		select {
+		case <-stalls:
+		case <-hc.done:
+			t.Fatal("b dropped while its writer was held inside a write")
 		case <-time.After(wait):
 			t.Fatalf("routing never waited a window for the held writer; stats %+v", r.Stats())
 		}

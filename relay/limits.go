@@ -26,7 +26,7 @@ type Limits struct {
 	// connection. Without it, every client that stops reading could hold
 	// SendQueue frames of up to MaxFrameSize. At least MaxFrameSize. When
 	// it is spent, the clients that hold it without reading (frames
-	// queued, the writer blocked in one write for 250 ms) are dropped.
+	// queued, stuck as SendQueue says) are dropped.
 	MaxQueuedBytes int64
 
 	// MaxQueuedBytesPerIP bounds the part of MaxQueuedBytes that the
@@ -56,11 +56,14 @@ type Limits struct {
 	MaxWatch int
 
 	// SendQueue is how many frames may wait for a connection's writer.
-	// Routing waits for room in a full queue as long as the writer makes
-	// progress; a client whose writer stays blocked in one write (its
-	// socket full: it does not read) over a 250 ms window (queueGrace) is
-	// dropped. A writer that only waits for a CPU (a busy machine) never
-	// gets its client dropped.
+	// Routing waits for room in a full queue as long as the client makes
+	// progress. A client is dropped as not reading only after four 250 ms
+	// windows in a row (queueGrace, stallWindows) in which its writer
+	// stayed in one write, wrote no byte to the socket, and (on Linux,
+	// where the kernel tells: SIOCOUTQ) the socket held bytes the client
+	// did not take. So a client that reads is never dropped for a writer
+	// that waits for a CPU, even inside a write; elsewhere, only after a
+	// writer descheduled for a whole second.
 	SendQueue int
 
 	// WriteTimeout bounds each write to a client; a client that does not

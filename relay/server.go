@@ -41,8 +41,9 @@ type Server struct {
 	queued   atomic.Int64
 	queuedIP map[netip.Prefix]int64 // guarded by qmu
 	// lastShed is when shed last looked for stuck clients (UnixNano);
-	// any goroutine, with atomics.
-	lastShed atomic.Int64
+	// shedMu is held by the one shed that looks.
+	shedMu   sync.Mutex
+	lastShed int64 // guarded by shedMu
 
 	// ctx ends when Close is called (cause errShutdown); every connection's
 	// context derives from it.
@@ -57,13 +58,16 @@ type Server struct {
 	onClose func(c *conn, cause error)
 	// onStall, if set before the server is used, is called by routing each
 	// time it has waited a whole queueGrace for room in c's full send
-	// queue and kept c: no write done, and none under way all along
-	// (tests); immutable.
+	// queue and kept c though no write was done in it (tests); immutable.
 	onStall func(c *conn)
 	// beforeWrite, if set before the server is used, is called by a
 	// connection's writer before each write after the handshake (tests);
 	// immutable.
 	beforeWrite func(c *conn)
+	// inWrite, if set before the server is used, is called inside each
+	// write to a connection's socket after the handshake, the write under
+	// way (tests); immutable.
+	inWrite func(c *conn)
 
 	wg sync.WaitGroup // one per connection handler; Close waits for them
 
@@ -170,7 +174,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// The Origin was checked above, against every allowed host (the
 	// library's own check wants Origin == Host, which a rebound name
 	// passes).
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	sock := &sockConn{}
+	ws, err := websocket.Accept(hijackSock{w, sock}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		s.release(addr)
 		s.m.reject(RejectUpgrade)
@@ -178,7 +183,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.m.connsTotal.Add(1)
-	c, cause := s.serve(ws, r, addr)
+	c, cause := s.serve(ws, sock, r, addr)
 	s.release(addr)
 	if s.onClose != nil {
 		s.onClose(c, cause)
@@ -265,21 +270,28 @@ func (s *Server) give(addr netip.Prefix, n int) {
 }
 
 // shed runs when the queue budget is spent: it drops every client that
-// is not reading (frames wait in its queue while its writer has been
-// blocked in one write for a queueGrace), since those are what hold the
-// budget. It looks at most once per queueGrace.
+// is stuck (see stuck: judged over the windows between sheds) with frames
+// in its queue, since those are what hold the budget. It looks at most
+// once per queueGrace.
 func (s *Server) shed() {
-	now := time.Now().UnixNano()
-	last := s.lastShed.Load()
-	if now-last < int64(queueGrace) || !s.lastShed.CompareAndSwap(last, now) {
+	if !s.shedMu.TryLock() {
+		return // another routing goroutine is looking
+	}
+	defer s.shedMu.Unlock()
+	t := time.Now().UnixNano()
+	if t-s.lastShed < int64(queueGrace) {
 		return
 	}
+	first := s.lastShed == 0
+	s.lastShed = t
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, c := range s.peers {
-		if start := c.writeStart.Load(); start != 0 && now-start >= int64(queueGrace) && len(c.sendq) > 0 {
+		now := c.progress()
+		if !first && stuck(c.shedMark, &now) && len(c.sendq) > 0 {
 			c.cancel(errShed)
 		}
+		c.shedMark = now
 	}
 }
 

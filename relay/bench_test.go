@@ -53,8 +53,8 @@ func BenchmarkRelay(b *testing.B) {
 	if err := raiseFiles(benchConns + 1024); err != nil {
 		b.Fatal(err)
 	}
-	// Every client comes from 127.0.0.1.
-	s := NewServer(nil, Limits{MaxConns: benchConns + 64, MaxConnsPerIP: benchConns + 64})
+	// Every client comes from 127.0.0.1: it gets the whole queue budget.
+	s := NewServer(nil, Limits{MaxConns: benchConns + 64, MaxConnsPerIP: benchConns + 64, MaxQueuedBytesPerIP: DefaultLimits().MaxQueuedBytes})
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
 	defer s.Close()

@@ -287,8 +287,12 @@ func (s *Server) shed() {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, c := range s.peers {
+		if len(c.sendq) == 0 {
+			c.shedMark = progress{} // holds nothing; judged afresh
+			continue
+		}
 		now := c.progress()
-		if !first && stuck(c.shedMark, &now) && len(c.sendq) > 0 {
+		if !first && stuck(c.shedMark, &now) {
 			c.cancel(errShed)
 		}
 		c.shedMark = now

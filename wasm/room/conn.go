@@ -295,7 +295,7 @@ func (m *Messenger) dialLocked(peer identity.ID) {
 //	{"v":2, "type":"joined",  "task":T, "key":K, "title":…, "parent":P, "members":[…], "clock":c}
 //	                   clock: the highest clock the answering member has
 //	                   seen, so the joiner's first message comes after it;
-//	                   members: taken only by a joiner, from its inviter
+//	                   members: informative, never taken
 //	{"v":2, "type":"refused", "task":T, "error":…}
 //	{"v":2, "type":"digest",  "task":T, "author":X, "start":i, "digests":D}
 //	                   D (base64): SHA-256 of each of X's messages i, i+1, …

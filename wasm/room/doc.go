@@ -53,14 +53,18 @@
 //     from the seed and the name, so it is known before the book exists).
 //     The port is authenticated (peerio), so Bob knows it is Ana's.
 //  4. Bob, if he has T and the secret is one he issued for T, not revoked
-//     nor expired, follows Ana's book (journal.DB.ReaderFrom(key, ana): its
-//     genesis must then name Ana), creates "bob-ana-T" (genesis meta: Ana,
-//     the task's title, parent and members; then a copy of his log),
-//     announces Ana with a "member" message ({id: Ana, via: Bob, invite:
-//     the first 8 hex digits of the secret's hash}: every admission is in
-//     the timeline of every member), and answers {type: "joined", task: T,
-//     key, title, parent, members, clock}. Else he answers {type:
-//     "refused", error}: Join fails with that reason (ErrNotInvited).
+//     nor expired, and he has admitted fewer than MaxIntroduced (64)
+//     members of T, admits Ana: the record of the member (in his tasks
+//     book) and a "member" message announcing her ({id: Ana, via: Bob,
+//     invite: the first 8 hex digits of the secret's hash}) are one
+//     write, all or nothing, so every admission is in the timeline of
+//     every member, even one whose pairing then fails. He then follows
+//     Ana's book (journal.DB.ReaderFrom(key, ana): its genesis must then
+//     name Ana), creates "bob-ana-T" (genesis meta: Ana, the task's title,
+//     parent and members; then a copy of his log, announcement included)
+//     and answers {type: "joined", task: T, key, title, parent, members,
+//     clock}. Else he answers {type: "refused", error}: Join fails with
+//     that reason (ErrNotInvited, ErrTooManyMembers).
 //  5. Ana records the task, follows Bob's book, creates "ana-bob-T" (first
 //     page naming Bob and the task, then a copy of her log) and writes a
 //     "join" message after Bob's clock. Ana creates her book only once Bob
@@ -69,16 +73,29 @@
 //     heads, pages and lengths: the seed's "ping or send the latest length".
 //
 // A member who joins through Bob is announced by Bob, as a "member" page in
-// each of his books to the others, and Bob's answer lists the members to
-// the newcomer. Each side then pairs: a "join" without a secret on a port
-// to the other (sent on every new port while a pair is incomplete),
-// answered by "joined", so every pair ends with its two books. A pairing
-// needs an announcement both sides hold: a join without a secret is
-// accepted only from a peer this side already counts as a member (from an
-// announcement in a verified book of a member, or its inviter's list), and
-// the members a pairing answer lists are ignored. A member announces at
-// most MaxIntroduced (64) members of a task; beyond, its announcements are
-// shown, not acted on (EventError, ErrTooManyMembers). A member offline
+// each of his books to the others. The members an answer lists are never
+// taken (not even by the joiner from its inviter): a profile counts a peer
+// as a member only if it admitted it by its own invite, joined through it,
+// or holds a verified book of a member announcing it: a "member" message,
+// or the author's "join" message (its via: the member it joined through).
+// So a newcomer learns its inviter's inviter from the inviter's join
+// message, pairs with it, and learns the others from its books. Each side
+// then pairs: a "join" without a secret on a port to the other (sent on
+// every new port while a pair is incomplete), answered by "joined", so
+// every pair ends with its two books. A pairing needs an announcement both
+// sides hold: a join without a secret is accepted only from a peer this
+// side already counts as a member.
+//
+// Introductions are charged to the root of their chain: the first member
+// up the chain of announcers that this profile admitted itself (by its
+// invite) or joined through; this profile's own admissions are charged to
+// itself. A root and everyone its chain introduces bring in at most
+// MaxIntroduced (64) members of a task, this profile at most 64 by its
+// invites, and a task holds at most MaxMembers (256): a hostile member
+// that announces identities of its own, which announce more, still adds
+// at most 64. Announcements beyond are shown, not acted on (EventError,
+// ErrTooManyMembers). The price: a profile learns at most 64 members
+// through the member it joined through. A member offline
 // during a join learns of it from the announcement when it syncs again,
 // and the newcomer's dial waits for it to come online. A refused pairing
 // (the other side has not finished its own join yet) is retried from the
@@ -111,11 +128,15 @@
 // as many reads as messages shown.
 //
 // A clock is at most MaxClock (2^53−1, exact as a JavaScript number), and
-// the task's clock advances only by a member's message at most MaxClockStep
-// (2^32) above the highest seen; a message beyond is recorded as refused (in
-// the tasks book) and shown as invalid; sums saturate, never wrap. A hostile
-// author's messages may still be out of order among themselves; the others'
-// order is kept.
+// a member's message mid may claim at most MaxClockStep (2^32) + mid above
+// the highest clock of the other authors (this profile included); so may a
+// join's answer (mid 0). A message beyond is recorded as refused (in the
+// tasks book) and shown as invalid, and never advances the clock; sums
+// saturate, never wrap. The bound moves only with the other members'
+// messages, so a member alone cannot ratchet the clock to its end: each
+// of its steps needs a message of another member after it. A hostile
+// author's messages may still be out of order among themselves; the
+// others' order is kept.
 //
 // # Validation
 //
@@ -138,6 +159,11 @@
 // genesis and record proofs (equivocation.go): both verified copies are an
 // Equivocation, reported as EventEquivocation and in
 // MemberInfo.Equivocations (kept in memory: found again after a reload).
+// A copy asked for and not received is asked again after 30s, or when the
+// port to that member reopens; at most 16 are asked of one member, 1,024
+// in all. A member may ask for 16 copies on one port; they are made off
+// the port's reader (2 at once over all ports), so a port keeps being
+// served while a copy is made.
 //
 // # Protocol version
 //

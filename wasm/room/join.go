@@ -310,8 +310,7 @@ func (m *Messenger) repair() {
 
 // ensurePair makes sure this profile follows the member's book key and has
 // its own book to the member; it reports whether the member is new (then
-// by announced it, or no one: an invite of this profile, or the inviter's
-// list).
+// by announced it; zero: the member this profile joins through).
 func (m *Messenger) ensurePair(ctx context.Context, t *task, peer, key, by identity.ID) (bool, error) {
 	if peer == m.self {
 		return false, errors.New("room: cannot pair with itself")
@@ -382,8 +381,8 @@ func (m *Messenger) rescan(ctx context.Context, in *journal.Book) {
 	}
 }
 
-// addMember records a member announced by another (by), or listed by the
-// inviter at a join (by zero), and starts pairing with it.
+// addMember records a member announced in by's verified book, and starts
+// pairing with it.
 func (m *Messenger) addMember(ctx context.Context, t *task, id, by identity.ID) error {
 	if id == m.self || id.Check() != nil {
 		return nil

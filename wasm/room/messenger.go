@@ -23,7 +23,9 @@ var (
 	// ErrNotInvited: a join from a peer that is not a member, without a
 	// live invite of the member it asks (none, unknown, revoked, expired).
 	ErrNotInvited = errors.New("room: not invited")
-	// ErrTooManyMembers: a member announced more than MaxIntroduced.
+	// ErrTooManyMembers: a member (with the members it introduced)
+	// announced more than MaxIntroduced, or this profile admitted as many
+	// by its invites already.
 	ErrTooManyMembers = errors.New("room: too many members announced")
 	// ErrBadEvidence: a copy that does not prove what it claims
 	// (equivocation.go).

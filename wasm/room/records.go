@@ -20,8 +20,9 @@ import (
 //
 //	{"op":"task",   "task":T, "title":…, "parent":P, "host":H, "date":ms}
 //	{"op":"title",  "task":T, "title":…, "clock":c, "by":X}
-//	{"op":"member", "task":T, "peer":X, "by":Y}    Y: the member that announced X (none: X joined
-//	                                               through this profile's invite, or was listed by its inviter)
+//	{"op":"member", "task":T, "peer":X, "by":Y}    Y: the member that announced X, or this profile
+//	                                               (X joined through its invite); none: X is the
+//	                                               member this profile joined through
 //	{"op":"pair",   "task":T, "peer":X, "key":K}   K: X's book to this profile
 //	{"op":"invite", "task":T, "invite":S, "expires":ms}   S: SHA-256 of an invite's secret, hex;
 //	                                               expires: 0 for never
@@ -46,9 +47,11 @@ const (
 	MaxTitle   = 200      // bytes of a task title
 	MaxText    = 16 << 10 // bytes of a chat message
 	MaxMembers = 256      // members of one task
-	// MaxIntroduced is the most members one member may announce in a
-	// task (announcements beyond are shown, not acted on): a hostile
-	// member cannot fill a task alone.
+	// MaxIntroduced is the most members one member, and the members it
+	// introduced, may bring into a task as this profile sees it
+	// (announcements beyond are shown, not acted on), and the most this
+	// profile admits by its invites: a hostile member cannot fill a task
+	// alone, however it chains identities of its own.
 	MaxIntroduced = 64
 	maxRecord     = 4 << 10   // bytes of a tasks record
 	maxWire       = 256 << 10 // bytes of a room protocol message

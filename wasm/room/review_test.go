@@ -366,3 +366,27 @@ func fakeTask() TaskID {
 	id, _ := NewTaskID()
 	return id
 }
+
+// Without the inviter's list, a chain of invites still pairs everyone:
+// each newcomer learns its inviter's inviter from the inviter's join
+// message, and the others from their books.
+func TestInviteChainPairsEveryone(t *testing.T) {
+	url := startRelay(t)
+	bob, ana, carl, dave := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1), newNode(t, url, "carl", 3), newNode(t, url, "dave", 4)
+	task, err := bob.CreateTask(testCtx(t), "Chain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	carl.join(ana, task.ID)
+	dave.join(carl, task.ID)
+	all := []*node{bob, ana, carl, dave}
+	for _, n := range all {
+		eventually(t, n.name+" paired with all three", func() bool { return n.paired(task.ID, 3) }, state(task.ID, all...))
+	}
+	for _, n := range all {
+		n.send(task.ID, "hi from "+n.name, nil)
+	}
+	// The task, three joins, three announcements, four messages.
+	converged(t, task.ID, 11, all...)
+}

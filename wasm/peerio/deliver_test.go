@@ -500,3 +500,36 @@ func TestDeliverStrangerBounded(t *testing.T) {
 	}
 	closedWith(t, refused, ErrOverflow)
 }
+
+// sentFrames is a data channel that keeps what is sent on it.
+type sentFrames struct{ frames [][]byte }
+
+func (s *sentFrames) Send(b []byte) error {
+	s.frames = append(s.frames, append([]byte(nil), b...))
+	return nil
+}
+
+// TestDrainedGoesDirect: the answer to the other end's drain goes over the
+// data channel once it is open, even before this end switched to it: had
+// it gone through the relay after this end's own drain, this end's frames
+// over the channel would overtake it and wait ahead of sequence at the
+// other end (a replication batch past MaxHeld closes the port). Here the
+// IO is offline, so a frame through the relay would close the port.
+func TestDrainedGoesDirect(t *testing.T) {
+	_, p, _, _ := testPort(t, 2)
+	dc := &sentFrames{}
+	p.direct.mu.Lock()
+	p.direct.dc = dc
+	p.direct.mu.Unlock()
+	drain, err := encMode.Marshal(rtcMsg{T: rtcDrain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.rtcSignal(drain)
+	if err := p.Err(); err != nil {
+		t.Fatalf("the drained answer went through the relay: %v", err)
+	}
+	if len(dc.frames) != 1 {
+		t.Fatalf("%d frames over the data channel, want the drained answer", len(dc.frames))
+	}
+}

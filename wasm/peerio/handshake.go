@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -37,9 +36,6 @@ const (
 	envAnswer   = 2
 	maxEnvelope = 4096
 )
-
-// ErrHandshake means a peer's offer or answer failed verification.
-var ErrHandshake = errors.New("peerio: handshake failed")
 
 type sessionID [sidSize]byte
 

@@ -18,11 +18,19 @@
 // reassembled, MaxInbox of messages the port's reader has not taken (so a
 // reader that stops closes its port; it never holds up another port,
 // presence, or Close). Ports opened by peers this end did not ask for
-// with At are at most MaxStrangerPorts at once, one per peer (a new offer
-// replaces the port); their offers are checked at most StrangerOffers a
-// second (the rest refused unread), and an incoming handshake holds no
-// state until it is answered. Frames are delivered from the relay loop
-// and the data channel without waiting for any port's reader.
+// with At (strangers' ports) are at most MaxStrangerPorts at once, one per
+// peer (a new offer replaces the port); their offers are checked at most
+// StrangerOffers a second (the rest refused unread), and an incoming
+// handshake holds no state until it is answered. A stranger's port holds at
+// most MaxStrangerBuffer bytes of messages (being reassembled or unread),
+// and all of them MaxStrangerTotal together; a stranger is not watched at
+// the relay (whose watches per connection are bounded), so its port stays
+// until either end closes it. At on a stranger's port makes it an ordinary
+// port (the room does so when it admits the peer): MaxMessage and MaxInbox
+// apply, and its peer is watched. Frames are delivered from the relay loop
+// and the data channel without waiting for any port's reader. Writes to
+// the relay that no caller's context bounds (Close's close frame, WebRTC
+// signaling) are bounded by a timeout.
 package peerio
 
 import (
@@ -40,18 +48,6 @@ import (
 	"github.com/task-messenger/task-messenger/relay"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/port"
-)
-
-// Errors.
-var (
-	// ErrSelf means At was asked for this peer's own id.
-	ErrSelf = errors.New("peerio: cannot connect to itself")
-	// ErrOffline means this peer is not online (call On first).
-	ErrOffline = errors.New("peerio: network must be online")
-	// ErrBusy means an offer from a peer this end did not ask for was
-	// refused: MaxStrangerPorts such ports are open already, or such
-	// offers come faster than StrangerOffers.
-	ErrBusy = errors.New("peerio: too many ports from unknown peers")
 )
 
 // Bounds on what peers this end did not ask for with At (strangers) may

@@ -71,6 +71,18 @@ func (p *peer) online(t *testing.T) {
 	}
 }
 
+// accept returns the next port p's handler got, asked for with At (as the
+// room does once it admits a peer), so that it is no stranger's: its
+// messages may be larger than MaxStrangerBuffer.
+func (p *peer) accept(t *testing.T) port.Port {
+	t.Helper()
+	pt := <-p.ports
+	if q, err := p.At(ctx(t), pt.Remote()); err != nil || q != pt {
+		t.Fatalf("At the peer of a port %s got: %v, %v", p.Alias(), q, err)
+	}
+	return pt
+}
+
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -100,7 +112,7 @@ func connected(t *testing.T) (ana, bob *peer, pa, pb port.Port) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ana, bob, pa, <-bob.ports
+	return ana, bob, pa, bob.accept(t)
 }
 
 func TestConnectExchangeClose(t *testing.T) {
@@ -254,7 +266,7 @@ func TestReplicationOverIO(t *testing.T) {
 	}
 	wg.Add(2)
 	go run(anaDB, pa)
-	go run(bobDB, <-bob.ports)
+	go run(bobDB, bob.accept(t))
 
 	changed := make(chan struct{}, 1)
 	unsub := bobDB.Subscribe(func(journal.Event) {
@@ -310,7 +322,7 @@ func TestWebRTCLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pb := <-bob.ports
+	pb := bob.accept(t)
 	// Messages sent while the channel opens arrive in order, and the switch
 	// never makes the receiver hold more than MaxHeld ahead of sequence
 	// (200 messages of 8 KiB: more than that).
@@ -353,7 +365,7 @@ func TestWebRTCFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pb := <-bob.ports
+	pb := bob.accept(t)
 	ana.await(t, peerio.TraceRelay, bob.ID()) // the fallback happened
 	select {
 	case <-pa.(*peerio.Port).DirectOpen():

@@ -66,18 +66,6 @@ const (
 	heldOverhead = 64
 )
 
-// Errors of a port, wrapped in the reason it closed.
-var (
-	// ErrTooLarge means a message over MaxMessage.
-	ErrTooLarge = errors.New("peerio: message too large")
-	// ErrBadFrame means a frame that does not open, or breaks the framing
-	// (an oversized frame, an unknown flag).
-	ErrBadFrame = errors.New("peerio: bad frame")
-	// ErrOverflow means a peer made this end hold more than a limit
-	// allows: frames ahead of sequence, or messages not read.
-	ErrOverflow = errors.New("peerio: receive buffer full")
-)
-
 // A Port is an authenticated, encrypted, ordered connection to one peer.
 // It implements port.Port.
 type Port struct {
@@ -152,7 +140,7 @@ func (p *Port) Send(ctx context.Context, msg []byte) error {
 		if n < len(msg) {
 			flag = flagMore
 		}
-		if err := p.sendFrame(ctx, flag, msg[:n]); err != nil {
+		if err := p.sendFrame(ctx, flag, msg[:n], false); err != nil {
 			return err
 		}
 		msg = msg[n:]
@@ -160,16 +148,26 @@ func (p *Port) Send(ctx context.Context, msg []byte) error {
 	return nil
 }
 
+// Bounds on the relay writes of control frames, which no caller's context
+// bounds.
+const (
+	// closeTimeout is how long Close lets the relay take the close frame.
+	closeTimeout = time.Second
+	// controlTimeout is how long a WebRTC signaling frame may take.
+	controlTimeout = 5 * time.Second
+)
+
 // sendFrame seals and sends one frame: over the data channel once the port
-// switched to it, else through the relay.
-func (p *Port) sendFrame(ctx context.Context, flag byte, chunk []byte) error {
+// switched to it (or, if early, as soon as the channel is open), else
+// through the relay.
+func (p *Port) sendFrame(ctx context.Context, flag byte, chunk []byte, early bool) error {
 	p.sealMu.Lock()
 	defer p.sealMu.Unlock()
-	return p.sendFrameLocked(ctx, flag, chunk)
+	return p.sendFrameLocked(ctx, flag, chunk, early)
 }
 
 // sendFrameLocked is sendFrame with sealMu held.
-func (p *Port) sendFrameLocked(ctx context.Context, flag byte, chunk []byte) error {
+func (p *Port) sendFrameLocked(ctx context.Context, flag byte, chunk []byte, early bool) error {
 	select {
 	case <-p.closed:
 		return p.closeErr()
@@ -182,7 +180,7 @@ func (p *Port) sendFrameLocked(ctx context.Context, flag byte, chunk []byte) err
 	out = binary.BigEndian.AppendUint64(out, seq)
 	plain := append([]byte{flag}, chunk...)
 	out = p.send.aead.Seal(out, nonce(seq), plain, p.sid[:])
-	if p.direct.send(out) {
+	if p.direct.send(out, early) {
 		return nil
 	}
 	c := p.io.relayClient()
@@ -235,7 +233,8 @@ func (p *Port) Recv(ctx context.Context) ([]byte, error) {
 }
 
 // Close implements port.Port: it tells the other end (unless a frame is
-// being sent just then: Close does not wait) and closes. A message being
+// being sent just then: Close does not wait for it, and gives the relay at
+// most closeTimeout to take the close frame) and closes. A message being
 // sent is cut short.
 func (p *Port) Close() error {
 	select {
@@ -244,7 +243,9 @@ func (p *Port) Close() error {
 	default:
 	}
 	if p.sealMu.TryLock() {
-		_ = p.sendFrameLocked(context.Background(), flagClose, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		_ = p.sendFrameLocked(ctx, flagClose, nil, false)
+		cancel()
 		p.sealMu.Unlock()
 	}
 	p.shut(port.ErrClosed)

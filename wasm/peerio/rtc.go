@@ -18,8 +18,10 @@ import (
 // When the channel opens, each end switches its own direction to it without
 // reordering: it sends a drain message (rtcMsg 3) as its last frame through
 // the relay and sends nothing more until the other end, having handled every
-// frame before it, answers drained (rtcMsg 4); from then on its frames go
-// over the channel. Frames keep their sequence numbers and seal, so the
+// frame before it, answers drained (rtcMsg 4, sent over the channel as soon
+// as it is open at the answering end, so that the answering end's own
+// channel frames never overtake it); from then on its frames go over the
+// channel. Frames keep their sequence numbers and seal, so the
 // switch loses and repeats nothing, and a receiver never has to hold frames
 // ahead of sequence (it allows MaxHeld). If the channel does not open, or
 // drained does not come, within RTCConfig.Timeout, or the channel closes,
@@ -50,11 +52,14 @@ const (
 	rtcDrained = 4 // every frame up to the drain was handled
 )
 
+// dataChannel is what a port sends on: a *webrtc.DataChannel.
+type dataChannel interface{ Send([]byte) error }
+
 // directPath is a port's data channel.
 type directPath struct {
 	mu       sync.Mutex
 	pc       *webrtc.PeerConnection // guarded by mu
-	dc       *webrtc.DataChannel    // guarded by mu: set while open
+	dc       dataChannel            // guarded by mu: set while open
 	active   bool                   // guarded by mu: this end sends over dc (after the drain)
 	closed   bool                   // guarded by mu
 	opened   chan struct{}          // closed when this end first sends over the channel
@@ -62,11 +67,11 @@ type directPath struct {
 }
 
 // send sends a frame over the data channel; false if this end does not
-// send over it (not open, not yet drained, or failed).
-func (d *directPath) send(frame []byte) bool {
+// send over it (not open, not yet drained unless early, or failed).
+func (d *directPath) send(frame []byte, early bool) bool {
 	d.mu.Lock()
 	dc := d.dc
-	if !d.active {
+	if !d.active && !early {
 		dc = nil
 	}
 	d.mu.Unlock()
@@ -214,7 +219,14 @@ func (p *Port) rtcSignal(b []byte) {
 	case m.T == rtcDrain:
 		// Frames are handled in order: everything sent before the drain is.
 		// A port switches once: later drains (a peer's spam) are ignored.
-		p.ackOnce.Do(func() { _ = p.sendRTC(rtcMsg{T: rtcDrained}) })
+		// The ack goes over the data channel (open: the other end drained
+		// because it is open at its end; if it is not open here yet, this
+		// end's own drain will follow the ack through the relay), so this
+		// end's frames over the channel, once it switched, never overtake
+		// it: had it gone through the relay after this end's drain, they
+		// would wait ahead of sequence at the other end for the slower
+		// relay, past MaxHeld for a replication batch.
+		p.ackOnce.Do(func() { _ = p.sendRTCEarly(rtcMsg{T: rtcDrained}, true) })
 		return
 	case m.T == rtcDrained:
 		p.drainOK.Do(func() { close(p.drained) })
@@ -282,13 +294,20 @@ func (p *Port) localSDP(pc *webrtc.PeerConnection, desc webrtc.SessionDescriptio
 }
 
 // sendRTC sends m as a control frame: it takes only sealMu, so it may go
-// between a message's chunks, and while this end waits for drained.
-func (p *Port) sendRTC(m rtcMsg) error {
+// between a message's chunks, and while this end waits for drained. The
+// relay gets controlTimeout to take it.
+func (p *Port) sendRTC(m rtcMsg) error { return p.sendRTCEarly(m, false) }
+
+// sendRTCEarly is sendRTC, over the data channel as soon as it is open if
+// early (see sendFrame).
+func (p *Port) sendRTCEarly(m rtcMsg, early bool) error {
 	b, err := encMode.Marshal(m)
 	if err != nil {
 		return err
 	}
-	return p.sendFrame(context.Background(), flagRTC, b)
+	ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+	defer cancel()
+	return p.sendFrame(ctx, flagRTC, b, early)
 }
 
 // switchDirect moves this end's frames to the open data channel once the

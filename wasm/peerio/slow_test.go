@@ -23,7 +23,7 @@ func TestSlowPortDoesNotStall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow := <-bob.ports // never read
+	slow := bob.accept(t) // never read
 
 	// More than every queue on the way holds (the relay's, the relay
 	// client's and the port's own of old): 300 messages of 1 KiB.

@@ -57,7 +57,7 @@ func TestSwitchKeepsOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	paCh <- pa
-	pb := <-bob.ports
+	pb := bob.accept(t)
 	select {
 	case <-opened:
 	case <-fellBack:

@@ -63,8 +63,8 @@ type conn struct {
 	// (notePresence), the writer takes it. A watcher learns the latest
 	// state of each id; a flap shorter than a write may not show.
 	pmu      sync.Mutex
-	pending  map[identity.ID]bool // guarded by pmu
-	presence chan struct{}        // capacity 1: pending may not be empty
+	pending  map[identity.ID]presenceNote // guarded by pmu
+	presence chan struct{}                // capacity 1: pending may not be empty
 
 	watching map[identity.ID]struct{} // guarded by s.mu: ids c watches
 
@@ -477,12 +477,21 @@ func (c *conn) reply(b []byte) {
 }
 
 // notePresence records that id is online or not, for the writer to tell.
+// A presenceNote is the presence of an id still to be written: its latest
+// state, and whether it went offline since the last frame written (then an
+// offline frame goes first, so that a watcher sees a replaced session go
+// even when it came back before the writer ran).
+type presenceNote struct {
+	online, went bool
+}
+
 func (c *conn) notePresence(id identity.ID, online bool) {
 	c.pmu.Lock()
 	if c.pending == nil {
-		c.pending = make(map[identity.ID]bool)
+		c.pending = make(map[identity.ID]presenceNote)
 	}
-	c.pending[id] = online
+	prev, had := c.pending[id]
+	c.pending[id] = presenceNote{online: online, went: online && had && (prev.went || !prev.online)}
 	c.pmu.Unlock()
 	select {
 	case c.presence <- struct{}{}:
@@ -490,7 +499,7 @@ func (c *conn) notePresence(id identity.ID, online bool) {
 	}
 }
 
-func (c *conn) takePresence() map[identity.ID]bool {
+func (c *conn) takePresence() map[identity.ID]presenceNote {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
 	p := c.pending
@@ -514,8 +523,13 @@ func (c *conn) writeLoop(ctx context.Context) error {
 				return err
 			}
 		case <-c.presence:
-			for id, online := range c.takePresence() {
-				if err := c.write(mustEncode(&Frame{Type: FramePresence, ID: id, Online: online})); err != nil {
+			for id, p := range c.takePresence() {
+				if p.went {
+					if err := c.write(mustEncode(&Frame{Type: FramePresence, ID: id, Online: false})); err != nil {
+						return err
+					}
+				}
+				if err := c.write(mustEncode(&Frame{Type: FramePresence, ID: id, Online: p.online})); err != nil {
 					return err
 				}
 			}

@@ -39,7 +39,10 @@
 // A connection that does not answer the challenge with a valid hello within
 // the handshake timeout is closed. A second connection that proves the same
 // id replaces the first (the stale one is closed with "replaced"), so a peer
-// that reconnects is never told its id is taken. Sending to a peer that is
+// that reconnects is never told its id is taken; its watchers see it go
+// offline and come back (presence false, then true: even when both changes
+// wait for one write, the offline frame is written first), so they drop the
+// ports they had with the old session and dial again. Sending to a peer that is
 // not connected returns error "offline" with its id; a watch answers at once
 // with the current presence of each id, then with every change.
 //

@@ -308,7 +308,10 @@ func (s *Server) register(c *conn) {
 	s.peers[c.id] = c
 	if old != nil {
 		old.cancel(errReplaced)
-		return // the id stays online
+		// The id stays registered, but its session is new: watchers see it
+		// go and come back, so that they drop the ports they had with the
+		// old session (whose keys the new one does not hold) and dial again.
+		s.notifyLocked(c.id, false)
 	}
 	s.notifyLocked(c.id, true)
 }

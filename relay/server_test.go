@@ -182,9 +182,17 @@ func TestReplace(t *testing.T) {
 	r := newRelay(t, Limits{})
 	k := key(1)
 	old, b := dial(t, r, k), dial(t, r, key(2))
+	if err := b.Watch(t.Context(), k.ID()); err != nil {
+		t.Fatal(err)
+	}
+	expectPresence(t, b, k.ID(), true)
 	exchange(t, old, b, "first")
 
 	cur := dial(t, r, k)
+	// A watcher sees the old session go and the new one come: its ports
+	// with the old session are gone.
+	expectPresence(t, b, k.ID(), false)
+	expectPresence(t, b, k.ID(), true)
 	if cause := r.waitClosed(t, k.ID()); cause != errReplaced {
 		t.Fatalf("old connection ended with %v, want replaced", cause)
 	}

@@ -355,6 +355,8 @@ func FuzzDeliver(f *testing.F) {
 	f.Add([]byte{0, 0, 0x40, 0, 0, 0, 0x40, 0, 0, 1, 0, 0})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		io, p, s, _ := testPort(t, 2)
+		stranger := len(ops) > 0 && ops[0]&1 != 0
+		p.stranger.Store(stranger)
 		base := uint64(0)
 		for len(ops) >= 4 && p.Err() == nil {
 			off, flag, n := uint64(ops[0]), ops[1], int(binary.BigEndian.Uint16(ops[2:4]))
@@ -370,6 +372,9 @@ func FuzzDeliver(f *testing.F) {
 			if p.heldBytes > MaxHeld || io.held.Load() > MaxHeldTotal || len(p.partial) > MaxMessage {
 				t.Fatalf("holding %d (IO %d), partial %d", p.heldBytes, io.held.Load(), len(p.partial))
 			}
+			if stranger && (len(p.partial) > MaxStrangerBuffer || io.strangerBytes.Load() > MaxStrangerBuffer) {
+				t.Fatalf("a stranger's port: partial %d, charged %d", len(p.partial), io.strangerBytes.Load())
+			}
 		}
 		p.inMu.Lock()
 		defer p.inMu.Unlock()
@@ -382,8 +387,8 @@ func FuzzDeliver(f *testing.F) {
 			}
 		}
 		p.shut(port.ErrClosed)
-		if io.held.Load() != 0 {
-			t.Fatalf("IO still counts %d held bytes", io.held.Load())
+		if io.held.Load() != 0 || io.strangerBytes.Load() != 0 {
+			t.Fatalf("IO still counts %d held bytes, %d of strangers", io.held.Load(), io.strangerBytes.Load())
 		}
 	})
 }

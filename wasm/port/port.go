@@ -5,6 +5,13 @@
 // message-based, with the ids of both ends. The IO layer implements it over
 // WebRTC data channels and relay-forwarded frames, after both ends proved
 // their ids, so Local and Remote are authenticated, not just told.
+//
+// A Mux carries several channels over one port. Each channel holds at most
+// ChannelBuffer bytes (or one larger message) that its reader has not
+// taken; past that the mux stops reading the port until that channel is
+// read, the mux is closed, or the port closes, so what a peer makes this
+// end hold stays within the port's own bound (peerio's MaxInbox) plus
+// ChannelBuffer per open channel.
 package port
 
 import (

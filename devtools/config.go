@@ -67,7 +67,7 @@ func (c *Config) defaults() {
 		c.CommandTimeout = 60 * time.Second
 	}
 	if c.OriginPatterns == nil {
-		c.OriginPatterns = []string{"127.0.0.1:*", "localhost:*", "[::1]:*"}
+		c.OriginPatterns = []string{"127.0.0.1:*", "localhost:*", `\[::1\]:*`} // path.Match patterns: the brackets escaped
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -352,25 +352,25 @@ func TestClockOverflowRefused(t *testing.T) {
 	}
 	check := func(n *node) {
 		t.Helper()
-		msgs := n.timeline(task.ID)
-		invalid := 0
-		for _, m := range msgs {
-			if m.Type == TypeInvalid {
-				invalid++
-				if m.Reason == "" || m.Head.By != mal.ID() {
-					t.Errorf("%s: an invalid message without a reason: %+v", n.name, m)
+		// The worker refuses a page after it is stored: wait for it.
+		eventually(t, fmt.Sprintf("%s shows %d invalid messages", n.name, len(bad)), func() bool {
+			invalid := 0
+			for _, m := range n.timeline(task.ID) {
+				if m.Type == TypeInvalid {
+					invalid++
+					if m.Reason == "" || m.Head.By != mal.ID() {
+						t.Errorf("%s: an invalid message without a reason: %+v", n.name, m)
+					}
 				}
 			}
-		}
-		if invalid != len(bad) {
-			t.Errorf("%s shows %d invalid messages, want %d", n.name, invalid, len(bad))
-		}
+			return invalid == len(bad)
+		}, state(task.ID, n))
 		// The clock stays sane: a new message comes last, with a small clock.
 		sent := n.send(task.ID, "after "+n.name, nil)
 		if sent.Meta.Clock == 0 || sent.Meta.Clock > 1000 {
 			t.Fatalf("%s's next clock is %d", n.name, sent.Meta.Clock)
 		}
-		msgs = n.timeline(task.ID)
+		msgs := n.timeline(task.ID)
 		if last := msgs[len(msgs)-1]; last.Key() != sent.Key() {
 			t.Fatalf("%s's new message is not last: %s", n.name, line(last))
 		}

@@ -17,7 +17,8 @@
     atStart: false, // the oldest message is loaded
     loadingOlder: null,
     replyTo: null,
-    join: null // the AbortController of a join under way
+    join: null, // the AbortController of a join under way
+    stopped: false // another tab opened the profile: this one no longer works
   }
 
   // el makes an element; strings become text nodes, never HTML.
@@ -44,7 +45,9 @@
   // ---- tasks -------------------------------------------------------------
 
   async function refreshTasks () {
-    const tree = await state.app.tasks()
+    if (state.stopped) return
+    const tree = await state.app.tasks().catch(() => null) // the app stopped meanwhile
+    if (!tree) return
     state.tasks.clear()
     const walk = (nodes) => nodes.forEach((t) => { state.tasks.set(t.id, t); walk(t.children) })
     walk(tree)
@@ -106,8 +109,9 @@
   }
 
   async function refreshMembers () {
-    if (!state.current) return
-    const ms = await state.app.members(state.current)
+    if (!state.current || state.stopped) return
+    const ms = await state.app.members(state.current).catch(() => null) // the app stopped meanwhile
+    if (!ms) return
     $('members').replaceChildren(...ms.map((m) => {
       let text = who(m.id) + (m.host ? ' (host)' : '')
       if (!m.self) {
@@ -440,6 +444,7 @@
     app.on('peer', (ev) => {
       if (ev.peer === app.id && ev.state === 'replaced') {
         // Another tab or window opened this profile and writes it now.
+        state.stopped = true
         setState($('me-state'), 'open in another tab: reload to use it here', 'error')
         $('send').disabled = true
       } else if (ev.peer === app.id) setState($('me-state'), ev.state, ev.state) // the relay connection

@@ -113,7 +113,17 @@ func devtoolsOpt(ctx context.Context, opts js.Value) (string, error) {
 // Joins and dials wait until it is online. The page learns the relay
 // connection's state as 'peer' events for its own id (online, offline).
 func (app *jsApp) start(ctx context.Context) error {
-	iocfg := peerio.Config{Relay: app.relay, Logger: slog.Default()}
+	db := app.profile.DB
+	iocfg := peerio.Config{Relay: app.relay, Logger: slog.Default(),
+		// The relay connection ended (another tab of this profile may have
+		// replaced it): stay offline if a tab opened the profile after this
+		// one (it is the writer; watchStale then stops this tab), else
+		// connect again.
+		Reconnect: func(bool) bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return !errors.Is(db.CheckWriter(ctx), journal.ErrStaleWriter)
+		}}
 	if app.webrtc {
 		iocfg.WebRTC = &peerio.RTCConfig{}
 	}

@@ -11,6 +11,7 @@ const (
 	TraceRelay   = traceRelay
 	TraceMessage = traceMessage
 	TraceRefused = traceRefused
+	TraceOffline = traceOffline
 )
 
 // SetTrace makes io call f on the events above. Call it before On.

@@ -74,6 +74,13 @@ type Config struct {
 	// WebRTC moves ports to a direct data channel when one opens; nil
 	// keeps every port on the relay.
 	WebRTC *RTCConfig
+	// Reconnect, if set, is asked whenever the relay connection ended
+	// (replaced is true when the relay said a newer connection proved the
+	// same id: another tab of the profile; a browser's websocket may not
+	// pass that reason on, so it can be false then too): true reconnects
+	// (and would replace that newer connection in turn), false stays
+	// offline until Close. Nil reconnects.
+	Reconnect func(replaced bool) bool
 }
 
 // IO is one peer's presence on the network.
@@ -117,6 +124,7 @@ const (
 	traceRelay   = "relay"   // a port gave up WebRTC and stays on the relay
 	traceMessage = "message" // a port queued a message for Recv
 	traceRefused = "refused" // a handshake message was refused
+	traceOffline = "offline" // the relay connection ended and the IO stays offline (Config.Reconnect)
 )
 
 func (io *IO) traceEvent(event string, peer identity.ID) {
@@ -222,6 +230,7 @@ func (io *IO) run(ctx context.Context, c *relay.Client) {
 	defer close(io.loop)
 	for {
 		io.serve(ctx, c)
+		replaced := errors.Is(c.Err(), relay.ErrReplaced)
 		c.Close()
 		io.mu.Lock()
 		io.client = nil
@@ -234,6 +243,11 @@ func (io *IO) run(ctx context.Context, c *relay.Client) {
 		io.mu.Unlock()
 		for _, p := range ports {
 			p.shut(fmt.Errorf("peerio: relay connection lost: %w", ErrOffline))
+		}
+		if io.cfg.Reconnect != nil && !io.cfg.Reconnect(replaced) {
+			io.cfg.Logger.Info("peerio: relay connection ended; staying offline", "peer", io.ID().Short(), "replaced", replaced)
+			io.traceEvent(traceOffline, io.ID())
+			return
 		}
 		for {
 			select {

@@ -423,3 +423,42 @@ func TestReconnect(t *testing.T) {
 	default:
 	}
 }
+
+// TestReplacedStaysOffline: when a newer connection with the same id (the
+// profile opened in another tab) replaces this IO at the relay and
+// Config.Reconnect says not to reconnect, the IO stays offline rather than replace the
+// newer one in turn (the two would evict each other for ever); the newer
+// one stays reachable.
+func TestReplacedStaysOffline(t *testing.T) {
+	url := startRelay(t)
+	asked := make(chan struct{}, 1)
+	old := &peer{IO: peerio.New("bob-old", identity.Seed{2}, peerio.Config{Relay: url, Logger: quiet, Retry: 10 * time.Millisecond,
+		Reconnect: func(replaced bool) bool {
+			if !replaced {
+				t.Error("Reconnect was not told the connection was replaced")
+			}
+			asked <- struct{}{}
+			return false
+		}}),
+		ports: make(chan port.Port, 16), events: make(chan event, 1<<12)}
+	peerio.SetTrace(old.IO, func(name string, about identity.ID) {
+		select {
+		case old.events <- event{name, about}:
+		default:
+		}
+	})
+	t.Cleanup(func() { old.Close() })
+	old.online(t)
+	cur := newPeer(t, url, "bob-new", 2)
+	cur.online(t)
+	<-asked
+	old.await(t, peerio.TraceOffline, old.ID())
+
+	ana := newPeer(t, url, "ana", 1)
+	ana.online(t)
+	pa, err := ana.At(ctx(t), cur.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, pa, cur.accept(t), []byte("to the newer tab"))
+}

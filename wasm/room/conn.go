@@ -229,10 +229,13 @@ func (m *Messenger) connect(ctx context.Context, peer identity.ID) (*conn, error
 	if closed {
 		return nil, ErrClosed
 	}
-	if c != nil && !c.closed() {
-		return c, nil
+	if c == nil || c.closed() {
+		m.emit(Event{Type: EventPeer, Peer: peer, State: "waiting"})
 	}
-	m.emit(Event{Type: EventPeer, Peer: peer, State: "waiting"})
+	// Dial even with a live port (one the peer opened): the IO then
+	// returns that port and takes it as asked for (peerio: watched at the
+	// relay, so its close is seen even when the peer's close frame is
+	// lost; no stranger's limits).
 	p, err := m.cfg.Dial(ctx, peer)
 	if err != nil {
 		return nil, err

@@ -258,17 +258,21 @@ func TestReadonlyWaitsForReadwrite(t *testing.T) {
 // whose name the error keeps.
 func TestTransactionEndsWhenGoBlocks(t *testing.T) {
 	s, _ := openTemp(t)
-	_, os, err := s.begin(idb.TransactionReadWrite, store.TableBooks)
+	tx, os, err := s.begin(idb.TransactionReadWrite, store.TableBooks)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.PutKey(bytesJS([]byte("a")), bytesJS([]byte("1"))); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Millisecond)
+	// Blocking in Await hands control to the browser, which then commits
+	// the transaction: it has ended for good, however busy the machine.
+	if err := tx.Await(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	_, err = os.PutKey(bytesJS([]byte("b")), bytesJS([]byte("2")))
 	if err == nil || !isDOM(s.fail("put", err), "TransactionInactiveError") {
-		t.Fatalf("put after a sleep: %v, want TransactionInactiveError", err)
+		t.Fatalf("put after the transaction ended: %v, want TransactionInactiveError", err)
 	}
 	err = s.fail("put", err)
 	if !strings.Contains(err.Error(), "TransactionInactiveError: ") {

@@ -519,3 +519,51 @@ func TestSendMany(t *testing.T) {
 		}
 	}
 }
+
+// SendOnce writes a message once however often it is retried with the same
+// nonce (a send that a closing tab may or may not have written), and a
+// reader takes the nonce as an ordinary chat message.
+func TestSendOnce(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Once", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	first, err := bob.SendOnce(testCtx(t), task.ID, "hello", nil, "tab1-7", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := bob.SendOnce(testCtx(t), task.ID, "hello", nil, "tab1-7", true)
+	if err != nil || again.Ref() != first.Ref() {
+		t.Fatalf("retry = %v, %v; want the first message %v", again.Ref(), err, first.Ref())
+	}
+	other, err := bob.SendOnce(testCtx(t), task.ID, "hello", nil, "tab1-8", true)
+	if err != nil || other.Ref() == first.Ref() {
+		t.Fatalf("another nonce = %v, %v; want a new message", other.Ref(), err)
+	}
+	for _, nonce := range []string{"", strings.Repeat("n", MaxNonce+1), "\xff"} {
+		if _, err := bob.SendOnce(testCtx(t), task.ID, "x", nil, nonce, true); err == nil {
+			t.Errorf("nonce %q accepted", nonce)
+		}
+	}
+	// Bob: the task, Ana's announcement and two chats; Ana: her join.
+	eventually(t, "Ana holds both chats", func() bool { return ana.holds(task.ID, 2+1+2) })
+	msgs, err := ana.Timeline(testCtx(t), task.ID, nil, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chats := 0
+	for _, m := range msgs {
+		if m.Type == TypeInvalid {
+			t.Errorf("Ana marks %s invalid: %s", m.Ref(), m.Reason)
+		}
+		if m.Type == TypeChat {
+			chats++
+		}
+	}
+	if chats != 2 {
+		t.Errorf("Ana sees %d chats, want 2", chats)
+	}
+}

@@ -123,12 +123,50 @@ func (m *Messenger) retitle(ctx context.Context, t *task, title string, k Key) e
 // Send writes a chat message (a reply if replyTo is not nil) into this
 // profile's books of the task.
 func (m *Messenger) Send(ctx context.Context, id TaskID, text string, replyTo *Ref) (Message, error) {
+	return m.sendChat(ctx, id, text, replyTo, "", false)
+}
+
+// MaxNonce bounds a chat message's nonce (SendOnce).
+const MaxNonce = 64
+
+// nonceWindow is how many of a task's latest messages SendOnce looks
+// through for its nonce: a send is retried within seconds of the first
+// try (a tab that carried it out closed), so the message, if written, is
+// among the latest.
+const nonceWindow = 512
+
+// SendOnce is Send with an idempotency key: the message carries the nonce
+// (data.nonce, which readers ignore), and if retry is set and one of this
+// profile's latest messages in the task already carries it, that message
+// is returned and nothing is written. The tabs of a profile use it to send
+// again, through a new writer, a message whose first writer closed before
+// it answered: it is then written once.
+func (m *Messenger) SendOnce(ctx context.Context, id TaskID, text string, replyTo *Ref, nonce string, retry bool) (Message, error) {
+	if nonce == "" || len(nonce) > MaxNonce || !utf8.ValidString(nonce) {
+		return Message{}, fmt.Errorf("room: a nonce of 1 to %d bytes of UTF-8", MaxNonce)
+	}
+	return m.sendChat(ctx, id, text, replyTo, nonce, retry)
+}
+
+// sendChat is Send and SendOnce: nonce "" writes none.
+func (m *Messenger) sendChat(ctx context.Context, id TaskID, text string, replyTo *Ref, nonce string, retry bool) (Message, error) {
 	if err := checkText(text); err != nil {
 		return Message{}, err
 	}
 	t := m.task(id)
 	if t == nil {
 		return Message{}, fmt.Errorf("%w %s", ErrUnknownTask, id)
+	}
+	if retry {
+		msgs, err := m.Timeline(ctx, id, nil, nonceWindow)
+		if err != nil {
+			return Message{}, err
+		}
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if msgs[i].Head.By == m.self && msgs[i].Type == TypeChat && dataNonce(msgs[i].Data) == nonce {
+				return msgs[i], nil
+			}
+		}
 	}
 	if replyTo != nil {
 		cause, err := m.Lookup(ctx, id, *replyTo)
@@ -137,7 +175,22 @@ func (m *Messenger) Send(ctx context.Context, id TaskID, text string, replyTo *R
 		}
 		m.seen(t, cause.Head.By, cause.Head.Mid, cause.Meta.Clock) // the reply comes after its cause, even if the cause was just received
 	}
-	return m.write(ctx, t, TypeChat, map[string]any{"text": text}, replyTo)
+	data := map[string]any{"text": text}
+	if nonce != "" {
+		data["nonce"] = nonce
+	}
+	return m.write(ctx, t, TypeChat, data, replyTo)
+}
+
+// dataNonce is a message data's nonce, "" if none.
+func dataNonce(data json.RawMessage) string {
+	var d struct {
+		Nonce string `json:"nonce"`
+	}
+	if json.Unmarshal(data, &d) != nil {
+		return ""
+	}
+	return d.Nonce
 }
 
 // SendMany writes chat messages in one batch (an import, a paste of many

@@ -1,0 +1,19 @@
+package app
+
+import "errors"
+
+// Errors of the App. Errors of the packages it calls (room, journal,
+// backup, vault) are returned wrapped, so errors.Is finds them too.
+var (
+	// ErrClosed: the App was closed (Close or Reset), or closed while the
+	// call was in flight.
+	ErrClosed = errors.New("this app is closed")
+	// ErrStopped: the messenger is stopped because another tab or window
+	// opened the profile and writes it now (State "replaced").
+	ErrStopped = errors.New("this app is stopped: the profile was opened in another tab or window")
+	// ErrUnknownMethod: Do was asked for a method the JS API does not have.
+	ErrUnknownMethod = errors.New("unknown method")
+	// ErrBadArgs: Do's arguments are not a JSON array, are too large, or
+	// an argument has the wrong type.
+	ErrBadArgs = errors.New("bad arguments")
+)

@@ -1,0 +1,109 @@
+package app
+
+import (
+	"encoding/json"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/room"
+)
+
+// An Event is what the page's app.on(type, fn) hooks receive, as JSON:
+//
+//	message      → {type, task, message}
+//	task         → {type, task}
+//	member       → {type, task, peer, state}
+//	peer         → {type, peer, state}   (the own id: the App's State)
+//	error        → {type, error}
+//	equivocation → {type, task, peer, evidence}
+//
+// Zero fields are left out of the JSON.
+type Event struct {
+	Type     room.EventType     `json:"type"`
+	Task     room.TaskID        `json:"task"`
+	Message  *MessageView       `json:"message,omitempty"`
+	Peer     identity.ID        `json:"peer"`
+	State    string             `json:"state,omitempty"`
+	Error    string             `json:"error,omitempty"`
+	Evidence *room.Equivocation `json:"evidence,omitempty"`
+}
+
+// MarshalJSON writes ev with its zero fields left out.
+func (ev Event) MarshalJSON() ([]byte, error) {
+	o := map[string]any{"type": string(ev.Type)}
+	if ev.Task != (room.TaskID{}) {
+		o["task"] = ev.Task
+	}
+	if ev.Message != nil {
+		o["message"] = ev.Message
+	}
+	if !ev.Peer.IsZero() {
+		o["peer"] = ev.Peer
+	}
+	if ev.State != "" {
+		o["state"] = ev.State
+	}
+	if ev.Error != "" {
+		o["error"] = ev.Error
+	}
+	if ev.Evidence != nil {
+		o["evidence"] = ev.Evidence
+	}
+	return json.Marshal(o)
+}
+
+// eventOf is a messenger event as the page sees it.
+func eventOf(ev room.Event) Event {
+	e := Event{Type: ev.Type, Task: ev.Task, Peer: ev.Peer, State: ev.State, Evidence: ev.Evidence}
+	if ev.Message != nil {
+		v := View(ev.Message)
+		e.Message = &v
+	}
+	if ev.Err != nil {
+		e.Error = ev.Err.Error()
+	}
+	return e
+}
+
+// MessageView is a message as the page sees it: the standard format plus
+// its id (for replies) and key (for paging).
+type MessageView struct {
+	*room.Message
+	ID  string `json:"id"`
+	Key string `json:"key"`
+	Raw string `json:"raw,omitempty"` // an invalid page, as text
+}
+
+// View is m as the page sees it.
+func View(m *room.Message) MessageView {
+	v := MessageView{Message: m, ID: m.Ref().String(), Key: m.Key().String()}
+	if m.Type == room.TypeInvalid {
+		v.Raw = string(m.Raw)
+	}
+	return v
+}
+
+// TaskNode is a task in the tree Tasks returns.
+type TaskNode struct {
+	room.TaskInfo
+	Children []*TaskNode `json:"children"`
+}
+
+// tree is infos as a tree: roots in the order given, each with its
+// children (a subtask whose parent is not among infos is a root).
+func tree(infos []room.TaskInfo) []*TaskNode {
+	nodes := make(map[room.TaskID]*TaskNode, len(infos))
+	for _, t := range infos {
+		nodes[t.ID] = &TaskNode{TaskInfo: t, Children: []*TaskNode{}}
+	}
+	roots := []*TaskNode{}
+	for _, t := range infos {
+		n := nodes[t.ID]
+		if t.Parent != nil && nodes[*t.Parent] != nil && *t.Parent != t.ID {
+			p := nodes[*t.Parent]
+			p.Children = append(p.Children, n)
+		} else {
+			roots = append(roots, n)
+		}
+	}
+	return roots
+}

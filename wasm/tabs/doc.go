@@ -1,0 +1,46 @@
+// Package tabs makes one tab of a profile its writer and every other tab
+// of the same profile a follower that works through it.
+//
+// A browser user opens the same profile in several tabs (a duplicated tab,
+// a second window, the debug page beside the messenger). Two tabs writing
+// the profile's books from their own heads would fork them, so exactly one
+// tab — the one holding the profile's exclusive lock (navigator.locks in a
+// browser) — opens the profile's storage and goes online: the writer. The
+// others are followers: each of their calls is carried to the writer over
+// the profile's bus (a BroadcastChannel in a browser) and answered there,
+// and the writer's events are broadcast to them, so every tab shows the
+// same tasks and timelines live and can do everything.
+//
+// # The bus protocol
+//
+// Every message is one JSON object, an envelope {t, from, to, ...}: t is
+// its kind, from the sending tab's id (random, per tab) and to the tab it
+// is for ("" for every tab).
+//
+//	hello  {}                          a follower looks for the writer, and checks it is alive (every Config.Ping)
+//	pong   {peer, state}               the writer answers hello: the profile's id and connection state
+//	writer {peer, state}               a tab became the writer (sent to every tab)
+//	call   {id, method, args}          a follower's call (App.Do's method and JSON arguments)
+//	cancel {id}                        the follower gave up on the call
+//	reply  {id, result | error}        the writer's answer
+//	event  {event}                     an event of the writer's App, for every tab
+//
+// # Hand-over
+//
+// When the writer tab closes or crashes, the browser releases its lock and
+// the next tab waiting for it becomes the writer: it opens the profile
+// (which fences the old writer: journal.Fence) and announces itself. A
+// follower sends its calls in flight again to the new writer: reads and
+// calls that are harmless to repeat (rename, invite, join, import…) as
+// they are, and a send with the same nonce and retry set, so the new
+// writer writes it only if the old one had not (room.SendOnce). A call
+// that is not safe to repeat (createTask, sendMany) fails with
+// ErrWriterGone, which says it may or may not have been done.
+//
+// A writer that is frozen rather than gone (the browser suspended a
+// background tab, which keeps its lock) answers no hello: a follower whose
+// hello is unanswered for Config.Patience takes the lock from it (steal).
+// When the frozen tab wakes up it finds its lock lost and becomes a
+// follower; a write it had started fails (journal.ErrStaleWriter, the
+// writer epoch moved on) instead of forking the profile.
+package tabs

@@ -1,0 +1,786 @@
+package tabs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+)
+
+// Service is what the writer tab runs for the profile: its App.
+type Service interface {
+	// Do carries out one call: the JS method's name and its arguments as
+	// a JSON array; the result is JSON.
+	Do(ctx context.Context, method string, args json.RawMessage) (json.RawMessage, error)
+	// Subscribe calls fn with each event, as JSON, in order; fn must not block.
+	Subscribe(fn func(event json.RawMessage)) (cancel func())
+	ID() identity.ID
+	// State is the profile's connection state (online, offline…).
+	State() string
+	Close() error
+}
+
+// Lock is the profile's exclusive lock, shared by its tabs.
+type Lock interface {
+	// Acquire waits until this tab holds the lock, or ctx ends. With
+	// steal, it takes the lock from the tab that holds it, at once.
+	Acquire(ctx context.Context, steal bool) (Held, error)
+}
+
+// Held is a lock this tab holds.
+type Held interface {
+	// Lost is closed when another tab stole the lock.
+	Lost() <-chan struct{}
+	// Release gives the lock up.
+	Release()
+}
+
+// Bus carries messages between the tabs of a profile.
+type Bus interface {
+	// Post sends msg to every other tab.
+	Post(msg []byte) error
+	// Messages are the other tabs' messages; the channel is closed with the bus.
+	Messages() <-chan []byte
+	Close() error
+}
+
+// Config configures a tab.
+type Config struct {
+	Lock Lock
+	Bus  Bus
+	// Open opens the profile as its writer (called each time this tab
+	// becomes the writer).
+	Open   func(ctx context.Context) (Service, error)
+	Logger *slog.Logger
+	// Ping is how often a follower checks that the writer is alive (1 s).
+	Ping time.Duration
+	// Patience is how long a follower waits for the writer to answer a
+	// ping before it takes the lock (3 s).
+	Patience time.Duration
+}
+
+// Errors.
+var (
+	// ErrWriterGone: the writer tab closed or stopped while carrying out a
+	// call that is not safe to repeat; it may or may not have been done.
+	ErrWriterGone = errors.New("tabs: the tab that was carrying this out closed before it answered: it may or may not have been done (look before trying again)")
+	// ErrClosed: the tab is closed.
+	ErrClosed = errors.New("tabs: this tab is closed")
+)
+
+// Retry is how a call in flight is treated when the writer changes.
+type retry int
+
+const (
+	resend retry = iota // harmless to repeat: sent again as it is
+	once                // a send: sent again with retry set (room.SendOnce)
+	fail                // not safe to repeat: fails with ErrWriterGone
+)
+
+// retries names the calls that are not sent again as they are.
+var retries = map[string]retry{"send": once, "createTask": fail, "sendMany": fail}
+
+// envelope is one bus message (see the package doc).
+type envelope struct {
+	T      string          `json:"t"`
+	From   string          `json:"from"`
+	To     string          `json:"to,omitempty"`
+	ID     string          `json:"id,omitempty"`
+	Method string          `json:"method,omitempty"`
+	Args   json.RawMessage `json:"args,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+	Event  json.RawMessage `json:"event,omitempty"`
+	Peer   string          `json:"peer,omitempty"`
+	State  string          `json:"state,omitempty"`
+}
+
+// call is a call of this tab's, carried to another tab.
+type call struct {
+	method string
+	args   json.RawMessage
+	sentTo string // the tab it was last sent to
+	done   chan result
+}
+
+type result struct {
+	data json.RawMessage
+	err  error
+}
+
+// maxDone bounds the writer's memory of answered calls (for a call a
+// follower sends again to the same writer).
+const maxDone = 256
+
+// maxRemembered bounds a reply the writer remembers: a bigger one (an
+// export) is made again if asked again.
+const maxRemembered = 64 << 10
+
+// Tab is one tab of a profile: its writer or a follower.
+type Tab struct {
+	cfg  Config
+	self string // this tab's random id
+	log  *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	steal  chan struct{} // a follower asks the lock loop to steal
+
+	mu       sync.Mutex
+	writer   string          // the writer tab's id; self when this tab is it; "" unknown
+	svc      Service         // when this tab is the writer and its profile is open
+	ready    chan struct{}   // closed when svc is set; replaced when it goes
+	id       identity.ID     // the profile's id, once known
+	state    string          // the profile's connection state, as last known
+	seq      uint64          // call ids
+	pending  map[string]*call
+	running  map[string]context.CancelFunc // the writer's calls in flight, by id
+	answered map[string]envelope           // the writer's recent replies, by id
+	order    []string                      // answered's ids, oldest first
+	subs     map[int]func(json.RawMessage)
+	nextSub  int
+	pingSent time.Time // an unanswered ping's time; zero if none
+	known    chan struct{} // closed when this tab first knows the profile (writer or follower)
+	openErr  error         // the first Open's error, if it failed
+	closed   bool
+}
+
+// Start joins the profile's tabs: this tab becomes the writer if no other
+// tab holds the lock, else a follower of the writer. It returns once the
+// profile is known: open here, or answered for by the writer.
+func Start(ctx context.Context, cfg Config) (*Tab, error) {
+	if cfg.Ping <= 0 {
+		cfg.Ping = time.Second
+	}
+	if cfg.Patience <= 0 {
+		cfg.Patience = 3 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	t := &Tab{cfg: cfg, self: hex.EncodeToString(b[:]), steal: make(chan struct{}, 1),
+		ready: make(chan struct{}), pending: make(map[string]*call), running: make(map[string]context.CancelFunc),
+		answered: make(map[string]envelope), subs: make(map[int]func(json.RawMessage)), known: make(chan struct{})}
+	t.log = cfg.Logger.With("tab", t.self)
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.wg.Add(2)
+	go t.lockLoop()
+	go t.busLoop()
+	t.post(envelope{T: "hello"})
+	select {
+	case <-t.known:
+	case <-ctx.Done():
+		t.Close()
+		return nil, ctx.Err()
+	}
+	t.mu.Lock()
+	err := t.openErr
+	t.mu.Unlock()
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// ID is the profile's id.
+func (t *Tab) ID() identity.ID {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.id
+}
+
+// Writer reports whether this tab is the profile's writer.
+func (t *Tab) Writer() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.writer == t.self && t.svc != nil
+}
+
+// Subscribe calls fn with every event of the profile, as JSON, in order;
+// fn must not block.
+func (t *Tab) Subscribe(fn func(json.RawMessage)) (cancel func()) {
+	t.mu.Lock()
+	id := t.nextSub
+	t.nextSub++
+	t.subs[id] = fn
+	t.mu.Unlock()
+	return func() {
+		t.mu.Lock()
+		delete(t.subs, id)
+		t.mu.Unlock()
+	}
+}
+
+// emit hands an event to this tab's subscribers.
+func (t *Tab) emit(ev json.RawMessage) {
+	t.mu.Lock()
+	fns := make([]func(json.RawMessage), 0, len(t.subs))
+	for _, fn := range t.subs {
+		fns = append(fns, fn)
+	}
+	t.mu.Unlock()
+	for _, fn := range fns {
+		fn(ev)
+	}
+}
+
+// Do carries out a call: here if this tab is the writer, else at the
+// writer's tab.
+func (t *Tab) Do(ctx context.Context, method string, args json.RawMessage) (json.RawMessage, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(t.ctx, cancel)
+	defer stop()
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if svc := t.svc; svc != nil && t.writer == t.self {
+		t.mu.Unlock()
+		return svc.Do(ctx, method, args)
+	}
+	t.seq++
+	id := fmt.Sprintf("%s-%d", t.self, t.seq)
+	if retries[method] == once {
+		args = withOptions(args, 2, map[string]any{"nonce": id})
+	}
+	c := &call{method: method, args: args, done: make(chan result, 1)}
+	t.pending[id] = c
+	writer := t.writer
+	t.mu.Unlock()
+	if writer != "" {
+		t.sendCall(id, c, writer)
+	}
+	select {
+	case r := <-c.done:
+		return r.data, r.err
+	case <-ctx.Done():
+		t.mu.Lock()
+		delete(t.pending, id)
+		to := c.sentTo
+		t.mu.Unlock()
+		if to != "" && to != t.self {
+			t.post(envelope{T: "cancel", To: to, ID: id})
+		}
+		if t.ctx.Err() != nil {
+			return nil, ErrClosed
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// sendCall sends (or, when this tab became the writer, runs) call id.
+func (t *Tab) sendCall(id string, c *call, to string) {
+	t.mu.Lock()
+	c.sentTo = to
+	args := c.args
+	t.mu.Unlock()
+	if to == t.self {
+		go t.runLocal(id, c, args)
+		return
+	}
+	t.post(envelope{T: "call", To: to, ID: id, Method: c.method, Args: args})
+}
+
+// runLocal runs a call of this tab's on its own service: it became the
+// writer while the call was in flight.
+func (t *Tab) runLocal(id string, c *call, args json.RawMessage) {
+	t.mu.Lock()
+	ready := t.ready
+	t.mu.Unlock()
+	select {
+	case <-ready:
+	case <-t.ctx.Done():
+		return
+	}
+	svc := t.service()
+	if svc == nil {
+		return // not the writer any more: the next writer gets it
+	}
+	data, err := svc.Do(t.ctx, c.method, args)
+	t.deliver(id, t.self, result{data, err})
+}
+
+// deliver ends pending call id with r, if it was last sent to from.
+func (t *Tab) deliver(id, from string, r result) {
+	t.mu.Lock()
+	c := t.pending[id]
+	if c == nil || c.sentTo != from {
+		t.mu.Unlock()
+		return
+	}
+	delete(t.pending, id)
+	t.mu.Unlock()
+	c.done <- r
+}
+
+// service is the writer's open service, or nil.
+func (t *Tab) service() Service {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.writer != t.self {
+		return nil
+	}
+	return t.svc
+}
+
+// withOptions sets keys in args[i] (an object; made if absent).
+func withOptions(args json.RawMessage, i int, set map[string]any) json.RawMessage {
+	var list []json.RawMessage
+	if json.Unmarshal(args, &list) != nil {
+		return args // the service says what is wrong with it
+	}
+	for len(list) <= i {
+		list = append(list, json.RawMessage("{}"))
+	}
+	opts := map[string]json.RawMessage{}
+	if string(list[i]) != "null" && json.Unmarshal(list[i], &opts) != nil {
+		return args
+	}
+	if opts == nil {
+		opts = map[string]json.RawMessage{}
+	}
+	for k, v := range set {
+		b, _ := json.Marshal(v)
+		opts[k] = b
+	}
+	list[i], _ = json.Marshal(opts)
+	out, _ := json.Marshal(list)
+	return out
+}
+
+// post sends an envelope from this tab.
+func (t *Tab) post(e envelope) {
+	e.From = t.self
+	b, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	if err := t.cfg.Bus.Post(b); err != nil && t.ctx.Err() == nil {
+		t.log.Warn("tabs: post", "t", e.T, "err", err)
+	}
+}
+
+// Close leaves the profile's tabs: a writer closes its profile and
+// releases the lock (the next tab takes over); calls in flight fail.
+func (t *Tab) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	pending := t.pending
+	t.pending = map[string]*call{}
+	t.mu.Unlock()
+	t.cancel()
+	for _, c := range pending {
+		c.done <- result{err: ErrClosed}
+	}
+	err := t.cfg.Bus.Close()
+	t.wg.Wait()
+	return err
+}
+
+// lockLoop waits for the lock, then is the writer until the lock is lost
+// or the tab closes, and again.
+func (t *Tab) lockLoop() {
+	defer t.wg.Done()
+	wait := time.Duration(0)
+	for t.ctx.Err() == nil {
+		held, err := t.acquire()
+		if err != nil {
+			return // closed
+		}
+		start := time.Now()
+		t.serve(held)
+		// A writer that could not open the profile, or was stopped at once,
+		// waits before it tries again (doubling, up to maxBackoff), so that
+		// nothing loops.
+		if time.Since(start) > maxBackoff {
+			wait = 0
+		}
+		wait = min(max(2*wait, minBackoff), maxBackoff)
+		select {
+		case <-time.After(wait):
+		case <-t.ctx.Done():
+		}
+	}
+}
+
+// The wait of a writer that stopped before it tries again.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 30 * time.Second
+)
+
+// acquire waits for the lock, stealing it when the bus loop asks to.
+func (t *Tab) acquire() (Held, error) {
+	select {
+	case <-t.steal: // asked while this tab was the writer
+	default:
+	}
+	actx, cancel := context.WithCancel(t.ctx)
+	type got struct {
+		h   Held
+		err error
+	}
+	ch := make(chan got, 1)
+	go func() {
+		h, err := t.cfg.Lock.Acquire(actx, false)
+		ch <- got{h, err}
+	}()
+	select {
+	case g := <-ch:
+		cancel()
+		return g.h, g.err
+	case <-t.steal:
+	}
+	cancel()
+	if g := <-ch; g.err == nil {
+		return g.h, nil // granted as it was given up
+	}
+	if t.ctx.Err() != nil {
+		return nil, t.ctx.Err()
+	}
+	t.log.Info("tabs: the writer tab answers no ping: taking the profile from it")
+	return t.cfg.Lock.Acquire(t.ctx, true)
+}
+
+// serve is this tab's time as the writer: it opens the profile, announces
+// itself, and carries out its own and the other tabs' calls until the lock
+// is lost (stolen), the profile stops (another writer wrote it) or the tab
+// closes.
+func (t *Tab) serve(held Held) {
+	defer held.Release()
+	t.mu.Lock()
+	t.writer = t.self
+	t.pingSent = time.Time{}
+	t.mu.Unlock()
+	svc, err := t.cfg.Open(t.ctx)
+	if err != nil {
+		t.mu.Lock()
+		t.writer = ""
+		first := t.markKnown(err)
+		t.mu.Unlock()
+		if !first {
+			t.log.Error("tabs: opening the profile as its writer", "err", err)
+		}
+		return
+	}
+	stopped := make(chan struct{})
+	var once sync.Once
+	unsub := svc.Subscribe(func(ev json.RawMessage) {
+		t.emit(ev)
+		t.post(envelope{T: "event", Event: ev})
+		if isReplaced(ev, svc.ID()) {
+			once.Do(func() { close(stopped) })
+		}
+	})
+	t.mu.Lock()
+	t.svc, t.id, t.state = svc, svc.ID(), svc.State()
+	ready := t.ready
+	t.markKnown(nil)
+	pending := make(map[string]*call, len(t.pending))
+	for id, c := range t.pending {
+		pending[id] = c
+	}
+	t.mu.Unlock()
+	close(ready)
+	t.post(envelope{T: "writer", Peer: svc.ID().String(), State: svc.State()})
+	t.handOver(pending, t.self)
+
+	select {
+	case <-held.Lost():
+		t.log.Warn("tabs: another tab took the profile (this one was unresponsive): following it")
+	case <-stopped:
+	case <-t.ctx.Done():
+	}
+	t.mu.Lock()
+	t.svc, t.writer = nil, ""
+	t.ready = make(chan struct{})
+	for _, cancel := range t.running {
+		cancel()
+	}
+	t.mu.Unlock()
+	unsub()
+	if err := svc.Close(); err != nil {
+		t.log.Warn("tabs: closing the profile", "err", err)
+	}
+}
+
+// markKnown ends Start's wait (with err if the first Open failed);
+// reports whether it did. t.mu is held.
+func (t *Tab) markKnown(err error) bool {
+	select {
+	case <-t.known:
+		return false
+	default:
+	}
+	t.openErr = err
+	close(t.known)
+	return true
+}
+
+// isReplaced reports whether ev says the profile stopped because another
+// instance wrote it.
+func isReplaced(ev json.RawMessage, self identity.ID) bool {
+	var e struct {
+		Type  string `json:"type"`
+		Peer  string `json:"peer"`
+		State string `json:"state"`
+	}
+	return json.Unmarshal(ev, &e) == nil && e.Type == "peer" && e.State == "replaced" && e.Peer == self.String()
+}
+
+// handOver treats this tab's calls in flight when the writer became to:
+// each is sent again, sent again as a retry, or failed (see retries).
+func (t *Tab) handOver(calls map[string]*call, to string) {
+	for id, c := range calls {
+		t.mu.Lock()
+		from := c.sentTo
+		t.mu.Unlock()
+		if from == to {
+			continue
+		}
+		if from != "" {
+			switch retries[c.method] {
+			case fail:
+				t.deliver(id, from, result{err: ErrWriterGone})
+				continue
+			case once:
+				t.mu.Lock()
+				c.args = withOptions(c.args, 2, map[string]any{"retry": true})
+				t.mu.Unlock()
+			}
+		}
+		t.sendCall(id, c, to)
+	}
+}
+
+// busLoop takes the other tabs' messages and pings the writer.
+func (t *Tab) busLoop() {
+	defer t.wg.Done()
+	tick := time.NewTicker(t.cfg.Ping)
+	defer tick.Stop()
+	msgs := t.cfg.Bus.Messages()
+	for {
+		select {
+		case b, ok := <-msgs:
+			if !ok {
+				return
+			}
+			var e envelope
+			if json.Unmarshal(b, &e) != nil || e.From == "" || e.From == t.self || (e.To != "" && e.To != t.self) {
+				continue
+			}
+			t.handle(e)
+		case <-tick.C:
+			t.check()
+		case <-t.ctx.Done():
+			return
+		}
+	}
+}
+
+// check is a follower's ping: it sends one, or, if the last is unanswered
+// for Patience, asks the lock loop to take the lock.
+func (t *Tab) check() {
+	t.mu.Lock()
+	if t.writer == t.self {
+		t.mu.Unlock()
+		return
+	}
+	sent := t.pingSent
+	late := !sent.IsZero() && time.Since(sent) > t.cfg.Patience
+	if sent.IsZero() {
+		t.pingSent = time.Now()
+	}
+	t.mu.Unlock()
+	switch {
+	case late:
+		// Several followers may find the writer frozen at once: each waits
+		// a little, so that one of them most often takes over alone.
+		time.AfterFunc(time.Duration(mrand.Int64N(int64(t.cfg.Ping))), func() {
+			select {
+			case t.steal <- struct{}{}:
+			default:
+			}
+		})
+		t.mu.Lock()
+		t.pingSent = time.Time{}
+		t.mu.Unlock()
+	case sent.IsZero():
+		t.post(envelope{T: "hello"})
+	}
+}
+
+// handle takes one message of another tab.
+func (t *Tab) handle(e envelope) {
+	switch e.T {
+	case "hello":
+		t.mu.Lock()
+		isWriter := t.writer == t.self
+		peer, state := "", t.state
+		if !t.id.IsZero() && t.svc != nil {
+			peer = t.id.String()
+		}
+		t.mu.Unlock()
+		if isWriter {
+			t.post(envelope{T: "pong", To: e.From, Peer: peer, State: state})
+		}
+	case "pong", "writer":
+		t.follow(e)
+	case "call":
+		t.serveCall(e)
+	case "cancel":
+		t.mu.Lock()
+		if cancel := t.running[e.ID]; cancel != nil {
+			cancel()
+		}
+		t.mu.Unlock()
+	case "reply":
+		var err error
+		if e.Error != "" {
+			err = errors.New(e.Error)
+		}
+		t.deliver(e.ID, e.From, result{e.Result, err})
+	case "event":
+		t.mu.Lock()
+		fromWriter := e.From == t.writer
+		t.mu.Unlock()
+		if fromWriter && len(e.Event) > 0 {
+			t.followState(e.Event)
+			t.emit(e.Event)
+		}
+	}
+}
+
+// follow takes a writer's pong or announcement: calls in flight to another
+// tab go to it.
+func (t *Tab) follow(e envelope) {
+	t.mu.Lock()
+	if t.writer == t.self && t.svc != nil {
+		t.mu.Unlock()
+		return // a stale announcement: this tab holds the lock
+	}
+	t.pingSent = time.Time{}
+	changed := t.writer != e.From
+	t.writer = e.From
+	var stateEv json.RawMessage
+	if e.Peer != "" {
+		if id, err := identity.DecodeID(e.Peer); err == nil {
+			t.id = id
+			t.markKnown(nil)
+			if e.State != "" && e.State != t.state {
+				t.state = e.State
+				stateEv, _ = json.Marshal(map[string]string{"type": "peer", "peer": e.Peer, "state": e.State})
+			}
+		}
+	}
+	var calls map[string]*call
+	if changed {
+		calls = make(map[string]*call, len(t.pending))
+		for id, c := range t.pending {
+			calls[id] = c
+		}
+	}
+	t.mu.Unlock()
+	if stateEv != nil {
+		t.emit(stateEv)
+	}
+	t.handOver(calls, e.From)
+}
+
+// followState notes the profile's connection state from the writer's
+// events about itself.
+func (t *Tab) followState(ev json.RawMessage) {
+	var e struct {
+		Type  string `json:"type"`
+		Peer  string `json:"peer"`
+		State string `json:"state"`
+	}
+	if json.Unmarshal(ev, &e) != nil || e.Type != "peer" {
+		return
+	}
+	t.mu.Lock()
+	if e.Peer == t.id.String() {
+		t.state = e.State
+	}
+	t.mu.Unlock()
+}
+
+// serveCall carries out a follower's call, once: a call sent again (the
+// follower could not tell whether it arrived) is answered from memory.
+func (t *Tab) serveCall(e envelope) {
+	t.mu.Lock()
+	if t.writer != t.self {
+		t.mu.Unlock()
+		return // the follower finds the writer and sends it again
+	}
+	if r, ok := t.answered[e.ID]; ok {
+		t.mu.Unlock()
+		t.post(r)
+		return
+	}
+	if t.running[e.ID] != nil {
+		t.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(t.ctx)
+	t.running[e.ID] = cancel
+	ready := t.ready
+	t.mu.Unlock()
+	go func() {
+		defer cancel()
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return
+		}
+		svc := t.service()
+		if svc == nil {
+			return
+		}
+		data, err := svc.Do(ctx, e.Method, e.Args)
+		r := envelope{T: "reply", To: e.From, ID: e.ID, Result: data}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		t.mu.Lock()
+		delete(t.running, e.ID)
+		stillWriter := t.writer == t.self && t.svc == svc
+		if stillWriter && (ctx.Err() == nil || err == nil) && len(data) <= maxRemembered {
+			t.remember(r)
+		}
+		t.mu.Unlock()
+		// A call cut short because this tab stops being the writer is not
+		// answered: the follower sends it to the next writer.
+		if stillWriter && (ctx.Err() == nil || err == nil) {
+			t.post(r)
+		}
+	}()
+}
+
+// remember keeps a reply for a follower that sends its call again. t.mu is held.
+func (t *Tab) remember(r envelope) {
+	t.answered[r.ID] = r
+	t.order = append(t.order, r.ID)
+	if len(t.order) > maxDone {
+		delete(t.answered, t.order[0])
+		t.order = t.order[1:]
+	}
+}

@@ -136,19 +136,19 @@ type Tab struct {
 	steal  chan struct{} // a follower asks the lock loop to steal
 
 	mu       sync.Mutex
-	writer   string          // the writer tab's id; self when this tab is it; "" unknown
-	svc      Service         // when this tab is the writer and its profile is open
-	ready    chan struct{}   // closed when svc is set; replaced when it goes
-	id       identity.ID     // the profile's id, once known
-	state    string          // the profile's connection state, as last known
-	seq      uint64          // call ids
+	writer   string        // the writer tab's id; self when this tab is it; "" unknown
+	svc      Service       // when this tab is the writer and its profile is open
+	ready    chan struct{} // closed when svc is set; replaced when it goes
+	id       identity.ID   // the profile's id, once known
+	state    string        // the profile's connection state, as last known
+	seq      uint64        // call ids
 	pending  map[string]*call
 	running  map[string]context.CancelFunc // the writer's calls in flight, by id
 	answered map[string]envelope           // the writer's recent replies, by id
 	order    []string                      // answered's ids, oldest first
 	subs     map[int]func(json.RawMessage)
 	nextSub  int
-	pingSent time.Time // an unanswered ping's time; zero if none
+	pingSent time.Time     // an unanswered ping's time; zero if none
 	known    chan struct{} // closed when this tab first knows the profile (writer or follower)
 	openErr  error         // the first Open's error, if it failed
 	closed   bool

@@ -14,6 +14,16 @@
 // values, as in the seed; page 0 of every book is its genesis, read back as
 // { type: 'genesis', author, key, name }.
 //
+// tm.open({ profile, relay, devtools, webrtc, storage }) gives the
+// messenger of a profile: an app.App (package app holds all its logic).
+// Each method of the JS app object is one call of app.App.Do: its
+// arguments as JSON.stringify([...arguments]), its result JSON.parse'd
+// (join's AbortSignal becomes the call's ctx instead); app.on hooks get
+// app.Event values, in order, in batches. The object calls the App through
+// the small service interface, so something else can stand behind it (a
+// tab that forwards its calls to the profile's writer).
+//
 // It is js/wasm only and holds no logic of its own: it converts arguments,
-// calls the journal, vault and replication packages, and converts results.
+// calls the journal, vault, replication and app packages, and converts
+// results.
 package jsapi

@@ -208,6 +208,14 @@ func (t *Tab) Writer() bool {
 	return t.writer == t.self && t.svc != nil
 }
 
+// Role is RoleWriter or RoleFollower.
+func (t *Tab) Role() string {
+	if t.Writer() {
+		return RoleWriter
+	}
+	return RoleFollower
+}
+
 // Subscribe calls fn with every event of the profile, as JSON, in order;
 // fn must not block.
 func (t *Tab) Subscribe(fn func(json.RawMessage)) (cancel func()) {
@@ -501,6 +509,7 @@ func (t *Tab) serve(held Held) {
 	t.mu.Unlock()
 	close(ready)
 	t.post(envelope{T: "writer", Peer: svc.ID().String(), State: svc.State()})
+	t.emit(roleEvent(RoleWriter))
 	t.handOver(pending, t.self)
 
 	select {
@@ -520,6 +529,22 @@ func (t *Tab) serve(held Held) {
 	if err := svc.Close(); err != nil {
 		t.log.Warn("tabs: closing the profile", "err", err)
 	}
+	if t.ctx.Err() == nil {
+		t.emit(roleEvent(RoleFollower))
+	}
+}
+
+// A tab's roles, as Role and the "tab" event say them.
+const (
+	RoleWriter   = "writer"
+	RoleFollower = "follower"
+)
+
+// roleEvent is the event {type: "tab", state: role} this tab's subscribers
+// get when its role changes.
+func roleEvent(role string) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"type": "tab", "state": role})
+	return b
 }
 
 // markKnown ends Start's wait (with err if the first Open failed);

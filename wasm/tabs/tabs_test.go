@@ -158,6 +158,13 @@ func TestHandOver(t *testing.T) {
 	w := newWorld(t)
 	a, _ := w.tab(0)
 	b, _ := w.tab(0)
+	roles := make(chan string, 4)
+	b.Subscribe(func(ev json.RawMessage) {
+		var e struct{ Type, State string }
+		if json.Unmarshal(ev, &e) == nil && e.Type == "tab" {
+			roles <- e.State
+		}
+	})
 	w.p.mu.Lock()
 	w.p.gate = make(chan struct{}) // written, never answered by a
 	w.p.mu.Unlock()
@@ -182,8 +189,11 @@ func TestHandOver(t *testing.T) {
 	if r := <-create; !errors.Is(r.err, ErrWriterGone) {
 		t.Fatalf("createTask in flight at the hand-over: %s, %v; want ErrWriterGone", r.data, r.err)
 	}
-	if !b.Writer() {
+	if !b.Writer() || b.Role() != RoleWriter {
 		t.Fatal("the follower did not take over")
+	}
+	if r := <-roles; r != RoleWriter {
+		t.Fatalf("tab event %q, want %q", r, RoleWriter)
 	}
 	got := w.p.texts()
 	sort.Strings(got)

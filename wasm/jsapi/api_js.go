@@ -13,6 +13,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/internal/jsutil"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/store"
+	"github.com/task-messenger/task-messenger/wasm/tabs"
 	"github.com/task-messenger/task-messenger/wasm/vault"
 )
 
@@ -79,6 +80,7 @@ func (a *API) openDB(args []js.Value) (any, error) {
 		return nil, fmt.Errorf("DB: %w", err)
 	}
 	var st store.Store
+	var held tabs.Held
 	profile := ""
 	switch storage {
 	case "memory":
@@ -90,24 +92,35 @@ func (a *API) openDB(args []js.Value) (any, error) {
 		if err := vault.CheckName(profile); err != nil {
 			return nil, fmt.Errorf("DB: %w", err)
 		}
+		if held, err = takeAlone(ctx, profile, "DB"); err != nil {
+			return nil, err
+		}
 		if st, err = a.storage.Open(ctx, profile); err != nil {
+			held.Release()
 			return nil, fmt.Errorf("DB: %w", err)
 		}
 	default:
 		return nil, fmt.Errorf("DB: unknown storage %q: use 'memory' or 'indexeddb'", storage)
 	}
+	fail := func(err error) (any, error) {
+		st.Close()
+		if held != nil {
+			held.Release()
+		}
+		return nil, fmt.Errorf("DB: %w", err)
+	}
 	id := identity.New(seed).ID()
 	if err := a.take(id); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("DB: %w", err)
+		return fail(err)
 	}
 	db, err := journal.Open(ctx, st, seed, nil)
 	if err != nil {
 		a.release(id)
-		st.Close()
-		return nil, fmt.Errorf("DB: %w", err)
+		return fail(err)
 	}
-	return a.newDB(db, st, profile).value(), nil
+	d := a.newDB(db, st, profile)
+	d.held = held
+	return d.value(), nil
 }
 
 // openVault is tm.vault({ name, storage }): a named profile whose seed is
@@ -119,11 +132,21 @@ func (a *API) openVault(args []js.Value) (any, error) {
 	if err != nil || name == "" {
 		return nil, errors.New("vault({ name }): name is required (a-z, 0-9, '-', '_')")
 	}
+	var held tabs.Held
+	if s, _ := stringOpt(opts, "storage", "indexeddb"); s != "memory" {
+		if held, err = takeAlone(ctx, name, "vault"); err != nil {
+			return nil, err
+		}
+	}
 	p, err := a.openProfile(ctx, name, opts, "vault")
 	if err != nil {
+		if held != nil {
+			held.Release()
+		}
 		return nil, err
 	}
 	d := a.newDB(p.DB, p.Store, name)
+	d.held = held
 	relayURL, err := stringOpt(opts, "relay", defaultRelay())
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/internal/jsutil"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/store"
+	"github.com/task-messenger/task-messenger/wasm/tabs"
 )
 
 // jsDB is the JS face of one open DB.
@@ -21,7 +22,8 @@ type jsDB struct {
 	api     *API
 	db      *journal.DB
 	st      store.Store
-	profile string // IndexedDB profile name, "" for memory
+	profile string    // IndexedDB profile name, "" for memory
+	held    tabs.Held // the profile's writer lock (IndexedDB), released by close
 	funcs   jsutil.Funcs
 	events  chan journal.Event
 	cancel  func()
@@ -187,7 +189,11 @@ func (d *jsDB) close() error {
 	d.cancel()
 	close(d.events)
 	d.api.release(d.db.ID())
-	return d.st.Close()
+	err := d.st.Close()
+	if d.held != nil {
+		d.held.Release()
+	}
+	return err
 }
 
 // on registers a hook for every change (or one book's); it returns a

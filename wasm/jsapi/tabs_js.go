@@ -6,6 +6,7 @@ import (
 	"context"
 	_ "embed"
 	"errors"
+	"fmt"
 	"sync"
 	"syscall/js"
 
@@ -39,6 +40,17 @@ func (h *webHeld) Release()              { h.once.Do(func() { h.release.Invoke()
 // Acquire requests the lock and waits for it; ctx ending aborts the
 // request (a lock granted meanwhile is given back).
 func (l webLock) Acquire(ctx context.Context, steal bool) (tabs.Held, error) {
+	mode := "wait"
+	if steal {
+		mode = "steal"
+	}
+	return l.request(ctx, mode)
+}
+
+// Try takes the lock if no tab holds it; nil if one does.
+func (l webLock) Try(ctx context.Context) (tabs.Held, error) { return l.request(ctx, "try") }
+
+func (l webLock) request(ctx context.Context, mode string) (tabs.Held, error) {
 	grantedCh := make(chan js.Value, 1)
 	endedCh := make(chan string, 1)
 	var granted, ended js.Func
@@ -58,11 +70,11 @@ func (l webLock) Acquire(ctx context.Context, steal bool) (tabs.Held, error) {
 	})
 	signal := js.Undefined()
 	abort := js.Undefined()
-	if !steal {
+	if mode == "wait" {
 		abort = js.Global().Get("AbortController").New()
 		signal = abort.Get("signal")
 	}
-	requestLock.Invoke(l.name, steal, signal, granted, ended)
+	requestLock.Invoke(l.name, mode, signal, granted, ended)
 	held := func(release js.Value) *webHeld {
 		h := &webHeld{release: release, lost: make(chan struct{})}
 		go func() {
@@ -76,6 +88,9 @@ func (l webLock) Acquire(ctx context.Context, steal bool) (tabs.Held, error) {
 	}
 	select {
 	case r := <-grantedCh:
+		if r.IsNull() {
+			return nil, nil // mode try: held by another tab
+		}
 		return held(r), nil
 	case why := <-endedCh:
 		return nil, errors.New("lock " + l.name + ": " + why)
@@ -86,7 +101,9 @@ func (l webLock) Acquire(ctx context.Context, steal bool) (tabs.Held, error) {
 	}
 	select {
 	case r := <-grantedCh: // granted before the abort: give it back
-		held(r).Release()
+		if !r.IsNull() {
+			held(r).Release()
+		}
 	case <-endedCh:
 	}
 	return nil, ctx.Err()
@@ -155,4 +172,18 @@ func (b *channelBus) Close() error {
 	b.onMsg.Release()
 	close(b.msgs)
 	return nil
+}
+
+// takeAlone takes the writer lock of a profile for a page that opens the
+// profile's storage itself (tm.vault, tm.DB): it refuses while another tab
+// writes the profile, rather than fork its books.
+func takeAlone(ctx context.Context, profile, what string) (tabs.Held, error) {
+	h, err := webLock{lockName(profile)}.Try(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if h == nil {
+		return nil, fmt.Errorf("%s: profile %q is open in another tab, which writes it: close that tab to use it here (tm.open works in any number of tabs)", what, profile)
+	}
+	return h, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -82,7 +81,7 @@ type App struct {
 	state      string           // guarded by mu
 	closed     bool             // guarded by mu
 	calls      sync.WaitGroup   // calls in flight; Add under mu while !closed
-	active     atomic.Int64     // calls in flight, for tests
+	onEnter    func()           // immutable after Start; tests: called as a call starts
 	watchers   sync.WaitGroup   // watchStale goroutines; Add under life while !closed
 	subMu      sync.Mutex       // guards subs, nextSub, pending, subscribed
 	subs       map[int]func(Event)
@@ -288,20 +287,21 @@ func (a *App) goOnline(ctx context.Context, io *peerio.IO, m *room.Messenger, on
 // when another instance of the profile on the same storage (a tab opened
 // later) has written its books: this App's writes would fail from then on
 // (journal.ErrStaleWriter), and going on would only make the two evict
-// each other at the relay and at devtools. Subscribers are told (a 'peer'
-// event, state "replaced", and an 'error'), so the page can say to reload.
+// each other at the relay and at devtools. Subscribers are told once it
+// stopped (a 'peer' event, state "replaced", and an 'error'), so the page
+// can say to reload.
 func (a *App) watchStale(ctx context.Context, p *vault.Profile) {
 	select {
 	case <-p.DB.Stale():
 	case <-ctx.Done():
 		return
 	}
-	a.setState(StateReplaced)
-	a.emit(Event{Type: room.EventError, Error: "this profile was opened in another tab or window, which writes it now: this tab stopped (reload it to use the profile here)"})
 	a.lock()
-	defer a.unlock()
 	a.stop()
 	a.stopReporter()
+	a.unlock()
+	a.setState(StateReplaced)
+	a.emit(Event{Type: room.EventError, Error: "this profile was opened in another tab or window, which writes it now: this tab stopped (reload it to use the profile here)"})
 }
 
 // lock takes life.
@@ -443,11 +443,13 @@ func (a *App) enter(ctx context.Context) (context.Context, func(), error) {
 		return nil, nil, ErrClosed
 	}
 	a.calls.Add(1)
-	a.active.Add(1)
 	a.mu.Unlock()
+	if a.onEnter != nil {
+		a.onEnter()
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	stop := context.AfterFunc(a.root, func() { cancel(ErrClosed) })
-	return ctx, func() { stop(); cancel(nil); a.active.Add(-1); a.calls.Done() }, nil
+	return ctx, func() { stop(); cancel(nil); a.calls.Done() }, nil
 }
 
 // messenger is the running messenger.

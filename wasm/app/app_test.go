@@ -20,6 +20,7 @@ import (
 	"github.com/task-messenger/task-messenger/relay/relaytest"
 	"github.com/task-messenger/task-messenger/wasm/backup"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/room"
 	"github.com/task-messenger/task-messenger/wasm/store"
 	"github.com/task-messenger/task-messenger/wasm/vault"
@@ -235,17 +236,18 @@ func TestCloseCancelsJoin(t *testing.T) {
 	ana.Close()
 
 	bob := startApp(t, "bob", url)
+	entered := make(chan struct{})
+	bob.onEnter = func() { close(entered) } // the one call of this test
 	errc := make(chan error, 1)
 	go func() {
 		_, err := bob.Do(context.Background(), "join", json.RawMessage(`[`+string(code)+`]`))
 		errc <- err
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for bob.active.Load() == 0 { // the join is in flight
-		if time.Now().After(deadline) {
-			t.Fatal("join never started")
-		}
-		time.Sleep(time.Millisecond) // polling, not synchronisation
+	<-entered
+	select {
+	case err := <-errc:
+		t.Fatalf("join returned while its host is offline: %v", err)
+	default:
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- bob.Close() }()
@@ -480,4 +482,43 @@ func TestSubscribeKeepsEarlyEvents(t *testing.T) {
 	rec.wait(t, "the task event", func(evs []Event) bool {
 		return slices.ContainsFunc(evs, func(ev Event) bool { return ev.Type == room.EventTask && ev.Task == task.ID })
 	})
+}
+
+// TestStaleWriter: when the profile is opened again on the same store (a
+// newer tab) and this App's write finds it, the App stops: a "replaced"
+// peer event, State "replaced", calls fail with ErrStopped.
+func TestStaleWriter(t *testing.T) {
+	ctx := testCtx(t)
+	st := store.NewMemory()
+	open := func(context.Context, string) (store.Store, error) { return st, nil }
+	p, err := vault.Open(ctx, "ana", open, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Start(ctx, Config{Profile: p, Relay: deadRelay(t), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	rec := record(a)
+	do(t, a, "createTask", `[{"title":"before"}]`)
+	newer, err := vault.Open(ctx, "ana", open, nil) // another tab: the writer from now on
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = newer // closing it would close the shared store; a.Close does
+	if _, err := a.Do(ctx, "createTask", json.RawMessage(`[{"title":"after"}]`)); !errors.Is(err, journal.ErrStaleWriter) {
+		t.Fatalf("a write after another tab opened the profile: %v, want ErrStaleWriter", err)
+	}
+	rec.wait(t, "replaced", func(evs []Event) bool {
+		return slices.ContainsFunc(evs, func(ev Event) bool {
+			return ev.Type == room.EventPeer && ev.Peer == a.ID() && ev.State == StateReplaced
+		})
+	})
+	if _, err := a.Do(ctx, "tasks", nil); !errors.Is(err, ErrStopped) {
+		t.Fatalf("tasks after being replaced: %v, want ErrStopped", err)
+	}
+	if s := a.State(); s != StateReplaced {
+		t.Fatalf("State %q, want replaced", s)
+	}
 }

@@ -139,7 +139,8 @@ func (a *App) State() string {
 // Subscribe calls fn with every event from now on, in order; the first
 // subscriber also gets the events that came before it (at most 4096), so
 // none is lost between Start and Subscribe. fn runs on the App's and the
-// messenger's goroutines: it must not block nor call cancel.
+// messenger's goroutines, one event at a time: it must not block nor call
+// Subscribe (it may call cancel).
 func (a *App) Subscribe(fn func(Event)) (cancel func()) {
 	a.emitMu.Lock() // no event between the replay and the subscription
 	defer a.emitMu.Unlock()

@@ -349,6 +349,17 @@ func TestTwoApps(t *testing.T) {
 	if reply.Refs.Cause == nil || reply.Refs.Cause.String() != first.ID {
 		t.Fatalf("reply's cause %v, want %s", reply.Refs.Cause, first.ID)
 	}
+	// A follower tab's send carries a nonce; sent again as a retry (the tab
+	// that carried it out closed), it is not written twice.
+	var once, again MessageView
+	json.Unmarshal(do(t, bob.App, "send", `[`+id+`,"once",{"nonce":"tab1-1"}]`), &once)
+	json.Unmarshal(do(t, bob.App, "send", `[`+id+`,"once",{"nonce":"tab1-1","retry":true}]`), &again)
+	if once.ID == "" || again.ID != once.ID {
+		t.Fatalf("send with a nonce %q, retried %q: want one message", once.ID, again.ID)
+	}
+	if got := texts(bob.App); !slices.Equal(got, append(want, "once")) {
+		t.Fatalf("Bob's timeline after a retried send %q", got)
+	}
 	var tree []*TaskNode
 	if err := json.Unmarshal(do(t, ana.App, "tasks", `[]`), &tree); err != nil {
 		t.Fatal(err)

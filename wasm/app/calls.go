@@ -85,6 +85,20 @@ func (a *App) Send(ctx context.Context, id room.TaskID, text string, replyTo *ro
 	return v, err
 }
 
+// SendOnce is Send with an idempotency key (room.SendOnce): with retry,
+// a message of this profile's that carries nonce is returned rather than
+// written again.
+func (a *App) SendOnce(ctx context.Context, id room.TaskID, text string, replyTo *room.Ref, nonce string, retry bool) (v MessageView, err error) {
+	err = a.withMessenger(ctx, func(ctx context.Context, m *room.Messenger) error {
+		msg, err := m.SendOnce(ctx, id, text, replyTo, nonce, retry)
+		if err == nil {
+			v = View(&msg)
+		}
+		return err
+	})
+	return v, err
+}
+
 // SendMany writes up to room.MaxBatch chat messages in one batch and
 // returns how many were written.
 func (a *App) SendMany(ctx context.Context, id room.TaskID, texts []string) (n int, err error) {

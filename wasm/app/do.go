@@ -315,6 +315,15 @@ func (a *App) doSend(ctx context.Context, as args) (any, error) {
 	default:
 		return nil, badArgs("send: replyTo must be a message or its id")
 	}
+	// A follower tab's send carries a nonce, and retry once the tab that
+	// first carried it out closed (package tabs): it is written once.
+	nonce, err := as.options(2).str("nonce", "")
+	if err != nil {
+		return nil, badArgs("send: %v", err)
+	}
+	if nonce != "" {
+		return a.SendOnce(ctx, id, text, reply, nonce, string(bytes.TrimSpace(as.options(2)["retry"])) == "true")
+	}
 	return a.Send(ctx, id, text, reply)
 }
 

@@ -109,13 +109,18 @@ func waitFor(t testing.TB, db *journal.DB, what string, cond func() bool) {
 		}
 	})
 	defer cancel()
-	timeout := time.NewTimer(60 * time.Second)
+	// It gives up only after a minute without any change: a slow machine
+	// (a browser's IndexedDB on a busy CI) may take longer in all, but
+	// keeps moving.
+	const still = 60 * time.Second
+	timeout := time.NewTimer(still)
 	defer timeout.Stop()
 	for !cond() {
 		select {
 		case <-changed:
+			timeout.Reset(still)
 		case <-timeout.C:
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out waiting for %s (nothing changed for %v)", what, still)
 		}
 	}
 }

@@ -441,9 +441,20 @@
     app.on('message', onMessage)
     app.on('task', () => refreshTasks())
     app.on('member', (ev) => { if (ev.task === state.current) refreshMembersSoon(); refreshTasks() })
+    // One tab of a profile writes it and is online; the others follow it
+    // (their actions are carried out there): the page says which this is.
+    const showRole = (role) => {
+      $('me-role').textContent = role === 'follower' ? 'through another tab of this profile' : ''
+      $('me-role').title = role === 'follower'
+        ? 'Another tab of this profile writes it and is online; this tab works through it, and takes over if it closes.'
+        : ''
+    }
+    showRole(app.role())
+    app.on('tab', (ev) => showRole(ev.state))
     app.on('peer', (ev) => {
       if (ev.peer === app.id && ev.state === 'replaced') {
-        // Another tab or window opened this profile and writes it now.
+        // Another instance of this profile writes it now (one without the
+        // tab lock: another browser on the same storage).
         state.stopped = true
         setState($('me-state'), 'open in another tab: reload to use it here', 'error')
         $('send').disabled = true

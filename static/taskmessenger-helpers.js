@@ -112,6 +112,13 @@ globalThis.taskmessengerHelpers = {
       }
     }
   },
+  pageTimer: function pageTimer (ms) {
+    // The last time a browser timer fired, every ms: it stands still while
+    // the page is frozen (Go's own timers fire whenever Go runs, even then).
+    const timer = { at: Date.now() }
+    setInterval(() => { timer.at = Date.now() }, ms)
+    return timer
+  },
   requestLock: function requestLock (name, mode, signal, granted, ended) {
     // navigator.locks.request, held until Go calls the release function
     // granted is given (granted(null): mode 'try' and another holds it);

@@ -3,6 +3,7 @@
 package jsapi
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -18,18 +19,41 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/internal/jsutil"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
 	"github.com/task-messenger/task-messenger/wasm/room"
+	"github.com/task-messenger/task-messenger/wasm/tabs"
 )
 
-// service is what the JS app object calls: an app.App (the profile's
-// writer), or something that carries the calls to one.
+// service is what the JS app object calls: the profile's tab (a
+// tabs.Tab: the writer, or a follower whose calls the writer carries out),
+// or an app.App alone for a profile kept in memory.
 type service interface {
 	Do(ctx context.Context, method string, args json.RawMessage) (json.RawMessage, error)
-	Subscribe(fn func(app.Event)) (cancel func())
+	// Subscribe gives every event as the JSON the page's hooks get.
+	Subscribe(fn func(json.RawMessage)) (cancel func())
 	ID() identity.ID
+	State() string
+	Role() string // tabs.RoleWriter or tabs.RoleFollower
 	Close() error
 }
 
-var _ service = (*app.App)(nil)
+var (
+	_ service      = (*tabs.Tab)(nil)
+	_ service      = appService{}
+	_ tabs.Service = appService{}
+)
+
+// appService is an app.App as a service and a tabs.Service: its events as
+// JSON.
+type appService struct{ *app.App }
+
+func (s appService) Subscribe(fn func(json.RawMessage)) (cancel func()) {
+	return s.App.Subscribe(func(ev app.Event) {
+		if b, err := json.Marshal(ev); err == nil {
+			fn(b)
+		}
+	})
+}
+
+func (s appService) Role() string { return tabs.RoleWriter }
 
 // jsApp is the messenger of one profile as JavaScript sees it: tm.open({
 // profile, relay, devtools, webrtc }) → app. Every method returns a
@@ -38,9 +62,9 @@ var _ service = (*app.App)(nil)
 type jsApp struct {
 	svc    service
 	funcs  jsutil.Funcs
-	obj    js.Value       // the app object; its id is set again by a restore (the JS event loop's)
-	events chan app.Event // from Subscribe to dispatch
-	done   chan struct{}  // closed by close: dispatch ends
+	obj    js.Value             // the app object; its id is set again by a restore (the JS event loop's)
+	events chan json.RawMessage // from Subscribe to dispatch
+	done   chan struct{}        // closed by close: dispatch ends
 	unsub  func()
 
 	mu     sync.Mutex
@@ -65,23 +89,44 @@ func (a *API) openApp(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
-	p, err := a.openProfile(ctx, name, opts, "open")
-	if err != nil {
-		return nil, err
+	webrtc := opts.Get("webrtc").Truthy()
+	// start opens the profile and its App: in this tab alone (a profile in
+	// memory), or whenever this tab becomes the profile's writer.
+	start := func(ctx context.Context) (appService, error) {
+		p, err := a.openProfile(ctx, name, opts, "open")
+		if err != nil {
+			return appService{}, err
+		}
+		cfg := app.Config{Profile: p, Relay: relayURL, Devtools: devtools, Logger: slog.Default(),
+			Delete:  a.storage.Delete,
+			Reload:  func() { js.Global().Get("location").Call("reload") },
+			Take:    a.take,
+			Release: a.release}
+		if webrtc {
+			cfg.RTC = &peerio.RTCConfig{}
+		}
+		ap, err := app.Start(ctx, cfg)
+		if err != nil {
+			a.release(p.ID)
+			p.Close()
+			return appService{}, err
+		}
+		return appService{ap}, nil
 	}
-	cfg := app.Config{Profile: p, Relay: relayURL, Devtools: devtools, Logger: slog.Default(),
-		Delete:  a.storage.Delete,
-		Reload:  func() { js.Global().Get("location").Call("reload") },
-		Take:    a.take,
-		Release: a.release}
-	if opts.Get("webrtc").Truthy() {
-		cfg.RTC = &peerio.RTCConfig{}
-	}
-	svc, err := app.Start(ctx, cfg)
-	if err != nil {
-		a.release(p.ID)
-		p.Close()
-		return nil, err
+	var svc service
+	if s, _ := stringOpt(opts, "storage", "indexeddb"); s == "memory" {
+		if svc, err = start(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		// Every tab of the profile opens it through its tabs: the one that
+		// holds the profile's Web Lock writes it, the others follow.
+		svc, err = tabs.Start(ctx, tabs.Config{Lock: webLock{lockName(name)}, Bus: newChannelBus(busName(name)),
+			Open:  func(ctx context.Context) (tabs.Service, error) { return start(ctx) },
+			Awake: pageAwake(), Logger: slog.Default()})
+		if err != nil {
+			return nil, fmt.Errorf("open: %w", err)
+		}
 	}
 	ja := newJSApp(svc)
 	return ja.value(name, devtools), nil
@@ -89,9 +134,15 @@ func (a *API) openApp(args []js.Value) (any, error) {
 
 // newJSApp subscribes to svc's events and dispatches them to the page.
 func newJSApp(svc service) *jsApp {
-	ja := &jsApp{svc: svc, events: make(chan app.Event, 4096), done: make(chan struct{}),
+	ja := &jsApp{svc: svc, events: make(chan json.RawMessage, 4096), done: make(chan struct{}),
 		hooks: make(map[room.EventType]map[int]js.Value)}
 	ja.unsub = svc.Subscribe(ja.queue)
+	// The connection state as it is now: a follower's page learns it from
+	// no event of its own.
+	if st := svc.State(); st != "" && st != app.StateConnecting {
+		ev, _ := json.Marshal(map[string]string{"type": string(room.EventPeer), "peer": svc.ID().String(), "state": st})
+		ja.queue(ev)
+	}
 	go ja.dispatch()
 	return ja
 }
@@ -120,7 +171,7 @@ func devtoolsOpt(ctx context.Context, opts js.Value) (string, error) {
 }
 
 // queue hands an event to dispatch without blocking.
-func (ja *jsApp) queue(ev app.Event) {
+func (ja *jsApp) queue(ev json.RawMessage) {
 	select {
 	case ja.events <- ev:
 	default: // the page is not keeping up: it reads the timeline again on the next event
@@ -138,6 +189,7 @@ func (ja *jsApp) value(profile, devtools string) js.Value {
 		o.Set(m, ja.funcs.Async(func(args []js.Value) (any, error) { return ja.call(context.Background(), m, args) }))
 	}
 	o.Set("join", ja.funcs.Async(ja.join))
+	o.Set("role", ja.funcs.Add(func(js.Value, []js.Value) any { return ja.svc.Role() }))
 	o.Set("close", ja.funcs.Async(func([]js.Value) (any, error) { return nil, ja.close() }))
 	o.Set("on", ja.funcs.Add(func(_ js.Value, args []js.Value) any { return ja.on(args) }))
 	ja.obj = o
@@ -235,9 +287,9 @@ func (ja *jsApp) on(args []js.Value) any {
 	}
 	ev := room.EventType(args[0].String())
 	switch ev {
-	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError, room.EventEquivocation:
+	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError, room.EventEquivocation, eventTab:
 	default:
-		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer, error or equivocation", ev))
+		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer, error, equivocation or tab", ev))
 	}
 	ja.mu.Lock()
 	id := ja.nextID
@@ -266,17 +318,21 @@ var deliverEvents = jsutil.Helper("deliverEvents", deliverEventsSrc)
 //go:embed js/deliverEvents.js
 var deliverEventsSrc string
 
+// eventTab is the event of a tab that became the profile's writer or a
+// follower: { type: 'tab', state: 'writer' | 'follower' }.
+const eventTab room.EventType = "tab"
+
 // dispatch calls the page's functions with every event, in order, in
-// batches of what is queued (app.Event gives each event's JSON).
+// batches of what is queued (each event is the JSON its hooks get).
 func (ja *jsApp) dispatch() {
 	for {
-		var ev app.Event
+		var ev json.RawMessage
 		select {
 		case ev = <-ja.events:
 		case <-ja.done:
 			return
 		}
-		batch := []app.Event{ev}
+		batch := []json.RawMessage{ev}
 	drain:
 		for len(batch) < 1024 {
 			select {
@@ -299,17 +355,25 @@ func (ja *jsApp) dispatch() {
 			hooks.Set(string(t), js.ValueOf(arr))
 		}
 		ja.mu.Unlock()
-		evs := make([]app.Event, 0, len(batch))
+		var list bytes.Buffer
+		list.WriteByte('[')
 		for _, ev := range batch {
-			if hooks.Get(string(ev.Type)).IsUndefined() {
+			var head struct {
+				Type string `json:"type"`
+			}
+			if json.Unmarshal(ev, &head) != nil || hooks.Get(head.Type).IsUndefined() {
 				continue
 			}
-			evs = append(evs, ev)
+			if list.Len() > 1 {
+				list.WriteByte(',')
+			}
+			list.Write(ev)
 		}
-		if len(evs) == 0 {
+		if list.Len() == 1 {
 			continue
 		}
-		v, err := jsValue(evs)
+		list.WriteByte(']')
+		v, err := jsutil.Parse(list.Bytes())
 		if err != nil {
 			continue
 		}

@@ -174,6 +174,19 @@ func (b *channelBus) Close() error {
 	return nil
 }
 
+var pageTimer = jsutil.Helper("pageTimer", pageTimerSrc)
+
+//go:embed js/pageTimer.js
+var pageTimerSrc string
+
+// pageAwake is tabs.Config.Awake for this page: a browser timer fired in
+// the last 3 s (it fires every second; a frozen page's does not).
+var pageAwake = sync.OnceValue(func() func() bool {
+	timer := pageTimer.Invoke(1000)
+	date := js.Global().Get("Date")
+	return func() bool { return date.Call("now").Float()-timer.Get("at").Float() < 3000 }
+})
+
 // takeAlone takes the writer lock of a profile for a page that opens the
 // profile's storage itself (tm.vault, tm.DB): it refuses while another tab
 // writes the profile, rather than fork its books.

@@ -38,9 +38,17 @@
 // ErrWriterGone, which says it may or may not have been done.
 //
 // A writer that is frozen rather than gone (the browser suspended a
-// background tab, which keeps its lock) answers no hello: a follower whose
-// hello is unanswered for Config.Patience takes the lock from it (steal).
-// When the frozen tab wakes up it finds its lock lost and becomes a
-// follower; a write it had started fails (journal.ErrStaleWriter, the
-// writer epoch moved on) instead of forking the profile.
+// background tab, which keeps its lock) must not block the others: a
+// follower whose hello is unanswered for Config.Patience takes the lock
+// from it (steal). Chromium still delivers a frozen page's BroadcastChannel
+// messages, and Go runs for each (its own timers fire then too), but the
+// page's storage, network and browser timers stand still: a writer whose
+// browser timer has not fired lately (Config.Awake) knows it is frozen, and
+// answers no hello and takes no call — a call it started would hold
+// IndexedDB locks the next writer waits for. When the frozen tab wakes up
+// it finds its lock lost and becomes a follower; a write it had started
+// fails (journal.ErrStaleWriter, the writer epoch moved on) instead of
+// forking the profile. A background tab's timers are slowed (once a
+// second; once a minute after minutes hidden), so a follower may take the
+// profile from a long-hidden writer: that costs a reopen, never a message.
 package tabs

@@ -63,8 +63,15 @@ type Config struct {
 	// Ping is how often a follower checks that the writer is alive (1 s).
 	Ping time.Duration
 	// Patience is how long a follower waits for the writer to answer a
-	// ping before it takes the lock (3 s).
+	// hello before it takes the lock (5 s).
 	Patience time.Duration
+	// Awake, if set, reports whether this tab runs normally. A writer
+	// that is not awake answers no hello and takes no call, so its
+	// followers take the lock. In a browser a frozen page still gets its
+	// BroadcastChannel messages (and Go runs for each, its timers too),
+	// but its browser timers, storage and network stand still: Awake must
+	// be told by a browser timer (setInterval) that fired lately.
+	Awake func() bool
 }
 
 // Errors.
@@ -148,7 +155,7 @@ type Tab struct {
 	order    []string                      // answered's ids, oldest first
 	subs     map[int]func(json.RawMessage)
 	nextSub  int
-	pingSent time.Time     // an unanswered ping's time; zero if none
+	pingSent time.Time     // an unanswered hello's time; zero if none
 	known    chan struct{} // closed when this tab first knows the profile (writer or follower)
 	openErr  error         // the first Open's error, if it failed
 	closed   bool
@@ -162,7 +169,7 @@ func Start(ctx context.Context, cfg Config) (*Tab, error) {
 		cfg.Ping = time.Second
 	}
 	if cfg.Patience <= 0 {
-		cfg.Patience = 3 * time.Second
+		cfg.Patience = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -197,8 +204,23 @@ func Start(ctx context.Context, cfg Config) (*Tab, error) {
 // ID is the profile's id.
 func (t *Tab) ID() identity.ID {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.id
+	svc, id := t.svc, t.id
+	t.mu.Unlock()
+	if svc != nil {
+		return svc.ID() // a restore may have changed it
+	}
+	return id
+}
+
+// State is the profile's connection state, as its writer last said.
+func (t *Tab) State() string {
+	t.mu.Lock()
+	svc, state := t.svc, t.state
+	t.mu.Unlock()
+	if svc != nil {
+		return svc.State()
+	}
+	return state
 }
 
 // Writer reports whether this tab is the profile's writer.
@@ -492,14 +514,20 @@ func (t *Tab) serve(held Held) {
 	stopped := make(chan struct{})
 	var once sync.Once
 	unsub := svc.Subscribe(func(ev json.RawMessage) {
+		if isReplaced(ev, svc.ID()) {
+			// Another writer wrote the profile (one that took the lock
+			// while this tab was frozen): this tab follows it from now on,
+			// which its 'tab' event says.
+			once.Do(func() { close(stopped) })
+			return
+		}
+		t.followState(ev)
 		t.emit(ev)
 		t.post(envelope{T: "event", Event: ev})
-		if isReplaced(ev, svc.ID()) {
-			once.Do(func() { close(stopped) })
-		}
 	})
+	id, state := svc.ID(), svc.State()
 	t.mu.Lock()
-	t.svc, t.id, t.state = svc, svc.ID(), svc.State()
+	t.svc, t.id, t.state = svc, id, state
 	ready := t.ready
 	t.markKnown(nil)
 	pending := make(map[string]*call, len(t.pending))
@@ -508,7 +536,7 @@ func (t *Tab) serve(held Held) {
 	}
 	t.mu.Unlock()
 	close(ready)
-	t.post(envelope{T: "writer", Peer: svc.ID().String(), State: svc.State()})
+	t.post(envelope{T: "writer", Peer: id.String(), State: state})
 	t.emit(roleEvent(RoleWriter))
 	t.handOver(pending, t.self)
 
@@ -546,6 +574,9 @@ func roleEvent(role string) json.RawMessage {
 	b, _ := json.Marshal(map[string]string{"type": "tab", "state": role})
 	return b
 }
+
+// awake reports whether this tab runs normally (Config.Awake).
+func (t *Tab) awake() bool { return t.cfg.Awake == nil || t.cfg.Awake() }
 
 // markKnown ends Start's wait (with err if the first Open failed);
 // reports whether it did. t.mu is held.
@@ -664,13 +695,15 @@ func (t *Tab) handle(e envelope) {
 			peer = t.id.String()
 		}
 		t.mu.Unlock()
-		if isWriter {
+		if isWriter && t.awake() {
 			t.post(envelope{T: "pong", To: e.From, Peer: peer, State: state})
 		}
 	case "pong", "writer":
 		t.follow(e)
 	case "call":
-		t.serveCall(e)
+		if t.awake() {
+			t.serveCall(e) // else the follower sends it to the next writer
+		}
 	case "cancel":
 		t.mu.Lock()
 		if cancel := t.running[e.ID]; cancel != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -234,6 +235,42 @@ func TestFrozenWriter(t *testing.T) {
 	}
 	if w.p.opens != 2 {
 		t.Errorf("opened %d times, want 2 (a, then b)", w.p.opens)
+	}
+}
+
+// A writer that knows it is frozen (Awake false: Chromium delivers a
+// frozen page's messages, but its storage stands still) answers nothing
+// and takes no call, so its follower takes over and carries out the call.
+func TestWriterKnowsItIsFrozen(t *testing.T) {
+	w := newWorld(t)
+	ctx := ctxT(t)
+	var frozen atomic.Bool
+	a, err := Start(ctx, Config{Lock: w.lock, Bus: w.hub.bus(), Open: w.p.open, Ping: 20 * time.Millisecond,
+		Patience: time.Hour, Awake: func() bool { return !frozen.Load() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, _ := w.tab(100 * time.Millisecond)
+	roles := make(chan string, 4)
+	b.Subscribe(func(ev json.RawMessage) {
+		var e struct{ Type, State string }
+		if json.Unmarshal(ev, &e) == nil && e.Type == "tab" {
+			roles <- e.State
+		}
+	})
+	frozen.Store(true)
+	if _, err := b.Do(ctx, "send", args("while frozen")); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-roles; r != RoleWriter || !b.Writer() {
+		t.Fatalf("the follower of a frozen writer: %s", r)
+	}
+	if got := w.p.texts(); !slices.Equal(got, []string{"while frozen"}) {
+		t.Fatalf("written %q", got)
+	}
+	for a.Writer() {
+		time.Sleep(time.Millisecond) // a sees its lock lost
 	}
 }
 

@@ -253,6 +253,11 @@ func (m *Messenger) connect(ctx context.Context, peer identity.ID) (*conn, error
 
 var errPortClosed = errors.New("room: the port closed")
 
+// maxRetries bounds the dial loop's pause, in Retry: with the default
+// Retry of 1 s a refusing member is dialled at most about eight times a
+// minute.
+const maxRetries = 10
+
 // dialLocked keeps a port open to a member for as long as the messenger
 // runs: a loop that dials, waits for the port to close, and dials again.
 func (m *Messenger) dialLocked(peer identity.ID) {
@@ -266,22 +271,32 @@ func (m *Messenger) dialLocked(peer identity.ID) {
 		// Under js/wasm goroutines are not preempted: every path of this
 		// loop blocks (on the dialer, the retry pause or the port) so the
 		// rest of the page runs.
+		// A failed dial, or a port that closed soon after it opened (a
+		// member that refuses the session, a link that keeps dropping),
+		// waits before the next: Retry, doubling up to maxRetries×Retry, so
+		// nothing loops; a port that stayed up starts over at Retry.
+		wait := m.cfg.Retry
 		for m.ctx.Err() == nil {
+			start := time.Now()
 			c, err := m.connect(m.ctx, peer)
 			if err != nil {
 				if m.ctx.Err() == nil {
 					m.log.Debug("room: dial", "peer", peer.Short(), "err", err)
 				}
+			} else {
 				select {
+				case <-c.mux.Done():
 				case <-m.ctx.Done():
-				case <-time.After(m.cfg.Retry):
 				}
-				continue
+				if time.Since(start) >= maxRetries*m.cfg.Retry {
+					wait = m.cfg.Retry
+				}
 			}
 			select {
-			case <-c.mux.Done():
 			case <-m.ctx.Done():
+			case <-time.After(wait):
 			}
+			wait = min(2*wait, maxRetries*m.cfg.Retry)
 		}
 	}()
 }

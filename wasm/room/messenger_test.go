@@ -20,6 +20,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
+	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/replication"
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
@@ -49,6 +50,8 @@ type node struct {
 	io   *peerio.IO
 	skew atomic.Int64  // added to its wall clock (an invite's expiry is tested by moving it)
 	idle time.Duration // Config.StrangerIdle; 0: the default
+	// dialed, if set, sees each port the messenger dials (tests that break them)
+	dialed func(port.Port)
 	*Messenger
 }
 
@@ -72,7 +75,17 @@ func (n *node) start() {
 	}
 	n.io = peerio.New(n.name, n.seed, peerio.Config{Relay: n.url, Logger: quiet, Retry: 50 * time.Millisecond})
 	now := func() time.Time { return time.Now().Add(time.Duration(n.skew.Load())) }
-	m, err := Open(ctx, Config{DB: db, Dial: n.io.At, Logger: quiet, Retry: 50 * time.Millisecond, Sync: testSync, Now: now, StrangerIdle: n.idle})
+	dial := n.io.At
+	if n.dialed != nil {
+		dial = func(ctx context.Context, peer identity.ID) (port.Port, error) {
+			p, err := n.io.At(ctx, peer)
+			if err == nil {
+				n.dialed(p)
+			}
+			return p, err
+		}
+	}
+	m, err := Open(ctx, Config{DB: db, Dial: dial, Logger: quiet, Retry: 50 * time.Millisecond, Sync: testSync, Now: now, StrangerIdle: n.idle})
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -565,5 +578,36 @@ func TestSendOnce(t *testing.T) {
 	}
 	if chats != 2 {
 		t.Errorf("Ana sees %d chats, want 2", chats)
+	}
+}
+
+// A member whose ports keep closing as soon as they open (one that refuses
+// the session) is dialled again after a pause that doubles, up to
+// maxRetries×Retry: not in a tight loop.
+func TestDialBacksOff(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Flaky", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	ana.stop()
+	var dials atomic.Int64
+	ana.dialed = func(p port.Port) {
+		dials.Add(1)
+		time.AfterFunc(5*time.Millisecond, func() { p.Close() })
+	}
+	start := time.Now()
+	ana.start()
+	const retry = 50 * time.Millisecond // node's Retry
+	eventually(t, "Ana dials Bob", func() bool { return dials.Load() > 0 })
+	time.Sleep(3 * time.Second) // the period dials are counted over
+	elapsed := time.Since(start)
+	// Pauses of 1, 2, 4, 8, then 10 Retry: within elapsed, at most this
+	// many dials (fewer on a slow machine); a tight loop makes hundreds.
+	bound := 5 + int64(elapsed/(maxRetries*retry))
+	if n := dials.Load(); n > bound {
+		t.Fatalf("%d dials in %v, want at most %d", n, elapsed, bound)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/subs"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
 	"github.com/task-messenger/task-messenger/wasm/port"
@@ -83,10 +84,9 @@ type App struct {
 	calls      sync.WaitGroup   // calls in flight; Add under mu while !closed
 	onEnter    func()           // immutable after Start; tests: called as a call starts
 	watchers   sync.WaitGroup   // watchStale goroutines; Add under life while !closed
-	subMu      sync.Mutex       // guards subs, nextSub, pending, subscribed
-	subs       map[int]func(Event)
-	nextSub    int
-	pending    []Event // events before the first Subscribe (at most maxPending)
+	subs       subs.List[Event]
+	subMu      sync.Mutex // guards pending, subscribed
+	pending    []Event    // events before the first Subscribe (at most maxPending)
 	subscribed bool
 	emitMu     sync.Mutex // held while subscribers run: events reach them in order
 }
@@ -105,7 +105,7 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	}
 	root, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a := &App{cfg: cfg, root: root, cancel: cancel, profile: cfg.Profile, state: StateConnecting,
-		subs: make(map[int]func(Event)), stopReport: func() {}, life: make(chan struct{}, 1)}
+		stopReport: func() {}, life: make(chan struct{}, 1)}
 	a.lock()
 	defer a.unlock()
 	a.startReporter()
@@ -144,21 +144,15 @@ func (a *App) State() string {
 func (a *App) Subscribe(fn func(Event)) (cancel func()) {
 	a.emitMu.Lock() // no event between the replay and the subscription
 	defer a.emitMu.Unlock()
+	cancel = a.subs.Add(fn)
 	a.subMu.Lock()
-	id := a.nextSub
-	a.nextSub++
-	a.subs[id] = fn
 	pending := a.pending
 	a.pending, a.subscribed = nil, true
 	a.subMu.Unlock()
 	for _, ev := range pending {
 		fn(ev)
 	}
-	return func() {
-		a.subMu.Lock()
-		delete(a.subs, id)
-		a.subMu.Unlock()
-	}
+	return cancel
 }
 
 // emit hands ev to every subscriber, or keeps it for the first.
@@ -173,14 +167,8 @@ func (a *App) emit(ev Event) {
 		a.subMu.Unlock()
 		return
 	}
-	fns := make([]func(Event), 0, len(a.subs))
-	for _, fn := range a.subs {
-		fns = append(fns, fn)
-	}
 	a.subMu.Unlock()
-	for _, fn := range fns {
-		fn(ev)
-	}
+	a.subs.Emit(ev)
 }
 
 // setState records the own connection state and emits it as a 'peer'

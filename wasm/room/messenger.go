@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/subs"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/replication"
@@ -99,8 +100,7 @@ type Messenger struct {
 	served  map[port.Port]*conn      // every port served and not yet closed
 	dialing map[identity.ID]bool     // members with a dial loop running
 	pending map[pendingKey]chan wire // joins waiting for their answer
-	subs    map[int]func(Event)
-	nextSub int
+	subs    subs.List[Event]
 	queue   []journal.Event        // stored pages of members' books, for the worker
 	proving map[proveKey]time.Time // copies asked for, and when (equivocation.go)
 	closed  bool
@@ -217,7 +217,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		cfg: cfg, db: cfg.DB, self: cfg.DB.ID(), log: cfg.Logger,
 		tasks: make(map[TaskID]*task), replica: make(map[identity.ID]bookRef),
 		conns: make(map[identity.ID]*conn), served: make(map[port.Port]*conn), dialing: make(map[identity.ID]bool),
-		pending: make(map[pendingKey]chan wire), subs: make(map[int]func(Event)), proving: make(map[proveKey]time.Time),
+		pending: make(map[pendingKey]chan wire), proving: make(map[proveKey]time.Time),
 		wake: make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
 	}
 	var err error
@@ -352,30 +352,9 @@ type Event struct {
 
 // Subscribe calls fn with every event, on the messenger's goroutines; fn
 // must not block. The returned function unsubscribes.
-func (m *Messenger) Subscribe(fn func(Event)) (cancel func()) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	id := m.nextSub
-	m.nextSub++
-	m.subs[id] = fn
-	return func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		delete(m.subs, id)
-	}
-}
+func (m *Messenger) Subscribe(fn func(Event)) (cancel func()) { return m.subs.Add(fn) }
 
-func (m *Messenger) emit(ev Event) {
-	m.mu.Lock()
-	subs := make([]func(Event), 0, len(m.subs))
-	for _, fn := range m.subs {
-		subs = append(subs, fn)
-	}
-	m.mu.Unlock()
-	for _, fn := range subs {
-		fn(ev)
-	}
-}
+func (m *Messenger) emit(ev Event) { m.subs.Emit(ev) }
 
 func (m *Messenger) fail(err error) {
 	m.log.Warn("room", "err", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/subs"
 )
 
 // Service is what the writer tab runs for the profile: its App.
@@ -137,6 +138,7 @@ type Tab struct {
 	self string // this tab's random id
 	log  *slog.Logger
 
+	subs   subs.List[json.RawMessage]
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -153,11 +155,9 @@ type Tab struct {
 	running  map[string]context.CancelFunc // the writer's calls in flight, by id
 	answered map[string]envelope           // the writer's recent replies, by id
 	order    []string                      // answered's ids, oldest first
-	subs     map[int]func(json.RawMessage)
-	nextSub  int
-	pingSent time.Time     // an unanswered hello's time; zero if none
-	known    chan struct{} // closed when this tab first knows the profile (writer or follower)
-	openErr  error         // the first Open's error, if it failed
+	pingSent time.Time                     // an unanswered hello's time; zero if none
+	known    chan struct{}                 // closed when this tab first knows the profile (writer or follower)
+	openErr  error                         // the first Open's error, if it failed
 	closed   bool
 }
 
@@ -178,7 +178,7 @@ func Start(ctx context.Context, cfg Config) (*Tab, error) {
 	_, _ = rand.Read(b[:])
 	t := &Tab{cfg: cfg, self: hex.EncodeToString(b[:]), steal: make(chan struct{}, 1),
 		ready: make(chan struct{}), pending: make(map[string]*call), running: make(map[string]context.CancelFunc),
-		answered: make(map[string]envelope), subs: make(map[int]func(json.RawMessage)), known: make(chan struct{})}
+		answered: make(map[string]envelope), known: make(chan struct{})}
 	t.log = cfg.Logger.With("tab", t.self)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Add(2)
@@ -240,31 +240,10 @@ func (t *Tab) Role() string {
 
 // Subscribe calls fn with every event of the profile, as JSON, in order;
 // fn must not block.
-func (t *Tab) Subscribe(fn func(json.RawMessage)) (cancel func()) {
-	t.mu.Lock()
-	id := t.nextSub
-	t.nextSub++
-	t.subs[id] = fn
-	t.mu.Unlock()
-	return func() {
-		t.mu.Lock()
-		delete(t.subs, id)
-		t.mu.Unlock()
-	}
-}
+func (t *Tab) Subscribe(fn func(json.RawMessage)) (cancel func()) { return t.subs.Add(fn) }
 
 // emit hands an event to this tab's subscribers.
-func (t *Tab) emit(ev json.RawMessage) {
-	t.mu.Lock()
-	fns := make([]func(json.RawMessage), 0, len(t.subs))
-	for _, fn := range t.subs {
-		fns = append(fns, fn)
-	}
-	t.mu.Unlock()
-	for _, fn := range fns {
-		fn(ev)
-	}
-}
+func (t *Tab) emit(ev json.RawMessage) { t.subs.Emit(ev) }
 
 // Do carries out a call: here if this tab is the writer, else at the
 // writer's tab.

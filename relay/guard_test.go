@@ -453,68 +453,96 @@ func TestBudgetShed(t *testing.T) {
 	expectAfter(t, a, c, ids, "after the shed")
 }
 
-// TestStallNotDropped: a client whose writer cannot run for a while (a
-// busy machine: here its writer is held before each write) is not
-// dropped, however long routing waits for room in its full queue; it gets
-// every frame, in order. The relay used to drop it after 100 ms.
-func TestStallNotDropped(t *testing.T) {
-	var held atomic.Bool
-	var slow atomic.Pointer[identity.ID]
-	release := make(chan struct{})
-	stalls := make(chan struct{}, 64)
-	r := newRelay(t, Limits{SendQueue: 2, FramesPerSec: 1e6, BytesPerSec: 1e12}, func(s *Server) {
-		s.beforeWrite = func(c *conn) {
-			if id := slow.Load(); id != nil && c.id == *id && held.Load() {
-				<-release
-			}
-		}
-		s.onStall = func(c *conn) {
-			if id := slow.Load(); id != nil && c.id == *id {
+// stall holds client b's writer in a test hook of the relay while a sends
+// it n frames, and hears of every window routing waits for b's full queue.
+type stall struct {
+	held    atomic.Bool
+	slow    atomic.Pointer[identity.ID]
+	release chan struct{}
+	once    sync.Once
+	stalls  chan struct{}
+	r       *testRelay
+	a, b    *Client
+	errc    chan error // a's sends' end
+}
+
+const stallFrames = 20
+
+// newStall starts a relay whose writer hook (set by hook) holds b's writer
+// (s.hold), then a and b, and a's sends to b.
+func newStall(t *testing.T, hook func(*Server, *stall)) *stall {
+	s := &stall{release: make(chan struct{}), stalls: make(chan struct{}, 64), errc: make(chan error, 1)}
+	s.r = newRelay(t, Limits{SendQueue: 2, FramesPerSec: 1e6, BytesPerSec: 1e12}, func(srv *Server) {
+		hook(srv, s)
+		srv.onStall = func(c *conn) {
+			if s.isB(c) {
 				select {
-				case stalls <- struct{}{}:
+				case s.stalls <- struct{}{}:
 				default:
 				}
 			}
 		}
 	})
-	var once sync.Once
-	unhold := func() { once.Do(func() { held.Store(false); close(release) }) }
-	t.Cleanup(unhold) // before the relay closes, whatever fails
-	a, b := dial(t, r, key(1)), dial(t, r, key(2))
-	id := b.ID()
-	slow.Store(&id)
-	held.Store(true)
-	const n = 20
-	errc := make(chan error, 1)
+	t.Cleanup(s.unhold) // before the relay closes, whatever fails
+	s.a, s.b = dial(t, s.r, key(1)), dial(t, s.r, key(2))
+	id := s.b.ID()
+	s.slow.Store(&id)
+	s.held.Store(true)
 	go func() {
-		for i := range n {
-			if err := a.Send(context.Background(), b.ID(), KindFrame, []byte{byte(i)}); err != nil {
-				errc <- err
+		for i := range stallFrames {
+			if err := s.a.Send(context.Background(), s.b.ID(), KindFrame, []byte{byte(i)}); err != nil {
+				s.errc <- err
 				return
 			}
 		}
-		errc <- nil
+		s.errc <- nil
 	}()
+	return s
+}
+
+func (s *stall) isB(c *conn) bool { id := s.slow.Load(); return id != nil && c.id == *id }
+
+// hold blocks b's writer while it is held.
+func (s *stall) hold(c *conn) {
+	if s.isB(c) && s.held.Load() {
+		<-s.release
+	}
+}
+
+func (s *stall) unhold() { s.once.Do(func() { s.held.Store(false); close(s.release) }) }
+
+// end releases b's writer and checks that b got every frame, in order,
+// with no drop.
+func (s *stall) end(t *testing.T) {
+	s.unhold()
+	for i := range stallFrames {
+		expectRecv(t, s.b, s.a.ID(), KindFrame, []byte{byte(i)})
+	}
+	if err := <-s.errc; err != nil {
+		t.Fatal(err)
+	}
+	if st := s.r.Stats(); st.Drops != 0 {
+		t.Errorf("%d drops", st.Drops)
+	}
+	exchange(t, s.a, s.b, "after the stall")
+}
+
+// TestStallNotDropped: a client whose writer cannot run for a while (a
+// busy machine: here its writer is held before each write) is not
+// dropped, however long routing waits for room in its full queue; it gets
+// every frame, in order. The relay used to drop it after 100 ms.
+func TestStallNotDropped(t *testing.T) {
+	s := newStall(t, func(srv *Server, s *stall) { srv.beforeWrite = s.hold })
 	// Routing waits for b's full queue through three whole windows while
 	// b's writer cannot run.
 	for range 3 {
 		select {
-		case <-stalls:
+		case <-s.stalls:
 		case <-time.After(wait):
-			t.Fatalf("routing never waited a window for the held writer; stats %+v", r.Stats())
+			t.Fatalf("routing never waited a window for the held writer; stats %+v", s.r.Stats())
 		}
 	}
-	unhold()
-	for i := range n {
-		expectRecv(t, b, a.ID(), KindFrame, []byte{byte(i)})
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	if st := r.Stats(); st.Drops != 0 {
-		t.Errorf("%d drops", st.Drops)
-	}
-	exchange(t, a, b, "after the stall")
+	s.end(t)
 }
 
 // TestStallInWriteNotDropped: a client that reads is not dropped while
@@ -526,49 +554,19 @@ func TestStallInWriteNotDropped(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("only Linux tells what a client took from its socket")
 	}
-	var held atomic.Bool
-	var slow atomic.Pointer[identity.ID]
-	release := make(chan struct{})
 	inside := make(chan *conn, 1)
-	stalls := make(chan struct{}, 64)
-	r := newRelay(t, Limits{SendQueue: 2, FramesPerSec: 1e6, BytesPerSec: 1e12}, func(s *Server) {
-		s.inWrite = func(c *conn) {
+	s := newStall(t, func(srv *Server, s *stall) {
+		srv.inWrite = func(c *conn) {
 			// Held only inside a frame's write (not a ping's or a close).
-			if id := slow.Load(); id != nil && c.id == *id && held.Load() && c.writeStart.Load() != 0 {
+			if s.isB(c) && s.held.Load() && c.writeStart.Load() != 0 {
 				select {
 				case inside <- c:
 				default:
 				}
-				<-release
-			}
-		}
-		s.onStall = func(c *conn) {
-			if id := slow.Load(); id != nil && c.id == *id {
-				select {
-				case stalls <- struct{}{}:
-				default:
-				}
+				s.hold(c)
 			}
 		}
 	})
-	var once sync.Once
-	unhold := func() { once.Do(func() { held.Store(false); close(release) }) }
-	t.Cleanup(unhold) // before the relay closes, whatever fails
-	a, b := dial(t, r, key(1)), dial(t, r, key(2))
-	id := b.ID()
-	slow.Store(&id)
-	held.Store(true)
-	const n = 20
-	errc := make(chan error, 1)
-	go func() {
-		for i := range n {
-			if err := a.Send(context.Background(), b.ID(), KindFrame, []byte{byte(i)}); err != nil {
-				errc <- err
-				return
-			}
-		}
-		errc <- nil
-	}()
 	var hc *conn
 	select {
 	case hc = <-inside:
@@ -580,22 +578,12 @@ func TestStallInWriteNotDropped(t *testing.T) {
 	// its write.
 	for range stallWindows + 2 {
 		select {
-		case <-stalls:
+		case <-s.stalls:
 		case <-hc.done:
 			t.Fatal("b dropped while its writer was held inside a write")
 		case <-time.After(wait):
-			t.Fatalf("routing never waited a window for the held writer; stats %+v", r.Stats())
+			t.Fatalf("routing never waited a window for the held writer; stats %+v", s.r.Stats())
 		}
 	}
-	unhold()
-	for i := range n {
-		expectRecv(t, b, a.ID(), KindFrame, []byte{byte(i)})
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	if st := r.Stats(); st.Drops != 0 {
-		t.Errorf("%d drops", st.Drops)
-	}
-	exchange(t, a, b, "after the stall")
+	s.end(t)
 }

@@ -147,12 +147,14 @@ func (s *Server) Metrics() http.Handler {
 		metric := func(name, typ, help string) {
 			fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
 		}
-		metric("relay_connections_total", "counter", "Websocket connections accepted.")
-		fmt.Fprintf(bw, "relay_connections_total %d\n", st.ConnectionsTotal)
-		metric("relay_connections", "gauge", "Websocket connections open, including those in the handshake.")
-		fmt.Fprintf(bw, "relay_connections %d\n", st.Connections)
-		metric("relay_peers", "gauge", "Connections that proved their peer id.")
-		fmt.Fprintf(bw, "relay_peers %d\n", st.Peers)
+		// one writes a metric of a single value.
+		one := func(name, typ, help string, v int64) {
+			metric(name, typ, help)
+			fmt.Fprintf(bw, "%s %d\n", name, v)
+		}
+		one("relay_connections_total", "counter", "Websocket connections accepted.", int64(st.ConnectionsTotal))
+		one("relay_connections", "gauge", "Websocket connections open, including those in the handshake.", int64(st.Connections))
+		one("relay_peers", "gauge", "Connections that proved their peer id.", int64(st.Peers))
 		metric("relay_frames_total", "counter", "Frames read from (in) and written to (out) clients.")
 		fmt.Fprintf(bw, "relay_frames_total{dir=\"in\"} %d\nrelay_frames_total{dir=\"out\"} %d\n", st.FramesIn, st.FramesOut)
 		metric("relay_bytes_total", "counter", "Bytes of the frames read from (in) and written to (out) clients.")
@@ -161,22 +163,21 @@ func (s *Server) Metrics() http.Handler {
 		for _, r := range rejectReasons {
 			fmt.Fprintf(bw, "relay_rejects_total{reason=%q} %d\n", r, st.Rejects[r])
 		}
-		metric("relay_drops_total", "counter", "Slow clients dropped (send queue full or write timeout).")
-		fmt.Fprintf(bw, "relay_drops_total %d\n", st.Drops)
-		metric("relay_queued_bytes", "gauge", "Bytes of frames queued for clients, in all send queues.")
-		fmt.Fprintf(bw, "relay_queued_bytes %d\n", st.QueuedBytes)
-		metric("relay_queued_bytes_peak", "gauge", "The most bytes queued at once since the server started.")
-		fmt.Fprintf(bw, "relay_queued_bytes_peak %d\n", st.QueuedBytesPeak)
-		metric("relay_queued_bytes_limit", "gauge", "The global queue budget (sends beyond it are refused).")
-		fmt.Fprintf(bw, "relay_queued_bytes_limit %d\n", st.QueuedBytesLimit)
-		metric("relay_queued_bytes_ip", "gauge", "Bytes queued for the clients of the address that holds the most.")
-		fmt.Fprintf(bw, "relay_queued_bytes_ip %d\n", st.QueuedBytesTopIP)
-		metric("relay_queued_bytes_ip_peak", "gauge", "The most bytes queued at once for the clients of one address since the server started.")
-		fmt.Fprintf(bw, "relay_queued_bytes_ip_peak %d\n", st.QueuedBytesIPPeak)
-		metric("relay_queued_bytes_ip_limit", "gauge", "The queue budget of one address (sends to its clients beyond it are refused).")
-		fmt.Fprintf(bw, "relay_queued_bytes_ip_limit %d\n", st.QueuedBytesIPLimit)
-		metric("relay_max_conns_per_ip", "gauge", "The most connections one address may open.")
-		fmt.Fprintf(bw, "relay_max_conns_per_ip %d\n", s.lim.MaxConnsPerIP)
+		one("relay_drops_total", "counter", "Slow clients dropped (send queue full or write timeout).", int64(st.Drops))
+		for _, g := range []struct {
+			name, help string
+			v          int64
+		}{
+			{"relay_queued_bytes", "Bytes of frames queued for clients, in all send queues.", int64(st.QueuedBytes)},
+			{"relay_queued_bytes_peak", "The most bytes queued at once since the server started.", int64(st.QueuedBytesPeak)},
+			{"relay_queued_bytes_limit", "The global queue budget (sends beyond it are refused).", int64(st.QueuedBytesLimit)},
+			{"relay_queued_bytes_ip", "Bytes queued for the clients of the address that holds the most.", int64(st.QueuedBytesTopIP)},
+			{"relay_queued_bytes_ip_peak", "The most bytes queued at once for the clients of one address since the server started.", int64(st.QueuedBytesIPPeak)},
+			{"relay_queued_bytes_ip_limit", "The queue budget of one address (sends to its clients beyond it are refused).", int64(st.QueuedBytesIPLimit)},
+			{"relay_max_conns_per_ip", "The most connections one address may open.", int64(s.lim.MaxConnsPerIP)},
+		} {
+			one(g.name, "gauge", g.help, g.v)
+		}
 		bw.Flush()
 	})
 }

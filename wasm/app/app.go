@@ -26,6 +26,7 @@ const (
 	StateOffline    = "offline"    // the last attempt failed; trying again
 	StateReplaced   = "replaced"   // another tab writes the profile: stopped
 	StateClosed     = "closed"     // Close or Reset
+	StateReset      = "reset"      // Reset deleted the profile (an event only)
 )
 
 // Bounds of going online.

@@ -272,12 +272,20 @@ func (a *App) restore(ctx context.Context, b *backup.Backup, pass string) ([]jou
 
 // Reset closes the App and deletes the profile's storage (Config.Delete):
 // its seed too, so the next open is a new identity.
+//
+// Once the storage is gone, subscribers get a 'peer' event of the own (old)
+// id with state StateReset: the tab that runs this App opens the profile
+// afresh (package tabs), as a new identity.
 func (a *App) Reset(ctx context.Context) error {
+	id := a.ID()
 	if err := a.Close(); err != nil {
 		return err
 	}
-	if a.cfg.Delete == nil {
-		return nil
+	if a.cfg.Delete != nil {
+		if err := a.cfg.Delete(ctx, a.cfg.Profile.Name); err != nil {
+			return err
+		}
 	}
-	return a.cfg.Delete(ctx, a.cfg.Profile.Name)
+	a.emit(Event{Type: room.EventPeer, Peer: id, State: StateReset})
+	return nil
 }

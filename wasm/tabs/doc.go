@@ -34,7 +34,7 @@
 // calls that are harmless to repeat (rename, invite, join, import…) as
 // they are, and a send with the same nonce and retry set, so the new
 // writer writes it only if the old one had not (room.SendOnce). A call
-// that is not safe to repeat (createTask, sendMany) fails with
+// that is not safe to repeat (createTask, sendMany, reset) fails with
 // ErrWriterGone, which says it may or may not have been done.
 //
 // A writer that is frozen rather than gone (the browser suspended a

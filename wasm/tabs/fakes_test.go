@@ -166,6 +166,7 @@ type profile struct {
 	sent   []string          // texts written, in order
 	nonces map[string]string // nonce → text
 	opens  int
+	resets int
 	// gate, when set, holds a send after it is written and before it
 	// answers (a writer that closes in between).
 	gate chan struct{}
@@ -248,6 +249,11 @@ func (s *service) Do(ctx context.Context, method string, args json.RawMessage) (
 	switch method {
 	case "echo":
 		return args, nil
+	case "reset":
+		s.p.mu.Lock()
+		s.p.resets++
+		s.p.mu.Unlock()
+		return nil, nil
 	case "block":
 		<-ctx.Done()
 		return nil, ctx.Err()

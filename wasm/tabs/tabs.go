@@ -94,7 +94,7 @@ const (
 )
 
 // retries names the calls that are not sent again as they are.
-var retries = map[string]retry{"send": once, "createTask": fail, "sendMany": fail}
+var retries = map[string]retry{"send": once, "createTask": fail, "sendMany": fail, "reset": fail}
 
 // envelope is one bus message (see the package doc).
 type envelope struct {
@@ -143,6 +143,9 @@ type Tab struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	steal  chan struct{} // a follower asks the lock loop to steal
+	reopen chan struct{} // a reset deleted the profile: the writer opens it afresh
+	// tookOver tells the bus loop this tab became the writer
+	tookOver chan struct{}
 
 	mu       sync.Mutex
 	writer   string        // the writer tab's id; self when this tab is it; "" unknown
@@ -176,7 +179,7 @@ func Start(ctx context.Context, cfg Config) (*Tab, error) {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	t := &Tab{cfg: cfg, self: hex.EncodeToString(b[:]), steal: make(chan struct{}, 1),
+	t := &Tab{cfg: cfg, self: hex.EncodeToString(b[:]), steal: make(chan struct{}, 1), reopen: make(chan struct{}, 1), tookOver: make(chan struct{}, 1),
 		ready: make(chan struct{}), pending: make(map[string]*call), running: make(map[string]context.CancelFunc),
 		answered: make(map[string]envelope), known: make(chan struct{})}
 	t.log = cfg.Logger.With("tab", t.self)
@@ -259,7 +262,9 @@ func (t *Tab) Do(ctx context.Context, method string, args json.RawMessage) (json
 	}
 	if svc := t.svc; svc != nil && t.writer == t.self {
 		t.mu.Unlock()
-		return svc.Do(ctx, method, args)
+		data, err := svc.Do(ctx, method, args)
+		t.after(method, err)
+		return data, err
 	}
 	t.seq++
 	id := fmt.Sprintf("%s-%d", t.self, t.seq)
@@ -321,6 +326,19 @@ func (t *Tab) runLocal(id string, c *call, args json.RawMessage) {
 	}
 	data, err := svc.Do(t.ctx, c.method, args)
 	t.deliver(id, t.self, result{data, err})
+	t.after(c.method, err)
+}
+
+// after follows a call this tab carried out as the writer: a reset
+// deleted the profile, which the writer then opens afresh (a new
+// identity) once the call is answered.
+func (t *Tab) after(method string, err error) {
+	if method == "reset" && err == nil {
+		select {
+		case t.reopen <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // deliver ends pending call id with r, if it was last sent to from.
@@ -475,6 +493,10 @@ func (t *Tab) acquire() (Held, error) {
 // closes.
 func (t *Tab) serve(held Held) {
 	defer held.Release()
+	select {
+	case <-t.reopen: // asked before this time as the writer
+	default:
+	}
 	t.mu.Lock()
 	t.writer = t.self
 	t.pingSent = time.Time{}
@@ -493,7 +515,8 @@ func (t *Tab) serve(held Held) {
 	stopped := make(chan struct{})
 	var once sync.Once
 	unsub := svc.Subscribe(func(ev json.RawMessage) {
-		if isReplaced(ev, svc.ID()) {
+		switch ownState(ev, svc.ID()) {
+		case "replaced":
 			// Another writer wrote the profile (one that took the lock
 			// while this tab was frozen): this tab follows it from now on,
 			// which its 'tab' event says.
@@ -509,20 +532,22 @@ func (t *Tab) serve(held Held) {
 	t.svc, t.id, t.state = svc, id, state
 	ready := t.ready
 	t.markKnown(nil)
-	pending := make(map[string]*call, len(t.pending))
-	for id, c := range t.pending {
-		pending[id] = c
-	}
 	t.mu.Unlock()
 	close(ready)
 	t.post(envelope{T: "writer", Peer: id.String(), State: state})
 	t.emit(roleEvent(RoleWriter))
-	t.handOver(pending, t.self)
+	// The bus loop takes this tab's own calls in flight over, after the
+	// answers already on the bus (the old writer's last replies).
+	select {
+	case t.tookOver <- struct{}{}:
+	default:
+	}
 
 	select {
 	case <-held.Lost():
 		t.log.Warn("tabs: another tab took the profile (this one was unresponsive): following it")
 	case <-stopped:
+	case <-t.reopen:
 	case <-t.ctx.Done():
 	}
 	t.mu.Lock()
@@ -570,15 +595,18 @@ func (t *Tab) markKnown(err error) bool {
 	return true
 }
 
-// isReplaced reports whether ev says the profile stopped because another
-// instance wrote it.
-func isReplaced(ev json.RawMessage, self identity.ID) bool {
+// ownState is the state an event of the service's own connection says
+// ("replaced": another instance wrote the profile), or "".
+func ownState(ev json.RawMessage, self identity.ID) string {
 	var e struct {
 		Type  string `json:"type"`
 		Peer  string `json:"peer"`
 		State string `json:"state"`
 	}
-	return json.Unmarshal(ev, &e) == nil && e.Type == "peer" && e.State == "replaced" && e.Peer == self.String()
+	if json.Unmarshal(ev, &e) != nil || e.Type != "peer" || e.Peer != self.String() {
+		return ""
+	}
+	return e.State
 }
 
 // handOver treats this tab's calls in flight when the writer became to:
@@ -612,17 +640,43 @@ func (t *Tab) busLoop() {
 	tick := time.NewTicker(t.cfg.Ping)
 	defer tick.Stop()
 	msgs := t.cfg.Bus.Messages()
+	take := func(b []byte) {
+		var e envelope
+		if json.Unmarshal(b, &e) != nil || e.From == "" || e.From == t.self || (e.To != "" && e.To != t.self) {
+			return
+		}
+		t.handle(e)
+	}
 	for {
 		select {
 		case b, ok := <-msgs:
 			if !ok {
 				return
 			}
-			var e envelope
-			if json.Unmarshal(b, &e) != nil || e.From == "" || e.From == t.self || (e.To != "" && e.To != t.self) {
-				continue
+			take(b)
+		case <-t.tookOver:
+			// This tab became the writer. The old writer's replies it sent
+			// before it let the lock go are taken first: a call answered
+			// is not carried out again.
+		drain:
+			for {
+				select {
+				case b, ok := <-msgs:
+					if !ok {
+						return
+					}
+					take(b)
+				default:
+					break drain
+				}
 			}
-			t.handle(e)
+			t.mu.Lock()
+			pending := make(map[string]*call, len(t.pending))
+			for id, c := range t.pending {
+				pending[id] = c
+			}
+			t.mu.Unlock()
+			t.handOver(pending, t.self)
 		case <-tick.C:
 			t.check()
 		case <-t.ctx.Done():
@@ -808,6 +862,7 @@ func (t *Tab) serveCall(e envelope) {
 		// answered: the follower sends it to the next writer.
 		if stillWriter && (ctx.Err() == nil || err == nil) {
 			t.post(r)
+			t.after(e.Method, err)
 		}
 	}()
 }

@@ -274,6 +274,36 @@ func TestWriterKnowsItIsFrozen(t *testing.T) {
 	}
 }
 
+// A follower's reset is answered once, and then the profile is opened
+// afresh by a writer (the storage is gone: a new identity).
+func TestResetReopens(t *testing.T) {
+	w := newWorld(t)
+	a, _ := w.tab(0)
+	b, _ := w.tab(0)
+	if _, err := b.Do(ctxT(t), "reset", args()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		w.p.mu.Lock()
+		opens := w.p.opens
+		w.p.mu.Unlock()
+		if opens == 2 && writers(a, b) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("opens %d, resets %d, a writer %v, b writer %v", opens, w.p.resets, a.Writer(), b.Writer())
+		}
+		time.Sleep(time.Millisecond) // polls: a writer opens the profile again
+	}
+	if _, err := a.Do(ctxT(t), "echo", args()); err != nil {
+		t.Fatal(err)
+	}
+	if w.p.resets != 1 {
+		t.Fatalf("reset %d times, want once", w.p.resets)
+	}
+}
+
 // Closing a follower ends its calls in flight with ErrClosed; a call after
 // Close fails the same way.
 func TestCloseEndsCalls(t *testing.T) {

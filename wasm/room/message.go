@@ -16,7 +16,7 @@ import (
 // Message types. A reply is a chat message with refs.cause set. Types this
 // version does not know are kept and shown as they are.
 const (
-	TypeChat    = "chat"    // a chat message, or a reply
+	TypeChat    = "chat"    // a chat message, or a reply: data {text, nonce?} (nonce: SendOnce's key, ignored by readers)
 	TypeJoin    = "join"    // the first page of a member's book: who joins which task
 	TypeMember  = "member"  // a member announces another member
 	TypeTask    = "task"    // a task was created

@@ -33,6 +33,10 @@
 //	                                                    against the head of length n.
 //	5     bye    [reason]                               either: why it ends the session
 //	                                                    (text, at most 1024 bytes).
+//	6     forked [key, fork]                            a reader: the author signed two heads
+//	                                                    of this book that cannot both hold
+//	                                                    (journal.Fork, verified on receipt);
+//	                                                    the reader follows it no further.
 //
 // Keys are 32-byte byte strings, lengths and indexes unsigned integers,
 // pages byte strings. A head is [key, length, root, signature]; an upgrade
@@ -90,7 +94,17 @@
 //
 // Anything out of bounds (size, counts, ranges), undecodable, of an unknown
 // version or type, unasked for, or failing verification (journal.ErrBadProof,
-// ErrBadSignature, ErrBadGenesis, ErrForked) ends the session with an error
+// ErrBadSignature, ErrBadGenesis) ends the session with an error
 // (ErrProtocol or the journal's) after a best-effort bye. The journal stores
-// nothing that failed verification; a fork is kept as evidence.
+// nothing that failed verification.
+//
+// A fork is different: the author's seed signed two histories of one book
+// (the profile written from two places: a second device, an old backup
+// restored), which is the author's mistake more than an attack, and the
+// pair's other books are sound. The reader keeps the evidence (the journal
+// refuses every later head of the book), sends it to the author (forked)
+// and follows that book no further; the session goes on with the others.
+// The author verifies the evidence, offers that book to the reader no more,
+// and learns it (Config.OnFork) to tell its user. Each new session tells it
+// again, once.
 package replication

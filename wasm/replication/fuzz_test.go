@@ -2,6 +2,7 @@ package replication_test
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -13,8 +14,21 @@ import (
 // survive a re-encoding.
 func FuzzDecode(f *testing.F) {
 	ana, bob := openDB(f, 1), openDB(f, 2)
-	book, _ := bookFor(f, ana, bob, "fz")
+	book, rep := bookFor(f, ana, bob, "fz")
 	book.Append(ctx, []byte("a"), []byte("b"), []byte("c"))
+	// A fork of it, as a reader keeps it, for a forked message.
+	ana2, err := journal.Open(ctx, newStore(f), ana.Identity().Seed(), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	forked, _ := ana2.Author(ctx, book.Name(), nil)
+	forked.Append(ctx, []byte("x"), []byte("y"), []byte("z"))
+	if _, err := rep.AcceptHead(ctx, &have(f, book, 0, false).Upgrade); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := rep.AcceptHead(ctx, &have(f, forked, book.Len(), false).Upgrade); !errors.Is(err, journal.ErrForked) || rep.Fork() == nil {
+		f.Fatalf("fork: %v", err)
+	}
 	seeds := []struct {
 		t    replication.Type
 		body any
@@ -25,6 +39,7 @@ func FuzzDecode(f *testing.F) {
 		{replication.TypeWant, &replication.Want{Key: book.Key().Bytes(), Ranges: []journal.Range{{Start: 0, End: 4}}}},
 		{replication.TypeData, data(f, book, 1, 3, 4)},
 		{replication.TypeBye, &replication.Bye{Reason: "bye"}},
+		{replication.TypeForked, &replication.Forked{Key: book.Key().Bytes(), Fork: *rep.Fork()}},
 	}
 	for _, s := range seeds {
 		msg, err := replication.Encode(s.t, s.body)
@@ -67,6 +82,11 @@ func FuzzDecode(f *testing.F) {
 			}
 		case *replication.Bye:
 			typ = replication.TypeBye
+		case *replication.Forked:
+			typ = replication.TypeForked
+			if m.Fork.Verify() != nil {
+				t.Fatal("accepted evidence that does not verify")
+			}
 		default:
 			t.Fatalf("Decode returned %T", m)
 		}

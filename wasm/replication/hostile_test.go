@@ -64,6 +64,10 @@ func (f *fake) expect(typ replication.Type) any {
 			if _, ok := m.(*replication.Have); ok {
 				return m
 			}
+		case replication.TypeForked:
+			if _, ok := m.(*replication.Forked); ok {
+				return m
+			}
 		}
 	}
 }
@@ -130,14 +134,9 @@ func data(t testing.TB, b *journal.Book, start, end, n uint64) *replication.Data
 func TestHostileAuthor(t *testing.T) {
 	ana := openDB(t, 1)
 	mallory := openDB(t, 9)
-	// The same author seed signing another history of the same book: a fork.
-	ana2, err := journal.Open(ctx, newStore(t), ana.Identity().Seed(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	type setup struct {
-		book, other, forked *journal.Book
+		book, other *journal.Book
 	}
 	cases := []struct {
 		name   string
@@ -161,9 +160,6 @@ func TestHostileAuthor(t *testing.T) {
 			d.Length = s.book.Len()
 			f.send(replication.TypeData, d)
 		}, journal.ErrBadProof},
-		{"fork", false, func(f *fake, s setup) {
-			f.send(replication.TypeHave, have(t, s.forked, s.book.Len(), false))
-		}, journal.ErrForked},
 		{"bad head signature", false, func(f *fake, s setup) {
 			s.book.Append(ctx, []byte("more"))
 			h := have(t, s.book, s.book.Len()-1, false)
@@ -198,8 +194,6 @@ func TestHostileAuthor(t *testing.T) {
 			book.Append(ctx, [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d"), []byte("e"), []byte("f"), []byte("g"), []byte("h"), []byte("i"), []byte("j")}...)
 			other, _ := mallory.Author(ctx, mallory.ID().String()+"-"+bob.ID().String()+"-h-"+c.name, nil)
 			other.Append(ctx, []byte("1"), []byte("2"), []byte("3"), []byte("4"), []byte("5"))
-			forked, _ := ana2.Author(ctx, book.Name(), nil)
-			forked.Append(ctx, make([][]byte, book.Len()-1)...)
 
 			f, done := victim(t, bob, ana.ID(), replication.Config{Sparse: func(identity.ID) bool { return c.sparse }})
 			f.expect(replication.TypeHello)
@@ -211,21 +205,95 @@ func TestHostileAuthor(t *testing.T) {
 				waitFor(t, bob, "head", func() bool { return rep.Len() == book.Len() })
 			}
 			before := snapshot(t, bob.Store())
-			c.attack(f, setup{book, other, forked})
+			c.attack(f, setup{book, other})
 			err := wait(t, done)
 			if !errors.Is(err, c.want) {
 				t.Fatalf("session ended with %v, want %v", err, c.want)
-			}
-			if c.want == journal.ErrForked {
-				if rep.Fork() == nil || rep.Fork().Verify() != nil {
-					t.Fatal("fork evidence not kept")
-				}
-				return
 			}
 			if after := snapshot(t, bob.Store()); after != before {
 				t.Fatal("the attack changed the store")
 			}
 		})
+	}
+}
+
+// An author that signs another history of a book the reader holds (a
+// fork: the same seed writing from two places) does not end the session:
+// the reader keeps the evidence, tells the author with it (forked), follows
+// that book no further, and goes on with the author's other books.
+func TestForkTold(t *testing.T) {
+	ana, bob := openDB(t, 1), openDB(t, 2)
+	ana2, err := journal.Open(ctx, newStore(t), ana.Identity().Seed(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book, rep := bookFor(t, ana, bob, "fork")
+	book.Append(ctx, []byte("a"), []byte("b"), []byte("c"))
+	other, otherRep := bookFor(t, ana, bob, "other")
+	other.Append(ctx, []byte("1"))
+	forked, _ := ana2.Author(ctx, book.Name(), nil)
+	forked.Append(ctx, []byte("x"), []byte("y"), []byte("z"))
+
+	f, done := victim(t, bob, ana.ID(), replication.Config{})
+	f.expect(replication.TypeHello)
+	f.send(replication.TypeHave, have(t, book, 0, true))
+	waitFor(t, bob, "the first head", func() bool { return rep.Len() == book.Len() })
+	f.send(replication.TypeHave, have(t, forked, book.Len(), false))
+	m := f.expect(replication.TypeForked).(*replication.Forked)
+	if m.Fork.Verify() != nil || m.Fork.Old.Key != book.Key() || rep.Fork() == nil {
+		t.Fatalf("forked: %+v; evidence kept: %v", m.Fork, rep.Fork() != nil)
+	}
+	// The session goes on: another book of Ana's still replicates, and a
+	// have of the forked book is ignored.
+	f.send(replication.TypeHave, have(t, forked, book.Len(), false))
+	f.send(replication.TypeHave, have(t, other, 0, true))
+	waitFor(t, bob, "the other book", func() bool { return otherRep.Len() == other.Len() })
+	select {
+	case <-done.done:
+		t.Fatalf("the session ended: %v", done.err)
+	default:
+	}
+}
+
+// Two sessions: the author whose book a reader proves forked learns it
+// (Config.OnFork, with verified evidence), offers the book no more, and
+// its other books keep flowing in the same session.
+func TestForkLearned(t *testing.T) {
+	ana, bob := openDB(t, 1), openDB(t, 2)
+	book, rep := bookFor(t, ana, bob, "fork")
+	book.Append(ctx, []byte("a"), []byte("b"))
+	l := connect(t, ana, bob, replication.Config{}, replication.Config{}, nil)
+	waitFor(t, bob, "the book", holds(rep, book.Len()))
+	l.stop()
+
+	// Ana's seed writes the book again elsewhere (another device).
+	ana2, err := journal.Open(ctx, newStore(t), ana.Identity().Seed(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forked, _ := ana2.Author(ctx, book.Name(), nil)
+	forked.Append(ctx, []byte("x"), []byte("y"), []byte("z"))
+	other, otherRep := bookFor(t, ana2, bob, "other")
+	other.Append(ctx, []byte("1"))
+	learned := make(chan *journal.Fork, 1)
+	cfgA := replication.Config{OnFork: func(key identity.ID, f *journal.Fork) {
+		if key == book.Key() {
+			learned <- f
+		}
+	}}
+	connect(t, ana2, bob, cfgA, replication.Config{}, nil)
+	select {
+	case f := <-learned:
+		if err := f.Verify(); err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the author never learned of the fork")
+	}
+	other.Append(ctx, []byte("2")) // after the fork was told: the same session carries it
+	waitFor(t, bob, "the other book", holds(otherRep, other.Len()))
+	if rep.Len() != book.Len() {
+		t.Fatalf("Bob's copy of the forked book moved from %d to %d", book.Len(), rep.Len())
 	}
 }
 

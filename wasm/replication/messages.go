@@ -37,11 +37,12 @@ type Type uint8
 
 // Message types. See the package documentation for their meaning.
 const (
-	TypeHello Type = 1
-	TypeHave  Type = 2
-	TypeWant  Type = 3
-	TypeData  Type = 4
-	TypeBye   Type = 5
+	TypeHello  Type = 1
+	TypeHave   Type = 2
+	TypeWant   Type = 3
+	TypeData   Type = 4
+	TypeBye    Type = 5
+	TypeForked Type = 6
 )
 
 func (t Type) String() string {
@@ -56,6 +57,8 @@ func (t Type) String() string {
 		return "data"
 	case TypeBye:
 		return "bye"
+	case TypeForked:
+		return "forked"
 	}
 	return fmt.Sprintf("type-%d", uint8(t))
 }
@@ -131,6 +134,15 @@ type Bye struct {
 	Reason string
 }
 
+// Forked is a reader's proof that the author signed two heads of one of
+// its books that cannot both hold (journal.Fork): the reader follows the
+// book no further, and tells the author why.
+type Forked struct {
+	_    struct{} `cbor:",toarray"`
+	Key  []byte
+	Fork journal.Fork
+}
+
 var encMode, decMode = journal.Codec(MaxHelloBooks)
 
 // Encode encodes a message body of type t.
@@ -143,7 +155,7 @@ func Encode(t Type, body any) ([]byte, error) {
 }
 
 // Decode decodes a message from the wire and checks every bound. It returns
-// a *Hello, *Have, *Want, *Data or *Bye.
+// a *Hello, *Have, *Want, *Data, *Bye or *Forked.
 func Decode(msg []byte) (any, error) {
 	if len(msg) > MaxMessageSize {
 		return nil, fmt.Errorf("%w: message of %d bytes, at most %d", ErrProtocol, len(msg), MaxMessageSize)
@@ -167,6 +179,8 @@ func Decode(msg []byte) (any, error) {
 		body = new(Data)
 	case TypeBye:
 		body = new(Bye)
+	case TypeForked:
+		body = new(Forked)
 	default:
 		return nil, fmt.Errorf("%w: unknown message type %d", ErrProtocol, env.T)
 	}
@@ -245,6 +259,17 @@ func (d *Data) check() error {
 		}
 	}
 	return nil
+}
+
+func (f *Forked) check() error {
+	key, err := keyOf(f.Key)
+	if err != nil {
+		return err
+	}
+	if f.Fork.Old.Key != key {
+		return errors.New("evidence of another book")
+	}
+	return f.Fork.Verify()
 }
 
 func (b *Bye) check() error {

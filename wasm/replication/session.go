@@ -35,6 +35,12 @@ type Config struct {
 	// Window is the most pages a replica asks for before they arrive
 	// (default 16384).
 	Window uint64
+	// OnFork learns that the peer proved this profile signed two heads of
+	// one of its books that cannot both hold (another instance of the
+	// profile wrote it: a second device, an old backup restored). The
+	// evidence is verified; the session offers the book to the peer no
+	// more and goes on with the others. It must not block.
+	OnFork func(book identity.ID, evidence *journal.Fork)
 }
 
 func (c *Config) defaults() {
@@ -132,6 +138,7 @@ type ownBook struct {
 	dirty  bool   // in Session.dirty
 	serve  journal.Ranges
 	queued bool // in Session.serving
+	forked bool // the peer proved a fork of it: offered no more
 }
 
 // repBook is a replica of the peer's book. Owned by Session.mu.
@@ -140,6 +147,7 @@ type repBook struct {
 	sparse   bool
 	fetch    journal.Ranges // for sparse replicas: what the application asked for
 	inflight journal.Ranges // asked for, not yet received
+	forked   bool           // the author signed two heads of it: followed no further
 }
 
 // NewSession prepares a session of db over p.
@@ -320,7 +328,7 @@ func (s *Session) takeHookedLocked() {
 }
 
 func (s *Session) markDirtyLocked(key identity.ID, o *ownBook) {
-	if !o.dirty && o.known {
+	if !o.dirty && o.known && !o.forked {
 		o.dirty = true
 		s.dirty = append(s.dirty, key)
 		s.signal()
@@ -444,6 +452,10 @@ func (s *Session) handle(ctx context.Context, m any, size int) error {
 		key, _ := keyOf(m.Key)
 		s.event(false, Event{Type: TypeData, Book: key, Start: m.Start, End: m.Start + uint64(len(m.Pages)), Bytes: size, Pages: len(m.Pages), Hashes: m.Proof.Size()})
 		return s.onData(ctx, key, m)
+	case *Forked:
+		key, _ := keyOf(m.Key)
+		s.event(false, Event{Type: TypeForked, Book: key, Bytes: size})
+		return s.onForked(key, m)
 	case *Bye:
 		s.event(false, Event{Type: TypeBye, Bytes: size})
 		if m.Reason != "" {
@@ -486,6 +498,12 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 	if err != nil || r == nil {
 		return err
 	}
+	s.mu.Lock()
+	forked := r.forked
+	s.mu.Unlock()
+	if forked {
+		return nil // the author was told why
+	}
 	if cur := r.book.Len(); cur != 0 && up.From != cur {
 		// The author has an old idea of our length: tell it, drop this.
 		s.mu.Lock()
@@ -495,11 +513,11 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 	if p := m.Push; p != nil && p.Length == up.Head.Length {
 		// The head and the pages pushed with it: one write.
 		if _, err := r.book.AcceptHeadPages(ctx, up, p.Start, p.Pages, &p.Proof); err != nil {
-			return err
+			return s.refuse(r, err)
 		}
 	} else {
 		if _, err := r.book.AcceptHead(ctx, up); err != nil {
-			return err
+			return s.refuse(r, err)
 		}
 		if p != nil {
 			if err := r.book.PutRange(ctx, p.Start, p.Pages, p.Length, &p.Proof); err != nil {
@@ -513,6 +531,43 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 		r.inflight = r.inflight.Remove(p.Start, p.Start+uint64(len(p.Pages)))
 	}
 	s.wantLocked(r)
+	return nil
+}
+
+// refuse ends the session for a head that failed verification, except a
+// fork: the book is followed no further, its author gets the evidence
+// (forked) to learn why, and the other books go on.
+func (s *Session) refuse(r *repBook, err error) error {
+	f := r.book.Fork()
+	if !errors.Is(err, journal.ErrForked) || f == nil {
+		return err
+	}
+	s.cfg.Logger.Warn("replication: the peer signed two heads of a book: following it no further", "peer", s.peer.Short(), "book", r.book.Key().Short())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.forked = true
+	key := r.book.Key()
+	return s.queueLocked(TypeForked, &Forked{Key: key[:], Fork: *f}, Event{Type: TypeForked, Book: key})
+}
+
+// onForked takes the peer's proof that this profile forked one of its
+// books: the book is offered to the peer no more, and OnFork learns it.
+func (s *Session) onForked(key identity.ID, m *Forked) error {
+	s.mu.Lock()
+	o, ok := s.own[key]
+	if !ok {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: forked: book %s is not shared with this peer", ErrProtocol, key.Short())
+	}
+	first := !o.forked
+	o.forked, o.serve = true, nil
+	s.mu.Unlock()
+	if first {
+		s.cfg.Logger.Warn("replication: the peer holds proof that this profile signed two heads of a book (written from two places)", "peer", s.peer.Short(), "book", key.Short())
+		if s.cfg.OnFork != nil {
+			s.cfg.OnFork(key, &m.Fork)
+		}
+	}
 	return nil
 }
 
@@ -578,6 +633,9 @@ func (s *Session) onWant(key identity.ID, w *Want) error {
 	o, ok := s.own[key]
 	if !ok {
 		return fmt.Errorf("%w: want for book %s, not shared with this peer", ErrProtocol, key.Short())
+	}
+	if o.forked {
+		return nil // asked before the peer found the fork
 	}
 	for _, r := range w.Ranges {
 		if r.End > o.sent {

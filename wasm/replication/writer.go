@@ -76,11 +76,14 @@ func (s *Session) next(ctx context.Context) ([]byte, Event, error) {
 		s.mu.Unlock()
 		return q.msg, q.ev, nil
 	}
-	if len(s.dirty) > 0 {
+	for len(s.dirty) > 0 {
 		key := s.dirty[0]
 		s.dirty = s.dirty[1:]
 		o := s.own[key]
 		o.dirty = false
+		if o.forked {
+			continue // the peer proved a fork of it: offered no more
+		}
 		from, announce := o.peer, !o.listed
 		s.mu.Unlock()
 		return s.buildHave(ctx, o, from, announce)

@@ -18,7 +18,8 @@
     loadingOlder: null,
     replyTo: null,
     join: null, // the AbortController of a join under way
-    stopped: false // another tab opened the profile: this one no longer works
+    stopped: false, // another tab opened the profile: this one no longer works
+    forks: new Map() // task → the members who proved this profile forked its book to them
   }
 
   // el makes an element; strings become text nodes, never HTML.
@@ -90,6 +91,7 @@
     $('room-title').textContent = t ? t.title : id
     $('invite-code').value = '' // an invite is a capability: made on demand (Copy invite), revocable
     $('revoke-invite').hidden = true
+    showNotice()
     const page = await state.app.timeline(id, { limit: PAGE })
     if (state.current !== id) return
     state.atStart = page.length < PAGE
@@ -99,6 +101,18 @@
     refreshMembers()
     refreshTasks()
     $('text').focus()
+  }
+
+  // A member proved this profile wrote its messages to them from two places
+  // at once (a fork): say so in that task, in words.
+  function showNotice () {
+    const who = state.forks.get(state.current)
+    $('room-notice').hidden = !who
+    if (who) {
+      $('room-notice').textContent = `Your messages in this task no longer reach ${[...who].map(short).join(', ')}: ` +
+        'this profile wrote them from two places at once (another browser or device, or an older backup), ' +
+        'so they cannot tell which to believe. Use one place for this profile.'
+    }
   }
 
   // ---- members -----------------------------------------------------------
@@ -463,6 +477,11 @@
     })
     app.on('error', (ev) => { $('me-state').title = ev.error })
     app.on('equivocation', (ev) => { if (ev.task === state.current) refreshMembersSoon() })
+    app.on('fork', (ev) => {
+      if (!state.forks.has(ev.task)) state.forks.set(ev.task, new Set())
+      state.forks.get(ev.task).add(ev.peer)
+      if (ev.task === state.current) showNotice()
+    })
 
     $('new-task').addEventListener('submit', async (e) => {
       e.preventDefault()

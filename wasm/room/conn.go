@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/replication"
 )
@@ -210,6 +212,13 @@ func (m *Messenger) startSyncLocked(c *conn) {
 			}
 		}
 	}
+	syncCfg.OnFork = func(book identity.ID, _ *journal.Fork) {
+		m.wg.Add(1) // the session's goroutine holds m.wg above zero
+		go func() {
+			defer m.wg.Done()
+			m.forked(c.peer, book)
+		}()
+	}
 	sess := replication.NewSession(m.db, c.mux.Channel(port.ChannelSync), syncCfg)
 	go func() {
 		defer m.wg.Done()
@@ -217,6 +226,23 @@ func (m *Messenger) startSyncLocked(c *conn) {
 			m.log.Debug("room: replication ended", "peer", c.peer.Short(), "err", err)
 		}
 	}()
+}
+
+// forked reports that peer proved a fork of this profile's book to it
+// (replication.Config.OnFork): an EventFork for the book's task.
+func (m *Messenger) forked(peer, book identity.ID) {
+	b, err := m.db.Get(m.ctx, book)
+	if err != nil {
+		return
+	}
+	name := b.Name()
+	task, err := ParseTaskID(name[strings.LastIndexByte(name, '-')+1:])
+	if err != nil {
+		return
+	}
+	m.log.Warn("room: a member holds proof that this profile wrote its book from two places", "task", task, "member", peer.Short())
+	m.emit(Event{Type: EventFork, Task: task, Peer: peer,
+		Err: fmt.Errorf("%s holds proof that this profile wrote its messages to them from two places at once (another browser or device, or an older backup): they take no more of them in this task", peer.Short())})
 }
 
 // connect returns the live port to peer, dialling (and waiting while the

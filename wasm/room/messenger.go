@@ -336,6 +336,11 @@ const (
 	// EventEquivocation: a member wrote different content under one mid
 	// for different readers (Evidence says which, with both signed copies).
 	EventEquivocation EventType = "equivocation"
+	// EventFork: Peer proved that this profile signed two histories of
+	// its book to Peer in Task (it was written from two places: another
+	// browser or device, an old backup restored). Peer follows that book no
+	// further, so this profile's messages in the task stop reaching it.
+	EventFork EventType = "fork"
 )
 
 // An Event is what the messenger reports to its subscribers.

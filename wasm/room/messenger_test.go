@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -609,5 +610,88 @@ func TestDialBacksOff(t *testing.T) {
 	bound := 5 + int64(elapsed/(maxRetries*retry))
 	if n := dials.Load(); n > bound {
 		t.Fatalf("%d dials in %v, want at most %d", n, elapsed, bound)
+	}
+}
+
+// hasChat reports whether n's timeline of task holds a chat message of
+// by's with text.
+func (n *node) hasChat(task TaskID, by identity.ID, text string) bool {
+	msgs, err := n.Timeline(testCtx(n.t), task, nil, MaxPage)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	for _, m := range msgs {
+		var d struct{ Text string }
+		if m.Head.By == by && m.Type == TypeChat && json.Unmarshal(m.Data, &d) == nil && d.Text == text {
+			return true
+		}
+	}
+	return false
+}
+
+// copyStore copies every table of st into a new memory store: a second
+// device holding the same profile as it was.
+func copyStore(t *testing.T, st store.Store) store.Store {
+	t.Helper()
+	out := store.NewMemory()
+	var b store.Batch
+	for _, table := range store.Tables {
+		es, err := st.Scan(testCtx(t), table, nil, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			b.Put(table, e.Key, e.Value)
+		}
+	}
+	if err := out.Write(testCtx(t), &b); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A forced fork: Bob's profile goes on from the same stored state in two
+// places. The member who holds one history proves the fork to the other
+// (EventFork, for the task and that member), follows the forked book no
+// further, and the rest goes on: the session does not end or loop.
+func TestForkReported(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Forked", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	bob.send(task.ID, "one", nil)
+	eventually(t, "Ana has one", func() bool { return ana.hasChat(task.ID, bob.ID(), "one") })
+	bob.stop()
+	twin := copyStore(t, bob.st) // Bob's profile, copied to another device
+	bob.start()
+	bob.send(task.ID, "two", nil)
+	eventually(t, "Ana has two", func() bool { return ana.hasChat(task.ID, bob.ID(), "two") })
+	bob.stop()
+
+	// The other device writes its own "two" from the same state.
+	dev := &node{t: t, name: "bob2", url: url, seed: bob.seed, st: twin}
+	dev.start()
+	t.Cleanup(dev.stop)
+	forks := make(chan Event, 4)
+	dev.Subscribe(func(ev Event) {
+		if ev.Type == EventFork {
+			forks <- ev
+		}
+	})
+	dev.send(task.ID, "another two", nil)
+	dev.send(task.ID, "three", nil) // past the length Ana holds: she compares the trees
+	select {
+	case ev := <-forks:
+		if ev.Task != task.ID || ev.Peer != ana.ID() || ev.Err == nil {
+			t.Fatalf("fork event %+v", ev)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the device never learned of the fork")
+	}
+	if ana.hasChat(task.ID, dev.ID(), "another two") {
+		t.Fatal("Ana took the forked history")
 	}
 }

@@ -343,12 +343,30 @@ func TestClockOverflowRefused(t *testing.T) {
 		{Type: TypeChat, Data: json.RawMessage(`{"text":"date"}`), Meta: Meta{Date: 1 << 60, Clock: 50}},
 		{Type: TypeMember, Data: json.RawMessage(`{"id":42}`), Meta: Meta{Date: MinDate, Clock: 51}},
 	}
+	// Each member has taken Mallory's last message (its clock seen) once its
+	// message event comes: stored is not enough.
+	taken := map[*node]chan struct{}{}
+	for _, n := range []*node{bob, ana} {
+		ch := make(chan struct{})
+		var once sync.Once
+		cancel := n.Subscribe(func(ev Event) {
+			if ev.Type == EventMessage && ev.Message != nil && strings.Contains(string(ev.Message.Data), "still here") {
+				once.Do(func() { close(ch) })
+			}
+		})
+		t.Cleanup(cancel)
+		taken[n] = ch
+	}
 	for _, msg := range bad {
 		mal.rawWrite(task.ID, mal.forged(msg))
 	}
 	mal.rawWrite(task.ID, mal.forged(Message{Type: TypeChat, Data: json.RawMessage(`{"text":"still here"}`), Meta: Meta{Date: MinDate, Clock: 52}}))
 	for _, n := range []*node{bob, ana} {
-		eventually(t, "Mallory's last message at "+n.name, func() bool { return n.hasText(task.ID, "still here") })
+		select {
+		case <-taken[n]:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s never took Mallory's last message", n.name)
+		}
 	}
 	check := func(n *node) {
 		t.Helper()

@@ -609,6 +609,15 @@ func ownState(ev json.RawMessage, self identity.ID) string {
 	return e.State
 }
 
+// pendingLocked is a copy of this tab's calls in flight. t.mu is held.
+func (t *Tab) pendingLocked() map[string]*call {
+	calls := make(map[string]*call, len(t.pending))
+	for id, c := range t.pending {
+		calls[id] = c
+	}
+	return calls
+}
+
 // handOver treats this tab's calls in flight when the writer became to:
 // each is sent again, sent again as a retry, or failed (see retries).
 func (t *Tab) handOver(calls map[string]*call, to string) {
@@ -658,23 +667,15 @@ func (t *Tab) busLoop() {
 			// This tab became the writer. The old writer's replies it sent
 			// before it let the lock go are taken first: a call answered
 			// is not carried out again.
-		drain:
-			for {
-				select {
-				case b, ok := <-msgs:
-					if !ok {
-						return
-					}
-					take(b)
-				default:
-					break drain
+			for range len(msgs) {
+				b, ok := <-msgs
+				if !ok {
+					return
 				}
+				take(b)
 			}
 			t.mu.Lock()
-			pending := make(map[string]*call, len(t.pending))
-			for id, c := range t.pending {
-				pending[id] = c
-			}
+			pending := t.pendingLocked()
 			t.mu.Unlock()
 			t.handOver(pending, t.self)
 		case <-tick.C:
@@ -784,10 +785,7 @@ func (t *Tab) follow(e envelope) {
 	}
 	var calls map[string]*call
 	if changed {
-		calls = make(map[string]*call, len(t.pending))
-		for id, c := range t.pending {
-			calls[id] = c
-		}
+		calls = t.pendingLocked()
 	}
 	t.mu.Unlock()
 	if stateEv != nil {

@@ -156,18 +156,8 @@ func (a *App) Export(ctx context.Context, passphrase string) (b *backup.Backup, 
 		a.mu.Lock()
 		db := a.profile.DB
 		a.mu.Unlock()
-		ex, err := db.Export(ctx)
-		if err != nil {
-			return err
-		}
-		if passphrase == "" {
-			b = &backup.Backup{Export: *ex}
-			return nil
-		}
-		if b, err = backup.New(ex, db.Identity().Seed(), passphrase); err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		return nil
+		b, err = backup.Of(ctx, db, passphrase)
+		return err
 	})
 	return b, err
 }

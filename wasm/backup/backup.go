@@ -24,6 +24,7 @@ package backup
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -112,6 +113,23 @@ type Seal struct {
 type Backup struct {
 	journal.Export
 	Seal *Seal `json:"seal,omitempty"`
+}
+
+// Of exports every book of db, with db's seed sealed under passphrase
+// when one is given (New); without, the backup holds the books only.
+func Of(ctx context.Context, db *journal.DB, passphrase string) (*Backup, error) {
+	ex, err := db.Export(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if passphrase == "" {
+		return &Backup{Export: *ex}, nil
+	}
+	b, err := New(ex, db.Identity().Seed(), passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return b, nil
 }
 
 // New returns ex with the seed sealed under passphrase. The seed must be

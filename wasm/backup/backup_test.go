@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
 // cheap are parameters that keep the tests fast; the format is the same.
@@ -215,5 +217,28 @@ func TestDecode(t *testing.T) {
 	}
 	if _, err := b.Unseal("x"); !errors.Is(err, ErrNoSeal) {
 		t.Fatalf("Unseal of a backup without a seal = %v, want ErrNoSeal", err)
+	}
+}
+
+// Of: the books of a DB, the seed sealed only when a passphrase is given.
+func TestOf(t *testing.T) {
+	ctx := context.Background()
+	db, err := journal.Open(ctx, store.NewMemory(), seed(3), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Author(ctx, "notes", nil); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Of(ctx, db, "")
+	if err != nil || plain.Seal != nil || plain.Profile != db.ID() || len(plain.Books) == 0 {
+		t.Fatalf("Of without a passphrase: %+v, %v", plain, err)
+	}
+	b, err := Of(ctx, db, "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := roundTrip(t, b).Unseal("correct horse"); err != nil || s != seed(3) {
+		t.Fatalf("Unseal = %v, %v; want the DB's seed", s, err)
 	}
 }

@@ -30,16 +30,9 @@ func exportValue(db *journal.DB, opts js.Value) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	ex, err := db.Export(context.Background())
+	b, err := backup.Of(context.Background(), db, pass)
 	if err != nil {
 		return nil, err
-	}
-	if pass == "" {
-		return jsValue(ex)
-	}
-	b, err := backup.New(ex, db.Identity().Seed(), pass)
-	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
 	}
 	return jsValue(b)
 }

@@ -37,7 +37,7 @@ var (
 )
 
 // zbase32 is the human-oriented base-32 alphabet (no padding, lowercase).
-var zbase32 = base32.NewEncoding("ybndrfg8ejkmcpqxot1uwisza345h769").WithPadding(base32.NoPadding)
+var zbase32 = base32.NewEncoding(zbase32Alphabet).WithPadding(base32.NoPadding)
 
 // A Seed is the 32-byte secret from which a peer's keys are derived.
 type Seed [SeedSize]byte

@@ -81,15 +81,18 @@ type App struct {
 	reporter   *report.Reporter // guarded by mu; nil when reporting is off or stopped
 	stopReport func()           // guarded by mu: stops the reporter and waits; never nil
 	state      string           // guarded by mu
-	closed     bool             // guarded by mu
-	calls      sync.WaitGroup   // calls in flight; Add under mu while !closed
-	onEnter    func()           // immutable after Start; tests: called as a call starts
-	watchers   sync.WaitGroup   // watchStale goroutines; Add under life while !closed
-	subs       subs.List[Event]
-	subMu      sync.Mutex // guards pending, subscribed
-	pending    []Event    // events before the first Subscribe (at most maxPending)
-	subscribed bool
-	emitMu     sync.Mutex // held while subscribers run: events reach them in order
+	// restoreNext: the next start restores from the seed alone (Recover);
+	// guarded by mu, written under life.
+	restoreNext bool
+	closed      bool           // guarded by mu
+	calls       sync.WaitGroup // calls in flight; Add under mu while !closed
+	onEnter     func()         // immutable after Start; tests: called as a call starts
+	watchers    sync.WaitGroup // watchStale goroutines; Add under life while !closed
+	subs        subs.List[Event]
+	subMu       sync.Mutex // guards pending, subscribed
+	pending     []Event    // events before the first Subscribe (at most maxPending)
+	subscribed  bool
+	emitMu      sync.Mutex // held while subscribers run: events reach them in order
 }
 
 // Start opens the messenger on cfg.Profile and goes online in the
@@ -220,6 +223,9 @@ func (a *App) start(ctx context.Context) error {
 	if r := a.reporterNow(); r != nil {
 		rcfg.Observe = r
 	}
+	a.mu.Lock()
+	rcfg.Restore, a.restoreNext = a.restoreNext, false
+	a.mu.Unlock()
 	m, err := room.Open(ctx, rcfg)
 	if err != nil {
 		io.Close()

@@ -186,8 +186,20 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 		v, err = a.doImport(ctx, as)
 	case "reset":
 		err = a.Reset(ctx)
+	case "recoveryCode":
+		v, err = a.RecoveryCode(ctx)
+	case "recover":
+		code, ok := as.str(0)
+		if !ok {
+			return nil, badArgs("recover(code): code must be a string")
+		}
+		v, err = a.Recover(ctx, code)
+	case "restoreStatus":
+		v, err = a.RestoreStatus()
+	case "finishRestore":
+		v, err = a.FinishRestore(ctx)
 	default:
-		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, export, import or reset", ErrUnknownMethod, method)
+		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, export, import, reset, recoveryCode, recover, restoreStatus or finishRestore", ErrUnknownMethod, method)
 	}
 	if err != nil || v == nil {
 		return nil, err

@@ -15,16 +15,19 @@ import (
 //	peer         → {type, peer, state}   (the own id: the App's State)
 //	error        → {type, error}
 //	equivocation → {type, task, peer, evidence}
+//	restore      → {type, peer, state, restore, error}   (room.EventRestore;
+//	               restore: a room.RestoreStatus)
 //
 // Zero fields are left out of the JSON.
 type Event struct {
-	Type     room.EventType     `json:"type"`
-	Task     room.TaskID        `json:"task"`
-	Message  *MessageView       `json:"message,omitempty"`
-	Peer     identity.ID        `json:"peer"`
-	State    string             `json:"state,omitempty"`
-	Error    string             `json:"error,omitempty"`
-	Evidence *room.Equivocation `json:"evidence,omitempty"`
+	Type     room.EventType      `json:"type"`
+	Task     room.TaskID         `json:"task"`
+	Message  *MessageView        `json:"message,omitempty"`
+	Peer     identity.ID         `json:"peer"`
+	State    string              `json:"state,omitempty"`
+	Error    string              `json:"error,omitempty"`
+	Evidence *room.Equivocation  `json:"evidence,omitempty"`
+	Restore  *room.RestoreStatus `json:"restore,omitempty"`
 }
 
 // MarshalJSON writes ev with its zero fields left out.
@@ -48,12 +51,15 @@ func (ev Event) MarshalJSON() ([]byte, error) {
 	if ev.Evidence != nil {
 		o["evidence"] = ev.Evidence
 	}
+	if ev.Restore != nil {
+		o["restore"] = ev.Restore
+	}
 	return json.Marshal(o)
 }
 
 // eventOf is a messenger event as the page sees it.
 func eventOf(ev room.Event) Event {
-	e := Event{Type: ev.Type, Task: ev.Task, Peer: ev.Peer, State: ev.State, Evidence: ev.Evidence}
+	e := Event{Type: ev.Type, Task: ev.Task, Peer: ev.Peer, State: ev.State, Evidence: ev.Evidence, Restore: ev.Restore}
 	if ev.Message != nil {
 		v := View(ev.Message)
 		e.Message = &v

@@ -31,8 +31,13 @@ type conn struct {
 	proveQ   chan wire     // proves to answer (proveLoop), at most maxProves
 
 	synced bool // the replication session runs; guarded by Messenger.mu
-	joins  int  // joins a stranger sent; the room reader's
-	proves int  // copies the peer asked for; the room reader's
+	// restoreAsked: this profile asked the peer for a restore on this
+	// port (guarded by Messenger.mu); the others are the room reader's.
+	restoreAsked    bool
+	restoreAnswered bool        // the peer's restore was answered
+	held            *heldAnswer // the peer's restore answer being received
+	joins           int         // joins a stranger sent; the room reader's
+	proves          int         // copies the peer asked for; the room reader's
 }
 
 // closed reports whether the port has closed.
@@ -155,6 +160,7 @@ func (m *Messenger) accept(p port.Port) *conn {
 			m.cfg.Observe.Port(c.peer, false, "")
 		}
 	}()
+	m.askRestore(c) // first on the port: its answer comes before any pairing
 	if trusted {
 		m.emit(Event{Type: EventPeer, Peer: c.peer, State: "online"})
 		m.pairAll(c)
@@ -366,6 +372,10 @@ type wire struct {
 	Start   uint64        `json:"start,omitempty"`
 	Digests []byte        `json:"digests,omitempty"`
 	Copy    *Copy         `json:"copy,omitempty"`
+	// A restore's held (restore.go).
+	Host  identity.ID `json:"host,omitzero"`
+	Head  []byte      `json:"head,omitempty"`
+	Pages [][]byte    `json:"pages,omitempty"`
 }
 
 // RoomVersion is the version of the room protocol (1 had no version field
@@ -405,6 +415,10 @@ func decodeWire(b []byte) (wire, error) {
 	}
 	switch w.Type {
 	case wireJoin, wireJoined, wireRefused, wireDigest, wireProve, wireProof:
+	case wireRestore, wireHeld, wireRestored:
+		if err := checkHeldWire(&w); err != nil {
+			return w, err
+		}
 	default:
 		return w, fmt.Errorf("room: unknown message type %q", clip(w.Type))
 	}
@@ -470,7 +484,7 @@ func (m *Messenger) serveRoom(c *conn) {
 		m.mu.Lock()
 		stranger := !c.synced
 		m.mu.Unlock()
-		if stranger && (err != nil || w.Type != wireJoin || c.joins >= maxStrangerJoins) {
+		if stranger && (err != nil || w.Type != wireJoin || c.joins >= maxStrangerJoins) && (err != nil || !m.strangerMayRestore(c, w)) {
 			m.log.Info("room: closing a stranger's port", "peer", c.peer.Short(), "type", clip(w.Type), "err", err)
 			c.mux.Close()
 			return
@@ -501,6 +515,12 @@ func (m *Messenger) serveRoom(c *conn) {
 			}
 		case wireProof:
 			m.onProof(c, w)
+		case wireRestore:
+			m.onRestoreAsk(m.ctx, c)
+		case wireHeld:
+			m.onHeld(c, w)
+		case wireRestored:
+			m.onRestored(m.ctx, c)
 		}
 	}
 }

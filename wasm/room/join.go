@@ -113,6 +113,9 @@ func (m *Messenger) Join(ctx context.Context, code string) (TaskInfo, error) {
 	if err != nil {
 		return TaskInfo{}, err
 	}
+	if err := m.checkRestoring(); err != nil {
+		return TaskInfo{}, err
+	}
 	if inv.Host == m.self {
 		return TaskInfo{}, fmt.Errorf("%w: this invite is your own", ErrBadInvite)
 	}
@@ -343,6 +346,9 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer, key, by ident
 		m.rescan(ctx, in)
 	}
 	if mb.out == nil {
+		if err := m.pairBlocked(ctx, t, peer); err != nil {
+			return false, err
+		}
 		m.mu.Lock()
 		meta := genesisMeta{Task: t.id, To: peer, Title: t.title, Parent: t.parent}
 		for id := range t.members {

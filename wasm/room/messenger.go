@@ -58,6 +58,10 @@ type Config struct {
 	// StrangerIdle is how long a port from a peer that shares no task with
 	// this profile stays open without being admitted (default 10s).
 	StrangerIdle time.Duration
+	// Restore: the profile was just restored from its seed alone (a
+	// recovery code) and has no tasks: it asks its peers for its books
+	// and writes nothing until they answered (restore.go).
+	Restore bool
 }
 
 // An Observer sees a messenger's protocol (report.Reporter is one).
@@ -103,6 +107,7 @@ type Messenger struct {
 	subs    subs.List[Event]
 	queue   []journal.Event        // stored pages of members' books, for the worker
 	proving map[proveKey]time.Time // copies asked for, and when (equivocation.go)
+	restore *restoreState          // restore.go
 	closed  bool
 }
 
@@ -219,6 +224,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		conns: make(map[identity.ID]*conn), served: make(map[port.Port]*conn), dialing: make(map[identity.ID]bool),
 		pending: make(map[pendingKey]chan wire), proving: make(map[proveKey]time.Time),
 		wake: make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
+		restore: newRestoreState(),
 	}
 	var err error
 	if m.tasksLog, err = m.db.Author(ctx, tasksBook, []byte(`{"app":"task-messenger"}`)); err != nil {
@@ -226,6 +232,11 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	}
 	if err := m.replay(ctx); err != nil {
 		return nil, err
+	}
+	if cfg.Restore {
+		if err := m.startRestore(ctx); err != nil {
+			return nil, err
+		}
 	}
 	for _, id := range m.order {
 		if err := m.load(ctx, m.tasks[id]); err != nil {
@@ -341,6 +352,10 @@ const (
 	// browser or device, an old backup restored). Peer follows that book no
 	// further, so this profile's messages in the task stop reaching it.
 	EventFork EventType = "fork"
+	// EventRestore: a restore from the seed moved on (State "answered": a
+	// peer's answer was taken; "refused": a peer's answer failed, Err
+	// says why; "done": the restore finished), with where it stands.
+	EventRestore EventType = "restore"
 )
 
 // An Event is what the messenger reports to its subscribers.
@@ -353,6 +368,8 @@ type Event struct {
 	Err     error       // EventError
 	// Evidence is the proof of an EventEquivocation.
 	Evidence *Equivocation
+	// Restore is where the restore stands, for an EventRestore.
+	Restore *RestoreStatus
 }
 
 // Subscribe calls fn with every event, on the messenger's goroutines; fn

@@ -150,6 +150,10 @@ func (m *Messenger) replay(ctx context.Context) error {
 // apply applies a record to the in-memory state. Called with m.mu held or
 // before the messenger runs.
 func (m *Messenger) apply(r record) {
+	if r.Op == opRestoring || r.Op == opRestored {
+		m.applyRestore(r)
+		return
+	}
 	t := m.tasks[r.Task]
 	if r.Op == opTask {
 		if t == nil {

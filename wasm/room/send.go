@@ -54,6 +54,9 @@ func (m *Messenger) CreateTask(ctx context.Context, title string, parent *TaskID
 	if err != nil {
 		return TaskInfo{}, err
 	}
+	if err := m.checkRestoring(); err != nil {
+		return TaskInfo{}, err
+	}
 	var pt *task
 	if parent != nil {
 		if pt = m.task(*parent); pt == nil {
@@ -294,6 +297,9 @@ func (m *Messenger) writeMany(ctx context.Context, t *task, drafts []draft) ([]M
 // writeManyLocked is writeMany with t.wmu held; extra appends (a tasks
 // record) go in the same all-or-nothing write.
 func (m *Messenger) writeManyLocked(ctx context.Context, t *task, drafts []draft, extra ...journal.BookAppend) ([]Message, error) {
+	if err := m.checkRestoring(); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	clock := t.clock
 	if satAdd(clock, uint64(len(drafts))) > MaxClock {

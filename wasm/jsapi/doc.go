@@ -23,6 +23,15 @@
 // the small service interface, so something else can stand behind it (a
 // tab that forwards its calls to the profile's writer).
 //
+// Restore from a recovery code: app.recoveryCode() gives the profile's
+// seed as a printable code (the whole identity); tm.open({ profile,
+// recover: code, … }) on an empty profile makes it that identity and
+// restores its tasks and books from its peers as they come online
+// (app.recover(code) does the same on an open app). Until they answered,
+// sends and new tasks fail with "restoring: waiting for your peers";
+// app.restoreStatus() says where it stands, app.on('restore', fn) reports
+// each answer, and app.finishRestore() stops waiting.
+//
 // It is js/wasm only and holds no logic of its own: it converts arguments,
 // calls the journal, vault, replication and app packages, and converts
 // results.

@@ -73,7 +73,9 @@ type jsApp struct {
 	closed bool                                // guarded by mu
 }
 
-// openApp is tm.open({ profile, relay, devtools, webrtc, storage }).
+// openApp is tm.open({ profile, relay, devtools, webrtc, storage, recover }):
+// recover, a recovery code, makes the (empty) profile that identity,
+// restoring its books from its peers (app.App.Recover).
 func (a *API) openApp(args []js.Value) (any, error) {
 	ctx := context.Background()
 	opts := option(args, 0)
@@ -90,6 +92,16 @@ func (a *API) openApp(args []js.Value) (any, error) {
 		return nil, fmt.Errorf("open: %w", err)
 	}
 	webrtc := opts.Get("webrtc").Truthy()
+	recoverCode, err := stringOpt(opts, "recover", "")
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	if recoverCode != "" {
+		// Checked before anything opens: a typo is the user's to fix.
+		if _, err := identity.ParseRecoveryCode(recoverCode); err != nil {
+			return nil, fmt.Errorf("open({ recover }): %w", err)
+		}
+	}
 	// start opens the profile and its App: in this tab alone (a profile in
 	// memory), or whenever this tab becomes the profile's writer.
 	start := func(ctx context.Context) (appService, error) {
@@ -125,6 +137,16 @@ func (a *API) openApp(args []js.Value) (any, error) {
 			Open:  func(ctx context.Context) (tabs.Service, error) { return start(ctx) },
 			Awake: pageAwake(), Logger: slog.Default()})
 		if err != nil {
+			return nil, fmt.Errorf("open: %w", err)
+		}
+	}
+	if recoverCode != "" {
+		// The profile becomes the code's identity (empty, or that
+		// identity already), restoring from its peers: through Do, so a
+		// follower tab's open asks the writer.
+		args, _ := json.Marshal([]string{recoverCode})
+		if _, err := svc.Do(ctx, "recover", args); err != nil {
+			svc.Close()
 			return nil, fmt.Errorf("open: %w", err)
 		}
 	}
@@ -185,7 +207,8 @@ func (ja *jsApp) value(profile, devtools string) js.Value {
 	o.Set("profile", profile)
 	o.Set("devtools", devtools)
 	for _, m := range []string{"createTask", "rename", "invite", "revokeInvite", "send", "sendMany",
-		"timeline", "tasks", "members", "export", "import", "reset"} {
+		"timeline", "tasks", "members", "export", "import", "reset",
+		"recoveryCode", "recover", "restoreStatus", "finishRestore"} {
 		o.Set(m, ja.funcs.Async(func(args []js.Value) (any, error) { return ja.call(context.Background(), m, args) }))
 	}
 	o.Set("join", ja.funcs.Async(ja.join))
@@ -209,7 +232,7 @@ func (ja *jsApp) call(ctx context.Context, method string, args []js.Value) (any,
 	}
 	out, err := ja.svc.Do(ctx, method, in)
 	switch method {
-	case "import": // a restore may have changed the identity
+	case "import", "recover": // a restore may have changed the identity
 		ja.obj.Set("id", ja.svc.ID().String())
 	case "reset":
 		if err == nil {
@@ -287,9 +310,9 @@ func (ja *jsApp) on(args []js.Value) any {
 	}
 	ev := room.EventType(args[0].String())
 	switch ev {
-	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError, room.EventEquivocation, room.EventFork, eventTab:
+	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError, room.EventEquivocation, room.EventFork, room.EventRestore, eventTab:
 	default:
-		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer, error, equivocation, fork or tab", ev))
+		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer, error, equivocation, fork, restore or tab", ev))
 	}
 	ja.mu.Lock()
 	id := ja.nextID

@@ -383,8 +383,57 @@
     e.target.value = ''
   }
 
+  // showRecovery shows the profile's recovery code, after a warning: it is
+  // the whole identity.
+  async function showRecovery () {
+    if (!$('recovery').hidden) { hideRecovery(); return }
+    if (!confirm('Your recovery code is your whole identity: anyone who reads it can write as you in every task. Show it now (check nobody is looking at your screen)?')) return
+    try {
+      $('recovery-code').textContent = await state.app.recoveryCode()
+      $('recovery').hidden = false
+    } catch (err) {
+      setState($('me-state'), `no recovery code: ${err.message}`, 'error')
+    }
+  }
+
+  function hideRecovery () {
+    $('recovery-code').textContent = ''
+    $('recovery').hidden = true
+  }
+
+  // recoverFromCode makes this (empty) profile the identity of a recovery
+  // code; its tasks and messages come back from its members as they come
+  // online.
+  async function recoverFromCode () {
+    const code = prompt('Your recovery code (tmr1-…). This browser\'s profile must be empty: the code replaces its identity, and your tasks come back from your members when they are online.')
+    if (!code) return
+    try {
+      const st = await state.app.recover(code)
+      $('me-id').textContent = state.app.id
+      showRestore(st)
+      await refreshTasks()
+    } catch (err) {
+      setState($('me-state'), `not restored: ${err.message}`, 'error')
+    }
+  }
+
+  // showRestore says where a restore from a recovery code stands.
+  function showRestore (st) {
+    if (!st || !st.restored) return
+    const back = `${st.tasks} task${st.tasks === 1 ? '' : 's'} and ${st.messages} of your messages back`
+    if (st.active) {
+      const waiting = st.waiting.length ? `; waiting for ${st.waiting.map(short).join(', ')}` : '; waiting for your members to come online'
+      $('restore-text').textContent = `Restoring from your members: ${back}${waiting}. You can write once they answered (or stop waiting: a member who answers later still gives back what it holds).`
+      $('restore-finish').hidden = false
+    } else {
+      $('restore-text').textContent = `Restored: ${back}.`
+      $('restore-finish').hidden = true
+    }
+    $('restore-status').hidden = false
+  }
+
   async function reset () {
-    const lost = `Reset deletes profile “${profile}” from this browser: its identity (your id, which your tasks' members know you by), and every task, message and book it holds here. A new identity replaces it; without a backup holding the identity nothing of it can be restored.`
+    const lost = `Reset deletes profile “${profile}” from this browser: its identity (your id, which your tasks' members know you by), and every task, message and book it holds here. A new identity replaces it; without a backup holding the identity, or its recovery code, nothing of it can be restored.`
     if (confirm(`${lost}\n\nExport a backup first? (OK: export, then reset; Cancel: go on without one)`)) {
       try {
         if (!(await exportBooks())) return
@@ -537,6 +586,19 @@
     $('export').addEventListener('click', exportBooks)
     $('import').addEventListener('change', importBooks)
     $('reset').addEventListener('click', reset)
+    $('show-recovery').addEventListener('click', showRecovery)
+    $('hide-recovery').addEventListener('click', hideRecovery)
+    $('recover').addEventListener('click', recoverFromCode)
+    $('restore-finish').addEventListener('click', async () => {
+      if (!confirm('Stop waiting for the members that have not answered? You can write at once; a task only they share with you comes back when they answer.')) return
+      try { showRestore(await app.finishRestore()) } catch (err) { setState($('me-state'), err.message, 'error') }
+    })
+    app.on('restore', (ev) => {
+      showRestore(ev.restore)
+      if (ev.state === 'refused') $('me-state').title = ev.error
+      refreshTasks()
+    })
+    app.restoreStatus().then(showRestore, () => {})
     await refreshTasks()
     if (params.get('task') && state.tasks.has(params.get('task'))) await select(params.get('task'))
     window.taskmessenger.firstPageMs = performance.now() // since navigation: the page is usable, its room shown

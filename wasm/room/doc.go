@@ -7,7 +7,8 @@
 // the tasks from the profile's books, Accept serves every port IO opens
 // (replication on the sync channel, the room protocol on the room
 // channel), and CreateTask, Invite, RevokeInvite, Join, Send, SendMany, Rename,
-// Timeline, Tasks and Members are what the JS API (tm.open) calls.
+// Timeline, Tasks and Members are what the JS API (tm.open) calls;
+// Restoring and FinishRestore follow a restore from the seed alone.
 //
 // # Books of a profile
 //
@@ -164,6 +165,49 @@
 // in all. A member may ask for 16 copies on one port; they are made off
 // the port's reader (2 at once over all ports), so a port keeps being
 // served while a copy is made.
+//
+// # Restore from the seed alone
+//
+// A profile restored from its recovery code (Config.Restore: the seed, no
+// books) has lost its private books ("tasks", its logs), but each member
+// still holds its book to that member and its own book to it, and dials it
+// as soon as it is online (same peer id). So the restoring profile
+// (restore.go):
+//
+//  1. records {"op":"restoring"} in its new tasks book (a reload keeps
+//     restoring) and writes nothing to a shared book from then on: a
+//     message, a task, a join or a pairing book that is not back yet fail
+//     with ErrRestoring ("restoring: waiting for your peers");
+//  2. sends {v: 2, type: "restore"} first on every port that opens (a
+//     member's port, which is a stranger's until the answer: its digests
+//     are kept, not a reason to close it);
+//  3. the member (only a member: a stranger may send joins only) answers
+//     once per port, on the port's reader, so before anything it says
+//     after: a "held" per task they share (id, title, parent, host, its
+//     clock, the others it knows, the key of its book to the asker, and
+//     the asker's book to it as held here: signed head and pages from 0, in
+//     chunks of about 160 KiB), then "restored";
+//  4. the asker verifies the whole answer (at most 1,024 tasks and 64 MiB;
+//     each head signed by the key its seed derives for
+//     "${self}-${member}-${task}", every page proven, the genesis its own,
+//     each page its message to that member) or refuses it whole,
+//     writing nothing (EventRestore "refused", ErrBadRestore); then
+//     imports the books in one write (they come back as its own), records
+//     each task, extends the task's log to the longest of its books (page
+//     i of the log is page i of a book with head.to cleared), records the
+//     member and follows its book (ensurePair finds this profile's book
+//     there, so it creates none), and closes the port so that replication
+//     starts afresh on a new one with the books in place;
+//  5. once every member the answers named has answered (or the user calls
+//     FinishRestore), records {"op":"restored"}: writes are allowed, and
+//     the first message is the next page of each book its members hold.
+//
+// After the restore, a port from a peer that has no complete pair with
+// this profile is still asked first (a member offline during the restore
+// gives back its copy before any pairing on that port). EventRestore
+// reports each step with a RestoreStatus. Left open: a member that holds
+// the head but not all the pages of the profile's book cannot give it
+// back, and a pair with a member that never answered is made anew.
 //
 // # Protocol version
 //

@@ -118,5 +118,7 @@
 // 0); Import verifies all of an export, checks every book against the
 // books held, and stores it all in one batch with its audit entry: a
 // conflict anywhere (a fork, a name bound to another book) leaves the
-// store as it was.
+// store as it was. A book of the profile's own that an import creates is
+// reported as EventCreate, as Author's (a replication session with its
+// reader then serves it).
 package journal

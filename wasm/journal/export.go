@@ -306,6 +306,9 @@ func (db *DB) stageImport(ctx context.Context, c *importBook, b *Book, claims ma
 		if own {
 			st.b.signer = db.key.Derive("book", c.g.Name)
 			st.b.rec.Name, st.b.rec.Author, st.b.rec.Own = c.g.Name, db.ID().Bytes(), true
+			// As Author's: a replication session running with the book's
+			// reader serves it from now on.
+			st.evs = append(st.evs, &Event{Type: EventCreate, Book: key, Name: c.g.Name, Head: c.head})
 		} else {
 			st.evs = append(st.evs, &Event{Type: EventCreate, Book: key})
 		}

@@ -84,7 +84,10 @@ func (m *Messenger) accept(p port.Port) *conn {
 	}
 	trusted := m.trustedLocked(p.Remote())
 	var mux *port.Mux
-	if trusted {
+	if trusted || m.restore.active {
+		// While restoring, the peer's sync messages (its hello: what it
+		// holds of this profile's books) wait in the channel until its
+		// answer makes it a member and replication starts (restore.go).
 		mux = port.NewMux(p, port.ChannelSync, port.ChannelRoom)
 	} else {
 		mux = port.NewMux(p, port.ChannelRoom) // a stranger's sync messages are dropped
@@ -472,6 +475,7 @@ func (m *Messenger) send(ctx context.Context, c *conn, w wire) error {
 // (a port not replicating yet) may send only joins, at most
 // maxStrangerJoins: anything else closes its port.
 func (m *Messenger) serveRoom(c *conn) {
+	defer m.dropHeld(c, nil) // a restore answer cut short
 	for {
 		b, err := c.room.Recv(m.ctx)
 		if err != nil {

@@ -196,8 +196,10 @@
 //     each task, extends the task's log to the longest of its books (page
 //     i of the log is page i of a book with head.to cleared), records the
 //     member and follows its book (ensurePair finds this profile's book
-//     there, so it creates none), and closes the port so that replication
-//     starts afresh on a new one with the books in place;
+//     there, so it creates none), and starts replication on the port: the
+//     member's hello (what it holds of this profile's books) waited in the
+//     port's sync channel meanwhile, so the first new page is sent as the
+//     next of the member's copy;
 //  5. once every member the answers named has answered (or the user calls
 //     FinishRestore), records {"op":"restored"}: writes are allowed, and
 //     the first message is the next page of each book its members hold.

@@ -51,8 +51,8 @@ type node struct {
 	io   *peerio.IO
 	skew atomic.Int64  // added to its wall clock (an invite's expiry is tested by moving it)
 	idle time.Duration // Config.StrangerIdle; 0: the default
-	// restore: Config.Restore (a profile restored from its seed alone)
-	restore bool
+	// restoring: Config.Restore (a profile restored from its seed alone)
+	restoring bool
 	// dialed, if set, sees each port the messenger dials (tests that break them)
 	dialed func(port.Port)
 	*Messenger
@@ -88,7 +88,7 @@ func (n *node) start() {
 			return p, err
 		}
 	}
-	m, err := Open(ctx, Config{DB: db, Dial: dial, Logger: quiet, Retry: 50 * time.Millisecond, Sync: testSync, Now: now, StrangerIdle: n.idle, Restore: n.restore})
+	m, err := Open(ctx, Config{DB: db, Dial: dial, Logger: quiet, Retry: 50 * time.Millisecond, Sync: testSync, Now: now, StrangerIdle: n.idle, Restore: n.restoring})
 	if err != nil {
 		n.t.Fatal(err)
 	}

@@ -42,9 +42,12 @@ const (
 const (
 	maxHeldTasks = 1024     // tasks in one answer
 	maxHeldBytes = 64 << 20 // bytes of pages in one answer
-	maxHeldPages = 1024     // pages in one held message
-	maxHeldPage  = MaxMessage + journal.MaxGenesisMeta + 1<<10
-	heldChunk    = 160 << 10 // bytes of pages a member puts in one held message
+	// maxHeldInflight bounds the bytes of all answers being received at
+	// once (while restoring, every port is asked, a stranger's too).
+	maxHeldInflight = 2 * maxHeldBytes
+	maxHeldPages    = 1024 // pages in one held message
+	maxHeldPage     = MaxMessage + journal.MaxGenesisMeta + 1<<10
+	heldChunk       = 160 << 10 // bytes of pages a member puts in one held message
 )
 
 // Record ops of a restore, in the tasks book: the profile was restored
@@ -84,6 +87,7 @@ type restoreState struct {
 	tasks    map[TaskID]bool
 	books    int
 	messages uint64
+	inflight int // bytes of the answers being received (heldAnswer.bytes)
 }
 
 func newRestoreState() *restoreState {
@@ -375,24 +379,52 @@ func (m *Messenger) onHeld(c *conn, w wire) {
 	switch {
 	case w.Start == 0:
 		if len(a.tasks) >= maxHeldTasks {
-			a.err = fmt.Errorf("%w: more than %d tasks", ErrBadRestore, maxHeldTasks)
+			m.dropHeld(c, fmt.Errorf("%w: more than %d tasks", ErrBadRestore, maxHeldTasks))
 			return
 		}
 		last = &heldTask{w: w}
 		last.w.Pages = nil
 		a.tasks = append(a.tasks, last)
 	case last == nil || last.w.Task != w.Task || w.Start != uint64(len(last.pages)) || w.Head != nil:
-		a.err = fmt.Errorf("%w: pages out of order", ErrBadRestore)
+		m.dropHeld(c, fmt.Errorf("%w: pages out of order", ErrBadRestore))
 		return
 	}
+	n := 0
 	for _, p := range w.Pages {
-		a.bytes += len(p)
+		n += len(p)
 	}
-	if a.bytes > maxHeldBytes {
+	m.mu.Lock()
+	switch {
+	case a.bytes+n > maxHeldBytes:
 		a.err = fmt.Errorf("%w: more than %d bytes", ErrBadRestore, maxHeldBytes)
+	case m.restore.inflight+n > maxHeldInflight:
+		a.err = fmt.Errorf("%w: more than %d bytes of answers at once (asked again on its next port)", ErrBadRestore, maxHeldInflight)
+	default:
+		a.bytes += n
+		m.restore.inflight += n
+	}
+	m.mu.Unlock()
+	if a.err != nil {
+		m.dropHeld(c, a.err)
 		return
 	}
 	last.pages = append(last.pages, w.Pages...)
+}
+
+// dropHeld lets go of the pages of the answer being received on c,
+// keeping err (nil: none) for when it ends. The room reader calls it, and
+// so does the reader's end.
+func (m *Messenger) dropHeld(c *conn, err error) {
+	if c.held == nil {
+		return
+	}
+	m.mu.Lock()
+	m.restore.inflight -= c.held.bytes
+	m.mu.Unlock()
+	c.held = &heldAnswer{err: err}
+	if err == nil {
+		c.held = nil
+	}
 }
 
 // onRestored takes a complete answer: verified, then imported; refused
@@ -402,7 +434,6 @@ func (m *Messenger) onRestored(ctx context.Context, c *conn) {
 		return
 	}
 	a := c.held
-	c.held = nil
 	if a == nil {
 		a = &heldAnswer{}
 	}
@@ -410,21 +441,19 @@ func (m *Messenger) onRestored(ctx context.Context, c *conn) {
 	if err == nil {
 		err = m.takeHeld(ctx, c.peer, a.tasks)
 	}
-	if err == nil && len(a.tasks) > 0 {
-		// The port's replication session did not run when the peer's
-		// began (the peer was a stranger then), or began before these
-		// books were here: both sides start afresh on a new port, which
-		// the dial loops open at once.
-		c.mux.Close()
-		return
-	}
+	m.dropHeld(c, nil)
+
 	if err != nil {
 		m.log.Warn("room: restore answer refused", "peer", c.peer.Short(), "err", err)
 		m.mu.Lock()
 		st := m.restoreStatusLocked()
 		m.mu.Unlock()
 		m.emit(Event{Type: EventRestore, Peer: c.peer, State: "refused", Err: err, Restore: &st})
+		return
 	}
+	// A pair the answer left incomplete (the member had no book of this
+	// profile's) is asked for now, as on a new port.
+	m.pairAll(c)
 }
 
 // verifiedHeld is a task of an answer, checked: its book of this profile

@@ -17,7 +17,7 @@ import (
 func restored(t *testing.T, n *node) *node {
 	t.Helper()
 	n.stop()
-	r := &node{t: t, name: n.name + "-restored", url: n.url, seed: n.seed, st: store.NewMemory(), restore: true}
+	r := &node{t: t, name: n.name + "-restored", url: n.url, seed: n.seed, st: store.NewMemory(), restoring: true}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
@@ -124,7 +124,7 @@ func TestRestoreWaitsForPeers(t *testing.T) {
 	}
 	// Still restoring after a reload (the record is in the tasks book).
 	ana2.stop()
-	ana2.restore = false
+	ana2.restoring = false
 	ana2.start()
 	if !ana2.Restoring().Active {
 		t.Fatal("a reload forgot the restore")
@@ -247,6 +247,10 @@ func TestRestoreRefusesHostileAnswers(t *testing.T) {
 	if err := c.held.err; !errors.Is(err, ErrBadRestore) || !strings.Contains(err.Error(), "bytes") {
 		t.Fatalf("an answer of too many bytes: %v", err)
 	}
+	ana2.onRestored(testCtx(t), c)
+	if ana2.restore.inflight != 0 || len(ana2.Tasks()) != 0 {
+		t.Fatalf("after a refused answer: %d bytes held, %d tasks", ana2.restore.inflight, len(ana2.Tasks()))
+	}
 
 	// The genuine answer is taken.
 	if err := ana2.takeHeld(testCtx(t), bobID, []*heldTask{genuine}); err != nil {
@@ -265,3 +269,73 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// threeMembers makes Bob's task with Ana and Carl paired, Ana having
+// written, and returns it.
+func threeMembers(t *testing.T, bob, ana, carl *node) TaskID {
+	t.Helper()
+	task, err := bob.CreateTask(testCtx(t), "Roof", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	carl.join(bob, task.ID)
+	for _, n := range []*node{bob, ana, carl} {
+		eventually(t, n.name+" paired", func() bool { return n.paired(task.ID, 2) }, state(task.ID, bob, ana, carl))
+	}
+	ana.send(task.ID, "first", nil)
+	converged(t, task.ID, 6, bob, ana, carl)
+	return task.ID
+}
+
+// TestRestoreWaitsForAnOfflineMember: Carl is offline when Ana restores:
+// Bob's answer names him, so Ana waits (her writes fail) until Carl is back
+// and gave his copy; then her message reaches both, with no fork.
+func TestRestoreWaitsForAnOfflineMember(t *testing.T) {
+	url := startRelay(t)
+	bob, ana, carl := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1), newNode(t, url, "carl", 3)
+	task := threeMembers(t, bob, ana, carl)
+	carl.stop()
+	ana2 := restored(t, ana)
+	eventually(t, "Bob's answer", func() bool { return slices.Contains(ana2.Restoring().Answered, bob.ID()) })
+	st := ana2.Restoring()
+	if !st.Active || len(st.Waiting) != 1 || st.Waiting[0] != carl.seedID() {
+		t.Fatalf("status after Bob's answer %+v, want waiting for Carl", st)
+	}
+	if _, err := ana2.Send(testCtx(t), task, "too soon", nil); !errors.Is(err, ErrRestoring) {
+		t.Fatalf("Send while waiting for Carl: %v", err)
+	}
+	carl.start()
+	eventually(t, "the restore to finish", func() bool { return !ana2.Restoring().Active }, state(task, bob, ana2, carl))
+	ana2.send(task, "back", nil)
+	converged(t, task, 7, bob, ana2, carl)
+	for _, n := range []*node{bob, carl, ana2} {
+		noFork(t, n)
+	}
+}
+
+// TestRestoreLateMember: Ana stops waiting before Carl is back and writes
+// to Bob; when Carl comes back, his copy of Ana's book comes back first,
+// then catches up: Carl gets what Ana wrote meanwhile, with no fork.
+func TestRestoreLateMember(t *testing.T) {
+	url := startRelay(t)
+	bob, ana, carl := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1), newNode(t, url, "carl", 3)
+	task := threeMembers(t, bob, ana, carl)
+	carl.stop()
+	ana2 := restored(t, ana)
+	eventually(t, "Bob's answer", func() bool { return slices.Contains(ana2.Restoring().Answered, bob.ID()) })
+	if err := ana2.FinishRestore(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	ana2.send(task, "while Carl was away", nil)
+	eventually(t, "Bob has it", func() bool { return bob.hasText(task, "while Carl was away") })
+	carl.start()
+	converged(t, task, 7, bob, ana2, carl)
+	for _, n := range []*node{bob, carl, ana2} {
+		noFork(t, n)
+	}
+	eventually(t, "Ana paired with Carl again", func() bool { return ana2.paired(task, 2) }, state(task, bob, ana2, carl))
+}
+
+// seedID is the node's id, also while it is stopped.
+func (n *node) seedID() identity.ID { return identity.New(n.seed).ID() }

@@ -200,13 +200,16 @@
 //     member's hello (what it holds of this profile's books) waited in the
 //     port's sync channel meanwhile, so the first new page is sent as the
 //     next of the member's copy;
-//  5. once every member the answers named has answered (or the user calls
-//     FinishRestore), records {"op":"restored"}: writes are allowed, and
-//     the first message is the next page of each book its members hold.
+//  5. once a task is back and every member the answers named has answered
+//     (or the user calls FinishRestore), records {"op":"restored"}: writes
+//     are allowed, and the first message is the next page of each book its
+//     members hold.
 //
-// After the restore, a port from a peer that has no complete pair with
-// this profile is still asked first (a member offline during the restore
-// gives back its copy before any pairing on that port). EventRestore
+// After the restore, a port from a member whose pair is incomplete, or
+// from a peer that shares no task with this profile and that it is not
+// joining through, is still asked first, once per peer while the
+// messenger runs (a member offline during the restore gives back its copy
+// before any pairing on that port). EventRestore
 // reports each step with a RestoreStatus. Left open: a member that holds
 // the head but not all the pages of the profile's book cannot give it
 // back, and a pair with a member that never answered is made anew.

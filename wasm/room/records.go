@@ -29,6 +29,9 @@ import (
 //	{"op":"revoke", "task":T, "invite":S}
 //	{"op":"refuse", "task":T, "peer":X, "mid":n, "why":…}  X's message n is shown as invalid (a
 //	                                               clock too far ahead)
+//	{"op":"restoring", "date":ms}                  the profile restores from its seed alone
+//	                                               (restore.go): it writes nothing shared yet
+//	{"op":"restored", "date":ms, "why":…}          the restore finished
 const tasksBook = "tasks"
 
 // Record ops.

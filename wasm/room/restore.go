@@ -205,21 +205,15 @@ func (m *Messenger) pairBlocked(ctx context.Context, t *task, peer identity.ID) 
 }
 
 // askRestore asks a new port's peer what it holds of this profile's:
-// while restoring, and after for a peer that is not a member yet or whose
-// pair is incomplete (a member offline during the restore). Sent before
-// anything else on the port, so the answer comes before any pairing.
+// while restoring, and after (once per peer while the messenger runs) a
+// peer that may hold a book of this profile's not back yet: a member whose
+// pair is incomplete (offline during the restore), or a peer that shares
+// no task with it and that it is not joining through (a member of a task
+// only such members shared). Sent before anything else on the port, so the
+// answer comes before any pairing.
 func (m *Messenger) askRestore(c *conn) {
 	m.mu.Lock()
-	ask := m.restore.active && !m.restore.answered[c.peer]
-	if m.restore.restored && !m.restore.active && !m.restore.answered[c.peer] {
-		ask = true
-		for _, t := range m.tasks {
-			if mb := t.members[c.peer]; mb != nil && mb.out != nil {
-				ask = false
-				break
-			}
-		}
-	}
+	ask := m.restore.restored && !m.restore.answered[c.peer] && (m.restore.active || m.mayHoldLocked(c.peer))
 	if ask {
 		c.restoreAsked = true
 	}
@@ -229,6 +223,27 @@ func (m *Messenger) askRestore(c *conn) {
 			m.log.Debug("room: ask for a restore", "peer", c.peer.Short(), "err", err)
 		}
 	}
+}
+
+// mayHoldLocked reports whether peer, after the restore, may still hold a
+// book of this profile's that is not back: see askRestore. Called with
+// m.mu held.
+func (m *Messenger) mayHoldLocked(peer identity.ID) bool {
+	for k := range m.pending {
+		if k.peer == peer {
+			return false // joining through it: a stranger to it, which would close the port
+		}
+	}
+	member := false
+	for _, t := range m.tasks {
+		if mb := t.members[peer]; mb != nil {
+			member = true
+			if mb.out == nil {
+				return true
+			}
+		}
+	}
+	return !member
 }
 
 // strangerMayRestore reports whether a message from a peer not trusted
@@ -586,7 +601,7 @@ func (m *Messenger) takeHeld(ctx context.Context, peer identity.ID, held []*held
 	m.mu.Unlock()
 	m.log.Info("room: restore answer taken", "peer", peer.Short(), "tasks", len(vs), "books", len(ex.Books))
 	m.emit(Event{Type: EventRestore, Peer: peer, State: "answered", Restore: &st})
-	if st.Active && len(st.Waiting) == 0 {
+	if st.Active && st.Tasks > 0 && len(st.Waiting) == 0 {
 		return m.finishRestore(ctx, "every member answered")
 	}
 	return nil

@@ -135,6 +135,16 @@ func TestRestoreWaitsForPeers(t *testing.T) {
 	if _, err := ana2.CreateTask(testCtx(t), "Now", nil); err != nil {
 		t.Fatalf("CreateTask after the restore: %v", err)
 	}
+	// A restored profile joins a new task (it does not ask the inviter for
+	// a restore first: it is a stranger to it, which would close the port).
+	dave := newNode(t, url, "dave", 4)
+	task, err := dave.CreateTask(testCtx(t), "New", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana2.join(dave, task.ID)
+	ana2.send(task.ID, "hello Dave", nil)
+	eventually(t, "Dave has Ana's message", func() bool { return dave.hasText(task.ID, "hello Dave") })
 }
 
 // held is what n holds of author's book in task, as a restore answer

@@ -25,6 +25,10 @@ func FuzzDo(f *testing.F) {
 		{"import", `["{\"format\":\"taskmessenger-export\",\"version\":1}",{"passphrase":"x"}]`},
 		{"rename", `["a6iqxmqirzaucofg5c5yppiy3r","x"]`},
 		{"revokeInvite", `["x"]`},
+		{"recoveryCode", `[]`},
+		{"recover", `["tmr1-yyyy"]`},
+		{"restoreStatus", `[]`},
+		{"finishRestore", `[]`},
 		{"nope", `[`},
 	} {
 		f.Add(s[0], []byte(s[1]))

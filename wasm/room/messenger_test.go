@@ -490,6 +490,10 @@ func FuzzDecodeWire(f *testing.F) {
 	f.Add([]byte(fmt.Sprintf(`{"v":2,"type":"digest","task":%q,"author":%q,"start":3,"digests":%q}`, task, id, strings.Repeat("A", 43)+"=")))
 	f.Add([]byte(fmt.Sprintf(`{"v":2,"type":"proof","task":%q,"author":%q,"start":3,"copy":{"reader":%q,"book":%q,"index":3,"head":"AA==","page":"e30="}}`, task, id, id, id)))
 	f.Add([]byte(`{"v":2,"type":"refused","task":"x","error":"no"}`))
+	f.Add([]byte(`{"v":2,"type":"restore"}`))
+	f.Add([]byte(`{"v":2,"type":"restored"}`))
+	f.Add([]byte(fmt.Sprintf(`{"v":2,"type":"held","task":%q,"key":%q,"host":%q,"title":"t","members":[%q],"clock":3,"head":"AA==","start":0,"pages":["e30=","AA=="]}`, task, id, id, id)))
+	f.Add([]byte(fmt.Sprintf(`{"v":2,"type":"held","task":%q,"start":2,"pages":["e30="]}`, task)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		w, err := decodeWire(b)
 		if err != nil {
@@ -497,8 +501,14 @@ func FuzzDecodeWire(f *testing.F) {
 		}
 		if len(w.Members) > MaxMembers || len(w.Title) > MaxTitle || w.V != RoomVersion || w.Clock > MaxClock ||
 			(w.Secret != nil && len(w.Secret) != InviteSecretSize) || len(w.Digests) > maxDigests*32 || len(w.Digests)%32 != 0 ||
-			(w.Copy != nil && w.Copy.checkSizes() != nil) {
+			(w.Copy != nil && w.Copy.checkSizes() != nil) || len(w.Pages) > maxHeldPages || len(w.Head) > maxCopyHead ||
+			(w.Type != wireHeld && (w.Pages != nil || w.Head != nil)) {
 			t.Fatalf("out of bounds: %+v", w)
+		}
+		for _, p := range w.Pages {
+			if len(p) == 0 || len(p) > maxHeldPage {
+				t.Fatalf("a page of %d bytes", len(p))
+			}
 		}
 		if w.Copy != nil {
 			_, _ = w.Copy.verify(w.Task, w.Author, w.Start) // must not panic

@@ -217,11 +217,33 @@ func (m *Messenger) askRestore(c *conn) {
 	if ask {
 		c.restoreAsked = true
 	}
+	stranger := !c.synced
 	m.mu.Unlock()
-	if ask {
-		if err := m.send(m.ctx, c, wire{Type: wireRestore}); err != nil {
-			m.log.Debug("room: ask for a restore", "peer", c.peer.Short(), "err", err)
-		}
+	switch {
+	case !ask:
+	case stranger:
+		// A port the peer opened unasked holds little unread (peerio's
+		// stranger bounds): ask for it (Dial), so the answer fits, then
+		// ask for the restore. Nothing else is sent on a stranger's port
+		// meanwhile, so the ask still comes first.
+		m.goSend(func(ctx context.Context) {
+			if p, err := m.cfg.Dial(ctx, c.peer); err != nil {
+				m.log.Debug("room: ask for a restore", "peer", c.peer.Short(), "err", err)
+				return
+			} else if p != c.p {
+				m.accept(p) // a newer port: asked in turn
+				return
+			}
+			m.sendAsk(ctx, c)
+		})
+	default:
+		m.sendAsk(m.ctx, c)
+	}
+}
+
+func (m *Messenger) sendAsk(ctx context.Context, c *conn) {
+	if err := m.send(ctx, c, wire{Type: wireRestore}); err != nil {
+		m.log.Debug("room: ask for a restore", "peer", c.peer.Short(), "err", err)
 	}
 }
 

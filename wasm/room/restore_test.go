@@ -3,9 +3,11 @@ package room
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -349,3 +351,38 @@ func TestRestoreLateMember(t *testing.T) {
 
 // seedID is the node's id, also while it is stopped.
 func (n *node) seedID() identity.ID { return identity.New(n.seed).ID() }
+
+// TestRestoreLarge: a book of thousands of messages comes back in many
+// held messages (each about 160 KiB) on a port that is a stranger's to
+// the restoring profile until the answer is taken.
+func TestRestoreLarge(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Big", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	const n = 3000
+	texts := make([]string, n)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("line %d %s", i, strings.Repeat("x", 200))
+	}
+	if _, err := ana.SendMany(testCtx(t), task.ID, texts); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Bob holds all", func() bool { return bob.holds(task.ID, 2+1+n) })
+	ana2 := restored(t, ana)
+	start := time.Now()
+	eventually(t, "the restore to finish", func() bool { return !ana2.Restoring().Active })
+	t.Logf("restored %d messages (%d KiB of pages) in %v", ana2.Restoring().Messages, n*260/1024, time.Since(start).Round(time.Millisecond))
+	if got := ana2.Restoring().Messages; got != n+1 {
+		t.Fatalf("restored %d messages, want %d", got, n+1)
+	}
+	msg := ana2.send(task.ID, "after", nil)
+	if msg.Head.Mid != n+2 {
+		t.Fatalf("first message after the restore has mid %d, want %d", msg.Head.Mid, n+2)
+	}
+	eventually(t, "Bob has it", func() bool { return bob.hasText(task.ID, "after") })
+	noFork(t, bob)
+}

@@ -14,6 +14,9 @@
 // for the own id: "online", "offline" (trying again), "replaced" (another
 // tab or window opened the profile and writes it: the messenger, the
 // relay connection and the reporter stop, and calls fail with ErrStopped).
+// Recover (a recovery code, into an empty profile) restores the code's
+// identity with no books, like Import's restore below, and starts the
+// messenger restoring from its peers (room.Config.Restore).
 // Import stops the messenger, imports, and starts it again; a restore of
 // another identity (an import with a passphrase into an empty profile)
 // changes ID, taking the new id (Config.Take) and releasing the old one.
@@ -33,7 +36,8 @@
 //
 // Do(ctx, method, args) is one call of the page's app object: method is
 // the JS method's name (createTask, rename, invite, revokeInvite, join,
-// send, sendMany, timeline, tasks, members, export, import, reset), args
+// send, sendMany, timeline, tasks, members, export, import, reset,
+// recoveryCode, recover, restoreStatus, finishRestore), args
 // the JSON of its arguments as JSON.stringify([...arguments]) writes them
 // (a Date becomes an ISO string, undefined null), and the result the JSON
 // of what its Promise resolves to (nil for undefined). It accepts what the

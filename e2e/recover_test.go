@@ -66,6 +66,11 @@ return seen`, &warned)
 	if !strings.Contains(msg, "recovery code") {
 		t.Fatalf("a code with a typo: %q", msg)
 	}
+	fresh.run(script(`try { await (await window.taskmessenger.ready).open({ profile: 'recover-other', recover: {{code}} }); return '' } catch (e) { return e.message }`,
+		map[string]any{"code": string(typo)}), &msg)
+	if !strings.Contains(msg, "open({ recover })") || !strings.Contains(msg, "typo") {
+		t.Fatalf("tm.open with a code with a typo: %q", msg)
+	}
 	fresh.run(script(`window.prompt = () => {{code}}
 document.getElementById('recover').click()
 return true`, map[string]any{"code": strings.ToUpper(strings.ReplaceAll(recovery, "-", " "))}), nil)

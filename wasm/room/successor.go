@@ -151,11 +151,12 @@ func (m *Messenger) heal(peer, book identity.ID, fork *journal.Fork) {
 		m.mu.Lock()
 		out := mb.out
 		m.mu.Unlock()
-		agreed, err := m.agree(ctx, c, t, out, fork.Old.Length)
+		held := theirs(ctx, out, fork).Length
+		agreed, err := m.agree(ctx, c, t, out, held)
 		if err != nil {
 			return err
 		}
-		key, err := m.succeed(ctx, t, mb, out, agreed, fork)
+		key, err := m.succeed(ctx, t, mb, out, agreed, held, fork)
 		if err != nil {
 			return err
 		}
@@ -170,6 +171,15 @@ func (m *Messenger) heal(peer, book identity.ID, fork *journal.Fork) {
 	m.log.Info("room: a forked book goes on in a successor", "task", t.id, "member", peer.Short())
 	m.emit(Event{Type: EventFork, Task: t.id, Peer: peer, State: "healed",
 		Err: fmt.Errorf("your messages to %s go on in a new book: those they lacked are sent to them again, after the ones they have", peer.Short())})
+}
+
+// theirs is the member's head in fork evidence about this profile's book
+// out: the one that is not out's own.
+func theirs(ctx context.Context, out *journal.Book, fork *journal.Fork) journal.Head {
+	if mine, err := out.TreeHash(ctx, fork.Old.Length); err == nil && mine == fork.Old.Root {
+		return fork.New
+	}
+	return fork.Old
 }
 
 // agree finds the last length of book (the forked book to c's peer, who
@@ -277,11 +287,12 @@ func equalLengths(a, b []uint64) bool {
 }
 
 // succeed writes the successor of out (this profile's forked book to the
-// member, agreeing with the member's history on its first agreed pages)
+// member, agreeing with the member's history, of held pages, on its first
+// agreed pages)
 // and makes it the member's book: the log's messages the member lacks are
 // copied into it. Its genesis is written once (db.Author finds it again
 // after a crash) and is what the record is computed from.
-func (m *Messenger) succeed(ctx context.Context, t *task, mb *member, out *journal.Book, agreed uint64, fork *journal.Fork) (identity.ID, error) {
+func (m *Messenger) succeed(ctx context.Context, t *task, mb *member, out *journal.Book, agreed, held uint64, fork *journal.Fork) (identity.ID, error) {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	m.mu.Lock()
@@ -297,7 +308,7 @@ func (m *Messenger) succeed(ctx context.Context, t *task, mb *member, out *journ
 	}
 	f := &follows{Book: out.Key(), Length: agreed,
 		// One past every message the member may hold of this book.
-		First: from + max(fork.Old.Length, 1) + shift}
+		First: from + max(held, 1) + shift}
 	if agreed > 0 {
 		root, err := rootAt(ctx, out, agreed)
 		if err != nil {

@@ -28,11 +28,27 @@ func (n *node) chats(task TaskID, by identity.ID) []string {
 }
 
 // TestForkHeals: Bob's profile copied to a second device, both writing
-// from the same state, forks his book to Ana. The device Ana proves it to
-// goes on in a successor book: Ana follows it and gets the messages she
-// lacked, once, after those she has (none of the first device's is lost);
-// new messages follow; both sides keep it all after a restart.
+// from the same state, forks his book to Ana, whether the device's history
+// is shorter than the one Ana holds, as long or longer. The device Ana
+// proves it to goes on in a successor book: Ana follows it and gets the
+// messages she lacked, once, after those she has (none of the first
+// device's is lost); new messages and replies follow; both sides keep it
+// all after a restart.
 func TestForkHeals(t *testing.T) {
+	laptop := []string{"two", "three"}
+	for _, c := range []struct {
+		name  string
+		phone []string
+	}{
+		{"shorter", []string{"another two"}},
+		{"as long", []string{"another two", "another three"}},
+		{"longer", []string{"another two", "another three", "four"}},
+	} {
+		t.Run(c.name, func(t *testing.T) { forkHeals(t, laptop, c.phone) })
+	}
+}
+
+func forkHeals(t *testing.T, laptop, phone []string) {
 	url := startRelay(t)
 	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
 	task, err := bob.CreateTask(testCtx(t), "Forked", nil)
@@ -42,12 +58,14 @@ func TestForkHeals(t *testing.T) {
 	ana.join(bob, task.ID)
 	bobID := bob.ID()
 	bob.send(task.ID, "one", nil)
-	eventually(t, "Ana has one", func() bool { return ana.hasChat(task.ID, bob.ID(), "one") })
+	eventually(t, "Ana has one", func() bool { return ana.hasChat(task.ID, bobID, "one") })
 	bob.stop()
 	twin := copyStore(t, bob.st) // Bob's profile, copied to another device
 	bob.start()
-	bob.send(task.ID, "two", nil)
-	eventually(t, "Ana has two", func() bool { return ana.hasChat(task.ID, bob.ID(), "two") })
+	for _, text := range laptop {
+		bob.send(task.ID, text, nil)
+	}
+	eventually(t, "Ana has the laptop's messages", func() bool { return ana.hasChat(task.ID, bobID, laptop[len(laptop)-1]) })
 	bob.stop()
 
 	var opens atomic.Int32 // ports the device opens or takes, to Ana
@@ -69,8 +87,10 @@ func TestForkHeals(t *testing.T) {
 			followed <- ev
 		}
 	})
-	dev.send(task.ID, "another two", nil)
-	reply := dev.send(task.ID, "three", nil) // past the length Ana holds: she compares the trees
+	var last Message
+	for _, text := range phone {
+		last = dev.send(task.ID, text, nil)
+	}
 	for _, want := range []string{"", "healed"} {
 		select {
 		case ev := <-events:
@@ -89,24 +109,27 @@ func TestForkHeals(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Ana never followed the successor")
 	}
-	want := []string{"one", "two", "another two", "three"}
+	// In the timeline's order: by clock, the two places' interleaved.
+	want := append(append([]string{"one"}, laptop...), phone...)
+	slices.Sort(want)
 	eventually(t, "Ana has both places' messages, once each", func() bool {
-		return slices.Equal(ana.chats(task.ID, bobID), want)
+		return slices.Equal(slices.Sorted(slices.Values(ana.chats(task.ID, bobID))), want)
 	}, state(task.ID, ana, dev))
+	want = ana.chats(task.ID, bobID)
 
-	// New messages go on in the successor, replies included.
-	threeForAna := ana.lastFrom(task.ID, bobID)
-	dev.send(task.ID, "four", nil)
-	ana.send(task.ID, "ack", &Ref{By: bobID, Mid: threeForAna.Head.Mid})
-	want = append(want, "four")
-	eventually(t, "Ana has four", func() bool { return slices.Equal(ana.chats(task.ID, bobID), want) }, state(task.ID, ana, dev))
+	// New messages go on in the successor, replies both ways included.
+	lastForAna := ana.find(task.ID, bobID, phone[len(phone)-1])
+	if lastForAna.Meta.Clock != last.Meta.Clock {
+		t.Fatalf("the device's last message has clock %d on Ana, %d on the device", lastForAna.Meta.Clock, last.Meta.Clock)
+	}
+	dev.send(task.ID, "five", nil)
+	ana.send(task.ID, "ack", &Ref{By: bobID, Mid: lastForAna.Head.Mid})
+	want = append(want, "five")
+	eventually(t, "Ana has five", func() bool { return slices.Equal(ana.chats(task.ID, bobID), want) }, state(task.ID, ana, dev))
 	eventually(t, "the device has Ana's ack", func() bool { return dev.hasChat(task.ID, ana.ID(), "ack") })
 	ack := dev.lastFrom(task.ID, ana.ID())
-	if c := ack.Refs.Cause; c == nil || *c != reply.Ref() {
-		t.Fatalf("Ana's ack answers %v on the device, want %v (three, as the device numbers it)", c, reply.Ref())
-	}
-	if reply.Meta.Clock != threeForAna.Meta.Clock {
-		t.Fatalf("three has clock %d on Ana, %d on the device", threeForAna.Meta.Clock, reply.Meta.Clock)
+	if c := ack.Refs.Cause; c == nil || *c != last.Ref() {
+		t.Fatalf("Ana's ack answers %v on the device, want %v (as the device numbers it)", c, last.Ref())
 	}
 
 	// Both keep it after a restart.
@@ -114,12 +137,29 @@ func TestForkHeals(t *testing.T) {
 	ana.stop()
 	ana.start()
 	dev.start()
-	dev.send(task.ID, "five", nil)
-	want = append(want, "five")
-	eventually(t, "Ana has five after both restarted", func() bool { return slices.Equal(ana.chats(task.ID, bobID), want) }, state(task.ID, ana, dev))
+	dev.send(task.ID, "six", nil)
+	want = append(want, "six")
+	eventually(t, "Ana has six after both restarted", func() bool { return slices.Equal(ana.chats(task.ID, bobID), want) }, state(task.ID, ana, dev))
 	if n := opens.Load(); n > 3 {
 		t.Fatalf("the device's port to Ana opened %d times before the restart", n)
 	}
+}
+
+// find is by's chat message with text in n's timeline of task.
+func (n *node) find(task TaskID, by identity.ID, text string) Message {
+	n.t.Helper()
+	msgs, err := n.Timeline(testCtx(n.t), task, nil, MaxPage)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	for _, m := range msgs {
+		var d struct{ Text string }
+		if m.Head.By == by && m.Type == TypeChat && json.Unmarshal(m.Data, &d) == nil && d.Text == text {
+			return m
+		}
+	}
+	n.t.Fatalf("no message %q of %s", text, by.Short())
+	return Message{}
 }
 
 // lastFrom is by's last message in n's timeline of task.

@@ -233,14 +233,11 @@ func (m *Messenger) startSyncLocked(c *conn) {
 // forked reports that peer proved a fork of this profile's book to it
 // (replication.Config.OnFork): an EventFork for the book's task.
 func (m *Messenger) forked(peer, book identity.ID) {
-	b, err := m.db.Get(m.ctx, book)
-	if err != nil {
-		return
+	t, mb := m.outOf(book)
+	if t == nil || mb.id != peer {
+		return // a book that a successor replaced: told again at each session
 	}
-	task, ok := taskOfName(b.Name())
-	if !ok {
-		return
-	}
+	task := t.id
 	m.log.Warn("room: a member holds proof that this profile wrote its book from two places", "task", task, "member", peer.Short())
 	m.emit(Event{Type: EventFork, Task: task, Peer: peer,
 		Err: fmt.Errorf("%s holds proof that this profile wrote its messages to them from two places at once (another browser or device, or an older backup): they take no more of them in this task", peer.Short())})

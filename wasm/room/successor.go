@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -76,16 +75,6 @@ func succName(author, reader identity.ID, t TaskID, gen int) string {
 		return pairName(author, reader, t)
 	}
 	return pairName(author, reader, t) + "." + strconv.Itoa(gen)
-}
-
-// taskOfName returns the task of a task book's name ("…-T", "…-T.g").
-func taskOfName(name string) (TaskID, bool) {
-	name = name[strings.LastIndexByte(name, '-')+1:]
-	if i := strings.IndexByte(name, '.'); i >= 0 {
-		name = name[:i]
-	}
-	t, err := ParseTaskID(name)
-	return t, err == nil
 }
 
 // heldFrom0 is how many pages of b are held from page 0.

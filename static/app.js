@@ -156,6 +156,8 @@
       }
       const eq = (m.equivocations || []).length
       if (eq) text += ` · ⚠ wrote different things to different members (${eq})`
+      if (m.forks) text += ' · wrote from two places (both kept)'
+      if (m.continued) text += ' · your messages to them go on in a new book'
       return el('li', { class: (m.self || m.online ? 'on' : 'off') + (eq ? ' forked' : ''), title: m.id + (eq ? '\nThis member wrote different versions of the same message for different readers: the evidence (both signed versions) is in app.members().' : ''), 'data-peer': m.id, text })
     }))
   }

@@ -496,6 +496,11 @@ type MemberInfo struct {
 	// Equivocations are the messages it wrote differently for different
 	// readers, with the evidence; empty for an honest member.
 	Equivocations []*Equivocation `json:"equivocations,omitempty"`
+	// Forks: how many times its book to this profile forked and went on in
+	// a successor (it wrote from two places); Continued: the same of this
+	// profile's book to it (successor.go).
+	Forks     int `json:"forks,omitempty"`
+	Continued int `json:"continued,omitempty"`
 }
 
 // Members returns the task's members, this profile first.
@@ -510,7 +515,7 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 	out := []MemberInfo{{ID: m.self, Self: true, Host: t.host == m.self, Paired: true, Online: true}}
 	ins := []*journal.Book{nil}
 	for _, mb := range t.members {
-		mi := MemberInfo{ID: mb.id, Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil}
+		mi := MemberInfo{ID: mb.id, Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil, Forks: len(mb.next), Continued: mb.outGen}
 		for _, e := range t.equiv[mb.id] {
 			mi.Equivocations = append(mi.Equivocations, e)
 		}
@@ -519,7 +524,11 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 			mi.Online, mi.Transport = true, c.transport()
 		}
 		out = append(out, mi)
-		ins = append(ins, mb.in)
+		in := mb.in
+		if n := len(mb.next); n > 0 && mb.next[n-1].book != nil {
+			in = mb.next[n-1].book // after a fork: the successor it goes on in
+		}
+		ins = append(ins, in)
 	}
 	m.mu.Unlock()
 	out[0].Have, out[0].Length = t.log.Len(), t.log.Len()

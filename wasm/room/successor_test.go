@@ -117,6 +117,23 @@ func forkHeals(t *testing.T, laptop, phone []string) {
 	}, state(task.ID, ana, dev))
 	want = ana.chats(task.ID, bobID)
 
+	for _, c := range []struct {
+		n    *node
+		peer identity.ID
+		want func(MemberInfo) bool
+	}{
+		{ana, bobID, func(mi MemberInfo) bool { return mi.Forks == 1 && mi.Have == mi.Length }},
+		{dev, ana.ID(), func(mi MemberInfo) bool { return mi.Continued == 1 }},
+	} {
+		ms, err := c.n.Members(task.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.IndexFunc(ms, func(mi MemberInfo) bool { return mi.ID == c.peer }); i < 0 || !c.want(ms[i]) {
+			t.Fatalf("%s's members: %+v", c.n.name, ms)
+		}
+	}
+
 	// New messages go on in the successor, replies both ways included.
 	lastForAna := ana.find(task.ID, bobID, phone[len(phone)-1])
 	if lastForAna.Meta.Clock != last.Meta.Clock {

@@ -337,3 +337,50 @@ func TestHostileReader(t *testing.T) {
 		})
 	}
 }
+
+// A device of the same seed that wrote from an older state (an old backup,
+// a copy) proves no longer to be a silent stale writer: whether its book is
+// shorter than the reader's copy or as long, its head goes to the reader
+// (alone), who proves the fork, and the device learns it.
+func TestForkFromAnOlderState(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		pages int // the device's pages after the genesis; the reader holds 3
+	}{{"shorter", 1}, {"as long", 3}} {
+		t.Run(c.name, func(t *testing.T) {
+			ana, bob := openDB(t, 1), openDB(t, 2)
+			book, rep := bookFor(t, ana, bob, "fork")
+			book.Append(ctx, []byte("a"), []byte("b"), []byte("c"))
+			l := connect(t, ana, bob, replication.Config{}, replication.Config{}, nil)
+			waitFor(t, bob, "the book", holds(rep, book.Len()))
+			l.stop()
+
+			ana2, err := journal.Open(ctx, newStore(t), ana.Identity().Seed(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			forked, _ := ana2.Author(ctx, book.Name(), nil)
+			for i := range c.pages {
+				forked.Append(ctx, []byte{'x' + byte(i)})
+			}
+			learned := make(chan *journal.Fork, 1)
+			cfgA := replication.Config{OnFork: func(key identity.ID, f *journal.Fork) {
+				if key == book.Key() {
+					learned <- f
+				}
+			}}
+			connect(t, ana2, bob, cfgA, replication.Config{}, nil)
+			select {
+			case f := <-learned:
+				if err := f.Verify(); err != nil {
+					t.Fatal(err)
+				}
+				if rep.Fork() == nil || rep.Len() != book.Len() {
+					t.Fatalf("the reader's copy: fork %v, length %d, want the evidence and %d", rep.Fork(), rep.Len(), book.Len())
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the device never learned of the fork")
+			}
+		})
+	}
+}

@@ -669,11 +669,15 @@ func (m *Messenger) rebuild(ctx context.Context, peer identity.ID, v *verifiedHe
 	return added, nil
 }
 
-// checkHeldWire checks the bounds of a restore message (decodeWire).
+// checkHeldWire checks the bounds of a restore message, and that no other
+// message carries a held's fields (decodeWire).
 func checkHeldWire(w *wire) error {
 	held := w.Type == wireHeld
+	restore := held || w.Type == wireRestore || w.Type == wireRestored
 	switch {
-	case !held && (w.Head != nil || w.Pages != nil || !w.Host.IsZero() || !w.Key.IsZero() || w.Title != "" || len(w.Members) > 0):
+	case !held && (w.Head != nil || w.Pages != nil || !w.Host.IsZero()):
+		return fmt.Errorf("%w: a %s with the pages of a held", ErrBadRestore, clip(w.Type))
+	case restore && !held && (!w.Key.IsZero() || w.Title != "" || len(w.Members) > 0):
 		return fmt.Errorf("%w: a %s with fields of a held", ErrBadRestore, w.Type)
 	case len(w.Head) > maxCopyHead:
 		return fmt.Errorf("%w: a head of %d bytes", ErrBadRestore, len(w.Head))

@@ -337,50 +337,61 @@ func (m *Messenger) onRestoreAsk(ctx context.Context, c *conn) {
 
 // sendHeld sends one task of a restore answer: its first held message with
 // the book's head, then the book's pages in chunks. A book not held whole
-// (a head ahead of the pages, a fork) is not sent: the task is.
+// (a head ahead of the pages, a fork), or past the answer's maxHeldBytes
+// (sent counts them), is left out: the task is still sent.
 func (m *Messenger) sendHeld(ctx context.Context, c *conn, w wire, in *journal.Book, sent *int) error {
-	var n uint64
-	if in != nil {
-		info := in.Info()
-		if info.Verified && !info.Forked && info.Head.Length > 0 && len(info.Have) > 0 && info.Have[0].Start == 0 && info.Have[0].End >= info.Head.Length {
-			head, err := journal.Marshal(info.Head)
-			if err != nil {
-				return err
-			}
-			w.Head, n = head, info.Head.Length
-		}
-	}
-	var pages [][]byte
-	size := 0
-	flush := func(start uint64) error {
-		w.Start, w.Pages = start, pages
-		err := m.send(ctx, c, w)
-		w = wire{Type: wireHeld, Task: w.Task}
-		pages, size = nil, 0
+	head, pages, err := heldPages(ctx, in, maxHeldBytes-*sent)
+	if err != nil {
 		return err
 	}
-	start := uint64(0)
+	if pages != nil {
+		if w.Head, err = journal.Marshal(head); err != nil {
+			return err
+		}
+	}
+	start, size := 0, 0
+	for i, p := range pages {
+		*sent += len(p)
+		if i > start && (size+base64.StdEncoding.EncodedLen(len(p)) > heldChunk || i-start == maxHeldPages) {
+			w.Start, w.Pages = uint64(start), pages[start:i]
+			if err := m.send(ctx, c, w); err != nil {
+				return err
+			}
+			w = wire{Type: wireHeld, Task: w.Task}
+			start, size = i, 0
+		}
+		size += base64.StdEncoding.EncodedLen(len(p))
+	}
+	w.Start, w.Pages = uint64(start), pages[start:]
+	return m.send(ctx, c, w)
+}
+
+// heldPages returns the head of a member's book to this profile and every
+// page up to it, if it holds them all (from 0, not forked) in at most
+// budget bytes; else no pages.
+func heldPages(ctx context.Context, in *journal.Book, budget int) (journal.Head, [][]byte, error) {
+	if in == nil {
+		return journal.Head{}, nil, nil
+	}
+	info := in.Info()
+	n := info.Head.Length
+	if !info.Verified || info.Forked || n == 0 || len(info.Have) == 0 || info.Have[0].Start != 0 || info.Have[0].End < n {
+		return journal.Head{}, nil, nil
+	}
+	var pages [][]byte
 	for i := uint64(0); i < n; i += 256 {
 		got, err := in.GetRange(ctx, i, min(i+256, n))
 		if err != nil {
-			return err
+			return journal.Head{}, nil, err
 		}
-		for j, p := range got {
-			if *sent+len(p) > maxHeldBytes {
-				return fmt.Errorf("room: restore answer over %d bytes", maxHeldBytes)
+		for _, p := range got {
+			if budget -= len(p); budget < 0 {
+				return journal.Head{}, nil, nil
 			}
-			if len(pages) > 0 && (size+base64.StdEncoding.EncodedLen(len(p)) > heldChunk || len(pages) == maxHeldPages) {
-				if err := flush(start); err != nil {
-					return err
-				}
-				start = i + uint64(j)
-			}
-			pages = append(pages, p)
-			size += base64.StdEncoding.EncodedLen(len(p))
-			*sent += len(p)
 		}
+		pages = append(pages, got...)
 	}
-	return flush(start)
+	return info.Head, pages, nil
 }
 
 // heldAnswer is a restore answer being received on a port (the room

@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 
+	"github.com/task-messenger/task-messenger/wasm/dbcall"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/room"
 )
@@ -15,6 +16,7 @@ import (
 //	peer         → {type, peer, state}   (the own id: the App's State)
 //	error        → {type, error}
 //	equivocation → {type, task, peer, evidence}
+//	book         → {type, book}          (a change to a book: dbcall.BookEvent)
 //
 // Zero fields are left out of the JSON.
 type Event struct {
@@ -25,6 +27,7 @@ type Event struct {
 	State    string             `json:"state,omitempty"`
 	Error    string             `json:"error,omitempty"`
 	Evidence *room.Equivocation `json:"evidence,omitempty"`
+	Book     *dbcall.BookEvent  `json:"book,omitempty"` // EventBook
 }
 
 // MarshalJSON writes ev with its zero fields left out.
@@ -47,6 +50,9 @@ func (ev Event) MarshalJSON() ([]byte, error) {
 	}
 	if ev.Evidence != nil {
 		o["evidence"] = ev.Evidence
+	}
+	if ev.Book != nil {
+		o["book"] = ev.Book
 	}
 	return json.Marshal(o)
 }

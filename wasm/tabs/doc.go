@@ -18,12 +18,28 @@
 // is for ("" for every tab).
 //
 //	hello  {}                          a follower looks for the writer, and checks it is alive (every Config.Ping)
-//	pong   {peer, state}               the writer answers hello: the profile's id and connection state
-//	writer {peer, state}               a tab became the writer (sent to every tab)
+//	pong   {peer, state, partial}      the writer answers hello: the profile's id and connection state
+//	writer {peer, state, partial}      a tab became the writer (sent to every tab)
+//	yield  {}                          a full tab asks a partial writer to give the profile up
 //	call   {id, method, args}          a follower's call (App.Do's method and JSON arguments)
 //	cancel {id}                        the follower gave up on the call
 //	reply  {id, result | error}        the writer's answer
 //	event  {event}                     an event of the writer's App, for every tab
+//
+// # Partial tabs
+//
+// A page that opens a profile for its db alone (tm.vault, tm.DB: the
+// debug page) is a partial tab (Config.Partial): its service carries out
+// the db calls only (package dbcall), not the messenger's. As a follower
+// it works like any other. As the writer it says so (partial in its pong
+// and writer messages): a full tab (tm.open) sends it no call — its calls
+// wait — and asks it to yield, at each pong until it does. The partial
+// writer then closes the profile, releases the lock, which the full tab
+// is waiting for, and follows that tab; the full tab opens the profile
+// (fencing any late write of the old writer) and takes its calls over.
+// So a messenger opened beside the debug page always works, and the
+// profile is never open twice. A db.add in flight at such a hand-over
+// fails with ErrWriterGone, as a createTask does.
 //
 // # Hand-over
 //

@@ -12,7 +12,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
-func openDB(t *testing.T, b byte) *journal.DB {
+func openDB(t testing.TB, b byte) *journal.DB {
 	t.Helper()
 	var seed identity.Seed
 	seed[0] = b
@@ -175,4 +175,25 @@ func TestService(t *testing.T) {
 	if _, err := s.Do(context.Background(), "db.books", nil); !errors.Is(err, ErrClosed) || closed != 1 {
 		t.Errorf("after Close: %v, closed %d times", err, closed)
 	}
+}
+
+// Whatever a tab sends, Do answers or fails; it does not panic.
+func FuzzDo(f *testing.F) {
+	db := openDB(f, 1)
+	key := db.BookKey("x").String()
+	if _, err := db.Author(context.Background(), "x", nil); err != nil {
+		f.Fatal(err)
+	}
+	for _, m := range []string{"db.books", "db.author", "db.reader", "db.add", "db.get", "db.len", "db.head", "db.info", "db.import", "db.export"} {
+		f.Add(m, `["`+key+`", 1]`)
+	}
+	f.Add("db.author", `["y", {"a": [1, 2]}]`)
+	f.Add("db.import", `["{\"books\": [{}]}"]`)
+	f.Add("db.export", `[{"passphrase": 3}]`)
+	f.Fuzz(func(t *testing.T, method, args string) {
+		if method == "db.export" || method == "db.import" {
+			args = strings.ReplaceAll(args, "passphrase", "p") // scrypt is slow
+		}
+		_, _ = Do(context.Background(), db, method, json.RawMessage(args))
+	})
 }

@@ -15,7 +15,7 @@ import (
 var ErrNotServed = errors.New("this profile is written by a page that opened its db only (tm.vault or tm.DB, e.g. the debug page)")
 
 // ErrClosed: the service is closed.
-var ErrClosed = errors.New("dbcall: the profile is closed here")
+var ErrClosed = errors.New("this tab no longer writes the profile (it closed it, or handed it to another tab as the call started): try again")
 
 // Service is a profile's db alone as a tabs.Service: Do carries out the
 // db methods, Subscribe gives every journal event as Event's JSON.

@@ -255,6 +255,9 @@ func (s *service) Do(ctx context.Context, method string, args json.RawMessage) (
 		return nil, fmt.Errorf("%s: args: %w", method, err)
 	}
 	if strings.HasPrefix(method, "db.") { // a db call, as package dbcall's: answered with its arguments
+		if method == "db.add" {
+			s.emit(map[string]string{"type": "book"})
+		}
 		return args, nil
 	}
 	switch method {

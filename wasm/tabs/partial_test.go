@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -123,4 +124,45 @@ func TestPartialFollows(t *testing.T) {
 	if w.p.most != 1 {
 		t.Errorf("the profile was open %d times at once", w.p.most)
 	}
+}
+
+// countBooks counts a tab's book events.
+func countBooks(tab *Tab) func() int {
+	var mu sync.Mutex
+	n := 0
+	tab.Subscribe(func(ev json.RawMessage) {
+		var e struct{ Type string }
+		if json.Unmarshal(ev, &e) == nil && e.Type == partialEvent {
+			mu.Lock()
+			n++
+			mu.Unlock()
+		}
+	})
+	return func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// The writer posts book events only while a partial tab follows it (they
+// cost the writer as much as its appends): a full follower alone gets
+// none; once a partial tab follows, both get them.
+func TestBookEventsForPartialTabs(t *testing.T) {
+	w := newWorld(t)
+	f, _ := w.tab(0)
+	g, _ := w.tab(0)
+	gBooks, gMsgs := countBooks(g), collect(g)
+	if _, err := f.Do(ctxT(t), "db.add", args(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Do(ctxT(t), "send", args("after the add")); err != nil {
+		t.Fatal(err)
+	}
+	gMsgs.wait(t, 1) // the bus keeps order: a book event posted would be here before
+	if n := gBooks(); n != 0 {
+		t.Fatalf("a full follower got %d book events with no partial tab", n)
+	}
+	p := w.partialTab()
+	pBooks := countBooks(p)
+	if _, err := p.Do(ctxT(t), "db.add", args(2)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both followers get the book event", func() bool { return pBooks() == 1 && gBooks() == 1 })
 }

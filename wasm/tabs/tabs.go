@@ -157,22 +157,25 @@ type Tab struct {
 	tookOver chan struct{}
 	yield    chan struct{} // a full tab asks this partial writer to give the lock up
 
-	mu       sync.Mutex
-	writer   string        // the writer tab's id; self when this tab is it; "" unknown
-	partial  bool          // the writer is a partial one (Config.Partial)
-	svc      Service       // when this tab is the writer and its profile is open
-	ready    chan struct{} // closed when svc is set; replaced when it goes
-	id       identity.ID   // the profile's id, once known
-	state    string        // the profile's connection state, as last known
-	seq      uint64        // call ids
-	pending  map[string]*call
-	running  map[string]context.CancelFunc // the writer's calls in flight, by id
-	answered map[string]envelope           // the writer's recent replies, by id
-	order    []string                      // answered's ids, oldest first
-	pingSent time.Time                     // an unanswered hello's time; zero if none
-	known    chan struct{}                 // closed when this tab first knows the profile (writer or follower)
-	openErr  error                         // the first Open's error, if it failed
-	closed   bool
+	mu      sync.Mutex
+	writer  string // the writer tab's id; self when this tab is it; "" unknown
+	partial bool   // the writer is a partial one (Config.Partial)
+	// partialSeen is when a partial tab last said hello to this writer:
+	// book events are posted only while one follows (partialEvents).
+	partialSeen time.Time
+	svc         Service       // when this tab is the writer and its profile is open
+	ready       chan struct{} // closed when svc is set; replaced when it goes
+	id          identity.ID   // the profile's id, once known
+	state       string        // the profile's connection state, as last known
+	seq         uint64        // call ids
+	pending     map[string]*call
+	running     map[string]context.CancelFunc // the writer's calls in flight, by id
+	answered    map[string]envelope           // the writer's recent replies, by id
+	order       []string                      // answered's ids, oldest first
+	pingSent    time.Time                     // an unanswered hello's time; zero if none
+	known       chan struct{}                 // closed when this tab first knows the profile (writer or follower)
+	openErr     error                         // the first Open's error, if it failed
+	closed      bool
 }
 
 // Start joins the profile's tabs: this tab becomes the writer if no other
@@ -198,7 +201,7 @@ func Start(ctx context.Context, cfg Config) (*Tab, error) {
 	t.wg.Add(2)
 	go t.lockLoop()
 	go t.busLoop()
-	t.post(envelope{T: "hello"})
+	t.post(envelope{T: "hello", Partial: t.cfg.Partial})
 	select {
 	case <-t.known:
 	case <-ctx.Done():
@@ -551,7 +554,9 @@ func (t *Tab) serve(held Held) (yielded bool) {
 		}
 		t.followState(ev)
 		t.emit(ev)
-		t.post(envelope{T: "event", Event: ev})
+		if t.posts(ev) {
+			t.post(envelope{T: "event", Event: ev})
+		}
 	})
 	id, state := svc.ID(), svc.State()
 	t.mu.Lock()
@@ -594,6 +599,29 @@ func (t *Tab) serve(held Held) (yielded bool) {
 		t.emit(roleEvent(RoleFollower))
 	}
 	return yielded
+}
+
+// partialEvent is the type of the events only partial tabs use: changes
+// to the profile's books (package dbcall), which the writer posts only
+// while a partial tab follows it: posting one costs a writer about as
+// much as the append it tells of.
+const partialEvent = "book"
+
+// partialWait is how long after a partial tab's last hello the writer
+// still posts it book events (it says hello every Config.Ping).
+func (t *Tab) partialWait() time.Duration { return 3 * t.cfg.Ping }
+
+// posts reports whether the writer posts ev to the other tabs.
+func (t *Tab) posts(ev json.RawMessage) bool {
+	var e struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(ev, &e) != nil || e.Type != partialEvent {
+		return true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return time.Since(t.partialSeen) < t.partialWait()
 }
 
 // A tab's roles, as Role and the "tab" event say them.
@@ -744,7 +772,7 @@ func (t *Tab) check() {
 		t.pingSent = time.Time{}
 		t.mu.Unlock()
 	case sent.IsZero():
-		t.post(envelope{T: "hello"})
+		t.post(envelope{T: "hello", Partial: t.cfg.Partial})
 	}
 }
 
@@ -753,6 +781,9 @@ func (t *Tab) handle(e envelope) {
 	switch e.T {
 	case "hello":
 		t.mu.Lock()
+		if e.Partial {
+			t.partialSeen = time.Now()
+		}
 		isWriter := t.writer == t.self
 		peer, state := "", t.state
 		if !t.id.IsZero() && t.svc != nil {

@@ -17,7 +17,7 @@
 // its kind, from the sending tab's id (random, per tab) and to the tab it
 // is for ("" for every tab).
 //
-//	hello  {}                          a follower looks for the writer, and checks it is alive (every Config.Ping)
+//	hello  {partial}                   a follower looks for the writer, and checks it is alive (every Config.Ping)
 //	pong   {peer, state, partial}      the writer answers hello: the profile's id and connection state
 //	writer {peer, state, partial}      a tab became the writer (sent to every tab)
 //	yield  {}                          a full tab asks a partial writer to give the profile up
@@ -40,6 +40,13 @@
 // So a messenger opened beside the debug page always works, and the
 // profile is never open twice. A db.add in flight at such a hand-over
 // fails with ErrWriterGone, as a createTask does.
+//
+// The writer's events of type "book" (changes to the profile's books,
+// package dbcall) are for partial tabs only: a BroadcastChannel post costs
+// the writer about as much as the append it tells of, so the writer posts
+// them only while a partial tab follows it (its last hello, which says
+// partial, is less than three pings old). A partial tab's hooks may miss
+// the changes of the first ping after a hand-over.
 //
 // # Hand-over
 //

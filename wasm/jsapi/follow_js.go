@@ -104,19 +104,28 @@ func (a *API) openSharedVault(ctx context.Context, name string, opts js.Value) (
 		iov := io.value()
 		// The io replicates this tab's books: it ends when the tab gives
 		// the profile up (to a messenger tab).
-		var once sync.Once
-		var unsub func()
-		unsub = tab.Subscribe(func(ev json.RawMessage) {
+		gave := make(chan struct{}, 1)
+		unsub := tab.Subscribe(func(ev json.RawMessage) {
 			if roleOf(ev) == tabs.RoleFollower {
-				once.Do(func() {
-					go func() {
-						unsub()
-						io.io.Close()
-						noIO(iov, &d.funcs, name, "another tab (a messenger) took the profile over from this page, which follows it now")
-					}()
-				})
+				select {
+				case gave <- struct{}{}:
+				default:
+				}
 			}
 		})
+		go func() {
+			why := "another tab (a messenger) took the profile over from this page, which follows it now"
+			select {
+			case <-gave:
+			case <-d.done:
+				why = "its db was closed"
+			}
+			unsub()
+			io.io.Close()
+			d.mu.Lock() // d.funcs is also added to by book, under d.mu
+			noIO(iov, &d.funcs, name, why)
+			d.mu.Unlock()
+		}()
 		o.Set("io", iov)
 	} else {
 		iov := js.Global().Get("Object").New()

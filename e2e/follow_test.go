@@ -164,3 +164,58 @@ func TestDebugPageYields(t *testing.T) {
 		}
 	}
 }
+
+// TestDBInTwoTabs: tm.DB on one IndexedDB profile in two tabs: the first
+// writes it, the second follows (its add is carried out by the first, its
+// hook sees the first's appends); the same profile under another seed is
+// refused while a tab writes it; when the first tab closes, the second
+// writes the profile itself and its book goes on where it was.
+func TestDBInTwoTabs(t *testing.T) {
+	b := newBrowser(t)
+	seed, other := testSeed("dbtabs"), testSeed("dbtabs-other")
+	open := script(`const tm = await window.taskmessenger.ready
+const db = window.db = await tm.DB({{seed}}, { storage: 'indexeddb', profile: 'dbtabs' })
+window.seen = []
+db.on((e) => window.seen.push(e))
+window.book = await db.author('shared')
+return db.role()`, map[string]any{"seed": seed})
+	one := b.open(t, pageURL(testPage, ""))
+	one.ready()
+	two := b.open(t, pageURL(testPage, ""))
+	two.ready()
+	var r1, r2 string
+	one.run(open, &r1)
+	two.run(open, &r2)
+	if r1 != "writer" || r2 != "follower" {
+		t.Fatalf("roles %s, %s; want writer, follower", r1, r2)
+	}
+	var i int
+	two.run(`return await window.book.add({ from: 'two' })`, &i)
+	one.run(`return await window.book.add({ from: 'one' })`, &i)
+	if i != 2 {
+		t.Fatalf("the writer's add after the follower's is page %d, want 2", i)
+	}
+	two.poll(`window.seen.some((e) => e.type === 'append' && e.data && e.data.from === 'one')`)
+	one.poll(`window.seen.some((e) => e.type === 'append' && e.data && e.data.from === 'two')`)
+
+	var refused string
+	two.run(script(`try { await (await window.taskmessenger.ready).DB({{other}}, { storage: 'indexeddb', profile: 'dbtabs' }); return '' } catch (e) { return e.message }`,
+		map[string]any{"other": other}), &refused)
+	if !strings.Contains(refused, "is open in another tab as") {
+		t.Errorf("tm.DB of another seed on the profile another tab writes: %q", refused)
+	}
+
+	one.crash()
+	two.poll(`window.db.role() === 'writer'`)
+	var after struct {
+		I     int              `json:"i"`
+		Pages []map[string]any `json:"pages"`
+	}
+	two.run(`const i = await window.book.add({ from: 'two, writing' })
+const pages = []
+for (let j = 1; j <= i; j++) pages.push(await window.book.get(j))
+return { i, pages }`, &after)
+	if after.I != 3 || len(after.Pages) != 3 || after.Pages[0]["from"] != "two" || after.Pages[1]["from"] != "one" {
+		t.Errorf("after the hand-over: add → %d, pages %v; want 3, two, one, two writing", after.I, after.Pages)
+	}
+}

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/task-messenger/task-messenger/relay"
 )
@@ -101,21 +103,37 @@ return { page: await book.get(1), len: await book.len(), books: await profile.db
 			t.Errorf("book %s (%s) is forked", bk.Name, bk.Key[:8])
 		}
 	}
+	// Devtools verifies every head Bob's writer reports: it gets to the
+	// audit book's length the debug page sees, and nothing is forked.
+	audit := 0
+	for _, bk := range notes.Books {
+		if bk.Name == "audit" && bk.Writable {
+			audit = bk.Length
+		}
+	}
+	if audit == 0 {
+		t.Fatalf("the debug page lists no audit book: %+v", notes.Books)
+	}
 	var books struct {
 		Books []apiBook `json:"books"`
 	}
-	getJSON(t, dt.URL, "/api/books", &books)
-	seen := 0
-	for _, bk := range books.Books {
-		if bk.Author == bobID {
-			seen++
+	deadline := time.Now().Add(evalTimeout)
+	for {
+		getJSON(t, dt.URL, "/api/books", &books)
+		if slices.ContainsFunc(books.Books, func(bk apiBook) bool {
+			return bk.Author == bobID && bk.Name == "audit" && bk.Length >= uint64(audit)
+		}) {
+			break
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("devtools never saw Bob's audit book at length %d: %+v", audit, books.Books)
+		}
+		time.Sleep(50 * time.Millisecond) // polls the devtools server
+	}
+	for _, bk := range books.Books {
 		if bk.Status == "forked" || bk.Status == "invalid" {
 			t.Errorf("devtools: book %s (%s) is %s", bk.Name, bk.Key[:8], bk.Status)
 		}
-	}
-	if seen == 0 {
-		t.Errorf("devtools saw no book of Bob's: %+v", books.Books)
 	}
 }
 

@@ -161,7 +161,7 @@ type Tab struct {
 	writer  string // the writer tab's id; self when this tab is it; "" unknown
 	partial bool   // the writer is a partial one (Config.Partial)
 	// partialSeen is when a partial tab last said hello to this writer:
-	// book events are posted only while one follows (partialEvents).
+	// book events are posted only while one follows (posts).
 	partialSeen time.Time
 	svc         Service       // when this tab is the writer and its profile is open
 	ready       chan struct{} // closed when svc is set; replaced when it goes

@@ -1,7 +1,6 @@
 package room
 
 import (
-	"encoding/json"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -12,19 +11,8 @@ import (
 
 // chats returns by's chat texts in n's timeline of task, in order.
 func (n *node) chats(task TaskID, by identity.ID) []string {
-	n.t.Helper()
-	msgs, err := n.Timeline(testCtx(n.t), task, nil, MaxPage)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	var out []string
-	for _, m := range msgs {
-		var d struct{ Text string }
-		if m.Head.By == by && m.Type == TypeChat && json.Unmarshal(m.Data, &d) == nil {
-			out = append(out, d.Text)
-		}
-	}
-	return out
+	_, texts := n.chatsOf(task, by)
+	return texts
 }
 
 // TestForkHeals: Bob's profile copied to a second device, both writing
@@ -165,15 +153,9 @@ func forkHeals(t *testing.T, laptop, phone []string) {
 // find is by's chat message with text in n's timeline of task.
 func (n *node) find(task TaskID, by identity.ID, text string) Message {
 	n.t.Helper()
-	msgs, err := n.Timeline(testCtx(n.t), task, nil, MaxPage)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	for _, m := range msgs {
-		var d struct{ Text string }
-		if m.Head.By == by && m.Type == TypeChat && json.Unmarshal(m.Data, &d) == nil && d.Text == text {
-			return m
-		}
+	msgs, texts := n.chatsOf(task, by)
+	if i := slices.Index(texts, text); i >= 0 {
+		return msgs[i]
 	}
 	n.t.Fatalf("no message %q of %s", text, by.Short())
 	return Message{}

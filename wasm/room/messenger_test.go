@@ -662,7 +662,7 @@ func (n *node) chatsOf(task TaskID, by identity.ID) ([]Message, []string) {
 
 // copyStore copies every table of st into a new memory store: a second
 // device holding the same profile as it was.
-func copyStore(t *testing.T, st store.Store) store.Store {
+func copyStore(t testing.TB, st store.Store) store.Store {
 	t.Helper()
 	out := store.NewMemory()
 	var b store.Batch

@@ -206,3 +206,42 @@ func TestSuccessorNeedsAFork(t *testing.T) {
 		t.Fatalf("Ana reads %d books of Bob", len(books))
 	}
 }
+
+// BenchmarkForkHeal: Bob's profile copied to a second device writes one
+// message that forks his book to Ana (as long as hers): the time from that
+// send until Ana has the message through the successor (the fork proven,
+// the agreed length found, the successor written, announced, followed and
+// read), on a relay on loopback.
+func BenchmarkForkHeal(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		url := startRelay(b)
+		bob, ana := newNode(b, url, "bob", 2), newNode(b, url, "ana", 1)
+		task, err := bob.CreateTask(testCtx(b), "Forked", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ana.join(bob, task.ID)
+		bobID := bob.ID()
+		bob.stop()
+		twin := copyStore(b, bob.st)
+		bob.start()
+		bob.send(task.ID, "two", nil)
+		eventually(b, "Ana has two", func() bool { return ana.hasChat(task.ID, bobID, "two") })
+		bob.stop()
+		dev := &node{t: b, name: "bob2", url: url, seed: bob.seed, st: twin}
+		dev.start()
+		eventually(b, "the device is online", func() bool {
+			ms, _ := dev.Members(task.ID)
+			return len(ms) == 2 && ms[1].Online
+		})
+		b.StartTimer()
+		dev.send(task.ID, "another two", nil)
+		eventually(b, "Ana has the device's message", func() bool { return ana.hasChat(task.ID, bobID, "another two") })
+		b.StopTimer()
+		dev.stop()
+		ana.stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/heal")
+}

@@ -19,7 +19,8 @@
     replyTo: null,
     join: null, // the AbortController of a join under way
     stopped: false, // another tab opened the profile: this one no longer works
-    forks: new Map() // task → the members who proved this profile forked its book to them
+    forks: new Map(), // task → the members who proved this profile forked its book to them
+    forkLines: new Map() // task → what the page said of forks healed or followed in it
   }
 
   // el makes an element; strings become text nodes, never HTML.
@@ -96,6 +97,7 @@
     if (state.current !== id) return
     state.atStart = page.length < PAGE
     page.forEach(insert)
+    for (const said of state.forkLines.get(id) || []) showForkLine(said)
     olderHint()
     scrollToEnd()
     refreshMembers()
@@ -113,6 +115,26 @@
         'this profile wrote them from two places at once (another browser or device, or an older backup), ' +
         'so they cannot tell which to believe. Use one place for this profile.'
     }
+  }
+
+  // A fork healed (this profile goes on in a new book to a member) or
+  // followed (a member wrote from two places; both are kept): a line at
+  // the end of that task's timeline, in words, shown again when the task is
+  // opened in this page.
+  function forkLine (ev) {
+    const said = ev.state === 'healed'
+      ? `This profile wrote to ${who(ev.peer)} from two places at once (another browser or device, or an older backup). ` +
+        'Your messages to them go on in a new book: those they lacked were sent again, after the ones they have.'
+      : `${who(ev.peer)} wrote from two places at once (another browser or device, or an older backup). ` +
+        'The messages of both are kept here, each once.'
+    if (!state.forkLines.has(ev.task)) state.forkLines.set(ev.task, [])
+    state.forkLines.get(ev.task).push(said)
+    if (ev.task === state.current) showForkLine(said)
+  }
+
+  function showForkLine (said) {
+    $('timeline').appendChild(el('li', { class: 'msg system fork', 'data-type': 'fork', role: 'status', text: said }))
+    scrollToEnd()
   }
 
   // ---- members -----------------------------------------------------------
@@ -134,6 +156,8 @@
       }
       const eq = (m.equivocations || []).length
       if (eq) text += ` · ⚠ wrote different things to different members (${eq})`
+      if (m.forks) text += ' · wrote from two places (both kept)'
+      if (m.continued) text += ' · your messages to them go on in a new book'
       return el('li', { class: (m.self || m.online ? 'on' : 'off') + (eq ? ' forked' : ''), title: m.id + (eq ? '\nThis member wrote different versions of the same message for different readers: the evidence (both signed versions) is in app.members().' : ''), 'data-peer': m.id, text })
     }))
   }
@@ -479,7 +503,10 @@
     app.on('equivocation', (ev) => { if (ev.task === state.current) refreshMembersSoon() })
     app.on('fork', (ev) => {
       if (!state.forks.has(ev.task)) state.forks.set(ev.task, new Set())
-      state.forks.get(ev.task).add(ev.peer)
+      if (ev.state === 'healed') state.forks.get(ev.task).delete(ev.peer) // its messages reach them again
+      else if (!ev.state) state.forks.get(ev.task).add(ev.peer)
+      if (!state.forks.get(ev.task).size) state.forks.delete(ev.task)
+      if (ev.state) forkLine(ev)
       if (ev.task === state.current) showNotice()
     })
 

@@ -39,6 +39,9 @@ type Book struct {
 	// stale is set once a write found the record changed by another
 	// writer: every later write fails with ErrStaleWriter at once.
 	stale bool
+	// unshown: this DB appended to the book, and has not shown its head
+	// since (Unshown).
+	unshown bool
 	// frontier holds, for authors, the stored hashes that extending the
 	// tree reads: the roots of the subtrees that tile [0, length).
 	frontier frontier
@@ -154,6 +157,25 @@ func (f *Fork) Verify() error {
 		}
 	}
 	return nil
+}
+
+// Unshown reports whether this DB appended to the book since it opened
+// and has not shown its head (Shown) since: replication then shows it to a
+// reader that says it holds as many pages, who can tell whether they were
+// written elsewhere too (a fork).
+func (b *Book) Unshown() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.unshown
+}
+
+// Shown records that the head of length n was sent to the book's reader.
+func (b *Book) Shown(n uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.rec.head().Length == n {
+		b.unshown = false
+	}
 }
 
 // Key returns the book key (its public key).
@@ -441,6 +463,7 @@ func (st *stagedAppend) commitLocked() *Event {
 	b := st.b
 	b.frontier, b.rec, b.stored = st.next, st.rec, st.recBytes
 	b.recent.add(st.start, st.recs)
+	b.unshown = true
 	return &Event{Type: EventAppend, Book: b.key, Name: st.rec.Name, Index: st.start, Pages: st.pages, Head: st.head}
 }
 
@@ -741,6 +764,28 @@ func (b *Book) AcceptHeadPages(ctx context.Context, up *Upgrade, start uint64, p
 	return changed, nil
 }
 
+// olderForkLocked returns the evidence that h, a head shorter than cur,
+// contradicts it: cur's tree (the pages held) has another root at h's
+// length (the author went on from an older state: another device, an old
+// backup). Nil if they agree, or if the pages needed are not all held.
+// Called with b.mu held.
+func (b *Book) olderForkLocked(ctx context.Context, h, cur Head) *Fork {
+	have := b.rec.Have
+	if len(have) == 0 || have[0].Start != 0 || have[0].End < cur.Length {
+		return nil
+	}
+	hashes := storeHashes{ctx, b.db.store, b.key, &b.recent}
+	root, err := tlog.TreeHash(int64(h.Length), hashes)
+	if err != nil || root == h.Root {
+		return nil
+	}
+	proof, err := tlog.ProveTree(int64(cur.Length), int64(h.Length), hashes)
+	if err != nil {
+		return nil
+	}
+	return &Fork{Old: h, New: cur, FromRoot: root, Proof: proof}
+}
+
 // checkUpgrade checks an upgrade before the book is locked: a replica's,
 // for this key, in bounds, signed.
 func (b *Book) checkUpgrade(up *Upgrade) error {
@@ -769,7 +814,9 @@ func (b *Book) acceptLocked(ctx context.Context, up *Upgrade, stage bool) (bool,
 	switch {
 	case cur.IsZero():
 	case h.Length < cur.Length:
-		return false, nil, verifyErr(b.key, h.Length, ErrStaleHead, "head older than %d", cur.Length)
+		if fork = b.olderForkLocked(ctx, h, cur); fork == nil {
+			return false, nil, verifyErr(b.key, h.Length, ErrStaleHead, "head older than %d", cur.Length)
+		}
 	case h.Length == cur.Length && h.Root == cur.Root:
 		return false, nil, nil
 	case h.Length == cur.Length:

@@ -106,5 +106,10 @@
 // and follows that book no further; the session goes on with the others.
 // The author verifies the evidence, offers that book to the reader no more,
 // and learns it (Config.OnFork) to tell its user. Each new session tells it
-// again, once.
+// again, once. So that such a fork is seen even when the two histories are
+// as long, or the author's the shorter: an author whose reader says it
+// holds as many pages as the author wrote, or more, sends its head alone
+// when it wrote since it opened and has not shown that head since (or the
+// reader holds more than it ever wrote); the reader compares it with its
+// own tree (journal: an older head that disagrees is a fork too).
 package replication

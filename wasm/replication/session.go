@@ -139,6 +139,10 @@ type ownBook struct {
 	serve  journal.Ranges
 	queued bool // in Session.serving
 	forked bool // the peer proved a fork of it: offered no more
+	// appended: this profile wrote to it during the session. If the peer
+	// then says it holds as many pages (or more), they were written
+	// elsewhere too: the head goes alone, for the peer to compare.
+	appended bool
 }
 
 // repBook is a replica of the peer's book. Owned by Session.mu.
@@ -321,6 +325,7 @@ func (s *Session) takeHookedLocked() {
 	s.hmu.Unlock()
 	for key := range appends {
 		if o, ok := s.own[key]; ok {
+			o.appended = true
 			s.markDirtyLocked(key, o)
 		}
 	}
@@ -484,7 +489,11 @@ func (s *Session) onHello(h *Hello) {
 		// The peer holds our signed head of length n: it may ask for pages
 		// under it, proven against it.
 		o.sent = max(o.sent, min(n, o.book.Len()))
-		if o.book.Len() > n {
+		// Behind: the new pages go. Ahead of this profile: another writer
+		// of this seed was there. Level, when this profile wrote since it
+		// opened: another may have been. Then the head goes alone, so that
+		// the peer can compare it with its own (buildHave).
+		if l := o.book.Len(); l > n || listed && (n > l || n == l && (o.appended || o.book.Unshown())) {
 			s.markDirtyLocked(key, o)
 		}
 	}
@@ -503,6 +512,13 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 	s.mu.Unlock()
 	if forked {
 		return nil // the author was told why
+	}
+	if cur := r.book.Len(); cur != 0 && up.From != cur && up.Head.Length < cur {
+		// A head older than ours: the author wrote from an older state
+		// (forked), or it is behind. AcceptHead tells which.
+		if _, err := r.book.AcceptHead(ctx, up); !errors.Is(err, journal.ErrStaleHead) {
+			return s.refuse(r, err)
+		}
 	}
 	if cur := r.book.Len(); cur != 0 && up.From != cur {
 		// The author has an old idea of our length: tell it, drop this.

@@ -112,10 +112,39 @@ func (s *Session) next(ctx context.Context) ([]byte, Event, error) {
 	return nil, Event{}, nil
 }
 
+// shownLocked records that the head of length n goes to the peer: level
+// with it after, the peer holds this head (had it another, it would have
+// proved the fork).
+func (s *Session) shownLocked(o *ownBook, n uint64) {
+	if n == o.book.Len() {
+		o.appended = false
+		o.book.Shown(n)
+	}
+}
+
 // buildHave encodes the book's head as an upgrade from the peer's length,
 // pushing the new pages along when they are few. announce is set for a
 // book the peer does not list.
 func (s *Session) buildHave(ctx context.Context, o *ownBook, from uint64, announce bool) ([]byte, Event, error) {
+	if n := o.book.Len(); n <= from {
+		if n == 0 {
+			return nil, Event{}, nil
+		}
+		// The peer holds as many pages as this profile wrote, or more, and
+		// this profile has just written: they were written elsewhere (its
+		// seed on another device, an old backup restored). The head goes
+		// alone, from its own length, so the peer can compare it with its
+		// own and prove the fork.
+		up, err := o.book.MakeUpgrade(ctx, n)
+		if err != nil {
+			return nil, Event{}, err
+		}
+		msg, err := Encode(TypeHave, &Have{Upgrade: *up})
+		s.mu.Lock()
+		s.shownLocked(o, up.Head.Length)
+		s.mu.Unlock()
+		return msg, Event{Type: TypeHave, Book: up.Head.Key, Start: up.Head.Length, End: up.Head.Length}, err
+	}
 	up, err := o.book.MakeUpgrade(ctx, from)
 	if err != nil {
 		return nil, Event{}, err
@@ -163,6 +192,7 @@ func (s *Session) buildHave(ctx context.Context, o *ownBook, from uint64, announ
 	}
 	s.mu.Lock()
 	o.peer, o.sent = n, max(o.sent, n)
+	s.shownLocked(o, n)
 	s.mu.Unlock()
 	return msg, ev, nil
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -33,6 +32,7 @@ type conn struct {
 	synced bool // the replication session runs; guarded by Messenger.mu
 	joins  int  // joins a stranger sent; the room reader's
 	proves int  // copies the peer asked for; the room reader's
+	roots  int  // askroots the peer sent; the room reader's
 }
 
 // closed reports whether the port has closed.
@@ -158,6 +158,7 @@ func (m *Messenger) accept(p port.Port) *conn {
 	if trusted {
 		m.emit(Event{Type: EventPeer, Peer: c.peer, State: "online"})
 		m.pairAll(c)
+		m.announceSuccessors(c)
 		m.digestOnOpen(c)
 	}
 	return c
@@ -212,11 +213,12 @@ func (m *Messenger) startSyncLocked(c *conn) {
 			}
 		}
 	}
-	syncCfg.OnFork = func(book identity.ID, _ *journal.Fork) {
+	syncCfg.OnFork = func(book identity.ID, fork *journal.Fork) {
 		m.wg.Add(1) // the session's goroutine holds m.wg above zero
 		go func() {
 			defer m.wg.Done()
 			m.forked(c.peer, book)
+			m.heal(c.peer, book, fork)
 		}()
 	}
 	sess := replication.NewSession(m.db, c.mux.Channel(port.ChannelSync), syncCfg)
@@ -231,15 +233,11 @@ func (m *Messenger) startSyncLocked(c *conn) {
 // forked reports that peer proved a fork of this profile's book to it
 // (replication.Config.OnFork): an EventFork for the book's task.
 func (m *Messenger) forked(peer, book identity.ID) {
-	b, err := m.db.Get(m.ctx, book)
-	if err != nil {
-		return
+	t, mb := m.outOf(book)
+	if t == nil || mb.id != peer {
+		return // a book that a successor replaced: told again at each session
 	}
-	name := b.Name()
-	task, err := ParseTaskID(name[strings.LastIndexByte(name, '-')+1:])
-	if err != nil {
-		return
-	}
+	task := t.id
 	m.log.Warn("room: a member holds proof that this profile wrote its book from two places", "task", task, "member", peer.Short())
 	m.emit(Event{Type: EventFork, Task: task, Peer: peer,
 		Err: fmt.Errorf("%s holds proof that this profile wrote its messages to them from two places at once (another browser or device, or an older backup): they take no more of them in this task", peer.Short())})
@@ -348,6 +346,15 @@ func (m *Messenger) dialLocked(peer identity.ID) {
 //	                   asks for the sender's copy of X's message i
 //	{"v":2, "type":"proof",   "task":T, "author":X, "start":i, "copy":C}
 //	                   C: the copy, with its signed head and proofs
+//	{"v":2, "type":"askroots", "task":T, "key":K, "lengths":[n…]}
+//	                   asks for the receiver's roots of K (the sender's book to
+//	                   it, forked there) at lengths n (1–64, increasing)
+//	{"v":2, "type":"roots",   "task":T, "key":K, "lengths":[n…], "roots":[R…], "error":…}
+//	                   R (base64): the root at each length, empty above the
+//	                   pages held; or error, and no roots
+//	{"v":2, "type":"successor", "task":T, "key":K}
+//	                   the sender's book to the receiver goes on in K
+//	                   (successor.go)
 //
 // A stranger's port carries only this channel, and only joins: anything
 // else, or more than maxStrangerJoins, closes it.
@@ -366,6 +373,8 @@ type wire struct {
 	Start   uint64        `json:"start,omitempty"`
 	Digests []byte        `json:"digests,omitempty"`
 	Copy    *Copy         `json:"copy,omitempty"`
+	Lengths []uint64      `json:"lengths,omitempty"`
+	Roots   [][]byte      `json:"roots,omitempty"`
 }
 
 // RoomVersion is the version of the room protocol (1 had no version field
@@ -380,6 +389,10 @@ const (
 	wireDigest  = "digest"
 	wireProve   = "prove"
 	wireProof   = "proof"
+	// Fork healing (successor.go).
+	wireAskRoots  = "askroots"
+	wireRoots     = "roots"
+	wireSuccessor = "successor"
 )
 
 // Bounds of the room protocol.
@@ -404,11 +417,14 @@ func decodeWire(b []byte) (wire, error) {
 		return w, errors.New("room: bad message: more than one value")
 	}
 	switch w.Type {
-	case wireJoin, wireJoined, wireRefused, wireDigest, wireProve, wireProof:
+	case wireJoin, wireJoined, wireRefused, wireDigest, wireProve, wireProof, wireAskRoots, wireRoots, wireSuccessor:
 	default:
 		return w, fmt.Errorf("room: unknown message type %q", clip(w.Type))
 	}
-	keyed := w.Type == wireJoin || w.Type == wireJoined
+	if err := checkRoots(w); err != nil {
+		return w, err
+	}
+	keyed := w.Type == wireJoin || w.Type == wireJoined || w.Type == wireAskRoots || w.Type == wireRoots || w.Type == wireSuccessor
 	authored := w.Type == wireDigest || w.Type == wireProve || w.Type == wireProof
 	switch {
 	case w.V != RoomVersion:
@@ -501,6 +517,15 @@ func (m *Messenger) serveRoom(c *conn) {
 			}
 		case wireProof:
 			m.onProof(c, w)
+		case wireAskRoots:
+			// Answered off this goroutine: it reads a whole book.
+			if c.roots++; c.roots <= maxRootAsks {
+				m.goSend(func(ctx context.Context) { m.onAskRoots(ctx, c, w) })
+			}
+		case wireRoots:
+			m.onRoots(c, w)
+		case wireSuccessor:
+			m.goSend(func(ctx context.Context) { m.follow(ctx, c, w) })
 		}
 	}
 }

@@ -17,7 +17,7 @@
 //   - "${self}-${task}": the profile's log of the task, private: every
 //     message it wrote in the task, from the first. mid = page index.
 //   - "${self}-${member}-${task}": the seed's one-way chat log, one per
-//     other member, created when the pair forms: a copy of the log (page i
+//     other member (after a fork, its successor "….${gen}", see Forks), created when the pair forms: a copy of the log (page i
 //     is the log's page i, with head.to = the member), then every new
 //     message. A crash between the log's append and a copy is repaired at
 //     the next send or open (the copy catches up from the log).
@@ -164,6 +164,20 @@
 // in all. A member may ask for 16 copies on one port; they are made off
 // the port's reader (2 at once over all ports), so a port keeps being
 // served while a copy is made.
+//
+// # Forks
+//
+// A profile written from two places (another device, an old backup)
+// signs two histories of a book; the member holding one proves it
+// (replication's forked) and follows that book no further. The author then
+// goes on in a successor, "${self}-${member}-${task}.${gen}": it finds the
+// last length both histories agree on (askroots and roots on the room
+// channel), writes the successor with a genesis that cites it, copies the
+// log's messages the member lacks into it, renumbered past every message
+// the member holds, and announces it (successor). The member follows it
+// only if the book it continues forked there and the cited root is its
+// own; it then reads the author's messages from both books, each once
+// (successor.go).
 //
 // # Protocol version
 //

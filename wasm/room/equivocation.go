@@ -166,7 +166,7 @@ func (m *Messenger) digests(ctx context.Context, t *task, author identity.ID, st
 		return ds
 	}
 	in := m.inBook(t, author)
-	if in == nil || !m.replicaOK(t, BookSource{Book: in, Author: author}) {
+	if in == nil || !m.replicaOK(t, BookSource{Book: in, Author: author}, 0) {
 		return nil
 	}
 	src := BookSource{Book: in, Author: author}

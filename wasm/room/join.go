@@ -334,7 +334,7 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer, key, by ident
 		}
 		m.mu.Lock()
 		mb.inKey, mb.in = key, in
-		m.replica[key] = bookRef{t.id, peer}
+		m.replica[key] = bookRef{t.id, peer, 0}
 		m.mu.Unlock()
 		// Pages stored before the book was registered (replication may
 		// store them as soon as it is followed) passed the hook by: the
@@ -545,9 +545,10 @@ func (m *Messenger) paired(t *task, id identity.ID) bool {
 	return mb != nil && mb.in != nil && mb.out != nil
 }
 
-// replicaOK reports whether a member's book to this profile is the one it
-// must be: verified, and named for this task and this reader.
-func (m *Messenger) replicaOK(t *task, s BookSource) bool {
+// replicaOK reports whether a member's book to this profile (its first,
+// gen 0, or a successor) is the one it must be: verified, and named for
+// this task and this reader.
+func (m *Messenger) replicaOK(t *task, s BookSource, gen int) bool {
 	info := s.Book.Info()
-	return info.Verified && info.Name == pairName(s.Author, m.self, t.id)
+	return info.Verified && info.Name == succName(s.Author, m.self, t.id, gen)
 }

@@ -101,14 +101,17 @@ type Messenger struct {
 	dialing map[identity.ID]bool     // members with a dial loop running
 	pending map[pendingKey]chan wire // joins waiting for their answer
 	subs    subs.List[Event]
-	queue   []journal.Event        // stored pages of members' books, for the worker
-	proving map[proveKey]time.Time // copies asked for, and when (equivocation.go)
+	queue   []journal.Event           // stored pages of members' books, for the worker
+	proving map[proveKey]time.Time    // copies asked for, and when (equivocation.go)
+	healing map[identity.ID]bool      // forked books of this profile being continued (successor.go)
+	rooting map[identity.ID]chan wire // askroots waiting for their answer, by book
 	closed  bool
 }
 
 type bookRef struct {
 	task TaskID
 	peer identity.ID
+	gen  int // 0: the member's first book; g: its successor g
 }
 
 type pendingKey struct {
@@ -158,6 +161,14 @@ type member struct {
 	out   *journal.Book // this profile's book to the member; nil until paired
 	inKey identity.ID   // the member's book to this profile; zero until it answered
 	in    *journal.Book
+	// After a fork of this profile's book to the member (successor.go):
+	// out is its successor number outGen, whose page p holds the log's
+	// message outFrom+p, renumbered outFrom+p+outShift for the member.
+	outGen            int
+	outFrom, outShift uint64
+	// next are the member's successors of its book to this profile, in
+	// order, once verified.
+	next []*successor
 }
 
 // rootLocked is the member an introduction by by is charged to: the
@@ -218,6 +229,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		tasks: make(map[TaskID]*task), replica: make(map[identity.ID]bookRef),
 		conns: make(map[identity.ID]*conn), served: make(map[port.Port]*conn), dialing: make(map[identity.ID]bool),
 		pending: make(map[pendingKey]chan wire), proving: make(map[proveKey]time.Time),
+		healing: make(map[identity.ID]bool), rooting: make(map[identity.ID]chan wire),
 		wake: make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
 	}
 	var err error
@@ -259,7 +271,7 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 	t.raiseLocked(m.self, min(clock, MaxClock))
 	m.mu.Unlock()
 	for _, mb := range t.members {
-		if b, err := m.db.Get(ctx, m.db.BookKey(pairName(m.self, mb.id, t.id))); err == nil {
+		if b, err := m.db.Get(ctx, m.db.BookKey(succName(m.self, mb.id, t.id, mb.outGen))); err == nil {
 			mb.out = b
 			if err := m.catchUp(ctx, t, mb); err != nil {
 				return err
@@ -272,11 +284,21 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 				return fmt.Errorf("room: task %s: book of %s: %w", t.id, mb.id.Short(), err)
 			}
 			m.mu.Lock()
-			m.replica[mb.inKey] = bookRef{t.id, mb.id}
-			src := markedSource{BookSource{Book: mb.in, Author: mb.id}, t.refused[mb.id]}
+			m.replica[mb.inKey] = bookRef{t.id, mb.id, 0}
+			src := markedSource{BookSource{Book: mb.in, Author: mb.id}, t.refused[mb.id], renumbering{}}
 			m.mu.Unlock()
 			clock := lastClock(ctx, src) // accepted when it arrived (a refused page reads as invalid, clock 0)
 			m.mu.Lock()
+			t.raiseLocked(mb.id, min(clock, MaxClock))
+			m.mu.Unlock()
+		}
+		for _, s := range mb.next {
+			if s.book, err = m.db.ReaderFrom(ctx, s.key, mb.id); err != nil {
+				return fmt.Errorf("room: task %s: successor book of %s: %w", t.id, mb.id.Short(), err)
+			}
+			clock := lastClock(ctx, BookSource{Book: s.book, Author: mb.id, Shift: s.shift})
+			m.mu.Lock()
+			m.replica[s.key] = bookRef{t.id, mb.id, s.gen}
 			t.raiseLocked(mb.id, min(clock, MaxClock))
 			m.mu.Unlock()
 		}
@@ -419,14 +441,29 @@ func (m *Messenger) received(ev journal.Event) {
 	m.mu.Lock()
 	ref, ok := m.replica[ev.Book]
 	t := m.tasks[ref.task]
-	var book *journal.Book
+	var src BookSource
+	var moved renumbering
 	if ok && t != nil && t.members[ref.peer] != nil {
-		book = t.members[ref.peer].in
+		mb := t.members[ref.peer]
+		moved = renumbering{m.self, mb.outFrom, mb.outShift}
+		if ref.gen == 0 {
+			src = BookSource{Book: mb.in, Author: ref.peer}
+		} else if ref.gen <= len(mb.next) && mb.next[ref.gen-1].key == ev.Book {
+			src = BookSource{Book: mb.next[ref.gen-1].book, Author: ref.peer, Shift: mb.next[ref.gen-1].shift}
+		}
 	}
 	m.mu.Unlock()
-	if book == nil || !m.replicaOK(t, BookSource{Book: book, Author: ref.peer}) {
+	if ok && t != nil && ref.gen > 0 && src.Book == nil && ev.Index == 0 {
+		// A successor announced, its genesis here: follow it, or not.
+		if b, err := m.db.Get(m.ctx, ev.Book); err == nil {
+			m.adopt(m.ctx, t, ref.peer, b, ref.gen)
+		}
+		return
+	}
+	if src.Book == nil || !m.replicaOK(t, src, ref.gen) {
 		return // not verified yet: read when its genesis arrives
 	}
+	book := src.Book
 	if ev.Index == 0 {
 		// The genesis: pages stored before it (a push may come first)
 		// were passed over; read everything held from page 1.
@@ -434,7 +471,7 @@ func (m *Messenger) received(ev journal.Event) {
 		return
 	}
 	for i, page := range ev.Pages {
-		idx := ev.Index + uint64(i)
+		idx := ev.Index + uint64(i) + src.Shift
 		msg, _ := decodeAt(page, ref.peer, idx)
 		d := digest(msg)
 		m.mu.Lock()
@@ -443,6 +480,7 @@ func (m *Messenger) received(ev journal.Event) {
 		if msg.Type != TypeInvalid && !m.seen(t, ref.peer, idx, msg.Meta.Clock) {
 			msg = m.refuse(t, ref.peer, msg, fmt.Sprintf("clock %d is more than %d + its mid above the other members' highest", msg.Meta.Clock, uint64(MaxClockStep)))
 		}
+		msg = moved.apply(msg)
 		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg})
 		switch msg.Type {
 		case TypeMember, TypeJoin:

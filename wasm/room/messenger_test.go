@@ -454,9 +454,17 @@ func TestReopenKeepsTasksAndRepairs(t *testing.T) {
 func TestDecodeWire(t *testing.T) {
 	id := identity.New(identity.Seed{1}).ID()
 	task, _ := NewTaskID()
-	good := fmt.Sprintf(`{"v":2,"type":"join","task":%q,"key":%q}`, task, id)
-	if _, err := decodeWire([]byte(good)); err != nil {
-		t.Fatal(err)
+	root := strings.Repeat("A", 43) + "="
+	for _, good := range []string{
+		fmt.Sprintf(`{"v":2,"type":"join","task":%q,"key":%q}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"askroots","task":%q,"key":%q,"lengths":[1,5,9]}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"roots","task":%q,"key":%q,"lengths":[1,5],"roots":[%q,""]}`, task, id, root),
+		fmt.Sprintf(`{"v":2,"type":"roots","task":%q,"key":%q,"lengths":[1],"error":"no fork here"}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"successor","task":%q,"key":%q}`, task, id),
+	} {
+		if _, err := decodeWire([]byte(good)); err != nil {
+			t.Errorf("decodeWire(%.80q): %v", good, err)
+		}
 	}
 	for _, bad := range []string{
 		``, `{}`, `[]`, `{"type":"join"}`,
@@ -473,6 +481,17 @@ func TestDecodeWire(t *testing.T) {
 		fmt.Sprintf(`{"v":2,"type":"join","task":%q,"key":%q,"extra":1}`, task, id),
 		fmt.Sprintf(`{"v":2,"type":"joined","task":%q,"key":%q,"title":%q}`, task, id, strings.Repeat("x", MaxTitle+1)),
 		`{"v":2,"type":"join","task":"nope","key":"nope"}`,
+		fmt.Sprintf(`{"v":2,"type":"askroots","task":%q,"key":%q,"lengths":[]}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"askroots","task":%q,"key":%q,"lengths":[0,1]}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"askroots","task":%q,"key":%q,"lengths":[5,5]}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"askroots","task":%q,"key":%q,"lengths":[%d]}`, task, id, uint64(1)<<49),
+		fmt.Sprintf(`{"v":2,"type":"askroots","task":%q,"lengths":[1]}`, task),
+		fmt.Sprintf(`{"v":2,"type":"askroots","task":%q,"key":%q,"lengths":[1],"roots":[%q]}`, task, id, root),
+		fmt.Sprintf(`{"v":2,"type":"askroots","task":%q,"key":%q,"lengths":[%s1]}`, task, id, strings.Repeat("1,", maxAskRoots)),
+		fmt.Sprintf(`{"v":2,"type":"roots","task":%q,"key":%q,"lengths":[1,2],"roots":[%q]}`, task, id, root),
+		fmt.Sprintf(`{"v":2,"type":"roots","task":%q,"key":%q,"lengths":[1],"roots":["AAAA"]}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"join","task":%q,"key":%q,"lengths":[1]}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"successor","task":%q}`, task),
 	} {
 		if _, err := decodeWire([]byte(bad)); err == nil {
 			t.Errorf("decodeWire(%.60q) accepted", bad)
@@ -488,6 +507,8 @@ func FuzzDecodeWire(f *testing.F) {
 	f.Add([]byte(fmt.Sprintf(`{"v":2,"type":"digest","task":%q,"author":%q,"start":3,"digests":%q}`, task, id, strings.Repeat("A", 43)+"=")))
 	f.Add([]byte(fmt.Sprintf(`{"v":2,"type":"proof","task":%q,"author":%q,"start":3,"copy":{"reader":%q,"book":%q,"index":3,"head":"AA==","page":"e30="}}`, task, id, id, id)))
 	f.Add([]byte(`{"v":2,"type":"refused","task":"x","error":"no"}`))
+	f.Add([]byte(fmt.Sprintf(`{"v":2,"type":"roots","task":%q,"key":%q,"lengths":[1,5],"roots":[%q,""]}`, task, id, strings.Repeat("A", 43)+"=")))
+	f.Add([]byte(fmt.Sprintf(`{"v":2,"type":"successor","task":%q,"key":%q}`, task, id)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		w, err := decodeWire(b)
 		if err != nil {
@@ -495,7 +516,7 @@ func FuzzDecodeWire(f *testing.F) {
 		}
 		if len(w.Members) > MaxMembers || len(w.Title) > MaxTitle || w.V != RoomVersion || w.Clock > MaxClock ||
 			(w.Secret != nil && len(w.Secret) != InviteSecretSize) || len(w.Digests) > maxDigests*32 || len(w.Digests)%32 != 0 ||
-			(w.Copy != nil && w.Copy.checkSizes() != nil) {
+			(w.Copy != nil && w.Copy.checkSizes() != nil) || checkRoots(w) != nil {
 			t.Fatalf("out of bounds: %+v", w)
 		}
 		if w.Copy != nil {
@@ -616,22 +637,32 @@ func TestDialBacksOff(t *testing.T) {
 // hasChat reports whether n's timeline of task holds a chat message of
 // by's with text.
 func (n *node) hasChat(task TaskID, by identity.ID, text string) bool {
+	_, texts := n.chatsOf(task, by)
+	return slices.Contains(texts, text)
+}
+
+// chatsOf returns by's chat messages in n's timeline of task, in order,
+// and their texts.
+func (n *node) chatsOf(task TaskID, by identity.ID) ([]Message, []string) {
+	n.t.Helper()
 	msgs, err := n.Timeline(testCtx(n.t), task, nil, MaxPage)
 	if err != nil {
 		n.t.Fatal(err)
 	}
+	var chats []Message
+	var texts []string
 	for _, m := range msgs {
 		var d struct{ Text string }
-		if m.Head.By == by && m.Type == TypeChat && json.Unmarshal(m.Data, &d) == nil && d.Text == text {
-			return true
+		if m.Head.By == by && m.Type == TypeChat && json.Unmarshal(m.Data, &d) == nil {
+			chats, texts = append(chats, m), append(texts, d.Text)
 		}
 	}
-	return false
+	return chats, texts
 }
 
 // copyStore copies every table of st into a new memory store: a second
 // device holding the same profile as it was.
-func copyStore(t *testing.T, st store.Store) store.Store {
+func copyStore(t testing.TB, st store.Store) store.Store {
 	t.Helper()
 	out := store.NewMemory()
 	var b store.Batch
@@ -648,50 +679,4 @@ func copyStore(t *testing.T, st store.Store) store.Store {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// A forced fork: Bob's profile goes on from the same stored state in two
-// places. The member who holds one history proves the fork to the other
-// (EventFork, for the task and that member), follows the forked book no
-// further, and the rest goes on: the session does not end or loop.
-func TestForkReported(t *testing.T) {
-	url := startRelay(t)
-	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
-	task, err := bob.CreateTask(testCtx(t), "Forked", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana.join(bob, task.ID)
-	bob.send(task.ID, "one", nil)
-	eventually(t, "Ana has one", func() bool { return ana.hasChat(task.ID, bob.ID(), "one") })
-	bob.stop()
-	twin := copyStore(t, bob.st) // Bob's profile, copied to another device
-	bob.start()
-	bob.send(task.ID, "two", nil)
-	eventually(t, "Ana has two", func() bool { return ana.hasChat(task.ID, bob.ID(), "two") })
-	bob.stop()
-
-	// The other device writes its own "two" from the same state.
-	dev := &node{t: t, name: "bob2", url: url, seed: bob.seed, st: twin}
-	dev.start()
-	t.Cleanup(dev.stop)
-	forks := make(chan Event, 4)
-	dev.Subscribe(func(ev Event) {
-		if ev.Type == EventFork {
-			forks <- ev
-		}
-	})
-	dev.send(task.ID, "another two", nil)
-	dev.send(task.ID, "three", nil) // past the length Ana holds: she compares the trees
-	select {
-	case ev := <-forks:
-		if ev.Task != task.ID || ev.Peer != ana.ID() || ev.Err == nil {
-			t.Fatalf("fork event %+v", ev)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the device never learned of the fork")
-	}
-	if ana.hasChat(task.ID, dev.ID(), "another two") {
-		t.Fatal("Ana took the forked history")
-	}
 }

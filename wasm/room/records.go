@@ -29,17 +29,26 @@ import (
 //	{"op":"revoke", "task":T, "invite":S}
 //	{"op":"refuse", "task":T, "peer":X, "mid":n, "why":…}  X's message n is shown as invalid (a
 //	                                               clock too far ahead)
+//	{"op":"succeed", "task":T, "peer":X, "key":K, "gen":g, "mid":f, "shift":d}
+//	                                               this profile's book to X forked: it goes on in K,
+//	                                               the successor g, whose page p is the log's message
+//	                                               f+p, renumbered f+p+d for X (successor.go)
+//	{"op":"follow", "task":T, "peer":X, "key":K, "gen":g, "mid":f}
+//	                                               X's book to this profile forked: X goes on in K,
+//	                                               whose page p is X's message f+p
 const tasksBook = "tasks"
 
 // Record ops.
 const (
-	opTask   = "task"
-	opTitle  = "title"
-	opMember = "member"
-	opPair   = "pair"
-	opInvite = "invite"
-	opRevoke = "revoke"
-	opRefuse = "refuse"
+	opTask    = "task"
+	opTitle   = "title"
+	opMember  = "member"
+	opPair    = "pair"
+	opInvite  = "invite"
+	opRevoke  = "revoke"
+	opRefuse  = "refuse"
+	opSucceed = "succeed"
+	opFollow  = "follow"
 )
 
 // Bounds on what a user or a peer may write.
@@ -72,6 +81,8 @@ type record struct {
 	Exp    int64       `json:"expires,omitempty"`
 	Mid    uint64      `json:"mid,omitempty"`
 	Why    string      `json:"why,omitempty"`
+	Gen    int         `json:"gen,omitempty"`
+	Shift  uint64      `json:"shift,omitempty"`
 }
 
 // checkTitle trims a title and checks its bounds.
@@ -106,12 +117,20 @@ type genesisMeta struct {
 	Title   string        `json:"title,omitempty"`
 	Parent  *TaskID       `json:"parent,omitempty"`
 	Members []identity.ID `json:"members,omitempty"`
+	// Follows: this book is a successor (successor.go).
+	Follows *follows `json:"follows,omitempty"`
 }
 
 func (g genesisMeta) encode() []byte {
 	b, _ := json.Marshal(g)
 	if len(b) > journal.MaxGenesisMeta {
 		g.Members = nil
+		b, _ = json.Marshal(g)
+	}
+	if len(b) > journal.MaxGenesisMeta && g.Follows != nil {
+		f := *g.Follows
+		f.Fork = nil // cited by the book it continues only
+		g.Follows = &f
 		b, _ = json.Marshal(g)
 	}
 	return b
@@ -186,6 +205,14 @@ func (m *Messenger) apply(r record) {
 			} else if inv := t.invites[h]; inv != nil {
 				inv.revoked = true
 			}
+		}
+	case opSucceed:
+		mb := t.member(r.Peer)
+		mb.outGen, mb.outFrom, mb.outShift = r.Gen, r.Mid, r.Shift
+	case opFollow:
+		mb := t.member(r.Peer)
+		if r.Gen == len(mb.next)+1 {
+			mb.next = append(mb.next, &successor{key: r.Key, gen: r.Gen, shift: r.Mid})
 		}
 	case opRefuse:
 		// Copied on write: timeline sources read the map without m.mu.

@@ -327,11 +327,11 @@ func (m *Messenger) writeManyLocked(ctx context.Context, t *task, drafts []draft
 	appends := append([]journal.BookAppend{{Book: t.log, Pages: pages}}, extra...)
 	var lagging []*member
 	for _, mb := range outs {
-		if mb.out.Len() != mid {
+		if mb.outFrom+mb.out.Len() != mid {
 			lagging = append(lagging, mb)
 			continue
 		}
-		copies, err := addressed(msgs, mb.id)
+		copies, err := addressed(msgs, mb)
 		if err != nil {
 			return nil, err
 		}
@@ -351,11 +351,22 @@ func (m *Messenger) writeManyLocked(ctx context.Context, t *task, drafts []draft
 	return msgs, nil
 }
 
-// addressed returns the pages of msgs addressed to a member.
-func addressed(msgs []Message, to identity.ID) ([][]byte, error) {
+// addressed returns the pages of msgs (of this profile's log) addressed to
+// a member: in its book's numbering (after a fork, a successor's messages
+// and this profile's causes among them are renumbered; successor.go).
+// Called with the task's wmu held.
+func addressed(msgs []Message, mb *member) ([][]byte, error) {
 	pages := make([][]byte, len(msgs))
 	for i, msg := range msgs {
-		msg.Head.To = to
+		msg.Head.To = mb.id
+		if mb.outShift != 0 {
+			msg.Head.Mid += mb.outShift
+			if c := msg.Refs.Cause; c != nil && c.By == msg.Head.By && c.Mid > mb.outFrom {
+				moved := *c
+				moved.Mid += mb.outShift
+				msg.Refs.Cause = &moved
+			}
+		}
 		var err error
 		if pages[i], err = msg.Encode(); err != nil {
 			return nil, err
@@ -367,7 +378,7 @@ func addressed(msgs []Message, to identity.ID) ([][]byte, error) {
 // catchUp copies the log's pages the member's book lacks into it, each
 // addressed to the member. Called with t.wmu held (or at open).
 func (m *Messenger) catchUp(ctx context.Context, t *task, mb *member) error {
-	for have, n := mb.out.Len(), t.log.Len(); have < n; have = mb.out.Len() {
+	for have, n := mb.outFrom+mb.out.Len(), t.log.Len(); have < n; have = mb.outFrom + mb.out.Len() {
 		end := min(n, have+1024)
 		pages, err := t.log.GetRange(ctx, have, end)
 		if err != nil {
@@ -379,7 +390,7 @@ func (m *Messenger) catchUp(ctx context.Context, t *task, mb *member) error {
 				return fmt.Errorf("room: log page %d: %w", have+uint64(i), err)
 			}
 		}
-		copies, err := addressed(msgs, mb.id)
+		copies, err := addressed(msgs, mb)
 		if err != nil {
 			return err
 		}
@@ -391,23 +402,34 @@ func (m *Messenger) catchUp(ctx context.Context, t *task, mb *member) error {
 }
 
 // sources are the task's books the timeline reads: this profile's log and
-// each member's book to it.
+// each member's book to it, and its successors (after a fork: each holds
+// messages of its own numbers, so every message is read once).
 func (m *Messenger) sources(t *task) []Source {
+	type candidate struct {
+		src markedSource
+		gen int
+	}
+	var cs []candidate
 	m.mu.Lock()
-	srcs := []Source{BookSource{Book: t.log, Author: m.self}}
 	for _, mb := range t.members {
-		if mb.in != nil {
-			srcs = append(srcs, markedSource{BookSource{Book: mb.in, Author: mb.id}, t.refused[mb.id]})
+		if mb.in == nil {
+			continue
+		}
+		moved := renumbering{m.self, mb.outFrom, mb.outShift}
+		cs = append(cs, candidate{markedSource{BookSource{Book: mb.in, Author: mb.id}, t.refused[mb.id], moved}, 0})
+		for _, s := range mb.next {
+			if s.book != nil {
+				cs = append(cs, candidate{markedSource{BookSource{Book: s.book, Author: mb.id, Shift: s.shift}, t.refused[mb.id], moved}, s.gen})
+			}
 		}
 	}
 	m.mu.Unlock()
-	ok := srcs[:1]
-	for _, s := range srcs[1:] {
-		if m.replicaOK(t, s.(markedSource).BookSource) {
-			ok = append(ok, s)
+	srcs := []Source{BookSource{Book: t.log, Author: m.self}}
+	for _, c := range cs {
+		if m.replicaOK(t, c.src.BookSource, c.gen) {
+			srcs = append(srcs, c.src)
 		}
 	}
-	srcs = ok
 	return srcs
 }
 
@@ -438,22 +460,22 @@ func (m *Messenger) Lookup(ctx context.Context, id TaskID, ref Ref) (Message, er
 		return Message{}, fmt.Errorf("%w %s", ErrUnknownTask, id)
 	}
 	for _, s := range m.sources(t) {
-		var author identity.ID
-		switch bs := s.(type) {
+		var bs BookSource
+		switch s := s.(type) {
 		case BookSource:
-			author = bs.Author
+			bs = s
 		case markedSource:
-			author = bs.Author
+			bs = s.BookSource
 		}
-		if author != ref.By {
+		if bs.Author != ref.By || ref.Mid <= bs.Shift {
 			continue
 		}
 		n, err := s.Len(ctx)
 		if err != nil {
 			return Message{}, err
 		}
-		if ref.Mid >= 1 && ref.Mid <= uint64(n) {
-			if msg, err := s.Get(ctx, int(ref.Mid-1)); err == nil && msg.Head.Mid == ref.Mid && msg.Type != TypeInvalid {
+		if i := ref.Mid - bs.Shift; i <= uint64(n) {
+			if msg, err := s.Get(ctx, int(i-1)); err == nil && msg.Head.Mid == ref.Mid && msg.Type != TypeInvalid {
 				return msg, nil
 			}
 		}
@@ -474,6 +496,11 @@ type MemberInfo struct {
 	// Equivocations are the messages it wrote differently for different
 	// readers, with the evidence; empty for an honest member.
 	Equivocations []*Equivocation `json:"equivocations,omitempty"`
+	// Forks: how many times its book to this profile forked and went on in
+	// a successor (it wrote from two places); Continued: the same of this
+	// profile's book to it (successor.go).
+	Forks     int `json:"forks,omitempty"`
+	Continued int `json:"continued,omitempty"`
 }
 
 // Members returns the task's members, this profile first.
@@ -488,7 +515,7 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 	out := []MemberInfo{{ID: m.self, Self: true, Host: t.host == m.self, Paired: true, Online: true}}
 	ins := []*journal.Book{nil}
 	for _, mb := range t.members {
-		mi := MemberInfo{ID: mb.id, Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil}
+		mi := MemberInfo{ID: mb.id, Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil, Forks: len(mb.next), Continued: mb.outGen}
 		for _, e := range t.equiv[mb.id] {
 			mi.Equivocations = append(mi.Equivocations, e)
 		}
@@ -497,7 +524,11 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 			mi.Online, mi.Transport = true, c.transport()
 		}
 		out = append(out, mi)
-		ins = append(ins, mb.in)
+		in := mb.in
+		if n := len(mb.next); n > 0 && mb.next[n-1].book != nil {
+			in = mb.next[n-1].book // after a fork: the successor it goes on in
+		}
+		ins = append(ins, in)
 	}
 	m.mu.Unlock()
 	out[0].Have, out[0].Length = t.log.Len(), t.log.Len()

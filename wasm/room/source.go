@@ -9,10 +9,12 @@ import (
 
 // BookSource reads an author's messages from one of the author's books of
 // the task: pages 1 on (page 0 is the genesis), as far as they are held
-// from the start.
+// from the start. Page p holds the message numbered (mid) p+Shift: Shift
+// is 0 but in a successor book (successor.go).
 type BookSource struct {
 	Book   *journal.Book
 	Author identity.ID
+	Shift  uint64
 }
 
 // Len implements Source.
@@ -31,7 +33,7 @@ func (s BookSource) Get(ctx context.Context, i int) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	m, _ := decodeAt(p, s.Author, uint64(i)+1)
+	m, _ := decodeAt(p, s.Author, uint64(i)+1+s.Shift)
 	return m, nil
 }
 
@@ -43,22 +45,43 @@ func (s BookSource) GetRange(ctx context.Context, start, end int) ([]Message, er
 	}
 	out := make([]Message, len(pages))
 	for i, p := range pages {
-		out[i], _ = decodeAt(p, s.Author, uint64(start+i)+1)
+		out[i], _ = decodeAt(p, s.Author, uint64(start+i)+1+s.Shift)
 	}
 	return out, nil
 }
 
 // markedSource is a member's book with the pages the messenger refused
-// (a clock too far ahead) shown as TypeInvalid.
+// (a clock too far ahead) shown as TypeInvalid, and its replies to this
+// profile's messages that it numbers otherwise (moved) renumbered.
 type markedSource struct {
 	BookSource
-	bad map[uint64]string // by mid: why; read only
+	bad   map[uint64]string // by mid: why; read only
+	moved renumbering
 }
 
 func (s markedSource) mark(m Message) Message {
 	if why, ok := s.bad[m.Head.Mid]; ok && m.Type != TypeInvalid {
 		raw, _ := m.Encode()
 		return Message{Head: Head{By: s.Author, Mid: m.Head.Mid}, Type: TypeInvalid, Raw: raw, Reason: why}
+	}
+	return s.moved.apply(m)
+}
+
+// renumbering is how a member numbers this profile's messages after this
+// profile's book to it forked: those of the log after from are numbered
+// shift more (successor.go). The zero value renumbers nothing.
+type renumbering struct {
+	self        identity.ID
+	from, shift uint64
+}
+
+// apply gives a member's message's cause, if one of this profile's
+// messages, its number in this profile's log.
+func (r renumbering) apply(m Message) Message {
+	if c := m.Refs.Cause; r.shift != 0 && c != nil && c.By == r.self && c.Mid > r.from+r.shift {
+		moved := *c
+		moved.Mid -= r.shift
+		m.Refs.Cause = &moved
 	}
 	return m
 }

@@ -59,7 +59,7 @@ func (a *API) openSharedDB(ctx context.Context, seed identity.Seed, profile stri
 		tab.Close()
 		return nil, fmt.Errorf("DB: profile %q is open in another tab as %s, not as this seed's identity %s: close that tab, or open the profile with its own seed", profile, got.Short(), id.Short())
 	}
-	return newSharedDB(a, tab, profile, "DB").value(), nil
+	return newSharedDB(a, tab, profile).value(), nil
 }
 
 // openSharedVault is tm.vault({ name }) on IndexedDB: its db works through
@@ -90,7 +90,7 @@ func (a *API) openSharedVault(ctx context.Context, name string, opts js.Value) (
 	if err != nil {
 		return nil, err
 	}
-	d := newSharedDB(a, tab, name, "vault")
+	d := newSharedDB(a, tab, name)
 	o := js.Global().Get("Object").New()
 	o.Set("id", tab.ID().String())
 	o.Set("name", name)
@@ -163,7 +163,6 @@ type sharedDB struct {
 	api     *API
 	tab     *tabs.Tab
 	profile string
-	what    string // "vault" or "DB", for errors
 	funcs   jsutil.Funcs
 	events  chan json.RawMessage
 	done    chan struct{}
@@ -176,8 +175,8 @@ type sharedDB struct {
 	closed bool
 }
 
-func newSharedDB(a *API, tab *tabs.Tab, profile, what string) *sharedDB {
-	d := &sharedDB{api: a, tab: tab, profile: profile, what: what, events: make(chan json.RawMessage, 4096),
+func newSharedDB(a *API, tab *tabs.Tab, profile string) *sharedDB {
+	d := &sharedDB{api: a, tab: tab, profile: profile, events: make(chan json.RawMessage, 4096),
 		done: make(chan struct{}), books: make(map[string]js.Value), hooks: make(map[int]hook)}
 	d.unsub = tab.Subscribe(func(ev json.RawMessage) {
 		select {

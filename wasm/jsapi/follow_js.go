@@ -113,6 +113,12 @@ func (a *API) openSharedVault(ctx context.Context, name string, opts js.Value) (
 				}
 			}
 		})
+		if !tab.Writer() { // gave it up before the subscription
+			select {
+			case gave <- struct{}{}:
+			default:
+			}
+		}
 		go func() {
 			why := "another tab (a messenger) took the profile over from this page, which follows it now"
 			select {

@@ -100,10 +100,10 @@ func TestProfileInTabs(t *testing.T) {
 		}
 	}
 
-	// The debug page beside the messenger: it cannot take the profile from
-	// the messenger, and says so; nothing forks.
+	// The debug page beside the messenger follows the writer (it does not
+	// take the profile from it); nothing forks.
 	dbg := b.open(t, pageURL("debug.html", "profile=tabs-bob"))
-	dbg.poll(`document.getElementById('status').textContent.includes('another tab')`)
+	dbg.poll(`document.getElementById('status').textContent.includes('through another tab')`)
 
 	// The writer tab closes while the follower sends: the send is done
 	// once, by the follower as the new writer.

@@ -6,6 +6,14 @@ const status = (text, error) => { $('status').textContent = text; $('status').to
 const log = (...args) => { $('log').textContent = args.map((a) => typeof a === 'string' ? a : JSON.stringify(a)).join(' ') + '\n' + $('log').textContent }
 const guard = (fn) => async () => { try { await fn() } catch (err) { status(err.message, true); log('error:', err.message) } }
 
+// scheduleRefresh refreshes the books table once after a burst of changes
+// (the messenger in another tab writes while this page follows it).
+let refreshTimer
+const scheduleRefresh = () => {
+  clearTimeout(refreshTimer)
+  refreshTimer = setTimeout(() => { refresh().catch((err) => log('error:', err.message)) }, 100)
+}
+
 async function refresh () {
   const rows = (await profile.db.books()).map((b) => {
     const tr = document.createElement('tr')
@@ -21,8 +29,12 @@ $('open').onclick = guard(async () => {
   if (profile) await profile.db.close()
   profile = await tm.vault({ name: $('profile').value })
   $('id').textContent = profile.id
-  profile.db.on((e) => log(e.type, e.key.slice(0, 8), e.index, e.data === undefined ? '' : e.data))
-  status(`profile ${profile.name} open`)
+  profile.db.on((e) => { log(e.type, e.key.slice(0, 8), e.index, e.data === undefined ? '' : e.data); scheduleRefresh() })
+  // A profile another tab writes (the messenger) is shown through it: this
+  // page's actions are carried out there.
+  status(profile.db.role && profile.db.role() === 'follower'
+    ? `profile ${profile.name} open through another tab, which writes it`
+    : `profile ${profile.name} open`)
   await refresh()
 })
 $('add').onclick = guard(async () => {

@@ -232,6 +232,7 @@ func (a *App) start(ctx context.Context) error {
 		return err
 	}
 	unsub := m.Subscribe(func(ev room.Event) { a.emit(eventOf(ev)) })
+	unbooks := db.Subscribe(a.emitBook)
 	octx, cancel := context.WithCancel(a.root)
 	done := make(chan struct{})
 	go func() {
@@ -244,7 +245,7 @@ func (a *App) start(ctx context.Context) error {
 		a.watchStale(octx, p)
 	}()
 	a.mu.Lock()
-	a.io, a.m, a.unsub = io, m, unsub
+	a.io, a.m, a.unsub = io, m, func() { unsub(); unbooks() }
 	a.offline = func() { cancel(); <-done }
 	a.mu.Unlock()
 	return nil

@@ -8,6 +8,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/task-messenger/task-messenger/wasm/dbcall"
 	"github.com/task-messenger/task-messenger/wasm/room"
 )
 
@@ -143,6 +144,9 @@ func (as args) task(i int, what string) (room.TaskID, error) {
 // API's texts; bad arguments are ErrBadArgs, an unknown method
 // ErrUnknownMethod.
 func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.RawMessage, error) {
+	if dbcall.Is(method) {
+		return a.doDB(ctx, method, raw)
+	}
 	as, err := parseArgs(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)

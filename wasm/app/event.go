@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 
+	"github.com/task-messenger/task-messenger/wasm/dbcall"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/room"
 )
@@ -17,6 +18,7 @@ import (
 //	equivocation → {type, task, peer, evidence}
 //	restore      → {type, peer, state, restore, error}   (room.EventRestore;
 //	               restore: a room.RestoreStatus)
+//	book         → {type, book}          (a change to a book: dbcall.BookEvent)
 //
 // Zero fields are left out of the JSON.
 type Event struct {
@@ -27,6 +29,7 @@ type Event struct {
 	State    string              `json:"state,omitempty"`
 	Error    string              `json:"error,omitempty"`
 	Evidence *room.Equivocation  `json:"evidence,omitempty"`
+	Book     *dbcall.BookEvent   `json:"book,omitempty"` // EventBook
 	Restore  *room.RestoreStatus `json:"restore,omitempty"`
 }
 
@@ -50,6 +53,9 @@ func (ev Event) MarshalJSON() ([]byte, error) {
 	}
 	if ev.Evidence != nil {
 		o["evidence"] = ev.Evidence
+	}
+	if ev.Book != nil {
+		o["book"] = ev.Book
 	}
 	if ev.Restore != nil {
 		o["restore"] = ev.Restore

@@ -13,7 +13,6 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/internal/jsutil"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/store"
-	"github.com/task-messenger/task-messenger/wasm/tabs"
 	"github.com/task-messenger/task-messenger/wasm/vault"
 )
 
@@ -79,34 +78,24 @@ func (a *API) openDB(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("DB: %w", err)
 	}
-	var st store.Store
-	var held tabs.Held
-	profile := ""
 	switch storage {
 	case "memory":
-		st = store.NewMemory()
 	case "indexeddb":
-		if profile, err = stringOpt(opts, "profile", ""); err != nil || profile == "" {
+		profile, err := stringOpt(opts, "profile", "")
+		if err != nil || profile == "" {
 			return nil, errors.New("DB: storage 'indexeddb' needs opts.profile, the name of its database")
 		}
 		if err := vault.CheckName(profile); err != nil {
 			return nil, fmt.Errorf("DB: %w", err)
 		}
-		if held, err = takeAlone(ctx, profile, "DB"); err != nil {
-			return nil, err
-		}
-		if st, err = a.storage.Open(ctx, profile); err != nil {
-			held.Release()
-			return nil, fmt.Errorf("DB: %w", err)
-		}
+		// Shared with the profile's other tabs (follow_js.go).
+		return a.openSharedDB(ctx, seed, profile)
 	default:
 		return nil, fmt.Errorf("DB: unknown storage %q: use 'memory' or 'indexeddb'", storage)
 	}
+	st := store.NewMemory()
 	fail := func(err error) (any, error) {
 		st.Close()
-		if held != nil {
-			held.Release()
-		}
 		return nil, fmt.Errorf("DB: %w", err)
 	}
 	id := identity.New(seed).ID()
@@ -118,9 +107,7 @@ func (a *API) openDB(args []js.Value) (any, error) {
 		a.release(id)
 		return fail(err)
 	}
-	d := a.newDB(db, st, profile)
-	d.held = held
-	return d.value(), nil
+	return a.newDB(db, st, "").value(), nil
 }
 
 // openVault is tm.vault({ name, storage }): a named profile whose seed is
@@ -132,21 +119,18 @@ func (a *API) openVault(args []js.Value) (any, error) {
 	if err != nil || name == "" {
 		return nil, errors.New("vault({ name }): name is required (a-z, 0-9, '-', '_')")
 	}
-	var held tabs.Held
 	if s, _ := stringOpt(opts, "storage", "indexeddb"); s != "memory" {
-		if held, err = takeAlone(ctx, name, "vault"); err != nil {
-			return nil, err
+		if err := vault.CheckName(name); err != nil {
+			return nil, fmt.Errorf("vault: %w", err)
 		}
+		// Shared with the profile's other tabs (follow_js.go).
+		return a.openSharedVault(ctx, name, opts)
 	}
 	p, err := a.openProfile(ctx, name, opts, "vault")
 	if err != nil {
-		if held != nil {
-			held.Release()
-		}
 		return nil, err
 	}
 	d := a.newDB(p.DB, p.Store, name)
-	d.held = held
 	relayURL, err := stringOpt(opts, "relay", defaultRelay())
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)

@@ -23,6 +23,18 @@
 // the small service interface, so something else can stand behind it (a
 // tab that forwards its calls to the profile's writer).
 //
+// tm.vault and tm.DB on IndexedDB join the profile's tabs too (package
+// tabs), as partial tabs (tabs.Config.Partial): their db object calls
+// package dbcall's methods ("db.books", "db.add"…) through the tab, which
+// carries them out here while this page writes the profile, and otherwise
+// sends them to the tab that does (a messenger's app.App, or another such
+// page); its hooks get the writer's book events. db.role() says 'writer'
+// or 'follower'. Alone, such a page writes the profile; a messenger tab
+// opened later takes it over (this page gives the lock up and follows).
+// A follower's db.reset() and the vault's io refuse, saying why; the io
+// of a vault that writes the profile ends when it gives the profile up.
+// tm.DB refuses a profile another tab writes under another identity.
+//
 // Restore from a recovery code: app.recoveryCode() gives the profile's
 // seed as a printable code (the whole identity); tm.open({ profile,
 // recover: code, … }) on an empty profile makes it that identity and

@@ -6,7 +6,6 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"fmt"
 	"sync"
 	"syscall/js"
 
@@ -186,17 +185,3 @@ var pageAwake = sync.OnceValue(func() func() bool {
 	date := js.Global().Get("Date")
 	return func() bool { return date.Call("now").Float()-timer.Get("at").Float() < 3000 }
 })
-
-// takeAlone takes the writer lock of a profile for a page that opens the
-// profile's storage itself (tm.vault, tm.DB): it refuses while another tab
-// writes the profile, rather than fork its books.
-func takeAlone(ctx context.Context, profile, what string) (tabs.Held, error) {
-	h, err := webLock{lockName(profile)}.Try(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if h == nil {
-		return nil, fmt.Errorf("%s: profile %q is open in another tab, which writes it: close that tab to use it here (tm.open works in any number of tabs)", what, profile)
-	}
-	return h, nil
-}

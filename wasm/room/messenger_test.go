@@ -649,22 +649,32 @@ func TestDialBacksOff(t *testing.T) {
 // hasChat reports whether n's timeline of task holds a chat message of
 // by's with text.
 func (n *node) hasChat(task TaskID, by identity.ID, text string) bool {
+	_, texts := n.chatsOf(task, by)
+	return slices.Contains(texts, text)
+}
+
+// chatsOf returns by's chat messages in n's timeline of task, in order,
+// and their texts.
+func (n *node) chatsOf(task TaskID, by identity.ID) ([]Message, []string) {
+	n.t.Helper()
 	msgs, err := n.Timeline(testCtx(n.t), task, nil, MaxPage)
 	if err != nil {
 		n.t.Fatal(err)
 	}
+	var chats []Message
+	var texts []string
 	for _, m := range msgs {
 		var d struct{ Text string }
-		if m.Head.By == by && m.Type == TypeChat && json.Unmarshal(m.Data, &d) == nil && d.Text == text {
-			return true
+		if m.Head.By == by && m.Type == TypeChat && json.Unmarshal(m.Data, &d) == nil {
+			chats, texts = append(chats, m), append(texts, d.Text)
 		}
 	}
-	return false
+	return chats, texts
 }
 
 // copyStore copies every table of st into a new memory store: a second
 // device holding the same profile as it was.
-func copyStore(t *testing.T, st store.Store) store.Store {
+func copyStore(t testing.TB, st store.Store) store.Store {
 	t.Helper()
 	out := store.NewMemory()
 	var b store.Batch

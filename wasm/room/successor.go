@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -252,7 +253,7 @@ func (m *Messenger) askRoots(ctx context.Context, c *conn, t *task, book identit
 		switch {
 		case w.Error != "":
 			return nil, fmt.Errorf("the member answers: %s", w.Error)
-		case len(w.Roots) != len(lengths) || !equalLengths(w.Lengths, lengths):
+		case len(w.Roots) != len(lengths) || !slices.Equal(w.Lengths, lengths):
 			return nil, errors.New("the member answered other lengths")
 		}
 		return w.Roots, nil
@@ -261,18 +262,6 @@ func (m *Messenger) askRoots(ctx context.Context, c *conn, t *task, book identit
 	case <-ctx.Done():
 		return nil, fmt.Errorf("no answer from the member: %w", ctx.Err())
 	}
-}
-
-func equalLengths(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // succeed writes the successor of out (this profile's forked book to the

@@ -1,7 +1,6 @@
 package room
 
 import (
-	"encoding/json"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -12,19 +11,8 @@ import (
 
 // chats returns by's chat texts in n's timeline of task, in order.
 func (n *node) chats(task TaskID, by identity.ID) []string {
-	n.t.Helper()
-	msgs, err := n.Timeline(testCtx(n.t), task, nil, MaxPage)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	var out []string
-	for _, m := range msgs {
-		var d struct{ Text string }
-		if m.Head.By == by && m.Type == TypeChat && json.Unmarshal(m.Data, &d) == nil {
-			out = append(out, d.Text)
-		}
-	}
-	return out
+	_, texts := n.chatsOf(task, by)
+	return texts
 }
 
 // TestForkHeals: Bob's profile copied to a second device, both writing
@@ -165,15 +153,9 @@ func forkHeals(t *testing.T, laptop, phone []string) {
 // find is by's chat message with text in n's timeline of task.
 func (n *node) find(task TaskID, by identity.ID, text string) Message {
 	n.t.Helper()
-	msgs, err := n.Timeline(testCtx(n.t), task, nil, MaxPage)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	for _, m := range msgs {
-		var d struct{ Text string }
-		if m.Head.By == by && m.Type == TypeChat && json.Unmarshal(m.Data, &d) == nil && d.Text == text {
-			return m
-		}
+	msgs, texts := n.chatsOf(task, by)
+	if i := slices.Index(texts, text); i >= 0 {
+		return msgs[i]
 	}
 	n.t.Fatalf("no message %q of %s", text, by.Short())
 	return Message{}
@@ -223,4 +205,43 @@ func TestSuccessorNeedsAFork(t *testing.T) {
 	if books := ana.inBooks(ana.task(task.ID), bob.ID()); len(books) != 1 {
 		t.Fatalf("Ana reads %d books of Bob", len(books))
 	}
+}
+
+// BenchmarkForkHeal: Bob's profile copied to a second device writes one
+// message that forks his book to Ana (as long as hers): the time from that
+// send until Ana has the message through the successor (the fork proven,
+// the agreed length found, the successor written, announced, followed and
+// read), on a relay on loopback.
+func BenchmarkForkHeal(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		url := startRelay(b)
+		bob, ana := newNode(b, url, "bob", 2), newNode(b, url, "ana", 1)
+		task, err := bob.CreateTask(testCtx(b), "Forked", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ana.join(bob, task.ID)
+		bobID := bob.ID()
+		bob.stop()
+		twin := copyStore(b, bob.st)
+		bob.start()
+		bob.send(task.ID, "two", nil)
+		eventually(b, "Ana has two", func() bool { return ana.hasChat(task.ID, bobID, "two") })
+		bob.stop()
+		dev := &node{t: b, name: "bob2", url: url, seed: bob.seed, st: twin}
+		dev.start()
+		eventually(b, "the device is online", func() bool {
+			ms, _ := dev.Members(task.ID)
+			return len(ms) == 2 && ms[1].Online
+		})
+		b.StartTimer()
+		dev.send(task.ID, "another two", nil)
+		eventually(b, "Ana has the device's message", func() bool { return ana.hasChat(task.ID, bobID, "another two") })
+		b.StopTimer()
+		dev.stop()
+		ana.stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/heal")
 }

@@ -17,13 +17,36 @@
 // its kind, from the sending tab's id (random, per tab) and to the tab it
 // is for ("" for every tab).
 //
-//	hello  {}                          a follower looks for the writer, and checks it is alive (every Config.Ping)
-//	pong   {peer, state}               the writer answers hello: the profile's id and connection state
-//	writer {peer, state}               a tab became the writer (sent to every tab)
+//	hello  {partial}                   a follower looks for the writer, and checks it is alive (every Config.Ping)
+//	pong   {peer, state, partial}      the writer answers hello: the profile's id and connection state
+//	writer {peer, state, partial}      a tab became the writer (sent to every tab)
+//	yield  {}                          a full tab asks a partial writer to give the profile up
 //	call   {id, method, args}          a follower's call (App.Do's method and JSON arguments)
 //	cancel {id}                        the follower gave up on the call
 //	reply  {id, result | error}        the writer's answer
 //	event  {event}                     an event of the writer's App, for every tab
+//
+// # Partial tabs
+//
+// A page that opens a profile for its db alone (tm.vault, tm.DB: the
+// debug page) is a partial tab (Config.Partial): its service carries out
+// the db calls only (package dbcall), not the messenger's. As a follower
+// it works like any other. As the writer it says so (partial in its pong
+// and writer messages): a full tab (tm.open) sends it no call — its calls
+// wait — and asks it to yield, at each pong until it does. The partial
+// writer then closes the profile, releases the lock, which the full tab
+// is waiting for, and follows that tab; the full tab opens the profile
+// (fencing any late write of the old writer) and takes its calls over.
+// So a messenger opened beside the debug page always works, and the
+// profile is never open twice. A db.add in flight at such a hand-over
+// fails with ErrWriterGone, as a createTask does.
+//
+// The writer's events of type "book" (changes to the profile's books,
+// package dbcall) are for partial tabs only: a BroadcastChannel post costs
+// the writer about as much as the append it tells of, so the writer posts
+// them only while a partial tab follows it (its last hello, which says
+// partial, is less than three pings old). A partial tab's hooks may miss
+// the changes of the first ping after a hand-over.
 //
 // # Hand-over
 //

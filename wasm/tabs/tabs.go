@@ -73,6 +73,12 @@ type Config struct {
 	// but its browser timers, storage and network stand still: Awake must
 	// be told by a browser timer (setInterval) that fired lately.
 	Awake func() bool
+	// Partial marks a tab whose Service serves some calls only (a db
+	// alone: tm.vault, tm.DB). It writes the profile only while no full
+	// tab wants to: a full tab that finds it the writer sends it no call
+	// and asks it to yield, and it gives the lock up to that tab, then
+	// follows it.
+	Partial bool
 }
 
 // Errors.
@@ -94,7 +100,7 @@ const (
 )
 
 // retries names the calls that are not sent again as they are.
-var retries = map[string]retry{"send": once, "createTask": fail, "sendMany": fail, "reset": fail}
+var retries = map[string]retry{"send": once, "createTask": fail, "sendMany": fail, "reset": fail, "db.add": fail}
 
 // envelope is one bus message (see the package doc).
 type envelope struct {
@@ -109,6 +115,9 @@ type envelope struct {
 	Event  json.RawMessage `json:"event,omitempty"`
 	Peer   string          `json:"peer,omitempty"`
 	State  string          `json:"state,omitempty"`
+	// Partial: the writer of a pong or writer message serves some calls
+	// only (Config.Partial).
+	Partial bool `json:"partial,omitempty"`
 }
 
 // call is a call of this tab's, carried to another tab.
@@ -146,22 +155,27 @@ type Tab struct {
 	reopen chan struct{} // a reset deleted the profile: the writer opens it afresh
 	// tookOver tells the bus loop this tab became the writer
 	tookOver chan struct{}
+	yield    chan struct{} // a full tab asks this partial writer to give the lock up
 
-	mu       sync.Mutex
-	writer   string        // the writer tab's id; self when this tab is it; "" unknown
-	svc      Service       // when this tab is the writer and its profile is open
-	ready    chan struct{} // closed when svc is set; replaced when it goes
-	id       identity.ID   // the profile's id, once known
-	state    string        // the profile's connection state, as last known
-	seq      uint64        // call ids
-	pending  map[string]*call
-	running  map[string]context.CancelFunc // the writer's calls in flight, by id
-	answered map[string]envelope           // the writer's recent replies, by id
-	order    []string                      // answered's ids, oldest first
-	pingSent time.Time                     // an unanswered hello's time; zero if none
-	known    chan struct{}                 // closed when this tab first knows the profile (writer or follower)
-	openErr  error                         // the first Open's error, if it failed
-	closed   bool
+	mu      sync.Mutex
+	writer  string // the writer tab's id; self when this tab is it; "" unknown
+	partial bool   // the writer is a partial one (Config.Partial)
+	// partialSeen is when a partial tab last said hello to this writer:
+	// book events are posted only while one follows (posts).
+	partialSeen time.Time
+	svc         Service       // when this tab is the writer and its profile is open
+	ready       chan struct{} // closed when svc is set; replaced when it goes
+	id          identity.ID   // the profile's id, once known
+	state       string        // the profile's connection state, as last known
+	seq         uint64        // call ids
+	pending     map[string]*call
+	running     map[string]context.CancelFunc // the writer's calls in flight, by id
+	answered    map[string]envelope           // the writer's recent replies, by id
+	order       []string                      // answered's ids, oldest first
+	pingSent    time.Time                     // an unanswered hello's time; zero if none
+	known       chan struct{}                 // closed when this tab first knows the profile (writer or follower)
+	openErr     error                         // the first Open's error, if it failed
+	closed      bool
 }
 
 // Start joins the profile's tabs: this tab becomes the writer if no other
@@ -179,7 +193,7 @@ func Start(ctx context.Context, cfg Config) (*Tab, error) {
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	t := &Tab{cfg: cfg, self: hex.EncodeToString(b[:]), steal: make(chan struct{}, 1), reopen: make(chan struct{}, 1), tookOver: make(chan struct{}, 1),
+	t := &Tab{cfg: cfg, self: hex.EncodeToString(b[:]), steal: make(chan struct{}, 1), reopen: make(chan struct{}, 1), tookOver: make(chan struct{}, 1), yield: make(chan struct{}, 1),
 		ready: make(chan struct{}), pending: make(map[string]*call), running: make(map[string]context.CancelFunc),
 		answered: make(map[string]envelope), known: make(chan struct{})}
 	t.log = cfg.Logger.With("tab", t.self)
@@ -187,7 +201,7 @@ func Start(ctx context.Context, cfg Config) (*Tab, error) {
 	t.wg.Add(2)
 	go t.lockLoop()
 	go t.busLoop()
-	t.post(envelope{T: "hello"})
+	t.post(envelope{T: "hello", Partial: t.cfg.Partial})
 	select {
 	case <-t.known:
 	case <-ctx.Done():
@@ -273,7 +287,7 @@ func (t *Tab) Do(ctx context.Context, method string, args json.RawMessage) (json
 	}
 	c := &call{method: method, args: args, done: make(chan result, 1)}
 	t.pending[id] = c
-	writer := t.writer
+	writer := t.target()
 	t.mu.Unlock()
 	if writer != "" {
 		t.sendCall(id, c, writer)
@@ -352,6 +366,16 @@ func (t *Tab) deliver(id, from string, r result) {
 	delete(t.pending, id)
 	t.mu.Unlock()
 	c.done <- r
+}
+
+// target is the tab this tab's calls go to: the writer, unless it is a
+// partial one and this tab is not (its calls then wait for the full tab it
+// yields to); "" for none. t.mu is held.
+func (t *Tab) target() string {
+	if t.partial && !t.cfg.Partial {
+		return ""
+	}
+	return t.writer
 }
 
 // service is the writer's open service, or nil.
@@ -433,11 +457,12 @@ func (t *Tab) lockLoop() {
 			return // closed
 		}
 		start := time.Now()
-		t.serve(held)
+		yielded := t.serve(held)
 		// A writer that could not open the profile, or was stopped at once,
 		// waits before it tries again (doubling, up to maxBackoff), so that
-		// nothing loops.
-		if time.Since(start) > maxBackoff {
+		// nothing loops. A partial writer that yielded waits the least: the
+		// full tab it yielded to was already waiting for the lock.
+		if time.Since(start) > maxBackoff || yielded {
 			wait = 0
 		}
 		wait = min(max(2*wait, minBackoff), maxBackoff)
@@ -490,15 +515,19 @@ func (t *Tab) acquire() (Held, error) {
 // serve is this tab's time as the writer: it opens the profile, announces
 // itself, and carries out its own and the other tabs' calls until the lock
 // is lost (stolen), the profile stops (another writer wrote it) or the tab
-// closes.
-func (t *Tab) serve(held Held) {
+// closes. It reports whether this partial writer yielded to a full tab.
+func (t *Tab) serve(held Held) (yielded bool) {
 	defer held.Release()
 	select {
 	case <-t.reopen: // asked before this time as the writer
 	default:
 	}
+	select {
+	case <-t.yield: // asked before this time as the writer
+	default:
+	}
 	t.mu.Lock()
-	t.writer = t.self
+	t.writer, t.partial = t.self, t.cfg.Partial
 	t.pingSent = time.Time{}
 	t.mu.Unlock()
 	svc, err := t.cfg.Open(t.ctx)
@@ -510,7 +539,7 @@ func (t *Tab) serve(held Held) {
 		if !first {
 			t.log.Error("tabs: opening the profile as its writer", "err", err)
 		}
-		return
+		return false
 	}
 	stopped := make(chan struct{})
 	var once sync.Once
@@ -525,7 +554,9 @@ func (t *Tab) serve(held Held) {
 		}
 		t.followState(ev)
 		t.emit(ev)
-		t.post(envelope{T: "event", Event: ev})
+		if t.posts(ev) {
+			t.post(envelope{T: "event", Event: ev})
+		}
 	})
 	id, state := svc.ID(), svc.State()
 	t.mu.Lock()
@@ -534,7 +565,7 @@ func (t *Tab) serve(held Held) {
 	t.markKnown(nil)
 	t.mu.Unlock()
 	close(ready)
-	t.post(envelope{T: "writer", Peer: id.String(), State: state})
+	t.post(envelope{T: "writer", Peer: id.String(), State: state, Partial: t.cfg.Partial})
 	t.emit(roleEvent(RoleWriter))
 	// The bus loop takes this tab's own calls in flight over, after the
 	// answers already on the bus (the old writer's last replies).
@@ -548,10 +579,13 @@ func (t *Tab) serve(held Held) {
 		t.log.Warn("tabs: another tab took the profile (this one was unresponsive): following it")
 	case <-stopped:
 	case <-t.reopen:
+	case <-t.yield:
+		t.log.Info("tabs: a full tab opened the profile: giving it the lock")
+		yielded = true
 	case <-t.ctx.Done():
 	}
 	t.mu.Lock()
-	t.svc, t.writer = nil, ""
+	t.svc, t.writer, t.partial = nil, "", false
 	t.ready = make(chan struct{})
 	for _, cancel := range t.running {
 		cancel()
@@ -564,6 +598,30 @@ func (t *Tab) serve(held Held) {
 	if t.ctx.Err() == nil {
 		t.emit(roleEvent(RoleFollower))
 	}
+	return yielded
+}
+
+// partialEvent is the type of the events only partial tabs use: changes
+// to the profile's books (package dbcall), which the writer posts only
+// while a partial tab follows it: posting one costs a writer about as
+// much as the append it tells of.
+const partialEvent = "book"
+
+// partialWait is how long after a partial tab's last hello the writer
+// still posts it book events (it says hello every Config.Ping).
+func (t *Tab) partialWait() time.Duration { return 3 * t.cfg.Ping }
+
+// posts reports whether the writer posts ev to the other tabs.
+func (t *Tab) posts(ev json.RawMessage) bool {
+	var e struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(ev, &e) != nil || e.Type != partialEvent {
+		return true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return time.Since(t.partialSeen) < t.partialWait()
 }
 
 // A tab's roles, as Role and the "tab" event say them.
@@ -714,7 +772,7 @@ func (t *Tab) check() {
 		t.pingSent = time.Time{}
 		t.mu.Unlock()
 	case sent.IsZero():
-		t.post(envelope{T: "hello"})
+		t.post(envelope{T: "hello", Partial: t.cfg.Partial})
 	}
 }
 
@@ -723,6 +781,9 @@ func (t *Tab) handle(e envelope) {
 	switch e.T {
 	case "hello":
 		t.mu.Lock()
+		if e.Partial {
+			t.partialSeen = time.Now()
+		}
 		isWriter := t.writer == t.self
 		peer, state := "", t.state
 		if !t.id.IsZero() && t.svc != nil {
@@ -730,7 +791,17 @@ func (t *Tab) handle(e envelope) {
 		}
 		t.mu.Unlock()
 		if isWriter && t.awake() {
-			t.post(envelope{T: "pong", To: e.From, Peer: peer, State: state})
+			t.post(envelope{T: "pong", To: e.From, Peer: peer, State: state, Partial: t.cfg.Partial})
+		}
+	case "yield":
+		t.mu.Lock()
+		isWriter := t.writer == t.self && t.svc != nil
+		t.mu.Unlock()
+		if isWriter && t.cfg.Partial {
+			select {
+			case t.yield <- struct{}{}:
+			default:
+			}
 		}
 	case "pong", "writer":
 		t.follow(e)
@@ -770,8 +841,10 @@ func (t *Tab) follow(e envelope) {
 		return // a stale announcement: this tab holds the lock
 	}
 	t.pingSent = time.Time{}
-	changed := t.writer != e.From
-	t.writer = e.From
+	before := t.target()
+	t.writer, t.partial = e.From, e.Partial
+	to := t.target()
+	changed := before != to
 	var stateEv json.RawMessage
 	if e.Peer != "" {
 		if id, err := identity.DecodeID(e.Peer); err == nil {
@@ -784,14 +857,19 @@ func (t *Tab) follow(e envelope) {
 		}
 	}
 	var calls map[string]*call
-	if changed {
+	if changed && to != "" {
 		calls = t.pendingLocked()
 	}
 	t.mu.Unlock()
 	if stateEv != nil {
 		t.emit(stateEv)
 	}
-	t.handOver(calls, e.From)
+	if e.Partial && !t.cfg.Partial {
+		// A full tab does not follow a partial writer: it asks it to give
+		// the lock up (again at each pong, should this be lost).
+		t.post(envelope{T: "yield", To: e.From})
+	}
+	t.handOver(calls, to)
 }
 
 // followState notes the profile's connection state from the writer's

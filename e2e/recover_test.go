@@ -16,8 +16,9 @@ const waitChats = `for (;;) {
 // TestRecoveryCodeRestore: Bob and Ana share a task; Ana's page shows her
 // recovery code behind a warning; her browser is gone. In a fresh browser
 // (another user-data-dir: nothing of Ana's), the page's "Restore from a
-// code" makes its empty profile Ana again while Bob is online: the same
-// id, her task and its timeline back before she writes, and her first new
+// code" makes its empty profile Ana again while Bob is online (asked in a
+// follower tab, carried out by the writer tab): the same id in both tabs,
+// her task and its timeline back before she writes, and her first new
 // message reaches Bob.
 func TestRecoveryCodeRestore(t *testing.T) {
 	b := newBrowser(t)
@@ -51,7 +52,16 @@ return seen`, &warned)
 	}
 	ana.close() // Ana's browser is gone
 
-	fresh := openMessenger(t, newBrowser(t), "recover-ana", "")
+	nb := newBrowser(t)
+	writer := openMessenger(t, nb, "recover-ana", "")
+	// The restore is done from a second tab of the profile: a follower,
+	// whose calls the writer tab carries out.
+	fresh := openMessenger(t, nb, "recover-ana", "")
+	var role string
+	fresh.run(`return window.tmApp.role()`, &role)
+	if role != "follower" {
+		t.Fatalf("the second tab is the %s", role)
+	}
 	var newID string
 	fresh.run(`return window.tmApp.id`, &newID)
 	if newID == anaID {
@@ -85,6 +95,7 @@ return true`, map[string]any{"code": strings.ToUpper(strings.ReplaceAll(recovery
 	if st.ID != anaID || st.Active || st.Tasks != 1 || st.Messages != 3 {
 		t.Fatalf("after the restore: %+v, want id %s, 1 task, 3 messages (join, one, two)", st, anaID)
 	}
+	writer.poll(script(`window.tmApp.id === {{id}} && document.getElementById('me-id').textContent === {{id}}`, map[string]any{"id": anaID}))
 	// The timeline is back (Bob's message from his book) before Ana writes.
 	fresh.run(script(waitChats, map[string]any{"task": task, "want": []string{"one", "two", "hi Ana"}}), nil)
 	fresh.poll(script(`document.querySelector('.pick[data-task=' + JSON.stringify({{task}}) + ']') !== null`, map[string]any{"task": task}))

@@ -621,6 +621,7 @@
       try { showRestore(await app.finishRestore()) } catch (err) { setState($('me-state'), err.message, 'error') }
     })
     app.on('restore', (ev) => {
+      $('me-id').textContent = app.id // another tab of the profile may have restored it
       showRestore(ev.restore)
       if (ev.state === 'refused') $('me-state').title = ev.error
       refreshTasks()

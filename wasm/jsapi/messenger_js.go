@@ -232,8 +232,16 @@ func (ja *jsApp) call(ctx context.Context, method string, args []js.Value) (any,
 	}
 	out, err := ja.svc.Do(ctx, method, in)
 	switch method {
-	case "import", "recover": // a restore may have changed the identity
+	case "import": // a restore may have changed the identity
 		ja.obj.Set("id", ja.svc.ID().String())
+	case "recover":
+		// The code's identity, known here at once (a follower tab learns
+		// the writer's new id only from its next announcement).
+		if err == nil && len(args) > 0 && args[0].Type() == js.TypeString {
+			if seed, perr := identity.ParseRecoveryCode(args[0].String()); perr == nil {
+				ja.obj.Set("id", identity.New(seed).ID().String())
+			}
+		}
 	case "reset":
 		if err == nil {
 			ja.stop()
@@ -382,9 +390,20 @@ func (ja *jsApp) dispatch() {
 		list.WriteByte('[')
 		for _, ev := range batch {
 			var head struct {
-				Type string `json:"type"`
+				Type    string `json:"type"`
+				Restore *struct {
+					ID string `json:"id"`
+				} `json:"restore"`
 			}
-			if json.Unmarshal(ev, &head) != nil || hooks.Get(head.Type).IsUndefined() {
+			if json.Unmarshal(ev, &head) != nil {
+				continue
+			}
+			if head.Type == string(room.EventRestore) && head.Restore != nil && head.Restore.ID != "" {
+				// The profile is the identity restored (another tab of it
+				// may have asked): app.id says so before the hooks run.
+				ja.obj.Set("id", head.Restore.ID)
+			}
+			if hooks.Get(head.Type).IsUndefined() {
 				continue
 			}
 			if list.Len() > 1 {

@@ -59,6 +59,8 @@ const (
 
 // RestoreStatus is where a restore stands.
 type RestoreStatus struct {
+	// ID is the profile's id (a restore made it the recovery code's).
+	ID identity.ID `json:"id"`
 	// Active: the profile waits for its peers; writes fail with
 	// ErrRestoring.
 	Active bool `json:"active"`
@@ -133,7 +135,7 @@ func (m *Messenger) Restoring() RestoreStatus {
 
 func (m *Messenger) restoreStatusLocked() RestoreStatus {
 	rs := m.restore
-	st := RestoreStatus{Active: rs.active, Restored: rs.restored, Answered: []identity.ID{}, Waiting: []identity.ID{},
+	st := RestoreStatus{ID: m.self, Active: rs.active, Restored: rs.restored, Answered: []identity.ID{}, Waiting: []identity.ID{},
 		Tasks: len(rs.tasks), Books: rs.books, Messages: rs.messages}
 	for id := range rs.answered {
 		st.Answered = append(st.Answered, id)

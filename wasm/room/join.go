@@ -263,7 +263,10 @@ func (m *Messenger) onAnswer(c *conn, w wire) {
 		m.log.Info("room: pairing refused", "peer", c.peer.Short(), "task", t.id, "err", w.Error)
 		return
 	}
-	if _, err := m.ensurePair(m.ctx, t, c.peer, w.Key, identity.ID{}); err != nil {
+	if _, err := m.ensurePair(m.ctx, t, c.peer, w.Key, identity.ID{}); errors.Is(err, ErrRestoring) {
+		m.log.Debug("room: pairing waits for the restore", "peer", c.peer.Short(), "task", t.id, "err", err)
+		return // paired again once the book is back (repair)
+	} else if err != nil {
 		m.fail(err)
 		return
 	}

@@ -1,0 +1,120 @@
+// Package seal encrypts the pages of a book end to end (issue #13): a
+// page's payload is sealed with XChaCha20-Poly1305 under a key derived for
+// that book, while the book's genesis, heads and Merkle tree are over the
+// sealed bytes, so anyone can verify a book and only a holder of the key
+// can read it.
+//
+// A sealed page is
+//
+//	0x01 (version) ‖ nonce (24 bytes, random) ‖ ciphertext and tag (len(plain) + 16)
+//
+// and its additional data binds it to its place: the book key and the
+// page's index, so a page moved to another book or index does not open.
+// The nonce is random, not counted: two writers of one book (a fork: the
+// same seed on two devices writing the same index) never reuse one, which
+// a nonce derived from the index would. 192 random bits make a collision
+// negligible for any number of pages a book can hold.
+//
+// Keys are derived with HKDF-SHA256 from a secret (a task secret shared by
+// its members, or for private books a key of the profile's seed) and the
+// book key: each book has its own key, and knowing one book's key tells
+// nothing of another's.
+package seal
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+)
+
+// Version is the first byte of a sealed page.
+const Version = 1
+
+// Overhead is how many bytes sealing adds to a page.
+const Overhead = 1 + chacha20poly1305.NonceSizeX + chacha20poly1305.Overhead
+
+// KeySize is the size of a key and of a secret.
+const KeySize = chacha20poly1305.KeySize
+
+// Errors of Open.
+var (
+	// ErrNotSealed: too short, or of another version.
+	ErrNotSealed = errors.New("seal: not a sealed page")
+	// ErrOpen: the page does not open with this key at this place: another
+	// key (a reader without the task's secret, a removed member), another
+	// book or index, or changed bytes.
+	ErrOpen = errors.New("seal: the page does not open with this key (not a member's, or damaged)")
+)
+
+// A Key seals and opens the pages of one book.
+type Key struct {
+	book identity.ID
+	aead interface {
+		Seal(dst, nonce, plaintext, additionalData []byte) []byte
+		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
+	}
+}
+
+// BookKey derives the key of book from secret (KeySize bytes).
+func BookKey(secret []byte, book identity.ID) (*Key, error) {
+	if len(secret) != KeySize {
+		return nil, fmt.Errorf("seal: a secret of %d bytes, want %d", len(secret), KeySize)
+	}
+	k, err := hkdf.Key(sha256.New, secret, []byte("taskmessenger/page/v1"), string(book[:]), KeySize)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := chacha20poly1305.NewX(k)
+	if err != nil {
+		return nil, err
+	}
+	return &Key{book: book, aead: aead}, nil
+}
+
+// additional is the additional data of page index: the book key and the
+// index, big-endian.
+func (k *Key) additional(index uint64) []byte {
+	ad := make([]byte, 0, len(k.book)+8)
+	ad = append(ad, k.book[:]...)
+	return binary.BigEndian.AppendUint64(ad, index)
+}
+
+// Seal returns page index of the book, sealed.
+func (k *Key) Seal(index uint64, plain []byte) ([]byte, error) {
+	out := make([]byte, 1+chacha20poly1305.NonceSizeX, Overhead+len(plain))
+	out[0] = Version
+	nonce := out[1:]
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("seal: nonce: %w", err)
+	}
+	return k.aead.Seal(out, nonce, plain, k.additional(index)), nil
+}
+
+// Open returns the payload of the sealed page index of the book.
+func (k *Key) Open(index uint64, sealed []byte) ([]byte, error) {
+	if len(sealed) < Overhead || sealed[0] != Version {
+		return nil, ErrNotSealed
+	}
+	nonce, box := sealed[1:1+chacha20poly1305.NonceSizeX], sealed[1+chacha20poly1305.NonceSizeX:]
+	plain, err := k.aead.Open(nil, nonce, box, k.additional(index))
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return plain, nil
+}
+
+// NewSecret returns a new random secret.
+func NewSecret() ([]byte, error) {
+	s := make([]byte, KeySize)
+	if _, err := rand.Read(s); err != nil {
+		return nil, fmt.Errorf("seal: secret: %w", err)
+	}
+	return s, nil
+}

@@ -6,10 +6,13 @@
 //
 // A sealed page is
 //
-//	0x01 (version) ‖ nonce (24 bytes, random) ‖ ciphertext and tag (len(plain) + 16)
+//	0x01 (version) ‖ epoch (4 bytes, big-endian) ‖ nonce (24 bytes, random) ‖ ciphertext and tag (len(plain) + 16)
 //
-// and its additional data binds it to its place: the book key and the
-// page's index, so a page moved to another book or index does not open.
+// The epoch says which secret sealed it (a task's secret changes when a
+// member is removed: Epoch tells a reader which one to open it with). Its
+// additional data binds it to its place: the book key, the page's index
+// and the epoch, so a page moved to another book or index, or relabelled,
+// does not open.
 // The nonce is random, not counted: two writers of one book (a fork: the
 // same seed on two devices writing the same index) never reuse one, which
 // a nonce derived from the index would. 192 random bits make a collision
@@ -37,8 +40,11 @@ import (
 // Version is the first byte of a sealed page.
 const Version = 1
 
+// header is the version, the epoch and the nonce.
+const header = 1 + 4 + chacha20poly1305.NonceSizeX
+
 // Overhead is how many bytes sealing adds to a page.
-const Overhead = 1 + chacha20poly1305.NonceSizeX + chacha20poly1305.Overhead
+const Overhead = header + chacha20poly1305.Overhead
 
 // KeySize is the size of a key and of a secret.
 const KeySize = chacha20poly1305.KeySize
@@ -53,17 +59,20 @@ var (
 	ErrOpen = errors.New("seal: the page does not open with this key (not a member's, or damaged)")
 )
 
-// A Key seals and opens the pages of one book.
+// A Key seals and opens the pages of one book, for one epoch of its
+// secret.
 type Key struct {
-	book identity.ID
-	aead interface {
+	book  identity.ID
+	epoch uint32
+	aead  interface {
 		Seal(dst, nonce, plaintext, additionalData []byte) []byte
 		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
 	}
 }
 
-// BookKey derives the key of book from secret (KeySize bytes).
-func BookKey(secret []byte, book identity.ID) (*Key, error) {
+// BookKey derives the key of book from secret (KeySize bytes), the
+// secret's epoch-th.
+func BookKey(secret []byte, epoch uint32, book identity.ID) (*Key, error) {
 	if len(secret) != KeySize {
 		return nil, fmt.Errorf("seal: a secret of %d bytes, want %d", len(secret), KeySize)
 	}
@@ -75,35 +84,47 @@ func BookKey(secret []byte, book identity.ID) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Key{book: book, aead: aead}, nil
+	return &Key{book: book, epoch: epoch, aead: aead}, nil
 }
 
-// additional is the additional data of page index: the book key and the
-// index, big-endian.
+// additional is the additional data of page index: the book key, the
+// index and the epoch, big-endian.
 func (k *Key) additional(index uint64) []byte {
-	ad := make([]byte, 0, len(k.book)+8)
+	ad := make([]byte, 0, len(k.book)+8+4)
 	ad = append(ad, k.book[:]...)
-	return binary.BigEndian.AppendUint64(ad, index)
+	ad = binary.BigEndian.AppendUint64(ad, index)
+	return binary.BigEndian.AppendUint32(ad, k.epoch)
 }
 
 // Seal returns page index of the book, sealed.
 func (k *Key) Seal(index uint64, plain []byte) ([]byte, error) {
-	out := make([]byte, 1+chacha20poly1305.NonceSizeX, Overhead+len(plain))
+	out := make([]byte, header, Overhead+len(plain))
 	out[0] = Version
-	nonce := out[1:]
-	if _, err := rand.Read(nonce); err != nil {
+	binary.BigEndian.PutUint32(out[1:5], k.epoch)
+	if _, err := rand.Read(out[5:header]); err != nil {
 		return nil, fmt.Errorf("seal: nonce: %w", err)
 	}
-	return k.aead.Seal(out, nonce, plain, k.additional(index)), nil
+	return k.aead.Seal(out, out[5:header], plain, k.additional(index)), nil
+}
+
+// Epoch returns the epoch of the secret that sealed a page.
+func Epoch(sealed []byte) (uint32, error) {
+	if len(sealed) < Overhead || sealed[0] != Version {
+		return 0, ErrNotSealed
+	}
+	return binary.BigEndian.Uint32(sealed[1:5]), nil
 }
 
 // Open returns the payload of the sealed page index of the book.
 func (k *Key) Open(index uint64, sealed []byte) ([]byte, error) {
-	if len(sealed) < Overhead || sealed[0] != Version {
-		return nil, ErrNotSealed
+	epoch, err := Epoch(sealed)
+	if err != nil {
+		return nil, err
 	}
-	nonce, box := sealed[1:1+chacha20poly1305.NonceSizeX], sealed[1+chacha20poly1305.NonceSizeX:]
-	plain, err := k.aead.Open(nil, nonce, box, k.additional(index))
+	if epoch != k.epoch {
+		return nil, fmt.Errorf("%w: sealed in epoch %d, the key is of %d", ErrOpen, epoch, k.epoch)
+	}
+	plain, err := k.aead.Open(nil, sealed[5:header], sealed[header:], k.additional(index))
 	if err != nil {
 		return nil, ErrOpen
 	}

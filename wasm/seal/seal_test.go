@@ -10,8 +10,13 @@ import (
 
 func testKey(t testing.TB, secret byte, book byte) *Key {
 	t.Helper()
+	return epochKey(t, secret, 0, book)
+}
+
+func epochKey(t testing.TB, secret byte, epoch uint32, book byte) *Key {
+	t.Helper()
 	s := bytes.Repeat([]byte{secret}, KeySize)
-	k, err := BookKey(s, identity.New(identity.Seed{book}).ID())
+	k, err := BookKey(s, epoch, identity.New(identity.Seed{book}).ID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +48,7 @@ func TestNoncesDiffer(t *testing.T) {
 	k := testKey(t, 1, 1)
 	a, _ := k.Seal(1, []byte("same"))
 	b, _ := k.Seal(1, []byte("same"))
-	if bytes.Equal(a[:1+24], b[:1+24]) {
+	if bytes.Equal(a[:header], b[:header]) {
 		t.Fatal("two seals share a nonce")
 	}
 }
@@ -55,7 +60,9 @@ func TestOpenRefuses(t *testing.T) {
 	flipped := bytes.Clone(sealed)
 	flipped[len(flipped)-1] ^= 1
 	nonce := bytes.Clone(sealed)
-	nonce[5] ^= 1
+	nonce[8] ^= 1
+	relabelled := bytes.Clone(sealed)
+	relabelled[4] = 1 // epoch 1
 	for _, c := range []struct {
 		name   string
 		key    *Key
@@ -68,6 +75,8 @@ func TestOpenRefuses(t *testing.T) {
 		{"another index", k, 4, sealed, ErrOpen},
 		{"a changed byte", k, 3, flipped, ErrOpen},
 		{"a changed nonce", k, 3, nonce, ErrOpen},
+		{"another epoch's key", epochKey(t, 1, 1, 1), 3, sealed, ErrOpen},
+		{"relabelled with another epoch", epochKey(t, 1, 1, 1), 3, relabelled, ErrOpen},
 		{"too short", k, 3, sealed[:Overhead-1], ErrNotSealed},
 		{"another version", k, 3, append([]byte{2}, sealed[1:]...), ErrNotSealed},
 		{"plain text", k, 3, []byte(`{"head":{"by":"x"},"type":"chat","data":{"text":"not sealed at all"}}`), ErrNotSealed},
@@ -79,8 +88,18 @@ func TestOpenRefuses(t *testing.T) {
 }
 
 func TestBookKeyNeedsASecret(t *testing.T) {
-	if _, err := BookKey(make([]byte, KeySize-1), identity.ID{}); err == nil {
+	if _, err := BookKey(make([]byte, KeySize-1), 0, identity.ID{}); err == nil {
 		t.Fatal("a short secret was taken")
+	}
+}
+
+func TestEpoch(t *testing.T) {
+	sealed, _ := epochKey(t, 1, 7, 1).Seal(0, []byte("x"))
+	if e, err := Epoch(sealed); err != nil || e != 7 {
+		t.Fatalf("epoch %d, %v", e, err)
+	}
+	if _, err := Epoch([]byte("plain")); !errors.Is(err, ErrNotSealed) {
+		t.Fatalf("epoch of a plain page: %v", err)
 	}
 }
 

@@ -20,7 +20,9 @@
     join: null, // the AbortController of a join under way
     stopped: false, // another tab opened the profile: this one no longer works
     forks: new Map(), // task → the members who proved this profile forked its book to them
-    forkLines: new Map() // task → what the page said of forks healed or followed in it
+    forkLines: new Map(), // task → what the page said of forks healed or followed in it
+    members: null, // the current task's members (app.members()), for the messages' status
+    readSent: new Map() // "task author" → the newest of the author's messages this page marked read
   }
 
   // el makes an element; strings become text nodes, never HTML.
@@ -97,6 +99,7 @@
     if (state.current !== id) return
     state.atStart = page.length < PAGE
     page.forEach(insert)
+    markRead()
     for (const said of state.forkLines.get(id) || []) showForkLine(said)
     olderHint()
     scrollToEnd()
@@ -148,11 +151,16 @@
     if (!state.current || state.stopped) return
     const ms = await state.app.members(state.current).catch(() => null) // the app stopped meanwhile
     if (!ms) return
+    state.members = ms
+    updateStatuses()
+    const mine = ms[0].length - 1 // the number of this profile's newest message in the task (its log's length − 1)
     $('members').replaceChildren(...ms.map((m) => {
       let text = who(m.id) + (m.host ? ' (host)' : '')
       if (!m.self) {
         text += m.online ? ` · online via ${m.transport}` : ' · offline'
-        text += !m.paired ? ' · pairing…' : m.have < m.length ? ` · syncing ${m.have}/${m.length}` : ' · synced'
+        // "synced" only when both ways are: their messages here, and ours there (their receipt).
+        text += !m.paired ? ' · pairing…' : m.have < m.length ? ` · syncing ${m.have}/${m.length}` : m.received < mine ? ' · has not all of yours yet' : ' · synced'
+        if (m.paired && mine > 0 && m.read >= mine) text += ' · read all of yours'
       }
       const eq = (m.equivocations || []).length
       if (eq) text += ` · ⚠ wrote different things to different members (${eq})`
@@ -239,8 +247,43 @@
         `↪ ${who(cause[0])}: ${c && c.data ? clip(c.data.text || '', 80) : 'an earlier message'}`))
     }
     li.append(el('p', { class: 'text', text: (m.data && m.data.text) || '' }))
+    if (by === state.app.id) li.append(el('span', { class: 'status', text: statusOf(m) }))
     li.append(el('button', { type: 'button', class: 'act', 'aria-label': `Reply to ${who(by)}`, onclick: () => replyTo(m), text: 'Reply' }))
     return li
+  }
+
+  // statusOf is where one of this profile's messages is: saved (here),
+  // delivered (every other member's receipt holds it), read (every one
+  // read it). Receipts come from the members themselves (app.members()).
+  function statusOf (m) {
+    const mid = Number(String(m.id).split('/')[1])
+    const others = (state.members || []).filter((x) => !x.self && x.paired)
+    if (!others.length) return 'saved'
+    if (others.every((x) => x.read >= mid)) return 'read'
+    if (others.every((x) => x.received >= mid)) return 'delivered'
+    const got = others.filter((x) => x.received >= mid).length
+    return got ? `delivered to ${got} of ${others.length}` : 'saved'
+  }
+
+  function updateStatuses () {
+    for (const m of state.msgs) {
+      const span = m.node && m.node.querySelector(':scope > .status')
+      if (span) span.textContent = statusOf(m)
+    }
+  }
+
+  // markRead tells each author of the task's messages on screen that the
+  // user read them up to the newest (a receipt), once per new message.
+  function markRead () {
+    if (!state.current || document.visibilityState !== 'visible') return
+    const newest = new Map()
+    for (const m of state.msgs) if (m.head[0] !== state.app.id) newest.set(m.head[0], m)
+    for (const [by, m] of newest) {
+      const key = `${state.current} ${by}`
+      if (state.readSent.get(key) === m.id) continue
+      state.readSent.set(key, m.id)
+      state.app.read(state.current, m.id).catch(() => {})
+    }
   }
 
   async function jumpTo (id) {
@@ -312,6 +355,7 @@
       }
     }
     if (follow) scrollToEnd()
+    markRead()
     refreshMembersSoon()
   }
 
@@ -550,6 +594,8 @@
     })
     app.on('error', (ev) => { $('me-state').title = ev.error })
     app.on('equivocation', (ev) => { if (ev.task === state.current) refreshMembersSoon() })
+    app.on('receipt', (ev) => { if (ev.task === state.current) refreshMembersSoon() })
+    document.addEventListener('visibilitychange', markRead)
     app.on('fork', (ev) => {
       if (!state.forks.has(ev.task)) state.forks.set(ev.task, new Set())
       if (ev.state === 'healed') state.forks.get(ev.task).delete(ev.peer) // its messages reach them again

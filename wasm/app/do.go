@@ -190,6 +190,8 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 		v, err = a.doImport(ctx, as)
 	case "reset":
 		err = a.Reset(ctx)
+	case "read":
+		err = a.doRead(as)
 	case "recoveryCode":
 		v, err = a.RecoveryCode(ctx)
 	case "recover":
@@ -203,7 +205,7 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 	case "finishRestore":
 		v, err = a.FinishRestore(ctx)
 	default:
-		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, export, import, reset, recoveryCode, recover, restoreStatus or finishRestore", ErrUnknownMethod, method)
+		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, read, export, import, reset, recoveryCode, recover, restoreStatus or finishRestore", ErrUnknownMethod, method)
 	}
 	if err != nil || v == nil {
 		return nil, err
@@ -292,6 +294,57 @@ func (a *App) doJoin(ctx context.Context, as args) (any, error) {
 	return a.Join(ctx, code)
 }
 
+// messageRef reads a message or its id ("by/mid"); nil for null.
+func messageRef(r json.RawMessage, what string) (*room.Ref, error) {
+	if kind(r) == "object" {
+		var m struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if json.Unmarshal(r, &m) != nil {
+			return nil, badArgs("%s must be a message or its id", what)
+		}
+		if r = m.ID; kind(r) == "null" {
+			return nil, badArgs("%s must be a message or its id", what)
+		}
+	}
+	switch kind(r) {
+	case "null":
+		return nil, nil
+	case "string":
+		var s string
+		if json.Unmarshal(r, &s) != nil {
+			return nil, badArgs("%s must be a message or its id", what)
+		}
+		ref, err := room.ParseRef(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		return &ref, nil
+	}
+	return nil, badArgs("%s must be a message or its id", what)
+}
+
+// doRead is read(taskId, message): the user read the task's messages of
+// the message's author up to it (its receipt tells the author).
+func (a *App) doRead(as args) error {
+	id, err := as.task(0, "read(taskId, message)")
+	if err != nil {
+		return err
+	}
+	ref, err := messageRef(as.at(1), "read(taskId, message): message")
+	if err != nil {
+		return err
+	}
+	if ref == nil {
+		return badArgs("read(taskId, message): a message or its id is required")
+	}
+	m, err := a.messenger()
+	if err != nil {
+		return err
+	}
+	return m.MarkRead(id, *ref)
+}
+
 // doSend is send(taskId, text, { replyTo }) → message; replyTo is a
 // message id ("by/mid") or a message (its id is used).
 func (a *App) doSend(ctx context.Context, as args) (any, error) {
@@ -303,33 +356,9 @@ func (a *App) doSend(ctx context.Context, as args) (any, error) {
 	if !ok {
 		return nil, badArgs("send(taskId, text): text must be a string")
 	}
-	var reply *room.Ref
-	r := as.options(2)["replyTo"]
-	if kind(r) == "object" {
-		var m struct {
-			ID json.RawMessage `json:"id"`
-		}
-		if json.Unmarshal(r, &m) != nil {
-			return nil, badArgs("send: replyTo must be a message or its id")
-		}
-		if r = m.ID; kind(r) == "null" {
-			return nil, badArgs("send: replyTo must be a message or its id")
-		}
-	}
-	switch kind(r) {
-	case "null":
-	case "string":
-		var s string
-		if json.Unmarshal(r, &s) != nil {
-			return nil, badArgs("send: replyTo must be a message or its id")
-		}
-		ref, err := room.ParseRef(s)
-		if err != nil {
-			return nil, fmt.Errorf("send: replyTo: %w", err)
-		}
-		reply = &ref
-	default:
-		return nil, badArgs("send: replyTo must be a message or its id")
+	reply, err := messageRef(as.options(2)["replyTo"], "send: replyTo")
+	if err != nil {
+		return nil, err
 	}
 	// A follower tab's send carries a nonce, and retry once the tab that
 	// first carried it out closed (package tabs): it is written once.

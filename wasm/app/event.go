@@ -16,6 +16,8 @@ import (
 //	peer         → {type, peer, state}   (the own id: the App's State)
 //	error        → {type, error}
 //	equivocation → {type, task, peer, evidence}
+//	fork         → {type, task, peer, state, error}   (state '', 'healed', 'followed')
+//	receipt      → {type, task, peer}    (the member's receipt moved: app.members())
 //	restore      → {type, peer, state, restore, error}   (room.EventRestore;
 //	               restore: a room.RestoreStatus)
 //	book         → {type, book}          (a change to a book: dbcall.BookEvent)

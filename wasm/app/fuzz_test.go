@@ -21,6 +21,7 @@ func FuzzDo(f *testing.F) {
 		{"timeline", `["a6iqxmqirzaucofg5c5yppiy3r",{"limit":5,"before":"0.0.0"}]`},
 		{"tasks", `[]`},
 		{"members", `["a6iqxmqirzaucofg5c5yppiy3r"]`},
+		{"read", `["a6iqxmqirzaucofg5c5yppiy3r", "orhzqdiexwmi6iidktucgud63ufa5nwtsuzdxe176a8izd6jsqky/3"]`},
 		{"export", `[{"passphrase":""}]`},
 		{"import", `["{\"format\":\"taskmessenger-export\",\"version\":1}",{"passphrase":"x"}]`},
 		{"rename", `["a6iqxmqirzaucofg5c5yppiy3r","x"]`},

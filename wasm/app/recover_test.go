@@ -47,7 +47,11 @@ func TestRecover(t *testing.T) {
 
 	fresh := startApp(t, "ana", url) // another browser: a new identity, empty
 	events := record(fresh.App)
-	if _, err := fresh.Do(testCtx(t), "recover", json.RawMessage(`["`+strings.ToUpper(code[:20])+`x`+code[21:]+`"]`)); err == nil {
+	typo := "x"
+	if code[20] == 'x' {
+		typo = "y" // a typo, whatever the code holds there
+	}
+	if _, err := fresh.Do(testCtx(t), "recover", json.RawMessage(`["`+strings.ToUpper(code[:20])+typo+code[21:]+`"]`)); err == nil {
 		t.Fatal("a code with a typo restored")
 	}
 	var st room.RestoreStatus

@@ -168,6 +168,7 @@ func (m *Messenger) accept(p port.Port) *conn {
 		m.emit(Event{Type: EventPeer, Peer: c.peer, State: "online"})
 		m.pairAll(c)
 		m.announceSuccessors(c)
+		m.receiptsOnOpen(c)
 		m.digestOnOpen(c)
 	}
 	return c
@@ -361,6 +362,9 @@ func (m *Messenger) dialLocked(peer identity.ID) {
 //	{"v":2, "type":"roots",   "task":T, "key":K, "lengths":[n…], "roots":[R…], "error":…}
 //	                   R (base64): the root at each length, empty above the
 //	                   pages held; or error, and no roots
+//	{"v":2, "type":"receipt", "task":T, "received":r, "read":d}
+//	                   how far the sender holds and read the receiver's
+//	                   messages in T (receipt.go)
 //	{"v":2, "type":"successor", "task":T, "key":K}
 //	                   the sender's book to the receiver goes on in K
 //	                   (successor.go)
@@ -368,22 +372,24 @@ func (m *Messenger) dialLocked(peer identity.ID) {
 // A stranger's port carries only this channel, and only joins: anything
 // else, or more than maxStrangerJoins, closes it.
 type wire struct {
-	V       int           `json:"v"`
-	Type    string        `json:"type"`
-	Task    TaskID        `json:"task"`
-	Key     identity.ID   `json:"key,omitzero"`
-	Secret  []byte        `json:"secret,omitempty"`
-	Title   string        `json:"title,omitempty"`
-	Parent  *TaskID       `json:"parent,omitempty"`
-	Members []identity.ID `json:"members,omitempty"`
-	Clock   uint64        `json:"clock,omitempty"`
-	Error   string        `json:"error,omitempty"`
-	Author  identity.ID   `json:"author,omitzero"`
-	Start   uint64        `json:"start,omitempty"`
-	Digests []byte        `json:"digests,omitempty"`
-	Copy    *Copy         `json:"copy,omitempty"`
-	Lengths []uint64      `json:"lengths,omitempty"`
-	Roots   [][]byte      `json:"roots,omitempty"`
+	V        int           `json:"v"`
+	Type     string        `json:"type"`
+	Task     TaskID        `json:"task"`
+	Key      identity.ID   `json:"key,omitzero"`
+	Secret   []byte        `json:"secret,omitempty"`
+	Title    string        `json:"title,omitempty"`
+	Parent   *TaskID       `json:"parent,omitempty"`
+	Members  []identity.ID `json:"members,omitempty"`
+	Clock    uint64        `json:"clock,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Author   identity.ID   `json:"author,omitzero"`
+	Start    uint64        `json:"start,omitempty"`
+	Digests  []byte        `json:"digests,omitempty"`
+	Copy     *Copy         `json:"copy,omitempty"`
+	Lengths  []uint64      `json:"lengths,omitempty"`
+	Received uint64        `json:"received,omitempty"`
+	Read     uint64        `json:"read,omitempty"`
+	Roots    [][]byte      `json:"roots,omitempty"`
 	// A restore's held (restore.go).
 	Host  identity.ID `json:"host,omitzero"`
 	Head  []byte      `json:"head,omitempty"`
@@ -406,6 +412,7 @@ const (
 	wireAskRoots  = "askroots"
 	wireRoots     = "roots"
 	wireSuccessor = "successor"
+	wireReceipt   = "receipt" // receipt.go
 )
 
 // Bounds of the room protocol.
@@ -430,7 +437,7 @@ func decodeWire(b []byte) (wire, error) {
 		return w, errors.New("room: bad message: more than one value")
 	}
 	switch w.Type {
-	case wireJoin, wireJoined, wireRefused, wireDigest, wireProve, wireProof, wireAskRoots, wireRoots, wireSuccessor:
+	case wireJoin, wireJoined, wireRefused, wireDigest, wireProve, wireProof, wireAskRoots, wireRoots, wireSuccessor, wireReceipt:
 	case wireRestore, wireHeld, wireRestored:
 	default:
 		return w, fmt.Errorf("room: unknown message type %q", clip(w.Type))
@@ -456,6 +463,10 @@ func decodeWire(b []byte) (wire, error) {
 		return w, fmt.Errorf("room: %d members, at most %d", len(w.Members), MaxMembers)
 	case len(w.Title) > MaxTitle, len(w.Error) > 1024:
 		return w, errors.New("room: message field too long")
+	case (w.Received != 0 || w.Read != 0) && w.Type != wireReceipt:
+		return w, errors.New("room: a receipt out of place")
+	case w.Received > MaxClock || w.Read > w.Received:
+		return w, fmt.Errorf("room: a receipt of %d read of %d received", w.Read, w.Received)
 	case w.Clock > MaxClock:
 		return w, fmt.Errorf("room: clock %d, at most %d", w.Clock, uint64(MaxClock))
 	case len(w.Digests)%sha256.Size != 0 || len(w.Digests) > maxDigests*sha256.Size:
@@ -504,6 +515,12 @@ func (m *Messenger) serveRoom(c *conn) {
 		m.mu.Lock()
 		stranger := !c.synced
 		m.mu.Unlock()
+		if stranger && err == nil && w.Type == wireReceipt {
+			// A member's receipt, sent on open to a profile that does not
+			// count it as a member yet (restoring, or its join not yet
+			// answered): ignored, the port kept.
+			continue
+		}
 		if stranger && (err != nil || w.Type != wireJoin || c.joins >= maxStrangerJoins) && (err != nil || !m.strangerMayRestore(c, w)) {
 			m.log.Info("room: closing a stranger's port", "peer", c.peer.Short(), "type", clip(w.Type), "err", err)
 			c.mux.Close()
@@ -548,6 +565,8 @@ func (m *Messenger) serveRoom(c *conn) {
 			}
 		case wireRoots:
 			m.onRoots(c, w)
+		case wireReceipt:
+			m.onReceipt(c, w)
 		case wireSuccessor:
 			m.goSend(func(ctx context.Context) { m.follow(ctx, c, w) })
 		}

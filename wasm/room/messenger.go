@@ -142,6 +142,7 @@ type task struct {
 	refused    map[identity.ID]map[uint64]string        // members' messages shown invalid, by mid: why
 	equiv      map[identity.ID]map[uint64]*Equivocation // evidence against members, by mid
 	held       map[identity.ID]*heldDigests             // digests of members' messages received lately
+	receipts   map[identity.ID]*receiptState            // what this profile holds and read of each author's messages
 	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
 }
 
@@ -149,7 +150,8 @@ func newTask(id TaskID, title string, parent *TaskID, host identity.ID, created 
 	return &task{id: id, title: title, parent: parent, host: host, created: created,
 		members: make(map[identity.ID]*member), clocks: make(map[identity.ID]uint64), invites: make(map[inviteHash]*inviteState),
 		introduced: make(map[identity.ID]int), refused: make(map[identity.ID]map[uint64]string),
-		equiv: make(map[identity.ID]map[uint64]*Equivocation), held: make(map[identity.ID]*heldDigests)}
+		equiv: make(map[identity.ID]map[uint64]*Equivocation), held: make(map[identity.ID]*heldDigests),
+		receipts: make(map[identity.ID]*receiptState)}
 }
 
 // inviteState is what the issuer keeps of an invite.
@@ -174,6 +176,9 @@ type member struct {
 	// next are the member's successors of its book to this profile, in
 	// order, once verified.
 	next []*successor
+	// received and read: how far the member holds and read this profile's
+	// messages, by its receipts (receipt.go).
+	received, read uint64
 }
 
 // rootLocked is the member an introduction by by is charged to: the
@@ -369,6 +374,9 @@ const (
 	// EventEquivocation: a member wrote different content under one mid
 	// for different readers (Evidence says which, with both signed copies).
 	EventEquivocation EventType = "equivocation"
+	// EventReceipt: Peer's receipt says it holds or read more of this
+	// profile's messages in Task (MemberInfo.Received, .Read).
+	EventReceipt EventType = "receipt"
 	// EventFork: Peer proved that this profile signed two histories of
 	// its book to Peer in Task (it was written from two places: another
 	// browser or device, an old backup restored). Peer follows that book no
@@ -451,6 +459,7 @@ func (m *Messenger) work() {
 			m.received(ev)
 		}
 		m.flushDigests()
+		m.flushReceipts()
 	}
 }
 
@@ -493,6 +502,7 @@ func (m *Messenger) received(ev journal.Event) {
 		d := digest(msg)
 		m.mu.Lock()
 		t.holdDigestLocked(ref.peer, idx, d)
+		t.oweLocked(ref.peer)
 		m.mu.Unlock()
 		if msg.Type != TypeInvalid && !m.seen(t, ref.peer, idx, msg.Meta.Clock) {
 			msg = m.refuse(t, ref.peer, msg, fmt.Sprintf("clock %d is more than %d + its mid above the other members' highest", msg.Meta.Clock, uint64(MaxClockStep)))

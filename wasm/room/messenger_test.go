@@ -463,6 +463,7 @@ func TestDecodeWire(t *testing.T) {
 		fmt.Sprintf(`{"v":2,"type":"roots","task":%q,"key":%q,"lengths":[1,5],"roots":[%q,""]}`, task, id, root),
 		fmt.Sprintf(`{"v":2,"type":"roots","task":%q,"key":%q,"lengths":[1],"error":"no fork here"}`, task, id),
 		fmt.Sprintf(`{"v":2,"type":"successor","task":%q,"key":%q}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"receipt","task":%q,"received":9,"read":4}`, task),
 	} {
 		if _, err := decodeWire([]byte(good)); err != nil {
 			t.Errorf("decodeWire(%.80q): %v", good, err)
@@ -494,6 +495,9 @@ func TestDecodeWire(t *testing.T) {
 		fmt.Sprintf(`{"v":2,"type":"roots","task":%q,"key":%q,"lengths":[1],"roots":["AAAA"]}`, task, id),
 		fmt.Sprintf(`{"v":2,"type":"join","task":%q,"key":%q,"lengths":[1]}`, task, id),
 		fmt.Sprintf(`{"v":2,"type":"successor","task":%q}`, task),
+		fmt.Sprintf(`{"v":2,"type":"receipt","task":%q,"received":4,"read":9}`, task),
+		fmt.Sprintf(`{"v":2,"type":"receipt","task":%q,"received":%d}`, task, uint64(1)<<60),
+		fmt.Sprintf(`{"v":2,"type":"join","task":%q,"key":%q,"received":1}`, task, id),
 	} {
 		if _, err := decodeWire([]byte(bad)); err == nil {
 			t.Errorf("decodeWire(%.60q) accepted", bad)

@@ -507,6 +507,10 @@ type MemberInfo struct {
 	// profile's book to it (successor.go).
 	Forks     int `json:"forks,omitempty"`
 	Continued int `json:"continued,omitempty"`
+	// Received and Read: how far, by its receipts, the member holds and
+	// has read this profile's messages (their mids; 0 if not told yet).
+	Received uint64 `json:"received"`
+	Read     uint64 `json:"read"`
 }
 
 // Members returns the task's members, this profile first.
@@ -521,7 +525,8 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 	out := []MemberInfo{{ID: m.self, Self: true, Host: t.host == m.self, Paired: true, Online: true}}
 	ins := []*journal.Book{nil}
 	for _, mb := range t.members {
-		mi := MemberInfo{ID: mb.id, Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil, Forks: len(mb.next), Continued: mb.outGen}
+		mi := MemberInfo{ID: mb.id, Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil, Forks: len(mb.next), Continued: mb.outGen,
+			Received: mb.received, Read: mb.read}
 		for _, e := range t.equiv[mb.id] {
 			mi.Equivocations = append(mi.Equivocations, e)
 		}

@@ -1,0 +1,176 @@
+package room
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+)
+
+// Receipts: each member tells every author of a task how far it holds the
+// author's messages, and how far it has read them:
+//
+//	{"v":2, "type":"receipt", "task":T, "received":r, "read":d}
+//
+// r: the highest number (mid) of the receiver's messages the sender holds
+// from the first on (in every book of it, successors included); d: the
+// highest the sender's user has read (MarkRead). Both only grow. A member
+// sends one when the author's messages arrive or are read (coalesced: the
+// latest values, once per batch of the worker), and on every port to the
+// author that opens, so an author that was offline learns where it
+// stands. The port is authenticated: a receipt is the member's word about
+// itself, not a guess. The author keeps the highest values of each member
+// (MemberInfo.Received, .Read), in its own numbering of its messages (a
+// member that followed its successor numbers some of them otherwise:
+// successor.go), and reports them (EventReceipt).
+
+// receiptState is, in a task, what this profile holds and read of an
+// author's messages and whether the author must be told.
+type receiptState struct {
+	read uint64 // the highest mid of the author's this profile's user read
+	due  bool   // the author must be told (flushReceipts)
+}
+
+// receipt is the receipt this profile owes author in t: how far it holds
+// the author's messages, and read them.
+func (m *Messenger) receipt(ctx context.Context, t *task, author identity.ID) wire {
+	w := wire{Type: wireReceipt, Task: t.id}
+	for _, s := range m.inBooks(t, author) {
+		src := BookSource{Book: s.book, Author: author, Shift: s.shift}
+		if n, err := src.Len(ctx); err == nil && n > 0 {
+			w.Received = max(w.Received, s.shift+uint64(n))
+		}
+	}
+	m.mu.Lock()
+	if rs := t.receipts[author]; rs != nil {
+		w.Read = min(rs.read, w.Received)
+	}
+	m.mu.Unlock()
+	return w
+}
+
+// owe marks that author must be told this profile's receipt in t. Called
+// with m.mu held.
+func (t *task) oweLocked(author identity.ID) {
+	rs := t.receipts[author]
+	if rs == nil {
+		rs = &receiptState{}
+		t.receipts[author] = rs
+	}
+	rs.due = true
+}
+
+// flushReceipts sends the receipts owed to authors online; the others get
+// theirs when a port to them opens (receiptsOnOpen).
+func (m *Messenger) flushReceipts() {
+	type owed struct {
+		t      *task
+		author identity.ID
+		c      *conn
+	}
+	var os []owed
+	m.mu.Lock()
+	for _, t := range m.tasks {
+		for author, rs := range t.receipts {
+			if !rs.due {
+				continue
+			}
+			rs.due = false
+			if c := m.conns[author]; c != nil && c.synced {
+				os = append(os, owed{t, author, c})
+			}
+		}
+	}
+	m.mu.Unlock()
+	for _, o := range os {
+		m.goSend(func(ctx context.Context) {
+			_ = m.send(ctx, o.c, m.receipt(ctx, o.t, o.author))
+		})
+	}
+}
+
+// receiptsOnOpen sends c's peer this profile's receipts of every task they
+// share.
+func (m *Messenger) receiptsOnOpen(c *conn) {
+	m.mu.Lock()
+	var ts []*task
+	for _, t := range m.tasks {
+		if mb := t.members[c.peer]; mb != nil && mb.in != nil {
+			ts = append(ts, t)
+		}
+	}
+	m.mu.Unlock()
+	if len(ts) == 0 {
+		return
+	}
+	m.goSend(func(ctx context.Context) {
+		for _, t := range ts {
+			if err := m.send(ctx, c, m.receipt(ctx, t, c.peer)); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// onReceipt takes a member's receipt of this profile's messages.
+func (m *Messenger) onReceipt(c *conn, w wire) {
+	t := m.task(w.Task)
+	if t == nil {
+		return
+	}
+	m.mu.Lock()
+	mb := t.members[c.peer]
+	if mb == nil {
+		m.mu.Unlock()
+		return
+	}
+	own := renumbering{m.self, mb.outFrom, mb.outShift}
+	received, read := own.ownMid(w.Received), own.ownMid(w.Read)
+	changed := received > mb.received || read > mb.read
+	mb.received, mb.read = max(mb.received, received), max(mb.read, read)
+	m.mu.Unlock()
+	if changed {
+		m.emit(Event{Type: EventReceipt, Task: t.id, Peer: c.peer})
+	}
+}
+
+// ownMid is the number in this profile's log of its message a member
+// numbers mid: the same below a successor's messages; shift less among
+// them; and a number of the other place's messages (between) counts as
+// the last agreed one.
+func (r renumbering) ownMid(mid uint64) uint64 {
+	switch {
+	case r.shift == 0 || mid <= r.from:
+		return mid
+	case mid > r.from+r.shift:
+		return mid - r.shift
+	}
+	return r.from
+}
+
+// MarkRead records that this profile's user read the messages of ref's
+// author in task id up to ref (shown on screen), and tells the author.
+func (m *Messenger) MarkRead(id TaskID, ref Ref) error {
+	t := m.task(id)
+	if t == nil {
+		return fmt.Errorf("%w %s", ErrUnknownTask, id)
+	}
+	if ref.By == m.self {
+		return nil // one's own messages are read
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t.members[ref.By] == nil {
+		return fmt.Errorf("room: %s is not a member of task %s", ref.By.Short(), id)
+	}
+	rs := t.receipts[ref.By]
+	if rs == nil || ref.Mid > rs.read {
+		t.oweLocked(ref.By)
+		t.receipts[ref.By].read = ref.Mid
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}

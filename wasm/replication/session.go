@@ -208,6 +208,10 @@ func NewSession(db *journal.DB, p port.Port, cfg Config) *Session {
 	return s
 }
 
+// Version returns the protocol version the two peers agreed on: 1 until
+// the peer's hello arrives, then the highest both offer.
+func (s *Session) Version() uint { return uint(s.ver.Load()) }
+
 // myOffer is what this session offers in its hello.
 func (s *Session) myOffer() Offer {
 	o := Offer{Versions: 1<<s.cfg.Version - 1}

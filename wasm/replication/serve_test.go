@@ -1,0 +1,306 @@
+package replication_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/port"
+	"github.com/task-messenger/task-messenger/wasm/replication"
+)
+
+// serveAll is a holder's configuration: it serves every book it holds.
+var serveAll = replication.Config{Serve: func(_, _ identity.ID) bool { return true }}
+
+// viaAll is a reader's configuration: it follows every book through the peer.
+var viaAll = replication.Config{FollowVia: func(_, _ identity.ID) bool { return true }}
+
+// pin replicates books from their author to a holder (the holder follows
+// them on the author's announcement) and returns the link, still running.
+func pin(t testing.TB, author, holder *journal.DB, books ...*journal.Book) *link {
+	t.Helper()
+	l := connect(t, author, holder, replication.Config{}, serveAll, nil)
+	for _, b := range books {
+		l.A.Share(b)
+	}
+	for _, b := range books {
+		waitFor(t, holder, "the holder's copy", func() bool {
+			h, err := holder.Get(ctx, b.Key())
+			return err == nil && holds(h, b.Len())()
+		})
+	}
+	return l
+}
+
+// TestHolderServes: a peer that holds a book it does not author serves it
+// to a third peer while the author is offline, then live, and the reader
+// verifies it as the author's.
+func TestHolderServes(t *testing.T) {
+	ana, mirror, bob := openDB(t, 1), openDB(t, 3), openDB(t, 2)
+	book, bobCopy := bookFor(t, ana, bob, "t1")
+	fill(t, book, 3_000, 300, "ana") // more than a push: pulled with want
+	pin(t, ana, mirror, book).stop() // Ana goes offline
+
+	l := connect(t, mirror, bob, serveAll, viaAll, nil)
+	waitFor(t, bob, "Bob's copy through the mirror", holds(bobCopy, book.Len()))
+	sameBook(t, book, bobCopy)
+	if info := bobCopy.Info(); !info.Verified || info.Author != ana.ID() {
+		t.Fatalf("Bob's copy is not verified as Ana's: %+v", info)
+	}
+	if l.A.Version() != 2 || l.B.Version() != 2 {
+		t.Fatalf("versions %d / %d, want 2", l.A.Version(), l.B.Version())
+	}
+	if got := l.B.Stats().Sent.ByType[replication.TypeWant]; got == 0 {
+		t.Fatal("Bob pulled nothing: the test meant to exercise want and data through a holder")
+	}
+
+	// Live: Ana writes to the mirror; Bob gets it through the mirror.
+	pin(t, ana, mirror, book)
+	if _, err := book.Append(ctx, []byte("live")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, bob, "the live page through the mirror", holds(bobCopy, book.Len()))
+	sameBook(t, book, bobCopy)
+	if got := l.B.Stats().Recv.Pages; got != int(book.Len()) {
+		t.Fatalf("Bob received %d pages for a book of %d", got, book.Len())
+	}
+}
+
+// TestHolderResumes: a reader that holds the author's head but not all its
+// pages (the transfer broke) pulls the rest from a holder at the same length.
+func TestHolderResumes(t *testing.T) {
+	ana, mirror, bob := openDB(t, 1), openDB(t, 3), openDB(t, 2)
+	book, bobCopy := bookFor(t, ana, bob, "t1")
+	fill(t, book, 2_000, 1024, "ana")
+	pin(t, ana, mirror, book).stop()
+
+	cfg := replication.Config{DataBytes: 16 << 10}
+	serve, via := serveAll, viaAll
+	serve.DataBytes, via.DataBytes = cfg.DataBytes, cfg.DataBytes
+	l := connect(t, mirror, bob, serve, via, func(p port.Port) port.Port { return &closeAfter{Port: p, n: 10} })
+	l.wg.Wait()
+	l.stop()
+	if got := bobCopy.Have().Count(); bobCopy.Len() != book.Len() || got == 0 || got >= book.Len() {
+		t.Fatalf("after the port broke Bob holds %d pages of his head %d; want part of %d", got, bobCopy.Len(), book.Len())
+	}
+	l = connect(t, mirror, bob, serve, via, nil)
+	waitFor(t, bob, "the rest through the mirror", holds(bobCopy, book.Len()))
+	sameBook(t, book, bobCopy)
+}
+
+// TestTwoSources: a reader follows a book from its author and from a
+// holder at once; both verify the same way and the copy is whole.
+func TestTwoSources(t *testing.T) {
+	ana, mirror, bob := openDB(t, 1), openDB(t, 3), openDB(t, 2)
+	book, bobCopy := bookFor(t, ana, bob, "t1")
+	fill(t, book, 2_000, 500, "ana")
+	pin(t, ana, mirror, book)
+	connect(t, mirror, bob, serveAll, viaAll, nil)
+	connect(t, ana, bob, replication.Config{}, replication.Config{}, nil)
+	for i := range 20 {
+		fill(t, book, 50, 500, "more"+itoa(i))
+	}
+	waitFor(t, bob, "Bob's copy from two sources", holds(bobCopy, book.Len()))
+	sameBook(t, book, bobCopy)
+}
+
+// TestHolderTamperedPage: a holder whose pages do not match the author's
+// head is refused (ErrBadProof), and nothing of them is stored.
+func TestHolderTamperedPage(t *testing.T) {
+	ana, mirror, bob := openDB(t, 1), openDB(t, 3), openDB(t, 2)
+	book, bobCopy := bookFor(t, ana, bob, "t1")
+	fill(t, book, 500, 100, "ana")
+	pin(t, ana, mirror, book).stop()
+
+	l := connect(t, mirror, bob, serveAll, viaAll, func(p port.Port) port.Port { return &tamper{Port: p, page: 7} })
+	l.wg.Wait()
+	if !errors.Is(l.errB, journal.ErrBadProof) {
+		t.Fatalf("Bob's session ended with %v, want ErrBadProof", l.errB)
+	}
+	if l.errA == nil || !strings.Contains(l.errA.Error(), "ended the session") {
+		t.Fatalf("the mirror's session ended with %v, want Bob's bye", l.errA)
+	}
+	for _, r := range bobCopy.Have() {
+		if r.Start <= 7 && 7 < r.End {
+			t.Fatal("Bob stored the tampered page")
+		}
+	}
+}
+
+// tamper flips a byte of page `page` in every data or push it receives.
+type tamper struct {
+	port.Port
+	page uint64
+}
+
+func (c *tamper) Recv(ctx context.Context) ([]byte, error) {
+	m, err := c.Port.Recv(ctx)
+	if err != nil {
+		return m, err
+	}
+	v, d, derr := replication.DecodeVersion(m)
+	if derr != nil {
+		return m, nil
+	}
+	var data *replication.Data
+	t := replication.TypeData
+	switch d := d.(type) {
+	case *replication.Data:
+		data = d
+	case *replication.Have:
+		data, t = d.Push, replication.TypeHave
+	}
+	if data == nil || c.page < data.Start || c.page >= data.Start+uint64(len(data.Pages)) {
+		return m, nil
+	}
+	p := bytes.Clone(data.Pages[c.page-data.Start])
+	p[len(p)-1] ^= 1
+	data.Pages[c.page-data.Start] = p
+	return replication.EncodeVersion(v, t, d)
+}
+
+// TestHolderNeedsServe: a peer that does not serve (Serve nil, the room's
+// default) sends nothing of books it does not author, even if listed.
+func TestHolderNeedsServe(t *testing.T) {
+	ana, mirror, bob := openDB(t, 1), openDB(t, 3), openDB(t, 2)
+	book, bobCopy := bookFor(t, ana, bob, "t1")
+	fill(t, book, 10, 100, "ana")
+	pin(t, ana, mirror, book).stop()
+	own, _ := bookFor(t, mirror, bob, "own") // something to wait for
+	own.Append(ctx, []byte("x"))
+	ownCopy, _ := bob.Get(ctx, own.Key())
+
+	l := connect(t, mirror, bob, replication.Config{}, viaAll, nil)
+	waitFor(t, bob, "the mirror's own book", holds(ownCopy, own.Len()))
+	l.stop()
+	if bobCopy.Len() != 0 {
+		t.Fatalf("a peer without Serve served Ana's book (%d pages)", bobCopy.Len())
+	}
+}
+
+// TestVersionNegotiation: version-1 and version-2 peers talk version 1
+// both ways; two version-2 peers talk 2; no common version parts with a
+// clear reason.
+func TestVersionNegotiation(t *testing.T) {
+	v1 := replication.Config{Version: 1}
+	for _, c := range []struct {
+		name       string
+		cfgA, cfgB replication.Config
+		want       uint
+	}{
+		{"v1 author, v2 reader", v1, viaAll, 1},
+		{"v2 author, v1 reader", serveAll, v1, 1},
+		{"v2 both", serveAll, viaAll, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ana, bob := openDB(t, 1), openDB(t, 2)
+			book, bobCopy := bookFor(t, ana, bob, "t1")
+			fill(t, book, 100, 100, "ana")
+			versions := &versionsSeen{}
+			l := connect(t, ana, bob, c.cfgA, c.cfgB, func(p port.Port) port.Port { versions.Port = p; return versions })
+			waitFor(t, bob, "Bob's copy", holds(bobCopy, book.Len()))
+			fill(t, book, 5, 100, "more")
+			waitFor(t, bob, "the new pages", holds(bobCopy, book.Len()))
+			l.stop()
+			if l.A.Version() != c.want || l.B.Version() != c.want {
+				t.Fatalf("agreed %d / %d, want %d", l.A.Version(), l.B.Version(), c.want)
+			}
+			if got := versions.max(); got != c.want {
+				t.Fatalf("Bob received messages of version %d, want %d", got, c.want)
+			}
+			if !errors.Is(l.errA, context.Canceled) || !errors.Is(l.errB, context.Canceled) {
+				t.Fatalf("sessions ended with %v / %v", l.errA, l.errB)
+			}
+		})
+	}
+
+	t.Run("no common version", func(t *testing.T) {
+		ana := openDB(t, 1)
+		pa, pb := port.Pipe(ana.ID(), identity.ID{9}, 8)
+		sent := &sentLog{Port: pa}
+		s := replication.NewSession(ana, sent, replication.Config{})
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		hello := &replication.Hello{Full: true}
+		hello.AddOffer(replication.Offer{Versions: 1 << 2}) // version 3 only
+		msg, _ := replication.Encode(replication.TypeHello, hello)
+		if err := pb.Send(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		err := <-done
+		if !errors.Is(err, replication.ErrProtocol) || !strings.Contains(err.Error(), "no common protocol version: the peer speaks 3, this peer 1, 2") {
+			t.Fatalf("session ended with %v", err)
+		}
+		last, _ := replication.Decode(sent.last())
+		if bye, ok := last.(*replication.Bye); !ok || !strings.Contains(bye.Reason, "no common protocol version") {
+			t.Fatalf("last message sent: %#v, want a bye with the reason", last)
+		}
+	})
+
+	t.Run("version 2 before the hello", func(t *testing.T) {
+		ana := openDB(t, 1)
+		pa, pb := port.Pipe(ana.ID(), identity.ID{9}, 8)
+		s := replication.NewSession(ana, pa, replication.Config{})
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		msg, _ := replication.EncodeVersion(2, replication.TypeHello, &replication.Hello{Full: true})
+		pb.Send(ctx, msg)
+		if err := <-done; !errors.Is(err, replication.ErrProtocol) || !strings.Contains(err.Error(), "version 2") {
+			t.Fatalf("session ended with %v", err)
+		}
+		pb.Close()
+	})
+}
+
+// versionsSeen records the highest version of the messages received.
+type versionsSeen struct {
+	port.Port
+	mu   sync.Mutex
+	high uint
+}
+
+func (v *versionsSeen) Recv(ctx context.Context) ([]byte, error) {
+	m, err := v.Port.Recv(ctx)
+	if err == nil {
+		if ver, _, derr := replication.DecodeVersion(m); derr == nil {
+			v.mu.Lock()
+			v.high = max(v.high, ver)
+			v.mu.Unlock()
+		}
+	}
+	return m, err
+}
+
+func (v *versionsSeen) max() uint {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.high
+}
+
+// sentLog records the messages sent through a port.
+type sentLog struct {
+	port.Port
+	mu   sync.Mutex
+	msgs [][]byte
+}
+
+func (l *sentLog) Send(ctx context.Context, msg []byte) error {
+	l.mu.Lock()
+	l.msgs = append(l.msgs, msg)
+	l.mu.Unlock()
+	return l.Port.Send(ctx, msg)
+}
+
+func (l *sentLog) last() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.msgs) == 0 {
+		return nil
+	}
+	return l.msgs[len(l.msgs)-1]
+}

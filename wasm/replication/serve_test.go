@@ -304,3 +304,51 @@ func (l *sentLog) last() []byte {
 	}
 	return l.msgs[len(l.msgs)-1]
 }
+
+// TestManyBooksViaHolder: a reader that follows 1,000 books through a
+// holder, 10 of which changed, reconciles in one round trip: its hello, the
+// holder's hello (the books it serves at the reader's length) and a have
+// per changed book with its pages pushed; nothing pulled.
+func TestManyBooksViaHolder(t *testing.T) {
+	ana, mirror, bob := openDB(t, 1), openDB(t, 3), openDB(t, 2)
+	var books []*journal.Book
+	for i := range 1000 {
+		b, _ := bookFor(t, ana, bob, "task"+itoa(i))
+		b.Append(ctx, []byte("hello"))
+		books = append(books, b)
+	}
+	pin(t, ana, mirror, books...).stop()
+	l := connect(t, mirror, bob, serveAll, viaAll, nil)
+	for _, b := range books {
+		c, _ := bob.Get(ctx, b.Key())
+		waitFor(t, bob, "first sync", holds(c, b.Len()))
+	}
+	l.stop()
+
+	// Apart: 10 of the 1,000 books change, and reach the mirror.
+	var changed []*journal.Book
+	for i := range 10 {
+		b := books[i*97]
+		b.Append(ctx, []byte("while apart"))
+		changed = append(changed, b)
+	}
+	pin(t, ana, mirror, changed...).stop()
+	l = connect(t, mirror, bob, serveAll, viaAll, nil)
+	for _, b := range changed {
+		c, _ := bob.Get(ctx, b.Key())
+		waitFor(t, bob, "catch-up", holds(c, b.Len()))
+	}
+	l.stop()
+	sm, sb := l.A.Stats(), l.B.Stats()
+	bytes := sm.Sent.Bytes + sb.Sent.Bytes
+	t.Logf("reconcile 1,000 books through a holder, 10 changed: %d messages, %d bytes, by type holder %v reader %v", sm.Sent.Messages+sb.Sent.Messages, bytes, sm.Sent.ByType, sb.Sent.ByType)
+	if m := sm.Sent.ByType; m[replication.TypeHello] != 2 || m[replication.TypeHave] != 10 || m[replication.TypeData] != 0 {
+		t.Fatalf("the holder sent %v; want 2 hellos and 10 haves", m)
+	}
+	if m := sb.Sent.ByType; m[replication.TypeHello] != 1 || m[replication.TypeWant] != 0 || sb.Sent.Messages != 1 {
+		t.Fatalf("the reader sent %v; want its hello only", m)
+	}
+	if bytes >= 64<<10 {
+		t.Fatalf("reconciling took %d bytes; want under 64 KiB", bytes)
+	}
+}

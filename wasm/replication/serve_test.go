@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -350,5 +351,95 @@ func TestManyBooksViaHolder(t *testing.T) {
 	}
 	if bytes >= 64<<10 {
 		t.Fatalf("reconciling took %d bytes; want under 64 KiB", bytes)
+	}
+}
+
+// TestHolderForgedHead: a holder relaying a head the author did not sign
+// is refused (ErrBadSignature), and nothing of it is stored.
+func TestHolderForgedHead(t *testing.T) {
+	ana, mirror, bob := openDB(t, 1), openDB(t, 3), openDB(t, 2)
+	book, bobCopy := bookFor(t, ana, bob, "t1")
+	fill(t, book, 10, 100, "ana")
+	pin(t, ana, mirror, book).stop()
+	before := snapshot(t, bob.Store())
+
+	l := connect(t, mirror, bob, serveAll, viaAll, func(p port.Port) port.Port { return &forgeHead{Port: p} })
+	l.wg.Wait()
+	if !errors.Is(l.errB, journal.ErrBadSignature) {
+		t.Fatalf("Bob's session ended with %v, want ErrBadSignature", l.errB)
+	}
+	if bobCopy.Len() != 0 || snapshot(t, bob.Store()) != before {
+		t.Fatal("Bob stored something of a forged head")
+	}
+}
+
+// forgeHead alters the root of every head it receives in a have.
+type forgeHead struct{ port.Port }
+
+func (c *forgeHead) Recv(ctx context.Context) ([]byte, error) {
+	m, err := c.Port.Recv(ctx)
+	if err != nil {
+		return m, err
+	}
+	v, d, derr := replication.DecodeVersion(m)
+	h, ok := d.(*replication.Have)
+	if derr != nil || !ok {
+		return m, nil
+	}
+	h.Upgrade.Head.Root[0] ^= 1
+	return replication.EncodeVersion(v, replication.TypeHave, h)
+}
+
+// TestForkThroughHolder: a holder relays a head of the author's other
+// history (the same seed wrote elsewhere). The reader keeps the two
+// author-signed heads as evidence, tells the holder (forked), and the
+// session goes on.
+func TestForkThroughHolder(t *testing.T) {
+	ana, mirror, bob := openDB(t, 1), openDB(t, 3), openDB(t, 2)
+	book, bobCopy := bookFor(t, ana, bob, "t1")
+	fill(t, book, 3, 100, "ana")
+	l := connect(t, ana, bob, replication.Config{}, replication.Config{}, nil)
+	waitFor(t, bob, "Bob's copy from Ana", holds(bobCopy, book.Len()))
+	l.stop()
+
+	// The same seed on another device writes another history of the book.
+	ana2, err := journal.Open(ctx, newStore(t), ana.Identity().Seed(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ana2.Author(ctx, book.Name(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, other, 5, 100, "elsewhere")
+	pin(t, ana2, mirror, other).stop()
+	own, _ := bookFor(t, mirror, bob, "own") // the session goes on with it
+	ownCopy, _ := bob.Get(ctx, own.Key())
+
+	told := make(chan struct{}, 1)
+	cfg := serveAll
+	cfg.OnEvent = func(e replication.Event) {
+		if !e.Send && e.Type == replication.TypeForked {
+			told <- struct{}{}
+		}
+	}
+	l = connect(t, mirror, bob, cfg, viaAll, nil)
+	waitFor(t, bob, "the fork", func() bool { return bobCopy.Fork() != nil })
+	f := bobCopy.Fork()
+	if err := f.Verify(); err != nil || f.Old.Key != book.Key() {
+		t.Fatalf("evidence: %v", err)
+	}
+	if _, err := own.Append(ctx, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, bob, "the mirror's own book after the fork", holds(ownCopy, own.Len()))
+	select {
+	case <-told:
+	case <-time.After(time.Minute):
+		t.Fatal("the mirror was not told of the fork")
+	}
+	l.stop()
+	if !errors.Is(l.errA, context.Canceled) || !errors.Is(l.errB, context.Canceled) {
+		t.Fatalf("sessions ended with %v / %v", l.errA, l.errB)
 	}
 }

@@ -214,7 +214,7 @@ func TestVersionNegotiation(t *testing.T) {
 			if got := versions.max(); got != c.want {
 				t.Fatalf("Bob received messages of version %d, want %d", got, c.want)
 			}
-			if !errors.Is(l.errA, context.Canceled) || !errors.Is(l.errB, context.Canceled) {
+			if !stopped(l.errA) || !stopped(l.errB) {
 				t.Fatalf("sessions ended with %v / %v", l.errA, l.errB)
 			}
 		})
@@ -439,7 +439,11 @@ func TestForkThroughHolder(t *testing.T) {
 		t.Fatal("the mirror was not told of the fork")
 	}
 	l.stop()
-	if !errors.Is(l.errA, context.Canceled) || !errors.Is(l.errB, context.Canceled) {
+	if !stopped(l.errA) || !stopped(l.errB) {
 		t.Fatalf("sessions ended with %v / %v", l.errA, l.errB)
 	}
 }
+
+// stopped reports whether a session ended because the test stopped it:
+// its context ended, or the other end, stopped first, closed the port.
+func stopped(err error) bool { return err == nil || errors.Is(err, context.Canceled) }

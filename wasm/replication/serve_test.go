@@ -212,7 +212,7 @@ func TestVersionNegotiation(t *testing.T) {
 				t.Fatalf("agreed %d / %d, want %d", l.A.Version(), l.B.Version(), c.want)
 			}
 			if got := versions.max(); got != c.want {
-				t.Fatalf("Bob received messages of version %d, want %d", got, c.want)
+				t.Fatalf("messages of version %d crossed the port, want %d at most", got, c.want)
 			}
 			if !stopped(l.errA) || !stopped(l.errB) {
 				t.Fatalf("sessions ended with %v / %v", l.errA, l.errB)
@@ -258,7 +258,7 @@ func TestVersionNegotiation(t *testing.T) {
 	})
 }
 
-// versionsSeen records the highest version of the messages received.
+// versionsSeen records the highest version of the messages sent and received.
 type versionsSeen struct {
 	port.Port
 	mu   sync.Mutex
@@ -275,6 +275,15 @@ func (v *versionsSeen) Recv(ctx context.Context) ([]byte, error) {
 		}
 	}
 	return m, err
+}
+
+func (v *versionsSeen) Send(ctx context.Context, msg []byte) error {
+	if ver, _, err := replication.DecodeVersion(msg); err == nil {
+		v.mu.Lock()
+		v.high = max(v.high, ver)
+		v.mu.Unlock()
+	}
+	return v.Port.Send(ctx, msg)
 }
 
 func (v *versionsSeen) max() uint {

@@ -166,21 +166,34 @@ func (c *tamper) Recv(ctx context.Context) ([]byte, error) {
 }
 
 // TestHolderNeedsServe: a peer that does not serve (Serve nil, the room's
-// default) sends nothing of books it does not author, even if listed.
+// default), or speaks version 1 only, sends nothing of books it does not
+// author, even if the reader lists them.
 func TestHolderNeedsServe(t *testing.T) {
-	ana, mirror, bob := openDB(t, 1), openDB(t, 3), openDB(t, 2)
-	book, bobCopy := bookFor(t, ana, bob, "t1")
-	fill(t, book, 10, 100, "ana")
-	pin(t, ana, mirror, book).stop()
-	own, _ := bookFor(t, mirror, bob, "own") // something to wait for
-	own.Append(ctx, []byte("x"))
-	ownCopy, _ := bob.Get(ctx, own.Key())
+	v1 := serveAll
+	v1.Version = 1
+	for name, cfg := range map[string]replication.Config{"no Serve": {}, "version 1": v1} {
+		t.Run(name, func(t *testing.T) {
+			ana, mirror, bob := openDB(t, 1), openDB(t, 3), openDB(t, 2)
+			book, bobCopy := bookFor(t, ana, bob, "t1")
+			fill(t, book, 10, 100, "ana")
+			pin(t, ana, mirror, book).stop()
+			own, _ := bookFor(t, mirror, bob, "own") // something to wait for
+			own.Append(ctx, []byte("x"))
+			ownCopy, _ := bob.Get(ctx, own.Key())
 
-	l := connect(t, mirror, bob, replication.Config{}, viaAll, nil)
-	waitFor(t, bob, "the mirror's own book", holds(ownCopy, own.Len()))
-	l.stop()
-	if bobCopy.Len() != 0 {
-		t.Fatalf("a peer without Serve served Ana's book (%d pages)", bobCopy.Len())
+			l := connect(t, mirror, bob, cfg, viaAll, nil)
+			waitFor(t, bob, "the mirror's own book", holds(ownCopy, own.Len()))
+			// Anything served in answer to Bob's hello went before this.
+			own.Append(ctx, []byte("y"))
+			waitFor(t, bob, "the mirror's next page", holds(ownCopy, own.Len()))
+			l.stop()
+			if bobCopy.Len() != 0 {
+				t.Fatalf("Ana's book was served (%d pages)", bobCopy.Len())
+			}
+			if !stopped(l.errA) || !stopped(l.errB) {
+				t.Fatalf("sessions ended with %v / %v", l.errA, l.errB)
+			}
+		})
 	}
 }
 

@@ -91,6 +91,9 @@ func example(t *testing.T) map[string][]byte {
 	// short enough to push), and the want and data of page 2 alone.
 	hello, _ := replication.Encode(replication.TypeHello, &replication.Hello{Full: true})
 	out["msg-hello"] = hello
+	offered := &replication.Hello{Full: true}
+	offered.AddOffer(replication.Offer{Versions: 3, Caps: replication.CapServe})
+	out["msg-hello-offer"], _ = replication.Encode(replication.TypeHello, offered)
 	up, _ := book.MakeUpgrade(ctx, 0)
 	rp05, _ := book.RangeProof(ctx, 0, 5, 5)
 	have, _ := replication.Encode(replication.TypeHave, &replication.Have{Upgrade: *up, Push: &replication.Data{Key: book.Key().Bytes(), Start: 0, Length: 5, Pages: pages, Proof: *rp05}})

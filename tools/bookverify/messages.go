@@ -20,7 +20,14 @@ const (
 	MaxWantRanges  = 64
 	MaxDataPages   = 4096
 	MaxByeReason   = 1024
+	// MaxVersion is the highest protocol version (docs/format.md,
+	// "Versions"); a message carries 1 until its sender has the peer's hello.
+	MaxVersion = 2
 )
+
+// OfferPrefix is the reserved key prefix of the hello entry that offers a
+// peer's versions and capabilities (length = versions | capabilities<<16).
+var OfferPrefix = [8]byte{0xff, 't', 'm', '-', 'v', 'e', 'r', 's'}
 
 // A Message is one decoded replication message: Type says which fields
 // are set.
@@ -28,8 +35,9 @@ type Message struct {
 	Type uint64
 
 	// hello
-	Full  bool
-	Books []HelloBook
+	Full    bool
+	Books   []HelloBook
+	Version uint64 // of the envelope
 
 	// have
 	Upgrade *Upgrade
@@ -98,14 +106,15 @@ func readMessage(r *reader) (*Message, error) {
 	if n, err := r.array("message"); err != nil || n != 3 {
 		return nil, fmt.Errorf("message: not an array of 3: %v", err)
 	}
-	if v, err := r.uint("version"); err != nil || v != 1 {
+	v, err := r.uint("version")
+	if err != nil || v < 1 || v > MaxVersion {
 		return nil, fmt.Errorf("version %d: %v", v, err)
 	}
 	t, err := r.uint("type")
 	if err != nil {
 		return nil, err
 	}
-	m := &Message{Type: t}
+	m := &Message{Type: t, Version: v}
 	switch t {
 	case TypeHello:
 		return m, readHello(r, m)
@@ -181,6 +190,24 @@ func readHello(r *reader, m *Message) error {
 			return fmt.Errorf("hello: length %d", l)
 		}
 		m.Books = append(m.Books, HelloBook{Prefix: [8]byte(p), Length: l})
+	}
+	return checkOffer(m)
+}
+
+// checkOffer: at most one offer entry, in a full hello only, offering a
+// version at least.
+func checkOffer(m *Message) error {
+	offers := 0
+	for _, b := range m.Books {
+		if b.Prefix == OfferPrefix {
+			offers++
+			if uint16(b.Length) == 0 {
+				return fmt.Errorf("hello: an offer of no version")
+			}
+		}
+	}
+	if offers > 1 || offers == 1 && !m.Full {
+		return fmt.Errorf("hello: %d offers (only a full hello offers, once)", offers)
 	}
 	return nil
 }

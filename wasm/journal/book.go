@@ -598,8 +598,8 @@ func (b *Book) GetRange(ctx context.Context, start, end uint64) ([][]byte, error
 }
 
 // Proof returns the inclusion proof of page i in the tree of size n, which
-// must be at most the book's length. Only books that hold the whole tree
-// (authors) can prove.
+// must be at most the book's length. The author can prove; a replica only
+// if it holds pages [0, n).
 func (b *Book) Proof(ctx context.Context, i, n uint64) (tlog.RecordProof, error) {
 	if err := b.canProve(i, i+1, n); err != nil {
 		return nil, err
@@ -650,13 +650,17 @@ func (b *Book) TreeHash(ctx context.Context, n uint64) (Hash, error) {
 	return tlog.TreeHash(int64(n), storeHashes{ctx, b.db.store, b.key, &b.recent})
 }
 
+// canProve checks that the book can prove [start, end) in the tree of size
+// n: the author always can; a replica only if it holds pages [0, n), whose
+// records hold every tree hash of that tree (verified when they were stored).
 func (b *Book) canProve(start, end, n uint64) error {
 	b.mu.Lock()
 	length := b.rec.head().Length
+	full := b.signer != nil || len(b.rec.Have.Missing(0, n)) == 0
 	b.mu.Unlock()
 	switch {
-	case b.signer == nil:
-		return fmt.Errorf("book %s: only the author serves proofs: %w", b.key.Short(), ErrReadOnly)
+	case !full:
+		return fmt.Errorf("book %s: a replica proves only a tree whose pages it holds: [0, %d) not held: %w", b.key.Short(), n, ErrNotFound)
 	case start >= end || end > n || n > length:
 		return fmt.Errorf("book %s: no proof of [%d, %d) in %d of %d: %w", b.key.Short(), start, end, n, length, ErrNotFound)
 	}

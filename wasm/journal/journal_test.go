@@ -825,3 +825,46 @@ func TestAppendMany(t *testing.T) {
 		t.Fatalf("a failed AppendMany changed a book: %d", a.Len())
 	}
 }
+
+// TestReplicaProves: a replica that holds pages [0, n) proves ranges,
+// upgrades and records in the tree of size n exactly as the author does
+// (replication's holders serve with them); one that lacks a page does not.
+func TestReplicaProves(t *testing.T) {
+	ana := openDB(t, newStore(t), 1)
+	bob := openDB(t, newStore(t), 2)
+	book, err := ana.Author(ctx, ana.ID().String()+"-"+bob.ID().String()+"-task1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book.Append(ctx, pages(100, 64, "a")...)
+	rep, _ := bob.Reader(ctx, book.Key())
+	replicate(t, book, rep, 50, 101)
+	if _, err := rep.RangeProof(ctx, 60, 70, 101); !errors.Is(err, journal.ErrNotFound) {
+		t.Fatalf("a replica lacking pages proved a range: %v", err)
+	}
+	replicate(t, book, rep, 0, 50)
+	n := book.Len()
+	for _, c := range [][3]uint64{{0, 1, n}, {13, 40, n}, {60, n, n}, {5, 9, 57}} {
+		want, err := book.RangeProof(ctx, c[0], c[1], c[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := rep.RangeProof(ctx, c[0], c[1], c[2])
+		if err != nil {
+			t.Fatalf("replica range proof %v: %v", c, err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("range proof %v differs from the author's", c)
+		}
+	}
+	for _, from := range []uint64{0, 1, 37, n} {
+		want, _ := book.MakeUpgrade(ctx, from)
+		got, err := rep.MakeUpgrade(ctx, from)
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("replica upgrade from %d: %v, differs: %v", from, err, fmt.Sprint(got) != fmt.Sprint(want))
+		}
+	}
+	if _, err := rep.Proof(ctx, 42, n); err != nil {
+		t.Fatalf("replica record proof: %v", err)
+	}
+}

@@ -43,6 +43,31 @@ func BenchmarkReplicate(b *testing.B) {
 	b.ReportMetric(100*float64(wire-payload*b.N)/float64(payload*b.N), "overhead-%")
 }
 
+// BenchmarkReplicateFromHolder is BenchmarkReplicate served by a holder
+// (version 2) that does not author the book, the author offline: the same
+// verification, proofs from the holder's stored tree hashes.
+func BenchmarkReplicateFromHolder(b *testing.B) {
+	const n = 20_000
+	ana, mirror := openDB(b, 1), openDB(b, 3)
+	book, err := ana.Author(ctx, "bench", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fill(b, book, n, 1024, "r")
+	pin(b, ana, mirror, book).stop()
+	length := book.Len()
+	b.SetBytes(int64(n * 1024))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		bob, rep := freshReader(b, ana, book)
+		l := connect(b, mirror, bob, serveAll, viaAll, nil)
+		waitFor(b, bob, "replica", holds(rep, length))
+		l.stop()
+	}
+	b.ReportMetric(float64(int(length)*b.N)/b.Elapsed().Seconds(), "pages/s")
+}
+
 // freshReader opens, off the clock, a new profile following book.
 func freshReader(b *testing.B, author *journal.DB, book *journal.Book) (*journal.DB, *journal.Book) {
 	b.StopTimer()

@@ -6,15 +6,17 @@
 // every book the two share: the books this profile authors for the peer
 // (named "${self}-${peer}-…", or added with Share) and its replicas of the
 // peer's books (those whose author, verified or expected through
-// journal.DB.ReaderFrom, is the peer). Only the author of a book serves it;
-// a replica only pulls. Run it again on every new port: it resumes from what
-// the store holds, so nothing is lost or downloaded twice.
+// journal.DB.ReaderFrom, is the peer). In version 1 only the author of a
+// book serves it and a replica only pulls; version 2 lets a holder serve
+// (see Holders). Run it again on every new port: it resumes from what the
+// store holds, so nothing is lost or downloaded twice.
 //
 // # Messages
 //
 // Every message is CBOR (deterministic encoding, fxamacker/cbor), an array
-// [version, type, body], version 1, at most MaxMessageSize bytes. Bodies are
-// CBOR arrays, their elements positional:
+// [version, type, body], at most MaxMessageSize bytes: version 1 until the
+// sender has the peer's hello, then the version agreed (see Versions). Bodies
+// are CBOR arrays, their elements positional, the same in both versions:
 //
 //	type  name   body                                   sent by
 //	1     hello  [full bool, [[prefix, length] …]]      a reader: the length it has of each of
@@ -49,6 +51,40 @@
 // of books (sent as an empty array; null is accepted because the first
 // peers sent it). Null or undefined anywhere else is a protocol violation.
 // docs/format.md gives every byte, with worked examples.
+//
+// # Versions
+//
+// A full hello may end with an offer entry (Offer): the reserved prefix
+// OfferPrefix, and as its length the versions the peer speaks (bit v-1 for
+// version v) and its capabilities shifted by 16 (CapServe). A version-1
+// peer takes it for the length of a book it does not write and ignores it,
+// so version-1 and version-2 peers keep talking version 1: a version-1
+// decoder would refuse a hello with a new field, and neither peer knows
+// the other's version before its hello. Two peers speak the highest version
+// both offer (Agree, Session.Version); none in common ends the session with
+// a bye that says so. Config.Version = 1 runs a session as a version-1 peer.
+//
+// # Holders (version 2)
+//
+// A holder serves books it holds whole (pages 0 to the author's head it
+// holds, not forked) but does not author, to a peer Config.Serve allows;
+// a reader follows a book through a holder when Config.FollowVia allows.
+// The reader lists the book in its hello; the holder answers a reader
+// behind it with a have of the author's head (from the reader's length,
+// pages pushed as an author would), a reader at its length with a hello
+// entry of that length (the reader may then pull what it lacks), and later
+// haves as its copy grows. Heads are the author's, verified the same way;
+// range proofs come from the tree hashes the holder stored (journal: a
+// replica holding [0, n) proves like the author); the genesis must name the
+// author the reader expects. A reader asks a holder for pages only under a
+// head the holder showed it proves against; following a book from two
+// sources, it drops data proven against a head it has since replaced, and
+// asks again. A bad head or page is refused as from an author (the session
+// ends, ErrBadProof); a fork seen through a holder is two heads signed by
+// the author's book key, evidence sent with forked to the peer that sent
+// the second; a holder that receives it serves the book to that reader no
+// more. The room leaves Serve off: its books are per pair, so a member
+// holds only the copies addressed to it and nobody else follows them.
 //
 // # Push rules
 //

@@ -41,13 +41,38 @@ func FuzzDecode(f *testing.F) {
 		{replication.TypeBye, &replication.Bye{Reason: "bye"}},
 		{replication.TypeForked, &replication.Forked{Key: book.Key().Bytes(), Fork: *rep.Fork()}},
 	}
+	offered := &replication.Hello{Full: true, Books: []replication.HelloBook{{Prefix: make([]byte, 8), Length: 3}}}
+	offered.AddOffer(replication.Offer{Versions: 3, Caps: replication.CapServe})
+	seeds = append(seeds, struct {
+		t    replication.Type
+		body any
+	}{replication.TypeHello, offered})
 	for _, s := range seeds {
-		msg, err := replication.Encode(s.t, s.body)
-		if err != nil {
-			f.Fatal(err)
+		for v := uint(1); v <= replication.Version; v++ {
+			msg, err := replication.EncodeVersion(v, s.t, s.body)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(msg)
+		}
+	}
+	// Offers refused: two, in a later hello, of no version; a version 3.
+	twice := &replication.Hello{Full: true}
+	twice.AddOffer(replication.Offer{Versions: 3})
+	twice.AddOffer(replication.Offer{Versions: 3})
+	later := &replication.Hello{}
+	later.AddOffer(replication.Offer{Versions: 3})
+	none := &replication.Hello{Full: true}
+	none.AddOffer(replication.Offer{Caps: replication.CapServe})
+	for _, h := range []*replication.Hello{twice, later, none} {
+		msg, _ := replication.Encode(replication.TypeHello, h)
+		if _, err := replication.Decode(msg); err == nil {
+			f.Fatalf("accepted a hello with a bad offer: %x", msg)
 		}
 		f.Add(msg)
 	}
+	v3, _ := replication.EncodeVersion(3, replication.TypeBye, &replication.Bye{})
+	f.Add(v3)
 	// Nulls where allowed (a hello's books, a have's push) and where not.
 	for _, h := range []string{"83010182f5f6", "83010182f680", "830105f6", "83010581f6", "83010182f5f7", "83010381f6"} {
 		f.Add(cb(h))
@@ -55,9 +80,12 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0x83, 0x01, 0x04, 0x40})
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		m, err := replication.Decode(msg)
+		v, m, err := replication.DecodeVersion(msg)
 		if err != nil {
 			return
+		}
+		if v < 1 || v > replication.Version {
+			t.Fatalf("accepted version %d", v)
 		}
 		var typ replication.Type
 		switch m := m.(type) {
@@ -90,7 +118,7 @@ func FuzzDecode(f *testing.F) {
 		default:
 			t.Fatalf("Decode returned %T", m)
 		}
-		again, err := replication.Encode(typ, m)
+		again, err := replication.EncodeVersion(v, typ, m)
 		if err != nil {
 			t.Fatalf("re-encoding an accepted %s: %v", typ, err)
 		}
@@ -98,7 +126,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decoding a re-encoded %s: %v", typ, err)
 		}
-		again2, _ := replication.Encode(typ, m2)
+		again2, _ := replication.EncodeVersion(v, typ, m2)
 		if !bytes.Equal(again, again2) {
 			t.Fatalf("%s does not round-trip", typ)
 		}

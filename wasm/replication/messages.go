@@ -11,8 +11,65 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/journal"
 )
 
-// Version is the protocol version in every message.
-const Version = 1
+// Version is the highest protocol version this package speaks. Version 1:
+// only an author serves its books. Version 2: a peer that holds the whole
+// of another author's book may serve it too (Config.Serve, CapServe). Two
+// peers speak the highest version both offer in their first hello (Offer);
+// a peer whose hello offers nothing speaks version 1 only.
+const Version = 2
+
+// Offer is what a peer speaks: its protocol versions (bit v-1 set for
+// version v) and capabilities. A full hello carries it as a reserved entry
+// of its book list (OfferPrefix), which a version-1 peer ignores as a book
+// it does not write: so the first hello stays a version-1 hello, decodable
+// by every peer, and version-1 peers keep talking version 1.
+type Offer struct {
+	Versions uint16
+	Caps     Caps
+}
+
+// Caps are the capabilities a peer offers.
+type Caps uint32
+
+// CapServe: the peer may serve books it holds but does not author.
+const CapServe Caps = 1
+
+// OfferPrefix is the reserved key prefix of the hello entry that carries an
+// Offer; the entry's length is Versions | Caps<<16. No book key starts with
+// it but by a 2^-64 chance, which an author cannot steer (book keys are
+// hashes of its seed and the name).
+var OfferPrefix = [PrefixSize]byte{0xff, 't', 'm', '-', 'v', 'e', 'r', 's'}
+
+// Speaks reports whether the offer includes version v.
+func (o Offer) Speaks(v uint) bool { return v >= 1 && v <= 16 && o.Versions&(1<<(v-1)) != 0 }
+
+// Agree returns the highest version both offers include, or 0.
+func Agree(a, b Offer) uint {
+	for v := uint(16); v >= 1; v-- {
+		if a.Speaks(v) && b.Speaks(v) {
+			return v
+		}
+	}
+	return 0
+}
+
+// offerV1 is what a hello without an offer means: version 1, nothing else.
+var offerV1 = Offer{Versions: 1}
+
+// Offer returns the offer a hello carries, or version 1's if none.
+func (h *Hello) Offer() Offer {
+	for _, b := range h.Books {
+		if [PrefixSize]byte(b.Prefix) == OfferPrefix {
+			return Offer{Versions: uint16(b.Length), Caps: Caps(b.Length >> 16)}
+		}
+	}
+	return offerV1
+}
+
+// AddOffer appends the offer's reserved entry to a full hello.
+func (h *Hello) AddOffer(o Offer) {
+	h.Books = append(h.Books, HelloBook{Prefix: OfferPrefix[:], Length: uint64(o.Versions) | uint64(o.Caps)<<16})
+}
 
 // Bounds on messages: a message over any of them ends the session.
 const (
@@ -145,27 +202,38 @@ type Forked struct {
 
 var encMode, decMode = journal.Codec(MaxHelloBooks)
 
-// Encode encodes a message body of type t.
-func Encode(t Type, body any) ([]byte, error) {
+// Encode encodes a message body of type t as version 1 (the version of
+// every message sent before the peer's hello).
+func Encode(t Type, body any) ([]byte, error) { return EncodeVersion(1, t, body) }
+
+// EncodeVersion encodes a message body of type t as version v.
+func EncodeVersion(v uint, t Type, body any) ([]byte, error) {
 	b, err := encMode.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
-	return encMode.Marshal(envelope{V: Version, T: t, Body: b})
+	return encMode.Marshal(envelope{V: v, T: t, Body: b})
 }
 
 // Decode decodes a message from the wire and checks every bound. It returns
 // a *Hello, *Have, *Want, *Data, *Bye or *Forked.
 func Decode(msg []byte) (any, error) {
+	_, m, err := DecodeVersion(msg)
+	return m, err
+}
+
+// DecodeVersion is Decode, also returning the message's version (1 to
+// Version; a session also checks it is the one agreed).
+func DecodeVersion(msg []byte) (uint, any, error) {
 	if len(msg) > MaxMessageSize {
-		return nil, fmt.Errorf("%w: message of %d bytes, at most %d", ErrProtocol, len(msg), MaxMessageSize)
+		return 0, nil, fmt.Errorf("%w: message of %d bytes, at most %d", ErrProtocol, len(msg), MaxMessageSize)
 	}
 	var env envelope
 	if err := decMode.Unmarshal(msg, &env); err != nil {
-		return nil, fmt.Errorf("%w: envelope: %v", ErrProtocol, err)
+		return 0, nil, fmt.Errorf("%w: envelope: %v", ErrProtocol, err)
 	}
-	if env.V != Version {
-		return nil, fmt.Errorf("%w: version %d, this peer speaks %d", ErrProtocol, env.V, Version)
+	if env.V < 1 || env.V > Version {
+		return 0, nil, fmt.Errorf("%w: version %d, this peer speaks 1 to %d", ErrProtocol, env.V, Version)
 	}
 	var body interface{ check() error }
 	switch env.T {
@@ -182,24 +250,25 @@ func Decode(msg []byte) (any, error) {
 	case TypeForked:
 		body = new(Forked)
 	default:
-		return nil, fmt.Errorf("%w: unknown message type %d", ErrProtocol, env.T)
+		return 0, nil, fmt.Errorf("%w: unknown message type %d", ErrProtocol, env.T)
 	}
 	if err := checkNulls(env.T, env.Body); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrProtocol, env.T, err)
+		return 0, nil, fmt.Errorf("%w: %s: %v", ErrProtocol, env.T, err)
 	}
 	if err := decMode.Unmarshal(env.Body, body); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrProtocol, env.T, err)
+		return 0, nil, fmt.Errorf("%w: %s: %v", ErrProtocol, env.T, err)
 	}
 	if err := body.check(); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrProtocol, env.T, err)
+		return 0, nil, fmt.Errorf("%w: %s: %v", ErrProtocol, env.T, err)
 	}
-	return body, nil
+	return env.V, body, nil
 }
 
 func (h *Hello) check() error {
 	if len(h.Books) > MaxHelloBooks {
 		return fmt.Errorf("%d books", len(h.Books))
 	}
+	offers := 0
 	for _, b := range h.Books {
 		if len(b.Prefix) != PrefixSize {
 			return fmt.Errorf("key prefix of %d bytes", len(b.Prefix))
@@ -207,6 +276,17 @@ func (h *Hello) check() error {
 		if b.Length > journal.MaxLength {
 			return fmt.Errorf("length %d", b.Length)
 		}
+		if [PrefixSize]byte(b.Prefix) == OfferPrefix {
+			offers++
+		}
+	}
+	switch {
+	case offers > 1:
+		return fmt.Errorf("%d offers of versions", offers)
+	case offers == 1 && !h.Full:
+		return errors.New("an offer of versions in a later hello (only the first, full hello offers)")
+	case offers == 1 && h.Offer().Versions == 0:
+		return errors.New("an offer of no version")
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -41,6 +42,23 @@ type Config struct {
 	// evidence is verified; the session offers the book to the peer no
 	// more and goes on with the others. It must not block.
 	OnFork func(book identity.ID, evidence *journal.Fork)
+	// Version is the highest protocol version the session offers (default
+	// and at most the package's Version). 1 runs it as a version-1 peer:
+	// its hello offers nothing, it serves only its own books and follows
+	// books from their authors only.
+	Version uint
+	// Serve reports whether this profile serves to peer a book it holds
+	// but does not author, when the peer lists it in its hello (version 2).
+	// Only a replica held whole (pages 0 to its head) and not forked is
+	// served. Nil: never, so an author serves its own books only. It must
+	// not block.
+	Serve func(book, peer identity.ID) bool
+	// FollowVia reports whether to follow a replica of another author's
+	// book from this peer, a holder that serves it (version 2): the session
+	// lists it in its hello and takes the author's signed heads and pages
+	// from the peer, verified as they are from the author. Nil: never. It
+	// must not block.
+	FollowVia func(book, holder identity.ID) bool
 }
 
 func (c *Config) defaults() {
@@ -58,6 +76,9 @@ func (c *Config) defaults() {
 	}
 	if c.Window == 0 {
 		c.Window = 16384
+	}
+	if c.Version == 0 || c.Version > Version {
+		c.Version = Version
 	}
 }
 
@@ -103,14 +124,24 @@ type Session struct {
 	port port.Port
 	peer identity.ID
 	cfg  Config
+	ver  atomic.Uint32 // the version agreed: 1 until the peer's hello says more
 
-	mu      sync.Mutex // guards the fields below
+	mu     sync.Mutex // guards the fields below
+	agreed bool       // the peer's first hello arrived
+	offer  Offer      // the peer's offer
+	// Version 2: books this profile holds and may serve, by prefix (Serve
+	// set); books the peer listed that it does not hold yet, with the
+	// listed length; replicas followed through the peer, by prefix.
+	held    map[[PrefixSize]byte]identity.ID
+	pending map[[PrefixSize]byte]uint64
+	viaKeys map[[PrefixSize]byte]identity.ID
 	own     map[identity.ID]*ownBook
 	reps    map[identity.ID]*repBook
 	ctrl    []queued      // encoded messages to send before anything else
 	dirty   []identity.ID // own books whose new head the peer lacks, in order
 	serving []identity.ID // own books with wanted ranges to send, round robin
 	adds    []identity.ID // books created or followed since the last look
+	others  []identity.ID // replicas of other authors followed since the last look
 	stats   Stats
 	wake    chan struct{} // signals the writer; capacity 1
 
@@ -118,8 +149,9 @@ type Session struct {
 	// only hmu: mu is held while books are read (their locks are held while
 	// hooks run), so a hook that waited for mu could deadlock.
 	hmu      sync.Mutex
-	hAppends map[identity.ID]struct{} // books appended to
+	hAppends map[identity.ID]struct{} // books appended to, or held books that grew
 	hAdds    []identity.ID            // books created for the peer, or followed from it
+	hOthers  []identity.ID            // replicas of other authors followed (version 2)
 }
 
 // queued is an encoded control message and its event.
@@ -128,9 +160,12 @@ type queued struct {
 	ev  Event
 }
 
-// ownBook is a book this profile authors for the peer. Owned by Session.mu.
+// ownBook is a book this profile authors for the peer, or (held) a
+// replica it serves to the peer. Owned by Session.mu.
 type ownBook struct {
 	book   *journal.Book
+	held   bool   // not authored: a replica this profile holds whole and serves
+	told   uint64 // held: the length the peer was told this profile serves at its own
 	known  bool   // the peer's length is known (its hello arrived)
 	listed bool   // the peer's hello listed the book: it follows it already
 	peer   uint64 // the head length the peer has, as far as we know
@@ -148,6 +183,9 @@ type ownBook struct {
 // repBook is a replica of the peer's book. Owned by Session.mu.
 type repBook struct {
 	book     *journal.Book
+	via      bool   // another author's book, followed through the peer (a holder)
+	at       uint64 // the length of this replica's head the peer proves against (wants need at = Len)
+	told     uint64 // the length last listed to the peer
 	sparse   bool
 	fetch    journal.Ranges // for sparse replicas: what the application asked for
 	inflight journal.Ranges // asked for, not yet received
@@ -157,13 +195,44 @@ type repBook struct {
 // NewSession prepares a session of db over p.
 func NewSession(db *journal.DB, p port.Port, cfg Config) *Session {
 	cfg.defaults()
-	return &Session{
+	s := &Session{
 		db: db, port: p, peer: p.Remote(), cfg: cfg,
-		own:  make(map[identity.ID]*ownBook),
-		reps: make(map[identity.ID]*repBook),
-		wake: make(chan struct{}, 1),
+		own:     make(map[identity.ID]*ownBook),
+		reps:    make(map[identity.ID]*repBook),
+		held:    make(map[[PrefixSize]byte]identity.ID),
+		pending: make(map[[PrefixSize]byte]uint64),
+		viaKeys: make(map[[PrefixSize]byte]identity.ID),
+		wake:    make(chan struct{}, 1),
 	}
+	s.ver.Store(1)
+	return s
 }
+
+// Version returns the protocol version the two peers agreed on: 1 until
+// the peer's hello arrives, then the highest both offer.
+func (s *Session) Version() uint { return uint(s.ver.Load()) }
+
+// myOffer is what this session offers in its hello.
+func (s *Session) myOffer() Offer {
+	o := Offer{Versions: 1<<s.cfg.Version - 1}
+	if s.cfg.Serve != nil {
+		o.Caps |= CapServe
+	}
+	return o
+}
+
+// peerServesLocked reports whether the peer may serve books it does not
+// author: both speak version 2 and it offered CapServe.
+func (s *Session) peerServesLocked() bool {
+	return s.ver.Load() >= 2 && s.offer.Caps&CapServe != 0
+}
+
+// encode encodes a message in the version agreed.
+func (s *Session) encode(t Type, body any) ([]byte, error) {
+	return EncodeVersion(uint(s.ver.Load()), t, body)
+}
+
+func prefixOf(key identity.ID) [PrefixSize]byte { return [PrefixSize]byte(key[:PrefixSize]) }
 
 // Stats returns what has crossed the port so far.
 func (s *Session) Stats() Stats {
@@ -213,7 +282,11 @@ func (s *Session) load(ctx context.Context) error {
 	hello := &Hello{Full: true}
 	own := make(map[identity.ID]*ownBook)
 	reps := make(map[identity.ID]*repBook)
+	held := make(map[[PrefixSize]byte]identity.ID)
 	for _, info := range infos {
+		if s.other(&info) && s.cfg.Serve != nil {
+			held[prefixOf(info.Key)] = info.Key
+		}
 		switch {
 		case info.Writable:
 			if r, ok := journal.NameReader(info.Name); ok && r == s.peer {
@@ -228,9 +301,23 @@ func (s *Session) load(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			reps[info.Key] = s.newRep(b)
+			r := s.newRep(b)
+			r.at, r.told = info.Head.Length, info.Head.Length
+			reps[info.Key] = r
+			hello.Books = append(hello.Books, HelloBook{Prefix: info.Key[:PrefixSize], Length: info.Head.Length})
+		case s.other(&info) && s.cfg.FollowVia != nil && s.cfg.FollowVia(info.Key, s.peer):
+			b, err := s.db.Get(ctx, info.Key)
+			if err != nil {
+				return err
+			}
+			r := s.newRep(b)
+			r.via, r.told = true, info.Head.Length
+			reps[info.Key] = r
 			hello.Books = append(hello.Books, HelloBook{Prefix: info.Key[:PrefixSize], Length: info.Head.Length})
 		}
+	}
+	if s.cfg.Version >= 2 {
+		hello.AddOffer(s.myOffer())
 	}
 	// The DB hook runs already (so nothing created meanwhile is missed):
 	// the maps are filled under the lock it takes.
@@ -244,7 +331,13 @@ func (s *Session) load(ctx context.Context) error {
 	for k, r := range reps {
 		if _, ok := s.reps[k]; !ok {
 			s.reps[k] = r
+			if r.via {
+				s.viaKeys[prefixOf(k)] = k
+			}
 		}
+	}
+	for p, k := range held {
+		s.held[p] = k
 	}
 	if err := s.queueLocked(TypeHello, hello, Event{}); err != nil {
 		return err
@@ -253,6 +346,13 @@ func (s *Session) load(ctx context.Context) error {
 		s.wantLocked(r)
 	}
 	return nil
+}
+
+// other reports whether a book is a replica of a third profile's book (its
+// author is neither this profile nor the peer): version 2 may serve it, or
+// follow it through the peer.
+func (s *Session) other(info *journal.BookInfo) bool {
+	return s.cfg.Version >= 2 && !info.Writable && info.Author != s.peer && info.Author != (identity.ID{})
 }
 
 func (s *Session) newRep(b *journal.Book) *repBook {
@@ -304,12 +404,23 @@ func (s *Session) onDBEvent(ev journal.Event) {
 		s.hmu.Lock()
 		s.hAdds = append(s.hAdds, ev.Book)
 		s.hmu.Unlock()
-	case journal.EventFollow:
-		if ev.Peer != s.peer {
-			return
+	case journal.EventHead, journal.EventPut:
+		if s.cfg.Serve == nil {
+			return // only held books care: they may have become whole
 		}
 		s.hmu.Lock()
-		s.hAdds = append(s.hAdds, ev.Book)
+		if s.hAppends == nil {
+			s.hAppends = make(map[identity.ID]struct{})
+		}
+		s.hAppends[ev.Book] = struct{}{}
+		s.hmu.Unlock()
+	case journal.EventFollow:
+		s.hmu.Lock()
+		if ev.Peer == s.peer {
+			s.hAdds = append(s.hAdds, ev.Book)
+		} else if s.cfg.Version >= 2 && (s.cfg.Serve != nil || s.cfg.FollowVia != nil) {
+			s.hOthers = append(s.hOthers, ev.Book)
+		}
 		s.hmu.Unlock()
 	default:
 		return
@@ -320,16 +431,17 @@ func (s *Session) onDBEvent(ev journal.Event) {
 // takeHooked applies what the hook saw. Called with mu held.
 func (s *Session) takeHookedLocked() {
 	s.hmu.Lock()
-	appends, adds := s.hAppends, s.hAdds
-	s.hAppends, s.hAdds = nil, nil
+	appends, adds, others := s.hAppends, s.hAdds, s.hOthers
+	s.hAppends, s.hAdds, s.hOthers = nil, nil, nil
 	s.hmu.Unlock()
 	for key := range appends {
 		if o, ok := s.own[key]; ok {
-			o.appended = true
+			o.appended = !o.held
 			s.markDirtyLocked(key, o)
 		}
 	}
 	s.adds = append(s.adds, adds...)
+	s.others = append(s.others, others...)
 }
 
 func (s *Session) markDirtyLocked(key identity.ID, o *ownBook) {
@@ -349,7 +461,7 @@ func (s *Session) signal() {
 
 // queueLocked encodes a control message and queues it for the writer.
 func (s *Session) queueLocked(t Type, body any, ev Event) error {
-	msg, err := Encode(t, body)
+	msg, err := s.encode(t, body)
 	if err != nil {
 		return err
 	}
@@ -365,6 +477,25 @@ func (s *Session) wantLocked(r *repBook) {
 	length := r.book.Len()
 	if length == 0 {
 		return
+	}
+	if length != r.at {
+		// The head moved on elsewhere (another session, another source):
+		// the peer proves against the head it knows we hold, so it must
+		// learn this one first. An author holds every head of its book; a
+		// holder says whether it can serve this one (a have, or a hello
+		// entry of the same length).
+		if r.via && !s.peerServesLocked() {
+			return
+		}
+		if r.told != length {
+			r.told = length
+			key := r.book.Key()
+			s.queueLocked(TypeHello, &Hello{Books: []HelloBook{{Prefix: key[:PrefixSize], Length: length}}}, Event{})
+		}
+		if r.via {
+			return
+		}
+		r.at = length
 	}
 	target := journal.Ranges{{Start: 0, End: length}}
 	if r.sparse {
@@ -407,9 +538,12 @@ func (s *Session) readLoop(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		m, err := Decode(msg)
+		v, m, err := DecodeVersion(msg)
 		if err != nil {
 			return s.fail(ctx, err)
+		}
+		if agreed := uint(s.ver.Load()); v > agreed {
+			return s.fail(ctx, fmt.Errorf("%w: a message of version %d, the version agreed is %d", ErrProtocol, v, agreed))
 		}
 		if err := s.handle(ctx, m, len(msg)); err != nil {
 			return s.fail(ctx, err)
@@ -423,7 +557,7 @@ func (s *Session) fail(ctx context.Context, err error) error {
 		return err
 	}
 	s.cfg.Logger.Warn("replication: ending session", "peer", s.peer.Short(), "err", err)
-	if msg, e := Encode(TypeBye, &Bye{Reason: clip(err.Error())}); e == nil {
+	if msg, e := s.encode(TypeBye, &Bye{Reason: clip(err.Error())}); e == nil {
 		_ = s.port.Send(ctx, msg) // best effort: the port closes next
 	}
 	return err
@@ -440,7 +574,7 @@ func (s *Session) handle(ctx context.Context, m any, size int) error {
 	switch m := m.(type) {
 	case *Hello:
 		s.event(false, Event{Type: TypeHello, Bytes: size})
-		s.onHello(m)
+		return s.onHello(ctx, m)
 	case *Have:
 		h := &m.Upgrade.Head
 		ev := Event{Type: TypeHave, Book: h.Key, Start: m.Upgrade.From, End: h.Length, Bytes: size, Hashes: len(m.Upgrade.Proof)}
@@ -471,17 +605,38 @@ func (s *Session) handle(ctx context.Context, m any, size int) error {
 	return nil
 }
 
-// onHello learns the lengths the peer has of our books, and announces those
-// it is behind on (or, for a full hello, does not have at all).
-func (s *Session) onHello(h *Hello) {
+// onHello agrees on the version (the peer's first hello), learns the
+// lengths the peer has of our books, and announces those it is behind on
+// (or, for a full hello, does not have at all). Version 2: it also serves
+// the books the peer lists that this profile holds (Serve), and learns
+// which books the peer, a holder, serves at our length.
+func (s *Session) onHello(ctx context.Context, h *Hello) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	if h.Full && !s.agreed {
+		s.agreed, s.offer = true, h.Offer()
+		v := Agree(s.myOffer(), s.offer)
+		if v == 0 {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: no common protocol version: the peer speaks %s, this peer %s", ErrProtocol, versions(s.offer), versions(s.myOffer()))
+		}
+		s.ver.Store(uint32(v))
+	}
 	byPrefix := make(map[[PrefixSize]byte]uint64, len(h.Books))
 	for _, b := range h.Books {
 		byPrefix[[PrefixSize]byte(b.Prefix)] = b.Length
 	}
+	delete(byPrefix, OfferPrefix)
+	reply := &Hello{}
 	for key, o := range s.own {
-		n, listed := byPrefix[[PrefixSize]byte(key[:PrefixSize])]
+		p := prefixOf(key)
+		n, listed := byPrefix[p]
+		delete(byPrefix, p)
+		if o.held {
+			if listed {
+				s.heldListedLocked(key, o, n, reply)
+			}
+			continue
+		}
 		if !listed && !h.Full {
 			continue
 		}
@@ -497,6 +652,114 @@ func (s *Session) onHello(h *Hello) {
 			s.markDirtyLocked(key, o)
 		}
 	}
+	var toServe []listedBook
+	if s.ver.Load() >= 2 {
+		toServe = s.sortListedLocked(byPrefix)
+	}
+	s.mu.Unlock()
+	return s.serveListed(ctx, toServe, reply)
+}
+
+// listedBook is a book the peer listed that this profile may serve.
+type listedBook struct {
+	key identity.ID
+	n   uint64
+}
+
+// sortListedLocked sorts the entries of a hello that are not our own
+// books: replicas the peer serves at our length (they can be pulled now),
+// books this profile holds and may serve (returned, to be opened), and
+// books it does not hold yet (pending, served once held).
+func (s *Session) sortListedLocked(byPrefix map[[PrefixSize]byte]uint64) []listedBook {
+	var out []listedBook
+	for p, n := range byPrefix {
+		if key, ok := s.viaKeys[p]; ok && s.peerServesLocked() {
+			if r := s.reps[key]; r.book.Len() == n && n > 0 {
+				r.at = n
+				s.wantLocked(r)
+			}
+			continue
+		}
+		if s.cfg.Serve == nil {
+			continue
+		}
+		if key, ok := s.held[p]; ok {
+			out = append(out, listedBook{key, n})
+		} else if len(s.pending) < MaxBooks {
+			s.pending[p] = n
+		}
+	}
+	return out
+}
+
+// serveListed opens the held books the peer listed that Serve allows, and
+// serves them; reply collects the books served at the peer's length.
+func (s *Session) serveListed(ctx context.Context, list []listedBook, reply *Hello) error {
+	for _, l := range list {
+		if !s.cfg.Serve(l.key, s.peer) {
+			continue
+		}
+		b, err := s.db.Get(ctx, l.key)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		o, ok := s.own[l.key]
+		if !ok {
+			o = &ownBook{book: b, held: true}
+			s.own[l.key] = o
+		}
+		s.heldListedLocked(l.key, o, l.n, reply)
+		s.mu.Unlock()
+	}
+	if len(reply.Books) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queueLocked(TypeHello, reply, Event{})
+}
+
+// heldListedLocked serves a held book the peer holds n pages of: a have
+// when this profile holds more, a hello entry (added to reply) when it
+// holds as many (the peer may pull what it lacks), nothing when it holds
+// fewer or not the whole book.
+func (s *Session) heldListedLocked(key identity.ID, o *ownBook, n uint64, reply *Hello) {
+	o.known, o.listed, o.peer = true, true, n
+	l, ok := whole(o.book)
+	switch {
+	case !ok || l < n || o.forked:
+	case l > n:
+		s.markDirtyLocked(key, o)
+	case o.told != n:
+		o.told, o.sent = n, max(o.sent, n)
+		reply.Books = append(reply.Books, HelloBook{Prefix: key[:PrefixSize], Length: n})
+	}
+}
+
+// whole returns a replica's length and whether it holds all of it, not
+// forked: only then can it prove any range of its head.
+func whole(b *journal.Book) (uint64, bool) {
+	info := b.Info()
+	n := info.Head.Length
+	return n, n > 0 && !info.Forked && len(info.Have.Missing(0, n)) == 0
+}
+
+// versions writes the versions of an offer, for an error.
+func versions(o Offer) string {
+	var out []byte
+	for v := uint(1); v <= 16; v++ {
+		if o.Speaks(v) {
+			if len(out) > 0 {
+				out = append(out, ',', ' ')
+			}
+			out = fmt.Appendf(out, "%d", v)
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return string(out)
 }
 
 // onHave moves a replica to the author's new head and stores pushed pages.
@@ -508,10 +771,13 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 		return err
 	}
 	s.mu.Lock()
-	forked := r.forked
+	forked, via, serves := r.forked, r.via, s.peerServesLocked()
 	s.mu.Unlock()
+	if via && !serves {
+		return fmt.Errorf("%w: have of book %s, which the peer does not author and did not offer to serve", ErrProtocol, key.Short())
+	}
 	if forked {
-		return nil // the author was told why
+		return nil // the author (or the holder) was told why
 	}
 	if cur := r.book.Len(); cur != 0 && up.From != cur && up.Head.Length < cur {
 		// A head older than ours: the author wrote from an older state
@@ -524,6 +790,7 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 		// The author has an old idea of our length: tell it, drop this.
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		r.told = cur
 		return s.queueLocked(TypeHello, &Hello{Books: []HelloBook{{Prefix: key[:PrefixSize], Length: cur}}}, Event{})
 	}
 	if p := m.Push; p != nil && p.Length == up.Head.Length {
@@ -546,6 +813,10 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 	if p := m.Push; p != nil {
 		r.inflight = r.inflight.Remove(p.Start, p.Start+uint64(len(p.Pages)))
 	}
+	if n := r.book.Len(); n == up.Head.Length {
+		// The peer sent the head we hold: it proves against it.
+		r.at, r.told = n, n
+	}
 	s.wantLocked(r)
 	return nil
 }
@@ -558,7 +829,7 @@ func (s *Session) refuse(r *repBook, err error) error {
 	if !errors.Is(err, journal.ErrForked) || f == nil {
 		return err
 	}
-	s.cfg.Logger.Warn("replication: the peer signed two heads of a book: following it no further", "peer", s.peer.Short(), "book", r.book.Key().Short())
+	s.cfg.Logger.Warn("replication: the author signed two heads of a book: following it from this peer no further", "peer", s.peer.Short(), "book", r.book.Key().Short())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r.forked = true
@@ -578,6 +849,10 @@ func (s *Session) onForked(key identity.ID, m *Forked) error {
 	first := !o.forked
 	o.forked, o.serve = true, nil
 	s.mu.Unlock()
+	if first && o.held {
+		s.cfg.Logger.Warn("replication: the peer holds proof that the author of a book this profile serves signed two heads of it: served no more", "peer", s.peer.Short(), "book", key.Short())
+		return nil
+	}
 	if first {
 		s.cfg.Logger.Warn("replication: the peer holds proof that this profile signed two heads of a book (written from two places)", "peer", s.peer.Short(), "book", key.Short())
 		if s.cfg.OnFork != nil {
@@ -679,6 +954,15 @@ func (s *Session) onData(ctx context.Context, key identity.ID, d *Data) error {
 	s.mu.Unlock()
 	if !asked {
 		return fmt.Errorf("%w: data [%d, %d) of book %s that was not asked for", ErrProtocol, d.Start, end, key.Short())
+	}
+	if d.Length < r.book.Len() {
+		// Proven against a head we held when we asked; a newer one came
+		// since from another source: ask again, against it.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		r.inflight = r.inflight.Remove(d.Start, end)
+		s.wantLocked(r)
+		return nil
 	}
 	if err := r.book.PutRange(ctx, d.Start, d.Pages, d.Length, &d.Proof); err != nil {
 		return err

@@ -58,13 +58,56 @@ func (s *Session) resolveAdds(ctx context.Context) error {
 			}
 		} else if _, ok := s.reps[key]; !ok {
 			r := s.newRep(b)
+			r.at, r.told = b.Len(), b.Len()
 			s.reps[key] = r
 			s.queueLocked(TypeHello, &Hello{Books: []HelloBook{{Prefix: key[:PrefixSize], Length: b.Len()}}}, Event{})
 			s.wantLocked(r)
 		}
 		s.mu.Unlock()
 	}
-	return nil
+	return s.resolveOthers(ctx)
+}
+
+// resolveOthers takes note of replicas of other authors' books followed
+// since the session began (version 2): books to serve, if the peer listed
+// them already, or to follow through the peer.
+func (s *Session) resolveOthers(ctx context.Context) error {
+	s.mu.Lock()
+	others := s.others
+	s.others = nil
+	s.mu.Unlock()
+	var serve []listedBook
+	for _, key := range others {
+		b, err := s.db.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		info := b.Info()
+		if !s.other(&info) {
+			continue
+		}
+		via := s.cfg.FollowVia != nil && s.cfg.FollowVia(key, s.peer)
+		s.mu.Lock()
+		p := prefixOf(key)
+		if s.cfg.Serve != nil {
+			s.held[p] = key
+			if n, ok := s.pending[p]; ok {
+				delete(s.pending, p)
+				serve = append(serve, listedBook{key, n})
+			}
+		}
+		if _, ok := s.reps[key]; via && !ok && len(s.reps) < MaxBooks {
+			r := s.newRep(b)
+			r.via = true
+			s.reps[key], s.viaKeys[p] = r, key
+			if s.agreed && s.peerServesLocked() {
+				r.told = b.Len()
+				s.queueLocked(TypeHello, &Hello{Books: []HelloBook{{Prefix: key[:PrefixSize], Length: r.told}}}, Event{})
+			}
+		}
+		s.mu.Unlock()
+	}
+	return s.serveListed(ctx, serve, &Hello{})
 }
 
 // next builds the next message to send, or returns nil if there is none.
@@ -86,7 +129,11 @@ func (s *Session) next(ctx context.Context) ([]byte, Event, error) {
 		}
 		from, announce := o.peer, !o.listed
 		s.mu.Unlock()
-		return s.buildHave(ctx, o, from, announce)
+		msg, ev, err := s.buildHave(ctx, o, from, announce)
+		if msg != nil || err != nil {
+			return msg, ev, err
+		}
+		s.mu.Lock() // nothing to say of this one: the next
 	}
 	for len(s.serving) > 0 {
 		key := s.serving[0]
@@ -126,6 +173,15 @@ func (s *Session) shownLocked(o *ownBook, n uint64) {
 // pushing the new pages along when they are few. announce is set for a
 // book the peer does not list.
 func (s *Session) buildHave(ctx context.Context, o *ownBook, from uint64, announce bool) ([]byte, Event, error) {
+	if o.held {
+		n, ok := whole(o.book)
+		if !ok || n < from {
+			return nil, Event{}, nil
+		}
+		if n == from {
+			return s.buildLevel(o, n)
+		}
+	}
 	if n := o.book.Len(); n <= from {
 		if n == 0 {
 			return nil, Event{}, nil
@@ -139,7 +195,7 @@ func (s *Session) buildHave(ctx context.Context, o *ownBook, from uint64, announ
 		if err != nil {
 			return nil, Event{}, err
 		}
-		msg, err := Encode(TypeHave, &Have{Upgrade: *up})
+		msg, err := s.encode(TypeHave, &Have{Upgrade: *up})
 		s.mu.Lock()
 		s.shownLocked(o, up.Head.Length)
 		s.mu.Unlock()
@@ -186,7 +242,7 @@ func (s *Session) buildHave(ctx context.Context, o *ownBook, from uint64, announ
 			ev.Pages, ev.Hashes = len(pages), ev.Hashes+proof.Size()
 		}
 	}
-	msg, err := Encode(TypeHave, have)
+	msg, err := s.encode(TypeHave, have)
 	if err != nil {
 		return nil, Event{}, err
 	}
@@ -195,6 +251,20 @@ func (s *Session) buildHave(ctx context.Context, o *ownBook, from uint64, announ
 	s.shownLocked(o, n)
 	s.mu.Unlock()
 	return msg, ev, nil
+}
+
+// buildLevel tells the peer that this profile, a holder, serves the book
+// at the length the peer holds: a hello entry of that length, once.
+func (s *Session) buildLevel(o *ownBook, n uint64) ([]byte, Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o.told == n || o.forked {
+		return nil, Event{}, nil
+	}
+	o.told, o.sent = n, max(o.sent, n)
+	key := o.book.Key()
+	msg, err := s.encode(TypeHello, &Hello{Books: []HelloBook{{Prefix: key[:PrefixSize], Length: n}}})
+	return msg, Event{Type: TypeHello}, err
 }
 
 // buildData encodes pages [start, end) of book, cut to the message size,
@@ -217,7 +287,7 @@ func (s *Session) buildData(ctx context.Context, key identity.ID, book *journal.
 	if err != nil {
 		return nil, Event{}, start, err
 	}
-	msg, err := Encode(TypeData, &Data{Key: key[:], Start: start, Length: n, Pages: pages, Proof: *proof})
+	msg, err := s.encode(TypeData, &Data{Key: key[:], Start: start, Length: n, Pages: pages, Proof: *proof})
 	if err != nil {
 		return nil, Event{}, start, err
 	}

@@ -24,7 +24,8 @@ const crashPages = 100
 
 // crashChild, in a child process started by TestCrashMidWrite, writes
 // generation after generation into the store named by crashEnv, printing
-// "committed G" after each Write returns, until it is killed. It reports
+// "writing G" before each Write and "committed G" after it returns, until
+// it is killed. It reports
 // false in any other process.
 func crashChild() bool {
 	path := os.Getenv(crashEnv)
@@ -56,6 +57,7 @@ func crashWrite(path string) error {
 			b.Put(store.TablePages, fmt.Appendf(nil, "page%03d", i), append(v, bytes.Repeat([]byte{byte(gen)}, 1016)...))
 		}
 		b.Put(store.TableMeta, []byte("gen"), binary.BigEndian.AppendUint64(nil, gen))
+		fmt.Printf("writing %d\n", gen)
 		if err := s.Write(ctx, &b); err != nil {
 			return err
 		}
@@ -72,25 +74,26 @@ func storedGen(ctx context.Context, s store.Store) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
-// TestCrashMidWrite kills (SIGKILL) a child process that is writing
-// 100-page batches back to back, reopens the store, and checks that every
-// page holds the same generation as the meta record — all of a batch or
-// none of it — and that no batch the child saw committed is lost. Five
-// rounds, each killed after a different number of commits, on one file.
+// TestCrashMidWrite kills (SIGKILL) a child process as soon as it says it
+// is writing a 100-page batch, so that the kill lands inside Write,
+// reopens the store, and checks that every page holds the same generation
+// as the meta record — all of the batch or none of it — and that no batch
+// the child saw committed is lost. Twenty rounds on one file.
 func TestCrashMidWrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
 	}
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "crash.db")
-	var seen uint64 // the last generation a child reported committed
-	for round := 1; round <= 5; round++ {
-		seen = killAfter(t, path, seen+uint64(round))
+	var gen uint64 // the generation in the store
+	for round := 1; round <= 20; round++ {
+		target := gen + uint64(round)
+		seen := killWriting(t, path, target)
 		s, err := Open(path, nil)
 		if err != nil {
 			t.Fatalf("round %d: reopen after the kill: %v", round, err)
 		}
-		gen, err := storedGen(ctx, s)
+		gen, err = storedGen(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,8 +104,8 @@ func TestCrashMidWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(es) != crashPages {
-			t.Fatalf("round %d: %d pages, want %d", round, len(es), crashPages)
+		if want := crashPages * min(gen, 1); len(es) != int(want) {
+			t.Fatalf("round %d: %d pages at generation %d, want %d", round, len(es), gen, want)
 		}
 		for _, e := range es {
 			if g := binary.BigEndian.Uint64(e.Value); g != gen || e.Value[len(e.Value)-1] != byte(gen) {
@@ -112,15 +115,14 @@ func TestCrashMidWrite(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("round %d: killed after seeing %d committed, store at %d", round, seen, gen)
-		seen = gen
+		t.Logf("round %d: killed once it said it was writing %d, store at %d", round, target, gen)
 	}
 }
 
-// killAfter starts a child writing into path, kills it once it reports
-// generation target committed, and returns the last generation it
-// reported.
-func killAfter(t *testing.T, path string, target uint64) uint64 {
+// killWriting starts a child writing into path, kills it once it says it
+// is writing generation target, and returns the last generation it saw
+// committed.
+func killWriting(t *testing.T, path string, target uint64) (committed uint64) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashEnv+"="+path)
@@ -133,23 +135,28 @@ func killAfter(t *testing.T, path string, target uint64) uint64 {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var last uint64
+	var writing uint64
 	lines := bufio.NewScanner(out)
-	for last < target && lines.Scan() {
-		g, err := strconv.ParseUint(strings.TrimPrefix(lines.Text(), "committed "), 10, 64)
-		if err != nil {
+	for writing < target && lines.Scan() {
+		verb, n, _ := strings.Cut(lines.Text(), " ")
+		g, err := strconv.ParseUint(n, 10, 64)
+		switch {
+		case err != nil:
 			cmd.Process.Kill()
 			cmd.Wait()
 			t.Fatalf("child said %q", lines.Text())
+		case verb == "writing":
+			writing = g
+		default:
+			committed = g
 		}
-		last = g
 	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	if last < target {
-		t.Fatalf("child stopped at generation %d before %d: %s", last, target, stderr.String())
+	if writing < target {
+		t.Fatalf("child stopped at generation %d before %d: %s", writing, target, stderr.String())
 	}
-	return last
+	return committed
 }

@@ -36,6 +36,11 @@ const (
 	MaxValueSize = bolt.MaxValueSize
 )
 
+// pageSize is the size of bbolt's pages in a new file (a file keeps the
+// size it was made with). A leaf holds whole values: at 4 KiB only three
+// 1 KiB pages fit in one, at 16 KiB fifteen do.
+const pageSize = 16 << 10
+
 // DefaultLockTimeout is how long Open waits for another holder of the file
 // to let it go when Options.LockTimeout is zero.
 const DefaultLockTimeout = time.Second
@@ -94,6 +99,7 @@ func Open(path string, opts *Options) (s *Store, err error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:      timeout,
 		FreelistType: bolt.FreelistMapType,
+		PageSize:     pageSize,
 	})
 	switch {
 	case errors.Is(err, bolt.ErrTimeout):

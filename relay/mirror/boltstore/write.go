@@ -13,10 +13,11 @@ import (
 const maxGroup = 256
 
 // pagesFillPercent is how full bbolt fills a leaf of the pages table
-// before it splits it. Pages of a book are written in index order, so a
-// split node never receives keys below its split point again: leaves are
-// better packed full than at bbolt's default of half.
-const pagesFillPercent = 0.9
+// before it splits it. Pages of a book are mostly written in index order,
+// so the left half of a split leaf rarely gets another key: leaves are
+// better packed full than at bbolt's default of half (1,178 bytes of file
+// per 1 KiB page instead of 2,195 at 4 KiB pages and half full).
+const pagesFillPercent = 1.0
 
 // A write is one Write call waiting for the writer.
 type write struct {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -120,39 +121,31 @@ func BenchmarkBoltWrite(b *testing.B) {
 			s.db.NoSync = c.noSync
 			ctx := context.Background()
 			val := benchValue(rand.New(rand.NewPCG(1, 2)))
-			var mu sync.Mutex
-			next := 0 // guarded by mu: the next batch number
-			b.SetParallelism(c.writers)
+			var next atomic.Int64 // the next batch number
 			b.ReportAllocs()
 			b.ResetTimer()
-			run := func() error {
-				mu.Lock()
-				n := next
-				next++
-				mu.Unlock()
-				var batch store.Batch
-				for i := range c.batch {
-					batch.Put(store.TablePages, benchKey(n%fixtureBooks, n/fixtureBooks*c.batch+i), val)
-				}
-				return s.Write(ctx, &batch)
-			}
-			if c.writers == 1 {
-				for b.Loop() {
-					if err := run(); err != nil {
-						b.Fatal(err)
-					}
-				}
-			} else {
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if err := run(); err != nil {
+			var wg sync.WaitGroup
+			for range c.writers {
+				wg.Go(func() {
+					for {
+						n := int(next.Add(1)) - 1
+						if n >= b.N {
+							return
+						}
+						var batch store.Batch
+						for i := range c.batch {
+							batch.Put(store.TablePages, benchKey(n%fixtureBooks, n/fixtureBooks*c.batch+i), val)
+						}
+						if err := s.Write(ctx, &batch); err != nil {
 							b.Error(err)
 							return
 						}
 					}
 				})
 			}
+			wg.Wait()
 			b.ReportMetric(float64(b.N*c.batch)/b.Elapsed().Seconds(), "values/s")
+			b.ReportMetric(float64(b.N)/float64(s.commits.Load()), "batches/commit")
 		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -73,6 +74,8 @@ type Store struct {
 	writes  chan *write   // to the writer; immutable
 	stop    chan struct{} // closed by Close to stop the writer
 	stopped chan struct{} // closed by the writer when it returns
+
+	commits atomic.Int64 // transactions the writer committed (or tried), for benchmarks
 }
 
 var _ store.Store = (*Store)(nil)

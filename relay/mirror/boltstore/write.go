@@ -101,6 +101,7 @@ func (s *Store) gather(first *write) []*write {
 // of bbolt itself aborts the transaction; then each batch is retried in a
 // transaction of its own, so that one bad batch fails only its own Write.
 func (s *Store) commit(group []*write) {
+	s.commits.Add(1)
 	results := make([]error, len(group))
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for i, w := range group {

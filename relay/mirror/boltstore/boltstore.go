@@ -6,6 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,6 +102,9 @@ func Open(path string, opts *Options) (s *Store, err error) {
 	case timeout < 0:
 		timeout = time.Nanosecond // bbolt waits forever on zero
 	}
+	if err := checkMagic(path); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:      timeout,
 		FreelistType: bolt.FreelistMapType,
@@ -124,6 +130,36 @@ func Open(path string, opts *Options) (s *Store, err error) {
 	}
 	go s.writer()
 	return s, nil
+}
+
+// boltMagic is the number in a bbolt file's meta page, after the page
+// header, in the machine's byte order.
+const (
+	boltMagic       = 0xED0CDAED
+	boltMagicOffset = 16
+)
+
+// checkMagic returns ErrNotStore if path is a file that is neither empty
+// nor a bbolt file, so that Open never takes another file for one.
+func checkMagic(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var head [boltMagicOffset + 4]byte
+	switch n, err := io.ReadFull(f, head[:]); {
+	case n == 0 && err == io.EOF:
+		return nil // bbolt makes an empty file a new store
+	case err != nil:
+		return fmt.Errorf("%w: %d bytes", ErrNotStore, n)
+	case binary.NativeEndian.Uint32(head[boltMagicOffset:]) != boltMagic:
+		return fmt.Errorf("%w: not a bbolt file", ErrNotStore)
+	}
+	return nil
 }
 
 // initSchema checks the schema record of a file, or writes it and creates

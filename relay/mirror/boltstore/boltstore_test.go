@@ -281,4 +281,57 @@ func TestNotStore(t *testing.T) {
 		}
 		t.Fatalf("Open of another program's bbolt file: %v, want ErrNotStore", err)
 	}
+	text := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(text, bytes.Repeat([]byte("not a database\n"), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(text, nil); !errors.Is(err, ErrNotStore) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open of a text file: %v, want ErrNotStore", err)
+	} else {
+		t.Log(err)
+	}
+}
+
+// TestNoChangeNoCommit checks that a group that writes nothing (a
+// condition only, a conflict) is not committed: the file's transaction
+// id stays.
+func TestNoChangeNoCommit(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	var b store.Batch
+	b.Put(store.TableMeta, []byte("k"), []byte("v"))
+	if err := s.Write(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	txid := func() int {
+		var id int
+		s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+		return id
+	}
+	before := txid()
+	b.Reset()
+	b.Expect(store.TableMeta, []byte("k"), []byte("v"))
+	if err := s.Write(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	b.Expect(store.TableMeta, []byte("k"), []byte("w"))
+	b.Put(store.TableMeta, []byte("k"), []byte("x"))
+	if err := s.Write(ctx, &b); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Write: %v, want a conflict", err)
+	}
+	if after := txid(); after != before {
+		t.Fatalf("transaction id went from %d to %d for writes that changed nothing", before, after)
+	}
+	b.Reset()
+	b.Put(store.TableMeta, []byte("k"), []byte("x"))
+	if err := s.Write(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	if after := txid(); after != before+1 {
+		t.Fatalf("transaction id went from %d to %d for one write", before, after)
+	}
 }

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,6 +19,10 @@ const maxGroup = 256
 // better packed full than at bbolt's default of half (1,178 bytes of file
 // per 1 KiB page instead of 2,195 at 4 KiB pages and half full).
 const pagesFillPercent = 1.0
+
+// errNoChange rolls back a transaction that changed nothing (every batch
+// skipped, or conditions only), which spares its syncs.
+var errNoChange = errors.New("boltstore: no change")
 
 // A write is one Write call waiting for the writer.
 type write struct {
@@ -104,15 +109,23 @@ func (s *Store) commit(group []*write) {
 	s.commits.Add(1)
 	results := make([]error, len(group))
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		changed := false
 		for i, w := range group {
 			skip, err := apply(tx, w)
 			if err != nil {
 				return err
 			}
 			results[i] = skip
+			changed = changed || skip == nil && len(w.b.Ops) > 0
+		}
+		if !changed {
+			return errNoChange
 		}
 		return nil
 	})
+	if err == errNoChange {
+		err = nil
+	}
 	if err != nil && len(group) > 1 {
 		for _, w := range group {
 			s.commit([]*write{w})

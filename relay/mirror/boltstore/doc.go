@@ -39,22 +39,23 @@
 // nil the batch is on disk; a crash at any moment leaves the state before
 // the commit or after it, never part of a batch (TestCrashMidWrite kills a
 // writing process to check it). So a Write costs two fdatasyncs: on the
-// development machine ~0.35–0.45 ms for one 1 KiB value, ~0.57 ms for a
-// batch of 100, of which ~0.05 ms and ~0.27 ms are work without the
-// syncs. Concurrent writers share the syncs: with 8 writing one value
-// each, a write costs ~0.07 ms (docs/benchmarks.md).
+// development machine ~0.35–0.45 ms for one 1 KiB value and ~0.6–0.8 ms
+// for a batch of 100 when its disk is calm, of which ~0.05 ms and ~0.3 ms
+// are work without the syncs. Concurrent writers share the syncs: 8
+// writers of one value each pay a third to a fifth of a lone write
+// (docs/benchmarks.md).
 //
 // # Why bbolt
 //
 // It is pure Go, one file, and brings only golang.org/x/sys; its B+tree
-// read through a memory map answers a Get in ~1.7 µs; and its one writer
+// read through a memory map answers a Get in 2–3 µs; and its one writer
 // at a time fits the mirror, whose writes are verified pages appended a
 // batch per book, with group commit sharing the syncs among books. Pebble,
 // also pure Go, an LSM tree, measured on the same machine with the same
 // keys and values: one value written and synced is faster (~0.24 ms, one
-// WAL sync against two), but batches of 100 were 3.7 times slower (46,000
-// values/s against 172,000) and filling 100,000 values 2.7 times slower,
-// for the same disk per value (~1,200 bytes: pages are ciphertext, so its
-// compression gains nothing), with a directory of files, background
-// compactions, and 135 modules in its graph.
+// WAL sync against two), but batches of 100 were 2.7–3.8 times slower
+// (46,000 values/s against 123,000–176,000) and filling 100,000 values
+// 1.9–2.7 times slower, for the same disk per value (~1,200 bytes: pages are
+// ciphertext, so its compression gains nothing), with a directory of
+// files, background compactions, and 135 modules in its graph.
 package boltstore

@@ -1,6 +1,8 @@
 // Package boltstore is a store.Store in one bbolt file
 // (go.etcd.io/bbolt): the persistent store of a mirror (issue #13), which
-// keeps the books pinned to it across restarts. It passes storetest.
+// keeps the books pinned to it across restarts. It passes storetest. It is
+// native only: under js/wasm (where bbolt does not build) the package is
+// empty, as package idb is natively.
 //
 // # Layout
 //

@@ -71,10 +71,11 @@ bench: chromium $(WASMEXEC)
 	    -exec=$(WASMEXEC) ./wasm/journal/ ./wasm/store/idb/ | sed 's|^pkg: .*/|pkg: browser-|' ; } 2>&1 \
 		| grep -v IPAddressSpace | $(GO) run ./tools/benchtable | tee $(ARTIFACTS)/bench.md
 
-## run: build, start devtools and the relay serving the page, print the URLs
+## run: build, start devtools, the relay serving the page and a mirror, print the URLs
 run: build
 	$(GO) build -o $(BIN)/relay ./relay/cmd/relay
 	$(GO) build -o $(BIN)/devtools ./devtools/cmd/devtools
+	$(GO) build -o $(BIN)/mirror ./relay/cmd/mirror
 	@echo ""
 	@echo "  Ana:      http://127.0.0.1:8080/?profile=ana"
 	@echo "  Bob:      http://127.0.0.1:8080/?profile=bob"
@@ -82,8 +83,9 @@ run: build
 	@echo "  devtools: http://127.0.0.1:8081/"
 	@echo "  relay:    ws://127.0.0.1:8080/relay   (metrics: http://127.0.0.1:8080/metrics)"
 	@echo "  debug:    http://127.0.0.1:8080/debug.html?profile=ana"
+	@echo "  mirror:   data in ./mirror-data   (metrics: http://127.0.0.1:8082/metrics; the page does not pin to it yet)"
 	@echo ""
 	@./tools/run.sh $(BIN)
 
 clean:
-	rm -rf $(ARTIFACTS) $(BIN) static/taskmessenger.wasm* static/wasm_exec.js
+	rm -rf $(ARTIFACTS) $(BIN) static/taskmessenger.wasm* static/wasm_exec.js mirror-data

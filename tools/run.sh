@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# run.sh BIN — what `make run` starts: devtools on 127.0.0.1:8081 and the
-# relay serving the page (static/) on 127.0.0.1:8080, reporting to it.
+# run.sh BIN — what `make run` starts: devtools on 127.0.0.1:8081, the
+# relay serving the page (static/) on 127.0.0.1:8080, reporting to it, and
+# a mirror on that relay (data in mirror-data/, metrics on 127.0.0.1:8082).
 #
-# Ctrl-C or SIGTERM (to this script or its whole process group) stops both:
-# each is sent SIGTERM once, shuts down gracefully, and is waited for; a
-# stop asked for is a clean exit (0). If either exits by itself (a port in
-# use), the other is stopped too and its status is the script's. Only the two started
-# PIDs are ever signalled (never the process group: `trap 'kill 0'` signals
+# Ctrl-C or SIGTERM (to this script or its whole process group) stops them
+# all: each is sent SIGTERM once, shuts down gracefully, and is waited for;
+# a stop asked for is a clean exit (0). If one exits by itself (a port in
+# use), the others are stopped too and its status is the script's. Only the
+# started PIDs are ever signalled (never the process group: `trap 'kill 0'` signals
 # this shell too, re-enters its own trap and crashed bash).
 set -u
 bin=${1:?usage: tools/run.sh BIN}
@@ -15,17 +16,19 @@ bin=${1:?usage: tools/run.sh BIN}
 devtools=$!
 "$bin/relay" -addr 127.0.0.1:8080 -static static -devtools ws://127.0.0.1:8081/peer &
 relay=$!
+"$bin/mirror" -dir mirror-data -relay ws://127.0.0.1:8080/relay -addr 127.0.0.1:8082 &
+mirror=$!
 
-# stop signals both servers once and waits for them.
+# stop signals the servers once and waits for them.
 stop() {
 	trap '' INT TERM
-	kill -TERM "$devtools" "$relay" 2>/dev/null
-	wait "$devtools" "$relay" 2>/dev/null
+	kill -TERM "$devtools" "$relay" "$mirror" 2>/dev/null
+	wait "$devtools" "$relay" "$mirror" 2>/dev/null
 }
 trap 'stop; exit 0' INT
 trap 'stop; exit 0' TERM
 
-wait -n "$devtools" "$relay" # one of them ended by itself (a failed listen)
+wait -n "$devtools" "$relay" "$mirror" # one of them ended by itself (a failed listen)
 status=$?
 stop
 exit "$status"

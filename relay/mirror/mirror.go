@@ -1,0 +1,248 @@
+//go:build !js
+
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/peerio"
+	"github.com/task-messenger/task-messenger/wasm/port"
+	"github.com/task-messenger/task-messenger/wasm/replication"
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+// Quota bounds what one author may pin.
+type Quota struct {
+	Books int   // books (default 4,096)
+	Bytes int64 // bytes of pages (default 256 MiB)
+}
+
+// Config configures a Mirror.
+type Config struct {
+	// Store keeps the books (boltstore on disk; a memory store in tests).
+	Store store.Store
+	// Seed is the mirror's identity.
+	Seed identity.Seed
+	// Relay is the relay's websocket URL.
+	Relay string
+	// Quota per author; zero fields take the defaults.
+	Quota Quota
+	// Logger; slog.Default() if nil.
+	Logger *slog.Logger
+}
+
+// Stats is what a mirror holds and refused.
+type Stats struct {
+	Authors int   // authors with a book pinned
+	Books   int   // books held
+	Bytes   int64 // bytes of pages held
+	Refused int64 // pins refused (over quota)
+}
+
+// A Mirror holds the books pinned to it and serves them.
+type Mirror struct {
+	db     *journal.DB
+	io     *peerio.IO
+	cfg    Config
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	unhook func()
+
+	mu      sync.Mutex
+	usage   map[identity.ID]*usage // by author
+	refused atomic.Int64
+}
+
+// usage is what one author pinned.
+type usage struct {
+	books int
+	bytes int64
+}
+
+// Start opens the mirror's books and goes online.
+func Start(ctx context.Context, cfg Config) (*Mirror, error) {
+	if cfg.Store == nil || cfg.Relay == "" {
+		return nil, errors.New("mirror: Config needs Store and Relay")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Quota.Books <= 0 {
+		cfg.Quota.Books = 4096
+	}
+	if cfg.Quota.Bytes <= 0 {
+		cfg.Quota.Bytes = 256 << 20
+	}
+	db, err := journal.Open(ctx, cfg.Store, cfg.Seed, nil)
+	if err != nil {
+		return nil, fmt.Errorf("mirror: %w", err)
+	}
+	m := &Mirror{db: db, cfg: cfg, log: cfg.Logger, usage: make(map[identity.ID]*usage)}
+	if err := m.count(ctx); err != nil {
+		return nil, err
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.unhook = db.Subscribe(m.onDBEvent)
+	m.io = peerio.New("mirror", cfg.Seed, peerio.Config{Relay: cfg.Relay, Logger: cfg.Logger})
+	if err := m.io.On(ctx, m.serve); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("mirror: online: %w", err)
+	}
+	return m, nil
+}
+
+// count sums what each author has pinned, from the books held.
+func (m *Mirror) count(ctx context.Context) error {
+	infos, err := m.db.Books(ctx)
+	if err != nil {
+		return fmt.Errorf("mirror: %w", err)
+	}
+	for _, b := range infos {
+		if b.Writable || b.Author.IsZero() {
+			continue // the mirror's own audit book
+		}
+		u := m.usageLocked(b.Author)
+		u.books++
+		book, err := m.db.Get(ctx, b.Key)
+		if err != nil {
+			return fmt.Errorf("mirror: %w", err)
+		}
+		if n := heldFrom0(b.Have); n > 0 {
+			pages, err := book.GetRange(ctx, 0, n)
+			if err != nil {
+				return fmt.Errorf("mirror: %w", err)
+			}
+			for _, p := range pages {
+				u.bytes += int64(len(p))
+			}
+		}
+	}
+	return nil
+}
+
+func heldFrom0(have journal.Ranges) uint64 {
+	if len(have) == 0 || have[0].Start != 0 {
+		return 0
+	}
+	return have[0].End
+}
+
+func (m *Mirror) usageLocked(author identity.ID) *usage {
+	u := m.usage[author]
+	if u == nil {
+		u = &usage{}
+		m.usage[author] = u
+	}
+	return u
+}
+
+// onDBEvent counts the pages stored for their author's quota.
+func (m *Mirror) onDBEvent(ev journal.Event) {
+	if ev.Type != journal.EventPut {
+		return
+	}
+	var n int64
+	for _, p := range ev.Pages {
+		n += int64(len(p))
+	}
+	author, ok := journal.NameAuthor(ev.Name)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	m.usageLocked(author).bytes += n
+	m.mu.Unlock()
+}
+
+// serve runs replication on a port a peer opened: the peer pins its books
+// (it announces them) and follows those the mirror holds for it.
+func (m *Mirror) serve(p port.Port) {
+	peer := p.Remote()
+	mux := port.NewMux(p, port.ChannelSync)
+	sess := replication.NewSession(m.db, mux.Channel(port.ChannelSync), replication.Config{
+		Logger: m.log,
+		Accept: func(book identity.ID) bool { return m.admit(peer, book) },
+		Serve:  m.serves,
+	})
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer mux.Close()
+		if err := sess.Run(m.ctx); err != nil && m.ctx.Err() == nil {
+			m.log.Debug("mirror: session ended", "peer", peer.Short(), "err", err)
+		}
+	}()
+}
+
+// admit decides on a book peer announces: replication takes it only if its
+// genesis names peer as its author; the mirror takes it within the
+// author's quota.
+func (m *Mirror) admit(peer, book identity.ID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u := m.usageLocked(peer)
+	if u.books >= m.cfg.Quota.Books || u.bytes >= m.cfg.Quota.Bytes {
+		m.refused.Add(1)
+		m.log.Warn("mirror: a pin over quota refused", "author", peer.Short(), "book", book.Short(), "books", u.books, "bytes", u.bytes)
+		return false
+	}
+	u.books++
+	return true
+}
+
+// serves reports whether book is served to peer: its author or the reader
+// its name addresses.
+func (m *Mirror) serves(book, peer identity.ID) bool {
+	b, err := m.db.Get(m.ctx, book)
+	if err != nil {
+		return false
+	}
+	info := b.Info()
+	if info.Author == peer {
+		return true
+	}
+	r, ok := journal.NameReader(info.Name)
+	return ok && r == peer
+}
+
+// ID returns the mirror's peer id.
+func (m *Mirror) ID() identity.ID { return m.db.ID() }
+
+// Stats returns what the mirror holds and refused.
+func (m *Mirror) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := Stats{Refused: m.refused.Load()}
+	for _, u := range m.usage {
+		if u.books > 0 {
+			s.Authors++
+		}
+		s.Books += u.books
+		s.Bytes += u.bytes
+	}
+	return s
+}
+
+// Close goes offline and waits for the sessions to end.
+func (m *Mirror) Close() error {
+	if m.cancel != nil {
+		m.cancel()
+	}
+	if m.io != nil {
+		m.io.Close()
+	}
+	m.wg.Wait()
+	if m.unhook != nil {
+		m.unhook()
+	}
+	return nil
+}

@@ -246,3 +246,12 @@ func (m *Mirror) Close() error {
 	}
 	return nil
 }
+
+// Held returns how many pages of book the mirror holds from the first.
+func (m *Mirror) Held(book identity.ID) uint64 {
+	b, err := m.db.Get(m.ctx, book)
+	if err != nil {
+		return 0
+	}
+	return heldFrom0(b.Have())
+}

@@ -66,6 +66,9 @@ func (m *Messenger) Accept(p port.Port) {
 }
 
 func (m *Messenger) accept(p port.Port) *conn {
+	if m.isMirror(p.Remote()) {
+		return nil // its port is the mirror loop's (mirrors.go)
+	}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()

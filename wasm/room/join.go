@@ -365,6 +365,7 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer, key, by ident
 		m.mu.Lock()
 		mb.out = out
 		m.mu.Unlock()
+		m.pin(out)
 		if err := m.catchUp(ctx, t, mb); err != nil {
 			return false, err
 		}

@@ -58,6 +58,10 @@ type Config struct {
 	// StrangerIdle is how long a port from a peer that shares no task with
 	// this profile stays open without being admitted (default 10s).
 	StrangerIdle time.Duration
+	// Mirrors are the peer ids of the mirrors this profile pins its books
+	// to and reads its members' books from while they are offline
+	// (mirrors.go).
+	Mirrors []identity.ID
 	// Restore: the profile was just restored from its seed alone (a
 	// recovery code) and has no tasks: it asks its peers for its books
 	// and writes nothing until they answered (restore.go).
@@ -108,6 +112,7 @@ type Messenger struct {
 	queue   []journal.Event           // stored pages of members' books, for the worker
 	proving map[proveKey]time.Time    // copies asked for, and when (equivocation.go)
 	healing map[identity.ID]bool      // forked books of this profile being continued (successor.go)
+	mirrors map[identity.ID]*replication.Session // the session on the live port to each mirror (mirrors.go)
 	rooting map[identity.ID]chan wire // askroots waiting for their answer, by book
 	restore *restoreState             // restore.go
 	closed  bool
@@ -240,6 +245,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		conns: make(map[identity.ID]*conn), served: make(map[port.Port]*conn), dialing: make(map[identity.ID]bool),
 		pending: make(map[pendingKey]chan wire), proving: make(map[proveKey]time.Time),
 		healing: make(map[identity.ID]bool), rooting: make(map[identity.ID]chan wire),
+		mirrors: make(map[identity.ID]*replication.Session),
 		wake: make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
 		restore: newRestoreState(),
 	}
@@ -271,6 +277,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		}
 	}
 	m.mu.Unlock()
+	m.startMirrors()
 	return m, nil
 }
 

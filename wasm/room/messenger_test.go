@@ -55,6 +55,8 @@ type node struct {
 	restoring bool
 	// dialed, if set, sees each port the messenger dials (tests that break them)
 	dialed func(port.Port)
+	// mirrors: Config.Mirrors
+	mirrors []identity.ID
 	*Messenger
 }
 
@@ -88,7 +90,7 @@ func (n *node) start() {
 			return p, err
 		}
 	}
-	m, err := Open(ctx, Config{DB: db, Dial: dial, Logger: quiet, Retry: 50 * time.Millisecond, Sync: testSync, Now: now, StrangerIdle: n.idle, Restore: n.restoring})
+	m, err := Open(ctx, Config{DB: db, Dial: dial, Logger: quiet, Retry: 50 * time.Millisecond, Sync: testSync, Now: now, StrangerIdle: n.idle, Restore: n.restoring, Mirrors: n.mirrors})
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -116,10 +118,27 @@ func testCtx(t testing.TB) context.Context {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, what string, cond func() bool, state ...func() string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	eventuallyMoving(t, what, cond, nil, state...)
+}
+
+// eventuallyMoving is eventually whose deadline moves while progress
+// (if set) changes: a slow machine making progress is not a failure.
+func eventuallyMoving(t testing.TB, what string, cond func() bool, progress func() int, state ...func() string) {
+	t.Helper()
+	const still = 20 * time.Second
+	deadline := time.Now().Add(still)
+	last := 0
+	if progress != nil {
+		last = progress()
+	}
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
+		if progress != nil {
+			if p := progress(); p != last {
+				last, deadline = p, time.Now().Add(still)
+			}
+		}
 		if time.Now().After(deadline) {
 			for _, f := range state {
 				t.Log(f())
@@ -172,18 +191,18 @@ func (n *node) lines(task TaskID) []string {
 func converged(t testing.TB, task TaskID, want int, nodes ...*node) []string {
 	t.Helper()
 	var ref []string
-	eventually(t, fmt.Sprintf("%d identical timelines of %d messages", len(nodes), want), func() bool {
+	held := 0 // the messages all nodes hold: progress
+	eventuallyMoving(t, fmt.Sprintf("%d identical timelines of %d messages", len(nodes), want), func() bool {
 		ref = nodes[0].lines(task)
-		if len(ref) != want {
-			return false
-		}
+		held = len(ref)
+		same := len(ref) == want
 		for _, n := range nodes[1:] {
-			if !slices.Equal(n.lines(task), ref) {
-				return false
-			}
+			ls := n.lines(task)
+			held += len(ls)
+			same = same && slices.Equal(ls, ref)
 		}
-		return true
-	}, state(task, nodes...))
+		return same
+	}, func() int { return held }, state(task, nodes...))
 	return ref
 }
 

@@ -318,6 +318,7 @@ func (m *Messenger) succeed(ctx context.Context, t *task, mb *member, out *journ
 	m.mu.Lock()
 	mb.out, mb.outGen, mb.outFrom, mb.outShift = next, gen+1, newFrom, newShift
 	m.mu.Unlock()
+	m.pin(next)
 	return next.Key(), m.catchUp(ctx, t, mb)
 }
 

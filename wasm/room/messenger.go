@@ -109,12 +109,12 @@ type Messenger struct {
 	dialing map[identity.ID]bool     // members with a dial loop running
 	pending map[pendingKey]chan wire // joins waiting for their answer
 	subs    subs.List[Event]
-	queue   []journal.Event           // stored pages of members' books, for the worker
-	proving map[proveKey]time.Time    // copies asked for, and when (equivocation.go)
-	healing map[identity.ID]bool      // forked books of this profile being continued (successor.go)
+	queue   []journal.Event                      // stored pages of members' books, for the worker
+	proving map[proveKey]time.Time               // copies asked for, and when (equivocation.go)
+	healing map[identity.ID]bool                 // forked books of this profile being continued (successor.go)
 	mirrors map[identity.ID]*replication.Session // the session on the live port to each mirror (mirrors.go)
-	rooting map[identity.ID]chan wire // askroots waiting for their answer, by book
-	restore *restoreState             // restore.go
+	rooting map[identity.ID]chan wire            // askroots waiting for their answer, by book
+	restore *restoreState                        // restore.go
 	closed  bool
 }
 
@@ -246,7 +246,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		pending: make(map[pendingKey]chan wire), proving: make(map[proveKey]time.Time),
 		healing: make(map[identity.ID]bool), rooting: make(map[identity.ID]chan wire),
 		mirrors: make(map[identity.ID]*replication.Session),
-		wake: make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
+		wake:    make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
 		restore: newRestoreState(),
 	}
 	var err error

@@ -123,4 +123,3 @@ func (m *Messenger) pin(b *journal.Book) {
 		s.Share(b)
 	}
 }
-

@@ -102,6 +102,9 @@ type PageConfig struct {
 	// Devtools is the websocket URL peers report to; "" turns reporting off.
 	// The page's CSP lets it reach only loopback (CheckDevtoolsURL).
 	Devtools string `json:"devtools,omitempty"`
+	// Mirrors are the peer ids (z-base-32) of the mirrors the page's
+	// profiles pin their books to and read them from (relay/mirror).
+	Mirrors []string `json:"mirrors,omitempty"`
 }
 
 // ConfigHandler serves cfg as JSON, with the page's security headers.

@@ -12,9 +12,10 @@
 set -u
 bin=${1:?usage: tools/run.sh BIN}
 
+mirror_id=$("$bin/mirror" -dir mirror-data -print-id) || exit 1
 "$bin/devtools" -addr 127.0.0.1:8081 &
 devtools=$!
-"$bin/relay" -addr 127.0.0.1:8080 -static static -devtools ws://127.0.0.1:8081/peer &
+"$bin/relay" -addr 127.0.0.1:8080 -static static -devtools ws://127.0.0.1:8081/peer -mirror "$mirror_id" &
 relay=$!
 "$bin/mirror" -dir mirror-data -relay ws://127.0.0.1:8080/relay -addr 127.0.0.1:8082 &
 mirror=$!

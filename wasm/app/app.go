@@ -44,6 +44,7 @@ type Config struct {
 	Relay    string            // relay websocket URL
 	RTC      *peerio.RTCConfig // nil: relay only
 	Devtools string            // devtools /peer URL, "" for none
+	Mirrors  []identity.ID     // mirrors to pin to and read from (room.Config.Mirrors)
 	Logger   *slog.Logger      // nil: slog.Default()
 	// Delete deletes a profile's storage (Reset); nil: Reset only closes.
 	Delete func(ctx context.Context, name string) error
@@ -219,7 +220,7 @@ func (a *App) start(ctx context.Context) error {
 		}
 		return io.At(ctx, peer)
 	}
-	rcfg := room.Config{DB: db, Dial: dial, Logger: a.cfg.Logger, Sync: replication.Config{DataBytes: 1 << 20, Logger: a.cfg.Logger}}
+	rcfg := room.Config{DB: db, Dial: dial, Logger: a.cfg.Logger, Sync: replication.Config{DataBytes: 1 << 20, Logger: a.cfg.Logger}, Mirrors: a.cfg.Mirrors}
 	if r := a.reporterNow(); r != nil {
 		rcfg.Observe = r
 	}

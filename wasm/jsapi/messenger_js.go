@@ -87,7 +87,12 @@ func (a *API) openApp(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
-	devtools, err := devtoolsOpt(ctx, opts)
+	page := pageConfig(ctx)
+	devtools, err := devtoolsOpt(opts, page)
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	mirrors, err := mirrorsOpt(opts, page)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
@@ -109,7 +114,7 @@ func (a *API) openApp(args []js.Value) (any, error) {
 		if err != nil {
 			return appService{}, err
 		}
-		cfg := app.Config{Profile: p, Relay: relayURL, Devtools: devtools, Logger: slog.Default(),
+		cfg := app.Config{Profile: p, Relay: relayURL, Devtools: devtools, Mirrors: mirrors, Logger: slog.Default(),
 			Delete:  a.storage.Delete,
 			Reload:  func() { js.Global().Get("location").Call("reload") },
 			Take:    a.take,
@@ -169,27 +174,76 @@ func newJSApp(svc service) *jsApp {
 	return ja
 }
 
+// pageConfig is the serving origin's configuration (/config.json, written
+// by the relay's -devtools and -mirror flags), or undefined.
+func pageConfig(ctx context.Context) js.Value {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := jsutil.Await(ctx, js.Global().Call("fetch", "/config.json"))
+	if err != nil || !resp.Get("ok").Truthy() {
+		return js.Undefined()
+	}
+	cfg, err := jsutil.Await(ctx, resp.Call("json"))
+	if err != nil || cfg.Type() != js.TypeObject {
+		return js.Undefined()
+	}
+	return cfg
+}
+
 // devtoolsOpt is the devtools address: opts.devtools if given (null or ""
-// turns reporting off), else the serving origin's configuration
-// (/config.json, written by the relay's -devtools flag), else none.
-func devtoolsOpt(ctx context.Context, opts js.Value) (string, error) {
+// turns reporting off), else page's (pageConfig), else none.
+func devtoolsOpt(opts, page js.Value) (string, error) {
 	if v := opts.Get("devtools"); !v.IsUndefined() {
 		if v.IsNull() {
 			return "", nil
 		}
 		return stringOpt(opts, "devtools", "")
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	resp, err := jsutil.Await(ctx, js.Global().Call("fetch", "/config.json"))
-	if err != nil || !resp.Get("ok").Truthy() {
+	if page.Type() != js.TypeObject || page.Get("devtools").Type() != js.TypeString {
 		return "", nil
 	}
-	cfg, err := jsutil.Await(ctx, resp.Call("json"))
-	if err != nil || cfg.Get("devtools").Type() != js.TypeString {
-		return "", nil
+	return page.Get("devtools").String(), nil
+}
+
+// maxMirrors bounds the mirrors a profile pins to.
+const maxMirrors = 8
+
+// mirrorsOpt is the mirrors' peer ids: opts.mirrors if given (an array of
+// ids; [] for none), else page's (pageConfig), else none. A bad id in
+// opts is an error; in the page's configuration it is skipped.
+func mirrorsOpt(opts, page js.Value) ([]identity.ID, error) {
+	v, strict := opts.Get("mirrors"), true
+	if v.IsUndefined() || v.IsNull() {
+		if page.Type() != js.TypeObject {
+			return nil, nil
+		}
+		v, strict = page.Get("mirrors"), false
 	}
-	return cfg.Get("devtools").String(), nil
+	if v.IsUndefined() || v.IsNull() {
+		return nil, nil
+	}
+	if !js.Global().Get("Array").Call("isArray", v).Bool() || v.Length() > maxMirrors {
+		if strict {
+			return nil, fmt.Errorf("mirrors: an array of at most %d peer ids", maxMirrors)
+		}
+		return nil, nil
+	}
+	var ids []identity.ID
+	for i := range v.Length() {
+		var id identity.ID
+		err := errors.New("not a string")
+		if s := v.Index(i); s.Type() == js.TypeString {
+			err = id.UnmarshalText([]byte(s.String()))
+		}
+		if err != nil {
+			if strict {
+				return nil, fmt.Errorf("mirrors[%d]: %w", i, err)
+			}
+			continue
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 // queue hands an event to dispatch without blocking.

@@ -61,6 +61,7 @@ func run(args []string) error {
 	addr := fs.String("addr", envOr("MIRROR_ADDR", "127.0.0.1:8082"), "listen address of /healthz and /metrics")
 	books := fs.Int64("quota-books", envInt("MIRROR_QUOTA_BOOKS", 4096), "books one author may pin")
 	bytes := fs.Int64("quota-bytes", envInt("MIRROR_QUOTA_BYTES", 256<<20), "bytes of pages one author may pin")
+	printID := fs.Bool("print-id", false, "print the mirror's peer id (making its identity in -dir if new) and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,6 +72,10 @@ func run(args []string) error {
 	seed, err := loadSeed(filepath.Join(*dir, "identity"))
 	if err != nil {
 		return err
+	}
+	if *printID {
+		fmt.Println(identity.New(seed).ID())
+		return nil
 	}
 	st, err := boltstore.Open(filepath.Join(*dir, "books.db"), nil)
 	if err != nil {

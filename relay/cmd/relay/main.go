@@ -18,10 +18,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/wasm/identity"
 )
 
 func main() {
@@ -36,6 +38,22 @@ func run(args []string) error {
 	addr := fs.String("addr", envOr("RELAY_ADDR", "127.0.0.1:8080"), "listen address")
 	static := fs.String("static", envOr("RELAY_STATIC", ""), "serve this directory (the page) at /")
 	devtools := fs.String("devtools", envOr("RELAY_DEVTOOLS", ""), "devtools websocket URL the page's peers report to (served in /config.json; ws:// on loopback); empty: off")
+	var mirrors []string
+	addMirror := func(v string) error {
+		if _, err := identity.ParseID(v); err != nil {
+			return fmt.Errorf("a mirror's peer id: %w", err)
+		}
+		mirrors = append(mirrors, v)
+		return nil
+	}
+	for _, v := range strings.Split(os.Getenv("RELAY_MIRRORS"), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			if err := addMirror(v); err != nil {
+				return fmt.Errorf("RELAY_MIRRORS: %w", err)
+			}
+		}
+	}
+	fs.Func("mirror", "a mirror's peer id the page's profiles pin their books to (served in /config.json; repeatable; RELAY_MIRRORS: comma-separated)", addMirror)
 	var hosts []relay.Host
 	fs.Func("host", "also answer to this host name (\"name\" or \"name:port\"; repeatable), e.g. behind a proxy", func(v string) error {
 		h, err := relay.ParseHost(v)
@@ -67,7 +85,7 @@ func run(args []string) error {
 
 	rs := relay.NewServer(log, lim, relay.WithHosts(hosts...))
 	defer rs.Close()
-	h, err := handler(rs, *static, *devtools)
+	h, err := handler(rs, *static, relay.PageConfig{Devtools: *devtools, Mirrors: mirrors})
 	if err != nil {
 		return err
 	}
@@ -101,12 +119,12 @@ func run(args []string) error {
 }
 
 // handler is every route of the command, behind the relay's Host check.
-func handler(rs *relay.Server, static, devtools string) (http.Handler, error) {
+func handler(rs *relay.Server, static string, page relay.PageConfig) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("GET /relay", rs.Handler())
 	mux.Handle("GET /metrics", rs.Metrics())
-	mux.Handle("GET /config.json", relay.ConfigHandler(relay.PageConfig{Devtools: devtools}))
+	mux.Handle("GET /config.json", relay.ConfigHandler(page))
 	if static != "" {
 		if st, err := os.Stat(static); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("-static %s: not a directory", static)

@@ -21,7 +21,7 @@ func TestHandlerHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs := relay.NewServer(nil, relay.Limits{}, relay.WithHosts(name))
-	h, err := handler(rs, dir, "ws://127.0.0.1:8081/peer")
+	h, err := handler(rs, dir, relay.PageConfig{Devtools: "ws://127.0.0.1:8081/peer"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestHandlerHosts(t *testing.T) {
 	if n := rs.Stats().Rejects[relay.RejectHost]; n != 24 {
 		t.Errorf("%d host rejects, want 24", n)
 	}
-	if _, err := handler(rs, filepath.Join(dir, "index.html"), ""); err == nil {
+	if _, err := handler(rs, filepath.Join(dir, "index.html"), relay.PageConfig{}); err == nil {
 		t.Error("a file as -static accepted")
 	}
 }

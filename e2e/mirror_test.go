@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/relay/mirror"
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+// TestMirrorDeliversInPage: with a mirror in /config.json (as make run
+// serves it), Bob writes 3 messages and closes his tab while Ana's is
+// closed; Ana opens hers afterwards (they are never online together) and
+// has them, in order.
+func TestMirrorDeliversInPage(t *testing.T) {
+	mir, err := mirror.Start(t.Context(), mirror.Config{Store: store.NewMemory(), Seed: identity.Seed{0xee},
+		Relay: "ws" + strings.TrimPrefix(site.url, "http") + "relay", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mir.Close() })
+	pageConfig(t, relay.PageConfig{Mirrors: []string{mir.ID().String()}})
+
+	b := newBrowser(t)
+	bob := openMessenger(t, b, "mirror-bob", "")
+	ana := openMessenger(t, b, "mirror-ana", "")
+	var task, code, bobID, anaID string
+	bob.run(`return window.tmApp.id`, &bobID)
+	ana.run(`return window.tmApp.id`, &anaID)
+	bob.run(`return (await window.tmApp.createTask({ title: 'Never together' })).id`, &task)
+	bob.run(script(`return await window.tmApp.invite({{task}})`, map[string]any{"task": task}), &code)
+	ana.run(script(`await window.tmApp.join({{code}}); return true`, map[string]any{"code": code}), nil)
+	bob.poll(script(`(async () => (await window.tmApp.members({{task}})).every((m) => m.paired))()`, map[string]any{"task": task}))
+	ana.close()
+
+	want := []string{"one", "two", "three"}
+	for _, text := range want {
+		bob.run(script(`await window.tmApp.send({{task}}, {{text}}); return true`, map[string]any{"task": task, "text": text}), nil)
+	}
+	// Bob's book to Ana, as his export lists it: the mirror holds it whole.
+	var book struct {
+		Key    string `json:"key"`
+		Length int    `json:"length"`
+	}
+	bob.run(script(`const ex = await window.tmApp.export()
+const b = ex.books.find((b) => b.name === {{name}})
+return { key: b.key, length: b.pages.length }`, map[string]any{"name": bobID + "-" + anaID + "-" + task}), &book)
+	var key identity.ID
+	if err := key.UnmarshalText([]byte(book.Key)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(evalTimeout)
+	for mir.Held(key) < uint64(book.Length) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the mirror holds %d of the %d pages of Bob's book to Ana", mir.Held(key), book.Length)
+		}
+		time.Sleep(20 * time.Millisecond) // a poll of the mirror
+	}
+	bob.close()
+
+	ana = openMessenger(t, b, "mirror-ana", "")
+	ana.waitChat(task, "three")
+	var texts []string
+	ana.run(script(chatTexts, map[string]any{"task": task}), &texts)
+	if !slices.Equal(texts, want) {
+		t.Fatalf("Ana has %q, want %q", texts, want)
+	}
+}

@@ -2,6 +2,8 @@
 # run.sh BIN — what `make run` starts: devtools on 127.0.0.1:8081, the
 # relay serving the page (static/) on 127.0.0.1:8080, reporting to it, and
 # a mirror on that relay (data in mirror-data/, metrics on 127.0.0.1:8082).
+# The page pins its books to the mirror only with PIN_MIRROR=1: until pages
+# are sealed end to end (issue #13), a mirror holds them in clear.
 #
 # Ctrl-C or SIGTERM (to this script or its whole process group) stops them
 # all: each is sent SIGTERM once, shuts down gracefully, and is waited for;
@@ -12,10 +14,14 @@
 set -u
 bin=${1:?usage: tools/run.sh BIN}
 
-mirror_id=$("$bin/mirror" -dir mirror-data -print-id) || exit 1
+pin=()
+if [ "${PIN_MIRROR:-0}" = 1 ]; then
+	mirror_id=$("$bin/mirror" -dir mirror-data -print-id) || exit 1
+	pin=(-mirror "$mirror_id")
+fi
 "$bin/devtools" -addr 127.0.0.1:8081 &
 devtools=$!
-"$bin/relay" -addr 127.0.0.1:8080 -static static -devtools ws://127.0.0.1:8081/peer -mirror "$mirror_id" &
+"$bin/relay" -addr 127.0.0.1:8080 -static static -devtools ws://127.0.0.1:8081/peer "${pin[@]}" &
 relay=$!
 "$bin/mirror" -dir mirror-data -relay ws://127.0.0.1:8080/relay -addr 127.0.0.1:8082 &
 mirror=$!

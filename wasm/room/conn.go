@@ -13,6 +13,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/replication"
+	"github.com/task-messenger/task-messenger/wasm/seal"
 )
 
 // conn is the messenger's side of one port to a peer: a mux with the
@@ -347,7 +348,8 @@ func (m *Messenger) dialLocked(peer identity.ID) {
 //	                   is not a member yet (the receiver then announces it);
 //	                   without it, the sender pairs as a member, accepted
 //	                   only if the receiver holds an announcement of it
-//	{"v":2, "type":"joined",  "task":T, "key":K, "title":…, "parent":P, "members":[…], "clock":c}
+//	{"v":2, "type":"joined",  "task":T, "key":K, "title":…, "parent":P, "members":[…], "clock":c, "taskSecret":S}
+//	                   S (base64, 32 bytes): the task's secret (secret.go)
 //	                   clock: the highest clock the answering member has
 //	                   seen, so the joiner's first message comes after it;
 //	                   members: informative, never taken
@@ -375,24 +377,25 @@ func (m *Messenger) dialLocked(peer identity.ID) {
 // A stranger's port carries only this channel, and only joins: anything
 // else, or more than maxStrangerJoins, closes it.
 type wire struct {
-	V        int           `json:"v"`
-	Type     string        `json:"type"`
-	Task     TaskID        `json:"task"`
-	Key      identity.ID   `json:"key,omitzero"`
-	Secret   []byte        `json:"secret,omitempty"`
-	Title    string        `json:"title,omitempty"`
-	Parent   *TaskID       `json:"parent,omitempty"`
-	Members  []identity.ID `json:"members,omitempty"`
-	Clock    uint64        `json:"clock,omitempty"`
-	Error    string        `json:"error,omitempty"`
-	Author   identity.ID   `json:"author,omitzero"`
-	Start    uint64        `json:"start,omitempty"`
-	Digests  []byte        `json:"digests,omitempty"`
-	Copy     *Copy         `json:"copy,omitempty"`
-	Lengths  []uint64      `json:"lengths,omitempty"`
-	Received uint64        `json:"received,omitempty"`
-	Read     uint64        `json:"read,omitempty"`
-	Roots    [][]byte      `json:"roots,omitempty"`
+	V          int           `json:"v"`
+	Type       string        `json:"type"`
+	Task       TaskID        `json:"task"`
+	Key        identity.ID   `json:"key,omitzero"`
+	Secret     []byte        `json:"secret,omitempty"`
+	Title      string        `json:"title,omitempty"`
+	Parent     *TaskID       `json:"parent,omitempty"`
+	Members    []identity.ID `json:"members,omitempty"`
+	Clock      uint64        `json:"clock,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	Author     identity.ID   `json:"author,omitzero"`
+	Start      uint64        `json:"start,omitempty"`
+	Digests    []byte        `json:"digests,omitempty"`
+	Copy       *Copy         `json:"copy,omitempty"`
+	Lengths    []uint64      `json:"lengths,omitempty"`
+	TaskSecret []byte        `json:"taskSecret,omitempty"`
+	Received   uint64        `json:"received,omitempty"`
+	Read       uint64        `json:"read,omitempty"`
+	Roots      [][]byte      `json:"roots,omitempty"`
 	// A restore's held (restore.go).
 	Host  identity.ID `json:"host,omitzero"`
 	Head  []byte      `json:"head,omitempty"`
@@ -466,6 +469,8 @@ func decodeWire(b []byte) (wire, error) {
 		return w, fmt.Errorf("room: %d members, at most %d", len(w.Members), MaxMembers)
 	case len(w.Title) > MaxTitle, len(w.Error) > 1024:
 		return w, errors.New("room: message field too long")
+	case w.TaskSecret != nil && (len(w.TaskSecret) != seal.KeySize || w.Type != wireJoined && w.Type != wireHeld):
+		return w, errors.New("room: a task secret out of place, or not of 32 bytes")
 	case (w.Received != 0 || w.Read != 0) && w.Type != wireReceipt:
 		return w, errors.New("room: a receipt out of place")
 	case w.Received > MaxClock || w.Read > w.Received:

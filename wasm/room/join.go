@@ -129,7 +129,7 @@ func (m *Messenger) Join(ctx context.Context, code string) (TaskInfo, error) {
 	if answer.Type == wireRefused {
 		return TaskInfo{}, fmt.Errorf("%w by %s: %s", ErrRefused, inv.Host.Short(), answer.Error)
 	}
-	t, created, err := m.ensureTask(ctx, inv.Task, answer.Title, answer.Parent, inv.Host)
+	t, created, err := m.ensureTask(ctx, inv.Task, answer.Title, answer.Parent, inv.Host, answer.TaskSecret)
 	if err != nil {
 		return TaskInfo{}, err
 	}
@@ -225,8 +225,13 @@ func (m *Messenger) onJoin(c *conn, w wire) {
 		refuse(err)
 		return
 	}
+	secret, err := m.secretOf(m.ctx, t)
+	if err != nil {
+		refuse(err)
+		return
+	}
 	m.mu.Lock()
-	answer := wire{Type: wireJoined, Task: t.id, Key: t.members[c.peer].out.Key(), Title: t.title, Parent: t.parent, Clock: t.clock}
+	answer := wire{Type: wireJoined, Task: t.id, Key: t.members[c.peer].out.Key(), Title: t.title, Parent: t.parent, Clock: t.clock, TaskSecret: secret}
 	for id := range t.members {
 		if id != c.peer {
 			answer.Members = append(answer.Members, id)
@@ -269,6 +274,9 @@ func (m *Messenger) onAnswer(c *conn, w wire) {
 	} else if err != nil {
 		m.fail(err)
 		return
+	}
+	if err := m.learnSecret(m.ctx, t, w.TaskSecret); err != nil {
+		m.fail(err)
 	}
 	m.seen(t, c.peer, 0, w.Clock)
 }
@@ -506,14 +514,14 @@ func (m *Messenger) dial(peer identity.ID) {
 }
 
 // ensureTask returns the task, recording and opening it if it is new.
-func (m *Messenger) ensureTask(ctx context.Context, id TaskID, title string, parent *TaskID, host identity.ID) (*task, bool, error) {
+func (m *Messenger) ensureTask(ctx context.Context, id TaskID, title string, parent *TaskID, host identity.ID, secret []byte) (*task, bool, error) {
 	if t := m.task(id); t != nil {
-		return t, false, nil
+		return t, false, m.learnSecret(ctx, t, secret)
 	}
 	if title == "" {
 		title = "(untitled)"
 	}
-	r := record{Op: opTask, Task: id, Title: title, Parent: parent, Host: host, Date: m.cfg.Now().UnixMilli()}
+	r := record{Op: opTask, Task: id, Title: title, Parent: parent, Host: host, Date: m.cfg.Now().UnixMilli(), Secret: secret}
 	if err := m.writeRecord(ctx, r); err != nil {
 		return nil, false, err
 	}

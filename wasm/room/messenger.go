@@ -148,6 +148,7 @@ type task struct {
 	equiv      map[identity.ID]map[uint64]*Equivocation // evidence against members, by mid
 	held       map[identity.ID]*heldDigests             // digests of members' messages received lately
 	receipts   map[identity.ID]*receiptState            // what this profile holds and read of each author's messages
+	secret     []byte                                   // the task's secret (secret.go); nil until known
 	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
 }
 

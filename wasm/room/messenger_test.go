@@ -483,6 +483,7 @@ func TestDecodeWire(t *testing.T) {
 		fmt.Sprintf(`{"v":2,"type":"roots","task":%q,"key":%q,"lengths":[1],"error":"no fork here"}`, task, id),
 		fmt.Sprintf(`{"v":2,"type":"successor","task":%q,"key":%q}`, task, id),
 		fmt.Sprintf(`{"v":2,"type":"receipt","task":%q,"received":9,"read":4}`, task),
+		fmt.Sprintf(`{"v":2,"type":"joined","task":%q,"key":%q,"taskSecret":%q}`, task, id, strings.Repeat("A", 43)+"="),
 	} {
 		if _, err := decodeWire([]byte(good)); err != nil {
 			t.Errorf("decodeWire(%.80q): %v", good, err)
@@ -517,6 +518,8 @@ func TestDecodeWire(t *testing.T) {
 		fmt.Sprintf(`{"v":2,"type":"receipt","task":%q,"received":4,"read":9}`, task),
 		fmt.Sprintf(`{"v":2,"type":"receipt","task":%q,"received":%d}`, task, uint64(1)<<60),
 		fmt.Sprintf(`{"v":2,"type":"join","task":%q,"key":%q,"received":1}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"joined","task":%q,"key":%q,"taskSecret":"AAAA"}`, task, id),
+		fmt.Sprintf(`{"v":2,"type":"join","task":%q,"key":%q,"taskSecret":%q}`, task, id, strings.Repeat("A", 43)+"="),
 	} {
 		if _, err := decodeWire([]byte(bad)); err == nil {
 			t.Errorf("decodeWire(%.60q) accepted", bad)

@@ -29,6 +29,8 @@ import (
 //	{"op":"revoke", "task":T, "invite":S}
 //	{"op":"refuse", "task":T, "peer":X, "mid":n, "why":…}  X's message n is shown as invalid (a
 //	                                               clock too far ahead)
+//	{"op":"secret", "task":T, "secret":S}         S (base64, 32 bytes): the task's secret, shared
+//	                                               by its members (secret.go); also in a task record
 //	{"op":"succeed", "task":T, "peer":X, "key":K, "gen":g, "mid":f, "shift":d}
 //	                                               this profile's book to X forked: it goes on in K,
 //	                                               the successor g, whose page p is the log's message
@@ -50,6 +52,7 @@ const (
 	opInvite  = "invite"
 	opRevoke  = "revoke"
 	opRefuse  = "refuse"
+	opSecret  = "secret"
 	opSucceed = "succeed"
 	opFollow  = "follow"
 )
@@ -86,6 +89,7 @@ type record struct {
 	Why    string      `json:"why,omitempty"`
 	Gen    int         `json:"gen,omitempty"`
 	Shift  uint64      `json:"shift,omitempty"`
+	Secret []byte      `json:"secret,omitempty"`
 }
 
 // checkTitle trims a title and checks its bounds.
@@ -183,6 +187,7 @@ func (m *Messenger) apply(r record) {
 			m.tasks[r.Task] = t
 			m.order = append(m.order, r.Task)
 		}
+		t.takeSecretLocked(r.Secret)
 		return
 	}
 	if t == nil {
@@ -213,6 +218,8 @@ func (m *Messenger) apply(r record) {
 				inv.revoked = true
 			}
 		}
+	case opSecret:
+		t.takeSecretLocked(r.Secret)
 	case opSucceed:
 		mb := t.member(r.Peer)
 		mb.outGen, mb.outFrom, mb.outShift = r.Gen, r.Mid, r.Shift

@@ -310,7 +310,7 @@ func (m *Messenger) onRestoreAsk(ctx context.Context, c *conn) {
 		if t.log == nil || mb == nil {
 			continue
 		}
-		w := wire{Type: wireHeld, Task: t.id, Title: t.title, Parent: t.parent, Host: t.host, Clock: t.clock}
+		w := wire{Type: wireHeld, Task: t.id, Title: t.title, Parent: t.parent, Host: t.host, Clock: t.clock, TaskSecret: t.secret}
 		if mb.out != nil {
 			w.Key = mb.out.Key()
 		}
@@ -646,7 +646,7 @@ func (m *Messenger) takeHeld(ctx context.Context, peer identity.ID, held []*held
 // task's record and log (extended to the book's messages), then the pair
 // with peer. It returns how many messages the log gained.
 func (m *Messenger) rebuild(ctx context.Context, peer identity.ID, v *verifiedHeld) (uint64, error) {
-	t, created, err := m.ensureTask(ctx, v.w.Task, v.w.Title, v.w.Parent, v.w.Host)
+	t, created, err := m.ensureTask(ctx, v.w.Task, v.w.Title, v.w.Parent, v.w.Host, v.w.TaskSecret)
 	if err != nil {
 		return 0, err
 	}

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,6 +78,9 @@ func TestRestoreFromPeers(t *testing.T) {
 	st := ana2.Restoring()
 	if !st.Restored || st.Tasks != 2 || st.Books != 3 || len(st.Answered) != 2 || len(st.Waiting) != 0 {
 		t.Fatalf("restore status %+v", st)
+	}
+	if s := ana2.Secret(task.ID); s == nil || !bytes.Equal(s, bob.Secret(task.ID)) {
+		t.Fatal("the restored profile has not the task's secret")
 	}
 	tasks := ana2.Tasks()
 	if len(tasks) != 2 || !slices.ContainsFunc(tasks, func(i TaskInfo) bool {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/seal"
 )
 
 // TaskInfo describes a task.
@@ -67,7 +68,11 @@ func (m *Messenger) CreateTask(ctx context.Context, title string, parent *TaskID
 	if err != nil {
 		return TaskInfo{}, err
 	}
-	t, _, err := m.ensureTask(ctx, id, title, parent, m.self)
+	secret, err := seal.NewSecret()
+	if err != nil {
+		return TaskInfo{}, err
+	}
+	t, _, err := m.ensureTask(ctx, id, title, parent, m.self, secret)
 	if err != nil {
 		return TaskInfo{}, err
 	}

@@ -87,15 +87,13 @@ func (m *Messenger) accept(p port.Port) *conn {
 		return c
 	}
 	trusted := m.trustedLocked(p.Remote())
-	var mux *port.Mux
-	if trusted || m.restore.active {
-		// While restoring, the peer's sync messages (its hello: what it
-		// holds of this profile's books) wait in the channel until its
-		// answer makes it a member and replication starts (restore.go).
-		mux = port.NewMux(p, port.ChannelSync, port.ChannelRoom)
-	} else {
-		mux = port.NewMux(p, port.ChannelRoom) // a stranger's sync messages are dropped
-	}
+	// A stranger's sync messages wait in their channel (bounded: port.Mux,
+	// and the IO's budget for strangers) until it is admitted and
+	// replication starts, or its port closes: a joiner starts replication
+	// on the port as soon as it opens, and its first hello (its lengths,
+	// its protocol versions) must not be lost to the host's admission
+	// running meanwhile. The same holds while restoring (restore.go).
+	mux := port.NewMux(p, port.ChannelSync, port.ChannelRoom)
 	c := &conn{peer: p.Remote(), p: p, mux: mux, room: mux.Channel(port.ChannelRoom), admitted: make(chan struct{}), proveQ: make(chan wire, maxProves)}
 	m.conns[c.peer] = c
 	m.served[p] = c
@@ -241,6 +239,9 @@ func (m *Messenger) startSyncLocked(c *conn) {
 		if err := sess.Run(m.ctx); err != nil && m.ctx.Err() == nil {
 			m.log.Debug("room: replication ended", "peer", c.peer.Short(), "err", err)
 		}
+		// A port without its replication would look online and sync
+		// nothing: close it, and the dial loop opens another (backing off).
+		c.mux.Close()
 	}()
 }
 

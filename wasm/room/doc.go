@@ -108,10 +108,12 @@
 // Any relay user can open a port to a profile. Replication runs on a port
 // only while its peer is a member of one of the profile's tasks, or a peer
 // the profile is joining through; a port from anyone else (a stranger)
-// reads only the room channel, where it may send up to 4 joins: anything
-// else closes it, and so does Config.StrangerIdle (10s) without an
-// admission. When a stranger is admitted, its ports start replication
-// before the answer is sent. Even with a member, replication follows only
+// is read only on the room channel, where it may send up to 4 joins:
+// anything else closes it, and so does Config.StrangerIdle (10s) without
+// an admission. Its sync messages wait, unread and bounded, in their
+// channel (a joiner starts replication at once: its first hello must not
+// be lost while the host admits it). When a stranger is admitted, its
+// ports start replication, reading them, before the answer is sent. Even with a member, replication follows only
 // the books the room follows itself (replication.Config.Accept refuses
 // every unsolicited announcement): one book per member and task.
 //

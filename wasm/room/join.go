@@ -211,6 +211,9 @@ func (m *Messenger) onJoin(c *conn, w wire) {
 	if !m.isMember(t, c.peer) {
 		// A pairing needs an announcement this side holds too; anyone
 		// else needs an invite.
+		if m.admitHook != nil {
+			m.admitHook()
+		}
 		h, err := m.checkInvite(t, w.Secret)
 		if err == nil {
 			err = m.admitInvited(m.ctx, t, c.peer, h)

@@ -93,6 +93,9 @@ type Messenger struct {
 	unhook   func()
 	wake     chan struct{}
 	proveSem chan struct{} // proveWorkers slots for copies being made
+	// admitHook, if set (by a test, before any port), runs as a join by
+	// invite is taken, before the admission.
+	admitHook func()
 	// proveHook, if set (by a test, before any port), runs as a prove is
 	// answered.
 	proveHook func()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,6 +58,8 @@ type node struct {
 	dialed func(port.Port)
 	// mirrors: Config.Mirrors
 	mirrors []identity.ID
+	// sync, if set, is its Config.Sync (else testSync)
+	sync *replication.Config
 	*Messenger
 }
 
@@ -90,7 +93,11 @@ func (n *node) start() {
 			return p, err
 		}
 	}
-	m, err := Open(ctx, Config{DB: db, Dial: dial, Logger: quiet, Retry: 50 * time.Millisecond, Sync: testSync, Now: now, StrangerIdle: n.idle, Restore: n.restoring, Mirrors: n.mirrors})
+	sync := testSync
+	if n.sync != nil {
+		sync = *n.sync
+	}
+	m, err := Open(ctx, Config{DB: db, Dial: dial, Logger: quiet, Retry: 50 * time.Millisecond, Sync: sync, Now: now, StrangerIdle: n.idle, Restore: n.restoring, Mirrors: n.mirrors})
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -717,4 +724,36 @@ func copyStore(t testing.TB, st store.Store) store.Store {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestJoinersFirstHelloKept: a joiner starts replication on its port to
+// the host at once; its first hello (its lengths and protocol versions)
+// arrives while the host is still admitting it, and must wait for the
+// host's session rather than be dropped (without it the host never agrees
+// on the version and ends the session at the joiner's next message: the
+// pair never syncs).
+func TestJoinersFirstHelloKept(t *testing.T) {
+	url := startRelay(t)
+	bob := newNode(t, url, "bob", 2)
+	hello := make(chan struct{})
+	var once sync.Once
+	cfg := testSync
+	cfg.OnEvent = func(ev replication.Event) {
+		if ev.Send && ev.Type == replication.TypeHello {
+			once.Do(func() { close(hello) })
+		}
+	}
+	ana := &node{t: t, name: "ana", url: url, seed: identity.Seed{1}, st: store.NewMemory(), sync: &cfg}
+	ana.start()
+	t.Cleanup(ana.stop)
+	task, err := bob.CreateTask(testCtx(t), "Hello", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.admitHook = func() { <-hello } // the hello is on its way before Bob admits Ana
+	ana.join(bob, task.ID)
+	bob.send(task.ID, "after the join", nil)
+	eventually(t, "the pair synced", func() bool {
+		return bob.paired(task.ID, 1) && ana.paired(task.ID, 1) && ana.hasChat(task.ID, bob.ID(), "after the join")
+	}, state(task.ID, bob, ana))
 }

@@ -31,8 +31,7 @@ type jsDB struct {
 
 	mu     sync.Mutex
 	books  map[identity.ID]js.Value // one JS object per book
-	hooks  map[int]hook
-	nextID int
+	hooks  hookSet
 	closed bool
 }
 
@@ -41,9 +40,54 @@ type hook struct {
 	book identity.ID // zero: every book
 }
 
+// hookSet is a db's JS hooks (db.on, book.on), for jsDB and sharedDB.
+type hookSet struct {
+	mu     sync.Mutex
+	hooks  map[int]hook
+	nextID int
+}
+
+// add registers fn (args[0]) for every change, or book's (non-zero); it
+// returns a JS function that removes it.
+func (s *hookSet) add(args []js.Value, book identity.ID) any {
+	if len(args) < 1 || args[0].Type() != js.TypeFunction {
+		return jsutil.NewError(errors.New("on(fn): fn must be a function"))
+	}
+	s.mu.Lock()
+	if s.hooks == nil {
+		s.hooks = make(map[int]hook)
+	}
+	id := s.nextID
+	s.nextID++
+	s.hooks[id] = hook{fn: args[0], book: book}
+	s.mu.Unlock()
+	var off js.Func
+	off = js.FuncOf(func(js.Value, []js.Value) any {
+		s.mu.Lock()
+		delete(s.hooks, id)
+		s.mu.Unlock()
+		off.Release()
+		return nil
+	})
+	return off
+}
+
+// of returns the hooks for a change of book.
+func (s *hookSet) of(book identity.ID) []hook {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hs := make([]hook, 0, len(s.hooks))
+	for _, h := range s.hooks {
+		if h.book.IsZero() || h.book == book {
+			hs = append(hs, h)
+		}
+	}
+	return hs
+}
+
 func (a *API) newDB(db *journal.DB, st store.Store, profile string) *jsDB {
 	d := &jsDB{api: a, db: db, st: st, profile: profile, books: make(map[identity.ID]js.Value),
-		hooks: make(map[int]hook), events: make(chan journal.Event, 1024)}
+		events: make(chan journal.Event, 1024)}
 	// The journal's hook must not call JS or block long: it hands events to
 	// a goroutine that calls the JS hooks.
 	d.cancel = db.Subscribe(func(e journal.Event) { d.events <- e })
@@ -198,38 +242,13 @@ func (d *jsDB) close() error {
 
 // on registers a hook for every change (or one book's); it returns a
 // function that removes it.
-func (d *jsDB) on(args []js.Value, book identity.ID) any {
-	if len(args) < 1 || args[0].Type() != js.TypeFunction {
-		return jsutil.NewError(errors.New("on(fn): fn must be a function"))
-	}
-	d.mu.Lock()
-	id := d.nextID
-	d.nextID++
-	d.hooks[id] = hook{fn: args[0], book: book}
-	d.mu.Unlock()
-	var off js.Func
-	off = js.FuncOf(func(js.Value, []js.Value) any {
-		d.mu.Lock()
-		delete(d.hooks, id)
-		d.mu.Unlock()
-		off.Release()
-		return nil
-	})
-	return off
-}
+func (d *jsDB) on(args []js.Value, book identity.ID) any { return d.hooks.add(args, book) }
 
 // dispatch calls the JS hooks with every change: one call per page,
 // hook({ type, key, index, data }), or one call for a head or fork.
 func (d *jsDB) dispatch() {
 	for e := range d.events {
-		d.mu.Lock()
-		hs := make([]hook, 0, len(d.hooks))
-		for _, h := range d.hooks {
-			if h.book.IsZero() || h.book == e.Book {
-				hs = append(hs, h)
-			}
-		}
-		d.mu.Unlock()
+		hs := d.hooks.of(e.Book)
 		if len(hs) == 0 {
 			continue
 		}

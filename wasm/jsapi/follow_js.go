@@ -176,14 +176,13 @@ type sharedDB struct {
 
 	mu     sync.Mutex
 	books  map[string]js.Value // one JS object per book key
-	hooks  map[int]hook
-	nextID int
+	hooks  hookSet
 	closed bool
 }
 
 func newSharedDB(a *API, tab *tabs.Tab, profile string) *sharedDB {
 	d := &sharedDB{api: a, tab: tab, profile: profile, events: make(chan json.RawMessage, 4096),
-		done: make(chan struct{}), books: make(map[string]js.Value), hooks: make(map[int]hook)}
+		done: make(chan struct{}), books: make(map[string]js.Value)}
 	d.unsub = tab.Subscribe(func(ev json.RawMessage) {
 		select {
 		case d.events <- ev:
@@ -401,27 +400,11 @@ func (d *sharedDB) close() error {
 // on registers a hook for every change (or one book's, key); it returns a
 // function that removes it.
 func (d *sharedDB) on(args []js.Value, key string) any {
-	if len(args) < 1 || args[0].Type() != js.TypeFunction {
-		return jsutil.NewError(errors.New("on(fn): fn must be a function"))
-	}
 	var book identity.ID
 	if key != "" {
 		book, _ = identity.ParseID(key)
 	}
-	d.mu.Lock()
-	id := d.nextID
-	d.nextID++
-	d.hooks[id] = hook{fn: args[0], book: book}
-	d.mu.Unlock()
-	var off js.Func
-	off = js.FuncOf(func(js.Value, []js.Value) any {
-		d.mu.Lock()
-		delete(d.hooks, id)
-		d.mu.Unlock()
-		off.Release()
-		return nil
-	})
-	return off
+	return d.hooks.add(args, book)
 }
 
 // dispatch calls the hooks with every book event, as jsDB's: one call per
@@ -444,14 +427,7 @@ func (d *sharedDB) dispatch() {
 			continue
 		}
 		e := ev.Book
-		d.mu.Lock()
-		hs := make([]hook, 0, len(d.hooks))
-		for _, h := range d.hooks {
-			if h.book.IsZero() || h.book == e.Key {
-				hs = append(hs, h)
-			}
-		}
-		d.mu.Unlock()
+		hs := d.hooks.of(e.Key)
 		for _, v := range bookEventValues(e) {
 			for _, h := range hs {
 				callHook(h.fn, v)

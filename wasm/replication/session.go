@@ -126,6 +126,9 @@ type Session struct {
 	cfg  Config
 	ver  atomic.Uint32 // the version agreed: 1 until the peer's hello says more
 
+	sendMu sync.Mutex // held by each send of the writer; ended under it
+	ended  bool       // a bye was sent (fail): the writer sends no more
+
 	mu     sync.Mutex // guards the fields below
 	agreed bool       // the peer's first hello arrived
 	offer  Offer      // the peer's offer
@@ -557,6 +560,11 @@ func (s *Session) fail(ctx context.Context, err error) error {
 		return err
 	}
 	s.cfg.Logger.Warn("replication: ending session", "peer", s.peer.Short(), "err", err)
+	// The bye is the session's last message: the writer sends nothing
+	// after (sendMu).
+	s.sendMu.Lock()
+	s.ended = true
+	s.sendMu.Unlock()
 	if msg, e := s.encode(TypeBye, &Bye{Reason: clip(err.Error())}); e == nil {
 		_ = s.port.Send(ctx, msg) // best effort: the port closes next
 	}

@@ -30,7 +30,17 @@ func (s *Session) writeLoop(ctx context.Context) error {
 			}
 		}
 		ev.Bytes = len(msg)
-		if err := s.port.Send(ctx, msg); err != nil {
+		s.sendMu.Lock()
+		if s.ended {
+			// A bye went: nothing after it. The reader that sent it ends
+			// the session with its error.
+			s.sendMu.Unlock()
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		err = s.port.Send(ctx, msg)
+		s.sendMu.Unlock()
+		if err != nil {
 			return err
 		}
 		s.event(true, ev)

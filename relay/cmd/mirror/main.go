@@ -92,25 +92,11 @@ func run(args []string) error {
 	abs, _ := filepath.Abs(*dir)
 	fmt.Printf("mirror %s: data in %s, on %s, metrics at http://%s/metrics\n", m.ID(), abs, *relayURL, *addr)
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		s := m.Stats()
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		fmt.Fprintf(w, "# HELP mirror_authors Authors with a book pinned.\n# TYPE mirror_authors gauge\nmirror_authors %d\n", s.Authors)
-		fmt.Fprintf(w, "# HELP mirror_books Books held.\n# TYPE mirror_books gauge\nmirror_books %d\n", s.Books)
-		fmt.Fprintf(w, "# HELP mirror_bytes Bytes of pages held.\n# TYPE mirror_bytes gauge\nmirror_bytes %d\n", s.Bytes)
-		fmt.Fprintf(w, "# HELP mirror_refused_total Pins refused (over quota).\n# TYPE mirror_refused_total counter\nmirror_refused_total %d\n", s.Refused)
-	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	// Loopback names only on its port: a DNS-rebound name reaches nothing.
-	guard := hostguard.NewSet().Check(mux, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "mirror: unknown host", http.StatusMisdirectedRequest)
-	}))
-	srv := &http.Server{Handler: guard, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: handler(m.Stats), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -140,4 +126,23 @@ func loadSeed(path string) (identity.Seed, error) {
 		return seed, err
 	}
 	return seed, os.WriteFile(path, seed[:], 0o600)
+}
+
+// handler serves /healthz and /metrics (stats, in the Prometheus text
+// format), to loopback names only on the listening port: a DNS-rebound
+// name reaches nothing (421).
+func handler(stats func() mirror.Stats) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		s := stats()
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# HELP mirror_authors Authors with a book pinned.\n# TYPE mirror_authors gauge\nmirror_authors %d\n", s.Authors)
+		fmt.Fprintf(w, "# HELP mirror_books Books held.\n# TYPE mirror_books gauge\nmirror_books %d\n", s.Books)
+		fmt.Fprintf(w, "# HELP mirror_bytes Bytes of pages held.\n# TYPE mirror_bytes gauge\nmirror_bytes %d\n", s.Bytes)
+		fmt.Fprintf(w, "# HELP mirror_refused_total Pins refused (over quota).\n# TYPE mirror_refused_total counter\nmirror_refused_total %d\n", s.Refused)
+	})
+	return hostguard.NewSet().Check(mux, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "mirror: unknown host", http.StatusMisdirectedRequest)
+	}))
 }

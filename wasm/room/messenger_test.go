@@ -416,8 +416,17 @@ func TestJoinErrors(t *testing.T) {
 	if _, err := ana.Join(testCtx(t), Invite{Host: bob.ID(), Task: other}.Code()); !errors.Is(err, ErrRefused) {
 		t.Errorf("joining an unknown task: %v, want ErrRefused", err)
 	}
-	// Bob offline: Join waits, and gives up when its context ends.
+	// Bob offline: Join waits, and gives up when its context ends. (Once
+	// Ana's port to him closed: a join sent on a port that closes under it
+	// fails with that, a case of its own.)
+	bobID := bob.ID()
 	bob.stop()
+	eventually(t, "Ana's port to Bob closed", func() bool {
+		ana.mu.Lock()
+		defer ana.mu.Unlock()
+		c := ana.conns[bobID]
+		return c == nil || c.closed()
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if _, err := ana.Join(ctx, code); err == nil || !strings.Contains(err.Error(), "timed out") {

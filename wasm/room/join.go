@@ -363,12 +363,7 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer, key, by ident
 		if err := m.pairBlocked(ctx, t, peer); err != nil {
 			return false, err
 		}
-		m.mu.Lock()
-		meta := genesisMeta{Task: t.id, To: peer, Title: t.title, Parent: t.parent}
-		for id := range t.members {
-			meta.Members = append(meta.Members, id)
-		}
-		m.mu.Unlock()
+		meta := genesisMeta{Task: t.id, To: peer}
 		out, err := m.db.Author(ctx, pairName(m.self, peer, t.id), meta.encode())
 		if err != nil {
 			return false, err

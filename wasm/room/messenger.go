@@ -14,6 +14,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/replication"
+	"github.com/task-messenger/task-messenger/wasm/seal"
 )
 
 // Errors of the messenger.
@@ -93,6 +94,8 @@ type Messenger struct {
 	unhook   func()
 	wake     chan struct{}
 	proveSem chan struct{} // proveWorkers slots for copies being made
+	private  secrets       // the secret of private books, epoch 0 (sealing.go)
+	keys     keyCache      // derived page keys (sealing.go)
 	// admitHook, if set (by a test, before any port), runs as a join by
 	// invite is taken, before the admission.
 	admitHook func()
@@ -151,7 +154,8 @@ type task struct {
 	equiv      map[identity.ID]map[uint64]*Equivocation // evidence against members, by mid
 	held       map[identity.ID]*heldDigests             // digests of members' messages received lately
 	receipts   map[identity.ID]*receiptState            // what this profile holds and read of each author's messages
-	secret     []byte                                   // the task's secret (secret.go); nil until known
+	secrets    secrets                                  // the task's secrets by epoch (secret.go); copied on write
+	epoch      uint32                                   // the epoch of the secret pages are sealed with now
 	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
 }
 
@@ -252,7 +256,11 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		mirrors: make(map[identity.ID]*replication.Session),
 		wake:    make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
 		restore: newRestoreState(),
+		private: secrets{0: seal.PrivateSecret(cfg.DB.Identity())},
 	}
+	// Every page the room writes is sealed from here on (sealing.go), also
+	// after Close: a write racing it is sealed all the same.
+	m.db.SetSealer(m.sealPage)
 	var err error
 	if m.tasksLog, err = m.db.Author(ctx, tasksBook, []byte(`{"app":"task-messenger"}`)); err != nil {
 		return nil, fmt.Errorf("room: open tasks: %w", err)
@@ -288,11 +296,11 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 // load opens a task's books at open and repairs the books to members that
 // a crash left behind the log.
 func (m *Messenger) load(ctx context.Context, t *task) error {
-	log, err := m.db.Author(ctx, logName(m.self, t.id), genesisMeta{Task: t.id, Title: t.title, Parent: t.parent}.encode())
+	log, err := m.db.Author(ctx, logName(m.self, t.id), genesisMeta{Task: t.id}.encode())
 	if err != nil {
 		return fmt.Errorf("room: task %s: %w", t.id, err)
 	}
-	clock := lastClock(ctx, BookSource{Book: log, Author: m.self})
+	clock := lastClock(ctx, m.logSource(log))
 	m.mu.Lock()
 	t.log = log
 	t.raiseLocked(m.self, min(clock, MaxClock))
@@ -312,7 +320,7 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 			}
 			m.mu.Lock()
 			m.replica[mb.inKey] = bookRef{t.id, mb.id, 0}
-			src := markedSource{BookSource{Book: mb.in, Author: mb.id}, t.refused[mb.id], renumbering{}}
+			src := markedSource{m.sourceLocked(t, mb.in, mb.id, 0), t.refused[mb.id], renumbering{}}
 			m.mu.Unlock()
 			clock := lastClock(ctx, src) // accepted when it arrived (a refused page reads as invalid, clock 0)
 			m.mu.Lock()
@@ -323,7 +331,7 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 			if s.book, err = m.db.ReaderFrom(ctx, s.key, mb.id); err != nil {
 				return fmt.Errorf("room: task %s: successor book of %s: %w", t.id, mb.id.Short(), err)
 			}
-			clock := lastClock(ctx, BookSource{Book: s.book, Author: mb.id, Shift: s.shift})
+			clock := lastClock(ctx, m.sourceOf(t, s.book, mb.id, s.shift))
 			m.mu.Lock()
 			m.replica[s.key] = bookRef{t.id, mb.id, s.gen}
 			t.raiseLocked(mb.id, min(clock, MaxClock))
@@ -484,9 +492,9 @@ func (m *Messenger) received(ev journal.Event) {
 		mb := t.members[ref.peer]
 		moved = renumbering{m.self, mb.outFrom, mb.outShift}
 		if ref.gen == 0 {
-			src = BookSource{Book: mb.in, Author: ref.peer}
+			src = m.sourceLocked(t, mb.in, ref.peer, 0)
 		} else if ref.gen <= len(mb.next) && mb.next[ref.gen-1].key == ev.Book {
-			src = BookSource{Book: mb.next[ref.gen-1].book, Author: ref.peer, Shift: mb.next[ref.gen-1].shift}
+			src = m.sourceLocked(t, mb.next[ref.gen-1].book, ref.peer, mb.next[ref.gen-1].shift)
 		}
 	}
 	m.mu.Unlock()
@@ -509,7 +517,7 @@ func (m *Messenger) received(ev journal.Event) {
 	}
 	for i, page := range ev.Pages {
 		idx := ev.Index + uint64(i) + src.Shift
-		msg, _ := decodeAt(page, ref.peer, idx)
+		msg, _ := src.Seal.decode(page, ref.peer, ev.Index+uint64(i), idx)
 		d := digest(msg)
 		m.mu.Lock()
 		t.holdDigestLocked(ref.peer, idx, d)

@@ -396,8 +396,9 @@ func (m *Messenger) catchUp(ctx context.Context, t *task, mb *member) error {
 			return err
 		}
 		msgs := make([]Message, len(pages))
+		ps := m.privateSeal(t.log.Key())
 		for i, p := range pages {
-			if msgs[i], err = Decode(p, m.self); err != nil {
+			if msgs[i], err = ps.decode(p, m.self, have+uint64(i), 0); err != nil {
 				return fmt.Errorf("room: log page %d: %w", have+uint64(i), err)
 			}
 		}
@@ -427,15 +428,15 @@ func (m *Messenger) sources(t *task) []Source {
 			continue
 		}
 		moved := renumbering{m.self, mb.outFrom, mb.outShift}
-		cs = append(cs, candidate{markedSource{BookSource{Book: mb.in, Author: mb.id}, t.refused[mb.id], moved}, 0})
+		cs = append(cs, candidate{markedSource{m.sourceLocked(t, mb.in, mb.id, 0), t.refused[mb.id], moved}, 0})
 		for _, s := range mb.next {
 			if s.book != nil {
-				cs = append(cs, candidate{markedSource{BookSource{Book: s.book, Author: mb.id, Shift: s.shift}, t.refused[mb.id], moved}, s.gen})
+				cs = append(cs, candidate{markedSource{m.sourceLocked(t, s.book, mb.id, s.shift), t.refused[mb.id], moved}, s.gen})
 			}
 		}
 	}
 	m.mu.Unlock()
-	srcs := []Source{BookSource{Book: t.log, Author: m.self}}
+	srcs := []Source{m.logSource(t.log)}
 	for _, c := range cs {
 		if m.replicaOK(t, c.src.BookSource, c.gen) {
 			srcs = append(srcs, c.src)

@@ -10,11 +10,13 @@ import (
 // BookSource reads an author's messages from one of the author's books of
 // the task: pages 1 on (page 0 is the genesis), as far as they are held
 // from the start. Page p holds the message numbered (mid) p+Shift: Shift
-// is 0 but in a successor book (successor.go).
+// is 0 but in a successor book (successor.go). Seal opens its pages
+// (sealing.go).
 type BookSource struct {
 	Book   *journal.Book
 	Author identity.ID
 	Shift  uint64
+	Seal   pageSeal
 }
 
 // Len implements Source.
@@ -33,7 +35,7 @@ func (s BookSource) Get(ctx context.Context, i int) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	m, _ := decodeAt(p, s.Author, uint64(i)+1+s.Shift)
+	m, _ := s.Seal.decode(p, s.Author, uint64(i)+1, uint64(i)+1+s.Shift)
 	return m, nil
 }
 
@@ -45,7 +47,7 @@ func (s BookSource) GetRange(ctx context.Context, start, end int) ([]Message, er
 	}
 	out := make([]Message, len(pages))
 	for i, p := range pages {
-		out[i], _ = decodeAt(p, s.Author, uint64(start+i)+1+s.Shift)
+		out[i], _ = s.Seal.decode(p, s.Author, uint64(start+i)+1, uint64(start+i)+1+s.Shift)
 	}
 	return out, nil
 }

@@ -47,7 +47,7 @@ type Stats struct {
 	Peers         int   `json:"peers"`
 	Books         int   `json:"books"`
 	RetainedPages int   `json:"retainedPages"` // pages held, all books
-	RetainedBytes int64 `json:"retainedBytes"` // their size
+	RetainedBytes int64 `json:"retainedBytes"` // their size, with the plaintexts kept beside sealed pages
 	TreeBytes     int64 `json:"treeBytes"`     // the verified trees' hashes
 }
 

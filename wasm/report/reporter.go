@@ -55,7 +55,8 @@ type Config struct {
 	Now func() time.Time
 	// Open opens a sealed page (wasm/seal) of book at index for devtools:
 	// it returns the page's plaintext, or nil when this tab cannot open it
-	// (no key for the book or its epoch, or the page does not open). It is
+	// (no key for the book or its epoch, or the page does not open; an
+	// empty plaintext is a non-nil empty slice). It is
 	// asked only about pages that look sealed (seal.Epoch accepts them),
 	// never about page 0 (the genesis is never sealed), on Run's goroutine:
 	// it must not block long, must not change page, and must not call into

@@ -10,6 +10,9 @@ import (
 	"github.com/task-messenger/task-messenger/relay/mirror"
 	mirrorheld "github.com/task-messenger/task-messenger/wasm/held"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/peerio"
+	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
@@ -72,10 +75,7 @@ func TestMirrorVouches(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := toAna.Len()
-	root, err := toAna.TreeHash(testCtx(t), n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := treeHashAt(t, toAna, n)
 	other, stranger := identity.New(identity.Seed{0x77}), identity.New(identity.Seed{0x78})
 	statement := func(change func(*mirrorheld.Statement)) mirrorheld.Statement {
 		s := mirrorheld.Statement{Book: toAna.Key(), Length: n, Root: root, Time: time.Now().UnixMilli()}
@@ -103,4 +103,56 @@ func TestMirrorVouches(t *testing.T) {
 	if !vouchedBy(other.ID()) {
 		t.Fatal("a statement that verifies was not taken")
 	}
+
+	// Through the wire: a would-be mirror of Bob's sends, on its port, a
+	// message out of form, then statements of the whole book signed by
+	// another key and of another root, then one that verifies, of one page
+	// less. Only the last counts, and the port goes on after the others.
+	fake := identity.New(identity.Seed{0x79})
+	sent := func(s mirrorheld.Statement) []byte {
+		b, err := mirrorheld.Encode([]mirrorheld.Statement{s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	forged := [][]byte{[]byte(`{"v":1,"held":"nothing"}`)}
+	for _, change := range []func(*mirrorheld.Statement){
+		func(s *mirrorheld.Statement) { s.Sign(stranger) },
+		func(s *mirrorheld.Statement) { s.Root[0] ^= 1; s.Sign(fake) },
+		func(s *mirrorheld.Statement) { s.Length, s.Root = n-1, treeHashAt(t, toAna, n-1); s.Sign(fake) },
+	} {
+		forged = append(forged, sent(statement(change)))
+	}
+	fio := peerio.New("fake", fake.Seed(), peerio.Config{Relay: url, Logger: quiet})
+	t.Cleanup(func() { fio.Close() })
+	if err := fio.On(testCtx(t), func(p port.Port) {
+		ch := port.NewMux(p, port.ChannelHeld).Channel(port.ChannelHeld)
+		for _, msg := range forged {
+			if ch.Send(testCtx(t), msg) != nil {
+				return
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bob.stop()
+	bob.mirrors = []identity.ID{mir.ID(), fake.ID()}
+	bob.start()
+	eventually(t, "the would-be mirror's statement that verifies", func() bool { return vouchedBy(fake.ID()) }, state(task.ID, bob))
+	for _, v := range bob.memberInfo(task.ID, anaID).Vouches {
+		if v.Mirror == fake.ID() && v.Length != n-1 {
+			t.Fatalf("the would-be mirror vouches for %d pages, by a statement that does not verify", v.Length)
+		}
+	}
+}
+
+// treeHashAt is b's tree hash at n.
+func treeHashAt(t *testing.T, b *journal.Book, n uint64) journal.Hash {
+	t.Helper()
+	root, err := b.TreeHash(testCtx(t), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }

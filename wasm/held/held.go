@@ -65,10 +65,10 @@ type statementJSON struct {
 	Sig    []byte      `json:"sig"`
 }
 
-// signedBytes is what the mirror signs: Context, the mirror's id, the
+// SignedBytes is what the mirror signs: Context, the mirror's id, the
 // book's key, the length (8 bytes, big endian), the root and the time (8
 // bytes, big endian).
-func (s *Statement) signedBytes(mirror identity.ID) []byte {
+func (s *Statement) SignedBytes(mirror identity.ID) []byte {
 	b := make([]byte, 0, len(Context)+2*identity.IDSize+8+len(s.Root)+8)
 	b = append(b, Context...)
 	b = append(b, mirror[:]...)
@@ -80,12 +80,12 @@ func (s *Statement) signedBytes(mirror identity.ID) []byte {
 
 // Sign signs s with the mirror's key, setting s.Sig.
 func (s *Statement) Sign(mirror *identity.Key) {
-	s.Sig = mirror.Sign(s.signedBytes(mirror.ID()))
+	s.Sig = mirror.Sign(s.SignedBytes(mirror.ID()))
 }
 
 // Verify checks that s is signed by mirror.
 func (s *Statement) Verify(mirror identity.ID) error {
-	if !mirror.Verify(s.signedBytes(mirror), s.Sig) {
+	if !mirror.Verify(s.SignedBytes(mirror), s.Sig) {
 		return fmt.Errorf("%w: book %s length %d from mirror %s", ErrBadSignature, s.Book.Short(), s.Length, mirror.Short())
 	}
 	return nil

@@ -16,8 +16,9 @@ import (
 
 // TestMirrorDeliversInPage: with a mirror in /config.json (as make run
 // serves it), Bob writes 3 messages and closes his tab while Ana's is
-// closed; Ana opens hers afterwards (they are never online together) and
-// has them, in order.
+// closed (his page says they are "on a mirror", naming the mirror that
+// signed it); Ana opens hers afterwards (they are never online together)
+// and has them, in order.
 func TestMirrorDeliversInPage(t *testing.T) {
 	mir, err := mirror.Start(t.Context(), mirror.Config{Store: store.NewMemory(), Seed: identity.Seed{0xee},
 		Relay: "ws" + strings.TrimPrefix(site.url, "http") + "relay", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -62,6 +63,13 @@ return { key: b.key, length: b.pages.length }`, map[string]any{"name": bobID + "
 		}
 		time.Sleep(20 * time.Millisecond) // a poll of the mirror
 	}
+	// Bob's page: his messages are on the mirror (Ana has not got them),
+	// the mirror that signed it named.
+	pick := `.pick[data-task="` + task + `"]`
+	bob.poll(`document.querySelector('` + pick + `') !== null`)
+	bob.click(pick)
+	status := `[...document.querySelectorAll('#timeline li.mine')].find((li) => li.querySelector('p.text')?.textContent === 'three')?.querySelector('.status')`
+	bob.poll(script(status+`?.textContent === 'on a mirror' && `+status+`.title.includes({{mirror}})`, map[string]any{"mirror": mir.ID().Short()}))
 	bob.close()
 
 	ana = openMessenger(t, b, "mirror-ana", "")

@@ -159,7 +159,7 @@
       if (!m.self) {
         text += m.online ? ` · online via ${m.transport}` : ' · offline'
         // "synced" only when both ways are: their messages here, and ours there (their receipt).
-        text += !m.paired ? ' · pairing…' : m.have < m.length ? ` · syncing ${m.have}/${m.length}` : m.received < mine ? ' · has not all of yours yet' : ' · synced'
+        text += !m.paired ? ' · pairing…' : m.have < m.length ? ` · syncing ${m.have}/${m.length}` : m.received < mine ? ' · has not all of yours yet' + (m.mirrored >= mine ? ' (they are on a mirror)' : '') : ' · synced'
         if (m.paired && mine > 0 && m.read >= mine) text += ' · read all of yours'
       }
       const eq = (m.equivocations || []).length
@@ -247,28 +247,48 @@
         `↪ ${who(cause[0])}: ${c && c.data ? clip(c.data.text || '', 80) : 'an earlier message'}`))
     }
     li.append(el('p', { class: 'text', text: (m.data && m.data.text) || '' }))
-    if (by === state.app.id) li.append(el('span', { class: 'status', text: statusOf(m) }))
+    if (by === state.app.id) li.append(el('span', { class: 'status', title: vouchersOf(m), text: statusOf(m) }))
     li.append(el('button', { type: 'button', class: 'act', 'aria-label': `Reply to ${who(by)}`, onclick: () => replyTo(m), text: 'Reply' }))
     return li
   }
 
   // statusOf is where one of this profile's messages is: saved (here),
+  // on a mirror (a mirror signed that it holds every member's copy),
   // delivered (every other member's receipt holds it), read (every one
-  // read it). Receipts come from the members themselves (app.members()).
+  // read it). Receipts come from the members and the mirrors themselves
+  // (app.members(): received, read, mirrored).
   function statusOf (m) {
-    const mid = Number(String(m.id).split('/')[1])
+    const mid = midOf(m)
     const others = (state.members || []).filter((x) => !x.self && x.paired)
     if (!others.length) return 'saved'
     if (others.every((x) => x.read >= mid)) return 'read'
     if (others.every((x) => x.received >= mid)) return 'delivered'
     const got = others.filter((x) => x.received >= mid).length
-    return got ? `delivered to ${got} of ${others.length}` : 'saved'
+    const delivered = got ? `delivered to ${got} of ${others.length}` : ''
+    if (others.every((x) => (x.mirrored || 0) >= mid)) return 'on a mirror' + (got ? ` · ${delivered}` : '')
+    return got ? delivered : 'saved'
+  }
+
+  const midOf = (m) => Number(String(m.id).split('/')[1])
+
+  // vouchersOf says which mirrors vouch for holding a message's copies.
+  function vouchersOf (m) {
+    const mid = midOf(m)
+    const ids = new Set()
+    for (const x of state.members || []) {
+      if (x.self) continue
+      for (const v of x.vouches || []) if (v.mid >= mid) ids.add(v.mirror)
+    }
+    return ids.size ? `held by mirror ${[...ids].map(short).join(', ')} (signed)` : ''
   }
 
   function updateStatuses () {
     for (const m of state.msgs) {
       const span = m.node && m.node.querySelector(':scope > .status')
-      if (span) span.textContent = statusOf(m)
+      if (span) {
+        span.textContent = statusOf(m)
+        span.title = vouchersOf(m)
+      }
     }
   }
 

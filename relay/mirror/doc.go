@@ -14,7 +14,10 @@
 // ("${author}-${reader}-…"): until pages are sealed end to end (package
 // seal), a copy is readable by whoever gets it.
 //
-// What is left of issue #13 around it: the room pinning its books and
-// following them through mirrors, the page's "on a mirror" receipts signed
-// by the mirror, and make run starting one.
+// On each port from a peer it tells the peer, signed with its identity key,
+// how far it holds each book the peer authored (package held, channel
+// port.ChannelHeld; held.go): every such book when the port opens, then
+// each book it stores pages of, at most one message per Config.HeldEvery
+// with the latest lengths. The author verifies them against its own books
+// and shows its messages "on a mirror", naming the mirror (wasm/room).
 package mirror

@@ -55,11 +55,26 @@ func newPeer(t *testing.T, url string, n byte) *peer {
 // the returned stop is called.
 func (p *peer) session(t *testing.T, to identity.ID, cfg replication.Config, share ...*journal.Book) (stop func()) {
 	t.Helper()
+	stop, _ = p.sessionHeld(t, to, cfg, false, share...)
+	return stop
+}
+
+// sessionHeld is session; with held, the mirror's receipts arrive on the
+// returned channel (which must be read).
+func (p *peer) sessionHeld(t *testing.T, to identity.ID, cfg replication.Config, held bool, share ...*journal.Book) (stop func(), receipts port.Port) {
+	t.Helper()
 	pt, err := p.io.At(testCtx(t), to)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := port.NewMux(pt, port.ChannelSync)
+	open := []byte{port.ChannelSync}
+	if held {
+		open = append(open, port.ChannelHeld)
+	}
+	mux := port.NewMux(pt, open...)
+	if held {
+		receipts = mux.Channel(port.ChannelHeld)
+	}
 	cfg.Logger = quiet
 	sess := replication.NewSession(p.db, mux.Channel(port.ChannelSync), cfg)
 	for _, b := range share {
@@ -78,7 +93,7 @@ func (p *peer) session(t *testing.T, to identity.ID, cfg replication.Config, sha
 		}
 	}
 	t.Cleanup(stop)
-	return stop
+	return stop, receipts
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {

@@ -17,7 +17,8 @@ import (
 //	error        → {type, error}
 //	equivocation → {type, task, peer, evidence}
 //	fork         → {type, task, peer, state, error}   (state '', 'healed', 'followed')
-//	receipt      → {type, task, peer}    (the member's receipt moved: app.members())
+//	receipt      → {type, task, peer, state}   (the member's receipt moved, or with
+//	               state 'mirror' a mirror's receipt of the copy for peer: app.members())
 //	restore      → {type, peer, state, restore, error}   (room.EventRestore;
 //	               restore: a room.RestoreStatus)
 //	book         → {type, book}          (a change to a book: dbcall.BookEvent)

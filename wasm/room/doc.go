@@ -182,6 +182,21 @@
 // own; it then reads the author's messages from both books, each once
 // (successor.go).
 //
+// # Mirrors and delivery status
+//
+// A profile pins its books to members to the mirrors of Config.Mirrors and
+// reads its members' books through them while they are offline
+// (mirrors.go). A message of this profile goes: saved (in its log) → on a
+// mirror → delivered → read. "On a mirror" is a receipt, not a guess: the
+// mirror signs "book K held up to length L, root R" with its identity key
+// (package held, channel port.ChannelHeld of the port to it); the profile
+// takes it only if the signature is that mirror's and R is its own tree
+// hash at L (vouch.go), and shows, per member, the highest of its messages
+// a mirror vouches for and which mirror (MemberInfo.Mirrored, .Vouches;
+// EventReceipt with State "mirror"). The page counts a message on a mirror
+// when every member's copy is. Delivered and read are the members' own
+// receipts (receipt.go).
+//
 // # Restore from the seed alone
 //
 // A profile restored from its recovery code (Config.Restore: the seed, no

@@ -192,6 +192,9 @@ type member struct {
 	// received and read: how far the member holds and read this profile's
 	// messages, by its receipts (receipt.go).
 	received, read uint64
+	// vouches: how far each mirror holds this profile's book to the
+	// member, by its signed word (vouch.go); by mirror.
+	vouches map[identity.ID]Vouch
 }
 
 // rootLocked is the member an introduction by by is charged to: the
@@ -394,7 +397,9 @@ const (
 	// for different readers (Evidence says which, with both signed copies).
 	EventEquivocation EventType = "equivocation"
 	// EventReceipt: Peer's receipt says it holds or read more of this
-	// profile's messages in Task (MemberInfo.Received, .Read).
+	// profile's messages in Task (MemberInfo.Received, .Read); with State
+	// "mirror", a mirror vouches it holds more of them for Peer
+	// (MemberInfo.Mirrored, .Vouches: vouch.go).
 	EventReceipt EventType = "receipt"
 	// EventFork: Peer proved that this profile signed two histories of
 	// its book to Peer in Task (it was written from two places: another
@@ -413,7 +418,7 @@ type Event struct {
 	Task    TaskID
 	Message *Message    // EventMessage
 	Peer    identity.ID // EventMember, EventPeer
-	State   string      // EventPeer: "online" (again when the port moves to WebRTC), "offline", "waiting"; EventMember: "added", "paired"
+	State   string      // EventPeer: "online" (again when the port moves to WebRTC), "offline", "waiting"; EventMember: "added", "paired"; EventReceipt: "mirror" (a mirror's)
 	Err     error       // EventError
 	// Evidence is the proof of an EventEquivocation.
 	Evidence *Equivocation

@@ -18,8 +18,9 @@ import (
 // gets this profile's new messages from the mirror when it comes online,
 // and this profile gets the messages members wrote while it was away,
 // verified as from their authors: the mirror can neither forge nor hide a
-// page without being refused. The mirror's port carries replication only:
-// the room protocol is between members.
+// page without being refused. The mirror's port carries replication and
+// the mirror's signed receipts of what it holds (vouch.go): the room
+// protocol is between members.
 
 // isMirror reports whether peer is one of Config.Mirrors.
 func (m *Messenger) isMirror(peer identity.ID) bool {
@@ -64,8 +65,10 @@ func (m *Messenger) mirrorSession(id identity.ID) error {
 	if err != nil {
 		return err
 	}
-	mux := port.NewMux(p, port.ChannelSync)
+	mux := port.NewMux(p, port.ChannelSync, port.ChannelHeld)
 	defer mux.Close()
+	m.wg.Add(1)
+	go m.readHeld(id, mux.Channel(port.ChannelHeld)) // ends as the port closes
 	cfg := m.cfg.Sync
 	cfg.Accept = func(identity.ID) bool { return false } // a mirror announces nothing
 	cfg.FollowVia = func(book, holder identity.ID) bool { return holder == id && m.reads(book) }

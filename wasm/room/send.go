@@ -517,6 +517,11 @@ type MemberInfo struct {
 	// has read this profile's messages (their mids; 0 if not told yet).
 	Received uint64 `json:"received"`
 	Read     uint64 `json:"read"`
+	// Mirrored: the highest of this profile's messages a mirror vouches it
+	// holds for the member (a receipt signed by the mirror, verified:
+	// vouch.go; 0 if none yet); Vouches: each mirror's word.
+	Mirrored uint64  `json:"mirrored"`
+	Vouches  []Vouch `json:"vouches,omitempty"`
 }
 
 // Members returns the task's members, this profile first.
@@ -533,6 +538,7 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 	for _, mb := range t.members {
 		mi := MemberInfo{ID: mb.id, Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil, Forks: len(mb.next), Continued: mb.outGen,
 			Received: mb.received, Read: mb.read}
+		mi.Mirrored, mi.Vouches = mb.vouchedLocked()
 		for _, e := range t.equiv[mb.id] {
 			mi.Equivocations = append(mi.Equivocations, e)
 		}

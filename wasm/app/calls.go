@@ -63,6 +63,14 @@ func (a *App) RevokeInvite(ctx context.Context, code string) error {
 	})
 }
 
+// RemoveMember removes a member from a task this profile created: the
+// task's secret rotates, and the member gets nothing written after.
+func (a *App) RemoveMember(ctx context.Context, id room.TaskID, member identity.ID) error {
+	return a.withMessenger(ctx, func(ctx context.Context, m *room.Messenger) error {
+		return m.RemoveMember(ctx, id, member)
+	})
+}
+
 // Join joins a task by an invite code, waiting while its host is offline,
 // until ctx ends or the App closes.
 func (a *App) Join(ctx context.Context, code string) (t room.TaskInfo, err error) {

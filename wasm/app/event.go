@@ -12,7 +12,8 @@ import (
 //
 //	message      → {type, task, message}
 //	task         → {type, task}
-//	member       → {type, task, peer, state}
+//	member       → {type, task, peer, state}   (state 'added', 'paired', 'removed')
+//	removed      → {type, task, peer}   (this profile was removed from task by peer, its creator)
 //	peer         → {type, peer, state}   (the own id: the App's State)
 //	error        → {type, error}
 //	equivocation → {type, task, peer, evidence}

@@ -261,7 +261,7 @@ func (ja *jsApp) value(profile, devtools string) js.Value {
 	o.Set("profile", profile)
 	o.Set("devtools", devtools)
 	for _, m := range []string{"createTask", "rename", "invite", "revokeInvite", "send", "sendMany",
-		"timeline", "tasks", "members", "read", "export", "import", "reset",
+		"timeline", "tasks", "members", "read", "removeMember", "export", "import", "reset",
 		"recoveryCode", "recover", "restoreStatus", "finishRestore"} {
 		o.Set(m, ja.funcs.Async(func(args []js.Value) (any, error) { return ja.call(context.Background(), m, args) }))
 	}
@@ -373,9 +373,9 @@ func (ja *jsApp) on(args []js.Value) any {
 	}
 	ev := room.EventType(args[0].String())
 	switch ev {
-	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError, room.EventEquivocation, room.EventFork, room.EventReceipt, room.EventRestore, eventTab:
+	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError, room.EventEquivocation, room.EventFork, room.EventReceipt, room.EventRestore, room.EventRemoved, eventTab:
 	default:
-		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer, error, equivocation, fork, receipt, restore or tab", ev))
+		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer, error, equivocation, fork, receipt, restore, removed or tab", ev))
 	}
 	ja.mu.Lock()
 	id := ja.nextID

@@ -138,25 +138,29 @@ type pendingKey struct {
 // task is the in-memory state of a task. Its fields are guarded by
 // Messenger.mu, but for id (immutable) and wmu.
 type task struct {
-	id         TaskID
-	title      string
-	titleKey   Key
-	parent     *TaskID
-	host       identity.ID
-	created    int64
-	log        *journal.Book
-	members    map[identity.ID]*member
-	clock      uint64                                   // the highest clock seen in the task
-	clocks     map[identity.ID]uint64                   // the highest clock accepted from each author, this profile included
-	invites    map[inviteHash]*inviteState              // invites this profile issued for the task
-	introduced map[identity.ID]int                      // members each member announced
-	refused    map[identity.ID]map[uint64]string        // members' messages shown invalid, by mid: why
-	equiv      map[identity.ID]map[uint64]*Equivocation // evidence against members, by mid
-	held       map[identity.ID]*heldDigests             // digests of members' messages received lately
-	receipts   map[identity.ID]*receiptState            // what this profile holds and read of each author's messages
-	secrets    secrets                                  // the task's secrets by epoch (secret.go); copied on write
-	epoch      uint32                                   // the epoch of the secret pages are sealed with now
-	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
+	id          TaskID
+	title       string
+	titleKey    Key
+	parent      *TaskID
+	host        identity.ID
+	created     int64
+	log         *journal.Book
+	members     map[identity.ID]*member
+	clock       uint64                                   // the highest clock seen in the task
+	clocks      map[identity.ID]uint64                   // the highest clock accepted from each author, this profile included
+	invites     map[inviteHash]*inviteState              // invites this profile issued for the task
+	introduced  map[identity.ID]int                      // members each member announced
+	refused     map[identity.ID]map[uint64]string        // members' messages shown invalid, by mid: why
+	equiv       map[identity.ID]map[uint64]*Equivocation // evidence against members, by mid
+	held        map[identity.ID]*heldDigests             // digests of members' messages received lately
+	receipts    map[identity.ID]*receiptState            // what this profile holds and read of each author's messages
+	secrets     secrets                                  // the task's secrets by epoch (secret.go); copied on write
+	epoch       uint32                                   // the epoch of the secret pages are sealed with now
+	creator     identity.ID                              // who made the task (remove.go); zero: its host
+	removed     map[identity.ID]*member                  // members removed (remove.go): their past books only
+	removedSelf bool                                     // this profile was removed from the task
+	removedBy   identity.ID                              // by whom
+	wmu         sync.Mutex                               // serialises writes to this profile's books of the task
 }
 
 func newTask(id TaskID, title string, parent *TaskID, host identity.ID, created int64) *task {
@@ -164,7 +168,7 @@ func newTask(id TaskID, title string, parent *TaskID, host identity.ID, created 
 		members: make(map[identity.ID]*member), clocks: make(map[identity.ID]uint64), invites: make(map[inviteHash]*inviteState),
 		introduced: make(map[identity.ID]int), refused: make(map[identity.ID]map[uint64]string),
 		equiv: make(map[identity.ID]map[uint64]*Equivocation), held: make(map[identity.ID]*heldDigests),
-		receipts: make(map[identity.ID]*receiptState)}
+		receipts: make(map[identity.ID]*receiptState), removed: make(map[identity.ID]*member)}
 }
 
 // inviteState is what the issuer keeps of an invite.
@@ -195,6 +199,8 @@ type member struct {
 	// vouches: how far each mirror holds this profile's book to the
 	// member, by its signed word (vouch.go); by mirror.
 	vouches map[identity.ID]Vouch
+	// heldAtRemoval: its messages held when it was removed (remove.go).
+	heldAtRemoval uint64
 }
 
 // rootLocked is the member an introduction by by is charged to: the
@@ -410,6 +416,9 @@ const (
 	// peer's answer was taken; "refused": a peer's answer failed, Err
 	// says why; "done": the restore finished), with where it stands.
 	EventRestore EventType = "restore"
+	// EventRemoved: this profile was removed from Task, by Peer (the
+	// task's creator; remove.go).
+	EventRemoved EventType = "removed"
 )
 
 // An Event is what the messenger reports to its subscribers.
@@ -550,6 +559,8 @@ func (m *Messenger) received(ev journal.Event) {
 					m.fail(err)
 				}
 			}
+		case TypeRemove:
+			m.onRemove(m.ctx, t, msg)
 		case TypeRename:
 			var d struct {
 				Title string `json:"title"`

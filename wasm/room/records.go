@@ -53,6 +53,7 @@ const (
 	opRevoke  = "revoke"
 	opRefuse  = "refuse"
 	opSecret  = "secret"
+	opRemove  = "remove" // peer removed by by (remove.go)
 	opSucceed = "succeed"
 	opFollow  = "follow"
 )
@@ -91,6 +92,8 @@ type record struct {
 	Shift  uint64      `json:"shift,omitempty"`
 	Secret []byte      `json:"secret,omitempty"`
 	Epoch  uint32      `json:"epoch,omitempty"` // the secret's epoch (secret.go)
+	// Creator: who made the task (opTask; remove.go).
+	Creator identity.ID `json:"creator,omitzero"`
 }
 
 // checkTitle trims a title and checks its bounds.
@@ -139,12 +142,21 @@ func (g genesisMeta) encode() []byte {
 }
 
 func (m *Messenger) writeRecord(ctx context.Context, r record) error {
-	b, err := json.Marshal(r)
+	b, err := encodeRecord(r)
 	if err != nil {
 		return err
 	}
 	_, err = m.tasksLog.Append(ctx, b)
 	return err
+}
+
+// encodeRecord returns a record as a tasks book page.
+func encodeRecord(r record) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err == nil && len(b) > maxRecord {
+		err = fmt.Errorf("room: a tasks record of %d bytes, at most %d", len(b), maxRecord)
+	}
+	return b, err
 }
 
 // replay rebuilds the tasks from the tasks book.
@@ -181,6 +193,7 @@ func (m *Messenger) apply(r record) {
 	if r.Op == opTask {
 		if t == nil {
 			t = newTask(r.Task, r.Title, r.Parent, r.Host, r.Date)
+			t.creator = r.Creator
 			m.tasks[r.Task] = t
 			m.order = append(m.order, r.Task)
 		}
@@ -217,6 +230,8 @@ func (m *Messenger) apply(r record) {
 		}
 	case opSecret:
 		t.takeSecretLocked(r.Epoch, r.Secret)
+	case opRemove:
+		m.applyRemoveLocked(t, r)
 	case opSucceed:
 		mb := t.member(r.Peer)
 		mb.outGen, mb.outFrom, mb.outShift = r.Gen, r.Mid, r.Shift

@@ -311,7 +311,8 @@ func (m *Messenger) onRestoreAsk(ctx context.Context, c *conn) {
 		if t.log == nil || mb == nil {
 			continue
 		}
-		w := wire{Type: wireHeld, Task: t.id, Title: t.title, Parent: t.parent, Host: t.host, Clock: t.clock, TaskSecret: t.secretLocked()}
+		w := wire{Type: wireHeld, Task: t.id, Title: t.title, Parent: t.parent, Host: t.host, Clock: t.clock, TaskSecret: t.secrets[0],
+			Epochs: t.epochsLocked(), Creator: t.creatorLocked()}
 		if mb.out != nil {
 			w.Key = mb.out.Key()
 		}
@@ -518,10 +519,14 @@ type verifiedHeld struct {
 // heldSecrets are the task secrets a held answer gives, to open this
 // profile's pages in the member's copy with.
 func heldSecrets(w wire) secrets {
-	if len(w.TaskSecret) != seal.KeySize {
-		return nil
+	out := make(secrets, len(w.Epochs)+1)
+	if len(w.TaskSecret) == seal.KeySize {
+		out[0] = w.TaskSecret
 	}
-	return secrets{0: w.TaskSecret}
+	for _, e := range w.Epochs {
+		out[e.Epoch] = e.Secret
+	}
+	return out
 }
 
 // checkHeld verifies one task of peer's answer without writing anything:
@@ -657,8 +662,11 @@ func (m *Messenger) takeHeld(ctx context.Context, peer identity.ID, held []*held
 // task's record and log (extended to the book's messages), then the pair
 // with peer. It returns how many messages the log gained.
 func (m *Messenger) rebuild(ctx context.Context, peer identity.ID, v *verifiedHeld) (uint64, error) {
-	t, created, err := m.ensureTask(ctx, v.w.Task, v.w.Title, v.w.Parent, v.w.Host, v.w.TaskSecret)
+	t, created, err := m.ensureTask(ctx, v.w.Task, v.w.Title, v.w.Parent, v.w.Host, v.w.Creator, v.w.TaskSecret)
 	if err != nil {
+		return 0, err
+	}
+	if err := m.learnEpochs(ctx, t, v.w.Epochs); err != nil {
 		return 0, err
 	}
 	var added uint64

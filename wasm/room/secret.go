@@ -47,7 +47,7 @@ func (m *Messenger) learnSecret(ctx context.Context, t *task, secret []byte) err
 		return nil
 	}
 	m.mu.Lock()
-	known := t.secretLocked()
+	known := t.secrets[0]
 	m.mu.Unlock()
 	switch {
 	case known == nil:
@@ -67,12 +67,12 @@ func (m *Messenger) learnSecret(ctx context.Context, t *task, secret []byte) err
 	return nil
 }
 
-// secretOf returns t's secret to give to a member; the host of a task
+// secretOf returns t's first secret (epoch 0) to give to a member; the host of a task
 // that has none yet (made before secrets) makes it now. Nil if this
 // profile neither has one nor hosts the task: a member that has it gives it.
 func (m *Messenger) secretOf(ctx context.Context, t *task) ([]byte, error) {
 	m.mu.Lock()
-	secret, host := t.secretLocked(), t.host
+	secret, host := t.secrets[0], t.host
 	m.mu.Unlock()
 	if secret != nil || host != m.self {
 		return secret, nil
@@ -86,7 +86,7 @@ func (m *Messenger) secretOf(ctx context.Context, t *task) ([]byte, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return t.secretLocked(), nil
+	return t.secrets[0], nil
 }
 
 // Secret returns the task's secret (nil if this profile does not know it

@@ -17,6 +17,9 @@ type BookSource struct {
 	Author identity.ID
 	Shift  uint64
 	Seal   pageSeal
+	// Cap, if not 0, bounds the messages read: a removed member's book
+	// is read as far as it was held at the removal (remove.go).
+	Cap int
 }
 
 // Len implements Source.
@@ -25,7 +28,10 @@ func (s BookSource) Len(context.Context) (int, error) {
 	if len(have) == 0 || have[0].Start != 0 || have[0].End < 1 {
 		return 0, nil
 	}
-	return int(have[0].End - 1), nil
+	if n := int(have[0].End - 1); s.Cap == 0 || n < s.Cap {
+		return n, nil
+	}
+	return s.Cap, nil
 }
 
 // Get implements Source. A page that is not a valid message, or whose mid

@@ -61,10 +61,10 @@
 //     write, all or nothing, so every admission is in the timeline of
 //     every member, even one whose pairing then fails. He then follows
 //     Ana's book (journal.DB.ReaderFrom(key, ana): its genesis must then
-//     name Ana), creates "bob-ana-T" (genesis meta: Ana, the task's title,
-//     parent and members; then a copy of his log, announcement included)
-//     and answers {type: "joined", task: T, key, title, parent, members,
-//     clock}. Else he answers {type: "refused", error}: Join fails with
+//     name Ana), creates "bob-ana-T" (genesis meta: Ana and the task id
+//     only, a genesis being unsealed; then a copy of his log, announcement
+//     included) and answers {type: "joined", task: T, key, title, parent,
+//     members, clock, taskSecret, epochs, creator}. Else he answers {type: "refused", error}: Join fails with
 //     that reason (ErrNotInvited, ErrTooManyMembers).
 //  5. Ana records the task, follows Bob's book, creates "ana-bob-T" (first
 //     page naming Bob and the task, then a copy of her log) and writes a
@@ -102,6 +102,15 @@
 // (the other side has not finished its own join yet) is retried from the
 // other side. The messenger keeps a dial loop to every member, so ports
 // reopen after a drop, a reload or a relay restart.
+//
+// # Sealed pages and removal
+//
+// Every page a profile writes after a genesis is sealed (sealing.go): the
+// books to members under the task's secret, its private books under a key
+// of its seed, so a mirror or any other holder verifies a book and cannot
+// read it. The task's creator removes a member (remove.go): a "remove"
+// message, then the next epoch's secret for everyone else; the removed
+// member keeps what it had and gets nothing written after.
 //
 // # Strangers
 //

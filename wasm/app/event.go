@@ -20,6 +20,8 @@ import (
 //	receipt      → {type, task, peer}    (the member's receipt moved: app.members())
 //	restore      → {type, peer, state, restore, error}   (room.EventRestore;
 //	               restore: a room.RestoreStatus)
+//	mirror       → {type, peer, state, task, error}   (room.EventMirror: peer is
+//	               the mirror; state 'online', 'offline', 'gone', 'refused')
 //	book         → {type, book}          (a change to a book: dbcall.BookEvent)
 //
 // Zero fields are left out of the JSON.

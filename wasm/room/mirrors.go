@@ -119,8 +119,9 @@ func (m *Messenger) mirrorIDs() []identity.ID {
 }
 
 // mirrorGrace is how long a mirror may be unreachable before it is gone
-// and the next one listed takes its pins.
-func (m *Messenger) mirrorGrace() time.Duration { return 5 * m.cfg.Retry }
+// and the next one listed takes its pins: the members' longest dial
+// back-off (10 s by default).
+func (m *Messenger) mirrorGrace() time.Duration { return maxRetries * m.cfg.Retry }
 
 // startMirrors starts a loop per mirror that keeps a session to it.
 func (m *Messenger) startMirrors() {
@@ -138,15 +139,20 @@ func (m *Messenger) startMirrors() {
 }
 
 // mirrorLoop keeps a replication session with a mirror, dialling again
-// after a failure or a drop, backing off like the members' dial loops.
+// after a failure or a drop, backing off like the members' dial loops. The
+// mirror is gone once it has not been reached for mirrorGrace: from the
+// start, or since its last session ended.
 func (m *Messenger) mirrorLoop(id identity.ID) {
 	defer m.wg.Done()
+	gone := time.AfterFunc(m.mirrorGrace(), func() { m.mirrorGone(id) })
+	defer gone.Stop()
 	wait := m.cfg.Retry
 	for m.ctx.Err() == nil {
-		gone := time.AfterFunc(m.mirrorGrace(), func() { m.mirrorGone(id) })
 		start := time.Now()
-		err := m.mirrorSession(id, gone)
-		gone.Stop()
+		reached, err := m.mirrorSession(id, gone)
+		if reached {
+			gone.Reset(m.mirrorGrace())
+		}
 		if err != nil && m.ctx.Err() == nil {
 			m.log.Debug("room: mirror", "mirror", id.Short(), "err", err)
 		}
@@ -168,11 +174,11 @@ func (m *Messenger) mirrorLoop(id identity.ID) {
 }
 
 // mirrorSession runs one session with a mirror until its port closes.
-// gone is stopped once the mirror is reached.
-func (m *Messenger) mirrorSession(id identity.ID, gone *time.Timer) error {
+// reached: the mirror was reached (gone is stopped then).
+func (m *Messenger) mirrorSession(id identity.ID, gone *time.Timer) (reached bool, err error) {
 	p, err := m.cfg.Dial(m.ctx, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	gone.Stop()
 	mux := port.NewMux(p, port.ChannelSync)
@@ -187,7 +193,7 @@ func (m *Messenger) mirrorSession(id identity.ID, gone *time.Timer) error {
 	m.mirrorUp(id, sess)
 	err = sess.Run(m.ctx)
 	m.mirrorDown(id, sess, err)
-	return err
+	return true, err
 }
 
 // mirrorUp records a mirror's new session and pins to it if it is a

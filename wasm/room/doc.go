@@ -245,8 +245,9 @@
 // copy that fails (a tampered page or head) ends that mirror's session
 // and, for 10 minutes, the book is not read through that mirror nor
 // anything pinned to it; the other mirrors, and the author when online,
-// still serve the book. A mirror that breaks the protocol is not dialled
-// for as long. A mirror that is gone is only a status, never an error.
+// still serve the book. Any other failure only ends the session, dialled
+// again with a back-off. A mirror that is gone is only a status, never an
+// error.
 // MirrorStatus says, per mirror, whether it is online, gone, pinned to
 // (and how many books), why its last session failed and which books it is
 // refused; EventMirror reports each change ("online", "offline", "gone",

@@ -20,7 +20,7 @@ import (
 // So a member that is offline gets this profile's new messages from a
 // mirror when it comes online, and this profile gets the messages members
 // wrote while it was away, verified as from their authors: a mirror can
-// neither forge nor hide a page without being refused. The mirror's port
+// neither forge nor change a page without being refused. The mirror's port
 // carries replication only: the room protocol is between members.
 //
 // Health (MirrorStatus, EventMirror): a mirror is online while a session
@@ -29,9 +29,10 @@ import (
 // an error: only its status says so). A mirror that serves a copy failing
 // verification (a tampered page or head: journal.VerifyError) ends its
 // session; the book is then not followed through that mirror for
-// mirrorRefusal, and EventMirror "refused" says why. A mirror that breaks
-// the protocol is not dialled again for mirrorRefusal. The other mirrors,
-// and the author when online, go on serving the book meanwhile.
+// mirrorRefusal, and EventMirror "refused" says why. Any other failure (a
+// protocol violation, a drop) only ends the session, dialled again with a
+// back-off. The other mirrors, and the author when online, go on serving
+// the book meanwhile (a mirror that withholds a book only delays it).
 
 // MaxPinned is how many mirrors a profile pins its books to: "two when
 // there are two", as blind peers do. Readers follow books through every
@@ -46,8 +47,7 @@ const MaxPinned = 2
 const EventMirror EventType = "mirror"
 
 // mirrorRefusal is how long a book whose copy a mirror served bad data is
-// not followed through that mirror (and that mirror not pinned to), and
-// how long a mirror that broke the protocol is not dialled.
+// not followed through that mirror (and that mirror not pinned to).
 const mirrorRefusal = 10 * time.Minute
 
 // MirrorInfo is the health of one mirror of Config.Mirrors.
@@ -83,16 +83,12 @@ type mirrorState struct {
 	gone    bool                 // unreachable for mirrorGrace
 	lastErr string
 	refused map[identity.ID]*MirrorRefusal // by book
-	banned  time.Time                      // broke the protocol: not dialled until then
 }
 
 // refusing reports whether the mirror is refused anything at now: it is
 // then no pin target (a mirror that serves bad data is no place to keep
 // this profile's books either).
 func (st *mirrorState) refusing(now time.Time) bool {
-	if now.Before(st.banned) {
-		return true
-	}
 	for _, r := range st.refused {
 		if now.Before(r.Until) {
 			return true
@@ -159,15 +155,9 @@ func (m *Messenger) mirrorLoop(id identity.ID) {
 		if time.Since(start) >= maxRetries*m.cfg.Retry {
 			wait = m.cfg.Retry
 		}
-		pause := wait
-		m.mu.Lock()
-		if ban := time.Until(m.mirrors[id].banned); ban > pause {
-			pause = ban
-		}
-		m.mu.Unlock()
 		select {
 		case <-m.ctx.Done():
-		case <-time.After(pause):
+		case <-time.After(wait):
 		}
 		wait = min(2*wait, maxRetries*m.cfg.Retry)
 	}
@@ -209,8 +199,7 @@ func (m *Messenger) mirrorUp(id identity.ID, sess *replication.Session) {
 }
 
 // mirrorDown records the end of a mirror's session: a copy that failed
-// verification refuses that book through the mirror for a while; a
-// protocol violation refuses the mirror.
+// verification refuses that book through the mirror for a while.
 func (m *Messenger) mirrorDown(id identity.ID, sess *replication.Session, err error) {
 	now := time.Now()
 	var ve *journal.VerifyError
@@ -234,13 +223,12 @@ func (m *Messenger) mirrorDown(id identity.ID, sess *replication.Session, err er
 			refusal.Task, refusal.Author = ref.task, ref.peer
 		}
 		st.refused[ve.Book] = refusal
-	case errors.Is(err, replication.ErrProtocol):
-		st.banned = now.Add(mirrorRefusal)
 	}
 	share := m.repinLocked()
 	m.mu.Unlock()
 	m.share(share)
 	if refusal != nil {
+		time.AfterFunc(mirrorRefusal, m.repin) // the mirror may be a pin target again
 		m.log.Warn("room: a mirror served a copy that failed verification: that book is not read through it for a while",
 			"mirror", id.Short(), "book", ve.Book.Short(), "until", refusal.Until, "err", err)
 		m.emit(Event{Type: EventMirror, Peer: id, Task: refusal.Task, State: "refused", Err: err})
@@ -296,6 +284,18 @@ func (m *Messenger) repinLocked() []*replication.Session {
 		}
 	}
 	return share
+}
+
+// repin chooses the pin targets again, once a refusal ran out.
+func (m *Messenger) repin() {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	share := m.repinLocked()
+	m.mu.Unlock()
+	m.share(share)
 }
 
 // share gives sessions every book this profile pins.

@@ -216,8 +216,7 @@ func (m *Messenger) mirrorDown(id identity.ID, sess *replication.Session, err er
 	if err != nil {
 		st.lastErr = err.Error()
 	}
-	switch {
-	case errors.As(err, &ve):
+	if errors.As(err, &ve) {
 		refusal = &MirrorRefusal{Book: ve.Book, Reason: "it served a copy that failed verification: " + err.Error(), Until: now.Add(mirrorRefusal)}
 		if ref, ok := m.replica[ve.Book]; ok {
 			refusal.Task, refusal.Author = ref.task, ref.peer

@@ -283,15 +283,21 @@ func TestMirrorRefusedAndSkipped(t *testing.T) {
 // TestMirrorRestarts: a mirror stopped and started again on its store
 // keeps what it held, takes from Bob what he wrote while it was down once
 // both are online, and serves it all to Ana though she and Bob are never
-// online together.
+// online together. The mirror listed first was never online: it is gone,
+// a status only, and skipped.
 func TestMirrorRestarts(t *testing.T) {
 	url := startRelay(t)
 	mir := newMirror(t, url, 8)
-	bob, ana, task := pairWithMirrors(t, url, []identity.ID{mir.id})
+	ghost := identity.New(identity.Seed{6, 6}).ID() // a mirror never online
+	bob, ana, task := pairWithMirrors(t, url, []identity.ID{ghost, mir.id})
 	bobID := bob.ID()
 	toAna := bob.db.BookKey(pairName(bobID, ana.ID(), task))
 	ana.stop()
 	evs := recordEvents(bob)
+	eventually(t, "Bob sees the mirror never online gone", func() bool {
+		mi := mirrorInfo(bob, ghost)
+		return mi.Gone && !mi.Online && !mi.Pinning
+	}, mirrorsOf(bob))
 
 	bob.send(task, "before the restart", nil)
 	eventually(t, "the mirror holds Bob's first message", func() bool { return mir.holds(bob, toAna) })
@@ -306,6 +312,9 @@ func TestMirrorRestarts(t *testing.T) {
 	eventually(t, "the mirror holds what Bob wrote while it was down", func() bool { return mir.holds(bob, toAna) }, mirrorsOf(bob))
 	if n := evs.count(func(ev Event) bool { return ev.Type == EventMirror && ev.State == "online" && ev.Peer == mir.id }); n == 0 {
 		t.Fatal("no EventMirror online after the restart")
+	}
+	if n := evs.count(func(ev Event) bool { return ev.Type == EventError }); n != 0 {
+		t.Fatalf("%d errors reached Bob: want the mirrors' status only", n)
 	}
 	bob.stop()
 

@@ -792,7 +792,10 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 	if cur != 0 && up.From != cur && up.Head.Length < cur {
 		// A head older than ours: the author wrote from an older state
 		// (forked), or it is behind. AcceptHead tells which.
-		if _, err := r.book.AcceptHead(ctx, up); !errors.Is(err, journal.ErrStaleHead) && !s.moved(r, cur, up.Head.Length, err) {
+		if _, err := r.book.AcceptHead(ctx, up); !errors.Is(err, journal.ErrStaleHead) {
+			if s.moved(r, cur, up.Head.Length, err) {
+				return nil
+			}
 			return s.refuse(r, err)
 		}
 	}
@@ -807,16 +810,18 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 	}
 	if p := m.Push; p != nil && p.Length == up.Head.Length {
 		// The head and the pages pushed with it: one write.
-		if _, err := r.book.AcceptHeadPages(ctx, up, p.Start, p.Pages, &p.Proof); err != nil && !s.moved(r, cur, up.Head.Length, err) {
+		if _, err := r.book.AcceptHeadPages(ctx, up, p.Start, p.Pages, &p.Proof); err != nil {
+			if s.moved(r, cur, up.Head.Length, err) {
+				return nil
+			}
 			return s.refuse(r, err)
-		} else if err != nil {
-			return nil
 		}
 	} else {
-		if _, err := r.book.AcceptHead(ctx, up); err != nil && !s.moved(r, cur, up.Head.Length, err) {
+		if _, err := r.book.AcceptHead(ctx, up); err != nil {
+			if s.moved(r, cur, up.Head.Length, err) {
+				return nil
+			}
 			return s.refuse(r, err)
-		} else if err != nil {
-			return nil
 		}
 		if p != nil {
 			if err := r.book.PutRange(ctx, p.Start, p.Pages, p.Length, &p.Proof); err != nil && !s.staleData(r, p.Length, err) {
@@ -866,8 +871,7 @@ func (s *Session) staleData(r *repBook, n uint64, err error) bool {
 	return n < r.book.Len() || n <= r.dropped
 }
 
-// retell tells the peer the length of replica r and asks for what it
-// lacks against the head held.
+// retell tells the peer the length of replica r: it answers from there.
 func (s *Session) retell(r *repBook) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -52,26 +52,26 @@ const mirrorRefusal = 10 * time.Minute
 
 // MirrorInfo is the health of one mirror of Config.Mirrors.
 type MirrorInfo struct {
-	ID     identity.ID
-	Online bool // a session with it is up
-	Gone   bool // unreachable for a while: skipped for pins
+	ID     identity.ID `json:"id"`
+	Online bool        `json:"online"` // a session with it is up
+	Gone   bool        `json:"gone"`   // unreachable for a while: skipped for pins
 	// Pinning: one of the MaxPinned mirrors this profile pins its books
 	// to; Pinned counts the books given to its live session.
-	Pinning bool
-	Pinned  int
-	Err     string // why its last session failed, if it did
+	Pinning bool   `json:"pinning"`
+	Pinned  int    `json:"pinned"`
+	Err     string `json:"error,omitempty"` // why its last session failed, if it did
 	// Refused are the books not followed through it for a while, because
 	// it served a copy that failed verification.
-	Refused []MirrorRefusal
+	Refused []MirrorRefusal `json:"refused,omitempty"`
 }
 
 // MirrorRefusal is a book a mirror served bad data of.
 type MirrorRefusal struct {
-	Book   identity.ID
-	Task   TaskID      // the task of the book, if this profile still reads it
-	Author identity.ID // the member who wrote the book
-	Reason string
-	Until  time.Time // the book is followed through the mirror again after
+	Book   identity.ID `json:"book"`
+	Task   TaskID      `json:"task"`   // the task of the book, if this profile still reads it
+	Author identity.ID `json:"author"` // the member who wrote the book
+	Reason string      `json:"reason"`
+	Until  time.Time   `json:"until"` // the book is followed through the mirror again after
 }
 
 // mirrorState is what the messenger keeps of a mirror. Guarded by
@@ -371,8 +371,9 @@ func (m *Messenger) MirrorStatus() []MirrorInfo {
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []MirrorInfo
-	for _, id := range m.mirrorIDs() {
+	ids := m.mirrorIDs()
+	out := make([]MirrorInfo, 0, len(ids))
+	for _, id := range ids {
 		st := m.mirrors[id]
 		if st == nil {
 			continue

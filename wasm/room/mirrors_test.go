@@ -4,6 +4,7 @@ package room
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -252,6 +253,9 @@ func TestMirrorRefusedAndSkipped(t *testing.T) {
 	if len(mi.Refused) != 1 || mi.Refused[0].Book != toAna || mi.Refused[0].Author != bobID || mi.Refused[0].Task != task ||
 		!strings.Contains(mi.Refused[0].Reason, "failed verification") || mi.Pinning {
 		t.Fatalf("status of the tampered mirror: %+v", mi)
+	}
+	if js, err := json.Marshal(mi); err != nil || !strings.Contains(string(js), `"reason":"it served a copy that failed verification`) {
+		t.Fatalf("the status as JSON (app.mirrors()): %s, %v", js, err)
 	}
 	if got := ana.chats(task, bobID); len(got) != 0 {
 		t.Fatalf("Ana shows %q from the tampered mirror", got)

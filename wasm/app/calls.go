@@ -155,6 +155,15 @@ func (a *App) Members(id room.TaskID) ([]room.MemberInfo, error) {
 	return m.Members(id)
 }
 
+// Mirrors returns the health of the profile's mirrors (room.MirrorStatus).
+func (a *App) Mirrors() ([]room.MirrorInfo, error) {
+	m, err := a.messenger()
+	if err != nil {
+		return nil, err
+	}
+	return m.MirrorStatus(), nil
+}
+
 // Export returns every book of the profile and, with a passphrase, the
 // profile's seed sealed under it (backup.New), so that an import restores
 // the identity. Without one, Seal is nil and the JSON is the journal's

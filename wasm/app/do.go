@@ -181,6 +181,8 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 		if id, err = as.task(0, "members(taskId)"); err == nil {
 			v, err = a.Members(id)
 		}
+	case "mirrors":
+		v, err = a.Mirrors()
 	case "export":
 		var pass string
 		if pass, err = as.options(0).str("passphrase", ""); err != nil {
@@ -208,7 +210,7 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 	case "finishRestore":
 		v, err = a.FinishRestore(ctx)
 	default:
-		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, read, removeMember, export, import, reset, recoveryCode, recover, restoreStatus or finishRestore", ErrUnknownMethod, method)
+		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, mirrors, read, removeMember, export, import, reset, recoveryCode, recover, restoreStatus or finishRestore", ErrUnknownMethod, method)
 	}
 	if err != nil || v == nil {
 		return nil, err

@@ -22,6 +22,8 @@ import (
 //	               state 'mirror' a mirror's receipt of the copy for peer: app.members())
 //	restore      → {type, peer, state, restore, error}   (room.EventRestore;
 //	               restore: a room.RestoreStatus)
+//	mirror       → {type, peer, state, task, error}   (room.EventMirror: peer is
+//	               the mirror; state 'online', 'offline', 'gone', 'refused')
 //	book         → {type, book}          (a change to a book: dbcall.BookEvent)
 //
 // Zero fields are left out of the JSON.

@@ -255,6 +255,28 @@
 // back (nor one it holds forked: its successors are not given back), and
 // a pair with a member that never answered is made anew.
 //
+// # Mirrors
+//
+// A profile reads its members' books through every mirror of
+// Config.Mirrors, and pins the books it writes to MaxPinned (two) of them:
+// the first listed that are neither gone nor refused. A mirror not reached
+// yet, or whose session ended, is waited for 10 × Config.Retry (10 s)
+// before it is gone and the next one listed takes its pins; one that comes back is pinned to again (the one
+// that stood in keeps what it was given: replication cannot take a pin
+// back). The list's order is the relay's preference and the same for
+// every member, so a book lands on the same two mirrors whichever connects
+// first. Whatever a mirror serves is verified as from the book's author: a
+// copy that fails (a tampered page or head) ends that mirror's session
+// and, for 10 minutes, the book is not read through that mirror nor
+// anything pinned to it; the other mirrors, and the author when online,
+// still serve the book. Any other failure only ends the session, dialled
+// again with a back-off. A mirror that is gone is only a status, never an
+// error.
+// MirrorStatus says, per mirror, whether it is online, gone, pinned to
+// (and how many books), why its last session failed and which books it is
+// refused; EventMirror reports each change ("online", "offline", "gone",
+// "refused" with the task and the verification error).
+//
 // # Protocol version
 //
 // Room messages carry "v": RoomVersion (2); version 1 (no version, no

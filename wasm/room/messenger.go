@@ -115,12 +115,12 @@ type Messenger struct {
 	dialing map[identity.ID]bool     // members with a dial loop running
 	pending map[pendingKey]chan wire // joins waiting for their answer
 	subs    subs.List[Event]
-	queue   []journal.Event                      // stored pages of members' books, for the worker
-	proving map[proveKey]time.Time               // copies asked for, and when (equivocation.go)
-	healing map[identity.ID]bool                 // forked books of this profile being continued (successor.go)
-	mirrors map[identity.ID]*replication.Session // the session on the live port to each mirror (mirrors.go)
-	rooting map[identity.ID]chan wire            // askroots waiting for their answer, by book
-	restore *restoreState                        // restore.go
+	queue   []journal.Event              // stored pages of members' books, for the worker
+	proving map[proveKey]time.Time       // copies asked for, and when (equivocation.go)
+	healing map[identity.ID]bool         // forked books of this profile being continued (successor.go)
+	mirrors map[identity.ID]*mirrorState // each mirror's session and health (mirrors.go)
+	rooting map[identity.ID]chan wire    // askroots waiting for their answer, by book
+	restore *restoreState                // restore.go
 	closed  bool
 }
 
@@ -262,7 +262,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		conns: make(map[identity.ID]*conn), served: make(map[port.Port]*conn), dialing: make(map[identity.ID]bool),
 		pending: make(map[pendingKey]chan wire), proving: make(map[proveKey]time.Time),
 		healing: make(map[identity.ID]bool), rooting: make(map[identity.ID]chan wire),
-		mirrors: make(map[identity.ID]*replication.Session),
+		mirrors: make(map[identity.ID]*mirrorState),
 		wake:    make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
 		restore: newRestoreState(),
 		private: secrets{0: seal.PrivateSecret(cfg.DB.Identity())},

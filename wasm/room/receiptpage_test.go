@@ -105,6 +105,13 @@ func TestReceiptsThroughMirror(t *testing.T) {
 	if got := bob.chats(task.ID, bobID); !slices.Equal(got, want) {
 		t.Fatalf("Bob's timeline shows his chats %q, want %q (receipt pages are not shown)", got, want)
 	}
+	// Reopened, with Ana still away: Bob finds her receipt page in his
+	// copy of her book.
+	bob.stop()
+	bob.start()
+	eventually(t, "Bob, reopened, still knows Ana read his messages", func() bool {
+		return bob.memberInfo(task.ID, anaID).Read >= sent[2].Head.Mid
+	}, func() string { return fmt.Sprintf("Bob's view of Ana: %+v", bob.memberInfo(task.ID, anaID)) })
 
 	// Both online: the receipt pages each wrote are answered by wire
 	// receipts, never by more pages.

@@ -14,7 +14,9 @@ import (
 //
 // r: the highest number (mid) of the receiver's messages the sender holds
 // from the first on (in every book of it, successors included); d: the
-// highest the sender's user has read (MarkRead). Both only grow. A member
+// highest the sender's user has read (MarkRead), or r once the user read
+// all of them but receipt pages (which are not shown). Both only grow. A
+// member
 // sends one when the author's messages arrive or are read (coalesced: the
 // latest values, once per batch of the worker), and on every port to the
 // author that opens, so an author that was offline learns where it
@@ -22,7 +24,9 @@ import (
 // itself, not a guess. The author keeps the highest values of each member
 // (MemberInfo.Received, .Read), in its own numbering of its messages (a
 // member that followed its successor numbers some of them otherwise:
-// successor.go), and reports them (EventReceipt).
+// successor.go), capped to the messages it wrote, and reports them
+// (EventReceipt). To an author offline, the receipt goes in a receipt
+// page instead (receiptpage.go).
 
 // receiptState is, in a task, what this profile holds and read of an
 // author's messages and whether the author must be told.

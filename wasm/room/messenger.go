@@ -291,11 +291,12 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.unhook = m.db.Subscribe(m.onDBEvent)
+	loading := m.receiptsToLoad()
 	m.wg.Add(2)
 	go m.work()
 	go func() {
 		defer m.wg.Done()
-		m.loadReceipts(m.ctx)
+		m.loadReceipts(m.ctx, loading)
 	}()
 	m.mu.Lock()
 	for _, t := range m.tasks {

@@ -54,7 +54,7 @@ func (m *Messenger) receipt(ctx context.Context, t *task, author identity.ID) wi
 	m.mu.Lock()
 	if rs := t.receipts[author]; rs != nil {
 		w.Read = min(rs.read, w.Received)
-		if t.pages.loaded && rs.read > 0 && rs.read >= rs.content {
+		if !t.pages.loading && rs.read > 0 && rs.read >= rs.content {
 			w.Read = w.Received // all read but receipt pages, which are not shown
 		}
 	}

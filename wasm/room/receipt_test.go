@@ -153,3 +153,27 @@ func TestReceiptPageCapped(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiptPageOfNewTask: in a task made after the messenger opened,
+// Ana's read of Bob's message, once he left, goes in a receipt page
+// (written after the default Config.ReceiptEvery).
+func TestReceiptPageOfNewTask(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "New", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	bobID := bob.ID()
+	sent := bob.send(task.ID, "read me later", nil)
+	eventually(t, "Ana has Bob's message", func() bool { return ana.hasChat(task.ID, bobID, "read me later") })
+	bob.stop()
+	eventually(t, "Ana sees Bob offline", func() bool { return !ana.memberInfo(task.ID, bobID).Online })
+	if err := ana.MarkRead(task.ID, sent.Ref()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Ana's receipt page says she read it", func() bool {
+		return ana.memberInfo(task.ID, bobID).ToldRead >= sent.Head.Mid
+	}, func() string { return fmt.Sprintf("Ana's view of Bob: %+v", ana.memberInfo(task.ID, bobID)) })
+}

@@ -58,7 +58,7 @@ type receiptData struct {
 // receiptPages is a task's state of receipt pages. Guarded by
 // Messenger.mu.
 type receiptPages struct {
-	loaded    bool // the last pages of its books were read (loadReceipts)
+	loading   bool // the last pages of its books are being read (loadReceipts)
 	due       bool // a receipt owed to an offline author may have advanced
 	scheduled bool // a write is scheduled or running
 }
@@ -121,7 +121,7 @@ func (m *Messenger) writeReceiptPage(ctx context.Context, t *task) {
 		m.mu.Unlock()
 	}()
 	m.mu.Lock()
-	if !t.pages.loaded {
+	if t.pages.loading {
 		m.mu.Unlock()
 		return // loadReceipts schedules it again
 	}
@@ -196,26 +196,34 @@ func (m *Messenger) onReceiptPage(t *task, author identity.ID, msg Message) {
 	}
 }
 
-// loadReceipts reads, at open, the last pages of every task's books: this
-// profile's last receipt page (what it told, what its user read), each
-// member's last receipt page (its receipt of this profile's messages) and
-// last other message; then the receipt pages owed are written.
-func (m *Messenger) loadReceipts(ctx context.Context) {
+// receiptsToLoad marks the tasks of the profile at open as loading and
+// returns them, for loadReceipts (tasks made or joined later start with
+// their books: nothing to read back). Called before the messenger runs.
+func (m *Messenger) receiptsToLoad() []*task {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	ts := make([]*task, 0, len(m.order))
 	for _, id := range m.order {
 		if t := m.tasks[id]; t != nil && t.log != nil {
+			t.pages.loading = true
 			ts = append(ts, t)
 		}
 	}
-	m.mu.Unlock()
+	return ts
+}
+
+// loadReceipts reads, at open, the last pages of the books of ts: this
+// profile's last receipt page (what it told, what its user read), each
+// member's last receipt page (its receipt of this profile's messages) and
+// last other message; then the receipt pages owed are written.
+func (m *Messenger) loadReceipts(ctx context.Context, ts []*task) {
 	for _, t := range ts {
 		if ctx.Err() != nil {
 			return
 		}
 		m.loadTaskReceipts(ctx, t)
 		m.mu.Lock()
-		t.pages.loaded = true
+		t.pages.loading = false
 		m.pageDueLocked(t)
 		m.mu.Unlock()
 	}

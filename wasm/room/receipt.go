@@ -16,11 +16,10 @@ import (
 // from the first on (in every book of it, successors included); d: the
 // highest the sender's user has read (MarkRead), or r once the user read
 // all of them but receipt pages (which are not shown). Both only grow. A
-// member
-// sends one when the author's messages arrive or are read (coalesced: the
-// latest values, once per batch of the worker), and on every port to the
-// author that opens, so an author that was offline learns where it
-// stands. The port is authenticated: a receipt is the member's word about
+// member sends one when the author's messages arrive or are read
+// (coalesced: the latest values, once per batch of the worker), and on
+// every port to the author that opens, so an author that was offline
+// learns where it stands. The port is authenticated: a receipt is the member's word about
 // itself, not a guess. The author keeps the highest values of each member
 // (MemberInfo.Received, .Read), in its own numbering of its messages (a
 // member that followed its successor numbers some of them otherwise:

@@ -22,8 +22,10 @@ import (
 // serves it, on disk), Bob writes 3 messages and closes his tab while
 // Ana's is closed (his page says they are "on a mirror", naming the mirror
 // that signed it); Ana opens hers afterwards (they are never online
-// together) and has them, in order. Neither the mirror's data directory nor the relay's traffic ever
-// holds the task's title or a message's words.
+// together) and has them, in order; she reads them and closes her tab, and
+// Bob, back, sees them read (her receipt page went through the mirror).
+// Neither the mirror's data directory nor the relay's traffic ever holds
+// the task's title or a message's words.
 func TestMirrorDeliversInPage(t *testing.T) {
 	traffic := tapTraffic(t)
 	dataDir := t.TempDir()
@@ -56,25 +58,7 @@ func TestMirrorDeliversInPage(t *testing.T) {
 	for _, text := range want {
 		bob.run(script(`await window.tmApp.send({{task}}, {{text}}); return true`, map[string]any{"task": task, "text": text}), nil)
 	}
-	// Bob's book to Ana, as his export lists it: the mirror holds it whole.
-	var book struct {
-		Key    string `json:"key"`
-		Length int    `json:"length"`
-	}
-	bob.run(script(`const ex = await window.tmApp.export()
-const b = ex.books.find((b) => b.name === {{name}})
-return { key: b.key, length: b.pages.length }`, map[string]any{"name": bobID + "-" + anaID + "-" + task}), &book)
-	var key identity.ID
-	if err := key.UnmarshalText([]byte(book.Key)); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(evalTimeout)
-	for mir.Held(key) < uint64(book.Length) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the mirror holds %d of the %d pages of Bob's book to Ana", mir.Held(key), book.Length)
-		}
-		time.Sleep(20 * time.Millisecond) // a poll of the mirror
-	}
+	waitMirrored(t, mir, bob, bobID+"-"+anaID+"-"+task)
 	// Bob's page: his messages are on the mirror (Ana has not got them),
 	// the mirror that signed it named.
 	pick := `.pick[data-task="` + task + `"]`
@@ -91,6 +75,24 @@ return { key: b.key, length: b.pages.length }`, map[string]any{"name": bobID + "
 	if !slices.Equal(texts, want) {
 		t.Fatalf("Ana has %q, want %q", texts, want)
 	}
+
+	// Ana reads them and leaves; Bob, back, sees them read, though the two
+	// are still never online together: her receipt page (in her book to
+	// him, sealed) went through the mirror.
+	ana.poll(`document.querySelector('` + pick + `') !== null`)
+	ana.click(pick)
+	ana.waitText("third-words-of-bob")
+	var third int
+	ana.run(script(`const ms = await window.tmApp.timeline({{task}}, { limit: 50 })
+return Number(ms.find((m) => m.type === 'chat' && m.data.text === 'third-words-of-bob').id.split('/')[1])`, map[string]any{"task": task}), &third)
+	ana.poll(script(`(async () => (await window.tmApp.members({{task}})).some((m) => m.id === {{bob}} && m.toldRead >= {{mid}}))()`,
+		map[string]any{"task": task, "bob": bobID, "mid": third}))
+	waitMirrored(t, mir, ana, anaID+"-"+bobID+"-"+task)
+	ana.close()
+	bob = openMessenger(t, b, "mirror-bob", "")
+	bob.poll(`document.querySelector('` + pick + `') !== null`)
+	bob.click(pick)
+	bob.poll(status + `?.textContent === 'read'`)
 
 	mir.Close()
 	st.Close()
@@ -127,5 +129,29 @@ return { key: b.key, length: b.pages.length }`, map[string]any{"name": bobID + "
 		if bytes.Contains(seen, []byte(s)) {
 			t.Errorf("the relay's traffic holds %q", s)
 		}
+	}
+}
+
+// waitMirrored waits until the mirror holds the whole of a book of the
+// tab's profile, named as its export lists it.
+func waitMirrored(t *testing.T, mir *mirror.Mirror, tab *tab, name string) {
+	t.Helper()
+	var book struct {
+		Key    string `json:"key"`
+		Length int    `json:"length"`
+	}
+	tab.run(script(`const ex = await window.tmApp.export()
+const b = ex.books.find((b) => b.name === {{name}})
+return { key: b.key, length: b.pages.length }`, map[string]any{"name": name}), &book)
+	var key identity.ID
+	if err := key.UnmarshalText([]byte(book.Key)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(evalTimeout)
+	for mir.Held(key) < uint64(book.Length) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the mirror holds %d of the %d pages of %s", mir.Held(key), book.Length, name)
+		}
+		time.Sleep(20 * time.Millisecond) // a poll of the mirror
 	}
 }

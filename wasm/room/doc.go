@@ -204,7 +204,19 @@
 // a mirror vouches for and which mirror (MemberInfo.Mirrored, .Vouches;
 // EventReceipt with State "mirror"). The page counts a message on a mirror
 // when every member's copy is. Delivered and read are the members' own
-// receipts (receipt.go).
+// receipts (receipt.go): on the port to the author while both are online,
+// and otherwise in a receipt page (type "receipt", receiptpage.go) the
+// member writes into its own books of the task, so it reaches the author
+// through the mirrors like any page, sealed, though the two are never
+// online together. A member writes at most one receipt page per task per
+// Config.ReceiptEvery (2s), and only when it holds or read more of an
+// author's messages other than receipt pages than its last one said: a
+// receipt page never calls for another, so pages never answer pages. Every
+// member of the task reads a receipt page (each author's position is in
+// it); the author takes its own entry (MemberInfo.Received, .Read,
+// EventReceipt), renumbered and capped as a wire receipt; the timeline and
+// EventMessage never show one. At open, the last receipt pages are found
+// again in the books' last pages: nothing else is stored.
 //
 // # Restore from the seed alone
 //

@@ -22,6 +22,7 @@ const (
 	TypeTask    = "task"    // a task was created
 	TypeRename  = "rename"  // a task was renamed
 	TypeSubtask = "subtask" // a subtask was added
+	TypeReceipt = "receipt" // how far the author holds and read each author's messages: data {of: {id: {received, read}}} (receiptpage.go); not shown
 	TypeInvalid = "invalid" // a page that is not a message (kept, shown as such)
 )
 
@@ -209,6 +210,8 @@ func (m *Message) validate() error {
 		return errors.New("refs.cause names no message")
 	case m.Reason != "":
 		return errors.New("a field only the reader sets")
+	case m.Type == TypeReceipt && m.Refs.Cause != nil:
+		return errors.New("a receipt replies to nothing")
 	}
 	return checkData(m.Type, m.Data)
 }
@@ -234,6 +237,9 @@ func checkData(typ string, data json.RawMessage) error {
 		obj = map[string]json.RawMessage{}
 	} else if err := json.Unmarshal(data, &obj); err != nil || obj == nil {
 		return errors.New("data is not an object")
+	}
+	if typ == TypeReceipt {
+		return checkReceipt(obj["of"])
 	}
 	for name, kind := range dataFields[typ] {
 		raw, ok := obj[name]

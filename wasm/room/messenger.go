@@ -67,6 +67,10 @@ type Config struct {
 	// recovery code) and has no tasks: it asks its peers for its books
 	// and writes nothing until they answered (restore.go).
 	Restore bool
+	// ReceiptEvery is the least time between two receipt pages this
+	// profile writes in a task (receiptpage.go; default
+	// DefaultReceiptEvery).
+	ReceiptEvery time.Duration
 }
 
 // An Observer sees a messenger's protocol (report.Reporter is one).
@@ -154,6 +158,7 @@ type task struct {
 	equiv       map[identity.ID]map[uint64]*Equivocation // evidence against members, by mid
 	held        map[identity.ID]*heldDigests             // digests of members' messages received lately
 	receipts    map[identity.ID]*receiptState            // what this profile holds and read of each author's messages
+	pages       receiptPages                             // this profile's receipt pages (receiptpage.go)
 	secrets     secrets                                  // the task's secrets by epoch (secret.go); copied on write
 	epoch       uint32                                   // the epoch of the secret pages are sealed with now
 	creator     identity.ID                              // who made the task (remove.go); zero: its host
@@ -247,6 +252,9 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	if cfg.Retry == 0 {
 		cfg.Retry = time.Second
 	}
+	if cfg.ReceiptEvery == 0 {
+		cfg.ReceiptEvery = DefaultReceiptEvery
+	}
 	if cfg.StrangerIdle == 0 {
 		cfg.StrangerIdle = 10 * time.Second
 	}
@@ -289,8 +297,13 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.unhook = m.db.Subscribe(m.onDBEvent)
-	m.wg.Add(1)
+	loading := m.receiptsToLoad()
+	m.wg.Add(2)
 	go m.work()
+	go func() {
+		defer m.wg.Done()
+		m.loadReceipts(m.ctx, loading)
+	}()
 	m.mu.Lock()
 	for _, t := range m.tasks {
 		for id := range t.members {
@@ -535,12 +548,16 @@ func (m *Messenger) received(ev journal.Event) {
 		d := digest(msg)
 		m.mu.Lock()
 		t.holdDigestLocked(ref.peer, idx, d)
-		t.oweLocked(ref.peer)
+		t.heldLocked(ref.peer, idx, msg.Type)
 		m.mu.Unlock()
 		if msg.Type != TypeInvalid && !m.seen(t, ref.peer, idx, msg.Meta.Clock) {
 			msg = m.refuse(t, ref.peer, msg, fmt.Sprintf("clock %d is more than %d + its mid above the other members' highest", msg.Meta.Clock, uint64(MaxClockStep)))
 		}
 		msg = moved.apply(msg)
+		if msg.Type == TypeReceipt {
+			m.onReceiptPage(t, ref.peer, msg) // not a timeline message
+			continue
+		}
 		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg})
 		switch msg.Type {
 		case TypeMember, TypeJoin:

@@ -58,6 +58,8 @@ type node struct {
 	dialed func(port.Port)
 	// mirrors: Config.Mirrors
 	mirrors []identity.ID
+	// receiptEvery is its Config.ReceiptEvery (0: the default)
+	receiptEvery time.Duration
 	// sync, if set, is its Config.Sync (else testSync)
 	sync *replication.Config
 	*Messenger
@@ -97,7 +99,7 @@ func (n *node) start() {
 	if n.sync != nil {
 		sync = *n.sync
 	}
-	m, err := Open(ctx, Config{DB: db, Dial: dial, Logger: quiet, Retry: 50 * time.Millisecond, Sync: sync, Now: now, StrangerIdle: n.idle, Restore: n.restoring, Mirrors: n.mirrors})
+	m, err := Open(ctx, Config{DB: db, Dial: dial, Logger: quiet, Retry: 50 * time.Millisecond, Sync: sync, Now: now, StrangerIdle: n.idle, Restore: n.restoring, Mirrors: n.mirrors, ReceiptEvery: n.receiptEvery})
 	if err != nil {
 		n.t.Fatal(err)
 	}

@@ -14,21 +14,30 @@ import (
 //
 // r: the highest number (mid) of the receiver's messages the sender holds
 // from the first on (in every book of it, successors included); d: the
-// highest the sender's user has read (MarkRead). Both only grow. A member
-// sends one when the author's messages arrive or are read (coalesced: the
-// latest values, once per batch of the worker), and on every port to the
-// author that opens, so an author that was offline learns where it
-// stands. The port is authenticated: a receipt is the member's word about
+// highest the sender's user has read (MarkRead), or r once the user read
+// all of them but receipt pages (which are not shown). Both only grow. A
+// member sends one when the author's messages arrive or are read
+// (coalesced: the latest values, once per batch of the worker), and on
+// every port to the author that opens, so an author that was offline
+// learns where it stands. The port is authenticated: a receipt is the member's word about
 // itself, not a guess. The author keeps the highest values of each member
 // (MemberInfo.Received, .Read), in its own numbering of its messages (a
 // member that followed its successor numbers some of them otherwise:
-// successor.go), and reports them (EventReceipt).
+// successor.go), capped to the messages it wrote, and reports them
+// (EventReceipt). To an author offline, the receipt goes in a receipt
+// page instead (receiptpage.go).
 
 // receiptState is, in a task, what this profile holds and read of an
 // author's messages and whether the author must be told.
 type receiptState struct {
 	read uint64 // the highest mid of the author's this profile's user read
 	due  bool   // the author must be told (flushReceipts)
+	// content: the highest mid of the author's messages held here that is
+	// not a receipt page (an upper bound: receiptpage.go).
+	content uint64
+	// told: what this profile's last receipt page says of the author's
+	// messages (receiptpage.go).
+	told Mark
 }
 
 // receipt is the receipt this profile owes author in t: how far it holds
@@ -44,13 +53,16 @@ func (m *Messenger) receipt(ctx context.Context, t *task, author identity.ID) wi
 	m.mu.Lock()
 	if rs := t.receipts[author]; rs != nil {
 		w.Read = min(rs.read, w.Received)
+		if !t.pages.loading && rs.read > 0 && rs.read >= rs.content {
+			w.Read = w.Received // all read but receipt pages, which are not shown
+		}
 	}
 	m.mu.Unlock()
 	return w
 }
 
-// owe marks that author must be told this profile's receipt in t. Called
-// with m.mu held.
+// oweLocked marks that author must be told this profile's receipt in t.
+// Called with m.mu held.
 func (t *task) oweLocked(author identity.ID) {
 	rs := t.receipts[author]
 	if rs == nil {
@@ -60,8 +72,19 @@ func (t *task) oweLocked(author identity.ID) {
 	rs.due = true
 }
 
+// heldLocked notes that this profile holds the author's message mid of
+// type typ, and owes the author a receipt. Called with m.mu held.
+func (t *task) heldLocked(author identity.ID, mid uint64, typ string) {
+	t.oweLocked(author)
+	if typ != TypeReceipt {
+		rs := t.receipts[author]
+		rs.content = max(rs.content, mid)
+	}
+}
+
 // flushReceipts sends the receipts owed to authors online; the others get
-// theirs when a port to them opens (receiptsOnOpen).
+// theirs when a port to them opens (receiptsOnOpen), and in a receipt page
+// (receiptpage.go).
 func (m *Messenger) flushReceipts() {
 	type owed struct {
 		t      *task
@@ -78,6 +101,8 @@ func (m *Messenger) flushReceipts() {
 			rs.due = false
 			if c := m.conns[author]; c != nil && c.synced {
 				os = append(os, owed{t, author, c})
+			} else {
+				m.pageDueLocked(t)
 			}
 		}
 	}
@@ -114,23 +139,30 @@ func (m *Messenger) receiptsOnOpen(c *conn) {
 
 // onReceipt takes a member's receipt of this profile's messages.
 func (m *Messenger) onReceipt(c *conn, w wire) {
-	t := m.task(w.Task)
-	if t == nil {
-		return
+	if t := m.task(w.Task); t != nil {
+		m.takeReceipt(t, c.peer, w.Received, w.Read)
 	}
+}
+
+// takeReceipt takes a member's receipt of this profile's messages in t,
+// from the wire or a receipt page: received and read in the member's
+// numbering, capped to the messages this profile wrote.
+func (m *Messenger) takeReceipt(t *task, peer identity.ID, received, read uint64) {
+	last := max(t.log.Len(), 1) - 1 // the log's page 0 is its genesis
 	m.mu.Lock()
-	mb := t.members[c.peer]
+	mb := t.members[peer]
 	if mb == nil {
 		m.mu.Unlock()
 		return
 	}
 	own := renumbering{m.self, mb.outFrom, mb.outShift}
-	received, read := own.ownMid(w.Received), own.ownMid(w.Read)
+	received = min(own.ownMid(received), last)
+	read = min(own.ownMid(read), received)
 	changed := received > mb.received || read > mb.read
 	mb.received, mb.read = max(mb.received, received), max(mb.read, read)
 	m.mu.Unlock()
 	if changed {
-		m.emit(Event{Type: EventReceipt, Task: t.id, Peer: c.peer})
+		m.emit(Event{Type: EventReceipt, Task: t.id, Peer: peer})
 	}
 }
 

@@ -1,8 +1,10 @@
 package room
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -62,4 +64,116 @@ func TestReceipts(t *testing.T) {
 	if err := ana.MarkRead(task.ID, Ref{By: identity.New(identity.Seed{9}).ID(), Mid: 1}); err == nil {
 		t.Fatal("a read mark of a stranger's message was taken")
 	}
+}
+
+// TestReceiptPageBounds: a receipt page's data is checked like any
+// message's: a page that breaks a bound reads as invalid (and is shown so).
+func TestReceiptPageBounds(t *testing.T) {
+	author := identity.New(identity.Seed{3}).ID()
+	other := identity.New(identity.Seed{4}).ID().String()
+	page := func(data string, cause string) []byte {
+		return fmt.Appendf(nil, `{"head":[%q,"",1],"refs":{%s},"type":"receipt","data":%s,"meta":{"date":%d,"clock":1}}`,
+			author.String(), cause, data, int64(MinDate))
+	}
+	ok := []string{
+		`{"of":{}}`,
+		fmt.Sprintf(`{"of":{%q:{"received":3,"read":2}}}`, other),
+		fmt.Sprintf(`{"of":{%q:{"received":3}},"later":"a field of a later version"}`, other),
+	}
+	for _, d := range ok {
+		if m, err := Decode(page(d, ""), author); err != nil || m.Type != TypeReceipt {
+			t.Errorf("%s: %v (%s)", d, err, m.Type)
+		}
+	}
+	bad := []string{
+		`{}`,
+		`{"of":null}`,
+		`{"of":[]}`,
+		`{"of":{"not an id":{"received":1,"read":1}}}`,
+		fmt.Sprintf(`{"of":{%q:null}}`, other),
+		fmt.Sprintf(`{"of":{%q:{"received":-1}}}`, other),
+		fmt.Sprintf(`{"of":{%q:{"received":1.5}}}`, other),
+		fmt.Sprintf(`{"of":{%q:{"received":2,"read":3}}}`, other),
+		fmt.Sprintf(`{"of":{%q:{"received":%d}}}`, other, uint64(MaxClock)+1),
+	}
+	for _, d := range bad {
+		if m, err := Decode(page(d, ""), author); err == nil || m.Type != TypeInvalid {
+			t.Errorf("%s: taken as %s", d, m.Type)
+		}
+	}
+	many := map[string]Mark{}
+	for i := range MaxMembers + 1 {
+		many[identity.New(identity.Seed{byte(i), byte(i >> 8), 1}).ID().String()] = Mark{}
+	}
+	d, _ := json.Marshal(receiptData{many})
+	if _, err := Decode(page(string(d), ""), author); err == nil {
+		t.Errorf("a receipt of %d authors was taken", len(many))
+	}
+	if _, err := Decode(page(`{"of":{}}`, fmt.Sprintf(`"cause":[%q,1]`, author.String())), author); err == nil {
+		t.Error("a receipt replying to a message was taken")
+	}
+}
+
+// TestReceiptPageCapped: a member's receipt page is taken in bounds: its
+// claims beyond this profile's messages are capped to them, a page by a
+// stranger is ignored, and receipt pages never show in the timeline.
+func TestReceiptPageCapped(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Bounds", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	sent := bob.send(task.ID, "one", nil)
+	tk := bob.task(task.ID)
+	stranger := identity.New(identity.Seed{9}).ID()
+	claim := func(by identity.ID) Message {
+		d, _ := json.Marshal(receiptData{map[string]Mark{
+			bob.ID().String(): {Received: 1 << 40, Read: 1 << 40},
+			stranger.String(): {Received: 5, Read: 5},
+		}})
+		return Message{Head: Head{By: by, Mid: 1}, Type: TypeReceipt, Data: d}
+	}
+	bob.onReceiptPage(tk, stranger, claim(stranger))
+	bob.onReceiptPage(tk, ana.ID(), claim(ana.ID()))
+	last := tk.log.Len() - 1
+	if mi := bob.memberInfo(task.ID, ana.ID()); mi.Received != last || mi.Read != last || last < sent.Head.Mid {
+		t.Fatalf("Bob's view of Ana after a claim of 2^40: %+v, want received and read %d", mi, last)
+	}
+	if _, err := bob.write(testCtx(t), tk, TypeReceipt, receiptData{map[string]Mark{ana.ID().String(): {}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Ana holds Bob's receipt page", func() bool { return ana.memberInfo(task.ID, bob.ID()).Have >= tk.log.Len() })
+	for _, n := range []*node{bob, ana} {
+		for _, l := range n.lines(task.ID) {
+			if strings.Contains(l, TypeReceipt) {
+				t.Fatalf("%s's timeline shows a receipt page: %s", n.name, l)
+			}
+		}
+	}
+}
+
+// TestReceiptPageOfNewTask: in a task made after the messenger opened,
+// Ana's read of Bob's message, once he left, goes in a receipt page
+// (written after the default Config.ReceiptEvery).
+func TestReceiptPageOfNewTask(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "New", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	bobID := bob.ID()
+	sent := bob.send(task.ID, "read me later", nil)
+	eventually(t, "Ana has Bob's message", func() bool { return ana.hasChat(task.ID, bobID, "read me later") })
+	bob.stop()
+	eventually(t, "Ana sees Bob offline", func() bool { return !ana.memberInfo(task.ID, bobID).Online })
+	if err := ana.MarkRead(task.ID, sent.Ref()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Ana's receipt page says she read it", func() bool {
+		return ana.memberInfo(task.ID, bobID).ToldRead >= sent.Head.Mid
+	}, func() string { return fmt.Sprintf("Ana's view of Bob: %+v", ana.memberInfo(task.ID, bobID)) })
 }

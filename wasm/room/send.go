@@ -373,7 +373,9 @@ func (m *Messenger) writeManyLocked(ctx context.Context, t *task, drafts []draft
 		}
 	}
 	for i := range msgs {
-		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msgs[i]})
+		if msgs[i].Type != TypeReceipt { // not a timeline message
+			m.emit(Event{Type: EventMessage, Task: t.id, Message: &msgs[i]})
+		}
 	}
 	return msgs, nil
 }
@@ -506,7 +508,7 @@ func (m *Messenger) Lookup(ctx context.Context, id TaskID, ref Ref) (Message, er
 			return Message{}, err
 		}
 		if i := ref.Mid - bs.Shift; i <= uint64(n) {
-			if msg, err := s.Get(ctx, int(i-1)); err == nil && msg.Head.Mid == ref.Mid && msg.Type != TypeInvalid {
+			if msg, err := s.Get(ctx, int(i-1)); err == nil && msg.Head.Mid == ref.Mid && msg.Type != TypeInvalid && msg.Type != TypeReceipt {
 				return msg, nil
 			}
 		}
@@ -546,6 +548,11 @@ type MemberInfo struct {
 	Removed bool `json:"removed,omitempty"`
 	// Creator: it made the task.
 	Creator bool `json:"creator,omitempty"`
+	// ToldReceived and ToldRead: how far this profile's latest receipt
+	// page says it holds and read the member's messages (receiptpage.go;
+	// 0 if none yet).
+	ToldReceived uint64 `json:"toldReceived"`
+	ToldRead     uint64 `json:"toldRead"`
 }
 
 // Members returns the task's members, this profile first.
@@ -564,6 +571,9 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 		mi := MemberInfo{ID: mb.id, Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil, Forks: len(mb.next), Continued: mb.outGen,
 			Received: mb.received, Read: mb.read, Creator: creator == mb.id}
 		mi.Mirrored, mi.Vouches = mb.vouchedLocked()
+		if rs := t.receipts[mb.id]; rs != nil {
+			mi.ToldReceived, mi.ToldRead = rs.told.Received, rs.told.Read
+		}
 		for _, e := range t.equiv[mb.id] {
 			mi.Equivocations = append(mi.Equivocations, e)
 		}

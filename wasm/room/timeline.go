@@ -26,7 +26,8 @@ type RangeSource interface {
 // causal: a reply's clock is above its cause's, a message's above
 // everything its author had seen. Reads are O(log n) per source to find
 // the place plus O(limit) messages, so a room of a million messages opens
-// as fast as one of ten.
+// as fast as one of ten. Receipt pages (TypeReceipt) are not timeline
+// messages: skipped.
 func Page(ctx context.Context, sources []Source, before *Key, limit int) ([]Message, error) {
 	type cursor struct {
 		src      Source
@@ -104,7 +105,9 @@ func Page(ctx context.Context, sources []Source, before *Key, limit int) ([]Mess
 		if best == nil {
 			break
 		}
-		out = append(out, *best.head)
+		if best.head.Type != TypeReceipt { // not a timeline message (receiptpage.go)
+			out = append(out, *best.head)
+		}
 		best.pos--
 		if err := load(best); err != nil {
 			return nil, err

@@ -120,6 +120,48 @@ func TestTimelineOrderAndPaging(t *testing.T) {
 	}
 }
 
+// TestTimelineSkipsReceipts: receipt pages are not timeline messages: a
+// page holds limit others, and paging back gives every other one once.
+func TestTimelineSkipsReceipts(t *testing.T) {
+	authors := []identity.ID{identity.New(identity.Seed{1}).ID(), identity.New(identity.Seed{2}).ID()}
+	srcs, all := simulate(7, authors, 200)
+	for i := range srcs {
+		for j := range srcs[i] {
+			if (j+i)%3 == 0 {
+				srcs[i][j].Type = TypeReceipt
+			}
+		}
+	}
+	want := slices.DeleteFunc(all, func(m Message) bool { // simulate's mid: the index in its author's source
+		return srcs[slices.Index(authors, m.Head.By)][m.Head.Mid].Type == TypeReceipt
+	})
+	var paged []Message
+	var before *Key
+	for {
+		p, err := Page(ctx, asSources(srcs), before, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) == 0 {
+			break
+		}
+		if len(p) < 7 && len(paged)+len(p) != len(want) {
+			t.Fatalf("a page of %d messages before the start", len(p))
+		}
+		for _, m := range p {
+			if m.Type == TypeReceipt {
+				t.Fatalf("the timeline shows a receipt page: %+v", m.Key())
+			}
+		}
+		paged = append(slices.Clone(p), paged...)
+		k := p[0].Key()
+		before = &k
+	}
+	if !slices.Equal(keys(paged), keys(want)) {
+		t.Fatalf("paging gives %d messages, want %d in order", len(paged), len(want))
+	}
+}
+
 func TestBookSourceKeepsInvalidPages(t *testing.T) {
 	db, err := journal.Open(ctx, store.NewMemory(), identity.Seed{1}, nil)
 	if err != nil {

@@ -71,6 +71,14 @@ func (a *App) RemoveMember(ctx context.Context, id room.TaskID, member identity.
 	})
 }
 
+// AllowRemoving lets a member of a task this profile created remove
+// members.
+func (a *App) AllowRemoving(ctx context.Context, id room.TaskID, member identity.ID) error {
+	return a.withMessenger(ctx, func(ctx context.Context, m *room.Messenger) error {
+		return m.AllowRemoving(ctx, id, member)
+	})
+}
+
 // Join joins a task by an invite code, waiting while its host is offline,
 // until ctx ends or the App closes.
 func (a *App) Join(ctx context.Context, code string) (t room.TaskInfo, err error) {

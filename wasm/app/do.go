@@ -196,7 +196,9 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 	case "read":
 		err = a.doRead(as)
 	case "removeMember":
-		err = a.doRemoveMember(ctx, as)
+		err = a.doMember(ctx, as, "removeMember", a.RemoveMember)
+	case "allowRemoving":
+		err = a.doMember(ctx, as, "allowRemoving", a.AllowRemoving)
 	case "recoveryCode":
 		v, err = a.RecoveryCode(ctx)
 	case "recover":
@@ -210,7 +212,7 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 	case "finishRestore":
 		v, err = a.FinishRestore(ctx)
 	default:
-		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, mirrors, read, removeMember, export, import, reset, recoveryCode, recover, restoreStatus or finishRestore", ErrUnknownMethod, method)
+		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, mirrors, read, removeMember, allowRemoving, export, import, reset, recoveryCode, recover, restoreStatus or finishRestore", ErrUnknownMethod, method)
 	}
 	if err != nil || v == nil {
 		return nil, err
@@ -454,20 +456,21 @@ func (a *App) doImport(ctx context.Context, as args) (any, error) {
 	return res, nil
 }
 
-// doRemoveMember is removeMember(taskId, memberId): the task's creator
-// removes a member (room.Messenger.RemoveMember).
-func (a *App) doRemoveMember(ctx context.Context, as args) error {
-	id, err := as.task(0, "removeMember(taskId, memberId)")
+// doMember is name(taskId, memberId): removeMember (the task's creator,
+// or a member it allowed, removes a member) or allowRemoving (the creator
+// allows a member to remove).
+func (a *App) doMember(ctx context.Context, as args, name string, call func(context.Context, room.TaskID, identity.ID) error) error {
+	id, err := as.task(0, name+"(taskId, memberId)")
 	if err != nil {
 		return err
 	}
 	s, ok := as.str(1)
 	if !ok {
-		return badArgs("removeMember(taskId, memberId): memberId must be a string")
+		return badArgs("%s(taskId, memberId): memberId must be a string", name)
 	}
 	member, err := identity.ParseID(s)
 	if err != nil {
-		return badArgs("removeMember(taskId, memberId): %v", err)
+		return badArgs("%s(taskId, memberId): %v", name, err)
 	}
-	return a.RemoveMember(ctx, id, member)
+	return call(ctx, id, member)
 }

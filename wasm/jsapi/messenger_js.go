@@ -261,7 +261,7 @@ func (ja *jsApp) value(profile, devtools string) js.Value {
 	o.Set("profile", profile)
 	o.Set("devtools", devtools)
 	for _, m := range []string{"createTask", "rename", "invite", "revokeInvite", "send", "sendMany",
-		"timeline", "tasks", "members", "mirrors", "read", "removeMember", "export", "import", "reset",
+		"timeline", "tasks", "members", "mirrors", "read", "removeMember", "allowRemoving", "export", "import", "reset",
 		"recoveryCode", "recover", "restoreStatus", "finishRestore"} {
 		o.Set(m, ja.funcs.Async(func(args []js.Value) (any, error) { return ja.call(context.Background(), m, args) }))
 	}

@@ -227,6 +227,7 @@ var dataFields = map[string]map[string]string{
 	TypeRename:  {"title": "title"},
 	TypeSubtask: {"id": "task", "title": "title"},
 	TypeRemove:  {"id": "id"},
+	TypeAllow:   {"id": "id"},
 }
 
 // checkData checks that data is a JSON object (or absent) and that the

@@ -165,6 +165,7 @@ type task struct {
 	removed     map[identity.ID]*member                  // members removed (remove.go): their past books only
 	removedSelf bool                                     // this profile was removed from the task
 	removedBy   identity.ID                              // by whom
+	removers    map[identity.ID]bool                     // members the creator allowed to remove (remove.go)
 	wmu         sync.Mutex                               // serialises writes to this profile's books of the task
 }
 
@@ -173,7 +174,7 @@ func newTask(id TaskID, title string, parent *TaskID, host identity.ID, created 
 		members: make(map[identity.ID]*member), clocks: make(map[identity.ID]uint64), invites: make(map[inviteHash]*inviteState),
 		introduced: make(map[identity.ID]int), refused: make(map[identity.ID]map[uint64]string),
 		equiv: make(map[identity.ID]map[uint64]*Equivocation), held: make(map[identity.ID]*heldDigests),
-		receipts: make(map[identity.ID]*receiptState), removed: make(map[identity.ID]*member)}
+		receipts: make(map[identity.ID]*receiptState), removed: make(map[identity.ID]*member), removers: make(map[identity.ID]bool)}
 }
 
 // inviteState is what the issuer keeps of an invite.
@@ -578,6 +579,8 @@ func (m *Messenger) received(ev journal.Event) {
 			}
 		case TypeRemove:
 			m.onRemove(m.ctx, t, msg)
+		case TypeAllow:
+			m.onAllow(m.ctx, t, msg)
 		case TypeRename:
 			var d struct {
 				Title string `json:"title"`

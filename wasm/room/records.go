@@ -54,6 +54,7 @@ const (
 	opRefuse  = "refuse"
 	opSecret  = "secret"
 	opRemove  = "remove" // peer removed by by (remove.go)
+	opAllow   = "allow"  // peer may remove members (remove.go)
 	opSucceed = "succeed"
 	opFollow  = "follow"
 )
@@ -232,6 +233,8 @@ func (m *Messenger) apply(r record) {
 		t.takeSecretLocked(r.Epoch, r.Secret)
 	case opRemove:
 		m.applyRemoveLocked(t, r)
+	case opAllow:
+		t.removers[r.Peer] = true
 	case opSucceed:
 		mb := t.member(r.Peer)
 		mb.outGen, mb.outFrom, mb.outShift = r.Gen, r.Mid, r.Shift

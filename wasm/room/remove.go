@@ -30,23 +30,31 @@ import (
 // (from a colluding peer) is sealed under a secret it never had. It keeps
 // what it had: its books and the secrets of the epochs before.
 //
-// Only the creator removes, and only the creator's secrets are taken after
-// a join (a joiner takes every epoch's secret from its inviter's answer, as
-// it takes the first): a member cannot remove another, nor make the others
-// seal under a secret of its choosing. The creator is who made the task as
+// The creator removes, and so does any member the creator allowed to (an
+// "allow" message, {id}, in the creator's books: AllowRemoving); a removal
+// by such a member is acted on by everyone, and the creator, reading it,
+// makes the next secret then. Only the creator makes secrets, and only its
+// are taken after a join (a joiner takes every epoch's secret from its
+// inviter's answer, as it takes the first): epochs never collide, and no
+// member can make the others seal under a secret of its choosing. A member
+// without the creator's leave cannot remove another. The creator is who made the task as
 // each member learnt it when joining (the joined answer names it; the
 // inviter vouches for it as for the task itself).
 
-// ErrNotCreator means a removal asked of a profile that did not create the
-// task.
-var ErrNotCreator = errors.New("room: only the task's creator removes members")
+// ErrNotCreator means a removal asked of a profile that neither created
+// the task nor was allowed to remove by its creator.
+var ErrNotCreator = errors.New("room: only the task's creator, and the members it allowed, remove members")
 
 // ErrRemoved means a write to a task this profile was removed from.
 var ErrRemoved = errors.New("room: you were removed from this task")
 
-// TypeRemove is a message saying the author (the task's creator) removed
-// data.id from the task.
-const TypeRemove = "remove"
+// TypeRemove is a message saying the author (the task's creator, or a
+// member it allowed) removed data.id from the task; TypeAllow, by the
+// creator, allows data.id to remove members.
+const (
+	TypeRemove = "remove"
+	TypeAllow  = "allow"
+)
 
 // epochSecret is a task secret of an epoch on the wire (joined, held,
 // rekey).
@@ -80,8 +88,9 @@ func (t *task) creatorLocked() identity.ID {
 	return t.host
 }
 
-// RemoveMember removes a member from a task: only the task's creator may.
-// The member gets no later message, nor the secret they are sealed with.
+// RemoveMember removes a member from a task: only the task's creator, or
+// a member it allowed (AllowRemoving), may. The member gets no later
+// message, nor the secret they are sealed with (the creator makes it).
 func (m *Messenger) RemoveMember(ctx context.Context, id TaskID, member identity.ID) error {
 	t := m.task(id)
 	if t == nil {
@@ -97,20 +106,25 @@ func (m *Messenger) RemoveMember(ctx context.Context, id TaskID, member identity
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	m.mu.Lock()
-	creator, known, epoch := t.creatorLocked(), t.members[member] != nil, t.epoch
+	creator, known, epoch, allowed := t.creatorLocked(), t.members[member] != nil, t.epoch, t.removers[m.self]
 	m.mu.Unlock()
 	switch {
-	case creator != m.self:
+	case creator != m.self && !allowed:
 		return ErrNotCreator
 	case member == m.self:
-		return errors.New("room: the creator cannot remove itself")
+		return errors.New("room: you cannot remove yourself")
+	case member == creator:
+		return errors.New("room: the task's creator cannot be removed")
 	case !known:
 		return fmt.Errorf("room: %s is not a member of task %s", member.Short(), id)
 	}
 	// The message goes to every member, the removed one included, sealed
-	// under the current secret; the records make the next one current
-	// and the member removed, in the same write.
-	recs := []record{{Op: opSecret, Task: t.id, Epoch: epoch + 1, Secret: secret}, {Op: opRemove, Task: t.id, Peer: member, By: m.self, Mid: m.heldOf(t, member)}}
+	// under the current secret; the records make the member removed and
+	// (the creator's) the next secret current, in the same write.
+	recs := []record{{Op: opRemove, Task: t.id, Peer: member, By: m.self, Mid: m.heldOf(t, member)}}
+	if creator == m.self {
+		recs = append(recs, record{Op: opSecret, Task: t.id, Epoch: epoch + 1, Secret: secret})
+	}
 	pages, err := m.recordPages(recs)
 	if err != nil {
 		return err
@@ -171,9 +185,10 @@ func (m *Messenger) onRemove(ctx context.Context, t *task, msg Message) {
 	creator := t.creatorLocked()
 	_, gone := t.removed[d.ID]
 	done := t.removedSelf
+	allowed := msg.Head.By == creator || t.removers[msg.Head.By]
 	m.mu.Unlock()
 	switch {
-	case msg.Head.By != creator:
+	case !allowed || d.ID == creator:
 		return
 	case d.ID == m.self && !done:
 	case d.ID != m.self && !gone:
@@ -193,7 +208,92 @@ func (m *Messenger) onRemove(ctx context.Context, t *task, msg Message) {
 		m.emit(Event{Type: EventRemoved, Task: t.id, Peer: msg.Head.By})
 		return
 	}
+	if creator == m.self {
+		// A removal by a member this profile allowed: the next secret is
+		// this profile's to make.
+		if err := m.rotate(ctx, t); err != nil {
+			m.fail(err)
+		}
+	}
 	m.afterRemoval(t, d.ID)
+}
+
+// rotate makes t's next secret current (its creator's, after a removal
+// by a member it allowed).
+func (m *Messenger) rotate(ctx context.Context, t *task) error {
+	secret, err := seal.NewSecret()
+	if err != nil {
+		return err
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	m.mu.Lock()
+	r := record{Op: opSecret, Task: t.id, Epoch: t.epoch + 1, Secret: secret}
+	m.mu.Unlock()
+	if err := m.writeRecord(ctx, r); err != nil {
+		return fmt.Errorf("room: task %s: make its next secret: %w", t.id, err)
+	}
+	m.mu.Lock()
+	m.apply(r)
+	m.mu.Unlock()
+	return nil
+}
+
+// AllowRemoving lets a member of a task this profile created remove
+// members: an "allow" message every member reads.
+func (m *Messenger) AllowRemoving(ctx context.Context, id TaskID, member identity.ID) error {
+	t := m.task(id)
+	if t == nil {
+		return fmt.Errorf("%w %s", ErrUnknownTask, id)
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	m.mu.Lock()
+	creator, known := t.creatorLocked(), t.members[member] != nil
+	m.mu.Unlock()
+	switch {
+	case creator != m.self:
+		return errors.New("room: only the task's creator allows members to remove")
+	case !known:
+		return fmt.Errorf("room: %s is not a member of task %s", member.Short(), id)
+	}
+	r := record{Op: opAllow, Task: t.id, Peer: member}
+	page, err := encodeRecord(r)
+	if err != nil {
+		return err
+	}
+	if _, err := m.writeManyLocked(ctx, t, []draft{{TypeAllow, map[string]any{"id": member}, nil}}, journal.BookAppend{Book: m.tasksLog, Pages: [][]byte{page}}); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.apply(r)
+	m.mu.Unlock()
+	return nil
+}
+
+// onAllow takes the creator's "allow" message, read from its verified
+// book.
+func (m *Messenger) onAllow(ctx context.Context, t *task, msg Message) {
+	var d struct {
+		ID identity.ID `json:"id"`
+	}
+	if json.Unmarshal(msg.Data, &d) != nil {
+		return
+	}
+	m.mu.Lock()
+	ok := msg.Head.By == t.creatorLocked() && !t.removers[d.ID]
+	m.mu.Unlock()
+	if !ok {
+		return
+	}
+	r := record{Op: opAllow, Task: t.id, Peer: d.ID}
+	if err := m.writeRecord(ctx, r); err != nil {
+		m.fail(fmt.Errorf("room: task %s: record that %s may remove: %w", t.id, d.ID.Short(), err))
+		return
+	}
+	m.mu.Lock()
+	m.apply(r)
+	m.mu.Unlock()
 }
 
 // applyRemoveLocked applies a removal record: the member's books are no

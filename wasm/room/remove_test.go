@@ -107,3 +107,45 @@ func TestRemoveMember(t *testing.T) {
 		return dave.hasText(task.ID, "after removal") && removed(dave)
 	}, state(task.ID, bob, ana, dave))
 }
+
+// TestAllowedMemberRemoves: a member the creator allowed removes another;
+// everyone acts on it, and the creator makes the next secret. A member
+// not allowed cannot remove, nor remove the creator.
+func TestAllowedMemberRemoves(t *testing.T) {
+	url := startRelay(t)
+	bob, ana, carl := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1), newNode(t, url, "carl", 3)
+	task := threeMembers(t, bob, ana, carl)
+	if err := ana.RemoveMember(testCtx(t), task, carl.ID()); !errors.Is(err, ErrNotCreator) {
+		t.Fatalf("Ana removes before she is allowed: %v", err)
+	}
+	if err := ana.AllowRemoving(testCtx(t), task, carl.ID()); err == nil {
+		t.Fatal("Ana, not the creator, allows Carl")
+	}
+	if err := bob.AllowRemoving(testCtx(t), task, ana.ID()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Ana knows she may remove", func() bool {
+		tk := ana.task(task)
+		ana.mu.Lock()
+		defer ana.mu.Unlock()
+		return tk.removers[ana.ID()]
+	}, state(task, bob, ana, carl))
+	if err := ana.RemoveMember(testCtx(t), task, bob.ID()); err == nil {
+		t.Fatal("Ana removes the creator")
+	}
+	if err := ana.RemoveMember(testCtx(t), task, carl.ID()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Bob removes Carl and makes the next secret, which Ana gets", func() bool {
+		ms, _ := bob.Members(task)
+		gone := false
+		for _, mi := range ms {
+			gone = gone || mi.ID == carl.ID() && mi.Removed
+		}
+		return gone && bob.info(bob.task(task)).Epoch == 1 && ana.info(ana.task(task)).Epoch == 1
+	}, state(task, bob, ana, carl))
+	eventually(t, "Carl's task says Ana removed him", func() bool {
+		by := carl.info(carl.task(task)).RemovedBy
+		return by != nil && *by == ana.ID()
+	}, state(task, bob, ana, carl))
+}

@@ -18,6 +18,10 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
+// ErrOverQuota refuses a pin or a growth that would take an author over
+// its quota. The author learns it as the reason its session ended.
+var ErrOverQuota = errors.New("mirror: over quota")
+
 // Quota bounds what one author may pin.
 type Quota struct {
 	Books int   // books (default 4,096)
@@ -43,7 +47,7 @@ type Stats struct {
 	Authors int   // authors with a book pinned
 	Books   int   // books held
 	Bytes   int64 // bytes of pages held
-	Refused int64 // pins refused (over quota)
+	Refused int64 // pins and growths refused (over quota)
 }
 
 // A Mirror holds the books pinned to it and serves them.
@@ -65,6 +69,7 @@ type Mirror struct {
 // usage is what one author pinned.
 type usage struct {
 	books int
+	pages int64
 	bytes int64
 }
 
@@ -107,8 +112,9 @@ func (m *Mirror) count(ctx context.Context) error {
 		return fmt.Errorf("mirror: %w", err)
 	}
 	for _, b := range infos {
-		if b.Writable || b.Author.IsZero() {
-			continue // the mirror's own audit book
+		n := heldFrom0(b.Have)
+		if b.Writable || b.Author.IsZero() || n == 0 {
+			continue // the mirror's own audit book, or a pin refused before its genesis was stored
 		}
 		u := m.usageLocked(b.Author)
 		u.books++
@@ -116,14 +122,13 @@ func (m *Mirror) count(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("mirror: %w", err)
 		}
-		if n := heldFrom0(b.Have); n > 0 {
-			pages, err := book.GetRange(ctx, 0, n)
-			if err != nil {
-				return fmt.Errorf("mirror: %w", err)
-			}
-			for _, p := range pages {
-				u.bytes += int64(len(p))
-			}
+		pages, err := book.GetRange(ctx, 0, n)
+		if err != nil {
+			return fmt.Errorf("mirror: %w", err)
+		}
+		u.pages += int64(len(pages))
+		for _, p := range pages {
+			u.bytes += int64(len(p))
 		}
 	}
 	return nil
@@ -145,7 +150,8 @@ func (m *Mirror) usageLocked(author identity.ID) *usage {
 	return u
 }
 
-// onDBEvent counts the pages stored for their author's quota.
+// onDBEvent counts the pages stored for their author's quota, and a book
+// when its genesis is stored.
 func (m *Mirror) onDBEvent(ev journal.Event) {
 	if ev.Type != journal.EventPut {
 		return
@@ -159,7 +165,12 @@ func (m *Mirror) onDBEvent(ev journal.Event) {
 		return
 	}
 	m.mu.Lock()
-	m.usageLocked(author).bytes += n
+	u := m.usageLocked(author)
+	u.pages += int64(len(ev.Pages))
+	u.bytes += n
+	if ev.Index == 0 {
+		u.books++
+	}
 	m.mu.Unlock()
 }
 
@@ -172,6 +183,9 @@ func (m *Mirror) serve(p port.Port) {
 		Logger: m.log,
 		Accept: func(book identity.ID) bool { return m.admit(peer, book) },
 		Serve:  m.serves,
+		Grow: func(book identity.ID, from, to uint64, pages [][]byte) error {
+			return m.grow(peer, book, from, to, pages)
+		},
 	})
 	m.wg.Add(1)
 	go func() {
@@ -185,7 +199,7 @@ func (m *Mirror) serve(p port.Port) {
 
 // admit decides on a book peer announces: replication takes it only if its
 // genesis names peer as its author; the mirror takes it within the
-// author's quota.
+// author's quota. The book counts once its genesis is stored (onDBEvent).
 func (m *Mirror) admit(peer, book identity.ID) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -195,8 +209,36 @@ func (m *Mirror) admit(peer, book identity.ID) bool {
 		m.log.Warn("mirror: a pin over quota refused", "author", peer.Short(), "book", book.Short(), "books", u.books, "bytes", u.bytes)
 		return false
 	}
-	u.books++
 	return true
+}
+
+// grow refuses a growth of an author's book that would take the author
+// over its byte quota, before anything of it is stored: the pages brought
+// count at their size, those to be pulled later at the author's average
+// page so far. A growth refused ends the session; its bye tells the
+// author why.
+func (m *Mirror) grow(author, book identity.ID, from, to uint64, pages [][]byte) error {
+	var add int64
+	for _, p := range pages {
+		add += int64(len(p))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u := m.usageLocked(author)
+	room := m.cfg.Quota.Bytes - u.bytes - add
+	if rest := to - from - min(to-from, uint64(len(pages))); room >= 0 && rest > 0 {
+		avg := max(1, u.bytes/max(1, u.pages))
+		if rest > uint64(room/avg) {
+			room = -1
+		}
+	}
+	if room >= 0 {
+		return nil
+	}
+	m.refused.Add(1)
+	m.log.Warn("mirror: a growth over quota refused", "author", author.Short(), "book", book.Short(), "from", from, "to", to, "bytes", u.bytes)
+	return fmt.Errorf("%w: book %s may not grow from %d to %d pages: its author %s holds %d bytes here, the quota is %d",
+		ErrOverQuota, book.Short(), from, to, author.Short(), u.bytes, m.cfg.Quota.Bytes)
 }
 
 // serves reports whether book is served to peer: its author or the reader

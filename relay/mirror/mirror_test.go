@@ -5,10 +5,13 @@ package mirror
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +28,7 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -37,7 +40,7 @@ type peer struct {
 	io *peerio.IO
 }
 
-func newPeer(t *testing.T, url string, n byte) *peer {
+func newPeer(t testing.TB, url string, n byte) *peer {
 	seed := identity.Seed{n}
 	db, err := journal.Open(testCtx(t), store.NewMemory(), seed, nil)
 	if err != nil {
@@ -55,19 +58,29 @@ func newPeer(t *testing.T, url string, n byte) *peer {
 // the returned stop is called.
 func (p *peer) session(t *testing.T, to identity.ID, cfg replication.Config, share ...*journal.Book) (stop func()) {
 	t.Helper()
-	pt, err := p.io.At(testCtx(t), to)
+	stop, _ = p.run(t, to, cfg, share...)
+	return stop
+}
+
+// run is session, with the error the session ended with (once it ended).
+func (p *peer) run(t testing.TB, to identity.ID, cfg replication.Config, share ...*journal.Book) (stop func(), ended <-chan error) {
+	t.Helper()
+	pt, err := p.io.At(context.Background(), to)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := port.NewMux(pt, port.ChannelSync)
-	cfg.Logger = quiet
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
 	sess := replication.NewSession(p.db, mux.Channel(port.ChannelSync), cfg)
 	for _, b := range share {
 		sess.Share(b)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); sess.Run(ctx) }()
+	errc := make(chan error, 1)
+	go func() { defer close(done); errc <- sess.Run(ctx) }()
 	stopped := false
 	stop = func() {
 		if !stopped {
@@ -78,10 +91,10 @@ func (p *peer) session(t *testing.T, to identity.ID, cfg replication.Config, sha
 		}
 	}
 	t.Cleanup(stop)
-	return stop
+	return stop, errc
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
@@ -99,7 +112,7 @@ func holds(b *journal.Book, n uint64) func() bool {
 	}
 }
 
-func startMirror(t *testing.T, url string, st store.Store, q Quota) *Mirror {
+func startMirror(t testing.TB, url string, st store.Store, q Quota) *Mirror {
 	t.Helper()
 	m, err := Start(testCtx(t), Config{Store: st, Seed: identity.Seed{9}, Relay: url, Quota: q, Logger: quiet})
 	if err != nil {
@@ -183,4 +196,89 @@ func TestPinAndServe(t *testing.T) {
 		t.Fatalf("after a restart: %+v", s)
 	}
 	read(m)
+}
+
+// kib returns n pages of 1 KiB, random like ciphertext.
+func kib(n int) [][]byte {
+	pages := make([][]byte, n)
+	for i := range pages {
+		pages[i] = make([]byte, 1024)
+		rand.Read(pages[i])
+	}
+	return pages
+}
+
+// authored is a book Ana writes to Bob with n pages of 1 KiB after its
+// genesis.
+func authored(t testing.TB, ana *peer, bob identity.ID, task string, n int) *journal.Book {
+	t.Helper()
+	b, err := ana.db.Author(testCtx(t), ana.db.ID().String()+"-"+bob.String()+"-"+task, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len := n; len > 0; len -= 1000 { // at most 1,000 pages a batch
+		if _, err := b.Append(testCtx(t), kib(min(len, 1000))...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+// mirrored returns the mirror's copy of book (nil if it has none).
+func mirrored(t testing.TB, m *Mirror, book identity.ID) *journal.Book {
+	t.Helper()
+	c, err := m.db.Get(testCtx(t), book)
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// TestQuotaOnGrowth: a pinned book grows within its author's byte quota;
+// a growth that would take the author over it is refused, whether its
+// pages come with the head (a few) or are to be pulled (many): the
+// mirror stores nothing of it, counts it, and the author's session ends
+// saying why; the author's book keeps every page.
+func TestQuotaOnGrowth(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		pages int // the growth refused: pushed with the head up to 32 pages
+	}{{"pushed", 30}, {"pulled", 40}} {
+		t.Run(c.name, func(t *testing.T) {
+			url := relaytest.Start(t, relay.DefaultLimits())
+			m := startMirror(t, url, store.NewMemory(), Quota{Bytes: 40 << 10})
+			ana, bob := newPeer(t, url, 1), newPeer(t, url, 2)
+			b := authored(t, ana, bob.db.ID(), "task", 10)
+			_, ended := ana.run(t, m.ID(), replication.Config{}, b)
+			eventually(t, "the book pinned", func() bool { c := mirrored(t, m, b.Key()); return c != nil && holds(c, b.Len())() })
+			if _, err := b.Append(testCtx(t), kib(5)...); err != nil { // within the quota
+				t.Fatal(err)
+			}
+			copy := mirrored(t, m, b.Key())
+			eventually(t, "the growth within the quota stored", holds(copy, b.Len()))
+			before, held := m.Stats(), copy.Info()
+
+			if _, err := b.Append(testCtx(t), kib(c.pages)...); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-ended:
+				if err == nil || !strings.Contains(err.Error(), "over quota") || !strings.Contains(err.Error(), b.Key().Short()) {
+					t.Fatalf("Ana's session ended with %v, want the mirror's reason: over quota, naming the book", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the growth over quota did not end Ana's session")
+			}
+			after, now := m.Stats(), copy.Info()
+			if after.Refused != before.Refused+1 || after.Bytes != before.Bytes || after.Books != before.Books {
+				t.Fatalf("stats before %+v, after %+v: want one more refusal, nothing more held", before, after)
+			}
+			if now.Head.Length != held.Head.Length || !bytes.Equal(now.Head.Root[:], held.Head.Root[:]) || !slices.Equal(now.Have, held.Have) {
+				t.Fatalf("the mirror's copy changed: %+v, then %+v", held, now)
+			}
+			if b.Len() != 1+10+5+uint64(c.pages) {
+				t.Fatalf("Ana's book has %d pages", b.Len())
+			}
+		})
+	}
 }

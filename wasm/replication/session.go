@@ -59,6 +59,14 @@ type Config struct {
 	// from the peer, verified as they are from the author. Nil: never. It
 	// must not block.
 	FollowVia func(book, holder identity.ID) bool
+	// Grow decides, before anything of a message is stored, whether a
+	// replica may grow: a have taking book from length from to the head
+	// length to, with the pages pushed along (the first of [from, to);
+	// the others are pulled later), or data bringing pages [from, to). An
+	// error refuses it: nothing of the message is stored and the session
+	// ends, the error's text the bye's reason (the peer's Run returns it).
+	// Nil: every growth is taken. It must not block.
+	Grow func(book identity.ID, from, to uint64, pages [][]byte) error
 }
 
 func (c *Config) defaults() {
@@ -801,6 +809,9 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 		r.told = cur
 		return s.queueLocked(TypeHello, &Hello{Books: []HelloBook{{Prefix: key[:PrefixSize], Length: cur}}}, Event{})
 	}
+	if err := s.grow(key, r.book.Len(), up.Head.Length, m.Push); err != nil {
+		return err
+	}
 	if p := m.Push; p != nil && p.Length == up.Head.Length {
 		// The head and the pages pushed with it: one write.
 		if _, err := r.book.AcceptHeadPages(ctx, up, p.Start, p.Pages, &p.Proof); err != nil {
@@ -827,6 +838,19 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 	}
 	s.wantLocked(r)
 	return nil
+}
+
+// grow asks Config.Grow whether a have may take a replica from length
+// from to to, with the pages pushed along that start at from.
+func (s *Session) grow(key identity.ID, from, to uint64, p *Data) error {
+	if s.cfg.Grow == nil || to <= from {
+		return nil
+	}
+	var pages [][]byte
+	if p != nil && p.Start == from {
+		pages = p.Pages
+	}
+	return s.cfg.Grow(key, from, to, pages)
 }
 
 // refuse ends the session for a head that failed verification, except a
@@ -888,6 +912,9 @@ func (s *Session) replica(ctx context.Context, m *Have) (*repBook, error) {
 	}
 	if err := s.checkAnnounce(m); err != nil {
 		return nil, err
+	}
+	if err := s.grow(key, 0, m.Upgrade.Head.Length, m.Push); err != nil {
+		return nil, err // before the replica is recorded
 	}
 	b, err := s.db.ReaderFrom(ctx, key, s.peer)
 	if err != nil {
@@ -971,6 +998,11 @@ func (s *Session) onData(ctx context.Context, key identity.ID, d *Data) error {
 		r.inflight = r.inflight.Remove(d.Start, end)
 		s.wantLocked(r)
 		return nil
+	}
+	if s.cfg.Grow != nil {
+		if err := s.cfg.Grow(key, d.Start, end, d.Pages); err != nil {
+			return err
+		}
 	}
 	if err := r.book.PutRange(ctx, d.Start, d.Pages, d.Length, &d.Proof); err != nil {
 		return err

@@ -22,6 +22,14 @@ import (
 // its quota. The author learns it as the reason its session ended.
 var ErrOverQuota = errors.New("mirror: over quota")
 
+// strangerTotal bounds the bytes all authors' ports hold unread together.
+// Every author is a stranger to the mirror (it asks for no port): each
+// port may hold a whole message and more (peerio.MaxInbox), for a
+// replication session sends without waiting (an author announcing many
+// books, data for a whole window of wants); the default 256 KiB closed
+// the port of an author pinning more than a few hundred KiB at once.
+const strangerTotal = 256 << 20
+
 // Quota bounds what one author may pin.
 type Quota struct {
 	Books int   // books (default 4,096)
@@ -97,7 +105,8 @@ func Start(ctx context.Context, cfg Config) (*Mirror, error) {
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.unhook = db.Subscribe(m.onDBEvent)
-	m.io = peerio.New("mirror", cfg.Seed, peerio.Config{Relay: cfg.Relay, Logger: cfg.Logger})
+	m.io = peerio.New("mirror", cfg.Seed, peerio.Config{Relay: cfg.Relay, Logger: cfg.Logger,
+		StrangerBuffer: peerio.MaxInbox, StrangerTotal: strangerTotal})
 	if err := m.io.On(ctx, m.serve); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("mirror: online: %w", err)

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,8 +156,12 @@ func TestPinAndServe(t *testing.T) {
 		if s.Books != 2 || s.Refused == 0 {
 			return false
 		}
+		// The books are announced in no set order: the pinned ones first.
+		slices.SortStableFunc(books, func(a, b *journal.Book) int {
+			return boolInt(mirrored(t, m, a.Key()) == nil) - boolInt(mirrored(t, m, b.Key()) == nil)
+		})
 		for _, b := range books[:2] {
-			if c, err := m.db.Get(testCtx(t), b.Key()); err != nil || !holds(c, b.Len())() {
+			if c := mirrored(t, m, b.Key()); c == nil || !holds(c, b.Len())() {
 				return false
 			}
 		}
@@ -163,6 +169,9 @@ func TestPinAndServe(t *testing.T) {
 	})
 	stop()
 	ana.io.Close() // Ana is offline from here on
+	if mirrored(t, m, books[2].Key()) != nil {
+		t.Fatal("the book over quota was stored")
+	}
 
 	if !m.serves(books[0].Key(), bob.db.ID()) || !m.serves(books[0].Key(), ana.db.ID()) || m.serves(books[0].Key(), identity.New(identity.Seed{3}).ID()) {
 		t.Fatal("the mirror serves a book to others than its author and its reader")
@@ -281,4 +290,200 @@ func TestQuotaOnGrowth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// counter counts a session's messages by direction and type.
+type counter struct {
+	mu    sync.Mutex
+	sent  map[replication.Type]int
+	recv  map[replication.Type]int
+	pages int // pages sent
+}
+
+func newCounter() *counter {
+	return &counter{sent: map[replication.Type]int{}, recv: map[replication.Type]int{}}
+}
+
+func (c *counter) on(e replication.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.Send {
+		c.sent[e.Type]++
+		c.pages += e.Pages
+	} else {
+		c.recv[e.Type]++
+	}
+}
+
+func (c *counter) get() (sent, recv map[replication.Type]int, pages int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.sent), maps.Clone(c.recv), c.pages
+}
+
+// TestReconcileManyBooks: once the mirror holds 1,000 books of one
+// author, a new session of the author reconciles them in one round trip:
+// a hello each way, no have, no page sent again. A page written then goes
+// alone, with its head.
+func TestReconcileManyBooks(t *testing.T) {
+	url := relaytest.Start(t, relay.DefaultLimits())
+	m := startMirror(t, url, store.NewMemory(), Quota{})
+	ana, bob := newPeer(t, url, 1), newPeer(t, url, 2)
+	books := make([]*journal.Book, 1000)
+	for i := range books {
+		books[i] = authored(t, ana, bob.db.ID(), fmt.Sprint("task", i), 2)
+	}
+	stop := ana.session(t, m.ID(), replication.Config{}, books...)
+	eventually(t, "1,000 books pinned", func() bool {
+		s := m.Stats()
+		return s.Books == len(books) && s.Bytes == int64(len(books))*2048+genesisBytes(t, books)
+	})
+	stop()
+
+	c := newCounter()
+	ana.session(t, m.ID(), replication.Config{OnEvent: c.on}, books...)
+	eventually(t, "the mirror's hello", func() bool { _, recv, _ := c.get(); return recv[replication.TypeHello] == 1 })
+	last := books[len(books)-1]
+	if _, err := last.Append(testCtx(t), kib(1)...); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new page on the mirror", holds(mirrored(t, m, last.Key()), last.Len()))
+	sent, recv, pages := c.get()
+	want := map[replication.Type]int{replication.TypeHello: 1, replication.TypeHave: 1}
+	if !maps.Equal(sent, want) || pages != 1 || !maps.Equal(recv, map[replication.Type]int{replication.TypeHello: 1}) {
+		t.Fatalf("Ana sent %v (%d pages), received %v: want a hello each way, then one have of the new page", sent, pages, recv)
+	}
+}
+
+// genesisBytes is the size of the books' genesis pages.
+func genesisBytes(t testing.TB, books []*journal.Book) int64 {
+	var n int64
+	for _, b := range books {
+		g, err := b.Get(testCtx(t), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += int64(len(g))
+	}
+	return n
+}
+
+// TestResumeAfterKill: a mirror closed while it takes a book, started
+// again on its bbolt file, holds the whole book after the author's next
+// session: no page lost, none sent twice.
+func TestResumeAfterKill(t *testing.T) {
+	url := relaytest.Start(t, relay.DefaultLimits())
+	path := filepath.Join(t.TempDir(), "mirror.db")
+	open := func() *boltstore.Store {
+		st, err := boltstore.Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	st := open()
+	m := startMirror(t, url, st, Quota{})
+	ana, bob := newPeer(t, url, 1), newPeer(t, url, 2)
+	b := authored(t, ana, bob.db.ID(), "big", 20000)
+	stop := ana.session(t, m.ID(), replication.Config{DataBytes: 16 << 10}, b)
+	eventually(t, "a part of the book on the mirror", func() bool {
+		c := mirrored(t, m, b.Key())
+		return c != nil && c.Have().Count() >= 1000
+	})
+	m.Close()
+	stop()
+	st.Close()
+
+	m = startMirror(t, url, open(), Quota{})
+	c := mirrored(t, m, b.Key())
+	held := c.Have().Count()
+	if held == 0 || held >= b.Len() {
+		t.Fatalf("the mirror held %d of %d pages when it closed: not in the middle of the transfer", held, b.Len())
+	}
+	cnt := newCounter()
+	ana.session(t, m.ID(), replication.Config{OnEvent: cnt.on}, b)
+	eventually(t, "the whole book on the mirror", holds(c, b.Len()))
+	if _, _, pages := cnt.get(); uint64(pages) != b.Len()-held {
+		t.Fatalf("Ana sent %d pages after the restart, the mirror lacked %d", pages, b.Len()-held)
+	}
+	var size int64
+	for i := range b.Len() {
+		want, _ := b.Get(testCtx(t), i)
+		got, err := c.Get(testCtx(t), i)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("page %d on the mirror: %d bytes, %v", i, len(got), err)
+		}
+		size += int64(len(want))
+	}
+	if s := m.Stats(); s.Books != 1 || s.Bytes != size {
+		t.Fatalf("stats %+v: want 1 book of %d bytes", s, size)
+	}
+}
+
+// TestStrangerRefused: a peer that announces a book it did not write (a
+// copy of Ana's: her signed head, her genesis) is refused, told why, and
+// the mirror stores nothing.
+func TestStrangerRefused(t *testing.T) {
+	url := relaytest.Start(t, relay.DefaultLimits())
+	m := startMirror(t, url, store.NewMemory(), Quota{})
+	ana, eve := newPeer(t, url, 1), newPeer(t, url, 3)
+	b := authored(t, ana, eve.db.ID(), "task", 3)
+
+	pt, err := eve.io.At(testCtx(t), m.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := port.NewMux(pt, port.ChannelSync)
+	defer mux.Close()
+	ch := mux.Channel(port.ChannelSync)
+	up, err := b.MakeUpgrade(testCtx(t), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, _ := b.GetRange(testCtx(t), 0, b.Len())
+	proof, err := b.RangeProof(testCtx(t), 0, b.Len(), b.Len())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := b.Key()
+	push := &replication.Data{Key: key[:], Start: 0, Length: b.Len(), Pages: pages, Proof: *proof}
+	for _, msg := range []struct {
+		typ  replication.Type
+		body any
+	}{{replication.TypeHello, &replication.Hello{Full: true}}, {replication.TypeHave, &replication.Have{Upgrade: *up, Push: push}}} {
+		enc, err := replication.Encode(msg.typ, msg.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.Send(testCtx(t), enc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		enc, err := ch.Recv(testCtx(t))
+		if err != nil {
+			t.Fatalf("no bye from the mirror: %v", err)
+		}
+		msg, err := replication.Decode(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bye, ok := msg.(*replication.Bye); ok {
+			if !strings.Contains(bye.Reason, "not by the peer") {
+				t.Fatalf("bye %q: want it to say the book is not Eve's", bye.Reason)
+			}
+			break
+		}
+	}
+	if s := m.Stats(); s != (Stats{}) || mirrored(t, m, b.Key()) != nil {
+		t.Fatalf("the mirror took a stranger's copy: %+v", s)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -371,16 +371,20 @@ func (s *Session) newRep(b *journal.Book) *repBook {
 }
 
 // Share replicates an own book to the peer for the rest of this session,
-// even if its name does not say so.
+// even if its name does not say so. Shared before the peer's hello, it
+// waits for it: a peer that holds the book already gets nothing again.
 func (s *Session) Share(b *journal.Book) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.own[b.Key()]; ok || !b.Writable() {
 		return
 	}
-	o := &ownBook{book: b, known: true}
+	o := &ownBook{book: b}
 	s.own[b.Key()] = o
-	s.markDirtyLocked(b.Key(), o)
+	if s.agreed {
+		o.known = true
+		s.markDirtyLocked(b.Key(), o)
+	}
 }
 
 // Fetch asks for pages [start, end) of a sparse replica (clipped to the

@@ -58,7 +58,7 @@ func newPeer(t testing.TB, url string, n byte) *peer {
 
 // session opens a port to the mirror and runs replication on it until
 // the returned stop is called.
-func (p *peer) session(t *testing.T, to identity.ID, cfg replication.Config, share ...*journal.Book) (stop func()) {
+func (p *peer) session(t testing.TB, to identity.ID, cfg replication.Config, share ...*journal.Book) (stop func()) {
 	t.Helper()
 	stop, _ = p.run(t, to, cfg, share...)
 	return stop

@@ -253,8 +253,7 @@ func manyBooks(b *testing.B, n int) {
 }
 
 // pinAll runs a session per author, all at once, until the mirror holds
-// every book (each arrives in one put: its genesis and its page), then
-// ends them.
+// every book whole, then ends them.
 func pinAll(b *testing.B, m *Mirror, authors []*peer, books [][]*journal.Book) {
 	b.Helper()
 	w := newWaiter(m.db)
@@ -272,6 +271,39 @@ func pinAll(b *testing.B, m *Mirror, authors []*peer, books [][]*journal.Book) {
 		case <-deadline:
 			b.Fatalf("the mirror holds %d books of %d after 5 minutes", m.Stats().Books, total)
 		}
+	}
+	for _, bs := range books {
+		for _, book := range bs {
+			w.wait(b, book.Key(), book.Len())
+		}
+	}
+}
+
+// BenchmarkMirrorBookMemory: the heap a mirror grows by per book pinned
+// (heap-B/book, after a GC), for books of a few pages and of more pages
+// than a journal keeps of a book in memory (its newest 256).
+func BenchmarkMirrorBookMemory(b *testing.B) {
+	for _, c := range []struct{ books, pages int }{{2000, 1}, {200, 300}} {
+		b.Run(fmt.Sprintf("pages=%d", c.pages), func(b *testing.B) {
+			url := relaytest.Start(b, relay.DefaultLimits())
+			m, _ := boltMirror(b, url, Quota{Books: c.books})
+			bob := newPeer(b, url, 100)
+			authors := make([]*peer, manyAuthors)
+			books := make([][]*journal.Book, manyAuthors)
+			for a := range authors {
+				authors[a] = newPeer(b, url, byte(1+a))
+				for i := range c.books / manyAuthors {
+					books[a] = append(books[a], authored(b, authors[a], bob.db.ID(), fmt.Sprint("task", i), c.pages))
+				}
+			}
+			heap0 := heapNow()
+			b.ResetTimer()
+			for range b.N { // after the first, a reconcile: nothing more held
+				pinAll(b, m, authors, books)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(int64(heapNow())-int64(heap0))/float64(c.books), "heap-B/book")
+		})
 	}
 }
 

@@ -30,6 +30,11 @@ var ErrOverQuota = errors.New("mirror: over quota")
 // the port of an author pinning more than a few hundred KiB at once.
 const strangerTotal = 256 << 20
 
+// recentPages is how many of each book's newest pages the mirror keeps in
+// memory: what it pushes to a reader along with a new head (replication's
+// PushPages). A journal's default, 256, cost ~300 KB a book of 1 KiB pages.
+const recentPages = 32
+
 // Quota bounds what one author may pin.
 type Quota struct {
 	Books int   // books (default 4,096)
@@ -95,7 +100,7 @@ func Start(ctx context.Context, cfg Config) (*Mirror, error) {
 	if cfg.Quota.Bytes <= 0 {
 		cfg.Quota.Bytes = 256 << 20
 	}
-	db, err := journal.Open(ctx, cfg.Store, cfg.Seed, nil)
+	db, err := journal.Open(ctx, cfg.Store, cfg.Seed, &journal.Options{RecentPages: recentPages})
 	if err != nil {
 		return nil, fmt.Errorf("mirror: %w", err)
 	}

@@ -23,11 +23,11 @@
 // StrangerOffers a second (the rest refused unread), and an incoming
 // handshake holds no state until it is answered. A stranger's port holds at
 // most MaxStrangerBuffer bytes of messages (being reassembled or unread),
-// and all of them MaxStrangerTotal together (Config may raise both); a stranger is not watched at
-// the relay (whose watches per connection are bounded), so its port stays
-// until either end closes it. At on a stranger's port makes it an ordinary
-// port (the room does so when it admits the peer): MaxMessage and MaxInbox
-// apply, and its peer is watched. Frames are delivered from the relay loop
+// and all of them MaxStrangerTotal together (Config may raise both); a
+// stranger is not watched at the relay (whose watches per connection are
+// bounded), so its port stays until either end closes it. At on a
+// stranger's port makes it an ordinary port (the room does so when it
+// admits the peer): MaxMessage and MaxInbox apply, and its peer is watched. Frames are delivered from the relay loop
 // and the data channel without waiting for any port's reader. Writes to
 // the relay that no caller's context bounds (Close's close frame, WebRTC
 // signaling) are bounded by a timeout.

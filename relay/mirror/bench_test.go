@@ -218,11 +218,18 @@ func manyBooks(b *testing.B, n int) {
 		}
 	})()
 	var held int
-	bob.session(b, m.ID(), replication.Config{FollowVia: func(_, holder identity.ID) bool { return holder == m.ID() }})
+	_, ended := bob.run(b, m.ID(), replication.Config{FollowVia: func(_, holder identity.ID) bool { return holder == m.ID() }})
 	start = time.Now()
+	deadline := time.After(15 * time.Minute)
 	for held < n {
-		<-arrived
-		held++ // each book arrives in one put: its genesis and page
+		select {
+		case <-arrived:
+			held++ // each book arrives in one put: its genesis and page
+		case err := <-ended:
+			b.Fatalf("the reader's session ended with %d books of %d read: %v", held, n, err)
+		case <-deadline:
+			b.Fatalf("the reader holds %d books of %d after 15 minutes", held, n)
+		}
 	}
 	b.Logf("%d books pinned and read through the mirror, the reading in %v", n, time.Since(start))
 	for a, p := range authors {

@@ -84,7 +84,7 @@ run: build
 	@echo "  devtools: http://127.0.0.1:8081/"
 	@echo "  relay:    ws://127.0.0.1:8080/relay   (metrics: http://127.0.0.1:8080/metrics)"
 	@echo "  debug:    http://127.0.0.1:8080/debug.html?profile=ana"
-	@echo "  mirror:   data in ./mirror-data   (metrics: http://127.0.0.1:8082/metrics); PIN_MIRROR=1 make run: the page pins its books to it"
+	@echo "  mirror:   data in ./mirror-data   (metrics: http://127.0.0.1:8082/metrics); pages pin their sealed books to it (PIN_MIRROR=0: not)"
 	@echo ""
 	@./tools/run.sh $(BIN)
 

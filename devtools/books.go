@@ -8,7 +8,9 @@ import (
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/report"
 	"github.com/task-messenger/task-messenger/wasm/room"
+	"github.com/task-messenger/task-messenger/wasm/seal"
 )
 
 // maxProblems is how many verification failures a book keeps.
@@ -188,6 +190,7 @@ func (s *Server) retain(b *book, p *peer, c *checked, statuses []Status, proof *
 		} else if st == StatusInvalid {
 			s.stats.Rejected++
 		}
+		pt := plainOf(c.f, i)
 		pg, ok := b.pages.Get(idx)
 		switch {
 		case !ok:
@@ -195,6 +198,7 @@ func (s *Server) retain(b *book, p *peer, c *checked, statuses []Status, proof *
 			if st == StatusVerified && pg.status != StatusVerified {
 				pg.status, pg.err, pg.proof = st, "", proof
 			}
+			b.keepPlain(pg, p.id, pt)
 			continue
 		case pg.status == StatusVerified || st != StatusVerified:
 			continue // keep the verified (or the first) version; the problem is recorded
@@ -205,6 +209,7 @@ func (s *Server) retain(b *book, p *peer, c *checked, statuses []Status, proof *
 			}
 		}
 		np := &page{index: idx, data: data, leaf: c.leaves[i], status: st, by: p.id, proof: proof}
+		b.keepPlain(np, p.id, pt)
 		switch st {
 		case StatusInvalid:
 			np.err = "failed verification"
@@ -224,6 +229,28 @@ func (s *Server) retain(b *book, p *peer, c *checked, statuses []Status, proof *
 		b.droppedPages++
 		b.droppedBelow = max(b.droppedBelow, k+1)
 	}
+}
+
+// plainOf returns the plaintext a book frame carries for its page i: nil
+// if none, or if the page is not sealed (a plain page needs no opening).
+func plainOf(f *report.Book, i int) []byte {
+	if i >= len(f.Plain) || f.Plain[i] == nil {
+		return nil
+	}
+	if _, err := seal.Epoch(f.Pages[i]); err != nil {
+		return nil
+	}
+	return f.Plain[i]
+}
+
+// keepPlain keeps pt, the plaintext peer by sent of pg, beside it: the
+// first one sent, unless the book's author sends one (it wrote the page).
+// Nothing checks pt against the sealed page: the server cannot open it.
+func (b *book) keepPlain(pg *page, by identity.ID, pt []byte) {
+	if pt == nil || pg.plain != nil && (by != b.author || pg.openedBy == b.author) {
+		return
+	}
+	pg.plain, pg.openedBy = pt, by
 }
 
 // recheck settles what waited for the verified history to grow: copies

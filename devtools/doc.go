@@ -19,6 +19,14 @@
 // without proofs, against the verified tree or the verified page at the
 // same index, at once or as soon as the author's report arrives.
 //
+// Sealed pages (wasm/seal) are verified as their ciphertext, like any
+// page: the server holds no key. A reporter whose tab can open a page
+// sends the plaintext beside it (report.Config.Open); the server keeps one
+// per page with the tab that sent it (the first, replaced once by the
+// book's author's) and parses the page from it, shown as "opened by" that
+// tab. The plaintext is never verified: it is the tab's word. A sealed page
+// no tab opened is shown as such.
+//
 // Statuses, per book and per peer's copy: verified, unverified (nothing
 // yet to check against), invalid (a bad signature, proof or page: kept as
 // a problem, never refused silently) and forked. A book shows its worst.

@@ -10,6 +10,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/report"
+	"github.com/task-messenger/task-messenger/wasm/seal"
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
@@ -58,6 +59,7 @@ func FuzzIngest(f *testing.F) {
 		frame(report.TypeDropped, &report.Dropped{Count: 1, Total: 2}),
 		frame(report.TypeResult, &report.Result{ID: 7, Error: "no"}),
 	}
+	lines = append(lines, sealedFrames(f, db)...)
 	f.Add(bytes.Join(lines, []byte("\n")))
 	for _, l := range lines {
 		f.Add(l)
@@ -103,4 +105,34 @@ func FuzzIngest(f *testing.F) {
 		}
 		s.timeline(filter{}, 0)
 	})
+}
+
+// sealedFrames are the frames of a book with a sealed page, reported with
+// its plaintext (then by a reader, with another).
+func sealedFrames(f *testing.F, db *journal.DB) [][]byte {
+	ctx := context.Background()
+	b, _ := db.Author(ctx, "sealed", nil)
+	k, err := seal.BookKey(bytes.Repeat([]byte{1}, seal.KeySize), 0, b.Key())
+	if err != nil {
+		f.Fatal(err)
+	}
+	plain := []byte(`{"head":["x","",1],"refs":{},"type":"chat","data":{"text":"hi"},"meta":{"date":1,"clock":1}}`)
+	sealed, _ := k.Seal(1, plain)
+	b.Append(ctx, sealed, []byte("not sealed"))
+	head, _ := journal.Marshal(b.Head())
+	pages, _ := b.GetRange(ctx, 0, 3)
+	proof, _ := b.RangeProof(ctx, 0, 3, 3)
+	pb, _ := journal.Marshal(proof)
+	var out [][]byte
+	for _, body := range []*report.Book{
+		{Key: b.Key(), Event: "append", Writable: true, Head: head, Pages: pages, Plain: [][]byte{nil, plain, nil}, Proof: pb},
+		{Key: b.Key(), Event: "put", Head: head, Start: 1, Pages: pages[1:], Plain: [][]byte{[]byte("{}"), []byte("x")}},
+	} {
+		line, err := report.Encode(&report.Frame{Type: report.TypeBook, At: 1, Body: body})
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, line)
+	}
+	return out
 }

@@ -110,6 +110,11 @@ type page struct {
 	by     identity.ID // the first peer that reported it
 	err    string
 	proof  *ingestProof // the range proof it was verified with, outside the tree
+	// plain is the plaintext of a sealed page as a reporting tab that can
+	// open it sent it (report.Book.Plain), and openedBy that tab: its
+	// word, never verified (the server holds no key). Nil: none sent.
+	plain    []byte
+	openedBy identity.ID
 }
 
 // ingestProof is a range proof a page was verified with.

@@ -47,7 +47,7 @@ type Stats struct {
 	Peers         int   `json:"peers"`
 	Books         int   `json:"books"`
 	RetainedPages int   `json:"retainedPages"` // pages held, all books
-	RetainedBytes int64 `json:"retainedBytes"` // their size
+	RetainedBytes int64 `json:"retainedBytes"` // their size, with the plaintexts kept beside sealed pages
 	TreeBytes     int64 `json:"treeBytes"`     // the verified trees' hashes
 }
 
@@ -129,7 +129,7 @@ func (s *Server) Stats() Stats {
 	for _, b := range s.books {
 		st.RetainedPages += b.pages.Len()
 		b.pages.Scan(func(_ uint64, pg *page) bool {
-			st.RetainedBytes += int64(len(pg.data))
+			st.RetainedBytes += int64(len(pg.data) + len(pg.plain))
 			return true
 		})
 		st.TreeBytes += int64(cap(b.tree.hashes)) * tlog.HashSize

@@ -15,6 +15,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/report"
 	"github.com/task-messenger/task-messenger/wasm/room"
+	"github.com/task-messenger/task-messenger/wasm/seal"
 )
 
 // The API's JSON views. Builders run with s.mu held.
@@ -132,10 +133,21 @@ type PageView struct {
 	By      identity.ID  `json:"by"`
 	Error   string       `json:"error,omitempty"`
 	Data    []byte       `json:"data"`           // raw, base64
-	Text    *string      `json:"text,omitempty"` // the page as text, if it is UTF-8
+	Text    *string      `json:"text,omitempty"` // the page as text, if it is UTF-8 (never for a sealed page)
 	Message *MessageView `json:"message,omitempty"`
 	Genesis *GenesisView `json:"genesis,omitempty"`
 	Note    string       `json:"note,omitempty"` // why it is not parsed as a message
+	// Sealed says the page is sealed (wasm/seal: its first byte is
+	// seal.Version): Data is the ciphertext, verified like any page, and
+	// Epoch the epoch of the secret it was sealed with.
+	Sealed bool   `json:"sealed,omitempty"`
+	Epoch  uint32 `json:"epoch,omitempty"`
+	// OpenedBy is the reporting tab whose plaintext of a sealed page is
+	// shown: Plain, PlainText and Message are its word, not verified (the
+	// server holds no key). Zero: no reporting tab could open the page.
+	OpenedBy  identity.ID `json:"openedBy,omitzero"`
+	Plain     []byte      `json:"plain,omitempty"`     // base64
+	PlainText *string     `json:"plainText,omitempty"` // Plain as text, if it is UTF-8
 }
 
 // MessageView is a page in the messenger's standard message format,
@@ -278,33 +290,55 @@ func genesisView(g *journal.Genesis) *GenesisView {
 	return v
 }
 
+// noPlain is the note of a sealed page no reporting tab could open.
+const noPlain = "sealed: no reporting tab can open it"
+
 // pageView shows a page of a book by author raw, as text, and parsed:
-// the genesis for page 0, a standard message for the others. It runs
+// the genesis for page 0, a standard message for the others. A sealed
+// page is parsed from the plaintext a reporting tab sent, if any. It runs
 // without the lock, on a copy of the page.
 func pageView(author identity.ID, pg *page) PageView {
 	v := PageView{Index: pg.index, Status: pg.status, Size: len(pg.data), Leaf: hex.EncodeToString(pg.leaf[:]), By: pg.by, Error: pg.err, Data: pg.data}
-	if utf8.Valid(pg.data) {
-		t := string(pg.data)
-		v.Text = &t
-	}
 	if pg.index == 0 {
+		v.Text = text(pg.data)
 		if g, err := journal.DecodeGenesis(pg.data); err == nil {
 			v.Genesis = genesisView(g)
 		}
 		return v
 	}
-	if len(pg.data) == 0 || pg.data[0] != '{' {
+	data := pg.data
+	if epoch, err := seal.Epoch(pg.data); err == nil {
+		v.Sealed, v.Epoch = true, epoch
+		if pg.plain == nil {
+			v.Note = noPlain
+			return v
+		}
+		v.OpenedBy, v.Plain, v.PlainText = pg.openedBy, pg.plain, text(pg.plain)
+		data = pg.plain
+	} else {
+		v.Text = text(pg.data)
+	}
+	if len(data) == 0 || data[0] != '{' {
 		return v
 	}
 	if author.IsZero() {
 		v.Note = "author unknown: not parsed"
 		return v
 	}
-	m, err := room.Decode(pg.data, author)
+	m, err := room.Decode(data, author)
 	if err != nil {
 		v.Note = err.Error()
 		return v
 	}
 	v.Message = &MessageView{By: m.Head.By, To: m.Head.To, Mid: m.Head.Mid, Cause: m.Refs.Cause, Type: m.Type, Data: m.Data, Date: m.Meta.Date, Clock: m.Meta.Clock}
 	return v
+}
+
+// text returns b as text, if it is UTF-8.
+func text(b []byte) *string {
+	if !utf8.Valid(b) {
+		return nil
+	}
+	t := string(b)
+	return &t
 }

@@ -60,13 +60,19 @@ return { role: profile.db.role(), id: profile.id, books: await profile.db.books(
 	}
 	dbg.poll(script(`document.querySelectorAll('#books tr').length === {{n}}`, map[string]any{"n": len(got.Books)}))
 
-	// Live: the messenger sends; the debug page's hooks get the page and
-	// its table shows the book grown.
+	// Live: the messenger sends; the debug page's hooks get the page
+	// (sealed: the raw books hold ciphertext) and its table shows the
+	// book grown.
 	dbg.run(`window.seen = []; profile.db.on((e) => window.seen.push(e)); return true`, nil)
 	var total int
 	dbg.run(`return [...document.querySelectorAll('#books tr')].reduce((n, tr) => n + Number(tr.cells[2].textContent), 0)`, &total)
 	bob.send(task, "live from the messenger")
-	dbg.poll(`window.seen.some((e) => e.type === 'append' && JSON.stringify(e.data ?? null).includes('live from the messenger'))`)
+	dbg.poll(`window.seen.some((e) => e.type === 'append' && e.data instanceof Uint8Array)`)
+	var clear bool
+	dbg.run(`return window.seen.some((e) => JSON.stringify(e).includes('live from the messenger'))`, &clear)
+	if clear {
+		t.Error("the debug page saw the messenger's page in the clear: not sealed")
+	}
 	dbg.poll(script(`[...document.querySelectorAll('#books tr')].reduce((n, tr) => n + Number(tr.cells[2].textContent), 0) > {{total}}`,
 		map[string]any{"total": total}))
 
@@ -94,9 +100,10 @@ return { page: await book.get(1), len: await book.len(), books: await profile.db
 	}
 
 	// The messenger still writes: no stale writer, no fork.
+	dbg.run(`window.before = window.seen.length; return true`, nil)
 	bob.send(task, "after")
 	bob.waitText("after")
-	dbg.poll(`window.seen.some((e) => JSON.stringify(e.data ?? null).includes('after'))`)
+	dbg.poll(`window.seen.slice(window.before).some((e) => e.type === 'append' && e.data instanceof Uint8Array)`)
 	dbg.run(`return { books: await profile.db.books() }`, &notes)
 	for _, bk := range notes.Books {
 		if bk.Forked {

@@ -69,6 +69,65 @@ var site struct {
 
 	mu     sync.Mutex
 	config relay.PageConfig // served at /config.json
+	tap    *tap             // while set, every byte the server writes is kept
+}
+
+// A tap keeps what the site's server writes to its connections (the page,
+// and every relayed frame: a server's websocket frames are not masked), up
+// to maxTap bytes, for a test that searches the relay's traffic.
+type tap struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const maxTap = 256 << 20
+
+// Bytes returns what the tap holds.
+func (t *tap) Bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.buf)
+}
+
+// tapTraffic keeps what the site's server writes until the test ends.
+func tapTraffic(t *testing.T) *tap {
+	tp := &tap{}
+	site.mu.Lock()
+	site.tap = tp
+	site.mu.Unlock()
+	t.Cleanup(func() {
+		site.mu.Lock()
+		site.tap = nil
+		site.mu.Unlock()
+	})
+	return tp
+}
+
+// tappedListener gives the site's connections a tap.
+type tappedListener struct{ net.Listener }
+
+func (l tappedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return tappedConn{c}, nil
+}
+
+type tappedConn struct{ net.Conn }
+
+func (c tappedConn) Write(b []byte) (int, error) {
+	site.mu.Lock()
+	tp := site.tap
+	site.mu.Unlock()
+	if tp != nil {
+		tp.mu.Lock()
+		if len(tp.buf)+len(b) <= maxTap {
+			tp.buf = append(tp.buf, b...)
+		}
+		tp.mu.Unlock()
+	}
+	return c.Conn.Write(b)
 }
 
 // pageConfig serves cfg at /config.json until the test ends.
@@ -126,7 +185,7 @@ func testMain(m *testing.M) int {
 	mux.Handle("/", relay.StaticHandler(dir))
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Listener.Close()
-	srv.Listener = ln
+	srv.Listener = tappedListener{ln}
 	srv.Start()
 	defer srv.Close()
 	site.root, site.dir, site.url = root, dir, srv.URL+"/"

@@ -59,6 +59,17 @@
     root.replaceChildren(...tree.map(renderNode))
     $('no-tasks').hidden = tree.length > 0
     if (state.current && state.tasks.has(state.current)) $('room-title').textContent = state.tasks.get(state.current).title
+    showRemoved()
+  }
+
+  // showRemoved says so when this profile was removed from the current
+  // task (its creator removed it): it reads what it had, and writes no more.
+  function showRemoved () {
+    const t = state.current && state.tasks.get(state.current)
+    const by = t && t.removedBy
+    $('removed').hidden = !by
+    $('removed').textContent = by ? `You were removed from this task by ${who(by)}: you keep what you had, and get nothing written after.` : ''
+    $('text').disabled = $('send').disabled = !!by
   }
 
   function renderNode (t) {
@@ -95,6 +106,7 @@
     $('invite-code').value = '' // an invite is a capability: made on demand (Copy invite), revocable
     $('revoke-invite').hidden = true
     showNotice()
+    showRemoved()
     const page = await state.app.timeline(id, { limit: PAGE })
     if (state.current !== id) return
     state.atStart = page.length < PAGE
@@ -154,20 +166,38 @@
     state.members = ms
     updateStatuses()
     const mine = ms[0].length - 1 // the number of this profile's newest message in the task (its log's length − 1)
+    const creator = ms[0].creator
     $('members').replaceChildren(...ms.map((m) => {
-      let text = who(m.id) + (m.host ? ' (host)' : '')
+      let text = who(m.id) + (m.creator ? ' (creator)' : m.host ? ' (host)' : '')
+      if (m.removed) {
+        return el('li', { class: 'off removed', title: m.id, 'data-peer': m.id, text: text + ' · removed' })
+      }
       if (!m.self) {
         text += m.online ? ` · online via ${m.transport}` : ' · offline'
         // "synced" only when both ways are: their messages here, and ours there (their receipt).
-        text += !m.paired ? ' · pairing…' : m.have < m.length ? ` · syncing ${m.have}/${m.length}` : m.received < mine ? ' · has not all of yours yet' : ' · synced'
+        text += !m.paired ? ' · pairing…' : m.have < m.length ? ` · syncing ${m.have}/${m.length}` : m.received < mine ? ' · has not all of yours yet' + (m.mirrored >= mine ? ' (they are on a mirror)' : '') : ' · synced'
         if (m.paired && mine > 0 && m.read >= mine) text += ' · read all of yours'
       }
       const eq = (m.equivocations || []).length
       if (eq) text += ` · ⚠ wrote different things to different members (${eq})`
       if (m.forks) text += ' · wrote from two places (both kept)'
       if (m.continued) text += ' · your messages to them go on in a new book'
-      return el('li', { class: (m.self || m.online ? 'on' : 'off') + (eq ? ' forked' : ''), title: m.id + (eq ? '\nThis member wrote different versions of the same message for different readers: the evidence (both signed versions) is in app.members().' : ''), 'data-peer': m.id, text })
+      const li = el('li', { class: (m.self || m.online ? 'on' : 'off') + (eq ? ' forked' : ''), title: m.id + (eq ? '\nThis member wrote different versions of the same message for different readers: the evidence (both signed versions) is in app.members().' : ''), 'data-peer': m.id, text })
+      if (creator && !m.self) li.append(' ', el('button', { type: 'button', class: 'remove-member', 'aria-label': 'Remove ' + who(m.id), text: 'remove', onclick: () => removeMember(m.id) }))
+      return li
     }))
+  }
+
+  // removeMember removes a member of the current task (its creator only):
+  // the task's secret rotates; they get nothing written after.
+  async function removeMember (id) {
+    if (!confirm(`Remove ${who(id)} from this task? They keep what they have, and get nothing written after.`)) return
+    try {
+      await state.app.removeMember(state.current, id)
+      refreshMembersSoon()
+    } catch (err) {
+      $('send-status').textContent = 'Could not remove: ' + err.message
+    }
   }
 
   // ---- timeline ------------------------------------------------------------
@@ -203,6 +233,7 @@
       case 'member': return `${who(m.head[0])} admitted ${who(d.id)}` + (d.via && d.via !== m.head[0] ? ` (introduced by ${who(d.via)})` : '') + (d.invite ? ` with invite ${d.invite}` : '')
       case 'rename': return `${who(m.head[0])} renamed the task to “${d.title}”`
       case 'subtask': return `${who(m.head[0])} added the subtask “${d.title}”`
+      case 'remove': return `${who(m.head[0])} removed ${who(d.id)}`
       case 'invalid': return `invalid message from ${who(m.head[0])}` + (m.reason ? `: ${clip(m.reason, 200)}` : '') + (m.raw ? ` (${clip(m.raw, 120)})` : '')
       default: return `message of unknown type “${m.type}” from ${who(m.head[0])}: ${clip(JSON.stringify(m.data), 200)}`
     }
@@ -247,28 +278,48 @@
         `↪ ${who(cause[0])}: ${c && c.data ? clip(c.data.text || '', 80) : 'an earlier message'}`))
     }
     li.append(el('p', { class: 'text', text: (m.data && m.data.text) || '' }))
-    if (by === state.app.id) li.append(el('span', { class: 'status', text: statusOf(m) }))
+    if (by === state.app.id) li.append(el('span', { class: 'status', title: vouchersOf(m), text: statusOf(m) }))
     li.append(el('button', { type: 'button', class: 'act', 'aria-label': `Reply to ${who(by)}`, onclick: () => replyTo(m), text: 'Reply' }))
     return li
   }
 
   // statusOf is where one of this profile's messages is: saved (here),
+  // on a mirror (a mirror signed that it holds every member's copy),
   // delivered (every other member's receipt holds it), read (every one
-  // read it). Receipts come from the members themselves (app.members()).
+  // read it). Receipts come from the members and the mirrors themselves
+  // (app.members(): received, read, mirrored).
   function statusOf (m) {
-    const mid = Number(String(m.id).split('/')[1])
+    const mid = midOf(m)
     const others = (state.members || []).filter((x) => !x.self && x.paired)
     if (!others.length) return 'saved'
     if (others.every((x) => x.read >= mid)) return 'read'
     if (others.every((x) => x.received >= mid)) return 'delivered'
     const got = others.filter((x) => x.received >= mid).length
-    return got ? `delivered to ${got} of ${others.length}` : 'saved'
+    const delivered = got ? `delivered to ${got} of ${others.length}` : ''
+    if (others.every((x) => (x.mirrored || 0) >= mid)) return 'on a mirror' + (got ? ` · ${delivered}` : '')
+    return got ? delivered : 'saved'
+  }
+
+  const midOf = (m) => Number(String(m.id).split('/')[1])
+
+  // vouchersOf says which mirrors vouch for holding a message's copies.
+  function vouchersOf (m) {
+    const mid = midOf(m)
+    const ids = new Set()
+    for (const x of state.members || []) {
+      if (x.self) continue
+      for (const v of x.vouches || []) if (v.mid >= mid) ids.add(v.mirror)
+    }
+    return ids.size ? `held by mirror ${[...ids].map(short).join(', ')} (signed)` : ''
   }
 
   function updateStatuses () {
     for (const m of state.msgs) {
       const span = m.node && m.node.querySelector(':scope > .status')
-      if (span) span.textContent = statusOf(m)
+      if (span) {
+        span.textContent = statusOf(m)
+        span.title = vouchersOf(m)
+      }
     }
   }
 
@@ -571,6 +622,7 @@
     setState($('me-state'), 'connecting…', 'waiting')
     app.on('message', onMessage)
     app.on('task', () => refreshTasks())
+    app.on('removed', () => refreshTasks())
     app.on('member', (ev) => { if (ev.task === state.current) refreshMembersSoon(); refreshTasks() })
     // One tab of a profile writes it and is online; the others follow it
     // (their actions are carried out there): the page says which this is.

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # run.sh BIN — what `make run` starts: devtools on 127.0.0.1:8081, the
 # relay serving the page (static/) on 127.0.0.1:8080, reporting to it, and
-# a mirror on that relay (data in mirror-data/, metrics on 127.0.0.1:8082).
-# The page pins its books to the mirror only with PIN_MIRROR=1: until pages
-# are sealed end to end (issue #13), a mirror holds them in clear.
+# a mirror on that relay (data in mirror-data/, metrics on 127.0.0.1:8082),
+# which the relay names in its /config.json: the page pins its books to it
+# (sealed: the mirror cannot read them). PIN_MIRROR=0 leaves it unnamed.
 #
 # Ctrl-C or SIGTERM (to this script or its whole process group) stops them
 # all: each is sent SIGTERM once, shuts down gracefully, and is waited for;
@@ -15,8 +15,9 @@ set -u
 bin=${1:?usage: tools/run.sh BIN}
 
 pin=()
-if [ "${PIN_MIRROR:-0}" = 1 ]; then
+if [ "${PIN_MIRROR:-1}" = 1 ]; then
 	mirror_id=$("$bin/mirror" -dir mirror-data -print-id) || exit 1
+	echo "  mirror id: $mirror_id (data in $(pwd)/mirror-data)"
 	pin=(-mirror "$mirror_id")
 fi
 "$bin/devtools" -addr 127.0.0.1:8081 &

@@ -173,12 +173,19 @@ async function loadPages () {
   $('pages-next').disabled = r.next === null
   $('pages-prev').disabled = state.from <= (r.retention.first || 0)
   $('pages').replaceChildren(...r.pages.map((p) => el('tr', { class: p.status + (p.index === state.pageIndex ? ' selected' : ''), onclick: guard(() => selectPage(p)) },
-    el('td', {}, p.index), el('td', {}, badge(p.status)), el('td', {}, p.size), el('td', {}, summary(p)))))
+    el('td', {}, p.index), el('td', {}, badge(p.status)), el('td', {}, p.size), el('td', {}, sealBadge(p), summary(p)))))
+}
+
+// sealBadge marks a sealed page: opened (by a reporting tab) or not.
+function sealBadge (p) {
+  if (!p.sealed) return null
+  return el('span', { class: 'badge sealed' + (p.openedBy ? '' : ' closed'), title: p.openedBy ? `plaintext sent by ${who(p.openedBy)}: its word, not verified` : p.note }, p.openedBy ? 'sealed · opened' : 'sealed · unopened')
 }
 
 function summary (p) {
   if (p.genesis) return `genesis: ${p.genesis.name}`
   if (p.message) return `${p.message.type} #${p.message.mid} by ${who(p.message.by)}${p.message.data ? ': ' + JSON.stringify(p.message.data).slice(0, 80) : ''}`
+  if (p.sealed) return p.plainText !== undefined ? p.plainText.slice(0, 100) : (p.note || '')
   if (p.text !== undefined) return p.text.slice(0, 100)
   return `${p.size} bytes (binary)`
 }
@@ -189,6 +196,11 @@ async function selectPage (p) {
   $('page-h').textContent = `Page ${p.index} of ${state.book.name ? bookLabel(state.book) : short(state.bookKey)}`
   const parsed = [['status', badge(p.status)], ['reported by', who(p.by)], ['size', `${p.size} bytes`], ['leaf hash', el('code', {}, p.leaf)]]
   if (p.error) parsed.push(['error', el('span', { class: 'error' }, p.error)])
+  if (p.sealed) {
+    parsed.push(['sealed', el('span', {}, sealBadge(p), ` epoch ${p.epoch || 0}; ` + (p.openedBy
+      ? `opened by ${who(p.openedBy)} (its plaintext, not verified: the server verifies the ciphertext only)`
+      : p.note))])
+  }
   if (p.genesis) parsed.push(['genesis author', who(p.genesis.author)], ['name', p.genesis.name], ['meta', p.genesis.meta || ''])
   if (p.message) {
     const m = p.message
@@ -196,9 +208,11 @@ async function selectPage (p) {
       ['cause', m.cause ? `${who(m.cause[0])} #${m.cause[1]}` : '—'], ['date', new Date(m.date).toISOString()], ['clock', m.clock],
       ['data', el('pre', {}, JSON.stringify(m.data, null, 2))])
   }
-  if (p.note) parsed.push(['not a message', p.note])
+  if (p.note && !(p.sealed && !p.openedBy)) parsed.push(['not a message', p.note])
   $('page-parsed').replaceChildren(...parsed.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]))
   $('page-raw').textContent = p.text !== undefined ? p.text : hex(p.data)
+  $('page-plain-h').hidden = $('page-plain').hidden = !p.plain
+  $('page-plain').textContent = p.plain ? (p.plainText !== undefined ? p.plainText : hex(p.plain)) : ''
   try {
     const pr = await api(`/api/books/${state.bookKey}/proof?index=${p.index}`)
     const rows = [['kind', pr.kind], ['verified', pr.verified ? '✓ by the server' : '✗'], ['against', `${pr.signed ? 'signed head' : 'tree root'} of length ${pr.head.length}`],

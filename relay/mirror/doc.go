@@ -14,6 +14,13 @@
 // ("${author}-${reader}-…"): until pages are sealed end to end (package
 // seal), a copy is readable by whoever gets it.
 //
+// On each port from a peer it tells the peer, signed with its identity key,
+// how far it holds each book the peer authored (package held, channel
+// port.ChannelHeld; held.go): every such book when the port opens, then
+// each book it stores pages of, at most one message per Config.HeldEvery
+// with the latest lengths. The author verifies them against its own books
+// and shows its messages "on a mirror", naming the mirror (wasm/room).
+//
 // # Quota
 //
 // The quota is checked when a book is pinned and whenever it grows
@@ -37,7 +44,4 @@
 //
 // docs/benchmarks.md ("Mirror") measures it: pages stored and served per
 // second, disk per page, heap per book, and sync latency among many books.
-//
-// What is left of issue #13 around it: the page's "on a mirror" receipts
-// signed by the mirror.
 package mirror

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -53,6 +54,9 @@ type Config struct {
 	Quota Quota
 	// Logger; slog.Default() if nil.
 	Logger *slog.Logger
+	// HeldEvery is the least time between two messages of receipts to an
+	// author on one port (held.go; default 250ms).
+	HeldEvery time.Duration
 }
 
 // Stats is what a mirror holds and refused.
@@ -66,6 +70,7 @@ type Stats struct {
 // A Mirror holds the books pinned to it and serves them.
 type Mirror struct {
 	db     *journal.DB
+	key    *identity.Key // signs the receipts (held.go)
 	io     *peerio.IO
 	cfg    Config
 	log    *slog.Logger
@@ -75,7 +80,8 @@ type Mirror struct {
 	unhook func()
 
 	mu      sync.Mutex
-	usage   map[identity.ID]*usage // by author
+	usage   map[identity.ID]*usage           // by author
+	tellers map[identity.ID]map[*teller]bool // by author: a teller per port from it (held.go)
 	refused atomic.Int64
 }
 
@@ -100,11 +106,15 @@ func Start(ctx context.Context, cfg Config) (*Mirror, error) {
 	if cfg.Quota.Bytes <= 0 {
 		cfg.Quota.Bytes = 256 << 20
 	}
+	if cfg.HeldEvery <= 0 {
+		cfg.HeldEvery = 250 * time.Millisecond
+	}
 	db, err := journal.Open(ctx, cfg.Store, cfg.Seed, &journal.Options{RecentPages: recentPages})
 	if err != nil {
 		return nil, fmt.Errorf("mirror: %w", err)
 	}
-	m := &Mirror{db: db, cfg: cfg, log: cfg.Logger, usage: make(map[identity.ID]*usage)}
+	m := &Mirror{db: db, key: identity.New(cfg.Seed), cfg: cfg, log: cfg.Logger,
+		usage: make(map[identity.ID]*usage), tellers: make(map[identity.ID]map[*teller]bool)}
 	if err := m.count(ctx); err != nil {
 		return nil, err
 	}
@@ -164,8 +174,9 @@ func (m *Mirror) usageLocked(author identity.ID) *usage {
 	return u
 }
 
-// onDBEvent counts the pages stored for their author's quota, and a book
-// when its genesis is stored.
+// onDBEvent counts the pages stored for their author's quota, a book when
+// its genesis is stored, and marks the book for the author's tellers
+// (held.go).
 func (m *Mirror) onDBEvent(ev journal.Event) {
 	if ev.Type != journal.EventPut {
 		return
@@ -185,6 +196,9 @@ func (m *Mirror) onDBEvent(ev journal.Event) {
 	if ev.Index == 0 {
 		u.books++
 	}
+	for tl := range m.tellers[author] {
+		tl.mark(ev.Book)
+	}
 	m.mu.Unlock()
 }
 
@@ -192,7 +206,7 @@ func (m *Mirror) onDBEvent(ev journal.Event) {
 // (it announces them) and follows those the mirror holds for it.
 func (m *Mirror) serve(p port.Port) {
 	peer := p.Remote()
-	mux := port.NewMux(p, port.ChannelSync)
+	mux := port.NewMux(p, port.ChannelSync, port.ChannelHeld)
 	sess := replication.NewSession(m.db, mux.Channel(port.ChannelSync), replication.Config{
 		Logger: m.log,
 		Accept: func(book identity.ID) bool { return m.admit(peer, book) },
@@ -201,11 +215,14 @@ func (m *Mirror) serve(p port.Port) {
 			return m.grow(peer, book, from, to, pages)
 		},
 	})
+	ctx, cancel := context.WithCancel(m.ctx)
+	m.startTeller(ctx, peer, mux.Channel(port.ChannelHeld))
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		defer mux.Close()
-		if err := sess.Run(m.ctx); err != nil && m.ctx.Err() == nil {
+		defer cancel()
+		if err := sess.Run(ctx); err != nil && m.ctx.Err() == nil {
 			m.log.Debug("mirror: session ended", "peer", peer.Short(), "err", err)
 		}
 	}()

@@ -60,18 +60,40 @@ func newPeer(t testing.TB, url string, n byte) *peer {
 // the returned stop is called.
 func (p *peer) session(t testing.TB, to identity.ID, cfg replication.Config, share ...*journal.Book) (stop func()) {
 	t.Helper()
-	stop, _ = p.run(t, to, cfg, share...)
+	stop, _, _ = p.open(t, to, cfg, false, share...)
 	return stop
 }
 
 // run is session, with the error the session ended with (once it ended).
 func (p *peer) run(t testing.TB, to identity.ID, cfg replication.Config, share ...*journal.Book) (stop func(), ended <-chan error) {
 	t.Helper()
+	stop, ended, _ = p.open(t, to, cfg, false, share...)
+	return stop, ended
+}
+
+// sessionHeld is session; with held, the mirror's receipts arrive on the
+// returned channel (which must be read).
+func (p *peer) sessionHeld(t testing.TB, to identity.ID, cfg replication.Config, held bool, share ...*journal.Book) (stop func(), receipts port.Port) {
+	t.Helper()
+	stop, _, receipts = p.open(t, to, cfg, held, share...)
+	return stop, receipts
+}
+
+// open runs a session (session, run, sessionHeld).
+func (p *peer) open(t testing.TB, to identity.ID, cfg replication.Config, held bool, share ...*journal.Book) (stop func(), ended <-chan error, receipts port.Port) {
+	t.Helper()
 	pt, err := p.io.At(context.Background(), to)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := port.NewMux(pt, port.ChannelSync)
+	open := []byte{port.ChannelSync}
+	if held {
+		open = append(open, port.ChannelHeld)
+	}
+	mux := port.NewMux(pt, open...)
+	if held {
+		receipts = mux.Channel(port.ChannelHeld)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = quiet
 	}
@@ -93,7 +115,7 @@ func (p *peer) run(t testing.TB, to identity.ID, cfg replication.Config, share .
 		}
 	}
 	t.Cleanup(stop)
-	return stop, errc
+	return stop, errc, receipts
 }
 
 func eventually(t testing.TB, what string, cond func() bool) {

@@ -3,6 +3,8 @@ package bookverify_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
+	"encoding/binary"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -14,6 +16,8 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/task-messenger/task-messenger/tools/bookverify"
+	"github.com/task-messenger/task-messenger/wasm/held"
+	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/replication"
 	"github.com/task-messenger/task-messenger/wasm/store"
@@ -106,6 +110,14 @@ func example(t *testing.T) map[string][]byte {
 	up25, _ := book.MakeUpgrade(ctx, 2)
 	have25, _ := replication.Encode(replication.TypeHave, &replication.Have{Upgrade: *up25})
 	out["msg-have-2-5"] = have25
+
+	// A mirror's receipt of the book at length 5 (seed 32 bytes of 0x02).
+	mirror := identity.New(seed(2))
+	st := held.Statement{Book: book.Key(), Length: 5, Root: head5.Root, Time: 0}
+	st.Sign(mirror)
+	out["mirror-id"] = mirror.ID().Bytes()
+	out["held-5-signed"] = st.SignedBytes(mirror.ID())
+	out["held-5-sig"] = st.Sig
 	return out
 }
 
@@ -194,13 +206,25 @@ func TestFormatDocExamples(t *testing.T) {
 			t.Errorf("docs/format.md block %s is stale (go test ./tools/bookverify -run TestFormatDocExamples -update):\n got %x\nwant %x", name, got, want)
 		}
 	}
-	for _, name := range []string{"genesis-page", "genesis-signed", "head-5", "head-5-signed", "range-3-5", "range-1-2", "msg-have", "msg-data", "consistency-25"} {
+	for _, name := range []string{"genesis-page", "genesis-signed", "head-5", "head-5-signed", "range-3-5", "range-1-2", "msg-have", "msg-data", "consistency-25", "held-5-signed", "held-5-sig"} {
 		if _, ok := blocks[name]; !ok {
 			t.Errorf("docs/format.md lacks the block %s", name)
 		}
 	}
 	if t.Failed() {
 		return
+	}
+
+	// The mirror's receipt: its signed bytes as the doc spells them, and
+	// its signature by the mirror's key.
+	signed := []byte("taskmessenger/held/v1\n")
+	signed = append(signed, blocks["mirror-id"]...)
+	signed = append(signed, blocks["book-key"]...)
+	signed = binary.BigEndian.AppendUint64(signed, 5)
+	signed = append(signed, blocks["root-5"]...)
+	signed = binary.BigEndian.AppendUint64(signed, 0)
+	if !bytes.Equal(signed, blocks["held-5-signed"]) || !ed25519.Verify(blocks["mirror-id"], signed, blocks["held-5-sig"]) {
+		t.Fatal("held-5's signed bytes differ from the doc's, or its signature fails")
 	}
 
 	// The doc's bytes verify as the doc says.

@@ -355,6 +355,16 @@ func (a *App) startReporter() {
 			go a.resetFromDevtools()
 			return nil
 		},
+		// The plaintext of a sealed page this tab can open, beside it.
+		Open: func(book identity.ID, index uint64, page []byte) []byte {
+			a.mu.Lock()
+			m := a.m
+			a.mu.Unlock()
+			if m == nil {
+				return nil
+			}
+			return m.Plaintext(book, index, page)
+		},
 	})
 	ctx, cancel := context.WithCancel(a.root)
 	done := make(chan struct{})

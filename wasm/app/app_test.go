@@ -371,6 +371,9 @@ func TestTwoApps(t *testing.T) {
 	if err := json.Unmarshal(do(t, bob.App, "members", `[`+id+`]`), &members); err != nil || len(members) != 2 {
 		t.Fatalf("members %s: %v", do(t, bob.App, "members", `[`+id+`]`), err)
 	}
+	if got := string(do(t, bob.App, "mirrors", `[]`)); got != `[]` {
+		t.Fatalf("mirrors of a profile without any: %s", got)
+	}
 }
 
 // TestBadInput: wrong methods and arguments are errors, never panics.

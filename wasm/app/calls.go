@@ -63,6 +63,14 @@ func (a *App) RevokeInvite(ctx context.Context, code string) error {
 	})
 }
 
+// RemoveMember removes a member from a task this profile created: the
+// task's secret rotates, and the member gets nothing written after.
+func (a *App) RemoveMember(ctx context.Context, id room.TaskID, member identity.ID) error {
+	return a.withMessenger(ctx, func(ctx context.Context, m *room.Messenger) error {
+		return m.RemoveMember(ctx, id, member)
+	})
+}
+
 // Join joins a task by an invite code, waiting while its host is offline,
 // until ctx ends or the App closes.
 func (a *App) Join(ctx context.Context, code string) (t room.TaskInfo, err error) {
@@ -145,6 +153,15 @@ func (a *App) Members(id room.TaskID) ([]room.MemberInfo, error) {
 		return nil, err
 	}
 	return m.Members(id)
+}
+
+// Mirrors returns the health of the profile's mirrors (room.MirrorStatus).
+func (a *App) Mirrors() ([]room.MirrorInfo, error) {
+	m, err := a.messenger()
+	if err != nil {
+		return nil, err
+	}
+	return m.MirrorStatus(), nil
 }
 
 // Export returns every book of the profile and, with a passphrase, the

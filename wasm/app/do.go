@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/dbcall"
+	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/room"
 )
 
@@ -180,6 +181,8 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 		if id, err = as.task(0, "members(taskId)"); err == nil {
 			v, err = a.Members(id)
 		}
+	case "mirrors":
+		v, err = a.Mirrors()
 	case "export":
 		var pass string
 		if pass, err = as.options(0).str("passphrase", ""); err != nil {
@@ -192,6 +195,8 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 		err = a.Reset(ctx)
 	case "read":
 		err = a.doRead(as)
+	case "removeMember":
+		err = a.doRemoveMember(ctx, as)
 	case "recoveryCode":
 		v, err = a.RecoveryCode(ctx)
 	case "recover":
@@ -205,7 +210,7 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 	case "finishRestore":
 		v, err = a.FinishRestore(ctx)
 	default:
-		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, read, export, import, reset, recoveryCode, recover, restoreStatus or finishRestore", ErrUnknownMethod, method)
+		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, mirrors, read, removeMember, export, import, reset, recoveryCode, recover, restoreStatus or finishRestore", ErrUnknownMethod, method)
 	}
 	if err != nil || v == nil {
 		return nil, err
@@ -447,4 +452,22 @@ func (a *App) doImport(ctx context.Context, as args) (any, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// doRemoveMember is removeMember(taskId, memberId): the task's creator
+// removes a member (room.Messenger.RemoveMember).
+func (a *App) doRemoveMember(ctx context.Context, as args) error {
+	id, err := as.task(0, "removeMember(taskId, memberId)")
+	if err != nil {
+		return err
+	}
+	s, ok := as.str(1)
+	if !ok {
+		return badArgs("removeMember(taskId, memberId): memberId must be a string")
+	}
+	member, err := identity.ParseID(s)
+	if err != nil {
+		return badArgs("removeMember(taskId, memberId): %v", err)
+	}
+	return a.RemoveMember(ctx, id, member)
 }

@@ -36,7 +36,7 @@
 //
 // Do(ctx, method, args) is one call of the page's app object: method is
 // the JS method's name (createTask, rename, invite, revokeInvite, join,
-// send, sendMany, timeline, tasks, members, export, import, reset,
+// send, sendMany, timeline, tasks, members, mirrors, export, import, reset,
 // recoveryCode, recover, restoreStatus, finishRestore), args
 // the JSON of its arguments as JSON.stringify([...arguments]) writes them
 // (a Date becomes an ISO string, undefined null), and the result the JSON

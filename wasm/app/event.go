@@ -12,14 +12,18 @@ import (
 //
 //	message      → {type, task, message}
 //	task         → {type, task}
-//	member       → {type, task, peer, state}
+//	member       → {type, task, peer, state}   (state 'added', 'paired', 'removed')
+//	removed      → {type, task, peer}   (this profile was removed from task by peer, its creator)
 //	peer         → {type, peer, state}   (the own id: the App's State)
 //	error        → {type, error}
 //	equivocation → {type, task, peer, evidence}
 //	fork         → {type, task, peer, state, error}   (state '', 'healed', 'followed')
-//	receipt      → {type, task, peer}    (the member's receipt moved: app.members())
+//	receipt      → {type, task, peer, state}   (the member's receipt moved, or with
+//	               state 'mirror' a mirror's receipt of the copy for peer: app.members())
 //	restore      → {type, peer, state, restore, error}   (room.EventRestore;
 //	               restore: a room.RestoreStatus)
+//	mirror       → {type, peer, state, task, error}   (room.EventMirror: peer is
+//	               the mirror; state 'online', 'offline', 'gone', 'refused')
 //	book         → {type, book}          (a change to a book: dbcall.BookEvent)
 //
 // Zero fields are left out of the JSON.

@@ -29,6 +29,7 @@ func FuzzDo(f *testing.F) {
 		{"recoveryCode", `[]`},
 		{"recover", `["tmr1-yyyy"]`},
 		{"restoreStatus", `[]`},
+		{"mirrors", `[]`},
 		{"finishRestore", `[]`},
 		{"nope", `[`},
 	} {

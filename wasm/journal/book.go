@@ -405,6 +405,9 @@ func (b *Book) stageLocked(pages [][]byte, extra []store.Op) (*stagedAppend, err
 		return nil, err
 	}
 	start := b.rec.head().Length
+	if pages, err = b.sealLocked(start, pages); err != nil {
+		return nil, err
+	}
 	leaves := leafHashes(pages)
 	fresh, counts, root, err := grow(int64(start), leaves, b.frontier.get)
 	if err != nil {

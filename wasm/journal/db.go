@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/seal"
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
@@ -33,6 +35,8 @@ type DB struct {
 	nextID int
 
 	epoch     []byte // the writer epoch this DB claimed at Open; immutable
+	sealer    atomic.Pointer[Sealer]
+	auditSeal *seal.Key // seals the audit book's entries; immutable
 	staleOnce sync.Once
 	stale     chan struct{} // closed by markStale; immutable otherwise
 }
@@ -150,6 +154,9 @@ func Open(ctx context.Context, st store.Store, seed identity.Seed, opts *Options
 		return nil, fmt.Errorf("open profile: %w", err)
 	}
 	if db.audit, err = db.author(ctx, AuditName, nil); err != nil {
+		return nil, err
+	}
+	if db.auditSeal, err = seal.BookKey(seal.PrivateSecret(db.key), 0, db.audit.key); err != nil {
 		return nil, err
 	}
 	if err := db.log(ctx, map[string]any{"op": "open", "id": id.String(), "epoch": binary.BigEndian.Uint64(db.epoch)}); err != nil {
@@ -406,6 +413,62 @@ func (db *DB) log(ctx context.Context, entry map[string]any) error {
 	}
 	_, err = db.audit.Append(ctx, b)
 	return err
+}
+
+// A Sealer turns a page appended to a book this profile authors into the
+// page stored: its sealed bytes (package seal), or the page as it is. It
+// runs under the book's lock, knowing the index the page will have, for
+// every page but the genesis, given the book's key and name; it must not
+// read or write a book.
+type Sealer func(key identity.ID, name string, index uint64, page []byte) ([]byte, error)
+
+// SetSealer sets the sealer of every book this profile authors but the
+// audit book (which the DB seals itself, with a key of the seed); nil
+// stores pages as they are given.
+func (db *DB) SetSealer(s Sealer) {
+	if s == nil {
+		db.sealer.Store(nil)
+		return
+	}
+	db.sealer.Store(&s)
+}
+
+// OpenAudit returns the entry of the audit book's page index, opened (an
+// entry written before the audit book was sealed, '{…', as it is).
+func (db *DB) OpenAudit(index uint64, page []byte) ([]byte, error) {
+	if len(page) > 0 && page[0] == '{' {
+		return page, nil
+	}
+	return db.auditSeal.Open(index, page)
+}
+
+// sealLocked returns pages as they are to be stored from index start of
+// b. Called with b.mu held.
+func (b *Book) sealLocked(start uint64, pages [][]byte) ([][]byte, error) {
+	var s Sealer
+	switch {
+	case b == b.db.audit && b.db.auditSeal != nil:
+		s = func(_ identity.ID, _ string, i uint64, p []byte) ([]byte, error) { return b.db.auditSeal.Seal(i, p) }
+	case b.db.sealer.Load() != nil:
+		s = *b.db.sealer.Load()
+	default:
+		return pages, nil
+	}
+	out := make([][]byte, len(pages))
+	for i, p := range pages {
+		if start+uint64(i) == 0 {
+			out[i] = p // the genesis: never sealed
+			continue
+		}
+		var err error
+		if out[i], err = s(b.key, b.rec.Name, start+uint64(i), p); err != nil {
+			return nil, fmt.Errorf("book %s: seal page %d: %w", b.key.Short(), start+uint64(i), err)
+		}
+		if len(out[i]) > MaxPageSize {
+			return nil, fmt.Errorf("book %s: page %d sealed: %w: %d bytes, at most %d", b.key.Short(), start+uint64(i), ErrTooLarge, len(out[i]), MaxPageSize)
+		}
+	}
+	return out, nil
 }
 
 // Subscribe registers fn to see every committed change, in commit order per

@@ -446,6 +446,15 @@ func TestHookAndAudit(t *testing.T) {
 	}
 	audit := db.Audit()
 	entries, _ := audit.GetRange(ctx, 1, audit.Len())
+	for i, e := range entries {
+		if bytes.Contains(e, []byte(`"op"`)) {
+			t.Fatalf("audit entry %d is plain: %q", i+1, e)
+		}
+		var err error
+		if entries[i], err = db.OpenAudit(uint64(i+1), e); err != nil {
+			t.Fatalf("audit entry %d: %v", i+1, err)
+		}
+	}
 	if len(entries) != 2 || !bytes.Contains(entries[0], []byte(`"op":"open"`)) || !bytes.Contains(entries[1], []byte(`"op":"author"`)) {
 		t.Fatalf("audit = %q", entries)
 	}

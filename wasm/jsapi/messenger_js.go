@@ -261,7 +261,7 @@ func (ja *jsApp) value(profile, devtools string) js.Value {
 	o.Set("profile", profile)
 	o.Set("devtools", devtools)
 	for _, m := range []string{"createTask", "rename", "invite", "revokeInvite", "send", "sendMany",
-		"timeline", "tasks", "members", "read", "export", "import", "reset",
+		"timeline", "tasks", "members", "mirrors", "read", "removeMember", "export", "import", "reset",
 		"recoveryCode", "recover", "restoreStatus", "finishRestore"} {
 		o.Set(m, ja.funcs.Async(func(args []js.Value) (any, error) { return ja.call(context.Background(), m, args) }))
 	}
@@ -365,7 +365,7 @@ func (ja *jsApp) close() error {
 }
 
 // on is app.on(event, fn) for 'message', 'task', 'member', 'peer',
-// 'error', 'equivocation', 'fork', 'receipt', 'restore', 'tab'; it
+// 'error', 'equivocation', 'fork', 'receipt', 'restore', 'mirror', 'tab'; it
 // returns a function that removes fn.
 func (ja *jsApp) on(args []js.Value) any {
 	if len(args) < 2 || args[0].Type() != js.TypeString || args[1].Type() != js.TypeFunction {
@@ -373,9 +373,9 @@ func (ja *jsApp) on(args []js.Value) any {
 	}
 	ev := room.EventType(args[0].String())
 	switch ev {
-	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError, room.EventEquivocation, room.EventFork, room.EventReceipt, room.EventRestore, eventTab:
+	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError, room.EventEquivocation, room.EventFork, room.EventReceipt, room.EventRestore, room.EventRemoved, room.EventMirror, eventTab:
 	default:
-		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer, error, equivocation, fork, receipt, restore or tab", ev))
+		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer, error, equivocation, fork, receipt, restore, removed, mirror or tab", ev))
 	}
 	ja.mu.Lock()
 	id := ja.nextID

@@ -13,6 +13,7 @@ const (
 	ChannelSync byte = 0 // replication sessions
 	ChannelApp  byte = 1 // the page's own messages (the JS API's port.postMessage)
 	ChannelRoom byte = 2 // the room protocol (join, joined)
+	ChannelHeld byte = 3 // a mirror's signed statements of what it holds (package held)
 )
 
 // Bounds of what a Mux holds for a channel whose reader has not taken it.

@@ -79,11 +79,14 @@
 // author the reader expects. A reader asks a holder for pages only under a
 // head the holder showed it proves against; following a book from two
 // sources, it drops data proven against a head it has since replaced, and
-// asks again. A bad head or page is refused as from an author (the session
-// ends, ErrBadProof); a fork seen through a holder is two heads signed by
-// the author's book key, evidence sent with forked to the peer that sent
-// the second; a holder that receives it serves the book to that reader no
-// more. The room leaves Serve off: its books are per pair, so a member
+// asks again; a have checked against a length another source has since
+// moved on is dropped too (the reader tells its new length, and asks again
+// for data proven against the dropped head): neither ends the session. A
+// bad head or page is refused as from an author (the session ends,
+// ErrBadProof, a journal.VerifyError naming the book); a fork seen through
+// a holder is two heads signed by the author's book key, evidence sent
+// with forked to the peer that sent the second; a holder that receives it
+// serves the book to that reader no more. The room leaves Serve off: its books are per pair, so a member
 // holds only the copies addressed to it and nobody else follows them.
 //
 // # Push rules

@@ -477,3 +477,35 @@ func TestForkThroughHolder(t *testing.T) {
 // stopped reports whether a session ended because the test stopped it:
 // its context ended, or the other end, stopped first, closed the port.
 func stopped(err error) bool { return err == nil || errors.Is(err, context.Canceled) }
+
+// TestThreeSourcesLive: a reader follows a book live from its author and
+// two holders at once, each append racing through the three: a have or
+// data checked against a head another source has since replaced is not a
+// fault of its sender (the reader tells its length again), so no session
+// ends, and the copy is whole.
+func TestThreeSourcesLive(t *testing.T) {
+	ana, m1, m2, bob := openDB(t, 1), openDB(t, 3), openDB(t, 4), openDB(t, 2)
+	book, bobCopy := bookFor(t, ana, bob, "t1")
+	fill(t, book, 10, 100, "ana")
+	pins := []*link{pin(t, ana, m1, book), pin(t, ana, m2, book)}
+	reads := []*link{
+		connect(t, m1, bob, serveAll, viaAll, nil),
+		connect(t, m2, bob, serveAll, viaAll, nil),
+		connect(t, ana, bob, replication.Config{}, replication.Config{}, nil),
+	}
+	for i := range 300 {
+		if _, err := book.Append(ctx, []byte("live "+itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, bob, "Bob's copy from three sources", holds(bobCopy, book.Len()))
+	sameBook(t, book, bobCopy)
+	for i, l := range append(reads, pins...) {
+		l.stop()
+		for _, err := range []error{l.errA, l.errB} {
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("session %d ended: %v", i, err)
+			}
+		}
+	}
+}

@@ -201,6 +201,7 @@ type repBook struct {
 	fetch    journal.Ranges // for sparse replicas: what the application asked for
 	inflight journal.Ranges // asked for, not yet received
 	forked   bool           // the author signed two heads of it: followed no further
+	dropped  uint64         // the longest head of the peer's dropped as moved (its data is asked again)
 }
 
 // NewSession prepares a session of db over p.
@@ -799,19 +800,25 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 	if forked {
 		return nil // the author (or the holder) was told why
 	}
-	if cur := r.book.Len(); cur != 0 && up.From != cur && up.Head.Length < cur {
+	cur := r.book.Len()
+	if cur != 0 && up.From != cur && up.Head.Length < cur {
 		// A head older than ours: the author wrote from an older state
 		// (forked), or it is behind. AcceptHead tells which.
 		if _, err := r.book.AcceptHead(ctx, up); !errors.Is(err, journal.ErrStaleHead) {
+			if s.moved(r, cur, up.Head.Length, err) {
+				return nil
+			}
 			return s.refuse(r, err)
 		}
 	}
 	if cur := r.book.Len(); cur != 0 && up.From != cur {
-		// The author has an old idea of our length: tell it, drop this.
+		// The author has an old idea of our length: tell it, drop this
+		// (and its data proven against this head: it is asked again).
 		s.mu.Lock()
-		defer s.mu.Unlock()
-		r.told = cur
-		return s.queueLocked(TypeHello, &Hello{Books: []HelloBook{{Prefix: key[:PrefixSize], Length: cur}}}, Event{})
+		r.dropped = max(r.dropped, up.Head.Length)
+		s.mu.Unlock()
+		s.retell(r)
+		return nil
 	}
 	if err := s.grow(key, r.book.Len(), up.Head.Length, m.Push); err != nil {
 		return err
@@ -819,14 +826,20 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 	if p := m.Push; p != nil && p.Length == up.Head.Length {
 		// The head and the pages pushed with it: one write.
 		if _, err := r.book.AcceptHeadPages(ctx, up, p.Start, p.Pages, &p.Proof); err != nil {
+			if s.moved(r, cur, up.Head.Length, err) {
+				return nil
+			}
 			return s.refuse(r, err)
 		}
 	} else {
 		if _, err := r.book.AcceptHead(ctx, up); err != nil {
+			if s.moved(r, cur, up.Head.Length, err) {
+				return nil
+			}
 			return s.refuse(r, err)
 		}
 		if p != nil {
-			if err := r.book.PutRange(ctx, p.Start, p.Pages, p.Length, &p.Proof); err != nil {
+			if err := r.book.PutRange(ctx, p.Start, p.Pages, p.Length, &p.Proof); err != nil && !s.staleData(r, p.Length, err) {
 				return err
 			}
 		}
@@ -855,6 +868,44 @@ func (s *Session) grow(key identity.ID, from, to uint64, p *Data) error {
 		pages = p.Pages
 	}
 	return s.cfg.Grow(key, from, to, pages)
+}
+
+// moved reports whether err failed a have of a head of length n, checked
+// while the replica's length was was, only because another source (a book
+// followed from its author and holders at once) has since moved the
+// replica's head on: the sender is not at fault, so nothing is refused;
+// the peer is told the new length (it answers from there). A fork is
+// never that.
+func (s *Session) moved(r *repBook, was, n uint64, err error) bool {
+	if errors.Is(err, journal.ErrForked) || r.book.Len() <= was {
+		return false
+	}
+	s.mu.Lock()
+	r.dropped = max(r.dropped, n)
+	s.mu.Unlock()
+	s.retell(r)
+	return true
+}
+
+// staleData reports whether pages failed only for being proven against a
+// head of length n the replica no longer holds (another source moved it
+// on) or never took (moved dropped it): they are asked again.
+func (s *Session) staleData(r *repBook, n uint64, err error) bool {
+	if !errors.Is(err, journal.ErrStaleHead) {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return n < r.book.Len() || n <= r.dropped
+}
+
+// retell tells the peer the length of replica r: it answers from there.
+func (s *Session) retell(r *repBook) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, key := r.book.Len(), r.book.Key()
+	r.told = n
+	s.queueLocked(TypeHello, &Hello{Books: []HelloBook{{Prefix: key[:PrefixSize], Length: n}}}, Event{})
 }
 
 // refuse ends the session for a head that failed verification, except a
@@ -1009,7 +1060,9 @@ func (s *Session) onData(ctx context.Context, key identity.ID, d *Data) error {
 		}
 	}
 	if err := r.book.PutRange(ctx, d.Start, d.Pages, d.Length, &d.Proof); err != nil {
-		return err
+		if !s.staleData(r, d.Length, err) {
+			return err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

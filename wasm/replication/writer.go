@@ -208,6 +208,9 @@ func (s *Session) buildHave(ctx context.Context, o *ownBook, from uint64, announ
 		msg, err := s.encode(TypeHave, &Have{Upgrade: *up})
 		s.mu.Lock()
 		s.shownLocked(o, up.Head.Length)
+		// The book may have grown since n: the upgrade then runs from n
+		// to the new head, which the peer at n takes and may ask under.
+		o.sent = max(o.sent, up.Head.Length)
 		s.mu.Unlock()
 		return msg, Event{Type: TypeHave, Book: up.Head.Key, Start: up.Head.Length, End: up.Head.Length}, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/seal"
 )
 
 // eventBackfill marks the pages reported at connect.
@@ -223,9 +224,11 @@ func (s *session) reportReplica(ctx context.Context, at int64, b *journal.Book, 
 }
 
 // sendPages sends the pages of spans in frames within MaxPages and
-// MaxPageBytes, each with the head of first (and, from authors, its range
-// proof against the head of length n); the first frame carries first's
-// upgrade and skipped range. With no spans it sends first alone.
+// MaxPageBytes (plaintexts included), each with the head of first (and,
+// from authors, its range proof against the head of length n) and the
+// plaintexts of the sealed pages Config.Open opens; the first frame
+// carries first's upgrade and skipped range. With no spans it sends first
+// alone.
 func (s *session) sendPages(ctx context.Context, at int64, b *journal.Book, first *Book, spans []Span, n uint64, prove bool) error {
 	f := first
 	if len(spans) == 0 {
@@ -238,14 +241,9 @@ func (s *session) sendPages(ctx context.Context, at int64, b *journal.Book, firs
 			if err != nil {
 				return fmt.Errorf("report: book %s: %w", b.Key().Short(), err)
 			}
-			size := 0
-			for i, p := range pages {
-				if size += len(p); size > MaxPageBytes && i > 0 {
-					pages, end = pages[:i], start+uint64(i)
-					break
-				}
-			}
-			f.Start, f.Pages = start, pages
+			fits, plain := s.fit(b.Key(), start, pages)
+			pages, end = pages[:fits], start+uint64(fits)
+			f.Start, f.Pages, f.Plain = start, pages, plain
 			if prove {
 				proof, err := b.RangeProof(ctx, start, end, n)
 				if err != nil {
@@ -263,4 +261,46 @@ func (s *session) sendPages(ctx context.Context, at int64, b *journal.Book, firs
 		}
 	}
 	return nil
+}
+
+// fit returns how many of pages, the first at index start of book key,
+// fit in one frame with their plaintexts, and those plaintexts (nil if it
+// opened none of them). The first page always fits: a page and its
+// plaintext are at most twice journal.MaxPageSize, MaxPageBytes.
+func (s *session) fit(key identity.ID, start uint64, pages [][]byte) (int, [][]byte) {
+	var plain [][]byte
+	size := 0
+	for i, p := range pages {
+		pt := s.open(key, start+uint64(i), p)
+		if size += len(p) + len(pt); size > MaxPageBytes && i > 0 {
+			if plain != nil {
+				plain = plain[:i]
+			}
+			return i, plain
+		}
+		if pt != nil {
+			if plain == nil {
+				plain = make([][]byte, len(pages))
+			}
+			plain[i] = pt
+		}
+	}
+	return len(pages), plain
+}
+
+// open returns the plaintext of a sealed page through Config.Open, or nil:
+// no hook, the genesis, a page that is not sealed, one the hook cannot
+// open, or a plaintext longer than its page (the frame would be refused).
+func (s *session) open(key identity.ID, index uint64, page []byte) []byte {
+	if s.r.cfg.Open == nil || index == 0 {
+		return nil
+	}
+	if _, err := seal.Epoch(page); err != nil {
+		return nil
+	}
+	pt := s.r.cfg.Open(key, index, page)
+	if len(pt) > len(page) {
+		return nil
+	}
+	return pt
 }

@@ -137,8 +137,12 @@ func (b *Book) check() error {
 			return badf(TypeBook, "page of %d bytes, at most %d", len(p), journal.MaxPageSize)
 		}
 	}
-	if size > MaxPageBytes {
-		return badf(TypeBook, "%d bytes of pages, at most %d", size, MaxPageBytes)
+	plain, err := b.checkPlain()
+	if err != nil {
+		return err
+	}
+	if size += plain; size > MaxPageBytes {
+		return badf(TypeBook, "%d bytes of pages and plaintexts, at most %d", size, MaxPageBytes)
 	}
 	if len(b.Pages) > 0 && len(b.Head) == 0 {
 		return badf(TypeBook, "pages without a head")
@@ -150,6 +154,31 @@ func (b *Book) check() error {
 		return checkSpans(TypeBook, []Span{*b.Skipped})
 	}
 	return nil
+}
+
+// checkPlain checks the plaintexts of the pages and returns their size:
+// none, or one per page, each at most as long as its page (a sealed page
+// is longer than what it seals), none for the genesis (never sealed).
+func (b *Book) checkPlain() (int, error) {
+	if len(b.Plain) == 0 {
+		return 0, nil
+	}
+	if len(b.Plain) != len(b.Pages) {
+		return 0, badf(TypeBook, "%d plaintexts for %d pages", len(b.Plain), len(b.Pages))
+	}
+	size := 0
+	for i, p := range b.Plain {
+		switch {
+		case p == nil:
+			continue
+		case b.Start == 0 && i == 0:
+			return 0, badf(TypeBook, "a plaintext of page 0 (the genesis is never sealed)")
+		case len(p) > len(b.Pages[i]):
+			return 0, badf(TypeBook, "plaintext of page %d: %d bytes, over its page's %d", b.Start+uint64(i), len(p), len(b.Pages[i]))
+		}
+		size += len(p)
+	}
+	return size, nil
 }
 
 // syncTypes are the replication message names.

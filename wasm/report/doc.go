@@ -38,11 +38,14 @@
 //	books    p → s      {books: [{key, name, author, writable, head, have, forked,
 //	                    genesis}], done}: every book at connect, ≤ MaxBooks per
 //	                    frame, done on the last
-//	book     p → s      {key, event, writable, head, upgrade, start, pages, proof,
-//	                    skipped, fork, peer}: pages [start, start+len) and their
-//	                    head; from an author, the range proof of the pages against
-//	                    the head and the upgrade (consistency proof) from the length
-//	                    last reported; ≤ MaxPages pages, ≤ MaxPageBytes bytes
+//	book     p → s      {key, event, writable, head, upgrade, start, pages, plain,
+//	                    proof, skipped, fork, peer}: pages [start, start+len) and
+//	                    their head; from an author, the range proof of the pages
+//	                    against the head and the upgrade (consistency proof) from
+//	                    the length last reported; plain: the plaintexts of the
+//	                    sealed pages the tab could open (none, or one per page, null
+//	                    where it cannot); ≤ MaxPages pages, ≤ MaxPageBytes bytes of
+//	                    pages and plaintexts
 //	sync     p → s      {peer, send, type, book, start, end, bytes, pages, hashes}:
 //	                    a replication message (hello, have, want, data, bye)
 //	port     p → s      {peer, open, transport}: a port opened (or changed
@@ -59,6 +62,12 @@
 // URL dialled (lowercase, no default port: what a browser sends as Host),
 // so a signature answers one challenge of one server. The reporter signs
 // with Config.Key, the profile's identity key.
+//
+// Pages of task books are sealed (wasm/seal): the server verifies the
+// ciphertext as it verifies any page, and shows people the plaintext a tab
+// that can open the page sent beside it (Config.Open). Nothing proves
+// that plaintext is what the page seals — the server holds no key — so it
+// is the reporting tab's word, shown as "opened by" that tab.
 //
 // At connect the reporter reads the challenge, sends hello, waits for the welcome, lists its
 // books and reports each book's newest pages (at most Config.Backfill);

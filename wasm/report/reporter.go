@@ -53,6 +53,16 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Now is the clock of the timestamps; time.Now if nil.
 	Now func() time.Time
+	// Open opens a sealed page (wasm/seal) of book at index for devtools:
+	// it returns the page's plaintext (an empty one as a non-nil empty
+	// slice), or nil when this tab cannot open it (no key for the book or
+	// its epoch, or the page does not open). It is asked only about pages
+	// that look sealed (seal.Epoch accepts them), never about page 0 (the
+	// genesis is never sealed), on Run's goroutine: it must not block
+	// long, change page or call into the reporter. The plaintext goes
+	// beside the ciphertext in the book frame's Plain; the server verifies
+	// the ciphertext, never the plaintext. Nil: no plaintext is sent.
+	Open func(book identity.ID, index uint64, page []byte) []byte
 
 	host string // URL's host, which the hello signs
 }

@@ -151,6 +151,13 @@ type Book struct {
 	// Start is the index of Pages[0].
 	Start uint64   `json:"start,omitempty"`
 	Pages [][]byte `json:"pages,omitempty"`
+	// Plain is, when the reporter could open some of Pages (sealed pages,
+	// Config.Open), their plaintexts: as many as Pages, nil where the
+	// reporter cannot open the page (or it is not sealed), each at most as
+	// long as its page; empty when it opened none. It is the tab's own
+	// view of its pages, for people: nothing proves it is what the sealed
+	// page holds.
+	Plain [][]byte `json:"plain,omitempty"`
 	// Proof is the CBOR journal.RangeProof of Pages against Head: authors
 	// only (only authors can prove).
 	Proof []byte `json:"proof,omitempty"`

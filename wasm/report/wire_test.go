@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -24,6 +25,7 @@ func sampleFrames() []*Frame {
 		{Type: TypeBooks, Body: &Books{Books: []BookInfo{{Key: key, Name: "notes", Author: id, Writable: true, Head: []byte{1}, Have: []Span{{0, 3}}, Genesis: []byte{2}}}}},
 		{Type: TypeBook, Body: &Book{Key: key, Event: "append", Writable: true, Head: []byte{1}, Start: 1, Pages: [][]byte{[]byte("a"), {}}, Proof: []byte{3}, Skipped: &Span{0, 1}}},
 		{Type: TypeBook, Body: &Book{Key: key, Event: "follow", Peer: id}},
+		{Type: TypeBook, Body: &Book{Key: key, Event: "put", Head: []byte{1}, Start: 0, Pages: [][]byte{[]byte("genesis"), []byte("sealed"), []byte("sealed too")}, Plain: [][]byte{nil, []byte("plain"), nil}}},
 		{Type: TypeSync, Body: &Sync{Peer: id, Send: true, Type: "data", Book: key, Start: 1, End: 2, Bytes: 10, Pages: 1, Hashes: 2}},
 		{Type: TypePort, Body: &Port{Peer: id, Open: true, Transport: "webrtc"}},
 		{Type: TypeApp, Body: &App{Peer: id, Type: "join", Bytes: 5}},
@@ -81,6 +83,41 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 	if _, err := Encode(&Frame{Type: TypeHello, Body: &Error{}}); !errors.Is(err, ErrBadFrame) {
 		t.Errorf("body of another type: %v", err)
+	}
+}
+
+// TestPlainBounds: a book frame's plaintexts are one per page (or none),
+// none for the genesis, each at most as long as its page, and count
+// toward MaxPageBytes with the pages; anything else is refused both ways.
+func TestPlainBounds(t *testing.T) {
+	key := testID(2)
+	page := []byte("a sealed page")
+	big := make([]byte, MaxPageBytes/4)
+	tests := map[string]*Book{
+		"fewer plaintexts than pages":            {Start: 1, Pages: [][]byte{page, page}, Plain: [][]byte{[]byte("x")}},
+		"more plaintexts than pages":             {Start: 1, Pages: [][]byte{page}, Plain: [][]byte{nil, nil}},
+		"plaintexts without pages":               {Start: 1, Plain: [][]byte{[]byte("x")}},
+		"a plaintext of the genesis":             {Start: 0, Pages: [][]byte{page, page}, Plain: [][]byte{[]byte("x"), nil}},
+		"a plaintext over its page":              {Start: 1, Pages: [][]byte{page}, Plain: [][]byte{append(page, 'x')}},
+		"pages and plaintexts over MaxPageBytes": {Start: 1, Pages: [][]byte{big, big, big}, Plain: [][]byte{big, big, nil}},
+	}
+	for name, b := range tests {
+		b.Key, b.Event, b.Head = key, "put", []byte{1}
+		if _, err := Encode(&Frame{Type: TypeBook, Body: b}); !errors.Is(err, ErrBadFrame) {
+			t.Errorf("%s: encoded (%v)", name, err)
+		}
+		body, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		frame := `{"v":2,"type":"book","at":1,"body":` + string(body) + `}`
+		if _, err := Decode([]byte(frame)); !errors.Is(err, ErrBadFrame) {
+			t.Errorf("%s: decoded (%v)", name, err)
+		}
+	}
+	ok := &Book{Key: key, Event: "put", Head: []byte{1}, Start: 1, Pages: [][]byte{big, big, big}, Plain: [][]byte{big, nil, nil}}
+	if _, err := Encode(&Frame{Type: TypeBook, Body: ok}); err != nil {
+		t.Fatalf("pages and a plaintext within MaxPageBytes: %v", err)
 	}
 }
 

@@ -171,6 +171,7 @@ func (m *Messenger) accept(p port.Port) *conn {
 		m.pairAll(c)
 		m.announceSuccessors(c)
 		m.receiptsOnOpen(c)
+		m.rekeyOnOpen(c)
 		m.digestOnOpen(c)
 	}
 	return c
@@ -371,6 +372,10 @@ func (m *Messenger) dialLocked(peer identity.ID) {
 //	{"v":2, "type":"receipt", "task":T, "received":r, "read":d}
 //	                   how far the sender holds and read the receiver's
 //	                   messages in T (receipt.go)
+//	{"v":2, "type":"rekey",   "task":T, "epochs":[{"epoch":e, "secret":S}…]}
+//	                   the task's secrets after the first, from its creator
+//	                   (remove.go); "epochs" and "creator" (who made the
+//	                   task) also go in joined and held answers
 //	{"v":2, "type":"successor", "task":T, "key":K}
 //	                   the sender's book to the receiver goes on in K
 //	                   (successor.go)
@@ -394,9 +399,12 @@ type wire struct {
 	Copy       *Copy         `json:"copy,omitempty"`
 	Lengths    []uint64      `json:"lengths,omitempty"`
 	TaskSecret []byte        `json:"taskSecret,omitempty"`
-	Received   uint64        `json:"received,omitempty"`
-	Read       uint64        `json:"read,omitempty"`
-	Roots      [][]byte      `json:"roots,omitempty"`
+	// The task's secrets after the first, and its creator (remove.go).
+	Epochs   []epochSecret `json:"epochs,omitempty"`
+	Creator  identity.ID   `json:"creator,omitzero"`
+	Received uint64        `json:"received,omitempty"`
+	Read     uint64        `json:"read,omitempty"`
+	Roots    [][]byte      `json:"roots,omitempty"`
 	// A restore's held (restore.go).
 	Host  identity.ID `json:"host,omitzero"`
 	Head  []byte      `json:"head,omitempty"`
@@ -420,6 +428,7 @@ const (
 	wireRoots     = "roots"
 	wireSuccessor = "successor"
 	wireReceipt   = "receipt" // receipt.go
+	wireRekey     = "rekey"   // remove.go
 )
 
 // Bounds of the room protocol.
@@ -444,7 +453,7 @@ func decodeWire(b []byte) (wire, error) {
 		return w, errors.New("room: bad message: more than one value")
 	}
 	switch w.Type {
-	case wireJoin, wireJoined, wireRefused, wireDigest, wireProve, wireProof, wireAskRoots, wireRoots, wireSuccessor, wireReceipt:
+	case wireJoin, wireJoined, wireRefused, wireDigest, wireProve, wireProof, wireAskRoots, wireRoots, wireSuccessor, wireReceipt, wireRekey:
 	case wireRestore, wireHeld, wireRestored:
 	default:
 		return w, fmt.Errorf("room: unknown message type %q", clip(w.Type))
@@ -453,6 +462,9 @@ func decodeWire(b []byte) (wire, error) {
 		return w, err
 	}
 	if err := checkHeldWire(&w); err != nil {
+		return w, err
+	}
+	if err := checkEpochs(w); err != nil {
 		return w, err
 	}
 	keyed := w.Type == wireJoin || w.Type == wireJoined || w.Type == wireAskRoots || w.Type == wireRoots || w.Type == wireSuccessor
@@ -576,6 +588,8 @@ func (m *Messenger) serveRoom(c *conn) {
 			m.onRoots(c, w)
 		case wireReceipt:
 			m.onReceipt(c, w)
+		case wireRekey:
+			m.onRekey(c, w)
 		case wireSuccessor:
 			m.goSend(func(ctx context.Context) { m.follow(ctx, c, w) })
 		}

@@ -61,10 +61,10 @@
 //     write, all or nothing, so every admission is in the timeline of
 //     every member, even one whose pairing then fails. He then follows
 //     Ana's book (journal.DB.ReaderFrom(key, ana): its genesis must then
-//     name Ana), creates "bob-ana-T" (genesis meta: Ana, the task's title,
-//     parent and members; then a copy of his log, announcement included)
-//     and answers {type: "joined", task: T, key, title, parent, members,
-//     clock}. Else he answers {type: "refused", error}: Join fails with
+//     name Ana), creates "bob-ana-T" (genesis meta: Ana and the task id
+//     only, a genesis being unsealed; then a copy of his log, announcement
+//     included) and answers {type: "joined", task: T, key, title, parent,
+//     members, clock, taskSecret, epochs, creator}. Else he answers {type: "refused", error}: Join fails with
 //     that reason (ErrNotInvited, ErrTooManyMembers).
 //  5. Ana records the task, follows Bob's book, creates "ana-bob-T" (first
 //     page naming Bob and the task, then a copy of her log) and writes a
@@ -102,6 +102,15 @@
 // (the other side has not finished its own join yet) is retried from the
 // other side. The messenger keeps a dial loop to every member, so ports
 // reopen after a drop, a reload or a relay restart.
+//
+// # Sealed pages and removal
+//
+// Every page a profile writes after a genesis is sealed (sealing.go): the
+// books to members under the task's secret, its private books under a key
+// of its seed, so a mirror or any other holder verifies a book and cannot
+// read it. The task's creator removes a member (remove.go): a "remove"
+// message, then the next epoch's secret for everyone else; the removed
+// member keeps what it had and gets nothing written after.
 //
 // # Strangers
 //
@@ -182,6 +191,21 @@
 // own; it then reads the author's messages from both books, each once
 // (successor.go).
 //
+// # Mirrors and delivery status
+//
+// A profile pins its books to members to the mirrors of Config.Mirrors and
+// reads its members' books through them while they are offline
+// (mirrors.go). A message of this profile goes: saved (in its log) → on a
+// mirror → delivered → read. "On a mirror" is a receipt, not a guess: the
+// mirror signs "book K held up to length L, root R" with its identity key
+// (package held, channel port.ChannelHeld of the port to it); the profile
+// takes it only if the signature is that mirror's and R is its own tree
+// hash at L (vouch.go), and shows, per member, the highest of its messages
+// a mirror vouches for and which mirror (MemberInfo.Mirrored, .Vouches;
+// EventReceipt with State "mirror"). The page counts a message on a mirror
+// when every member's copy is. Delivered and read are the members' own
+// receipts (receipt.go).
+//
 // # Restore from the seed alone
 //
 // A profile restored from its recovery code (Config.Restore: the seed, no
@@ -230,6 +254,28 @@
 // the head but not all the pages of the profile's book cannot give it
 // back (nor one it holds forked: its successors are not given back), and
 // a pair with a member that never answered is made anew.
+//
+// # Mirrors
+//
+// A profile reads its members' books through every mirror of
+// Config.Mirrors, and pins the books it writes to MaxPinned (two) of them:
+// the first listed that are neither gone nor refused. A mirror not reached
+// yet, or whose session ended, is waited for 10 × Config.Retry (10 s)
+// before it is gone and the next one listed takes its pins; one that comes back is pinned to again (the one
+// that stood in keeps what it was given: replication cannot take a pin
+// back). The list's order is the relay's preference and the same for
+// every member, so a book lands on the same two mirrors whichever connects
+// first. Whatever a mirror serves is verified as from the book's author: a
+// copy that fails (a tampered page or head) ends that mirror's session
+// and, for 10 minutes, the book is not read through that mirror nor
+// anything pinned to it; the other mirrors, and the author when online,
+// still serve the book. Any other failure only ends the session, dialled
+// again with a back-off. A mirror that is gone is only a status, never an
+// error.
+// MirrorStatus says, per mirror, whether it is online, gone, pinned to
+// (and how many books), why its last session failed and which books it is
+// refused; EventMirror reports each change ("online", "offline", "gone",
+// "refused" with the task and the verification error).
 //
 // # Protocol version
 //

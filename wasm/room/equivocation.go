@@ -63,13 +63,18 @@ type Equivocation struct {
 	Copies [2]Copy     `json:"copies"` // this profile's, then the other reader's
 }
 
-// Verify checks both copies and that they differ as messages.
-func (e *Equivocation) Verify() error {
-	a, err := e.Copies[0].verify(e.Task, e.Author, e.Mid)
+// An Opener returns the payload of the sealed page index of a book of the
+// task (sealing.go).
+type Opener func(book identity.ID, index uint64, page []byte) ([]byte, error)
+
+// Verify checks both copies and that they differ as messages, opening
+// their pages with open (nil: plain pages).
+func (e *Equivocation) Verify(open Opener) error {
+	a, err := e.Copies[0].verify(e.Task, e.Author, e.Mid, open)
 	if err != nil {
 		return err
 	}
-	b, err := e.Copies[1].verify(e.Task, e.Author, e.Mid)
+	b, err := e.Copies[1].verify(e.Task, e.Author, e.Mid, open)
 	if err != nil {
 		return err
 	}
@@ -80,7 +85,7 @@ func (e *Equivocation) Verify() error {
 }
 
 func (c *Copy) checkSizes() error {
-	if len(c.Head) > maxCopyHead || len(c.Page) > MaxMessage || len(c.Genesis) > journal.MaxGenesisMeta+maxCopyHead ||
+	if len(c.Head) > maxCopyHead || len(c.Page) > maxPage || len(c.Genesis) > journal.MaxGenesisMeta+maxCopyHead ||
 		len(c.Proof) > maxCopyProof || len(c.GenesisProof) > maxCopyProof {
 		return fmt.Errorf("%w: a field is too large", ErrBadEvidence)
 	}
@@ -89,7 +94,7 @@ func (c *Copy) checkSizes() error {
 
 // verify checks a copy of author's message mid in task and returns the
 // message's digest.
-func (c *Copy) verify(task TaskID, author identity.ID, mid uint64) (d [sha256.Size]byte, err error) {
+func (c *Copy) verify(task TaskID, author identity.ID, mid uint64, open Opener) (d [sha256.Size]byte, err error) {
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w: copy for %s: %w", ErrBadEvidence, c.Reader.Short(), err)
@@ -128,7 +133,13 @@ func (c *Copy) verify(task TaskID, author identity.ID, mid uint64) (d [sha256.Si
 	if g.Author != author || g.Key != c.Book || g.Name != pairName(author, c.Reader, task) {
 		return d, fmt.Errorf("the book is %q by %s", g.Name, g.Author.Short())
 	}
-	msg, err := decodeAt(c.Page, author, mid)
+	page := c.Page
+	if open != nil {
+		if page, err = open(c.Book, c.Index, page); err != nil {
+			return d, err
+		}
+	}
+	msg, err := decodeAt(page, author, mid)
 	if err != nil {
 		return d, err
 	}
@@ -166,10 +177,13 @@ func (m *Messenger) digests(ctx context.Context, t *task, author identity.ID, st
 		return ds
 	}
 	in := m.inBook(t, author)
-	if in == nil || !m.replicaOK(t, BookSource{Book: in, Author: author}, 0) {
+	if in == nil {
 		return nil
 	}
-	src := BookSource{Book: in, Author: author}
+	src := m.sourceOf(t, in, author, 0)
+	if !m.replicaOK(t, src, 0) {
+		return nil
+	}
 	held, _ := src.Len(ctx)
 	end := min(start+n, uint64(held)+1)
 	if start < 1 || start >= end {
@@ -585,7 +599,7 @@ func (m *Messenger) onProof(c *conn, w wire) {
 		return
 	}
 	e := &Equivocation{Task: t.id, Author: w.Author, Mid: w.Start, Copies: [2]Copy{*mine, *w.Copy}}
-	if err := e.Verify(); err != nil {
+	if err := e.Verify(m.opener(t)); err != nil {
 		m.log.Warn("room: evidence from "+c.peer.Short(), "err", err)
 		return
 	}

@@ -448,7 +448,7 @@ func TestEquivocationDetected(t *testing.T) {
 	if e.Author != mal.ID() || e.Mid != mid || e.Task != task.ID {
 		t.Fatalf("evidence against %s mid %d", e.Author.Short(), e.Mid)
 	}
-	if err := e.Verify(); err != nil {
+	if err := e.Verify(ana.opener(ana.task(task.ID))); err != nil {
 		t.Fatalf("the evidence does not verify: %v", err)
 	}
 	if e.Copies[0].Reader == e.Copies[1].Reader {
@@ -457,7 +457,7 @@ func TestEquivocationDetected(t *testing.T) {
 	// Tampered evidence does not verify.
 	bad := *e
 	bad.Copies[1].Page = bad.Copies[0].Page
-	if err := bad.Verify(); err == nil {
+	if err := bad.Verify(ana.opener(ana.task(task.ID))); err == nil {
 		t.Fatal("a copy with another reader's page verified")
 	}
 	// members() shows it on the member that saw it.

@@ -129,8 +129,15 @@ func (m *Messenger) Join(ctx context.Context, code string) (TaskInfo, error) {
 	if answer.Type == wireRefused {
 		return TaskInfo{}, fmt.Errorf("%w by %s: %s", ErrRefused, inv.Host.Short(), answer.Error)
 	}
-	t, created, err := m.ensureTask(ctx, inv.Task, answer.Title, answer.Parent, inv.Host, answer.TaskSecret)
+	creator := answer.Creator
+	if creator.IsZero() {
+		creator = inv.Host // an inviter from before creators were named
+	}
+	t, created, err := m.ensureTask(ctx, inv.Task, answer.Title, answer.Parent, inv.Host, creator, answer.TaskSecret)
 	if err != nil {
+		return TaskInfo{}, err
+	}
+	if err := m.learnEpochs(ctx, t, answer.Epochs); err != nil {
 		return TaskInfo{}, err
 	}
 	if _, err := m.ensurePair(ctx, t, inv.Host, answer.Key, identity.ID{}); err != nil {
@@ -234,7 +241,8 @@ func (m *Messenger) onJoin(c *conn, w wire) {
 		return
 	}
 	m.mu.Lock()
-	answer := wire{Type: wireJoined, Task: t.id, Key: t.members[c.peer].out.Key(), Title: t.title, Parent: t.parent, Clock: t.clock, TaskSecret: secret}
+	answer := wire{Type: wireJoined, Task: t.id, Key: t.members[c.peer].out.Key(), Title: t.title, Parent: t.parent, Clock: t.clock, TaskSecret: secret,
+		Epochs: t.epochsLocked(), Creator: t.creatorLocked()}
 	for id := range t.members {
 		if id != c.peer {
 			answer.Members = append(answer.Members, id)
@@ -363,12 +371,7 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer, key, by ident
 		if err := m.pairBlocked(ctx, t, peer); err != nil {
 			return false, err
 		}
-		m.mu.Lock()
-		meta := genesisMeta{Task: t.id, To: peer, Title: t.title, Parent: t.parent}
-		for id := range t.members {
-			meta.Members = append(meta.Members, id)
-		}
-		m.mu.Unlock()
+		meta := genesisMeta{Task: t.id, To: peer}
 		out, err := m.db.Author(ctx, pairName(m.self, peer, t.id), meta.encode())
 		if err != nil {
 			return false, err
@@ -464,10 +467,13 @@ func (m *Messenger) admit(ctx context.Context, t *task, id, by identity.ID) (*me
 	m.mu.Lock()
 	mb, known := t.members[id]
 	err := m.admissibleLocked(t, id, by)
+	_, removed := t.removed[id]
 	m.mu.Unlock()
 	switch {
 	case known:
 		return mb, false, nil
+	case removed:
+		return nil, false, nil // announced before its removal: not taken
 	case err != nil:
 		return nil, false, err
 	}
@@ -491,6 +497,8 @@ func (m *Messenger) admit(ctx context.Context, t *task, id, by identity.ID) (*me
 // with m.mu held.
 func (m *Messenger) admissibleLocked(t *task, id, by identity.ID) error {
 	switch root := t.rootLocked(m.self, by); {
+	case t.removed[id] != nil:
+		return fmt.Errorf("room: %s was removed from task %s by its creator", id.Short(), t.id)
 	case len(t.members) >= MaxMembers:
 		return fmt.Errorf("room: task %s is full (%d members): %s not added", t.id, MaxMembers, id.Short())
 	case !by.IsZero() && t.introduced[root] >= MaxIntroduced:
@@ -517,14 +525,14 @@ func (m *Messenger) dial(peer identity.ID) {
 }
 
 // ensureTask returns the task, recording and opening it if it is new.
-func (m *Messenger) ensureTask(ctx context.Context, id TaskID, title string, parent *TaskID, host identity.ID, secret []byte) (*task, bool, error) {
+func (m *Messenger) ensureTask(ctx context.Context, id TaskID, title string, parent *TaskID, host, creator identity.ID, secret []byte) (*task, bool, error) {
 	if t := m.task(id); t != nil {
 		return t, false, m.learnSecret(ctx, t, secret)
 	}
 	if title == "" {
 		title = "(untitled)"
 	}
-	r := record{Op: opTask, Task: id, Title: title, Parent: parent, Host: host, Date: m.cfg.Now().UnixMilli(), Secret: secret}
+	r := record{Op: opTask, Task: id, Title: title, Parent: parent, Host: host, Creator: creator, Date: m.cfg.Now().UnixMilli(), Secret: secret}
 	if err := m.writeRecord(ctx, r); err != nil {
 		return nil, false, err
 	}

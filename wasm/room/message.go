@@ -223,6 +223,7 @@ var dataFields = map[string]map[string]string{
 	TypeTask:    {"title": "title", "parent": "task?"},
 	TypeRename:  {"title": "title"},
 	TypeSubtask: {"id": "task", "title": "title"},
+	TypeRemove:  {"id": "id"},
 }
 
 // checkData checks that data is a JSON object (or absent) and that the

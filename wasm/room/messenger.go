@@ -14,6 +14,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/replication"
+	"github.com/task-messenger/task-messenger/wasm/seal"
 )
 
 // Errors of the messenger.
@@ -93,6 +94,8 @@ type Messenger struct {
 	unhook   func()
 	wake     chan struct{}
 	proveSem chan struct{} // proveWorkers slots for copies being made
+	private  secrets       // the secret of private books, epoch 0 (sealing.go)
+	keys     keyCache      // derived page keys (sealing.go)
 	// admitHook, if set (by a test, before any port), runs as a join by
 	// invite is taken, before the admission.
 	admitHook func()
@@ -112,12 +115,12 @@ type Messenger struct {
 	dialing map[identity.ID]bool     // members with a dial loop running
 	pending map[pendingKey]chan wire // joins waiting for their answer
 	subs    subs.List[Event]
-	queue   []journal.Event                      // stored pages of members' books, for the worker
-	proving map[proveKey]time.Time               // copies asked for, and when (equivocation.go)
-	healing map[identity.ID]bool                 // forked books of this profile being continued (successor.go)
-	mirrors map[identity.ID]*replication.Session // the session on the live port to each mirror (mirrors.go)
-	rooting map[identity.ID]chan wire            // askroots waiting for their answer, by book
-	restore *restoreState                        // restore.go
+	queue   []journal.Event              // stored pages of members' books, for the worker
+	proving map[proveKey]time.Time       // copies asked for, and when (equivocation.go)
+	healing map[identity.ID]bool         // forked books of this profile being continued (successor.go)
+	mirrors map[identity.ID]*mirrorState // each mirror's session and health (mirrors.go)
+	rooting map[identity.ID]chan wire    // askroots waiting for their answer, by book
+	restore *restoreState                // restore.go
 	closed  bool
 }
 
@@ -135,24 +138,29 @@ type pendingKey struct {
 // task is the in-memory state of a task. Its fields are guarded by
 // Messenger.mu, but for id (immutable) and wmu.
 type task struct {
-	id         TaskID
-	title      string
-	titleKey   Key
-	parent     *TaskID
-	host       identity.ID
-	created    int64
-	log        *journal.Book
-	members    map[identity.ID]*member
-	clock      uint64                                   // the highest clock seen in the task
-	clocks     map[identity.ID]uint64                   // the highest clock accepted from each author, this profile included
-	invites    map[inviteHash]*inviteState              // invites this profile issued for the task
-	introduced map[identity.ID]int                      // members each member announced
-	refused    map[identity.ID]map[uint64]string        // members' messages shown invalid, by mid: why
-	equiv      map[identity.ID]map[uint64]*Equivocation // evidence against members, by mid
-	held       map[identity.ID]*heldDigests             // digests of members' messages received lately
-	receipts   map[identity.ID]*receiptState            // what this profile holds and read of each author's messages
-	secret     []byte                                   // the task's secret (secret.go); nil until known
-	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
+	id          TaskID
+	title       string
+	titleKey    Key
+	parent      *TaskID
+	host        identity.ID
+	created     int64
+	log         *journal.Book
+	members     map[identity.ID]*member
+	clock       uint64                                   // the highest clock seen in the task
+	clocks      map[identity.ID]uint64                   // the highest clock accepted from each author, this profile included
+	invites     map[inviteHash]*inviteState              // invites this profile issued for the task
+	introduced  map[identity.ID]int                      // members each member announced
+	refused     map[identity.ID]map[uint64]string        // members' messages shown invalid, by mid: why
+	equiv       map[identity.ID]map[uint64]*Equivocation // evidence against members, by mid
+	held        map[identity.ID]*heldDigests             // digests of members' messages received lately
+	receipts    map[identity.ID]*receiptState            // what this profile holds and read of each author's messages
+	secrets     secrets                                  // the task's secrets by epoch (secret.go); copied on write
+	epoch       uint32                                   // the epoch of the secret pages are sealed with now
+	creator     identity.ID                              // who made the task (remove.go); zero: its host
+	removed     map[identity.ID]*member                  // members removed (remove.go): their past books only
+	removedSelf bool                                     // this profile was removed from the task
+	removedBy   identity.ID                              // by whom
+	wmu         sync.Mutex                               // serialises writes to this profile's books of the task
 }
 
 func newTask(id TaskID, title string, parent *TaskID, host identity.ID, created int64) *task {
@@ -160,7 +168,7 @@ func newTask(id TaskID, title string, parent *TaskID, host identity.ID, created 
 		members: make(map[identity.ID]*member), clocks: make(map[identity.ID]uint64), invites: make(map[inviteHash]*inviteState),
 		introduced: make(map[identity.ID]int), refused: make(map[identity.ID]map[uint64]string),
 		equiv: make(map[identity.ID]map[uint64]*Equivocation), held: make(map[identity.ID]*heldDigests),
-		receipts: make(map[identity.ID]*receiptState)}
+		receipts: make(map[identity.ID]*receiptState), removed: make(map[identity.ID]*member)}
 }
 
 // inviteState is what the issuer keeps of an invite.
@@ -188,6 +196,11 @@ type member struct {
 	// received and read: how far the member holds and read this profile's
 	// messages, by its receipts (receipt.go).
 	received, read uint64
+	// vouches: how far each mirror holds this profile's book to the
+	// member, by its signed word (vouch.go); by mirror.
+	vouches map[identity.ID]Vouch
+	// heldAtRemoval: its messages held when it was removed (remove.go).
+	heldAtRemoval uint64
 }
 
 // rootLocked is the member an introduction by by is charged to: the
@@ -249,10 +262,14 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		conns: make(map[identity.ID]*conn), served: make(map[port.Port]*conn), dialing: make(map[identity.ID]bool),
 		pending: make(map[pendingKey]chan wire), proving: make(map[proveKey]time.Time),
 		healing: make(map[identity.ID]bool), rooting: make(map[identity.ID]chan wire),
-		mirrors: make(map[identity.ID]*replication.Session),
+		mirrors: make(map[identity.ID]*mirrorState),
 		wake:    make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
 		restore: newRestoreState(),
+		private: secrets{0: seal.PrivateSecret(cfg.DB.Identity())},
 	}
+	// Every page the room writes is sealed from here on (sealing.go), also
+	// after Close: a write racing it is sealed all the same.
+	m.db.SetSealer(m.sealPage)
 	var err error
 	if m.tasksLog, err = m.db.Author(ctx, tasksBook, []byte(`{"app":"task-messenger"}`)); err != nil {
 		return nil, fmt.Errorf("room: open tasks: %w", err)
@@ -288,11 +305,11 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 // load opens a task's books at open and repairs the books to members that
 // a crash left behind the log.
 func (m *Messenger) load(ctx context.Context, t *task) error {
-	log, err := m.db.Author(ctx, logName(m.self, t.id), genesisMeta{Task: t.id, Title: t.title, Parent: t.parent}.encode())
+	log, err := m.db.Author(ctx, logName(m.self, t.id), genesisMeta{Task: t.id}.encode())
 	if err != nil {
 		return fmt.Errorf("room: task %s: %w", t.id, err)
 	}
-	clock := lastClock(ctx, BookSource{Book: log, Author: m.self})
+	clock := lastClock(ctx, m.logSource(log))
 	m.mu.Lock()
 	t.log = log
 	t.raiseLocked(m.self, min(clock, MaxClock))
@@ -312,7 +329,7 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 			}
 			m.mu.Lock()
 			m.replica[mb.inKey] = bookRef{t.id, mb.id, 0}
-			src := markedSource{BookSource{Book: mb.in, Author: mb.id}, t.refused[mb.id], renumbering{}}
+			src := markedSource{m.sourceLocked(t, mb.in, mb.id, 0), t.refused[mb.id], renumbering{}}
 			m.mu.Unlock()
 			clock := lastClock(ctx, src) // accepted when it arrived (a refused page reads as invalid, clock 0)
 			m.mu.Lock()
@@ -323,7 +340,7 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 			if s.book, err = m.db.ReaderFrom(ctx, s.key, mb.id); err != nil {
 				return fmt.Errorf("room: task %s: successor book of %s: %w", t.id, mb.id.Short(), err)
 			}
-			clock := lastClock(ctx, BookSource{Book: s.book, Author: mb.id, Shift: s.shift})
+			clock := lastClock(ctx, m.sourceOf(t, s.book, mb.id, s.shift))
 			m.mu.Lock()
 			m.replica[s.key] = bookRef{t.id, mb.id, s.gen}
 			t.raiseLocked(mb.id, min(clock, MaxClock))
@@ -386,7 +403,9 @@ const (
 	// for different readers (Evidence says which, with both signed copies).
 	EventEquivocation EventType = "equivocation"
 	// EventReceipt: Peer's receipt says it holds or read more of this
-	// profile's messages in Task (MemberInfo.Received, .Read).
+	// profile's messages in Task (MemberInfo.Received, .Read); with State
+	// "mirror", a mirror vouches it holds more of them for Peer
+	// (MemberInfo.Mirrored, .Vouches: vouch.go).
 	EventReceipt EventType = "receipt"
 	// EventFork: Peer proved that this profile signed two histories of
 	// its book to Peer in Task (it was written from two places: another
@@ -397,6 +416,9 @@ const (
 	// peer's answer was taken; "refused": a peer's answer failed, Err
 	// says why; "done": the restore finished), with where it stands.
 	EventRestore EventType = "restore"
+	// EventRemoved: this profile was removed from Task, by Peer (the
+	// task's creator; remove.go).
+	EventRemoved EventType = "removed"
 )
 
 // An Event is what the messenger reports to its subscribers.
@@ -405,7 +427,7 @@ type Event struct {
 	Task    TaskID
 	Message *Message    // EventMessage
 	Peer    identity.ID // EventMember, EventPeer
-	State   string      // EventPeer: "online" (again when the port moves to WebRTC), "offline", "waiting"; EventMember: "added", "paired"
+	State   string      // EventPeer: "online" (again when the port moves to WebRTC), "offline", "waiting"; EventMember: "added", "paired"; EventReceipt: "mirror" (a mirror's)
 	Err     error       // EventError
 	// Evidence is the proof of an EventEquivocation.
 	Evidence *Equivocation
@@ -484,9 +506,9 @@ func (m *Messenger) received(ev journal.Event) {
 		mb := t.members[ref.peer]
 		moved = renumbering{m.self, mb.outFrom, mb.outShift}
 		if ref.gen == 0 {
-			src = BookSource{Book: mb.in, Author: ref.peer}
+			src = m.sourceLocked(t, mb.in, ref.peer, 0)
 		} else if ref.gen <= len(mb.next) && mb.next[ref.gen-1].key == ev.Book {
-			src = BookSource{Book: mb.next[ref.gen-1].book, Author: ref.peer, Shift: mb.next[ref.gen-1].shift}
+			src = m.sourceLocked(t, mb.next[ref.gen-1].book, ref.peer, mb.next[ref.gen-1].shift)
 		}
 	}
 	m.mu.Unlock()
@@ -509,7 +531,7 @@ func (m *Messenger) received(ev journal.Event) {
 	}
 	for i, page := range ev.Pages {
 		idx := ev.Index + uint64(i) + src.Shift
-		msg, _ := decodeAt(page, ref.peer, idx)
+		msg, _ := src.Seal.decode(page, ref.peer, ev.Index+uint64(i), idx)
 		d := digest(msg)
 		m.mu.Lock()
 		t.holdDigestLocked(ref.peer, idx, d)
@@ -537,6 +559,8 @@ func (m *Messenger) received(ev journal.Event) {
 					m.fail(err)
 				}
 			}
+		case TypeRemove:
+			m.onRemove(m.ctx, t, msg)
 		case TypeRename:
 			var d struct {
 				Title string `json:"title"`

@@ -574,7 +574,7 @@ func FuzzDecodeWire(f *testing.F) {
 			}
 		}
 		if w.Copy != nil {
-			_, _ = w.Copy.verify(w.Task, w.Author, w.Start) // must not panic
+			_, _ = w.Copy.verify(w.Task, w.Author, w.Start, nil) // must not panic
 		}
 	})
 }

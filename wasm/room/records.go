@@ -53,6 +53,7 @@ const (
 	opRevoke  = "revoke"
 	opRefuse  = "refuse"
 	opSecret  = "secret"
+	opRemove  = "remove" // peer removed by by (remove.go)
 	opSucceed = "succeed"
 	opFollow  = "follow"
 )
@@ -90,6 +91,9 @@ type record struct {
 	Gen    int         `json:"gen,omitempty"`
 	Shift  uint64      `json:"shift,omitempty"`
 	Secret []byte      `json:"secret,omitempty"`
+	Epoch  uint32      `json:"epoch,omitempty"` // the secret's epoch (secret.go)
+	// Creator: who made the task (opTask; remove.go).
+	Creator identity.ID `json:"creator,omitzero"`
 }
 
 // checkTitle trims a title and checks its bounds.
@@ -117,23 +121,17 @@ func pairName(author, reader identity.ID, t TaskID) string {
 }
 
 // genesisMeta is the meta of a task book's first page: which task, for
-// whom, and (from its host) the title, parent and members.
+// whom. Nothing a member says in the task (its title, parent, members): a
+// genesis is not sealed, and a mirror holds it (sealing.go).
 type genesisMeta struct {
-	Task    TaskID        `json:"task"`
-	To      identity.ID   `json:"to,omitzero"`
-	Title   string        `json:"title,omitempty"`
-	Parent  *TaskID       `json:"parent,omitempty"`
-	Members []identity.ID `json:"members,omitempty"`
+	Task TaskID      `json:"task"`
+	To   identity.ID `json:"to,omitzero"`
 	// Follows: this book is a successor (successor.go).
 	Follows *follows `json:"follows,omitempty"`
 }
 
 func (g genesisMeta) encode() []byte {
 	b, _ := json.Marshal(g)
-	if len(b) > journal.MaxGenesisMeta {
-		g.Members = nil
-		b, _ = json.Marshal(g)
-	}
 	if len(b) > journal.MaxGenesisMeta && g.Follows != nil {
 		f := *g.Follows
 		f.Fork = nil // cited by the book it continues only
@@ -144,12 +142,21 @@ func (g genesisMeta) encode() []byte {
 }
 
 func (m *Messenger) writeRecord(ctx context.Context, r record) error {
-	b, err := json.Marshal(r)
+	b, err := encodeRecord(r)
 	if err != nil {
 		return err
 	}
 	_, err = m.tasksLog.Append(ctx, b)
 	return err
+}
+
+// encodeRecord returns a record as a tasks book page.
+func encodeRecord(r record) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err == nil && len(b) > maxRecord {
+		err = fmt.Errorf("room: a tasks record of %d bytes, at most %d", len(b), maxRecord)
+	}
+	return b, err
 }
 
 // replay rebuilds the tasks from the tasks book.
@@ -161,9 +168,11 @@ func (m *Messenger) replay(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("room: read tasks: %w", err)
 		}
+		ps := m.privateSeal(m.tasksLog.Key())
 		for i, p := range pages {
 			var r record
-			if len(p) > maxRecord || json.Unmarshal(p, &r) != nil {
+			p, err := ps.open(start+uint64(i), p)
+			if err != nil || len(p) > maxRecord || json.Unmarshal(p, &r) != nil {
 				m.log.Warn("room: skipping a bad tasks record", "index", start+uint64(i))
 				continue
 			}
@@ -184,10 +193,11 @@ func (m *Messenger) apply(r record) {
 	if r.Op == opTask {
 		if t == nil {
 			t = newTask(r.Task, r.Title, r.Parent, r.Host, r.Date)
+			t.creator = r.Creator
 			m.tasks[r.Task] = t
 			m.order = append(m.order, r.Task)
 		}
-		t.takeSecretLocked(r.Secret)
+		t.takeSecretLocked(r.Epoch, r.Secret)
 		return
 	}
 	if t == nil {
@@ -219,7 +229,9 @@ func (m *Messenger) apply(r record) {
 			}
 		}
 	case opSecret:
-		t.takeSecretLocked(r.Secret)
+		t.takeSecretLocked(r.Epoch, r.Secret)
+	case opRemove:
+		m.applyRemoveLocked(t, r)
 	case opSucceed:
 		mb := t.member(r.Peer)
 		mb.outGen, mb.outFrom, mb.outShift = r.Gen, r.Mid, r.Shift

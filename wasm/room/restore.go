@@ -10,6 +10,7 @@ import (
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/seal"
 )
 
 // Restore from the seed alone (a recovery code): the profile has its seed
@@ -46,7 +47,7 @@ const (
 	// once (while restoring, every port is asked, a stranger's too).
 	maxHeldInflight = 2 * maxHeldBytes
 	maxHeldPages    = 1024 // pages in one held message
-	maxHeldPage     = MaxMessage + journal.MaxGenesisMeta + 1<<10
+	maxHeldPage     = maxPage + journal.MaxGenesisMeta + 1<<10
 	heldChunk       = 160 << 10 // bytes of pages a member puts in one held message
 )
 
@@ -310,7 +311,8 @@ func (m *Messenger) onRestoreAsk(ctx context.Context, c *conn) {
 		if t.log == nil || mb == nil {
 			continue
 		}
-		w := wire{Type: wireHeld, Task: t.id, Title: t.title, Parent: t.parent, Host: t.host, Clock: t.clock, TaskSecret: t.secret}
+		w := wire{Type: wireHeld, Task: t.id, Title: t.title, Parent: t.parent, Host: t.host, Clock: t.clock, TaskSecret: t.secrets[0],
+			Epochs: t.epochsLocked(), Creator: t.creatorLocked()}
 		if mb.out != nil {
 			w.Key = mb.out.Key()
 		}
@@ -514,6 +516,19 @@ type verifiedHeld struct {
 	log  [][]byte // pages 1… of the log, as copied from the book (to cleared)
 }
 
+// heldSecrets are the task secrets a held answer gives, to open this
+// profile's pages in the member's copy with.
+func heldSecrets(w wire) secrets {
+	out := make(secrets, len(w.Epochs)+1)
+	if len(w.TaskSecret) == seal.KeySize {
+		out[0] = w.TaskSecret
+	}
+	for _, e := range w.Epochs {
+		out[e.Epoch] = e.Secret
+	}
+	return out
+}
+
 // checkHeld verifies one task of peer's answer without writing anything:
 // the head signed by the book key this profile's seed derives for
 // "${self}-${peer}-${task}", every page proven against it, the genesis
@@ -560,8 +575,9 @@ func (m *Messenger) checkHeld(peer identity.ID, h *heldTask) (*verifiedHeld, err
 	if g.Author != m.self || g.Key != head.Key || g.Name != name {
 		return nil, fmt.Errorf("the genesis is not yours: by %s, named %q", g.Author.Short(), clip(g.Name))
 	}
+	ps := pageSeal{book: head.Key, secrets: heldSecrets(w), cache: &m.keys}
 	for i, p := range h.pages[1:] {
-		msg, err := decodeAt(p, m.self, uint64(i+1))
+		msg, err := ps.decode(p, m.self, uint64(i+1), uint64(i+1))
 		if err != nil {
 			return nil, fmt.Errorf("page %d: %w", i+1, err)
 		}
@@ -646,8 +662,11 @@ func (m *Messenger) takeHeld(ctx context.Context, peer identity.ID, held []*held
 // task's record and log (extended to the book's messages), then the pair
 // with peer. It returns how many messages the log gained.
 func (m *Messenger) rebuild(ctx context.Context, peer identity.ID, v *verifiedHeld) (uint64, error) {
-	t, created, err := m.ensureTask(ctx, v.w.Task, v.w.Title, v.w.Parent, v.w.Host, v.w.TaskSecret)
+	t, created, err := m.ensureTask(ctx, v.w.Task, v.w.Title, v.w.Parent, v.w.Host, v.w.Creator, v.w.TaskSecret)
 	if err != nil {
+		return 0, err
+	}
+	if err := m.learnEpochs(ctx, t, v.w.Epochs); err != nil {
 		return 0, err
 	}
 	var added uint64
@@ -662,7 +681,7 @@ func (m *Messenger) rebuild(ctx context.Context, peer identity.ID, v *verifiedHe
 			}
 			pages, added = pages[n:], added+uint64(n)
 		}
-		clock := lastClock(ctx, BookSource{Book: t.log, Author: m.self})
+		clock := lastClock(ctx, m.logSource(t.log))
 		m.mu.Lock()
 		t.raiseLocked(m.self, min(clock, MaxClock))
 		m.mu.Unlock()

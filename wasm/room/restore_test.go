@@ -160,7 +160,7 @@ func held(t *testing.T, n *node, task TaskID, author identity.ID) *heldTask {
 	ti := n.task(task)
 	n.mu.Lock()
 	mb := ti.members[author]
-	w := wire{Type: wireHeld, Task: task, Title: ti.title, Host: ti.host, Key: mb.out.Key()}
+	w := wire{Type: wireHeld, Task: task, Title: ti.title, Host: ti.host, Key: mb.out.Key(), TaskSecret: ti.secretLocked()}
 	in := mb.in
 	n.mu.Unlock()
 	info := in.Info()
@@ -210,7 +210,8 @@ func TestRestoreRefusesHostileAnswers(t *testing.T) {
 	n0 := books()
 	tampered := *genuine
 	tampered.pages = slices.Clone(genuine.pages)
-	tampered.pages[2] = []byte(strings.Replace(string(tampered.pages[2]), "mine", "yours", 1))
+	tampered.pages[2] = slices.Clone(tampered.pages[2])
+	tampered.pages[2][len(tampered.pages[2])-1] ^= 1
 	short := *genuine
 	short.pages = genuine.pages[:2]
 	badTitle := *genuine

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/task-messenger/task-messenger/wasm/seal"
 )
@@ -20,13 +21,25 @@ import (
 // a member that later sends another is logged, not followed. A member
 // removed from the task will not get the next one (rotation: issue #13).
 
-// takeSecretLocked keeps secret as t's if it has none. Called with m.mu
+// takeSecretLocked keeps secret as t's of epoch if it has none of it, and
+// seals from then on with the latest epoch it knows. Called with m.mu
 // held (or before the messenger runs).
-func (t *task) takeSecretLocked(secret []byte) {
-	if t.secret == nil && len(secret) == seal.KeySize {
-		t.secret = bytes.Clone(secret)
+func (t *task) takeSecretLocked(epoch uint32, secret []byte) {
+	if t.secrets[epoch] != nil || len(secret) != seal.KeySize {
+		return
+	}
+	next := make(secrets, len(t.secrets)+1) // copied on write: seals keep snapshots
+	maps.Copy(next, t.secrets)
+	next[epoch] = bytes.Clone(secret)
+	t.secrets = next
+	if len(next) == 1 || epoch > t.epoch {
+		t.epoch = epoch
 	}
 }
+
+// secretLocked returns the secret t's pages are sealed with now; nil
+// until known. Called with m.mu held.
+func (t *task) secretLocked() []byte { return t.secrets[t.epoch] }
 
 // learnSecret records secret (from a member) as t's if t has none yet.
 func (m *Messenger) learnSecret(ctx context.Context, t *task, secret []byte) error {
@@ -34,7 +47,7 @@ func (m *Messenger) learnSecret(ctx context.Context, t *task, secret []byte) err
 		return nil
 	}
 	m.mu.Lock()
-	known := t.secret
+	known := t.secrets[0]
 	m.mu.Unlock()
 	switch {
 	case known == nil:
@@ -49,17 +62,17 @@ func (m *Messenger) learnSecret(ctx context.Context, t *task, secret []byte) err
 		return fmt.Errorf("room: task %s: keep its secret: %w", t.id, err)
 	}
 	m.mu.Lock()
-	t.takeSecretLocked(secret)
+	t.takeSecretLocked(0, secret)
 	m.mu.Unlock()
 	return nil
 }
 
-// secretOf returns t's secret to give to a member; the host of a task
+// secretOf returns t's first secret (epoch 0) to give to a member; the host of a task
 // that has none yet (made before secrets) makes it now. Nil if this
 // profile neither has one nor hosts the task: a member that has it gives it.
 func (m *Messenger) secretOf(ctx context.Context, t *task) ([]byte, error) {
 	m.mu.Lock()
-	secret, host := t.secret, t.host
+	secret, host := t.secrets[0], t.host
 	m.mu.Unlock()
 	if secret != nil || host != m.self {
 		return secret, nil
@@ -73,7 +86,7 @@ func (m *Messenger) secretOf(ctx context.Context, t *task) ([]byte, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return t.secret, nil
+	return t.secrets[0], nil
 }
 
 // Secret returns the task's secret (nil if this profile does not know it
@@ -85,5 +98,5 @@ func (m *Messenger) Secret(id TaskID) []byte {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return bytes.Clone(t.secret)
+	return bytes.Clone(t.secretLocked())
 }

@@ -22,12 +22,24 @@ type TaskInfo struct {
 	Host    identity.ID `json:"host"`
 	Created int64       `json:"created"`
 	Members int         `json:"members"` // this profile included
+	// Creator made the task: the one who removes members (remove.go).
+	Creator identity.ID `json:"creator"`
+	// RemovedBy: this profile was removed from the task, by its creator.
+	RemovedBy *identity.ID `json:"removedBy,omitempty"`
+	// Epoch of the secret this profile seals the task's pages with.
+	Epoch uint32 `json:"epoch"`
 }
 
 func (m *Messenger) info(t *task) TaskInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return TaskInfo{ID: t.id, Title: t.title, Parent: t.parent, Host: t.host, Created: t.created, Members: len(t.members) + 1}
+	info := TaskInfo{ID: t.id, Title: t.title, Parent: t.parent, Host: t.host, Created: t.created, Members: len(t.members) + 1,
+		Creator: t.creatorLocked(), Epoch: t.epoch}
+	if t.removedSelf {
+		by := t.removedBy
+		info.RemovedBy = &by
+	}
+	return info
 }
 
 // Tasks returns every task of the profile, in the order made or joined.
@@ -72,7 +84,7 @@ func (m *Messenger) CreateTask(ctx context.Context, title string, parent *TaskID
 	if err != nil {
 		return TaskInfo{}, err
 	}
-	t, _, err := m.ensureTask(ctx, id, title, parent, m.self, secret)
+	t, _, err := m.ensureTask(ctx, id, title, parent, m.self, m.self, secret)
 	if err != nil {
 		return TaskInfo{}, err
 	}
@@ -306,6 +318,10 @@ func (m *Messenger) writeManyLocked(ctx context.Context, t *task, drafts []draft
 		return nil, err
 	}
 	m.mu.Lock()
+	if t.removedSelf {
+		m.mu.Unlock()
+		return nil, ErrRemoved
+	}
 	clock := t.clock
 	if satAdd(clock, uint64(len(drafts))) > MaxClock {
 		m.mu.Unlock()
@@ -396,8 +412,9 @@ func (m *Messenger) catchUp(ctx context.Context, t *task, mb *member) error {
 			return err
 		}
 		msgs := make([]Message, len(pages))
+		ps := m.privateSeal(t.log.Key())
 		for i, p := range pages {
-			if msgs[i], err = Decode(p, m.self); err != nil {
+			if msgs[i], err = ps.decode(p, m.self, have+uint64(i), 0); err != nil {
 				return fmt.Errorf("room: log page %d: %w", have+uint64(i), err)
 			}
 		}
@@ -427,15 +444,18 @@ func (m *Messenger) sources(t *task) []Source {
 			continue
 		}
 		moved := renumbering{m.self, mb.outFrom, mb.outShift}
-		cs = append(cs, candidate{markedSource{BookSource{Book: mb.in, Author: mb.id}, t.refused[mb.id], moved}, 0})
+		cs = append(cs, candidate{markedSource{m.sourceLocked(t, mb.in, mb.id, 0), t.refused[mb.id], moved}, 0})
 		for _, s := range mb.next {
 			if s.book != nil {
-				cs = append(cs, candidate{markedSource{BookSource{Book: s.book, Author: mb.id, Shift: s.shift}, t.refused[mb.id], moved}, s.gen})
+				cs = append(cs, candidate{markedSource{m.sourceLocked(t, s.book, mb.id, s.shift), t.refused[mb.id], moved}, s.gen})
 			}
 		}
 	}
+	for _, src := range m.removedSourcesLocked(t) {
+		cs = append(cs, candidate{src, 0})
+	}
 	m.mu.Unlock()
-	srcs := []Source{BookSource{Book: t.log, Author: m.self}}
+	srcs := []Source{m.logSource(t.log)}
 	for _, c := range cs {
 		if m.replicaOK(t, c.src.BookSource, c.gen) {
 			srcs = append(srcs, c.src)
@@ -516,6 +536,16 @@ type MemberInfo struct {
 	// has read this profile's messages (their mids; 0 if not told yet).
 	Received uint64 `json:"received"`
 	Read     uint64 `json:"read"`
+	// Mirrored: the highest of this profile's messages a mirror vouches it
+	// holds for the member (a receipt signed by the mirror, verified:
+	// vouch.go; 0 if none yet); Vouches: each mirror's word.
+	Mirrored uint64  `json:"mirrored"`
+	Vouches  []Vouch `json:"vouches,omitempty"`
+	// Removed: the task's creator removed it (remove.go); listed last,
+	// for what it wrote before.
+	Removed bool `json:"removed,omitempty"`
+	// Creator: it made the task.
+	Creator bool `json:"creator,omitempty"`
 }
 
 // Members returns the task's members, this profile first.
@@ -527,11 +557,13 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 	// Book methods are called outside m.mu: a book's lock is held while
 	// the DB's hooks run, and the messenger's hook takes m.mu.
 	m.mu.Lock()
-	out := []MemberInfo{{ID: m.self, Self: true, Host: t.host == m.self, Paired: true, Online: true}}
+	creator := t.creatorLocked()
+	out := []MemberInfo{{ID: m.self, Self: true, Host: t.host == m.self, Paired: true, Online: true, Creator: creator == m.self, Removed: t.removedSelf}}
 	ins := []*journal.Book{nil}
 	for _, mb := range t.members {
 		mi := MemberInfo{ID: mb.id, Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil, Forks: len(mb.next), Continued: mb.outGen,
-			Received: mb.received, Read: mb.read}
+			Received: mb.received, Read: mb.read, Creator: creator == mb.id}
+		mi.Mirrored, mi.Vouches = mb.vouchedLocked()
 		for _, e := range t.equiv[mb.id] {
 			mi.Equivocations = append(mi.Equivocations, e)
 		}
@@ -545,6 +577,10 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 			in = mb.next[n-1].book // after a fork: the successor it goes on in
 		}
 		ins = append(ins, in)
+	}
+	for _, mb := range t.removed {
+		out = append(out, MemberInfo{ID: mb.id, Removed: true, Creator: creator == mb.id})
+		ins = append(ins, mb.in)
 	}
 	m.mu.Unlock()
 	out[0].Have, out[0].Length = t.log.Len(), t.log.Len()

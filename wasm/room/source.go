@@ -10,11 +10,16 @@ import (
 // BookSource reads an author's messages from one of the author's books of
 // the task: pages 1 on (page 0 is the genesis), as far as they are held
 // from the start. Page p holds the message numbered (mid) p+Shift: Shift
-// is 0 but in a successor book (successor.go).
+// is 0 but in a successor book (successor.go). Seal opens its pages
+// (sealing.go).
 type BookSource struct {
 	Book   *journal.Book
 	Author identity.ID
 	Shift  uint64
+	Seal   pageSeal
+	// Cap, if not 0, bounds the messages read: a removed member's book
+	// is read as far as it was held at the removal (remove.go).
+	Cap int
 }
 
 // Len implements Source.
@@ -23,7 +28,10 @@ func (s BookSource) Len(context.Context) (int, error) {
 	if len(have) == 0 || have[0].Start != 0 || have[0].End < 1 {
 		return 0, nil
 	}
-	return int(have[0].End - 1), nil
+	if n := int(have[0].End - 1); s.Cap == 0 || n < s.Cap {
+		return n, nil
+	}
+	return s.Cap, nil
 }
 
 // Get implements Source. A page that is not a valid message, or whose mid
@@ -33,7 +41,7 @@ func (s BookSource) Get(ctx context.Context, i int) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	m, _ := decodeAt(p, s.Author, uint64(i)+1+s.Shift)
+	m, _ := s.Seal.decode(p, s.Author, uint64(i)+1, uint64(i)+1+s.Shift)
 	return m, nil
 }
 
@@ -45,7 +53,7 @@ func (s BookSource) GetRange(ctx context.Context, start, end int) ([]Message, er
 	}
 	out := make([]Message, len(pages))
 	for i, p := range pages {
-		out[i], _ = decodeAt(p, s.Author, uint64(start+i)+1+s.Shift)
+		out[i], _ = s.Seal.decode(p, s.Author, uint64(start+i)+1, uint64(start+i)+1+s.Shift)
 	}
 	return out, nil
 }

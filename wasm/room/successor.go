@@ -276,10 +276,7 @@ func (m *Messenger) succeed(ctx context.Context, t *task, mb *member, out *journ
 	m.mu.Lock()
 	gen, from, shift := mb.outGen, mb.outFrom, mb.outShift
 	current := mb.out
-	meta := genesisMeta{Task: t.id, To: mb.id, Title: t.title, Parent: t.parent}
-	for id := range t.members {
-		meta.Members = append(meta.Members, id)
-	}
+	meta := genesisMeta{Task: t.id, To: mb.id}
 	m.mu.Unlock()
 	if current != out {
 		return current.Key(), nil // done meanwhile

@@ -139,3 +139,12 @@ func NewSecret() ([]byte, error) {
 	}
 	return s, nil
 }
+
+// PrivateSecret returns the secret of a profile's private books (its
+// tasks book, its logs, its audit book): derived from its seed, so that a
+// profile restored from its seed alone reads them again, and nobody else
+// can.
+func PrivateSecret(k *identity.Key) []byte {
+	s := k.Derive("private-pages", "v1").Seed()
+	return s[:]
+}

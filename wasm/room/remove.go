@@ -1,0 +1,339 @@
+package room
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/seal"
+)
+
+// Removing a member (issue #13). The task's creator removes a member with
+// a "remove" message ({id}) in each of its books of the task, the removed
+// member's included, so every member's timeline says who removed whom,
+// and the removed member's page says it was removed. In the same write the
+// creator makes the task's next secret (epoch e+1) and seals every later
+// page with it; it gives it (a "rekey") to each other member on their port,
+// now or when it next opens, never to the removed one.
+//
+// A member that reads the creator's "remove" in the creator's verified book
+// removes the member too: it stops writing to it and following its books
+// (its past messages stay in the timeline), and seals with the new secret
+// once the creator gives it. So a removed member gets no page written after
+// its removal (no book is addressed to it any more, and mirrors serve a
+// book only to its author and its reader), and a page it would get anyway
+// (from a colluding peer) is sealed under a secret it never had. It keeps
+// what it had: its books and the secrets of the epochs before.
+//
+// Only the creator removes, and only the creator's secrets are taken after
+// a join (a joiner takes every epoch's secret from its inviter's answer, as
+// it takes the first): a member cannot remove another, nor make the others
+// seal under a secret of its choosing. The creator is who made the task as
+// each member learnt it when joining (the joined answer names it; the
+// inviter vouches for it as for the task itself).
+
+// ErrNotCreator means a removal asked of a profile that did not create the
+// task.
+var ErrNotCreator = errors.New("room: only the task's creator removes members")
+
+// ErrRemoved means a write to a task this profile was removed from.
+var ErrRemoved = errors.New("room: you were removed from this task")
+
+// TypeRemove is a message saying the author (the task's creator) removed
+// data.id from the task.
+const TypeRemove = "remove"
+
+// epochSecret is a task secret of an epoch on the wire (joined, held,
+// rekey).
+type epochSecret struct {
+	Epoch  uint32 `json:"epoch"`
+	Secret []byte `json:"secret"`
+}
+
+// maxEpochs bounds the secrets one message gives.
+const maxEpochs = 1024
+
+// epochsLocked returns t's secrets of epochs after 0 (the first goes as
+// taskSecret). Called with m.mu held.
+func (t *task) epochsLocked() []epochSecret {
+	var out []epochSecret
+	for _, e := range slices.Sorted(maps.Keys(t.secrets)) {
+		if e > 0 {
+			out = append(out, epochSecret{e, t.secrets[e]})
+		}
+	}
+	return out
+}
+
+// creatorLocked is who created t as this profile knows it: its record's,
+// or (a task recorded before creators were) its host. Called with m.mu
+// held.
+func (t *task) creatorLocked() identity.ID {
+	if !t.creator.IsZero() {
+		return t.creator
+	}
+	return t.host
+}
+
+// RemoveMember removes a member from a task: only the task's creator may.
+// The member gets no later message, nor the secret they are sealed with.
+func (m *Messenger) RemoveMember(ctx context.Context, id TaskID, member identity.ID) error {
+	t := m.task(id)
+	if t == nil {
+		return fmt.Errorf("%w %s", ErrUnknownTask, id)
+	}
+	if err := m.checkRestoring(); err != nil {
+		return err
+	}
+	secret, err := seal.NewSecret()
+	if err != nil {
+		return err
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	m.mu.Lock()
+	creator, known, epoch := t.creatorLocked(), t.members[member] != nil, t.epoch
+	m.mu.Unlock()
+	switch {
+	case creator != m.self:
+		return ErrNotCreator
+	case member == m.self:
+		return errors.New("room: the creator cannot remove itself")
+	case !known:
+		return fmt.Errorf("room: %s is not a member of task %s", member.Short(), id)
+	}
+	// The message goes to every member, the removed one included, sealed
+	// under the current secret; the records make the next one current
+	// and the member removed, in the same write.
+	recs := []record{{Op: opSecret, Task: t.id, Epoch: epoch + 1, Secret: secret}, {Op: opRemove, Task: t.id, Peer: member, By: m.self, Mid: m.heldOf(t, member)}}
+	pages, err := m.recordPages(recs)
+	if err != nil {
+		return err
+	}
+	if _, err := m.writeManyLocked(ctx, t, []draft{{TypeRemove, map[string]any{"id": member}, nil}}, journal.BookAppend{Book: m.tasksLog, Pages: pages}); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	for _, r := range recs {
+		m.apply(r)
+	}
+	m.mu.Unlock()
+	m.afterRemoval(t, member)
+	return nil
+}
+
+// heldOf is how many of a member's messages this profile holds (of its
+// first book: a removed member's successors are not read).
+func (m *Messenger) heldOf(t *task, member identity.ID) uint64 {
+	m.mu.Lock()
+	mb := t.members[member]
+	var in *journal.Book
+	if mb != nil {
+		in = mb.in
+	}
+	m.mu.Unlock()
+	if in == nil {
+		return 0
+	}
+	n, _ := BookSource{Book: in}.Len(context.Background())
+	return uint64(n)
+}
+
+// recordPages encodes records as tasks book pages.
+func (m *Messenger) recordPages(recs []record) ([][]byte, error) {
+	pages := make([][]byte, len(recs))
+	for i, r := range recs {
+		var err error
+		if pages[i], err = encodeRecord(r); err != nil {
+			return nil, err
+		}
+	}
+	return pages, nil
+}
+
+// onRemove takes a "remove" message of the task's creator, read from its
+// verified book: the member named is removed here too (or, if it is this
+// profile, the task says so). Others' "remove" messages are shown, not
+// acted on.
+func (m *Messenger) onRemove(ctx context.Context, t *task, msg Message) {
+	var d struct {
+		ID identity.ID `json:"id"`
+	}
+	if json.Unmarshal(msg.Data, &d) != nil {
+		return
+	}
+	m.mu.Lock()
+	creator := t.creatorLocked()
+	_, gone := t.removed[d.ID]
+	done := t.removedSelf
+	m.mu.Unlock()
+	switch {
+	case msg.Head.By != creator:
+		return
+	case d.ID == m.self && !done:
+	case d.ID != m.self && !gone:
+	default:
+		return
+	}
+	r := record{Op: opRemove, Task: t.id, Peer: d.ID, By: msg.Head.By, Mid: m.heldOf(t, d.ID)}
+	if err := m.writeRecord(ctx, r); err != nil {
+		m.fail(fmt.Errorf("room: task %s: record the removal of %s: %w", t.id, d.ID.Short(), err))
+		return
+	}
+	m.mu.Lock()
+	m.apply(r)
+	m.mu.Unlock()
+	if d.ID == m.self {
+		m.log.Info("room: removed from a task", "task", t.id, "by", msg.Head.By.Short())
+		m.emit(Event{Type: EventRemoved, Task: t.id, Peer: msg.Head.By})
+		return
+	}
+	m.afterRemoval(t, d.ID)
+}
+
+// applyRemoveLocked applies a removal record: the member's books are no
+// longer followed nor written (its past messages stay readable), or this
+// profile was removed. Called with m.mu held.
+func (m *Messenger) applyRemoveLocked(t *task, r record) {
+	if r.Peer == m.self {
+		t.removedSelf, t.removedBy = true, r.By
+		return
+	}
+	mb := t.members[r.Peer]
+	if mb == nil {
+		// Not known yet (its announcement is still to be read): it will
+		// not be taken.
+		t.removed[r.Peer] = &member{id: r.Peer}
+		return
+	}
+	delete(t.members, r.Peer)
+	mb.heldAtRemoval = r.Mid
+	t.removed[r.Peer] = mb
+	delete(m.replica, mb.inKey)
+	for _, s := range mb.next {
+		delete(m.replica, s.key)
+	}
+}
+
+// afterRemoval tells the members still on a port the task's secrets, and
+// the page that a member was removed.
+func (m *Messenger) afterRemoval(t *task, member identity.ID) {
+	m.mu.Lock()
+	var conns []*conn
+	for id := range t.members {
+		if c := m.conns[id]; c != nil {
+			conns = append(conns, c)
+		}
+	}
+	m.mu.Unlock()
+	for _, c := range conns {
+		m.rekey(c, t)
+	}
+	m.emit(Event{Type: EventMember, Task: t.id, Peer: member, State: "removed"})
+}
+
+// rekey sends a member the task's secrets after the first, if this
+// profile created the task and has made any.
+func (m *Messenger) rekey(c *conn, t *task) {
+	m.mu.Lock()
+	epochs := t.epochsLocked()
+	mine := t.creatorLocked() == m.self && t.members[c.peer] != nil
+	m.mu.Unlock()
+	if !mine || len(epochs) == 0 {
+		return
+	}
+	m.goSend(func(ctx context.Context) {
+		_ = m.send(ctx, c, wire{Type: wireRekey, Task: t.id, Epochs: epochs})
+	})
+}
+
+// rekeyOnOpen gives a member whose port just opened the secrets of the
+// tasks this profile created and they share.
+func (m *Messenger) rekeyOnOpen(c *conn) {
+	m.mu.Lock()
+	var ts []*task
+	for _, t := range m.tasks {
+		if t.members[c.peer] != nil && t.creatorLocked() == m.self && t.epoch > 0 {
+			ts = append(ts, t)
+		}
+	}
+	m.mu.Unlock()
+	for _, t := range ts {
+		m.rekey(c, t)
+	}
+}
+
+// onRekey takes the secrets the task's creator gives.
+func (m *Messenger) onRekey(c *conn, w wire) {
+	m.mu.Lock()
+	t := m.tasks[w.Task]
+	ok := t != nil && t.log != nil && t.creatorLocked() == c.peer && t.members[c.peer] != nil
+	m.mu.Unlock()
+	if !ok {
+		return
+	}
+	if err := m.learnEpochs(m.ctx, t, w.Epochs); err != nil {
+		m.fail(err)
+	}
+}
+
+// learnEpochs records the secrets of epochs this profile lacks.
+func (m *Messenger) learnEpochs(ctx context.Context, t *task, epochs []epochSecret) error {
+	var recs []record
+	m.mu.Lock()
+	for _, e := range epochs {
+		if e.Epoch > 0 && len(e.Secret) == seal.KeySize && t.secrets[e.Epoch] == nil {
+			recs = append(recs, record{Op: opSecret, Task: t.id, Epoch: e.Epoch, Secret: e.Secret})
+		}
+	}
+	m.mu.Unlock()
+	for _, r := range recs {
+		if err := m.writeRecord(ctx, r); err != nil {
+			return fmt.Errorf("room: task %s: keep its secret of epoch %d: %w", t.id, r.Epoch, err)
+		}
+		m.mu.Lock()
+		m.apply(r)
+		m.mu.Unlock()
+	}
+	if len(recs) > 0 {
+		m.emit(Event{Type: EventTask, Task: t.id, State: "rekeyed"})
+	}
+	return nil
+}
+
+// checkEpochs bounds the secrets a message gives.
+func checkEpochs(w wire) error {
+	switch {
+	case len(w.Epochs) > maxEpochs:
+		return fmt.Errorf("room: %d secrets, at most %d", len(w.Epochs), maxEpochs)
+	case len(w.Epochs) > 0 && w.Type != wireJoined && w.Type != wireHeld && w.Type != wireRekey:
+		return errors.New("room: secrets out of place")
+	case w.Type == wireRekey && len(w.Epochs) == 0:
+		return errors.New("room: a rekey without a secret")
+	}
+	for _, e := range w.Epochs {
+		if e.Epoch == 0 || len(e.Secret) != seal.KeySize {
+			return fmt.Errorf("room: a secret of epoch %d of %d bytes", e.Epoch, len(e.Secret))
+		}
+	}
+	return nil
+}
+
+// removedSources are the books of t's removed members, for the timeline:
+// what they wrote before their removal stays. Called with m.mu held.
+func (m *Messenger) removedSourcesLocked(t *task) []markedSource {
+	var out []markedSource
+	for _, mb := range t.removed {
+		if mb.in != nil && mb.heldAtRemoval > 0 {
+			src := m.sourceLocked(t, mb.in, mb.id, 0)
+			src.Cap = int(mb.heldAtRemoval)
+			out = append(out, markedSource{src, t.refused[mb.id], renumbering{m.self, mb.outFrom, mb.outShift}})
+		}
+	}
+	return out
+}

@@ -60,7 +60,8 @@ fmt:
 	gofmt -w .
 
 ## bench: the benchmarks, printed as a table (also in $(ARTIFACTS)/bench.md);
-## the browser ones in e2e run once each (BENCH_ROOM_SIZE=… to shrink the big room)
+## the browser ones in e2e run once each (BENCH_ROOM_SIZE=… to shrink the big room,
+## BENCH_MIRROR_BOOKS=1000,10000 for the mirror's books)
 bench: chromium $(WASMEXEC)
 	@mkdir -p $(ARTIFACTS)
 	$(GO) test -c -o $(BIN)/e2e.test ./e2e/

@@ -19,6 +19,23 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
+// ErrOverQuota refuses a pin or a growth that would take an author over
+// its quota. The author learns it as the reason its session ended.
+var ErrOverQuota = errors.New("mirror: over quota")
+
+// strangerTotal bounds the bytes all authors' ports hold unread together.
+// Every author is a stranger to the mirror (it asks for no port): each
+// port may hold a whole message and more (peerio.MaxInbox), for a
+// replication session sends without waiting (an author announcing many
+// books, data for a whole window of wants); the default 256 KiB closed
+// the port of an author pinning more than a few hundred KiB at once.
+const strangerTotal = 256 << 20
+
+// recentPages is how many of each book's newest pages the mirror keeps in
+// memory: what it pushes to a reader along with a new head (replication's
+// PushPages). A journal's default, 256, cost ~300 KB a book of 1 KiB pages.
+const recentPages = 32
+
 // Quota bounds what one author may pin.
 type Quota struct {
 	Books int   // books (default 4,096)
@@ -47,7 +64,7 @@ type Stats struct {
 	Authors int   // authors with a book pinned
 	Books   int   // books held
 	Bytes   int64 // bytes of pages held
-	Refused int64 // pins refused (over quota)
+	Refused int64 // pins and growths refused (over quota)
 }
 
 // A Mirror holds the books pinned to it and serves them.
@@ -71,6 +88,7 @@ type Mirror struct {
 // usage is what one author pinned.
 type usage struct {
 	books int
+	pages int64
 	bytes int64
 }
 
@@ -91,7 +109,7 @@ func Start(ctx context.Context, cfg Config) (*Mirror, error) {
 	if cfg.HeldEvery <= 0 {
 		cfg.HeldEvery = 250 * time.Millisecond
 	}
-	db, err := journal.Open(ctx, cfg.Store, cfg.Seed, nil)
+	db, err := journal.Open(ctx, cfg.Store, cfg.Seed, &journal.Options{RecentPages: recentPages})
 	if err != nil {
 		return nil, fmt.Errorf("mirror: %w", err)
 	}
@@ -102,7 +120,8 @@ func Start(ctx context.Context, cfg Config) (*Mirror, error) {
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.unhook = db.Subscribe(m.onDBEvent)
-	m.io = peerio.New("mirror", cfg.Seed, peerio.Config{Relay: cfg.Relay, Logger: cfg.Logger})
+	m.io = peerio.New("mirror", cfg.Seed, peerio.Config{Relay: cfg.Relay, Logger: cfg.Logger,
+		StrangerBuffer: peerio.MaxInbox, StrangerTotal: strangerTotal})
 	if err := m.io.On(ctx, m.serve); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("mirror: online: %w", err)
@@ -117,8 +136,9 @@ func (m *Mirror) count(ctx context.Context) error {
 		return fmt.Errorf("mirror: %w", err)
 	}
 	for _, b := range infos {
-		if b.Writable || b.Author.IsZero() {
-			continue // the mirror's own audit book
+		n := heldFrom0(b.Have)
+		if b.Writable || b.Author.IsZero() || n == 0 {
+			continue // the mirror's own audit book, or a pin refused before its genesis was stored
 		}
 		u := m.usageLocked(b.Author)
 		u.books++
@@ -126,14 +146,13 @@ func (m *Mirror) count(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("mirror: %w", err)
 		}
-		if n := heldFrom0(b.Have); n > 0 {
-			pages, err := book.GetRange(ctx, 0, n)
-			if err != nil {
-				return fmt.Errorf("mirror: %w", err)
-			}
-			for _, p := range pages {
-				u.bytes += int64(len(p))
-			}
+		pages, err := book.GetRange(ctx, 0, n)
+		if err != nil {
+			return fmt.Errorf("mirror: %w", err)
+		}
+		u.pages += int64(len(pages))
+		for _, p := range pages {
+			u.bytes += int64(len(p))
 		}
 	}
 	return nil
@@ -155,8 +174,9 @@ func (m *Mirror) usageLocked(author identity.ID) *usage {
 	return u
 }
 
-// onDBEvent counts the pages stored for their author's quota, and marks
-// the book for the author's tellers (held.go).
+// onDBEvent counts the pages stored for their author's quota, a book when
+// its genesis is stored, and marks the book for the author's tellers
+// (held.go).
 func (m *Mirror) onDBEvent(ev journal.Event) {
 	if ev.Type != journal.EventPut {
 		return
@@ -170,7 +190,12 @@ func (m *Mirror) onDBEvent(ev journal.Event) {
 		return
 	}
 	m.mu.Lock()
-	m.usageLocked(author).bytes += n
+	u := m.usageLocked(author)
+	u.pages += int64(len(ev.Pages))
+	u.bytes += n
+	if ev.Index == 0 {
+		u.books++
+	}
 	for tl := range m.tellers[author] {
 		tl.mark(ev.Book)
 	}
@@ -186,6 +211,9 @@ func (m *Mirror) serve(p port.Port) {
 		Logger: m.log,
 		Accept: func(book identity.ID) bool { return m.admit(peer, book) },
 		Serve:  m.serves,
+		Grow: func(book identity.ID, from, to uint64, pages [][]byte) error {
+			return m.grow(peer, book, from, to, pages)
+		},
 	})
 	ctx, cancel := context.WithCancel(m.ctx)
 	m.startTeller(ctx, peer, mux.Channel(port.ChannelHeld))
@@ -202,7 +230,7 @@ func (m *Mirror) serve(p port.Port) {
 
 // admit decides on a book peer announces: replication takes it only if its
 // genesis names peer as its author; the mirror takes it within the
-// author's quota.
+// author's quota. The book counts once its genesis is stored (onDBEvent).
 func (m *Mirror) admit(peer, book identity.ID) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -212,8 +240,36 @@ func (m *Mirror) admit(peer, book identity.ID) bool {
 		m.log.Warn("mirror: a pin over quota refused", "author", peer.Short(), "book", book.Short(), "books", u.books, "bytes", u.bytes)
 		return false
 	}
-	u.books++
 	return true
+}
+
+// grow refuses a growth of an author's book that would take the author
+// over its byte quota, before anything of it is stored: the pages brought
+// count at their size, those to be pulled later at the author's average
+// page so far. A growth refused ends the session; its bye tells the
+// author why.
+func (m *Mirror) grow(author, book identity.ID, from, to uint64, pages [][]byte) error {
+	var add int64
+	for _, p := range pages {
+		add += int64(len(p))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u := m.usageLocked(author)
+	room := m.cfg.Quota.Bytes - u.bytes - add
+	if rest := to - from - min(to-from, uint64(len(pages))); room >= 0 && rest > 0 {
+		avg := max(1, u.bytes/max(1, u.pages))
+		if rest > uint64(room/avg) {
+			room = -1
+		}
+	}
+	if room >= 0 {
+		return nil
+	}
+	m.refused.Add(1)
+	m.log.Warn("mirror: a growth over quota refused", "author", author.Short(), "book", book.Short(), "from", from, "to", to, "bytes", u.bytes)
+	return fmt.Errorf("%w: book %s may not grow from %d to %d pages: its author %s holds %d bytes here, the quota is %d",
+		ErrOverQuota, book.Short(), from, to, author.Short(), u.bytes, m.cfg.Quota.Bytes)
 }
 
 // serves reports whether book is served to peer: its author or the reader

@@ -5,10 +5,15 @@ package mirror
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +30,7 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -37,7 +42,7 @@ type peer struct {
 	io *peerio.IO
 }
 
-func newPeer(t *testing.T, url string, n byte) *peer {
+func newPeer(t testing.TB, url string, n byte) *peer {
 	seed := identity.Seed{n}
 	db, err := journal.Open(testCtx(t), store.NewMemory(), seed, nil)
 	if err != nil {
@@ -53,17 +58,31 @@ func newPeer(t *testing.T, url string, n byte) *peer {
 
 // session opens a port to the mirror and runs replication on it until
 // the returned stop is called.
-func (p *peer) session(t *testing.T, to identity.ID, cfg replication.Config, share ...*journal.Book) (stop func()) {
+func (p *peer) session(t testing.TB, to identity.ID, cfg replication.Config, share ...*journal.Book) (stop func()) {
 	t.Helper()
-	stop, _ = p.sessionHeld(t, to, cfg, false, share...)
+	stop, _, _ = p.open(t, to, cfg, false, share...)
 	return stop
+}
+
+// run is session, with the error the session ended with (once it ended).
+func (p *peer) run(t testing.TB, to identity.ID, cfg replication.Config, share ...*journal.Book) (stop func(), ended <-chan error) {
+	t.Helper()
+	stop, ended, _ = p.open(t, to, cfg, false, share...)
+	return stop, ended
 }
 
 // sessionHeld is session; with held, the mirror's receipts arrive on the
 // returned channel (which must be read).
-func (p *peer) sessionHeld(t *testing.T, to identity.ID, cfg replication.Config, held bool, share ...*journal.Book) (stop func(), receipts port.Port) {
+func (p *peer) sessionHeld(t testing.TB, to identity.ID, cfg replication.Config, held bool, share ...*journal.Book) (stop func(), receipts port.Port) {
 	t.Helper()
-	pt, err := p.io.At(testCtx(t), to)
+	stop, _, receipts = p.open(t, to, cfg, held, share...)
+	return stop, receipts
+}
+
+// open runs a session (session, run, sessionHeld).
+func (p *peer) open(t testing.TB, to identity.ID, cfg replication.Config, held bool, share ...*journal.Book) (stop func(), ended <-chan error, receipts port.Port) {
+	t.Helper()
+	pt, err := p.io.At(context.Background(), to)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,14 +94,17 @@ func (p *peer) sessionHeld(t *testing.T, to identity.ID, cfg replication.Config,
 	if held {
 		receipts = mux.Channel(port.ChannelHeld)
 	}
-	cfg.Logger = quiet
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
 	sess := replication.NewSession(p.db, mux.Channel(port.ChannelSync), cfg)
 	for _, b := range share {
 		sess.Share(b)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); sess.Run(ctx) }()
+	errc := make(chan error, 1)
+	go func() { defer close(done); errc <- sess.Run(ctx) }()
 	stopped := false
 	stop = func() {
 		if !stopped {
@@ -93,10 +115,10 @@ func (p *peer) sessionHeld(t *testing.T, to identity.ID, cfg replication.Config,
 		}
 	}
 	t.Cleanup(stop)
-	return stop, receipts
+	return stop, errc, receipts
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
@@ -114,7 +136,7 @@ func holds(b *journal.Book, n uint64) func() bool {
 	}
 }
 
-func startMirror(t *testing.T, url string, st store.Store, q Quota) *Mirror {
+func startMirror(t testing.TB, url string, st store.Store, q Quota) *Mirror {
 	t.Helper()
 	m, err := Start(testCtx(t), Config{Store: st, Seed: identity.Seed{9}, Relay: url, Quota: q, Logger: quiet})
 	if err != nil {
@@ -156,8 +178,12 @@ func TestPinAndServe(t *testing.T) {
 		if s.Books != 2 || s.Refused == 0 {
 			return false
 		}
+		// The books are announced in no set order: the pinned ones first.
+		slices.SortStableFunc(books, func(a, b *journal.Book) int {
+			return boolInt(mirrored(t, m, a.Key()) == nil) - boolInt(mirrored(t, m, b.Key()) == nil)
+		})
 		for _, b := range books[:2] {
-			if c, err := m.db.Get(testCtx(t), b.Key()); err != nil || !holds(c, b.Len())() {
+			if c := mirrored(t, m, b.Key()); c == nil || !holds(c, b.Len())() {
 				return false
 			}
 		}
@@ -165,6 +191,9 @@ func TestPinAndServe(t *testing.T) {
 	})
 	stop()
 	ana.io.Close() // Ana is offline from here on
+	if mirrored(t, m, books[2].Key()) != nil {
+		t.Fatal("the book over quota was stored")
+	}
 
 	if !m.serves(books[0].Key(), bob.db.ID()) || !m.serves(books[0].Key(), ana.db.ID()) || m.serves(books[0].Key(), identity.New(identity.Seed{3}).ID()) {
 		t.Fatal("the mirror serves a book to others than its author and its reader")
@@ -198,4 +227,285 @@ func TestPinAndServe(t *testing.T) {
 		t.Fatalf("after a restart: %+v", s)
 	}
 	read(m)
+}
+
+// kib returns n pages of 1 KiB, random like ciphertext.
+func kib(n int) [][]byte {
+	pages := make([][]byte, n)
+	for i := range pages {
+		pages[i] = make([]byte, 1024)
+		rand.Read(pages[i])
+	}
+	return pages
+}
+
+// authored is a book Ana writes to Bob with n pages of 1 KiB after its
+// genesis.
+func authored(t testing.TB, ana *peer, bob identity.ID, task string, n int) *journal.Book {
+	t.Helper()
+	b, err := ana.db.Author(testCtx(t), ana.db.ID().String()+"-"+bob.String()+"-"+task, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len := n; len > 0; len -= 1000 { // at most 1,000 pages a batch
+		if _, err := b.Append(testCtx(t), kib(min(len, 1000))...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+// mirrored returns the mirror's copy of book (nil if it has none).
+func mirrored(t testing.TB, m *Mirror, book identity.ID) *journal.Book {
+	t.Helper()
+	c, err := m.db.Get(testCtx(t), book)
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// TestQuotaOnGrowth: a pinned book grows within its author's byte quota;
+// a growth that would take the author over it is refused, whether its
+// pages come with the head (a few) or are to be pulled (many): the
+// mirror stores nothing of it, counts it, and the author's session ends
+// saying why; the author's book keeps every page.
+func TestQuotaOnGrowth(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		pages int // the growth refused: pushed with the head up to 32 pages
+	}{{"pushed", 30}, {"pulled", 40}} {
+		t.Run(c.name, func(t *testing.T) {
+			url := relaytest.Start(t, relay.DefaultLimits())
+			m := startMirror(t, url, store.NewMemory(), Quota{Bytes: 40 << 10})
+			ana, bob := newPeer(t, url, 1), newPeer(t, url, 2)
+			b := authored(t, ana, bob.db.ID(), "task", 10)
+			_, ended := ana.run(t, m.ID(), replication.Config{}, b)
+			eventually(t, "the book pinned", func() bool { c := mirrored(t, m, b.Key()); return c != nil && holds(c, b.Len())() })
+			if _, err := b.Append(testCtx(t), kib(5)...); err != nil { // within the quota
+				t.Fatal(err)
+			}
+			copy := mirrored(t, m, b.Key())
+			eventually(t, "the growth within the quota stored", holds(copy, b.Len()))
+			before, held := m.Stats(), copy.Info()
+
+			if _, err := b.Append(testCtx(t), kib(c.pages)...); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-ended:
+				if err == nil || !strings.Contains(err.Error(), "over quota") || !strings.Contains(err.Error(), b.Key().Short()) {
+					t.Fatalf("Ana's session ended with %v, want the mirror's reason: over quota, naming the book", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the growth over quota did not end Ana's session")
+			}
+			after, now := m.Stats(), copy.Info()
+			if after.Refused != before.Refused+1 || after.Bytes != before.Bytes || after.Books != before.Books {
+				t.Fatalf("stats before %+v, after %+v: want one more refusal, nothing more held", before, after)
+			}
+			if now.Head.Length != held.Head.Length || !bytes.Equal(now.Head.Root[:], held.Head.Root[:]) || !slices.Equal(now.Have, held.Have) {
+				t.Fatalf("the mirror's copy changed: %+v, then %+v", held, now)
+			}
+			if b.Len() != 1+10+5+uint64(c.pages) {
+				t.Fatalf("Ana's book has %d pages", b.Len())
+			}
+		})
+	}
+}
+
+// counter counts a session's messages by direction and type.
+type counter struct {
+	mu    sync.Mutex
+	sent  map[replication.Type]int
+	recv  map[replication.Type]int
+	pages int // pages sent
+}
+
+func newCounter() *counter {
+	return &counter{sent: map[replication.Type]int{}, recv: map[replication.Type]int{}}
+}
+
+func (c *counter) on(e replication.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.Send {
+		c.sent[e.Type]++
+		c.pages += e.Pages
+	} else {
+		c.recv[e.Type]++
+	}
+}
+
+func (c *counter) get() (sent, recv map[replication.Type]int, pages int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.sent), maps.Clone(c.recv), c.pages
+}
+
+// TestReconcileManyBooks: once the mirror holds 1,000 books of one
+// author, a new session of the author reconciles them in one round trip:
+// a hello each way, no have, no page sent again. A page written then goes
+// alone, with its head.
+func TestReconcileManyBooks(t *testing.T) {
+	url := relaytest.Start(t, relay.DefaultLimits())
+	m := startMirror(t, url, store.NewMemory(), Quota{})
+	ana, bob := newPeer(t, url, 1), newPeer(t, url, 2)
+	books := make([]*journal.Book, 1000)
+	for i := range books {
+		books[i] = authored(t, ana, bob.db.ID(), fmt.Sprint("task", i), 2)
+	}
+	stop := ana.session(t, m.ID(), replication.Config{}, books...)
+	eventually(t, "1,000 books pinned", func() bool {
+		s := m.Stats()
+		return s.Books == len(books) && s.Bytes == int64(len(books))*2048+genesisBytes(t, books)
+	})
+	stop()
+
+	c := newCounter()
+	ana.session(t, m.ID(), replication.Config{OnEvent: c.on}, books...)
+	eventually(t, "the mirror's hello", func() bool { _, recv, _ := c.get(); return recv[replication.TypeHello] == 1 })
+	last := books[len(books)-1]
+	if _, err := last.Append(testCtx(t), kib(1)...); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new page on the mirror", holds(mirrored(t, m, last.Key()), last.Len()))
+	sent, recv, pages := c.get()
+	want := map[replication.Type]int{replication.TypeHello: 1, replication.TypeHave: 1}
+	if !maps.Equal(sent, want) || pages != 1 || !maps.Equal(recv, map[replication.Type]int{replication.TypeHello: 1}) {
+		t.Fatalf("Ana sent %v (%d pages), received %v: want a hello each way, then one have of the new page", sent, pages, recv)
+	}
+}
+
+// genesisBytes is the size of the books' genesis pages.
+func genesisBytes(t testing.TB, books []*journal.Book) int64 {
+	var n int64
+	for _, b := range books {
+		g, err := b.Get(testCtx(t), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += int64(len(g))
+	}
+	return n
+}
+
+// TestResumeAfterKill: a mirror closed while it takes a book, started
+// again on its bbolt file, holds the whole book after the author's next
+// session: no page lost, none sent twice.
+func TestResumeAfterKill(t *testing.T) {
+	url := relaytest.Start(t, relay.DefaultLimits())
+	path := filepath.Join(t.TempDir(), "mirror.db")
+	open := func() *boltstore.Store {
+		st, err := boltstore.Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	st := open()
+	m := startMirror(t, url, st, Quota{})
+	ana, bob := newPeer(t, url, 1), newPeer(t, url, 2)
+	b := authored(t, ana, bob.db.ID(), "big", 20000)
+	stop := ana.session(t, m.ID(), replication.Config{DataBytes: 16 << 10}, b)
+	eventually(t, "a part of the book on the mirror", func() bool {
+		c := mirrored(t, m, b.Key())
+		return c != nil && c.Have().Count() >= 1000
+	})
+	m.Close()
+	stop()
+	st.Close()
+
+	m = startMirror(t, url, open(), Quota{})
+	c := mirrored(t, m, b.Key())
+	held := c.Have().Count()
+	if held == 0 || held >= b.Len() {
+		t.Fatalf("the mirror held %d of %d pages when it closed: not in the middle of the transfer", held, b.Len())
+	}
+	cnt := newCounter()
+	ana.session(t, m.ID(), replication.Config{OnEvent: cnt.on}, b)
+	eventually(t, "the whole book on the mirror", holds(c, b.Len()))
+	if _, _, pages := cnt.get(); uint64(pages) != b.Len()-held {
+		t.Fatalf("Ana sent %d pages after the restart, the mirror lacked %d", pages, b.Len()-held)
+	}
+	var size int64
+	for i := range b.Len() {
+		want, _ := b.Get(testCtx(t), i)
+		got, err := c.Get(testCtx(t), i)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("page %d on the mirror: %d bytes, %v", i, len(got), err)
+		}
+		size += int64(len(want))
+	}
+	if s := m.Stats(); s.Books != 1 || s.Bytes != size {
+		t.Fatalf("stats %+v: want 1 book of %d bytes", s, size)
+	}
+}
+
+// TestStrangerRefused: a peer that announces a book it did not write (a
+// copy of Ana's: her signed head, her genesis) is refused, told why, and
+// the mirror stores nothing.
+func TestStrangerRefused(t *testing.T) {
+	url := relaytest.Start(t, relay.DefaultLimits())
+	m := startMirror(t, url, store.NewMemory(), Quota{})
+	ana, eve := newPeer(t, url, 1), newPeer(t, url, 3)
+	b := authored(t, ana, eve.db.ID(), "task", 3)
+
+	pt, err := eve.io.At(testCtx(t), m.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := port.NewMux(pt, port.ChannelSync)
+	defer mux.Close()
+	ch := mux.Channel(port.ChannelSync)
+	up, err := b.MakeUpgrade(testCtx(t), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, _ := b.GetRange(testCtx(t), 0, b.Len())
+	proof, err := b.RangeProof(testCtx(t), 0, b.Len(), b.Len())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := b.Key()
+	push := &replication.Data{Key: key[:], Start: 0, Length: b.Len(), Pages: pages, Proof: *proof}
+	for _, msg := range []struct {
+		typ  replication.Type
+		body any
+	}{{replication.TypeHello, &replication.Hello{Full: true}}, {replication.TypeHave, &replication.Have{Upgrade: *up, Push: push}}} {
+		enc, err := replication.Encode(msg.typ, msg.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.Send(testCtx(t), enc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		enc, err := ch.Recv(testCtx(t))
+		if err != nil {
+			t.Fatalf("no bye from the mirror: %v", err)
+		}
+		msg, err := replication.Decode(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bye, ok := msg.(*replication.Bye); ok {
+			if !strings.Contains(bye.Reason, "not by the peer") {
+				t.Fatalf("bye %q: want it to say the book is not Eve's", bye.Reason)
+			}
+			break
+		}
+	}
+	if s := m.Stats(); s != (Stats{}) || mirrored(t, m, b.Key()) != nil {
+		t.Fatalf("the mirror took a stranger's copy: %+v", s)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -465,7 +465,7 @@ func (b *Book) stageLocked(pages [][]byte, extra []store.Op) (*stagedAppend, err
 func (st *stagedAppend) commitLocked() *Event {
 	b := st.b
 	b.frontier, b.rec, b.stored = st.next, st.rec, st.recBytes
-	b.recent.add(st.start, st.recs)
+	b.recent.add(st.start, st.recs, b.db.keep)
 	b.unshown = true
 	return &Event{Type: EventAppend, Book: b.key, Name: st.rec.Name, Index: st.start, Pages: st.pages, Head: st.head}
 }
@@ -929,7 +929,7 @@ func (b *Book) putRangeLocked(ctx context.Context, start uint64, pages [][]byte,
 		return nil, fmt.Errorf("book %s: store pages: %w", b.key.Short(), err)
 	}
 	b.rec, b.stored = rec, recBytes
-	b.recent.add(start, recs)
+	b.recent.add(start, recs, b.db.keep)
 	return &Event{Type: EventPut, Book: b.key, Name: rec.Name, Index: start, Pages: pages, Head: head}, nil
 }
 

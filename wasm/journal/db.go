@@ -24,6 +24,7 @@ type DB struct {
 	store store.Store
 	key   *identity.Key
 	now   func() time.Time
+	keep  int // page records each book keeps in memory (Options.RecentPages)
 
 	mu    sync.Mutex // guards books; held while a book is loaded or created
 	books map[identity.ID]*Book
@@ -44,6 +45,10 @@ type DB struct {
 type Options struct {
 	// Now is the clock for audit entries; time.Now if nil.
 	Now func() time.Time
+	// RecentPages is how many of each book's newest pages an open book
+	// keeps in memory (zero: 256), read again without the store. A DB of
+	// many books read rarely (a mirror) keeps fewer.
+	RecentPages int
 }
 
 // AuditName is the name of the audit book every profile authors.
@@ -116,6 +121,10 @@ func Open(ctx context.Context, st store.Store, seed identity.Seed, opts *Options
 	db := &DB{store: st, key: identity.New(seed), now: time.Now, books: make(map[identity.ID]*Book), hooks: make(map[int]func(Event)), stale: make(chan struct{})}
 	if opts != nil && opts.Now != nil {
 		db.now = opts.Now
+	}
+	db.keep = recentMax
+	if opts != nil && opts.RecentPages > 0 {
+		db.keep = opts.RecentPages
 	}
 	v, err := store.GetOne(ctx, st, store.TableMeta, profileKey)
 	if err != nil {

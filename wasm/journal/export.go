@@ -272,7 +272,7 @@ func (db *DB) storeImport(ctx context.Context, from identity.ID, all []importBoo
 		}
 		b.recent.reset()
 		if len(st.recs) > 0 {
-			b.recent.add(st.start, st.recs)
+			b.recent.add(st.start, st.recs, db.keep)
 		}
 		if st.created {
 			db.books[b.key] = b

@@ -3,7 +3,7 @@ package journal
 import "sync"
 
 // recentMax is how many of a book's newest page records a Book keeps in
-// memory.
+// memory by default (Options.RecentPages).
 const recentMax = 256
 
 // recentPages keeps the store records (hashes ‖ page) of a book's newest
@@ -18,15 +18,16 @@ type recentPages struct {
 }
 
 // add records the records of pages [start, start+len(recs)) just
-// written. A range that does not continue the one kept replaces it.
-func (r *recentPages) add(start uint64, recs [][]byte) {
+// written, keeping the newest max. A range that does not continue the one
+// kept replaces it.
+func (r *recentPages) add(start uint64, recs [][]byte, max int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if start != r.start+uint64(len(r.recs)) || len(r.recs) == 0 {
 		r.start, r.recs = start, nil
 	}
 	r.recs = append(r.recs, recs...)
-	if over := len(r.recs) - recentMax; over > 0 {
+	if over := len(r.recs) - max; over > 0 {
 		r.recs = append([][]byte(nil), r.recs[over:]...)
 		r.start += uint64(over)
 	}

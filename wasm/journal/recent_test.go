@@ -1,15 +1,19 @@
 package journal
 
 import (
+	"context"
 	"fmt"
 	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
 func TestRecentPages(t *testing.T) {
 	var r recentPages
 	rec := func(i int) []byte { return []byte(fmt.Sprint(i)) }
 	for i := 0; i < recentMax+10; i++ {
-		r.add(uint64(i), [][]byte{rec(i)})
+		r.add(uint64(i), [][]byte{rec(i)}, recentMax)
 	}
 	if _, ok := r.get(9); ok {
 		t.Fatal("page 9 kept past the bound")
@@ -23,11 +27,36 @@ func TestRecentPages(t *testing.T) {
 	if _, ok := r.span(5, 20); ok {
 		t.Fatal("span reaching before the kept pages")
 	}
-	r.add(1000, [][]byte{rec(1000)}) // not contiguous: replaces
+	r.add(1000, [][]byte{rec(1000)}, recentMax) // not contiguous: replaces
 	if _, ok := r.get(100); ok {
 		t.Fatal("kept pages after a gap")
 	}
 	if v, ok := r.get(1000); !ok || string(v) != "1000" {
 		t.Fatalf("page 1000: %q %v", v, ok)
+	}
+}
+
+// TestRecentPagesOption: a DB opened with RecentPages keeps that many of
+// a book's newest pages in memory.
+func TestRecentPagesOption(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, store.NewMemory(), identity.Seed{1}, &Options{RecentPages: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := db.Author(ctx, "notes", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if _, err := b.Append(ctx, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := b.recent.get(b.Len() - 5); ok {
+		t.Fatal("a fifth page kept in memory")
+	}
+	if v, ok := b.recent.get(b.Len() - 1); !ok || string(v[len(v)-1:]) != "9" {
+		t.Fatalf("the newest page: %q %v", v, ok)
 	}
 }

@@ -538,3 +538,32 @@ func TestDrainedGoesDirect(t *testing.T) {
 		t.Fatalf("%d frames over the data channel, want the drained answer", len(dc.frames))
 	}
 }
+
+// TestDeliverStrangerBufferRaised: with Config.StrangerBuffer raised (a
+// mirror), a stranger's port carries a message past MaxStrangerBuffer
+// and still closes past the raised bound.
+func TestDeliverStrangerBufferRaised(t *testing.T) {
+	io := New("test", identity.Seed{1}, Config{Logger: slog.New(slog.NewTextHandler(&logBuffer{}, nil)), StrangerBuffer: 1 << 20, StrangerTotal: 4 << 20})
+	p, s := addPort(t, io, 2)
+	p.stranger.Store(true)
+	chunk := make([]byte, ChunkSize)
+	msg := 512 << 10
+	for seq := uint64(0); msg > 0; seq++ {
+		flag := byte(flagMore)
+		if msg <= ChunkSize {
+			flag = flagLast
+		}
+		p.deliver(s.frame(seq, flag, chunk[:min(msg, ChunkSize)]))
+		msg -= ChunkSize
+	}
+	if m, err := p.Recv(context.Background()); err != nil || len(m) != 512<<10 {
+		t.Fatalf("a 512 KiB message from a stranger: %d bytes, %v", len(m), err)
+	}
+
+	q, sq := addPort(t, io, 3)
+	q.stranger.Store(true)
+	for seq := uint64(0); seq <= 1<<20/ChunkSize && q.Err() == nil; seq++ {
+		q.deliver(sq.frame(seq, flagMore, chunk))
+	}
+	closedWith(t, q, ErrOverflow)
+}

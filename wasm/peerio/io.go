@@ -23,11 +23,11 @@
 // StrangerOffers a second (the rest refused unread), and an incoming
 // handshake holds no state until it is answered. A stranger's port holds at
 // most MaxStrangerBuffer bytes of messages (being reassembled or unread),
-// and all of them MaxStrangerTotal together; a stranger is not watched at
-// the relay (whose watches per connection are bounded), so its port stays
-// until either end closes it. At on a stranger's port makes it an ordinary
-// port (the room does so when it admits the peer): MaxMessage and MaxInbox
-// apply, and its peer is watched. Frames are delivered from the relay loop
+// and all of them MaxStrangerTotal together (Config may raise both); a
+// stranger is not watched at the relay (whose watches per connection are
+// bounded), so its port stays until either end closes it. At on a
+// stranger's port makes it an ordinary port (the room does so when it
+// admits the peer): MaxMessage and MaxInbox apply, and its peer is watched. Frames are delivered from the relay loop
 // and the data channel without waiting for any port's reader. Writes to
 // the relay that no caller's context bounds (Close's close frame, WebRTC
 // signaling) are bounded by a timeout.
@@ -81,6 +81,12 @@ type Config struct {
 	// (and would replace that newer connection in turn), false stays
 	// offline until Close. Nil reconnects.
 	Reconnect func(replaced bool) bool
+	// StrangerBuffer and StrangerTotal replace MaxStrangerBuffer and
+	// MaxStrangerTotal (zero keeps them): a peer whose work is to take
+	// what strangers send (a mirror: every author pinning to it is one)
+	// lets them send whole messages.
+	StrangerBuffer int
+	StrangerTotal  int64
 }
 
 // IO is one peer's presence on the network.
@@ -140,6 +146,12 @@ func New(alias string, seed identity.Seed, cfg Config) *IO {
 	}
 	if cfg.Retry == 0 {
 		cfg.Retry = time.Second
+	}
+	if cfg.StrangerBuffer <= 0 {
+		cfg.StrangerBuffer = MaxStrangerBuffer
+	}
+	if cfg.StrangerTotal <= 0 {
+		cfg.StrangerTotal = MaxStrangerTotal
 	}
 	var rtc *webrtc.API
 	if cfg.WebRTC != nil {

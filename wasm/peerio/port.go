@@ -458,7 +458,7 @@ func (p *Port) handle(flag byte, chunk []byte) error {
 }
 
 // charge counts n more bytes of partial or inbox against a stranger's
-// limits (MaxStrangerBuffer, MaxStrangerTotal); a port asked for costs
+// limits (Config.StrangerBuffer, StrangerTotal); a port asked for costs
 // nothing here.
 func (p *Port) charge(n int) error {
 	p.chargeMu.Lock()
@@ -466,12 +466,12 @@ func (p *Port) charge(n int) error {
 	if !p.stranger.Load() {
 		return nil
 	}
-	if p.charged+n > MaxStrangerBuffer {
-		return fmt.Errorf("%w: a stranger's port holds over %d bytes", ErrOverflow, MaxStrangerBuffer)
+	if lim := p.io.cfg.StrangerBuffer; p.charged+n > lim {
+		return fmt.Errorf("%w: a stranger's port holds over %d bytes", ErrOverflow, lim)
 	}
-	if p.io.strangerBytes.Add(int64(n)) > MaxStrangerTotal {
+	if lim := p.io.cfg.StrangerTotal; p.io.strangerBytes.Add(int64(n)) > lim {
 		p.io.strangerBytes.Add(-int64(n))
-		return fmt.Errorf("%w: strangers' ports hold over %d bytes", ErrOverflow, MaxStrangerTotal)
+		return fmt.Errorf("%w: strangers' ports hold over %d bytes", ErrOverflow, lim)
 	}
 	p.charged += n
 	return nil

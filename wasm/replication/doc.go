@@ -129,6 +129,13 @@
 // On data, a reader checks it asked for exactly those pages, verifies and
 // stores them, and asks for more.
 //
+// Config.Grow sees every growth of a replica before anything of it is
+// stored (a have's head with its pushed pages, each data message): a
+// reader with a quota (relay/mirror) refuses one there, and the session
+// ends with its reason in the bye. A book added with Share before the
+// peer's hello waits for it, like the books the names share: a peer that
+// already holds it is sent nothing.
+//
 // # A hostile peer
 //
 // Anything out of bounds (size, counts, ranges), undecodable, of an unknown

@@ -59,6 +59,14 @@ type Config struct {
 	// from the peer, verified as they are from the author. Nil: never. It
 	// must not block.
 	FollowVia func(book, holder identity.ID) bool
+	// Grow decides, before anything of a message is stored, whether a
+	// replica may grow: a have taking book from length from to the head
+	// length to, with the pages pushed along (the first of [from, to);
+	// the others are pulled later), or data bringing pages [from, to). An
+	// error refuses it: nothing of the message is stored and the session
+	// ends, the error's text the bye's reason (the peer's Run returns it).
+	// Nil: every growth is taken. It must not block.
+	Grow func(book identity.ID, from, to uint64, pages [][]byte) error
 }
 
 func (c *Config) defaults() {
@@ -364,16 +372,20 @@ func (s *Session) newRep(b *journal.Book) *repBook {
 }
 
 // Share replicates an own book to the peer for the rest of this session,
-// even if its name does not say so.
+// even if its name does not say so. Shared before the peer's hello, it
+// waits for it: a peer that holds the book already gets nothing again.
 func (s *Session) Share(b *journal.Book) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.own[b.Key()]; ok || !b.Writable() {
 		return
 	}
-	o := &ownBook{book: b, known: true}
+	o := &ownBook{book: b}
 	s.own[b.Key()] = o
-	s.markDirtyLocked(b.Key(), o)
+	if s.agreed {
+		o.known = true
+		s.markDirtyLocked(b.Key(), o)
+	}
 }
 
 // Fetch asks for pages [start, end) of a sparse replica (clipped to the
@@ -808,6 +820,9 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 		s.retell(r)
 		return nil
 	}
+	if err := s.grow(key, r.book.Len(), up.Head.Length, m.Push); err != nil {
+		return err
+	}
 	if p := m.Push; p != nil && p.Length == up.Head.Length {
 		// The head and the pages pushed with it: one write.
 		if _, err := r.book.AcceptHeadPages(ctx, up, p.Start, p.Pages, &p.Proof); err != nil {
@@ -840,6 +855,19 @@ func (s *Session) onHave(ctx context.Context, m *Have) error {
 	}
 	s.wantLocked(r)
 	return nil
+}
+
+// grow asks Config.Grow whether a have may take a replica from length
+// from to to, with the pages pushed along that start at from.
+func (s *Session) grow(key identity.ID, from, to uint64, p *Data) error {
+	if s.cfg.Grow == nil || to <= from {
+		return nil
+	}
+	var pages [][]byte
+	if p != nil && p.Start == from {
+		pages = p.Pages
+	}
+	return s.cfg.Grow(key, from, to, pages)
 }
 
 // moved reports whether err failed a have of a head of length n, checked
@@ -940,6 +968,9 @@ func (s *Session) replica(ctx context.Context, m *Have) (*repBook, error) {
 	if err := s.checkAnnounce(m); err != nil {
 		return nil, err
 	}
+	if err := s.grow(key, 0, m.Upgrade.Head.Length, m.Push); err != nil {
+		return nil, err // before the replica is recorded
+	}
 	b, err := s.db.ReaderFrom(ctx, key, s.peer)
 	if err != nil {
 		return nil, fmt.Errorf("%w: announced book %s: %w", ErrProtocol, key.Short(), err)
@@ -1022,6 +1053,11 @@ func (s *Session) onData(ctx context.Context, key identity.ID, d *Data) error {
 		r.inflight = r.inflight.Remove(d.Start, end)
 		s.wantLocked(r)
 		return nil
+	}
+	if s.cfg.Grow != nil {
+		if err := s.cfg.Grow(key, d.Start, end, d.Pages); err != nil {
+			return err
+		}
 	}
 	if err := r.book.PutRange(ctx, d.Start, d.Pages, d.Length, &d.Proof); err != nil {
 		if !s.staleData(r, d.Length, err) {

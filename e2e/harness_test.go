@@ -131,7 +131,7 @@ func (c tappedConn) Write(b []byte) (int, error) {
 }
 
 // pageConfig serves cfg at /config.json until the test ends.
-func pageConfig(t *testing.T, cfg relay.PageConfig) {
+func pageConfig(t testing.TB, cfg relay.PageConfig) {
 	site.mu.Lock()
 	site.config = cfg
 	site.mu.Unlock()

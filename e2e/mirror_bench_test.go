@@ -1,6 +1,13 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
+	"os"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/profiler"
+	"github.com/chromedp/chromedp"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -90,6 +97,7 @@ return last.length > 0 && last[0].head[0] === {{bob}} && a.mirrored >= last[0].h
 		bob.close()
 
 		ana = openMessenger(b, br, "mcatchup-ana", "&task="+task)
+		stopProfile := ana.profile(os.Getenv("CATCHUP_PROFILE"))
 		var got struct {
 			Ms       float64   `json:"ms"`
 			Progress []float64 `json:"progress"`
@@ -112,7 +120,44 @@ for (;;) {
 		if got.Ms < 0 {
 			b.Fatalf("Ana's tab has not caught up after 50 s: %v, %s", got.Progress, got.Info)
 		}
+		stopProfile()
 		b.Logf("ready, first page, then [ms, pages held] when replication started and ended: %v", got.Progress)
 		b.ReportMetric(got.Ms, "ms/catchup")
+	}
+}
+
+// profile starts Chromium's CPU profiler in the tab if file is not "";
+// the function returned stops it and writes the profile (.cpuprofile, as
+// DevTools opens it) to file.
+func (t *tab) profile(file string) func() {
+	if file == "" {
+		return func() {}
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)
+	defer cancel()
+	_, err := chromedp.Call(ctx, profiler.Enable, cdp.Empty{})
+	if err == nil {
+		_, err = chromedp.Call(ctx, profiler.SetSamplingInterval, profiler.SetSamplingIntervalParams{Interval: 200})
+	}
+	if err == nil {
+		_, err = chromedp.Call(ctx, profiler.Start, cdp.Empty{})
+	}
+	if err != nil {
+		t.tb.Fatalf("e2e: %s: profiler: %v", t.name, err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)
+		defer cancel()
+		res, err := chromedp.Call(ctx, profiler.Stop, cdp.Empty{})
+		if err != nil {
+			t.tb.Fatalf("e2e: %s: profiler: %v", t.name, err)
+		}
+		out, err := json.Marshal(res.Profile)
+		if err != nil {
+			t.tb.Fatal(err)
+		}
+		if err := os.WriteFile(file, out, 0o644); err != nil {
+			t.tb.Fatal(err)
+		}
 	}
 }

@@ -47,7 +47,9 @@ type appService struct{ *app.App }
 
 func (s appService) Subscribe(fn func(json.RawMessage)) (cancel func()) {
 	return s.App.Subscribe(func(ev app.Event) {
-		if b, err := json.Marshal(ev); err == nil {
+		// MarshalJSON itself: json.Marshal would check and compact its
+		// output again (0.4 s of a catch-up of 10,000 messages).
+		if b, err := ev.MarshalJSON(); err == nil {
 			fn(b)
 		}
 	})

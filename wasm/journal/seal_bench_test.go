@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/cputime"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/seal"
 )
@@ -26,11 +27,13 @@ func BenchmarkAppendSealing(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(batch * 1024))
 				b.ResetTimer()
+				cpu := cputime.Start(b, batch, "page")
 				for b.Loop() {
 					if _, err := book.Append(ctx, page...); err != nil {
 						b.Fatal(err)
 					}
 				}
+				cpu()
 				reportPages(b, batch*b.N)
 			})
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/jsonhead"
 	"github.com/task-messenger/task-messenger/wasm/internal/subs"
 )
 
@@ -679,8 +680,13 @@ type eventHead struct {
 	State string `json:"state"`
 }
 
-// headOf reads an event's head (zero if ev is not an object).
+// headOf reads an event's head (zero if ev is not an object): its type
+// alone when that is first (a message event: package app writes it so),
+// the whole of it for a peer event.
 func headOf(ev json.RawMessage) eventHead {
+	if typ, ok := jsonhead.Type(ev); ok && typ != "peer" {
+		return eventHead{Type: typ}
+	}
 	var e eventHead
 	if json.Unmarshal(ev, &e) != nil {
 		return eventHead{}

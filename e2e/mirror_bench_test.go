@@ -3,17 +3,17 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"os"
-
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/profiler"
-	"github.com/chromedp/chromedp"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/profiler"
+	"github.com/chromedp/chromedp"
 
 	"github.com/task-messenger/task-messenger/relay"
 	"github.com/task-messenger/task-messenger/relay/mirror"

@@ -131,7 +131,7 @@ func (c tappedConn) Write(b []byte) (int, error) {
 }
 
 // pageConfig serves cfg at /config.json until the test ends.
-func pageConfig(t *testing.T, cfg relay.PageConfig) {
+func pageConfig(t testing.TB, cfg relay.PageConfig) {
 	site.mu.Lock()
 	site.config = cfg
 	site.mu.Unlock()
@@ -234,11 +234,15 @@ func buildSite(root, dir string) error {
 		}
 	}
 	wasm := filepath.Join(dir, "taskmessenger.wasm")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", wasm, "./wasm/cmd/taskmessenger")
+	ldflags := "-s -w"
+	if os.Getenv("E2E_WASM_NAMES") != "" {
+		ldflags = "-w" // the function names kept, for a CPU profile (CATCHUP_PROFILE)
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags="+ldflags, "-o", wasm, "./wasm/cmd/taskmessenger")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w' ./wasm/cmd/taskmessenger: %v\n%s", err, out)
+		return fmt.Errorf("GOOS=js GOARCH=wasm go build -trimpath -ldflags='%s' ./wasm/cmd/taskmessenger: %v\n%s", ldflags, err, out)
 	}
 	goroot, err := exec.Command("go", "env", "GOROOT").Output()
 	if err != nil {

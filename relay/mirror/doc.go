@@ -9,7 +9,10 @@
 // on a port to the mirror (replication.Session.Share); the mirror follows
 // only books whose genesis names the peer that offers them as their author
 // (replication refuses any other announcement), within a quota per author
-// (books and bytes), and verifies every head and page it stores. It serves
+// (books and bytes), and verifies every head and page it stores. A port
+// from an author is a stranger's to the mirror (peerio bounds what it may
+// make the mirror hold unread), so the mirror asks an author for at most
+// 128 pages at a time. It serves
 // a book only to its author and to the reader its name addresses
 // ("${author}-${reader}-…"): until pages are sealed end to end (package
 // seal), a copy is readable by whoever gets it.

@@ -202,6 +202,16 @@ func (m *Mirror) onDBEvent(ev journal.Event) {
 	m.mu.Unlock()
 }
 
+// pinWindow is the most pages the mirror asks an author for before they
+// arrive. A port an author opens to the mirror is a stranger's: peerio
+// closes it when it holds more than MaxStrangerBuffer (256 KiB) of
+// messages the session has not read, and the session reads one at a time,
+// storing each. 128 pages of a room (a message of a few hundred bytes,
+// sealed) stay well under it; asking for replication's default 16,384, an
+// author with more than 256 KiB to pin had its port closed at every
+// retry and never got further.
+const pinWindow = 128
+
 // serve runs replication on a port a peer opened: the peer pins its books
 // (it announces them) and follows those the mirror holds for it.
 func (m *Mirror) serve(p port.Port) {
@@ -214,6 +224,7 @@ func (m *Mirror) serve(p port.Port) {
 		Grow: func(book identity.ID, from, to uint64, pages [][]byte) error {
 			return m.grow(peer, book, from, to, pages)
 		},
+		Window: pinWindow,
 	})
 	ctx, cancel := context.WithCancel(m.ctx)
 	m.startTeller(ctx, peer, mux.Channel(port.ChannelHeld))

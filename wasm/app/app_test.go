@@ -170,12 +170,13 @@ func TestGoesOnline(t *testing.T) {
 	if s := a.State(); s != StateOnline {
 		t.Fatalf("State %q, want online", s)
 	}
-	// The event's JSON is what the page's hooks get.
+	// The event's JSON is what the page's hooks get; its type comes first
+	// (the tabs and the JS API read it alone: package jsonhead).
 	b, err := json.Marshal(Event{Type: room.EventPeer, Peer: a.ID(), State: StateOnline})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"peer":"` + a.ID().String() + `","state":"online","type":"peer"}`; string(b) != want {
+	if want := `{"type":"peer","peer":"` + a.ID().String() + `","state":"online"}`; string(b) != want {
 		t.Fatalf("event JSON %s, want %s", b, want)
 	}
 	if err := a.Close(); err != nil {

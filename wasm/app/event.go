@@ -39,34 +39,31 @@ type Event struct {
 	Restore  *room.RestoreStatus `json:"restore,omitempty"`
 }
 
-// MarshalJSON writes ev with its zero fields left out.
+// MarshalJSON writes ev with its zero fields left out, "type" first (the
+// tabs and the JS API read it alone: package jsonhead).
 func (ev Event) MarshalJSON() ([]byte, error) {
-	o := map[string]any{"type": string(ev.Type)}
+	o := eventJSON{Type: ev.Type, Message: ev.Message, State: ev.State, Error: ev.Error,
+		Evidence: ev.Evidence, Book: ev.Book, Restore: ev.Restore}
 	if ev.Task != (room.TaskID{}) {
-		o["task"] = ev.Task
-	}
-	if ev.Message != nil {
-		o["message"] = ev.Message
+		o.Task = &ev.Task
 	}
 	if !ev.Peer.IsZero() {
-		o["peer"] = ev.Peer
-	}
-	if ev.State != "" {
-		o["state"] = ev.State
-	}
-	if ev.Error != "" {
-		o["error"] = ev.Error
-	}
-	if ev.Evidence != nil {
-		o["evidence"] = ev.Evidence
-	}
-	if ev.Book != nil {
-		o["book"] = ev.Book
-	}
-	if ev.Restore != nil {
-		o["restore"] = ev.Restore
+		o.Peer = &ev.Peer
 	}
 	return json.Marshal(o)
+}
+
+// eventJSON is an Event as JSON.
+type eventJSON struct {
+	Type     room.EventType      `json:"type"`
+	Task     *room.TaskID        `json:"task,omitempty"`
+	Message  *MessageView        `json:"message,omitempty"`
+	Peer     *identity.ID        `json:"peer,omitempty"`
+	State    string              `json:"state,omitempty"`
+	Error    string              `json:"error,omitempty"`
+	Evidence *room.Equivocation  `json:"evidence,omitempty"`
+	Book     *dbcall.BookEvent   `json:"book,omitempty"`
+	Restore  *room.RestoreStatus `json:"restore,omitempty"`
 }
 
 // eventOf is a messenger event as the page sees it.

@@ -13,10 +13,13 @@
 // additional data binds it to its place: the book key, the page's index
 // and the epoch, so a page moved to another book or index, or relabelled,
 // does not open.
-// The nonce is random, not counted: two writers of one book (a fork: the
-// same seed on two devices writing the same index) never reuse one, which
-// a nonce derived from the index would. 192 random bits make a collision
-// negligible for any number of pages a book can hold.
+// The nonce is never derived from the index: two writers of one book (a
+// fork: the same seed on two devices writing the same index) would reuse
+// it. It is a random 16-byte prefix, drawn when a Key is made, then a
+// 64-bit counter of the pages that Key sealed: unique within a Key, and
+// two Keys (two devices, two tabs, two runs) share a prefix with
+// probability 2^-128 per pair. One random draw per key, not per page: the
+// browser's getRandomValues is a call out of WebAssembly.
 //
 // Keys are derived with HKDF-SHA256 from a secret (a task secret shared by
 // its members, or for private books a key of the profile's seed) and the
@@ -31,6 +34,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -62,9 +66,11 @@ var (
 // A Key seals and opens the pages of one book, for one epoch of its
 // secret.
 type Key struct {
-	book  identity.ID
-	epoch uint32
-	aead  interface {
+	book   identity.ID
+	epoch  uint32
+	prefix [16]byte      // random, per Key: the nonce's first bytes
+	count  atomic.Uint64 // pages sealed: the nonce's last 8 bytes
+	aead   interface {
 		Seal(dst, nonce, plaintext, additionalData []byte) []byte
 		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
 	}
@@ -84,27 +90,34 @@ func BookKey(secret []byte, epoch uint32, book identity.ID) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Key{book: book, epoch: epoch, aead: aead}, nil
+	key := &Key{book: book, epoch: epoch, aead: aead}
+	if _, err := rand.Read(key.prefix[:]); err != nil {
+		return nil, fmt.Errorf("seal: nonce prefix: %w", err)
+	}
+	return key, nil
 }
 
 // additional is the additional data of page index: the book key, the
 // index and the epoch, big-endian.
-func (k *Key) additional(index uint64) []byte {
-	ad := make([]byte, 0, len(k.book)+8+4)
-	ad = append(ad, k.book[:]...)
-	ad = binary.BigEndian.AppendUint64(ad, index)
-	return binary.BigEndian.AppendUint32(ad, k.epoch)
+func (k *Key) additional(ad *[adSize]byte, index uint64) []byte {
+	copy(ad[:], k.book[:])
+	binary.BigEndian.PutUint64(ad[len(k.book):], index)
+	binary.BigEndian.PutUint32(ad[len(k.book)+8:], k.epoch)
+	return ad[:]
 }
+
+// adSize is the size of a page's additional data.
+const adSize = len(identity.ID{}) + 8 + 4
 
 // Seal returns page index of the book, sealed.
 func (k *Key) Seal(index uint64, plain []byte) ([]byte, error) {
 	out := make([]byte, header, Overhead+len(plain))
 	out[0] = Version
 	binary.BigEndian.PutUint32(out[1:5], k.epoch)
-	if _, err := rand.Read(out[5:header]); err != nil {
-		return nil, fmt.Errorf("seal: nonce: %w", err)
-	}
-	return k.aead.Seal(out, out[5:header], plain, k.additional(index)), nil
+	copy(out[5:], k.prefix[:])
+	binary.BigEndian.PutUint64(out[5+len(k.prefix):header], k.count.Add(1))
+	var ad [adSize]byte
+	return k.aead.Seal(out, out[5:header], plain, k.additional(&ad, index)), nil
 }
 
 // Epoch returns the epoch of the secret that sealed a page.
@@ -124,7 +137,8 @@ func (k *Key) Open(index uint64, sealed []byte) ([]byte, error) {
 	if epoch != k.epoch {
 		return nil, fmt.Errorf("%w: sealed in epoch %d, the key is of %d", ErrOpen, epoch, k.epoch)
 	}
-	plain, err := k.aead.Open(nil, sealed[5:header], sealed[header:], k.additional(index))
+	var ad [adSize]byte
+	plain, err := k.aead.Open(nil, sealed[5:header], sealed[header:], k.additional(&ad, index))
 	if err != nil {
 		return nil, ErrOpen
 	}

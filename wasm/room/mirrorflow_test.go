@@ -8,7 +8,6 @@ import (
 
 	"github.com/task-messenger/task-messenger/relay/mirror"
 	"github.com/task-messenger/task-messenger/wasm/identity"
-	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
 // TestMirrorHoldsBigBatch: Bob writes 8,192 messages in two SendMany calls
@@ -19,24 +18,8 @@ import (
 // that and the port closed, again at every retry, with 3 pages held.
 func TestMirrorHoldsBigBatch(t *testing.T) {
 	url := startRelay(t)
-	mir, err := mirror.Start(testCtx(t), mirror.Config{Store: store.NewMemory(), Seed: identity.Seed{9}, Relay: url, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mir.Close() })
-	mirrors := []identity.ID{mir.ID()}
-	bob := &node{t: t, name: "bob", url: url, seed: identity.Seed{2}, st: store.NewMemory(), mirrors: mirrors}
-	ana := &node{t: t, name: "ana", url: url, seed: identity.Seed{1}, st: store.NewMemory(), mirrors: mirrors}
-	bob.start()
-	t.Cleanup(bob.stop)
-	ana.start()
-	t.Cleanup(ana.stop)
-	task, err := bob.CreateTask(testCtx(t), "Many at once", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana.join(bob, task.ID)
-	eventually(t, "the pair", func() bool { return bob.paired(task.ID, 1) && ana.paired(task.ID, 1) })
+	mir := startMirror(t, url, mirror.Config{})
+	bob, ana, task := mirrorPair(t, url, []identity.ID{mir.ID()}, "Many at once", nil)
 	toAna := bob.db.BookKey(pairName(bob.ID(), ana.ID(), task.ID))
 	ana.stop()
 	texts := make([]string, 4096)

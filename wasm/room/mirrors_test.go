@@ -18,30 +18,58 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
+// startMirror starts a mirror on the relay at url until the test ends: on
+// a memory store, seed 9, quiet, unless cfg says otherwise.
+func startMirror(t *testing.T, url string, cfg mirror.Config) *mirror.Mirror {
+	t.Helper()
+	if cfg.Store == nil {
+		cfg.Store = store.NewMemory()
+	}
+	if cfg.Seed == (identity.Seed{}) {
+		cfg.Seed = identity.Seed{9}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
+	cfg.Relay = url
+	mir, err := mirror.Start(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mir.Close() })
+	return mir
+}
+
+// mirrorPair starts Bob and Ana with mirrors (each node first given to
+// tweak, if set); Bob creates a task of that title and Ana joins it.
+func mirrorPair(t *testing.T, url string, mirrors []identity.ID, title string, tweak func(*node)) (bob, ana *node, task TaskInfo) {
+	t.Helper()
+	bob = &node{t: t, name: "bob", url: url, seed: identity.Seed{2}, st: store.NewMemory(), mirrors: mirrors}
+	ana = &node{t: t, name: "ana", url: url, seed: identity.Seed{1}, st: store.NewMemory(), mirrors: mirrors}
+	for _, n := range []*node{bob, ana} {
+		if tweak != nil {
+			tweak(n)
+		}
+		n.start()
+		t.Cleanup(n.stop)
+	}
+	task, err := bob.CreateTask(testCtx(t), title, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	eventually(t, "the pair", func() bool { return bob.paired(task.ID, 1) && ana.paired(task.ID, 1) })
+	return bob, ana, task
+}
+
 // TestMirrorDelivers: Bob writes while Ana is offline and goes offline
 // himself; Ana, back, has his messages from the mirror, in order, though
 // the two were never online together. Ana's answer, written while Bob is
 // still away, reaches him the same way.
 func TestMirrorDelivers(t *testing.T) {
 	url := startRelay(t)
-	mir, err := mirror.Start(testCtx(t), mirror.Config{Store: store.NewMemory(), Seed: identity.Seed{9}, Relay: url, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mir.Close() })
-	mirrors := []identity.ID{mir.ID()}
-	bob := &node{t: t, name: "bob", url: url, seed: identity.Seed{2}, st: store.NewMemory(), mirrors: mirrors}
-	ana := &node{t: t, name: "ana", url: url, seed: identity.Seed{1}, st: store.NewMemory(), mirrors: mirrors}
-	bob.start()
-	t.Cleanup(bob.stop)
-	ana.start()
-	t.Cleanup(ana.stop)
-	task, err := bob.CreateTask(testCtx(t), "Never together", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana.join(bob, task.ID)
-	eventually(t, "the pair", func() bool { return bob.paired(task.ID, 1) && ana.paired(task.ID, 1) })
+	mir := startMirror(t, url, mirror.Config{})
+	bob, ana, task := mirrorPair(t, url, []identity.ID{mir.ID()}, "Never together", nil)
 	bobID, anaID := bob.ID(), ana.ID()
 	toAna := bob.db.BookKey(pairName(bobID, anaID, task.ID))
 	toBob := ana.db.BookKey(pairName(anaID, bobID, task.ID))

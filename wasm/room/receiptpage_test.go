@@ -10,7 +10,6 @@ import (
 
 	"github.com/task-messenger/task-messenger/relay/mirror"
 	"github.com/task-messenger/task-messenger/wasm/identity"
-	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
 // receiptPageCount is how many receipt pages n wrote in task.
@@ -42,25 +41,9 @@ func (n *node) receiptPageCount(task TaskID) int {
 // online, receipt pages stop: none answers another.
 func TestReceiptsThroughMirror(t *testing.T) {
 	url := startRelay(t)
-	mir, err := mirror.Start(testCtx(t), mirror.Config{Store: store.NewMemory(), Seed: identity.Seed{9}, Relay: url, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mir.Close() })
+	mir := startMirror(t, url, mirror.Config{})
 	const every = 50 * time.Millisecond
-	mirrors := []identity.ID{mir.ID()}
-	bob := &node{t: t, name: "bob", url: url, seed: identity.Seed{2}, st: store.NewMemory(), mirrors: mirrors, receiptEvery: every}
-	ana := &node{t: t, name: "ana", url: url, seed: identity.Seed{1}, st: store.NewMemory(), mirrors: mirrors, receiptEvery: every}
-	bob.start()
-	t.Cleanup(bob.stop)
-	ana.start()
-	t.Cleanup(ana.stop)
-	task, err := bob.CreateTask(testCtx(t), "Read while away", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana.join(bob, task.ID)
-	eventually(t, "the pair", func() bool { return bob.paired(task.ID, 1) && ana.paired(task.ID, 1) })
+	bob, ana, task := mirrorPair(t, url, []identity.ID{mir.ID()}, "Read while away", func(n *node) { n.receiptEvery = every })
 	bobID, anaID := bob.ID(), ana.ID()
 	toAna := bob.db.BookKey(pairName(bobID, anaID, task.ID))
 	toBob := ana.db.BookKey(pairName(anaID, bobID, task.ID))

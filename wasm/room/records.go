@@ -151,6 +151,17 @@ func (m *Messenger) writeRecord(ctx context.Context, r record) error {
 	return err
 }
 
+// keepRecord writes a record to the tasks book, then applies it.
+func (m *Messenger) keepRecord(ctx context.Context, r record) error {
+	if err := m.writeRecord(ctx, r); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.apply(r)
+	m.mu.Unlock()
+	return nil
+}
+
 // encodeRecord returns a record as a tasks book page.
 func encodeRecord(r record) ([]byte, error) {
 	b, err := json.Marshal(r)

@@ -175,35 +175,30 @@ func (m *Messenger) recordPages(recs []record) ([][]byte, error) {
 // profile, the task says so). Others' "remove" messages are shown, not
 // acted on.
 func (m *Messenger) onRemove(ctx context.Context, t *task, msg Message) {
-	var d struct {
-		ID identity.ID `json:"id"`
-	}
-	if json.Unmarshal(msg.Data, &d) != nil {
+	d, ok := dataID(msg)
+	if !ok {
 		return
 	}
 	m.mu.Lock()
 	creator := t.creatorLocked()
-	_, gone := t.removed[d.ID]
+	_, gone := t.removed[d]
 	done := t.removedSelf
 	allowed := msg.Head.By == creator || t.removers[msg.Head.By]
 	m.mu.Unlock()
 	switch {
-	case !allowed || d.ID == creator:
+	case !allowed || d == creator:
 		return
-	case d.ID == m.self && !done:
-	case d.ID != m.self && !gone:
+	case d == m.self && !done:
+	case d != m.self && !gone:
 	default:
 		return
 	}
-	r := record{Op: opRemove, Task: t.id, Peer: d.ID, By: msg.Head.By, Mid: m.heldOf(t, d.ID)}
-	if err := m.writeRecord(ctx, r); err != nil {
-		m.fail(fmt.Errorf("room: task %s: record the removal of %s: %w", t.id, d.ID.Short(), err))
+	r := record{Op: opRemove, Task: t.id, Peer: d, By: msg.Head.By, Mid: m.heldOf(t, d)}
+	if err := m.keepRecord(ctx, r); err != nil {
+		m.fail(fmt.Errorf("room: task %s: record the removal of %s: %w", t.id, d.Short(), err))
 		return
 	}
-	m.mu.Lock()
-	m.apply(r)
-	m.mu.Unlock()
-	if d.ID == m.self {
+	if d == m.self {
 		m.log.Info("room: removed from a task", "task", t.id, "by", msg.Head.By.Short())
 		m.emit(Event{Type: EventRemoved, Task: t.id, Peer: msg.Head.By})
 		return
@@ -215,7 +210,7 @@ func (m *Messenger) onRemove(ctx context.Context, t *task, msg Message) {
 			m.fail(err)
 		}
 	}
-	m.afterRemoval(t, d.ID)
+	m.afterRemoval(t, d)
 }
 
 // rotate makes t's next secret current (its creator's, after a removal
@@ -230,12 +225,9 @@ func (m *Messenger) rotate(ctx context.Context, t *task) error {
 	m.mu.Lock()
 	r := record{Op: opSecret, Task: t.id, Epoch: t.epoch + 1, Secret: secret}
 	m.mu.Unlock()
-	if err := m.writeRecord(ctx, r); err != nil {
+	if err := m.keepRecord(ctx, r); err != nil {
 		return fmt.Errorf("room: task %s: make its next secret: %w", t.id, err)
 	}
-	m.mu.Lock()
-	m.apply(r)
-	m.mu.Unlock()
 	return nil
 }
 
@@ -274,26 +266,20 @@ func (m *Messenger) AllowRemoving(ctx context.Context, id TaskID, member identit
 // onAllow takes the creator's "allow" message, read from its verified
 // book.
 func (m *Messenger) onAllow(ctx context.Context, t *task, msg Message) {
-	var d struct {
-		ID identity.ID `json:"id"`
-	}
-	if json.Unmarshal(msg.Data, &d) != nil {
+	d, ok := dataID(msg)
+	if !ok {
 		return
 	}
 	m.mu.Lock()
-	ok := msg.Head.By == t.creatorLocked() && !t.removers[d.ID]
+	ok = msg.Head.By == t.creatorLocked() && !t.removers[d]
 	m.mu.Unlock()
 	if !ok {
 		return
 	}
-	r := record{Op: opAllow, Task: t.id, Peer: d.ID}
-	if err := m.writeRecord(ctx, r); err != nil {
-		m.fail(fmt.Errorf("room: task %s: record that %s may remove: %w", t.id, d.ID.Short(), err))
-		return
+	r := record{Op: opAllow, Task: t.id, Peer: d}
+	if err := m.keepRecord(ctx, r); err != nil {
+		m.fail(fmt.Errorf("room: task %s: record that %s may remove: %w", t.id, d.Short(), err))
 	}
-	m.mu.Lock()
-	m.apply(r)
-	m.mu.Unlock()
 }
 
 // applyRemoveLocked applies a removal record: the member's books are no
@@ -393,12 +379,9 @@ func (m *Messenger) learnEpochs(ctx context.Context, t *task, epochs []epochSecr
 	}
 	m.mu.Unlock()
 	for _, r := range recs {
-		if err := m.writeRecord(ctx, r); err != nil {
+		if err := m.keepRecord(ctx, r); err != nil {
 			return fmt.Errorf("room: task %s: keep its secret of epoch %d: %w", t.id, r.Epoch, err)
 		}
-		m.mu.Lock()
-		m.apply(r)
-		m.mu.Unlock()
 	}
 	if len(recs) > 0 {
 		m.emit(Event{Type: EventTask, Task: t.id, State: "rekeyed"})
@@ -436,4 +419,13 @@ func (m *Messenger) removedSourcesLocked(t *task) []markedSource {
 		}
 	}
 	return out
+}
+
+// dataID reads a message's data.id (remove, allow).
+func dataID(msg Message) (identity.ID, bool) {
+	var d struct {
+		ID identity.ID `json:"id"`
+	}
+	err := json.Unmarshal(msg.Data, &d)
+	return d.ID, err == nil
 }

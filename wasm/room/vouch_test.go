@@ -13,7 +13,6 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
 	"github.com/task-messenger/task-messenger/wasm/port"
-	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
 // TestMirrorVouches: Bob's message to Ana, who is offline, is "on a
@@ -24,24 +23,8 @@ import (
 // a member.
 func TestMirrorVouches(t *testing.T) {
 	url := startRelay(t)
-	mir, err := mirror.Start(testCtx(t), mirror.Config{Store: store.NewMemory(), Seed: identity.Seed{9}, Relay: url, Logger: quiet, HeldEvery: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mir.Close() })
-	mirrors := []identity.ID{mir.ID()}
-	bob := &node{t: t, name: "bob", url: url, seed: identity.Seed{2}, st: store.NewMemory(), mirrors: mirrors}
-	ana := &node{t: t, name: "ana", url: url, seed: identity.Seed{1}, st: store.NewMemory(), mirrors: mirrors}
-	bob.start()
-	t.Cleanup(bob.stop)
-	ana.start()
-	t.Cleanup(ana.stop)
-	task, err := bob.CreateTask(testCtx(t), "Vouched for", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana.join(bob, task.ID)
-	eventually(t, "the pair", func() bool { return bob.paired(task.ID, 1) && ana.paired(task.ID, 1) })
+	mir := startMirror(t, url, mirror.Config{HeldEvery: 10 * time.Millisecond})
+	bob, ana, task := mirrorPair(t, url, []identity.ID{mir.ID()}, "Vouched for", nil)
 	bobID, anaID := bob.ID(), ana.ID()
 	ana.stop()
 

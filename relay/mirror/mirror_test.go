@@ -509,3 +509,65 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// TestForkedAuthorRefused: Ana pins a book of 3 pages; a second device of
+// hers (the same seed, another store) wrote other pages under the same
+// book and pins them: the mirror proves the fork, ends that session
+// saying so, and keeps exactly what it held.
+func TestForkedAuthorRefused(t *testing.T) {
+	url := relaytest.Start(t, relay.DefaultLimits())
+	m := startMirror(t, url, store.NewMemory(), Quota{})
+	ana, bob := newPeer(t, url, 1), newPeer(t, url, 2)
+	b := authored(t, ana, bob.db.ID(), "task", 3)
+	stop := ana.session(t, m.ID(), replication.Config{Version: replication.Version}, b)
+	eventually(t, "the mirror holds Ana's book", func() bool { return m.Held(b.Key()) == b.Len() })
+	stop()
+	held := mirrored(t, m, b.Key())
+	before, err := held.GetRange(testCtx(t), 0, b.Len())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The laptop: Ana's seed, another store, the same book written again.
+	laptopDB, err := journal.Open(testCtx(t), store.NewMemory(), identity.Seed{1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	laptop := &peer{db: laptopDB, io: peerio.New("laptop", identity.Seed{1}, peerio.Config{Relay: url, Logger: quiet, Retry: 50 * time.Millisecond})}
+	if err := laptop.io.On(testCtx(t), func(port.Port) {}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { laptop.io.Close() })
+	fork := authored(t, laptop, bob.db.ID(), "task", 5)
+	if fork.Key() != b.Key() {
+		t.Fatal("the laptop's book is another book")
+	}
+	told := make(chan *journal.Fork, 1)
+	onFork := func(book identity.ID, evidence *journal.Fork) {
+		if book == b.Key() {
+			select {
+			case told <- evidence:
+			default:
+			}
+		}
+	}
+	laptop.session(t, m.ID(), replication.Config{Version: replication.Version, OnFork: onFork}, fork)
+	select {
+	case evidence := <-told:
+		if err := evidence.Verify(); err != nil {
+			t.Fatalf("the mirror's evidence of the fork: %v", err)
+		}
+	case <-testCtx(t).Done():
+		t.Fatal("the mirror did not tell the laptop its book forked")
+	}
+	if held.Fork() == nil {
+		t.Fatal("the mirror's copy does not say it forked")
+	}
+	after, err := held.GetRange(testCtx(t), 0, b.Len())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Held(b.Key()) != b.Len() || !slices.EqualFunc(before, after, bytes.Equal) {
+		t.Fatalf("the mirror's copy changed: holds %d pages", m.Held(b.Key()))
+	}
+}

@@ -52,6 +52,8 @@ func TestMirrorDeliversInPage(t *testing.T) {
 	bob.run(script(`return await window.tmApp.invite({{task}})`, map[string]any{"task": task}), &code)
 	ana.run(script(`await window.tmApp.join({{code}}); return true`, map[string]any{"code": code}), nil)
 	bob.poll(script(`(async () => (await window.tmApp.members({{task}})).every((m) => m.paired))()`, map[string]any{"task": task}))
+	// The page says where its books are kept.
+	bob.poll(script(`document.getElementById('mirrors').textContent.includes('mirror ' + {{id}} + ': up')`, map[string]any{"id": mir.ID().Short()}))
 	ana.close()
 
 	want := []string{"first-words-of-bob", "second-words-of-bob", "third-words-of-bob"}

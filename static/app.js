@@ -152,6 +152,22 @@
     scrollToEnd()
   }
 
+  // ---- mirrors -----------------------------------------------------------
+
+  // refreshMirrors shows where this profile's books are kept while its
+  // members are away: each mirror, up or not, and why not (a full quota,
+  // a copy that failed verification).
+  async function refreshMirrors () {
+    if (state.stopped || !state.app.mirrors) return
+    const ms = await state.app.mirrors().catch(() => null)
+    if (!ms) return
+    $('mirrors').textContent = ms.length === 0 ? '' : ms.map((m) => 'mirror ' + short(m.id) + ': ' +
+      (m.online ? 'up' + (m.pinning ? `, keeps ${m.pinned} of your books` : '') : m.gone ? 'unreachable' : 'connecting') +
+      ((m.refused || []).length ? ` · refused (served bad data for ${m.refused.length} book(s))` : '') +
+      (/over quota/.test(m.error || '') ? ' · full: it keeps no more of your books (they are safe here)' : '')).join(' · ')
+    $('mirrors').title = ms.filter((m) => m.error).map((m) => short(m.id) + ': ' + m.error).join('\n')
+  }
+
   // ---- members -----------------------------------------------------------
 
   let membersTimer = null
@@ -718,6 +734,8 @@
       if (!confirm('Stop waiting for the members that have not answered? You can write at once; a task only they share with you comes back when they answer.')) return
       try { showRestore(await app.finishRestore()) } catch (err) { setState($('me-state'), err.message, 'error') }
     })
+    app.on('mirror', () => refreshMirrors())
+    refreshMirrors()
     app.on('restore', (ev) => {
       $('me-id').textContent = app.id // another tab of the profile may have restored it
       showRestore(ev.restore)

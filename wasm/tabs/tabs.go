@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -144,9 +145,12 @@ const maxRemembered = 64 << 10
 
 // Tab is one tab of a profile: its writer or a follower.
 type Tab struct {
-	cfg  Config
-	self string // this tab's random id
-	log  *slog.Logger
+	// othersSeen: another tab of the profile has posted on the bus (a
+	// writer posts its service's events only then: posts).
+	othersSeen atomic.Bool
+	cfg        Config
+	self       string // this tab's random id
+	log        *slog.Logger
 
 	subs   subs.List[json.RawMessage]
 	ctx    context.Context
@@ -635,6 +639,14 @@ func (t *Tab) partialWait() time.Duration { return 3 * t.cfg.Ping }
 
 // posts reports whether the writer posts an event to the other tabs.
 func (t *Tab) posts(head eventHead) bool {
+	if !t.othersSeen.Load() {
+		// No other tab of the profile has said a word: none follows. A tab
+		// that opens says hello before it reads anything (and reads the
+		// state it needs once the writer answered), so it misses no event
+		// it needs. A catch-up of 10,000 messages posted them all for
+		// nobody: 1.4 s of 7.7.
+		return false
+	}
 	if head.Type != partialEvent {
 		return true
 	}
@@ -745,7 +757,11 @@ func (t *Tab) busLoop() {
 	msgs := t.cfg.Bus.Messages()
 	take := func(b []byte) {
 		var e envelope
-		if json.Unmarshal(b, &e) != nil || e.From == "" || e.From == t.self || (e.To != "" && e.To != t.self) {
+		if json.Unmarshal(b, &e) != nil || e.From == "" || e.From == t.self {
+			return
+		}
+		t.othersSeen.Store(true)
+		if e.To != "" && e.To != t.self {
 			return
 		}
 		t.handle(e)

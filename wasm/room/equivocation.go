@@ -239,16 +239,18 @@ type heldDigests struct {
 
 const maxHeldDigests = 1024 // per author and task: ~80 KiB
 
-// holdDigest records the digest of author's message mid, received just
-// now, to be told to the other members at the next flush. Called with
-// m.mu held.
-func (t *task) holdDigestLocked(author identity.ID, mid uint64, d [sha256.Size]byte) {
+// holdDigestLocked records the digest of author's message mid, received
+// just now (nil: not kept, an older message of a catch-up), to be told to
+// the other members at the next flush. Called with m.mu held.
+func (t *task) holdDigestLocked(author identity.ID, mid uint64, d *[sha256.Size]byte) {
 	h := t.held[author]
 	if h == nil {
 		h = &heldDigests{byMid: make(map[uint64][sha256.Size]byte)}
 		t.held[author] = h
 	}
-	h.byMid[mid] = d
+	if d != nil {
+		h.byMid[mid] = *d
+	}
 	if mid >= maxHeldDigests {
 		delete(h.byMid, mid-maxHeldDigests)
 	}

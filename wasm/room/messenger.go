@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -543,10 +544,18 @@ func (m *Messenger) received(ev journal.Event) {
 		m.rescan(m.ctx, book)
 		return
 	}
+	// Digests are kept of the newest maxHeldDigests messages only: a
+	// catch-up's older pages are not hashed (digests reads them again if
+	// asked).
+	newest := book.Len() + src.Shift
 	for i, page := range ev.Pages {
 		idx := ev.Index + uint64(i) + src.Shift
 		msg, _ := src.Seal.decode(page, ref.peer, ev.Index+uint64(i), idx)
-		d := digest(msg)
+		var d *[sha256.Size]byte
+		if idx+maxHeldDigests >= newest {
+			dg := digest(msg)
+			d = &dg
+		}
 		m.mu.Lock()
 		t.holdDigestLocked(ref.peer, idx, d)
 		t.heldLocked(ref.peer, idx, msg.Type)

@@ -80,6 +80,7 @@ type Mirror struct {
 	unhook func()
 
 	mu      sync.Mutex
+	closed  bool                             // Close began: no port is served
 	usage   map[identity.ID]*usage           // by author
 	tellers map[identity.ID]map[*teller]bool // by author: a teller per port from it (held.go)
 	refused atomic.Int64
@@ -215,6 +216,18 @@ const pinWindow = 128
 // serve runs replication on a port a peer opened: the peer pins its books
 // (it announces them) and follows those the mirror holds for it.
 func (m *Mirror) serve(p port.Port) {
+	// The IO calls serve from a goroutine of its own, which may run as
+	// Close waits: serve counts itself in m.wg before it starts anything,
+	// or not at all once Close began (an Add racing Wait).
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		p.Close()
+		return
+	}
+	m.wg.Add(1)
+	m.mu.Unlock()
+	defer m.wg.Done()
 	peer := p.Remote()
 	mux := port.NewMux(p, port.ChannelSync, port.ChannelHeld)
 	sess := replication.NewSession(m.db, mux.Channel(port.ChannelSync), replication.Config{
@@ -318,6 +331,9 @@ func (m *Mirror) Stats() Stats {
 
 // Close goes offline and waits for the sessions to end.
 func (m *Mirror) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
 	if m.cancel != nil {
 		m.cancel()
 	}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -569,5 +570,47 @@ func TestForkedAuthorRefused(t *testing.T) {
 	}
 	if m.Held(b.Key()) != b.Len() || !slices.EqualFunc(before, after, bytes.Equal) {
 		t.Fatalf("the mirror's copy changed: holds %d pages", m.Held(b.Key()))
+	}
+}
+
+// TestCloseWhilePortsArrive: the IO hands ports to the mirror from
+// goroutines of its own, which may run while Close waits: each port is
+// either served and closed by Close, or closed at once (none counted in the
+// wait group Close is waiting on: a race; none served after Close).
+func TestCloseWhilePortsArrive(t *testing.T) {
+	url := relaytest.Start(t, relay.DefaultLimits())
+	m, err := Start(testCtx(t), Config{Store: store.NewMemory(), Seed: identity.Seed{9}, Relay: url, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var peers []port.Port
+	closed, fed := make(chan struct{}), make(chan struct{})
+	go func() { // ports keep arriving, before, while and after Close runs
+		defer close(fed)
+		for i := 0; ; i++ {
+			theirs, mine := port.Pipe(identity.New(identity.Seed{byte(10 + i%200)}).ID(), m.ID(), 16)
+			mu.Lock()
+			peers = append(peers, theirs)
+			mu.Unlock()
+			m.serve(mine)
+			select {
+			case <-closed:
+				if i%4 == 3 {
+					return
+				}
+			default:
+			}
+		}
+	}()
+	m.Close()
+	close(closed)
+	<-fed
+	mu.Lock()
+	defer mu.Unlock()
+	for i, p := range peers {
+		if err := p.Send(testCtx(t), []byte{0}); !errors.Is(err, port.ErrClosed) {
+			t.Fatalf("port %d of %d after Close: %v, want closed", i, len(peers), err)
+		}
 	}
 }

@@ -12,6 +12,7 @@ const (
 	TraceMessage = traceMessage
 	TraceRefused = traceRefused
 	TraceOffline = traceOffline
+	TraceAnswer  = traceAnswer
 )
 
 // SetTrace makes io call f on the events above. Call it before On.

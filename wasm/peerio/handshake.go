@@ -26,7 +26,9 @@ import (
 // and bound to A, B, ephA and ephB: a relay that swaps a key fails a
 // signature; one that replays an old offer cannot answer it (it lacks ephA's
 // secret). Every frame of the port is then sealed with XChaCha20-Poly1305
-// (see port.go), so the relay forwards ciphertext only.
+// (see port.go), so the relay forwards ciphertext only. B sends no frame
+// before its answer: A drops frames of a session it does not know yet, and
+// a port never fills a gap.
 
 const (
 	sidSize     = 16

@@ -131,6 +131,7 @@ const (
 	traceMessage = "message" // a port queued a message for Recv
 	traceRefused = "refused" // a handshake message was refused
 	traceOffline = "offline" // the relay connection ended and the IO stays offline (Config.Reconnect)
+	traceAnswer  = "answer"  // a port to an offerer is current, its answer not yet sent
 )
 
 func (io *IO) traceEvent(event string, peer identity.ID) {
@@ -392,10 +393,12 @@ func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b [
 		if p == nil {
 			return nil
 		}
+		io.traceEvent(traceAnswer, peer)
 		if err := c.Send(ctx, peer, relay.KindSignal, answer); err != nil {
 			p.shut(err)
 			return err
 		}
+		close(p.answered) // the port was current before: its frames waited
 		io.announce(ctx, c, p)
 	case envAnswer:
 		io.mu.Lock()
@@ -456,6 +459,9 @@ const glareWindow = 5 * time.Second
 func (io *IO) register(peer identity.ID, sid sessionID, k *keys, initiator bool, accept func(mine *offer, live *Port) bool) *Port {
 	p := newPort(io, peer, sid, k)
 	p.initiator, p.opened = initiator, time.Now()
+	if !initiator {
+		p.answered = make(chan struct{}) // closed once the answer is sent (signal)
+	}
 	io.mu.Lock()
 	old, pending := io.ports[peer], io.offers[peer]
 	if accept != nil && !accept(pending, old) {

@@ -462,3 +462,59 @@ func TestReplacedStaysOffline(t *testing.T) {
 	}
 	exchange(t, pa, cur.accept(t), []byte("to the newer tab"))
 }
+
+// TestFramesWaitForTheAnswer: the answering end's port is current (At
+// returns it) before its answer has gone to the relay; a message sent on
+// it then waits for the answer, so it reaches the offerer (sent first, the
+// offerer would drop its frame, knowing no port of that session yet, and
+// the port would wait for it forever).
+func TestFramesWaitForTheAnswer(t *testing.T) {
+	url := startRelay(t)
+	ana, bob := newPeer(t, url, "ana", 1), newPeer(t, url, "bob", 2)
+	answering, release := make(chan struct{}), make(chan struct{})
+	peerio.SetTrace(bob.IO, func(name string, about identity.ID) {
+		if name == peerio.TraceAnswer {
+			close(answering)
+			<-release // Bob's answer is slow to go out
+		}
+	})
+	ana.online(t)
+	bob.online(t)
+	type result struct {
+		p   port.Port
+		err error
+	}
+	dialed := make(chan result, 1)
+	go func() {
+		p, err := ana.At(ctx(t), bob.ID())
+		dialed <- result{p, err}
+	}()
+	select {
+	case <-answering:
+	case <-ctx(t).Done():
+		t.Fatal("Bob never answered")
+	}
+	pb, err := bob.At(ctx(t), ana.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- pb.Send(ctx(t), []byte("first")) }()
+	select {
+	case err := <-sent:
+		t.Errorf("the message was sent before the answer (%v)", err)
+	case <-time.After(100 * time.Millisecond): // waiting, as it should
+	}
+	close(release)
+	r := <-dialed
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	got, err := r.p.Recv(ctx(t))
+	if err != nil || string(got) != "first" {
+		t.Fatalf("Ana received %q, %v; want the message Bob sent first", got, err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+}

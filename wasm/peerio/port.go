@@ -108,6 +108,13 @@ type Port struct {
 	drainOK sync.Once
 	ackOnce sync.Once // the other end's drain is answered once
 
+	// answered is closed once the other end can take this port's frames:
+	// at once for the offerer; for the answering end once its answer went
+	// to the relay (a frame sent before it would reach an offerer that
+	// knows no port of its sid, be dropped, and leave a gap the port never
+	// fills).
+	answered chan struct{}
+
 	closed chan struct{}
 	once   sync.Once
 	err    error // why the port closed; set before closed is closed
@@ -115,10 +122,13 @@ type Port struct {
 
 var _ port.Port = (*Port)(nil)
 
+// newPort returns a port whose other end takes its frames (answered).
 func newPort(io *IO, remote identity.ID, sid sessionID, k *keys) *Port {
+	answered := make(chan struct{})
+	close(answered)
 	return &Port{io: io, local: io.key.ID(), remote: remote, sid: sid, send: k.send, recv: k.recv,
 		held: make(map[uint64][]byte), arrived: make(chan struct{}, 1), taken: make(chan struct{}, 1), closed: make(chan struct{}),
-		drained: make(chan struct{}), direct: directPath{opened: make(chan struct{})}}
+		drained: make(chan struct{}), direct: directPath{opened: make(chan struct{})}, answered: answered}
 }
 
 // Local returns this end's id.
@@ -168,6 +178,13 @@ func (p *Port) sendFrame(ctx context.Context, flag byte, chunk []byte, early boo
 
 // sendFrameLocked is sendFrame with sealMu held.
 func (p *Port) sendFrameLocked(ctx context.Context, flag byte, chunk []byte, early bool) error {
+	select {
+	case <-p.answered:
+	case <-p.closed:
+		return p.closeErr()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	select {
 	case <-p.closed:
 		return p.closeErr()

@@ -567,9 +567,12 @@ func (s *Session) readLoop(ctx context.Context) error {
 	}
 }
 
-// fail tells the peer why the session ends, then ends it.
+// fail tells the peer why the session ends, then ends it. A session
+// ending on this end (ctx ended: stopped, or its other loop failed) tells
+// nothing: what failed then (a store write cut short) is no fault of the
+// peer's.
 func (s *Session) fail(ctx context.Context, err error) error {
-	if errors.Is(err, errDone) {
+	if errors.Is(err, errDone) || ctx.Err() != nil {
 		return err
 	}
 	s.cfg.Logger.Warn("replication: ending session", "peer", s.peer.Short(), "err", err)

@@ -53,7 +53,7 @@ func forkHeals(t *testing.T, laptop, phone []string) {
 	for _, text := range laptop {
 		bob.send(task.ID, text, nil)
 	}
-	eventually(t, "Ana has the laptop's messages", func() bool { return ana.hasChat(task.ID, bobID, laptop[len(laptop)-1]) })
+	eventually(t, "Ana has the laptop's messages", func() bool { return ana.hasChat(task.ID, bobID, laptop[len(laptop)-1]) }, state(task.ID, ana, bob))
 	bob.stop()
 
 	var opens atomic.Int32 // ports the device opens or takes, to Ana

@@ -79,7 +79,6 @@ type pageSeal struct {
 	secrets secrets // by epoch
 	epoch   uint32  // the epoch to seal with
 	cache   *keyCache
-	private bool // a private book: its secret cannot be missing
 }
 
 // ErrNoSecret means a sealed page of an epoch whose secret this profile
@@ -154,7 +153,7 @@ func (s pageSeal) decode(page []byte, author identity.ID, index, mid uint64) (Me
 
 // privateSeal returns the seal of a private book of this profile.
 func (m *Messenger) privateSeal(book identity.ID) pageSeal {
-	return pageSeal{book: book, secrets: m.private, cache: &m.keys, private: true}
+	return pageSeal{book: book, secrets: m.private, cache: &m.keys}
 }
 
 // sealLocked returns the seal of a book of task t shared with a member
@@ -170,36 +169,45 @@ func (m *Messenger) sealOf(t *task, book identity.ID) pageSeal {
 	return m.sealLocked(t, book)
 }
 
-// sealPage is the DB's sealer (journal.Sealer) while the messenger runs:
-// the tasks book and a task's log under the profile's private secret, a
-// book to a member under its task's secret (plain while the task has
-// none), any other book (not the room's) as it is.
+// sealPage is the DB's sealer (journal.Sealer) while the messenger runs
+// (sealNamed says which secret; any other book, not the room's, as it is).
 func (m *Messenger) sealPage(key identity.ID, name string, index uint64, page []byte) ([]byte, error) {
-	if name == tasksBook {
-		return m.privateSeal(key).seal(index, page)
+	ps, ok, err := m.sealNamed(key, name)
+	if err != nil || !ok {
+		return page, err
+	}
+	return ps.seal(index, page)
+}
+
+// sealNamed returns the seal of a room book by its name: the tasks book,
+// the audit book and a task's log ("${self}-${task}") under the profile's
+// private secret; a book between this profile and a member
+// ("${a}-${r}-${task}", a successor's ".${gen}" after it, this profile
+// a or r) under its task's secret (plain while the task has none). ok is
+// false for any other book, which the room neither writes nor reads.
+func (m *Messenger) sealNamed(key identity.ID, name string) (ps pageSeal, ok bool, err error) {
+	if name == tasksBook || name == journal.AuditName {
+		return m.privateSeal(key), true, nil
 	}
 	parts := strings.Split(strings.SplitN(name, ".", 2)[0], "-")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] != m.self.String() {
-		return page, nil
+	self := m.self.String()
+	if len(parts) < 2 || len(parts) > 3 || parts[0] != self && (len(parts) == 2 || parts[1] != self) {
+		return pageSeal{}, false, nil
 	}
 	id, err := ParseTaskID(parts[len(parts)-1])
 	if err != nil {
-		return page, nil
+		return pageSeal{}, false, nil
 	}
 	if len(parts) == 2 {
-		return m.privateSeal(key).seal(index, page)
+		return m.privateSeal(key), true, nil
 	}
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	t := m.tasks[id]
-	var ps pageSeal
-	if t != nil {
-		ps = m.sealLocked(t, key)
-	}
-	m.mu.Unlock()
 	if t == nil {
-		return nil, fmt.Errorf("room: a book of task %s, which this profile does not have", id)
+		return pageSeal{}, false, fmt.Errorf("room: a book of task %s, which this profile does not have", id)
 	}
-	return ps.seal(index, page)
+	return m.sealLocked(t, key), true, nil
 }
 
 // maxPage bounds a task book's page: a message, sealed.
@@ -233,14 +241,18 @@ func (m *Messenger) sourceOf(t *task, b *journal.Book, author identity.ID, shift
 
 // Plaintext returns the payload of the page index of one of this profile's
 // books or of a member's book it reads, opened; nil if it cannot (not a
-// task book, no secret, not sealed for it). For devtools' plaintext view
+// room book, no secret, not sealed for it). For devtools' plaintext view
 // (report.Config.Open).
 func (m *Messenger) Plaintext(book identity.ID, index uint64, page []byte) []byte {
 	if index == 0 || len(page) == 0 || page[0] == '{' {
 		return nil
 	}
-	ps, ok := m.sealFor(book)
-	if !ok {
+	b, err := m.db.Get(m.ctx, book)
+	if err != nil {
+		return nil
+	}
+	ps, ok, err := m.sealNamed(book, b.Name())
+	if err != nil || !ok {
 		return nil
 	}
 	plain, err := ps.open(index, page)
@@ -248,30 +260,4 @@ func (m *Messenger) Plaintext(book identity.ID, index uint64, page []byte) []byt
 		return nil
 	}
 	return plain
-}
-
-// sealFor returns the seal of any book of this profile or of a member's
-// book it reads.
-func (m *Messenger) sealFor(book identity.ID) (pageSeal, bool) {
-	if book == m.tasksLog.Key() || book == m.db.Audit().Key() {
-		return m.privateSeal(book), true
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if ref, ok := m.replica[book]; ok {
-		if t := m.tasks[ref.task]; t != nil {
-			return m.sealLocked(t, book), true
-		}
-	}
-	for _, t := range m.tasks {
-		if t.log != nil && t.log.Key() == book {
-			return m.privateSeal(book), true
-		}
-		for _, mb := range t.members {
-			if mb.out != nil && mb.out.Key() == book {
-				return m.sealLocked(t, book), true
-			}
-		}
-	}
-	return pageSeal{}, false
 }

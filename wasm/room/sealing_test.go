@@ -77,6 +77,22 @@ func TestPagesSealed(t *testing.T) {
 	if msg, err := ana.sealOf(ana.task(task.ID), in.key).decode(page, bob.ID(), 1, 1); err != nil || msg.Type == TypeInvalid {
 		t.Fatalf("Ana opens Bob's page: %+v, %v", msg, err)
 	}
+	// Devtools' plaintext view: Ana opens her member's page and her own
+	// log's; not a page of a book she does not have.
+	if plain := ana.Plaintext(in.key, 1, page); !bytes.HasPrefix(plain, []byte(`{`)) {
+		t.Fatalf("Plaintext of Bob's page: %q", plain)
+	}
+	log := ana.task(task.ID).log
+	logPage, err := log.Get(testCtx(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain := ana.Plaintext(log.Key(), 1, logPage); !bytes.Contains(plain, []byte(`"join"`)) {
+		t.Fatalf("Plaintext of Ana's log: %q", plain)
+	}
+	if plain := bob.Plaintext(ana.db.Audit().Key(), 1, logPage); plain != nil {
+		t.Fatalf("Plaintext of a book Bob does not have: %q", plain)
+	}
 	other, _ := seal.NewSecret()
 	stranger := pageSeal{book: in.key, secrets: secrets{0: other}, cache: &keyCache{}}
 	msg, err := stranger.decode(page, bob.ID(), 1, 1)

@@ -3,10 +3,8 @@ package journal_test
 import (
 	"testing"
 
-	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/cputime"
-	"github.com/task-messenger/task-messenger/wasm/journal"
-	"github.com/task-messenger/task-messenger/wasm/seal"
+	"github.com/task-messenger/task-messenger/wasm/seal/sealtest"
 )
 
 // BenchmarkAppendSealing is AppendSingle and AppendBatch100 (1 KiB pages)
@@ -20,7 +18,7 @@ func BenchmarkAppendSealing(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				db := openDB(b, newStore(b), 1)
 				if sealed {
-					db.SetSealer(bookSealer(b))
+					db.SetSealer(sealtest.BookSealer(b))
 				}
 				book, _ := db.Author(ctx, "bench", nil)
 				page := pages(batch, 1024, "x")
@@ -37,23 +35,5 @@ func BenchmarkAppendSealing(b *testing.B) {
 				reportPages(b, batch*b.N)
 			})
 		}
-	}
-}
-
-// bookSealer returns a sealer that seals every page under a key of its
-// book, derived once per book as the room's key cache does.
-func bookSealer(b *testing.B) journal.Sealer {
-	secret := make([]byte, seal.KeySize)
-	keys := make(map[identity.ID]*seal.Key)
-	return func(key identity.ID, _ string, index uint64, page []byte) ([]byte, error) {
-		k := keys[key]
-		if k == nil {
-			var err error
-			if k, err = seal.BookKey(secret, 1, key); err != nil {
-				b.Fatal(err)
-			}
-			keys[key] = k
-		}
-		return k.Seal(index, page)
 	}
 }

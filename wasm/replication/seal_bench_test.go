@@ -3,11 +3,9 @@ package replication_test
 import (
 	"testing"
 
-	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/cputime"
-	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/replication"
-	"github.com/task-messenger/task-messenger/wasm/seal"
+	"github.com/task-messenger/task-messenger/wasm/seal/sealtest"
 )
 
 // BenchmarkReplicateSealing is BenchmarkReplicate (20,000 pages of 1 KiB
@@ -21,7 +19,7 @@ func BenchmarkReplicateSealing(b *testing.B) {
 			const n = 20_000
 			ana := openDB(b, 1)
 			if sealed {
-				ana.SetSealer(bookSealer(b))
+				ana.SetSealer(sealtest.BookSealer(b))
 			}
 			book, err := ana.Author(ctx, "bench", nil)
 			if err != nil {
@@ -49,23 +47,5 @@ func BenchmarkReplicateSealing(b *testing.B) {
 			b.ReportMetric(float64(int(length)*b.N)/b.Elapsed().Seconds(), "pages/s")
 			b.ReportMetric(float64(stored)/float64(length), "B/page")
 		})
-	}
-}
-
-// bookSealer seals every page under a key of its book, derived once per
-// book as the room's key cache does.
-func bookSealer(b *testing.B) journal.Sealer {
-	secret := make([]byte, seal.KeySize)
-	keys := make(map[identity.ID]*seal.Key)
-	return func(key identity.ID, _ string, index uint64, page []byte) ([]byte, error) {
-		k := keys[key]
-		if k == nil {
-			var err error
-			if k, err = seal.BookKey(secret, 1, key); err != nil {
-				b.Fatal(err)
-			}
-			keys[key] = k
-		}
-		return k.Seal(index, page)
 	}
 }

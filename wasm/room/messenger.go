@@ -143,31 +143,30 @@ type pendingKey struct {
 // task is the in-memory state of a task. Its fields are guarded by
 // Messenger.mu, but for id (immutable) and wmu.
 type task struct {
-	id          TaskID
-	title       string
-	titleKey    Key
-	parent      *TaskID
-	host        identity.ID
-	created     int64
-	log         *journal.Book
-	members     map[identity.ID]*member
-	clock       uint64                                   // the highest clock seen in the task
-	clocks      map[identity.ID]uint64                   // the highest clock accepted from each author, this profile included
-	invites     map[inviteHash]*inviteState              // invites this profile issued for the task
-	introduced  map[identity.ID]int                      // members each member announced
-	refused     map[identity.ID]map[uint64]string        // members' messages shown invalid, by mid: why
-	equiv       map[identity.ID]map[uint64]*Equivocation // evidence against members, by mid
-	held        map[identity.ID]*heldDigests             // digests of members' messages received lately
-	receipts    map[identity.ID]*receiptState            // what this profile holds and read of each author's messages
-	pages       receiptPages                             // this profile's receipt pages (receiptpage.go)
-	secrets     secrets                                  // the task's secrets by epoch (secret.go); copied on write
-	epoch       uint32                                   // the epoch of the secret pages are sealed with now
-	creator     identity.ID                              // who made the task (remove.go); zero: its host
-	removed     map[identity.ID]*member                  // members removed (remove.go): their past books only
-	removedSelf bool                                     // this profile was removed from the task
-	removedBy   identity.ID                              // by whom
-	removers    map[identity.ID]bool                     // members the creator allowed to remove (remove.go)
-	wmu         sync.Mutex                               // serialises writes to this profile's books of the task
+	id         TaskID
+	title      string
+	titleKey   Key
+	parent     *TaskID
+	host       identity.ID
+	created    int64
+	log        *journal.Book
+	members    map[identity.ID]*member
+	clock      uint64                                   // the highest clock seen in the task
+	clocks     map[identity.ID]uint64                   // the highest clock accepted from each author, this profile included
+	invites    map[inviteHash]*inviteState              // invites this profile issued for the task
+	introduced map[identity.ID]int                      // members each member announced
+	refused    map[identity.ID]map[uint64]string        // members' messages shown invalid, by mid: why
+	equiv      map[identity.ID]map[uint64]*Equivocation // evidence against members, by mid
+	held       map[identity.ID]*heldDigests             // digests of members' messages received lately
+	receipts   map[identity.ID]*receiptState            // what this profile holds and read of each author's messages
+	pages      receiptPages                             // this profile's receipt pages (receiptpage.go)
+	secrets    secrets                                  // the task's secrets by epoch (secret.go); copied on write
+	epoch      uint32                                   // the epoch of the secret pages are sealed with now
+	creator    identity.ID                              // who made the task (remove.go); zero: its host
+	removed    map[identity.ID]*member                  // members removed (remove.go): their past books only
+	removedBy  identity.ID                              // who removed this profile from the task; zero: not removed
+	removers   map[identity.ID]bool                     // members the creator allowed to remove (remove.go)
+	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
 }
 
 func newTask(id TaskID, title string, parent *TaskID, host identity.ID, created int64) *task {

@@ -182,7 +182,7 @@ func (m *Messenger) onRemove(ctx context.Context, t *task, msg Message) {
 	m.mu.Lock()
 	creator := t.creatorLocked()
 	_, gone := t.removed[d]
-	done := t.removedSelf
+	done := !t.removedBy.IsZero()
 	allowed := msg.Head.By == creator || t.removers[msg.Head.By]
 	m.mu.Unlock()
 	switch {
@@ -287,7 +287,7 @@ func (m *Messenger) onAllow(ctx context.Context, t *task, msg Message) {
 // profile was removed. Called with m.mu held.
 func (m *Messenger) applyRemoveLocked(t *task, r record) {
 	if r.Peer == m.self {
-		t.removedSelf, t.removedBy = true, r.By
+		t.removedBy = r.By
 		return
 	}
 	mb := t.members[r.Peer]

@@ -35,7 +35,7 @@ func (m *Messenger) info(t *task) TaskInfo {
 	defer m.mu.Unlock()
 	info := TaskInfo{ID: t.id, Title: t.title, Parent: t.parent, Host: t.host, Created: t.created, Members: len(t.members) + 1,
 		Creator: t.creatorLocked(), Epoch: t.epoch}
-	if t.removedSelf {
+	if !t.removedBy.IsZero() {
 		by := t.removedBy
 		info.RemovedBy = &by
 	}
@@ -318,7 +318,7 @@ func (m *Messenger) writeManyLocked(ctx context.Context, t *task, drafts []draft
 		return nil, err
 	}
 	m.mu.Lock()
-	if t.removedSelf {
+	if !t.removedBy.IsZero() {
 		m.mu.Unlock()
 		return nil, ErrRemoved
 	}
@@ -565,7 +565,7 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 	// the DB's hooks run, and the messenger's hook takes m.mu.
 	m.mu.Lock()
 	creator := t.creatorLocked()
-	out := []MemberInfo{{ID: m.self, Self: true, Host: t.host == m.self, Paired: true, Online: true, Creator: creator == m.self, Removed: t.removedSelf}}
+	out := []MemberInfo{{ID: m.self, Self: true, Host: t.host == m.self, Paired: true, Online: true, Creator: creator == m.self, Removed: !t.removedBy.IsZero()}}
 	ins := []*journal.Book{nil}
 	for _, mb := range t.members {
 		mi := MemberInfo{ID: mb.id, Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil, Forks: len(mb.next), Continued: mb.outGen,

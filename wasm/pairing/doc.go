@@ -115,7 +115,9 @@
 // matches, including when A leaves. An offer takes no hello once
 // MaxFailures tries failed or are under way, once a try was confirmed,
 // or after Expires (Lifetime after NewOffer). A hello that breaks the
-// protocol (before any reply) costs no try.
+// protocol (before any reply) costs no try. So whoever knows the
+// rendezvous half (or the relay, which may drop anything anyway) can spend
+// a code by trying it: a denial, never a link.
 //
 // The ids in CI bind the key to the port: a party that carries the
 // messages between two ports of its own (the relay, or anyone who found

@@ -20,7 +20,9 @@ import (
 
 // TestMain checks for leaked goroutines; in the browser the runtime's own
 // event handler waits beside the tests.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("runtime.handleEvent")) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("runtime.handleEvent"))
+}
 
 func newKey(t testing.TB) *identity.Key {
 	t.Helper()

@@ -59,6 +59,10 @@ type Config struct {
 	// from the peer, verified as they are from the author. Nil: never. It
 	// must not block.
 	FollowVia func(book, holder identity.ID) bool
+	// Reader is whom the peer reads as, if not only itself: a person the
+	// peer is a device of. Own books named for Reader are shared with the
+	// peer like those named for the peer. Zero: the peer only.
+	Reader identity.ID
 	// Grow decides, before anything of a message is stored, whether a
 	// replica may grow: a have taking book from length from to the head
 	// length to, with the pages pushed along (the first of [from, to);
@@ -301,7 +305,7 @@ func (s *Session) load(ctx context.Context) error {
 		}
 		switch {
 		case info.Writable:
-			if r, ok := journal.NameReader(info.Name); ok && r == s.peer {
+			if r, ok := journal.NameReader(info.Name); ok && s.reads(r) {
 				b, err := s.db.Get(ctx, info.Key)
 				if err != nil {
 					return err
@@ -360,6 +364,12 @@ func (s *Session) load(ctx context.Context) error {
 	return nil
 }
 
+// reads reports whether the peer reads books named for reader: its own,
+// and its person's (Config.Reader).
+func (s *Session) reads(reader identity.ID) bool {
+	return reader == s.peer || !s.cfg.Reader.IsZero() && reader == s.cfg.Reader
+}
+
 // other reports whether a book is a replica of a third profile's book (its
 // author is neither this profile nor the peer): version 2 may serve it, or
 // follow it through the peer.
@@ -414,7 +424,7 @@ func (s *Session) onDBEvent(ev journal.Event) {
 		s.hAppends[ev.Book] = struct{}{}
 		s.hmu.Unlock()
 	case journal.EventCreate:
-		if r, ok := journal.NameReader(ev.Name); !ok || r != s.peer {
+		if r, ok := journal.NameReader(ev.Name); !ok || !s.reads(r) {
 			return
 		}
 		s.hmu.Lock()

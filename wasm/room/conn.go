@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/task-messenger/task-messenger/wasm/device"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/port"
@@ -234,6 +235,7 @@ func (m *Messenger) startSyncLocked(c *conn) {
 			m.heal(c.peer, book, fork)
 		}()
 	}
+	m.deviceSyncLocked(&syncCfg, c.peer)
 	sess := replication.NewSession(m.db, c.mux.Channel(port.ChannelSync), syncCfg)
 	go func() {
 		defer m.wg.Done()
@@ -409,6 +411,9 @@ type wire struct {
 	Host  identity.ID `json:"host,omitzero"`
 	Head  []byte      `json:"head,omitempty"`
 	Pages [][]byte    `json:"pages,omitempty"`
+	// Cert: the sender's device certificate, in a join or joined of a
+	// device that is not its person's first (devices.go).
+	Cert json.RawMessage `json:"cert,omitempty"`
 }
 
 // RoomVersion is the version of the room protocol (1 had no version field
@@ -476,6 +481,8 @@ func decodeWire(b []byte) (wire, error) {
 		return w, errors.New("room: message without a valid key")
 	case authored && w.Author.Check() != nil:
 		return w, errors.New("room: message without a valid author")
+	case len(w.Cert) > device.MaxEncoded || w.Cert != nil && w.Type != wireJoin && w.Type != wireJoined:
+		return w, errors.New("room: a device certificate out of place or too long")
 	case w.Secret != nil && len(w.Secret) != InviteSecretSize:
 		return w, fmt.Errorf("room: invite secret of %d bytes, want %d", len(w.Secret), InviteSecretSize)
 	case len(w.Members) > MaxMembers:

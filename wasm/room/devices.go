@@ -1,12 +1,36 @@
 package room
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/task-messenger/task-messenger/wasm/device"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/replication"
+	"github.com/task-messenger/task-messenger/wasm/seal"
 )
+
+// One person, many devices (issue #14; docs/devices.md). A member of a
+// task is a person; the room keeps one member per device it knows, and
+// m.certs says whose each device is (a device without a certificate is a
+// first device: its own person). A device writes one book per other
+// person, "${device}-${person}-${task}", read by every device of that
+// person, and one to its own person when it has siblings; it reads each
+// author device's book to its own person. So a device linked later finds
+// every book it reads already written, held by its siblings, which serve
+// them (replication version 2 holders).
+//
+// A device is taken as a member of a task on a verified certificate whose
+// person is a member (or this profile's person), unless revoked: from its
+// pairing join (wire "cert") or from its person's announcement, a "device"
+// message {id, cert} in each task, written by the device that linked it.
+// A "revoke-device" message {id, revocation} ends a device everywhere.
 
 // Errors of devices.
 var (
@@ -18,9 +42,21 @@ var (
 	ErrDeviceRevoked = errors.New("room: this device was revoked")
 )
 
+// Message types of devices.
+const (
+	TypeDevice       = "device"        // data {id, cert}: the author's person has this device
+	TypeRevokeDevice = "revoke-device" // data {id, revocation}: the device is revoked
+)
+
 // EventDevice: a device of a person was added or revoked (Device says
 // which; State "added" or "revoked"). Peer is the person.
 const EventDevice EventType = "device"
+
+// Record ops of devices (records.go).
+const (
+	opDevice = "device" // cert: a verified certificate
+	opUnlink = "unlink" // revocation: a verified revocation
+)
 
 // A Self is this profile's device: its certificate and, on a device that
 // holds it, the identity key. Config.Device nil is a first device: its key
@@ -53,15 +89,14 @@ type LinkBundle struct {
 
 // LinkTask is one task of a LinkBundle.
 type LinkTask struct {
-	ID      TaskID            `json:"id"`
-	Title   string            `json:"title"`
-	Parent  *TaskID           `json:"parent,omitempty"`
-	Host    identity.ID       `json:"host"`
-	Creator identity.ID       `json:"creator,omitzero"`
-	Clock   uint64            `json:"clock"`
-	Epoch   uint32            `json:"epoch"`
-	Secrets map[uint32][]byte `json:"secrets"`
-	Members []LinkMember      `json:"members"`
+	ID      TaskID        `json:"id"`
+	Title   string        `json:"title"`
+	Parent  *TaskID       `json:"parent,omitempty"`
+	Host    identity.ID   `json:"host"`
+	Creator identity.ID   `json:"creator,omitzero"`
+	Clock   uint64        `json:"clock"`
+	Secrets []epochSecret `json:"secrets"` // epoch 0 included
+	Members []LinkMember  `json:"members"`
 }
 
 // LinkMember is a member device of a LinkTask.
@@ -72,28 +107,651 @@ type LinkMember struct {
 	InKey identity.ID `json:"inKey,omitzero"`
 }
 
+// Bounds of a link bundle.
+const (
+	maxLinkTasks   = 4096
+	maxLinkDevices = 4 * device.MaxDevices
+)
+
+// setDevice takes Config.Device.
+func (m *Messenger) setDevice(s *Self) error {
+	self := m.db.ID()
+	if s == nil || s.Cert == nil {
+		m.person, m.me, m.idKey = self, device.First(self, ""), m.db.Identity()
+		return nil
+	}
+	c := s.Cert
+	switch err := c.Verify(); {
+	case err != nil:
+		return fmt.Errorf("room: this device's certificate: %w", err)
+	case c.Device != self:
+		return fmt.Errorf("room: the certificate names device %s, not this one (%s)", c.Device.Short(), self.Short())
+	case s.Identity != nil && s.Identity.ID() != c.Person:
+		return errors.New("room: the identity key is not the certificate's")
+	}
+	m.person, m.me, m.idKey = c.Person, c, s.Identity
+	if c.IsFirst() {
+		m.idKey = m.db.Identity()
+	}
+	m.certs[self] = c
+	return nil
+}
+
 // Person is this profile's person: the identity its devices share.
-func (m *Messenger) Person() identity.ID { return m.self }
+func (m *Messenger) Person() identity.ID { return m.person }
 
 // CanLink reports whether this device holds the identity key.
-func (m *Messenger) CanLink() bool { return true }
+func (m *Messenger) CanLink() bool { return m.idKey != nil }
+
+// PersonOf is the person of a device (itself if no certificate says
+// otherwise).
+func (m *Messenger) PersonOf(id identity.ID) identity.ID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.personLocked(id)
+}
+
+func (m *Messenger) personLocked(id identity.ID) identity.ID {
+	if c := m.certs[id]; c != nil {
+		return c.Person
+	}
+	return id
+}
+
+// labelLocked is a device's label, "" if none.
+func (m *Messenger) labelLocked(id identity.ID) string {
+	if c := m.certs[id]; c != nil {
+		return c.Label
+	}
+	return ""
+}
 
 // SignDevice has the identity certify the device key dev (ErrNotHolder on
 // a device without the identity key).
 func (m *Messenger) SignDevice(dev identity.ID, label string) (*device.Cert, error) {
-	return nil, errors.ErrUnsupported
+	if m.idKey == nil {
+		return nil, ErrNotHolder
+	}
+	if err := dev.Check(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	_, revoked := m.revoked[dev]
+	m.mu.Unlock()
+	if revoked || dev == m.person {
+		return nil, fmt.Errorf("room: device %s cannot be linked again", dev.Short())
+	}
+	return device.Sign(m.idKey, dev, label, m.cfg.Now().UnixMilli(), false)
 }
 
 // Link records a device certified by cert, announces it in every task and
 // returns what the new device is given.
 func (m *Messenger) Link(ctx context.Context, cert *device.Cert) (*LinkBundle, error) {
-	return nil, errors.ErrUnsupported
+	if err := cert.Verify(); err != nil {
+		return nil, err
+	}
+	if cert.Person != m.person {
+		return nil, fmt.Errorf("room: a certificate of another person (%s)", cert.Person.Short())
+	}
+	if err := m.checkWritable(); err != nil {
+		return nil, err
+	}
+	if err := m.learnCert(ctx, cert); err != nil {
+		return nil, err
+	}
+	enc := cert.Encode()
+	for _, id := range m.taskOrder() {
+		t := m.task(id)
+		if t == nil {
+			continue
+		}
+		if _, err := m.writeMany(ctx, t, []draft{{TypeDevice, map[string]any{"id": cert.Device, "cert": json.RawMessage(enc)}, nil}}); err != nil {
+			return nil, fmt.Errorf("room: announce the device in task %s: %w", id, err)
+		}
+		if err := m.addDevice(ctx, t, cert.Device); err != nil {
+			return nil, err
+		}
+	}
+	return m.bundle(cert), nil
+}
+
+// bundle is what a device certified by cert is given.
+func (m *Messenger) bundle(cert *device.Cert) *LinkBundle {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := &LinkBundle{Cert: cert}
+	for _, c := range m.certs {
+		if c.Person == m.person && !c.IsFirst() {
+			b.Devices = append(b.Devices, c)
+		}
+	}
+	for _, r := range m.revoked {
+		if r.Person == m.person {
+			b.Revocations = append(b.Revocations, r)
+		}
+	}
+	for _, id := range m.order {
+		t := m.tasks[id]
+		if t == nil || t.log == nil || !t.removedBy.IsZero() {
+			continue
+		}
+		lt := LinkTask{ID: t.id, Title: t.title, Parent: t.parent, Host: t.host, Creator: t.creatorLocked(), Clock: t.clock}
+		for _, e := range slices.Sorted(maps.Keys(t.secrets)) {
+			lt.Secrets = append(lt.Secrets, epochSecret{e, t.secrets[e]})
+		}
+		lt.Members = append(lt.Members, LinkMember{ID: m.self, Cert: m.certOfLocked(m.self)})
+		for _, mb := range t.members {
+			if mb.id != cert.Device {
+				lt.Members = append(lt.Members, LinkMember{ID: mb.id, Cert: m.certOfLocked(mb.id), InKey: mb.inKey})
+			}
+		}
+		b.Tasks = append(b.Tasks, lt)
+	}
+	return b
+}
+
+// certOfLocked is a device's certificate, nil for a first device.
+func (m *Messenger) certOfLocked(id identity.ID) *device.Cert {
+	if c := m.certs[id]; c != nil && !c.IsFirst() {
+		return c
+	}
+	return nil
+}
+
+// takeLink records, at the first open of a linked device, the tasks its
+// bundle gives: each task with its secrets, its members with their
+// certificates and the keys of their books to this person.
+func (m *Messenger) takeLink(ctx context.Context, b *LinkBundle) error {
+	if b == nil || len(m.order) > 0 {
+		return nil
+	}
+	if err := checkBundle(b, m.self, m.person); err != nil {
+		return err
+	}
+	var recs []record
+	for _, c := range b.Devices {
+		recs = append(recs, record{Op: opDevice, Cert: c.Encode()})
+	}
+	for _, r := range b.Revocations {
+		recs = append(recs, record{Op: opUnlink, Revocation: r.Encode()})
+	}
+	now := m.cfg.Now().UnixMilli()
+	for _, lt := range b.Tasks {
+		recs = append(recs, record{Op: opTask, Task: lt.ID, Title: lt.Title, Parent: lt.Parent, Host: lt.Host, Creator: lt.Creator, Date: now})
+		for _, e := range lt.Secrets {
+			recs = append(recs, record{Op: opSecret, Task: lt.ID, Epoch: e.Epoch, Secret: e.Secret})
+		}
+		for _, mb := range lt.Members {
+			if mb.ID == m.self {
+				continue
+			}
+			if mb.Cert != nil {
+				recs = append(recs, record{Op: opDevice, Cert: mb.Cert.Encode()})
+			}
+			recs = append(recs, record{Op: opMember, Task: lt.ID, Peer: mb.ID})
+			if !mb.InKey.IsZero() {
+				recs = append(recs, record{Op: opPair, Task: lt.ID, Peer: mb.ID, Key: mb.InKey})
+			}
+		}
+	}
+	pages, err := m.recordPages(recs)
+	if err != nil {
+		return err
+	}
+	if _, err := m.tasksLog.Append(ctx, pages...); err != nil {
+		return fmt.Errorf("room: record the linked tasks: %w", err)
+	}
+	for _, r := range recs {
+		m.apply(r)
+	}
+	for _, lt := range b.Tasks {
+		m.tasks[lt.ID].raiseLocked(lt.Host, lt.Clock)
+	}
+	return nil
+}
+
+// checkBundle verifies a link bundle for device self of person.
+func checkBundle(b *LinkBundle, self, person identity.ID) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("room: link bundle: "+format, a...)
+	}
+	switch {
+	case b.Cert == nil || b.Cert.Device != self || b.Cert.Person != person:
+		return bad("not this device's certificate")
+	case len(b.Tasks) > maxLinkTasks || len(b.Devices) > maxLinkDevices || len(b.Revocations) > maxLinkDevices:
+		return bad("too many tasks or devices")
+	}
+	for _, c := range b.Devices {
+		if c == nil || c.Person != person || c.Verify() != nil {
+			return bad("a device certificate that does not verify")
+		}
+	}
+	for _, r := range b.Revocations {
+		if r == nil || r.Person != person {
+			return bad("a revocation of another person")
+		}
+	}
+	for _, lt := range b.Tasks {
+		if _, err := checkTitle(lt.Title); err != nil || len(lt.Members) > MaxMembers || len(lt.Secrets) > maxEpochs || lt.Clock > MaxClock {
+			return bad("task %s out of bounds", lt.ID)
+		}
+		for _, e := range lt.Secrets {
+			if len(e.Secret) != seal.KeySize {
+				return bad("task %s: a secret of %d bytes", lt.ID, len(e.Secret))
+			}
+		}
+		for _, mb := range lt.Members {
+			if mb.ID.Check() != nil || mb.Cert != nil && (mb.Cert.Device != mb.ID || mb.Cert.Verify() != nil) {
+				return bad("task %s: a member whose certificate does not verify", lt.ID)
+			}
+		}
+	}
+	return nil
+}
+
+// learnCert verifies and records a device's certificate, if new.
+func (m *Messenger) learnCert(ctx context.Context, c *device.Cert) error {
+	if c.IsFirst() {
+		return nil
+	}
+	if err := c.Verify(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	known := m.certs[c.Device]
+	m.mu.Unlock()
+	switch {
+	case known != nil && known.Person == c.Person:
+		return nil
+	case known != nil:
+		return fmt.Errorf("%w: device %s is certified by %s already", device.ErrBadCert, c.Device.Short(), known.Person.Short())
+	}
+	if err := m.keepRecord(ctx, record{Op: opDevice, Cert: c.Encode()}); err != nil {
+		return err
+	}
+	m.emit(Event{Type: EventDevice, Peer: c.Person, Device: c.Device, State: "added"})
+	return nil
+}
+
+// applyDevice applies a device record. Called with m.mu held (or before
+// the messenger runs).
+func (m *Messenger) applyDevice(r record) {
+	switch r.Op {
+	case opDevice:
+		if c, err := device.DecodeCert(r.Cert); err == nil && m.certs[c.Device] == nil {
+			m.certs[c.Device] = c
+		}
+	case opUnlink:
+		if rv, err := device.DecodeRevocation(r.Revocation); err == nil && m.revoked[rv.Device] == nil {
+			m.revoked[rv.Device] = rv
+		}
+	}
+}
+
+// deviceOK says why a device certified by c may not be a member of t:
+// its person must be a member of t (or this profile's person), it must not
+// be revoked, and its person has at most device.MaxDevices in t. Called
+// with m.mu held.
+func (m *Messenger) deviceOKLocked(t *task, c *device.Cert) error {
+	if m.revoked[c.Device] != nil {
+		return fmt.Errorf("room: device %s was revoked", c.Device.Short())
+	}
+	n, member := 0, c.Person == m.person
+	for id := range t.members {
+		if m.personLocked(id) == c.Person {
+			n++
+			member = true
+		}
+	}
+	switch {
+	case !member:
+		return fmt.Errorf("%w: %s is not a member of task %s", ErrNotInvited, c.Person.Short(), t.id)
+	case n >= device.MaxDevices:
+		return fmt.Errorf("%w: %s has %d devices in task %s already", ErrTooManyMembers, c.Person.Short(), n, t.id)
+	}
+	return nil
+}
+
+// takeDevice admits the peer of a pairing join as a device of a member
+// person, on its certificate. It returns nil if the peer is a member
+// (then or already).
+func (m *Messenger) takeDevice(ctx context.Context, t *task, peer identity.ID, enc []byte) error {
+	if enc == nil {
+		return fmt.Errorf("%w: this member does not know you, and you bring no invite", ErrNotInvited)
+	}
+	c, err := device.DecodeCert(enc)
+	if err != nil {
+		return err
+	}
+	if c.Device != peer {
+		return fmt.Errorf("%w: the certificate names another device", device.ErrBadCert)
+	}
+	if err := m.learnCert(ctx, c); err != nil {
+		return err
+	}
+	return m.addDevice(ctx, t, peer)
+}
+
+// addDevice admits a device whose certificate is known as a member of t
+// and starts pairing with it.
+func (m *Messenger) addDevice(ctx context.Context, t *task, id identity.ID) error {
+	m.mu.Lock()
+	c := m.certs[id]
+	_, known := t.members[id]
+	var err error
+	if c == nil {
+		err = fmt.Errorf("%w: device %s has no certificate", device.ErrBadCert, id.Short())
+	} else if !known {
+		err = m.deviceOKLocked(t, c)
+	}
+	m.mu.Unlock()
+	if err != nil || known || id == m.self {
+		return err
+	}
+	r := record{Op: opMember, Task: t.id, Peer: id}
+	if err := m.keepRecord(ctx, r); err != nil {
+		return err
+	}
+	m.trusted(id)
+	m.emit(Event{Type: EventMember, Task: t.id, Peer: id, State: "added"})
+	m.mu.Lock()
+	conn := m.conns[id]
+	m.mu.Unlock()
+	if conn != nil {
+		m.goSend(func(ctx context.Context) { _ = m.send(ctx, conn, m.joinFor(t.id, id, nil)) })
+	}
+	m.dial(id)
+	return nil
+}
+
+// onDevice takes a "device" message: the author's person has a new
+// device, which becomes a member of the task.
+func (m *Messenger) onDevice(ctx context.Context, t *task, msg Message) {
+	var d struct {
+		ID   identity.ID     `json:"id"`
+		Cert json.RawMessage `json:"cert"`
+	}
+	if json.Unmarshal(msg.Data, &d) != nil {
+		return
+	}
+	c, err := device.DecodeCert(d.Cert)
+	if err != nil || c.Device != d.ID || c.Person != m.PersonOf(msg.Head.By) {
+		m.log.Info("room: a device announcement not taken", "by", msg.Head.By.Short(), "err", err)
+		return
+	}
+	if err := m.learnCert(ctx, c); err != nil {
+		m.log.Info("room: a device announcement not taken", "by", msg.Head.By.Short(), "err", err)
+		return
+	}
+	if err := m.addDevice(ctx, t, c.Device); err != nil {
+		m.fail(err)
+	}
 }
 
 // Devices lists this person's devices, this one first.
-func (m *Messenger) Devices() []DeviceInfo { return nil }
+func (m *Messenger) Devices() []DeviceInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	info := func(c *device.Cert) DeviceInfo {
+		d := DeviceInfo{ID: c.Device, Label: c.Label, Created: c.Created, Self: c.Device == m.self, Holder: c.Holder || c.IsFirst(),
+			Online: c.Device == m.self || m.conns[c.Device] != nil}
+		if r := m.revoked[c.Device]; r != nil {
+			d.Revoked, d.RevokedBy = true, r.By
+		}
+		return d
+	}
+	out := []DeviceInfo{info(m.me)}
+	if m.person != m.self {
+		if _, ok := m.certs[m.person]; !ok {
+			out = append(out, info(device.First(m.person, "")))
+		}
+	}
+	for _, id := range slices.SortedFunc(maps.Keys(m.certs), compareIDs) {
+		if c := m.certs[id]; c.Person == m.person && id != m.self {
+			out = append(out, info(c))
+		}
+	}
+	return out
+}
 
-// RevokeDevice revokes a device of this person (docs/devices.md).
+// RevokeDevice revokes a device of this person (docs/devices.md): with
+// the identity key on a device that holds it, else with this device's
+// own key and certificate. The device's later messages are refused by
+// every member, and each task's creator makes the next secret.
 func (m *Messenger) RevokeDevice(ctx context.Context, dev identity.ID) error {
-	return errors.ErrUnsupported
+	m.mu.Lock()
+	target, done := m.certs[dev], m.revoked[dev] != nil
+	m.mu.Unlock()
+	if dev == m.person {
+		target = device.First(dev, "")
+	}
+	switch {
+	case target == nil || target.Person != m.person:
+		return fmt.Errorf("room: %s is not a device of yours", dev.Short())
+	case done:
+		return nil
+	}
+	if err := m.checkWritable(); err != nil {
+		return err
+	}
+	var rv *device.Revocation
+	var err error
+	var by *device.Cert
+	if m.idKey != nil {
+		rv, err = device.Revoke(m.idKey, nil, m.person, dev, m.cfg.Now().UnixMilli())
+	} else {
+		by = m.me
+		rv, err = device.Revoke(m.db.Identity(), m.me, m.person, dev, m.cfg.Now().UnixMilli())
+	}
+	if err == nil {
+		err = rv.Verify(by, target)
+	}
+	if err != nil {
+		return err
+	}
+	return m.takeRevocation(ctx, rv, true)
+}
+
+// takeRevocation records a verified revocation and ends the device in
+// every task; announce: this profile made it, and writes it into each.
+func (m *Messenger) takeRevocation(ctx context.Context, rv *device.Revocation, announce bool) error {
+	m.mu.Lock()
+	done := m.revoked[rv.Device] != nil
+	m.mu.Unlock()
+	if done && !announce {
+		return nil
+	}
+	if !done {
+		if err := m.keepRecord(ctx, record{Op: opUnlink, Revocation: rv.Encode()}); err != nil {
+			return err
+		}
+	}
+	enc := rv.Encode()
+	for _, id := range m.taskOrder() {
+		t := m.task(id)
+		if t == nil {
+			continue
+		}
+		if announce {
+			data := map[string]any{"id": rv.Device, "revocation": json.RawMessage(enc)}
+			if _, err := m.writeMany(ctx, t, []draft{{TypeRevokeDevice, data, nil}}); err != nil && !errors.Is(err, ErrDeviceRevoked) {
+				return fmt.Errorf("room: announce the revocation in task %s: %w", id, err)
+			}
+		}
+		if err := m.endDevice(ctx, t, rv); err != nil {
+			return err
+		}
+	}
+	m.emit(Event{Type: EventDevice, Peer: rv.Person, Device: rv.Device, State: "revoked"})
+	return nil
+}
+
+// endDevice removes a revoked device from t (its messages held stay), and
+// makes the next secret if this profile makes t's secrets.
+func (m *Messenger) endDevice(ctx context.Context, t *task, rv *device.Revocation) error {
+	m.mu.Lock()
+	_, member := t.members[rv.Device]
+	m.mu.Unlock()
+	if !member || rv.Device == m.self {
+		return nil
+	}
+	r := record{Op: opRemove, Task: t.id, Peer: rv.Device, By: rv.By, Mid: m.heldOf(t, rv.Device)}
+	if err := m.keepRecord(ctx, r); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	mints := m.minterLocked(t) == m.self
+	m.mu.Unlock()
+	if mints {
+		if err := m.rotate(ctx, t); err != nil {
+			return err
+		}
+	}
+	m.afterRemoval(t, rv.Device)
+	return nil
+}
+
+// onRevokeDevice takes a "revoke-device" message of a device of the same
+// person as the revoked one.
+func (m *Messenger) onRevokeDevice(ctx context.Context, t *task, msg Message) {
+	var d struct {
+		ID         identity.ID     `json:"id"`
+		Revocation json.RawMessage `json:"revocation"`
+	}
+	if json.Unmarshal(msg.Data, &d) != nil {
+		return
+	}
+	rv, err := device.DecodeRevocation(d.Revocation)
+	if err == nil && rv.Device != d.ID {
+		err = fmt.Errorf("%w: names another device", device.ErrBadRevocation)
+	}
+	if err == nil {
+		err = m.verifyRevocation(rv, msg.Head.By)
+	}
+	if err != nil {
+		m.log.Info("room: a revocation not taken", "by", msg.Head.By.Short(), "err", err)
+		return
+	}
+	if err := m.takeRevocation(ctx, rv, false); err != nil {
+		m.fail(err)
+		return
+	}
+	if err := m.endDevice(ctx, t, rv); err != nil {
+		m.fail(err)
+	}
+}
+
+// verifyRevocation checks a revocation written by author, a device of the
+// same person, against the certificates known here.
+func (m *Messenger) verifyRevocation(rv *device.Revocation, author identity.ID) error {
+	m.mu.Lock()
+	by, target, authorPerson := m.certs[rv.By], m.certs[rv.Device], m.personLocked(author)
+	m.mu.Unlock()
+	if authorPerson != rv.Person {
+		return fmt.Errorf("%w: written by %s, not a device of %s", device.ErrBadRevocation, author.Short(), rv.Person.Short())
+	}
+	if rv.By == rv.Person {
+		by = nil
+	}
+	return rv.Verify(by, target)
+}
+
+// minterLocked is who makes t's secrets: its creator, or if that device
+// was revoked, the least of its person's devices not revoked that this
+// profile knows in t (itself included). Called with m.mu held.
+func (m *Messenger) minterLocked(t *task) identity.ID {
+	c := t.creatorLocked()
+	if m.revoked[c] == nil {
+		return c
+	}
+	person := m.personLocked(c)
+	var best identity.ID
+	consider := func(id identity.ID) {
+		if m.personLocked(id) == person && m.revoked[id] == nil && (best.IsZero() || compareIDs(id, best) < 0) {
+			best = id
+		}
+	}
+	consider(m.self)
+	for id := range t.members {
+		consider(id)
+	}
+	return best
+}
+
+// checkWritable refuses writes of a revoked device.
+func (m *Messenger) checkWritable() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.revoked[m.self] != nil {
+		return ErrDeviceRevoked
+	}
+	return nil
+}
+
+// taskOrder is the tasks' ids, in their order.
+func (m *Messenger) taskOrder() []TaskID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.order)
+}
+
+// outBookLocked is this profile's book to a member's person in t, if one
+// of that person's devices has it already. Called with m.mu held.
+func (m *Messenger) outBookLocked(t *task, person identity.ID) *journal.Book {
+	for _, mb := range t.members {
+		if mb.out != nil && m.personLocked(mb.id) == person {
+			return mb.out
+		}
+	}
+	return nil
+}
+
+func compareIDs(a, b identity.ID) int { return bytes.Compare(a[:], b[:]) }
+
+// ownCert is this device's certificate for the wire: nil for a first
+// device.
+func (m *Messenger) ownCert() json.RawMessage {
+	if m.me.IsFirst() {
+		return nil
+	}
+	return m.me.Encode()
+}
+
+// answerCert learns the certificate a pairing answer carries: it must
+// name the port's peer.
+func (m *Messenger) answerCert(peer identity.ID, enc json.RawMessage) error {
+	if enc == nil {
+		return nil
+	}
+	c, err := device.DecodeCert(enc)
+	if err != nil {
+		return err
+	}
+	if c.Device != peer {
+		return fmt.Errorf("%w: the certificate names another device", device.ErrBadCert)
+	}
+	return m.learnCert(m.ctx, c)
+}
+
+// deviceSyncLocked sets up the replication of a port to peer for devices:
+// the books to its person are its too, and a sibling (a device of this
+// profile's person) serves and is followed through for the books of
+// other members to the person. Called with m.mu held.
+func (m *Messenger) deviceSyncLocked(cfg *replication.Config, peer identity.ID) {
+	cfg.Reader = m.personLocked(peer)
+	if cfg.Reader != m.person || peer == m.self {
+		return
+	}
+	cfg.Serve = func(book, to identity.ID) bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		_, ours := m.replica[book]
+		return ours && m.personLocked(to) == m.person && m.revoked[to] == nil
+	}
+	cfg.FollowVia = func(book, holder identity.ID) bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		_, ours := m.replica[book]
+		return ours && m.personLocked(holder) == m.person && m.revoked[holder] == nil
+	}
 }

@@ -520,7 +520,7 @@ func (m *Messenger) copyOf(ctx context.Context, t *task, author identity.ID, mid
 	case head.Length > maxEvidencePages:
 		return nil, fmt.Errorf("room: the book of %s is too long (%d pages) to prove from", author.Short(), head.Length)
 	}
-	cp := &Copy{Reader: m.self, Book: in.Key(), Index: mid}
+	cp := &Copy{Reader: m.person, Book: in.Key(), Index: mid}
 	var err error
 	if cp.Head, err = journal.Marshal(head); err != nil {
 		return nil, err
@@ -593,7 +593,7 @@ func (m *Messenger) onProof(c *conn, w wire) {
 	delete(m.proving, k)
 	m.mu.Unlock()
 	t := m.memberTask(c, w.Task, w.Author)
-	if !asked || t == nil || w.Copy.Reader != c.peer {
+	if !asked || t == nil || w.Copy.Reader != m.PersonOf(c.peer) {
 		return
 	}
 	mine, err := m.copyOf(m.ctx, t, w.Author, w.Start)

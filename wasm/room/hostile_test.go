@@ -32,9 +32,11 @@ func (n *node) rawWrite(task TaskID, page func(mid uint64, reader identity.ID) [
 	mid := t.log.Len()
 	appends := []journal.BookAppend{{Book: t.log, Pages: [][]byte{page(mid, identity.ID{})}}}
 	n.mu.Lock()
+	written := map[*journal.Book]bool{}
 	for id, mb := range t.members {
-		if mb.out != nil {
-			appends = append(appends, journal.BookAppend{Book: mb.out, Pages: [][]byte{page(mid, id)}})
+		if mb.out != nil && !written[mb.out] {
+			written[mb.out] = true
+			appends = append(appends, journal.BookAppend{Book: mb.out, Pages: [][]byte{page(mid, n.personLocked(id))}})
 		}
 	}
 	n.mu.Unlock()

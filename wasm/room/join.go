@@ -216,14 +216,20 @@ func (m *Messenger) onJoin(c *conn, w wire) {
 		return
 	}
 	if !m.isMember(t, c.peer) {
-		// A pairing needs an announcement this side holds too; anyone
-		// else needs an invite.
+		// A pairing needs an announcement this side holds too, or the
+		// certificate of a device of a member; anyone else needs an
+		// invite.
 		if m.admitHook != nil {
 			m.admitHook()
 		}
-		h, err := m.checkInvite(t, w.Secret)
-		if err == nil {
-			err = m.admitInvited(m.ctx, t, c.peer, h)
+		var err error
+		if w.Secret == nil && w.Cert != nil {
+			err = m.takeDevice(m.ctx, t, c.peer, w.Cert)
+		} else {
+			var h inviteHash
+			if h, err = m.checkInvite(t, w.Secret); err == nil {
+				err = m.admitInvited(m.ctx, t, c.peer, h)
+			}
 		}
 		if err != nil {
 			m.log.Info("room: join refused", "peer", c.peer.Short(), "task", t.id, "err", err)
@@ -242,7 +248,7 @@ func (m *Messenger) onJoin(c *conn, w wire) {
 	}
 	m.mu.Lock()
 	answer := wire{Type: wireJoined, Task: t.id, Key: t.members[c.peer].out.Key(), Title: t.title, Parent: t.parent, Clock: t.clock, TaskSecret: secret,
-		Epochs: t.epochsLocked(), Creator: t.creatorLocked()}
+		Epochs: t.epochsLocked(), Creator: t.creatorLocked(), Cert: m.ownCert()}
 	for id := range t.members {
 		if id != c.peer {
 			answer.Members = append(answer.Members, id)
@@ -273,6 +279,10 @@ func (m *Messenger) onAnswer(c *conn, w wire) {
 	if t == nil || !m.isMember(t, c.peer) {
 		return
 	}
+	if err := m.answerCert(c.peer, w.Cert); err != nil {
+		m.log.Info("room: pairing answer not taken", "peer", c.peer.Short(), "err", err)
+		return
+	}
 	if w.Type == wireRefused {
 		// It may not have the task yet (its own join is under way), or
 		// not know this profile yet: it pairs from its side once it does.
@@ -299,7 +309,7 @@ func (m *Messenger) pairAll(c *conn) {
 	var ws []wire
 	for _, t := range m.tasks {
 		if mb := t.members[c.peer]; mb != nil && (mb.out == nil || mb.in == nil) {
-			ws = append(ws, m.joinFor(t.id, c.peer, nil))
+			ws = append(ws, m.joinForLocked(t.id, c.peer, nil))
 		}
 	}
 	m.mu.Unlock()
@@ -371,15 +381,20 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer, key, by ident
 		if err := m.pairBlocked(ctx, t, peer); err != nil {
 			return false, err
 		}
-		meta := genesisMeta{Task: t.id, To: peer}
-		out, err := m.db.Author(ctx, pairName(m.self, peer, t.id), meta.encode())
-		if err != nil {
-			return false, err
+		m.mu.Lock()
+		person := m.personLocked(peer)
+		out := m.outBookLocked(t, person)
+		m.mu.Unlock()
+		if out == nil {
+			meta := genesisMeta{Task: t.id, To: person}
+			if out, err = m.db.Author(ctx, pairName(m.self, person, t.id), meta.encode()); err != nil {
+				return false, err
+			}
+			m.pin(out)
 		}
 		m.mu.Lock()
 		mb.out = out
 		m.mu.Unlock()
-		m.pin(out)
 		if err := m.catchUp(ctx, t, mb); err != nil {
 			return false, err
 		}
@@ -515,7 +530,18 @@ func (m *Messenger) admissibleLocked(t *task, id, by identity.ID) error {
 // book to peer (derived, whether or not the book exists yet), and the
 // invite's secret when it joins through an invite.
 func (m *Messenger) joinFor(task TaskID, peer identity.ID, secret []byte) wire {
-	return wire{Type: wireJoin, Task: task, Key: m.db.BookKey(pairName(m.self, peer, task)), Secret: secret}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.joinForLocked(task, peer, secret)
+}
+
+// joinForLocked is joinFor with m.mu held.
+func (m *Messenger) joinForLocked(task TaskID, peer identity.ID, secret []byte) wire {
+	w := wire{Type: wireJoin, Task: task, Key: m.db.BookKey(pairName(m.self, m.personLocked(peer), task)), Secret: secret}
+	if secret == nil {
+		w.Cert = m.ownCert()
+	}
+	return w
 }
 
 func (m *Messenger) dial(peer identity.ID) {
@@ -579,5 +605,5 @@ func (m *Messenger) paired(t *task, id identity.ID) bool {
 // this task and this reader.
 func (m *Messenger) replicaOK(t *task, s BookSource, gen int) bool {
 	info := s.Book.Info()
-	return info.Verified && info.Name == succName(s.Author, m.self, t.id, gen)
+	return info.Verified && info.Name == succName(s.Author, m.person, t.id, gen)
 }

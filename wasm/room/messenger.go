@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/task-messenger/task-messenger/wasm/device"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/subs"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -72,6 +73,13 @@ type Config struct {
 	// profile writes in a task (receiptpage.go; default
 	// DefaultReceiptEvery).
 	ReceiptEvery time.Duration
+	// Device is this profile's device of its person (devices.go); nil: a
+	// first device, whose key is the identity's.
+	Device *Self
+	// Link is what a newly linked device was given (devices.go): its
+	// tasks, members and secrets, recorded at the first open (a profile
+	// that has tasks already ignores it).
+	Link *LinkBundle
 }
 
 // An Observer sees a messenger's protocol (report.Reporter is one).
@@ -100,6 +108,9 @@ type Messenger struct {
 	wake     chan struct{}
 	proveSem chan struct{} // proveWorkers slots for copies being made
 	private  secrets       // the secret of private books, epoch 0 (sealing.go)
+	person   identity.ID   // this device's person (devices.go)
+	me       *device.Cert  // this device's certificate
+	idKey    *identity.Key // the identity key, on a device that holds it
 	keys     keyCache      // derived page keys (sealing.go)
 	// admitHook, if set (by a test, before any port), runs as a join by
 	// invite is taken, before the admission.
@@ -120,12 +131,14 @@ type Messenger struct {
 	dialing map[identity.ID]bool     // members with a dial loop running
 	pending map[pendingKey]chan wire // joins waiting for their answer
 	subs    subs.List[Event]
-	queue   []journal.Event              // stored pages of members' books, for the worker
-	proving map[proveKey]time.Time       // copies asked for, and when (equivocation.go)
-	healing map[identity.ID]bool         // forked books of this profile being continued (successor.go)
-	mirrors map[identity.ID]*mirrorState // each mirror's session and health (mirrors.go)
-	rooting map[identity.ID]chan wire    // askroots waiting for their answer, by book
-	restore *restoreState                // restore.go
+	queue   []journal.Event                    // stored pages of members' books, for the worker
+	proving map[proveKey]time.Time             // copies asked for, and when (equivocation.go)
+	healing map[identity.ID]bool               // forked books of this profile being continued (successor.go)
+	mirrors map[identity.ID]*mirrorState       // each mirror's session and health (mirrors.go)
+	rooting map[identity.ID]chan wire          // askroots waiting for their answer, by book
+	restore *restoreState                      // restore.go
+	certs   map[identity.ID]*device.Cert       // verified certificates of devices, by device (devices.go)
+	revoked map[identity.ID]*device.Revocation // revoked devices (devices.go)
 	closed  bool
 }
 
@@ -275,6 +288,10 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		wake:    make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
 		restore: newRestoreState(),
 		private: secrets{0: seal.PrivateSecret(cfg.DB.Identity())},
+		certs:   make(map[identity.ID]*device.Cert), revoked: make(map[identity.ID]*device.Revocation),
+	}
+	if err := m.setDevice(cfg.Device); err != nil {
+		return nil, err
 	}
 	// Every page the room writes is sealed from here on (sealing.go), also
 	// after Close: a write racing it is sealed all the same.
@@ -284,6 +301,9 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		return nil, fmt.Errorf("room: open tasks: %w", err)
 	}
 	if err := m.replay(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.takeLink(ctx, cfg.Link); err != nil {
 		return nil, err
 	}
 	if cfg.Restore {
@@ -329,7 +349,7 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 	t.raiseLocked(m.self, min(clock, MaxClock))
 	m.mu.Unlock()
 	for _, mb := range t.members {
-		if b, err := m.db.Get(ctx, m.db.BookKey(succName(m.self, mb.id, t.id, mb.outGen))); err == nil {
+		if b, err := m.db.Get(ctx, m.db.BookKey(succName(m.self, m.PersonOf(mb.id), t.id, mb.outGen))); err == nil {
 			mb.out = b
 			if err := m.catchUp(ctx, t, mb); err != nil {
 				return err
@@ -440,7 +460,8 @@ type Event struct {
 	Type    EventType
 	Task    TaskID
 	Message *Message    // EventMessage
-	Peer    identity.ID // EventMember, EventPeer
+	Peer    identity.ID // EventMember, EventPeer; EventDevice: the person
+	Device  identity.ID // EventDevice: the device added or revoked
 	State   string      // EventPeer: "online" (again when the port moves to WebRTC), "offline", "waiting"; EventMember: "added", "paired"; EventReceipt: "mirror" (a mirror's)
 	Err     error       // EventError
 	// Evidence is the proof of an EventEquivocation.
@@ -587,6 +608,10 @@ func (m *Messenger) received(ev journal.Event) {
 			}
 		case TypeRemove:
 			m.onRemove(m.ctx, t, msg)
+		case TypeDevice:
+			m.onDevice(m.ctx, t, msg)
+		case TypeRevokeDevice:
+			m.onRevokeDevice(m.ctx, t, msg)
 		case TypeAllow:
 			m.onAllow(m.ctx, t, msg)
 		case TypeRename:

@@ -62,6 +62,9 @@ type node struct {
 	receiptEvery time.Duration
 	// sync, if set, is its Config.Sync (else testSync)
 	sync *replication.Config
+	// device and link: Config.Device and Config.Link (devices_test.go)
+	device *Self
+	link   *LinkBundle
 	*Messenger
 }
 
@@ -99,7 +102,8 @@ func (n *node) start() {
 	if n.sync != nil {
 		sync = *n.sync
 	}
-	m, err := Open(ctx, Config{DB: db, Dial: dial, Logger: quiet, Retry: 50 * time.Millisecond, Sync: sync, Now: now, StrangerIdle: n.idle, Restore: n.restoring, Mirrors: n.mirrors, ReceiptEvery: n.receiptEvery})
+	m, err := Open(ctx, Config{DB: db, Dial: dial, Logger: quiet, Retry: 50 * time.Millisecond, Sync: sync, Now: now, StrangerIdle: n.idle, Restore: n.restoring, Mirrors: n.mirrors, ReceiptEvery: n.receiptEvery,
+		Device: n.device, Link: n.link})
 	if err != nil {
 		n.t.Fatal(err)
 	}

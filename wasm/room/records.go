@@ -41,6 +41,8 @@ import (
 //	{"op":"restoring", "date":ms}                  the profile restores from its seed alone
 //	                                               (restore.go): it writes nothing shared yet
 //	{"op":"restored", "date":ms, "why":…}          the restore finished
+//	{"op":"device", "cert":C}                      a device's verified certificate (devices.go)
+//	{"op":"unlink", "revocation":R}                a verified revocation of a device (devices.go)
 const tasksBook = "tasks"
 
 // Record ops.
@@ -95,6 +97,9 @@ type record struct {
 	Epoch  uint32      `json:"epoch,omitempty"` // the secret's epoch (secret.go)
 	// Creator: who made the task (opTask; remove.go).
 	Creator identity.ID `json:"creator,omitzero"`
+	// Cert and Revocation of a device (opDevice, opUnlink; devices.go).
+	Cert       json.RawMessage `json:"cert,omitempty"`
+	Revocation json.RawMessage `json:"revocation,omitempty"`
 }
 
 // checkTitle trims a title and checks its bounds.
@@ -197,8 +202,12 @@ func (m *Messenger) replay(ctx context.Context) error {
 // apply applies a record to the in-memory state. Called with m.mu held or
 // before the messenger runs.
 func (m *Messenger) apply(r record) {
-	if r.Op == opRestoring || r.Op == opRestored {
+	switch r.Op {
+	case opRestoring, opRestored:
 		m.applyRestore(r)
+		return
+	case opDevice, opUnlink:
+		m.applyDevice(r)
 		return
 	}
 	t := m.tasks[r.Task]

@@ -107,14 +107,17 @@ func (m *Messenger) RemoveMember(ctx context.Context, id TaskID, member identity
 	defer t.wmu.Unlock()
 	m.mu.Lock()
 	creator, known, epoch, allowed := t.creatorLocked(), t.members[member] != nil, t.epoch, t.removers[m.self]
+	ours, mints := m.personLocked(creator) == m.person, m.minterLocked(t) == m.self
 	m.mu.Unlock()
 	switch {
-	case creator != m.self && !allowed:
+	case !ours && !allowed:
 		return ErrNotCreator
 	case member == m.self:
 		return errors.New("room: you cannot remove yourself")
 	case member == creator:
 		return errors.New("room: the task's creator cannot be removed")
+	case m.PersonOf(member) == m.person:
+		return errors.New("room: a device of yours is revoked, not removed")
 	case !known:
 		return fmt.Errorf("room: %s is not a member of task %s", member.Short(), id)
 	}
@@ -122,7 +125,7 @@ func (m *Messenger) RemoveMember(ctx context.Context, id TaskID, member identity
 	// under the current secret; the records make the member removed and
 	// (the creator's) the next secret current, in the same write.
 	recs := []record{{Op: opRemove, Task: t.id, Peer: member, By: m.self, Mid: m.heldOf(t, member)}}
-	if creator == m.self {
+	if mints {
 		recs = append(recs, record{Op: opSecret, Task: t.id, Epoch: epoch + 1, Secret: secret})
 	}
 	pages, err := m.recordPages(recs)
@@ -183,7 +186,8 @@ func (m *Messenger) onRemove(ctx context.Context, t *task, msg Message) {
 	creator := t.creatorLocked()
 	_, gone := t.removed[d]
 	done := !t.removedBy.IsZero()
-	allowed := msg.Head.By == creator || t.removers[msg.Head.By]
+	allowed := m.personLocked(msg.Head.By) == m.personLocked(creator) || t.removers[msg.Head.By]
+	mints := m.minterLocked(t) == m.self
 	m.mu.Unlock()
 	switch {
 	case !allowed || d == creator:
@@ -203,9 +207,9 @@ func (m *Messenger) onRemove(ctx context.Context, t *task, msg Message) {
 		m.emit(Event{Type: EventRemoved, Task: t.id, Peer: msg.Head.By})
 		return
 	}
-	if creator == m.self {
-		// A removal by a member this profile allowed: the next secret is
-		// this profile's to make.
+	if mints {
+		// A removal by a member this profile allowed (or another device of
+		// its person): the next secret is this profile's to make.
 		if err := m.rotate(ctx, t); err != nil {
 			m.fail(err)
 		}
@@ -328,7 +332,7 @@ func (m *Messenger) afterRemoval(t *task, member identity.ID) {
 func (m *Messenger) rekey(c *conn, t *task) {
 	m.mu.Lock()
 	epochs := t.epochsLocked()
-	mine := t.creatorLocked() == m.self && t.members[c.peer] != nil
+	mine := m.minterLocked(t) == m.self && t.members[c.peer] != nil
 	m.mu.Unlock()
 	if !mine || len(epochs) == 0 {
 		return
@@ -344,7 +348,7 @@ func (m *Messenger) rekeyOnOpen(c *conn) {
 	m.mu.Lock()
 	var ts []*task
 	for _, t := range m.tasks {
-		if t.members[c.peer] != nil && t.creatorLocked() == m.self && t.epoch > 0 {
+		if t.members[c.peer] != nil && m.minterLocked(t) == m.self && t.epoch > 0 {
 			ts = append(ts, t)
 		}
 	}
@@ -358,7 +362,7 @@ func (m *Messenger) rekeyOnOpen(c *conn) {
 func (m *Messenger) onRekey(c *conn, w wire) {
 	m.mu.Lock()
 	t := m.tasks[w.Task]
-	ok := t != nil && t.log != nil && t.creatorLocked() == c.peer && t.members[c.peer] != nil
+	ok := t != nil && t.log != nil && m.minterLocked(t) == c.peer && t.members[c.peer] != nil
 	m.mu.Unlock()
 	if !ok {
 		return

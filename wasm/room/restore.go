@@ -201,7 +201,7 @@ func (m *Messenger) pairBlocked(ctx context.Context, t *task, peer identity.ID) 
 	if m.checkRestoring() == nil {
 		return nil
 	}
-	if _, err := m.db.Get(ctx, m.db.BookKey(pairName(m.self, peer, t.id))); err == nil {
+	if _, err := m.db.Get(ctx, m.db.BookKey(pairName(m.self, m.PersonOf(peer), t.id))); err == nil {
 		return nil
 	}
 	return fmt.Errorf("%w: your book to %s in task %s is not back yet", ErrRestoring, peer.Short(), t.id)

@@ -328,13 +328,22 @@ func (m *Messenger) writeManyLocked(ctx context.Context, t *task, drafts []draft
 		return nil, fmt.Errorf("room: task %s: the clock is at its end (%d)", t.id, clock)
 	}
 	t.raiseLocked(m.self, clock+uint64(len(drafts)))
+	// One book per person: its devices share it.
 	var outs []*member
+	to := make(map[*member]identity.ID)
+	written := make(map[*journal.Book]bool)
 	for _, mb := range t.members {
-		if mb.out != nil {
+		if mb.out != nil && !written[mb.out] {
+			written[mb.out] = true
 			outs = append(outs, mb)
+			to[mb] = m.personLocked(mb.id)
 		}
 	}
+	revoked := m.revoked[m.self] != nil
 	m.mu.Unlock()
+	if revoked {
+		return nil, ErrDeviceRevoked
+	}
 	now, mid := m.cfg.Now().UnixMilli(), t.log.Len()
 	msgs := make([]Message, len(drafts))
 	pages := make([][]byte, len(drafts))
@@ -358,7 +367,7 @@ func (m *Messenger) writeManyLocked(ctx context.Context, t *task, drafts []draft
 			lagging = append(lagging, mb)
 			continue
 		}
-		copies, err := addressed(msgs, mb)
+		copies, err := addressed(msgs, mb, to[mb])
 		if err != nil {
 			return nil, err
 		}
@@ -384,10 +393,10 @@ func (m *Messenger) writeManyLocked(ctx context.Context, t *task, drafts []draft
 // a member: in its book's numbering (after a fork, a successor's messages
 // and this profile's causes among them are renumbered; successor.go).
 // Called with the task's wmu held.
-func addressed(msgs []Message, mb *member) ([][]byte, error) {
+func addressed(msgs []Message, mb *member, to identity.ID) ([][]byte, error) {
 	pages := make([][]byte, len(msgs))
 	for i, msg := range msgs {
-		msg.Head.To = mb.id
+		msg.Head.To = to
 		if mb.outShift != 0 {
 			msg.Head.Mid += mb.outShift
 			if c := msg.Refs.Cause; c != nil && c.By == msg.Head.By && c.Mid > mb.outFrom {
@@ -420,7 +429,7 @@ func (m *Messenger) catchUp(ctx context.Context, t *task, mb *member) error {
 				return fmt.Errorf("room: log page %d: %w", have+uint64(i), err)
 			}
 		}
-		copies, err := addressed(msgs, mb)
+		copies, err := addressed(msgs, mb, m.PersonOf(mb.id))
 		if err != nil {
 			return err
 		}
@@ -518,7 +527,11 @@ func (m *Messenger) Lookup(ctx context.Context, id TaskID, ref Ref) (Message, er
 
 // MemberInfo describes a member of a task, as this profile sees it.
 type MemberInfo struct {
-	ID        identity.ID `json:"id"`
+	ID identity.ID `json:"id"`
+	// Person is whose device it is (itself for a first device), Label
+	// the device's label (devices.go).
+	Person    identity.ID `json:"person"`
+	Label     string      `json:"label,omitempty"`
 	Self      bool        `json:"self"`
 	Host      bool        `json:"host"`
 	Paired    bool        `json:"paired"`    // both books of the pair are there
@@ -565,10 +578,10 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 	// the DB's hooks run, and the messenger's hook takes m.mu.
 	m.mu.Lock()
 	creator := t.creatorLocked()
-	out := []MemberInfo{{ID: m.self, Self: true, Host: t.host == m.self, Paired: true, Online: true, Creator: creator == m.self, Removed: !t.removedBy.IsZero()}}
+	out := []MemberInfo{{ID: m.self, Person: m.person, Label: m.me.Label, Self: true, Host: t.host == m.self, Paired: true, Online: true, Creator: creator == m.self, Removed: !t.removedBy.IsZero()}}
 	ins := []*journal.Book{nil}
 	for _, mb := range t.members {
-		mi := MemberInfo{ID: mb.id, Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil, Forks: len(mb.next), Continued: mb.outGen,
+		mi := MemberInfo{ID: mb.id, Person: m.personLocked(mb.id), Label: m.labelLocked(mb.id), Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil, Forks: len(mb.next), Continued: mb.outGen,
 			Received: mb.received, Read: mb.read, Creator: creator == mb.id}
 		mi.Mirrored, mi.Vouches = mb.vouchedLocked()
 		if rs := t.receipts[mb.id]; rs != nil {
@@ -589,7 +602,7 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 		ins = append(ins, in)
 	}
 	for _, mb := range t.removed {
-		out = append(out, MemberInfo{ID: mb.id, Removed: true, Creator: creator == mb.id})
+		out = append(out, MemberInfo{ID: mb.id, Person: m.personLocked(mb.id), Label: m.labelLocked(mb.id), Removed: true, Creator: creator == mb.id})
 		ins = append(ins, mb.in)
 	}
 	m.mu.Unlock()

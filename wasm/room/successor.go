@@ -276,7 +276,7 @@ func (m *Messenger) succeed(ctx context.Context, t *task, mb *member, out *journ
 	m.mu.Lock()
 	gen, from, shift := mb.outGen, mb.outFrom, mb.outShift
 	current := mb.out
-	meta := genesisMeta{Task: t.id, To: mb.id}
+	meta := genesisMeta{Task: t.id, To: m.personLocked(mb.id)}
 	m.mu.Unlock()
 	if current != out {
 		return current.Key(), nil // done meanwhile
@@ -295,7 +295,7 @@ func (m *Messenger) succeed(ctx context.Context, t *task, mb *member, out *journ
 		f.Fork = ev
 	}
 	meta.Follows = f
-	next, err := m.db.Author(ctx, succName(m.self, mb.id, t.id, gen+1), meta.encode())
+	next, err := m.db.Author(ctx, succName(m.self, meta.To, t.id, gen+1), meta.encode())
 	if err != nil {
 		return identity.ID{}, err
 	}
@@ -504,7 +504,7 @@ func (m *Messenger) adopt(ctx context.Context, t *task, peer identity.ID, b *jou
 	last := books[len(books)-1]
 	shift, err := func() (uint64, error) {
 		info := b.Info()
-		if info.Name != succName(peer, m.self, t.id, gen) {
+		if info.Name != succName(peer, m.person, t.id, gen) {
 			return 0, fmt.Errorf("named %q", clip(info.Name))
 		}
 		meta, err := genesisOf(ctx, b)
@@ -514,7 +514,7 @@ func (m *Messenger) adopt(ctx context.Context, t *task, peer identity.ID, b *jou
 		f := meta.Follows
 		held := heldFrom0(last.book)
 		switch {
-		case meta.Task != t.id || meta.To != m.self:
+		case meta.Task != t.id || meta.To != m.person:
 			return 0, errors.New("its genesis names another task or reader")
 		case f == nil || f.Book != last.key:
 			return 0, errors.New("it does not continue the book followed")

@@ -72,6 +72,11 @@ type Config struct {
 	// profile writes in a task (receiptpage.go; default
 	// DefaultReceiptEvery).
 	ReceiptEvery time.Duration
+	// Device is this profile's device; nil on a person's first device
+	// (its key is the identity's).
+	Device *Self
+	// Link is the bundle a newly linked device opens with, once.
+	Link *LinkBundle
 }
 
 // An Observer sees a messenger's protocol (report.Reporter is one).
@@ -447,6 +452,8 @@ type Event struct {
 	Evidence *Equivocation
 	// Restore is where the restore stands, for an EventRestore.
 	Restore *RestoreStatus
+	// Device is the device an EventDevice is about.
+	Device identity.ID
 }
 
 // Subscribe calls fn with every event, on the messenger's goroutines; fn

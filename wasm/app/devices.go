@@ -43,8 +43,6 @@ const (
 	// maxClaims bounds the pairing attempts in progress at once at the
 	// showing device; ports past it are closed.
 	maxClaims = 4
-	// maxWrong is how many attempts with a wrong code end a code.
-	maxWrong = 3
 )
 
 // Why a shown code stopped being served (the cause of its context).
@@ -171,7 +169,6 @@ func (a *App) serveClaims(ctx context.Context, offer *pairing.Offer, label strin
 	defer wg.Wait()
 	defer stop(nil)
 	results := make(chan claim)
-	wrong := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -190,7 +187,7 @@ func (a *App) serveClaims(ctx context.Context, offer *pairing.Offer, label strin
 				}
 			}()
 		case c := <-results:
-			if a.claimDone(c, &wrong) {
+			if a.claimDone(c, offer.Failures()) {
 				return
 			}
 		}
@@ -213,8 +210,8 @@ func (a *App) serveClaim(ctx context.Context, offer *pairing.Offer, label string
 }
 
 // claimDone reports a pairing attempt's outcome and whether the offer is
-// over; wrong counts the attempts with a wrong code.
-func (a *App) claimDone(c claim, wrong *int) bool {
+// over; failures counts the offer's attempts with a wrong code so far.
+func (a *App) claimDone(c claim, failures int) bool {
 	ev := Event{Type: EventLink, Device: c.dev, Label: c.label}
 	switch {
 	case c.err == nil:
@@ -222,10 +219,10 @@ func (a *App) claimDone(c claim, wrong *int) bool {
 	case c.granted, errors.Is(c.err, pairing.ErrCodeSpent), errors.Is(c.err, pairing.ErrExpired):
 		ev.State, ev.Error = LinkFailed, c.err.Error()
 	case errors.Is(c.err, pairing.ErrWrongCode):
-		if *wrong++; *wrong >= maxWrong {
-			ev.State, ev.Error = LinkFailed, fmt.Sprintf("%d attempts with a wrong code: this code is spent, show a new one", *wrong)
+		if failures >= pairing.MaxFailures {
+			ev.State, ev.Error = LinkFailed, fmt.Sprintf("%d attempts with a wrong code: this code is spent, show a new one", failures)
 		} else {
-			ev.State, ev.Error = LinkWaiting, fmt.Sprintf("a device tried a wrong code (%d attempts left)", maxWrong-*wrong)
+			ev.State, ev.Error = LinkWaiting, fmt.Sprintf("a device tried a wrong code (%d attempts left)", pairing.MaxFailures-failures)
 		}
 	default: // a port closed, a stranger: the code is still good
 		a.cfg.Logger.Info("link: a pairing attempt ended", "err", c.err)

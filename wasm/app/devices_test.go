@@ -230,7 +230,7 @@ func TestLinkWrongCode(t *testing.T) {
 	code, _ := pairing.ParseCode(shown)
 	code[len(code)-1] ^= 1 // the same rendezvous, another secret
 	phone := startApp(t, "phone", url)
-	for i := range maxWrong {
+	for i := range pairing.MaxFailures {
 		if _, err := phone.Link(testCtx(t), code.String(), "phone"); !errors.Is(err, pairing.ErrWrongCode) {
 			t.Fatalf("attempt %d with a wrong code: %v, want ErrWrongCode", i, err)
 		}
@@ -252,7 +252,7 @@ func TestLinkExpires(t *testing.T) {
 	url := relaytest.Start(t, relay.DefaultLimits())
 	// A clock 10 minutes minus 2 s behind: the code expires 2 s from now.
 	ana := startAppWith(t, "ana", url, func(c *Config) {
-		c.Now = func() time.Time { return time.Now().Add(-10*time.Minute + 2*time.Second) }
+		c.Now = func() time.Time { return time.Now().Add(-pairing.Lifetime + 2*time.Second) }
 	})
 	events := record(ana.App)
 	shown, _, expires, err := ana.LinkDevice(testCtx(t), "")

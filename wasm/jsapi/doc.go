@@ -51,7 +51,8 @@
 // | 'linked' | 'failed', device, label, error }); tm.open({ profile, link:
 // code, label, timeout, signal }) on an empty profile links it as a new
 // device of that person (app.App.Link; timeout in ms, 2 minutes by
-// default; the AbortSignal ends the wait). app.person() resolves to the
+// default; the AbortSignal ends the wait), and so does app.link(code, {
+// label, timeout, signal }) on an open app (resolving to the person). app.person() resolves to the
 // person's id (app.id is the device's: a method, not a property, so that a
 // follower tab asks the writer), app.devices() to [{ id, label, created,
 // self, holder, online, revoked, revokedBy }], app.revokeDevice(id) revokes

@@ -318,7 +318,8 @@ func (ja *jsApp) value(profile, devtools string) js.Value {
 		"recoveryCode", "recover", "restoreStatus", "finishRestore", "linkDevice", "devices", "revokeDevice", "person"} {
 		o.Set(m, ja.funcs.Async(func(args []js.Value) (any, error) { return ja.call(context.Background(), m, args) }))
 	}
-	o.Set("join", ja.funcs.Async(ja.join))
+	o.Set("join", ja.funcs.Async(func(args []js.Value) (any, error) { return ja.callSignal("join", args) }))
+	o.Set("link", ja.funcs.Async(func(args []js.Value) (any, error) { return ja.callSignal("link", args) }))
 	o.Set("role", ja.funcs.Add(func(js.Value, []js.Value) any { return ja.svc.Role() }))
 	o.Set("close", ja.funcs.Async(func([]js.Value) (any, error) { return nil, ja.close() }))
 	o.Set("on", ja.funcs.Add(func(_ js.Value, args []js.Value) any { return ja.on(args) }))
@@ -363,9 +364,10 @@ func (ja *jsApp) call(ctx context.Context, method string, args []js.Value) (any,
 	return jsutil.Parse(out)
 }
 
-// join is app.join(code, { timeout, signal }): the AbortSignal ends the
-// call's ctx (it is left out of the JSON, which would make it {}).
-func (ja *jsApp) join(args []js.Value) (any, error) {
+// callSignal is app.join(code, { timeout, signal }) or app.link(code, {
+// label, timeout, signal }): the AbortSignal ends the call's ctx (it is
+// left out of the JSON, which would make it {}).
+func (ja *jsApp) callSignal(method string, args []js.Value) (any, error) {
 	if len(args) > 1 && args[1].Type() == js.TypeObject {
 		if sig := args[1].Get("signal"); !sig.IsUndefined() {
 			opts := js.Global().Get("Object").Call("assign", js.Global().Get("Object").New(), args[1])
@@ -373,10 +375,10 @@ func (ja *jsApp) join(args []js.Value) (any, error) {
 			args = append([]js.Value{args[0], opts}, args[2:]...)
 			ctx, cancel := signalContext(sig)
 			defer cancel()
-			return ja.call(ctx, "join", args)
+			return ja.call(ctx, method, args)
 		}
 	}
-	return ja.call(context.Background(), "join", args)
+	return ja.call(context.Background(), method, args)
 }
 
 // signalContext is a context ended by the AbortSignal sig.

@@ -185,6 +185,9 @@ func TestLinkDevice(t *testing.T) {
 		t.Fatal("the spent offer is still shown")
 	}
 	record(phone.App).wait(t, "the phone online again", online(phoneID))
+	if _, err := phone.RecoveryCode(testCtx(t)); !errors.Is(err, ErrNoIdentity) {
+		t.Fatalf("a linked device's recovery code: %v, want ErrNoIdentity", err)
+	}
 
 	// Linked already: the phone is not linked again; another empty
 	// profile finds no one behind the spent code.

@@ -343,7 +343,8 @@ func (a *App) link(ctx context.Context, c pairing.Code, label string) error {
 	sctx := context.WithoutCancel(ctx) // a restart is not the caller's to cancel
 	raw, cert, err := a.claim(ctx, p, c, label)
 	if err == nil {
-		err = vault.Link(ctx, p, vault.Device{Cert: cert, Bundle: raw})
+		// Stored even if ctx ends now: the person's devices know this one.
+		err = vault.Link(sctx, p, vault.Device{Cert: cert, Bundle: raw})
 	}
 	return errors.Join(err, a.start(sctx))
 }

@@ -169,14 +169,20 @@ func (a *App) serveClaims(ctx context.Context, offer *pairing.Offer, label strin
 	defer wg.Wait()
 	defer stop(nil)
 	results := make(chan claim)
+	active := 0 // attempts running
 	for {
+		in := ports
+		if active >= maxClaims {
+			in = nil // the next ports wait in the channel, or are closed past it
+		}
 		select {
 		case <-ctx.Done():
 			if cause := context.Cause(ctx); errors.Is(cause, errLinkExpired) {
 				a.emit(Event{Type: EventLink, State: LinkFailed, Error: cause.Error()})
 			}
 			return
-		case p := <-ports:
+		case p := <-in:
+			active++
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -187,6 +193,7 @@ func (a *App) serveClaims(ctx context.Context, offer *pairing.Offer, label strin
 				}
 			}()
 		case c := <-results:
+			active--
 			if a.claimDone(c, offer.Failures()) {
 				return
 			}
@@ -216,6 +223,8 @@ func (a *App) claimDone(c claim, failures int) bool {
 	switch {
 	case c.err == nil:
 		ev.State = LinkLinked
+	case errors.Is(c.err, pairing.ErrCodeSpent) && !c.granted && failures < pairing.MaxFailures:
+		return false // another attempt confirmed the code: its outcome ends the offer
 	case c.granted, errors.Is(c.err, pairing.ErrCodeSpent), errors.Is(c.err, pairing.ErrExpired):
 		ev.State, ev.Error = LinkFailed, c.err.Error()
 	case errors.Is(c.err, pairing.ErrWrongCode):

@@ -16,6 +16,8 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/device"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/pairing"
+	"github.com/task-messenger/task-messenger/wasm/peerio"
+	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/room"
 	"github.com/task-messenger/task-messenger/wasm/vault"
 )
@@ -344,5 +346,57 @@ func TestCheckBundle(t *testing.T) {
 		if _, err := checkBundle(raw, self); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestLinkStrangersBounded: ports that reach the rendezvous and say
+// nothing hold at most maxClaims attempts, maxClaims more wait, and the
+// others are closed; once they leave, a device with the code links.
+func TestLinkStrangersBounded(t *testing.T) {
+	url := relaytest.Start(t, relay.DefaultLimits())
+	ana := startApp(t, "ana", url)
+	ana.linkHook = signHook(ana.App)
+	shown, _, _, err := ana.LinkDevice(testCtx(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := pairing.ParseCode(shown)
+	rv := code.Rendezvous().ID()
+	const n = 2*maxClaims + 2
+	var silent []port.Port
+	for range n {
+		seed, _ := identity.NewSeed()
+		io := peerio.New("stranger", seed, peerio.Config{Relay: url, Logger: quiet})
+		t.Cleanup(func() { io.Close() })
+		if err := io.On(testCtx(t), func(port.Port) {}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := io.At(testCtx(t), rv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, p)
+	}
+	closed := make(chan int, n)
+	for i, p := range silent {
+		go func() {
+			if _, err := p.Recv(testCtx(t)); err != nil {
+				closed <- i
+			}
+		}()
+	}
+	for range n - 2*maxClaims {
+		select {
+		case <-closed:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no port past the bound was closed")
+		}
+	}
+	for _, p := range silent {
+		p.Close()
+	}
+	phone := startApp(t, "phone", url)
+	if _, err := phone.Link(testCtx(t), shown, "phone"); err != nil {
+		t.Fatalf("link once the strangers left: %v", err)
 	}
 }

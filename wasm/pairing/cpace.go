@@ -23,7 +23,7 @@ const (
 	hashBlock = 128 // SHA-512's s_in_bytes
 	pointSize = 32
 	sidSize   = 16
-	tagSize   = 32
+	tagSize   = sha512.Size
 	keySize   = 32
 
 	adClaim = "tml1 claim" // ADa
@@ -105,31 +105,40 @@ func (c *cpace) shared(peer []byte) ([]byte, error) {
 
 // keys are what the exchange gives both sides.
 type keys struct {
-	offerTag, claimTag []byte // B's and A's confirmation tags
+	offerTag, claimTag []byte // Tb and Ta
 	claimSeal          []byte // A → B: the request
 	offerSeal          []byte // B → A: the bundle
 }
 
-// schedule derives the ISK from the shared point K and the transcript
-// (Ya, Yb), then the tags and the sealing keys.
+// isk is the draft's ISK for the initiator-responder transcript.
+func isk(sid, k, ya, ada, yb, adb []byte) []byte {
+	transcript := append(lvCat(ya, ada), lvCat(yb, adb)...)
+	h := sha512.Sum512(append(lvCat([]byte(dsiISK), sid, k), transcript...))
+	return h[:]
+}
+
+// schedule derives the ISK from the shared point K and the points, then
+// the draft's confirmation tags (mac_key = SHA-512("CPaceMac" ‖ sid ‖
+// ISK), Ta = HMAC-SHA-512(mac_key, lv_cat(Ya, ADa)), Tb likewise) and the
+// sealing keys (HKDF-SHA-512 of the ISK).
 func schedule(sid, k, ya, yb []byte) keys {
-	transcript := append(lvCat(ya, []byte(adClaim)), lvCat(yb, []byte(adOffer))...)
-	isk := sha512.Sum512(append(lvCat([]byte(dsiISK), sid, k), transcript...))
+	key := isk(sid, k, ya, []byte(adClaim), yb, []byte(adOffer))
+	macKey := sha512.Sum512(append(append([]byte("CPaceMac"), sid...), key...))
+	tag := func(y []byte, ad string) []byte {
+		m := hmac.New(sha512.New, macKey[:])
+		m.Write(lvCat(y, []byte(ad)))
+		return m.Sum(nil)
+	}
 	derive := func(name string) []byte {
-		b, err := hkdf.Key(sha512.New, isk[:], nil, keyContext+name, keySize)
+		b, err := hkdf.Key(sha512.New, key, nil, keyContext+name, keySize)
 		if err != nil {
 			panic("pairing: hkdf: " + err.Error()) // only for lengths we never ask for
 		}
 		return b
 	}
-	tag := func(name string) []byte {
-		m := hmac.New(sha512.New512_256, derive(name))
-		m.Write(transcript)
-		return m.Sum(nil)
-	}
 	return keys{
-		offerTag:  tag("confirm offer"),
-		claimTag:  tag("confirm claim"),
+		claimTag:  tag(ya, adClaim),
+		offerTag:  tag(yb, adOffer),
 		claimSeal: derive("seal claim"),
 		offerSeal: derive("seal offer"),
 	}

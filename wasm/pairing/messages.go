@@ -178,7 +178,7 @@ func (r *refuse) err() error {
 	case reasonUsed:
 		return fmt.Errorf("%w: a device was already linked with it; make a new code", ErrCodeSpent)
 	case reasonTries:
-		return fmt.Errorf("%w: it was tried wrongly %d times; make a new code", ErrCodeSpent, MaxFailures)
+		return fmt.Errorf("%w: it was tried %d times without success; make a new code", ErrCodeSpent, MaxFailures)
 	case reasonRefused:
 		return fmt.Errorf("%w: %s", ErrRefused, text)
 	case reasonProtocol:

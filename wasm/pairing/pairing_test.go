@@ -18,7 +18,11 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/port"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks for leaked goroutines; in the browser the runtime's own
+// event handler waits beside the tests.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("runtime.handleEvent"))
+}
 
 func newKey(t testing.TB) *identity.Key {
 	t.Helper()
@@ -182,7 +186,7 @@ func TestFailuresSpend(t *testing.T) {
 	if !errors.Is(r.claimErr, ErrCodeSpent) || !errors.Is(r.serveErr, ErrCodeSpent) || r.granted != nil {
 		t.Fatalf("the right code after %d failures: claim %v, serve %v", MaxFailures, r.claimErr, r.serveErr)
 	}
-	if !strings.Contains(r.claimErr.Error(), "tried wrongly") {
+	if !strings.Contains(r.claimErr.Error(), "without success") {
 		t.Errorf("error %q", r.claimErr)
 	}
 }
@@ -297,6 +301,84 @@ func TestDeviceNotPeer(t *testing.T) {
 	defer b.Close()
 	if _, err := Claim(context.Background(), a, o.Code, dev, o.rendezvous, Request{Device: other}); err == nil {
 		t.Fatal("Claim sent a request for another key")
+	}
+}
+
+// TestConcurrentClaims: of claims with the right code at once, exactly one
+// links a device; the others are told the code is used.
+func TestConcurrentClaims(t *testing.T) {
+	o := newOffer(t, time.Now())
+	results := make(chan result, MaxFailures)
+	for range MaxFailures {
+		go func() { results <- claimOnce(t, o, o.Code, []byte("bundle")) }()
+	}
+	linked := 0
+	for range MaxFailures {
+		r := <-results
+		switch {
+		case r.claimErr == nil && r.serveErr == nil:
+			linked++
+		case errors.Is(r.claimErr, ErrCodeSpent) && errors.Is(r.serveErr, ErrCodeSpent):
+		default:
+			t.Errorf("claim %v, serve %v", r.claimErr, r.serveErr)
+		}
+	}
+	if linked != 1 {
+		t.Fatalf("%d devices linked with one code", linked)
+	}
+}
+
+// countingPort counts the messages sent on it.
+type countingPort struct {
+	port.Port
+	sent int
+}
+
+func (p *countingPort) Send(ctx context.Context, m []byte) error {
+	p.sent++
+	return p.Port.Send(ctx, m)
+}
+
+// TestClaimChecks: Claim refuses arguments that do not fit the port or the
+// code before sending anything.
+func TestClaimChecks(t *testing.T) {
+	c, _ := NewCode()
+	dev, other := newKey(t).ID(), newKey(t).ID()
+	rv := c.Rendezvous().ID()
+	ctx := context.Background()
+	for name, call := range map[string]func(p port.Port) error{
+		"port of another device": func(p port.Port) error {
+			_, err := Claim(ctx, p, c, other, rv, Request{Device: other})
+			return err
+		},
+		"another rendezvous": func(p port.Port) error {
+			c2 := c
+			c2[0] ^= 1
+			_, err := Claim(ctx, p, c2, dev, rv, Request{Device: dev})
+			return err
+		},
+		"bad label": func(p port.Port) error {
+			_, err := Claim(ctx, p, c, dev, rv, Request{Device: dev, Label: "a\x00b"})
+			return err
+		},
+	} {
+		a, b := port.Pipe(dev, rv, 1)
+		p := &countingPort{Port: a}
+		if err := call(p); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+		if p.sent != 0 {
+			t.Errorf("%s: sent %d messages", name, p.sent)
+		}
+		a.Close()
+		b.Close()
+	}
+	// Serve likewise.
+	o := newOffer(t, time.Now())
+	a, b := port.Pipe(dev, rv, 1)
+	defer a.Close()
+	if err := o.Serve(ctx, b, rv, dev, nil); err == nil {
+		t.Error("Serve on a port to another rendezvous")
 	}
 }
 

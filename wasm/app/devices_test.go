@@ -400,3 +400,48 @@ func TestLinkStrangersBounded(t *testing.T) {
 		t.Fatalf("link once the strangers left: %v", err)
 	}
 }
+
+// TestStartLinkedProfile: a profile linked and not yet opened (the page
+// closed right after the link) opens as its device with the bundle once:
+// the room is given both, and the bundle is forgotten after.
+func TestStartLinkedProfile(t *testing.T) {
+	ctx := testCtx(t)
+	p, err := vault.Open(ctx, "phone", memOpener, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := identity.NewSeed()
+	person := identity.New(seed)
+	cert, _ := device.Sign(person, p.ID, "phone", 1, false)
+	bundle, _ := json.Marshal(room.LinkBundle{Cert: cert, Devices: []*device.Cert{cert}})
+	if err := vault.Link(ctx, p, vault.Device{Cert: cert, Bundle: bundle}); err != nil {
+		t.Fatal(err)
+	}
+	var rcfg room.Config
+	forget, err := deviceConfig(ctx, p, &rcfg)
+	if err != nil || !forget || rcfg.Device == nil || rcfg.Device.Cert != cert || rcfg.Device.Identity != nil ||
+		rcfg.Link == nil || rcfg.Link.Cert.Device != p.ID {
+		t.Fatalf("room config of a linked profile: %+v %+v, forget %v, %v", rcfg.Device, rcfg.Link, forget, err)
+	}
+	a, err := Start(ctx, Config{Profile: p, Relay: deadRelay(t), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if a.Person() != person.ID() || a.ID() != p.ID {
+		t.Fatalf("person %s, id %s", a.Person().Short(), a.ID().Short())
+	}
+	if b, err := p.PendingLink(ctx); err != nil || b != nil {
+		t.Fatalf("bundle after the first open: %q, %v", b, err)
+	}
+	rcfg = room.Config{}
+	if forget, err := deviceConfig(ctx, p, &rcfg); err != nil || forget || rcfg.Device == nil || rcfg.Link != nil {
+		t.Fatalf("a later open: device %v, link %v, %v", rcfg.Device, rcfg.Link, err)
+	}
+	var legacy room.Config
+	q, _ := vault.Open(ctx, "ana", memOpener, nil)
+	defer q.Close()
+	if forget, err := deviceConfig(ctx, q, &legacy); err != nil || forget || legacy.Device != nil || legacy.Link != nil {
+		t.Fatalf("a first device's config: %+v, %v", legacy, err)
+	}
+}

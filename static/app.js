@@ -22,7 +22,10 @@
     forks: new Map(), // task → the members who proved this profile forked its book to them
     forkLines: new Map(), // task → what the page said of forks healed or followed in it
     members: null, // the current task's members (app.members()), for the messages' status
-    readSent: new Map() // "task author" → the newest of the author's messages this page marked read
+    readSent: new Map(), // "task author" → the newest of the author's messages this page marked read
+    person: null, // the person this device belongs to (app.person()): app.id on a first device
+    link: null, // the AbortController of a link of this browser under way
+    expiry: null // the timer counting down the pairing code shown
   }
 
   // el makes an element; strings become text nodes, never HTML.
@@ -58,6 +61,7 @@
     const root = $('tree')
     root.replaceChildren(...tree.map(renderNode))
     $('no-tasks').hidden = tree.length > 0
+    showLinkForm()
     if (state.current && state.tasks.has(state.current)) $('room-title').textContent = state.tasks.get(state.current).title
     showRemoved()
   }
@@ -184,7 +188,7 @@
     const mine = ms[0].length - 1 // the number of this profile's newest message in the task (its log's length − 1)
     const creator = ms[0].creator
     $('members').replaceChildren(...ms.map((m) => {
-      let text = who(m.id) + (m.creator ? ' (creator)' : m.host ? ' (host)' : '')
+      let text = who(m.id) + (m.label ? ` · ${clip(m.label, 40)}` : '') + (m.creator ? ' (creator)' : m.host ? ' (host)' : '')
       if (m.removed) {
         return el('li', { class: 'off removed', title: m.id, 'data-peer': m.id, text: text + ' · removed' })
       }
@@ -582,6 +586,157 @@
     location.reload()
   }
 
+  // ---- devices -------------------------------------------------------------
+
+  // refreshPerson learns the person this device belongs to: its own id on
+  // a first device, another after this browser was linked.
+  async function refreshPerson () {
+    state.person = await state.app.person().catch(() => state.person)
+    $('me-id').title = state.person && state.person !== state.app.id
+      ? `this device's id; you (the person) are ${state.person}`
+      : 'your peer id'
+    showLinkForm()
+  }
+
+  // showLinkForm offers, on a fresh profile's first screen, to link this
+  // browser to an account shown on another device.
+  function showLinkForm () {
+    const fresh = state.tasks.size === 0 && state.person != null && state.person === state.app.id
+    $('link-form').hidden = !fresh && !state.link
+  }
+
+  // defaultLabel names this browser for the devices list ("Chromium on Linux").
+  function defaultLabel () {
+    const ua = navigator.userAgent
+    const browser = /Edg\//.test(ua) ? 'Edge' : /Firefox\//.test(ua) ? 'Firefox' : /Chrome\//.test(ua) ? 'Chromium' : /Safari\//.test(ua) ? 'Safari' : 'browser'
+    const os = /Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iOS' : /Mac OS X/.test(ua) ? 'macOS' : /Windows/.test(ua) ? 'Windows' : /Linux/.test(ua) ? 'Linux' : ''
+    return os ? `${browser} on ${os}` : browser
+  }
+
+  // linkThis links this (empty) profile to the account whose other device
+  // shows the code typed; Cancel aborts the wait.
+  async function linkThis (e) {
+    e.preventDefault()
+    if (state.link) return
+    const code = $('link-input').value.trim()
+    const label = $('link-label').value.trim() || defaultLabel()
+    const status = $('link-form-status')
+    state.link = new AbortController()
+    $('link').disabled = true
+    $('link-cancel').hidden = false
+    setState(status, 'Connecting to your other device… (keep its code shown)', 'waiting')
+    try {
+      await state.app.link(code, { label, signal: state.link.signal })
+      setState(status, 'Linked: this browser is one of your devices now. Your tasks arrive from your other devices and members.', '')
+      $('link-input').value = ''
+      await refreshPerson()
+      await refreshTasks()
+      refreshDevices()
+    } catch (err) {
+      setState(status, state.link.signal.aborted ? 'Link cancelled.' : err.message, 'error')
+    } finally {
+      state.link = null
+      $('link').disabled = false
+      $('link-cancel').hidden = true
+    }
+  }
+
+  function toggleDevices () {
+    const show = $('devices').hidden
+    $('devices').hidden = !show
+    $('show-devices').setAttribute('aria-expanded', String(show))
+    if (show) refreshDevices()
+  }
+
+  // refreshDevices lists the person's devices in the Devices panel.
+  async function refreshDevices () {
+    if ($('devices').hidden || state.stopped) return
+    let ds
+    try {
+      ds = await state.app.devices()
+    } catch (err) {
+      setState($('link-status'), `No devices: ${err.message}`, 'error')
+      return
+    }
+    $('device-list').replaceChildren(...ds.map(renderDevice))
+    if (!ds.length) $('device-list').append(el('li', { class: 'hint', text: 'Only this browser so far.' }))
+  }
+
+  function renderDevice (d) {
+    const name = clip(d.label || short(d.id), 64)
+    const by = d.revokedBy ? ` by ${d.revokedBy === state.app.id ? 'this browser' : short(d.revokedBy)}` : ''
+    const text = name + (d.self ? ' (this browser)' : '') + (d.holder ? ' · holds your identity key' : '') +
+      (d.revoked ? ` · revoked${by}` : d.self ? '' : d.online ? ' · online' : ' · offline')
+    const title = String(d.id) + (d.created ? `\nlinked ${new Date(d.created).toLocaleString()}` : '')
+    const li = el('li', { class: d.revoked ? 'revoked' : d.self || d.online ? 'on' : 'off', title, 'data-device': d.id }, text)
+    if (!d.revoked && !d.self) {
+      li.append(el('button', { type: 'button', class: 'revoke-device', 'aria-label': 'Revoke ' + name, text: 'revoke', onclick: () => revokeDevice(d.id, name) }))
+    }
+    return li
+  }
+
+  // revokeDevice revokes a device of the person (lost, sold), after a confirm.
+  async function revokeDevice (id, name) {
+    if (!confirm(`Revoke “${name}”? It can no longer write, and reads nothing new in your tasks; what it wrote so far stays. This cannot be undone.`)) return
+    try {
+      await state.app.revokeDevice(id)
+      setState($('link-status'), `Revoked “${name}”.`, '')
+    } catch (err) {
+      setState($('link-status'), `Not revoked: ${err.message}`, 'error')
+    }
+    refreshDevices()
+  }
+
+  // linkDevice shows a new pairing code, its QR image and how long it is valid.
+  async function linkDevice () {
+    setState($('link-status'), 'Making a pairing code…', 'waiting')
+    try {
+      const offer = await state.app.linkDevice({})
+      $('link-code').textContent = offer.code
+      $('link-qr').src = offer.qr
+      $('link-offer').hidden = false
+      setState($('link-status'), 'Waiting for the new device…', 'waiting')
+      countdown(offer.expires)
+    } catch (err) {
+      setState($('link-status'), `No code: ${err.message}`, 'error')
+    }
+  }
+
+  function countdown (expires) {
+    clearInterval(state.expiry)
+    const tick = () => {
+      const left = Math.max(0, Math.round((expires - Date.now()) / 1000))
+      $('link-expiry').textContent = `Valid for ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`
+      if (!left) endOffer()
+    }
+    tick()
+    state.expiry = setInterval(tick, 1000)
+  }
+
+  function endOffer () {
+    clearInterval(state.expiry)
+    state.expiry = null
+    $('link-offer').hidden = true
+    $('link-code').textContent = ''
+    $('link-qr').removeAttribute('src')
+  }
+
+  // onLink follows the code shown: waiting (perhaps after a wrong try),
+  // linked, failed (expired, spent, refused).
+  function onLink (ev) {
+    const status = $('link-status')
+    if (ev.state === 'linked') {
+      endOffer()
+      setState(status, `Linked “${ev.label || short(ev.device)}”.`, '')
+      refreshDevices()
+    } else if (ev.state === 'failed') {
+      endOffer()
+      setState(status, `The code no longer works: ${ev.error || 'ended'}`, 'error')
+    } else {
+      setState(status, ev.error ? `${ev.error}. Still waiting for the new device…` : 'Waiting for the new device…', 'waiting')
+    }
+  }
+
   // ---- where this tab connects --------------------------------------------
 
   // localEndpoint tells whether an address from the URL may be used: a
@@ -658,7 +813,7 @@
         setState($('me-state'), 'open in another tab: reload to use it here', 'error')
         $('send').disabled = true
       } else if (ev.peer === app.id) setState($('me-state'), ev.state, ev.state) // the relay connection
-      else refreshMembersSoon()
+      else { refreshMembersSoon(); refreshDevices() }
     })
     app.on('error', (ev) => { $('me-state').title = ev.error })
     app.on('equivocation', (ev) => { if (ev.task === state.current) refreshMembersSoon() })
@@ -734,6 +889,21 @@
       if (!confirm('Stop waiting for the members that have not answered? You can write at once; a task only they share with you comes back when they answer.')) return
       try { showRestore(await app.finishRestore()) } catch (err) { setState($('me-state'), err.message, 'error') }
     })
+    $('show-devices').addEventListener('click', toggleDevices)
+    $('hide-devices').addEventListener('click', toggleDevices)
+    $('link-device').addEventListener('click', linkDevice)
+    $('copy-link-code').addEventListener('click', async () => {
+      const code = $('link-code').textContent
+      try { await navigator.clipboard.writeText(code) } catch (_) { getSelection().selectAllChildren($('link-code')); document.execCommand('copy') }
+      $('copy-link-code').textContent = 'Copied'
+      setTimeout(() => { $('copy-link-code').textContent = 'Copy' }, 1200)
+    })
+    $('link-form').addEventListener('submit', linkThis)
+    $('link-cancel').addEventListener('click', () => state.link && state.link.abort())
+    $('link-label').placeholder = `Name of this device (${defaultLabel()})`
+    app.on('link', onLink)
+    app.on('device', () => { refreshDevices(); refreshMembersSoon() })
+    refreshPerson()
     app.on('mirror', () => refreshMirrors())
     refreshMirrors()
     app.on('restore', (ev) => {

@@ -58,6 +58,8 @@ type Config struct {
 	// taken Profile's id before Start. Nil: no registry.
 	Take    func(identity.ID) error
 	Release func(identity.ID)
+	// Now is the clock of pairing codes' expiry; nil: time.Now.
+	Now func() time.Time
 }
 
 // An App is one open profile's messenger: it owns the profile, the IO
@@ -93,7 +95,12 @@ type App struct {
 	subMu       sync.Mutex // guards pending, subscribed
 	pending     []Event    // events before the first Subscribe (at most maxPending)
 	subscribed  bool
-	emitMu      sync.Mutex // held while subscribers run: events reach them in order
+	emitMu      sync.Mutex     // held while subscribers run: events reach them in order
+	offer       *linkOffer     // guarded by mu: the pairing code shown (LinkDevice), nil if none
+	links       sync.WaitGroup // offers' goroutines; Add under mu while !closed
+	// linkHook, if set (tests), replaces the messenger's SignDevice and
+	// Link when a device is granted; immutable after Start.
+	linkHook func(ctx context.Context, m *room.Messenger, dev identity.ID, label string) (*room.LinkBundle, error)
 }
 
 // Start opens the messenger on cfg.Profile and goes online in the
@@ -224,6 +231,11 @@ func (a *App) start(ctx context.Context) error {
 	if r := a.reporterNow(); r != nil {
 		rcfg.Observe = r
 	}
+	forget, err := deviceConfig(ctx, p, &rcfg)
+	if err != nil {
+		io.Close()
+		return err
+	}
 	a.mu.Lock()
 	rcfg.Restore, a.restoreNext = a.restoreNext, false
 	a.mu.Unlock()
@@ -231,6 +243,13 @@ func (a *App) start(ctx context.Context) error {
 	if err != nil {
 		io.Close()
 		return err
+	}
+	if forget {
+		// The room recorded the bundle (its tasks are in the books now): a
+		// crash before this line only has the next open import it again.
+		if err := p.DoneLink(ctx); err != nil {
+			a.cfg.Logger.Warn("link bundle kept", "err", err)
+		}
 	}
 	unsub := m.Subscribe(func(ev room.Event) { a.emit(eventOf(ev)) })
 	unbooks := db.Subscribe(a.emitBook)
@@ -429,6 +448,7 @@ func (a *App) Close() error {
 	a.cancel()
 	a.calls.Wait()
 	a.watchers.Wait()
+	a.links.Wait()
 	a.lock()
 	defer a.unlock()
 	a.stop()

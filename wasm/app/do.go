@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -211,8 +212,26 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 		v, err = a.RestoreStatus()
 	case "finishRestore":
 		v, err = a.FinishRestore(ctx)
+	case "linkDevice":
+		v, err = a.doLinkDevice(ctx, as)
+	case "link":
+		v, err = a.doLink(ctx, as)
+	case "devices":
+		v, err = a.Devices()
+	case "revokeDevice":
+		s, ok := as.str(0)
+		if !ok {
+			return nil, badArgs("revokeDevice(id): id must be a string")
+		}
+		dev, perr := identity.ParseID(s)
+		if perr != nil {
+			return nil, badArgs("revokeDevice(id): %v", perr)
+		}
+		err = a.RevokeDevice(ctx, dev)
+	case "person":
+		v = a.Person()
 	default:
-		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, mirrors, read, removeMember, allowRemoving, export, import, reset, recoveryCode, recover, restoreStatus or finishRestore", ErrUnknownMethod, method)
+		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, mirrors, read, removeMember, allowRemoving, export, import, reset, recoveryCode, recover, restoreStatus, finishRestore, linkDevice, link, devices, revokeDevice or person", ErrUnknownMethod, method)
 	}
 	if err != nil || v == nil {
 		return nil, err
@@ -473,4 +492,47 @@ func (a *App) doMember(ctx context.Context, as args, name string, call func(cont
 		return badArgs("%s(taskId, memberId): %v", name, err)
 	}
 	return call(ctx, id, member)
+}
+
+// LinkOffer is what linkDevice resolves to.
+type LinkOffer struct {
+	Code    string `json:"code"`    // the pairing code, as people type it
+	QR      string `json:"qr"`      // its QR image, a data: URL of a PNG
+	Expires int64  `json:"expires"` // Unix ms
+}
+
+// doLinkDevice is linkDevice({ label }) → { code, qr, expires }.
+func (a *App) doLinkDevice(ctx context.Context, as args) (any, error) {
+	label, err := as.options(0).str("label", "")
+	if err != nil {
+		return nil, fmt.Errorf("linkDevice: %w", err)
+	}
+	code, png, expires, err := a.LinkDevice(ctx, label)
+	if err != nil {
+		return nil, err
+	}
+	return LinkOffer{Code: code, QR: "data:image/png;base64," + base64.StdEncoding.EncodeToString(png), Expires: expires.UnixMilli()}, nil
+}
+
+// doLink is link(code, { label, timeout }) → the person: this empty
+// profile becomes a new device of the person whose device shows code,
+// waiting for it until the timeout (ms; default DefaultLinkTimeout), ctx
+// or Close.
+func (a *App) doLink(ctx context.Context, as args) (any, error) {
+	code, ok := as.str(0)
+	if !ok {
+		return nil, badArgs("link(code): code must be a string")
+	}
+	o := as.options(1)
+	label, err := o.str("label", "")
+	if err != nil {
+		return nil, fmt.Errorf("link: %w", err)
+	}
+	timeout := DefaultLinkTimeout
+	if t, ok := o.num("timeout"); ok && t > 0 {
+		timeout = time.Duration(min(t, float64(math.MaxInt64/int64(time.Millisecond))) * float64(time.Millisecond))
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return a.Link(ctx, code, label)
 }

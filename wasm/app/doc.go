@@ -20,6 +20,15 @@
 // Import stops the messenger, imports, and starts it again; a restore of
 // another identity (an import with a passphrase into an empty profile)
 // changes ID, taking the new id (Config.Take) and releasing the old one.
+// Link (a pairing code, into an empty profile) makes the profile a new
+// device of the person whose device shows the code: the messenger stops,
+// the profile claims the code on a relay connection of its own, stores the
+// certificate it is given (vault.Link) and starts again as that device
+// (room.Config.Device, and the link bundle once: room.Config.Link). Every
+// start of a linked profile passes its device. LinkDevice shows such a code
+// on a device that holds the identity key: a second relay connection, as
+// the code's rendezvous key, serves it until it is spent, expires, another
+// code replaces it or the App closes ('link' events).
 // Close cancels every call in flight (the ctx each call runs under derives
 // from both the caller's and the App's root context) and waits for them,
 // stops everything, releases the id and closes the profile; Reset closes
@@ -37,7 +46,8 @@
 // Do(ctx, method, args) is one call of the page's app object: method is
 // the JS method's name (createTask, rename, invite, revokeInvite, join,
 // send, sendMany, timeline, tasks, members, mirrors, export, import, reset,
-// recoveryCode, recover, restoreStatus, finishRestore), args
+// recoveryCode, recover, restoreStatus, finishRestore, linkDevice, link,
+// devices, revokeDevice, person), args
 // the JSON of its arguments as JSON.stringify([...arguments]) writes them
 // (a Date becomes an ISO string, undefined null), and the result the JSON
 // of what its Promise resolves to (nil for undefined). It accepts what the

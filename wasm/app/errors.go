@@ -16,4 +16,10 @@ var (
 	// ErrBadArgs: Do's arguments are not a JSON array, are too large, or
 	// an argument has the wrong type.
 	ErrBadArgs = errors.New("bad arguments")
+	// ErrNoIdentity: this device was linked and does not hold the identity
+	// key: its recovery code is on the person's first device.
+	ErrNoIdentity = errors.New("this device does not hold your identity key: your recovery code is shown on your first device")
+	// ErrLinkTimeout: no device showing the pairing code answered in time
+	// (is it still shown, and was its first half typed right?).
+	ErrLinkTimeout = errors.New("no device showing this pairing code answered in time: check that it is still shown and that the code was typed right")
 )

@@ -25,6 +25,10 @@ import (
 //	mirror       → {type, peer, state, task, error}   (room.EventMirror: peer is
 //	               the mirror; state 'online', 'offline', 'gone', 'refused')
 //	book         → {type, book}          (a change to a book: dbcall.BookEvent)
+//	device       → {type, peer, device, state}   (room.EventDevice: peer is the
+//	               person, device the device 'added' or 'revoked')
+//	link         → {type, state, device, label, error}   (EventLink: the pairing
+//	               code this device shows; state 'waiting', 'linked', 'failed')
 //
 // Zero fields are left out of the JSON.
 type Event struct {
@@ -37,18 +41,23 @@ type Event struct {
 	Evidence *room.Equivocation  `json:"evidence,omitempty"`
 	Book     *dbcall.BookEvent   `json:"book,omitempty"` // EventBook
 	Restore  *room.RestoreStatus `json:"restore,omitempty"`
+	Device   identity.ID         `json:"device,omitzero"` // EventDevice, EventLink
+	Label    string              `json:"label,omitempty"` // EventLink
 }
 
 // MarshalJSON writes ev with its zero fields left out, "type" first (the
 // tabs and the JS API read it alone: package jsonhead).
 func (ev Event) MarshalJSON() ([]byte, error) {
 	o := eventJSON{Type: ev.Type, Message: ev.Message, State: ev.State, Error: ev.Error,
-		Evidence: ev.Evidence, Book: ev.Book, Restore: ev.Restore}
+		Evidence: ev.Evidence, Book: ev.Book, Restore: ev.Restore, Label: ev.Label}
 	if ev.Task != (room.TaskID{}) {
 		o.Task = &ev.Task
 	}
 	if !ev.Peer.IsZero() {
 		o.Peer = &ev.Peer
+	}
+	if !ev.Device.IsZero() {
+		o.Device = &ev.Device
 	}
 	return json.Marshal(o)
 }
@@ -64,11 +73,13 @@ type eventJSON struct {
 	Evidence *room.Equivocation  `json:"evidence,omitempty"`
 	Book     *dbcall.BookEvent   `json:"book,omitempty"`
 	Restore  *room.RestoreStatus `json:"restore,omitempty"`
+	Device   *identity.ID        `json:"device,omitempty"`
+	Label    string              `json:"label,omitempty"`
 }
 
 // eventOf is a messenger event as the page sees it.
 func eventOf(ev room.Event) Event {
-	e := Event{Type: ev.Type, Task: ev.Task, Peer: ev.Peer, State: ev.State, Evidence: ev.Evidence, Restore: ev.Restore}
+	e := Event{Type: ev.Type, Task: ev.Task, Peer: ev.Peer, State: ev.State, Evidence: ev.Evidence, Restore: ev.Restore, Device: ev.Device}
 	if ev.Message != nil {
 		v := View(ev.Message)
 		e.Message = &v

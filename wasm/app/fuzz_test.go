@@ -31,6 +31,11 @@ func FuzzDo(f *testing.F) {
 		{"restoreStatus", `[]`},
 		{"mirrors", `[]`},
 		{"finishRestore", `[]`},
+		{"linkDevice", `[{"label":"phone"}]`},
+		{"link", `["tml1-ybnd-rfg8-ejkm-cpqx",{"label":"x","timeout":10}]`},
+		{"devices", `[]`},
+		{"revokeDevice", `["k7aiywuqwojhgs3frnxuw83kjxwyat9i3fcn5qbpetgqzyq5q5ao"]`},
+		{"person", `[]`},
 		{"nope", `[`},
 	} {
 		f.Add(s[0], []byte(s[1]))

@@ -11,15 +11,24 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/vault"
 )
 
-// RecoveryCode is the profile's seed as a recovery code
+// RecoveryCode is the identity seed as a recovery code
 // (identity.RecoveryCode): the whole identity, to be written down and
-// kept secret.
+// kept secret. It is the profile's seed on a person's first device, and
+// the identity seed on a device that holds it; a linked device has none
+// (ErrNoIdentity).
 func (a *App) RecoveryCode(ctx context.Context) (code string, err error) {
 	err = a.withMessenger(ctx, func(context.Context, *room.Messenger) error {
 		a.mu.Lock()
-		seed := a.profile.DB.Identity().Seed()
+		p := a.profile
 		a.mu.Unlock()
-		code = identity.RecoveryCode(seed)
+		switch {
+		case p.Cert == nil:
+			code = identity.RecoveryCode(p.DB.Identity().Seed())
+		case p.Identity != nil:
+			code = identity.RecoveryCode(p.Identity.Seed())
+		default:
+			return ErrNoIdentity
+		}
 		return nil
 	})
 	return code, err

@@ -14,7 +14,8 @@
 // values, as in the seed; page 0 of every book is its genesis, read back as
 // { type: 'genesis', author, key, name }.
 //
-// tm.open({ profile, relay, devtools, webrtc, storage }) gives the
+// tm.open({ profile, relay, devtools, webrtc, storage, recover, link,
+// label }) gives the
 // messenger of a profile: an app.App (package app holds all its logic).
 // Each method of the JS app object is one call of app.App.Do: its
 // arguments as JSON.stringify([...arguments]), its result JSON.parse'd
@@ -43,6 +44,21 @@
 // sends and new tasks fail with "restoring: waiting for your peers";
 // app.restoreStatus() says where it stands, app.on('restore', fn) reports
 // each answer, and app.finishRestore() stops waiting.
+//
+// Devices (docs/devices.md): app.linkDevice({ label }) shows a pairing
+// code, resolving to { code, qr, expires } (qr a data: URL of a PNG,
+// expires Unix ms), and app.on('link', fn) follows it ({ state: 'waiting'
+// | 'linked' | 'failed', device, label, error }); tm.open({ profile, link:
+// code, label, timeout, signal }) on an empty profile links it as a new
+// device of that person (app.App.Link; timeout in ms, 2 minutes by
+// default; the AbortSignal ends the wait), and so does app.link(code, {
+// label, timeout, signal }) on an open app (resolving to the person). app.person() resolves to the
+// person's id (app.id is the device's: a method, not a property, so that a
+// follower tab asks the writer), app.devices() to [{ id, label, created,
+// self, holder, online, revoked, revokedBy }], app.revokeDevice(id) revokes
+// one, and app.on('device', fn) gets { peer: the person, device, state:
+// 'added' | 'revoked' }. app.members(task) entries carry each member's
+// person and label as the room gives them.
 //
 // It is js/wasm only and holds no logic of its own: it converts arguments,
 // calls the journal, vault, replication and app packages, and converts

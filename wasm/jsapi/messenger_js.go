@@ -18,6 +18,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/jsonhead"
 	"github.com/task-messenger/task-messenger/wasm/internal/jsutil"
+	"github.com/task-messenger/task-messenger/wasm/pairing"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
 	"github.com/task-messenger/task-messenger/wasm/room"
 	"github.com/task-messenger/task-messenger/wasm/tabs"
@@ -76,9 +77,12 @@ type jsApp struct {
 	closed bool                                // guarded by mu
 }
 
-// openApp is tm.open({ profile, relay, devtools, webrtc, storage, recover }):
-// recover, a recovery code, makes the (empty) profile that identity,
-// restoring its books from its peers (app.App.Recover).
+// openApp is tm.open({ profile, relay, devtools, webrtc, storage, recover,
+// link, label, timeout, signal }): recover, a recovery code, makes the
+// (empty) profile that identity, restoring its books from its peers
+// (app.App.Recover); link, a pairing code, makes the (empty) profile a new
+// device named label of the person whose device shows the code, waiting
+// for it up to timeout ms or until the AbortSignal signal (app.App.Link).
 func (a *API) openApp(args []js.Value) (any, error) {
 	ctx := context.Background()
 	opts := option(args, 0)
@@ -109,6 +113,13 @@ func (a *API) openApp(args []js.Value) (any, error) {
 		if _, err := identity.ParseRecoveryCode(recoverCode); err != nil {
 			return nil, fmt.Errorf("open({ recover }): %w", err)
 		}
+	}
+	link, err := linkOpts(opts)
+	if err != nil {
+		return nil, err
+	}
+	if link != nil && recoverCode != "" {
+		return nil, errors.New("open: give recover or link, not both")
 	}
 	// start opens the profile and its App: in this tab alone (a profile in
 	// memory), or whenever this tab becomes the profile's writer.
@@ -158,8 +169,47 @@ func (a *API) openApp(args []js.Value) (any, error) {
 			return nil, fmt.Errorf("open: %w", err)
 		}
 	}
+	if link != nil {
+		// The (empty) profile becomes a new device of the person whose
+		// device shows the code: through Do, like recover.
+		if err := linkOpen(svc, opts, link); err != nil {
+			svc.Close()
+			return nil, fmt.Errorf("open: %w", err)
+		}
+	}
 	ja := newJSApp(svc)
 	return ja.value(name, devtools), nil
+}
+
+// linkOpts reads tm.open's { link, label, timeout }: the arguments of the
+// app's link call, nil without link. The code is checked before anything
+// opens.
+func linkOpts(opts js.Value) ([]any, error) {
+	code, err := stringOpt(opts, "link", "")
+	if err != nil || code == "" {
+		return nil, err
+	}
+	if _, err := pairing.ParseCode(code); err != nil {
+		return nil, fmt.Errorf("open({ link }): %w", err)
+	}
+	label, err := stringOpt(opts, "label", "")
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	o := map[string]any{"label": label}
+	if t := opts.Get("timeout"); t.Type() == js.TypeNumber {
+		o["timeout"] = t.Float()
+	}
+	return []any{code, o}, nil
+}
+
+// linkOpen is open's link: the call's ctx ends with opts.signal.
+func linkOpen(svc service, opts js.Value, args []any) error {
+	ctx, cancel := signalContext(opts.Get("signal"))
+	defer cancel()
+	b, _ := json.Marshal(args)
+	_, err := svc.Do(ctx, "link", b)
+	return err
 }
 
 // newJSApp subscribes to svc's events and dispatches them to the page.
@@ -265,10 +315,11 @@ func (ja *jsApp) value(profile, devtools string) js.Value {
 	o.Set("devtools", devtools)
 	for _, m := range []string{"createTask", "rename", "invite", "revokeInvite", "send", "sendMany",
 		"timeline", "tasks", "members", "mirrors", "read", "removeMember", "allowRemoving", "export", "import", "reset",
-		"recoveryCode", "recover", "restoreStatus", "finishRestore"} {
+		"recoveryCode", "recover", "restoreStatus", "finishRestore", "linkDevice", "devices", "revokeDevice", "person"} {
 		o.Set(m, ja.funcs.Async(func(args []js.Value) (any, error) { return ja.call(context.Background(), m, args) }))
 	}
-	o.Set("join", ja.funcs.Async(ja.join))
+	o.Set("join", ja.funcs.Async(func(args []js.Value) (any, error) { return ja.callSignal("join", args) }))
+	o.Set("link", ja.funcs.Async(func(args []js.Value) (any, error) { return ja.callSignal("link", args) }))
 	o.Set("role", ja.funcs.Add(func(js.Value, []js.Value) any { return ja.svc.Role() }))
 	o.Set("close", ja.funcs.Async(func([]js.Value) (any, error) { return nil, ja.close() }))
 	o.Set("on", ja.funcs.Add(func(_ js.Value, args []js.Value) any { return ja.on(args) }))
@@ -313,9 +364,10 @@ func (ja *jsApp) call(ctx context.Context, method string, args []js.Value) (any,
 	return jsutil.Parse(out)
 }
 
-// join is app.join(code, { timeout, signal }): the AbortSignal ends the
-// call's ctx (it is left out of the JSON, which would make it {}).
-func (ja *jsApp) join(args []js.Value) (any, error) {
+// callSignal is app.join(code, { timeout, signal }) or app.link(code, {
+// label, timeout, signal }): the AbortSignal ends the call's ctx (it is
+// left out of the JSON, which would make it {}).
+func (ja *jsApp) callSignal(method string, args []js.Value) (any, error) {
 	if len(args) > 1 && args[1].Type() == js.TypeObject {
 		if sig := args[1].Get("signal"); !sig.IsUndefined() {
 			opts := js.Global().Get("Object").Call("assign", js.Global().Get("Object").New(), args[1])
@@ -323,10 +375,10 @@ func (ja *jsApp) join(args []js.Value) (any, error) {
 			args = append([]js.Value{args[0], opts}, args[2:]...)
 			ctx, cancel := signalContext(sig)
 			defer cancel()
-			return ja.call(ctx, "join", args)
+			return ja.call(ctx, method, args)
 		}
 	}
-	return ja.call(context.Background(), "join", args)
+	return ja.call(context.Background(), method, args)
 }
 
 // signalContext is a context ended by the AbortSignal sig.
@@ -368,7 +420,8 @@ func (ja *jsApp) close() error {
 }
 
 // on is app.on(event, fn) for 'message', 'task', 'member', 'peer',
-// 'error', 'equivocation', 'fork', 'receipt', 'restore', 'mirror', 'tab'; it
+// 'error', 'equivocation', 'fork', 'receipt', 'restore', 'mirror', 'device',
+// 'link', 'tab'; it
 // returns a function that removes fn.
 func (ja *jsApp) on(args []js.Value) any {
 	if len(args) < 2 || args[0].Type() != js.TypeString || args[1].Type() != js.TypeFunction {
@@ -376,9 +429,9 @@ func (ja *jsApp) on(args []js.Value) any {
 	}
 	ev := room.EventType(args[0].String())
 	switch ev {
-	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError, room.EventEquivocation, room.EventFork, room.EventReceipt, room.EventRestore, room.EventRemoved, room.EventMirror, eventTab:
+	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError, room.EventEquivocation, room.EventFork, room.EventReceipt, room.EventRestore, room.EventRemoved, room.EventMirror, room.EventDevice, app.EventLink, eventTab:
 	default:
-		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer, error, equivocation, fork, receipt, restore, removed, mirror or tab", ev))
+		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer, error, equivocation, fork, receipt, restore, removed, mirror, device, link or tab", ev))
 	}
 	ja.mu.Lock()
 	id := ja.nextID

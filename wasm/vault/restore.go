@@ -110,13 +110,14 @@ func Restore(ctx context.Context, p *Profile, seed identity.Seed, ex *journal.Ex
 	if err != nil {
 		return nil, nil, fmt.Errorf("vault: restore: reopen: %w", err)
 	}
-	return &Profile{Name: p.Name, ID: id, Store: p.Store, DB: db}, res, nil
+	return &Profile{Name: p.Name, ID: id, Store: p.Store, DB: db}, res, nil // a first device
 }
 
 // identityMeta are the meta records that say whose store it is: a restore
 // replaces them. The other meta records (the journal's writer epoch, which
 // must only grow) keep dst's values.
-var identityMeta = map[string]bool{string(seedKey): true, "profile": true}
+var identityMeta = map[string]bool{string(seedKey): true, "profile": true,
+	string(certKey): true, string(identityKey): true, string(linkKey): true}
 
 // replaceAll returns the batch that makes dst hold what src holds: src's
 // entries put, dst's others deleted, except dst's meta records other than

@@ -3,6 +3,14 @@
 // browser's crypto.getRandomValues under js/wasm), and the profile's DB.
 // Opening a profile again gives the same id and the same books; two
 // profiles never share a store.
+//
+// A profile is one device of a person (docs/devices.md). Its seed is the
+// device's key and the DB's. A profile with no certificate is the person's
+// first device: its key is the identity's (every profile made before
+// devices is one). Link makes an empty profile another device: it stores
+// the identity's certificate of its key ("cert"), the identity seed on a
+// device that holds it ("identity"), and the link bundle until the room
+// recorded it ("link").
 package vault
 
 import (
@@ -10,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/task-messenger/task-messenger/wasm/device"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/store"
@@ -25,9 +34,15 @@ type Opener func(ctx context.Context, name string) (store.Store, error)
 // A Profile is an open profile.
 type Profile struct {
 	Name  string
-	ID    identity.ID
+	ID    identity.ID // the device's key: the DB's
 	Store store.Store
 	DB    *journal.DB
+	// Cert is the device's certificate; nil on a person's first device
+	// (every profile made before devices), whose key is the identity's.
+	Cert *device.Cert
+	// Identity is the identity key on a device that holds it and is not
+	// the first; nil otherwise.
+	Identity *identity.Key
 }
 
 var seedKey = []byte("seed")
@@ -63,11 +78,15 @@ func Open(ctx context.Context, name string, open Opener, opts *journal.Options) 
 	if err != nil {
 		return nil, fmt.Errorf("vault: profile %q: %w", name, err)
 	}
+	cert, idKey, err := loadDevice(ctx, st, identity.New(seed).ID())
+	if err != nil {
+		return nil, fmt.Errorf("vault: profile %q: %w", name, err)
+	}
 	db, err := journal.Open(ctx, st, seed, opts)
 	if err != nil {
 		return nil, fmt.Errorf("vault: profile %q: %w", name, err)
 	}
-	return &Profile{Name: name, ID: db.ID(), Store: st, DB: db}, nil
+	return &Profile{Name: name, ID: db.ID(), Store: st, DB: db, Cert: cert, Identity: idKey}, nil
 }
 
 func loadSeed(ctx context.Context, st store.Store) (identity.Seed, error) {

@@ -41,7 +41,7 @@
     return e
   }
   const short = (id) => String(id || '').slice(0, 8)
-  const who = (id) => (state.app && id === state.app.id ? 'you' : short(id))
+  const who = (id) => (state.app && (id === state.app.id || id === state.person) ? 'you' : short(id))
   const clip = (s, n) => { s = String(s); return s.length > n ? s.slice(0, n) + '…' : s }
 
   function setState (node, text, cls) {
@@ -246,8 +246,11 @@
 
   function text (m) {
     const d = m.data || {}
+    const label = (c) => (c && typeof c.label === 'string' && c.label ? ` “${clip(c.label, 40)}”` : '')
     switch (m.type) {
       case 'chat': return null
+      case 'device': return `${who(m.person || m.head[0])} linked a new device${label(d.cert)} (${short(d.id)})`
+      case 'revoke-device': return `${who(m.person || m.head[0])} revoked the device ${short(d.id)}: its later messages are refused`
       case 'task': return `${who(m.head[0])} created the task “${d.title}”`
       case 'join': return `${who(m.head[0])} joined` + (d.via ? ` (invited by ${who(d.via)})` : '')
       case 'member': return `${who(m.head[0])} admitted ${who(d.id)}` + (d.via && d.via !== m.head[0] ? ` (introduced by ${who(d.via)})` : '') + (d.invite ? ` with invite ${d.invite}` : '')
@@ -279,17 +282,21 @@
   }
 
   function renderValid (m) {
-    const by = m.head[0]
-    if (typeof by !== 'string') throw new Error('no author')
+    const device = m.head[0]
+    if (typeof device !== 'string') throw new Error('no author')
+    // A person's devices are one author: the message names the person,
+    // the device is on hover.
+    const by = typeof m.person === 'string' && m.person ? m.person : device
     const time = timeOf(m)
     const sys = text(m)
-    const known = ['chat', 'task', 'join', 'member', 'rename', 'subtask'].includes(m.type)
-    const li = el('li', { class: 'msg' + (sys == null ? '' : known ? ' system' : ' unknown') + (by === state.app.id ? ' mine' : ''), 'data-id': m.id, 'data-key': m.key, 'data-type': m.type })
+    const known = ['chat', 'task', 'join', 'member', 'rename', 'subtask', 'device', 'revoke-device', 'remove'].includes(m.type)
+    const li = el('li', { class: 'msg' + (sys == null ? '' : known ? ' system' : ' unknown') + (by === state.app.id || by === state.person ? ' mine' : ''), 'data-id': m.id, 'data-person': by, 'data-key': m.key, 'data-type': m.type })
     if (sys != null) {
       li.append(el('span', { class: 'text', text: sys }), ' ', time)
       return li
     }
-    li.append(el('span', { class: 'who', title: by, text: who(by) }), time)
+    const from = device === by ? by : `${by}\nfrom the device ${m.device ? `“${m.device}” ` : ''}${device}`
+    li.append(el('span', { class: 'who', title: from, text: who(by) }), time)
     const cause = m.refs && m.refs.cause
     if (cause) {
       const cid = `${cause[0]}/${cause[1]}`

@@ -251,7 +251,7 @@ func (a *App) start(ctx context.Context) error {
 			a.cfg.Logger.Warn("link bundle kept", "err", err)
 		}
 	}
-	unsub := m.Subscribe(func(ev room.Event) { a.emit(eventOf(ev)) })
+	unsub := m.Subscribe(func(ev room.Event) { a.emit(eventOf(ev, m)) })
 	unbooks := db.Subscribe(a.emitBook)
 	octx, cancel := context.WithCancel(a.root)
 	done := make(chan struct{})

@@ -94,7 +94,7 @@ func (a *App) Send(ctx context.Context, id room.TaskID, text string, replyTo *ro
 	err = a.withMessenger(ctx, func(ctx context.Context, m *room.Messenger) error {
 		msg, err := m.Send(ctx, id, text, replyTo)
 		if err == nil {
-			v = View(&msg)
+			v = View(&msg, m)
 		}
 		return err
 	})
@@ -108,7 +108,7 @@ func (a *App) SendOnce(ctx context.Context, id room.TaskID, text string, replyTo
 	err = a.withMessenger(ctx, func(ctx context.Context, m *room.Messenger) error {
 		msg, err := m.SendOnce(ctx, id, text, replyTo, nonce, retry)
 		if err == nil {
-			v = View(&msg)
+			v = View(&msg, m)
 		}
 		return err
 	})
@@ -136,7 +136,7 @@ func (a *App) Timeline(ctx context.Context, id room.TaskID, before *room.Key, li
 		}
 		vs = make([]MessageView, len(msgs))
 		for i := range msgs {
-			vs[i] = View(&msgs[i])
+			vs[i] = View(&msgs[i], m)
 		}
 		return nil
 	})

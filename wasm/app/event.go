@@ -78,10 +78,10 @@ type eventJSON struct {
 }
 
 // eventOf is a messenger event as the page sees it.
-func eventOf(ev room.Event) Event {
+func eventOf(ev room.Event, m *room.Messenger) Event {
 	e := Event{Type: ev.Type, Task: ev.Task, Peer: ev.Peer, State: ev.State, Evidence: ev.Evidence, Restore: ev.Restore, Device: ev.Device}
 	if ev.Message != nil {
-		v := View(ev.Message)
+		v := View(ev.Message, m)
 		e.Message = &v
 	}
 	if ev.Err != nil {
@@ -97,11 +97,19 @@ type MessageView struct {
 	ID  string `json:"id"`
 	Key string `json:"key"`
 	Raw string `json:"raw,omitempty"` // an invalid page, as text
+	// Person is whose device wrote it (head.by for a first device);
+	// Device the device's label.
+	Person identity.ID `json:"person"`
+	Device string      `json:"device,omitempty"`
 }
 
-// View is m as the page sees it.
-func View(m *room.Message) MessageView {
-	v := MessageView{Message: m, ID: m.Ref().String(), Key: m.Key().String()}
+// View is m as the page sees it; ms says whose device wrote it (nil: the
+// author is its own person).
+func View(m *room.Message, ms *room.Messenger) MessageView {
+	v := MessageView{Message: m, ID: m.Ref().String(), Key: m.Key().String(), Person: m.Head.By}
+	if ms != nil {
+		v.Person, v.Device = ms.DeviceOf(m.Head.By)
+	}
 	if m.Type == room.TypeInvalid {
 		v.Raw = string(m.Raw)
 	}

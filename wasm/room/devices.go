@@ -134,6 +134,7 @@ func (m *Messenger) setDevice(s *Self) error {
 		m.idKey = m.db.Identity()
 	}
 	m.certs[self] = c
+	m.snapCertsLocked()
 	return nil
 }
 
@@ -380,6 +381,7 @@ func (m *Messenger) applyDevice(r record) {
 	case opDevice:
 		if c, err := device.DecodeCert(r.Cert); err == nil && m.certs[c.Device] == nil {
 			m.certs[c.Device] = c
+			m.snapCertsLocked()
 		}
 	case opUnlink:
 		if rv, err := device.DecodeRevocation(r.Revocation); err == nil && m.revoked[rv.Device] == nil {
@@ -754,4 +756,22 @@ func (m *Messenger) deviceSyncLocked(cfg *replication.Config, peer identity.ID) 
 		_, ours := m.replica[book]
 		return ours && m.personLocked(holder) == m.person && m.revoked[holder] == nil
 	}
+}
+
+// DeviceOf is the person of a device and the device's label. It takes no
+// lock (subscribers call it).
+func (m *Messenger) DeviceOf(id identity.ID) (person identity.ID, label string) {
+	if snap := m.certSnap.Load(); snap != nil {
+		if c := (*snap)[id]; c != nil {
+			return c.Person, c.Label
+		}
+	}
+	return id, ""
+}
+
+// snapCertsLocked publishes m.certs for DeviceOf. Called with m.mu held
+// (or before the messenger runs).
+func (m *Messenger) snapCertsLocked() {
+	snap := maps.Clone(m.certs)
+	m.certSnap.Store(&snap)
 }

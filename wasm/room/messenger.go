@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/device"
@@ -139,7 +140,9 @@ type Messenger struct {
 	restore *restoreState                      // restore.go
 	certs   map[identity.ID]*device.Cert       // verified certificates of devices, by device (devices.go)
 	revoked map[identity.ID]*device.Revocation // revoked devices (devices.go)
-	closed  bool
+	// certSnap is a copy of certs, for DeviceOf (devices.go).
+	certSnap atomic.Pointer[map[identity.ID]*device.Cert]
+	closed   bool
 }
 
 type bookRef struct {

@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/task-messenger/task-messenger/relay"
+)
+
+// TestLinkDevices is issue #14's story in Chromium: Bob links a second
+// browser (another context: its own storage) by typing the pairing code
+// his page shows; both of Bob's devices write at once, and Ana, in a third
+// profile, shows every message once, as Bob's, in the order all three
+// agree on; devtools verifies every book of the task (no fork). Bob
+// revokes the second browser from his Devices panel: its next message is
+// refused, and it reads nothing written after.
+func TestLinkDevices(t *testing.T) {
+	dt := startDevtools(t)
+	pageConfig(t, relay.PageConfig{Devtools: "ws" + strings.TrimPrefix(dt.URL, "http") + "/peer"})
+	b := newBrowser(t)
+	bob := openMessenger(t, b, "devices-bob", "")
+	ana := openMessenger(t, b, "devices-ana", "")
+	var bobID, task, code string
+	bob.run(`return window.tmApp.id`, &bobID)
+	bob.run(`return (await window.tmApp.createTask({ title: 'Two devices' })).id`, &task)
+	args := map[string]any{"task": task}
+	bob.run(script(`return await window.tmApp.invite({{task}})`, args), &code)
+	ana.run(script(`await window.tmApp.join({{code}}); return true`, map[string]any{"code": code}), nil)
+	bob.run(script(`await window.tmApp.send({{task}}, 'before the link'); return true`, args), nil)
+
+	// Bob shows a pairing code; the new browser types it.
+	bob.click("#show-devices")
+	bob.click("#link-device")
+	bob.poll(`!document.getElementById('link-offer').hidden`)
+	var pairing string
+	bob.run(`return document.getElementById('link-code').textContent`, &pairing)
+	nb := newBrowser(t)
+	phone := openMessenger(t, nb, "devices-bob-phone", "")
+	var phoneID, person string
+	phone.run(`return window.tmApp.id`, &phoneID)
+	phone.poll(`!document.getElementById('link-form').hidden`)
+	phone.typeText("#link-input", pairing, false)
+	phone.typeText("#link-label", "second browser", true)
+	phone.poll(`(async () => (await window.tmApp.person()) !== window.tmApp.id)()`)
+	phone.run(`return await window.tmApp.person()`, &person)
+	if person != bobID || phoneID == bobID {
+		t.Fatalf("the linked browser is %s of person %s; Bob is %s", phoneID, person, bobID)
+	}
+	has := script(`(async () => { try { return (await window.tmApp.timeline({{task}}, { limit: 500 })).some((m) => m.type === 'chat' && m.data.text === {{text}}) } catch (e) { return false } })()`, map[string]any{"task": task, "text": "before the link"})
+	phone.poll(has)
+	bob.poll(`/linked/i.test(document.getElementById('link-status').textContent)`)
+
+	// Both of Bob's devices write at once, Ana too.
+	var wg sync.WaitGroup
+	for _, p := range []*tab{bob, phone, ana} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.run(script(`const who = window.tmApp.id.slice(0, 4); await Promise.all([0, 1, 2, 3, 4].map((i) => window.tmApp.send({{task}}, who + ' ' + i))); return true`, args), nil)
+		}()
+	}
+	wg.Wait()
+	type line struct {
+		By, Person, Text string
+		Mid              uint64
+	}
+	timeline := func(p *tab) []line {
+		var ms []struct {
+			Head   []any  `json:"head"`
+			Person string `json:"person"`
+			Type   string `json:"type"`
+			Data   struct {
+				Text string `json:"text"`
+			} `json:"data"`
+		}
+		p.run(script(`return await window.tmApp.timeline({{task}}, { limit: 500 })`, args), &ms)
+		var out []line
+		for _, m := range ms {
+			if m.Type == "chat" {
+				out = append(out, line{fmt.Sprint(m.Head[0]), m.Person, m.Data.Text, uint64(m.Head[2].(float64))})
+			}
+		}
+		return out
+	}
+	var ref, last []line
+	var lastBob, lastPhone []line
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ana %v\nbob %v\nphone %v", last, lastBob, lastPhone)
+		}
+	})
+	bob.waitFor("three identical timelines of 16 chats", func() bool {
+		ref = timeline(ana)
+		last, lastBob, lastPhone = ref, timeline(bob), timeline(phone)
+		return len(ref) == 16 && slices.Equal(lastBob, ref) && slices.Equal(lastPhone, ref)
+	})
+	seen := map[string]bool{}
+	for _, l := range ref {
+		key := fmt.Sprint(l.By, l.Mid)
+		if seen[key] {
+			t.Fatalf("a message twice: %+v", l)
+		}
+		seen[key] = true
+		if (l.By == bobID || l.By == phoneID) && l.Person != bobID {
+			t.Fatalf("Ana shows a message of Bob's devices as %s's: %+v", l.Person, l)
+		}
+	}
+	ana.click(`.pick[data-task="` + task + `"]`)
+	ana.poll(`[...document.querySelectorAll('#timeline li[data-person="` + bobID + `"]')].length >= 11`)
+
+	// Devtools: every book of the task verified, none forked.
+	bob.waitFor("devtools verifies every book of the task", func() bool {
+		var books struct {
+			Books []apiBook `json:"books"`
+		}
+		getJSON(t, dt.URL, "/api/books?task="+task, &books)
+		if len(books.Books) < 4 {
+			return false
+		}
+		for _, bk := range books.Books {
+			if bk.Status != "verified" {
+				return false
+			}
+		}
+		return true
+	})
+
+	// Bob revokes the second browser from the Devices panel.
+	bob.run(`window.confirm = () => true; return true`, nil)
+	button := `#devices li[data-device="` + phoneID + `"] button`
+	bob.poll(`document.querySelector('` + button + `') !== null`)
+	bob.click(button)
+	ana.poll(script(`(async () => (await window.tmApp.members({{task}})).some((m) => m.id === {{phone}} && m.removed))()`, map[string]any{"task": task, "phone": phoneID}))
+	phone.poll(script(`(async () => { try { await window.tmApp.send({{task}}, 'after revocation'); return false } catch (e) { return /revoked/.test(e.message) } })()`, args))
+	ana.run(script(`await window.tmApp.send({{task}}, 'after the phone left'); return true`, args), nil)
+	bob.poll(script(`(async () => (await window.tmApp.timeline({{task}}, { limit: 500 })).some((m) => m.type === 'chat' && m.data.text === 'after the phone left'))()`, args))
+	var leaked bool
+	phone.run(script(`return (await window.tmApp.timeline({{task}}, { limit: 500 })).some((m) => m.type === 'chat' && m.data.text === 'after the phone left')`, args), &leaked)
+	if leaked {
+		t.Fatal("the revoked browser reads a message written after")
+	}
+}

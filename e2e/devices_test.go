@@ -90,6 +90,11 @@ func TestLinkDevices(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("ana %v\nbob %v\nphone %v", last, lastBob, lastPhone)
+			for _, p := range []*tab{ana, bob, phone} {
+				var dump string
+				p.run(script(`const ms = await window.tmApp.members({{task}}); const tl = await window.tmApp.timeline({{task}}, { limit: 500 }); return JSON.stringify({ members: ms.map((m) => [m.id.slice(0, 4), m.person.slice(0, 4), m.have, m.length, m.paired, m.online, m.removed]), other: tl.filter((m) => m.type !== 'chat').map((m) => [m.head[0].slice(0, 4), m.head[2], m.type, m.reason]) })`, args), &dump)
+				t.Logf("%s: %s", p.name, dump)
+			}
 		}
 	})
 	bob.waitFor("three identical timelines of 16 chats", func() bool {

@@ -35,6 +35,24 @@
 // the book addressed to it for every other member (once verified, and only
 // if its genesis names that member, this reader and this task).
 //
+// # Devices of a person
+//
+// A member is a person: an identity key, with one or more devices
+// (devices.go, docs/devices.md). Each device writes its own books, so two
+// devices of a person never fork; "${self}" above is the device, and a
+// book is addressed to a person: "${device}-${person}-${task}", read by
+// every device of that person (for a person with one device, the device
+// is the person: the books are the seed's). A device writes one book per
+// other person of the task, and one to its own person once it has a
+// sibling; it reads each author device's book to its person, and follows
+// them through its siblings too (they serve them: replication's holders),
+// so a device linked later finds the person's whole history already
+// written. Devices join tasks on their certificate (a join's "cert"),
+// are announced by the device that linked them ("device" messages), and
+// are revoked with a signed revocation ("revoke-device"): each member
+// stops following the device's books, keeps what it held, and the task's
+// secret moves on without it.
+//
 // # Invite and join: the seed's question answered
 //
 // The seed asks whether the join may carry more than the exchange of a

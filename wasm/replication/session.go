@@ -206,6 +206,7 @@ type repBook struct {
 	inflight journal.Ranges // asked for, not yet received
 	forked   bool           // the author signed two heads of it: followed no further
 	dropped  uint64         // the longest head of the peer's dropped as moved (its data is asked again)
+	unlisted bool           // followed via the peer before its first hello: listed once it comes
 }
 
 // NewSession prepares a session of db over p.
@@ -654,6 +655,7 @@ func (s *Session) onHello(ctx context.Context, h *Hello) error {
 			return fmt.Errorf("%w: no common protocol version: the peer speaks %s, this peer %s", ErrProtocol, versions(s.offer), versions(s.myOffer()))
 		}
 		s.ver.Store(uint32(v))
+		s.listViaLocked()
 	}
 	byPrefix := make(map[[PrefixSize]byte]uint64, len(h.Books))
 	for _, b := range h.Books {

@@ -113,6 +113,8 @@ func (s *Session) resolveOthers(ctx context.Context) error {
 			if s.agreed && s.peerServesLocked() {
 				r.told = b.Len()
 				s.queueLocked(TypeHello, &Hello{Books: []HelloBook{{Prefix: key[:PrefixSize], Length: r.told}}}, Event{})
+			} else if !s.agreed {
+				r.unlisted = true
 			}
 		}
 		s.mu.Unlock()
@@ -316,4 +318,24 @@ func size(pages [][]byte) int {
 		n += len(p)
 	}
 	return n
+}
+
+// listViaLocked lists, once the peer's first hello came, the books
+// followed through it after this session's own first hello went: that
+// hello did not name them, and the peer would never serve them. Called
+// with s.mu held.
+func (s *Session) listViaLocked() {
+	if !s.peerServesLocked() {
+		return
+	}
+	h := &Hello{}
+	for key, r := range s.reps {
+		if r.unlisted {
+			r.unlisted, r.told = false, r.book.Len()
+			h.Books = append(h.Books, HelloBook{Prefix: key[:PrefixSize], Length: r.told})
+		}
+	}
+	if len(h.Books) > 0 {
+		s.queueLocked(TypeHello, h, Event{})
+	}
 }

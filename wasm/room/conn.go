@@ -414,6 +414,10 @@ type wire struct {
 	// Cert: the sender's device certificate, in a join or joined of a
 	// device that is not its person's first (devices.go).
 	Cert json.RawMessage `json:"cert,omitempty"`
+	// Link: a task a recall answer gives (recall.go).
+	Link *LinkTask `json:"link,omitempty"`
+	// Revocation of a device, told to every peer online (devices.go).
+	Revocation json.RawMessage `json:"revocation,omitempty"`
 }
 
 // RoomVersion is the version of the room protocol (1 had no version field
@@ -460,6 +464,7 @@ func decodeWire(b []byte) (wire, error) {
 	switch w.Type {
 	case wireJoin, wireJoined, wireRefused, wireDigest, wireProve, wireProof, wireAskRoots, wireRoots, wireSuccessor, wireReceipt, wireRekey:
 	case wireRestore, wireHeld, wireRestored:
+	case wireRecall, wireRecalled, wireRevokeDevice:
 	default:
 		return w, fmt.Errorf("room: unknown message type %q", clip(w.Type))
 	}
@@ -481,7 +486,7 @@ func decodeWire(b []byte) (wire, error) {
 		return w, errors.New("room: message without a valid key")
 	case authored && w.Author.Check() != nil:
 		return w, errors.New("room: message without a valid author")
-	case len(w.Cert) > device.MaxEncoded || w.Cert != nil && w.Type != wireJoin && w.Type != wireJoined:
+	case len(w.Cert) > device.MaxEncoded || w.Cert != nil && w.Type != wireJoin && w.Type != wireJoined && w.Type != wireRecall:
 		return w, errors.New("room: a device certificate out of place or too long")
 	case w.Secret != nil && len(w.Secret) != InviteSecretSize:
 		return w, fmt.Errorf("room: invite secret of %d bytes, want %d", len(w.Secret), InviteSecretSize)
@@ -505,6 +510,10 @@ func decodeWire(b []byte) (wire, error) {
 		return w, errors.New("room: a proof of no message")
 	case (w.Type == wireProof) != (w.Copy != nil):
 		return w, errors.New("room: a copy out of place")
+	case len(w.Revocation) > device.MaxEncoded || (w.Revocation != nil) != (w.Type == wireRevokeDevice):
+		return w, errors.New("room: a revocation out of place or too long")
+	case w.Link != nil && w.Type != wireRecalled, w.Type == wireRecall && w.Cert == nil:
+		return w, errors.New("room: a recall out of place")
 	}
 	if w.Copy != nil {
 		if err := w.Copy.checkSizes(); err != nil {
@@ -586,6 +595,10 @@ func (m *Messenger) serveRoom(c *conn) {
 			m.onHeld(c, w)
 		case wireRestored:
 			m.onRestored(m.ctx, c)
+		case wireRecall:
+			m.onRecall(c, w)
+		case wireRevokeDevice:
+			m.onRevokeWire(c, w)
 		case wireAskRoots:
 			// Answered off this goroutine: it reads a whole book.
 			if c.roots++; c.roots <= maxRootAsks {

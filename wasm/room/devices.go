@@ -236,19 +236,26 @@ func (m *Messenger) bundle(cert *device.Cert) *LinkBundle {
 		if t == nil || t.log == nil || !t.removedBy.IsZero() {
 			continue
 		}
-		lt := LinkTask{ID: t.id, Title: t.title, Parent: t.parent, Host: t.host, Creator: t.creatorLocked(), Clock: t.clock}
-		for _, e := range slices.Sorted(maps.Keys(t.secrets)) {
-			lt.Secrets = append(lt.Secrets, epochSecret{e, t.secrets[e]})
-		}
+		lt := m.linkTaskLocked(t)
 		lt.Members = append(lt.Members, LinkMember{ID: m.self, Cert: m.certOfLocked(m.self)})
 		for _, mb := range t.members {
 			if mb.id != cert.Device {
 				lt.Members = append(lt.Members, LinkMember{ID: mb.id, Cert: m.certOfLocked(mb.id), InKey: mb.inKey})
 			}
 		}
-		b.Tasks = append(b.Tasks, lt)
+		b.Tasks = append(b.Tasks, *lt)
 	}
 	return b
+}
+
+// linkTaskLocked is t as a linked or recalled device is told it, without
+// its members. Called with m.mu held.
+func (m *Messenger) linkTaskLocked(t *task) *LinkTask {
+	lt := &LinkTask{ID: t.id, Title: t.title, Parent: t.parent, Host: t.host, Creator: t.creatorLocked(), Clock: t.clock}
+	for _, e := range slices.Sorted(maps.Keys(t.secrets)) {
+		lt.Secrets = append(lt.Secrets, epochSecret{e, t.secrets[e]})
+	}
+	return lt
 }
 
 // certOfLocked is a device's certificate, nil for a first device.
@@ -332,19 +339,31 @@ func checkBundle(b *LinkBundle, self, person identity.ID) error {
 			return bad("a revocation of another person")
 		}
 	}
-	for _, lt := range b.Tasks {
-		if _, err := checkTitle(lt.Title); err != nil || len(lt.Members) > MaxMembers || len(lt.Secrets) > maxEpochs || lt.Clock > MaxClock {
-			return bad("task %s out of bounds", lt.ID)
+	for i := range b.Tasks {
+		if err := checkLinkTask(&b.Tasks[i]); err != nil {
+			return fmt.Errorf("room: link bundle: %w", err)
 		}
-		for _, e := range lt.Secrets {
-			if len(e.Secret) != seal.KeySize {
-				return bad("task %s: a secret of %d bytes", lt.ID, len(e.Secret))
-			}
+	}
+	return nil
+}
+
+// checkLinkTask bounds and verifies a task a linked or recalled device is
+// given.
+func checkLinkTask(lt *LinkTask) error {
+	if _, err := checkTitle(lt.Title); err != nil || len(lt.Members) > MaxMembers+1 || len(lt.Secrets) > maxEpochs || lt.Clock > MaxClock {
+		return fmt.Errorf("task %s out of bounds", lt.ID)
+	}
+	if lt.Parent != nil && *lt.Parent == lt.ID {
+		return fmt.Errorf("task %s is its own parent", lt.ID)
+	}
+	for _, e := range lt.Secrets {
+		if len(e.Secret) != seal.KeySize {
+			return fmt.Errorf("task %s: a secret of %d bytes", lt.ID, len(e.Secret))
 		}
-		for _, mb := range lt.Members {
-			if mb.ID.Check() != nil || mb.Cert != nil && (mb.Cert.Device != mb.ID || mb.Cert.Verify() != nil) {
-				return bad("task %s: a member whose certificate does not verify", lt.ID)
-			}
+	}
+	for _, mb := range lt.Members {
+		if mb.ID.Check() != nil || mb.Cert != nil && (mb.Cert.Device != mb.ID || mb.Cert.Verify() != nil) {
+			return fmt.Errorf("task %s: a member whose certificate does not verify", lt.ID)
 		}
 	}
 	return nil
@@ -477,7 +496,9 @@ func (m *Messenger) onDevice(ctx context.Context, t *task, msg Message) {
 		return
 	}
 	c, err := device.DecodeCert(d.Cert)
-	if err != nil || c.Device != d.ID || c.Person != m.PersonOf(msg.Head.By) {
+	// A person's device announces another, or itself (a device restored
+	// from the recovery code: recall.go).
+	if err != nil || c.Device != d.ID || c.Person != m.PersonOf(msg.Head.By) && c.Device != msg.Head.By {
 		m.log.Info("room: a device announcement not taken", "by", msg.Head.By.Short(), "err", err)
 		return
 	}
@@ -563,12 +584,17 @@ func (m *Messenger) takeRevocation(ctx context.Context, rv *device.Revocation, a
 	if done && !announce {
 		return nil
 	}
+	// A holder echoes a revocation it learns into its own books: they are
+	// never cut (only the identity revokes a holder), so every member
+	// learns it, whichever revoked device it stopped reading first.
+	announce = announce || m.idKey != nil && rv.Person == m.person && m.checkWritable() == nil
 	if !done {
 		if err := m.keepRecord(ctx, record{Op: opUnlink, Revocation: rv.Encode()}); err != nil {
 			return err
 		}
 	}
 	enc := rv.Encode()
+	m.tellRevocation(enc) // before the next secret: members take it from the new minter
 	for _, id := range m.taskOrder() {
 		t := m.task(id)
 		if t == nil {
@@ -586,6 +612,43 @@ func (m *Messenger) takeRevocation(ctx context.Context, rv *device.Revocation, a
 	}
 	m.emit(Event{Type: EventDevice, Peer: rv.Person, Device: rv.Device, State: "revoked"})
 	return nil
+}
+
+// wireRevokeDevice tells a peer online of a revocation at once.
+const wireRevokeDevice = "revoke-device"
+
+// tellRevocation sends a revocation to every peer on a port now.
+func (m *Messenger) tellRevocation(enc []byte) {
+	m.mu.Lock()
+	conns := make([]*conn, 0, len(m.conns))
+	for _, c := range m.conns {
+		conns = append(conns, c)
+	}
+	m.mu.Unlock()
+	for _, c := range conns {
+		m.goSend(func(ctx context.Context) { _ = m.send(ctx, c, wire{Type: wireRevokeDevice, Revocation: enc}) })
+	}
+}
+
+// onRevokeWire takes a revocation a peer tells: it stands on its
+// signature and the certificates known here, whoever brings it.
+func (m *Messenger) onRevokeWire(c *conn, w wire) {
+	rv, err := device.DecodeRevocation(w.Revocation)
+	if err == nil {
+		err = m.verifyRevocation(rv, identity.ID{})
+	}
+	if err != nil {
+		m.log.Info("room: a revocation not taken", "from", c.peer.Short(), "err", err)
+		return
+	}
+	m.mu.Lock()
+	done := m.revoked[rv.Device] != nil
+	m.mu.Unlock()
+	if !done {
+		if err := m.takeRevocation(m.ctx, rv, false); err != nil {
+			m.fail(err)
+		}
+	}
 }
 
 // endDevice removes a revoked device from t (its messages held stay), and
@@ -649,7 +712,7 @@ func (m *Messenger) verifyRevocation(rv *device.Revocation, author identity.ID) 
 	m.mu.Lock()
 	by, target, authorPerson := m.certs[rv.By], m.certs[rv.Device], m.personLocked(author)
 	m.mu.Unlock()
-	if authorPerson != rv.Person {
+	if !author.IsZero() && authorPerson != rv.Person {
 		return fmt.Errorf("%w: written by %s, not a device of %s", device.ErrBadRevocation, author.Short(), rv.Person.Short())
 	}
 	if rv.By == rv.Person {
@@ -742,6 +805,21 @@ func (m *Messenger) answerCert(peer identity.ID, enc json.RawMessage) error {
 func (m *Messenger) deviceSyncLocked(cfg *replication.Config, peer identity.ID) {
 	cfg.Reader = m.personLocked(peer)
 	if cfg.Reader != m.person || peer == m.self {
+		// A member serves a person's devices the books the person's
+		// devices wrote to it (their history, for a recalled device), and
+		// this profile follows its own person's such books through it.
+		cfg.Serve = func(book, to identity.ID) bool {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			ref, ok := m.replica[book]
+			return ok && m.personLocked(ref.peer) == m.personLocked(to) && m.revoked[to] == nil
+		}
+		cfg.FollowVia = func(book, holder identity.ID) bool {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			ref, ok := m.replica[book]
+			return ok && ref.peer != holder && m.personLocked(ref.peer) == m.person
+		}
 		return
 	}
 	cfg.Serve = func(book, to identity.ID) bool {
@@ -774,4 +852,16 @@ func (m *Messenger) DeviceOf(id identity.ID) (person identity.ID, label string) 
 func (m *Messenger) snapCertsLocked() {
 	snap := maps.Clone(m.certs)
 	m.certSnap.Store(&snap)
+}
+
+// historyIn reports whether a member's book this profile reads is a
+// sibling's history (its book to another person, taken at a recall),
+// which the sibling's own book to this person replaces once paired.
+func (m *Messenger) historyIn(mb *member) bool {
+	if mb.in == nil {
+		return false
+	}
+	name := mb.in.Info().Name
+	r, ok := journal.NameReader(name)
+	return ok && r != m.person
 }

@@ -4,10 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/task-messenger/task-messenger/wasm/device"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/peerio"
+	"github.com/task-messenger/task-messenger/wasm/replication"
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
@@ -122,5 +127,145 @@ func TestLinkedDevices(t *testing.T) {
 	}
 	if got := bob.Devices(); len(got) != 2 || !got[1].Revoked {
 		t.Fatalf("bob's devices: %+v", got)
+	}
+}
+
+// TestRecallNewDevice: Bob's only device is gone; his recovery code
+// restores him on an empty browser as a new device of the same person,
+// holding the identity key. Ana, dialling Bob's first device, reaches the
+// new browser's identity connection and tells it the tasks they share;
+// the new device reads Bob's history through Ana, writes as Bob, and
+// revokes the lost device, whose later messages Ana refuses.
+func TestRecallNewDevice(t *testing.T) {
+	url := startRelay(t)
+	var evMu sync.Mutex
+	var evs []string
+	logTo := func(who string) *replication.Config {
+		return &replication.Config{Logger: quiet, OnEvent: func(ev replication.Event) {
+			evMu.Lock()
+			evs = append(evs, fmt.Sprintf("%s %v %d %s %d-%d", who, ev.Send, ev.Type, ev.Book.Short(), ev.Start, ev.End))
+			evMu.Unlock()
+		}}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			evMu.Lock()
+			t.Logf("replication:\n%s", strings.Join(evs, "\n"))
+			evMu.Unlock()
+		}
+	})
+	bob := newNode(t, url, "bob", 2)
+	ana := &node{t: t, name: "ana", url: url, seed: identity.Seed{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, st: store.NewMemory(), sync: logTo("ana")}
+	ana.start()
+	t.Cleanup(ana.stop)
+	task, err := bob.CreateTask(testCtx(t), "Lost laptop", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	bob.send(task.ID, "from the old laptop", nil)
+	ana.send(task.ID, "ana's", nil)
+	want := converged(t, task.ID, 5, bob, ana)
+	bobID := bob.ID()
+	bob.stop()
+
+	var seed identity.Seed
+	for i := range seed {
+		seed[i] = 9
+	}
+	idKey := identity.New(bob.seed)
+	cert, err := device.Sign(idKey, identity.New(seed).ID(), "restored", time.Now().UnixMilli(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := &node{t: t, name: "bob-restored", url: url, seed: seed, st: store.NewMemory(), device: &Self{Cert: cert, Identity: idKey}}
+	fresh.sync = logTo("restored")
+	fresh.start()
+	t.Cleanup(fresh.stop)
+	if !fresh.Recalling().Recalling {
+		t.Fatal("a restored holder with no task does not recall")
+	}
+	// The identity's own connection, as the app opens it.
+	idIO := peerio.New("bob-identity", bob.seed, peerio.Config{Relay: url, Logger: quiet, Retry: 50 * time.Millisecond})
+	t.Cleanup(func() { idIO.Close() })
+	if err := idIO.On(testCtx(t), fresh.Recall); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the restored device has the task and its history", func() bool {
+		if fresh.task(task.ID) == nil {
+			return false
+		}
+		return len(fresh.lines(task.ID)) >= len(want)
+	}, state(task.ID, fresh, ana))
+	got := fresh.lines(task.ID)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("restored history differs at %d:\n%s\nwant\n%s", i, got[i], want[i])
+		}
+	}
+	fresh.send(task.ID, "back again", nil)
+	eventually(t, "ana has the restored device's message, as Bob's", func() bool {
+		return ana.hasChat(task.ID, fresh.ID(), "back again") && ana.PersonOf(fresh.ID()) == bobID
+	}, state(task.ID, ana, fresh))
+
+	// The lost laptop is revoked; when it comes back, what it writes is
+	// refused.
+	if err := fresh.RevokeDevice(testCtx(t), bobID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ana removes the lost laptop", func() bool {
+		mi, ok := ana.member(task.ID, bobID)
+		return ok && mi.Removed
+	}, state(task.ID, ana))
+	idIO.Close()
+	bob.start()
+	bob.rawWrite(task.ID, bob.forged(Message{Type: TypeChat, Data: json.RawMessage(`{"text":"from the thief"}`), Meta: Meta{Date: MinDate, Clock: 1000}}))
+	fresh.send(task.ID, "after", nil)
+	eventually(t, "ana has the restored device's last", func() bool { return ana.hasChat(task.ID, fresh.ID(), "after") }, state(task.ID, ana))
+	if ana.hasChat(task.ID, bob.ID(), "from the thief") {
+		t.Fatal("ana shows a revoked device's message")
+	}
+}
+
+// TestDevicesRevokeEachOther: two linked devices revoke each other at
+// once: both end revoked on every member, whichever it read first.
+func TestDevicesRevokeEachOther(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Feud", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	phone := newDevice(t, url, bob, "phone", 7)
+	tablet := newDevice(t, url, bob, "tablet", 8)
+	all := []*node{bob, ana, phone, tablet}
+	for _, n := range all {
+		eventually(t, n.name+" paired with all", func() bool { return n.paired(task.ID, 3) }, state(task.ID, n))
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- phone.RevokeDevice(testCtx(t), tablet.ID()) }()
+	go func() { errs <- tablet.RevokeDevice(testCtx(t), phone.ID()) }()
+	for range 2 {
+		if err := <-errs; err != nil && !errors.Is(err, ErrDeviceRevoked) {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []*node{bob, ana} {
+		eventually(t, n.name+" has both revoked", func() bool {
+			a, okA := n.member(task.ID, phone.ID())
+			b, okB := n.member(task.ID, tablet.ID())
+			return okA && okB && a.Removed && b.Removed
+		}, state(task.ID, n))
+	}
+	if err := bob.RevokeDevice(testCtx(t), bob.ID()); err != nil {
+		t.Fatal(err) // a holder may even revoke itself
+	}
+	if _, err := bob.Send(testCtx(t), task.ID, "x", nil); !errors.Is(err, ErrDeviceRevoked) {
+		t.Fatalf("a revoked device writes: %v", err)
+	}
+	// A device may not revoke the holder.
+	if err := phone.RevokeDevice(testCtx(t), bob.ID()); err == nil {
+		t.Fatal("a revoked linked device revoked the holder")
 	}
 }

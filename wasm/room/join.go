@@ -357,7 +357,7 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer, key, by ident
 		return false, err
 	}
 	if mb.inKey != key {
-		if !mb.inKey.IsZero() {
+		if !mb.inKey.IsZero() && !m.historyIn(mb) {
 			return false, fmt.Errorf("room: %s already sent another book for task %s", peer.Short(), t.id)
 		}
 		in, err := m.db.ReaderFrom(ctx, key, peer)
@@ -605,5 +605,5 @@ func (m *Messenger) paired(t *task, id identity.ID) bool {
 // this task and this reader.
 func (m *Messenger) replicaOK(t *task, s BookSource, gen int) bool {
 	info := s.Book.Info()
-	return info.Verified && info.Name == succName(s.Author, m.person, t.id, gen)
+	return info.Verified && m.journalNameOK(info, s.Author, t.id, gen)
 }

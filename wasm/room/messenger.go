@@ -138,6 +138,7 @@ type Messenger struct {
 	mirrors map[identity.ID]*mirrorState       // each mirror's session and health (mirrors.go)
 	rooting map[identity.ID]chan wire          // askroots waiting for their answer, by book
 	restore *restoreState                      // restore.go
+	recall  *recallState                       // recall.go
 	certs   map[identity.ID]*device.Cert       // verified certificates of devices, by device (devices.go)
 	revoked map[identity.ID]*device.Revocation // revoked devices (devices.go)
 	// certSnap is a copy of certs, for DeviceOf (devices.go).
@@ -309,6 +310,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	if err := m.takeLink(ctx, cfg.Link); err != nil {
 		return nil, err
 	}
+	m.startRecall()
 	if cfg.Restore {
 		if err := m.startRestore(ctx); err != nil {
 			return nil, err

@@ -362,7 +362,10 @@ func (m *Messenger) rekeyOnOpen(c *conn) {
 func (m *Messenger) onRekey(c *conn, w wire) {
 	m.mu.Lock()
 	t := m.tasks[w.Task]
-	ok := t != nil && t.log != nil && m.minterLocked(t) == c.peer && t.members[c.peer] != nil
+	// From the task's minter, or another device of its person (its
+	// revocation may reach this profile after the secret it made).
+	ok := t != nil && t.log != nil && t.members[c.peer] != nil &&
+		(m.minterLocked(t) == c.peer || m.personLocked(c.peer) == m.personLocked(t.creatorLocked()))
 	m.mu.Unlock()
 	if !ok {
 		return

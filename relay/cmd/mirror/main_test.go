@@ -15,7 +15,9 @@ import (
 )
 
 func TestHandler(t *testing.T) {
-	srv := httptest.NewServer(handler(func() mirror.Stats { return mirror.Stats{Authors: 2, Books: 5, Bytes: 4096, Refused: 1, Revocations: 3} }))
+	srv := httptest.NewServer(handler(func() mirror.Stats {
+		return mirror.Stats{Authors: 2, Books: 5, Bytes: 4096, Refused: 1, Revocations: 3}
+	}))
 	t.Cleanup(srv.Close)
 	get := func(path, host string) (int, string) {
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)

@@ -13,9 +13,10 @@
 // from an author is a stranger's to the mirror (peerio bounds what it may
 // make the mirror hold unread), so the mirror asks an author for at most
 // 128 pages at a time. It serves
-// a book only to its author and to the reader its name addresses
-// ("${author}-${reader}-…"): until pages are sealed end to end (package
-// seal), a copy is readable by whoever gets it.
+// a book only to its author, to the reader its name addresses
+// ("${author}-${reader}-…") and to the devices of persons (below): a
+// copy's metadata is the members' business, and a mirror hands it to no
+// one else.
 //
 // On each port from a peer it tells the peer, signed with its identity key,
 // how far it holds each book the peer authored (package held, channel
@@ -23,6 +24,32 @@
 // each book it stores pages of, at most one message per Config.HeldEvery
 // with the latest lengths. The author verifies them against its own books
 // and shows its messages "on a mirror", naming the mirror (wasm/room).
+//
+// # Devices
+//
+// A person writes from several devices, each with its own key certified
+// by the person's identity (issue #14, package device); the books named
+// for a person are read by every device of it. On the held channel a
+// device shows its certificate first thing on each port, and tells the
+// revocations of its person it knows (package held's client messages,
+// devices.go; docs/format.md). The mirror takes them in the order they
+// arrive with the port's replication (a certificate is known before the
+// hello that follows it), at most 64 a port; one that does not decode or
+// verify closes the port, one of an unknown type is ignored. It then
+// serves a book to the port's peer when the peer is the book's author,
+// the reader its name addresses, a device of that reader, or a device of
+// the same person as the author (a person's devices read what the others
+// wrote). Certificates are kept in memory, the latest 100,000: a device's
+// own is sent on each of its ports, so only the last rule waits, after a
+// restart, for the author device to come again.
+//
+// Revocations are kept on disk (a private book of the mirror's) for the
+// persons the mirror serves, and honoured: a revoked device's ports are
+// closed and served nothing after, its pins and growths are refused
+// (ErrRevoked, counted in Stats.Refused), and its books are served to no
+// one. Their pages stay on disk: the journal deletes nothing, and a page
+// never served again costs only its bytes. Stats.Revocations and /metrics
+// mirror_revocations count them.
 //
 // # Quota
 //

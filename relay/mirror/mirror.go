@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/task-messenger/task-messenger/wasm/device"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
@@ -64,7 +65,10 @@ type Stats struct {
 	Authors int   // authors with a book pinned
 	Books   int   // books held
 	Bytes   int64 // bytes of pages held
-	Refused int64 // pins and growths refused (over quota)
+	Refused int64 // pins and growths refused (over quota, or of a revoked device)
+	// Revocations is how many devices the mirror knows are revoked
+	// (devices.go).
+	Revocations int
 }
 
 // A Mirror holds the books pinned to it and serves them.
@@ -84,6 +88,12 @@ type Mirror struct {
 	usage   map[identity.ID]*usage           // by author
 	tellers map[identity.ID]map[*teller]bool // by author: a teller per port from it (held.go)
 	refused atomic.Int64
+	certs   *certCache                         // the latest devices' certificates (devices.go)
+	revoked map[identity.ID]*device.Revocation // by device: kept in revBook
+	clients map[identity.ID]map[*client]bool   // by peer: its live ports
+
+	revMu   sync.Mutex    // serializes appends to revBook
+	revBook *journal.Book // the revocations taken (devices.go)
 }
 
 // usage is what one author pinned.
@@ -115,8 +125,13 @@ func Start(ctx context.Context, cfg Config) (*Mirror, error) {
 		return nil, fmt.Errorf("mirror: %w", err)
 	}
 	m := &Mirror{db: db, key: identity.New(cfg.Seed), cfg: cfg, log: cfg.Logger,
-		usage: make(map[identity.ID]*usage), tellers: make(map[identity.ID]map[*teller]bool)}
+		usage: make(map[identity.ID]*usage), tellers: make(map[identity.ID]map[*teller]bool),
+		certs: newCertCache(maxKnownDevices), revoked: make(map[identity.ID]*device.Revocation),
+		clients: make(map[identity.ID]map[*client]bool)}
 	if err := m.count(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.loadRevocations(ctx); err != nil {
 		return nil, err
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
@@ -229,21 +244,41 @@ func (m *Mirror) serve(p port.Port) {
 	m.mu.Unlock()
 	defer m.wg.Done()
 	peer := p.Remote()
-	mux := port.NewMux(p, port.ChannelSync, port.ChannelHeld)
+	cl := &client{peer: peer, close: func() { p.Close() }}
+	mux := port.NewMux(&heldReader{Port: p, take: func(b []byte) error { return m.takeHeld(cl, b) }}, port.ChannelSync, port.ChannelHeld)
 	sess := replication.NewSession(m.db, mux.Channel(port.ChannelSync), replication.Config{
 		Logger: m.log,
 		Accept: func(book identity.ID) bool { return m.admit(peer, book) },
-		Serve:  m.serves,
+		Serve:  func(book, _ identity.ID) bool { return m.serves(cl, book) },
 		Grow: func(book identity.ID, from, to uint64, pages [][]byte) error {
+			if err := m.revokedError(peer, book); err != nil {
+				return err
+			}
 			return m.grow(peer, book, from, to, pages)
 		},
 		Window: pinWindow,
 	})
 	ctx, cancel := context.WithCancel(m.ctx)
-	m.startTeller(ctx, peer, mux.Channel(port.ChannelHeld))
+	m.mu.Lock()
+	if m.clients[peer] == nil {
+		m.clients[peer] = make(map[*client]bool)
+	}
+	m.clients[peer][cl] = true
+	revoked := m.revoked[peer] != nil
+	m.mu.Unlock()
+	if revoked {
+		m.wg.Add(1)
+		go func() { // a revoked device is told nothing
+			defer m.wg.Done()
+			drain(ctx, mux.Channel(port.ChannelHeld))
+		}()
+	} else {
+		m.startTeller(ctx, peer, mux.Channel(port.ChannelHeld))
+	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
+		defer m.dropClient(cl)
 		defer mux.Close()
 		defer cancel()
 		if err := sess.Run(ctx); err != nil && m.ctx.Err() == nil {
@@ -258,6 +293,11 @@ func (m *Mirror) serve(p port.Port) {
 func (m *Mirror) admit(peer, book identity.ID) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.revoked[peer] != nil {
+		m.refused.Add(1)
+		m.log.Info("mirror: a pin of a revoked device refused", "device", peer.Short(), "book", book.Short())
+		return false
+	}
 	u := m.usageLocked(peer)
 	if u.books >= m.cfg.Quota.Books || u.bytes >= m.cfg.Quota.Bytes {
 		m.refused.Add(1)
@@ -296,19 +336,14 @@ func (m *Mirror) grow(author, book identity.ID, from, to uint64, pages [][]byte)
 		ErrOverQuota, book.Short(), from, to, author.Short(), u.bytes, m.cfg.Quota.Bytes)
 }
 
-// serves reports whether book is served to peer: its author or the reader
-// its name addresses.
-func (m *Mirror) serves(book, peer identity.ID) bool {
-	b, err := m.db.Get(m.ctx, book)
-	if err != nil {
-		return false
+// dropClient forgets a port that closed.
+func (m *Mirror) dropClient(cl *client) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.clients[cl.peer], cl)
+	if len(m.clients[cl.peer]) == 0 {
+		delete(m.clients, cl.peer)
 	}
-	info := b.Info()
-	if info.Author == peer {
-		return true
-	}
-	r, ok := journal.NameReader(info.Name)
-	return ok && r == peer
 }
 
 // ID returns the mirror's peer id.
@@ -318,7 +353,7 @@ func (m *Mirror) ID() identity.ID { return m.db.ID() }
 func (m *Mirror) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := Stats{Refused: m.refused.Load()}
+	s := Stats{Refused: m.refused.Load(), Revocations: len(m.revoked)}
 	for _, u := range m.usage {
 		if u.books > 0 {
 			s.Authors++

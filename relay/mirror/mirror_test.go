@@ -41,6 +41,9 @@ func testCtx(t testing.TB) context.Context {
 type peer struct {
 	db *journal.DB
 	io *peerio.IO
+	// first are messages sent on port.ChannelHeld before each session
+	// starts (a device's certificate, revocations).
+	first [][]byte
 }
 
 func newPeer(t testing.TB, url string, n byte) *peer {
@@ -88,12 +91,20 @@ func (p *peer) open(t testing.TB, to identity.ID, cfg replication.Config, held b
 		t.Fatal(err)
 	}
 	open := []byte{port.ChannelSync}
-	if held {
+	if held || len(p.first) > 0 {
 		open = append(open, port.ChannelHeld)
 	}
 	mux := port.NewMux(pt, open...)
 	if held {
 		receipts = mux.Channel(port.ChannelHeld)
+	}
+	for _, msg := range p.first {
+		if err := mux.Channel(port.ChannelHeld).Send(testCtx(t), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !held && len(p.first) > 0 {
+		go drain(context.Background(), mux.Channel(port.ChannelHeld))
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = quiet
@@ -117,6 +128,12 @@ func (p *peer) open(t testing.TB, to identity.ID, cfg replication.Config, held b
 	}
 	t.Cleanup(stop)
 	return stop, errc, receipts
+}
+
+// servesTo reports whether m serves book to peer, a port of which
+// presented no certificate.
+func servesTo(m *Mirror, book, peer identity.ID) bool {
+	return m.serves(&client{peer: peer}, book)
 }
 
 func eventually(t testing.TB, what string, cond func() bool) {
@@ -196,7 +213,7 @@ func TestPinAndServe(t *testing.T) {
 		t.Fatal("the book over quota was stored")
 	}
 
-	if !m.serves(books[0].Key(), bob.db.ID()) || !m.serves(books[0].Key(), ana.db.ID()) || m.serves(books[0].Key(), identity.New(identity.Seed{3}).ID()) {
+	if !servesTo(m, books[0].Key(), bob.db.ID()) || !servesTo(m, books[0].Key(), ana.db.ID()) || servesTo(m, books[0].Key(), identity.New(identity.Seed{3}).ID()) {
 		t.Fatal("the mirror serves a book to others than its author and its reader")
 	}
 	read := func(m *Mirror) {

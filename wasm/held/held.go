@@ -11,6 +11,11 @@
 // a statement is never mistaken for a signature of anything else, nor
 // passed off as another mirror's. The wire is one JSON message per batch
 // of statements (Encode, Decode), bounded: see docs/format.md.
+//
+// The other way, on the same channel, a device presents its certificate
+// to the mirror and tells it the revocations of its person (client.go:
+// EncodeDevice, EncodeRevoke, DecodeClient), so the mirror serves a
+// person's books to each of its devices and nothing to a revoked one.
 package held
 
 import (

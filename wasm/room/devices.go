@@ -592,6 +592,7 @@ func (m *Messenger) takeRevocation(ctx context.Context, rv *device.Revocation, a
 		if err := m.keepRecord(ctx, record{Op: opUnlink, Revocation: rv.Encode()}); err != nil {
 			return err
 		}
+		m.tellMirrors(rv)
 	}
 	enc := rv.Encode()
 	m.tellRevocation(enc) // before the next secret: members take it from the new minter

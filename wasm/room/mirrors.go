@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/task-messenger/task-messenger/wasm/device"
+	mirrorheld "github.com/task-messenger/task-messenger/wasm/held"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/port"
@@ -79,6 +81,7 @@ type MirrorRefusal struct {
 // Messenger.mu.
 type mirrorState struct {
 	sess    *replication.Session // the live session; nil while offline
+	held    port.Port            // its port's held channel, once this device introduced itself (devices)
 	shared  bool                 // sess was given the pinned books
 	pinning bool                 // a pin target (repin)
 	gone    bool                 // unreachable for mirrorGrace
@@ -176,6 +179,9 @@ func (m *Messenger) mirrorSession(id identity.ID, gone *time.Timer) (reached boo
 	defer mux.Close()
 	m.wg.Add(1)
 	go m.readHeld(id, mux.Channel(port.ChannelHeld)) // ends as the port closes
+	if err := m.introduce(id, mux.Channel(port.ChannelHeld)); err != nil {
+		return true, err
+	}
 	cfg := m.cfg.Sync
 	cfg.Accept = func(identity.ID) bool { return false } // a mirror announces nothing
 	cfg.FollowVia = func(book, holder identity.ID) bool {
@@ -210,7 +216,7 @@ func (m *Messenger) mirrorDown(id identity.ID, sess *replication.Session, err er
 	m.mu.Lock()
 	st := m.mirrors[id]
 	if st.sess == sess {
-		st.sess, st.shared = nil, false
+		st.sess, st.shared, st.held = nil, false, nil
 	}
 	if m.ctx.Err() != nil {
 		m.mu.Unlock()
@@ -396,4 +402,108 @@ func (m *Messenger) MirrorStatus() []MirrorInfo {
 		out = append(out, info)
 	}
 	return out
+}
+
+// Devices (issue #14). On every port to a mirror, before its replication
+// session starts, a device that is not its person's first presents its
+// certificate (the mirror then serves it the books named for its person,
+// and those its siblings wrote), then the latest revocations of its
+// person it knows; each revocation it takes later goes to every mirror
+// online (tellMirrors). A mirror serves a revoked device nothing and
+// takes no more of its pages (relay/mirror).
+
+// maxMirrorRevocations is the most revocations a device tells a mirror on
+// a new port: the latest, well within what a mirror takes on one
+// (mirrorheld.MaxClientMessages).
+const maxMirrorRevocations = mirrorheld.MaxClientMessages / 2
+
+// introduce presents this device to mirror id on ch, a new port's held
+// channel: its certificate, then its person's revocations. ch is then kept
+// for the revocations taken later.
+func (m *Messenger) introduce(id identity.ID, ch port.Port) error {
+	if !m.me.IsFirst() {
+		if err := ch.Send(m.ctx, mirrorheld.EncodeDevice(m.me)); err != nil {
+			return err
+		}
+	}
+	m.mu.Lock()
+	if st := m.mirrors[id]; st != nil {
+		st.held = ch
+	}
+	var own []*device.Revocation
+	for _, rv := range m.revoked {
+		if rv.Person == m.person {
+			own = append(own, rv)
+		}
+	}
+	slices.SortFunc(own, func(a, b *device.Revocation) int { return cmpInt64(b.Created, a.Created) })
+	var msgs [][]byte
+	for _, rv := range own[:min(len(own), maxMirrorRevocations)] {
+		if msg := m.mirrorRevokeLocked(rv); msg != nil {
+			msgs = append(msgs, msg)
+		}
+	}
+	m.mu.Unlock()
+	for _, msg := range msgs {
+		if err := ch.Send(m.ctx, msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// mirrorRevokeLocked is the message telling a mirror of rv, with the
+// certificates it needs to verify it; nil when this profile lacks them (a
+// mirror closes the port of a revocation it cannot verify). Called with
+// m.mu held.
+func (m *Messenger) mirrorRevokeLocked(rv *device.Revocation) []byte {
+	var by, target *device.Cert
+	if rv.By != rv.Person {
+		if by = m.certs[rv.By]; by == nil {
+			return nil
+		}
+	}
+	if rv.Device != rv.Person {
+		target = m.certs[rv.Device]
+	}
+	if target == nil && rv.By != rv.Person && rv.By != rv.Device {
+		return nil
+	}
+	return mirrorheld.EncodeRevoke(rv, by, target)
+}
+
+// tellMirrors sends a revocation this profile took to every mirror
+// online, so that they stop serving the revoked device and its books.
+func (m *Messenger) tellMirrors(rv *device.Revocation) {
+	m.mu.Lock()
+	msg := m.mirrorRevokeLocked(rv)
+	var chs []port.Port
+	for _, st := range m.mirrors {
+		if st.held != nil {
+			chs = append(chs, st.held)
+		}
+	}
+	if m.closed || msg == nil {
+		chs = nil
+	}
+	m.wg.Add(len(chs))
+	m.mu.Unlock()
+	for _, ch := range chs {
+		go func() {
+			defer m.wg.Done()
+			if err := ch.Send(m.ctx, msg); err != nil {
+				m.log.Debug("room: a revocation not sent to a mirror", "device", rv.Device.Short(), "err", err)
+			}
+		}()
+	}
 }

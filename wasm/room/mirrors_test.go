@@ -383,3 +383,92 @@ func TestMirrorPinsToTwo(t *testing.T) {
 	bob.send(task, "again", nil)
 	eventually(t, "the first two mirrors hold the new message", func() bool { return a.holds(bob, toAna) && b.holds(bob, toAna) }, mirrorsOf(bob))
 }
+
+// linkedDevice is newDevice with mirrors: a device of person's, linked
+// natively, using mirrors.
+func linkedDevice(t *testing.T, url string, person *node, name string, n byte, mirrors []identity.ID) *node {
+	t.Helper()
+	var seed identity.Seed
+	for i := range seed {
+		seed[i] = n
+	}
+	d := &node{t: t, name: name, url: url, seed: seed, st: store.NewMemory(), mirrors: mirrors}
+	cert, err := person.SignDevice(identity.New(seed).ID(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.link, err = person.Link(testCtx(t), cert); err != nil {
+		t.Fatal(err)
+	}
+	d.device = &Self{Cert: cert}
+	d.start()
+	t.Cleanup(d.stop)
+	return d
+}
+
+// onMirror reports whether mirror mir holds every page of every book n
+// pins.
+func onMirror(mir *mirror.Mirror, n *node) bool {
+	for _, b := range n.pinned() {
+		if mir.Held(b.Key()) != b.Len() {
+			return false
+		}
+	}
+	return true
+}
+
+// TestMirrorDevices: Bob's phone, linked and then offline, comes online
+// while Bob's laptop and Ana are offline: it reads what both wrote
+// meanwhile from the mirror, as a device of Bob. The laptop revokes the
+// phone and tells the mirror: the phone, back without knowing it, has
+// its new page refused by the mirror, saying why, and is served nothing.
+func TestMirrorDevices(t *testing.T) {
+	url := startRelay(t)
+	mir := startMirror(t, url, mirror.Config{})
+	mirrors := []identity.ID{mir.ID()}
+	bob, ana, task := mirrorPair(t, url, mirrors, "Devices on a mirror", nil)
+	phone := linkedDevice(t, url, bob, "phone", 7, mirrors)
+	bobID, anaID, phoneID := bob.ID(), ana.ID(), phone.ID()
+	bob.send(task.ID, "before", nil)
+	eventually(t, "the phone has Bob's first message", func() bool { return phone.hasChat(task.ID, bobID, "before") }, state(task.ID, phone))
+	phone.stop()
+
+	bob.send(task.ID, "while the phone was off", nil)
+	ana.send(task.ID, "ana too", nil)
+	eventually(t, "the mirror holds Bob's and Ana's books", func() bool { return onMirror(mir, bob) && onMirror(mir, ana) }, mirrorsOf(bob))
+	bob.stop()
+	ana.stop()
+	phone.start()
+	eventually(t, "the phone has both messages from the mirror", func() bool {
+		return phone.hasChat(task.ID, bobID, "while the phone was off") && phone.hasChat(task.ID, anaID, "ana too")
+	}, state(task.ID, phone))
+	phone.stop()
+
+	bob.start()
+	eventually(t, "Bob's laptop on the mirror", func() bool { return mirrorInfo(bob, mir.ID()).Online }, mirrorsOf(bob))
+	if err := bob.RevokeDevice(testCtx(t), phoneID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the mirror takes the revocation", func() bool { return mir.Revoked(phoneID) }, mirrorsOf(bob))
+	bob.send(task.ID, "after the revocation", nil)
+	eventually(t, "the mirror holds Bob's books", func() bool { return onMirror(mir, bob) }, mirrorsOf(bob))
+	bob.stop()
+
+	phone.start()
+	evs := recordEvents(phone)
+	phone.send(task.ID, "the phone after", nil) // it does not know it was revoked
+	eventually(t, "the mirror refuses the phone's page", func() bool {
+		return evs.count(func(ev Event) bool {
+			return ev.Type == EventMirror && ev.Err != nil && strings.Contains(ev.Err.Error(), mirror.ErrRevoked.Error())
+		}) > 0
+	}, mirrorsOf(phone))
+	if onMirror(mir, phone) {
+		t.Fatal("the mirror took the revoked phone's page")
+	}
+	if phone.hasChat(task.ID, bobID, "after the revocation") {
+		t.Fatal("the mirror served the revoked phone")
+	}
+	if s := mir.Stats(); s.Revocations != 1 || s.Refused == 0 {
+		t.Fatalf("mirror stats %+v", s)
+	}
+}

@@ -140,7 +140,8 @@ func handler(stats func() mirror.Stats) http.Handler {
 		fmt.Fprintf(w, "# HELP mirror_authors Authors with a book pinned.\n# TYPE mirror_authors gauge\nmirror_authors %d\n", s.Authors)
 		fmt.Fprintf(w, "# HELP mirror_books Books held.\n# TYPE mirror_books gauge\nmirror_books %d\n", s.Books)
 		fmt.Fprintf(w, "# HELP mirror_bytes Bytes of pages held.\n# TYPE mirror_bytes gauge\nmirror_bytes %d\n", s.Bytes)
-		fmt.Fprintf(w, "# HELP mirror_refused_total Pins and growths refused (over quota).\n# TYPE mirror_refused_total counter\nmirror_refused_total %d\n", s.Refused)
+		fmt.Fprintf(w, "# HELP mirror_refused_total Pins and growths refused (over quota, or of a revoked device).\n# TYPE mirror_refused_total counter\nmirror_refused_total %d\n", s.Refused)
+		fmt.Fprintf(w, "# HELP mirror_revocations Devices revoked, as their persons told the mirror.\n# TYPE mirror_revocations gauge\nmirror_revocations %d\n", s.Revocations)
 	})
 	return hostguard.NewSet().Check(mux, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "mirror: unknown host", http.StatusMisdirectedRequest)

@@ -15,7 +15,9 @@ import (
 )
 
 func TestHandler(t *testing.T) {
-	srv := httptest.NewServer(handler(func() mirror.Stats { return mirror.Stats{Authors: 2, Books: 5, Bytes: 4096, Refused: 1} }))
+	srv := httptest.NewServer(handler(func() mirror.Stats {
+		return mirror.Stats{Authors: 2, Books: 5, Bytes: 4096, Refused: 1, Revocations: 3}
+	}))
 	t.Cleanup(srv.Close)
 	get := func(path, host string) (int, string) {
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)
@@ -34,7 +36,7 @@ func TestHandler(t *testing.T) {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
 	code, body := get("/metrics", "")
-	for _, want := range []string{"mirror_authors 2\n", "mirror_books 5\n", "mirror_bytes 4096\n", "mirror_refused_total 1\n"} {
+	for _, want := range []string{"mirror_authors 2\n", "mirror_books 5\n", "mirror_bytes 4096\n", "mirror_refused_total 1\n", "mirror_revocations 3\n"} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Fatalf("/metrics: %d, no %q in\n%s", code, want, body)
 		}

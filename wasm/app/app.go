@@ -84,9 +84,6 @@ type App struct {
 	reporter   *report.Reporter // guarded by mu; nil when reporting is off or stopped
 	stopReport func()           // guarded by mu: stops the reporter and waits; never nil
 	state      string           // guarded by mu
-	// restoreNext: the next start restores from the seed alone (Recover);
-	// guarded by mu, written under life.
-	restoreNext bool
 	closed      bool           // guarded by mu
 	calls       sync.WaitGroup // calls in flight; Add under mu while !closed
 	onEnter     func()         // immutable after Start; tests: called as a call starts
@@ -236,9 +233,6 @@ func (a *App) start(ctx context.Context) error {
 		io.Close()
 		return err
 	}
-	a.mu.Lock()
-	rcfg.Restore, a.restoreNext = a.restoreNext, false
-	a.mu.Unlock()
 	m, err := room.Open(ctx, rcfg)
 	if err != nil {
 		io.Close()
@@ -257,7 +251,9 @@ func (a *App) start(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		recalled := a.recallAsIdentity(octx, p, m)
 		a.goOnline(octx, io, m, online)
+		<-recalled
 	}()
 	a.watchers.Add(1)
 	go func() {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/task-messenger/task-messenger/wasm/device"
 	"github.com/task-messenger/task-messenger/wasm/identity"
-	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/peerio"
 	"github.com/task-messenger/task-messenger/wasm/room"
 	"github.com/task-messenger/task-messenger/wasm/vault"
 )
@@ -65,47 +67,35 @@ func (a *App) Recover(ctx context.Context, code string) (room.RestoreStatus, err
 	return a.RestoreStatus()
 }
 
-// recover restores the identity of seed with no books, then starts the
-// messenger restoring. The caller holds life.
+// recover makes this empty profile a new device of the identity of seed
+// (docs/devices.md): the identity certifies the profile's own key as a
+// device that holds the identity key, and the messenger starts again
+// recalling the person's tasks from the members that dial the identity
+// (room.Messenger.Recall, served by the identity's own relay connection
+// while it recalls: startRecall). No book of the person's other devices is
+// written from here, so nothing forks, even if one of them comes back.
+// The caller holds life.
 func (a *App) recover(ctx context.Context, seed identity.Seed) error {
 	a.mu.Lock()
 	old := a.profile
 	a.mu.Unlock()
-	id := identity.New(seed).ID()
-	if id == old.ID {
+	idKey := identity.New(seed)
+	if idKey.ID() == old.ID || idKey.ID() == old.Person() {
 		return nil
 	}
 	if empty, err := vault.Empty(ctx, old.DB); err != nil {
 		return err
-	} else if !empty {
+	} else if !empty || old.Cert != nil {
 		return fmt.Errorf("recover: %w", vault.ErrNotEmpty)
 	}
-	if a.cfg.Take != nil {
-		if err := a.cfg.Take(id); err != nil {
-			return fmt.Errorf("recover: %w", err)
-		}
-	}
-	a.stop()
-	a.stopReporter()
-	sctx := context.WithoutCancel(ctx) // a restart is not the caller's to cancel
-	ex := &journal.Export{Format: journal.ExportFormat, Version: 1, Profile: id}
-	p, _, err := vault.Restore(ctx, old, seed, ex)
+	cert, err := device.Sign(idKey, old.ID, "restored from the recovery code", a.now().UnixMilli(), true)
 	if err != nil {
-		if a.cfg.Release != nil {
-			a.cfg.Release(id)
-		}
-		a.startReporter()
-		return errors.Join(fmt.Errorf("recover: %w", err), a.start(sctx))
+		return err
 	}
-	if a.cfg.Release != nil {
-		a.cfg.Release(old.ID)
-	}
-	a.mu.Lock()
-	a.profile = p
-	a.restoreNext = true
-	a.mu.Unlock()
-	a.startReporter()
-	return a.start(sctx)
+	a.stopOffer(errLinkReplaced)
+	a.stop()
+	sctx := context.WithoutCancel(ctx) // a restart is not the caller's to cancel
+	return errors.Join(vault.Link(sctx, old, vault.Device{Cert: cert, Identity: &seed}), a.start(sctx))
 }
 
 // RestoreStatus is where the profile's restore from a recovery code
@@ -129,4 +119,42 @@ func (a *App) FinishRestore(ctx context.Context) (st room.RestoreStatus, err err
 		return nil
 	})
 	return st, err
+}
+
+// recallAsIdentity goes online as the person's identity while the
+// messenger recalls the person's tasks (a device restored from the
+// recovery code: room.Messenger.Recall): the members dial the identity,
+// the first device's key, and each port that reaches it is asked. It
+// stops when the recall ends or ctx does; the channel closes then.
+func (a *App) recallAsIdentity(ctx context.Context, p *vault.Profile, m *room.Messenger) <-chan struct{} {
+	done := make(chan struct{})
+	if p.Identity == nil || !m.Recalling().Recalling {
+		close(done)
+		return done
+	}
+	io := peerio.New(p.Name+"-identity", p.Identity.Seed(), peerio.Config{Relay: a.cfg.Relay, Logger: a.cfg.Logger})
+	go func() {
+		defer close(done)
+		defer io.Close()
+		for wait := minRetry; ; wait = min(2*wait, maxRetry) {
+			octx, cancel := context.WithTimeout(ctx, onlineTimeout)
+			err := io.On(octx, m.Recall)
+			cancel()
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.RecallDone():
+				return
+			case <-time.After(wait):
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-m.RecallDone():
+		}
+	}()
+	return done
 }

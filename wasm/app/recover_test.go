@@ -15,8 +15,9 @@ import (
 )
 
 // TestRecover: Ana's recovery code, read through Do, restores her in a
-// new empty profile while Bob is online: the same id, her task and her
-// messages back before she can write, then her next message reaches Bob.
+// new empty profile while Bob is online, as a new device of hers: the same
+// person, her task and her messages back, then her next message reaches
+// Bob as hers.
 func TestRecover(t *testing.T) {
 	url := relaytest.Start(t, relay.DefaultLimits())
 	ana := startApp(t, "ana", url)
@@ -58,8 +59,8 @@ func TestRecover(t *testing.T) {
 	if err := json.Unmarshal(do(t, fresh.App, "recover", `["`+code+`"]`), &st); err != nil {
 		t.Fatal(err)
 	}
-	if fresh.ID() != anaID || !st.Restored {
-		t.Fatalf("recovered %s (status %+v), want %s", fresh.ID().Short(), st, anaID.Short())
+	if fresh.Person() != anaID || fresh.ID() == anaID || st.ID != fresh.ID() {
+		t.Fatalf("recovered device %s of %s (status %+v), want a new device of %s", fresh.ID().Short(), fresh.Person().Short(), st, anaID.Short())
 	}
 	events.wait(t, "the restore done", func(evs []Event) bool {
 		return slices.ContainsFunc(evs, func(ev Event) bool {
@@ -76,7 +77,14 @@ func TestRecover(t *testing.T) {
 		t.Fatalf("Ana's message is not back: %d messages", len(msgs))
 	}
 	do(t, fresh.App, "send", `[`+id+`,"after"]`)
-	bobEvents.wait(t, "Ana's message after the restore at Bob", hasChat(anaID, "after"))
+	bobEvents.wait(t, "Ana's message after the restore at Bob", hasChat(fresh.ID(), "after"))
+	bm, err := bob.App.messenger()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := bm.DeviceOf(fresh.ID()); got != anaID {
+		t.Fatalf("Bob takes the restored device for %s's", got.Short())
+	}
 
 	// A profile that is not empty is not replaced by a code.
 	other := startApp(t, "carl", url)

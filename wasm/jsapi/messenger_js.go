@@ -342,14 +342,6 @@ func (ja *jsApp) call(ctx context.Context, method string, args []js.Value) (any,
 	switch method {
 	case "import": // a restore may have changed the identity
 		ja.obj.Set("id", ja.svc.ID().String())
-	case "recover":
-		// The code's identity, known here at once (a follower tab learns
-		// the writer's new id only from its next announcement).
-		if err == nil && len(args) > 0 && args[0].Type() == js.TypeString {
-			if seed, perr := identity.ParseRecoveryCode(args[0].String()); perr == nil {
-				ja.obj.Set("id", identity.New(seed).ID().String())
-			}
-		}
 	case "reset":
 		if err == nil {
 			ja.stop()

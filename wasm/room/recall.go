@@ -67,6 +67,7 @@ type RecallStatus struct {
 
 // recallState is the messenger's recall, guarded by Messenger.mu.
 type recallState struct {
+	armed    bool // this device recalled (or recalls): Restoring reports it
 	on       bool
 	answered map[identity.ID]bool
 	last     time.Time // when an answer last taught something
@@ -75,8 +76,8 @@ type recallState struct {
 
 // startRecall arms recalling (Config.Recall) on a device with no task.
 func (m *Messenger) startRecall() {
-	m.recall = &recallState{on: m.idKey != nil && !m.me.IsFirst() && len(m.order) == 0,
-		answered: make(map[identity.ID]bool), done: make(chan struct{})}
+	on := m.idKey != nil && !m.me.IsFirst() && len(m.order) == 0
+	m.recall = &recallState{armed: on, on: on, answered: make(map[identity.ID]bool), done: make(chan struct{})}
 	if !m.recall.on {
 		close(m.recall.done)
 	}
@@ -104,8 +105,21 @@ func (m *Messenger) FinishRecall() {
 	m.mu.Unlock()
 	if on {
 		close(m.recall.done)
-		m.emit(Event{Type: EventRestore, State: "done"})
+		st := m.Restoring()
+		m.emit(Event{Type: EventRestore, State: "done", Restore: &st})
 	}
+}
+
+// recallStatusLocked is a recall as a RestoreStatus: this device's id,
+// active while recalling, the members that answered and the tasks known.
+// Called with m.mu held.
+func (m *Messenger) recallStatusLocked() RestoreStatus {
+	st := RestoreStatus{ID: m.self, Active: m.recall.on, Restored: !m.recall.on, Answered: []identity.ID{}, Waiting: []identity.ID{}, Tasks: len(m.order)}
+	for id := range m.recall.answered {
+		st.Answered = append(st.Answered, id)
+	}
+	sortIDs(st.Answered)
+	return st
 }
 
 // Recall asks the member at the other end of p, a port to this person's
@@ -126,10 +140,10 @@ func (m *Messenger) recallOn(p port.Port) error {
 	m.mu.Lock()
 	on := m.recall.on
 	m.mu.Unlock()
-	if !on {
-		return nil
-	}
 	peer := p.Remote()
+	if !on || m.PersonOf(peer) == m.person {
+		return nil // the person's own devices dial the identity too: nothing to learn
+	}
 	mux := port.NewMux(p, port.ChannelSync, port.ChannelRoom)
 	defer mux.Close()
 	ch := mux.Channel(port.ChannelRoom)

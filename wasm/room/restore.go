@@ -135,6 +135,9 @@ func (m *Messenger) Restoring() RestoreStatus {
 }
 
 func (m *Messenger) restoreStatusLocked() RestoreStatus {
+	if m.recall.armed {
+		return m.recallStatusLocked()
+	}
 	rs := m.restore
 	st := RestoreStatus{ID: m.self, Active: rs.active, Restored: rs.restored, Answered: []identity.ID{}, Waiting: []identity.ID{},
 		Tasks: len(rs.tasks), Books: rs.books, Messages: rs.messages}
@@ -161,6 +164,7 @@ func sortIDs(ids []identity.ID) {
 // asked while a pair with it is incomplete), but a task only such a
 // member shares is unknown until it does.
 func (m *Messenger) FinishRestore(ctx context.Context) error {
+	m.FinishRecall()
 	return m.finishRestore(ctx, "the user chose to stop waiting")
 }
 

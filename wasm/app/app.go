@@ -84,17 +84,17 @@ type App struct {
 	reporter   *report.Reporter // guarded by mu; nil when reporting is off or stopped
 	stopReport func()           // guarded by mu: stops the reporter and waits; never nil
 	state      string           // guarded by mu
-	closed      bool           // guarded by mu
-	calls       sync.WaitGroup // calls in flight; Add under mu while !closed
-	onEnter     func()         // immutable after Start; tests: called as a call starts
-	watchers    sync.WaitGroup // watchStale goroutines; Add under life while !closed
-	subs        subs.List[Event]
-	subMu       sync.Mutex // guards pending, subscribed
-	pending     []Event    // events before the first Subscribe (at most maxPending)
-	subscribed  bool
-	emitMu      sync.Mutex     // held while subscribers run: events reach them in order
-	offer       *linkOffer     // guarded by mu: the pairing code shown (LinkDevice), nil if none
-	links       sync.WaitGroup // offers' goroutines; Add under mu while !closed
+	closed     bool             // guarded by mu
+	calls      sync.WaitGroup   // calls in flight; Add under mu while !closed
+	onEnter    func()           // immutable after Start; tests: called as a call starts
+	watchers   sync.WaitGroup   // watchStale goroutines; Add under life while !closed
+	subs       subs.List[Event]
+	subMu      sync.Mutex // guards pending, subscribed
+	pending    []Event    // events before the first Subscribe (at most maxPending)
+	subscribed bool
+	emitMu     sync.Mutex     // held while subscribers run: events reach them in order
+	offer      *linkOffer     // guarded by mu: the pairing code shown (LinkDevice), nil if none
+	links      sync.WaitGroup // offers' goroutines; Add under mu while !closed
 	// linkHook, if set (tests), replaces the messenger's SignDevice and
 	// Link when a device is granted; immutable after Start.
 	linkHook func(ctx context.Context, m *room.Messenger, dev identity.ID, label string) (*room.LinkBundle, error)

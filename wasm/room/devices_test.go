@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -267,5 +269,81 @@ func TestDevicesRevokeEachOther(t *testing.T) {
 	// A device may not revoke the holder.
 	if err := phone.RevokeDevice(testCtx(t), bob.ID()); err == nil {
 		t.Fatal("a revoked linked device revoked the holder")
+	}
+}
+
+// TestDeviceChurn: five devices of Bob's in a task of four people; Bob's
+// devices go offline and come back at random (seeded: the seed is
+// printed) while everyone writes. At the end, with everyone back, every
+// device of every person shows every message once, in one order.
+func TestDeviceChurn(t *testing.T) {
+	seed := time.Now().UnixNano()
+	if testing.Short() {
+		seed = 1
+	}
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	url := startRelay(t)
+	bob := newNode(t, url, "bob", 2)
+	task, err := bob.CreateTask(testCtx(t), "Churn", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	people := []*node{bob}
+	for i, name := range []string{"ana", "carl", "dan"} {
+		n := newNode(t, url, name, byte(10+i))
+		n.join(bob, task.ID)
+		people = append(people, n)
+	}
+	devices := []*node{bob}
+	for i := range 4 {
+		devices = append(devices, newDevice(t, url, bob, fmt.Sprintf("bob-%d", i+1), byte(20+i)))
+	}
+	all := append(slices.Clone(devices), people[1:]...)
+	sent := map[string]bool{}
+	for round := range 40 {
+		n := all[rng.IntN(len(all))]
+		if n.Messenger == nil {
+			n.start()
+			continue
+		}
+		text := fmt.Sprintf("%s %d", n.name, round)
+		if _, err := n.Send(testCtx(t), task.ID, text, nil); err != nil {
+			t.Fatalf("round %d: %s: %v", round, n.name, err)
+		}
+		sent[text] = true
+		if d := devices[rng.IntN(len(devices))]; d != bob && d.Messenger != nil && rng.IntN(3) == 0 {
+			d.stop() // a linked device goes offline (the first stays: it made the task)
+		}
+	}
+	for _, n := range all {
+		if n.Messenger == nil {
+			n.start()
+		}
+	}
+	eventually(t, "every device shows every message once, in one order", func() bool {
+		ref := all[0].lines(task.ID)
+		chats := 0
+		for _, l := range ref {
+			if strings.Contains(l, " chat ") {
+				chats++
+			}
+		}
+		if chats != len(sent) {
+			return false
+		}
+		for _, n := range all[1:] {
+			if !slices.Equal(n.lines(task.ID), ref) {
+				return false
+			}
+		}
+		return true
+	}, state(task.ID, all...))
+	for _, n := range all {
+		for text := range sent {
+			if !slices.ContainsFunc(n.lines(task.ID), func(l string) bool { return strings.Contains(l, `"text":"`+text+`"`) }) {
+				t.Fatalf("%s lacks %q", n.name, text)
+			}
+		}
 	}
 }

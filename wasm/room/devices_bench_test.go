@@ -1,0 +1,229 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+// Issue #14's measures, natively through a real relay on 127.0.0.1.
+
+// historySize is the task's history a new device must show.
+const historySize = 10_000
+
+// BenchmarkLinkHistory10k: Bob and Ana share a task of 10,000 messages
+// (Bob's and Ana's, half each); the time from Bob signing a new device's
+// certificate (the code typed) until the device's timeline holds all of
+// them. Bob and Ana stay online: the device follows Ana's book to Bob
+// and Bob's books through them.
+func BenchmarkLinkHistory10k(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		url := startRelay(b)
+		bob, ana := newNode(b, url, "bob", 2), newNode(b, url, "ana", 1)
+		task := historyTask(b, bob, ana, historySize)
+		want := timelineLen(b, bob, task) + 1 // and the device's announcement
+		b.StartTimer()
+		start := time.Now()
+		phone := newDevice(b, url, bob, "phone", 7)
+		linked := time.Since(start)
+		eventuallyMoving(b, "the phone holds the history", func() bool { return timelineLen(b, phone, task) == want },
+			func() int { return timelineLen(b, phone, task) })
+		b.StopTimer()
+		elapsed := time.Since(start)
+		b.ReportMetric(float64(elapsed.Milliseconds()), "ms/link")
+		b.ReportMetric(float64(linked.Milliseconds()), "ms/bundle")
+		b.ReportMetric(float64(want)/elapsed.Seconds(), "msgs/s")
+		for _, n := range []*node{phone, bob, ana} {
+			n.stop()
+		}
+	}
+}
+
+// historyTask makes a task of bob's that ana joined, with n chat messages
+// written half by each, and waits until both hold all of them.
+func historyTask(b *testing.B, bob, ana *node, n int) TaskID {
+	b.Helper()
+	task, err := bob.CreateTask(testCtx(b), "History", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	for i, w := range []*node{bob, ana} {
+		texts := make([]string, 0, MaxBatch)
+		for j := i; j < n; j += 2 {
+			texts = append(texts, fmt.Sprintf("%s %d: a line of a long task's history", w.name, j))
+			if len(texts) == MaxBatch || j+2 >= n {
+				if _, err := w.SendMany(testCtx(b), task.ID, texts); err != nil {
+					b.Fatal(err)
+				}
+				texts = texts[:0]
+			}
+		}
+	}
+	want := n + 3 // and the task, the member, the join
+	for _, w := range []*node{bob, ana} {
+		eventuallyMoving(b, w.name+" holds the history", func() bool { return timelineLen(b, w, task.ID) == want },
+			func() int { return timelineLen(b, w, task.ID) })
+	}
+	return task.ID
+}
+
+// timelineLen is how many messages n's timeline of task holds.
+func timelineLen(tb testing.TB, n *node, task TaskID) int {
+	var before *Key
+	count := 0
+	for {
+		msgs, err := n.Timeline(testCtx(tb), task, before, MaxPage)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		count += len(msgs)
+		if len(msgs) < MaxPage {
+			return count
+		}
+		k := msgs[0].Key()
+		before = &k
+	}
+}
+
+// BenchmarkRevokePropagation: Bob, his phone, Ana and Carl are online in
+// a task; the time from Bob revoking the phone until every member shows
+// the phone removed and the phone refuses to write.
+func BenchmarkRevokePropagation(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		url := startRelay(b)
+		bob, ana, carl := newNode(b, url, "bob", 2), newNode(b, url, "ana", 1), newNode(b, url, "carl", 3)
+		task, err := bob.CreateTask(testCtx(b), "Revoke", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ana.join(bob, task.ID)
+		carl.join(bob, task.ID)
+		phone := newDevice(b, url, bob, "phone", 7)
+		all := []*node{bob, ana, carl, phone}
+		for _, n := range all {
+			eventually(b, n.name+" paired with all", func() bool { return n.paired(task.ID, 3) }, state(task.ID, n))
+		}
+		b.StartTimer()
+		start := time.Now()
+		if err := bob.RevokeDevice(testCtx(b), phone.ID()); err != nil {
+			b.Fatal(err)
+		}
+		finely(b, "every member removes the phone and the phone knows", func() bool {
+			for _, n := range []*node{bob, ana, carl} {
+				if mi, ok := n.member(task.ID, phone.ID()); !ok || !mi.Removed {
+					return false
+				}
+			}
+			return errors.Is(phone.checkWritable(), ErrDeviceRevoked)
+		}, state(task.ID, all...))
+		b.StopTimer()
+		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ms/revoke")
+		if _, err := phone.Send(testCtx(b), task.ID, "after", nil); !errors.Is(err, ErrDeviceRevoked) {
+			b.Fatalf("the revoked phone sends: %v", err)
+		}
+		for _, n := range all {
+			n.stop()
+		}
+	}
+}
+
+// finely is eventually polling every 100 µs: for times of a few ms.
+func finely(tb testing.TB, what string, cond func() bool, state ...func() string) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			for _, f := range state {
+				tb.Log(f())
+			}
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// BenchmarkExtraDevice: what one more device of the writer's person costs
+// per message: Bob sends short messages to a task with Ana, alone or with
+// one or two linked devices (offline: the writes alone are measured).
+// Counted in Bob's store: transactions, pages appended and bytes written
+// (keys and values) per message.
+func BenchmarkExtraDevice(b *testing.B) {
+	for devices := range 3 {
+		b.Run(fmt.Sprintf("devices=%d", devices+1), func(b *testing.B) { benchExtraDevice(b, devices) })
+	}
+}
+
+func benchExtraDevice(b *testing.B, devices int) {
+	url := startRelay(b)
+	st := &countingStore{Store: store.NewMemory()}
+	bob := &node{t: b, name: "bob", url: url, st: st}
+	for i := range bob.seed {
+		bob.seed[i] = 2
+	}
+	bob.start()
+	b.Cleanup(bob.stop)
+	ana := newNode(b, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(b), "Devices", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	others := []*node{ana}
+	for i := range devices {
+		others = append(others, newDevice(b, url, bob, fmt.Sprintf("device %d", i+2), byte(7+i)))
+	}
+	converged(b, task.ID, 3+devices, append([]*node{bob}, others...)...) // the task, the member, the join, the announcements
+	for _, n := range others {
+		n.stop()
+	}
+	text := strings.Repeat("x", 100)
+	ctx := testCtx(b)
+	st.reset()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := bob.Send(ctx, task.ID, text, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(float64(st.writes.Load())/n, "writes/msg")
+	b.ReportMetric(float64(st.pages.Load())/n, "appends/msg")
+	b.ReportMetric(float64(st.bytes.Load())/n, "bytes/msg")
+}
+
+// countingStore counts what is written to a store: transactions, pages
+// and the bytes of every op's key and value.
+type countingStore struct {
+	store.Store
+	writes, pages, bytes atomic.Int64
+}
+
+func (s *countingStore) Write(ctx context.Context, bt *store.Batch) error {
+	if err := s.Store.Write(ctx, bt); err != nil {
+		return err
+	}
+	s.writes.Add(1)
+	for _, op := range bt.Ops {
+		if op.Table == store.TablePages {
+			s.pages.Add(1)
+		}
+		s.bytes.Add(int64(len(op.Key) + len(op.Value)))
+	}
+	return nil
+}
+
+func (s *countingStore) reset() {
+	s.writes.Store(0)
+	s.pages.Store(0)
+	s.bytes.Store(0)
+}

@@ -26,7 +26,7 @@ const countJS = `async (app, task) => {
 // the pages (the whole timeline is read only then: reading 10,000
 // messages on every poll would be most of what is measured).
 // LINKPAGE_PROFILE=file.cpuprofile profiles the new browser's tab from
-// the submit to the end.
+// the submit to the end, LINKPAGE_PROFILE_BOB Bob's tab.
 func BenchmarkLinkDevicePage(b *testing.B) {
 	const n = 10_000
 	for range b.N {
@@ -56,6 +56,7 @@ return true`, args), nil)
 		phone.poll(`!document.getElementById('link-form').hidden`)
 		phone.typeText("#link-input", code, false)
 		stopProfile := phone.profile(os.Getenv("LINKPAGE_PROFILE"))
+		stopBob := bob.profile(os.Getenv("LINKPAGE_PROFILE_BOB"))
 		start := time.Now()
 		phone.typeText("#link-label", "second browser", true)
 		args["want"] = want
@@ -73,6 +74,7 @@ return true`, args), nil)
 })()`, args))
 		elapsed := time.Since(start)
 		stopProfile()
+		stopBob()
 		var at struct{ Linked, Held float64 }
 		phone.run(`return { linked: window.linkedAt, held: window.heldAt }`, &at)
 		since := func(ms float64) float64 { return float64(time.UnixMilli(int64(ms)).Sub(start).Milliseconds()) }

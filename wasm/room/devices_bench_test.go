@@ -1,3 +1,5 @@
+//go:build !js
+
 package room
 
 import (
@@ -11,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/task-messenger/task-messenger/relay/mirror"
+	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
@@ -25,22 +29,46 @@ const historySize = 10_000
 // (Bob's and Ana's, half each); the time from Bob signing a new device's
 // certificate (the code typed) until the device's timeline holds all of
 // them (ms/link; ms/bundle: the certificate, the bundle and the device
-// open; LINK_CPUPROFILE=file profiles the link alone). The timeline is read
-// whole once the device holds enough pages (ms/held): reading 10,000
-// messages every few ms would be most of what is measured. Bob and Ana
-// stay online: the device follows Ana's book to Bob and Bob's books
-// through them.
+// open; LINK_CPUPROFILE=file profiles the link alone). The timeline is
+// read whole once the device holds enough pages (ms/held): reading
+// 10,000 messages every few ms would be most of what is measured.
+//
+// members: Bob and Ana online, no mirror; the device follows Ana's book
+// to Bob from her and Bob's book to himself from him. mirror: the three
+// use a mirror, which holds every book; Ana is offline, so her book comes
+// from the mirror (or Bob).
 func BenchmarkLinkHistory10k(b *testing.B) {
+	b.Run("members", func(b *testing.B) { benchLink(b, false) })
+	b.Run("mirror", func(b *testing.B) { benchLink(b, true) })
+}
+
+func benchLink(b *testing.B, withMirror bool) {
 	var total, totalHeld, totalBundle time.Duration
 	msgs := 0
 	for range b.N {
 		url := startRelay(b)
-		bob, ana := newNode(b, url, "bob", 2), newNode(b, url, "ana", 1)
+		var mirrors []identity.ID
+		var mir *mirror.Mirror
+		if withMirror {
+			mir = startMirror(b, url, mirror.Config{})
+			mirrors = []identity.ID{mir.ID()}
+		}
+		bob := &node{t: b, name: "bob", url: url, seed: identity.Seed{2}, st: store.NewMemory(), mirrors: mirrors}
+		ana := &node{t: b, name: "ana", url: url, seed: identity.Seed{1}, st: store.NewMemory(), mirrors: mirrors}
+		for _, n := range []*node{bob, ana} {
+			n.start()
+			b.Cleanup(n.stop)
+		}
 		task := historyTask(b, bob, ana, historySize)
+		if withMirror {
+			eventuallyMoving(b, "the mirror holds the books", func() bool { return onMirror(mir, bob) && onMirror(mir, ana) },
+				func() int { return int(mir.Stats().Bytes) })
+			ana.stop()
+		}
 		want := timelineLen(b, bob, task) + 1 // and the device's announcement
 		stopProfile := profileTo(b, os.Getenv("LINK_CPUPROFILE"))
 		start := time.Now()
-		phone := newDevice(b, url, bob, "phone", 7)
+		phone := linkedDevice(b, url, bob, "phone", 7, mirrors)
 		linked := time.Since(start)
 		var held time.Duration // until the phone holds the pages
 		eventuallyMoving(b, "the phone holds the history", func() bool {
@@ -51,7 +79,7 @@ func BenchmarkLinkHistory10k(b *testing.B) {
 				held = time.Since(start)
 			}
 			return timelineLen(b, phone, task) == want
-		}, func() int { return othersPages(phone, task) })
+		}, func() int { return othersPages(phone, task) }, state(task, phone))
 		elapsed := time.Since(start)
 		stopProfile()
 		total, totalHeld, totalBundle, msgs = total+elapsed, totalHeld+held, totalBundle+linked, msgs+want

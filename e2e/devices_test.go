@@ -115,6 +115,11 @@ func TestLinkDevices(t *testing.T) {
 	}
 	ana.click(`.pick[data-task="` + task + `"]`)
 	ana.poll(`[...document.querySelectorAll('#timeline li[data-person="` + bobID + `"]')].length >= 11`)
+	// Her member list shows Bob once, with both devices.
+	ana.poll(script(`(() => {
+  const lis = document.querySelectorAll('#members li[data-person=' + JSON.stringify({{bob}}) + ']')
+  return lis.length === 1 && lis[0].textContent.includes('2 devices') && lis[0].title.includes({{phone}}) && lis[0].title.includes('second browser')
+})()`, map[string]any{"bob": bobID, "phone": phoneID}))
 
 	// Devtools: every book of the task verified, none forked.
 	bob.waitFor("devtools verifies every book of the task", func() bool {

@@ -187,33 +187,94 @@
     updateStatuses()
     const mine = ms[0].length - 1 // the number of this profile's newest message in the task (its log's length − 1)
     const creator = ms[0].creator
-    $('members').replaceChildren(...ms.map((m) => {
-      let text = who(m.id) + (m.label ? ` · ${clip(m.label, 40)}` : '') + (m.creator ? ' (creator)' : m.host ? ' (host)' : '')
-      if (m.removed) {
-        return el('li', { class: 'off removed', title: m.id, 'data-peer': m.id, text: text + ' · removed' })
-      }
-      if (!m.self) {
-        text += m.online ? ` · online via ${m.transport}` : ' · offline'
-        // "synced" only when both ways are: their messages here, and ours there (their receipt).
-        text += !m.paired ? ' · pairing…' : m.have < m.length ? ` · syncing ${m.have}/${m.length}` : m.received < mine ? ' · has not all of yours yet' + (m.mirrored >= mine ? ' (they are on a mirror)' : '') : ' · synced'
-        if (m.paired && mine > 0 && m.read >= mine) text += ' · read all of yours'
-      }
-      const eq = (m.equivocations || []).length
-      if (eq) text += ` · ⚠ wrote different things to different members (${eq})`
-      if (m.forks) text += ' · wrote from two places (both kept)'
-      if (m.continued) text += ' · your messages to them go on in a new book'
-      const li = el('li', { class: (m.self || m.online ? 'on' : 'off') + (eq ? ' forked' : ''), title: m.id + (eq ? '\nThis member wrote different versions of the same message for different readers: the evidence (both signed versions) is in app.members().' : ''), 'data-peer': m.id, text })
-      if (creator && !m.self) li.append(' ', el('button', { type: 'button', class: 'remove-member', 'aria-label': 'Remove ' + who(m.id), text: 'remove', onclick: () => removeMember(m.id) }))
-      return li
-    }))
+    $('members').replaceChildren(...byPerson(ms).map((devs) => devs.length === 1 ? memberItem(devs[0], mine, creator) : personItem(devs, mine, creator)))
   }
 
-  // removeMember removes a member of the current task (its creator only):
-  // the task's secret rotates; they get nothing written after.
-  async function removeMember (id) {
-    if (!confirm(`Remove ${who(id)} from this task? They keep what they have, and get nothing written after.`)) return
+  // byPerson groups members (one entry per device) by person, in the
+  // order of each person's first device.
+  function byPerson (ms) {
+    const groups = new Map()
+    for (const m of ms) {
+      const p = m.person || m.id
+      if (!groups.has(p)) groups.set(p, [])
+      groups.get(p).push(m)
+    }
+    return [...groups.values()]
+  }
+
+  // syncText says how far a member device and this profile are synced.
+  function syncText (m, mine) {
+    let text = m.online ? ` · online via ${m.transport}` : ' · offline'
+    // "synced" only when both ways are: their messages here, and ours there (their receipt).
+    text += !m.paired ? ' · pairing…' : m.have < m.length ? ` · syncing ${m.have}/${m.length}` : m.received < mine ? ' · has not all of yours yet' + (m.mirrored >= mine ? ' (they are on a mirror)' : '') : ' · synced'
+    if (m.paired && mine > 0 && m.read >= mine) text += ' · read all of yours'
+    return text
+  }
+
+  // warnings are a member's equivocations, forks and successor, in words.
+  function warnings (eq, forks, continued) {
+    let text = eq ? ` · ⚠ wrote different things to different members (${eq})` : ''
+    if (forks) text += ' · wrote from two places (both kept)'
+    if (continued) text += ' · your messages to them go on in a new book'
+    return text
+  }
+
+  const eqTitle = '\nThis member wrote different versions of the same message for different readers: the evidence (both signed versions) is in app.members().'
+
+  // memberItem is the entry of a person with one device.
+  function memberItem (m, mine, creator) {
+    let text = who(m.id) + (m.label ? ` · ${clip(m.label, 40)}` : '') + (m.creator ? ' (creator)' : m.host ? ' (host)' : '')
+    const person = m.person || m.id
+    if (m.removed) {
+      return el('li', { class: 'off removed', title: m.id, 'data-peer': m.id, 'data-person': person, text: text + ' · removed' })
+    }
+    if (!m.self) text += syncText(m, mine)
+    const eq = (m.equivocations || []).length
+    text += warnings(eq, m.forks, m.continued)
+    const li = el('li', { class: (m.self || m.online ? 'on' : 'off') + (eq ? ' forked' : ''), title: m.id + (eq ? eqTitle : ''), 'data-peer': m.id, 'data-person': person, text })
+    if (creator && !m.self) li.append(' ', removeButton(person, [m.id]))
+    return li
+  }
+
+  // personItem is the entry of a person with several devices (revoked
+  // ones included): online if any device is, its devices (label and id)
+  // in the title, "N devices" while more than one is live.
+  function personItem (devs, mine, creator) {
+    const person = devs[0].person || devs[0].id
+    const live = devs.filter((m) => !m.removed)
+    const self = devs.some((m) => m.self)
+    let text = who(person) + (devs.some((m) => m.creator) ? ' (creator)' : devs.some((m) => m.host) ? ' (host)' : '')
+    const title = devs.map((m) => `${m.label || 'device'}: ${m.id}${m.removed ? ' (revoked)' : ''}${m.self ? ' (this device)' : ''}`).join('\n')
+    const suffix = live.length > 1 ? ` · ${live.length} devices` : ''
+    if (live.length === 0) {
+      return el('li', { class: 'off removed', title, 'data-peer': person, 'data-person': person, text: text + ' · removed' })
+    }
+    const others = live.filter((m) => !m.self)
+    if (!self && others.length) {
+      const online = others.find((m) => m.online)
+      // The person has what any of its devices has: the device furthest along speaks.
+      const best = others.reduce((a, m) => (m.paired && m.have >= m.length ? m.received : -1) > (a.paired && a.have >= a.length ? a.received : -1) ? m : a)
+      text += syncText({ ...best, online: !!online, transport: online ? online.transport : '' }, mine)
+    }
+    const eq = live.reduce((n, m) => n + (m.equivocations || []).length, 0)
+    text += warnings(eq, live.some((m) => m.forks), live.some((m) => m.continued)) + suffix
+    const li = el('li', { class: (self || others.some((m) => m.online) ? 'on' : 'off') + (eq ? ' forked' : ''), title: title + (eq ? eqTitle : ''), 'data-peer': person, 'data-person': person, text })
+    if (creator && !self) li.append(' ', removeButton(person, live.map((m) => m.id)))
+    return li
+  }
+
+  // removeButton removes a person's devices ids from the current task.
+  function removeButton (person, ids) {
+    return el('button', { type: 'button', class: 'remove-member', 'aria-label': 'Remove ' + who(person), text: 'remove', onclick: () => removeMember(person, ids) })
+  }
+
+  // removeMember removes a member of the current task (its creator only),
+  // each of its devices: the task's secret rotates; they get nothing
+  // written after.
+  async function removeMember (person, ids) {
+    if (!confirm(`Remove ${who(person)} from this task? They keep what they have, and get nothing written after.`)) return
     try {
-      await state.app.removeMember(state.current, id)
+      for (const id of ids) await state.app.removeMember(state.current, id)
       refreshMembersSoon()
     } catch (err) {
       $('send-status').textContent = 'Could not remove: ' + err.message

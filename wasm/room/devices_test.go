@@ -20,7 +20,7 @@ import (
 
 // newDevice links a new device of person's to it: person's identity
 // signs its key, and the device opens with the bundle.
-func newDevice(t *testing.T, url string, person *node, name string, n byte) *node {
+func newDevice(t testing.TB, url string, person *node, name string, n byte) *node {
 	t.Helper()
 	var seed identity.Seed
 	for i := range seed {

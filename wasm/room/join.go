@@ -292,6 +292,9 @@ func (m *Messenger) onAnswer(c *conn, w wire) {
 	if _, err := m.ensurePair(m.ctx, t, c.peer, w.Key, identity.ID{}); errors.Is(err, ErrRestoring) {
 		m.log.Debug("room: pairing waits for the restore", "peer", c.peer.Short(), "task", t.id, "err", err)
 		return // paired again once the book is back (repair)
+	} else if errors.Is(err, errRemovedPeer) {
+		m.log.Info("room: pairing answer not taken", "peer", c.peer.Short(), "err", err)
+		return
 	} else if err != nil {
 		m.fail(err)
 		return
@@ -343,6 +346,10 @@ func (m *Messenger) repair() {
 	}
 }
 
+// errRemovedPeer: a pairing with a device removed from the task (or
+// revoked) before this profile knew it as a member.
+var errRemovedPeer = errors.New("room: removed")
+
 // ensurePair makes sure this profile follows the member's book key and has
 // its own book to the member; it reports whether the member is new (then
 // by announced it; zero: the member this profile joins through).
@@ -355,6 +362,9 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer, key, by ident
 	mb, isNew, err := m.admit(ctx, t, peer, by)
 	if err != nil {
 		return false, err
+	}
+	if mb == nil { // removed (a revoked device) before it was known here
+		return false, fmt.Errorf("%w: %s from task %s", errRemovedPeer, peer.Short(), t.id)
 	}
 	if mb.inKey != key {
 		if !mb.inKey.IsZero() && !m.historyIn(mb) {

@@ -20,7 +20,7 @@ import (
 
 // startMirror starts a mirror on the relay at url until the test ends: on
 // a memory store, seed 9, quiet, unless cfg says otherwise.
-func startMirror(t *testing.T, url string, cfg mirror.Config) *mirror.Mirror {
+func startMirror(t testing.TB, url string, cfg mirror.Config) *mirror.Mirror {
 	t.Helper()
 	if cfg.Store == nil {
 		cfg.Store = store.NewMemory()
@@ -386,7 +386,7 @@ func TestMirrorPinsToTwo(t *testing.T) {
 
 // linkedDevice is newDevice with mirrors: a device of person's, linked
 // natively, using mirrors.
-func linkedDevice(t *testing.T, url string, person *node, name string, n byte, mirrors []identity.ID) *node {
+func linkedDevice(t testing.TB, url string, person *node, name string, n byte, mirrors []identity.ID) *node {
 	t.Helper()
 	var seed identity.Seed
 	for i := range seed {

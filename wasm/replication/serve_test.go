@@ -509,3 +509,21 @@ func TestThreeSourcesLive(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldersFollowEachOther: two holders of Ana's book that each follow
+// it through the other (two devices of one reader): the one that holds it
+// serves the one that does not, rather than each waiting for the other.
+func TestHoldersFollowEachOther(t *testing.T) {
+	ana, laptop, phone := openDB(t, 1), openDB(t, 2), openDB(t, 4)
+	book, _ := bookFor(t, ana, laptop, "t1")
+	fill(t, book, 100, 100, "ana")
+	pin(t, ana, laptop, book).stop() // the laptop holds it; Ana goes offline
+	phoneCopy, err := phone.ReaderFrom(ctx, book.Key(), ana.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := replication.Config{Serve: serveAll.Serve, FollowVia: viaAll.FollowVia}
+	connect(t, laptop, phone, both, both, nil)
+	waitFor(t, phone, "the phone's copy through the laptop", holds(phoneCopy, book.Len()))
+	sameBook(t, book, phoneCopy)
+}

@@ -705,16 +705,23 @@ type listedBook struct {
 // sortListedLocked sorts the entries of a hello that are not our own
 // books: replicas the peer serves at our length (they can be pulled now),
 // books this profile holds and may serve (returned, to be opened), and
-// books it does not hold yet (pending, served once held).
+// books it does not hold yet (pending, served once held). A book both
+// follow through each other is served by the one ahead.
 func (s *Session) sortListedLocked(byPrefix map[[PrefixSize]byte]uint64) []listedBook {
 	var out []listedBook
 	for p, n := range byPrefix {
 		if key, ok := s.viaKeys[p]; ok && s.peerServesLocked() {
-			if r := s.reps[key]; r.book.Len() == n && n > 0 {
+			r := s.reps[key]
+			if r.book.Len() == n && n > 0 {
 				r.at = n
 				s.wantLocked(r)
 			}
-			continue
+			// Two holders that follow a book through each other: the one
+			// behind is served by the other (below), never left waiting
+			// for a have neither would send.
+			if n >= r.book.Len() {
+				continue
+			}
 		}
 		if s.cfg.Serve == nil {
 			continue

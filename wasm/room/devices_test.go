@@ -347,3 +347,25 @@ func TestDeviceChurn(t *testing.T) {
 		}
 	}
 }
+
+// TestSiblingServesHistory: Ana is offline when Bob links a new device:
+// the new device gets Ana's messages from Bob, its sibling, which holds
+// her book to Bob.
+func TestSiblingServesHistory(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Offline Ana", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	ana.send(task.ID, "hi", nil)
+	want := converged(t, task.ID, 4, bob, ana)
+	anaID := ana.ID()
+	ana.stop()
+	phone := newDevice(t, url, bob, "phone", 7)
+	eventually(t, "the phone has the history, Ana's message from Bob", func() bool {
+		got := phone.lines(task.ID)
+		return phone.hasChat(task.ID, anaID, "hi") && len(got) > len(want) && slices.Equal(got[:len(want)], want)
+	}, state(task.ID, phone, bob))
+}

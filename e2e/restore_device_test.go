@@ -8,8 +8,8 @@ import (
 
 	"github.com/task-messenger/task-messenger/relay"
 	"github.com/task-messenger/task-messenger/relay/mirror"
-	"github.com/task-messenger/task-messenger/wasm/store"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
 // TestRestoreDeviceWithMirror: Bob's only browser is gone (closed, never

@@ -14,9 +14,10 @@
 // for the own id: "online", "offline" (trying again), "replaced" (another
 // tab or window opened the profile and writes it: the messenger, the
 // relay connection and the reporter stop, and calls fail with ErrStopped).
-// Recover (a recovery code, into an empty profile) restores the code's
-// identity with no books, like Import's restore below, and starts the
-// messenger restoring from its peers (room.Config.Restore).
+// Recover (a recovery code, into an empty profile) makes the profile a
+// new device of the code's identity (a holder certificate, vault.Link),
+// and goes online as the identity too while the messenger recalls the
+// person's tasks from the members that dial it (room.Messenger.Recall).
 // Import stops the messenger, imports, and starts it again; a restore of
 // another identity (an import with a passphrase into an empty profile)
 // changes ID, taking the new id (Config.Take) and releasing the old one.

@@ -38,12 +38,12 @@
 //
 // Restore from a recovery code: app.recoveryCode() gives the profile's
 // seed as a printable code (the whole identity); tm.open({ profile,
-// recover: code, … }) on an empty profile makes it that identity and
-// restores its tasks and books from its peers as they come online
-// (app.recover(code) does the same on an open app). Until they answered,
-// sends and new tasks fail with "restoring: waiting for your peers";
+// recover: code, … }) on an empty profile makes it a new device of that
+// person (app.id stays this device's, app.person() is the identity) and
+// recalls its tasks from the members that dial the identity
+// (app.recover(code) does the same on an open app; docs/devices.md).
 // app.restoreStatus() says where it stands, app.on('restore', fn) reports
-// each answer, and app.finishRestore() stops waiting.
+// each answer, and app.finishRestore() stops recalling.
 //
 // Devices (docs/devices.md): app.linkDevice({ label }) shows a pairing
 // code, resolving to { code, qr, expires } (qr a data: URL of a PNG,

@@ -369,3 +369,40 @@ func TestSiblingServesHistory(t *testing.T) {
 		return phone.hasChat(task.ID, anaID, "hi") && len(got) > len(want) && slices.Equal(got[:len(want)], want)
 	}, state(task.ID, phone, bob))
 }
+
+// TestForeignCertificates: a device certified by another identity, or a
+// certificate forged in Bob's name, never becomes a member of Bob's task.
+func TestForeignCertificates(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Guarded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	mallory := identity.New(identity.Seed{6})
+	dev := identity.New(identity.Seed{66}).ID()
+	theirs, err := device.Sign(mallory, dev, "mallory's", 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := *theirs
+	forged.Person = bob.ID() // signed by Mallory, claiming Bob
+	tk := ana.task(task.ID)
+	for name, c := range map[string]*device.Cert{"another identity's": theirs, "forged": &forged} {
+		if err := ana.takeDevice(testCtx(t), tk, dev, c.Encode()); err == nil {
+			t.Fatalf("%s certificate admitted", name)
+		}
+		if ana.isMember(tk, dev) {
+			t.Fatalf("%s certificate made a member", name)
+		}
+	}
+	// A certificate of Bob's naming another key than the port's.
+	real, err := bob.SignDevice(identity.New(identity.Seed{67}).ID(), "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ana.takeDevice(testCtx(t), tk, dev, real.Encode()); !errors.Is(err, device.ErrBadCert) {
+		t.Fatalf("a certificate of another key: %v", err)
+	}
+}

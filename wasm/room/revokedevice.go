@@ -1,0 +1,232 @@
+package room
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/task-messenger/task-messenger/wasm/device"
+	"github.com/task-messenger/task-messenger/wasm/identity"
+)
+
+// Revoking a device (docs/devices.md, "Revoking"): a signed revocation,
+// told to every peer online and written into every task; every member
+// ends the device there and the task's minter makes the next secret.
+
+// RevokeDevice revokes a device of this person (docs/devices.md): with
+// the identity key on a device that holds it, else with this device's
+// own key and certificate. The device's later messages are refused by
+// every member, and each task's creator makes the next secret.
+func (m *Messenger) RevokeDevice(ctx context.Context, dev identity.ID) error {
+	m.mu.Lock()
+	target, done := m.certs[dev], m.revoked[dev] != nil
+	m.mu.Unlock()
+	if dev == m.person {
+		target = device.First(dev, "")
+	}
+	switch {
+	case target == nil || target.Person != m.person:
+		return fmt.Errorf("room: %s is not a device of yours", dev.Short())
+	case done:
+		return nil
+	}
+	if err := m.checkWritable(); err != nil {
+		return err
+	}
+	var rv *device.Revocation
+	var err error
+	var by *device.Cert
+	if m.idKey != nil {
+		rv, err = device.Revoke(m.idKey, nil, m.person, dev, m.cfg.Now().UnixMilli())
+	} else {
+		by = m.me
+		rv, err = device.Revoke(m.db.Identity(), m.me, m.person, dev, m.cfg.Now().UnixMilli())
+	}
+	if err == nil {
+		err = rv.Verify(by, target)
+	}
+	if err != nil {
+		return err
+	}
+	return m.takeRevocation(ctx, rv, true)
+}
+
+// takeRevocation records a verified revocation and ends the device in
+// every task; announce: this profile made it, and writes it into each.
+func (m *Messenger) takeRevocation(ctx context.Context, rv *device.Revocation, announce bool) error {
+	m.mu.Lock()
+	done := m.revoked[rv.Device] != nil
+	m.mu.Unlock()
+	if done && !announce {
+		return nil
+	}
+	// A holder echoes a revocation it learns into its own books: they are
+	// never cut (only the identity revokes a holder), so every member
+	// learns it, whichever revoked device it stopped reading first.
+	announce = announce || m.idKey != nil && rv.Person == m.person && m.checkWritable() == nil
+	if !done {
+		if err := m.keepRecord(ctx, record{Op: opUnlink, Revocation: rv.Encode()}); err != nil {
+			return err
+		}
+		m.tellMirrors(rv)
+	}
+	enc := rv.Encode()
+	m.tellRevocation(enc) // before the next secret: members take it from the new minter
+	for _, id := range m.taskOrder() {
+		t := m.task(id)
+		if t == nil {
+			continue
+		}
+		if announce {
+			data := map[string]any{"id": rv.Device, "revocation": json.RawMessage(enc)}
+			if _, err := m.writeMany(ctx, t, []draft{{TypeRevokeDevice, data, nil}}); err != nil && !errors.Is(err, ErrDeviceRevoked) {
+				return fmt.Errorf("room: announce the revocation in task %s: %w", id, err)
+			}
+		}
+		if err := m.endDevice(ctx, t, rv); err != nil {
+			return err
+		}
+	}
+	m.emit(Event{Type: EventDevice, Peer: rv.Person, Device: rv.Device, State: "revoked"})
+	return nil
+}
+
+// wireRevokeDevice tells a peer online of a revocation at once.
+const wireRevokeDevice = "revoke-device"
+
+// tellRevocation sends a revocation to every peer on a port now.
+func (m *Messenger) tellRevocation(enc []byte) {
+	m.mu.Lock()
+	conns := make([]*conn, 0, len(m.conns))
+	for _, c := range m.conns {
+		conns = append(conns, c)
+	}
+	m.mu.Unlock()
+	for _, c := range conns {
+		m.goSend(func(ctx context.Context) { _ = m.send(ctx, c, wire{Type: wireRevokeDevice, Revocation: enc}) })
+	}
+}
+
+// onRevokeWire takes a revocation a peer tells: it stands on its
+// signature and the certificates known here, whoever brings it.
+func (m *Messenger) onRevokeWire(c *conn, w wire) {
+	rv, err := device.DecodeRevocation(w.Revocation)
+	if err == nil {
+		err = m.verifyRevocation(rv, identity.ID{})
+	}
+	if err != nil {
+		m.log.Info("room: a revocation not taken", "from", c.peer.Short(), "err", err)
+		return
+	}
+	m.mu.Lock()
+	done := m.revoked[rv.Device] != nil
+	m.mu.Unlock()
+	if !done {
+		if err := m.takeRevocation(m.ctx, rv, false); err != nil {
+			m.fail(err)
+		}
+	}
+}
+
+// endDevice removes a revoked device from t (its messages held stay), and
+// makes the next secret if this profile makes t's secrets.
+func (m *Messenger) endDevice(ctx context.Context, t *task, rv *device.Revocation) error {
+	m.mu.Lock()
+	_, member := t.members[rv.Device]
+	m.mu.Unlock()
+	if !member || rv.Device == m.self {
+		return nil
+	}
+	r := record{Op: opRemove, Task: t.id, Peer: rv.Device, By: rv.By, Mid: m.heldOf(t, rv.Device)}
+	if err := m.keepRecord(ctx, r); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	mints := m.minterLocked(t) == m.self
+	m.mu.Unlock()
+	if mints {
+		if err := m.rotate(ctx, t); err != nil {
+			return err
+		}
+	}
+	m.afterRemoval(t, rv.Device)
+	return nil
+}
+
+// onRevokeDevice takes a "revoke-device" message of a device of the same
+// person as the revoked one.
+func (m *Messenger) onRevokeDevice(ctx context.Context, t *task, msg Message) {
+	var d struct {
+		ID         identity.ID     `json:"id"`
+		Revocation json.RawMessage `json:"revocation"`
+	}
+	if json.Unmarshal(msg.Data, &d) != nil {
+		return
+	}
+	rv, err := device.DecodeRevocation(d.Revocation)
+	if err == nil && rv.Device != d.ID {
+		err = fmt.Errorf("%w: names another device", device.ErrBadRevocation)
+	}
+	if err == nil {
+		err = m.verifyRevocation(rv, msg.Head.By)
+	}
+	if err != nil {
+		m.log.Info("room: a revocation not taken", "by", msg.Head.By.Short(), "err", err)
+		return
+	}
+	if err := m.takeRevocation(ctx, rv, false); err != nil {
+		m.fail(err)
+		return
+	}
+	if err := m.endDevice(ctx, t, rv); err != nil {
+		m.fail(err)
+	}
+}
+
+// verifyRevocation checks a revocation written by author, a device of the
+// same person, against the certificates known here.
+func (m *Messenger) verifyRevocation(rv *device.Revocation, author identity.ID) error {
+	m.mu.Lock()
+	by, target, authorPerson := m.certs[rv.By], m.certs[rv.Device], m.personLocked(author)
+	m.mu.Unlock()
+	if !author.IsZero() && authorPerson != rv.Person {
+		return fmt.Errorf("%w: written by %s, not a device of %s", device.ErrBadRevocation, author.Short(), rv.Person.Short())
+	}
+	if rv.By == rv.Person {
+		by = nil
+	}
+	return rv.Verify(by, target)
+}
+
+// minterLocked is who makes t's secrets: its creator, or if that device
+// was revoked, the least of its person's devices not revoked that this
+// profile knows in t (itself included). Called with m.mu held.
+func (m *Messenger) minterLocked(t *task) identity.ID {
+	c := t.creatorLocked()
+	if m.revoked[c] == nil {
+		return c
+	}
+	person := m.personLocked(c)
+	var best identity.ID
+	consider := func(id identity.ID) {
+		if m.personLocked(id) == person && m.revoked[id] == nil && (best.IsZero() || compareIDs(id, best) < 0) {
+			best = id
+		}
+	}
+	consider(m.self)
+	for id := range t.members {
+		consider(id)
+	}
+	return best
+}
+
+// checkWritable refuses writes of a revoked device.
+func (m *Messenger) checkWritable() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.revoked[m.self] != nil {
+		return ErrDeviceRevoked
+	}
+	return nil
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/task-messenger/task-messenger/relay"
@@ -53,16 +52,13 @@ func TestLinkDevices(t *testing.T) {
 	phone.poll(has)
 	bob.poll(`/linked/i.test(document.getElementById('link-status').textContent)`)
 
-	// Both of Bob's devices write at once, Ana too.
-	var wg sync.WaitGroup
-	for _, p := range []*tab{bob, phone, ana} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.run(script(`const who = window.tmApp.id.slice(0, 4); await Promise.all([0, 1, 2, 3, 4].map((i) => window.tmApp.send({{task}}, who + ' ' + i))); return true`, args), nil)
-		}()
+	// Both of Bob's devices write in the same moments, Ana too: their
+	// messages interleave (each tab's call returns when written).
+	for i := range 5 {
+		for _, p := range []*tab{bob, phone, ana} {
+			p.run(script(`await window.tmApp.send({{task}}, window.tmApp.id.slice(0, 4) + ' ' + {{i}}); return true`, map[string]any{"task": task, "i": i}), nil)
+		}
 	}
-	wg.Wait()
 	type line struct {
 		By, Person, Text string
 		Mid              uint64
@@ -145,6 +141,8 @@ func TestLinkDevices(t *testing.T) {
 	bob.click(button)
 	ana.poll(script(`(async () => (await window.tmApp.members({{task}})).some((m) => m.id === {{phone}} && m.removed))()`, map[string]any{"task": task, "phone": phoneID}))
 	phone.poll(script(`(async () => { try { await window.tmApp.send({{task}}, 'after revocation'); return false } catch (e) { return /revoked/.test(e.message) } })()`, args))
+	// Ana seals with the next epoch once Bob, the task's creator, gave it.
+	ana.poll(script(`(async () => (await window.tmApp.tasks()).find((t) => t.id === {{task}}).epoch >= 1)()`, args))
 	ana.run(script(`await window.tmApp.send({{task}}, 'after the phone left'); return true`, args), nil)
 	bob.poll(script(`(async () => (await window.tmApp.timeline({{task}}, { limit: 500 })).some((m) => m.type === 'chat' && m.data.text === 'after the phone left'))()`, args))
 	var leaked bool

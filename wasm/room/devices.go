@@ -411,13 +411,12 @@ func (m *Messenger) deviceSyncLocked(cfg *replication.Config, peer identity.ID) 
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			ref, ok := m.replica[book]
-			return ok && m.personLocked(ref.peer) == m.personLocked(to) && m.revoked[to] == nil
+			return ok && ref.peer != to && m.personLocked(ref.peer) == m.personLocked(to) && m.revoked[to] == nil
 		}
 		cfg.FollowVia = func(book, holder identity.ID) bool {
 			m.mu.Lock()
 			defer m.mu.Unlock()
-			ref, ok := m.replica[book]
-			return ok && ref.peer != holder && m.personLocked(ref.peer) == m.person
+			return m.history[book]
 		}
 		return
 	}

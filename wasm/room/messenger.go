@@ -139,6 +139,7 @@ type Messenger struct {
 	rooting map[identity.ID]chan wire          // askroots waiting for their answer, by book
 	restore *restoreState                      // restore.go
 	recall  *recallState                       // recall.go
+	history map[identity.ID]bool               // siblings' books to other persons, read since a recall (recall.go)
 	certs   map[identity.ID]*device.Cert       // verified certificates of devices, by device (devices.go)
 	revoked map[identity.ID]*device.Revocation // revoked devices (devices.go)
 	// certSnap is a copy of certs, for DeviceOf (devices.go).
@@ -292,7 +293,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		wake:    make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
 		restore: newRestoreState(),
 		private: secrets{0: seal.PrivateSecret(cfg.DB.Identity())},
-		certs:   make(map[identity.ID]*device.Cert), revoked: make(map[identity.ID]*device.Revocation),
+		certs:   make(map[identity.ID]*device.Cert), revoked: make(map[identity.ID]*device.Revocation), history: make(map[identity.ID]bool),
 	}
 	if err := m.setDevice(cfg.Device); err != nil {
 		return nil, err

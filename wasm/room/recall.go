@@ -114,7 +114,12 @@ func (m *Messenger) FinishRecall() {
 // active while recalling, the members that answered and the tasks known.
 // Called with m.mu held.
 func (m *Messenger) recallStatusLocked() RestoreStatus {
-	st := RestoreStatus{ID: m.self, Active: m.recall.on, Restored: !m.recall.on, Answered: []identity.ID{}, Waiting: []identity.ID{}, Tasks: len(m.order)}
+	st := RestoreStatus{ID: m.self, Active: m.recall.on, Restored: !m.recall.on, Answered: []identity.ID{}, Waiting: []identity.ID{}}
+	for _, t := range m.tasks {
+		if t.log != nil {
+			st.Tasks++ // opened: its timeline reads
+		}
+	}
 	for id := range m.recall.answered {
 		st.Answered = append(st.Answered, id)
 	}
@@ -302,6 +307,9 @@ func (m *Messenger) followRecalled(t *task) {
 		mb := t.members[id]
 		key := mb.inKey
 		m.replica[key] = bookRef{t.id, id, 0}
+		if m.personLocked(id) == m.person {
+			m.history[key] = true // followed through the members that hold it
+		}
 		m.mu.Unlock()
 		in, err := m.db.ReaderFrom(m.ctx, key, id)
 		if err != nil {

@@ -88,6 +88,7 @@ func (m *Messenger) takeRevocation(ctx context.Context, rv *device.Revocation, a
 			return err
 		}
 	}
+	m.closePorts(rv.Device, enc)
 	m.emit(Event{Type: EventDevice, Peer: rv.Person, Device: rv.Device, State: "revoked"})
 	return nil
 }
@@ -229,4 +230,28 @@ func (m *Messenger) checkWritable() error {
 		return ErrDeviceRevoked
 	}
 	return nil
+}
+
+// closePorts tells a revoked device its revocation, then closes every
+// port to it: its replication sessions would go on serving it its
+// person's books. A port it opens again is a stranger's, whose joins are
+// refused.
+func (m *Messenger) closePorts(dev identity.ID, enc []byte) {
+	if dev == m.self {
+		return
+	}
+	m.mu.Lock()
+	var conns []*conn
+	for _, c := range m.served {
+		if c.peer == dev {
+			conns = append(conns, c)
+		}
+	}
+	m.mu.Unlock()
+	for _, c := range conns {
+		m.goSend(func(ctx context.Context) {
+			_ = m.send(ctx, c, wire{Type: wireRevokeDevice, Revocation: enc})
+			c.mux.Close()
+		})
+	}
 }

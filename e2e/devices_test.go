@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/task-messenger/task-messenger/relay"
 )
@@ -52,13 +54,16 @@ func TestLinkDevices(t *testing.T) {
 	phone.poll(has)
 	bob.poll(`/linked/i.test(document.getElementById('link-status').textContent)`)
 
-	// Both of Bob's devices write in the same moments, Ana too: their
-	// messages interleave (each tab's call returns when written).
-	for i := range 5 {
-		for _, p := range []*tab{bob, phone, ana} {
-			p.run(script(`await window.tmApp.send({{task}}, window.tmApp.id.slice(0, 4) + ' ' + {{i}}); return true`, map[string]any{"task": task, "i": i}), nil)
-		}
+	// Both of Bob's devices write at once, Ana too.
+	var wg sync.WaitGroup
+	for _, p := range []*tab{bob, phone, ana} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.run(script(`const who = window.tmApp.id.slice(0, 4); await Promise.all([0, 1, 2, 3, 4].map((i) => window.tmApp.send({{task}}, who + ' ' + i))); return true`, args), nil)
+		}()
 	}
+	wg.Wait()
 	type line struct {
 		By, Person, Text string
 		Mid              uint64
@@ -93,11 +98,14 @@ func TestLinkDevices(t *testing.T) {
 			}
 		}
 	})
-	bob.waitFor("three identical timelines of 16 chats", func() bool {
+	// Polled: the last change may be in any of the three tabs (a tab's
+	// waitFor wakes on its own tab's events only).
+	converged := func() bool {
 		ref = timeline(ana)
 		last, lastBob, lastPhone = ref, timeline(bob), timeline(phone)
 		return len(ref) == 16 && slices.Equal(lastBob, ref) && slices.Equal(lastPhone, ref)
-	})
+	}
+	until(t, "three identical timelines of 16 chats", converged)
 	seen := map[string]bool{}
 	for _, l := range ref {
 		key := fmt.Sprint(l.By, l.Mid)
@@ -118,7 +126,7 @@ func TestLinkDevices(t *testing.T) {
 })()`, map[string]any{"bob": bobID, "phone": phoneID}))
 
 	// Devtools: every book of the task verified, none forked.
-	bob.waitFor("devtools verifies every book of the task", func() bool {
+	until(t, "devtools verifies every book of the task", func() bool {
 		var books struct {
 			Books []apiBook `json:"books"`
 		}
@@ -149,5 +157,19 @@ func TestLinkDevices(t *testing.T) {
 	phone.run(script(`return (await window.tmApp.timeline({{task}}, { limit: 500 })).some((m) => m.type === 'chat' && m.data.text === 'after the phone left')`, args), &leaked)
 	if leaked {
 		t.Fatal("the revoked browser reads a message written after")
+	}
+}
+
+// until polls cond, which may look at several tabs or servers, until it
+// holds or evalTimeout passes (a tab's waitFor wakes on that tab's own
+// events only).
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(evalTimeout); !cond(); <-tick.C {
+		if time.Now().After(deadline) {
+			t.Fatalf("e2e: timed out waiting for %s", what)
+		}
 	}
 }

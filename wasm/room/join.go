@@ -615,5 +615,5 @@ func (m *Messenger) paired(t *task, id identity.ID) bool {
 // this task and this reader.
 func (m *Messenger) replicaOK(t *task, s BookSource, gen int) bool {
 	info := s.Book.Info()
-	return info.Verified && m.journalNameOK(info, s.Author, t.id, gen)
+	return info.Verified && m.bookNameOK(info, s.Author, t.id, gen)
 }

@@ -617,7 +617,7 @@ func (m *Messenger) received(ev journal.Event) {
 		case TypeDevice:
 			m.onDevice(m.ctx, t, msg)
 		case TypeRevokeDevice:
-			m.onRevokeDevice(m.ctx, t, msg)
+			m.onRevokeDevice(m.ctx, msg)
 		case TypeAllow:
 			m.onAllow(m.ctx, t, msg)
 		case TypeRename:

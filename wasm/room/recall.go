@@ -70,14 +70,15 @@ type recallState struct {
 	armed    bool // this device recalled (or recalls): Restoring reports it
 	on       bool
 	answered map[identity.ID]bool
-	last     time.Time // when an answer last taught something
+	watching bool          // endWhenQuiet runs
+	taught   chan struct{} // capacity 1: an answer taught something
 	done     chan struct{}
 }
 
 // startRecall arms recalling (Config.Recall) on a device with no task.
 func (m *Messenger) startRecall() {
 	on := m.idKey != nil && !m.me.IsFirst() && len(m.order) == 0
-	m.recall = &recallState{armed: on, on: on, answered: make(map[identity.ID]bool), done: make(chan struct{})}
+	m.recall = &recallState{armed: on, on: on, answered: make(map[identity.ID]bool), taught: make(chan struct{}, 1), done: make(chan struct{})}
 	if !m.recall.on {
 		close(m.recall.done)
 	}
@@ -334,30 +335,47 @@ func (m *Messenger) followRecalled(t *task) {
 }
 
 // recalled notes a member's answer; recalling ends recallQuiet after the
-// last one that taught anything.
+// last one that taught anything (one goroutine waits for that, started
+// by the first).
 func (m *Messenger) recalled(peer identity.ID, taught bool) {
 	m.mu.Lock()
 	m.recall.answered[peer] = true
-	if taught {
-		m.recall.last = m.cfg.Now()
-	}
+	start := taught && !m.recall.watching
+	m.recall.watching = m.recall.watching || taught
 	m.mu.Unlock()
 	m.emit(Event{Type: EventRestore, State: "answered", Peer: peer})
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
+	if !taught {
+		return
+	}
+	select {
+	case m.recall.taught <- struct{}{}:
+	default:
+	}
+	if start {
+		m.wg.Add(1)
+		go m.endRecallWhenQuiet()
+	}
+}
+
+// endRecallWhenQuiet ends recalling once no answer taught anything for
+// recallQuiet.
+func (m *Messenger) endRecallWhenQuiet() {
+	defer m.wg.Done()
+	quiet := time.NewTimer(recallQuiet)
+	defer quiet.Stop()
+	for {
 		select {
-		case <-time.After(recallQuiet):
+		case <-m.recall.taught:
+			quiet.Reset(recallQuiet)
+		case <-quiet.C:
+			m.FinishRecall()
+			return
+		case <-m.recall.done:
+			return
 		case <-m.ctx.Done():
 			return
 		}
-		m.mu.Lock()
-		quiet := m.recall.on && m.cfg.Now().Sub(m.recall.last) >= recallQuiet
-		m.mu.Unlock()
-		if quiet {
-			m.FinishRecall()
-		}
-	}()
+	}
 }
 
 // onRecall answers a device of a member person asking, on a port from
@@ -427,9 +445,9 @@ func historyName(name string, author identity.ID, t TaskID) bool {
 		len(name) == 2*identity.TextSize+2+len(t.String())
 }
 
-// journalNameOK is replicaOK's name check: the book addressed to this
+// bookNameOK is replicaOK's name check: the book addressed to this
 // person, or a sibling's history.
-func (m *Messenger) journalNameOK(info journal.BookInfo, author identity.ID, t TaskID, gen int) bool {
+func (m *Messenger) bookNameOK(info journal.BookInfo, author identity.ID, t TaskID, gen int) bool {
 	if info.Name == succName(author, m.person, t, gen) {
 		return true
 	}

@@ -72,7 +72,7 @@ func (m *Messenger) takeRevocation(ctx context.Context, rv *device.Revocation, a
 		m.tellMirrors(rv)
 	}
 	enc := rv.Encode()
-	m.tellRevocation(enc) // before the next secret: members take it from the new minter
+	m.tellRevocation(enc, rv.Device) // before the next secret: members take it from the new minter
 	for _, id := range m.taskOrder() {
 		t := m.task(id)
 		if t == nil {
@@ -96,12 +96,15 @@ func (m *Messenger) takeRevocation(ctx context.Context, rv *device.Revocation, a
 // wireRevokeDevice tells a peer online of a revocation at once.
 const wireRevokeDevice = "revoke-device"
 
-// tellRevocation sends a revocation to every peer on a port now.
-func (m *Messenger) tellRevocation(enc []byte) {
+// tellRevocation sends a revocation to every peer on a port now but the
+// revoked device (closePorts tells it, then closes its ports).
+func (m *Messenger) tellRevocation(enc []byte, revoked identity.ID) {
 	m.mu.Lock()
 	conns := make([]*conn, 0, len(m.conns))
-	for _, c := range m.conns {
-		conns = append(conns, c)
+	for id, c := range m.conns {
+		if id != revoked {
+			conns = append(conns, c)
+		}
 	}
 	m.mu.Unlock()
 	for _, c := range conns {
@@ -157,7 +160,7 @@ func (m *Messenger) endDevice(ctx context.Context, t *task, rv *device.Revocatio
 
 // onRevokeDevice takes a "revoke-device" message of a device of the same
 // person as the revoked one.
-func (m *Messenger) onRevokeDevice(ctx context.Context, t *task, msg Message) {
+func (m *Messenger) onRevokeDevice(ctx context.Context, msg Message) {
 	var d struct {
 		ID         identity.ID     `json:"id"`
 		Revocation json.RawMessage `json:"revocation"`
@@ -177,10 +180,6 @@ func (m *Messenger) onRevokeDevice(ctx context.Context, t *task, msg Message) {
 		return
 	}
 	if err := m.takeRevocation(ctx, rv, false); err != nil {
-		m.fail(err)
-		return
-	}
-	if err := m.endDevice(ctx, t, rv); err != nil {
 		m.fail(err)
 	}
 }

@@ -37,12 +37,9 @@ func (m *Messenger) Invite(ctx context.Context, t TaskID, opts InviteOptions) (s
 			return "", fmt.Errorf("%w: it would expire before it is used", ErrBadInvite)
 		}
 	}
-	if err := m.writeRecord(ctx, r); err != nil {
+	if err := m.keepRecord(ctx, r); err != nil {
 		return "", err
 	}
-	m.mu.Lock()
-	m.apply(r)
-	m.mu.Unlock()
 	return inv.Code(), nil
 }
 
@@ -71,14 +68,7 @@ func (m *Messenger) RevokeInvite(ctx context.Context, code string) error {
 	case done:
 		return nil
 	}
-	r := record{Op: opRevoke, Task: t.id, Invite: fmt.Sprintf("%x", h)}
-	if err := m.writeRecord(ctx, r); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	m.apply(r)
-	m.mu.Unlock()
-	return nil
+	return m.keepRecord(ctx, record{Op: opRevoke, Task: t.id, Invite: fmt.Sprintf("%x", h)})
 }
 
 // checkInvite returns the hash of a secret if it is a live invite of this

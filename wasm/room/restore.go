@@ -117,13 +117,9 @@ func (m *Messenger) startRestore(ctx context.Context) error {
 	if skip {
 		return nil
 	}
-	r := record{Op: opRestoring, Date: m.cfg.Now().UnixMilli()}
-	if err := m.writeRecord(ctx, r); err != nil {
+	if err := m.keepRecord(ctx, record{Op: opRestoring, Date: m.cfg.Now().UnixMilli()}); err != nil {
 		return fmt.Errorf("room: restore: %w", err)
 	}
-	m.mu.Lock()
-	m.applyRestore(r)
-	m.mu.Unlock()
 	return nil
 }
 

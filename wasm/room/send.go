@@ -129,13 +129,9 @@ func (m *Messenger) retitle(ctx context.Context, t *task, title string, k Key) e
 	if !newer {
 		return nil
 	}
-	r := record{Op: opTitle, Task: t.id, Title: title, Clock: k.Clock, By: k.By}
-	if err := m.writeRecord(ctx, r); err != nil {
+	if err := m.keepRecord(ctx, record{Op: opTitle, Task: t.id, Title: title, Clock: k.Clock, By: k.By}); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	m.apply(r)
-	m.mu.Unlock()
 	m.emit(Event{Type: EventTask, Task: t.id})
 	return nil
 }

@@ -130,6 +130,16 @@ func TestLinkedDevices(t *testing.T) {
 	if got := bob.Devices(); len(got) != 2 || !got[1].Revoked {
 		t.Fatalf("bob's devices: %+v", got)
 	}
+	// In a task made after, an announcement of the revoked device is not
+	// taken.
+	later, err := bob.CreateTask(testCtx(t), "Later", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, later.ID)
+	if mb, _, err := ana.admit(testCtx(t), ana.task(later.ID), phone.ID(), bob.ID()); err == nil || mb != nil {
+		t.Fatalf("a revoked device admitted to a later task: %v", err)
+	}
 }
 
 // TestRecallNewDevice: Bob's only device is gone; his recovery code

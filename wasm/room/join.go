@@ -514,6 +514,8 @@ func (m *Messenger) admissibleLocked(t *task, id, by identity.ID) error {
 	switch root := t.rootLocked(m.self, by); {
 	case t.removed[id] != nil:
 		return fmt.Errorf("room: %s was removed from task %s by its creator", id.Short(), t.id)
+	case m.revoked[id] != nil:
+		return fmt.Errorf("room: device %s was revoked", id.Short())
 	case len(t.members) >= MaxMembers:
 		return fmt.Errorf("room: task %s is full (%d members): %s not added", t.id, MaxMembers, id.Short())
 	case !by.IsZero() && t.introduced[root] >= MaxIntroduced:

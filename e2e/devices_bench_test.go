@@ -45,11 +45,7 @@ return true`, args), nil)
 		var want int
 		bob.run(script(`return await (`+countJS+`)(window.tmApp, {{task}})`, args), &want)
 		want++ // the device's announcement
-		bob.click("#show-devices")
-		bob.click("#link-device")
-		bob.poll(`!document.getElementById('link-offer').hidden`)
-		var code string
-		bob.run(`return document.getElementById('link-code').textContent`, &code)
+		code := bob.showLinkCode()
 
 		nb := newBrowser(b)
 		phone := openMessenger(b, nb, "linkbench-phone", "")

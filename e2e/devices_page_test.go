@@ -17,11 +17,9 @@ func TestLinkPage(t *testing.T) {
 	ana := openMessenger(t, b, "linkpage-ana", "")
 	ana.run(`await window.tmApp.createTask({ title: 'mine' }); return true`, nil)
 	ana.poll(`document.getElementById('link-form').hidden`) // a profile with tasks links nothing
-	ana.click("#show-devices")
-	ana.click("#link-device")
-	ana.poll(`!document.getElementById('link-offer').hidden && document.getElementById('link-qr').complete && document.getElementById('link-qr').naturalWidth > 0`)
-	var code, expiry string
-	ana.run(`return document.getElementById('link-code').textContent`, &code)
+	code := ana.showLinkCode()
+	ana.poll(`document.getElementById('link-qr').complete && document.getElementById('link-qr').naturalWidth > 0`)
+	var expiry string
 	ana.run(`return document.getElementById('link-expiry').textContent`, &expiry)
 	if !strings.HasPrefix(code, "tml1-") || len(code) != len("tml1-xxxx-xxxx-xxxx-xxxx") {
 		t.Fatalf("the page shows the code %q", code)

@@ -33,11 +33,7 @@ func TestLinkDevices(t *testing.T) {
 	bob.run(script(`await window.tmApp.send({{task}}, 'before the link'); return true`, args), nil)
 
 	// Bob shows a pairing code; the new browser types it.
-	bob.click("#show-devices")
-	bob.click("#link-device")
-	bob.poll(`!document.getElementById('link-offer').hidden`)
-	var pairing string
-	bob.run(`return document.getElementById('link-code').textContent`, &pairing)
+	pairing := bob.showLinkCode()
 	nb := newBrowser(t)
 	phone := openMessenger(t, nb, "devices-bob-phone", "")
 	var phoneID, person string
@@ -172,4 +168,15 @@ func until(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("e2e: timed out waiting for %s", what)
 		}
 	}
+}
+
+// showLinkCode opens the page's Devices panel, asks for a pairing code
+// and returns the code the page shows.
+func (t *tab) showLinkCode() string {
+	t.click("#show-devices")
+	t.click("#link-device")
+	t.poll(`!document.getElementById('link-offer').hidden`)
+	var code string
+	t.run(`return document.getElementById('link-code').textContent`, &code)
+	return code
 }

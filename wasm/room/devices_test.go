@@ -215,6 +215,20 @@ func TestRecallNewDevice(t *testing.T) {
 			t.Fatalf("restored history differs at %d:\n%s\nwant\n%s", i, got[i], want[i])
 		}
 	}
+	// A reload before the recall ended (it waits for answers that teach
+	// nothing new for a while) recalls on: more tasks may still come.
+	idIO.Close()
+	fresh.stop()
+	fresh.start()
+	if !fresh.Recalling().Recalling {
+		t.Fatal("a reload ended the recall")
+	}
+	fresh.FinishRecall()
+	fresh.stop()
+	fresh.start()
+	if fresh.Recalling().Recalling {
+		t.Fatal("a finished recall starts again at the next open")
+	}
 	fresh.send(task.ID, "back again", nil)
 	eventually(t, "ana has the restored device's message, as Bob's", func() bool {
 		return ana.hasChat(task.ID, fresh.ID(), "back again") && ana.PersonOf(fresh.ID()) == bobID

@@ -291,7 +291,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		healing: make(map[identity.ID]bool), rooting: make(map[identity.ID]chan wire),
 		mirrors: make(map[identity.ID]*mirrorState),
 		wake:    make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
-		restore: newRestoreState(),
+		restore: newRestoreState(), recall: newRecallState(),
 		private: secrets{0: seal.PrivateSecret(cfg.DB.Identity())},
 		certs:   make(map[identity.ID]*device.Cert), revoked: make(map[identity.ID]*device.Revocation), history: make(map[identity.ID]bool),
 	}
@@ -311,7 +311,9 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	if err := m.takeLink(ctx, cfg.Link); err != nil {
 		return nil, err
 	}
-	m.startRecall()
+	if err := m.startRecall(ctx); err != nil {
+		return nil, err
+	}
 	if cfg.Restore {
 		if err := m.startRestore(ctx); err != nil {
 			return nil, err

@@ -67,6 +67,7 @@ type RecallStatus struct {
 
 // recallState is the messenger's recall, guarded by Messenger.mu.
 type recallState struct {
+	pending  bool // a recall was recorded and has not finished (replay)
 	armed    bool // this device recalled (or recalls): Restoring reports it
 	on       bool
 	answered map[identity.ID]bool
@@ -75,13 +76,37 @@ type recallState struct {
 	done     chan struct{}
 }
 
-// startRecall arms recalling (Config.Recall) on a device with no task.
-func (m *Messenger) startRecall() {
-	on := m.idKey != nil && !m.me.IsFirst() && len(m.order) == 0
-	m.recall = &recallState{armed: on, on: on, answered: make(map[identity.ID]bool), taught: make(chan struct{}, 1), done: make(chan struct{})}
-	if !m.recall.on {
-		close(m.recall.done)
+// Records of a recall (records.go): a reload while recalling recalls on.
+const (
+	opRecalling = "recalling"
+	opRecalled  = "recalled"
+)
+
+func newRecallState() *recallState {
+	return &recallState{answered: make(map[identity.ID]bool), taught: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// applyRecall applies a recall record. Called with m.mu held or before the
+// messenger runs.
+func (m *Messenger) applyRecall(r record) {
+	m.recall.pending = r.Op == opRecalling
+}
+
+// startRecall arms recalling on a device that holds the identity key, is
+// not the person's first and has no task yet, or whose recall a reload
+// cut short.
+func (m *Messenger) startRecall(ctx context.Context) error {
+	rs := m.recall
+	on := m.idKey != nil && !m.me.IsFirst() && (len(m.order) == 0 || rs.pending)
+	rs.armed, rs.on = on, on
+	if !on {
+		close(rs.done)
+		return nil
 	}
+	if rs.pending {
+		return nil
+	}
+	return m.keepRecord(ctx, record{Op: opRecalling, Date: m.cfg.Now().UnixMilli()})
 }
 
 // Recalling reports where a recall stands.
@@ -106,6 +131,9 @@ func (m *Messenger) FinishRecall() {
 	m.mu.Unlock()
 	if on {
 		close(m.recall.done)
+		if err := m.keepRecord(m.ctx, record{Op: opRecalled, Date: m.cfg.Now().UnixMilli()}); err != nil {
+			m.log.Info("room: recall end not recorded: a reload recalls again", "err", err)
+		}
 		st := m.Restoring()
 		m.emit(Event{Type: EventRestore, State: "done", Restore: &st})
 	}

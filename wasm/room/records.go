@@ -43,6 +43,9 @@ import (
 //	{"op":"restored", "date":ms, "why":…}          the restore finished
 //	{"op":"device", "cert":C}                      a device's verified certificate (devices.go)
 //	{"op":"unlink", "revocation":R}                a verified revocation of a device (devices.go)
+//	{"op":"recalling", "date":ms}                  a device restored from the recovery code
+//	                                               recalls its person's tasks (recall.go)
+//	{"op":"recalled", "date":ms}                   the recall finished
 const tasksBook = "tasks"
 
 // Record ops.
@@ -208,6 +211,9 @@ func (m *Messenger) apply(r record) {
 		return
 	case opDevice, opUnlink:
 		m.applyDevice(r)
+		return
+	case opRecalling, opRecalled:
+		m.applyRecall(r)
 		return
 	}
 	t := m.tasks[r.Task]

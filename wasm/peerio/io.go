@@ -111,6 +111,7 @@ type IO struct {
 	handler   func(port.Port)        // guarded by mu
 	cancel    context.CancelFunc     // guarded by mu: ends the relay loop; nil while offline
 	loop      chan struct{}          // guarded by mu: closed when the relay loop ended
+	offlines  uint64                 // guarded by mu: times the IO went offline (On drops a dial one overtook)
 	ports     map[identity.ID]*Port  // guarded by mu: the current port to each peer
 	bySID     map[sessionID]*Port    // guarded by mu: open ports by session, for the relay loop
 	offers    map[identity.ID]*offer // guarded by mu: At's handshakes waiting for an answer
@@ -181,7 +182,7 @@ func (io *IO) On(ctx context.Context, handler func(port.Port)) error {
 	}
 	io.mu.Lock()
 	io.handler = handler
-	running := io.cancel != nil
+	running, offlines := io.cancel != nil, io.offlines
 	io.mu.Unlock()
 	if running {
 		return nil
@@ -192,6 +193,18 @@ func (io *IO) On(ctx context.Context, handler func(port.Port)) error {
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	io.mu.Lock()
+	if io.offlines != offlines || ctx.Err() != nil {
+		// Close (or ctx's end) came while dialling: a connection going
+		// online now would outlive it, and replace at the relay whatever
+		// took this key's place meanwhile (the relay keeps the newest).
+		io.mu.Unlock()
+		cancel()
+		c.Close()
+		if ctx.Err() != nil {
+			return fmt.Errorf("peerio: go online: %w", ctx.Err())
+		}
+		return fmt.Errorf("peerio: go online: %w", ErrOffline)
+	}
 	io.client, io.cancel, io.loop, io.loopCtx = c, cancel, make(chan struct{}), loopCtx
 	io.notifyLocked()
 	io.mu.Unlock()
@@ -204,6 +217,7 @@ func (io *IO) offline() {
 	io.mu.Lock()
 	cancel, loop := io.cancel, io.loop
 	io.cancel, io.handler = nil, nil
+	io.offlines++
 	io.mu.Unlock()
 	if cancel == nil {
 		return

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -99,18 +100,27 @@ func (c *Client) handshake(ctx context.Context, key *identity.Key, host Host) er
 	if f.Type != FrameChallenge {
 		return fmt.Errorf("%w: expected challenge, got frame type %d", ErrBadFrame, f.Type)
 	}
+	// From the hello on, the handshake is finished even if ctx ends: a
+	// hello the relay reads after this client gave up would register it
+	// then, replacing whatever connection of this id came meanwhile.
+	// Finished, a connection that ctx gave up on closes in order.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), welcomeWait)
+	defer cancel()
 	hello := &Frame{Type: FrameHello, ID: c.id, Sig: key.Sign(HelloMessage(host, f.Nonce)), Host: host}
-	if err := c.write(ctx, hello); err != nil {
+	if err := c.write(hctx, hello); err != nil {
 		return err
 	}
-	if f, err = c.read(ctx); err != nil {
+	if f, err = c.read(hctx); err != nil {
 		return err
 	}
 	if f.Type != FrameWelcome {
 		return fmt.Errorf("%w: expected welcome, got frame type %d", ErrBadFrame, f.Type)
 	}
-	return nil
+	return ctx.Err()
 }
+
+// welcomeWait bounds the wait for the relay's welcome once the hello went.
+const welcomeWait = 10 * time.Second
 
 // read reads one frame during the handshake.
 func (c *Client) read(ctx context.Context) (*Frame, error) {

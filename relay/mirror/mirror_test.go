@@ -305,6 +305,9 @@ func TestQuotaOnGrowth(t *testing.T) {
 			}
 			copy := mirrored(t, m, b.Key())
 			eventually(t, "the growth within the quota stored", holds(copy, b.Len()))
+			// Counted once stored: the usage follows the pages.
+			want := int64(b.Len()-1)*1024 + genesisBytes(t, []*journal.Book{b})
+			eventually(t, "the growth within the quota counted", func() bool { return m.Stats().Bytes == want })
 			before, held := m.Stats(), copy.Info()
 
 			if _, err := b.Append(testCtx(t), kib(c.pages)...); err != nil {

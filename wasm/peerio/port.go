@@ -295,8 +295,10 @@ func (p *Port) closeErr() error {
 func (p *Port) shut(err error) {
 	p.once.Do(func() {
 		p.err = err
-		close(p.closed)
+		// Forgotten before it reads as closed: whoever sees it closed
+		// and asks At for a port again gets a new one.
 		p.io.forget(p)
+		close(p.closed)
 		p.direct.close()
 		p.recvMu.Lock()
 		p.broken = true

@@ -33,6 +33,7 @@ type conn struct {
 	// is registered or its other goroutines start; immutable after.
 	id  identity.ID
 	log *slog.Logger
+	at  int64 // the session's stamp (cluster.go), set by register under s.mu
 
 	// cancel ends the connection with a cause (a *closeError says how to
 	// close); any goroutine may call it. done is closed once it is called.

@@ -53,6 +53,8 @@ type metrics struct {
 	queuedPeak   atomic.Int64 // the most bytes queued at once (Server.queued)
 	queuedIPPeak atomic.Int64 // the most bytes queued at once for one address
 	rejects      [numRejectReason]atomic.Uint64
+	clusterIn    atomic.Uint64 // sends forwarded by other nodes, delivered here
+	clusterOut   atomic.Uint64 // sends forwarded to other nodes
 }
 
 // notePeak records q bytes queued, if that is a new peak.
@@ -104,6 +106,9 @@ type Stats struct {
 	QueuedBytesTopIP   int64             // the most queued now for the clients of one address
 	QueuedBytesIPPeak  int64             // the most queued at once for one address since the start
 	QueuedBytesIPLimit int64             // Limits.MaxQueuedBytesPerIP
+	RemotePeers        int               // peers registered on the cluster's other nodes
+	ClusterIn          uint64            // sends forwarded by other nodes, delivered here
+	ClusterOut         uint64            // sends forwarded to other nodes
 }
 
 // Stats returns the server's counters.
@@ -133,7 +138,9 @@ func (s *Server) Stats() Stats {
 	s.mu.RLock()
 	st.Connections = s.open
 	st.Peers = len(s.peers)
+	st.RemotePeers = len(s.remote)
 	s.mu.RUnlock()
+	st.ClusterIn, st.ClusterOut = s.m.clusterIn.Load(), s.m.clusterOut.Load()
 	return st
 }
 
@@ -163,6 +170,9 @@ func (s *Server) Metrics() http.Handler {
 		for _, r := range rejectReasons {
 			fmt.Fprintf(bw, "relay_rejects_total{reason=%q} %d\n", r, st.Rejects[r])
 		}
+		one("relay_remote_peers", "gauge", "Peers registered on the cluster's other nodes, as this node knows them.", int64(st.RemotePeers))
+		metric("relay_cluster_sends_total", "counter", "Sends forwarded by other nodes and delivered here (in), and forwarded to other nodes (out).")
+		fmt.Fprintf(bw, "relay_cluster_sends_total{dir=\"in\"} %d\nrelay_cluster_sends_total{dir=\"out\"} %d\n", st.ClusterIn, st.ClusterOut)
 		one("relay_drops_total", "counter", "Slow clients dropped (send queue full or write timeout).", int64(st.Drops))
 		for _, g := range []struct {
 			name, help string

@@ -77,6 +77,14 @@ type Server struct {
 	perIP    map[netip.Prefix]int               // guarded by mu: open connections by client address (IPv6: /64)
 	peers    map[identity.ID]*conn              // guarded by mu: registered connections
 	watchers map[identity.ID]map[*conn]struct{} // guarded by mu: who watches each id
+
+	// The cluster (cluster.go), if the server is a node of one: its
+	// directory of the peers registered on other nodes.
+	cluster Cluster                             // guarded by mu; set once, before serving
+	node    string                              // guarded by mu: this node's name in the cluster
+	remote  map[identity.ID]remoteSession       // guarded by mu: peers registered on other nodes
+	byNode  map[string]map[identity.ID]struct{} // guarded by mu: remote's ids by node
+	epochs  map[string]uint64                   // guarded by mu: each node's latest sync (RemoteSync)
 }
 
 // An Option configures a Server beyond its Limits.
@@ -104,6 +112,9 @@ func NewServer(log *slog.Logger, lim Limits, opts ...Option) *Server {
 		queuedIP: make(map[netip.Prefix]int64),
 		peers:    make(map[identity.ID]*conn),
 		watchers: make(map[identity.ID]map[*conn]struct{}),
+		remote:   make(map[identity.ID]remoteSession),
+		byNode:   make(map[string]map[identity.ID]struct{}),
+		epochs:   make(map[string]uint64),
 	}
 	for _, o := range opts {
 		o(s)
@@ -300,20 +311,30 @@ func (s *Server) shed() {
 }
 
 // register makes c the connection of its id, replacing (closing) any
-// older one.
+// older one, here or on another node of the cluster.
 func (s *Server) register(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	c.at = s.stampLocked(c.id)
 	old := s.peers[c.id]
+	r, elsewhere := s.remote[c.id]
+	if elsewhere {
+		s.deleteRemoteLocked(c.id, r)
+	}
 	s.peers[c.id] = c
 	if old != nil {
 		old.cancel(errReplaced)
+	}
+	if old != nil || elsewhere {
 		// The id stays registered, but its session is new: watchers see it
 		// go and come back, so that they drop the ports they had with the
 		// old session (whose keys the new one does not hold) and dial again.
 		s.notifyLocked(c.id, false)
 	}
 	s.notifyLocked(c.id, true)
+	if s.cluster != nil {
+		s.cluster.Registered(c.id, c.at)
+	}
 }
 
 // unregister removes c from the peers (unless a newer connection replaced
@@ -324,6 +345,9 @@ func (s *Server) unregister(c *conn) {
 	if s.peers[c.id] == c {
 		delete(s.peers, c.id)
 		s.notifyLocked(c.id, false)
+		if s.cluster != nil {
+			s.cluster.Unregistered(c.id, c.at)
+		}
 	}
 	for id := range c.watching {
 		w := s.watchers[id]
@@ -342,6 +366,7 @@ func (s *Server) notifyLocked(id identity.ID, online bool) {
 }
 
 // lookup returns the registered connection of id, or nil.
+// (A peer registered on another node is in remote: see where.)
 func (s *Server) lookup(id identity.ID) *conn {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -375,22 +400,49 @@ func (s *Server) watch(c *conn, ids []identity.ID) bool {
 		w[c] = struct{}{}
 	}
 	for _, id := range ids {
-		_, online := s.peers[id]
-		c.notePresence(id, online)
+		_, here := s.peers[id]
+		_, elsewhere := s.remote[id]
+		c.notePresence(id, here || elsewhere)
 	}
 	return true
 }
 
-// route delivers a send from c to its target, or answers c with an error.
+// route delivers a send from c to its target, here or through the
+// cluster, or answers c with an error.
 func (s *Server) route(c *conn, f *Frame) {
-	to := s.lookup(f.ID)
-	if to == nil {
+	to, node, cl := s.where(f.ID)
+	switch {
+	case to != nil:
+		if err := s.deliver(to, c.id, f.Kind, f.Payload); err != nil {
+			code, detail := DeliverError(err)
+			c.reply(mustEncode(&Frame{Type: FrameError, Code: code, ID: f.ID, Detail: detail}))
+		}
+	case node != "" && cl.Forward(node, c.id, f.ID, f.Kind, f.Payload):
+		s.m.clusterOut.Add(1)
+	default:
 		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeOffline, ID: f.ID, Detail: "not connected"}))
-		return
 	}
+}
+
+// where returns id's connection if it is registered here, else the
+// node of the cluster it is registered on and the cluster.
+func (s *Server) where(id identity.ID) (*conn, string, Cluster) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if c := s.peers[id]; c != nil {
+		return c, "", nil
+	}
+	return nil, s.remote[id].node, s.cluster
+}
+
+// deliver queues a recv from from for to, or says why it cannot
+// (errBudget, errBudgetIP: the queue budget is spent; another: to is
+// gone).
+func (s *Server) deliver(to *conn, from identity.ID, kind Kind, payload []byte) error {
 	// A recv is the size of its send, which decoded within MaxFrameSize.
-	b := mustEncode(&Frame{Type: FrameRecv, ID: c.id, Kind: f.Kind, Payload: f.Payload})
-	switch err := to.enqueue(b); err {
+	b := mustEncode(&Frame{Type: FrameRecv, ID: from, Kind: kind, Payload: payload})
+	err := to.enqueue(b)
+	switch err {
 	case nil:
 	case errBudget, errBudgetIP:
 		if err == errBudget {
@@ -399,8 +451,6 @@ func (s *Server) route(c *conn, f *Frame) {
 			s.m.reject(RejectBudgetIP)
 		}
 		s.shed()
-		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeLimit, ID: f.ID, Detail: DetailQueueFull}))
-	default:
-		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeOffline, ID: f.ID, Detail: "dropped"}))
 	}
+	return err
 }

@@ -131,6 +131,23 @@ func TestOrigin(t *testing.T) {
 	}
 }
 
+// A page served by another node of the cluster may open the relay
+// (failover); any other origin still may not.
+func TestPageHostsOfOtherNodes(t *testing.T) {
+	other := mustHost(t, "127.0.0.1:18080")
+	r := newRelayOpts(t, Limits{}, []Option{WithPageHosts(func() []Host { return []Host{other, mustHost(t, "relay2.example")} })})
+	for _, origin := range []string{"http://127.0.0.1:18080", "https://relay2.example"} {
+		if code := wsDial(t, r, "", origin); code != 0 {
+			t.Errorf("Origin %q: status %d, want an upgrade", origin, code)
+		}
+	}
+	for _, origin := range []string{"http://127.0.0.1:18081", "http://localhost:18080", "http://evil.example", "null"} {
+		if code := wsDial(t, r, "", origin); code != http.StatusForbidden {
+			t.Errorf("Origin %q: status %d, want 403", origin, code)
+		}
+	}
+}
+
 func mustHost(t *testing.T, s string) Host {
 	t.Helper()
 	h, err := ParseHost(s)

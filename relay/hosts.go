@@ -40,13 +40,32 @@ func dialHost(rawURL string) (Host, error) {
 
 // originAllowed reports whether a request's Origin header, if it has one,
 // is a page of this server (exactly http(s)://host[:port] on an allowed
-// host). Native clients send none.
+// host) or of another node of its cluster (WithPageHosts). Native
+// clients send none.
 func (s *Server) originAllowed(r *http.Request) bool {
 	origin, ok := r.Header["Origin"]
 	if !ok {
 		return true
 	}
-	return len(origin) == 1 && s.hosts.OriginAllowed(r, origin[0])
+	if len(origin) != 1 {
+		return false
+	}
+	if s.hosts.OriginAllowed(r, origin[0]) {
+		return true
+	}
+	if s.pageHosts == nil {
+		return false
+	}
+	h, err := hostguard.ParseOrigin(origin[0])
+	return err == nil && (hostguard.Set{}).With(s.pageHosts()...).Allowed(h, "")
+}
+
+// WithPageHosts lets pages served by these hosts too open the relay: the
+// other nodes of a cluster, whose pages fail over to this node when
+// their own dies. hosts is called for each browser upgrade not from this
+// server's own names; each Host it returns should carry its port.
+func WithPageHosts(hosts func() []Host) Option {
+	return func(s *Server) { s.pageHosts = hosts }
 }
 
 // CheckHost wraps next (the relay command's every route) so that a

@@ -30,6 +30,9 @@ type Server struct {
 	log   *slog.Logger  // immutable
 	lim   Limits        // immutable, defaults applied
 	hosts hostguard.Set // immutable after NewServer: the names it answers to
+	// pageHosts, if set, are the hosts of other nodes whose pages may
+	// open the relay too (WithPageHosts); immutable after NewServer.
+	pageHosts func() []Host
 	m     metrics       // atomic
 
 	// queued is the bytes of recv frames in every connection's send queue

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"unicode/utf8"
 
 	"github.com/task-messenger/task-messenger/relay"
@@ -85,7 +86,7 @@ func encodeSync(node string, epoch uint64, peers []relay.RemotePeer, last bool) 
 func encodeHeartbeat(node string, peers int, leaving bool, url string) []byte {
 	url = clip(url, maxURL)
 	b := dirHead(opHeartbeat, node, 5+len(url))
-	b = binary.BigEndian.AppendUint32(b, uint32(min(peers, 1<<31)))
+	b = binary.BigEndian.AppendUint32(b, uint32(min(peers, math.MaxUint32)))
 	if leaving {
 		b = append(b, 1)
 	} else {

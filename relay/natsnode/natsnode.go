@@ -248,7 +248,11 @@ func (n *Node) changed(c *nats.Conn, up bool) {
 	hs := append([]func(bool){}, n.handlers...)
 	n.mu.Unlock()
 	if up {
-		n.log.Info("natsnode: connected", "server", c.ConnectedUrlRedacted())
+		server := c.ConnectedUrlRedacted()
+		if n.srv != nil && n.srv.Addr() == nil {
+			server = "in-process"
+		}
+		n.log.Info("natsnode: connected", "server", server)
 	}
 	for _, f := range hs {
 		f(up)

@@ -6,6 +6,16 @@
 // Every route answers only to 127.0.0.1, localhost and [::1] on the
 // listening port, and to the names given with -host (repeatable; "name"
 // or "name:port"), so a DNS-rebound name reaches nothing (421).
+//
+// Relays are nodes of one cluster over NATS (package relay/cluster): by
+// default a NATS server embedded in the process, without a listener (a
+// cluster of one); -nats-listen lets other nodes join it (-nats URL),
+// -nats-cluster and -nats-routes route embedded servers together, -nats
+// joins an existing NATS (with -nats-creds or -nats-nkey). -url is this
+// node's relay URL as pages reach it: the page's /config.json lists every
+// live node's ("relays"), and a page served by one node may open the
+// relay of any other (its failover). /healthz says "ok" and the NATS
+// state; /metrics adds the cluster's numbers.
 package main
 
 import (
@@ -13,9 +23,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -23,6 +35,8 @@ import (
 	"time"
 
 	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/relay/cluster"
+	"github.com/task-messenger/task-messenger/relay/natsnode"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 )
 
@@ -60,6 +74,8 @@ func run(args []string) error {
 		hosts = append(hosts, h)
 		return err
 	})
+	natsOpts := natsnode.AddFlags(fs)
+	publicURL := fs.String("url", envOr("RELAY_URL", ""), "this node's relay websocket URL as pages reach it (ws://host:port/relay; default: from -addr), told to the cluster's other nodes")
 	lim := relay.DefaultLimits()
 	fs.IntVar(&lim.MaxConns, "max-conns", lim.MaxConns, "most relay connections open at once")
 	fs.IntVar(&lim.MaxConnsPerIP, "max-conns-per-ip", lim.MaxConnsPerIP, "most relay connections open at once from one address (IPv6: one /64)")
@@ -81,20 +97,48 @@ func run(args []string) error {
 			return fmt.Errorf("-devtools: %w", err)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-
-	rs := relay.NewServer(log, lim, relay.WithHosts(hosts...))
-	defer rs.Close()
-	h, err := handler(rs, *static, relay.PageConfig{Devtools: *devtools, Mirrors: mirrors})
-	if err != nil {
+	if err := natsOpts.Check(); err != nil {
 		return err
 	}
+	if *publicURL != "" {
+		if _, err := pageHost(*publicURL); err != nil {
+			return fmt.Errorf("-url: %w", err)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
+	if *publicURL == "" {
+		*publicURL = "ws://" + ln.Addr().String() + "/relay"
+	}
+	nn, err := natsnode.Start(*natsOpts, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer nn.Close()
+	var node *cluster.Node // set before anyone is served
+	rs := relay.NewServer(log, lim, relay.WithHosts(hosts...), relay.WithPageHosts(func() []relay.Host { return nodeHosts(node) }))
+	defer rs.Close()
+	if node, err = cluster.Join(rs, nn, cluster.Config{URL: *publicURL, Logger: log}); err != nil {
+		ln.Close()
+		return err
+	}
+	defer node.Close()
+	page := func() relay.PageConfig {
+		return relay.PageConfig{Devtools: *devtools, Mirrors: mirrors}
+	}
+	h, err := handler(routes{rs: rs, static: *static, page: page, health: node.Health, metrics: node.WriteMetrics})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("relay listening", "url", "http://"+ln.Addr().String()+"/", "relay", "ws://"+ln.Addr().String()+"/relay", "static", *static)
+	log.Info("relay listening", "url", "http://"+ln.Addr().String()+"/", "relay", *publicURL, "static", *static,
+		"node", node.Name(), "nats", nn.State(), "nats_listen", nn.ClientURL(), "nats_cluster", nn.ClusterURL())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -110,6 +154,8 @@ func run(args []string) error {
 	defer cancel()
 	// Shutdown stops the listener and waits for plain requests; relay
 	// connections are hijacked, so the relay closes them itself.
+	// The others hear this node leave before its peers move to them.
+	node.Close()
 	err = srv.Shutdown(shutdown)
 	rs.Close()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -118,20 +164,68 @@ func run(args []string) error {
 	return nil
 }
 
+// routes are what the command serves.
+type routes struct {
+	rs      *relay.Server
+	static  string                  // the page's directory, "" for none
+	page    func() relay.PageConfig // /config.json, as it is now
+	health  func() string           // a line for /healthz after "ok"; nil for none
+	metrics func(w io.Writer)       // more metrics after the relay's; nil for none
+}
+
 // handler is every route of the command, behind the relay's Host check.
-func handler(rs *relay.Server, static string, page relay.PageConfig) (http.Handler, error) {
+func handler(r routes) (http.Handler, error) {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.Handle("GET /relay", rs.Handler())
-	mux.Handle("GET /metrics", rs.Metrics())
-	mux.Handle("GET /config.json", relay.ConfigHandler(page))
-	if static != "" {
-		if st, err := os.Stat(static); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("-static %s: not a directory", static)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+		if r.health != nil {
+			fmt.Fprintln(w, r.health())
 		}
-		mux.Handle("/", relay.StaticHandler(static))
+	})
+	mux.Handle("GET /relay", r.rs.Handler())
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, req *http.Request) {
+		r.rs.Metrics().ServeHTTP(w, req)
+		if r.metrics != nil {
+			r.metrics(w)
+		}
+	})
+	mux.HandleFunc("GET /config.json", func(w http.ResponseWriter, req *http.Request) {
+		relay.ConfigHandler(r.page()).ServeHTTP(w, req)
+	})
+	if r.static != "" {
+		if st, err := os.Stat(r.static); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("-static %s: not a directory", r.static)
+		}
+		mux.Handle("/", relay.StaticHandler(r.static))
 	}
-	return rs.CheckHost(mux), nil
+	return r.rs.CheckHost(mux), nil
+}
+
+// nodeHosts are the hosts of the cluster's live nodes' relay URLs: their
+// pages may open this relay.
+func nodeHosts(node *cluster.Node) []relay.Host {
+	if node == nil {
+		return nil
+	}
+	var out []relay.Host
+	for _, u := range node.URLs() {
+		if h, err := pageHost(u); err == nil {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// pageHost is the host of a relay URL (ws:// or wss://).
+func pageHost(raw string) (relay.Host, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return relay.Host{}, err
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return relay.Host{}, fmt.Errorf("%q: not a ws:// or wss:// URL", raw)
+	}
+	return relay.ParseHost(u.Host)
 }
 
 func envOr(key, def string) string {

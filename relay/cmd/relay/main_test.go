@@ -21,7 +21,8 @@ func TestHandlerHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs := relay.NewServer(nil, relay.Limits{}, relay.WithHosts(name))
-	h, err := handler(rs, dir, relay.PageConfig{Devtools: "ws://127.0.0.1:8081/peer"})
+	page := func() relay.PageConfig { return relay.PageConfig{Devtools: "ws://127.0.0.1:8081/peer"} }
+	h, err := handler(routes{rs: rs, static: dir, page: page, health: func() string { return "nats: connected; nodes: 1" }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestHandlerHosts(t *testing.T) {
 	if n := rs.Stats().Rejects[relay.RejectHost]; n != 24 {
 		t.Errorf("%d host rejects, want 24", n)
 	}
-	if _, err := handler(rs, filepath.Join(dir, "index.html"), relay.PageConfig{}); err == nil {
+	if _, err := handler(routes{rs: rs, static: filepath.Join(dir, "index.html"), page: page}); err == nil {
 		t.Error("a file as -static accepted")
 	}
 }
@@ -71,6 +72,10 @@ func TestRunFlags(t *testing.T) {
 		{"-host", "bad host"},
 		{"-host", "relay.example:99999"},
 		{"-devtools", "ws://evil.example:8081/peer"},
+		{"-url", "http://127.0.0.1:8080/relay"},
+		{"-url", "ws://bad host/relay"},
+		{"-nats", "nats://127.0.0.1:4222", "-nats-listen", "127.0.0.1:4223"},
+		{"-nats-routes", "nats://127.0.0.1:6222"},
 	} {
 		if err := run(args); err == nil {
 			t.Errorf("%q accepted", args)

@@ -1,0 +1,201 @@
+//go:build !js
+
+package cluster
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/task-messenger/task-messenger/relay"
+)
+
+const (
+	benchPairs   = 500
+	benchLoad    = 1500 * time.Millisecond
+	benchPayload = 64
+)
+
+// BenchmarkRouting runs 500 pairs of clients on one node, then on three
+// nodes of a cluster (embedded NATS servers routed together) with each
+// pair's two clients on different nodes. Each pair first passes one
+// message back and forth as fast as it can (msgs/s), then all send one
+// way at half that rate together (p50-ms, p99-ms). Nodes, NATS and
+// clients share this machine's CPUs. b.N is not used.
+func BenchmarkRouting(b *testing.B) {
+	for _, k := range []int{1, 3} {
+		b.Run(fmt.Sprintf("nodes=%d", k), func(b *testing.B) {
+			nodes := startCluster(b, k)
+			clients := make([]*relay.Client, 2*benchPairs)
+			for i := range clients {
+				// Pair (2i, 2i+1) sits on nodes i and i+1 (mod k).
+				clients[i] = dial(b, nodes[(i/2+i%2)%k].url, newKey(b)).c
+			}
+			waitPairs(b, clients)
+			rate, err := saturate(clients)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p50, p99, err := paced(clients, rate/2)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(rate, "msgs/s")
+			b.ReportMetric(p50, "p50-ms")
+			b.ReportMetric(p99, "p99-ms")
+			b.ReportMetric(1e9/rate, "ns/op")
+		})
+	}
+}
+
+// waitPairs waits until each pair's second client is known on its
+// first's node (the directory crossed NATS).
+func waitPairs(b *testing.B, clients []*relay.Client) {
+	ctx := context.Background()
+	for k := 0; k < len(clients); k += 2 {
+		a, c := clients[k], clients[k+1]
+		if err := a.Watch(ctx, c.ID()); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			ev := <-a.Events()
+			if ev.Type == relay.FramePresence && ev.From == c.ID() && ev.Online {
+				break
+			}
+		}
+	}
+}
+
+func saturate(clients []*relay.Client) (float64, error) {
+	ctx := context.Background()
+	start := time.Now()
+	deadline := start.Add(benchLoad)
+	counts := make([]int, len(clients)/2)
+	var g errgroup.Group
+	for k := range counts {
+		g.Go(func() error {
+			a, c := clients[2*k], clients[2*k+1]
+			payload := make([]byte, benchPayload)
+			for time.Now().Before(deadline) {
+				if err := a.Send(ctx, c.ID(), relay.KindSignal, payload); err != nil {
+					return err
+				}
+				if _, err := recvPayload(c); err != nil {
+					return err
+				}
+				counts[k]++
+				a, c = c, a
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+func paced(clients []*relay.Client, rate float64) (p50, p99 float64, err error) {
+	ctx := context.Background()
+	pairs := len(clients) / 2
+	period := time.Duration(float64(pairs) / rate * float64(time.Second))
+	start := time.Now()
+	deadline := start.Add(benchLoad)
+	lat := make([][]time.Duration, pairs)
+	var g errgroup.Group
+	for k := range pairs {
+		a, c := clients[2*k], clients[2*k+1]
+		first := start.Add(period * time.Duration(k) / time.Duration(pairs))
+		n := 0
+		for t := first; t.Before(deadline); t = t.Add(period) {
+			n++
+		}
+		g.Go(func() error {
+			payload := make([]byte, benchPayload)
+			for i := range n {
+				time.Sleep(time.Until(first.Add(period * time.Duration(i))))
+				binary.BigEndian.PutUint64(payload, uint64(time.Since(start)))
+				if err := a.Send(ctx, c.ID(), relay.KindSignal, payload); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		g.Go(func() error {
+			for range n {
+				ev, err := recvPayload(c)
+				if err != nil {
+					return err
+				}
+				lat[k] = append(lat[k], time.Since(start)-time.Duration(binary.BigEndian.Uint64(ev.Payload)))
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, 0, err
+	}
+	all := slices.Concat(lat...)
+	return percentile(all, 0.50), percentile(all, 0.99), nil
+}
+
+func recvPayload(c *relay.Client) (relay.Event, error) {
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				return ev, c.Err()
+			}
+			if ev.Type == relay.FrameRecv && len(ev.Payload) == benchPayload {
+				return ev, nil
+			}
+			if ev.Type == relay.FrameError {
+				return ev, fmt.Errorf("%s: error %s %s", c.ID().Short(), ev.Code, ev.Detail)
+			}
+		case <-timeout:
+			return relay.Event{}, fmt.Errorf("%s: nothing received", c.ID().Short())
+		}
+	}
+}
+
+// percentile returns the p-th percentile of d in milliseconds.
+func percentile(d []time.Duration, p float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return float64(d[int(p*float64(len(d)-1))]) / float64(time.Millisecond)
+}
+
+// BenchmarkPresence measures how long a peer coming online on one node
+// takes to show to its watcher on another: ms from the start of its dial
+// (the handshake included) to the presence event, p50 and p99 over 200
+// peers.
+func BenchmarkPresence(b *testing.B) {
+	nodes := startCluster(b, 3)
+	w := dial(b, nodes[0].url, newKey(b))
+	var lat []time.Duration
+	for i := range 200 {
+		key := newKey(b)
+		w.watch(key.ID())
+		w.presence(key.ID(), false)
+		start := time.Now()
+		p := dial(b, nodes[1+i%2].url, key)
+		w.presence(key.ID(), true)
+		lat = append(lat, time.Since(start))
+		p.c.Close()
+	}
+	b.ReportMetric(percentile(lat, 0.5), "p50-ms")
+	b.ReportMetric(percentile(lat, 0.99), "p99-ms")
+}
+

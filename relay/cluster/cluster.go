@@ -71,6 +71,9 @@ const (
 	subjTo   = "tm.relay.to."   // + node
 )
 
+// maxKnown bounds the node URLs a node remembers (KnownURLs).
+const maxKnown = 1024
+
 // syncPart is the most sessions in one sync message (48 bytes each: a
 // message stays under 1 MiB, NATS's default most).
 const syncPart = 16 << 10
@@ -102,6 +105,7 @@ type Node struct {
 
 	mu    sync.Mutex
 	nodes map[string]*nodeInfo // live other nodes, by name
+	known map[string]struct{}  // every node URL heard since start (at most maxKnown)
 
 	// syncMu makes this node's syncs one at a time (their parts do not
 	// mix); pubMu numbers and publishes its directory messages in order.
@@ -146,7 +150,7 @@ func Join(srv *relay.Server, nn *natsnode.Node, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{srv: srv, nc: nn.Conn, nn: nn, name: hex.EncodeToString(b[:]), cfg: cfg,
-		nodes: make(map[string]*nodeInfo), stop: make(chan struct{}), done: make(chan struct{})}
+		nodes: make(map[string]*nodeInfo), known: make(map[string]struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	n.log = cfg.Logger.With("node", n.name)
 	srv.SetCluster(n, n.name)
 	for subj, h := range map[string]nats.MsgHandler{
@@ -202,6 +206,21 @@ func (n *Node) URLs() []string {
 			out = append(out, m.URL)
 		}
 	}
+	return out
+}
+
+// KnownURLs returns the relay URLs of every node heard of since this one
+// started, live or not, this one's first: the pages they served may fail
+// over to this node after their own died.
+func (n *Node) KnownURLs() []string {
+	out := []string{n.cfg.URL}
+	n.mu.Lock()
+	for u := range n.known {
+		if u != n.cfg.URL {
+			out = append(out, u)
+		}
+	}
+	n.mu.Unlock()
 	return out
 }
 
@@ -382,6 +401,9 @@ func (n *Node) onDir(m *nats.Msg) {
 		n.mu.Lock()
 		if info := n.nodes[d.node]; info != nil {
 			info.url, info.peers = d.url, d.count
+		}
+		if _, ok := n.known[d.url]; !ok && d.url != "" && len(n.known) < maxKnown {
+			n.known[d.url] = struct{}{}
 		}
 		n.mu.Unlock()
 	case opRegistered:

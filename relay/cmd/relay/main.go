@@ -201,14 +201,14 @@ func handler(r routes) (http.Handler, error) {
 	return r.rs.CheckHost(mux), nil
 }
 
-// nodeHosts are the hosts of the cluster's live nodes' relay URLs: their
-// pages may open this relay.
+// nodeHosts are the hosts of the relay URLs of the cluster's nodes, live
+// or gone: their pages may open this relay.
 func nodeHosts(node *cluster.Node) []relay.Host {
 	if node == nil {
 		return nil
 	}
 	var out []relay.Host
-	for _, u := range node.URLs() {
+	for _, u := range node.KnownURLs() {
 		if h, err := pageHost(u); err == nil {
 			out = append(out, h)
 		}

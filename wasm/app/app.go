@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/task-messenger/task-messenger/relay"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/subs"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -40,8 +42,15 @@ const (
 
 // Config configures an App.
 type Config struct {
-	Profile  *vault.Profile    // open; the App owns it from Start on (Close closes it)
-	Relay    string            // relay websocket URL
+	Profile *vault.Profile // open; the App owns it from Start on (Close closes it)
+	Relay   string         // relay websocket URL
+	// Relays are the websocket URLs of other nodes of Relay's cluster:
+	// every IO the App makes (the profile's, a pairing's, the identity's
+	// during a recall) goes online at Relay, or at the first of these that
+	// answers, and moves to another when its node dies
+	// (peerio.Config.Relays). Start ignores those that are not ws:// or
+	// wss:// URLs (relay.CheckRelayURL) and Relay itself. Nil: Relay only.
+	Relays   []string
 	RTC      *peerio.RTCConfig // nil: relay only
 	Devtools string            // devtools /peer URL, "" for none
 	Mirrors  []identity.ID     // mirrors to pin to and read from (room.Config.Mirrors)
@@ -112,6 +121,7 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Relays = otherRelays(cfg.Relay, cfg.Relays)
 	root, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a := &App{cfg: cfg, root: root, cancel: cancel, profile: cfg.Profile, state: StateConnecting,
 		stopReport: func() {}, life: make(chan struct{}, 1)}
@@ -204,16 +214,18 @@ func (a *App) start(ctx context.Context) error {
 		return ErrClosed
 	}
 	db := p.DB
-	iocfg := peerio.Config{Relay: a.cfg.Relay, Logger: a.cfg.Logger, WebRTC: a.cfg.RTC,
+	iocfg := a.ioConfig()
+	iocfg.WebRTC = a.cfg.RTC
+	iocfg.Reconnect =
 		// The relay connection ended (another tab of this profile may have
 		// replaced it): stay offline if a tab opened the profile after this
 		// one (it is the writer; watchStale then stops this App), else
 		// connect again.
-		Reconnect: func(bool) bool {
+		func(bool) bool {
 			ctx, cancel := context.WithTimeout(a.root, checkTimeout)
 			defer cancel()
 			return !errors.Is(db.CheckWriter(ctx), journal.ErrStaleWriter)
-		}}
+		}
 	io := peerio.New(p.Name, db.Identity().Seed(), iocfg)
 	online := make(chan struct{})
 	dial := func(ctx context.Context, peer identity.ID) (port.Port, error) {
@@ -265,6 +277,23 @@ func (a *App) start(ctx context.Context) error {
 	a.offline = func() { cancel(); <-done }
 	a.mu.Unlock()
 	return nil
+}
+
+// ioConfig is the relay part of the Config of every IO the App makes.
+func (a *App) ioConfig() peerio.Config {
+	return peerio.Config{Relay: a.cfg.Relay, Relays: a.cfg.Relays, Logger: a.cfg.Logger}
+}
+
+// otherRelays is urls without those that are not ws:// or wss:// URLs
+// (relay.CheckRelayURL), without first and without repeats.
+func otherRelays(first string, urls []string) []string {
+	var out []string
+	for _, u := range urls {
+		if u != first && !slices.Contains(out, u) && relay.CheckRelayURL(u) == nil {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // goOnline connects to the relay, trying again (waiting 250 ms, doubling

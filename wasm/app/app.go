@@ -25,7 +25,7 @@ import (
 const (
 	StateConnecting = "connecting" // going online for the first time
 	StateOnline     = "online"     // the relay accepted this peer
-	StateOffline    = "offline"    // the last attempt failed; trying again
+	StateOffline    = "offline"    // the last attempt failed, or the connection dropped; trying again
 	StateReplaced   = "replaced"   // another tab writes the profile: stopped
 	StateClosed     = "closed"     // Close or Reset
 	StateReset      = "reset"      // Reset deleted the profile (an event only)
@@ -192,7 +192,11 @@ func (a *App) emit(ev Event) {
 
 // setState records the own connection state and emits it as a 'peer'
 // event for the own id; nothing changes once closed.
-func (a *App) setState(s string) {
+func (a *App) setState(s string) { a.setRelayState(s, "") }
+
+// setRelayState is setState with the URL of the relay the App is on
+// (online).
+func (a *App) setRelayState(s, relay string) {
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
@@ -201,7 +205,7 @@ func (a *App) setState(s string) {
 	a.state = s
 	self := a.profile.ID
 	a.mu.Unlock()
-	a.emit(Event{Type: room.EventPeer, Peer: self, State: s})
+	a.emit(Event{Type: room.EventPeer, Peer: self, State: s, Relay: relay})
 }
 
 // start opens the messenger on the current profile and goes online in the
@@ -216,16 +220,24 @@ func (a *App) start(ctx context.Context) error {
 	db := p.DB
 	iocfg := a.ioConfig()
 	iocfg.WebRTC = a.cfg.RTC
-	iocfg.Reconnect =
-		// The relay connection ended (another tab of this profile may have
-		// replaced it): stay offline if a tab opened the profile after this
-		// one (it is the writer; watchStale then stops this App), else
-		// connect again.
-		func(bool) bool {
-			ctx, cancel := context.WithTimeout(a.root, checkTimeout)
-			defer cancel()
-			return !errors.Is(db.CheckWriter(ctx), journal.ErrStaleWriter)
+	// The relay connection ended (another tab of this profile may have
+	// replaced it): stay offline if a tab opened the profile after this
+	// one (it is the writer; watchStale then stops this App), else
+	// connect again.
+	iocfg.Reconnect = func(bool) bool {
+		ctx, cancel := context.WithTimeout(a.root, checkTimeout)
+		defer cancel()
+		return !errors.Is(db.CheckWriter(ctx), journal.ErrStaleWriter)
+	}
+	// The relay connection dropped (offline: trying the cluster's nodes)
+	// or is back, maybe on another node.
+	iocfg.OnRelay = func(url string) {
+		if url == "" {
+			a.setState(StateOffline)
+		} else {
+			a.setRelayState(StateOnline, url)
 		}
+	}
 	io := peerio.New(p.Name, db.Identity().Seed(), iocfg)
 	online := make(chan struct{})
 	dial := func(ctx context.Context, peer identity.ID) (port.Port, error) {
@@ -306,7 +318,7 @@ func (a *App) goOnline(ctx context.Context, io *peerio.IO, m *room.Messenger, on
 		cancel()
 		if err == nil && ctx.Err() == nil {
 			close(online)
-			a.setState(StateOnline)
+			a.setRelayState(StateOnline, io.RelayURL())
 			return
 		}
 		if ctx.Err() != nil {

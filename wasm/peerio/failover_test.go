@@ -79,11 +79,15 @@ func (n *node) restart() {
 // clusterPeer is a peer whose IO knows every node, first on its own.
 func clusterPeer(t *testing.T, alias string, seed byte, first *node, others ...*node) *peer {
 	t.Helper()
+	return newPeerWith(t, alias, seed, clusterConfig(first, others...))
+}
+
+func clusterConfig(first *node, others ...*node) peerio.Config {
 	cfg := peerio.Config{Relay: first.URL, Logger: quiet, Retry: 10 * time.Millisecond}
 	for _, o := range others {
 		cfg.Relays = append(cfg.Relays, o.URL)
 	}
-	return newPeerWith(t, alias, seed, cfg)
+	return cfg
 }
 
 // onRelay waits until io is connected to url.
@@ -103,13 +107,21 @@ func onRelay(t *testing.T, io *peerio.IO, url string) {
 // of its list, and a peer there opens a port to it that carries data.
 func TestFailover(t *testing.T) {
 	r1, r2 := startNode(t), startNode(t)
-	ana := clusterPeer(t, "ana", 1, r1, r2)
+	cfg := clusterConfig(r1, r2)
+	moves := make(chan string, 16)
+	cfg.OnRelay = func(url string) { moves <- url }
+	ana := newPeerWith(t, "ana", 1, cfg)
 	ana.online(t)
 	if got := ana.RelayURL(); got != r1.URL {
 		t.Fatalf("Ana went online on %q, want the first choice %s", got, r1.URL)
 	}
 	r1.kill()
 	onRelay(t, ana.IO, r2.URL)
+	for _, want := range []string{"", r2.URL} {
+		if got := <-moves; got != want {
+			t.Fatalf("OnRelay told %q, want %q", got, want)
+		}
+	}
 
 	bob := clusterPeer(t, "bob", 2, r2)
 	bob.online(t)

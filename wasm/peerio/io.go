@@ -92,6 +92,11 @@ type Config struct {
 	// (and would replace that newer connection in turn), false stays
 	// offline until Close. Nil reconnects.
 	Reconnect func(replaced bool) bool
+	// OnRelay, if set, is told from the relay loop when the connection
+	// ended ("") and when the IO is connected again (the relay's URL): not
+	// of On's first connection (RelayURL says it), nor of the end Close
+	// makes. It must not block.
+	OnRelay func(url string)
 	// StrangerBuffer and StrangerTotal replace MaxStrangerBuffer and
 	// MaxStrangerTotal (zero keeps them): a peer whose work is to take
 	// what strangers send (a mirror: every author pinning to it is one)
@@ -305,12 +310,19 @@ func (io *IO) run(ctx context.Context, c *relay.Client) {
 		for _, p := range ports {
 			p.shut(fmt.Errorf("peerio: relay connection lost: %w", ErrOffline))
 		}
+		if ctx.Err() != nil {
+			return
+		}
+		if io.cfg.OnRelay != nil {
+			io.cfg.OnRelay("")
+		}
 		if io.cfg.Reconnect != nil && !io.cfg.Reconnect(replaced) {
 			io.cfg.Logger.Info("peerio: relay connection ended; staying offline", "peer", io.ID().Short(), "replaced", replaced)
 			io.traceEvent(traceOffline, io.ID())
 			return
 		}
-		if c = io.redial(ctx); c == nil {
+		var url string
+		if c, url = io.redial(ctx); c == nil {
 			return
 		}
 		io.mu.Lock()
@@ -323,21 +335,25 @@ func (io *IO) run(ctx context.Context, c *relay.Client) {
 		if len(watch) > 0 {
 			_ = c.Watch(ctx, watch...)
 		}
+		if io.cfg.OnRelay != nil {
+			io.cfg.OnRelay(url)
+		}
 	}
 }
 
 // redial waits about Config.Retry (jitter), then tries the relays in turn from the one
 // last reached, each once, until one accepts this peer; it waits
 // Config.Retry again after every round that failed. It returns the new
-// connection, set as io.client, or nil once ctx ended.
-func (io *IO) redial(ctx context.Context) *relay.Client {
+// connection, set as io.client, and its relay's URL, or nil once ctx
+// ended.
+func (io *IO) redial(ctx context.Context) (*relay.Client, string) {
 	io.mu.Lock()
 	from := io.at
 	io.mu.Unlock()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return nil, ""
 		case <-time.After(jitter(io.cfg.Retry)):
 		}
 		c, at, err := io.dial(ctx, from)
@@ -348,10 +364,10 @@ func (io *IO) redial(ctx context.Context) *relay.Client {
 			if at != from {
 				io.cfg.Logger.Info("peerio: moved to another relay", "peer", io.ID().Short(), "relay", io.urls[at])
 			}
-			return c
+			return c, io.urls[at]
 		}
 		if ctx.Err() != nil {
-			return nil
+			return nil, ""
 		}
 		io.cfg.Logger.Warn("peerio: relay unreachable", "peer", io.ID().Short(), "relays", len(io.urls), "err", err)
 		io.traceEvent(traceNoRelay, io.ID())

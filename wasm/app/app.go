@@ -42,19 +42,19 @@ const (
 
 // Config configures an App.
 type Config struct {
-	Profile *vault.Profile // open; the App owns it from Start on (Close closes it)
-	Relay   string         // relay websocket URL
+	Profile  *vault.Profile    // open; the App owns it from Start on (Close closes it)
+	Relay    string            // relay websocket URL
+	RTC      *peerio.RTCConfig // nil: relay only
+	Devtools string            // devtools /peer URL, "" for none
+	Mirrors  []identity.ID     // mirrors to pin to and read from (room.Config.Mirrors)
+	Logger   *slog.Logger      // nil: slog.Default()
 	// Relays are the websocket URLs of other nodes of Relay's cluster:
 	// every IO the App makes (the profile's, a pairing's, the identity's
 	// during a recall) goes online at Relay, or at the first of these that
 	// answers, and moves to another when its node dies
 	// (peerio.Config.Relays). Start ignores those that are not ws:// or
 	// wss:// URLs (relay.CheckRelayURL) and Relay itself. Nil: Relay only.
-	Relays   []string
-	RTC      *peerio.RTCConfig // nil: relay only
-	Devtools string            // devtools /peer URL, "" for none
-	Mirrors  []identity.ID     // mirrors to pin to and read from (room.Config.Mirrors)
-	Logger   *slog.Logger      // nil: slog.Default()
+	Relays []string
 	// Delete deletes a profile's storage (Reset); nil: Reset only closes.
 	Delete func(ctx context.Context, name string) error
 	// Reload is called after devtools commanded a reset (the page

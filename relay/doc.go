@@ -73,7 +73,10 @@
 //
 // The page (StaticHandler) is served with a Content-Security-Policy
 // (PageCSP: its own scripts, connections to its origin and to loopback
-// devtools only, no framing), nosniff and no referrer.
+// devtools only, no framing), nosniff and no referrer. In a cluster the
+// page is told the relay nodes (PageConfig.Relays, served live by
+// ConfigHandlerFunc) and may connect to them too (PageCSPWith,
+// StaticHandlerCSP).
 //
 // # Wasm
 //

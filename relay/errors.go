@@ -26,6 +26,9 @@ var (
 	// ErrDevtoolsURL means a devtools address the page may not report to
 	// (see CheckDevtoolsURL).
 	ErrDevtoolsURL = errors.New("relay: devtools URL must be ws:// on loopback (127.0.0.1 or localhost)")
+	// ErrRelayURL means a relay node's address the page may not be sent
+	// to (see CheckRelayURL).
+	ErrRelayURL = errors.New("relay: relay URL must be ws:// or wss:// with a host, and no wildcard, quote, semicolon or space")
 )
 
 // Reasons the server sends when it closes a connection.

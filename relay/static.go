@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -33,6 +34,53 @@ func init() {
 const PageCSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self' ws://127.0.0.1:* ws://localhost:*; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
+// PageCSPWith returns PageCSP with the origins of relays (websocket URLs
+// of other nodes of the cluster, see CheckRelayURL) added to connect-src,
+// so the page may reach them; with none it returns PageCSP. An invalid
+// URL is an error (ErrRelayURL), and no policy.
+func PageCSPWith(relays ...string) (string, error) {
+	var extra []string
+	for _, raw := range relays {
+		if err := CheckRelayURL(raw); err != nil {
+			return "", err
+		}
+		u, _ := url.Parse(raw)
+		origin := strings.ToLower(u.Scheme) + "://" + u.Host
+		if !slices.Contains(extra, origin) {
+			extra = append(extra, origin)
+		}
+	}
+	if len(extra) == 0 {
+		return PageCSP, nil
+	}
+	const connect = "connect-src 'self' ws://127.0.0.1:* ws://localhost:*"
+	return strings.Replace(PageCSP, connect, connect+" "+strings.Join(extra, " "), 1), nil
+}
+
+// CheckRelayURL checks a relay node's address for PageConfig.Relays and
+// PageCSPWith: a ws:// or wss:// URL with a host, no user, query or
+// fragment, and nothing that could end or widen a CSP source (no
+// wildcard, quote, semicolon, comma or space).
+func CheckRelayURL(raw string) error {
+	bad := func() error { return fmt.Errorf("%w: %q", ErrRelayURL, clip(raw, 64)) }
+	if strings.ContainsAny(raw, "*'\"\\;, \t\r\n") {
+		return bad()
+	}
+	for _, r := range raw {
+		if r < 0x21 || r > 0x7e {
+			return bad()
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil || u.Hostname() == "" || u.Opaque != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return bad()
+	}
+	if s := strings.ToLower(u.Scheme); s != "ws" && s != "wss" {
+		return bad()
+	}
+	return nil
+}
+
 // configCSP is the policy of /config.json: data, never a document.
 const configCSP = "default-src 'none'; frame-ancestors 'none'"
 
@@ -51,9 +99,15 @@ func pageHeaders(h http.Header, csp string) {
 // the original's content type. It does not check Host: mount it behind
 // Server.CheckHost.
 func StaticHandler(dir string) http.Handler {
+	return StaticHandlerCSP(dir, func() string { return PageCSP })
+}
+
+// StaticHandlerCSP is StaticHandler with the policy csp returns for each
+// response (PageCSPWith the cluster's relays, which may change).
+func StaticHandlerCSP(dir string, csp func() string) http.Handler {
 	files := http.FileServer(http.Dir(dir))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pageHeaders(w.Header(), PageCSP)
+		pageHeaders(w.Header(), csp())
 		name := path.Clean("/" + r.URL.Path)
 		if strings.HasSuffix(name, "/") {
 			files.ServeHTTP(w, r)
@@ -105,16 +159,40 @@ type PageConfig struct {
 	// Mirrors are the peer ids (z-base-32) of the mirrors the page's
 	// profiles pin their books to and read them from (relay/mirror).
 	Mirrors []string `json:"mirrors,omitempty"`
+	// Relays are the websocket URLs of the cluster's relay nodes, this
+	// node first (CheckRelayURL each): the page goes online at the first
+	// and moves to the others when its node dies. The page's CSP must let
+	// it reach them (PageCSPWith).
+	Relays []string `json:"relays,omitempty"`
 }
 
 // ConfigHandler serves cfg as JSON, with the page's security headers.
 func ConfigHandler(cfg PageConfig) http.Handler {
 	b, _ := json.Marshal(cfg)
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		pageHeaders(w.Header(), configCSP)
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(b)
+		writeConfig(w, b)
 	})
+}
+
+// ConfigHandlerFunc serves the PageConfig cfg returns for each request
+// (lists that change while the server runs, such as live mirrors and
+// relay nodes) as JSON, with the page's security headers. cfg must be
+// safe to call from concurrent requests.
+func ConfigHandlerFunc(cfg func() PageConfig) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		b, err := json.Marshal(cfg())
+		if err != nil {
+			http.Error(w, "config unavailable", http.StatusInternalServerError)
+			return
+		}
+		writeConfig(w, b)
+	})
+}
+
+func writeConfig(w http.ResponseWriter, b []byte) {
+	pageHeaders(w.Header(), configCSP)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
 }
 
 // CheckDevtoolsURL checks a devtools address for PageConfig: a ws:// URL

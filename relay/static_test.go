@@ -2,13 +2,17 @@ package relay_test
 
 import (
 	"compress/gzip"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/task-messenger/task-messenger/relay"
@@ -160,5 +164,125 @@ func TestCheckDevtoolsURL(t *testing.T) {
 		if err := relay.CheckDevtoolsURL(raw); (err == nil) != ok {
 			t.Errorf("%s: %v", raw, err)
 		}
+	}
+}
+
+// cspDirectives splits a policy into its directives' values by name.
+func cspDirectives(csp string) map[string]string {
+	dirs := map[string]string{}
+	for _, d := range strings.Split(csp, ";") {
+		name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
+		dirs[name] = value
+	}
+	return dirs
+}
+
+// TestPageCSPWith: the relays of a cluster are added to connect-src as
+// origins, once each; every other directive stays; none keeps PageCSP.
+func TestPageCSPWith(t *testing.T) {
+	if csp, err := relay.PageCSPWith(); err != nil || csp != relay.PageCSP {
+		t.Fatalf("no relays: %q, %v; want PageCSP", csp, err)
+	}
+	csp, err := relay.PageCSPWith("ws://127.0.0.1:8082/relay", "wss://node2.example.org/relay", "WSS://node2.example.org/other", "ws://[::1]:9000/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, base := cspDirectives(csp), cspDirectives(relay.PageCSP)
+	want := "'self' ws://127.0.0.1:* ws://localhost:* ws://127.0.0.1:8082 wss://node2.example.org ws://[::1]:9000"
+	if got["connect-src"] != want {
+		t.Errorf("connect-src %q, want %q", got["connect-src"], want)
+	}
+	for name, value := range base {
+		if name != "connect-src" && got[name] != value {
+			t.Errorf("%s %q, want %q as in PageCSP", name, got[name], value)
+		}
+	}
+	if len(got) != len(base) {
+		t.Errorf("%d directives, want %d", len(got), len(base))
+	}
+}
+
+// TestCheckRelayURL: only ws:// and wss:// URLs with a host, and nothing
+// that would widen or end a CSP source, are relay nodes' addresses.
+func TestCheckRelayURL(t *testing.T) {
+	for _, ok := range []string{"ws://127.0.0.1:8080/relay", "wss://relay.example.org/relay", "ws://localhost:8082", "ws://[::1]:8080/relay"} {
+		if err := relay.CheckRelayURL(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{
+		"", "http://127.0.0.1:8080/relay", "https://x.org", "javascript:alert(1)", "ws:/relay", "ws://",
+		"ws://*.example.org", "ws://*:8080", "ws://a.org/*", "ws://a.org 'unsafe-inline'", "ws://a.org;script-src *",
+		"ws://a.org,ws://b.org", "ws://user:pw@a.org", "ws://a.org/?q=1", "ws://a.org/#x", "ws://a.org\t", "ws://a.org\n",
+		"ws://a\\b.org", "ws://a.org/\"", "ws://a.org:port", "ws://é.org",
+	} {
+		if err := relay.CheckRelayURL(bad); !errors.Is(err, relay.ErrRelayURL) {
+			t.Errorf("%q: %v, want ErrRelayURL", bad, err)
+		}
+		if _, err := relay.PageCSPWith("ws://127.0.0.1:8082", bad); !errors.Is(err, relay.ErrRelayURL) {
+			t.Errorf("PageCSPWith %q: %v, want ErrRelayURL", bad, err)
+		}
+	}
+}
+
+// TestLiveConfig: ConfigHandlerFunc serves the config of the moment, with
+// the relays, and StaticHandlerCSP the policy of the moment.
+func TestLiveConfig(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte("<!doctype html>"), 0o644)
+	var mu sync.Mutex
+	relays := []string{"ws://127.0.0.1:8080/relay"}
+	now := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(relays)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/config.json", relay.ConfigHandlerFunc(func() relay.PageConfig { return relay.PageConfig{Relays: now()} }))
+	mux.Handle("/", relay.StaticHandlerCSP(dir, func() string {
+		csp, err := relay.PageCSPWith(now()...)
+		if err != nil {
+			t.Error(err)
+		}
+		return csp
+	}))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	get := func(path string) (*http.Response, []byte) {
+		t.Helper()
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, b
+	}
+	check := func(want []string) {
+		t.Helper()
+		res, b := get("/config.json")
+		var cfg relay.PageConfig
+		if err := json.Unmarshal(b, &cfg); err != nil || !slices.Equal(cfg.Relays, want) {
+			t.Errorf("config %s (%v), want relays %q", b, err, want)
+		}
+		if res.Header.Get("Content-Type") != "application/json" || res.Header.Get("Content-Security-Policy") != "default-src 'none'; frame-ancestors 'none'" {
+			t.Errorf("config headers %v", res.Header)
+		}
+		res, _ = get("/")
+		connect := cspDirectives(res.Header.Get("Content-Security-Policy"))["connect-src"]
+		for _, u := range want {
+			origin := strings.TrimSuffix(u, "/relay")
+			if !strings.Contains(connect, " "+origin) {
+				t.Errorf("page connect-src %q lacks %s", connect, origin)
+			}
+		}
+	}
+	check([]string{"ws://127.0.0.1:8080/relay"})
+	mu.Lock()
+	relays = append(relays, "ws://127.0.0.1:8082/relay")
+	mu.Unlock()
+	check([]string{"ws://127.0.0.1:8080/relay", "ws://127.0.0.1:8082/relay"})
+	if _, b := get("/config.json"); !strings.Contains(string(b), `"relays":`) {
+		t.Errorf("config %s has no relays key", b)
 	}
 }

@@ -880,8 +880,11 @@
         state.stopped = true
         setState($('me-state'), 'open in another tab: reload to use it here', 'error')
         $('send').disabled = true
-      } else if (ev.peer === app.id) setState($('me-state'), ev.state, ev.state) // the relay connection
-      else { refreshMembersSoon(); refreshDevices() }
+      } else if (ev.peer === app.id) { // the relay connection, and which node of the cluster it is on
+        setState($('me-state'), ev.state, ev.state)
+        $('me-state').dataset.relay = ev.relay || ''
+        $('me-state').title = ev.relay ? `relay: ${ev.relay}` : ''
+      } else { refreshMembersSoon(); refreshDevices() }
     })
     app.on('error', (ev) => { $('me-state').title = ev.error })
     app.on('equivocation', (ev) => { if (ev.task === state.current) refreshMembersSoon() })

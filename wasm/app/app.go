@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/task-messenger/task-messenger/relay"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/subs"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -23,7 +25,7 @@ import (
 const (
 	StateConnecting = "connecting" // going online for the first time
 	StateOnline     = "online"     // the relay accepted this peer
-	StateOffline    = "offline"    // the last attempt failed; trying again
+	StateOffline    = "offline"    // the last attempt failed, or the connection dropped; trying again
 	StateReplaced   = "replaced"   // another tab writes the profile: stopped
 	StateClosed     = "closed"     // Close or Reset
 	StateReset      = "reset"      // Reset deleted the profile (an event only)
@@ -46,6 +48,13 @@ type Config struct {
 	Devtools string            // devtools /peer URL, "" for none
 	Mirrors  []identity.ID     // mirrors to pin to and read from (room.Config.Mirrors)
 	Logger   *slog.Logger      // nil: slog.Default()
+	// Relays are the websocket URLs of other nodes of Relay's cluster:
+	// every IO the App makes (the profile's, a pairing's, the identity's
+	// during a recall) goes online at Relay, or at the first of these that
+	// answers, and moves to another when its node dies
+	// (peerio.Config.Relays). Start ignores those that are not ws:// or
+	// wss:// URLs (relay.CheckRelayURL) and Relay itself. Nil: Relay only.
+	Relays []string
 	// Delete deletes a profile's storage (Reset); nil: Reset only closes.
 	Delete func(ctx context.Context, name string) error
 	// Reload is called after devtools commanded a reset (the page
@@ -112,6 +121,7 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Relays = otherRelays(cfg.Relay, cfg.Relays)
 	root, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a := &App{cfg: cfg, root: root, cancel: cancel, profile: cfg.Profile, state: StateConnecting,
 		stopReport: func() {}, life: make(chan struct{}, 1)}
@@ -182,7 +192,11 @@ func (a *App) emit(ev Event) {
 
 // setState records the own connection state and emits it as a 'peer'
 // event for the own id; nothing changes once closed.
-func (a *App) setState(s string) {
+func (a *App) setState(s string) { a.setRelayState(s, "") }
+
+// setRelayState is setState with the URL of the relay the App is on
+// (online).
+func (a *App) setRelayState(s, relay string) {
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
@@ -191,7 +205,7 @@ func (a *App) setState(s string) {
 	a.state = s
 	self := a.profile.ID
 	a.mu.Unlock()
-	a.emit(Event{Type: room.EventPeer, Peer: self, State: s})
+	a.emit(Event{Type: room.EventPeer, Peer: self, State: s, Relay: relay})
 }
 
 // start opens the messenger on the current profile and goes online in the
@@ -204,16 +218,26 @@ func (a *App) start(ctx context.Context) error {
 		return ErrClosed
 	}
 	db := p.DB
-	iocfg := peerio.Config{Relay: a.cfg.Relay, Logger: a.cfg.Logger, WebRTC: a.cfg.RTC,
-		// The relay connection ended (another tab of this profile may have
-		// replaced it): stay offline if a tab opened the profile after this
-		// one (it is the writer; watchStale then stops this App), else
-		// connect again.
-		Reconnect: func(bool) bool {
-			ctx, cancel := context.WithTimeout(a.root, checkTimeout)
-			defer cancel()
-			return !errors.Is(db.CheckWriter(ctx), journal.ErrStaleWriter)
-		}}
+	iocfg := a.ioConfig()
+	iocfg.WebRTC = a.cfg.RTC
+	// The relay connection ended (another tab of this profile may have
+	// replaced it): stay offline if a tab opened the profile after this
+	// one (it is the writer; watchStale then stops this App), else
+	// connect again.
+	iocfg.Reconnect = func(bool) bool {
+		ctx, cancel := context.WithTimeout(a.root, checkTimeout)
+		defer cancel()
+		return !errors.Is(db.CheckWriter(ctx), journal.ErrStaleWriter)
+	}
+	// The relay connection dropped (offline: trying the cluster's nodes)
+	// or is back, maybe on another node.
+	iocfg.OnRelay = func(url string) {
+		if url == "" {
+			a.setState(StateOffline)
+		} else {
+			a.setRelayState(StateOnline, url)
+		}
+	}
 	io := peerio.New(p.Name, db.Identity().Seed(), iocfg)
 	online := make(chan struct{})
 	dial := func(ctx context.Context, peer identity.ID) (port.Port, error) {
@@ -267,6 +291,23 @@ func (a *App) start(ctx context.Context) error {
 	return nil
 }
 
+// ioConfig is the relay part of the Config of every IO the App makes.
+func (a *App) ioConfig() peerio.Config {
+	return peerio.Config{Relay: a.cfg.Relay, Relays: a.cfg.Relays, Logger: a.cfg.Logger}
+}
+
+// otherRelays is urls without those that are not ws:// or wss:// URLs
+// (relay.CheckRelayURL), without first and without repeats.
+func otherRelays(first string, urls []string) []string {
+	var out []string
+	for _, u := range urls {
+		if u != first && !slices.Contains(out, u) && relay.CheckRelayURL(u) == nil {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // goOnline connects to the relay, trying again (waiting 250 ms, doubling
 // up to 5 s) until it succeeds or ctx ends; then closes online.
 func (a *App) goOnline(ctx context.Context, io *peerio.IO, m *room.Messenger, online chan struct{}) {
@@ -277,7 +318,7 @@ func (a *App) goOnline(ctx context.Context, io *peerio.IO, m *room.Messenger, on
 		cancel()
 		if err == nil && ctx.Err() == nil {
 			close(online)
-			a.setState(StateOnline)
+			a.setRelayState(StateOnline, io.RelayURL())
 			return
 		}
 		if ctx.Err() != nil {

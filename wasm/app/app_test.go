@@ -223,6 +223,40 @@ func TestRetriesUntilRelayUp(t *testing.T) {
 	rec.wait(t, "online after the relay came up", online(a.ID()))
 }
 
+// TestOtherRelays: Config.Relays keeps the ws:// and wss:// URLs other
+// than Relay, once each, in order.
+func TestOtherRelays(t *testing.T) {
+	got := otherRelays("ws://a:1/relay", []string{"ws://b:2/relay", "ws://a:1/relay", "http://c/relay", "", "wss://d/relay",
+		"ws://*.e/relay", "ws://b:2/relay", "ws://f/relay 'unsafe-inline'", "javascript:1"})
+	if want := []string{"ws://b:2/relay", "wss://d/relay"}; !slices.Equal(got, want) {
+		t.Fatalf("otherRelays %q, want %q", got, want)
+	}
+}
+
+// TestRelaysFallback: with its first relay down, the App goes online at
+// another of Config.Relays.
+func TestRelaysFallback(t *testing.T) {
+	url := relaytest.Start(t, relay.DefaultLimits())
+	ctx := testCtx(t)
+	p, err := vault.Open(ctx, "ana", memOpener, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Start(ctx, Config{Profile: p, Relay: deadRelay(t), Relays: []string{"http://127.0.0.1:1/", url}, Logger: quiet})
+	if err != nil {
+		p.Close()
+		t.Fatal(err)
+	}
+	defer a.Close()
+	record(a).wait(t, "online", online(a.ID()))
+	a.mu.Lock()
+	io := a.io
+	a.mu.Unlock()
+	if got := io.RelayURL(); got != url {
+		t.Fatalf("online at %q, want %s", got, url)
+	}
+}
+
 // TestCloseCancelsJoin: a join waiting for an offline host returns with
 // ErrClosed when the App closes, and Close returns.
 func TestCloseCancelsJoin(t *testing.T) {

@@ -97,7 +97,7 @@ func (a *App) LinkDevice(ctx context.Context, label string) (code string, qrPNG 
 // serveOffer goes online as offer's rendezvous key and serves it in the
 // background, replacing the offer shown before.
 func (a *App) serveOffer(ctx context.Context, offer *pairing.Offer, label string) error {
-	io := peerio.New(a.Profile()+"-link", offer.Code.Rendezvous().Seed(), peerio.Config{Relay: a.cfg.Relay, Logger: a.cfg.Logger})
+	io := peerio.New(a.Profile()+"-link", offer.Code.Rendezvous().Seed(), a.ioConfig())
 	ports := make(chan port.Port, maxClaims)
 	octx, cancel := context.WithTimeout(ctx, onlineTimeout)
 	err := io.On(octx, func(p port.Port) {
@@ -362,7 +362,7 @@ func (a *App) link(ctx context.Context, c pairing.Code, label string) error {
 // given, as JSON, and the certificate in it, checked.
 func (a *App) claim(ctx context.Context, p *vault.Profile, c pairing.Code, label string) ([]byte, *device.Cert, error) {
 	rv := c.Rendezvous().ID()
-	io := peerio.New(p.Name, p.DB.Identity().Seed(), peerio.Config{Relay: a.cfg.Relay, Logger: a.cfg.Logger})
+	io := peerio.New(p.Name, p.DB.Identity().Seed(), a.ioConfig())
 	defer io.Close()
 	octx, cancel := context.WithTimeout(ctx, onlineTimeout)
 	err := io.On(octx, func(pt port.Port) {

@@ -14,7 +14,8 @@ import (
 //	task         → {type, task}
 //	member       → {type, task, peer, state}   (state 'added', 'paired', 'removed')
 //	removed      → {type, task, peer}   (this profile was removed from task by peer, its creator)
-//	peer         → {type, peer, state}   (the own id: the App's State)
+//	peer         → {type, peer, state, relay}   (the own id: the App's State;
+//	               relay: the relay node's URL while online)
 //	error        → {type, error}
 //	equivocation → {type, task, peer, evidence}
 //	fork         → {type, task, peer, state, error}   (state '', 'healed', 'followed')
@@ -43,13 +44,14 @@ type Event struct {
 	Restore  *room.RestoreStatus `json:"restore,omitempty"`
 	Device   identity.ID         `json:"device,omitzero"` // EventDevice, EventLink
 	Label    string              `json:"label,omitempty"` // EventLink
+	Relay    string              `json:"relay,omitempty"` // own EventPeer while online
 }
 
 // MarshalJSON writes ev with its zero fields left out, "type" first (the
 // tabs and the JS API read it alone: package jsonhead).
 func (ev Event) MarshalJSON() ([]byte, error) {
 	o := eventJSON{Type: ev.Type, Message: ev.Message, State: ev.State, Error: ev.Error,
-		Evidence: ev.Evidence, Book: ev.Book, Restore: ev.Restore, Label: ev.Label}
+		Evidence: ev.Evidence, Book: ev.Book, Restore: ev.Restore, Label: ev.Label, Relay: ev.Relay}
 	if ev.Task != (room.TaskID{}) {
 		o.Task = &ev.Task
 	}
@@ -75,6 +77,7 @@ type eventJSON struct {
 	Restore  *room.RestoreStatus `json:"restore,omitempty"`
 	Device   *identity.ID        `json:"device,omitempty"`
 	Label    string              `json:"label,omitempty"`
+	Relay    string              `json:"relay,omitempty"`
 }
 
 // eventOf is a messenger event as the page sees it.

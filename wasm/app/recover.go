@@ -132,7 +132,7 @@ func (a *App) recallAsIdentity(ctx context.Context, p *vault.Profile, m *room.Me
 		close(done)
 		return done
 	}
-	io := peerio.New(p.Name+"-identity", p.Identity.Seed(), peerio.Config{Relay: a.cfg.Relay, Logger: a.cfg.Logger})
+	io := peerio.New(p.Name+"-identity", p.Identity.Seed(), a.ioConfig())
 	go func() {
 		defer close(done)
 		defer io.Close()

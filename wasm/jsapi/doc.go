@@ -24,6 +24,14 @@
 // the small service interface, so something else can stand behind it (a
 // tab that forwards its calls to the profile's writer).
 //
+// Relay nodes: without a relay option, tm.open goes online at the page's
+// own origin (/relay) and takes the other nodes of its relay cluster from
+// the relays of /config.json (ws:// or wss:// URLs; others are ignored):
+// when its node dies, every connection of the app (the profile's, a
+// pairing's, a recall's) moves to the next node that answers, and its
+// ports to peers reopen (app.Config.Relays, peerio.Config.Relays). An
+// explicit relay option means that relay only. tm.IO uses its relay only.
+//
 // tm.vault and tm.DB on IndexedDB join the profile's tabs too (package
 // tabs), as partial tabs (tabs.Config.Partial): their db object calls
 // package dbcall's methods ("db.books", "db.add"…) through the tab, which

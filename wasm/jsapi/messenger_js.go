@@ -103,6 +103,7 @@ func (a *API) openApp(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
+	relays := relaysOpt(opts, page)
 	webrtc := opts.Get("webrtc").Truthy()
 	recoverCode, err := stringOpt(opts, "recover", "")
 	if err != nil {
@@ -128,7 +129,7 @@ func (a *API) openApp(args []js.Value) (any, error) {
 		if err != nil {
 			return appService{}, err
 		}
-		cfg := app.Config{Profile: p, Relay: relayURL, Devtools: devtools, Mirrors: mirrors, Logger: slog.Default(),
+		cfg := app.Config{Profile: p, Relay: relayURL, Relays: relays, Devtools: devtools, Mirrors: mirrors, Logger: slog.Default(),
 			Delete:  a.storage.Delete,
 			Reload:  func() { js.Global().Get("location").Call("reload") },
 			Take:    a.take,
@@ -228,7 +229,8 @@ func newJSApp(svc service) *jsApp {
 }
 
 // pageConfig is the serving origin's configuration (/config.json, written
-// by the relay's -devtools and -mirror flags), or undefined.
+// by the relay's -devtools and -mirror flags, and its cluster's relay
+// nodes), or undefined.
 func pageConfig(ctx context.Context) js.Value {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -256,6 +258,33 @@ func devtoolsOpt(opts, page js.Value) (string, error) {
 		return "", nil
 	}
 	return page.Get("devtools").String(), nil
+}
+
+// maxRelays bounds the relay nodes taken from the page's configuration.
+const maxRelays = 16
+
+// relaysOpt is the other relay nodes to move to when the relay's node
+// dies: none when opts.relay is given (that relay only), else the strings
+// of page's relays (pageConfig), at most maxRelays; app.Start drops those
+// that are not ws:// or wss:// URLs and the one used as relay.
+func relaysOpt(opts, page js.Value) []string {
+	if v := opts.Get("relay"); !v.IsUndefined() && !v.IsNull() {
+		return nil
+	}
+	if page.Type() != js.TypeObject {
+		return nil
+	}
+	v := page.Get("relays")
+	if !js.Global().Get("Array").Call("isArray", v).Bool() {
+		return nil
+	}
+	var urls []string
+	for i := range min(v.Length(), maxRelays) {
+		if s := v.Index(i); s.Type() == js.TypeString {
+			urls = append(urls, s.String())
+		}
+	}
+	return urls
 }
 
 // maxMirrors bounds the mirrors a profile pins to.

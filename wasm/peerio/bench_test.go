@@ -110,3 +110,69 @@ func BenchmarkPortThroughput(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFailover kills the relay node two peers are on (each knows the
+// cluster's two nodes, with the default Retry, as the page) and measures
+// the time from the node's death until both are online on the other node
+// (reconnect-ms) and until their port has reopened and carried a message
+// both ways (port-ms): means, and the slowest of the runs (-max-ms).
+func BenchmarkFailover(b *testing.B) {
+	var reconnect, reopen, maxReconnect, maxReopen time.Duration
+	for b.Loop() {
+		r, p := failoverOnce(b)
+		reconnect += r
+		reopen += p
+		maxReconnect, maxReopen = max(maxReconnect, r), max(maxReopen, p)
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	n := time.Duration(b.N)
+	b.ReportMetric(ms(reconnect/n), "reconnect-ms")
+	b.ReportMetric(ms(reopen/n), "port-ms")
+	b.ReportMetric(ms(maxReconnect), "reconnect-max-ms")
+	b.ReportMetric(ms(maxReopen), "port-max-ms")
+}
+
+// failoverOnce runs one failover of BenchmarkFailover.
+func failoverOnce(b *testing.B) (reconnect, reopen time.Duration) {
+	b.StopTimer()
+	r1, r2 := startNode(b), startNode(b)
+	defer r2.kill()
+	ctx := context.Background()
+	mk := func(n byte) (*peerio.IO, chan port.Port) {
+		io := peerio.New("bench", identity.Seed{n}, peerio.Config{Relay: r1.URL, Relays: []string{r2.URL}, Logger: quiet})
+		ch := make(chan port.Port, 4)
+		if err := io.On(ctx, func(p port.Port) { ch <- p }); err != nil {
+			b.Fatal(err)
+		}
+		return io, ch
+	}
+	ana, anaPorts := mk(1)
+	defer ana.Close()
+	bob, bobPorts := mk(2)
+	defer bob.Close()
+	if _, err := ana.At(ctx, bob.ID()); err != nil {
+		b.Fatal(err)
+	}
+	<-anaPorts
+	if _, err := bob.At(ctx, (<-bobPorts).Remote()); err != nil { // as the room does
+		b.Fatal(err)
+	}
+	b.StartTimer()
+	start := time.Now()
+	r1.kill()
+	for ana.RelayURL() != r2.URL || bob.RelayURL() != r2.URL {
+		time.Sleep(time.Millisecond)
+	}
+	reconnect = time.Since(start)
+	pa, pb := <-anaPorts, <-bobPorts
+	for _, pp := range [][2]port.Port{{pa, pb}, {pb, pa}} {
+		if err := pp[0].Send(ctx, []byte("again")); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := pp[1].Recv(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reopen = time.Since(start)
+	return reconnect, reopen
+}

@@ -13,6 +13,7 @@ const (
 	TraceRefused = traceRefused
 	TraceOffline = traceOffline
 	TraceAnswer  = traceAnswer
+	TraceNoRelay = traceNoRelay
 )
 
 // SetTrace makes io call f on the events above. Call it before On.

@@ -38,6 +38,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,9 +69,18 @@ const (
 type Config struct {
 	// Relay is the relay's websocket URL, e.g. ws://127.0.0.1:8080/relay.
 	Relay string
+	// Relays are the websocket URLs of other nodes of the same relay
+	// cluster, tried in turn after Relay (the first choice) when it cannot
+	// be reached: see On.
+	Relays []string
+	// DialTimeout bounds each attempt to reach one relay while there are
+	// others to try (default 5s), so a node that does not answer does not
+	// hold up the next.
+	DialTimeout time.Duration
 	// Logger; slog.Default() if nil.
 	Logger *slog.Logger
-	// Retry is the wait before reconnecting to the relay (default 1s).
+	// Retry is the wait before reconnecting to the relay (default 1s;
+	// each wait is drawn between Retry/2 and 3*Retry/2).
 	Retry time.Duration
 	// WebRTC moves ports to a direct data channel when one opens; nil
 	// keeps every port on the relay.
@@ -81,6 +92,11 @@ type Config struct {
 	// (and would replace that newer connection in turn), false stays
 	// offline until Close. Nil reconnects.
 	Reconnect func(replaced bool) bool
+	// OnRelay, if set, is told from the relay loop when the connection
+	// ended ("") and when the IO is connected again (the relay's URL): not
+	// of On's first connection (RelayURL says it), nor of the end Close
+	// makes. It must not block.
+	OnRelay func(url string)
 	// StrangerBuffer and StrangerTotal replace MaxStrangerBuffer and
 	// MaxStrangerTotal (zero keeps them): a peer whose work is to take
 	// what strangers send (a mirror: every author pinning to it is one)
@@ -95,6 +111,7 @@ type IO struct {
 	key   *identity.Key // immutable
 	cfg   Config        // immutable
 	rtc   *webrtc.API   // immutable; nil without Config.WebRTC
+	urls  []string      // immutable: Config.Relay, then Config.Relays, without repeats
 
 	// trace, if set (by tests, before On), is told of events tests wait
 	// for; immutable once the IO is online.
@@ -108,6 +125,8 @@ type IO struct {
 
 	mu        sync.Mutex
 	client    *relay.Client          // guarded by mu: nil while offline or reconnecting
+	url       string                 // guarded by mu: the relay client is connected to; "" when client is nil
+	at        int                    // guarded by mu: index in urls of the relay last reached
 	handler   func(port.Port)        // guarded by mu
 	cancel    context.CancelFunc     // guarded by mu: ends the relay loop; nil while offline
 	loop      chan struct{}          // guarded by mu: closed when the relay loop ended
@@ -133,6 +152,7 @@ const (
 	traceRefused = "refused" // a handshake message was refused
 	traceOffline = "offline" // the relay connection ended and the IO stays offline (Config.Reconnect)
 	traceAnswer  = "answer"  // a port to an offerer is current, its answer not yet sent
+	traceNoRelay = "norelay" // a round through every relay failed (reconnecting); told with this peer's id
 )
 
 func (io *IO) traceEvent(event string, peer identity.ID) {
@@ -149,6 +169,9 @@ func New(alias string, seed identity.Seed, cfg Config) *IO {
 	if cfg.Retry == 0 {
 		cfg.Retry = time.Second
 	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
 	if cfg.StrangerBuffer <= 0 {
 		cfg.StrangerBuffer = MaxStrangerBuffer
 	}
@@ -159,7 +182,7 @@ func New(alias string, seed identity.Seed, cfg Config) *IO {
 	if cfg.WebRTC != nil {
 		rtc = newRTCAPI(cfg.WebRTC)
 	}
-	return &IO{alias: alias, key: identity.New(seed), cfg: cfg, rtc: rtc,
+	return &IO{alias: alias, key: identity.New(seed), cfg: cfg, rtc: rtc, urls: relayURLs(cfg),
 		ports: make(map[identity.ID]*Port), bySID: make(map[sessionID]*Port),
 		offers: make(map[identity.ID]*offer), online: make(map[identity.ID]bool), wanted: make(map[identity.ID]bool),
 		changed: make(chan struct{}), strangerOffers: rate.NewLimiter(StrangerOffers, StrangerOfferBurst),
@@ -172,9 +195,24 @@ func (io *IO) ID() identity.ID { return io.key.ID() }
 // Alias returns the name given to New.
 func (io *IO) Alias() string { return io.alias }
 
+// RelayURL returns the websocket URL of the relay this IO is connected to,
+// or "" while it is offline or reconnecting.
+func (io *IO) RelayURL() string {
+	io.mu.Lock()
+	defer io.mu.Unlock()
+	return io.url
+}
+
 // On goes online and calls handler with every new port; On(ctx, nil) goes
-// offline, closing every port. It returns once the relay accepted this
-// peer (or ctx ended).
+// offline, closing every port. It returns once a relay accepted this
+// peer (or ctx ended, or every relay failed once).
+//
+// On tries Config.Relay, then each of Config.Relays in turn. When the
+// connection drops, the IO waits about Config.Retry, tries the relay it was on
+// once, then the next ones in turn without waiting between them, and
+// waits Config.Retry again only when all failed. On the new connection it
+// watches again the peers At waits for, and reopens the ports to peers
+// asked for with At (their peers do the same).
 func (io *IO) On(ctx context.Context, handler func(port.Port)) error {
 	if handler == nil {
 		io.offline()
@@ -187,7 +225,7 @@ func (io *IO) On(ctx context.Context, handler func(port.Port)) error {
 	if running {
 		return nil
 	}
-	c, err := relay.Dial(ctx, io.cfg.Relay, io.key)
+	c, at, err := io.dial(ctx, 0)
 	if err != nil {
 		return fmt.Errorf("peerio: go online: %w", err)
 	}
@@ -205,7 +243,8 @@ func (io *IO) On(ctx context.Context, handler func(port.Port)) error {
 		}
 		return fmt.Errorf("peerio: go online: %w", ErrOffline)
 	}
-	io.client, io.cancel, io.loop, io.loopCtx = c, cancel, make(chan struct{}), loopCtx
+	io.client, io.url, io.at = c, io.urls[at], at
+	io.cancel, io.loop, io.loopCtx = cancel, make(chan struct{}), loopCtx
 	io.notifyLocked()
 	io.mu.Unlock()
 	go io.run(loopCtx, c)
@@ -260,7 +299,7 @@ func (io *IO) run(ctx context.Context, c *relay.Client) {
 		replaced := errors.Is(c.Err(), relay.ErrReplaced)
 		c.Close()
 		io.mu.Lock()
-		io.client = nil
+		io.client, io.url = nil, ""
 		ports := make([]*Port, 0, len(io.ports))
 		for _, p := range io.ports {
 			ports = append(ports, p)
@@ -271,25 +310,22 @@ func (io *IO) run(ctx context.Context, c *relay.Client) {
 		for _, p := range ports {
 			p.shut(fmt.Errorf("peerio: relay connection lost: %w", ErrOffline))
 		}
+		if ctx.Err() != nil {
+			return
+		}
+		if io.cfg.OnRelay != nil {
+			io.cfg.OnRelay("")
+		}
 		if io.cfg.Reconnect != nil && !io.cfg.Reconnect(replaced) {
 			io.cfg.Logger.Info("peerio: relay connection ended; staying offline", "peer", io.ID().Short(), "replaced", replaced)
 			io.traceEvent(traceOffline, io.ID())
 			return
 		}
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(io.cfg.Retry):
-			}
-			var err error
-			if c, err = relay.Dial(ctx, io.cfg.Relay, io.key); err == nil {
-				break
-			}
-			io.cfg.Logger.Warn("peerio: relay unreachable", "peer", io.ID().Short(), "err", err)
+		var url string
+		if c, url = io.redial(ctx); c == nil {
+			return
 		}
 		io.mu.Lock()
-		io.client = c
 		watch := make([]identity.ID, 0, len(io.offers))
 		for id := range io.offers {
 			watch = append(watch, id)
@@ -299,7 +335,86 @@ func (io *IO) run(ctx context.Context, c *relay.Client) {
 		if len(watch) > 0 {
 			_ = c.Watch(ctx, watch...)
 		}
+		if io.cfg.OnRelay != nil {
+			io.cfg.OnRelay(url)
+		}
 	}
+}
+
+// redial waits about Config.Retry (jitter), then tries the relays in turn from the one
+// last reached, each once, until one accepts this peer; it waits
+// Config.Retry again after every round that failed. It returns the new
+// connection, set as io.client, and its relay's URL, or nil once ctx
+// ended.
+func (io *IO) redial(ctx context.Context) (*relay.Client, string) {
+	io.mu.Lock()
+	from := io.at
+	io.mu.Unlock()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ""
+		case <-time.After(jitter(io.cfg.Retry)):
+		}
+		c, at, err := io.dial(ctx, from)
+		if err == nil {
+			io.mu.Lock()
+			io.client, io.url, io.at = c, io.urls[at], at
+			io.mu.Unlock()
+			if at != from {
+				io.cfg.Logger.Info("peerio: moved to another relay", "peer", io.ID().Short(), "relay", io.urls[at])
+			}
+			return c, io.urls[at]
+		}
+		if ctx.Err() != nil {
+			return nil, ""
+		}
+		io.cfg.Logger.Warn("peerio: relay unreachable", "peer", io.ID().Short(), "relays", len(io.urls), "err", err)
+		io.traceEvent(traceNoRelay, io.ID())
+	}
+}
+
+// jitter returns a wait between d/2 and 3d/2, d on average: the clients
+// of a node that died do not all come to the others at once.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d+1)
+}
+
+// dial tries the relays in turn from urls[from], each once, and returns
+// the first connection made and its relay's index, or the last error.
+// While other relays remain to be tried, an attempt takes at most
+// Config.DialTimeout.
+func (io *IO) dial(ctx context.Context, from int) (*relay.Client, int, error) {
+	var err error
+	for i := range io.urls {
+		at := (from + i) % len(io.urls)
+		dctx, cancel := ctx, context.CancelFunc(func() {})
+		if i < len(io.urls)-1 {
+			dctx, cancel = context.WithTimeout(ctx, io.cfg.DialTimeout)
+		}
+		var c *relay.Client
+		c, err = relay.Dial(dctx, io.urls[at], io.key)
+		cancel()
+		if err == nil {
+			return c, at, nil
+		}
+		if ctx.Err() != nil {
+			return nil, 0, err
+		}
+	}
+	return nil, 0, err
+}
+
+// relayURLs is cfg.Relay followed by cfg.Relays, without empty or repeated
+// URLs.
+func relayURLs(cfg Config) []string {
+	urls := []string{cfg.Relay}
+	for _, u := range cfg.Relays {
+		if u != "" && !slices.Contains(urls, u) {
+			urls = append(urls, u)
+		}
+	}
+	return urls
 }
 
 // serve handles one relay connection's events until it ends or ctx ends.

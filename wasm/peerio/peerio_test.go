@@ -289,7 +289,13 @@ func TestReplicationOverIO(t *testing.T) {
 
 func newRTCPeer(t *testing.T, url, alias string, n byte, rtc *peerio.RTCConfig) *peer {
 	t.Helper()
-	p := &peer{IO: peerio.New(alias, identity.Seed{n}, peerio.Config{Relay: url, Logger: quiet, Retry: 10 * time.Millisecond, WebRTC: rtc}),
+	return newPeerWith(t, alias, n, peerio.Config{Relay: url, Logger: quiet, Retry: 10 * time.Millisecond, WebRTC: rtc})
+}
+
+// newPeerWith returns a peer whose IO has cfg.
+func newPeerWith(t *testing.T, alias string, n byte, cfg peerio.Config) *peer {
+	t.Helper()
+	p := &peer{IO: peerio.New(alias, identity.Seed{n}, cfg),
 		ports: make(chan port.Port, 16), events: make(chan event, 1<<12), received: make(chan identity.ID, 1<<12)}
 	peerio.SetTrace(p.IO, func(name string, about identity.ID) {
 		if name == peerio.TraceMessage {

@@ -33,7 +33,7 @@ type Server struct {
 	// pageHosts, if set, are the hosts of other nodes whose pages may
 	// open the relay too (WithPageHosts); immutable after NewServer.
 	pageHosts func() []Host
-	m     metrics       // atomic
+	m         metrics // atomic
 
 	// queued is the bytes of recv frames in every connection's send queue
 	// (and in a write), bounded by lim.MaxQueuedBytes; queuedIP the same

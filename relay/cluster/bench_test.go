@@ -200,7 +200,6 @@ func BenchmarkPresence(b *testing.B) {
 	b.ReportMetric(percentile(lat, 0.99), "p99-ms")
 }
 
-
 // BenchmarkDirectory measures what a node pays per peer registered on
 // another node: heap (B/peer, after a GC) and the time to take one from a
 // sync through NATS (ns/peer), for 100,000 made-up peers sent as node 2's

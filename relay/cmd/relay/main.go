@@ -101,7 +101,7 @@ func run(args []string) error {
 		return err
 	}
 	if *publicURL != "" {
-		if _, err := pageHost(*publicURL); err != nil {
+		if err := relay.CheckRelayURL(*publicURL); err != nil {
 			return fmt.Errorf("-url: %w", err)
 		}
 	}
@@ -128,10 +128,11 @@ func run(args []string) error {
 		return err
 	}
 	defer node.Close()
+	relays := func() []string { return validRelays(node.URLs()) }
 	page := func() relay.PageConfig {
-		return relay.PageConfig{Devtools: *devtools, Mirrors: mirrors}
+		return relay.PageConfig{Devtools: *devtools, Mirrors: mirrors, Relays: relays()}
 	}
-	h, err := handler(routes{rs: rs, static: *static, page: page, health: node.Health, metrics: node.WriteMetrics})
+	h, err := handler(routes{rs: rs, static: *static, page: page, relays: relays, health: node.Health, metrics: node.WriteMetrics})
 	if err != nil {
 		ln.Close()
 		return err
@@ -169,6 +170,7 @@ type routes struct {
 	rs      *relay.Server
 	static  string                  // the page's directory, "" for none
 	page    func() relay.PageConfig // /config.json, as it is now
+	relays  func() []string         // the cluster's relay URLs the page may reach (its CSP); nil for none
 	health  func() string           // a line for /healthz after "ok"; nil for none
 	metrics func(w io.Writer)       // more metrics after the relay's; nil for none
 }
@@ -189,14 +191,21 @@ func handler(r routes) (http.Handler, error) {
 			r.metrics(w)
 		}
 	})
-	mux.HandleFunc("GET /config.json", func(w http.ResponseWriter, req *http.Request) {
-		relay.ConfigHandler(r.page()).ServeHTTP(w, req)
-	})
+	mux.Handle("GET /config.json", relay.ConfigHandlerFunc(r.page))
 	if r.static != "" {
 		if st, err := os.Stat(r.static); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("-static %s: not a directory", r.static)
 		}
-		mux.Handle("/", relay.StaticHandler(r.static))
+		mux.Handle("/", relay.StaticHandlerCSP(r.static, func() string {
+			if r.relays == nil {
+				return relay.PageCSP
+			}
+			csp, err := relay.PageCSPWith(r.relays()...)
+			if err != nil {
+				return relay.PageCSP
+			}
+			return csp
+		}))
 	}
 	return r.rs.CheckHost(mux), nil
 }
@@ -211,6 +220,18 @@ func nodeHosts(node *cluster.Node) []relay.Host {
 	for _, u := range node.KnownURLs() {
 		if h, err := pageHost(u); err == nil {
 			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// validRelays are the URLs of urls that a page may be told and reach
+// (relay.CheckRelayURL): a node announcing a bad one is left out.
+func validRelays(urls []string) []string {
+	out := urls[:0:0]
+	for _, u := range urls {
+		if relay.CheckRelayURL(u) == nil {
+			out = append(out, u)
 		}
 	}
 	return out

@@ -53,6 +53,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +70,7 @@ const (
 	subjDir  = "tm.relay.dir"
 	subjSync = "tm.relay.sync." // + node
 	subjTo   = "tm.relay.to."   // + node
+	subjNone = "tm.relay.none." // + node + "." + from + "." + to (hex): NATS's "no responders"
 )
 
 // maxKnown bounds the node URLs a node remembers (KnownURLs).
@@ -116,6 +118,8 @@ type Node struct {
 
 	bad        atomic.Uint64 // messages that did not decode
 	forwardErr atomic.Uint64 // sends that could not be published
+	// noResponders counts sends no node took (their node was gone).
+	noResponders atomic.Uint64
 }
 
 type nodeInfo struct {
@@ -154,9 +158,10 @@ func Join(srv *relay.Server, nn *natsnode.Node, cfg Config) (*Node, error) {
 	n.log = cfg.Logger.With("node", n.name)
 	srv.SetCluster(n, n.name)
 	for subj, h := range map[string]nats.MsgHandler{
-		subjDir:           n.onDir,
-		subjSync + n.name: func(*nats.Msg) { n.sendSync() },
-		subjTo + n.name:   n.onTo,
+		subjDir:                    n.onDir,
+		subjSync + n.name:          func(*nats.Msg) { n.sendSync() },
+		subjTo + n.name:            n.onTo,
+		subjNone + n.name + ".*.*": n.onNoResponders,
 	} {
 		sub, err := n.nc.Subscribe(subj, h)
 		if err != nil {
@@ -416,15 +421,39 @@ func (n *Node) onDir(m *nats.Msg) {
 }
 
 // Forward publishes a send to the node its target is on (relay.Cluster).
+// Its reply subject names sender and target: if no one takes it (the
+// node died and NATS already knows), NATS answers there at once
+// ("no responders") and the sender is told the target is offline, as
+// when the target's node answers that it left.
 func (n *Node) Forward(node string, from, to identity.ID, kind relay.Kind, payload []byte) bool {
 	if !n.nc.IsConnected() {
 		return false
 	}
-	if err := n.nc.Publish(subjTo+node, encodeSend(n.name, from, to, kind, payload)); err != nil {
+	msg := &nats.Msg{Subject: subjTo + node, Reply: subjNone + n.name + "." + hex.EncodeToString(from[:]) + "." + hex.EncodeToString(to[:]),
+		Data: encodeSend(n.name, from, to, kind, payload)}
+	if err := n.nc.PublishMsg(msg); err != nil {
 		n.forwardErr.Add(1)
 		return false
 	}
 	return true
+}
+
+// onNoResponders answers a sender whose send reached no node.
+func (n *Node) onNoResponders(m *nats.Msg) {
+	if m.Header.Get("Status") != "503" {
+		n.bad.Add(1)
+		return
+	}
+	tail := strings.TrimPrefix(m.Subject, subjNone+n.name+".")
+	from, to, ok := strings.Cut(tail, ".")
+	fid, err1 := hex.DecodeString(from)
+	tid, err2 := hex.DecodeString(to)
+	if !ok || err1 != nil || err2 != nil || len(fid) != identity.IDSize || len(tid) != identity.IDSize {
+		n.bad.Add(1)
+		return
+	}
+	n.noResponders.Add(1)
+	n.srv.Undelivered(identity.ID(fid), identity.ID(tid), relay.CodeOffline, "not connected")
 }
 
 func (n *Node) onTo(m *nats.Msg) {
@@ -464,6 +493,7 @@ func (n *Node) WriteMetrics(w io.Writer) {
 	fmt.Fprintf(w, "# HELP relay_cluster_connected 1 while the node reaches NATS (and so the other nodes).\n# TYPE relay_cluster_connected gauge\nrelay_cluster_connected %d\n", up)
 	fmt.Fprintf(w, "# HELP relay_cluster_nodes Live relay nodes, this one included.\n# TYPE relay_cluster_nodes gauge\nrelay_cluster_nodes %d\n", nodes)
 	fmt.Fprintf(w, "# HELP relay_cluster_bad_messages_total Cluster messages that did not decode (dropped).\n# TYPE relay_cluster_bad_messages_total counter\nrelay_cluster_bad_messages_total %d\n", n.bad.Load())
+	fmt.Fprintf(w, "# HELP relay_cluster_unrouted_total Sends forwarded to a node that was gone (answered offline).\n# TYPE relay_cluster_unrouted_total counter\nrelay_cluster_unrouted_total %d\n", n.noResponders.Load())
 	fmt.Fprintf(w, "# HELP relay_cluster_forward_errors_total Sends that could not be forwarded (answered offline).\n# TYPE relay_cluster_forward_errors_total counter\nrelay_cluster_forward_errors_total %d\n", n.forwardErr.Load())
 }
 

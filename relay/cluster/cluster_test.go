@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,11 +108,12 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// A peer is a relay client and what it has seen.
+// A peer is a relay client and the events it has not looked at yet.
 type peer struct {
-	t   testing.TB
-	key *identity.Key
-	c   *relay.Client
+	t       testing.TB
+	key     *identity.Key
+	c       *relay.Client
+	backlog []relay.Event
 }
 
 func newKey(t testing.TB) *identity.Key {
@@ -136,9 +138,16 @@ func dial(t testing.TB, url string, key *identity.Key) *peer {
 
 func (p *peer) id() identity.ID { return p.key.ID() }
 
-// next waits for the first event that match accepts, skipping others.
+// next returns the first event, seen or to come, that match accepts,
+// keeping the others for later calls.
 func (p *peer) next(what string, match func(relay.Event) bool) relay.Event {
 	p.t.Helper()
+	for i, ev := range p.backlog {
+		if match(ev) {
+			p.backlog = append(p.backlog[:i], p.backlog[i+1:]...)
+			return ev
+		}
+	}
 	timeout := time.After(20 * time.Second)
 	for {
 		select {
@@ -149,17 +158,35 @@ func (p *peer) next(what string, match func(relay.Event) bool) relay.Event {
 			if match(ev) {
 				return ev
 			}
+			p.backlog = append(p.backlog, ev)
 		case <-timeout:
 			p.t.Fatalf("timed out waiting for %s", what)
 		}
 	}
 }
 
+// presence waits until id's presence is online, as the relay says it
+// now: earlier presence events of id are history, and dropped.
 func (p *peer) presence(id identity.ID, online bool) {
 	p.t.Helper()
+	of := func(ev relay.Event) bool { return ev.Type == relay.FramePresence && ev.From == id }
+	kept := p.backlog[:0]
+	var last *relay.Event
+	for _, ev := range p.backlog {
+		if of(ev) {
+			last = &ev
+		} else {
+			kept = append(kept, ev)
+		}
+	}
+	p.backlog = kept
+	if last != nil && last.Online == online {
+		return
+	}
 	p.next(fmt.Sprintf("%s online=%v", id.Short(), online), func(ev relay.Event) bool {
-		return ev.Type == relay.FramePresence && ev.From == id && ev.Online == online
+		return of(ev) && ev.Online == online
 	})
+	p.backlog = slices.DeleteFunc(p.backlog, of) // older than the one found
 }
 
 func (p *peer) send(to identity.ID, msg string) {
@@ -237,6 +264,22 @@ func TestSendToPeerThatJustLeft(t *testing.T) {
 	a.send(gone, "too late")
 	if ev := a.offlineError(gone); ev.Detail != "not connected" {
 		t.Fatalf("offline error detail %q", ev.Detail)
+	}
+}
+
+// A send forwarded to a node that is gone, before the others noticed,
+// is answered offline at once (NATS's "no responders").
+func TestSendToDeadNode(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a := dial(t, nodes[0].url, newKey(t))
+	lost := newKey(t).ID()
+	nodes[0].srv.RemoteRegistered("deadbeefdeadbeef", lost, time.Now().UnixNano())
+	a.send(lost, "into the void")
+	if ev := a.offlineError(lost); ev.Detail != "not connected" {
+		t.Fatalf("offline error detail %q", ev.Detail)
+	}
+	if n := nodes[0].node.noResponders.Load(); n != 1 {
+		t.Fatalf("%d sends counted unrouted, want 1", n)
 	}
 }
 

@@ -1,0 +1,159 @@
+//go:build !js
+
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/relay/cluster"
+	"github.com/task-messenger/task-messenger/relay/natsnode"
+	"github.com/task-messenger/task-messenger/wasm/room"
+)
+
+// clusterNode is a relay node on 127.0.0.1 with its own embedded NATS
+// server, routed to the others'.
+type clusterNode struct {
+	url  string
+	node *cluster.Node
+	kill func() // as a crash: no word to the others
+}
+
+func startClusterNodes(t *testing.T, k int) []*clusterNode {
+	t.Helper()
+	routes := make([]string, k)
+	addrs := make([]string, k)
+	for i := range addrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = ln.Addr().String()
+		routes[i] = "nats://" + addrs[i]
+		ln.Close()
+	}
+	nodes := make([]*clusterNode, k)
+	for i := range nodes {
+		nn, err := natsnode.Start(natsnode.Options{Name: fmt.Sprintf("n%d", i), Cluster: addrs[i], Routes: routes}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lim := relay.DefaultLimits()
+		lim.MaxConnsPerIP = lim.MaxConns
+		srv := relay.NewServer(quiet, lim)
+		hs := httptest.NewServer(srv.Handler())
+		url := "ws" + strings.TrimPrefix(hs.URL, "http")
+		node, err := cluster.Join(srv, nn, cluster.Config{URL: url, Every: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		killed := false
+		kill := func() {
+			if !killed {
+				killed = true
+				nn.Close()
+				srv.Close()
+				hs.Close()
+			}
+		}
+		t.Cleanup(func() { node.Close(); kill() })
+		nodes[i] = &clusterNode{url: url, node: node, kill: kill}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range nodes {
+		for len(n.node.Members()) != k {
+			if time.Now().After(deadline) {
+				t.Fatal("the nodes never saw each other")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return nodes
+}
+
+// chats returns the chat texts of a task's timeline, in order.
+func chats(t *testing.T, a *App, id string) []string {
+	t.Helper()
+	var views []MessageView
+	if err := json.Unmarshal(do(t, a, "timeline", `[`+id+`,{"limit":100}]`), &views); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, v := range views {
+		if v.Message != nil && v.Type == room.TypeChat {
+			var d struct{ Text string }
+			json.Unmarshal(v.Data, &d)
+			out = append(out, d.Text)
+		}
+	}
+	return out
+}
+
+// TestRoomAcrossNodes: a room of three members, each on its own relay
+// node of a cluster; the node of one dies mid-conversation. Its member
+// moves to another node, and every timeline ends with every message,
+// each once.
+func TestRoomAcrossNodes(t *testing.T) {
+	nodes := startClusterNodes(t, 3)
+	urls := []string{nodes[0].url, nodes[1].url, nodes[2].url}
+	// Each on its own node first, the others after it.
+	ana := startClusterApp(t, "ana", urls[0], urls[1], urls[2])
+	bob := startClusterApp(t, "bob", urls[1], urls[2], urls[0])
+	carol := startClusterApp(t, "carol", urls[2], urls[0], urls[1])
+	anaEv, bobEv, carolEv := record(ana), record(bob), record(carol)
+	anaEv.wait(t, "Ana online at node 1", onlineAt(ana.ID().String(), urls[0], 0))
+	bobEv.wait(t, "Bob online at node 2", onlineAt(bob.ID().String(), urls[1], 0))
+	carolEv.wait(t, "Carol online at node 3", onlineAt(carol.ID().String(), urls[2], 0))
+
+	var task room.TaskInfo
+	if err := json.Unmarshal(do(t, ana, "createTask", `[{"title":"across"}]`), &task); err != nil {
+		t.Fatal(err)
+	}
+	id := `"` + task.ID.String() + `"`
+	for _, m := range []*App{bob, carol} {
+		var code string
+		if err := json.Unmarshal(do(t, ana, "invite", `[`+id+`]`), &code); err != nil {
+			t.Fatal(err)
+		}
+		do(t, m, "join", `["`+code+`",{"timeout":30000}]`)
+	}
+	do(t, ana, "send", `[`+id+`,"ana 1"]`)
+	do(t, bob, "send", `[`+id+`,"bob 1"]`)
+	do(t, carol, "send", `[`+id+`,"carol 1"]`)
+	bobEv.wait(t, "carol 1 at Bob", chat(carol.ID().String(), "carol 1"))
+	carolEv.wait(t, "bob 1 at Carol", chat(bob.ID().String(), "bob 1"))
+	anaEv.wait(t, "bob 1 at Ana", chat(bob.ID().String(), "bob 1"))
+
+	// Bob's node dies; Ana writes while Bob moves.
+	mark := len(bobEv.snapshot())
+	nodes[1].kill()
+	do(t, ana, "send", `[`+id+`,"ana 2, as node 2 died"]`)
+	bobEv.wait(t, "Bob online at node 3", onlineAt(bob.ID().String(), urls[2], mark))
+	do(t, bob, "send", `[`+id+`,"bob 2, from node 3"]`)
+	for _, w := range []struct {
+		a   *App
+		rec *recorder
+	}{{ana, anaEv}, {bob, bobEv}, {carol, carolEv}} {
+		w.rec.wait(t, "every message at "+w.a.Profile(), func(evs []Event) bool {
+			return (w.a == ana || chat(ana.ID().String(), "ana 2, as node 2 died")(evs)) &&
+				(w.a == bob || chat(bob.ID().String(), "bob 2, from node 3")(evs))
+		})
+	}
+	want := []string{"ana 1", "bob 1", "carol 1", "ana 2, as node 2 died", "bob 2, from node 3"}
+	for _, a := range []*App{ana, bob, carol} {
+		got := chats(t, a, id)
+		slices.Sort(got)
+		w := slices.Clone(want)
+		slices.Sort(w)
+		if !slices.Equal(got, w) {
+			t.Errorf("%s's timeline %q, want each of %q once", a.Profile(), got, want)
+		}
+	}
+}

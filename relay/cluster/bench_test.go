@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 	"testing"
@@ -14,6 +15,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/peerio"
+	"github.com/task-messenger/task-messenger/wasm/port"
 )
 
 const (
@@ -231,4 +235,74 @@ func BenchmarkDirectory(b *testing.B) {
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/peers, "B/peer")
 	b.ReportMetric(float64(took.Nanoseconds())/peers, "ns/peer")
+}
+
+// BenchmarkFailover kills the node (as a crash: no word to the others) of
+// one of two peers on different nodes of a three-node cluster, each peer
+// knowing every node as the page does, and measures the time from the
+// death until that peer is online on another node (reconnect-ms) and
+// until the two have a port again that carried a message both ways
+// (port-ms): means, and the slowest run (-max-ms).
+func BenchmarkFailover(b *testing.B) {
+	var reconnect, reopen, maxReconnect, maxReopen time.Duration
+	for b.Loop() {
+		r, p := clusterFailover(b)
+		reconnect += r
+		reopen += p
+		maxReconnect, maxReopen = max(maxReconnect, r), max(maxReopen, p)
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	n := time.Duration(b.N)
+	b.ReportMetric(ms(reconnect/n), "reconnect-ms")
+	b.ReportMetric(ms(reopen/n), "port-ms")
+	b.ReportMetric(ms(maxReconnect), "reconnect-max-ms")
+	b.ReportMetric(ms(maxReopen), "port-max-ms")
+}
+
+func clusterFailover(b *testing.B) (reconnect, reopen time.Duration) {
+	b.StopTimer()
+	nodes := startCluster(b, 3)
+	ctx := context.Background()
+	quiet := slog.New(slog.DiscardHandler)
+	mk := func(n byte, first int) (*peerio.IO, chan port.Port) {
+		var others []string
+		for i := 1; i < 3; i++ {
+			others = append(others, nodes[(first+i)%3].url)
+		}
+		io := peerio.New("bench", identity.Seed{n}, peerio.Config{Relay: nodes[first].url, Relays: others, Logger: quiet})
+		ch := make(chan port.Port, 4)
+		if err := io.On(ctx, func(p port.Port) { ch <- p }); err != nil {
+			b.Fatal(err)
+		}
+		return io, ch
+	}
+	ana, anaPorts := mk(1, 0)
+	defer ana.Close()
+	bob, bobPorts := mk(2, 1)
+	defer bob.Close()
+	if _, err := ana.At(ctx, bob.ID()); err != nil {
+		b.Fatal(err)
+	}
+	<-anaPorts
+	if _, err := bob.At(ctx, (<-bobPorts).Remote()); err != nil { // as the room does
+		b.Fatal(err)
+	}
+	b.StartTimer()
+	start := time.Now()
+	nodes[1].kill()
+	for bob.RelayURL() == "" || bob.RelayURL() == nodes[1].url {
+		time.Sleep(time.Millisecond)
+	}
+	reconnect = time.Since(start)
+	pa, pb := <-anaPorts, <-bobPorts
+	for _, pp := range [][2]port.Port{{pa, pb}, {pb, pa}} {
+		if err := pp[0].Send(ctx, []byte("again")); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := pp[1].Recv(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reopen = time.Since(start)
+	return reconnect, reopen
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,11 @@ type Options struct {
 	Creds string
 	// NKey is a file holding an nkey user seed: -nats-nkey.
 	NKey string
+	// Token is a shared secret: the embedded server's listener
+	// (-nats-listen) asks it of every client, and a node joining with
+	// -nats sends it: -nats-token (or NATS_TOKEN). Without it, anyone
+	// who reaches -nats-listen is part of the cluster.
+	Token string
 	// Listen exposes the embedded server to clients (other nodes' -nats)
 	// at host:port: -nats-listen.
 	Listen string
@@ -64,6 +70,7 @@ func AddFlags(fs *flag.FlagSet) *Options {
 	})
 	fs.StringVar(&o.Creds, "nats-creds", "", "NATS credentials file (with -nats)")
 	fs.StringVar(&o.NKey, "nats-nkey", "", "file holding a NATS nkey user seed (with -nats)")
+	fs.StringVar(&o.Token, "nats-token", os.Getenv("NATS_TOKEN"), "shared secret the embedded server's -nats-listen asks of clients, and -nats sends (env NATS_TOKEN)")
 	fs.StringVar(&o.Listen, "nats-listen", "", "expose the embedded NATS server to other nodes at host:port")
 	fs.StringVar(&o.Cluster, "nats-cluster", "", "the embedded NATS server's cluster (route) listen address host:port")
 	fs.Func("nats-routes", "route the embedded NATS server to these (nats://host:port[,…]), forming one NATS cluster", func(v string) error {
@@ -93,6 +100,8 @@ func (o *Options) Check() error {
 		return errors.New("natsnode: -nats-creds and -nats-nkey go with -nats")
 	case o.Creds != "" && o.NKey != "":
 		return errors.New("natsnode: -nats-creds or -nats-nkey, not both")
+	case o.Token != "" && (o.Creds != "" || o.NKey != ""):
+		return errors.New("natsnode: -nats-token, or -nats-creds / -nats-nkey, not both")
 	case len(o.Routes) > 0 && o.Cluster == "":
 		return errors.New("natsnode: -nats-routes needs -nats-cluster (the address the routes come back to)")
 	}
@@ -168,9 +177,14 @@ func Start(o Options, log *slog.Logger) (*Node, error) {
 		}
 		n.srv = srv
 		copts = append(copts, nats.InProcessServer(srv))
+		if o.Token != "" {
+			copts = append(copts, nats.Token(o.Token))
+		}
 		url = ""
 	} else {
 		switch {
+		case o.Token != "":
+			copts = append(copts, nats.Token(o.Token))
 		case o.Creds != "":
 			copts = append(copts, nats.UserCredentials(o.Creds))
 		case o.NKey != "":
@@ -196,6 +210,7 @@ func embedded(o Options) (*server.Server, error) {
 	if o.Listen != "" {
 		host, port, _ := splitHostPort(o.Listen)
 		so.DontListen, so.Host, so.Port = false, host, port
+		so.Authorization = o.Token // "": no authentication (keep it on loopback)
 	}
 	if o.Cluster != "" {
 		if so.DontListen {

@@ -126,3 +126,18 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// With -nats-token, the embedded server's listener lets in only the
+// clients that send it.
+func TestToken(t *testing.T) {
+	srv := start(t, Options{Name: "server", Listen: freeAddr(t), Token: "s3cret"})
+	roundTrip(t, srv, srv)
+	for _, opts := range [][]nats.Option{nil, {nats.Token("wrong")}} {
+		if nc, err := nats.Connect(srv.ClientURL(), opts...); err == nil {
+			nc.Close()
+			t.Fatalf("a client with %d options got in", len(opts))
+		}
+	}
+	n := start(t, Options{Name: "client", URLs: []string{srv.ClientURL()}, Token: "s3cret"})
+	roundTrip(t, n, srv)
+}

@@ -144,13 +144,15 @@ func Start(o Options, log *slog.Logger) (*Node, error) {
 		nats.ReconnectBufSize(-1), // a send while disconnected fails now, never later
 		nats.PingInterval(2 * time.Second),
 		nats.MaxPingsOutstanding(2),
-		nats.ConnectHandler(func(*nats.Conn) { n.changed(true) }),
-		nats.ReconnectHandler(func(*nats.Conn) { n.changed(true) }),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		// The handlers use the conn they are given: n.Conn is set after
+		// Connect returns, and a handler may run before.
+		nats.ConnectHandler(func(c *nats.Conn) { n.changed(c, true) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { n.changed(c, true) }),
+		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("natsnode: disconnected", "err", err)
 			}
-			n.changed(false)
+			n.changed(c, false)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
@@ -241,23 +243,16 @@ func (n *Node) OnChange(f func(connected bool)) {
 	n.mu.Unlock()
 }
 
-func (n *Node) changed(up bool) {
+func (n *Node) changed(c *nats.Conn, up bool) {
 	n.mu.Lock()
 	hs := append([]func(bool){}, n.handlers...)
 	n.mu.Unlock()
 	if up {
-		n.log.Info("natsnode: connected", "server", n.connectedURL())
+		n.log.Info("natsnode: connected", "server", c.ConnectedUrlRedacted())
 	}
 	for _, f := range hs {
 		f(up)
 	}
-}
-
-func (n *Node) connectedURL() string {
-	if n.Conn == nil {
-		return ""
-	}
-	return n.Conn.ConnectedUrlRedacted()
 }
 
 // Connected reports whether the NATS connection is up.

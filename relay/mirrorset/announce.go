@@ -3,6 +3,7 @@
 package mirrorset
 
 import (
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,6 +20,8 @@ type Announcer struct {
 	stop chan struct{}
 	done chan struct{}
 	last int64 // the loop's, then Close's: the last at sent
+	once sync.Once
+	err  error // Close's
 }
 
 // Announce announces the mirror of key on nc now and every Config.Every
@@ -56,10 +59,13 @@ func (a *Announcer) publish(k Kind, subject string) {
 }
 
 // Close stops announcing and says the mirror leaves (best effort: a
-// mirror that cannot say it expires instead).
+// mirror that cannot say it expires instead). Later calls do nothing.
 func (a *Announcer) Close() error {
-	close(a.stop)
-	<-a.done
-	a.publish(KindLeave, SubjectLeave)
-	return a.nc.FlushTimeout(time.Second)
+	a.once.Do(func() {
+		close(a.stop)
+		<-a.done
+		a.publish(KindLeave, SubjectLeave)
+		a.err = a.nc.FlushTimeout(time.Second)
+	})
+	return a.err
 }

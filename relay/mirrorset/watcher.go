@@ -70,6 +70,7 @@ type Watcher struct {
 	down    bool                   // guarded by mu: NATS was down at the last sweep
 	changed chan struct{}          // guarded by mu: closed and replaced on every change
 
+	once sync.Once     // Close's
 	kick chan struct{} // capacity 1: the set changed (for OnChange)
 	stop chan struct{} // closed by Close
 	done chan struct{} // closed when the loop ended
@@ -239,10 +240,12 @@ func (w *Watcher) Stats() Stats {
 }
 
 // Close unsubscribes and waits for the watcher's goroutine (and a call of
-// OnChange under way) to end.
+// OnChange under way) to end. Later calls do nothing.
 func (w *Watcher) Close() error {
-	w.unsubscribe()
-	close(w.stop)
+	w.once.Do(func() {
+		w.unsubscribe()
+		close(w.stop)
+	})
 	<-w.done
 	return nil
 }

@@ -118,7 +118,7 @@
 // mirror_followed_total) count it.
 //
 // Failure modes. NATS down: the set stays as last known (nobody expires),
-// no hold is told (those not sent are told at the next re-pin), and the
+// no hold is told (those not sent are tried again every SetEvery), and the
 // mirrors go on serving their books and following each other over the
 // relay; once NATS is back, silence counts from then. A mirror killed
 // without a leave is re-pinned from after 3 × SetEvery. A hold is sent

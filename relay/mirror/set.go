@@ -190,17 +190,25 @@ func (m *Mirror) fellow(peer identity.ID) bool {
 }
 
 // repinLoop re-pins whenever the set changes or a book's genesis is
-// stored, until the mirror closes.
+// stored, and Config.SetEvery after a re-pin that could not tell
+// everything (NATS down), until the mirror closes.
 func (m *Mirror) repinLoop() {
 	defer m.wg.Done()
+	var retry <-chan time.Time
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
 		case <-m.repinKick:
+		case <-retry:
 		}
-		if err := m.repin(m.ctx); err != nil && m.ctx.Err() == nil {
+		retry = nil
+		untold, err := m.repin(m.ctx)
+		if err != nil && m.ctx.Err() == nil {
 			m.log.Warn("mirror: re-pin", "err", err)
+		}
+		if untold || err != nil {
+			retry = time.After(m.cfg.SetEvery)
 		}
 	}
 }
@@ -209,8 +217,9 @@ func (m *Mirror) repinLoop() {
 // held.Rank(author, live): every such mirror but this one is told to hold
 // the books it was not told of yet, and a port is kept to it, over which
 // each follows the books through the other. Nothing is done before this
-// mirror hears itself in the set (NATS down at start).
-func (m *Mirror) repin(ctx context.Context) error {
+// mirror hears itself in the set (NATS down at start). untold: some books
+// could not be told (NATS down).
+func (m *Mirror) repin(ctx context.Context) (untold bool, err error) {
 	self := m.ID()
 	m.mu.Lock()
 	live := make([]identity.ID, 0, len(m.live))
@@ -220,11 +229,11 @@ func (m *Mirror) repin(ctx context.Context) error {
 	in := m.live[self]
 	m.mu.Unlock()
 	if !in {
-		return nil
+		return false, nil
 	}
 	infos, err := m.db.Books(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	byAuthor := make(map[identity.ID][]holdBook)
 	for _, b := range infos {
@@ -261,20 +270,23 @@ func (m *Mirror) repin(ctx context.Context) error {
 		m.dial(t)
 	}
 	for t, books := range tell {
-		m.tellHold(t, books)
+		if !m.tellHold(t, books) {
+			untold = true
+		}
 	}
-	return nil
+	return untold, nil
 }
 
 // tellHold asks mirror t to hold books, in messages of at most
-// MaxHoldBooks; those sent are not told again while t stays live.
-func (m *Mirror) tellHold(t identity.ID, books []holdBook) {
+// MaxHoldBooks; those sent are not told again while t stays live. It
+// reports whether all were sent.
+func (m *Mirror) tellHold(t identity.ID, books []holdBook) bool {
 	slices.SortFunc(books, func(a, b holdBook) int { return bytes.Compare(a.Key[:], b.Key[:]) })
 	for len(books) > 0 {
 		n := min(len(books), MaxHoldBooks)
 		if err := m.cfg.NATS.Publish(holdSubject(t), encodeHold(m.ID(), books[:n])); err != nil {
-			m.log.Info("mirror: a hold not told: told again at the next re-pin", "to", t.Short(), "books", n, "err", err)
-			return
+			m.log.Debug("mirror: a hold not told: told again soon", "to", t.Short(), "books", n, "err", err)
+			return false
 		}
 		m.mu.Lock()
 		if m.told[t] == nil {
@@ -288,6 +300,7 @@ func (m *Mirror) tellHold(t identity.ID, books []holdBook) {
 		m.log.Debug("mirror: books re-pinned", "to", t.Short(), "books", n)
 		books = books[n:]
 	}
+	return true
 }
 
 // dial keeps a port open to fellow mirror t while it is live (its

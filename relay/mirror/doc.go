@@ -89,6 +89,10 @@
 //     as from its author. One that does not decode, or from no live
 //     mirror, is dropped and counted (Stats.BadHolds).
 //
+// Being on the NATS is being trusted: a live mirror of the set is served
+// every book the others hold (sealed pages, and their metadata), so a
+// NATS shared with others needs credentials (-nats-creds, -nats-nkey).
+//
 // Placement is computed, never stored: each author's books belong on the
 // first Config.Replicas (2) of held.Rank(author, live). The key is the
 // author (a device id, the genesis's), not the book, so an author's books

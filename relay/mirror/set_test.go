@@ -253,3 +253,59 @@ func startRelay(t testing.TB) string {
 	t.Cleanup(func() { srv.Close(); hs.Close() })
 	return "ws" + strings.TrimPrefix(hs.URL, "http")
 }
+
+// TestSetNATSDown: with its NATS gone, a mirror of a set keeps the set as
+// it knew it and goes on taking pins and serving them; when NATS is back,
+// it is heard in the set again.
+func TestSetNATSDown(t *testing.T) {
+	url := startRelay(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv, err := natsnode.Start(natsnode.Options{Listen: addr}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := func() *natsnode.Node {
+		n, err := natsnode.Start(natsnode.Options{URLs: []string{"nats://" + addr}, ReconnectWait: 20 * time.Millisecond}, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n.Close)
+		return n
+	}
+	nc := conn()
+	m := setMirror(t, url, func() *natsnode.Node { return nc }, store.NewMemory(), 41)
+	other := setMirror(t, url, conn, store.NewMemory(), 42)
+	eventually(t, "a set of two", setSizes([]*Mirror{m, other}, 2))
+
+	srv.Close()
+	eventually(t, "NATS down", func() bool { return !nc.Connected() })
+	ana, bob := newPeer(t, url, 1), newPeer(t, url, 2)
+	b := authored(t, ana, bob.db.ID(), "task", 10)
+	stop := ana.session(t, m.ID(), replication.Config{}, b)
+	eventually(t, "the pin taken with NATS down", holdsWhole(t, m, b.Key(), b.Len()))
+	stop()
+	ana.io.Close()
+	rep, err := bob.db.ReaderFrom(testCtx(t), b.Key(), ana.db.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.session(t, m.ID(), replication.Config{FollowVia: func(_, holder identity.ID) bool { return holder == m.ID() }})
+	eventually(t, "Bob reads it with NATS down", holds(rep, b.Len()))
+	samePages(t, b, rep)
+	if s := m.Stats(); s.SetSize != 2 {
+		t.Fatalf("the set with NATS down: %+v", s)
+	}
+
+	srv, err = natsnode.Start(natsnode.Options{Listen: addr}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	eventually(t, "NATS back", nc.Connected)
+	eventually(t, "the other copies the book once NATS is back", holdsWhole(t, other, b.Key(), b.Len()))
+}

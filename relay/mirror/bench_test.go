@@ -328,3 +328,83 @@ func heapNow() uint64 {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// repinBooks is how many books BenchmarkRepin re-pins (BENCH_REPIN_BOOKS
+// changes it), of repinAuthors authors, repinPages pages of 1 KiB each
+// after the genesis.
+const (
+	repinAuthors = 10
+	repinPages   = 4
+)
+
+// BenchmarkRepin: three mirrors of a set on one relay and one NATS; ten
+// authors pin their books to the first two of their rank; the first
+// mirror that holds any of them leaves (Close: its leave is told on
+// NATS); the op is the time until the mirrors that stay hold every book
+// it held on two, the new target copying each from the survivor through
+// the relay, verified. books/s is the rate they are re-pinned at.
+func BenchmarkRepin(b *testing.B) {
+	n := 1000
+	if v, err := strconv.Atoi(os.Getenv("BENCH_REPIN_BOOKS")); err == nil && v > 0 {
+		n = v
+	}
+	url := relaytest.Start(b, relay.DefaultLimits())
+	nats := natsFor(b)
+	var moved int
+	b.ResetTimer()
+	for op := range b.N {
+		b.StopTimer()
+		seed := byte(100 + 3*op)
+		ms := []*Mirror{
+			setMirror(b, url, nats, store.NewMemory(), seed),
+			setMirror(b, url, nats, store.NewMemory(), seed+1),
+			setMirror(b, url, nats, store.NewMemory(), seed+2),
+		}
+		eventually(b, "a set of three", setSizes(ms, 3))
+		leaving := ms[0]
+		var books []*journal.Book // those leaving holds: re-pinned when it leaves
+		for a := range repinAuthors {
+			author := newPeer(b, url, byte(200-repinAuthors*op-a))
+			reader := identity.New(identity.Seed{1}).ID()
+			var own []*journal.Book
+			for i := range n / repinAuthors {
+				own = append(own, authored(b, author, reader, fmt.Sprint("repin", i), repinPages))
+			}
+			top := byRank(author.db.ID(), ms...)[:2]
+			for _, m := range top {
+				stop := author.session(b, m.ID(), replication.Config{}, own...)
+				for _, bk := range own {
+					eventually(b, "the book pinned", holdsWhole(b, m, bk.Key(), bk.Len()))
+				}
+				stop()
+			}
+			if top[0] == leaving || top[1] == leaving {
+				books = append(books, own...)
+			}
+			author.io.Close()
+		}
+		stay := ms[1:]
+		ws := []*waiter{newWaiter(stay[0].db), newWaiter(stay[1].db)}
+		b.StartTimer()
+		leaving.Close()
+		for _, bk := range books {
+			for i, m := range stay {
+				if c := mirrored(b, m, bk.Key()); c == nil || heldFrom0(c.Have()) < bk.Len() {
+					ws[i].wait(b, bk.Key(), bk.Len())
+				}
+			}
+		}
+		b.StopTimer()
+		for _, w := range ws {
+			w.stop()
+		}
+		for _, m := range stay {
+			m.Close()
+		}
+		moved += len(books)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(moved)/b.Elapsed().Seconds(), "books/s")
+	b.ReportMetric(float64(moved)/float64(b.N), "books/op")
+}

@@ -88,6 +88,9 @@ type client struct {
 	peer  identity.ID
 	close func() // closes the port
 	taken int    // client messages taken (the reader's goroutine only)
+	// fellow: the peer was a live mirror of the set when the port was
+	// registered (set.go). Guarded by Mirror.mu.
+	fellow bool
 
 	person identity.ID // guarded by Mirror.mu: the peer's person, from its certificate; zero if none
 }

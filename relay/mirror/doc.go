@@ -72,6 +72,67 @@
 // with a hello each way; a book the mirror holds is not sent again, so an
 // author with 1,000 books pinned reconciles in one round trip.
 //
+// # A set of mirrors
+//
+// With Config.NATS (cmd/mirror: the relay's NATS flags, an embedded NATS
+// by default), mirrors form a set (issue #15; set.go). Subjects:
+//
+//   - tm.mirror.announce, every Config.SetEvery (1 s), and tm.mirror.leave
+//     once on Close: package mirrorset's signed JSON
+//     {"v":1,"id":hex,"at":ms,"sig":hex}. A mirror not heard for
+//     3 × SetEvery has left. Every mirror watches the set (so can a relay).
+//   - tm.mirror.<hex id>.hold: one mirror asks another to hold books,
+//     {"v":1,"from":hex,"books":[{"key":hex,"author":hex}, …]}, 1 to
+//     MaxHoldBooks (1,024) books, at most MaxHoldMessage (256 KiB). It is
+//     not signed: it is taken only from a live mirror of the set, and
+//     only makes the receiver follow a book through that mirror, verified
+//     as from its author. One that does not decode, or from no live
+//     mirror, is dropped and counted (Stats.BadHolds).
+//
+// Being on the NATS is being trusted: a live mirror of the set is served
+// every book the others hold (sealed pages, and their metadata), so a
+// NATS shared with others needs credentials (-nats-creds, -nats-nkey).
+//
+// Placement is computed, never stored: each author's books belong on the
+// first Config.Replicas (2) of held.Rank(author, live). The key is the
+// author (a device id, the genesis's), not the book, so an author's books
+// share their mirrors and an author keeps two ports to mirrors, not two
+// per book; and a profile pins to the first two of the same rank over the
+// mirrors it lists (wasm/room), so while they are all live its pins land
+// where the set keeps them and nothing moves. No JetStream KV bucket
+// holds placement (the issue allows one): the live set and the books each
+// mirror holds say all of it, and a store would only go stale.
+//
+// Re-pin: whenever the live set changes, or a book's genesis is stored, a
+// mirror takes each author it holds books of, and tells each target but
+// itself the books it was not told of yet (again once a target left and
+// came back: it may have lost them). The target follows each book it
+// lacks through the sender (journal.DB.ReaderFrom, then replication
+// version 2's FollowVia on a port through the relay): every head and page
+// verified as the author's, charged to the author's quota (a book over it
+// is refused, Stats.Refused). A mirror serves every book it holds whole
+// to the live mirrors of the set, and follows its books through them. It
+// keeps a port open to each other target of its authors while both are
+// live (reopened Config.SetEvery after it closes), so a page an author
+// pins to one reaches the other, and a mirror that returns with its store
+// and seed catches up what was written while it was away. A mirror that
+// is no longer a target keeps its copies and serves them (replication
+// cannot take a pin back, and the journal deletes nothing). Stats.SetSize,
+// Repinned and Followed (/metrics mirror_set_size, mirror_repinned_total,
+// mirror_followed_total) count it.
+//
+// Failure modes. NATS down: the set stays as last known (nobody expires),
+// no hold is told (those not sent are tried again every SetEvery), and the
+// mirrors go on serving their books and following each other over the
+// relay; once NATS is back, silence counts from then. A mirror killed
+// without a leave is re-pinned from after 3 × SetEvery. A hold is sent
+// once (NATS core delivers at most once): one lost is told again only
+// when the target leaves and returns, while the author's next pin and
+// the other targets' ports still reach it. Two mirrors whose views of the
+// set differ for a moment (an announcement late on a busy host) may copy
+// a book to a mirror that did not need it: harmless, and kept. The relay
+// unreachable: holds are told, but nothing is copied until it is back.
+//
 // docs/benchmarks.md ("Mirror") measures it: pages stored and served per
 // second, disk per page, heap per book, and sync latency among many books.
 package mirror

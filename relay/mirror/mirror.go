@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/task-messenger/task-messenger/relay/mirrorset"
 	"github.com/task-messenger/task-messenger/wasm/device"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -58,6 +61,17 @@ type Config struct {
 	// HeldEvery is the least time between two messages of receipts to an
 	// author on one port (held.go; default 250ms).
 	HeldEvery time.Duration
+	// NATS, if set, makes the mirror one of a set (set.go): it announces
+	// itself there and keeps each author's books on Replicas mirrors of
+	// the live set. Nil: a lone mirror.
+	NATS *nats.Conn
+	// Replicas is how many mirrors of the set hold each author's books
+	// (default 2, as a profile pins to two).
+	Replicas int
+	// SetEvery is the time between two announcements in the set
+	// (mirrorset.Config.Every; default 1 s). Every mirror and watcher of
+	// a set must agree on it.
+	SetEvery time.Duration
 }
 
 // Stats is what a mirror holds and refused.
@@ -69,6 +83,14 @@ type Stats struct {
 	// Revocations is how many devices the mirror knows are revoked
 	// (devices.go).
 	Revocations int
+	// The set of mirrors (set.go; zero for a lone mirror): SetSize is how
+	// many mirrors are live, this one included; Repinned counts the books
+	// this mirror told others to hold, Followed those others told it to
+	// hold that it followed; BadHolds the hold messages dropped.
+	SetSize  int
+	Repinned int64
+	Followed int64
+	BadHolds int64
 }
 
 // A Mirror holds the books pinned to it and serves them.
@@ -94,6 +116,18 @@ type Mirror struct {
 
 	revMu   sync.Mutex    // serializes appends to revBook
 	revBook *journal.Book // the revocations taken (devices.go)
+
+	// The set of mirrors (set.go); nil without Config.NATS.
+	set       *mirrorset.Watcher   // immutable once started
+	announcer *mirrorset.Announcer // immutable once started
+	holdSub   *nats.Subscription   // immutable once started
+	repinKick chan struct{}        // capacity 1: re-pin
+	repinned  atomic.Int64
+	followed  atomic.Int64
+	badHolds  atomic.Int64
+	live      map[identity.ID]bool                 // guarded by mu: the live set
+	told      map[identity.ID]map[identity.ID]bool // guarded by mu: books each live mirror was told to hold
+	dialed    map[identity.ID]bool                 // guarded by mu: fellow mirrors a port is kept to
 }
 
 // usage is what one author pinned.
@@ -120,6 +154,12 @@ func Start(ctx context.Context, cfg Config) (*Mirror, error) {
 	if cfg.HeldEvery <= 0 {
 		cfg.HeldEvery = 250 * time.Millisecond
 	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 2
+	}
+	if cfg.SetEvery <= 0 {
+		cfg.SetEvery = mirrorset.DefaultEvery
+	}
 	db, err := journal.Open(ctx, cfg.Store, cfg.Seed, &journal.Options{RecentPages: recentPages})
 	if err != nil {
 		return nil, fmt.Errorf("mirror: %w", err)
@@ -127,7 +167,8 @@ func Start(ctx context.Context, cfg Config) (*Mirror, error) {
 	m := &Mirror{db: db, key: identity.New(cfg.Seed), cfg: cfg, log: cfg.Logger,
 		usage: make(map[identity.ID]*usage), tellers: make(map[identity.ID]map[*teller]bool),
 		certs: newCertCache(maxKnownDevices), revoked: make(map[identity.ID]*device.Revocation),
-		clients: make(map[identity.ID]map[*client]bool)}
+		clients: make(map[identity.ID]map[*client]bool), repinKick: make(chan struct{}, 1),
+		live: make(map[identity.ID]bool), told: make(map[identity.ID]map[identity.ID]bool), dialed: make(map[identity.ID]bool)}
 	if err := m.count(ctx); err != nil {
 		return nil, err
 	}
@@ -141,6 +182,12 @@ func Start(ctx context.Context, cfg Config) (*Mirror, error) {
 	if err := m.io.On(ctx, m.serve); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("mirror: online: %w", err)
+	}
+	if cfg.NATS != nil {
+		if err := m.startSet(); err != nil {
+			m.Close()
+			return nil, err
+		}
 	}
 	return m, nil
 }
@@ -216,6 +263,9 @@ func (m *Mirror) onDBEvent(ev journal.Event) {
 		tl.mark(ev.Book)
 	}
 	m.mu.Unlock()
+	if ev.Index == 0 && m.cfg.NATS != nil {
+		m.kickRepin() // a new book: its author's other mirrors hold it too
+	}
 }
 
 // pinWindow is the most pages the mirror asks an author for before they
@@ -249,12 +299,16 @@ func (m *Mirror) serve(p port.Port) {
 	sess := replication.NewSession(m.db, mux.Channel(port.ChannelSync), replication.Config{
 		Logger: m.log,
 		Accept: func(book identity.ID) bool { return m.admit(peer, book) },
-		Serve:  func(book, _ identity.ID) bool { return m.serves(cl, book) },
+		Serve:  func(book, _ identity.ID) bool { return m.serves(cl, book) || m.fellow(peer) },
+		// Books are followed through fellow mirrors of the set (set.go),
+		// verified as from their authors.
+		FollowVia: func(book, holder identity.ID) bool { return m.fellow(holder) },
 		Grow: func(book identity.ID, from, to uint64, pages [][]byte) error {
-			if err := m.revokedError(peer, book); err != nil {
+			author := m.authorOf(book, peer)
+			if err := m.revokedError(author, book); err != nil {
 				return err
 			}
-			return m.grow(peer, book, from, to, pages)
+			return m.grow(author, book, from, to, pages)
 		},
 		Window: pinWindow,
 	})
@@ -264,6 +318,7 @@ func (m *Mirror) serve(p port.Port) {
 		m.clients[peer] = make(map[*client]bool)
 	}
 	m.clients[peer][cl] = true
+	cl.fellow = peer != m.ID() && m.live[peer]
 	revoked := m.revoked[peer] != nil
 	m.mu.Unlock()
 	if revoked {
@@ -336,6 +391,19 @@ func (m *Mirror) grow(author, book identity.ID, from, to uint64, pages [][]byte)
 		ErrOverQuota, book.Short(), from, to, author.Short(), u.bytes, m.cfg.Quota.Bytes)
 }
 
+// authorOf is book's author, verified or expected; peer if unknown (a
+// book the peer pins: the peer is its author).
+func (m *Mirror) authorOf(book, peer identity.ID) identity.ID {
+	b, err := m.db.Get(m.ctx, book)
+	if err != nil {
+		return peer
+	}
+	if a := b.Info().Author; !a.IsZero() {
+		return a
+	}
+	return peer
+}
+
 // dropClient forgets a port that closed.
 func (m *Mirror) dropClient(cl *client) {
 	m.mu.Lock()
@@ -353,7 +421,11 @@ func (m *Mirror) ID() identity.ID { return m.db.ID() }
 func (m *Mirror) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := Stats{Refused: m.refused.Load(), Revocations: len(m.revoked)}
+	s := Stats{Refused: m.refused.Load(), Revocations: len(m.revoked),
+		Repinned: m.repinned.Load(), Followed: m.followed.Load(), BadHolds: m.badHolds.Load()}
+	if m.set != nil {
+		s.SetSize = len(m.live)
+	}
 	for _, u := range m.usage {
 		if u.books > 0 {
 			s.Authors++
@@ -364,8 +436,10 @@ func (m *Mirror) Stats() Stats {
 	return s
 }
 
-// Close goes offline and waits for the sessions to end.
+// Close leaves the set of mirrors (if any), goes offline and waits for
+// the sessions to end.
 func (m *Mirror) Close() error {
+	m.stopSet()
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,7 +30,14 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = slog.New(slog.NewTextHandler(logOut(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+func logOut() io.Writer {
+	if os.Getenv("MIRROR_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
+}
 
 func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -289,13 +289,16 @@
 //
 // A profile reads its members' books through every mirror of
 // Config.Mirrors, and pins the books it writes to MaxPinned (two) of them:
-// the first listed that are neither gone nor refused. A mirror not reached
-// yet, or whose session ended, is waited for 10 × Config.Retry (10 s)
-// before it is gone and the next one listed takes its pins; one that comes back is pinned to again (the one
-// that stood in keeps what it was given: replication cannot take a pin
-// back). The list's order is the relay's preference and the same for
-// every member, so a book lands on the same two mirrors whichever connects
-// first. Whatever a mirror serves is verified as from the book's author: a
+// the first of held.Rank(self, Config.Mirrors) (rendezvous hashing on the
+// profile's id, whatever the list's order) that are neither gone nor
+// refused. A mirror not reached yet, or whose session ended, is waited for
+// 10 × Config.Retry (10 s) before it is gone and the next one ranked takes
+// its pins; one that comes back is pinned to again (the one that stood in
+// keeps what it was given: replication cannot take a pin back). The rank
+// is the one a set of mirrors re-pins by (relay/mirror: each author's
+// books on the first two of the rank over the live mirrors), so a book
+// lands on the mirrors that keep it whichever connects first, and all
+// of a profile's books on the same two. Whatever a mirror serves is verified as from the book's author: a
 // copy that fails (a tampered page or head) ends that mirror's session
 // and, for 10 minutes, the book is not read through that mirror nor
 // anything pinned to it; the other mirrors, and the author when online,

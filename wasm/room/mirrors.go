@@ -18,7 +18,8 @@ import (
 // Config.Mirrors (relay/mirror) and runs replication on it: it follows
 // through every mirror every member's book it reads (replication version
 // 2's FollowVia), and pins every book it writes to a member to MaxPinned
-// of them (Session.Share: the mirror takes a book only from its author).
+// of them, the first of mirrorheld.Rank(self, mirrors) that are up
+// (Session.Share: the mirror takes a book only from its author).
 // So a member that is offline gets this profile's new messages from a
 // mirror when it comes online, and this profile gets the messages members
 // wrote while it was away, verified as from their authors: a mirror can
@@ -249,7 +250,7 @@ func (m *Messenger) mirrorDown(id identity.ID, sess *replication.Session, err er
 }
 
 // mirrorGone marks a mirror unreachable for mirrorGrace: the next one
-// listed takes its pins.
+// ranked takes its pins.
 func (m *Messenger) mirrorGone(id identity.ID) {
 	m.mu.Lock()
 	st := m.mirrors[id]
@@ -264,11 +265,14 @@ func (m *Messenger) mirrorGone(id identity.ID) {
 	m.emit(Event{Type: EventMirror, Peer: id, State: "gone"})
 }
 
-// repinLocked chooses the pin targets: the first MaxPinned mirrors listed
-// that are neither gone nor refusing. The order of the list is the
-// relay's preference and the same for every member, so books land on the
-// same mirrors whichever connects first (a mirror not reached yet is
-// waited for, mirrorGrace, before it is skipped); and a mirror gone or
+// repinLocked chooses the pin targets: the first MaxPinned mirrors of
+// mirrorheld.Rank(self, Config.Mirrors) that are neither gone nor
+// refusing. The rank depends only on this profile's id and the mirrors,
+// not on the list's order, and is the one the mirrors re-pin by
+// (relay/mirror: a set of mirrors keeps each author's books on the first
+// R of the same rank over the live mirrors), so a book lands on the
+// mirrors that keep it whichever connects first (a mirror not reached yet
+// is waited for, mirrorGrace, before it is skipped); and a mirror gone or
 // serving bad data does not leave this profile's new pages on fewer than
 // MaxPinned while another one is up. It returns the live sessions of new
 // targets, for share. A mirror that stops being a target keeps what its
@@ -278,7 +282,7 @@ func (m *Messenger) repinLocked() []*replication.Session {
 	now := time.Now()
 	var share []*replication.Session
 	n := 0
-	for _, id := range m.mirrorIDs() {
+	for _, id := range mirrorheld.Rank(m.self, m.mirrorIDs()) {
 		st := m.mirrors[id]
 		st.pinning = n < MaxPinned && !st.gone && !st.refusing(now)
 		if !st.pinning {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/task-messenger/task-messenger/relay/mirror"
+	mirrorheld "github.com/task-messenger/task-messenger/wasm/held"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/store"
@@ -357,12 +358,18 @@ func TestMirrorRestarts(t *testing.T) {
 }
 
 // TestMirrorPinsToTwo: of three mirrors listed, Bob pins his book to the
-// first two; when one of them is gone, the third takes its place; when it
-// is back, it is pinned to again.
+// first two of their rank for him (mirrorheld.Rank), whatever the list's
+// order; when one of them is gone, the third takes its place; when it is
+// back, it is pinned to again.
 func TestMirrorPinsToTwo(t *testing.T) {
 	url := startRelay(t)
-	a, b, c := newMirror(t, url, 7), newMirror(t, url, 8), newMirror(t, url, 9)
-	bob, ana, task := pairWithMirrors(t, url, []identity.ID{a.id, b.id, c.id})
+	ms := []*mirrorNode{newMirror(t, url, 7), newMirror(t, url, 8), newMirror(t, url, 9)}
+	bob, ana, task := pairWithMirrors(t, url, []identity.ID{ms[0].id, ms[1].id, ms[2].id})
+	rank := mirrorheld.Rank(bob.ID(), []identity.ID{ms[0].id, ms[1].id, ms[2].id})
+	byID := func(id identity.ID) *mirrorNode {
+		return ms[slices.IndexFunc(ms, func(m *mirrorNode) bool { return m.id == id })]
+	}
+	a, b, c := byID(rank[0]), byID(rank[1]), byID(rank[2])
 	toAna := bob.db.BookKey(pairName(bob.ID(), ana.ID(), task))
 	bob.send(task, "hello", nil)
 	eventually(t, "the first two mirrors hold Bob's book", func() bool { return a.holds(bob, toAna) && b.holds(bob, toAna) }, mirrorsOf(bob))

@@ -14,10 +14,19 @@ import (
 	"github.com/task-messenger/task-messenger/relay/mirror"
 )
 
+// fakeNATS is a NATS connection's state.
+type fakeNATS struct {
+	up    bool
+	state string
+}
+
+func (f fakeNATS) Connected() bool { return f.up }
+func (f fakeNATS) State() string   { return f.state }
+
 func TestHandler(t *testing.T) {
 	srv := httptest.NewServer(handler(func() mirror.Stats {
-		return mirror.Stats{Authors: 2, Books: 5, Bytes: 4096, Refused: 1, Revocations: 3}
-	}))
+		return mirror.Stats{Authors: 2, Books: 5, Bytes: 4096, Refused: 1, Revocations: 3, SetSize: 3, Repinned: 7, Followed: 4}
+	}, fakeNATS{true, "connected"}))
 	t.Cleanup(srv.Close)
 	get := func(path, host string) (int, string) {
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)
@@ -32,11 +41,12 @@ func TestHandler(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := get("/healthz", ""); code != 200 || body != "ok\n" {
+	if code, body := get("/healthz", ""); code != 200 || body != "ok\nnats connected\n" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
 	code, body := get("/metrics", "")
-	for _, want := range []string{"mirror_authors 2\n", "mirror_books 5\n", "mirror_bytes 4096\n", "mirror_refused_total 1\n", "mirror_revocations 3\n"} {
+	for _, want := range []string{"mirror_authors 2\n", "mirror_books 5\n", "mirror_bytes 4096\n", "mirror_refused_total 1\n", "mirror_revocations 3\n",
+		"mirror_nats_connected 1\n", "mirror_set_size 3\n", "mirror_repinned_total 7\n", "mirror_followed_total 4\n"} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Fatalf("/metrics: %d, no %q in\n%s", code, want, body)
 		}
@@ -63,5 +73,23 @@ func TestLoadSeed(t *testing.T) {
 	os.WriteFile(path, []byte("short"), 0o600)
 	if _, err := loadSeed(path); err == nil {
 		t.Fatal("a damaged identity file was taken")
+	}
+}
+
+// With NATS down the mirror is still healthy (it serves its books), and
+// says so.
+func TestHandlerNATSDown(t *testing.T) {
+	srv := httptest.NewServer(handler(func() mirror.Stats { return mirror.Stats{} }, fakeNATS{false, "reconnecting"}))
+	t.Cleanup(srv.Close)
+	for path, want := range map[string]string{"/healthz": "ok\nnats reconnecting\n", "/metrics": "mirror_nats_connected 0\n"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Fatalf("%s: %d %q, want %q", path, resp.StatusCode, b, want)
+		}
 	}
 }

@@ -13,8 +13,9 @@
 // -nats-cluster and -nats-routes route embedded servers together, -nats
 // joins an existing NATS (with -nats-creds or -nats-nkey). -url is this
 // node's relay URL as pages reach it: the page's /config.json lists every
-// live node's ("relays"), and a page served by one node may open the
-// relay of any other (its failover). /healthz says "ok" and the NATS
+// live node's ("relays") and every mirror that announces itself on the
+// cluster's NATS besides those of -mirror ("mirrors"), and a page served
+// by one node may open the relay of any other (its failover). /healthz says "ok" and the NATS
 // state; /metrics adds the cluster's numbers.
 package main
 
@@ -30,12 +31,14 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/task-messenger/task-messenger/relay"
 	"github.com/task-messenger/task-messenger/relay/cluster"
+	"github.com/task-messenger/task-messenger/relay/mirrorset"
 	"github.com/task-messenger/task-messenger/relay/natsnode"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 )
@@ -128,9 +131,17 @@ func run(args []string) error {
 		return err
 	}
 	defer node.Close()
+	// The mirrors of the set that announce themselves on this NATS join
+	// those of -mirror in /config.json.
+	set, err := mirrorset.Watch(nn.Conn, mirrorset.Config{Logger: log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer set.Close()
 	relays := func() []string { return validRelays(node.URLs()) }
 	page := func() relay.PageConfig {
-		return relay.PageConfig{Devtools: *devtools, Mirrors: mirrors, Relays: relays()}
+		return relay.PageConfig{Devtools: *devtools, Mirrors: withLive(mirrors, set.Live()), Relays: relays()}
 	}
 	h, err := handler(routes{rs: rs, static: *static, page: page, relays: relays, health: node.Health, metrics: node.WriteMetrics})
 	if err != nil {
@@ -220,6 +231,18 @@ func nodeHosts(node *cluster.Node) []relay.Host {
 	for _, u := range node.KnownURLs() {
 		if h, err := pageHost(u); err == nil {
 			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// withLive is the mirrors given with -mirror, then those of the live set
+// not among them.
+func withLive(static []string, live []identity.ID) []string {
+	out := slices.Clone(static)
+	for _, id := range live {
+		if s := id.String(); !slices.Contains(out, s) {
+			out = append(out, s)
 		}
 	}
 	return out

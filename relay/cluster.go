@@ -226,11 +226,21 @@ func DeliverError(err error) (code, detail string) {
 }
 
 // Undelivered tells the local peer sender that its send to about was
-// refused by the node about is on (code and detail as DeliverError's).
-func (s *Server) Undelivered(sender, about identity.ID, code, detail string) {
-	if c := s.lookup(sender); c != nil {
-		c.reply(mustEncode(&Frame{Type: FrameError, Code: code, ID: about, Detail: detail}))
+// refused by node, the node about was on (code and detail as
+// DeliverError's). An answer about a session that is no longer the one
+// known here is dropped: about registered again, here or on another
+// node, since the send left, and an "offline" now would tear down the
+// ports its watchers just opened to the new session.
+func (s *Server) Undelivered(sender, about identity.ID, node, code, detail string) {
+	s.mu.RLock()
+	c := s.peers[sender]
+	_, here := s.peers[about]
+	r, elsewhere := s.remote[about]
+	s.mu.RUnlock()
+	if c == nil || here || elsewhere && r.node != node {
+		return
 	}
+	c.reply(mustEncode(&Frame{Type: FrameError, Code: code, ID: about, Detail: detail}))
 }
 
 // RemotePeers is how many peers this node knows are registered on other

@@ -453,7 +453,8 @@ func (n *Node) onNoResponders(m *nats.Msg) {
 		return
 	}
 	n.noResponders.Add(1)
-	n.srv.Undelivered(identity.ID(fid), identity.ID(tid), relay.CodeOffline, "not connected")
+	node := strings.TrimPrefix(m.Header.Get("Nats-Subject"), subjTo)
+	n.srv.Undelivered(identity.ID(fid), identity.ID(tid), node, relay.CodeOffline, "not connected")
 }
 
 func (n *Node) onTo(m *nats.Msg) {
@@ -470,7 +471,7 @@ func (n *Node) onTo(m *nats.Msg) {
 			n.publish(subjTo+t.node, encodeUndelivered(n.name, t.from, t.to, code, detail))
 		}
 	case opUndelivered:
-		n.srv.Undelivered(t.from, t.to, t.code, t.detail)
+		n.srv.Undelivered(t.from, t.to, t.node, t.code, t.detail)
 	}
 }
 

@@ -283,6 +283,23 @@ func TestSendToDeadNode(t *testing.T) {
 	}
 }
 
+// A node's "not there" answer about a session that has since been
+// replaced is dropped: it would tell the sender the peer is offline
+// right after the peer came back elsewhere.
+func TestStaleUndeliveredDropped(t *testing.T) {
+	nodes := startCluster(t, 2)
+	srv := nodes[0].srv
+	a := dial(t, nodes[0].url, newKey(t))
+	x := newKey(t).ID()
+	srv.RemoteRegistered("aaaaaaaaaaaaaaaa", x, 1)
+	srv.RemoteRegistered("bbbbbbbbbbbbbbbb", x, 2) // x moved
+	srv.Undelivered(a.id(), x, "aaaaaaaaaaaaaaaa", relay.CodeOffline, "stale")
+	srv.Undelivered(a.id(), x, "bbbbbbbbbbbbbbbb", relay.CodeOffline, "fresh")
+	if ev := a.offlineError(x); ev.Detail != "fresh" {
+		t.Fatalf("the sender was told %q first", ev.Detail)
+	}
+}
+
 // A peer that reconnects to another node replaces its old session
 // everywhere.
 func TestReplaceAcrossNodes(t *testing.T) {

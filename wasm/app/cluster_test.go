@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"log/slog"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -96,6 +98,19 @@ func chats(t *testing.T, a *App, id string) []string {
 	return out
 }
 
+// waitChat polls a's timeline of task id until it shows text; on a
+// timeout it says what a's timeline and members were.
+func waitChat(t *testing.T, a *App, id, text string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !slices.Contains(chats(t, a, id), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%q never reached %s: timeline %q; members %s", text, a.Profile(), chats(t, a, id), do(t, a, "members", `[`+id+`]`))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestRoomAcrossNodes: a room of three members, each on its own relay
 // node of a cluster; the node of one dies mid-conversation. Its member
 // moves to another node, and every timeline ends with every message,
@@ -104,6 +119,13 @@ func TestRoomAcrossNodes(t *testing.T) {
 	nodes := startClusterNodes(t, 3)
 	urls := []string{nodes[0].url, nodes[1].url, nodes[2].url}
 	// Each on its own node first, the others after it.
+	if f := os.Getenv("TM_CLUSTER_LOG"); f != "" {
+		w, _ := os.Create(f)
+		defer w.Close()
+		old := quiet
+		quiet = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		defer func() { quiet = old }()
+	}
 	ana := startClusterApp(t, "ana", urls[0], urls[1], urls[2])
 	bob := startClusterApp(t, "bob", urls[1], urls[2], urls[0])
 	carol := startClusterApp(t, "carol", urls[2], urls[0], urls[1])
@@ -141,10 +163,12 @@ func TestRoomAcrossNodes(t *testing.T) {
 		a   *App
 		rec *recorder
 	}{{ana, anaEv}, {bob, bobEv}, {carol, carolEv}} {
-		w.rec.wait(t, "every message at "+w.a.Profile(), func(evs []Event) bool {
-			return (w.a == ana || chat(ana.ID().String(), "ana 2, as node 2 died")(evs)) &&
-				(w.a == bob || chat(bob.ID().String(), "bob 2, from node 3")(evs))
-		})
+		if w.a != ana {
+			waitChat(t, w.a, id, "ana 2, as node 2 died")
+		}
+		if w.a != bob {
+			waitChat(t, w.a, id, "bob 2, from node 3")
+		}
 	}
 	want := []string{"ana 1", "bob 1", "carol 1", "ana 2, as node 2 died", "bob 2, from node 3"}
 	for _, a := range []*App{ana, bob, carol} {

@@ -24,10 +24,11 @@ type Cluster interface {
 	// Unregistered: id's session stamped at ended on this node (not
 	// replaced by a newer one elsewhere).
 	Unregistered(id identity.ID, at int64)
-	// Forward carries a send from a local peer to a peer registered on
-	// node. It reports false when it cannot (the cluster is unreachable):
-	// the sender is then told the peer is offline.
-	Forward(node string, from, to identity.ID, kind Kind, payload []byte) bool
+	// Forward carries a send from a local peer (its session stamped
+	// fromAt) to a peer registered on node. It reports false when it
+	// cannot (the cluster is unreachable): the sender is then told the
+	// peer is offline.
+	Forward(node string, from identity.ID, fromAt int64, to identity.ID, kind Kind, payload []byte) bool
 }
 
 // A RemotePeer is a session on another node: its peer id and stamp.
@@ -119,6 +120,7 @@ func (s *Server) remoteRegisteredLocked(node string, id identity.ID, at int64, e
 func (s *Server) RemoteUnregistered(node string, id identity.ID, at int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.endedLocked(id, at)
 	if r, ok := s.remote[id]; ok && r.node == node && r.at == at {
 		s.deleteRemoteLocked(id, r)
 		s.notifyLocked(id, false)
@@ -136,6 +138,7 @@ func (s *Server) RemoteSync(node string, epoch uint64, peers []RemotePeer, last 
 		return
 	}
 	s.epochs[node] = epoch
+	delete(s.gone, node) // back: its sends may bring their sessions again
 	for _, p := range peers {
 		s.remoteRegisteredLocked(node, p.ID, p.At, epoch)
 	}
@@ -156,10 +159,28 @@ func (s *Server) RemoteNodeGone(node string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id := range s.byNode[node] {
+		s.endedLocked(id, s.remote[id].at)
 		s.deleteRemoteLocked(id, s.remote[id])
 		s.notifyLocked(id, false)
 	}
 	delete(s.epochs, node)
+	if len(s.gone) >= maxEnded {
+		clear(s.gone)
+	}
+	s.gone[node] = true
+}
+
+// maxEnded bounds the sessions (and nodes) remembered as ended, so that a
+// send that arrives after its sender's end does not bring it back
+// (Deliver); past it the memory starts afresh, the worst then being a
+// peer shown online until its node's next sync.
+const maxEnded = 1 << 16
+
+func (s *Server) endedLocked(id identity.ID, at int64) {
+	if len(s.ended) >= maxEnded {
+		clear(s.ended)
+	}
+	s.ended[id] = max(s.ended[id], at)
 }
 
 func (s *Server) setRemoteLocked(id identity.ID, r remoteSession) {
@@ -199,14 +220,31 @@ func (s *Server) Sync(n int, send func(peers []RemotePeer, last bool)) {
 	send(part, true)
 }
 
-// Deliver hands a send forwarded by another node to its local target:
-// ErrNotHere if the target is not registered here, errBudget and the
-// like if it cannot take it now. The answer for the sender is
-// DeliverError's.
-func (s *Server) Deliver(from, to identity.ID, kind Kind, payload []byte) error {
-	c := s.lookup(to)
+// Deliver hands a send forwarded by node from its peer from (session
+// stamped fromAt) to its local target: ErrNotHere if the target is not
+// registered here, errBudget and the like if it cannot take it now. The
+// answer for the sender is DeliverError's.
+//
+// The send may arrive before the directory message of the sender's
+// session (they travel on different subjects): Deliver records the
+// session first, as RemoteRegistered would, so that watchers learn of it
+// before its first frame, as on one node. A session that ended here
+// already, or of a node gone, is not brought back.
+func (s *Server) Deliver(node string, from identity.ID, fromAt int64, to identity.ID, kind Kind, payload []byte) error {
+	s.mu.RLock()
+	c := s.peers[to]
+	r, ok := s.remote[from]
+	known := ok && r.node == node && r.at == fromAt
+	s.mu.RUnlock()
 	if c == nil {
 		return ErrNotHere
+	}
+	if !known {
+		s.mu.Lock()
+		if s.ended[from] < fromAt && !s.gone[node] {
+			s.remoteRegisteredLocked(node, from, fromAt, s.epochs[node])
+		}
+		s.mu.Unlock()
 	}
 	s.m.clusterIn.Add(1)
 	return s.deliver(c, from, kind, payload)

@@ -516,6 +516,17 @@ func (c *conn) writeLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case f := <-c.sendq:
+			// Presence noted before this frame was queued goes first: a
+			// peer's offer must not reach a watcher before the watcher
+			// learns that the peer's session is new (it would answer it,
+			// then drop the port when the "went offline" arrives).
+			select {
+			case <-c.presence:
+				if err := c.writePresence(); err != nil {
+					return err
+				}
+			default:
+			}
 			err := c.write(f.b)
 			if f.counted {
 				c.s.give(c.addr, len(f.b))
@@ -524,18 +535,26 @@ func (c *conn) writeLoop(ctx context.Context) error {
 				return err
 			}
 		case <-c.presence:
-			for id, p := range c.takePresence() {
-				if p.went {
-					if err := c.write(mustEncode(&Frame{Type: FramePresence, ID: id, Online: false})); err != nil {
-						return err
-					}
-				}
-				if err := c.write(mustEncode(&Frame{Type: FramePresence, ID: id, Online: p.online})); err != nil {
-					return err
-				}
+			if err := c.writePresence(); err != nil {
+				return err
 			}
 		}
 	}
+}
+
+// writePresence writes the presence noted since the last time.
+func (c *conn) writePresence() error {
+	for id, p := range c.takePresence() {
+		if p.went {
+			if err := c.write(mustEncode(&Frame{Type: FramePresence, ID: id, Online: false})); err != nil {
+				return err
+			}
+		}
+		if err := c.write(mustEncode(&Frame{Type: FramePresence, ID: id, Online: p.online})); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // write writes one frame within the write timeout, noting the writer's

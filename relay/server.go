@@ -88,6 +88,8 @@ type Server struct {
 	remote  map[identity.ID]remoteSession       // guarded by mu: peers registered on other nodes
 	byNode  map[string]map[identity.ID]struct{} // guarded by mu: remote's ids by node
 	epochs  map[string]uint64                   // guarded by mu: each node's latest sync (RemoteSync)
+	ended   map[identity.ID]int64               // guarded by mu: the latest stamp of each id's sessions that ended elsewhere
+	gone    map[string]bool                     // guarded by mu: nodes that left or died
 }
 
 // An Option configures a Server beyond its Limits.
@@ -118,6 +120,8 @@ func NewServer(log *slog.Logger, lim Limits, opts ...Option) *Server {
 		remote:   make(map[identity.ID]remoteSession),
 		byNode:   make(map[string]map[identity.ID]struct{}),
 		epochs:   make(map[string]uint64),
+		ended:    make(map[identity.ID]int64),
+		gone:     make(map[string]bool),
 	}
 	for _, o := range opts {
 		o(s)
@@ -420,7 +424,7 @@ func (s *Server) route(c *conn, f *Frame) {
 			code, detail := DeliverError(err)
 			c.reply(mustEncode(&Frame{Type: FrameError, Code: code, ID: f.ID, Detail: detail}))
 		}
-	case node != "" && cl.Forward(node, c.id, f.ID, f.Kind, f.Payload):
+	case node != "" && cl.Forward(node, c.id, c.at, f.ID, f.Kind, f.Payload):
 		s.m.clusterOut.Add(1)
 	default:
 		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeOffline, ID: f.ID, Detail: "not connected"}))

@@ -425,12 +425,12 @@ func (n *Node) onDir(m *nats.Msg) {
 // node died and NATS already knows), NATS answers there at once
 // ("no responders") and the sender is told the target is offline, as
 // when the target's node answers that it left.
-func (n *Node) Forward(node string, from, to identity.ID, kind relay.Kind, payload []byte) bool {
+func (n *Node) Forward(node string, from identity.ID, fromAt int64, to identity.ID, kind relay.Kind, payload []byte) bool {
 	if !n.nc.IsConnected() {
 		return false
 	}
 	msg := &nats.Msg{Subject: subjTo + node, Reply: subjNone + n.name + "." + hex.EncodeToString(from[:]) + "." + hex.EncodeToString(to[:]),
-		Data: encodeSend(n.name, from, to, kind, payload)}
+		Data: encodeSend(n.name, from, fromAt, to, kind, payload)}
 	if err := n.nc.PublishMsg(msg); err != nil {
 		n.forwardErr.Add(1)
 		return false
@@ -466,7 +466,7 @@ func (n *Node) onTo(m *nats.Msg) {
 	}
 	switch t.op {
 	case opSend:
-		if err := n.srv.Deliver(t.from, t.to, t.kind, t.payload); err != nil {
+		if err := n.srv.Deliver(t.node, t.from, t.fromAt, t.to, t.kind, t.payload); err != nil {
 			code, detail := relay.DeliverError(err)
 			n.publish(subjTo+t.node, encodeUndelivered(n.name, t.from, t.to, code, detail))
 		}

@@ -300,6 +300,37 @@ func TestStaleUndeliveredDropped(t *testing.T) {
 	}
 }
 
+// A send that comes before the directory message of its sender's session
+// brings the session: the watcher learns the sender is online before its
+// first frame, as on one node; and a send from a session that ended here
+// already does not bring it back.
+func TestSendBeforeDirectory(t *testing.T) {
+	nodes := startCluster(t, 2)
+	srv, other := nodes[0].srv, nodes[1].node.Name()
+	a := dial(t, nodes[0].url, newKey(t))
+	x := newKey(t).ID()
+	a.watch(x)
+	a.presence(x, false)
+	if err := srv.Deliver(other, x, 5, a.id(), relay.KindFrame, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	ev := a.next("presence or recv", func(ev relay.Event) bool { return ev.From == x })
+	if ev.Type != relay.FramePresence || !ev.Online {
+		t.Fatalf("the first event about x is %+v, want it online", ev)
+	}
+	a.recv(x, "first")
+
+	srv.RemoteUnregistered(other, x, 5)
+	a.presence(x, false)
+	if err := srv.Deliver(other, x, 5, a.id(), relay.KindFrame, []byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	a.recv(x, "late")
+	if n := srv.RemotePeers(); n != 0 {
+		t.Fatalf("a late send brought back its ended session (%d remote peers)", n)
+	}
+}
+
 // A peer that reconnects to another node replaces its old session
 // everywhere.
 func TestReplaceAcrossNodes(t *testing.T) {

@@ -22,7 +22,7 @@ import (
 //	              unregistered  op 2, node, seq, id (32), at (int64)
 //	              sync          op 3, node, seq, epoch (uint64), last (0/1), n (uint32), n × (id, at)
 //	              heartbeat     op 6, node, seq, peers (uint32), leaving (0/1), URL (the rest)
-//	tm.relay.to.  send          op 4, node, from (32), to (32), kind (1), payload (the rest)
+//	tm.relay.to.  send          op 4, node, from (32), to (32), from's session stamp (int64), kind (1), payload (the rest)
 //	              undelivered   op 5, node, sender (32), about (32), code length (1), code, detail (the rest)
 //
 // Integers are big-endian, seq a uint64. A message breaking these forms or
@@ -95,10 +95,11 @@ func encodeHeartbeat(node string, peers int, leaving bool, url string) []byte {
 	return append(b, url...)
 }
 
-func encodeSend(node string, from, to identity.ID, kind relay.Kind, payload []byte) []byte {
-	b := head(opSend, node, 2*identity.IDSize+1+len(payload))
+func encodeSend(node string, from identity.ID, fromAt int64, to identity.ID, kind relay.Kind, payload []byte) []byte {
+	b := head(opSend, node, 2*identity.IDSize+9+len(payload))
 	b = append(b, from[:]...)
 	b = append(b, to[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(fromAt))
 	b = append(b, byte(kind))
 	return append(b, payload...)
 }
@@ -220,6 +221,7 @@ type toMsg struct {
 	op           byte
 	node         string // the node that sent it
 	from, to     identity.ID
+	fromAt       int64 // send: the sender's session stamp
 	kind         relay.Kind
 	payload      []byte
 	code, detail string
@@ -238,8 +240,12 @@ func decodeTo(b []byte) (*toMsg, error) {
 	copy(t.to[:], rest[identity.IDSize:])
 	rest = rest[2*identity.IDSize:]
 	if op == opSend {
-		t.kind = relay.Kind(rest[0])
-		t.payload = rest[1:]
+		if len(rest) < 9 {
+			return nil, errShort
+		}
+		t.fromAt = int64(binary.BigEndian.Uint64(rest))
+		t.kind = relay.Kind(rest[8])
+		t.payload = rest[9:]
 		if t.kind != relay.KindSignal && t.kind != relay.KindFrame {
 			return nil, fmt.Errorf("cluster: send of kind %d", t.kind)
 		}

@@ -21,7 +21,7 @@ func FuzzDecode(f *testing.F) {
 		encodeSession(opRegistered, fuzzNode, id, 42),
 		encodeSync(fuzzNode, 3, []relay.RemotePeer{{ID: id, At: 5}}, true),
 		encodeHeartbeat(fuzzNode, 9, false, "ws://127.0.0.1:8080/relay"),
-		encodeSend(fuzzNode, id, id, relay.KindFrame, []byte("payload")),
+		encodeSend(fuzzNode, id, 9, id, relay.KindFrame, []byte("payload")),
 		encodeUndelivered(fuzzNode, id, id, relay.CodeOffline, "not connected"),
 	} {
 		f.Add(b)
@@ -45,7 +45,7 @@ func FuzzDecode(f *testing.F) {
 		if m, err := decodeTo(b); err == nil {
 			var again []byte
 			if m.op == opSend {
-				again = encodeSend(m.node, m.from, m.to, m.kind, m.payload)
+				again = encodeSend(m.node, m.from, m.fromAt, m.to, m.kind, m.payload)
 			} else {
 				again = encodeUndelivered(m.node, m.from, m.to, m.code, m.detail)
 			}

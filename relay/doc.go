@@ -62,6 +62,23 @@
 // MaxQueuedBytesPerIP bound all of them together (raise them there, and
 // let the proxy bound each client). No forwarded header is trusted.
 //
+// # Nodes of a cluster
+//
+// A Server may be one node of several (SetCluster; package relay/cluster
+// joins them over NATS, docs/scale.md). Clients see the same protocol: a
+// peer registered on another node is online for its watchers here, a
+// send to it is forwarded to its node, and an offline or limit error
+// comes back from there as from here. Each node keeps a directory of the
+// sessions on the others (RemoteRegistered, RemoteUnregistered,
+// RemoteSync, RemoteNodeGone), each session stamped at its registration:
+// the newest stamp of an id wins on every node, so a peer that reconnects
+// to another node replaces its old session everywhere. A peer's presence
+// reaches its watchers before any frame it sends (the writer flushes
+// presence noted before a frame; a send forwarded before its sender's
+// directory message brings the session). Limits stay per connection and
+// per node. A page served by another node may open the relay
+// (WithPageHosts).
+//
 // # Who may connect
 //
 // The relay is reached under its own names only: 127.0.0.1, localhost and

@@ -412,3 +412,31 @@ func TestNATSDownAndBack(t *testing.T) {
 	a.send(b.id(), "back")
 	b.recv(a.id(), "back")
 }
+
+// A node whose NATS is unreachable at start serves its own peers, and
+// joins the others once NATS comes.
+func TestNATSUnreachableAtStart(t *testing.T) {
+	addr := freeAddr(t)
+	opts := natsnode.Options{URLs: []string{"nats://" + addr}, ReconnectWait: 50 * time.Millisecond}
+	n1 := startNode(t, opts)
+	if n1.node.Connected() {
+		t.Fatal("connected to a NATS that is not there")
+	}
+	a := dial(t, n1.url, newKey(t))
+	c := dial(t, n1.url, newKey(t))
+	c.send(a.id(), "local")
+	a.recv(c.id(), "local")
+
+	ns, err := natsnode.Start(natsnode.Options{Name: "nats", Listen: addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Close)
+	n2 := startNode(t, opts)
+	waitFor(t, "the nodes see each other", func() bool { return len(n1.node.Members()) == 2 && len(n2.node.Members()) == 2 })
+	b := dial(t, n2.url, newKey(t))
+	a.watch(b.id())
+	a.presence(b.id(), true)
+	b.send(a.id(), "across")
+	a.recv(b.id(), "across")
+}

@@ -5,8 +5,8 @@ package app
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"slices"

@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command relay serves the signaling relay (websocket at /relay, Prometheus
 // metrics at /metrics) and the page (static/). It listens on
 // 127.0.0.1:8080 unless told otherwise (-addr or RELAY_ADDR) and stops

@@ -571,8 +571,8 @@ func (m *Messenger) serveRoom(c *conn) {
 			m.log.Warn("room: from "+c.peer.Short(), "err", err)
 			continue
 		}
-		if w.Type != wireRevokeDevice && m.isRevoked(c.peer) {
-			continue // a revoked device's last words are revocations only
+		if !stranger && w.Type != wireRevokeDevice && m.isRevoked(c.peer) {
+			continue // a revoked device's last words (closePorts): revocations only
 		}
 		switch w.Type {
 		case wireJoin:

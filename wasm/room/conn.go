@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/device"
@@ -30,6 +31,9 @@ type conn struct {
 	room     port.Port
 	admitted chan struct{} // closed when the sync channel opens
 	proveQ   chan wire     // proves to answer (proveLoop), at most maxProves
+	said     chan struct{} // closed when the peer tells its own revocation (closePorts)
+
+	saidOnce sync.Once
 
 	synced bool // the replication session runs; guarded by Messenger.mu
 	// restoreAsked: this profile asked the peer for a restore on this
@@ -95,7 +99,7 @@ func (m *Messenger) accept(p port.Port) *conn {
 	// its protocol versions) must not be lost to the host's admission
 	// running meanwhile. The same holds while restoring (restore.go).
 	mux := port.NewMux(p, port.ChannelSync, port.ChannelRoom)
-	c := &conn{peer: p.Remote(), p: p, mux: mux, room: mux.Channel(port.ChannelRoom), admitted: make(chan struct{}), proveQ: make(chan wire, maxProves)}
+	c := &conn{peer: p.Remote(), p: p, mux: mux, room: mux.Channel(port.ChannelRoom), admitted: make(chan struct{}), proveQ: make(chan wire, maxProves), said: make(chan struct{})}
 	m.conns[c.peer] = c
 	m.served[p] = c
 	m.wg.Add(3)
@@ -566,6 +570,9 @@ func (m *Messenger) serveRoom(c *conn) {
 		if err != nil {
 			m.log.Warn("room: from "+c.peer.Short(), "err", err)
 			continue
+		}
+		if !stranger && w.Type != wireRevokeDevice && m.isRevoked(c.peer) {
+			continue // a revoked device's last words (closePorts): revocations only
 		}
 		switch w.Type {
 		case wireJoin:

@@ -51,7 +51,8 @@
 // are announced by the device that linked them ("device" messages), and
 // are revoked with a signed revocation ("revoke-device"): each member
 // stops following the device's books, keeps what it held, and the task's
-// secret moves on without it.
+// secret moves on without it; before closing the device's ports it hears
+// the device's last words, the revocations it made (revokedevice.go).
 //
 // # Invite and join: the seed's question answered
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/device"
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -72,7 +73,11 @@ func (m *Messenger) takeRevocation(ctx context.Context, rv *device.Revocation, a
 		m.tellMirrors(rv)
 	}
 	enc := rv.Encode()
-	m.tellRevocation(enc, rv.Device) // before the next secret: members take it from the new minter
+	if rv.Device == m.self {
+		m.sayLastWords(m.liveConns(), enc)
+	} else {
+		m.tellRevocation(enc, rv.Device) // before the next secret: members take it from the new minter
+	}
 	for _, id := range m.taskOrder() {
 		t := m.task(id)
 		if t == nil {
@@ -99,17 +104,54 @@ const wireRevokeDevice = "revoke-device"
 // tellRevocation sends a revocation to every peer on a port now but the
 // revoked device (closePorts tells it, then closes its ports).
 func (m *Messenger) tellRevocation(enc []byte, revoked identity.ID) {
+	for _, c := range m.liveConns() {
+		if c.peer != revoked {
+			m.goSend(func(ctx context.Context) { _ = m.send(ctx, c, wire{Type: wireRevokeDevice, Revocation: enc}) })
+		}
+	}
+}
+
+// liveConns is the current port to each peer.
+func (m *Messenger) liveConns() []*conn {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	conns := make([]*conn, 0, len(m.conns))
-	for id, c := range m.conns {
-		if id != revoked {
-			conns = append(conns, c)
+	for _, c := range m.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// sayLastWords is what this device, told it is revoked, says on each of
+// conns before its peers close them: the revocations it made, then its
+// own revocation (enc), which tells the peer it may close the port. A
+// revocation it made may have reached no one yet (two devices revoking
+// each other at once): it still stands on its signature.
+func (m *Messenger) sayLastWords(conns []*conn, enc []byte) {
+	m.mu.Lock()
+	var made [][]byte
+	for _, rv := range m.revoked {
+		if rv.By == m.self && rv.Device != m.self {
+			made = append(made, rv.Encode())
 		}
 	}
 	m.mu.Unlock()
 	for _, c := range conns {
-		m.goSend(func(ctx context.Context) { _ = m.send(ctx, c, wire{Type: wireRevokeDevice, Revocation: enc}) })
+		m.goSend(func(ctx context.Context) {
+			for _, b := range append(made, enc) {
+				if m.send(ctx, c, wire{Type: wireRevokeDevice, Revocation: b}) != nil {
+					return
+				}
+			}
+		})
 	}
+}
+
+// isRevoked says whether dev was revoked.
+func (m *Messenger) isRevoked(dev identity.ID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.revoked[dev] != nil
 }
 
 // onRevokeWire takes a revocation a peer tells: it stands on its
@@ -123,13 +165,16 @@ func (m *Messenger) onRevokeWire(c *conn, w wire) {
 		m.log.Info("room: a revocation not taken", "from", c.peer.Short(), "err", err)
 		return
 	}
-	m.mu.Lock()
-	done := m.revoked[rv.Device] != nil
-	m.mu.Unlock()
-	if !done {
+	switch {
+	case !m.isRevoked(rv.Device):
 		if err := m.takeRevocation(m.ctx, rv, false); err != nil {
 			m.fail(err)
 		}
+	case rv.Device == m.self:
+		m.sayLastWords([]*conn{c}, w.Revocation) // another peer told it first
+	}
+	if rv.Device == c.peer {
+		c.saidOnce.Do(func() { close(c.said) }) // its last words: closePorts may close
 	}
 }
 
@@ -231,10 +276,16 @@ func (m *Messenger) checkWritable() error {
 	return nil
 }
 
+// lastWordsWait bounds how long closePorts waits for a revoked device's
+// last words.
+const lastWordsWait = 5 * time.Second
+
 // closePorts tells a revoked device its revocation, then closes every
 // port to it: its replication sessions would go on serving it its
-// person's books. A port it opens again is a stranger's, whose joins are
-// refused.
+// person's books. Before closing it waits, at most lastWordsWait, for the
+// device's last words (sayLastWords), read meanwhile as revocations only:
+// a revocation it made at once may be known nowhere else. A port it opens
+// again is a stranger's, whose joins are refused.
 func (m *Messenger) closePorts(dev identity.ID, enc []byte) {
 	if dev == m.self {
 		return
@@ -249,7 +300,16 @@ func (m *Messenger) closePorts(dev identity.ID, enc []byte) {
 	m.mu.Unlock()
 	for _, c := range conns {
 		m.goSend(func(ctx context.Context) {
-			_ = m.send(ctx, c, wire{Type: wireRevokeDevice, Revocation: enc})
+			if m.send(ctx, c, wire{Type: wireRevokeDevice, Revocation: enc}) == nil {
+				wait := time.NewTimer(lastWordsWait)
+				select {
+				case <-c.said:
+				case <-c.mux.Done():
+				case <-wait.C:
+				case <-ctx.Done():
+				}
+				wait.Stop()
+			}
 			c.mux.Close()
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -308,4 +309,26 @@ func TestSetNATSDown(t *testing.T) {
 	t.Cleanup(srv.Close)
 	eventually(t, "NATS back", nc.Connected)
 	eventually(t, "the other copies the book once NATS is back", holdsWhole(t, other, b.Key(), b.Len()))
+}
+
+// FuzzDecodeHold: any bytes decode to a bounded hold or an error, never a
+// panic; a hold decoded encodes back to one that decodes the same.
+func FuzzDecodeHold(f *testing.F) {
+	var a, k identity.ID
+	a[0], k[0] = 1, 2
+	f.Add(encodeHold(a, []holdBook{{Key: k, Author: a}}))
+	f.Add([]byte(`{"v":1,"from":"00","books":[]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		from, books, err := decodeHold(b)
+		if err != nil {
+			return
+		}
+		if len(books) > MaxHoldBooks {
+			t.Fatalf("%d books decoded", len(books))
+		}
+		from2, books2, err := decodeHold(encodeHold(from, books))
+		if err != nil || from2 != from || !slices.Equal(books, books2) {
+			t.Fatalf("re-encoded hold differs: %v", err)
+		}
+	})
 }

@@ -81,6 +81,16 @@ func CheckRelayURL(raw string) error {
 	return nil
 }
 
+// RelayURLHost is the host of a relay node's URL (CheckRelayURL) as a
+// browser names it in the Origin of the pages that host serves: lower
+// case, without the scheme's default port.
+func RelayURLHost(raw string) (Host, error) {
+	if err := CheckRelayURL(raw); err != nil {
+		return Host{}, err
+	}
+	return dialHost(raw)
+}
+
 // configCSP is the policy of /config.json: data, never a document.
 const configCSP = "default-src 'none'; frame-ancestors 'none'"
 

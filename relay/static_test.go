@@ -225,6 +225,25 @@ func TestCheckRelayURL(t *testing.T) {
 	}
 }
 
+// TestRelayURLHost: a node's host as the Origin of its pages names it.
+func TestRelayURLHost(t *testing.T) {
+	for raw, want := range map[string]string{
+		"ws://127.0.0.1:8080/relay":       "127.0.0.1:8080",
+		"wss://Relay.Example.org/relay":   "relay.example.org",
+		"ws://relay.example.org:80/relay": "relay.example.org",
+		"wss://relay.example.org:443":     "relay.example.org",
+		"ws://[::1]:8082/relay":           "[::1]:8082",
+	} {
+		h, err := relay.RelayURLHost(raw)
+		if err != nil || h.String() != want {
+			t.Errorf("%q: %v, %v; want %s", raw, h, err, want)
+		}
+	}
+	if _, err := relay.RelayURLHost("http://127.0.0.1:8080/relay"); !errors.Is(err, relay.ErrRelayURL) {
+		t.Errorf("an http URL: %v, want ErrRelayURL", err)
+	}
+}
+
 // TestLiveConfig: ConfigHandlerFunc serves the config of the moment, with
 // the relays, and StaticHandlerCSP the policy of the moment.
 func TestLiveConfig(t *testing.T) {

@@ -30,7 +30,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -231,7 +230,7 @@ func nodeHosts(node *cluster.Node) []relay.Host {
 	}
 	var out []relay.Host
 	for _, u := range node.KnownURLs() {
-		if h, err := pageHost(u); err == nil {
+		if h, err := relay.RelayURLHost(u); err == nil {
 			out = append(out, h)
 		}
 	}
@@ -260,18 +259,6 @@ func validRelays(urls []string) []string {
 		}
 	}
 	return out
-}
-
-// pageHost is the host of a relay URL (ws:// or wss://).
-func pageHost(raw string) (relay.Host, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return relay.Host{}, err
-	}
-	if u.Scheme != "ws" && u.Scheme != "wss" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return relay.Host{}, fmt.Errorf("%q: not a ws:// or wss:// URL", raw)
-	}
-	return relay.ParseHost(u.Host)
 }
 
 func envOr(key, def string) string {

@@ -280,11 +280,3 @@ func (s *Server) Undelivered(sender, about identity.ID, node, code, detail strin
 	}
 	c.reply(mustEncode(&Frame{Type: FrameError, Code: code, ID: about, Detail: detail}))
 }
-
-// RemotePeers is how many peers this node knows are registered on other
-// nodes.
-func (s *Server) RemotePeers() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.remote)
-}

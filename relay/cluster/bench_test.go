@@ -226,7 +226,7 @@ func BenchmarkDirectory(b *testing.B) {
 		// Numbered as node 2 numbers its own: no gap, so no resync.
 		nodes[1].node.publishDir(encodeSync(nodes[1].node.Name(), 1<<40, part, i+syncPart >= peers))
 	}
-	waitFor(b, "node 1 knows them all", func() bool { return nodes[0].srv.RemotePeers() >= peers })
+	waitFor(b, "node 1 knows them all", func() bool { return nodes[0].srv.Stats().RemotePeers >= peers })
 	took := time.Since(start)
 	runtime.GC()
 	runtime.ReadMemStats(&after)

@@ -326,7 +326,7 @@ func TestSendBeforeDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.recv(x, "late")
-	if n := srv.RemotePeers(); n != 0 {
+	if n := srv.Stats().RemotePeers; n != 0 {
 		t.Fatalf("a late send brought back its ended session (%d remote peers)", n)
 	}
 }

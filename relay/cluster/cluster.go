@@ -194,23 +194,31 @@ func (n *Node) Members() []Member {
 		out = append(out, Member{Name: name, URL: info.url, Peers: info.peers})
 	}
 	n.mu.Unlock()
-	slices.SortFunc(out[1:], func(a, b Member) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(out[1:], func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-// URLs returns the relay URLs of the live nodes, this one first.
+// URLs returns the relay URLs of the live nodes, this one first, the
+// others by node name. The page's /config.json and CSP ask for them on
+// every request: it reads only the node table (not the server's Stats,
+// as Members does).
 func (n *Node) URLs() []string {
+	n.mu.Lock()
+	names := make([]string, 0, len(n.nodes))
+	for name := range n.nodes {
+		names = append(names, name)
+	}
+	slices.Sort(names)
 	var out []string
-	for _, m := range n.Members() {
-		if m.URL != "" && !slices.Contains(out, m.URL) {
-			out = append(out, m.URL)
+	if n.cfg.URL != "" {
+		out = append(out, n.cfg.URL)
+	}
+	for _, name := range names {
+		if u := n.nodes[name].url; u != "" && !slices.Contains(out, u) {
+			out = append(out, u)
 		}
 	}
+	n.mu.Unlock()
 	return out
 }
 

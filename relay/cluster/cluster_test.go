@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/task-messenger/task-messenger/relay"
 	"github.com/task-messenger/task-messenger/relay/natsnode"
+	"github.com/task-messenger/task-messenger/relay/relaytest"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 )
 
@@ -35,16 +35,6 @@ func (n *testNode) kill() {
 	n.nn.Close()
 	n.srv.Close()
 	n.hs.Close()
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // every is the heartbeat of test nodes: a killed node is gone after 5.
@@ -78,7 +68,7 @@ func startCluster(t testing.TB, k int) []*testNode {
 	addrs := make([]string, k)
 	routes := make([]string, k)
 	for i := range addrs {
-		addrs[i] = freeAddr(t)
+		addrs[i] = relaytest.FreeAddr(t)
 		routes[i] = "nats://" + addrs[i]
 	}
 	nodes := make([]*testNode, k)
@@ -377,7 +367,7 @@ func TestNodeKilled(t *testing.T) {
 // With NATS unreachable a node serves its own peers, says so, and routes
 // across nodes again once NATS is back.
 func TestNATSDownAndBack(t *testing.T) {
-	addr := freeAddr(t)
+	addr := relaytest.FreeAddr(t)
 	nats := func() *natsnode.Node {
 		n, err := natsnode.Start(natsnode.Options{Name: "nats", Listen: addr}, nil)
 		if err != nil {
@@ -416,7 +406,7 @@ func TestNATSDownAndBack(t *testing.T) {
 // A node whose NATS is unreachable at start serves its own peers, and
 // joins the others once NATS comes.
 func TestNATSUnreachableAtStart(t *testing.T) {
-	addr := freeAddr(t)
+	addr := relaytest.FreeAddr(t)
 	opts := natsnode.Options{URLs: []string{"nats://" + addr}, ReconnectWait: 50 * time.Millisecond}
 	n1 := startNode(t, opts)
 	if n1.node.Connected() {

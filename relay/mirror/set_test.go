@@ -5,7 +5,6 @@ package mirror
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"github.com/task-messenger/task-messenger/relay"
 	"github.com/task-messenger/task-messenger/relay/mirror/boltstore"
 	"github.com/task-messenger/task-messenger/relay/natsnode"
+	"github.com/task-messenger/task-messenger/relay/relaytest"
 	"github.com/task-messenger/task-messenger/wasm/held"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -30,12 +30,7 @@ const setEvery = 250 * time.Millisecond
 // a function that connects a new client to it.
 func natsFor(t testing.TB) func() *natsnode.Node {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := relaytest.FreeAddr(t)
 	srv, err := natsnode.Start(natsnode.Options{Listen: addr}, quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -260,12 +255,7 @@ func startRelay(t testing.TB) string {
 // it is heard in the set again.
 func TestSetNATSDown(t *testing.T) {
 	url := startRelay(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := relaytest.FreeAddr(t)
 	srv, err := natsnode.Start(natsnode.Options{Listen: addr}, quiet)
 	if err != nil {
 		t.Fatal(err)

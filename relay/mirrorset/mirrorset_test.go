@@ -7,13 +7,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/task-messenger/task-messenger/relay/natsnode"
+	"github.com/task-messenger/task-messenger/relay/relaytest"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 )
 
@@ -180,21 +180,11 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestNATSDown: while the watcher's NATS is down the set stays as it was,
 // though nobody is heard; once it is back, the mirrors that announce stay
 // and the one that went meanwhile expires.
 func TestNATSDown(t *testing.T) {
-	addr := freeAddr(t)
+	addr := relaytest.FreeAddr(t)
 	server := startNATS(t, natsnode.Options{Listen: addr})
 	client := startNATS(t, natsnode.Options{URLs: []string{"nats://" + addr}, ReconnectWait: 20 * time.Millisecond})
 	w := watch(t, client, nil)

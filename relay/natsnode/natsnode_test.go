@@ -3,23 +3,13 @@
 package natsnode
 
 import (
-	"net"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-)
 
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+	"github.com/task-messenger/task-messenger/relay/relaytest"
+)
 
 func start(t *testing.T, o Options) *Node {
 	t.Helper()
@@ -74,8 +64,8 @@ func TestEmbeddedDefault(t *testing.T) {
 }
 
 func TestClusterOfEmbedded(t *testing.T) {
-	c1, c2, c3 := freeAddr(t), freeAddr(t), freeAddr(t)
-	n1 := start(t, Options{Name: "n1", Listen: freeAddr(t), Cluster: c1})
+	c1, c2, c3 := relaytest.FreeAddr(t), relaytest.FreeAddr(t), relaytest.FreeAddr(t)
+	n1 := start(t, Options{Name: "n1", Listen: relaytest.FreeAddr(t), Cluster: c1})
 	n2 := start(t, Options{Name: "n2", Cluster: c2, Routes: []string{"nats://" + c1}})
 	n3 := start(t, Options{Name: "n3", Cluster: c3, Routes: []string{"nats://" + c1, "nats://" + c2}})
 	roundTrip(t, n2, n3)
@@ -89,7 +79,7 @@ func TestClusterOfEmbedded(t *testing.T) {
 }
 
 func TestUnreachableThenBack(t *testing.T) {
-	addr := freeAddr(t)
+	addr := relaytest.FreeAddr(t)
 	changes := make(chan bool, 16)
 	n := start(t, Options{Name: "client", URLs: []string{"nats://" + addr}, ReconnectWait: 50 * time.Millisecond})
 	n.OnChange(func(up bool) { changes <- up })
@@ -130,7 +120,7 @@ func TestCheck(t *testing.T) {
 // With -nats-token, the embedded server's listener lets in only the
 // clients that send it.
 func TestToken(t *testing.T) {
-	srv := start(t, Options{Name: "server", Listen: freeAddr(t), Token: "s3cret"})
+	srv := start(t, Options{Name: "server", Listen: relaytest.FreeAddr(t), Token: "s3cret"})
 	roundTrip(t, srv, srv)
 	for _, opts := range [][]nats.Option{nil, {nats.Token("wrong")}} {
 		if nc, err := nats.Connect(srv.ClientURL(), opts...); err == nil {

@@ -5,6 +5,7 @@ package relaytest
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -30,4 +31,17 @@ func Start(tb testing.TB, lim relay.Limits) string {
 	hs := httptest.NewServer(srv.Handler())
 	tb.Cleanup(func() { srv.Close(); hs.Close() })
 	return "ws" + strings.TrimPrefix(hs.URL, "http")
+}
+
+// FreeAddr returns a loopback address (127.0.0.1:port) whose port was
+// free a moment ago, for a server a test starts and others then dial (a
+// NATS listener, a relay node that must keep its address).
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

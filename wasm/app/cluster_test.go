@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/task-messenger/task-messenger/relay"
 	"github.com/task-messenger/task-messenger/relay/cluster"
 	"github.com/task-messenger/task-messenger/relay/natsnode"
+	"github.com/task-messenger/task-messenger/relay/relaytest"
 	"github.com/task-messenger/task-messenger/wasm/room"
 )
 
@@ -33,13 +33,8 @@ func startClusterNodes(t *testing.T, k int) []*clusterNode {
 	routes := make([]string, k)
 	addrs := make([]string, k)
 	for i := range addrs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs[i] = ln.Addr().String()
+		addrs[i] = relaytest.FreeAddr(t)
 		routes[i] = "nats://" + addrs[i]
-		ln.Close()
 	}
 	nodes := make([]*clusterNode, k)
 	for i := range nodes {

@@ -49,7 +49,7 @@ func TestReplicateBothWays(t *testing.T) {
 func TestResumeAfterClose(t *testing.T) {
 	ana, bob := openDB(t, 1), openDB(t, 2)
 	anaBook, bobCopy := bookFor(t, ana, bob, "t1")
-	fill(t, anaBook, 5_000, 1024, "ana")
+	fill(t, anaBook, resumeBook, 1024, "ana")
 
 	cfg := replication.Config{DataBytes: 16 << 10} // many small data messages
 	l := connect(t, ana, bob, cfg, cfg, func(p port.Port) port.Port { return &closeAfter{Port: p, n: 20} })
@@ -75,7 +75,7 @@ func TestResumeAfterClose(t *testing.T) {
 func TestManyBooks(t *testing.T) {
 	ana, bob := openDB(t, 1), openDB(t, 2)
 	var anaBooks, bobBooks []*journal.Book
-	for i := range 500 {
+	for i := range manyBooks / 2 {
 		a, _ := bookFor(t, ana, bob, "task"+itoa(i))
 		b, _ := bookFor(t, bob, ana, "task"+itoa(i))
 		a.Append(ctx, []byte("hello"))
@@ -91,14 +91,15 @@ func TestManyBooks(t *testing.T) {
 	}
 	l.stop()
 
-	// Apart: 10 of the 1,000 books change.
+	// Apart: 10 of the books change.
+	step := len(anaBooks) / 5
 	for i := range 5 {
-		anaBooks[i*97].Append(ctx, []byte("while apart"))
-		bobBooks[i*89].Append(ctx, []byte("meanwhile"))
+		anaBooks[i*step].Append(ctx, []byte("while apart"))
+		bobBooks[i*step+1].Append(ctx, []byte("meanwhile"))
 	}
 	l = connect(t, ana, bob, replication.Config{}, replication.Config{}, nil)
 	for i := range 5 {
-		a, b := anaBooks[i*97], bobBooks[i*89]
+		a, b := anaBooks[i*step], bobBooks[i*step+1]
 		copyB, _ := bob.Get(ctx, a.Key())
 		waitFor(t, bob, "catch-up", holds(copyB, a.Len()))
 		copyA, _ := ana.Get(ctx, b.Key())
@@ -107,7 +108,7 @@ func TestManyBooks(t *testing.T) {
 	l.stop()
 	sa, sb := l.A.Stats(), l.B.Stats()
 	bytes := sa.Sent.Bytes + sb.Sent.Bytes
-	t.Logf("reconcile 1,000 books, 10 changed: %d messages, %d bytes, by type A %v B %v", sa.Sent.Messages+sb.Sent.Messages, bytes, sa.Sent.ByType, sb.Sent.ByType)
+	t.Logf("reconcile %d books, 10 changed: %d messages, %d bytes, by type A %v B %v", 2*len(anaBooks), sa.Sent.Messages+sb.Sent.Messages, bytes, sa.Sent.ByType, sb.Sent.ByType)
 	// One round trip: each side's hello, answered by a have (pages pushed) per
 	// changed book; nothing pulled.
 	for _, s := range []replication.Stats{sa, sb} {

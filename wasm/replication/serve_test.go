@@ -328,14 +328,14 @@ func (l *sentLog) last() []byte {
 	return l.msgs[len(l.msgs)-1]
 }
 
-// TestManyBooksViaHolder: a reader that follows 1,000 books through a
+// TestManyBooksViaHolder: a reader that follows manyBooks books through a
 // holder, 10 of which changed, reconciles in one round trip: its hello, the
 // holder's hello (the books it serves at the reader's length) and a have
 // per changed book with its pages pushed; nothing pulled.
 func TestManyBooksViaHolder(t *testing.T) {
 	ana, mirror, bob := openDB(t, 1), openDB(t, 3), openDB(t, 2)
 	var books []*journal.Book
-	for i := range 1000 {
+	for i := range manyBooks {
 		b, _ := bookFor(t, ana, bob, "task"+itoa(i))
 		b.Append(ctx, []byte("hello"))
 		books = append(books, b)
@@ -348,10 +348,10 @@ func TestManyBooksViaHolder(t *testing.T) {
 	}
 	l.stop()
 
-	// Apart: 10 of the 1,000 books change, and reach the mirror.
+	// Apart: 10 of the books change, and reach the mirror.
 	var changed []*journal.Book
 	for i := range 10 {
-		b := books[i*97]
+		b := books[i*(len(books)/10)]
 		b.Append(ctx, []byte("while apart"))
 		changed = append(changed, b)
 	}
@@ -372,7 +372,7 @@ func TestManyBooksViaHolder(t *testing.T) {
 	l.stop()
 	sm, sb := l.A.Stats(), l.B.Stats()
 	bytes := sm.Sent.Bytes + sb.Sent.Bytes
-	t.Logf("reconcile 1,000 books through a holder, 10 changed: %d messages, %d bytes, by type holder %v reader %v", sm.Sent.Messages+sb.Sent.Messages, bytes, sm.Sent.ByType, sb.Sent.ByType)
+	t.Logf("reconcile %d books through a holder, 10 changed: %d messages, %d bytes, by type holder %v reader %v", len(books), sm.Sent.Messages+sb.Sent.Messages, bytes, sm.Sent.ByType, sb.Sent.ByType)
 	if m := sm.Sent.ByType; m[replication.TypeHello] != 2 || m[replication.TypeHave] != 10 || m[replication.TypeData] != 0 {
 		t.Fatalf("the holder sent %v; want 2 hellos and 10 haves", m)
 	}

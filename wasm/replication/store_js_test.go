@@ -11,9 +11,14 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/store/idb/idbtest"
 )
 
-// bigBook is the length of the book of the sparse test: smaller than the
-// native 1,000,000, to keep a browser run within minutes.
-const bigBook = 20_000
+// The sizes of the sparse, many-books and resume tests: smaller than the
+// native ones (1,000,000 pages, 1,000 books, 5,000 pages) to keep a browser
+// run within a minute or two; the code paths are the same.
+const (
+	bigBook    = 20_000
+	manyBooks  = 200
+	resumeBook = 1000
+)
 
 // newStore returns a fresh IndexedDB database, deleted when the test ends:
 // the same tests that run natively on the memory store run here on IndexedDB.

@@ -14,8 +14,14 @@ import (
 // in the browser (store_js_test.go), an IndexedDB database.
 func newStore(testing.TB) store.Store { return store.NewMemory() }
 
-// bigBook is the length of the book of the sparse test.
-const bigBook = 1_000_000
+// bigBook is the length of the book of the sparse test; manyBooks the
+// number of books of the many-books tests; resumeBook the length of the
+// book of the resume test.
+const (
+	bigBook    = 1_000_000
+	manyBooks  = 1000
+	resumeBook = 5000
+)
 
 // leakOptions tune the goroutine-leak check of TestMain.
 var leakOptions []goleak.Option

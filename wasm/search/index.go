@@ -1,0 +1,300 @@
+package search
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Bounds of a search.
+const (
+	MaxQuery     = 256 // bytes of a query; a longer one is refused
+	DefaultLimit = 20  // results when Options.Limit is 0
+	MaxLimit     = 200 // the most results one search returns
+)
+
+// ErrQueryTooLong: a query of more than MaxQuery bytes.
+var ErrQueryTooLong = errors.New("search: query too long")
+
+// A Doc is one message as the index keeps it.
+type Doc struct {
+	Task string `json:"task"` // the task's id
+	ID   string `json:"id"`   // the message's id in its task ("by/mid")
+	Key  string `json:"key"`  // the message's key (its place in the task's timeline)
+	By   string `json:"by"`   // the author
+	Text string `json:"text"`
+	Date int64  `json:"date"` // Unix ms
+}
+
+// A Result is a document that matches, with the part of its text around
+// the first match (one line, control and bidi characters replaced).
+type Result struct {
+	Doc
+	Snippet string `json:"snippet"`
+}
+
+// Options narrow a search.
+type Options struct {
+	Task  string // only this task's messages; "" for every task
+	Limit int    // at most this many results (0: DefaultLimit; at most MaxLimit)
+}
+
+// An Index is a full-text index of documents; its methods are safe for
+// concurrent use.
+type Index struct {
+	mu       sync.Mutex          // guards every field below
+	docs     []entry             // by document number
+	ids      map[docID]uint32    // the live documents by task and id
+	postings map[string][]uint32 // the documents holding each term, ascending
+	vocab    []string            // the terms, sorted; fresh ones not yet
+	fresh    []string            // terms added since vocab was sorted
+	order    []uint32            // document numbers, newest first up to sorted
+	sorted   int                 // order[:sorted] is sorted; the rest is new
+}
+
+type entry struct {
+	Doc
+	dead bool // replaced or removed
+}
+
+type docID struct{ task, id string }
+
+// New returns an empty index.
+func New() *Index {
+	return &Index{ids: make(map[docID]uint32), postings: make(map[string][]uint32)}
+}
+
+// Add indexes d; a document of the same task and id is replaced (an
+// edit), unless it is the same (then Add does nothing).
+func (ix *Index) Add(d Doc) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	k := docID{d.Task, d.ID}
+	if n, ok := ix.ids[k]; ok {
+		if ix.docs[n].Doc == d {
+			return
+		}
+		ix.docs[n].dead = true
+	}
+	n := uint32(len(ix.docs))
+	ix.docs = append(ix.docs, entry{Doc: d})
+	ix.ids[k] = n
+	ix.order = append(ix.order, n)
+	for _, t := range tokens(d.Text) {
+		p := ix.postings[t.term]
+		if len(p) > 0 && p[len(p)-1] == n {
+			continue // the term again in the same document
+		}
+		if p == nil {
+			ix.fresh = append(ix.fresh, t.term)
+		}
+		ix.postings[t.term] = append(p, n)
+	}
+}
+
+// Remove drops the document of task and id (a deleted message); it
+// reports whether there was one.
+func (ix *Index) Remove(task, id string) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	n, ok := ix.ids[docID{task, id}]
+	if ok {
+		ix.docs[n].dead = true
+		delete(ix.ids, docID{task, id})
+	}
+	return ok
+}
+
+// Len is the number of documents indexed (replaced and removed ones not
+// counted).
+func (ix *Index) Len() int {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return len(ix.ids)
+}
+
+// Has reports whether the document of task and id is indexed.
+func (ix *Index) Has(task, id string) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	_, ok := ix.ids[docID{task, id}]
+	return ok
+}
+
+// Search returns the documents holding every token of q (the last one as
+// a prefix, unless q ends with a separator), newest first. A query with no
+// token finds nothing; one of more than MaxQuery bytes is refused.
+func (ix *Index) Search(q string, o Options) ([]Result, error) {
+	if len(q) > MaxQuery {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrQueryTooLong, len(q), MaxQuery)
+	}
+	qry := parseQuery(q)
+	if len(qry.full) == 0 && qry.prefix == "" {
+		return nil, nil
+	}
+	limit := o.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	limit = min(limit, MaxLimit)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.settle()
+	found := ix.match(qry, o.Task, limit)
+	out := make([]Result, len(found))
+	for i, n := range found {
+		d := ix.docs[n].Doc
+		out[i] = Result{Doc: d, Snippet: snippet(d.Text, qry)}
+	}
+	return out, nil
+}
+
+// query is a parsed query: whole terms, and the last one typed (a prefix)
+// if it may not be whole yet.
+type query struct {
+	full   []string
+	prefix string
+}
+
+func parseQuery(q string) query {
+	ts := tokens(q)
+	var out query
+	for i, t := range ts {
+		if i == len(ts)-1 && t.end == len(q) {
+			out.prefix = t.term
+		} else if !slices.Contains(out.full, t.term) {
+			out.full = append(out.full, t.term)
+		}
+	}
+	return out
+}
+
+// match returns up to limit live documents of task ("": any) matching q,
+// newest first. Called with mu held, settled.
+func (ix *Index) match(q query, task string, limit int) []uint32 {
+	lists := make([][]uint32, 0, len(q.full))
+	for _, t := range q.full {
+		p := ix.postings[t]
+		if len(p) == 0 {
+			return nil
+		}
+		lists = append(lists, p)
+	}
+	slices.SortFunc(lists, func(a, b []uint32) int { return cmp.Compare(len(a), len(b)) })
+	var set bitset
+	for _, p := range lists {
+		b := newBitset(len(ix.docs))
+		b.addAll(p)
+		set = set.and(b)
+	}
+	if q.prefix != "" {
+		b := newBitset(len(ix.docs))
+		i, _ := slices.BinarySearch(ix.vocab, q.prefix)
+		for ; i < len(ix.vocab) && strings.HasPrefix(ix.vocab[i], q.prefix); i++ {
+			b.addAll(ix.postings[ix.vocab[i]])
+		}
+		set = set.and(b)
+	}
+	keep := func(n uint32) bool {
+		e := &ix.docs[n]
+		return set.has(n) && !e.dead && (task == "" || e.Task == task)
+	}
+	// Few candidates: sort them; many: walk the documents by date.
+	if len(lists) > 0 && len(lists[0]) <= len(ix.docs)/32 {
+		var out []uint32
+		for _, n := range lists[0] {
+			if keep(n) {
+				out = append(out, n)
+			}
+		}
+		slices.SortFunc(out, ix.newestFirst)
+		return out[:min(len(out), limit)]
+	}
+	var out []uint32
+	for _, n := range ix.order {
+		if keep(n) {
+			if out = append(out, n); len(out) == limit {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// newestFirst orders documents by date, then key, then id, newest first.
+func (ix *Index) newestFirst(a, b uint32) int {
+	x, y := &ix.docs[a], &ix.docs[b]
+	if c := cmp.Compare(y.Date, x.Date); c != 0 {
+		return c
+	}
+	if c := strings.Compare(y.Key, x.Key); c != 0 {
+		return c
+	}
+	if c := strings.Compare(y.Task, x.Task); c != 0 {
+		return c
+	}
+	return strings.Compare(y.ID, x.ID)
+}
+
+// settle brings vocab and order up to date. Called with mu held.
+func (ix *Index) settle() {
+	if len(ix.fresh) > 0 {
+		slices.Sort(ix.fresh)
+		ix.vocab = mergeSorted(ix.vocab, ix.fresh, strings.Compare)
+		ix.fresh = nil
+	}
+	if ix.sorted < len(ix.order) {
+		tail := slices.Clone(ix.order[ix.sorted:])
+		slices.SortFunc(tail, ix.newestFirst)
+		ix.order = mergeSorted(ix.order[:ix.sorted], tail, ix.newestFirst)
+		ix.sorted = len(ix.order)
+	}
+}
+
+// mergeSorted merges b into a, both sorted: in place when b is short (the
+// messages that came while the user typed), else into a new slice.
+func mergeSorted[T any](a, b []T, less func(x, y T) int) []T {
+	if len(b) <= 64 {
+		for _, x := range b {
+			i, _ := slices.BinarySearchFunc(a, x, less)
+			a = slices.Insert(a, i, x)
+		}
+		return a
+	}
+	out := make([]T, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if less(b[0], a[0]) < 0 {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+// bitset is a set of document numbers; nil is every document.
+type bitset []uint64
+
+func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
+
+func (b bitset) addAll(ns []uint32) {
+	for _, n := range ns {
+		b[n>>6] |= 1 << (n & 63)
+	}
+}
+
+func (b bitset) has(n uint32) bool { return b == nil || b[n>>6]&(1<<(n&63)) != 0 }
+
+// and is b ∩ o, in o's storage (b nil: o).
+func (b bitset) and(o bitset) bitset {
+	if b == nil {
+		return o
+	}
+	for i := range o {
+		o[i] &= b[i]
+	}
+	return o
+}

@@ -1,0 +1,69 @@
+package search
+
+import (
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Bytes of text a snippet shows before and after its first match.
+const (
+	snippetBefore = 48
+	snippetAfter  = 160
+)
+
+// snippet is the part of text around q's first match, on one line, with
+// "…" where it is cut.
+func snippet(text string, q query) string {
+	at := 0
+	for _, t := range tokens(text) {
+		if slices.Contains(q.full, t.term) || (q.prefix != "" && strings.HasPrefix(t.term, q.prefix)) {
+			at = t.start
+			break
+		}
+	}
+	start := runeStart(text, max(0, at-snippetBefore))
+	end := runeStart(text, min(len(text), at+snippetAfter))
+	if start > 0 {
+		// Begin at a word if one starts close by.
+		if i := strings.IndexAny(text[start:at], " \n\t"); i >= 0 {
+			start += i + 1
+		}
+	}
+	out := clean(text[start:end])
+	if start > 0 {
+		out = "…" + out
+	}
+	if end < len(text) {
+		out += "…"
+	}
+	return out
+}
+
+// runeStart moves i back to the start of a rune.
+func runeStart(s string, i int) int {
+	for i > 0 && i < len(s) && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return i
+}
+
+// clean puts text on one line: control, format (bidi) and space
+// characters become one space each run.
+func clean(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) || r == utf8.RuneError {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}

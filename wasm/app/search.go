@@ -79,7 +79,7 @@ func indexMessage(ix *search.Index, task room.TaskID, msg *room.Message) {
 }
 
 // Search finds the messages of every task (or of task, if not zero) that
-// hold every word of query, the last one as a prefix, newest first
+// have a word starting with each word of query, newest first
 // (package search). An empty query finds nothing; messages still being
 // indexed after a start are found once they are.
 func (a *App) Search(ctx context.Context, query string, task room.TaskID, limit int) ([]search.Result, error) {

@@ -4,9 +4,9 @@
 // Text is cut into tokens (runs of letters and digits; each Han, Hiragana
 // or Katakana character is a token of its own), lower-cased and, for Latin
 // letters, folded to their base letter ("Café" → "cafe"). A query is the
-// AND of its tokens; its last token matches as a prefix unless the query
-// ends with a space, so "meet tom" finds "meeting tomorrow" while it is
-// being typed. Results come newest first (by date, then by key).
+// AND of its tokens, each the start of a word: "meet tom" finds "meeting
+// tomorrow" while it is being typed. Results come newest first (by date,
+// then by key).
 //
 // The index keeps an inverted list of documents per token, and two sorted
 // views it brings up to date at the next search: the vocabulary (for

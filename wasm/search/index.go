@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -124,15 +125,15 @@ func (ix *Index) Has(task, id string) bool {
 	return ok
 }
 
-// Search returns the documents holding every token of q (the last one as
-// a prefix, unless q ends with a separator), newest first. A query with no
-// token finds nothing; one of more than MaxQuery bytes is refused.
+// Search returns the documents with, for every token of q, a word that
+// starts with it, newest first. A query with no token finds nothing; one
+// of more than MaxQuery bytes is refused.
 func (ix *Index) Search(q string, o Options) ([]Result, error) {
 	if len(q) > MaxQuery {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrQueryTooLong, len(q), MaxQuery)
 	}
-	qry := parseQuery(q)
-	if len(qry.full) == 0 && qry.prefix == "" {
+	terms := parseQuery(q)
+	if len(terms) == 0 {
 		return nil, nil
 	}
 	limit := o.Limit
@@ -143,79 +144,69 @@ func (ix *Index) Search(q string, o Options) ([]Result, error) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	ix.settle()
-	found := ix.match(qry, o.Task, limit)
+	found := ix.match(terms, o.Task, limit)
 	out := make([]Result, len(found))
 	for i, n := range found {
 		d := ix.docs[n].Doc
-		out[i] = Result{Doc: d, Snippet: snippet(d.Text, qry)}
+		out[i] = Result{Doc: d, Snippet: snippet(d.Text, terms)}
 	}
 	return out, nil
 }
 
-// query is a parsed query: whole terms, and the last one typed (a prefix)
-// if it may not be whole yet.
-type query struct {
-	full   []string
-	prefix string
-}
-
-func parseQuery(q string) query {
-	ts := tokens(q)
-	var out query
-	for i, t := range ts {
-		if i == len(ts)-1 && t.end == len(q) {
-			out.prefix = t.term
-		} else if !slices.Contains(out.full, t.term) {
-			out.full = append(out.full, t.term)
+// parseQuery returns q's distinct tokens.
+func parseQuery(q string) []string {
+	var out []string
+	for _, t := range tokens(q) {
+		if !slices.Contains(out, t.term) {
+			out = append(out, t.term)
 		}
 	}
 	return out
 }
 
-// match returns up to limit live documents of task ("": any) matching q,
-// newest first. Called with mu held, settled.
-func (ix *Index) match(q query, task string, limit int) []uint32 {
-	lists := make([][]uint32, 0, len(q.full))
-	for _, t := range q.full {
-		p := ix.postings[t]
-		if len(p) == 0 {
+// match returns up to limit live documents of task ("": any) with a word
+// starting with each of terms, newest first. Called with mu held, settled.
+func (ix *Index) match(terms []string, task string, limit int) []uint32 {
+	// Each term's words: a range of the vocabulary, and how many
+	// postings they have.
+	type words struct{ lo, hi, postings int }
+	ws := make([]words, len(terms))
+	for i, t := range terms {
+		w := &ws[i]
+		w.lo, _ = slices.BinarySearch(ix.vocab, t)
+		for w.hi = w.lo; w.hi < len(ix.vocab) && strings.HasPrefix(ix.vocab[w.hi], t); w.hi++ {
+			w.postings += len(ix.postings[ix.vocab[w.hi]])
+		}
+		if w.postings == 0 {
 			return nil
 		}
-		lists = append(lists, p)
 	}
-	slices.SortFunc(lists, func(a, b []uint32) int { return cmp.Compare(len(a), len(b)) })
+	slices.SortFunc(ws, func(a, b words) int { return cmp.Compare(a.postings, b.postings) })
 	var set bitset
-	for _, p := range lists {
+	for _, w := range ws {
 		b := newBitset(len(ix.docs))
-		b.addAll(p)
-		set = set.and(b)
-	}
-	if q.prefix != "" {
-		b := newBitset(len(ix.docs))
-		i, _ := slices.BinarySearch(ix.vocab, q.prefix)
-		for ; i < len(ix.vocab) && strings.HasPrefix(ix.vocab[i], q.prefix); i++ {
-			b.addAll(ix.postings[ix.vocab[i]])
+		for _, t := range ix.vocab[w.lo:w.hi] {
+			b.addAll(ix.postings[t])
 		}
 		set = set.and(b)
 	}
 	keep := func(n uint32) bool {
 		e := &ix.docs[n]
-		return set.has(n) && !e.dead && (task == "" || e.Task == task)
+		return !e.dead && (task == "" || e.Task == task)
 	}
 	// Few candidates: sort them; many: walk the documents by date.
-	if len(lists) > 0 && len(lists[0]) <= len(ix.docs)/32 {
-		var out []uint32
-		for _, n := range lists[0] {
+	var out []uint32
+	if ws[0].postings <= len(ix.docs)/32 {
+		set.each(func(n uint32) {
 			if keep(n) {
 				out = append(out, n)
 			}
-		}
+		})
 		slices.SortFunc(out, ix.newestFirst)
 		return out[:min(len(out), limit)]
 	}
-	var out []uint32
 	for _, n := range ix.order {
-		if keep(n) {
+		if set.has(n) && keep(n) {
 			if out = append(out, n); len(out) == limit {
 				break
 			}
@@ -283,6 +274,16 @@ func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
 func (b bitset) addAll(ns []uint32) {
 	for _, n := range ns {
 		b[n>>6] |= 1 << (n & 63)
+	}
+}
+
+// each calls fn with every number in b, ascending.
+func (b bitset) each(fn func(n uint32)) {
+	for i, w := range b {
+		for w != 0 {
+			fn(uint32(i*64 + bits.TrailingZeros64(w)))
+			w &= w - 1
+		}
 	}
 }
 

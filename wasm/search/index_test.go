@@ -63,7 +63,9 @@ func TestSearchPrefixAndNewestFirst(t *testing.T) {
 	for _, c := range []struct{ q, want string }{
 		{"meeting", "a/2,a/1"},
 		{"mee", "a/2,a/1"},
-		{"mee ", ""}, // a whole word now: no "mee"
+		{"mee ", "a/2,a/1"},
+		{"mee tom", "a/1"},
+		{"tom mee", "a/1"},
 		{"TOMORROW", "b/1,a/1"},
 		{"tom", "b/1,a/1"},
 		{"meeting tom", "a/1"},

@@ -13,12 +13,13 @@ const (
 	snippetAfter  = 160
 )
 
-// snippet is the part of text around q's first match, on one line, with
+// snippet is the part of text around its first word that starts with
+// one of terms, on one line, with
 // "…" where it is cut.
-func snippet(text string, q query) string {
+func snippet(text string, terms []string) string {
 	at := 0
 	for _, t := range tokens(text) {
-		if slices.Contains(q.full, t.term) || (q.prefix != "" && strings.HasPrefix(t.term, q.prefix)) {
+		if slices.ContainsFunc(terms, func(q string) bool { return strings.HasPrefix(t.term, q) }) {
 			at = t.start
 			break
 		}

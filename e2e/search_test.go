@@ -44,7 +44,7 @@ func TestSearchJumps(t *testing.T) {
   if (!li || !li.classList.contains('found')) return false
   const r = li.getBoundingClientRect(), s = document.getElementById('scroller').getBoundingClientRect()
   return r.top >= s.top && r.bottom <= s.bottom })()`, map[string]any{"id": target}))
-	tab.screenshot("search")
+	tab.screenshot("search.png")
 
 	// Nothing typed: no results.
 	tab.run(`const i = document.getElementById('search-input'); i.value = ''; i.dispatchEvent(new Event('input')); return true`, nil)

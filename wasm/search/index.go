@@ -54,6 +54,8 @@ type Index struct {
 	fresh    []string            // terms added since vocab was sorted
 	order    []uint32            // document numbers, newest first up to sorted
 	sorted   int                 // order[:sorted] is sorted; the rest is new
+	set      bitset              // scratch space of match
+	other    bitset              // scratch space of match
 }
 
 type entry struct {
@@ -182,13 +184,24 @@ func (ix *Index) match(terms []string, task string, limit int) []uint32 {
 		}
 	}
 	slices.SortFunc(ws, func(a, b words) int { return cmp.Compare(a.postings, b.postings) })
-	var set bitset
-	for _, w := range ws {
-		b := newBitset(len(ix.docs))
-		for _, t := range ix.vocab[w.lo:w.hi] {
-			b.addAll(ix.postings[t])
+	// The sets are scratch space kept between searches: a search per
+	// keystroke allocates next to nothing (in the browser, garbage
+	// collection pauses are the slow keystrokes).
+	set, b := ix.scratch(&ix.set), ix.scratch(&ix.other)
+	for i, w := range ws {
+		if i > 0 {
+			clear(b)
 		}
-		set = set.and(b)
+		into := set
+		if i > 0 {
+			into = b
+		}
+		for _, t := range ix.vocab[w.lo:w.hi] {
+			into.addAll(ix.postings[t])
+		}
+		if i > 0 {
+			set.and(b)
+		}
 	}
 	keep := func(n uint32) bool {
 		e := &ix.docs[n]
@@ -266,10 +279,19 @@ func mergeSorted[T any](a, b []T, less func(x, y T) int) []T {
 	return append(append(out, a...), b...)
 }
 
-// bitset is a set of document numbers; nil is every document.
+// bitset is a set of document numbers.
 type bitset []uint64
 
-func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
+// scratch returns *b emptied, grown to hold every document.
+func (ix *Index) scratch(b *bitset) bitset {
+	n := (len(ix.docs) + 63) / 64
+	if cap(*b) < n {
+		*b = make(bitset, n, n+n/4)
+	}
+	*b = (*b)[:n]
+	clear(*b)
+	return *b
+}
 
 func (b bitset) addAll(ns []uint32) {
 	for _, n := range ns {
@@ -287,15 +309,11 @@ func (b bitset) each(fn func(n uint32)) {
 	}
 }
 
-func (b bitset) has(n uint32) bool { return b == nil || b[n>>6]&(1<<(n&63)) != 0 }
+func (b bitset) has(n uint32) bool { return b[n>>6]&(1<<(n&63)) != 0 }
 
-// and is b ∩ o, in o's storage (b nil: o).
-func (b bitset) and(o bitset) bitset {
-	if b == nil {
-		return o
+// and makes b b ∩ o.
+func (b bitset) and(o bitset) {
+	for i := range b {
+		b[i] &= o[i]
 	}
-	for i := range o {
-		o[i] &= b[i]
-	}
-	return o
 }

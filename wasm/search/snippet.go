@@ -1,7 +1,6 @@
 package search
 
 import (
-	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -18,12 +17,15 @@ const (
 // "…" where it is cut.
 func snippet(text string, terms []string) string {
 	at := 0
-	for _, t := range tokens(text) {
-		if slices.ContainsFunc(terms, func(q string) bool { return strings.HasPrefix(t.term, q) }) {
-			at = t.start
-			break
+	eachToken(text, func(term []byte, start, _ int) bool {
+		for _, q := range terms {
+			if len(term) >= len(q) && string(term[:len(q)]) == q {
+				at = start
+				return false
+			}
 		}
-	}
+		return true
+	})
 	start := runeStart(text, max(0, at-snippetBefore))
 	end := runeStart(text, min(len(text), at+snippetAfter))
 	if start > 0 {

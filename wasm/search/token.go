@@ -18,15 +18,30 @@ type token struct {
 // tokens cuts text into normalised tokens.
 func tokens(text string) []token {
 	var out []token
-	var buf []byte
+	eachToken(text, func(term []byte, start, end int) bool {
+		out = append(out, token{string(term), start, end})
+		return true
+	})
+	return out
+}
+
+// eachToken calls fn with each normalised token of text (cut to MaxToken
+// bytes; term is only valid during the call) until fn returns false.
+func eachToken(text string, fn func(term []byte, start, end int) bool) {
+	var arr [4 * MaxToken]byte
+	buf := arr[:0]
 	start := -1
+	more := true
 	flush := func(end int) {
-		if start >= 0 && len(buf) > 0 {
-			out = append(out, token{clipTerm(string(buf)), start, end})
+		if more && start >= 0 && len(buf) > 0 {
+			more = fn(clipTerm(buf), start, end)
 		}
 		buf, start = buf[:0], -1
 	}
 	for i, r := range text {
+		if !more {
+			return
+		}
 		switch {
 		case unicode.Is(unicode.Mn, r):
 			// A combining mark (a decomposed accent): folded away.
@@ -40,13 +55,14 @@ func tokens(text string) []token {
 			if start < 0 {
 				start = i
 			}
-			buf = appendFolded(buf, unicode.ToLower(r))
+			if len(buf) <= MaxToken {
+				buf = appendFolded(buf, unicode.ToLower(r))
+			}
 		default:
 			flush(i)
 		}
 	}
 	flush(len(text))
-	return out
 }
 
 // isIdeograph: scripts written without spaces, indexed by character.
@@ -55,7 +71,7 @@ func isIdeograph(r rune) bool {
 }
 
 // clipTerm cuts a term to MaxToken bytes on a rune boundary.
-func clipTerm(s string) string {
+func clipTerm(s []byte) []byte {
 	if len(s) <= MaxToken {
 		return s
 	}

@@ -45,6 +45,9 @@ func indexTimelines(ctx context.Context, m *room.Messenger, ix *search.Index) er
 	for _, t := range m.Tasks() {
 		var before *room.Key
 		for {
+			if err := ctx.Err(); err != nil {
+				return err // a store may not look at ctx
+			}
 			msgs, err := m.Timeline(ctx, t.ID, before, room.MaxPage)
 			if err != nil {
 				return fmt.Errorf("task %s: %w", t.ID, err)

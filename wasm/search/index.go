@@ -187,21 +187,17 @@ func (ix *Index) match(terms []string, task string, limit int) []uint32 {
 	// The sets are scratch space kept between searches: a search per
 	// keystroke allocates next to nothing (in the browser, garbage
 	// collection pauses are the slow keystrokes).
-	set, b := ix.scratch(&ix.set), ix.scratch(&ix.other)
-	for i, w := range ws {
-		if i > 0 {
-			clear(b)
-		}
-		into := set
-		if i > 0 {
-			into = b
-		}
+	set, other := ix.scratch(&ix.set), ix.scratch(&ix.other)
+	union := func(into bitset, w words) {
 		for _, t := range ix.vocab[w.lo:w.hi] {
 			into.addAll(ix.postings[t])
 		}
-		if i > 0 {
-			set.and(b)
-		}
+	}
+	union(set, ws[0])
+	for _, w := range ws[1:] {
+		clear(other)
+		union(other, w)
+		set.and(other)
 	}
 	keep := func(n uint32) bool {
 		e := &ix.docs[n]

@@ -68,8 +68,8 @@ bench: chromium $(WASMEXEC)
 	{ $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $$($(GO) list ./... | grep -v /e2e) ; \
 	  $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./e2e/ ; \
 	  ./tools/rtc-netns.sh $(BIN)/e2e.test -test.run '^$$' -test.bench 'WebRTC' -test.benchtime 1x | sed 's|^pkg: .*|pkg: e2e-netns|' ; \
-	  GOOS=js GOARCH=wasm $(GO) test -run '^$$' -bench 'AppendSingle$$|AppendBatch100|ReadLast50|Write101' -benchtime 200x \
-	    -exec=$(WASMEXEC) ./wasm/journal/ ./wasm/store/idb/ | sed 's|^pkg: .*/|pkg: browser-|' ; } 2>&1 \
+	  GOOS=js GOARCH=wasm $(GO) test -run '^$$' -bench 'AppendSingle$$|AppendBatch100|ReadLast50|Write101|Search100k' -benchtime 200x \
+	    -exec=$(WASMEXEC) ./wasm/journal/ ./wasm/store/idb/ ./wasm/search/ | sed 's|^pkg: .*/|pkg: browser-|' ; } 2>&1 \
 		| grep -v IPAddressSpace | $(GO) run ./tools/benchtable | tee $(ARTIFACTS)/bench.md
 
 ## run: build, start devtools, the relay serving the page and a mirror, print the URLs

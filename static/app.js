@@ -831,6 +831,90 @@
 
   // ---- start -------------------------------------------------------------
 
+  // ---- search --------------------------------------------------------------
+
+  // The search box finds the messages of every task (or of the selected
+  // one) as the user types (app.search: messages with a word starting
+  // with each word typed, newest first); a result opens its task at the
+  // message.
+  const SEARCH_LIMIT = 20
+  const search = { timer: null, seq: 0 }
+
+  function setupSearch (app) {
+    const input = $('search-input')
+    input.addEventListener('input', () => searchSoon(60))
+    $('search-here').addEventListener('change', () => searchSoon(0))
+    input.addEventListener('keydown', (e) => {
+      const first = $('search-results').querySelector('button')
+      if (e.key === 'Enter' && first) { e.preventDefault(); first.click() }
+      if (e.key === 'ArrowDown' && first) { e.preventDefault(); first.focus() }
+      if (e.key === 'Escape') { input.value = ''; searchSoon(0) }
+    })
+    $('search-results').addEventListener('keydown', (e) => {
+      const items = [...$('search-results').querySelectorAll('button')]
+      const i = items.indexOf(document.activeElement)
+      if (i < 0) return
+      if (e.key === 'ArrowDown' && i + 1 < items.length) { e.preventDefault(); items[i + 1].focus() }
+      if (e.key === 'ArrowUp') { e.preventDefault(); (i ? items[i - 1] : input).focus() }
+    })
+    // New messages may match: search again, a little later.
+    app.on('message', () => { if (input.value.trim()) searchSoon(400) })
+  }
+
+  function searchSoon (ms) {
+    clearTimeout(search.timer)
+    search.timer = setTimeout(runSearch, ms)
+  }
+
+  async function runSearch () {
+    const q = $('search-input').value
+    const seq = ++search.seq
+    const list = $('search-results')
+    if (!q.trim()) {
+      list.replaceChildren()
+      $('search-status').textContent = ''
+      return
+    }
+    const opts = { limit: SEARCH_LIMIT }
+    if ($('search-here').checked && state.current) opts.task = state.current
+    let found
+    try {
+      found = await state.app.search(q, opts)
+    } catch (err) {
+      if (seq !== search.seq) return
+      list.replaceChildren()
+      $('search-status').textContent = `Search failed: ${err.message}`
+      return
+    }
+    if (seq !== search.seq) return // a newer keystroke's search answers
+    list.replaceChildren(...found.map(renderResult))
+    $('search-status').textContent = found.length
+      ? `${found.length}${found.length === SEARCH_LIMIT ? ' newest' : ''} found`
+      : 'No message holds every word.'
+  }
+
+  function renderResult (r) {
+    const t = state.tasks.get(r.task)
+    const date = new Date(r.date)
+    const when = isNaN(date.getTime()) ? '' : date.toLocaleString()
+    return el('li', { class: 'result' },
+      el('button', { type: 'button', 'data-id': r.id, 'data-task': r.task, onclick: () => openResult(r) },
+        el('span', { class: 'result-where', text: `${clip(t ? t.title : short(r.task), 60)} · ${who(r.by)} · ${when}` }),
+        el('span', { class: 'result-text', text: r.snippet })))
+  }
+
+  // openResult selects the result's task and shows the message, loading
+  // older pages until it is there.
+  async function openResult (r) {
+    if (state.current !== r.task) await select(r.task)
+    if (state.current !== r.task) return
+    await jumpTo(r.id)
+    const m = state.byId.get(r.id)
+    for (const n of $('timeline').querySelectorAll('.msg.found')) n.classList.remove('found')
+    if (m) m.node.classList.add('found')
+    else $('search-status').textContent = 'That message is far back in its task: scroll up to reach it.'
+  }
+
   async function main () {
     $('me-name').textContent = profile
     const tm = await window.taskmessenger.ready
@@ -984,6 +1068,7 @@
       refreshTasks()
     })
     app.restoreStatus().then(showRestore, () => {})
+    setupSearch(app)
     await refreshTasks()
     if (params.get('task') && state.tasks.has(params.get('task'))) await select(params.get('task'))
     window.taskmessenger.firstPageMs = performance.now() // since navigation: the page is usable, its room shown

@@ -230,6 +230,8 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 		err = a.RevokeDevice(ctx, dev)
 	case "person":
 		v = a.Person()
+	case "search":
+		v, err = a.doSearch(ctx, as)
 	default:
 		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, mirrors, read, removeMember, allowRemoving, export, import, reset, recoveryCode, recover, restoreStatus, finishRestore, linkDevice, link, devices, revokeDevice or person", ErrUnknownMethod, method)
 	}

@@ -65,7 +65,7 @@ func TestNamesEditDelete(t *testing.T) {
 	ana.poll(`document.getElementById('my-name-text').textContent === 'Ana Maria'`)
 	bob.poll(lineOf("helo, I have brushes") + `.querySelector('.who').textContent === 'Ana Maria'`)
 	bob.poll(`[...document.querySelectorAll('#members li')].some((li) => li.textContent.startsWith('Ana Maria · '))`)
-	bob.poll(`[...document.querySelectorAll('#timeline li[data-type="name"]')].some((li) => li.textContent.includes('“Ana Maria”'))`)
+	bob.poll(`[...document.querySelectorAll('#timeline li[data-type="name"]')].some((li) => li.textContent.includes('set their name to “Ana Maria”'))`)
 
 	// Ana edits her message: Edit, a new text, Enter. Escape cancels.
 	ana.run(lineOf("helo, I have brushes")+`.querySelector('button.edit').click(); return true`, nil)

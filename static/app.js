@@ -320,7 +320,7 @@
       case 'rename': return `${who(m.head[0])} renamed the task to “${d.title}”`
       case 'subtask': return `${who(m.head[0])} added the subtask “${d.title}”`
       case 'remove': return `${who(m.head[0])} removed ${who(d.id)}`
-      case 'name': return `${who(m.person || m.head[0])} is now called “${d.name}”`
+      case 'name': return `${who(m.person || m.head[0])} set their name to “${d.name}”`
       case 'invalid': return `invalid message from ${who(m.head[0])}` + (m.reason ? `: ${clip(m.reason, 200)}` : '') + (m.raw ? ` (${clip(m.raw, 120)})` : '')
       default: return `message of unknown type “${m.type}” from ${who(m.head[0])}: ${clip(JSON.stringify(m.data), 200)}`
     }

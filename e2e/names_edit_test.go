@@ -111,4 +111,19 @@ func TestNamesEditDelete(t *testing.T) {
 	if sent {
 		t.Error("a message over the limit was sent")
 	}
+
+	// A title over the limit is kept whole and refused with the limit said.
+	ana.run(`document.getElementById('new-title').focus();
+  document.execCommand('insertText', false, 'é'.repeat(150)); return true`, nil)
+	ana.click("#new-task button[type=submit]")
+	var title struct {
+		Length  int    `json:"length"`
+		Message string `json:"message"`
+		Tasks   int    `json:"tasks"`
+	}
+	ana.run(`const i = document.getElementById('new-title');
+  return { length: i.value.length, message: i.validationMessage, tasks: document.querySelectorAll('.pick').length }`, &title)
+	if title.Length != 150 || !strings.Contains(title.Message, "At most 200 bytes: this is 300.") || title.Tasks != 1 {
+		t.Errorf("a long title: %+v", title)
+	}
 }

@@ -1048,8 +1048,20 @@
     return bytes
   }
 
+  // boundInput makes an input refuse, before submitting, more than
+  // named.limits[kind] bytes: the browser says the limit and the size.
+  function boundInput (input, kind) {
+    input.addEventListener('input', () => {
+      const bytes = new TextEncoder().encode(input.value.trim()).length
+      const max = named.limits[kind]
+      input.setCustomValidity(bytes > max ? `At most ${fmt(max)} bytes: this is ${fmt(bytes)}.` : '')
+    })
+  }
+
   async function setupLimits (app) {
     $('text').addEventListener('input', updateCount)
+    boundInput($('new-title'), 'title')
+    boundInput($('my-name'), 'name')
     try { named.limits = await app.limits() } catch (_) {}
     updateCount()
   }

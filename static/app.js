@@ -41,7 +41,7 @@
     return e
   }
   const short = (id) => String(id || '').slice(0, 8)
-  const who = (id) => (state.app && (id === state.app.id || id === state.person) ? 'you' : short(id))
+  const who = (id) => (state.app && (id === state.app.id || id === state.person) ? 'you' : nameFor(id))
   const clip = (s, n) => { s = String(s); return s.length > n ? s.slice(0, n) + '…' : s }
 
   function setState (node, text, cls) {
@@ -184,6 +184,7 @@
     const ms = await state.app.members(state.current).catch(() => null) // the app stopped meanwhile
     if (!ms) return
     state.members = ms
+    learnNames(ms)
     updateStatuses()
     const mine = ms[0].length - 1 // the number of this profile's newest message in the task (its log's length − 1)
     const creator = ms[0].creator
@@ -223,7 +224,7 @@
 
   // memberItem is the entry of a person with one device.
   function memberItem (m, mine, creator) {
-    let text = who(m.id) + (m.label ? ` · ${clip(m.label, 40)}` : '') + (m.creator ? ' (creator)' : m.host ? ' (host)' : '')
+    let text = who(m.id) + idSuffix(m.person || m.id) + (m.label ? ` · ${clip(m.label, 40)}` : '') + (m.creator ? ' (creator)' : '')
     const person = m.person || m.id
     if (m.removed) {
       return el('li', { class: 'off removed', title: m.id, 'data-peer': m.id, 'data-person': person, text: text + ' · removed' })
@@ -243,7 +244,7 @@
     const person = devs[0].person || devs[0].id
     const live = devs.filter((m) => !m.removed)
     const self = devs.some((m) => m.self)
-    let text = who(person) + (devs.some((m) => m.creator) ? ' (creator)' : devs.some((m) => m.host) ? ' (host)' : '')
+    let text = who(person) + idSuffix(person) + (devs.some((m) => m.creator) ? ' (creator)' : '')
     const title = devs.map((m) => `${m.label || 'device'}: ${m.id}${m.removed ? ' (revoked)' : ''}${m.self ? ' (this device)' : ''}`).join('\n')
     const suffix = live.length > 1 ? ` · ${live.length} devices` : ''
     if (live.length === 0) {
@@ -295,6 +296,7 @@
   }
 
   function insert (m) {
+    learnName(m)
     if (state.byId.has(m.id) && state.byId.get(m.id).key === m.key) return
     const i = position(m.key)
     const node = renderMessage(m)
@@ -318,6 +320,7 @@
       case 'rename': return `${who(m.head[0])} renamed the task to “${d.title}”`
       case 'subtask': return `${who(m.head[0])} added the subtask “${d.title}”`
       case 'remove': return `${who(m.head[0])} removed ${who(d.id)}`
+      case 'name': return `${who(m.person || m.head[0])} set their name to “${d.name}”`
       case 'invalid': return `invalid message from ${who(m.head[0])}` + (m.reason ? `: ${clip(m.reason, 200)}` : '') + (m.raw ? ` (${clip(m.raw, 120)})` : '')
       default: return `message of unknown type “${m.type}” from ${who(m.head[0])}: ${clip(JSON.stringify(m.data), 200)}`
     }
@@ -350,7 +353,7 @@
     const by = typeof m.person === 'string' && m.person ? m.person : device
     const time = timeOf(m)
     const sys = text(m)
-    const known = ['chat', 'task', 'join', 'member', 'rename', 'subtask', 'device', 'revoke-device', 'remove'].includes(m.type)
+    const known = ['chat', 'task', 'join', 'member', 'rename', 'subtask', 'device', 'revoke-device', 'remove', 'name'].includes(m.type)
     const li = el('li', { class: 'msg' + (sys == null ? '' : known ? ' system' : ' unknown') + (by === state.app.id || by === state.person ? ' mine' : ''), 'data-id': m.id, 'data-person': by, 'data-key': m.key, 'data-type': m.type })
     if (sys != null) {
       li.append(el('span', { class: 'text', text: sys }), ' ', time)
@@ -361,13 +364,12 @@
     const cause = m.refs && m.refs.cause
     if (cause) {
       const cid = `${cause[0]}/${cause[1]}`
-      const c = state.byId.get(cid)
-      li.append(el('button', { type: 'button', class: 'quote', 'data-cause': cid, onclick: () => jumpTo(cid) },
-        `↪ ${who(cause[0])}: ${c && c.data ? clip(c.data.text || '', 80) : 'an earlier message'}`))
+      li.append(quoteOf(cid, cause[0]))
     }
-    li.append(el('p', { class: 'text', text: (m.data && m.data.text) || '' }))
+    li.append(textOf(m))
     if (by === state.app.id) li.append(el('span', { class: 'status', title: vouchersOf(m), text: statusOf(m) }))
     li.append(el('button', { type: 'button', class: 'act', 'aria-label': `Reply to ${who(by)}`, onclick: () => replyTo(m), text: 'Reply' }))
+    addEditControls(li, m, by)
     return li
   }
 
@@ -467,6 +469,7 @@
   let flushTimer = null
   function onMessage (ev) {
     if (ev.task !== state.current) return
+    if (onChange(ev.message)) return // an edit or a delete: not a line of its own
     pending.push(ev.message)
     if (!flushTimer) flushTimer = setTimeout(flush, 0)
   }
@@ -511,11 +514,12 @@
   async function send (e) {
     e.preventDefault()
     const t = $('text').value.replace(/^[\r\n]+|[\r\n]+$/g, '') // blank lines around a message are not part of it
-    if (!t.trim() || !state.current) return
+    if (!t.trim() || !state.current || overLimit()) return
     $('send-status').textContent = ''
     try {
       const m = await state.app.send(state.current, t, state.replyTo ? { replyTo: state.replyTo.id } : {})
       $('text').value = ''
+      updateCount()
       cancelReply()
       insert(m)
       scrollToEnd()
@@ -915,6 +919,237 @@
     else $('search-status').textContent = 'That message is far back in its task: scroll up to reach it.'
   }
 
+  // ---- names, edits and limits (issue #16) --------------------------------
+
+  const named = {
+    names: new Map(), // device or person id → the person's display name
+    personOf: new Map(), // device id → person id
+    quoted: new Map(), // "task id" → a reply's cause looked up (not loaded), in its newest version
+    limits: { text: 16384, title: 200, name: 64 } // bytes; app.limits() replaces them
+  }
+
+  // nameFor is how the page names a person or device: its name, told apart
+  // from another member of the task with the same name by its id's start;
+  // the 8-character id prefix while no name is known.
+  function nameFor (id) {
+    const name = named.names.get(id)
+    if (!name) return short(id)
+    const person = named.personOf.get(id) || id
+    const clash = (state.members || []).some((x) => (x.person || x.id) !== person && x.name === name)
+    return clash ? `${name} (${short(person).slice(0, 4)})` : name
+  }
+
+  // idSuffix is the id shown beside a named member in the member list.
+  const idSuffix = (id) => (named.names.has(id) ? ` · ${short(id)}` : '')
+
+  function learnNames (ms) {
+    for (const m of ms) {
+      const person = m.person || m.id
+      named.personOf.set(m.id, person)
+      if (typeof m.name === 'string' && m.name) { named.names.set(m.id, m.name); named.names.set(person, m.name) }
+    }
+  }
+
+  // learnName takes the author's name a message view carries.
+  function learnName (m) {
+    if (!m || !Array.isArray(m.head) || typeof m.name !== 'string' || !m.name) return
+    const person = m.person || m.head[0]
+    named.personOf.set(m.head[0], person)
+    named.names.set(m.head[0], m.name)
+    named.names.set(person, m.name)
+  }
+
+  // rerender draws a loaded message again (a name, an edit, a quote changed).
+  function rerender (m) {
+    if (!m.node) return
+    const node = renderMessage(m)
+    m.node.replaceWith(node)
+    m.node = node
+  }
+
+  // onName: a member renamed: the member list and every line say the new name.
+  async function onName (ev) {
+    if (state.current) {
+      const ms = await state.app.members(state.current).catch(() => null)
+      if (ms) learnNames(ms)
+      refreshMembersSoon()
+    }
+    state.msgs.forEach(rerender)
+    if (ev.peer === state.person || ev.peer === state.app.id) showMyName(await state.app.name().catch(() => ''))
+  }
+
+  function showMyName (name) {
+    $('my-name-text').textContent = name
+    $('name-shown').hidden = !name
+    $('name-form').hidden = !!name
+    $('cancel-name').hidden = !name
+    if (name) $('my-name').value = name
+  }
+
+  async function saveName (e) {
+    e.preventDefault()
+    const name = $('my-name').value
+    const bytes = new TextEncoder().encode(name.trim()).length
+    if (bytes > named.limits.name) {
+      $('name-status').textContent = `${bytes} / ${named.limits.name} bytes — too long`
+      return
+    }
+    try {
+      await state.app.setName(name)
+      $('name-status').textContent = ''
+      showMyName(await state.app.name())
+    } catch (err) {
+      $('name-status').textContent = `Not saved: ${err.message}`
+    }
+  }
+
+  // setupNames shows the profile's name in the header, or asks for one
+  // (the form never blocks the page).
+  async function setupNames (app) {
+    $('name-form').addEventListener('submit', saveName)
+    $('edit-name').addEventListener('click', () => { $('name-shown').hidden = true; $('name-form').hidden = false; $('my-name').focus() })
+    $('cancel-name').addEventListener('click', () => { $('name-status').textContent = ''; showMyName($('my-name-text').textContent) })
+    app.on('name', onName)
+    showMyName(await app.name().catch(() => ''))
+  }
+
+  // ---- edits and deletes
+
+  // textOf is a chat message's text: its newest version, "edited" with
+  // the date on hover, or that it was deleted.
+  function textOf (m) {
+    if (m.deleted) return el('p', { class: 'text deleted', text: 'message deleted' })
+    const p = el('p', { class: 'text', text: (m.data && m.data.text) || '' })
+    if (!m.edited) return p
+    const date = new Date(m.edited)
+    return el('div', { class: 'edited-text' }, p, el('span', { class: 'edited', title: isNaN(date) ? '' : 'edited ' + date.toLocaleString(), text: '(edited)' }))
+  }
+
+  const mineBy = (by) => by === state.app.id || by === state.person
+
+  // addEditControls puts Edit and Delete on the user's own chat messages.
+  function addEditControls (li, m, by) {
+    if (m.type !== 'chat' || m.deleted || !mineBy(by)) return
+    li.append(el('button', { type: 'button', class: 'act edit', 'aria-label': 'Edit this message', onclick: () => startEdit(m), text: 'Edit' }),
+      el('button', { type: 'button', class: 'act delete', 'aria-label': 'Delete this message', onclick: () => deleteMessage(m), text: 'Delete' }))
+  }
+
+  // startEdit swaps the text for an edit box: Enter saves, Shift+Enter is
+  // a new line, Escape cancels.
+  function startEdit (m) {
+    const old = m.node.querySelector(':scope > p.text, :scope > .edited-text')
+    if (!old) return
+    const box = el('textarea', { class: 'edit-box', rows: '2', 'aria-label': 'Edit the message (Enter saves, Escape cancels)' })
+    box.value = (m.data && m.data.text) || ''
+    const status = el('span', { class: 'edit-status', role: 'status' })
+    const cancel = () => rerender(m)
+    const save = async () => {
+      const text = box.value.replace(/^[\r\n]+|[\r\n]+$/g, '')
+      const bytes = new TextEncoder().encode(text).length
+      if (bytes > named.limits.text) { status.textContent = `${bytes.toLocaleString('en')} / ${named.limits.text.toLocaleString('en')} — too long`; return }
+      if (!text.trim() || text === (m.data && m.data.text)) { cancel(); return }
+      try {
+        Object.assign(m, pick(await state.app.edit(state.current, m.id, text)))
+        rerender(m)
+        m.node.querySelector('button.edit')?.focus()
+      } catch (err) { status.textContent = `Not saved: ${err.message}` }
+    }
+    box.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); save() } else if (e.key === 'Escape') { e.preventDefault(); cancel() }
+    })
+    const form = el('div', { class: 'edit-form' }, box,
+      el('button', { type: 'button', class: 'save-edit', onclick: save, text: 'Save' }),
+      el('button', { type: 'button', class: 'cancel-edit', onclick: cancel, text: 'Cancel' }), status)
+    old.replaceWith(form)
+    box.focus()
+  }
+
+  async function deleteMessage (m) {
+    if (!confirm('Delete this message? The others will see that it was deleted.')) return
+    try {
+      Object.assign(m, pick(await state.app.delete(state.current, m.id)))
+      rerender(m)
+    } catch (err) {
+      $('send-status').textContent = `Not deleted: ${err.message}`
+    }
+  }
+
+  // pick is what an edit or delete changes in a loaded message.
+  const pick = (v) => ({ data: v.data, edited: v.edited || 0, deleted: !!v.deleted, name: v.name })
+
+  // onChange takes an edit or delete event: the message it changes, and
+  // the replies quoting it, show the newest version. True: it was one.
+  function onChange (msg) {
+    if (!msg || (msg.type !== 'edit' && msg.type !== 'delete')) return false
+    const cause = msg.refs && msg.refs.cause
+    if (!Array.isArray(cause)) return true
+    const cid = `${cause[0]}/${cause[1]}`
+    const task = state.current
+    named.quoted.delete(`${task} ${cid}`)
+    state.app.lookup(task, cid).then((v) => {
+      if (state.current !== task) return
+      const m = state.byId.get(cid)
+      if (m) { Object.assign(m, pick(v)); rerender(m) }
+      named.quoted.set(`${task} ${cid}`, v)
+      for (const r of state.msgs) if (r.refs && r.refs.cause && `${r.refs.cause[0]}/${r.refs.cause[1]}` === cid) rerender(r)
+    }, () => {})
+    return true
+  }
+
+  // quoteOf is a reply's quote of its cause: from the loaded messages, or
+  // looked up (the cause is in the timeline, maybe not loaded), in its
+  // newest version.
+  function quoteOf (cid, by) {
+    const btn = el('button', { type: 'button', class: 'quote', 'data-cause': cid, onclick: () => jumpTo(cid) })
+    const say = (c) => { btn.textContent = `↪ ${who(by)}: ${c ? (c.deleted ? 'a deleted message' : clip((c.data && c.data.text) || '', 80)) : 'a message not held here'}` }
+    const key = `${state.current} ${cid}`
+    const c = state.byId.get(cid) || named.quoted.get(key)
+    if (c) { say(c); return btn }
+    btn.textContent = `↪ ${who(by)}: …`
+    const task = state.current
+    state.app.lookup(task, cid).then((v) => { named.quoted.set(key, v); say(v) }, () => say(null))
+    return btn
+  }
+
+  // ---- limits: said before sending, never applied silently
+
+  const fmt = (n) => n.toLocaleString('en')
+
+  // overLimit reports a draft over the text limit (the counter says so).
+  function overLimit () { return updateCount() > named.limits.text }
+
+  // updateCount shows the draft's size near and over the limit, and
+  // disables Send over it; it returns the size in bytes.
+  function updateCount () {
+    const bytes = new TextEncoder().encode($('text').value).length
+    const max = named.limits.text
+    const over = bytes > max
+    const near = bytes >= max * 0.8
+    $('text-count').textContent = near ? `${fmt(bytes)} / ${fmt(max)}${over ? ' — too long' : ''}` : ''
+    $('text-count').className = 'count' + (over ? ' over' : '')
+    $('send').disabled = over || state.stopped
+    $('send').title = over ? `A message holds at most ${fmt(max)} bytes: shorten it or split it` : ''
+    return bytes
+  }
+
+  // boundInput makes an input refuse, before submitting, more than
+  // named.limits[kind] bytes: the browser says the limit and the size.
+  function boundInput (input, kind) {
+    input.addEventListener('input', () => {
+      const bytes = new TextEncoder().encode(input.value.trim()).length
+      const max = named.limits[kind]
+      input.setCustomValidity(bytes > max ? `At most ${fmt(max)} bytes: this is ${fmt(bytes)}.` : '')
+    })
+  }
+
+  async function setupLimits (app) {
+    $('text').addEventListener('input', updateCount)
+    boundInput($('new-title'), 'title')
+    boundInput($('my-name'), 'name')
+    try { named.limits = await app.limits() } catch (_) {}
+    updateCount()
+  }
+
   async function main () {
     $('me-name').textContent = profile
     const tm = await window.taskmessenger.ready
@@ -942,6 +1177,8 @@
     window.tmApp = app
     $('me-id').textContent = app.id
     showReporting(app.devtools, ignored)
+    setupNames(app)
+    setupLimits(app)
     setState($('me-state'), 'connecting…', 'waiting')
     app.on('message', onMessage)
     app.on('task', () => refreshTasks())

@@ -136,7 +136,7 @@ func (a *App) Timeline(ctx context.Context, id room.TaskID, before *room.Key, li
 		}
 		vs = make([]MessageView, len(msgs))
 		for i := range msgs {
-			vs[i] = View(&msgs[i], m)
+			vs[i] = newestView(ctx, m, id, &msgs[i])
 		}
 		return nil
 	})

@@ -232,8 +232,20 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 		v = a.Person()
 	case "search":
 		v, err = a.doSearch(ctx, as)
+	case "setName":
+		err = a.doSetName(ctx, as)
+	case "name":
+		v, err = a.Name()
+	case "edit":
+		v, err = a.doEdit(ctx, as)
+	case "delete":
+		v, err = a.doDelete(ctx, as)
+	case "lookup":
+		v, err = a.doLookup(ctx, as)
+	case "limits":
+		v = a.Limits()
 	default:
-		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, mirrors, read, removeMember, allowRemoving, export, import, reset, recoveryCode, recover, restoreStatus, finishRestore, linkDevice, link, devices, revokeDevice or person", ErrUnknownMethod, method)
+		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, mirrors, read, removeMember, allowRemoving, export, import, reset, recoveryCode, recover, restoreStatus, finishRestore, linkDevice, link, devices, revokeDevice, person, setName, name, edit, delete, lookup or limits", ErrUnknownMethod, method)
 	}
 	if err != nil || v == nil {
 		return nil, err

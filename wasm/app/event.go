@@ -104,6 +104,12 @@ type MessageView struct {
 	// Device the device's label.
 	Person identity.ID `json:"person"`
 	Device string      `json:"device,omitempty"`
+	// Name is the author's person's display name, "" if not known;
+	// Edited the date of the newest edit (Unix ms), Deleted that it was
+	// deleted: Data is then the newest version (msgs.go).
+	Name    string `json:"name,omitempty"`
+	Edited  int64  `json:"edited,omitempty"`
+	Deleted bool   `json:"deleted,omitempty"`
 }
 
 // View is m as the page sees it; ms says whose device wrote it (nil: the
@@ -112,6 +118,7 @@ func View(m *room.Message, ms *room.Messenger) MessageView {
 	v := MessageView{Message: m, ID: m.Ref().String(), Key: m.Key().String(), Person: m.Head.By}
 	if ms != nil {
 		v.Person, v.Device = ms.DeviceOf(m.Head.By)
+		v.Name = ms.NameOf(m.Head.By)
 	}
 	if m.Type == room.TypeInvalid {
 		v.Raw = string(m.Raw)

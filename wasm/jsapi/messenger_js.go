@@ -345,7 +345,7 @@ func (ja *jsApp) value(profile, devtools string) js.Value {
 	for _, m := range []string{"createTask", "rename", "invite", "revokeInvite", "send", "sendMany",
 		"timeline", "tasks", "members", "mirrors", "read", "removeMember", "allowRemoving", "export", "import", "reset",
 		"recoveryCode", "recover", "restoreStatus", "finishRestore", "linkDevice", "devices", "revokeDevice", "person",
-		"search"} {
+		"search", "setName", "name", "edit", "delete", "lookup", "limits"} {
 		o.Set(m, ja.funcs.Async(func(args []js.Value) (any, error) { return ja.call(context.Background(), m, args) }))
 	}
 	o.Set("join", ja.funcs.Async(func(args []js.Value) (any, error) { return ja.callSignal("join", args) }))
@@ -451,9 +451,9 @@ func (ja *jsApp) on(args []js.Value) any {
 	}
 	ev := room.EventType(args[0].String())
 	switch ev {
-	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError, room.EventEquivocation, room.EventFork, room.EventReceipt, room.EventRestore, room.EventRemoved, room.EventMirror, room.EventDevice, app.EventLink, eventTab:
+	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError, room.EventEquivocation, room.EventFork, room.EventReceipt, room.EventRestore, room.EventRemoved, room.EventMirror, room.EventDevice, app.EventLink, eventTab, room.EventName:
 	default:
-		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer, error, equivocation, fork, receipt, restore, removed, mirror, device, link or tab", ev))
+		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer, error, equivocation, fork, receipt, restore, removed, mirror, device, link, tab or name", ev))
 	}
 	ja.mu.Lock()
 	id := ja.nextID

@@ -135,7 +135,7 @@ func (m *Messenger) Join(ctx context.Context, code string) (TaskInfo, error) {
 	}
 	m.seen(t, inv.Host, 0, answer.Clock)
 	if created {
-		if _, err := m.write(ctx, t, TypeJoin, map[string]any{"via": inv.Host, "title": t.title}, nil); err != nil {
+		if _, err := m.write(ctx, t, TypeJoin, m.withName(map[string]any{"via": inv.Host, "title": t.title}), nil); err != nil {
 			return TaskInfo{}, err
 		}
 	}

@@ -212,6 +212,8 @@ func (m *Message) validate() error {
 		return errors.New("a field only the reader sets")
 	case m.Type == TypeReceipt && m.Refs.Cause != nil:
 		return errors.New("a receipt replies to nothing")
+	case (m.Type == TypeEdit || m.Type == TypeDelete) && m.Refs.Cause == nil:
+		return fmt.Errorf("an %s names no message (refs.cause)", m.Type)
 	}
 	return checkData(m.Type, m.Data)
 }
@@ -228,6 +230,8 @@ var dataFields = map[string]map[string]string{
 	TypeSubtask: {"id": "task", "title": "title"},
 	TypeRemove:  {"id": "id"},
 	TypeAllow:   {"id": "id"},
+	TypeEdit:    {"text": "text"}, // edits.go
+	TypeName:    {"name": "name"}, // names.go
 }
 
 // checkData checks that data is a JSON object (or absent) and that the
@@ -267,6 +271,8 @@ func checkData(typ string, data json.RawMessage) error {
 			_, err = identity.DecodeID(s)
 		case "task":
 			_, err = ParseTaskID(s)
+		case "name":
+			_, err = checkName(s)
 		}
 		if err != nil {
 			return fmt.Errorf("data.%s: %v", name, err)

@@ -140,6 +140,7 @@ type Messenger struct {
 	restore *restoreState                      // restore.go
 	recall  *recallState                       // recall.go
 	history map[identity.ID]bool               // siblings' books to other persons, read since a recall (recall.go)
+	names   map[identity.ID]nameState          // persons' names (names.go)
 	certs   map[identity.ID]*device.Cert       // verified certificates of devices, by device (devices.go)
 	revoked map[identity.ID]*device.Revocation // revoked devices (devices.go)
 	// certSnap is a copy of certs, for DeviceOf (devices.go).
@@ -184,6 +185,7 @@ type task struct {
 	removed    map[identity.ID]*member                  // members removed (remove.go): their past books only
 	removedBy  identity.ID                              // who removed this profile from the task; zero: not removed
 	removers   map[identity.ID]bool                     // members the creator allowed to remove (remove.go)
+	edits      map[Ref]*edited                          // messages edited or deleted (edits.go)
 	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
 }
 
@@ -596,6 +598,8 @@ func (m *Messenger) received(ev journal.Event) {
 			m.onReceiptPage(t, ref.peer, msg) // not a timeline message
 			continue
 		}
+		m.learnName(m.ctx, t, msg)
+		msg = m.onEdit(m.ctx, t, ref.peer, msg)
 		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg})
 		switch msg.Type {
 		case TypeMember, TypeJoin:

@@ -103,6 +103,12 @@ type record struct {
 	// Cert and Revocation of a device (opDevice, opUnlink; devices.go).
 	Cert       json.RawMessage `json:"cert,omitempty"`
 	Revocation json.RawMessage `json:"revocation,omitempty"`
+	// Name of a person (opName; names.go).
+	Name string `json:"name,omitempty"`
+	// Edit: the mid of the edit or delete of message Mid by Peer;
+	// Deleted: it is a delete (opEdit; edits.go).
+	Edit    uint64 `json:"edit,omitempty"`
+	Deleted bool   `json:"deleted,omitempty"`
 }
 
 // checkTitle trims a title and checks its bounds.
@@ -215,6 +221,9 @@ func (m *Messenger) apply(r record) {
 	case opRecalling, opRecalled:
 		m.applyRecall(r)
 		return
+	case opName:
+		m.applyName(r)
+		return
 	}
 	t := m.tasks[r.Task]
 	if r.Op == opTask {
@@ -261,6 +270,8 @@ func (m *Messenger) apply(r record) {
 		m.applyRemoveLocked(t, r)
 	case opAllow:
 		t.removers[r.Peer] = true
+	case opEdit:
+		t.applyEditLocked(r)
 	case opSucceed:
 		mb := t.member(r.Peer)
 		mb.outGen, mb.outFrom, mb.outShift = r.Gen, r.Mid, r.Shift

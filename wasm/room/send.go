@@ -88,7 +88,7 @@ func (m *Messenger) CreateTask(ctx context.Context, title string, parent *TaskID
 	if err != nil {
 		return TaskInfo{}, err
 	}
-	if _, err := m.write(ctx, t, TypeTask, map[string]any{"title": title, "parent": parent}, nil); err != nil {
+	if _, err := m.write(ctx, t, TypeTask, m.withName(map[string]any{"title": title, "parent": parent}), nil); err != nil {
 		return TaskInfo{}, err
 	}
 	if pt != nil {
@@ -562,6 +562,8 @@ type MemberInfo struct {
 	// 0 if none yet).
 	ToldReceived uint64 `json:"toldReceived"`
 	ToldRead     uint64 `json:"toldRead"`
+	// Name is the name its person took, "" if none known (names.go).
+	Name string `json:"name"`
 }
 
 // Members returns the task's members, this profile first.
@@ -602,6 +604,7 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 		ins = append(ins, mb.in)
 	}
 	m.mu.Unlock()
+	m.nameMembers(out)
 	out[0].Have, out[0].Length = t.log.Len(), t.log.Len()
 	for i, in := range ins {
 		if in == nil {

@@ -27,7 +27,7 @@ type RangeSource interface {
 // everything its author had seen. Reads are O(log n) per source to find
 // the place plus O(limit) messages, so a room of a million messages opens
 // as fast as one of ten. Receipt pages (TypeReceipt) are not timeline
-// messages: skipped.
+// messages, nor are edits and deletes (edits.go): skipped.
 func Page(ctx context.Context, sources []Source, before *Key, limit int) ([]Message, error) {
 	type cursor struct {
 		src      Source
@@ -105,7 +105,7 @@ func Page(ctx context.Context, sources []Source, before *Key, limit int) ([]Mess
 		if best == nil {
 			break
 		}
-		if best.head.Type != TypeReceipt { // not a timeline message (receiptpage.go)
+		if !hiddenType(best.head.Type) { // not a timeline line (receiptpage.go, edits.go)
 			out = append(out, *best.head)
 		}
 		best.pos--

@@ -82,9 +82,12 @@ func answerBytes(a, b identity.ID, sid, ephA, ephB []byte) []byte {
 
 // offer is an outgoing handshake waiting for its answer.
 type offer struct {
+	// sid, eph and msg (the encoded offer) are renewed when the offer is
+	// sent again (IO.sendOffer); the relay loop's once the offer is
+	// pending.
 	sid  sessionID
 	eph  *ecdh.PrivateKey
-	msg  []byte        // the encoded offer
+	msg  []byte
 	lost bool          // the peer went offline since it was sent; guarded by IO.mu
 	done chan struct{} // closed when answered or abandoned
 	port *Port         // set when answered
@@ -93,17 +96,31 @@ type offer struct {
 
 func newOffer(self *identity.Key, peer identity.ID) (*offer, []byte, error) {
 	o := &offer{done: make(chan struct{})}
-	if _, err := rand.Read(o.sid[:]); err != nil {
+	if err := o.renew(self, peer); err != nil {
 		return nil, nil, err
 	}
-	var err error
-	if o.eph, err = ecdh.X25519().GenerateKey(rand.Reader); err != nil {
-		return nil, nil, err
+	return o, o.msg, nil
+}
+
+// renew gives o a fresh session id and key, and the message offering
+// them: an answer to the former offer is then one to no offer.
+func (o *offer) renew(self *identity.Key, peer identity.ID) error {
+	var sid sessionID
+	if _, err := rand.Read(sid[:]); err != nil {
+		return err
 	}
-	eph := o.eph.PublicKey().Bytes()
-	sig := self.Sign(offerBytes(self.ID(), peer, o.sid[:], eph))
-	msg, err := encMode.Marshal(envelope{T: envOffer, SID: o.sid[:], Eph: eph, Sig: sig})
-	return o, msg, err
+	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	pub := eph.PublicKey().Bytes()
+	sig := self.Sign(offerBytes(self.ID(), peer, sid[:], pub))
+	msg, err := encMode.Marshal(envelope{T: envOffer, SID: sid[:], Eph: pub, Sig: sig})
+	if err != nil {
+		return err
+	}
+	o.sid, o.eph, o.msg = sid, eph, msg
+	return nil
 }
 
 // answerOffer checks an offer from peer and returns the answer to send and

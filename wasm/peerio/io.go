@@ -123,6 +123,13 @@ type IO struct {
 	refusals       atomic.Int64   // handshake messages refused since the last log
 	refusalLog     rate.Sometimes // the relay loop's: logs refusals at most once a second
 
+	// offerq holds the offers At asks to send. The relay loop sends them,
+	// as it sends answers, and only while they are pending: an offer
+	// never leaves after this end answered the peer's (which settles it),
+	// so an offer that arrives after the port it crossed is a new one (the
+	// peer lost that port), never a late half of the race. Immutable.
+	offerq chan offerSend
+
 	mu        sync.Mutex
 	client    *relay.Client          // guarded by mu: nil while offline or reconnecting
 	url       string                 // guarded by mu: the relay client is connected to; "" when client is nil
@@ -185,7 +192,7 @@ func New(alias string, seed identity.Seed, cfg Config) *IO {
 	return &IO{alias: alias, key: identity.New(seed), cfg: cfg, rtc: rtc, urls: relayURLs(cfg),
 		ports: make(map[identity.ID]*Port), bySID: make(map[sessionID]*Port),
 		offers: make(map[identity.ID]*offer), online: make(map[identity.ID]bool), wanted: make(map[identity.ID]bool),
-		changed: make(chan struct{}), strangerOffers: rate.NewLimiter(StrangerOffers, StrangerOfferBurst),
+		changed: make(chan struct{}), offerq: make(chan offerSend, offerQueue), strangerOffers: rate.NewLimiter(StrangerOffers, StrangerOfferBurst),
 		refusalLog: rate.Sometimes{First: 1, Interval: time.Second}}
 }
 
@@ -428,6 +435,8 @@ func (io *IO) serve(ctx context.Context, c *relay.Client) {
 				return
 			}
 			io.handle(ctx, c, ev)
+		case r := <-io.offerq:
+			io.sendOffer(ctx, c, r)
 		}
 	}
 }
@@ -495,24 +504,44 @@ func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b [
 			return err
 		}
 		// Decide and register under one lock, so an At starting meanwhile
-		// either sees this port or is seen here.
+		// either sees this port or is seen here. A port to the peer that is
+		// open already is replaced: the peer offers only while it has none
+		// (it lost ours, maybe when its relay alone saw this end go), and
+		// never after it answered ours (offerq).
 		lower := io.ID().String() < peer.String()
 		var busy, reused bool
-		p := io.register(peer, sessionID(e.SID), k, false, func(mine *offer, live *Port) bool {
+		var ours *offer
+		var repeat *Port
+		p := io.register(peer, sessionID(e.SID), k, false, func(mine *offer) bool {
 			if busy = io.admitStrangerLocked(peer) != nil; busy {
 				return false
 			}
 			// The offerer picks the sid: one already in use (another peer's
-			// port, seen by the relay) would take that port's frames.
-			if _, reused = io.bySID[sessionID(e.SID)]; reused {
+			// port, seen by the relay) would take that port's frames. The
+			// peer's own is its offer sent again.
+			if q := io.bySID[sessionID(e.SID)]; q != nil {
+				if reused = q.remote != peer; !reused {
+					repeat = q
+				}
 				return false
 			}
+			// Both offered at once: the lower id's offer wins.
 			if mine != nil && lower {
-				return false // both offered at once: the lower id's offer wins, and it is ours
+				ours = mine
+				return false
 			}
-			// The same race, decided already: our port stands.
-			return live == nil || !live.initiator || !lower || time.Since(live.opened) >= glareWindow
+			return true
 		})
+		if ours != nil {
+			// The peer offers while ours waits: it may have answered ours
+			// and lost that port since, or never had ours. Ours goes
+			// again; a peer that holds its port refuses the repeat.
+			return c.Send(ctx, peer, relay.KindSignal, ours.msg)
+		}
+		if repeat != nil && repeat.answer != nil {
+			// An offer answered already: the answer may have been lost.
+			return c.Send(ctx, peer, relay.KindSignal, repeat.answer)
+		}
 		if busy {
 			return ErrBusy
 		}
@@ -522,6 +551,7 @@ func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b [
 		if p == nil {
 			return nil
 		}
+		p.answer = answer
 		io.traceEvent(traceAnswer, peer)
 		if err := c.Send(ctx, peer, relay.KindSignal, answer); err != nil {
 			p.shut(err)
@@ -534,6 +564,9 @@ func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b [
 		o := io.offers[peer]
 		io.mu.Unlock()
 		if o == nil || sessionID(e.SID) != o.sid {
+			if io.current(peer, sessionID(e.SID)) {
+				return nil // an answer sent again: the port it opened stands
+			}
 			return fmt.Errorf("%w: answer to no offer", ErrHandshake)
 		}
 		k, err := o.finish(io.key, peer, e)
@@ -549,6 +582,14 @@ func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b [
 		}
 	}
 	return nil
+}
+
+// current reports whether the port to peer is the one of session sid.
+func (io *IO) current(peer identity.ID, sid sessionID) bool {
+	io.mu.Lock()
+	defer io.mu.Unlock()
+	p := io.ports[peer]
+	return p != nil && p.sid == sid
 }
 
 // admitStranger refuses an offer from a peer this end did not ask for when
@@ -577,23 +618,18 @@ func (io *IO) admitStrangerLocked(peer identity.ID) error {
 	return fmt.Errorf("%w: %d open", ErrBusy, io.strangers)
 }
 
-// glareWindow is how long after a port opened an offer from its peer is
-// taken as the other half of a simultaneous At, not as a new connection.
-const glareWindow = 5 * time.Second
-
 // register makes the port to peer, replacing an older one, and settles any
 // At waiting for a port to peer with it. If accept is given, it decides
-// first, under the same lock, from the pending offer and the live port;
-// register returns nil when it refuses.
-func (io *IO) register(peer identity.ID, sid sessionID, k *keys, initiator bool, accept func(mine *offer, live *Port) bool) *Port {
+// first, under the same lock, from the pending offer; register returns nil
+// when it refuses. Called from the relay loop.
+func (io *IO) register(peer identity.ID, sid sessionID, k *keys, initiator bool, accept func(mine *offer) bool) *Port {
 	p := newPort(io, peer, sid, k)
-	p.initiator, p.opened = initiator, time.Now()
 	if !initiator {
 		p.answered = make(chan struct{}) // closed once the answer is sent (signal)
 	}
 	io.mu.Lock()
 	old, pending := io.ports[peer], io.offers[peer]
-	if accept != nil && !accept(pending, old) {
+	if accept != nil && !accept(pending) {
 		io.mu.Unlock()
 		return nil
 	}
@@ -717,12 +753,10 @@ func (io *IO) At(ctx context.Context, peer identity.ID) (port.Port, error) {
 			continue
 		}
 		if o == nil {
-			var msg []byte
 			var err error
-			if o, msg, err = newOffer(io.key, peer); err != nil {
+			if o, _, err = newOffer(io.key, peer); err != nil {
 				return nil, err
 			}
-			o.msg = msg
 			io.mu.Lock()
 			if io.offers[peer] != nil || io.ports[peer] != nil {
 				io.mu.Unlock()
@@ -735,17 +769,16 @@ func (io *IO) At(ctx context.Context, peer identity.ID) (port.Port, error) {
 				return nil, err
 			}
 		}
-		// Wait for the answer. If the peer goes offline meanwhile, it has
-		// forgotten the offer: send it again when it is back.
+		// Wait for the answer. If the peer goes offline meanwhile, it may
+		// have forgotten the offer: offer again (anew) when it is back.
 		for {
 			io.mu.Lock()
 			online, changed = io.online[peer], io.changed
 			resend := online && o.lost
 			o.lost = !online
-			c := io.client
 			io.mu.Unlock()
-			if resend && c != nil {
-				_ = c.Send(ctx, peer, relay.KindSignal, o.msg)
+			if resend {
+				_ = io.queueOffer(ctx, peer, o, true)
 			}
 			select {
 			case <-o.done:
@@ -761,10 +794,13 @@ func (io *IO) At(ctx context.Context, peer identity.ID) (port.Port, error) {
 	}
 }
 
-// offerWhenOnline waits until peer is online, then sends the offer.
+// offerWhenOnline waits until peer is online, then has the relay loop send
+// the offer. The offer stays pending when the relay connection (c, or the
+// one of the moment) fails: the relay loop watches the peer again on the
+// next one, and At offers again when the peer is seen there.
 func (io *IO) offerWhenOnline(ctx context.Context, c *relay.Client, peer identity.ID, o *offer) error {
-	if err := c.Watch(ctx, peer); err != nil {
-		return err
+	if err := c.Watch(ctx, peer); err != nil && ctx.Err() != nil {
+		return ctx.Err()
 	}
 	for {
 		io.mu.Lock()
@@ -772,7 +808,7 @@ func (io *IO) offerWhenOnline(ctx context.Context, c *relay.Client, peer identit
 		changed := io.changed
 		io.mu.Unlock()
 		if online {
-			return c.Send(ctx, peer, relay.KindSignal, o.msg)
+			return io.queueOffer(ctx, peer, o, false)
 		}
 		if known {
 			io.traceEvent(traceWait, peer)
@@ -780,6 +816,57 @@ func (io *IO) offerWhenOnline(ctx context.Context, c *relay.Client, peer identit
 		if err := wait(ctx, changed); err != nil {
 			return err
 		}
+	}
+}
+
+// An offerSend asks the relay loop to send offer o to peer, anew (a fresh
+// session id and key) if renew.
+type offerSend struct {
+	peer  identity.ID
+	o     *offer
+	renew bool
+}
+
+// offerQueue is how many offers may wait for the relay loop; At waits
+// past it.
+const offerQueue = 64
+
+// queueOffer hands an offer to the relay loop to send (sendOffer).
+func (io *IO) queueOffer(ctx context.Context, peer identity.ID, o *offer, renew bool) error {
+	select {
+	case io.offerq <- offerSend{peer: peer, o: o, renew: renew}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sendOffer sends an offer on the relay loop's connection c, unless it is
+// no longer pending: answered, or settled by the peer's own offer, which
+// this loop answered before. An offer not sent (its peer offline) or lost
+// with its connection is marked lost: At offers again when the peer is
+// back.
+func (io *IO) sendOffer(ctx context.Context, c *relay.Client, r offerSend) {
+	io.mu.Lock()
+	pending, online := io.offers[r.peer] == r.o, io.online[r.peer]
+	io.mu.Unlock()
+	if !pending {
+		return
+	}
+	var err error
+	switch {
+	case !online:
+		err = ErrOffline
+	case r.renew:
+		err = r.o.renew(io.key, r.peer)
+	}
+	if err == nil {
+		err = c.Send(ctx, r.peer, relay.KindSignal, r.o.msg)
+	}
+	if err != nil {
+		io.mu.Lock()
+		r.o.lost = true
+		io.mu.Unlock()
 	}
 }
 

@@ -72,8 +72,9 @@ type Port struct {
 	io            *IO
 	local, remote identity.ID // immutable
 	sid           sessionID   // immutable
-	initiator     bool        // immutable: this end offered the port
-	opened        time.Time   // immutable: when the handshake completed
+	// answer is the answer that opened the port, when the peer offered
+	// it: sent again if the peer repeats its offer. The relay loop's.
+	answer []byte
 	// stranger is set while the peer opened the port unasked (IO.strangers
 	// counts it); IO.At clears it (promote). Written under IO.mu and
 	// chargeMu, read anywhere.

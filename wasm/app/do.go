@@ -230,8 +230,12 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 		err = a.RevokeDevice(ctx, dev)
 	case "person":
 		v = a.Person()
+	case "uiState":
+		v, err = a.UIState()
+	case "setUIState":
+		err = a.doSetUIState(ctx, as)
 	default:
-		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, mirrors, read, removeMember, allowRemoving, export, import, reset, recoveryCode, recover, restoreStatus, finishRestore, linkDevice, link, devices, revokeDevice or person", ErrUnknownMethod, method)
+		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, mirrors, read, removeMember, allowRemoving, export, import, reset, recoveryCode, recover, restoreStatus, finishRestore, linkDevice, link, devices, revokeDevice, person, uiState or setUIState", ErrUnknownMethod, method)
 	}
 	if err != nil || v == nil {
 		return nil, err

@@ -562,6 +562,11 @@ type MemberInfo struct {
 	// 0 if none yet).
 	ToldReceived uint64 `json:"toldReceived"`
 	ToldRead     uint64 `json:"toldRead"`
+	// Since: when its port last opened (Online) or closed, Unix ms; 0 if
+	// not since this profile opened. Health: its sync health (health.go);
+	// nil for this profile.
+	Since  int64   `json:"since,omitempty"`
+	Health *Health `json:"health,omitempty"`
 }
 
 // Members returns the task's members, this profile first.
@@ -612,5 +617,6 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 		}
 		out[i].Length = in.Len()
 	}
+	m.addHealth(id, out)
 	return out, nil
 }

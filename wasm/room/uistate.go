@@ -35,7 +35,8 @@ const (
 	MaxUIState = 192 << 10
 	// MaxUIEntries is the most entries of one object inside the state (the
 	// drafts, scroll positions, collapsed tasks): beyond, the oldest by
-	// their "at" (Unix ms; none is oldest) are dropped.
+	// their "at" (Unix ms; an entry that is a number is its own "at"; none
+	// is oldest) are dropped.
 	MaxUIEntries = 1000
 	// uiSnapshotEvery: every so many pages, the whole state is written.
 	uiSnapshotEvery = 32
@@ -293,11 +294,7 @@ func (s uiObject) prune() {
 		}
 		keys := make([]aged, 0, len(o))
 		for kk, vv := range o {
-			var e struct {
-				At float64 `json:"at"`
-			}
-			json.Unmarshal(vv, &e)
-			keys = append(keys, aged{kk, e.At})
+			keys = append(keys, aged{kk, ageOf(vv)})
 		}
 		slices.SortFunc(keys, func(a, b aged) int {
 			return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.key, b.key))
@@ -307,6 +304,22 @@ func (s uiObject) prune() {
 		}
 		s[k] = o.encode()
 	}
+}
+
+// ageOf is an entry's time: its "at" if an object, itself if a number,
+// else 0.
+func ageOf(v json.RawMessage) float64 {
+	var at float64
+	if isObject(v) {
+		var e struct {
+			At float64 `json:"at"`
+		}
+		json.Unmarshal(v, &e)
+		at = e.At
+	} else {
+		json.Unmarshal(v, &at)
+	}
+	return at
 }
 
 func isNull(v json.RawMessage) bool {

@@ -199,3 +199,30 @@ func TestUIStateExportImport(t *testing.T) {
 		t.Fatalf("Empty: %v, %v", empty, err)
 	}
 }
+
+// FuzzUIState: any bytes as a state, a patch or a stored page: refused or
+// taken within the bounds, never a panic.
+func FuzzUIState(f *testing.F) {
+	f.Add([]byte(`{"selected":"a","drafts":{"a":{"text":"hi","at":1}}}`))
+	f.Add([]byte(`{"v":1,"patch":{"collapsed":{"x":null}}}`))
+	f.Add([]byte(`{"v":1,"full":[1]}`))
+	f.Add([]byte(`{"a":{"b":null},"c":null}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var pg uiPage
+		if json.Unmarshal(b, &pg) == nil {
+			_ = uiObject{"k": json.RawMessage(`{"x":1}`)}.apply(pg)
+		}
+		o, err := parseUIObject(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadUIState) {
+				t.Fatalf("error %v is not ErrBadUIState", err)
+			}
+			return
+		}
+		s := uiObject{"k": json.RawMessage(`{"x":1}`)}.merge(o)
+		s.prune()
+		if _, err := json.Marshal(s); err != nil {
+			t.Fatalf("merged state does not encode: %v", err)
+		}
+	})
+}

@@ -93,5 +93,14 @@ return [...document.querySelectorAll('#timeline li.msg')].find((li) => li.getBou
 	bob.poll(member + `?.textContent.includes('offline since') && ` + member + `.dataset.health === 'offline'`)
 	bob.waitText("ladder at nine")
 	bob.poll(`document.querySelector('.pick[aria-current="true"]')?.dataset.task === '` + roof + `'`)
+	// Bob writes while she is away: his page says why she has not seen it.
+	bob.poll(`document.getElementById('room-title').textContent === 'Roof' && !document.body.dataset.uiRestoring`)
+	bob.run(`document.getElementById('text').value = ''; return true`, nil)
+	bob.typeText("#text", "are you there?", true)
+	bob.waitText("are you there?")
+	bob.poll(member + `?.textContent.includes('behind: they have')`)
+	away := `[...document.querySelectorAll('#timeline li.mine')].find((li) => li.querySelector('p.text')?.textContent === 'are you there?')?.querySelector('.status')`
+	bob.poll(away + `?.dataset.status === 'saved' && ` + away + `.textContent === '✓' && ` + away + `.title.includes('not delivered yet — offline since')`)
+	bob.poll(`(() => { const sc = document.getElementById('scroller'); return sc.scrollHeight - sc.scrollTop - sc.clientHeight < 80 })()`)
 	t.Logf("health: %s", bob.screenshot("uistate-health.png"))
 }

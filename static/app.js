@@ -513,7 +513,7 @@
       const m = await state.app.send(state.current, t, state.replyTo ? { replyTo: state.replyTo.id } : {})
       $('text').value = ''
       cancelReply()
-      uiDraft()
+      uiSent()
       insert(m)
       scrollToEnd()
     } catch (err) {
@@ -913,6 +913,7 @@
   function uiSelected (prev, id) {
     if (prev && prev !== id) uiKeepScroll(prev)
     ui.restoring = true // until uiRestore: the timeline's scrolling is the page's, not the user's
+    ui.sent = false
     uiPut('selected', null, id)
     const url = new URL(location.href)
     url.searchParams.delete('task')
@@ -935,10 +936,12 @@
   // uiRestore puts back a task's draft, the message it replies to, and its
   // scroll position, once its newest messages are shown.
   async function uiRestore (id) {
+    document.body.dataset.uiRestoring = '1'
     try {
       await uiRestoreTask(id)
     } finally {
       setTimeout(() => { if (state.current === id) ui.restoring = false }, 0)
+      if (state.current === id) delete document.body.dataset.uiRestoring
     }
   }
 
@@ -950,14 +953,21 @@
     $('text').value = d && typeof d.text === 'string' ? d.text : ''
     if (d && typeof d.replyTo === 'string' && state.byId.has(d.replyTo)) replyTo(state.byId.get(d.replyTo))
     const s = ((fresh && fresh.scroll) || ui.saved.scroll || {})[id]
-    if (!s || s.end || typeof s.key !== 'string') return
+    if (!s || s.end || typeof s.key !== 'string' || ui.sent) return
     for (let i = 0; i < 20 && !state.atStart && state.msgs.length && state.msgs[0].key > s.key; i++) await loadOlder()
-    if (state.current !== id) return
+    if (state.current !== id || ui.sent) return // a message sent meanwhile: the end is where the user is
     const m = state.msgs[Math.min(position(s.key), state.msgs.length - 1)]
     if (m && m.node) {
       const sc = $('scroller')
       sc.scrollTop += m.node.getBoundingClientRect().top - sc.getBoundingClientRect().top + (Number(s.offset) || 0)
     }
+  }
+
+  // uiSent: a message went out; the draft is gone and the timeline's end
+  // is where the user is.
+  function uiSent () {
+    ui.sent = true
+    uiDraft()
   }
 
   // uiDraft records the current task's draft (and the message it replies to).

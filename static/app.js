@@ -870,7 +870,8 @@
     return state.app.setUIState(patch, { merge: true }).then(() => {
       document.body.dataset.uiSaved = String(Date.now())
     }, (err) => {
-      $('me-state').title = `UI state not saved: ${err.message}`
+      if (state.stopped) return
+      $('send-status').textContent = `Your drafts and place in the tasks are not saved: ${err.message}`
     }).finally(() => { delete document.body.dataset.uiSaving })
   }
 

@@ -871,8 +871,21 @@
       document.body.dataset.uiSaved = String(Date.now())
     }, (err) => {
       if (state.stopped) return
-      $('send-status').textContent = `Your drafts and place in the tasks are not saved: ${err.message}`
+      if (!/bad UI state/.test(err.message)) { // not refused: try again with what changed since
+        ui.patch = uiMerge(patch, ui.patch)
+        if (!ui.timer) ui.timer = setTimeout(uiSave, 5 * UI_EVERY)
+      }
+      $('send-status').textContent = `Your drafts and place in the tasks are not saved yet: ${err.message}`
     }).finally(() => { delete document.body.dataset.uiSaving })
+  }
+
+  // uiMerge is the patch of older changes, then newer ones.
+  function uiMerge (older, newer) {
+    const out = { ...older }
+    for (const [k, v] of Object.entries(newer)) {
+      out[k] = v && typeof v === 'object' && out[k] && typeof out[k] === 'object' ? { ...out[k], ...v } : v
+    }
+    return out
   }
 
   // uiLoad reads the saved state and applies what is not per task.

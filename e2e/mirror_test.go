@@ -67,7 +67,7 @@ func TestMirrorDeliversInPage(t *testing.T) {
 	bob.poll(`document.querySelector('` + pick + `') !== null`)
 	bob.click(pick)
 	status := `[...document.querySelectorAll('#timeline li.mine')].find((li) => li.querySelector('p.text')?.textContent === 'third-words-of-bob')?.querySelector('.status')`
-	bob.poll(script(status+`?.textContent === 'on a mirror' && `+status+`.title.includes({{mirror}})`, map[string]any{"mirror": mir.ID().Short()}))
+	bob.poll(script(status+`?.dataset.status === 'on a mirror' && `+status+`.title.includes({{mirror}})`, map[string]any{"mirror": mir.ID().Short()}))
 	bob.close()
 
 	ana = openMessenger(t, b, "mirror-ana", "")
@@ -94,7 +94,7 @@ return Number(ms.find((m) => m.type === 'chat' && m.data.text === 'third-words-o
 	bob = openMessenger(t, b, "mirror-bob", "")
 	bob.poll(`document.querySelector('` + pick + `') !== null`)
 	bob.click(pick)
-	bob.poll(status + `?.textContent === 'read'`)
+	bob.poll(status + `?.dataset.status === 'read'`)
 
 	mir.Close()
 	st.Close()

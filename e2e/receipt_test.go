@@ -19,7 +19,7 @@ func TestReceiptsInPage(t *testing.T) {
 	bob.poll(`document.querySelector('#members li[data-peer]:not(:first-child)') !== null && !document.querySelector('#members').textContent.includes('pairing')`)
 
 	bob.typeText("#text", "are you there?", true)
-	const status = `[...document.querySelectorAll('#timeline li.mine')].find((li) => li.querySelector('p.text')?.textContent === 'are you there?')?.querySelector('.status')?.textContent`
+	const status = `[...document.querySelectorAll('#timeline li.mine')].find((li) => li.querySelector('p.text')?.textContent === 'are you there?')?.querySelector('.status')?.dataset.status`
 	bob.poll(status + ` === 'delivered'`) // Ana's app holds it; her page shows another task
 	ana.poll(`document.querySelector('` + pick + `') !== null`)
 	ana.click(pick)

@@ -85,7 +85,7 @@
       class: 'toggle',
       'aria-label': (open ? 'Collapse ' : 'Expand ') + t.title,
       text: open ? '▾' : '▸',
-      onclick: () => { open ? state.collapsed.add(t.id) : state.collapsed.delete(t.id); refreshTasks() }
+      onclick: () => { open ? state.collapsed.add(t.id) : state.collapsed.delete(t.id); uiCollapsed(t.id, open); refreshTasks() }
     })
     toggle.hidden = t.children.length === 0
     const pick = el('button', { type: 'button', class: 'pick', 'data-task': t.id, onclick: () => select(t.id) },
@@ -97,6 +97,7 @@
   }
 
   async function select (id) {
+    uiSelected(state.current, id)
     state.current = id
     state.msgs = []
     state.byId.clear()
@@ -119,6 +120,7 @@
     for (const said of state.forkLines.get(id) || []) showForkLine(said)
     olderHint()
     scrollToEnd()
+    await uiRestore(id)
     refreshMembers()
     refreshTasks()
     $('text').focus()
@@ -205,11 +207,7 @@
 
   // syncText says how far a member device and this profile are synced.
   function syncText (m, mine) {
-    let text = m.online ? ` · online via ${m.transport}` : ' · offline'
-    // "synced" only when both ways are: their messages here, and ours there (their receipt).
-    text += !m.paired ? ' · pairing…' : m.have < m.length ? ` · syncing ${m.have}/${m.length}` : m.received < mine ? ' · has not all of yours yet' + (m.mirrored >= mine ? ' (they are on a mirror)' : '') : ' · synced'
-    if (m.paired && mine > 0 && m.read >= mine) text += ' · read all of yours'
-    return text
+    return ' · ' + healthText(m)
   }
 
   // warnings are a member's equivocations, forks and successor, in words.
@@ -232,7 +230,7 @@
     if (!m.self) text += syncText(m, mine)
     const eq = (m.equivocations || []).length
     text += warnings(eq, m.forks, m.continued)
-    const li = el('li', { class: (m.self || m.online ? 'on' : 'off') + (eq ? ' forked' : ''), title: m.id + (eq ? eqTitle : ''), 'data-peer': m.id, 'data-person': person, text })
+    const li = el('li', { class: (m.self || m.online ? 'on' : 'off') + (eq ? ' forked' : ''), title: m.id + (eq ? eqTitle : '') + (m.health ? '\n' + healthTitle(m) : ''), 'data-peer': m.id, 'data-person': person, 'data-health': m.health ? m.health.state : '', text })
     if (creator && !m.self) li.append(' ', removeButton(person, [m.id]))
     return li
   }
@@ -367,7 +365,7 @@
       li.append(quoteOf(cid, cause[0]))
     }
     li.append(textOf(m))
-    if (by === state.app.id) li.append(el('span', { class: 'status', title: vouchersOf(m), text: statusOf(m) }))
+    if (by === state.app.id) li.append(statusMark(m))
     li.append(el('button', { type: 'button', class: 'act', 'aria-label': `Reply to ${who(by)}`, onclick: () => replyTo(m), text: 'Reply' }))
     addEditControls(li, m, by)
     return li
@@ -406,10 +404,7 @@
   function updateStatuses () {
     for (const m of state.msgs) {
       const span = m.node && m.node.querySelector(':scope > .status')
-      if (span) {
-        span.textContent = statusOf(m)
-        span.title = vouchersOf(m)
-      }
+      if (span) paintStatus(span, m)
     }
   }
 
@@ -508,6 +503,7 @@
     $('replying-text').textContent = `Replying to ${who(m.head[0])}: ${clip((m.data && m.data.text) || '', 80)}`
     $('replying').hidden = false
     $('text').focus()
+    uiDraft()
   }
   function cancelReply () { state.replyTo = null; $('replying').hidden = true }
 
@@ -521,6 +517,7 @@
       $('text').value = ''
       updateCount()
       cancelReply()
+      uiSent()
       insert(m)
       scrollToEnd()
     } catch (err) {
@@ -831,6 +828,273 @@
     note.textContent = lines.join(' ')
     note.hidden = lines.length === 0
     note.dataset.devtools = devtools || ''
+  }
+
+  // ---- UI state ------------------------------------------------------------
+
+  // The page's state survives a reload: the task selected, the tree's
+  // collapsed tasks, and per task the scroll position and the draft (with
+  // the message it replies to). It is kept in the profile's private book
+  // (app.uiState / app.setUIState): only what changed is merged in, at most
+  // once a second and when the tab is hidden, so typing never waits on
+  // storage, and two tabs of a profile do not undo each other's drafts.
+  const UI_EVERY = 1000 // ms between two writes
+  const MAX_DRAFT = 16384 // bytes of a draft: a message's limit
+  const ui = {
+    saved: {}, // the state as loaded, with this tab's changes
+    patch: {}, // changes not written yet
+    timer: null,
+    scrolled: null, // the task whose scroll position changed
+    restoring: false // a task's scroll position is being restored
+  }
+
+  // uiPut records a change: key (or key[sub]) is value; null deletes it.
+  function uiPut (key, sub, value) {
+    if (sub == null) {
+      ui.patch[key] = value
+      if (value == null) delete ui.saved[key]; else ui.saved[key] = value
+    } else {
+      if (!ui.patch[key] || typeof ui.patch[key] !== 'object') ui.patch[key] = {}
+      ui.patch[key][sub] = value
+      if (!ui.saved[key] || typeof ui.saved[key] !== 'object') ui.saved[key] = {}
+      if (value == null) delete ui.saved[key][sub]; else ui.saved[key][sub] = value
+    }
+    if (!ui.timer) ui.timer = setTimeout(uiSave, UI_EVERY)
+  }
+
+  // uiSave writes the changes so far.
+  function uiSave () {
+    clearTimeout(ui.timer)
+    ui.timer = null
+    if (ui.scrolled) uiKeepScroll(ui.scrolled)
+    const patch = ui.patch
+    if (!Object.keys(patch).length || !state.app || state.stopped) return Promise.resolve()
+    ui.patch = {}
+    document.body.dataset.uiSaving = '1'
+    return state.app.setUIState(patch, { merge: true }).then(() => {
+      document.body.dataset.uiSaved = String(Date.now())
+    }, (err) => {
+      if (state.stopped) return
+      if (!/bad UI state/.test(err.message)) { // not refused: try again with what changed since
+        ui.patch = uiMerge(patch, ui.patch)
+        if (!ui.timer) ui.timer = setTimeout(uiSave, 5 * UI_EVERY)
+      }
+      $('send-status').textContent = `Your drafts and place in the tasks are not saved yet: ${err.message}`
+    }).finally(() => { delete document.body.dataset.uiSaving })
+  }
+
+  // uiMerge is the patch of older changes, then newer ones.
+  function uiMerge (older, newer) {
+    const out = { ...older }
+    for (const [k, v] of Object.entries(newer)) {
+      out[k] = v && typeof v === 'object' && out[k] && typeof out[k] === 'object' ? { ...out[k], ...v } : v
+    }
+    return out
+  }
+
+  // uiLoad reads the saved state and applies what is not per task.
+  async function uiLoad () {
+    ui.saved = await state.app.uiState().catch(() => ({})) || {}
+    const c = ui.saved.collapsed
+    if (c && typeof c === 'object') for (const id of Object.keys(c)) state.collapsed.add(id)
+    window.addEventListener('pagehide', uiSave)
+    document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') uiSave() })
+    window.addEventListener('hashchange', () => {
+      const id = hashTask()
+      if (id && id !== state.current && state.tasks.has(id)) select(id)
+    })
+    $('text').addEventListener('input', uiDraft)
+    $('reply-cancel').addEventListener('click', uiDraft)
+    $('scroller').addEventListener('scroll', () => {
+      if (!ui.restoring && state.current) { ui.scrolled = state.current; if (!ui.timer) ui.timer = setTimeout(uiSave, UI_EVERY) }
+    })
+  }
+
+  // hashTask is the task of the URL: #task=…, or the older ?task=….
+  function hashTask () {
+    const h = new URLSearchParams(location.hash.slice(1)).get('task')
+    return h || params.get('task') || ''
+  }
+
+  // uiFirstTask opens the task of the URL, else the one selected last.
+  async function uiFirstTask () {
+    for (const id of [hashTask(), ui.saved.selected]) {
+      if (typeof id === 'string' && state.tasks.has(id)) { await select(id); return }
+    }
+  }
+
+  // uiCollapsed records a subtree collapsed or expanded.
+  function uiCollapsed (id, collapsed) { uiPut('collapsed', id, collapsed ? Date.now() : null) }
+
+  // uiSelected records the task selected, in the state and the URL, and
+  // keeps the scroll position of the one left.
+  function uiSelected (prev, id) {
+    if (prev && prev !== id) uiKeepScroll(prev)
+    ui.restoring = true // until uiRestore: the timeline's scrolling is the page's, not the user's
+    ui.sent = false
+    uiPut('selected', null, id)
+    const url = new URL(location.href)
+    url.searchParams.delete('task')
+    url.hash = 'task=' + encodeURIComponent(id)
+    if (url.href !== location.href) history.replaceState(history.state, '', url.href)
+  }
+
+  // uiKeepScroll records where a task's timeline is scrolled: at the end,
+  // or the message at the top and how far into it.
+  function uiKeepScroll (id) {
+    if (ui.scrolled === id) ui.scrolled = null
+    if (id !== state.current || !state.msgs.length || ui.restoring) return
+    const sc = $('scroller')
+    if (nearEnd()) { uiPut('scroll', id, { end: true, at: Date.now() }); return }
+    const top = sc.getBoundingClientRect().top
+    const m = state.msgs.find((x) => x.node && x.node.getBoundingClientRect().bottom > top)
+    if (m) uiPut('scroll', id, { key: m.key, offset: Math.round(top - m.node.getBoundingClientRect().top), at: Date.now() })
+  }
+
+  // uiRestore puts back a task's draft, the message it replies to, and its
+  // scroll position, once its newest messages are shown.
+  async function uiRestore (id) {
+    document.body.dataset.uiRestoring = '1'
+    try {
+      await uiRestoreTask(id)
+    } finally {
+      setTimeout(() => { if (state.current === id) ui.restoring = false }, 0)
+      if (state.current === id) delete document.body.dataset.uiRestoring
+    }
+  }
+
+  async function uiRestoreTask (id) {
+    const fresh = await state.app.uiState().catch(() => null) // another tab may have written since
+    if (state.current !== id) return
+    const pending = ui.patch.drafts && id in ui.patch.drafts
+    const d = pending ? ui.patch.drafts[id] : (fresh && fresh.drafts && fresh.drafts[id]) || (ui.saved.drafts || {})[id]
+    $('text').value = d && typeof d.text === 'string' ? d.text : ''
+    if (d && typeof d.replyTo === 'string' && state.byId.has(d.replyTo)) replyTo(state.byId.get(d.replyTo))
+    const s = ((fresh && fresh.scroll) || ui.saved.scroll || {})[id]
+    if (!s || s.end || typeof s.key !== 'string' || ui.sent) return
+    for (let i = 0; i < 20 && !state.atStart && state.msgs.length && state.msgs[0].key > s.key; i++) await loadOlder()
+    if (state.current !== id || ui.sent) return // a message sent meanwhile: the end is where the user is
+    const m = state.msgs[Math.min(position(s.key), state.msgs.length - 1)]
+    if (m && m.node) {
+      const sc = $('scroller')
+      sc.scrollTop += m.node.getBoundingClientRect().top - sc.getBoundingClientRect().top + (Number(s.offset) || 0)
+    }
+  }
+
+  // uiSent: a message went out; the draft is gone and the timeline's end
+  // is where the user is.
+  function uiSent () {
+    ui.sent = true
+    uiDraft()
+  }
+
+  // uiDraft records the current task's draft (and the message it replies to).
+  function uiDraft () {
+    if (!state.current) return
+    let text = $('text').value
+    while (new TextEncoder().encode(text).length > MAX_DRAFT) text = text.slice(0, text.length - 64)
+    uiPut('drafts', state.current, text || state.replyTo ? { text, replyTo: state.replyTo ? state.replyTo.id : '', at: Date.now() } : null)
+  }
+
+  // ---- status marks --------------------------------------------------------
+
+  // A message of this profile's carries marks like other messengers show:
+  // ✓ saved here, ☁✓ on a mirror, ✓✓ delivered (grey while only some
+  // members have it), ✓✓ in blue read; its words for screen readers, and
+  // who has it on hover.
+  const MARKS = { saved: '✓', mirror: '☁✓', partial: '✓✓', delivered: '✓✓', read: '✓✓' }
+
+  function statusKind (word) {
+    if (word === 'read' || word === 'delivered') return word
+    if (word.startsWith('on a mirror')) return 'mirror'
+    return word.startsWith('delivered to') ? 'partial' : 'saved'
+  }
+
+  function statusMark (m) {
+    const span = el('span', { class: 'status', role: 'img' })
+    paintStatus(span, m)
+    return span
+  }
+
+  function paintStatus (span, m) {
+    const word = statusOf(m)
+    const kind = statusKind(word)
+    span.textContent = MARKS[kind]
+    span.className = 'status ' + kind
+    span.dataset.status = word
+    span.setAttribute('aria-label', 'Status: ' + word)
+    span.title = statusDetails(m)
+  }
+
+  // statusDetails says, per member, whether a message reached them and was
+  // read, and why not yet; then which mirrors hold it.
+  function statusDetails (m) {
+    const mid = midOf(m)
+    const lines = []
+    for (const devs of byPerson((state.members || []).filter((x) => !x.self && !x.removed))) {
+      const best = devs.reduce((a, x) => (x.read > a.read || (x.read === a.read && x.received > a.received) ? x : a))
+      const name = who(best.person || best.id)
+      if (best.read >= mid) lines.push(`${name}: read`)
+      else if (best.received >= mid) lines.push(`${name}: delivered, not read yet`)
+      else lines.push(`${name}: not delivered yet — ${whyNot(best, mid)}`)
+    }
+    const held = vouchersOf(m)
+    if (held) lines.push(held)
+    return lines.length ? lines.join('\n') : 'saved here; nobody else is in this task yet'
+  }
+
+  // whyNot says in words why a member does not hold a message (mid) yet.
+  function whyNot (x, mid) {
+    const h = x.health || {}
+    const why = h.why || []
+    const mirror = (x.mirrored || 0) >= mid ? '; it waits for them on a mirror' : ''
+    if (why.includes('you-removed')) return 'you were removed from this task'
+    if (why.includes('removed')) return 'they were removed from this task'
+    if (why.includes('fork')) return 'refused: they wrote different things to different members (a fork)'
+    if (why.includes('not-a-member')) return `refused: they do not take you as a member${h.refusal ? ` (“${clip(h.refusal, 120)}”)` : ''}`
+    if (!x.online) return `${since('offline', x.since)}${mirror}`
+    if (why.includes('not-paired')) return 'still pairing with them'
+    return `online via ${x.transport}, sending (they have ${h.ours ? h.ours.have : x.received} of ${h.ours ? h.ours.length : '?'} of yours)`
+  }
+
+  // since is "offline since 10:02" (a date if not today), or the word alone.
+  function since (word, ms) {
+    if (!ms) return word
+    const d = new Date(ms)
+    const today = d.toDateString() === new Date().toDateString()
+    return `${word} since ${today ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : d.toLocaleString()}`
+  }
+
+  // ---- sync health ---------------------------------------------------------
+
+  // healthText is a member device's sync health in words: how it is
+  // connected and since when, how far behind each way, and why not synced.
+  function healthText (m) {
+    const h = m.health
+    if (!h) return m.online ? `online via ${m.transport}` : 'offline'
+    const why = h.why || []
+    const how = m.online ? since(`online via ${h.via}`, m.since) : since('offline', m.since) + (h.via === 'mirror' ? ', your messages wait on a mirror' : '')
+    if (why.includes('you-removed')) return 'you were removed from this task'
+    if (why.includes('fork')) return `${how} · refused: fork (they wrote different things to different members)`
+    if (why.includes('not-a-member')) return `${how} · refused: they do not take you as a member` + (h.refusal ? ` (“${clip(h.refusal, 80)}”)` : '')
+    if (why.includes('not-paired')) return `${how} · pairing…`
+    const parts = [how]
+    if (h.theirs.have < h.theirs.length) parts.push(`behind: you have ${h.theirs.have} of their ${h.theirs.length}`)
+    if (h.ours.have < h.ours.length) {
+      parts.push(`behind: they have ${h.ours.have} of your ${h.ours.length}` + (h.mirrored > h.ours.have ? ` (${h.mirrored} on a mirror)` : ''))
+    }
+    if (parts.length === 1) parts.push(m.online ? 'synced' : 'synced when last seen')
+    if (h.ours.length > 0 && h.read >= h.ours.length) parts.push('read all of yours')
+    return parts.join(' · ')
+  }
+
+  // healthTitle details a member device's health on hover.
+  function healthTitle (m) {
+    const h = m.health
+    if (!h) return ''
+    return `their messages: you have ${h.theirs.have} of ${h.theirs.length}\n` +
+      `your messages: they have ${h.ours.have} of ${h.ours.length}, read ${h.read}, on a mirror ${h.mirrored}\n` +
+      `connection: ${m.online ? h.via : 'none'}${m.since ? `, ${m.online ? 'up' : 'down'} since ${new Date(m.since).toLocaleString()}` : ''}`
   }
 
   // ---- start -------------------------------------------------------------
@@ -1306,8 +1570,9 @@
     })
     app.restoreStatus().then(showRestore, () => {})
     setupSearch(app)
+    await uiLoad()
     await refreshTasks()
-    if (params.get('task') && state.tasks.has(params.get('task'))) await select(params.get('task'))
+    await uiFirstTask()
     window.taskmessenger.firstPageMs = performance.now() // since navigation: the page is usable, its room shown
     // Leave the relay at once when the tab goes away, so peers see this
     // profile offline now rather than when the relay's pings time out.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/dbcall"
@@ -244,8 +245,12 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 		v, err = a.doLookup(ctx, as)
 	case "limits":
 		v = a.Limits()
+	case "uiState":
+		v, err = a.UIState()
+	case "setUIState":
+		err = a.doSetUIState(ctx, as)
 	default:
-		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, mirrors, read, removeMember, allowRemoving, export, import, reset, recoveryCode, recover, restoreStatus, finishRestore, linkDevice, link, devices, revokeDevice, person, setName, name, edit, delete, lookup or limits", ErrUnknownMethod, method)
+		return nil, fmt.Errorf("%w %q: use one of %s", ErrUnknownMethod, method, strings.Join(Methods, ", "))
 	}
 	if err != nil || v == nil {
 		return nil, err

@@ -100,6 +100,7 @@ func (m *Messenger) accept(p port.Port) *conn {
 	// running meanwhile. The same holds while restoring (restore.go).
 	mux := port.NewMux(p, port.ChannelSync, port.ChannelRoom)
 	c := &conn{peer: p.Remote(), p: p, mux: mux, room: mux.Channel(port.ChannelRoom), admitted: make(chan struct{}), proveQ: make(chan wire, maxProves), said: make(chan struct{})}
+	m.presentLocked(c.peer, true)
 	m.conns[c.peer] = c
 	m.served[p] = c
 	m.wg.Add(3)
@@ -158,6 +159,7 @@ func (m *Messenger) accept(p port.Port) *conn {
 		current := m.conns[c.peer] == c
 		if current {
 			delete(m.conns, c.peer)
+			m.presentLocked(c.peer, false)
 		}
 		delete(m.served, p)
 		synced := c.synced

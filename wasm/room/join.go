@@ -277,6 +277,7 @@ func (m *Messenger) onAnswer(c *conn, w wire) {
 		// It may not have the task yet (its own join is under way), or
 		// not know this profile yet: it pairs from its side once it does.
 		m.log.Info("room: pairing refused", "peer", c.peer.Short(), "task", t.id, "err", w.Error)
+		m.refusedPairing(t.id, c.peer, w.Error)
 		return
 	}
 	if _, err := m.ensurePair(m.ctx, t, c.peer, w.Key, identity.ID{}); errors.Is(err, ErrRestoring) {
@@ -289,6 +290,7 @@ func (m *Messenger) onAnswer(c *conn, w wire) {
 		m.fail(err)
 		return
 	}
+	m.refusedPairing(t.id, c.peer, "")
 	if err := m.learnSecret(m.ctx, t, w.TaskSecret); err != nil {
 		m.fail(err)
 	}

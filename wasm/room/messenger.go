@@ -119,6 +119,7 @@ type Messenger struct {
 	// proveHook, if set (by a test, before any port), runs as a prove is
 	// answered.
 	proveHook func()
+	ui        uiStore // the page's UI state (uistate.go)
 
 	// mu guards every field below, and the fields of tasks and members
 	// that say so. It is never held while a book is read or written (a
@@ -145,6 +146,10 @@ type Messenger struct {
 	revoked map[identity.ID]*device.Revocation // revoked devices (devices.go)
 	// certSnap is a copy of certs, for DeviceOf (devices.go).
 	certSnap atomic.Pointer[map[identity.ID]*device.Cert]
+	// presence: when each peer's port last opened or closed; refusals:
+	// members' refusals to pair, by task (health.go).
+	presence map[identity.ID]presence
+	refusals map[pendingKey]string
 	closed   bool
 }
 
@@ -308,6 +313,9 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		return nil, fmt.Errorf("room: open tasks: %w", err)
 	}
 	if err := m.replay(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.openUI(ctx); err != nil {
 		return nil, err
 	}
 	if err := m.takeLink(ctx, cfg.Link); err != nil {

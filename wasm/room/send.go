@@ -564,6 +564,11 @@ type MemberInfo struct {
 	ToldRead     uint64 `json:"toldRead"`
 	// Name is the name its person took, "" if none known (names.go).
 	Name string `json:"name"`
+	// Since: when its port last opened (Online) or closed, Unix ms; 0 if
+	// not since this profile opened. Health: its sync health (health.go);
+	// nil for this profile.
+	Since  int64   `json:"since,omitempty"`
+	Health *Health `json:"health,omitempty"`
 }
 
 // Members returns the task's members, this profile first.
@@ -615,5 +620,6 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 		}
 		out[i].Length = in.Len()
 	}
+	m.addHealth(id, out)
 	return out, nil
 }

@@ -12,6 +12,10 @@ import (
 )
 
 // Errors of Restore.
+// UIBook is the name of the private book of the page's UI state
+// (room.uiBook).
+const UIBook = "ui"
+
 var (
 	// ErrNotEmpty means a restore of another identity into a profile that
 	// is not empty (see Empty): its own books and tasks would be lost.
@@ -24,7 +28,8 @@ var (
 // its own books hold nothing past their genesis page, except the audit
 // book, which journal.Open writes to. A profile just opened by the
 // messenger (its audit book and its empty "tasks" book) is empty; one that
-// created, joined or imported a task is not.
+// created, joined or imported a task is not. The page's UI state (the
+// book UIBook) is not the user's data: a restore replaces it.
 func Empty(ctx context.Context, db *journal.DB) (bool, error) {
 	infos, err := db.Books(ctx)
 	if err != nil {
@@ -34,6 +39,7 @@ func Empty(ctx context.Context, db *journal.DB) (bool, error) {
 	for _, b := range infos {
 		switch {
 		case b.Key == audit:
+		case b.Writable && b.Name == UIBook:
 		case !b.Writable || b.Head.Length > 1:
 			return false, nil
 		}

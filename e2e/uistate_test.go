@@ -1,0 +1,106 @@
+package e2e
+
+import "testing"
+
+// TestUIStateSurvivesReload (issue #16): through the real page, Bob
+// selects a task, collapses its subtree, scrolls up its timeline and types
+// a draft; after a reload all of it is back. A #task= link opens that
+// task, also over the saved one. Ana, a member, shows in Bob's member list
+// with her sync health, and Bob's messages carry status marks with an
+// accessible name.
+func TestUIStateSurvivesReload(t *testing.T) {
+	b := newBrowser(t)
+	bob := openMessenger(t, b, "uistate-bob", "")
+	ana := openMessenger(t, b, "uistate-ana", "")
+	var anaID string
+	ana.run(`return window.tmApp.id`, &anaID)
+
+	bob.typeText("#new-title", "Other", true)
+	bob.poll(`document.getElementById('room-title').textContent === 'Other'`)
+	var other string
+	bob.run(`return document.querySelector('.pick[aria-current="true"]').dataset.task`, &other)
+	bob.typeText("#new-title", "Roof", true)
+	bob.poll(`document.getElementById('room-title').textContent === 'Roof'`)
+	var roof, child string
+	bob.run(`return document.querySelector('.pick[aria-current="true"]').dataset.task`, &roof)
+	bob.run(script(`return (await window.tmApp.createTask({ title: 'Gutter', parent: {{roof}} })).id`, map[string]any{"roof": roof}), &child)
+	childPick := `.pick[data-task="` + child + `"]`
+	bob.poll(`document.querySelector('` + childPick + `') !== null`)
+
+	// Ana joins Roof; Bob writes enough to scroll.
+	var code string
+	bob.run(script(`return await window.tmApp.invite({{roof}})`, map[string]any{"roof": roof}), &code)
+	ana.run(script(`await window.tmApp.join({{code}}); return true`, map[string]any{"code": code}), nil)
+	bob.run(script(`const texts = []
+for (let i = 1; i <= 60; i++) texts.push('line ' + i + ' of the roof plan')
+await window.tmApp.sendMany({{roof}}, texts); return true`, map[string]any{"roof": roof}), nil)
+	bob.reload()
+	bob.poll(`document.body.dataset.ready === '1' && document.getElementById('room-title').textContent === 'Roof'`)
+	bob.typeText("#text", "ladder at nine", true)
+	bob.waitText("ladder at nine")
+
+	// Ana's health: synced, online, in words; Bob's messages: marks with a name.
+	member := `document.querySelector('#members li[data-peer="` + anaID + `"]')`
+	bob.poll(member + `?.textContent.includes('synced') && ` + member + `.textContent.includes('online via') && ` + member + `.dataset.health === 'synced'`)
+	mark := `[...document.querySelectorAll('#timeline li.mine')].find((li) => li.querySelector('p.text')?.textContent === 'ladder at nine')?.querySelector('.status')`
+	bob.poll(mark + `?.getAttribute('aria-label')?.startsWith('Status: ') && ['✓✓', '☁✓', '✓'].includes(` + mark + `.textContent) && ` + mark + `.title.includes(': ')`)
+	bob.poll(mark + `?.dataset.status === 'delivered' || ` + mark + `?.dataset.status === 'read'`)
+
+	// Collapse Roof's subtree, scroll up the timeline, type a draft.
+	bob.click(`button.toggle[aria-label="Collapse Roof"]`)
+	bob.poll(`document.querySelector('` + childPick + `') === null`)
+	var anchor string
+	bob.run(`const sc = document.getElementById('scroller')
+sc.scrollTop = Math.max(0, sc.scrollHeight - sc.clientHeight - 600)
+await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))
+const top = sc.getBoundingClientRect().top
+return [...document.querySelectorAll('#timeline li.msg')].find((li) => li.getBoundingClientRect().bottom > top).dataset.key`, &anchor)
+	bob.typeText("#text", "half-written thought", false)
+	bob.poll(script(`(async () => {
+  const s = await window.tmApp.uiState()
+  return s.selected === {{roof}} && s.drafts?.[{{roof}}]?.text === 'half-written thought' &&
+    s.scroll?.[{{roof}}]?.key === {{anchor}} && {{roof}} in (s.collapsed || {})
+})()`, map[string]any{"roof": roof, "anchor": anchor}))
+	bob.poll(`location.hash === '#task=` + roof + `'`)
+	t.Logf("before reload: %s", bob.screenshot("uistate-before-reload.png"))
+
+	bob.reload()
+	bob.poll(`document.body.dataset.ready === '1' && document.getElementById('room-title').textContent === 'Roof'`)
+	bob.poll(`document.getElementById('text').value === 'half-written thought'`)
+	bob.poll(`document.querySelector('.pick[aria-current="true"]')?.dataset.task === '` + roof + `' && document.querySelector('` + childPick + `') === null`)
+	bob.poll(script(`(() => {
+  const sc = document.getElementById('scroller'); const top = sc.getBoundingClientRect().top
+  const first = [...document.querySelectorAll('#timeline li.msg')].find((li) => li.getBoundingClientRect().bottom > top)
+  return first && first.dataset.key === {{anchor}}
+})()`, map[string]any{"anchor": anchor}))
+	t.Logf("after reload: %s", bob.screenshot("uistate-after-reload.png"))
+
+	// A #task= link: a hash change selects the task; a load takes the
+	// URL's task over the saved one.
+	bob.run(`location.hash = 'task=`+other+`'; return true`, nil)
+	bob.poll(`document.getElementById('room-title').textContent === 'Other' && document.getElementById('text').value === ''`)
+	bob.run(`location.hash = 'task=`+roof+`'; return true`, nil)
+	bob.poll(`document.getElementById('room-title').textContent === 'Roof' && document.getElementById('text').value === 'half-written thought'`)
+	bob.poll(script(`(async () => (await window.tmApp.uiState()).selected === {{roof}})()`, map[string]any{"roof": roof}))
+	bob.run(`history.replaceState(null, '', '#task=`+other+`'); return true`, nil)
+	bob.reload()
+	bob.poll(`document.body.dataset.ready === '1' && document.getElementById('room-title').textContent === 'Other'`)
+	t.Logf("link: %s", bob.screenshot("uistate-link.png"))
+
+	// Ana leaves: Bob's page says since when she is offline.
+	ana.crash()
+	bob.run(`location.hash = 'task=`+roof+`'; return true`, nil)
+	bob.poll(member + `?.textContent.includes('offline since') && ` + member + `.dataset.health === 'offline'`)
+	bob.waitText("ladder at nine")
+	bob.poll(`document.querySelector('.pick[aria-current="true"]')?.dataset.task === '` + roof + `'`)
+	// Bob writes while she is away: his page says why she has not seen it.
+	bob.poll(`document.getElementById('room-title').textContent === 'Roof' && !document.body.dataset.uiRestoring`)
+	bob.run(`document.getElementById('text').value = ''; return true`, nil)
+	bob.typeText("#text", "are you there?", true)
+	bob.waitText("are you there?")
+	bob.poll(member + `?.textContent.includes('behind: they have')`)
+	away := `[...document.querySelectorAll('#timeline li.mine')].find((li) => li.querySelector('p.text')?.textContent === 'are you there?')?.querySelector('.status')`
+	bob.poll(away + `?.dataset.status === 'saved' && ` + away + `.textContent === '✓' && ` + away + `.title.includes('not delivered yet — offline since')`)
+	bob.poll(`(() => { const sc = document.getElementById('scroller'); return sc.scrollHeight - sc.scrollTop - sc.clientHeight < 80 })()`)
+	t.Logf("health: %s", bob.screenshot("uistate-health.png"))
+}

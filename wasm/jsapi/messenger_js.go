@@ -344,9 +344,12 @@ func (ja *jsApp) value(profile, devtools string) js.Value {
 	o.Set("devtools", devtools)
 	for _, m := range []string{"createTask", "rename", "invite", "revokeInvite", "send", "sendMany",
 		"timeline", "tasks", "members", "mirrors", "read", "removeMember", "allowRemoving", "export", "import", "reset",
-		"recoveryCode", "recover", "restoreStatus", "finishRestore", "linkDevice", "devices", "revokeDevice", "person"} {
+		"recoveryCode", "recover", "restoreStatus", "finishRestore", "linkDevice", "devices", "revokeDevice", "person",
+		"limits"} {
 		o.Set(m, ja.funcs.Async(func(args []js.Value) (any, error) { return ja.call(context.Background(), m, args) }))
 	}
+	o.Set("send", ja.funcs.Async(ja.send)) // files: files_js.go
+	o.Set("file", ja.funcs.Async(ja.file))
 	o.Set("join", ja.funcs.Async(func(args []js.Value) (any, error) { return ja.callSignal("join", args) }))
 	o.Set("link", ja.funcs.Async(func(args []js.Value) (any, error) { return ja.callSignal("link", args) }))
 	o.Set("role", ja.funcs.Add(func(js.Value, []js.Value) any { return ja.svc.Role() }))

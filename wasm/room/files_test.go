@@ -127,7 +127,7 @@ func TestCheckFiles(t *testing.T) {
 }
 
 // pair makes a task of Bob's that Ana joined, both paired.
-func pair(t *testing.T) (bob, ana *node, task TaskID) {
+func pair(t testing.TB) (bob, ana *node, task TaskID) {
 	url := startRelay(t)
 	bob, ana = newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
 	info, err := bob.CreateTask(testCtx(t), "Files", nil)

@@ -32,5 +32,5 @@ func BenchmarkFile10MB(b *testing.B) {
 	n := float64(b.N)
 	b.ReportMetric(send.Seconds()*1000/n, "send-ms")
 	b.ReportMetric(fetch.Seconds()*1000/n, "fetch-ms")
-	b.ReportMetric(float64(MaxFile)/(1<<20)/((send + fetch).Seconds()/n), "MiB/s")
+	b.ReportMetric(float64(MaxFile)/(1<<20)/((send+fetch).Seconds()/n), "MiB/s")
 }

@@ -115,3 +115,45 @@ func (a *App) doFile(ctx context.Context, as args) (any, error) {
 	defer cancel()
 	return a.File(ctx, id, *ref, index)
 }
+
+// DoSendFiles is send(taskId, text, { replyTo }) (args: its JSON, without
+// files) with the files given as bytes: the JS API's way in the tab that
+// runs the App, where base64 in JSON would cost several passes over each
+// file.
+func (a *App) DoSendFiles(ctx context.Context, raw json.RawMessage, files []room.FileData) (json.RawMessage, error) {
+	as, err := parseArgs(raw)
+	if err != nil {
+		return nil, fmt.Errorf("send: %w", err)
+	}
+	id, err := as.task(0, "send(taskId, text)")
+	if err != nil {
+		return nil, err
+	}
+	text, ok := as.str(1)
+	if !ok {
+		return nil, badArgs("send(taskId, text): text must be a string")
+	}
+	reply, err := messageRef(as.options(2)["replyTo"], "send: replyTo")
+	if err != nil {
+		return nil, err
+	}
+	v, err := a.SendFiles(ctx, id, text, reply, files)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// DoFile is file(taskId, message, index, { timeout }) (args: its JSON)
+// answering the bytes as they are, not in JSON.
+func (a *App) DoFile(ctx context.Context, raw json.RawMessage) (FileView, error) {
+	as, err := parseArgs(raw)
+	if err != nil {
+		return FileView{}, fmt.Errorf("file: %w", err)
+	}
+	v, err := a.doFile(ctx, as)
+	if err != nil {
+		return FileView{}, err
+	}
+	return v.(FileView), nil
+}

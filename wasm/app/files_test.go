@@ -66,6 +66,16 @@ func TestFilesTwoApps(t *testing.T) {
 	if !bytes.Equal(lie.Data, html) || lie.Type != "application/octet-stream" || lie.Preview || lie.Claimed != "image/png" {
 		t.Fatalf("a lying file: type %q, preview %v, claimed %q", lie.Type, lie.Preview, lie.Claimed)
 	}
+	// The JS API's way in the tab that runs the App: bytes, not base64.
+	out, err := bob.DoSendFiles(testCtx(t), json.RawMessage(`[`+id+`,"direct",{"replyTo":"`+sent.ID+`"}]`), []room.FileData{{Name: "d.gif", Type: "image/gif", Data: []byte("GIF89a...")}})
+	var direct MessageView
+	if err != nil || json.Unmarshal(out, &direct) != nil || direct.Refs.Cause == nil || len(room.FilesOf(direct.Data)) != 1 {
+		t.Fatalf("DoSendFiles: %s %v", out, err)
+	}
+	got, err := bob.DoFile(testCtx(t), json.RawMessage(`[`+id+`,"`+direct.ID+`",0]`))
+	if err != nil || string(got.Data) != "GIF89a..." || got.Type != "image/gif" {
+		t.Fatalf("DoFile: %+v %v", got, err)
+	}
 	var lim Limits
 	if err := json.Unmarshal(do(t, ana.App, "limits", `[]`), &lim); err != nil || lim.File != room.MaxFile || lim.Files != room.MaxFiles {
 		t.Fatalf("limits %+v %v", lim, err)

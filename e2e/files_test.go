@@ -84,6 +84,29 @@ return { imgs: li.querySelectorAll('img').length, download: a.getAttribute('down
 	if got.Imgs != 0 || got.Pwned || got.Bold != 0 || strings.ContainsRune(got.Download, '\u202E') || !strings.Contains(got.Download, "<b onmouseover") {
 		t.Errorf("a lying file at Ana: %+v", got)
 	}
+	// A second tab of Bob's profile follows the first: its file crosses to
+	// the writer tab as base64 in the call's JSON, and arrives the same.
+	var task string
+	bob.run(`return document.querySelector('.pick[aria-current="true"]').dataset.task`, &task)
+	bob2 := openMessenger(t, b, "files-bob", "")
+	if r := bob2.role(); r != "follower" {
+		t.Fatalf("Bob's second tab is the %s", r)
+	}
+	var id string
+	bob2.run(script(`const m = await window.tmApp.send({{task}}, 'from a follower tab', { files: [new File(['GIF89a', new Uint8Array(100000)], 'f.gif', { type: 'image/gif' })] })
+return m.id`, map[string]any{"task": task}), &id)
+	ana.waitText("from a follower tab")
+	var f struct {
+		Name string `json:"name"`
+		Type string `json:"type"`
+		Size int    `json:"size"`
+	}
+	ana.run(script(`const f = await window.tmApp.file({{task}}, {{id}}, 0); return { name: f.name, type: f.type, size: f.size }`, map[string]any{"task": task, "id": id}), &f)
+	if f.Name != "f.gif" || f.Type != "image/gif" || f.Size != 100006 {
+		t.Errorf("a follower tab's file at Ana: %+v", f)
+	}
+	bob2.close()
+
 	// A window tall enough for the screenshot to show the preview, the timeline at its end.
 	if err := chromedp.Do(ana.ctx, chromedp.EmulateViewport(1000, 1100)); err != nil {
 		t.Fatal(err)

@@ -23,7 +23,9 @@ func init() {
 //   - scripts only from the page's origin (no inline script, no eval),
 //     with 'wasm-unsafe-eval' to compile the module (its JavaScript
 //     helpers come as a served script, static/taskmessenger-helpers.js);
-//   - styles and images from the origin (images also as data: URLs);
+//   - styles and images from the origin (images also as data: URLs, and
+//     as blob: URLs: a file's preview is an object URL of its verified
+//     bytes, made only for an image whose bytes match its type);
 //   - connections to the origin (the relay, /config.json, the module) and
 //     to devtools on loopback (ws://127.0.0.1 or ws://localhost, any
 //     port): a page can reach no other server, whatever a link says;
@@ -31,7 +33,7 @@ func init() {
 //     (frame-ancestors 'none': no clickjacking).
 //
 // WebRTC data channels are not governed by CSP.
-const PageCSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; " +
+const PageCSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; " +
 	"connect-src 'self' ws://127.0.0.1:* ws://localhost:*; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // PageCSPWith returns PageCSP with the origins of relays (websocket URLs

@@ -118,6 +118,7 @@ func TestPageHeaders(t *testing.T) {
 		"default-src":     "'self'",
 		"script-src":      "'self' 'wasm-unsafe-eval'",
 		"style-src":       "'self'",
+		"img-src":         "'self' data: blob:",
 		"connect-src":     "'self' ws://127.0.0.1:* ws://localhost:*",
 		"frame-ancestors": "'none'",
 		"form-action":     "'self'",

@@ -365,6 +365,7 @@
       li.append(quoteOf(cid, cause[0]))
     }
     li.append(textOf(m))
+    renderFiles(li, m)
     if (by === state.app.id) li.append(statusMark(m))
     li.append(el('button', { type: 'button', class: 'act', 'aria-label': `Reply to ${who(by)}`, onclick: () => replyTo(m), text: 'Reply' }))
     addEditControls(li, m, by)
@@ -509,13 +510,15 @@
 
   async function send (e) {
     e.preventDefault()
-    const t = $('text').value.replace(/^[\r\n]+|[\r\n]+$/g, '') // blank lines around a message are not part of it
+    const files = attached()
+    const t = $('text').value.replace(/^[\r\n]+|[\r\n]+$/g, '') || fileCaption(files) // blank lines around a message are not part of it
     if (!t.trim() || !state.current || overLimit()) return
     $('send-status').textContent = ''
     try {
-      const m = await state.app.send(state.current, t, state.replyTo ? { replyTo: state.replyTo.id } : {})
+      const m = await state.app.send(state.current, t, Object.assign(state.replyTo ? { replyTo: state.replyTo.id } : {}, files.length ? { files } : {}))
       $('text').value = ''
       updateCount()
+      clearAttached()
       cancelReply()
       uiSent()
       insert(m)
@@ -1414,6 +1417,123 @@
     updateCount()
   }
 
+  // ---- files -------------------------------------------------------------
+  // Files go with a message (app.send(task, text, { files })); the limit
+  // is said before sending, and a file over it is refused at once. A file
+  // is fetched when its message is shown (app.file: its chunks alone,
+  // verified against the message's hash). Only an image whose bytes match
+  // its type comes back with an image type (the module checks): it is
+  // previewed as an <img>; anything else is a download of bytes
+  // (application/octet-stream), so an HTML or SVG file never runs here.
+
+  const fileLimits = { file: 10 << 20, files: 4 }
+  const previewable = ['image/png', 'image/jpeg', 'image/gif', 'image/webp']
+
+  function mb (n) { return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MB` : n >= 1024 ? `${Math.ceil(n / 1024)} KB` : `${n} bytes` }
+
+  // safeName drops control and bidi characters from a peer's file name
+  // (the module refuses them too) and bounds it; shown as text only.
+  function safeName (name) {
+    return clip(String(name || 'file').replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g, ''), 120) || 'file'
+  }
+
+  async function setupAttach (app) {
+    try {
+      const lim = await app.limits()
+      if (lim && lim.file > 0) fileLimits.file = lim.file
+      if (lim && lim.files > 0) fileLimits.files = lim.files
+    } catch (err) { /* an older module: the defaults */ }
+    $('attach-limit').textContent = `max ${fileLimits.file >> 20} MB per file, ${fileLimits.files} files`
+    $('attach').addEventListener('change', attachChanged)
+  }
+
+  // attachChanged refuses, with the limit shown, files over it.
+  function attachChanged () {
+    const input = $('attach')
+    const chosen = [...input.files]
+    const refused = chosen.filter((f) => f.size > fileLimits.file)
+    let why = refused.map((f) => `${safeName(f.name)} is ${mb(f.size)}: the limit is ${fileLimits.file >> 20} MB per file.`).join(' ')
+    let ok = chosen.filter((f) => f.size <= fileLimits.file)
+    if (ok.length > fileLimits.files) {
+      why += ` At most ${fileLimits.files} files per message.`
+      ok = ok.slice(0, fileLimits.files)
+    }
+    state.attached = ok
+    $('send-status').textContent = why.trim() ? `Not attached: ${why.trim()}` : ''
+    $('attach-list').textContent = ok.map((f) => `${safeName(f.name)} (${mb(f.size)})`).join(', ')
+  }
+
+  function attached () { return state.attached || [] }
+  function fileCaption (files) { return files.map((f) => safeName(f.name)).join(', ') }
+  function clearAttached () {
+    state.attached = []
+    $('attach').value = ''
+    $('attach-list').textContent = ''
+  }
+
+  // renderFiles shows a message's files: a preview for an image, a
+  // download for the rest.
+  function renderFiles (li, m) {
+    const files = m.data && m.data.files
+    if (!Array.isArray(files) || !files.length) return
+    const box = el('div', { class: 'files' })
+    files.forEach((f, i) => {
+      const name = safeName(f && f.name)
+      const item = el('div', { class: 'file', 'data-index': String(i) })
+      if (previewable.includes(f && f.type)) {
+        item.append(el('span', { class: 'hint', text: `${name} (${mb(Number(f.size) || 0)}) loading…` }))
+        showFile(item, m, i, name)
+      } else {
+        item.append(el('button', { type: 'button', class: 'download', onclick: () => downloadFile(item, m, i, name), text: `Download ${name} (${mb(Number(f.size) || 0)})` }))
+      }
+      box.append(item)
+    })
+    li.append(box)
+  }
+
+  const fileCache = new Map() // `${task} ${id} ${index}` → the verified File, so a re-render fetches nothing
+
+  async function fetchFile (m, i) {
+    const key = `${state.current} ${m.id} ${i}`
+    if (!fileCache.has(key)) fileCache.set(key, state.app.file(state.current, m.id, i).catch((err) => { fileCache.delete(key); throw err }))
+    return fileCache.get(key)
+  }
+
+  async function showFile (item, m, i, name) {
+    try {
+      const file = await fetchFile(m, i)
+      if (!previewable.includes(file.type)) { // bytes that are not the image they claim: a download
+        item.replaceChildren(downloadLink(file, name, 'not an image: download'))
+        return
+      }
+      const img = el('img', { class: 'preview', alt: name, title: name })
+      img.src = URL.createObjectURL(file)
+      item.replaceChildren(img, el('span', { class: 'file-name', text: name }), ' ', downloadLink(file, name, 'download'))
+    } catch (err) {
+      item.replaceChildren(el('span', { class: 'hint', text: `${name}: not shown (${clip(err.message, 120)})` }))
+    }
+  }
+
+  // downloadLink is an <a download> of the bytes, typed
+  // application/octet-stream whatever the file says it is.
+  function downloadLink (file, name, label) {
+    const a = el('a', { class: 'download', download: name, text: label === 'download' ? 'Download' : `${name}: ${label}` })
+    a.href = URL.createObjectURL(new Blob([file], { type: 'application/octet-stream' }))
+    return a
+  }
+
+  async function downloadFile (item, m, i, name) {
+    item.replaceChildren(el('span', { class: 'hint', text: `${name}: fetching…` }))
+    try {
+      const file = await fetchFile(m, i)
+      const a = downloadLink(file, name, `${mb(file.size)}, verified: download`)
+      item.replaceChildren(a)
+      a.click()
+    } catch (err) {
+      item.replaceChildren(el('span', { class: 'hint', text: `${name}: not fetched (${clip(err.message, 120)})` }))
+    }
+  }
+
   async function main () {
     $('me-name').textContent = profile
     const tm = await window.taskmessenger.ready
@@ -1494,6 +1614,7 @@
     $('join-form').addEventListener('submit', join)
     $('join-cancel').addEventListener('click', () => state.join && state.join.abort())
     $('composer').addEventListener('submit', send)
+    setupAttach(app)
     $('text').addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) send(e) })
     $('reply-cancel').addEventListener('click', cancelReply)
     $('scroller').addEventListener('scroll', () => { if ($('scroller').scrollTop < 60) loadOlder() })

@@ -231,6 +231,8 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 		err = a.RevokeDevice(ctx, dev)
 	case "person":
 		v = a.Person()
+	case "file":
+		v, err = a.doFile(ctx, as)
 	case "search":
 		v, err = a.doSearch(ctx, as)
 	case "setName":
@@ -401,18 +403,22 @@ func (a *App) doSend(ctx context.Context, as args) (any, error) {
 	if !ok {
 		return nil, badArgs("send(taskId, text): text must be a string")
 	}
-	reply, err := messageRef(as.options(2)["replyTo"], "send: replyTo")
+	opts := as.options(2) // once: files make it large
+	reply, err := messageRef(opts["replyTo"], "send: replyTo")
 	if err != nil {
 		return nil, err
 	}
 	// A follower tab's send carries a nonce, and retry once the tab that
 	// first carried it out closed (package tabs): it is written once.
-	nonce, err := as.options(2).str("nonce", "")
+	nonce, err := opts.str("nonce", "")
 	if err != nil {
 		return nil, badArgs("send: %v", err)
 	}
+	if files := opts["files"]; kind(files) != "null" {
+		return a.doSendFiles(ctx, id, text, reply, files)
+	}
 	if nonce != "" {
-		return a.SendOnce(ctx, id, text, reply, nonce, string(bytes.TrimSpace(as.options(2)["retry"])) == "true")
+		return a.SendOnce(ctx, id, text, reply, nonce, string(bytes.TrimSpace(opts["retry"])) == "true")
 	}
 	return a.Send(ctx, id, text, reply)
 }

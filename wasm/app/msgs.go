@@ -14,11 +14,13 @@ type Limits struct {
 	Text  int `json:"text"`  // a message's text (room.MaxText)
 	Title int `json:"title"` // a task's title (room.MaxTitle)
 	Name  int `json:"name"`  // a display name, once cleaned (room.MaxName)
+	File  int `json:"file"`  // one file (room.MaxFile)
+	Files int `json:"files"` // files per message, a count (room.MaxFiles)
 }
 
 // Limits returns the bounds of what the user writes.
 func (a *App) Limits() Limits {
-	return Limits{Text: room.MaxText, Title: room.MaxTitle, Name: room.MaxName}
+	return Limits{Text: room.MaxText, Title: room.MaxTitle, Name: room.MaxName, File: room.MaxFile, Files: room.MaxFiles}
 }
 
 // Name returns the profile's display name, "" if none yet.

@@ -21,7 +21,7 @@ func TestNamesEditsLimits(t *testing.T) {
 	anaEvents := record(ana.App) // Ana learns Bob's name from his join: with an event
 
 	var lim Limits
-	if err := json.Unmarshal(do(t, ana.App, "limits", `[]`), &lim); err != nil || lim != (Limits{room.MaxText, room.MaxTitle, room.MaxName}) {
+	if err := json.Unmarshal(do(t, ana.App, "limits", `[]`), &lim); err != nil || lim != (Limits{room.MaxText, room.MaxTitle, room.MaxName, room.MaxFile, room.MaxFiles}) {
 		t.Fatalf("limits: %+v, %v", lim, err)
 	}
 	if got := string(do(t, ana.App, "name", `[]`)); got != `""` {

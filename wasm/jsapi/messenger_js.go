@@ -348,6 +348,8 @@ func (ja *jsApp) value(profile, devtools string) js.Value {
 		"search", "setName", "name", "edit", "delete", "lookup", "limits", "uiState", "setUIState"} {
 		o.Set(m, ja.funcs.Async(func(args []js.Value) (any, error) { return ja.call(context.Background(), m, args) }))
 	}
+	o.Set("send", ja.funcs.Async(ja.send)) // files: files_js.go
+	o.Set("file", ja.funcs.Async(ja.file))
 	o.Set("join", ja.funcs.Async(func(args []js.Value) (any, error) { return ja.callSignal("join", args) }))
 	o.Set("link", ja.funcs.Async(func(args []js.Value) (any, error) { return ja.callSignal("link", args) }))
 	o.Set("role", ja.funcs.Add(func(js.Value, []js.Value) any { return ja.svc.Role() }))

@@ -36,6 +36,8 @@ type conn struct {
 	saidOnce sync.Once
 
 	synced bool // the replication session runs; guarded by Messenger.mu
+	// sess is that session (files.go asks it for pages); guarded by Messenger.mu.
+	sess *replication.Session
 	// restoreAsked: this profile asked the peer for a restore on this
 	// port (guarded by Messenger.mu); the others are the room reader's.
 	restoreAsked    bool
@@ -242,9 +244,12 @@ func (m *Messenger) startSyncLocked(c *conn) {
 		}()
 	}
 	m.deviceSyncLocked(&syncCfg, c.peer)
+	m.syncFilesLocked(&syncCfg)
 	sess := replication.NewSession(m.db, c.mux.Channel(port.ChannelSync), syncCfg)
+	c.sess = sess
 	go func() {
 		defer m.wg.Done()
+		m.shareBlobs(m.ctx, c.peer, sess)
 		if err := sess.Run(m.ctx); err != nil && m.ctx.Err() == nil {
 			m.log.Debug("room: replication ended", "peer", c.peer.Short(), "err", err)
 		}

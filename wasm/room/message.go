@@ -246,6 +246,11 @@ func checkData(typ string, data json.RawMessage) error {
 	if typ == TypeReceipt {
 		return checkReceipt(obj["of"])
 	}
+	if raw, ok := obj["files"]; ok && typ == TypeChat {
+		if err := checkFiles(raw); err != nil {
+			return err
+		}
+	}
 	for name, kind := range dataFields[typ] {
 		raw, ok := obj[name]
 		optional := strings.HasSuffix(kind, "?")

@@ -113,6 +113,7 @@ type Messenger struct {
 	me       *device.Cert  // this device's certificate
 	idKey    *identity.Key // the identity key, on a device that holds it
 	keys     keyCache      // derived page keys (sealing.go)
+	files    fileState     // blob books (files.go)
 	// admitHook, if set (by a test, before any port), runs as a join by
 	// invite is taken, before the admission.
 	admitHook func()
@@ -316,6 +317,9 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		return nil, err
 	}
 	if err := m.openUI(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.loadBlobs(ctx); err != nil {
 		return nil, err
 	}
 	if err := m.takeLink(ctx, cfg.Link); err != nil {

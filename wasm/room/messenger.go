@@ -184,6 +184,7 @@ type task struct {
 	removed    map[identity.ID]*member                  // members removed (remove.go): their past books only
 	removedBy  identity.ID                              // who removed this profile from the task; zero: not removed
 	removers   map[identity.ID]bool                     // members the creator allowed to remove (remove.go)
+	left       map[identity.ID]bool                     // members who left (leave.go); nil: none
 	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
 }
 
@@ -616,6 +617,8 @@ func (m *Messenger) received(ev journal.Event) {
 			}
 		case TypeRemove:
 			m.onRemove(m.ctx, t, msg)
+		case TypeLeave:
+			m.onLeave(m.ctx, t, ref.peer)
 		case TypeDevice:
 			m.onDevice(m.ctx, t, msg)
 		case TypeRevokeDevice:

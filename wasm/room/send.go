@@ -562,6 +562,8 @@ type MemberInfo struct {
 	// 0 if none yet).
 	ToldReceived uint64 `json:"toldReceived"`
 	ToldRead     uint64 `json:"toldRead"`
+	// Left: the member left the task (its leave message; leave.go).
+	Left bool `json:"left,omitempty"`
 }
 
 // Members returns the task's members, this profile first.
@@ -578,7 +580,7 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 	ins := []*journal.Book{nil}
 	for _, mb := range t.members {
 		mi := MemberInfo{ID: mb.id, Person: m.personLocked(mb.id), Label: m.labelLocked(mb.id), Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil, Forks: len(mb.next), Continued: mb.outGen,
-			Received: mb.received, Read: mb.read, Creator: creator == mb.id}
+			Received: mb.received, Read: mb.read, Creator: creator == mb.id, Left: t.left[mb.id]}
 		mi.Mirrored, mi.Vouches = mb.vouchedLocked()
 		if rs := t.receipts[mb.id]; rs != nil {
 			mi.ToldReceived, mi.ToldRead = rs.told.Received, rs.told.Read

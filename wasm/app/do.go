@@ -230,11 +230,13 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 		err = a.RevokeDevice(ctx, dev)
 	case "person":
 		v = a.Person()
+	case "usage", "leave", "forget":
+		v, err = a.doStorage(ctx, method, as)
 	default:
 		return nil, fmt.Errorf("%w %q: use createTask, rename, invite, revokeInvite, join, send, sendMany, timeline, tasks, members, mirrors, read, removeMember, allowRemoving, export, import, reset, recoveryCode, recover, restoreStatus, finishRestore, linkDevice, link, devices, revokeDevice or person", ErrUnknownMethod, method)
 	}
 	if err != nil || v == nil {
-		return nil, err
+		return nil, quota(err)
 	}
 	return json.Marshal(v)
 }

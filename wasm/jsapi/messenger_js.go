@@ -344,7 +344,8 @@ func (ja *jsApp) value(profile, devtools string) js.Value {
 	o.Set("devtools", devtools)
 	for _, m := range []string{"createTask", "rename", "invite", "revokeInvite", "send", "sendMany",
 		"timeline", "tasks", "members", "mirrors", "read", "removeMember", "allowRemoving", "export", "import", "reset",
-		"recoveryCode", "recover", "restoreStatus", "finishRestore", "linkDevice", "devices", "revokeDevice", "person"} {
+		"recoveryCode", "recover", "restoreStatus", "finishRestore", "linkDevice", "devices", "revokeDevice", "person",
+		"usage", "leave", "forget"} {
 		o.Set(m, ja.funcs.Async(func(args []js.Value) (any, error) { return ja.call(context.Background(), m, args) }))
 	}
 	o.Set("join", ja.funcs.Async(func(args []js.Value) (any, error) { return ja.callSignal("join", args) }))

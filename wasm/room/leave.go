@@ -7,8 +7,10 @@ import (
 	"strings"
 	"time"
 
+	mirrorheld "github.com/task-messenger/task-messenger/wasm/held"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/port"
 )
 
 // Storage the user controls (issue #16, item 10; docs/storage.md).
@@ -23,9 +25,11 @@ import (
 // receipt) or a mirror does (its vouch), at most LeaveWait; then it
 // forgets the task. Usage says how many bytes each task holds.
 //
-// Mirrors keep the copies this profile pinned (replication cannot take a
-// pin back): a forgotten task's books are pinned no more, and the leave
-// message on a mirror reaches the members that were offline.
+// Mirrors: Forget tells every mirror online to release the books of the
+// task this profile wrote (package held's "release"), which deletes them
+// there and frees its quota; a mirror offline then keeps them. Leave
+// waits for a mirror's vouch first, so the leave message reaches the
+// members that were offline through a mirror that has not been told yet.
 
 // TypeLeave is a member's last message in a task: it left, and deleted
 // its copy. data {}.
@@ -157,10 +161,17 @@ func (m *Messenger) Forget(ctx context.Context, id TaskID) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var keys []identity.ID
+	var keys, own []identity.ID
+	writable := make(map[identity.ID]bool)
+	for _, bi := range infos {
+		writable[bi.Key] = bi.Writable
+	}
 	for key, tid := range m.bookTasks(infos) {
 		if tid == id {
 			keys = append(keys, key)
+			if writable[key] {
+				own = append(own, key)
+			}
 		}
 	}
 	// The record first: a crash after it leaves books no task uses,
@@ -177,6 +188,7 @@ func (m *Messenger) Forget(ctx context.Context, id TaskID) (int64, error) {
 		freed += n
 	}
 	m.dropStrangers()
+	m.releaseFromMirrors(own)
 	m.emit(Event{Type: EventTask, Task: id, State: "forgotten"})
 	return freed, nil
 }
@@ -315,4 +327,37 @@ func (m *Messenger) forgotten(peer identity.ID) bool {
 	}
 	delete(m.dialing, peer)
 	return true
+}
+
+// releaseFromMirrors tells every mirror online that this profile pins
+// books no more (package held's "release"): the mirror deletes them and
+// frees this profile's quota there. A mirror offline now keeps its copies.
+func (m *Messenger) releaseFromMirrors(books []identity.ID) {
+	if len(books) == 0 {
+		return
+	}
+	msgs := mirrorheld.EncodeRelease(books)
+	m.mu.Lock()
+	var chs []port.Port
+	for _, st := range m.mirrors {
+		if st.held != nil {
+			chs = append(chs, st.held)
+		}
+	}
+	if m.closed {
+		chs = nil
+	}
+	m.wg.Add(len(chs))
+	m.mu.Unlock()
+	for _, ch := range chs {
+		go func() {
+			defer m.wg.Done()
+			for _, msg := range msgs {
+				if err := ch.Send(m.ctx, msg); err != nil {
+					m.log.Debug("room: a release not sent to a mirror", "err", err)
+					return
+				}
+			}
+		}()
+	}
 }

@@ -258,6 +258,7 @@ func (m *Messenger) onLeave(ctx context.Context, t *task, peer identity.ID) {
 		m.fail(err)
 		return
 	}
+	m.dropStrangers() // no port to it any more, unless another task needs one
 	m.emit(Event{Type: EventMember, Task: t.id, Peer: peer, State: "left"})
 }
 
@@ -286,7 +287,8 @@ func (m *Messenger) applyLeaveLocked(t *task, r record) {
 }
 
 // dropStrangers closes the ports of peers that share no task with this
-// profile any more (after a forget): their dial loops end (knownLocked).
+// profile any more (after a forget, or their leave): their dial loops end
+// (knownLocked).
 func (m *Messenger) dropStrangers() {
 	m.mu.Lock()
 	var drop []*conn
@@ -301,14 +303,20 @@ func (m *Messenger) dropStrangers() {
 	}
 }
 
-// knownLocked reports whether peer is, or was, a member of one of this
-// profile's tasks, or this profile is joining through it: only then does
-// its dial loop go on. Called with m.mu held.
+// knownLocked reports whether peer is a member of one of this profile's
+// tasks that has not left it, or was removed from one, or this profile is
+// joining through it: only then does its dial loop go on. Called with
+// m.mu held.
 func (m *Messenger) knownLocked(peer identity.ID) bool {
-	if m.trustedLocked(peer) {
-		return true
+	for k := range m.pending {
+		if k.peer == peer {
+			return true
+		}
 	}
 	for _, t := range m.tasks {
+		if _, ok := t.members[peer]; ok && !t.left[peer] {
+			return true
+		}
 		if _, ok := t.removed[peer]; ok {
 			return true
 		}

@@ -909,7 +909,7 @@
     const title = t ? t.title : short(id)
     $('drop-text').textContent = how === 'leave'
       ? `Leave “${title}”? The members are told you left, and your copy of it is deleted from this browser.`
-      : `Delete your copy of “${title}” from this browser? The members keep theirs; you can join again with a new invite.`
+      : `Delete your copy of “${title}” from this browser? The members keep theirs, and are not told.`
     $('drop-confirm').textContent = how === 'leave' ? 'Leave' : 'Delete my copy'
     $('drop').dataset.task = id
     $('drop').dataset.how = how

@@ -227,6 +227,7 @@
     if (m.removed) {
       return el('li', { class: 'off removed', title: m.id, 'data-peer': m.id, 'data-person': person, text: text + ' · removed' })
     }
+    if (m.left) return el('li', { class: 'off left', title: m.id, 'data-peer': m.id, 'data-person': person, text: text + ' · left the task' })
     if (!m.self) text += syncText(m, mine)
     const eq = (m.equivocations || []).length
     text += warnings(eq, m.forks, m.continued)
@@ -319,6 +320,7 @@
       case 'subtask': return `${who(m.head[0])} added the subtask “${d.title}”`
       case 'remove': return `${who(m.head[0])} removed ${who(d.id)}`
       case 'name': return `${who(m.person || m.head[0])} set their name to “${d.name}”`
+      case 'leave': return `${who(m.head[0])} left the task`
       case 'invalid': return `invalid message from ${who(m.head[0])}` + (m.reason ? `: ${clip(m.reason, 200)}` : '') + (m.raw ? ` (${clip(m.raw, 120)})` : '')
       default: return `message of unknown type “${m.type}” from ${who(m.head[0])}: ${clip(JSON.stringify(m.data), 200)}`
     }
@@ -351,7 +353,7 @@
     const by = typeof m.person === 'string' && m.person ? m.person : device
     const time = timeOf(m)
     const sys = text(m)
-    const known = ['chat', 'task', 'join', 'member', 'rename', 'subtask', 'device', 'revoke-device', 'remove', 'name'].includes(m.type)
+    const known = ['chat', 'task', 'join', 'member', 'rename', 'subtask', 'device', 'revoke-device', 'remove', 'name', 'leave'].includes(m.type)
     const li = el('li', { class: 'msg' + (sys == null ? '' : known ? ' system' : ' unknown') + (by === state.app.id || by === state.person ? ' mine' : ''), 'data-id': m.id, 'data-person': by, 'data-key': m.key, 'data-type': m.type })
     if (sys != null) {
       li.append(el('span', { class: 'text', text: sys }), ' ', time)
@@ -525,6 +527,7 @@
       scrollToEnd()
     } catch (err) {
       $('send-status').textContent = `Not sent: ${err.message}`
+      storageError(err)
     }
   }
 
@@ -1100,6 +1103,143 @@
       `connection: ${m.online ? h.via : 'none'}${m.since ? `, ${m.online ? 'up' : 'down'} since ${new Date(m.since).toLocaleString()}` : ''}`
   }
 
+  // ---- storage -----------------------------------------------------------
+  // Storage the user controls: the browser asked to keep the data
+  // (navigator.storage.persist), what each task and the profile hold
+  // (app.usage), leaving a task or deleting this copy of it (app.leave,
+  // app.forget), and a full disk said plainly (QuotaExceededError).
+
+  const storage = { usage: null, timer: null, open: false }
+
+  function bytes (n) {
+    if (n < 1024) return `${n} B`
+    const units = ['KB', 'MB', 'GB', 'TB']
+    let i = -1
+    do { n /= 1024; i++ } while (n >= 1024 && i < units.length - 1)
+    return `${n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`
+  }
+
+  // showPersisted says whether the browser keeps this site's data, and
+  // offers to ask it when not.
+  async function showPersisted () {
+    const s = navigator.storage
+    const kept = !!(s && s.persisted && await s.persisted().catch(() => false))
+    const note = $('persist-note')
+    note.hidden = kept
+    note.dataset.persisted = String(kept)
+    $('persist-state').textContent = kept
+      ? 'This browser keeps your messages: it will not clear them without asking you.'
+      : 'This browser may clear your messages when space runs low.'
+    $('persist').hidden = kept || !(s && s.persist)
+    $('storage-persisted').textContent = kept ? 'kept by the browser' : 'may be cleared by the browser when space runs low'
+    return kept
+  }
+
+  // askPersist asks the browser to keep this site's data (after a click,
+  // or when the first task is made); it may say no.
+  async function askPersist (fromButton) {
+    const s = navigator.storage
+    if (!s || !s.persist) return false
+    const kept = await s.persist().catch(() => false)
+    await showPersisted()
+    if (fromButton && !kept) $('persist-state').textContent = 'The browser did not agree to keep your data (it decides from how you use this site): export a backup now and then.'
+    return kept
+  }
+
+  // refreshUsage shows what each task and the whole profile hold.
+  async function refreshUsage () {
+    if (!state.app || state.stopped) return
+    const u = await state.app.usage().catch((err) => { storageError(err); return null })
+    if (!u) return
+    const est = navigator.storage && navigator.storage.estimate ? await navigator.storage.estimate().catch(() => null) : null
+    u.persisted = $('persist-note').dataset.persisted === 'true'
+    if (est) { u.quota = est.quota; u.site = est.usage }
+    storage.usage = u
+    $('storage-total').textContent = `This profile holds ${bytes(u.total)}` +
+      (est ? `; this site uses ${bytes(est.usage)} of the ${bytes(est.quota)} the browser allows it.` : '.')
+    const rows = Object.entries(u.tasks).sort((a, b) => b[1] - a[1]).map(([id, n]) => {
+      const t = state.tasks.get(id)
+      return el('li', { 'data-task': id, 'data-bytes': String(n) },
+        el('span', { class: 'title', text: t ? t.title : short(id) }), ' ',
+        el('span', { class: 'size', text: bytes(n) }), ' ',
+        el('button', { type: 'button', class: 'forget', 'aria-label': `Delete my copy of ${t ? t.title : short(id)}`, text: 'Delete my copy', onclick: () => confirmDrop(id, 'forget') }))
+    })
+    $('storage-tasks').replaceChildren(...rows)
+    const cur = state.current && u.tasks[state.current]
+    $('task-size').textContent = cur != null ? `${bytes(cur)} here` : ''
+  }
+
+  function refreshUsageSoon () {
+    if (!storage.open || storage.timer) return
+    storage.timer = setTimeout(() => { storage.timer = null; refreshUsage() }, 1000)
+  }
+
+  // confirmDrop asks before leaving a task or deleting this copy of it.
+  function confirmDrop (id, how) {
+    const t = state.tasks.get(id)
+    const title = t ? t.title : short(id)
+    $('drop-text').textContent = how === 'leave'
+      ? `Leave “${title}”? The members are told you left, and your copy of it is deleted from this browser.`
+      : `Delete your copy of “${title}” from this browser? The members keep theirs, and are not told.`
+    $('drop-confirm').textContent = how === 'leave' ? 'Leave' : 'Delete my copy'
+    $('drop').dataset.task = id
+    $('drop').dataset.how = how
+    $('drop').hidden = false
+    $('drop-cancel').focus()
+  }
+
+  async function drop () {
+    const { task, how } = $('drop').dataset
+    $('drop').hidden = true
+    $('drop-status').textContent = how === 'leave' ? 'Telling the members you leave…' : 'Deleting…'
+    try {
+      const r = await state.app[how](task)
+      $('drop-status').textContent = `${how === 'leave' ? 'Left the task' : 'Deleted your copy'}: ${bytes(r.freed)} freed.`
+      if (state.current === task) {
+        state.current = null
+        $('room').hidden = true
+        $('empty').hidden = false
+      }
+      await refreshTasks()
+      await refreshUsage()
+      $('storage-full').hidden = true
+    } catch (err) {
+      $('drop-status').textContent = `Not done: ${err.message}`
+    }
+  }
+
+  // storageError says so when the browser's storage is full; it returns
+  // nothing, for a caller's .catch.
+  function storageError (err) {
+    if (err && (err.name === 'QuotaExceededError' || /storage is full/.test(err.message))) {
+      $('storage-full').hidden = false
+      if (!storage.open) toggleStorage()
+    } else if (err) {
+      $('send-status').textContent = err.message
+    }
+  }
+
+  function toggleStorage () {
+    storage.open = $('storage').hidden
+    $('storage').hidden = !storage.open
+    $('show-storage').setAttribute('aria-expanded', String(storage.open))
+    if (storage.open) refreshUsage()
+  }
+
+  function setupStorage (app) {
+    $('persist').addEventListener('click', () => askPersist(true))
+    $('show-storage').addEventListener('click', toggleStorage)
+    $('hide-storage').addEventListener('click', toggleStorage)
+    $('leave-task').addEventListener('click', () => state.current && confirmDrop(state.current, 'leave'))
+    $('forget-task').addEventListener('click', () => state.current && confirmDrop(state.current, 'forget'))
+    $('drop-confirm').addEventListener('click', drop)
+    $('drop-cancel').addEventListener('click', () => { $('drop').hidden = true })
+    app.on('message', refreshUsageSoon)
+    app.on('task', refreshUsageSoon)
+    app.on('error', (ev) => { if (/storage is full/.test(ev.error || '')) storageError({ message: ev.error }) })
+    showPersisted()
+  }
+
   // ---- start -------------------------------------------------------------
 
   // ---- search --------------------------------------------------------------
@@ -1565,6 +1705,7 @@
     setupLimits(app)
     setState($('me-state'), 'connecting…', 'waiting')
     app.on('message', onMessage)
+    setupStorage(app)
     app.on('task', () => refreshTasks())
     app.on('removed', () => refreshTasks())
     app.on('member', (ev) => { if (ev.task === state.current) refreshMembersSoon(); refreshTasks() })
@@ -1606,7 +1747,9 @@
 
     $('new-task').addEventListener('submit', async (e) => {
       e.preventDefault()
-      const t = await app.createTask({ title: $('new-title').value })
+      const t = await app.createTask({ title: $('new-title').value }).catch(storageError)
+      if (!t) return
+      if (state.tasks.size === 0) askPersist() // the first task: ask the browser to keep the data
       $('new-title').value = ''
       await refreshTasks()
       await select(t.id)

@@ -177,6 +177,9 @@ func (m *Mirror) takeHeld(cl *client, b []byte) error {
 		m.mu.Unlock()
 		return nil
 	}
+	if msg.Type == held.TypeRelease {
+		return m.release(cl, msg.Books)
+	}
 	return m.revoke(cl, msg)
 }
 

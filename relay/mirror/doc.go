@@ -47,9 +47,17 @@
 // persons the mirror serves, and honoured: a revoked device's ports are
 // closed and served nothing after, its pins and growths are refused
 // (ErrRevoked, counted in Stats.Refused), and its books are served to no
-// one. Their pages stay on disk: the journal deletes nothing, and a page
+// one. Their pages stay on disk (only a release deletes books), and a page
 // never served again costs only its bytes. Stats.Revocations and /metrics
 // mirror_revocations count them.
+//
+// # Release
+//
+// An author that deletes its copy of a task tells the mirror, on the held
+// channel, which of its books it pins no more (package held's "release",
+// release.go): the mirror deletes each book whose genesis names the
+// port's peer as its author, and takes it out of that author's quota
+// (Stats.Released).
 //
 // # Quota
 //
@@ -117,7 +125,7 @@
 // pins to one reaches the other, and a mirror that returns with its store
 // and seed catches up what was written while it was away. A mirror that
 // is no longer a target keeps its copies and serves them (replication
-// cannot take a pin back, and the journal deletes nothing). Stats.SetSize,
+// cannot take a pin back; only the author's release deletes). Stats.SetSize,
 // Repinned and Followed (/metrics mirror_set_size, mirror_repinned_total,
 // mirror_followed_total) count it.
 //

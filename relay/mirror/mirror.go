@@ -91,6 +91,8 @@ type Stats struct {
 	Repinned int64
 	Followed int64
 	BadHolds int64
+	// Released counts the books their authors released (release.go).
+	Released int64
 }
 
 // A Mirror holds the books pinned to it and serves them.
@@ -128,6 +130,8 @@ type Mirror struct {
 	live      map[identity.ID]bool                 // guarded by mu: the live set
 	told      map[identity.ID]map[identity.ID]bool // guarded by mu: books each live mirror was told to hold
 	dialed    map[identity.ID]bool                 // guarded by mu: fellow mirrors a port is kept to
+
+	released atomic.Int64 // books their authors released (release.go)
 }
 
 // usage is what one author pinned.
@@ -422,7 +426,7 @@ func (m *Mirror) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := Stats{Refused: m.refused.Load(), Revocations: len(m.revoked),
-		Repinned: m.repinned.Load(), Followed: m.followed.Load(), BadHolds: m.badHolds.Load()}
+		Repinned: m.repinned.Load(), Followed: m.followed.Load(), BadHolds: m.badHolds.Load(), Released: m.released.Load()}
 	if m.set != nil {
 		s.SetSize = len(m.live)
 	}

@@ -251,11 +251,13 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 		v, err = a.UIState()
 	case "setUIState":
 		err = a.doSetUIState(ctx, as)
+	case "usage", "leave", "forget":
+		v, err = a.doStorage(ctx, method, as)
 	default:
 		return nil, fmt.Errorf("%w %q: use one of %s", ErrUnknownMethod, method, strings.Join(Methods, ", "))
 	}
 	if err != nil || v == nil {
-		return nil, err
+		return nil, quota(err)
 	}
 	return json.Marshal(v)
 }

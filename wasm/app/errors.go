@@ -22,4 +22,8 @@ var (
 	// ErrLinkTimeout: no device showing the pairing code answered in time
 	// (is it still shown, and was its first half typed right?).
 	ErrLinkTimeout = errors.New("no device showing this pairing code answered in time: check that it is still shown and that the code was typed right")
+	// ErrQuota: the browser's storage for this site is full; nothing of
+	// the call was written (storage.go). Its JS error is named
+	// QuotaExceededError.
+	ErrQuota = errors.New("storage is full: free space by forgetting tasks")
 )

@@ -6,5 +6,5 @@ var Methods = []string{
 	"members", "mirrors", "read", "removeMember", "allowRemoving", "export", "import", "reset",
 	"recoveryCode", "recover", "restoreStatus", "finishRestore", "linkDevice", "link", "devices",
 	"revokeDevice", "person", "search", "setName", "name", "edit", "delete", "lookup", "limits",
-	"uiState", "setUIState", "file",
+	"uiState", "setUIState", "file", "usage", "leave", "forget",
 }

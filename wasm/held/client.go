@@ -43,6 +43,7 @@ type ClientMessage struct {
 	Revocation *device.Revocation // TypeRevoke
 	By         *device.Cert       // TypeRevoke: the signer's, nil if the identity signed
 	Target     *device.Cert       // TypeRevoke: the revoked device's, if known
+	Books      []identity.ID      // TypeRelease (release.go)
 }
 
 type clientJSON struct {
@@ -102,6 +103,8 @@ func DecodeClient(b []byte) (*ClientMessage, error) {
 		if err == nil && j.Target != nil {
 			msg.Target, err = device.DecodeCert(j.Target)
 		}
+	case TypeRelease:
+		msg.Books, err = decodeRelease(b)
 	default:
 		return nil, fmt.Errorf("%w: %.32q", ErrUnknownType, j.Type)
 	}
@@ -139,6 +142,8 @@ func (c *ClientMessage) Verify(peer identity.ID) error {
 			by = nil
 		}
 		return r.Verify(by, c.Target)
+	case TypeRelease:
+		return nil // the mirror releases only the books peer authored
 	}
 	return fmt.Errorf("%w: %.32q", ErrUnknownType, c.Type)
 }

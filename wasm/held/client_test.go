@@ -107,6 +107,7 @@ func FuzzDecodeClient(f *testing.F) {
 	f.Add(held.EncodeDevice(certs[0]))
 	f.Add(held.EncodeRevoke(rv, certs[1], certs[0]))
 	f.Add([]byte(`{"v":1,"type":"revoke","revocation":{}}`))
+	f.Add(held.EncodeRelease([]identity.ID{keys[0].ID()})[0])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		msg, err := held.DecodeClient(b)
 		if err != nil {

@@ -39,6 +39,9 @@ type Book struct {
 	// stale is set once a write found the record changed by another
 	// writer: every later write fails with ErrStaleWriter at once.
 	stale bool
+	// deleted is set once DeleteBook removed the book: every later write
+	// fails with ErrDeleted.
+	deleted bool
 	// unshown: this DB appended to the book, and has not shown its head
 	// since (Unshown).
 	unshown bool
@@ -317,6 +320,9 @@ func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.O
 // record this DB last read or wrote, or ErrStaleWriter if the book is
 // known to be stale.
 func (b *Book) expectLocked() (store.Cond, error) {
+	if b.deleted {
+		return store.Cond{}, fmt.Errorf("book %s: %w", b.key.Short(), ErrDeleted)
+	}
 	if b.stale {
 		return store.Cond{}, b.staleErr(nil)
 	}

@@ -79,6 +79,7 @@ const (
 	EventPut    EventType = "put"    // a replica stored verified pages
 	EventFork   EventType = "fork"   // a replica found its author forked the book
 	EventFollow EventType = "follow" // a replica was bound to its expected author (Peer)
+	EventDelete EventType = "delete" // the book was deleted (DeleteBook)
 )
 
 // An Event is one committed change. Pages must not be modified.

@@ -40,6 +40,8 @@ var (
 	// DB's book stays as it was and refuses every later write with this
 	// error. Reopen the DB (Open again on the store) to continue from the
 	// stored head.
+	// ErrDeleted means a write to a book this DB deleted (DeleteBook).
+	ErrDeleted     = errors.New("book deleted")
 	ErrStaleWriter = errors.New("stale writer: another writer (tab or device) wrote this book; reopen")
 )
 

@@ -345,7 +345,8 @@ func (ja *jsApp) value(profile, devtools string) js.Value {
 	for _, m := range []string{"createTask", "rename", "invite", "revokeInvite", "send", "sendMany",
 		"timeline", "tasks", "members", "mirrors", "read", "removeMember", "allowRemoving", "export", "import", "reset",
 		"recoveryCode", "recover", "restoreStatus", "finishRestore", "linkDevice", "devices", "revokeDevice", "person",
-		"search", "setName", "name", "edit", "delete", "lookup", "limits", "uiState", "setUIState"} {
+		"search", "setName", "name", "edit", "delete", "lookup", "limits", "uiState", "setUIState",
+		"usage", "leave", "forget"} {
 		o.Set(m, ja.funcs.Async(func(args []js.Value) (any, error) { return ja.call(context.Background(), m, args) }))
 	}
 	o.Set("send", ja.funcs.Async(ja.send)) // files: files_js.go

@@ -350,6 +350,9 @@ func (m *Messenger) dialLocked(peer identity.ID) {
 			case <-time.After(wait):
 			}
 			wait = min(2*wait, maxRetries*m.cfg.Retry)
+			if m.forgotten(peer) {
+				return // no task shared any more (leave.go)
+			}
 		}
 	}()
 }

@@ -192,6 +192,7 @@ type task struct {
 	removedBy  identity.ID                              // who removed this profile from the task; zero: not removed
 	removers   map[identity.ID]bool                     // members the creator allowed to remove (remove.go)
 	edits      map[Ref]*edited                          // messages edited or deleted (edits.go)
+	left       map[identity.ID]bool                     // members who left (leave.go); nil: none
 	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
 }
 
@@ -632,6 +633,8 @@ func (m *Messenger) received(ev journal.Event) {
 			}
 		case TypeRemove:
 			m.onRemove(m.ctx, t, msg)
+		case TypeLeave:
+			m.onLeave(m.ctx, t, ref.peer)
 		case TypeDevice:
 			m.onDevice(m.ctx, t, msg)
 		case TypeRevokeDevice:

@@ -46,6 +46,8 @@ import (
 //	{"op":"recalling", "date":ms}                  a device restored from the recovery code
 //	                                               recalls its person's tasks (recall.go)
 //	{"op":"recalled", "date":ms}                   the recall finished
+//	{"op":"forget", "task":T}                      this profile deleted its copy of T (leave.go)
+//	{"op":"left", "task":T, "peer":X}              X left T: its leave message (leave.go)
 const tasksBook = "tasks"
 
 // Record ops.
@@ -272,6 +274,8 @@ func (m *Messenger) apply(r record) {
 		t.removers[r.Peer] = true
 	case opEdit:
 		t.applyEditLocked(r)
+	case opForget, opLeft:
+		m.applyLeaveLocked(t, r)
 	case opSucceed:
 		mb := t.member(r.Peer)
 		mb.outGen, mb.outFrom, mb.outShift = r.Gen, r.Mid, r.Shift

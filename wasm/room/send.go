@@ -569,6 +569,8 @@ type MemberInfo struct {
 	// nil for this profile.
 	Since  int64   `json:"since,omitempty"`
 	Health *Health `json:"health,omitempty"`
+	// Left: the member left the task (its leave message; leave.go).
+	Left bool `json:"left,omitempty"`
 }
 
 // Members returns the task's members, this profile first.
@@ -585,7 +587,7 @@ func (m *Messenger) Members(id TaskID) ([]MemberInfo, error) {
 	ins := []*journal.Book{nil}
 	for _, mb := range t.members {
 		mi := MemberInfo{ID: mb.id, Person: m.personLocked(mb.id), Label: m.labelLocked(mb.id), Host: t.host == mb.id, Paired: mb.out != nil && mb.in != nil, Forks: len(mb.next), Continued: mb.outGen,
-			Received: mb.received, Read: mb.read, Creator: creator == mb.id}
+			Received: mb.received, Read: mb.read, Creator: creator == mb.id, Left: t.left[mb.id]}
 		mi.Mirrored, mi.Vouches = mb.vouchedLocked()
 		if rs := t.receipts[mb.id]; rs != nil {
 			mi.ToldReceived, mi.ToldRead = rs.told.Received, rs.told.Read

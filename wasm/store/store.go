@@ -62,6 +62,10 @@ var (
 	// Nothing of the batch was written. Write returns it as a
 	// *ConflictError, which says which key.
 	ErrConflict = errors.New("store: conflict: a key does not hold the value expected")
+	// ErrQuota means the storage under the store is full (in a browser:
+	// the origin's quota, a QuotaExceededError): nothing of the batch
+	// was written. Free space (forget a task) and write again.
+	ErrQuota = errors.New("store: storage is full")
 )
 
 // A ConflictError is the error of a Write whose condition Cond did not
@@ -200,4 +204,35 @@ func GetOne(ctx context.Context, s Store, table string, key []byte) ([]byte, err
 		return nil, err
 	}
 	return vs[0], nil
+}
+
+// DeleteRange adds to b a deletion of every key of table in [start, end)
+// (end nil: no upper bound), read now from s, and returns how many keys and
+// bytes (keys and values) it will free. Written with the batch's other
+// operations, the range goes in one transaction; a condition on a record
+// that every writer of the range updates (a book record) makes sure no key
+// was added to it meanwhile.
+func DeleteRange(ctx context.Context, s Store, b *Batch, table string, start, end []byte) (keys int, size int64, err error) {
+	es, err := s.Scan(ctx, table, start, end, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, e := range es {
+		b.Delete(table, e.Key)
+		size += int64(len(e.Key) + len(e.Value))
+	}
+	return len(es), size, nil
+}
+
+// RangeSize returns how many keys of table are in [start, end) and their
+// bytes, keys and values.
+func RangeSize(ctx context.Context, s Store, table string, start, end []byte) (keys int, size int64, err error) {
+	es, err := s.Scan(ctx, table, start, end, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, e := range es {
+		size += int64(len(e.Key) + len(e.Value))
+	}
+	return len(es), size, nil
 }

@@ -37,9 +37,16 @@ func AsError(v js.Value) error {
 	return &Error{Message: v.Call("toString").String()}
 }
 
-// NewError returns a JS Error carrying err's message.
+// NewError returns a JS Error carrying err's message; an error in err's
+// chain with a JSName method names it (e.g. QuotaExceededError), so the
+// page can tell it apart.
 func NewError(err error) js.Value {
-	return js.Global().Get("Error").New(err.Error())
+	e := js.Global().Get("Error").New(err.Error())
+	var named interface{ JSName() string }
+	if errors.As(err, &named) {
+		e.Set("name", named.JSName())
+	}
+	return e
 }
 
 // Await waits for a promise to settle, or for ctx to end.

@@ -21,8 +21,9 @@ import (
 // Errors.
 var (
 	// ErrQuota means the browser refused a write because the site is out
-	// of storage quota. Nothing of the batch was written.
-	ErrQuota = errors.New("idb: storage quota exceeded")
+	// of storage quota. Nothing of the batch was written. It is
+	// store.ErrQuota, so callers above the store need not import idb.
+	ErrQuota = store.ErrQuota
 	// ErrBlocked means another connection to the database (usually another
 	// tab running an older version) did not close within blockedGrace, so
 	// an upgrade or a deletion could not start. For Open, the connection

@@ -213,8 +213,8 @@ func TestCanceledWhileWaiting(t *testing.T) {
 func TestQuotaError(t *testing.T) {
 	s := &Store{name: "x"}
 	err := s.fail("write", idb.NewDOMException("QuotaExceededError"))
-	if !errors.Is(err, ErrQuota) {
-		t.Fatalf("fail(QuotaExceededError) = %v, want ErrQuota", err)
+	if !errors.Is(err, ErrQuota) || !errors.Is(err, store.ErrQuota) {
+		t.Fatalf("fail(QuotaExceededError) = %v, want ErrQuota (store.ErrQuota)", err)
 	}
 	err = s.fail("write", asError(js.Global().Get("DOMException").New("full", "QuotaExceededError")))
 	if !errors.Is(err, ErrQuota) || !strings.Contains(err.Error(), "full") {

@@ -36,6 +36,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ExpectOnly", testExpectOnly},
 		{"BadConditionWritesNothing", testBadCond},
 		{"CompareAndSwapRace", testCASRace},
+		{"DeleteRange", testDeleteRange},
+		{"DeleteRangeConflictKeepsAll", testDeleteRangeConflict},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -447,4 +449,69 @@ func testCASRace(t *testing.T, s store.Store) {
 		t.Fatalf("%d increment records, %v; want %d", len(all), err, writers*each)
 	}
 	t.Logf("%d conflicts", conflicts)
+}
+
+// fillRange writes a record "rec" and 300 pages under prefix p, and keys
+// just outside the range on either side.
+func fillRange(t *testing.T, s store.Store, p byte) {
+	t.Helper()
+	var b store.Batch
+	for i := range 300 {
+		b.Put(store.TablePages, []byte{p, byte(i >> 8), byte(i)}, bytes.Repeat([]byte{byte(i)}, 100))
+	}
+	b.Put(store.TablePages, []byte{p - 1, 0xff}, []byte("before"))
+	b.Put(store.TablePages, []byte{p + 1}, []byte("after"))
+	b.Put(store.TableBooks, []byte{p}, []byte("rec"))
+	if err := s.Write(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testDeleteRange deletes a whole range and its record in one batch, as
+// the journal deletes a book: all of it goes, nothing else.
+func testDeleteRange(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	fillRange(t, s, 5)
+	n, size, err := store.RangeSize(ctx, s, store.TablePages, []byte{5}, []byte{6})
+	if err != nil || n != 300 || size != 300*103 {
+		t.Fatalf("RangeSize = %d keys, %d bytes, %v; want 300, %d", n, size, err, 300*103)
+	}
+	var b store.Batch
+	b.Expect(store.TableBooks, []byte{5}, []byte("rec"))
+	b.Delete(store.TableBooks, []byte{5})
+	n, size, err = store.DeleteRange(ctx, s, &b, store.TablePages, []byte{5}, []byte{6})
+	if err != nil || n != 300 || size != 300*103 {
+		t.Fatalf("DeleteRange = %d keys, %d bytes, %v; want 300, %d", n, size, err, 300*103)
+	}
+	if err := s.Write(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := store.RangeSize(ctx, s, store.TablePages, []byte{5}, []byte{6}); err != nil || n != 0 {
+		t.Fatalf("after the deletion: %d keys left, %v", n, err)
+	}
+	if v := get(t, s, store.TableBooks, "\x05"); v != nil {
+		t.Fatalf("record left: %q", v)
+	}
+	es, err := s.Scan(ctx, store.TablePages, []byte{0}, nil, 0)
+	if err != nil || len(es) != 2 || string(es[0].Value) != "before" || string(es[1].Value) != "after" {
+		t.Fatalf("keys around the range: %q, %v; want before, after", es, err)
+	}
+}
+
+// testDeleteRangeConflict: a deletion whose record changed meanwhile
+// deletes nothing.
+func testDeleteRangeConflict(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	fillRange(t, s, 9)
+	before := Snapshot(t, s)
+	var b store.Batch
+	b.Expect(store.TableBooks, []byte{9}, []byte("older rec"))
+	b.Delete(store.TableBooks, []byte{9})
+	if _, _, err := store.DeleteRange(ctx, s, &b, store.TablePages, []byte{9}, []byte{10}); err != nil {
+		t.Fatal(err)
+	}
+	conflict(t, s.Write(ctx, &b), store.TableBooks, "\x09")
+	if after := Snapshot(t, s); after != before {
+		t.Fatal("a deletion whose condition failed deleted keys")
+	}
 }

@@ -829,9 +829,90 @@
     note.dataset.devtools = devtools || ''
   }
 
+  // ---- offline -------------------------------------------------------------
+
+  // The service worker (sw.js) keeps the app so that the page opens without
+  // a server. A new version installs beside the running one and waits: the
+  // page offers to reload into it, and a page left on the old version stops
+  // writing the profile once another tab took the new one.
+  const offline = {
+    reg: null, // the ServiceWorkerRegistration
+    controlled: false, // a worker served this page
+    updating: false // this tab asked the new version to take over
+  }
+
+  // registerWorker registers the service worker and follows its versions.
+  function registerWorker () {
+    if (!('serviceWorker' in navigator)) return
+    const sw = navigator.serviceWorker
+    offline.controlled = !!sw.controller
+    sw.addEventListener('controllerchange', () => {
+      if (offline.updating) location.reload()
+      else if (offline.controlled) staleTab()
+      offline.controlled = true
+    })
+    sw.register('sw.js').then((reg) => {
+      offline.reg = reg
+      if (reg.waiting && sw.controller) showUpdate('ready')
+      if (sw.controller) reg.update().catch(() => {}) // a new version? (fails quietly without a server)
+      reg.addEventListener('updatefound', () => {
+        const w = reg.installing
+        if (!w) return
+        w.addEventListener('statechange', () => { if (w.state === 'installed' && sw.controller) showUpdate('ready') })
+      })
+      // A tab left open looks for a new version when it is shown again.
+      document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') reg.update().catch(() => {}) })
+    }).catch((err) => console.warn('taskmessenger page: no service worker:', err.message))
+    $('update-reload').addEventListener('click', takeUpdate)
+  }
+
+  const updateTexts = {
+    ready: 'A new version of task-messenger is ready.',
+    stale: 'A new version of task-messenger took over in another tab: this tab stopped, so that the old version no longer writes your profile. Reload to go on.',
+    newer: 'This profile was saved by a newer version of task-messenger than this page runs: nothing was changed. Reload to use the new version.'
+  }
+
+  function showUpdate (kind) {
+    $('update-text').textContent = updateTexts[kind]
+    $('update').dataset.kind = kind
+    $('update').hidden = false
+  }
+
+  // staleTab stops this page: another tab runs a newer version now.
+  function staleTab () {
+    showUpdate('stale')
+    state.stopped = true
+    $('send').disabled = $('text').disabled = true
+    if (state.app) state.app.close()
+  }
+
+  // staleModule tells whether an error of the module means a newer version
+  // wrote (or upgraded) the profile's store; it says so on the page.
+  function staleModule (err) {
+    if (!/newer version of the program|connection closed by the browser/.test(String(err && err.message))) return false
+    showUpdate('newer')
+    return true
+  }
+
+  // takeUpdate moves to the new version: the waiting worker takes over and
+  // every tab of the app reloads (this one at once; the others stop).
+  async function takeUpdate () {
+    const reg = offline.reg
+    if (!reg || $('update').dataset.kind === 'stale') { location.reload(); return }
+    await reg.update().catch(() => {})
+    const w = reg.waiting || reg.installing
+    if (!w) { location.reload(); return }
+    offline.updating = true
+    $('update-text').textContent = 'Loading the new version…'
+    const activate = () => w.postMessage({ type: 'activate' })
+    if (w.state === 'installed') activate()
+    else w.addEventListener('statechange', () => { if (w.state === 'installed') activate() })
+  }
+
   // ---- start -------------------------------------------------------------
 
   async function main () {
+    registerWorker()
     $('me-name').textContent = profile
     const tm = await window.taskmessenger.ready
     const opts = { profile }
@@ -852,6 +933,7 @@
       window.taskmessenger.openMs = performance.now() - openStart
     } catch (err) {
       setState($('me-state'), err.message, 'error')
+      staleModule(err)
       throw err
     }
     state.app = app
@@ -886,7 +968,7 @@
         $('me-state').title = ev.relay ? `relay: ${ev.relay}` : ''
       } else { refreshMembersSoon(); refreshDevices() }
     })
-    app.on('error', (ev) => { $('me-state').title = ev.error })
+    app.on('error', (ev) => { $('me-state').title = ev.error; staleModule({ message: ev.error }) })
     app.on('equivocation', (ev) => { if (ev.task === state.current) refreshMembersSoon() })
     app.on('receipt', (ev) => { if (ev.task === state.current) refreshMembersSoon() })
     document.addEventListener('visibilitychange', markRead)

@@ -78,7 +78,7 @@
 
   function renderNode (t) {
     const open = !state.collapsed.has(t.id)
-    const li = el('li', { role: 'treeitem', 'aria-label': t.title })
+    const li = el('li', { role: 'treeitem' }) // named by its content (a label other than what shows misleads voice control)
     if (t.children.length) li.setAttribute('aria-expanded', String(open))
     const toggle = el('button', {
       type: 'button',
@@ -909,6 +909,75 @@
     else w.addEventListener('statechange', () => { if (w.state === 'installed') activate() })
   }
 
+  // ---- keyboard and screen readers -----------------------------------------
+
+  // treeKeys moves through the task tree with the keys a tree has for a
+  // screen reader: Up and Down to the previous and next task, Home and End,
+  // Right opens a task's subtasks (or goes to the first), Left closes them
+  // (or goes to the parent). Enter and Space select the task (a button).
+  function treeKeys (e) {
+    const picks = [...$('tree').querySelectorAll('.pick')]
+    const i = picks.indexOf(document.activeElement)
+    if (i < 0 || e.altKey || e.ctrlKey || e.metaKey) return
+    const item = picks[i].closest('[role="treeitem"]')
+    const open = item.getAttribute('aria-expanded')
+    const id = picks[i].dataset.task
+    let to = null
+    switch (e.key) {
+      case 'ArrowDown': to = picks[i + 1]; break
+      case 'ArrowUp': to = picks[i - 1]; break
+      case 'Home': to = picks[0]; break
+      case 'End': to = picks[picks.length - 1]; break
+      case 'ArrowRight':
+        if (open === 'false') { setOpen(id, true); break }
+        if (open === 'true') to = picks[i + 1]
+        break
+      case 'ArrowLeft': {
+        if (open === 'true') { setOpen(id, false); break }
+        const parent = item.parentElement.closest('[role="treeitem"]')
+        if (parent) to = parent.querySelector('.pick')
+        break
+      }
+      default: return
+    }
+    e.preventDefault()
+    if (to) to.focus()
+  }
+
+  // setOpen opens or closes a task's subtasks, the focus staying on it.
+  async function setOpen (id, open) {
+    open ? state.collapsed.delete(id) : state.collapsed.add(id)
+    await refreshTasks()
+    const pick = $('tree').querySelector(`.pick[data-task="${CSS.escape(id)}"]`)
+    if (pick) pick.focus()
+  }
+
+  // Messages from others are said to screen readers (one live region):
+  // the author and the text, or how many when several come together.
+  let heard = []
+  let heardTimer = null
+  function announce (ev) {
+    const m = ev.message
+    if (!m || m.type !== 'chat' || !Array.isArray(m.head) || m.head[0] === state.app.id || (m.person && m.person === state.person)) return
+    heard.push(ev)
+    if (!heardTimer) heardTimer = setTimeout(sayHeard, 200)
+  }
+
+  function sayHeard () {
+    heardTimer = null
+    const evs = heard
+    heard = []
+    const title = (task) => (state.tasks.get(task) || {}).title || 'a task'
+    const where = (task) => task === state.current ? '' : ` in “${clip(title(task), 60)}”`
+    if (evs.length === 1) {
+      const m = evs[0].message
+      $('announce').textContent = `${who(m.person || m.head[0])}${where(evs[0].task)}: ${clip((m.data && m.data.text) || '', 200)}`
+    } else {
+      const tasks = new Set(evs.map((ev) => ev.task))
+      $('announce').textContent = `${evs.length} new messages` + (tasks.size === 1 ? where(evs[0].task) : ` in ${tasks.size} tasks`)
+    }
+  }
+
   // ---- start -------------------------------------------------------------
 
   async function main () {
@@ -942,6 +1011,8 @@
     showReporting(app.devtools, ignored)
     setState($('me-state'), 'connecting…', 'waiting')
     app.on('message', onMessage)
+    app.on('message', announce)
+    $('tree').addEventListener('keydown', treeKeys)
     app.on('task', () => refreshTasks())
     app.on('removed', () => refreshTasks())
     app.on('member', (ev) => { if (ev.task === state.current) refreshMembersSoon(); refreshTasks() })

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,4 +177,32 @@ func TestOfflineApp(t *testing.T) {
 	}
 	bob.poll(`document.getElementById('update').dataset.kind === 'stale' && document.getElementById('send').disabled`)
 	t.Logf("screenshot: %s", bob.screenshot("offline-stale-tab.png"))
+}
+
+// TestOfflineNewerStore: a page whose module is older than the profile's
+// store (a newer version upgraded its IndexedDB database) opens nothing
+// and says to reload.
+func TestOfflineNewerStore(t *testing.T) {
+	b := newBrowser(t)
+	tab := openMessenger(t, b, "newer-store", "")
+	tab.typeText("#new-title", "Kept as it is", true)
+	tab.poll(`document.getElementById('room-title').textContent === 'Kept as it is'`)
+	// A newer version of the program upgrades the store, from a page that
+	// does not open the profile.
+	tab.navigate(pageURL(testPage, ""))
+	tab.run(`await new Promise((ok, fail) => {
+  const r = indexedDB.open('taskmessenger-newer-store', 1000)
+  r.onsuccess = () => { r.result.close(); ok() }
+  r.onerror = () => fail(r.error)
+  r.onblocked = () => fail(new Error('blocked'))
+})
+return true`, nil)
+	tab.navigate(pageURL("index.html", "profile=newer-store"))
+	tab.poll(`!document.getElementById('update').hidden && document.getElementById('update').dataset.kind === 'newer'`)
+	var said string
+	tab.run(`return document.getElementById('update-text').textContent + ' | ' + document.getElementById('me-state').textContent`, &said)
+	if !strings.Contains(said, "newer version") {
+		t.Errorf("the page says %q", said)
+	}
+	t.Logf("screenshot: %s", tab.screenshot("offline-newer-store.png"))
 }

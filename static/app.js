@@ -869,7 +869,8 @@
   const updateTexts = {
     ready: 'A new version of task-messenger is ready.',
     stale: 'A new version of task-messenger took over in another tab: this tab stopped, so that the old version no longer writes your profile. Reload to go on.',
-    newer: 'This profile was saved by a newer version of task-messenger than this page runs: nothing was changed. Reload to use the new version.'
+    newer: 'This profile was saved by a newer version of task-messenger than this page runs: nothing was changed. Reload to use the new version.',
+    lost: 'The browser closed this profile\'s storage (another tab upgraded, reset or cleared it): this tab stopped. Reload to go on.'
   }
 
   function showUpdate (kind) {
@@ -889,9 +890,10 @@
   // staleModule tells whether an error of the module means a newer version
   // wrote (or upgraded) the profile's store; it says so on the page.
   function staleModule (err) {
-    if (!/newer version of the program|connection closed by the browser/.test(String(err && err.message))) return false
-    showUpdate('newer')
-    return true
+    const msg = String(err && err.message)
+    const kind = /newer version of the program/.test(msg) ? 'newer' : /connection closed by the browser/.test(msg) ? 'lost' : ''
+    if (kind) showUpdate(kind)
+    return !!kind
   }
 
   // takeUpdate moves to the new version: the waiting worker takes over and
@@ -1006,6 +1008,7 @@
       throw err
     }
     state.app = app
+    if (state.stopped) { app.close(); return } // a newer version took over meanwhile (staleTab)
     window.tmApp = app
     $('me-id').textContent = app.id
     showReporting(app.devtools, ignored)

@@ -157,6 +157,7 @@ func TestOfflineApp(t *testing.T) {
 	// The server is back: the message goes out.
 	s.start()
 	bob.waitText("written with the server down")
+	bob.poll(`document.getElementById('announce').textContent.endsWith(': written with the server down')`) // said to screen readers
 
 	// A new version of the app: the reloaded page offers it, takes it on
 	// Reload; Bob's tab, on the old version, stops writing.

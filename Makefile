@@ -8,6 +8,8 @@ GOROOT    := $(shell $(GO) env GOROOT)
 WASM      := static/taskmessenger.wasm
 # The go test exec wrapper that runs GOOS=js tests in headless Chromium.
 WASMEXEC  := $(BIN)/wasmbrowsertest
+# axe-core, for the accessibility checks of the end-to-end tests (e2e/a11y_test.go).
+AXE       := tools/axe/node_modules/axe-core/axe.min.js
 # Packages whose tests also run in the browser (on IndexedDB).
 WASM_PKGS := ./wasm/store/idb/ ./wasm/journal/ ./wasm/replication/ ./wasm/vault/
 
@@ -40,8 +42,13 @@ unit:
 browser: chromium $(WASMEXEC)
 	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec=$(WASMEXEC) $(WASM_PKGS) 2>&1 | grep -v 'IPAddressSpace'; exit $${PIPESTATUS[0]}
 
-e2e: chromium
+e2e: chromium $(AXE)
 	$(GO) test -count=1 ./e2e/
+
+## axe-core from the npm registry, the version tools/axe/package-lock.json pins
+$(AXE): tools/axe/package.json tools/axe/package-lock.json
+	npm ci --prefix tools/axe --no-audit --no-fund
+	touch $@
 
 ## e2e-rtc: the WebRTC tests (tabs, and a native peer with a tab) inside a
 ## private network namespace with only loopback: WebRTC never sees a real address
@@ -89,4 +96,4 @@ run: build
 	@./tools/run.sh $(BIN)
 
 clean:
-	rm -rf $(ARTIFACTS) $(BIN) static/taskmessenger.wasm* static/wasm_exec.js mirror-data
+	rm -rf $(ARTIFACTS) $(BIN) static/taskmessenger.wasm* static/wasm_exec.js mirror-data tools/axe/node_modules

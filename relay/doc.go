@@ -94,6 +94,9 @@
 // page is told the relay nodes (PageConfig.Relays, served live by
 // ConfigHandlerFunc) and may connect to them too (PageCSPWith,
 // StaticHandlerCSP).
+// The page's service worker (/sw.js) is served with the app shell written
+// in (Shell: ShellFiles and a version hashed from their contents, ShellOf),
+// so a changed file is a new version the browser installs (docs/offline.md).
 //
 // # Wasm
 //

@@ -17,6 +17,8 @@ func init() {
 	// Not every system's MIME table knows these; browsers need them exact.
 	_ = mime.AddExtensionType(".wasm", "application/wasm")
 	_ = mime.AddExtensionType(".js", "text/javascript; charset=utf-8")
+	_ = mime.AddExtensionType(".webmanifest", "application/manifest+json")
+	_ = mime.AddExtensionType(".svg", "image/svg+xml")
 }
 
 // PageCSP is the Content-Security-Policy of the page (StaticHandler):
@@ -29,12 +31,14 @@ func init() {
 //   - connections to the origin (the relay, /config.json, the module) and
 //     to devtools on loopback (ws://127.0.0.1 or ws://localhost, any
 //     port): a page can reach no other server, whatever a link says;
+//   - the service worker (sw.js) and the web app manifest only from the
+//     origin (worker-src, manifest-src);
 //   - no plugins, no <base>, forms only to the origin, and no framing
 //     (frame-ancestors 'none': no clickjacking).
 //
 // WebRTC data channels are not governed by CSP.
 const PageCSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; " +
-	"connect-src 'self' ws://127.0.0.1:* ws://localhost:*; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	"connect-src 'self' ws://127.0.0.1:* ws://localhost:*; worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // PageCSPWith returns PageCSP with the origins of relays (websocket URLs
 // of other nodes of the cluster, see CheckRelayURL) added to connect-src,
@@ -108,8 +112,9 @@ func pageHeaders(h http.Header, csp string) {
 // built module) with the page's security headers (PageCSP, nosniff, no
 // referrer). For a file with a precompressed copy beside it (FILE.br,
 // FILE.gz) it sends the copy to clients that accept that encoding, with
-// the original's content type. It does not check Host: mount it behind
-// Server.CheckHost.
+// the original's content type. The service worker's script (/sw.js) is
+// sent with the app shell's Shell written in (ShellOf). It does not check
+// Host: mount it behind Server.CheckHost.
 func StaticHandler(dir string) http.Handler {
 	return StaticHandlerCSP(dir, func() string { return PageCSP })
 }
@@ -118,9 +123,14 @@ func StaticHandler(dir string) http.Handler {
 // response (PageCSPWith the cluster's relays, which may change).
 func StaticHandlerCSP(dir string, csp func() string) http.Handler {
 	files := http.FileServer(http.Dir(dir))
+	sums := new(shellSum)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pageHeaders(w.Header(), csp())
 		name := path.Clean("/" + r.URL.Path)
+		if name == "/"+workerFile {
+			serveWorker(w, r, dir, sums)
+			return
+		}
 		if strings.HasSuffix(name, "/") {
 			files.ServeHTTP(w, r)
 			return

@@ -78,7 +78,7 @@
 
   function renderNode (t) {
     const open = !state.collapsed.has(t.id)
-    const li = el('li', { role: 'treeitem', 'aria-label': t.title })
+    const li = el('li', { role: 'treeitem' }) // named by its content (a label other than what shows misleads voice control)
     if (t.children.length) li.setAttribute('aria-expanded', String(open))
     const toggle = el('button', {
       type: 'button',
@@ -1240,6 +1240,157 @@
     showPersisted()
   }
 
+  // ---- offline -------------------------------------------------------------
+
+  // The service worker (sw.js) keeps the app so that the page opens without
+  // a server. A new version installs beside the running one and waits: the
+  // page offers to reload into it, and a page left on the old version stops
+  // writing the profile once another tab took the new one.
+  const offline = {
+    reg: null, // the ServiceWorkerRegistration
+    controlled: false, // a worker served this page
+    updating: false // this tab asked the new version to take over
+  }
+
+  // registerWorker registers the service worker and follows its versions.
+  function registerWorker () {
+    if (!('serviceWorker' in navigator)) return
+    const sw = navigator.serviceWorker
+    offline.controlled = !!sw.controller
+    sw.addEventListener('controllerchange', () => {
+      if (offline.updating) location.reload()
+      else if (offline.controlled) staleTab()
+      offline.controlled = true
+    })
+    sw.register('sw.js').then((reg) => {
+      offline.reg = reg
+      if (reg.waiting && sw.controller) showUpdate('ready')
+      if (sw.controller) reg.update().catch(() => {}) // a new version? (fails quietly without a server)
+      reg.addEventListener('updatefound', () => {
+        const w = reg.installing
+        if (!w) return
+        w.addEventListener('statechange', () => { if (w.state === 'installed' && sw.controller) showUpdate('ready') })
+      })
+      // A tab left open looks for a new version when it is shown again.
+      document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') reg.update().catch(() => {}) })
+    }).catch((err) => console.warn('taskmessenger page: no service worker:', err.message))
+    $('update-reload').addEventListener('click', takeUpdate)
+  }
+
+  const updateTexts = {
+    ready: 'A new version of task-messenger is ready.',
+    stale: 'A new version of task-messenger took over in another tab: this tab stopped, so that the old version no longer writes your profile. Reload to go on.',
+    newer: 'This profile was saved by a newer version of task-messenger than this page runs: nothing was changed. Reload to use the new version.',
+    lost: 'The browser closed this profile\'s storage (another tab upgraded, reset or cleared it): this tab stopped. Reload to go on.'
+  }
+
+  function showUpdate (kind) {
+    $('update-text').textContent = updateTexts[kind]
+    $('update').dataset.kind = kind
+    $('update').hidden = false
+  }
+
+  // staleTab stops this page: another tab runs a newer version now.
+  function staleTab () {
+    showUpdate('stale')
+    state.stopped = true
+    $('send').disabled = $('text').disabled = true
+    if (state.app) state.app.close()
+  }
+
+  // staleModule tells whether an error of the module means a newer version
+  // wrote (or upgraded) the profile's store; it says so on the page.
+  function staleModule (err) {
+    const msg = String(err && err.message)
+    const kind = /newer version of the program/.test(msg) ? 'newer' : /connection closed by the browser/.test(msg) ? 'lost' : ''
+    if (kind) showUpdate(kind)
+    return !!kind
+  }
+
+  // takeUpdate moves to the new version: the waiting worker takes over and
+  // every tab of the app reloads (this one at once; the others stop).
+  async function takeUpdate () {
+    const reg = offline.reg
+    if (!reg || $('update').dataset.kind === 'stale') { location.reload(); return }
+    await reg.update().catch(() => {})
+    const w = reg.waiting || reg.installing
+    if (!w) { location.reload(); return }
+    offline.updating = true
+    $('update-text').textContent = 'Loading the new version…'
+    const activate = () => w.postMessage({ type: 'activate' })
+    if (w.state === 'installed') activate()
+    else w.addEventListener('statechange', () => { if (w.state === 'installed') activate() })
+  }
+
+  // ---- keyboard and screen readers -----------------------------------------
+
+  // treeKeys moves through the task tree with the keys a tree has for a
+  // screen reader: Up and Down to the previous and next task, Home and End,
+  // Right opens a task's subtasks (or goes to the first), Left closes them
+  // (or goes to the parent). Enter and Space select the task (a button).
+  function treeKeys (e) {
+    const picks = [...$('tree').querySelectorAll('.pick')]
+    const i = picks.indexOf(document.activeElement)
+    if (i < 0 || e.altKey || e.ctrlKey || e.metaKey) return
+    const item = picks[i].closest('[role="treeitem"]')
+    const open = item.getAttribute('aria-expanded')
+    const id = picks[i].dataset.task
+    let to = null
+    switch (e.key) {
+      case 'ArrowDown': to = picks[i + 1]; break
+      case 'ArrowUp': to = picks[i - 1]; break
+      case 'Home': to = picks[0]; break
+      case 'End': to = picks[picks.length - 1]; break
+      case 'ArrowRight':
+        if (open === 'false') { setOpen(id, true); break }
+        if (open === 'true') to = picks[i + 1]
+        break
+      case 'ArrowLeft': {
+        if (open === 'true') { setOpen(id, false); break }
+        const parent = item.parentElement.closest('[role="treeitem"]')
+        if (parent) to = parent.querySelector('.pick')
+        break
+      }
+      default: return
+    }
+    e.preventDefault()
+    if (to) to.focus()
+  }
+
+  // setOpen opens or closes a task's subtasks, the focus staying on it.
+  async function setOpen (id, open) {
+    open ? state.collapsed.delete(id) : state.collapsed.add(id)
+    await refreshTasks()
+    const pick = $('tree').querySelector(`.pick[data-task="${CSS.escape(id)}"]`)
+    if (pick) pick.focus()
+  }
+
+  // Messages from others are said to screen readers (one live region):
+  // the author and the text, or how many when several come together.
+  let heard = []
+  let heardTimer = null
+  function announce (ev) {
+    const m = ev.message
+    if (!m || m.type !== 'chat' || !Array.isArray(m.head) || m.head[0] === state.app.id || (m.person && m.person === state.person)) return
+    heard.push(ev)
+    if (!heardTimer) heardTimer = setTimeout(sayHeard, 200)
+  }
+
+  function sayHeard () {
+    heardTimer = null
+    const evs = heard
+    heard = []
+    const title = (task) => (state.tasks.get(task) || {}).title || 'a task'
+    const where = (task) => task === state.current ? '' : ` in “${clip(title(task), 60)}”`
+    if (evs.length === 1) {
+      const m = evs[0].message
+      $('announce').textContent = `${who(m.person || m.head[0])}${where(evs[0].task)}: ${clip((m.data && m.data.text) || '', 200)}`
+    } else {
+      const tasks = new Set(evs.map((ev) => ev.task))
+      $('announce').textContent = `${evs.length} new messages` + (tasks.size === 1 ? where(evs[0].task) : ` in ${tasks.size} tasks`)
+    }
+  }
+
   // ---- start -------------------------------------------------------------
 
   // ---- search --------------------------------------------------------------
@@ -1675,6 +1826,7 @@
   }
 
   async function main () {
+    registerWorker()
     $('me-name').textContent = profile
     const tm = await window.taskmessenger.ready
     const opts = { profile }
@@ -1695,9 +1847,11 @@
       window.taskmessenger.openMs = performance.now() - openStart
     } catch (err) {
       setState($('me-state'), err.message, 'error')
+      staleModule(err)
       throw err
     }
     state.app = app
+    if (state.stopped) { app.close(); return } // a newer version took over meanwhile (staleTab)
     window.tmApp = app
     $('me-id').textContent = app.id
     showReporting(app.devtools, ignored)
@@ -1706,6 +1860,8 @@
     setState($('me-state'), 'connecting…', 'waiting')
     app.on('message', onMessage)
     setupStorage(app)
+    app.on('message', announce)
+    $('tree').addEventListener('keydown', treeKeys)
     app.on('task', () => refreshTasks())
     app.on('removed', () => refreshTasks())
     app.on('member', (ev) => { if (ev.task === state.current) refreshMembersSoon(); refreshTasks() })
@@ -1732,7 +1888,7 @@
         $('me-state').title = ev.relay ? `relay: ${ev.relay}` : ''
       } else { refreshMembersSoon(); refreshDevices() }
     })
-    app.on('error', (ev) => { $('me-state').title = ev.error })
+    app.on('error', (ev) => { $('me-state').title = ev.error; staleModule({ message: ev.error }) })
     app.on('equivocation', (ev) => { if (ev.task === state.current) refreshMembersSoon() })
     app.on('receipt', (ev) => { if (ev.task === state.current) refreshMembersSoon() })
     document.addEventListener('visibilitychange', markRead)

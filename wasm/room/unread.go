@@ -297,7 +297,8 @@ func (m *Messenger) flushUnread(ctx context.Context, force bool) {
 		return
 	}
 	m.unreadLog.last = time.Now()
-	if _, err := m.unreadLog.book.Append(ctx, pages...); err != nil {
+	// Not cancelled by Close: a record being written is finished.
+	if _, err := m.unreadLog.book.Append(context.WithoutCancel(ctx), pages...); err != nil {
 		m.fail(fmt.Errorf("room: write unread: %w", err))
 	}
 }

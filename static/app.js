@@ -99,7 +99,7 @@
     for (const said of state.forkLines.get(id) || []) showForkLine(said)
     olderHint()
     scrollToEnd()
-    if (divider) divider.scrollIntoView({ block: 'start' })
+    if (divider) divider.scrollIntoView({ block: 'center' })
     refreshMembers()
     refreshTasks()
     $('text').focus()
@@ -824,7 +824,7 @@
 
   const ROW = 34 // px, the height of a row (app.css .vrow)
   const OVERSCAN = 8
-  const vtree = { rows: [], focus: 0, wired: false }
+  const vtree = { rows: [], focus: 0, wired: false, shown: null } // shown: the selected task last scrolled to
 
   function flatten (nodes, level, out) {
     nodes.forEach((t, i) => {
@@ -854,6 +854,13 @@
     root.style.height = Math.min(vtree.rows.length * ROW, Math.max(window.innerHeight * 0.6, 8 * ROW)) + 'px'
     const cur = vtree.rows.findIndex((r) => r.t.id === state.current)
     if (vtree.focus >= vtree.rows.length) vtree.focus = Math.max(0, cur)
+    if (cur >= 0 && vtree.shown !== state.current) {
+      // A task selected (a click, the URL, a notification): its row in view.
+      vtree.shown = state.current
+      vtree.focus = cur
+      const top = cur * ROW
+      if (top < root.scrollTop || top + ROW > root.scrollTop + root.clientHeight) root.scrollTop = Math.max(0, top - root.clientHeight / 2)
+    }
     drawRows()
     showUnreadTotal(tree)
   }

@@ -35,6 +35,13 @@ func TestUnreadInTasks(t *testing.T) {
 			do(t, a, "read", `[`+id+`,"`+v.ID+`"]`)
 		}
 	}
+	texts := func(a *App) []MessageView {
+		var vs []MessageView
+		if err := json.Unmarshal(do(t, a, "timeline", `[`+id+`]`), &vs); err != nil {
+			t.Fatal(err)
+		}
+		return vs
+	}
 	unread := func(a *App) (int, string) {
 		var ts []struct {
 			Unread      int    `json:"unread"`
@@ -45,7 +52,12 @@ func TestUnreadInTasks(t *testing.T) {
 		}
 		return ts[0].Unread, ts[0].FirstUnread
 	}
-	readAll(bob.App)
+	// Ana's messages so far (the task, Bob's admission) read, as they come.
+	bobEvents.wait(t, "Ana's messages read at Bob", func([]Event) bool {
+		readAll(bob.App)
+		n, _ := unread(bob.App)
+		return n == 0 && len(texts(bob.App)) >= 2
+	})
 	var sent MessageView
 	if err := json.Unmarshal(do(t, ana.App, "send", `[`+id+`,"one"]`), &sent); err != nil {
 		t.Fatal(err)

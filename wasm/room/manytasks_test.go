@@ -1,6 +1,8 @@
 package room
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -84,6 +86,7 @@ func TestUnreadSurvivesReopen(t *testing.T) {
 	}
 	ana.join(bob, task.ID)
 	eventually(t, "paired", func() bool { return ana.paired(task.ID, 1) && bob.paired(task.ID, 1) })
+	eventually(t, "Ana's join at Bob", func() bool { return strings.Contains(strings.Join(bob.lines(task.ID), "\n"), " join ") })
 	ana.readAll(task.ID)
 	bob.readAll(task.ID)
 	if n, first := ana.Unread(task.ID); n != 0 || first != "" {
@@ -97,7 +100,10 @@ func TestUnreadSurvivesReopen(t *testing.T) {
 		n, first := ana.Unread(task.ID)
 		return n == 2 && first == firstID
 	})
-	eventually(t, "one unread at Bob (Ana's)", func() bool { n, _ := bob.Unread(task.ID); return n == 1 })
+	eventually(t, "one unread at Bob (Ana's)", func() bool { n, _ := bob.Unread(task.ID); return n == 1 }, func() string {
+		n, first := bob.Unread(task.ID)
+		return fmt.Sprintf("Bob: %d unread, first %s; timeline:\n%s", n, first, strings.Join(bob.lines(task.ID), "\n"))
+	})
 
 	ana.stop()
 	ana.start()

@@ -202,8 +202,20 @@ func (t *task) noteReadLocked(author identity.ID, mid uint64) {
 }
 
 // recountUnread counts open task t's unread messages again from its
-// members' books: the messages above each author's read mark.
+// members' books: the messages above each author's read mark. A message
+// that arrived while it read (counted by received into the state it
+// replaces) makes it count again.
 func (m *Messenger) recountUnread(ctx context.Context, t *task) {
+	for try := 0; ; try++ {
+		if m.recountOnce(ctx, t, try == 2) {
+			return
+		}
+	}
+}
+
+// recountOnce is one count of recountUnread; false if a message arrived
+// meanwhile and it was not kept (unless last).
+func (m *Messenger) recountOnce(ctx context.Context, t *task, last bool) bool {
 	type src struct {
 		author identity.ID
 		read   uint64
@@ -250,6 +262,12 @@ func (m *Messenger) recountUnread(ctx context.Context, t *task) {
 	}
 	m.mu.Lock()
 	old := t.unread
+	for a, up := range old.upTo {
+		if up > u.upTo[a] && !last {
+			m.mu.Unlock()
+			return false
+		}
+	}
 	changed := old.n != u.n || old.firstID != u.firstID
 	u.read, u.dirty = old.read, old.dirty || changed
 	t.unread = u
@@ -257,6 +275,7 @@ func (m *Messenger) recountUnread(ctx context.Context, t *task) {
 	if changed {
 		m.emit(Event{Type: EventUnread, Task: t.id})
 	}
+	return true
 }
 
 // flushUnread writes the unread state of the tasks that changed into the

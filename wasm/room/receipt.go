@@ -209,6 +209,7 @@ func (m *Messenger) MarkRead(id TaskID, ref Ref) error {
 	m.mu.Unlock()
 	if moved {
 		m.recountUnread(m.ctx, t)
+		m.flushUnread(m.ctx, true) // unread.go
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -68,10 +69,11 @@ type unreadEntry struct {
 	Read  map[string]uint64 `json:"read,omitempty"`
 }
 
-// unreadLog holds the unread book and when it was last written. Its
-// fields are the worker's, but book (immutable after Open).
+// unreadLog holds the unread book (immutable after Open) and when it was
+// last written (guarded by mu, which serialises the writes).
 type unreadLog struct {
 	book *journal.Book
+	mu   sync.Mutex
 	last time.Time
 }
 
@@ -280,9 +282,15 @@ func (m *Messenger) recountOnce(ctx context.Context, t *task, last bool) bool {
 
 // flushUnread writes the unread state of the tasks that changed into the
 // unread book, if unreadEvery passed since the last record (or now, if
-// force). Run by the worker, and at Close.
+// force). Run by the worker, after a read mark (MarkRead: a reload right
+// after must not lose it), and at Close.
 func (m *Messenger) flushUnread(ctx context.Context, force bool) {
-	if m.unreadLog.book == nil || !force && time.Since(m.unreadLog.last) < unreadEvery {
+	if m.unreadLog.book == nil {
+		return
+	}
+	m.unreadLog.mu.Lock()
+	defer m.unreadLog.mu.Unlock()
+	if !force && time.Since(m.unreadLog.last) < unreadEvery {
 		return
 	}
 	m.mu.Lock()

@@ -58,8 +58,7 @@
     state.tasks.clear()
     const walk = (nodes) => nodes.forEach((t) => { state.tasks.set(t.id, t); walk(t.children) })
     walk(tree)
-    const root = $('tree')
-    root.replaceChildren(...tree.map(renderNode))
+    renderTree(tree) // ---- many tasks ----: only the rows on screen
     $('no-tasks').hidden = tree.length > 0
     showLinkForm()
     if (state.current && state.tasks.has(state.current)) $('room-title').textContent = state.tasks.get(state.current).title
@@ -74,26 +73,6 @@
     $('removed').hidden = !by
     $('removed').textContent = by ? `You were removed from this task by ${who(by)}: you keep what you had, and get nothing written after.` : ''
     $('text').disabled = $('send').disabled = !!by
-  }
-
-  function renderNode (t) {
-    const open = !state.collapsed.has(t.id)
-    const li = el('li', { role: 'treeitem' }) // named by its content (a label other than what shows misleads voice control)
-    if (t.children.length) li.setAttribute('aria-expanded', String(open))
-    const toggle = el('button', {
-      type: 'button',
-      class: 'toggle',
-      'aria-label': (open ? 'Collapse ' : 'Expand ') + t.title,
-      text: open ? '▾' : '▸',
-      onclick: () => { open ? state.collapsed.add(t.id) : state.collapsed.delete(t.id); uiCollapsed(t.id, open); refreshTasks() }
-    })
-    toggle.hidden = t.children.length === 0
-    const pick = el('button', { type: 'button', class: 'pick', 'data-task': t.id, onclick: () => select(t.id) },
-      t.title, el('span', { class: 'hint', text: t.members > 1 ? ` · ${t.members}` : '' }))
-    if (t.id === state.current) pick.setAttribute('aria-current', 'true')
-    li.append(el('div', { class: 'node' }, toggle, pick))
-    if (t.children.length && open) li.append(el('ul', { role: 'group' }, ...t.children.map(renderNode)))
-    return li
   }
 
   async function select (id) {
@@ -116,11 +95,13 @@
     if (state.current !== id) return
     state.atStart = page.length < PAGE
     page.forEach(insert)
+    const divider = await showDivider(id, t) // ---- unread ----
     markRead()
     for (const said of state.forkLines.get(id) || []) showForkLine(said)
     olderHint()
     scrollToEnd()
-    await uiRestore(id)
+    if (divider) divider.scrollIntoView({ block: 'center' }) // news first; the draft and scroll of last time otherwise
+    await uiRestore(id, !!divider)
     refreshMembers()
     refreshTasks()
     $('text').focus()
@@ -959,17 +940,17 @@
 
   // uiRestore puts back a task's draft, the message it replies to, and its
   // scroll position, once its newest messages are shown.
-  async function uiRestore (id) {
+  async function uiRestore (id, draftOnly) {
     document.body.dataset.uiRestoring = '1'
     try {
-      await uiRestoreTask(id)
+      await uiRestoreTask(id, draftOnly)
     } finally {
       setTimeout(() => { if (state.current === id) ui.restoring = false }, 0)
       if (state.current === id) delete document.body.dataset.uiRestoring
     }
   }
 
-  async function uiRestoreTask (id) {
+  async function uiRestoreTask (id, draftOnly) {
     const fresh = await state.app.uiState().catch(() => null) // another tab may have written since
     if (state.current !== id) return
     const pending = ui.patch.drafts && id in ui.patch.drafts
@@ -977,7 +958,7 @@
     $('text').value = d && typeof d.text === 'string' ? d.text : ''
     if (d && typeof d.replyTo === 'string' && state.byId.has(d.replyTo)) replyTo(state.byId.get(d.replyTo))
     const s = ((fresh && fresh.scroll) || ui.saved.scroll || {})[id]
-    if (!s || s.end || typeof s.key !== 'string' || ui.sent) return
+    if (draftOnly || !s || s.end || typeof s.key !== 'string' || ui.sent) return
     for (let i = 0; i < 20 && !state.atStart && state.msgs.length && state.msgs[0].key > s.key; i++) await loadOlder()
     if (state.current !== id || ui.sent) return // a message sent meanwhile: the end is where the user is
     const m = state.msgs[Math.min(position(s.key), state.msgs.length - 1)]
@@ -1323,47 +1304,6 @@
   }
 
   // ---- keyboard and screen readers -----------------------------------------
-
-  // treeKeys moves through the task tree with the keys a tree has for a
-  // screen reader: Up and Down to the previous and next task, Home and End,
-  // Right opens a task's subtasks (or goes to the first), Left closes them
-  // (or goes to the parent). Enter and Space select the task (a button).
-  function treeKeys (e) {
-    const picks = [...$('tree').querySelectorAll('.pick')]
-    const i = picks.indexOf(document.activeElement)
-    if (i < 0 || e.altKey || e.ctrlKey || e.metaKey) return
-    const item = picks[i].closest('[role="treeitem"]')
-    const open = item.getAttribute('aria-expanded')
-    const id = picks[i].dataset.task
-    let to = null
-    switch (e.key) {
-      case 'ArrowDown': to = picks[i + 1]; break
-      case 'ArrowUp': to = picks[i - 1]; break
-      case 'Home': to = picks[0]; break
-      case 'End': to = picks[picks.length - 1]; break
-      case 'ArrowRight':
-        if (open === 'false') { setOpen(id, true); break }
-        if (open === 'true') to = picks[i + 1]
-        break
-      case 'ArrowLeft': {
-        if (open === 'true') { setOpen(id, false); break }
-        const parent = item.parentElement.closest('[role="treeitem"]')
-        if (parent) to = parent.querySelector('.pick')
-        break
-      }
-      default: return
-    }
-    e.preventDefault()
-    if (to) to.focus()
-  }
-
-  // setOpen opens or closes a task's subtasks, the focus staying on it.
-  async function setOpen (id, open) {
-    open ? state.collapsed.delete(id) : state.collapsed.add(id)
-    await refreshTasks()
-    const pick = $('tree').querySelector(`.pick[data-task="${CSS.escape(id)}"]`)
-    if (pick) pick.focus()
-  }
 
   // Messages from others are said to screen readers (one live region):
   // the author and the text, or how many when several come together.
@@ -1825,10 +1765,232 @@
     }
   }
 
+  // ---- many tasks --------------------------------------------------------
+  // The task tree is a virtual list: the tree is flattened into the rows
+  // that are visible (children of collapsed tasks left out), every row has
+  // the same height, and only the rows inside #tree's scroll viewport (and
+  // a few around) are in the DOM, so 10,000 tasks cost a few dozen nodes.
+  // Each row is a treeitem with its level, position and size (aria-level,
+  // -posinset, -setsize), as the whole tree is not in the DOM. Keyboard:
+  // arrows up/down move between rows, right/left expand/collapse (or go to
+  // the first child / the parent), Home/End, Enter/Space select.
+
+  const ROW = 34 // px, the height of a row (app.css .vrow)
+  const OVERSCAN = 8
+  const vtree = { rows: [], focus: 0, wired: false, shown: null } // shown: the selected task last scrolled to
+
+  function flatten (nodes, level, out) {
+    nodes.forEach((t, i) => {
+      out.push({ t, level, pos: i + 1, size: nodes.length, parent: out.parentIndex })
+      const open = !state.collapsed.has(t.id)
+      if (t.children.length && open) {
+        const saved = out.parentIndex
+        out.parentIndex = out.length - 1
+        flatten(t.children, level + 1, out)
+        out.parentIndex = saved
+      }
+    })
+    return out
+  }
+
+  function renderTree (tree) {
+    const root = $('tree')
+    const rows = []
+    rows.parentIndex = -1
+    vtree.rows = flatten(tree, 1, rows)
+    if (!vtree.wired) {
+      vtree.wired = true
+      root.addEventListener('scroll', () => requestAnimationFrame(drawRows))
+      root.addEventListener('keydown', treeKey)
+      window.addEventListener('resize', drawRows)
+    }
+    root.style.height = Math.min(vtree.rows.length * ROW, Math.max(window.innerHeight * 0.6, 8 * ROW)) + 'px'
+    const cur = vtree.rows.findIndex((r) => r.t.id === state.current)
+    if (vtree.focus >= vtree.rows.length) vtree.focus = Math.max(0, cur)
+    if (cur >= 0 && vtree.shown !== state.current) {
+      // A task selected (a click, the URL, a notification): its row in view.
+      vtree.shown = state.current
+      vtree.focus = cur
+      const top = cur * ROW
+      if (top < root.scrollTop || top + ROW > root.scrollTop + root.clientHeight) root.scrollTop = Math.max(0, top - root.clientHeight / 2)
+    }
+    drawRows()
+    showUnreadTotal(tree)
+  }
+
+  function drawRows () {
+    const root = $('tree')
+    const n = vtree.rows.length
+    const first = Math.max(0, Math.floor(root.scrollTop / ROW) - OVERSCAN)
+    const last = Math.min(n, Math.ceil((root.scrollTop + (root.clientHeight || 8 * ROW)) / ROW) + OVERSCAN)
+    const hadFocus = root.contains(document.activeElement)
+    const sizer = el('li', { role: 'none', class: 'vsizer' })
+    sizer.style.height = n * ROW + 'px'
+    const items = [sizer]
+    for (let i = first; i < last; i++) items.push(renderRow(vtree.rows[i], i))
+    root.replaceChildren(...items)
+    if (hadFocus) focusRow(vtree.focus, false)
+  }
+
+  function renderRow (r, i) {
+    const t = r.t
+    const open = !state.collapsed.has(t.id)
+    const li = el('li', {
+      role: 'treeitem', // named by its content: the title, and the unread count for screen readers
+      class: 'vrow',
+      'aria-level': String(r.level),
+      'aria-posinset': String(r.pos),
+      'aria-setsize': String(r.size),
+      'aria-selected': String(t.id === state.current),
+      'data-row': String(i)
+    })
+    li.style.top = i * ROW + 'px'
+    li.style.paddingLeft = (r.level - 1) * 1.1 + 'rem'
+    if (t.children.length) li.setAttribute('aria-expanded', String(open))
+    const toggle = el('button', {
+      type: 'button',
+      class: 'toggle',
+      tabindex: '-1',
+      'aria-label': (open ? 'Collapse ' : 'Expand ') + t.title,
+      text: open ? '▾' : '▸',
+      onclick: () => { vtree.focus = i; toggleRow(t, !open) }
+    })
+    toggle.hidden = t.children.length === 0
+    const pick = el('button', { type: 'button', class: 'pick', 'data-task': t.id, title: t.title, tabindex: i === vtree.focus ? '0' : '-1', onclick: () => { vtree.focus = i; select(t.id) } },
+      el('span', { class: 'title', text: t.title }), el('span', { class: 'hint', text: t.members > 1 ? ` · ${t.members}` : '' }))
+    if (t.unread > 0) {
+      pick.append(el('span', { class: 'unread', 'data-unread': String(t.unread) },
+        el('span', { 'aria-hidden': 'true', text: t.unread > 999 ? '999+' : String(t.unread) }),
+        el('span', { class: 'sr-only', text: ` ${t.unread} unread` })))
+    }
+    if (t.id === state.current) pick.setAttribute('aria-current', 'true')
+    li.append(el('div', { class: 'node' }, toggle, pick))
+    return li
+  }
+
+  function toggleRow (t, open) {
+    if (open) state.collapsed.delete(t.id)
+    else state.collapsed.add(t.id)
+    uiCollapsed(t.id, !open)
+    refreshTasks()
+  }
+
+  // focusRow moves the keyboard focus to row i, scrolling it into view.
+  function focusRow (i, scroll = true) {
+    const root = $('tree')
+    if (!vtree.rows.length) return
+    i = Math.max(0, Math.min(vtree.rows.length - 1, i))
+    vtree.focus = i
+    if (scroll) {
+      const top = i * ROW
+      if (top < root.scrollTop) root.scrollTop = top
+      else if (top + ROW > root.scrollTop + root.clientHeight) root.scrollTop = top + ROW - root.clientHeight
+      drawRows()
+      return
+    }
+    for (const b of root.querySelectorAll('.pick')) b.tabIndex = -1
+    const li = root.querySelector(`[data-row="${i}"] .pick`)
+    if (li) { li.tabIndex = 0; li.focus({ preventScroll: true }) }
+  }
+
+  function treeKey (e) {
+    const r = vtree.rows[vtree.focus]
+    if (!r) return
+    const open = r.t.children.length > 0 && !state.collapsed.has(r.t.id)
+    let to = null
+    switch (e.key) {
+      case 'ArrowDown': to = vtree.focus + 1; break
+      case 'ArrowUp': to = vtree.focus - 1; break
+      case 'Home': to = 0; break
+      case 'End': to = vtree.rows.length - 1; break
+      case 'PageDown': to = vtree.focus + 10; break
+      case 'PageUp': to = vtree.focus - 10; break
+      case 'ArrowRight':
+        if (r.t.children.length && !open) { toggleRow(r.t, true); e.preventDefault(); return }
+        if (open) to = vtree.focus + 1
+        break
+      case 'ArrowLeft':
+        if (open) { toggleRow(r.t, false); e.preventDefault(); return }
+        if (r.parent >= 0) to = r.parent
+        break
+      default: return
+    }
+    e.preventDefault()
+    if (to !== null) focusRow(to)
+  }
+
+  // ---- unread ------------------------------------------------------------
+  // tasks() gives each task its unread count (messages of others above this
+  // profile's read marks, kept by the module across reloads) and the id of
+  // the first unread message: the tree shows the count, the tab title the
+  // total, the timeline a "new" divider before the first unread message
+  // when a task is opened. While the tab is hidden, a message from someone
+  // else shows a notification (once the user allowed them with the button;
+  // never asked on load), at most one per task every few seconds.
+
+  const TITLE = document.title
+  const NOTIFY_EVERY = 5000 // ms between two notifications of a task
+  const notified = new Map() // task → when it was last notified
+
+  function showUnreadTotal (tree) {
+    let total = 0
+    const walk = (nodes) => nodes.forEach((t) => { total += t.unread || 0; walk(t.children) })
+    walk(tree)
+    document.title = total > 0 ? `(${total}) ${TITLE}` : TITLE
+  }
+
+  let unreadTimer = null
+  function refreshTasksSoon () {
+    if (!unreadTimer) unreadTimer = setTimeout(() => { unreadTimer = null; refreshTasks() }, 150)
+  }
+
+  // showDivider puts the "new" divider before the first unread message of
+  // task id (t: its tree entry as it was before the task was opened),
+  // loading older pages until it is there; returns the divider or null.
+  async function showDivider (id, t) {
+    const first = t && t.unread > 0 && t.firstUnread
+    if (!first) return null
+    for (let i = 0; i < 20 && !state.byId.has(first) && !state.atStart && state.current === id; i++) await loadOlder()
+    const m = state.byId.get(first)
+    if (!m || state.current !== id) return null
+    const d = el('li', { class: 'divider', role: 'separator', 'aria-label': `${t.unread} new messages` }, el('span', { text: 'new' }))
+    $('timeline').insertBefore(d, m.node)
+    return d
+  }
+
+  function watchUnread (app) {
+    app.on('unread', refreshTasksSoon)
+    app.on('message', notifyMessage)
+    const btn = $('notify')
+    const show = () => { btn.hidden = !('Notification' in window) || Notification.permission !== 'default' }
+    show()
+    btn.addEventListener('click', async () => {
+      try { await Notification.requestPermission() } catch (_) {}
+      show()
+    })
+  }
+
+  function notifyMessage (ev) {
+    const m = ev.message
+    if (!m || !document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return
+    if (m.head[0] === state.app.id || m.type === 'receipt') return
+    const last = notified.get(ev.task) || 0
+    if (Date.now() - last < NOTIFY_EVERY) return
+    notified.set(ev.task, Date.now())
+    const t = state.tasks.get(ev.task)
+    const author = m.name || who(m.head[0])
+    const body = m.type === 'chat' ? clip((m.data && m.data.text) || '', 120) : (text(m) || '')
+    try {
+      const n = new Notification(clip(t ? t.title : 'task-messenger', 80), { body: `${clip(author, 40)}: ${body}`, tag: `task-${ev.task}` })
+      n.onclick = () => { window.focus(); select(ev.task); n.close() }
+    } catch (_) {} // a browser that allows them only from a service worker
+  }
+
   async function main () {
     registerWorker()
     $('me-name').textContent = profile
     const tm = await window.taskmessenger.ready
+    window.taskmessenger.moduleAt = performance.now() // ---- many tasks ----: the page's budget starts here
     const opts = { profile }
     if (params.has('webrtc')) opts.webrtc = params.get('webrtc') !== '0'
     // A link can carry ?relay= and ?devtools=, but anyone can send a link:
@@ -1861,7 +2023,7 @@
     app.on('message', onMessage)
     setupStorage(app)
     app.on('message', announce)
-    $('tree').addEventListener('keydown', treeKeys)
+    watchUnread(app) // ---- unread ----
     app.on('task', () => refreshTasks())
     app.on('removed', () => refreshTasks())
     app.on('member', (ev) => { if (ev.task === state.current) refreshMembersSoon(); refreshTasks() })

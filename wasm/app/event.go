@@ -30,6 +30,8 @@ import (
 //	               person, device the device 'added' or 'revoked')
 //	link         → {type, state, device, label, error}   (EventLink: the pairing
 //	               code this device shows; state 'waiting', 'linked', 'failed')
+//	unread       → {type, task}   (room.EventUnread: the task's unread count
+//	               changed; app.tasks() gives it)
 //
 // Zero fields are left out of the JSON.
 type Event struct {

@@ -446,7 +446,7 @@ func (ja *jsApp) close() error {
 
 // on is app.on(event, fn) for 'message', 'task', 'member', 'peer',
 // 'error', 'equivocation', 'fork', 'receipt', 'restore', 'mirror', 'device',
-// 'link', 'tab'; it
+// 'link', 'tab', 'unread'; it
 // returns a function that removes fn.
 func (ja *jsApp) on(args []js.Value) any {
 	if len(args) < 2 || args[0].Type() != js.TypeString || args[1].Type() != js.TypeFunction {
@@ -455,6 +455,7 @@ func (ja *jsApp) on(args []js.Value) any {
 	ev := room.EventType(args[0].String())
 	switch ev {
 	case room.EventMessage, room.EventTask, room.EventMember, room.EventPeer, room.EventError, room.EventEquivocation, room.EventFork, room.EventReceipt, room.EventRestore, room.EventRemoved, room.EventMirror, room.EventDevice, app.EventLink, eventTab, room.EventName:
+	case room.EventUnread: // a task's unread count changed: app.tasks() (room/unread.go)
 	default:
 		return jsutil.NewError(fmt.Errorf("on: unknown event %q: use message, task, member, peer, error, equivocation, fork, receipt, restore, removed, mirror, device, link, tab or name", ev))
 	}

@@ -239,6 +239,7 @@ func (m *Messenger) startSyncLocked(c *conn) {
 		m.wg.Add(1) // the session's goroutine holds m.wg above zero
 		go func() {
 			defer m.wg.Done()
+			m.ensureWith(c.peer, func(*task, *member) bool { return true }) // the forked book's task may be lazy
 			m.forked(c.peer, book)
 			m.heal(c.peer, book, fork)
 		}()

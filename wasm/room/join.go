@@ -300,10 +300,11 @@ func (m *Messenger) onAnswer(c *conn, w wire) {
 // pairAll sends a join on a new port for every task the peer is a member
 // of whose two books are not both there yet.
 func (m *Messenger) pairAll(c *conn) {
+	m.ensureWith(c.peer, unpairedLazy)
 	m.mu.Lock()
 	var ws []wire
 	for _, t := range m.tasks {
-		if mb := t.members[c.peer]; mb != nil && (mb.out == nil || mb.in == nil) {
+		if mb := t.members[c.peer]; mb != nil && t.ready && (mb.out == nil || mb.in == nil) {
 			ws = append(ws, m.joinForLocked(t.id, c.peer, nil))
 		}
 	}
@@ -326,7 +327,7 @@ func (m *Messenger) repair() {
 			continue
 		}
 		for _, t := range m.tasks {
-			if mb := t.members[peer]; mb != nil && (mb.out == nil || mb.in == nil) {
+			if mb := t.members[peer]; mb != nil && (t.lazy && unpairedLazy(t, mb) || t.ready && (mb.out == nil || mb.in == nil)) {
 				cs = append(cs, c)
 				break
 			}
@@ -572,22 +573,31 @@ func (m *Messenger) ensureTask(ctx context.Context, id TaskID, title string, par
 	m.mu.Unlock()
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
-	if t.log == nil {
-		if err := m.load(ctx, t); err != nil {
-			return nil, false, err
-		}
+	if err := m.ensure(ctx, t); err != nil {
+		return nil, false, err
 	}
 	return t, true, nil
 }
 
+// task returns the task id with its books open (opening them if it is
+// lazy: lazy.go), nil if the profile has no such task, or is making or
+// joining it.
 func (m *Messenger) task(id TaskID) *task {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	t := m.tasks[id]
-	if t == nil || t.log == nil {
+	known := t != nil && t.knownLocked()
+	ready := known && t.ready
+	m.mu.Unlock()
+	switch {
+	case ready:
+		return t
+	case !known:
 		return nil
 	}
-	return t
+	if t, ok := m.ensureID(id); ok {
+		return t
+	}
+	return nil
 }
 
 func (m *Messenger) isMember(t *task, id identity.ID) bool {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,6 +154,9 @@ type Messenger struct {
 	presence map[identity.ID]presence
 	refusals map[pendingKey]string
 	closed   bool
+	// unreadLog is the unread book (unread.go): the worker's, and Close's
+	// once the worker ended.
+	unreadLog unreadLog
 }
 
 type bookRef struct {
@@ -194,6 +199,11 @@ type task struct {
 	edits      map[Ref]*edited                          // messages edited or deleted (edits.go)
 	left       map[identity.ID]bool                     // members who left (leave.go); nil: none
 	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
+	// lazy: known from the tasks book at open, its books not opened yet;
+	// ready: its books are open (lazy.go).
+	lazy, ready bool
+	lmu         sync.Mutex  // serialises opening its books (lazy.go); taken after wmu, never before
+	unread      unreadState // its unread messages (unread.go)
 }
 
 func newTask(id TaskID, title string, parent *TaskID, host identity.ID, created int64) *task {
@@ -307,6 +317,8 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	if err := m.setDevice(cfg.Device); err != nil {
 		return nil, err
 	}
+	// Tasks opened on demand during Open (a link, a recall) use it.
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 	// Every page the room writes is sealed from here on (sealing.go), also
 	// after Close: a write racing it is sealed all the same.
 	m.db.SetSealer(m.sealPage)
@@ -334,12 +346,10 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 			return nil, err
 		}
 	}
-	for _, id := range m.order {
-		if err := m.load(ctx, m.tasks[id]); err != nil {
-			return nil, err
-		}
+	m.deferTasks()
+	if err := m.replayUnread(ctx); err != nil {
+		return nil, err
 	}
-	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.unhook = m.db.Subscribe(m.onDBEvent)
 	loading := m.receiptsToLoad()
 	m.wg.Add(2)
@@ -359,8 +369,9 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	return m, nil
 }
 
-// load opens a task's books at open and repairs the books to members that
-// a crash left behind the log.
+// load opens a task's books (at open, when made or joined, or on demand:
+// lazy.go) and repairs the books to members that a crash left behind the
+// log. Its caller holds t.lmu, or t is not shared yet.
 func (m *Messenger) load(ctx context.Context, t *task) error {
 	log, err := m.db.Author(ctx, logName(m.self, t.id), genesisMeta{Task: t.id}.encode())
 	if err != nil {
@@ -370,39 +381,63 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 	m.mu.Lock()
 	t.log = log
 	t.raiseLocked(m.self, min(clock, MaxClock))
+	mbs := slices.Collect(maps.Values(t.members))
 	m.mu.Unlock()
-	for _, mb := range t.members {
-		if b, err := m.db.Get(ctx, m.db.BookKey(succName(m.self, m.PersonOf(mb.id), t.id, mb.outGen))); err == nil {
-			mb.out = b
-			if err := m.catchUp(ctx, t, mb); err != nil {
-				return err
-			}
-		} else if !errors.Is(err, journal.ErrNotFound) {
+	for _, mb := range mbs {
+		if err := m.loadMember(ctx, t, mb); err != nil {
 			return err
 		}
-		if !mb.inKey.IsZero() {
-			if mb.in, err = m.db.ReaderFrom(ctx, mb.inKey, mb.id); err != nil {
-				return fmt.Errorf("room: task %s: book of %s: %w", t.id, mb.id.Short(), err)
-			}
-			m.mu.Lock()
-			m.replica[mb.inKey] = bookRef{t.id, mb.id, 0}
-			src := markedSource{m.sourceLocked(t, mb.in, mb.id, 0), t.refused[mb.id], renumbering{}}
-			m.mu.Unlock()
-			clock := lastClock(ctx, src) // accepted when it arrived (a refused page reads as invalid, clock 0)
-			m.mu.Lock()
-			t.raiseLocked(mb.id, min(clock, MaxClock))
-			m.mu.Unlock()
+	}
+	m.mu.Lock()
+	t.ready, t.lazy = true, false
+	m.mu.Unlock()
+	return nil
+}
+
+// loadMember opens the books between this profile and a member of t.
+func (m *Messenger) loadMember(ctx context.Context, t *task, mb *member) error {
+	m.mu.Lock()
+	outName := succName(m.self, m.personLocked(mb.id), t.id, mb.outGen)
+	inKey, next := mb.inKey, slices.Clone(mb.next)
+	m.mu.Unlock()
+	if b, err := m.db.Get(ctx, m.db.BookKey(outName)); err == nil {
+		m.mu.Lock()
+		mb.out = b
+		m.mu.Unlock()
+		if err := m.catchUp(ctx, t, mb); err != nil {
+			return err
 		}
-		for _, s := range mb.next {
-			if s.book, err = m.db.ReaderFrom(ctx, s.key, mb.id); err != nil {
-				return fmt.Errorf("room: task %s: successor book of %s: %w", t.id, mb.id.Short(), err)
-			}
-			clock := lastClock(ctx, m.sourceOf(t, s.book, mb.id, s.shift))
-			m.mu.Lock()
-			m.replica[s.key] = bookRef{t.id, mb.id, s.gen}
-			t.raiseLocked(mb.id, min(clock, MaxClock))
-			m.mu.Unlock()
+	} else if !errors.Is(err, journal.ErrNotFound) {
+		return err
+	}
+	if !inKey.IsZero() {
+		in, err := m.db.ReaderFrom(ctx, inKey, mb.id)
+		if err != nil {
+			return fmt.Errorf("room: task %s: book of %s: %w", t.id, mb.id.Short(), err)
 		}
+		m.mu.Lock()
+		mb.in = in
+		m.replica[inKey] = bookRef{t.id, mb.id, 0}
+		src := markedSource{m.sourceLocked(t, mb.in, mb.id, 0), t.refused[mb.id], renumbering{}}
+		m.mu.Unlock()
+		clock := lastClock(ctx, src) // accepted when it arrived (a refused page reads as invalid, clock 0)
+		m.mu.Lock()
+		t.raiseLocked(mb.id, min(clock, MaxClock))
+		m.mu.Unlock()
+	}
+	for _, s := range next {
+		b, err := m.db.ReaderFrom(ctx, s.key, mb.id)
+		if err != nil {
+			return fmt.Errorf("room: task %s: successor book of %s: %w", t.id, mb.id.Short(), err)
+		}
+		m.mu.Lock()
+		s.book = b
+		m.mu.Unlock()
+		clock := lastClock(ctx, m.sourceOf(t, s.book, mb.id, s.shift))
+		m.mu.Lock()
+		m.replica[s.key] = bookRef{t.id, mb.id, s.gen}
+		t.raiseLocked(mb.id, min(clock, MaxClock))
+		m.mu.Unlock()
 	}
 	return nil
 }
@@ -443,6 +478,7 @@ func (m *Messenger) Close() error {
 		c.mux.Close()
 	}
 	m.wg.Wait()
+	m.flushUnread(context.Background(), true)
 	return nil
 }
 
@@ -539,6 +575,7 @@ func (m *Messenger) work() {
 			return
 		case <-tick.C:
 			m.repair()
+			m.flushUnread(m.ctx, false)
 			continue
 		case <-m.wake:
 		}
@@ -551,10 +588,14 @@ func (m *Messenger) work() {
 		}
 		m.flushDigests()
 		m.flushReceipts()
+		m.flushUnread(m.ctx, false)
 	}
 }
 
 func (m *Messenger) received(ev journal.Event) {
+	if !m.openFor(ev.Book) {
+		return
+	}
 	m.mu.Lock()
 	ref, ok := m.replica[ev.Book]
 	t := m.tasks[ref.task]
@@ -613,6 +654,7 @@ func (m *Messenger) received(ev journal.Event) {
 		}
 		m.learnName(m.ctx, t, msg)
 		msg = m.onEdit(m.ctx, t, ref.peer, msg)
+		m.countUnread(t, ref.peer, msg)
 		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg})
 		switch msg.Type {
 		case TypeMember, TypeJoin:

@@ -145,8 +145,8 @@ func (m *Messenger) FinishRecall() {
 func (m *Messenger) recallStatusLocked() RestoreStatus {
 	st := RestoreStatus{ID: m.self, Active: m.recall.on, Restored: !m.recall.on, Answered: []identity.ID{}, Waiting: []identity.ID{}}
 	for _, t := range m.tasks {
-		if t.log != nil {
-			st.Tasks++ // opened: its timeline reads
+		if t.knownLocked() {
+			st.Tasks++ // opened (or lazy): its timeline reads
 		}
 	}
 	for id := range m.recall.answered {
@@ -280,9 +280,7 @@ func (m *Messenger) takeRecalled(ctx context.Context, peer identity.ID, lt *Link
 	t = m.tasks[lt.ID]
 	m.mu.Unlock()
 	t.wmu.Lock()
-	if t.log == nil {
-		err = m.load(ctx, t)
-	}
+	err = m.ensure(ctx, t)
 	t.wmu.Unlock()
 	if err != nil {
 		return err

@@ -191,18 +191,25 @@ func (m *Messenger) MarkRead(id TaskID, ref Ref) error {
 		return nil // one's own messages are read
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if t.members[ref.By] == nil {
+		m.mu.Unlock()
 		return fmt.Errorf("room: %s is not a member of task %s", ref.By.Short(), id)
 	}
 	rs := t.receipts[ref.By]
-	if rs == nil || ref.Mid > rs.read {
+	moved := rs == nil || ref.Mid > rs.read
+	if moved {
 		t.oweLocked(ref.By)
 		t.receipts[ref.By].read = ref.Mid
+		t.noteReadLocked(ref.By, ref.Mid) // unread.go
 		select {
 		case m.wake <- struct{}{}:
 		default:
 		}
+	}
+	m.mu.Unlock()
+	if moved {
+		m.recountUnread(m.ctx, t)
+		m.flushUnread(m.ctx, true) // unread.go
 	}
 	return nil
 }

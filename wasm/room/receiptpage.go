@@ -204,7 +204,7 @@ func (m *Messenger) receiptsToLoad() []*task {
 	defer m.mu.Unlock()
 	ts := make([]*task, 0, len(m.order))
 	for _, id := range m.order {
-		if t := m.tasks[id]; t != nil && t.log != nil {
+		if t := m.tasks[id]; t != nil && t.ready {
 			t.pages.loading = true
 			ts = append(ts, t)
 		}

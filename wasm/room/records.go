@@ -198,9 +198,8 @@ func (m *Messenger) replay(ctx context.Context) error {
 		}
 		ps := m.privateSeal(m.tasksLog.Key())
 		for i, p := range pages {
-			var r record
-			p, err := ps.open(start+uint64(i), p)
-			if err != nil || len(p) > maxRecord || json.Unmarshal(p, &r) != nil {
+			r, err := m.openRecord(ps, start+uint64(i), p)
+			if err != nil {
 				m.log.Warn("room: skipping a bad tasks record", "index", start+uint64(i))
 				continue
 			}

@@ -360,11 +360,12 @@ func (m *Messenger) rekeyOnOpen(c *conn) {
 
 // onRekey takes the secrets the task's creator gives.
 func (m *Messenger) onRekey(c *conn, w wire) {
+	m.task(w.Task) // opens it if lazy (lazy.go)
 	m.mu.Lock()
 	t := m.tasks[w.Task]
 	// From the task's minter, or another device of its person (its
 	// revocation may reach this profile after the secret it made).
-	ok := t != nil && t.log != nil && t.members[c.peer] != nil &&
+	ok := t != nil && t.ready && t.members[c.peer] != nil &&
 		(m.minterLocked(t) == c.peer || m.personLocked(c.peer) == m.personLocked(t.creatorLocked()))
 	m.mu.Unlock()
 	if !ok {

@@ -263,7 +263,7 @@ func (m *Messenger) mayHoldLocked(peer identity.ID) bool {
 	for _, t := range m.tasks {
 		if mb := t.members[peer]; mb != nil {
 			member = true
-			if mb.out == nil {
+			if mb.out == nil && !t.lazy { // a lazy task's books were opened before
 				return true
 			}
 		}
@@ -299,6 +299,7 @@ func (m *Messenger) onRestoreAsk(ctx context.Context, c *conn) {
 		return
 	}
 	c.restoreAnswered = true
+	m.ensureWith(c.peer, func(*task, *member) bool { return true })
 	type job struct {
 		w  wire
 		in *journal.Book

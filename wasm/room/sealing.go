@@ -186,7 +186,7 @@ func (m *Messenger) sealPage(key identity.ID, name string, index uint64, page []
 // a or r) under its task's secret (plain while the task has none). ok is
 // false for any other book, which the room neither writes nor reads.
 func (m *Messenger) sealNamed(key identity.ID, name string) (ps pageSeal, ok bool, err error) {
-	if name == tasksBook || name == uiBook || name == journal.AuditName {
+	if name == tasksBook || name == uiBook || name == unreadBook || name == journal.AuditName {
 		return m.privateSeal(key), true, nil
 	}
 	parts := strings.Split(strings.SplitN(name, ".", 2)[0], "-")

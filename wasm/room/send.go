@@ -28,13 +28,17 @@ type TaskInfo struct {
 	RemovedBy *identity.ID `json:"removedBy,omitempty"`
 	// Epoch of the secret this profile seals the task's pages with.
 	Epoch uint32 `json:"epoch"`
+	// Unread: the messages of others above this profile's read marks;
+	// FirstUnread: the id of the first of them, "" if none (unread.go).
+	Unread      int    `json:"unread"`
+	FirstUnread string `json:"firstUnread"`
 }
 
 func (m *Messenger) info(t *task) TaskInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	info := TaskInfo{ID: t.id, Title: t.title, Parent: t.parent, Host: t.host, Created: t.created, Members: len(t.members) + 1,
-		Creator: t.creatorLocked(), Epoch: t.epoch}
+		Creator: t.creatorLocked(), Epoch: t.epoch, Unread: t.unread.n, FirstUnread: t.unread.firstID}
 	if !t.removedBy.IsZero() {
 		by := t.removedBy
 		info.RemovedBy = &by
@@ -47,7 +51,7 @@ func (m *Messenger) Tasks() []TaskInfo {
 	m.mu.Lock()
 	ts := make([]*task, 0, len(m.order))
 	for _, id := range m.order {
-		if t := m.tasks[id]; t.log != nil {
+		if t := m.tasks[id]; t.knownLocked() {
 			ts = append(ts, t)
 		}
 	}

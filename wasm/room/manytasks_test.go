@@ -1,0 +1,131 @@
+package room
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// lazy reports whether n's task id is known and its books not opened.
+func (n *node) lazy(id TaskID) bool {
+	n.Messenger.mu.Lock()
+	defer n.Messenger.mu.Unlock()
+	t := n.Messenger.tasks[id]
+	return t != nil && t.lazy && !t.ready
+}
+
+// readAll marks every message of task as read at n.
+func (n *node) readAll(task TaskID) {
+	n.t.Helper()
+	msgs, err := n.Timeline(testCtx(n.t), task, nil, MaxPage)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if m.Head.By != n.ID() {
+			if err := n.MarkRead(task, Ref{By: m.Head.By, Mid: m.Head.Mid}); err != nil {
+				n.t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestLazyTasks: after a reopen no task's books are open; a message in
+// one opens it (news), and writing, listing members and inviting in
+// another opens that one on demand.
+func TestLazyTasks(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	var ids []TaskID
+	for _, title := range []string{"Roof", "Garden", "Cellar"} {
+		task, err := bob.CreateTask(testCtx(t), title, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ana.join(bob, task.ID)
+		ids = append(ids, task.ID)
+	}
+	for _, id := range ids {
+		eventually(t, "paired", func() bool { return ana.paired(id, 1) && bob.paired(id, 1) })
+	}
+	ana.stop()
+	ana.start()
+	if got := len(ana.Tasks()); got != 3 {
+		t.Fatalf("Ana lists %d tasks after reopening, want 3", got)
+	}
+	for _, id := range ids {
+		if !ana.lazy(id) {
+			t.Fatalf("task %s was opened at open", id)
+		}
+	}
+
+	// News: Bob writes in the garden; Ana's copy opens and shows it.
+	bob.send(ids[1], "water the roses", nil)
+	eventually(t, "Bob's message at Ana", func() bool { return !ana.lazy(ids[1]) && ana.hasChat(ids[1], bob.ID(), "water the roses") })
+
+	// On demand: Ana writes in the cellar, lists its members, invites.
+	ana.send(ids[2], "the lights are out", nil)
+	eventually(t, "Ana's message at Bob", func() bool { return bob.hasChat(ids[2], ana.ID(), "the lights are out") })
+	if ms, err := ana.Members(ids[0]); err != nil || len(ms) != 2 {
+		t.Fatalf("members of a lazy task: %v, %v", ms, err)
+	}
+	if _, err := ana.Invite(testCtx(t), ids[0], InviteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUnreadSurvivesReopen: messages of others count as unread until read;
+// the count and the first unread message are kept across a reopen, without
+// opening the task, and the read marks too.
+func TestUnreadSurvivesReopen(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Roof", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	eventually(t, "paired", func() bool { return ana.paired(task.ID, 1) && bob.paired(task.ID, 1) })
+	eventually(t, "Ana's join at Bob", func() bool { return strings.Contains(strings.Join(bob.lines(task.ID), "\n"), " join ") })
+	ana.readAll(task.ID)
+	bob.readAll(task.ID)
+	if n, first := ana.Unread(task.ID); n != 0 || first != "" {
+		t.Fatalf("after reading all: %d unread, first %q", n, first)
+	}
+	one := bob.send(task.ID, "one", nil)
+	bob.send(task.ID, "two", nil)
+	ana.send(task.ID, "mine", nil) // one's own: never unread
+	firstID := Ref{By: one.Head.By, Mid: one.Head.Mid}.String()
+	eventually(t, "two unread at Ana", func() bool {
+		n, first := ana.Unread(task.ID)
+		return n == 2 && first == firstID
+	})
+	eventually(t, "one unread at Bob (Ana's)", func() bool { n, _ := bob.Unread(task.ID); return n == 1 }, func() string {
+		n, first := bob.Unread(task.ID)
+		return fmt.Sprintf("Bob: %d unread, first %s; timeline:\n%s", n, first, strings.Join(bob.lines(task.ID), "\n"))
+	})
+
+	ana.stop()
+	ana.start()
+	if n, first := ana.Unread(task.ID); n != 2 || first != firstID || !ana.lazy(task.ID) {
+		t.Fatalf("after reopening: %d unread, first %q, lazy %v; want 2, %q, true", n, first, ana.lazy(task.ID), firstID)
+	}
+	if info := ana.Tasks()[0]; info.Unread != 2 || info.FirstUnread != firstID {
+		t.Fatalf("Tasks: %+v", info)
+	}
+	ana.readAll(task.ID) // opens it, counts again, reads
+	if n, first := ana.Unread(task.ID); n != 0 || first != "" {
+		t.Fatalf("after reading: %d unread, first %q", n, first)
+	}
+	ana.stop()
+	ana.start()
+	if n, _ := ana.Unread(task.ID); n != 0 {
+		t.Fatalf("after reading and reopening: %d unread", n)
+	}
+	if _, err := ana.Timeline(testCtx(t), task.ID, nil, 1); err != nil { // opens it: counted from the books
+		t.Fatal(err)
+	}
+	if n, _ := ana.Unread(task.ID); n != 0 {
+		t.Fatalf("counted from the books after reopening: %d unread (the read marks were lost)", n)
+	}
+}

@@ -1,0 +1,338 @@
+package room
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+)
+
+// Unread messages. A task's unread count is the number of messages of
+// other persons that its timeline shows (chat and system lines: every
+// type but receipt pages) numbered above this profile's read mark of
+// their author (MarkRead); the first unread message is the oldest of them
+// in timeline order.
+//
+// An open task counts exactly: when its books open (ensure, lazy.go) and
+// after each read mark, the messages above the marks are read back from
+// the members' books (as many as are unread); each message that arrives
+// after adds one. A lazy task (its books not opened: lazy.go) shows the
+// count it had when it was last written down: the private book "unread"
+// keeps, for every task whose count or read marks changed, a record
+//
+//	{"v":1, "tasks":{"<task>":{"n":3, "first":"<by>/<mid>", "read":{"<author>":mid,…}}, …}}
+//
+// (the whole state of each task named; a later record replaces an earlier
+// one), written by the worker at most once per unreadEvery and at Close,
+// sealed like the tasks book and never replicated. Replayed at open, it
+// gives the counts of all tasks without opening any task's books; the
+// read marks in it survive a reload even when no receipt page carried
+// them (the receipt went on the wire). The book only grows (one record per
+// unreadEvery while messages arrive or are read); see docs/manytasks.md.
+const unreadBook = "unread"
+
+// unreadEvery is the least time between two records of the unread book.
+const unreadEvery = time.Second
+
+// unreadPerRecord bounds the tasks in one record (a page stays small).
+const unreadPerRecord = 40
+
+// EventUnread: Task's unread count changed (TaskInfo.Unread, .FirstUnread).
+const EventUnread EventType = "unread"
+
+// unreadState is a task's unread messages. Guarded by Messenger.mu.
+type unreadState struct {
+	n       int
+	first   Key    // the first unread message; zero with n == 0
+	firstID string // its id, "by/mid"
+	// upTo: each author's messages below this mid are counted (an open
+	// task's; received adds the ones above).
+	upTo map[identity.ID]uint64
+	// read: the read marks of each author, as written in the unread book.
+	read  map[identity.ID]uint64
+	dirty bool // changed since the last record
+}
+
+// unreadRecord is a record of the unread book.
+type unreadRecord struct {
+	V     int                    `json:"v"`
+	Tasks map[string]unreadEntry `json:"tasks"`
+}
+
+type unreadEntry struct {
+	N     int               `json:"n"`
+	First string            `json:"first,omitempty"`
+	Read  map[string]uint64 `json:"read,omitempty"`
+}
+
+// unreadLog holds the unread book (immutable after Open) and when it was
+// last written (guarded by mu, which serialises the writes).
+type unreadLog struct {
+	book *journal.Book
+	mu   sync.Mutex
+	last time.Time
+}
+
+// replayUnread opens the unread book and takes its records. Called during
+// Open.
+func (m *Messenger) replayUnread(ctx context.Context) error {
+	b, err := m.db.Author(ctx, unreadBook, []byte(`{"app":"task-messenger","of":"unread"}`))
+	if err != nil {
+		return fmt.Errorf("room: open unread: %w", err)
+	}
+	m.unreadLog.book = b
+	n := b.Len()
+	ps := m.privateSeal(b.Key())
+	for start := uint64(1); start < n; start += 1024 {
+		end := min(start+1024, n)
+		pages, err := b.GetRange(ctx, start, end)
+		if err != nil {
+			return fmt.Errorf("room: read unread: %w", err)
+		}
+		m.mu.Lock()
+		for i, p := range pages {
+			var r unreadRecord
+			if p, err := ps.open(start+uint64(i), p); err != nil || json.Unmarshal(p, &r) != nil {
+				m.log.Warn("room: skipping a bad unread record", "index", start+uint64(i))
+				continue
+			}
+			m.takeUnreadLocked(r)
+		}
+		m.mu.Unlock()
+	}
+	return nil
+}
+
+// takeUnreadLocked applies a record of the unread book. Called with m.mu
+// held.
+func (m *Messenger) takeUnreadLocked(r unreadRecord) {
+	for s, e := range r.Tasks {
+		id, err := ParseTaskID(s)
+		t := m.tasks[id]
+		if err != nil || t == nil || e.N < 0 {
+			continue
+		}
+		u := &t.unread
+		u.n, u.firstID, u.first = e.N, "", Key{}
+		if ref, err := ParseRef(e.First); err == nil && e.N > 0 {
+			u.firstID = ref.String()
+		}
+		u.read = make(map[identity.ID]uint64, len(e.Read))
+		for a, mid := range e.Read {
+			if id, err := identity.ParseID(a); err == nil {
+				u.read[id] = mid
+			}
+		}
+	}
+}
+
+// Unread returns task id's unread count and first unread message's id
+// ("" if none), without opening its books.
+func (m *Messenger) Unread(id TaskID) (int, string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.tasks[id]
+	if t == nil {
+		return 0, ""
+	}
+	return t.unread.n, t.unread.firstID
+}
+
+// countsLocked reports whether author's messages count as unread: another
+// person's. Called with m.mu held.
+func (m *Messenger) countsLocked(author identity.ID) bool {
+	return m.personLocked(author) != m.person && author != m.self
+}
+
+// countUnread counts a message of author that arrived in open task t.
+func (m *Messenger) countUnread(t *task, author identity.ID, msg Message) {
+	m.mu.Lock()
+	u := &t.unread
+	mid := msg.Head.Mid
+	if !shownLine(msg.Type) || !m.countsLocked(author) || mid < u.upTo[author] {
+		m.mu.Unlock()
+		return
+	}
+	if u.upTo == nil {
+		u.upTo = make(map[identity.ID]uint64)
+	}
+	u.upTo[author] = mid + 1
+	counted := mid > m.readMarkLocked(t, author)
+	if counted {
+		u.addLocked(msg)
+	}
+	m.mu.Unlock()
+	if counted {
+		m.emit(Event{Type: EventUnread, Task: t.id})
+	}
+}
+
+// addLocked adds an unread message.
+func (u *unreadState) addLocked(msg Message) {
+	u.n++
+	u.dirty = true
+	if k := msg.Key(); u.firstID == "" || k.Compare(u.first) < 0 {
+		u.first, u.firstID = k, Ref{By: msg.Head.By, Mid: msg.Head.Mid}.String()
+	}
+}
+
+// readMarkLocked is this profile's read mark of author's messages in t:
+// its receipt state's, or the unread book's. Called with m.mu held.
+func (m *Messenger) readMarkLocked(t *task, author identity.ID) uint64 {
+	r := t.unread.read[author]
+	if rs := t.receipts[author]; rs != nil {
+		r = max(r, rs.read)
+	}
+	return r
+}
+
+// noteReadLocked keeps a read mark for the unread book. Called with m.mu
+// held.
+func (t *task) noteReadLocked(author identity.ID, mid uint64) {
+	u := &t.unread
+	if u.read == nil {
+		u.read = make(map[identity.ID]uint64)
+	}
+	if mid > u.read[author] {
+		u.read[author] = mid
+		u.dirty = true
+	}
+}
+
+// recountUnread counts open task t's unread messages again from its
+// members' books: the messages above each author's read mark. A message
+// that arrived while it read (counted by received into the state it
+// replaces) makes it count again.
+func (m *Messenger) recountUnread(ctx context.Context, t *task) {
+	for try := 0; ; try++ {
+		if m.recountOnce(ctx, t, try == 2) {
+			return
+		}
+	}
+}
+
+// recountOnce is one count of recountUnread; false if a message arrived
+// meanwhile and it was not kept (unless last).
+func (m *Messenger) recountOnce(ctx context.Context, t *task, last bool) bool {
+	type src struct {
+		author identity.ID
+		read   uint64
+		books  []BookSource
+	}
+	m.mu.Lock()
+	var srcs []src
+	for id, mb := range t.members {
+		if !m.countsLocked(id) || mb.in == nil {
+			continue
+		}
+		s := src{author: id, read: m.readMarkLocked(t, id)}
+		s.books = append(s.books, m.sourceLocked(t, mb.in, id, 0))
+		for _, n := range mb.next {
+			if n.book != nil {
+				s.books = append(s.books, m.sourceLocked(t, n.book, id, n.shift))
+			}
+		}
+		srcs = append(srcs, s)
+	}
+	m.mu.Unlock()
+	var u unreadState
+	u.upTo = make(map[identity.ID]uint64)
+	for _, s := range srcs {
+		for _, b := range s.books {
+			n, err := b.Len(ctx)
+			if err != nil {
+				continue
+			}
+			from := int(max(s.read+1, b.Shift) - b.Shift)
+			for start := from; start < n; start += 256 {
+				msgs, err := b.GetRange(ctx, start, min(n, start+256))
+				if err != nil {
+					break
+				}
+				for _, msg := range msgs {
+					if shownLine(msg.Type) && msg.Head.Mid > s.read {
+						u.addLocked(msg)
+					}
+				}
+			}
+			u.upTo[s.author] = max(u.upTo[s.author], b.Shift+uint64(n))
+		}
+	}
+	m.mu.Lock()
+	old := t.unread
+	for a, up := range old.upTo {
+		if up > u.upTo[a] && !last {
+			m.mu.Unlock()
+			return false
+		}
+	}
+	changed := old.n != u.n || old.firstID != u.firstID
+	u.read, u.dirty = old.read, old.dirty || changed
+	t.unread = u
+	m.mu.Unlock()
+	if changed {
+		m.emit(Event{Type: EventUnread, Task: t.id})
+	}
+	return true
+}
+
+// flushUnread writes the unread state of the tasks that changed into the
+// unread book, if unreadEvery passed since the last record (or now, if
+// force). Run by the worker, after a read mark (MarkRead: a reload right
+// after must not lose it), and at Close.
+func (m *Messenger) flushUnread(ctx context.Context, force bool) {
+	if m.unreadLog.book == nil {
+		return
+	}
+	m.unreadLog.mu.Lock()
+	defer m.unreadLog.mu.Unlock()
+	if !force && time.Since(m.unreadLog.last) < unreadEvery {
+		return
+	}
+	m.mu.Lock()
+	var pages [][]byte
+	r := unreadRecord{V: 1, Tasks: make(map[string]unreadEntry)}
+	add := func() {
+		if b, err := json.Marshal(r); err == nil && len(r.Tasks) > 0 {
+			pages = append(pages, b)
+		}
+		r.Tasks = make(map[string]unreadEntry)
+	}
+	for _, id := range m.order {
+		t := m.tasks[id]
+		u := &t.unread
+		if !u.dirty {
+			continue
+		}
+		u.dirty = false
+		e := unreadEntry{N: u.n, First: u.firstID, Read: make(map[string]uint64, len(u.read))}
+		for a, mid := range u.read {
+			e.Read[a.String()] = mid
+		}
+		r.Tasks[id.String()] = e
+		if len(r.Tasks) == unreadPerRecord {
+			add()
+		}
+	}
+	add()
+	m.mu.Unlock()
+	if len(pages) == 0 {
+		return
+	}
+	m.unreadLog.last = time.Now()
+	// Not cancelled by Close: a record being written is finished.
+	if _, err := m.unreadLog.book.Append(context.WithoutCancel(ctx), pages...); err != nil {
+		m.fail(fmt.Errorf("room: write unread: %w", err))
+	}
+}
+
+// shownLine tells whether a message of type typ is a line of the timeline
+// the user reads (and so may be unread): not a receipt, nor an edit or a
+// delete (they change a line, edits.go).
+func shownLine(typ string) bool {
+	return typ != TypeReceipt && typ != TypeEdit && typ != TypeDelete
+}

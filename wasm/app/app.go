@@ -19,7 +19,6 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/replication"
 	"github.com/task-messenger/task-messenger/wasm/report"
 	"github.com/task-messenger/task-messenger/wasm/room"
-	"github.com/task-messenger/task-messenger/wasm/search"
 	"github.com/task-messenger/task-messenger/wasm/vault"
 )
 
@@ -109,7 +108,7 @@ type App struct {
 	// linkHook, if set (tests), replaces the messenger's SignDevice and
 	// Link when a device is granted; immutable after Start.
 	linkHook func(ctx context.Context, m *room.Messenger, dev identity.ID, label string) (*room.LinkBundle, error)
-	index    atomic.Pointer[search.Index] // the running messenger's search index (search.go)
+	index    atomic.Pointer[textIndex] // the running messenger's search index (search.go)
 }
 
 // Start opens the messenger on cfg.Profile and goes online in the
@@ -275,7 +274,7 @@ func (a *App) start(ctx context.Context) error {
 	unsub := m.Subscribe(func(ev room.Event) { a.emit(eventOf(ev, m)) })
 	unbooks := db.Subscribe(a.emitBook)
 	octx, cancel := context.WithCancel(a.root)
-	unindex := a.startIndex(octx, m)
+	unindex := a.startIndex(m)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

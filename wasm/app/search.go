@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/task-messenger/task-messenger/wasm/room"
 	"github.com/task-messenger/task-messenger/wasm/search"
@@ -11,87 +12,121 @@ import (
 
 // The search index (package search) is the running messenger's: startIndex
 // makes an empty one at each start (so an import, which restarts the
-// messenger, rebuilds it), fills it from every task's timeline in the
-// background, newest pages first, and adds each message written or
-// received from then on (the messenger's 'message' events). It is kept in
-// memory only: it holds the plaintext of every message, which the books
-// keep sealed, and rebuilding it costs a read of the timelines
-// (docs/search.md).
+// messenger, rebuilds it) and adds each message written or received from
+// then on (the messenger's 'message' events: edits replace a message's
+// text, deletes drop it). A task's older messages are read into it on the
+// first search that covers the task (its timeline, newest pages first), so
+// opening a profile of many tasks reads none of them for search. It is
+// kept in memory only: it holds the plaintext of every message, which the
+// books keep sealed (docs/search.md).
 
-// startIndex makes the messenger's search index and keeps it up to date
-// until ctx ends; stop (called after ctx ended) waits for the rebuild to
-// end and unsubscribes.
-func (a *App) startIndex(ctx context.Context, m *room.Messenger) (stop func()) {
-	ix := search.New()
-	a.index.Store(ix)
-	unsub := m.Subscribe(func(ev room.Event) {
-		if ev.Type == room.EventMessage && ev.Message != nil {
-			indexMessage(ix, ev.Task, ev.Message)
-		}
-	})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := indexTimelines(ctx, m, ix); err != nil && ctx.Err() == nil {
-			a.cfg.Logger.Warn("search index: rebuild stopped", "err", err)
-		}
-	}()
-	return func() { unsub(); <-done }
+// textIndex is the index and the tasks whose timelines it has read.
+type textIndex struct {
+	*search.Index
+	mu   sync.Mutex // held while a task's timeline is read in
+	read map[room.TaskID]bool
 }
 
-// indexTimelines adds every task's messages to ix, a page of
-// room.MaxPage at a time, newest first.
-func indexTimelines(ctx context.Context, m *room.Messenger, ix *search.Index) error {
-	for _, t := range m.Tasks() {
-		var before *room.Key
-		for {
-			if err := ctx.Err(); err != nil {
-				return err // a store may not look at ctx
-			}
-			msgs, err := m.Timeline(ctx, t.ID, before, room.MaxPage)
-			if err != nil {
-				return fmt.Errorf("task %s: %w", t.ID, err)
-			}
-			for i := range msgs {
-				indexMessage(ix, t.ID, &msgs[i])
-			}
-			if len(msgs) < room.MaxPage {
-				break
-			}
-			k := msgs[0].Key()
-			before = &k
+// startIndex makes the messenger's search index and keeps it up to date
+// until stop.
+func (a *App) startIndex(m *room.Messenger) (stop func()) {
+	ix := &textIndex{Index: search.New(), read: make(map[room.TaskID]bool)}
+	a.index.Store(ix)
+	return m.Subscribe(func(ev room.Event) {
+		if ev.Type == room.EventMessage && ev.Message != nil {
+			indexMessage(ix.Index, ev.Task, ev.Message)
 		}
+	})
+}
+
+// readIn reads into ix the timelines of the tasks (every task if id is
+// zero) it has not read yet.
+func (ix *textIndex) readIn(ctx context.Context, m *room.Messenger, id room.TaskID) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ids := []room.TaskID{id}
+	if id == (room.TaskID{}) {
+		ids = ids[:0]
+		for _, t := range m.Tasks() {
+			ids = append(ids, t.ID)
+		}
+	}
+	for _, id := range ids {
+		if ix.read[id] {
+			continue
+		}
+		if err := indexTimeline(ctx, m, ix.Index, id); err != nil {
+			return err
+		}
+		ix.read[id] = true
 	}
 	return nil
 }
 
-// indexMessage adds a chat message to ix; other messages are not
-// searched.
-func indexMessage(ix *search.Index, task room.TaskID, msg *room.Message) {
-	if msg.Type != room.TypeChat {
-		return
+// indexTimeline adds a task's chat messages to ix in their newest
+// versions, a page of room.MaxPage at a time, newest first.
+func indexTimeline(ctx context.Context, m *room.Messenger, ix *search.Index, id room.TaskID) error {
+	var before *room.Key
+	for {
+		if err := ctx.Err(); err != nil {
+			return err // a store may not look at ctx
+		}
+		msgs, err := m.Timeline(ctx, id, before, room.MaxPage)
+		if err != nil {
+			return fmt.Errorf("task %s: %w", id, err)
+		}
+		for i := range msgs {
+			if msgs[i].Type != room.TypeChat {
+				continue // edits and deletes are in each message's newest version
+			}
+			if newest, ver := m.Newest(ctx, id, msgs[i]); !ver.Deleted {
+				indexMessage(ix, id, &newest)
+			}
+		}
+		if len(msgs) < room.MaxPage {
+			return nil
+		}
+		k := msgs[0].Key()
+		before = &k
 	}
+}
+
+// indexMessage adds a chat message to ix, replaces the text of the message
+// an edit changes and drops a deleted one; other messages are not searched.
+func indexMessage(ix *search.Index, task room.TaskID, msg *room.Message) {
 	var d struct {
 		Text string `json:"text"`
 	}
-	if json.Unmarshal(msg.Data, &d) != nil || d.Text == "" {
-		return
+	switch msg.Type {
+	case room.TypeChat:
+		if json.Unmarshal(msg.Data, &d) != nil || d.Text == "" {
+			return
+		}
+		ix.Add(search.Doc{Task: task.String(), ID: msg.Ref().String(), Key: msg.Key().String(),
+			By: msg.Head.By.String(), Text: d.Text, Date: msg.Meta.Date})
+	case room.TypeEdit:
+		if msg.Refs.Cause != nil && json.Unmarshal(msg.Data, &d) == nil {
+			ix.Retext(task.String(), msg.Refs.Cause.String(), d.Text)
+		}
+	case room.TypeDelete:
+		if msg.Refs.Cause != nil {
+			ix.Remove(task.String(), msg.Refs.Cause.String())
+		}
 	}
-	ix.Add(search.Doc{Task: task.String(), ID: msg.Ref().String(), Key: msg.Key().String(),
-		By: msg.Head.By.String(), Text: d.Text, Date: msg.Meta.Date})
 }
 
 // Search finds the messages of every task (or of task, if not zero) that
 // have a word starting with each word of query, newest first
-// (package search). An empty query finds nothing; messages still being
-// indexed after a start are found once they are.
+// (package search). An empty query finds nothing. The first search that
+// covers a task reads its timeline into the index.
 func (a *App) Search(ctx context.Context, query string, task room.TaskID, limit int) ([]search.Result, error) {
 	_, done, err := a.enter(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	if _, err := a.messenger(); err != nil {
+	m, err := a.messenger()
+	if err != nil {
 		return nil, err
 	}
 	var o search.Options
@@ -99,7 +134,11 @@ func (a *App) Search(ctx context.Context, query string, task room.TaskID, limit 
 		o.Task = task.String()
 	}
 	o.Limit = limit
-	rs, err := a.index.Load().Search(query, o)
+	ix := a.index.Load()
+	if err := ix.readIn(ctx, m, task); err != nil {
+		return nil, err
+	}
+	rs, err := ix.Search(query, o)
 	if err != nil {
 		return nil, badArgs("search: %v", err)
 	}

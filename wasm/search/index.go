@@ -98,6 +98,23 @@ func (ix *Index) Add(d Doc) {
 	}
 }
 
+// Retext replaces the text of the document of task and id (an edit),
+// keeping its other fields; it reports whether there was one.
+func (ix *Index) Retext(task, id, text string) bool {
+	ix.mu.Lock()
+	n, ok := ix.ids[docID{task, id}]
+	var d Doc
+	if ok {
+		d = ix.docs[n].Doc
+	}
+	ix.mu.Unlock()
+	if ok {
+		d.Text = text
+		ix.Add(d)
+	}
+	return ok
+}
+
 // Remove drops the document of task and id (a deleted message); it
 // reports whether there was one.
 func (ix *Index) Remove(task, id string) bool {

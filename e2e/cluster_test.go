@@ -153,15 +153,7 @@ func TestClusterTwoNodes(t *testing.T) {
 		tb.poll(`document.getElementById('me-state').textContent === 'online'`)
 	}
 
-	bob.typeText("#new-title", "Across nodes", true)
-	bob.poll(`document.getElementById('room-title').textContent === 'Across nodes'`)
-	bob.click("#copy-invite")
-	bob.poll(`document.getElementById('invite-code').value.startsWith('tm2')`)
-	var code string
-	bob.run(`return document.getElementById('invite-code').value`, &code)
-	ana.typeText("#join-code", code, false)
-	ana.click("#join")
-	ana.poll(`document.getElementById('room-title').textContent === 'Across nodes'`)
+	shareTask(bob, ana, "Across nodes")
 
 	ana.typeText("#text", "hello from node 2", true)
 	bob.waitText("hello from node 2")

@@ -36,15 +36,7 @@ func TestFilesImagePreview(t *testing.T) {
 	b := newBrowser(t)
 	bob := openMessenger(t, b, "files-bob", "")
 	ana := openMessenger(t, b, "files-ana", "")
-	bob.typeText("#new-title", "Photos", true)
-	bob.poll(`document.getElementById('room-title').textContent === 'Photos'`)
-	bob.click("#copy-invite")
-	bob.poll(`document.getElementById('invite-code').value.startsWith('tm2')`)
-	var code string
-	bob.run(`return document.getElementById('invite-code').value`, &code)
-	ana.typeText("#join-code", code, false)
-	ana.click("#join")
-	ana.poll(`document.getElementById('room-title').textContent === 'Photos'`)
+	shareTask(bob, ana, "Photos")
 
 	// The limit is said before anything is chosen.
 	var limit string

@@ -163,6 +163,20 @@ func messengerStory(t *testing.T, b *browser, query, shots string) {
 
 func short(id string) string { return id[:8] }
 
+// shareTask: host creates a task titled title through the page and makes
+// an invite; guest pastes it and joins, until the task is shown in both.
+func shareTask(host, guest *tab, title string) {
+	host.typeText("#new-title", title, true)
+	host.poll(script(`document.getElementById('room-title').textContent === {{title}}`, map[string]any{"title": title}))
+	host.click("#copy-invite")
+	host.poll(`document.getElementById('invite-code').value.startsWith('tm2')`)
+	var code string
+	host.run(`return document.getElementById('invite-code').value`, &code)
+	guest.typeText("#join-code", code, false)
+	guest.click("#join")
+	guest.poll(script(`document.getElementById('room-title').textContent === {{title}}`, map[string]any{"title": title}))
+}
+
 // TestMessengerOpensWithoutRelay: the page opens a profile and shows its
 // tasks and timeline when the relay cannot be reached, says it is
 // offline, and keeps trying.

@@ -31,15 +31,7 @@ func TestNamesEditDelete(t *testing.T) {
 		c.tab.poll(script(`document.getElementById('my-name-text').textContent === {{n}} && document.getElementById('name-form').hidden`, map[string]any{"n": c.name}))
 	}
 
-	bob.typeText("#new-title", "Paint the fence", true)
-	bob.poll(`document.getElementById('room-title').textContent === 'Paint the fence'`)
-	bob.click("#copy-invite")
-	bob.poll(`document.getElementById('invite-code').value.startsWith('tm2')`)
-	var code string
-	bob.run(`return document.getElementById('invite-code').value`, &code)
-	ana.typeText("#join-code", code, false)
-	ana.click("#join")
-	ana.poll(`document.getElementById('room-title').textContent === 'Paint the fence'`)
+	shareTask(bob, ana, "Paint the fence")
 
 	// Names after the join: in the member list (with the id), the system
 	// lines and the messages; no "(host)" that means someone else to each.

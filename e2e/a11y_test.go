@@ -104,13 +104,13 @@ func TestA11y(t *testing.T) {
 	tab.press(kb.ArrowLeft) // Sub has no subtasks: to its parent
 	focused("Accessible <b>task</b>")
 	tab.press(kb.ArrowLeft) // closes it
-	tab.poll(`document.querySelector('#tree > li').getAttribute('aria-expanded') === 'false'`)
+	tab.poll(`document.querySelector('#tree > li[role=treeitem]').getAttribute('aria-expanded') === 'false'`)
 	focused("Accessible <b>task</b>")
 	tab.press(kb.ArrowDown)
 	focused("Second")
 	tab.press(kb.ArrowUp)
 	tab.press(kb.ArrowRight) // opens it again
-	tab.poll(`document.querySelector('#tree > li').getAttribute('aria-expanded') === 'true'`)
+	tab.poll(`document.querySelector('#tree > li[role=treeitem]').getAttribute('aria-expanded') === 'true'`)
 	tab.press(kb.Enter)
 	tab.poll(`document.getElementById('room-title').textContent === 'Accessible <b>task</b>'`)
 

@@ -76,6 +76,7 @@
   }
 
   async function select (id) {
+    const focus = document.activeElement // the composer takes the focus at the end, unless the user moved it meanwhile
     uiSelected(state.current, id)
     state.current = id
     state.msgs = []
@@ -104,7 +105,7 @@
     await uiRestore(id, !!divider)
     refreshMembers()
     refreshTasks()
-    $('text').focus()
+    if (document.activeElement === focus || document.activeElement === document.body) $('text').focus()
   }
 
   // A member proved this profile wrote its messages to them from two places
@@ -837,6 +838,11 @@
 
   // uiPut records a change: key (or key[sub]) is value; null deletes it.
   function uiPut (key, sub, value) {
+    // Nothing written for what the state holds already: a tab that opens
+    // the task another tab saved (a follower, whose writes go through the
+    // writer tab) writes nothing.
+    const held = sub == null ? ui.saved[key] : (ui.saved[key] || {})[sub]
+    if (JSON.stringify(held ?? null) === JSON.stringify(value ?? null)) return
     if (sub == null) {
       ui.patch[key] = value
       if (value == null) delete ui.saved[key]; else ui.saved[key] = value
@@ -884,7 +890,9 @@
     ui.saved = await state.app.uiState().catch(() => ({})) || {}
     const c = ui.saved.collapsed
     if (c && typeof c === 'object') for (const id of Object.keys(c)) state.collapsed.add(id)
-    window.addEventListener('pagehide', uiSave)
+    // Saved when the tab is hidden (also before it closes or navigates away),
+    // not on pagehide: a page frozen into the back-forward cache would keep
+    // the write's IndexedDB transaction open, and the profile with it.
     document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') uiSave() })
     window.addEventListener('hashchange', () => {
       const id = hashTask()
@@ -893,7 +901,14 @@
     $('text').addEventListener('input', uiDraft)
     $('reply-cancel').addEventListener('click', uiDraft)
     $('scroller').addEventListener('scroll', () => {
-      if (!ui.restoring && state.current) { ui.scrolled = state.current; if (!ui.timer) ui.timer = setTimeout(uiSave, UI_EVERY) }
+      if (ui.restoring || !state.current) return
+      // At the end, where the page itself scrolls as messages come, and
+      // where a task is shown by default: nothing new to keep.
+      const sc = $('scroller')
+      const held = (ui.saved.scroll || {})[state.current]
+      if (sc.scrollHeight - sc.scrollTop - sc.clientHeight < 4 && (!held || held.end)) return
+      ui.scrolled = state.current
+      if (!ui.timer) ui.timer = setTimeout(uiSave, UI_EVERY)
     })
   }
 
@@ -1807,8 +1822,9 @@
     root.style.height = Math.min(vtree.rows.length * ROW, Math.max(window.innerHeight * 0.6, 8 * ROW)) + 'px'
     const cur = vtree.rows.findIndex((r) => r.t.id === state.current)
     if (vtree.focus >= vtree.rows.length) vtree.focus = Math.max(0, cur)
-    if (cur >= 0 && vtree.shown !== state.current) {
-      // A task selected (a click, the URL, a notification): its row in view.
+    if (cur >= 0 && vtree.shown !== state.current && !root.contains(document.activeElement)) {
+      // A task selected (a click, the URL, a notification): its row in view,
+      // unless the user is moving through the tree by keyboard meanwhile.
       vtree.shown = state.current
       vtree.focus = cur
       const top = cur * ROW
@@ -1894,6 +1910,8 @@
   }
 
   function treeKey (e) {
+    const row = document.activeElement && document.activeElement.closest && document.activeElement.closest('[data-row]')
+    if (row) vtree.focus = Number(row.dataset.row) // the focus may have come by a click or a script
     const r = vtree.rows[vtree.focus]
     if (!r) return
     const open = r.t.children.length > 0 && !state.collapsed.has(r.t.id)

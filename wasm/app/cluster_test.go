@@ -4,75 +4,23 @@ package app
 
 import (
 	"encoding/json"
-	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/task-messenger/task-messenger/relay"
 	"github.com/task-messenger/task-messenger/relay/cluster"
-	"github.com/task-messenger/task-messenger/relay/natsnode"
-	"github.com/task-messenger/task-messenger/relay/relaytest"
+	"github.com/task-messenger/task-messenger/relay/cluster/clustertest"
 	"github.com/task-messenger/task-messenger/wasm/room"
 )
 
-// clusterNode is a relay node on 127.0.0.1 with its own embedded NATS
-// server, routed to the others'.
-type clusterNode struct {
-	url  string
-	node *cluster.Node
-	kill func() // as a crash: no word to the others
-}
-
-func startClusterNodes(t *testing.T, k int) []*clusterNode {
-	t.Helper()
-	routes := make([]string, k)
-	addrs := make([]string, k)
-	for i := range addrs {
-		addrs[i] = relaytest.FreeAddr(t)
-		routes[i] = "nats://" + addrs[i]
-	}
-	nodes := make([]*clusterNode, k)
-	for i := range nodes {
-		nn, err := natsnode.Start(natsnode.Options{Name: fmt.Sprintf("n%d", i), Cluster: addrs[i], Routes: routes}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lim := relay.DefaultLimits()
-		lim.MaxConnsPerIP = lim.MaxConns
-		srv := relay.NewServer(quiet, lim)
-		hs := httptest.NewServer(srv.Handler())
-		url := "ws" + strings.TrimPrefix(hs.URL, "http")
-		node, err := cluster.Join(srv, nn, cluster.Config{URL: url, Every: 100 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		killed := false
-		kill := func() {
-			if !killed {
-				killed = true
-				nn.Close()
-				srv.Close()
-				hs.Close()
-			}
-		}
-		t.Cleanup(func() { node.Close(); kill() })
-		nodes[i] = &clusterNode{url: url, node: node, kill: kill}
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for _, n := range nodes {
-		for len(n.node.Members()) != k {
-			if time.Now().After(deadline) {
-				t.Fatal("the nodes never saw each other")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	return nodes
+// startClusterNodes runs k relay nodes of a cluster on 127.0.0.1.
+func startClusterNodes(t *testing.T, k int) []*clustertest.Node {
+	lim := relay.DefaultLimits()
+	lim.MaxConnsPerIP = lim.MaxConns
+	return clustertest.Start(t, k, quiet, lim, cluster.Config{Every: 100 * time.Millisecond})
 }
 
 // chats returns the chat texts of a task's timeline, in order.
@@ -112,7 +60,7 @@ func waitChat(t *testing.T, a *App, id, text string) {
 // each once.
 func TestRoomAcrossNodes(t *testing.T) {
 	nodes := startClusterNodes(t, 3)
-	urls := []string{nodes[0].url, nodes[1].url, nodes[2].url}
+	urls := []string{nodes[0].URL, nodes[1].URL, nodes[2].URL}
 	// Each on its own node first, the others after it.
 	if f := os.Getenv("TM_CLUSTER_LOG"); f != "" {
 		w, _ := os.Create(f)
@@ -150,7 +98,7 @@ func TestRoomAcrossNodes(t *testing.T) {
 
 	// Bob's node dies; Ana writes while Bob moves.
 	mark := len(bobEv.snapshot())
-	nodes[1].kill()
+	nodes[1].Kill()
 	do(t, ana, "send", `[`+id+`,"ana 2, as node 2 died"]`)
 	bobEv.wait(t, "Bob online at node 3", onlineAt(bob.ID().String(), urls[2], mark))
 	do(t, bob, "send", `[`+id+`,"bob 2, from node 3"]`)

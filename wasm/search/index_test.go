@@ -133,6 +133,24 @@ func TestUpdates(t *testing.T) {
 	}
 }
 
+// TestRetext: an edit known only by its message's id keeps the message's
+// place (date, key, author) and changes what finds it.
+func TestRetext(t *testing.T) {
+	ix := sample()
+	if !ix.Retext("t2", "b/2", "Dinner reservation") {
+		t.Fatal("Retext of an indexed message: false")
+	}
+	if got := mustSearch(t, ix, "dinner", Options{}); got != "b/2" {
+		t.Errorf("the edit: %q", got)
+	}
+	if got := mustSearch(t, ix, "nothing", Options{}); got != "" {
+		t.Errorf("the old text still finds it: %q", got)
+	}
+	if ix.Retext("t2", "b/9", "x") || ix.Has("t2", "b/9") {
+		t.Error("Retext of a message not indexed added it")
+	}
+}
+
 func TestSnippet(t *testing.T) {
 	ix := New()
 	long := strings.Repeat("lorem ipsum ", 30) + "needle\u202e in a\nhaystack " + strings.Repeat("dolor sit ", 30)

@@ -674,8 +674,22 @@ func (t *tab) poll(expr string) {
 	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
 		chromedp.WithPollingInterval(10*time.Millisecond), chromedp.WithPollingTimeout(evalTimeout)))
 	if err != nil {
-		t.tb.Fatalf("e2e: %s: waiting for %s: %v", t.name, expr, err)
+		t.tb.Fatalf("e2e: %s: waiting for %s: %v\nthe page says: %s", t.name, expr, err, t.says())
 	}
+}
+
+// says is what the page shows in its status regions and its role, for a
+// failure's message.
+func (t *tab) says() string {
+	ctx, cancel := context.WithTimeout(t.ctx, 5*time.Second)
+	defer cancel()
+	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('[role="status"], [aria-live]')]
+  .filter((e) => e.textContent.trim() !== '').map((e) => '#' + e.id + ': ' + e.textContent.trim().slice(0, 200))
+  .concat(['role: ' + (window.tmApp && window.tmApp.role ? window.tmApp.role() : '?')]).join('; ')`))
+	if err != nil {
+		return "(not read: " + err.Error() + ")"
+	}
+	return out
 }
 
 // click clicks the element the CSS selector names, once it is visible.

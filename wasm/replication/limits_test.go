@@ -114,6 +114,43 @@ func TestWindow(t *testing.T) {
 	}
 }
 
+// TestWindowSparse: a sparse reader fetching three ranges asks for at
+// most Config.Window pages at once across them, and gets all three.
+func TestWindowSparse(t *testing.T) {
+	const window = 4
+	ana, bob := openDB(t, 1), openDB(t, 2)
+	book, rep := bookFor(t, ana, bob, "sparse-window")
+	fill(t, book, 99, 16, "w") // 100 with the genesis: pulled, not pushed
+	w := &inflight{}
+	sparse := replication.Config{Window: window, Sparse: func(identity.ID) bool { return true }}
+	l := connect(t, ana, bob, replication.Config{}, sparse, func(p port.Port) port.Port {
+		w.Port = p
+		return w
+	})
+	waitFor(t, bob, "the head", func() bool { return rep.Len() == book.Len() })
+	ranges := []journal.Range{{Start: 10, End: 13}, {Start: 20, End: 24}, {Start: 30, End: 33}}
+	for _, r := range ranges {
+		l.B.Fetch(rep.Key(), r.Start, r.End)
+	}
+	waitFor(t, bob, "the three ranges", func() bool {
+		have := rep.Have()
+		for _, r := range ranges {
+			if len(have.Missing(r.Start, r.End)) != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.peak > window {
+		t.Fatalf("%d pages asked for at once, the window is %d", w.peak, window)
+	}
+	if w.got != 10 {
+		t.Fatalf("%d pages pulled, want the 10 fetched", w.got)
+	}
+}
+
 // TestMaxServe: an author serves a want of up to MaxServe pages (here
 // lowered to 10), and ends the session of a reader that asks for more at
 // once.

@@ -145,3 +145,33 @@ func (lim Limits) pongTimeout() time.Duration {
 	}
 	return lim.IdleTimeout
 }
+
+// A bucket is a token bucket, as FramesPerSec and BytesPerSec describe:
+// it fills at rate tokens a second up to burst, and starts full. It is
+// not safe for concurrent use (each is its reader's).
+type bucket struct {
+	rate, burst float64
+	tokens      float64   // may be negative: taken ahead of time
+	last        time.Time // when tokens was right
+}
+
+func newBucket(rate, burst float64) bucket {
+	return bucket{rate: rate, burst: burst, tokens: burst}
+}
+
+// take takes n tokens at now and returns how long to wait until they are
+// there (0: now), or false (taking nothing) if n is more than the burst.
+func (b *bucket) take(now time.Time, n float64) (time.Duration, bool) {
+	if n > b.burst {
+		return 0, false
+	}
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	b.tokens -= n
+	if b.tokens >= 0 {
+		return 0, true
+	}
+	return time.Duration(-b.tokens / b.rate * float64(time.Second)), true
+}

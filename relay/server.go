@@ -192,8 +192,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// The Origin was checked above, against every allowed host (the
 	// library's own check wants Origin == Host, which a rebound name
 	// passes).
-	sock := &sockConn{}
-	ws, err := websocket.Accept(hijackSock{w, sock}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	sock := &sockConn{timeout: s.lim.WriteTimeout}
+	ws, err := websocket.Accept(hijackSock{w, sock}, r, &websocket.AcceptOptions{InsecureSkipVerify: true, Subprotocols: []string{BatchProtocol}})
 	if err != nil {
 		s.release(addr)
 		s.m.reject(RejectUpgrade)
@@ -415,19 +415,20 @@ func (s *Server) watch(c *conn, ids []identity.ID) bool {
 }
 
 // route delivers a send from c to its target, here or through the
-// cluster, or answers c with an error.
-func (s *Server) route(c *conn, f *Frame) {
-	to, node, cl := s.where(f.ID)
+// cluster, or answers c with an error. payload is only read, before route
+// returns.
+func (s *Server) route(c *conn, to identity.ID, kind Kind, payload []byte) {
+	dst, node, cl := s.where(to)
 	switch {
-	case to != nil:
-		if err := s.deliver(to, c.id, f.Kind, f.Payload); err != nil {
+	case dst != nil:
+		if err := s.deliver(dst, c.id, kind, payload); err != nil {
 			code, detail := DeliverError(err)
-			c.reply(mustEncode(&Frame{Type: FrameError, Code: code, ID: f.ID, Detail: detail}))
+			c.reply(mustEncode(&Frame{Type: FrameError, Code: code, ID: to, Detail: detail}))
 		}
-	case node != "" && cl.Forward(node, c.id, c.at, f.ID, f.Kind, f.Payload):
+	case node != "" && cl.Forward(node, c.id, c.at, to, kind, payload):
 		s.m.clusterOut.Add(1)
 	default:
-		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeOffline, ID: f.ID, Detail: "not connected"}))
+		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeOffline, ID: to, Detail: "not connected"}))
 	}
 }
 
@@ -447,8 +448,11 @@ func (s *Server) where(id identity.ID) (*conn, string, Cluster) {
 // gone).
 func (s *Server) deliver(to *conn, from identity.ID, kind Kind, payload []byte) error {
 	// A recv is the size of its send, which decoded within MaxFrameSize.
-	b := mustEncode(&Frame{Type: FrameRecv, ID: from, Kind: kind, Payload: payload})
-	err := to.enqueue(b)
+	f := newRecv(from, kind, payload)
+	err := to.enqueue(f)
+	if err != nil {
+		to.release(f) // its buffer; enqueue gave back its budget
+	}
 	switch err {
 	case nil:
 	case errBudget, errBudgetIP:

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+	"time"
 )
 
 // A sockConn is a client's hijacked connection as the websocket writes to
@@ -16,6 +17,10 @@ type sockConn struct {
 
 	sent atomic.Uint64 // bytes written to the socket; the writing goroutine adds, any loads
 
+	// timeout, if set, bounds each write to the socket (Limits.WriteTimeout):
+	// a client that takes no byte of it in time is dropped. Immutable.
+	timeout time.Duration
+
 	// inWrite, if set before the websocket is used, is called by each
 	// socket write before it writes (tests: a writer held inside a write).
 	inWrite func()
@@ -24,6 +29,9 @@ type sockConn struct {
 func (sc *sockConn) Write(p []byte) (int, error) {
 	if sc.inWrite != nil {
 		sc.inWrite()
+	}
+	if sc.timeout > 0 {
+		sc.Conn.SetWriteDeadline(time.Now().Add(sc.timeout))
 	}
 	n, err := sc.Conn.Write(p)
 	sc.sent.Add(uint64(n))

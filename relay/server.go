@@ -67,6 +67,9 @@ type Server struct {
 	// connection's writer before each write after the handshake (tests);
 	// immutable.
 	beforeWrite func(c *conn)
+	// noBatch, if set before the server is used, makes it choose no
+	// subprotocol: a relay from before BatchProtocol (tests); immutable.
+	noBatch bool
 	// inWrite, if set before the server is used, is called inside each
 	// write to a connection's socket after the handshake, the write under
 	// way (tests); immutable.
@@ -193,7 +196,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// library's own check wants Origin == Host, which a rebound name
 	// passes).
 	sock := &sockConn{timeout: s.lim.WriteTimeout}
-	ws, err := websocket.Accept(hijackSock{w, sock}, r, &websocket.AcceptOptions{InsecureSkipVerify: true, Subprotocols: []string{BatchProtocol}})
+	opts := &websocket.AcceptOptions{InsecureSkipVerify: true, Subprotocols: []string{BatchProtocol}}
+	if s.noBatch {
+		opts.Subprotocols = nil
+	}
+	ws, err := websocket.Accept(hijackSock{w, sock}, r, opts)
 	if err != nil {
 		s.release(addr)
 		s.m.reject(RejectUpgrade)

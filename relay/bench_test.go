@@ -28,6 +28,7 @@ const (
 	benchConns      = 10_000
 	benchLoadTime   = 1500 * time.Millisecond // how long each load runs
 	benchPayload    = 64
+	benchWindow     = 8 // messages each pair passes at once in the streaming load
 )
 
 // A benchPhase is what the child reports of one load.
@@ -40,18 +41,21 @@ type benchPhase struct {
 
 // BenchmarkRelay connects benchConns authenticated clients to one relay on
 // 127.0.0.1 and reports the server's memory and goroutines per
-// connection. Then it runs two loads of benchLoadTime each: pairs of clients
-// passing one message back and forth as fast as they can (msgs/s, routed
-// send → recv, and sat-p99-ms, their latency: with 5,000 messages in
-// flight it is mostly queueing), then every pair sending one way at a
-// fixed pace, together half that rate (p50-ms, p99-ms). Clients and relay
-// share the machine's CPUs: relay-us/msg and clients-us/msg are the CPU
-// time each process spent per message routed at saturation, relay-cpu-%
-// the relay's share of the two. b.N is not used: the loads run for a
-// fixed time, and ns/op is the time per routed message at saturation.
+// connection. Then it runs three loads of benchLoadTime each: pairs of
+// clients passing one message back and forth as fast as they can (msgs/s,
+// routed send → recv, and sat-p99-ms, their latency: with 5,000 messages
+// in flight it is mostly queueing); every pair sending one way at a fixed
+// pace, together half that rate (p50-ms, p99-ms); and the first load
+// again with benchWindow messages passing in each pair at once
+// (stream-msgs/s: what batches make of clients that stream, as a port's
+// frames do). Clients and relay share the machine's CPUs: relay-us/msg
+// and clients-us/msg are the CPU time each process spent per message
+// routed at saturation, relay-cpu-% the relay's share of the two. b.N is
+// not used: the loads run for a fixed time, and ns/op is the time per
+// routed message at saturation.
 //
 // With RELAY_BENCH_PROFILE=dir set, the relay and the clients each write a
-// CPU profile of the two loads there (relay.cpu, clients.cpu).
+// CPU profile of the loads there (relay.cpu, clients.cpu).
 func BenchmarkRelay(b *testing.B) {
 	if err := raiseFiles(benchConns + 1024); err != nil {
 		b.Fatal(err)
@@ -126,6 +130,8 @@ func BenchmarkRelay(b *testing.B) {
 	cpu1 := cpuTime()
 	paced := phase()
 	cpu2 := cpuTime()
+	stream := phase()
+	cpu3 := cpuTime()
 	stop()
 	stdin.Close()
 	if err := cmd.Wait(); err != nil {
@@ -144,11 +150,16 @@ func BenchmarkRelay(b *testing.B) {
 	b.ReportMetric(relayUs, "relay-us/msg")
 	b.ReportMetric(clientUs, "clients-us/msg")
 	b.ReportMetric(100*relayUs/(relayUs+clientUs), "relay-cpu-%")
+	b.ReportMetric(float64(stream.Msgs)/stream.Secs, "stream-msgs/s")
+	b.ReportMetric((cpu3-cpu2).Seconds()/float64(stream.Msgs)*1e6, "stream-relay-us/msg")
+	b.ReportMetric(stream.CPU/float64(stream.Msgs)*1e6, "stream-clients-us/msg")
 	b.ReportMetric(1e9/rate, "ns/op")
 	st := s.Stats()
-	b.Logf("%d connections in %v; saturated: %d msgs in %.2fs, CPU relay %.2fs clients %.2fs; paced at %.0f msgs/s: CPU relay %.2fs clients %.2fs in %.2fs; frames in %d out %d; drops %d",
+	b.Logf("%d connections in %v; saturated: %d msgs in %.2fs, CPU relay %.2fs clients %.2fs; paced at %.0f msgs/s: CPU relay %.2fs clients %.2fs in %.2fs; "+
+		"streaming: %d msgs in %.2fs, CPU relay %.2fs clients %.2fs, p99 %.1f ms; frames in %d out %d; drops %d",
 		benchConns, connect.Round(time.Millisecond), sat.Msgs, sat.Secs, (cpu1 - cpu0).Seconds(), sat.CPU,
-		float64(paced.Msgs)/paced.Secs, (cpu2 - cpu1).Seconds(), paced.CPU, paced.Secs, st.FramesIn, st.FramesOut, st.Drops)
+		float64(paced.Msgs)/paced.Secs, (cpu2 - cpu1).Seconds(), paced.CPU, paced.Secs,
+		stream.Msgs, stream.Secs, (cpu3 - cpu2).Seconds(), stream.CPU, stream.P99, st.FramesIn, st.FramesOut, st.Drops)
 }
 
 // benchProfile starts a CPU profile into name in the directory
@@ -201,7 +212,7 @@ func benchChildRun(url string, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer stop()
-	sat, err := l.saturate(benchLoadTime)
+	sat, err := l.saturate(benchLoadTime, 1)
 	if err != nil {
 		return err
 	}
@@ -212,6 +223,12 @@ func benchChildRun(url string, in io.Reader, out io.Writer) error {
 		return err
 	}
 	b, _ = json.Marshal(paced)
+	fmt.Fprintln(out, string(b))
+	stream, err := l.saturate(benchLoadTime, benchWindow)
+	if err != nil {
+		return err
+	}
+	b, _ = json.Marshal(stream)
 	_, err = fmt.Fprintln(out, string(b))
 	return err
 }

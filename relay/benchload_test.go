@@ -21,8 +21,8 @@ import (
 
 // The load generator of BenchmarkRelay shares the machine's CPUs with the
 // relay, so it is made cheap: each client is a websocket spoken by hand
-// over TCP (one reader goroutine, one write syscall per frame, a zero
-// masking key, batches taken), its send frame encoded once and stamped in place, a recv
+// over TCP (one reader goroutine, one write syscall per frame or per
+// batch answered, a zero masking key, batches taken), its send frame encoded once and stamped in place, a recv
 // checked against the bytes it must be. Client (client.go) is tested on
 // its own.
 
@@ -36,7 +36,7 @@ type benchConn struct {
 
 	wmu  sync.Mutex
 	send []byte // guarded by wmu: a websocket frame holding a send to the partner
-	wbuf []byte // guarded by wmu: a control frame being written
+	wbuf []byte // guarded by wmu: frames being written
 	rbuf []byte // the reader's
 }
 
@@ -74,9 +74,11 @@ func (c *benchConn) handshake(host Host, key *identity.Key) error {
 		return err
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Protocol") != BatchProtocol {
-		return fmt.Errorf("upgrade: %s, subprotocol %q", resp.Status, resp.Header.Get("Sec-WebSocket-Protocol"))
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return fmt.Errorf("upgrade: %s", resp.Status)
 	}
+	// Without BatchProtocol chosen (a relay from before it), a message is
+	// one frame: readLoop takes both.
 	b, err := c.read()
 	if err != nil {
 		return err
@@ -131,14 +133,23 @@ func (c *benchConn) writeFrame(op byte, p []byte) error {
 	return err
 }
 
-// sendStamped sends the partner a message of phase ph stamped at.
-func (c *benchConn) sendStamped(ph byte, at time.Duration) error {
+// sendStamped sends the partner n messages of phase ph stamped at, in one
+// write.
+func (c *benchConn) sendStamped(ph byte, at time.Duration, n int) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	p := c.send[len(c.send)-benchPayload:]
 	binary.BigEndian.PutUint64(p, uint64(at))
 	p[8] = ph
-	_, err := c.nc.Write(c.send)
+	b := c.send
+	if n > 1 {
+		c.wbuf = c.wbuf[:0]
+		for range n {
+			c.wbuf = append(c.wbuf, c.send...)
+		}
+		b = c.wbuf
+	}
+	_, err := c.nc.Write(b)
 	return err
 }
 
@@ -208,7 +219,7 @@ type benchLoad struct {
 type benchRun struct {
 	end      time.Time         // saturation: when pairs stop answering
 	lat      [][]time.Duration // by client: the latencies its reader saw
-	left     atomic.Int64      // saturation: pairs still passing; paced: messages still to come
+	left     atomic.Int64      // messages still to come (saturation: still passing)
 	finished chan struct{}     // closed when left reaches 0
 }
 
@@ -280,22 +291,26 @@ func (l *benchLoad) readLoop(c *benchConn) {
 			l.fail(fmt.Errorf("client %d: unexpected message %x", c.i, b))
 			return
 		}
+		answer := 0 // messages of the saturating load to send back
+		r := l.cur.Load()
+		now := l.now()
 		for ; len(b) > 0; b = b[step:] {
 			if !bytes.Equal(b[:len(c.recv)], c.recv) {
 				l.fail(fmt.Errorf("client %d: unexpected frame %x", c.i, b[:step]))
 				return
 			}
 			p := b[len(c.recv):step]
-			r := l.cur.Load()
-			now := l.now()
 			r.lat[c.i] = append(r.lat[c.i], now-time.Duration(binary.BigEndian.Uint64(p)))
 			if p[8] == benchPhaseSat && time.Now().Before(r.end) {
-				if err := c.sendStamped(benchPhaseSat, l.now()); err != nil {
-					l.fail(err)
-					return
-				}
+				answer++
 			} else if r.left.Add(-1) == 0 {
 				close(r.finished)
+			}
+		}
+		if answer > 0 {
+			if err := c.sendStamped(benchPhaseSat, l.now(), answer); err != nil {
+				l.fail(err)
+				return
 			}
 		}
 	}
@@ -327,14 +342,16 @@ func (l *benchLoad) run(r *benchRun, left int64, start func() error) (benchPhase
 	return p, nil
 }
 
-// saturate has every pair pass one message back and forth, as fast as
-// they can, for d.
-func (l *benchLoad) saturate(d time.Duration) (benchPhase, error) {
+// saturate has every pair pass window messages back and forth, each
+// answered as soon as it arrives, as fast as they can, for d.
+func (l *benchLoad) saturate(d time.Duration, window int) (benchPhase, error) {
 	pairs := len(l.conns) / 2
-	return l.run(&benchRun{end: time.Now().Add(d)}, int64(pairs), func() error {
-		for k := range pairs {
-			if err := l.conns[2*k].sendStamped(benchPhaseSat, l.now()); err != nil {
-				return err
+	return l.run(&benchRun{end: time.Now().Add(d)}, int64(pairs*window), func() error {
+		for range window {
+			for k := range pairs {
+				if err := l.conns[2*k].sendStamped(benchPhaseSat, l.now(), 1); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -369,7 +386,7 @@ func (l *benchLoad) paced(d time.Duration, rate float64) (benchPhase, error) {
 						if ahead := at - l.now(); ahead > 200*time.Microsecond {
 							time.Sleep(ahead)
 						}
-						if err := l.conns[2*k].sendStamped(benchPhasePaced, l.now()); err != nil {
+						if err := l.conns[2*k].sendStamped(benchPhasePaced, l.now(), 1); err != nil {
 							l.fail(err)
 							return
 						}

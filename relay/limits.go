@@ -66,8 +66,10 @@ type Limits struct {
 	// writer descheduled for a whole second.
 	SendQueue int
 
-	// WriteTimeout bounds each write to a client; a client that does not
-	// take a frame within it is dropped.
+	// WriteTimeout bounds each write to a client's socket (a deadline on
+	// the socket, moved on when less than half of it is left: no timer
+	// per frame); a client that takes none of a write within it (at
+	// least half of it) is dropped.
 	WriteTimeout time.Duration
 
 	// HandshakeTimeout bounds the time from the upgrade to a valid hello.

@@ -20,12 +20,14 @@ import (
 // peers come and go. Serve it with Handler; see Limits for what it bounds.
 //
 // Each connection runs in the http handler's goroutine, which does the
-// handshake and then runs two more under an errgroup: a reader (the
-// client's frames, routing) and a writer (the connection's send queue and
-// presence; after the handshake, the only goroutine that writes data frames).
-// A timer pings the client; its goroutine exists only while a ping is out.
-// Whichever ends the connection first gives the cause, and the connection
-// is closed with it (see closeError).
+// handshake and then reads (the client's frames, routing: a send is parsed
+// and its recv queued for the receiver without a goroutine of its own),
+// and one more goroutine, the writer (the connection's send queue and
+// presence, in batches where the client takes them; after the handshake,
+// the only goroutine that writes data frames). A timer pings the client;
+// its goroutine exists only while a ping is out. Whichever ends the
+// connection first gives the cause, and the connection is closed with it
+// (see closeError).
 type Server struct {
 	log   *slog.Logger  // immutable
 	lim   Limits        // immutable, defaults applied

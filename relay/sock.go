@@ -19,7 +19,8 @@ type sockConn struct {
 
 	// timeout, if set, bounds each write to the socket (Limits.WriteTimeout):
 	// a client that takes no byte of it in time is dropped. Immutable.
-	timeout time.Duration
+	timeout  time.Duration
+	deadline time.Time // the socket's write deadline; the writing goroutine's (writes are one at a time)
 
 	// inWrite, if set before the websocket is used, is called by each
 	// socket write before it writes (tests: a writer held inside a write).
@@ -31,7 +32,14 @@ func (sc *sockConn) Write(p []byte) (int, error) {
 		sc.inWrite()
 	}
 	if sc.timeout > 0 {
-		sc.Conn.SetWriteDeadline(time.Now().Add(sc.timeout))
+		// The deadline is moved only when less than half the timeout is
+		// left (a timer update per write costs more than the write's
+		// bookkeeping), so a write is bounded by between half the
+		// timeout and all of it.
+		if now := time.Now(); now.After(sc.deadline.Add(-sc.timeout / 2)) {
+			sc.deadline = now.Add(sc.timeout)
+			sc.Conn.SetWriteDeadline(sc.deadline)
+		}
 	}
 	n, err := sc.Conn.Write(p)
 	sc.sent.Add(uint64(n))

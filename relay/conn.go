@@ -79,11 +79,11 @@ type conn struct {
 	frames, bytes bucket // the reader's
 	limited       bool   // the reader's: the last frame broke a rate (and was answered)
 
-	// The writer's: the batch being built, of batched frames (presence
-	// included), holding the queued frames held. Only for a client that
-	// takes batches (batch, immutable).
+	// batch is set (immutable) for a client that takes batches. Then the
+	// writer's: the message being built (out), of batched frames
+	// (presence included), among them the queued frames held.
 	batch   bool
-	out     pending
+	out     batchOut
 	batched int
 	held    []outFrame
 }
@@ -446,9 +446,10 @@ var (
 	errGone     = errors.New("relay: connection gone")
 )
 
-// enqueue queues the recv frame f for the writer (which then owns it), taking its bytes from
-// the server's queue budget and its address's share (errBudget or
-// errBudgetIP if exhausted: b is not queued, the client stays). If the
+// enqueue queues the recv frame f for the writer (which then owns it),
+// taking its bytes from the server's queue budget and its address's share
+// (errBudget or errBudgetIP if exhausted: f is not queued, the client
+// stays). If the
 // queue is full, it waits for room; if the client is stuck (it takes
 // nothing over stallWindows windows while its writer is in one write), it
 // is dropped (errSlow).
@@ -625,7 +626,7 @@ func (c *conn) writeQueued(f outFrame) error {
 // The message being built for a client that takes batches: held are its
 // queued frames, released once it is written; msg is in a buffer from
 // batchBufs while it holds anything. The writer's.
-type pending struct {
+type batchOut struct {
 	msg []byte
 	buf *[]byte
 }
@@ -673,7 +674,7 @@ func (c *conn) flush() error {
 	}
 	err := c.write(c.out.msg, c.batched)
 	batchBufs.Put(c.out.buf)
-	c.out = pending{}
+	c.out = batchOut{}
 	c.batched = 0
 	for i, f := range c.held {
 		c.release(f)
@@ -691,7 +692,7 @@ func (c *conn) discard() {
 	c.held = nil
 	if c.out.buf != nil {
 		batchBufs.Put(c.out.buf)
-		c.out = pending{}
+		c.out = batchOut{}
 	}
 }
 

@@ -66,10 +66,10 @@ type Limits struct {
 	// writer descheduled for a whole second.
 	SendQueue int
 
-	// WriteTimeout bounds each write to a client's socket (a deadline on
-	// the socket, moved on when less than half of it is left: no timer
-	// per frame); a client that takes none of a write within it (at
-	// least half of it) is dropped.
+	// WriteTimeout bounds each write to a client's socket: a client that
+	// takes none of a write within it is dropped (within one and a half
+	// times it: the socket's deadline is moved on only when less than
+	// WriteTimeout is left, so that there is no timer update per frame).
 	WriteTimeout time.Duration
 
 	// HandshakeTimeout bounds the time from the upgrade to a valid hello.

@@ -32,12 +32,12 @@ func (sc *sockConn) Write(p []byte) (int, error) {
 		sc.inWrite()
 	}
 	if sc.timeout > 0 {
-		// The deadline is moved only when less than half the timeout is
-		// left (a timer update per write costs more than the write's
-		// bookkeeping), so a write is bounded by between half the
-		// timeout and all of it.
-		if now := time.Now(); now.After(sc.deadline.Add(-sc.timeout / 2)) {
-			sc.deadline = now.Add(sc.timeout)
+		// The deadline is set half a timeout further than needed and
+		// moved only when less than a timeout is left (a timer update per
+		// write costs more than the write's bookkeeping): each write gets
+		// at least the timeout, at most one and a half.
+		if now := time.Now(); now.After(sc.deadline.Add(-sc.timeout)) {
+			sc.deadline = now.Add(sc.timeout + sc.timeout/2)
 			sc.Conn.SetWriteDeadline(sc.deadline)
 		}
 	}

@@ -3,52 +3,59 @@ package relay
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
-	"slices"
+	"runtime/pprof"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sync/errgroup"
-
-	"github.com/task-messenger/task-messenger/wasm/identity"
 )
 
 // The benchmark runs the relay in the benchmark's process and its clients
 // in a child process (this test binary again, with benchChildEnv set), so
-// that the heap measured is the server's alone and each process needs one
-// file descriptor per connection.
+// that the heap measured is the server's alone, each process needs one
+// file descriptor per connection, and the CPU time of each side is its
+// process's.
 const (
-	benchChildEnv = "RELAY_BENCH_CHILD" // the relay's URL
-	benchConns    = 10_000
-	benchLoad     = 1500 * time.Millisecond // how long each load runs
-	benchPayload  = 64
+	benchChildEnv   = "RELAY_BENCH_CHILD"   // the relay's URL
+	benchProfileEnv = "RELAY_BENCH_PROFILE" // a directory: CPU profiles of the loads, relay.cpu and clients.cpu
+	benchConns      = 10_000
+	benchLoadTime   = 1500 * time.Millisecond // how long each load runs
+	benchPayload    = 64
+	benchWindow     = 8 // messages each pair passes at once in the streaming load
 )
 
-// benchResult is what the child reports.
-type benchResult struct {
-	Rate     float64 // messages routed send → recv per second, clients as fast as they can
-	SatP99   float64 // their 99th percentile latency, ms
-	P50, P99 float64 // latency at half that rate, ms
+// A benchPhase is what the child reports of one load.
+type benchPhase struct {
+	Msgs     int     // messages routed send → recv
+	Secs     float64 // the load's wall time
+	CPU      float64 // the child's CPU seconds (user + system) in it
+	P50, P99 float64 // latency, ms
 }
 
 // BenchmarkRelay connects benchConns authenticated clients to one relay on
-// 127.0.0.1 and reports the server's memory per connection. Then it runs
-// two loads of benchLoad each: pairs of clients passing one message back
-// and forth as fast as they can (msgs/s, routed send → recv, and
-// sat-p99-ms, their latency: with 5,000 messages in flight it is mostly
-// queueing), then every pair sending one way at a fixed pace, together
-// half that rate (p50-ms, p99-ms). Clients and relay share the machine's
-// CPUs. b.N is not used: the loads run for a fixed time, and ns/op is the
-// time per routed message at saturation.
+// 127.0.0.1 and reports the server's memory and goroutines per
+// connection. Then it runs three loads of benchLoadTime each: pairs of
+// clients passing one message back and forth as fast as they can (msgs/s,
+// routed send → recv, and sat-p99-ms, their latency: with 5,000 messages
+// in flight it is mostly queueing); every pair sending one way at a fixed
+// pace, together half that rate (p50-ms, p99-ms); and the first load
+// again with benchWindow messages passing in each pair at once
+// (stream-msgs/s: what batches make of clients that stream, as a port's
+// frames do). Clients and relay share the machine's CPUs: relay-us/msg
+// and clients-us/msg are the CPU time each process spent per message
+// routed at saturation, relay-cpu-% the relay's share of the two. b.N is
+// not used: the loads run for a fixed time, and ns/op is the time per
+// routed message at saturation.
+//
+// With RELAY_BENCH_PROFILE=dir set, the relay and the clients each write a
+// CPU profile of the loads there (relay.cpu, clients.cpu).
 func BenchmarkRelay(b *testing.B) {
 	if err := raiseFiles(benchConns + 1024); err != nil {
 		b.Fatal(err)
@@ -90,6 +97,13 @@ func BenchmarkRelay(b *testing.B) {
 		}
 		return lines.Text()
 	}
+	phase := func() benchPhase {
+		var p benchPhase
+		if err := json.Unmarshal([]byte(line()), &p); err != nil {
+			b.Fatal(err)
+		}
+		return p
+	}
 
 	start := time.Now()
 	if l := line(); l != "ready" {
@@ -106,31 +120,72 @@ func BenchmarkRelay(b *testing.B) {
 	heap, stack := perConn(after.HeapInuse, before.HeapInuse), perConn(after.StackInuse, before.StackInuse)
 	perConnG := float64(runtime.NumGoroutine()-goroutines) / benchConns
 
-	fmt.Fprintln(stdin, "go")
-	var res benchResult
-	if err := json.Unmarshal([]byte(line()), &res); err != nil {
+	stop, err := benchProfile("relay.cpu")
+	if err != nil {
 		b.Fatal(err)
 	}
+	cpu0 := cpuTime()
+	fmt.Fprintln(stdin, "go")
+	sat := phase()
+	cpu1 := cpuTime()
+	paced := phase()
+	cpu2 := cpuTime()
+	stream := phase()
+	cpu3 := cpuTime()
+	stop()
 	stdin.Close()
 	if err := cmd.Wait(); err != nil {
 		b.Fatalf("child: %v", err)
 	}
+	rate := float64(sat.Msgs) / sat.Secs
+	relayUs := (cpu1 - cpu0).Seconds() / float64(sat.Msgs) * 1e6
+	clientUs := sat.CPU / float64(sat.Msgs) * 1e6
 	b.ReportMetric(heap, "KiB/conn")
 	b.ReportMetric(stack, "stack-KiB/conn")
 	b.ReportMetric(perConnG, "goroutines/conn")
-	b.ReportMetric(res.Rate, "msgs/s")
-	b.ReportMetric(res.SatP99, "sat-p99-ms")
-	b.ReportMetric(res.P50, "p50-ms")
-	b.ReportMetric(res.P99, "p99-ms")
-	b.ReportMetric(1e9/res.Rate, "ns/op")
+	b.ReportMetric(rate, "msgs/s")
+	b.ReportMetric(sat.P99, "sat-p99-ms")
+	b.ReportMetric(paced.P50, "p50-ms")
+	b.ReportMetric(paced.P99, "p99-ms")
+	b.ReportMetric(relayUs, "relay-us/msg")
+	b.ReportMetric(clientUs, "clients-us/msg")
+	b.ReportMetric(100*relayUs/(relayUs+clientUs), "relay-cpu-%")
+	b.ReportMetric(float64(stream.Msgs)/stream.Secs, "stream-msgs/s")
+	b.ReportMetric((cpu3-cpu2).Seconds()/float64(stream.Msgs)*1e6, "stream-relay-us/msg")
+	b.ReportMetric(stream.CPU/float64(stream.Msgs)*1e6, "stream-clients-us/msg")
+	b.ReportMetric(1e9/rate, "ns/op")
 	st := s.Stats()
-	b.Logf("%d connections in %v; p50/p99 at %.0f msgs/s; frames in %d out %d; drops %d; rejects %v",
-		benchConns, connect.Round(time.Millisecond), res.Rate/2, st.FramesIn, st.FramesOut, st.Drops, st.Rejects)
+	b.Logf("%d connections in %v; saturated: %d msgs in %.2fs, CPU relay %.2fs clients %.2fs; paced at %.0f msgs/s: CPU relay %.2fs clients %.2fs in %.2fs; "+
+		"streaming: %d msgs in %.2fs, CPU relay %.2fs clients %.2fs, p99 %.1f ms; frames in %d out %d; drops %d",
+		benchConns, connect.Round(time.Millisecond), sat.Msgs, sat.Secs, (cpu1 - cpu0).Seconds(), sat.CPU,
+		float64(paced.Msgs)/paced.Secs, (cpu2 - cpu1).Seconds(), paced.CPU, paced.Secs,
+		stream.Msgs, stream.Secs, (cpu3 - cpu2).Seconds(), stream.CPU, stream.P99, st.FramesIn, st.FramesOut, st.Drops)
+}
+
+// benchProfile starts a CPU profile into name in the directory
+// benchProfileEnv names, if it is set, and returns what stops it.
+func benchProfile(name string) (stop func(), err error) {
+	dir := os.Getenv(benchProfileEnv)
+	if dir == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // benchChild is the client side of BenchmarkRelay: it connects the clients,
-// says "ready", waits for "go", runs the loads, prints a benchResult and
-// exits.
+// says "ready", waits for "go", runs the loads, prints a benchPhase for
+// each and exits.
 func benchChild() int {
 	if err := benchChildRun(os.Getenv(benchChildEnv), os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "relay bench child:", err)
@@ -143,151 +198,37 @@ func benchChildRun(url string, in io.Reader, out io.Writer) error {
 	if err := raiseFiles(benchConns + 1024); err != nil {
 		return err
 	}
-	clients := make([]*Client, benchConns)
-	defer func() {
-		var wg sync.WaitGroup
-		for _, c := range clients {
-			if c != nil {
-				wg.Go(func() { c.Close() })
-			}
-		}
-		wg.Wait()
-	}()
-	var g errgroup.Group
-	g.SetLimit(64)
-	for i := range clients {
-		g.Go(func() error {
-			var seed identity.Seed
-			copy(seed[:], "relay bench")
-			binary.BigEndian.PutUint32(seed[28:], uint32(i))
-			c, err := Dial(context.Background(), url, identity.New(seed))
-			clients[i] = c
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	l, err := dialBenchLoad(url, benchConns)
+	if err != nil {
 		return err
 	}
+	defer l.close()
 	fmt.Fprintln(out, "ready")
-	if l, err := bufio.NewReader(in).ReadString('\n'); err != nil || l != "go\n" {
-		return fmt.Errorf("parent said %q: %v", l, err)
+	if s, err := bufio.NewReader(in).ReadString('\n'); err != nil || s != "go\n" {
+		return fmt.Errorf("parent said %q: %v", s, err)
 	}
-
-	rate, satP99, err := benchSaturate(clients)
+	stop, err := benchProfile("clients.cpu")
 	if err != nil {
 		return err
 	}
-	p50, p99, err := benchPaced(clients, rate/2)
+	defer stop()
+	sat, err := l.saturate(benchLoadTime, 1)
 	if err != nil {
 		return err
 	}
-	res, _ := json.Marshal(benchResult{Rate: rate, SatP99: satP99, P50: p50, P99: p99})
-	fmt.Fprintln(out, string(res))
-	return nil
-}
-
-// benchSaturate has pairs (2k, 2k+1) pass one message back and forth, as
-// fast as they can, for benchLoad, and returns the messages routed per
-// second and their 99th percentile latency (ms).
-func benchSaturate(clients []*Client) (rate, p99 float64, err error) {
-	ctx := context.Background()
-	start := time.Now()
-	deadline := start.Add(benchLoad)
-	lat := make([][]time.Duration, len(clients)/2)
-	var g errgroup.Group
-	for k := range lat {
-		g.Go(func() error {
-			a, b := clients[2*k], clients[2*k+1]
-			payload := make([]byte, benchPayload)
-			for time.Now().Before(deadline) {
-				t := time.Now()
-				if err := a.Send(ctx, b.ID(), KindSignal, payload); err != nil {
-					return err
-				}
-				if _, err := benchRecv(b); err != nil {
-					return err
-				}
-				lat[k] = append(lat[k], time.Since(t))
-				a, b = b, a
-			}
-			return nil
-		})
+	b, _ := json.Marshal(sat)
+	fmt.Fprintln(out, string(b))
+	paced, err := l.paced(benchLoadTime, float64(sat.Msgs)/sat.Secs/2)
+	if err != nil {
+		return err
 	}
-	if err := g.Wait(); err != nil {
-		return 0, 0, err
+	b, _ = json.Marshal(paced)
+	fmt.Fprintln(out, string(b))
+	stream, err := l.saturate(benchLoadTime, benchWindow)
+	if err != nil {
+		return err
 	}
-	all := slices.Concat(lat...)
-	return float64(len(all)) / time.Since(start).Seconds(), percentile(all, 0.99), nil
-}
-
-// benchPaced has client 2k send to 2k+1 at a fixed pace, all of them
-// together rate messages per second, for benchLoad, and returns the 50th
-// and 99th percentile latency (ms) of the messages.
-func benchPaced(clients []*Client, rate float64) (p50, p99 float64, err error) {
-	ctx := context.Background()
-	pairs := len(clients) / 2
-	period := time.Duration(float64(pairs) / rate * float64(time.Second))
-	start := time.Now()
-	deadline := start.Add(benchLoad)
-	lat := make([][]time.Duration, pairs)
-	var g errgroup.Group
-	for k := range pairs {
-		a, b := clients[2*k], clients[2*k+1]
-		first := start.Add(period * time.Duration(k) / time.Duration(pairs))
-		n := 0 // messages a sends
-		for t := first; t.Before(deadline); t = t.Add(period) {
-			n++
-		}
-		g.Go(func() error {
-			payload := make([]byte, benchPayload)
-			for i := range n {
-				time.Sleep(time.Until(first.Add(period * time.Duration(i))))
-				binary.BigEndian.PutUint64(payload, uint64(time.Since(start)))
-				if err := a.Send(ctx, b.ID(), KindSignal, payload); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		g.Go(func() error {
-			for range n {
-				ev, err := benchRecv(b)
-				if err != nil {
-					return err
-				}
-				sent := time.Duration(binary.BigEndian.Uint64(ev.Payload))
-				lat[k] = append(lat[k], time.Since(start)-sent)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return 0, 0, err
-	}
-	all := slices.Concat(lat...)
-	return percentile(all, 0.50), percentile(all, 0.99), nil
-}
-
-func benchRecv(c *Client) (Event, error) {
-	select {
-	case ev, ok := <-c.Events():
-		if !ok {
-			return ev, c.Err()
-		}
-		if ev.Type != FrameRecv || len(ev.Payload) != benchPayload {
-			return ev, fmt.Errorf("got %+v", short(ev))
-		}
-		return ev, nil
-	case <-time.After(30 * time.Second):
-		return Event{}, fmt.Errorf("%s: nothing received", c.ID().Short())
-	}
-}
-
-// percentile returns the p-th percentile of d in milliseconds.
-func percentile(d []time.Duration, p float64) float64 {
-	if len(d) == 0 {
-		return 0
-	}
-	slices.Sort(d)
-	return float64(d[int(p*float64(len(d)-1))]) / float64(time.Millisecond)
+	b, _ = json.Marshal(stream)
+	_, err = fmt.Fprintln(out, string(b))
+	return err
 }

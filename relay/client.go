@@ -44,8 +44,9 @@ type Event struct {
 // by Dial and ended by Close or by the end of the connection, reads frames
 // and hands them to Events.
 type Client struct {
-	ws *websocket.Conn
-	id identity.ID // immutable
+	ws    *websocket.Conn
+	id    identity.ID // immutable
+	batch bool        // immutable: the relay sends batches (BatchProtocol)
 
 	events chan Event // the reader sends and closes it when the connection ends
 
@@ -64,7 +65,7 @@ func Dial(ctx context.Context, url string, key *identity.Key) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	ws, resp, err := websocket.Dial(ctx, url, nil)
+	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{BatchProtocol}})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			var body []byte
@@ -79,6 +80,7 @@ func Dial(ctx context.Context, url string, key *identity.Key) (*Client, error) {
 	c := &Client{
 		ws:      ws,
 		id:      key.ID(),
+		batch:   ws.Subprotocol() == BatchProtocol,
 		events:  make(chan Event, eventQueue),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
@@ -180,26 +182,36 @@ func (c *Client) readFrames() error {
 		if err != nil {
 			return err
 		}
-		f, err := Decode(b)
+		fs, err := decodeMessage(b, c.batch)
 		if err != nil {
 			return err
 		}
-		ev := Event{Type: f.Type, From: f.ID}
-		switch f.Type {
-		case FrameRecv:
-			ev.Kind, ev.Payload = f.Kind, f.Payload
-		case FramePresence:
-			ev.Online = f.Online
-		case FrameError:
-			ev.Code, ev.Detail = f.Code, f.Detail
-		default:
-			return fmt.Errorf("%w: frame type %d from the relay", ErrBadFrame, f.Type)
+		for _, f := range fs {
+			if err := c.handle(f); err != nil {
+				return err
+			}
 		}
-		select {
-		case c.events <- ev:
-		case <-c.closing:
-			return ErrClosed
-		}
+	}
+}
+
+// handle hands a frame from the relay to Events.
+func (c *Client) handle(f *Frame) error {
+	ev := Event{Type: f.Type, From: f.ID}
+	switch f.Type {
+	case FrameRecv:
+		ev.Kind, ev.Payload = f.Kind, f.Payload
+	case FramePresence:
+		ev.Online = f.Online
+	case FrameError:
+		ev.Code, ev.Detail = f.Code, f.Detail
+	default:
+		return fmt.Errorf("%w: frame type %d from the relay", ErrBadFrame, f.Type)
+	}
+	select {
+	case c.events <- ev:
+		return nil
+	case <-c.closing:
+		return ErrClosed
 	}
 }
 

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -9,13 +10,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
-	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
 
 	"github.com/task-messenger/task-messenger/relay/hostguard"
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -76,15 +76,49 @@ type conn struct {
 	pingMu      sync.Mutex
 	pinging     sync.WaitGroup // one for the timer while it is set or running
 
-	frames, bytes *rate.Limiter // the reader's
-	limited       bool          // the reader's: the last frame broke a rate (and was answered)
+	frames, bytes bucket // the reader's
+	limited       bool   // the reader's: the last frame broke a rate (and was answered)
+
+	// batch is set (immutable) for a client that takes batches. Then the
+	// writer's: the message being built (out), of batched frames
+	// (presence included), among them the queued frames held.
+	batch   bool
+	out     batchOut
+	batched int
+	held    []outFrame
 }
 
 // An outFrame is a frame waiting for the writer.
 type outFrame struct {
 	b       []byte
-	counted bool // a recv: its bytes are taken from the server's queue budget
+	buf     *[]byte // b's buffer, from frameBufs (nil: not pooled)
+	counted bool    // a recv: its bytes are taken from the server's queue budget
 }
+
+// frameBufs holds buffers for the recv frames routing queues; a frame
+// larger than pooledFrame gets a buffer of its own.
+var frameBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, pooledFrame)
+	return &b
+}}
+
+const pooledFrame = 2 << 10
+
+// newRecv encodes a recv frame into a buffer from frameBufs (or its own).
+func newRecv(from identity.ID, kind Kind, payload []byte) outFrame {
+	if sendRecvHeader+len(payload) > pooledFrame {
+		return outFrame{b: appendSendRecv(nil, FrameRecv, from, kind, payload)}
+	}
+	bp := frameBufs.Get().(*[]byte)
+	return outFrame{b: appendSendRecv((*bp)[:0], FrameRecv, from, kind, payload), buf: bp}
+}
+
+// batchBufs holds the buffers the writer builds a batch in, taken only
+// while it writes.
+var batchBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, MaxFrameSize)
+	return &b
+}}
 
 // readBufs holds buffers for one frame and one byte more, taken only while
 // a frame is read and decoded, so an idle connection holds none.
@@ -97,8 +131,7 @@ var readBufs = sync.Pool{New: func() any {
 // returns it and why it ended.
 func (s *Server) serve(ws *websocket.Conn, sock *sockConn, r *http.Request, addr netip.Prefix) (*conn, error) {
 	ws.SetReadLimit(MaxFrameSize + 1) // our own check (readMessage) closes with 1008 first
-	cctx, cancel := context.WithCancelCause(s.ctx)
-	g, ctx := errgroup.WithContext(cctx)
+	ctx, cancel := context.WithCancelCause(s.ctx)
 	c := &conn{
 		s:        s,
 		ws:       ws,
@@ -110,8 +143,9 @@ func (s *Server) serve(ws *websocket.Conn, sock *sockConn, r *http.Request, addr
 		done:     ctx.Done(),
 		sendq:    make(chan outFrame, s.lim.SendQueue),
 		presence: make(chan struct{}, 1),
-		frames:   rate.NewLimiter(rate.Limit(s.lim.FramesPerSec), max(1, int(2*s.lim.FramesPerSec))),
-		bytes:    rate.NewLimiter(rate.Limit(s.lim.BytesPerSec), max(MaxFrameSize, int(2*s.lim.BytesPerSec))),
+		frames:   newBucket(s.lim.FramesPerSec, max(1, 2*s.lim.FramesPerSec)),
+		bytes:    newBucket(s.lim.BytesPerSec, max(MaxFrameSize, 2*s.lim.BytesPerSec)),
+		batch:    ws.Subprotocol() == BatchProtocol,
 	}
 	if s.inWrite != nil && sock != nil {
 		sock.inWrite = func() {
@@ -129,18 +163,23 @@ func (s *Server) serve(ws *websocket.Conn, sock *sockConn, r *http.Request, addr
 		c.closeWS(context.Cause(ctx))
 	})
 
+	// The handler's goroutine does the handshake, then reads; one more
+	// writes. The first to end gives the cause and ends the other.
 	err := c.handshake()
 	if err == nil {
-		g.Go(c.readLoop)
-		g.Go(func() error { return c.writeLoop(ctx) })
+		wrote := make(chan struct{})
+		go func() {
+			defer close(wrote)
+			if err := c.writeLoop(ctx); err != nil {
+				cancel(err)
+			}
+		}()
 		c.startPinging()
-		err = g.Wait()
+		cancel(c.readLoop())
+		<-wrote
 		s.unregister(c)
 	}
-	if err == nil {
-		err = errDone
-	}
-	cancel(err)
+	cancel(cmp.Or(err, errDone))
 	<-closed
 	c.stopPinging()
 	c.drain()
@@ -186,7 +225,7 @@ func (c *conn) ended(cause error) {
 func (c *conn) handshake() error {
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
-	if err := c.write(mustEncode(&Frame{Type: FrameChallenge, Nonce: nonce})); err != nil {
+	if err := c.write(mustEncode(&Frame{Type: FrameChallenge, Nonce: nonce}), 1); err != nil {
 		return err
 	}
 	t := time.AfterFunc(c.s.lim.HandshakeTimeout, func() { c.cancel(errHandshake) })
@@ -220,7 +259,7 @@ func (c *conn) handshake() error {
 	c.ready.Store(true)
 	c.log = c.log.With("peer", f.ID.Short())
 	c.s.register(c)
-	if err := c.write(mustEncode(&Frame{Type: FrameWelcome})); err != nil {
+	if err := c.write(mustEncode(&Frame{Type: FrameWelcome}), 1); err != nil {
 		c.s.unregister(c)
 		return err
 	}
@@ -281,27 +320,48 @@ func (c *conn) readLoop() error {
 		} else {
 			c.limited = false
 		}
-		f, err := Decode((*bp)[:n])
+		b := (*bp)[:n]
+		if t, to, kind, payload, m, ok := parseSendRecv(b); ok && m == n && t == FrameSend {
+			err = c.send(to, kind, payload) // payload is read before the buffer goes back
+		} else {
+			err = c.handle(b)
+		}
 		readBufs.Put(bp)
 		if err != nil {
-			return policy(RejectBadFrame, err.Error())
+			return err
 		}
-		switch f.Type {
-		case FrameSend:
-			if len(f.Payload) > MaxPayload {
-				return policy(RejectBadFrame, fmt.Sprintf("payload of %d bytes, at most %d", len(f.Payload), MaxPayload))
-			}
-			c.s.route(c, f)
-		case FrameWatch:
-			if !c.s.watch(c, f.IDs) {
-				c.s.m.reject(RejectWatch)
-				c.reply(c.s.limitWatch)
-			}
-		case FrameHello:
-			return policy(RejectBadFrame, "hello after welcome")
-		default:
-			return policy(RejectBadFrame, fmt.Sprintf("frame type %d from a client", f.Type))
+	}
+}
+
+// send routes a send frame from the client.
+func (c *conn) send(to identity.ID, kind Kind, payload []byte) error {
+	if len(payload) > MaxPayload {
+		return policy(RejectBadFrame, fmt.Sprintf("payload of %d bytes, at most %d", len(payload), MaxPayload))
+	}
+	c.s.route(c, to, kind, payload)
+	return nil
+}
+
+// handle decodes a frame from the client, other than a send in its
+// usual form (readLoop's fast path), and acts on it.
+func (c *conn) handle(b []byte) error {
+	f, err := Decode(b)
+	if err != nil {
+		return policy(RejectBadFrame, err.Error())
+	}
+	switch f.Type {
+	case FrameSend:
+		return c.send(f.ID, f.Kind, f.Payload)
+	case FrameWatch:
+		if !c.s.watch(c, f.IDs) {
+			c.s.m.reject(RejectWatch)
+			c.reply(c.s.limitWatch)
 		}
+		return nil
+	case FrameHello:
+		return policy(RejectBadFrame, "hello after welcome")
+	default:
+		return policy(RejectBadFrame, fmt.Sprintf("frame type %d from a client", f.Type))
 	}
 }
 
@@ -312,16 +372,17 @@ func (c *conn) readLoop() error {
 // know. Frames are never dropped: a port over the relay stays reliable.
 func (c *conn) throttle(n int) (notice []byte, err error) {
 	now := time.Now()
-	rf, rb := c.frames.ReserveN(now, 1), c.bytes.ReserveN(now, n)
-	if !rf.OK() || !rb.OK() {
+	df, okf := c.frames.take(now, 1)
+	db, okb := c.bytes.take(now, float64(n))
+	if !okf || !okb {
 		return nil, policy(RejectBadFrame, "frame larger than the byte rate's burst")
 	}
-	delay := max(rf.DelayFrom(now), rb.DelayFrom(now))
+	delay := max(df, db)
 	if delay == 0 {
 		return nil, nil
 	}
 	notice = c.s.limitFrames
-	if rb.DelayFrom(now) >= rf.DelayFrom(now) {
+	if db >= df {
 		notice = c.s.limitBytes
 	}
 	t := time.NewTimer(delay)
@@ -385,24 +446,26 @@ var (
 	errGone     = errors.New("relay: connection gone")
 )
 
-// enqueue queues the recv frame b for the writer, taking its bytes from
-// the server's queue budget and its address's share (errBudget or
-// errBudgetIP if exhausted: b is not queued, the client stays). If the
+// enqueue queues the recv frame f for the writer (which then owns it),
+// taking its bytes from the server's queue budget and its address's share
+// (errBudget or errBudgetIP if exhausted: f is not queued, the client
+// stays). If the
 // queue is full, it waits for room; if the client is stuck (it takes
 // nothing over stallWindows windows while its writer is in one write), it
 // is dropped (errSlow).
-func (c *conn) enqueue(b []byte) error {
+func (c *conn) enqueue(f outFrame) error {
 	select {
 	case <-c.done:
 		return errGone
 	default:
 	}
-	if err := c.s.take(c.addr, len(b)); err != nil {
+	if err := c.s.take(c.addr, len(f.b)); err != nil {
 		return err
 	}
-	err := c.push(outFrame{b: b, counted: true})
+	f.counted = true
+	err := c.push(f)
 	if err != nil {
-		c.s.give(c.addr, len(b))
+		c.s.give(c.addr, len(f.b))
 	}
 	return err
 }
@@ -457,9 +520,7 @@ func (c *conn) drain() {
 	for {
 		select {
 		case f := <-c.sendq:
-			if f.counted {
-				c.s.give(c.addr, len(f.b))
-			}
+			c.release(f)
 		default:
 			return
 		}
@@ -509,74 +570,179 @@ func (c *conn) takePresence() map[identity.ID]presenceNote {
 }
 
 // writeLoop writes queued frames and presence until ctx ends or a write
-// fails.
+// fails. To a client that takes batches, it writes what is queued at
+// once in one message (up to MaxFrameSize bytes).
 func (c *conn) writeLoop(ctx context.Context) error {
+	defer c.discard()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case f := <-c.sendq:
-			// Presence noted before this frame was queued goes first: a
-			// peer's offer must not reach a watcher before the watcher
-			// learns that the peer's session is new (it would answer it,
-			// then drop the port when the "went offline" arrives).
-			select {
-			case <-c.presence:
-				if err := c.writePresence(); err != nil {
-					return err
-				}
-			default:
-			}
-			err := c.write(f.b)
-			if f.counted {
-				c.s.give(c.addr, len(f.b))
-			}
-			if err != nil {
+			if err := c.writeQueued(f); err != nil {
 				return err
 			}
 		case <-c.presence:
 			if err := c.writePresence(); err != nil {
 				return err
 			}
+			if err := c.flush(); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-// writePresence writes the presence noted since the last time.
+// writeQueued writes f and, to a client that takes batches, the frames
+// queued behind it.
+func (c *conn) writeQueued(f outFrame) error {
+	for {
+		// Presence noted before this frame was queued goes first: a
+		// peer's offer must not reach a watcher before the watcher
+		// learns that the peer's session is new (it would answer it,
+		// then drop the port when the "went offline" arrives).
+		select {
+		case <-c.presence:
+			if err := c.writePresence(); err != nil {
+				c.release(f)
+				return err
+			}
+		default:
+		}
+		if err := c.add(f); err != nil {
+			return err
+		}
+		if !c.batch {
+			return nil
+		}
+		select {
+		case f = <-c.sendq:
+		default:
+			return c.flush()
+		}
+	}
+}
+
+// The message being built for a client that takes batches: held are its
+// queued frames, released once it is written; msg is in a buffer from
+// batchBufs while it holds anything. The writer's.
+type batchOut struct {
+	msg []byte
+	buf *[]byte
+}
+
+// add writes f, or adds it to the batch being built (writing the batch
+// first if f would not fit), and releases it once written.
+func (c *conn) add(f outFrame) error {
+	if !c.batch {
+		err := c.write(f.b, 1)
+		c.release(f)
+		return err
+	}
+	if err := c.addBytes(f.b); err != nil {
+		c.release(f)
+		return err
+	}
+	c.held = append(c.held, f)
+	return nil
+}
+
+// addBytes adds frame b to the batch being built, writing the batch first
+// if b would not fit (or writes b, to a client that takes no batches).
+func (c *conn) addBytes(b []byte) error {
+	if !c.batch {
+		return c.write(b, 1)
+	}
+	if c.out.buf != nil && len(c.out.msg)+len(b) > MaxFrameSize {
+		if err := c.flush(); err != nil {
+			return err
+		}
+	}
+	if c.out.buf == nil {
+		c.out.buf = batchBufs.Get().(*[]byte)
+		c.out.msg = (*c.out.buf)[:0]
+	}
+	c.out.msg = append(c.out.msg, b...)
+	c.batched++
+	return nil
+}
+
+// flush writes the batch being built, if any, and releases its frames.
+func (c *conn) flush() error {
+	if c.out.buf == nil {
+		return nil
+	}
+	err := c.write(c.out.msg, c.batched)
+	batchBufs.Put(c.out.buf)
+	c.out = batchOut{}
+	c.batched = 0
+	for i, f := range c.held {
+		c.release(f)
+		c.held[i] = outFrame{}
+	}
+	c.held = c.held[:0]
+	return err
+}
+
+// discard releases a batch that a failed write left.
+func (c *conn) discard() {
+	for _, f := range c.held {
+		c.release(f)
+	}
+	c.held = nil
+	if c.out.buf != nil {
+		batchBufs.Put(c.out.buf)
+		c.out = batchOut{}
+	}
+}
+
+// release gives back what a queued frame holds: its bytes of the queue
+// budget, and its buffer.
+func (c *conn) release(f outFrame) {
+	if f.counted {
+		c.s.give(c.addr, len(f.b))
+	}
+	if f.buf != nil {
+		*f.buf = f.b[:0]
+		frameBufs.Put(f.buf)
+	}
+}
+
+// writePresence writes (or adds to the batch) the presence noted since
+// the last time.
 func (c *conn) writePresence() error {
 	for id, p := range c.takePresence() {
 		if p.went {
-			if err := c.write(mustEncode(&Frame{Type: FramePresence, ID: id, Online: false})); err != nil {
+			if err := c.addBytes(mustEncode(&Frame{Type: FramePresence, ID: id, Online: false})); err != nil {
 				return err
 			}
 		}
-		if err := c.write(mustEncode(&Frame{Type: FramePresence, ID: id, Online: p.online})); err != nil {
+		if err := c.addBytes(mustEncode(&Frame{Type: FramePresence, ID: id, Online: p.online})); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// write writes one frame within the write timeout, noting the writer's
-// progress (writes, writeStart). A write in progress is not cut short
-// when the connection ends, so the close frame can follow.
-func (c *conn) write(b []byte) error {
+// write writes one message of n frames, noting the writer's progress
+// (writes, writeStart). The socket bounds each of its writes by the
+// write timeout (sockConn), so a write in progress is not cut short when
+// the connection ends, and the close frame can follow.
+func (c *conn) write(b []byte, n int) error {
 	if c.s.beforeWrite != nil && !c.id.IsZero() {
 		c.s.beforeWrite(c)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.lim.WriteTimeout)
-	defer cancel()
 	c.writeStart.Store(time.Now().UnixNano())
-	err := c.ws.Write(ctx, websocket.MessageBinary, b)
+	err := c.ws.Write(context.Background(), websocket.MessageBinary, b)
 	c.writeStart.Store(0)
 	c.writes.Add(1)
 	if err != nil {
-		if ctx.Err() != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return errWriteSlow
 		}
 		return err
 	}
-	c.s.m.out(len(b))
+	c.s.m.out(n, len(b))
 	return nil
 }
 

@@ -27,6 +27,21 @@
 //	7     presence   s → c      [7, id (32), online bool]
 //	8     error      s → c      [8, code (text), id (32) or empty, detail (text)]
 //
+// # Batches
+//
+// A client may offer the websocket subprotocol
+// "taskmessenger.relay.v2.batch" (BatchProtocol; Client does, natively and
+// in the browser). A relay that chooses it may put several frames in one
+// binary message to the client: frames back to back, a CBOR sequence (RFC
+// 8742), at most MaxFrameSize bytes in all, each frame as above and checked
+// on its own (DecodeBatch). The relay writes so whatever waits in a
+// connection's send queue when its writer runs, presence first as below:
+// one websocket message, one socket write, and one message event in a
+// browser instead of several. The challenge and the welcome go alone, and
+// a client's messages to the relay stay one frame each. Without the
+// subprotocol on both sides (an older client or relay) every message is
+// one frame.
+//
 // The hello's host is the host of the URL the client dialled, as a browser
 // sends it in Host: lower case, IPv6 in brackets, without the scheme's
 // default port ("127.0.0.1:8080", "relay.example.com"); see Host. The
@@ -49,12 +64,12 @@
 // Limits (Limits): frame size, frames and bytes per second per connection
 // (token buckets), connections in all and per client address, watched ids
 // per connection, a bounded send queue per connection (a client that does
-// not read is dropped; one on a slow machine is waited for) with a write
-// timeout, a global budget of queued bytes (a send beyond it is refused
-// with error {limit, to, "relay queue full"}, and the clients that hold it
-// without reading are dropped) of which the clients of one address hold at
-// most a share (MaxQueuedBytesPerIP, an eighth by default), and an idle
-// timeout with pings. Bad input closes the connection with a reason
+// not read is dropped; one on a slow machine is waited for) with a
+// timeout on each socket write, a global budget of queued bytes (a send
+// beyond it is refused with error {limit, to, "relay queue full"}, and
+// the clients that hold it without reading are dropped) of which the
+// clients of one address hold at most a share (MaxQueuedBytesPerIP, an
+// eighth by default), and an idle timeout with pings. Bad input closes the connection with a reason
 // (websocket status 1008), logged with log/slog.
 //
 // A client's address is the TCP peer's: behind a reverse proxy, every

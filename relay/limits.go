@@ -66,8 +66,10 @@ type Limits struct {
 	// writer descheduled for a whole second.
 	SendQueue int
 
-	// WriteTimeout bounds each write to a client; a client that does not
-	// take a frame within it is dropped.
+	// WriteTimeout bounds each write to a client's socket: a client that
+	// takes none of a write within it is dropped (within one and a half
+	// times it: the socket's deadline is moved on only when less than
+	// WriteTimeout is left, so that there is no timer update per frame).
 	WriteTimeout time.Duration
 
 	// HandshakeTimeout bounds the time from the upgrade to a valid hello.
@@ -144,4 +146,34 @@ func (lim Limits) pongTimeout() time.Duration {
 		return d
 	}
 	return lim.IdleTimeout
+}
+
+// A bucket is a token bucket, as FramesPerSec and BytesPerSec describe:
+// it fills at rate tokens a second up to burst, and starts full. It is
+// not safe for concurrent use (each is its reader's).
+type bucket struct {
+	rate, burst float64
+	tokens      float64   // may be negative: taken ahead of time
+	last        time.Time // when tokens was right
+}
+
+func newBucket(rate, burst float64) bucket {
+	return bucket{rate: rate, burst: burst, tokens: burst}
+}
+
+// take takes n tokens at now and returns how long to wait until they are
+// there (0: now), or false (taking nothing) if n is more than the burst.
+func (b *bucket) take(now time.Time, n float64) (time.Duration, bool) {
+	if n > b.burst {
+		return 0, false
+	}
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	b.tokens -= n
+	if b.tokens >= 0 {
+		return 0, true
+	}
+	return time.Duration(-b.tokens / b.rate * float64(time.Second)), true
 }

@@ -84,8 +84,9 @@ func (m *metrics) in(n int) {
 	m.bytesIn.Add(uint64(n))
 }
 
-func (m *metrics) out(n int) {
-	m.framesOut.Add(1)
+// out counts frames written in a message of n bytes.
+func (m *metrics) out(frames, n int) {
+	m.framesOut.Add(uint64(frames))
 	m.bytesOut.Add(uint64(n))
 }
 

@@ -5,6 +5,7 @@ package relay
 import (
 	"fmt"
 	"syscall"
+	"time"
 )
 
 // raiseFiles makes sure the process may open n files, raising its soft
@@ -25,4 +26,13 @@ func raiseFiles(n uint64) error {
 		return fmt.Errorf("RLIMIT_NOFILE to %d: %w", n, err)
 	}
 	return nil
+}
+
+// cpuTime returns the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

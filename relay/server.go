@@ -20,12 +20,14 @@ import (
 // peers come and go. Serve it with Handler; see Limits for what it bounds.
 //
 // Each connection runs in the http handler's goroutine, which does the
-// handshake and then runs two more under an errgroup: a reader (the
-// client's frames, routing) and a writer (the connection's send queue and
-// presence; after the handshake, the only goroutine that writes data frames).
-// A timer pings the client; its goroutine exists only while a ping is out.
-// Whichever ends the connection first gives the cause, and the connection
-// is closed with it (see closeError).
+// handshake and then reads (the client's frames, routing: a send is parsed
+// and its recv queued for the receiver without a goroutine of its own),
+// and one more goroutine, the writer (the connection's send queue and
+// presence, in batches where the client takes them; after the handshake,
+// the only goroutine that writes data frames). A timer pings the client;
+// its goroutine exists only while a ping is out. Whichever ends the
+// connection first gives the cause, and the connection is closed with it
+// (see closeError).
 type Server struct {
 	log   *slog.Logger  // immutable
 	lim   Limits        // immutable, defaults applied
@@ -67,6 +69,9 @@ type Server struct {
 	// connection's writer before each write after the handshake (tests);
 	// immutable.
 	beforeWrite func(c *conn)
+	// noBatch, if set before the server is used, makes it choose no
+	// subprotocol: a relay from before BatchProtocol (tests); immutable.
+	noBatch bool
 	// inWrite, if set before the server is used, is called inside each
 	// write to a connection's socket after the handshake, the write under
 	// way (tests); immutable.
@@ -192,8 +197,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// The Origin was checked above, against every allowed host (the
 	// library's own check wants Origin == Host, which a rebound name
 	// passes).
-	sock := &sockConn{}
-	ws, err := websocket.Accept(hijackSock{w, sock}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	sock := &sockConn{timeout: s.lim.WriteTimeout}
+	opts := &websocket.AcceptOptions{InsecureSkipVerify: true, Subprotocols: []string{BatchProtocol}}
+	if s.noBatch {
+		opts.Subprotocols = nil
+	}
+	ws, err := websocket.Accept(hijackSock{w, sock}, r, opts)
 	if err != nil {
 		s.release(addr)
 		s.m.reject(RejectUpgrade)
@@ -415,19 +424,20 @@ func (s *Server) watch(c *conn, ids []identity.ID) bool {
 }
 
 // route delivers a send from c to its target, here or through the
-// cluster, or answers c with an error.
-func (s *Server) route(c *conn, f *Frame) {
-	to, node, cl := s.where(f.ID)
+// cluster, or answers c with an error. payload is only read, before route
+// returns.
+func (s *Server) route(c *conn, to identity.ID, kind Kind, payload []byte) {
+	dst, node, cl := s.where(to)
 	switch {
-	case to != nil:
-		if err := s.deliver(to, c.id, f.Kind, f.Payload); err != nil {
+	case dst != nil:
+		if err := s.deliver(dst, c.id, kind, payload); err != nil {
 			code, detail := DeliverError(err)
-			c.reply(mustEncode(&Frame{Type: FrameError, Code: code, ID: f.ID, Detail: detail}))
+			c.reply(mustEncode(&Frame{Type: FrameError, Code: code, ID: to, Detail: detail}))
 		}
-	case node != "" && cl.Forward(node, c.id, c.at, f.ID, f.Kind, f.Payload):
+	case node != "" && cl.Forward(node, c.id, c.at, to, kind, payload):
 		s.m.clusterOut.Add(1)
 	default:
-		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeOffline, ID: f.ID, Detail: "not connected"}))
+		c.reply(mustEncode(&Frame{Type: FrameError, Code: CodeOffline, ID: to, Detail: "not connected"}))
 	}
 }
 
@@ -447,8 +457,11 @@ func (s *Server) where(id identity.ID) (*conn, string, Cluster) {
 // gone).
 func (s *Server) deliver(to *conn, from identity.ID, kind Kind, payload []byte) error {
 	// A recv is the size of its send, which decoded within MaxFrameSize.
-	b := mustEncode(&Frame{Type: FrameRecv, ID: from, Kind: kind, Payload: payload})
-	err := to.enqueue(b)
+	f := newRecv(from, kind, payload)
+	err := to.enqueue(f)
+	if err != nil {
+		to.release(f) // its buffer; enqueue gave back its budget
+	}
 	switch err {
 	case nil:
 	case errBudget, errBudgetIP:

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+	"time"
 )
 
 // A sockConn is a client's hijacked connection as the websocket writes to
@@ -16,6 +17,11 @@ type sockConn struct {
 
 	sent atomic.Uint64 // bytes written to the socket; the writing goroutine adds, any loads
 
+	// timeout, if set, bounds each write to the socket (Limits.WriteTimeout):
+	// a client that takes no byte of it in time is dropped. Immutable.
+	timeout  time.Duration
+	deadline time.Time // the socket's write deadline; the writing goroutine's (writes are one at a time)
+
 	// inWrite, if set before the websocket is used, is called by each
 	// socket write before it writes (tests: a writer held inside a write).
 	inWrite func()
@@ -24,6 +30,16 @@ type sockConn struct {
 func (sc *sockConn) Write(p []byte) (int, error) {
 	if sc.inWrite != nil {
 		sc.inWrite()
+	}
+	if sc.timeout > 0 {
+		// The deadline is set half a timeout further than needed and
+		// moved only when less than a timeout is left (a timer update per
+		// write costs more than the write's bookkeeping): each write gets
+		// at least the timeout, at most one and a half.
+		if now := time.Now(); now.After(sc.deadline.Add(-sc.timeout)) {
+			sc.deadline = now.Add(sc.timeout + sc.timeout/2)
+			sc.Conn.SetWriteDeadline(sc.deadline)
+		}
 	}
 	n, err := sc.Conn.Write(p)
 	sc.sent.Add(uint64(n))

@@ -278,7 +278,12 @@
 
   function insert (m) {
     learnName(m)
-    if (state.byId.has(m.id) && state.byId.get(m.id).key === m.key) return
+    const had = state.byId.get(m.id)
+    if (had && had.key === m.key) {
+      // Shown while it was being stored (pending): now it is stored.
+      if (had.pending && !m.pending) { had.pending = false; Object.assign(had, m); rerender(had) }
+      return
+    }
     const i = position(m.key)
     const node = renderMessage(m)
     const next = state.msgs[i]
@@ -336,7 +341,10 @@
     const time = timeOf(m)
     const sys = text(m)
     const known = ['chat', 'task', 'join', 'member', 'rename', 'subtask', 'device', 'revoke-device', 'remove', 'name', 'leave'].includes(m.type)
-    const li = el('li', { class: 'msg' + (sys == null ? '' : known ? ' system' : ' unknown') + (by === state.app.id || by === state.person ? ' mine' : ''), 'data-id': m.id, 'data-person': by, 'data-key': m.key, 'data-type': m.type })
+    const li = el('li', { class: 'msg' + (sys == null ? '' : known ? ' system' : ' unknown') + (by === state.app.id || by === state.person ? ' mine' : '') + (m.pending ? ' pending' : ''), 'data-id': m.id, 'data-person': by, 'data-key': m.key, 'data-type': m.type })
+    // A pending message is verified and still being stored: it may be
+    // lost if the tab closes now (it is sent again later), never wrong.
+    if (m.pending) li.title = 'received, being saved'
     if (sys != null) {
       li.append(el('span', { class: 'text', text: sys }), ' ', time)
       return li
@@ -443,15 +451,16 @@
   const scrollToEnd = () => { const sc = $('scroller'); sc.scrollTop = sc.scrollHeight }
 
   // Messages arrive one event each; those that arrive together (the module
-  // hands them over before the page's timers run) are shown in one batch,
-  // so a catch-up of thousands costs one layout, not one each.
+  // hands them over in one turn of the event loop) are shown in one batch,
+  // at the end of that turn (a microtask: no timer's delay), so a catch-up
+  // of thousands costs one layout, not one each.
   let pending = []
   let flushTimer = null
   function onMessage (ev) {
     if (ev.task !== state.current) return
     if (onChange(ev.message)) return // an edit or a delete: not a line of its own
     pending.push(ev.message)
-    if (!flushTimer) flushTimer = setTimeout(flush, 0)
+    if (!flushTimer) { flushTimer = true; queueMicrotask(flush) }
   }
 
   async function flush () {
@@ -1326,7 +1335,7 @@
   let heardTimer = null
   function announce (ev) {
     const m = ev.message
-    if (!m || m.type !== 'chat' || !Array.isArray(m.head) || m.head[0] === state.app.id || (m.person && m.person === state.person)) return
+    if (!m || m.pending || m.type !== 'chat' || !Array.isArray(m.head) || m.head[0] === state.app.id || (m.person && m.person === state.person)) return
     heard.push(ev)
     if (!heardTimer) heardTimer = setTimeout(sayHeard, 200)
   }
@@ -1990,7 +1999,7 @@
 
   function notifyMessage (ev) {
     const m = ev.message
-    if (!m || !document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return
+    if (!m || m.pending || !document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return
     if (m.head[0] === state.app.id || m.type === 'receipt') return
     const last = notified.get(ev.task) || 0
     if (Date.now() - last < NOTIFY_EVERY) return

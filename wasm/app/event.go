@@ -10,7 +10,8 @@ import (
 
 // An Event is what the page's app.on(type, fn) hooks receive, as JSON:
 //
-//	message      → {type, task, message}
+//	message      → {type, task, message}   (message.pending: verified, still
+//	               being stored; it comes again without pending once stored)
 //	task         → {type, task}
 //	member       → {type, task, peer, state}   (state 'added', 'paired', 'removed')
 //	removed      → {type, task, peer}   (this profile was removed from task by peer, its creator)
@@ -87,6 +88,7 @@ func eventOf(ev room.Event, m *room.Messenger) Event {
 	e := Event{Type: ev.Type, Task: ev.Task, Peer: ev.Peer, State: ev.State, Evidence: ev.Evidence, Restore: ev.Restore, Device: ev.Device}
 	if ev.Message != nil {
 		v := View(ev.Message, m)
+		v.Pending = ev.Pending
 		e.Message = &v
 	}
 	if ev.Err != nil {
@@ -112,6 +114,10 @@ type MessageView struct {
 	Name    string `json:"name,omitempty"`
 	Edited  int64  `json:"edited,omitempty"`
 	Deleted bool   `json:"deleted,omitempty"`
+	// Pending: a member's message verified and still being stored
+	// (room.Event.Pending); the same message follows without it once
+	// stored.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // View is m as the page sees it; ms says whose device wrote it (nil: the

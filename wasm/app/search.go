@@ -33,7 +33,7 @@ func (a *App) startIndex(m *room.Messenger) (stop func()) {
 	ix := &textIndex{Index: search.New(), read: make(map[room.TaskID]bool)}
 	a.index.Store(ix)
 	return m.Subscribe(func(ev room.Event) {
-		if ev.Type == room.EventMessage && ev.Message != nil {
+		if ev.Type == room.EventMessage && ev.Message != nil && !ev.Pending {
 			indexMessage(ix.Index, ev.Task, ev.Message)
 		}
 	})

@@ -455,21 +455,25 @@
   // at the end of that turn (a microtask: no timer's delay), so a catch-up
   // of thousands costs one layout, not one each.
   let pending = []
+  let many = false // messages came as one event of their count (a catch-up): read the newest page
   let flushTimer = null
   function onMessage (ev) {
     if (ev.task !== state.current) return
-    if (onChange(ev.message)) return // an edit or a delete: not a line of its own
-    pending.push(ev.message)
+    if (!ev.message) many = many || ev.count > 0
+    else if (onChange(ev.message)) return // an edit or a delete: not a line of its own
+    else pending.push(ev.message)
     if (!flushTimer) { flushTimer = true; queueMicrotask(flush) }
   }
 
   async function flush () {
     flushTimer = null
     const batch = pending
+    const afresh = many
     pending = []
+    many = false
     const id = state.current
     const follow = nearEnd()
-    if (batch.length > PAGE && follow) {
+    if (afresh || (batch.length > PAGE && follow)) {
       // Many at once (a catch-up): show the newest page afresh.
       const page = await state.app.timeline(id, { limit: PAGE })
       if (state.current !== id) return

@@ -532,12 +532,22 @@ type Event struct {
 	Evidence *Equivocation
 	// Restore is where the restore stands, for an EventRestore.
 	Restore *RestoreStatus
+	// Count: an EventMessage without a Message says that Count messages
+	// of Task were received at once (a catch-up: more than
+	// MaxEventPages pages in one write), not reported one by one: read
+	// the timeline.
+	Count int
 	// Pending: an EventMessage of a member's chat message verified and
 	// still being stored (preview.go); the same message follows without
 	// Pending once stored, and is lost with the write if the tab closes
 	// first.
 	Pending bool
 }
+
+// MaxEventPages is the most pages of a member's book stored at once that
+// are reported as one EventMessage each; more come as one EventMessage
+// with their Count.
+const MaxEventPages = 64
 
 // Subscribe calls fn with every event, on the messenger's goroutines; fn
 // must not block. The returned function unsubscribes.
@@ -648,6 +658,13 @@ func (m *Messenger) received(ev journal.Event) {
 	// catch-up's older pages are not hashed (digests reads them again if
 	// asked).
 	newest := book.Len() + src.Shift
+	// Many pages at once (a catch-up): one event for all of them.
+	bulk, many := len(ev.Pages) > MaxEventPages, 0
+	defer func() {
+		if many > 0 {
+			m.emit(Event{Type: EventMessage, Task: t.id, Count: many})
+		}
+	}()
 	for i, page := range ev.Pages {
 		idx := ev.Index + uint64(i) + src.Shift
 		msg, _ := src.Seal.decode(page, ref.peer, ev.Index+uint64(i), idx)
@@ -671,7 +688,11 @@ func (m *Messenger) received(ev journal.Event) {
 		m.learnName(m.ctx, t, msg)
 		msg = m.onEdit(m.ctx, t, ref.peer, msg)
 		m.countUnread(t, ref.peer, msg)
-		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg})
+		if bulk {
+			many++
+		} else {
+			m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg})
+		}
 		switch msg.Type {
 		case TypeMember, TypeJoin:
 			// An announcement: a member the author admitted, or (its

@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -99,4 +100,62 @@ func TestShownWhileStored(t *testing.T) {
 	held.release()
 	eventually(t, "the message shown stored", func() bool { return events() == "pending stored" }, events)
 	eventually(t, "the message in Bob's timeline", func() bool { return bob.hasChat(task.ID, ana.ID(), "held") })
+}
+
+// TestCatchUpOneEvent: a member back from offline receives many messages in
+// one write: they come as one EventMessage of their count, not one each,
+// and the timeline has them all.
+func TestCatchUpOneEvent(t *testing.T) {
+	url := startRelay(t)
+	ana, bob := newNode(t, url, "ana", 1), newNode(t, url, "bob", 2)
+	task, err := ana.CreateTask(testCtx(t), "catch-up", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.join(ana, task.ID)
+	eventually(t, "Bob paired", func() bool { return bob.paired(task.ID, 1) })
+	bob.stop()
+	texts := make([]string, 3*MaxEventPages)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("many %d", i)
+	}
+	if _, err := ana.SendMany(testCtx(t), task.ID, texts); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	one, counted := 0, 0
+	bob.start()
+	unsub := bob.Subscribe(func(ev Event) {
+		if ev.Type != EventMessage || ev.Task != task.ID {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.Message != nil && strings.Contains(string(ev.Message.Data), "many ") {
+			one++
+		}
+		counted += ev.Count
+	})
+	defer unsub()
+	eventually(t, "Bob holds Ana's messages", func() bool {
+		_, got := bob.chatsOf(task.ID, ana.ID())
+		return len(got) == len(texts)
+	})
+	reported := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Sprintf("%d messages came one event each and %d in counts", one, counted)
+	}
+	eventually(t, "the messages reported", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return one+counted >= len(texts)
+	}, reported)
+	mu.Lock()
+	bad := counted == 0 || one > MaxEventPages
+	mu.Unlock()
+	if bad {
+		t.Fatalf("%s; want the %d in counts, but for a push", reported(), len(texts))
+	}
 }

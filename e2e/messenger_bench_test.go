@@ -37,15 +37,19 @@ return await window.tmApp.invite(t.id)`, &code)
 func sendToRender(b *testing.B, ana, bob *tab, task string, n int) {
 	bob.run(`window.rendered = {}
 window.stored = {}
+const note = (node, now) => {
+  const p = node.querySelector && node.querySelector('p.text')
+  if (!p || !p.textContent.startsWith('bench ')) return
+  if (!(p.textContent in window.rendered)) window.rendered[p.textContent] = now
+  if (!node.classList.contains('pending') && !(p.textContent in window.stored)) window.stored[p.textContent] = now
+}
 new MutationObserver((muts) => {
   const now = performance.timeOrigin + performance.now()
-  for (const m of muts) for (const node of m.addedNodes) {
-    const p = node.querySelector && node.querySelector('p.text')
-    if (!p || !p.textContent.startsWith('bench ')) continue
-    if (!(p.textContent in window.rendered)) window.rendered[p.textContent] = now
-    if (!node.classList.contains('pending') && !(p.textContent in window.stored)) window.stored[p.textContent] = now
+  for (const m of muts) {
+    if (m.type === 'attributes') note(m.target, now) // a pending message's mark went: stored
+    else for (const node of m.addedNodes) note(node, now)
   }
-}).observe(document.getElementById('timeline'), { childList: true })
+}).observe(document.getElementById('timeline'), { childList: true, subtree: true, attributeFilter: ['class'] })
 return true`, nil)
 	var sent map[string]float64
 	var sendMs []float64

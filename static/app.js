@@ -280,8 +280,12 @@
     learnName(m)
     const had = state.byId.get(m.id)
     if (had && had.key === m.key) {
-      // Shown while it was being stored (pending): now it is stored.
-      if (had.pending && !m.pending) { had.pending = false; Object.assign(had, m); rerender(had) }
+      // Shown while it was being stored (pending): now it is stored, the
+      // same message; only the mark goes.
+      if (had.pending && !m.pending) {
+        had.pending = false
+        if (had.node) { had.node.classList.remove('pending'); had.node.removeAttribute('title') }
+      }
       return
     }
     const i = position(m.key)

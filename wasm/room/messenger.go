@@ -140,6 +140,7 @@ type Messenger struct {
 	queue   []journal.Event                    // stored pages of members' books, for the worker
 	shown   []journal.Event                    // verified pages of members' books being stored, for the worker (preview.go)
 	shownOK map[identity.ID]bool               // members' books received read pages of: preview may show theirs
+	decoded map[shownKey]shownPage             // pages preview decoded, for received (preview.go)
 	proving map[proveKey]time.Time             // copies asked for, and when (equivocation.go)
 	healing map[identity.ID]bool               // forked books of this profile being continued (successor.go)
 	mirrors map[identity.ID]*mirrorState       // each mirror's session and health (mirrors.go)
@@ -307,7 +308,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	}
 	m := &Messenger{
 		cfg: cfg, db: cfg.DB, self: cfg.DB.ID(), log: cfg.Logger,
-		tasks: make(map[TaskID]*task), replica: make(map[identity.ID]bookRef), shownOK: make(map[identity.ID]bool),
+		tasks: make(map[TaskID]*task), replica: make(map[identity.ID]bookRef), shownOK: make(map[identity.ID]bool), decoded: make(map[shownKey]shownPage),
 		conns: make(map[identity.ID]*conn), served: make(map[port.Port]*conn), dialing: make(map[identity.ID]bool),
 		pending: make(map[pendingKey]chan wire), proving: make(map[proveKey]time.Time),
 		healing: make(map[identity.ID]bool), rooting: make(map[identity.ID]chan wire),
@@ -667,7 +668,10 @@ func (m *Messenger) received(ev journal.Event) {
 	}()
 	for i, page := range ev.Pages {
 		idx := ev.Index + uint64(i) + src.Shift
-		msg, _ := src.Seal.decode(page, ref.peer, ev.Index+uint64(i), idx)
+		msg, ok := m.takeShown(ev.Book, ev.Index+uint64(i), page)
+		if !ok {
+			msg, _ = src.Seal.decode(page, ref.peer, ev.Index+uint64(i), idx)
+		}
 		var d *[sha256.Size]byte
 		if idx+maxHeldDigests >= newest {
 			dg := digest(msg)

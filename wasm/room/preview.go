@@ -1,6 +1,8 @@
 package room
 
 import (
+	"bytes"
+
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 )
@@ -88,6 +90,7 @@ func (m *Messenger) preview(ev journal.Event) {
 		if err != nil || msg.Type != TypeChat || !m.clockOK(t, ref.peer, idx, msg.Meta.Clock) {
 			continue // shown when stored, as received decides
 		}
+		m.keepShown(ev.Book, ev.Index+uint64(i), page, msg)
 		msg = moved.apply(msg)
 		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg, Pending: true})
 	}
@@ -98,4 +101,43 @@ func (m *Messenger) clockOK(t *task, author identity.ID, mid, clock uint64) bool
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return t.clockFitsLocked(author, mid, clock)
+}
+
+// maxDecoded bounds the pages preview decoded that wait for received.
+const maxDecoded = 256
+
+type shownKey struct {
+	book  identity.ID
+	index uint64
+}
+
+// shownPage is a page preview decoded: received takes the message rather
+// than decode the same page again.
+type shownPage struct {
+	page []byte
+	msg  Message
+}
+
+// keepShown keeps the message preview decoded from page index of book.
+func (m *Messenger) keepShown(book identity.ID, index uint64, page []byte, msg Message) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.decoded) >= maxDecoded {
+		clear(m.decoded) // writes that failed left theirs: start again
+	}
+	m.decoded[shownKey{book, index}] = shownPage{page, msg}
+}
+
+// takeShown returns the message preview decoded from page index of book,
+// if it decoded these very bytes.
+func (m *Messenger) takeShown(book identity.ID, index uint64, page []byte) (Message, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := shownKey{book, index}
+	s, ok := m.decoded[k]
+	if !ok {
+		return Message{}, false
+	}
+	delete(m.decoded, k)
+	return s.msg, bytes.Equal(s.page, page)
 }

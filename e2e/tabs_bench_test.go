@@ -9,7 +9,8 @@ import (
 )
 
 // watchMessages makes the tab note, for every chat message event of its
-// app, when the first came (performance.timeOrigin + performance.now(),
+// app, when the first came (a member's message may come first pending,
+// while it is stored, then stored: one message) (performance.timeOrigin + performance.now(),
 // one clock for the tabs of a browser, and Date.now() for a clock shared
 // with the test) and how many came, by text.
 func (t *tab) watchMessages() {
@@ -19,8 +20,8 @@ window.tmApp.on('message', (ev) => {
   const m = ev.message
   if (!m || m.type !== 'chat' || !m.data || typeof m.data.text !== 'string') return
   const text = m.data.text
-  window.seenCount[text] = (window.seenCount[text] || 0) + 1
   if (!(text in window.seen)) { window.seen[text] = performance.timeOrigin + performance.now(); window.seenAt[text] = Date.now() }
+  if (!m.pending) window.seenCount[text] = (window.seenCount[text] || 0) + 1 // shown pending first, then stored: one message
 })
 return true`, nil)
 }
@@ -40,7 +41,7 @@ func (t *tab) seen(texts []string, field string) map[string]float64 {
 const deadline = Date.now() + 50000
 let missing
 for (;;) {
-  missing = texts.filter((t) => !(t in window.seen))
+  missing = texts.filter((t) => !(window.seenCount[t] > 0))
   if (missing.length === 0 || Date.now() > deadline) break
   await new Promise((r) => setTimeout(r, 20))
 }

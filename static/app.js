@@ -281,7 +281,16 @@
 
   function insert (m) {
     learnName(m)
-    if (state.byId.has(m.id) && state.byId.get(m.id).key === m.key) return
+    const had = state.byId.get(m.id)
+    if (had && had.key === m.key) {
+      // Shown while it was being stored (pending): now it is stored, the
+      // same message; only the mark goes.
+      if (had.pending && !m.pending) {
+        had.pending = false
+        if (had.node) { had.node.classList.remove('pending'); had.node.removeAttribute('title') }
+      }
+      return
+    }
     const i = position(m.key)
     const node = renderMessage(m)
     const next = state.msgs[i]
@@ -344,7 +353,10 @@
     const time = timeOf(m)
     const sys = text(m)
     const known = ['chat', 'task', 'join', 'member', 'rename', 'subtask', 'device', 'revoke-device', 'remove', 'name', 'leave'].includes(m.type)
-    const li = el('li', { class: 'msg' + (sys == null ? '' : known ? ' system' : ' unknown') + (by === state.app.id || by === state.person ? ' mine' : ''), 'data-id': m.id, 'data-person': by, 'data-key': m.key, 'data-type': m.type })
+    const li = el('li', { class: 'msg' + (sys == null ? '' : known ? ' system' : ' unknown') + (by === state.app.id || by === state.person ? ' mine' : '') + (m.pending ? ' pending' : ''), 'data-id': m.id, 'data-person': by, 'data-key': m.key, 'data-type': m.type })
+    // A pending message is verified and still being stored: it may be
+    // lost if the tab closes now (it is sent again later), never wrong.
+    if (m.pending) li.title = 'received, being saved'
     if (sys != null) {
       li.append(el('span', { class: 'text', text: sys }), ' ', time)
       return li
@@ -451,24 +463,29 @@
   const scrollToEnd = () => { const sc = $('scroller'); sc.scrollTop = sc.scrollHeight }
 
   // Messages arrive one event each; those that arrive together (the module
-  // hands them over before the page's timers run) are shown in one batch,
-  // so a catch-up of thousands costs one layout, not one each.
+  // hands them over in one turn of the event loop) are shown in one batch,
+  // at the end of that turn (a microtask: no timer's delay), so a catch-up
+  // of thousands costs one layout, not one each.
   let pending = []
+  let many = false // messages came as one event of their count (a catch-up): read the newest page
   let flushTimer = null
   function onMessage (ev) {
     if (ev.task !== state.current) return
-    if (onChange(ev.message)) return // an edit or a delete: not a line of its own
-    pending.push(ev.message)
-    if (!flushTimer) flushTimer = setTimeout(flush, 0)
+    if (!ev.message) many = many || ev.count > 0
+    else if (onChange(ev.message)) return // an edit or a delete: not a line of its own
+    else pending.push(ev.message)
+    if (!flushTimer) { flushTimer = true; queueMicrotask(flush) }
   }
 
   async function flush () {
     flushTimer = null
     const batch = pending
+    const afresh = many
     pending = []
+    many = false
     const id = state.current
     const follow = nearEnd()
-    if (batch.length > PAGE && follow) {
+    if (afresh || (batch.length > PAGE && follow)) {
       // Many at once (a catch-up): show the newest page afresh.
       const page = await state.app.timeline(id, { limit: PAGE })
       if (state.current !== id) return
@@ -1344,7 +1361,7 @@
   let heardTimer = null
   function announce (ev) {
     const m = ev.message
-    if (!m || m.type !== 'chat' || !Array.isArray(m.head) || m.head[0] === state.app.id || (m.person && m.person === state.person)) return
+    if (!m || m.pending || m.type !== 'chat' || !Array.isArray(m.head) || m.head[0] === state.app.id || (m.person && m.person === state.person)) return
     heard.push(ev)
     if (!heardTimer) heardTimer = setTimeout(sayHeard, 200)
   }
@@ -2008,7 +2025,7 @@
 
   function notifyMessage (ev) {
     const m = ev.message
-    if (!m || !document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return
+    if (!m || m.pending || !document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return
     if (m.head[0] === state.app.id || m.type === 'receipt') return
     const last = notified.get(ev.task) || 0
     if (Date.now() - last < NOTIFY_EVERY) return

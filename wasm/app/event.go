@@ -10,7 +10,10 @@ import (
 
 // An Event is what the page's app.on(type, fn) hooks receive, as JSON:
 //
-//	message      → {type, task, message}
+//	message      → {type, task, message}   (message.pending: verified, still
+//	               being stored; it comes again without pending once stored),
+//	               or {type, task, count}: count messages received at once
+//	               (a catch-up), not one by one: read the timeline
 //	task         → {type, task}
 //	member       → {type, task, peer, state}   (state 'added', 'paired', 'removed')
 //	removed      → {type, task, peer}   (this profile was removed from task by peer, its creator)
@@ -47,13 +50,14 @@ type Event struct {
 	Device   identity.ID         `json:"device,omitzero"` // EventDevice, EventLink
 	Label    string              `json:"label,omitempty"` // EventLink
 	Relay    string              `json:"relay,omitempty"` // own EventPeer while online
+	Count    int                 `json:"count,omitempty"` // EventMessage of many messages
 }
 
 // MarshalJSON writes ev with its zero fields left out, "type" first (the
 // tabs and the JS API read it alone: package jsonhead).
 func (ev Event) MarshalJSON() ([]byte, error) {
 	o := eventJSON{Type: ev.Type, Message: ev.Message, State: ev.State, Error: ev.Error,
-		Evidence: ev.Evidence, Book: ev.Book, Restore: ev.Restore, Label: ev.Label, Relay: ev.Relay}
+		Evidence: ev.Evidence, Book: ev.Book, Restore: ev.Restore, Label: ev.Label, Relay: ev.Relay, Count: ev.Count}
 	if ev.Task != (room.TaskID{}) {
 		o.Task = &ev.Task
 	}
@@ -80,13 +84,15 @@ type eventJSON struct {
 	Device   *identity.ID        `json:"device,omitempty"`
 	Label    string              `json:"label,omitempty"`
 	Relay    string              `json:"relay,omitempty"`
+	Count    int                 `json:"count,omitempty"`
 }
 
 // eventOf is a messenger event as the page sees it.
 func eventOf(ev room.Event, m *room.Messenger) Event {
-	e := Event{Type: ev.Type, Task: ev.Task, Peer: ev.Peer, State: ev.State, Evidence: ev.Evidence, Restore: ev.Restore, Device: ev.Device}
+	e := Event{Type: ev.Type, Task: ev.Task, Peer: ev.Peer, State: ev.State, Evidence: ev.Evidence, Restore: ev.Restore, Device: ev.Device, Count: ev.Count}
 	if ev.Message != nil {
 		v := View(ev.Message, m)
+		v.Pending = ev.Pending
 		e.Message = &v
 	}
 	if ev.Err != nil {
@@ -112,6 +118,10 @@ type MessageView struct {
 	Name    string `json:"name,omitempty"`
 	Edited  int64  `json:"edited,omitempty"`
 	Deleted bool   `json:"deleted,omitempty"`
+	// Pending: a member's message verified and still being stored
+	// (room.Event.Pending); the same message follows without it once
+	// stored.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // View is m as the page sees it; ms says whose device wrote it (nil: the

@@ -24,6 +24,7 @@ import (
 type textIndex struct {
 	*search.Index
 	mu   sync.Mutex // held while a task's timeline is read in
+	rmu  sync.Mutex // guards read (the messenger's events change it, never waiting for mu)
 	read map[room.TaskID]bool
 }
 
@@ -33,10 +34,34 @@ func (a *App) startIndex(m *room.Messenger) (stop func()) {
 	ix := &textIndex{Index: search.New(), read: make(map[room.TaskID]bool)}
 	a.index.Store(ix)
 	return m.Subscribe(func(ev room.Event) {
-		if ev.Type == room.EventMessage && ev.Message != nil {
+		switch {
+		case ev.Type != room.EventMessage || ev.Pending:
+		case ev.Message != nil:
 			indexMessage(ix.Index, ev.Task, ev.Message)
+		case ev.Count > 0:
+			ix.reread(ev.Task) // many at once: read with the timeline on the next search
 		}
 	})
+}
+
+// reread makes the next search that covers task read its timeline in
+// again (messages already in the index stay, once each).
+func (ix *textIndex) reread(task room.TaskID) {
+	ix.rmu.Lock()
+	defer ix.rmu.Unlock()
+	delete(ix.read, task)
+}
+
+// claim marks task read, reporting whether it was not: the caller reads
+// it in (a reread meanwhile makes the next search read it again).
+func (ix *textIndex) claim(task room.TaskID) bool {
+	ix.rmu.Lock()
+	defer ix.rmu.Unlock()
+	if ix.read[task] {
+		return false
+	}
+	ix.read[task] = true
+	return true
 }
 
 // readIn reads into ix the timelines of the tasks (every task if id is
@@ -52,13 +77,13 @@ func (ix *textIndex) readIn(ctx context.Context, m *room.Messenger, id room.Task
 		}
 	}
 	for _, id := range ids {
-		if ix.read[id] {
+		if !ix.claim(id) {
 			continue
 		}
 		if err := indexTimeline(ctx, m, ix.Index, id); err != nil {
+			ix.reread(id)
 			return err
 		}
-		ix.read[id] = true
 	}
 	return nil
 }

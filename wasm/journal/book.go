@@ -931,12 +931,14 @@ func (b *Book) putRangeLocked(ctx context.Context, start uint64, pages [][]byte,
 		batch.Put(store.TablePages, pageKey(b.key, start+uint64(i)), recs[i])
 	}
 	batch.Put(store.TableBooks, b.key[:], recBytes)
+	ev := &Event{Type: EventPut, Book: b.key, Name: rec.Name, Index: start, Pages: pages, Head: head}
+	b.db.emitVerified(ev)
 	if err := b.db.write(ctx, &batch, b); err != nil {
 		return nil, fmt.Errorf("book %s: store pages: %w", b.key.Short(), err)
 	}
 	b.rec, b.stored = rec, recBytes
 	b.recent.add(start, recs, b.db.keep)
-	return &Event{Type: EventPut, Book: b.key, Name: rec.Name, Index: start, Pages: pages, Head: head}, nil
+	return ev, nil
 }
 
 // Fork returns the fork evidence, or nil if the book is not forked.

@@ -33,6 +33,8 @@ type DB struct {
 	hookMu sync.Mutex // held while hooks run, so they see events in commit order
 	hooks  map[int]func(Event)
 	nextID int
+	// verified are the hooks of Verified, keyed like hooks (hookMu).
+	verified map[int]func(Event)
 
 	epoch     []byte // the writer epoch this DB claimed at Open; immutable
 	sealer    atomic.Pointer[Sealer]
@@ -485,6 +487,37 @@ func (db *DB) Subscribe(fn func(Event)) (cancel func()) {
 		db.hookMu.Lock()
 		defer db.hookMu.Unlock()
 		delete(db.hooks, id)
+	}
+}
+
+// Verified calls fn with the pages a replica has verified (against its
+// signed head, like every page it stores), as the write that stores them
+// begins: an EventPut follows once they are stored, or nothing if the
+// write fails (a crash, a full disk, another writer). fn lets an
+// application show a verified page while it is being stored; it must not
+// block nor call into the DB. The event's Type is EventPut.
+func (db *DB) Verified(fn func(Event)) (cancel func()) {
+	db.hookMu.Lock()
+	defer db.hookMu.Unlock()
+	id := db.nextID
+	db.nextID++
+	if db.verified == nil {
+		db.verified = make(map[int]func(Event))
+	}
+	db.verified[id] = fn
+	return func() {
+		db.hookMu.Lock()
+		defer db.hookMu.Unlock()
+		delete(db.verified, id)
+	}
+}
+
+// emitVerified calls the Verified hooks with ev; the book's lock is held.
+func (db *DB) emitVerified(ev *Event) {
+	db.hookMu.Lock()
+	defer db.hookMu.Unlock()
+	for _, fn := range db.verified {
+		fn(*ev)
 	}
 }
 

@@ -112,7 +112,9 @@
 // Open binds a store to a seed (a store written for another seed is
 // ErrUnauthorized), opens the profile's audit book (name "audit", JSON
 // entries for every open, book creation and import) and reports every
-// committed change to the hooks registered with Subscribe.
+// committed change to the hooks registered with Subscribe. Verified hooks
+// also see a replica's verified pages as the write that stores them
+// begins (a page may be shown then, marked pending until its EventPut).
 //
 // Export writes every book as JSON (its head and the pages it holds from
 // 0); Import verifies all of an export, checks every book against the

@@ -108,6 +108,7 @@ type Messenger struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	unhook   func()
+	unshow   func() // ends the DB's Verified hook (preview.go)
 	wake     chan struct{}
 	proveSem chan struct{} // proveWorkers slots for copies being made
 	private  secrets       // the secret of private books, epoch 0 (sealing.go)
@@ -137,6 +138,9 @@ type Messenger struct {
 	pending map[pendingKey]chan wire // joins waiting for their answer
 	subs    subs.List[Event]
 	queue   []journal.Event                    // stored pages of members' books, for the worker
+	shown   []journal.Event                    // verified pages of members' books being stored, for the worker (preview.go)
+	shownOK map[identity.ID]bool               // members' books received read pages of: preview may show theirs
+	decoded map[shownKey]shownPage             // pages preview decoded, for received (preview.go)
 	proving map[proveKey]time.Time             // copies asked for, and when (equivocation.go)
 	healing map[identity.ID]bool               // forked books of this profile being continued (successor.go)
 	mirrors map[identity.ID]*mirrorState       // each mirror's session and health (mirrors.go)
@@ -304,7 +308,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	}
 	m := &Messenger{
 		cfg: cfg, db: cfg.DB, self: cfg.DB.ID(), log: cfg.Logger,
-		tasks: make(map[TaskID]*task), replica: make(map[identity.ID]bookRef),
+		tasks: make(map[TaskID]*task), replica: make(map[identity.ID]bookRef), shownOK: make(map[identity.ID]bool), decoded: make(map[shownKey]shownPage),
 		conns: make(map[identity.ID]*conn), served: make(map[port.Port]*conn), dialing: make(map[identity.ID]bool),
 		pending: make(map[pendingKey]chan wire), proving: make(map[proveKey]time.Time),
 		healing: make(map[identity.ID]bool), rooting: make(map[identity.ID]chan wire),
@@ -351,6 +355,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		return nil, err
 	}
 	m.unhook = m.db.Subscribe(m.onDBEvent)
+	m.unshow = m.db.Verified(m.onVerified)
 	loading := m.receiptsToLoad()
 	m.wg.Add(2)
 	go m.work()
@@ -473,6 +478,7 @@ func (m *Messenger) Close() error {
 	}
 	m.mu.Unlock()
 	m.unhook()
+	m.unshow()
 	m.cancel()
 	for _, c := range conns {
 		c.mux.Close()
@@ -527,7 +533,22 @@ type Event struct {
 	Evidence *Equivocation
 	// Restore is where the restore stands, for an EventRestore.
 	Restore *RestoreStatus
+	// Count: an EventMessage without a Message says that Count messages
+	// of Task were received at once (a catch-up: more than
+	// MaxEventPages pages in one write), not reported one by one: read
+	// the timeline.
+	Count int
+	// Pending: an EventMessage of a member's chat message verified and
+	// still being stored (preview.go); the same message follows without
+	// Pending once stored, and is lost with the write if the tab closes
+	// first.
+	Pending bool
 }
+
+// MaxEventPages is the most pages of a member's book stored at once that
+// are reported as one EventMessage each; more come as one EventMessage
+// with their Count.
+const MaxEventPages = 64
 
 // Subscribe calls fn with every event, on the messenger's goroutines; fn
 // must not block. The returned function unsubscribes.
@@ -580,9 +601,12 @@ func (m *Messenger) work() {
 		case <-m.wake:
 		}
 		m.mu.Lock()
-		q := m.queue
-		m.queue = nil
+		q, shown := m.queue, m.shown
+		m.queue, m.shown = nil, nil
 		m.mu.Unlock()
+		for _, ev := range unstored(shown, q) {
+			m.preview(ev)
+		}
 		for _, ev := range q {
 			m.received(ev)
 		}
@@ -621,6 +645,9 @@ func (m *Messenger) received(ev journal.Event) {
 	if src.Book == nil || !m.replicaOK(t, src, ref.gen) {
 		return // not verified yet: read when its genesis arrives
 	}
+	m.mu.Lock()
+	m.shownOK[ev.Book] = true
+	m.mu.Unlock()
 	book := src.Book
 	if ev.Index == 0 {
 		// The genesis: pages stored before it (a push may come first)
@@ -632,9 +659,19 @@ func (m *Messenger) received(ev journal.Event) {
 	// catch-up's older pages are not hashed (digests reads them again if
 	// asked).
 	newest := book.Len() + src.Shift
+	// Many pages at once (a catch-up): one event for all of them.
+	bulk, many := len(ev.Pages) > MaxEventPages, 0
+	defer func() {
+		if many > 0 {
+			m.emit(Event{Type: EventMessage, Task: t.id, Count: many})
+		}
+	}()
 	for i, page := range ev.Pages {
 		idx := ev.Index + uint64(i) + src.Shift
-		msg, _ := src.Seal.decode(page, ref.peer, ev.Index+uint64(i), idx)
+		msg, ok := m.takeShown(ev.Book, ev.Index+uint64(i), page)
+		if !ok {
+			msg, _ = src.Seal.decode(page, ref.peer, ev.Index+uint64(i), idx)
+		}
 		var d *[sha256.Size]byte
 		if idx+maxHeldDigests >= newest {
 			dg := digest(msg)
@@ -655,7 +692,11 @@ func (m *Messenger) received(ev journal.Event) {
 		m.learnName(m.ctx, t, msg)
 		msg = m.onEdit(m.ctx, t, ref.peer, msg)
 		m.countUnread(t, ref.peer, msg)
-		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg})
+		if bulk {
+			many++
+		} else {
+			m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg})
+		}
 		switch msg.Type {
 		case TypeMember, TypeJoin:
 			// An announcement: a member the author admitted, or (its

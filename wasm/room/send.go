@@ -257,17 +257,22 @@ func checkText(text string) error {
 func (m *Messenger) seen(t *task, author identity.ID, mid, clock uint64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !t.clockFitsLocked(author, mid, clock) {
+		return false
+	}
+	t.raiseLocked(author, clock)
+	return true
+}
+
+// clockFitsLocked is seen's check of a clock. Called with m.mu held.
+func (t *task) clockFitsLocked(author identity.ID, mid, clock uint64) bool {
 	var others uint64
 	for id, c := range t.clocks {
 		if id != author {
 			others = max(others, c)
 		}
 	}
-	if clock > MaxClock || clock > satAdd(satAdd(others, mid), MaxClockStep) {
-		return false
-	}
-	t.raiseLocked(author, clock)
-	return true
+	return clock <= MaxClock && clock <= satAdd(satAdd(others, mid), MaxClockStep)
 }
 
 // raiseLocked records a clock author wrote, accepted. Called with m.mu

@@ -1,0 +1,143 @@
+package room
+
+import (
+	"bytes"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+)
+
+// Showing a message while it is stored.
+//
+// A member's page reaches this profile verified (its book's signed head
+// and a proof), then is written to the store, which takes a few
+// milliseconds in a browser. The journal tells of the verified pages as
+// that write begins (journal.DB.Verified); the worker reports a chat
+// message among them at once, as an EventMessage marked Pending, and again
+// without the mark once the write is done (received). Until then nothing
+// else of it is taken: clocks, unread counts, digests and announcements
+// move only with the stored page. If the tab closes or the write fails
+// first, only the pending message is lost; nothing that was not verified
+// is ever shown.
+
+// maxShown bounds the pages of one write shown early: a push of new
+// messages, not a catch-up's data (which are shown when stored, a page
+// of the timeline at a time).
+const maxShown = 8
+
+// onVerified is the DB's Verified hook: it queues the pages verified in
+// members' books for the worker (hooks must not call back into the DB).
+func (m *Messenger) onVerified(ev journal.Event) {
+	if ev.Index == 0 || len(ev.Pages) > maxShown {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.replica[ev.Book]; !ok {
+		return
+	}
+	m.shown = append(m.shown, ev)
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// unstored returns the events of shown whose pages no event of stored
+// covers: those stored already are reported as such, not twice.
+func unstored(shown, stored []journal.Event) []journal.Event {
+	out := shown[:0]
+	for _, s := range shown {
+		done := false
+		for _, q := range stored {
+			if q.Book == s.Book && q.Index <= s.Index && s.Index+uint64(len(s.Pages)) <= q.Index+uint64(len(q.Pages)) {
+				done = true
+				break
+			}
+		}
+		if !done {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// preview reports the chat messages among pages verified in a member's
+// book, being stored, as pending messages. It changes nothing.
+func (m *Messenger) preview(ev journal.Event) {
+	if !m.openFor(ev.Book) {
+		return
+	}
+	m.mu.Lock()
+	ref, ok := m.replica[ev.Book]
+	t := m.tasks[ref.task]
+	var src BookSource
+	var moved renumbering
+	// The book's lock is held while its pages are stored: nothing here
+	// may ask the book (Info, Len) before the write is done.
+	if ok && t != nil && ref.gen == 0 && t.members[ref.peer] != nil && m.shownOK[ev.Book] {
+		mb := t.members[ref.peer]
+		moved = renumbering{m.self, mb.outFrom, mb.outShift}
+		src = m.sourceLocked(t, mb.in, ref.peer, 0)
+	}
+	m.mu.Unlock()
+	if src.Book == nil {
+		return
+	}
+	for i, page := range ev.Pages {
+		idx := ev.Index + uint64(i) + src.Shift
+		msg, err := src.Seal.decode(page, ref.peer, ev.Index+uint64(i), idx)
+		if err != nil || msg.Type != TypeChat || !m.clockOK(t, ref.peer, idx, msg.Meta.Clock) {
+			continue // shown when stored, as received decides
+		}
+		m.keepShown(ev.Book, ev.Index+uint64(i), page, msg)
+		msg = moved.apply(msg)
+		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg, Pending: true})
+	}
+}
+
+// clockOK is the check of seen, changing nothing.
+func (m *Messenger) clockOK(t *task, author identity.ID, mid, clock uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return t.clockFitsLocked(author, mid, clock)
+}
+
+// maxDecoded bounds the pages preview decoded that wait for received.
+const maxDecoded = 256
+
+type shownKey struct {
+	book  identity.ID
+	index uint64
+}
+
+// shownPage is a page preview decoded: received takes the message rather
+// than decode the same page again.
+type shownPage struct {
+	page []byte
+	msg  Message
+}
+
+// keepShown keeps the message preview decoded from page index of book.
+func (m *Messenger) keepShown(book identity.ID, index uint64, page []byte, msg Message) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.decoded) >= maxDecoded {
+		clear(m.decoded) // writes that failed left theirs: start again
+	}
+	m.decoded[shownKey{book, index}] = shownPage{page, msg}
+}
+
+// takeShown returns the message preview decoded from page index of book,
+// if it decoded these very bytes.
+func (m *Messenger) takeShown(book identity.ID, index uint64, page []byte) (Message, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := shownKey{book, index}
+	s, ok := m.decoded[k]
+	if !ok {
+		return Message{}, false
+	}
+	delete(m.decoded, k)
+	return s.msg, bytes.Equal(s.page, page)
+}

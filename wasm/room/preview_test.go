@@ -1,0 +1,161 @@
+package room
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+// heldStore is a store whose writes wait while it is held: a write that
+// takes as long as the test wants.
+type heldStore struct {
+	store.Store
+	mu   sync.Mutex
+	gate chan struct{} // nil: writes go through
+}
+
+func (s *heldStore) hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate == nil {
+		s.gate = make(chan struct{})
+	}
+}
+
+func (s *heldStore) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate != nil {
+		close(s.gate)
+		s.gate = nil
+	}
+}
+
+func (s *heldStore) Write(ctx context.Context, b *store.Batch) error {
+	s.mu.Lock()
+	g := s.gate
+	s.mu.Unlock()
+	if g != nil {
+		select {
+		case <-g:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Store.Write(ctx, b)
+}
+
+// TestShownWhileStored: a member's message shows (pending) once verified,
+// while the write that stores it is still running, and again (stored)
+// once it is done.
+func TestShownWhileStored(t *testing.T) {
+	url := startRelay(t)
+	ana := newNode(t, url, "ana", 1)
+	held := &heldStore{Store: store.NewMemory()}
+	bob := &node{t: t, name: "bob", url: url, st: held}
+	for i := range bob.seed {
+		bob.seed[i] = 2
+	}
+	bob.start()
+	t.Cleanup(bob.stop)
+	t.Cleanup(held.release) // before stop: nothing stays held
+
+	task, err := ana.CreateTask(testCtx(t), "preview", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.join(ana, task.ID)
+	ana.send(task.ID, "first", nil)
+	eventually(t, "Ana's first message at Bob", func() bool { return bob.hasChat(task.ID, ana.ID(), "first") })
+
+	var mu sync.Mutex
+	var seen []string // "pending" or "stored", for each event of the message "held"
+	unsub := bob.Subscribe(func(ev Event) {
+		if ev.Type == EventMessage && ev.Message != nil && strings.Contains(string(ev.Message.Data), `"held"`) {
+			mu.Lock()
+			defer mu.Unlock()
+			if ev.Pending {
+				seen = append(seen, "pending")
+			} else {
+				seen = append(seen, "stored")
+			}
+		}
+	})
+	defer unsub()
+	events := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(seen, " ")
+	}
+
+	held.hold()
+	ana.send(task.ID, "held", nil)
+	// (Bob's timeline cannot be read now: it waits for the book, which
+	// is being written.)
+	eventually(t, "the message shown pending while Bob's store is held", func() bool { return events() == "pending" }, events)
+	held.release()
+	eventually(t, "the message shown stored", func() bool { return events() == "pending stored" }, events)
+	eventually(t, "the message in Bob's timeline", func() bool { return bob.hasChat(task.ID, ana.ID(), "held") })
+}
+
+// TestCatchUpOneEvent: a member back from offline receives many messages in
+// one write: they come as one EventMessage of their count, not one each,
+// and the timeline has them all.
+func TestCatchUpOneEvent(t *testing.T) {
+	url := startRelay(t)
+	ana, bob := newNode(t, url, "ana", 1), newNode(t, url, "bob", 2)
+	task, err := ana.CreateTask(testCtx(t), "catch-up", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.join(ana, task.ID)
+	eventually(t, "Bob paired", func() bool { return bob.paired(task.ID, 1) })
+	bob.stop()
+	texts := make([]string, 3*MaxEventPages)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("many %d", i)
+	}
+	if _, err := ana.SendMany(testCtx(t), task.ID, texts); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	one, counted := 0, 0
+	bob.start()
+	unsub := bob.Subscribe(func(ev Event) {
+		if ev.Type != EventMessage || ev.Task != task.ID {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.Message != nil && strings.Contains(string(ev.Message.Data), "many ") {
+			one++
+		}
+		counted += ev.Count
+	})
+	defer unsub()
+	eventually(t, "Bob holds Ana's messages", func() bool {
+		_, got := bob.chatsOf(task.ID, ana.ID())
+		return len(got) == len(texts)
+	})
+	reported := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Sprintf("%d messages came one event each and %d in counts", one, counted)
+	}
+	eventually(t, "the messages reported", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return one+counted >= len(texts)
+	}, reported)
+	mu.Lock()
+	bad := counted == 0 || one > MaxEventPages
+	mu.Unlock()
+	if bad {
+		t.Fatalf("%s; want the %d in counts, but for a push", reported(), len(texts))
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"sync"
 
 	"filippo.io/edwards25519"
 )
@@ -172,6 +173,9 @@ type Key struct {
 	seed Seed
 	priv ed25519.PrivateKey
 	id   ID
+
+	preOnce sync.Once
+	pre     *presigner // set by preOnce: SignRandom's nonce pool
 }
 
 // New derives the key pair of seed.
@@ -188,7 +192,7 @@ func (k *Key) ID() ID { return k.id }
 // Seed returns the secret seed.
 func (k *Key) Seed() Seed { return k.seed }
 
-// Sign signs msg.
+// Sign signs msg (RFC 8032: the same message, the same signature).
 func (k *Key) Sign(msg []byte) []byte { return ed25519.Sign(k.priv, msg) }
 
 // Derive returns the key pair for a named child of k, deterministically:

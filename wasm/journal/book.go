@@ -420,7 +420,7 @@ func (b *Book) stageLocked(pages [][]byte, extra []store.Op) (*stagedAppend, err
 		return nil, fmt.Errorf("book %s: %w", b.key.Short(), err)
 	}
 	length := start + uint64(len(pages))
-	head := signHead(b.signer, length, root)
+	head := signHead(b.signer, length, root, b.db.deterministic)
 	rec := b.rec
 	rec.Head = &head
 	recBytes, err := Marshal(&rec)

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -51,6 +52,18 @@ func TestExtendMatchesTlog(t *testing.T) {
 			}
 			if fmt.Sprint(next) != fmt.Sprint(frontierAt(start+k)) {
 				t.Fatalf("extend(%d, %d pages): frontier %v, want %v", start, k, next, frontierAt(start+k))
+			}
+		}
+	}
+}
+
+// TestLeftIsFrontier: the left hashes of a range proof are the frontier of
+// the tree before the range, which VerifyRange hands to extend.
+func TestLeftIsFrontier(t *testing.T) {
+	for start := int64(0); start < 600; start++ {
+		for end := start + 1; end < start+300; end++ {
+			if !slices.Equal(leftIndexes(start, end), treeIndexes(start)) {
+				t.Fatalf("range [%d, %d): left hashes %v, frontier %v", start, end, leftIndexes(start, end), treeIndexes(start))
 			}
 		}
 	}

@@ -349,18 +349,13 @@ func VerifyRange(head *Head, start uint64, pages [][]byte, proof *RangeProof) ([
 			return nil, verifyErr(head.Key, start+uint64(i), ErrTooLarge, "page of %d bytes", len(p))
 		}
 	}
-	leaves := leafHashes(pages)
-	old := func(s int64) (Hash, bool) {
-		i, ok := slices.BinarySearch(idx, s)
-		if !ok {
-			return Hash{}, false
-		}
-		return proof.Left[i], true
+	// The left hashes are the frontier of the tree of size start
+	// (leftIndexes(start, end) is treeIndexes(start): extend_test.go).
+	left := make(frontier, len(idx))
+	for i, s := range idx {
+		left[i] = storedHash{s, proof.Left[i]}
 	}
-	fresh, counts, root, err := grow(int64(start), leaves, old)
-	if err != nil {
-		return nil, verifyErr(head.Key, start, ErrBadProof, "range: %v", err)
-	}
+	fresh, counts, root, _ := extend(left, int64(start), leafHashes(pages))
 	if end == head.Length {
 		if len(proof.Tree) != 0 || root != head.Root {
 			return nil, verifyErr(head.Key, start, ErrBadProof, "pages [%d, %d) do not hash to the head's root", start, end)

@@ -10,40 +10,8 @@ import (
 	"filippo.io/edwards25519"
 )
 
-// Presigned signatures.
-//
-// An ed25519 signature of M by the key (a, A = a·B) is R ‖ S with
-// R = r·B and S = r + SHA-512(R ‖ A ‖ M)·a mod l. RFC 8032 derives the
-// nonce r from the key and M, so r·B, three quarters of the cost, can only
-// be computed once M is known. A verifier checks S·B = R + k·A and never
-// learns how r was chosen: any r that is secret, uniform and used once gives
-// a signature that every standard verifier accepts and that is as hard to
-// forge. Key.SignRandom therefore takes its (r, R) from a small pool that a
-// goroutine fills ahead of time (on another core natively; while the caller
-// waits on IndexedDB in the browser), leaving one SHA-512 and one scalar
-// multiply-add on the caller's path.
-//
-// The rules that keep this sound:
-//
-//   - r is SHA-512("taskmessenger/nonce/v1\n" ‖ prefix ‖ counter ‖ 64 bytes
-//     from crypto/rand) reduced mod l, where prefix is the secret half of
-//     SHA-512(seed) (the RFC's nonce key) and counter counts the key's
-//     nonces. The randomness makes r uniform; hashing it with the secret
-//     prefix and a counter is a hedge: if crypto/rand were predictable, r
-//     would still be secret, and within one Key it would still never repeat.
-//   - Each pair is taken from the pool under its lock by one signature only,
-//     then erased; pairs live only in memory (never persisted, never
-//     exported), and the pool holds at most nonceCap of them.
-//
-// The trade against RFC 8032: a deterministic nonce cannot be repeated by a
-// bad random generator, and two signatures by one key with the same r but
-// different messages reveal the key. Here the hedge covers a predictable
-// generator within one process; two processes with the same seed (two tabs,
-// a restored backup) rely on crypto/rand alone to draw different nonces, as
-// every randomized signature scheme (ECDSA, ed25519 in TLS stacks that
-// randomize) does. A signature also differs from one signing of the same
-// message to the next, so nothing may compare heads by their signature
-// bytes (the journal compares length and root).
+// Presigned signatures: the package doc (# Signatures) gives the security
+// argument and the trade against RFC 8032's deterministic nonces.
 
 // nonceCap bounds the pool of precomputed nonces of one key.
 const nonceCap = 8

@@ -34,7 +34,7 @@ func TestSignRandomVerifies(t *testing.T) {
 	if k := randomKey(t); !ed25519.Verify(k.ID().Bytes(), long, k.SignRandom(long)) {
 		t.Fatal("SignRandom of 1 MiB does not verify")
 	}
-	for range 10 {
+	for range 5 {
 		k := randomKey(t)
 		for _, m := range msgs {
 			sig := k.SignRandom(m)
@@ -61,7 +61,7 @@ func TestSignRandomVerifies(t *testing.T) {
 func TestSignRandomNoncesNeverRepeat(t *testing.T) {
 	k := randomKey(t)
 	msg := []byte("the same message every time")
-	const callers, each = 8, 250
+	const callers, each = 4, 250
 	var mu sync.Mutex
 	seen := make(map[[32]byte]bool, callers*each)
 	var wg sync.WaitGroup

@@ -10,7 +10,7 @@ import (
 
 // TestExtendMatchesTlog: extend gives the stored hashes, counts and root
 // that tlog gives (through grow), and the frontier treeIndexes names, for
-// every start up to 300 and runs of 1 to 40 pages.
+// every start up to 140 and runs of 1 to 20 pages.
 func TestExtendMatchesTlog(t *testing.T) {
 	var stored []Hash // every stored hash, by stored index
 	read := tlog.HashReaderFunc(func(idx []int64) ([]Hash, error) {
@@ -28,16 +28,16 @@ func TestExtendMatchesTlog(t *testing.T) {
 		}
 		return f
 	}
-	for n := int64(0); n < 340; n++ {
+	for n := int64(0); n < 170; n++ {
 		hs, err := tlog.StoredHashes(n, fmt.Appendf(nil, "page %d", n), read)
 		if err != nil {
 			t.Fatal(err)
 		}
 		stored = append(stored, hs...)
 	}
-	for start := int64(0); start <= 300; start++ {
+	for start := int64(0); start <= 140; start++ {
 		f := frontierAt(start)
-		for k := int64(1); k <= 40; k++ {
+		for k := int64(1); k <= 20; k++ {
 			leaves := make([]Hash, k)
 			for i := range leaves {
 				leaves[i] = leaf(start + int64(i))
@@ -60,8 +60,8 @@ func TestExtendMatchesTlog(t *testing.T) {
 // TestLeftIsFrontier: the left hashes of a range proof are the frontier of
 // the tree before the range, which VerifyRange hands to extend.
 func TestLeftIsFrontier(t *testing.T) {
-	for start := int64(0); start < 600; start++ {
-		for end := start + 1; end < start+300; end++ {
+	for start := int64(0); start < 300; start++ {
+		for end := start + 1; end < start+70; end++ {
 			if !slices.Equal(leftIndexes(start, end), treeIndexes(start)) {
 				t.Fatalf("range [%d, %d): left hashes %v, frontier %v", start, end, leftIndexes(start, end), treeIndexes(start))
 			}

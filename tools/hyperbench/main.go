@@ -47,7 +47,7 @@ var goPackages = []string{"./wasm/journal/", "./wasm/replication/"}
 
 func main() {
 	rounds := flag.Int("rounds", 3, "alternating rounds of hypercore and ours; medians are reported")
-	benchtime := flag.Duration("benchtime", time.Second, "time per figure and round, on each side")
+	benchtime := flag.String("benchtime", "1s", "go test's -benchtime for our side; bench.js runs each figure as long (1s when it is a count, e.g. 100x)")
 	dir := flag.String("dir", "tools/hyperbench", "the directory of bench.js and its node_modules")
 	flag.Parse()
 	if err := run(os.Stdout, *rounds, *benchtime, *dir); err != nil {
@@ -56,11 +56,15 @@ func main() {
 	}
 }
 
-func run(w io.Writer, rounds int, benchtime time.Duration, dir string) error {
+func run(w io.Writer, rounds int, benchtime string, dir string) error {
+	secs := time.Second
+	if d, err := time.ParseDuration(benchtime); err == nil {
+		secs = d
+	}
 	ours := make(map[string][]float64)
 	theirs := make(map[string][]float64)
 	for range rounds {
-		h, err := runNode(dir, benchtime)
+		h, err := runNode(dir, secs)
 		if err != nil {
 			return err
 		}
@@ -92,7 +96,7 @@ func printFigures(w io.Writer, rounds int, ours, theirs map[string][]float64) {
 		if f.lower {
 			ratio = them / us
 		}
-		fmt.Fprintf(w, "Benchmark%s\t%d\t%.4g %s\t%.4g hypercore-%s\t%.3g ×hypercore\n", f.bench, rounds, us, f.metric, them, f.metric, ratio)
+		fmt.Fprintf(w, "Benchmark%s\t%d\t%s %s\t%s hypercore-%s\t%.3g ×hypercore\n", f.bench, rounds, num(us), f.metric, num(them), f.metric, ratio)
 	}
 }
 
@@ -113,12 +117,12 @@ func runNode(dir string, benchtime time.Duration) (map[string]float64, error) {
 }
 
 // runGo runs our benchmarks of figures once and returns each one's metric.
-func runGo(benchtime time.Duration) (map[string]float64, error) {
+func runGo(benchtime string) (map[string]float64, error) {
 	names := make([]string, len(figures))
 	for i, f := range figures {
 		names[i] = f.bench
 	}
-	args := []string{"test", "-run", "^$", "-bench", "^Benchmark(" + strings.Join(names, "|") + ")$", "-benchtime", benchtime.String()}
+	args := []string{"test", "-run", "^$", "-bench", "^Benchmark(" + strings.Join(names, "|") + ")$", "-benchtime", benchtime}
 	cmd := exec.Command("go", append(args, goPackages...)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -154,6 +158,14 @@ func parseBench(out []byte) map[string]float64 {
 		}
 	}
 	return m
+}
+
+// num formats a figure: whole numbers from 100 up, 3 digits below.
+func num(v float64) string {
+	if v >= 100 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
 }
 
 func median(v []float64) float64 {

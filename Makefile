@@ -10,6 +10,8 @@ WASM      := static/taskmessenger.wasm
 WASMEXEC  := $(BIN)/wasmbrowsertest
 # axe-core, for the accessibility checks of the end-to-end tests (e2e/a11y_test.go).
 AXE       := tools/axe/node_modules/axe-core/axe.min.js
+# hypercore 10, for the side-by-side benchmark (tools/hyperbench).
+HYPERCORE := tools/hyperbench/node_modules/hypercore/package.json
 # Packages whose tests also run in the browser (on IndexedDB).
 WASM_PKGS := ./wasm/store/idb/ ./wasm/journal/ ./wasm/replication/ ./wasm/vault/
 
@@ -56,6 +58,12 @@ e2e-rtc: chromium
 	$(GO) test -c -o $(BIN)/e2e.test ./e2e/
 	./tools/rtc-netns.sh $(BIN)/e2e.test -test.count=1 -test.run 'WebRTC|NativePeer' -test.v 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|Error'; exit $${PIPESTATUS[0]}
 
+## hypercore 10 and random-access-memory, as tools/hyperbench/package-lock.json
+## pins, for the side-by-side benchmark (tools/hyperbench)
+$(HYPERCORE): tools/hyperbench/package.json tools/hyperbench/package-lock.json
+	npm ci --prefix tools/hyperbench --no-audit --no-fund
+	touch $@
+
 ## chromium: install Debian's Chromium when it is missing
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium"; apt-get update && apt-get install -y chromium; }
@@ -68,11 +76,13 @@ fmt:
 
 ## bench: the benchmarks, printed as a table (also in $(ARTIFACTS)/bench.md);
 ## the browser ones in e2e run once each (BENCH_ROOM_SIZE=… to shrink the big room,
-## BENCH_MIRROR_BOOKS=1000,10000 for the mirror's books)
-bench: chromium $(WASMEXEC)
+## BENCH_MIRROR_BOOKS=1000,10000 for the mirror's books); the rows of package
+## hypercore are hypercore 10 and our journal side by side (tools/hyperbench)
+bench: chromium $(WASMEXEC) $(HYPERCORE)
 	@mkdir -p $(ARTIFACTS)
 	$(GO) test -c -o $(BIN)/e2e.test ./e2e/
 	{ $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $$($(GO) list ./... | grep -v /e2e) ; \
+	  $(GO) run ./tools/hyperbench -benchtime $(BENCHTIME) ; \
 	  $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./e2e/ ; \
 	  ./tools/rtc-netns.sh $(BIN)/e2e.test -test.run '^$$' -test.bench 'WebRTC' -test.benchtime 1x | sed 's|^pkg: .*|pkg: e2e-netns|' ; \
 	  GOOS=js GOARCH=wasm $(GO) test -run '^$$' -bench 'AppendSingle$$|AppendBatch100|ReadLast50|Write101|Search100k' -benchtime 200x \

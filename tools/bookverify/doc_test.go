@@ -31,7 +31,7 @@ const formatDoc = "../../docs/format.md"
 // seed writes, and the bytes the doc quotes, by name.
 func example(t *testing.T) map[string][]byte {
 	t.Helper()
-	db, err := journal.Open(ctx, store.NewMemory(), seed(1), &journal.Options{Now: func() time.Time { return time.UnixMilli(0) }})
+	db, err := journal.Open(ctx, store.NewMemory(), seed(1), &journal.Options{Now: func() time.Time { return time.UnixMilli(0) }, DeterministicHeads: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -414,13 +414,9 @@ func (b *Book) stageLocked(pages [][]byte, extra []store.Op) (*stagedAppend, err
 	if pages, err = b.sealLocked(start, pages); err != nil {
 		return nil, err
 	}
-	leaves := leafHashes(pages)
-	fresh, counts, root, err := grow(int64(start), leaves, b.frontier.get)
-	if err != nil {
-		return nil, fmt.Errorf("book %s: %w", b.key.Short(), err)
-	}
+	fresh, counts, root, next := extend(b.frontier, int64(start), leafHashes(pages))
 	length := start + uint64(len(pages))
-	head := signHead(b.signer, length, root)
+	head := signHead(b.signer, length, root, b.db.deterministic)
 	rec := b.rec
 	rec.Head = &head
 	recBytes, err := Marshal(&rec)
@@ -451,18 +447,6 @@ func (b *Book) stageLocked(pages [][]byte, extra []store.Op) (*stagedAppend, err
 	}
 	batch.Put(store.TableBooks, b.key[:], recBytes)
 
-	// The frontier after the append.
-	base := tlog.StoredHashIndex(0, int64(start))
-	idx := treeIndexes(int64(length))
-	next := make(frontier, len(idx))
-	for i, s := range idx {
-		next[i].index = s
-		if s >= base {
-			next[i].hash = fresh[s-base]
-		} else {
-			next[i].hash, _ = b.frontier.get(s)
-		}
-	}
 	return &stagedAppend{b: b, start: start, pages: pages, ops: batch.Ops, cond: [1]store.Cond{cond}, rec: rec, recBytes: recBytes, head: head, next: next, recs: recs}, nil
 }
 
@@ -584,7 +568,7 @@ func (b *Book) GetRange(ctx context.Context, start, end uint64) ([][]byte, error
 	}
 	recs, ok := b.recent.span(start, end)
 	if !ok {
-		es, err := b.db.store.Scan(ctx, store.TablePages, pageKey(b.key, start), pageKey(b.key, end), 0)
+		es, err := b.db.store.Scan(ctx, store.TablePages, pageKey(b.key, start), pageKey(b.key, end), int(end-start))
 		if err != nil {
 			return nil, fmt.Errorf("book %s: pages [%d, %d): %w", b.key.Short(), start, end, err)
 		}

@@ -25,6 +25,8 @@ type DB struct {
 	key   *identity.Key
 	now   func() time.Time
 	keep  int // page records each book keeps in memory (Options.RecentPages)
+	// deterministic is Options.DeterministicHeads; immutable.
+	deterministic bool
 
 	mu    sync.Mutex // guards books; held while a book is loaded or created
 	books map[identity.ID]*Book
@@ -51,6 +53,11 @@ type Options struct {
 	// keeps in memory (zero: 256), read again without the store. A DB of
 	// many books read rarely (a mirror) keeps fewer.
 	RecentPages int
+	// DeterministicHeads signs heads with RFC 8032's deterministic nonces
+	// (identity.Key.Sign, ~20 µs each) instead of precomputed random ones
+	// (identity.Key.SignRandom, ~1 µs on the caller's path): the same book
+	// then always has byte-identical heads, for reproducible examples.
+	DeterministicHeads bool
 }
 
 // AuditName is the name of the audit book every profile authors.
@@ -126,6 +133,7 @@ func Open(ctx context.Context, st store.Store, seed identity.Seed, opts *Options
 		db.now = opts.Now
 	}
 	db.keep = recentMax
+	db.deterministic = opts != nil && opts.DeterministicHeads
 	if opts != nil && opts.RecentPages > 0 {
 		db.keep = opts.RecentPages
 	}

@@ -35,7 +35,10 @@
 //
 //	"taskmessenger/head/v1\n" ‖ key (32) ‖ length (8, big endian) ‖ root (32)
 //
-// and encoded as the CBOR array [key, length, root, signature].
+// and encoded as the CBOR array [key, length, root, signature]. The
+// signature is standard ed25519 with a random nonce precomputed off the
+// append path (identity.Key.SignRandom; Options.DeterministicHeads for RFC
+// 8032's deterministic one), so heads are compared by length and root.
 //
 // A replica (a peer's book, opened by key) accepts:
 //   - its first head on the signature alone (the key is the book's identity);

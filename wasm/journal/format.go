@@ -100,9 +100,17 @@ func (h *Head) Verify() error {
 // IsZero reports whether h is the head of a book with nothing known.
 func (h *Head) IsZero() bool { return h.Length == 0 && len(h.Sig) == 0 }
 
-func signHead(k *identity.Key, length uint64, root Hash) Head {
+// signHead signs the head of length, with a precomputed random nonce
+// (identity.Key.SignRandom) unless deterministic: a standard ed25519
+// signature whose bytes differ from one signing to the next, so heads are
+// compared by length and root, never by signature.
+func signHead(k *identity.Key, length uint64, root Hash, deterministic bool) Head {
 	h := Head{Key: k.ID(), Length: length, Root: root}
-	h.Sig = k.Sign(h.signedBytes())
+	if deterministic {
+		h.Sig = k.Sign(h.signedBytes())
+		return h
+	}
+	h.Sig = k.SignRandom(h.signedBytes())
 	return h
 }
 

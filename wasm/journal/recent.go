@@ -28,7 +28,11 @@ func (r *recentPages) add(start uint64, recs [][]byte, max int) {
 	}
 	r.recs = append(r.recs, recs...)
 	if over := len(r.recs) - max; over > 0 {
-		r.recs = append([][]byte(nil), r.recs[over:]...)
+		// Drop the oldest by reslicing (append copies the kept ones to a
+		// new array when this one is used up: amortized O(1) per page),
+		// clearing them so that their records can be collected.
+		clear(r.recs[:over])
+		r.recs = r.recs[over:]
 		r.start += uint64(over)
 	}
 }

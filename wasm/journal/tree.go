@@ -209,6 +209,49 @@ func grow(start int64, leaves []Hash, old func(int64) (Hash, bool)) (fresh []Has
 	return r.fresh, counts, root, err
 }
 
+// extend is grow for an author, who holds the frontier of its tree (the
+// roots of the subtrees that tile [0, start), largest first, as
+// treeIndexes(start) orders them): it combines the new leaves on a stack of
+// subtree roots, as binary counting carries, with no lookups and no
+// allocation per page. It also returns the frontier after the leaves,
+// which must not be empty.
+func extend(f frontier, start int64, leaves []Hash) (fresh []Hash, counts []int, root Hash, next frontier) {
+	type subtree struct {
+		level int
+		hash  Hash
+	}
+	stack := make([]subtree, len(f), len(f)+bits.Len64(uint64(start)+uint64(len(leaves)))+1)
+	for i, e := range f {
+		level, _ := tlog.SplitStoredHashIndex(e.index)
+		stack[i] = subtree{level, e.hash}
+	}
+	fresh = make([]Hash, 0, 2*len(leaves)+1)
+	counts = make([]int, len(leaves))
+	for i, h := range leaves {
+		fresh = append(fresh, h)
+		level := 0
+		for len(stack) > 0 && stack[len(stack)-1].level == level {
+			h = tlog.NodeHash(stack[len(stack)-1].hash, h)
+			stack = stack[:len(stack)-1]
+			level++
+			fresh = append(fresh, h)
+		}
+		stack = append(stack, subtree{level, h})
+		counts[i] = level + 1
+	}
+	root = stack[len(stack)-1].hash
+	for i := len(stack) - 2; i >= 0; i-- {
+		root = tlog.NodeHash(stack[i].hash, root)
+	}
+	next = make(frontier, len(stack))
+	lo := int64(0)
+	for i, t := range stack {
+		next[i] = storedHash{tlog.StoredHashIndex(t.level, lo>>t.level), t.hash}
+		lo += 1 << t.level
+	}
+	return fresh, counts, root, next
+}
+
 // A RangeProof proves pages [start, end) of a book against a head of length
 // n >= end: Left are the hashes of leftIndexes(start, end), in that order,
 // from which with the pages the verifier computes the tree hash of size end;
@@ -306,18 +349,13 @@ func VerifyRange(head *Head, start uint64, pages [][]byte, proof *RangeProof) ([
 			return nil, verifyErr(head.Key, start+uint64(i), ErrTooLarge, "page of %d bytes", len(p))
 		}
 	}
-	leaves := leafHashes(pages)
-	old := func(s int64) (Hash, bool) {
-		i, ok := slices.BinarySearch(idx, s)
-		if !ok {
-			return Hash{}, false
-		}
-		return proof.Left[i], true
+	// The left hashes are the frontier of the tree of size start
+	// (leftIndexes(start, end) is treeIndexes(start): extend_test.go).
+	left := make(frontier, len(idx))
+	for i, s := range idx {
+		left[i] = storedHash{s, proof.Left[i]}
 	}
-	fresh, counts, root, err := grow(int64(start), leaves, old)
-	if err != nil {
-		return nil, verifyErr(head.Key, start, ErrBadProof, "range: %v", err)
-	}
+	fresh, counts, root, _ := extend(left, int64(start), leafHashes(pages))
 	if end == head.Length {
 		if len(proof.Tree) != 0 || root != head.Root {
 			return nil, verifyErr(head.Key, start, ErrBadProof, "pages [%d, %d) do not hash to the head's root", start, end)

@@ -285,17 +285,9 @@ func (s *Session) buildLevel(o *ownBook, n uint64) ([]byte, Event, error) {
 // buildData encodes pages [start, end) of book, cut to the message size,
 // proven against length n. It returns the end actually sent.
 func (s *Session) buildData(ctx context.Context, key identity.ID, book *journal.Book, start, end, n uint64) ([]byte, Event, uint64, error) {
-	pages, err := book.GetRange(ctx, start, end)
+	pages, err := readUpTo(ctx, book, start, end, s.cfg.DataBytes)
 	if err != nil {
 		return nil, Event{}, start, err
-	}
-	total := 0
-	for i, p := range pages {
-		total += len(p)
-		if total > s.cfg.DataBytes && i > 0 {
-			pages = pages[:i]
-			break
-		}
 	}
 	end = start + uint64(len(pages))
 	proof, err := book.RangeProof(ctx, start, end, n)
@@ -310,6 +302,42 @@ func (s *Session) buildData(ctx context.Context, key identity.ID, book *journal.
 		return nil, Event{}, start, fmt.Errorf("replication: data message of %d bytes", len(msg))
 	}
 	return msg, Event{Type: TypeData, Book: key, Start: start, End: end, Pages: len(pages), Hashes: proof.Size()}, end, nil
+}
+
+// firstRead is how many pages readUpTo reads before it knows their size.
+const firstRead = 32
+
+// readUpTo returns pages [start, end) of book, cut after the last one that
+// keeps their total within maxBytes (at least one page). It reads a few
+// pages first, then as many as their average size says fit, so that a
+// message of 256 KiB of 1 KiB pages reads about 256 pages, not the 4,096
+// a want may cover.
+func readUpTo(ctx context.Context, book *journal.Book, start, end uint64, maxBytes int) ([][]byte, error) {
+	var pages [][]byte
+	total := 0
+	for next := start; next < end; {
+		want := uint64(firstRead)
+		if len(pages) > 0 {
+			if total >= maxBytes {
+				return pages, nil
+			}
+			avg := max(total/len(pages), 1)
+			want = uint64((maxBytes-total)/avg) + 1
+		}
+		ps, err := book.GetRange(ctx, next, min(end, next+want))
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			if total+len(p) > maxBytes && len(pages) > 0 {
+				return pages, nil
+			}
+			total += len(p)
+			pages = append(pages, p)
+		}
+		next += uint64(len(ps))
+	}
+	return pages, nil
 }
 
 func size(pages [][]byte) int {

@@ -72,6 +72,9 @@ func (m *Memory) Scan(ctx context.Context, table string, start, end []byte, limi
 		return nil, err
 	}
 	var out []Entry
+	if limit > 0 {
+		out = make([]Entry, 0, min(limit, 1<<16))
+	}
 	t.Ascend(Entry{Key: start}, func(e Entry) bool {
 		if end != nil && bytes.Compare(e.Key, end) >= 0 {
 			return false

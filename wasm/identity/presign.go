@@ -1,0 +1,143 @@
+package identity
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha512"
+	"encoding/binary"
+	"sync"
+
+	"filippo.io/edwards25519"
+)
+
+// Presigned signatures: the package doc (# Signatures) gives the security
+// argument and the trade against RFC 8032's deterministic nonces.
+
+// nonceCap bounds the pool of precomputed nonces of one key.
+const nonceCap = 8
+
+// A nonce is a secret scalar r and its public point R = r·B, encoded.
+type nonce struct {
+	r edwards25519.Scalar
+	R [32]byte
+}
+
+// presigner signs with a pool of precomputed nonces.
+type presigner struct {
+	id     ID                  // immutable
+	s      edwards25519.Scalar // immutable: the secret scalar a
+	prefix [32]byte            // immutable: the RFC 8032 nonce key
+
+	mu      sync.Mutex
+	pool    []nonce // guarded by mu: nonces ready, each to be used once
+	filling bool    // guarded by mu: a fill goroutine is running
+	count   uint64  // guarded by mu: nonces made so far
+}
+
+func newPresigner(seed *Seed, id ID) *presigner {
+	h := sha512.Sum512(seed[:])
+	p := &presigner{id: id}
+	if _, err := p.s.SetBytesWithClamping(h[:32]); err != nil {
+		panic("identity: clamping 32 bytes: " + err.Error())
+	}
+	copy(p.prefix[:], h[32:])
+	clear(h[:])
+	return p
+}
+
+// SignRandom signs msg like Sign, but with a random nonce precomputed off
+// the caller's path (see the comment on presigned signatures in presign.go):
+// about 1 µs instead of 20. The signature verifies with ed25519.Verify, but
+// differs from Sign's and from one call to the next. The first call starts
+// the key's pool; a key that signs once should use Sign.
+func (k *Key) SignRandom(msg []byte) []byte {
+	k.preOnce.Do(func() { k.pre = newPresigner(&k.seed, k.id) })
+	return k.pre.sign(msg)
+}
+
+func (p *presigner) sign(msg []byte) []byte {
+	n, ok := p.take()
+	if !ok {
+		n = p.newNonce()
+	}
+	return p.signWith(n, msg)
+}
+
+// signWith signs msg with n, which it erases.
+func (p *presigner) signWith(n nonce, msg []byte) []byte {
+	h := sha512.New()
+	h.Write(n.R[:])
+	h.Write(p.id[:])
+	h.Write(msg)
+	var d [sha512.Size]byte
+	h.Sum(d[:0])
+	var k, s edwards25519.Scalar
+	if _, err := k.SetUniformBytes(d[:]); err != nil {
+		panic("identity: reducing 64 bytes: " + err.Error())
+	}
+	s.MultiplyAdd(&k, &p.s, &n.r)
+	n.r = edwards25519.Scalar{}
+	sig := make([]byte, ed25519.SignatureSize)
+	copy(sig, n.R[:])
+	copy(sig[32:], s.Bytes())
+	return sig
+}
+
+// take removes a nonce from the pool, if it has one, and starts a fill
+// goroutine unless one is running.
+func (p *presigner) take() (nonce, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var n nonce
+	ok := len(p.pool) > 0
+	if ok {
+		last := len(p.pool) - 1
+		n, p.pool[last] = p.pool[last], nonce{}
+		p.pool = p.pool[:last]
+	}
+	if !p.filling {
+		p.filling = true
+		go p.fill()
+	}
+	return n, ok
+}
+
+// fill makes nonces until the pool holds nonceCap, then returns.
+func (p *presigner) fill() {
+	for {
+		n := p.newNonce()
+		p.mu.Lock()
+		p.pool = append(p.pool, n)
+		full := len(p.pool) >= nonceCap
+		if full {
+			p.filling = false
+		}
+		p.mu.Unlock()
+		if full {
+			return
+		}
+	}
+}
+
+// newNonce makes a fresh nonce: r from crypto/rand, hedged with the secret
+// prefix and the key's counter, and R = r·B.
+func (p *presigner) newNonce() nonce {
+	var buf [23 + 32 + 8 + 64]byte
+	b := append(buf[:0], "taskmessenger/nonce/v1\n"...)
+	b = append(b, p.prefix[:]...)
+	p.mu.Lock()
+	b = binary.BigEndian.AppendUint64(b, p.count)
+	p.count++
+	p.mu.Unlock()
+	rand.Read(b[len(b) : len(b)+64]) // never fails (crypto/rand since Go 1.24)
+	b = b[:len(b)+64]
+	d := sha512.Sum512(b)
+	clear(buf[:])
+	var n nonce
+	if _, err := n.r.SetUniformBytes(d[:]); err != nil {
+		panic("identity: reducing 64 bytes: " + err.Error())
+	}
+	clear(d[:])
+	copy(n.R[:], new(edwards25519.Point).ScalarBaseMult(&n.r).Bytes())
+	return n
+}

@@ -13,7 +13,7 @@ AXE       := tools/axe/node_modules/axe-core/axe.min.js
 # Packages whose tests also run in the browser (on IndexedDB).
 WASM_PKGS := ./wasm/store/idb/ ./wasm/journal/ ./wasm/replication/ ./wasm/vault/
 
-.PHONY: all build wasm test check unit browser e2e e2e-rtc bench run clean chromium
+.PHONY: all build wasm wasmsize test check unit browser e2e e2e-rtc bench run clean chromium
 
 all: build
 
@@ -25,6 +25,10 @@ wasm:
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $(WASM) ./wasm/cmd/taskmessenger
 	cp $(GOROOT)/lib/wasm/wasm_exec.js static/wasm_exec.js
 	$(GO) run ./tools/precompress $(WASM)
+
+## wasmsize: where the module's bytes go, by Go module and package
+wasmsize:
+	$(GO) run ./tools/wasmsize ./wasm/cmd/taskmessenger
 
 ## test: format check, vet (native and js/wasm), every test with -race, the
 ## same suites in headless Chromium on IndexedDB, and the end-to-end tests

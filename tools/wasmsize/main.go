@@ -4,7 +4,7 @@
 // (what `make wasm` ships, built with -ldflags='-s -w') raw, gzip -9 and
 // brotli 11.
 //
-//	go run ./tools/wasmsize [-n 30] [-o module.wasm] ./wasm/cmd/taskmessenger
+//	go run ./tools/wasmsize [-n 30] [-f 0] [-o module.wasm] ./wasm/cmd/taskmessenger
 //
 // It builds the package for js/wasm without stripping it (kept in -o if
 // given) and lists its dependencies to read the linker's mangled names.
@@ -25,8 +25,9 @@ import (
 func main() {
 	top := flag.Int("n", 30, "how many packages and modules to list")
 	out := flag.String("o", "", "keep the unstripped module in this file")
+	funcs := flag.Int("f", 0, "also list the largest functions")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: wasmsize [-n N] [-o FILE] PACKAGE")
+		fmt.Fprintln(os.Stderr, "usage: wasmsize [-n N] [-f N] [-o FILE] PACKAGE")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -34,14 +35,14 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(os.Stdout, flag.Arg(0), *out, *top); err != nil {
+	if err := run(os.Stdout, flag.Arg(0), *out, *top, *funcs); err != nil {
 		fmt.Fprintln(os.Stderr, "wasmsize:", err)
 		os.Exit(1)
 	}
 }
 
 // run builds pkg and reports on it.
-func run(w io.Writer, pkg, out string, top int) error {
+func run(w io.Writer, pkg, out string, top, funcs int) error {
 	if out == "" {
 		dir, err := os.MkdirTemp("", "wasmsize")
 		if err != nil {
@@ -61,7 +62,7 @@ func run(w io.Writer, pkg, out string, top int) error {
 	if err != nil {
 		return err
 	}
-	return report(w, raw, strings.Fields(deps), top)
+	return report(w, raw, strings.Fields(deps), top, funcs)
 }
 
 // goCmd runs the go command for js/wasm and returns its output.
@@ -78,7 +79,7 @@ func goCmd(args ...string) (string, error) {
 }
 
 // report prints the breakdown of the module raw, linked from pkgs.
-func report(w io.Writer, raw []byte, pkgs []string, top int) error {
+func report(w io.Writer, raw []byte, pkgs []string, top, funcs int) error {
 	m, err := parse(raw)
 	if err != nil {
 		return err
@@ -94,6 +95,10 @@ func report(w io.Writer, raw []byte, pkgs []string, top int) error {
 	list(w, "module", byMod, m.codeBytes(), top)
 	fmt.Fprintln(w)
 	list(w, "package", byPkg, m.codeBytes(), top)
+	if funcs > 0 {
+		fmt.Fprintln(w)
+		list(w, "function", m.byFunction(), m.codeBytes(), funcs)
+	}
 	return nil
 }
 

@@ -190,6 +190,15 @@ func (m *module) byPackage(pkgs []string) (byPkg, byMod map[string]int) {
 	return byPkg, byMod
 }
 
+// byFunction returns the code bytes of each function, by its name.
+func (m *module) byFunction() map[string]int {
+	sizes := make(map[string]int, len(m.bodies))
+	for i, size := range m.bodies {
+		sizes[m.names[m.imported+i]] += size
+	}
+	return sizes
+}
+
 // mangle spells a package path as the Go linker does in a WebAssembly
 // name section: every byte but a letter, digit, '_' or '.' becomes '_'.
 func mangle(pkg string) string {

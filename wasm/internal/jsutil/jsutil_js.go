@@ -217,3 +217,17 @@ func Helper(name, src string) js.Value {
 	}
 	return js.Global().Call("eval", "("+src+")")
 }
+
+// Call calls v's method with args, returning what it throws as an error.
+func Call(v js.Value, method string, args ...any) (out js.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(js.Error); ok {
+				err = AsError(e.Value)
+				return
+			}
+			panic(r)
+		}
+	}()
+	return v.Call(method, args...), nil
+}

@@ -1,18 +1,42 @@
-package relay
+// Package client is the relay's client: it dials the relay, proves its
+// key's id, and sends and receives frames (package relay/wire). It builds
+// natively and for js/wasm, where it links neither the server nor
+// net/http (its websocket is package internal/wsconn's).
+package client
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
+	"github.com/task-messenger/task-messenger/internal/wsconn"
+	"github.com/task-messenger/task-messenger/relay/hostname"
+	"github.com/task-messenger/task-messenger/relay/wire"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+)
+
+// Errors returned by the package (wire.ErrBadFrame for frames).
+var (
+	// ErrRefused means the relay did not let the client in: it refused
+	// the upgrade (too many connections, shutting down) or closed the
+	// connection during the handshake (bad id or signature, timeout). The
+	// error says why.
+	ErrRefused = errors.New("relay: refused")
+	// ErrReplaced means a newer connection proved the same id and the
+	// relay closed this one. Reconnecting would replace that one in turn.
+	ErrReplaced = errors.New("relay: replaced by a newer connection")
+	// ErrClosed means the client was closed with Close.
+	ErrClosed = errors.New("relay: client closed")
+	// ErrHost means a relay URL whose host is not a valid relay host
+	// (hostname.ParseHost).
+	ErrHost = errors.New("relay: bad host")
+	// ErrURL means a relay node's address the page may not be sent to
+	// (see CheckURL).
+	ErrURL = errors.New("relay: relay URL must be ws:// or wss:// with a host, and no wildcard, quote, semicolon or space")
 )
 
 // readSlack is what the client's websocket read limit allows beyond
@@ -27,24 +51,25 @@ const eventQueue = 64
 
 // An Event is a frame the relay sent to the client.
 type Event struct {
-	Type    FrameType   // FrameRecv, FramePresence or FrameError
-	From    identity.ID // recv: the sender; presence: the peer; error: the peer concerned, if any
-	Kind    Kind        // recv
-	Payload []byte      // recv
-	Online  bool        // presence
-	Code    string      // error: CodeOffline, CodeLimit, CodeBadFrame
-	Detail  string      // error
+	Type    wire.FrameType // FrameRecv, FramePresence or FrameError
+	From    identity.ID    // recv: the sender; presence: the peer; error: the peer concerned, if any
+	Kind    wire.Kind      // recv
+	Payload []byte         // recv
+	Online  bool           // presence
+	Code    string         // error: CodeOffline, CodeLimit, CodeBadFrame
+	Detail  string         // error
 }
 
 // A Client is a connection to the relay, registered under its key's id.
-// It builds natively and for js/wasm (coder/websocket); in the browser a
-// refused upgrade (HTTP 503) cannot be told from a failed connection.
+// It builds natively and for js/wasm (package internal/wsconn); in the
+// browser a refused upgrade (HTTP 503) cannot be told from a failed
+// connection.
 //
 // Send and Watch may be called from any goroutine. One goroutine, started
 // by Dial and ended by Close or by the end of the connection, reads frames
 // and hands them to Events.
 type Client struct {
-	ws *websocket.Conn
+	ws *wsconn.Conn
 	id identity.ID // immutable
 
 	events chan Event // the reader sends and closes it when the connection ends
@@ -64,18 +89,14 @@ func Dial(ctx context.Context, url string, key *identity.Key) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	ws, resp, err := websocket.Dial(ctx, url, nil)
+	ws, err := wsconn.Dial(ctx, url, wire.MaxFrameSize+readSlack)
 	if err != nil {
-		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			var body []byte
-			if resp.Body != nil {
-				body, _ = io.ReadAll(resp.Body)
-			}
-			return nil, fmt.Errorf("%w: %s: %s", ErrRefused, resp.Status, strings.TrimSpace(string(body)))
+		var re *wsconn.RefusedError
+		if errors.As(err, &re) {
+			return nil, fmt.Errorf("%w: %s: %s", ErrRefused, re.Status, re.Body)
 		}
 		return nil, fmt.Errorf("relay: dial: %w", err)
 	}
-	ws.SetReadLimit(MaxFrameSize + readSlack)
 	c := &Client{
 		ws:      ws,
 		id:      key.ID(),
@@ -92,13 +113,13 @@ func Dial(ctx context.Context, url string, key *identity.Key) (*Client, error) {
 }
 
 // handshake answers the challenge, signing it for host (the relay dialled).
-func (c *Client) handshake(ctx context.Context, key *identity.Key, host Host) error {
+func (c *Client) handshake(ctx context.Context, key *identity.Key, host wire.Host) error {
 	f, err := c.read(ctx)
 	if err != nil {
 		return err
 	}
-	if f.Type != FrameChallenge {
-		return fmt.Errorf("%w: expected challenge, got frame type %d", ErrBadFrame, f.Type)
+	if f.Type != wire.FrameChallenge {
+		return fmt.Errorf("%w: expected challenge, got frame type %d", wire.ErrBadFrame, f.Type)
 	}
 	// From the hello on, the handshake is finished even if ctx ends: a
 	// hello the relay reads after this client gave up would register it
@@ -106,15 +127,15 @@ func (c *Client) handshake(ctx context.Context, key *identity.Key, host Host) er
 	// Finished, a connection that ctx gave up on closes in order.
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), welcomeWait)
 	defer cancel()
-	hello := &Frame{Type: FrameHello, ID: c.id, Sig: key.Sign(HelloMessage(host, f.Nonce)), Host: host}
+	hello := &wire.Frame{Type: wire.FrameHello, ID: c.id, Sig: key.Sign(wire.HelloMessage(host, f.Nonce)), Host: host}
 	if err := c.write(hctx, hello); err != nil {
 		return err
 	}
 	if f, err = c.read(hctx); err != nil {
 		return err
 	}
-	if f.Type != FrameWelcome {
-		return fmt.Errorf("%w: expected welcome, got frame type %d", ErrBadFrame, f.Type)
+	if f.Type != wire.FrameWelcome {
+		return fmt.Errorf("%w: expected welcome, got frame type %d", wire.ErrBadFrame, f.Type)
 	}
 	return ctx.Err()
 }
@@ -123,24 +144,23 @@ func (c *Client) handshake(ctx context.Context, key *identity.Key, host Host) er
 const welcomeWait = 10 * time.Second
 
 // read reads one frame during the handshake.
-func (c *Client) read(ctx context.Context) (*Frame, error) {
+func (c *Client) read(ctx context.Context) (*wire.Frame, error) {
 	_, b, err := c.ws.Read(ctx)
 	if err != nil {
-		var ce websocket.CloseError
-		if errors.As(err, &ce) {
-			return nil, fmt.Errorf("%w: %s (status %d)", ErrRefused, ce.Reason, ce.Code)
+		if code, reason, ok := wsconn.CloseStatus(err); ok {
+			return nil, fmt.Errorf("%w: %s (status %d)", ErrRefused, reason, code)
 		}
 		return nil, fmt.Errorf("relay: handshake: %w", err)
 	}
-	return Decode(b)
+	return wire.Decode(b)
 }
 
-func (c *Client) write(ctx context.Context, f *Frame) error {
-	b, err := Encode(f)
+func (c *Client) write(ctx context.Context, f *wire.Frame) error {
+	b, err := wire.Encode(f)
 	if err != nil {
 		return err
 	}
-	if err := c.ws.Write(ctx, websocket.MessageBinary, b); err != nil {
+	if err := c.ws.Write(ctx, wsconn.Binary, b); err != nil {
 		select {
 		case <-c.done:
 			return c.err
@@ -158,12 +178,12 @@ func (c *Client) readLoop() {
 	case <-c.closing:
 		err = ErrClosed
 	default:
-		var ce websocket.CloseError
+		_, reason, closed := wsconn.CloseStatus(err)
 		switch {
-		case errors.As(err, &ce) && ce.Reason == reasonReplaced:
+		case closed && reason == wire.ReasonReplaced:
 			err = fmt.Errorf("%w: %w", ErrReplaced, err)
-		case errors.Is(err, ErrBadFrame):
-			c.ws.Close(websocket.StatusPolicyViolation, "bad frame from relay")
+		case errors.Is(err, wire.ErrBadFrame):
+			c.ws.Close(wsconn.StatusPolicyViolation, "bad frame from relay")
 		default:
 			err = fmt.Errorf("relay: connection ended: %w", err)
 		}
@@ -180,20 +200,20 @@ func (c *Client) readFrames() error {
 		if err != nil {
 			return err
 		}
-		f, err := Decode(b)
+		f, err := wire.Decode(b)
 		if err != nil {
 			return err
 		}
 		ev := Event{Type: f.Type, From: f.ID}
 		switch f.Type {
-		case FrameRecv:
+		case wire.FrameRecv:
 			ev.Kind, ev.Payload = f.Kind, f.Payload
-		case FramePresence:
+		case wire.FramePresence:
 			ev.Online = f.Online
-		case FrameError:
+		case wire.FrameError:
 			ev.Code, ev.Detail = f.Code, f.Detail
 		default:
-			return fmt.Errorf("%w: frame type %d from the relay", ErrBadFrame, f.Type)
+			return fmt.Errorf("%w: frame type %d from the relay", wire.ErrBadFrame, f.Type)
 		}
 		select {
 		case c.events <- ev:
@@ -211,14 +231,14 @@ func (c *Client) ID() identity.ID { return c.id }
 // event {CodeOffline, to} follows. If ctx ends while the frame is being
 // written, the connection is closed (a frame cut short cannot be taken
 // back), as for any failed write.
-func (c *Client) Send(ctx context.Context, to identity.ID, kind Kind, payload []byte) error {
-	if len(payload) > MaxPayload {
-		return fmt.Errorf("%w: payload of %d bytes, at most %d", ErrBadFrame, len(payload), MaxPayload)
+func (c *Client) Send(ctx context.Context, to identity.ID, kind wire.Kind, payload []byte) error {
+	if len(payload) > wire.MaxPayload {
+		return fmt.Errorf("%w: payload of %d bytes, at most %d", wire.ErrBadFrame, len(payload), wire.MaxPayload)
 	}
-	if kind != KindSignal && kind != KindFrame {
-		return fmt.Errorf("%w: kind %d", ErrBadFrame, kind)
+	if kind != wire.KindSignal && kind != wire.KindFrame {
+		return fmt.Errorf("%w: kind %d", wire.ErrBadFrame, kind)
 	}
-	return c.write(ctx, &Frame{Type: FrameSend, ID: to, Kind: kind, Payload: payload})
+	return c.write(ctx, &wire.Frame{Type: wire.FrameSend, ID: to, Kind: kind, Payload: payload})
 }
 
 // Watch asks the relay to tell the client when ids come and go: a
@@ -227,8 +247,8 @@ func (c *Client) Send(ctx context.Context, to identity.ID, kind Kind, payload []
 // that would pass it).
 func (c *Client) Watch(ctx context.Context, ids ...identity.ID) error {
 	for len(ids) > 0 {
-		n := min(len(ids), MaxWatch)
-		if err := c.write(ctx, &Frame{Type: FrameWatch, IDs: ids[:n]}); err != nil {
+		n := min(len(ids), wire.MaxWatch)
+		if err := c.write(ctx, &wire.Frame{Type: wire.FrameWatch, IDs: ids[:n]}); err != nil {
 			return err
 		}
 		ids = ids[n:]
@@ -258,8 +278,55 @@ func (c *Client) Err() error {
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closing)
-		c.ws.Close(websocket.StatusNormalClosure, "")
+		c.ws.Close(wsconn.StatusNormalClosure, "")
 	})
 	<-c.done
+	return nil
+}
+
+// dialHost returns the host a client signs for the relay at rawURL: the
+// URL's host, without the scheme's default port (as a browser sends it in
+// Host).
+func dialHost(rawURL string) (wire.Host, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return wire.Host{}, fmt.Errorf("%w: relay URL: %v", ErrHost, err)
+	}
+	h, err := hostname.ParseURLHost(u)
+	if err != nil {
+		return wire.Host{}, fmt.Errorf("%w %q: %v", ErrHost, clip(u.Host, 64), err)
+	}
+	return h, nil
+}
+
+// clip cuts s to at most n bytes for errors.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// CheckURL checks a relay node's address for PageConfig.Relays and
+// PageCSPWith: a ws:// or wss:// URL with a host, no user, query or
+// fragment, and nothing that could end or widen a CSP source (no
+// wildcard, quote, semicolon, comma or space).
+func CheckURL(raw string) error {
+	bad := func() error { return fmt.Errorf("%w: %q", ErrURL, clip(raw, 64)) }
+	if strings.ContainsAny(raw, "*'\"\\;, \t\r\n") {
+		return bad()
+	}
+	for _, r := range raw {
+		if r < 0x21 || r > 0x7e {
+			return bad()
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil || u.Hostname() == "" || u.Opaque != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return bad()
+	}
+	if s := strings.ToLower(u.Scheme); s != "ws" && s != "wss" {
+		return bad()
+	}
 	return nil
 }

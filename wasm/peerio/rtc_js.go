@@ -26,7 +26,7 @@ func newRTC(*RTCConfig) newPeerFunc {
 		if ctor.Type() != js.TypeFunction {
 			return nil, errors.New("no RTCPeerConnection in this browser")
 		}
-		pc, err := newObject(ctor)
+		pc, err := jsutil.New(ctor)
 		if err != nil {
 			return nil, err
 		}
@@ -34,20 +34,6 @@ func newRTC(*RTCConfig) newPeerFunc {
 		go p.run()
 		return p, nil
 	}
-}
-
-// newObject calls new on ctor, returning what it throws as an error.
-func newObject(ctor js.Value, args ...any) (v js.Value, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			e, ok := r.(js.Error)
-			if !ok {
-				panic(r)
-			}
-			err = jsutil.AsError(e.Value)
-		}
-	}()
-	return ctor.New(args...), nil
 }
 
 // jsPeer is an rtcPeer over the browser's RTCPeerConnection. JS events

@@ -219,15 +219,26 @@ func Helper(name, src string) js.Value {
 }
 
 // Call calls v's method with args, returning what it throws as an error.
-func Call(v js.Value, method string, args ...any) (out js.Value, err error) {
+func Call(v js.Value, method string, args ...any) (js.Value, error) {
+	return catch(func() js.Value { return v.Call(method, args...) })
+}
+
+// New calls new on the constructor ctor, returning what it throws as an
+// error.
+func New(ctor js.Value, args ...any) (js.Value, error) {
+	return catch(func() js.Value { return ctor.New(args...) })
+}
+
+// catch runs f, turning a JavaScript exception into an error.
+func catch(f func() js.Value) (v js.Value, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			if e, ok := r.(js.Error); ok {
-				err = AsError(e.Value)
-				return
+			e, ok := r.(js.Error)
+			if !ok {
+				panic(r)
 			}
-			panic(r)
+			err = AsError(e.Value)
 		}
 	}()
-	return v.Call(method, args...), nil
+	return f(), nil
 }

@@ -37,6 +37,7 @@ func BenchmarkModuleSize(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.ResetTimer()
 	for range b.N {
 	}
 	b.ReportMetric(float64(site.wasmBytes), "wasm-bytes")

@@ -40,11 +40,17 @@ func TestHarness(t *testing.T) {
 	}
 	r := tab.wasmResponse()
 	if r == nil {
-		t.Fatal("saw no response for taskmessenger.wasm")
+		t.Fatal("saw no response for the module")
 	}
 	if r.Status != 200 || header(r, "Content-Encoding") != "gzip" || r.MimeType != "application/wasm" || r.RemoteIPAddress != "127.0.0.1" {
-		t.Errorf("taskmessenger.wasm: status %d, Content-Encoding %q, type %q, from %s; want 200, gzip, application/wasm, 127.0.0.1",
-			r.Status, header(r, "Content-Encoding"), r.MimeType, r.RemoteIPAddress)
+		t.Errorf("%s: status %d, Content-Encoding %q, type %q, from %s; want 200, gzip, application/wasm, 127.0.0.1",
+			r.URL, r.Status, header(r, "Content-Encoding"), r.MimeType, r.RemoteIPAddress)
+	}
+	// Under its content's hash, kept for good: the browser keeps its
+	// compiled code too.
+	if !strings.Contains(r.URL, "/taskmessenger.") || strings.HasSuffix(r.URL, "/taskmessenger.wasm") ||
+		header(r, "Cache-Control") != "public, max-age=31536000, immutable" {
+		t.Errorf("%s: Cache-Control %q; want the hashed name, immutable", r.URL, header(r, "Cache-Control"))
 	}
 
 	var version int

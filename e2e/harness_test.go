@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -258,6 +259,20 @@ func buildSite(root, dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, testPage), []byte(page), 0o644); err != nil {
 		return err
 	}
+	// As a deployment's files: written well before they are served, so
+	// the relay names the module by its hash and lets browsers keep it for
+	// good from the first request (relay.StaticHandler waits until files
+	// settle, a build may still be writing them).
+	built, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	old := time.Now().Add(-time.Hour)
+	for _, e := range built {
+		if err := os.Chtimes(filepath.Join(dir, e.Name()), old, old); err != nil {
+			return err
+		}
+	}
 	for _, f := range []struct {
 		name string
 		n    *int64
@@ -481,7 +496,7 @@ type tab struct {
 
 	mu         sync.Mutex
 	strict     bool              // an uncaught exception fails the test
-	wasm       *network.Response // the response that brought taskmessenger.wasm
+	wasm       *network.Response // the response that brought the module (moduleURL)
 	console    []string
 	exceptions []string
 	changed    chan struct{} // receives when console or exceptions grow
@@ -540,7 +555,7 @@ func (t *tab) event(ev any) {
 			t.log.Logf("%s %s: %s %s", e.Source, e.Level, e.Text, e.URL)
 		}
 	case *network.EventResponseReceived:
-		if r := ev.Response; r != nil && strings.HasSuffix(r.URL, "/taskmessenger.wasm") {
+		if r := ev.Response; r != nil && moduleURL.MatchString(r.URL) {
 			t.mu.Lock()
 			t.wasm = r
 			t.mu.Unlock()
@@ -749,7 +764,11 @@ func (t *tab) screenshot(name string) string {
 	return path
 }
 
-// wasmResponse returns the response that brought taskmessenger.wasm.
+// moduleURL matches the module's URL: taskmessenger.HASH.wasm as the relay
+// names it (relay.ModuleName), or taskmessenger.wasm.
+var moduleURL = regexp.MustCompile(`/taskmessenger(\.[0-9a-f]{16})?\.wasm$`)
+
+// wasmResponse returns the response that brought the module.
 func (t *tab) wasmResponse() *network.Response {
 	t.mu.Lock()
 	defer t.mu.Unlock()

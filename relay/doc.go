@@ -97,6 +97,8 @@
 // The page's service worker (/sw.js) is served with the app shell written
 // in (Shell: ShellFiles and a version hashed from their contents, ShellOf),
 // so a changed file is a new version the browser installs (docs/offline.md).
+// The module is served under a hash of its bytes (ModuleName), cached for
+// good, and the loader (LoaderFile) with that name written in.
 //
 // # Wasm
 //

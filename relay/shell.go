@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,10 +18,39 @@ import (
 // ShellFiles are the files of the app shell: what the page's service
 // worker (static/sw.js) keeps so that the page opens without a server.
 // Nothing else is kept: no book, no key, no configuration but
-// /config.json's last answer.
+// /config.json's last answer. The module (ModuleFile) is kept under the
+// name it is served as (Shell.Module).
 var ShellFiles = []string{
-	"index.html", "app.js", "app.css", "taskmessenger.js", "taskmessenger-helpers.js",
-	"wasm_exec.js", "taskmessenger.wasm", "manifest.webmanifest", "icon.svg", "icon-192.png", "icon-512.png",
+	"index.html", "app.js", "app.css", LoaderFile, "taskmessenger-helpers.js",
+	"wasm_exec.js", ModuleFile, "manifest.webmanifest", "icon.svg", "icon-192.png", "icon-512.png",
+}
+
+// The module and its loader. StaticHandler serves the module as
+// taskmessenger.HASH.wasm (ModuleName), cached by browsers for good, and
+// the loader with that name written in for moduleMark.
+const (
+	ModuleFile = "taskmessenger.wasm"
+	LoaderFile = "taskmessenger.js"
+	moduleMark = `"__TM_MODULE__"`
+)
+
+// ModuleName is the name the module with these bytes is served as:
+// taskmessenger.HASH.wasm, HASH the first 16 hexadecimal digits of their
+// SHA-256.
+func ModuleName(sum [sha256.Size]byte) string {
+	return "taskmessenger." + hex.EncodeToString(sum[:8]) + ".wasm"
+}
+
+// isModuleName tells whether name (no leading slash) has the form of
+// ModuleName.
+func isModuleName(name string) bool {
+	hash, ok := strings.CutPrefix(name, "taskmessenger.")
+	hash, ok2 := strings.CutSuffix(hash, ".wasm")
+	if !ok || !ok2 || len(hash) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(hash)
+	return err == nil && strings.ToLower(hash) == hash
 }
 
 // workerFile is the service worker's script; workerMark in it is replaced
@@ -34,21 +64,33 @@ const (
 type Shell struct {
 	// Version names the contents of Files: the first 20 hexadecimal
 	// digits of SHA-256 over "NAME\x00HEX(SHA-256(CONTENT))\n" of each
-	// file, in order. The worker computes it again over what it fetched
-	// and keeps nothing unless it matches: one version, whole, or none.
+	// file, in order, CONTENT as served. The worker computes it again over
+	// what it fetched and keeps nothing unless it matches: one version,
+	// whole, or none.
 	Version string `json:"version"`
-	// Files are the ShellFiles present in the served directory.
+	// Files are the ShellFiles present in the served directory, the
+	// module under its served name (Module).
 	Files []string `json:"files"`
+	// Module is the module's served name (ModuleName), "" without one.
+	Module string `json:"module,omitempty"`
 }
 
-// shellSum caches a directory's Shell while its files' sizes and times
+// site is what StaticHandler serves that depends on the files' contents.
+type site struct {
+	shell   Shell
+	module  fileStamp // the module's size and time when hashed
+	loader  []byte    // LoaderFile with the module's name written in; nil without it
+	settled bool      // no file changed within settle of hashing: the module's name may be cached for good
+}
+
+// shellSum caches a directory's site while its files' sizes and times
 // stay. A file changed within settle of the hash may change again with the
 // same size and time (file times are coarse): it is hashed again.
 type shellSum struct {
 	mu     sync.Mutex
 	stamp  []fileStamp // guarded by mu
-	hashed time.Time   // when shell was computed; guarded by mu
-	shell  Shell       // guarded by mu
+	hashed time.Time   // when site was computed; guarded by mu
+	site   site        // guarded by mu
 }
 
 const settle = 2 * time.Second
@@ -59,8 +101,8 @@ type fileStamp struct {
 	mod  time.Time
 }
 
-// of returns the Shell of dir, hashing the files again when any changed.
-func (c *shellSum) of(dir string) (Shell, error) {
+// of returns the site of dir, hashing the files again when any changed.
+func (c *shellSum) of(dir string) (site, error) {
 	var stamp []fileStamp
 	for _, name := range ShellFiles {
 		st, err := os.Stat(filepath.Join(dir, name))
@@ -71,16 +113,27 @@ func (c *shellSum) of(dir string) (Shell, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.shell.Version != "" && slices.Equal(stamp, c.stamp) && settled(stamp, c.hashed) {
-		return c.shell, nil
+	if c.site.shell.Version != "" && slices.Equal(stamp, c.stamp) && settled(stamp, c.hashed) {
+		return c.site, nil
 	}
 	now := time.Now()
-	sh, err := ShellOf(dir)
+	s, err := siteOf(dir)
 	if err != nil {
-		return Shell{}, err
+		return site{}, err
 	}
-	c.stamp, c.hashed, c.shell = stamp, now, sh
-	return sh, nil
+	s.settled = settled(stamp, now) && s.module == stampOf(stamp, ModuleFile)
+	c.stamp, c.hashed, c.site = stamp, now, s
+	return s, nil
+}
+
+// stampOf is name's stamp in stamp, the zero stamp if it is not there.
+func stampOf(stamp []fileStamp, name string) fileStamp {
+	for _, f := range stamp {
+		if f.name == name {
+			return f
+		}
+	}
+	return fileStamp{}
 }
 
 // settled tells whether every file was last changed well before hashed.
@@ -95,27 +148,73 @@ func settled(stamp []fileStamp, hashed time.Time) bool {
 
 // ShellOf hashes the ShellFiles present in dir into their Shell.
 func ShellOf(dir string) (Shell, error) {
+	s, err := siteOf(dir)
+	return s.shell, err
+}
+
+// siteOf hashes the ShellFiles present in dir: the module first, for its
+// name, then every file as served.
+func siteOf(dir string) (site, error) {
+	var s site
+	module, st, err := readFile(dir, ModuleFile)
+	if err != nil {
+		return site{}, err
+	}
+	if module != nil {
+		s.shell.Module, s.module = ModuleName(sha256.Sum256(module)), st
+	}
 	sum := sha256.New()
-	sh := Shell{Files: []string{}}
+	s.shell.Files = []string{}
 	for _, name := range ShellFiles {
-		f, err := os.Open(filepath.Join(dir, name))
-		if os.IsNotExist(err) {
+		b, _, err := readFile(dir, name)
+		if err != nil {
+			return site{}, err
+		}
+		if b == nil {
 			continue
 		}
-		if err != nil {
-			return Shell{}, err
+		switch name {
+		case ModuleFile:
+			name = s.shell.Module
+		case LoaderFile:
+			b = withModule(b, s.shell.Module)
+			s.loader = b
 		}
-		h := sha256.New()
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return Shell{}, err
-		}
-		sh.Files = append(sh.Files, name)
-		io.WriteString(sum, name+"\x00"+hex.EncodeToString(h.Sum(nil))+"\n")
+		h := sha256.Sum256(b)
+		s.shell.Files = append(s.shell.Files, name)
+		io.WriteString(sum, name+"\x00"+hex.EncodeToString(h[:])+"\n")
 	}
-	sh.Version = hex.EncodeToString(sum.Sum(nil))[:20]
-	return sh, nil
+	s.shell.Version = hex.EncodeToString(sum.Sum(nil))[:20]
+	return s, nil
+}
+
+// readFile reads dir's file name and its stamp as it was opened; nil,
+// and no error, if there is none.
+func readFile(dir, name string) ([]byte, fileStamp, error) {
+	f, err := os.Open(filepath.Join(dir, name))
+	if os.IsNotExist(err) {
+		return nil, fileStamp{}, nil
+	}
+	if err != nil {
+		return nil, fileStamp{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fileStamp{}, err
+	}
+	b, err := io.ReadAll(f)
+	return b, fileStamp{name, st.Size(), st.ModTime()}, err
+}
+
+// withModule is the loader src with the module's served name written in
+// (as a JSON string); src as it is without a module.
+func withModule(src []byte, module string) []byte {
+	if module == "" {
+		return src
+	}
+	name, _ := json.Marshal(module)
+	return bytes.Replace(src, []byte(moduleMark), name, 1)
 }
 
 // serveWorker serves the service worker's script with the shell written
@@ -127,12 +226,12 @@ func serveWorker(w http.ResponseWriter, r *http.Request, dir string, sums *shell
 		http.NotFound(w, r)
 		return
 	}
-	sh, err := sums.of(dir)
+	s, err := sums.of(dir)
 	if err != nil {
 		http.Error(w, "shell unavailable", http.StatusInternalServerError)
 		return
 	}
-	b, _ := json.Marshal(sh)
+	b, _ := json.Marshal(s.shell)
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 	w.Write(bytes.Replace(src, []byte(workerMark), b, 1))
 }

@@ -1,6 +1,9 @@
 package relay
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -11,17 +14,38 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/task-messenger/task-messenger/relay/client"
 )
 
-func init() {
-	// Not every system's MIME table knows these; browsers need them exact.
-	_ = mime.AddExtensionType(".wasm", "application/wasm")
-	_ = mime.AddExtensionType(".js", "text/javascript; charset=utf-8")
-	_ = mime.AddExtensionType(".webmanifest", "application/manifest+json")
-	_ = mime.AddExtensionType(".svg", "image/svg+xml")
+// contentTypes are the types of what the page is made of, whatever the
+// system's MIME table says (browsers need them exact); other files get
+// mime.TypeByExtension's.
+var contentTypes = map[string]string{
+	".wasm":        "application/wasm",
+	".js":          "text/javascript; charset=utf-8",
+	".webmanifest": "application/manifest+json",
+	".svg":         "image/svg+xml",
+	".html":        "text/html; charset=utf-8",
+	".css":         "text/css; charset=utf-8",
+	".json":        "application/json",
+	".png":         "image/png",
 }
+
+// contentType is the type of the file name.
+func contentType(name string) string {
+	ext := strings.ToLower(path.Ext(name))
+	if t, ok := contentTypes[ext]; ok {
+		return t
+	}
+	return mime.TypeByExtension(ext)
+}
+
+// immutable is the Cache-Control of a file whose name is a hash of its
+// bytes (the module, ModuleName): kept for a year, never revalidated, so
+// the browser also keeps the module's compiled code.
+const immutable = "public, max-age=31536000, immutable"
 
 // PageCSP is the Content-Security-Policy of the page (StaticHandler):
 //   - scripts only from the page's origin (no inline script, no eval),
@@ -94,8 +118,11 @@ func pageHeaders(h http.Header, csp string) {
 // built module) with the page's security headers (PageCSP, nosniff, no
 // referrer). For a file with a precompressed copy beside it (FILE.br,
 // FILE.gz) it sends the copy to clients that accept that encoding, with
-// the original's content type. The service worker's script (/sw.js) is
-// sent with the app shell's Shell written in (ShellOf). It does not check
+// the original's content type. The module (ModuleFile) is also served as
+// ModuleName of its bytes, cached for good (the loader, LoaderFile, is
+// sent with that name written in); the service worker's script (/sw.js)
+// is sent with the app shell's Shell written in (ShellOf). Both are
+// hashed again when a file's size or time changes. It does not check
 // Host: mount it behind Server.CheckHost.
 func StaticHandler(dir string) http.Handler {
 	return StaticHandlerCSP(dir, func() string { return PageCSP })
@@ -109,39 +136,96 @@ func StaticHandlerCSP(dir string, csp func() string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pageHeaders(w.Header(), csp())
 		name := path.Clean("/" + r.URL.Path)
-		if name == "/"+workerFile {
+		switch {
+		case name == "/"+workerFile:
 			serveWorker(w, r, dir, sums)
-			return
-		}
-		if strings.HasSuffix(name, "/") {
+		case name == "/"+LoaderFile:
+			serveLoader(w, r, dir, sums, files)
+		case isModuleName(name[1:]):
+			serveModule(w, r, dir, name[1:], sums)
+		case strings.HasSuffix(name, "/"):
 			files.ServeHTTP(w, r)
-			return
+		default:
+			if t := contentType(name); t != "" {
+				w.Header().Set("Content-Type", t)
+			}
+			if !serveEncoded(w, r, dir, name, time.Time{}) {
+				files.ServeHTTP(w, r)
+			}
 		}
-		ctype := mime.TypeByExtension(path.Ext(name))
-		accept := r.Header.Get("Accept-Encoding")
-		for _, enc := range []struct{ name, ext string }{{"br", ".br"}, {"gzip", ".gz"}} {
-			if !acceptsEncoding(accept, enc.name) {
-				continue
-			}
-			f, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)+enc.ext))
-			if err != nil {
-				continue
-			}
-			defer f.Close()
-			st, err := f.Stat()
-			if err != nil || st.IsDir() {
-				continue
-			}
-			w.Header().Set("Content-Encoding", enc.name)
-			w.Header().Add("Vary", "Accept-Encoding")
-			if ctype != "" {
-				w.Header().Set("Content-Type", ctype)
-			}
-			http.ServeContent(w, r, name, st.ModTime(), f)
-			return
-		}
-		files.ServeHTTP(w, r)
 	})
+}
+
+// serveEncoded sends dir's file name as its precompressed copy (FILE.br,
+// FILE.gz) in an encoding r accepts, if there is one changed no earlier
+// than since; it tells whether it did. The caller set the content type.
+func serveEncoded(w http.ResponseWriter, r *http.Request, dir, name string, since time.Time) bool {
+	accept := r.Header.Get("Accept-Encoding")
+	for _, enc := range []struct{ name, ext string }{{"br", ".br"}, {"gzip", ".gz"}} {
+		if !acceptsEncoding(accept, enc.name) {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)+enc.ext))
+		if err != nil {
+			continue
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil || st.IsDir() || st.ModTime().Before(since) {
+			continue
+		}
+		w.Header().Set("Content-Encoding", enc.name)
+		w.Header().Add("Vary", "Accept-Encoding")
+		http.ServeContent(w, r, name, st.ModTime(), f)
+		return true
+	}
+	return false
+}
+
+// serveLoader sends the loader with the module's served name written in
+// (files' copy of it if the site cannot be hashed).
+func serveLoader(w http.ResponseWriter, r *http.Request, dir string, sums *shellSum, files http.Handler) {
+	s, err := sums.of(dir)
+	if err != nil || s.loader == nil {
+		files.ServeHTTP(w, r)
+		return
+	}
+	sum := sha256.Sum256(s.loader)
+	w.Header().Set("Content-Type", contentTypes[".js"])
+	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:12])+`"`)
+	http.ServeContent(w, r, LoaderFile, time.Time{}, bytes.NewReader(s.loader))
+}
+
+// serveModule sends the module under its hashed name: immutable while the
+// file is the one the name was hashed from (not while a build rewrites
+// it); a name that is not the module's is not found (an older module: its
+// pages have it in their service worker's shell).
+func serveModule(w http.ResponseWriter, r *http.Request, dir, name string, sums *shellSum) {
+	s, err := sums.of(dir)
+	if err != nil || name != s.shell.Module {
+		http.NotFound(w, r)
+		return
+	}
+	f, err := os.Open(filepath.Join(dir, ModuleFile))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	if s.settled && (fileStamp{ModuleFile, st.Size(), st.ModTime()}) == s.module {
+		w.Header().Set("Cache-Control", immutable)
+	}
+	w.Header().Set("Content-Type", contentTypes[".wasm"])
+	// A compressed copy older than the module is an earlier build's.
+	if serveEncoded(w, r, dir, "/"+ModuleFile, st.ModTime()) {
+		return
+	}
+	http.ServeContent(w, r, name, st.ModTime(), f)
 }
 
 func acceptsEncoding(header, enc string) bool {

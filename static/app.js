@@ -42,6 +42,8 @@
   }
   const short = (id) => String(id || '').slice(0, 8)
   const who = (id) => (state.app && (id === state.app.id || id === state.person) ? 'you' : nameFor(id))
+  // step marks a step of the page's start (window.taskmessenger.times).
+  const step = (name) => { if (window.taskmessenger.mark && !(name in window.taskmessenger.times)) window.taskmessenger.mark(name) }
   const clip = (s, n) => { s = String(s); return s.length > n ? s.slice(0, n) + '…' : s }
 
   function setState (node, text, cls) {
@@ -93,6 +95,7 @@
     showNotice()
     showRemoved()
     const page = await state.app.timeline(id, { limit: PAGE })
+    step('timeline')
     if (state.current !== id) return
     state.atStart = page.length < PAGE
     page.forEach(insert)
@@ -321,10 +324,15 @@
     }
   }
 
+  // The formats of toLocaleString and toLocaleTimeString, made once: each
+  // of those calls makes its formatter again (most of a page's render).
+  const dateTimeFormat = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })
+  const timeFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: 'numeric', second: 'numeric' })
+
   function timeOf (m) {
     const date = new Date(m.meta && m.meta.date)
     if (isNaN(date.getTime())) return el('time', { text: 'unknown time' })
-    return el('time', { datetime: date.toISOString(), title: date.toLocaleString(), text: date.toLocaleTimeString() })
+    return el('time', { datetime: date.toISOString(), title: dateTimeFormat.format(date), text: timeFormat.format(date) })
   }
 
   function renderValid (m) {
@@ -1245,11 +1253,13 @@
   const offline = {
     reg: null, // the ServiceWorkerRegistration
     controlled: false, // a worker served this page
-    updating: false // this tab asked the new version to take over
+    updating: false, // this tab asked the new version to take over
+    registering: false // registerWorker ran
   }
 
-  // registerWorker registers the service worker and follows its versions.
-  function registerWorker () {
+  // watchWorker follows the worker that serves this page from the start: a
+  // new version taking over in another tab stops this one.
+  function watchWorker () {
     if (!('serviceWorker' in navigator)) return
     const sw = navigator.serviceWorker
     offline.controlled = !!sw.controller
@@ -1258,6 +1268,14 @@
       else if (offline.controlled) staleTab()
       offline.controlled = true
     })
+  }
+
+  // registerWorker registers the service worker and follows its versions
+  // (once, after the first page: an install fetches the whole shell).
+  function registerWorker () {
+    if (!('serviceWorker' in navigator) || offline.registering) return
+    offline.registering = true
+    const sw = navigator.serviceWorker
     sw.register('sw.js').then((reg) => {
       offline.reg = reg
       if (reg.waiting && sw.controller) showUpdate('ready')
@@ -2005,7 +2023,7 @@
   }
 
   async function main () {
-    registerWorker()
+    watchWorker()
     $('me-name').textContent = profile
     const tm = await window.taskmessenger.ready
     window.taskmessenger.moduleAt = performance.now() // ---- many tasks ----: the page's budget starts here
@@ -2025,9 +2043,11 @@
     try {
       app = await tm.open(opts)
       window.taskmessenger.openMs = performance.now() - openStart
+      step('open')
     } catch (err) {
       setState($('me-state'), err.message, 'error')
       staleModule(err)
+      registerWorker() // a newer version may be what this page needs
       throw err
     }
     state.app = app
@@ -2171,9 +2191,15 @@
     app.restoreStatus().then(showRestore, () => {})
     setupSearch(app)
     await uiLoad()
+    step('uistate')
     await refreshTasks()
+    step('tasks')
     await uiFirstTask()
+    step('firstPage')
     window.taskmessenger.firstPageMs = performance.now() // since navigation: the page is usable, its room shown
+    // The service worker after the first page: its install fetches and
+    // hashes the whole shell, work that can wait.
+    registerWorker()
     // Leave the relay at once when the tab goes away, so peers see this
     // profile offline now rather than when the relay's pings time out.
     window.addEventListener('pagehide', () => { app.close() })

@@ -3,8 +3,9 @@
 // every task and lets the user write with the server unreachable (the books
 // are in IndexedDB; messages go out when the relay answers again).
 //
-// The relay writes the shell in below (relay.ShellOf: the files and the
-// version their contents name). A shell that changed changes this script,
+// The relay writes the shell in below (relay.ShellOf: the files, the
+// module's content-hashed name among them, and the version their contents
+// name). A shell that changed changes this script,
 // so the browser installs the new version beside the running one: the
 // worker fetches every file, checks that they are that version, and keeps
 // them in a cache of their own (one version whole, or nothing). It waits
@@ -41,7 +42,7 @@ self.addEventListener('fetch', (e) => {
   const url = new URL(req.url)
   if (url.origin !== self.location.origin) return
   if (url.pathname === '/config.json') {
-    e.respondWith(config(req))
+    e.respondWith(config(req, e))
     return
   }
   const name = url.pathname === '/' ? 'index.html' : url.pathname.slice(1)
@@ -51,12 +52,14 @@ self.addEventListener('fetch', (e) => {
 })
 
 // keepShell fetches every shell file from the server, bypassing the HTTP
-// cache, checks the set is the version this script names, and only then
-// stores it. A mismatch (the server changed meanwhile) fails the install;
-// the browser tries again at its next update check.
+// cache (but for the module: its name is a hash of its bytes, so the copy
+// the page just loaded is the one), checks the set is the version this
+// script names, and only then stores it. A mismatch (the server changed
+// meanwhile) fails the install; the browser tries again at its next update
+// check.
 async function keepShell () {
   const got = await Promise.all(shell.files.map(async (name) => {
-    const res = await fetch(new Request(name, { cache: 'no-store' }))
+    const res = await fetch(new Request(name, { cache: name === shell.module ? 'default' : 'no-store' }))
     if (!res.ok) throw new Error(`sw: ${name}: ${res.status}`)
     const body = await res.arrayBuffer()
     // A fresh response, not the fetched one: a navigation refuses one that
@@ -85,16 +88,19 @@ async function fromShell (req, name) {
   return hit || fetch(req)
 }
 
-// config is /config.json from the server, kept for the next time; the
+// config is /config.json from the server, kept for the next time (the
+// page does not wait for the copy: the module reads it as it starts); the
 // kept copy only when the server cannot be reached.
-async function config (req) {
-  const cache = await caches.open(CONFIG)
+async function config (req, e) {
   try {
     const res = await fetch(req, { cache: 'no-store' })
-    if (res.ok) await cache.put('config.json', res.clone())
+    if (res.ok) {
+      const copy = res.clone()
+      e.waitUntil(caches.open(CONFIG).then((cache) => cache.put('config.json', copy)))
+    }
     return res
   } catch (err) {
-    const hit = await cache.match('config.json')
+    const hit = await (await caches.open(CONFIG)).match('config.json')
     if (hit) return hit
     throw err
   }

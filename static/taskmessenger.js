@@ -6,15 +6,29 @@
 //   const book = await db.author(`${id}-${peerId}-task1`)
 //   await book.add({ text: 'hello' })
 //
-// Load it with <script src="taskmessenger.js"></script>; it loads
-// wasm_exec.js (copied from the Go installation by `make build`),
-// taskmessenger-helpers.js (the module's JavaScript helpers, made by
-// `go run ./tools/jshelpers`) and taskmessenger.wasm from the same directory.
+// Load it with <script src="taskmessenger.js"></script>, as early as the
+// page can (in its head): it starts fetching and compiling the module at
+// once, and meanwhile loads wasm_exec.js (copied from the Go installation
+// by `make build`) and taskmessenger-helpers.js (the module's JavaScript
+// helpers, made by `go run ./tools/jshelpers`) from the same directory.
+//
+// The relay writes the module's content-hashed name in below
+// (relay.StaticHandler: taskmessenger.HASH.wasm, cached for good), so the
+// browser keeps the module's compiled code between visits; served by
+// anything else, the loader asks for taskmessenger.wasm.
+//
+// window.taskmessenger.readyMs is the time from navigation until the API
+// is ready; .times has the steps (performance.now() when each ended), also
+// as performance marks named tm:STEP.
 (function () {
   'use strict'
+  const MODULE = "__TM_MODULE__" // eslint-disable-line quotes
   const base = (document.currentScript && document.currentScript.src) || location.href
   const url = (name) => new URL(name, base).href
-  const started = performance.now()
+  const moduleURL = url(MODULE.startsWith('__') ? 'taskmessenger.wasm' : MODULE)
+  const times = {}
+  const mark = (step) => { times[step] = performance.now(); performance.mark('tm:' + step) }
+  mark('loader')
 
   function loadScript (src) {
     return new Promise((resolve, reject) => {
@@ -26,29 +40,45 @@
     })
   }
 
-  async function boot () {
-    if (typeof Go === 'undefined') await loadScript(url('wasm_exec.js'))
-    // The module's JavaScript helpers, as a script: the page needs no eval.
-    if (!globalThis.taskmessengerHelpers) await loadScript(url('taskmessenger-helpers.js'))
-    const go = new Go()
-    const api = new Promise((resolve) => { globalThis.__taskmessengerReady = resolve })
-    const response = fetch(url('taskmessenger.wasm'))
-    let result
+  // compile fetches and compiles the module as its bytes arrive.
+  async function compile () {
+    let mod
     try {
-      result = await WebAssembly.instantiateStreaming(response, go.importObject)
+      mod = await WebAssembly.compileStreaming(fetch(moduleURL))
     } catch (err) {
       // A server without the application/wasm type: fall back to bytes.
-      const bytes = await (await fetch(url('taskmessenger.wasm'))).arrayBuffer()
-      result = await WebAssembly.instantiate(bytes, go.importObject)
+      const bytes = await (await fetch(moduleURL)).arrayBuffer()
+      mod = await WebAssembly.compile(bytes)
     }
-    go.run(result.instance).then(() => console.error('taskmessenger: the module exited'))
+    mark('compiled')
+    return mod
+  }
+
+  // scripts loads what runs the module: Go's wasm_exec.js and the helpers
+  // (a script, so the page needs no eval).
+  async function scripts () {
+    await Promise.all([
+      typeof Go === 'undefined' && loadScript(url('wasm_exec.js')),
+      !globalThis.taskmessengerHelpers && loadScript(url('taskmessenger-helpers.js'))
+    ])
+    mark('scripts')
+  }
+
+  async function boot () {
+    const [mod] = await Promise.all([compile(), scripts()])
+    const go = new Go()
+    const instance = await WebAssembly.instantiate(mod, go.importObject)
+    mark('instantiated')
+    const api = new Promise((resolve) => { globalThis.__taskmessengerReady = resolve })
+    go.run(instance).then(() => console.error('taskmessenger: the module exited'))
     const tm = await api
     delete globalThis.__taskmessengerReady
-    window.taskmessenger.readyMs = performance.now() - started
+    mark('ready')
+    window.taskmessenger.readyMs = times.ready
     // The module's linear memory, for the page's memory figures.
-    window.taskmessenger.wasmBytes = () => result.instance.exports.mem.buffer.byteLength
+    window.taskmessenger.wasmBytes = () => instance.exports.mem.buffer.byteLength
     return tm
   }
 
-  window.taskmessenger = { ready: boot() }
+  window.taskmessenger = { ready: boot(), times, mark }
 })()

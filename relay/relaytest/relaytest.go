@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
-	"strings"
+	"sync"
 	"testing"
 
 	"github.com/task-messenger/task-messenger/relay"
@@ -21,16 +21,82 @@ import (
 // refused for sharing an address.
 func Start(tb testing.TB, lim relay.Limits) string {
 	tb.Helper()
+	return Run(tb, lim).URL
+}
+
+// A Relay is a relay on 127.0.0.1 that a test can stop and start again on
+// the same address, as a relay process restarted.
+type Relay struct {
+	URL string // immutable: its websocket URL, the same across restarts
+
+	tb   testing.TB
+	lim  relay.Limits
+	addr string // immutable: host:port
+
+	mu  sync.Mutex
+	srv *relay.Server    // guarded by mu; nil while stopped
+	hs  *httptest.Server // guarded by mu; nil while stopped
+}
+
+// Run is Start, returning the running relay.
+func Run(tb testing.TB, lim relay.Limits) *Relay {
+	tb.Helper()
 	conns := lim.MaxConns
 	if conns <= 0 {
 		conns = relay.DefaultLimits().MaxConns
 	}
 	lim.MaxConnsPerIP = max(lim.MaxConnsPerIP, conns)
 	lim.MaxQueuedBytesPerIP = max(lim.MaxQueuedBytesPerIP, lim.MaxQueuedBytes, relay.DefaultLimits().MaxQueuedBytes)
-	srv := relay.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), lim)
-	hs := httptest.NewServer(srv.Handler())
-	tb.Cleanup(func() { srv.Close(); hs.Close() })
-	return "ws" + strings.TrimPrefix(hs.URL, "http")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := &Relay{tb: tb, lim: lim, addr: ln.Addr().String()}
+	r.URL = "ws://" + r.addr
+	r.serve(ln)
+	tb.Cleanup(r.Stop)
+	return r
+}
+
+// Stop closes the relay: its clients' connections drop, and dials are
+// refused until Start. Stopping a stopped relay does nothing.
+func (r *Relay) Stop() {
+	r.mu.Lock()
+	srv, hs := r.srv, r.hs
+	r.srv, r.hs = nil, nil
+	r.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+		hs.Close()
+	}
+}
+
+// Start runs a new relay (it knows nothing of the old one's clients) on
+// the stopped relay's address.
+func (r *Relay) Start() {
+	r.tb.Helper()
+	r.mu.Lock()
+	running := r.srv != nil
+	r.mu.Unlock()
+	if running {
+		r.tb.Fatal("relaytest: Start on a relay that runs")
+	}
+	ln, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		r.tb.Fatalf("relaytest: listen again on %s: %v", r.addr, err)
+	}
+	r.serve(ln)
+}
+
+func (r *Relay) serve(ln net.Listener) {
+	srv := relay.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), r.lim)
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	r.mu.Lock()
+	r.srv, r.hs = srv, hs
+	r.mu.Unlock()
 }
 
 // FreeAddr returns a loopback address (127.0.0.1:port) whose port was

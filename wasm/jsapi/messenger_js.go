@@ -94,16 +94,8 @@ func (a *API) openApp(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
-	page := pageConfig(ctx)
-	devtools, err := devtoolsOpt(opts, page)
-	if err != nil {
-		return nil, fmt.Errorf("open: %w", err)
-	}
-	mirrors, err := mirrorsOpt(opts, page)
-	if err != nil {
-		return nil, fmt.Errorf("open: %w", err)
-	}
-	relays := relaysOpt(opts, page)
+	// The server's configuration is fetched while the profile opens.
+	server := serverOptsAsync(ctx, opts)
 	webrtc := opts.Get("webrtc").Truthy()
 	recoverCode, err := stringOpt(opts, "recover", "")
 	if err != nil {
@@ -129,7 +121,13 @@ func (a *API) openApp(args []js.Value) (any, error) {
 		if err != nil {
 			return appService{}, err
 		}
-		cfg := app.Config{Profile: p, Relay: relayURL, Relays: relays, Devtools: devtools, Mirrors: mirrors, Logger: slog.Default(),
+		so, err := server()
+		if err != nil {
+			a.release(p.ID)
+			p.Close()
+			return appService{}, err
+		}
+		cfg := app.Config{Profile: p, Relay: relayURL, Relays: so.relays, Devtools: so.devtools, Mirrors: so.mirrors, Logger: slog.Default(),
 			Delete:  a.storage.Delete,
 			Reload:  func() { js.Global().Get("location").Call("reload") },
 			Take:    a.take,
@@ -160,6 +158,11 @@ func (a *API) openApp(args []js.Value) (any, error) {
 			return nil, fmt.Errorf("open: %w", err)
 		}
 	}
+	so, err := server()
+	if err != nil {
+		svc.Close()
+		return nil, err
+	}
 	if recoverCode != "" {
 		// The profile becomes the code's identity (empty, or that
 		// identity already), restoring from its peers: through Do, so a
@@ -179,7 +182,35 @@ func (a *API) openApp(args []js.Value) (any, error) {
 		}
 	}
 	ja := newJSApp(svc)
-	return ja.value(name, devtools), nil
+	return ja.value(name, so.devtools), nil
+}
+
+// serverOpts are the options of tm.open that default to the serving
+// origin's configuration (pageConfig).
+type serverOpts struct {
+	devtools string
+	mirrors  []identity.ID
+	relays   []string
+}
+
+// serverOptsAsync fetches the page's configuration in the background and
+// returns a function that waits for it and gives opts's devtools,
+// mirrors and relays over it (an invalid option is an error of open).
+func serverOptsAsync(ctx context.Context, opts js.Value) func() (serverOpts, error) {
+	page := make(chan js.Value, 1)
+	go func() { page <- pageConfig(ctx) }()
+	return sync.OnceValues(func() (serverOpts, error) {
+		p := <-page
+		devtools, err := devtoolsOpt(opts, p)
+		if err != nil {
+			return serverOpts{}, fmt.Errorf("open: %w", err)
+		}
+		mirrors, err := mirrorsOpt(opts, p)
+		if err != nil {
+			return serverOpts{}, fmt.Errorf("open: %w", err)
+		}
+		return serverOpts{devtools: devtools, mirrors: mirrors, relays: relaysOpt(opts, p)}, nil
+	})
 }
 
 // linkOpts reads tm.open's { link, label, timeout }: the arguments of the

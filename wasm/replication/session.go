@@ -136,7 +136,11 @@ type Session struct {
 	port port.Port
 	peer identity.ID
 	cfg  Config
-	ver  atomic.Uint32 // the version agreed: 1 until the peer's hello says more
+	// maxServe and maxBooks are MaxServe and MaxBooks (tests lower them,
+	// export_test.go); immutable once Run starts.
+	maxServe uint64
+	maxBooks int
+	ver      atomic.Uint32 // the version agreed: 1 until the peer's hello says more
 
 	sendMu sync.Mutex // held by each send of the writer; ended under it
 	ended  bool       // a bye was sent (fail): the writer sends no more
@@ -213,7 +217,7 @@ type repBook struct {
 func NewSession(db *journal.DB, p port.Port, cfg Config) *Session {
 	cfg.defaults()
 	s := &Session{
-		db: db, port: p, peer: p.Remote(), cfg: cfg,
+		db: db, port: p, peer: p.Remote(), cfg: cfg, maxServe: MaxServe, maxBooks: MaxBooks,
 		own:     make(map[identity.ID]*ownBook),
 		reps:    make(map[identity.ID]*repBook),
 		held:    make(map[[PrefixSize]byte]identity.ID),
@@ -728,7 +732,7 @@ func (s *Session) sortListedLocked(byPrefix map[[PrefixSize]byte]uint64) []liste
 		}
 		if key, ok := s.held[p]; ok {
 			out = append(out, listedBook{key, n})
-		} else if len(s.pending) < MaxBooks {
+		} else if len(s.pending) < s.maxBooks {
 			s.pending[p] = n
 		}
 	}
@@ -984,7 +988,7 @@ func (s *Session) replica(ctx context.Context, m *Have) (*repBook, error) {
 	if ok {
 		return r, nil
 	}
-	if n >= MaxBooks || s.cfg.Accept != nil && !s.cfg.Accept(key) || m.Push == nil || m.Push.Start != 0 {
+	if n >= s.maxBooks || s.cfg.Accept != nil && !s.cfg.Accept(key) || m.Push == nil || m.Push.Start != 0 {
 		return nil, nil
 	}
 	if err := s.checkAnnounce(m); err != nil {
@@ -1046,7 +1050,7 @@ func (s *Session) onWant(key identity.ID, w *Want) error {
 		}
 		o.serve = o.serve.Add(r.Start, r.End)
 	}
-	if o.serve.Count() > MaxServe {
+	if o.serve.Count() > s.maxServe {
 		return fmt.Errorf("%w: %d pages of book %s asked for at once", ErrProtocol, o.serve.Count(), key.Short())
 	}
 	if !o.queued {

@@ -106,7 +106,7 @@ func (s *Session) resolveOthers(ctx context.Context) error {
 				serve = append(serve, listedBook{key, n})
 			}
 		}
-		if _, ok := s.reps[key]; via && !ok && len(s.reps) < MaxBooks {
+		if _, ok := s.reps[key]; via && !ok && len(s.reps) < s.maxBooks {
 			r := s.newRep(b)
 			r.via = true
 			s.reps[key], s.viaKeys[p] = r, key

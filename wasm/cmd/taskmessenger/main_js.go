@@ -18,6 +18,11 @@ import (
 func dbName(profile string) string { return "taskmessenger-" + profile }
 
 func main() {
+	// The runtime and every package's init are done: the loader's step
+	// "main" (window.taskmessenger.times).
+	if tm := js.Global().Get("taskmessenger"); tm.Type() == js.TypeObject && tm.Get("mark").Type() == js.TypeFunction {
+		tm.Call("mark", "main")
+	}
 	api := jsapi.New(jsapi.Storage{
 		Open: func(ctx context.Context, profile string) (store.Store, error) {
 			return idb.Open(ctx, dbName(profile))

@@ -15,7 +15,7 @@ HYPERCORE := tools/hyperbench/node_modules/hypercore/package.json
 # Packages whose tests also run in the browser (on IndexedDB).
 WASM_PKGS := ./wasm/store/idb/ ./wasm/journal/ ./wasm/replication/ ./wasm/vault/
 
-.PHONY: all build wasm test check unit browser e2e e2e-rtc bench run clean chromium
+.PHONY: all build wasm wasmsize test check unit browser e2e e2e-rtc bench run clean chromium
 
 all: build
 
@@ -28,6 +28,10 @@ wasm:
 	cp $(GOROOT)/lib/wasm/wasm_exec.js static/wasm_exec.js
 	$(GO) run ./tools/precompress $(WASM)
 
+## wasmsize: where the module's bytes go, by Go module and package
+wasmsize:
+	$(GO) run ./tools/wasmsize ./wasm/cmd/taskmessenger
+
 ## test: format check, vet (native and js/wasm), every test with -race, the
 ## same suites in headless Chromium on IndexedDB, and the end-to-end tests
 test: check unit browser e2e e2e-rtc
@@ -36,7 +40,7 @@ check:
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./relay/...
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./relay/... ./internal/...
 
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)

@@ -153,7 +153,7 @@ func TestBatchesToClient(t *testing.T) {
 	h := newHoldFirst(t)
 	r := newRelay(t, Limits{}, func(s *Server) { s.beforeWrite = h.hook })
 	a, b := dial(t, r, key(1)), dial(t, r, key(2))
-	if !b.batch {
+	if !b.Batches() {
 		t.Fatal("Client did not take batches")
 	}
 	bc := batchScenario(t, r, h, a, b.ID())
@@ -199,7 +199,7 @@ func TestNoBatchesUnasked(t *testing.T) {
 func TestClientWithoutBatches(t *testing.T) {
 	r := newRelay(t, Limits{}, func(s *Server) { s.noBatch = true })
 	a, b := dial(t, r, key(1)), dial(t, r, key(2))
-	if a.batch || b.batch {
+	if a.Batches() || b.Batches() {
 		t.Fatal("batches taken from a relay that did not choose them")
 	}
 	exchange(t, a, b, "no batches")

@@ -174,7 +174,7 @@ func (c *benchConn) read() ([]byte, error) {
 			}
 			n = binary.BigEndian.Uint64(ext[:])
 		}
-		if n > MaxFrameSize+readSlack {
+		if n > MaxFrameSize+1<<10 {
 			return nil, fmt.Errorf("message of %d bytes", n)
 		}
 		if uint64(cap(c.rbuf)) < n {

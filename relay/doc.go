@@ -117,7 +117,11 @@
 //
 // # Wasm
 //
-// The client builds for js/wasm on coder/websocket's browser WebSocket:
-// the browser sets Origin and Host, and a refused upgrade (403, 421, 429,
-// 503) cannot be told from a failed connection.
+// The protocol (package relay/wire) and the client (package relay/client)
+// are packages of their own, which the browser links without the server,
+// net/http or coder/websocket: the client's websocket in the browser is
+// the browser's own (package internal/wsconn). The browser sets Origin and
+// Host, and a refused upgrade (403, 421, 429, 503) cannot be told from a
+// failed connection. This package re-exports their names (Frame, Client,
+// Dial, …) for the server and its tests.
 package relay

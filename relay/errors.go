@@ -6,34 +6,32 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+
+	"github.com/task-messenger/task-messenger/relay/client"
+	"github.com/task-messenger/task-messenger/relay/wire"
 )
 
 // Errors returned by the package (ErrBadFrame is beside the protocol).
 var (
-	// ErrRefused means the relay did not let the client in: it refused
-	// the upgrade (too many connections, shutting down) or closed the
-	// connection during the handshake (bad id or signature, timeout). The
-	// error says why.
-	ErrRefused = errors.New("relay: refused")
-	// ErrReplaced means a newer connection proved the same id and the
-	// relay closed this one. Reconnecting would replace that one in turn.
-	ErrReplaced = errors.New("relay: replaced by a newer connection")
-	// ErrClosed means the client was closed with Close.
-	ErrClosed = errors.New("relay: client closed")
+	// ErrRefused, ErrReplaced and ErrClosed are the client's
+	// (package relay/client).
+	ErrRefused  = client.ErrRefused
+	ErrReplaced = client.ErrReplaced
+	ErrClosed   = client.ErrClosed
 	// ErrHost means a host name that is not a valid relay host (see
-	// ParseHost), in a relay URL or a flag.
-	ErrHost = errors.New("relay: bad host")
+	// ParseHost), in a relay URL or a flag (client.ErrHost).
+	ErrHost = client.ErrHost
 	// ErrDevtoolsURL means a devtools address the page may not report to
 	// (see CheckDevtoolsURL).
 	ErrDevtoolsURL = errors.New("relay: devtools URL must be ws:// on loopback (127.0.0.1 or localhost)")
 	// ErrRelayURL means a relay node's address the page may not be sent
 	// to (see CheckRelayURL).
-	ErrRelayURL = errors.New("relay: relay URL must be ws:// or wss:// with a host, and no wildcard, quote, semicolon or space")
+	ErrRelayURL = client.ErrURL
 )
 
 // Reasons the server sends when it closes a connection.
 const (
-	reasonReplaced = "replaced"
+	reasonReplaced = wire.ReasonReplaced
 	reasonShutdown = "shutting down"
 )
 

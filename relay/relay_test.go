@@ -15,7 +15,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
 )
+
+// encMode encodes frames by hand, as the protocol's codec does.
+var encMode, _ = journal.Codec(MaxWatch + 8)
 
 func TestMain(m *testing.M) {
 	if os.Getenv(benchChildEnv) != "" {

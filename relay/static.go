@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/task-messenger/task-messenger/relay/client"
 )
 
 // contentTypes are the types of what the page is made of, whatever the
@@ -88,28 +90,8 @@ func PageCSPWith(relays ...string) (string, error) {
 }
 
 // CheckRelayURL checks a relay node's address for PageConfig.Relays and
-// PageCSPWith: a ws:// or wss:// URL with a host, no user, query or
-// fragment, and nothing that could end or widen a CSP source (no
-// wildcard, quote, semicolon, comma or space).
-func CheckRelayURL(raw string) error {
-	bad := func() error { return fmt.Errorf("%w: %q", ErrRelayURL, clip(raw, 64)) }
-	if strings.ContainsAny(raw, "*'\"\\;, \t\r\n") {
-		return bad()
-	}
-	for _, r := range raw {
-		if r < 0x21 || r > 0x7e {
-			return bad()
-		}
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.User != nil || u.Hostname() == "" || u.Opaque != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		return bad()
-	}
-	if s := strings.ToLower(u.Scheme); s != "ws" && s != "wss" {
-		return bad()
-	}
-	return nil
-}
+// PageCSPWith (client.CheckURL).
+func CheckRelayURL(raw string) error { return client.CheckURL(raw) }
 
 // RelayURLHost is the host of a relay node's URL (CheckRelayURL) as a
 // browser names it in the Origin of the pages that host serves: lower

@@ -11,141 +11,50 @@
 // own format. An Origin is taken only in the form browsers send,
 // exactly scheme://host[:port] over http or https (ParseOrigin).
 //
-// The package is pure Go (no syscall/js) and builds for js/wasm, where
-// the relay client uses ParseHost and ParseURLHost.
+// Hosts are parsed by package hostname, which the relay's client links in
+// the browser without this package's net/http.
 package hostguard
 
 import (
-	"errors"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"strconv"
-	"strings"
+
+	"github.com/task-messenger/task-messenger/relay/hostname"
 )
 
+// A Host is a name a server answers to (package hostname).
+type Host = hostname.Host
+
 // ErrHost is wrapped by every error of ParseHost, ParseURLHost and
-// ParseOrigin. The error's text is only the reason ("bad port", …):
-// callers add the input and their own prefix.
-var ErrHost = errors.New("hostguard: bad host")
+// ParseOrigin.
+var ErrHost = hostname.ErrHost
 
-// reason is a ParseHost error: its text is the reason alone.
-type reason string
+// ParseHost parses a Host header's "name" or "name:port" (hostname.ParseHost).
+func ParseHost(s string) (Host, error) { return hostname.ParseHost(s) }
 
-func (r reason) Error() string      { return string(r) }
-func (reason) Is(target error) bool { return target == ErrHost }
-func fail(why string) (Host, error) { return Host{}, reason(why) }
+// ParseURLHost returns the host of u as a browser sends it in Host
+// (hostname.ParseURLHost).
+func ParseURLHost(u *url.URL) (Host, error) { return hostname.ParseURLHost(u) }
 
-// maxHostLen bounds a host name with its port (a DNS name is at most 253
-// bytes).
-const maxHostLen = 262
-
-// A Host is a name a server answers to, in canonical form (lower case,
-// IPv6 in brackets, no zone, a port without leading zeros). With no port,
-// the name is allowed on the listening port and with no port at all (the
-// scheme's default: a deployment behind a proxy); with a port, only as
-// written.
-type Host struct {
-	name string // "example.com", "127.0.0.1", "[::1]"
-	port string // "" or "1"…"65535"
-}
+// ParseOrigin returns the host of a browser's Origin header
+// (hostname.ParseOrigin).
+func ParseOrigin(origin string) (Host, error) { return hostname.ParseOrigin(origin) }
 
 // loopback are allowed on every server, on its listening port.
-var loopback = []Host{{name: "127.0.0.1"}, {name: "localhost"}, {name: "[::1]"}}
+var loopback = []Host{mustParse("127.0.0.1"), mustParse("localhost"), mustParse("[::1]")}
 
-// ParseHost parses "name" or "name:port" (as in a Host header or a URL),
-// refusing anything but a DNS name, an IPv4 address or a bracketed IPv6
-// address, with an optional port.
-func ParseHost(s string) (Host, error) {
-	if s == "" || len(s) > maxHostLen {
-		return fail("empty or over " + strconv.Itoa(maxHostLen) + " bytes")
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
-			return fail("not printable ASCII")
-		}
-	}
-	s = strings.ToLower(s)
-	var h Host
-	rest := ""
-	if strings.HasPrefix(s, "[") {
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return fail("unclosed [")
-		}
-		a, err := netip.ParseAddr(s[1:end])
-		if err != nil || !a.Is6() || a.Zone() != "" {
-			return fail("not an IPv6 address")
-		}
-		h.name, rest = "["+a.String()+"]", s[end+1:]
-	} else {
-		name, port, hasPort := strings.Cut(s, ":")
-		if name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" ||
-			strings.HasPrefix(name, ".") || strings.HasPrefix(name, "-") || strings.Contains(name, "..") {
-			return fail("not a host name")
-		}
-		h.name = name
-		if hasPort {
-			rest = ":" + port
-		}
-	}
-	if rest != "" {
-		port, ok := strings.CutPrefix(rest, ":")
-		n, err := strconv.Atoi(port)
-		if !ok || err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
-			return fail("bad port")
-		}
-		h.port = port
-	}
-	return h, nil
-}
-
-// ParseURLHost returns the host of u as a browser sends it in Host: u.Host
-// without its scheme's default port (80 for ws and http, 443 for wss and
-// https).
-func ParseURLHost(u *url.URL) (Host, error) {
-	h, err := ParseHost(u.Host)
+func mustParse(s string) Host {
+	h, err := ParseHost(s)
 	if err != nil {
-		return h, err
+		panic(err)
 	}
-	switch {
-	case h.port == "80" && (u.Scheme == "ws" || u.Scheme == "http"),
-		h.port == "443" && (u.Scheme == "wss" || u.Scheme == "https"):
-		h.port = ""
-	}
-	return h, nil
+	return h
 }
 
-// ParseOrigin returns the host of a browser's Origin header: exactly
-// scheme://host[:port] (no user, path, query or fragment) over http or
-// https, without the scheme's default port.
-func ParseOrigin(origin string) (Host, error) {
-	u, err := url.Parse(origin)
-	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || !strings.EqualFold(u.Scheme+"://"+u.Host, origin) {
-		return fail("not an http(s) origin")
-	}
-	return ParseURLHost(u)
-}
-
-// String returns the host as it is signed and compared: "name" or
-// "name:port".
-func (h Host) String() string {
-	if h.port == "" {
-		return h.name
-	}
-	return h.name + ":" + h.port
-}
-
-// Port is h's port, "" if it has none.
-func (h Host) Port() string { return h.port }
-
-// IsZero reports whether h is the zero Host (no name).
-func (h Host) IsZero() bool { return h.name == "" }
-
-func (h Host) isLoopback() bool {
+func isLoopback(h Host) bool {
 	for _, l := range loopback {
-		if h.name == l.name {
+		if h.Name() == l.Name() {
 			return true
 		}
 	}
@@ -177,16 +86,16 @@ func (s Set) With(hosts ...Host) Set {
 func (s Set) Allowed(h Host, lport string) bool {
 	for _, a := range s.hosts {
 		switch {
-		case a.name != h.name:
-		case a.port != "":
-			if a.port == h.port {
+		case a.Name() != h.Name():
+		case a.Port() != "":
+			if a.Port() == h.Port() {
 				return true
 			}
-		case h.port == "":
-			if !a.isLoopback() || lport == "80" || lport == "" {
+		case h.Port() == "":
+			if !isLoopback(a) || lport == "80" || lport == "" {
 				return true
 			}
-		case lport == "" || h.port == lport:
+		case lport == "" || h.Port() == lport:
 			return true
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/relay/client"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/subs"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -54,7 +54,7 @@ type Config struct {
 	// during a recall) goes online at Relay, or at the first of these that
 	// answers, and moves to another when its node dies
 	// (peerio.Config.Relays). Start ignores those that are not ws:// or
-	// wss:// URLs (relay.CheckRelayURL) and Relay itself. Nil: Relay only.
+	// wss:// URLs (client.CheckURL) and Relay itself. Nil: Relay only.
 	Relays []string
 	// Delete deletes a profile's storage (Reset); nil: Reset only closes.
 	Delete func(ctx context.Context, name string) error
@@ -300,11 +300,11 @@ func (a *App) ioConfig() peerio.Config {
 }
 
 // otherRelays is urls without those that are not ws:// or wss:// URLs
-// (relay.CheckRelayURL), without first and without repeats.
+// (client.CheckURL), without first and without repeats.
 func otherRelays(first string, urls []string) []string {
 	var out []string
 	for _, u := range urls {
-		if u != first && !slices.Contains(out, u) && relay.CheckRelayURL(u) == nil {
+		if u != first && !slices.Contains(out, u) && client.CheckURL(u) == nil {
 			out = append(out, u)
 		}
 	}

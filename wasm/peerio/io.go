@@ -6,7 +6,7 @@
 // A port is opened by a signed handshake through the relay (handshake.go):
 // both ends prove their ids, and agree on fresh keys with which every frame
 // is sealed end to end (port.go), so the relay sees only ciphertext. A
-// port's frames travel through the relay until a WebRTC data channel (pion)
+// port's frames travel through the relay until a WebRTC data channel
 // opens (rtc.go); the relay stays the fallback.
 //
 // # Strangers and slow readers
@@ -44,10 +44,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 	"golang.org/x/time/rate"
 
-	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/relay/client"
+	"github.com/task-messenger/task-messenger/relay/wire"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/port"
 )
@@ -110,7 +110,7 @@ type IO struct {
 	alias string        // immutable
 	key   *identity.Key // immutable
 	cfg   Config        // immutable
-	rtc   *webrtc.API   // immutable; nil without Config.WebRTC
+	rtc   newPeerFunc   // immutable; nil without Config.WebRTC
 	urls  []string      // immutable: Config.Relay, then Config.Relays, without repeats
 
 	// trace, if set (by tests, before On), is told of events tests wait
@@ -131,7 +131,7 @@ type IO struct {
 	offerq chan offerSend
 
 	mu        sync.Mutex
-	client    *relay.Client          // guarded by mu: nil while offline or reconnecting
+	client    *client.Client         // guarded by mu: nil while offline or reconnecting
 	url       string                 // guarded by mu: the relay client is connected to; "" when client is nil
 	at        int                    // guarded by mu: index in urls of the relay last reached
 	handler   func(port.Port)        // guarded by mu
@@ -185,9 +185,9 @@ func New(alias string, seed identity.Seed, cfg Config) *IO {
 	if cfg.StrangerTotal <= 0 {
 		cfg.StrangerTotal = MaxStrangerTotal
 	}
-	var rtc *webrtc.API
+	var rtc newPeerFunc
 	if cfg.WebRTC != nil {
-		rtc = newRTCAPI(cfg.WebRTC)
+		rtc = newRTC(cfg.WebRTC)
 	}
 	return &IO{alias: alias, key: identity.New(seed), cfg: cfg, rtc: rtc, urls: relayURLs(cfg),
 		ports: make(map[identity.ID]*Port), bySID: make(map[sessionID]*Port),
@@ -285,7 +285,7 @@ func (io *IO) rtcTimeout() time.Duration {
 	return io.cfg.WebRTC.Timeout
 }
 
-func (io *IO) relayClient() *relay.Client {
+func (io *IO) relayClient() *client.Client {
 	io.mu.Lock()
 	defer io.mu.Unlock()
 	return io.client
@@ -299,11 +299,11 @@ func (io *IO) notifyLocked() {
 
 // run reads the relay's events until ctx ends, reconnecting when the relay
 // connection drops.
-func (io *IO) run(ctx context.Context, c *relay.Client) {
+func (io *IO) run(ctx context.Context, c *client.Client) {
 	defer close(io.loop)
 	for {
 		io.serve(ctx, c)
-		replaced := errors.Is(c.Err(), relay.ErrReplaced)
+		replaced := errors.Is(c.Err(), client.ErrReplaced)
 		c.Close()
 		io.mu.Lock()
 		io.client, io.url = nil, ""
@@ -353,7 +353,7 @@ func (io *IO) run(ctx context.Context, c *relay.Client) {
 // Config.Retry again after every round that failed. It returns the new
 // connection, set as io.client, and its relay's URL, or nil once ctx
 // ended.
-func (io *IO) redial(ctx context.Context) (*relay.Client, string) {
+func (io *IO) redial(ctx context.Context) (*client.Client, string) {
 	io.mu.Lock()
 	from := io.at
 	io.mu.Unlock()
@@ -391,7 +391,7 @@ func jitter(d time.Duration) time.Duration {
 // the first connection made and its relay's index, or the last error.
 // While other relays remain to be tried, an attempt takes at most
 // Config.DialTimeout.
-func (io *IO) dial(ctx context.Context, from int) (*relay.Client, int, error) {
+func (io *IO) dial(ctx context.Context, from int) (*client.Client, int, error) {
 	var err error
 	for i := range io.urls {
 		at := (from + i) % len(io.urls)
@@ -399,8 +399,8 @@ func (io *IO) dial(ctx context.Context, from int) (*relay.Client, int, error) {
 		if i < len(io.urls)-1 {
 			dctx, cancel = context.WithTimeout(ctx, io.cfg.DialTimeout)
 		}
-		var c *relay.Client
-		c, err = relay.Dial(dctx, io.urls[at], io.key)
+		var c *client.Client
+		c, err = client.Dial(dctx, io.urls[at], io.key)
 		cancel()
 		if err == nil {
 			return c, at, nil
@@ -425,7 +425,7 @@ func relayURLs(cfg Config) []string {
 }
 
 // serve handles one relay connection's events until it ends or ctx ends.
-func (io *IO) serve(ctx context.Context, c *relay.Client) {
+func (io *IO) serve(ctx context.Context, c *client.Client) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -441,17 +441,17 @@ func (io *IO) serve(ctx context.Context, c *relay.Client) {
 	}
 }
 
-func (io *IO) handle(ctx context.Context, c *relay.Client, ev relay.Event) {
+func (io *IO) handle(ctx context.Context, c *client.Client, ev client.Event) {
 	switch ev.Type {
-	case relay.FramePresence:
+	case wire.FramePresence:
 		io.presence(ev.From, ev.Online)
-	case relay.FrameError:
-		if ev.Code == relay.CodeOffline {
+	case wire.FrameError:
+		if ev.Code == wire.CodeOffline {
 			io.presence(ev.From, false)
 		}
-	case relay.FrameRecv:
+	case wire.FrameRecv:
 		switch ev.Kind {
-		case relay.KindFrame:
+		case wire.KindFrame:
 			if len(ev.Payload) < sidSize {
 				return
 			}
@@ -461,7 +461,7 @@ func (io *IO) handle(ctx context.Context, c *relay.Client, ev relay.Event) {
 			if p != nil && p.remote == ev.From {
 				p.deliver(ev.Payload)
 			}
-		case relay.KindSignal:
+		case wire.KindSignal:
 			if err := io.signal(ctx, c, ev.From, ev.Payload); err != nil {
 				// A flood of refusals is logged once a second, with its count.
 				n := io.refusals.Add(1)
@@ -489,7 +489,7 @@ func (io *IO) presence(peer identity.ID, online bool) {
 }
 
 // signal handles a handshake envelope from peer.
-func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b []byte) error {
+func (io *IO) signal(ctx context.Context, c *client.Client, peer identity.ID, b []byte) error {
 	e, err := decodeEnvelope(b)
 	if err != nil {
 		return err
@@ -536,11 +536,11 @@ func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b [
 			// The peer offers while ours waits: it may have answered ours
 			// and lost that port since, or never had ours. Ours goes
 			// again; a peer that holds its port refuses the repeat.
-			return c.Send(ctx, peer, relay.KindSignal, ours.msg)
+			return c.Send(ctx, peer, wire.KindSignal, ours.msg)
 		}
 		if repeat != nil && repeat.answer != nil {
 			// An offer answered already: the answer may have been lost.
-			return c.Send(ctx, peer, relay.KindSignal, repeat.answer)
+			return c.Send(ctx, peer, wire.KindSignal, repeat.answer)
 		}
 		if busy {
 			return ErrBusy
@@ -553,7 +553,7 @@ func (io *IO) signal(ctx context.Context, c *relay.Client, peer identity.ID, b [
 		}
 		p.answer = answer
 		io.traceEvent(traceAnswer, peer)
-		if err := c.Send(ctx, peer, relay.KindSignal, answer); err != nil {
+		if err := c.Send(ctx, peer, wire.KindSignal, answer); err != nil {
 			p.shut(err)
 			return err
 		}
@@ -669,7 +669,7 @@ func (io *IO) settle(peer identity.ID, o *offer, p *Port, err error) {
 // port to the handler. A stranger is not watched (the relay allows a
 // connection only so many watches, which strangers must not use up): it is
 // once At asks for it (promote).
-func (io *IO) announce(ctx context.Context, c *relay.Client, p *Port) {
+func (io *IO) announce(ctx context.Context, c *client.Client, p *Port) {
 	if !p.stranger.Load() {
 		_ = c.Watch(ctx, p.remote)
 	}
@@ -798,7 +798,7 @@ func (io *IO) At(ctx context.Context, peer identity.ID) (port.Port, error) {
 // the offer. The offer stays pending when the relay connection (c, or the
 // one of the moment) fails: the relay loop watches the peer again on the
 // next one, and At offers again when the peer is seen there.
-func (io *IO) offerWhenOnline(ctx context.Context, c *relay.Client, peer identity.ID, o *offer) error {
+func (io *IO) offerWhenOnline(ctx context.Context, c *client.Client, peer identity.ID, o *offer) error {
 	if err := c.Watch(ctx, peer); err != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -846,7 +846,7 @@ func (io *IO) queueOffer(ctx context.Context, peer identity.ID, o *offer, renew 
 // this loop answered before. An offer not sent (its peer offline) or lost
 // with its connection is marked lost: At offers again when the peer is
 // back.
-func (io *IO) sendOffer(ctx context.Context, c *relay.Client, r offerSend) {
+func (io *IO) sendOffer(ctx context.Context, c *client.Client, r offerSend) {
 	io.mu.Lock()
 	pending, online := io.offers[r.peer] == r.o, io.online[r.peer]
 	io.mu.Unlock()
@@ -861,7 +861,7 @@ func (io *IO) sendOffer(ctx context.Context, c *relay.Client, r offerSend) {
 		err = r.o.renew(io.key, r.peer)
 	}
 	if err == nil {
-		err = c.Send(ctx, r.peer, relay.KindSignal, r.o.msg)
+		err = c.Send(ctx, r.peer, wire.KindSignal, r.o.msg)
 	}
 	if err != nil {
 		io.mu.Lock()

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/relay/wire"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/port"
 )
@@ -206,7 +206,7 @@ func (p *Port) sendFrameLocked(ctx context.Context, flag byte, chunk []byte, ear
 		p.shut(ErrOffline)
 		return p.closeErr()
 	}
-	if err := c.Send(ctx, p.remote, relay.KindFrame, out); err != nil {
+	if err := c.Send(ctx, p.remote, wire.KindFrame, out); err != nil {
 		p.shut(fmt.Errorf("peerio: port to %s: %w", p.remote.Short(), err))
 		return p.closeErr()
 	}

@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/pion/webrtc/v4"
 )
 
 // WebRTC. Once a port is open through the relay, the end that offered the
-// port offers a WebRTC data channel (pion/webrtc: the browser's
-// RTCPeerConnection under js/wasm, pion's own stack natively). The offer
+// port offers a WebRTC data channel (rtcPeer: the browser's
+// RTCPeerConnection under js/wasm, pion/webrtc natively). The offer
 // and answer travel as flagRTC frames of the port itself, so they are
 // authenticated end to end like everything else on it: a relay that alters
 // the SDP (and its DTLS fingerprint) breaks the frame's seal and the port.
@@ -52,17 +50,46 @@ const (
 	rtcDrained = 4 // every frame up to the drain was handled
 )
 
-// dataChannel is what a port sends on: a *webrtc.DataChannel.
+// dataChannel is what a port sends on: an open data channel.
 type dataChannel interface{ Send([]byte) error }
+
+// rtcPeer is this end of a WebRTC connection that carries one ordered data
+// channel: pion natively (rtc_native.go), the browser's RTCPeerConnection
+// under js/wasm (rtc_js.go). A description is returned once every ICE
+// candidate is gathered (no trickle: one offer, one answer).
+type rtcPeer interface {
+	// Offer creates the data channel, which reports to ev, and returns
+	// the offer's SDP.
+	Offer(ctx context.Context, ev channelEvents) (string, error)
+	// Answer takes the other end's offer and returns the answer's SDP;
+	// the data channel the offer brings reports to ev.
+	Answer(ctx context.Context, offer string, ev channelEvents) (string, error)
+	// Accept takes the answer to this end's offer.
+	Accept(ctx context.Context, answer string) error
+	// Close ends the connection; its channel reports nothing more.
+	Close() error
+}
+
+// channelEvents is what a data channel reports, in order, on a goroutine
+// that may wait (natively, one of pion's; in the browser, one per peer
+// connection).
+type channelEvents struct {
+	open    func(dataChannel) // the channel is open
+	message func([]byte)      // a message came
+	closed  func(dataChannel) // the channel closed
+}
+
+// newPeerFunc makes a peer connection (IO.rtc).
+type newPeerFunc func() (rtcPeer, error)
 
 // directPath is a port's data channel.
 type directPath struct {
 	mu       sync.Mutex
-	pc       *webrtc.PeerConnection // guarded by mu
-	dc       dataChannel            // guarded by mu: set while open
-	active   bool                   // guarded by mu: this end sends over dc (after the drain)
-	closed   bool                   // guarded by mu
-	opened   chan struct{}          // closed when this end first sends over the channel
+	pc       rtcPeer       // guarded by mu
+	dc       dataChannel   // guarded by mu: set while open
+	active   bool          // guarded by mu: this end sends over dc (after the drain)
+	closed   bool          // guarded by mu
+	opened   chan struct{} // closed when this end first sends over the channel
 	openOnce sync.Once
 }
 
@@ -109,7 +136,7 @@ func (d *directPath) open() bool {
 	return d.dc != nil
 }
 
-func (d *directPath) setPC(pc *webrtc.PeerConnection) bool {
+func (d *directPath) setPC(pc rtcPeer) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed || d.pc != nil {
@@ -146,31 +173,61 @@ func (p *Port) Transport() string {
 	return "relay"
 }
 
-// attach wires a data channel to the port.
-func (p *Port) attach(dc *webrtc.DataChannel) {
-	dc.OnOpen(func() {
-		p.direct.mu.Lock()
-		open := !p.direct.closed && p.direct.dc == nil
-		if open {
-			p.direct.dc = dc
+// channelEvents wires a data channel to the port.
+func (p *Port) channelEvents() channelEvents {
+	return channelEvents{
+		open: func(dc dataChannel) {
+			p.direct.mu.Lock()
+			open := !p.direct.closed && p.direct.dc == nil
+			if open {
+				p.direct.dc = dc
+			}
+			p.direct.mu.Unlock()
+			if open {
+				p.io.traceEvent(traceOpen, p.remote)
+				go p.switchDirect()
+			}
+		},
+		message: func(b []byte) {
+			p.deliver(b)
+			p.slowDown()
+		},
+		closed: func(dc dataChannel) {
+			p.direct.mu.Lock()
+			if p.direct.dc == dc {
+				p.direct.dc, p.direct.active = nil, false
+			}
+			p.direct.mu.Unlock()
+		},
+	}
+}
+
+// newPeer makes this end's peer connection, unless the port has one or is
+// closed.
+func (p *Port) newPeer() (rtcPeer, bool) {
+	pc, err := p.io.rtc()
+	if err != nil {
+		return nil, false
+	}
+	if !p.direct.setPC(pc) {
+		pc.Close()
+		return nil, false
+	}
+	return pc, true
+}
+
+// rtcContext bounds a step of the signaling by RTCConfig.Timeout and the
+// port's life.
+func (p *Port) rtcContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.io.rtcTimeout())
+	go func() {
+		select {
+		case <-p.closed:
+			cancel()
+		case <-ctx.Done():
 		}
-		p.direct.mu.Unlock()
-		if open {
-			p.io.traceEvent(traceOpen, p.remote)
-			go p.switchDirect()
-		}
-	})
-	dc.OnMessage(func(m webrtc.DataChannelMessage) {
-		p.deliver(m.Data)
-		p.slowDown()
-	})
-	dc.OnClose(func() {
-		p.direct.mu.Lock()
-		if p.direct.dc == dc {
-			p.direct.dc, p.direct.active = nil, false
-		}
-		p.direct.mu.Unlock()
-	})
+	}()
+	return ctx, cancel
 }
 
 // dialDirect offers a data channel to the other end.
@@ -178,28 +235,15 @@ func (p *Port) dialDirect() {
 	if p.io.rtc == nil {
 		return
 	}
-	pc, err := p.io.rtc.NewPeerConnection(webrtc.Configuration{})
-	if err != nil || !p.direct.setPC(pc) {
-		if pc != nil {
-			pc.Close()
-		}
+	pc, ok := p.newPeer()
+	if !ok {
 		return
 	}
-	ordered := true
-	dc, err := pc.CreateDataChannel("taskmessenger", &webrtc.DataChannelInit{Ordered: &ordered})
+	ctx, cancel := p.rtcContext()
+	sdp, err := pc.Offer(ctx, p.channelEvents())
+	cancel()
 	if err != nil {
-		p.giveUp(err)
-		return
-	}
-	p.attach(dc)
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		p.giveUp(err)
-		return
-	}
-	sdp, err := p.localSDP(pc, offer)
-	if err != nil {
-		p.giveUp(err)
+		p.giveUp(fmt.Errorf("offer: %w", err))
 		return
 	}
 	if err := p.sendRTC(rtcMsg{T: rtcOffer, SDP: sdp}); err != nil {
@@ -236,26 +280,15 @@ func (p *Port) rtcSignal(b []byte) {
 	}
 	switch m.T {
 	case rtcOffer:
-		pc, err := p.io.rtc.NewPeerConnection(webrtc.Configuration{})
-		if err != nil || !p.direct.setPC(pc) {
-			if pc != nil {
-				pc.Close()
-			}
+		pc, ok := p.newPeer()
+		if !ok {
 			return
 		}
-		pc.OnDataChannel(p.attach)
-		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
-			p.giveUp(err)
-			return
-		}
-		answer, err := pc.CreateAnswer(nil)
+		ctx, cancel := p.rtcContext()
+		sdp, err := pc.Answer(ctx, m.SDP, p.channelEvents())
+		cancel()
 		if err != nil {
-			p.giveUp(err)
-			return
-		}
-		sdp, err := p.localSDP(pc, answer)
-		if err != nil {
-			p.giveUp(err)
+			p.giveUp(fmt.Errorf("answer: %w", err))
 			return
 		}
 		if err := p.sendRTC(rtcMsg{T: rtcAnswer, SDP: sdp}); err != nil {
@@ -270,27 +303,12 @@ func (p *Port) rtcSignal(b []byte) {
 		if pc == nil {
 			return
 		}
-		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
-			p.giveUp(err)
+		ctx, cancel := p.rtcContext()
+		defer cancel()
+		if err := pc.Accept(ctx, m.SDP); err != nil {
+			p.giveUp(fmt.Errorf("accept: %w", err))
 		}
 	}
-}
-
-// localSDP sets the local description and returns it once ICE gathering
-// is complete (no trickle: one offer, one answer).
-func (p *Port) localSDP(pc *webrtc.PeerConnection, desc webrtc.SessionDescription) (string, error) {
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(desc); err != nil {
-		return "", err
-	}
-	select {
-	case <-gathered:
-	case <-p.closed:
-		return "", p.closeErr()
-	case <-time.After(p.io.rtcTimeout()):
-		return "", fmt.Errorf("ICE gathering timed out")
-	}
-	return pc.LocalDescription().SDP, nil
 }
 
 // sendRTC sends m as a control frame: it takes only sealMu, so it may go

@@ -77,7 +77,8 @@
 //
 // # Wasm
 //
-// The package is pure Go over coder/websocket and builds for js/wasm,
+// The package is pure Go over internal/wsconn (coder/websocket natively)
+// and builds for js/wasm,
 // where the websocket is the browser's: the read limit is applied after a
 // message arrives, and the Origin of the page is sent (the server allows
 // loopback origins).

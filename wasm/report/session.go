@@ -2,13 +2,11 @@ package report
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
+	"github.com/task-messenger/task-messenger/internal/wsconn"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 )
@@ -24,7 +22,7 @@ const (
 // concurrent writes) and cmds.
 type session struct {
 	r     *Reporter
-	ws    *websocket.Conn
+	ws    *wsconn.Conn
 	books map[identity.ID]*sent // what the server has of each book
 	items []item                // drain buffer
 
@@ -45,11 +43,10 @@ type sent struct {
 func (r *Reporter) session(ctx context.Context) (welcomed bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	ws, _, err := websocket.Dial(dctx, r.cfg.URL, nil)
+	ws, err := wsconn.Dial(dctx, r.cfg.URL, MaxResultSize+1<<10)
 	if err != nil {
 		return false, fmt.Errorf("report: dial: %w", err)
 	}
-	ws.SetReadLimit(MaxResultSize + 1<<10)
 	s := &session{r: r, ws: ws, books: make(map[identity.ID]*sent)}
 	w, err := s.handshake(dctx)
 	if err != nil {
@@ -74,7 +71,7 @@ func (r *Reporter) session(ctx context.Context) (welcomed bool, err error) {
 	s.closing = true
 	s.mu.Unlock()
 	s.cmds.Wait()
-	ws.Close(websocket.StatusNormalClosure, "")
+	ws.Close(wsconn.StatusNormalClosure, "")
 	<-readDone
 	if err == nil {
 		err = readErr
@@ -112,9 +109,8 @@ func (s *session) handshake(ctx context.Context) (*Welcome, error) {
 func (s *session) readHandshake(ctx context.Context) (*Frame, error) {
 	_, b, err := s.ws.Read(ctx)
 	if err != nil {
-		var ce websocket.CloseError
-		if errors.As(err, &ce) {
-			return nil, fmt.Errorf("%w: %s (status %d)", ErrRefused, ce.Reason, ce.Code)
+		if code, reason, ok := wsconn.CloseStatus(err); ok {
+			return nil, fmt.Errorf("%w: %s (status %d)", ErrRefused, reason, code)
 		}
 		return nil, fmt.Errorf("report: handshake: %w", err)
 	}
@@ -127,7 +123,7 @@ func (s *session) write(ctx context.Context, t Type, at int64, body checker) err
 	if err != nil {
 		return err
 	}
-	if err := s.ws.Write(ctx, websocket.MessageText, b); err != nil {
+	if err := s.ws.Write(ctx, wsconn.Text, b); err != nil {
 		return fmt.Errorf("report: write: %w", err)
 	}
 	s.r.frames.Add(1)
@@ -205,12 +201,12 @@ func (s *session) readLoop(ctx context.Context) error {
 		}
 		f, err := Decode(b)
 		if err != nil {
-			s.ws.Close(websocket.StatusPolicyViolation, "bad frame")
+			s.ws.Close(wsconn.StatusPolicyViolation, "bad frame")
 			return err
 		}
 		cmd, ok := f.Body.(*Command)
 		if !ok {
-			s.ws.Close(websocket.StatusPolicyViolation, "unexpected frame")
+			s.ws.Close(wsconn.StatusPolicyViolation, "unexpected frame")
 			return fmt.Errorf("%w: unexpected %s frame", ErrBadFrame, f.Type)
 		}
 		s.mu.Lock()

@@ -217,3 +217,28 @@ func Helper(name, src string) js.Value {
 	}
 	return js.Global().Call("eval", "("+src+")")
 }
+
+// Call calls v's method with args, returning what it throws as an error.
+func Call(v js.Value, method string, args ...any) (js.Value, error) {
+	return catch(func() js.Value { return v.Call(method, args...) })
+}
+
+// New calls new on the constructor ctor, returning what it throws as an
+// error.
+func New(ctor js.Value, args ...any) (js.Value, error) {
+	return catch(func() js.Value { return ctor.New(args...) })
+}
+
+// catch runs f, turning a JavaScript exception into an error.
+func catch(f func() js.Value) (v js.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(js.Error)
+			if !ok {
+				panic(r)
+			}
+			err = AsError(e.Value)
+		}
+	}()
+	return f(), nil
+}

@@ -570,12 +570,18 @@ func (m *Messenger) onDBEvent(ev journal.Event) {
 	if ev.Type != journal.EventPut {
 		return
 	}
+	m.enqueue(&m.queue, ev)
+}
+
+// enqueue appends ev to the worker's queue q (m.queue or m.shown) if its
+// book is a member's, and wakes the worker.
+func (m *Messenger) enqueue(q *[]journal.Event, ev journal.Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.replica[ev.Book]; !ok {
 		return
 	}
-	m.queue = append(m.queue, ev)
+	*q = append(*q, ev)
 	select {
 	case m.wake <- struct{}{}:
 	default:

@@ -31,16 +31,7 @@ func (m *Messenger) onVerified(ev journal.Event) {
 	if ev.Index == 0 || len(ev.Pages) > maxShown {
 		return
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.replica[ev.Book]; !ok {
-		return
-	}
-	m.shown = append(m.shown, ev)
-	select {
-	case m.wake <- struct{}{}:
-	default:
-	}
+	m.enqueue(&m.shown, ev)
 }
 
 // unstored returns the events of shown whose pages no event of stored

@@ -7,22 +7,30 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
-// heldStore is a store whose writes wait while it is held: a write that
-// takes as long as the test wants.
+// heldStore is a store whose writes of pages of some books wait while it
+// is held: a write that takes as long as the test wants. Other writes (the
+// profile's own receipts, records) go through.
 type heldStore struct {
 	store.Store
-	mu   sync.Mutex
-	gate chan struct{} // nil: writes go through
+	mu    sync.Mutex
+	gate  chan struct{}        // nil: writes go through
+	books map[identity.ID]bool // whose page writes wait
 }
 
-func (s *heldStore) hold() {
+// hold makes writes of pages of books wait until release.
+func (s *heldStore) hold(books ...identity.ID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gate == nil {
 		s.gate = make(chan struct{})
+	}
+	s.books = make(map[identity.ID]bool)
+	for _, b := range books {
+		s.books[b] = true
 	}
 }
 
@@ -35,11 +43,23 @@ func (s *heldStore) release() {
 	}
 }
 
-func (s *heldStore) Write(ctx context.Context, b *store.Batch) error {
+// gateFor returns the gate b waits on, or nil.
+func (s *heldStore) gateFor(b *store.Batch) chan struct{} {
 	s.mu.Lock()
-	g := s.gate
-	s.mu.Unlock()
-	if g != nil {
+	defer s.mu.Unlock()
+	if s.gate == nil {
+		return nil
+	}
+	for _, op := range b.Ops {
+		if op.Table == store.TablePages && len(op.Key) >= identity.IDSize && s.books[identity.ID(op.Key[:identity.IDSize])] {
+			return s.gate
+		}
+	}
+	return nil
+}
+
+func (s *heldStore) Write(ctx context.Context, b *store.Batch) error {
+	if g := s.gateFor(b); g != nil {
 		select {
 		case <-g:
 		case <-ctx.Done():
@@ -92,7 +112,13 @@ func TestShownWhileStored(t *testing.T) {
 		return strings.Join(seen, " ")
 	}
 
-	held.hold()
+	var anas []identity.ID
+	for _, bi := range ana.taskBookKeys(t, task.ID) {
+		if bi.Writable {
+			anas = append(anas, bi.Key)
+		}
+	}
+	held.hold(anas...)
 	ana.send(task.ID, "held", nil)
 	// (Bob's timeline cannot be read now: it waits for the book, which
 	// is being written.)

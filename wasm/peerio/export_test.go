@@ -18,3 +18,10 @@ const (
 
 // SetTrace makes io call f on the events above. Call it before On.
 func SetTrace(io *IO, f func(event string, peer identity.ID)) { io.trace = f }
+
+// HoldSend holds p's send lock, as a frame being sent does, until the
+// returned func is called.
+func HoldSend(p *Port) (release func()) {
+	p.sealMu.Lock()
+	return p.sealMu.Unlock
+}

@@ -191,6 +191,13 @@ func (p *Port) sendFrameLocked(ctx context.Context, flag byte, chunk []byte, ear
 		return p.closeErr()
 	default:
 	}
+	return p.writeFrameLocked(ctx, flag, chunk, early)
+}
+
+// writeFrameLocked seals and sends one frame, open port or not (the close
+// frame of tellClosed goes after the port closed). Called with sealMu held
+// and the port answered.
+func (p *Port) writeFrameLocked(ctx context.Context, flag byte, chunk []byte, early bool) error {
 	seq := p.send.count
 	p.send.count++
 	out := make([]byte, 0, frameOverhead+len(chunk))
@@ -250,10 +257,11 @@ func (p *Port) Recv(ctx context.Context) ([]byte, error) {
 	}
 }
 
-// Close implements port.Port: it tells the other end (unless a frame is
-// being sent just then: Close does not wait for it, and gives the relay at
+// Close implements port.Port: it tells the other end (giving the relay at
 // most closeTimeout to take the close frame) and closes. A message being
-// sent is cut short.
+// sent is cut short: Close does not wait for it, and the close frame
+// follows it once it is done, so the other end is told either way (a port
+// it believed open would swallow what it sends).
 func (p *Port) Close() error {
 	select {
 	case <-p.closed:
@@ -265,9 +273,27 @@ func (p *Port) Close() error {
 		_ = p.sendFrameLocked(ctx, flagClose, nil, false)
 		cancel()
 		p.sealMu.Unlock()
+		p.shut(port.ErrClosed)
+		return nil
 	}
 	p.shut(port.ErrClosed)
+	go p.tellClosed()
 	return nil
+}
+
+// tellClosed sends the close frame of a port that closed while a frame
+// was being sent, once that send is done.
+func (p *Port) tellClosed() {
+	p.sealMu.Lock()
+	defer p.sealMu.Unlock()
+	select {
+	case <-p.answered:
+	default:
+		return // the other end has no session to close
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	_ = p.writeFrameLocked(ctx, flagClose, nil, false)
 }
 
 // Done is closed when the port closes.

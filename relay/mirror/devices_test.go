@@ -23,7 +23,7 @@ func ended(t *testing.T, errc <-chan error, what string) error {
 	select {
 	case err := <-errc:
 		return err
-	case <-time.After(30 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatalf("timed out waiting for %s", what)
 		return nil
 	}

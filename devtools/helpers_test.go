@@ -222,6 +222,16 @@ func (e *env) bookIs(t testing.TB, key identity.ID, n uint64, st devtools.Status
 	}
 }
 
+// bookHolds is bookIs verified at length n with the server holding the
+// last page too: a books frame lists the head (with the genesis) before
+// the backfill brings the pages it covers.
+func (e *env) bookHolds(t testing.TB, key identity.ID, n uint64) func() bool {
+	return func() bool {
+		d := e.book(t, key)
+		return d != nil && d.Length == n && d.Status == devtools.StatusVerified && d.Retention.Last == n-1
+	}
+}
+
 // message is a page in the messenger's standard format.
 func message(by, to identity.ID, mid uint64, text string) []byte {
 	return fmt.Appendf(nil, `{"head":[%q,%q,%d],"refs":{},"type":"chat","data":{"text":%q},"meta":{"date":1700000000000,"clock":%d}}`, by, to, mid, text, mid)

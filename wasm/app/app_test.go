@@ -360,7 +360,7 @@ func TestTwoApps(t *testing.T) {
 		var got []string
 		seen := map[string]bool{}
 		for _, ev := range evs {
-			if ev.Type == room.EventMessage && ev.Message != nil && ev.Message.Head.By == ana.ID() && ev.Message.Type == room.TypeChat && !seen[ev.Message.ID] {
+			if ev.Type == room.EventMessage && ev.Message != nil && ev.Message.Head.By == ana.ID() && ev.Message.Type == room.TypeChat && !ev.Message.Pending && !seen[ev.Message.ID] {
 				seen[ev.Message.ID] = true
 				var d struct{ Text string }
 				json.Unmarshal(ev.Message.Data, &d)
@@ -376,7 +376,7 @@ func TestTwoApps(t *testing.T) {
 	}
 	anaEvents.wait(t, "Bob's reply at Ana", func(evs []Event) bool {
 		return slices.ContainsFunc(evs, func(ev Event) bool {
-			return ev.Type == room.EventMessage && ev.Message != nil && ev.Message.ID == reply.ID
+			return ev.Type == room.EventMessage && ev.Message != nil && ev.Message.ID == reply.ID && !ev.Message.Pending
 		})
 	})
 	want := []string{"one", "two", "three", "re"}

@@ -113,11 +113,12 @@ func TestRelayFailover(t *testing.T) {
 	bobEvents.wait(t, "'after' at Bob", chat(ana.ID().String(), "after"))
 }
 
-// chat holds once a chat message with text by author is among the events.
+// chat holds once a chat message with text by author is among the events,
+// stored (not only shown pending).
 func chat(author, text string) func([]Event) bool {
 	return func(evs []Event) bool {
 		return slices.ContainsFunc(evs, func(ev Event) bool {
-			if ev.Type != room.EventMessage || ev.Message == nil || ev.Message.Type != room.TypeChat || ev.Message.Head.By.String() != author {
+			if ev.Type != room.EventMessage || ev.Message == nil || ev.Message.Pending || ev.Message.Type != room.TypeChat || ev.Message.Head.By.String() != author {
 				return false
 			}
 			var d struct{ Text string }

@@ -49,7 +49,7 @@ func TestFilesTwoApps(t *testing.T) {
 	}
 	anaEvents.wait(t, "Bob's files at Ana", func(evs []Event) bool {
 		return slices.ContainsFunc(evs, func(ev Event) bool {
-			return ev.Type == room.EventMessage && ev.Message != nil && ev.Message.ID == sent.ID
+			return ev.Type == room.EventMessage && ev.Message != nil && ev.Message.ID == sent.ID && !ev.Message.Pending
 		})
 	})
 	var img, lie FileView

@@ -97,7 +97,7 @@ func TestRecover(t *testing.T) {
 func hasChat(by identity.ID, text string) func([]Event) bool {
 	return func(evs []Event) bool {
 		return slices.ContainsFunc(evs, func(ev Event) bool {
-			return ev.Type == room.EventMessage && ev.Message != nil && ev.Message.Head.By == by && strings.Contains(string(ev.Message.Data), text)
+			return ev.Type == room.EventMessage && ev.Message != nil && ev.Message.Head.By == by && !ev.Message.Pending && strings.Contains(string(ev.Message.Data), text)
 		})
 	}
 }

@@ -352,7 +352,7 @@ func TestClockOverflowRefused(t *testing.T) {
 		ch := make(chan struct{})
 		var once sync.Once
 		cancel := n.Subscribe(func(ev Event) {
-			if ev.Type == EventMessage && ev.Message != nil && strings.Contains(string(ev.Message.Data), "still here") {
+			if ev.Type == EventMessage && !ev.Pending && ev.Message != nil && strings.Contains(string(ev.Message.Data), "still here") {
 				once.Do(func() { close(ch) })
 			}
 		})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/task-messenger/task-messenger/relay/mirror"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
 )
 
 // TestForgetReleasesMirrorPins: Ana forgets a task; the mirror deletes
@@ -23,12 +24,18 @@ func TestForgetReleasesMirrorPins(t *testing.T) {
 		ana.send(task.ID, fmt.Sprint(strings.Repeat("tiles ", 500), i), nil)
 	}
 	bob.send(task.ID, "thanks", nil)
-	eventually(t, "the mirror holds both books", func() bool {
+	// Held, and counted: the mirror counts a page's bytes when its store
+	// event comes, just after the page is held.
+	var before mirror.Stats
+	eventually(t, "the mirror holds and counts both books", func() bool {
 		a, err := ana.db.Get(testCtx(t), toBob)
 		b, err2 := bob.db.Get(testCtx(t), toAna)
-		return err == nil && err2 == nil && mir.Held(toBob) == a.Len() && mir.Held(toAna) == b.Len()
+		if err != nil || err2 != nil || mir.Held(toBob) != a.Len() || mir.Held(toAna) != b.Len() {
+			return false
+		}
+		before = mir.Stats()
+		return before.Books == 2 && before.Bytes == bookBytes(t, a)+bookBytes(t, b)
 	})
-	before := mir.Stats()
 	if _, err := ana.Forget(testCtx(t), task.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -41,4 +48,17 @@ func TestForgetReleasesMirrorPins(t *testing.T) {
 	if mir.Held(toAna) == 0 {
 		t.Fatal("the mirror dropped Bob's book too")
 	}
+}
+
+// bookBytes is the size of all of b's pages.
+func bookBytes(t *testing.T, b *journal.Book) int64 {
+	pages, err := b.GetRange(testCtx(t), 0, b.Len())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, p := range pages {
+		n += int64(len(p))
+	}
+	return n
 }

@@ -122,6 +122,12 @@ func FuzzParseSeed(f *testing.F) {
 func TestSmallOrderKeysRefused(t *testing.T) {
 	var weak identity.ID
 	weak[0] = 1 // the identity point
+	// Verify decodes the key and keeps it (a cache Check shares): kept,
+	// it is refused all the same, every time.
+	weak.Verify([]byte("m"), make([]byte, identity.SignatureSize))
+	if err := weak.Check(); !errors.Is(err, identity.ErrBadID) || !errors.Is(weak.Check(), identity.ErrBadID) {
+		t.Fatalf("Check of the identity point: %v, want ErrBadID", err)
+	}
 	if _, err := identity.ParseID(weak.String()); !errors.Is(err, identity.ErrBadID) {
 		t.Fatalf("ParseID of the identity point: %v, want ErrBadID", err)
 	}
@@ -129,7 +135,16 @@ func TestSmallOrderKeysRefused(t *testing.T) {
 		t.Fatalf("IDFromBytes of the identity point: %v, want ErrBadID", err)
 	}
 	k := identity.New(identity.Seed{7})
-	if err := k.ID().Check(); err != nil {
-		t.Fatalf("a real key fails Check: %v", err)
+	for range 2 { // decoded, then kept
+		if err := k.ID().Check(); err != nil {
+			t.Fatalf("a real key fails Check: %v", err)
+		}
+	}
+	var off identity.ID
+	off[0] = 2 // not a curve point
+	for range 2 {
+		if err := off.Check(); !errors.Is(err, identity.ErrBadID) {
+			t.Fatalf("Check of a non-point: %v, want ErrBadID", err)
+		}
 	}
 }

@@ -56,8 +56,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-
-	"filippo.io/edwards25519"
 )
 
 // Sizes of the binary forms.
@@ -173,11 +171,11 @@ func IDFromBytes(b []byte) (ID, error) {
 // signatures that verify, so such keys are refused wherever a key enters:
 // parsing, a replica's book key, a genesis author.
 func (id ID) Check() error {
-	p, err := new(edwards25519.Point).SetBytes(id[:])
-	if err != nil {
+	k, ok := decodeKey(id)
+	if !ok {
 		return fmt.Errorf("%w: not a curve point", ErrBadID)
 	}
-	if p.MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+	if k.small {
 		return fmt.Errorf("%w: small-order key", ErrBadID)
 	}
 	return nil

@@ -8,30 +8,39 @@ import (
 	"filippo.io/edwards25519"
 )
 
-// keyCacheMax bounds the decoded keys kept by Verify.
+// keyCacheMax bounds the decoded keys kept by Verify and Check.
 const keyCacheMax = 1024
 
-// keyCache holds -A for recently verified keys A: decoding a key (a square
-// root in the field) is a tenth of a verification, and a replica verifies
-// many heads of one book key.
+// A decodedKey is a key A decoded once: -A, and whether A is of small
+// order (ID.Check refuses those).
+type decodedKey struct {
+	minusA *edwards25519.Point // immutable
+	small  bool
+}
+
+// keyCache holds recently decoded keys: decoding a key (a square root in
+// the field) is a tenth of a verification, and a replica verifies many
+// heads, and checks many messages, of one book key.
 var keyCache = struct {
 	sync.Mutex
-	m map[ID]*edwards25519.Point // guarded by the mutex; the points are immutable
-}{m: make(map[ID]*edwards25519.Point)}
+	m map[ID]decodedKey // guarded by the mutex
+}{m: make(map[ID]decodedKey)}
 
-// minusKey returns -A for the key id, or false if id is not a curve point.
-func minusKey(id ID) (*edwards25519.Point, bool) {
+// decodeKey returns the key id decoded, or false if id is not a curve
+// point.
+func decodeKey(id ID) (decodedKey, bool) {
 	keyCache.Lock()
-	p, ok := keyCache.m[id]
+	k, ok := keyCache.m[id]
 	keyCache.Unlock()
 	if ok {
-		return p, true
+		return k, true
 	}
 	a, err := new(edwards25519.Point).SetBytes(id[:])
 	if err != nil {
-		return nil, false
+		return decodedKey{}, false
 	}
-	p = a.Negate(a)
+	k.small = new(edwards25519.Point).MultByCofactor(a).Equal(edwards25519.NewIdentityPoint()) == 1
+	k.minusA = a.Negate(a)
 	keyCache.Lock()
 	if len(keyCache.m) >= keyCacheMax {
 		for k := range keyCache.m { // evict any one
@@ -39,9 +48,9 @@ func minusKey(id ID) (*edwards25519.Point, bool) {
 			break
 		}
 	}
-	keyCache.m[id] = p
+	keyCache.m[id] = k
 	keyCache.Unlock()
-	return p, true
+	return k, true
 }
 
 // verify is crypto/ed25519.Verify (RFC 8032, cofactorless, canonical S
@@ -51,7 +60,7 @@ func verify(id ID, msg, sig []byte) bool {
 	if len(sig) != SignatureSize || sig[63]&224 != 0 {
 		return false
 	}
-	minusA, ok := minusKey(id)
+	key, ok := decodeKey(id)
 	if !ok {
 		return false
 	}
@@ -70,6 +79,6 @@ func verify(id ID, msg, sig []byte) bool {
 		return false
 	}
 	// [S]B = R + [k]A, so R = [k](-A) + [S]B.
-	r := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(k, minusA, s)
+	r := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(k, key.minusA, s)
 	return bytes.Equal(sig[:32], r.Bytes())
 }

@@ -707,13 +707,44 @@ func (t *tab) says() string {
 	return out
 }
 
-// click clicks the element the CSS selector names, once it is visible.
+// clickAt is the script that finds where to click the element the
+// selector (a JSON string) names: the centre of its box once it is shown
+// in the viewport, its box the same 50 ms apart, and nothing over it
+// there; null until then.
+const clickAt = `(async (sel) => {
+  const el = document.querySelector(sel)
+  if (!el || el.closest('[hidden]') || el.getClientRects().length === 0) return null
+  el.scrollIntoView({ block: 'nearest', inline: 'nearest' })
+  const a = el.getBoundingClientRect()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const b = el.getBoundingClientRect()
+  if (a.x !== b.x || a.y !== b.y || a.width !== b.width || a.height !== b.height || b.width === 0 || b.height === 0) return null
+  const x = b.x + b.width / 2
+  const y = b.y + b.height / 2
+  const hit = document.elementFromPoint(x, y)
+  return hit !== null && (hit === el || el.contains(hit)) ? [x, y] : null
+})`
+
+// click clicks the element the CSS selector names with the mouse, as a
+// person would: once it is visible and has stopped moving, at its centre,
+// while nothing covers it there. (Clicking where the element was found a
+// moment before hit whatever a line appearing in the header had moved
+// under the pointer.)
 func (t *tab) click(selector string) {
 	t.tb.Helper()
 	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(selector))); err != nil {
-		t.tb.Fatalf("e2e: %s: click %s: %v", t.name, selector, err)
+	sel, _ := json.Marshal(selector)
+	for {
+		at, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](clickAt+"("+string(sel)+")", chromedp.EvalAwaitPromise))
+		if err == nil && len(at) == 2 {
+			if err = chromedp.Do(ctx, chromedp.MouseClickXY(at[0], at[1])); err == nil {
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			t.tb.Fatalf("e2e: %s: click %s: not visible, still or uncovered within %v (%v)\nthe page says: %s", t.name, selector, evalTimeout, err, t.says())
+		}
 	}
 }
 

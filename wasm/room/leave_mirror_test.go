@@ -9,6 +9,7 @@ import (
 
 	"github.com/task-messenger/task-messenger/relay/mirror"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
 )
 
 // TestForgetReleasesMirrorPins: Ana forgets a task; the mirror deletes
@@ -23,10 +24,13 @@ func TestForgetReleasesMirrorPins(t *testing.T) {
 		ana.send(task.ID, fmt.Sprint(strings.Repeat("tiles ", 500), i), nil)
 	}
 	bob.send(task.ID, "thanks", nil)
-	eventually(t, "the mirror holds both books", func() bool {
+	// Held, then counted: the mirror counts the bytes in a hook of its
+	// DB, which runs once the book shows the pages held.
+	eventually(t, "the mirror holds both books, their bytes counted", func() bool {
 		a, err := ana.db.Get(testCtx(t), toBob)
 		b, err2 := bob.db.Get(testCtx(t), toAna)
-		return err == nil && err2 == nil && mir.Held(toBob) == a.Len() && mir.Held(toAna) == b.Len()
+		return err == nil && err2 == nil && mir.Held(toBob) == a.Len() && mir.Held(toAna) == b.Len() &&
+			mir.Stats().Bytes == bookBytes(t, a)+bookBytes(t, b)
 	})
 	before := mir.Stats()
 	if _, err := ana.Forget(testCtx(t), task.ID); err != nil {
@@ -41,4 +45,18 @@ func TestForgetReleasesMirrorPins(t *testing.T) {
 	if mir.Held(toAna) == 0 {
 		t.Fatal("the mirror dropped Bob's book too")
 	}
+}
+
+// bookBytes is the size of b's pages, as a mirror counts them.
+func bookBytes(t *testing.T, b *journal.Book) int64 {
+	t.Helper()
+	pages, err := b.GetRange(testCtx(t), 0, b.Len())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, p := range pages {
+		n += int64(len(p))
+	}
+	return n
 }

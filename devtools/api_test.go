@@ -24,7 +24,7 @@ func TestAPIErrors(t *testing.T) {
 	db := openDB(t, 1)
 	b, _ := db.Author(ctx, "notes", nil)
 	startReporter(t, e, db, "ana", nil)
-	waitFor(t, "book verified", e.bookIs(t, b.Key(), 1, devtools.StatusVerified))
+	waitFor(t, "book verified, its genesis in the tree", e.treeHolds(t, b.Key()))
 	other := openDB(t, 9).ID().String()
 	key := b.Key().String()
 	tests := []struct {

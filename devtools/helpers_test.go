@@ -232,6 +232,16 @@ func (e *env) bookHolds(t testing.TB, key identity.ID, n uint64) func() bool {
 	}
 }
 
+// treeHolds is a condition: the book is verified and its verified tree
+// holds every page of its head (the books frame that lists the head
+// comes before the backfill that brings the pages).
+func (e *env) treeHolds(t testing.TB, key identity.ID) func() bool {
+	return func() bool {
+		d := e.book(t, key)
+		return d != nil && d.Status == devtools.StatusVerified && d.Length > 0 && d.Tree == int64(d.Length)
+	}
+}
+
 // message is a page in the messenger's standard format.
 func message(by, to identity.ID, mid uint64, text string) []byte {
 	return fmt.Appendf(nil, `{"head":[%q,%q,%d],"refs":{},"type":"chat","data":{"text":%q},"meta":{"date":1700000000000,"clock":%d}}`, by, to, mid, text, mid)

@@ -52,11 +52,12 @@ func TestTwoPeers(t *testing.T) {
 		}
 	}
 
-	// Both copies of each book verified, at the authors' lengths.
+	// Both copies of each book verified, at the authors' lengths, and the
+	// last page held (a books frame lists the head before its pages).
 	copiesVerified := func(key identity.ID, n uint64) func() bool {
 		return func() bool {
 			d := e.book(t, key)
-			if d == nil || d.Length != n || d.Status != devtools.StatusVerified || len(d.Copies) != 2 {
+			if d == nil || d.Length != n || d.Status != devtools.StatusVerified || d.Retention.Last != n-1 || len(d.Copies) != 2 {
 				return false
 			}
 			for _, c := range d.Copies {
@@ -235,6 +236,9 @@ func TestPeerReset(t *testing.T) {
 	b, _ := db.Author(ctx, "notes", nil)
 	r := startReporter(t, e, db, "ana", nil)
 	waitFor(t, "book verified", e.bookIs(t, b.Key(), 1, devtools.StatusVerified))
+	// The audit book's pages too: with its head alone the server could
+	// not tell the new audit book's shorter history from a prefix.
+	waitFor(t, "audit book's pages held", e.treeHolds(t, db.Audit().Key()))
 	r.stop()
 
 	// Its new audit book differs from page 1 on (the date of the open).

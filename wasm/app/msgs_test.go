@@ -62,12 +62,13 @@ func TestNamesEditsLimits(t *testing.T) {
 
 	// Bob sees the message edited and Ana's name; his own edit of Ana's
 	// message is refused, with a clear error.
-	bobEvents.wait(t, "ana's edit at bob", func(evs []Event) bool {
-		// Stored, not only shown (a pending preview can come before the
-		// worker learned Ana's name from her task message).
+	// Her name comes in her task message, in a book Bob follows apart
+	// from hers to him: it may come after the edit. The edit stored, not
+	// only shown pending.
+	bobEvents.wait(t, "ana's edit and name at bob", func(evs []Event) bool {
 		return slices.ContainsFunc(evs, func(ev Event) bool {
 			return ev.Message != nil && ev.Message.Type == room.TypeEdit && !ev.Message.Pending
-		})
+		}) && slices.ContainsFunc(evs, func(ev Event) bool { return ev.Type == room.EventName && ev.Peer == ana.ID() })
 	})
 	var v MessageView
 	if err := json.Unmarshal(do(t, bob.App, "lookup", `[`+id+`,`+mid+`]`), &v); err != nil || v.Name != "Ana <b>" || v.Edited == 0 || !strings.Contains(string(v.Data), `"hello"`) {

@@ -383,8 +383,15 @@ func TestSiblingServesHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	ana.join(bob, task.ID)
-	ana.send(task.ID, "hi", nil)
+	hi := ana.send(task.ID, "hi", nil)
 	want := converged(t, task.ID, 4, bob, ana)
+	// Bob's worker took "hi" in (its receipt reached Ana), so Bob's clock
+	// is past it: the device message below comes after the history. A
+	// timeline shows a page once stored, before the worker reads it.
+	eventually(t, "Bob's receipt of hi at Ana", func() bool {
+		mb, ok := ana.member(task.ID, bob.ID())
+		return ok && mb.Received >= hi.Head.Mid
+	})
 	anaID := ana.ID()
 	ana.stop()
 	phone := newDevice(t, url, bob, "phone", 7)

@@ -352,6 +352,9 @@ func (m *Messenger) digestOnOpen(c *conn) {
 	m.goSend(func(ctx context.Context) {
 		for _, j := range jobs {
 			in := m.inBook(j.t, j.author)
+			if in == nil {
+				continue // removed since the port opened
+			}
 			n, _ := BookSource{Book: in, Author: j.author}.Len(ctx)
 			from := max(1, uint64(n)+1-min(uint64(n), digestOnConnect))
 			m.sendDigests(ctx, c, j.t, j.author, from, uint64(n)+1-from)

@@ -89,8 +89,15 @@ func TestShownWhileStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob.join(ana, task.ID)
-	ana.send(task.ID, "first", nil)
+	first := ana.send(task.ID, "first", nil)
 	eventually(t, "Ana's first message at Bob", func() bool { return bob.hasChat(task.ID, ana.ID(), "first") })
+	// Bob's worker done with it too (its receipt, computed from Ana's
+	// book, reached Ana): a worker still on it when the write below is
+	// held would wait for the book's lock, the preview behind it.
+	eventually(t, "Bob's receipt of it at Ana", func() bool {
+		mb, ok := ana.member(task.ID, bob.ID())
+		return ok && mb.Received >= first.Head.Mid
+	})
 
 	var mu sync.Mutex
 	var seen []string // "pending" or "stored", for each event of the message "held"

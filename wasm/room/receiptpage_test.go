@@ -34,6 +34,15 @@ func (n *node) receiptPageCount(task TaskID) int {
 	return count
 }
 
+// pageScheduled reports whether n has a receipt page of task scheduled or
+// being written.
+func (n *node) pageScheduled(task TaskID) bool {
+	t := n.task(task)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return t.pages.scheduled
+}
+
 // TestReceiptsThroughMirror: Bob writes and leaves; Ana, back while he is
 // away, gets his messages from the mirror and reads them, and leaves; Bob,
 // back, learns from her receipt page (through the mirror) that she holds
@@ -103,6 +112,9 @@ func TestReceiptsThroughMirror(t *testing.T) {
 		return bob.memberInfo(task.ID, anaID).Online && ana.memberInfo(task.ID, bobID).Online &&
 			bob.paired(task.ID, 1) && ana.paired(task.ID, 1)
 	})
+	// A receipt page scheduled while the other was away is written
+	// ReceiptEvery later, maybe after both are online: counted before.
+	eventually(t, "no receipt page scheduled", func() bool { return !bob.pageScheduled(task.ID) && !ana.pageScheduled(task.ID) })
 	counts := func() [2]int { return [2]int{bob.receiptPageCount(task.ID), ana.receiptPageCount(task.ID)} }
 	before := counts()
 	// Nothing is awaited here: pages that do not come. 40 intervals give

@@ -1,0 +1,183 @@
+//go:build !js
+
+package soak
+
+import (
+	"sync"
+	"time"
+
+	"github.com/task-messenger/task-messenger/wasm/app"
+	"github.com/task-messenger/task-messenger/wasm/room"
+)
+
+// A sent is a message acknowledged to its sender.
+type sent struct {
+	ID   string // the message's id (by/mid)
+	Text string
+	Peer int
+	Task int
+	Ack  time.Time
+	Edit string // the text of its acknowledged edit, "" if none
+}
+
+// The ledger records what was sent and acknowledged; its methods are safe
+// for the schedule's goroutines.
+type ledger struct {
+	mu      sync.Mutex
+	tried   int                // guarded by mu: sends and edits called
+	failed  int                // guarded by mu: of them, those that returned an error
+	acked   []*sent            // guarded by mu
+	byID    map[string]*sent   // guarded by mu
+	byTask  [tasks][]*sent     // guarded by mu
+	editing map[string]bool    // guarded by mu: an edit is under way or done
+	counts  map[string]int     // guarded by mu: actions run, by kind
+	errs    map[string]int     // guarded by mu: errors of sends and edits, by text
+	log     []string           // guarded by mu: the actions run, with their times
+	down    map[int][]span     // guarded by mu: when each peer was closed
+	start   time.Time          // immutable
+	taskIDs [tasks]room.TaskID // immutable once the tasks are made
+}
+
+func newLedger() *ledger {
+	return &ledger{byID: make(map[string]*sent), editing: make(map[string]bool), counts: make(map[string]int),
+		errs: make(map[string]int), down: make(map[int][]span), start: time.Now()}
+}
+
+// try counts a send or edit called, and its outcome.
+func (l *ledger) try(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tried++
+	if err != nil {
+		l.failed++
+		l.errs[err.Error()]++
+	}
+}
+
+func (l *ledger) ack(s *sent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.acked = append(l.acked, s)
+	l.byID[s.ID] = s
+	l.byTask[s.Task] = append(l.byTask[s.Task], s)
+}
+
+// pick returns the acknowledged message of task at index r mod their
+// number, nil if none: with own set, one of peer's not yet edited, marked
+// as being edited; else one peer has (its own, or one it saw).
+func (l *ledger) pick(task, peer int, r uint64, own bool, seen *sightings) *sent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var cands []*sent
+	for _, s := range l.byTask[task] {
+		mine := s.Peer == peer
+		if own && mine && !l.editing[s.ID] || !own && (mine || seen.has(s.ID, peer)) {
+			cands = append(cands, s)
+		}
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	s := cands[r%uint64(len(cands))]
+	if own {
+		l.editing[s.ID] = true
+	}
+	return s
+}
+
+func (l *ledger) edited(s *sent, text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s.Edit = text
+}
+
+// A span is a time a peer was closed; To is zero while it still is.
+type span struct{ From, To time.Time }
+
+// closed records that peer is being closed, opened that it was opened.
+func (l *ledger) closed(peer int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.down[peer] = append(l.down[peer], span{From: time.Now()})
+}
+
+func (l *ledger) opened(peer int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if d := l.down[peer]; len(d) > 0 && d[len(d)-1].To.IsZero() {
+		d[len(d)-1].To = time.Now()
+	}
+}
+
+// upBetweenLocked says whether peer was open all the time from a to b.
+func (l *ledger) upBetweenLocked(peer int, a, b time.Time) bool {
+	for _, s := range l.down[peer] {
+		if s.From.Before(b) && (s.To.IsZero() || s.To.After(a)) {
+			return false
+		}
+	}
+	return true
+}
+
+// did records an action run.
+func (l *ledger) did(kind, what string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.counts[kind]++
+	l.log = append(l.log, time.Since(l.start).Truncate(time.Millisecond).String()+" "+what)
+}
+
+// sightings records when each peer first saw each message in an event:
+// the delivery times, and where a message was last seen.
+type sightings struct {
+	mu    sync.Mutex
+	first map[string]map[int]time.Time // guarded by mu: message id → peer → first event
+	bulk  int                          // guarded by mu: catch-up events (a count, no message)
+}
+
+func newSightings() *sightings { return &sightings{first: make(map[string]map[int]time.Time)} }
+
+// event is a peer's App's subscriber: it must not block.
+func (s *sightings) event(peer int, ev app.Event) {
+	if ev.Type != room.EventMessage {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ev.Message == nil {
+		s.bulk++
+		return
+	}
+	if ev.Message.Pending || ev.Message.Message == nil || ev.Message.Type != room.TypeChat {
+		return
+	}
+	m := s.first[ev.Message.ID]
+	if m == nil {
+		m = make(map[int]time.Time)
+		s.first[ev.Message.ID] = m
+	}
+	if _, ok := m[peer]; !ok {
+		m[peer] = now
+	}
+}
+
+// has says whether peer saw message id.
+func (s *sightings) has(id string, peer int) bool {
+	_, ok := s.at(id, peer)
+	return ok
+}
+
+// at returns when peer first saw message id, and whether it did.
+func (s *sightings) at(id string, peer int) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.first[id][peer]
+	return t, ok
+}
+
+func (s *sightings) bulkCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bulk
+}

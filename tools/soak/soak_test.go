@@ -1,0 +1,217 @@
+//go:build !js
+
+package soak
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSoak runs the soak for SOAK_MINUTES minutes (skipped if unset):
+// setup, a chaos phase of 80 % of the time, then everything back up and
+// the timelines checked until they converge.
+func TestSoak(t *testing.T) {
+	minutes, err := strconv.ParseFloat(os.Getenv("SOAK_MINUTES"), 64)
+	if err != nil || minutes <= 0 {
+		t.Skip("set SOAK_MINUTES (make soak) to run the soak")
+	}
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("SOAK_SEED"); s != "" {
+		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
+			t.Fatalf("SOAK_SEED: %v", err)
+		}
+	}
+	fmt.Printf("soak: SOAK_SEED=%d\n", seed)
+	t.Logf("SOAK_SEED=%d", seed)
+	peers := 12
+	if s := os.Getenv("SOAK_PEERS"); s != "" {
+		if peers, err = strconv.Atoi(s); err != nil || peers < tasks {
+			t.Fatalf("SOAK_PEERS %q: want a number ≥ %d", s, tasks)
+		}
+	}
+	run := time.Duration(minutes * float64(time.Minute))
+	chaos := run * 8 / 10
+	r := &runner{t: t, seed: seed, plan: makePlan(seed, peers, chaos), l: newLedger()}
+	r.w = startWorld(t, peers, newSightings())
+	if err := r.w.waitOnline(time.Minute); err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	if err := r.makeTasks(); err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	if err := r.waitPaired(2 * time.Minute); err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	t.Logf("seed %d: %d peers in %d tasks %v; %d actions over %v", seed, peers, tasks, r.plan.Members, len(r.plan.Actions), chaos)
+	r.l.start = time.Now()
+	r.execute()
+	for _, line := range r.l.log {
+		t.Log(line)
+	}
+	if err := r.w.allUp(); err != nil {
+		t.Fatalf("seed %d: bringing everything back: %v", seed, err)
+	}
+	if err := r.w.waitOnline(time.Minute); err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	settle := time.Now()
+	defect, delivered, err := r.converge(time.Minute + run/2)
+	if err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	rep := r.report(delivered, time.Since(settle), defect)
+	fmt.Print(rep)
+	if err := writeReport(rep); err != nil {
+		t.Error(err)
+	}
+	if defect != "" {
+		t.Fatalf("seed %d (replay: SOAK_SEED=%d): %s", seed, seed, defect)
+	}
+}
+
+// slowAfter is the delivery time over which the report lists a delivery.
+const slowAfter = 10 * time.Second
+
+// report is artifacts/soak.md's text.
+func (r *runner) report(delivered int, settled time.Duration, defect string) string {
+	l := r.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	want := 0
+	var lat, upLat []time.Duration // upLat: both ends open from the ack to the event
+	var slow []string              // the deliveries of upLat over slowAfter
+	unmeasured := 0
+	for _, s := range l.acked {
+		for _, m := range r.plan.Members[s.Task] {
+			if m == s.Peer {
+				continue
+			}
+			want++
+			if at, ok := r.w.seen.at(s.ID, m); ok {
+				lat = append(lat, max(0, at.Sub(s.Ack)))
+				if l.upBetweenLocked(m, s.Ack, at) && l.upBetweenLocked(s.Peer, s.Ack, at) {
+					upLat = append(upLat, max(0, at.Sub(s.Ack)))
+					if d := at.Sub(s.Ack); d > slowAfter && len(slow) < 20 {
+						slow = append(slow, fmt.Sprintf("- %s (peer %d → peer %d, task %d) acked at %v, seen after %v",
+							s.ID, s.Peer, m, s.Task, s.Ack.Sub(l.start).Truncate(time.Millisecond), d.Round(time.Millisecond)))
+					}
+				}
+			} else {
+				unmeasured++
+			}
+		}
+	}
+	slices.Sort(lat)
+	slices.Sort(upLat)
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Soak (native)\n\nSOAK_SEED=%d, %d peers, %d relay nodes, %d mirrors, %d tasks, members %v\n\n", r.seed, len(r.w.peers), relays, mirrors, tasks, r.plan.Members)
+	outcome := "every acknowledged message at every member, once, in the same order"
+	if defect != "" {
+		outcome = "FAILED: " + defect
+	}
+	fmt.Fprintf(&b, "Outcome: %s\n\n", outcome)
+	fmt.Fprintf(&b, "| measure | value |\n| --- | --- |\n")
+	fmt.Fprintf(&b, "| sends and edits called | %d |\n| of them failed (not acknowledged) | %d |\n", l.tried, l.failed)
+	fmt.Fprintf(&b, "| messages acknowledged | %d |\n", len(l.acked))
+	fmt.Fprintf(&b, "| deliveries due (message × other member) | %d |\n| deliveries in the final timelines | %d |\n", want, delivered)
+	fmt.Fprintf(&b, "| deliveries timed by an event | %d (%d came in catch-ups, %d catch-up events) |\n", len(lat), unmeasured, r.w.seen.bulkCount())
+	fmt.Fprintf(&b, "| latency ack → event, p50 / p99 / max | %s |\n", quantiles(lat))
+	fmt.Fprintf(&b, "| the same while both ends stayed open (%d) | %s |\n", len(upLat), quantiles(upLat))
+	fmt.Fprintf(&b, "| time to converge once all was back | %v |\n\n", settled.Round(time.Millisecond))
+	fmt.Fprintf(&b, "Actions run:\n\n| action | count |\n| --- | --- |\n")
+	kinds := make([]string, 0, len(l.counts))
+	for k := range l.counts {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(&b, "| %s | %d |\n", k, l.counts[k])
+	}
+	if len(slow) > 0 {
+		fmt.Fprintf(&b, "\nDeliveries over %v while both ends stayed open (the first 20):\n\n%s\n", slowAfter, strings.Join(slow, "\n"))
+	}
+	if len(l.errs) > 0 {
+		fmt.Fprintf(&b, "\nErrors of sends and edits (expected while a peer closes):\n\n")
+		for e, n := range l.errs {
+			fmt.Fprintf(&b, "- %d × %s\n", n, e)
+		}
+	}
+	return b.String()
+}
+
+// quantiles is p50 / p99 / max of sorted ds.
+func quantiles(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	q := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+	return q(ds[len(ds)/2]) + " / " + q(ds[len(ds)*99/100]) + " / " + q(ds[len(ds)-1])
+}
+
+// writeReport writes artifacts/soak.md at the repository's root.
+func writeReport(text string) error {
+	dir := filepath.Join("..", "..", "artifacts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "soak.md"), []byte(text), 0o644)
+}
+
+// TestPlanReplays: a seed always draws the same plan, every failure ends
+// within the chaos phase and no two of a kind overlap.
+func TestPlanReplays(t *testing.T) {
+	for seed := range int64(20) {
+		a, b := makePlan(seed, 12, time.Minute), makePlan(seed, 12, time.Minute)
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("seed %d drew two plans", seed)
+		}
+		in := make([]int, 12)
+		for _, ms := range a.Members {
+			for _, m := range ms {
+				in[m]++
+			}
+		}
+		if slices.Contains(in, 0) {
+			t.Fatalf("seed %d: a peer in no task: %v", seed, a.Members)
+		}
+		down := map[string]bool{}
+		for _, act := range a.Actions {
+			if act.At >= time.Minute {
+				t.Fatalf("seed %d: %v at %v, after the phase", seed, act, act.At)
+			}
+			kind, up := failure(act.Kind)
+			if kind == "" {
+				continue
+			}
+			if down[kind] != up {
+				t.Fatalf("seed %d: %v at %v while down is %v", seed, act, act.At, down[kind])
+			}
+			down[kind] = !up
+		}
+		for k, d := range down {
+			if d {
+				t.Fatalf("seed %d: a %s never ends", seed, k)
+			}
+		}
+	}
+}
+
+// failure names the failure an action starts or ends (up: it ends).
+func failure(kind string) (name string, up bool) {
+	switch kind {
+	case actClosePeer, actOpenPeer:
+		return "peer", kind == actOpenPeer
+	case actKillRelay, actRestartRelay:
+		return "relay", kind == actRestartRelay
+	case actKillMirror, actStartMirror:
+		return "mirror", kind == actStartMirror
+	}
+	return "", false
+}

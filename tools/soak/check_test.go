@@ -148,7 +148,7 @@ func (r *runner) lost(task int, ms []int, id, what string, have []int) string {
 			continue
 		}
 		fmt.Fprintf(&b, " peer %d", m)
-		if t, ok := r.w.seen.at(id, m); ok {
+		if t, ok := r.w.seen.at(r.l.taskIDs[task], id, m); ok {
 			fmt.Fprintf(&b, " (saw it in an event at %v)", t.Sub(r.l.start).Truncate(time.Millisecond))
 		}
 		if a := r.w.peers[m].current(); a != nil {

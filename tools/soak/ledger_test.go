@@ -27,9 +27,8 @@ type ledger struct {
 	tried   int                // guarded by mu: sends and edits called
 	failed  int                // guarded by mu: of them, those that returned an error
 	acked   []*sent            // guarded by mu
-	byID    map[string]*sent   // guarded by mu
 	byTask  [tasks][]*sent     // guarded by mu
-	editing map[string]bool    // guarded by mu: an edit is under way or done
+	editing map[msgKey]bool    // guarded by mu: an edit is under way or done
 	counts  map[string]int     // guarded by mu: actions run, by kind
 	errs    map[string]int     // guarded by mu: errors of sends and edits, by text
 	log     []string           // guarded by mu: the actions run, with their times
@@ -39,7 +38,7 @@ type ledger struct {
 }
 
 func newLedger() *ledger {
-	return &ledger{byID: make(map[string]*sent), editing: make(map[string]bool), counts: make(map[string]int),
+	return &ledger{editing: make(map[msgKey]bool), counts: make(map[string]int),
 		errs: make(map[string]int), down: make(map[int][]span), start: time.Now()}
 }
 
@@ -58,7 +57,6 @@ func (l *ledger) ack(s *sent) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.acked = append(l.acked, s)
-	l.byID[s.ID] = s
 	l.byTask[s.Task] = append(l.byTask[s.Task], s)
 }
 
@@ -71,7 +69,7 @@ func (l *ledger) pick(task, peer int, r uint64, own bool, seen *sightings) *sent
 	var cands []*sent
 	for _, s := range l.byTask[task] {
 		mine := s.Peer == peer
-		if own && mine && !l.editing[s.ID] || !own && (mine || seen.has(s.ID, peer)) {
+		if own && mine && !l.editing[msgKey{l.taskIDs[task], s.ID}] || !own && (mine || seen.has(l.taskIDs[task], s.ID, peer)) {
 			cands = append(cands, s)
 		}
 	}
@@ -80,7 +78,7 @@ func (l *ledger) pick(task, peer int, r uint64, own bool, seen *sightings) *sent
 	}
 	s := cands[r%uint64(len(cands))]
 	if own {
-		l.editing[s.ID] = true
+		l.editing[msgKey{l.taskIDs[task], s.ID}] = true
 	}
 	return s
 }
@@ -131,11 +129,17 @@ func (l *ledger) did(kind, what string) {
 // the delivery times, and where a message was last seen.
 type sightings struct {
 	mu    sync.Mutex
-	first map[string]map[int]time.Time // guarded by mu: message id → peer → first event
+	first map[msgKey]map[int]time.Time // guarded by mu: message → peer → first event
 	bulk  int                          // guarded by mu: catch-up events (a count, no message)
 }
 
-func newSightings() *sightings { return &sightings{first: make(map[string]map[int]time.Time)} }
+// A msgKey names a message: its id (by/mid) is unique in its task only.
+type msgKey struct {
+	task room.TaskID
+	id   string
+}
+
+func newSightings() *sightings { return &sightings{first: make(map[msgKey]map[int]time.Time)} }
 
 // event is a peer's App's subscriber: it must not block.
 func (s *sightings) event(peer int, ev app.Event) {
@@ -152,10 +156,11 @@ func (s *sightings) event(peer int, ev app.Event) {
 	if ev.Message.Pending || ev.Message.Message == nil || ev.Message.Type != room.TypeChat {
 		return
 	}
-	m := s.first[ev.Message.ID]
+	k := msgKey{ev.Task, ev.Message.ID}
+	m := s.first[k]
 	if m == nil {
 		m = make(map[int]time.Time)
-		s.first[ev.Message.ID] = m
+		s.first[k] = m
 	}
 	if _, ok := m[peer]; !ok {
 		m[peer] = now
@@ -163,16 +168,16 @@ func (s *sightings) event(peer int, ev app.Event) {
 }
 
 // has says whether peer saw message id.
-func (s *sightings) has(id string, peer int) bool {
-	_, ok := s.at(id, peer)
+func (s *sightings) has(task room.TaskID, id string, peer int) bool {
+	_, ok := s.at(task, id, peer)
 	return ok
 }
 
 // at returns when peer first saw message id, and whether it did.
-func (s *sightings) at(id string, peer int) (time.Time, bool) {
+func (s *sightings) at(task room.TaskID, id string, peer int) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.first[id][peer]
+	t, ok := s.first[msgKey{task, id}][peer]
 	return t, ok
 }
 

@@ -199,7 +199,7 @@ func (r *runner) send(peer, task int, reply *sent) {
 func (r *runner) replyFailed(peer, task int, reply *sent, err error) {
 	seq, terr := r.timeline(peer, task)
 	held := slices.ContainsFunc(seq, func(c chat) bool { return c.ID == reply.ID })
-	at, saw := r.w.seen.at(reply.ID, peer)
+	at, saw := r.w.seen.at(r.l.taskIDs[task], reply.ID, peer)
 	r.t.Logf("peer %d's reply to %s (by peer %d) failed: %v; in its timeline: %v (%v); in an event: %v at %v",
 		peer, reply.ID, reply.Peer, err, held, terr, saw, at.Sub(r.l.start).Truncate(time.Millisecond))
 }

@@ -94,7 +94,7 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 				continue
 			}
 			want++
-			if at, ok := r.w.seen.at(s.ID, m); ok {
+			if at, ok := r.w.seen.at(l.taskIDs[s.Task], s.ID, m); ok {
 				lat = append(lat, max(0, at.Sub(s.Ack)))
 				if l.upBetweenLocked(m, s.Ack, at) && l.upBetweenLocked(s.Peer, s.Ack, at) {
 					upLat = append(upLat, max(0, at.Sub(s.Ack)))

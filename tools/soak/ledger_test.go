@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/app"
+	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/room"
 )
 
@@ -109,12 +110,7 @@ func (l *ledger) opened(peer int) {
 
 // upBetweenLocked says whether peer was open all the time from a to b.
 func (l *ledger) upBetweenLocked(peer int, a, b time.Time) bool {
-	for _, s := range l.down[peer] {
-		if s.From.Before(b) && (s.To.IsZero() || s.To.After(a)) {
-			return false
-		}
-	}
-	return true
+	return !overlaps(l.down[peer], a, b)
 }
 
 // did records an action run.
@@ -131,6 +127,7 @@ type sightings struct {
 	mu    sync.Mutex
 	first map[msgKey]map[int]time.Time // guarded by mu: message → peer → first event
 	bulk  int                          // guarded by mu: catch-up events (a count, no message)
+	off   map[int][]span               // guarded by mu: when each peer's App was not online
 }
 
 // A msgKey names a message: its id (by/mid) is unique in its task only.
@@ -139,16 +136,22 @@ type msgKey struct {
 	id   string
 }
 
-func newSightings() *sightings { return &sightings{first: make(map[msgKey]map[int]time.Time)} }
+func newSightings() *sightings {
+	return &sightings{first: make(map[msgKey]map[int]time.Time), off: make(map[int][]span)}
+}
 
 // event is a peer's App's subscriber: it must not block.
-func (s *sightings) event(peer int, ev app.Event) {
-	if ev.Type != room.EventMessage {
-		return
-	}
+func (s *sightings) event(peer int, self identity.ID, ev app.Event) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if ev.Type == room.EventPeer && ev.Peer == self {
+		s.connection(peer, ev.State == app.StateOnline, now)
+		return
+	}
+	if ev.Type != room.EventMessage {
+		return
+	}
 	if ev.Message == nil {
 		s.bulk++
 		return
@@ -165,6 +168,44 @@ func (s *sightings) event(peer int, ev app.Event) {
 	if _, ok := m[peer]; !ok {
 		m[peer] = now
 	}
+}
+
+// connection records that peer's App went online or not online at now;
+// an App starts not online.
+func (s *sightings) connection(peer int, online bool, now time.Time) {
+	spans := s.off[peer]
+	open := len(spans) > 0 && spans[len(spans)-1].To.IsZero()
+	switch {
+	case online && open:
+		spans[len(spans)-1].To = now
+	case !online && !open:
+		s.off[peer] = append(spans, span{From: now})
+	}
+}
+
+// startOffline records that peer's App starts, not online yet.
+func (s *sightings) startOffline(peer int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.connection(peer, false, time.Now())
+}
+
+// onlineBetween says whether peer's App was online all the time from a
+// to b.
+func (s *sightings) onlineBetween(peer int, a, b time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !overlaps(s.off[peer], a, b)
+}
+
+// overlaps says whether a span of spans overlaps the time from a to b.
+func overlaps(spans []span, a, b time.Time) bool {
+	for _, s := range spans {
+		if s.From.Before(b) && (s.To.IsZero() || s.To.After(a)) {
+			return true
+		}
+	}
+	return false
 }
 
 // has says whether peer saw message id.

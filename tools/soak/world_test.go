@@ -143,7 +143,9 @@ func (p *peer) open(seen *sightings) error {
 		prof.Close()
 		return err
 	}
-	unsub := a.Subscribe(func(ev app.Event) { seen.event(p.i, ev) })
+	self := a.ID()
+	seen.startOffline(p.i)
+	unsub := a.Subscribe(func(ev app.Event) { seen.event(p.i, self, ev) })
 	p.mu.Lock()
 	p.app, p.id, p.unsub = a, a.ID(), unsub
 	p.mu.Unlock()

@@ -107,7 +107,11 @@ func (r *runner) checkTask(task int, ms []int, seqs [][]chat, acked []sent) (def
 		if s.Task != task {
 			continue
 		}
-		delivered += max(0, len(where[s.ID])-1)
+		for _, m := range where[s.ID] {
+			if m != s.Peer {
+				delivered++
+			}
+		}
 		if len(where[s.ID]) < len(ms) && defect == "" {
 			defect = r.lost(task, ms, s.ID, fmt.Sprintf("acknowledged message %s (%q by peer %d, acked at %v)",
 				s.ID, s.Text, s.Peer, s.Ack.Sub(r.l.start).Truncate(time.Millisecond)), where[s.ID])

@@ -32,7 +32,6 @@ type ledger struct {
 	editing map[msgKey]bool    // guarded by mu: an edit is under way or done
 	counts  map[string]int     // guarded by mu: actions run, by kind
 	errs    map[string]int     // guarded by mu: errors of sends and edits, by text
-	log     []string           // guarded by mu: the actions run, with their times
 	down    map[int][]span     // guarded by mu: when each peer was closed
 	start   time.Time          // immutable
 	taskIDs [tasks]room.TaskID // immutable once the tasks are made
@@ -113,12 +112,13 @@ func (l *ledger) upBetweenLocked(peer int, a, b time.Time) bool {
 	return !overlaps(l.down[peer], a, b)
 }
 
-// did records an action run.
-func (l *ledger) did(kind, what string) {
+// did counts an action run and returns its line of the log: its time
+// and what it is.
+func (l *ledger) did(kind, what string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.counts[kind]++
-	l.log = append(l.log, time.Since(l.start).Truncate(time.Millisecond).String()+" "+what)
+	return time.Since(l.start).Truncate(time.Millisecond).String() + " " + what
 }
 
 // sightings records when each peer first saw each message in an event:

@@ -114,7 +114,7 @@ func (r *runner) execute() {
 		if d := time.Until(start.Add(a.At)); d > 0 {
 			time.Sleep(d) // the schedule's clock, not a synchronisation
 		}
-		r.l.did(a.Kind, a.String())
+		r.t.Log(r.l.did(a.Kind, a.String()))
 		switch a.Kind {
 		case actTrickle:
 			wg.Go(func() { r.send(a.Peer, a.Task, nil) })

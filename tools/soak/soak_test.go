@@ -52,9 +52,6 @@ func TestSoak(t *testing.T) {
 	t.Logf("seed %d: %d peers in %d tasks %v; %d actions over %v", seed, peers, tasks, r.plan.Members, len(r.plan.Actions), chaos)
 	r.l.start = time.Now()
 	r.execute()
-	for _, line := range r.l.log {
-		t.Log(line)
-	}
 	if err := r.w.allUp(); err != nil {
 		t.Fatalf("seed %d: bringing everything back: %v", seed, err)
 	}

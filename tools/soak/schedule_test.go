@@ -9,6 +9,9 @@ import (
 	"time"
 )
 
+// chaosPhase is the part of a schedule of length run with failures.
+func chaosPhase(run time.Duration) time.Duration { return run * 8 / 10 }
+
 // The kinds of scheduled action.
 const (
 	actTrickle      = "trickle"       // one message
@@ -25,7 +28,7 @@ const (
 
 // An action is one step of the schedule.
 type action struct {
-	At    time.Duration // from the start of the chaos phase
+	At    time.Duration // from the start of the schedule
 	Kind  string
 	Peer  int // the peer that writes, closes or opens
 	Task  int // the task written to
@@ -64,10 +67,12 @@ const (
 	mirrors = 2
 )
 
-// makePlan draws the plan of seed for peers peers and a chaos phase of
-// length chaos. Every failure ends within the phase; at most one of each
-// kind is under way at a time.
-func makePlan(seed int64, peers int, chaos time.Duration) plan {
+// makePlan draws the plan of seed for peers peers and a schedule of
+// length run: messages all along, failures in the chaos phase, its first
+// 80 %; every failure ends within it, and at most one of each kind is
+// under way at a time.
+func makePlan(seed int64, peers int, run time.Duration) plan {
+	chaos := chaosPhase(run)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x50a4))
 	var p plan
 	p.Members = make([][]int, tasks)
@@ -98,7 +103,7 @@ func makePlan(seed int64, peers int, chaos time.Duration) plan {
 	}
 	for at := time.Duration(0); ; {
 		at += time.Duration(rng.ExpFloat64() * float64(250*time.Millisecond))
-		if at >= chaos {
+		if at >= run {
 			break
 		}
 		if closed >= 0 && at >= peerBack {

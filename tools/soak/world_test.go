@@ -159,8 +159,8 @@ func (p *peer) close() {
 	p.app, p.unsub = nil, nil
 	p.mu.Unlock()
 	if a != nil {
+		a.Close() // then unsub: the events up to the close are recorded
 		unsub()
-		a.Close()
 	}
 }
 

@@ -19,6 +19,10 @@ type chat struct {
 	ID, Key, Text string
 }
 
+// pageSize is the size of a timeline page the check reads: small, and
+// prime, so that pages end at every kind of message.
+const pageSize = 97
+
 // timeline reads a peer's whole timeline of a task, page by page back
 // from the newest, and returns its chat messages, oldest first.
 func (r *runner) timeline(peer, task int) ([]chat, error) {
@@ -27,9 +31,9 @@ func (r *runner) timeline(peer, task int) ([]chat, error) {
 	var out []chat
 	before := ""
 	for {
-		opts := fmt.Sprintf(`{"limit":%d}`, room.MaxPage)
+		opts := fmt.Sprintf(`{"limit":%d}`, pageSize)
 		if before != "" {
-			opts = fmt.Sprintf(`{"limit":%d,"before":%q}`, room.MaxPage, before)
+			opts = fmt.Sprintf(`{"limit":%d,"before":%q}`, pageSize, before)
 		}
 		raw, err := r.w.peers[peer].do(ctx, "timeline", `["`+r.l.taskIDs[task].String()+`",`+opts+`]`)
 		if err != nil {

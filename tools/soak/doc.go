@@ -6,5 +6,7 @@
 // every acknowledged message once, in the same order as every other
 // member's. It is all in TestSoak, which runs only when SOAK_MINUTES is
 // set (make soak); SOAK_SEED replays a schedule, SOAK_PEERS sets the
-// number of peers. It writes artifacts/soak.md.
+// number of peers (12), SOAK_CLOSED how many may be closed at once (1;
+// more makes the mirrors the only way between some members). It writes
+// artifacts/soak.md.
 package soak

@@ -23,12 +23,13 @@ const callTimeout = 60 * time.Second
 
 // A runner carries out a plan in a world.
 type runner struct {
-	t     *testing.T
-	seed  int64
-	w     *world
-	plan  plan
-	l     *ledger
-	count atomic.Int64 // messages numbered so far
+	t         *testing.T
+	seed      int64
+	maxClosed int // peers closed at once at most
+	w         *world
+	plan      plan
+	l         *ledger
+	count     atomic.Int64 // messages numbered so far
 }
 
 // makeTasks creates the plan's tasks, each by its first member, and has

@@ -70,8 +70,8 @@ const (
 // makePlan draws the plan of seed for peers peers and a schedule of
 // length run: messages all along, failures in the chaos phase, its first
 // 80 %; every failure ends within it, and at most one of each kind is
-// under way at a time.
-func makePlan(seed int64, peers int, run time.Duration) plan {
+// under way at a time, but for closed peers: at most maxClosed.
+func makePlan(seed int64, peers, maxClosed int, run time.Duration) plan {
 	chaos := chaosPhase(run)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x50a4))
 	var p plan
@@ -93,10 +93,17 @@ func makePlan(seed int64, peers int, run time.Duration) plan {
 			tasksOf[m] = append(tasksOf[m], i)
 		}
 	}
-	var (
-		peerBack, relayBack, mirrorBack time.Duration // when the failure under way ends
-		closed                          = -1          // the peer closed until peerBack
-	)
+	var relayBack, mirrorBack time.Duration     // when the failure under way ends
+	closedUntil := make([]time.Duration, peers) // when each peer reopens
+	nClosed := func(at time.Duration) int {
+		n := 0
+		for _, t := range closedUntil {
+			if t > at {
+				n++
+			}
+		}
+		return n
+	}
 	outage := func(at time.Duration) (time.Duration, bool) {
 		d := 2*time.Second + time.Duration(rng.Int64N(int64(min(13*time.Second, max(chaos/6, time.Second)))))
 		return at + d, at+d < chaos
@@ -106,12 +113,9 @@ func makePlan(seed int64, peers int, run time.Duration) plan {
 		if at >= run {
 			break
 		}
-		if closed >= 0 && at >= peerBack {
-			closed = -1
-		}
 		a := action{At: at, Token: rng.Uint64()}
 		a.Peer = rng.IntN(peers)
-		for a.Peer == closed {
+		for closedUntil[a.Peer] > at {
 			a.Peer = rng.IntN(peers)
 		}
 		a.Task = tasksOf[a.Peer][rng.IntN(len(tasksOf[a.Peer]))]
@@ -126,12 +130,12 @@ func makePlan(seed int64, peers int, run time.Duration) plan {
 			a.Kind = actEdit
 		case r < 90:
 			back, ok := outage(at)
-			if closed >= 0 || !ok {
+			if nClosed(at) >= maxClosed || !ok {
 				continue
 			}
 			a.Kind, a.N = actClosePeer, 4+rng.IntN(12)
 			a.Cut = 1 + rng.IntN(a.N-1)
-			closed, peerBack = a.Peer, back
+			closedUntil[a.Peer] = back
 			p.Actions = append(p.Actions, action{At: back, Kind: actOpenPeer, Peer: a.Peer})
 		case r < 95:
 			back, ok := outage(at)

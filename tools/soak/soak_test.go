@@ -37,7 +37,13 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	run := time.Duration(minutes * float64(time.Minute))
-	r := &runner{t: t, seed: seed, plan: makePlan(seed, peers, run), l: newLedger()}
+	maxClosed := 1
+	if s := os.Getenv("SOAK_CLOSED"); s != "" {
+		if maxClosed, err = strconv.Atoi(s); err != nil || maxClosed < 1 || maxClosed >= peers {
+			t.Fatalf("SOAK_CLOSED %q: want a number from 1 to %d", s, peers-1)
+		}
+	}
+	r := &runner{t: t, seed: seed, maxClosed: maxClosed, plan: makePlan(seed, peers, maxClosed, run), l: newLedger()}
 	r.w = startWorld(t, peers, newSightings())
 	if err := r.w.waitOnline(time.Minute); err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
@@ -107,7 +113,7 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 	slices.Sort(lat)
 	slices.Sort(upLat)
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Soak (native)\n\nSOAK_SEED=%d, %d peers, %d relay nodes, %d mirrors, %d tasks, members %v\n\n", r.seed, len(r.w.peers), relays, mirrors, tasks, r.plan.Members)
+	fmt.Fprintf(&b, "# Soak (native)\n\nSOAK_SEED=%d, SOAK_CLOSED=%d, %d peers, %d relay nodes, %d mirrors, %d tasks, members %v\n\n", r.seed, r.maxClosed, len(r.w.peers), relays, mirrors, tasks, r.plan.Members)
 	outcome := "every acknowledged message at every member, once, in the same order"
 	if defect != "" {
 		outcome = "FAILED: " + defect
@@ -170,7 +176,8 @@ func writeReport(text string) error {
 // within the chaos phase and no two of a kind overlap.
 func TestPlanReplays(t *testing.T) {
 	for seed := range int64(20) {
-		a, b := makePlan(seed, 12, time.Minute), makePlan(seed, 12, time.Minute)
+		maxClosed := 1 + int(seed%3)
+		a, b := makePlan(seed, 12, maxClosed, time.Minute), makePlan(seed, 12, maxClosed, time.Minute)
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("seed %d drew two plans", seed)
 		}
@@ -184,6 +191,7 @@ func TestPlanReplays(t *testing.T) {
 			t.Fatalf("seed %d: a peer in no task: %v", seed, a.Members)
 		}
 		down := map[string]bool{}
+		closed := 0
 		for _, act := range a.Actions {
 			kind, up := failure(act.Kind)
 			if kind == "" {
@@ -191,6 +199,17 @@ func TestPlanReplays(t *testing.T) {
 			}
 			if act.At >= chaosPhase(time.Minute) {
 				t.Fatalf("seed %d: %v at %v, after the chaos phase", seed, act, act.At)
+			}
+			if kind == "peer" {
+				kind = fmt.Sprint("peer ", act.Peer)
+				if up {
+					closed--
+				} else {
+					closed++
+				}
+				if closed > maxClosed {
+					t.Fatalf("seed %d: %d peers closed at %v, at most %d", seed, closed, act.At, maxClosed)
+				}
 			}
 			if down[kind] != up {
 				t.Fatalf("seed %d: %v at %v while down is %v", seed, act, act.At, down[kind])

@@ -90,6 +90,7 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 	var lat, upLat []time.Duration // upLat: both ends open from the ack to the event
 	var slow []string              // the deliveries of upLat over slowAfter
 	unmeasured := 0
+	viaMirror := 0 // deliveries while the sender was closed
 	for _, s := range l.acked {
 		for _, m := range r.plan.Members[s.Task] {
 			if m == s.Peer {
@@ -98,6 +99,9 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 			want++
 			if at, ok := r.w.seen.at(l.taskIDs[s.Task], s.ID, m); ok {
 				lat = append(lat, max(0, at.Sub(s.Ack)))
+				if !l.upBetweenLocked(s.Peer, at, at.Add(time.Nanosecond)) {
+					viaMirror++
+				}
 				if r.upBetween(m, s.Ack, at) && r.upBetween(s.Peer, s.Ack, at) {
 					upLat = append(upLat, max(0, at.Sub(s.Ack)))
 					if d := at.Sub(s.Ack); d > slowAfter && len(slow) < 20 {
@@ -124,6 +128,7 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 	fmt.Fprintf(&b, "| messages acknowledged | %d |\n", len(l.acked))
 	fmt.Fprintf(&b, "| deliveries due (message × other member) | %d |\n| deliveries in the final timelines | %d |\n", want, delivered)
 	fmt.Fprintf(&b, "| deliveries timed by an event | %d (%d came in catch-ups, %d catch-up events) |\n", len(lat), unmeasured, r.w.seen.bulkCount())
+	fmt.Fprintf(&b, "| deliveries while their sender was closed (from a mirror) | %d |\n", viaMirror)
 	fmt.Fprintf(&b, "| latency ack → event, p50 / p99 / max | %s |\n", quantiles(lat))
 	fmt.Fprintf(&b, "| the same while both ends stayed open and online (%d) | %s |\n", len(upLat), quantiles(upLat))
 	fmt.Fprintf(&b, "| time to converge once all was back | %v |\n\n", settled.Round(time.Millisecond))

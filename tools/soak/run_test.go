@@ -24,11 +24,11 @@ const callTimeout = 60 * time.Second
 // A runner carries out a plan in a world.
 type runner struct {
 	t         *testing.T
-	seed      int64
-	maxClosed int // peers closed at once at most
-	w         *world
-	plan      plan
-	l         *ledger
+	seed      int64        // immutable
+	maxClosed int          // immutable: peers closed at once at most
+	w         *world       // immutable
+	plan      plan         // immutable
+	l         *ledger      // has its own lock
 	count     atomic.Int64 // messages numbered so far
 }
 

@@ -31,9 +31,9 @@ type kept struct{ store.Store }
 func (kept) Close() error { return nil }
 
 // A world is the cluster, the mirrors and the peers of one run.
+// Its slices are fixed once started; what they hold has locks of its own.
 type world struct {
-	t       *testing.T
-	nodes   []*clustertest.Node
+	nodes   []*clustertest.Node // killed and restarted by the schedule's goroutine only
 	mirrors []*mirrorProc
 	peers   []*peer
 	seen    *sightings
@@ -42,10 +42,9 @@ type world struct {
 // A mirrorProc is a mirror that can be killed and started again on its
 // store and seed.
 type mirrorProc struct {
-	seed identity.Seed
-	st   store.Store
-	id   identity.ID
-	node int // the relay node it first goes online at
+	seed identity.Seed // immutable
+	st   store.Store   // immutable: kept across kills
+	node int           // immutable: the relay node it first tries to go online at
 
 	mu  sync.Mutex
 	run *mirror.Mirror // guarded by mu; nil while killed
@@ -53,23 +52,22 @@ type mirrorProc struct {
 
 // A peer is one profile: an App while open, its store always.
 type peer struct {
-	i    int
-	name string
-	st   store.Store
-	cfg  app.Config // Relay, Relays, Mirrors, Logger
+	i    int         // immutable: its index in world.peers
+	name string      // immutable: the profile's name
+	st   store.Store // immutable: kept across closes
+	cfg  app.Config  // immutable: Relay, Relays, Mirrors, Logger
 
 	mu    sync.Mutex
 	app   *app.App // guarded by mu; nil while closed
-	id    identity.ID
-	unsub func() // guarded by mu
+	unsub func()   // guarded by mu: ends the subscription of app
 }
 
-// startWorld starts relays nodes, the mirrors and n peers (closed when
-// the test ends).
+// startWorld starts the relay nodes, the mirrors and n peers (all
+// stopped when the test ends).
 func startWorld(t *testing.T, n int, seen *sightings) *world {
 	lim := relay.DefaultLimits()
 	lim.MaxConnsPerIP = lim.MaxConns
-	w := &world{t: t, seen: seen}
+	w := &world{seen: seen}
 	w.nodes = clustertest.Start(t, relays, quiet, lim, cluster.Config{Every: 200 * time.Millisecond})
 	var ids []identity.ID
 	for i := range mirrors {
@@ -77,8 +75,7 @@ func startWorld(t *testing.T, n int, seen *sightings) *world {
 		if err := m.start(w.nodes); err != nil {
 			t.Fatal(err)
 		}
-		m.id = m.run.ID()
-		ids = append(ids, m.id)
+		ids = append(ids, m.run.ID())
 		w.mirrors = append(w.mirrors, m)
 		t.Cleanup(m.kill)
 	}
@@ -147,7 +144,7 @@ func (p *peer) open(seen *sightings) error {
 	seen.startOffline(p.i)
 	unsub := a.Subscribe(func(ev app.Event) { seen.event(p.i, self, ev) })
 	p.mu.Lock()
-	p.app, p.id, p.unsub = a, a.ID(), unsub
+	p.app, p.unsub = a, unsub
 	p.mu.Unlock()
 	return nil
 }

@@ -139,7 +139,7 @@ func (r *runner) checkTask(task int, ms []int, seqs [][]chat, acked []sent) (def
 	for i := 1; i < len(seqs); i++ {
 		if k := firstDiff(seqs[0], seqs[i]); k >= 0 {
 			return fmt.Sprintf("task %d: peers %d and %d differ at position %d of %d: %s vs %s", task, ms[0], ms[i], k, len(seqs[0]),
-				at(seqs[0], k), at(seqs[i], k)), delivered
+				entryAt(seqs[0], k), entryAt(seqs[i], k)), delivered
 		}
 	}
 	return "", delivered
@@ -182,7 +182,8 @@ func firstDiff(a, b []chat) int {
 	return -1
 }
 
-func at(seq []chat, k int) string {
+// entryAt describes the k-th message of seq.
+func entryAt(seq []chat, k int) string {
 	if k >= len(seq) {
 		return "(end)"
 	}

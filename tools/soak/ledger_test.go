@@ -3,6 +3,7 @@
 package soak
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -107,6 +108,19 @@ func (l *ledger) opened(peer int) {
 	}
 }
 
+// spansLocked describes when peer was closed, from the start.
+func (l *ledger) spansLocked(peer int) string {
+	var out []string
+	for _, s := range l.down[peer] {
+		to := "-"
+		if !s.To.IsZero() {
+			to = s.To.Sub(l.start).Truncate(time.Millisecond).String()
+		}
+		out = append(out, s.From.Sub(l.start).Truncate(time.Millisecond).String()+"–"+to)
+	}
+	return "[" + strings.Join(out, " ") + "]"
+}
+
 // upBetweenLocked says whether peer was open all the time from a to b.
 func (l *ledger) upBetweenLocked(peer int, a, b time.Time) bool {
 	return !overlaps(l.down[peer], a, b)
@@ -124,10 +138,11 @@ func (l *ledger) did(kind, what string) string {
 // sightings records when each peer first saw each message in an event:
 // the delivery times, and where a message was last seen.
 type sightings struct {
-	mu    sync.Mutex
-	first map[msgKey]map[int]time.Time // guarded by mu: message → peer → first event
-	bulk  int                          // guarded by mu: catch-up events (a count, no message)
-	off   map[int][]span               // guarded by mu: when each peer's App was not online
+	mu      sync.Mutex
+	first   map[msgKey]map[int]time.Time // guarded by mu: message → peer → first event
+	bulk    int                          // guarded by mu: catch-up events (a count, no message)
+	off     map[int][]span               // guarded by mu: when each peer's App was not online
+	pending map[msgKey]map[int]bool      // guarded by mu: message → peers that saw it pending
 }
 
 // A msgKey names a message: its id (by/mid) is unique in its task only.
@@ -137,7 +152,7 @@ type msgKey struct {
 }
 
 func newSightings() *sightings {
-	return &sightings{first: make(map[msgKey]map[int]time.Time), off: make(map[int][]span)}
+	return &sightings{first: make(map[msgKey]map[int]time.Time), off: make(map[int][]span), pending: make(map[msgKey]map[int]bool)}
 }
 
 // event is a peer's App's subscriber: it must not block.
@@ -156,10 +171,17 @@ func (s *sightings) event(peer int, self identity.ID, ev app.Event) {
 		s.bulk++
 		return
 	}
-	if ev.Message.Pending || ev.Message.Message == nil || ev.Message.Type != room.TypeChat {
+	if ev.Message.Message == nil || ev.Message.Type != room.TypeChat {
 		return
 	}
 	k := msgKey{ev.Task, ev.Message.ID}
+	if ev.Message.Pending {
+		if s.pending[k] == nil {
+			s.pending[k] = make(map[int]bool)
+		}
+		s.pending[k][peer] = true
+		return
+	}
 	m := s.first[k]
 	if m == nil {
 		m = make(map[int]time.Time)
@@ -206,6 +228,13 @@ func overlaps(spans []span, a, b time.Time) bool {
 		}
 	}
 	return false
+}
+
+// sawPending says whether peer saw message id pending.
+func (s *sightings) sawPending(task room.TaskID, id string, peer int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending[msgKey{task, id}][peer]
 }
 
 // has says whether peer saw message id.

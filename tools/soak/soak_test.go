@@ -90,7 +90,8 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 	var lat, upLat []time.Duration // upLat: both ends open from the ack to the event
 	var slow []string              // the deliveries of upLat over slowAfter
 	unmeasured := 0
-	viaMirror := 0 // deliveries while the sender was closed
+	viaMirror := 0      // deliveries while the sender was closed
+	var unseen []string // deliveries with no event
 	for _, s := range l.acked {
 		for _, m := range r.plan.Members[s.Task] {
 			if m == s.Peer {
@@ -111,6 +112,11 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 				}
 			} else {
 				unmeasured++
+				if len(unseen) < 10 {
+					unseen = append(unseen, fmt.Sprintf("- %s in task %d (peer %d → peer %d) acked at %v; seen pending: %v; the receiver closed %v; the sender closed %v",
+						s.ID, s.Task, s.Peer, m, s.Ack.Sub(l.start).Truncate(time.Millisecond), r.w.seen.sawPending(l.taskIDs[s.Task], s.ID, m),
+						l.spansLocked(m), l.spansLocked(s.Peer)))
+				}
 			}
 		}
 	}
@@ -140,6 +146,9 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 	slices.Sort(kinds)
 	for _, k := range kinds {
 		fmt.Fprintf(&b, "| %s | %d |\n", k, l.counts[k])
+	}
+	if len(unseen) > 0 {
+		fmt.Fprintf(&b, "\nDeliveries in the timelines with no message event (the first 10):\n\n%s\n", strings.Join(unseen, "\n"))
 	}
 	if len(slow) > 0 {
 		fmt.Fprintf(&b, "\nDeliveries over %v while both ends stayed open and online (the first 20):\n\n%s\n", slowAfter, strings.Join(slow, "\n"))

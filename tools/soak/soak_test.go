@@ -133,7 +133,7 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 	fmt.Fprintf(&b, "| sends and edits called | %d |\n| of them failed (not acknowledged) | %d |\n", l.tried, l.failed)
 	fmt.Fprintf(&b, "| messages acknowledged | %d |\n", len(l.acked))
 	fmt.Fprintf(&b, "| deliveries due (message × other member) | %d |\n| deliveries in the final timelines | %d |\n", want, delivered)
-	fmt.Fprintf(&b, "| deliveries timed by an event | %d (%d came in catch-ups, %d catch-up events) |\n", len(lat), unmeasured, r.w.seen.bulkCount())
+	fmt.Fprintf(&b, "| deliveries timed by an event | %d (%d came with no event: stored while the receiver closed, or in one of %d catch-up events) |\n", len(lat), unmeasured, r.w.seen.bulkCount())
 	fmt.Fprintf(&b, "| deliveries while their sender was closed (from a mirror) | %d |\n", viaMirror)
 	fmt.Fprintf(&b, "| latency ack → event, p50 / p99 / max | %s |\n", quantiles(lat))
 	fmt.Fprintf(&b, "| the same while both ends stayed open and online (%d) | %s |\n", len(upLat), quantiles(upLat))

@@ -15,7 +15,7 @@ HYPERCORE := tools/hyperbench/node_modules/hypercore/package.json
 # Packages whose tests also run in the browser (on IndexedDB).
 WASM_PKGS := ./wasm/store/idb/ ./wasm/journal/ ./wasm/replication/ ./wasm/vault/
 
-.PHONY: all build wasm wasmsize test check unit browser e2e e2e-rtc bench run clean chromium
+.PHONY: all build wasm wasmsize test check unit browser e2e e2e-rtc bench soak run clean chromium
 
 all: build
 
@@ -92,6 +92,13 @@ bench: chromium $(WASMEXEC) $(HYPERCORE)
 	  GOOS=js GOARCH=wasm $(GO) test -run '^$$' -bench 'AppendSingle$$|AppendBatch100|ReadLast50|Write101|Search100k' -benchtime 200x \
 	    -exec=$(WASMEXEC) ./wasm/journal/ ./wasm/store/idb/ ./wasm/search/ | sed 's|^pkg: .*/|pkg: browser-|' ; } 2>&1 \
 		| grep -v IPAddressSpace | $(GO) run ./tools/benchtable | tee $(ARTIFACTS)/bench.md
+
+## soak: the native soak (tools/soak): three relay nodes, two mirrors and native
+## peers under a seeded schedule of messages and failures for SOAK_MINUTES
+## (default 10); SOAK_SEED=… replays a schedule; writes artifacts/soak.md
+SOAK_MINUTES ?= 10
+soak:
+	SOAK_MINUTES=$(SOAK_MINUTES) $(if $(SOAK_SEED),SOAK_SEED=$(SOAK_SEED)) $(GO) test -count=1 -timeout 0 -run TestSoak -v ./tools/soak/
 
 ## run: build, start devtools, the relay serving the page and a mirror, print the URLs
 run: build

@@ -2,14 +2,16 @@
 
 // Package clustertest runs relay nodes of a cluster on 127.0.0.1 for
 // tests: each node a relay.Server behind httptest with its own embedded
-// NATS server, routed to the others'.
+// NATS server, routed to the others'. A node can be killed and restarted
+// on the same addresses.
 package clustertest
 
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http/httptest"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,10 +23,18 @@ import (
 
 // A Node is one relay node of the cluster.
 type Node struct {
-	URL  string // its websocket URL
-	Srv  *relay.Server
-	Node *cluster.Node
-	Kill func() // as a crash: no word to the others
+	URL  string           // its websocket URL; the same after a Restart
+	Srv  *relay.Server    // the running incarnation's; Restart replaces it
+	Node *cluster.Node    // the running incarnation's; Restart replaces it
+	Kill func()           // as a crash: no word to the others; idempotent
+	opts natsnode.Options // immutable: its NATS server's name, cluster address and routes
+	addr string           // immutable: the relay's host:port
+	log  *slog.Logger     // immutable
+	lim  relay.Limits     // immutable
+	cfg  cluster.Config   // immutable; URL set
+
+	mu   sync.Mutex // guards the running incarnation below
+	stop func()     // closes the running incarnation; nil once killed
 }
 
 // Start runs k nodes with limits lim, joined with cfg (its URL is each
@@ -39,29 +49,16 @@ func Start(t testing.TB, k int, log *slog.Logger, lim relay.Limits, cfg cluster.
 	}
 	nodes := make([]*Node, k)
 	for i := range nodes {
-		nn, err := natsnode.Start(natsnode.Options{Name: fmt.Sprintf("n%d", i), Cluster: addrs[i], Routes: routes}, nil)
-		if err != nil {
+		n := &Node{opts: natsnode.Options{Name: fmt.Sprintf("n%d", i), Cluster: addrs[i], Routes: routes},
+			addr: relaytest.FreeAddr(t), log: log, lim: lim, cfg: cfg}
+		n.URL = "ws://" + n.addr
+		n.cfg.URL = n.URL
+		n.Kill = n.kill
+		if err := n.start(); err != nil {
 			t.Fatal(err)
 		}
-		srv := relay.NewServer(log, lim)
-		hs := httptest.NewServer(srv.Handler())
-		c := cfg
-		c.URL = "ws" + strings.TrimPrefix(hs.URL, "http")
-		node, err := cluster.Join(srv, nn, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		killed := false
-		kill := func() {
-			if !killed {
-				killed = true
-				nn.Close()
-				srv.Close()
-				hs.Close()
-			}
-		}
-		t.Cleanup(func() { node.Close(); kill() })
-		nodes[i] = &Node{URL: c.URL, Srv: srv, Node: node, Kill: kill}
+		t.Cleanup(n.kill)
+		nodes[i] = n
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, n := range nodes {
@@ -73,4 +70,64 @@ func Start(t testing.TB, k int, log *slog.Logger, lim relay.Limits, cfg cluster.
 		}
 	}
 	return nodes
+}
+
+// Restart starts a killed node again on the same relay and NATS
+// addresses, with a new relay.Server (it knows no one, as after a crash).
+// It does not wait for the others to see it. Srv and Node change: read
+// them only from the goroutine that calls Kill and Restart.
+func (n *Node) Restart() error {
+	n.mu.Lock()
+	running := n.stop != nil
+	n.mu.Unlock()
+	if running {
+		return fmt.Errorf("clustertest: restart of %s: it runs", n.URL)
+	}
+	return n.start()
+}
+
+// start runs a new incarnation of the node.
+func (n *Node) start() error {
+	nn, err := natsnode.Start(n.opts, nil)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", n.addr)
+	if err != nil {
+		nn.Close()
+		return err
+	}
+	srv := relay.NewServer(n.log, n.lim)
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Listener.Close()
+	hs.Listener = l
+	hs.Start()
+	node, err := cluster.Join(srv, nn, n.cfg)
+	if err != nil {
+		srv.Close()
+		hs.Close()
+		nn.Close()
+		return err
+	}
+	n.mu.Lock()
+	n.Srv, n.Node = srv, node
+	n.stop = func() {
+		nn.Close()
+		srv.Close()
+		hs.Close()
+		node.Close()
+	}
+	n.mu.Unlock()
+	return nil
+}
+
+// kill stops the running incarnation, if any.
+func (n *Node) kill() {
+	n.mu.Lock()
+	stop := n.stop
+	n.stop = nil
+	n.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }

@@ -1,0 +1,224 @@
+//go:build !js
+
+package soak
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/task-messenger/task-messenger/wasm/app"
+	"github.com/task-messenger/task-messenger/wasm/room"
+)
+
+// callTimeout bounds one call of an App (a send, an edit, a join).
+const callTimeout = 60 * time.Second
+
+// A runner carries out a plan in a world.
+type runner struct {
+	t         *testing.T
+	seed      int64        // immutable
+	maxClosed int          // immutable: peers closed at once at most
+	w         *world       // immutable
+	plan      plan         // immutable
+	l         *ledger      // has its own lock
+	count     atomic.Int64 // messages numbered so far
+}
+
+// makeTasks creates the plan's tasks, each by its first member, and has
+// the others join them.
+func (r *runner) makeTasks() error {
+	var wg sync.WaitGroup
+	errs := make([]error, tasks)
+	for i, ms := range r.plan.Members {
+		wg.Go(func() { errs[i] = r.makeTask(i, ms) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *runner) makeTask(i int, ms []int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout*time.Duration(len(ms)))
+	defer cancel()
+	host := r.w.peers[ms[0]]
+	out, err := host.do(ctx, "createTask", fmt.Sprintf(`[{"title":"soak %d"}]`, i))
+	if err != nil {
+		return fmt.Errorf("createTask %d: %w", i, err)
+	}
+	var info room.TaskInfo
+	if err := json.Unmarshal(out, &info); err != nil {
+		return err
+	}
+	r.l.taskIDs[i] = info.ID
+	for _, m := range ms[1:] {
+		out, err := host.do(ctx, "invite", `["`+info.ID.String()+`"]`)
+		if err != nil {
+			return fmt.Errorf("invite to task %d: %w", i, err)
+		}
+		if _, err := r.w.peers[m].do(ctx, "join", `[`+string(out)+`,{"timeout":30000}]`); err != nil {
+			return fmt.Errorf("peer %d joining task %d: %w", m, i, err)
+		}
+	}
+	return nil
+}
+
+// waitPaired polls until every member of every task has every other
+// member paired.
+func (r *runner) waitPaired(within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		missing := ""
+		for i, ms := range r.plan.Members {
+			for _, m := range ms {
+				a := r.w.peers[m].current()
+				infos, err := a.Members(r.l.taskIDs[i])
+				paired := 0
+				for _, info := range infos {
+					if info.Paired && !info.Self {
+						paired++
+					}
+				}
+				if err != nil || paired < len(ms)-1 {
+					missing = fmt.Sprintf("peer %d in task %d has %d of %d paired (%v)", m, i, paired, len(ms)-1, err)
+				}
+			}
+		}
+		if missing == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not paired after %v: %s", within, missing)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the members' pairings
+	}
+}
+
+// execute runs the schedule: each action at its time, messages on
+// goroutines of their own; it returns when every action is done.
+func (r *runner) execute() {
+	start := time.Now()
+	var wg sync.WaitGroup
+	closing := make(map[int]chan struct{}) // a peer's close under way: closed when done
+	for _, a := range r.plan.Actions {
+		if d := time.Until(start.Add(a.At)); d > 0 {
+			time.Sleep(d) // the schedule's clock, not a synchronisation
+		}
+		r.t.Log(r.l.did(a.Kind, a.String()))
+		switch a.Kind {
+		case actTrickle:
+			wg.Go(func() { r.send(a.Peer, a.Task, nil) })
+		case actBurst:
+			wg.Go(func() { r.burst(a.Peer, a.Task, a.N, -1, nil) })
+		case actReply:
+			wg.Go(func() { r.send(a.Peer, a.Task, r.l.pick(a.Task, a.Peer, a.Token, false, r.w.seen)) })
+		case actEdit:
+			wg.Go(func() { r.edit(a.Peer, a.Task, a.Token) })
+		case actClosePeer:
+			done := make(chan struct{})
+			closing[a.Peer] = done
+			wg.Go(func() { r.burst(a.Peer, a.Task, a.N, a.Cut, done) })
+		case actOpenPeer:
+			<-closing[a.Peer]
+			if err := r.w.peers[a.Peer].open(r.w.seen); err != nil {
+				r.t.Errorf("seed %d: reopening peer %d: %v", r.seed, a.Peer, err)
+			}
+			r.l.opened(a.Peer)
+		case actKillRelay:
+			r.w.nodes[a.Node].Kill()
+		case actRestartRelay:
+			if err := r.w.nodes[a.Node].Restart(); err != nil {
+				r.t.Errorf("seed %d: restarting relay node %d: %v", r.seed, a.Node, err)
+			}
+		case actKillMirror:
+			r.w.mirrors[a.Node].kill()
+		case actStartMirror:
+			if err := r.w.mirrors[a.Node].start(r.w.nodes); err != nil {
+				r.t.Errorf("seed %d: starting mirror %d: %v", r.seed, a.Node, err)
+			}
+		}
+	}
+	wg.Wait()
+}
+
+// burst sends n messages back to back; with cut ≥ 0 it closes the peer
+// once cut were called, the rest racing the close, and closes done when
+// the peer is closed.
+func (r *runner) burst(peer, task, n, cut int, done chan struct{}) {
+	var wg sync.WaitGroup
+	for i := range n {
+		if i == cut {
+			r.l.closed(peer)
+			wg.Go(func() {
+				r.w.peers[peer].close()
+				close(done)
+			})
+		}
+		r.send(peer, task, nil)
+	}
+	wg.Wait()
+}
+
+// send sends the next message from peer to task, a reply to reply if
+// set, and records it if acknowledged.
+func (r *runner) send(peer, task int, reply *sent) {
+	n := r.count.Add(1)
+	text := fmt.Sprintf("s%d p%d t%d #%d", r.seed, peer, task, n)
+	args := `["` + r.l.taskIDs[task].String() + `",` + strconv.Quote(text)
+	if reply != nil {
+		args += `,{"replyTo":"` + reply.ID + `"}`
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	out, err := r.w.peers[peer].do(ctx, "send", args+`]`)
+	ack := time.Now()
+	var v app.MessageView
+	if err == nil {
+		err = json.Unmarshal(out, &v)
+	}
+	r.l.try(err)
+	if err != nil && reply != nil && !errors.Is(err, app.ErrClosed) {
+		r.replyFailed(peer, task, reply, err)
+	}
+	if err == nil {
+		r.l.ack(&sent{ID: v.ID, Text: text, Peer: peer, Task: task, Ack: ack})
+	}
+}
+
+// replyFailed logs what peer knew of the message it failed to reply to.
+func (r *runner) replyFailed(peer, task int, reply *sent, err error) {
+	seq, terr := r.timeline(peer, task)
+	held := slices.ContainsFunc(seq, func(c chat) bool { return c.ID == reply.ID })
+	at, saw := r.w.seen.at(r.l.taskIDs[task], reply.ID, peer)
+	r.t.Logf("peer %d's reply to %s (by peer %d) failed: %v; in its timeline: %v (%v); in an event: %v at %v",
+		peer, reply.ID, reply.Peer, err, held, terr, saw, at.Sub(r.l.start).Truncate(time.Millisecond))
+}
+
+// edit edits one of peer's acknowledged messages in task not yet edited;
+// with none, it sends one.
+func (r *runner) edit(peer, task int, token uint64) {
+	s := r.l.pick(task, peer, token, true, r.w.seen)
+	if s == nil {
+		r.send(peer, task, nil)
+		return
+	}
+	text := s.Text + " (edited)"
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	_, err := r.w.peers[peer].do(ctx, "edit", `["`+r.l.taskIDs[task].String()+`","`+s.ID+`",`+strconv.Quote(text)+`]`)
+	r.l.try(err)
+	if err == nil {
+		r.l.edited(s, text)
+	}
+}

@@ -1,0 +1,252 @@
+//go:build !js
+
+package soak
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSoak runs the soak for SOAK_MINUTES minutes (skipped if unset):
+// setup, a schedule of that length with failures in its first 80 %, then
+// everything back up and the timelines checked until they converge.
+func TestSoak(t *testing.T) {
+	minutes, err := strconv.ParseFloat(os.Getenv("SOAK_MINUTES"), 64)
+	if err != nil || minutes <= 0 {
+		t.Skip("set SOAK_MINUTES (make soak) to run the soak")
+	}
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("SOAK_SEED"); s != "" {
+		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
+			t.Fatalf("SOAK_SEED: %v", err)
+		}
+	}
+	fmt.Printf("soak: SOAK_SEED=%d\n", seed)
+	t.Logf("SOAK_SEED=%d", seed)
+	peers := 12
+	if s := os.Getenv("SOAK_PEERS"); s != "" {
+		if peers, err = strconv.Atoi(s); err != nil || peers < tasks {
+			t.Fatalf("SOAK_PEERS %q: want a number ≥ %d", s, tasks)
+		}
+	}
+	run := time.Duration(minutes * float64(time.Minute))
+	maxClosed := 1
+	if s := os.Getenv("SOAK_CLOSED"); s != "" {
+		if maxClosed, err = strconv.Atoi(s); err != nil || maxClosed < 1 || maxClosed >= peers {
+			t.Fatalf("SOAK_CLOSED %q: want a number from 1 to %d", s, peers-1)
+		}
+	}
+	r := &runner{t: t, seed: seed, maxClosed: maxClosed, plan: makePlan(seed, peers, maxClosed, run), l: newLedger()}
+	r.w = startWorld(t, peers, newSightings())
+	if err := r.w.waitOnline(time.Minute); err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	if err := r.makeTasks(); err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	if err := r.waitPaired(2 * time.Minute); err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	t.Logf("seed %d: %d peers in %d tasks %v; %d actions over %v", seed, peers, tasks, r.plan.Members, len(r.plan.Actions), run)
+	r.l.start = time.Now()
+	r.execute()
+	if err := r.w.allUp(); err != nil {
+		t.Fatalf("seed %d: bringing everything back: %v", seed, err)
+	}
+	if err := r.w.waitOnline(time.Minute); err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	settle := time.Now()
+	defect, delivered, err := r.converge(time.Minute + run/2)
+	if err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	rep := r.report(delivered, time.Since(settle), defect)
+	fmt.Print(rep)
+	if err := writeReport(rep); err != nil {
+		t.Error(err)
+	}
+	if defect != "" {
+		t.Fatalf("seed %d (replay: SOAK_SEED=%d): %s", seed, seed, defect)
+	}
+}
+
+// slowAfter is the delivery time over which the report lists a delivery.
+const slowAfter = 3 * time.Second
+
+// report is artifacts/soak.md's text.
+func (r *runner) report(delivered int, settled time.Duration, defect string) string {
+	l := r.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	want := 0
+	var lat, upLat []time.Duration // upLat: both ends open from the ack to the event
+	var slow []string              // the deliveries of upLat over slowAfter
+	unmeasured := 0
+	viaMirror := 0      // deliveries while the sender was closed
+	var unseen []string // deliveries with no event
+	for _, s := range l.acked {
+		for _, m := range r.plan.Members[s.Task] {
+			if m == s.Peer {
+				continue
+			}
+			want++
+			if at, ok := r.w.seen.at(l.taskIDs[s.Task], s.ID, m); ok {
+				lat = append(lat, max(0, at.Sub(s.Ack)))
+				if !l.upBetweenLocked(s.Peer, at, at.Add(time.Nanosecond)) {
+					viaMirror++
+				}
+				if r.upBetween(m, s.Ack, at) && r.upBetween(s.Peer, s.Ack, at) {
+					upLat = append(upLat, max(0, at.Sub(s.Ack)))
+					if d := at.Sub(s.Ack); d > slowAfter && len(slow) < 20 {
+						slow = append(slow, fmt.Sprintf("- %s (peer %d → peer %d, task %d) acked at %v, seen after %v",
+							s.ID, s.Peer, m, s.Task, s.Ack.Sub(l.start).Truncate(time.Millisecond), d.Round(time.Millisecond)))
+					}
+				}
+			} else {
+				unmeasured++
+				if len(unseen) < 10 {
+					unseen = append(unseen, fmt.Sprintf("- %s in task %d (peer %d → peer %d) acked at %v; seen pending: %v; the receiver closed %v; the sender closed %v",
+						s.ID, s.Task, s.Peer, m, s.Ack.Sub(l.start).Truncate(time.Millisecond), r.w.seen.sawPending(l.taskIDs[s.Task], s.ID, m),
+						l.spansLocked(m), l.spansLocked(s.Peer)))
+				}
+			}
+		}
+	}
+	slices.Sort(lat)
+	slices.Sort(upLat)
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Soak (native)\n\nSOAK_SEED=%d, SOAK_CLOSED=%d, %d peers, %d relay nodes, %d mirrors, %d tasks, members %v\n\n", r.seed, r.maxClosed, len(r.w.peers), relays, mirrors, tasks, r.plan.Members)
+	outcome := "every acknowledged message at every member, once, in the same order"
+	if defect != "" {
+		outcome = "FAILED: " + defect
+	}
+	fmt.Fprintf(&b, "Outcome: %s\n\n", outcome)
+	fmt.Fprintf(&b, "| measure | value |\n| --- | --- |\n")
+	fmt.Fprintf(&b, "| sends and edits called | %d |\n| of them failed (not acknowledged) | %d |\n", l.tried, l.failed)
+	fmt.Fprintf(&b, "| messages acknowledged | %d |\n", len(l.acked))
+	fmt.Fprintf(&b, "| deliveries due (message × other member) | %d |\n| deliveries in the final timelines | %d |\n", want, delivered)
+	fmt.Fprintf(&b, "| deliveries timed by an event | %d (%d came with no event: stored while the receiver closed, or in one of %d catch-up events) |\n", len(lat), unmeasured, r.w.seen.bulkCount())
+	fmt.Fprintf(&b, "| deliveries while their sender was closed (from a mirror) | %d |\n", viaMirror)
+	fmt.Fprintf(&b, "| latency ack → event, p50 / p99 / max | %s |\n", quantiles(lat))
+	fmt.Fprintf(&b, "| the same while both ends stayed open and online (%d) | %s |\n", len(upLat), quantiles(upLat))
+	fmt.Fprintf(&b, "| time to converge once all was back | %v |\n\n", settled.Round(time.Millisecond))
+	fmt.Fprintf(&b, "Actions run:\n\n| action | count |\n| --- | --- |\n")
+	kinds := make([]string, 0, len(l.counts))
+	for k := range l.counts {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(&b, "| %s | %d |\n", k, l.counts[k])
+	}
+	if len(unseen) > 0 {
+		fmt.Fprintf(&b, "\nDeliveries in the timelines with no message event (the first 10):\n\n%s\n", strings.Join(unseen, "\n"))
+	}
+	if len(slow) > 0 {
+		fmt.Fprintf(&b, "\nDeliveries over %v while both ends stayed open and online (the first 20):\n\n%s\n", slowAfter, strings.Join(slow, "\n"))
+	}
+	if len(l.errs) > 0 {
+		fmt.Fprintf(&b, "\nErrors of sends and edits (expected while a peer closes):\n\n")
+		for e, n := range l.errs {
+			fmt.Fprintf(&b, "- %d × %s\n", n, e)
+		}
+	}
+	return b.String()
+}
+
+// upBetween says whether peer was open and online all the time from a to
+// b; r.l.mu is held.
+func (r *runner) upBetween(peer int, a, b time.Time) bool {
+	return r.l.upBetweenLocked(peer, a, b) && r.w.seen.onlineBetween(peer, a, b)
+}
+
+// quantiles is p50 / p99 / max of sorted ds.
+func quantiles(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	q := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+	return q(ds[len(ds)/2]) + " / " + q(ds[len(ds)*99/100]) + " / " + q(ds[len(ds)-1])
+}
+
+// writeReport writes artifacts/soak.md at the repository's root.
+func writeReport(text string) error {
+	dir := filepath.Join("..", "..", "artifacts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "soak.md"), []byte(text), 0o644)
+}
+
+// TestPlanReplays: a seed always draws the same plan, every failure ends
+// within the chaos phase and no two of a kind overlap.
+func TestPlanReplays(t *testing.T) {
+	for seed := range int64(20) {
+		maxClosed := 1 + int(seed%3)
+		a, b := makePlan(seed, 12, maxClosed, time.Minute), makePlan(seed, 12, maxClosed, time.Minute)
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("seed %d drew two plans", seed)
+		}
+		in := make([]int, 12)
+		for _, ms := range a.Members {
+			for _, m := range ms {
+				in[m]++
+			}
+		}
+		if slices.Contains(in, 0) {
+			t.Fatalf("seed %d: a peer in no task: %v", seed, a.Members)
+		}
+		down := map[string]bool{}
+		closed := 0
+		for _, act := range a.Actions {
+			kind, up := failure(act.Kind)
+			if kind == "" {
+				continue
+			}
+			if act.At >= chaosPhase(time.Minute) {
+				t.Fatalf("seed %d: %v at %v, after the chaos phase", seed, act, act.At)
+			}
+			if kind == "peer" {
+				kind = fmt.Sprint("peer ", act.Peer)
+				if up {
+					closed--
+				} else {
+					closed++
+				}
+				if closed > maxClosed {
+					t.Fatalf("seed %d: %d peers closed at %v, at most %d", seed, closed, act.At, maxClosed)
+				}
+			}
+			if down[kind] != up {
+				t.Fatalf("seed %d: %v at %v while down is %v", seed, act, act.At, down[kind])
+			}
+			down[kind] = !up
+		}
+		for k, d := range down {
+			if d {
+				t.Fatalf("seed %d: a %s never ends", seed, k)
+			}
+		}
+	}
+}
+
+// failure names the failure an action starts or ends (up: it ends).
+func failure(kind string) (name string, up bool) {
+	switch kind {
+	case actClosePeer, actOpenPeer:
+		return "peer", kind == actOpenPeer
+	case actKillRelay, actRestartRelay:
+		return "relay", kind == actRestartRelay
+	case actKillMirror, actStartMirror:
+		return "mirror", kind == actStartMirror
+	}
+	return "", false
+}

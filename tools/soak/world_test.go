@@ -1,0 +1,223 @@
+//go:build !js
+
+package soak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/task-messenger/task-messenger/relay"
+	"github.com/task-messenger/task-messenger/relay/cluster"
+	"github.com/task-messenger/task-messenger/relay/cluster/clustertest"
+	"github.com/task-messenger/task-messenger/relay/mirror"
+	"github.com/task-messenger/task-messenger/wasm/app"
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/store"
+	"github.com/task-messenger/task-messenger/wasm/vault"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// kept is a memory store that outlives its Close, as a disk does: a
+// closed peer or mirror reopens with its data.
+type kept struct{ store.Store }
+
+func (kept) Close() error { return nil }
+
+// A world is the cluster, the mirrors and the peers of one run.
+// Its slices are fixed once started; what they hold has locks of its own.
+type world struct {
+	nodes   []*clustertest.Node // killed and restarted by the schedule's goroutine only
+	mirrors []*mirrorProc
+	peers   []*peer
+	seen    *sightings
+}
+
+// A mirrorProc is a mirror that can be killed and started again on its
+// store and seed.
+type mirrorProc struct {
+	seed identity.Seed // immutable
+	st   store.Store   // immutable: kept across kills
+	node int           // immutable: the relay node it first tries to go online at
+
+	mu  sync.Mutex
+	run *mirror.Mirror // guarded by mu; nil while killed
+}
+
+// A peer is one profile: an App while open, its store always.
+type peer struct {
+	i    int         // immutable: its index in world.peers
+	name string      // immutable: the profile's name
+	st   store.Store // immutable: kept across closes
+	cfg  app.Config  // immutable: Relay, Relays, Mirrors, Logger
+
+	mu    sync.Mutex
+	app   *app.App // guarded by mu; nil while closed
+	unsub func()   // guarded by mu: ends the subscription of app
+}
+
+// startWorld starts the relay nodes, the mirrors and n peers (all
+// stopped when the test ends).
+func startWorld(t *testing.T, n int, seen *sightings) *world {
+	lim := relay.DefaultLimits()
+	lim.MaxConnsPerIP = lim.MaxConns
+	w := &world{seen: seen}
+	w.nodes = clustertest.Start(t, relays, quiet, lim, cluster.Config{Every: 200 * time.Millisecond})
+	var ids []identity.ID
+	for i := range mirrors {
+		m := &mirrorProc{seed: identity.Seed{0xa0, byte(i)}, st: kept{store.NewMemory()}, node: i % relays}
+		if err := m.start(w.nodes); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.run.ID())
+		w.mirrors = append(w.mirrors, m)
+		t.Cleanup(m.kill)
+	}
+	for i := range n {
+		p := &peer{i: i, name: fmt.Sprintf("peer%02d", i), st: kept{store.NewMemory()}}
+		home := i % relays
+		p.cfg = app.Config{Relay: w.nodes[home].URL, Mirrors: ids, Logger: quiet}
+		for k := 1; k < relays; k++ {
+			p.cfg.Relays = append(p.cfg.Relays, w.nodes[(home+k)%relays].URL)
+		}
+		if err := p.open(seen); err != nil {
+			t.Fatal(err)
+		}
+		w.peers = append(w.peers, p)
+		t.Cleanup(func() { p.close() })
+	}
+	return w
+}
+
+// start starts the mirror on its store, online at its node or, while
+// that is down, the next one that answers.
+func (m *mirrorProc) start(nodes []*clustertest.Node) error {
+	var errs []error
+	for k := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		run, err := mirror.Start(ctx, mirror.Config{Store: m.st, Seed: m.seed, Relay: nodes[(m.node+k)%len(nodes)].URL, Logger: quiet})
+		cancel()
+		if err == nil {
+			m.mu.Lock()
+			m.run = run
+			m.mu.Unlock()
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// kill closes the mirror, if it runs.
+func (m *mirrorProc) kill() {
+	m.mu.Lock()
+	run := m.run
+	m.run = nil
+	m.mu.Unlock()
+	if run != nil {
+		run.Close()
+	}
+}
+
+// open starts the peer's App on its store and records its sightings.
+func (p *peer) open(seen *sightings) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	prof, err := vault.Open(ctx, p.name, func(context.Context, string) (store.Store, error) { return p.st, nil }, nil)
+	if err != nil {
+		return err
+	}
+	cfg := p.cfg
+	cfg.Profile = prof
+	a, err := app.Start(ctx, cfg)
+	if err != nil {
+		prof.Close()
+		return err
+	}
+	self := a.ID()
+	seen.startOffline(p.i)
+	unsub := a.Subscribe(func(ev app.Event) { seen.event(p.i, self, ev) })
+	p.mu.Lock()
+	p.app, p.unsub = a, unsub
+	p.mu.Unlock()
+	return nil
+}
+
+// close closes the peer's App, if open, and waits for it.
+func (p *peer) close() {
+	p.mu.Lock()
+	a, unsub := p.app, p.unsub
+	p.app, p.unsub = nil, nil
+	p.mu.Unlock()
+	if a != nil {
+		a.Close() // then unsub: the events up to the close are recorded
+		unsub()
+	}
+}
+
+// current is the peer's App, nil while closed.
+func (p *peer) current() *app.App {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.app
+}
+
+// do calls method on the peer's App; ErrClosed while it is closed.
+func (p *peer) do(ctx context.Context, method, args string) ([]byte, error) {
+	a := p.current()
+	if a == nil {
+		return nil, app.ErrClosed
+	}
+	return a.Do(ctx, method, []byte(args))
+}
+
+// allUp restarts what is down: relay nodes, mirrors, peers.
+func (w *world) allUp() error {
+	for _, n := range w.nodes {
+		n.Restart() // an error: it runs
+	}
+	for _, m := range w.mirrors {
+		m.mu.Lock()
+		down := m.run == nil
+		m.mu.Unlock()
+		if down {
+			if err := m.start(w.nodes); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range w.peers {
+		if p.current() == nil {
+			if err := p.open(w.seen); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// waitOnline polls until every peer is online.
+func (w *world) waitOnline(within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		var off []string
+		for _, p := range w.peers {
+			if a := p.current(); a == nil || a.State() != app.StateOnline {
+				off = append(off, p.name)
+			}
+		}
+		if len(off) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not online after %v: %v", within, off)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the peers' states
+	}
+}

@@ -14,9 +14,10 @@ import (
 // milliseconds in a browser. The journal tells of the verified pages as
 // that write begins (journal.DB.Verified); the worker reports a chat
 // message among them at once, as an EventMessage marked Pending, and again
-// without the mark once the write is done (received). Until then nothing
-// else of it is taken: clocks, unread counts, digests and announcements
-// move only with the stored page. If the tab closes or the write fails
+// without the mark once the write is done (received). Until then only the
+// task's clock takes it (what this profile writes after showing it comes
+// after it, for every member); the author's clock, unread counts, digests
+// and announcements move only with the stored page. If the tab closes or the write fails
 // first, only the pending message is lost; nothing that was not verified
 // is ever shown.
 
@@ -78,7 +79,7 @@ func (m *Messenger) preview(ev journal.Event) {
 	for i, page := range ev.Pages {
 		idx := ev.Index + uint64(i) + src.Shift
 		msg, err := src.Seal.decode(page, ref.peer, ev.Index+uint64(i), idx)
-		if err != nil || msg.Type != TypeChat || !m.clockOK(t, ref.peer, idx, msg.Meta.Clock) {
+		if err != nil || msg.Type != TypeChat || !m.shownClock(t, ref.peer, idx, msg.Meta.Clock) {
 			continue // shown when stored, as received decides
 		}
 		m.keepShown(ev.Book, ev.Index+uint64(i), page, msg)
@@ -87,11 +88,17 @@ func (m *Messenger) preview(ev journal.Event) {
 	}
 }
 
-// clockOK is the check of seen, changing nothing.
-func (m *Messenger) clockOK(t *task, author identity.ID, mid, clock uint64) bool {
+// shownClock is seen for a message shown pending: if its clock fits, the
+// task's clock rises to it, and only the task's: the author's (which
+// bounds the clocks other authors may write) waits for the stored page.
+func (m *Messenger) shownClock(t *task, author identity.ID, mid, clock uint64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return t.clockFitsLocked(author, mid, clock)
+	if !t.clockFitsLocked(author, mid, clock) {
+		return false
+	}
+	t.clock = max(t.clock, clock)
+	return true
 }
 
 // maxDecoded bounds the pages preview decoded that wait for received.

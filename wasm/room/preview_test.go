@@ -101,10 +101,12 @@ func TestShownWhileStored(t *testing.T) {
 
 	var mu sync.Mutex
 	var seen []string // "pending" or "stored", for each event of the message "held"
+	var heldClock uint64
 	unsub := bob.Subscribe(func(ev Event) {
 		if ev.Type == EventMessage && ev.Message != nil && strings.Contains(string(ev.Message.Data), `"held"`) {
 			mu.Lock()
 			defer mu.Unlock()
+			heldClock = ev.Message.Meta.Clock
 			if ev.Pending {
 				seen = append(seen, "pending")
 			} else {
@@ -130,6 +132,14 @@ func TestShownWhileStored(t *testing.T) {
 	// (Bob's timeline cannot be read now: it waits for the book, which
 	// is being written.)
 	eventually(t, "the message shown pending while Bob's store is held", func() bool { return events() == "pending" }, events)
+	// What Bob writes after seeing it comes after it, for every member.
+	reply := bob.send(task.ID, "after the held one", nil)
+	mu.Lock()
+	hc := heldClock
+	mu.Unlock()
+	if reply.Meta.Clock <= hc {
+		t.Fatalf("Bob's message after the one shown pending has clock %d, not above its %d", reply.Meta.Clock, hc)
+	}
 	held.release()
 	eventually(t, "the message shown stored", func() bool { return events() == "pending stored" }, events)
 	eventually(t, "the message in Bob's timeline", func() bool { return bob.hasChat(task.ID, ana.ID(), "held") })

@@ -15,7 +15,7 @@ HYPERCORE := tools/hyperbench/node_modules/hypercore/package.json
 # Packages whose tests also run in the browser (on IndexedDB).
 WASM_PKGS := ./wasm/store/idb/ ./wasm/journal/ ./wasm/replication/ ./wasm/vault/
 
-.PHONY: all build wasm wasmsize test check unit browser e2e e2e-rtc bench soak run clean chromium
+.PHONY: all build wasm wasmsize test check unit browser e2e e2e-rtc soak-short bench soak run clean chromium
 
 all: build
 
@@ -34,7 +34,7 @@ wasmsize:
 
 ## test: format check, vet (native and js/wasm), every test with -race, the
 ## same suites in headless Chromium on IndexedDB, and the end-to-end tests
-test: check unit browser e2e e2e-rtc
+test: check unit browser e2e e2e-rtc soak-short
 
 check:
 	@out=$$(gofmt -l .); \
@@ -92,6 +92,10 @@ bench: chromium $(WASMEXEC) $(HYPERCORE)
 	  GOOS=js GOARCH=wasm $(GO) test -run '^$$' -bench 'AppendSingle$$|AppendBatch100|ReadLast50|Write101|Search100k' -benchtime 200x \
 	    -exec=$(WASMEXEC) ./wasm/journal/ ./wasm/store/idb/ ./wasm/search/ | sed 's|^pkg: .*/|pkg: browser-|' ; } 2>&1 \
 		| grep -v IPAddressSpace | $(GO) run ./tools/benchtable | tee $(ARTIFACTS)/bench.md
+
+## soak-short: one minute of the native soak (in make test; make soak runs it longer)
+soak-short:
+	SOAK_MINUTES=1 $(GO) test -count=1 -timeout 10m -run TestSoak ./tools/soak/
 
 ## soak: the native soak (tools/soak): three relay nodes, two mirrors and native
 ## peers under a seeded schedule of messages and failures for SOAK_MINUTES

@@ -622,23 +622,37 @@ func (m *Messenger) work() {
 	}
 }
 
+// memberSourceLocked is how received and preview read key, a member's
+// book (ref): its task, the source to decode it with (no Book unless it is
+// the member's first book or the successor of generation ref.gen) and the
+// renumbering of this profile's messages it refers to. Called with m.mu
+// held.
+func (m *Messenger) memberSourceLocked(ref bookRef, key identity.ID) (t *task, src BookSource, moved renumbering) {
+	t = m.tasks[ref.task]
+	if t == nil || t.members[ref.peer] == nil {
+		return t, src, moved
+	}
+	mb := t.members[ref.peer]
+	moved = renumbering{m.self, mb.outFrom, mb.outShift}
+	if ref.gen == 0 {
+		src = m.sourceLocked(t, mb.in, ref.peer, 0)
+	} else if ref.gen <= len(mb.next) && mb.next[ref.gen-1].key == key {
+		src = m.sourceLocked(t, mb.next[ref.gen-1].book, ref.peer, mb.next[ref.gen-1].shift)
+	}
+	return t, src, moved
+}
+
 func (m *Messenger) received(ev journal.Event) {
 	if !m.openFor(ev.Book) {
 		return
 	}
 	m.mu.Lock()
 	ref, ok := m.replica[ev.Book]
-	t := m.tasks[ref.task]
+	var t *task
 	var src BookSource
 	var moved renumbering
-	if ok && t != nil && t.members[ref.peer] != nil {
-		mb := t.members[ref.peer]
-		moved = renumbering{m.self, mb.outFrom, mb.outShift}
-		if ref.gen == 0 {
-			src = m.sourceLocked(t, mb.in, ref.peer, 0)
-		} else if ref.gen <= len(mb.next) && mb.next[ref.gen-1].key == ev.Book {
-			src = m.sourceLocked(t, mb.next[ref.gen-1].book, ref.peer, mb.next[ref.gen-1].shift)
-		}
+	if ok {
+		t, src, moved = m.memberSourceLocked(ref, ev.Book)
 	}
 	m.mu.Unlock()
 	if ok && t != nil && ref.gen > 0 && src.Book == nil && ev.Index == 0 {

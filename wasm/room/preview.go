@@ -62,15 +62,13 @@ func (m *Messenger) preview(ev journal.Event) {
 	}
 	m.mu.Lock()
 	ref, ok := m.replica[ev.Book]
-	t := m.tasks[ref.task]
+	var t *task
 	var src BookSource
 	var moved renumbering
 	// The book's lock is held while its pages are stored: nothing here
 	// may ask the book (Info, Len) before the write is done.
-	if ok && t != nil && ref.gen == 0 && t.members[ref.peer] != nil && m.shownOK[ev.Book] {
-		mb := t.members[ref.peer]
-		moved = renumbering{m.self, mb.outFrom, mb.outShift}
-		src = m.sourceLocked(t, mb.in, ref.peer, 0)
+	if ok && ref.gen == 0 && m.shownOK[ev.Book] {
+		t, src, moved = m.memberSourceLocked(ref, ev.Book)
 	}
 	m.mu.Unlock()
 	if src.Book == nil {

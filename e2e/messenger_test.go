@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -44,13 +45,33 @@ func openMessenger(t testing.TB, b *browser, profile, query string) *tab {
 // typeText types into the element and presses Enter if enter.
 func (t *tab) typeText(selector, text string, enter bool) {
 	t.tb.Helper()
-	if enter {
-		text += "\r"
-	}
 	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(selector)), chromedp.SendKeys(chromedp.CSS(selector), text)); err != nil {
 		t.tb.Fatalf("e2e: %s: typing into %s: %v", t.name, selector, err)
+	}
+	if enter {
+		t.pressEnter()
+	}
+}
+
+// pressEnter presses Enter in the focused element as a keyboard does: one
+// key-down that carries the text "\r", then the key-up. (chromedp's
+// SendKeys sends the text as a char event of its own, which a busy page
+// took in after the key-down's preventDefault had sent the message: a
+// stray newline in the emptied composer.)
+func (t *tab) pressEnter() {
+	t.tb.Helper()
+	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)
+	defer cancel()
+	down := input.DispatchKeyEventParams{Type: input.DispatchKeyEventTypeKeyDown, Key: "Enter", Code: "Enter",
+		WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13, Text: "\r", UnmodifiedText: "\r"}
+	up := input.DispatchKeyEventParams{Type: input.DispatchKeyEventTypeKeyUp, Key: "Enter", Code: "Enter",
+		WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13}
+	for _, ev := range []input.DispatchKeyEventParams{down, up} {
+		if _, err := chromedp.Call(ctx, input.DispatchKeyEvent, ev); err != nil {
+			t.tb.Fatalf("e2e: %s: pressing Enter: %v", t.name, err)
+		}
 	}
 }
 

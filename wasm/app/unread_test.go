@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/task-messenger/task-messenger/relay"
@@ -66,15 +67,21 @@ func TestUnreadInTasks(t *testing.T) {
 	// messages written before "one" may still be on their way (her
 	// admission of Bob): they are read as they come, "one" is not.
 	var n int
-	var first string
+	var first, said string
 	bobEvents.wait(t, "one unread at Bob", func([]Event) bool {
+		var line []string // the timeline as Bob has it, for a failure
 		for _, v := range texts(bob.App) {
+			line = append(line, fmt.Sprintf("%s %s %s", v.ID, v.Type, v.Key))
 			if v.ID == sent.ID {
 				break
 			}
 			do(t, bob.App, "read", `[`+id+`,"`+v.ID+`"]`)
 		}
 		n, first = unread(bob.App)
+		if now := fmt.Sprintf("%d unread, first %s; timeline up to %s: %q", n, first, sent.ID, line); now != said {
+			said = now
+			t.Log(now)
+		}
 		return n == 1 && first == sent.ID
 	})
 	t.Logf("one unread at Bob: %d, first %s", n, first)

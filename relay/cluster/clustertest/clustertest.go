@@ -23,24 +23,25 @@ import (
 
 // A Node is one relay node of the cluster.
 type Node struct {
-	URL  string           // its websocket URL; the same after a Restart
-	Srv  *relay.Server    // the running incarnation's; Restart replaces it
-	Node *cluster.Node    // the running incarnation's; Restart replaces it
-	Kill func()           // as a crash: no word to the others; idempotent
-	opts natsnode.Options // immutable: its NATS server's name, cluster address and routes
-	addr string           // immutable: the relay's host:port
-	log  *slog.Logger     // immutable
-	lim  relay.Limits     // immutable
-	cfg  cluster.Config   // immutable; URL set
+	URL       string           // its websocket URL; the same after a Restart
+	Srv       *relay.Server    // the running incarnation's; Restart replaces it
+	Node      *cluster.Node    // the running incarnation's; Restart replaces it
+	Kill      func()           // as a crash: no word to the others; idempotent
+	opts      natsnode.Options // immutable: its NATS server's name, cluster address and routes
+	addr      string           // immutable: the relay's host:port
+	log       *slog.Logger     // immutable
+	lim       relay.Limits     // immutable
+	relayOpts []relay.Option   // immutable
+	cfg       cluster.Config   // immutable; URL set
 
 	mu   sync.Mutex // guards the running incarnation below
 	stop func()     // closes the running incarnation; nil once killed
 }
 
-// Start runs k nodes with limits lim, joined with cfg (its URL is each
-// node's own), and waits until each sees all k. They stop when the test
-// ends.
-func Start(t testing.TB, k int, log *slog.Logger, lim relay.Limits, cfg cluster.Config) []*Node {
+// Start runs k nodes with limits lim and the relay's options opts,
+// joined with cfg (its URL is each node's own), and waits until each sees
+// all k. They stop when the test ends.
+func Start(t testing.TB, k int, log *slog.Logger, lim relay.Limits, cfg cluster.Config, opts ...relay.Option) []*Node {
 	t.Helper()
 	addrs, routes := make([]string, k), make([]string, k)
 	for i := range addrs {
@@ -50,7 +51,7 @@ func Start(t testing.TB, k int, log *slog.Logger, lim relay.Limits, cfg cluster.
 	nodes := make([]*Node, k)
 	for i := range nodes {
 		n := &Node{opts: natsnode.Options{Name: fmt.Sprintf("n%d", i), Cluster: addrs[i], Routes: routes},
-			addr: relaytest.FreeAddr(t), log: log, lim: lim, cfg: cfg}
+			addr: relaytest.FreeAddr(t), log: log, lim: lim, cfg: cfg, relayOpts: opts}
 		n.URL = "ws://" + n.addr
 		n.cfg.URL = n.URL
 		n.Kill = n.kill
@@ -97,7 +98,7 @@ func (n *Node) start() error {
 		nn.Close()
 		return err
 	}
-	srv := relay.NewServer(n.log, n.lim)
+	srv := relay.NewServer(n.log, n.lim, n.relayOpts...)
 	hs := httptest.NewUnstartedServer(srv.Handler())
 	hs.Listener.Close()
 	hs.Listener = l

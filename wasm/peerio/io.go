@@ -315,7 +315,7 @@ func (io *IO) run(ctx context.Context, c *client.Client) {
 		io.notifyLocked()
 		io.mu.Unlock()
 		for _, p := range ports {
-			p.shut(fmt.Errorf("peerio: relay connection lost: %w", ErrOffline))
+			p.shut(fmt.Errorf("peerio: relay connection lost: %w: %w", ErrOffline, port.ErrOffline))
 		}
 		if ctx.Err() != nil {
 			return
@@ -484,7 +484,7 @@ func (io *IO) presence(peer identity.ID, online bool) {
 	io.notifyLocked()
 	io.mu.Unlock()
 	if !online && p != nil {
-		p.shut(fmt.Errorf("peerio: %s went offline", peer.Short()))
+		p.shut(fmt.Errorf("peerio: %s went offline: %w", peer.Short(), port.ErrOffline))
 	}
 }
 

@@ -396,6 +396,10 @@ func TestReconnect(t *testing.T) {
 	if _, err := pa.Recv(ctx(t)); !errors.Is(err, port.ErrClosed) {
 		t.Fatalf("Ana's port after Bob left: %v", err)
 	}
+	// Why it closed says so: the room then redials without a growing pause.
+	if err := pa.(*peerio.Port).Err(); !errors.Is(err, port.ErrOffline) {
+		t.Fatalf("Ana's port after Bob left closed with %v, want port.ErrOffline", err)
+	}
 	bob.online(t) // and comes back
 	var na, nb port.Port
 	select {

@@ -210,7 +210,7 @@ func (p *Port) writeFrameLocked(ctx context.Context, flag byte, chunk []byte, ea
 	}
 	c := p.io.relayClient()
 	if c == nil {
-		p.shut(ErrOffline)
+		p.shut(fmt.Errorf("%w: %w", ErrOffline, port.ErrOffline))
 		return p.closeErr()
 	}
 	if err := c.Send(ctx, p.remote, wire.KindFrame, out); err != nil {

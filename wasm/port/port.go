@@ -25,6 +25,11 @@ import (
 // ErrClosed is returned by Send and Recv on a closed port.
 var ErrClosed = errors.New("port: closed")
 
+// ErrOffline is wrapped by the close error of a port that closed because
+// one of its ends went offline (its relay connection lost, or the other
+// peer gone): a new port to the peer waits until both are back.
+var ErrOffline = errors.New("port: an end went offline")
+
 // A Port is one end of an ordered, reliable, message-based connection.
 // Send and Recv may be called concurrently with each other and with Close;
 // Send is safe for concurrent use.

@@ -312,6 +312,28 @@ var errPortClosed = errors.New("room: the port closed")
 // minute.
 const maxRetries = 10
 
+// nextWait is the dial loop's pause after a try that took up and ended
+// with closed (nil: the dial failed): Retry after a port that stayed up
+// maxRetries×Retry, or that closed because an end went offline
+// (port.ErrOffline: the next dial waits until both are back, so a pause
+// that grew through a relay's restarts would only delay the session);
+// else the last pause doubled (Retry after none), at most
+// maxRetries×Retry.
+func nextWait(last, retry, up time.Duration, closed error) time.Duration {
+	if last == 0 || up >= maxRetries*retry || errors.Is(closed, port.ErrOffline) {
+		return retry
+	}
+	return min(2*last, maxRetries*retry)
+}
+
+// portErr is why p closed, if its kind tells (peerio's ports do).
+func portErr(p port.Port) error {
+	if e, ok := p.(interface{ Err() error }); ok {
+		return e.Err()
+	}
+	return nil
+}
+
 // dialLocked keeps a port open to a member for as long as the messenger
 // runs: a loop that dials, waits for the port to close, and dials again.
 func (m *Messenger) dialLocked(peer identity.ID) {
@@ -328,11 +350,12 @@ func (m *Messenger) dialLocked(peer identity.ID) {
 		// A failed dial, or a port that closed soon after it opened (a
 		// member that refuses the session, a link that keeps dropping),
 		// waits before the next: Retry, doubling up to maxRetries×Retry, so
-		// nothing loops; a port that stayed up starts over at Retry.
-		wait := m.cfg.Retry
+		// nothing loops (nextWait).
+		var wait time.Duration
 		for m.ctx.Err() == nil {
 			start := time.Now()
 			c, err := m.connect(m.ctx, peer)
+			var closed error
 			if err != nil {
 				if m.ctx.Err() == nil {
 					m.log.Debug("room: dial", "peer", peer.Short(), "err", err)
@@ -342,15 +365,13 @@ func (m *Messenger) dialLocked(peer identity.ID) {
 				case <-c.mux.Done():
 				case <-m.ctx.Done():
 				}
-				if time.Since(start) >= maxRetries*m.cfg.Retry {
-					wait = m.cfg.Retry
-				}
+				closed = portErr(c.p)
 			}
+			wait = nextWait(wait, m.cfg.Retry, time.Since(start), closed)
 			select {
 			case <-m.ctx.Done():
 			case <-time.After(wait):
 			}
-			wait = min(2*wait, maxRetries*m.cfg.Retry)
 			if m.forgotten(peer) {
 				return // no task shared any more (leave.go)
 			}

@@ -694,6 +694,38 @@ func TestDialBacksOff(t *testing.T) {
 	}
 }
 
+// TestNextWait: the dial loop's pause doubles after ports that close soon
+// (1, 2, 4, 8, then 10 Retry), and starts over at Retry after one that
+// stayed up, or that closed because an end went offline (a relay node
+// restarted: the pause must not have grown through the restarts).
+func TestNextWait(t *testing.T) {
+	const retry = time.Second
+	refused := fmt.Errorf("%w: refused", port.ErrClosed)
+	offline := fmt.Errorf("%w: peerio: x went offline: %w", port.ErrClosed, port.ErrOffline)
+	var got []time.Duration
+	var wait time.Duration
+	for range 6 {
+		wait = nextWait(wait, retry, 10*time.Millisecond, refused)
+		got = append(got, wait/retry)
+	}
+	if want := []time.Duration{1, 2, 4, 8, 10, 10}; !slices.Equal(got, want) {
+		t.Fatalf("pauses after refusals %v Retry, want %v", got, want)
+	}
+	for _, c := range []struct {
+		up     time.Duration
+		closed error
+		want   time.Duration
+	}{
+		{maxRetries * retry, refused, retry},
+		{10 * time.Millisecond, offline, retry},
+		{10 * time.Millisecond, nil, 10 * retry}, // a dial that failed
+	} {
+		if w := nextWait(10*retry, retry, c.up, c.closed); w != c.want {
+			t.Errorf("after a port up %v that closed with %v: pause %v, want %v", c.up, c.closed, w, c.want)
+		}
+	}
+}
+
 // hasChat reports whether n's timeline of task holds a chat message of
 // by's with text.
 func (n *node) hasChat(task TaskID, by identity.ID, text string) bool {

@@ -181,6 +181,15 @@ type sightings struct {
 	bulk    int                          // guarded by mu: catch-up events (a count, no message)
 	off     map[int][]span               // guarded by mu: when each peer's App was not online
 	pending map[msgKey]map[int]bool      // guarded by mu: message → peers that saw it pending
+	ports   map[int][]portState          // guarded by mu: each peer's ports to others, as they changed
+}
+
+// A portState is a change of a peer's port to another ("online",
+// "waiting", "offline", …), as its App told it.
+type portState struct {
+	At    time.Time
+	Other string // the other end's id
+	State string
 }
 
 // A msgKey names a message: its id (by/mid) is unique in its task only.
@@ -190,7 +199,8 @@ type msgKey struct {
 }
 
 func newSightings() *sightings {
-	return &sightings{first: make(map[msgKey]map[int]time.Time), off: make(map[int][]span), pending: make(map[msgKey]map[int]bool)}
+	return &sightings{first: make(map[msgKey]map[int]time.Time), off: make(map[int][]span), pending: make(map[msgKey]map[int]bool),
+		ports: make(map[int][]portState)}
 }
 
 // event is a peer's App's subscriber: it must not block.
@@ -200,6 +210,10 @@ func (s *sightings) event(peer int, self identity.ID, ev app.Event) {
 	defer s.mu.Unlock()
 	if ev.Type == room.EventPeer && ev.Peer == self {
 		s.connection(peer, ev.State == app.StateOnline, now)
+		return
+	}
+	if ev.Type == room.EventPeer {
+		s.ports[peer] = append(s.ports[peer], portState{At: now, Other: ev.Peer.String(), State: ev.State})
 		return
 	}
 	if ev.Type != room.EventMessage {
@@ -293,4 +307,21 @@ func (s *sightings) bulkCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.bulk
+}
+
+// portsBetween describes peer's port to other as it changed from a to b,
+// with times from start.
+func (s *sightings) portsBetween(peer int, other string, a, b, start time.Time) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, p := range s.ports[peer] {
+		if p.Other == other && !p.At.Before(a) && !p.At.After(b) {
+			out = append(out, p.At.Sub(start).Truncate(time.Millisecond).String()+" "+p.State)
+		}
+	}
+	if len(out) == 0 {
+		return "no change"
+	}
+	return strings.Join(out, ", ")
 }

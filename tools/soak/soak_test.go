@@ -174,8 +174,10 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 				if r.upBetween(m, s.Ack, at) && r.upBetween(s.Peer, s.Ack, at) {
 					upLat = append(upLat, max(0, at.Sub(s.Ack)))
 					if d := at.Sub(s.Ack); d > slowAfter && len(slow) < 20 {
-						slow = append(slow, fmt.Sprintf("- %s (peer %d → peer %d, task %d) acked at %v, seen after %v",
-							s.ID, s.Peer, m, s.Task, s.Ack.Sub(l.start).Truncate(time.Millisecond), d.Round(time.Millisecond)))
+						author := strings.SplitN(s.ID, "/", 2)[0]
+						slow = append(slow, fmt.Sprintf("- %s (peer %d → peer %d, task %d) acked at %v, seen after %v; the receiver's port to the sender meanwhile: %s",
+							s.ID, s.Peer, m, s.Task, s.Ack.Sub(l.start).Truncate(time.Millisecond), d.Round(time.Millisecond),
+							r.w.seen.portsBetween(m, author, s.Ack.Add(-slowAfter), at, l.start)))
 					}
 				}
 			} else {

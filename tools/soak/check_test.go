@@ -159,12 +159,12 @@ func (r *runner) lost(task int, ms []int, id, what string, have []int) string {
 		if t, ok := r.w.seen.at(r.l.taskIDs[task], id, m); ok {
 			fmt.Fprintf(&b, " (saw it in an event at %v)", t.Sub(r.l.start).Truncate(time.Millisecond))
 		}
-		if a := r.w.peers[m].current(); a != nil {
-			infos, _ := a.Members(r.l.taskIDs[task])
-			for _, info := range infos {
-				if info.ID.String() == author {
-					fmt.Fprintf(&b, " [author's book: have %d of %d, paired %v, online %v]", info.Have, info.Length, info.Paired, info.Online)
-				}
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		infos, _ := r.w.peers[m].members(ctx, r.l.taskIDs[task])
+		cancel()
+		for _, info := range infos {
+			if info.ID.String() == author {
+				fmt.Fprintf(&b, " [author's book: have %d of %d, paired %v, online %v]", info.Have, info.Length, info.Paired, info.Online)
 			}
 		}
 		b.WriteString(";")

@@ -82,8 +82,9 @@ func (r *runner) waitPaired(within time.Duration) error {
 		missing := ""
 		for i, ms := range r.plan.Members {
 			for _, m := range ms {
-				a := r.w.peers[m].current()
-				infos, err := a.Members(r.l.taskIDs[i])
+				ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+				infos, err := r.w.peers[m].members(ctx, r.l.taskIDs[i])
+				cancel()
 				paired := 0
 				for _, info := range infos {
 					if info.Paired && !info.Self {

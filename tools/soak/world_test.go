@@ -4,6 +4,7 @@ package soak
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/task-messenger/task-messenger/relay/mirror"
 	"github.com/task-messenger/task-messenger/wasm/app"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/room"
 	"github.com/task-messenger/task-messenger/wasm/store"
 	"github.com/task-messenger/task-messenger/wasm/vault"
 )
@@ -50,16 +52,65 @@ type mirrorProc struct {
 	run *mirror.Mirror // guarded by mu; nil while killed
 }
 
-// A peer is one profile: an App while open, its store always.
+// A peer is one member of the soak's tasks: a profile's instance that
+// can be closed and opened again on the same storage.
 type peer struct {
-	i    int         // immutable: its index in world.peers
-	name string      // immutable: the profile's name
-	st   store.Store // immutable: kept across closes
-	cfg  app.Config  // immutable: Relay, Relays, Mirrors, Logger
+	i    int    // immutable: its index in world.peers
+	name string // immutable: the profile's name
+	// start opens the peer's client; its events go to events.
+	start func(events func(self identity.ID, ev app.Event)) (client, error) // immutable
 
-	mu    sync.Mutex
-	app   *app.App // guarded by mu; nil while closed
-	unsub func()   // guarded by mu: ends the subscription of app
+	mu sync.Mutex
+	c  client // guarded by mu; nil while closed
+}
+
+// A client is one open instance of a peer's profile: an App in this
+// process, or the page in a browser tab.
+type client interface {
+	// do calls an App method by name with a JSON array of arguments, as
+	// the JS API does, and returns its JSON result.
+	do(ctx context.Context, method, args string) ([]byte, error)
+	// online says whether it is connected to a relay node.
+	online() bool
+	// close closes it and waits; the events up to the close are delivered.
+	close()
+}
+
+// A native is a client that is an App in this process.
+type native struct {
+	a     *app.App
+	unsub func()
+}
+
+func (n *native) do(ctx context.Context, method, args string) ([]byte, error) {
+	return n.a.Do(ctx, method, []byte(args))
+}
+
+func (n *native) online() bool { return n.a.State() == app.StateOnline }
+
+func (n *native) close() {
+	n.a.Close() // then unsub: the events up to the close are recorded
+	n.unsub()
+}
+
+// nativeStart starts an App on st with cfg as profile name.
+func nativeStart(name string, st store.Store, cfg app.Config) func(func(identity.ID, app.Event)) (client, error) {
+	return func(events func(identity.ID, app.Event)) (client, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		prof, err := vault.Open(ctx, name, func(context.Context, string) (store.Store, error) { return st, nil }, nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Profile = prof
+		a, err := app.Start(ctx, cfg)
+		if err != nil {
+			prof.Close()
+			return nil, err
+		}
+		self := a.ID()
+		return &native{a: a, unsub: a.Subscribe(func(ev app.Event) { events(self, ev) })}, nil
+	}
 }
 
 // startWorld starts the relay nodes, the mirrors and n peers (all
@@ -80,12 +131,13 @@ func startWorld(t *testing.T, n int, seen *sightings) *world {
 		t.Cleanup(m.kill)
 	}
 	for i := range n {
-		p := &peer{i: i, name: fmt.Sprintf("peer%02d", i), st: kept{store.NewMemory()}}
 		home := i % relays
-		p.cfg = app.Config{Relay: w.nodes[home].URL, Mirrors: ids, Logger: quiet}
+		cfg := app.Config{Relay: w.nodes[home].URL, Mirrors: ids, Logger: quiet}
 		for k := 1; k < relays; k++ {
-			p.cfg.Relays = append(p.cfg.Relays, w.nodes[(home+k)%relays].URL)
+			cfg.Relays = append(cfg.Relays, w.nodes[(home+k)%relays].URL)
 		}
+		name := fmt.Sprintf("peer%02d", i)
+		p := &peer{i: i, name: name, start: nativeStart(name, kept{store.NewMemory()}, cfg)}
 		if err := p.open(seen); err != nil {
 			t.Fatal(err)
 		}
@@ -125,56 +177,56 @@ func (m *mirrorProc) kill() {
 	}
 }
 
-// open starts the peer's App on its store and records its sightings.
+// open opens the peer's client and records its sightings.
 func (p *peer) open(seen *sightings) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	prof, err := vault.Open(ctx, p.name, func(context.Context, string) (store.Store, error) { return p.st, nil }, nil)
-	if err != nil {
-		return err
-	}
-	cfg := p.cfg
-	cfg.Profile = prof
-	a, err := app.Start(ctx, cfg)
-	if err != nil {
-		prof.Close()
-		return err
-	}
-	self := a.ID()
 	seen.startOffline(p.i)
-	unsub := a.Subscribe(func(ev app.Event) { seen.event(p.i, self, ev) })
+	c, err := p.start(func(self identity.ID, ev app.Event) { seen.event(p.i, self, ev) })
+	if err != nil {
+		return err
+	}
 	p.mu.Lock()
-	p.app, p.unsub = a, unsub
+	p.c = c
 	p.mu.Unlock()
 	return nil
 }
 
-// close closes the peer's App, if open, and waits for it.
+// close closes the peer's client, if open, and waits for it.
 func (p *peer) close() {
 	p.mu.Lock()
-	a, unsub := p.app, p.unsub
-	p.app, p.unsub = nil, nil
+	c := p.c
+	p.c = nil
 	p.mu.Unlock()
-	if a != nil {
-		a.Close() // then unsub: the events up to the close are recorded
-		unsub()
+	if c != nil {
+		c.close()
 	}
 }
 
-// current is the peer's App, nil while closed.
-func (p *peer) current() *app.App {
+// current is the peer's client, nil while closed.
+func (p *peer) current() client {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.app
+	return p.c
 }
 
-// do calls method on the peer's App; ErrClosed while it is closed.
+// do calls method on the peer's client; ErrClosed while it is closed.
 func (p *peer) do(ctx context.Context, method, args string) ([]byte, error) {
-	a := p.current()
-	if a == nil {
+	c := p.current()
+	if c == nil {
 		return nil, app.ErrClosed
 	}
-	return a.Do(ctx, method, []byte(args))
+	return c.do(ctx, method, args)
+}
+
+// members is the peer's view of task's members; ErrClosed while it is
+// closed.
+func (p *peer) members(ctx context.Context, task room.TaskID) ([]room.MemberInfo, error) {
+	out, err := p.do(ctx, "members", `["`+task.String()+`"]`)
+	if err != nil {
+		return nil, err
+	}
+	var infos []room.MemberInfo
+	err = json.Unmarshal(out, &infos)
+	return infos, err
 }
 
 // allUp restarts what is down: relay nodes, mirrors, peers.
@@ -208,7 +260,7 @@ func (w *world) waitOnline(within time.Duration) error {
 	for {
 		var off []string
 		for _, p := range w.peers {
-			if a := p.current(); a == nil || a.State() != app.StateOnline {
+			if c := p.current(); c == nil || !c.online() {
 				off = append(off, p.name)
 			}
 		}

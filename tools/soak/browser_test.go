@@ -106,219 +106,178 @@ func startBrowser(rtc bool) (*browser, error) {
 // stop stops Chromium and removes its profile directory.
 func (b *browser) stop() { b.cancel() }
 
-// A tab is a page of a browser with a profile open, reopened in a new
-// page of the same browser after a close or a crash.
-type tab struct {
-	name    string                               // immutable: for errors
-	b       *browser                             // immutable
-	url     string                               // immutable: the page
-	profile string                               // immutable
-	seen    func(self identity.ID, ev app.Event) // immutable: gets the app's message and peer events; must not block
-	opts    func() map[string]any                // immutable: more options of tm.open (link), or nil
-	onOpen  func(self identity.ID, online bool)  // immutable, may be nil: called on every (re)open
-	logf    func(format string, args ...any)     // immutable
+// A tabConfig is how a peer's tabs open: which browser, which page,
+// which profile.
+type tabConfig struct {
+	name    string                // for errors
+	b       *browser              // its storage
+	url     string                // the page, served by the peer's home relay node: its origin, its storage
+	profile string                // the profile tm.open opens
+	opts    func() map[string]any // more options of tm.open (link), or nil
+	logf    func(string, ...any)  // for what goes wrong in an event
+}
 
-	mu     sync.Mutex
-	ctx    context.Context // guarded by mu: the page's; nil while closed
-	cancel func()          // guarded by mu: closes the page
-	self   identity.ID     // guarded by mu: this device's id once open
-	up     bool            // guarded by mu: the app's state is online
+// A tab is a page of a browser with a profile open: a client.
+type tab struct {
+	cfg  tabConfig                            // immutable
+	ctx  context.Context                      // immutable: the page's (chromedp's target); done once closed
+	stop func()                               // immutable: closes the page
+	seen func(self identity.ID, ev app.Event) // immutable: gets the app's message and peer events; must not block
+
+	mu sync.Mutex
+	up bool // guarded by mu: the app's own state is online
 }
 
 // openTimeout bounds opening a page and its profile.
 const openTimeout = 2 * time.Minute
 
-// open opens a new page of the browser, opens the profile in it (tm.open
-// with webrtc as the browser has it) and forwards the app's message and
-// peer events to seen.
-func (t *tab) open() error {
-	ctx, cancel := chromedp.NewContext(t.b.ctx)
-	t.mu.Lock()
-	if t.ctx != nil {
-		t.mu.Unlock()
-		cancel()
-		return fmt.Errorf("%s: open while open", t.name)
+// tabStart is a peer's start: it opens a new page of cfg's browser.
+func tabStart(cfg tabConfig) func(func(identity.ID, app.Event)) (client, error) {
+	return func(events func(identity.ID, app.Event)) (client, error) {
+		t, err := openTab(cfg, events)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
 	}
-	t.ctx, t.cancel, t.up = ctx, cancel, false
-	t.mu.Unlock()
-	err := t.load(ctx)
-	if err != nil {
-		t.close()
-		return fmt.Errorf("%s: %w", t.name, err)
-	}
-	return nil
 }
 
-// load sets up the page in ctx and opens the profile.
-func (t *tab) load(ctx context.Context) error {
-	err := chromedp.Listen(ctx, func(ev any) {
+// openTab opens a new page of the browser, opens the profile in it
+// (tm.open, with webrtc as the browser has it) and forwards the app's
+// message and peer events to seen.
+func openTab(cfg tabConfig, seen func(identity.ID, app.Event)) (*tab, error) {
+	ctx, cancel := chromedp.NewContext(cfg.b.ctx)
+	t := &tab{cfg: cfg, ctx: ctx, stop: cancel, seen: seen}
+	if err := t.load(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("%s: %w", cfg.name, err)
+	}
+	return t, nil
+}
+
+// load sets up the page, loads it (polling while its relay node is
+// down) and opens the profile.
+func (t *tab) load() error {
+	err := chromedp.Listen(t.ctx, func(ev any) {
 		if b, ok := ev.(*runtime.EventBindingCalled); ok && b.Name == "soakEvent" {
-			t.event(ctx, b.Payload)
+			t.event(b.Payload)
 		}
 	})
 	if err != nil {
 		return fmt.Errorf("opening a page: %w", err)
 	}
-	tctx, cancel := context.WithTimeout(ctx, openTimeout)
+	ctx, cancel := context.WithTimeout(t.ctx, openTimeout)
 	defer cancel()
-	if _, err := chromedp.Call(tctx, runtime.AddBinding, runtime.AddBindingParams{Name: "soakEvent"}); err != nil {
+	if _, err := chromedp.Call(ctx, runtime.AddBinding, runtime.AddBindingParams{Name: "soakEvent"}); err != nil {
 		return fmt.Errorf("Runtime.addBinding: %w", err)
 	}
-	if err := chromedp.Do(tctx, chromedp.Navigate(t.url)); err != nil {
-		return fmt.Errorf("navigate to %s: %w", t.url, err)
+	for {
+		resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(t.cfg.url))
+		if err == nil && resp != nil && resp.Status == http.StatusOK {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("navigate to %s: %v", t.cfg.url, err)
+		}
+		time.Sleep(250 * time.Millisecond) // polling the home node, killed by the schedule
 	}
-	o := map[string]any{"profile": t.profile, "webrtc": t.b.rtc}
-	if t.opts != nil {
-		for k, v := range t.opts() {
+	o := map[string]any{"profile": t.cfg.profile, "webrtc": t.cfg.b.rtc}
+	if t.cfg.opts != nil {
+		for k, v := range t.cfg.opts() {
 			o[k] = v
 		}
 	}
 	opts, _ := json.Marshal(o)
 	script := `(async () => {
   const tm = await window.taskmessenger.ready
-  if (` + strconv.FormatBool(t.b.rtc) + `) await navigator.mediaDevices.getUserMedia({ audio: true })
+  if (` + strconv.FormatBool(t.cfg.b.rtc) + `) await navigator.mediaDevices.getUserMedia({ audio: true })
   const a = window.tmApp = await tm.open(` + string(opts) + `)
   for (const type of ['message', 'peer']) a.on(type, (ev) => soakEvent(JSON.stringify({ self: a.id, ev })))
   return a.id
 })()`
-	id, err := chromedp.Run(tctx, chromedp.Evaluate[string](script, chromedp.EvalAwaitPromise))
-	if err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[string](script, chromedp.EvalAwaitPromise)); err != nil {
 		return fmt.Errorf("tm.open(%s): %w", opts, err)
-	}
-	self, err := identity.ParseID(id)
-	if err != nil {
-		return err
-	}
-	t.mu.Lock()
-	t.self = self
-	up := t.up
-	t.mu.Unlock()
-	if t.onOpen != nil {
-		t.onOpen(self, up)
 	}
 	return nil
 }
 
-// event decodes an event the page forwarded ({self, ev}) and records
-// it; ctx is the page's, whose events these are.
-func (t *tab) event(ctx context.Context, payload string) {
+// event decodes an event the page forwarded ({self, ev}) and records it.
+func (t *tab) event(payload string) {
 	var p struct {
 		Self identity.ID
 		Ev   app.Event
 	}
 	if err := json.Unmarshal([]byte(payload), &p); err != nil {
-		t.logf("%s: an event %.200s: %v", t.name, payload, err)
-		return
-	}
-	t.mu.Lock()
-	if t.ctx != ctx {
-		t.mu.Unlock()
+		t.cfg.logf("%s: an event %.200s: %v", t.cfg.name, payload, err)
 		return
 	}
 	if p.Ev.Type == room.EventPeer && p.Ev.Peer == p.Self {
+		t.mu.Lock()
 		t.up = p.Ev.State == app.StateOnline
+		t.mu.Unlock()
 	}
-	t.mu.Unlock()
 	t.seen(p.Self, p.Ev)
 }
 
 // do calls app[method](...args) in the page, args a JSON array, and
-// returns its result as JSON ("null" for none); app.ErrClosed while the
-// page is closed or if it closed during the call.
+// returns its result as JSON ("null" for none); an error wrapping
+// app.ErrClosed if the page closed.
 func (t *tab) do(ctx context.Context, method, args string) ([]byte, error) {
-	t.mu.Lock()
-	pctx := t.ctx
-	t.mu.Unlock()
-	if pctx == nil {
-		return nil, app.ErrClosed
-	}
 	m, _ := json.Marshal(method)
 	expr := `(async () => JSON.stringify((await window.tmApp[` + string(m) + `](...` + args + `)) ?? null))()`
-	ctx, cancel := mergeCancel(pctx, ctx)
+	ctx, cancel := pageContext(t.ctx, ctx)
 	defer cancel()
 	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
-		if pctx.Err() != nil || t.current() != pctx {
-			return nil, fmt.Errorf("%s: %s: %w (%v)", t.name, method, app.ErrClosed, err)
+		if t.ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: %s: %w (%v)", t.cfg.name, method, app.ErrClosed, err)
 		}
-		return nil, fmt.Errorf("%s: %s: %w", t.name, method, err)
+		return nil, fmt.Errorf("%s: %s: %w", t.cfg.name, method, err)
 	}
 	return []byte(out), nil
 }
 
-// mergeCancel is a context of page (chromedp's target) that ends with
+// pageContext is a context of page (chromedp's target) that ends with
 // call too.
-func mergeCancel(page, call context.Context) (context.Context, context.CancelFunc) {
+func pageContext(page, call context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(page)
-	if d, ok := call.Deadline(); ok {
-		ctx, cancel2 := context.WithDeadline(ctx, d)
-		stop := context.AfterFunc(call, cancel2)
-		return ctx, func() { stop(); cancel2(); cancel() }
-	}
 	stop := context.AfterFunc(call, cancel)
 	return ctx, func() { stop(); cancel() }
 }
 
-// current is the open page's context, nil while closed.
-func (t *tab) current() context.Context {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.ctx
-}
-
-// online says whether the page is open and its app online.
+// online says whether the page's app is online.
 func (t *tab) online() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.ctx != nil && t.up
-}
-
-// id is this device's id (zero before the first open).
-func (t *tab) id() identity.ID {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.self
+	return t.up && t.ctx.Err() == nil
 }
 
 // close closes the page cleanly, as a person closes a tab (chromedp closes
 // its target); calls in flight fail.
-func (t *tab) close() {
-	t.mu.Lock()
-	cancel := t.cancel
-	t.ctx, t.cancel, t.up = nil, nil, false
-	t.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
-}
+func (t *tab) close() { t.stop() }
 
 // crash crashes the page's renderer (Page.crash: the process dies with
 // whatever the page was doing in flight), waits for the crash and closes
 // what is left of the page.
 func (t *tab) crash() error {
-	pctx := t.current()
-	if pctx == nil {
-		return fmt.Errorf("%s: crash while closed", t.name)
-	}
+	defer t.stop()
 	crashed := make(chan struct{})
 	var once sync.Once
-	err := chromedp.Listen(pctx, func(ev any) {
+	err := chromedp.Listen(t.ctx, func(ev any) {
 		if _, ok := ev.(*inspector.EventTargetCrashed); ok {
 			once.Do(func() { close(crashed) })
 		}
 	})
 	if err != nil {
-		t.close()
-		return fmt.Errorf("%s: %w", t.name, err)
+		return fmt.Errorf("%s: %w", t.cfg.name, err)
 	}
-	ctx, cancel := context.WithTimeout(pctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.ctx, 30*time.Second)
 	defer cancel()
 	go chromedp.Call(ctx, page.Crash, cdp.Empty{}) // it answers no more once the renderer died
 	select {
 	case <-crashed:
+		return nil
 	case <-ctx.Done():
-		err = fmt.Errorf("%s: no crash within 30 s of Page.crash", t.name)
+		return fmt.Errorf("%s: no crash within 30 s of Page.crash", t.cfg.name)
 	}
-	t.close()
-	return err
 }

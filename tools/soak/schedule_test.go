@@ -36,6 +36,7 @@ type action struct {
 	Cut   int
 	Node  int // the relay node or the mirror killed or started
 	Token uint64
+	Crash bool // close-peer: crash the peer's process (a tab's renderer) rather than close it
 }
 
 func (a action) String() string {
@@ -45,7 +46,11 @@ func (a action) String() string {
 	case actBurst:
 		return fmt.Sprintf("burst peer %d task %d ×%d", a.Peer, a.Task, a.N)
 	case actClosePeer:
-		return fmt.Sprintf("close-peer %d after %d of a burst of %d to task %d", a.Peer, a.Cut, a.N, a.Task)
+		how := "close-peer"
+		if a.Crash {
+			how = "crash-peer"
+		}
+		return fmt.Sprintf("%s %d after %d of a burst of %d to task %d", how, a.Peer, a.Cut, a.N, a.Task)
 	case actOpenPeer:
 		return fmt.Sprintf("open-peer %d", a.Peer)
 	default:
@@ -58,6 +63,9 @@ func (a action) String() string {
 type plan struct {
 	Members [][]int // of each task, its creator first
 	Actions []action
+	// Share[i] ≥ 0: peer i is a member of the tasks of peer Share[i] and
+	// joins none itself (another tab of its profile, a device linked to it).
+	Share []int
 }
 
 // Plan sizes.
@@ -67,14 +75,17 @@ const (
 	mirrors = 2
 )
 
-// makePlan draws the plan of seed for peers peers and a schedule of
-// length run: messages all along, failures in the chaos phase, its first
-// 80 %; every failure ends within it, and at most one of each kind is
-// under way at a time, but for closed peers: at most maxClosed.
-func makePlan(seed int64, peers, maxClosed int, run time.Duration) plan {
+// makePlan draws the plan of seed for len(share) peers (share: Share)
+// and a schedule of length run: messages all along, failures in the chaos
+// phase, its first 80 %; every failure ends within it, and at most one of
+// each kind is under way at a time, but for closed peers: at most
+// maxClosed. Half the closes are crashes (of a tab's renderer; a native
+// is closed either way).
+func makePlan(seed int64, share []int, maxClosed int, run time.Duration) plan {
 	chaos := chaosPhase(run)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x50a4))
-	var p plan
+	peers := len(share)
+	p := plan{Share: share}
 	p.Members = make([][]int, tasks)
 	for i := range p.Members {
 		p.Members[i] = []int{i % peers}
@@ -87,6 +98,7 @@ func makePlan(seed int64, peers, maxClosed int, run time.Duration) plan {
 			}
 		}
 	}
+	shareMembers(p.Members, share)
 	tasksOf := make([][]int, peers)
 	for i, ms := range p.Members {
 		for _, m := range ms {
@@ -135,6 +147,7 @@ func makePlan(seed int64, peers, maxClosed int, run time.Duration) plan {
 			}
 			a.Kind, a.N = actClosePeer, 4+rng.IntN(12)
 			a.Cut = 1 + rng.IntN(a.N-1)
+			a.Crash = a.Token&1 == 1
 			closedUntil[a.Peer] = back
 			p.Actions = append(p.Actions, action{At: back, Kind: actOpenPeer, Peer: a.Peer})
 		case r < 95:
@@ -156,4 +169,19 @@ func makePlan(seed int64, peers, maxClosed int, run time.Duration) plan {
 	}
 	slices.SortStableFunc(p.Actions, func(a, b action) int { return int(a.At - b.At) })
 	return p
+}
+
+// shareMembers makes each peer i with share[i] ≥ 0 a member of exactly
+// the tasks of share[i] (creators never share).
+func shareMembers(members [][]int, share []int) {
+	for i, ms := range members {
+		members[i] = slices.DeleteFunc(ms, func(m int) bool { return share[m] >= 0 })
+	}
+	for m, of := range share {
+		for i, ms := range members {
+			if of >= 0 && slices.Contains(ms, of) {
+				members[i] = append(members[i], m)
+			}
+		}
+	}
 }

@@ -43,18 +43,31 @@ func TestSoak(t *testing.T) {
 			t.Fatalf("SOAK_CLOSED %q: want a number from 1 to %d", s, peers-1)
 		}
 	}
-	r := &runner{t: t, seed: seed, maxClosed: maxClosed, plan: makePlan(seed, peers, maxClosed, run), l: newLedger()}
-	r.w = startWorld(t, peers, newSightings())
+	webOn := os.Getenv("SOAK_WEB") != "0"
+	rtc := os.Getenv("E2E_NETNS") != "" // WebRTC in Chromium only inside tools/rtc-netns.sh
+	r := &runner{t: t, seed: seed, maxClosed: maxClosed, plan: makePlan(seed, shares(peers, webOn), maxClosed, run), l: newLedger()}
+	r.w = startWorld(t, peers, newSightings(), webOn)
+	r.webFrom = peers
+	var wb *web
+	if webOn {
+		wb = startWeb(t, r.w, rtc)
+		r.twin = wb.twins()
+	}
 	if err := r.w.waitOnline(time.Minute); err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
 	if err := r.makeTasks(); err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
-	if err := r.waitPaired(2 * time.Minute); err != nil {
+	if wb != nil {
+		if err := wb.linkDevices(r.w); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+	}
+	if err := r.waitPaired(webTimeout); err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
-	t.Logf("seed %d: %d peers in %d tasks %v; %d actions over %v", seed, peers, tasks, r.plan.Members, len(r.plan.Actions), run)
+	t.Logf("seed %d: %d peers (%d in browsers) in %d tasks %v; %d actions over %v", seed, len(r.w.peers), len(r.w.peers)-peers, tasks, r.plan.Members, len(r.plan.Actions), run)
 	r.l.start = time.Now()
 	r.execute()
 	if err := r.w.allUp(); err != nil {
@@ -191,11 +204,12 @@ func writeReport(text string) error {
 func TestPlanReplays(t *testing.T) {
 	for seed := range int64(20) {
 		maxClosed := 1 + int(seed%3)
-		a, b := makePlan(seed, 12, maxClosed, time.Minute), makePlan(seed, 12, maxClosed, time.Minute)
+		share := shares(12, seed%2 == 1)
+		a, b := makePlan(seed, share, maxClosed, time.Minute), makePlan(seed, share, maxClosed, time.Minute)
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("seed %d drew two plans", seed)
 		}
-		in := make([]int, 12)
+		in := make([]int, len(share))
 		for _, ms := range a.Members {
 			for _, m := range ms {
 				in[m]++
@@ -203,6 +217,13 @@ func TestPlanReplays(t *testing.T) {
 		}
 		if slices.Contains(in, 0) {
 			t.Fatalf("seed %d: a peer in no task: %v", seed, a.Members)
+		}
+		for m, of := range share {
+			for i, ms := range a.Members {
+				if of >= 0 && slices.Contains(ms, m) != slices.Contains(ms, of) {
+					t.Fatalf("seed %d: peer %d shares the tasks of peer %d, but task %d has %v", seed, m, of, i, ms)
+				}
+			}
 		}
 		down := map[string]bool{}
 		closed := 0

@@ -32,6 +32,7 @@ type runner struct {
 	count     atomic.Int64 // messages numbered so far
 	webFrom   int          // immutable: the first peer in a browser (len(w.peers) if none)
 	twin      map[int]int  // immutable: a tab → the other tab of its profile (the same device)
+	rtc       bool         // immutable: the tabs have WebRTC on
 }
 
 // makeTasks creates the plan's tasks, each by its first member, and has

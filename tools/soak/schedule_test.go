@@ -75,13 +75,14 @@ const (
 	mirrors = 2
 )
 
-// makePlan draws the plan of seed for len(share) peers (share: Share)
-// and a schedule of length run: messages all along, failures in the chaos
+// makePlan draws the plan of seed for len(share) peers (share: Share;
+// from webFrom on, in browsers) and a schedule of length run: messages all along, failures in the chaos
 // phase, its first 80 %; every failure ends within it, and at most one of
 // each kind is under way at a time, but for closed peers: at most
-// maxClosed. Half the closes are crashes (of a tab's renderer; a native
-// is closed either way).
-func makePlan(seed int64, share []int, maxClosed int, run time.Duration) plan {
+// maxClosed. Half the closes are of pages, if there are any: every
+// other one a renderer crash, the others clean closes, the first a crash
+// of one of the first two pages (a profile in two tabs).
+func makePlan(seed int64, share []int, webFrom, maxClosed int, run time.Duration) plan {
 	chaos := chaosPhase(run)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x50a4))
 	peers := len(share)
@@ -105,6 +106,7 @@ func makePlan(seed int64, share []int, maxClosed int, run time.Duration) plan {
 			tasksOf[m] = append(tasksOf[m], i)
 		}
 	}
+	pageCloses := 0                             // closes of pages drawn so far
 	var relayBack, mirrorBack time.Duration     // when the failure under way ends
 	closedUntil := make([]time.Duration, peers) // when each peer reopens
 	nClosed := func(at time.Duration) int {
@@ -147,7 +149,11 @@ func makePlan(seed int64, share []int, maxClosed int, run time.Duration) plan {
 			}
 			a.Kind, a.N = actClosePeer, 4+rng.IntN(12)
 			a.Cut = 1 + rng.IntN(a.N-1)
-			a.Crash = a.Token&1 == 1
+			if k := pageToClose(a.Token, webFrom, peers, pageCloses); webFrom < peers && a.Token&2 != 0 && closedUntil[k] <= at {
+				a.Peer, a.Task = k, tasksOf[k][int((a.Token>>16)%uint64(len(tasksOf[k])))]
+				a.Crash = pageCloses%2 == 0
+				pageCloses++
+			}
 			closedUntil[a.Peer] = back
 			p.Actions = append(p.Actions, action{At: back, Kind: actOpenPeer, Peer: a.Peer})
 		case r < 95:
@@ -184,4 +190,14 @@ func shareMembers(members [][]int, share []int) {
 			}
 		}
 	}
+}
+
+// pageToClose picks the page of the n-th close of a page: one of the
+// first two the first time, any after.
+func pageToClose(token uint64, webFrom, peers, n int) int {
+	pages := uint64(max(1, peers-webFrom))
+	if n == 0 {
+		pages = min(pages, 2)
+	}
+	return webFrom + int((token>>8)%pages)
 }

@@ -45,9 +45,9 @@ func TestSoak(t *testing.T) {
 	}
 	webOn := os.Getenv("SOAK_WEB") != "0"
 	rtc := os.Getenv("E2E_NETNS") != "" // WebRTC in Chromium only inside tools/rtc-netns.sh
-	r := &runner{t: t, seed: seed, maxClosed: maxClosed, plan: makePlan(seed, shares(peers, webOn), maxClosed, run), l: newLedger()}
+	r := &runner{t: t, seed: seed, maxClosed: maxClosed, plan: makePlan(seed, shares(peers, webOn), peers, maxClosed, run), l: newLedger()}
 	r.w = startWorld(t, peers, newSightings(), webOn)
-	r.webFrom = peers
+	r.webFrom, r.rtc = peers, rtc
 	var wb *web
 	if webOn {
 		wb = startWeb(t, r.w, rtc)
@@ -136,7 +136,13 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 	slices.Sort(lat)
 	slices.Sort(upLat)
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Soak (native)\n\nSOAK_SEED=%d, SOAK_CLOSED=%d, %d peers, %d relay nodes, %d mirrors, %d tasks, members %v\n\n", r.seed, r.maxClosed, len(r.w.peers), relays, mirrors, tasks, r.plan.Members)
+	fmt.Fprintf(&b, "# Soak\n\nSOAK_SEED=%d, SOAK_CLOSED=%d, %d peers, %d relay nodes, %d mirrors, %d tasks, members %v\n\n", r.seed, r.maxClosed, len(r.w.peers), relays, mirrors, tasks, r.plan.Members)
+	if web := len(r.w.peers) - r.webFrom; web > 0 {
+		fmt.Fprintf(&b, "Peers %d–%d are tabs of headless Chromium (WebRTC %v): peers %d and %d one profile in two tabs of one browser, "+
+			"peers %d and %d one profile on two devices (the second linked), the others a profile each; "+
+			"%d tabs closed and %d renderers crashed mid-burst, each reopened; every tab's timeline checked.\n\n",
+			r.webFrom, len(r.w.peers)-1, r.rtc, r.webFrom, r.webFrom+1, r.webFrom+2, r.webFrom+5, l.counts["tab-closed"], l.counts["renderer-crashed"])
+	}
 	outcome := "every acknowledged message at every member, once, in the same order"
 	if defect != "" {
 		outcome = "FAILED: " + defect
@@ -205,7 +211,7 @@ func TestPlanReplays(t *testing.T) {
 	for seed := range int64(20) {
 		maxClosed := 1 + int(seed%3)
 		share := shares(12, seed%2 == 1)
-		a, b := makePlan(seed, share, maxClosed, time.Minute), makePlan(seed, share, maxClosed, time.Minute)
+		a, b := makePlan(seed, share, 12, maxClosed, time.Minute), makePlan(seed, share, 12, maxClosed, time.Minute)
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("seed %d drew two plans", seed)
 		}

@@ -93,9 +93,13 @@ bench: chromium $(WASMEXEC) $(HYPERCORE)
 	    -exec=$(WASMEXEC) ./wasm/journal/ ./wasm/store/idb/ ./wasm/search/ | sed 's|^pkg: .*/|pkg: browser-|' ; } 2>&1 \
 		| grep -v IPAddressSpace | $(GO) run ./tools/benchtable | tee $(ARTIFACTS)/bench.md
 
+## the module and its compressed copies, remade by make wasm when a Go file changed
+$(WASM).gz: $(shell git ls-files '*.go' 2>/dev/null) go.mod go.sum
+	$(MAKE) wasm
+
 ## soak-short: one minute of the soak (in make test; make soak runs it longer);
 ## SOAK_WEB=0 leaves its browser peers out (and the network namespace)
-soak-short: wasm chromium
+soak-short: $(WASM).gz chromium
 	$(GO) test -c -o $(BIN)/soak.test ./tools/soak/
 	cd tools/soak && SOAK_MINUTES=1 $(SOAKRUN) -test.count=1 -test.timeout 10m -test.run 'TestSoak$$|TestTabClient'
 
@@ -105,7 +109,7 @@ soak-short: wasm chromium
 ## SOAK_MINUTES (default 10); SOAK_SEED=… replays a schedule; writes artifacts/soak.md
 SOAK_MINUTES ?= 10
 SOAKRUN = $(if $(filter 0,$(SOAK_WEB)),,../rtc-netns.sh) $(BIN)/soak.test
-soak: wasm chromium
+soak: $(WASM).gz chromium
 	$(GO) test -c -o $(BIN)/soak.test ./tools/soak/
 	cd tools/soak && SOAK_MINUTES=$(SOAK_MINUTES) $(if $(SOAK_SEED),SOAK_SEED=$(SOAK_SEED)) $(SOAKRUN) -test.count=1 -test.timeout 0 -test.run 'TestSoak$$' -test.v
 

@@ -37,10 +37,10 @@ const (
 // servePage is the handler of each relay node: its relay for websocket
 // upgrades (natives dial the node's root, pages its /relay), else the
 // page, static/'s files and /config.json naming every node (this one
-// first) and the mirrors.
-func servePage(static string, mirrors []identity.ID) clustertest.Wrap {
+// first), the mirrors and devtools' /peer URL ("" for none).
+func servePage(static string, mirrors []identity.ID, devtools string) clustertest.Wrap {
 	return func(i int, urls []string, rh http.Handler) http.Handler {
-		cfg := relay.PageConfig{}
+		cfg := relay.PageConfig{Devtools: devtools}
 		for k := range urls {
 			cfg.Relays = append(cfg.Relays, pageRelay(urls[(i+k)%len(urls)]))
 		}

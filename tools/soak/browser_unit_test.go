@@ -31,7 +31,7 @@ func TestTabClient(t *testing.T) {
 	if os.Getenv("E2E_NETNS") == "" {
 		t.Skip("runs in a private network namespace with the module built: make soak-short")
 	}
-	nodes := clustertest.StartServing(t, 1, quiet, relay.DefaultLimits(), cluster.Config{Every: 200 * time.Millisecond}, servePage(staticDir(), nil))
+	nodes := clustertest.StartServing(t, 1, quiet, relay.DefaultLimits(), cluster.Config{Every: 200 * time.Millisecond}, servePage(staticDir(), nil, ""))
 	seen := newSightings()
 	nat := &peer{i: 0, name: "native", start: nativeStart("native", kept{store.NewMemory()}, app.Config{Relay: nodes[0].URL, Logger: quiet})}
 	b, err := startBrowser(true)

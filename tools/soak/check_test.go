@@ -70,7 +70,8 @@ func (r *runner) check() (defect string, delivered int, err error) {
 	}
 	r.l.mu.Unlock()
 	var defects []string
-	for task, ms := range r.plan.Members {
+	for task := range tasks {
+		ms := r.members(task)
 		seqs := make([][]chat, len(ms))
 		for i, m := range ms {
 			if seqs[i], err = r.timeline(m, task); err != nil {

@@ -3,6 +3,7 @@
 package soak
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,21 +27,24 @@ type sent struct {
 // for the schedule's goroutines.
 type ledger struct {
 	mu      sync.Mutex
-	tried   int                // guarded by mu: sends and edits called
-	failed  int                // guarded by mu: of them, those that returned an error
-	acked   []*sent            // guarded by mu
-	byTask  [tasks][]*sent     // guarded by mu
-	editing map[msgKey]bool    // guarded by mu: an edit is under way or done
-	counts  map[string]int     // guarded by mu: actions run, by kind
-	errs    map[string]int     // guarded by mu: errors of sends and edits, by text
-	down    map[int][]span     // guarded by mu: when each peer was closed
-	start   time.Time          // immutable
-	taskIDs [tasks]room.TaskID // immutable once the tasks are made
+	tried   int                  // guarded by mu: sends and edits called
+	failed  int                  // guarded by mu: of them, those that returned an error
+	acked   []*sent              // guarded by mu
+	byTask  [tasks][]*sent       // guarded by mu
+	editing map[msgKey]bool      // guarded by mu: an edit is under way or done
+	counts  map[string]int       // guarded by mu: actions run, by kind
+	errs    map[string]int       // guarded by mu: errors of sends and edits, by text
+	down    map[int][]span       // guarded by mu: when each peer was closed
+	joined  map[[2]int]time.Time // guarded by mu: (peer, task) → when its join returned
+	left    map[[2]int]time.Time // guarded by mu: (peer, task) → when its leave was called
+	start   time.Time            // immutable
+	taskIDs [tasks]room.TaskID   // immutable once the tasks are made
 }
 
 func newLedger() *ledger {
 	return &ledger{editing: make(map[msgKey]bool), counts: make(map[string]int),
-		errs: make(map[string]int), down: make(map[int][]span), start: time.Now()}
+		errs: make(map[string]int), down: make(map[int][]span), start: time.Now(),
+		joined: make(map[[2]int]time.Time), left: make(map[[2]int]time.Time)}
 }
 
 // try counts a send or edit called, and its outcome.
@@ -88,6 +92,40 @@ func (l *ledger) edited(s *sent, text string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s.Edit = text
+}
+
+// moved records that peer joined (returned) or is leaving task.
+func (l *ledger) moved(peer, task int, join bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if join {
+		l.joined[[2]int{peer, task}] = time.Now()
+	} else {
+		l.left[[2]int{peer, task}] = time.Now()
+	}
+}
+
+// members are task's members now: those of the plan's start, then those
+// who joined, less those who left.
+func (l *ledger) members(start []int, task int) []int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.membersLocked(start, task)
+}
+
+func (l *ledger) membersLocked(start []int, task int) []int {
+	var out []int
+	for _, m := range start {
+		if _, gone := l.left[[2]int{m, task}]; !gone {
+			out = append(out, m)
+		}
+	}
+	for pt := range l.joined {
+		if pt[1] == task && !slices.Contains(out, pt[0]) {
+			out = append(out, pt[0])
+		}
+	}
+	return out
 }
 
 // A span is a time a peer was closed; To is zero while it still is.

@@ -69,12 +69,8 @@ func (r *runner) makeTask(i int, ms []int) error {
 		if r.plan.Share[m] >= 0 {
 			continue // a member through the peer it shares the tasks of
 		}
-		out, err := host.do(ctx, "invite", `["`+info.ID.String()+`"]`)
-		if err != nil {
-			return fmt.Errorf("invite to task %d: %w", i, err)
-		}
-		if _, err := r.w.peers[m].do(ctx, "join", `[`+string(out)+`,{"timeout":30000}]`); err != nil {
-			return fmt.Errorf("peer %d joining task %d: %w", m, i, err)
+		if err := r.joinTried(m, i); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -178,6 +174,18 @@ func (r *runner) execute() {
 			if err := r.w.nodes[a.Node].Restart(); err != nil {
 				r.t.Errorf("seed %d: restarting relay node %d: %v", r.seed, a.Node, err)
 			}
+		case actCutLink, actRestoreLink:
+			r.w.peers[a.Peer].link.setCut(a.Kind == actCutLink)
+		case actBusy:
+			if err := r.w.burn.start(); err != nil {
+				r.t.Errorf("seed %d: making the CPU busy: %v", r.seed, err)
+			}
+		case actIdle:
+			r.w.burn.stop()
+		case actJoin:
+			wg.Go(func() { r.join(a.Peer, a.Task) })
+		case actLeave:
+			wg.Go(func() { r.leave(a.Peer, a.Task) })
 		case actKillMirror:
 			r.w.mirrors[a.Node].kill()
 		case actStartMirror:
@@ -195,6 +203,75 @@ func (r *runner) reopen(peer int) {
 		r.t.Errorf("seed %d: reopening peer %d: %v", r.seed, peer, err)
 	}
 	r.l.opened(peer)
+}
+
+// members are task's members now.
+func (r *runner) members(task int) []int { return r.l.members(r.plan.Members[task], task) }
+
+// joinTries bounds the invitations a join is tried with (each times out
+// after 30 s: its inviter's relay node may be down).
+const joinTries = 3
+
+// join has peer join task with an invitation from a member who is open.
+func (r *runner) join(peer, task int) {
+	if err := r.joinTried(peer, task); err != nil {
+		r.t.Errorf("seed %d: %v", r.seed, err)
+		return
+	}
+	r.l.moved(peer, task, true)
+}
+
+// joinTried tries joinOnce up to joinTries times; each failure is logged.
+func (r *runner) joinTried(peer, task int) error {
+	var errs []error
+	for range joinTries {
+		err := r.joinOnce(peer, task)
+		if err == nil {
+			return nil
+		}
+		r.t.Logf("peer %d joining task %d: %v", peer, task, err)
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("peer %d could not join task %d: %w", peer, task, errors.Join(errs...))
+}
+
+func (r *runner) joinOnce(peer, task int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	var code []byte
+	var err error = errors.New("no member open to invite")
+	for _, m := range r.members(task) {
+		if code, err = r.w.peers[m].do(ctx, "invite", `["`+r.l.taskIDs[task].String()+`"]`); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("invite: %w", err)
+	}
+	_, err = r.w.peers[peer].do(ctx, "join", `[`+string(code)+`,{"timeout":30000}]`)
+	return err
+}
+
+// leaveTries bounds the leaves tried: one fails while a member holds
+// neither the leave message nor a mirror for it (its link cut, say).
+const leaveTries = 5
+
+// leave has peer leave task.
+func (r *runner) leave(peer, task int) {
+	r.l.moved(peer, task, false)
+	var err error
+	for range leaveTries {
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		_, err = r.w.peers[peer].do(ctx, "leave", `["`+r.l.taskIDs[task].String()+`"]`)
+		cancel()
+		if !errors.Is(err, room.ErrLeaveUndelivered) {
+			break
+		}
+		r.t.Logf("peer %d leaving task %d: %v; again", peer, task, err)
+	}
+	if err != nil {
+		r.t.Errorf("seed %d: peer %d leaving task %d: %v", r.seed, peer, task, err)
+	}
 }
 
 // burst sends n messages back to back; with cut ≥ 0 it closes the peer

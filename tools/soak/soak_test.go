@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +44,8 @@ func TestSoak(t *testing.T) {
 			t.Fatalf("SOAK_CLOSED %q: want a number from 1 to %d", s, peers-1)
 		}
 	}
+	smp := startSampler(500 * time.Millisecond)
+	defer smp.close()
 	webOn := os.Getenv("SOAK_WEB") != "0"
 	rtc := os.Getenv("E2E_NETNS") != "" // WebRTC in Chromium only inside tools/rtc-netns.sh
 	r := &runner{t: t, seed: seed, maxClosed: maxClosed, plan: makePlan(seed, shares(peers, webOn), peers, maxClosed, run), l: newLedger()}
@@ -69,7 +72,9 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("seed %d: %d peers (%d in browsers) in %d tasks %v; %d actions over %v", seed, len(r.w.peers), len(r.w.peers)-peers, tasks, r.plan.Members, len(r.plan.Actions), run)
 	r.l.start = time.Now()
+	smp.mark("schedule")
 	r.execute()
+	smp.mark("all up")
 	if err := r.w.allUp(); err != nil {
 		t.Fatalf("seed %d: bringing everything back: %v", seed, err)
 	}
@@ -81,14 +86,72 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
-	rep := r.report(delivered, time.Since(settle), defect)
+	settled := time.Since(settle)
+	smp.mark("converged")
+	books, berr := r.w.devtools.verified(time.Minute)
+	idle, heap := r.rest(smp)
+	rep := r.report(delivered, settled, defect) + restReport(books, berr, idle, heap)
 	fmt.Print(rep)
-	if err := writeReport(rep); err != nil {
+	if err := writeReport(rep, smp.svg()); err != nil {
 		t.Error(err)
 	}
 	if defect != "" {
 		t.Fatalf("seed %d (replay: SOAK_SEED=%d): %s", seed, seed, defect)
 	}
+	if berr != nil {
+		t.Errorf("seed %d: %v", seed, berr)
+	}
+	if idle > idleCPU {
+		t.Errorf("seed %d: with nothing to send, the soak's processes used %.0f%% of a core (at most %.0f%%): a loop?", seed, 100*idle, 100*idleCPU)
+	}
+	if limit := r.heapBound(); heap > limit {
+		t.Errorf("seed %d: live heap %d MB at rest, over the bound %d MB", seed, heap>>20, limit>>20)
+	}
+}
+
+// idleCPU bounds the CPU the whole cluster (three relay nodes, NATS, two
+// mirrors, devtools and every peer, all in this process) may use with
+// nothing to send, as a share of one core: heartbeats and gossip only.
+const idleCPU = 0.25
+
+// restFor is how long the soak watches everything at rest at the end.
+const restFor = 5 * time.Second
+
+// rest waits restFor with nothing sent and returns the CPU used meanwhile
+// (share of one core) and the live heap after a collection.
+func (r *runner) rest(smp *sampler) (cpu float64, heap int64) {
+	smp.mark("rest")
+	from := time.Since(smp.start)
+	time.Sleep(restFor) // the measured idle time, not a synchronisation
+	cpu = smp.cpuBetween("soak", from, time.Since(smp.start))
+	runtime.GC()
+	smp.take()
+	return cpu, smp.last().Heap
+}
+
+// heapBound is the live heap the soak may hold at rest: a base for the
+// cluster and its peers, plus what the memory stores of every peer and
+// mirror keep for each message (each is kept by its author, each other
+// member, both mirrors and, wrapped, devtools).
+func (r *runner) heapBound() int64 {
+	r.l.mu.Lock()
+	n := int64(len(r.l.acked))
+	r.l.mu.Unlock()
+	return 128<<20 + n*perMessage
+}
+
+// perMessage is the heap allowed per acknowledged message at rest (one
+// run held 30 MB of live heap with 473).
+const perMessage = 32 << 10
+
+// restReport is the report's lines on what the soak saw at rest.
+func restReport(books int, berr error, idle float64, heap int64) string {
+	verdict := fmt.Sprintf("all %d verified", books)
+	if berr != nil {
+		verdict = berr.Error()
+	}
+	return fmt.Sprintf("\nAt rest: devtools' books: %s; CPU of the whole cluster with nothing to send %.1f%% of one core (bound %.0f%%); live heap %d MB.\n\nMemory and CPU over time: soak.svg\n",
+		verdict, 100*idle, 100*idleCPU, heap>>20)
 }
 
 // slowAfter is the delivery time over which the report lists a delivery.
@@ -104,13 +167,18 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 	var slow []string              // the deliveries of upLat over slowAfter
 	unmeasured := 0
 	viaMirror := 0      // deliveries while the sender was closed
+	withJoin := 0       // deliveries to a joiner of messages from before its join
 	var unseen []string // deliveries with no event
 	for _, s := range l.acked {
-		for _, m := range r.plan.Members[s.Task] {
+		for _, m := range l.membersLocked(r.plan.Members[s.Task], s.Task) {
 			if m == s.Peer {
 				continue
 			}
 			want++
+			if j, ok := l.joined[[2]int{m, s.Task}]; ok && s.Ack.Before(j) {
+				withJoin++ // not a delivery time: it came with the join
+				continue
+			}
 			if at, ok := r.w.seen.at(l.taskIDs[s.Task], s.ID, m); ok {
 				lat = append(lat, max(0, at.Sub(s.Ack)))
 				if !l.upBetweenLocked(s.Peer, at, at.Add(time.Nanosecond)) {
@@ -154,6 +222,7 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 	fmt.Fprintf(&b, "| deliveries due (message × other member) | %d |\n| deliveries in the final timelines | %d |\n", want, delivered)
 	fmt.Fprintf(&b, "| deliveries timed by an event | %d (%d came with no event: stored while the receiver closed, or in one of %d catch-up events) |\n", len(lat), unmeasured, r.w.seen.bulkCount())
 	fmt.Fprintf(&b, "| deliveries while their sender was closed (from a mirror) | %d |\n", viaMirror)
+	fmt.Fprintf(&b, "| deliveries to a joiner of what was sent before it joined | %d |\n", withJoin)
 	fmt.Fprintf(&b, "| latency ack → event, p50 / p99 / max | %s |\n", quantiles(lat))
 	fmt.Fprintf(&b, "| the same while both ends stayed open and online (%d) | %s |\n", len(upLat), quantiles(upLat))
 	fmt.Fprintf(&b, "| time to converge once all was back | %v |\n\n", settled.Round(time.Millisecond))
@@ -196,10 +265,14 @@ func quantiles(ds []time.Duration) string {
 	return q(ds[len(ds)/2]) + " / " + q(ds[len(ds)*99/100]) + " / " + q(ds[len(ds)-1])
 }
 
-// writeReport writes artifacts/soak.md at the repository's root.
-func writeReport(text string) error {
+// writeReport writes artifacts/soak.md and its plot soak.svg at the
+// repository's root.
+func writeReport(text, svg string) error {
 	dir := filepath.Join("..", "..", "artifacts")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "soak.svg"), []byte(svg), 0o644); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "soak.md"), []byte(text), 0o644)
@@ -231,6 +304,7 @@ func TestPlanReplays(t *testing.T) {
 				}
 			}
 		}
+		checkMoves(t, seed, a)
 		down := map[string]bool{}
 		closed := 0
 		for _, act := range a.Actions {
@@ -265,6 +339,34 @@ func TestPlanReplays(t *testing.T) {
 	}
 }
 
+// checkMoves checks that a plan has a join and a leave by peers never
+// closed, and that the joiner writes to its task only after the join and
+// the leaver only before its leave.
+func checkMoves(t *testing.T, seed int64, a plan) {
+	t.Helper()
+	moves := map[string]action{}
+	for _, act := range a.Actions {
+		if act.Kind == actJoin || act.Kind == actLeave {
+			moves[act.Kind] = act
+		}
+	}
+	join, leave := moves[actJoin], moves[actLeave]
+	if join.Kind == "" || leave.Kind == "" || join.Peer == leave.Peer {
+		t.Fatalf("seed %d: moves %v", seed, moves)
+	}
+	for _, act := range a.Actions {
+		switch {
+		case act.Kind == actClosePeer && (act.Peer == join.Peer || act.Peer == leave.Peer):
+			t.Fatalf("seed %d: %v closes a moving peer", seed, act)
+		case !slices.Contains([]string{actTrickle, actBurst, actReply, actEdit, actClosePeer}, act.Kind):
+		case act.Peer == join.Peer && act.Task == join.Task && act.At < join.At+joinGrace:
+			t.Fatalf("seed %d: %v at %v before its join at %v", seed, act, act.At, join.At)
+		case act.Peer == leave.Peer && act.Task == leave.Task && act.At >= leave.At:
+			t.Fatalf("seed %d: %v at %v after its leave at %v", seed, act, act.At, leave.At)
+		}
+	}
+}
+
 // failure names the failure an action starts or ends (up: it ends).
 func failure(kind string) (name string, up bool) {
 	switch kind {
@@ -274,6 +376,10 @@ func failure(kind string) (name string, up bool) {
 		return "relay", kind == actRestartRelay
 	case actKillMirror, actStartMirror:
 		return "mirror", kind == actStartMirror
+	case actCutLink, actRestoreLink:
+		return "link", kind == actRestoreLink
+	case actBusy, actIdle:
+		return "cpu", kind == actIdle
 	}
 	return "", false
 }

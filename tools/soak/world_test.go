@@ -35,10 +35,12 @@ func (kept) Close() error { return nil }
 // A world is the cluster, the mirrors and the peers of one run.
 // Its slices are fixed once started; what they hold has locks of its own.
 type world struct {
-	nodes   []*clustertest.Node // killed and restarted by the schedule's goroutine only
-	mirrors []*mirrorProc
-	peers   []*peer
-	seen    *sightings
+	nodes    []*clustertest.Node // killed and restarted by the schedule's goroutine only
+	mirrors  []*mirrorProc
+	peers    []*peer
+	seen     *sightings
+	devtools *devtoolsProc
+	burn     *burner
 }
 
 // A mirrorProc is a mirror that can be killed and started again on its
@@ -57,6 +59,7 @@ type mirrorProc struct {
 type peer struct {
 	i    int    // immutable: its index in world.peers
 	name string // immutable: the profile's name
+	link *link  // immutable: its way to the relay nodes
 	// start opens the peer's client; its events go to events.
 	start func(events func(self identity.ID, ev app.Event)) (client, error) // immutable
 
@@ -118,16 +121,28 @@ func nativeStart(name string, st store.Store, cfg app.Config) func(func(identity
 func startWorld(t *testing.T, n int, seen *sightings, page bool) *world {
 	lim := relay.DefaultLimits()
 	lim.MaxConnsPerIP = lim.MaxConns
-	w := &world{seen: seen}
+	w := &world{seen: seen, devtools: startDevtools(t), burn: newBurner(t)}
+	// Each peer's link has its own port to each node, which the nodes
+	// answer to (a client signs the host it dials).
+	links := make([]*link, n)
+	var hosts []relay.Host
+	for i := range links {
+		links[i] = newLink(t, relays)
+		hosts = append(hosts, links[i].hosts()...)
+	}
 	var ids []identity.ID
 	for i := range mirrors {
 		ids = append(ids, identity.New(mirrorSeed(i)).ID())
 	}
 	var wrap clustertest.Wrap
 	if page {
-		wrap = servePage(staticDir(), ids)
+		wrap = servePage(staticDir(), ids, w.devtools.peerURL)
 	}
-	w.nodes = clustertest.StartServing(t, relays, quiet, lim, cluster.Config{Every: 200 * time.Millisecond}, wrap)
+	w.nodes = clustertest.StartServing(t, relays, quiet, lim, cluster.Config{Every: 200 * time.Millisecond}, wrap, relay.WithHosts(hosts...))
+	var urls []string
+	for _, node := range w.nodes {
+		urls = append(urls, node.URL)
+	}
 	for i := range mirrors {
 		m := &mirrorProc{seed: mirrorSeed(i), st: kept{store.NewMemory()}, node: i % relays}
 		if err := m.start(w.nodes); err != nil {
@@ -140,13 +155,14 @@ func startWorld(t *testing.T, n int, seen *sightings, page bool) *world {
 		t.Cleanup(m.kill)
 	}
 	for i := range n {
+		via := links[i].to(urls)
 		home := i % relays
-		cfg := app.Config{Relay: w.nodes[home].URL, Mirrors: ids, Logger: quiet}
+		cfg := app.Config{Relay: via[home], Mirrors: ids, Devtools: w.devtools.peerURL, Logger: quiet}
 		for k := 1; k < relays; k++ {
-			cfg.Relays = append(cfg.Relays, w.nodes[(home+k)%relays].URL)
+			cfg.Relays = append(cfg.Relays, via[(home+k)%relays])
 		}
 		name := fmt.Sprintf("peer%02d", i)
-		p := &peer{i: i, name: name, start: nativeStart(name, kept{store.NewMemory()}, cfg)}
+		p := &peer{i: i, name: name, link: links[i], start: nativeStart(name, kept{store.NewMemory()}, cfg)}
 		if err := p.open(seen); err != nil {
 			t.Fatal(err)
 		}

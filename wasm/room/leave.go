@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -151,6 +152,12 @@ func taskOfName(name string) (TaskID, bool) {
 // records. It returns the bytes freed. The task's subtasks stay (shown
 // without their parent).
 func (m *Messenger) Forget(ctx context.Context, id TaskID) (int64, error) {
+	return m.forget(ctx, id, nil)
+}
+
+// forget is Forget, which tells the mirrors to release every book of the
+// task this profile wrote but those whose names keep lists.
+func (m *Messenger) forget(ctx context.Context, id TaskID, keep func(name string) bool) (int64, error) {
 	t := m.task(id)
 	if t == nil {
 		return 0, fmt.Errorf("%w %s", ErrUnknownTask, id)
@@ -162,14 +169,14 @@ func (m *Messenger) Forget(ctx context.Context, id TaskID) (int64, error) {
 		return 0, err
 	}
 	var keys, own []identity.ID
-	writable := make(map[identity.ID]bool)
+	release := make(map[identity.ID]bool) // this profile's, not kept
 	for _, bi := range infos {
-		writable[bi.Key] = bi.Writable
+		release[bi.Key] = bi.Writable && (keep == nil || !keep(bi.Name))
 	}
 	for key, tid := range m.bookTasks(infos) {
 		if tid == id {
 			keys = append(keys, key)
-			if writable[key] {
+			if release[key] {
 				own = append(own, key)
 			}
 		}
@@ -201,14 +208,71 @@ func (m *Messenger) Leave(ctx context.Context, id TaskID) (int64, error) {
 	if t == nil {
 		return 0, fmt.Errorf("%w %s", ErrUnknownTask, id)
 	}
-	msg, err := m.write(ctx, t, TypeLeave, map[string]any{}, nil)
+	mid, err := m.leaveMessage(ctx, t)
 	if err != nil {
 		return 0, err
 	}
 	wait, cancel := context.WithTimeout(ctx, LeaveWait)
-	m.waitDelivered(wait, t, msg.Head.Mid)
+	m.waitDelivered(wait, t, mid)
 	cancel()
-	return m.Forget(ctx, id)
+	mirrorOnly, missing := m.undelivered(t, mid)
+	if len(missing) > 0 {
+		return 0, fmt.Errorf("%w: %d of them (%s…) and no mirror for them: stay online until they have it, or delete your copy instead",
+			ErrLeaveUndelivered, len(missing), missing[0].String()[:8])
+	}
+	// The books to members that hold the leave only at a mirror stay there
+	// until they fetch them: the members that were offline get the last
+	// messages this profile wrote from there (it deletes its own copy).
+	return m.forget(ctx, id, func(name string) bool {
+		return slices.ContainsFunc(mirrorOnly, func(r identity.ID) bool {
+			return strings.HasPrefix(name, pairName(m.self, r, id))
+		})
+	})
+}
+
+// ErrLeaveUndelivered is Leave's error when, after LeaveWait, some member
+// holds neither the leave message nor a mirror for it: deleting the copy
+// then would lose the messages it has not got. The task stays (the leave
+// message is sent); leave again once online, or forget the task to
+// delete it all the same.
+var ErrLeaveUndelivered = errors.New("room: leave: your last messages have not reached every member yet")
+
+// leaveMessage writes this profile's leave message to t, once: a leave
+// tried again waits for the same message.
+func (m *Messenger) leaveMessage(ctx context.Context, t *task) (uint64, error) {
+	t.wmu.Lock()
+	mid := t.leaveMid
+	t.wmu.Unlock()
+	if mid != 0 {
+		return mid, nil
+	}
+	msg, err := m.write(ctx, t, TypeLeave, map[string]any{}, nil)
+	if err != nil {
+		return 0, err
+	}
+	t.wmu.Lock()
+	t.leaveMid = msg.Head.Mid
+	t.wmu.Unlock()
+	return msg.Head.Mid, nil
+}
+
+// undelivered lists the members of t (but those that left) that do not
+// hold this profile's message mid: those a mirror holds it for, and those
+// it does not reach at all.
+func (m *Messenger) undelivered(t *task, mid uint64) (mirrorOnly, missing []identity.ID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, mb := range t.members {
+		if t.left[id] || mb.received >= mid {
+			continue
+		}
+		if mirrored, _ := mb.vouchedLocked(); mirrored >= mid {
+			mirrorOnly = append(mirrorOnly, id)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	return mirrorOnly, missing
 }
 
 // waitDelivered waits until every member of t holds this profile's
@@ -235,15 +299,8 @@ func (m *Messenger) waitDelivered(ctx context.Context, t *task, mid uint64) {
 // delivered reports whether every member of t (but those that left) holds
 // this profile's message mid, or a mirror holds it for them.
 func (m *Messenger) delivered(t *task, mid uint64) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for id, mb := range t.members {
-		mirrored, _ := mb.vouchedLocked()
-		if !t.left[id] && mb.received < mid && mirrored < mid {
-			return false
-		}
-	}
-	return true
+	_, missing := m.undelivered(t, mid)
+	return len(missing) == 0
 }
 
 // onLeave takes a member's leave message: the member is shown as left.

@@ -3,9 +3,12 @@
 package room
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/task-messenger/task-messenger/relay/mirror"
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -61,4 +64,58 @@ func bookBytes(t *testing.T, b *journal.Book) int64 {
 		n += int64(len(p))
 	}
 	return n
+}
+
+// TestLeaveKeepsPinsForOfflineMembers: Ana's last message and her leave
+// reach Bob, offline, only through the mirror; Ana's leave deletes her
+// copy but leaves her book to Bob on the mirror, so Bob, back, has both.
+// (The soak found it: a leave released every book from the mirrors once
+// a mirror vouched, and a member that was offline lost the leaver's last
+// messages.)
+func TestLeaveKeepsPinsForOfflineMembers(t *testing.T) {
+	url := startRelay(t)
+	mir := startMirror(t, url, mirror.Config{})
+	bob, ana, task := mirrorPair(t, url, []identity.ID{mir.ID()}, "Parting", nil)
+	toBob := ana.db.BookKey(pairName(ana.ID(), bob.ID(), task.ID))
+	n := len(converged(t, task.ID, 3, bob, ana))
+	bob.stop()
+	ana.send(task.ID, "last words", nil)
+	if _, err := ana.Leave(testCtx(t), task.ID); err != nil {
+		t.Fatal(err)
+	}
+	if mir.Held(toBob) == 0 {
+		t.Fatal("the mirror released Ana's book to Bob, who has not read it")
+	}
+	bob.start()
+	eventually(t, "Bob has Ana's last words and her leave", func() bool {
+		ls := bob.lines(task.ID)
+		return len(ls) == n+2 && strings.Contains(ls[n], "last words") && strings.Contains(ls[n+1], " leave ")
+	}, state(task.ID, bob))
+}
+
+// TestLeaveUndelivered: with Bob offline and no mirror, Ana's leave
+// fails with ErrLeaveUndelivered and keeps the task; once Bob is back,
+// leaving again (the same leave message) deletes it.
+func TestLeaveUndelivered(t *testing.T) {
+	url := startRelay(t)
+	bob, ana, task := mirrorPair(t, url, nil, "Not yet", nil)
+	n := len(converged(t, task.ID, 3, bob, ana))
+	bob.stop()
+	ana.send(task.ID, "last words", nil)
+	ctx, cancel := context.WithTimeout(testCtx(t), LeaveWait+30*time.Second)
+	defer cancel()
+	if _, err := ana.Leave(ctx, task.ID); !errors.Is(err, ErrLeaveUndelivered) {
+		t.Fatalf("leave with Bob offline and no mirror: %v, want ErrLeaveUndelivered", err)
+	}
+	if ts := ana.Tasks(); len(ts) != 1 {
+		t.Fatalf("Ana's tasks after a leave that failed: %+v", ts)
+	}
+	bob.start()
+	if _, err := ana.Leave(testCtx(t), task.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Bob has Ana's last words and one leave", func() bool {
+		ls := bob.lines(task.ID)
+		return len(ls) == n+2 && strings.Contains(ls[n], "last words") && strings.Contains(ls[n+1], " leave ")
+	}, state(task.ID, bob))
 }

@@ -203,6 +203,7 @@ type task struct {
 	edits      map[Ref]*edited                          // messages edited or deleted (edits.go)
 	left       map[identity.ID]bool                     // members who left (leave.go); nil: none
 	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
+	leaveMid   uint64                                   // guarded by wmu: the mid of this profile's leave message, 0 before it (leave.go)
 	// lazy: known from the tasks book at open, its books not opened yet;
 	// ready: its books are open (lazy.go).
 	lazy, ready bool

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -24,29 +25,30 @@ import (
 
 // A Node is one relay node of the cluster.
 type Node struct {
-	URL  string           // its websocket URL; the same after a Restart
-	Srv  *relay.Server    // the running incarnation's; Restart replaces it
-	Node *cluster.Node    // the running incarnation's; Restart replaces it
-	Kill func()           // as a crash: no word to the others; idempotent
-	opts natsnode.Options // immutable: its NATS server's name, cluster address and routes
-	addr string           // immutable: the relay's host:port
-	log  *slog.Logger     // immutable
-	lim  relay.Limits     // immutable
-	cfg  cluster.Config   // immutable; URL set
-	i    int              // immutable: its index
-	wrap Wrap             // immutable: nil for the relay alone
-	all  []string         // immutable: every node's URL, for WithPageHosts
+	URL       string           // its websocket URL; the same after a Restart
+	Srv       *relay.Server    // the running incarnation's; Restart replaces it
+	Node      *cluster.Node    // the running incarnation's; Restart replaces it
+	Kill      func()           // as a crash: no word to the others; idempotent
+	opts      natsnode.Options // immutable: its NATS server's name, cluster address and routes
+	addr      string           // immutable: the relay's host:port
+	log       *slog.Logger     // immutable
+	lim       relay.Limits     // immutable
+	relayOpts []relay.Option   // immutable
+	cfg       cluster.Config   // immutable; URL set
+	i         int              // immutable: its index
+	wrap      Wrap             // immutable: nil for the relay alone
+	all       []string         // immutable: every node's URL, for WithPageHosts
 
 	mu   sync.Mutex // guards the running incarnation below
 	stop func()     // closes the running incarnation; nil once killed
 }
 
-// Start runs k nodes with limits lim, joined with cfg (its URL is each
-// node's own), and waits until each sees all k. They stop when the test
-// ends.
-func Start(t testing.TB, k int, log *slog.Logger, lim relay.Limits, cfg cluster.Config) []*Node {
+// Start runs k nodes with limits lim and the relay's options opts,
+// joined with cfg (its URL is each node's own), and waits until each sees
+// all k. They stop when the test ends.
+func Start(t testing.TB, k int, log *slog.Logger, lim relay.Limits, cfg cluster.Config, opts ...relay.Option) []*Node {
 	t.Helper()
-	return StartServing(t, k, log, lim, cfg, nil)
+	return StartServing(t, k, log, lim, cfg, nil, opts...)
 }
 
 // A Wrap gives node i's HTTP handler around its relay's: to serve the
@@ -56,7 +58,7 @@ type Wrap func(i int, urls []string, relay http.Handler) http.Handler
 // StartServing is Start with each node's handler made by wrap (nil: the
 // relay's alone); the relays then let the pages of every node open them
 // (relay.WithPageHosts), as a cluster serving its page does.
-func StartServing(t testing.TB, k int, log *slog.Logger, lim relay.Limits, cfg cluster.Config, wrap Wrap) []*Node {
+func StartServing(t testing.TB, k int, log *slog.Logger, lim relay.Limits, cfg cluster.Config, wrap Wrap, opts ...relay.Option) []*Node {
 	t.Helper()
 	addrs, routes := make([]string, k), make([]string, k)
 	for i := range addrs {
@@ -67,7 +69,7 @@ func StartServing(t testing.TB, k int, log *slog.Logger, lim relay.Limits, cfg c
 	urls := make([]string, k)
 	for i := range nodes {
 		nodes[i] = &Node{opts: natsnode.Options{Name: fmt.Sprintf("n%d", i), Cluster: addrs[i], Routes: routes},
-			addr: relaytest.FreeAddr(t), log: log, lim: lim, cfg: cfg, i: i, wrap: wrap, all: urls}
+			addr: relaytest.FreeAddr(t), log: log, lim: lim, cfg: cfg, relayOpts: opts, i: i, wrap: wrap, all: urls}
 		urls[i] = "ws://" + nodes[i].addr
 	}
 	for i, n := range nodes {
@@ -116,9 +118,9 @@ func (n *Node) start() error {
 		nn.Close()
 		return err
 	}
-	var opts []relay.Option
+	opts := n.relayOpts
 	if n.wrap != nil {
-		opts = append(opts, relay.WithPageHosts(n.pageHosts))
+		opts = append(slices.Clone(opts), relay.WithPageHosts(n.pageHosts))
 	}
 	srv := relay.NewServer(n.log, n.lim, opts...)
 	h := srv.Handler()

@@ -215,6 +215,9 @@ func (m *Messenger) Leave(ctx context.Context, id TaskID) (int64, error) {
 	wait, cancel := context.WithTimeout(ctx, LeaveWait)
 	m.waitDelivered(wait, t, mid)
 	cancel()
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	mirrorOnly, missing := m.undelivered(t, mid)
 	if len(missing) > 0 {
 		return 0, fmt.Errorf("%w: %d of them (%s…) and no mirror for them: stay online until they have it, or delete your copy instead",
@@ -256,14 +259,15 @@ func (m *Messenger) leaveMessage(ctx context.Context, t *task) (uint64, error) {
 	return msg.Head.Mid, nil
 }
 
-// undelivered lists the members of t (but those that left) that do not
-// hold this profile's message mid: those a mirror holds it for, and those
-// it does not reach at all.
+// undelivered lists the members of t that do not hold this profile's
+// message mid: those a mirror holds it for, and those it does not reach
+// at all. Members that left, and those never paired (no book to them to
+// lose), are not listed.
 func (m *Messenger) undelivered(t *task, mid uint64) (mirrorOnly, missing []identity.ID) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for id, mb := range t.members {
-		if t.left[id] || mb.received >= mid {
+		if t.left[id] || mb.out == nil || mb.received >= mid {
 			continue
 		}
 		if mirrored, _ := mb.vouchedLocked(); mirrored >= mid {
@@ -296,8 +300,9 @@ func (m *Messenger) waitDelivered(ctx context.Context, t *task, mid uint64) {
 	}
 }
 
-// delivered reports whether every member of t (but those that left) holds
-// this profile's message mid, or a mirror holds it for them.
+// delivered reports whether every member of t (but those that left or
+// never paired) holds this profile's message mid, or a mirror holds it
+// for them.
 func (m *Messenger) delivered(t *task, mid uint64) bool {
 	_, missing := m.undelivered(t, mid)
 	return len(missing) == 0

@@ -191,10 +191,12 @@ func makePlan(seed int64, share []int, webFrom, maxClosed int, run time.Duration
 			}
 			a.Kind, a.N = actClosePeer, 4+rng.IntN(12)
 			a.Cut = 1 + rng.IntN(a.N-1)
-			if k := pageToClose(a.Token, webFrom, peers, pageCloses); webFrom < peers && a.Token&2 != 0 && closedUntil[k] <= at {
-				ts := tasksOf(k)
+			if k := pageToClose(a.Token, webFrom, peers, pageCloses); webFrom < peers && (a.Peer >= webFrom || a.Token&2 != 0) && closedUntil[k] <= at {
+				ts := tasksOf(k) // half the closes, and those drawn for a page, close the page pageToClose picks
 				a.Peer, a.Task = k, ts[int((a.Token>>16)%uint64(len(ts)))]
-				a.Crash = pageCloses%2 == 0
+			}
+			if a.Peer >= webFrom {
+				a.Crash = pageCloses%2 == 0 // every other close of a page a renderer crash, the first one too
 				pageCloses++
 			}
 			closedUntil[a.Peer] = back

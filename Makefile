@@ -93,16 +93,25 @@ bench: chromium $(WASMEXEC) $(HYPERCORE)
 	    -exec=$(WASMEXEC) ./wasm/journal/ ./wasm/store/idb/ ./wasm/search/ | sed 's|^pkg: .*/|pkg: browser-|' ; } 2>&1 \
 		| grep -v IPAddressSpace | $(GO) run ./tools/benchtable | tee $(ARTIFACTS)/bench.md
 
-## soak-short: one minute of the native soak (in make test; make soak runs it longer)
-soak-short:
-	SOAK_MINUTES=1 $(GO) test -count=1 -timeout 10m -run TestSoak ./tools/soak/
+## the module and its compressed copies, remade by make wasm when a Go file changed
+$(WASM).gz: $(shell git ls-files '*.go' 2>/dev/null) go.mod go.sum
+	$(MAKE) wasm
 
-## soak: the native soak (tools/soak): three relay nodes, two mirrors and native
-## peers under a seeded schedule of messages and failures for SOAK_MINUTES
-## (default 10); SOAK_SEED=… replays a schedule; writes artifacts/soak.md
+## soak-short: one minute of the soak (in make test; make soak runs it longer);
+## SOAK_WEB=0 leaves its browser peers out (and the network namespace)
+soak-short: $(WASM).gz chromium
+	$(GO) test -c -o $(BIN)/soak.test ./tools/soak/
+	cd tools/soak && SOAK_MINUTES=1 $(SOAKRUN) -test.count=1 -test.timeout 10m -test.run 'TestSoak$$|TestTabClient'
+
+## soak: the soak (tools/soak): three relay nodes, two mirrors, native peers and
+## browser peers (four profiles in headless Chromium, WebRTC on, inside a private
+## network namespace) under a seeded schedule of messages and failures for
+## SOAK_MINUTES (default 10); SOAK_SEED=… replays a schedule; writes artifacts/soak.md
 SOAK_MINUTES ?= 10
-soak:
-	SOAK_MINUTES=$(SOAK_MINUTES) $(if $(SOAK_SEED),SOAK_SEED=$(SOAK_SEED)) $(GO) test -count=1 -timeout 0 -run TestSoak -v ./tools/soak/
+SOAKRUN = $(if $(filter 0,$(SOAK_WEB)),,../rtc-netns.sh) $(BIN)/soak.test
+soak: $(WASM).gz chromium
+	$(GO) test -c -o $(BIN)/soak.test ./tools/soak/
+	cd tools/soak && SOAK_MINUTES=$(SOAK_MINUTES) $(if $(SOAK_SEED),SOAK_SEED=$(SOAK_SEED)) $(SOAKRUN) -test.count=1 -test.timeout 0 -test.run 'TestSoak$$' -test.v
 
 ## run: build, start devtools, the relay serving the page and a mirror, print the URLs
 run: build

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/task-messenger/task-messenger/internal/chromium"
 )
 
 // TestHarness checks the harness itself: Chromium's command line, the
@@ -23,7 +25,7 @@ func TestHarness(t *testing.T) {
 		}
 	}
 	slices.Sort(flags)
-	want := slices.Sorted(slices.Values(chromiumFlags))
+	want := slices.Sorted(slices.Values(chromium.Flags))
 	if !slices.Equal(flags, want) {
 		t.Errorf("Chromium's flags: %q, want exactly %q (plus --user-data-dir and --remote-debugging-pipe)", flags, want)
 	}

@@ -30,27 +30,10 @@ import (
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
+	"github.com/task-messenger/task-messenger/internal/chromium"
 	"github.com/task-messenger/task-messenger/relay"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 )
-
-// chromiumPath is Debian's Chromium. The tests never download a browser.
-const chromiumPath = "/usr/bin/chromium"
-
-// chromiumFlags are the only flags the tests give Chromium. chromedp adds
-// the fresh --user-data-dir it makes (os.MkdirTemp, removed when the
-// browser stops), --remote-debugging-pipe (DevTools over a pipe: no port
-// at all) and the first page, about:blank.
-var chromiumFlags = []string{
-	"headless",
-	"no-sandbox",
-	"disable-gpu",
-	"disable-quic",
-	"no-first-run",
-	"disable-background-networking",
-	"disable-component-update",
-	"disable-sync",
-}
 
 const (
 	// evalTimeout bounds one script, one navigation or one poll.
@@ -417,24 +400,16 @@ type browser struct {
 	tabs int
 }
 
-// newBrowser starts Chromium with chromiumFlags and extraFlags ("name" or
+// newBrowser starts Chromium with chromium.Flags and extraFlags ("name" or
 // "name=value"); it stops (and its profile directory is removed) when the
 // test ends.
 func newBrowser(tb testing.TB, extraFlags ...string) *browser {
 	tb.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		tb.Fatalf("e2e: no Chromium at %s (%v): run `apt-get update && apt-get install -y chromium` "+
-			"(the Makefile installs it); the tests never download a browser", chromiumPath, err)
+	opts, err := chromium.Options(extraFlags...)
+	if err != nil {
+		tb.Fatalf("e2e: %v", err)
 	}
 	b := &browser{out: new(lockedBuffer)}
-	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(chromiumPath)}
-	for _, f := range append(slices.Clone(chromiumFlags), extraFlags...) {
-		if name, value, ok := strings.Cut(f, "="); ok {
-			opts = append(opts, chromedp.Flag(name, value))
-		} else {
-			opts = append(opts, chromedp.Flag(f, true))
-		}
-	}
 	opts = append(opts,
 		chromedp.CombinedOutput(b.out),
 		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
@@ -471,7 +446,7 @@ func newBrowser(tb testing.TB, extraFlags ...string) *browser {
 		}
 	})
 	if err := chromedp.Do(ctx); err != nil {
-		tb.Fatalf("e2e: starting %s: %v\n%s", chromiumPath, err, b.out.String())
+		tb.Fatalf("e2e: starting %s: %v\n%s", chromium.Path, err, b.out.String())
 	}
 	return b
 }

@@ -206,9 +206,11 @@ func BenchmarkHandOver(b *testing.B) {
 			// The follower notes when the profile's Web Lock leaves the
 			// writer and comes to it, when it is the writer, and when it
 			// is online.
-			follower.run(script(`window.becameWriter = 0; window.lockAt = 0; window.onlineAt = 0
+			// A 'peer' hook hears the state as it is when registered:
+			// only what comes once armed (as the writer is frozen) counts.
+			follower.run(script(`window.becameWriter = 0; window.lockAt = 0; window.onlineAt = 0; window.armed = false
 window.tmApp.on('tab', (ev) => { if (ev.state === 'writer' && !window.becameWriter) window.becameWriter = Date.now() })
-window.tmApp.on('peer', (ev) => { if (ev.peer === window.tmApp.id && ev.state === 'online' && !window.onlineAt) window.onlineAt = Date.now() })
+window.tmApp.on('peer', (ev) => { if (window.armed && ev.peer === window.tmApp.id && ev.state === 'online' && !window.onlineAt) window.onlineAt = Date.now() })
 const held = async () => (await navigator.locks.query()).held.find((l) => l.name === {{lock}})
 const old = (await held()).clientId
 ;(async () => {
@@ -220,7 +222,8 @@ const old = (await held()).clientId
 })()
 return true`, map[string]any{"lock": "taskmessenger:writer:handover-bob"}), nil)
 			writer.freeze(true)
-			follower.run(script(`window.pending = window.tmApp.send({{task}}, {{text}}).then(() => ({ at: Date.now() }), (e) => ({ err: e.message }))
+			follower.run(script(`window.armed = true
+window.pending = window.tmApp.send({{task}}, {{text}}).then(() => ({ at: Date.now() }), (e) => ({ err: e.message }))
 return true`, map[string]any{"task": task, "text": text}), nil)
 			crashAt := float64(time.Now().UnixMicro()) / 1000
 			writer.crash()

@@ -181,3 +181,19 @@ func TestFrozenWriterTab(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowerTabSaysOnline: the second tab of a profile (a follower,
+// with no relay connection of its own) says the profile is online, as its
+// writer is. The app told it so once, as it opened: an event the page's
+// hook, registered just after, missed (found by the soak: the follower's
+// app.on('peer') never heard its own state).
+func TestFollowerTabSaysOnline(t *testing.T) {
+	b := newBrowser(t)
+	first := openMessenger(t, b, "follower-online", "")
+	first.poll(`document.getElementById('me-state').textContent === 'online'`)
+	second := openMessenger(t, b, "follower-online", "")
+	if r := second.role(); r != "follower" {
+		t.Fatalf("the second tab is the profile's %s, want follower", r)
+	}
+	second.poll(`document.getElementById('me-state').textContent === 'online'`)
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/task-messenger/task-messenger/internal/chromium"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
 	"github.com/task-messenger/task-messenger/wasm/port"
@@ -15,11 +16,7 @@ import (
 // rtcFlags let Chromium use 127.0.0.1 for WebRTC inside a namespace that
 // has only loopback (see tools/rtc-netns.sh), with a fake microphone whose
 // permission (asked once by the harness) unlocks host candidates.
-var rtcFlags = []string{
-	"allow-loopback-in-peer-connection",
-	"use-fake-ui-for-media-stream",
-	"use-fake-device-for-media-stream",
-}
+var rtcFlags = chromium.RTCFlags
 
 // TestTwoTabsWebRTC: two tabs connect over a WebRTC data channel and
 // replicate a book over it. WebRTC makes Chromium offer every network

@@ -30,6 +30,9 @@ type runner struct {
 	plan      plan         // immutable
 	l         *ledger      // has its own lock
 	count     atomic.Int64 // messages numbered so far
+	webFrom   int          // immutable: the first peer in a browser (len(w.peers) if none)
+	twin      map[int]int  // immutable: a tab → the other tab of its profile (the same device)
+	rtc       bool         // immutable: the tabs have WebRTC on
 }
 
 // makeTasks creates the plan's tasks, each by its first member, and has
@@ -63,6 +66,9 @@ func (r *runner) makeTask(i int, ms []int) error {
 	}
 	r.l.taskIDs[i] = info.ID
 	for _, m := range ms[1:] {
+		if r.plan.Share[m] >= 0 {
+			continue // a member through the peer it shares the tasks of
+		}
 		if err := r.joinTried(m, i); err != nil {
 			return err
 		}
@@ -87,8 +93,9 @@ func (r *runner) waitPaired(within time.Duration) error {
 						paired++
 					}
 				}
-				if err != nil || paired < len(ms)-1 {
-					missing = fmt.Sprintf("peer %d in task %d has %d of %d paired (%v)", m, i, paired, len(ms)-1, err)
+				want := r.devices(ms) - 1
+				if err != nil || paired < want {
+					missing = fmt.Sprintf("peer %d in task %d has %d of %d paired (%v)", m, i, paired, want, err)
 				}
 			}
 		}
@@ -102,12 +109,25 @@ func (r *runner) waitPaired(within time.Duration) error {
 	}
 }
 
+// devices is the number of devices among the peers ms: the tabs of a
+// profile in one browser are one.
+func (r *runner) devices(ms []int) int {
+	n := 0
+	for _, m := range ms {
+		if _, ok := r.twin[m]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
 // execute runs the schedule: each action at its time, messages on
 // goroutines of their own; it returns when every action is done.
 func (r *runner) execute() {
 	start := time.Now()
 	var wg sync.WaitGroup
 	closing := make(map[int]chan struct{}) // a peer's close under way: closed when done
+	opening := make(map[int]chan struct{}) // a page's reopening under way: closed when done
 	for _, a := range r.plan.Actions {
 		if d := time.Until(start.Add(a.At)); d > 0 {
 			time.Sleep(d) // the schedule's clock, not a synchronisation
@@ -117,7 +137,7 @@ func (r *runner) execute() {
 		case actTrickle:
 			wg.Go(func() { r.send(a.Peer, a.Task, nil) })
 		case actBurst:
-			wg.Go(func() { r.burst(a.Peer, a.Task, a.N, -1, nil) })
+			wg.Go(func() { r.burst(a.Peer, a.Task, a.N, -1, false, nil) })
 		case actReply:
 			wg.Go(func() { r.send(a.Peer, a.Task, r.l.pick(a.Task, a.Peer, a.Token, false, r.w.seen)) })
 		case actEdit:
@@ -125,13 +145,29 @@ func (r *runner) execute() {
 		case actClosePeer:
 			done := make(chan struct{})
 			closing[a.Peer] = done
-			wg.Go(func() { r.burst(a.Peer, a.Task, a.N, a.Cut, done) })
+			wait := opening[a.Peer]
+			wg.Go(func() {
+				if wait != nil {
+					<-wait
+				}
+				r.burst(a.Peer, a.Task, a.N, a.Cut, a.Crash, done)
+			})
 		case actOpenPeer:
-			<-closing[a.Peer]
-			if err := r.w.peers[a.Peer].open(r.w.seen); err != nil {
-				r.t.Errorf("seed %d: reopening peer %d: %v", r.seed, a.Peer, err)
+			if a.Peer < r.webFrom {
+				<-closing[a.Peer]
+				r.reopen(a.Peer)
+				break
 			}
-			r.l.opened(a.Peer)
+			// A page loads from its relay node, which may be down
+			// until a later action: it opens on a goroutine.
+			done := make(chan struct{})
+			opening[a.Peer] = done
+			wait := closing[a.Peer]
+			wg.Go(func() {
+				defer close(done)
+				<-wait
+				r.reopen(a.Peer)
+			})
 		case actKillRelay:
 			r.w.nodes[a.Node].Kill()
 		case actRestartRelay:
@@ -159,6 +195,14 @@ func (r *runner) execute() {
 		}
 	}
 	wg.Wait()
+}
+
+// reopen opens the closed peer again.
+func (r *runner) reopen(peer int) {
+	if err := r.w.peers[peer].open(r.w.seen); err != nil {
+		r.t.Errorf("seed %d: reopening peer %d: %v", r.seed, peer, err)
+	}
+	r.l.opened(peer)
 }
 
 // members are task's members now.
@@ -231,21 +275,42 @@ func (r *runner) leave(peer, task int) {
 }
 
 // burst sends n messages back to back; with cut ≥ 0 it closes the peer
-// once cut were called, the rest racing the close, and closes done when
-// the peer is closed.
-func (r *runner) burst(peer, task, n, cut int, done chan struct{}) {
+// (crashes it, with crash) once cut were called, the rest racing the
+// close, and closes done when the peer is closed.
+func (r *runner) burst(peer, task, n, cut int, crash bool, done chan struct{}) {
 	var wg sync.WaitGroup
 	for i := range n {
 		if i == cut {
 			r.l.closed(peer)
 			wg.Go(func() {
-				r.w.peers[peer].close()
-				close(done)
+				defer close(done)
+				r.closePeer(peer, crash)
 			})
 		}
 		r.send(peer, task, nil)
 	}
 	wg.Wait()
+}
+
+// closePeer closes the peer, or crashes it with crash if it can crash
+// (a tab's renderer), and counts what was done to a page.
+func (r *runner) closePeer(peer int, crash bool) {
+	p := r.w.peers[peer]
+	switch {
+	case !crash:
+		p.close()
+		if peer >= r.webFrom {
+			r.l.did("tab-closed", "")
+		}
+	default:
+		crashed, err := p.crash()
+		if err != nil {
+			r.t.Errorf("seed %d: crashing peer %d: %v", r.seed, peer, err)
+		}
+		if crashed {
+			r.l.did("renderer-crashed", "")
+		}
+	}
 }
 
 // send sends the next message from peer to task, a reply to reply if

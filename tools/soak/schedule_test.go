@@ -42,6 +42,7 @@ type action struct {
 	Cut   int
 	Node  int // the relay node or the mirror killed or started
 	Token uint64
+	Crash bool // close-peer: crash the peer's process (a tab's renderer) rather than close it
 }
 
 func (a action) String() string {
@@ -51,7 +52,11 @@ func (a action) String() string {
 	case actBurst:
 		return fmt.Sprintf("burst peer %d task %d ×%d", a.Peer, a.Task, a.N)
 	case actClosePeer:
-		return fmt.Sprintf("close-peer %d after %d of a burst of %d to task %d", a.Peer, a.Cut, a.N, a.Task)
+		how := "close-peer"
+		if a.Crash {
+			how = "crash-peer"
+		}
+		return fmt.Sprintf("%s %d after %d of a burst of %d to task %d", how, a.Peer, a.Cut, a.N, a.Task)
 	case actOpenPeer, actCutLink, actRestoreLink:
 		return fmt.Sprintf("%s %d", a.Kind, a.Peer)
 	case actJoin, actLeave:
@@ -68,6 +73,9 @@ func (a action) String() string {
 type plan struct {
 	Members [][]int // of each task at the start, its creator first
 	Actions []action
+	// Share[i] ≥ 0: peer i is a member of the tasks of peer Share[i] and
+	// joins none itself (another tab of its profile, a device linked to it).
+	Share []int
 }
 
 // A move is a peer joining or leaving a task during the run.
@@ -83,14 +91,19 @@ const (
 	mirrors = 2
 )
 
-// makePlan draws the plan of seed for peers peers and a schedule of
-// length run: messages all along, failures in the chaos phase, its first
-// 80 %; every failure ends within it, and at most one of each kind is
-// under way at a time, but for closed peers: at most maxClosed.
-func makePlan(seed int64, peers, maxClosed int, run time.Duration) plan {
+// makePlan draws the plan of seed for len(share) peers (share: Share;
+// from webFrom on, in browsers) and a schedule of length run: messages
+// all along, failures in the chaos phase, its first 80 %; every failure
+// ends within it, and at most one of each kind is under way at a time,
+// but for closed peers: at most maxClosed. Half the closes are of pages,
+// if there are any: every other one a renderer crash, the others clean
+// closes, the first a crash of one of the first two pages (a profile in
+// two tabs). Only natives move between tasks or have links to cut.
+func makePlan(seed int64, share []int, webFrom, maxClosed int, run time.Duration) plan {
 	chaos := chaosPhase(run)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x50a4))
-	var p plan
+	peers := len(share)
+	p := plan{Share: share}
 	p.Members = make([][]int, tasks)
 	for i := range p.Members {
 		p.Members[i] = []int{i % peers}
@@ -103,7 +116,8 @@ func makePlan(seed int64, peers, maxClosed int, run time.Duration) plan {
 			}
 		}
 	}
-	join, leave := pickMoves(rng, peers, p.Members, run, chaos)
+	shareMembers(p.Members, share)
+	join, leave := pickMoves(rng, webFrom, p.Members, run, chaos)
 	if join.Peer >= 0 {
 		p.Actions = append(p.Actions, action{At: join.At, Kind: actJoin, Peer: join.Peer, Task: join.Task})
 	}
@@ -123,6 +137,7 @@ func makePlan(seed int64, peers, maxClosed int, run time.Duration) plan {
 	}
 	var relayBack, mirrorBack, linkBack, busyBack time.Duration // when the failure under way ends
 	closedUntil := make([]time.Duration, peers)                 // when each peer reopens
+	pageCloses := 0                                             // closes of pages drawn so far
 	nClosed := func(at time.Duration) int {
 		n := 0
 		for _, t := range closedUntil {
@@ -146,12 +161,16 @@ func makePlan(seed int64, peers, maxClosed int, run time.Duration) plan {
 		for closedUntil[a.Peer] > at {
 			a.Peer = rng.IntN(peers)
 		}
-		var mine []int
-		for task := range tasks {
-			if in(a.Peer, task, at) {
-				mine = append(mine, task)
+		tasksOf := func(peer int) []int {
+			var mine []int
+			for task := range tasks {
+				if in(peer, task, at) {
+					mine = append(mine, task)
+				}
 			}
+			return mine
 		}
+		mine := tasksOf(a.Peer)
 		if len(mine) == 0 {
 			continue
 		}
@@ -172,6 +191,14 @@ func makePlan(seed int64, peers, maxClosed int, run time.Duration) plan {
 			}
 			a.Kind, a.N = actClosePeer, 4+rng.IntN(12)
 			a.Cut = 1 + rng.IntN(a.N-1)
+			if k := pageToClose(a.Token, webFrom, peers, pageCloses); webFrom < peers && (a.Peer >= webFrom || a.Token&2 != 0) && closedUntil[k] <= at {
+				ts := tasksOf(k) // half the closes, and those drawn for a page, close the page pageToClose picks
+				a.Peer, a.Task = k, ts[int((a.Token>>16)%uint64(len(ts)))]
+			}
+			if a.Peer >= webFrom {
+				a.Crash = pageCloses%2 == 0 // every other close of a page a renderer crash, the first one too
+				pageCloses++
+			}
 			closedUntil[a.Peer] = back
 			p.Actions = append(p.Actions, action{At: back, Kind: actOpenPeer, Peer: a.Peer})
 		case r < 91:
@@ -190,8 +217,8 @@ func makePlan(seed int64, peers, maxClosed int, run time.Duration) plan {
 			p.Actions = append(p.Actions, action{At: back, Kind: actStartMirror, Node: a.Node})
 		case r < 97:
 			back, ok := outage(at)
-			if at < linkBack || !ok {
-				continue
+			if at < linkBack || !ok || a.Peer >= webFrom {
+				continue // a page's link is its browser's own
 			}
 			a.Kind, linkBack = actCutLink, back
 			p.Actions = append(p.Actions, action{At: back, Kind: actRestoreLink, Peer: a.Peer})
@@ -239,4 +266,29 @@ func pickMoves(rng *rand.Rand, peers int, members [][]int, run, chaos time.Durat
 		leave.At = chaos/4 + time.Duration(rng.Int64N(int64(chaos/2)))
 	}
 	return join, leave
+}
+
+// shareMembers makes each peer i with share[i] ≥ 0 a member of exactly
+// the tasks of share[i] (creators never share).
+func shareMembers(members [][]int, share []int) {
+	for i, ms := range members {
+		members[i] = slices.DeleteFunc(ms, func(m int) bool { return share[m] >= 0 })
+	}
+	for m, of := range share {
+		for i, ms := range members {
+			if of >= 0 && slices.Contains(ms, of) {
+				members[i] = append(members[i], m)
+			}
+		}
+	}
+}
+
+// pageToClose picks the page of the n-th close of a page: one of the
+// first two the first time, any after.
+func pageToClose(token uint64, webFrom, peers, n int) int {
+	pages := uint64(max(1, peers-webFrom))
+	if n == 0 {
+		pages = min(pages, 2)
+	}
+	return webFrom + int((token>>8)%pages)
 }

@@ -46,18 +46,31 @@ func TestSoak(t *testing.T) {
 	}
 	smp := startSampler(500 * time.Millisecond)
 	defer smp.close()
-	r := &runner{t: t, seed: seed, maxClosed: maxClosed, plan: makePlan(seed, peers, maxClosed, run), l: newLedger()}
-	r.w = startWorld(t, peers, newSightings())
+	webOn := os.Getenv("SOAK_WEB") != "0"
+	rtc := os.Getenv("E2E_NETNS") != "" // WebRTC in Chromium only inside tools/rtc-netns.sh
+	r := &runner{t: t, seed: seed, maxClosed: maxClosed, plan: makePlan(seed, shares(peers, webOn), peers, maxClosed, run), l: newLedger()}
+	r.w = startWorld(t, peers, newSightings(), webOn)
+	r.webFrom, r.rtc = peers, rtc
+	var wb *web
+	if webOn {
+		wb = startWeb(t, r.w, rtc)
+		r.twin = wb.twins()
+	}
 	if err := r.w.waitOnline(time.Minute); err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
 	if err := r.makeTasks(); err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
-	if err := r.waitPaired(2 * time.Minute); err != nil {
+	if wb != nil {
+		if err := wb.linkDevices(r.w); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+	}
+	if err := r.waitPaired(webTimeout); err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
-	t.Logf("seed %d: %d peers in %d tasks %v; %d actions over %v", seed, peers, tasks, r.plan.Members, len(r.plan.Actions), run)
+	t.Logf("seed %d: %d peers (%d in browsers) in %d tasks %v; %d actions over %v", seed, len(r.w.peers), len(r.w.peers)-peers, tasks, r.plan.Members, len(r.plan.Actions), run)
 	r.l.start = time.Now()
 	smp.mark("schedule")
 	r.execute()
@@ -193,7 +206,13 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 	slices.Sort(lat)
 	slices.Sort(upLat)
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Soak (native)\n\nSOAK_SEED=%d, SOAK_CLOSED=%d, %d peers, %d relay nodes, %d mirrors, %d tasks, members %v\n\n", r.seed, r.maxClosed, len(r.w.peers), relays, mirrors, tasks, r.plan.Members)
+	fmt.Fprintf(&b, "# Soak\n\nSOAK_SEED=%d, SOAK_CLOSED=%d, %d peers, %d relay nodes, %d mirrors, %d tasks, members %v\n\n", r.seed, r.maxClosed, len(r.w.peers), relays, mirrors, tasks, r.plan.Members)
+	if web := len(r.w.peers) - r.webFrom; web > 0 {
+		fmt.Fprintf(&b, "Peers %d–%d are tabs of headless Chromium (WebRTC %v): peers %d and %d one profile in two tabs of one browser, "+
+			"peers %d and %d one profile on two devices (the second linked), the others a profile each; "+
+			"%d tabs closed and %d renderers crashed mid-burst, each reopened; every tab's timeline checked.\n\n",
+			r.webFrom, len(r.w.peers)-1, r.rtc, r.webFrom, r.webFrom+1, r.webFrom+2, r.webFrom+5, l.counts["tab-closed"], l.counts["renderer-crashed"])
+	}
 	outcome := "every acknowledged message at every member, once, in the same order"
 	if defect != "" {
 		outcome = "FAILED: " + defect
@@ -266,11 +285,12 @@ func writeReport(text, svg string) error {
 func TestPlanReplays(t *testing.T) {
 	for seed := range int64(20) {
 		maxClosed := 1 + int(seed%3)
-		a, b := makePlan(seed, 12, maxClosed, time.Minute), makePlan(seed, 12, maxClosed, time.Minute)
+		share := shares(12, seed%2 == 1)
+		a, b := makePlan(seed, share, 12, maxClosed, time.Minute), makePlan(seed, share, 12, maxClosed, time.Minute)
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("seed %d drew two plans", seed)
 		}
-		in := make([]int, 12)
+		in := make([]int, len(share))
 		for _, ms := range a.Members {
 			for _, m := range ms {
 				in[m]++
@@ -278,6 +298,13 @@ func TestPlanReplays(t *testing.T) {
 		}
 		if slices.Contains(in, 0) {
 			t.Fatalf("seed %d: a peer in no task: %v", seed, a.Members)
+		}
+		for m, of := range share {
+			for i, ms := range a.Members {
+				if of >= 0 && slices.Contains(ms, m) != slices.Contains(ms, of) {
+					t.Fatalf("seed %d: peer %d shares the tasks of peer %d, but task %d has %v", seed, m, of, i, ms)
+				}
+			}
 		}
 		checkMoves(t, seed, a)
 		down := map[string]bool{}

@@ -116,9 +116,9 @@ func nativeStart(name string, st store.Store, cfg app.Config) func(func(identity
 	}
 }
 
-// startWorld starts the relay nodes, the mirrors and n peers (all
-// stopped when the test ends).
-func startWorld(t *testing.T, n int, seen *sightings) *world {
+// startWorld starts the relay nodes (serving the page too, with page),
+// the mirrors and n native peers (all stopped when the test ends).
+func startWorld(t *testing.T, n int, seen *sightings, page bool) *world {
 	lim := relay.DefaultLimits()
 	lim.MaxConnsPerIP = lim.MaxConns
 	w := &world{seen: seen, devtools: startDevtools(t), burn: newBurner(t)}
@@ -130,18 +130,27 @@ func startWorld(t *testing.T, n int, seen *sightings) *world {
 		links[i] = newLink(t, relays)
 		hosts = append(hosts, links[i].hosts()...)
 	}
-	w.nodes = clustertest.Start(t, relays, quiet, lim, cluster.Config{Every: 200 * time.Millisecond}, relay.WithHosts(hosts...))
+	var ids []identity.ID
+	for i := range mirrors {
+		ids = append(ids, identity.New(mirrorSeed(i)).ID())
+	}
+	var wrap clustertest.Wrap
+	if page {
+		wrap = servePage(staticDir(), ids, w.devtools.peerURL)
+	}
+	w.nodes = clustertest.StartServing(t, relays, quiet, lim, cluster.Config{Every: 200 * time.Millisecond}, wrap, relay.WithHosts(hosts...))
 	var urls []string
 	for _, node := range w.nodes {
 		urls = append(urls, node.URL)
 	}
-	var ids []identity.ID
 	for i := range mirrors {
-		m := &mirrorProc{seed: identity.Seed{0xa0, byte(i)}, st: kept{store.NewMemory()}, node: i % relays}
+		m := &mirrorProc{seed: mirrorSeed(i), st: kept{store.NewMemory()}, node: i % relays}
 		if err := m.start(w.nodes); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, m.run.ID())
+		if m.run.ID() != ids[i] {
+			t.Fatalf("mirror %d is %s, not %s", i, m.run.ID(), ids[i])
+		}
 		w.mirrors = append(w.mirrors, m)
 		t.Cleanup(m.kill)
 	}
@@ -162,6 +171,9 @@ func startWorld(t *testing.T, n int, seen *sightings) *world {
 	}
 	return w
 }
+
+// mirrorSeed is mirror i's seed.
+func mirrorSeed(i int) identity.Seed { return identity.Seed{0xa0, byte(i)} }
 
 // start starts the mirror on its store, online at its node or, while
 // that is down, the next one that answers.

@@ -249,14 +249,21 @@ func newJSApp(svc service) *jsApp {
 	ja := &jsApp{svc: svc, events: make(chan json.RawMessage, 4096), done: make(chan struct{}),
 		hooks: make(map[room.EventType]map[int]js.Value)}
 	ja.unsub = svc.Subscribe(ja.queue)
-	// The connection state as it is now: a follower's page learns it from
-	// no event of its own.
-	if st := svc.State(); st != "" && st != app.StateConnecting {
-		ev, _ := json.Marshal(map[string]string{"type": string(room.EventPeer), "peer": svc.ID().String(), "state": st})
-		ja.queue(ev)
-	}
 	go ja.dispatch()
 	return ja
+}
+
+// queueState queues the connection state as it is now, as an own 'peer'
+// event, unless still connecting: a follower's page learns it from no
+// event of its own. on queues it for each 'peer' hook: queued when the
+// app opened, dispatch would find no hook yet (the page registers them
+// once open returned) and drop it, and a follower tab said "connecting"
+// for good.
+func (ja *jsApp) queueState() {
+	if st := ja.svc.State(); st != "" && st != app.StateConnecting {
+		ev, _ := json.Marshal(map[string]string{"type": string(room.EventPeer), "peer": ja.svc.ID().String(), "state": st})
+		ja.queue(ev)
+	}
 }
 
 // pageConfig is the serving origin's configuration (/config.json, written
@@ -498,6 +505,9 @@ func (ja *jsApp) on(args []js.Value) any {
 	}
 	ja.hooks[ev][id] = args[1]
 	ja.mu.Unlock()
+	if ev == room.EventPeer {
+		ja.queueState() // after the hook is in: dispatch gives it to the hook, and again to the others (a repeat)
+	}
 	var off js.Func
 	off = js.FuncOf(func(js.Value, []js.Value) any {
 		ja.mu.Lock()

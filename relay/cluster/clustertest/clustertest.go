@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +35,9 @@ type Node struct {
 	lim       relay.Limits     // immutable
 	relayOpts []relay.Option   // immutable
 	cfg       cluster.Config   // immutable; URL set
+	i         int              // immutable: its index
+	wrap      Wrap             // immutable: nil for the relay alone
+	all       []string         // immutable: every node's URL, for WithPageHosts
 
 	mu   sync.Mutex // guards the running incarnation below
 	stop func()     // closes the running incarnation; nil once killed
@@ -43,23 +48,38 @@ type Node struct {
 // all k. They stop when the test ends.
 func Start(t testing.TB, k int, log *slog.Logger, lim relay.Limits, cfg cluster.Config, opts ...relay.Option) []*Node {
 	t.Helper()
+	return StartServing(t, k, log, lim, cfg, nil, opts...)
+}
+
+// A Wrap gives node i's HTTP handler around its relay's: to serve the
+// page beside it, say. urls are every node's URL.
+type Wrap func(i int, urls []string, relay http.Handler) http.Handler
+
+// StartServing is Start with each node's handler made by wrap (nil: the
+// relay's alone); the relays then let the pages of every node open them
+// (relay.WithPageHosts), as a cluster serving its page does.
+func StartServing(t testing.TB, k int, log *slog.Logger, lim relay.Limits, cfg cluster.Config, wrap Wrap, opts ...relay.Option) []*Node {
+	t.Helper()
 	addrs, routes := make([]string, k), make([]string, k)
 	for i := range addrs {
 		addrs[i] = relaytest.FreeAddr(t)
 		routes[i] = "nats://" + addrs[i]
 	}
 	nodes := make([]*Node, k)
+	urls := make([]string, k)
 	for i := range nodes {
-		n := &Node{opts: natsnode.Options{Name: fmt.Sprintf("n%d", i), Cluster: addrs[i], Routes: routes},
-			addr: relaytest.FreeAddr(t), log: log, lim: lim, cfg: cfg, relayOpts: opts}
-		n.URL = "ws://" + n.addr
+		nodes[i] = &Node{opts: natsnode.Options{Name: fmt.Sprintf("n%d", i), Cluster: addrs[i], Routes: routes},
+			addr: relaytest.FreeAddr(t), log: log, lim: lim, cfg: cfg, relayOpts: opts, i: i, wrap: wrap, all: urls}
+		urls[i] = "ws://" + nodes[i].addr
+	}
+	for i, n := range nodes {
+		n.URL = urls[i]
 		n.cfg.URL = n.URL
 		n.Kill = n.kill
 		if err := n.start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(n.kill)
-		nodes[i] = n
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, n := range nodes {
@@ -98,8 +118,16 @@ func (n *Node) start() error {
 		nn.Close()
 		return err
 	}
-	srv := relay.NewServer(n.log, n.lim, n.relayOpts...)
-	hs := httptest.NewUnstartedServer(srv.Handler())
+	opts := n.relayOpts
+	if n.wrap != nil {
+		opts = append(slices.Clone(opts), relay.WithPageHosts(n.pageHosts))
+	}
+	srv := relay.NewServer(n.log, n.lim, opts...)
+	h := srv.Handler()
+	if n.wrap != nil {
+		h = n.wrap(n.i, n.all, h)
+	}
+	hs := httptest.NewUnstartedServer(h)
 	hs.Listener.Close()
 	hs.Listener = l
 	hs.Start()
@@ -131,4 +159,15 @@ func (n *Node) kill() {
 	if stop != nil {
 		stop()
 	}
+}
+
+// pageHosts are the hosts of every node's URL.
+func (n *Node) pageHosts() []relay.Host {
+	var out []relay.Host
+	for _, u := range n.all {
+		if h, err := relay.RelayURLHost(u); err == nil {
+			out = append(out, h)
+		}
+	}
+	return out
 }

@@ -353,7 +353,7 @@ func checkMoves(t *testing.T, seed int64, a plan) {
 		}
 	}
 	join, leave := moves[actJoin], moves[actLeave]
-	if join.Kind == "" || leave.Kind == "" || join.Peer == leave.Peer {
+	if join.Kind == "" || leave.Kind == "" || join.Peer == leave.Peer || join.Task == leave.Task {
 		t.Fatalf("seed %d: moves %v", seed, moves)
 	}
 	for _, act := range a.Actions {

@@ -21,8 +21,8 @@ const clockTicks = 100
 
 // A usage is what a group of processes used at one moment.
 type usage struct {
-	RSS int64   // resident bytes
-	CPU float64 // CPU seconds since each process started
+	RSS int64   // their proportional set size (pss), bytes, read every pssEvery samples
+	CPU float64 // CPU seconds, summed since the sampler first saw each
 }
 
 // A sample is the usage of each group (this process as "soak", its
@@ -43,16 +43,17 @@ type sampler struct {
 	mu      sync.Mutex
 	samples []sample             // guarded by mu
 	marks   map[string]time.Time // guarded by mu: named moments, for the plot
+	cpu     map[int]float64      // guarded by mu: each process's CPU seconds when last sampled
 }
 
 func startSampler(every time.Duration) *sampler {
-	s := &sampler{start: time.Now(), stop: make(chan struct{}), done: make(chan struct{}), marks: make(map[string]time.Time)}
+	s := &sampler{start: time.Now(), stop: make(chan struct{}), done: make(chan struct{}), marks: make(map[string]time.Time), cpu: make(map[int]float64)}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			s.take()
+			s.take(false)
 			select {
 			case <-t.C:
 			case <-s.stop:
@@ -76,9 +77,18 @@ func (s *sampler) mark(name string) {
 	s.marks[name] = time.Now()
 }
 
-// take records one sample.
-func (s *sampler) take() {
-	smp := sample{At: time.Since(s.start), Groups: groupUsage(os.Getpid())}
+// pssEvery is how often, in samples, take reads the processes' PSS
+// (smaps_rollup walks a process's page tables: read for forty Chromium
+// processes every sample, it made the soak's own process look busy); the
+// samples between repeat the last.
+const pssEvery = 10
+
+// take records one sample (PSS read if it is the first, every pssEvery-th
+// or withPSS). A group's CPU is the sum of its processes' CPU since each
+// was first seen, so it never falls when one exits (a renderer crashed).
+func (s *sampler) take(withPSS bool) {
+	groups := groupProcs(os.Getpid())
+	smp := sample{At: time.Since(s.start), Groups: make(map[string]usage)}
 	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(m)
 	if m[0].Value.Kind() == metrics.KindUint64 {
@@ -86,6 +96,25 @@ func (s *sampler) take() {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var prev map[string]usage
+	if len(s.samples) > 0 {
+		prev = s.samples[len(s.samples)-1].Groups
+	}
+	withPSS = withPSS || len(s.samples)%pssEvery == 0
+	for name, ps := range groups {
+		u := usage{CPU: prev[name].CPU, RSS: prev[name].RSS}
+		if withPSS {
+			u.RSS = 0
+		}
+		for _, p := range ps {
+			if withPSS {
+				u.RSS += pss(p)
+			}
+			u.CPU += max(0, p.cpu-s.cpu[p.pid])
+			s.cpu[p.pid] = p.cpu
+		}
+		smp.Groups[name] = u
+	}
 	s.samples = append(s.samples, smp)
 }
 
@@ -124,13 +153,13 @@ func readProc(pid int) (proc, bool) {
 		cpu: float64(num(14)+num(15)) / clockTicks, rss: num(24) * int64(os.Getpagesize())}, true
 }
 
-// groupUsage sums the usage of root and its descendants by group:
-// "soak" for root, "chromium" for Chromium's processes; spinning burners
-// ("sh") and other helpers are left out.
-func groupUsage(root int) map[string]usage {
+// groupProcs returns root and its descendants by group: "soak" for root,
+// "chromium" for Chromium's processes; spinning burners ("sh") and other
+// helpers are left out.
+func groupProcs(root int) map[string][]proc {
 	ents, _ := os.ReadDir("/proc")
 	children := make(map[int][]proc)
-	var self proc
+	out := make(map[string][]proc)
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -141,23 +170,38 @@ func groupUsage(root int) map[string]usage {
 			continue
 		}
 		if pid == root {
-			self = p
+			out["soak"] = []proc{p}
 		}
 		children[p.ppid] = append(children[p.ppid], p)
 	}
-	out := map[string]usage{"soak": {RSS: self.rss, CPU: self.cpu}}
 	queue := slices.Clone(children[root])
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = append(queue[1:], children[p.pid]...)
 		if strings.HasPrefix(p.comm, "chrom") {
-			u := out["chromium"]
-			u.RSS += p.rss
-			u.CPU += p.cpu
-			out["chromium"] = u
+			out["chromium"] = append(out["chromium"], p)
 		}
 	}
 	return out
+}
+
+// pss is a process's proportional set size (its share of the pages it
+// shares with others, such as Chromium's processes' libraries and shared
+// memory), from /proc/PID/smaps_rollup; its RSS if that cannot be read.
+func pss(p proc) int64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p.pid), "smaps_rollup"))
+	if err != nil {
+		return p.rss
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "Pss:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return p.rss
 }
 
 // cpuBetween is the CPU a group used from a to b (durations since the
@@ -205,7 +249,7 @@ func (s *sampler) svg() string {
 		name, color string
 		v           []float64
 	}
-	mem := []series{{"soak RSS", "#1f77b4", nil}, {"chromium RSS", "#d62728", nil}, {"soak live heap", "#2ca02c", nil}}
+	mem := []series{{"soak PSS", "#1f77b4", nil}, {"chromium PSS", "#d62728", nil}, {"soak live heap", "#2ca02c", nil}}
 	cpu := []series{{"soak CPU", "#1f77b4", nil}, {"chromium CPU", "#d62728", nil}}
 	for i, x := range s.samples {
 		mem[0].v = append(mem[0].v, float64(x.Groups["soak"].RSS)/1e6)

@@ -149,6 +149,10 @@ func (c *Client) handshake(ctx context.Context, key *identity.Key, host wire.Hos
 // welcomeWait bounds the wait for the relay's welcome once the hello went.
 const welcomeWait = 10 * time.Second
 
+// writeWait bounds one write to the relay: past it the relay is taken as
+// stuck, and the connection closes.
+const writeWait = 10 * time.Second
+
 // read reads one frame during the handshake.
 func (c *Client) read(ctx context.Context) (*wire.Frame, error) {
 	_, b, err := c.ws.Read(ctx)
@@ -161,12 +165,22 @@ func (c *Client) read(ctx context.Context) (*wire.Frame, error) {
 	return wire.Decode(b)
 }
 
+// write sends f. ctx bounds only the wait before the write starts: a
+// websocket write that its context cuts short closes the connection
+// (coder/websocket), and with it every port of this client, so a port's
+// session that gives up mid-write (its peer went offline) took down the
+// others' too. Once started, a write gets writeWait.
 func (c *Client) write(ctx context.Context, f *wire.Frame) error {
 	b, err := wire.Encode(f)
 	if err != nil {
 		return err
 	}
-	if err := c.ws.Write(ctx, wsconn.Binary, b); err != nil {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeWait)
+	defer cancel()
+	if err := c.ws.Write(wctx, wsconn.Binary, b); err != nil {
 		select {
 		case <-c.done:
 			return c.err

@@ -180,7 +180,7 @@ func TestSetReturn(t *testing.T) {
 	ana, bob := newPeer(t, url, 1), newPeer(t, url, 2)
 	b := authored(t, ana, bob.db.ID(), "task", 20)
 	ana.session(t, away.ID(), replication.Config{}, b)
-	stop := ana.session(t, stay.ID(), replication.Config{}, b)
+	stop, ended := ana.run(t, stay.ID(), replication.Config{}, b)
 	eventually(t, "both hold the book", func() bool {
 		return holdsWhole(t, stay, b.Key(), b.Len())() && holdsWhole(t, away, b.Key(), b.Len())()
 	})
@@ -191,7 +191,14 @@ func TestSetReturn(t *testing.T) {
 	if _, err := b.Append(testCtx(t), kib(30)...); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the mirror that stayed holds the new pages", holdsWhole(t, stay, b.Key(), b.Len()))
+	eventually(t, "the mirror that stayed holds the new pages", func() bool {
+		select {
+		case err := <-ended:
+			t.Fatalf("Ana's session with the mirror that stayed ended: %v", err)
+		default:
+		}
+		return holdsWhole(t, stay, b.Key(), b.Len())()
+	})
 	stop()
 	ana.io.Close()
 

@@ -528,3 +528,66 @@ func TestFramesWaitForTheAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCancelledSendKeepsRelay: sends to Bob whose context ends as they
+// are written (a session giving up) leave Ana's relay connection, and her
+// port to Carl, working. A websocket write cut short by its context
+// closes the connection; the relay client no longer lets a caller's
+// context cut a write short (relay/client write; TestSetReturn in
+// relay/mirror lost its session to a mirror that way, now and then).
+func TestCancelledSendKeepsRelay(t *testing.T) {
+	url := startRelay(t)
+	ana, bob, carl := newPeer(t, url, "ana", 1), newPeer(t, url, "bob", 2), newPeer(t, url, "carl", 3)
+	for _, p := range []*peer{ana, bob, carl} {
+		p.online(t)
+	}
+	// Bob reads whatever comes; Ana's handler gets her own ports too.
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, p := range []*peer{ana, bob} {
+		wg.Go(func() {
+			for {
+				select {
+				case pt := <-p.ports:
+					if p == bob {
+						wg.Go(func() { drainPort(pt) })
+					}
+				case <-done:
+					return
+				}
+			}
+		})
+	}
+	t.Cleanup(func() { // before the peers' own: the handlers are read until the IOs stop
+		for _, p := range []*peer{ana, bob, carl} {
+			p.Close()
+		}
+		close(done)
+		wg.Wait()
+	})
+	pc, err := ana.At(ctx(t), carl.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	carlEnd := carl.accept(t)
+	big := bytes.Repeat([]byte{7}, 60_000)
+	for range 100 {
+		pb, err := ana.At(ctx(t), bob.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithCancel(context.Background())
+		go cancel()
+		pb.Send(sctx, big) // cancelled before or while it is written: either way
+	}
+	exchange(t, pc, carlEnd, []byte("still here"))
+}
+
+// drainPort reads p until it closes.
+func drainPort(p port.Port) {
+	for {
+		if _, err := p.Recv(context.Background()); err != nil {
+			return
+		}
+	}
+}

@@ -221,17 +221,6 @@ func (s *sampler) cpuBetween(group string, a, b time.Duration) float64 {
 	return (y.Groups[group].CPU - x.Groups[group].CPU) / (y.At - x.At).Seconds()
 }
 
-// peak is the largest RSS of a group over all samples.
-func (s *sampler) peak(group string) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var m int64
-	for _, x := range s.samples {
-		m = max(m, x.Groups[group].RSS)
-	}
-	return m
-}
-
 // svg draws memory (RSS of each group, this process's live heap) and CPU
 // (share of one core, per group) over time, the marks as vertical lines.
 func (s *sampler) svg() string {

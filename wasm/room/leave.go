@@ -221,7 +221,7 @@ func (m *Messenger) Leave(ctx context.Context, id TaskID) (int64, error) {
 	mirrorOnly, missing := m.undelivered(t, mid)
 	if len(missing) > 0 {
 		return 0, fmt.Errorf("%w: %d of them (%s…) and no mirror for them: stay online until they have it, or delete your copy instead",
-			ErrLeaveUndelivered, len(missing), missing[0].String()[:8])
+			ErrLeaveUndelivered, len(missing), missing[0].Short())
 	}
 	// The books to members that hold the leave only at a mirror stay there
 	// until they fetch them: the members that were offline get the last

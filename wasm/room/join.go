@@ -367,12 +367,13 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer, key, by ident
 		if err != nil {
 			return false, fmt.Errorf("room: book of %s: %w", peer.Short(), err)
 		}
-		if err := m.writeRecord(ctx, record{Op: opPair, Task: t.id, Peer: peer, Key: key}); err != nil {
+		if err := m.writeRecord(ctx, record{Op: opPair, Task: t.id, Peer: peer, Key: key, From: 1}); err != nil {
 			return false, err
 		}
 		m.mu.Lock()
 		mb.inKey, mb.in = key, in
 		m.replica[key] = bookRef{t.id, peer, 0}
+		m.takenLocked(key, 1)
 		m.mu.Unlock()
 		// Pages stored before the book was registered (replication may
 		// store them as soon as it is followed) passed the hook by: the
@@ -405,22 +406,6 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer, key, by ident
 	}
 	m.dial(peer)
 	return isNew, nil
-}
-
-// rescan queues a member's book's pages held from 1 for the worker.
-func (m *Messenger) rescan(ctx context.Context, in *journal.Book) {
-	have := in.Have()
-	if len(have) == 0 || have[0].Start != 0 || have[0].End < 2 {
-		return
-	}
-	for start := uint64(1); start < have[0].End; start += 1024 {
-		pages, err := in.GetRange(ctx, start, min(start+1024, have[0].End))
-		if err != nil {
-			m.fail(fmt.Errorf("room: read the book of %s: %w", in.Info().Author.Short(), err))
-			return
-		}
-		m.onDBEvent(journal.Event{Type: journal.EventPut, Book: in.Key(), Index: start, Pages: pages})
-	}
 }
 
 // addMember records a member announced in by's verified book, and starts

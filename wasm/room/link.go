@@ -129,7 +129,7 @@ func (m *Messenger) takeLink(ctx context.Context, b *LinkBundle) error {
 			}
 			recs = append(recs, record{Op: opMember, Task: lt.ID, Peer: mb.ID})
 			if !mb.InKey.IsZero() {
-				recs = append(recs, record{Op: opPair, Task: lt.ID, Peer: mb.ID, Key: mb.InKey})
+				recs = append(recs, record{Op: opPair, Task: lt.ID, Peer: mb.ID, Key: mb.InKey, From: 1})
 			}
 		}
 	}

@@ -158,6 +158,10 @@ type Messenger struct {
 	presence map[identity.ID]presence
 	refusals map[pendingKey]string
 	closed   bool
+	// taken: each member's book's pages below it were read by the worker
+	// (taken.go); takenDirty: the cursors moved since they were written.
+	taken      map[identity.ID]uint64
+	takenDirty map[identity.ID]bool
 	// unreadLog is the unread book (unread.go): the worker's, and Close's
 	// once the worker ended.
 	unreadLog unreadLog
@@ -309,7 +313,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	}
 	m := &Messenger{
 		cfg: cfg, db: cfg.DB, self: cfg.DB.ID(), log: cfg.Logger,
-		tasks: make(map[TaskID]*task), replica: make(map[identity.ID]bookRef), shownOK: make(map[identity.ID]bool), decoded: make(map[shownKey]shownPage),
+		tasks: make(map[TaskID]*task), replica: make(map[identity.ID]bookRef), taken: make(map[identity.ID]uint64), takenDirty: make(map[identity.ID]bool), shownOK: make(map[identity.ID]bool), decoded: make(map[shownKey]shownPage),
 		conns: make(map[identity.ID]*conn), served: make(map[port.Port]*conn), dialing: make(map[identity.ID]bool),
 		pending: make(map[pendingKey]chan wire), proving: make(map[proveKey]time.Time),
 		healing: make(map[identity.ID]bool), rooting: make(map[identity.ID]chan wire),
@@ -355,6 +359,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	if err := m.replayUnread(ctx); err != nil {
 		return nil, err
 	}
+	clear(m.takenDirty) // as written
 	m.unhook = m.db.Subscribe(m.onDBEvent)
 	m.unshow = m.db.Verified(m.onVerified)
 	loading := m.receiptsToLoad()
@@ -426,6 +431,7 @@ func (m *Messenger) loadMember(ctx context.Context, t *task, mb *member) error {
 		m.replica[inKey] = bookRef{t.id, mb.id, 0}
 		src := markedSource{m.sourceLocked(t, mb.in, mb.id, 0), t.refused[mb.id], renumbering{}}
 		m.mu.Unlock()
+		m.resumeTaken(ctx, in)
 		clock := lastClock(ctx, src) // accepted when it arrived (a refused page reads as invalid, clock 0)
 		m.mu.Lock()
 		t.raiseLocked(mb.id, min(clock, MaxClock))
@@ -444,6 +450,7 @@ func (m *Messenger) loadMember(ctx context.Context, t *task, mb *member) error {
 		m.replica[s.key] = bookRef{t.id, mb.id, s.gen}
 		t.raiseLocked(mb.id, min(clock, MaxClock))
 		m.mu.Unlock()
+		m.resumeTaken(ctx, s.book)
 	}
 	return nil
 }
@@ -676,6 +683,10 @@ func (m *Messenger) received(ev journal.Event) {
 		m.rescan(m.ctx, book)
 		return
 	}
+	ev, took := m.untaken(m.ctx, book, ev)
+	if len(ev.Pages) == 0 {
+		return
+	}
 	// Digests are kept of the newest maxHeldDigests messages only: a
 	// catch-up's older pages are not hashed (digests reads them again if
 	// asked).
@@ -755,6 +766,9 @@ func (m *Messenger) received(ev journal.Event) {
 				}
 			}
 		}
+	}
+	if took {
+		m.took(ev.Book, ev.Index+uint64(len(ev.Pages)))
 	}
 }
 

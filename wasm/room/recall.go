@@ -254,7 +254,7 @@ func (m *Messenger) takeRecalled(ctx context.Context, peer identity.ID, lt *Link
 			recs = append(recs, record{Op: opMember, Task: lt.ID, Peer: mb.ID})
 		}
 		if !mb.InKey.IsZero() && (known == nil || known.inKey.IsZero()) {
-			recs = append(recs, record{Op: opPair, Task: lt.ID, Peer: mb.ID, Key: mb.InKey})
+			recs = append(recs, record{Op: opPair, Task: lt.ID, Peer: mb.ID, Key: mb.InKey, From: 1})
 		}
 	}
 	m.mu.Unlock()

@@ -23,7 +23,9 @@ import (
 //	{"op":"member", "task":T, "peer":X, "by":Y}    Y: the member that announced X, or this profile
 //	                                               (X joined through its invite); none: X is the
 //	                                               member this profile joined through
-//	{"op":"pair",   "task":T, "peer":X, "key":K}   K: X's book to this profile
+//	{"op":"pair",   "task":T, "peer":X, "key":K, "from":1}
+//	                                               K: X's book to this profile; from: its pages
+//	                                               the worker has taken (taken.go), none yet
 //	{"op":"invite", "task":T, "invite":S, "expires":ms}   S: SHA-256 of an invite's secret, hex;
 //	                                               expires: 0 for never
 //	{"op":"revoke", "task":T, "invite":S}
@@ -35,7 +37,7 @@ import (
 //	                                               this profile's book to X forked: it goes on in K,
 //	                                               the successor g, whose page p is the log's message
 //	                                               f+p, renumbered f+p+d for X (successor.go)
-//	{"op":"follow", "task":T, "peer":X, "key":K, "gen":g, "mid":f}
+//	{"op":"follow", "task":T, "peer":X, "key":K, "gen":g, "mid":f, "from":1}
 //	                                               X's book to this profile forked: X goes on in K,
 //	                                               whose page p is X's message f+p
 //	{"op":"restoring", "date":ms}                  the profile restores from its seed alone
@@ -111,6 +113,10 @@ type record struct {
 	// Deleted: it is a delete (opEdit; edits.go).
 	Edit    uint64 `json:"edit,omitempty"`
 	Deleted bool   `json:"deleted,omitempty"`
+	// From: the pages of book Key the worker has taken (opPair,
+	// opFollow; taken.go): 1, none yet. Absent in records written before
+	// there were cursors.
+	From uint64 `json:"from,omitempty"`
 }
 
 // checkTitle trims a title and checks its bounds.
@@ -255,6 +261,7 @@ func (m *Messenger) apply(r record) {
 		}
 	case opPair:
 		t.member(r.Peer).inKey = r.Key
+		m.takenLocked(r.Key, r.From)
 	case opInvite, opRevoke:
 		var h inviteHash
 		if b, err := hex.DecodeString(r.Invite); err == nil && len(b) == len(h) {
@@ -283,6 +290,7 @@ func (m *Messenger) apply(r record) {
 		if r.Gen == len(mb.next)+1 {
 			mb.next = append(mb.next, &successor{key: r.Key, gen: r.Gen, shift: r.Mid})
 		}
+		m.takenLocked(r.Key, r.From)
 	case opRefuse:
 		// Copied on write: timeline sources read the map without m.mu.
 		marks := make(map[uint64]string, len(t.refused[r.Peer])+1)

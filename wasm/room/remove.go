@@ -305,8 +305,10 @@ func (m *Messenger) applyRemoveLocked(t *task, r record) {
 	mb.heldAtRemoval = r.Mid
 	t.removed[r.Peer] = mb
 	delete(m.replica, mb.inKey)
+	m.forgetTakenLocked(mb.inKey)
 	for _, s := range mb.next {
 		delete(m.replica, s.key)
+		m.forgetTakenLocked(s.key)
 	}
 }
 

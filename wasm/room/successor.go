@@ -539,15 +539,17 @@ func (m *Messenger) adopt(ctx context.Context, t *task, peer identity.ID, b *jou
 	if err != nil {
 		m.mu.Lock()
 		delete(m.replica, b.Key())
+		m.forgetTakenLocked(b.Key())
 		m.mu.Unlock()
 		m.fail(fmt.Errorf("room: task %s: %s's successor book refused: %w", t.id, peer.Short(), err))
 		return
 	}
-	if err := m.writeRecord(ctx, record{Op: opFollow, Task: t.id, Peer: peer, Key: b.Key(), Gen: gen, Mid: shift}); err != nil {
+	if err := m.writeRecord(ctx, record{Op: opFollow, Task: t.id, Peer: peer, Key: b.Key(), Gen: gen, Mid: shift, From: 1}); err != nil {
 		m.fail(err)
 		return
 	}
 	m.mu.Lock()
+	m.takenLocked(b.Key(), 1)
 	if mb := t.members[peer]; mb != nil && len(mb.next) == gen-1 {
 		mb.next = append(mb.next, &successor{key: b.Key(), gen: gen, shift: shift, book: b})
 	}

@@ -24,10 +24,12 @@ import (
 // count it had when it was last written down: the private book "unread"
 // keeps, for every task whose count or read marks changed, a record
 //
-//	{"v":1, "tasks":{"<task>":{"n":3, "first":"<by>/<mid>", "read":{"<author>":mid,…}}, …}}
+//	{"v":1, "tasks":{"<task>":{"n":3, "first":"<by>/<mid>", "read":{"<author>":mid,…}}, …},
+//	 "books":{"<book>":n, …}}
 //
 // (the whole state of each task named; a later record replaces an earlier
-// one), written by the worker at most once per unreadEvery and at Close,
+// one; "books": the cursors of members' books that moved, taken.go, the
+// larger n winning), written by the worker at most once per unreadEvery and at Close,
 // sealed like the tasks book and never replicated. Replayed at open, it
 // gives the counts of all tasks without opening any task's books; the
 // read marks in it survive a reload even when no receipt page carried
@@ -38,8 +40,12 @@ const unreadBook = "unread"
 // unreadEvery is the least time between two records of the unread book.
 const unreadEvery = time.Second
 
-// unreadPerRecord bounds the tasks in one record (a page stays small).
-const unreadPerRecord = 40
+// unreadPerRecord bounds the tasks in one record, and takenPerRecord the
+// cursors (a page stays small).
+const (
+	unreadPerRecord = 40
+	takenPerRecord  = 256
+)
 
 // EventUnread: Task's unread count changed (TaskInfo.Unread, .FirstUnread).
 const EventUnread EventType = "unread"
@@ -61,6 +67,7 @@ type unreadState struct {
 type unreadRecord struct {
 	V     int                    `json:"v"`
 	Tasks map[string]unreadEntry `json:"tasks"`
+	Books map[string]uint64      `json:"books,omitempty"` // taken.go
 }
 
 type unreadEntry struct {
@@ -101,6 +108,11 @@ func (m *Messenger) replayUnread(ctx context.Context) error {
 				continue
 			}
 			m.takeUnreadLocked(r)
+			for b, n := range r.Books {
+				if id, err := identity.ParseID(b); err == nil {
+					m.takenLocked(id, n)
+				}
+			}
 		}
 		m.mu.Unlock()
 	}
@@ -297,10 +309,10 @@ func (m *Messenger) flushUnread(ctx context.Context, force bool) {
 	var pages [][]byte
 	r := unreadRecord{V: 1, Tasks: make(map[string]unreadEntry)}
 	add := func() {
-		if b, err := json.Marshal(r); err == nil && len(r.Tasks) > 0 {
+		if b, err := json.Marshal(r); err == nil && len(r.Tasks)+len(r.Books) > 0 {
 			pages = append(pages, b)
 		}
-		r.Tasks = make(map[string]unreadEntry)
+		r.Tasks, r.Books = make(map[string]unreadEntry), nil
 	}
 	for _, id := range m.order {
 		t := m.tasks[id]
@@ -318,6 +330,16 @@ func (m *Messenger) flushUnread(ctx context.Context, force bool) {
 			add()
 		}
 	}
+	for b := range m.takenDirty {
+		if r.Books == nil {
+			r.Books = make(map[string]uint64)
+		}
+		r.Books[b.String()] = m.taken[b]
+		if len(r.Books) == takenPerRecord {
+			add()
+		}
+	}
+	clear(m.takenDirty)
 	add()
 	m.mu.Unlock()
 	if len(pages) == 0 {

@@ -97,21 +97,24 @@ bench: chromium $(WASMEXEC) $(HYPERCORE)
 $(WASM).gz: $(shell git ls-files '*.go' 2>/dev/null) go.mod go.sum
 	$(MAKE) wasm
 
-## soak-short: one minute of the soak (in make test; make soak runs it longer);
-## SOAK_WEB=0 leaves its browser peers out (and the network namespace)
+## soak-short: one minute of the soak with 12 native peers (in make test; make
+## soak runs it longer, with 20); SOAK_WEB=0 leaves its browser peers out (and
+## the network namespace)
 soak-short: $(WASM).gz chromium
 	$(GO) test -c -o $(BIN)/soak.test ./tools/soak/
-	cd tools/soak && SOAK_MINUTES=1 $(SOAKRUN) -test.count=1 -test.timeout 10m -test.run 'TestSoak$$|TestTabClient'
+	cd tools/soak && SOAK_MINUTES=1 SOAK_PEERS=12 $(SOAKRUN) -test.count=1 -test.timeout 10m -test.run 'TestSoak$$|TestTabClient'
 
-## soak: the soak (tools/soak): three relay nodes, two mirrors, native peers and
-## browser peers (four profiles in headless Chromium, WebRTC on, inside a private
-## network namespace) under a seeded schedule of messages and failures for
-## SOAK_MINUTES (default 10); SOAK_SEED=… replays a schedule; writes artifacts/soak.md
+## soak: the soak (tools/soak): three relay nodes, two mirrors, SOAK_PEERS native
+## peers (default 20) and browser peers (four profiles in headless Chromium,
+## WebRTC on, inside a private network namespace) under a seeded schedule of
+## messages and failures for SOAK_MINUTES (default 10); SOAK_SEED=… replays a
+## schedule; writes artifacts/soak.md
 SOAK_MINUTES ?= 10
+SOAK_PEERS ?= 20
 SOAKRUN = $(if $(filter 0,$(SOAK_WEB)),,../rtc-netns.sh) $(BIN)/soak.test
 soak: $(WASM).gz chromium
 	$(GO) test -c -o $(BIN)/soak.test ./tools/soak/
-	cd tools/soak && SOAK_MINUTES=$(SOAK_MINUTES) $(if $(SOAK_SEED),SOAK_SEED=$(SOAK_SEED)) $(SOAKRUN) -test.count=1 -test.timeout 0 -test.run 'TestSoak$$' -test.v
+	cd tools/soak && SOAK_MINUTES=$(SOAK_MINUTES) SOAK_PEERS=$(SOAK_PEERS) $(if $(SOAK_SEED),SOAK_SEED=$(SOAK_SEED)) $(SOAKRUN) -test.count=1 -test.timeout 0 -test.run 'TestSoak$$' -test.v
 
 ## run: build, start devtools, the relay serving the page and a mirror, print the URLs
 run: build

@@ -8,8 +8,9 @@
 // hold every acknowledged message once, in the same order as every other
 // member's. It is all in TestSoak, which runs only when SOAK_MINUTES is
 // set (make soak, inside a network namespace for WebRTC); SOAK_SEED
-// replays a schedule, SOAK_PEERS sets the number of native peers (12),
-// SOAK_CLOSED how many may be closed at once (1; more makes the mirrors
-// the only way between some members), SOAK_WEB=0 leaves the browsers
-// out. It writes artifacts/soak.md.
+// replays a schedule, SOAK_PEERS sets the number of native peers (12;
+// make soak: 20), SOAK_CLOSED how many may be closed at once (1; more
+// makes the mirrors the only way between some members), SOAK_WEB=0
+// leaves the browsers out. A failure prints the make soak line that
+// replays it. It writes artifacts/soak.md.
 package soak

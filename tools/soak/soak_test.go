@@ -47,6 +47,11 @@ func TestSoak(t *testing.T) {
 	smp := startSampler(500 * time.Millisecond)
 	defer smp.close()
 	webOn := os.Getenv("SOAK_WEB") != "0"
+	replay := fmt.Sprintf("make soak SOAK_MINUTES=%g SOAK_PEERS=%d SOAK_CLOSED=%d SOAK_SEED=%d", minutes, peers, maxClosed, seed)
+	if !webOn {
+		replay += " SOAK_WEB=0"
+	}
+	fmt.Printf("soak: replay with %s\n", replay)
 	rtc := os.Getenv("E2E_NETNS") != "" // WebRTC in Chromium only inside tools/rtc-netns.sh
 	r := &runner{t: t, seed: seed, maxClosed: maxClosed, plan: makePlan(seed, shares(peers, webOn), peers, maxClosed, run), l: newLedger()}
 	r.w = startWorld(t, peers, newSightings(), webOn)
@@ -99,7 +104,7 @@ func TestSoak(t *testing.T) {
 		t.Error(err)
 	}
 	if defect != "" {
-		t.Fatalf("seed %d (replay: SOAK_SEED=%d): %s", seed, seed, defect)
+		t.Fatalf("seed %d (replay: %s): %s", seed, replay, defect)
 	}
 	if berr != nil {
 		t.Errorf("seed %d: %v", seed, berr)

@@ -480,6 +480,8 @@ func (c *conn) push(f outFrame) error {
 	}
 	t := time.NewTimer(queueGrace)
 	defer t.Stop()
+	since := time.Now()
+	defer func() { c.s.m.noteWait(time.Since(since)) }()
 	last := c.progress()
 	for {
 		select {

@@ -567,6 +567,10 @@ func TestStallNotDropped(t *testing.T) {
 		}
 	}
 	s.end(t)
+	// The metrics tell how long sends waited for the full queue.
+	if st := s.r.Stats(); st.QueueWaits == 0 || st.QueueWaitMax < 3*queueGrace || st.QueueWaited < st.QueueWaitMax {
+		t.Errorf("queue waits %d, %v in all, at most %v; want at least one of 3 windows", st.QueueWaits, st.QueueWaited, st.QueueWaitMax)
+	}
 }
 
 // TestStallInWriteNotDropped: a client that reads is not dropped while

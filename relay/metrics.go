@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync/atomic"
+	"time"
 )
 
 // Reasons a connection, an upgrade or a frame is rejected: the values of
@@ -55,6 +56,23 @@ type metrics struct {
 	rejects      [numRejectReason]atomic.Uint64
 	clusterIn    atomic.Uint64 // sends forwarded by other nodes, delivered here
 	clusterOut   atomic.Uint64 // sends forwarded to other nodes
+	// waits: sends that found their receiver's queue full and waited
+	// for room (conn.push); waited, waitMax: how long in all, the longest.
+	waits   atomic.Uint64
+	waited  atomic.Int64
+	waitMax atomic.Int64
+}
+
+// noteWait records a send that waited d for room in a full queue.
+func (m *metrics) noteWait(d time.Duration) {
+	m.waits.Add(1)
+	m.waited.Add(int64(d))
+	for {
+		p := m.waitMax.Load()
+		if int64(d) <= p || m.waitMax.CompareAndSwap(p, int64(d)) {
+			return
+		}
+	}
 }
 
 // notePeak records q bytes queued, if that is a new peak.
@@ -110,6 +128,13 @@ type Stats struct {
 	RemotePeers        int               // peers registered on the cluster's other nodes
 	ClusterIn          uint64            // sends forwarded by other nodes, delivered here
 	ClusterOut         uint64            // sends forwarded to other nodes
+	// QueueWaits: sends that found their receiver's send queue full and
+	// waited for room (the sender's reader, or the cluster's delivery,
+	// waits meanwhile); QueueWaited: how long in all; QueueWaitMax: the
+	// longest.
+	QueueWaits   uint64
+	QueueWaited  time.Duration
+	QueueWaitMax time.Duration
 }
 
 // Stats returns the server's counters.
@@ -127,6 +152,9 @@ func (s *Server) Stats() Stats {
 		QueuedBytesIPPeak:  s.m.queuedIPPeak.Load(),
 		QueuedBytesIPLimit: s.lim.MaxQueuedBytesPerIP,
 		Rejects:            make(map[string]uint64, numRejectReason),
+		QueueWaits:         s.m.waits.Load(),
+		QueueWaited:        time.Duration(s.m.waited.Load()),
+		QueueWaitMax:       time.Duration(s.m.waitMax.Load()),
 	}
 	for i, r := range rejectReasons {
 		st.Rejects[r] = s.m.rejects[i].Load()
@@ -175,6 +203,11 @@ func (s *Server) Metrics() http.Handler {
 		metric("relay_cluster_sends_total", "counter", "Sends forwarded by other nodes and delivered here (in), and forwarded to other nodes (out).")
 		fmt.Fprintf(bw, "relay_cluster_sends_total{dir=\"in\"} %d\nrelay_cluster_sends_total{dir=\"out\"} %d\n", st.ClusterIn, st.ClusterOut)
 		one("relay_drops_total", "counter", "Slow clients dropped (send queue full or write timeout).", int64(st.Drops))
+		one("relay_queue_waits_total", "counter", "Sends that found their receiver's send queue full and waited for room.", int64(st.QueueWaits))
+		metric("relay_queue_wait_seconds_total", "counter", "Time sends waited for room in a full send queue, in all.")
+		fmt.Fprintf(bw, "relay_queue_wait_seconds_total %g\n", st.QueueWaited.Seconds())
+		metric("relay_queue_wait_seconds_max", "gauge", "The longest a send waited for room in a full send queue since the server started.")
+		fmt.Fprintf(bw, "relay_queue_wait_seconds_max %g\n", st.QueueWaitMax.Seconds())
 		for _, g := range []struct {
 			name, help string
 			v          int64

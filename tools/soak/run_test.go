@@ -169,7 +169,7 @@ func (r *runner) execute() {
 				r.reopen(a.Peer)
 			})
 		case actKillRelay:
-			r.w.nodes[a.Node].Kill()
+			r.w.killRelay(a.Node)
 		case actRestartRelay:
 			if err := r.w.nodes[a.Node].Restart(); err != nil {
 				r.t.Errorf("seed %d: restarting relay node %d: %v", r.seed, a.Node, err)

@@ -260,6 +260,7 @@ func (r *runner) report(delivered int, settled time.Duration, defect string) str
 	fmt.Fprintf(&b, "| latency ack → event, p50 / p99 / max | %s |\n", quantiles(lat))
 	fmt.Fprintf(&b, "| the same while both ends stayed open and online (%d) | %s |\n", len(upLat), quantiles(upLat))
 	fmt.Fprintf(&b, "| time to converge once all was back | %v |\n\n", settled.Round(time.Millisecond))
+	b.WriteString(r.w.relayReport() + "\n")
 	fmt.Fprintf(&b, "Actions run:\n\n| action | count |\n| --- | --- |\n")
 	kinds := make([]string, 0, len(l.counts))
 	for k := range l.counts {

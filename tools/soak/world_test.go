@@ -41,6 +41,7 @@ type world struct {
 	seen     *sightings
 	devtools *devtoolsProc
 	burn     *burner
+	relays   relayTotals // the counters of killed relay nodes
 }
 
 // A mirrorProc is a mirror that can be killed and started again on its
@@ -300,4 +301,52 @@ func (w *world) waitOnline(within time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond) // polling the peers' states
 	}
+}
+
+// relayTotals sums what the relay nodes counted, over every incarnation
+// (a killed node's counters are added as it dies).
+type relayTotals struct {
+	mu    sync.Mutex
+	stats relay.Stats // summed; QueueWaitMax and QueuedBytesIPPeak the largest
+}
+
+func (rt *relayTotals) add(st relay.Stats) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	s := &rt.stats
+	if s.Rejects == nil {
+		s.Rejects = make(map[string]uint64)
+	}
+	for k, v := range st.Rejects {
+		s.Rejects[k] += v
+	}
+	s.Drops += st.Drops
+	s.FramesIn += st.FramesIn
+	s.QueueWaits += st.QueueWaits
+	s.QueueWaited += st.QueueWaited
+	s.QueueWaitMax = max(s.QueueWaitMax, st.QueueWaitMax)
+	s.QueuedBytesIPPeak = max(s.QueuedBytesIPPeak, st.QueuedBytesIPPeak)
+}
+
+// killRelay kills relay node i, its counters kept.
+func (w *world) killRelay(i int) {
+	w.relays.add(w.nodes[i].Srv.Stats())
+	w.nodes[i].Kill()
+}
+
+// relayReport is a line on what the relay nodes counted, the running
+// ones' counters added.
+func (w *world) relayReport() string {
+	var rt relayTotals
+	w.relays.mu.Lock()
+	rt.add(w.relays.stats)
+	w.relays.mu.Unlock()
+	for _, n := range w.nodes {
+		rt.add(n.Srv.Stats())
+	}
+	s := rt.stats
+	return fmt.Sprintf("Relay nodes (every incarnation): %d frames read; %d sends waited for a receiver's full queue, %v in all, the longest %v; "+
+		"refused: %d over a client's rate, %d over the queue budget, %d over an address's queue budget (at most %d KiB queued for one address); %d slow clients dropped.\n",
+		s.FramesIn, s.QueueWaits, s.QueueWaited.Round(time.Millisecond), s.QueueWaitMax.Round(time.Millisecond),
+		s.Rejects[relay.RejectRate], s.Rejects[relay.RejectBudget], s.Rejects[relay.RejectBudgetIP], s.QueuedBytesIPPeak>>10, s.Drops)
 }

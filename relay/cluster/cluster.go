@@ -120,6 +120,8 @@ type Node struct {
 	forwardErr atomic.Uint64 // sends that could not be published
 	// noResponders counts sends no node took (their node was gone).
 	noResponders atomic.Uint64
+	// expired counts the nodes taken for gone for want of heartbeats.
+	expired atomic.Uint64
 }
 
 type nodeInfo struct {
@@ -279,6 +281,11 @@ func (n *Node) beat() {
 	}
 }
 
+// Expired returns how many times this node took another for gone because
+// its heartbeats stopped (Config.Expire): a node killed, or one too busy
+// to beat in time.
+func (n *Node) Expired() uint64 { return n.expired.Load() }
+
 func (n *Node) expire(now time.Time) {
 	var gone []string
 	n.mu.Lock()
@@ -289,6 +296,7 @@ func (n *Node) expire(now time.Time) {
 		}
 	}
 	n.mu.Unlock()
+	n.expired.Add(uint64(len(gone)))
 	for _, name := range gone {
 		n.log.Warn("cluster: node gone (no heartbeat)", "gone", name)
 		n.srv.RemoteNodeGone(name)
@@ -502,6 +510,7 @@ func (n *Node) WriteMetrics(w io.Writer) {
 	fmt.Fprintf(w, "# HELP relay_cluster_connected 1 while the node reaches NATS (and so the other nodes).\n# TYPE relay_cluster_connected gauge\nrelay_cluster_connected %d\n", up)
 	fmt.Fprintf(w, "# HELP relay_cluster_nodes Live relay nodes, this one included.\n# TYPE relay_cluster_nodes gauge\nrelay_cluster_nodes %d\n", nodes)
 	fmt.Fprintf(w, "# HELP relay_cluster_bad_messages_total Cluster messages that did not decode (dropped).\n# TYPE relay_cluster_bad_messages_total counter\nrelay_cluster_bad_messages_total %d\n", n.bad.Load())
+	fmt.Fprintf(w, "# HELP relay_cluster_nodes_expired_total Nodes taken for gone for want of heartbeats (their peers offline).\n# TYPE relay_cluster_nodes_expired_total counter\nrelay_cluster_nodes_expired_total %d\n", n.expired.Load())
 	fmt.Fprintf(w, "# HELP relay_cluster_unrouted_total Sends forwarded to a node that was gone (answered offline).\n# TYPE relay_cluster_unrouted_total counter\nrelay_cluster_unrouted_total %d\n", n.noResponders.Load())
 	fmt.Fprintf(w, "# HELP relay_cluster_forward_errors_total Sends that could not be forwarded (answered offline).\n# TYPE relay_cluster_forward_errors_total counter\nrelay_cluster_forward_errors_total %d\n", n.forwardErr.Load())
 }

@@ -358,6 +358,9 @@ func TestNodeKilled(t *testing.T) {
 	waitFor(t, "the others forget the killed node", func() bool {
 		return len(nodes[0].node.Members()) == 2 && len(nodes[2].node.Members()) == 2
 	})
+	if e0, e2 := nodes[0].node.Expired(), nodes[2].node.Expired(); e0 != 1 || e2 != 1 {
+		t.Errorf("the others counted %d and %d nodes expired, want 1 each", e0, e2)
+	}
 	b := dial(t, nodes[2].url, bkey)
 	a.presence(bkey.ID(), true)
 	a.send(b.id(), "after the crash")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -139,7 +140,7 @@ func startWorld(t *testing.T, n int, seen *sightings, page bool) *world {
 	if page {
 		wrap = servePage(staticDir(), ids, w.devtools.peerURL)
 	}
-	w.nodes = clustertest.StartServing(t, relays, quiet, lim, cluster.Config{Every: 200 * time.Millisecond}, wrap, relay.WithHosts(hosts...))
+	w.nodes = clustertest.StartServing(t, relays, quiet, lim, cluster.Config{Every: heartbeat()}, wrap, relay.WithHosts(hosts...))
 	var urls []string
 	for _, node := range w.nodes {
 		urls = append(urls, node.URL)
@@ -306,8 +307,9 @@ func (w *world) waitOnline(within time.Duration) error {
 // relayTotals sums what the relay nodes counted, over every incarnation
 // (a killed node's counters are added as it dies).
 type relayTotals struct {
-	mu    sync.Mutex
-	stats relay.Stats // summed; QueueWaitMax and QueuedBytesIPPeak the largest
+	mu      sync.Mutex
+	stats   relay.Stats // summed; QueueWaitMax and QueuedBytesIPPeak the largest
+	expired uint64      // nodes taken for gone for want of heartbeats
 }
 
 func (rt *relayTotals) add(st relay.Stats) {
@@ -331,6 +333,9 @@ func (rt *relayTotals) add(st relay.Stats) {
 // killRelay kills relay node i, its counters kept.
 func (w *world) killRelay(i int) {
 	w.relays.add(w.nodes[i].Srv.Stats())
+	w.relays.mu.Lock()
+	w.relays.expired += w.nodes[i].Node.Expired()
+	w.relays.mu.Unlock()
 	w.nodes[i].Kill()
 }
 
@@ -340,13 +345,27 @@ func (w *world) relayReport() string {
 	var rt relayTotals
 	w.relays.mu.Lock()
 	rt.add(w.relays.stats)
+	expired := w.relays.expired
 	w.relays.mu.Unlock()
 	for _, n := range w.nodes {
 		rt.add(n.Srv.Stats())
+		expired += n.Node.Expired()
 	}
 	s := rt.stats
 	return fmt.Sprintf("Relay nodes (every incarnation): %d frames read; %d sends waited for a receiver's full queue, %v in all, the longest %v; "+
-		"refused: %d over a client's rate, %d over the queue budget, %d over an address's queue budget (at most %d KiB queued for one address); %d slow clients dropped.\n",
+		"refused: %d over a client's rate, %d over the queue budget, %d over an address's queue budget (at most %d KiB queued for one address); %d slow clients dropped; "+
+		"%d times a node took another for gone for want of heartbeats (every %v; a killed node counts once per other node).\n",
 		s.FramesIn, s.QueueWaits, s.QueueWaited.Round(time.Millisecond), s.QueueWaitMax.Round(time.Millisecond),
-		s.Rejects[relay.RejectRate], s.Rejects[relay.RejectBudget], s.Rejects[relay.RejectBudgetIP], s.QueuedBytesIPPeak>>10, s.Drops)
+		s.Rejects[relay.RejectRate], s.Rejects[relay.RejectBudget], s.Rejects[relay.RejectBudgetIP], s.QueuedBytesIPPeak>>10, s.Drops,
+		expired, heartbeat())
+}
+
+// heartbeat is the relay nodes' heartbeat period (SOAK_HEARTBEAT, a Go
+// duration; default 1s, as the relay command's: a node is gone after five
+// missed).
+func heartbeat() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("SOAK_HEARTBEAT")); err == nil && d > 0 {
+		return d
+	}
+	return time.Second
 }

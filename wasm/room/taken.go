@@ -31,8 +31,8 @@ import (
 
 // maxGap is the most pages the worker reads from a book to close the gap
 // between its cursor and an event's first page (pages stored out of
-// order, or passed by before their book was registered); a larger gap
-// is queued (rescanFrom).
+// order, or passed by before their book was registered); past it the
+// cursor waits for the book's next opening.
 const maxGap = 1024
 
 // takenLocked raises book's cursor to from (0: none). Called with m.mu
@@ -77,7 +77,8 @@ func (m *Messenger) untaken(ctx context.Context, b *journal.Book, ev journal.Eve
 		ev.Pages, ev.Index = ev.Pages[from-ev.Index:], from
 		return ev, true
 	case ev.Index-from > maxGap:
-		m.rescanFrom(ctx, b, from) // read after this event
+		// Read as it comes; the cursor stays, and the book's next opening
+		// reads the gap again (one pass, not one per event).
 		return ev, false
 	}
 	gap, err := b.GetRange(ctx, from, ev.Index)

@@ -1,6 +1,8 @@
 package room
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -73,4 +75,90 @@ func TestStoredWhileClosedIsTaken(t *testing.T) {
 	if cur != n {
 		t.Errorf("bob's cursor of ana's book is at %d, want %d", cur, n)
 	}
+}
+
+// TestUntaken: what the worker reads of an event of a member's book,
+// from the book's cursor: pages below it dropped, a gap before the event
+// read from the book, a gap too large or of pages not held left to the
+// book's next opening, and a book with no cursor (paired before cursors)
+// starting one.
+func TestUntaken(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	ctx := testCtx(t)
+	task, err := bob.CreateTask(ctx, "T", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	eventually(t, "paired", func() bool { return bob.paired(task.ID, 1) && ana.paired(task.ID, 1) }, state(task.ID, bob, ana))
+	var last Message
+	for i := range 4 {
+		last = ana.send(task.ID, fmt.Sprint("m", i), nil)
+	}
+	eventually(t, "bob has ana's messages", func() bool { _, _, ok := bob.chat(task.ID, last.Ref()); return ok })
+	bob.mu.Lock()
+	in := bob.tasks[task.ID].members[ana.ID()].in
+	bob.mu.Unlock()
+	eventually(t, "bob took every page", func() bool {
+		bob.mu.Lock()
+		defer bob.mu.Unlock()
+		return bob.taken[in.Key()] == in.Len()
+	})
+	n := in.Len()
+	pages, err := in.GetRange(ctx, 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(from, to uint64) journal.Event {
+		return journal.Event{Type: journal.EventPut, Book: in.Key(), Index: from, Pages: pages[from:to]}
+	}
+	for _, c := range []struct {
+		name      string
+		cursor    uint64 // 0: none
+		ev        journal.Event
+		from, end uint64 // the pages left to read
+		took      bool
+	}{
+		{"all taken", n, ev(2, n), 0, 0, false},
+		{"the first taken", 3, ev(2, n), 3, n, true},
+		{"in order", 3, ev(3, n), 3, n, true},
+		{"a gap read from the book", 2, ev(4, n), 2, n, true},
+		{"no cursor", 0, ev(3, n), 3, n, true},
+	} {
+		bob.mu.Lock()
+		if c.cursor == 0 {
+			delete(bob.taken, in.Key())
+		} else {
+			bob.taken[in.Key()] = c.cursor
+		}
+		bob.mu.Unlock()
+		got, took := bob.untaken(ctx, in, c.ev)
+		if took != c.took || (c.end > 0 && (got.Index != c.from || uint64(len(got.Pages)) != c.end-c.from)) || (c.end == 0 && len(got.Pages) != 0) {
+			t.Errorf("%s: pages %d from %d, took %v; want [%d, %d), %v", c.name, len(got.Pages), got.Index, took, c.from, c.end, c.took)
+			continue
+		}
+		for i, p := range got.Pages {
+			if !bytes.Equal(p, pages[got.Index+uint64(i)]) {
+				t.Errorf("%s: page %d is not the book's", c.name, got.Index+uint64(i))
+			}
+		}
+	}
+	// A gap of pages not held, and one past maxGap, are read as they
+	// come, the cursor left where it is.
+	for _, c := range []struct {
+		name           string
+		cursor, expect uint64
+	}{{"a gap not held", n, n + 2}, {"a gap past maxGap", 1, maxGap + 2}} {
+		bob.mu.Lock()
+		bob.taken[in.Key()] = c.cursor
+		bob.mu.Unlock()
+		e := journal.Event{Type: journal.EventPut, Book: in.Key(), Index: c.expect, Pages: pages[1:2]}
+		if got, took := bob.untaken(ctx, in, e); took || got.Index != c.expect || len(got.Pages) != 1 {
+			t.Errorf("%s: pages %d from %d, took %v", c.name, len(got.Pages), got.Index, took)
+		}
+	}
+	bob.mu.Lock()
+	bob.taken[in.Key()] = n
+	bob.mu.Unlock()
 }

@@ -15,24 +15,17 @@ import (
 // opens again, so the edit is applied. Before cursors (taken.go) the
 // pages were in the book, the edited message showed, its edit never did.
 func TestStoredWhileClosedIsTaken(t *testing.T) {
-	url := startRelay(t)
-	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	bob, ana, task := pair(t)
 	ctx := testCtx(t)
-	task, err := bob.CreateTask(ctx, "T", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana.join(bob, task.ID)
-	eventually(t, "paired", func() bool { return bob.paired(task.ID, 1) && ana.paired(task.ID, 1) }, state(task.ID, bob, ana))
-	msg := ana.send(task.ID, "helo", nil)
-	eventually(t, "bob has ana's message", func() bool { _, _, ok := bob.chat(task.ID, msg.Ref()); return ok })
+	msg := ana.send(task, "helo", nil)
+	eventually(t, "bob has ana's message", func() bool { _, _, ok := bob.chat(task, msg.Ref()); return ok })
 	bobID := bob.ID()
 	bob.stop()
-	if _, err := ana.Edit(ctx, task.ID, msg.Ref(), "hello"); err != nil {
+	if _, err := ana.Edit(ctx, task, msg.Ref(), "hello"); err != nil {
 		t.Fatal(err)
 	}
 	ana.mu.Lock()
-	out := ana.tasks[task.ID].members[bobID].out
+	out := ana.tasks[task].members[bobID].out
 	ana.mu.Unlock()
 
 	// What replication would store while Bob's worker is not running.
@@ -66,9 +59,9 @@ func TestStoredWhileClosedIsTaken(t *testing.T) {
 
 	bob.start()
 	eventually(t, "bob sees the edit", func() bool {
-		got, v, _ := bob.chat(task.ID, msg.Ref())
+		got, v, _ := bob.chat(task, msg.Ref())
 		return strings.Contains(string(got.Data), `"hello"`) && v.Edited != 0
-	}, state(task.ID, bob, ana))
+	}, state(task, bob, ana))
 	bob.mu.Lock()
 	cur := bob.taken[out.Key()]
 	bob.mu.Unlock()
@@ -83,22 +76,15 @@ func TestStoredWhileClosedIsTaken(t *testing.T) {
 // book's next opening, and a book with no cursor (paired before cursors)
 // starting one.
 func TestUntaken(t *testing.T) {
-	url := startRelay(t)
-	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	bob, ana, task := pair(t)
 	ctx := testCtx(t)
-	task, err := bob.CreateTask(ctx, "T", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana.join(bob, task.ID)
-	eventually(t, "paired", func() bool { return bob.paired(task.ID, 1) && ana.paired(task.ID, 1) }, state(task.ID, bob, ana))
 	var last Message
 	for i := range 4 {
-		last = ana.send(task.ID, fmt.Sprint("m", i), nil)
+		last = ana.send(task, fmt.Sprint("m", i), nil)
 	}
-	eventually(t, "bob has ana's messages", func() bool { _, _, ok := bob.chat(task.ID, last.Ref()); return ok })
+	eventually(t, "bob has ana's messages", func() bool { _, _, ok := bob.chat(task, last.Ref()); return ok })
 	bob.mu.Lock()
-	in := bob.tasks[task.ID].members[ana.ID()].in
+	in := bob.tasks[task].members[ana.ID()].in
 	bob.mu.Unlock()
 	eventually(t, "bob took every page", func() bool {
 		bob.mu.Lock()

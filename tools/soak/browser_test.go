@@ -171,16 +171,6 @@ func (t *tab) load() error {
 	if _, err := chromedp.Call(ctx, runtime.AddBinding, runtime.AddBindingParams{Name: "soakEvent"}); err != nil {
 		return fmt.Errorf("Runtime.addBinding: %w", err)
 	}
-	for {
-		resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(t.cfg.url))
-		if err == nil && resp != nil && resp.Status == http.StatusOK {
-			break
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("navigate to %s: %v", t.cfg.url, err)
-		}
-		time.Sleep(250 * time.Millisecond) // polling the home node, killed by the schedule
-	}
 	o := map[string]any{"profile": t.cfg.profile, "webrtc": t.cfg.b.rtc}
 	if t.cfg.opts != nil {
 		for k, v := range t.cfg.opts() {
@@ -195,10 +185,24 @@ func (t *tab) load() error {
   for (const type of ['message', 'peer']) a.on(type, (ev) => soakEvent(JSON.stringify({ self: a.id, ev })))
   return a.id
 })()`
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[string](script, chromedp.EvalAwaitPromise)); err != nil {
-		return fmt.Errorf("tm.open(%s): %w", opts, err)
+	for {
+		resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(t.cfg.url))
+		if err == nil && resp != nil && resp.Status == http.StatusOK {
+			_, err = chromedp.Run(ctx, chromedp.Evaluate[string](script, chromedp.EvalAwaitPromise))
+			if err == nil {
+				return nil
+			}
+			if !strings.Contains(err.Error(), "taskmessenger: cannot load") || ctx.Err() != nil {
+				return fmt.Errorf("tm.open(%s): %w", opts, err)
+			}
+			// The node died while the page loaded its files: load it
+			// again, as a user would.
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("navigate to %s: %v", t.cfg.url, err)
+		}
+		time.Sleep(250 * time.Millisecond) // polling the home node, killed by the schedule
 	}
-	return nil
 }
 
 // event decodes an event the page forwarded ({self, ev}) and records it.

@@ -54,6 +54,7 @@ var site struct {
 	mu     sync.Mutex
 	config relay.PageConfig // served at /config.json
 	tap    *tap             // while set, every byte the server writes is kept
+	fails  map[string]int   // the next requests for paths ending so answered 503 (failNext)
 }
 
 // A tap keeps what the site's server writes to its connections (the page,
@@ -166,7 +167,7 @@ func testMain(m *testing.M) int {
 		site.mu.Unlock()
 		relay.ConfigHandler(cfg).ServeHTTP(w, r)
 	}))
-	mux.Handle("/", relay.StaticHandler(dir))
+	mux.Handle("/", failing(relay.StaticHandler(dir)))
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Listener.Close()
 	srv.Listener = tappedListener{ln}
@@ -178,6 +179,53 @@ func testMain(m *testing.M) int {
 			site.wasmBytes, site.gzipBytes, dir, site.url, time.Since(start).Round(time.Millisecond))
 	}
 	return m.Run()
+}
+
+// failing answers 503 to a request whose path ends as a key of
+// site.fails says, as many times as it says: a server restarting while a
+// page loads.
+func failing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		site.mu.Lock()
+		failed := false
+		for k, n := range site.fails {
+			if n > 0 && strings.HasSuffix(r.URL.Path, k) {
+				site.fails[k]--
+				failed = true
+				break
+			}
+		}
+		site.mu.Unlock()
+		if failed {
+			http.Error(w, "restarting", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// failNext has the site answer 503 to the next fails[suffix] requests
+// whose path ends with suffix, until the test ends.
+func failNext(tb testing.TB, fails map[string]int) {
+	site.mu.Lock()
+	site.fails = fails
+	site.mu.Unlock()
+	tb.Cleanup(func() {
+		site.mu.Lock()
+		site.fails = nil
+		site.mu.Unlock()
+	})
+}
+
+// failsLeft is how many failures of failNext are still to come.
+func failsLeft() int {
+	site.mu.Lock()
+	defer site.mu.Unlock()
+	n := 0
+	for _, k := range site.fails {
+		n += k
+	}
+	return n
 }
 
 // repoRoot walks up from the package directory to the module's go.mod.

@@ -2042,7 +2042,13 @@
   async function main () {
     watchWorker()
     $('me-name').textContent = profile
-    const tm = await window.taskmessenger.ready
+    let tm
+    try {
+      tm = await window.taskmessenger.ready
+    } catch (err) { // the server did not give the module's files, retries and all
+      setState($('me-state'), `${err.message}: reload the page`, 'error')
+      throw err
+    }
     window.taskmessenger.moduleAt = performance.now() // ---- many tasks ----: the page's budget starts here
     const opts = { profile }
     if (params.has('webrtc')) opts.webrtc = params.get('webrtc') !== '0'

@@ -30,24 +30,45 @@
   const mark = (step) => { times[step] = performance.now(); performance.mark('tm:' + step) }
   mark('loader')
 
+  // retry runs load until it resolves, four times at most, 0.5, 1 and 2 s
+  // apart: a server restarting while the page loads (a relay node's
+  // restart) does not leave the page without its module.
+  async function retry (load) {
+    for (let i = 0; ; i++) {
+      try {
+        return await load()
+      } catch (err) {
+        if (i === 3) throw err
+        await new Promise((resolve) => setTimeout(resolve, 500 << i))
+      }
+    }
+  }
+
   function loadScript (src) {
-    return new Promise((resolve, reject) => {
+    return retry(() => new Promise((resolve, reject) => {
       const s = document.createElement('script')
       s.src = src
       s.onload = resolve
-      s.onerror = () => reject(new Error(`taskmessenger: cannot load ${src}`))
+      s.onerror = () => { s.remove(); reject(new Error(`taskmessenger: cannot load ${src}`)) }
       document.head.appendChild(s)
-    })
+    }))
+  }
+
+  // fetchOK fetches the module, failing on an HTTP error.
+  async function fetchOK () {
+    const resp = await fetch(moduleURL)
+    if (!resp.ok) throw new Error(`taskmessenger: cannot load ${moduleURL}: HTTP ${resp.status}`)
+    return resp
   }
 
   // compile fetches and compiles the module as its bytes arrive.
   async function compile () {
     let mod
     try {
-      mod = await WebAssembly.compileStreaming(fetch(moduleURL))
+      mod = await WebAssembly.compileStreaming(retry(fetchOK))
     } catch (err) {
       // A server without the application/wasm type: fall back to bytes.
-      const bytes = await (await fetch(moduleURL)).arrayBuffer()
+      const bytes = await (await retry(fetchOK)).arrayBuffer()
       mod = await WebAssembly.compile(bytes)
     }
     mark('compiled')

@@ -1,0 +1,30 @@
+package e2e
+
+import "testing"
+
+// TestLoaderRetries: a server that fails the page's files a few times
+// while it restarts (a relay node's restart during a page load) does not
+// leave the page without its module: the loader asks again (0.5, 1 and
+// 2 s apart) and the messenger opens.
+func TestLoaderRetries(t *testing.T) {
+	failNext(t, map[string]int{"/wasm_exec.js": 2, "/taskmessenger-helpers.js": 1, ".wasm": 1})
+	b := newBrowser(t)
+	tab := openMessenger(t, b, "loader", "")
+	if n := failsLeft(); n != 0 {
+		t.Fatalf("%d failures never asked for: the page loaded from elsewhere", n)
+	}
+	var id string
+	tab.run(`return window.tmApp.id`, &id)
+	if id == "" {
+		t.Fatal("no app")
+	}
+}
+
+// TestLoaderGivesUp: a server that keeps failing a file: the page says
+// so, and to reload, instead of staying blank.
+func TestLoaderGivesUp(t *testing.T) {
+	failNext(t, map[string]int{"/wasm_exec.js": 100})
+	b := newBrowser(t)
+	tab := b.open(t, pageURL("index.html", "profile=loader-down"))
+	tab.poll(`document.getElementById('me-state').textContent.includes('cannot load') && document.getElementById('me-state').textContent.includes('reload the page')`)
+}

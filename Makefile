@@ -49,7 +49,7 @@ browser: chromium $(WASMEXEC)
 	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec=$(WASMEXEC) $(WASM_PKGS) 2>&1 | grep -v 'IPAddressSpace'; exit $${PIPESTATUS[0]}
 
 e2e: chromium $(AXE)
-	$(GO) test -count=1 ./e2e/
+	$(GO) test -count=1 -timeout 30m ./e2e/
 
 ## axe-core from the npm registry, the version tools/axe/package-lock.json pins
 $(AXE): tools/axe/package.json tools/axe/package-lock.json

@@ -51,12 +51,23 @@
     node.className = (node.id === 'me-state' ? 'state ' : '') + (cls || '')
   }
 
+  // turns gives each call of a refresher a turn; fresh() says whether it is
+  // still the newest call once its answer came. An older call answering
+  // after a newer one (a busy tab) would otherwise put back what was shown
+  // before: a member shown as not removed after the removal.
+  function turns () {
+    let last = 0
+    return () => { const mine = ++last; return () => mine === last }
+  }
+
   // ---- tasks -------------------------------------------------------------
 
+  const tasksTurn = turns()
   async function refreshTasks () {
     if (state.stopped) return
+    const fresh = tasksTurn()
     const tree = await state.app.tasks().catch(() => null) // the app stopped meanwhile
-    if (!tree) return
+    if (!tree || !fresh()) return
     state.tasks.clear()
     const walk = (nodes) => nodes.forEach((t) => { state.tasks.set(t.id, t); walk(t.children) })
     walk(tree)
@@ -148,10 +159,12 @@
   // refreshMirrors shows where this profile's books are kept while its
   // members are away: each mirror, up or not, and why not (a full quota,
   // a copy that failed verification).
+  const mirrorsTurn = turns()
   async function refreshMirrors () {
     if (state.stopped || !state.app.mirrors) return
+    const fresh = mirrorsTurn()
     const ms = await state.app.mirrors().catch(() => null)
-    if (!ms) return
+    if (!ms || !fresh()) return
     $('mirrors').textContent = ms.length === 0 ? '' : ms.map((m) => 'mirror ' + short(m.id) + ': ' +
       (m.online ? 'up' + (m.pinning ? `, keeps ${m.pinned} of your books` : '') : m.gone ? 'unreachable' : 'connecting') +
       ((m.refused || []).length ? ` · refused (served bad data for ${m.refused.length} book(s))` : '') +
@@ -166,10 +179,12 @@
     if (!membersTimer) membersTimer = setTimeout(() => { membersTimer = null; refreshMembers() }, 150)
   }
 
+  const membersTurn = turns()
   async function refreshMembers () {
     if (!state.current || state.stopped) return
+    const fresh = membersTurn()
     const ms = await state.app.members(state.current).catch(() => null) // the app stopped meanwhile
-    if (!ms) return
+    if (!ms || !fresh()) return
     state.members = ms
     learnNames(ms)
     updateStatuses()
@@ -731,8 +746,10 @@
   }
 
   // refreshDevices lists the person's devices in the Devices panel.
+  const devicesTurn = turns()
   async function refreshDevices () {
     if ($('devices').hidden || state.stopped) return
+    const fresh = devicesTurn()
     let ds
     try {
       ds = await state.app.devices()
@@ -740,6 +757,7 @@
       setState($('link-status'), `No devices: ${err.message}`, 'error')
       return
     }
+    if (!fresh()) return
     $('device-list').replaceChildren(...ds.map(renderDevice))
     if (!ds.length) $('device-list').append(el('li', { class: 'hint', text: 'Only this browser so far.' }))
   }

@@ -32,6 +32,7 @@ func (b *burner) start() error {
 	}
 	for range runtime.NumCPU() {
 		cmd := exec.Command("sh", "-c", "while :; do :; done")
+		dieWithParent(cmd)
 		if err := cmd.Start(); err != nil {
 			return err
 		}

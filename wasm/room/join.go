@@ -130,6 +130,11 @@ func (m *Messenger) Join(ctx context.Context, code string) (TaskInfo, error) {
 	if err := m.learnEpochs(ctx, t, answer.Epochs); err != nil {
 		return TaskInfo{}, err
 	}
+	// Before the host's book is read: a departed member its announcements
+	// name is known as one, never dialled.
+	if err := m.takeDeparted(ctx, t, inv.Host, answer.Members, answer.Departed); err != nil {
+		return TaskInfo{}, err
+	}
 	if _, err := m.ensurePair(ctx, t, inv.Host, answer.Key, identity.ID{}); err != nil {
 		return TaskInfo{}, err
 	}
@@ -244,6 +249,7 @@ func (m *Messenger) onJoin(c *conn, w wire) {
 			answer.Members = append(answer.Members, id)
 		}
 	}
+	answer.Departed = m.departedLocked(t, c.peer)
 	m.mu.Unlock()
 	if err := m.send(m.ctx, c, answer); err != nil {
 		m.log.Debug("room: answer join", "peer", c.peer.Short(), "err", err)

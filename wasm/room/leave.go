@@ -343,6 +343,7 @@ func (m *Messenger) applyLeaveLocked(t *task, r record) {
 		for key, ref := range m.replica {
 			if ref.task == t.id {
 				delete(m.replica, key)
+				delete(m.history, key)
 				m.forgetTakenLocked(key)
 			}
 		}

@@ -20,12 +20,15 @@ import (
 // history); the members serve a departed member's book to any member of
 // its task (Serve). J reads X's pages by mid, as every member does, so its
 // timeline orders them the same; X's own leave message in the book makes
-// X left at J too.
+// X left at J too. Every joined answer carries them, a pairing's too: a
+// member that learns of X's leave only after J joined through it tells J
+// when they pair. J takes one for a member it has no book of, or only an
+// empty one (X, leaving, pairs with no one new: errLeaving).
 //
 // A member cannot inject anything through it: the book must be signed by
 // X (journal.DB.ReaderFrom), its genesis must name a book of X in this
 // task (departedName), X must be a member the answer lists, J takes one
-// such book per member it reads no book of yet, and at most MaxMembers,
+// such book per member it reads nothing of yet, and at most MaxMembers,
 // each charged to the answering member like an announcement
 // (admissibleLocked).
 
@@ -66,7 +69,7 @@ func (m *Messenger) takeDeparted(ctx context.Context, t *task, host identity.ID,
 	for _, d := range ds {
 		err := m.takeDepartedBook(ctx, t, host, members, d, seen)
 		if errors.Is(err, ErrBadDeparted) {
-			m.log.Info("room: departed member not taken", "peer", d.ID.Short(), "via", host.Short(), "err", err)
+			m.log.Debug("room: departed member not taken", "peer", d.ID.Short(), "via", host.Short(), "err", err)
 			continue
 		}
 		if err != nil {
@@ -90,7 +93,12 @@ func (m *Messenger) takeDepartedBook(ctx context.Context, t *task, host identity
 	m.mu.Lock()
 	mb := t.members[d.ID]
 	_, used := m.replica[d.Key]
-	reads := mb != nil && !mb.inKey.IsZero()
+	var old identity.ID // its book to this profile, empty: it left before writing any
+	reads := t.left[d.ID] || !t.departed[d.ID].IsZero()
+	if mb != nil && !mb.inKey.IsZero() {
+		old = mb.inKey
+		reads = reads || mb.in == nil || mb.in.Len() > 0
+	}
 	m.mu.Unlock()
 	switch {
 	case reads:
@@ -121,6 +129,9 @@ func (m *Messenger) takeDepartedBook(ctx context.Context, t *task, host identity
 	m.mu.Lock()
 	mb = t.members[d.ID]
 	mb.in = in
+	if !old.IsZero() {
+		delete(m.replica, old)
+	}
 	m.mu.Unlock()
 	m.rescan(ctx, in)
 	return nil
@@ -181,4 +192,34 @@ func checkDeparted(w wire) error {
 		}
 	}
 	return nil
+}
+
+// tellDeparted sends the members of t online the joined answer again, as
+// a member left: one that joined meanwhile, whose pairings were answered
+// before this profile held the leave, learns of the departed member's
+// book from it.
+func (m *Messenger) tellDeparted(ctx context.Context, t *task) {
+	secret, err := m.secretOf(ctx, t)
+	if err != nil {
+		return
+	}
+	type answer struct {
+		c *conn
+		w wire
+	}
+	var as []answer
+	m.mu.Lock()
+	for id, mb := range t.members {
+		if c := m.conns[id]; c != nil && c.synced && mb.out != nil && !t.left[id] {
+			as = append(as, answer{c, m.joinedLocked(t, id, secret)})
+		}
+	}
+	m.mu.Unlock()
+	for _, a := range as {
+		m.goSend(func(ctx context.Context) {
+			if err := m.send(ctx, a.c, a.w); err != nil {
+				m.log.Debug("room: departed members not told", "peer", a.c.peer.Short(), "err", err)
+			}
+		})
+	}
 }

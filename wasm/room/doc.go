@@ -118,7 +118,11 @@
 // member's book to her: it must be signed by it and named
 // "${member}-${reader}-T" (departed.go). Its leave message in the book
 // makes it left at Ana too, and her timeline holds its messages where
-// every member's does.
+// every member's does. A pairing's answer names them too, and a member
+// that records a leave sends its answer again to the members online: a
+// joiner whose pairings were answered before the leave arrived learns of
+// the book then (a member leaving pairs with no one new, so its book to
+// the joiner stays empty and is replaced).
 //
 // Introductions are charged to the root of their chain: the first member
 // up the chain of announcers that this profile admitted itself (by its

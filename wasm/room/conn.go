@@ -454,6 +454,9 @@ type wire struct {
 	Link *LinkTask `json:"link,omitempty"`
 	// Revocation of a device, told to every peer online (devices.go).
 	Revocation json.RawMessage `json:"revocation,omitempty"`
+	// Departed: in a joined, the members that left and the keys of their
+	// books to the sender (departed.go).
+	Departed []departedBook `json:"departed,omitempty"`
 }
 
 // RoomVersion is the version of the room protocol (1 had no version field
@@ -511,6 +514,9 @@ func decodeWire(b []byte) (wire, error) {
 		return w, err
 	}
 	if err := checkEpochs(w); err != nil {
+		return w, err
+	}
+	if err := checkDeparted(w); err != nil {
 		return w, err
 	}
 	keyed := w.Type == wireJoin || w.Type == wireJoined || w.Type == wireAskRoots || w.Type == wireRoots || w.Type == wireSuccessor

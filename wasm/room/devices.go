@@ -406,12 +406,15 @@ func (m *Messenger) deviceSyncLocked(cfg *replication.Config, peer identity.ID) 
 	if cfg.Reader != m.person || peer == m.self {
 		// A member serves a person's devices the books the person's
 		// devices wrote to it (their history, for a recalled device), and
-		// this profile follows its own person's such books through it.
+		// this profile follows its own person's such books through it;
+		// and the books of members that left to the members that joined
+		// after (departed.go).
 		cfg.Serve = func(book, to identity.ID) bool {
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			ref, ok := m.replica[book]
-			return ok && ref.peer != to && m.personLocked(ref.peer) == m.personLocked(to) && m.revoked[to] == nil
+			return ok && ref.peer != to && m.personLocked(ref.peer) == m.personLocked(to) && m.revoked[to] == nil ||
+				m.servesDepartedLocked(book, to)
 		}
 		cfg.FollowVia = func(book, holder identity.ID) bool {
 			m.mu.Lock()

@@ -83,7 +83,7 @@
 //     name Ana), creates "bob-ana-T" (genesis meta: Ana and the task id
 //     only, a genesis being unsealed; then a copy of his log, announcement
 //     included) and answers {type: "joined", task: T, key, title, parent,
-//     members, clock, taskSecret, epochs, creator}. Else he answers {type: "refused", error}: Join fails with
+//     members, clock, taskSecret, epochs, creator, departed}. Else he answers {type: "refused", error}: Join fails with
 //     that reason (ErrNotInvited, ErrTooManyMembers).
 //  5. Ana records the task, follows Bob's book, creates "ana-bob-T" (first
 //     page naming Bob and the task, then a copy of her log) and writes a
@@ -94,7 +94,8 @@
 //
 // A member who joins through Bob is announced by Bob, as a "member" page in
 // each of his books to the others. The members an answer lists are never
-// taken (not even by the joiner from its inviter): a profile counts a peer
+// taken (not even by the joiner from its inviter; but for those that left,
+// below): a profile counts a peer
 // as a member only if it admitted it by its own invite, joined through it,
 // or holds a verified book of a member announcing it: a "member" message,
 // or the author's "join" message (its via: the member it joined through).
@@ -105,6 +106,23 @@
 // every pair ends with its two books. A pairing needs an announcement both
 // sides hold: a join without a secret is accepted only from a peer this
 // side already counts as a member.
+//
+// A member that left (a "leave" message, leave.go) deleted its copy and
+// pairs with no one any more; so Bob's answer names, in "departed", each
+// member that left with the key of its book to Bob ([{id, key}…]). Ana
+// takes one such book per member the answer lists and she reads no book
+// of yet, charged to Bob like an announcement: she records the member and
+// the book ("departed" record), never dials it, follows the book through
+// the members that hold it (they serve a departed member's book to any
+// member of its task, replication's holders) and reads it as that
+// member's book to her: it must be signed by it and named
+// "${member}-${reader}-T" (departed.go). Its leave message in the book
+// makes it left at Ana too, and her timeline holds its messages where
+// every member's does. A pairing's answer names them too, and a member
+// that records a leave sends its answer again to the members online: a
+// joiner whose pairings were answered before the leave arrived learns of
+// the book then (a member leaving pairs with no one new, so its book to
+// the joiner stays empty and is replaced).
 //
 // Introductions are charged to the root of their chain: the first member
 // up the chain of announcers that this profile admitted itself (by its

@@ -130,6 +130,11 @@ func (m *Messenger) Join(ctx context.Context, code string) (TaskInfo, error) {
 	if err := m.learnEpochs(ctx, t, answer.Epochs); err != nil {
 		return TaskInfo{}, err
 	}
+	// Before the host's book is read: a departed member its announcements
+	// name is known as one, never dialled.
+	if err := m.takeDeparted(ctx, t, inv.Host, answer.Members, answer.Departed); err != nil {
+		return TaskInfo{}, err
+	}
 	if _, err := m.ensurePair(ctx, t, inv.Host, answer.Key, identity.ID{}); err != nil {
 		return TaskInfo{}, err
 	}
@@ -237,17 +242,25 @@ func (m *Messenger) onJoin(c *conn, w wire) {
 		return
 	}
 	m.mu.Lock()
-	answer := wire{Type: wireJoined, Task: t.id, Key: t.members[c.peer].out.Key(), Title: t.title, Parent: t.parent, Clock: t.clock, TaskSecret: secret,
-		Epochs: t.epochsLocked(), Creator: t.creatorLocked(), Cert: m.ownCert()}
-	for id := range t.members {
-		if id != c.peer {
-			answer.Members = append(answer.Members, id)
-		}
-	}
+	answer := m.joinedLocked(t, c.peer, secret)
 	m.mu.Unlock()
 	if err := m.send(m.ctx, c, answer); err != nil {
 		m.log.Debug("room: answer join", "peer", c.peer.Short(), "err", err)
 	}
+}
+
+// joinedLocked is the joined answer to peer, a member this profile has a
+// book to, in t. Called with m.mu held.
+func (m *Messenger) joinedLocked(t *task, peer identity.ID, secret []byte) wire {
+	answer := wire{Type: wireJoined, Task: t.id, Key: t.members[peer].out.Key(), Title: t.title, Parent: t.parent, Clock: t.clock, TaskSecret: secret,
+		Epochs: t.epochsLocked(), Creator: t.creatorLocked(), Cert: m.ownCert()}
+	for id := range t.members {
+		if id != peer {
+			answer.Members = append(answer.Members, id)
+		}
+	}
+	answer.Departed = m.departedLocked(t, peer)
+	return answer
 }
 
 // onAnswer takes a joined or refused: to a Join waiting for it, or, for a
@@ -283,7 +296,7 @@ func (m *Messenger) onAnswer(c *conn, w wire) {
 	if _, err := m.ensurePair(m.ctx, t, c.peer, w.Key, identity.ID{}); errors.Is(err, ErrRestoring) {
 		m.log.Debug("room: pairing waits for the restore", "peer", c.peer.Short(), "task", t.id, "err", err)
 		return // paired again once the book is back (repair)
-	} else if errors.Is(err, errRemovedPeer) {
+	} else if errors.Is(err, errRemovedPeer) || errors.Is(err, errLeaving) {
 		m.log.Info("room: pairing answer not taken", "peer", c.peer.Short(), "err", err)
 		return
 	} else if err != nil {
@@ -292,6 +305,9 @@ func (m *Messenger) onAnswer(c *conn, w wire) {
 	}
 	m.refusedPairing(t.id, c.peer, "")
 	if err := m.learnSecret(m.ctx, t, w.TaskSecret); err != nil {
+		m.fail(err)
+	}
+	if err := m.takeDeparted(m.ctx, t, c.peer, w.Members, w.Departed); err != nil {
 		m.fail(err)
 	}
 	m.seen(t, c.peer, 0, w.Clock)
@@ -343,6 +359,11 @@ func (m *Messenger) repair() {
 // revoked) before this profile knew it as a member.
 var errRemovedPeer = errors.New("room: removed")
 
+// errLeaving: a pairing with a member this profile never paired with,
+// while it leaves the task: its copy goes, so it writes no new book (the
+// members serve its history: departed.go).
+var errLeaving = errors.New("room: leaving the task")
+
 // ensurePair makes sure this profile follows the member's book key and has
 // its own book to the member; it reports whether the member is new (then
 // by announced it; zero: the member this profile joins through).
@@ -358,6 +379,9 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer, key, by ident
 	}
 	if mb == nil { // removed (a revoked device) before it was known here
 		return false, fmt.Errorf("%w: %s from task %s", errRemovedPeer, peer.Short(), t.id)
+	}
+	if t.leaveMid != 0 && mb.out == nil {
+		return false, fmt.Errorf("%w: task %s", errLeaving, t.id)
 	}
 	if mb.inKey != key {
 		if !mb.inKey.IsZero() && !m.historyIn(mb) {

@@ -322,6 +322,7 @@ func (m *Messenger) onLeave(ctx context.Context, t *task, peer identity.ID) {
 	}
 	m.dropStrangers() // no port to it any more, unless another task needs one
 	m.emit(Event{Type: EventMember, Task: t.id, Peer: peer, State: "left"})
+	m.tellDeparted(ctx, t)
 }
 
 // applyLeaveLocked applies a forget or left record. Called with m.mu held.
@@ -343,6 +344,7 @@ func (m *Messenger) applyLeaveLocked(t *task, r record) {
 		for key, ref := range m.replica {
 			if ref.task == t.id {
 				delete(m.replica, key)
+				delete(m.history, key)
 				m.forgetTakenLocked(key)
 			}
 		}

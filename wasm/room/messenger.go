@@ -206,6 +206,7 @@ type task struct {
 	removers   map[identity.ID]bool                     // members the creator allowed to remove (remove.go)
 	edits      map[Ref]*edited                          // messages edited or deleted (edits.go)
 	left       map[identity.ID]bool                     // members who left (leave.go); nil: none
+	departed   map[identity.ID]identity.ID              // members who left before this profile joined: the key of their book it reads (departed.go); nil: none
 	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
 	leaveMid   uint64                                   // guarded by wmu: the mid of this profile's leave message, 0 before it (leave.go)
 	// lazy: known from the tasks book at open, its books not opened yet;

@@ -472,10 +472,14 @@ func historyName(name string, author identity.ID, t TaskID) bool {
 }
 
 // bookNameOK is replicaOK's name check: the book addressed to this
-// person, or a sibling's history.
+// person, a sibling's history, or the book of a member that left before
+// this profile joined (departed.go).
 func (m *Messenger) bookNameOK(info journal.BookInfo, author identity.ID, t TaskID, gen int) bool {
-	if info.Name == succName(author, m.person, t, gen) {
+	switch {
+	case info.Name == succName(author, m.person, t, gen):
 		return true
+	case gen != 0:
+		return false
 	}
-	return gen == 0 && m.PersonOf(author) == m.person && historyName(info.Name, author, t)
+	return m.PersonOf(author) == m.person && historyName(info.Name, author, t) || m.departedName(info.Key, info.Name, author, t)
 }

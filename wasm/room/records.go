@@ -50,6 +50,10 @@ import (
 //	{"op":"recalled", "date":ms}                   the recall finished
 //	{"op":"forget", "task":T}                      this profile deleted its copy of T (leave.go)
 //	{"op":"left", "task":T, "peer":X}              X left T: its leave message (leave.go)
+//	{"op":"departed", "task":T, "peer":X, "key":K, "from":1}
+//	                                               X left T before this profile joined: K is
+//	                                               X's book to the member joined through, read
+//	                                               as X's book to this profile (departed.go)
 const tasksBook = "tasks"
 
 // Record ops.
@@ -282,6 +286,8 @@ func (m *Messenger) apply(r record) {
 		t.applyEditLocked(r)
 	case opForget, opLeft:
 		m.applyLeaveLocked(t, r)
+	case opDeparted:
+		m.applyDepartedLocked(t, r)
 	case opSucceed:
 		mb := t.member(r.Peer)
 		mb.outGen, mb.outFrom, mb.outShift = r.Gen, r.Mid, r.Shift

@@ -312,9 +312,15 @@ type relayTotals struct {
 	expired uint64      // nodes taken for gone for want of heartbeats
 }
 
-func (rt *relayTotals) add(st relay.Stats) {
+// addNode adds what node n's running incarnation counted.
+func (rt *relayTotals) addNode(n *clustertest.Node) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	rt.addLocked(n.Srv.Stats(), n.Node.Expired())
+}
+
+// addLocked adds counters st and expired. Called with rt.mu held.
+func (rt *relayTotals) addLocked(st relay.Stats, expired uint64) {
 	s := &rt.stats
 	if s.Rejects == nil {
 		s.Rejects = make(map[string]uint64)
@@ -328,14 +334,12 @@ func (rt *relayTotals) add(st relay.Stats) {
 	s.QueueWaited += st.QueueWaited
 	s.QueueWaitMax = max(s.QueueWaitMax, st.QueueWaitMax)
 	s.QueuedBytesIPPeak = max(s.QueuedBytesIPPeak, st.QueuedBytesIPPeak)
+	rt.expired += expired
 }
 
 // killRelay kills relay node i, its counters kept.
 func (w *world) killRelay(i int) {
-	w.relays.add(w.nodes[i].Srv.Stats())
-	w.relays.mu.Lock()
-	w.relays.expired += w.nodes[i].Node.Expired()
-	w.relays.mu.Unlock()
+	w.relays.addNode(w.nodes[i])
 	w.nodes[i].Kill()
 }
 
@@ -344,14 +348,12 @@ func (w *world) killRelay(i int) {
 func (w *world) relayReport() string {
 	var rt relayTotals
 	w.relays.mu.Lock()
-	rt.add(w.relays.stats)
-	expired := w.relays.expired
+	rt.addLocked(w.relays.stats, w.relays.expired)
 	w.relays.mu.Unlock()
 	for _, n := range w.nodes {
-		rt.add(n.Srv.Stats())
-		expired += n.Node.Expired()
+		rt.addNode(n)
 	}
-	s := rt.stats
+	s, expired := rt.stats, rt.expired
 	return fmt.Sprintf("Relay nodes (every incarnation): %d frames read; %d sends waited for a receiver's full queue, %v in all, the longest %v; "+
 		"refused: %d over a client's rate, %d over the queue budget, %d over an address's queue budget (at most %d KiB queued for one address); %d slow clients dropped; "+
 		"%d times a node took another for gone for want of heartbeats (every %v; a killed node counts once per other node).\n",

@@ -221,11 +221,11 @@ func failNext(tb testing.TB, fails map[string]int) {
 func failsLeft() int {
 	site.mu.Lock()
 	defer site.mu.Unlock()
-	n := 0
-	for _, k := range site.fails {
-		n += k
+	left := 0
+	for _, n := range site.fails {
+		left += n
 	}
-	return n
+	return left
 }
 
 // repoRoot walks up from the package directory to the module's go.mod.

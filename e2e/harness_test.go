@@ -722,7 +722,7 @@ func (t *tab) says() string {
 	ctx, cancel := context.WithTimeout(t.ctx, 5*time.Second)
 	defer cancel()
 	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('[role="status"], [aria-live]')]
-  .filter((e) => e.textContent.trim() !== '').map((e) => '#' + e.id + ': ' + e.textContent.trim().slice(0, 200))
+  .filter((e) => !e.closest('[hidden]') && e.textContent.trim() !== '').map((e) => '#' + e.id + ': ' + e.textContent.trim().slice(0, 200))
   .concat(['role: ' + (window.tmApp && window.tmApp.role ? window.tmApp.role() : '?')]).join('; ')`))
 	if err != nil {
 		return "(not read: " + err.Error() + ")"

@@ -146,9 +146,18 @@ func TestManyTasks(t *testing.T) {
 	tab.poll(script(`document.activeElement?.dataset?.task === {{id}}`, map[string]any{"id": ids[n-10].String()}))
 	tab.keys(kb.Enter)
 	tab.poll(`document.getElementById('room-title').textContent === 'Task 09990'`)
-	// After Left the focus is on the parent's row (level 1), once the
-	// tree has drawn the rows of the task opened.
-	tab.poll(`document.activeElement?.closest('[role=treeitem]')?.getAttribute('aria-level') === '1'`)
+	// The task opened, its row current, and the composer takes the focus
+	// (the tree redraws its rows meanwhile: the focus was left on the row
+	// by the user, so it moves on to the composer all the same).
+	tab.poll(script(`document.querySelector('.pick[aria-current="true"]')?.dataset.task === {{id}} && document.activeElement === document.getElementById('text')`,
+		map[string]any{"id": ids[n-10].String()}))
+	// Moving through the tree by keyboard keeps the focus there when the
+	// tree redraws (a message's unread count, a scroll).
+	tab.run(script(`document.querySelector('#tree .pick[data-task=' + JSON.stringify({{id}}) + ']').focus(); return true`, map[string]any{"id": ids[n-10].String()}), nil)
+	tab.keys(kb.ArrowDown)
+	tab.poll(script(`document.activeElement?.dataset?.task === {{id}}`, map[string]any{"id": ids[n-9].String()}))
+	tab.run(`const t = document.getElementById('tree'); t.dispatchEvent(new Event('scroll')); return true`, nil)
+	tab.poll(script(`document.activeElement?.dataset?.task === {{id}} && document.activeElement.isConnected`, map[string]any{"id": ids[n-9].String()}))
 	t.Logf("screenshot: %s", tab.screenshot("manytasks.png"))
 }
 

@@ -89,7 +89,7 @@
   }
 
   async function select (id) {
-    const focus = document.activeElement // the composer takes the focus at the end, unless the user moved it meanwhile
+    const focus = focusAt() // the composer takes the focus at the end, unless the user moved it meanwhile
     uiSelected(state.current, id)
     state.current = id
     state.msgs = []
@@ -119,7 +119,16 @@
     await uiRestore(id, !!divider)
     refreshMembers()
     refreshTasks()
-    if (document.activeElement === focus || document.activeElement === document.body) $('text').focus()
+    if (focusAt() === focus || document.activeElement === document.body) $('text').focus()
+  }
+
+  // focusAt names where the keyboard focus is: a row of the task tree by its
+  // task, as the virtual tree draws its rows anew (the focused element is
+  // replaced, the focus stays on the row), any other element by itself.
+  function focusAt () {
+    const a = document.activeElement
+    const task = a && a.closest && a.closest('#tree') && a.dataset && a.dataset.task
+    return task ? 'row:' + task : a
   }
 
   // A member proved this profile wrote its messages to them from two places

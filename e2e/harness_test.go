@@ -716,14 +716,17 @@ func (t *tab) poll(expr string) {
 	}
 }
 
-// says is what the page shows in its status regions and its role, for a
-// failure's message.
+// says is what the page shows in its status and alert regions, its role,
+// the composer and the last lines of the timeline, for a failure's message.
 func (t *tab) says() string {
 	ctx, cancel := context.WithTimeout(t.ctx, 5*time.Second)
 	defer cancel()
-	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('[role="status"], [aria-live]')]
+	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('[role="status"], [role="alert"], [aria-live]')]
   .filter((e) => !e.closest('[hidden]') && e.textContent.trim() !== '').map((e) => '#' + e.id + ': ' + e.textContent.trim().slice(0, 200))
-  .concat(['role: ' + (window.tmApp && window.tmApp.role ? window.tmApp.role() : '?')]).join('; ')`))
+  .concat(['role: ' + (window.tmApp && window.tmApp.role ? window.tmApp.role() : '?')])
+  .concat(document.getElementById('text') ? ['composer: ' + JSON.stringify(document.getElementById('text').value.slice(0, 200))] : [])
+  .concat([...document.querySelectorAll('#timeline li.msg')].slice(-4).map((li) => 'timeline: ' + li.textContent.trim().slice(0, 120)))
+  .join('; ')`))
 	if err != nil {
 		return "(not read: " + err.Error() + ")"
 	}

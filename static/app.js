@@ -96,6 +96,12 @@
     state.byId.clear()
     state.atStart = false
     cancelReply()
+    // Never the last task's draft: this task's is put back with its
+    // timeline (and once more as freshly read: another tab may have written
+    // it), unless the user typed meanwhile.
+    ui.typed = null
+    $('text').value = ''
+    updateCount()
     $('timeline').replaceChildren()
     $('room').hidden = false
     $('empty').hidden = true
@@ -110,6 +116,8 @@
     if (state.current !== id) return
     state.atStart = page.length < PAGE
     page.forEach(insert)
+    const known = (ui.saved.drafts || {})[id]
+    if (ui.typed !== id && known && typeof known.text === 'string' && !sentAlready(known)) { $('text').value = known.text; updateCount() }
     const divider = await showDivider(id, t) // ---- unread ----
     markRead()
     for (const said of state.forkLines.get(id) || []) showForkLine(said)
@@ -120,6 +128,7 @@
     refreshMembers()
     refreshTasks()
     if (focusAt() === focus || document.activeElement === document.body) $('text').focus()
+    if (state.current === id) document.body.dataset.shown = id // for tests: the task is shown, its draft and place put back
   }
 
   // focusAt names where the keyboard focus is: a row of the task tree by its
@@ -883,6 +892,7 @@
   const ui = {
     saved: {}, // the state as loaded, with this tab's changes
     patch: {}, // changes not written yet
+    typed: null, // the task the user typed in since it was selected
     timer: null,
     scrolled: null, // the task whose scroll position changed
     restoring: false // a task's scroll position is being restored
@@ -950,7 +960,7 @@
       const id = hashTask()
       if (id && id !== state.current && state.tasks.has(id)) select(id)
     })
-    $('text').addEventListener('input', uiDraft)
+    $('text').addEventListener('input', () => { ui.typed = state.current; uiDraft() })
     $('reply-cancel').addEventListener('click', uiDraft)
     $('scroller').addEventListener('scroll', () => {
       if (ui.restoring || !state.current) return
@@ -1022,8 +1032,12 @@
     if (state.current !== id) return
     const pending = ui.patch.drafts && id in ui.patch.drafts
     const d = pending ? ui.patch.drafts[id] : (fresh && fresh.drafts && fresh.drafts[id]) || (ui.saved.drafts || {})[id]
-    $('text').value = d && typeof d.text === 'string' ? d.text : ''
-    if (d && typeof d.replyTo === 'string' && state.byId.has(d.replyTo)) replyTo(state.byId.get(d.replyTo))
+    if (ui.typed !== id) { // what the user typed meanwhile stays
+      const put = d && typeof d.text === 'string' && !sentAlready(d) ? d : null
+      $('text').value = put ? put.text : ''
+      updateCount()
+      if (put && typeof put.replyTo === 'string' && state.byId.has(put.replyTo)) replyTo(state.byId.get(put.replyTo))
+    }
     const s = ((fresh && fresh.scroll) || ui.saved.scroll || {})[id]
     if (draftOnly || !s || s.end || typeof s.key !== 'string' || ui.sent) return
     for (let i = 0; i < 20 && !state.atStart && state.msgs.length && state.msgs[0].key > s.key; i++) await loadOlder()
@@ -1035,11 +1049,24 @@
     }
   }
 
-  // uiSent: a message went out; the draft is gone and the timeline's end
-  // is where the user is.
+  // sentAlready: a draft that this profile sent after it was saved (the
+  // tab closed before the emptied draft was) is not put back, or a reopened
+  // tab would offer to send the message again; nor one saved half-typed
+  // (a message of this profile sent after it begins with its text).
+  function sentAlready (d) {
+    const t = d.text.replace(/^[\r\n]+/, '')
+    const at = Number(d.at) || 0
+    return t.trim() !== '' && state.msgs.some((m) => m.type === 'chat' && mineBy(m.person || m.head[0]) && m.data && typeof m.data.text === 'string' &&
+      m.data.text.startsWith(t.replace(/[\r\n]+$/, '')) && new Date(m.meta && m.meta.date).getTime() >= at)
+  }
+
+  // uiSent: a message went out; the draft is gone, saved at once (a tab
+  // closed now must not offer it again), and the timeline's end is where
+  // the user is.
   function uiSent () {
     ui.sent = true
     uiDraft()
+    uiSave()
   }
 
   // uiDraft records the current task's draft (and the message it replies to).

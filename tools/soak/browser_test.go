@@ -5,8 +5,10 @@ package soak
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -226,19 +228,39 @@ func (t *tab) event(payload string) {
 // do calls app[method](...args) in the page, args a JSON array, and
 // returns its result as JSON ("null" for none); an error wrapping
 // app.ErrClosed if the page closed.
-func (t *tab) do(ctx context.Context, method, args string) ([]byte, error) {
+func (t *tab) do(call context.Context, method, args string) ([]byte, error) {
 	m, _ := json.Marshal(method)
 	expr := `(async () => JSON.stringify((await window.tmApp[` + string(m) + `](...` + args + `)) ?? null))()`
-	ctx, cancel := pageContext(t.ctx, ctx)
+	ctx, cancel := pageContext(t.ctx, call)
 	defer cancel()
 	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
 		if t.ctx.Err() != nil {
 			return nil, fmt.Errorf("%s: %s: %w (%v)", t.cfg.name, method, app.ErrClosed, err)
 		}
+		if errors.Is(call.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%s: %s: %w; %s", t.cfg.name, method, errNoAnswer, t.stuck())
+		}
 		return nil, fmt.Errorf("%s: %s: %w", t.cfg.name, method, err)
 	}
 	return []byte(out), nil
+}
+
+// stuck says what a page that did not answer a call is doing: whether it
+// answers at all, and where its goroutines wait (tm.stacks; the whole
+// dump in artifacts/).
+func (t *tab) stuck() string {
+	ctx, cancel := context.WithTimeout(t.ctx, 15*time.Second)
+	defer cancel()
+	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => (await window.taskmessenger.ready).stacks())()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		return fmt.Sprintf("the page does not answer at all (%v)", err)
+	}
+	file := filepath.Join("..", "..", "artifacts", "soak-stacks-"+t.cfg.name+".txt")
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err == nil {
+		os.WriteFile(file, []byte(out), 0o644)
+	}
+	return "its goroutines (all in " + file + "):\n" + summarizeStacks(out, 15)
 }
 
 // pageContext is a context of page (chromedp's target) that ends with

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +55,10 @@ func TestTabClient(t *testing.T) {
 	w := &world{nodes: nodes, peers: all, seen: seen}
 	if err := w.waitOnline(time.Minute); err != nil {
 		t.Fatal(err)
+	}
+	// What a page that does not answer a call is doing: its goroutines.
+	if got := tabs[0].current().(*tab).stuck(); !strings.Contains(got, "its goroutines") || !strings.Contains(got, "wasm/") {
+		t.Errorf("a page's stuck() = %q, want its goroutines grouped, some in wasm/", got)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

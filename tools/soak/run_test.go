@@ -279,6 +279,7 @@ func (r *runner) leave(peer, task int) {
 // close, and closes done when the peer is closed.
 func (r *runner) burst(peer, task, n, cut int, crash bool, done chan struct{}) {
 	var wg sync.WaitGroup
+	hung := false
 	for i := range n {
 		if i == cut {
 			r.l.closed(peer)
@@ -287,9 +288,22 @@ func (r *runner) burst(peer, task, n, cut int, crash bool, done chan struct{}) {
 				r.closePeer(peer, crash)
 			})
 		}
-		r.send(peer, task, nil)
+		if !hung { // after a call not answered, the rest are not tried (a minute each)
+			hung = !r.send(peer, task, nil)
+		}
 	}
 	wg.Wait()
+}
+
+// answered fails the soak with a call the peer did not answer in time
+// while it stayed open (the page or app hangs), and says whether err is
+// not that.
+func (r *runner) answered(peer int, err error) bool {
+	if errors.Is(err, errNoAnswer) {
+		r.t.Errorf("seed %d: peer %d: %v", r.seed, peer, err)
+		return false
+	}
+	return true
 }
 
 // closePeer closes the peer, or crashes it with crash if it can crash
@@ -314,8 +328,8 @@ func (r *runner) closePeer(peer int, crash bool) {
 }
 
 // send sends the next message from peer to task, a reply to reply if
-// set, and records it if acknowledged.
-func (r *runner) send(peer, task int, reply *sent) {
+// set, and records it if acknowledged; false if the peer did not answer.
+func (r *runner) send(peer, task int, reply *sent) bool {
 	n := r.count.Add(1)
 	text := fmt.Sprintf("s%d p%d t%d #%d", r.seed, peer, task, n)
 	args := `["` + r.l.taskIDs[task].String() + `",` + strconv.Quote(text)
@@ -337,6 +351,7 @@ func (r *runner) send(peer, task int, reply *sent) {
 	if err == nil {
 		r.l.ack(&sent{ID: v.ID, Text: text, Peer: peer, Task: task, Ack: ack})
 	}
+	return r.answered(peer, err)
 }
 
 // replyFailed logs what peer knew of the message it failed to reply to.
@@ -361,6 +376,7 @@ func (r *runner) edit(peer, task int, token uint64) {
 	defer cancel()
 	_, err := r.w.peers[peer].do(ctx, "edit", `["`+r.l.taskIDs[task].String()+`","`+s.ID+`",`+strconv.Quote(text)+`]`)
 	r.l.try(err)
+	r.answered(peer, err)
 	if err == nil {
 		r.l.edited(s, text)
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -88,7 +89,12 @@ type native struct {
 }
 
 func (n *native) do(ctx context.Context, method, args string) ([]byte, error) {
-	return n.a.Do(ctx, method, []byte(args))
+	out, err := n.a.Do(ctx, method, []byte(args))
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		buf := make([]byte, 16<<20)
+		return nil, fmt.Errorf("%s: %w; this process's goroutines:\n%s", method, errNoAnswer, summarizeStacks(string(buf[:runtime.Stack(buf, true)]), 15))
+	}
+	return out, err
 }
 
 func (n *native) online() bool { return n.a.State() == app.StateOnline }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"syscall/js"
 
@@ -36,15 +37,23 @@ func New(storage Storage) *API {
 	return &API{storage: storage, taken: make(map[identity.ID]bool)}
 }
 
-// Value returns the JS object: { DB, vault, version }.
+// Value returns the JS object: { DB, vault, IO, open, stacks, version }.
 func (a *API) Value() js.Value {
 	o := js.Global().Get("Object").New()
 	o.Set("DB", a.funcs.Async(a.openDB))
 	o.Set("vault", a.funcs.Async(a.openVault))
 	o.Set("IO", a.funcs.Async(a.openIO))
 	o.Set("open", a.funcs.Async(a.openApp))
+	o.Set("stacks", a.funcs.Add(func(js.Value, []js.Value) any { return stacks() }))
 	o.Set("version", 1)
 	return o
+}
+
+// stacks is every goroutine's stack (at most 4 MiB), answered at once:
+// what a call that never answers waits for (the soak prints it).
+func stacks() string {
+	buf := make([]byte, 4<<20)
+	return string(buf[:runtime.Stack(buf, true)])
 }
 
 func (a *API) take(id identity.ID) error {

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
 )
 
 // Departed members' history. A member X that left a task deleted its
@@ -94,12 +95,16 @@ func (m *Messenger) takeDepartedBook(ctx context.Context, t *task, host identity
 	mb := t.members[d.ID]
 	_, used := m.replica[d.Key]
 	var old identity.ID // its book to this profile, empty: it left before writing any
+	var held *journal.Book // the book of it this profile reads
 	reads := t.left[d.ID] || !t.departed[d.ID].IsZero()
 	if mb != nil && !mb.inKey.IsZero() {
-		old = mb.inKey
-		reads = reads || mb.in == nil || mb.in.Len() > 0
+		old, held = mb.inKey, mb.in
+		reads = reads || held == nil
 	}
 	m.mu.Unlock()
+	// Read without mu: a book's lock is held while the DB's hooks run, and
+	// the room's hook takes mu (a page deadlocked on this in the soak).
+	reads = reads || held != nil && held.Len() > 0
 	switch {
 	case reads:
 		return fmt.Errorf("%w: this profile reads a book of %s already", ErrBadDeparted, d.ID.Short())

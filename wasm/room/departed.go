@@ -94,7 +94,7 @@ func (m *Messenger) takeDepartedBook(ctx context.Context, t *task, host identity
 	m.mu.Lock()
 	mb := t.members[d.ID]
 	_, used := m.replica[d.Key]
-	var old identity.ID // its book to this profile, empty: it left before writing any
+	var old identity.ID    // its book to this profile, empty: it left before writing any
 	var held *journal.Book // the book of it this profile reads
 	reads := t.left[d.ID] || !t.departed[d.ID].IsZero()
 	if mb != nil && !mb.inKey.IsZero() {

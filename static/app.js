@@ -116,8 +116,7 @@
     if (state.current !== id) return
     state.atStart = page.length < PAGE
     page.forEach(insert)
-    const known = (ui.saved.drafts || {})[id]
-    if (ui.typed !== id && known && typeof known.text === 'string' && !sentAlready(known)) { $('text').value = known.text; updateCount() }
+    if (ui.typed !== id) putDraft((ui.saved.drafts || {})[id])
     const divider = await showDivider(id, t) // ---- unread ----
     markRead()
     for (const said of state.forkLines.get(id) || []) showForkLine(said)
@@ -1033,9 +1032,7 @@
     const pending = ui.patch.drafts && id in ui.patch.drafts
     const d = pending ? ui.patch.drafts[id] : (fresh && fresh.drafts && fresh.drafts[id]) || (ui.saved.drafts || {})[id]
     if (ui.typed !== id) { // what the user typed meanwhile stays
-      const put = d && typeof d.text === 'string' && !sentAlready(d) ? d : null
-      $('text').value = put ? put.text : ''
-      updateCount()
+      const put = putDraft(d)
       if (put && typeof put.replyTo === 'string' && state.byId.has(put.replyTo)) replyTo(state.byId.get(put.replyTo))
     }
     const s = ((fresh && fresh.scroll) || ui.saved.scroll || {})[id]
@@ -1047,6 +1044,15 @@
       const sc = $('scroller')
       sc.scrollTop += m.node.getBoundingClientRect().top - sc.getBoundingClientRect().top + (Number(s.offset) || 0)
     }
+  }
+
+  // putDraft shows draft d in the composer (empty for none, or one sent
+  // already) and returns it if shown.
+  function putDraft (d) {
+    const put = d && typeof d.text === 'string' && !sentAlready(d) ? d : null
+    $('text').value = put ? put.text : ''
+    updateCount()
+    return put
   }
 
   // sentAlready: a draft that this profile sent after it was saved (the

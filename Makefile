@@ -24,7 +24,7 @@ build: wasm
 	$(GO) build ./...
 
 wasm:
-	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $(WASM) ./wasm/cmd/taskmessenger
+	$(GO) run ./tools/wasmbuild -o $(WASM)
 	cp $(GOROOT)/lib/wasm/wasm_exec.js static/wasm_exec.js
 	$(GO) run ./tools/precompress $(WASM)
 

@@ -31,6 +31,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/task-messenger/task-messenger/internal/chromium"
+	"github.com/task-messenger/task-messenger/internal/wasmbuild"
 	"github.com/task-messenger/task-messenger/relay"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 )
@@ -266,15 +267,10 @@ func buildSite(root, dir string) error {
 		}
 	}
 	wasm := filepath.Join(dir, "taskmessenger.wasm")
-	ldflags := "-s -w"
-	if os.Getenv("E2E_WASM_NAMES") != "" {
-		ldflags = "-w" // the function names kept, for a CPU profile (CATCHUP_PROFILE)
-	}
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags="+ldflags, "-o", wasm, "./wasm/cmd/taskmessenger")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("GOOS=js GOARCH=wasm go build -trimpath -ldflags='%s' ./wasm/cmd/taskmessenger: %v\n%s", ldflags, err, out)
+	// The function names kept, for a CPU profile (CATCHUP_PROFILE).
+	names := os.Getenv("E2E_WASM_NAMES") != ""
+	if err := wasmbuild.Build(root, wasm, wasmbuild.Options{Names: names}); err != nil {
+		return err
 	}
 	goroot, err := exec.Command("go", "env", "GOROOT").Output()
 	if err != nil {

@@ -6,8 +6,9 @@
 //
 //	go run ./tools/wasmsize [-n 30] [-f 0] [-o module.wasm] ./wasm/cmd/taskmessenger
 //
-// It builds the package for js/wasm without stripping it (kept in -o if
-// given) and lists its dependencies to read the linker's mangled names.
+// It builds the package as `make wasm` does (internal/wasmbuild) but with
+// its function names (kept in -o if given) and lists its dependencies to
+// read the linker's mangled names.
 package main
 
 import (
@@ -20,6 +21,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/task-messenger/task-messenger/internal/wasmbuild"
 )
 
 func main() {
@@ -51,7 +54,7 @@ func run(w io.Writer, pkg, out string, top, funcs int) error {
 		defer os.RemoveAll(dir)
 		out = filepath.Join(dir, "module.wasm")
 	}
-	if _, err := goCmd("build", "-trimpath", "-o", out, pkg); err != nil {
+	if err := wasmbuild.Build(".", out, wasmbuild.Options{Names: true, Package: pkg}); err != nil {
 		return err
 	}
 	deps, err := goCmd("list", "-deps", pkg)

@@ -98,6 +98,9 @@ type segment struct {
 	data   []byte
 }
 
+// end is the offset just past the segment.
+func (s segment) end() uint64 { return uint64(s.offset) + uint64(len(s.data)) }
+
 // readSegments reads a data section's segments.
 func readSegments(b []byte) ([]segment, error) {
 	count, k := readUleb(b)
@@ -135,28 +138,34 @@ func readSegments(b []byte) ([]segment, error) {
 	}
 	slices.SortStableFunc(segs, func(x, y segment) int { return cmp.Compare(x.offset, y.offset) })
 	for i := 1; i < len(segs); i++ {
-		if end := uint64(segs[i-1].offset) + uint64(len(segs[i-1].data)); end > uint64(segs[i].offset) {
+		if segs[i-1].end() > uint64(segs[i].offset) {
 			return nil, fmt.Errorf("wasmbuild: data segments overlap at %d", segs[i].offset)
 		}
 	}
 	return segs, nil
 }
 
-// merge joins segments, sorted and apart, fewer than gap bytes apart.
+// merge joins segments, sorted and apart, fewer than gap bytes apart:
+// each run of them is copied once into a buffer of its own.
 func merge(segs []segment, gap int) []segment {
 	var out []segment
-	for _, s := range segs {
-		if n := len(out); n > 0 {
-			last := &out[n-1]
-			end := uint64(last.offset) + uint64(len(last.data))
-			if uint64(s.offset)-end < uint64(gap) {
-				data := slices.Grow(last.data[:len(last.data):len(last.data)], int(uint64(s.offset)-end)+len(s.data))
-				data = append(data, make([]byte, uint64(s.offset)-end)...)
-				last.data = append(data, s.data...)
-				continue
-			}
+	for i := 0; i < len(segs); {
+		first, end := segs[i].offset, segs[i].end()
+		j := i + 1
+		for j < len(segs) && uint64(segs[j].offset)-end < uint64(gap) {
+			end = segs[j].end()
+			j++
 		}
-		out = append(out, segment{offset: s.offset, data: s.data})
+		if j == i+1 {
+			out = append(out, segs[i])
+		} else {
+			data := make([]byte, end-uint64(first))
+			for _, s := range segs[i:j] {
+				copy(data[s.offset-first:], s.data)
+			}
+			out = append(out, segment{offset: first, data: data})
+		}
+		i = j
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package wasmbuild
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -137,6 +138,7 @@ func TestPackDataRefuses(t *testing.T) {
 		"count too big":   withData([]byte{0xff, 0xff, 0x03, 0}),
 		"trailing bytes":  withData([]byte{1, 0, 0x41, 1, 0x0b, 1, 7, 9}),
 		"two data":        append(good, good[8:]...),
+		"data count":      append(slices.Clone(good), secDataCount, 1, 2),
 	} {
 		if _, err := PackData(m, PackGap); err == nil {
 			t.Errorf("%s: packed", name)

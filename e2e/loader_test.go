@@ -28,3 +28,13 @@ func TestLoaderGivesUp(t *testing.T) {
 	tab := b.open(t, pageURL("index.html", "profile=loader-down"))
 	tab.poll(`document.getElementById('me-state').textContent.includes('cannot load') && document.getElementById('me-state').textContent.includes('reload the page')`)
 }
+
+// TestPageWithoutLoader: a server that fails the loader itself
+// (taskmessenger.js, which the page cannot ask for again): the page says
+// so, and to reload, instead of a TypeError.
+func TestPageWithoutLoader(t *testing.T) {
+	failNext(t, map[string]int{"/taskmessenger.js": 100})
+	b := newBrowser(t)
+	tab := b.open(t, pageURL("index.html", "profile=no-loader"))
+	tab.poll(`document.getElementById('me-state').textContent === 'taskmessenger: cannot load taskmessenger.js: reload the page'`)
+}

@@ -43,7 +43,7 @@
   const short = (id) => String(id || '').slice(0, 8)
   const who = (id) => (state.app && (id === state.app.id || id === state.person) ? 'you' : nameFor(id))
   // step marks a step of the page's start (window.taskmessenger.times).
-  const step = (name) => { if (window.taskmessenger.mark && !(name in window.taskmessenger.times)) window.taskmessenger.mark(name) }
+  const step = (name) => { if (window.taskmessenger && window.taskmessenger.mark && !(name in window.taskmessenger.times)) window.taskmessenger.mark(name) }
   const clip = (s, n) => { s = String(s); return s.length > n ? s.slice(0, n) + '…' : s }
 
   function setState (node, text, cls) {
@@ -2104,6 +2104,10 @@
     $('me-name').textContent = profile
     let tm
     try {
+      // No loader at all: the server failed taskmessenger.js itself (a
+      // node restarting while the page loaded, before the service worker
+      // keeps the shell).
+      if (!window.taskmessenger) throw new Error('taskmessenger: cannot load taskmessenger.js')
       tm = await window.taskmessenger.ready
     } catch (err) { // the server did not give the module's files, retries and all
       setState($('me-state'), `${err.message}: reload the page`, 'error')

@@ -181,6 +181,7 @@ func (t *tab) load() error {
 	}
 	opts, _ := json.Marshal(o)
 	script := `(async () => {
+  if (!window.taskmessenger) throw new Error('taskmessenger: cannot load taskmessenger.js')
   const tm = await window.taskmessenger.ready
   if (` + strconv.FormatBool(t.cfg.b.rtc) + `) await navigator.mediaDevices.getUserMedia({ audio: true })
   const a = window.tmApp = await tm.open(` + string(opts) + `)
@@ -197,8 +198,9 @@ func (t *tab) load() error {
 			if !strings.Contains(err.Error(), "taskmessenger: cannot load") || ctx.Err() != nil {
 				return fmt.Errorf("tm.open(%s): %w", opts, err)
 			}
-			// The node died while the page loaded its files: load it
-			// again, as a user would.
+			// The node died while the page loaded its files (the
+			// loader's, or the loader itself): load it again, as a
+			// user would.
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("navigate to %s: %v", t.cfg.url, err)

@@ -14,7 +14,8 @@ import (
 const Package = "./wasm/cmd/taskmessenger"
 
 // PackGap is PackData's gap for the module: zero runs shorter than this
-// are written out (gzip and brotli were smallest from 64 bytes to 4 KiB).
+// are written out (under gzip, gaps from 64 bytes to 4 KiB were the same
+// within 0.1 %).
 const PackGap = 1024
 
 // Options says how to build.

@@ -269,20 +269,36 @@ func TestDevicesRevokeEachOther(t *testing.T) {
 	for _, n := range all {
 		eventually(t, n.name+" paired with all", func() bool { return n.paired(task.ID, 3) }, state(task.ID, n))
 	}
-	errs := make(chan error, 2)
-	go func() { errs <- phone.RevokeDevice(testCtx(t), tablet.ID()) }()
-	go func() { errs <- tablet.RevokeDevice(testCtx(t), phone.ID()) }()
+	// Each revocation made (RevokeDevice returned nil) ends its device at
+	// every member. The other may not be made: a device told it is
+	// revoked before it recorded its own revocation makes none.
+	type result struct {
+		target *node
+		err    error
+	}
+	results := make(chan result, 2)
+	go func() { results <- result{tablet, phone.RevokeDevice(testCtx(t), tablet.ID())} }()
+	go func() { results <- result{phone, tablet.RevokeDevice(testCtx(t), phone.ID())} }()
+	var made []*node
 	for range 2 {
-		if err := <-errs; err != nil && !errors.Is(err, ErrDeviceRevoked) {
-			t.Fatal(err)
+		switch r := <-results; {
+		case r.err == nil:
+			made = append(made, r.target)
+		case !errors.Is(r.err, ErrDeviceRevoked):
+			t.Fatal(r.err)
 		}
 	}
+	if len(made) == 0 {
+		t.Fatal("neither revocation made")
+	}
+	t.Logf("%d of the two revocations made", len(made))
 	for _, n := range []*node{bob, ana} {
-		eventually(t, n.name+" has both revoked", func() bool {
-			a, okA := n.member(task.ID, phone.ID())
-			b, okB := n.member(task.ID, tablet.ID())
-			return okA && okB && a.Removed && b.Removed
-		}, state(task.ID, n))
+		for _, d := range made {
+			eventually(t, n.name+" has "+d.name+" revoked", func() bool {
+				a, ok := n.member(task.ID, d.ID())
+				return ok && a.Removed
+			}, state(task.ID, n))
+		}
 	}
 	if err := bob.RevokeDevice(testCtx(t), bob.ID()); err != nil {
 		t.Fatal(err) // a holder may even revoke itself

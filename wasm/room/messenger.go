@@ -124,6 +124,9 @@ type Messenger struct {
 	// answered.
 	proveHook func()
 	ui        uiStore // the page's UI state (uistate.go)
+	// revoking orders this device's own revocations against its last
+	// words (revokedevice.go); taken before mu, held over a record's write.
+	revoking sync.Mutex
 
 	// mu guards every field below, and the fields of tasks and members
 	// that say so. It is never held while a book is read or written (a

@@ -32,7 +32,12 @@ func (m *Messenger) RevokeDevice(ctx context.Context, dev identity.ID) error {
 	case done:
 		return nil
 	}
+	// From the check to the record, this device's last words wait: a
+	// revocation it makes is in them, or it was revoked first and makes
+	// none (sayLastWords).
+	m.revoking.Lock()
 	if err := m.checkWritable(); err != nil {
+		m.revoking.Unlock()
 		return err
 	}
 	var rv *device.Revocation
@@ -47,10 +52,23 @@ func (m *Messenger) RevokeDevice(ctx context.Context, dev identity.ID) error {
 	if err == nil {
 		err = rv.Verify(by, target)
 	}
+	if err == nil {
+		err = m.recordRevocation(ctx, rv)
+	}
+	m.revoking.Unlock()
 	if err != nil {
 		return err
 	}
 	return m.takeRevocation(ctx, rv, true)
+}
+
+// recordRevocation keeps a verified revocation and tells the mirrors.
+func (m *Messenger) recordRevocation(ctx context.Context, rv *device.Revocation) error {
+	if err := m.keepRecord(ctx, record{Op: opUnlink, Revocation: rv.Encode()}); err != nil {
+		return err
+	}
+	m.tellMirrors(rv)
+	return nil
 }
 
 // takeRevocation records a verified revocation and ends the device in
@@ -67,10 +85,9 @@ func (m *Messenger) takeRevocation(ctx context.Context, rv *device.Revocation, a
 	// learns it, whichever revoked device it stopped reading first.
 	announce = announce || m.idKey != nil && rv.Person == m.person && m.checkWritable() == nil
 	if !done {
-		if err := m.keepRecord(ctx, record{Op: opUnlink, Revocation: rv.Encode()}); err != nil {
+		if err := m.recordRevocation(ctx, rv); err != nil {
 			return err
 		}
-		m.tellMirrors(rv)
 	}
 	enc := rv.Encode()
 	if rv.Device == m.self {
@@ -128,6 +145,7 @@ func (m *Messenger) liveConns() []*conn {
 // revocation it made may have reached no one yet (two devices revoking
 // each other at once): it still stands on its signature.
 func (m *Messenger) sayLastWords(conns []*conn, enc []byte) {
+	m.revoking.Lock() // a RevokeDevice past its check records first
 	m.mu.Lock()
 	var made [][]byte
 	for _, rv := range m.revoked {
@@ -136,6 +154,7 @@ func (m *Messenger) sayLastWords(conns []*conn, enc []byte) {
 		}
 	}
 	m.mu.Unlock()
+	m.revoking.Unlock()
 	for _, c := range conns {
 		m.goSend(func(ctx context.Context) {
 			for _, b := range append(made, enc) {

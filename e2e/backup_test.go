@@ -151,7 +151,7 @@ URL.revokeObjectURL = () => {}
 HTMLAnchorElement.prototype.click = function () {}
 document.getElementById('export').click()
 while (!made) await new Promise((resolve) => setTimeout(resolve, 10))
-return { text: await made.text(), state: document.getElementById('me-state').textContent }`
+return { text: await made.text(), state: document.getElementById('action-status').textContent }`
 
 // TestBackupPage: the page's Reset says the identity is lost and offers a
 // backup first; its Export asks for a passphrase (empty: books only, and
@@ -195,7 +195,15 @@ return seen`, &dialogs)
 		t.Fatal("reset kept the id")
 	}
 	tab.run(script(pageImport, map[string]any{"pass": "not it", "backup": sealed}), nil)
-	tab.poll(`document.getElementById('me-state').textContent.includes('wrong passphrase or damaged backup')`)
+	tab.poll(`document.getElementById('action-status').textContent.includes('wrong passphrase or damaged backup')`)
+	// The relay connection's state has a line of its own: it coming up
+	// (or going) does not replace the error the person has to read.
+	tab.poll(`document.getElementById('me-state').textContent === 'online'`)
+	var shown string
+	tab.run(`return document.getElementById('action-status').textContent`, &shown)
+	if !strings.Contains(shown, "wrong passphrase or damaged backup") {
+		t.Fatalf("once online, the import's error is gone: the page says %q", shown)
+	}
 
 	tab.run(script(pageImport, map[string]any{"pass": "page pass", "backup": sealed}), nil)
 	// The page reloads itself on the restored identity.

@@ -51,6 +51,17 @@
     node.className = (node.id === 'me-state' ? 'state ' : '') + (cls || '')
   }
 
+  // said shows what came of an action the person took (export, import,
+  // a restore) on its own line: the relay connection's state, shown
+  // beside the id, changes on its own and must not replace an error the
+  // person has not read yet.
+  function said (text, cls) {
+    const node = $('action-status')
+    node.textContent = text
+    node.className = `action-status ${cls || ''}`
+    node.hidden = false
+  }
+
   // turns gives each call of a refresher a turn; fresh() says whether it is
   // still the newest call once its answer came. An older call answering
   // after a newer one (a busy tab) would otherwise put back what was shown
@@ -605,7 +616,7 @@
     const passphrase = prompt('A passphrase to seal your identity into the backup (needed to restore it).\nLeave it empty to export the books only: that backup does not hold your identity and cannot restore this profile.')
     if (passphrase === null) return false
     const ex = await state.app.export(passphrase ? { passphrase } : {})
-    setState($('me-state'), passphrase ? 'backup with your identity exported (keep the passphrase)' : 'books exported: this backup does not hold your identity', 'online')
+    said(passphrase ? 'backup with your identity exported (keep the passphrase)' : 'books exported: this backup does not hold your identity', 'ok')
     const a = el('a', { href: URL.createObjectURL(new Blob([JSON.stringify(ex)], { type: 'application/json' })), download: `taskmessenger-${profile}.json` })
     a.click()
     URL.revokeObjectURL(a.href)
@@ -628,10 +639,10 @@
       const before = state.app.id
       const res = await state.app.import(text, opts)
       if (state.app.id !== before) { location.reload(); return } // restored another identity
-      setState($('me-state'), `imported ${res.length} books`, 'online')
+      said(`imported ${res.length} books`, 'ok')
       await refreshTasks()
     } catch (err) {
-      setState($('me-state'), `import failed: ${err.message}`, 'error')
+      said(`import failed: ${err.message}`, 'error')
     }
     e.target.value = ''
   }
@@ -645,7 +656,7 @@
       $('recovery-code').textContent = await state.app.recoveryCode()
       $('recovery').hidden = false
     } catch (err) {
-      setState($('me-state'), `no recovery code: ${err.message}`, 'error')
+      said(`no recovery code: ${err.message}`, 'error')
     }
   }
 
@@ -666,7 +677,7 @@
       showRestore(st)
       await refreshTasks()
     } catch (err) {
-      setState($('me-state'), `not restored: ${err.message}`, 'error')
+      said(`not restored: ${err.message}`, 'error')
     }
   }
 
@@ -691,7 +702,7 @@
       try {
         if (!(await exportBooks())) return
       } catch (err) {
-        setState($('me-state'), `export failed: ${err.message}`, 'error')
+        said(`export failed: ${err.message}`, 'error')
         return
       }
     }
@@ -2169,7 +2180,7 @@
         state.stopped = true
         setState($('me-state'), 'open in another tab: reload to use it here', 'error')
         $('send').disabled = true
-      } else if (ev.peer === app.id) { // the relay connection, and which node of the cluster it is on
+      } else if (ev.peer === app.id && !state.stopped) { // the relay connection, and which node of the cluster it is on
         setState($('me-state'), ev.state, ev.state)
         $('me-state').dataset.relay = ev.relay || ''
         $('me-state').title = ev.relay ? `relay: ${ev.relay}` : ''
@@ -2250,7 +2261,7 @@
     $('recover').addEventListener('click', recoverFromCode)
     $('restore-finish').addEventListener('click', async () => {
       if (!confirm('Stop waiting for the members that have not answered? You can write at once; a task only they share with you comes back when they answer.')) return
-      try { showRestore(await app.finishRestore()) } catch (err) { setState($('me-state'), err.message, 'error') }
+      try { showRestore(await app.finishRestore()) } catch (err) { said(err.message, 'error') }
     })
     $('show-devices').addEventListener('click', toggleDevices)
     $('hide-devices').addEventListener('click', toggleDevices)

@@ -25,7 +25,7 @@ import (
 // is rewritten (what Go's linker writes); anything else is an error and
 // the module is left to the caller as is.
 func PackData(module []byte, gap int) ([]byte, error) {
-	secs, err := sections(module)
+	secs, err := Sections(module)
 	if err != nil {
 		return nil, err
 	}
@@ -33,18 +33,18 @@ func PackData(module []byte, gap int) ([]byte, error) {
 	out.Write(module[:8])
 	found := false
 	for _, s := range secs {
-		if s.id == secDataCount {
+		if s.ID == secDataCount {
 			return nil, errors.New("wasmbuild: a data count section (the segments' number is fixed)")
 		}
-		if s.id != secData {
-			out.Write(module[s.start:s.end])
+		if s.ID != secData {
+			out.Write(module[s.Start:s.End])
 			continue
 		}
 		if found {
 			return nil, errors.New("wasmbuild: two data sections")
 		}
 		found = true
-		segs, err := readSegments(module[s.body:s.end])
+		segs, err := readSegments(module[s.Body:s.End])
 		if err != nil {
 			return nil, err
 		}
@@ -65,34 +65,35 @@ const (
 	secDataCount = 12
 )
 
-// A section is where one section of a module lies: its id byte at start,
-// its contents from body to end.
-type section struct {
-	id               byte
-	start, body, end int
+// A Section is where one section of a module lies: its id byte at Start,
+// its contents from Body to End.
+type Section struct {
+	ID               byte
+	Start, Body, End int
 }
 
 var errShort = errors.New("wasmbuild: truncated module")
 
-// sections lists a module's sections.
-func sections(b []byte) ([]section, error) {
+// Sections lists the sections of a module (WebAssembly version 1), each
+// checked to lie within b; it reads none of their contents.
+func Sections(b []byte) ([]Section, error) {
 	if len(b) < 8 || !bytes.Equal(b[:4], []byte("\x00asm")) || !bytes.Equal(b[4:8], []byte{1, 0, 0, 0}) {
 		return nil, errors.New("wasmbuild: not a WebAssembly module (version 1)")
 	}
-	var out []section
+	var out []Section
 	for off := 8; off < len(b); {
-		s := section{id: b[off], start: off}
+		s := Section{ID: b[off], Start: off}
 		n, k := readUleb(b[off+1:])
 		if k == 0 || n > uint64(len(b)) {
 			return nil, errShort
 		}
-		s.body = off + 1 + k
-		if uint64(len(b)-s.body) < n {
+		s.Body = off + 1 + k
+		if uint64(len(b)-s.Body) < n {
 			return nil, errShort
 		}
-		s.end = s.body + int(n)
+		s.End = s.Body + int(n)
 		out = append(out, s)
-		off = s.end
+		off = s.End
 	}
 	return out, nil
 }
@@ -113,7 +114,7 @@ func readSegments(b []byte) ([]segment, error) {
 		return nil, errShort
 	}
 	b = b[k:]
-	if count > uint64(len(b))/4 { // each takes at least 4 bytes
+	if count > uint64(len(b))/5 { // each takes at least 5 bytes: flag, i32.const, offset, end, size
 		return nil, fmt.Errorf("wasmbuild: %d data segments in %d bytes", count, len(b))
 	}
 	segs := make([]segment, 0, count)

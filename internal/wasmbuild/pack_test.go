@@ -29,15 +29,15 @@ func module(segs []segment) []byte {
 // image is the memory a module's data section sets up, and its segments.
 func image(t testing.TB, m []byte) ([]byte, []segment) {
 	t.Helper()
-	secs, err := sections(m)
+	secs, err := Sections(m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range secs {
-		if s.id != secData {
+		if s.ID != secData {
 			continue
 		}
-		segs, err := readSegments(m[s.body:s.end])
+		segs, err := readSegments(m[s.Body:s.End])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/andybalholm/brotli"
+
+	"github.com/task-messenger/task-messenger/internal/wasmbuild"
 )
 
 // Section ids of the WebAssembly binary format.
@@ -29,7 +31,7 @@ type module struct {
 
 var errShort = errors.New("truncated module")
 
-// reader reads the binary format's integers and names.
+// reader reads the integers and names inside a section's body.
 type reader struct {
 	b   []byte
 	off int
@@ -72,20 +74,14 @@ func (r *reader) name() string { return string(r.bytes(r.uleb())) }
 
 // parse reads the sections wasmsize needs.
 func parse(b []byte) (*module, error) {
-	if len(b) < 8 || !bytes.Equal(b[:4], []byte("\x00asm")) {
-		return nil, errors.New("not a WebAssembly module")
+	secs, err := wasmbuild.Sections(b)
+	if err != nil {
+		return nil, err
 	}
 	m := &module{names: map[int]string{}}
-	r := &reader{b: b, off: 8}
-	for r.off < len(b) && r.err == nil {
-		start := r.off
-		id := r.byte()
-		size := r.uleb()
-		body := &reader{b: r.bytes(size)}
-		if r.err != nil {
-			break
-		}
-		switch id {
+	for _, s := range secs {
+		body := &reader{b: b[s.Body:s.End]}
+		switch s.ID {
 		case secImport:
 			m.imports(body)
 		case secCode:
@@ -95,18 +91,18 @@ func parse(b []byte) (*module, error) {
 				m.bodies = append(m.bodies, size)
 			}
 		case secData:
-			m.data = size
+			m.data = s.End - s.Body
 		case secCustom:
-			m.custom = append(m.custom, [2]int{start, r.off})
+			m.custom = append(m.custom, [2]int{s.Start, s.End})
 			if body.name() == "name" {
 				m.nameSection(body)
 			}
 		}
 		if body.err != nil {
-			return nil, fmt.Errorf("section %d: %w", id, body.err)
+			return nil, fmt.Errorf("section %d: %w", s.ID, body.err)
 		}
 	}
-	return m, r.err
+	return m, nil
 }
 
 // imports counts the imported functions.

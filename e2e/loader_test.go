@@ -18,6 +18,11 @@ func TestLoaderRetries(t *testing.T) {
 	if id == "" {
 		t.Fatal("no app")
 	}
+	var hint bool
+	tab.run(`return document.getElementById('no-script') !== null`, &hint)
+	if hint {
+		t.Fatal("the page's script ran and left the hint for a page without it")
+	}
 }
 
 // TestLoaderGivesUp: a server that keeps failing a file: the page says
@@ -37,4 +42,14 @@ func TestPageWithoutLoader(t *testing.T) {
 	b := newBrowser(t)
 	tab := b.open(t, pageURL("index.html", "profile=no-loader"))
 	tab.poll(`document.getElementById('me-state').textContent === 'taskmessenger: cannot load taskmessenger.js: reload the page'`)
+}
+
+// TestPageWithoutScript: a server that fails the page's own script
+// (app.js): the page, with no script left to say so, asks to reload
+// (a hint CSS shows after a few seconds unless app.js removes it).
+func TestPageWithoutScript(t *testing.T) {
+	failNext(t, map[string]int{"/app.js": 100})
+	b := newBrowser(t)
+	tab := b.open(t, pageURL("index.html", "profile=no-script"))
+	tab.poll(`(() => { const n = document.getElementById('no-script'); return n !== null && getComputedStyle(n).visibility === 'visible' && n.textContent.includes('reload the page') })()`)
 }

@@ -4,6 +4,7 @@
 (function () {
   'use strict'
   const $ = (id) => document.getElementById(id)
+  $('no-script').remove() // the page's script runs: it says itself how loading goes
   const params = new URLSearchParams(location.search)
   const profile = params.get('profile') || 'default'
   const PAGE = 50

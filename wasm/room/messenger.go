@@ -127,6 +127,10 @@ type Messenger struct {
 	// revoking orders this device's own revocations against its last
 	// words (revokedevice.go); taken before mu, held over a record's write.
 	revoking sync.Mutex
+	// claiming orders a member's removal read before its author is known
+	// to be allowed against the creator's "allow" (remove.go): taken
+	// before mu, held over a record's write.
+	claiming sync.Mutex
 
 	// mu guards every field below, and the fields of tasks and members
 	// that say so. It is never held while a book is read or written (a
@@ -207,6 +211,7 @@ type task struct {
 	removed    map[identity.ID]*member                  // members removed (remove.go): their past books only
 	removedBy  identity.ID                              // who removed this profile from the task; zero: not removed
 	removers   map[identity.ID]bool                     // members the creator allowed to remove (remove.go)
+	claims     map[identity.ID][]identity.ID            // removals read before their authors were allowed: author → removed (remove.go); nil: none
 	edits      map[Ref]*edited                          // messages edited or deleted (edits.go)
 	left       map[identity.ID]bool                     // members who left (leave.go); nil: none
 	departed   map[identity.ID]identity.ID              // members who left before this profile joined: the key of their book it reads (departed.go); nil: none
@@ -363,6 +368,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	if err := m.replayUnread(ctx); err != nil {
 		return nil, err
 	}
+	m.settleClaims(ctx) // a claim whose author was allowed just before a crash
 	clear(m.takenDirty) // as written
 	m.unhook = m.db.Subscribe(m.onDBEvent)
 	m.unshow = m.db.Verified(m.onVerified)

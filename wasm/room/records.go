@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -50,6 +51,11 @@ import (
 //	{"op":"recalled", "date":ms}                   the recall finished
 //	{"op":"forget", "task":T}                      this profile deleted its copy of T (leave.go)
 //	{"op":"left", "task":T, "peer":X}              X left T: its leave message (leave.go)
+//	{"op":"remove", "task":T, "peer":X, "by":Y, "mid":n}  Y removed X (remove.go); n: X's
+//	                                               messages this profile held then
+//	{"op":"allow", "task":T, "peer":X}            the creator allowed X to remove members
+//	{"op":"claim", "task":T, "peer":X, "by":Y}    Y's "remove" of X, read before this profile
+//	                                               knew Y may remove: acted on once it does
 //	{"op":"departed", "task":T, "peer":X, "key":K, "from":1}
 //	                                               X left T before this profile joined: K is
 //	                                               X's book to the member joined through, read
@@ -68,6 +74,7 @@ const (
 	opSecret  = "secret"
 	opRemove  = "remove" // peer removed by by (remove.go)
 	opAllow   = "allow"  // peer may remove members (remove.go)
+	opClaim   = "claim"  // by's removal of peer, read before by was allowed (remove.go)
 	opSucceed = "succeed"
 	opFollow  = "follow"
 )
@@ -282,6 +289,13 @@ func (m *Messenger) apply(r record) {
 		m.applyRemoveLocked(t, r)
 	case opAllow:
 		t.removers[r.Peer] = true
+	case opClaim:
+		if !slices.Contains(t.claims[r.By], r.Peer) {
+			if t.claims == nil {
+				t.claims = make(map[identity.ID][]identity.ID)
+			}
+			t.claims[r.By] = append(t.claims[r.By], r.Peer)
+		}
 	case opEdit:
 		t.applyEditLocked(r)
 	case opForget, opLeft:

@@ -173,38 +173,68 @@ func (m *Messenger) recordPages(recs []record) ([][]byte, error) {
 	return pages, nil
 }
 
-// onRemove takes a "remove" message of the task's creator, read from its
-// verified book: the member named is removed here too (or, if it is this
-// profile, the task says so). Others' "remove" messages are shown, not
-// acted on.
+// onRemove takes a "remove" message read from its author's verified
+// book: from the task's creator, or a member it allowed, the member named
+// is removed here too (or, if it is this profile, the task says so).
+// Others' are shown, not acted on; but the creator's "allow" is in
+// another book than the member's "remove", and may be read after it: a
+// removal by a member not (yet) allowed is kept as a claim, acted on if
+// the allow comes (onAllow), so every member ends with the same members
+// whichever book it read first.
 func (m *Messenger) onRemove(ctx context.Context, t *task, msg Message) {
 	d, ok := dataID(msg)
 	if !ok {
 		return
 	}
+	by := msg.Head.By
+	m.claiming.Lock()
+	m.mu.Lock()
+	allowed := m.mayRemoveLocked(t, by)
+	keep := !allowed && d != t.creatorLocked() && !slices.Contains(t.claims[by], d) && len(t.claims[by]) < MaxMembers
+	m.mu.Unlock()
+	if keep {
+		if err := m.keepRecord(ctx, record{Op: opClaim, Task: t.id, Peer: d, By: by}); err != nil {
+			m.fail(fmt.Errorf("room: task %s: record %s's removal of %s: %w", t.id, by.Short(), d.Short(), err))
+		}
+	}
+	m.claiming.Unlock()
+	if allowed {
+		m.takeRemoval(ctx, t, by, d)
+	}
+}
+
+// mayRemoveLocked says whether by may remove members of t: the creator
+// (any device of its person) or a member it allowed. Called with m.mu
+// held.
+func (m *Messenger) mayRemoveLocked(t *task, by identity.ID) bool {
+	return m.personLocked(by) == m.personLocked(t.creatorLocked()) || t.removers[by]
+}
+
+// takeRemoval acts on by's removal of member d, by being allowed to
+// remove; a removal already taken, or of the creator, is nothing.
+func (m *Messenger) takeRemoval(ctx context.Context, t *task, by, d identity.ID) {
 	m.mu.Lock()
 	creator := t.creatorLocked()
 	_, gone := t.removed[d]
 	done := !t.removedBy.IsZero()
-	allowed := m.personLocked(msg.Head.By) == m.personLocked(creator) || t.removers[msg.Head.By]
 	mints := m.minterLocked(t) == m.self
 	m.mu.Unlock()
 	switch {
-	case !allowed || d == creator:
+	case d == creator:
 		return
 	case d == m.self && !done:
 	case d != m.self && !gone:
 	default:
 		return
 	}
-	r := record{Op: opRemove, Task: t.id, Peer: d, By: msg.Head.By, Mid: m.heldOf(t, d)}
+	r := record{Op: opRemove, Task: t.id, Peer: d, By: by, Mid: m.heldOf(t, d)}
 	if err := m.keepRecord(ctx, r); err != nil {
 		m.fail(fmt.Errorf("room: task %s: record the removal of %s: %w", t.id, d.Short(), err))
 		return
 	}
 	if d == m.self {
-		m.log.Info("room: removed from a task", "task", t.id, "by", msg.Head.By.Short())
-		m.emit(Event{Type: EventRemoved, Task: t.id, Peer: msg.Head.By})
+		m.log.Info("room: removed from a task", "task", t.id, "by", by.Short())
+		m.emit(Event{Type: EventRemoved, Task: t.id, Peer: by})
 		return
 	}
 	if mints {
@@ -215,6 +245,32 @@ func (m *Messenger) onRemove(ctx context.Context, t *task, msg Message) {
 		}
 	}
 	m.afterRemoval(t, d)
+}
+
+// settleClaims takes the claims whose authors are allowed by now but
+// were not taken (the profile stopped between the allow's record and
+// theirs).
+func (m *Messenger) settleClaims(ctx context.Context) {
+	type claim struct {
+		t      *task
+		by, of identity.ID
+	}
+	var due []claim
+	m.mu.Lock()
+	for _, t := range m.tasks {
+		for by, ds := range t.claims {
+			if !m.mayRemoveLocked(t, by) {
+				continue
+			}
+			for _, d := range ds {
+				due = append(due, claim{t, by, d})
+			}
+		}
+	}
+	m.mu.Unlock()
+	for _, c := range due {
+		m.takeRemoval(ctx, c.t, c.by, c.of)
+	}
 }
 
 // rotate makes t's next secret current (its creator's, after a removal
@@ -242,6 +298,21 @@ func (m *Messenger) AllowRemoving(ctx context.Context, id TaskID, member identit
 	if t == nil {
 		return fmt.Errorf("%w %s", ErrUnknownTask, id)
 	}
+	claims, err := m.allow(ctx, t, member)
+	if err != nil {
+		return err
+	}
+	// Removals the member made before (a client that did not wait for
+	// this allow) count now, as at every member that reads them.
+	for _, of := range claims {
+		m.takeRemoval(ctx, t, member, of)
+	}
+	return nil
+}
+
+// allow writes the "allow" message of member and its record, and returns
+// the member's claims (onRemove).
+func (m *Messenger) allow(ctx context.Context, t *task, member identity.ID) ([]identity.ID, error) {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	m.mu.Lock()
@@ -249,22 +320,24 @@ func (m *Messenger) AllowRemoving(ctx context.Context, id TaskID, member identit
 	m.mu.Unlock()
 	switch {
 	case creator != m.self:
-		return errors.New("room: only the task's creator allows members to remove")
+		return nil, errors.New("room: only the task's creator allows members to remove")
 	case !known:
-		return fmt.Errorf("room: %s is not a member of task %s", member.Short(), id)
+		return nil, fmt.Errorf("room: %s is not a member of task %s", member.Short(), t.id)
 	}
 	r := record{Op: opAllow, Task: t.id, Peer: member}
 	page, err := encodeRecord(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	m.claiming.Lock()
+	defer m.claiming.Unlock()
 	if _, err := m.writeManyLocked(ctx, t, []draft{{TypeAllow, map[string]any{"id": member}, nil}}, journal.BookAppend{Book: m.tasksLog, Pages: [][]byte{page}}); err != nil {
-		return err
+		return nil, err
 	}
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.apply(r)
-	m.mu.Unlock()
-	return nil
+	return slices.Clone(t.claims[member]), nil
 }
 
 // onAllow takes the creator's "allow" message, read from its verified
@@ -274,15 +347,27 @@ func (m *Messenger) onAllow(ctx context.Context, t *task, msg Message) {
 	if !ok {
 		return
 	}
+	m.claiming.Lock()
 	m.mu.Lock()
 	ok = msg.Head.By == t.creatorLocked() && !t.removers[d]
 	m.mu.Unlock()
 	if !ok {
+		m.claiming.Unlock()
 		return
 	}
 	r := record{Op: opAllow, Task: t.id, Peer: d}
-	if err := m.keepRecord(ctx, r); err != nil {
+	err := m.keepRecord(ctx, r)
+	m.mu.Lock()
+	claims := slices.Clone(t.claims[d])
+	m.mu.Unlock()
+	m.claiming.Unlock()
+	if err != nil {
 		m.fail(fmt.Errorf("room: task %s: record that %s may remove: %w", t.id, d.Short(), err))
+		return
+	}
+	// Its removals read before this allow are taken now.
+	for _, of := range claims {
+		m.takeRemoval(ctx, t, d, of)
 	}
 }
 

@@ -3,7 +3,11 @@ package room
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
 // TestRemoveMember: the creator removes Carl. Everyone's timeline says so,
@@ -148,4 +152,89 @@ func TestAllowedMemberRemoves(t *testing.T) {
 		by := carl.info(carl.task(task)).RemovedBy
 		return by != nil && *by == ana.ID()
 	}, state(task, bob, ana, carl))
+}
+
+// TestRemovalReadBeforeAllow: Carl reads Ana's removal of him before
+// Bob's "allow" of Ana (their books come apart): he keeps it as a claim
+// and, once he reads the allow, is removed as at every other member.
+func TestRemovalReadBeforeAllow(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	held := &heldStore{Store: store.NewMemory()}
+	carl := &node{t: t, name: "carl", url: url, st: held}
+	for i := range carl.seed {
+		carl.seed[i] = 3
+	}
+	carl.start()
+	t.Cleanup(carl.stop)
+	t.Cleanup(held.release) // before stop: nothing stays held
+	task := threeMembers(t, bob, ana, carl)
+
+	var bobs []identity.ID
+	for _, bi := range bob.taskBookKeys(t, task) {
+		if bi.Writable {
+			bobs = append(bobs, bi.Key)
+		}
+	}
+	var mu sync.Mutex
+	read := false // Carl read Ana's removal
+	unsub := carl.Subscribe(func(ev Event) {
+		if ev.Type == EventMessage && ev.Message != nil && ev.Message.Type == TypeRemove && ev.Message.Head.By == ana.ID() {
+			mu.Lock()
+			read = true
+			mu.Unlock()
+		}
+	})
+	defer unsub()
+	held.hold(bobs...) // Bob's pages wait at Carl: his allow comes last
+
+	if err := bob.AllowRemoving(testCtx(t), task, ana.ID()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Ana knows she may remove", func() bool {
+		tk := ana.task(task)
+		ana.mu.Lock()
+		defer ana.mu.Unlock()
+		return tk.removers[ana.ID()]
+	})
+	if err := ana.RemoveMember(testCtx(t), task, carl.ID()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Carl reads Ana's removal", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return read
+	})
+	if by := carl.info(carl.task(task)).RemovedBy; by != nil {
+		t.Fatalf("Carl removed by %s before he read Bob's allow", by.Short())
+	}
+	held.release()
+	eventually(t, "Carl's task says Ana removed him", func() bool {
+		by := carl.info(carl.task(task)).RemovedBy
+		return by != nil && *by == ana.ID()
+	}, state(task, bob, ana, carl))
+}
+
+// TestClaimSettledAtOpen: a profile that stopped between its record of
+// an allow and that of the removal claimed before it takes the removal
+// when it opens again.
+func TestClaimSettledAtOpen(t *testing.T) {
+	url := startRelay(t)
+	bob, ana, carl := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1), newNode(t, url, "carl", 3)
+	task := threeMembers(t, bob, ana, carl)
+	// What Carl wrote before he stopped: Ana's removal of him, claimed,
+	// then Bob's allow of Ana, and nothing after.
+	for _, r := range []record{{Op: opClaim, Task: task, Peer: carl.ID(), By: ana.ID()}, {Op: opAllow, Task: task, Peer: ana.ID()}} {
+		if err := carl.writeRecord(testCtx(t), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if by := carl.info(carl.task(task)).RemovedBy; by != nil {
+		t.Fatal("records written, not applied, removed Carl")
+	}
+	carl.stop()
+	carl.start()
+	if by := carl.info(carl.task(task)).RemovedBy; by == nil || *by != ana.ID() {
+		t.Fatalf("Carl's claim not taken at open: removed by %v", by)
+	}
 }

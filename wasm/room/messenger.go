@@ -129,7 +129,7 @@ type Messenger struct {
 	revoking sync.Mutex
 	// claiming orders a member's removal read before its author is known
 	// to be allowed against the creator's "allow" (remove.go): taken
-	// before mu, held over a record's write.
+	// after a task's wmu and before mu, held over a record's write.
 	claiming sync.Mutex
 
 	// mu guards every field below, and the fields of tasks and members

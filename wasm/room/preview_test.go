@@ -58,6 +58,19 @@ func (s *heldStore) gateFor(b *store.Batch) chan struct{} {
 	return nil
 }
 
+// newHeldNode is newNode on a heldStore.
+func newHeldNode(t *testing.T, url, name string, n byte) (*node, *heldStore) {
+	held := &heldStore{Store: store.NewMemory()}
+	nd := &node{t: t, name: name, url: url, st: held}
+	for i := range nd.seed {
+		nd.seed[i] = n
+	}
+	nd.start()
+	t.Cleanup(nd.stop)
+	t.Cleanup(held.release) // before stop: nothing stays held
+	return nd, held
+}
+
 func (s *heldStore) Write(ctx context.Context, b *store.Batch) error {
 	if g := s.gateFor(b); g != nil {
 		select {
@@ -75,14 +88,7 @@ func (s *heldStore) Write(ctx context.Context, b *store.Batch) error {
 func TestShownWhileStored(t *testing.T) {
 	url := startRelay(t)
 	ana := newNode(t, url, "ana", 1)
-	held := &heldStore{Store: store.NewMemory()}
-	bob := &node{t: t, name: "bob", url: url, st: held}
-	for i := range bob.seed {
-		bob.seed[i] = 2
-	}
-	bob.start()
-	t.Cleanup(bob.stop)
-	t.Cleanup(held.release) // before stop: nothing stays held
+	bob, held := newHeldNode(t, url, "bob", 2)
 
 	task, err := ana.CreateTask(testCtx(t), "preview", nil)
 	if err != nil {

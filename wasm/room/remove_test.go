@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
-	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
 // TestRemoveMember: the creator removes Carl. Everyone's timeline says so,
@@ -128,12 +127,7 @@ func TestAllowedMemberRemoves(t *testing.T) {
 	if err := bob.AllowRemoving(testCtx(t), task, ana.ID()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "Ana knows she may remove", func() bool {
-		tk := ana.task(task)
-		ana.mu.Lock()
-		defer ana.mu.Unlock()
-		return tk.removers[ana.ID()]
-	}, state(task, bob, ana, carl))
+	eventually(t, "Ana knows she may remove", func() bool { return ana.mayRemove(task) }, state(task, bob, ana, carl))
 	if err := ana.RemoveMember(testCtx(t), task, bob.ID()); err == nil {
 		t.Fatal("Ana removes the creator")
 	}
@@ -148,10 +142,7 @@ func TestAllowedMemberRemoves(t *testing.T) {
 		}
 		return gone && bob.info(bob.task(task)).Epoch == 1 && ana.info(ana.task(task)).Epoch == 1
 	}, state(task, bob, ana, carl))
-	eventually(t, "Carl's task says Ana removed him", func() bool {
-		by := carl.info(carl.task(task)).RemovedBy
-		return by != nil && *by == ana.ID()
-	}, state(task, bob, ana, carl))
+	removedBy(t, carl, task, ana, state(task, bob, ana, carl))
 }
 
 // TestRemovalReadBeforeAllow: Carl reads Ana's removal of him before
@@ -160,14 +151,7 @@ func TestAllowedMemberRemoves(t *testing.T) {
 func TestRemovalReadBeforeAllow(t *testing.T) {
 	url := startRelay(t)
 	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
-	held := &heldStore{Store: store.NewMemory()}
-	carl := &node{t: t, name: "carl", url: url, st: held}
-	for i := range carl.seed {
-		carl.seed[i] = 3
-	}
-	carl.start()
-	t.Cleanup(carl.stop)
-	t.Cleanup(held.release) // before stop: nothing stays held
+	carl, held := newHeldNode(t, url, "carl", 3)
 	task := threeMembers(t, bob, ana, carl)
 
 	var bobs []identity.ID
@@ -191,12 +175,7 @@ func TestRemovalReadBeforeAllow(t *testing.T) {
 	if err := bob.AllowRemoving(testCtx(t), task, ana.ID()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "Ana knows she may remove", func() bool {
-		tk := ana.task(task)
-		ana.mu.Lock()
-		defer ana.mu.Unlock()
-		return tk.removers[ana.ID()]
-	})
+	eventually(t, "Ana knows she may remove", func() bool { return ana.mayRemove(task) })
 	if err := ana.RemoveMember(testCtx(t), task, carl.ID()); err != nil {
 		t.Fatal(err)
 	}
@@ -209,10 +188,7 @@ func TestRemovalReadBeforeAllow(t *testing.T) {
 		t.Fatalf("Carl removed by %s before he read Bob's allow", by.Short())
 	}
 	held.release()
-	eventually(t, "Carl's task says Ana removed him", func() bool {
-		by := carl.info(carl.task(task)).RemovedBy
-		return by != nil && *by == ana.ID()
-	}, state(task, bob, ana, carl))
+	removedBy(t, carl, task, ana, state(task, bob, ana, carl))
 }
 
 // TestClaimSettledAtOpen: a profile that stopped between its record of
@@ -237,4 +213,21 @@ func TestClaimSettledAtOpen(t *testing.T) {
 	if by := carl.info(carl.task(task)).RemovedBy; by == nil || *by != ana.ID() {
 		t.Fatalf("Carl's claim not taken at open: removed by %v", by)
 	}
+}
+
+// removedBy waits for n's task to say by removed it.
+func removedBy(t *testing.T, n *node, task TaskID, by *node, state func() string) {
+	t.Helper()
+	eventually(t, n.name+"'s task says "+by.name+" removed it", func() bool {
+		got := n.info(n.task(task)).RemovedBy
+		return got != nil && *got == by.ID()
+	}, state)
+}
+
+// mayRemove says whether n knows it may remove members of task.
+func (n *node) mayRemove(task TaskID) bool {
+	tk := n.task(task)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return tk.removers[n.ID()]
 }

@@ -719,7 +719,7 @@ func (t *tab) says() string {
 	defer cancel()
 	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('[role="status"], [role="alert"], [aria-live]')]
   .filter((e) => !e.closest('[hidden]') && e.textContent.trim() !== '').map((e) => '#' + e.id + ': ' + e.textContent.trim().slice(0, 200))
-  .concat(['role: ' + (window.tmApp && window.tmApp.role ? window.tmApp.role() : '?')])
+  .concat(['role: ' + (window.tmApp && window.tmApp.role ? window.tmApp.role() : '?'), 'shown: ' + (document.body.dataset.shown || 'no task')])
   .concat(document.getElementById('text') ? ['composer: ' + JSON.stringify(document.getElementById('text').value.slice(0, 200))] : [])
   .concat([...document.querySelectorAll('#timeline li.msg')].slice(-4).map((li) => 'timeline: ' + li.textContent.trim().slice(0, 120)))
   .join('; ')`))
@@ -733,9 +733,13 @@ func (t *tab) says() string {
 // selector (a JSON string) names: the centre of its box once it is shown
 // in the viewport, its box the same 50 ms apart, and nothing over it
 // there; null until then.
-const clickAt = `(async (sel) => {
+const clickAt = `(async (sel, token) => {
   const el = document.querySelector(sel)
   if (!el || el.closest('[hidden]') || el.getClientRects().length === 0) return null
+  // click checks the element got the click: the page can move between
+  // here and the mouse event (a line appearing above), which then hits
+  // something else. In sessionStorage: a click that reloads still counts.
+  el.addEventListener('click', () => sessionStorage.setItem('tmClicked', token), { once: true, capture: true })
   el.scrollIntoView({ block: 'nearest', inline: 'nearest' })
   const a = el.getBoundingClientRect()
   await new Promise((resolve) => setTimeout(resolve, 50))
@@ -749,19 +753,26 @@ const clickAt = `(async (sel) => {
 
 // click clicks the element the CSS selector names with the mouse, as a
 // person would: once it is visible and has stopped moving, at its centre,
-// while nothing covers it there. (Clicking where the element was found a
-// moment before hit whatever a line appearing in the header had moved
-// under the pointer.)
+// while nothing covers it there; again if the click did not reach it.
+// (Clicking where the element was found a moment before hit whatever a
+// line appearing in the header had moved under the pointer.)
 func (t *tab) click(selector string) {
 	t.tb.Helper()
 	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)
 	defer cancel()
 	sel, _ := json.Marshal(selector)
-	for {
-		at, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](clickAt+"("+string(sel)+")", chromedp.EvalAwaitPromise))
+	for try := 0; ; try++ {
+		token := fmt.Sprintf("%q", fmt.Sprintf("%d-%d", time.Now().UnixNano(), try))
+		at, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](clickAt+"("+string(sel)+", "+token+")", chromedp.EvalAwaitPromise))
 		if err == nil && len(at) == 2 {
 			if err = chromedp.Do(ctx, chromedp.MouseClickXY(at[0], at[1])); err == nil {
-				return
+				hit, err2 := chromedp.Run(ctx, chromedp.Evaluate[bool]("sessionStorage.getItem('tmClicked') === "+token))
+				if err = err2; err == nil && hit {
+					return
+				}
+				if err == nil {
+					err = errors.New("the click hit something else")
+				}
 			}
 		}
 		if ctx.Err() != nil {

@@ -31,7 +31,8 @@ import (
 // Options says which NATS to use. The zero value is an embedded server
 // without a listener: a cluster of one node.
 type Options struct {
-	// Name names the connection (and the embedded server) in NATS's own
+	// Name names the connection (and the embedded server, its spaces
+	// made dashes: NATS refuses a server name with spaces) in NATS's own
 	// monitoring; "" takes a default.
 	Name string
 	// URLs joins an existing NATS (servers of one cluster) instead of
@@ -206,7 +207,7 @@ func Start(o Options, log *slog.Logger) (*Node, error) {
 
 // embedded starts an in-process NATS server.
 func embedded(o Options) (*server.Server, error) {
-	so := &server.Options{ServerName: o.Name, NoSigs: true, NoLog: true, DontListen: true, MaxPayload: 1 << 20}
+	so := &server.Options{ServerName: serverName(o.Name), NoSigs: true, NoLog: true, DontListen: true, MaxPayload: 1 << 20}
 	if o.Listen != "" {
 		host, port, _ := splitHostPort(o.Listen)
 		so.DontListen, so.Host, so.Port = false, host, port
@@ -233,6 +234,13 @@ func embedded(o Options) (*server.Server, error) {
 		return nil, errors.New("natsnode: embedded server did not start")
 	}
 	return srv, nil
+}
+
+// serverName is name as an embedded server's name: nats-server refuses
+// one with spaces ("mirror 5dyr…" made every mirror without -nats fail
+// at start).
+func serverName(name string) string {
+	return strings.Join(strings.Fields(name), "-")
 }
 
 func splitHostPort(a string) (string, int, error) {

@@ -63,6 +63,20 @@ func TestEmbeddedDefault(t *testing.T) {
 	roundTrip(t, n, n)
 }
 
+// TestEmbeddedNameWithSpaces: a name with spaces (the mirror's "mirror
+// <id>") names an embedded server too; nats-server refused it, and every
+// mirror started without -nats (make run's) failed.
+func TestEmbeddedNameWithSpaces(t *testing.T) {
+	n := start(t, Options{Name: "mirror 5dyr 7ask"})
+	if !n.Connected() {
+		t.Fatal("not connected")
+	}
+	if got := n.Conn.Opts.Name; got != "mirror 5dyr 7ask" {
+		t.Fatalf("connection named %q", got)
+	}
+	roundTrip(t, n, n)
+}
+
 func TestClusterOfEmbedded(t *testing.T) {
 	c1, c2, c3 := relaytest.FreeAddr(t), relaytest.FreeAddr(t), relaytest.FreeAddr(t)
 	n1 := start(t, Options{Name: "n1", Listen: relaytest.FreeAddr(t), Cluster: c1})

@@ -11,20 +11,27 @@
 # use), the others are stopped too and its status is the script's. Only the
 # started PIDs are ever signalled (never the process group: `trap 'kill 0'` signals
 # this shell too, re-enters its own trap and crashed bash).
+#
+# RUN_RELAY_ADDR, RUN_DEVTOOLS_ADDR, RUN_MIRROR_ADDR and RUN_MIRROR_DIR move
+# them (e2e TestMakeRun runs this script on free ports).
 set -u
 bin=${1:?usage: tools/run.sh BIN}
+relay_addr=${RUN_RELAY_ADDR:-127.0.0.1:8080}
+devtools_addr=${RUN_DEVTOOLS_ADDR:-127.0.0.1:8081}
+mirror_addr=${RUN_MIRROR_ADDR:-127.0.0.1:8082}
+mirror_dir=${RUN_MIRROR_DIR:-mirror-data}
 
 pin=()
 if [ "${PIN_MIRROR:-1}" = 1 ]; then
-	mirror_id=$("$bin/mirror" -dir mirror-data -print-id) || exit 1
-	echo "  mirror id: $mirror_id (data in $(pwd)/mirror-data)"
+	mirror_id=$("$bin/mirror" -dir "$mirror_dir" -print-id) || exit 1
+	echo "  mirror id: $mirror_id (data in $(cd "$mirror_dir" && pwd))"
 	pin=(-mirror "$mirror_id")
 fi
-"$bin/devtools" -addr 127.0.0.1:8081 &
+"$bin/devtools" -addr "$devtools_addr" &
 devtools=$!
-"$bin/relay" -addr 127.0.0.1:8080 -static static -devtools ws://127.0.0.1:8081/peer "${pin[@]}" &
+"$bin/relay" -addr "$relay_addr" -static static -devtools "ws://$devtools_addr/peer" "${pin[@]}" &
 relay=$!
-"$bin/mirror" -dir mirror-data -relay ws://127.0.0.1:8080/relay -addr 127.0.0.1:8082 &
+"$bin/mirror" -dir "$mirror_dir" -relay "ws://$relay_addr/relay" -addr "$mirror_addr" &
 mirror=$!
 
 # stop signals the servers once and waits for them.

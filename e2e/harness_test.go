@@ -713,7 +713,8 @@ func (t *tab) poll(expr string) {
 }
 
 // says is what the page shows in its status and alert regions, its role,
-// the composer and the last lines of the timeline, for a failure's message.
+// the composer, the last lines of the timeline and where it is scrolled,
+// for a failure's message.
 func (t *tab) says() string {
 	ctx, cancel := context.WithTimeout(t.ctx, 5*time.Second)
 	defer cancel()
@@ -722,6 +723,15 @@ func (t *tab) says() string {
   .concat(['role: ' + (window.tmApp && window.tmApp.role ? window.tmApp.role() : '?'), 'shown: ' + (document.body.dataset.shown || 'no task')])
   .concat(document.getElementById('text') ? ['composer: ' + JSON.stringify(document.getElementById('text').value.slice(0, 200))] : [])
   .concat([...document.querySelectorAll('#timeline li.msg')].slice(-4).map((li) => 'timeline: ' + li.textContent.trim().slice(0, 120)))
+  .concat((() => {
+    const sc = document.getElementById('scroller')
+    if (!sc) return []
+    const top = sc.getBoundingClientRect().top
+    const lis = [...document.querySelectorAll('#timeline li.msg')]
+    const first = lis.find((li) => li.getBoundingClientRect().bottom > top)
+    return ['scroller: top ' + Math.round(sc.scrollTop) + ' of ' + sc.scrollHeight + ', ' + sc.clientHeight + ' high, ' + lis.length + ' lines, first seen ' +
+      (first ? lis.indexOf(first) + ' ' + (first.dataset.key || '') + ' ' + JSON.stringify(first.textContent.trim().slice(0, 60)) : 'none')]
+  })())
   .join('; ')`))
 	if err != nil {
 		return "(not read: " + err.Error() + ")"
@@ -807,13 +817,16 @@ func (t *tab) crash() {
 	t.stop()
 }
 
-// screenshot saves a PNG of the whole page to artifacts/NAME at the
-// repository root and returns its path.
+// screenshot saves a PNG of the viewport to artifacts/NAME at the
+// repository root and returns its path. Not of the whole page: a capture
+// beyond the viewport lays the page out again at another size, which set
+// the timeline's scroller back to its top (TestUIStateSurvivesReload then
+// saw the page keep that place, when a busy machine let the page save it).
 func (t *tab) screenshot(name string) string {
 	t.tb.Helper()
 	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.tb.Fatalf("e2e: %s: screenshot: %v", t.name, err)
 	}

@@ -31,6 +31,12 @@ func TestUIStateSurvivesReload(t *testing.T) {
 	var code string
 	bob.run(script(`return await window.tmApp.invite({{roof}})`, map[string]any{"roof": roof}), &code)
 	ana.run(script(`await window.tmApp.join({{code}}); return true`, map[string]any{"code": code}), nil)
+	// Bob's page shows Ana's join, and so has read it, before he writes:
+	// a join that reached him later would sort above his 60 lines, out of
+	// the page shown, stay unread, and the reload below would rightly open
+	// Roof at it (news first), not where he had scrolled (busy runs).
+	bob.poll(`document.querySelector('#timeline li.msg[data-type="join"][data-person="` + anaID + `"]') !== null && ` +
+		`document.querySelector('.pick[data-task="` + roof + `"] .unread') === null`)
 	bob.run(script(`const texts = []
 for (let i = 1; i <= 60; i++) texts.push('line ' + i + ' of the roof plan')
 await window.tmApp.sendMany({{roof}}, texts); return true`, map[string]any{"roof": roof}), nil)

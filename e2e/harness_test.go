@@ -820,8 +820,8 @@ func (t *tab) crash() {
 // screenshot saves a PNG of the viewport to artifacts/NAME at the
 // repository root and returns its path. Not of the whole page: a capture
 // beyond the viewport lays the page out again at another size, which set
-// the timeline's scroller back to its top (TestUIStateSurvivesReload then
-// saw the page keep that place, when a busy machine let the page save it).
+// the timeline's scroller back to its top (measured in
+// TestUIStateSurvivesReload, which tests that the page keeps its place).
 func (t *tab) screenshot(name string) string {
 	t.tb.Helper()
 	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)

@@ -88,6 +88,7 @@
     showLinkForm()
     if (state.current && state.tasks.has(state.current)) $('room-title').textContent = state.tasks.get(state.current).title
     showRemoved()
+    showAbove() // ---- unread ----
   }
 
   // showRemoved says so when this profile was removed from the current
@@ -107,6 +108,7 @@
     state.msgs = []
     state.byId.clear()
     state.atStart = false
+    $('above').hidden = true // until this task's counts are read (refreshTasks)
     cancelReply()
     // Never the last task's draft: this task's is put back with its
     // timeline (and once more as freshly read: another tab may have written
@@ -499,6 +501,7 @@
       page.forEach(insert)
       sc.scrollTop = sc.scrollHeight - before
       olderHint()
+      showAbove()
     })().finally(() => { state.loadingOlder = null })
     return state.loadingOlder
   }
@@ -2083,7 +2086,33 @@
     return d
   }
 
+  // showAbove says when the task shown has unread messages that are not on
+  // the page: they sort above the oldest message loaded (a member's
+  // message written offline long before it arrived, a late join, a
+  // catch-up longer than a page), so nothing in view shows them and only
+  // the task's count says so. A button at the top of the timeline says how
+  // many and goes to the first (jumpTo loads the pages up to it), which
+  // the page then marks read as it does every message it shows.
+  function showAbove () {
+    const t = state.current && state.tasks.get(state.current)
+    const first = t && t.unread > 0 && t.firstUnread
+    const btn = $('above')
+    btn.hidden = !first || state.byId.has(first)
+    btn.dataset.first = btn.hidden ? '' : first
+    if (!btn.hidden) btn.textContent = t.unread === 1 ? '↑ 1 unread message above' : `↑ ${t.unread} unread messages, the first above`
+  }
+
+  async function goAbove () {
+    const btn = $('above')
+    const first = btn.dataset.first
+    btn.hidden = true
+    if (!first) return
+    await jumpTo(first)
+    markRead()
+  }
+
   function watchUnread (app) {
+    $('above').addEventListener('click', goAbove)
     app.on('unread', refreshTasksSoon)
     app.on('message', notifyMessage)
     const btn = $('notify')

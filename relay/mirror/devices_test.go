@@ -117,6 +117,20 @@ func TestDevices(t *testing.T) {
 	if s := m.Stats(); s.Revocations != 1 || s.Refused <= refused {
 		t.Fatalf("stats %+v: want 1 revocation and the growth refused", s)
 	}
+	// A book the mirror never had is refused the same way, saying why (it
+	// was ignored in silence: the phone took it for pinned).
+	refused = m.Stats().Refused
+	phoneToAna := authored(t, phone, ana.db.ID(), "t", 1)
+	_, errc = phone.run(t, m.ID(), replication.Config{}, phoneToAna)
+	if err := ended(t, errc, "the revoked phone's new pin to be refused"); err == nil || !strings.Contains(err.Error(), ErrRevoked.Error()) {
+		t.Fatalf("the revoked phone's pin: session ended with %v, want %v", err, ErrRevoked)
+	}
+	if c := mirrored(t, m, phoneToAna.Key()); c != nil {
+		t.Fatalf("the mirror took the revoked phone's new book: %d pages", c.Len())
+	}
+	if s := m.Stats(); s.Refused <= refused {
+		t.Fatalf("stats %+v: want the pin refused", s)
+	}
 	phoneCl := &client{peer: phone.db.ID(), person: bob.db.ID()}
 	if m.serves(phoneCl, toBob.Key()) || servesTo(m, phoneToBob.Key(), bob.db.ID()) || servesTo(m, phoneToBob.Key(), phone.db.ID()) {
 		t.Fatal("the mirror serves the revoked phone, or its book")

@@ -349,13 +349,15 @@ func (m *Mirror) serve(p port.Port) {
 // admit decides on a book peer announces: replication takes it only if its
 // genesis names peer as its author; the mirror takes it within the
 // author's quota. The book counts once its genesis is stored (onDBEvent).
+// A revoked device's book passes here to be refused by Grow
+// (revokedError), before anything of it is stored, with a bye that tells
+// the device why: refused here, the announcement would be ignored in
+// silence, and the device would take its book for held.
 func (m *Mirror) admit(peer, book identity.ID) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.revoked[peer] != nil {
-		m.refused.Add(1)
-		m.log.Info("mirror: a pin of a revoked device refused", "device", peer.Short(), "book", book.Short())
-		return false
+		return true
 	}
 	u := m.usageLocked(peer)
 	if u.books >= m.cfg.Quota.Books || u.bytes >= m.cfg.Quota.Bytes {

@@ -9,7 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
+	"regexp"
 	"sync"
 	"syscall"
 	"testing"
@@ -82,22 +82,8 @@ func startRelayNode(t testing.TB, addr, want string, args ...string) *relayNode 
 // waitHealth polls /healthz until its body holds want.
 func (n *relayNode) waitHealth(t testing.TB, want string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		body := n.health()
-		if strings.Contains(body, want) {
-			return
-		}
-		select {
-		case <-n.done:
-			t.Fatalf("relay %s ended:\n%s", n.addr, n.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("relay %s: /healthz %q, waiting for %q", n.addr, body, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitServing(t, n.done, func() string { return fmt.Sprintf("relay %s ended:\n%s", n.addr, n.log.String()) },
+		"http://"+n.addr+"/healthz", regexp.QuoteMeta(want))
 }
 
 func (n *relayNode) health() string {

@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,16 +81,6 @@ func (n *relayNode) waitHealth(t testing.TB, want string) {
 	t.Helper()
 	waitServing(t, n.done, func() string { return fmt.Sprintf("relay %s ended:\n%s", n.addr, n.log.String()) },
 		"http://"+n.addr+"/healthz", regexp.QuoteMeta(want))
-}
-
-func (n *relayNode) health() string {
-	res, err := http.Get("http://" + n.addr + "/healthz")
-	if err != nil {
-		return ""
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(bufio.NewReader(res.Body))
-	return string(b)
 }
 
 // stop ends the node as an operator would (SIGTERM), or kill -9 if hard.

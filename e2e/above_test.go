@@ -8,17 +8,7 @@ import "testing"
 // the top of the timeline says so and goes to it, and once shown it is read.
 func TestUnreadAbove(t *testing.T) {
 	b := newBrowser(t)
-	bob := openMessenger(t, b, "above-bob", "")
-	ana := openMessenger(t, b, "above-ana", "")
-	var anaID string
-	ana.run(`return window.tmApp.id`, &anaID)
-
-	bob.typeText("#new-title", "Deck", true)
-	bob.poll(`document.getElementById('room-title').textContent === 'Deck' && document.querySelector('.pick[aria-current="true"]') !== null`)
-	var task, code string
-	bob.run(`return document.querySelector('.pick[aria-current="true"]').dataset.task`, &task)
-	bob.run(script(`return await window.tmApp.invite({{task}})`, map[string]any{"task": task}), &code)
-	ana.run(script(`await window.tmApp.join({{code}}); return true`, map[string]any{"code": code}), nil)
+	ana, bob, anaID, _, task := pair(t, b, "above", "")
 	pick := `document.querySelector('.pick[data-task="` + task + `"] .unread')`
 	bob.poll(`document.querySelector('#timeline li.msg[data-type="join"][data-person="` + anaID + `"]') !== null && ` + pick + ` === null`)
 

@@ -11,7 +11,7 @@ import (
 // pair opens Ana's and Bob's messenger pages (query adds &webrtc=1 and
 // the like), Bob creates a task, Ana joins it through the API, and both
 // show it. It returns the tabs, Ana's and Bob's ids and the task id.
-func pair(b *testing.B, br *browser, prefix, query string) (ana, bob *tab, anaID, bobID, task string) {
+func pair(b testing.TB, br *browser, prefix, query string) (ana, bob *tab, anaID, bobID, task string) {
 	b.Helper()
 	bob = openMessenger(b, br, prefix+"-bob", query)
 	ana = openMessenger(b, br, prefix+"-ana", query)

@@ -2093,21 +2093,24 @@
   // the task's count says so. A button at the top of the timeline says how
   // many and goes to the first (jumpTo loads the pages up to it), which
   // the page then marks read as it does every message it shows.
-  function showAbove () {
+  function firstAbove () {
     const t = state.current && state.tasks.get(state.current)
     const first = t && t.unread > 0 && t.firstUnread
+    return first && !state.byId.has(first) ? { first, n: t.unread } : null
+  }
+
+  function showAbove () {
+    const above = firstAbove()
     const btn = $('above')
-    btn.hidden = !first || state.byId.has(first)
-    btn.dataset.first = btn.hidden ? '' : first
-    if (!btn.hidden) btn.textContent = t.unread === 1 ? '↑ 1 unread message above' : `↑ ${t.unread} unread messages, the first above`
+    btn.hidden = !above
+    if (above) btn.textContent = above.n === 1 ? '↑ 1 unread message above' : `↑ ${above.n} unread messages, the first above`
   }
 
   async function goAbove () {
-    const btn = $('above')
-    const first = btn.dataset.first
-    btn.hidden = true
-    if (!first) return
-    await jumpTo(first)
+    const above = firstAbove()
+    $('above').hidden = true
+    if (!above) return
+    await jumpTo(above.first)
     markRead()
   }
 

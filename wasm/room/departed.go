@@ -24,7 +24,12 @@ import (
 // X left at J too. Every joined answer carries them, a pairing's too: a
 // member that learns of X's leave only after J joined through it tells J
 // when they pair. J takes one for a member it has no book of, or only an
-// empty one (X, leaving, pairs with no one new: errLeaving).
+// empty one (X, from the moment it decides to leave, pairs with no one
+// new: errLeaving). Once J reads X's history, a pairing book of X does not
+// replace it (errDeparted): X's leave may cross J's join, and the book X
+// began to J then goes with X's copy before J reads it, while the history
+// holds all X wrote. A member lying that X left keeps J from pairing with
+// X too (J reads X through the liar's copy only; docs/soak.md).
 //
 // A member cannot inject anything through it: the book must be signed by
 // X (journal.DB.ReaderFrom), its genesis must name a book of X in this

@@ -296,7 +296,7 @@ func (m *Messenger) onAnswer(c *conn, w wire) {
 	if _, err := m.ensurePair(m.ctx, t, c.peer, w.Key, identity.ID{}); errors.Is(err, ErrRestoring) {
 		m.log.Debug("room: pairing waits for the restore", "peer", c.peer.Short(), "task", t.id, "err", err)
 		return // paired again once the book is back (repair)
-	} else if errors.Is(err, errRemovedPeer) || errors.Is(err, errLeaving) {
+	} else if errors.Is(err, errRemovedPeer) || errors.Is(err, errLeaving) || errors.Is(err, errDeparted) {
 		m.log.Info("room: pairing answer not taken", "peer", c.peer.Short(), "err", err)
 		return
 	} else if err != nil {
@@ -364,6 +364,10 @@ var errRemovedPeer = errors.New("room: removed")
 // members serve its history: departed.go).
 var errLeaving = errors.New("room: leaving the task")
 
+// errDeparted: a pairing with a member this profile knows left the task,
+// whose history it reads (departed.go).
+var errDeparted = errors.New("room: the member left")
+
 // ensurePair makes sure this profile follows the member's book key and has
 // its own book to the member; it reports whether the member is new (then
 // by announced it; zero: the member this profile joins through).
@@ -380,8 +384,19 @@ func (m *Messenger) ensurePair(ctx context.Context, t *task, peer, key, by ident
 	if mb == nil { // removed (a revoked device) before it was known here
 		return false, fmt.Errorf("%w: %s from task %s", errRemovedPeer, peer.Short(), t.id)
 	}
-	if t.leaveMid != 0 && mb.out == nil {
+	if (t.leaving || t.leaveMid != 0) && mb.out == nil {
 		return false, fmt.Errorf("%w: task %s", errLeaving, t.id)
+	}
+	m.mu.Lock()
+	departed := t.departed[peer]
+	m.mu.Unlock()
+	if !departed.IsZero() && departed == mb.inKey && key != departed {
+		// A member announced as left: its book to that member holds all it
+		// wrote (its leave last). A pairing book it began as it left is
+		// redundant, and goes with its copy: read instead, it left this
+		// profile without the member's messages when the leave crossed
+		// this profile's join (soak, "A leave and a join crossing").
+		return false, fmt.Errorf("%w: %s left task %s", errDeparted, peer.Short(), t.id)
 	}
 	if mb.inKey != key {
 		if !mb.inKey.IsZero() && !m.historyIn(mb) {

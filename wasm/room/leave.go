@@ -181,6 +181,15 @@ func (m *Messenger) forget(ctx context.Context, id TaskID, keep func(name string
 			}
 		}
 	}
+	m.mu.Lock()
+	peers := make([]identity.ID, 0, len(t.members)+len(t.removed))
+	for id := range t.members {
+		peers = append(peers, id)
+	}
+	for id := range t.removed {
+		peers = append(peers, id)
+	}
+	m.mu.Unlock()
 	// The record first: a crash after it leaves books no task uses,
 	// never a task missing its books.
 	if err := m.keepRecord(ctx, record{Op: opForget, Task: id}); err != nil {
@@ -194,7 +203,7 @@ func (m *Messenger) forget(ctx context.Context, id TaskID, keep func(name string
 		}
 		freed += n
 	}
-	m.dropStrangers()
+	m.dropStrangers(peers...)
 	m.releaseFromMirrors(own)
 	m.emit(Event{Type: EventTask, Task: id, State: "forgotten"})
 	return freed, nil
@@ -241,16 +250,22 @@ func (m *Messenger) Leave(ctx context.Context, id TaskID) (int64, error) {
 var ErrLeaveUndelivered = errors.New("room: leave: your last messages have not reached every member yet")
 
 // leaveMessage writes this profile's leave message to t, once: a leave
-// tried again waits for the same message.
+// tried again waits for the same message. From its start this profile
+// pairs with no new member of t (ensurePair): a book begun to one as it
+// leaves would go with its copy before that member read it.
 func (m *Messenger) leaveMessage(ctx context.Context, t *task) (uint64, error) {
 	t.wmu.Lock()
 	mid := t.leaveMid
+	t.leaving = true
 	t.wmu.Unlock()
 	if mid != 0 {
 		return mid, nil
 	}
 	msg, err := m.write(ctx, t, TypeLeave, map[string]any{}, nil)
 	if err != nil {
+		t.wmu.Lock()
+		t.leaving = t.leaveMid != 0
+		t.wmu.Unlock()
 		return 0, err
 	}
 	t.wmu.Lock()
@@ -320,7 +335,7 @@ func (m *Messenger) onLeave(ctx context.Context, t *task, peer identity.ID) {
 		m.fail(err)
 		return
 	}
-	m.dropStrangers() // no port to it any more, unless another task needs one
+	m.dropStrangers(peer) // no port to it any more, unless another task needs one
 	m.emit(Event{Type: EventMember, Task: t.id, Peer: peer, State: "left"})
 	m.tellDeparted(ctx, t)
 }
@@ -351,14 +366,16 @@ func (m *Messenger) applyLeaveLocked(t *task, r record) {
 	}
 }
 
-// dropStrangers closes the ports of peers that share no task with this
-// profile any more (after a forget, or their leave): their dial loops end
-// (knownLocked).
-func (m *Messenger) dropStrangers() {
+// dropStrangers closes the ports of those peers that share no task with
+// this profile any more (the members of a task it forgot, or one that
+// left): their dial loops end (knownLocked). Only those: a port to a peer
+// this profile does not know yet may be a join under way, that a leave
+// crossing it must not break.
+func (m *Messenger) dropStrangers(peers ...identity.ID) {
 	m.mu.Lock()
 	var drop []*conn
-	for peer, c := range m.conns {
-		if !m.knownLocked(peer) && !m.isMirror(peer) {
+	for _, peer := range peers {
+		if c := m.conns[peer]; c != nil && !m.knownLocked(peer) && !m.isMirror(peer) {
 			drop = append(drop, c)
 		}
 	}

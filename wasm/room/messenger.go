@@ -216,6 +216,7 @@ type task struct {
 	left       map[identity.ID]bool                     // members who left (leave.go); nil: none
 	departed   map[identity.ID]identity.ID              // members who left before this profile joined: the key of their book it reads (departed.go); nil: none
 	wmu        sync.Mutex                               // serialises writes to this profile's books of the task
+	leaving    bool                                     // guarded by wmu: Leave began (leave.go): no new pairings
 	leaveMid   uint64                                   // guarded by wmu: the mid of this profile's leave message, 0 before it (leave.go)
 	// lazy: known from the tasks book at open, its books not opened yet;
 	// ready: its books are open (lazy.go).

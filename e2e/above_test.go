@@ -1,6 +1,9 @@
 package e2e
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // TestUnreadAbove: a message that arrives while its task is shown but
 // sorts above the page shown (Ana wrote it offline, before the 60 lines
@@ -39,6 +42,20 @@ await window.tmApp.sendMany({{task}}, texts); return true`, map[string]any{"task
 		t.Fatalf("Ana's message is on the page already: the test did not make it sort above")
 	}
 	t.Logf("above: %s", bob.screenshot("above-button.png"))
+
+	// Ana writes again while Bob looks: her line shows at the end of his
+	// page, and the page marks her messages read up to it, but not the
+	// one above, which Bob has not seen: both stay unread, the button too.
+	var reads int
+	bob.run(`return Number(document.body.dataset.reads || 0)`, &reads)
+	ana.run(script(`await window.tmApp.send({{task}}, 'back now'); return true`, map[string]any{"task": task}), nil)
+	bob.waitText("back now")
+	bob.poll(fmt.Sprintf(`Number(document.body.dataset.reads || 0) > %d`, reads))
+	var unread int
+	bob.run(script(`return (await window.tmApp.tasks()).find((t) => t.id === {{task}}).unread`, map[string]any{"task": task}), &unread)
+	if unread != 2 || bob.hidden("#above") {
+		t.Fatalf("after Ana's new line, %d unread (want 2: the line above is not seen), the button hidden %v", unread, bob.hidden("#above"))
+	}
 
 	bob.click("#above")
 	bob.waitText("written while Bob was away")

@@ -23,7 +23,7 @@
     forks: new Map(), // task → the members who proved this profile forked its book to them
     forkLines: new Map(), // task → what the page said of forks healed or followed in it
     members: null, // the current task's members (app.members()), for the messages' status
-    readSent: new Map(), // "task author" → the newest of the author's messages this page marked read
+    readSent: new Map(), // "task author" → the newest of the author's messages this page marked read, and its from
     person: null, // the person this device belongs to (app.person()): app.id on a first device
     link: null, // the AbortController of a link of this browser under way
     expiry: null // the timer counting down the pairing code shown
@@ -461,17 +461,25 @@
 
   // markRead tells each author of the task's messages on screen that the
   // user read them up to the newest (a receipt), once per new message.
+  // Unless the page holds the task from its start, it says from where it
+  // shows every message: an author's unread message sorting above that
+  // (written offline long before it arrived) is not seen, and the mark
+  // stops before it until the page shows it.
   function markRead () {
     if (!state.current || document.visibilityState !== 'visible') return
     const newest = new Map()
     for (const m of state.msgs) if (m.head[0] !== state.app.id) newest.set(m.head[0], m)
+    const opts = !state.atStart && state.msgs.length ? { from: state.msgs[0].key } : {}
     for (const [by, m] of newest) {
       const key = `${state.current} ${by}`
-      if (state.readSent.get(key) === m.id) continue
-      state.readSent.set(key, m.id)
-      state.app.read(state.current, m.id).catch(() => {})
+      const sent = `${m.id} ${opts.from || ''}`
+      if (state.readSent.get(key) === sent) continue
+      state.readSent.set(key, sent)
+      state.app.read(state.current, m.id, opts).catch(() => {})
+        .finally(() => { document.body.dataset.reads = String(++readsDone) }) // for tests: the marks the app has taken
     }
   }
+  let readsDone = 0
 
   async function jumpTo (id) {
     for (let i = 0; i < 40 && !state.byId.has(id) && !state.atStart; i++) await loadOlder()

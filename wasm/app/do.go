@@ -373,8 +373,10 @@ func messageRef(r json.RawMessage, what string) (*room.Ref, error) {
 	return nil, badArgs("%s must be a message or its id", what)
 }
 
-// doRead is read(taskId, message): the user read the task's messages of
-// the message's author up to it (its receipt tells the author).
+// doRead is read(taskId, message, { from }): the user read the task's
+// messages of the message's author up to it (its receipt tells the
+// author); from, a message key: the view shows every message from it on
+// and none before (MarkReadFrom).
 func (a *App) doRead(as args) error {
 	id, err := as.task(0, "read(taskId, message)")
 	if err != nil {
@@ -387,11 +389,22 @@ func (a *App) doRead(as args) error {
 	if ref == nil {
 		return badArgs("read(taskId, message): a message or its id is required")
 	}
+	f, err := as.options(2).str("from", "")
+	if err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
 	m, err := a.messenger()
 	if err != nil {
 		return err
 	}
-	return m.MarkRead(id, *ref)
+	if f == "" {
+		return m.MarkRead(id, *ref)
+	}
+	from, err := room.ParseKey(f)
+	if err != nil {
+		return badArgs("read(taskId, message, { from }): from: %v", err)
+	}
+	return m.MarkReadFrom(id, *ref, from)
 }
 
 // doSend is send(taskId, text, { replyTo }) → message; replyTo is a

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
 )
 
 // lazy reports whether n's task id is known and its books not opened.
@@ -127,5 +129,82 @@ func TestUnreadSurvivesReopen(t *testing.T) {
 	}
 	if n, _ := ana.Unread(task.ID); n != 0 {
 		t.Fatalf("counted from the books after reopening: %d unread (the read marks were lost)", n)
+	}
+}
+
+// TestUnreadFromMark: with a read mark between an author's messages, the
+// count is of the messages after it, the first of them included, live and
+// when counted again from the books (a reopen, a later mark).
+func TestUnreadFromMark(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Roof", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	eventually(t, "paired", func() bool { return ana.paired(task.ID, 1) && bob.paired(task.ID, 1) })
+	ana.readAll(task.ID)
+	one := bob.send(task.ID, "one", nil)
+	two := bob.send(task.ID, "two", nil)
+	bob.send(task.ID, "three", nil)
+	eventually(t, "three unread at Ana", func() bool { n, _ := ana.Unread(task.ID); return n == 3 })
+	if err := ana.MarkRead(task.ID, one.Ref()); err != nil {
+		t.Fatal(err)
+	}
+	want := two.Ref().String()
+	if n, first := ana.Unread(task.ID); n != 2 || first != want {
+		t.Fatalf("after reading one: %d unread, first %s; want 2, %s", n, first, want)
+	}
+	ana.stop()
+	ana.start()
+	if _, err := ana.Timeline(testCtx(t), task.ID, nil, 1); err != nil { // opens it: counted from the books
+		t.Fatal(err)
+	}
+	if n, first := ana.Unread(task.ID); n != 2 || first != want {
+		t.Fatalf("counted from the books: %d unread, first %s; want 2, %s", n, first, want)
+	}
+}
+
+// TestMarkReadFrom: a view showing the messages from a key on marks an
+// author's messages read up to the newest it shows, but never past an
+// unread one of the author that sorts before the view (not seen).
+func TestMarkReadFrom(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Roof", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	eventually(t, "paired", func() bool { return ana.paired(task.ID, 1) && bob.paired(task.ID, 1) })
+	ana.readAll(task.ID)
+	one := bob.send(task.ID, "one", nil)
+	two := bob.send(task.ID, "two", nil)
+	three := bob.send(task.ID, "three", nil)
+	eventually(t, "three unread at Ana", func() bool { n, _ := ana.Unread(task.ID); return n == 3 })
+	for _, step := range []struct {
+		from   Message
+		unread int
+		first  Ref
+	}{
+		{three, 3, one.Ref()}, // one and two above the view: nothing moves
+		{two, 3, one.Ref()},   // one above it still
+		{one, 0, Ref{}},       // all shown
+	} {
+		if err := ana.MarkReadFrom(task.ID, three.Ref(), step.from.Key()); err != nil {
+			t.Fatal(err)
+		}
+		n, first := ana.Unread(task.ID)
+		want := ""
+		if step.unread > 0 {
+			want = step.first.String()
+		}
+		if n != step.unread || first != want {
+			t.Fatalf("view from %s: %d unread, first %s; want %d, %s", step.from.Ref(), n, first, step.unread, want)
+		}
+	}
+	if err := ana.MarkReadFrom(task.ID, Ref{By: identity.ID{1}, Mid: 1}, one.Key()); err == nil {
+		t.Fatal("a mark of a stranger's message taken")
 	}
 }

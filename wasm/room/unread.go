@@ -241,14 +241,7 @@ func (m *Messenger) recountOnce(ctx context.Context, t *task, last bool) bool {
 		if !m.countsLocked(id) || mb.in == nil {
 			continue
 		}
-		s := src{author: id, read: m.readMarkLocked(t, id)}
-		s.books = append(s.books, m.sourceLocked(t, mb.in, id, 0))
-		for _, n := range mb.next {
-			if n.book != nil {
-				s.books = append(s.books, m.sourceLocked(t, n.book, id, n.shift))
-			}
-		}
-		srcs = append(srcs, s)
+		srcs = append(srcs, src{author: id, read: m.readMarkLocked(t, id), books: m.authorSourcesLocked(t, mb, id)})
 	}
 	m.mu.Unlock()
 	var u unreadState
@@ -259,7 +252,7 @@ func (m *Messenger) recountOnce(ctx context.Context, t *task, last bool) bool {
 			if err != nil {
 				continue
 			}
-			from := int(max(s.read+1, b.Shift) - b.Shift)
+			from := int(max(s.read, b.Shift) - b.Shift) // index i holds mid Shift+i+1
 			for start := from; start < n; start += 256 {
 				msgs, err := b.GetRange(ctx, start, min(n, start+256))
 				if err != nil {
@@ -350,6 +343,74 @@ func (m *Messenger) flushUnread(ctx context.Context, force bool) {
 	if _, err := m.unreadLog.book.Append(context.WithoutCancel(ctx), pages...); err != nil {
 		m.fail(fmt.Errorf("room: write unread: %w", err))
 	}
+}
+
+// authorSourcesLocked is where this profile reads author's messages in t:
+// its book, then its successors. Called with m.mu held.
+func (m *Messenger) authorSourcesLocked(t *task, mb *member, author identity.ID) []BookSource {
+	out := []BookSource{m.sourceLocked(t, mb.in, author, 0)}
+	for _, n := range mb.next {
+		if n.book != nil {
+			out = append(out, m.sourceLocked(t, n.book, author, n.shift))
+		}
+	}
+	return out
+}
+
+// MarkReadFrom is MarkRead for a view that shows every message of task
+// id from the key from on, and none before it: the mark stops before the
+// author's first unread message that sorts before from (one that arrived
+// late, written offline long before), which the user has not seen.
+func (m *Messenger) MarkReadFrom(id TaskID, ref Ref, from Key) error {
+	t := m.task(id)
+	if t == nil {
+		return fmt.Errorf("%w %s", ErrUnknownTask, id)
+	}
+	m.mu.Lock()
+	mb := t.members[ref.By]
+	var read uint64
+	var books []BookSource
+	if mb != nil && mb.in != nil && ref.By != m.self {
+		read, books = m.readMarkLocked(t, ref.By), m.authorSourcesLocked(t, mb, ref.By)
+	}
+	m.mu.Unlock()
+	if ref.Mid > read {
+		if unseen, ok := firstBefore(m.ctx, books, read+1, ref.Mid, from); ok {
+			if unseen <= read+1 {
+				return nil // the first unread is not seen yet: nothing moves
+			}
+			ref.Mid = unseen - 1
+		}
+	}
+	return m.MarkRead(id, ref)
+}
+
+// firstBefore returns the mid of the first shown message in books, mids
+// lo to hi, whose key sorts before from. An author's keys grow with its
+// mids, so it reads up to the first shown message at or after from.
+func firstBefore(ctx context.Context, books []BookSource, lo, hi uint64, from Key) (uint64, bool) {
+	for _, b := range books {
+		n, err := b.Len(ctx)
+		if err != nil {
+			continue
+		}
+		for start := int(max(lo-1, b.Shift) - b.Shift); start < n; start += 256 { // index i holds mid Shift+i+1
+			msgs, err := b.GetRange(ctx, start, min(n, start+256))
+			if err != nil {
+				return 0, false
+			}
+			for _, msg := range msgs {
+				switch {
+				case msg.Head.Mid < lo || !shownLine(msg.Type):
+				case msg.Head.Mid > hi || msg.Key().Compare(from) >= 0:
+					return 0, false
+				default:
+					return msg.Head.Mid, true
+				}
+			}
+		}
+	}
+	return 0, false
 }
 
 // shownLine tells whether a message of type typ is a line of the timeline

@@ -136,19 +136,8 @@ func TestUnreadSurvivesReopen(t *testing.T) {
 // count is of the messages after it, the first of them included, live and
 // when counted again from the books (a reopen, a later mark).
 func TestUnreadFromMark(t *testing.T) {
-	url := startRelay(t)
-	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
-	task, err := bob.CreateTask(testCtx(t), "Roof", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana.join(bob, task.ID)
-	eventually(t, "paired", func() bool { return ana.paired(task.ID, 1) && bob.paired(task.ID, 1) })
-	ana.readAll(task.ID)
-	one := bob.send(task.ID, "one", nil)
-	two := bob.send(task.ID, "two", nil)
-	bob.send(task.ID, "three", nil)
-	eventually(t, "three unread at Ana", func() bool { n, _ := ana.Unread(task.ID); return n == 3 })
+	ana, task, bobs := threeUnread(t)
+	one, two := bobs[0], bobs[1]
 	if err := ana.MarkRead(task.ID, one.Ref()); err != nil {
 		t.Fatal(err)
 	}
@@ -170,19 +159,8 @@ func TestUnreadFromMark(t *testing.T) {
 // author's messages read up to the newest it shows, but never past an
 // unread one of the author that sorts before the view (not seen).
 func TestMarkReadFrom(t *testing.T) {
-	url := startRelay(t)
-	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
-	task, err := bob.CreateTask(testCtx(t), "Roof", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana.join(bob, task.ID)
-	eventually(t, "paired", func() bool { return ana.paired(task.ID, 1) && bob.paired(task.ID, 1) })
-	ana.readAll(task.ID)
-	one := bob.send(task.ID, "one", nil)
-	two := bob.send(task.ID, "two", nil)
-	three := bob.send(task.ID, "three", nil)
-	eventually(t, "three unread at Ana", func() bool { n, _ := ana.Unread(task.ID); return n == 3 })
+	ana, task, bobs := threeUnread(t)
+	one, two, three := bobs[0], bobs[1], bobs[2]
 	for _, step := range []struct {
 		from   Message
 		unread int
@@ -207,4 +185,24 @@ func TestMarkReadFrom(t *testing.T) {
 	if err := ana.MarkReadFrom(task.ID, Ref{By: identity.ID{1}, Mid: 1}, one.Key()); err == nil {
 		t.Fatal("a mark of a stranger's message taken")
 	}
+}
+
+// threeUnread: Bob's task, Ana paired in it and all read; then Bob's
+// three lines, unread at Ana.
+func threeUnread(t *testing.T) (ana *node, task TaskInfo, bobs [3]Message) {
+	url := startRelay(t)
+	bob := newNode(t, url, "bob", 2)
+	ana = newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Roof", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	eventually(t, "paired", func() bool { return ana.paired(task.ID, 1) && bob.paired(task.ID, 1) })
+	ana.readAll(task.ID)
+	for i, text := range []string{"one", "two", "three"} {
+		bobs[i] = bob.send(task.ID, text, nil)
+	}
+	eventually(t, "three unread at Ana", func() bool { n, _ := ana.Unread(task.ID); return n == 3 })
+	return ana, task, bobs
 }

@@ -372,6 +372,11 @@ func (m *Messenger) announceSuccessors(c *conn) {
 func (m *Messenger) inBooks(t *task, author identity.ID) []*successor {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.inBooksLocked(t, author)
+}
+
+// inBooksLocked is inBooks with m.mu held.
+func (m *Messenger) inBooksLocked(t *task, author identity.ID) []*successor {
 	mb := t.members[author]
 	if mb == nil || mb.in == nil {
 		return nil

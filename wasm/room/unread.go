@@ -241,7 +241,7 @@ func (m *Messenger) recountOnce(ctx context.Context, t *task, last bool) bool {
 		if !m.countsLocked(id) || mb.in == nil {
 			continue
 		}
-		srcs = append(srcs, src{author: id, read: m.readMarkLocked(t, id), books: m.authorSourcesLocked(t, mb, id)})
+		srcs = append(srcs, src{author: id, read: m.readMarkLocked(t, id), books: m.authorSourcesLocked(t, id)})
 	}
 	m.mu.Unlock()
 	var u unreadState
@@ -346,13 +346,11 @@ func (m *Messenger) flushUnread(ctx context.Context, force bool) {
 }
 
 // authorSourcesLocked is where this profile reads author's messages in t:
-// its book, then its successors. Called with m.mu held.
-func (m *Messenger) authorSourcesLocked(t *task, mb *member, author identity.ID) []BookSource {
-	out := []BookSource{m.sourceLocked(t, mb.in, author, 0)}
-	for _, n := range mb.next {
-		if n.book != nil {
-			out = append(out, m.sourceLocked(t, n.book, author, n.shift))
-		}
+// its book, then its successors (inBooks). Called with m.mu held.
+func (m *Messenger) authorSourcesLocked(t *task, author identity.ID) []BookSource {
+	var out []BookSource
+	for _, s := range m.inBooksLocked(t, author) {
+		out = append(out, m.sourceLocked(t, s.book, author, s.shift))
 	}
 	return out
 }
@@ -367,12 +365,7 @@ func (m *Messenger) MarkReadFrom(id TaskID, ref Ref, from Key) error {
 		return fmt.Errorf("%w %s", ErrUnknownTask, id)
 	}
 	m.mu.Lock()
-	mb := t.members[ref.By]
-	var read uint64
-	var books []BookSource
-	if mb != nil && mb.in != nil && ref.By != m.self {
-		read, books = m.readMarkLocked(t, ref.By), m.authorSourcesLocked(t, mb, ref.By)
-	}
+	read, books := m.readMarkLocked(t, ref.By), m.authorSourcesLocked(t, ref.By)
 	m.mu.Unlock()
 	if ref.Mid > read {
 		if unseen, ok := firstBefore(m.ctx, books, read+1, ref.Mid, from); ok {

@@ -424,27 +424,14 @@ func (b *Book) stageLocked(pages [][]byte, extra []store.Op) (*stagedAppend, err
 		return nil, err
 	}
 
-	// The store keeps what it is given: build every record (hashes and a
-	// copy of the caller's page) and key in one allocation each.
-	size := 0
-	for i, p := range pages {
-		size += recordSize(counts[i], len(p))
-	}
-	arena := make([]byte, 0, size)
-	keyArena := make([]byte, 0, len(pages)*pageKeySize)
 	batch := store.Batch{Ops: make([]store.Op, 0, len(pages)+1+len(extra))}
 	batch.Ops = append(batch.Ops, extra...)
-	recs := make([][]byte, len(pages))
-	off := 0
-	for i, p := range pages {
-		k := appendPageKey(keyArena, b.key, start+uint64(i))
-		keyArena = k[len(k):]
-		n := len(arena)
-		arena = appendRecord(arena, fresh[off:off+counts[i]], p)
+	hashes := make([][]Hash, len(pages))
+	for i, off := 0, 0; i < len(pages); i++ {
+		hashes[i] = fresh[off : off+counts[i]]
 		off += counts[i]
-		recs[i] = arena[n:len(arena):len(arena)]
-		batch.Put(store.TablePages, k, recs[i])
 	}
+	recs := putPages(&batch, b.key, start, pages, hashes)
 	batch.Put(store.TableBooks, b.key[:], recBytes)
 
 	return &stagedAppend{b: b, start: start, pages: pages, ops: batch.Ops, cond: [1]store.Cond{cond}, rec: rec, recBytes: recBytes, head: head, next: next, recs: recs}, nil
@@ -909,11 +896,7 @@ func (b *Book) putRangeLocked(ctx context.Context, start uint64, pages [][]byte,
 	}
 	batch := store.Batch{Ops: make([]store.Op, 0, len(pages)+2), Conds: []store.Cond{cond}}
 	batch.Ops = append(batch.Ops, extra...)
-	recs := make([][]byte, len(pages))
-	for i, p := range pages {
-		recs[i] = appendRecord(nil, hashes[i], p)
-		batch.Put(store.TablePages, pageKey(b.key, start+uint64(i)), recs[i])
-	}
+	recs := putPages(&batch, b.key, start, pages, hashes)
 	batch.Put(store.TableBooks, b.key[:], recBytes)
 	ev := &Event{Type: EventPut, Book: b.key, Name: rec.Name, Index: start, Pages: pages, Head: head}
 	b.db.emitVerified(ev)

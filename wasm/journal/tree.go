@@ -40,6 +40,29 @@ func appendRecord(dst []byte, hashes []Hash, page []byte) []byte {
 	return append(dst, page...)
 }
 
+// putPages adds to batch the record of each page (its hashes and a copy
+// of the page: the store keeps what it is given) under its key, pages
+// from start on, and returns the records. Records and keys are built in
+// one allocation each, whatever the number of pages.
+func putPages(batch *store.Batch, book identity.ID, start uint64, pages [][]byte, hashes [][]Hash) [][]byte {
+	size := 0
+	for i, p := range pages {
+		size += recordSize(len(hashes[i]), len(p))
+	}
+	arena := make([]byte, 0, size)
+	keys := make([]byte, 0, len(pages)*pageKeySize)
+	recs := make([][]byte, len(pages))
+	for i, p := range pages {
+		k := appendPageKey(keys, book, start+uint64(i))
+		keys = k[len(k):]
+		n := len(arena)
+		arena = appendRecord(arena, hashes[i], p)
+		recs[i] = arena[n:len(arena):len(arena)]
+		batch.Put(store.TablePages, k, recs[i])
+	}
+	return recs
+}
+
 // splitRecord returns the hashes and the page of a stored record.
 func splitRecord(v []byte) (hashes, page []byte, err error) {
 	if len(v) == 0 || int(v[0]) > maxRecordHashes || len(v) < recordSize(int(v[0]), 0) {

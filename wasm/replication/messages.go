@@ -1,11 +1,15 @@
 package replication
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/fxamacker/cbor/v2"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -125,12 +129,53 @@ func (t Type) String() string {
 // ends with it.
 var ErrProtocol = errors.New("replication: protocol violation")
 
-// envelope is every message on the wire: [version, type, body].
-type envelope struct {
-	_    struct{} `cbor:",toarray"`
-	V    uint
-	T    Type
-	Body cbor.RawMessage
+// Every message on the wire is the CBOR array [version, type, body]: the
+// envelope. Its head (the array's, the version's and the type's) is
+// written and read here, and the body encoded straight after it and
+// decoded in place, so that a message's pages are not copied once more
+// for the envelope each way.
+
+// appendEnvelopeHead appends the head of a message's envelope: the array
+// of three, the version and the type (deterministic CBOR: shortest form).
+func appendEnvelopeHead(dst []byte, v uint, t Type) []byte {
+	dst = append(dst, 0x83)
+	dst = appendUint(dst, uint64(v))
+	return appendUint(dst, uint64(t))
+}
+
+// appendUint appends the shortest CBOR encoding of the unsigned integer n.
+func appendUint(dst []byte, n uint64) []byte {
+	switch {
+	case n < 24:
+		return append(dst, byte(n))
+	case n <= math.MaxUint8:
+		return append(dst, 24, byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(dst, 25), uint16(n))
+	case n <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(dst, 26), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(dst, 27), n)
+}
+
+// splitEnvelope reads the head of a message's envelope and returns the
+// version, the type and the body: the rest of msg, not copied (its
+// decoder checks it is one item, with nothing after it).
+func splitEnvelope(msg []byte) (v, t uint64, body []byte, err error) {
+	major, n, rest, err := readHead(msg)
+	if err != nil || major != 4 || n != 3 {
+		return 0, 0, nil, errors.New("not an array of version, type and body")
+	}
+	if major, v, rest, err = readHead(rest); err != nil || major != 0 {
+		return 0, 0, nil, errors.New("version is not an unsigned integer")
+	}
+	if major, t, rest, err = readHead(rest); err != nil || major != 0 {
+		return 0, 0, nil, errors.New("type is not an unsigned integer")
+	}
+	if len(rest) == 0 {
+		return 0, 0, nil, errors.New("no body")
+	}
+	return v, t, rest, nil
 }
 
 // Hello lists the replicas a peer holds of the other's books, with their
@@ -208,11 +253,36 @@ func Encode(t Type, body any) ([]byte, error) { return EncodeVersion(1, t, body)
 
 // EncodeVersion encodes a message body of type t as version v.
 func EncodeVersion(v uint, t Type, body any) ([]byte, error) {
-	b, err := encMode.Marshal(body)
-	if err != nil {
+	buf := bytes.NewBuffer(appendEnvelopeHead(make([]byte, 0, sizeHint(body)), v, t))
+	if err := bufMode.MarshalToBuffer(body, buf); err != nil {
 		return nil, err
 	}
-	return encMode.Marshal(envelope{V: v, T: t, Body: b})
+	return buf.Bytes(), nil
+}
+
+// bufMode is encMode, encoding into a buffer given.
+var bufMode = encMode.(cbor.UserBufferEncMode)
+
+// sizeHint is about the size of a message with body, pages and proofs
+// counted, for its buffer to be allocated once.
+func sizeHint(body any) int {
+	n := 128
+	data := func(d *Data) {
+		for _, p := range d.Pages {
+			n += len(p) + 9
+		}
+		n += d.Proof.Size() * (tlog.HashSize + 2)
+	}
+	switch b := body.(type) {
+	case *Data:
+		data(b)
+	case *Have:
+		n += len(b.Upgrade.Proof) * (tlog.HashSize + 2)
+		if b.Push != nil {
+			data(b.Push)
+		}
+	}
+	return n
 }
 
 // Decode decodes a message from the wire and checks every bound. It returns
@@ -228,15 +298,19 @@ func DecodeVersion(msg []byte) (uint, any, error) {
 	if len(msg) > MaxMessageSize {
 		return 0, nil, fmt.Errorf("%w: message of %d bytes, at most %d", ErrProtocol, len(msg), MaxMessageSize)
 	}
-	var env envelope
-	if err := decMode.Unmarshal(msg, &env); err != nil {
+	v, t, raw, err := splitEnvelope(msg)
+	if err != nil {
 		return 0, nil, fmt.Errorf("%w: envelope: %v", ErrProtocol, err)
 	}
-	if env.V < 1 || env.V > Version {
-		return 0, nil, fmt.Errorf("%w: version %d, this peer speaks 1 to %d", ErrProtocol, env.V, Version)
+	if v < 1 || v > Version {
+		return 0, nil, fmt.Errorf("%w: version %d, this peer speaks 1 to %d", ErrProtocol, v, Version)
+	}
+	if t > math.MaxUint8 {
+		return 0, nil, fmt.Errorf("%w: unknown message type %d", ErrProtocol, t)
 	}
 	var body interface{ check() error }
-	switch env.T {
+	typ := Type(t)
+	switch typ {
 	case TypeHello:
 		body = new(Hello)
 	case TypeHave:
@@ -250,18 +324,18 @@ func DecodeVersion(msg []byte) (uint, any, error) {
 	case TypeForked:
 		body = new(Forked)
 	default:
-		return 0, nil, fmt.Errorf("%w: unknown message type %d", ErrProtocol, env.T)
+		return 0, nil, fmt.Errorf("%w: unknown message type %d", ErrProtocol, typ)
 	}
-	if err := checkNulls(env.T, env.Body); err != nil {
-		return 0, nil, fmt.Errorf("%w: %s: %v", ErrProtocol, env.T, err)
+	if err := checkNulls(typ, raw); err != nil {
+		return 0, nil, fmt.Errorf("%w: %s: %v", ErrProtocol, typ, err)
 	}
-	if err := decMode.Unmarshal(env.Body, body); err != nil {
-		return 0, nil, fmt.Errorf("%w: %s: %v", ErrProtocol, env.T, err)
+	if err := decMode.Unmarshal(raw, body); err != nil {
+		return 0, nil, fmt.Errorf("%w: %s: %v", ErrProtocol, typ, err)
 	}
 	if err := body.check(); err != nil {
-		return 0, nil, fmt.Errorf("%w: %s: %v", ErrProtocol, env.T, err)
+		return 0, nil, fmt.Errorf("%w: %s: %v", ErrProtocol, typ, err)
 	}
-	return env.V, body, nil
+	return uint(v), body, nil
 }
 
 func (h *Hello) check() error {
@@ -388,6 +462,32 @@ func checkNulls(t Type, body []byte) error {
 // maxWalkDepth bounds walkNulls' recursion (the decoder allows 10 levels).
 const maxWalkDepth = 16
 
+// readHead reads the head of a CBOR item (definite lengths only): its
+// major type and argument, and what follows it.
+func readHead(b []byte) (major byte, arg uint64, rest []byte, err error) {
+	if len(b) == 0 {
+		return 0, 0, nil, errors.New("truncated")
+	}
+	major, info := b[0]>>5, b[0]&0x1f
+	b = b[1:]
+	switch {
+	case info < 24:
+		arg = uint64(info)
+	case info <= 27:
+		n := 1 << (info - 24)
+		if len(b) < n {
+			return 0, 0, nil, errors.New("truncated")
+		}
+		for _, c := range b[:n] {
+			arg = arg<<8 | uint64(c)
+		}
+		b = b[n:]
+	default:
+		return 0, 0, nil, fmt.Errorf("additional information %d", info)
+	}
+	return major, arg, b, nil
+}
+
 // walkNulls reads one CBOR item from b, calling null with the path (array
 // indexes) of every null in it, and returns what follows. Undefined is an
 // error.
@@ -395,26 +495,13 @@ func walkNulls(b []byte, path *[]int, null func([]int) error) ([]byte, error) {
 	if len(*path) > maxWalkDepth {
 		return nil, errors.New("nested too deep")
 	}
-	if len(b) == 0 {
-		return nil, errors.New("truncated")
+	info := byte(0)
+	if len(b) > 0 {
+		info = b[0] & 0x1f
 	}
-	major, info := b[0]>>5, b[0]&0x1f
-	b = b[1:]
-	var arg uint64
-	switch {
-	case info < 24:
-		arg = uint64(info)
-	case info <= 27:
-		n := 1 << (info - 24)
-		if len(b) < n {
-			return nil, errors.New("truncated")
-		}
-		for _, c := range b[:n] {
-			arg = arg<<8 | uint64(c)
-		}
-		b = b[n:]
-	default:
-		return nil, fmt.Errorf("additional information %d", info)
+	major, arg, b, err := readHead(b)
+	if err != nil {
+		return nil, err
 	}
 	switch major {
 	case 0, 1: // integers

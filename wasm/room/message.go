@@ -174,6 +174,10 @@ func decodeAt(page []byte, author identity.ID, mid uint64) (Message, error) {
 		if len(page) > MaxMessage {
 			return fmt.Errorf("%d bytes", len(page))
 		}
+		if fm, ok := decodeFast(page); ok && fm.Head.By == author && (mid == 0 || fm.Head.Mid == mid) {
+			m = fm
+			return nil
+		}
 		d := json.NewDecoder(bytes.NewReader(page))
 		if err := d.Decode(&m); err != nil {
 			return err
@@ -197,6 +201,14 @@ func decodeAt(page []byte, author identity.ID, mid uint64) (Message, error) {
 // within [1, MaxClock], a short type, data a JSON object with the fields
 // its type needs of the right kinds, a well formed cause.
 func (m *Message) validate() error {
+	if err := m.checkFields(); err != nil {
+		return err
+	}
+	return checkData(m.Type, m.Data)
+}
+
+// checkFields is validate but for data.
+func (m *Message) checkFields() error {
 	switch {
 	case m.Type == "" || m.Type == TypeInvalid:
 		return fmt.Errorf("type %q", clip(m.Type))
@@ -215,7 +227,7 @@ func (m *Message) validate() error {
 	case (m.Type == TypeEdit || m.Type == TypeDelete) && m.Refs.Cause == nil:
 		return fmt.Errorf("an %s names no message (refs.cause)", m.Type)
 	}
-	return checkData(m.Type, m.Data)
+	return nil
 }
 
 // dataFields are the fields each known type needs in data, by kind: "text"
@@ -252,36 +264,48 @@ func checkData(typ string, data json.RawMessage) error {
 		}
 	}
 	for name, kind := range dataFields[typ] {
-		raw, ok := obj[name]
-		optional := strings.HasSuffix(kind, "?")
-		if !ok || string(raw) == "null" {
-			if optional {
-				continue
+		var v *string
+		if raw, ok := obj[name]; ok && string(raw) != "null" {
+			var s string
+			if json.Unmarshal(raw, &s) != nil {
+				return fmt.Errorf("data.%s is not a string", name)
 			}
-			return fmt.Errorf("data.%s missing", name)
+			v = &s
 		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return fmt.Errorf("data.%s is not a string", name)
+		if err := checkDataField(name, kind, v); err != nil {
+			return err
 		}
-		var err error
-		switch strings.TrimSuffix(kind, "?") {
-		case "text":
-			err = checkText(s)
-		case "title":
-			if len(s) > MaxTitle || !utf8.ValidString(s) {
-				err = errors.New("bad title")
-			}
-		case "id":
-			_, err = identity.DecodeID(s)
-		case "task":
-			_, err = ParseTaskID(s)
-		case "name":
-			_, err = checkName(s)
+	}
+	return nil
+}
+
+// checkDataField checks data field name of the kind dataFields gives: v
+// is its string, nil if it is absent or null.
+func checkDataField(name, kind string, v *string) error {
+	if v == nil {
+		if strings.HasSuffix(kind, "?") {
+			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("data.%s: %v", name, err)
+		return fmt.Errorf("data.%s missing", name)
+	}
+	s := *v
+	var err error
+	switch strings.TrimSuffix(kind, "?") {
+	case "text":
+		err = checkText(s)
+	case "title":
+		if len(s) > MaxTitle || !utf8.ValidString(s) {
+			err = errors.New("bad title")
 		}
+	case "id":
+		_, err = identity.DecodeID(s)
+	case "task":
+		_, err = ParseTaskID(s)
+	case "name":
+		_, err = checkName(s)
+	}
+	if err != nil {
+		return fmt.Errorf("data.%s: %v", name, err)
 	}
 	return nil
 }

@@ -703,8 +703,11 @@ func (m *Messenger) received(ev journal.Event) {
 	// asked).
 	newest := book.Len() + src.Shift
 	// Many pages at once (a catch-up): one event for all of them.
-	bulk, many := len(ev.Pages) > MaxEventPages, 0
+	bulk, many, unread := len(ev.Pages) > MaxEventPages, 0, false
 	defer func() {
+		if unread {
+			m.emit(Event{Type: EventUnread, Task: t.id})
+		}
 		if many > 0 {
 			m.emit(Event{Type: EventMessage, Task: t.id, Count: many})
 		}
@@ -734,7 +737,13 @@ func (m *Messenger) received(ev journal.Event) {
 		}
 		m.learnName(m.ctx, t, msg)
 		msg = m.onEdit(m.ctx, t, ref.peer, msg)
-		m.countUnread(t, ref.peer, msg)
+		if m.countUnread(t, ref.peer, msg) {
+			if bulk {
+				unread = true
+			} else {
+				m.emit(Event{Type: EventUnread, Task: t.id})
+			}
+		}
 		if bulk {
 			many++
 		} else {

@@ -160,14 +160,16 @@ func (m *Messenger) countsLocked(author identity.ID) bool {
 	return m.personLocked(author) != m.person && author != m.self
 }
 
-// countUnread counts a message of author that arrived in open task t.
-func (m *Messenger) countUnread(t *task, author identity.ID, msg Message) {
+// countUnread counts a message of author that arrived in open task t,
+// reporting whether it is unread: the caller emits EventUnread (once for
+// a catch-up's many).
+func (m *Messenger) countUnread(t *task, author identity.ID, msg Message) bool {
 	m.mu.Lock()
 	u := &t.unread
 	mid := msg.Head.Mid
 	if !shownLine(msg.Type) || !m.countsLocked(author) || mid < u.upTo[author] {
 		m.mu.Unlock()
-		return
+		return false
 	}
 	if u.upTo == nil {
 		u.upTo = make(map[identity.ID]uint64)
@@ -178,9 +180,7 @@ func (m *Messenger) countUnread(t *task, author identity.ID, msg Message) {
 		u.addLocked(msg)
 	}
 	m.mu.Unlock()
-	if counted {
-		m.emit(Event{Type: EventUnread, Task: t.id})
-	}
+	return counted
 }
 
 // addLocked adds an unread message.

@@ -443,8 +443,9 @@ func keyOf(b []byte) (identity.ID, error) {
 // checkNulls refuses CBOR undefined anywhere, and null anywhere in a message body but
 // where the format allows null: a hello's book list (read as no books, as
 // the first peers sent it) and a have's push (no pages pushed). body is
-// well formed: the envelope decoder checked it (definite lengths, no tags,
-// nesting bounded).
+// untrusted and not yet checked by the decoder: anything but one well
+// formed item of definite lengths, no tags, nested at most maxWalkDepth,
+// is an error here too (the decoder then checks it again, strictly).
 func checkNulls(t Type, body []byte) error {
 	var path []int
 	rest, err := walkNulls(body, &path, func(path []int) error {

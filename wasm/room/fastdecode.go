@@ -1,6 +1,7 @@
 package room
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"unicode/utf16"
@@ -72,7 +73,7 @@ func decodeFast(page []byte) (m Message, ok bool) {
 		if fields, ok = p.stringObject(); !ok {
 			return m, false
 		}
-		m.Data = json.RawMessage(page[start:p.i:p.i])
+		m.Data = json.RawMessage(bytes.Clone(page[start:p.i])) // as encoding/json: not the page's memory
 	}
 	if !p.lit(`,"meta":{"date":`) {
 		return m, false

@@ -1,0 +1,36 @@
+package identity
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"testing"
+)
+
+// TestNewSameAsStdlib: New's key pair is crypto/ed25519's for the seed,
+// on random and edge seeds, and its signatures verify.
+func TestNewSameAsStdlib(t *testing.T) {
+	seeds := []Seed{{}, {1}}
+	var ff Seed
+	for i := range ff {
+		ff[i] = 0xff
+	}
+	seeds = append(seeds, ff)
+	for range 200 {
+		s, err := NewSeed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, s)
+	}
+	for _, s := range seeds {
+		k := New(s)
+		want := ed25519.NewKeyFromSeed(s[:])
+		if !bytes.Equal(k.priv, want) || !bytes.Equal(k.id[:], want.Public().(ed25519.PublicKey)) {
+			t.Fatalf("seed %x: key %x, crypto/ed25519 %x", s, k.priv, want)
+		}
+		msg := []byte("taskmessenger")
+		if sig := k.Sign(msg); !bytes.Equal(sig, ed25519.Sign(want, msg)) || !k.ID().Verify(msg, sig) {
+			t.Fatalf("seed %x: signature differs or does not verify", s)
+		}
+	}
+}

@@ -212,7 +212,6 @@ func clip(s string) string {
 // A Key is a signing key pair. The zero value is not usable: use New.
 type Key struct {
 	seed Seed
-	priv ed25519.PrivateKey
 	id   ID
 
 	preOnce sync.Once
@@ -220,13 +219,12 @@ type Key struct {
 }
 
 // New derives the key pair of seed (RFC 8032: the public key is
-// SHA-512(seed)'s first half, clamped, times the base point). It computes
-// the public key with filippo.io/edwards25519, as SignRandom and Verify
-// do, rather than with crypto/ed25519.NewKeyFromSeed: each package builds
-// its own base point table on first use (13-14 ms in a browser), and a
-// profile opening signs and verifies with the former only (the latter's
-// table is built when Sign is first called). TestNewSameAsStdlib checks
-// the two agree.
+// SHA-512(seed)'s first half, clamped, times the base point). Keys compute
+// with filippo.io/edwards25519 (New, Sign, SignRandom, Verify), not with
+// crypto/ed25519, which holds a second copy of the curve: each copy builds
+// its base point table on first use (13-14 ms in a browser, on the way to
+// a profile's first page). TestNewSameAsStdlib checks keys and signatures
+// equal crypto/ed25519's.
 func New(seed Seed) *Key {
 	h := sha512.Sum512(seed[:])
 	a, err := new(edwards25519.Scalar).SetBytesWithClamping(h[:32])
@@ -236,8 +234,6 @@ func New(seed Seed) *Key {
 	}
 	k := &Key{seed: seed}
 	copy(k.id[:], new(edwards25519.Point).ScalarBaseMult(a).Bytes())
-	// An ed25519.PrivateKey is the seed, then the public key.
-	k.priv = append(append(make(ed25519.PrivateKey, 0, ed25519.PrivateKeySize), seed[:]...), k.id[:]...)
 	return k
 }
 
@@ -247,8 +243,23 @@ func (k *Key) ID() ID { return k.id }
 // Seed returns the secret seed.
 func (k *Key) Seed() Seed { return k.seed }
 
-// Sign signs msg (RFC 8032: the same message, the same signature).
-func (k *Key) Sign(msg []byte) []byte { return ed25519.Sign(k.priv, msg) }
+// Sign signs msg (RFC 8032: the same message, the same signature), byte
+// for byte as crypto/ed25519.Sign (see New).
+func (k *Key) Sign(msg []byte) []byte {
+	p := k.presigner()
+	h := sha512.New()
+	h.Write(p.prefix[:])
+	h.Write(msg)
+	var d [sha512.Size]byte
+	h.Sum(d[:0])
+	var n nonce
+	if _, err := n.r.SetUniformBytes(d[:]); err != nil {
+		panic("identity: reducing 64 bytes: " + err.Error())
+	}
+	clear(d[:])
+	copy(n.R[:], new(edwards25519.Point).ScalarBaseMult(&n.r).Bytes())
+	return p.signWith(n, msg)
+}
 
 // Derive returns the key pair for a named child of k, deterministically:
 // the same seed, purpose and name always give the same child. Books use it

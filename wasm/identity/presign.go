@@ -51,8 +51,14 @@ func newPresigner(seed *Seed, id ID) *presigner {
 // differs from Sign's and from one call to the next. The first call starts
 // the key's pool; a key that signs once should use Sign.
 func (k *Key) SignRandom(msg []byte) []byte {
+	return k.presigner().sign(msg)
+}
+
+// presigner returns the key's signer, made on first use (its nonce pool
+// fills on SignRandom's first call).
+func (k *Key) presigner() *presigner {
 	k.preOnce.Do(func() { k.pre = newPresigner(&k.seed, k.id) })
-	return k.pre.sign(msg)
+	return k.pre
 }
 
 func (p *presigner) sign(msg []byte) []byte {

@@ -8,7 +8,10 @@
 //
 // # Signatures
 //
-// Key.Sign is RFC 8032 ed25519, deterministic. Key.SignRandom makes
+// Key.Sign is RFC 8032 ed25519, deterministic (byte for byte
+// crypto/ed25519.Sign's). Keys, signatures and verification all compute
+// with filippo.io/edwards25519, so that a browser builds one base point
+// table, not two (see New). Key.SignRandom makes
 // standard ed25519 signatures with random nonces precomputed off the
 // caller's path (the journal signs its heads with it: about 1 µs on the
 // append path instead of 20). ID.Verify accepts exactly what

@@ -90,8 +90,18 @@ func TestDevices(t *testing.T) {
 	ended(t, errc, "the port of a device presenting another's certificate to close")
 	phone.first = [][]byte{held.EncodeDevice(cert)}
 
-	// Bob revokes the phone, which is online.
+	// Bob revokes the phone, which is online: its port is the mirror's
+	// before the revocation comes (a port the mirror takes after it is a
+	// revoked device's next one, kept open to be told why its pins are
+	// refused, below).
+	ports := func() int {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return len(m.clients[phone.db.ID()])
+	}
+	eventually(t, "the mirror drops the phone's refused port", func() bool { return ports() == 0 })
 	_, phoneOn := phone.run(t, m.ID(), via)
+	eventually(t, "the mirror has the phone's port", func() bool { return ports() == 1 })
 	rv, err := device.Revoke(bobKey, nil, bob.db.ID(), phone.db.ID(), 2)
 	if err != nil {
 		t.Fatal(err)

@@ -213,7 +213,11 @@ func (p *Port) writeFrameLocked(ctx context.Context, flag byte, chunk []byte, ea
 		p.shut(fmt.Errorf("%w: %w", ErrOffline, port.ErrOffline))
 		return p.closeErr()
 	}
-	if err := c.Send(ctx, p.remote, wire.KindFrame, out); err != nil {
+	// Sealed, the frame goes out whatever becomes of the caller's ctx (the
+	// write is bounded by the client's own timeout): its sequence number is
+	// taken, and a frame never sent would hold every later one, the close
+	// frame included, at the other end for good.
+	if err := c.Send(context.WithoutCancel(ctx), p.remote, wire.KindFrame, out); err != nil {
 		p.shut(fmt.Errorf("peerio: port to %s: %w", p.remote.Short(), err))
 		return p.closeErr()
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/task-messenger/task-messenger/relay/client"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/logs"
 	"github.com/task-messenger/task-messenger/wasm/internal/subs"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
@@ -48,7 +48,7 @@ type Config struct {
 	RTC      *peerio.RTCConfig // nil: relay only
 	Devtools string            // devtools /peer URL, "" for none
 	Mirrors  []identity.ID     // mirrors to pin to and read from (room.Config.Mirrors)
-	Logger   *slog.Logger      // nil: slog.Default()
+	Logger   logs.Logger       // nil: logs.Default()
 	// Relays are the websocket URLs of other nodes of Relay's cluster:
 	// every IO the App makes (the profile's, a pairing's, the identity's
 	// during a recall) goes online at Relay, or at the first of these that
@@ -121,7 +121,7 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		return nil, errors.New("app: Config.Profile is required")
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = logs.Default()
 	}
 	cfg.Relays = otherRelays(cfg.Relay, cfg.Relays)
 	root, cancel := context.WithCancel(context.WithoutCancel(ctx))

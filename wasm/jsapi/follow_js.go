@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"syscall/js"
 
 	"github.com/task-messenger/task-messenger/wasm/dbcall"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/jsutil"
+	"github.com/task-messenger/task-messenger/wasm/internal/logs"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/tabs"
 )
@@ -24,7 +24,7 @@ import (
 // through the tab that writes it.
 func startShared(ctx context.Context, profile, what string, open func(context.Context) (tabs.Service, error)) (*tabs.Tab, error) {
 	tab, err := tabs.Start(ctx, tabs.Config{Lock: webLock{lockName(profile)}, Bus: newChannelBus(busName(profile)),
-		Open: open, Awake: pageAwake(), Logger: slog.Default(), Partial: true})
+		Open: open, Awake: pageAwake(), Logger: logs.Default(), Partial: true})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

@@ -6,13 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"syscall/js"
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/jsutil"
+	"github.com/task-messenger/task-messenger/wasm/internal/logs"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
 	"github.com/task-messenger/task-messenger/wasm/port"
@@ -64,7 +64,7 @@ func (a *API) openIO(args []js.Value) (any, error) {
 // channel when one opens (off by default: a browser offers its network
 // addresses as ICE candidates).
 func newJSIO(alias string, seed identity.Seed, relayURL string, webrtc bool, db *journal.DB) *jsIO {
-	cfg := peerio.Config{Relay: relayURL, Logger: slog.Default()}
+	cfg := peerio.Config{Relay: relayURL, Logger: logs.Default()}
 	if webrtc {
 		cfg.WebRTC = &peerio.RTCConfig{}
 	}

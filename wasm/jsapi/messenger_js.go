@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"syscall/js"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/jsonhead"
 	"github.com/task-messenger/task-messenger/wasm/internal/jsutil"
+	"github.com/task-messenger/task-messenger/wasm/internal/logs"
 	"github.com/task-messenger/task-messenger/wasm/pairing"
 	"github.com/task-messenger/task-messenger/wasm/peerio"
 	"github.com/task-messenger/task-messenger/wasm/room"
@@ -127,7 +127,7 @@ func (a *API) openApp(args []js.Value) (any, error) {
 			p.Close()
 			return appService{}, err
 		}
-		cfg := app.Config{Profile: p, Relay: relayURL, Relays: so.relays, Devtools: so.devtools, Mirrors: so.mirrors, Logger: slog.Default(),
+		cfg := app.Config{Profile: p, Relay: relayURL, Relays: so.relays, Devtools: so.devtools, Mirrors: so.mirrors, Logger: logs.Default(),
 			Delete:  a.storage.Delete,
 			Reload:  func() { js.Global().Get("location").Call("reload") },
 			Take:    a.take,
@@ -153,7 +153,7 @@ func (a *API) openApp(args []js.Value) (any, error) {
 		// holds the profile's Web Lock writes it, the others follow.
 		svc, err = tabs.Start(ctx, tabs.Config{Lock: webLock{lockName(name)}, Bus: newChannelBus(busName(name)),
 			Open:  func(ctx context.Context) (tabs.Service, error) { return start(ctx) },
-			Awake: pageAwake(), Logger: slog.Default()})
+			Awake: pageAwake(), Logger: logs.Default()})
 		if err != nil {
 			return nil, fmt.Errorf("open: %w", err)
 		}

@@ -37,7 +37,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -49,6 +48,7 @@ import (
 	"github.com/task-messenger/task-messenger/relay/client"
 	"github.com/task-messenger/task-messenger/relay/wire"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/logs"
 	"github.com/task-messenger/task-messenger/wasm/port"
 )
 
@@ -77,8 +77,8 @@ type Config struct {
 	// others to try (default 5s), so a node that does not answer does not
 	// hold up the next.
 	DialTimeout time.Duration
-	// Logger; slog.Default() if nil.
-	Logger *slog.Logger
+	// Logger; logs.Default() if nil.
+	Logger logs.Logger
 	// Retry is the wait before reconnecting to the relay (default 1s;
 	// each wait is drawn between Retry/2 and 3*Retry/2).
 	Retry time.Duration
@@ -171,7 +171,7 @@ func (io *IO) traceEvent(event string, peer identity.ID) {
 // New returns the IO of the peer with the given seed, offline.
 func New(alias string, seed identity.Seed, cfg Config) *IO {
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = logs.Default()
 	}
 	if cfg.Retry == 0 {
 		cfg.Retry = time.Second

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/logs"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/port"
 )
@@ -26,8 +26,8 @@ type Config struct {
 	// OnEvent sees every message sent and received. It runs on the
 	// session's goroutines and must not block.
 	OnEvent func(Event)
-	// Logger gets protocol errors; slog.Default() if nil.
-	Logger *slog.Logger
+	// Logger gets protocol errors; logs.Default() if nil.
+	Logger logs.Logger
 	// PushPages and PushBytes bound the appends sent along with their head
 	// (defaults 32 pages, 64 KiB); larger ones are pulled with want.
 	PushPages, PushBytes int
@@ -75,7 +75,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Logger == nil {
-		c.Logger = slog.Default()
+		c.Logger = logs.Default()
 	}
 	if c.PushPages == 0 {
 		c.PushPages = 32

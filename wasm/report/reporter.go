@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"runtime"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/logs"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/replication"
 )
@@ -31,8 +31,8 @@ type Config struct {
 	Alias string
 	// DB is the profile's journal, whose books are reported.
 	DB *journal.DB
-	// Logger gets connection changes; slog.Default() if nil.
-	Logger *slog.Logger
+	// Logger gets connection changes; logs.Default() if nil.
+	Logger logs.Logger
 	// Export returns the profile's books as a JSON export (nil: DB.Export).
 	Export func(ctx context.Context) ([]byte, error)
 	// Import imports a JSON export (nil: DB.Import).
@@ -70,7 +70,7 @@ type Config struct {
 func (c *Config) defaults() {
 	c.URL = peerURL(c.URL)
 	if c.Logger == nil {
-		c.Logger = slog.Default()
+		c.Logger = logs.Default()
 	}
 	if c.Key == nil && c.DB != nil {
 		c.Key = c.DB.Identity()
@@ -148,7 +148,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 	}
 	unsubscribe := r.cfg.DB.Subscribe(r.onDB)
 	defer unsubscribe()
-	log := r.cfg.Logger.With("devtools", r.cfg.URL)
+	log := logs.With(r.cfg.Logger, "devtools", r.cfg.URL)
 	wait, failures := r.cfg.MinBackoff, 0
 	for {
 		welcomed, err := r.session(ctx)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/task-messenger/task-messenger/wasm/device"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/logs"
 	"github.com/task-messenger/task-messenger/wasm/internal/subs"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/port"
@@ -49,8 +49,8 @@ type Config struct {
 	Dial func(ctx context.Context, peer identity.ID) (port.Port, error)
 	// Now is the wall clock for meta.date; time.Now if nil.
 	Now func() time.Time
-	// Logger; slog.Default() if nil.
-	Logger *slog.Logger
+	// Logger; logs.Default() if nil.
+	Logger logs.Logger
 	// Sync is the base configuration of the replication session each port
 	// runs (its OnEvent sees the protocol, for devtools).
 	Sync replication.Config
@@ -102,7 +102,7 @@ type Messenger struct {
 	cfg      Config
 	db       *journal.DB
 	self     identity.ID
-	log      *slog.Logger
+	log      logs.Logger
 	tasksLog *journal.Book
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -304,7 +304,7 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = logs.Default()
 	}
 	if cfg.Retry == 0 {
 		cfg.Retry = time.Second

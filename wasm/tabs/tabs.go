@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/jsonhead"
+	"github.com/task-messenger/task-messenger/wasm/internal/logs"
 	"github.com/task-messenger/task-messenger/wasm/internal/subs"
 )
 
@@ -62,7 +62,7 @@ type Config struct {
 	// Open opens the profile as its writer (called each time this tab
 	// becomes the writer).
 	Open   func(ctx context.Context) (Service, error)
-	Logger *slog.Logger
+	Logger logs.Logger
 	// Ping is how often a follower checks that the writer is alive (1 s).
 	Ping time.Duration
 	// Patience is how long a follower waits for the writer to answer a
@@ -150,7 +150,7 @@ type Tab struct {
 	othersSeen atomic.Bool
 	cfg        Config
 	self       string // this tab's random id
-	log        *slog.Logger
+	log        logs.Logger
 
 	subs   subs.List[json.RawMessage]
 	ctx    context.Context
@@ -194,14 +194,14 @@ func Start(ctx context.Context, cfg Config) (*Tab, error) {
 		cfg.Patience = 5 * time.Second
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = logs.Default()
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	t := &Tab{cfg: cfg, self: hex.EncodeToString(b[:]), steal: make(chan struct{}, 1), reopen: make(chan struct{}, 1), tookOver: make(chan struct{}, 1), yield: make(chan struct{}, 1),
 		ready: make(chan struct{}), pending: make(map[string]*call), running: make(map[string]context.CancelFunc),
 		answered: make(map[string]envelope), known: make(chan struct{})}
-	t.log = cfg.Logger.With("tab", t.self)
+	t.log = logs.With(cfg.Logger, "tab", t.self)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Add(2)
 	go t.lockLoop()

@@ -1,0 +1,8 @@
+//go:build !js
+
+package logs
+
+import "log/slog"
+
+// Default is slog.Default().
+func Default() Logger { return slog.Default() }

@@ -31,6 +31,12 @@
 // and the data channel without waiting for any port's reader. Writes to
 // the relay that no caller's context bounds (Close's close frame, WebRTC
 // signaling) are bounded by a timeout.
+//
+// Frames are numbered in order, and the other end takes them in order. So
+// a frame once sealed (its number taken) is always sent, whatever becomes
+// of its caller's context: a number skipped would hold every later frame
+// at the other end for good, the close frame too, and that end would keep
+// a port this end had closed.
 package peerio
 
 import (

@@ -59,7 +59,6 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"sync"
 
 	"filippo.io/edwards25519"
 )
@@ -216,9 +215,7 @@ func clip(s string) string {
 type Key struct {
 	seed Seed
 	id   ID
-
-	preOnce sync.Once
-	pre     *presigner // set by preOnce: SignRandom's nonce pool
+	pre  *presigner // the secret scalar and nonce key; SignRandom's nonce pool
 }
 
 // New derives the key pair of seed (RFC 8032: the public key is
@@ -229,15 +226,8 @@ type Key struct {
 // a profile's first page). TestNewSameAsStdlib checks keys and signatures
 // equal crypto/ed25519's.
 func New(seed Seed) *Key {
-	h := sha512.Sum512(seed[:])
-	a, err := new(edwards25519.Scalar).SetBytesWithClamping(h[:32])
-	clear(h[:])
-	if err != nil {
-		panic("identity: clamping 32 bytes: " + err.Error())
-	}
-	k := &Key{seed: seed}
-	copy(k.id[:], new(edwards25519.Point).ScalarBaseMult(a).Bytes())
-	return k
+	p := newPresigner(&seed)
+	return &Key{seed: seed, id: p.id, pre: p}
 }
 
 // ID returns the public key.
@@ -249,7 +239,7 @@ func (k *Key) Seed() Seed { return k.seed }
 // Sign signs msg (RFC 8032: the same message, the same signature), byte
 // for byte as crypto/ed25519.Sign (see New).
 func (k *Key) Sign(msg []byte) []byte {
-	p := k.presigner()
+	p := k.pre
 	h := sha512.New()
 	h.Write(p.prefix[:])
 	h.Write(msg)

@@ -34,14 +34,18 @@ type presigner struct {
 	count   uint64  // guarded by mu: nonces made so far
 }
 
-func newPresigner(seed *Seed, id ID) *presigner {
+// newPresigner derives seed's secret scalar a (SHA-512(seed)'s first
+// half, clamped), nonce key (its second half) and public key a·B (RFC
+// 8032). Its pool starts filling on the first SignRandom.
+func newPresigner(seed *Seed) *presigner {
 	h := sha512.Sum512(seed[:])
-	p := &presigner{id: id}
+	p := &presigner{}
 	if _, err := p.s.SetBytesWithClamping(h[:32]); err != nil {
 		panic("identity: clamping 32 bytes: " + err.Error())
 	}
 	copy(p.prefix[:], h[32:])
 	clear(h[:])
+	copy(p.id[:], new(edwards25519.Point).ScalarBaseMult(&p.s).Bytes())
 	return p
 }
 
@@ -50,16 +54,7 @@ func newPresigner(seed *Seed, id ID) *presigner {
 // about 1 µs instead of 20. The signature verifies with ed25519.Verify, but
 // differs from Sign's and from one call to the next. The first call starts
 // the key's pool; a key that signs once should use Sign.
-func (k *Key) SignRandom(msg []byte) []byte {
-	return k.presigner().sign(msg)
-}
-
-// presigner returns the key's signer, made on first use (its nonce pool
-// fills on SignRandom's first call).
-func (k *Key) presigner() *presigner {
-	k.preOnce.Do(func() { k.pre = newPresigner(&k.seed, k.id) })
-	return k.pre
-}
+func (k *Key) SignRandom(msg []byte) []byte { return k.pre.sign(msg) }
 
 func (p *presigner) sign(msg []byte) []byte {
 	n, ok := p.take()

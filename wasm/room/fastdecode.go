@@ -32,7 +32,10 @@ func decodeFast(page []byte) (m Message, ok bool) {
 	if m.Head.By, err = identity.DecodeID(by); err != nil {
 		return m, false
 	}
-	to, ok := p.strAfter(',')
+	if !p.lit(",") {
+		return m, false
+	}
+	to, ok := p.str()
 	if !ok {
 		return m, false
 	}
@@ -129,15 +132,6 @@ func (p *fastParser) lit(s string) bool {
 	}
 	p.i += len(s)
 	return true
-}
-
-// strAfter reads the byte c, then a string.
-func (p *fastParser) strAfter(c byte) (string, bool) {
-	if p.i >= len(p.b) || p.b[p.i] != c {
-		return "", false
-	}
-	p.i++
-	return p.str()
 }
 
 // str reads a string: valid UTF-8, the escapes encoding/json writes (\",

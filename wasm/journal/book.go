@@ -424,7 +424,7 @@ func (b *Book) stageLocked(pages [][]byte, extra []store.Op) (*stagedAppend, err
 		return nil, err
 	}
 
-	batch := store.Batch{Ops: make([]store.Op, 0, len(pages)+1+len(extra))}
+	batch := store.Batch{Ops: make([]store.Op, 0, len(pages)/8+2+len(extra))}
 	batch.Ops = append(batch.Ops, extra...)
 	hashes := make([][]Hash, len(pages))
 	for i, off := 0, 0; i < len(pages); i++ {
@@ -528,13 +528,11 @@ func (b *Book) Get(ctx context.Context, i uint64) ([]byte, error) {
 	if i >= length || !held {
 		return nil, fmt.Errorf("book %s: page %d of %d: %w", b.key.Short(), i, length, ErrNotFound)
 	}
-	v, ok := b.recent.get(i)
-	if !ok {
-		var err error
-		if v, err = store.GetOne(ctx, b.db.store, store.TablePages, pageKey(b.key, i)); err != nil {
-			return nil, fmt.Errorf("book %s: page %d: %w", b.key.Short(), i, err)
-		}
+	recs, err := readRecords(ctx, b.db.store, b.key, &b.recent, []uint64{i})
+	if err != nil {
+		return nil, fmt.Errorf("book %s: page %d: %w", b.key.Short(), i, err)
 	}
+	v := recs[0]
 	if v == nil {
 		return nil, fmt.Errorf("book %s: page %d: %w", b.key.Short(), i, ErrNotFound)
 	}
@@ -555,16 +553,9 @@ func (b *Book) GetRange(ctx context.Context, start, end uint64) ([][]byte, error
 	}
 	recs, ok := b.recent.span(start, end)
 	if !ok {
-		es, err := b.db.store.Scan(ctx, store.TablePages, pageKey(b.key, start), pageKey(b.key, end), int(end-start))
-		if err != nil {
+		var err error
+		if recs, err = readSpan(ctx, b.db.store, b.key, start, end); err != nil {
 			return nil, fmt.Errorf("book %s: pages [%d, %d): %w", b.key.Short(), start, end, err)
-		}
-		if uint64(len(es)) != end-start {
-			return nil, fmt.Errorf("book %s: pages [%d, %d): %w: store has %d", b.key.Short(), start, end, ErrNotFound, len(es))
-		}
-		recs = make([][]byte, len(es))
-		for i, e := range es {
-			recs[i] = e.Value
 		}
 	}
 	out := make([][]byte, len(recs))
@@ -889,14 +880,15 @@ func (b *Book) putRangeLocked(ctx context.Context, start uint64, pages [][]byte,
 		}
 		rec.Name, rec.Author, rec.Genesis = g.Name, g.Author[:], true
 	}
+	held := rec.Have
 	rec.Have = rec.Have.Add(start, start+uint64(len(pages)))
 	recBytes, err := Marshal(&rec)
 	if err != nil {
 		return nil, err
 	}
-	batch := store.Batch{Ops: make([]store.Op, 0, len(pages)+2), Conds: []store.Cond{cond}}
+	batch := store.Batch{Ops: make([]store.Op, 0, len(extra)+2), Conds: []store.Cond{cond}}
 	batch.Ops = append(batch.Ops, extra...)
-	recs := putPages(&batch, b.key, start, pages, hashes)
+	recs := putMissing(&batch, b.key, held, start, pages, hashes)
 	batch.Put(store.TableBooks, b.key[:], recBytes)
 	ev := &Event{Type: EventPut, Book: b.key, Name: rec.Name, Index: start, Pages: pages, Head: head}
 	b.db.emitVerified(ev)

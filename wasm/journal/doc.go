@@ -67,12 +67,17 @@
 // # Storage
 //
 // Per book, in the tables of package store: the book record (CBOR map with
-// integer keys, under the book key), the name binding, and for each page,
-// under book key ‖ index (8 bytes, big endian), the record k (1 byte) ‖
-// the k tree hashes tlog.StoredHashes returns for the page (level 0 first)
-// ‖ the page. An append writes
-// pages, hashes and the record with its new head in one store.Batch, so a
-// crash leaves a valid prefix. Concurrent appends to a book share one batch
+// integer keys, under the book key), the name binding, and the pages. Each
+// page's record is k (1 byte) ‖ the k tree hashes tlog.StoredHashes
+// returns for the page (level 0 first) ‖ the page. The records of a run of
+// consecutive pages (up to 64 pages or 16 KiB) are one chunk, 0xFF ‖
+// uvarint n ‖ n uvarint record sizes ‖ the records, under book key ‖ the
+// index of its last page (8 bytes, big endian); a run of one page is its
+// record alone, the form store schema version 1 wrote every page in. A
+// page is found in the first chunk at or after its own key (one store
+// read); chunks never overlap, as no page is written twice. An append
+// writes its chunks and the record with its new head in one store.Batch,
+// so a crash leaves a valid prefix. Concurrent appends to a book share one batch
 // and one head (group commit).
 //
 // # One writer per book

@@ -359,7 +359,7 @@ func (db *DB) stageImport(ctx context.Context, c *importBook, b *Book, claims ma
 			}
 			st.ops = append(st.ops, op)
 		}
-		if err := st.stagePages(c, cur.Length); err != nil {
+		if err := st.stagePages(c, cur.Length, nil); err != nil {
 			return nil, err
 		}
 		idx := treeIndexes(int64(c.head.Length))
@@ -391,8 +391,9 @@ func (db *DB) stageImport(ctx context.Context, c *importBook, b *Book, claims ma
 		st.ops = append(st.ops, op)
 	}
 	st.rec.Name, st.rec.Author, st.rec.Genesis = g.Name, g.Author[:], true
+	held := st.rec.Have
 	st.rec.Have = st.rec.Have.Add(0, c.head.Length)
-	if err := st.stagePages(c, 0); err != nil {
+	if err := st.stagePages(c, 0, held); err != nil {
 		return nil, err
 	}
 	st.evs = append(st.evs, &Event{Type: EventPut, Book: key, Name: g.Name, Pages: c.pages, Head: c.head})
@@ -402,10 +403,14 @@ func (db *DB) stageImport(ctx context.Context, c *importBook, b *Book, claims ma
 // noWrite marks st as needing no write.
 func (st *stagedImport) noWrite() *stagedImport { st.b = nil; return st }
 
-// stagePages prepares the records of pages [start, head length) with
-// their tree hashes.
-func (st *stagedImport) stagePages(c *importBook, start uint64) error {
+// stagePages prepares the chunks of pages [start, head length) with their
+// tree hashes, but of those held (have) only the records.
+func (st *stagedImport) stagePages(c *importBook, start uint64, have Ranges) error {
 	st.start = start
+	if start >= c.head.Length {
+		return nil
+	}
+	hashes := make([][]Hash, c.head.Length-start)
 	for i := start; i < c.head.Length; i++ {
 		lo, hi := tlog.StoredHashIndex(0, int64(i)), tlog.StoredHashIndex(0, int64(i+1))
 		idx := make([]int64, hi-lo)
@@ -416,9 +421,10 @@ func (st *stagedImport) stagePages(c *importBook, start uint64) error {
 		if err != nil {
 			return err
 		}
-		r := appendRecord(nil, hs, c.pages[i])
-		st.recs = append(st.recs, r)
-		st.ops = append(st.ops, store.Op{Table: store.TablePages, Key: pageKey(c.head.Key, i), Value: r})
+		hashes[i-start] = hs
 	}
+	var batch store.Batch
+	st.recs = putMissing(&batch, c.head.Key, have, start, c.pages[start:], hashes)
+	st.ops = append(st.ops, batch.Ops...)
 	return nil
 }

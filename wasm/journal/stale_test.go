@@ -90,8 +90,19 @@ func verifyStored(t *testing.T, st store.Store, n byte, name string, want [][]by
 	if err != nil {
 		t.Fatal(err)
 	}
-	if uint64(len(es)) != head.Length {
-		t.Fatalf("book %q: the store holds %d pages, its head %d", name, len(es), head.Length)
+	spans, err := journal.StoredPages(key, es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := uint64(0)
+	for _, s := range spans {
+		if s[0] != next {
+			t.Fatalf("book %q: a chunk of pages [%d, %d] after page %d", name, s[0], s[1], next)
+		}
+		next = s[1] + 1
+	}
+	if next != head.Length {
+		t.Fatalf("book %q: the store holds %d pages, its head %d", name, next, head.Length)
 	}
 	got, err := bk.GetRange(ctx, 0, head.Length)
 	if err != nil {

@@ -40,27 +40,234 @@ func appendRecord(dst []byte, hashes []Hash, page []byte) []byte {
 	return append(dst, page...)
 }
 
-// putPages adds to batch the record of each page (its hashes and a copy
-// of the page: the store keeps what it is given) under its key, pages
-// from start on, and returns the records. Records and keys are built in
-// one allocation each, whatever the number of pages.
+// Pages are stored in chunks: the records of a run of consecutive pages
+// in one value of the pages table, under the key of the run's last page,
+//
+//	0xFF ‖ uvarint n ‖ n uvarint record sizes ‖ the n records
+//
+// for n >= 2, or the record alone for one page (the only form of store
+// schema version 1, whose values are read as chunks of one page: a
+// record's first byte, its hash count, is at most maxRecordHashes). An
+// IndexedDB put costs about as much as 16 KiB of value (wasm/store/idb),
+// so a batch of 100 small pages is a few puts, not 100.
+//
+// The page i is in the first chunk whose key is at or after page key i,
+// if that chunk starts at or before i. That holds because chunks of a book
+// never overlap: a page is written once (a replica writes only the pages
+// it does not hold), and a book's pages are deleted all at once.
+const (
+	chunkMark = 0xff
+	// maxChunkPages bounds the pages of a chunk, so its decoder too.
+	maxChunkPages = 64
+	// chunkBytes is where a chunk is closed: a page that would take it past
+	// this size starts the next one (a page larger than it is one chunk).
+	chunkBytes = 16 << 10
+)
+
+// putPages adds to batch the chunks of pages from start on, with their
+// hashes (copies: the store keeps what it is given), and returns each
+// page's record, a slice of its chunk. Chunks and keys are built in one
+// allocation each, whatever the number of pages.
 func putPages(batch *store.Batch, book identity.ID, start uint64, pages [][]byte, hashes [][]Hash) [][]byte {
+	type run struct{ i, j int } // pages [i, j)
+	var runs []run
 	size := 0
-	for i, p := range pages {
-		size += recordSize(len(hashes[i]), len(p))
+	for i := 0; i < len(pages); {
+		j, body, head := i, 0, 0
+		for ; j < len(pages) && j-i < maxChunkPages; j++ {
+			r := recordSize(len(hashes[j]), len(pages[j]))
+			if j > i && body+r > chunkBytes {
+				break
+			}
+			body += r
+			head += uvarintLen(uint64(r))
+		}
+		if j-i > 1 {
+			size += 1 + uvarintLen(uint64(j-i)) + head
+		}
+		size += body
+		runs = append(runs, run{i, j})
+		i = j
 	}
 	arena := make([]byte, 0, size)
-	keys := make([]byte, 0, len(pages)*pageKeySize)
+	keys := make([]byte, 0, len(runs)*pageKeySize)
 	recs := make([][]byte, len(pages))
-	for i, p := range pages {
-		k := appendPageKey(keys, book, start+uint64(i))
-		keys = k[len(k):]
+	for _, r := range runs {
 		n := len(arena)
-		arena = appendRecord(arena, hashes[i], p)
-		recs[i] = arena[n:len(arena):len(arena)]
-		batch.Put(store.TablePages, k, recs[i])
+		if r.j-r.i > 1 {
+			arena = append(arena, chunkMark)
+			arena = binary.AppendUvarint(arena, uint64(r.j-r.i))
+			for p := r.i; p < r.j; p++ {
+				arena = binary.AppendUvarint(arena, uint64(recordSize(len(hashes[p]), len(pages[p]))))
+			}
+		}
+		for p := r.i; p < r.j; p++ {
+			m := len(arena)
+			arena = appendRecord(arena, hashes[p], pages[p])
+			recs[p] = arena[m:len(arena):len(arena)]
+		}
+		keys = appendPageKey(keys, book, start+uint64(r.j-1))
+		batch.Put(store.TablePages, keys[len(keys)-pageKeySize:len(keys):len(keys)], arena[n:len(arena):len(arena)])
 	}
 	return recs
+}
+
+// putMissing is putPages for those of pages [start, start+len(pages))
+// that have does not list, so that no page is written twice. It returns
+// every page's record (those of the pages held built apart, for the
+// recent pages).
+func putMissing(batch *store.Batch, book identity.ID, have Ranges, start uint64, pages [][]byte, hashes [][]Hash) [][]byte {
+	end := start + uint64(len(pages))
+	miss := have.Missing(start, end)
+	if len(miss) == 1 && miss[0].Start == start && miss[0].End == end {
+		return putPages(batch, book, start, pages, hashes)
+	}
+	recs := make([][]byte, len(pages))
+	for _, r := range miss {
+		a, b := r.Start-start, r.End-start
+		copy(recs[a:b], putPages(batch, book, r.Start, pages[a:b], hashes[a:b]))
+	}
+	for i, r := range recs {
+		if r == nil {
+			recs[i] = appendRecord(make([]byte, 0, recordSize(len(hashes[i]), len(pages[i]))), hashes[i], pages[i])
+		}
+	}
+	return recs
+}
+
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// splitChunk returns the records of a stored chunk whose key is that of
+// page last, and the index of its first page.
+func splitChunk(last uint64, v []byte) (first uint64, recs [][]byte, err error) {
+	if len(v) == 0 || v[0] != chunkMark {
+		if _, _, err := splitRecord(v); err != nil {
+			return 0, nil, err
+		}
+		return last, [][]byte{v}, nil
+	}
+	bad := func(what string) error {
+		return fmt.Errorf("%w: chunk of %d bytes ending at page %d: %s", ErrMalformed, len(v), last, what)
+	}
+	b := v[1:]
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n < 2 || n > maxChunkPages || n-1 > last {
+		return 0, nil, bad("page count")
+	}
+	b = b[k:]
+	recs = make([][]byte, n)
+	total := uint64(0)
+	for i := range recs {
+		size, k := binary.Uvarint(b)
+		if k <= 0 || size > uint64(len(v)) {
+			return 0, nil, bad("record size")
+		}
+		b = b[k:]
+		recs[i] = v[:size] // a length only, cut below
+		total += size
+	}
+	if total != uint64(len(b)) {
+		return 0, nil, bad("record sizes do not add up")
+	}
+	for i, r := range recs {
+		recs[i], b = b[:len(r):len(r)], b[len(r):]
+	}
+	return last - (n - 1), recs, nil
+}
+
+// chunkPages returns the first and last page of a chunk entry of book
+// (Scan or Seek in its pages range) and its records.
+func chunkPages(book identity.ID, e store.Entry) (first, last uint64, recs [][]byte, err error) {
+	if len(e.Key) != pageKeySize || identity.ID(e.Key[:identity.IDSize]) != book {
+		return 0, 0, nil, fmt.Errorf("%w: page key %x in book %s", ErrMalformed, e.Key, book.Short())
+	}
+	last = binary.BigEndian.Uint64(e.Key[identity.IDSize:])
+	first, recs, err = splitChunk(last, e.Value)
+	return first, last, recs, err
+}
+
+// readRecords returns the record of each of pages of book: from recent
+// if it keeps it, from the store otherwise, in one call; nil for a page
+// the store does not hold.
+func readRecords(ctx context.Context, st store.Store, book identity.ID, recent *recentPages, pages []uint64) ([][]byte, error) {
+	out := make([][]byte, len(pages))
+	var keys [][]byte
+	var missing []int
+	for i, p := range pages {
+		if recent != nil {
+			if v, ok := recent.get(p); ok {
+				out[i] = v
+				continue
+			}
+		}
+		keys = append(keys, pageKey(book, p))
+		missing = append(missing, i)
+	}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	_, end := pagesRange(book)
+	es, err := st.Seek(ctx, store.TablePages, end, keys...)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range missing {
+		if es[j].Key == nil {
+			continue
+		}
+		first, _, recs, err := chunkPages(book, es[j])
+		if err != nil {
+			return nil, err
+		}
+		if p := pages[i]; p >= first {
+			out[i] = recs[p-first]
+		}
+	}
+	return out, nil
+}
+
+// readSpan returns the records of pages [start, end) of book from the
+// store, which must hold them all: the chunks that end in the span, and
+// the one after if the span ends inside it.
+func readSpan(ctx context.Context, st store.Store, book identity.ID, start, end uint64) ([][]byte, error) {
+	es, err := st.Scan(ctx, store.TablePages, pageKey(book, start), pageKey(book, end), 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, 0, end-start)
+	next := start
+	add := func(e store.Entry) error {
+		first, last, recs, err := chunkPages(book, e)
+		if err != nil {
+			return err
+		}
+		if first > next {
+			return fmt.Errorf("%w: page %d not stored", ErrNotFound, next)
+		}
+		last = min(last, end-1)
+		out = append(out, recs[next-first:last-first+1]...)
+		next = last + 1
+		return nil
+	}
+	for _, e := range es {
+		if err := add(e); err != nil {
+			return nil, err
+		}
+	}
+	if next < end {
+		_, bookEnd := pagesRange(book)
+		tail, err := st.Seek(ctx, store.TablePages, bookEnd, pageKey(book, next))
+		if err != nil {
+			return nil, err
+		}
+		if tail[0].Key == nil {
+			return nil, fmt.Errorf("%w: page %d not stored", ErrNotFound, next)
+		}
+		if err := add(tail[0]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // splitRecord returns the hashes and the page of a stored record.
@@ -80,12 +287,10 @@ func pageKey(book identity.ID, i uint64) []byte {
 	return appendPageKey(make([]byte, 0, pageKeySize), book, i)
 }
 
-// appendPageKey appends the page key to dst and returns it with capacity
-// clipped to the key.
+// appendPageKey appends the page key to dst.
 func appendPageKey(dst []byte, book identity.ID, i uint64) []byte {
 	dst = append(dst, book[:]...)
-	dst = binary.BigEndian.AppendUint64(dst, i)
-	return dst[len(dst)-pageKeySize : len(dst) : len(dst)]
+	return binary.BigEndian.AppendUint64(dst, i)
 }
 
 // hashOwner returns the page whose hashes record holds stored index s, and
@@ -106,33 +311,18 @@ type storeHashes struct {
 // ReadHashes implements tlog.HashReader: from the book's recent records,
 // and for the others one store read.
 func (r storeHashes) ReadHashes(indexes []int64) ([]Hash, error) {
-	vals := make([][]byte, len(indexes))
+	pages := make([]uint64, len(indexes))
 	levels := make([]int, len(indexes))
-	var keys [][]byte
-	var missing []int
 	for i, s := range indexes {
 		page, level := hashOwner(s)
-		levels[i] = level
-		if r.recent != nil {
-			if v, ok := r.recent.get(uint64(page)); ok {
-				vals[i] = v
-				continue
-			}
-		}
-		keys = append(keys, pageKey(r.book, uint64(page)))
-		missing = append(missing, i)
+		pages[i], levels[i] = uint64(page), level
 	}
-	if len(keys) > 0 {
-		got, err := r.st.Get(r.ctx, store.TablePages, keys...)
-		if err != nil {
-			return nil, err
-		}
-		for j, i := range missing {
-			vals[i] = got[j]
-		}
+	recs, err := readRecords(r.ctx, r.st, r.book, r.recent, pages)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Hash, len(indexes))
-	for i, v := range vals {
+	for i, v := range recs {
 		hs, _, err := splitRecord(v)
 		off := levels[i] * tlog.HashSize
 		if err != nil || len(hs) < off+tlog.HashSize {

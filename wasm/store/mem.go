@@ -85,6 +85,29 @@ func (m *Memory) Scan(ctx context.Context, table string, start, end []byte, limi
 	return out, nil
 }
 
+// Seek implements Store.
+func (m *Memory) Seek(ctx context.Context, table string, end []byte, keys ...[]byte) ([]Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	t, err := m.table(table)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, len(keys))
+	for i, k := range keys {
+		t.Ascend(Entry{Key: k}, func(e Entry) bool {
+			if end == nil || bytes.Compare(e.Key, end) < 0 {
+				out[i] = e
+			}
+			return false
+		})
+	}
+	return out, nil
+}
+
 // Write implements Store.
 func (m *Memory) Write(ctx context.Context, b *Batch) error {
 	if err := ctx.Err(); err != nil {

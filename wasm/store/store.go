@@ -47,7 +47,10 @@ const (
 // SchemaVersion is the version of the table layout and of the record
 // formats kept in it. Stores that persist data record it and refuse data
 // written by a newer version.
-const SchemaVersion = 1
+//
+// Version 2 packs runs of pages into one record of the pages table (see
+// package journal); version 1's records are valid version 2 records.
+const SchemaVersion = 2
 
 // Errors.
 var (
@@ -94,6 +97,11 @@ type Store interface {
 	// whose keys are in [start, end). A nil end means no upper bound; a
 	// limit <= 0 means no limit.
 	Scan(ctx context.Context, table string, start, end []byte, limit int) ([]Entry, error)
+	// Seek returns, for each of keys in the same order, the first entry of
+	// table whose key is at least that key and below end (nil: no upper
+	// bound), or a zero Entry if there is none; every one from one
+	// snapshot. The returned slices must not be modified.
+	Seek(ctx context.Context, table string, end []byte, keys ...[]byte) ([]Entry, error)
 	// Write applies every operation of b atomically: after a crash, either
 	// all of them are stored or none. It first checks b's conditions in
 	// the same transaction: if one does not hold, it writes nothing and

@@ -172,8 +172,16 @@ func initSchema(tx *bolt.Tx) error {
 		if len(v) != 8 {
 			return fmt.Errorf("%w: schema record of %d bytes", ErrNotStore, len(v))
 		}
-		if got := binary.BigEndian.Uint64(v); got > store.SchemaVersion {
+		switch got := binary.BigEndian.Uint64(v); {
+		case got > store.SchemaVersion:
 			return fmt.Errorf("%w: schema %d, this program knows %d", ErrNewerSchema, got, store.SchemaVersion)
+		case got < store.SchemaVersion:
+			// Older records are read as they are (store.SchemaVersion);
+			// the record moves on, so that an older program refuses the
+			// records this one writes.
+			if err := sb.Put(schemaKey, binary.BigEndian.AppendUint64(nil, store.SchemaVersion)); err != nil {
+				return err
+			}
 		}
 	} else if err := tx.ForEach(func([]byte, *bolt.Bucket) error { return ErrNotStore }); err != nil {
 		return fmt.Errorf("%w: it has buckets but no schema record", err)
@@ -257,6 +265,30 @@ func (s *Store) Scan(ctx context.Context, table string, start, end []byte, limit
 			n := copy(buf, k)
 			copy(buf[n:], v)
 			out = append(out, store.Entry{Key: buf[:n:n], Value: buf[n:]})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Seek implements store.Store. Each entry's key and value are copied into
+// one allocation.
+func (s *Store) Seek(ctx context.Context, table string, end []byte, keys ...[]byte) ([]store.Entry, error) {
+	out := make([]store.Entry, len(keys))
+	err := s.view(ctx, table, func(b *bolt.Bucket) error {
+		c := b.Cursor()
+		for i, key := range keys {
+			k, v := c.Seek(key)
+			if k == nil || end != nil && bytes.Compare(k, end) >= 0 {
+				continue
+			}
+			buf := make([]byte, len(k)+len(v))
+			n := copy(buf, k)
+			copy(buf[n:], v)
+			out[i] = store.Entry{Key: buf[:n:n], Value: buf[n:]}
 		}
 		return nil
 	})

@@ -236,15 +236,16 @@ func TestLocked(t *testing.T) {
 	t.Log(err)
 }
 
-func TestNewerSchema(t *testing.T) {
-	s, path := openTemp(t)
+// setSchema closes s and writes version into its file's schema record.
+func setSchema(t *testing.T, s *Store, path string, version uint64) {
+	t.Helper()
 	s.Close()
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(schemaBucket).Put(schemaKey, binary.BigEndian.AppendUint64(nil, store.SchemaVersion+1))
+		return tx.Bucket(schemaBucket).Put(schemaKey, binary.BigEndian.AppendUint64(nil, version))
 	})
 	if cerr := db.Close(); err == nil {
 		err = cerr
@@ -252,12 +253,49 @@ func TestNewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestNewerSchema(t *testing.T) {
+	s, path := openTemp(t)
+	setSchema(t, s, path, store.SchemaVersion+1)
 	if s, err := Open(path, nil); !errors.Is(err, ErrNewerSchema) {
 		if err == nil {
 			s.Close()
 		}
 		t.Fatalf("Open of a newer store: %v, want ErrNewerSchema", err)
 	}
+}
+
+// A file of an older schema opens, keeps its records, and is marked with
+// the current schema, so that the older program refuses it from then on.
+func TestOlderSchema(t *testing.T) {
+	s, path := openTemp(t)
+	var b store.Batch
+	b.Put(store.TablePages, []byte("p"), []byte("v1 record"))
+	if err := s.Write(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	setSchema(t, s, path, 1)
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := store.GetOne(context.Background(), s, store.TablePages, []byte("p"))
+	if err != nil || string(v) != "v1 record" {
+		t.Fatalf("record after the upgrade: %q, %v", v, err)
+	}
+	s.Close()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *bolt.Tx) error {
+		if got := binary.BigEndian.Uint64(tx.Bucket(schemaBucket).Get(schemaKey)); got != store.SchemaVersion {
+			t.Errorf("schema record %d after opening, want %d", got, store.SchemaVersion)
+		}
+		return nil
+	})
 }
 
 func TestNotStore(t *testing.T) {

@@ -173,14 +173,8 @@ var readKeysSrc string
 
 // getFast reads the values of keys (nil where absent) in one transaction.
 func (s *Store) getFast(ctx context.Context, table string, keys [][]byte) ([][]byte, error) {
-	var buf []byte
-	ends := make([]byte, 0, 4*len(keys))
-	for _, k := range keys {
-		buf = append(buf, k...)
-		ends = binary.LittleEndian.AppendUint32(ends, uint32(len(buf)))
-	}
-	endsJS := js.Global().Get("Uint32Array").New(jsutil.Uint8Array(ends).Get("buffer"))
-	res, err := s.read(ctx, "get", readKeys, table, jsutil.Uint8Array(buf), endsJS)
+	buf, ends := packKeys(keys)
+	res, err := s.read(ctx, "get", readKeys, table, buf, ends)
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +195,60 @@ func (s *Store) getFast(ctx context.Context, table string, keys [][]byte) ([][]b
 		at += int(l)
 	}
 	return out, nil
+}
+
+// readSeek is the JavaScript side of Seek, made once: one readonly
+// transaction, a cursor per key (keys cut out of one buffer as for Get),
+// and each first entry packed as Scan packs them (a key length of
+// 0xFFFFFFFF where there is none).
+var readSeek = jsutil.Helper("readSeek", readSeekSrc)
+
+//go:embed js/readSeek.js
+var readSeekSrc string
+
+// seekFast reads the first entry at or after each of keys, below end, in
+// one transaction.
+func (s *Store) seekFast(ctx context.Context, table string, end []byte, keys [][]byte) ([]store.Entry, error) {
+	upper := js.Null()
+	if end != nil {
+		upper = jsutil.Uint8Array(end)
+	}
+	buf, ends := packKeys(keys)
+	res, err := s.read(ctx, "seek", readSeek, table, buf, ends, upper)
+	if err != nil {
+		return nil, err
+	}
+	if len(res) < 4+8*len(keys) || int(binary.LittleEndian.Uint32(res)) != len(keys) {
+		return nil, s.fail("seek", fmt.Errorf("result of %d bytes for %d keys", len(res), len(keys)))
+	}
+	out := make([]store.Entry, len(keys))
+	at := 4 + 8*len(keys)
+	for i := range out {
+		kl := binary.LittleEndian.Uint32(res[4+8*i:])
+		if kl == 0xFFFFFFFF {
+			continue
+		}
+		vl := binary.LittleEndian.Uint32(res[8+8*i:])
+		if uint64(at)+uint64(kl)+uint64(vl) > uint64(len(res)) {
+			return nil, s.fail("seek", fmt.Errorf("entry %d runs past the result", i))
+		}
+		k, v := at+int(kl), at+int(kl)+int(vl)
+		out[i] = store.Entry{Key: res[at:k:k], Value: res[k:v:v]}
+		at = v
+	}
+	return out, nil
+}
+
+// packKeys returns keys cut out of one buffer, as the JavaScript readers
+// take them: the bytes, and the end of each key in a Uint32Array.
+func packKeys(keys [][]byte) (buf, ends js.Value) {
+	var b []byte
+	e := make([]byte, 0, 4*len(keys))
+	for _, k := range keys {
+		b = append(b, k...)
+		e = binary.LittleEndian.AppendUint32(e, uint32(len(b)))
+	}
+	return jsutil.Uint8Array(b), js.Global().Get("Uint32Array").New(jsutil.Uint8Array(e).Get("buffer"))
 }
 
 // read calls one of the reading functions above with the database and

@@ -7,7 +7,11 @@
 // store per table, with out-of-line binary keys (Uint8Array), so IndexedDB
 // orders keys bytewise as store.Store requires. Values are Uint8Arrays.
 //
-// Every call is one IndexedDB transaction: Get and Scan a readonly one, Write
+// Version 2 (the journal's chunks of pages) changed no object store: its
+// upgrade from version 1 only moves the version, so that tabs of older
+// builds let go of the database.
+//
+// Every call is one IndexedDB transaction: Get, Scan and Seek a readonly one, Write
 // a readwrite one over the tables the batch touches, reported done only when
 // the transaction's complete event fires. All requests of a transaction are
 // issued before anything is awaited, because a transaction commits as soon

@@ -177,6 +177,9 @@ func upgrade(db *idb.Database, oldVersion, newVersion uint) error {
 					return fmt.Errorf("create table %q: %w", t, err)
 				}
 			}
+		case 1: // version 2 packs runs of pages into one record (package
+			// journal) and reads version 1's records as they are; the
+			// version tells the tabs of older builds to let go.
 		default:
 			return fmt.Errorf("no upgrade step from version %d", v)
 		}
@@ -290,6 +293,18 @@ func (s *Store) Scan(ctx context.Context, table string, start, end []byte, limit
 		return nil, nil // IDBKeyRange.bound refuses an empty range
 	}
 	return s.scanFast(ctx, table, start, end, limit)
+}
+
+// Seek implements store.Store.
+func (s *Store) Seek(ctx context.Context, table string, end []byte, keys ...[]byte) ([]store.Entry, error) {
+	if err := s.enter(ctx, table, true); err != nil {
+		return nil, err
+	}
+	defer s.calls.Done()
+	if len(keys) == 0 {
+		return []store.Entry{}, nil
+	}
+	return s.seekFast(ctx, table, end, keys)
 }
 
 // Write implements store.Store. If ctx ends while the transaction runs,

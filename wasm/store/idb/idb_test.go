@@ -103,6 +103,36 @@ func TestReopen(t *testing.T) {
 	}
 }
 
+// A database of version 1 opens at the current version with its records.
+func TestUpgradeFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	name := tempName(t)
+	deleteAfter(t, name)
+	s, err := open(ctx, name, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b store.Batch
+	b.Put(store.TablePages, []byte{1, 0}, []byte("p0"))
+	b.Put(store.TablePages, []byte{1, 1}, []byte("p1"))
+	if err := s.Write(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := Open(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if v := s2.raw.Get("version").Int(); v != store.SchemaVersion {
+		t.Fatalf("version %d after the upgrade", v)
+	}
+	es, err := s2.Seek(ctx, store.TablePages, []byte{2}, []byte{1, 0, 5}, []byte{1})
+	if err != nil || string(es[0].Value) != "p1" || string(es[1].Value) != "p0" {
+		t.Fatalf("Seek after the upgrade = %q, %v", es, err)
+	}
+}
+
 func TestDeleteDropsData(t *testing.T) {
 	ctx := context.Background()
 	s, name := openTemp(t)
@@ -162,8 +192,9 @@ func TestBlockedOpen(t *testing.T) {
 	t.Cleanup(func() { old.Call("close") }) // before the deletion
 
 	// An upgrade while an old connection stays open. Once it closes, the
-	// abandoned upgrade goes ahead (and fails: there is no step to 2).
-	_, err := open(ctx, name, 2)
+	// abandoned upgrade goes ahead (and fails: there is no step past
+	// store.SchemaVersion).
+	_, err := open(ctx, name, store.SchemaVersion+1)
 	if !errors.Is(err, ErrBlocked) {
 		t.Fatalf("open blocked by an old connection: %v, want ErrBlocked", err)
 	}

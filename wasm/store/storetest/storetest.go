@@ -26,6 +26,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"BadBatchWritesNothing", testBadBatch},
 		{"UnknownTable", testUnknownTable},
 		{"ScanOrderAndBounds", testScan},
+		{"Seek", testSeek},
 		{"TablesAreSeparate", testTablesSeparate},
 		{"LargeValue", testLargeValue},
 		{"Concurrent", testConcurrent},
@@ -179,6 +180,48 @@ func testScan(t *testing.T, s store.Store) {
 				t.Fatalf("Scan(%x, %x, %d)[%d] = %x=%x, want %x", c.start, c.end, c.limit, i, got[i].Key, got[i].Value, c.want[i])
 			}
 		}
+	}
+}
+
+func testSeek(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var b store.Batch
+	for _, k := range [][]byte{{0x01}, {0x01, 0x00}, {0x05}, {0x80, 0x00}} {
+		b.Put(store.TableBooks, k, append([]byte("v"), k...))
+	}
+	b.Put(store.TablePages, []byte{0x02}, []byte("other table"))
+	if err := s.Write(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		end  []byte
+		keys [][]byte
+		want [][]byte // nil: no entry
+	}{
+		{nil, [][]byte{{0x00}, {0x01}, {0x01, 0x00, 0x00}, {0x80, 0x00}, {0x80, 0x01}}, [][]byte{{0x01}, {0x01}, {0x05}, {0x80, 0x00}, nil}},
+		{[]byte{0x05}, [][]byte{{0x02}, {0x01, 0x00}}, [][]byte{nil, {0x01, 0x00}}},
+		{[]byte{0x05, 0x00}, [][]byte{{0x02}}, [][]byte{{0x05}}},
+		{nil, nil, nil},
+	}
+	for _, c := range cases {
+		got, err := s.Seek(ctx, store.TableBooks, c.end, c.keys...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(c.keys) {
+			t.Fatalf("Seek(%x, %x) = %d entries, want %d", c.end, c.keys, len(got), len(c.keys))
+		}
+		for i, e := range got {
+			switch {
+			case c.want[i] == nil && (e.Key != nil || e.Value != nil):
+				t.Fatalf("Seek(%x, %x)[%d] = %x=%q, want none", c.end, c.keys, i, e.Key, e.Value)
+			case c.want[i] != nil && (!bytes.Equal(e.Key, c.want[i]) || !bytes.Equal(e.Value, append([]byte("v"), c.want[i]...))):
+				t.Fatalf("Seek(%x, %x)[%d] = %x=%q, want %x", c.end, c.keys, i, e.Key, e.Value, c.want[i])
+			}
+		}
+	}
+	if _, err := s.Seek(ctx, "nope", nil, []byte{1}); !errors.Is(err, store.ErrUnknownTable) {
+		t.Fatalf("Seek of an unknown table: %v", err)
 	}
 }
 

@@ -286,8 +286,9 @@ func benchExtraDevice(b *testing.B, devices int) {
 	b.ReportMetric(float64(st.bytes.Load())/n, "bytes/msg")
 }
 
-// countingStore counts what is written to a store: transactions, pages
-// and the bytes of every op's key and value.
+// countingStore counts what is written to a store: transactions, records
+// of the pages table (a page each, or a chunk of several) and the bytes of
+// every op's key and value.
 type countingStore struct {
 	store.Store
 	writes, pages, bytes atomic.Int64

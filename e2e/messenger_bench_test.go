@@ -194,14 +194,22 @@ for (let done = 0; done < {{n}}; ) {
   done += await window.tmApp.sendMany({{task}}, texts.slice(0, k).map((t) => t + ' ' + done))
 }
 return true`, map[string]any{"n": n, "task": task}), nil)
-		bob = openMessenger(b, br, "catchup-bob", "&task="+task+os.Getenv("CATCHUP_QUERY"))
-		stopProfile := bob.profile(os.Getenv("CATCHUP_PROFILE"))
+		query := "profile=catchup-bob&task=" + task + os.Getenv("CATCHUP_QUERY")
+		stopProfile := func() {}
+		if f := os.Getenv("CATCHUP_PROFILE"); f != "" { // the whole reload, from navigation
+			bob = br.open(b, "about:blank")
+			stopProfile = bob.profile(f)
+			bob.navigate(pageURL("index.html", query))
+			bob.poll(`document.body.dataset.ready === '1'`)
+		} else {
+			bob = openMessenger(b, br, "catchup-bob", "&task="+task+os.Getenv("CATCHUP_QUERY"))
+		}
 		var got struct {
 			Ms       float64   `json:"ms"`
-			Progress []float64 `json:"progress"`
+			Progress []any `json:"progress"`
 		}
 		bob.run(script(`const app = window.tmApp
-const progress = [window.taskmessenger.readyMs, window.taskmessenger.firstPageMs]
+const progress = [window.taskmessenger.readyMs, window.taskmessenger.firstPageMs, JSON.stringify(window.taskmessenger.times)]
 let seen = 0
 for (;;) {
   const ms = await app.members({{task}})
@@ -214,7 +222,7 @@ for (;;) {
   await new Promise((r) => setTimeout(r, 5))
 }`, map[string]any{"task": task, "ana": anaID, "n": n}), &got)
 		stopProfile()
-		b.Logf("ready, first page, then [ms, pages held] when replication started and ended: %v", got.Progress)
+		b.Logf("ready, first page, the page's steps, then [ms, pages held] when replication started and ended: %v", got.Progress)
 		b.ReportMetric(got.Ms, "catch-up-ms")
 	}
 }

@@ -205,8 +205,8 @@ return true`, map[string]any{"n": n, "task": task}), nil)
 			bob = openMessenger(b, br, "catchup-bob", "&task="+task+os.Getenv("CATCHUP_QUERY"))
 		}
 		var got struct {
-			Ms       float64   `json:"ms"`
-			Progress []any `json:"progress"`
+			Ms       float64 `json:"ms"`
+			Progress []any   `json:"progress"`
 		}
 		bob.run(script(`const app = window.tmApp
 const progress = [window.taskmessenger.readyMs, window.taskmessenger.firstPageMs, JSON.stringify(window.taskmessenger.times)]

@@ -40,17 +40,28 @@ func (m *Memory) table(name string) (*btree.BTreeG[Entry], error) {
 	return t, nil
 }
 
-// Get implements Store.
-func (m *Memory) Get(ctx context.Context, table string, keys ...[]byte) ([][]byte, error) {
+// rlock checks ctx and read-locks m for a read of table; unless it
+// returns an error, the caller read-unlocks m when it is done.
+func (m *Memory) rlock(ctx context.Context, table string) (*btree.BTreeG[Entry], error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	m.mu.RLock()
-	defer m.mu.RUnlock()
 	t, err := m.table(table)
+	if err != nil {
+		m.mu.RUnlock()
+		return nil, err
+	}
+	return t, nil
+}
+
+// Get implements Store.
+func (m *Memory) Get(ctx context.Context, table string, keys ...[]byte) ([][]byte, error) {
+	t, err := m.rlock(ctx, table)
 	if err != nil {
 		return nil, err
 	}
+	defer m.mu.RUnlock()
 	out := make([][]byte, len(keys))
 	for i, k := range keys {
 		if e, ok := t.Get(Entry{Key: k}); ok {
@@ -62,15 +73,11 @@ func (m *Memory) Get(ctx context.Context, table string, keys ...[]byte) ([][]byt
 
 // Scan implements Store.
 func (m *Memory) Scan(ctx context.Context, table string, start, end []byte, limit int) ([]Entry, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	t, err := m.table(table)
+	t, err := m.rlock(ctx, table)
 	if err != nil {
 		return nil, err
 	}
+	defer m.mu.RUnlock()
 	var out []Entry
 	if limit > 0 {
 		out = make([]Entry, 0, min(limit, 1<<16))
@@ -87,15 +94,11 @@ func (m *Memory) Scan(ctx context.Context, table string, start, end []byte, limi
 
 // Seek implements Store.
 func (m *Memory) Seek(ctx context.Context, table string, end []byte, keys ...[]byte) ([]Entry, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	t, err := m.table(table)
+	t, err := m.rlock(ctx, table)
 	if err != nil {
 		return nil, err
 	}
+	defer m.mu.RUnlock()
 	out := make([]Entry, len(keys))
 	for i, k := range keys {
 		t.Ascend(Entry{Key: k}, func(e Entry) bool {

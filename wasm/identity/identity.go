@@ -59,6 +59,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"strings"
 
 	"filippo.io/edwards25519"
 )
@@ -190,7 +191,9 @@ func decode(dst []byte, text string) error {
 	if len(text) != TextSize {
 		return fmt.Errorf("want %d characters, got %d", TextSize, len(text))
 	}
-	n, err := zbase32.Decode(dst, []byte(text))
+	var src [TextSize]byte // on the stack, unlike []byte(text)
+	copy(src[:], text)
+	n, err := zbase32.Decode(dst, src[:])
 	if err != nil {
 		var bad base32.CorruptInputError
 		if errors.As(err, &bad) && int(bad) < len(text) {
@@ -198,7 +201,9 @@ func decode(dst []byte, text string) error {
 		}
 		return err
 	}
-	if n != len(dst) || zbase32.EncodeToString(dst) != text {
+	// Canonical: the bits of the last character past the data are zero
+	// (the decoder ignores them), as encoding writes them.
+	if pad := 5*TextSize - 8*len(dst); n != len(dst) || pad < 0 || strings.IndexByte(zbase32Alphabet, text[TextSize-1])&(1<<pad-1) != 0 {
 		return errors.New("not a canonical encoding")
 	}
 	return nil

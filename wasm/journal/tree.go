@@ -16,14 +16,14 @@ import (
 
 // Tree layout in the store. Each page i of a book is stored with the tree
 // hashes that tlog.StoredHashes returns when i is appended: the leaf hash
-// and one hash per subtree that page i completes. The record, under the
-// page's key in the pages table, is
+// and one hash per subtree that page i completes. The page's record (kept
+// in a chunk, below) is
 //
 //	k (1 byte) ‖ k hashes (32 bytes each, level 0 first) ‖ page
 //
 // So the hash with stored index s = tlog.StoredHashIndex(level, n) lives in
-// the record of page (n+1)<<level - 1 at position level, and a page costs
-// one store write, not one per hash.
+// the record of page (n+1)<<level - 1 at position level, and the hashes
+// cost no store write of their own.
 
 // maxRecordHashes bounds k: a page completes at most 63 subtrees.
 const maxRecordHashes = 64

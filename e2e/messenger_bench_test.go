@@ -180,7 +180,9 @@ return true`, map[string]any{"k": k, "task": task}), nil)
 // BenchmarkCatchUp10k: Bob's tab is closed, Ana writes 10,000 messages,
 // Bob's tab reopens on the task: the time from its navigation until its
 // replica of Ana's book holds all of them (verified page by page by the
-// replication) and the newest shows.
+// replication) and the newest shows. CATCHUP_PROFILE=FILE writes a CPU
+// profile of Bob's reload from its navigation, CATCHUP_PROFILE_SENDER=FILE
+// one of Ana's tab meanwhile.
 func BenchmarkCatchUp10k(b *testing.B) {
 	const n = 10_000
 	for range b.N {
@@ -195,6 +197,7 @@ for (let done = 0; done < {{n}}; ) {
 }
 return true`, map[string]any{"n": n, "task": task}), nil)
 		query := "profile=catchup-bob&task=" + task + os.Getenv("CATCHUP_QUERY")
+		stopSender := ana.profile(os.Getenv("CATCHUP_PROFILE_SENDER"))
 		stopProfile := func() {}
 		if f := os.Getenv("CATCHUP_PROFILE"); f != "" { // the whole reload, from navigation
 			bob = br.open(b, "about:blank")
@@ -222,6 +225,7 @@ for (;;) {
   await new Promise((r) => setTimeout(r, 5))
 }`, map[string]any{"task": task, "ana": anaID, "n": n}), &got)
 		stopProfile()
+		stopSender()
 		b.Logf("ready, first page, the page's steps, then [ms, pages held] when replication started and ended: %v", got.Progress)
 		b.ReportMetric(got.Ms, "catch-up-ms")
 	}

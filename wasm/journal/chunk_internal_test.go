@@ -171,3 +171,61 @@ func FuzzSplitChunk(f *testing.F) {
 		}
 	})
 }
+
+// readRecords finds each page wanted, the same page wanted twice and
+// pages of one chunk included, in one Seek of distinct keys.
+func TestReadRecords(t *testing.T) {
+	ctx := context.Background()
+	st := &seekCounter{Store: store.NewMemory()}
+	var seed identity.Seed
+	db, err := Open(ctx, st, seed, &Options{RecentPages: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := db.Author(ctx, "notes", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pages [][]byte
+	for i := range 300 {
+		pages = append(pages, bytes.Repeat([]byte{byte(i)}, 100))
+	}
+	if _, err := b.Append(ctx, pages...); err != nil {
+		t.Fatal(err)
+	}
+	want := []uint64{5, 5, 7, 200, 5, 0, 300, 301}
+	st.keys = 0
+	recs, err := readRecords(ctx, st, b.Key(), nil, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.keys != 6 {
+		t.Fatalf("%d keys sought for 6 distinct pages", st.keys)
+	}
+	for i, p := range want {
+		if p == 301 {
+			if recs[i] != nil {
+				t.Fatalf("page %d past the end found", p)
+			}
+			continue
+		}
+		_, page, err := splitRecord(recs[i])
+		if err != nil {
+			t.Fatalf("page %d: %v", p, err)
+		}
+		if p > 0 && !bytes.Equal(page, pages[p-1]) {
+			t.Fatalf("page %d differs", p)
+		}
+	}
+}
+
+// seekCounter counts the keys sought.
+type seekCounter struct {
+	store.Store
+	keys int
+}
+
+func (s *seekCounter) Seek(ctx context.Context, table string, end []byte, keys ...[]byte) ([]store.Entry, error) {
+	s.keys += len(keys)
+	return s.Store.Seek(ctx, table, end, keys...)
+}

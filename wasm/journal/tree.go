@@ -192,7 +192,7 @@ func chunkPages(book identity.ID, e store.Entry) (first, last uint64, recs [][]b
 func readRecords(ctx context.Context, st store.Store, book identity.ID, recent *recentPages, pages []uint64) ([][]byte, error) {
 	out := make([][]byte, len(pages))
 	var keys [][]byte
-	var missing []int
+	seek := make(map[uint64]int) // page -> its key in keys: a proof may want several hashes of one page
 	for i, p := range pages {
 		if recent != nil {
 			if v, ok := recent.get(p); ok {
@@ -200,8 +200,10 @@ func readRecords(ctx context.Context, st store.Store, book identity.ID, recent *
 				continue
 			}
 		}
-		keys = append(keys, pageKey(book, p))
-		missing = append(missing, i)
+		if _, ok := seek[p]; !ok {
+			seek[p] = len(keys)
+			keys = append(keys, pageKey(book, p))
+		}
 	}
 	if len(keys) == 0 {
 		return out, nil
@@ -211,16 +213,18 @@ func readRecords(ctx context.Context, st store.Store, book identity.ID, recent *
 	if err != nil {
 		return nil, err
 	}
-	for j, i := range missing {
-		if es[j].Key == nil {
+	for j, e := range es {
+		if e.Key == nil {
 			continue
 		}
-		first, _, recs, err := chunkPages(book, es[j])
+		first, _, recs, err := chunkPages(book, e)
 		if err != nil {
 			return nil, err
 		}
-		if p := pages[i]; p >= first {
-			out[i] = recs[p-first]
+		for i, p := range pages {
+			if k, ok := seek[p]; ok && k == j && out[i] == nil && p >= first {
+				out[i] = recs[p-first]
+			}
 		}
 	}
 	return out, nil

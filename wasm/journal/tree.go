@@ -48,8 +48,8 @@ func appendRecord(dst []byte, hashes []Hash, page []byte) []byte {
 // for n >= 2, or the record alone for one page (the only form of store
 // schema version 1, whose values are read as chunks of one page: a
 // record's first byte, its hash count, is at most maxRecordHashes). An
-// IndexedDB put costs about as much as 16 KiB of value (wasm/store/idb),
-// so a batch of 100 small pages is a few puts, not 100.
+// IndexedDB put costs about as much as 16 KiB of value (docs/benchmarks.md,
+// "Pages in chunks"), so a batch of 100 small pages is a few puts, not 100.
 //
 // The page i is in the first chunk whose key is at or after page key i,
 // if that chunk starts at or before i. That holds because chunks of a book
@@ -135,6 +135,7 @@ func putMissing(batch *store.Batch, book identity.ID, have Ranges, start uint64,
 	return recs
 }
 
+// uvarintLen is the size of v as binary.AppendUvarint writes it.
 func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
 
 // splitChunk returns the records of a stored chunk whose key is that of

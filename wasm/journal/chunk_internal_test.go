@@ -3,6 +3,7 @@ package journal
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -228,4 +229,12 @@ type seekCounter struct {
 func (s *seekCounter) Seek(ctx context.Context, table string, end []byte, keys ...[]byte) ([]store.Entry, error) {
 	s.keys += len(keys)
 	return s.Store.Seek(ctx, table, end, keys...)
+}
+
+func TestUvarintLen(t *testing.T) {
+	for _, v := range []uint64{0, 1, 127, 128, 16383, 16384, 1<<21 - 1, 1 << 21, 1<<63 - 1, 1 << 63, ^uint64(0)} {
+		if got, want := uvarintLen(v), len(binary.AppendUvarint(nil, v)); got != want {
+			t.Errorf("uvarintLen(%d) = %d, want %d", v, got, want)
+		}
+	}
 }

@@ -12,21 +12,27 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
+// notesBook opens a DB of seed on st and returns its book "notes".
+func notesBook(t *testing.T, st store.Store, seed identity.Seed, opts *Options) *Book {
+	t.Helper()
+	db, err := Open(context.Background(), st, seed, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := db.Author(context.Background(), "notes", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // A store written by schema version 1 (one record per page, each under
 // its page's key) reads as chunks of one page, and takes chunks after it.
 func TestVersion1Records(t *testing.T) {
 	ctx := context.Background()
 	st := store.NewMemory()
-	var seed identity.Seed
-	seed[0] = 7
-	db, err := Open(ctx, st, seed, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := db.Author(ctx, "notes", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	seed := identity.Seed{7}
+	b := notesBook(t, st, seed, nil)
 	var want [][]byte
 	for i := range 100 {
 		want = append(want, bytes.Repeat([]byte{byte(i)}, 10+i))
@@ -63,14 +69,7 @@ func TestVersion1Records(t *testing.T) {
 
 	check := func() {
 		t.Helper()
-		db, err := Open(ctx, st, seed, &Options{RecentPages: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := db.Author(ctx, "notes", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := notesBook(t, st, seed, &Options{RecentPages: 1})
 		head := b.Head()
 		all, err := b.GetRange(ctx, 0, head.Length)
 		if err != nil {
@@ -91,14 +90,7 @@ func TestVersion1Records(t *testing.T) {
 		}
 	}
 	check()
-	db, err = Open(ctx, st, seed, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err = db.Author(ctx, "notes", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b = notesBook(t, st, seed, nil)
 	more := [][]byte{[]byte("x"), []byte("y"), []byte("z")}
 	if _, err := b.Append(ctx, more...); err != nil {
 		t.Fatal(err)
@@ -178,15 +170,7 @@ func FuzzSplitChunk(f *testing.F) {
 func TestReadRecords(t *testing.T) {
 	ctx := context.Background()
 	st := &seekCounter{Store: store.NewMemory()}
-	var seed identity.Seed
-	db, err := Open(ctx, st, seed, &Options{RecentPages: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := db.Author(ctx, "notes", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := notesBook(t, st, identity.Seed{}, &Options{RecentPages: 1})
 	var pages [][]byte
 	for i := range 300 {
 		pages = append(pages, bytes.Repeat([]byte{byte(i)}, 100))

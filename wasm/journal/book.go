@@ -426,12 +426,7 @@ func (b *Book) stageLocked(pages [][]byte, extra []store.Op) (*stagedAppend, err
 
 	batch := store.Batch{Ops: make([]store.Op, 0, len(pages)/8+2+len(extra))}
 	batch.Ops = append(batch.Ops, extra...)
-	hashes := make([][]Hash, len(pages))
-	for i, off := 0, 0; i < len(pages); i++ {
-		hashes[i] = fresh[off : off+counts[i]]
-		off += counts[i]
-	}
-	recs := putPages(&batch, b.key, start, pages, hashes)
+	recs := putPages(&batch, b.key, start, pages, perPage(fresh, counts))
 	batch.Put(store.TableBooks, b.key[:], recBytes)
 
 	return &stagedAppend{b: b, start: start, pages: pages, ops: batch.Ops, cond: [1]store.Cond{cond}, rec: rec, recBytes: recBytes, head: head, next: next, recs: recs}, nil

@@ -214,6 +214,11 @@ func readRecords(ctx context.Context, st store.Store, book identity.ID, recent *
 	if err != nil {
 		return nil, err
 	}
+	type chunk struct {
+		first uint64
+		recs  [][]byte // nil: no chunk at or after the key
+	}
+	chunks := make([]chunk, len(es))
 	for j, e := range es {
 		if e.Key == nil {
 			continue
@@ -222,10 +227,15 @@ func readRecords(ctx context.Context, st store.Store, book identity.ID, recent *
 		if err != nil {
 			return nil, err
 		}
-		for i, p := range pages {
-			if k, ok := seek[p]; ok && k == j && out[i] == nil && p >= first {
-				out[i] = recs[p-first]
-			}
+		chunks[j] = chunk{first, recs}
+	}
+	for i, p := range pages {
+		j, ok := seek[p]
+		if !ok || out[i] != nil {
+			continue // kept in recent
+		}
+		if c := chunks[j]; c.recs != nil && p >= c.first {
+			out[i] = c.recs[p-c.first]
 		}
 	}
 	return out, nil
@@ -581,11 +591,17 @@ func VerifyRange(head *Head, start uint64, pages [][]byte, proof *RangeProof) ([
 	} else if err := tlog.CheckTree(proof.Tree, int64(head.Length), head.Root, int64(end), root); err != nil {
 		return nil, verifyErr(head.Key, start, ErrBadProof, "pages [%d, %d) not in head of length %d", start, end, head.Length)
 	}
-	out := make([][]Hash, len(pages))
+	return perPage(fresh, counts), nil
+}
+
+// perPage cuts the fresh hashes extend or grow returns into each page's,
+// counts[i] of them for page i.
+func perPage(fresh []Hash, counts []int) [][]Hash {
+	out := make([][]Hash, len(counts))
 	for i, c := range counts {
 		out[i], fresh = fresh[:c:c], fresh[c:]
 	}
-	return out, nil
+	return out
 }
 
 // A Range is the half-open interval of page indexes [Start, End).

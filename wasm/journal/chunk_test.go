@@ -123,10 +123,7 @@ func TestChunksReplicaOverlap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	book, err := ana.Author(ctx, ana.ID().String()+"-"+bob.ID().String()+"-task1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	book := taskBook(t, ana, bob)
 	book.Append(ctx, pages(299, 100, "a")...)
 	rep, _ := bob.Reader(ctx, book.Key())
 	replicate(t, book, rep, 100, 110)
@@ -147,10 +144,7 @@ func TestChunksImportOverHeld(t *testing.T) {
 	ana := openDB(t, newStore(t), 1)
 	bst := newStore(t)
 	bob := openDB(t, bst, 2)
-	book, err := ana.Author(ctx, ana.ID().String()+"-"+bob.ID().String()+"-task1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	book := taskBook(t, ana, bob)
 	book.Append(ctx, pages(150, 100, "a")...)
 	rep, _ := bob.Reader(ctx, book.Key())
 	replicate(t, book, rep, 40, 60)

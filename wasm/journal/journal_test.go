@@ -145,6 +145,17 @@ func TestProfileIsBoundToSeed(t *testing.T) {
 	}
 }
 
+// taskBook is the book author writes to reader in "task1", named as the
+// room names them ("${author}-${reader}-${task}").
+func taskBook(t *testing.T, author, reader *journal.DB) *journal.Book {
+	t.Helper()
+	book, err := author.Author(ctx, author.ID().String()+"-"+reader.ID().String()+"-task1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return book
+}
+
 // replicate copies book src into replica dst: head, then pages [start, end).
 func replicate(t *testing.T, src, dst *journal.Book, start, end uint64) {
 	t.Helper()
@@ -841,10 +852,7 @@ func TestAppendMany(t *testing.T) {
 func TestReplicaProves(t *testing.T) {
 	ana := openDB(t, newStore(t), 1)
 	bob := openDB(t, newStore(t), 2)
-	book, err := ana.Author(ctx, ana.ID().String()+"-"+bob.ID().String()+"-task1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	book := taskBook(t, ana, bob)
 	book.Append(ctx, pages(100, 64, "a")...)
 	rep, _ := bob.Reader(ctx, book.Key())
 	replicate(t, book, rep, 50, 101)

@@ -50,6 +50,8 @@ type Book struct {
 	frontier frontier
 
 	recent recentPages // the newest page records written, in memory
+
+	verified verifiedHead // a replica's: preview.go
 }
 
 // A frontier is a short list of stored hashes by stored index.
@@ -769,7 +771,7 @@ func (b *Book) checkUpgrade(up *Upgrade) error {
 	if h.Length == 0 || h.Length > MaxLength || len(up.Proof) > MaxProofHashes {
 		return verifyErr(b.key, h.Length, ErrMalformed, "head")
 	}
-	return h.Verify()
+	return b.verified.verify(h)
 }
 
 // acceptLocked takes a verified head. With stage, a head that moves the

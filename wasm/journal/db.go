@@ -500,10 +500,13 @@ func (db *DB) Subscribe(fn func(Event)) (cancel func()) {
 
 // Verified calls fn with the pages a replica has verified (against its
 // signed head, like every page it stores), as the write that stores them
-// begins: an EventPut follows once they are stored, or nothing if the
-// write fails (a crash, a full disk, another writer). fn lets an
-// application show a verified page while it is being stored; it must not
-// block nor call into the DB. The event's Type is EventPut.
+// begins, and those Book.Preview verified as they arrived: an EventPut
+// follows once they are stored, or nothing if the write fails (a crash, a
+// full disk, another writer) or is refused (Preview checks a page against
+// its head alone, not against the pages held). A page may be told twice
+// (previewed, then its write). fn lets an application show a verified
+// page while it is being stored; it must not block nor call into the DB.
+// The event's Type is EventPut.
 func (db *DB) Verified(fn func(Event)) (cancel func()) {
 	db.hookMu.Lock()
 	defer db.hookMu.Unlock()

@@ -122,7 +122,10 @@
 // entries for every open, book creation and import) and reports every
 // committed change to the hooks registered with Subscribe. Verified hooks
 // also see a replica's verified pages as the write that stores them
-// begins (a page may be shown then, marked pending until its EventPut).
+// begins, or sooner, as they arrive, if the replication calls
+// Book.Preview (a page may be shown then, marked pending until its
+// EventPut; Preview checks a page against its signed head, the write
+// against the pages held too).
 //
 // Export writes every book as JSON (its head and the pages it holds from
 // 0); Import verifies all of an export, checks every book against the

@@ -1,0 +1,61 @@
+package journal
+
+import (
+	"bytes"
+	"sync"
+)
+
+// Preview verifies pages [start, start+len(pages)) of a replica, proven
+// with proof against up's head — the head's signature and the pages'
+// inclusion under its root — and, if they verify, tells the Verified
+// hooks (an EventPut with no Name), without taking the book's lock: a
+// reader shows a page pushed to it while an earlier write of the book is
+// still in flight. Nothing is stored or changed. The pages are checked
+// again, against the pages held, when they are stored (AcceptHeadPages),
+// and they may never be: a head older than the replica's or one that
+// forks it is refused then, as before. Page 0 (the genesis) is not
+// previewed. It reports whether the hooks were told.
+func (b *Book) Preview(up *Upgrade, start uint64, pages [][]byte, proof *RangeProof) bool {
+	if start == 0 || len(pages) == 0 || proof == nil || !b.db.previewed() {
+		return false
+	}
+	if err := b.checkUpgrade(up); err != nil {
+		return false
+	}
+	if _, err := VerifyRange(&up.Head, start, pages, proof); err != nil {
+		return false
+	}
+	b.db.emitVerified(&Event{Type: EventPut, Book: b.key, Index: start, Pages: pages, Head: up.Head})
+	return true
+}
+
+// previewed reports whether a Verified hook is registered.
+func (db *DB) previewed() bool {
+	db.hookMu.Lock()
+	defer db.hookMu.Unlock()
+	return len(db.verified) > 0
+}
+
+// verifiedHead remembers the last head whose signature a book verified: a
+// head previewed is verified once, not again when its pages are stored.
+type verifiedHead struct {
+	mu   sync.Mutex
+	head Head // Sig is a copy
+}
+
+// verify checks h's signature, unless it is the head verified last.
+func (v *verifiedHead) verify(h *Head) error {
+	v.mu.Lock()
+	same := v.head.Key == h.Key && v.head.Length == h.Length && v.head.Root == h.Root && len(h.Sig) > 0 && bytes.Equal(v.head.Sig, h.Sig)
+	v.mu.Unlock()
+	if same {
+		return nil
+	}
+	if err := h.Verify(); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	v.head = Head{Key: h.Key, Length: h.Length, Root: h.Root, Sig: bytes.Clone(h.Sig)}
+	v.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,101 @@
+package journal_test
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+// TestPreview: pages pushed with a signed head are told to the Verified
+// hooks as they arrive when they verify against that head, and never when
+// the head's signature, the pages or the proof are wrong; nothing is
+// stored until they are (AcceptHeadPages), which still checks them all.
+func TestPreview(t *testing.T) {
+	ana, bob := openDB(t, store.NewMemory(), 1), openDB(t, store.NewMemory(), 2)
+	book, err := ana.Author(ctx, "pushed", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := bob.Reader(ctx, book.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(from uint64) (*journal.Upgrade, [][]byte, *journal.RangeProof) {
+		t.Helper()
+		up, err := book.MakeUpgrade(ctx, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, err := book.GetRange(ctx, from, up.Head.Length)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proof, err := book.RangeProof(ctx, from, up.Head.Length, up.Head.Length)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return up, ps, proof
+	}
+	up, ps, proof := push(0)
+	if rep.Preview(up, 0, ps, proof) {
+		t.Fatal("no hook: previewed")
+	}
+	var told []journal.Event
+	cancel := bob.Verified(func(ev journal.Event) { told = append(told, ev) })
+	defer cancel()
+	if rep.Preview(up, 0, ps, proof) {
+		t.Fatal("a genesis previewed")
+	}
+	if _, err := rep.AcceptHeadPages(ctx, up, 0, ps, proof); err != nil {
+		t.Fatal(err)
+	}
+	told = nil
+	if _, err := book.Append(ctx, pages(3, 64, "p")...); err != nil {
+		t.Fatal(err)
+	}
+	up, ps, proof = push(1)
+
+	forged := append([][]byte{[]byte("forged")}, ps[1:]...)
+	badSig := *up
+	badSig.Head.Sig = bytes.Clone(up.Head.Sig)
+	badSig.Head.Sig[0] ^= 1
+	otherRoot := *up
+	otherRoot.Head.Root[0] ^= 1
+	for name, ok := range map[string]bool{
+		"forged page":              rep.Preview(up, 1, forged, proof),
+		"bad signature":            rep.Preview(&badSig, 1, ps, proof),
+		"another root":             rep.Preview(&otherRoot, 1, ps, proof),
+		"pages at the wrong start": rep.Preview(up, 2, ps, proof),
+	} {
+		if ok {
+			t.Errorf("%s: previewed", name)
+		}
+	}
+	if len(told) != 0 {
+		t.Fatalf("hooks told of %d bad pushes", len(told))
+	}
+
+	if !rep.Preview(up, 1, ps, proof) {
+		t.Fatal("a good push was not previewed")
+	}
+	if len(told) != 1 || told[0].Index != 1 || len(told[0].Pages) != 3 || told[0].Book != book.Key() || told[0].Type != journal.EventPut {
+		t.Fatalf("told %+v", told)
+	}
+	if rep.Len() != 1 {
+		t.Fatalf("a preview moved the replica to %d", rep.Len())
+	}
+	// The head verified for the preview is not taken on its word: the
+	// same head with another signature still fails when stored.
+	if _, err := rep.AcceptHeadPages(ctx, &badSig, 1, ps, proof); !errors.Is(err, journal.ErrBadSignature) {
+		t.Fatalf("a bad signature after a preview of the good one: %v", err)
+	}
+	if _, err := rep.AcceptHeadPages(ctx, up, 1, ps, proof); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Len() != 4 || len(told) != 2 {
+		t.Fatalf("stored: length %d, told %d times", rep.Len(), len(told))
+	}
+}

@@ -562,23 +562,101 @@ func (s *Session) wantLocked(r *repBook) {
 	s.queueLocked(TypeWant, &Want{Key: key[:], Ranges: ranges}, Event{Book: key, Start: ranges[0].Start, End: ranges[len(ranges)-1].End})
 }
 
-// readLoop receives and handles messages until the port closes.
+// readAhead is how many messages the session receives ahead of the one
+// it handles (a handler may wait on a store write for milliseconds), and
+// previewPages the most pages of a push it previews as it arrives.
+const (
+	readAhead    = 4
+	previewPages = 16
+)
+
+// received is a message received and decoded, for the handler. err ends
+// the messages: the port's error, or (bad) why the message did not decode.
+type received struct {
+	v    uint
+	m    any
+	size int
+	err  error
+	bad  bool
+}
+
+// readLoop receives and handles messages until the port closes. Messages
+// are received ahead of the one handled (readAhead), so that a page
+// pushed while an earlier one is being stored is verified and shown at
+// once (preview), then handled in order; those received before the port
+// closed are handled before the session ends.
 func (s *Session) readLoop(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	in := make(chan received, readAhead)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.receive(ctx, in)
+	}()
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	for r := range in {
+		if r.bad {
+			return s.fail(ctx, r.err)
+		}
+		if r.err != nil {
+			return r.err
+		}
+		if agreed := uint(s.ver.Load()); r.v > agreed {
+			return s.fail(ctx, fmt.Errorf("%w: a message of version %d, the version agreed is %d", ErrProtocol, r.v, agreed))
+		}
+		if err := s.handle(ctx, r.m, r.size); err != nil {
+			return s.fail(ctx, err)
+		}
+	}
+	return ctx.Err() // receive stopped: the loop is ending
+}
+
+// receive receives and decodes messages into in until the port closes (or
+// a message does not decode: the error is the last one), then closes in.
+func (s *Session) receive(ctx context.Context, in chan<- received) {
+	defer close(in)
 	for {
 		msg, err := s.port.Recv(ctx)
+		var r received
+		if err == nil {
+			r.size = len(msg)
+			r.v, r.m, err = DecodeVersion(msg)
+			r.bad = err != nil
+		}
+		r.err = err
+		if err == nil && r.v <= uint(s.ver.Load()) {
+			s.preview(r.m)
+		}
+		select {
+		case in <- r:
+		case <-ctx.Done():
+			return
+		}
 		if err != nil {
-			return err
+			return
 		}
-		v, m, err := DecodeVersion(msg)
-		if err != nil {
-			return s.fail(ctx, err)
-		}
-		if agreed := uint(s.ver.Load()); v > agreed {
-			return s.fail(ctx, fmt.Errorf("%w: a message of version %d, the version agreed is %d", ErrProtocol, v, agreed))
-		}
-		if err := s.handle(ctx, m, len(msg)); err != nil {
-			return s.fail(ctx, err)
-		}
+	}
+}
+
+// preview shows the pages pushed with a have to a replica held here as
+// they arrive (journal.Book.Preview), before they wait for earlier
+// messages to be handled. Only small pushes (new messages) are; a
+// catch-up's data are shown when stored.
+func (s *Session) preview(m any) {
+	h, ok := m.(*Have)
+	if !ok || h.Push == nil || h.Push.Length != h.Upgrade.Head.Length || len(h.Push.Pages) > previewPages {
+		return
+	}
+	s.mu.Lock()
+	r := s.reps[h.Upgrade.Head.Key]
+	ok = r != nil && !r.forked
+	s.mu.Unlock()
+	if ok {
+		r.book.Preview(&h.Upgrade, h.Push.Start, h.Push.Pages, &h.Push.Proof)
 	}
 }
 

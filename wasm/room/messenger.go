@@ -110,6 +110,7 @@ type Messenger struct {
 	unhook   func()
 	unshow   func() // ends the DB's Verified hook (preview.go)
 	wake     chan struct{}
+	wakeShow chan struct{} // the previewer's (preview.go)
 	proveSem chan struct{} // proveWorkers slots for copies being made
 	private  secrets       // the secret of private books, epoch 0 (sealing.go)
 	person   identity.ID   // this device's person (devices.go)
@@ -135,29 +136,30 @@ type Messenger struct {
 	// mu guards every field below, and the fields of tasks and members
 	// that say so. It is never held while a book is read or written (a
 	// book's lock is held while the DB's hooks run, and onDBEvent takes mu).
-	mu      sync.Mutex
-	tasks   map[TaskID]*task
-	order   []TaskID                 // tasks in the order they were made or joined
-	replica map[identity.ID]bookRef  // a member's book to this profile, by key
-	conns   map[identity.ID]*conn    // the live port to each peer
-	served  map[port.Port]*conn      // every port served and not yet closed
-	dialing map[identity.ID]bool     // members with a dial loop running
-	pending map[pendingKey]chan wire // joins waiting for their answer
-	subs    subs.List[Event]
-	queue   []journal.Event                    // stored pages of members' books, for the worker
-	shown   []journal.Event                    // verified pages of members' books being stored, for the worker (preview.go)
-	shownOK map[identity.ID]bool               // members' books received read pages of: preview may show theirs
-	decoded map[shownKey]shownPage             // pages preview decoded, for received (preview.go)
-	proving map[proveKey]time.Time             // copies asked for, and when (equivocation.go)
-	healing map[identity.ID]bool               // forked books of this profile being continued (successor.go)
-	mirrors map[identity.ID]*mirrorState       // each mirror's session and health (mirrors.go)
-	rooting map[identity.ID]chan wire          // askroots waiting for their answer, by book
-	restore *restoreState                      // restore.go
-	recall  *recallState                       // recall.go
-	history map[identity.ID]bool               // siblings' books to other persons, read since a recall (recall.go)
-	names   map[identity.ID]nameState          // persons' names (names.go)
-	certs   map[identity.ID]*device.Cert       // verified certificates of devices, by device (devices.go)
-	revoked map[identity.ID]*device.Revocation // revoked devices (devices.go)
+	mu       sync.Mutex
+	tasks    map[TaskID]*task
+	order    []TaskID                 // tasks in the order they were made or joined
+	replica  map[identity.ID]bookRef  // a member's book to this profile, by key
+	conns    map[identity.ID]*conn    // the live port to each peer
+	served   map[port.Port]*conn      // every port served and not yet closed
+	dialing  map[identity.ID]bool     // members with a dial loop running
+	pending  map[pendingKey]chan wire // joins waiting for their answer
+	subs     subs.List[Event]
+	queue    []journal.Event                    // stored pages of members' books, for the worker
+	shown    []journal.Event                    // verified pages of members' books being stored, for the previewer (preview.go)
+	shownOK  map[identity.ID]bool               // members' books received read pages of: preview may show theirs
+	decoded  map[shownKey]shownPage             // pages preview decoded, for received (preview.go)
+	previews previews                           // orders pending events before stored ones (preview.go)
+	proving  map[proveKey]time.Time             // copies asked for, and when (equivocation.go)
+	healing  map[identity.ID]bool               // forked books of this profile being continued (successor.go)
+	mirrors  map[identity.ID]*mirrorState       // each mirror's session and health (mirrors.go)
+	rooting  map[identity.ID]chan wire          // askroots waiting for their answer, by book
+	restore  *restoreState                      // restore.go
+	recall   *recallState                       // recall.go
+	history  map[identity.ID]bool               // siblings' books to other persons, read since a recall (recall.go)
+	names    map[identity.ID]nameState          // persons' names (names.go)
+	certs    map[identity.ID]*device.Cert       // verified certificates of devices, by device (devices.go)
+	revoked  map[identity.ID]*device.Revocation // revoked devices (devices.go)
 	// certSnap is a copy of certs, for DeviceOf (devices.go).
 	certSnap atomic.Pointer[map[identity.ID]*device.Cert]
 	// presence: when each peer's port last opened or closed; refusals:
@@ -169,8 +171,8 @@ type Messenger struct {
 	// (taken.go); takenDirty: the cursors moved since they were written.
 	taken      map[identity.ID]uint64
 	takenDirty map[identity.ID]bool
-	// unreadLog is the unread book (unread.go): the worker's, and Close's
-	// once the worker ended.
+	// unreadLog is the unread book (unread.go): the worker's and the
+	// read marks' writer's, and Close's once they ended.
 	unreadLog unreadLog
 }
 
@@ -324,11 +326,12 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	m := &Messenger{
 		cfg: cfg, db: cfg.DB, self: cfg.DB.ID(), log: cfg.Logger,
 		tasks: make(map[TaskID]*task), replica: make(map[identity.ID]bookRef), taken: make(map[identity.ID]uint64), takenDirty: make(map[identity.ID]bool), shownOK: make(map[identity.ID]bool), decoded: make(map[shownKey]shownPage),
-		conns: make(map[identity.ID]*conn), served: make(map[port.Port]*conn), dialing: make(map[identity.ID]bool),
+		previews: previews{stored: make(map[identity.ID]uint64), shown: make(map[identity.ID]uint64)},
+		conns:    make(map[identity.ID]*conn), served: make(map[port.Port]*conn), dialing: make(map[identity.ID]bool),
 		pending: make(map[pendingKey]chan wire), proving: make(map[proveKey]time.Time),
 		healing: make(map[identity.ID]bool), rooting: make(map[identity.ID]chan wire),
 		mirrors: make(map[identity.ID]*mirrorState),
-		wake:    make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
+		wake:    make(chan struct{}, 1), wakeShow: make(chan struct{}, 1), proveSem: make(chan struct{}, proveWorkers),
 		restore: newRestoreState(), recall: newRecallState(),
 		private: secrets{0: seal.PrivateSecret(cfg.DB.Identity())},
 		certs:   make(map[identity.ID]*device.Cert), revoked: make(map[identity.ID]*device.Revocation), history: make(map[identity.ID]bool),
@@ -374,8 +377,9 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	m.unhook = m.db.Subscribe(m.onDBEvent)
 	m.unshow = m.db.Verified(m.onVerified)
 	loading := m.receiptsToLoad()
-	m.wg.Add(2)
+	m.wg.Add(3)
 	go m.work()
+	go m.show() // preview.go
 	go func() {
 		defer m.wg.Done()
 		m.loadReceipts(m.ctx, loading)
@@ -589,12 +593,12 @@ func (m *Messenger) onDBEvent(ev journal.Event) {
 	if ev.Type != journal.EventPut {
 		return
 	}
-	m.enqueue(&m.queue, ev)
+	m.enqueue(&m.queue, m.wake, ev)
 }
 
-// enqueue appends ev to the worker's queue q (m.queue or m.shown) if its
-// book is a member's, and wakes the worker.
-func (m *Messenger) enqueue(q *[]journal.Event, ev journal.Event) {
+// enqueue appends ev to queue q (the worker's m.queue or the previewer's
+// m.shown) if its book is a member's, and wakes its reader.
+func (m *Messenger) enqueue(q *[]journal.Event, wake chan struct{}, ev journal.Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.replica[ev.Book]; !ok {
@@ -602,7 +606,7 @@ func (m *Messenger) enqueue(q *[]journal.Event, ev journal.Event) {
 	}
 	*q = append(*q, ev)
 	select {
-	case m.wake <- struct{}{}:
+	case wake <- struct{}{}:
 	default:
 	}
 }
@@ -626,12 +630,10 @@ func (m *Messenger) work() {
 		case <-m.wake:
 		}
 		m.mu.Lock()
-		q, shown := m.queue, m.shown
-		m.queue, m.shown = nil, nil
+		q := m.queue
+		m.queue = nil
 		m.mu.Unlock()
-		for _, ev := range unstored(shown, q) {
-			m.preview(ev)
-		}
+		m.noteStored(q) // preview.go
 		for _, ev := range q {
 			m.received(ev)
 		}

@@ -2,6 +2,7 @@ package room
 
 import (
 	"bytes"
+	"sync"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -12,9 +13,14 @@ import (
 // A member's page reaches this profile verified (its book's signed head
 // and a proof), then is written to the store, which takes a few
 // milliseconds in a browser. The journal tells of the verified pages as
-// that write begins (journal.DB.Verified); the worker reports a chat
-// message among them at once, as an EventMessage marked Pending, and again
-// without the mark once the write is done (received). Until then only the
+// that write begins (journal.DB.Verified); the previewer reports a chat
+// message among them at once, as an EventMessage marked Pending, and the
+// worker again without the mark once the write is done (received). The
+// previewer is a goroutine of its own: the worker reads the store, and a
+// read waits for the writes before it (IndexedDB runs a read after the
+// read-write transactions begun before it on the same object stores), so
+// a message shown by the worker waited for its own write. A message's
+// pending event never follows its stored one (previews). Until then only the
 // task's clock takes it (what this profile writes after showing it comes
 // after it, for every member); the author's clock, unread counts, digests
 // and announcements move only with the stored page. If the tab closes or the write fails
@@ -32,26 +38,76 @@ func (m *Messenger) onVerified(ev journal.Event) {
 	if ev.Index == 0 || len(ev.Pages) > maxShown {
 		return
 	}
-	m.enqueue(&m.shown, ev)
+	m.enqueue(&m.shown, m.wakeShow, ev)
 }
 
-// unstored returns the events of shown whose pages no event of stored
-// covers: those stored already are reported as such, not twice.
-func unstored(shown, stored []journal.Event) []journal.Event {
-	out := shown[:0]
-	for _, s := range shown {
-		done := false
-		for _, q := range stored {
-			if q.Book == s.Book && q.Index <= s.Index && s.Index+uint64(len(s.Pages)) <= q.Index+uint64(len(q.Pages)) {
-				done = true
-				break
-			}
+// previews orders the previewer's events after the worker's: a page the
+// worker took as stored is not shown pending after it, and a page is shown
+// pending once (the journal may tell of it as it arrives and again as its
+// write begins).
+type previews struct {
+	mu sync.Mutex
+	// stored: for each member's book, the worker took its pages below
+	// this index as stored (it reports them as such); shown: its pages
+	// below this index were shown pending, or passed over.
+	stored, shown map[identity.ID]uint64
+}
+
+// noteStored notes the pages of stored events the worker is about to
+// report (before it reports any).
+func (m *Messenger) noteStored(q []journal.Event) {
+	p := &m.previews
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ev := range q {
+		p.stored[ev.Book] = max(p.stored[ev.Book], ev.Index+uint64(len(ev.Pages)))
+	}
+}
+
+// shownBelow is the index below which book's pages were shown pending or
+// stored: preview passes them over.
+func (m *Messenger) shownBelow(book identity.ID) uint64 {
+	p := &m.previews
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return max(p.stored[book], p.shown[book])
+}
+
+// emitPending reports ev, of page index of book, as pending unless that
+// page was shown pending or taken as stored; it tells whether the page is
+// stored already.
+func (m *Messenger) emitPending(book identity.ID, index uint64, ev Event) (stored bool) {
+	p := &m.previews
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if index < p.stored[book] {
+		return true
+	}
+	if index >= p.shown[book] {
+		p.shown[book] = index + 1
+		m.emit(ev)
+	}
+	return false
+}
+
+// show is the previewer: it reports the pages verified in members' books
+// while they are stored (preview), until the messenger closes.
+func (m *Messenger) show() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-m.wakeShow:
 		}
-		if !done {
-			out = append(out, s)
+		m.mu.Lock()
+		shown := m.shown
+		m.shown = nil
+		m.mu.Unlock()
+		for _, ev := range shown {
+			m.preview(ev)
 		}
 	}
-	return out
 }
 
 // preview reports the chat messages among pages verified in a member's
@@ -74,7 +130,11 @@ func (m *Messenger) preview(ev journal.Event) {
 	if src.Book == nil {
 		return
 	}
+	from := m.shownBelow(ev.Book)
 	for i, page := range ev.Pages {
+		if ev.Index+uint64(i) < from {
+			continue // shown pending already, or stored
+		}
 		idx := ev.Index + uint64(i) + src.Shift
 		msg, err := src.Seal.decode(page, ref.peer, ev.Index+uint64(i), idx)
 		if err != nil || msg.Type != TypeChat || !m.shownClock(t, ref.peer, idx, msg.Meta.Clock) {
@@ -82,7 +142,9 @@ func (m *Messenger) preview(ev journal.Event) {
 		}
 		m.keepShown(ev.Book, ev.Index+uint64(i), page, msg)
 		msg = moved.apply(msg)
-		m.emit(Event{Type: EventMessage, Task: t.id, Message: &msg, Pending: true})
+		if m.emitPending(ev.Book, ev.Index+uint64(i), Event{Type: EventMessage, Task: t.id, Message: &msg, Pending: true}) {
+			return // stored already, and the pages after it: the worker reports them
+		}
 	}
 }
 

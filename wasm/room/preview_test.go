@@ -82,73 +82,110 @@ func (s *heldStore) Write(ctx context.Context, b *store.Batch) error {
 	return s.Store.Write(ctx, b)
 }
 
-// TestShownWhileStored: a member's message shows (pending) once verified,
-// while the write that stores it is still running, and again (stored)
-// once it is done.
-func TestShownWhileStored(t *testing.T) {
+// previewPair starts Ana and Bob (on a heldStore) in a task of Ana's, with
+// Ana's first message stored at Bob, and returns Ana's books of the task
+// (whose page writes Bob's store can hold).
+func previewPair(t *testing.T) (ana, bob *node, held *heldStore, task TaskID, anas []identity.ID) {
 	url := startRelay(t)
-	ana := newNode(t, url, "ana", 1)
-	bob, held := newHeldNode(t, url, "bob", 2)
-
-	task, err := ana.CreateTask(testCtx(t), "preview", nil)
+	ana = newNode(t, url, "ana", 1)
+	bob, held = newHeldNode(t, url, "bob", 2)
+	info, err := ana.CreateTask(testCtx(t), "preview", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob.join(ana, task.ID)
-	first := ana.send(task.ID, "first", nil)
-	eventually(t, "Ana's first message at Bob", func() bool { return bob.hasChat(task.ID, ana.ID(), "first") })
+	task = info.ID
+	bob.join(ana, task)
+	first := ana.send(task, "first", nil)
+	eventually(t, "Ana's first message at Bob", func() bool { return bob.hasChat(task, ana.ID(), "first") })
 	// Bob's worker done with it too (its receipt, computed from Ana's
-	// book, reached Ana): a worker still on it when the write below is
-	// held would wait for the book's lock, the preview behind it.
+	// book, reached Ana).
 	eventually(t, "Bob's receipt of it at Ana", func() bool {
-		mb, ok := ana.member(task.ID, bob.ID())
+		mb, ok := ana.member(task, bob.ID())
 		return ok && mb.Received >= first.Head.Mid
 	})
-
-	var mu sync.Mutex
-	var seen []string // "pending" or "stored", for each event of the message "held"
-	var heldClock uint64
-	unsub := bob.Subscribe(func(ev Event) {
-		if ev.Type == EventMessage && ev.Message != nil && strings.Contains(string(ev.Message.Data), `"held"`) {
-			mu.Lock()
-			defer mu.Unlock()
-			heldClock = ev.Message.Meta.Clock
-			if ev.Pending {
-				seen = append(seen, "pending")
-			} else {
-				seen = append(seen, "stored")
-			}
-		}
-	})
-	defer unsub()
-	events := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Join(seen, " ")
-	}
-
-	var anas []identity.ID
-	for _, bi := range ana.taskBookKeys(t, task.ID) {
+	for _, bi := range ana.taskBookKeys(t, task) {
 		if bi.Writable {
 			anas = append(anas, bi.Key)
 		}
 	}
+	return ana, bob, held, task, anas
+}
+
+// watchMessages notes the events of n's messages with these texts: it
+// returns them as "text:pending" or "text:stored", in order, and the clock
+// of the last, and stops at the test's end.
+func watchMessages(t *testing.T, n *node, texts ...string) func() (string, uint64) {
+	var mu sync.Mutex
+	var seen []string
+	var clock uint64
+	unsub := n.Subscribe(func(ev Event) {
+		if ev.Type != EventMessage || ev.Message == nil {
+			return
+		}
+		for _, text := range texts {
+			if strings.Contains(string(ev.Message.Data), fmt.Sprintf("%q", text)) {
+				mu.Lock()
+				defer mu.Unlock()
+				clock = ev.Message.Meta.Clock
+				state := "stored"
+				if ev.Pending {
+					state = "pending"
+				}
+				seen = append(seen, text+":"+state)
+			}
+		}
+	})
+	t.Cleanup(unsub)
+	return func() (string, uint64) {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(seen, " "), clock
+	}
+}
+
+// TestShownWhileStored: a member's message shows (pending) once verified,
+// while the write that stores it is still running, and again (stored)
+// once it is done.
+func TestShownWhileStored(t *testing.T) {
+	ana, bob, held, task, anas := previewPair(t)
+	watch := watchMessages(t, bob, "held")
+	events := func() string { s, _ := watch(); return s }
+
 	held.hold(anas...)
-	ana.send(task.ID, "held", nil)
+	ana.send(task, "held", nil)
 	// (Bob's timeline cannot be read now: it waits for the book, which
 	// is being written.)
-	eventually(t, "the message shown pending while Bob's store is held", func() bool { return events() == "pending" }, events)
+	eventually(t, "the message shown pending while Bob's store is held", func() bool { return events() == "held:pending" }, events)
 	// What Bob writes after seeing it comes after it, for every member.
-	reply := bob.send(task.ID, "after the held one", nil)
-	mu.Lock()
-	hc := heldClock
-	mu.Unlock()
-	if reply.Meta.Clock <= hc {
+	reply := bob.send(task, "after the held one", nil)
+	if _, hc := watch(); reply.Meta.Clock <= hc {
 		t.Fatalf("Bob's message after the one shown pending has clock %d, not above its %d", reply.Meta.Clock, hc)
 	}
 	held.release()
-	eventually(t, "the message shown stored", func() bool { return events() == "pending stored" }, events)
-	eventually(t, "the message in Bob's timeline", func() bool { return bob.hasChat(task.ID, ana.ID(), "held") })
+	eventually(t, "the message shown stored", func() bool { return events() == "held:pending held:stored" }, events)
+	eventually(t, "the message in Bob's timeline", func() bool { return bob.hasChat(task, ana.ID(), "held") })
+}
+
+// TestShownBehindAWrite: a message that arrives while the write of the one
+// before it is still running shows (pending) at once, not once that write
+// is done; each shows pending once, then stored, in order.
+func TestShownBehindAWrite(t *testing.T) {
+	ana, bob, held, task, anas := previewPair(t)
+	watch := watchMessages(t, bob, "one", "two")
+	events := func() string { s, _ := watch(); return s }
+
+	held.hold(anas...)
+	ana.send(task, "one", nil)
+	eventually(t, "the first shown pending, its write held", func() bool { return events() == "one:pending" }, events)
+	ana.send(task, "two", nil)
+	eventually(t, "the second shown pending behind the first's write", func() bool { return events() == "one:pending two:pending" }, events)
+	held.release()
+	eventually(t, "both shown stored", func() bool {
+		return events() == "one:pending two:pending one:stored two:stored"
+	}, events)
+	eventually(t, "both in Bob's timeline", func() bool {
+		return bob.hasChat(task, ana.ID(), "one") && bob.hasChat(task, ana.ID(), "two")
+	})
 }
 
 // TestCatchUpOneEvent: a member back from offline receives many messages in

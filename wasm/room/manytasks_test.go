@@ -206,3 +206,55 @@ func threeUnread(t *testing.T) (ana *node, task TaskInfo, bobs [3]Message) {
 	eventually(t, "three unread at Ana", func() bool { n, _ := ana.Unread(task.ID); return n == 3 })
 	return ana, task, bobs
 }
+
+// TestReadMarksShareAWrite: a reader marking message after message read
+// (as a page does when shown one at a time) writes the marks together, a
+// few records for many marks, and the last mark is written without a
+// Close.
+func TestReadMarksShareAWrite(t *testing.T) {
+	url := startRelay(t)
+	bob := newNode(t, url, "bob", 2)
+	ana := newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Roof", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	eventually(t, "paired", func() bool { return ana.paired(task.ID, 1) && bob.paired(task.ID, 1) })
+	ana.readAll(task.ID)
+	const n = 30
+	var sent []Message
+	for i := range n {
+		sent = append(sent, bob.send(task.ID, fmt.Sprintf("line %d", i), nil))
+	}
+	eventually(t, "all unread at Ana", func() bool { c, _ := ana.Unread(task.ID); return c == n })
+	written := func() uint64 { return ana.Messenger.unreadLog.book.Len() }
+	settled := func() bool {
+		m := ana.Messenger
+		m.unreadLog.marks.mu.Lock()
+		planned := m.unreadLog.marks.planned
+		m.unreadLog.marks.mu.Unlock()
+		m.mu.Lock()
+		dirty := m.tasks[task.ID].unread.dirty
+		m.mu.Unlock()
+		return !planned && !dirty
+	}
+	eventually(t, "Ana's unread state written", settled)
+	before := written()
+	for _, m := range sent {
+		if err := ana.MarkRead(task.ID, m.Ref()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the marks written", settled)
+	if got := written() - before; got == 0 || got > 5 {
+		t.Fatalf("%d marks made %d records of the unread book, want 1 to 5", n, got)
+	}
+	// Nothing is left for Close to write: the marks read back are those
+	// written without it.
+	ana.stop()
+	ana.start()
+	if c, first := ana.Unread(task.ID); c != 0 || first != "" {
+		t.Fatalf("after a crash: %d unread, first %q", c, first)
+	}
+}

@@ -182,6 +182,8 @@ func (r renumbering) ownMid(mid uint64) uint64 {
 
 // MarkRead records that this profile's user read the messages of ref's
 // author in task id up to ref (shown on screen), and tells the author.
+// The mark is written in the unread book within readMarkEvery, with the
+// marks made meanwhile (saveReadMarks), and at Close.
 func (m *Messenger) MarkRead(id TaskID, ref Ref) error {
 	t := m.task(id)
 	if t == nil {
@@ -209,7 +211,7 @@ func (m *Messenger) MarkRead(id TaskID, ref Ref) error {
 	m.mu.Unlock()
 	if moved {
 		m.recountUnread(m.ctx, t)
-		m.flushUnread(m.ctx, true) // unread.go
+		m.saveReadMarks() // unread.go
 	}
 	return nil
 }

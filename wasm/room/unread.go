@@ -29,7 +29,8 @@ import (
 //
 // (the whole state of each task named; a later record replaces an earlier
 // one; "books": the cursors of members' books that moved, taken.go, the
-// larger n winning), written by the worker at most once per unreadEvery and at Close,
+// larger n winning), written by the worker at most once per unreadEvery, after read
+// marks (at most once per readMarkEvery) and at Close,
 // sealed like the tasks book and never replicated. Replayed at open, it
 // gives the counts of all tasks without opening any task's books; the
 // read marks in it survive a reload even when no receipt page carried
@@ -82,6 +83,54 @@ type unreadLog struct {
 	book *journal.Book
 	mu   sync.Mutex
 	last time.Time
+
+	marks readMarks
+}
+
+// readMarkEvery is the least time between two writes of read marks
+// (saveReadMarks). A reader shown one message after another marks each
+// read; written in a transaction each, the marks queued with the
+// replica's writes on the same object stores and delayed the next
+// messages (issue #17, send → render).
+const readMarkEvery = 200 * time.Millisecond
+
+// readMarks plans the writes of read marks. Guarded by mu.
+type readMarks struct {
+	mu      sync.Mutex
+	planned bool      // a write is planned, not begun: new marks ride with it
+	begun   time.Time // when the last write of marks began
+}
+
+// saveReadMarks has the read marks made so far written in the unread
+// book, in the background: at once if no write of marks began in the last
+// readMarkEvery, else then, with every mark made meanwhile (one
+// transaction for all). Close writes the marks of a write still waiting;
+// a tab killed before loses at most that much (the messages show unread
+// again; the authors were told already).
+func (m *Messenger) saveReadMarks() {
+	rm := &m.unreadLog.marks
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.planned {
+		return
+	}
+	rm.planned = true
+	wait := readMarkEvery - time.Since(rm.begun)
+	m.goSend(func(ctx context.Context) {
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return // closing: Close writes them
+			}
+		}
+		rm.mu.Lock()
+		rm.planned, rm.begun = false, time.Now()
+		rm.mu.Unlock()
+		m.flushUnread(ctx, true)
+	})
 }
 
 // replayUnread opens the unread book and takes its records. Called during

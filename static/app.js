@@ -1126,14 +1126,19 @@
     return span
   }
 
+  // paintStatus writes a message's status mark; one that did not change is
+  // left alone (every receipt repaints the page's statuses: writing the
+  // same words again would have the browser restyle every message).
   function paintStatus (span, m) {
     const word = statusOf(m)
+    const title = statusDetails(m)
+    if (span.dataset.status === word && span.title === title) return
     const kind = statusKind(word)
     span.textContent = MARKS[kind]
     span.className = 'status ' + kind
     span.dataset.status = word
     span.setAttribute('aria-label', 'Status: ' + word)
-    span.title = statusDetails(m)
+    span.title = title
   }
 
   // statusDetails says, per member, whether a message reached them and was

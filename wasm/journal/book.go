@@ -51,7 +51,7 @@ type Book struct {
 
 	recent recentPages // the newest page records written, in memory
 
-	verified verifiedHead // a replica's: preview.go
+	verified verifiedHeads // a replica's: preview.go
 }
 
 // A frontier is a short list of stored hashes by stored index.

@@ -36,26 +36,32 @@ func (db *DB) previewed() bool {
 	return len(db.verified) > 0
 }
 
-// verifiedHead remembers the last head whose signature a book verified: a
-// head previewed is verified once, not again when its pages are stored.
-type verifiedHead struct {
-	mu   sync.Mutex
-	head Head // Sig is a copy
+// verifiedHeads remembers the last heads whose signatures a book verified:
+// a head previewed is verified once, not again when its pages are stored
+// (a session previews up to a few messages ahead of the one it stores).
+type verifiedHeads struct {
+	mu    sync.Mutex
+	heads [8]Head // a ring; Sig is a copy
+	next  int
 }
 
-// verify checks h's signature, unless it is the head verified last.
-func (v *verifiedHead) verify(h *Head) error {
+// verify checks h's signature, unless it is one of the heads verified last.
+func (v *verifiedHeads) verify(h *Head) error {
 	v.mu.Lock()
-	same := v.head.Key == h.Key && v.head.Length == h.Length && v.head.Root == h.Root && len(h.Sig) > 0 && bytes.Equal(v.head.Sig, h.Sig)
-	v.mu.Unlock()
-	if same {
-		return nil
+	for i := range v.heads {
+		k := &v.heads[i]
+		if k.Key == h.Key && k.Length == h.Length && k.Root == h.Root && len(h.Sig) > 0 && bytes.Equal(k.Sig, h.Sig) {
+			v.mu.Unlock()
+			return nil
+		}
 	}
+	v.mu.Unlock()
 	if err := h.Verify(); err != nil {
 		return err
 	}
 	v.mu.Lock()
-	v.head = Head{Key: h.Key, Length: h.Length, Root: h.Root, Sig: bytes.Clone(h.Sig)}
+	v.heads[v.next] = Head{Key: h.Key, Length: h.Length, Root: h.Root, Sig: bytes.Clone(h.Sig)}
+	v.next = (v.next + 1) % len(v.heads)
 	v.mu.Unlock()
 	return nil
 }

@@ -137,8 +137,10 @@ func (m *Messenger) preview(ev journal.Event) {
 		}
 		idx := ev.Index + uint64(i) + src.Shift
 		msg, err := src.Seal.decode(page, ref.peer, ev.Index+uint64(i), idx)
-		if err != nil || msg.Type != TypeChat || !m.shownClock(t, ref.peer, idx, msg.Meta.Clock) {
-			continue // shown when stored, as received decides
+		if err != nil || msg.Type != TypeChat || FilesOf(msg.Data) != nil || !m.shownClock(t, ref.peer, idx, msg.Meta.Clock) {
+			// Shown when stored, as received decides; a message with files
+			// too: its files are read from the stored message.
+			continue
 		}
 		m.keepShown(ev.Book, ev.Index+uint64(i), page, msg)
 		msg = moved.apply(msg)

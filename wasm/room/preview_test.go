@@ -188,6 +188,25 @@ func TestShownBehindAWrite(t *testing.T) {
 	})
 }
 
+// TestFilesShownStored: a message with files is not shown pending (its
+// files are read from the stored message): it shows once stored.
+func TestFilesShownStored(t *testing.T) {
+	ana, bob, held, task, anas := previewPair(t)
+	watch := watchMessages(t, bob, "with a file", "after it")
+	events := func() string { s, _ := watch(); return s }
+
+	held.hold(anas...)
+	if _, err := ana.SendFiles(testCtx(t), task, "with a file", nil, []FileData{{Name: "a.txt", Data: []byte("hello")}}); err != nil {
+		t.Fatal(err)
+	}
+	ana.send(task, "after it", nil)
+	eventually(t, "the message after it shown pending", func() bool { return events() == "after it:pending" }, events)
+	held.release()
+	eventually(t, "both shown stored", func() bool {
+		return events() == "after it:pending with a file:stored after it:stored"
+	}, events)
+}
+
 // TestCatchUpOneEvent: a member back from offline receives many messages in
 // one write: they come as one EventMessage of their count, not one each,
 // and the timeline has them all.

@@ -745,19 +745,21 @@ func sameBooks(t *testing.T, a, b *journal.Book) {
 	}
 }
 
-// TestAcceptHeadPages: a head with its pages in one write; bad pages leave
-// the replica as it was, head included.
-func TestAcceptHeadPages(t *testing.T) {
-	ana, bob := openDB(t, store.NewMemory(), 1), openDB(t, store.NewMemory(), 2)
+// pushedBook opens Ana's and Bob's DBs, Ana's book "pushed" and Bob's
+// replica of it, and push(from): the upgrade from length from, the pages
+// [from, head) and their proof, as an author pushes them with its head.
+func pushedBook(t *testing.T) (ana, bob *journal.DB, book, rep *journal.Book, push func(from uint64) (*journal.Upgrade, [][]byte, *journal.RangeProof)) {
+	t.Helper()
+	ana, bob = openDB(t, store.NewMemory(), 1), openDB(t, store.NewMemory(), 2)
 	book, err := ana.Author(ctx, "pushed", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := bob.Reader(ctx, book.Key())
+	rep, err = bob.Reader(ctx, book.Key())
 	if err != nil {
 		t.Fatal(err)
 	}
-	push := func(from uint64) (*journal.Upgrade, [][]byte, *journal.RangeProof) {
+	push = func(from uint64) (*journal.Upgrade, [][]byte, *journal.RangeProof) {
 		t.Helper()
 		up, err := book.MakeUpgrade(ctx, from)
 		if err != nil {
@@ -773,6 +775,13 @@ func TestAcceptHeadPages(t *testing.T) {
 		}
 		return up, ps, proof
 	}
+	return ana, bob, book, rep, push
+}
+
+// TestAcceptHeadPages: a head with its pages in one write; bad pages leave
+// the replica as it was, head included.
+func TestAcceptHeadPages(t *testing.T) {
+	_, _, book, rep, push := pushedBook(t)
 	up, ps, proof := push(0)
 	if changed, err := rep.AcceptHeadPages(ctx, up, 0, ps, proof); err != nil || !changed {
 		t.Fatalf("first push: %v, %v", changed, err)

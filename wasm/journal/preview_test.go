@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/task-messenger/task-messenger/wasm/journal"
-	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
 // TestPreview: pages pushed with a signed head are told to the Verified
@@ -14,31 +13,7 @@ import (
 // the head's signature, the pages or the proof are wrong; nothing is
 // stored until they are (AcceptHeadPages), which still checks them all.
 func TestPreview(t *testing.T) {
-	ana, bob := openDB(t, store.NewMemory(), 1), openDB(t, store.NewMemory(), 2)
-	book, err := ana.Author(ctx, "pushed", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := bob.Reader(ctx, book.Key())
-	if err != nil {
-		t.Fatal(err)
-	}
-	push := func(from uint64) (*journal.Upgrade, [][]byte, *journal.RangeProof) {
-		t.Helper()
-		up, err := book.MakeUpgrade(ctx, from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps, err := book.GetRange(ctx, from, up.Head.Length)
-		if err != nil {
-			t.Fatal(err)
-		}
-		proof, err := book.RangeProof(ctx, from, up.Head.Length, up.Head.Length)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return up, ps, proof
-	}
+	_, bob, book, rep, push := pushedBook(t)
 	up, ps, proof := push(0)
 	if rep.Preview(up, 0, ps, proof) {
 		t.Fatal("no hook: previewed")

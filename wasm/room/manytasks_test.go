@@ -190,6 +190,13 @@ func TestMarkReadFrom(t *testing.T) {
 // threeUnread: Bob's task, Ana paired in it and all read; then Bob's
 // three lines, unread at Ana.
 func threeUnread(t *testing.T) (ana *node, task TaskInfo, bobs [3]Message) {
+	ana, task, sent := unreadAtAna(t, "one", "two", "three")
+	return ana, task, [3]Message(sent)
+}
+
+// unreadAtAna: Bob's task, Ana paired in it and all read; then Bob's lines
+// with these texts, unread at Ana.
+func unreadAtAna(t *testing.T, texts ...string) (ana *node, task TaskInfo, sent []Message) {
 	url := startRelay(t)
 	bob := newNode(t, url, "bob", 2)
 	ana = newNode(t, url, "ana", 1)
@@ -200,11 +207,11 @@ func threeUnread(t *testing.T) (ana *node, task TaskInfo, bobs [3]Message) {
 	ana.join(bob, task.ID)
 	eventually(t, "paired", func() bool { return ana.paired(task.ID, 1) && bob.paired(task.ID, 1) })
 	ana.readAll(task.ID)
-	for i, text := range []string{"one", "two", "three"} {
-		bobs[i] = bob.send(task.ID, text, nil)
+	for _, text := range texts {
+		sent = append(sent, bob.send(task.ID, text, nil))
 	}
-	eventually(t, "three unread at Ana", func() bool { n, _ := ana.Unread(task.ID); return n == 3 })
-	return ana, task, bobs
+	eventually(t, "Bob's lines unread at Ana", func() bool { n, _ := ana.Unread(task.ID); return n == len(texts) })
+	return ana, task, sent
 }
 
 // TestReadMarksShareAWrite: a reader marking message after message read
@@ -212,22 +219,11 @@ func threeUnread(t *testing.T) (ana *node, task TaskInfo, bobs [3]Message) {
 // few records for many marks, and the last mark is written without a
 // Close.
 func TestReadMarksShareAWrite(t *testing.T) {
-	url := startRelay(t)
-	bob := newNode(t, url, "bob", 2)
-	ana := newNode(t, url, "ana", 1)
-	task, err := bob.CreateTask(testCtx(t), "Roof", nil)
-	if err != nil {
-		t.Fatal(err)
+	var texts []string
+	for i := range 30 {
+		texts = append(texts, fmt.Sprintf("line %d", i))
 	}
-	ana.join(bob, task.ID)
-	eventually(t, "paired", func() bool { return ana.paired(task.ID, 1) && bob.paired(task.ID, 1) })
-	ana.readAll(task.ID)
-	const n = 30
-	var sent []Message
-	for i := range n {
-		sent = append(sent, bob.send(task.ID, fmt.Sprintf("line %d", i), nil))
-	}
-	eventually(t, "all unread at Ana", func() bool { c, _ := ana.Unread(task.ID); return c == n })
+	ana, task, sent := unreadAtAna(t, texts...)
 	written := func() uint64 { return ana.Messenger.unreadLog.book.Len() }
 	settled := func() bool {
 		m := ana.Messenger
@@ -248,7 +244,7 @@ func TestReadMarksShareAWrite(t *testing.T) {
 	}
 	eventually(t, "the marks written", settled)
 	if got := written() - before; got == 0 || got > 5 {
-		t.Fatalf("%d marks made %d records of the unread book, want 1 to 5", n, got)
+		t.Fatalf("%d marks made %d records of the unread book, want 1 to 5", len(sent), got)
 	}
 	// Nothing is left for Close to write: the marks read back are those
 	// written without it.

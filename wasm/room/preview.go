@@ -126,11 +126,14 @@ func (m *Messenger) preview(ev journal.Event) {
 	if ok && ref.gen == 0 && m.shownOK[ev.Book] {
 		t, src, moved = m.memberSourceLocked(ref, ev.Book)
 	}
+	// Pages the worker took were reported stored, maybe before this
+	// messenger opened (a peer may push pages held here already).
+	taken := m.taken[ev.Book]
 	m.mu.Unlock()
 	if src.Book == nil {
 		return
 	}
-	from := m.shownBelow(ev.Book)
+	from := max(taken, m.shownBelow(ev.Book))
 	for i, page := range ev.Pages {
 		if ev.Index+uint64(i) < from {
 			continue // shown pending already, or stored

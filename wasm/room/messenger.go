@@ -111,6 +111,7 @@ type Messenger struct {
 	unshow   func() // ends the DB's Verified hook (preview.go)
 	wake     chan struct{}
 	wakeShow chan struct{} // the previewer's (preview.go)
+	previews previews      // orders pending events before stored ones; its own lock (preview.go)
 	proveSem chan struct{} // proveWorkers slots for copies being made
 	private  secrets       // the secret of private books, epoch 0 (sealing.go)
 	person   identity.ID   // this device's person (devices.go)
@@ -136,30 +137,29 @@ type Messenger struct {
 	// mu guards every field below, and the fields of tasks and members
 	// that say so. It is never held while a book is read or written (a
 	// book's lock is held while the DB's hooks run, and onDBEvent takes mu).
-	mu       sync.Mutex
-	tasks    map[TaskID]*task
-	order    []TaskID                 // tasks in the order they were made or joined
-	replica  map[identity.ID]bookRef  // a member's book to this profile, by key
-	conns    map[identity.ID]*conn    // the live port to each peer
-	served   map[port.Port]*conn      // every port served and not yet closed
-	dialing  map[identity.ID]bool     // members with a dial loop running
-	pending  map[pendingKey]chan wire // joins waiting for their answer
-	subs     subs.List[Event]
-	queue    []journal.Event                    // stored pages of members' books, for the worker
-	shown    []journal.Event                    // verified pages of members' books being stored, for the previewer (preview.go)
-	shownOK  map[identity.ID]bool               // members' books received read pages of: preview may show theirs
-	decoded  map[shownKey]shownPage             // pages preview decoded, for received (preview.go)
-	previews previews                           // orders pending events before stored ones (preview.go)
-	proving  map[proveKey]time.Time             // copies asked for, and when (equivocation.go)
-	healing  map[identity.ID]bool               // forked books of this profile being continued (successor.go)
-	mirrors  map[identity.ID]*mirrorState       // each mirror's session and health (mirrors.go)
-	rooting  map[identity.ID]chan wire          // askroots waiting for their answer, by book
-	restore  *restoreState                      // restore.go
-	recall   *recallState                       // recall.go
-	history  map[identity.ID]bool               // siblings' books to other persons, read since a recall (recall.go)
-	names    map[identity.ID]nameState          // persons' names (names.go)
-	certs    map[identity.ID]*device.Cert       // verified certificates of devices, by device (devices.go)
-	revoked  map[identity.ID]*device.Revocation // revoked devices (devices.go)
+	mu      sync.Mutex
+	tasks   map[TaskID]*task
+	order   []TaskID                 // tasks in the order they were made or joined
+	replica map[identity.ID]bookRef  // a member's book to this profile, by key
+	conns   map[identity.ID]*conn    // the live port to each peer
+	served  map[port.Port]*conn      // every port served and not yet closed
+	dialing map[identity.ID]bool     // members with a dial loop running
+	pending map[pendingKey]chan wire // joins waiting for their answer
+	subs    subs.List[Event]
+	queue   []journal.Event                    // stored pages of members' books, for the worker
+	shown   []journal.Event                    // verified pages of members' books being stored, for the previewer (preview.go)
+	shownOK map[identity.ID]bool               // members' books received read pages of: preview may show theirs
+	decoded map[shownKey]shownPage             // pages preview decoded, for received (preview.go)
+	proving map[proveKey]time.Time             // copies asked for, and when (equivocation.go)
+	healing map[identity.ID]bool               // forked books of this profile being continued (successor.go)
+	mirrors map[identity.ID]*mirrorState       // each mirror's session and health (mirrors.go)
+	rooting map[identity.ID]chan wire          // askroots waiting for their answer, by book
+	restore *restoreState                      // restore.go
+	recall  *recallState                       // recall.go
+	history map[identity.ID]bool               // siblings' books to other persons, read since a recall (recall.go)
+	names   map[identity.ID]nameState          // persons' names (names.go)
+	certs   map[identity.ID]*device.Cert       // verified certificates of devices, by device (devices.go)
+	revoked map[identity.ID]*device.Revocation // revoked devices (devices.go)
 	// certSnap is a copy of certs, for DeviceOf (devices.go).
 	certSnap atomic.Pointer[map[identity.ID]*device.Cert]
 	// presence: when each peer's port last opened or closed; refusals:

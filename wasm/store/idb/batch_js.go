@@ -138,26 +138,42 @@ func (s *Store) scanFast(ctx context.Context, table string, start, end []byte, l
 	if err != nil {
 		return nil, err
 	}
-	if len(buf) < 4 {
-		return nil, s.fail("scan", fmt.Errorf("result of %d bytes", len(buf)))
+	out, err := unpackEntries(buf, false)
+	if err != nil {
+		return nil, s.fail("scan", err)
 	}
-	n := int(binary.LittleEndian.Uint32(buf))
-	if n == 0 {
+	if len(out) == 0 {
 		return nil, nil
 	}
-	if len(buf) < 4+8*n {
-		return nil, s.fail("scan", fmt.Errorf("result of %d bytes for %d entries", len(buf), n))
+	return out, nil
+}
+
+// unpackEntries reads the entries the JavaScript readers pack (readRange,
+// readSeek): their count n, then n pairs of key and value lengths, then
+// the bytes of each key and value, little-endian uint32s. With absent, a
+// key length of 0xFFFFFFFF is an entry there is none of (a zero Entry).
+func unpackEntries(buf []byte, absent bool) ([]store.Entry, error) {
+	if len(buf) < 4 {
+		return nil, fmt.Errorf("result of %d bytes", len(buf))
+	}
+	n := uint64(binary.LittleEndian.Uint32(buf))
+	if uint64(len(buf)) < 4+8*n {
+		return nil, fmt.Errorf("result of %d bytes for %d entries", len(buf), n)
 	}
 	out := make([]store.Entry, n)
 	at := 4 + 8*n
 	for i := range out {
-		kl := int(binary.LittleEndian.Uint32(buf[4+8*i:]))
-		vl := int(binary.LittleEndian.Uint32(buf[8+8*i:]))
-		if at+kl+vl > len(buf) {
-			return nil, s.fail("scan", fmt.Errorf("entry %d runs past the result", i))
+		kl := uint64(binary.LittleEndian.Uint32(buf[4+8*i:]))
+		if absent && kl == 0xFFFFFFFF {
+			continue
 		}
-		out[i] = store.Entry{Key: buf[at : at+kl : at+kl], Value: buf[at+kl : at+kl+vl : at+kl+vl]}
-		at += kl + vl
+		vl := uint64(binary.LittleEndian.Uint32(buf[8+8*i:]))
+		if at+kl+vl > uint64(len(buf)) {
+			return nil, fmt.Errorf("entry %d runs past the result", i)
+		}
+		k, v := at+kl, at+kl+vl
+		out[i] = store.Entry{Key: buf[at:k:k], Value: buf[k:v:v]}
+		at = v
 	}
 	return out, nil
 }
@@ -218,23 +234,12 @@ func (s *Store) seekFast(ctx context.Context, table string, end []byte, keys [][
 	if err != nil {
 		return nil, err
 	}
-	if len(res) < 4+8*len(keys) || int(binary.LittleEndian.Uint32(res)) != len(keys) {
-		return nil, s.fail("seek", fmt.Errorf("result of %d bytes for %d keys", len(res), len(keys)))
+	out, err := unpackEntries(res, true)
+	if err == nil && len(out) != len(keys) {
+		err = fmt.Errorf("%d entries for %d keys", len(out), len(keys))
 	}
-	out := make([]store.Entry, len(keys))
-	at := 4 + 8*len(keys)
-	for i := range out {
-		kl := binary.LittleEndian.Uint32(res[4+8*i:])
-		if kl == 0xFFFFFFFF {
-			continue
-		}
-		vl := binary.LittleEndian.Uint32(res[8+8*i:])
-		if uint64(at)+uint64(kl)+uint64(vl) > uint64(len(res)) {
-			return nil, s.fail("seek", fmt.Errorf("entry %d runs past the result", i))
-		}
-		k, v := at+int(kl), at+int(kl)+int(vl)
-		out[i] = store.Entry{Key: res[at:k:k], Value: res[k:v:v]}
-		at = v
+	if err != nil {
+		return nil, s.fail("seek", err)
 	}
 	return out, nil
 }

@@ -225,16 +225,7 @@ func TestReadMarksShareAWrite(t *testing.T) {
 	}
 	ana, task, sent := unreadAtAna(t, texts...)
 	written := func() uint64 { return ana.Messenger.unreadLog.book.Len() }
-	settled := func() bool {
-		m := ana.Messenger
-		m.unreadLog.marks.mu.Lock()
-		planned := m.unreadLog.marks.planned
-		m.unreadLog.marks.mu.Unlock()
-		m.mu.Lock()
-		dirty := m.tasks[task.ID].unread.dirty
-		m.mu.Unlock()
-		return !planned && !dirty
-	}
+	settled := func() bool { return ana.marksWritten(task.ID) }
 	eventually(t, "Ana's unread state written", settled)
 	before := written()
 	for _, m := range sent {
@@ -253,4 +244,36 @@ func TestReadMarksShareAWrite(t *testing.T) {
 	if c, first := ana.Unread(task.ID); c != 0 || first != "" {
 		t.Fatalf("after a crash: %d unread, first %q", c, first)
 	}
+}
+
+// TestReadMarkWaitingAtClose: a mark whose write waits (another was
+// written just before) is written by Close: closing mid-wait loses no
+// mark.
+func TestReadMarkWaitingAtClose(t *testing.T) {
+	ana, task, bobs := threeUnread(t)
+	if err := ana.MarkRead(task.ID, bobs[0].Ref()); err != nil { // written at once
+		t.Fatal(err)
+	}
+	eventually(t, "the first mark written", func() bool { return ana.marksWritten(task.ID) })
+	if err := ana.MarkRead(task.ID, bobs[2].Ref()); err != nil { // waits for readMarkEvery
+		t.Fatal(err)
+	}
+	ana.stop()
+	ana.start()
+	if c, first := ana.Unread(task.ID); c != 0 || first != "" {
+		t.Fatalf("after closing while a mark waited: %d unread, first %q", c, first)
+	}
+}
+
+// marksWritten reports whether n's unread state of task id is written,
+// and no write of read marks is planned.
+func (n *node) marksWritten(id TaskID) bool {
+	m := n.Messenger
+	m.unreadLog.marks.mu.Lock()
+	planned := m.unreadLog.marks.planned
+	m.unreadLog.marks.mu.Unlock()
+	m.mu.Lock()
+	dirty := m.tasks[id].unread.dirty
+	m.mu.Unlock()
+	return !planned && !dirty
 }

@@ -312,6 +312,7 @@ func (b *Book) appendLocked(ctx context.Context, pages [][]byte, extra []store.O
 	if err != nil {
 		return 0, nil, err
 	}
+	b.db.emitWriting(st)
 	if err := b.db.write(ctx, &store.Batch{Ops: st.ops, Conds: st.cond[:]}, b); err != nil {
 		return 0, nil, fmt.Errorf("book %s: append: %w", b.key.Short(), err)
 	}
@@ -402,6 +403,7 @@ type stagedAppend struct {
 	recBytes []byte
 	head     Head
 	next     frontier
+	fresh    []Hash // the tree hashes the pages add, from StoredHashIndex(0, start)
 	recs     [][]byte
 }
 
@@ -431,7 +433,7 @@ func (b *Book) stageLocked(pages [][]byte, extra []store.Op) (*stagedAppend, err
 	recs := putPages(&batch, b.key, start, pages, perPage(fresh, counts))
 	batch.Put(store.TableBooks, b.key[:], recBytes)
 
-	return &stagedAppend{b: b, start: start, pages: pages, ops: batch.Ops, cond: [1]store.Cond{cond}, rec: rec, recBytes: recBytes, head: head, next: next, recs: recs}, nil
+	return &stagedAppend{b: b, start: start, pages: pages, ops: batch.Ops, cond: [1]store.Cond{cond}, rec: rec, recBytes: recBytes, head: head, next: next, fresh: fresh, recs: recs}, nil
 }
 
 // commitLocked moves the book to the append, once written, and returns
@@ -503,6 +505,7 @@ func (db *DB) AppendMany(ctx context.Context, as []BookAppend) ([]uint64, error)
 		batch.Ops = append(batch.Ops, st.ops...)
 		batch.Conds = append(batch.Conds, st.cond[0])
 	}
+	db.emitWriting(staged...)
 	if err := db.write(ctx, &batch, books...); err != nil {
 		unlock()
 		return nil, fmt.Errorf("journal: append to %d books: %w", len(as), err)

@@ -37,6 +37,8 @@ type DB struct {
 	nextID int
 	// verified are the hooks of Verified, keyed like hooks (hookMu).
 	verified map[int]func(Event)
+	// writing are the hooks of Writing, keyed like hooks (hookMu).
+	writing map[int]func(*Pending)
 
 	epoch     []byte // the writer epoch this DB claimed at Open; immutable
 	sealer    atomic.Pointer[Sealer]

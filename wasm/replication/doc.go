@@ -16,7 +16,7 @@
 // Every message is CBOR (deterministic encoding, fxamacker/cbor), an array
 // [version, type, body], at most MaxMessageSize bytes: version 1 until the
 // sender has the peer's hello, then the version agreed (see Versions). Bodies
-// are CBOR arrays, their elements positional, the same in both versions:
+// are CBOR arrays, their elements positional, the same in every version:
 //
 //	type  name   body                                   sent by
 //	1     hello  [full bool, [[prefix, length] …]]      a reader: the length it has of each of
@@ -39,6 +39,8 @@
 //	                                                    of this book that cannot both hold
 //	                                                    (journal.Fork, verified on receipt);
 //	                                                    the reader follows it no further.
+//	7     preview [upgrade, data body]                  an author (version 3): pages it is
+//	                                                    writing, not yet stored (see Previews).
 //
 // Keys are 32-byte byte strings, lengths and indexes unsigned integers,
 // pages byte strings. A head is [key, length, root, signature]; an upgrade
@@ -63,6 +65,26 @@
 // the other's version before its hello. Two peers speak the highest version
 // both offer (Agree, Session.Version); none in common ends the session with
 // a bye that says so. Config.Version = 1 runs a session as a version-1 peer.
+//
+// # Previews (version 3)
+//
+// A reader shows a new message when its pages arrive; the author's have
+// leaves only once its write is stored (a head sent before it could be
+// lost with the tab, and the author sign another page at its length).
+// With Config.Previews (a member, not a mirror), an author sends, as the
+// write of an append begins (journal.DB.Writing), a preview: the shape of
+// a have whose upgrade runs from the reader's length (no consistency
+// proof, fromRoot 32 zero bytes) with exactly the pages the head adds
+// pushed along under it (no tree proof). It goes only to a peer level
+// with the book (its length is the append's start), for small appends
+// (Push rules), and never after the have of those pages. The reader checks
+// it like a pushed have (journal.Book.Preview: the head's signature, the
+// pages under it) and tells its Verified hooks; it stores nothing, and a
+// head only previewed binds the author to nothing: if the write fails, the
+// author's next append signs other pages at that length, and their have
+// is taken as any other. Previews are sent in version 3 only: a preview
+// in an earlier version, without pages, or whose pages are not exactly
+// [from, head length) is a protocol violation.
 //
 // # Holders (version 2)
 //

@@ -40,6 +40,7 @@ func FuzzDecode(f *testing.F) {
 		{replication.TypeData, data(f, book, 1, 3, 4)},
 		{replication.TypeBye, &replication.Bye{Reason: "bye"}},
 		{replication.TypeForked, &replication.Forked{Key: book.Key().Bytes(), Fork: *rep.Fork()}},
+		{replication.TypePreview, &replication.Preview{Upgrade: journal.Upgrade{Head: book.Head(), From: 1}, Push: data(f, book, 1, 4, 4)}},
 	}
 	offered := &replication.Hello{Full: true, Books: []replication.HelloBook{{Prefix: make([]byte, 8), Length: 3}}}
 	offered.AddOffer(replication.Offer{Versions: 3, Caps: replication.CapServe})
@@ -107,6 +108,11 @@ func FuzzDecode(f *testing.F) {
 			typ = replication.TypeData
 			if len(m.Pages) == 0 || len(m.Pages) > replication.MaxDataPages || m.Proof.Size() > journal.MaxProofHashes {
 				t.Fatalf("accepted %d pages, %d hashes", len(m.Pages), m.Proof.Size())
+			}
+		case *replication.Preview:
+			typ = replication.TypePreview
+			if v < 3 || m.Push == nil || len(m.Push.Pages) == 0 || m.Push.Start != m.Upgrade.From || m.Push.Start+uint64(len(m.Push.Pages)) != m.Upgrade.Head.Length {
+				t.Fatalf("accepted a preview of version %d: %+v", v, m)
 			}
 		case *replication.Bye:
 			typ = replication.TypeBye

@@ -17,10 +17,12 @@ import (
 
 // Version is the highest protocol version this package speaks. Version 1:
 // only an author serves its books. Version 2: a peer that holds the whole
-// of another author's book may serve it too (Config.Serve, CapServe). Two
+// of another author's book may serve it too (Config.Serve, CapServe).
+// Version 3: an author may preview the pages it is writing (TypePreview,
+// Config.Previews) before they are stored. Two
 // peers speak the highest version both offer in their first hello (Offer);
 // a peer whose hello offers nothing speaks version 1 only.
-const Version = 2
+const Version = 3
 
 // Offer is what a peer speaks: its protocol versions (bit v-1 set for
 // version v) and capabilities. A full hello carries it as a reserved entry
@@ -104,6 +106,9 @@ const (
 	TypeData   Type = 4
 	TypeBye    Type = 5
 	TypeForked Type = 6
+	// TypePreview (version 3): pages the author is writing, not yet
+	// stored; see Preview.
+	TypePreview Type = 7
 )
 
 func (t Type) String() string {
@@ -120,6 +125,8 @@ func (t Type) String() string {
 		return "bye"
 	case TypeForked:
 		return "forked"
+	case TypePreview:
+		return "preview"
 	}
 	return fmt.Sprintf("type-%d", uint8(t))
 }
@@ -212,6 +219,15 @@ type Have struct {
 	Push    *Data `cbor:",omitempty"`
 }
 
+// A Preview (version 3) is a have of pages the author is writing, sent as
+// the write begins: the new head (an upgrade from the reader's length, the
+// pages' start, without a consistency proof) and the pages it adds, proven
+// under it. The reader may check and show them (journal.Book.Preview) and
+// must not store them: the author's write may fail, and then it signs
+// other pages at those indexes. The have sent once they are stored is
+// what a reader stores.
+type Preview Have
+
 // Want asks for page ranges of a book.
 type Want struct {
 	_      struct{} `cbor:",toarray"`
@@ -281,12 +297,16 @@ func sizeHint(body any) int {
 		if b.Push != nil {
 			data(b.Push)
 		}
+	case *Preview:
+		if b.Push != nil {
+			data(b.Push)
+		}
 	}
 	return n
 }
 
 // Decode decodes a message from the wire and checks every bound. It returns
-// a *Hello, *Have, *Want, *Data, *Bye or *Forked.
+// a *Hello, *Have, *Want, *Data, *Bye, *Forked or *Preview.
 func Decode(msg []byte) (any, error) {
 	_, m, err := DecodeVersion(msg)
 	return m, err
@@ -323,6 +343,11 @@ func DecodeVersion(msg []byte) (uint, any, error) {
 		body = new(Bye)
 	case TypeForked:
 		body = new(Forked)
+	case TypePreview:
+		if v < 3 {
+			return 0, nil, fmt.Errorf("%w: a preview in version %d (previews are version 3)", ErrProtocol, v)
+		}
+		body = new(Preview)
 	default:
 		return 0, nil, fmt.Errorf("%w: unknown message type %d", ErrProtocol, typ)
 	}
@@ -380,6 +405,22 @@ func (h *Have) check() error {
 	}
 	if k, _ := identity.IDFromBytes(h.Push.Key); k != h.Upgrade.Head.Key || h.Push.Length != h.Upgrade.Head.Length {
 		return errors.New("pushed pages of another head")
+	}
+	return nil
+}
+
+func (p *Preview) check() error {
+	if err := (*Have)(p).check(); err != nil {
+		return err
+	}
+	up, d := &p.Upgrade, p.Push
+	switch {
+	case d == nil || len(d.Pages) == 0:
+		return errors.New("a preview of no pages")
+	case up.From == 0 || d.Start != up.From || d.Start+uint64(len(d.Pages)) != up.Head.Length:
+		return fmt.Errorf("a preview of pages [%d, +%d) with a head from %d to %d", d.Start, len(d.Pages), up.From, up.Head.Length)
+	case len(up.Proof) != 0 || len(d.Proof.Tree) != 0:
+		return errors.New("a preview with a consistency proof")
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package replication_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ type gatedStore struct {
 	store.Store
 	mu   sync.Mutex
 	gate chan struct{} // nil: writes go through
+	fail bool          // the writes held fail when released
 }
 
 func (s *gatedStore) Write(c context.Context, b *store.Batch) error {
@@ -28,6 +31,12 @@ func (s *gatedStore) Write(c context.Context, b *store.Batch) error {
 		case <-g:
 		case <-c.Done():
 			return c.Err()
+		}
+		s.mu.Lock()
+		fail := s.fail
+		s.mu.Unlock()
+		if fail {
+			return errors.New("disk gone")
 		}
 	}
 	return s.Store.Write(c, b)
@@ -43,7 +52,15 @@ func (s *gatedStore) release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	close(s.gate)
-	s.gate = nil
+	s.gate, s.fail = nil, false
+}
+
+// releaseFailing lets the writes held go on, failing.
+func (s *gatedStore) releaseFailing() {
+	s.mu.Lock()
+	s.fail = true
+	s.mu.Unlock()
+	close(s.gate)
 }
 
 // TestPreviewAhead: a page pushed while the reader is still storing the
@@ -103,5 +120,146 @@ func toldOf(t *testing.T, told <-chan uint64, index uint64) {
 		case <-timeout.C:
 			t.Fatalf("never told of page %d", index)
 		}
+	}
+}
+
+// TestPreviewWhileWriting (version 3): with Config.Previews, the author's
+// page is told to the reader's Verified hooks while the author's own write
+// is still held, and stored by the reader only once that write is done. A
+// previewed page whose write fails is never stored: the page written next
+// at its index is, with no fork. Without Previews, or with a version-2
+// reader, no preview is sent.
+func TestPreviewWhileWriting(t *testing.T) {
+	gated := &gatedStore{Store: newStore(t)}
+	author, err := journal.Open(ctx, gated, identity.Seed{1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := openDB(t, 2)
+	book, replica := bookFor(t, author, reader, "writing")
+	fill(t, book, 1, 64, "first")
+	l := connect(t, author, reader, replication.Config{Previews: true}, replication.Config{}, nil)
+	waitFor(t, reader, "the first page", holds(replica, 2))
+
+	told := make(chan journal.Event, 16)
+	defer reader.Verified(func(ev journal.Event) {
+		if ev.Book == book.Key() {
+			told <- ev
+		}
+	})()
+	appended := make(chan error, 1)
+	appendHeld := func(text string) {
+		gated.hold()
+		go func() {
+			_, err := book.Append(ctx, []byte(text))
+			appended <- err
+		}()
+	}
+	toldPage := func(index uint64, text string) {
+		t.Helper()
+		for {
+			var ev journal.Event
+			select {
+			case ev = <-told:
+			case <-time.After(time.Minute):
+				t.Fatalf("never told of page %d", index)
+			}
+			if ev.Index == index && len(ev.Pages) == 1 && bytes.Contains(ev.Pages[0], []byte(text)) {
+				return
+			}
+		}
+	}
+
+	appendHeld("second")
+	toldPage(2, "second")
+	if n := replica.Have(); n[0].End != 2 {
+		t.Fatalf("previewed: the reader holds %v", n)
+	}
+	gated.release()
+	if err := <-appended; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, reader, "the second page", holds(replica, 3))
+
+	appendHeld("lost")
+	toldPage(3, "lost")
+	gated.releaseFailing()
+	if err := <-appended; err == nil {
+		t.Fatal("an append on a failing store succeeded")
+	}
+	gated.mu.Lock()
+	gated.fail = false
+	gated.mu.Unlock()
+	fill(t, book, 1, 64, "kept")
+	waitFor(t, reader, "the page written instead", holds(replica, 4))
+	if got, err := replica.Get(ctx, 3); err != nil || !bytes.HasPrefix(got, []byte("kept")) || replica.Info().Forked {
+		t.Fatalf("page 3 %q, %v; forked %v", got, err, replica.Info().Forked)
+	}
+	sameBook(t, book, replica)
+	l.stop()
+	if !stopped(l.errA) || !stopped(l.errB) {
+		t.Fatalf("sessions ended with %v / %v", l.errA, l.errB)
+	}
+	if n := l.A.Stats().Sent.ByType[replication.TypePreview]; n < 2 {
+		t.Fatalf("%d previews sent, want 2 or more", n)
+	}
+
+	for name, cfgs := range map[string][2]replication.Config{
+		"previews off":       {{}, {}},
+		"a version-2 reader": {{Previews: true}, {Version: 2}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			author, reader := openDB(t, 1), openDB(t, 2)
+			book, replica := bookFor(t, author, reader, "writing")
+			l := connect(t, author, reader, cfgs[0], cfgs[1], nil)
+			for i := range 5 {
+				fill(t, book, 1, 64, "page")
+				waitFor(t, reader, "the page", holds(replica, uint64(i+2)))
+			}
+			l.stop()
+			if n := l.A.Stats().Sent.ByType[replication.TypePreview]; n != 0 || !stopped(l.errA) || !stopped(l.errB) {
+				t.Fatalf("%d previews sent; sessions ended with %v / %v", n, l.errA, l.errB)
+			}
+		})
+	}
+}
+
+// TestPreviewDecode: a preview is version 3, carries exactly the pages its
+// head adds from its start, and no consistency proof.
+func TestPreviewDecode(t *testing.T) {
+	ana, bob := openDB(t, 1), openDB(t, 2)
+	book, _ := bookFor(t, ana, bob, "decode")
+	fill(t, book, 3, 64, "p")
+	good := func() *replication.Preview {
+		return &replication.Preview{Upgrade: journal.Upgrade{Head: book.Head(), From: 1}, Push: data(t, book, 1, 4, 4)}
+	}
+	msg, err := replication.EncodeVersion(3, replication.TypePreview, good())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, m, err := replication.DecodeVersion(msg); err != nil || m.(*replication.Preview).Push.Start != 1 {
+		t.Fatalf("a good preview: %v", err)
+	}
+	bad := map[string]func(p *replication.Preview){
+		"no pages":         func(p *replication.Preview) { p.Push = nil },
+		"from 0":           func(p *replication.Preview) { p.Upgrade.From, p.Push = 0, data(t, book, 0, 4, 4) },
+		"not the head's":   func(p *replication.Preview) { p.Push.Pages = p.Push.Pages[:2] },
+		"another start":    func(p *replication.Preview) { p.Upgrade.From = 2 },
+		"a proof of trees": func(p *replication.Preview) { p.Upgrade.Proof = []journal.Hash{{1}} },
+	}
+	for name, change := range bad {
+		p := good()
+		change(p)
+		msg, err := replication.EncodeVersion(3, replication.TypePreview, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := replication.DecodeVersion(msg); !errors.Is(err, replication.ErrProtocol) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	msg, _ = replication.EncodeVersion(2, replication.TypePreview, good())
+	if _, _, err := replication.DecodeVersion(msg); !errors.Is(err, replication.ErrProtocol) {
+		t.Errorf("a preview in version 2: %v", err)
 	}
 }

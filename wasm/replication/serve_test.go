@@ -53,8 +53,8 @@ func TestHolderServes(t *testing.T) {
 	if info := bobCopy.Info(); !info.Verified || info.Author != ana.ID() {
 		t.Fatalf("Bob's copy is not verified as Ana's: %+v", info)
 	}
-	if l.A.Version() != 2 || l.B.Version() != 2 {
-		t.Fatalf("versions %d / %d, want 2", l.A.Version(), l.B.Version())
+	if l.A.Version() != replication.Version || l.B.Version() != replication.Version {
+		t.Fatalf("versions %d / %d, want %d", l.A.Version(), l.B.Version(), replication.Version)
 	}
 	if got := l.B.Stats().Sent.ByType[replication.TypeWant]; got == 0 {
 		t.Fatal("Bob pulled nothing: the test meant to exercise want and data through a holder")
@@ -197,11 +197,13 @@ func TestHolderNeedsServe(t *testing.T) {
 	}
 }
 
-// TestVersionNegotiation: version-1 and version-2 peers talk version 1
-// both ways; two version-2 peers talk 2; no common version parts with a
-// clear reason.
+// TestVersionNegotiation: a version-1 peer and a later one talk version 1
+// both ways; a version-2 and a version-3 peer talk 2; two version-3 peers
+// talk 3; no common version parts with a clear reason.
 func TestVersionNegotiation(t *testing.T) {
 	v1 := replication.Config{Version: 1}
+	v2 := serveAll
+	v2.Version = 2
 	for _, c := range []struct {
 		name       string
 		cfgA, cfgB replication.Config
@@ -209,7 +211,8 @@ func TestVersionNegotiation(t *testing.T) {
 	}{
 		{"v1 author, v2 reader", v1, viaAll, 1},
 		{"v2 author, v1 reader", serveAll, v1, 1},
-		{"v2 both", serveAll, viaAll, 2},
+		{"v2 author, v3 reader", v2, viaAll, 2},
+		{"v3 both", serveAll, viaAll, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ana, bob := openDB(t, 1), openDB(t, 2)
@@ -241,13 +244,13 @@ func TestVersionNegotiation(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- s.Run(ctx) }()
 		hello := &replication.Hello{Full: true}
-		hello.AddOffer(replication.Offer{Versions: 1 << 2}) // version 3 only
+		hello.AddOffer(replication.Offer{Versions: 1 << 3}) // version 4 only
 		msg, _ := replication.Encode(replication.TypeHello, hello)
 		if err := pb.Send(ctx, msg); err != nil {
 			t.Fatal(err)
 		}
 		err := <-done
-		if !errors.Is(err, replication.ErrProtocol) || !strings.Contains(err.Error(), "no common protocol version: the peer speaks 3, this peer 1, 2") {
+		if !errors.Is(err, replication.ErrProtocol) || !strings.Contains(err.Error(), "no common protocol version: the peer speaks 4, this peer 1, 2, 3") {
 			t.Fatalf("session ended with %v", err)
 		}
 		last, _ := replication.Decode(sent.last())

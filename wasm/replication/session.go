@@ -71,6 +71,11 @@ type Config struct {
 	// ends, the error's text the bye's reason (the peer's Run returns it).
 	// Nil: every growth is taken. It must not block.
 	Grow func(book identity.ID, from, to uint64, pages [][]byte) error
+	// Previews sends the peer, as this profile's writes to a book shared
+	// with it begin, a preview of their pages (version 3, TypePreview):
+	// for a peer that shows them (a member), not for one that only keeps
+	// them (a mirror). The have follows once they are stored.
+	Previews bool
 }
 
 func (c *Config) defaults() {
@@ -171,6 +176,7 @@ type Session struct {
 	hAppends map[identity.ID]struct{} // books appended to, or held books that grew
 	hAdds    []identity.ID            // books created for the peer, or followed from it
 	hOthers  []identity.ID            // replicas of other authors followed (version 2)
+	hWriting []*journal.Pending       // own appends being written (Config.Previews)
 }
 
 // queued is an encoded control message and its event.
@@ -278,6 +284,9 @@ func (s *Session) Run(ctx context.Context) error {
 	defer s.port.Close()
 	unsubscribe := s.db.Subscribe(s.onDBEvent)
 	defer unsubscribe()
+	if s.cfg.Previews && s.cfg.Version >= 3 {
+		defer s.db.Writing(s.onWriting)()
+	}
 	if err := s.load(ctx); err != nil {
 		return err
 	}
@@ -458,6 +467,22 @@ func (s *Session) onDBEvent(ev journal.Event) {
 	}
 	s.signal()
 }
+
+// onWriting is the Writing hook (Config.Previews): like onDBEvent, it
+// records the append and wakes the writer, which previews it if the peer
+// is level with the book. Appends written faster than the writer sends
+// are left to their haves.
+func (s *Session) onWriting(p *journal.Pending) {
+	s.hmu.Lock()
+	if len(s.hWriting) < maxPreviewQueue {
+		s.hWriting = append(s.hWriting, p)
+	}
+	s.hmu.Unlock()
+	s.signal()
+}
+
+// maxPreviewQueue bounds the appends waiting for a preview.
+const maxPreviewQueue = 16
 
 // takeHooked applies what the hook saw. Called with mu held.
 func (s *Session) takeHookedLocked() {
@@ -642,18 +667,24 @@ func (s *Session) receive(ctx context.Context, in chan<- received) {
 	}
 }
 
-// preview shows the pages pushed with a have to a replica held here as
-// they arrive (journal.Book.Preview), before they wait for earlier
-// messages to be handled. Only small pushes (new messages) are; a
-// catch-up's data are shown when stored.
+// preview shows the pages pushed with a have, or previewed as the author
+// writes them, to a replica held here as they arrive (journal.Book.Preview),
+// before they wait for earlier messages to be handled. Only small pushes
+// (new messages) are; a catch-up's data are shown when stored.
 func (s *Session) preview(m any) {
-	h, ok := m.(*Have)
-	if !ok || h.Push == nil || h.Push.Length != h.Upgrade.Head.Length || len(h.Push.Pages) > previewPages {
+	var h *Have
+	switch m := m.(type) {
+	case *Have:
+		h = m
+	case *Preview:
+		h = (*Have)(m)
+	}
+	if h == nil || h.Push == nil || h.Push.Length != h.Upgrade.Head.Length || len(h.Push.Pages) > previewPages {
 		return
 	}
 	s.mu.Lock()
 	r := s.reps[h.Upgrade.Head.Key]
-	ok = r != nil && !r.forked
+	ok := r != nil && !r.forked
 	s.mu.Unlock()
 	if ok {
 		r.book.Preview(&h.Upgrade, h.Push.Start, h.Push.Pages, &h.Push.Proof)
@@ -700,6 +731,11 @@ func (s *Session) handle(ctx context.Context, m any, size int) error {
 		}
 		s.event(false, ev)
 		return s.onHave(ctx, m)
+	case *Preview:
+		// Shown as it arrived (receive); nothing is stored.
+		h := &m.Upgrade.Head
+		s.event(false, Event{Type: TypePreview, Book: h.Key, Start: m.Push.Start, End: h.Length, Bytes: size, Pages: len(m.Push.Pages), Hashes: m.Push.Proof.Size()})
+		return nil
 	case *Want:
 		key, _ := keyOf(m.Key)
 		s.event(false, Event{Type: TypeWant, Book: key, Start: m.Ranges[0].Start, End: m.Ranges[len(m.Ranges)-1].End, Bytes: size})

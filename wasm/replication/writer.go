@@ -131,6 +131,10 @@ func (s *Session) next(ctx context.Context) ([]byte, Event, error) {
 		s.mu.Unlock()
 		return q.msg, q.ev, nil
 	}
+	if msg, ev, err := s.nextPreviewLocked(); msg != nil || err != nil {
+		s.mu.Unlock()
+		return msg, ev, err
+	}
 	for len(s.dirty) > 0 {
 		key := s.dirty[0]
 		s.dirty = s.dirty[1:]
@@ -168,6 +172,38 @@ func (s *Session) next(ctx context.Context) ([]byte, Event, error) {
 		return msg, ev, err
 	}
 	s.mu.Unlock()
+	return nil, Event{}, nil
+}
+
+// nextPreviewLocked encodes a preview of the first append being written
+// (Session.onWriting) to a book the peer follows and is level with, or
+// returns nil if there is none. An append whose have went already, or
+// larger than a push, goes with its have only. It must not ask the book
+// (its lock is held while it is written). Called with mu held.
+func (s *Session) nextPreviewLocked() ([]byte, Event, error) {
+	s.hmu.Lock()
+	ps := s.hWriting
+	s.hWriting = nil
+	s.hmu.Unlock()
+	if s.ver.Load() < 3 {
+		return nil, Event{}, nil
+	}
+	for i, p := range ps {
+		o := s.own[p.Book]
+		if o == nil || o.held || !o.known || o.forked || o.peer != p.Start || o.sent >= p.Head.Length ||
+			len(p.Pages) > s.cfg.PushPages || size(p.Pages) > s.cfg.PushBytes {
+			continue
+		}
+		if rest := ps[i+1:]; len(rest) > 0 {
+			s.hmu.Lock()
+			s.hWriting = append(rest, s.hWriting...)
+			s.hmu.Unlock()
+		}
+		key := p.Head.Key
+		pv := &Preview{Upgrade: journal.Upgrade{Head: p.Head, From: p.Start}, Push: &Data{Key: key[:], Start: p.Start, Length: p.Head.Length, Pages: p.Pages, Proof: p.Proof}}
+		msg, err := s.encode(TypePreview, pv)
+		return msg, Event{Type: TypePreview, Book: key, Start: p.Start, End: p.Head.Length, Pages: len(p.Pages), Hashes: p.Proof.Size()}, err
+	}
 	return nil, Event{}, nil
 }
 

@@ -246,6 +246,9 @@ func (m *Messenger) startSyncLocked(c *conn) {
 	}
 	m.deviceSyncLocked(&syncCfg, c.peer)
 	m.syncFilesLocked(&syncCfg)
+	// A member shows a message as its author's write begins (pending
+	// until stored: docs/storage.md).
+	syncCfg.Previews = true
 	sess := replication.NewSession(m.db, c.mux.Channel(port.ChannelSync), syncCfg)
 	c.sess = sess
 	go func() {

@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ type heldStore struct {
 	mu    sync.Mutex
 	gate  chan struct{}        // nil: writes go through
 	books map[identity.ID]bool // whose page writes wait
+	fail  bool                 // the writes held fail when released
 }
 
 // hold makes writes of pages of books wait until release.
@@ -37,6 +39,18 @@ func (s *heldStore) hold(books ...identity.ID) {
 func (s *heldStore) release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.gate != nil {
+		close(s.gate)
+		s.gate = nil
+	}
+}
+
+// releaseFailing lets the writes held go on, failing, like a tab that
+// died before its transaction committed.
+func (s *heldStore) releaseFailing() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = true
 	if s.gate != nil {
 		close(s.gate)
 		s.gate = nil
@@ -77,6 +91,13 @@ func (s *heldStore) Write(ctx context.Context, b *store.Batch) error {
 		case <-g:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+		s.mu.Lock()
+		fail := s.fail
+		s.fail = false
+		s.mu.Unlock()
+		if fail {
+			return errors.New("the tab died")
 		}
 	}
 	return s.Store.Write(ctx, b)
@@ -262,5 +283,66 @@ func TestCatchUpOneEvent(t *testing.T) {
 	mu.Unlock()
 	if bad {
 		t.Fatalf("%s; want the %d in counts, but for a push", reported(), len(texts))
+	}
+}
+
+// TestShownWhileSenderWrites: Bob shows Ana's message while Ana's own
+// write of it is still running (her tab previews it, protocol version 3).
+// If her write then fails, Bob never stores it: the message Ana writes
+// next, at the same place, is what Bob stores, with no fork.
+func TestShownWhileSenderWrites(t *testing.T) {
+	url := startRelay(t)
+	ana, held := newHeldNode(t, url, "ana", 1)
+	bob := newNode(t, url, "bob", 2)
+	info, err := ana.CreateTask(testCtx(t), "sender writes", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := info.ID
+	bob.join(ana, task)
+	ana.send(task, "first", nil)
+	eventually(t, "Ana's first message at Bob", func() bool { return bob.hasChat(task, ana.ID(), "first") })
+	var anas []identity.ID
+	for _, bi := range ana.taskBookKeys(t, task) {
+		if bi.Writable {
+			anas = append(anas, bi.Key)
+		}
+	}
+	watch := watchMessages(t, bob, "held", "lost", "kept")
+	events := func() string { s, _ := watch(); return s }
+
+	held.hold(anas...)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := ana.Send(testCtx(t), task, "held", nil)
+		sent <- err
+	}()
+	eventually(t, "shown at Bob while Ana's write is held", func() bool { return events() == "held:pending" }, events)
+	held.release()
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "stored at Bob", func() bool { return events() == "held:pending held:stored" }, events)
+
+	held.hold(anas...)
+	go func() {
+		_, err := ana.Send(testCtx(t), task, "lost", nil)
+		sent <- err
+	}()
+	eventually(t, "the message whose write fails shown pending", func() bool { return strings.HasSuffix(events(), "lost:pending") }, events)
+	held.releaseFailing()
+	if err := <-sent; err == nil {
+		t.Fatal("Ana's send succeeded on a failing store")
+	}
+	kept := ana.send(task, "kept", nil)
+	eventually(t, "the message written instead stored at Bob", func() bool { return bob.hasChat(task, ana.ID(), "kept") })
+	if bob.hasChat(task, ana.ID(), "lost") || strings.Contains(events(), "lost:stored") {
+		t.Fatalf("the message whose write failed is stored at Bob: %s", events())
+	}
+	if mb, ok := bob.member(task, ana.ID()); !ok || mb.Forks != 0 || len(mb.Equivocations) != 0 {
+		t.Fatalf("Ana at Bob: %+v", mb)
+	}
+	if msgs, _ := bob.chatsOf(task, ana.ID()); msgs[len(msgs)-1].Head.Mid != kept.Head.Mid {
+		t.Fatalf("Bob's last message of Ana's is not the one she kept")
 	}
 }

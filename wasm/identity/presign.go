@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"encoding/binary"
+	"runtime"
 	"sync"
 
 	"filippo.io/edwards25519"
@@ -103,9 +104,13 @@ func (p *presigner) take() (nonce, bool) {
 	return n, ok
 }
 
-// fill makes nonces until the pool holds nonceCap, then returns.
+// fill makes nonces until the pool holds nonceCap, then returns. Each
+// waits for the goroutines ready to run: the nonces are for signatures to
+// come, and in a browser, where goroutines share one thread, what a
+// signature was made for (sending the page it signed) goes first.
 func (p *presigner) fill() {
 	for {
+		runtime.Gosched()
 		n := p.newNonce()
 		p.mu.Lock()
 		p.pool = append(p.pool, n)

@@ -327,7 +327,16 @@
 
   function insert (m) {
     learnName(m)
-    const had = state.byId.get(m.id)
+    let had = state.byId.get(m.id)
+    if (had && had.pending && !m.pending && (had.key !== m.key || JSON.stringify(had.data) !== JSON.stringify(m.data))) {
+      // The message stored at this place is not the one shown pending: its
+      // author's write of that one failed after a preview. Show the stored.
+      const i = state.msgs.indexOf(had)
+      if (i >= 0) state.msgs.splice(i, 1)
+      if (had.node) had.node.remove()
+      state.byId.delete(m.id)
+      had = null
+    }
     if (had && had.key === m.key) {
       // Shown while it was being stored (pending): now it is stored, the
       // same message; only the mark goes.
@@ -557,9 +566,12 @@
       }
     }
     if (follow) scrollToEnd()
-    markRead()
+    // Read marks go to the module after the frame that shows the messages:
+    // calling it now would run its ready work before the paint.
+    if (!readSoon) readSoon = setTimeout(() => { readSoon = null; markRead() }, 0)
     refreshMembersSoon()
   }
+  let readSoon = null
 
   // ---- composer ----------------------------------------------------------
 

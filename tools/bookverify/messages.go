@@ -11,6 +11,9 @@ const (
 	TypeWant  = 3
 	TypeData  = 4
 	TypeBye   = 5
+	// TypePreview (version 3): pages the author is writing, not yet
+	// stored; a reader may show them, never store them.
+	TypePreview = 7
 )
 
 // Bounds of the replication protocol.
@@ -22,7 +25,7 @@ const (
 	MaxByeReason   = 1024
 	// MaxVersion is the highest protocol version (docs/format.md,
 	// "Versions"); a message carries 1 until its sender has the peer's hello.
-	MaxVersion = 2
+	MaxVersion = 3
 )
 
 // OfferPrefix is the reserved key prefix of the hello entry that offers a
@@ -39,9 +42,9 @@ type Message struct {
 	Books   []HelloBook
 	Version uint64 // of the envelope
 
-	// have
+	// have, preview
 	Upgrade *Upgrade
-	Push    *Data // nil: no pages pushed
+	Push    *Data // nil: no pages pushed (a have)
 
 	// want
 	Key    [32]byte
@@ -135,6 +138,8 @@ func readMessage(r *reader) (*Message, error) {
 			return nil, fmt.Errorf("have: pages pushed against another head")
 		}
 		return m, nil
+	case TypePreview:
+		return m, readPreview(r, m)
 	case TypeWant:
 		return m, readWant(r, m)
 	case TypeData:
@@ -150,6 +155,34 @@ func readMessage(r *reader) (*Message, error) {
 		return m, err
 	}
 	return nil, fmt.Errorf("unknown type %d", t)
+}
+
+// readPreview reads a preview (version 3): an upgrade from the reader's
+// length (no consistency proof) and exactly the pages its head adds.
+func readPreview(r *reader, m *Message) error {
+	if m.Version < 3 {
+		return fmt.Errorf("a preview in version %d", m.Version)
+	}
+	if n, err := r.array("preview"); err != nil || n != 2 {
+		return fmt.Errorf("preview: not an array of 2: %v", err)
+	}
+	var err error
+	if m.Upgrade, err = readUpgrade(r); err != nil {
+		return err
+	}
+	if m.Push, err = readData(r); err != nil {
+		return err
+	}
+	u, p := m.Upgrade, m.Push
+	switch {
+	case p.Key != u.Head.Key || p.Length != u.Head.Length:
+		return fmt.Errorf("preview: pages against another head")
+	case u.From == 0 || p.Start != u.From || p.Start+uint64(len(p.Pages)) != p.Length:
+		return fmt.Errorf("preview: pages [%d, +%d) with a head from %d to %d", p.Start, len(p.Pages), u.From, p.Length)
+	case len(u.Proof) != 0 || len(p.Proof.Tree) != 0:
+		return fmt.Errorf("preview: a consistency proof")
+	}
+	return nil
 }
 
 func readHello(r *reader, m *Message) error {

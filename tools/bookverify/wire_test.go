@@ -54,7 +54,7 @@ func TestWireFromDocs(t *testing.T) {
 	pa, pb := port.Pipe(ana.ID(), bob.ID(), 64)
 	toBob := &recorder{Port: pb}
 	toAna := &recorder{Port: pa}
-	sa := replication.NewSession(ana, toAna, replication.Config{})
+	sa := replication.NewSession(ana, toAna, replication.Config{Previews: true})
 	sb := replication.NewSession(bob, toBob, replication.Config{})
 	c, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -72,7 +72,7 @@ func TestWireFromDocs(t *testing.T) {
 	heads := map[[32]byte]*bookverify.Head{}
 	byLength := map[[32]byte]map[uint64]*bookverify.Head{}
 	pushes := map[[32]byte][][2]uint64{}
-	var datas, wants int
+	var datas, wants, previews int
 	for i, msg := range toBob.messages() {
 		m, err := bookverify.ParseMessage(msg)
 		if err != nil {
@@ -124,6 +124,12 @@ func TestWireFromDocs(t *testing.T) {
 					pushes[key] = append(pushes[key], r) // (an announcement sent again pushes the same pages)
 				}
 			}
+		case bookverify.TypePreview:
+			// Pages being written: checked, not held (the have follows).
+			if err := bookverify.VerifyRange(m.Upgrade.Head, m.Push.Start, m.Push.Pages, m.Push.Proof); err != nil {
+				t.Fatalf("preview %d: %v", i, err)
+			}
+			previews++
 		case bookverify.TypeData:
 			d := m.Data
 			h := byLength[d.Key][d.Length]
@@ -155,6 +161,9 @@ func TestWireFromDocs(t *testing.T) {
 	}
 	if got := pushes[short.Key()]; len(got) != 2 || got[0] != [2]uint64{0, 6} || got[1] != [2]uint64{6, 9} {
 		t.Errorf("pushes of the short book: %v, want [0, 6) then [6, 9)", got)
+	}
+	if previews == 0 {
+		t.Errorf("no preview of the appends")
 	}
 	if datas == 0 || wants == 0 {
 		t.Errorf("%d wants, %d data messages: the long book is pulled", wants, datas)
@@ -208,12 +217,15 @@ func FuzzParseMessage(f *testing.F) {
 		{replication.TypeWant, &replication.Want{Key: b.Key().Bytes(), Ranges: []journal.Range{{Start: 1, End: 3}}}},
 		{replication.TypeData, data},
 		{replication.TypeBye, &replication.Bye{Reason: "done"}},
+		{replication.TypePreview, &replication.Preview{Upgrade: journal.Upgrade{Head: up.Head, From: 2}, Push: data}},
 	} {
-		msg, err := replication.Encode(m.t, m.body)
-		if err != nil {
-			f.Fatal(err)
+		for _, v := range []uint{1, replication.Version} {
+			msg, err := replication.EncodeVersion(v, m.t, m.body)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(msg)
 		}
-		f.Add(msg)
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		if _, err := bookverify.ParseMessage(msg); err != nil {

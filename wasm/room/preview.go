@@ -191,6 +191,19 @@ func (m *Messenger) keepShown(book identity.ID, index uint64, page []byte, msg M
 	m.decoded[shownKey{book, index}] = shownPage{page, msg}
 }
 
+// shownPending reports whether the message ref names is shown pending:
+// decoded by a preview, not yet taken by the write that stores it.
+func (m *Messenger) shownPending(ref Ref) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.decoded {
+		if s.msg.Head.By == ref.By && s.msg.Head.Mid == ref.Mid {
+			return true
+		}
+	}
+	return false
+}
+
 // takeShown returns the message preview decoded from page index of book,
 // if it decoded these very bytes.
 func (m *Messenger) takeShown(book identity.ID, index uint64, page []byte) (Message, bool) {

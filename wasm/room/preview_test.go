@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/store"
@@ -344,5 +345,86 @@ func TestShownWhileSenderWrites(t *testing.T) {
 	}
 	if msgs, _ := bob.chatsOf(task, ana.ID()); msgs[len(msgs)-1].Head.Mid != kept.Head.Mid {
 		t.Fatalf("Bob's last message of Ana's is not the one she kept")
+	}
+}
+
+// TestReplyToPending: a reply to a message shown pending (its author's
+// write still running) goes once the message is stored, rather than
+// failing with "no message"; a reply to one whose write then fails says so.
+func TestReplyToPending(t *testing.T) {
+	url := startRelay(t)
+	ana, held := newHeldNode(t, url, "ana", 1)
+	bob := newNode(t, url, "bob", 2)
+	info, err := ana.CreateTask(testCtx(t), "reply", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := info.ID
+	bob.join(ana, task)
+	ana.send(task, "first", nil)
+	eventually(t, "Ana's first message at Bob", func() bool { return bob.hasChat(task, ana.ID(), "first") })
+	var anas []identity.ID
+	for _, bi := range ana.taskBookKeys(t, task) {
+		if bi.Writable {
+			anas = append(anas, bi.Key)
+		}
+	}
+	shown := make(chan Ref, 4)
+	defer bob.Subscribe(func(ev Event) {
+		if ev.Type == EventMessage && ev.Pending && ev.Message != nil {
+			shown <- Ref{By: ev.Message.Head.By, Mid: ev.Message.Head.Mid}
+		}
+	})()
+	pendingRef := func() Ref {
+		t.Helper()
+		select {
+		case r := <-shown:
+			return r
+		case <-testCtx(t).Done():
+			t.Fatal("never shown pending")
+			return Ref{}
+		}
+	}
+
+	held.hold(anas...)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := ana.Send(testCtx(t), task, "held", nil)
+		sent <- err
+	}()
+	ref := pendingRef()
+	replied := make(chan error, 1)
+	go func() {
+		_, err := bob.Send(testCtx(t), task, "a reply", &ref)
+		replied <- err
+	}()
+	select {
+	case err := <-replied:
+		t.Fatalf("the reply went before its cause was stored: %v", err)
+	default:
+	}
+	held.release()
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-replied; err != nil {
+		t.Fatalf("the reply to a message shown pending: %v", err)
+	}
+	eventually(t, "the reply at Ana", func() bool { return ana.hasChat(task, bob.ID(), "a reply") })
+
+	held.hold(anas...)
+	go func() {
+		_, err := ana.Send(testCtx(t), task, "lost", nil)
+		sent <- err
+	}()
+	ref = pendingRef()
+	held.releaseFailing()
+	if err := <-sent; err == nil {
+		t.Fatal("Ana's send succeeded on a failing store")
+	}
+	ctx, cancel := context.WithTimeout(testCtx(t), 200*time.Millisecond)
+	defer cancel()
+	if _, err := bob.Send(ctx, task, "a reply to nothing", &ref); err == nil {
+		t.Fatal("a reply to a message never stored went")
 	}
 }

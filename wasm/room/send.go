@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -189,7 +190,7 @@ func (m *Messenger) sendChat(ctx context.Context, id TaskID, text string, replyT
 		}
 	}
 	if replyTo != nil {
-		cause, err := m.Lookup(ctx, id, *replyTo)
+		cause, err := m.lookupCause(ctx, id, *replyTo)
 		if err != nil {
 			return Message{}, fmt.Errorf("room: reply: %w", err)
 		}
@@ -201,6 +202,43 @@ func (m *Messenger) sendChat(ctx context.Context, id TaskID, text string, replyT
 	}
 	return m.write(ctx, t, TypeChat, data, replyTo)
 }
+
+// lookupCause is Lookup for a reply's cause. A cause shown pending (its
+// page verified, not stored yet: its author's or this profile's write is
+// running) is waited for, at most causeWait: a reply to a message seen
+// an instant ago goes once it is stored, rather than failing.
+func (m *Messenger) lookupCause(ctx context.Context, id TaskID, ref Ref) (Message, error) {
+	cause, err := m.Lookup(ctx, id, ref)
+	if err == nil || !m.shownPending(ref) {
+		return cause, err
+	}
+	stored := make(chan struct{}, 1)
+	defer m.Subscribe(func(ev Event) {
+		if ev.Type == EventMessage && !ev.Pending && ev.Task == id {
+			select {
+			case stored <- struct{}{}:
+			default:
+			}
+		}
+	})()
+	wait := time.NewTimer(causeWait)
+	defer wait.Stop()
+	for {
+		if cause, err = m.Lookup(ctx, id, ref); err == nil || !m.shownPending(ref) {
+			return cause, err
+		}
+		select {
+		case <-stored:
+		case <-wait.C:
+			return Message{}, fmt.Errorf("%w (shown, not stored yet: its author's write may have failed)", err)
+		case <-ctx.Done():
+			return Message{}, ctx.Err()
+		}
+	}
+}
+
+// causeWait bounds how long a reply waits for a cause shown pending.
+const causeWait = 10 * time.Second
 
 // dataNonce is a message data's nonce, "" if none.
 func dataNonce(data json.RawMessage) string {

@@ -84,9 +84,11 @@ func (t *tab) texts() []string {
 }
 
 // waitText waits until the timeline shows a chat message with this text.
+// waitText waits until a message with this text shows stored (a message
+// shows pending first, while its author's and this tab's writes run).
 func (t *tab) waitText(text string) {
 	t.tb.Helper()
-	t.poll(script(`[...document.querySelectorAll('#timeline li.msg p.text')].some((p) => p.textContent === {{text}})`, map[string]any{"text": text}))
+	t.poll(script(`[...document.querySelectorAll('#timeline li.msg:not(.pending) p.text')].some((p) => p.textContent === {{text}})`, map[string]any{"text": text}))
 }
 
 func messengerStory(t *testing.T, b *browser, query, shots string) {

@@ -1,6 +1,8 @@
 package journal
 
 import (
+	"runtime"
+
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -48,12 +50,21 @@ func (db *DB) Writing(fn func(*Pending)) (cancel func()) {
 
 // emitWriting tells the Writing hooks of appends about to be written. The
 // books' locks are held: the staged state and the frontiers before it are
-// what the proofs are made of, without reading the store.
+// what the proofs are made of, without reading the store. If a hook was
+// told, the goroutines ready to run go before the write is issued: in a
+// browser they share one thread with it, and what a hook woke (a preview
+// to send) is worth more than the write's head start.
 func (db *DB) emitWriting(staged ...*stagedAppend) {
+	if db.tellWriting(staged) {
+		runtime.Gosched()
+	}
+}
+
+func (db *DB) tellWriting(staged []*stagedAppend) (told bool) {
 	db.hookMu.Lock()
 	defer db.hookMu.Unlock()
 	if len(db.writing) == 0 {
-		return
+		return false
 	}
 	for _, st := range staged {
 		p := st.pending()
@@ -62,8 +73,10 @@ func (db *DB) emitWriting(staged ...*stagedAppend) {
 		}
 		for _, fn := range db.writing {
 			fn(p)
+			told = true
 		}
 	}
+	return told
 }
 
 // pending returns the staged append as a Pending, or nil for the genesis

@@ -108,9 +108,20 @@ func (s *heldStore) Write(ctx context.Context, b *store.Batch) error {
 // Ana's first message stored at Bob, and returns Ana's books of the task
 // (whose page writes Bob's store can hold).
 func previewPair(t *testing.T) (ana, bob *node, held *heldStore, task TaskID, anas []identity.ID) {
+	return heldPair(t, false)
+}
+
+// heldPair is previewPair with the heldStore Ana's if sender is set (her
+// writes of her own books can be held), else Bob's.
+func heldPair(t *testing.T, sender bool) (ana, bob *node, held *heldStore, task TaskID, anas []identity.ID) {
 	url := startRelay(t)
-	ana = newNode(t, url, "ana", 1)
-	bob, held = newHeldNode(t, url, "bob", 2)
+	if sender {
+		ana, held = newHeldNode(t, url, "ana", 1)
+		bob = newNode(t, url, "bob", 2)
+	} else {
+		ana = newNode(t, url, "ana", 1)
+		bob, held = newHeldNode(t, url, "bob", 2)
+	}
 	info, err := ana.CreateTask(testCtx(t), "preview", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -292,23 +303,7 @@ func TestCatchUpOneEvent(t *testing.T) {
 // If her write then fails, Bob never stores it: the message Ana writes
 // next, at the same place, is what Bob stores, with no fork.
 func TestShownWhileSenderWrites(t *testing.T) {
-	url := startRelay(t)
-	ana, held := newHeldNode(t, url, "ana", 1)
-	bob := newNode(t, url, "bob", 2)
-	info, err := ana.CreateTask(testCtx(t), "sender writes", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task := info.ID
-	bob.join(ana, task)
-	ana.send(task, "first", nil)
-	eventually(t, "Ana's first message at Bob", func() bool { return bob.hasChat(task, ana.ID(), "first") })
-	var anas []identity.ID
-	for _, bi := range ana.taskBookKeys(t, task) {
-		if bi.Writable {
-			anas = append(anas, bi.Key)
-		}
-	}
+	ana, bob, held, task, anas := heldPair(t, true)
 	watch := watchMessages(t, bob, "held", "lost", "kept")
 	events := func() string { s, _ := watch(); return s }
 
@@ -352,23 +347,7 @@ func TestShownWhileSenderWrites(t *testing.T) {
 // write still running) goes once the message is stored, rather than
 // failing with "no message"; a reply to one whose write then fails says so.
 func TestReplyToPending(t *testing.T) {
-	url := startRelay(t)
-	ana, held := newHeldNode(t, url, "ana", 1)
-	bob := newNode(t, url, "bob", 2)
-	info, err := ana.CreateTask(testCtx(t), "reply", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task := info.ID
-	bob.join(ana, task)
-	ana.send(task, "first", nil)
-	eventually(t, "Ana's first message at Bob", func() bool { return bob.hasChat(task, ana.ID(), "first") })
-	var anas []identity.ID
-	for _, bi := range ana.taskBookKeys(t, task) {
-		if bi.Writable {
-			anas = append(anas, bi.Key)
-		}
-	}
+	ana, bob, held, task, anas := heldPair(t, true)
 	shown := make(chan Ref, 4)
 	defer bob.Subscribe(func(ev Event) {
 		if ev.Type == EventMessage && ev.Pending && ev.Message != nil {

@@ -14,19 +14,21 @@ import (
 // again, against the pages held, when they are stored (AcceptHeadPages),
 // and they may never be: a head older than the replica's or one that
 // forks it is refused then, as before. Page 0 (the genesis) is not
-// previewed. It reports whether the hooks were told.
-func (b *Book) Preview(up *Upgrade, start uint64, pages [][]byte, proof *RangeProof) bool {
+// previewed. It reports whether the hooks were told, and why the head or
+// the pages do not verify if they were checked and do not (nothing is
+// checked with no hook, for the genesis or for no pages).
+func (b *Book) Preview(up *Upgrade, start uint64, pages [][]byte, proof *RangeProof) (bool, error) {
 	if start == 0 || len(pages) == 0 || proof == nil || !b.db.previewed() {
-		return false
+		return false, nil
 	}
 	if err := b.checkUpgrade(up); err != nil {
-		return false
+		return false, err
 	}
 	if _, err := VerifyRange(&up.Head, start, pages, proof); err != nil {
-		return false
+		return false, err
 	}
 	b.db.emitVerified(&Event{Type: EventPut, Book: b.key, Index: start, Pages: pages, Head: up.Head})
-	return true
+	return true, nil
 }
 
 // previewed reports whether a Verified hook is registered.

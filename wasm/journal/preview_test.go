@@ -15,13 +15,13 @@ import (
 func TestPreview(t *testing.T) {
 	_, bob, book, rep, push := pushedBook(t)
 	up, ps, proof := push(0)
-	if rep.Preview(up, 0, ps, proof) {
-		t.Fatal("no hook: previewed")
+	if told, err := rep.Preview(up, 0, ps, proof); told || err != nil {
+		t.Fatalf("no hook: previewed %v, %v", told, err)
 	}
 	var told []journal.Event
 	cancel := bob.Verified(func(ev journal.Event) { told = append(told, ev) })
 	defer cancel()
-	if rep.Preview(up, 0, ps, proof) {
+	if told, _ := rep.Preview(up, 0, ps, proof); told {
 		t.Fatal("a genesis previewed")
 	}
 	if _, err := rep.AcceptHeadPages(ctx, up, 0, ps, proof); err != nil {
@@ -39,22 +39,26 @@ func TestPreview(t *testing.T) {
 	badSig.Head.Sig[0] ^= 1
 	otherRoot := *up
 	otherRoot.Head.Root[0] ^= 1
-	for name, ok := range map[string]bool{
-		"forged page":              rep.Preview(up, 1, forged, proof),
-		"bad signature":            rep.Preview(&badSig, 1, ps, proof),
-		"another root":             rep.Preview(&otherRoot, 1, ps, proof),
-		"pages at the wrong start": rep.Preview(up, 2, ps, proof),
+	for name, c := range map[string]struct {
+		up    *journal.Upgrade
+		start uint64
+		pages [][]byte
+	}{
+		"forged page":              {up, 1, forged},
+		"bad signature":            {&badSig, 1, ps},
+		"another root":             {&otherRoot, 1, ps},
+		"pages at the wrong start": {up, 2, ps},
 	} {
-		if ok {
-			t.Errorf("%s: previewed", name)
+		if told, err := rep.Preview(c.up, c.start, c.pages, proof); told || err == nil {
+			t.Errorf("%s: previewed %v, %v", name, told, err)
 		}
 	}
 	if len(told) != 0 {
 		t.Fatalf("hooks told of %d bad pushes", len(told))
 	}
 
-	if !rep.Preview(up, 1, ps, proof) {
-		t.Fatal("a good push was not previewed")
+	if told, err := rep.Preview(up, 1, ps, proof); !told || err != nil {
+		t.Fatalf("a good push was not previewed: %v", err)
 	}
 	if len(told) != 1 || told[0].Index != 1 || len(told[0].Pages) != 3 || told[0].Book != book.Key() || told[0].Type != journal.EventPut {
 		t.Fatalf("told %+v", told)

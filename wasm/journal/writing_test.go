@@ -66,8 +66,8 @@ func TestWriting(t *testing.T) {
 			}
 		}
 		before := previewed
-		if !rep.Preview(&journal.Upgrade{Head: p.Head, From: start}, start, p.Pages, &p.Proof) || previewed != before+1 {
-			t.Fatalf("append %d at %d: the pending pages do not preview", i, start)
+		if told, err := rep.Preview(&journal.Upgrade{Head: p.Head, From: start}, start, p.Pages, &p.Proof); !told || err != nil || previewed != before+1 {
+			t.Fatalf("append %d at %d: the pending pages do not preview: %v", i, start, err)
 		}
 		up, ps, proof := push(start)
 		if _, err := rep.AcceptHeadPages(ctx, up, start, ps, proof); err != nil {
@@ -107,8 +107,8 @@ func TestWritingFailed(t *testing.T) {
 	if told == nil || book.Len() != 1 {
 		t.Fatalf("told %v, length %d", told, book.Len())
 	}
-	if !rep.Preview(&journal.Upgrade{Head: told.Head, From: 1}, 1, told.Pages, &told.Proof) {
-		t.Fatal("the pending page does not preview")
+	if ok, err := rep.Preview(&journal.Upgrade{Head: told.Head, From: 1}, 1, told.Pages, &told.Proof); !ok || err != nil {
+		t.Fatalf("the pending page does not preview: %v", err)
 	}
 	fs.ok = 100
 	if _, err := book.Append(ctx, []byte("kept")); err != nil {

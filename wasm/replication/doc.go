@@ -79,7 +79,8 @@
 // with the book (its length is the append's start), for small appends
 // (Push rules), and never after the have of those pages. The reader checks
 // it like a pushed have (journal.Book.Preview: the head's signature, the
-// pages under it) and tells its Verified hooks; it stores nothing, and a
+// pages under it; a preview that fails ends the session: an author never
+// sends one) and tells its Verified hooks; it stores nothing, and a
 // head only previewed binds the author to nothing: if the write fails, the
 // author's next append signs other pages at that length, and their have
 // is taken as any other. Previews are sent in version 3 only: a preview

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -261,5 +262,47 @@ func TestPreviewDecode(t *testing.T) {
 	msg, _ = replication.EncodeVersion(2, replication.TypePreview, good())
 	if _, _, err := replication.DecodeVersion(msg); !errors.Is(err, replication.ErrProtocol) {
 		t.Errorf("a preview in version 2: %v", err)
+	}
+}
+
+// TestHostilePreview: a preview whose head or pages do not verify ends the
+// session with a protocol error (an author never sends one), and nothing
+// of it is shown.
+func TestHostilePreview(t *testing.T) {
+	for name, spoil := range map[string]func(p *replication.Preview){
+		"bad signature": func(p *replication.Preview) { p.Upgrade.Head.Sig[3] ^= 1 },
+		"forged page":   func(p *replication.Preview) { p.Push.Pages[0][0] ^= 1 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ana, bob := openDB(t, 1), openDB(t, 2)
+			book, replica := bookFor(t, ana, bob, "hostile")
+			fill(t, book, 2, 64, "p")
+			l := connect(t, ana, bob, replication.Config{}, replication.Config{}, nil)
+			waitFor(t, bob, "Bob's copy", holds(replica, 3))
+			l.stop()
+			told := 0
+			defer bob.Verified(func(journal.Event) { told++ })()
+
+			f, res := victim(t, bob, ana.ID(), replication.Config{})
+			f.expect(replication.TypeHello)
+			hello := &replication.Hello{Full: true, Books: []replication.HelloBook{}}
+			hello.AddOffer(replication.Offer{Versions: 1<<replication.Version - 1})
+			f.send(replication.TypeHello, hello)
+			fill(t, book, 1, 64, "q")
+			p := &replication.Preview{Upgrade: journal.Upgrade{Head: book.Head(), From: 3}, Push: data(t, book, 3, 4, 4)}
+			p.Upgrade.Head.Sig = bytes.Clone(p.Upgrade.Head.Sig)
+			spoil(p)
+			msg, err := replication.EncodeVersion(replication.Version, replication.TypePreview, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.raw(msg)
+			if err := wait(t, res); !errors.Is(err, replication.ErrProtocol) || !strings.Contains(err.Error(), "preview") {
+				t.Fatalf("session ended with %v", err)
+			}
+			if told != 0 || replica.Len() != 3 {
+				t.Fatalf("told %d times; the replica at %d", told, replica.Len())
+			}
+		})
 	}
 }

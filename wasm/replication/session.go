@@ -598,11 +598,12 @@ const (
 // received is a message received and decoded, for the handler. err ends
 // the messages: the port's error, or (bad) why the message did not decode.
 type received struct {
-	v    uint
-	m    any
-	size int
-	err  error
-	bad  bool
+	v         uint
+	m         any
+	size      int
+	err       error
+	bad       bool
+	previewed bool // checked (and shown) as it arrived
 }
 
 // readLoop receives and handles messages until the port closes. Messages
@@ -633,6 +634,13 @@ func (s *Session) readLoop(ctx context.Context) error {
 		if agreed := uint(s.ver.Load()); r.v > agreed {
 			return s.fail(ctx, fmt.Errorf("%w: a message of version %d, the version agreed is %d", ErrProtocol, r.v, agreed))
 		}
+		if _, ok := r.m.(*Preview); ok && !r.previewed {
+			// Received before the hello that agreed its version was
+			// handled: checked now.
+			if err := s.preview(r.m); err != nil {
+				return s.fail(ctx, fmt.Errorf("%w: preview: %v", ErrProtocol, err))
+			}
+		}
 		if err := s.handle(ctx, r.m, r.size); err != nil {
 			return s.fail(ctx, err)
 		}
@@ -652,10 +660,15 @@ func (s *Session) receive(ctx context.Context, in chan<- received) {
 			r.v, r.m, err = DecodeVersion(msg)
 			r.bad = err != nil
 		}
-		r.err = err
 		if err == nil && r.v <= uint(s.ver.Load()) {
-			s.preview(r.m)
+			r.previewed = true
+			if perr := s.preview(r.m); perr != nil {
+				// A preview that does not verify: the author sends none
+				// (a have's is caught again when it is handled).
+				err, r.bad = fmt.Errorf("%w: preview: %v", ErrProtocol, perr), true
+			}
 		}
+		r.err = err
 		select {
 		case in <- r:
 		case <-ctx.Done():
@@ -671,7 +684,7 @@ func (s *Session) receive(ctx context.Context, in chan<- received) {
 // writes them, to a replica held here as they arrive (journal.Book.Preview),
 // before they wait for earlier messages to be handled. Only small pushes
 // (new messages) are; a catch-up's data are shown when stored.
-func (s *Session) preview(m any) {
+func (s *Session) preview(m any) error {
 	var h *Have
 	switch m := m.(type) {
 	case *Have:
@@ -680,15 +693,20 @@ func (s *Session) preview(m any) {
 		h = (*Have)(m)
 	}
 	if h == nil || h.Push == nil || h.Push.Length != h.Upgrade.Head.Length || len(h.Push.Pages) > previewPages {
-		return
+		return nil
 	}
 	s.mu.Lock()
 	r := s.reps[h.Upgrade.Head.Key]
 	ok := r != nil && !r.forked
 	s.mu.Unlock()
-	if ok {
-		r.book.Preview(&h.Upgrade, h.Push.Start, h.Push.Pages, &h.Push.Proof)
+	if !ok {
+		return nil
 	}
+	_, err := r.book.Preview(&h.Upgrade, h.Push.Start, h.Push.Pages, &h.Push.Proof)
+	if _, isPreview := m.(*Preview); !isPreview {
+		return nil // the have is checked again, and answered, in its turn
+	}
+	return err
 }
 
 // fail tells the peer why the session ends, then ends it. A session

@@ -122,22 +122,7 @@ func readMessage(r *reader) (*Message, error) {
 	case TypeHello:
 		return m, readHello(r, m)
 	case TypeHave:
-		if n, err := r.array("have"); err != nil || n != 2 {
-			return nil, fmt.Errorf("have: not an array of 2: %v", err)
-		}
-		if m.Upgrade, err = readUpgrade(r); err != nil {
-			return nil, err
-		}
-		if r.null() {
-			return m, nil
-		}
-		if m.Push, err = readData(r); err != nil {
-			return nil, err
-		}
-		if m.Push.Key != m.Upgrade.Head.Key || m.Push.Length != m.Upgrade.Head.Length {
-			return nil, fmt.Errorf("have: pages pushed against another head")
-		}
-		return m, nil
+		return m, readPushed(r, m, "have")
 	case TypePreview:
 		return m, readPreview(r, m)
 	case TypeWant:
@@ -157,26 +142,41 @@ func readMessage(r *reader) (*Message, error) {
 	return nil, fmt.Errorf("unknown type %d", t)
 }
 
+// readPushed reads the body of a have or a preview (what): [upgrade,
+// pages pushed under its head, or null].
+func readPushed(r *reader, m *Message, what string) error {
+	if n, err := r.array(what); err != nil || n != 2 {
+		return fmt.Errorf("%s: not an array of 2: %v", what, err)
+	}
+	var err error
+	if m.Upgrade, err = readUpgrade(r); err != nil {
+		return err
+	}
+	if r.null() {
+		return nil
+	}
+	if m.Push, err = readData(r); err != nil {
+		return err
+	}
+	if m.Push.Key != m.Upgrade.Head.Key || m.Push.Length != m.Upgrade.Head.Length {
+		return fmt.Errorf("%s: pages pushed against another head", what)
+	}
+	return nil
+}
+
 // readPreview reads a preview (version 3): an upgrade from the reader's
 // length (no consistency proof) and exactly the pages its head adds.
 func readPreview(r *reader, m *Message) error {
 	if m.Version < 3 {
 		return fmt.Errorf("a preview in version %d", m.Version)
 	}
-	if n, err := r.array("preview"); err != nil || n != 2 {
-		return fmt.Errorf("preview: not an array of 2: %v", err)
-	}
-	var err error
-	if m.Upgrade, err = readUpgrade(r); err != nil {
-		return err
-	}
-	if m.Push, err = readData(r); err != nil {
+	if err := readPushed(r, m, "preview"); err != nil {
 		return err
 	}
 	u, p := m.Upgrade, m.Push
 	switch {
-	case p.Key != u.Head.Key || p.Length != u.Head.Length:
-		return fmt.Errorf("preview: pages against another head")
+	case p == nil:
+		return fmt.Errorf("preview: no pages")
 	case u.From == 0 || p.Start != u.From || p.Start+uint64(len(p.Pages)) != p.Length:
 		return fmt.Errorf("preview: pages [%d, +%d) with a head from %d to %d", p.Start, len(p.Pages), u.From, p.Length)
 	case len(u.Proof) != 0 || len(p.Proof.Tree) != 0:

@@ -282,6 +282,9 @@ var bufMode = encMode.(cbor.UserBufferEncMode)
 // sizeHint is about the size of a message with body, pages and proofs
 // counted, for its buffer to be allocated once.
 func sizeHint(body any) int {
+	if p, ok := body.(*Preview); ok {
+		body = (*Have)(p)
+	}
 	n := 128
 	data := func(d *Data) {
 		for _, p := range d.Pages {
@@ -294,10 +297,6 @@ func sizeHint(body any) int {
 		data(b)
 	case *Have:
 		n += len(b.Upgrade.Proof) * (tlog.HashSize + 2)
-		if b.Push != nil {
-			data(b.Push)
-		}
-	case *Preview:
 		if b.Push != nil {
 			data(b.Push)
 		}

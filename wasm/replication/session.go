@@ -685,12 +685,10 @@ func (s *Session) receive(ctx context.Context, in chan<- received) {
 // before they wait for earlier messages to be handled. Only small pushes
 // (new messages) are; a catch-up's data are shown when stored.
 func (s *Session) preview(m any) error {
-	var h *Have
-	switch m := m.(type) {
-	case *Have:
-		h = m
-	case *Preview:
-		h = (*Have)(m)
+	h, _ := m.(*Have)
+	p, isPreview := m.(*Preview)
+	if isPreview {
+		h = (*Have)(p)
 	}
 	if h == nil || h.Push == nil || h.Push.Length != h.Upgrade.Head.Length || len(h.Push.Pages) > previewPages {
 		return nil
@@ -703,7 +701,7 @@ func (s *Session) preview(m any) error {
 		return nil
 	}
 	_, err := r.book.Preview(&h.Upgrade, h.Push.Start, h.Push.Pages, &h.Push.Proof)
-	if _, isPreview := m.(*Preview); !isPreview {
+	if !isPreview {
 		return nil // the have is checked again, and answered, in its turn
 	}
 	return err

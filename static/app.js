@@ -326,8 +326,19 @@
   }
 
   function insert (m) {
-    learnName(m)
     let had = state.byId.get(m.id)
+    if (m.withdrawn) {
+      // Shown pending, not stored in time (its author's write failed):
+      // off the page; if it is stored after all, it comes again.
+      if (had && had.pending && had.key === m.key) {
+        const i = state.msgs.indexOf(had)
+        if (i >= 0) state.msgs.splice(i, 1)
+        if (had.node) had.node.remove()
+        state.byId.delete(m.id)
+      }
+      return
+    }
+    learnName(m)
     if (had && had.pending && !m.pending && (had.key !== m.key || JSON.stringify(had.data) !== JSON.stringify(m.data))) {
       // The message stored at this place is not the one shown pending: its
       // author's write of that one failed after a preview. Show the stored.

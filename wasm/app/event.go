@@ -11,7 +11,8 @@ import (
 // An Event is what the page's app.on(type, fn) hooks receive, as JSON:
 //
 //	message      → {type, task, message}   (message.pending: verified, still
-//	               being stored; it comes again without pending once stored),
+//	               being stored; it comes again without pending once stored,
+//	               or with withdrawn too if it was not stored in time),
 //	               or {type, task, count}: count messages received at once
 //	               (a catch-up), not one by one: read the timeline
 //	task         → {type, task}
@@ -93,6 +94,7 @@ func eventOf(ev room.Event, m *room.Messenger) Event {
 	if ev.Message != nil {
 		v := View(ev.Message, m)
 		v.Pending = ev.Pending
+		v.Withdrawn = ev.Withdrawn
 		e.Message = &v
 	}
 	if ev.Err != nil {
@@ -122,6 +124,10 @@ type MessageView struct {
 	// (room.Event.Pending); the same message follows without it once
 	// stored.
 	Pending bool `json:"pending,omitempty"`
+	// Withdrawn (with Pending): the message shown pending was not stored
+	// in time and is no longer shown (room.Event.Withdrawn); if it is
+	// stored later, it comes again then.
+	Withdrawn bool `json:"withdrawn,omitempty"`
 }
 
 // View is m as the page sees it; ms says whose device wrote it (nil: the

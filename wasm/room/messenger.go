@@ -83,6 +83,10 @@ type Config struct {
 	// tasks, members and secrets, recorded at the first open (a profile
 	// that has tasks already ignores it).
 	Link *LinkBundle
+	// PendingFor is how long a message shown pending may wait to be
+	// stored before it is withdrawn (preview.go; default
+	// DefaultPendingFor).
+	PendingFor time.Duration
 }
 
 // An Observer sees a messenger's protocol (report.Reporter is one).
@@ -310,6 +314,9 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	}
 	if cfg.Retry == 0 {
 		cfg.Retry = time.Second
+	}
+	if cfg.PendingFor == 0 {
+		cfg.PendingFor = DefaultPendingFor
 	}
 	if cfg.ReceiptEvery == 0 {
 		cfg.ReceiptEvery = DefaultReceiptEvery
@@ -566,6 +573,11 @@ type Event struct {
 	// Pending once stored, and is lost with the write if the tab closes
 	// first.
 	Pending bool
+	// Withdrawn (with Pending): the message shown pending was not stored
+	// within Config.PendingFor (its author's write or this profile's
+	// failed, or is stalled): it is no longer shown. If it is stored
+	// later, it comes again then.
+	Withdrawn bool
 }
 
 // MaxEventPages is the most pages of a member's book stored at once that

@@ -60,6 +60,8 @@ type node struct {
 	mirrors []identity.ID
 	// receiptEvery is its Config.ReceiptEvery (0: the default)
 	receiptEvery time.Duration
+	// pendingFor is its Config.PendingFor (0: the default)
+	pendingFor time.Duration
 	// sync, if set, is its Config.Sync (else testSync)
 	sync *replication.Config
 	// device and link: Config.Device and Config.Link (devices_test.go)
@@ -103,7 +105,7 @@ func (n *node) start() {
 		sync = *n.sync
 	}
 	m, err := Open(ctx, Config{DB: db, Dial: dial, Logger: quiet, Retry: 50 * time.Millisecond, Sync: sync, Now: now, StrangerIdle: n.idle, Restore: n.restoring, Mirrors: n.mirrors, ReceiptEvery: n.receiptEvery,
-		Device: n.device, Link: n.link})
+		PendingFor: n.pendingFor, Device: n.device, Link: n.link})
 	if err != nil {
 		n.t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package room
 import (
 	"bytes"
 	"sync"
+	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -26,6 +27,19 @@ import (
 // and announcements move only with the stored page. If the tab closes or the write fails
 // first, only the pending message is lost; nothing that was not verified
 // is ever shown.
+//
+// A message shown pending that is not stored within Config.PendingFor is
+// withdrawn: the previewer reports it again, marked Withdrawn, and the
+// page takes it away. Its author's write failed or the author's tab died
+// before committing it (a preview), or this profile's own write failed;
+// a message still to come would otherwise stay on the page, pending,
+// until it reloads. If it is stored later after all, it is reported then
+// as any stored message.
+
+// DefaultPendingFor is how long a message shown pending waits to be
+// stored before it is withdrawn (Config.PendingFor): a write takes
+// milliseconds, a busy phone's a second or two.
+const DefaultPendingFor = 10 * time.Second
 
 // maxShown bounds the pages of one write shown early: a push of new
 // messages, not a catch-up's data (which are shown when stored, a page
@@ -91,14 +105,19 @@ func (m *Messenger) emitPending(book identity.ID, index uint64, ev Event) (store
 }
 
 // show is the previewer: it reports the pages verified in members' books
-// while they are stored (preview), until the messenger closes.
+// while they are stored (preview), and withdraws those not stored in
+// time, until the messenger closes.
 func (m *Messenger) show() {
 	defer m.wg.Done()
+	expire := time.NewTimer(m.cfg.PendingFor)
+	defer expire.Stop()
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
 		case <-m.wakeShow:
+		case <-expire.C:
+			m.withdraw(time.Now().Add(-m.cfg.PendingFor))
 		}
 		m.mu.Lock()
 		shown := m.shown
@@ -106,6 +125,11 @@ func (m *Messenger) show() {
 		m.mu.Unlock()
 		for _, ev := range shown {
 			m.preview(ev)
+		}
+		if first, ok := m.firstShown(); ok {
+			expire.Reset(time.Until(first.Add(m.cfg.PendingFor)))
+		} else {
+			expire.Stop()
 		}
 	}
 }
@@ -145,9 +169,10 @@ func (m *Messenger) preview(ev journal.Event) {
 			// too: its files are read from the stored message.
 			continue
 		}
-		m.keepShown(ev.Book, ev.Index+uint64(i), page, msg)
-		msg = moved.apply(msg)
-		if m.emitPending(ev.Book, ev.Index+uint64(i), Event{Type: EventMessage, Task: t.id, Message: &msg, Pending: true}) {
+		shownMsg := moved.apply(msg)
+		pending := Event{Type: EventMessage, Task: t.id, Message: &shownMsg, Pending: true}
+		m.keepShown(ev.Book, ev.Index+uint64(i), shownPage{page: page, msg: msg, ev: pending, at: time.Now()})
+		if m.emitPending(ev.Book, ev.Index+uint64(i), pending) {
 			return // stored already, and the pages after it: the worker reports them
 		}
 	}
@@ -174,21 +199,74 @@ type shownKey struct {
 	index uint64
 }
 
-// shownPage is a page preview decoded: received takes the message rather
-// than decode the same page again.
+// shownPage is a page preview decoded and shown pending: received takes
+// the message rather than decode the same page again, withdraw its event
+// if it is not stored in time.
 type shownPage struct {
 	page []byte
 	msg  Message
+	ev   Event     // the pending event reported
+	at   time.Time // when
 }
 
 // keepShown keeps the message preview decoded from page index of book.
-func (m *Messenger) keepShown(book identity.ID, index uint64, page []byte, msg Message) {
+func (m *Messenger) keepShown(book identity.ID, index uint64, s shownPage) {
+	m.mu.Lock()
+	full := len(m.decoded) >= maxDecoded
+	m.mu.Unlock()
+	if full {
+		// Writes that failed left theirs: withdraw every one not being
+		// stored, and forget them all if that was not enough.
+		m.withdraw(s.at)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.decoded) >= maxDecoded {
-		clear(m.decoded) // writes that failed left theirs: start again
+		clear(m.decoded)
 	}
-	m.decoded[shownKey{book, index}] = shownPage{page, msg}
+	m.decoded[shownKey{book, index}] = s
+}
+
+// firstShown returns when the oldest message still shown pending was
+// shown.
+func (m *Messenger) firstShown() (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var first time.Time
+	for _, s := range m.decoded {
+		if first.IsZero() || s.at.Before(first) {
+			first = s.at
+		}
+	}
+	return first, !first.IsZero()
+}
+
+// withdraw withdraws the messages shown pending at or before cutoff whose
+// pages the worker has not taken as stored: it forgets them and reports
+// them Withdrawn (after their pending events, before any stored event
+// that follows). A page of a book withdrawn may be shown pending again.
+func (m *Messenger) withdraw(cutoff time.Time) {
+	p := &m.previews
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var gone []shownKey
+	m.mu.Lock()
+	for k, s := range m.decoded {
+		if !s.at.After(cutoff) && k.index >= p.stored[k.book] {
+			gone = append(gone, k)
+		}
+	}
+	evs := make([]Event, len(gone))
+	for i, k := range gone {
+		evs[i] = m.decoded[k].ev
+		delete(m.decoded, k)
+	}
+	m.mu.Unlock()
+	for i, k := range gone {
+		p.shown[k.book] = min(p.shown[k.book], k.index)
+		evs[i].Withdrawn = true
+		m.emit(evs[i])
+	}
 }
 
 // shownPending reports whether the message ref names is shown pending:

@@ -145,7 +145,8 @@ func heldPair(t *testing.T, sender bool) (ana, bob *node, held *heldStore, task 
 }
 
 // watchMessages notes the events of n's messages with these texts: it
-// returns them as "text:pending" or "text:stored", in order, and the clock
+// returns them as "text:pending", "text:withdrawn" or "text:stored", in
+// order, and the clock
 // of the last, and stops at the test's end.
 func watchMessages(t *testing.T, n *node, texts ...string) func() (string, uint64) {
 	var mu sync.Mutex
@@ -161,7 +162,9 @@ func watchMessages(t *testing.T, n *node, texts ...string) func() (string, uint6
 				defer mu.Unlock()
 				clock = ev.Message.Meta.Clock
 				state := "stored"
-				if ev.Pending {
+				if ev.Withdrawn {
+					state = "withdrawn"
+				} else if ev.Pending {
 					state = "pending"
 				}
 				seen = append(seen, text+":"+state)
@@ -406,4 +409,84 @@ func TestReplyToPending(t *testing.T) {
 	if _, err := bob.Send(ctx, task, "a reply to nothing", &ref); err == nil {
 		t.Fatal("a reply to a message never stored went")
 	}
+}
+
+// withdrawingPair is heldPair with Bob's Config.PendingFor short, each
+// level with the other again after Bob's restart (Ana's book to Bob has
+// her message "again", and Bob's receipt of it reached her).
+func withdrawingPair(t *testing.T, sender bool) (ana, bob *node, held *heldStore, task TaskID, anas []identity.ID) {
+	ana, bob, held, task, anas = heldPair(t, sender)
+	bob.stop()
+	bob.pendingFor = 300 * time.Millisecond
+	bob.start()
+	again := ana.send(task, "again", nil)
+	eventually(t, "Ana's message at Bob restarted", func() bool { return bob.hasChat(task, ana.ID(), "again") })
+	eventually(t, "Bob's receipt of it at Ana", func() bool {
+		mb, ok := ana.member(task, bob.ID())
+		return ok && mb.Received >= again.Head.Mid
+	})
+	return ana, bob, held, task, anas
+}
+
+// TestPendingWithdrawn: a message shown pending whose author's write then
+// fails is withdrawn after Config.PendingFor (it would stay on the page,
+// pending, until a reload); a reply to it fails then, not at causeWait;
+// the message written in its place shows and is stored.
+func TestPendingWithdrawn(t *testing.T) {
+	ana, bob, held, task, anas := withdrawingPair(t, true)
+	watch := watchMessages(t, bob, "lost", "kept")
+	events := func() string { s, _ := watch(); return s }
+	shown := make(chan Ref, 1)
+	defer bob.Subscribe(func(ev Event) {
+		if ev.Type == EventMessage && ev.Pending && !ev.Withdrawn && ev.Message != nil {
+			select {
+			case shown <- ev.Message.Ref():
+			default:
+			}
+		}
+	})()
+
+	held.hold(anas...)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := ana.Send(testCtx(t), task, "lost", nil)
+		sent <- err
+	}()
+	eventually(t, "the message shown pending at Bob", func() bool { return events() == "lost:pending" }, events)
+	ref := <-shown
+	replied := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(testCtx(t), causeWait/2)
+	defer cancel()
+	go func() {
+		_, err := bob.Send(ctx, task, "a reply to it", &ref)
+		replied <- err
+	}()
+	held.releaseFailing()
+	if err := <-sent; err == nil {
+		t.Fatal("Ana's send succeeded on a failing store")
+	}
+	eventually(t, "the message withdrawn at Bob", func() bool { return events() == "lost:pending lost:withdrawn" }, events)
+	if err := <-replied; err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a reply to the message withdrawn: %v, want its cause not found once withdrawn", err)
+	}
+
+	ana.send(task, "kept", nil)
+	eventually(t, "the message written in its place stored at Bob", func() bool { return strings.HasSuffix(events(), "kept:stored") }, events)
+	if bob.hasChat(task, ana.ID(), "lost") || !bob.hasChat(task, ana.ID(), "kept") {
+		t.Fatalf("Bob's messages after the withdrawal: %s", events())
+	}
+}
+
+// TestPendingWithdrawnThenStored: a message shown pending while this
+// profile's own write of it stalls past Config.PendingFor is withdrawn,
+// and shown again, stored, once the write is done.
+func TestPendingWithdrawnThenStored(t *testing.T) {
+	ana, bob, held, task, anas := withdrawingPair(t, false)
+	watch := watchMessages(t, bob, "slow")
+	events := func() string { s, _ := watch(); return s }
+	held.hold(anas...)
+	ana.send(task, "slow", nil)
+	eventually(t, "withdrawn while Bob's write is held", func() bool { return events() == "slow:pending slow:withdrawn" }, events)
+	held.release()
+	eventually(t, "stored once Bob's write is done", func() bool { return events() == "slow:pending slow:withdrawn slow:stored" }, events)
 }

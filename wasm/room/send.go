@@ -205,8 +205,9 @@ func (m *Messenger) sendChat(ctx context.Context, id TaskID, text string, replyT
 
 // lookupCause is Lookup for a reply's cause. A cause shown pending (its
 // page verified, not stored yet: its author's or this profile's write is
-// running) is waited for, at most causeWait: a reply to a message seen
-// an instant ago goes once it is stored, rather than failing.
+// running) is waited for, until it is stored or withdrawn and at most
+// causeWait: a reply to a message seen an instant ago goes once it is
+// stored, rather than failing.
 func (m *Messenger) lookupCause(ctx context.Context, id TaskID, ref Ref) (Message, error) {
 	cause, err := m.Lookup(ctx, id, ref)
 	if err == nil || !m.shownPending(ref) {
@@ -214,7 +215,7 @@ func (m *Messenger) lookupCause(ctx context.Context, id TaskID, ref Ref) (Messag
 	}
 	stored := make(chan struct{}, 1)
 	defer m.Subscribe(func(ev Event) {
-		if ev.Type == EventMessage && !ev.Pending && ev.Task == id {
+		if ev.Type == EventMessage && (!ev.Pending || ev.Withdrawn) && ev.Task == id {
 			select {
 			case stored <- struct{}{}:
 			default:

@@ -8,10 +8,11 @@ import (
 // TestPendingWithdrawn: Ana's tab cannot store what she sends (every
 // IndexedDB write of hers is aborted, as a failing disk would). Her tab
 // previews the message to Bob as its write begins, and the write fails:
-// Bob's page shows the message pending ("being saved"), then takes it away
-// once it is not stored in time (room.DefaultPendingFor), rather than keep
-// it until a reload. Once her writes work again, what she sends next shows
-// at Bob, stored.
+// Bob's page shows the message pending ("being saved"). What she sends
+// next, once her writes work again, is stored at its place and replaces
+// it on Bob's page; if she sends nothing, Bob's page takes it away once it
+// is not stored in time (room.DefaultPendingFor), rather than keep it
+// until a reload.
 func TestPendingWithdrawn(t *testing.T) {
 	b := newBrowser(t)
 	bob := openMessenger(t, b, "withdrawn-bob", "")
@@ -31,21 +32,40 @@ IDBDatabase.prototype.transaction = function (stores, mode, opts) {
   return tx
 }
 return true`, nil)
-	var failed string
-	ana.run(script(`window.failWrites = true
-try { await window.tmApp.send({{task}}, 'lost'); return '' } catch (err) { return err.message || String(err) } finally { window.failWrites = false }`,
-		map[string]any{"task": task}), &failed)
-	if failed == "" {
-		t.Fatal("Ana's send succeeded with every write of hers aborted")
+	failSend := func(text string) {
+		t.Helper()
+		var failed string
+		ana.run(script(`window.failWrites = true
+try { await window.tmApp.send({{task}}, {{text}}); return '' } catch (err) { return err.message || String(err) } finally { window.failWrites = false }`,
+			map[string]any{"task": task, "text": text}), &failed)
+		if failed == "" {
+			t.Fatalf("Ana's send of %q succeeded with every write of hers aborted", text)
+		}
+		bob.poll(script(`[...document.querySelectorAll('#timeline li.msg.pending p.text')].some((p) => p.textContent === {{text}})`, map[string]any{"text": text}))
 	}
-	bob.poll(`[...document.querySelectorAll('#timeline li.msg.pending p.text')].some((p) => p.textContent === 'lost')`)
-	bob.poll(`![...document.querySelectorAll('#timeline li.msg p.text')].some((p) => p.textContent === 'lost')`)
+	shows := func(text string) bool {
+		var yes bool
+		bob.run(script(`return [...document.querySelectorAll('#timeline li.msg p.text')].some((p) => p.textContent === {{text}})`, map[string]any{"text": text}), &yes)
+		return yes
+	}
 
+	// Replaced: what Ana sends next is stored at the same place at once,
+	// and takes the pending message's line (well within the 10 s).
+	failSend("lost")
 	ana.typeText("#text", "kept", true)
 	bob.waitText("kept")
+	if shows("lost") {
+		t.Fatalf("Bob's page shows the message never stored beside the one stored at its place: %q", bob.texts())
+	}
+
+	// Withdrawn: nothing comes in its place.
+	failSend("lost again")
+	bob.poll(`![...document.querySelectorAll('#timeline li.msg p.text')].some((p) => p.textContent === 'lost again')`)
+	ana.typeText("#text", "kept again", true)
+	bob.waitText("kept again")
 	for _, s := range bob.texts() {
-		if strings.HasSuffix(s, ": lost") {
-			t.Fatalf("Bob's page shows the message never stored: %q", bob.texts())
+		if strings.HasSuffix(s, ": lost") || strings.HasSuffix(s, ": lost again") {
+			t.Fatalf("Bob's page shows a message never stored: %q", bob.texts())
 		}
 	}
 }

@@ -241,25 +241,27 @@ func (m *Messenger) firstShown() (time.Time, bool) {
 	return first, !first.IsZero()
 }
 
-// withdraw withdraws the messages shown pending at or before cutoff whose
-// pages the worker has not taken as stored: it forgets them and reports
-// them Withdrawn (after their pending events, before any stored event
-// that follows). A page of a book withdrawn may be shown pending again.
+// withdraw forgets the messages shown pending at or before cutoff, and
+// reports Withdrawn those whose pages the worker has not taken as stored
+// (after their pending events, before any stored event that follows; the
+// others it reports stored, if it has not yet). A page of a book withdrawn
+// may be shown pending again.
 func (m *Messenger) withdraw(cutoff time.Time) {
 	p := &m.previews
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var gone []shownKey
+	var evs []Event
 	m.mu.Lock()
 	for k, s := range m.decoded {
-		if !s.at.After(cutoff) && k.index >= p.stored[k.book] {
-			gone = append(gone, k)
+		if s.at.After(cutoff) {
+			continue
 		}
-	}
-	evs := make([]Event, len(gone))
-	for i, k := range gone {
-		evs[i] = m.decoded[k].ev
 		delete(m.decoded, k)
+		if k.index >= p.stored[k.book] {
+			gone = append(gone, k)
+			evs = append(evs, s.ev)
+		}
 	}
 	m.mu.Unlock()
 	for i, k := range gone {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -489,4 +490,33 @@ func TestPendingWithdrawnThenStored(t *testing.T) {
 	eventually(t, "withdrawn while Bob's write is held", func() bool { return events() == "slow:pending slow:withdrawn" }, events)
 	held.release()
 	eventually(t, "stored once Bob's write is done", func() bool { return events() == "slow:pending slow:withdrawn slow:stored" }, events)
+}
+
+// TestWithdrawForgetsStored: a page shown pending that its writer took as
+// stored is forgotten once its time is up, without a Withdrawn event (the
+// worker reports it stored), so the previewer's timer does not fire again
+// and again for it.
+func TestWithdrawForgetsStored(t *testing.T) {
+	url := startRelay(t)
+	n := newNode(t, url, "solo", 1)
+	book := identity.ID{7}
+	var withdrawn atomic.Int32
+	defer n.Subscribe(func(ev Event) {
+		if ev.Withdrawn {
+			withdrawn.Add(1)
+		}
+	})()
+	n.previews.mu.Lock()
+	n.previews.stored[book] = 5
+	n.previews.mu.Unlock()
+	long := time.Now().Add(-time.Hour)
+	n.keepShown(book, 3, shownPage{at: long, ev: Event{Type: EventMessage, Pending: true}})
+	n.keepShown(book, 6, shownPage{at: long, ev: Event{Type: EventMessage, Pending: true}})
+	n.withdraw(time.Now().Add(-n.cfg.PendingFor))
+	if _, ok := n.firstShown(); ok {
+		t.Fatal("a page shown pending is still kept after its time")
+	}
+	if got := withdrawn.Load(); got != 1 {
+		t.Fatalf("%d pages withdrawn, want 1 (the one not stored)", got)
+	}
 }

@@ -10,21 +10,100 @@ import (
 	"filippo.io/edwards25519"
 )
 
-// sameAsStdlib fails t unless ID.Verify and crypto/ed25519.Verify agree.
+// sameAsStdlib fails t unless ID.Verify and crypto/ed25519.Verify agree,
+// and the check of the equation agrees both ways: with the key's table of
+// multiples (a hot key) and without.
 func sameAsStdlib(t testing.TB, id ID, msg, sig []byte) bool {
 	t.Helper()
 	want := len(sig) == ed25519.SignatureSize && ed25519.Verify(id[:], msg, sig)
 	if got := id.Verify(msg, sig); got != want {
 		t.Fatalf("ID.Verify(key %x, msg %x, sig %x) = %v, crypto/ed25519 says %v", id, msg, sig, got, want)
 	}
+	key, ok := decodeKey(id)
+	if !ok || len(sig) != SignatureSize || sig[63]&224 != 0 {
+		return want
+	}
+	for _, table := range []*multiples{nil, newMultiples(key.minusA)} {
+		if got := verifyWith(id, key, table, msg, sig); got != want {
+			t.Fatalf("verifyWith(key %x, table %v, msg %x, sig %x) = %v, crypto/ed25519 says %v", id, table != nil, msg, sig, got, want)
+		}
+	}
 	return want
+}
+
+// TestMultiples: a table's multiples are the curve's, for random scalars
+// and the edges (0, 1, l-1, digits all 8 or all -8 after the carry).
+func TestMultiples(t *testing.T) {
+	k := randomKey(t)
+	p, err := new(edwards25519.Point).SetBytes(k.id[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := newMultiples(p)
+	lMinus1 := make([]byte, 32)
+	copy(lMinus1, reverse(new(big.Int).Sub(groupOrder(), big.NewInt(1)).FillBytes(make([]byte, 32))))
+	scalars := [][]byte{make([]byte, 32), append([]byte{1}, make([]byte, 31)...), lMinus1,
+		bytes.Repeat([]byte{0x88}, 31), bytes.Repeat([]byte{0x77}, 31)}
+	for range 50 {
+		var wide [64]byte
+		rand.Read(wide[:])
+		x, _ := new(edwards25519.Scalar).SetUniformBytes(wide[:])
+		scalars = append(scalars, x.Bytes())
+	}
+	for _, b := range scalars {
+		b = append(b, make([]byte, 32-len(b))...)
+		x, err := new(edwards25519.Scalar).SetCanonicalBytes(b)
+		if err != nil {
+			t.Fatalf("scalar %x: %v", b, err)
+		}
+		var got, want edwards25519.Point
+		table.mul(&got, x)
+		want.ScalarMult(x, p)
+		if got.Equal(&want) != 1 {
+			t.Fatalf("%x·P from the table is not the curve's", b)
+		}
+		baseMultiples().mul(&got, x)
+		want.ScalarBaseMult(x)
+		if got.Equal(&want) != 1 {
+			t.Fatalf("%x·B from the base point's table is not the curve's", b)
+		}
+	}
+}
+
+// TestHotKey: a key gets its table at its tableAfter-th verification, and
+// verifies the same after.
+func TestHotKey(t *testing.T) {
+	k := randomKey(t)
+	msg := []byte("a head")
+	sig := k.SignRandom(msg)
+	for i := 1; i <= tableAfter+2; i++ {
+		if !k.ID().Verify(msg, sig) {
+			t.Fatalf("verification %d refused", i)
+		}
+		hot.Lock()
+		has := hot.tables[k.ID()] != nil
+		hot.Unlock()
+		if has != (i >= tableAfter) {
+			t.Fatalf("after verification %d, a table: %v", i, has)
+		}
+	}
+	bad := bytes.Clone(sig)
+	bad[5] ^= 1
+	if k.ID().Verify(msg, bad) {
+		t.Fatal("a corrupted signature verifies with the key's table")
+	}
+}
+
+// groupOrder is l, the order of the base point.
+func groupOrder() *big.Int {
+	l, _ := new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
+	return l
 }
 
 // plusL adds the group order l to the scalar half of sig: a non-canonical S.
 func plusL(sig []byte) []byte {
-	l, _ := new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
 	le := func(b []byte) *big.Int { return new(big.Int).SetBytes(reverse(b)) }
-	s := new(big.Int).Add(le(sig[32:]), l)
+	s := new(big.Int).Add(le(sig[32:]), groupOrder())
 	out := bytes.Clone(sig)
 	copy(out[32:], reverse(s.FillBytes(make([]byte, 32))))
 	return out
@@ -107,9 +186,21 @@ func BenchmarkVerify(b *testing.B) {
 			ed25519.Verify(k.id[:], msg, sig)
 		}
 	})
+	key, _ := decodeKey(k.id)
 	b.Run("cached-key", func(b *testing.B) {
 		for b.Loop() {
-			k.id.Verify(msg, sig)
+			verifyWith(k.id, key, nil, msg, sig)
+		}
+	})
+	table := newMultiples(key.minusA)
+	b.Run("hot-key", func(b *testing.B) {
+		for b.Loop() {
+			verifyWith(k.id, key, table, msg, sig)
+		}
+	})
+	b.Run("table", func(b *testing.B) {
+		for b.Loop() {
+			newMultiples(key.minusA)
 		}
 	})
 }

@@ -103,49 +103,84 @@ func verifyWith(id ID, key decodedKey, table *multiples, msg, sig []byte) bool {
 // multiples of -A (j·16^i·(-A) for j ≤ 8, i < 64: 80 KB) makes [k](-A)
 // 64 point additions, where the double-and-add of VarTimeDoubleScalarBaseMult
 // doubles 253 times; [S]B is taken from the base point's table alike. A
-// verification then costs about half (BenchmarkVerify). A key gets its
-// table at its tableAfter-th verification (building it costs about five);
-// at most maxTables keys have one.
+// verification then costs about half (BenchmarkVerify), and building a
+// table about five. So a key gets one only when it is verified tableAfter
+// times within hotWindow verifications (of any key), and at most
+// maxTables keys have one: a new one takes the place of the table least
+// recently used only if that one went unused for hotWindow verifications.
+// Many keys verified in turn (a mirror catching up a thousand books)
+// verify as before rather than build tables that never pay.
 const (
 	tableAfter = 4
+	hotWindow  = 256
 	maxTables  = 16
 )
 
-var hot = struct {
+// hotTables are the hot keys' tables and the counts that make a key hot.
+type hotTables struct {
 	sync.Mutex
-	uses   map[ID]int        // verifications of keys without a table (bounded like keyCache)
-	tables map[ID]*multiples // at most maxTables
-}{uses: make(map[ID]int), tables: make(map[ID]*multiples)}
+	tick   uint64           // verifications so far
+	uses   map[ID]int       // verifications of keys without a table, in this window
+	tables map[ID]*hotEntry // at most maxTables
+}
 
-// hotTable returns id's table of multiples of -A, building it on the
-// key's tableAfter-th verification; nil while the key is not hot.
+var hot = &hotTables{uses: make(map[ID]int), tables: make(map[ID]*hotEntry)}
+
+// A hotEntry is a key's table and the tick of its last use.
+type hotEntry struct {
+	table *multiples
+	last  uint64
+}
+
+// hotTable returns id's table of multiples of -A, building it when the
+// key is hot (see above); nil otherwise.
 func hotTable(id ID, key decodedKey) *multiples {
 	hot.Lock()
-	if t := hot.tables[id]; t != nil {
+	hot.tick++
+	if e := hot.tables[id]; e != nil {
+		e.last = hot.tick
 		hot.Unlock()
-		return t
+		return e.table
 	}
-	if len(hot.uses) >= keyCacheMax {
+	if hot.tick%hotWindow == 0 {
 		clear(hot.uses)
 	}
 	hot.uses[id]++
-	due := hot.uses[id] >= tableAfter
+	due := hot.uses[id] >= tableAfter && hot.roomLocked()
 	hot.Unlock()
 	if !due {
 		return nil
 	}
-	t := newMultiples(key.minusA) // outside the lock: 0.1 ms natively, 1 ms in a browser
+	t := newMultiples(key.minusA) // outside the lock: 0.13 ms natively, 0.7 ms in a browser
 	hot.Lock()
 	defer hot.Unlock()
 	delete(hot.uses, id)
-	if len(hot.tables) >= maxTables {
-		for other := range hot.tables { // evict any one
-			delete(hot.tables, other)
-			break
+	if hot.roomLocked() {
+		hot.tables[id] = &hotEntry{table: t, last: hot.tick}
+	}
+	return t
+}
+
+// roomLocked makes room for a table if it can: it reports whether fewer
+// than maxTables keys have one, after taking the table least recently
+// used away if it went unused for hotWindow verifications. Called with
+// hot's lock held.
+func (h *hotTables) roomLocked() bool {
+	if len(h.tables) < maxTables {
+		return true
+	}
+	var lru ID
+	var oldest *hotEntry
+	for id, e := range h.tables {
+		if oldest == nil || e.last < oldest.last {
+			lru, oldest = id, e
 		}
 	}
-	hot.tables[id] = t
-	return t
+	if h.tick-oldest.last < hotWindow {
+		return false
+	}
+	delete(h.tables, lru)
+	return true
 }
 
 // multiples holds j·16^i·P for i < 64 and j = 1..8 (at [i][j-1]): with a

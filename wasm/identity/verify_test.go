@@ -70,9 +70,26 @@ func TestMultiples(t *testing.T) {
 	}
 }
 
+// resetHot forgets every hot key (tests of the policy start afresh).
+func resetHot() {
+	hot.Lock()
+	defer hot.Unlock()
+	hot.tick = 0
+	hot.uses = make(map[ID]int)
+	hot.tables = make(map[ID]*hotEntry)
+}
+
+// hasTable reports whether id has a table.
+func hasTable(id ID) bool {
+	hot.Lock()
+	defer hot.Unlock()
+	return hot.tables[id] != nil
+}
+
 // TestHotKey: a key gets its table at its tableAfter-th verification, and
 // verifies the same after.
 func TestHotKey(t *testing.T) {
+	resetHot()
 	k := randomKey(t)
 	msg := []byte("a head")
 	sig := k.SignRandom(msg)
@@ -80,10 +97,7 @@ func TestHotKey(t *testing.T) {
 		if !k.ID().Verify(msg, sig) {
 			t.Fatalf("verification %d refused", i)
 		}
-		hot.Lock()
-		has := hot.tables[k.ID()] != nil
-		hot.Unlock()
-		if has != (i >= tableAfter) {
+		if has := hasTable(k.ID()); has != (i >= tableAfter) {
 			t.Fatalf("after verification %d, a table: %v", i, has)
 		}
 	}
@@ -91,6 +105,74 @@ func TestHotKey(t *testing.T) {
 	bad[5] ^= 1
 	if k.ID().Verify(msg, bad) {
 		t.Fatal("a corrupted signature verifies with the key's table")
+	}
+}
+
+// TestHotKeysTakeTurns: keys verified in turn get tables only while they
+// fit (maxTables); a table gives its place only once unused for
+// hotWindow verifications; a key verified less than tableAfter times in a
+// window gets none.
+func TestHotKeysTakeTurns(t *testing.T) {
+	resetHot()
+	msg := []byte("a head")
+	type signed struct {
+		id  ID
+		sig []byte
+	}
+	keys := make([]signed, maxTables+4)
+	for i := range keys {
+		k := randomKey(t)
+		keys[i] = signed{k.ID(), k.SignRandom(msg)}
+	}
+	verify := func(ks []signed) {
+		for _, k := range ks {
+			if !k.id.Verify(msg, k.sig) {
+				t.Fatal("a valid signature refused")
+			}
+		}
+	}
+	for range tableAfter {
+		verify(keys) // 20 keys in turn: well within a window
+	}
+	tabled := 0
+	for _, k := range keys {
+		if hasTable(k.id) {
+			tabled++
+		}
+	}
+	if tabled != maxTables {
+		t.Fatalf("%d keys have a table, want %d", tabled, maxTables)
+	}
+	// The first maxTables stay hot; the last few verify on without one.
+	for range 2 * hotWindow / len(keys) {
+		verify(keys)
+	}
+	for i, k := range keys {
+		if hasTable(k.id) != (i < maxTables) {
+			t.Fatalf("key %d: a table %v after many turns", i, hasTable(k.id))
+		}
+	}
+	// Once the first go quiet for a window, the others take their place.
+	late := keys[maxTables:]
+	for range hotWindow/len(late) + tableAfter {
+		verify(late)
+	}
+	for _, k := range late {
+		if !hasTable(k.id) {
+			t.Fatal("a key verified often has no table while others went quiet")
+		}
+	}
+	// A key verified once a window never gets one.
+	resetHot()
+	rare := keys[0]
+	for range tableAfter + 1 {
+		verify([]signed{rare})
+		for range hotWindow / len(keys[1:]) {
+			verify(keys[1:])
+		}
+	}
+	if hasTable(rare.id) {
+		t.Fatal("a key verified once a window got a table")
 	}
 }
 

@@ -137,13 +137,13 @@ type hotEntry struct {
 func hotTable(id ID, key decodedKey) *multiples {
 	hot.Lock()
 	hot.tick++
+	if hot.tick%hotWindow == 0 {
+		clear(hot.uses)
+	}
 	if e := hot.tables[id]; e != nil {
 		e.last = hot.tick
 		hot.Unlock()
 		return e.table
-	}
-	if hot.tick%hotWindow == 0 {
-		clear(hot.uses)
 	}
 	hot.uses[id]++
 	due := hot.uses[id] >= tableAfter && hot.roomLocked()

@@ -58,9 +58,15 @@ try { await window.tmApp.send({{task}}, {{text}}); return '' } catch (err) { ret
 		t.Fatalf("Bob's page shows the message never stored beside the one stored at its place: %q", bob.texts())
 	}
 
-	// Withdrawn: nothing comes in its place.
+	// Withdrawn: nothing comes in its place. Bob began a reply to it: the
+	// reply goes with it.
 	failSend("lost again")
+	bob.run(`const li = [...document.querySelectorAll('#timeline li.msg.pending')].find((li) => li.querySelector('p.text').textContent === 'lost again')
+li.querySelector('button.act').click()
+return true`, nil)
+	bob.poll(`!document.getElementById('replying').hidden`)
 	bob.poll(`![...document.querySelectorAll('#timeline li.msg p.text')].some((p) => p.textContent === 'lost again')`)
+	bob.poll(`document.getElementById('replying').hidden`)
 	ana.typeText("#text", "kept again", true)
 	bob.waitText("kept again")
 	for _, s := range bob.texts() {

@@ -335,6 +335,7 @@
         if (i >= 0) state.msgs.splice(i, 1)
         if (had.node) had.node.remove()
         state.byId.delete(m.id)
+        if (state.replyTo === had) cancelReply()
       }
       return
     }

@@ -536,7 +536,15 @@
   }
 
   const nearEnd = () => { const sc = $('scroller'); return sc.scrollHeight - sc.scrollTop - sc.clientHeight < 80 }
-  const scrollToEnd = () => { const sc = $('scroller'); sc.scrollTop = sc.scrollHeight }
+  const scrollToEnd = () => {
+    if (endSoon) { cancelAnimationFrame(endSoon); endSoon = 0 }
+    const sc = $('scroller'); sc.scrollTop = sc.scrollHeight
+  }
+  // followEnd keeps the timeline at its end as messages come: at the next
+  // frame, once for however many batches came meanwhile. Scrolling at once
+  // laid the page out for each batch, before the frame laid it out again.
+  let endSoon = 0
+  const followEnd = () => { if (!endSoon) endSoon = requestAnimationFrame(() => { endSoon = 0; scrollToEnd() }) }
 
   // Messages arrive one event each; those that arrive together (the module
   // hands them over in one turn of the event loop) are shown in one batch,
@@ -560,7 +568,7 @@
     pending = []
     many = false
     const id = state.current
-    const follow = nearEnd()
+    const follow = endSoon !== 0 || nearEnd()
     if (afresh || (batch.length > PAGE && follow)) {
       // Many at once (a catch-up): show the newest page afresh.
       const page = await state.app.timeline(id, { limit: PAGE })
@@ -577,13 +585,16 @@
         insert(m)
       }
     }
-    if (follow) scrollToEnd()
-    // Read marks go to the module after the frame that shows the messages:
-    // calling it now would run its ready work before the paint.
-    if (!readSoon) readSoon = setTimeout(() => { readSoon = null; markRead() }, 0)
+    if (follow) followEnd()
+    // Read marks go to the module after the frame that shows the messages
+    // (calling it now would run its ready work before the paint), and at
+    // most every readEvery while messages keep coming: each is a call into
+    // the module and a write.
+    if (!readSoon) readSoon = setTimeout(() => { readSoon = null; markRead() }, readEvery)
     refreshMembersSoon()
   }
   let readSoon = null
+  const readEvery = 200 // ms
 
   // ---- composer ----------------------------------------------------------
 

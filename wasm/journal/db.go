@@ -487,16 +487,23 @@ func (b *Book) sealLocked(start uint64, pages [][]byte) ([][]byte, error) {
 // Subscribe registers fn to see every committed change, in commit order per
 // book. fn runs synchronously and must not write to the DB. The returned
 // function unsubscribes.
-func (db *DB) Subscribe(fn func(Event)) (cancel func()) {
+func (db *DB) Subscribe(fn func(Event)) (cancel func()) { return addHook(db, &db.hooks, fn) }
+
+// addHook adds fn to hooks (one of db's hook maps, made if nil) under a
+// new id, and returns the function that removes it.
+func addHook[F any](db *DB, hooks *map[int]F, fn F) (cancel func()) {
 	db.hookMu.Lock()
 	defer db.hookMu.Unlock()
 	id := db.nextID
 	db.nextID++
-	db.hooks[id] = fn
+	if *hooks == nil {
+		*hooks = make(map[int]F)
+	}
+	(*hooks)[id] = fn
 	return func() {
 		db.hookMu.Lock()
 		defer db.hookMu.Unlock()
-		delete(db.hooks, id)
+		delete(*hooks, id)
 	}
 }
 
@@ -509,21 +516,7 @@ func (db *DB) Subscribe(fn func(Event)) (cancel func()) {
 // (previewed, then its write). fn lets an application show a verified
 // page while it is being stored; it must not block nor call into the DB.
 // The event's Type is EventPut.
-func (db *DB) Verified(fn func(Event)) (cancel func()) {
-	db.hookMu.Lock()
-	defer db.hookMu.Unlock()
-	id := db.nextID
-	db.nextID++
-	if db.verified == nil {
-		db.verified = make(map[int]func(Event))
-	}
-	db.verified[id] = fn
-	return func() {
-		db.hookMu.Lock()
-		defer db.hookMu.Unlock()
-		delete(db.verified, id)
-	}
-}
+func (db *DB) Verified(fn func(Event)) (cancel func()) { return addHook(db, &db.verified, fn) }
 
 // emitVerified calls the Verified hooks with ev; the book's lock is held.
 func (db *DB) emitVerified(ev *Event) {

@@ -32,21 +32,7 @@ type Pending struct {
 // that was only pending binds the author to nothing (it may sign another
 // at the same length after a failed write). fn runs with the book's lock
 // held: it must not block nor call into the DB.
-func (db *DB) Writing(fn func(*Pending)) (cancel func()) {
-	db.hookMu.Lock()
-	defer db.hookMu.Unlock()
-	id := db.nextID
-	db.nextID++
-	if db.writing == nil {
-		db.writing = make(map[int]func(*Pending))
-	}
-	db.writing[id] = fn
-	return func() {
-		db.hookMu.Lock()
-		defer db.hookMu.Unlock()
-		delete(db.writing, id)
-	}
-}
+func (db *DB) Writing(fn func(*Pending)) (cancel func()) { return addHook(db, &db.writing, fn) }
 
 // emitWriting tells the Writing hooks of appends about to be written. The
 // books' locks are held: the staged state and the frontiers before it are

@@ -325,16 +325,21 @@
     return lo
   }
 
+  // unshow takes a message shown off the page.
+  function unshow (m) {
+    const i = state.msgs.indexOf(m)
+    if (i >= 0) state.msgs.splice(i, 1)
+    if (m.node) m.node.remove()
+    state.byId.delete(m.id)
+  }
+
   function insert (m) {
     let had = state.byId.get(m.id)
     if (m.withdrawn) {
       // Shown pending, not stored in time (its author's write failed):
       // off the page; if it is stored after all, it comes again.
       if (had && had.pending && had.key === m.key) {
-        const i = state.msgs.indexOf(had)
-        if (i >= 0) state.msgs.splice(i, 1)
-        if (had.node) had.node.remove()
-        state.byId.delete(m.id)
+        unshow(had)
         if (state.replyTo === had) cancelReply()
       }
       return
@@ -343,10 +348,7 @@
     if (had && had.pending && !m.pending && (had.key !== m.key || JSON.stringify(had.data) !== JSON.stringify(m.data))) {
       // The message stored at this place is not the one shown pending: its
       // author's write of that one failed after a preview. Show the stored.
-      const i = state.msgs.indexOf(had)
-      if (i >= 0) state.msgs.splice(i, 1)
-      if (had.node) had.node.remove()
-      state.byId.delete(m.id)
+      unshow(had)
       had = null
     }
     if (had && had.key === m.key) {

@@ -588,15 +588,14 @@
       }
     }
     if (follow) followEnd()
-    // Read marks go to the module after the frame that shows the messages
-    // (calling it now would run its ready work before the paint), and at
-    // most every readEvery while messages keep coming: each is a call into
-    // the module and a write.
-    if (!readSoon) readSoon = setTimeout(() => { readSoon = null; markRead() }, readEvery)
+    // Read marks go to the module after the frame that shows the messages:
+    // calling it now would run its ready work before the paint. (Not later:
+    // a tab closed or reloaded meanwhile would show the messages unread
+    // again.)
+    if (!readSoon) readSoon = setTimeout(() => { readSoon = null; markRead() }, 0)
     refreshMembersSoon()
   }
   let readSoon = null
-  const readEvery = 200 // ms
 
   // ---- composer ----------------------------------------------------------
 

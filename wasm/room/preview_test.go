@@ -20,9 +20,15 @@ import (
 type heldStore struct {
 	store.Store
 	mu    sync.Mutex
-	gate  chan struct{}        // nil: writes go through
+	gate  *gate                // nil: writes go through
 	books map[identity.ID]bool // whose page writes wait
-	fail  bool                 // the writes held fail when released
+}
+
+// A gate holds writes until it opens; fail (set before open is closed)
+// fails every write it held.
+type gate struct {
+	open chan struct{}
+	fail bool
 }
 
 // hold makes writes of pages of books wait until release.
@@ -30,7 +36,7 @@ func (s *heldStore) hold(books ...identity.ID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gate == nil {
-		s.gate = make(chan struct{})
+		s.gate = &gate{open: make(chan struct{})}
 	}
 	s.books = make(map[identity.ID]bool)
 	for _, b := range books {
@@ -38,29 +44,24 @@ func (s *heldStore) hold(books ...identity.ID) {
 	}
 }
 
-func (s *heldStore) release() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.gate != nil {
-		close(s.gate)
-		s.gate = nil
-	}
-}
+func (s *heldStore) release() { s.open(false) }
 
 // releaseFailing lets the writes held go on, failing, like a tab that
-// died before its transaction committed.
-func (s *heldStore) releaseFailing() {
+// died before its transactions committed.
+func (s *heldStore) releaseFailing() { s.open(true) }
+
+func (s *heldStore) open(fail bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.fail = true
 	if s.gate != nil {
-		close(s.gate)
+		s.gate.fail = fail
+		close(s.gate.open)
 		s.gate = nil
 	}
 }
 
 // gateFor returns the gate b waits on, or nil.
-func (s *heldStore) gateFor(b *store.Batch) chan struct{} {
+func (s *heldStore) gateFor(b *store.Batch) *gate {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gate == nil {
@@ -90,15 +91,11 @@ func newHeldNode(t *testing.T, url, name string, n byte) (*node, *heldStore) {
 func (s *heldStore) Write(ctx context.Context, b *store.Batch) error {
 	if g := s.gateFor(b); g != nil {
 		select {
-		case <-g:
+		case <-g.open:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		s.mu.Lock()
-		fail := s.fail
-		s.fail = false
-		s.mu.Unlock()
-		if fail {
+		if g.fail { // set before open closed
 			return errors.New("the tab died")
 		}
 	}

@@ -202,6 +202,7 @@ return { roof: roof.id, garden: garden.id }`, &ids)
 
 	bob.click(pick(ids.Garden))
 	bob.poll(`document.querySelector('#timeline li.divider')?.nextElementSibling?.querySelector('p.text')?.textContent === 'the roses need water'`)
+	bob.checkA11y("a task opened on its unread messages")
 	bob.poll(script(`!document.querySelector({{sel}} + ' .unread') && document.title === 'task-messenger'`, map[string]any{"sel": pick(ids.Garden)}))
 	t.Logf("screenshot: %s", bob.screenshot("unread-divider.png"))
 

@@ -49,22 +49,32 @@ try { await window.tmApp.send({{task}}, {{text}}); return '' } catch (err) { ret
 		return yes
 	}
 
+	// replyToPending begins Bob's reply to the pending message text.
+	replyToPending := func(text string) {
+		t.Helper()
+		bob.run(script(`const li = [...document.querySelectorAll('#timeline li.msg.pending')].find((li) => li.querySelector('p.text').textContent === {{text}})
+li.querySelector('button.act').click()
+return true`, map[string]any{"text": text}), nil)
+		bob.poll(`!document.getElementById('replying').hidden`)
+	}
+
 	// Replaced: what Ana sends next is stored at the same place at once,
-	// and takes the pending message's line (well within the 10 s).
+	// and takes the pending message's line (well within the 10 s). Bob
+	// began a reply to the one shown: it goes, rather than answer the
+	// message now at that place.
 	failSend("lost")
+	replyToPending("lost")
 	ana.typeText("#text", "kept", true)
 	bob.waitText("kept")
 	if shows("lost") {
 		t.Fatalf("Bob's page shows the message never stored beside the one stored at its place: %q", bob.texts())
 	}
+	bob.poll(`document.getElementById('replying').hidden`)
 
 	// Withdrawn: nothing comes in its place. Bob began a reply to it: the
 	// reply goes with it.
 	failSend("lost again")
-	bob.run(`const li = [...document.querySelectorAll('#timeline li.msg.pending')].find((li) => li.querySelector('p.text').textContent === 'lost again')
-li.querySelector('button.act').click()
-return true`, nil)
-	bob.poll(`!document.getElementById('replying').hidden`)
+	replyToPending("lost again")
 	bob.poll(`![...document.querySelectorAll('#timeline li.msg p.text')].some((p) => p.textContent === 'lost again')`)
 	bob.poll(`document.getElementById('replying').hidden`)
 	ana.typeText("#text", "kept again", true)

@@ -347,8 +347,10 @@
     learnName(m)
     if (had && had.pending && !m.pending && (had.key !== m.key || JSON.stringify(had.data) !== JSON.stringify(m.data))) {
       // The message stored at this place is not the one shown pending: its
-      // author's write of that one failed after a preview. Show the stored.
+      // author's write of that one failed after a preview. Show the stored;
+      // a reply begun to the one shown goes too (its id names the other).
       unshow(had)
+      if (state.replyTo === had) cancelReply()
       had = null
     }
     if (had && had.key === m.key) {
@@ -2130,7 +2132,9 @@
     for (let i = 0; i < 20 && !state.byId.has(first) && !state.atStart && state.current === id; i++) await loadOlder()
     const m = state.byId.get(first)
     if (!m || state.current !== id) return null
-    const d = el('li', { class: 'divider', role: 'separator', 'aria-label': `${t.unread} new messages` }, el('span', { text: 'new' }))
+    // A list item like the messages around it (a list holds only those):
+    // the screen reader says the count, the eye sees "new" between lines.
+    const d = el('li', { class: 'divider' }, el('span', { 'aria-hidden': 'true', text: 'new' }), el('span', { class: 'sr-only', text: `${t.unread} new ${t.unread === 1 ? 'message' : 'messages'}` }))
     $('timeline').insertBefore(d, m.node)
     return d
   }

@@ -86,30 +86,33 @@ func verifyWith(id ID, key decodedKey, table *multiples, msg, sig []byte) bool {
 		return false
 	}
 	// [S]B = R + [k]A, so R = [k](-A) + [S]B.
-	var r edwards25519.Point
-	if table != nil {
-		var sB edwards25519.Point
-		table.mul(&r, k)
-		baseMultiples().mul(&sB, s)
-		r.Add(&r, &sB)
-	} else {
+	if table == nil {
+		var r edwards25519.Point
 		r.VarTimeDoubleScalarBaseMult(k, key.minusA, s)
+		return bytes.Equal(sig[:32], r.Bytes())
 	}
-	return bytes.Equal(sig[:32], r.Bytes())
+	var r extended
+	r.setIdentity()
+	table.addMul(&r, k)
+	baseMultiples().addMul(&r, s)
+	enc, ok := r.bytes()
+	return ok && bytes.Equal(sig[:32], enc[:])
 }
 
 // Hot keys. A replica verifies the head of every append it receives, all
 // signed by the book's one key. For a key verified often, a table of
-// multiples of -A (j·16^i·(-A) for j ≤ 8, i < 64: 80 KB) makes [k](-A)
-// 64 point additions, where the double-and-add of VarTimeDoubleScalarBaseMult
-// doubles 253 times; [S]B is taken from the base point's table alike. A
-// verification then costs about half (BenchmarkVerify), and building a
-// table about five. So a key gets one only when it is verified tableAfter
-// times within hotWindow verifications (of any key), and at most
-// maxTables keys have one: a new one takes the place of the table least
-// recently used only if that one went unused for hotWindow verifications.
-// Many keys verified in turn (a mirror catching up a thousand books)
-// verify as before rather than build tables that never pay.
+// multiples of -A (multiples.go: 98 KB) makes [k](-A) 51 additions, where
+// the double-and-add of VarTimeDoubleScalarBaseMult doubles 253 times;
+// [S]B is taken from the base point's table alike (43 additions), and R
+// is encoded with math/big's inversion. A verification then costs about a
+// third (BenchmarkVerify: 47 → 15.6 µs natively, 355 → 107 µs in wasm),
+// and building a table about twenty. So a key gets one only when it is
+// verified tableAfter times within hotWindow verifications (of any key),
+// and at most maxTables keys have one: a new one takes the place of the
+// table least recently used only if that one went unused for hotWindow
+// verifications. Many keys verified in turn (a mirror catching up a
+// thousand books) verify as before rather than build tables that never
+// pay.
 const (
 	tableAfter = 4
 	hotWindow  = 256
@@ -151,7 +154,7 @@ func hotTable(id ID, key decodedKey) *multiples {
 	if !due {
 		return nil
 	}
-	t := newMultiples(key.minusA) // outside the lock: 0.13 ms natively, 0.7 ms in a browser
+	t := newMultiples(key.minusA, keyWindow) // outside the lock: 0.3 ms natively, 2 ms in a browser
 	hot.Lock()
 	defer hot.Unlock()
 	delete(hot.uses, id)
@@ -181,50 +184,4 @@ func (h *hotTables) roomLocked() bool {
 	}
 	delete(h.tables, lru)
 	return true
-}
-
-// multiples holds j·16^i·P for i < 64 and j = 1..8 (at [i][j-1]): with a
-// scalar written in 64 signed digits of base 16, each of -8..8, its
-// multiple of P is a sum of 64 of them.
-type multiples [64][8]edwards25519.Point
-
-func newMultiples(p *edwards25519.Point) *multiples {
-	t := new(multiples)
-	row := new(edwards25519.Point).Set(p) // 16^i·P
-	for i := range t {
-		t[i][0].Set(row)
-		for j := 1; j < 8; j++ {
-			t[i][j].Add(&t[i][j-1], row)
-		}
-		row.Add(&t[i][7], &t[i][7])
-	}
-	return t
-}
-
-// baseMultiples is the base point's table, built on first use.
-var baseMultiples = sync.OnceValue(func() *multiples { return newMultiples(edwards25519.NewGeneratorPoint()) })
-
-// mul sets out to x·P, not in constant time (x and P are public).
-func (t *multiples) mul(out *edwards25519.Point, x *edwards25519.Scalar) {
-	// Signed base-16 digits of x's canonical encoding: x < 2^253, so the
-	// last digit, carry included, is at most 2.
-	b := x.Bytes()
-	var d [64]int8
-	for i, c := range b {
-		d[2*i], d[2*i+1] = int8(c&15), int8(c>>4)
-	}
-	for i := range 63 {
-		carry := (d[i] + 8) >> 4
-		d[i] -= carry << 4
-		d[i+1] += carry
-	}
-	out.Set(edwards25519.NewIdentityPoint())
-	for i, di := range d {
-		switch {
-		case di > 0:
-			out.Add(out, &t[i][di-1])
-		case di < 0:
-			out.Subtract(out, &t[i][-di-1])
-		}
-	}
 }

@@ -23,7 +23,7 @@ func sameAsStdlib(t testing.TB, id ID, msg, sig []byte) bool {
 	if !ok || len(sig) != SignatureSize || sig[63]&224 != 0 {
 		return want
 	}
-	for _, table := range []*multiples{nil, newMultiples(key.minusA)} {
+	for _, table := range []*multiples{nil, newMultiples(key.minusA, keyWindow)} {
 		if got := verifyWith(id, key, table, msg, sig); got != want {
 			t.Fatalf("verifyWith(key %x, table %v, msg %x, sig %x) = %v, crypto/ed25519 says %v", id, table != nil, msg, sig, got, want)
 		}
@@ -31,46 +31,57 @@ func sameAsStdlib(t testing.TB, id ID, msg, sig []byte) bool {
 	return want
 }
 
-// TestMultiples: a table's multiples are the curve's, for random scalars
-// and the edges (0, 1, l-1, digits all 8 or all -8 after the carry).
+// TestMultiples: a table's multiples are the curve's, for every window
+// width, random scalars and the edges (0, 1, l-1, digits that carry).
 func TestMultiples(t *testing.T) {
 	k := randomKey(t)
 	p, err := new(edwards25519.Point).SetBytes(k.id[:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	table := newMultiples(p)
 	lMinus1 := make([]byte, 32)
 	copy(lMinus1, reverse(new(big.Int).Sub(groupOrder(), big.NewInt(1)).FillBytes(make([]byte, 32))))
 	scalars := [][]byte{make([]byte, 32), append([]byte{1}, make([]byte, 31)...), lMinus1,
-		bytes.Repeat([]byte{0x88}, 31), bytes.Repeat([]byte{0x77}, 31)}
-	for range 50 {
+		bytes.Repeat([]byte{0x88}, 31), bytes.Repeat([]byte{0x77}, 31), bytes.Repeat([]byte{0xff}, 31)}
+	for range 30 {
 		var wide [64]byte
 		rand.Read(wide[:])
 		x, _ := new(edwards25519.Scalar).SetUniformBytes(wide[:])
 		scalars = append(scalars, x.Bytes())
 	}
-	for _, b := range scalars {
-		b = append(b, make([]byte, 32-len(b))...)
-		x, err := new(edwards25519.Scalar).SetCanonicalBytes(b)
+	times := func(table *multiples, x *edwards25519.Scalar) *edwards25519.Point {
+		var acc extended
+		acc.setIdentity()
+		table.addMul(&acc, x)
+		got, err := new(edwards25519.Point).SetExtendedCoordinates(&acc.X, &acc.Y, &acc.Z, &acc.T)
 		if err != nil {
-			t.Fatalf("scalar %x: %v", b, err)
+			t.Fatalf("w=%d: %x·P is off the curve: %v", table.w, x.Bytes(), err)
 		}
-		var got, want edwards25519.Point
-		table.mul(&got, x)
-		want.ScalarMult(x, p)
-		if got.Equal(&want) != 1 {
-			t.Fatalf("%x·P from the table is not the curve's", b)
+		enc, ok := acc.bytes()
+		if !ok || !bytes.Equal(enc[:], got.Bytes()) {
+			t.Fatalf("w=%d: %x·P encodes as %x, want %x", table.w, x.Bytes(), enc, got.Bytes())
 		}
-		baseMultiples().mul(&got, x)
-		want.ScalarBaseMult(x)
-		if got.Equal(&want) != 1 {
-			t.Fatalf("%x·B from the base point's table is not the curve's", b)
+		return got
+	}
+	for w := uint(2); w <= 8; w++ {
+		table := newMultiples(p, w)
+		base := newMultiples(edwards25519.NewGeneratorPoint(), w)
+		for _, b := range scalars {
+			b = append(b, make([]byte, 32-len(b))...)
+			x, err := new(edwards25519.Scalar).SetCanonicalBytes(b)
+			if err != nil {
+				t.Fatalf("scalar %x: %v", b, err)
+			}
+			if times(table, x).Equal(new(edwards25519.Point).ScalarMult(x, p)) != 1 {
+				t.Fatalf("w=%d: %x·P from the table is not the curve's", w, b)
+			}
+			if times(base, x).Equal(new(edwards25519.Point).ScalarBaseMult(x)) != 1 {
+				t.Fatalf("w=%d: %x·B from the base point's table is not the curve's", w, b)
+			}
 		}
 	}
 }
 
-// resetHot forgets every hot key (tests of the policy start afresh).
 func resetHot() {
 	hot.Lock()
 	defer hot.Unlock()
@@ -274,7 +285,8 @@ func BenchmarkVerify(b *testing.B) {
 			verifyWith(k.id, key, nil, msg, sig)
 		}
 	})
-	table := newMultiples(key.minusA)
+	table := newMultiples(key.minusA, keyWindow)
+	baseMultiples()
 	b.Run("hot-key", func(b *testing.B) {
 		for b.Loop() {
 			verifyWith(k.id, key, table, msg, sig)
@@ -282,7 +294,12 @@ func BenchmarkVerify(b *testing.B) {
 	})
 	b.Run("table", func(b *testing.B) {
 		for b.Loop() {
-			newMultiples(key.minusA)
+			newMultiples(key.minusA, keyWindow)
+		}
+	})
+	b.Run("base-table", func(b *testing.B) {
+		for b.Loop() {
+			newMultiples(edwards25519.NewGeneratorPoint(), baseWindow)
 		}
 	})
 }

@@ -296,7 +296,9 @@ func sizeHint(body any) int {
 	case *Data:
 		data(b)
 	case *Have:
-		n += len(b.Upgrade.Proof) * (tlog.HashSize + 2)
+		// The head (key, root, signature, length), the root at From and
+		// their framing: 180 bytes.
+		n += 192 + len(b.Upgrade.Proof)*(tlog.HashSize+2)
 		if b.Push != nil {
 			data(b.Push)
 		}

@@ -28,9 +28,12 @@ type DB struct {
 	// deterministic is Options.DeterministicHeads; immutable.
 	deterministic bool
 
-	mu    sync.Mutex // guards books; held while a book is loaded or created
+	mu    sync.Mutex // guards books and deletes; held while a book is created
 	books map[identity.ID]*Book
-	audit *Book // set once by Open
+	// deletes counts the books deleted (DeleteBook): a load that read a
+	// book's record without mu reads it again if one was deleted meanwhile.
+	deletes uint64
+	audit   *Book // set once by Open
 
 	hookMu sync.Mutex // held while hooks run, so they see events in commit order
 	hooks  map[int]func(Event)
@@ -318,30 +321,74 @@ func (db *DB) Get(ctx context.Context, key identity.ID) (*Book, error) {
 }
 
 // loadOrCreate returns the cached book, or loads it, or calls create.
-// Called with db.mu held.
+// Called with db.mu held; it lets go of it while it reads the book's
+// record (and an own book's tree hashes), so that books load side by side
+// (a task opening its members' books: each read is an IndexedDB round
+// trip), and takes it again before the book is cached or created. A book
+// another call cached meanwhile is the one returned; if a book was
+// deleted meanwhile, the record is read again. Creation stays under the
+// lock: two callers never create the same book.
 func (db *DB) loadOrCreate(ctx context.Context, key identity.ID, create func() (*Book, error)) (*Book, bool, error) {
+	for {
+		if b, ok := db.books[key]; ok {
+			return b, false, nil
+		}
+		deletes := db.deletes
+		db.mu.Unlock()
+		b, err := db.read(ctx, key)
+		db.mu.Lock()
+		if err != nil {
+			return nil, false, err
+		}
+		if db.deletes != deletes {
+			continue // the record read may be one deleted since
+		}
+		if cached, ok := db.books[key]; ok {
+			return cached, false, nil
+		}
+		created := b == nil
+		switch {
+		case b != nil:
+		case create != nil:
+			if b, err = create(); err != nil {
+				return nil, false, err
+			}
+		default:
+			return nil, false, fmt.Errorf("book %s: %w", key.Short(), ErrNotFound)
+		}
+		db.books[key] = b
+		return b, created, nil
+	}
+}
+
+// loadHeld returns the cached book of key, or loads it, or ErrNotFound,
+// holding db.mu throughout (a caller that checks several books and then
+// writes, as an import, must see no book appear in between). Called with
+// db.mu held.
+func (db *DB) loadHeld(ctx context.Context, key identity.ID) (*Book, error) {
 	if b, ok := db.books[key]; ok {
-		return b, false, nil
+		return b, nil
 	}
-	v, err := store.GetOne(ctx, db.store, store.TableBooks, key[:])
-	if err != nil {
-		return nil, false, err
-	}
-	var b *Book
-	created := v == nil
+	b, err := db.read(ctx, key)
 	switch {
-	case v != nil:
-		b, err = db.load(ctx, key, v)
-	case create != nil:
-		b, err = create()
-	default:
-		err = fmt.Errorf("book %s: %w", key.Short(), ErrNotFound)
-	}
-	if err != nil {
-		return nil, false, err
+	case err != nil:
+		return nil, err
+	case b == nil:
+		return nil, fmt.Errorf("book %s: %w", key.Short(), ErrNotFound)
 	}
 	db.books[key] = b
-	return b, created, nil
+	return b, nil
+}
+
+// read loads the book of key from its record, or returns nil if there is
+// none. It reads the store and builds a Book that nothing shares yet:
+// loadOrCreate calls it without db.mu.
+func (db *DB) read(ctx context.Context, key identity.ID) (*Book, error) {
+	v, err := store.GetOne(ctx, db.store, store.TableBooks, key[:])
+	if err != nil || v == nil {
+		return nil, err
+	}
+	return db.load(ctx, key, v)
 }
 
 // load rebuilds a book from its record, checking that an own book's key

@@ -197,7 +197,7 @@ func (db *DB) storeImport(ctx context.Context, from identity.ID, all []importBoo
 	books := make([]*Book, len(all))
 	lock := []*Book{db.audit}
 	for i, c := range all {
-		b, _, err := db.loadOrCreate(ctx, c.head.Key, nil)
+		b, err := db.loadHeld(ctx, c.head.Key)
 		switch {
 		case errors.Is(err, ErrNotFound):
 		case err != nil:

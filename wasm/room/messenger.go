@@ -20,6 +20,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/replication"
 	"github.com/task-messenger/task-messenger/wasm/seal"
+	"golang.org/x/sync/errgroup"
 )
 
 // Errors of the messenger.
@@ -416,10 +417,16 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 	t.raiseLocked(m.self, min(clock, MaxClock))
 	mbs := slices.Collect(maps.Values(t.members))
 	m.mu.Unlock()
+	// Each member's books are its own: they open side by side, so a task
+	// of ten people waits on the store's round trips of one (IndexedDB
+	// answers each after a few milliseconds; BenchmarkOpenTaskOf10).
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(loadMembersAtOnce)
 	for _, mb := range mbs {
-		if err := m.loadMember(ctx, t, mb); err != nil {
-			return err
-		}
+		g.Go(func() error { return m.loadMember(gctx, t, mb) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	t.ready, t.lazy = true, false
@@ -427,7 +434,14 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 	return nil
 }
 
+// loadMembersAtOnce bounds the members whose books a task's load opens
+// at once (a task of a hundred people does not ask the store for
+// everything together).
+const loadMembersAtOnce = 8
+
 // loadMember opens the books between this profile and a member of t.
+// Loads of several members of t run at once: it touches only that
+// member's books, and the task's state under m.mu.
 func (m *Messenger) loadMember(ctx context.Context, t *task, mb *member) error {
 	m.mu.Lock()
 	outName := succName(m.self, m.personLocked(mb.id), t.id, mb.outGen)

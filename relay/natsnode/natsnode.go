@@ -228,13 +228,53 @@ func embedded(o Options) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsnode: embedded server: %w", err)
 	}
+	failures := &startLog{}
+	srv.SetLogger(failures, false, false)
 	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
+	if !srv.ReadyForConnections(startTimeout) {
 		srv.Shutdown()
-		return nil, errors.New("natsnode: embedded server did not start")
+		return nil, fmt.Errorf("natsnode: embedded server did not start in %v%s", startTimeout, failures.String())
 	}
+	srv.SetLogger(nil, false, false)
 	return srv, nil
 }
+
+// startTimeout bounds an embedded server's start (a variable for tests).
+// nats-server waits it out also when a listener failed (a port taken):
+// startLog keeps why.
+var startTimeout = 10 * time.Second
+
+// startLog keeps the errors an embedded server logs while it starts (its
+// listeners'), for the error that says it did not.
+type startLog struct {
+	mu   sync.Mutex
+	errs []string // guarded by mu; at most 8
+}
+
+func (l *startLog) add(format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.errs) < 8 {
+		l.errs = append(l.errs, fmt.Sprintf(format, v...))
+	}
+}
+
+// String is the errors kept, as a suffix of an error message.
+func (l *startLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.errs) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(l.errs, "; ")
+}
+
+func (l *startLog) Fatalf(format string, v ...any) { l.add(format, v...) }
+func (l *startLog) Errorf(format string, v ...any) { l.add(format, v...) }
+func (l *startLog) Noticef(string, ...any)         {}
+func (l *startLog) Warnf(string, ...any)           {}
+func (l *startLog) Debugf(string, ...any)          {}
+func (l *startLog) Tracef(string, ...any)          {}
 
 // serverName is name as an embedded server's name: nats-server refuses
 // one with spaces ("mirror 5dyr…" made every mirror without -nats fail

@@ -3,6 +3,8 @@
 package natsnode
 
 import (
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +92,27 @@ func TestClusterOfEmbedded(t *testing.T) {
 		t.Fatal("a -nats node embeds a server")
 	}
 	roundTrip(t, n4, n2)
+}
+
+// TestClusterPortTaken: an embedded server whose cluster port is taken
+// does not start, and the error says why (it said only "did not start").
+func TestClusterPortTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	was := startTimeout
+	startTimeout = time.Second
+	defer func() { startTimeout = was }()
+	n, err := Start(Options{Name: "taken", Cluster: l.Addr().String()}, nil)
+	if err == nil {
+		n.Close()
+		t.Fatal("an embedded server started on a taken cluster port")
+	}
+	if !strings.Contains(err.Error(), "did not start") || !strings.Contains(err.Error(), "router port") {
+		t.Fatalf("error %q does not say the cluster port failed", err)
+	}
 }
 
 func TestUnreachableThenBack(t *testing.T) {

@@ -3,6 +3,7 @@ package identity
 import (
 	"encoding/binary"
 	"math/big"
+	"slices"
 	"sync"
 
 	"filippo.io/edwards25519"
@@ -72,12 +73,16 @@ var fieldOrder = sync.OnceValue(func() *big.Int {
 // Z is math/big's: a fifth of the field's constant-time one.
 func (p *extended) bytes() ([32]byte, bool) {
 	var out [32]byte
-	z := new(big.Int).SetBytes(reversed(p.Z.Bytes()))
+	zb := p.Z.Bytes() // little-endian; math/big reads big-endian
+	slices.Reverse(zb)
+	z := new(big.Int).SetBytes(zb)
 	if z.ModInverse(z, fieldOrder()) == nil {
 		return out, false
 	}
+	z.FillBytes(out[:])
+	slices.Reverse(out[:])
 	var zinv, x, y field.Element
-	if _, err := zinv.SetBytes(reversed(z.FillBytes(out[:]))); err != nil {
+	if _, err := zinv.SetBytes(out[:]); err != nil {
 		return out, false
 	}
 	x.Multiply(&p.X, &zinv)
@@ -85,14 +90,6 @@ func (p *extended) bytes() ([32]byte, bool) {
 	copy(out[:], y.Bytes())
 	out[31] |= byte(x.IsNegative()) << 7
 	return out, true
-}
-
-// reversed reverses b in place and returns it (little- and big-endian).
-func reversed(b []byte) []byte {
-	for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
-		b[i], b[j] = b[j], b[i]
-	}
-	return b
 }
 
 // multiples holds j·2^(w·i)·P for j = 1..2^(w−1), for every digit i of a

@@ -82,6 +82,7 @@ func TestMultiples(t *testing.T) {
 	}
 }
 
+// resetHot forgets every hot key (tests of the policy start afresh).
 func resetHot() {
 	hot.Lock()
 	defer hot.Unlock()

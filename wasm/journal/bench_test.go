@@ -203,7 +203,8 @@ func BenchmarkReadLast50of100k(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms")
 }
 
-// countingStore counts the reads (Get and Scan calls) that reach a store.
+// countingStore counts the reads (Get, Scan and Seek calls) that reach a
+// store.
 type countingStore struct {
 	store.Store
 	reads atomic.Int64
@@ -217,4 +218,9 @@ func (s *countingStore) Get(ctx context.Context, table string, keys ...[]byte) (
 func (s *countingStore) Scan(ctx context.Context, table string, start, end []byte, limit int) ([]store.Entry, error) {
 	s.reads.Add(1)
 	return s.Store.Scan(ctx, table, start, end, limit)
+}
+
+func (s *countingStore) Seek(ctx context.Context, table string, end []byte, keys ...[]byte) ([]store.Entry, error) {
+	s.reads.Add(1)
+	return s.Store.Seek(ctx, table, end, keys...)
 }

@@ -442,6 +442,7 @@ func (st *stagedAppend) commitLocked() *Event {
 	b := st.b
 	b.frontier, b.rec, b.stored = st.next, st.rec, st.recBytes
 	b.recent.add(st.start, st.recs, b.db.keep)
+	b.recent.keepRoot(st.head.Length, st.head.Root)
 	b.unshown = true
 	return &Event{Type: EventAppend, Book: b.key, Name: st.rec.Name, Index: st.start, Pages: st.pages, Head: st.head}
 }
@@ -617,6 +618,9 @@ func (b *Book) TreeProof(ctx context.Context, m, n uint64) (tlog.TreeProof, erro
 func (b *Book) TreeHash(ctx context.Context, n uint64) (Hash, error) {
 	if err := b.canProve(0, n, n); err != nil {
 		return Hash{}, err
+	}
+	if root, ok := b.recent.root(n); ok {
+		return root, nil
 	}
 	return tlog.TreeHash(int64(n), storeHashes{ctx, b.db.store, b.key, &b.recent})
 }

@@ -60,3 +60,37 @@ func TestRecentPagesOption(t *testing.T) {
 		t.Fatalf("the newest page: %q %v", v, ok)
 	}
 }
+
+// TestRecentHashesAndRoots: the kept hashes are bounded, the newest
+// rootsKept heads' roots are kept, and reset forgets both.
+func TestRecentHashesAndRoots(t *testing.T) {
+	var r recentPages
+	for i := range int64(hashesMax + 10) {
+		r.keepHashes([]int64{i}, []Hash{{byte(i)}})
+	}
+	if len(r.hashes) > hashesMax {
+		t.Fatalf("%d hashes kept, want at most %d", len(r.hashes), hashesMax)
+	}
+	if h, ok := r.hash(hashesMax + 9); !ok || h[0] != byte((hashesMax+9)%256) {
+		t.Fatalf("the newest hash: %x %v", h, ok)
+	}
+	for n := uint64(1); n <= 20; n++ {
+		r.keepRoot(n, Hash{byte(n)})
+	}
+	for n := uint64(1); n <= 20; n++ {
+		h, ok := r.root(n)
+		if want := n > 20-rootsKept; ok != want || ok && h[0] != byte(n) {
+			t.Errorf("root of %d: %x %v, want kept %v", n, h, ok, want)
+		}
+	}
+	if _, ok := r.root(0); ok {
+		t.Error("a root for the empty tree")
+	}
+	r.reset()
+	if _, ok := r.root(20); ok {
+		t.Error("a root kept after reset")
+	}
+	if _, ok := r.hash(hashesMax + 9); ok {
+		t.Error("a hash kept after reset")
+	}
+}

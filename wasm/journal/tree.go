@@ -323,29 +323,63 @@ type storeHashes struct {
 	recent *recentPages // may be nil
 }
 
-// ReadHashes implements tlog.HashReader: from the book's recent records,
-// and for the others one store read.
+// ReadHashes implements tlog.HashReader: from the book's recent records
+// and the hashes it keeps, and for the others one store read (whose
+// hashes are then kept).
 func (r storeHashes) ReadHashes(indexes []int64) ([]Hash, error) {
-	pages := make([]uint64, len(indexes))
-	levels := make([]int, len(indexes))
+	out := make([]Hash, len(indexes))
+	var (
+		missing []int // positions in indexes of hashes not in memory
+		pages   []uint64
+	)
 	for i, s := range indexes {
 		page, level := hashOwner(s)
-		pages[i], levels[i] = uint64(page), level
+		if r.recent != nil {
+			if h, ok := r.recent.hash(s); ok {
+				out[i] = h
+				continue
+			}
+			if v, ok := r.recent.get(uint64(page)); ok {
+				if err := hashOf(&out[i], v, level); err != nil {
+					return nil, fmt.Errorf("%w: tree hash %d of book %s", err, s, r.book.Short())
+				}
+				continue
+			}
+		}
+		missing = append(missing, i)
+		pages = append(pages, uint64(page))
 	}
-	recs, err := readRecords(r.ctx, r.st, r.book, r.recent, pages)
+	if len(missing) == 0 {
+		return out, nil
+	}
+	recs, err := readRecords(r.ctx, r.st, r.book, nil, pages)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Hash, len(indexes))
-	for i, v := range recs {
-		hs, _, err := splitRecord(v)
-		off := levels[i] * tlog.HashSize
-		if err != nil || len(hs) < off+tlog.HashSize {
-			return nil, fmt.Errorf("%w: tree hash %d of book %s", ErrNotFound, indexes[i], r.book.Short())
+	read, found := make([]int64, len(missing)), make([]Hash, len(missing))
+	for j, v := range recs {
+		s := indexes[missing[j]]
+		_, level := hashOwner(s)
+		if err := hashOf(&found[j], v, level); err != nil {
+			return nil, fmt.Errorf("%w: tree hash %d of book %s", err, s, r.book.Short())
 		}
-		copy(out[i][:], hs[off:])
+		read[j], out[missing[j]] = s, found[j]
+	}
+	if r.recent != nil {
+		r.recent.keepHashes(read, found)
 	}
 	return out, nil
+}
+
+// hashOf sets h to the tree hash of the given level in a page's record.
+func hashOf(h *Hash, rec []byte, level int) error {
+	hs, _, err := splitRecord(rec)
+	off := level * tlog.HashSize
+	if err != nil || len(hs) < off+tlog.HashSize {
+		return ErrNotFound
+	}
+	copy(h[:], hs[off:])
+	return nil
 }
 
 // treeIndexes returns the stored indexes TreeHash(n) reads: the roots of the

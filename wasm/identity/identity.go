@@ -40,7 +40,7 @@
 //     would still be secret, and within one Key it would still never repeat.
 //   - Each pair is taken from the pool under its lock by one signature only,
 //     then erased; pairs live only in memory (never persisted, never
-//     exported), and a key's pool holds at most 8 of them (nonceCap).
+//     exported), and a key's pool holds at most 16 of them (nonceCap).
 //
 // The trade against RFC 8032: a deterministic nonce cannot be repeated by a
 // bad random generator, and two signatures by one key with the same r but

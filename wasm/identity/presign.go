@@ -9,13 +9,19 @@ import (
 	"sync"
 
 	"filippo.io/edwards25519"
+	"filippo.io/edwards25519/field"
 )
 
 // Presigned signatures: the package doc (# Signatures) gives the security
 // argument and the trade against RFC 8032's deterministic nonces.
 
-// nonceCap bounds the pool of precomputed nonces of one key.
-const nonceCap = 8
+// nonceCap bounds the pool of precomputed nonces of one key; a fill
+// starts when it holds nonceCap−nonceBatch or fewer, and makes nonceBatch
+// at a time, whose points share one field inversion.
+const (
+	nonceCap   = 16
+	nonceBatch = 8
+)
 
 // A nonce is a secret scalar r and its public point R = r·B, encoded.
 type nonce struct {
@@ -86,7 +92,7 @@ func (p *presigner) signWith(n nonce, msg []byte) []byte {
 }
 
 // take removes a nonce from the pool, if it has one, and starts a fill
-// goroutine unless one is running.
+// goroutine unless one is running or the pool is still well stocked.
 func (p *presigner) take() (nonce, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -97,53 +103,105 @@ func (p *presigner) take() (nonce, bool) {
 		n, p.pool[last] = p.pool[last], nonce{}
 		p.pool = p.pool[:last]
 	}
-	if !p.filling {
+	if !p.filling && len(p.pool) <= nonceCap-nonceBatch {
 		p.filling = true
 		go p.fill()
 	}
 	return n, ok
 }
 
-// fill makes nonces until the pool holds nonceCap, then returns. Each
-// waits for the goroutines ready to run: the nonces are for signatures to
-// come, and in a browser, where goroutines share one thread, what a
-// signature was made for (sending the page it signed) goes first.
+// fill makes nonces, up to nonceBatch at a time, until the pool holds nonceCap,
+// then returns. Each point waits for the goroutines ready to run: the
+// nonces are for signatures to come, and in a browser, where goroutines
+// share one thread, what a signature was made for (sending the page it
+// signed) goes first.
 func (p *presigner) fill() {
 	for {
-		runtime.Gosched()
-		n := p.newNonce()
 		p.mu.Lock()
-		p.pool = append(p.pool, n)
+		k := min(nonceBatch, nonceCap-len(p.pool)) // only this goroutine adds
+		p.mu.Unlock()
+		ns := p.newNonces(k, runtime.Gosched)
+		p.mu.Lock()
+		p.pool = append(p.pool, ns...)
 		full := len(p.pool) >= nonceCap
 		if full {
 			p.filling = false
 		}
 		p.mu.Unlock()
+		clear(ns)
 		if full {
 			return
 		}
 	}
 }
 
-// newNonce makes a fresh nonce: r from crypto/rand, hedged with the secret
-// prefix and the key's counter, and R = r·B.
-func (p *presigner) newNonce() nonce {
+// newNonce makes one fresh nonce.
+func (p *presigner) newNonce() nonce { return p.newNonces(1, func() {})[0] }
+
+// newNonces makes k fresh nonces, calling yield before each point: r from
+// crypto/rand, hedged with the secret prefix and the key's counter, and
+// R = r·B, encoded with one constant-time inversion for all k (Montgomery's
+// trick: the points' Z coordinates depend on the secret r).
+func (p *presigner) newNonces(k int, yield func()) []nonce {
+	ns := make([]nonce, k)
+	points := make([]edwards25519.Point, k)
 	var buf [23 + 32 + 8 + 64]byte
-	b := append(buf[:0], "taskmessenger/nonce/v1\n"...)
-	b = append(b, p.prefix[:]...)
-	p.mu.Lock()
-	b = binary.BigEndian.AppendUint64(b, p.count)
-	p.count++
-	p.mu.Unlock()
-	rand.Read(b[len(b) : len(b)+64]) // never fails (crypto/rand since Go 1.24)
-	b = b[:len(b)+64]
-	d := sha512.Sum512(b)
-	clear(buf[:])
-	var n nonce
-	if _, err := n.r.SetUniformBytes(d[:]); err != nil {
-		panic("identity: reducing 64 bytes: " + err.Error())
+	for i := range ns {
+		yield()
+		b := append(buf[:0], "taskmessenger/nonce/v1\n"...)
+		b = append(b, p.prefix[:]...)
+		p.mu.Lock()
+		b = binary.BigEndian.AppendUint64(b, p.count)
+		p.count++
+		p.mu.Unlock()
+		rand.Read(b[len(b) : len(b)+64]) // never fails (crypto/rand since Go 1.24)
+		b = b[:len(b)+64]
+		d := sha512.Sum512(b)
+		if _, err := ns[i].r.SetUniformBytes(d[:]); err != nil {
+			panic("identity: reducing 64 bytes: " + err.Error())
+		}
+		clear(d[:])
+		points[i].ScalarBaseMult(&ns[i].r)
 	}
-	clear(d[:])
-	copy(n.R[:], new(edwards25519.Point).ScalarBaseMult(&n.r).Bytes())
-	return n
+	clear(buf[:])
+	encodePoints(points, func(i int, enc []byte) { copy(ns[i].R[:], enc) })
+	clear(points)
+	return ns
+}
+
+// encodePoints encodes each point as Point.Bytes does (y, with x's sign
+// in the top bit), inverting all their Z coordinates with one constant-
+// time inversion: the products of the first i Zs, the inverse of the
+// product of all, then each Z's inverse peeled off from the last.
+func encodePoints(points []edwards25519.Point, put func(i int, enc []byte)) {
+	if len(points) == 0 {
+		return
+	}
+	prefix := make([]field.Element, len(points)) // prefix[i] = Z_0 · … · Z_i
+	var x, y, z field.Element
+	for i := range points {
+		_, _, Z, _ := points[i].ExtendedCoordinates()
+		if i == 0 {
+			prefix[0].Set(Z)
+		} else {
+			prefix[i].Multiply(&prefix[i-1], Z)
+		}
+	}
+	var inv field.Element // the inverse of Z_0 · … · Z_i, going down
+	inv.Invert(&prefix[len(points)-1])
+	for i := len(points) - 1; i >= 0; i-- {
+		X, Y, Z, _ := points[i].ExtendedCoordinates()
+		if i > 0 {
+			z.Multiply(&inv, &prefix[i-1]) // 1/Z_i
+			inv.Multiply(&inv, Z)
+		} else {
+			z.Set(&inv)
+		}
+		x.Multiply(X, &z)
+		y.Multiply(Y, &z)
+		enc := y.Bytes()
+		enc[31] |= byte(x.IsNegative() << 7)
+		put(i, enc)
+	}
+	clear(prefix)
 }

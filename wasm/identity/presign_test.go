@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"filippo.io/edwards25519"
 )
 
 func randomKey(t testing.TB) *Key {
@@ -159,4 +161,46 @@ func BenchmarkSign(b *testing.B) {
 			k.pre.newNonce()
 		}
 	})
+	b.Run("nonce-batched", func(b *testing.B) {
+		// Per nonce, as the pool's fill makes them: nonceBatch at once.
+		b.ReportAllocs()
+		for b.Loop() {
+			k.pre.newNonces(nonceBatch, func() {})
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*nonceBatch), "ns/nonce")
+	})
+}
+
+// TestEncodePoints: points encoded together, sharing one inversion, are
+// encoded as Point.Bytes encodes each: random multiples of the base point,
+// the identity, and batches of every size from 1 to 9.
+func TestEncodePoints(t *testing.T) {
+	for k := 1; k <= 9; k++ {
+		points := make([]edwards25519.Point, k)
+		for i := range points {
+			var b [64]byte
+			rand.Read(b[:])
+			var s edwards25519.Scalar
+			if _, err := s.SetUniformBytes(b[:]); err != nil {
+				t.Fatal(err)
+			}
+			points[i].ScalarBaseMult(&s)
+			if i == k/2 {
+				points[i].Set(edwards25519.NewIdentityPoint())
+			}
+			if i == k-1 && k > 2 { // a point not from ScalarBaseMult's path, with Z ≠ 1
+				points[i].Add(&points[0], &points[1])
+			}
+		}
+		seen := 0
+		encodePoints(points, func(i int, enc []byte) {
+			seen++
+			if want := points[i].Bytes(); !bytes.Equal(enc, want) {
+				t.Errorf("batch of %d, point %d: %x, want %x", k, i, enc, want)
+			}
+		})
+		if seen != k {
+			t.Fatalf("batch of %d: %d encoded", k, seen)
+		}
+	}
 }

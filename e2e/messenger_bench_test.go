@@ -98,13 +98,23 @@ return sent`, map[string]any{"n": n, "task": task}), &sent)
 // warmUp is how many of sendToRender's first messages warm-p99-ms leaves out.
 const warmUp = 40
 
+// benchMessages is how many messages the send → render benchmarks send
+// (BENCH_MESSAGES, default 200). Past 512, a page's proofs need tree
+// hashes of pages older than the 256 a book keeps in memory.
+func benchMessages() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_MESSAGES")); err == nil && n > warmUp {
+		return n
+	}
+	return 200
+}
+
 // BenchmarkSendToRenderRelay: send in Ana's tab → rendered in Bob's, 200
 // messages, ports through the relay on 127.0.0.1.
 func BenchmarkSendToRenderRelay(b *testing.B) {
 	for range b.N {
 		br := newBrowser(b)
 		ana, bob, _, _, task := pair(b, br, "s2r-relay", "")
-		sendToRender(b, ana, bob, task, 200)
+		sendToRender(b, ana, bob, task, benchMessages())
 	}
 }
 
@@ -118,7 +128,7 @@ func BenchmarkSendToRenderWebRTC(b *testing.B) {
 		br := newBrowser(b, rtcFlags...)
 		ana, bob, _, bobID, task := pair(b, br, "s2r-rtc", "&webrtc=1")
 		ana.poll(script(`document.querySelector('#members li[data-peer={{bob}}]')?.textContent.includes('via webrtc')`, map[string]any{"bob": bobID}))
-		sendToRender(b, ana, bob, task, 200)
+		sendToRender(b, ana, bob, task, benchMessages())
 	}
 }
 

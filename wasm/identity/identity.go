@@ -264,12 +264,17 @@ func (k *Key) Sign(msg []byte) []byte {
 // Derive returns the key pair for a named child of k, deterministically:
 // the same seed, purpose and name always give the same child. Books use it
 // (purpose "book") so that a profile can be rebuilt from its seed alone.
-func (k *Key) Derive(purpose, name string) *Key {
+func (k *Key) Derive(purpose, name string) *Key { return New(k.DeriveSeed(purpose, name)) }
+
+// DeriveSeed returns the seed of Derive(purpose, name) without its key
+// pair (whose public key costs a scalar multiplication): for a child used
+// as a secret only.
+func (k *Key) DeriveSeed(purpose, name string) Seed {
 	child, err := hkdf.Key(sha256.New, k.seed[:], []byte("taskmessenger/"+purpose+"/v1"), name, SeedSize)
 	if err != nil {
 		panic("identity: hkdf: " + err.Error()) // only for lengths we never ask for
 	}
-	return New(Seed(child))
+	return Seed(child)
 }
 
 // Bytes returns a copy of the id as a slice.

@@ -35,3 +35,20 @@ func TestNewSameAsStdlib(t *testing.T) {
 		}
 	}
 }
+
+// TestDeriveSeed: DeriveSeed is the seed Derive's key pair is made from,
+// and a child differs by purpose and by name.
+func TestDeriveSeed(t *testing.T) {
+	k := New(Seed{3})
+	seen := map[Seed]bool{}
+	for _, c := range [][2]string{{"book", "a"}, {"book", "b"}, {"private-pages", "v1"}, {"pages", "a"}, {"book", ""}} {
+		s := k.DeriveSeed(c[0], c[1])
+		if d := k.Derive(c[0], c[1]); d.Seed() != s || d.ID() != New(s).ID() {
+			t.Errorf("DeriveSeed(%q, %q) is not Derive's seed", c[0], c[1])
+		}
+		if seen[s] {
+			t.Errorf("DeriveSeed(%q, %q) repeats another child's seed", c[0], c[1])
+		}
+		seen[s] = true
+	}
+}

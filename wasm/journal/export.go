@@ -304,7 +304,7 @@ func (db *DB) stageImport(ctx context.Context, c *importBook, b *Book, claims ma
 		st.created = true
 		st.b = &Book{db: db, key: key, rec: bookRecord{Version: 1, Key: key[:]}}
 		if own {
-			st.b.signer = db.key.Derive("book", c.g.Name)
+			st.b.signer = db.bookSigner(c.g.Name)
 			st.b.rec.Name, st.b.rec.Author, st.b.rec.Own = c.g.Name, db.ID().Bytes(), true
 			// As Author's: a replication session running with the book's
 			// reader serves it from now on.

@@ -159,6 +159,6 @@ func NewSecret() ([]byte, error) {
 // profile restored from its seed alone reads them again, and nobody else
 // can.
 func PrivateSecret(k *identity.Key) []byte {
-	s := k.Derive("private-pages", "v1").Seed()
+	s := k.DeriveSeed("private-pages", "v1")
 	return s[:]
 }

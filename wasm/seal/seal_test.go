@@ -139,3 +139,14 @@ func BenchmarkOpen1KiB(b *testing.B) {
 		}
 	}
 }
+
+// TestPrivateSecretStable: the secret of a profile's private books is the
+// seed of its "private-pages" child key, as it was when those books were
+// written.
+func TestPrivateSecretStable(t *testing.T) {
+	k := identity.New(identity.Seed{9})
+	want := k.Derive("private-pages", "v1").Seed()
+	if got := PrivateSecret(k); !bytes.Equal(got, want[:]) {
+		t.Fatalf("PrivateSecret = %x, want %x", got, want)
+	}
+}

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"cmp"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -34,7 +36,9 @@ return await window.tmApp.invite(t.id)`, &code)
 // Bob's page notes when each is first rendered (a MutationObserver on the
 // timeline: shown pending, while Bob's tab stores it) and when it shows as
 // stored. Times are performance.timeOrigin + performance.now(), one clock
-// for both tabs of the browser. It reports p50 and p99 in ms.
+// for both tabs of the browser. It reports p50 and p99 in ms, and logs the
+// slowest messages. S2R_PROFILE=FILE and S2R_PROFILE_SENDER=FILE write CPU
+// profiles of Bob's and Ana's tabs during the sends.
 func sendToRender(b *testing.B, ana, bob *tab, task string, n int) {
 	bob.run(`window.rendered = {}
 window.stored = {}
@@ -54,6 +58,7 @@ new MutationObserver((muts) => {
 return true`, nil)
 	var sent map[string]float64
 	var sendMs []float64
+	stopBob, stopAna := bob.profile(os.Getenv("S2R_PROFILE")), ana.profile(os.Getenv("S2R_PROFILE_SENDER"))
 	ana.run(script(`const sent = {}
 const ms = []
 for (let i = 0; i < {{n}}; i++) {
@@ -69,6 +74,8 @@ return sent`, map[string]any{"n": n, "task": task}), &sent)
 	ana.run(`return window.sendMs`, &sendMs)
 	slices.Sort(sendMs)
 	bob.poll(script(`Object.keys(window.stored).length === {{n}}`, map[string]any{"n": n}))
+	stopBob()
+	stopAna()
 	var rendered, stored map[string]float64
 	bob.run(`return window.rendered`, &rendered)
 	bob.run(`return window.stored`, &stored)
@@ -81,6 +88,11 @@ return sent`, map[string]any{"n": n, "task": task}), &sent)
 		if i, _ := strconv.Atoi(strings.TrimPrefix(text, "bench ")); i >= warmUp {
 			warm = append(warm, rendered[text]-t0)
 		}
+	}
+	slowest := slices.Collect(maps.Keys(sent))
+	slices.SortFunc(slowest, func(x, y string) int { return cmp.Compare(rendered[y]-sent[y], rendered[x]-sent[x]) })
+	for _, text := range slowest[:min(5, len(slowest))] {
+		b.Logf("slow: %q rendered after %.1f ms (sent at %.0f ms since the epoch, %.0f after the first)", text, rendered[text]-sent[text], sent[text], sent[text]-sent["bench 0"])
 	}
 	slices.Sort(lat)
 	slices.Sort(warm)

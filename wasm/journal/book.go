@@ -576,7 +576,7 @@ func (b *Book) Proof(ctx context.Context, i, n uint64) (tlog.RecordProof, error)
 	if err := b.canProve(i, i+1, n); err != nil {
 		return nil, err
 	}
-	p, err := tlog.ProveRecord(int64(n), int64(i), storeHashes{ctx, b.db.store, b.key, &b.recent})
+	p, err := tlog.ProveRecord(int64(n), int64(i), b.hashReader(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("book %s: proof of %d in %d: %w", b.key.Short(), i, n, err)
 	}
@@ -588,7 +588,7 @@ func (b *Book) RangeProof(ctx context.Context, start, end, n uint64) (*RangeProo
 	if err := b.canProve(start, end, n); err != nil {
 		return nil, err
 	}
-	r := storeHashes{ctx, b.db.store, b.key, &b.recent}
+	r := b.hashReader(ctx)
 	left, err := r.ReadHashes(leftIndexes(int64(start), int64(end)))
 	if err != nil {
 		return nil, fmt.Errorf("book %s: range proof: %w", b.key.Short(), err)
@@ -607,7 +607,7 @@ func (b *Book) TreeProof(ctx context.Context, m, n uint64) (tlog.TreeProof, erro
 	if err := b.canProve(0, m, n); err != nil {
 		return nil, err
 	}
-	p, err := tlog.ProveTree(int64(n), int64(m), storeHashes{ctx, b.db.store, b.key, &b.recent})
+	p, err := tlog.ProveTree(int64(n), int64(m), b.hashReader(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("book %s: tree proof %d→%d: %w", b.key.Short(), m, n, err)
 	}
@@ -622,7 +622,12 @@ func (b *Book) TreeHash(ctx context.Context, n uint64) (Hash, error) {
 	if root, ok := b.recent.root(n); ok {
 		return root, nil
 	}
-	return tlog.TreeHash(int64(n), storeHashes{ctx, b.db.store, b.key, &b.recent})
+	return tlog.TreeHash(int64(n), b.hashReader(ctx))
+}
+
+// hashReader reads the book's tree hashes, from memory where it can.
+func (b *Book) hashReader(ctx context.Context) storeHashes {
+	return storeHashes{ctx: ctx, st: b.db.store, book: b.key, recent: &b.recent, keep: 4 * b.db.keep}
 }
 
 // canProve checks that the book can prove [start, end) in the tree of size
@@ -753,7 +758,7 @@ func (b *Book) olderForkLocked(ctx context.Context, h, cur Head) *Fork {
 	if len(have) == 0 || have[0].Start != 0 || have[0].End < cur.Length {
 		return nil
 	}
-	hashes := storeHashes{ctx, b.db.store, b.key, &b.recent}
+	hashes := b.hashReader(ctx)
 	root, err := tlog.TreeHash(int64(h.Length), hashes)
 	if err != nil || root == h.Root {
 		return nil

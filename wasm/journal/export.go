@@ -325,7 +325,7 @@ func (db *DB) stageImport(ctx context.Context, c *importBook, b *Book, claims ma
 		if !own {
 			return st.noWrite(), nil // an older head of a replica: nothing to learn
 		}
-		root, err := tlog.TreeHash(int64(c.head.Length), storeHashes{ctx, db.store, key, &st.b.recent})
+		root, err := tlog.TreeHash(int64(c.head.Length), st.b.hashReader(ctx))
 		if err != nil || root != c.head.Root {
 			return nil, conflict
 		}

@@ -14,10 +14,6 @@ const recentMax = 256
 // upgrade from a length a reader holds names its root.
 const rootsKept = 8
 
-// hashesMax bounds the tree hashes a Book keeps from its store reads
-// (32 bytes each); past it they are dropped and read again as needed.
-const hashesMax = 1024
-
 // recentPages keeps the store records (hashes ‖ page) of a book's newest
 // pages, as written: what replication reads right after an append (the
 // pages to push, the hashes of their proofs) then comes from memory, not
@@ -94,11 +90,12 @@ func (r *recentPages) hash(i int64) (tlog.Hash, bool) {
 }
 
 // keepHashes keeps hashes[j], the tree hash of stored index indexes[j],
-// for each j; past hashesMax the ones kept before are dropped.
-func (r *recentPages) keepHashes(indexes []int64, hashes []tlog.Hash) {
+// for each j; past max (4 per page record kept: 1,024 in a browser, 128
+// for each of a mirror's many books) the ones kept before are dropped.
+func (r *recentPages) keepHashes(indexes []int64, hashes []tlog.Hash, max int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.hashes == nil || len(r.hashes)+len(indexes) > hashesMax {
+	if r.hashes == nil || len(r.hashes)+len(indexes) > max {
 		r.hashes = make(map[int64]tlog.Hash, len(indexes))
 	}
 	for j, i := range indexes {

@@ -65,13 +65,14 @@ func TestRecentPagesOption(t *testing.T) {
 // rootsKept heads' roots are kept, and reset forgets both.
 func TestRecentHashesAndRoots(t *testing.T) {
 	var r recentPages
-	for i := range int64(hashesMax + 10) {
-		r.keepHashes([]int64{i}, []Hash{{byte(i)}})
+	const max = 100
+	for i := range int64(max + 10) {
+		r.keepHashes([]int64{i}, []Hash{{byte(i)}}, max)
 	}
-	if len(r.hashes) > hashesMax {
-		t.Fatalf("%d hashes kept, want at most %d", len(r.hashes), hashesMax)
+	if len(r.hashes) > max {
+		t.Fatalf("%d hashes kept, want at most %d", len(r.hashes), max)
 	}
-	if h, ok := r.hash(hashesMax + 9); !ok || h[0] != byte((hashesMax+9)%256) {
+	if h, ok := r.hash(max + 9); !ok || h[0] != max+9 {
 		t.Fatalf("the newest hash: %x %v", h, ok)
 	}
 	for n := uint64(1); n <= 20; n++ {
@@ -90,7 +91,7 @@ func TestRecentHashesAndRoots(t *testing.T) {
 	if _, ok := r.root(20); ok {
 		t.Error("a root kept after reset")
 	}
-	if _, ok := r.hash(hashesMax + 9); ok {
+	if _, ok := r.hash(max + 9); ok {
 		t.Error("a hash kept after reset")
 	}
 }

@@ -321,6 +321,7 @@ type storeHashes struct {
 	st     store.Store
 	book   identity.ID
 	recent *recentPages // may be nil
+	keep   int          // the most hashes read from the store that recent keeps
 }
 
 // ReadHashes implements tlog.HashReader: from the book's recent records
@@ -366,7 +367,7 @@ func (r storeHashes) ReadHashes(indexes []int64) ([]Hash, error) {
 		read[j], out[missing[j]] = s, found[j]
 	}
 	if r.recent != nil {
-		r.recent.keepHashes(read, found)
+		r.recent.keepHashes(read, found, r.keep)
 	}
 	return out, nil
 }

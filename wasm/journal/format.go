@@ -123,10 +123,30 @@ type wireHead struct {
 	Sig    []byte
 }
 
-// MarshalCBOR implements cbor.Marshaler.
-func (h Head) MarshalCBOR() ([]byte, error) {
-	return encMode.Marshal(wireHead{Key: h.Key[:], Length: h.Length, Root: h.Root[:], Sig: h.Sig})
+// wire returns h as it is encoded. The structures that hold heads
+// (Upgrade, Fork) encode this form in place, the same bytes as a Head's
+// own encoding, rather than through Head's methods (each a nested encoding
+// or parse of its own).
+func (h *Head) wire() wireHead {
+	return wireHead{Key: h.Key[:], Length: h.Length, Root: h.Root[:], Sig: h.Sig}
 }
+
+// head checks the sizes of a decoded head (not its signature) and returns it.
+func (w *wireHead) head() (Head, error) {
+	if w.Length > MaxLength {
+		return Head{}, fmt.Errorf("head: %w: length %d", ErrTooLarge, w.Length)
+	}
+	if len(w.Key) != identity.IDSize || len(w.Root) != tlog.HashSize || len(w.Sig) != identity.SignatureSize {
+		return Head{}, fmt.Errorf("head: %w: key %d, root %d, signature %d bytes", ErrMalformed, len(w.Key), len(w.Root), len(w.Sig))
+	}
+	h := Head{Length: w.Length, Sig: w.Sig}
+	copy(h.Key[:], w.Key)
+	copy(h.Root[:], w.Root)
+	return h, nil
+}
+
+// MarshalCBOR implements cbor.Marshaler.
+func (h Head) MarshalCBOR() ([]byte, error) { return encMode.Marshal(h.wire()) }
 
 // UnmarshalCBOR implements cbor.Unmarshaler. It checks sizes, not the signature.
 func (h *Head) UnmarshalCBOR(b []byte) error {
@@ -134,15 +154,11 @@ func (h *Head) UnmarshalCBOR(b []byte) error {
 	if err := decMode.Unmarshal(b, &w); err != nil {
 		return fmt.Errorf("head: %w: %v", ErrMalformed, err)
 	}
-	if w.Length > MaxLength {
-		return fmt.Errorf("head: %w: length %d", ErrTooLarge, w.Length)
+	got, err := w.head()
+	if err != nil {
+		return err
 	}
-	if len(w.Key) != identity.IDSize || len(w.Root) != tlog.HashSize || len(w.Sig) != identity.SignatureSize {
-		return fmt.Errorf("head: %w: key %d, root %d, signature %d bytes", ErrMalformed, len(w.Key), len(w.Root), len(w.Sig))
-	}
-	*h = Head{Length: w.Length, Sig: w.Sig}
-	copy(h.Key[:], w.Key)
-	copy(h.Root[:], w.Root)
+	*h = got
 	return nil
 }
 
@@ -153,7 +169,8 @@ func DecodeHead(b []byte) (Head, error) {
 		return Head{}, err
 	}
 	if err := h.Key.Check(); err != nil {
-		return Head{}, fmt.Errorf("head: %w", err)
+		// No signature can hold under a key that is no one's.
+		return Head{}, verifyErr(h.Key, h.Length, ErrBadSignature, "head's key: %v", err)
 	}
 	return h, h.Verify()
 }

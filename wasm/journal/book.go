@@ -106,14 +106,14 @@ type Fork struct {
 
 type wireFork struct {
 	_        struct{} `cbor:",toarray"`
-	Old, New Head
+	Old, New wireHead
 	FromRoot []byte
 	Proof    [][]byte
 }
 
 // MarshalCBOR implements cbor.Marshaler.
 func (f Fork) MarshalCBOR() ([]byte, error) {
-	return encMode.Marshal(wireFork{Old: f.Old, New: f.New, FromRoot: f.FromRoot[:], Proof: hashesToWire(f.Proof)})
+	return encMode.Marshal(wireFork{Old: f.Old.wire(), New: f.New.wire(), FromRoot: f.FromRoot[:], Proof: hashesToWire(f.Proof)})
 }
 
 // UnmarshalCBOR implements cbor.Unmarshaler.
@@ -121,6 +121,14 @@ func (f *Fork) UnmarshalCBOR(b []byte) error {
 	var w wireFork
 	if err := decMode.Unmarshal(b, &w); err != nil {
 		return fmt.Errorf("fork: %w: %v", ErrMalformed, err)
+	}
+	old, err := w.Old.head()
+	if err != nil {
+		return fmt.Errorf("fork: %w", err)
+	}
+	newer, err := w.New.head()
+	if err != nil {
+		return fmt.Errorf("fork: %w", err)
 	}
 	root, err := hashFromWire(w.FromRoot)
 	if err != nil {
@@ -130,7 +138,7 @@ func (f *Fork) UnmarshalCBOR(b []byte) error {
 	if err != nil {
 		return err
 	}
-	*f = Fork{Old: w.Old, New: w.New, FromRoot: root, Proof: proof}
+	*f = Fork{Old: old, New: newer, FromRoot: root, Proof: proof}
 	return nil
 }
 
@@ -659,7 +667,7 @@ type Upgrade struct {
 
 type wireUpgrade struct {
 	_        struct{} `cbor:",toarray"`
-	Head     Head
+	Head     wireHead
 	From     uint64
 	FromRoot []byte
 	Proof    [][]byte
@@ -667,7 +675,7 @@ type wireUpgrade struct {
 
 // MarshalCBOR implements cbor.Marshaler: [head, from, fromRoot, proof].
 func (u Upgrade) MarshalCBOR() ([]byte, error) {
-	return encMode.Marshal(wireUpgrade{Head: u.Head, From: u.From, FromRoot: u.FromRoot[:], Proof: hashesToWire(u.Proof)})
+	return encMode.Marshal(wireUpgrade{Head: u.Head.wire(), From: u.From, FromRoot: u.FromRoot[:], Proof: hashesToWire(u.Proof)})
 }
 
 // UnmarshalCBOR implements cbor.Unmarshaler, checking sizes (not signatures).
@@ -687,7 +695,11 @@ func (u *Upgrade) UnmarshalCBOR(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("upgrade: %w", err)
 	}
-	*u = Upgrade{Head: w.Head, From: w.From, FromRoot: root, Proof: proof}
+	head, err := w.Head.head()
+	if err != nil {
+		return fmt.Errorf("upgrade: %w", err)
+	}
+	*u = Upgrade{Head: head, From: w.From, FromRoot: root, Proof: proof}
 	return nil
 }
 

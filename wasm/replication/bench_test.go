@@ -143,3 +143,58 @@ func BenchmarkAppendToReader(b *testing.B) {
 	b.ReportMetric(ms(0.5), "p50-ms")
 	b.ReportMetric(ms(0.99), "p99-ms")
 }
+
+// BenchmarkHaveCodec encodes and decodes the have an author sends a live
+// reader for each new 1 KiB page (the upgrade from the length before, the
+// page pushed with its proof), in a book of 100,000 pages.
+func BenchmarkHaveCodec(b *testing.B) {
+	db := openDB(b, 1)
+	book, err := db.Author(ctx, "codec", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	page := make([]byte, 1024)
+	pages := make([][]byte, 1000)
+	for i := range pages {
+		pages[i] = page
+	}
+	for range 100 {
+		if _, err := book.Append(ctx, pages...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := book.Append(ctx, page); err != nil {
+		b.Fatal(err)
+	}
+	n := book.Len()
+	up, err := book.MakeUpgrade(ctx, n-1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	proof, err := book.RangeProof(ctx, n-1, n, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key := book.Key()
+	have := &replication.Have{Upgrade: *up, Push: &replication.Data{Key: key[:], Start: n - 1, Length: n, Pages: [][]byte{page}, Proof: *proof}}
+	msg, err := replication.EncodeVersion(replication.Version, replication.TypeHave, have)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := replication.EncodeVersion(replication.Version, replication.TypeHave, have); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := replication.DecodeVersion(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,7 +1,9 @@
 package journal
 
 import (
+	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"testing"
 
@@ -57,14 +59,59 @@ func TestExtendMatchesTlog(t *testing.T) {
 	}
 }
 
-// TestLeftIsFrontier: the left hashes of a range proof are the frontier of
-// the tree before the range, which VerifyRange hands to extend.
+// TestLeftIsFrontier: the left hashes of a range proof, derived from the
+// range (every hash outside it that the tree of size end combines with a
+// hash inside), are the frontier of the tree before the range, which
+// VerifyRange hands to extend; and the frontier is what tlog.TreeHash reads.
 func TestLeftIsFrontier(t *testing.T) {
 	for start := int64(0); start < 300; start++ {
 		for end := start + 1; end < start+70; end++ {
-			if !slices.Equal(leftIndexes(start, end), treeIndexes(start)) {
-				t.Fatalf("range [%d, %d): left hashes %v, frontier %v", start, end, leftIndexes(start, end), treeIndexes(start))
+			if got, want := leftIndexes(start, end), leftOfRange(start, end); !slices.Equal(got, want) {
+				t.Fatalf("range [%d, %d): left hashes %v, want %v", start, end, got, want)
 			}
 		}
 	}
+	for n := int64(0); n < 5000; n++ {
+		if got, want := treeIndexes(n), treeHashReads(n); !slices.Equal(got, want) {
+			t.Fatalf("tree of %d: frontier %v, TreeHash reads %v", n, got, want)
+		}
+	}
+	for _, n := range []int64{1 << 20, 1<<20 - 1, 1<<40 + 12345, MaxLength} {
+		if got, want := treeIndexes(n), treeHashReads(n); !slices.Equal(got, want) {
+			t.Fatalf("tree of %d: frontier %v, TreeHash reads %v", n, got, want)
+		}
+	}
+}
+
+// leftOfRange derives the left hashes of a proof of [start, end) from the
+// range: the roots of complete subtrees in [0, start) that a page of the
+// range completes a subtree with, and those the tree of size end reads.
+func leftOfRange(start, end int64) []int64 {
+	base := tlog.StoredHashIndex(0, start)
+	var out []int64
+	for r := start; r < end; r++ {
+		m := bits.TrailingZeros64(uint64(r + 1))
+		for i := range m {
+			if s := tlog.StoredHashIndex(i, r>>uint(i)-1); s < base {
+				out = append(out, s)
+			}
+		}
+	}
+	for _, s := range treeHashReads(end) {
+		if s < base {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// treeHashReads returns the stored indexes tlog.TreeHash(n) reads.
+func treeHashReads(n int64) []int64 {
+	var out []int64
+	_, _ = tlog.TreeHash(n, tlog.HashReaderFunc(func(idx []int64) ([]Hash, error) {
+		out = idx
+		return nil, errors.New("probe")
+	}))
+	return out
 }

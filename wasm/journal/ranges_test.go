@@ -61,7 +61,7 @@ func TestLeftIndexesMatchVerifier(t *testing.T) {
 func TestLeftHashesAreStartFrontier(t *testing.T) {
 	for end := int64(1); end <= 130; end++ {
 		for start := int64(0); start < end; start++ {
-			got, want := leftIndexes(start, end), treeIndexes(start)
+			got, want := leftOfRange(start, end), treeHashReads(start)
 			if !slices.Equal(got, want) {
 				t.Fatalf("[%d, %d): left hashes %v, frontier of %d %v", start, end, got, start, want)
 			}

@@ -3,7 +3,6 @@ package journal
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -384,38 +383,26 @@ func hashOf(h *Hash, rec []byte, level int) error {
 }
 
 // treeIndexes returns the stored indexes TreeHash(n) reads: the roots of the
-// complete subtrees that tile [0, n) (the tree's right frontier).
+// complete subtrees that tile [0, n) (the tree's right frontier), left to
+// right: one for each bit set in n, from the highest.
 func treeIndexes(n int64) []int64 {
-	var out []int64
-	_, _ = tlog.TreeHash(n, tlog.HashReaderFunc(func(idx []int64) ([]Hash, error) {
-		out = idx
-		return nil, errors.New("probe")
-	}))
+	out := make([]int64, 0, bits.OnesCount64(uint64(n)))
+	var done int64 // the pages the subtrees so far cover
+	for level := 62; level >= 0; level-- {
+		if size := int64(1) << level; n&size != 0 {
+			out = append(out, tlog.StoredHashIndex(level, done>>level))
+			done += size
+		}
+	}
 	return out
 }
 
 // leftIndexes returns, in ascending order, the stored indexes of the hashes
 // outside [start, end) that a verifier needs, beside pages [start, end), to
-// compute the tree hash of size end: roots of subtrees entirely in [0, start).
-func leftIndexes(start, end int64) []int64 {
-	base := tlog.StoredHashIndex(0, start)
-	var out []int64
-	for r := start; r < end; r++ {
-		m := bits.TrailingZeros64(uint64(r + 1))
-		for i := range m {
-			if s := tlog.StoredHashIndex(i, r>>uint(i)-1); s < base {
-				out = append(out, s)
-			}
-		}
-	}
-	for _, s := range treeIndexes(end) {
-		if s < base {
-			out = append(out, s)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
+// compute the tree hash of size end: roots of subtrees entirely in [0,
+// start), which are the frontier of the tree of size start whatever end is
+// (TestLeftIsFrontier derives them from the range).
+func leftIndexes(start, end int64) []int64 { return treeIndexes(start) }
 
 // leafHashes returns the RFC 6962 leaf hash of each page.
 func leafHashes(pages [][]byte) []Hash {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -342,6 +343,56 @@ func (db *DB) Get(ctx context.Context, key identity.ID) (*Book, error) {
 	defer db.mu.Unlock()
 	b, _, err := db.loadOrCreate(ctx, key, nil)
 	return b, err
+}
+
+// Preload opens the stored books among keys that are not open yet, their
+// records read in one store request and own books' tree hashes side by
+// side: a caller about to open several books (a task's log and its
+// members' books) then waits on two round trips, not one or two for each
+// book in turn. Keys of books not stored are skipped. It is only ahead of
+// time: the books open as Get, Author and Reader would open them, and
+// an error (a record that does not load) leaves it to those calls, which
+// report it.
+func (db *DB) Preload(ctx context.Context, keys []identity.ID) error {
+	db.mu.Lock()
+	var want []identity.ID
+	for _, k := range keys {
+		if _, ok := db.books[k]; !ok && !slices.Contains(want, k) {
+			want = append(want, k)
+		}
+	}
+	deletes := db.deletes
+	db.mu.Unlock()
+	if len(want) == 0 {
+		return nil
+	}
+	raw := make([][]byte, len(want))
+	for i := range want {
+		raw[i] = want[i][:]
+	}
+	vs, err := db.store.Get(ctx, store.TableBooks, raw...)
+	if err != nil {
+		return err
+	}
+	books, errs := make([]*Book, len(want)), make([]error, len(want))
+	var wg sync.WaitGroup
+	for i, v := range vs {
+		if v != nil {
+			wg.Go(func() { books[i], errs[i] = db.load(ctx, want[i], v) })
+		}
+	}
+	wg.Wait()
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.deletes != deletes {
+		return nil // a record read may be one deleted since: each opens on its own
+	}
+	for i, b := range books {
+		if _, ok := db.books[want[i]]; b != nil && !ok {
+			db.books[want[i]] = b
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // loadOrCreate returns the cached book, or loads it, or calls create.

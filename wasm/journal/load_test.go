@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -14,8 +15,8 @@ import (
 
 // TestLoadSideBySide: books load side by side (a DB reads a book's record
 // without holding its lock): many goroutines opening the same books, own
-// and replicas, existing and new, each get the one Book of its key, and
-// every one holds what was stored.
+// and replicas, existing and new, with preloads of them all beside, each
+// get the one Book of its key, and every one holds what was stored.
 func TestLoadSideBySide(t *testing.T) {
 	st := newStore(t)
 	db := openDB(t, st, 1)
@@ -51,7 +52,18 @@ func TestLoadSideBySide(t *testing.T) {
 		}
 		got[b.Key()][b] = true
 	}
+	all := slices.Clone(readers)
+	for _, name := range names {
+		all = append(all, db.BookKey(name))
+	}
 	for range 4 {
+		wg.Add(1)
+		go func() { // books preloaded while others open them one by one
+			defer wg.Done()
+			if err := db.Preload(ctx, all); err != nil {
+				t.Error(err)
+			}
+		}()
 		for i := range n {
 			wg.Add(2)
 			go func() {

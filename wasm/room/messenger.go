@@ -407,21 +407,30 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 // lazy.go) and repairs the books to members that a crash left behind the
 // log. Its caller holds t.lmu, or t is not shared yet.
 func (m *Messenger) load(ctx context.Context, t *task) error {
+	// The task's stored books are read together first: their records in
+	// one request, not one or two round trips each in turn.
+	m.preload(ctx, t)
 	log, err := m.db.Author(ctx, logName(m.self, t.id), genesisMeta{Task: t.id}.encode())
 	if err != nil {
 		return fmt.Errorf("room: task %s: %w", t.id, err)
 	}
-	clock := lastClock(ctx, m.logSource(log))
 	m.mu.Lock()
 	t.log = log
-	t.raiseLocked(m.self, min(clock, MaxClock))
 	mbs := slices.Collect(maps.Values(t.members))
 	m.mu.Unlock()
-	// Each member's books are its own: they open side by side, so a task
-	// of ten people waits on the store's round trips of one (IndexedDB
-	// answers each after a few milliseconds; BenchmarkOpenTaskOf10).
+	// Each member's books are its own: they open side by side, and beside
+	// the read of the log's last clock, so a task of ten people waits on
+	// the store's round trips of one (IndexedDB answers each after a few
+	// milliseconds; BenchmarkOpenTaskOf10).
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(loadMembersAtOnce)
+	g.Go(func() error {
+		clock := lastClock(gctx, m.logSource(log))
+		m.mu.Lock()
+		t.raiseLocked(m.self, min(clock, MaxClock))
+		m.mu.Unlock()
+		return nil
+	})
 	for _, mb := range mbs {
 		g.Go(func() error { return m.loadMember(gctx, t, mb) })
 	}
@@ -432,6 +441,31 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 	t.ready, t.lazy = true, false
 	m.mu.Unlock()
 	return nil
+}
+
+// preload opens the stored books load opens (the task's log, and each
+// member's books both ways), their records read in one request
+// (journal.DB.Preload). A failure is left to the opens that follow.
+func (m *Messenger) preload(ctx context.Context, t *task) {
+	m.mu.Lock()
+	names := []string{logName(m.self, t.id)}
+	var keys []identity.ID
+	for _, mb := range t.members {
+		names = append(names, succName(m.self, m.personLocked(mb.id), t.id, mb.outGen))
+		if !mb.inKey.IsZero() {
+			keys = append(keys, mb.inKey)
+		}
+		for _, s := range mb.next {
+			keys = append(keys, s.key)
+		}
+	}
+	m.mu.Unlock()
+	for _, n := range names {
+		keys = append(keys, m.db.BookKey(n))
+	}
+	if err := m.db.Preload(ctx, keys); err != nil {
+		m.log.Debug("room: preload", "task", t.id, "err", err)
+	}
 }
 
 // loadMembersAtOnce bounds the members whose books a task's load opens

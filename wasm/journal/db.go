@@ -348,8 +348,8 @@ func (db *DB) Get(ctx context.Context, key identity.ID) (*Book, error) {
 // Preload opens the stored books among keys that are not open yet, their
 // records read in one store request and own books' tree hashes side by
 // side: a caller about to open several books (a task's log and its
-// members' books) then waits on two round trips, not one or two for each
-// book in turn. Keys of books not stored are skipped. It is only ahead of
+// members' books) then waits on two round trips (up to preloadAtOnce
+// books' hashes at a time), not one or two for each book in turn. Keys of books not stored are skipped. It is only ahead of
 // time: the books open as Get, Author and Reader would open them, and
 // an error (a record that does not load) leaves it to those calls, which
 // report it.
@@ -376,9 +376,14 @@ func (db *DB) Preload(ctx context.Context, keys []identity.ID) error {
 	}
 	books, errs := make([]*Book, len(want)), make([]error, len(want))
 	var wg sync.WaitGroup
+	at := make(chan struct{}, preloadAtOnce)
 	for i, v := range vs {
 		if v != nil {
-			wg.Go(func() { books[i], errs[i] = db.load(ctx, want[i], v) })
+			at <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-at }()
+				books[i], errs[i] = db.load(ctx, want[i], v)
+			})
 		}
 	}
 	wg.Wait()
@@ -394,6 +399,11 @@ func (db *DB) Preload(ctx context.Context, keys []identity.ID) error {
 	}
 	return errors.Join(errs...)
 }
+
+// preloadAtOnce bounds the books Preload loads at once (an own book's load
+// reads its tree hashes: a task of a hundred people does not ask the
+// store for all of them together).
+const preloadAtOnce = 8
 
 // loadOrCreate returns the cached book, or loads it, or calls create.
 // Called with db.mu held; it lets go of it while it reads the book's

@@ -331,6 +331,7 @@ func (r storeHashes) ReadHashes(indexes []int64) ([]Hash, error) {
 	var (
 		missing []int // positions in indexes of hashes not in memory
 		pages   []uint64
+		levels  []int
 	)
 	for i, s := range indexes {
 		page, level := hashOwner(s)
@@ -347,7 +348,7 @@ func (r storeHashes) ReadHashes(indexes []int64) ([]Hash, error) {
 			}
 		}
 		missing = append(missing, i)
-		pages = append(pages, uint64(page))
+		pages, levels = append(pages, uint64(page)), append(levels, level)
 	}
 	if len(missing) == 0 {
 		return out, nil
@@ -359,8 +360,7 @@ func (r storeHashes) ReadHashes(indexes []int64) ([]Hash, error) {
 	read, found := make([]int64, len(missing)), make([]Hash, len(missing))
 	for j, v := range recs {
 		s := indexes[missing[j]]
-		_, level := hashOwner(s)
-		if err := hashOf(&found[j], v, level); err != nil {
+		if err := hashOf(&found[j], v, levels[j]); err != nil {
 			return nil, fmt.Errorf("%w: tree hash %d of book %s", err, s, r.book.Short())
 		}
 		read[j], out[missing[j]] = s, found[j]

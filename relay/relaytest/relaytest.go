@@ -3,8 +3,10 @@
 package relaytest
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http/httptest"
 	"sync"
@@ -102,8 +104,23 @@ func (r *Relay) serve(ln net.Listener) {
 // FreeAddr returns a loopback address (127.0.0.1:port) whose port was
 // free a moment ago, for a server a test starts and others then dial (a
 // NATS listener, a relay node that must keep its address).
+//
+// The port is drawn below the kernel's ephemeral range (Linux: 32768 and
+// up), which a port asked with ":0" would come from: that range is also
+// where every outgoing connection takes its local port, so on a busy
+// machine one of the test's own connections could take the port between
+// FreeAddr and the server's bind ("address already in use", seen in the
+// soak beside two CPU burners). Ports there are only ever taken on
+// purpose. After a few draws that are all in use, it falls back to ":0".
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
+	for range 20 {
+		addr := fmt.Sprintf("127.0.0.1:%d", freeLow+rand.IntN(freeHigh-freeLow))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -111,3 +128,10 @@ func FreeAddr(tb testing.TB) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// The ports FreeAddr draws from: [freeLow, freeHigh), below the ephemeral
+// range.
+const (
+	freeLow  = 20000
+	freeHigh = 32768
+)

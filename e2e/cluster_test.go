@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/task-messenger/task-messenger/relay/relaytest"
 )
 
 // relayBin builds the relay command once per run.
@@ -41,10 +43,7 @@ type relayNode struct {
 func addrOr(t testing.TB, want string) string {
 	ln, err := net.Listen("tcp4", want)
 	if err != nil {
-		ln, err = net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		return relaytest.FreeAddr(t)
 	}
 	defer ln.Close()
 	return ln.Addr().String()

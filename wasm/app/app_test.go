@@ -196,12 +196,7 @@ func TestGoesOnline(t *testing.T) {
 // TestRetriesUntilRelayUp starts with the relay down; the relay then comes
 // up on the same address and the App goes online by itself.
 func TestRetriesUntilRelayUp(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := relaytest.FreeAddr(t)
 	a := startApp(t, "ana", "ws://"+addr)
 	rec := record(a.App)
 	rec.wait(t, "offline", func(evs []Event) bool {
@@ -210,7 +205,7 @@ func TestRetriesUntilRelayUp(t *testing.T) {
 	if s := a.State(); s != StateOffline {
 		t.Fatalf("State %q with the relay down, want offline", s)
 	}
-	l, err = net.Listen("tcp", addr)
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("cannot listen on %s again: %v", addr, err)
 	}

@@ -2,7 +2,6 @@ package peerio
 
 import (
 	"crypto/cipher"
-	"crypto/ecdh"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/x25519"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 )
 
@@ -21,7 +21,9 @@ import (
 //	offer   A → B  [1, sid (16), ephA (32), sigA]  sigA = A signs "taskmessenger/io/v1 offer\n" ‖ A ‖ B ‖ sid ‖ ephA
 //	answer  B → A  [2, sid, ephB (32), sigB]       sigB = B signs "taskmessenger/io/v1 answer\n" ‖ A ‖ B ‖ sid ‖ ephA ‖ ephB
 //
-// ephA and ephB are X25519 keys made for this port only. The port's two
+// ephA and ephB are X25519 keys made for this port only (computed by
+// wasm/internal/x25519, which refuses a key off the curve or of small
+// order: an end that gets one answers no port). The port's two
 // keys (A→B and B→A) are HKDF-SHA256 of X25519(ephA, ephB), salted with sid
 // and bound to A, B, ephA and ephB: a relay that swaps a key fails a
 // signature; one that replays an old offer cannot answer it (it lacks ephA's
@@ -86,7 +88,7 @@ type offer struct {
 	// sent again (IO.sendOffer); the relay loop's once the offer is
 	// pending.
 	sid  sessionID
-	eph  *ecdh.PrivateKey
+	eph  *x25519.PrivateKey
 	msg  []byte
 	lost bool          // the peer went offline since it was sent; guarded by IO.mu
 	done chan struct{} // closed when answered or abandoned
@@ -109,11 +111,11 @@ func (o *offer) renew(self *identity.Key, peer identity.ID) error {
 	if _, err := rand.Read(sid[:]); err != nil {
 		return err
 	}
-	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
+	eph, err := x25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return err
 	}
-	pub := eph.PublicKey().Bytes()
+	pub := eph.PublicKey()
 	sig := self.Sign(offerBytes(self.ID(), peer, sid[:], pub))
 	msg, err := encMode.Marshal(envelope{T: envOffer, SID: sid[:], Eph: pub, Sig: sig})
 	if err != nil {
@@ -129,11 +131,11 @@ func answerOffer(self *identity.Key, peer identity.ID, e *envelope) ([]byte, *ke
 	if !peer.Verify(offerBytes(peer, self.ID(), e.SID, e.Eph), e.Sig) {
 		return nil, nil, fmt.Errorf("%w: offer not signed by %s", ErrHandshake, peer.Short())
 	}
-	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
+	eph, err := x25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
-	ephB := eph.PublicKey().Bytes()
+	ephB := eph.PublicKey()
 	sig := self.Sign(answerBytes(peer, self.ID(), e.SID, e.Eph, ephB))
 	msg, err := encMode.Marshal(envelope{T: envAnswer, SID: e.SID, Eph: ephB, Sig: sig})
 	if err != nil {
@@ -145,7 +147,7 @@ func answerOffer(self *identity.Key, peer identity.ID, e *envelope) ([]byte, *ke
 
 // finish checks the answer to o from peer and returns the port's keys.
 func (o *offer) finish(self *identity.Key, peer identity.ID, e *envelope) (*keys, error) {
-	ephA := o.eph.PublicKey().Bytes()
+	ephA := o.eph.PublicKey()
 	if !peer.Verify(answerBytes(self.ID(), peer, o.sid[:], ephA, e.Eph), e.Sig) {
 		return nil, fmt.Errorf("%w: answer not signed by %s", ErrHandshake, peer.Short())
 	}
@@ -164,12 +166,8 @@ type cipherState struct {
 	count uint64
 }
 
-func deriveKeys(own *ecdh.PrivateKey, peerEph []byte, a, b identity.ID, sid, ephA, ephB []byte, initiator bool) (*keys, error) {
-	pub, err := ecdh.X25519().NewPublicKey(peerEph)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
-	}
-	shared, err := own.ECDH(pub)
+func deriveKeys(own *x25519.PrivateKey, peerEph []byte, a, b identity.ID, sid, ephA, ephB []byte, initiator bool) (*keys, error) {
+	shared, err := own.ECDH(peerEph)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
 	}

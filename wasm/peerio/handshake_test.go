@@ -1,6 +1,7 @@
 package peerio
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -51,5 +52,20 @@ func TestHandshakeRefusesTampering(t *testing.T) {
 	sealed[3] ^= 1
 	if _, err := kb.recv.aead.Open(nil, nonce(0), sealed, o.sid[:]); err == nil {
 		t.Fatal("a tampered frame opened")
+	}
+}
+
+// TestHandshakeRefusesBadKey: a peer that signs an ephemeral key of small
+// order (its secret would be all zeros) or one off the curve gets no port.
+func TestHandshakeRefusesBadKey(t *testing.T) {
+	ana, bob := identity.New(identity.Seed{1}), identity.New(identity.Seed{2})
+	twist := make([]byte, 32)
+	twist[0] = 2 // u = 2 is on Curve25519's twist
+	for _, eph := range [][]byte{make([]byte, 32), twist} {
+		sid := make([]byte, sidSize)
+		e := &envelope{T: envOffer, SID: sid, Eph: eph, Sig: ana.Sign(offerBytes(ana.ID(), bob.ID(), sid, eph))}
+		if _, _, err := answerOffer(bob, ana.ID(), e); !errors.Is(err, ErrHandshake) {
+			t.Errorf("offer of key %x answered: %v", eph, err)
+		}
 	}
 }

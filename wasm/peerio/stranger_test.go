@@ -272,7 +272,7 @@ func TestStrangerReusesSID(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.sid = sa.sid
-	eph := o.eph.PublicKey().Bytes()
+	eph := o.eph.PublicKey()
 	sig := mallory.key.Sign(offerBytes(mallory.key.ID(), v.ID(), o.sid[:], eph))
 	msg, err := encMode.Marshal(envelope{T: envOffer, SID: o.sid[:], Eph: eph, Sig: sig})
 	if err != nil {

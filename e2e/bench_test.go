@@ -70,6 +70,45 @@ func BenchmarkPageReady(b *testing.B) {
 	b.ReportMetric(float64(site.gzipBytes), "wasm-gzip-bytes")
 }
 
+// BenchmarkPageReadyApp is BenchmarkPageReady for the messenger's own
+// page as a returning user opens it: index.html with its service worker
+// active (the shell kept at the first visit), each warm load in a new
+// tab. The loader then reads the module from the worker's copy in Cache
+// Storage (taskmessenger.js, kept); from-cache-% is the share of warm
+// loads that did.
+func BenchmarkPageReadyApp(b *testing.B) {
+	var warm, compile, init float64
+	var fromCache int
+	page := pageURL("index.html", "profile=pageready")
+	for range b.N {
+		br := newBrowser(b)
+		first := br.open(b, page)
+		first.ready()
+		first.waitWorker()
+		first.close()
+		for range pageReadyWarm {
+			tab := br.open(b, page)
+			tab.ready()
+			var t loadTimes
+			tab.run(`return window.taskmessenger.times`, &t)
+			var from string
+			tab.run(`return window.taskmessenger.moduleFrom || 'unknown'`, &from)
+			tab.close()
+			warm += t.Ready
+			compile += t.Compiled - t.Loader
+			init += t.Main - t.Instantiated
+			if from == "cache" {
+				fromCache++
+			}
+		}
+	}
+	w := float64(b.N * pageReadyWarm)
+	b.ReportMetric(warm/w, "ready-ms")
+	b.ReportMetric(compile/w, "compile-ms")
+	b.ReportMetric(init/w, "init-ms")
+	b.ReportMetric(100*float64(fromCache)/w, "from-cache-%")
+}
+
 // BenchmarkModuleSize reports the size of the module the page loads:
 // plain, gzip -9 (as served to browsers without brotli) and brotli 11 (as
 // `make wasm` precompresses it). It measures no time: it is the table's

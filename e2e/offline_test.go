@@ -144,6 +144,9 @@ func TestOfflineApp(t *testing.T) {
 	ana.navigate(s.url("index.html", "profile=off-ana&task="+task))
 	ana.poll(`document.body.dataset.ready === '1'`)
 	ana.poll(`navigator.serviceWorker.controller !== null`)
+	// The loader read the worker's copy of the module itself, not through
+	// the worker's fetch handler (taskmessenger.js, kept).
+	ana.poll(`window.taskmessenger.moduleFrom === 'cache'`)
 	ana.waitText("written online")
 	ana.poll(`document.getElementById('me-state').textContent === 'offline'`)
 	var ms map[string]float64

@@ -19,7 +19,8 @@
 //
 // window.taskmessenger.readyMs is the time from navigation until the API
 // is ready; .times has the steps (performance.now() when each ended), also
-// as performance marks named tm:STEP.
+// as performance marks named tm:STEP; .moduleFrom says whether the module
+// came from the service worker's copy ('cache') or a fetch ('network').
 (function () {
   'use strict'
   const MODULE = "__TM_MODULE__" // eslint-disable-line quotes
@@ -27,6 +28,7 @@
   const url = (name) => new URL(name, base).href
   const moduleURL = url(MODULE.startsWith('__') ? 'taskmessenger.wasm' : MODULE)
   const times = {}
+  let moduleFrom = 'network' // or 'cache': the service worker's copy (kept)
   const mark = (step) => { times[step] = performance.now(); performance.mark('tm:' + step) }
   mark('loader')
 
@@ -61,13 +63,31 @@
     return resp
   }
 
+  // kept is the module as the service worker keeps it (sw.js: the shell's
+  // copy, under the same content-hashed name, checked against the shell's
+  // version when stored), read from Cache Storage by the page itself, or
+  // undefined. Through the worker's fetch handler the same bytes reached
+  // the compiler 50 ms later (docs/benchmarks.md, "Start-up").
+  async function kept () {
+    try {
+      const sw = navigator.serviceWorker
+      if (!sw || !sw.controller || !self.caches || MODULE.startsWith('__')) return undefined
+      return await caches.match(moduleURL)
+    } catch (_) { // storage the browser refuses (a private window): the network
+      return undefined
+    }
+  }
+
   // compile fetches and compiles the module as its bytes arrive.
   async function compile () {
     let mod
     try {
-      mod = await WebAssembly.compileStreaming(retry(fetchOK))
+      const copy = await kept()
+      moduleFrom = copy ? 'cache' : 'network'
+      mod = await WebAssembly.compileStreaming(copy || retry(fetchOK))
     } catch (err) {
       // A server without the application/wasm type: fall back to bytes.
+      moduleFrom = 'network'
       const bytes = await (await retry(fetchOK)).arrayBuffer()
       mod = await WebAssembly.compile(bytes)
     }
@@ -96,6 +116,7 @@
     delete globalThis.__taskmessengerReady
     mark('ready')
     window.taskmessenger.readyMs = times.ready
+    window.taskmessenger.moduleFrom = moduleFrom
     // The module's linear memory, for the page's memory figures.
     window.taskmessenger.wasmBytes = () => instance.exports.mem.buffer.byteLength
     return tm

@@ -89,9 +89,9 @@ func (k *PrivateKey) ECDH(peer []byte) ([]byte, error) {
 	// The clamped k is a multiple of 8, so k·P = (k/8)·(8·P), and 8·P is
 	// in the prime-order group, where k/8 can be taken mod ℓ: k·8⁻¹.
 	// (k mod ℓ times P would not clear P's small-order part.)
-	p.MultByCofactor(p)
+	q := new(edwards25519.Point).MultByCofactor(p)
 	m := new(edwards25519.Scalar).Multiply(&k.s, inverseOf8())
-	shared := p.ScalarMult(m, p).BytesMontgomery()
+	shared := new(edwards25519.Point).ScalarMult(m, q).BytesMontgomery()
 	if subtle.ConstantTimeCompare(shared, make([]byte, Size)) == 1 {
 		return nil, ErrPoint
 	}

@@ -62,6 +62,15 @@ type storedHash struct {
 	hash  Hash
 }
 
+// hashes are f's hashes, in its order (bookRecord.Frontier).
+func (f frontier) hashes() [][]byte {
+	out := make([][]byte, len(f))
+	for i := range f {
+		out[i] = f[i].hash[:]
+	}
+	return out
+}
+
 func (f frontier) get(s int64) (Hash, bool) {
 	for _, e := range f {
 		if e.index == s {
@@ -84,6 +93,14 @@ type bookRecord struct {
 	// Genesis is set once page 0 has been verified. Before that, a
 	// replica's Author is the author it expects (see DB.ReaderFrom), if any.
 	Genesis bool `cbor:"9,keyasint,omitempty"`
+	// Frontier, in an own book's record written by its append, is the tree
+	// hashes that Head's tree leaves for the next append to extend (the
+	// roots of the subtrees that tile [0, Head.Length), largest first):
+	// opening the book reads them here instead of from the pages table.
+	// Checked against Head.Root when read; a record without them (written
+	// by an import, a restore or an older build) or with hashes that do
+	// not give Head.Root has the book read them from its pages.
+	Frontier [][]byte `cbor:"10,keyasint,omitempty"`
 }
 
 func (r *bookRecord) head() Head {
@@ -431,6 +448,7 @@ func (b *Book) stageLocked(pages [][]byte, extra []store.Op) (*stagedAppend, err
 	head := signHead(b.signer, length, root, b.db.deterministic)
 	rec := b.rec
 	rec.Head = &head
+	rec.Frontier = next.hashes()
 	recBytes, err := Marshal(&rec)
 	if err != nil {
 		return nil, err
@@ -831,7 +849,7 @@ func (b *Book) acceptLocked(ctx context.Context, up *Upgrade, stage bool) (bool,
 		rec.Fork = fork
 		ev = &Event{Type: EventFork, Book: b.key, Name: rec.Name, Index: h.Length, Head: h, Fork: fork}
 	} else {
-		rec.Head = &h
+		rec.Head, rec.Frontier = &h, nil // a head taken, not appended: opening reads its tree
 	}
 	if fork != nil || !stage {
 		if err := b.putRecordLocked(ctx, &rec); err != nil {

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/seal"
 	"github.com/task-messenger/task-messenger/wasm/store"
@@ -492,6 +494,9 @@ func (db *DB) load(ctx context.Context, key identity.ID, v []byte) (*Book, error
 	}
 	head := b.rec.head()
 	idx := treeIndexes(int64(head.Length))
+	if b.frontier = recordFrontier(&b.rec, idx); b.frontier != nil {
+		return b, nil
+	}
 	hs, err := storeHashes{ctx: ctx, st: db.store, book: key}.ReadHashes(idx)
 	if err != nil {
 		return nil, fmt.Errorf("book %s: load tree: %w", key.Short(), err)
@@ -504,6 +509,27 @@ func (db *DB) load(ctx context.Context, key identity.ID, v []byte) (*Book, error
 		return nil, fmt.Errorf("book %s: stored tree does not match head %d: %w", key.Short(), head.Length, ErrBadProof)
 	}
 	return b, nil
+}
+
+// recordFrontier is the frontier an own book's record keeps
+// (bookRecord.Frontier) at the stored indexes idx of its head's tree, or
+// nil if the record keeps none or one that does not give the head's root.
+func recordFrontier(rec *bookRecord, idx []int64) frontier {
+	head := rec.head()
+	if len(rec.Frontier) != len(idx) || head.Length == 0 {
+		return nil
+	}
+	f := make(frontier, len(idx))
+	for i, s := range idx {
+		if len(rec.Frontier[i]) != tlog.HashSize {
+			return nil
+		}
+		f[i] = storedHash{s, Hash(rec.Frontier[i])}
+	}
+	if _, _, root, err := grow(int64(head.Length), nil, f.get); err != nil || root != head.Root {
+		return nil
+	}
+	return f
 }
 
 // Books lists every book of the profile, in key order.

@@ -78,7 +78,13 @@
 // read); chunks never overlap, as no page is written twice. An append
 // writes its chunks and the record with its new head in one store.Batch,
 // so a crash leaves a valid prefix. Concurrent appends to a book share one batch
-// and one head (group commit).
+// and one head (group commit). Since store schema version 3 an own book's
+// record written by an append also keeps the tree hashes the next append
+// extends (the roots of the subtrees that tile the head's tree, largest
+// first): opening the book takes them from there, checked against the
+// head's root, instead of reading them from the pages; a record without
+// them (an import, a restore, an older build) or whose hashes do not give
+// the root has them read from the pages.
 //
 // # One writer per book
 //

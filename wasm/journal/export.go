@@ -346,7 +346,7 @@ func (db *DB) stageImport(ctx context.Context, c *importBook, b *Book, claims ma
 	}
 	if cur.IsZero() || c.head.Length > cur.Length {
 		h := c.head
-		st.rec.Head = &h
+		st.rec.Head, st.rec.Frontier = &h, nil // opening reads the imported tree
 		if !own {
 			st.evs = append(st.evs, &Event{Type: EventHead, Book: key, Name: st.rec.Name, Index: cur.Length, Head: h})
 		}

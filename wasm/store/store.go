@@ -50,7 +50,11 @@ const (
 //
 // Version 2 packs runs of pages into one record of the pages table (see
 // package journal); version 1's records are valid version 2 records.
-const SchemaVersion = 2
+// Version 3 keeps in an own book's record the tree hashes its next append
+// extends (package journal); version 2's records are valid version 3
+// records, and older builds, which refuse a record field they do not
+// know, let go of a store of version 3.
+const SchemaVersion = 3
 
 // Errors.
 var (

@@ -7,9 +7,9 @@
 // store per table, with out-of-line binary keys (Uint8Array), so IndexedDB
 // orders keys bytewise as store.Store requires. Values are Uint8Arrays.
 //
-// Version 2 (the journal's chunks of pages) changed no object store: its
-// upgrade from version 1 only moves the version, so that tabs of older
-// builds let go of the database.
+// Versions 2 (the journal's chunks of pages) and 3 (an own book's newest
+// tree hashes in its record) changed no object store: their upgrades only
+// move the version, so that tabs of older builds let go of the database.
 //
 // Every call is one IndexedDB transaction: Get, Scan and Seek a readonly one, Write
 // a readwrite one over the tables the batch touches, reported done only when

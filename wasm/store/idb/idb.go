@@ -180,6 +180,10 @@ func upgrade(db *idb.Database, oldVersion, newVersion uint) error {
 		case 1: // version 2 packs runs of pages into one record (package
 			// journal) and reads version 1's records as they are; the
 			// version tells the tabs of older builds to let go.
+		case 2: // version 3 keeps an own book's newest tree hashes in its
+			// record (package journal) and reads version 2's records as
+			// they are; the version tells the tabs of older builds to
+			// let go.
 		default:
 			return fmt.Errorf("no upgrade step from version %d", v)
 		}

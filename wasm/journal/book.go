@@ -62,6 +62,21 @@ type storedHash struct {
 	hash  Hash
 }
 
+// frontierAt is the frontier of hashes hs at the stored indexes idx.
+func frontierAt(idx []int64, hs []Hash) frontier {
+	f := make(frontier, len(idx))
+	for i, s := range idx {
+		f[i] = storedHash{s, hs[i]}
+	}
+	return f
+}
+
+// gives reports whether f, the frontier of head's tree, hashes to its root.
+func (f frontier) gives(head Head) bool {
+	_, _, root, err := grow(int64(head.Length), nil, f.get)
+	return err == nil && root == head.Root
+}
+
 // hashes are f's hashes, in its order (bookRecord.Frontier).
 func (f frontier) hashes() [][]byte {
 	out := make([][]byte, len(f))

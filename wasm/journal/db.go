@@ -350,11 +350,12 @@ func (db *DB) Get(ctx context.Context, key identity.ID) (*Book, error) {
 // Preload opens the stored books among keys that are not open yet, their
 // records read in one store request and own books' tree hashes side by
 // side: a caller about to open several books (a task's log and its
-// members' books) then waits on two round trips (up to preloadAtOnce
-// books' hashes at a time), not one or two for each book in turn. Keys of books not stored are skipped. It is only ahead of
-// time: the books open as Get, Author and Reader would open them, and
-// an error (a record that does not load) leaves it to those calls, which
-// report it.
+// members' books) then waits on one round trip, two if an own book's
+// record keeps no tree hashes (up to preloadAtOnce books' hashes at a
+// time), not one or two for each book in turn. Keys of books not stored
+// are skipped. It is only ahead of time: the books open as Get, Author
+// and Reader would open them, and an error (a record that does not load)
+// leaves it to those calls, which report it.
 func (db *DB) Preload(ctx context.Context, keys []identity.ID) error {
 	db.mu.Lock()
 	var want []identity.ID
@@ -501,11 +502,7 @@ func (db *DB) load(ctx context.Context, key identity.ID, v []byte) (*Book, error
 	if err != nil {
 		return nil, fmt.Errorf("book %s: load tree: %w", key.Short(), err)
 	}
-	b.frontier = make(frontier, len(idx))
-	for i, s := range idx {
-		b.frontier[i] = storedHash{s, hs[i]}
-	}
-	if _, _, root, err := grow(int64(head.Length), nil, b.frontier.get); err != nil || root != head.Root {
+	if b.frontier = frontierAt(idx, hs); !b.frontier.gives(head) {
 		return nil, fmt.Errorf("book %s: stored tree does not match head %d: %w", key.Short(), head.Length, ErrBadProof)
 	}
 	return b, nil
@@ -519,17 +516,17 @@ func recordFrontier(rec *bookRecord, idx []int64) frontier {
 	if len(rec.Frontier) != len(idx) || head.Length == 0 {
 		return nil
 	}
-	f := make(frontier, len(idx))
-	for i, s := range idx {
-		if len(rec.Frontier[i]) != tlog.HashSize {
+	hs := make([]Hash, len(idx))
+	for i, h := range rec.Frontier {
+		if len(h) != tlog.HashSize {
 			return nil
 		}
-		f[i] = storedHash{s, Hash(rec.Frontier[i])}
+		hs[i] = Hash(h)
 	}
-	if _, _, root, err := grow(int64(head.Length), nil, f.get); err != nil || root != head.Root {
-		return nil
+	if f := frontierAt(idx, hs); f.gives(head) {
+		return f
 	}
-	return f
+	return nil
 }
 
 // Books lists every book of the profile, in key order.

@@ -367,10 +367,7 @@ func (db *DB) stageImport(ctx context.Context, c *importBook, b *Book, claims ma
 		if err != nil {
 			return nil, err
 		}
-		st.frontier = make(frontier, len(idx))
-		for i, s := range idx {
-			st.frontier[i] = storedHash{s, hs[i]}
-		}
+		st.frontier = frontierAt(idx, hs)
 		return st, nil
 	}
 	if c.pages == nil {

@@ -23,15 +23,16 @@ type loadTimes struct {
 	Instantiated float64 `json:"instantiated"`
 	Main         float64 `json:"main"`
 	Ready        float64 `json:"ready"`
+	From         string  `json:"from"` // window.taskmessenger.moduleFrom: "cache" or "network"
 }
 
-// loadPage opens the test page in a new tab, waits until the module is
+// loadPage opens url in a new tab, waits until the module is
 // ready, closes the tab and returns its steps.
-func loadPage(b *testing.B, br *browser) loadTimes {
-	tab := br.open(b, pageURL(testPage, ""))
+func loadPage(b *testing.B, br *browser, url string) loadTimes {
+	tab := br.open(b, url)
 	tab.ready()
 	var t loadTimes
-	tab.run(`return window.taskmessenger.times`, &t)
+	tab.run(`return { ...window.taskmessenger.times, from: window.taskmessenger.moduleFrom }`, &t)
 	tab.close()
 	return t
 }
@@ -51,9 +52,9 @@ func BenchmarkPageReady(b *testing.B) {
 	var cold, warm, compile, init, api float64
 	for range b.N {
 		br := newBrowser(b)
-		cold += loadPage(b, br).Ready
+		cold += loadPage(b, br, pageURL(testPage, "")).Ready
 		for range pageReadyWarm {
-			t := loadPage(b, br)
+			t := loadPage(b, br, pageURL(testPage, ""))
 			warm += t.Ready
 			compile += t.Compiled - t.Loader
 			init += t.Main - t.Instantiated
@@ -87,17 +88,11 @@ func BenchmarkPageReadyApp(b *testing.B) {
 		first.waitWorker()
 		first.close()
 		for range pageReadyWarm {
-			tab := br.open(b, page)
-			tab.ready()
-			var t loadTimes
-			tab.run(`return window.taskmessenger.times`, &t)
-			var from string
-			tab.run(`return window.taskmessenger.moduleFrom || 'unknown'`, &from)
-			tab.close()
+			t := loadPage(b, br, page)
 			warm += t.Ready
 			compile += t.Compiled - t.Loader
 			init += t.Main - t.Instantiated
-			if from == "cache" {
+			if t.From == "cache" {
 				fromCache++
 			}
 		}

@@ -25,10 +25,12 @@ type heldStore struct {
 }
 
 // A gate holds writes until it opens; fail (set before open is closed)
-// fails every write it held.
+// fails every write it held. held is closed when a write first waits.
 type gate struct {
-	open chan struct{}
-	fail bool
+	open     chan struct{}
+	held     chan struct{}
+	heldOnce sync.Once
+	fail     bool
 }
 
 // hold makes writes of pages of books wait until release.
@@ -36,7 +38,7 @@ func (s *heldStore) hold(books ...identity.ID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gate == nil {
-		s.gate = &gate{open: make(chan struct{})}
+		s.gate = &gate{open: make(chan struct{}), held: make(chan struct{})}
 	}
 	s.books = make(map[identity.ID]bool)
 	for _, b := range books {
@@ -46,9 +48,25 @@ func (s *heldStore) hold(books ...identity.ID) {
 
 func (s *heldStore) release() { s.open(false) }
 
-// releaseFailing lets the writes held go on, failing, like a tab that
-// died before its transactions committed.
-func (s *heldStore) releaseFailing() { s.open(true) }
+// releaseFailing waits until a write is held, then lets the writes held
+// go on, failing, like a tab that died before its transactions committed.
+// (A page can reach a peer before its author's write reaches the store:
+// released before that, the write would go through.)
+func (s *heldStore) releaseFailing(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	g := s.gate
+	s.mu.Unlock()
+	if g == nil {
+		t.Fatal("releaseFailing: nothing held")
+	}
+	select {
+	case <-g.held:
+	case <-testCtx(t).Done():
+		t.Fatal("no write was held")
+	}
+	s.open(true)
+}
 
 func (s *heldStore) open(fail bool) {
 	s.mu.Lock()
@@ -90,6 +108,7 @@ func newHeldNode(t *testing.T, url, name string, n byte) (*node, *heldStore) {
 
 func (s *heldStore) Write(ctx context.Context, b *store.Batch) error {
 	if g := s.gateFor(b); g != nil {
+		g.heldOnce.Do(func() { close(g.held) })
 		select {
 		case <-g.open:
 		case <-ctx.Done():
@@ -327,7 +346,7 @@ func TestShownWhileSenderWrites(t *testing.T) {
 		sent <- err
 	}()
 	eventually(t, "the message whose write fails shown pending", func() bool { return strings.HasSuffix(events(), "lost:pending") }, events)
-	held.releaseFailing()
+	held.releaseFailing(t)
 	if err := <-sent; err == nil {
 		t.Fatal("Ana's send succeeded on a failing store")
 	}
@@ -398,7 +417,7 @@ func TestReplyToPending(t *testing.T) {
 		sent <- err
 	}()
 	ref = pendingRef()
-	held.releaseFailing()
+	held.releaseFailing(t)
 	if err := <-sent; err == nil {
 		t.Fatal("Ana's send succeeded on a failing store")
 	}
@@ -459,7 +478,7 @@ func TestPendingWithdrawn(t *testing.T) {
 		_, err := bob.Send(ctx, task, "a reply to it", &ref)
 		replied <- err
 	}()
-	held.releaseFailing()
+	held.releaseFailing(t)
 	if err := <-sent; err == nil {
 		t.Fatal("Ana's send succeeded on a failing store")
 	}

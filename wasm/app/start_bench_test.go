@@ -1,0 +1,138 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/task-messenger/task-messenger/wasm/store"
+	"github.com/task-messenger/task-messenger/wasm/vault"
+)
+
+// BenchmarkStartSlowStore: tm.open's work in Go on a store that answers
+// every request after 1 ms, as IndexedDB answers a tab in a few: the
+// profile opened (vault.Open), the App started, then the newest page of a
+// task of 200 messages (the first page the app shows). ms-open and
+// ms-first-page are about the store's round trips each waits on in turn;
+// requests-open and requests-first-page count them.
+func BenchmarkStartSlowStore(b *testing.B) {
+	ctx := testCtx(b)
+	mem := store.NewMemory()
+	kept := func(context.Context, string) (store.Store, error) { return unclosed{mem}, nil }
+	var task string
+	{
+		p, err := vault.Open(ctx, "ana", kept, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		a, err := Start(ctx, Config{Profile: p, Relay: deadRelay(b), Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var info struct{ ID string }
+		if err := json.Unmarshal(do(b, a, "createTask", `[{"title":"bench"}]`), &info); err != nil {
+			b.Fatal(err)
+		}
+		task = info.ID
+		for i := range 200 {
+			do(b, a, "send", fmt.Sprintf(`[%q, "message %d"]`, task, i))
+		}
+		a.Close()
+	}
+	slow := &countedSlowStore{Store: unclosed{mem}, delay: time.Millisecond}
+	opener := func(context.Context, string) (store.Store, error) { return slow, nil }
+	var open, first time.Duration
+	var openReqs, firstReqs int64
+	b.ResetTimer()
+	for range b.N {
+		slow.requests.Store(0)
+		start := time.Now()
+		p, err := vault.Open(ctx, "ana", opener, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		a, err := Start(ctx, Config{Profile: p, Relay: deadRelay(b), Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		opened := time.Now()
+		openReqs += slow.requests.Load()
+		if _, err := a.Do(ctx, "tasks", json.RawMessage(`[]`)); err != nil {
+			b.Fatal(err)
+		}
+		out, err := a.Do(ctx, "timeline", json.RawMessage(fmt.Sprintf(`[%q, {"limit": 50}]`, task)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var page []json.RawMessage
+		if err := json.Unmarshal(out, &page); err != nil || len(page) != 50 {
+			b.Fatalf("the first page: %d messages (%v)", len(page), err)
+		}
+		open += opened.Sub(start)
+		first += time.Since(opened)
+		firstReqs += slow.requests.Load()
+		b.StopTimer()
+		a.Close()
+		b.StartTimer()
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(open.Microseconds())/1000/n, "ms-open")
+	b.ReportMetric(float64(first.Microseconds())/1000/n, "ms-first-page")
+	b.ReportMetric(float64(openReqs)/n, "requests-open")
+	b.ReportMetric(float64(firstReqs)/n, "requests-to-first-page")
+}
+
+// unclosed is a store whose Close does nothing: the benchmark reopens it.
+type unclosed struct{ store.Store }
+
+func (unclosed) Close() error { return nil }
+
+// countedSlowStore answers every request after delay and counts them.
+type countedSlowStore struct {
+	store.Store
+	delay    time.Duration
+	requests atomic.Int64
+}
+
+func (s *countedSlowStore) wait(ctx context.Context) error {
+	s.requests.Add(1)
+	t := time.NewTimer(s.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *countedSlowStore) Get(ctx context.Context, table string, keys ...[]byte) ([][]byte, error) {
+	if err := s.wait(ctx); err != nil {
+		return nil, err
+	}
+	return s.Store.Get(ctx, table, keys...)
+}
+
+func (s *countedSlowStore) Scan(ctx context.Context, table string, start, end []byte, limit int) ([]store.Entry, error) {
+	if err := s.wait(ctx); err != nil {
+		return nil, err
+	}
+	return s.Store.Scan(ctx, table, start, end, limit)
+}
+
+func (s *countedSlowStore) Seek(ctx context.Context, table string, end []byte, keys ...[]byte) ([]store.Entry, error) {
+	if err := s.wait(ctx); err != nil {
+		return nil, err
+	}
+	return s.Store.Seek(ctx, table, end, keys...)
+}
+
+func (s *countedSlowStore) Write(ctx context.Context, b *store.Batch) error {
+	if err := s.wait(ctx); err != nil {
+		return err
+	}
+	return s.Store.Write(ctx, b)
+}

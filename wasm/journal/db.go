@@ -148,10 +148,12 @@ func Open(ctx context.Context, st store.Store, seed identity.Seed, opts *Options
 	if opts != nil && opts.RecentPages > 0 {
 		db.keep = opts.RecentPages
 	}
-	v, err := store.GetOne(ctx, st, store.TableMeta, profileKey)
+	// The profile record and the writer epoch in one request.
+	vs, err := st.Get(ctx, store.TableMeta, profileKey, writerKey)
 	if err != nil {
 		return nil, fmt.Errorf("open profile: %w", err)
 	}
+	v, epoch := vs[0], vs[1]
 	id := db.key.ID()
 	if v == nil {
 		b, _ := Marshal(&profileRecord{Version: store.SchemaVersion, ID: id[:]})
@@ -172,7 +174,7 @@ func Open(ctx context.Context, st store.Store, seed identity.Seed, opts *Options
 			return nil, fmt.Errorf("open profile: %w: the store belongs to another identity", ErrUnauthorized)
 		}
 	}
-	if db.epoch, err = claimEpoch(ctx, st); err != nil {
+	if db.epoch, err = claimEpoch(ctx, st, epoch); err != nil {
 		return nil, fmt.Errorf("open profile: %w", err)
 	}
 	if db.audit, err = db.author(ctx, AuditName, nil); err != nil {
@@ -745,18 +747,25 @@ func (db *DB) CheckWriter(ctx context.Context) error {
 // about to rewrite the store wholesale (a restore) fences first, so no
 // other instance changes the store between its checks and its write.
 func Fence(ctx context.Context, st store.Store) error {
-	_, err := claimEpoch(ctx, st)
+	old, err := store.GetOne(ctx, st, store.TableMeta, writerKey)
+	if err != nil {
+		return err
+	}
+	_, err = claimEpoch(ctx, st, old)
 	return err
 }
 
 // claimEpoch makes the next writer epoch of the store its current one and
-// returns it. Two Opens at once: one claims first, the other takes the
-// next (it tries again while others keep claiming, a few times).
-func claimEpoch(ctx context.Context, st store.Store) ([]byte, error) {
-	for range 8 {
-		old, err := store.GetOne(ctx, st, store.TableMeta, writerKey)
-		if err != nil {
-			return nil, err
+// returns it; old is the current one as read (nil: none yet). Two Opens at
+// once: one claims first, the other takes the next (it reads again and
+// tries again while others keep claiming, a few times).
+func claimEpoch(ctx context.Context, st store.Store, old []byte) ([]byte, error) {
+	for try := range 8 {
+		if try > 0 {
+			var err error
+			if old, err = store.GetOne(ctx, st, store.TableMeta, writerKey); err != nil {
+				return nil, err
+			}
 		}
 		var n uint64
 		switch {
@@ -770,7 +779,7 @@ func claimEpoch(ctx context.Context, st store.Store) ([]byte, error) {
 		var batch store.Batch
 		batch.Expect(store.TableMeta, writerKey, old)
 		batch.Put(store.TableMeta, writerKey, next)
-		err = st.Write(ctx, &batch)
+		err := st.Write(ctx, &batch)
 		if err == nil {
 			return next, nil
 		}

@@ -124,28 +124,26 @@ func (p *Profile) DoneLink(ctx context.Context) error {
 	return nil
 }
 
-// loadDevice reads a profile's device records: none on a first device.
-func loadDevice(ctx context.Context, st store.Store, self identity.ID) (*device.Cert, *identity.Key, error) {
-	vs, err := st.Get(ctx, store.TableMeta, certKey, identityKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	if vs[0] == nil {
-		if vs[1] != nil {
+// loadDevice checks a profile's stored device records, its certificate
+// and identity seed (certKey, identityKey; nil if absent): none on a first
+// device.
+func loadDevice(self identity.ID, certV, seedV []byte) (*device.Cert, *identity.Key, error) {
+	if certV == nil {
+		if seedV != nil {
 			return nil, nil, errors.New("stored identity seed without a certificate")
 		}
 		return nil, nil, nil
 	}
-	cert, err := device.DecodeCert(vs[0])
+	cert, err := device.DecodeCert(certV)
 	if err != nil {
 		return nil, nil, fmt.Errorf("stored certificate: %w", err)
 	}
 	var seed *identity.Seed
-	if vs[1] != nil {
-		if len(vs[1]) != identity.SeedSize {
-			return nil, nil, fmt.Errorf("stored identity seed of %d bytes", len(vs[1]))
+	if seedV != nil {
+		if len(seedV) != identity.SeedSize {
+			return nil, nil, fmt.Errorf("stored identity seed of %d bytes", len(seedV))
 		}
-		s := identity.Seed(vs[1])
+		s := identity.Seed(seedV)
 		seed = &s
 	}
 	if err := checkDevice(self, cert, seed); err != nil {

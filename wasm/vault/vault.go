@@ -74,11 +74,17 @@ func Open(ctx context.Context, name string, open Opener, opts *journal.Options) 
 			st.Close()
 		}
 	}()
-	seed, err := loadSeed(ctx, st)
+	// The seed and the device's records in one request: a start waits
+	// for each request in turn.
+	vs, err := st.Get(ctx, store.TableMeta, seedKey, certKey, identityKey)
 	if err != nil {
 		return nil, fmt.Errorf("vault: profile %q: %w", name, err)
 	}
-	cert, idKey, err := loadDevice(ctx, st, identity.New(seed).ID())
+	seed, err := loadSeed(ctx, st, vs[0])
+	if err != nil {
+		return nil, fmt.Errorf("vault: profile %q: %w", name, err)
+	}
+	cert, idKey, err := loadDevice(identity.New(seed).ID(), vs[1], vs[2])
 	if err != nil {
 		return nil, fmt.Errorf("vault: profile %q: %w", name, err)
 	}
@@ -89,11 +95,8 @@ func Open(ctx context.Context, name string, open Opener, opts *journal.Options) 
 	return &Profile{Name: name, ID: db.ID(), Store: st, DB: db, Cert: cert, Identity: idKey}, nil
 }
 
-func loadSeed(ctx context.Context, st store.Store) (identity.Seed, error) {
-	v, err := store.GetOne(ctx, st, store.TableMeta, seedKey)
-	if err != nil {
-		return identity.Seed{}, err
-	}
+// loadSeed returns the stored seed v, or makes and stores one if v is nil.
+func loadSeed(ctx context.Context, st store.Store, v []byte) (identity.Seed, error) {
 	if v != nil {
 		if len(v) != identity.SeedSize {
 			return identity.Seed{}, fmt.Errorf("stored seed of %d bytes", len(v))

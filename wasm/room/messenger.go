@@ -352,6 +352,12 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	// Every page the room writes is sealed from here on (sealing.go), also
 	// after Close: a write racing it is sealed all the same.
 	m.db.SetSealer(m.sealPage)
+	// The profile's own books Open reads (the tasks, the UI state, the
+	// unread counts) have their records read in one request, not one
+	// round trip each in turn; a failure is left to the opens below.
+	if err := m.db.Preload(ctx, []identity.ID{m.db.BookKey(tasksBook), m.db.BookKey(uiBook), m.db.BookKey(unreadBook)}); err != nil {
+		m.log.Debug("room: preload", "err", err)
+	}
 	var err error
 	if m.tasksLog, err = m.db.Author(ctx, tasksBook, []byte(`{"app":"task-messenger"}`)); err != nil {
 		return nil, fmt.Errorf("room: open tasks: %w", err)

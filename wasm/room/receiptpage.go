@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -229,9 +230,42 @@ func (m *Messenger) loadReceipts(ctx context.Context, ts []*task) {
 	}
 }
 
-// loadTaskReceipts is loadReceipts of one task.
+// loadTaskReceipts is loadReceipts of one task. The last receipts of this
+// profile's log and of each member's book are read side by side (a task
+// opened waits on one round trip to the store, not one per member), then
+// taken in turn: this profile's first.
 func (m *Messenger) loadTaskReceipts(ctx context.Context, t *task) {
-	if own, _ := lastReceipt(ctx, m.logSource(t.log)); own != nil {
+	m.mu.Lock()
+	type latest struct {
+		author  identity.ID
+		src     BookSource
+		page    *Message
+		content uint64
+	}
+	ls := []latest{{src: m.logSource(t.log)}} // this profile's own
+	for id, mb := range t.members {
+		if mb.in == nil {
+			continue
+		}
+		b, shift := mb.in, uint64(0)
+		for _, s := range mb.next {
+			if s.book != nil {
+				b, shift = s.book, s.shift
+			}
+		}
+		ls = append(ls, latest{author: id, src: m.sourceLocked(t, b, id, shift)})
+	}
+	m.mu.Unlock()
+	var g errgroup.Group
+	g.SetLimit(loadMembersAtOnce)
+	for i := range ls {
+		g.Go(func() error {
+			ls[i].page, ls[i].content = lastReceipt(ctx, ls[i].src)
+			return nil
+		})
+	}
+	_ = g.Wait() // lastReceipt reports no error: a read that fails counts as no receipt
+	if own := ls[0].page; own != nil {
 		var d receiptData
 		if json.Unmarshal(own.Data, &d) == nil {
 			m.mu.Lock()
@@ -244,33 +278,13 @@ func (m *Messenger) loadTaskReceipts(ctx context.Context, t *task) {
 			m.mu.Unlock()
 		}
 	}
-	m.mu.Lock()
-	type latest struct {
-		author identity.ID
-		src    BookSource
-	}
-	var ls []latest
-	for id, mb := range t.members {
-		if mb.in == nil {
-			continue
-		}
-		b, shift := mb.in, uint64(0)
-		for _, s := range mb.next {
-			if s.book != nil {
-				b, shift = s.book, s.shift
-			}
-		}
-		ls = append(ls, latest{id, m.sourceLocked(t, b, id, shift)})
-	}
-	m.mu.Unlock()
-	for _, l := range ls {
-		page, content := lastReceipt(ctx, l.src)
+	for _, l := range ls[1:] {
 		m.mu.Lock()
 		rs := m.receiptStateLocked(t, l.author)
-		rs.content = max(rs.content, content)
+		rs.content = max(rs.content, l.content)
 		m.mu.Unlock()
-		if page != nil {
-			m.onReceiptPage(t, l.author, *page)
+		if l.page != nil {
+			m.onReceiptPage(t, l.author, *l.page)
 		}
 	}
 }

@@ -3,7 +3,12 @@ package room
 import (
 	"context"
 	"sort"
+
+	"golang.org/x/sync/errgroup"
 )
+
+// pageSourcesAtOnce bounds the sources a timeline page reads at once.
+const pageSourcesAtOnce = 8
 
 // A Source is one author's messages in a task, in the order written: the
 // pages of one of the author's books of the task (the one addressed to
@@ -36,32 +41,7 @@ func Page(ctx context.Context, sources []Source, before *Key, limit int) ([]Mess
 		buf      []Message // messages [bufStart, bufStart+len(buf)), read ahead
 		bufStart int
 	}
-	cs := make([]*cursor, 0, len(sources))
-	for _, s := range sources {
-		n, err := s.Len(ctx)
-		if err != nil {
-			return nil, err
-		}
-		pos := n
-		if before != nil {
-			var searchErr error
-			pos = sort.Search(n, func(i int) bool {
-				if searchErr != nil {
-					return true
-				}
-				m, err := s.Get(ctx, i)
-				if err != nil {
-					searchErr = err
-					return true
-				}
-				return m.Key().Compare(*before) >= 0
-			})
-			if searchErr != nil {
-				return nil, searchErr
-			}
-		}
-		cs = append(cs, &cursor{src: s, pos: pos})
-	}
+	cs := make([]*cursor, len(sources))
 	load := func(c *cursor) error {
 		c.head = nil
 		if c.pos == 0 {
@@ -89,10 +69,41 @@ func Page(ctx context.Context, sources []Source, before *Key, limit int) ([]Mess
 		c.head = &c.buf[i-c.bufStart]
 		return nil
 	}
-	for _, c := range cs {
-		if err := load(c); err != nil {
-			return nil, err
-		}
+	// Each source finds its place and reads its first messages side by
+	// side with the others: a page waits on the store's round trips of one
+	// source, not of every author's in turn.
+	var g errgroup.Group
+	g.SetLimit(pageSourcesAtOnce)
+	for k, s := range sources {
+		g.Go(func() error {
+			n, err := s.Len(ctx)
+			if err != nil {
+				return err
+			}
+			pos := n
+			if before != nil {
+				var searchErr error
+				pos = sort.Search(n, func(i int) bool {
+					if searchErr != nil {
+						return true
+					}
+					m, err := s.Get(ctx, i)
+					if err != nil {
+						searchErr = err
+						return true
+					}
+					return m.Key().Compare(*before) >= 0
+				})
+				if searchErr != nil {
+					return searchErr
+				}
+			}
+			cs[k] = &cursor{src: s, pos: pos}
+			return load(cs[k])
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	var out []Message
 	for len(out) < limit {

@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -117,6 +119,49 @@ func TestTimelineOrderAndPaging(t *testing.T) {
 		if !slices.Equal(keys(paged), keys(want)) {
 			t.Fatalf("seed %d: paging gives %d messages, want %d in order", seed, len(paged), len(want))
 		}
+	}
+}
+
+// barrierSource is a source whose reads wait until every source of the
+// test began one: read one after the other, they would wait forever.
+type barrierSource struct {
+	memSource
+	arrived *sync.WaitGroup
+	all     <-chan struct{} // closed once every source's read arrived
+}
+
+func (s barrierSource) GetRange(ctx context.Context, start, end int) ([]Message, error) {
+	s.arrived.Done()
+	select {
+	case <-s.all:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("a source's read waited for the others': %w", ctx.Err())
+	}
+	return s.memSource[start:end], nil
+}
+
+// TestPageReadsSourcesTogether: a page's sources find their place and read
+// their first messages side by side (a page of a task of ten people waits
+// on one round trip to the store, not ten), and the page is the same.
+func TestPageReadsSourcesTogether(t *testing.T) {
+	authors := []identity.ID{identity.New(identity.Seed{1}).ID(), identity.New(identity.Seed{2}).ID(), identity.New(identity.Seed{3}).ID()}
+	srcs, want := simulate(7, authors, 300)
+	var arrived sync.WaitGroup
+	arrived.Add(len(srcs))
+	all := make(chan struct{})
+	go func() { arrived.Wait(); close(all) }()
+	sources := make([]Source, len(srcs))
+	for i, s := range srcs {
+		sources[i] = barrierSource{s, &arrived, all}
+	}
+	c, cancel := context.WithTimeout(testCtx(t), 10*time.Second)
+	defer cancel()
+	got, err := Page(c, sources, nil, len(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(keys(got), keys(want)) {
+		t.Fatalf("the page read side by side: %d messages, not the merged timeline", len(got))
 	}
 }
 

@@ -120,6 +120,9 @@ func Page(ctx context.Context, sources []Source, before *Key, limit int) ([]Mess
 			out = append(out, *best.head)
 		}
 		best.pos--
+		if len(out) == limit {
+			break // the page is full: nothing older is read for it
+		}
 		if err := load(best); err != nil {
 			return nil, err
 		}

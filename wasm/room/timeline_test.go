@@ -165,6 +165,41 @@ func TestPageReadsSourcesTogether(t *testing.T) {
 	}
 }
 
+// rangeCounter is a source that counts its range reads.
+type rangeCounter struct {
+	memSource
+	reads *int
+}
+
+func (s rangeCounter) GetRange(_ context.Context, start, end int) ([]Message, error) {
+	*s.reads++
+	return s.memSource[start:end], nil
+}
+
+// TestPageReadsOnce: a page of one source's messages is one read of it
+// (none past the page once it is full), going back as well.
+func TestPageReadsOnce(t *testing.T) {
+	srcs, want := simulate(3, []identity.ID{identity.New(identity.Seed{1}).ID()}, 200)
+	reads := 0
+	src := []Source{rangeCounter{srcs[0], &reads}}
+	var before *Key
+	for page := 0; page < 4; page++ {
+		reads = 0
+		got, err := Page(ctx, src, before, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(keys(got), keys(want[150-50*page:200-50*page])) {
+			t.Fatalf("page %d: not the messages before the one after", page)
+		}
+		if reads != 1 {
+			t.Fatalf("page %d of 50 messages: %d reads of its source, want 1", page, reads)
+		}
+		k := got[0].Key()
+		before = &k
+	}
+}
+
 // TestTimelineSkipsReceipts: receipt pages are not timeline messages: a
 // page holds limit others, and paging back gives every other one once.
 func TestTimelineSkipsReceipts(t *testing.T) {

@@ -70,13 +70,14 @@ func (m *Messenger) ensure(ctx context.Context, t *task) error {
 	if ready {
 		return nil
 	}
-	if err := m.load(ctx, t); err != nil {
+	logTail, err := m.load(ctx, t)
+	if err != nil {
 		return fmt.Errorf("room: open task %s: %w", t.id, err)
 	}
 	if !lazy {
 		return nil
 	}
-	m.loadTaskReceipts(ctx, t)
+	m.loadTaskReceipts(ctx, t, &logTail)
 	m.mu.Lock()
 	t.pages.loading = false
 	m.pageDueLocked(t)

@@ -411,14 +411,15 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 
 // load opens a task's books (at open, when made or joined, or on demand:
 // lazy.go) and repairs the books to members that a crash left behind the
-// log. Its caller holds t.lmu, or t is not shared yet.
-func (m *Messenger) load(ctx context.Context, t *task) error {
+// log; it returns the log's tail, read for its last clock. Its caller
+// holds t.lmu, or t is not shared yet.
+func (m *Messenger) load(ctx context.Context, t *task) (logTail tail, err error) {
 	// The task's stored books are read together first: their records in
 	// one request, not one or two round trips each in turn.
 	m.preload(ctx, t)
 	log, err := m.db.Author(ctx, logName(m.self, t.id), genesisMeta{Task: t.id}.encode())
 	if err != nil {
-		return fmt.Errorf("room: task %s: %w", t.id, err)
+		return tail{}, fmt.Errorf("room: task %s: %w", t.id, err)
 	}
 	m.mu.Lock()
 	t.log = log
@@ -431,9 +432,9 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(loadMembersAtOnce)
 	g.Go(func() error {
-		clock := lastClock(gctx, m.logSource(log))
+		logTail = readTail(gctx, m.logSource(log))
 		m.mu.Lock()
-		t.raiseLocked(m.self, min(clock, MaxClock))
+		t.raiseLocked(m.self, min(logTail.clock(), MaxClock))
 		m.mu.Unlock()
 		return nil
 	})
@@ -441,12 +442,12 @@ func (m *Messenger) load(ctx context.Context, t *task) error {
 		g.Go(func() error { return m.loadMember(gctx, t, mb) })
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return tail{}, err
 	}
 	m.mu.Lock()
 	t.ready, t.lazy = true, false
 	m.mu.Unlock()
-	return nil
+	return logTail, nil
 }
 
 // preload opens the stored books load opens (the task's log, and each

@@ -222,7 +222,7 @@ func (m *Messenger) loadReceipts(ctx context.Context, ts []*task) {
 		if ctx.Err() != nil {
 			return
 		}
-		m.loadTaskReceipts(ctx, t)
+		m.loadTaskReceipts(ctx, t, nil)
 		m.mu.Lock()
 		t.pages.loading = false
 		m.pageDueLocked(t)
@@ -230,11 +230,12 @@ func (m *Messenger) loadReceipts(ctx context.Context, ts []*task) {
 	}
 }
 
-// loadTaskReceipts is loadReceipts of one task. The last receipts of this
-// profile's log and of each member's book are read side by side (a task
-// opened waits on one round trip to the store, not one per member), then
-// taken in turn: this profile's first.
-func (m *Messenger) loadTaskReceipts(ctx context.Context, t *task) {
+// loadTaskReceipts is loadReceipts of one task; own is its log's tail if
+// already read (by load), else nil. The last receipts of the log and of
+// each member's book are read side by side (a task opened waits on one
+// round trip to the store, not one per member), then taken in turn: this
+// profile's first.
+func (m *Messenger) loadTaskReceipts(ctx context.Context, t *task, own *tail) {
 	m.mu.Lock()
 	type latest struct {
 		author  identity.ID
@@ -258,7 +259,13 @@ func (m *Messenger) loadTaskReceipts(ctx context.Context, t *task) {
 	m.mu.Unlock()
 	var g errgroup.Group
 	g.SetLimit(loadMembersAtOnce)
+	if own != nil {
+		ls[0].page, _ = own.lastReceipt(ls[0].src.Shift)
+	}
 	for i := range ls {
+		if i == 0 && own != nil {
+			continue
+		}
 		g.Go(func() error {
 			ls[i].page, ls[i].content = lastReceipt(ctx, ls[i].src)
 			return nil
@@ -294,23 +301,53 @@ func (m *Messenger) loadTaskReceipts(ctx context.Context, t *task) {
 // other message, or if none among them the mid just below them (a bound:
 // none of the author's messages above it is another's).
 func lastReceipt(ctx context.Context, src BookSource) (*Message, uint64) {
+	return readTail(ctx, src).lastReceipt(src.Shift)
+}
+
+// A tail is the newest messages of a source, up to receiptScan of them,
+// read at once: what opening a task needs of its log (the last clock, the
+// last receipt page) in one request.
+type tail struct {
+	n    int       // the source's length; 0 if unknown
+	msgs []Message // messages [n-len(msgs), n)
+	err  error     // the read's
+}
+
+// readTail reads src's tail.
+func readTail(ctx context.Context, src BookSource) tail {
 	n, err := src.Len(ctx)
 	if err != nil || n == 0 {
-		return nil, src.Shift
+		return tail{}
 	}
-	start := max(0, n-receiptScan)
-	msgs, err := src.GetRange(ctx, start, n)
-	if err != nil {
-		return nil, uint64(n) + src.Shift // unknown: everything counts as content
+	msgs, err := src.GetRange(ctx, max(0, n-receiptScan), n)
+	return tail{n: n, msgs: msgs, err: err}
+}
+
+// clock is the clock of the source's last message, 0 if none (or unread).
+func (tl tail) clock() uint64 {
+	if tl.err != nil || len(tl.msgs) == 0 {
+		return 0
+	}
+	return tl.msgs[len(tl.msgs)-1].Meta.Clock
+}
+
+// lastReceipt is lastReceipt of the tail of a source whose page p holds
+// the message numbered p+shift.
+func (tl tail) lastReceipt(shift uint64) (*Message, uint64) {
+	switch {
+	case tl.n == 0:
+		return nil, shift
+	case tl.err != nil:
+		return nil, uint64(tl.n) + shift // unknown: everything counts as content
 	}
 	var page *Message
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if msgs[i].Type != TypeReceipt {
-			return page, msgs[i].Head.Mid
+	for i := len(tl.msgs) - 1; i >= 0; i-- {
+		if tl.msgs[i].Type != TypeReceipt {
+			return page, tl.msgs[i].Head.Mid
 		}
 		if page == nil {
-			page = &msgs[i]
+			page = &tl.msgs[i]
 		}
 	}
-	return page, uint64(start) + src.Shift
+	return page, uint64(tl.n-len(tl.msgs)) + shift
 }

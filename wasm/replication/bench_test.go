@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/replication"
 )
@@ -88,7 +87,7 @@ func BenchmarkSparseLast50of1M(b *testing.B) {
 	book, _ := bookFor(b, ana, bob0, "big")
 	fill(b, book, 1_000_000-1, 64, "s")
 	length := book.Len()
-	sparse := replication.Config{Sparse: func(identity.ID) bool { return true }}
+	sparse := replication.Config{Sparse: func(*journal.Book) bool { return true }}
 	var pages, hashes int
 	b.ReportAllocs()
 	b.ResetTimer()

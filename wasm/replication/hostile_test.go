@@ -195,7 +195,7 @@ func TestHostileAuthor(t *testing.T) {
 			other, _ := mallory.Author(ctx, mallory.ID().String()+"-"+bob.ID().String()+"-h-"+c.name, nil)
 			other.Append(ctx, []byte("1"), []byte("2"), []byte("3"), []byte("4"), []byte("5"))
 
-			f, done := victim(t, bob, ana.ID(), replication.Config{Sparse: func(identity.ID) bool { return c.sparse }})
+			f, done := victim(t, bob, ana.ID(), replication.Config{Sparse: func(*journal.Book) bool { return c.sparse }})
 			f.expect(replication.TypeHello)
 			// A valid head first, so the replica has something to defend.
 			f.send(replication.TypeHave, have(t, book, 0, false))

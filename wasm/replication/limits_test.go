@@ -122,7 +122,7 @@ func TestWindowSparse(t *testing.T) {
 	book, rep := bookFor(t, ana, bob, "sparse-window")
 	fill(t, book, 99, 16, "w") // 100 with the genesis: pulled, not pushed
 	w := &inflight{}
-	sparse := replication.Config{Window: window, Sparse: func(identity.ID) bool { return true }}
+	sparse := replication.Config{Window: window, Sparse: func(*journal.Book) bool { return true }}
 	l := connect(t, ana, bob, replication.Config{}, sparse, func(p port.Port) port.Port {
 		w.Port = p
 		return w

@@ -3,7 +3,6 @@ package replication_test
 import (
 	"testing"
 
-	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/replication"
@@ -132,7 +131,7 @@ func TestSparseLast50(t *testing.T) {
 	fill(t, anaBook, n-1, 16, "p")
 	length := anaBook.Len()
 
-	sparse := replication.Config{Sparse: func(identity.ID) bool { return true }}
+	sparse := replication.Config{Sparse: func(*journal.Book) bool { return true }}
 	l := connect(t, ana, bob, replication.Config{}, sparse, nil)
 	waitFor(t, bob, "head", func() bool { return bobCopy.Len() == length })
 	if err := l.B.Fetch(bobCopy.Key(), length-50, length); err != nil {

@@ -19,7 +19,7 @@ import (
 type Config struct {
 	// Sparse reports whether a replica downloads only the ranges asked with
 	// Session.Fetch. Nil: every replica downloads every page.
-	Sparse func(key identity.ID) bool
+	Sparse func(b *journal.Book) bool
 	// Accept decides whether to follow a book the peer announces that this
 	// profile does not read yet. Nil: accept (up to MaxBooks).
 	Accept func(key identity.ID) bool
@@ -392,7 +392,7 @@ func (s *Session) other(info *journal.BookInfo) bool {
 }
 
 func (s *Session) newRep(b *journal.Book) *repBook {
-	return &repBook{book: b, sparse: s.cfg.Sparse != nil && s.cfg.Sparse(b.Key())}
+	return &repBook{book: b, sparse: s.cfg.Sparse != nil && s.cfg.Sparse(b)}
 }
 
 // Share replicates an own book to the peer for the rest of this session,

@@ -252,7 +252,8 @@ type fileState struct {
 	wmu    sync.Mutex           // serialises appends to this profile's blob books
 }
 
-// isSparse is replication.Config.Sparse: blob books followed are sparse.
+// isSparse reports whether the blob book key was marked sparse (its
+// replica opened for a File, maybe before its genesis came).
 func (fs *fileState) isSparse(key identity.ID) bool {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -268,20 +269,12 @@ func (fs *fileState) markSparse(key identity.ID) {
 	fs.sparse[key] = true
 }
 
-// loadBlobs marks the blob books this profile follows as sparse, at open
-// (by their names: a replica whose genesis has not come yet is marked at
-// its first File).
-func (m *Messenger) loadBlobs(ctx context.Context) error {
-	infos, err := m.db.Books(ctx)
-	if err != nil {
-		return err
-	}
-	for _, info := range infos {
-		if !info.Writable && isBlobName(info.Name) {
-			m.files.markSparse(info.Key)
-		}
-	}
-	return nil
+// sparse is replication.Config.Sparse: blob books followed are read
+// sparsely, known by their names (their genesis), or marked before it
+// came. (Open does not list the stored books for them: the book is open
+// when a session asks.)
+func (m *Messenger) sparse(b *journal.Book) bool {
+	return m.files.isSparse(b.Key()) || !b.Writable() && isBlobName(b.Name())
 }
 
 // isBlobName reports whether a book's name is a blob book's.
@@ -293,8 +286,8 @@ func isBlobName(name string) bool {
 // syncFilesLocked sets up a session's sparse replicas. Called with m.mu held.
 func (m *Messenger) syncFilesLocked(cfg *replication.Config) {
 	next := cfg.Sparse
-	cfg.Sparse = func(key identity.ID) bool {
-		return m.files.isSparse(key) || next != nil && next(key)
+	cfg.Sparse = func(b *journal.Book) bool {
+		return m.sparse(b) || next != nil && next(b)
 	}
 }
 

@@ -237,8 +237,8 @@ func TestFileFetchedAfterReopen(t *testing.T) {
 	ana.stop()
 	ana.start()
 	refs := FilesOf(msg.Data)
-	if !ana.files.isSparse(refs[0].Book) {
-		t.Fatal("the blob replica is not sparse after a reopen")
+	if b, err := ana.db.Get(testCtx(t), refs[0].Book); err != nil || !ana.sparse(b) {
+		t.Fatalf("the blob replica is not sparse after a reopen (%v)", err)
 	}
 	if _, got, err := ana.File(testCtx(t), task, msg.Ref(), 0); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("after reopen: %d bytes, %v", len(got), err)

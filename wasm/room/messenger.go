@@ -368,9 +368,6 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	if err := m.openUI(ctx); err != nil {
 		return nil, err
 	}
-	if err := m.loadBlobs(ctx); err != nil {
-		return nil, err
-	}
 	if err := m.takeLink(ctx, cfg.Link); err != nil {
 		return nil, err
 	}

@@ -11,7 +11,8 @@ var (
 	ErrOffline = errors.New("peerio: network must be online")
 	// ErrBusy means an offer from a peer this end did not ask for was
 	// refused: MaxStrangerPorts such ports are open already, or such
-	// offers come faster than StrangerOffers.
+	// offers come faster than StrangerOffers. At returns it when the peer
+	// refused this end's offer so (a busy envelope): try again later.
 	ErrBusy = errors.New("peerio: too many ports from unknown peers")
 	// ErrHandshake means a peer's offer or answer failed verification.
 	ErrHandshake = errors.New("peerio: handshake failed")

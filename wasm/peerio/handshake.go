@@ -20,6 +20,14 @@ import (
 //
 //	offer   A → B  [1, sid (16), ephA (32), sigA]  sigA = A signs "taskmessenger/io/v1 offer\n" ‖ A ‖ B ‖ sid ‖ ephA
 //	answer  B → A  [2, sid, ephB (32), sigB]       sigB = B signs "taskmessenger/io/v1 answer\n" ‖ A ‖ B ‖ sid ‖ ephA ‖ ephB
+//	busy    B → A  [3, sid, h'', h'']              B refuses the offer sid: too many strangers (ErrBusy)
+//
+// A busy is not signed: the relay vouches for its sender, and all it does
+// is end A's wait for an answer early (At returns ErrBusy, and A offers
+// again later) where B would otherwise let the offer go unanswered; a
+// relay that forges one could as well drop the offer. An end of an older
+// build, which knows no busy, refuses it as a malformed envelope and waits
+// as before.
 //
 // ephA and ephB are X25519 keys made for this port only (computed by
 // wasm/internal/x25519, which refuses a key off the curve or of small
@@ -38,6 +46,7 @@ const (
 	answerCtx   = "taskmessenger/io/v1 answer\n"
 	envOffer    = 1
 	envAnswer   = 2
+	envBusy     = 3
 	maxEnvelope = 4096
 )
 
@@ -61,10 +70,23 @@ func decodeEnvelope(b []byte) (*envelope, error) {
 	if err := decMode.Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
 	}
-	if (e.T != envOffer && e.T != envAnswer) || len(e.SID) != sidSize || len(e.Eph) != 32 || len(e.Sig) != identity.SignatureSize {
-		return nil, fmt.Errorf("%w: malformed envelope", ErrHandshake)
+	switch {
+	case len(e.SID) != sidSize:
+	case e.T == envBusy && len(e.Eph) == 0 && len(e.Sig) == 0:
+		return &e, nil
+	case (e.T == envOffer || e.T == envAnswer) && len(e.Eph) == 32 && len(e.Sig) == identity.SignatureSize:
+		return &e, nil
 	}
-	return &e, nil
+	return nil, fmt.Errorf("%w: malformed envelope", ErrHandshake)
+}
+
+// busyMsg is the busy envelope refusing the offer sid.
+func busyMsg(sid []byte) []byte {
+	msg, err := encMode.Marshal(envelope{T: envBusy, SID: sid, Eph: []byte{}, Sig: []byte{}})
+	if err != nil {
+		panic("peerio: encoding a busy envelope: " + err.Error())
+	}
+	return msg
 }
 
 func offerBytes(a, b identity.ID, sid, ephA []byte) []byte {

@@ -69,3 +69,64 @@ func TestHandshakeRefusesBadKey(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvelopeShapes: each envelope type has its shape, anything else is
+// refused as malformed; a busy carries a session id and nothing else.
+func TestEnvelopeShapes(t *testing.T) {
+	ana, bob := identity.New(identity.Seed{1}), identity.New(identity.Seed{2})
+	_, offerMsg, err := newOffer(ana, bob.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := decodeEnvelope(offerMsg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := decodeEnvelope(busyMsg(e.SID))
+	if err != nil || b.T != envBusy || string(b.SID) != string(e.SID) {
+		t.Fatalf("a busy envelope: %+v, %v", b, err)
+	}
+	for name, bad := range map[string]envelope{
+		"busy with a key":       {T: envBusy, SID: e.SID, Eph: e.Eph, Sig: []byte{}},
+		"busy with a signature": {T: envBusy, SID: e.SID, Eph: []byte{}, Sig: e.Sig},
+		"busy, short sid":       {T: envBusy, SID: e.SID[:8], Eph: []byte{}, Sig: []byte{}},
+		"offer without a key":   {T: envOffer, SID: e.SID, Eph: []byte{}, Sig: e.Sig},
+		"answer unsigned":       {T: envAnswer, SID: e.SID, Eph: e.Eph, Sig: []byte{}},
+		"unknown type":          {T: 4, SID: e.SID, Eph: []byte{}, Sig: []byte{}},
+	} {
+		msg, err := encMode.Marshal(bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := decodeEnvelope(msg); !errors.Is(err, ErrHandshake) {
+			t.Errorf("%s: %v, want ErrHandshake", name, err)
+		}
+	}
+}
+
+// FuzzEnvelope: any bytes decode to an envelope of a known shape, or to
+// ErrHandshake; never a panic.
+func FuzzEnvelope(f *testing.F) {
+	ana, bob := identity.New(identity.Seed{1}), identity.New(identity.Seed{2})
+	_, msg, err := newOffer(ana, bob.ID())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(msg)
+	f.Add(busyMsg(make([]byte, sidSize)))
+	f.Add([]byte{0x84, 0x03, 0x40, 0x40, 0x40})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := decodeEnvelope(b)
+		if err != nil {
+			if !errors.Is(err, ErrHandshake) {
+				t.Fatalf("%v, want ErrHandshake", err)
+			}
+			return
+		}
+		ok := len(e.SID) == sidSize && (e.T == envBusy && len(e.Eph) == 0 && len(e.Sig) == 0 ||
+			(e.T == envOffer || e.T == envAnswer) && len(e.Eph) == 32 && len(e.Sig) == identity.SignatureSize)
+		if !ok {
+			t.Fatalf("decoded an envelope of no known shape: %+v", e)
+		}
+	})
+}

@@ -126,6 +126,7 @@ type IO struct {
 	held           atomic.Int64   // bytes all ports hold ahead of sequence (MaxHeldTotal)
 	strangerBytes  atomic.Int64   // bytes strangers' ports hold in messages (MaxStrangerTotal)
 	strangerOffers *rate.Limiter  // strangers' offers (StrangerOffers); safe for concurrent use
+	busyReplies    *rate.Limiter  // busy envelopes sent to refused offers (refuse)
 	refusals       atomic.Int64   // handshake messages refused since the last log
 	refusalLog     rate.Sometimes // the relay loop's: logs refusals at most once a second
 
@@ -163,6 +164,7 @@ const (
 	traceRelay   = "relay"   // a port gave up WebRTC and stays on the relay
 	traceMessage = "message" // a port queued a message for Recv
 	traceRefused = "refused" // a handshake message was refused
+	traceBusy    = "busy"    // the peer refused this end's offer (a busy envelope)
 	traceOffline = "offline" // the relay connection ended and the IO stays offline (Config.Reconnect)
 	traceAnswer  = "answer"  // a port to an offerer is current, its answer not yet sent
 	traceNoRelay = "norelay" // a round through every relay failed (reconnecting); told with this peer's id
@@ -199,7 +201,8 @@ func New(alias string, seed identity.Seed, cfg Config) *IO {
 		ports: make(map[identity.ID]*Port), bySID: make(map[sessionID]*Port),
 		offers: make(map[identity.ID]*offer), online: make(map[identity.ID]bool), wanted: make(map[identity.ID]bool),
 		changed: make(chan struct{}), offerq: make(chan offerSend, offerQueue), strangerOffers: rate.NewLimiter(StrangerOffers, StrangerOfferBurst),
-		refusalLog: rate.Sometimes{First: 1, Interval: time.Second}}
+		busyReplies: rate.NewLimiter(StrangerOffers, StrangerOfferBurst),
+		refusalLog:  rate.Sometimes{First: 1, Interval: time.Second}}
 }
 
 // ID returns this peer's id.
@@ -503,6 +506,7 @@ func (io *IO) signal(ctx context.Context, c *client.Client, peer identity.ID, b 
 	switch e.T {
 	case envOffer:
 		if err := io.admitStranger(peer); err != nil {
+			io.refuse(ctx, c, peer, e.SID)
 			return err // before any work on the offer
 		}
 		answer, k, err := answerOffer(io.key, peer, e)
@@ -549,6 +553,7 @@ func (io *IO) signal(ctx context.Context, c *client.Client, peer identity.ID, b 
 			return c.Send(ctx, peer, wire.KindSignal, repeat.answer)
 		}
 		if busy {
+			io.refuse(ctx, c, peer, e.SID)
 			return ErrBusy
 		}
 		if reused {
@@ -565,6 +570,15 @@ func (io *IO) signal(ctx context.Context, c *client.Client, peer identity.ID, b 
 		}
 		close(p.answered) // the port was current before: its frames waited
 		io.announce(ctx, c, p)
+	case envBusy:
+		io.mu.Lock()
+		o := io.offers[peer]
+		io.mu.Unlock()
+		if o != nil && sessionID(e.SID) == o.sid {
+			io.traceEvent(traceBusy, peer)
+			io.settle(peer, o, nil, fmt.Errorf("%w: %s refused the offer (try again later)", ErrBusy, peer.Short()))
+		}
+		return nil // else a busy for an offer renewed or answered since
 	case envAnswer:
 		io.mu.Lock()
 		o := io.offers[peer]
@@ -596,6 +610,16 @@ func (io *IO) current(peer identity.ID, sid sessionID) bool {
 	defer io.mu.Unlock()
 	p := io.ports[peer]
 	return p != nil && p.sid == sid
+}
+
+// refuse tells peer that its offer sid is refused (a busy envelope), so
+// that its At ends now rather than waiting for an answer that will not
+// come; at most StrangerOffers a second (StrangerOfferBurst at once), the
+// rest of a flood unanswered. Called from the relay loop.
+func (io *IO) refuse(ctx context.Context, c *client.Client, peer identity.ID, sid []byte) {
+	if io.busyReplies.Allow() {
+		_ = c.Send(ctx, peer, wire.KindSignal, busyMsg(sid))
+	}
 }
 
 // admitStranger refuses an offer from a peer this end did not ask for when

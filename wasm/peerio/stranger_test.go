@@ -161,7 +161,7 @@ func TestStrangerOutOfSequenceBounded(t *testing.T) {
 }
 
 // TestStrangerPortsBounded: strangers open at most MaxStrangerPorts ports
-// at once; the next offer is refused (nothing is answered) until one of
+// at once; the next offer is refused (told busy, no port) until one of
 // them leaves.
 func TestStrangerPortsBounded(t *testing.T) {
 	url := relaytest.Start(t, relay.Limits{})
@@ -179,11 +179,27 @@ func TestStrangerPortsBounded(t *testing.T) {
 	<-ports
 
 	late := dialStranger(t, url, identity.Seed{99})
-	late.offer(t, v.ID())
+	lateOffer := late.offer(t, v.ID())
 	select {
 	case <-refused:
 	case <-testCtx(t).Done():
 		t.Fatal("the offer past the bound was not refused")
+	}
+	// The refusal is told: a busy for that offer (At then returns
+	// ErrBusy: TestAtRefusedBusy).
+	for told := false; !told; {
+		select {
+		case ev := <-late.c.Events():
+			if ev.Type == relay.FrameRecv && ev.Kind == relay.KindSignal {
+				e, err := decodeEnvelope(ev.Payload)
+				if err != nil || e.T != envBusy || sessionID(e.SID) != lateOffer.sid {
+					t.Fatalf("the refused offer got %+v (%v), want a busy for it", e, err)
+				}
+				told = true
+			}
+		case <-testCtx(t).Done():
+			t.Fatal("the refused offer got no busy")
+		}
 	}
 	select {
 	case p := <-ports:
@@ -237,12 +253,23 @@ func TestStrangerOffersBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Every offer is either answered or refused.
-	answered, refusals := 0, 0
+	// Every offer is either answered or refused; some refusals are told
+	// (busy), at most as many as offers are answered.
+	answered, busy, refusals := 0, 0, 0
+	start := time.Now()
 	for answered+refusals < n {
 		select {
 		case ev := <-s.c.Events():
-			if ev.Type == relay.FrameRecv && ev.Kind == relay.KindSignal {
+			if ev.Type != relay.FrameRecv || ev.Kind != relay.KindSignal {
+				continue
+			}
+			e, err := decodeEnvelope(ev.Payload)
+			switch {
+			case err != nil:
+				t.Fatalf("the victim sent a malformed envelope: %v", err)
+			case e.T == envBusy:
+				busy++
+			default:
 				answered++
 			}
 		case <-refused:
@@ -251,9 +278,12 @@ func TestStrangerOffersBounded(t *testing.T) {
 			t.Fatalf("%d answered, %d refused of %d offers", answered, refusals, n)
 		}
 	}
-	t.Logf("%d offers answered, %d refused", answered, refusals)
+	t.Logf("%d offers answered, %d refused (%d told busy)", answered, refusals, busy)
 	if answered < StrangerOfferBurst/2 || refusals == 0 {
 		t.Fatalf("%d offers answered, %d refused: want the burst answered, the rest refused", answered, refusals)
+	}
+	if most := StrangerOfferBurst + int(time.Since(start).Seconds()*StrangerOffers) + 1; busy > most {
+		t.Fatalf("%d busy envelopes for a flood of offers, at most %d", busy, most)
 	}
 }
 
@@ -395,5 +425,49 @@ func TestStrangersNotWatched(t *testing.T) {
 	case <-p.Done():
 	case <-testCtx(t).Done():
 		t.Fatal("the port of a stranger asked for did not close when it left")
+	}
+}
+
+// TestAtRefusedBusy: a peer whose strangers' ports are all taken answers
+// an offer from an IO it did not ask for with busy: that IO's At returns
+// ErrBusy at once (it waited for an answer that never came, as long as its
+// context lasted); once a stranger leaves, At opens a port.
+func TestAtRefusedBusy(t *testing.T) {
+	url := relaytest.Start(t, relay.Limits{})
+	v, ports, _ := victim(t, url)
+	var strangers []*stranger
+	var sealers []*sealer
+	var opened []port.Port
+	for i := range MaxStrangerPorts {
+		s := dialStranger(t, url, identity.Seed{100, byte(i)})
+		sealers = append(sealers, s.open(t, v.ID()))
+		opened = append(opened, <-ports)
+		strangers = append(strangers, s)
+	}
+	asker := New("asker", identity.Seed{42}, Config{Relay: url, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := asker.On(testCtx(t), func(port.Port) {}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { asker.Close() })
+	ctx, cancel := context.WithTimeout(testCtx(t), 20*time.Second)
+	defer cancel()
+	if _, err := asker.At(ctx, v.ID()); !errors.Is(err, ErrBusy) {
+		t.Fatalf("At to a peer full of strangers: %v, want ErrBusy", err)
+	}
+	if err := strangers[1].c.Send(ctx, v.ID(), relay.KindFrame, sealers[1].frame(0, flagClose, nil)); err != nil {
+		t.Fatal(err)
+	}
+	<-opened[1].(interface{ Done() <-chan struct{} }).Done()
+	for {
+		p, err := asker.At(ctx, v.ID())
+		if err == nil {
+			if p.Remote() != v.ID() {
+				t.Fatalf("a port to %v", p.Remote())
+			}
+			return
+		}
+		if !errors.Is(err, ErrBusy) {
+			t.Fatalf("At once a stranger left: %v", err)
+		}
 	}
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/store"
+	"github.com/task-messenger/task-messenger/wasm/store/storetest"
 	"github.com/task-messenger/task-messenger/wasm/vault"
 )
 
@@ -24,14 +24,7 @@ func BenchmarkStartSlowStore(b *testing.B) {
 	kept := func(context.Context, string) (store.Store, error) { return unclosed{mem}, nil }
 	var task string
 	{
-		p, err := vault.Open(ctx, "ana", kept, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		a, err := Start(ctx, Config{Profile: p, Relay: deadRelay(b), Logger: quiet})
-		if err != nil {
-			b.Fatal(err)
-		}
+		a := startOn(b, kept)
 		var info struct{ ID string }
 		if err := json.Unmarshal(do(b, a, "createTask", `[{"title":"bench"}]`), &info); err != nil {
 			b.Fatal(err)
@@ -42,24 +35,17 @@ func BenchmarkStartSlowStore(b *testing.B) {
 		}
 		a.Close()
 	}
-	slow := &countedSlowStore{Store: unclosed{mem}, delay: time.Millisecond}
+	slow := &storetest.Slow{Store: unclosed{mem}, Delay: time.Millisecond}
 	opener := func(context.Context, string) (store.Store, error) { return slow, nil }
 	var open, first time.Duration
 	var openReqs, firstReqs int64
 	b.ResetTimer()
 	for range b.N {
-		slow.requests.Store(0)
+		before := slow.Requests()
 		start := time.Now()
-		p, err := vault.Open(ctx, "ana", opener, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		a, err := Start(ctx, Config{Profile: p, Relay: deadRelay(b), Logger: quiet})
-		if err != nil {
-			b.Fatal(err)
-		}
+		a := startOn(b, opener)
 		opened := time.Now()
-		openReqs += slow.requests.Load()
+		openReqs += slow.Requests() - before
 		if _, err := a.Do(ctx, "tasks", json.RawMessage(`[]`)); err != nil {
 			b.Fatal(err)
 		}
@@ -73,7 +59,7 @@ func BenchmarkStartSlowStore(b *testing.B) {
 		}
 		open += opened.Sub(start)
 		first += time.Since(opened)
-		firstReqs += slow.requests.Load()
+		firstReqs += slow.Requests() - before
 		b.StopTimer()
 		a.Close()
 		b.StartTimer()
@@ -85,54 +71,22 @@ func BenchmarkStartSlowStore(b *testing.B) {
 	b.ReportMetric(float64(firstReqs)/n, "requests-to-first-page")
 }
 
+// startOn opens the profile "ana" on the store open gives and starts its
+// App, offline.
+func startOn(b *testing.B, open vault.Opener) *App {
+	b.Helper()
+	p, err := vault.Open(testCtx(b), "ana", open, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := Start(testCtx(b), Config{Profile: p, Relay: deadRelay(b), Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a
+}
+
 // unclosed is a store whose Close does nothing: the benchmark reopens it.
 type unclosed struct{ store.Store }
 
 func (unclosed) Close() error { return nil }
-
-// countedSlowStore answers every request after delay and counts them.
-type countedSlowStore struct {
-	store.Store
-	delay    time.Duration
-	requests atomic.Int64
-}
-
-func (s *countedSlowStore) wait(ctx context.Context) error {
-	s.requests.Add(1)
-	t := time.NewTimer(s.delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *countedSlowStore) Get(ctx context.Context, table string, keys ...[]byte) ([][]byte, error) {
-	if err := s.wait(ctx); err != nil {
-		return nil, err
-	}
-	return s.Store.Get(ctx, table, keys...)
-}
-
-func (s *countedSlowStore) Scan(ctx context.Context, table string, start, end []byte, limit int) ([]store.Entry, error) {
-	if err := s.wait(ctx); err != nil {
-		return nil, err
-	}
-	return s.Store.Scan(ctx, table, start, end, limit)
-}
-
-func (s *countedSlowStore) Seek(ctx context.Context, table string, end []byte, keys ...[]byte) ([]store.Entry, error) {
-	if err := s.wait(ctx); err != nil {
-		return nil, err
-	}
-	return s.Store.Seek(ctx, table, end, keys...)
-}
-
-func (s *countedSlowStore) Write(ctx context.Context, b *store.Batch) error {
-	if err := s.wait(ctx); err != nil {
-		return err
-	}
-	return s.Store.Write(ctx, b)
-}

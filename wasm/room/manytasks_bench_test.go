@@ -10,6 +10,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/store"
+	"github.com/task-messenger/task-messenger/wasm/store/storetest"
 )
 
 // offline is a Dial to peers that never answer: the benchmarks and tests
@@ -109,53 +110,6 @@ func benchOpen(b *testing.B, n int) {
 	}
 }
 
-// slowStore answers every request after a delay, as IndexedDB does (a
-// round trip to the browser's storage backend): what opening a task
-// waits on is the requests made one after the other.
-type slowStore struct {
-	store.Store
-	delay time.Duration
-}
-
-func (s slowStore) wait(ctx context.Context) error {
-	t := time.NewTimer(s.delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s slowStore) Get(ctx context.Context, table string, keys ...[]byte) ([][]byte, error) {
-	if err := s.wait(ctx); err != nil {
-		return nil, err
-	}
-	return s.Store.Get(ctx, table, keys...)
-}
-
-func (s slowStore) Scan(ctx context.Context, table string, start, end []byte, limit int) ([]store.Entry, error) {
-	if err := s.wait(ctx); err != nil {
-		return nil, err
-	}
-	return s.Store.Scan(ctx, table, start, end, limit)
-}
-
-func (s slowStore) Seek(ctx context.Context, table string, end []byte, keys ...[]byte) ([]store.Entry, error) {
-	if err := s.wait(ctx); err != nil {
-		return nil, err
-	}
-	return s.Store.Seek(ctx, table, end, keys...)
-}
-
-func (s slowStore) Write(ctx context.Context, b *store.Batch) error {
-	if err := s.wait(ctx); err != nil {
-		return err
-	}
-	return s.Store.Write(ctx, b)
-}
-
 // BenchmarkOpenTaskOf10: the first timeline of a task shared with ten
 // people, in a profile just opened (its books not open yet: lazy.go), on
 // a store that answers each request after 1 ms: ms-open-task is about
@@ -164,7 +118,7 @@ func (s slowStore) Write(ctx context.Context, b *store.Batch) error {
 func BenchmarkOpenTaskOf10(b *testing.B) {
 	seed := identity.Seed{0x43}
 	st := manyTasksStore(b, seed, 1, 10)
-	slow := slowStore{Store: st, delay: time.Millisecond}
+	slow := &storetest.Slow{Store: st, Delay: time.Millisecond}
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()

@@ -36,6 +36,9 @@ type DB struct {
 	// deletes counts the books deleted (DeleteBook): a load that read a
 	// book's record without mu reads it again if one was deleted meanwhile.
 	deletes uint64
+	// catalog is the records of the books not open (not in books), as
+	// Catalog first read them; nil until then. Guarded by mu.
+	catalog map[identity.ID]BookInfo
 	audit   *Book // set once by Open
 
 	hookMu sync.Mutex // held while hooks run, so they see events in commit order
@@ -400,6 +403,7 @@ func (db *DB) Preload(ctx context.Context, keys []identity.ID) error {
 	for i, b := range books {
 		if _, ok := db.books[want[i]]; b != nil && !ok {
 			db.books[want[i]] = b
+			delete(db.catalog, want[i]) // listed from its Book from now on
 		}
 	}
 	return errors.Join(errs...)
@@ -447,6 +451,7 @@ func (db *DB) loadOrCreate(ctx context.Context, key identity.ID, create func() (
 			return nil, false, fmt.Errorf("book %s: %w", key.Short(), ErrNotFound)
 		}
 		db.books[key] = b
+		delete(db.catalog, key) // listed from its Book from now on
 		return b, created, nil
 	}
 }
@@ -467,6 +472,7 @@ func (db *DB) loadHeld(ctx context.Context, key identity.ID) (*Book, error) {
 		return nil, fmt.Errorf("book %s: %w", key.Short(), ErrNotFound)
 	}
 	db.books[key] = b
+	delete(db.catalog, key) // listed from its Book from now on
 	return b, nil
 }
 

@@ -66,6 +66,7 @@ func (db *DB) DeleteBook(ctx context.Context, key identity.ID) (int64, error) {
 	if err == nil {
 		b.deleted = true
 		delete(db.books, key)
+		delete(db.catalog, key)
 		db.deletes++
 	}
 	db.mu.Unlock()

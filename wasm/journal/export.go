@@ -276,6 +276,7 @@ func (db *DB) storeImport(ctx context.Context, from identity.ID, all []importBoo
 		}
 		if st.created {
 			db.books[b.key] = b
+			delete(db.catalog, b.key)
 		}
 		evs = append(evs, st.evs...)
 	}

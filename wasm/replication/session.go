@@ -305,7 +305,7 @@ var errDone = errors.New("replication: done")
 
 // load finds the books shared with the peer and queues the first hello.
 func (s *Session) load(ctx context.Context) error {
-	infos, err := s.db.Books(ctx)
+	infos, err := s.db.Catalog(ctx)
 	if err != nil {
 		return err
 	}

@@ -403,6 +403,16 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	}
 	m.mu.Unlock()
 	m.startMirrors()
+	// The replication sessions about to start list the books they share
+	// from the DB's catalog (journal.DB.Catalog): it is read now, beside
+	// the first page, rather than when the first port opens.
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if _, err := m.db.Catalog(m.ctx); err != nil && m.ctx.Err() == nil {
+			m.log.Debug("room: catalog", "err", err)
+		}
+	}()
 	return m, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -789,6 +790,14 @@ func (m *Messenger) received(ev journal.Event) {
 		}
 	}()
 	for i, page := range ev.Pages {
+		if bulk && i > 0 && i%yieldEvery == 0 {
+			// In a browser the module has one thread, and a goroutine runs
+			// until it blocks: thousands of pages read here (~20 µs each)
+			// would hold back the replication session, ready to verify
+			// the next data and issue its write. It goes now, and its
+			// write runs in the browser beside the rest of this loop.
+			runtime.Gosched()
+		}
 		idx := ev.Index + uint64(i) + src.Shift
 		msg, ok := m.takeShown(ev.Book, ev.Index+uint64(i), page)
 		if !ok {
@@ -867,6 +876,10 @@ func (m *Messenger) received(ev journal.Event) {
 		m.took(ev.Book, ev.Index+uint64(len(ev.Pages)))
 	}
 }
+
+// yieldEvery is how many pages of a catch-up received reads between
+// letting other goroutines run.
+const yieldEvery = 256
 
 // refuse records that a member's message is shown as invalid, and why,
 // and returns it so.

@@ -91,12 +91,38 @@ func TestSignRandomNoncesNeverRepeat(t *testing.T) {
 }
 
 // TestSignRandomPoolBounded: the pool fills to nonceCap and no further,
-// and its goroutine ends when it is full.
+// its goroutine ends when it is full, and it is not refilled while it
+// holds more than nonceCap-nonceBatch.
 func TestSignRandomPoolBounded(t *testing.T) {
 	k := randomKey(t)
 	for range 3 * nonceCap {
 		k.SignRandom([]byte("x"))
 	}
+	// The last fill may have ended before the last signatures took from
+	// the pool: it holds between the threshold and the cap.
+	if n := settled(t, k); n <= nonceCap-nonceBatch || n > nonceCap {
+		t.Fatalf("pool settled at %d nonces, want (%d, %d]", n, nonceCap-nonceBatch, nonceCap)
+	}
+	// Taken down to the threshold, with nothing taking meanwhile, it
+	// fills to the cap exactly.
+	for {
+		k.pre.mu.Lock()
+		n := len(k.pre.pool)
+		k.pre.mu.Unlock()
+		if n <= nonceCap-nonceBatch {
+			break
+		}
+		k.SignRandom([]byte("y"))
+	}
+	if n := settled(t, k); n != nonceCap {
+		t.Fatalf("pool stopped filling at %d nonces, want %d", n, nonceCap)
+	}
+}
+
+// settled waits until k's pool is not filling and returns its size,
+// failing if it ever holds more than nonceCap.
+func settled(t *testing.T, k *Key) int {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		k.pre.mu.Lock()
@@ -106,10 +132,7 @@ func TestSignRandomPoolBounded(t *testing.T) {
 			t.Fatalf("pool holds %d nonces, at most %d", n, nonceCap)
 		}
 		if !filling {
-			if n != nonceCap {
-				t.Fatalf("pool stopped filling at %d nonces, want %d", n, nonceCap)
-			}
-			return
+			return n
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the pool is still filling after 10 s")

@@ -402,8 +402,7 @@ func (db *DB) Preload(ctx context.Context, keys []identity.ID) error {
 	}
 	for i, b := range books {
 		if _, ok := db.books[want[i]]; b != nil && !ok {
-			db.books[want[i]] = b
-			delete(db.catalog, want[i]) // listed from its Book from now on
+			db.openedLocked(want[i], b)
 		}
 	}
 	return errors.Join(errs...)
@@ -450,10 +449,16 @@ func (db *DB) loadOrCreate(ctx context.Context, key identity.ID, create func() (
 		default:
 			return nil, false, fmt.Errorf("book %s: %w", key.Short(), ErrNotFound)
 		}
-		db.books[key] = b
-		delete(db.catalog, key) // listed from its Book from now on
+		db.openedLocked(key, b)
 		return b, created, nil
 	}
+}
+
+// openedLocked keeps b, the book of key, open: listed from it, not from
+// the catalog, from now on. Called with db.mu held.
+func (db *DB) openedLocked(key identity.ID, b *Book) {
+	db.books[key] = b
+	delete(db.catalog, key)
 }
 
 // loadHeld returns the cached book of key, or loads it, or ErrNotFound,
@@ -471,8 +476,7 @@ func (db *DB) loadHeld(ctx context.Context, key identity.ID) (*Book, error) {
 	case b == nil:
 		return nil, fmt.Errorf("book %s: %w", key.Short(), ErrNotFound)
 	}
-	db.books[key] = b
-	delete(db.catalog, key) // listed from its Book from now on
+	db.openedLocked(key, b)
 	return b, nil
 }
 

@@ -275,8 +275,7 @@ func (db *DB) storeImport(ctx context.Context, from identity.ID, all []importBoo
 			b.recent.add(st.start, st.recs, db.keep)
 		}
 		if st.created {
-			db.books[b.key] = b
-			delete(db.catalog, b.key)
+			db.openedLocked(b.key, b)
 		}
 		evs = append(evs, st.evs...)
 	}

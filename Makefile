@@ -13,7 +13,7 @@ AXE       := tools/axe/node_modules/axe-core/axe.min.js
 # hypercore 10, for the side-by-side benchmark (tools/hyperbench).
 HYPERCORE := tools/hyperbench/node_modules/hypercore/package.json
 # Packages whose tests also run in the browser (on IndexedDB).
-WASM_PKGS := ./wasm/store/idb/ ./wasm/journal/ ./wasm/replication/ ./wasm/vault/
+WASM_PKGS := ./wasm/store/idb/ ./wasm/journal/ ./wasm/replication/ ./wasm/vault/ ./wasm/internal/jsutil/
 
 .PHONY: all build wasm wasmsize test check unit browser e2e e2e-rtc soak-short bench soak run clean chromium
 

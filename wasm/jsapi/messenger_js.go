@@ -131,7 +131,8 @@ func (a *API) openApp(args []js.Value) (any, error) {
 			Delete:  a.storage.Delete,
 			Reload:  func() { js.Global().Get("location").Call("reload") },
 			Take:    a.take,
-			Release: a.release}
+			Release: a.release,
+			Yield:   jsutil.Yield}
 		if webrtc {
 			cfg.RTC = &peerio.RTCConfig{}
 		}

@@ -89,6 +89,12 @@ type Config struct {
 	// stored before it is withdrawn (preview.go; default
 	// DefaultPendingFor).
 	PendingFor time.Duration
+	// Yield lets the platform run what waits for the thread this code
+	// runs on: a browser's tasks (a websocket's messages, IndexedDB's
+	// answers), which a goroutine that does not block holds back in the
+	// module's one thread (jsutil.Yield). Long loops call it now and then
+	// (a catch-up's pages, every yieldEvery). Nil: runtime.Gosched.
+	Yield func()
 }
 
 // An Observer sees a messenger's protocol (report.Reporter is one).
@@ -313,6 +319,9 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logs.Default()
+	}
+	if cfg.Yield == nil {
+		cfg.Yield = runtime.Gosched
 	}
 	if cfg.Retry == 0 {
 		cfg.Retry = time.Second
@@ -794,9 +803,11 @@ func (m *Messenger) received(ev journal.Event) {
 			// In a browser the module has one thread, and a goroutine runs
 			// until it blocks: thousands of pages read here (~20 µs each)
 			// would hold back the replication session, ready to verify
-			// the next data and issue its write. It goes now, and its
-			// write runs in the browser beside the rest of this loop.
-			runtime.Gosched()
+			// the next data and issue its write, and the page's tasks:
+			// the next data's frames, arriving meanwhile, would wait
+			// in the browser. Both go now; the write runs in the browser
+			// beside the rest of this loop.
+			m.cfg.Yield()
 		}
 		idx := ev.Index + uint64(i) + src.Shift
 		msg, ok := m.takeShown(ev.Book, ev.Index+uint64(i), page)
@@ -878,7 +889,7 @@ func (m *Messenger) received(ev journal.Event) {
 }
 
 // yieldEvery is how many pages of a catch-up received reads between
-// letting other goroutines run.
+// yields (Config.Yield): about 5 ms of work in a browser.
 const yieldEvery = 256
 
 // refuse records that a member's message is shown as invalid, and why,

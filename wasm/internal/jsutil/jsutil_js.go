@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
+	"sync"
 	"syscall/js"
 )
 
@@ -241,4 +243,51 @@ func catch(f func() js.Value) (v js.Value, err error) {
 		}
 	}()
 	return f(), nil
+}
+
+// yielder is the channel Yield posts to: a message event is a task of its
+// own, run after the tasks queued before it, and not held back like a
+// timer (browsers wait at least 4 ms for a nested setTimeout).
+var yielder struct {
+	once    sync.Once
+	port    js.Value      // set by once: the channel's sending end
+	mu      sync.Mutex    // guards waiting
+	waiting []chan<- bool // in the order posted: each message wakes the first
+}
+
+// Yield lets the browser run the tasks waiting for the page's thread (a
+// websocket's messages, IndexedDB's answers, a timer) and returns after
+// them. The module has one thread, and a goroutine that does not block
+// keeps every JavaScript task waiting: runtime.Gosched runs other
+// goroutines, never the browser's tasks. A long loop calls Yield now and
+// then so that what arrives meanwhile is taken in. Without a
+// MessageChannel it only lets other goroutines run.
+func Yield() {
+	y := &yielder
+	y.once.Do(func() {
+		mc := js.Global().Get("MessageChannel")
+		if mc.Type() != js.TypeFunction {
+			return
+		}
+		ch := mc.New()
+		ch.Get("port1").Set("onmessage", js.FuncOf(func(js.Value, []js.Value) any {
+			y.mu.Lock()
+			w := y.waiting[0]
+			y.waiting = y.waiting[1:]
+			y.mu.Unlock()
+			w <- true
+			return nil
+		}))
+		y.port = ch.Get("port2")
+	})
+	if y.port.IsUndefined() {
+		runtime.Gosched()
+		return
+	}
+	w := make(chan bool, 1)
+	y.mu.Lock()
+	y.waiting = append(y.waiting, w)
+	y.mu.Unlock()
+	y.port.Call("postMessage", nil)
+	<-w
 }

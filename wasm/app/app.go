@@ -70,9 +70,6 @@ type Config struct {
 	Release func(identity.ID)
 	// Now is the clock of pairing codes' expiry; nil: time.Now.
 	Now func() time.Time
-	// Yield lets the platform's own tasks run during long work
-	// (room.Config.Yield: jsutil.Yield in a browser); nil: runtime.Gosched.
-	Yield func()
 }
 
 // An App is one open profile's messenger: it owns the profile, the IO
@@ -253,7 +250,7 @@ func (a *App) start(ctx context.Context) error {
 		}
 		return io.At(ctx, peer)
 	}
-	rcfg := room.Config{DB: db, Dial: dial, Logger: a.cfg.Logger, Sync: replication.Config{DataBytes: 1 << 20, Logger: a.cfg.Logger}, Mirrors: a.cfg.Mirrors, Yield: a.cfg.Yield}
+	rcfg := room.Config{DB: db, Dial: dial, Logger: a.cfg.Logger, Sync: replication.Config{DataBytes: 1 << 20, Logger: a.cfg.Logger}, Mirrors: a.cfg.Mirrors}
 	if r := a.reporterNow(); r != nil {
 		rcfg.Observe = r
 	}

@@ -5,11 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"encoding/binary"
-	"runtime"
 	"sync"
 
 	"filippo.io/edwards25519"
 	"filippo.io/edwards25519/field"
+
+	"github.com/task-messenger/task-messenger/wasm/internal/yield"
 )
 
 // Presigned signatures: the package doc (# Signatures) gives the security
@@ -111,16 +112,16 @@ func (p *presigner) take() (nonce, bool) {
 }
 
 // fill makes nonces, up to nonceBatch at a time, until the pool holds nonceCap,
-// then returns. Each point waits for the goroutines ready to run: the
-// nonces are for signatures to come, and in a browser, where goroutines
-// share one thread, what a signature was made for (sending the page it
-// signed) goes first.
+// then returns. Each point waits for what is ready to run (yield.Now):
+// the nonces are for signatures to come, and in a browser, where
+// goroutines share one thread with the page's tasks, what a signature was
+// made for (storing the page it signed, then sending it) goes first.
 func (p *presigner) fill() {
 	for {
 		p.mu.Lock()
 		k := min(nonceBatch, nonceCap-len(p.pool)) // only this goroutine adds
 		p.mu.Unlock()
-		ns := p.newNonces(k, runtime.Gosched)
+		ns := p.newNonces(k, yield.Now)
 		p.mu.Lock()
 		p.pool = append(p.pool, ns...)
 		full := len(p.pool) >= nonceCap
@@ -138,16 +139,16 @@ func (p *presigner) fill() {
 // newNonce makes one fresh nonce.
 func (p *presigner) newNonce() nonce { return p.newNonces(1, func() {})[0] }
 
-// newNonces makes k fresh nonces, calling yield before each point: r from
+// newNonces makes k fresh nonces, calling pause before each point: r from
 // crypto/rand, hedged with the secret prefix and the key's counter, and
 // R = r·B, encoded with one constant-time inversion for all k (Montgomery's
 // trick: the points' Z coordinates depend on the secret r).
-func (p *presigner) newNonces(k int, yield func()) []nonce {
+func (p *presigner) newNonces(k int, pause func()) []nonce {
 	ns := make([]nonce, k)
 	points := make([]edwards25519.Point, k)
 	var buf [23 + 32 + 8 + 64]byte
 	for i := range ns {
-		yield()
+		pause()
 		b := append(buf[:0], "taskmessenger/nonce/v1\n"...)
 		b = append(b, p.prefix[:]...)
 		p.mu.Lock()

@@ -131,8 +131,7 @@ func (a *API) openApp(args []js.Value) (any, error) {
 			Delete:  a.storage.Delete,
 			Reload:  func() { js.Global().Get("location").Call("reload") },
 			Take:    a.take,
-			Release: a.release,
-			Yield:   jsutil.Yield}
+			Release: a.release}
 		if webrtc {
 			cfg.RTC = &peerio.RTCConfig{}
 		}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/logs"
 	"github.com/task-messenger/task-messenger/wasm/internal/subs"
+	"github.com/task-messenger/task-messenger/wasm/internal/yield"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/replication"
@@ -89,12 +89,6 @@ type Config struct {
 	// stored before it is withdrawn (preview.go; default
 	// DefaultPendingFor).
 	PendingFor time.Duration
-	// Yield lets the platform run what waits for the thread this code
-	// runs on: a browser's tasks (a websocket's messages, IndexedDB's
-	// answers), which a goroutine that does not block holds back in the
-	// module's one thread (jsutil.Yield). Long loops call it now and then
-	// (a catch-up's pages, every yieldEvery). Nil: runtime.Gosched.
-	Yield func()
 }
 
 // An Observer sees a messenger's protocol (report.Reporter is one).
@@ -319,9 +313,6 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logs.Default()
-	}
-	if cfg.Yield == nil {
-		cfg.Yield = runtime.Gosched
 	}
 	if cfg.Retry == 0 {
 		cfg.Retry = time.Second
@@ -807,7 +798,7 @@ func (m *Messenger) received(ev journal.Event) {
 			// the next data's frames, arriving meanwhile, would wait
 			// in the browser. Both go now; the write runs in the browser
 			// beside the rest of this loop.
-			m.cfg.Yield()
+			yield.Now()
 		}
 		idx := ev.Index + uint64(i) + src.Shift
 		msg, ok := m.takeShown(ev.Book, ev.Index+uint64(i), page)
@@ -889,7 +880,7 @@ func (m *Messenger) received(ev journal.Event) {
 }
 
 // yieldEvery is how many pages of a catch-up received reads between
-// yields (Config.Yield): about 5 ms of work in a browser.
+// yields (package yield): about 5 ms of work in a browser.
 const yieldEvery = 256
 
 // refuse records that a member's message is shown as invalid, and why,

@@ -9,6 +9,8 @@ import (
 	"context"
 	"syscall/js"
 
+	"github.com/task-messenger/task-messenger/wasm/internal/jsutil"
+	"github.com/task-messenger/task-messenger/wasm/internal/yield"
 	"github.com/task-messenger/task-messenger/wasm/jsapi"
 	"github.com/task-messenger/task-messenger/wasm/store"
 	"github.com/task-messenger/task-messenger/wasm/store/idb"
@@ -23,6 +25,8 @@ func main() {
 	if tm := js.Global().Get("taskmessenger"); tm.Type() == js.TypeObject && tm.Get("mark").Type() == js.TypeFunction {
 		tm.Call("mark", "main")
 	}
+	// Long work gives way to the page's tasks, not only to goroutines.
+	yield.Set(jsutil.Yield)
 	api := jsapi.New(jsapi.Storage{
 		Open: func(ctx context.Context, profile string) (store.Store, error) {
 			return idb.Open(ctx, dbName(profile))

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/yield"
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
@@ -408,10 +409,19 @@ func leftIndexes(start, end int64) []int64 { return treeIndexes(start) }
 func leafHashes(pages [][]byte) []Hash {
 	leaves := make([]Hash, len(pages))
 	for i, p := range pages {
+		if i > 0 && i%hashesPerYield == 0 {
+			yield.Now()
+		}
 		leaves[i] = tlog.RecordHash(p)
 	}
 	return leaves
 }
+
+// hashesPerYield is how many pages leafHashes hashes between yields
+// (yield.Now): 2-4 ms of SHA-256 in a browser, where the data message of
+// a catch-up (thousands of pages) would otherwise hold back the page's
+// tasks, the next message's frames among them, while it is verified.
+const hashesPerYield = 512
 
 // growReader answers the hashes a run of appends needs: those stored by the
 // run itself (fresh, starting at stored index base) and older ones (old).

@@ -152,16 +152,18 @@
 // On data, a reader checks it asked for exactly those pages, verifies and
 // stores them, and asks for more.
 //
-// A session handles its messages one at a time, in order, but receives up
-// to readAhead (4) of them ahead of the one it handles, which may wait
-// milliseconds for a store write. A have that pushes at most
-// previewPages (16) pages to a replica held here is previewed as it
-// arrives (journal.Book.Preview: the head's signature and the pages'
-// proof against it, told to the DB's Verified hooks, nothing stored), so
-// an application shows a new message while the write of the one before
-// is still running; the have is then handled in its turn, with every
-// check. Messages received before the port closed are handled before the
-// session ends.
+// A session handles its messages one at a time, in order, but receives
+// messages ahead of the one it handles, which may wait for a store write
+// (tens of milliseconds in a busy browser): up to readAhead (256) of
+// them, and readAheadBytes (4 MiB) of them together, so that new
+// messages keep arriving during a slow write while a catch-up's large
+// data stay few. A have that pushes at most previewPages (16) pages to a
+// replica held here is previewed as it arrives (journal.Book.Preview: the
+// head's signature and the pages' proof against it, told to the DB's
+// Verified hooks, nothing stored), so an application shows a new message
+// while the write of the one before is still running; the have is then
+// handled in its turn, with every check. Messages received before the
+// port closed are handled before the session ends.
 //
 // Config.Grow sees every growth of a replica before anything of it is
 // stored (a have's head with its pushed pages, each data message): a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -104,6 +105,50 @@ func TestPreviewAhead(t *testing.T) {
 	}
 	gated.release()
 	waitFor(t, reader, "all pages", holds(replica, 4))
+	sameBook(t, book, replica)
+}
+
+// TestPreviewManyAhead: while one write of the reader is held (a slow
+// store), the pages the author goes on pushing are all previewed as they
+// arrive, dozens of them, not only the first few; then all are stored.
+func TestPreviewManyAhead(t *testing.T) {
+	const n = 48
+	author := openDB(t, 1)
+	gated := &gatedStore{Store: newStore(t)}
+	reader, err := journal.Open(ctx, gated, identity.Seed{2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book, replica := bookFor(t, author, reader, "many ahead")
+	fill(t, book, 1, 64, "first")
+	connect(t, author, reader, replication.Config{}, replication.Config{}, nil)
+	waitFor(t, reader, "the first page", holds(replica, 2))
+
+	told, stored := make(chan uint64, 4*n), make(chan uint64, 4*n)
+	cancel := reader.Verified(func(ev journal.Event) {
+		if ev.Book == book.Key() {
+			told <- ev.Index
+		}
+	})
+	defer cancel()
+	unsubscribe := reader.Subscribe(func(ev journal.Event) {
+		if ev.Book == book.Key() && ev.Type == journal.EventPut {
+			stored <- ev.Index
+		}
+	})
+	defer unsubscribe()
+	gated.hold()
+	for i := range n {
+		fill(t, book, 1, 64, fmt.Sprint("page ", i))
+		toldOf(t, told, uint64(2+i)) // shown while the first write waits
+	}
+	select {
+	case i := <-stored:
+		t.Fatalf("page %d stored while the writes are held", i)
+	default:
+	}
+	gated.release()
+	waitFor(t, reader, "all pages", holds(replica, 2+n))
 	sameBook(t, book, replica)
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/logs"
@@ -587,12 +588,17 @@ func (s *Session) wantLocked(r *repBook) {
 	s.queueLocked(TypeWant, &Want{Key: key[:], Ranges: ranges}, Event{Book: key, Start: ranges[0].Start, End: ranges[len(ranges)-1].End})
 }
 
-// readAhead is how many messages the session receives ahead of the one
-// it handles (a handler may wait on a store write for milliseconds), and
-// previewPages the most pages of a push it previews as it arrives.
+// The session receives messages ahead of the one it handles (a handler
+// may wait on a store write for tens of milliseconds, more while the
+// browser is busy): at most readAhead of them, and readAheadBytes of
+// them together (a message larger counts as that). New messages (small
+// pushes) keep arriving and are previewed while a slow write holds the
+// handler; a catch-up's data messages (up to 1 MiB each) stay few.
+// previewPages is the most pages of a push previewed as it arrives.
 const (
-	readAhead    = 4
-	previewPages = 16
+	readAhead      = 256
+	readAheadBytes = 4 << 20
+	previewPages   = 16
 )
 
 // received is a message received and decoded, for the handler. err ends
@@ -603,7 +609,8 @@ type received struct {
 	size      int
 	err       error
 	bad       bool
-	previewed bool // checked (and shown) as it arrived
+	previewed bool  // checked (and shown) as it arrived
+	held      int64 // of the read-ahead budget, released once handled
 }
 
 // readLoop receives and handles messages until the port closes. Messages
@@ -614,11 +621,12 @@ type received struct {
 func (s *Session) readLoop(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	in := make(chan received, readAhead)
+	budget := semaphore.NewWeighted(readAheadBytes)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.receive(ctx, in)
+		s.receive(ctx, in, budget)
 	}()
 	defer func() {
 		cancel()
@@ -641,7 +649,9 @@ func (s *Session) readLoop(ctx context.Context) error {
 				return s.fail(ctx, fmt.Errorf("%w: preview: %v", ErrProtocol, err))
 			}
 		}
-		if err := s.handle(ctx, r.m, r.size); err != nil {
+		err := s.handle(ctx, r.m, r.size)
+		budget.Release(r.held)
+		if err != nil {
 			return s.fail(ctx, err)
 		}
 	}
@@ -650,12 +660,17 @@ func (s *Session) readLoop(ctx context.Context) error {
 
 // receive receives and decodes messages into in until the port closes (or
 // a message does not decode: the error is the last one), then closes in.
-func (s *Session) receive(ctx context.Context, in chan<- received) {
+// Each message holds its size of budget (at most all of it) until handled.
+func (s *Session) receive(ctx context.Context, in chan<- received, budget *semaphore.Weighted) {
 	defer close(in)
 	for {
 		msg, err := s.port.Recv(ctx)
 		var r received
 		if err == nil {
+			r.held = min(int64(len(msg)), readAheadBytes)
+			if budget.Acquire(ctx, r.held) != nil {
+				return // ctx ended: the loop is ending
+			}
 			r.size = len(msg)
 			r.v, r.m, err = DecodeVersion(msg)
 			r.bad = err != nil

@@ -65,91 +65,52 @@ func (s *gatedStore) releaseFailing() {
 	close(s.gate)
 }
 
-// TestPreviewAhead: a page pushed while the reader is still storing the
-// one before is told to the reader's Verified hooks as it arrives, before
-// that write is done; then both are stored, in order.
+// TestPreviewAhead: pages pushed while the reader is still storing the
+// one before are told to the reader's Verified hooks as they arrive,
+// before that write is done, dozens of them (a slow store), not only the
+// first few; then all are stored, in order.
 func TestPreviewAhead(t *testing.T) {
-	author := openDB(t, 1)
-	gated := &gatedStore{Store: newStore(t)}
-	reader, err := journal.Open(ctx, gated, identity.Seed{2}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	book, replica := bookFor(t, author, reader, "ahead")
-	fill(t, book, 1, 64, "first")
-	connect(t, author, reader, replication.Config{}, replication.Config{}, nil)
-	waitFor(t, reader, "the first page", holds(replica, 2))
+	for _, n := range []int{2, 48} {
+		t.Run(fmt.Sprint(n, " pages"), func(t *testing.T) {
+			author := openDB(t, 1)
+			gated := &gatedStore{Store: newStore(t)}
+			reader, err := journal.Open(ctx, gated, identity.Seed{2}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			book, replica := bookFor(t, author, reader, "ahead")
+			fill(t, book, 1, 64, "first")
+			connect(t, author, reader, replication.Config{}, replication.Config{}, nil)
+			waitFor(t, reader, "the first page", holds(replica, 2))
 
-	told, stored := make(chan uint64, 16), make(chan uint64, 16)
-	cancel := reader.Verified(func(ev journal.Event) {
-		if ev.Book == book.Key() {
-			told <- ev.Index
-		}
-	})
-	defer cancel()
-	unsubscribe := reader.Subscribe(func(ev journal.Event) {
-		if ev.Book == book.Key() && ev.Type == journal.EventPut {
-			stored <- ev.Index
-		}
-	})
-	defer unsubscribe()
-	gated.hold()
-	fill(t, book, 1, 64, "second") // page 2: its write is held
-	toldOf(t, told, 2)
-	fill(t, book, 1, 64, "third") // page 3 arrives while page 2 is being stored
-	toldOf(t, told, 3)
-	select {
-	case i := <-stored:
-		t.Fatalf("page %d stored while the writes are held", i)
-	default:
+			told, stored := make(chan uint64, 4*n), make(chan uint64, 4*n)
+			cancel := reader.Verified(func(ev journal.Event) {
+				if ev.Book == book.Key() {
+					told <- ev.Index
+				}
+			})
+			defer cancel()
+			unsubscribe := reader.Subscribe(func(ev journal.Event) {
+				if ev.Book == book.Key() && ev.Type == journal.EventPut {
+					stored <- ev.Index
+				}
+			})
+			defer unsubscribe()
+			gated.hold()
+			for i := range n { // page 2's write is held; the others arrive meanwhile
+				fill(t, book, 1, 64, fmt.Sprint("page ", 2+i))
+				toldOf(t, told, uint64(2+i))
+			}
+			select {
+			case i := <-stored:
+				t.Fatalf("page %d stored while the writes are held", i)
+			default:
+			}
+			gated.release()
+			waitFor(t, reader, "all pages", holds(replica, uint64(2+n)))
+			sameBook(t, book, replica)
+		})
 	}
-	gated.release()
-	waitFor(t, reader, "all pages", holds(replica, 4))
-	sameBook(t, book, replica)
-}
-
-// TestPreviewManyAhead: while one write of the reader is held (a slow
-// store), the pages the author goes on pushing are all previewed as they
-// arrive, dozens of them, not only the first few; then all are stored.
-func TestPreviewManyAhead(t *testing.T) {
-	const n = 48
-	author := openDB(t, 1)
-	gated := &gatedStore{Store: newStore(t)}
-	reader, err := journal.Open(ctx, gated, identity.Seed{2}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	book, replica := bookFor(t, author, reader, "many ahead")
-	fill(t, book, 1, 64, "first")
-	connect(t, author, reader, replication.Config{}, replication.Config{}, nil)
-	waitFor(t, reader, "the first page", holds(replica, 2))
-
-	told, stored := make(chan uint64, 4*n), make(chan uint64, 4*n)
-	cancel := reader.Verified(func(ev journal.Event) {
-		if ev.Book == book.Key() {
-			told <- ev.Index
-		}
-	})
-	defer cancel()
-	unsubscribe := reader.Subscribe(func(ev journal.Event) {
-		if ev.Book == book.Key() && ev.Type == journal.EventPut {
-			stored <- ev.Index
-		}
-	})
-	defer unsubscribe()
-	gated.hold()
-	for i := range n {
-		fill(t, book, 1, 64, fmt.Sprint("page ", i))
-		toldOf(t, told, uint64(2+i)) // shown while the first write waits
-	}
-	select {
-	case i := <-stored:
-		t.Fatalf("page %d stored while the writes are held", i)
-	default:
-	}
-	gated.release()
-	waitFor(t, reader, "all pages", holds(replica, 2+n))
-	sameBook(t, book, replica)
 }
 
 // toldOf waits until told says index (a minute at most).

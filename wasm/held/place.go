@@ -2,10 +2,9 @@ package held
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
-	"slices"
+	"sort"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 )
@@ -38,11 +37,12 @@ func Rank(key identity.ID, mirrors []identity.ID) []identity.ID {
 		sum := sha256.Sum256(b)
 		ss[i] = scored{m, binary.BigEndian.Uint64(sum[:8])}
 	}
-	slices.SortFunc(ss, func(a, b scored) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
-			return c
+	// Highest score first, then by id (sort.Slice: one sort in the module for every element type, docs/benchmarks.md "Module size").
+	sort.Slice(ss, func(i, j int) bool {
+		if ss[i].score != ss[j].score {
+			return ss[i].score > ss[j].score
 		}
-		return bytes.Compare(a.id[:], b.id[:])
+		return bytes.Compare(ss[i].id[:], ss[j].id[:]) < 0
 	})
 	out := make([]identity.ID, 0, len(ss))
 	for i, s := range ss {

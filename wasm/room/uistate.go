@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"sort"
 	"sync"
 
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -296,8 +296,9 @@ func (s uiObject) prune() {
 		for kk, vv := range o {
 			keys = append(keys, aged{kk, ageOf(vv)})
 		}
-		slices.SortFunc(keys, func(a, b aged) int {
-			return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.key, b.key))
+		// Oldest first (sort.Slice: one sort in the module for every element type, docs/benchmarks.md "Module size").
+		sort.Slice(keys, func(i, j int) bool {
+			return cmp.Or(cmp.Compare(keys[i].at, keys[j].at), cmp.Compare(keys[i].key, keys[j].key)) < 0
 		})
 		for _, a := range keys[:len(keys)-MaxUIEntries] {
 			delete(o, a.key)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -200,7 +201,8 @@ func (ix *Index) match(terms []string, task string, limit int) []uint32 {
 			return nil
 		}
 	}
-	slices.SortFunc(ws, func(a, b words) int { return cmp.Compare(a.postings, b.postings) })
+	// Fewest postings first (sort.Slice: one sort in the module for every element type, docs/benchmarks.md "Module size").
+	sort.Slice(ws, func(i, j int) bool { return ws[i].postings < ws[j].postings })
 	// The sets are scratch space kept between searches: a search per
 	// keystroke allocates next to nothing (in the browser, garbage
 	// collection pauses are the slow keystrokes).

@@ -8,7 +8,6 @@ import (
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
-	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
 // TestCatalog: Catalog lists what Books lists, books opened, created,
@@ -16,39 +15,7 @@ import (
 // time.
 func TestCatalog(t *testing.T) {
 	ctx := context.Background()
-	mem := store.NewMemory()
-	seed := identity.Seed{8}
-	{
-		db, err := journal.Open(ctx, mem, seed, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, name := range []string{"a", "b", "c"} {
-			b, err := db.Author(ctx, name, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := b.Append(ctx, []byte(name)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		other, err := journal.Open(ctx, store.NewMemory(), identity.Seed{9}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hers, err := other.Author(ctx, "hers", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.ReaderFrom(ctx, hers.Key(), other.ID()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st := &countingStore{Store: mem}
-	db, err := journal.Open(ctx, st, seed, nil) // no book open but the audit
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, st, _, _ := reopenedProfile(t, identity.Seed{8}, map[string][]string{"a": {"a"}, "b": {"b"}, "c": {"c"}})
 	same := func(step string) {
 		t.Helper()
 		reads := st.reads.Load()

@@ -16,40 +16,8 @@ import (
 // book deleted is not brought back.
 func TestPreload(t *testing.T) {
 	ctx := context.Background()
-	mem := store.NewMemory()
-	seed := identity.Seed{6}
-	var own, other identity.ID
-	{
-		db, err := journal.Open(ctx, mem, seed, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := db.Author(ctx, "mine", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := b.Append(ctx, []byte("one"), []byte("two")); err != nil {
-			t.Fatal(err)
-		}
-		own = b.Key()
-		ana, err := journal.Open(ctx, store.NewMemory(), identity.Seed{7}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ab, err := ana.Author(ctx, "hers", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		other = ab.Key()
-		if _, err := db.ReaderFrom(ctx, other, ana.ID()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st := &countingStore{Store: mem}
-	db, err := journal.Open(ctx, st, seed, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, st, keys, other := reopenedProfile(t, identity.Seed{6}, map[string][]string{"mine": {"one", "two"}})
+	own := keys["mine"]
 	missing := identity.New(identity.Seed{8}).ID()
 	before := st.reads.Load()
 	if err := db.Preload(ctx, []identity.ID{own, other, missing, own}); err != nil {
@@ -81,4 +49,48 @@ func TestPreload(t *testing.T) {
 	if _, err := db.Get(ctx, other); !errors.Is(err, journal.ErrNotFound) {
 		t.Fatalf("a deleted book after preload: %v, want ErrNotFound", err)
 	}
+}
+
+// reopenedProfile stores a profile of seed with a book of each name in
+// books, holding its pages, and a replica of another profile's book, as a
+// tab leaves them; then opens it again on a store that counts its reads,
+// with no book open but the audit. It returns the own books' keys by name
+// and the replica's.
+func reopenedProfile(t *testing.T, seed identity.Seed, books map[string][]string) (*journal.DB, *countingStore, map[string]identity.ID, identity.ID) {
+	t.Helper()
+	ctx := context.Background()
+	mem := store.NewMemory()
+	db, err := journal.Open(ctx, mem, seed, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make(map[string]identity.ID, len(books))
+	for name, pages := range books {
+		b, err := db.Author(ctx, name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pages {
+			if _, err := b.Append(ctx, []byte(p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keys[name] = b.Key()
+	}
+	other, err := journal.Open(ctx, store.NewMemory(), identity.Seed{0xee}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hers, err := other.Author(ctx, "hers", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ReaderFrom(ctx, hers.Key(), other.ID()); err != nil {
+		t.Fatal(err)
+	}
+	st := &countingStore{Store: mem}
+	if db, err = journal.Open(ctx, st, seed, nil); err != nil {
+		t.Fatal(err)
+	}
+	return db, st, keys, hers.Key()
 }

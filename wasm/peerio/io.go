@@ -109,6 +109,13 @@ type Config struct {
 	// lets them send whole messages.
 	StrangerBuffer int
 	StrangerTotal  int64
+	// Early, if set, is a websocket to Relay already opening
+	// (client.Predial). New proves this peer's id on it at once, and On's
+	// first attempt at Relay takes that connection (or, if it failed,
+	// dials again), so the relay's handshake overlaps whatever the caller
+	// does between New and On. Events the relay sends meanwhile wait in
+	// the client's queue. The IO owns it: Close gives it up.
+	Early *client.Early
 }
 
 // IO is one peer's presence on the network.
@@ -118,6 +125,12 @@ type IO struct {
 	cfg   Config        // immutable
 	rtc   newPeerFunc   // immutable; nil without Config.WebRTC
 	urls  []string      // immutable: Config.Relay, then Config.Relays, without repeats
+
+	// early is Config.Early's connection, proved at New, for the first
+	// attempt at urls[0]; nil without it or once taken. cancelEarly ends
+	// its handshake. Guarded by mu.
+	early       chan earlyConn
+	cancelEarly context.CancelFunc
 
 	// trace, if set (by tests, before On), is told of events tests wait
 	// for; immutable once the IO is online.
@@ -197,12 +210,82 @@ func New(alias string, seed identity.Seed, cfg Config) *IO {
 	if cfg.WebRTC != nil {
 		rtc = newRTC(cfg.WebRTC)
 	}
-	return &IO{alias: alias, key: identity.New(seed), cfg: cfg, rtc: rtc, urls: relayURLs(cfg),
+	io := &IO{alias: alias, key: identity.New(seed), cfg: cfg, rtc: rtc, urls: relayURLs(cfg),
 		ports: make(map[identity.ID]*Port), bySID: make(map[sessionID]*Port),
 		offers: make(map[identity.ID]*offer), online: make(map[identity.ID]bool), wanted: make(map[identity.ID]bool),
 		changed: make(chan struct{}), offerq: make(chan offerSend, offerQueue), strangerOffers: rate.NewLimiter(StrangerOffers, StrangerOfferBurst),
 		busyReplies: rate.NewLimiter(StrangerOffers, StrangerOfferBurst),
 		refusalLog:  rate.Sometimes{First: 1, Interval: time.Second}}
+	if e := cfg.Early; e != nil {
+		if e.URL() != io.urls[0] {
+			e.Close()
+		} else {
+			io.proveEarly(e)
+		}
+	}
+	return io
+}
+
+// An earlyConn is the outcome of Config.Early's handshake.
+type earlyConn struct {
+	c   *client.Client
+	err error
+}
+
+// proveEarly starts the handshake on Config.Early, bounded by
+// DialTimeout as any attempt at a relay is.
+func (io *IO) proveEarly(e *client.Early) {
+	ctx, cancel := context.WithTimeout(context.Background(), io.cfg.DialTimeout)
+	ch := make(chan earlyConn, 1)
+	io.early, io.cancelEarly = ch, cancel
+	go func() {
+		defer cancel()
+		c, err := e.Dial(ctx, io.key)
+		ch <- earlyConn{c, err}
+	}()
+}
+
+// takeEarly returns the early connection's channel, once; nil if there is
+// none (left).
+func (io *IO) takeEarly() (chan earlyConn, context.CancelFunc) {
+	io.mu.Lock()
+	defer io.mu.Unlock()
+	ch, cancel := io.early, io.cancelEarly
+	io.early, io.cancelEarly = nil, nil
+	return ch, cancel
+}
+
+// dropEarly gives up the early connection if nothing took it.
+func (io *IO) dropEarly() {
+	if ch, cancel := io.takeEarly(); ch != nil {
+		cancel()
+		go closeEarly(ch)
+	}
+}
+
+// closeEarly closes the early connection once its handshake ended.
+func closeEarly(ch chan earlyConn) {
+	if r := <-ch; r.c != nil {
+		r.c.Close()
+	}
+}
+
+// dialEarly returns the early connection if there is one left, waiting
+// for its handshake; ok is false if there is none, or it failed (the
+// caller dials as usual).
+func (io *IO) dialEarly(ctx context.Context) (c *client.Client, ok bool, err error) {
+	ch, cancel := io.takeEarly()
+	if ch == nil {
+		return nil, false, nil
+	}
+	select {
+	case r := <-ch:
+		return r.c, r.err == nil, nil
+	case <-ctx.Done():
+		cancel()
+		go closeEarly(ch)
+		return nil, false, ctx.Err()
+	}
 }
 
 // ID returns this peer's id.
@@ -269,6 +352,7 @@ func (io *IO) On(ctx context.Context, handler func(port.Port)) error {
 
 // offline closes the relay connection and every port.
 func (io *IO) offline() {
+	io.dropEarly()
 	io.mu.Lock()
 	cancel, loop := io.cancel, io.loop
 	io.cancel, io.handler = nil, nil
@@ -409,7 +493,7 @@ func (io *IO) dial(ctx context.Context, from int) (*client.Client, int, error) {
 			dctx, cancel = context.WithTimeout(ctx, io.cfg.DialTimeout)
 		}
 		var c *client.Client
-		c, err = client.Dial(dctx, io.urls[at], io.key)
+		c, err = io.dialAt(dctx, at)
 		cancel()
 		if err == nil {
 			return c, at, nil
@@ -419,6 +503,17 @@ func (io *IO) dial(ctx context.Context, from int) (*client.Client, int, error) {
 		}
 	}
 	return nil, 0, err
+}
+
+// dialAt makes one attempt at the relay urls[at]: at the first, on the
+// early connection if one is left and it did not fail.
+func (io *IO) dialAt(ctx context.Context, at int) (*client.Client, error) {
+	if at == 0 {
+		if c, ok, err := io.dialEarly(ctx); ok || err != nil {
+			return c, err
+		}
+	}
+	return client.Dial(ctx, io.urls[at], io.key)
 }
 
 // relayURLs is cfg.Relay followed by cfg.Relays, without empty or repeated

@@ -56,6 +56,10 @@ type Config struct {
 	// (peerio.Config.Relays). Start ignores those that are not ws:// or
 	// wss:// URLs (client.CheckURL) and Relay itself. Nil: Relay only.
 	Relays []string
+	// Early, if set, is a connection to Relay already opening
+	// (client.Predial, begun before the profile was): the profile's first
+	// IO goes online on it. Start owns it, even when it fails.
+	Early *client.Early
 	// Delete deletes a profile's storage (Reset); nil: Reset only closes.
 	Delete func(ctx context.Context, name string) error
 	// Reload is called after devtools commanded a reset (the page
@@ -86,6 +90,7 @@ type App struct {
 	life chan struct{}
 
 	mu         sync.Mutex
+	early      *client.Early    // guarded by mu: Config.Early until the first start takes it
 	profile    *vault.Profile   // guarded by mu; written under life too
 	io         *peerio.IO       // guarded by mu; nil while stopped
 	m          *room.Messenger  // guarded by mu; nil while stopped
@@ -94,6 +99,7 @@ type App struct {
 	reporter   *report.Reporter // guarded by mu; nil when reporting is off or stopped
 	stopReport func()           // guarded by mu: stops the reporter and waits; never nil
 	state      string           // guarded by mu
+	relay      string           // guarded by mu: the relay's URL while online, else ""
 	closed     bool             // guarded by mu
 	calls      sync.WaitGroup   // calls in flight; Add under mu while !closed
 	onEnter    func()           // immutable after Start; tests: called as a call starts
@@ -125,17 +131,29 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	}
 	cfg.Relays = otherRelays(cfg.Relay, cfg.Relays)
 	root, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a := &App{cfg: cfg, root: root, cancel: cancel, profile: cfg.Profile, state: StateConnecting,
+	a := &App{cfg: cfg, root: root, cancel: cancel, profile: cfg.Profile, early: cfg.Early, state: StateConnecting,
 		stopReport: func() {}, life: make(chan struct{}, 1)}
 	a.lock()
 	defer a.unlock()
 	a.startReporter()
 	if err := a.start(ctx); err != nil {
+		if e := a.takeEarly(); e != nil {
+			e.Close()
+		}
 		a.stopReporter()
 		cancel()
 		return nil, err
 	}
 	return a, nil
+}
+
+// takeEarly returns Config.Early the first time, then nil.
+func (a *App) takeEarly() *client.Early {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.early
+	a.early = nil
+	return e
 }
 
 // ID is the profile's id; it changes when an import restores another
@@ -155,6 +173,13 @@ func (a *App) State() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.state
+}
+
+// Relay is the URL of the relay the App is on while online, else "".
+func (a *App) Relay() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.relay
 }
 
 // Subscribe calls fn with every event from now on, in order; the first
@@ -204,7 +229,10 @@ func (a *App) setRelayState(s, relay string) {
 		a.mu.Unlock()
 		return
 	}
-	a.state = s
+	a.state, a.relay = s, ""
+	if s == StateOnline {
+		a.relay = relay
+	}
 	self := a.profile.ID
 	a.mu.Unlock()
 	a.emit(Event{Type: room.EventPeer, Peer: self, State: s, Relay: relay})
@@ -222,6 +250,7 @@ func (a *App) start(ctx context.Context) error {
 	db := p.DB
 	iocfg := a.ioConfig()
 	iocfg.WebRTC = a.cfg.RTC
+	iocfg.Early = a.takeEarly()
 	// The relay connection ended (another tab of this profile may have
 	// replaced it): stay offline if a tab opened the profile after this
 	// one (it is the writer; watchStale then stops this App), else

@@ -245,6 +245,18 @@ func (t *Tab) State() string {
 	return state
 }
 
+// Relay is the URL of the relay this tab's service is on, if it is the
+// writer and its service says (a Relay method); else "".
+func (t *Tab) Relay() string {
+	t.mu.Lock()
+	svc := t.svc
+	t.mu.Unlock()
+	if r, ok := svc.(interface{ Relay() string }); ok {
+		return r.Relay()
+	}
+	return ""
+}
+
 // Writer reports whether this tab is the profile's writer.
 func (t *Tab) Writer() bool {
 	t.mu.Lock()

@@ -39,7 +39,10 @@ type DB struct {
 	// catalog is the records of the books not open (not in books), as
 	// Catalog first read them; nil until then. Guarded by mu.
 	catalog map[identity.ID]BookInfo
-	audit   *Book // set once by Open
+	// catalogRead is closed when the read of the catalog under way ends;
+	// nil when none is. Guarded by mu.
+	catalogRead chan struct{}
+	audit       *Book // set once by Open
 
 	hookMu sync.Mutex // held while hooks run, so they see events in commit order
 	hooks  map[int]func(Event)

@@ -292,18 +292,31 @@ func (m *Messenger) syncFilesLocked(cfg *replication.Config) {
 }
 
 // shareBlobs shares this profile's blob books of the tasks peer is a
-// member of on its session.
+// member of on its session. It looks them up in the catalog, which the
+// session reads next anyway: a task without files costs no store read
+// (opening each task's blob book by its key read the store once a task,
+// one after the other, before the session could start).
 func (m *Messenger) shareBlobs(ctx context.Context, peer identity.ID, sess *replication.Session) {
 	m.mu.Lock()
-	var ids []TaskID
+	names := make(map[string]bool)
 	for id, t := range m.tasks {
 		if _, ok := t.members[peer]; ok {
-			ids = append(ids, id)
+			names[blobName(m.self, id)] = true
 		}
 	}
 	m.mu.Unlock()
-	for _, id := range ids {
-		if b, err := m.db.Get(ctx, m.db.BookKey(blobName(m.self, id))); err == nil {
+	if len(names) == 0 {
+		return
+	}
+	infos, err := m.db.Catalog(ctx)
+	if err != nil {
+		return // the session's own read of the catalog fails and ends it
+	}
+	for _, info := range infos {
+		if !info.Writable || !names[info.Name] {
+			continue
+		}
+		if b, err := m.db.Get(ctx, info.Key); err == nil {
 			sess.Share(b)
 		}
 	}

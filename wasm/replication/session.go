@@ -314,33 +314,56 @@ func (s *Session) load(ctx context.Context) error {
 	own := make(map[identity.ID]*ownBook)
 	reps := make(map[identity.ID]*repBook)
 	held := make(map[[PrefixSize]byte]identity.ID)
-	for _, info := range infos {
-		if s.other(&info) && s.cfg.Serve != nil {
+	// The books shared with the peer, opened below with one read of their
+	// records (journal.DB.Preload) rather than a round trip each.
+	const (
+		shareOwn = iota // written for the peer
+		shareRep        // the peer's, replicated here
+		shareVia        // a third's, followed through the peer
+	)
+	type shared struct {
+		info *journal.BookInfo
+		kind int
+	}
+	var books []shared
+	var keys []identity.ID
+	for i := range infos {
+		info := &infos[i]
+		if s.other(info) && s.cfg.Serve != nil {
 			held[prefixOf(info.Key)] = info.Key
 		}
+		kind := -1
 		switch {
 		case info.Writable:
 			if r, ok := journal.NameReader(info.Name); ok && s.reads(r) {
-				b, err := s.db.Get(ctx, info.Key)
-				if err != nil {
-					return err
-				}
-				own[info.Key] = &ownBook{book: b}
+				kind = shareOwn
 			}
 		case info.Author == s.peer:
-			b, err := s.db.Get(ctx, info.Key)
-			if err != nil {
-				return err
-			}
+			kind = shareRep
+		case s.other(info) && s.cfg.FollowVia != nil && s.cfg.FollowVia(info.Key, s.peer):
+			kind = shareVia
+		}
+		if kind >= 0 {
+			books = append(books, shared{info, kind})
+			keys = append(keys, info.Key)
+		}
+	}
+	_ = s.db.Preload(ctx, keys) // a book that does not load fails its Get below
+	for _, sb := range books {
+		info := sb.info
+		b, err := s.db.Get(ctx, info.Key)
+		if err != nil {
+			return err
+		}
+		switch sb.kind {
+		case shareOwn:
+			own[info.Key] = &ownBook{book: b}
+		case shareRep:
 			r := s.newRep(b)
 			r.at, r.told = info.Head.Length, info.Head.Length
 			reps[info.Key] = r
 			hello.Books = append(hello.Books, HelloBook{Prefix: info.Key[:PrefixSize], Length: info.Head.Length})
-		case s.other(&info) && s.cfg.FollowVia != nil && s.cfg.FollowVia(info.Key, s.peer):
-			b, err := s.db.Get(ctx, info.Key)
-			if err != nil {
-				return err
-			}
+		case shareVia:
 			r := s.newRep(b)
 			r.via, r.told = true, info.Head.Length
 			reps[info.Key] = r

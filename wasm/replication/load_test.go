@@ -1,0 +1,68 @@
+package replication_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
+	"github.com/task-messenger/task-messenger/wasm/replication"
+	"github.com/task-messenger/task-messenger/wasm/store"
+)
+
+// bookReads counts the requests for book records.
+type bookReads struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (s *bookReads) Get(ctx context.Context, table string, keys ...[]byte) ([][]byte, error) {
+	if table == store.TableBooks {
+		s.n.Add(1)
+	}
+	return s.Store.Get(ctx, table, keys...)
+}
+
+// TestSessionOpensBooksTogether: a session opens the books it shares with
+// its peer (here three replicas and two books written for it, none open
+// yet) with one request for their records before its hello, not one
+// request each in turn.
+func TestSessionOpensBooksTogether(t *testing.T) {
+	ana := openDB(t, 1)
+	st := newStore(t)
+	seed := identity.Seed{2}
+	bob, err := journal.Open(ctx, st, seed, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range []string{"t1", "t2", "t3"} {
+		b, _ := bookFor(t, ana, bob, task)
+		fill(t, b, 2, 16, task)
+	}
+	for _, task := range []string{"t1", "t2"} {
+		b, _ := bookFor(t, bob, ana, task)
+		fill(t, b, 2, 16, task)
+	}
+	// Bob's tab reopens the profile: no book is open.
+	counted := &bookReads{Store: st}
+	if bob, err = journal.Open(ctx, counted, seed, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Catalog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	atHello := make(chan int64, 1)
+	cfg := replication.Config{OnEvent: func(ev replication.Event) {
+		if ev.Send && ev.Type == replication.TypeHello {
+			once.Do(func() { atHello <- counted.n.Load() })
+		}
+	}}
+	before := counted.n.Load()
+	connect(t, ana, bob, replication.Config{}, cfg, nil)
+	if n := <-atHello - before; n != 1 {
+		t.Fatalf("the session made %d requests for book records before its hello, want 1", n)
+	}
+}

@@ -2267,6 +2267,7 @@
         setState($('me-state'), 'open in another tab: reload to use it here', 'error')
         $('send').disabled = true
       } else if (ev.peer === app.id && !state.stopped) { // the relay connection, and which node of the cluster it is on
+        if (ev.state === 'online') step('online')
         setState($('me-state'), ev.state, ev.state)
         $('me-state').dataset.relay = ev.relay || ''
         $('me-state').title = ev.relay ? `relay: ${ev.relay}` : ''

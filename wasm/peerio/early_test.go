@@ -40,19 +40,18 @@ func expectOnline(t *testing.T, w *relay.Client, id identity.ID, online bool) {
 	}
 }
 
-// TestEarly: an IO given a connection already opening (Config.Early)
-// proves its id on it at New, before On: a watcher sees it online at
-// once. On goes online on that connection, not a second one (the relay
-// takes three connections: the watcher's, Ana's and Bob's), and ports
-// open to it and carry messages.
+// TestEarly: an IO given a relay connection already opening
+// (Config.Early) goes online on it, not on a second one (the relay takes
+// three connections: the watcher's, Ana's and Bob's), and ports open to
+// it and carry messages.
 func TestEarly(t *testing.T) {
 	url := relaytest.Start(t, relay.Limits{MaxConns: 3})
 	w := watch(t, url, identity.New(identity.Seed{2}).ID())
 	ana := newPeer(t, url, "ana", 1)
 	ana.online(t)
 	bob := newPeerWith(t, "bob", 2, peerio.Config{Relay: url, Logger: quiet, Retry: 10 * time.Millisecond, Early: client.Predial(url)})
-	expectOnline(t, w, bob.ID(), true)
 	bob.online(t)
+	expectOnline(t, w, bob.ID(), true)
 	pa, err := ana.At(ctx(t), bob.ID())
 	if err != nil {
 		t.Fatal(err)
@@ -83,16 +82,17 @@ func TestEarlyFailed(t *testing.T) {
 	exchange(t, pa, bob.accept(t), []byte("after all"))
 }
 
-// TestEarlyGivenUp: an IO closed before On closes its early connection
-// (the watcher sees it go); one for another relay than Config.Relay is
-// given up at New.
+// TestEarlyGivenUp: an IO closed before On gives its early connection up
+// (closed: package relay's TestEarlyNotDialled), as does one for another
+// relay than Config.Relay, at New.
 func TestEarlyGivenUp(t *testing.T) {
 	url := startRelay(t)
-	w := watch(t, url, identity.New(identity.Seed{2}).ID())
-	bob := newPeerWith(t, "bob", 2, peerio.Config{Relay: url, Logger: quiet, Early: client.Predial(url)})
-	expectOnline(t, w, bob.ID(), true)
+	early := client.Predial(url)
+	bob := newPeerWith(t, "bob", 2, peerio.Config{Relay: url, Logger: quiet, Early: early})
 	bob.Close()
-	expectOnline(t, w, bob.ID(), false)
+	if _, err := early.Dial(ctx(t), identity.New(identity.Seed{2})); !errors.Is(err, client.ErrEarlyUsed) {
+		t.Fatalf("an IO closed before On: its early connection's Dial %v, want ErrEarlyUsed (given up)", err)
+	}
 
 	other := client.Predial(startRelay(t))
 	newPeerWith(t, "ana", 1, peerio.Config{Relay: url, Logger: quiet, Early: other})

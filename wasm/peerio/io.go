@@ -110,11 +110,10 @@ type Config struct {
 	StrangerBuffer int
 	StrangerTotal  int64
 	// Early, if set, is a websocket to Relay already opening
-	// (client.Predial). New proves this peer's id on it at once, and On's
-	// first attempt at Relay takes that connection (or, if it failed,
-	// dials again), so the relay's handshake overlaps whatever the caller
-	// does between New and On. Events the relay sends meanwhile wait in
-	// the client's queue. The IO owns it: Close gives it up.
+	// (client.Predial): On's first attempt at Relay proves this peer's id
+	// on it (or, if it failed, dials again), so the websocket's opening
+	// overlaps whatever the caller did before. The IO owns it: Close
+	// gives it up.
 	Early *client.Early
 }
 
@@ -126,11 +125,9 @@ type IO struct {
 	rtc   newPeerFunc   // immutable; nil without Config.WebRTC
 	urls  []string      // immutable: Config.Relay, then Config.Relays, without repeats
 
-	// early is Config.Early's connection, proved at New, for the first
-	// attempt at urls[0]; nil without it or once taken. cancelEarly ends
-	// its handshake. Guarded by mu.
-	early       chan earlyConn
-	cancelEarly context.CancelFunc
+	// early is Config.Early until the first attempt at urls[0] takes it.
+	// Guarded by mu.
+	early *client.Early
 
 	// trace, if set (by tests, before On), is told of events tests wait
 	// for; immutable once the IO is online.
@@ -220,72 +217,19 @@ func New(alias string, seed identity.Seed, cfg Config) *IO {
 		if e.URL() != io.urls[0] {
 			e.Close()
 		} else {
-			io.proveEarly(e)
+			io.early = e
 		}
 	}
 	return io
 }
 
-// An earlyConn is the outcome of Config.Early's handshake.
-type earlyConn struct {
-	c   *client.Client
-	err error
-}
-
-// proveEarly starts the handshake on Config.Early, bounded by
-// DialTimeout as any attempt at a relay is.
-func (io *IO) proveEarly(e *client.Early) {
-	ctx, cancel := context.WithTimeout(context.Background(), io.cfg.DialTimeout)
-	ch := make(chan earlyConn, 1)
-	io.early, io.cancelEarly = ch, cancel
-	go func() {
-		defer cancel()
-		c, err := e.Dial(ctx, io.key)
-		ch <- earlyConn{c, err}
-	}()
-}
-
-// takeEarly returns the early connection's channel, once; nil if there is
-// none (left).
-func (io *IO) takeEarly() (chan earlyConn, context.CancelFunc) {
+// takeEarly returns Config.Early the first time, then nil.
+func (io *IO) takeEarly() *client.Early {
 	io.mu.Lock()
 	defer io.mu.Unlock()
-	ch, cancel := io.early, io.cancelEarly
-	io.early, io.cancelEarly = nil, nil
-	return ch, cancel
-}
-
-// dropEarly gives up the early connection if nothing took it.
-func (io *IO) dropEarly() {
-	if ch, cancel := io.takeEarly(); ch != nil {
-		cancel()
-		go closeEarly(ch)
-	}
-}
-
-// closeEarly closes the early connection once its handshake ended.
-func closeEarly(ch chan earlyConn) {
-	if r := <-ch; r.c != nil {
-		r.c.Close()
-	}
-}
-
-// dialEarly returns the early connection if there is one left, waiting
-// for its handshake; ok is false if there is none, or it failed (the
-// caller dials as usual).
-func (io *IO) dialEarly(ctx context.Context) (c *client.Client, ok bool, err error) {
-	ch, cancel := io.takeEarly()
-	if ch == nil {
-		return nil, false, nil
-	}
-	select {
-	case r := <-ch:
-		return r.c, r.err == nil, nil
-	case <-ctx.Done():
-		cancel()
-		go closeEarly(ch)
-		return nil, false, ctx.Err()
-	}
+	e := io.early
+	io.early = nil
+	return e
 }
 
 // ID returns this peer's id.
@@ -352,7 +296,9 @@ func (io *IO) On(ctx context.Context, handler func(port.Port)) error {
 
 // offline closes the relay connection and every port.
 func (io *IO) offline() {
-	io.dropEarly()
+	if e := io.takeEarly(); e != nil {
+		e.Close()
+	}
 	io.mu.Lock()
 	cancel, loop := io.cancel, io.loop
 	io.cancel, io.handler = nil, nil
@@ -506,11 +452,15 @@ func (io *IO) dial(ctx context.Context, from int) (*client.Client, int, error) {
 }
 
 // dialAt makes one attempt at the relay urls[at]: at the first, on the
-// early connection if one is left and it did not fail.
+// early connection if one is left and it opened.
 func (io *IO) dialAt(ctx context.Context, at int) (*client.Client, error) {
-	if at == 0 {
-		if c, ok, err := io.dialEarly(ctx); ok || err != nil {
-			return c, err
+	if e := io.takeEarly(); e != nil {
+		if at == 0 {
+			if c, err := e.Dial(ctx, io.key); err == nil || ctx.Err() != nil {
+				return c, err
+			}
+		} else {
+			e.Close()
 		}
 	}
 	return client.Dial(ctx, io.urls[at], io.key)

@@ -90,7 +90,9 @@ bench: chromium $(WASMEXEC) $(HYPERCORE)
 	  $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./e2e/ ; \
 	  ./tools/rtc-netns.sh $(BIN)/e2e.test -test.run '^$$' -test.bench 'WebRTC' -test.benchtime 1x | sed 's|^pkg: .*|pkg: e2e-netns|' ; \
 	  GOOS=js GOARCH=wasm $(GO) test -run '^$$' -bench 'AppendSingle$$|AppendBatch100|ReadLast50|Write101|Search100k' -benchtime 200x \
-	    -exec=$(WASMEXEC) ./wasm/journal/ ./wasm/store/idb/ ./wasm/search/ | sed 's|^pkg: .*/|pkg: browser-|' ; } 2>&1 \
+	    -exec=$(WASMEXEC) ./wasm/journal/ ./wasm/store/idb/ ./wasm/search/ | sed 's|^pkg: .*/|pkg: browser-|' ; \
+	  GOOS=js GOARCH=wasm $(GO) test -run '^$$' -bench 'SessionStart1000Books' -benchtime 3x \
+	    -exec=$(WASMEXEC) ./wasm/replication/ | sed 's|^pkg: .*/|pkg: browser-|' ; } 2>&1 \
 		| grep -v IPAddressSpace | $(GO) run ./tools/benchtable | tee $(ARTIFACTS)/bench.md
 
 ## the module and its compressed copies, remade by make wasm when a Go file changed

@@ -2,9 +2,11 @@ package replication_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
@@ -65,4 +67,56 @@ func TestSessionOpensBooksTogether(t *testing.T) {
 	if n := <-atHello - before; n != 1 {
 		t.Fatalf("the session made %d requests for book records before its hello, want 1", n)
 	}
+}
+
+// BenchmarkSessionStart1000Books: a session of a profile that shares
+// 1,000 books with its peer (500 it writes for the peer, 500 replicas of
+// the peer's), just reopened, from its start to its hello. In the
+// browser (IndexedDB) the books' records come in one request.
+func BenchmarkSessionStart1000Books(b *testing.B) {
+	const n = 500
+	ana := openDB(b, 1)
+	st := newStore(b)
+	seed := identity.Seed{2}
+	bob, err := journal.Open(ctx, st, seed, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		task := fmt.Sprintf("t%d", i)
+		theirs, _ := bookFor(b, ana, bob, task)
+		fill(b, theirs, 1, 16, task)
+		mine, _ := bookFor(b, bob, ana, task)
+		fill(b, mine, 1, 16, task)
+	}
+	var total time.Duration
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		// Bob's tab reopens the profile (its catalog read, as the room
+		// reads it while it opens): no book is open.
+		if bob, err = journal.Open(ctx, st, seed, nil); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := bob.Catalog(ctx); err != nil {
+			b.Fatal(err)
+		}
+		hello := make(chan time.Time, 1)
+		cfg := replication.Config{OnEvent: func(ev replication.Event) {
+			if ev.Send && ev.Type == replication.TypeHello {
+				select {
+				case hello <- time.Now():
+				default:
+				}
+			}
+		}}
+		b.StartTimer()
+		start := time.Now()
+		l := connect(b, ana, bob, replication.Config{}, cfg, nil)
+		total += (<-hello).Sub(start)
+		b.StopTimer()
+		l.stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-hello")
 }

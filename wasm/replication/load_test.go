@@ -1,10 +1,8 @@
 package replication_test
 
 import (
-	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,20 +10,8 @@ import (
 	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/replication"
 	"github.com/task-messenger/task-messenger/wasm/store"
+	"github.com/task-messenger/task-messenger/wasm/store/storetest"
 )
-
-// bookReads counts the requests for book records.
-type bookReads struct {
-	store.Store
-	n atomic.Int64
-}
-
-func (s *bookReads) Get(ctx context.Context, table string, keys ...[]byte) ([][]byte, error) {
-	if table == store.TableBooks {
-		s.n.Add(1)
-	}
-	return s.Store.Get(ctx, table, keys...)
-}
 
 // TestSessionOpensBooksTogether: a session opens the books it shares with
 // its peer (here three replicas and two books written for it, none open
@@ -48,7 +34,7 @@ func TestSessionOpensBooksTogether(t *testing.T) {
 		fill(t, b, 2, 16, task)
 	}
 	// Bob's tab reopens the profile: no book is open.
-	counted := &bookReads{Store: st}
+	counted := &storetest.Gets{Store: st, Table: store.TableBooks}
 	if bob, err = journal.Open(ctx, counted, seed, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -59,10 +45,10 @@ func TestSessionOpensBooksTogether(t *testing.T) {
 	atHello := make(chan int64, 1)
 	cfg := replication.Config{OnEvent: func(ev replication.Event) {
 		if ev.Send && ev.Type == replication.TypeHello {
-			once.Do(func() { atHello <- counted.n.Load() })
+			once.Do(func() { atHello <- counted.N() })
 		}
 	}}
-	before := counted.n.Load()
+	before := counted.N()
 	connect(t, ana, bob, replication.Config{}, cfg, nil)
 	if n := <-atHello - before; n != 1 {
 		t.Fatalf("the session made %d requests for book records before its hello, want 1", n)

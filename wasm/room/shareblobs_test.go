@@ -1,28 +1,14 @@
 package room
 
 import (
-	"context"
-	"sync/atomic"
 	"testing"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/replication"
 	"github.com/task-messenger/task-messenger/wasm/store"
+	"github.com/task-messenger/task-messenger/wasm/store/storetest"
 )
-
-// recordReads counts the requests for book records.
-type recordReads struct {
-	store.Store
-	n atomic.Int64
-}
-
-func (s *recordReads) Get(ctx context.Context, table string, keys ...[]byte) ([][]byte, error) {
-	if table == store.TableBooks {
-		s.n.Add(1)
-	}
-	return s.Store.Get(ctx, table, keys...)
-}
 
 // TestShareBlobsReadsNothing: before a session with a peer starts, the
 // room looks up its blob books of the tasks shared with that peer; for
@@ -30,7 +16,7 @@ func (s *recordReads) Get(ctx context.Context, table string, keys ...[]byte) ([]
 // by its key, a request per task in turn, before the session started).
 func TestShareBlobsReadsNothing(t *testing.T) {
 	seed := identity.Seed{0x43}
-	st := &recordReads{Store: manyTasksStore(t, seed, 200, 1)}
+	st := &storetest.Gets{Store: manyTasksStore(t, seed, 200, 1), Table: store.TableBooks}
 	m := openOn(t, st, seed)
 	defer m.Close()
 	if _, err := m.db.Catalog(testCtx(t)); err != nil { // read as the room opened
@@ -39,9 +25,9 @@ func TestShareBlobsReadsNothing(t *testing.T) {
 	peer := identity.New(identity.Seed{0xee, 0}).ID()
 	a, _ := port.Pipe(m.self, peer, 1)
 	defer a.Close()
-	before := st.n.Load()
+	before := st.N()
 	m.shareBlobs(testCtx(t), peer, replication.NewSession(m.db, a, replication.Config{}))
-	if n := st.n.Load() - before; n != 0 {
+	if n := st.N() - before; n != 0 {
 		t.Fatalf("sharing the blob books of 200 tasks without files made %d requests for book records", n)
 	}
 }

@@ -350,18 +350,6 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	}
 	// Tasks opened on demand during Open (a link, a recall) use it.
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	// The replication sessions list the books they share from the DB's
-	// catalog (journal.DB.Catalog): it is read now, beside the room's own
-	// reads, so that it is there when the first port opens (which may be
-	// as soon as Open returns: the relay connection is made meanwhile).
-	// It ends with the store's answer should Open fail.
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		if _, err := m.db.Catalog(m.ctx); err != nil && m.ctx.Err() == nil {
-			m.log.Debug("room: catalog", "err", err)
-		}
-	}()
 	// Every page the room writes is sealed from here on (sealing.go), also
 	// after Close: a write racing it is sealed all the same.
 	m.db.SetSealer(m.sealPage)
@@ -416,6 +404,19 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	}
 	m.mu.Unlock()
 	m.startMirrors()
+	// The replication sessions list the books they share from the DB's
+	// catalog (journal.DB.Catalog): it is read now, beside the first page,
+	// rather than when the first port opens (a session that comes during
+	// the read waits for it). Not earlier: with thousands of tasks,
+	// decoding every record beside Open's own reads slowed the open
+	// (Open10kTasks).
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if _, err := m.db.Catalog(m.ctx); err != nil && m.ctx.Err() == nil {
+			m.log.Debug("room: catalog", "err", err)
+		}
+	}()
 	return m, nil
 }
 

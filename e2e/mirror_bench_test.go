@@ -98,6 +98,7 @@ return last.length > 0 && last[0].head[0] === {{bob}} && a.mirrored >= last[0].h
 			Ms       float64   `json:"ms"`
 			Progress []float64 `json:"progress"`
 			Info     string    `json:"info"`
+			Times    string    `json:"times"`
 		}
 		ana.run(script(`const app = window.tmApp
 const progress = [window.taskmessenger.readyMs, window.taskmessenger.firstPageMs]
@@ -108,7 +109,7 @@ for (;;) {
   if (b && b.have > seen) { if (seen === 0 || b.have === b.length) progress.push(performance.now(), b.have); seen = b.have }
   if (b && b.length > {{n}} && b.have === b.length) {
     const last = await app.timeline({{task}}, { limit: 1 })
-    if (last.length && last[0].head[0] === {{bob}}) return { ms: performance.now(), progress }
+    if (last.length && last[0].head[0] === {{bob}}) return { ms: performance.now(), progress, times: JSON.stringify(window.taskmessenger.times) }
   }
   if (performance.now() > 50000) return { ms: -1, progress, info: JSON.stringify(b) }
   await new Promise((r) => setTimeout(r, 5))
@@ -117,7 +118,7 @@ for (;;) {
 			b.Fatalf("Ana's tab has not caught up after 50 s: %v, %s", got.Progress, got.Info)
 		}
 		stopProfile()
-		b.Logf("ready, first page, then [ms, pages held] when replication started and ended: %v", got.Progress)
+		b.Logf("ready, first page, then [ms, pages held] when replication started and ended: %v %s", got.Progress, got.Times)
 		b.ReportMetric(got.Ms, "ms/catchup")
 	}
 }

@@ -90,15 +90,6 @@ func Dial(ctx context.Context, url string, key *identity.Key) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	ws, err := openWS(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	return finish(ctx, ws, key, host)
-}
-
-// openWS opens the websocket of a connection to the relay at url.
-func openWS(ctx context.Context, url string) (*wsconn.Conn, error) {
 	ws, err := wsconn.Dial(ctx, url, wire.MaxFrameSize+readSlack, wire.BatchProtocol)
 	if err != nil {
 		var re *wsconn.RefusedError
@@ -107,12 +98,6 @@ func openWS(ctx context.Context, url string) (*wsconn.Conn, error) {
 		}
 		return nil, fmt.Errorf("relay: dial: %w", err)
 	}
-	return ws, nil
-}
-
-// finish proves key's id on ws, a websocket just opened to host, and
-// starts the client's reader; it closes ws if the handshake fails.
-func finish(ctx context.Context, ws *wsconn.Conn, key *identity.Key, host wire.Host) (*Client, error) {
 	c := &Client{
 		ws:      ws,
 		id:      key.ID(),

@@ -56,10 +56,6 @@ type Config struct {
 	// (peerio.Config.Relays). Start ignores those that are not ws:// or
 	// wss:// URLs (client.CheckURL) and Relay itself. Nil: Relay only.
 	Relays []string
-	// Early, if set, is a connection to Relay already opening
-	// (client.Predial, begun before the profile was): the profile's first
-	// IO goes online on it. Start owns it, even when it fails.
-	Early *client.Early
 	// Delete deletes a profile's storage (Reset); nil: Reset only closes.
 	Delete func(ctx context.Context, name string) error
 	// Reload is called after devtools commanded a reset (the page
@@ -90,7 +86,6 @@ type App struct {
 	life chan struct{}
 
 	mu         sync.Mutex
-	early      *client.Early    // guarded by mu: Config.Early until the first start takes it
 	profile    *vault.Profile   // guarded by mu; written under life too
 	io         *peerio.IO       // guarded by mu; nil while stopped
 	m          *room.Messenger  // guarded by mu; nil while stopped
@@ -131,29 +126,17 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	}
 	cfg.Relays = otherRelays(cfg.Relay, cfg.Relays)
 	root, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a := &App{cfg: cfg, root: root, cancel: cancel, profile: cfg.Profile, early: cfg.Early, state: StateConnecting,
+	a := &App{cfg: cfg, root: root, cancel: cancel, profile: cfg.Profile, state: StateConnecting,
 		stopReport: func() {}, life: make(chan struct{}, 1)}
 	a.lock()
 	defer a.unlock()
 	a.startReporter()
 	if err := a.start(ctx); err != nil {
-		if e := a.takeEarly(); e != nil {
-			e.Close()
-		}
 		a.stopReporter()
 		cancel()
 		return nil, err
 	}
 	return a, nil
-}
-
-// takeEarly returns Config.Early the first time, then nil.
-func (a *App) takeEarly() *client.Early {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	e := a.early
-	a.early = nil
-	return e
 }
 
 // ID is the profile's id; it changes when an import restores another
@@ -250,7 +233,6 @@ func (a *App) start(ctx context.Context) error {
 	db := p.DB
 	iocfg := a.ioConfig()
 	iocfg.WebRTC = a.cfg.RTC
-	iocfg.Early = a.takeEarly()
 	// The relay connection ended (another tab of this profile may have
 	// replaced it): stay offline if a tab opened the profile after this
 	// one (it is the writer; watchStale then stops this App), else

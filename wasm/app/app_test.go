@@ -17,7 +17,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/task-messenger/task-messenger/relay"
-	"github.com/task-messenger/task-messenger/relay/client"
 	"github.com/task-messenger/task-messenger/relay/relaytest"
 	"github.com/task-messenger/task-messenger/wasm/backup"
 	"github.com/task-messenger/task-messenger/wasm/identity"
@@ -125,7 +124,7 @@ type testApp struct {
 	reg *registry
 }
 
-func startApp(t testing.TB, name, relayURL string, opts ...func(*Config)) testApp {
+func startApp(t testing.TB, name, relayURL string) testApp {
 	t.Helper()
 	ctx := testCtx(t)
 	p, err := vault.Open(ctx, name, memOpener, nil)
@@ -136,11 +135,7 @@ func startApp(t testing.TB, name, relayURL string, opts ...func(*Config)) testAp
 	if err := reg.take(p.ID); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Profile: p, Relay: relayURL, Logger: quiet, Take: reg.take, Release: reg.release}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	a, err := Start(ctx, cfg)
+	a, err := Start(ctx, Config{Profile: p, Relay: relayURL, Logger: quiet, Take: reg.take, Release: reg.release})
 	if err != nil {
 		p.Close()
 		t.Fatal(err)
@@ -577,18 +572,5 @@ func TestStaleWriter(t *testing.T) {
 	}
 	if s := a.State(); s != StateReplaced {
 		t.Fatalf("State %q, want replaced", s)
-	}
-}
-
-// TestGoesOnlineEarly: an App given a relay connection opened before its
-// profile (Config.Early) goes online on it: the relay here takes one
-// connection, which that one holds from the start (and would hold past
-// the test, unproved, if the App dialled another).
-func TestGoesOnlineEarly(t *testing.T) {
-	url := relaytest.Start(t, relay.Limits{MaxConns: 1, HandshakeTimeout: time.Hour})
-	a := startApp(t, "ana", url, func(c *Config) { c.Early = client.Predial(url) })
-	record(a.App).wait(t, "online", online(a.ID()))
-	if r := a.Relay(); r != url {
-		t.Fatalf("Relay %q, want %q", r, url)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"syscall/js"
 	"time"
 
-	"github.com/task-messenger/task-messenger/relay/client"
 	"github.com/task-messenger/task-messenger/wasm/app"
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/jsonhead"
@@ -118,23 +117,18 @@ func (a *API) openApp(args []js.Value) (any, error) {
 	// start opens the profile and its App: in this tab alone (a profile in
 	// memory), or whenever this tab becomes the profile's writer.
 	start := func(ctx context.Context) (appService, error) {
-		// The relay's websocket opens while the profile does: once the
-		// page is busy showing it, the browser takes far longer to.
-		early := client.Predial(relayURL)
 		p, err := a.openProfile(ctx, name, opts, "open")
 		if err != nil {
-			early.Close()
 			return appService{}, err
 		}
 		so, err := server()
 		if err != nil {
-			early.Close()
 			a.release(p.ID)
 			p.Close()
 			return appService{}, err
 		}
 		cfg := app.Config{Profile: p, Relay: relayURL, Relays: so.relays, Devtools: so.devtools, Mirrors: so.mirrors, Logger: logs.Default(),
-			Early: early, Delete: a.storage.Delete,
+			Delete:  a.storage.Delete,
 			Reload:  func() { js.Global().Get("location").Call("reload") },
 			Take:    a.take,
 			Release: a.release}
@@ -265,8 +259,7 @@ func newJSApp(svc service) *jsApp {
 // app opened, dispatch would find no hook yet (the page registers them
 // once open returned) and drop it, and a follower tab said "connecting"
 // for good. It names the relay when the service knows it (the writer):
-// the relay's first 'online' may come before the page's hooks, once the
-// relay connection is made while the profile opens.
+// the relay's first 'online' may come before the page's hooks.
 func (ja *jsApp) queueState() {
 	if st := ja.svc.State(); st != "" && st != app.StateConnecting {
 		ev := map[string]string{"type": string(room.EventPeer), "peer": ja.svc.ID().String(), "state": st}

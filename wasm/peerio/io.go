@@ -109,12 +109,6 @@ type Config struct {
 	// lets them send whole messages.
 	StrangerBuffer int
 	StrangerTotal  int64
-	// Early, if set, is a websocket to Relay already opening
-	// (client.Predial): On's first attempt at Relay proves this peer's id
-	// on it (or, if it failed, dials again), so the websocket's opening
-	// overlaps whatever the caller did before. The IO owns it: Close
-	// gives it up.
-	Early *client.Early
 }
 
 // IO is one peer's presence on the network.
@@ -124,10 +118,6 @@ type IO struct {
 	cfg   Config        // immutable
 	rtc   newPeerFunc   // immutable; nil without Config.WebRTC
 	urls  []string      // immutable: Config.Relay, then Config.Relays, without repeats
-
-	// early is Config.Early until the first attempt at urls[0] takes it.
-	// Guarded by mu.
-	early *client.Early
 
 	// trace, if set (by tests, before On), is told of events tests wait
 	// for; immutable once the IO is online.
@@ -207,29 +197,12 @@ func New(alias string, seed identity.Seed, cfg Config) *IO {
 	if cfg.WebRTC != nil {
 		rtc = newRTC(cfg.WebRTC)
 	}
-	io := &IO{alias: alias, key: identity.New(seed), cfg: cfg, rtc: rtc, urls: relayURLs(cfg),
+	return &IO{alias: alias, key: identity.New(seed), cfg: cfg, rtc: rtc, urls: relayURLs(cfg),
 		ports: make(map[identity.ID]*Port), bySID: make(map[sessionID]*Port),
 		offers: make(map[identity.ID]*offer), online: make(map[identity.ID]bool), wanted: make(map[identity.ID]bool),
 		changed: make(chan struct{}), offerq: make(chan offerSend, offerQueue), strangerOffers: rate.NewLimiter(StrangerOffers, StrangerOfferBurst),
 		busyReplies: rate.NewLimiter(StrangerOffers, StrangerOfferBurst),
 		refusalLog:  rate.Sometimes{First: 1, Interval: time.Second}}
-	if e := cfg.Early; e != nil {
-		if e.URL() != io.urls[0] {
-			e.Close()
-		} else {
-			io.early = e
-		}
-	}
-	return io
-}
-
-// takeEarly returns Config.Early the first time, then nil.
-func (io *IO) takeEarly() *client.Early {
-	io.mu.Lock()
-	defer io.mu.Unlock()
-	e := io.early
-	io.early = nil
-	return e
 }
 
 // ID returns this peer's id.
@@ -296,9 +269,6 @@ func (io *IO) On(ctx context.Context, handler func(port.Port)) error {
 
 // offline closes the relay connection and every port.
 func (io *IO) offline() {
-	if e := io.takeEarly(); e != nil {
-		e.Close()
-	}
 	io.mu.Lock()
 	cancel, loop := io.cancel, io.loop
 	io.cancel, io.handler = nil, nil
@@ -439,7 +409,7 @@ func (io *IO) dial(ctx context.Context, from int) (*client.Client, int, error) {
 			dctx, cancel = context.WithTimeout(ctx, io.cfg.DialTimeout)
 		}
 		var c *client.Client
-		c, err = io.dialAt(dctx, at)
+		c, err = client.Dial(dctx, io.urls[at], io.key)
 		cancel()
 		if err == nil {
 			return c, at, nil
@@ -449,21 +419,6 @@ func (io *IO) dial(ctx context.Context, from int) (*client.Client, int, error) {
 		}
 	}
 	return nil, 0, err
-}
-
-// dialAt makes one attempt at the relay urls[at]: at the first, on the
-// early connection if one is left and it opened.
-func (io *IO) dialAt(ctx context.Context, at int) (*client.Client, error) {
-	if e := io.takeEarly(); e != nil {
-		if at == 0 {
-			if c, err := e.Dial(ctx, io.key); err == nil || ctx.Err() != nil {
-				return c, err
-			}
-		} else {
-			e.Close()
-		}
-	}
-	return client.Dial(ctx, io.urls[at], io.key)
 }
 
 // relayURLs is cfg.Relay followed by cfg.Relays, without empty or repeated

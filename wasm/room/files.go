@@ -312,11 +312,17 @@ func (m *Messenger) shareBlobs(ctx context.Context, peer identity.ID, sess *repl
 	if err != nil {
 		return // the session's own read of the catalog fails and ends it
 	}
+	var keys []identity.ID
 	for _, info := range infos {
-		if !info.Writable || !names[info.Name] {
-			continue
+		if info.Writable && names[info.Name] {
+			keys = append(keys, info.Key)
 		}
-		if b, err := m.db.Get(ctx, info.Key); err == nil {
+	}
+	// Opened with one read of their records, as the session opens its
+	// books (journal.DB.Preload); a book that does not load is not shared.
+	_ = m.db.Preload(ctx, keys)
+	for _, key := range keys {
+		if b, err := m.db.Get(ctx, key); err == nil {
 			sess.Share(b)
 		}
 	}

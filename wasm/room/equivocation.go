@@ -364,6 +364,17 @@ func (m *Messenger) digestOnOpen(c *conn) {
 
 // goSend runs a send in its own goroutine, bounded in time.
 func (m *Messenger) goSend(f func(ctx context.Context)) {
+	m.goWork(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		f(ctx)
+	})
+}
+
+// goWork runs f in its own goroutine until it returns or the messenger
+// closes (its ctx is the messenger's); Close waits for it. Nothing runs
+// once the messenger closed.
+func (m *Messenger) goWork(f func(ctx context.Context)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -372,9 +383,7 @@ func (m *Messenger) goSend(f func(ctx context.Context)) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		ctx, cancel := context.WithTimeout(m.ctx, 30*time.Second)
-		defer cancel()
-		f(ctx)
+		f(m.ctx)
 	}()
 }
 

@@ -28,9 +28,11 @@ import (
 //     (pairAll), or whose book this profile continued in a successor.
 //
 // Until then a task is listed (Tasks), and its unread count is the one the
-// profile kept (unread.go). What a task's books tell only once open: its
-// clock, the receipts of its members, the digests sent to compare, this
-// profile's books pinned to the mirrors: each follows at ensure.
+// profile kept (unread.go), until a count from its books, made in the
+// background once they open, replaces it. What a task's books tell only
+// once open: its clock, the receipts of its members, the digests sent to
+// compare, this profile's books pinned to the mirrors: each follows at
+// ensure.
 
 // deferTasks marks the tasks not opened yet as lazy and makes the
 // members' books of each known, so their pages are followed. Called
@@ -82,10 +84,14 @@ func (m *Messenger) ensure(ctx context.Context, t *task) error {
 	t.pages.loading = false
 	m.pageDueLocked(t)
 	m.mu.Unlock()
-	m.recountUnread(ctx, t)
 	for _, b := range m.outsOf(t) {
 		m.pin(b)
 	}
+	// The count from the books follows in the background: it reads every
+	// unread message (thousands in a catch-up, arriving meanwhile), and
+	// the page that opened the task shows its newest messages first. The
+	// count kept (unread.go) stands until then.
+	m.goWork(func(ctx context.Context) { m.recountUnread(ctx, t) })
 	return nil
 }
 

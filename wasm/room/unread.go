@@ -17,10 +17,10 @@ import (
 // their author (MarkRead); the first unread message is the oldest of them
 // in timeline order.
 //
-// An open task counts exactly: when its books open (ensure, lazy.go) and
-// after each read mark, the messages above the marks are read back from
-// the members' books (as many as are unread); each message that arrives
-// after adds one. A lazy task (its books not opened: lazy.go) shows the
+// An open task counts exactly: when its books open (in the background:
+// ensure, lazy.go) and after each read mark, the messages above the marks
+// are read back from the members' books (as many as are unread); each
+// message that arrives after adds one. A lazy task (its books not opened: lazy.go) shows the
 // count it had when it was last written down: the private book "unread"
 // keeps, for every task whose count or read marks changed, a record
 //
@@ -265,59 +265,93 @@ func (t *task) noteReadLocked(author identity.ID, mid uint64) {
 }
 
 // recountUnread counts open task t's unread messages again from its
-// members' books: the messages above each author's read mark. A message
-// that arrived while it read (counted by received into the state it
-// replaces) makes it count again.
+// members' books: the messages above each author's read mark. Messages
+// that arrive while it reads (counted by received into the state it
+// replaces) are read after, from where it stopped, before the count is
+// kept; a read mark made meanwhile starts the count again. A read that
+// fails (the messenger closing) keeps the state as it was.
 func (m *Messenger) recountUnread(ctx context.Context, t *task) {
-	for try := 0; ; try++ {
-		if m.recountOnce(ctx, t, try == 2) {
-			return
-		}
-	}
-}
-
-// recountOnce is one count of recountUnread; false if a message arrived
-// meanwhile and it was not kept (unless last).
-func (m *Messenger) recountOnce(ctx context.Context, t *task, last bool) bool {
 	type src struct {
 		author identity.ID
 		read   uint64
 		books  []BookSource
 	}
-	m.mu.Lock()
-	var srcs []src
-	for id, mb := range t.members {
-		if !m.countsLocked(id) || mb.in == nil {
-			continue
-		}
-		srcs = append(srcs, src{author: id, read: m.readMarkLocked(t, id), books: m.authorSourcesLocked(t, id)})
-	}
-	m.mu.Unlock()
-	var u unreadState
-	u.upTo = make(map[identity.ID]uint64)
-	for _, s := range srcs {
-		for _, b := range s.books {
-			n, err := b.Len(ctx)
-			if err != nil {
+	var (
+		u     unreadState
+		next  map[identity.ID]int    // each book's next index to read
+		marks map[identity.ID]uint64 // the read marks u counts from
+	)
+	for try := range recountTries {
+		m.mu.Lock()
+		var srcs []src
+		for id, mb := range t.members {
+			if !m.countsLocked(id) || mb.in == nil {
 				continue
 			}
-			from := int(max(s.read, b.Shift) - b.Shift) // index i holds mid Shift+i+1
-			for start := from; start < n; start += 256 {
-				msgs, err := b.GetRange(ctx, start, min(n, start+256))
+			srcs = append(srcs, src{author: id, read: m.readMarkLocked(t, id), books: m.authorSourcesLocked(t, id)})
+		}
+		m.mu.Unlock()
+		moved := marks == nil
+		for _, s := range srcs {
+			moved = moved || marks[s.author] != s.read
+		}
+		if moved {
+			u = unreadState{upTo: make(map[identity.ID]uint64)}
+			next, marks = make(map[identity.ID]int), make(map[identity.ID]uint64, len(srcs))
+			for _, s := range srcs {
+				marks[s.author] = s.read
+			}
+		}
+		for _, s := range srcs {
+			for _, b := range s.books {
+				n, err := b.Len(ctx)
 				if err != nil {
-					break
+					return
 				}
-				for _, msg := range msgs {
-					if shownLine(msg.Type) && msg.Head.Mid > s.read {
-						u.addLocked(msg)
+				from, ok := next[b.Book.Key()]
+				if !ok {
+					from = int(max(s.read, b.Shift) - b.Shift) // index i holds mid Shift+i+1
+				}
+				for start := from; start < n; start += 256 {
+					msgs, err := b.GetRange(ctx, start, min(n, start+256))
+					if err != nil {
+						return
+					}
+					for _, msg := range msgs {
+						if shownLine(msg.Type) && msg.Head.Mid > s.read {
+							u.addLocked(msg)
+						}
 					}
 				}
+				next[b.Book.Key()] = max(from, n)
+				u.upTo[s.author] = max(u.upTo[s.author], b.Shift+uint64(n))
 			}
-			u.upTo[s.author] = max(u.upTo[s.author], b.Shift+uint64(n))
+		}
+		if m.keepCount(t, u, marks, try == recountTries-1) {
+			return
 		}
 	}
+}
+
+// recountTries bounds the passes of recountUnread while messages arrive
+// or marks move: the last keeps its count even if received counted past
+// it, unless a mark moved.
+const recountTries = 8
+
+// keepCount makes u, counted from the read marks marks, t's unread
+// state, and reports true; false if a read mark moved meanwhile, or
+// received counted messages past u and this is not the last pass (read
+// on). The last pass with a moved mark keeps nothing (true): that mark's
+// own count follows it.
+func (m *Messenger) keepCount(t *task, u unreadState, marks map[identity.ID]uint64, last bool) bool {
 	m.mu.Lock()
 	old := t.unread
+	for a, r := range marks {
+		if m.readMarkLocked(t, a) != r {
+			m.mu.Unlock()
+			return last
+		}
+	}
 	for a, up := range old.upTo {
 		if up > u.upTo[a] && !last {
 			m.mu.Unlock()

@@ -106,3 +106,29 @@ func BenchmarkSessionStart1000Books(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-hello")
 }
+
+// TestShareOwn: an own book not named for the peer is shared when
+// Config.ShareOwn says so, in the session's pass over the books as it
+// starts; another is not.
+func TestShareOwn(t *testing.T) {
+	ana, bob := openDB(t, 1), openDB(t, 2)
+	shared, err := ana.Author(ctx, "files-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, shared, 3, 16, "files-1")
+	kept, err := ana.Author(ctx, "files-2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, kept, 3, 16, "files-2")
+	l := connect(t, ana, bob, replication.Config{ShareOwn: func(name string) bool { return name == "files-1" }}, replication.Config{}, nil)
+	defer l.stop()
+	waitFor(t, bob, "the shared book at the peer", func() bool {
+		b, err := bob.Get(ctx, shared.Key())
+		return err == nil && b.Len() == shared.Len()
+	})
+	if _, err := bob.Get(ctx, kept.Key()); err == nil {
+		t.Fatal("a book ShareOwn did not name was shared")
+	}
+}

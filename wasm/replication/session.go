@@ -64,6 +64,12 @@ type Config struct {
 	// peer is a device of. Own books named for Reader are shared with the
 	// peer like those named for the peer. Zero: the peer only.
 	Reader identity.ID
+	// ShareOwn reports whether to share with the peer an own book, by its
+	// name, that is not named for the peer (nor Reader): a book read by
+	// several, a task's files. The session takes them with those named for
+	// the peer, in its one pass over the books as it starts; Share adds
+	// one made later. Nil: none. It must not block.
+	ShareOwn func(name string) bool
 	// Grow decides, before anything of a message is stored, whether a
 	// replica may grow: a have taking book from length from to the head
 	// length to, with the pages pushed along (the first of [from, to);
@@ -335,7 +341,7 @@ func (s *Session) load(ctx context.Context) error {
 		kind := -1
 		switch {
 		case info.Writable:
-			if r, ok := journal.NameReader(info.Name); ok && s.reads(r) {
+			if r, ok := journal.NameReader(info.Name); ok && s.reads(r) || s.cfg.ShareOwn != nil && s.cfg.ShareOwn(info.Name) {
 				kind = shareOwn
 			}
 		case info.Author == s.peer:

@@ -225,11 +225,28 @@ func (m *Messenger) trusted(peer identity.ID) {
 func (m *Messenger) startSyncLocked(c *conn) {
 	c.synced = true
 	close(c.admitted)
+	syncCfg := m.syncConfigLocked(c.peer)
+	sess := replication.NewSession(m.db, c.mux.Channel(port.ChannelSync), syncCfg)
+	c.sess = sess
+	go func() {
+		defer m.wg.Done()
+		if err := sess.Run(m.ctx); err != nil && m.ctx.Err() == nil {
+			m.log.Debug("room: replication ended", "peer", c.peer.Short(), "err", err)
+		}
+		// A port without its replication would look online and sync
+		// nothing: close it, and the dial loop opens another (backing off).
+		c.mux.Close()
+	}()
+}
+
+// syncConfigLocked is the replication config of a session with peer: the
+// messenger's (Config.Sync) with the room's hooks. Called with m.mu held.
+func (m *Messenger) syncConfigLocked(peer identity.ID) replication.Config {
 	syncCfg := m.cfg.Sync
 	if obs := m.cfg.Observe; obs != nil {
 		next := syncCfg.OnEvent
 		syncCfg.OnEvent = func(ev replication.Event) {
-			obs.Sync(ev, c.peer)
+			obs.Sync(ev, peer)
 			if next != nil {
 				next(ev)
 			}
@@ -239,28 +256,17 @@ func (m *Messenger) startSyncLocked(c *conn) {
 		m.wg.Add(1) // the session's goroutine holds m.wg above zero
 		go func() {
 			defer m.wg.Done()
-			m.ensureWith(c.peer, func(*task, *member) bool { return true }) // the forked book's task may be lazy
-			m.forked(c.peer, book)
-			m.heal(c.peer, book, fork)
+			m.ensureWith(peer, func(*task, *member) bool { return true }) // the forked book's task may be lazy
+			m.forked(peer, book)
+			m.heal(peer, book, fork)
 		}()
 	}
-	m.deviceSyncLocked(&syncCfg, c.peer)
-	m.syncFilesLocked(&syncCfg)
+	m.deviceSyncLocked(&syncCfg, peer)
+	m.syncFilesLocked(&syncCfg, peer)
 	// A member shows a message as its author's write begins (pending
 	// until stored: docs/storage.md).
 	syncCfg.Previews = true
-	sess := replication.NewSession(m.db, c.mux.Channel(port.ChannelSync), syncCfg)
-	c.sess = sess
-	go func() {
-		defer m.wg.Done()
-		m.shareBlobs(m.ctx, c.peer, sess)
-		if err := sess.Run(m.ctx); err != nil && m.ctx.Err() == nil {
-			m.log.Debug("room: replication ended", "peer", c.peer.Short(), "err", err)
-		}
-		// A port without its replication would look online and sync
-		// nothing: close it, and the dial loop opens another (backing off).
-		c.mux.Close()
-	}()
+	return syncCfg
 }
 
 // forked reports that peer proved a fork of this profile's book to it

@@ -32,10 +32,10 @@ import (
 // copy: the message, which is in the per-reader books (so equivocation is
 // caught there), binds the bytes by their hash, so an author cannot show
 // two readers two files under one message. The book is shared
-// (replication.Session.Share) on every session with a member of the task;
-// a reader follows it only when it shows a file (Messenger.File), as a
-// sparse replica (replication.Config.Sparse), and asks for that file's
-// pages alone (Session.Fetch). A member removed from the task has the
+// (replication.Config.ShareOwn, Session.Share) on every session with a
+// member of the task; a reader follows it only when it shows a file
+// (Messenger.File), as a sparse replica (replication.Config.Sparse), and
+// asks for that file's pages alone (Session.Fetch). A member removed from the task has the
 // secrets of the epochs it was in, as for messages: new pages are sealed
 // under the newest epoch.
 
@@ -107,8 +107,11 @@ func chunks(size int64) uint64 { return uint64((size + ChunkSize - 1) / ChunkSiz
 
 // blobName names this profile's blob book of a task.
 func blobName(self identity.ID, id TaskID) string {
-	return self.String() + "-blobs-" + id.String()
+	return blobPrefix(self) + id.String()
 }
+
+// blobPrefix is what the names of self's blob books begin with.
+func blobPrefix(self identity.ID) string { return self.String() + "-blobs-" }
 
 // CleanFileName makes a file name safe to keep and show: control and
 // format characters (bidi overrides, zero widths) dropped, path
@@ -283,48 +286,30 @@ func isBlobName(name string) bool {
 	return len(parts) == 3 && parts[1] == "blobs"
 }
 
-// syncFilesLocked sets up a session's sparse replicas. Called with m.mu held.
-func (m *Messenger) syncFilesLocked(cfg *replication.Config) {
+// syncFilesLocked sets up a session's sparse replicas, and shares with
+// peer this profile's blob books of the tasks peer is a member of: the
+// session finds them in its one pass over the books as it starts
+// (replication.Config.ShareOwn), so a task without files costs nothing;
+// shareBlob adds one made later. Called with m.mu held.
+func (m *Messenger) syncFilesLocked(cfg *replication.Config, peer identity.ID) {
 	next := cfg.Sparse
 	cfg.Sparse = func(b *journal.Book) bool {
 		return m.sparse(b) || next != nil && next(b)
 	}
-}
-
-// shareBlobs shares this profile's blob books of the tasks peer is a
-// member of on its session. It looks them up in the catalog, which the
-// session reads next anyway: a task without files costs no store read
-// (opening each task's blob book by its key read the store once a task,
-// one after the other, before the session could start).
-func (m *Messenger) shareBlobs(ctx context.Context, peer identity.ID, sess *replication.Session) {
-	m.mu.Lock()
-	names := make(map[string]bool)
-	for id, t := range m.tasks {
-		if _, ok := t.members[peer]; ok {
-			names[blobName(m.self, id)] = true
+	prefix := blobPrefix(m.self)
+	cfg.ShareOwn = func(name string) bool {
+		rest, ok := strings.CutPrefix(name, prefix)
+		if !ok {
+			return false
 		}
-	}
-	m.mu.Unlock()
-	if len(names) == 0 {
-		return
-	}
-	infos, err := m.db.Catalog(ctx)
-	if err != nil {
-		return // the session's own read of the catalog fails and ends it
-	}
-	var keys []identity.ID
-	for _, info := range infos {
-		if info.Writable && names[info.Name] {
-			keys = append(keys, info.Key)
+		id, err := ParseTaskID(rest)
+		if err != nil {
+			return false
 		}
-	}
-	// Opened with one read of their records, as the session opens its
-	// books (journal.DB.Preload); a book that does not load is not shared.
-	_ = m.db.Preload(ctx, keys)
-	for _, key := range keys {
-		if b, err := m.db.Get(ctx, key); err == nil {
-			sess.Share(b)
-		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		t := m.tasks[id]
+		return t != nil && t.members[peer] != nil
 	}
 }
 

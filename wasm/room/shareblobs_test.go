@@ -1,61 +1,83 @@
 package room
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/journal"
 	"github.com/task-messenger/task-messenger/wasm/port"
 	"github.com/task-messenger/task-messenger/wasm/replication"
 	"github.com/task-messenger/task-messenger/wasm/store"
 	"github.com/task-messenger/task-messenger/wasm/store/storetest"
 )
 
-// TestShareBlobsReadsNothing: before a session with a peer starts, the
-// room looks up its blob books of the tasks shared with that peer; for
-// 200 tasks without files it makes no request (it opened each blob book
-// by its key, a request per task in turn, before the session started).
-func TestShareBlobsReadsNothing(t *testing.T) {
-	seed := identity.Seed{0x43}
-	st := &storetest.Gets{Store: manyTasksStore(t, seed, 200, 1), Table: store.TableBooks}
-	m := openOn(t, st, seed)
-	defer m.Close()
-	if _, err := m.db.Catalog(testCtx(t)); err != nil { // read as the room opened
-		t.Fatal(err)
-	}
-	peer := identity.New(identity.Seed{0xee, 0}).ID()
-	a, _ := port.Pipe(m.self, peer, 1)
-	defer a.Close()
-	before := st.N()
-	m.shareBlobs(testCtx(t), peer, replication.NewSession(m.db, a, replication.Config{}))
-	if n := st.N() - before; n != 0 {
-		t.Fatalf("sharing the blob books of 200 tasks without files made %d requests for book records", n)
-	}
-}
-
-// TestShareBlobsOneRequest: the blob books of three tasks with files are
-// opened with one request for their records, not one each.
-func TestShareBlobsOneRequest(t *testing.T) {
+// TestSessionSharesBlobBooks: a session with a member shares this
+// profile's blob books (files) of the tasks they share, found in the
+// session's one pass over the books as it starts and opened in its one
+// request for the books' records: a profile of 20 tasks shared with the
+// peer, three with files, makes one request before the hello (the room
+// opened each task's blob book by its key before the session, a request
+// per task in turn). The blob book of a task the peer is not in stays
+// home.
+func TestSessionSharesBlobBooks(t *testing.T) {
+	ctx := testCtx(t)
 	seed := identity.Seed{0x44}
 	base := manyTasksStore(t, seed, 20, 1)
 	m := openOn(t, base, seed)
+	var blobs []identity.ID
 	for _, info := range m.Tasks()[:3] {
-		if _, err := m.db.Author(testCtx(t), blobName(m.self, info.ID), nil); err != nil {
+		b, err := m.db.Author(ctx, blobName(m.self, info.ID), nil)
+		if err != nil {
 			t.Fatal(err)
 		}
+		blobs = append(blobs, b.Key())
+	}
+	alone, err := m.CreateTask(ctx, "not shared", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	private, err := m.db.Author(ctx, blobName(m.self, alone.ID), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	m.Close()
+
 	st := &storetest.Gets{Store: base, Table: store.TableBooks}
 	m = openOn(t, st, seed)
 	defer m.Close()
-	if _, err := m.db.Catalog(testCtx(t)); err != nil {
+	if _, err := m.db.Catalog(ctx); err != nil { // read as the room opened
 		t.Fatal(err)
 	}
-	peer := identity.New(identity.Seed{0xee, 0}).ID()
-	a, _ := port.Pipe(m.self, peer, 1)
+	peerSeed := identity.Seed{0xee, 0} // the member of every task of manyTasksStore
+	peer := identity.New(peerSeed).ID()
+	a, b := port.Pipe(m.self, peer, 64)
 	defer a.Close()
+	defer b.Close()
+	m.mu.Lock()
+	cfg := m.syncConfigLocked(peer)
+	m.mu.Unlock()
+	var once sync.Once
+	atHello := make(chan int64, 1)
 	before := st.N()
-	m.shareBlobs(testCtx(t), peer, replication.NewSession(m.db, a, replication.Config{}))
-	if n := st.N() - before; n != 1 {
-		t.Fatalf("sharing the blob books of 3 tasks with files made %d requests for book records, want 1", n)
+	cfg.OnEvent = func(ev replication.Event) {
+		if ev.Send && ev.Type == replication.TypeHello {
+			once.Do(func() { atHello <- st.N() - before })
+		}
+	}
+	go replication.NewSession(m.db, a, cfg).Run(ctx)
+	peerDB, err := journal.Open(ctx, store.NewMemory(), peerSeed, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go replication.NewSession(peerDB, b, replication.Config{}).Run(ctx)
+	if n := <-atHello; n != 1 {
+		t.Fatalf("the session made %d requests for book records before its hello, want 1", n)
+	}
+	for _, key := range blobs {
+		eventually(t, "a blob book at the member", func() bool { _, err := peerDB.Get(ctx, key); return err == nil })
+	}
+	if _, err := peerDB.Get(ctx, private.Key()); err == nil {
+		t.Fatal("the blob book of a task the peer is not in was shared")
 	}
 }

@@ -446,6 +446,43 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 }
 
+// BenchmarkDeliverLarge is BenchmarkDeliver of a 256 KiB message (a
+// replication data message), in chunks of ChunkSize: opened, put back
+// together and taken by Recv.
+func BenchmarkDeliverLarge(b *testing.B) {
+	const size = 256 << 10
+	_, p, s, _ := testPort(b, 2)
+	msg := make([]byte, size)
+	seal := func(first uint64) [][]byte {
+		var frames [][]byte
+		for off := 0; off < size; off += ChunkSize {
+			end := min(off+ChunkSize, size)
+			flag := byte(flagMore)
+			if end == size {
+				flag = flagLast
+			}
+			frames = append(frames, s.frame(first+uint64(len(frames)), flag, msg[off:end]))
+		}
+		return frames
+	}
+	ctx := context.Background()
+	b.SetBytes(size)
+	b.ReportAllocs()
+	seq := uint64(0)
+	for b.Loop() {
+		b.StopTimer()
+		frames := seal(seq)
+		seq += uint64(len(frames))
+		b.StartTimer()
+		for _, f := range frames {
+			p.deliver(f)
+		}
+		if got, err := p.Recv(ctx); err != nil || len(got) != size {
+			b.Fatalf("%d bytes, %v", len(got), err)
+		}
+	}
+}
+
 func btoi(v bool) int {
 	if v {
 		return 1

@@ -95,7 +95,8 @@ type Port struct {
 	recv      cipherState       // guarded by recvMu
 	held      map[uint64][]byte // guarded by recvMu: chunks (flag first) opened ahead of recv.count
 	heldBytes int               // guarded by recvMu: what held costs, counted in IO.held too
-	partial   []byte            // guarded by recvMu: the message being reassembled
+	partial   [][]byte          // guarded by recvMu: the chunks of the message being reassembled
+	partialN  int               // guarded by recvMu: their bytes
 	broken    bool              // guarded by recvMu: deliver refused a frame; the port is closing
 
 	inMu       sync.Mutex
@@ -334,7 +335,7 @@ func (p *Port) shut(err error) {
 		p.recvMu.Lock()
 		p.broken = true
 		p.releaseHeldLocked()
-		p.partial = nil
+		p.partial, p.partialN = nil, 0
 		p.recvMu.Unlock()
 		p.refund(-1)
 		switch {
@@ -356,8 +357,9 @@ func (p *Port) releaseHeldLocked() {
 }
 
 // deliver takes a frame from the relay or the data channel and handles
-// every frame that is next in order. It never waits: past a limit the port
-// closes instead. A frame that does not open (tampered, forged, replayed
+// every frame that is next in order. The frame is the port's from then on:
+// it is opened in place (no copy of every chunk a catch-up brings). It
+// never waits: past a limit the port closes instead. A frame that does not open (tampered, forged, replayed
 // from another port), an oversized one, one far ahead or an unknown flag
 // closes the port; a repeat is dropped.
 func (p *Port) deliver(frame []byte) {
@@ -393,7 +395,7 @@ func (p *Port) deliverLocked(frame []byte) error {
 		p.broken = true
 		return fmt.Errorf("%w: frame %d far ahead of %d", ErrOverflow, seq, p.recv.count)
 	}
-	plain, err := p.recv.aead.Open(nil, nonce(seq), sealed, p.sid[:])
+	plain, err := p.recv.aead.Open(sealed[:0], nonce(seq), sealed, p.sid[:])
 	if err != nil || len(plain) == 0 {
 		p.broken = true
 		return fmt.Errorf("%w: frame %d failed authentication", ErrBadFrame, seq)
@@ -473,7 +475,7 @@ func (p *Port) handle(flag byte, chunk []byte) error {
 	default:
 		return fmt.Errorf("%w: unknown frame flag %d", ErrBadFrame, flag)
 	}
-	if len(p.partial)+len(chunk) > MaxMessage {
+	if p.partialN+len(chunk) > MaxMessage {
 		return fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxMessage)
 	}
 	if err := p.charge(len(chunk)); err != nil {
@@ -482,13 +484,22 @@ func (p *Port) handle(flag byte, chunk []byte) error {
 	var msg []byte
 	switch {
 	case flag == flagMore:
-		p.partial = append(p.partial, chunk...)
+		// Kept as they come (each chunk is its frame's opened plaintext,
+		// ours already) and joined once at the end: appended one by one,
+		// a 256 KiB message was copied into a larger array a dozen times,
+		// five times its size in garbage.
+		p.partial = append(p.partial, chunk)
+		p.partialN += len(chunk)
 		return nil
 	case p.partial == nil:
 		msg = chunk // a message in one frame: its opened plaintext is ours already
 	default:
-		msg = append(p.partial, chunk...)
-		p.partial = nil
+		msg = make([]byte, 0, p.partialN+len(chunk))
+		for _, c := range p.partial {
+			msg = append(msg, c...)
+		}
+		msg = append(msg, chunk...)
+		p.partial, p.partialN = nil, 0
 	}
 	p.inMu.Lock()
 	if len(p.inbox) > 0 && p.inboxBytes+len(msg) > MaxInbox {

@@ -519,7 +519,7 @@ func (m *Messenger) loadMember(ctx context.Context, t *task, mb *member) error {
 		m.replica[inKey] = bookRef{t.id, mb.id, 0}
 		src := markedSource{m.sourceLocked(t, mb.in, mb.id, 0), t.refused[mb.id], renumbering{}}
 		m.mu.Unlock()
-		m.resumeTaken(ctx, in)
+		m.resumeTaken(in)
 		clock := lastClock(ctx, src) // accepted when it arrived (a refused page reads as invalid, clock 0)
 		m.mu.Lock()
 		t.raiseLocked(mb.id, min(clock, MaxClock))
@@ -538,7 +538,7 @@ func (m *Messenger) loadMember(ctx context.Context, t *task, mb *member) error {
 		m.replica[s.key] = bookRef{t.id, mb.id, s.gen}
 		t.raiseLocked(mb.id, min(clock, MaxClock))
 		m.mu.Unlock()
-		m.resumeTaken(ctx, s.book)
+		m.resumeTaken(s.book)
 	}
 	return nil
 }

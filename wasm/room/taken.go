@@ -46,13 +46,15 @@ func (m *Messenger) takenLocked(book identity.ID, from uint64) {
 }
 
 // resumeTaken, as a member's book opens, queues its pages held past its
-// cursor: stored, but not read before the profile last closed.
-func (m *Messenger) resumeTaken(ctx context.Context, b *journal.Book) {
+// cursor: stored, but not read before the profile last closed. They are
+// read in the background: a catch-up cut short leaves thousands, and the
+// book's task shows its first page without waiting for them.
+func (m *Messenger) resumeTaken(b *journal.Book) {
 	m.mu.Lock()
 	from, ok := m.taken[b.Key()]
 	m.mu.Unlock()
 	if ok && from < heldFrom0(b) {
-		m.rescanFrom(ctx, b, from)
+		m.goWork(func(ctx context.Context) { m.rescanFrom(ctx, b, from) })
 	}
 }
 
@@ -118,7 +120,9 @@ func (m *Messenger) rescanFrom(ctx context.Context, in *journal.Book, from uint6
 	for start := max(from, 1); start < end; start += 1024 {
 		pages, err := in.GetRange(ctx, start, min(start+1024, end))
 		if err != nil {
-			m.fail(fmt.Errorf("room: read the book of %s: %w", in.Info().Author.Short(), err))
+			if ctx.Err() == nil {
+				m.fail(fmt.Errorf("room: read the book of %s: %w", in.Info().Author.Short(), err))
+			}
 			return
 		}
 		m.onDBEvent(journal.Event{Type: journal.EventPut, Book: in.Key(), Index: start, Pages: pages})

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 )
 
@@ -27,35 +29,8 @@ func TestStoredWhileClosedIsTaken(t *testing.T) {
 	ana.mu.Lock()
 	out := ana.tasks[task].members[bobID].out
 	ana.mu.Unlock()
-
-	// What replication would store while Bob's worker is not running.
-	db, err := journal.Open(ctx, bob.st, bob.seed, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := db.ReaderFrom(ctx, out.Key(), ana.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	from, n := in.Len(), out.Len()
-	if from >= n {
-		t.Fatalf("bob holds %d pages of ana's book of %d already", from, n)
-	}
-	up, err := out.MakeUpgrade(ctx, from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pages, err := out.GetRange(ctx, from, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proof, err := out.RangeProof(ctx, from, n, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := in.AcceptHeadPages(ctx, up, from, pages, proof); err != nil {
-		t.Fatal(err)
-	}
+	n := out.Len()
+	storeWhileClosed(t, bob, ana.ID(), out)
 
 	bob.start()
 	eventually(t, "bob sees the edit", func() bool {
@@ -147,4 +122,88 @@ func TestUntaken(t *testing.T) {
 	bob.mu.Lock()
 	bob.taken[in.Key()] = n
 	bob.mu.Unlock()
+}
+
+// TestStoredWhileClosedAfterFirstPage: a tab closed while a catch-up was
+// being taken in (600 pages stored, none read by the worker) shows its
+// first page at once when it opens again: the pages past the cursor are
+// read for the worker in the background. Here the reads of the older
+// pages are held: the page comes; once they go, every page is taken.
+func TestStoredWhileClosedAfterFirstPage(t *testing.T) {
+	bob, ana, task := pair(t)
+	ctx := testCtx(t)
+	bobID := bob.ID()
+	bob.stop()
+	texts := make([]string, 600)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("line %d", i)
+	}
+	if _, err := ana.SendMany(ctx, task, texts); err != nil {
+		t.Fatal(err)
+	}
+	ana.mu.Lock()
+	out := ana.tasks[task].members[bobID].out
+	ana.mu.Unlock()
+	storeWhileClosed(t, bob, ana.ID(), out)
+
+	held := &heldOldPages{Store: bob.st, book: out.Key(), below: out.Len() - 2*receiptScan, holding: make(chan struct{}), release: make(chan struct{})}
+	bob.st = held
+	defer held.let()
+	bob.start()
+	page := make(chan error, 1)
+	go func() {
+		msgs, err := bob.Timeline(ctx, task, nil, DefaultPage)
+		if err == nil && !strings.Contains(string(msgs[len(msgs)-1].Data), texts[len(texts)-1]) {
+			err = fmt.Errorf("the newest of %d messages is not the last line", len(msgs))
+		}
+		page <- err
+	}()
+	select {
+	case err := <-page:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second): // a failure's bound, not a wait for success
+		t.Fatal("no first page while the older pages are held: it waits for the pages stored while closed to be read")
+	}
+	held.let()
+	eventually(t, "every page taken", func() bool {
+		bob.mu.Lock()
+		defer bob.mu.Unlock()
+		return bob.taken[out.Key()] == out.Len()
+	})
+}
+
+// storeWhileClosed stores at n the pages of out (a book of author to n)
+// that n lacks, as replication would while n's worker is not running.
+func storeWhileClosed(t *testing.T, n *node, author identity.ID, out *journal.Book) {
+	t.Helper()
+	ctx := testCtx(t)
+	db, err := journal.Open(ctx, n.st, n.seed, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := db.ReaderFrom(ctx, out.Key(), author)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, end := in.Len(), out.Len()
+	if from >= end {
+		t.Fatalf("%s holds %d pages of a book of %d already", n.name, from, end)
+	}
+	up, err := out.MakeUpgrade(ctx, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := out.GetRange(ctx, from, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := out.RangeProof(ctx, from, end, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.AcceptHeadPages(ctx, up, from, pages, proof); err != nil {
+		t.Fatal(err)
+	}
 }

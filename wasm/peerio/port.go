@@ -359,9 +359,9 @@ func (p *Port) releaseHeldLocked() {
 // deliver takes a frame from the relay or the data channel and handles
 // every frame that is next in order. The frame is the port's from then on:
 // it is opened in place (no copy of every chunk a catch-up brings). It
-// never waits: past a limit the port closes instead. A frame that does not open (tampered, forged, replayed
-// from another port), an oversized one, one far ahead or an unknown flag
-// closes the port; a repeat is dropped.
+// never waits: past a limit the port closes instead. A frame that does not
+// open (tampered, forged, replayed from another port), an oversized one,
+// one far ahead or an unknown flag closes the port; a repeat is dropped.
 func (p *Port) deliver(frame []byte) {
 	if len(frame) < sidSize+8 || sessionID(frame[:sidSize]) != p.sid {
 		return

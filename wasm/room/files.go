@@ -35,9 +35,9 @@ import (
 // (replication.Config.ShareOwn, Session.Share) on every session with a
 // member of the task; a reader follows it only when it shows a file
 // (Messenger.File), as a sparse replica (replication.Config.Sparse), and
-// asks for that file's pages alone (Session.Fetch). A member removed from the task has the
-// secrets of the epochs it was in, as for messages: new pages are sealed
-// under the newest epoch.
+// asks for that file's pages alone (Session.Fetch). A member removed from
+// the task has the secrets of the epochs it was in, as for messages: new
+// pages are sealed under the newest epoch.
 
 // File bounds.
 const (

@@ -91,8 +91,49 @@ func (m *Messenger) ensure(ctx context.Context, t *task) error {
 	// unread message (thousands in a catch-up, arriving meanwhile), and
 	// the page that opened the task shows its newest messages first. The
 	// count kept (unread.go) stands until then.
-	m.goWork(func(ctx context.Context) { m.recountUnread(ctx, t) })
+	m.inBackground(func(ctx context.Context) { m.recountUnread(ctx, t) })
 	return nil
+}
+
+// laterQueue is the work opening tasks left to the background, done in
+// order by one goroutine while there is any. Guarded by Messenger.mu.
+type laterQueue struct {
+	work    []func(context.Context)
+	running bool
+}
+
+// inBackground has f done after the work queued before it, off the
+// caller's path: what opening a task reads that its first page does not
+// need (its unread count, the pages a close left untaken). One goroutine
+// does it all in turn, so a port opening thousands of lazy tasks
+// (ensureWith) reads the store for one of them at a time, not for all at
+// once. Nothing is done once the messenger closes.
+func (m *Messenger) inBackground(f func(context.Context)) {
+	m.mu.Lock()
+	m.later.work = append(m.later.work, f)
+	start := !m.later.running
+	m.later.running = true
+	m.mu.Unlock()
+	if start {
+		m.goWork(m.doLater)
+	}
+}
+
+// doLater does the work queued by inBackground until none is left.
+func (m *Messenger) doLater(ctx context.Context) {
+	for ctx.Err() == nil {
+		m.mu.Lock()
+		if len(m.later.work) == 0 {
+			m.later.running = false
+			m.mu.Unlock()
+			return
+		}
+		f := m.later.work[0]
+		m.later.work[0] = nil
+		m.later.work = m.later.work[1:]
+		m.mu.Unlock()
+		f(ctx)
+	}
 }
 
 // ensureID is ensure of a task by id; false if there is none, or its

@@ -376,6 +376,7 @@ func TestLazyPageBeforeCount(t *testing.T) {
 	ana.Messenger.mu.Lock()
 	book := ana.Messenger.tasks[task.ID].members[bob.ID()].inKey
 	ana.Messenger.mu.Unlock()
+	bob.stop() // nothing of his (digests on a new port) opens the task at Ana but her page
 
 	ana.stop()
 	held := &heldOldPages{Store: ana.st, book: book, below: uint64(len(texts) - 2*receiptScan), holding: make(chan struct{}), release: make(chan struct{})}
@@ -423,4 +424,40 @@ func TestLazyPageBeforeCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the count", func() bool { n, _ := ana.Unread(task.ID); return n == len(texts) })
+}
+
+// TestInBackgroundInTurn: what opening tasks leaves to the background is
+// done in order, one piece at a time (a port opening thousands of lazy
+// tasks reads the store for one at a time), and nothing after Close.
+func TestInBackgroundInTurn(t *testing.T) {
+	m := openOn(t, store.NewMemory(), identity.Seed{0x45})
+	started := make(chan int, 10)
+	release := make(chan struct{})
+	for i := range 3 {
+		m.inBackground(func(ctx context.Context) {
+			started <- i
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		})
+	}
+	for want := range 3 {
+		if got := <-started; got != want {
+			t.Fatalf("piece %d started, want %d", got, want)
+		}
+		select {
+		case got := <-started:
+			t.Fatalf("piece %d started while %d runs", got, want)
+		default:
+		}
+		release <- struct{}{}
+	}
+	m.Close()
+	m.inBackground(func(context.Context) { started <- 99 })
+	select {
+	case got := <-started:
+		t.Fatalf("piece %d ran after Close", got)
+	default:
+	}
 }

@@ -180,6 +180,8 @@ type Messenger struct {
 	// unreadLog is the unread book (unread.go): the worker's and the
 	// read marks' writer's, and Close's once they ended.
 	unreadLog unreadLog
+	// later: what an opening task leaves to the background (lazy.go).
+	later laterQueue
 }
 
 type bookRef struct {

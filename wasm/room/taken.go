@@ -54,7 +54,7 @@ func (m *Messenger) resumeTaken(b *journal.Book) {
 	from, ok := m.taken[b.Key()]
 	m.mu.Unlock()
 	if ok && from < heldFrom0(b) {
-		m.goWork(func(ctx context.Context) { m.rescanFrom(ctx, b, from) })
+		m.inBackground(func(ctx context.Context) { m.rescanFrom(ctx, b, from) })
 	}
 }
 

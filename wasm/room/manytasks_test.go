@@ -213,16 +213,7 @@ func threeUnread(t *testing.T) (ana *node, task TaskInfo, bobs [3]Message) {
 // unreadAtAna: Bob's task, Ana paired in it and all read; then Bob's lines
 // with these texts, unread at Ana.
 func unreadAtAna(t *testing.T, texts ...string) (ana *node, task TaskInfo, sent []Message) {
-	url := startRelay(t)
-	bob := newNode(t, url, "bob", 2)
-	ana = newNode(t, url, "ana", 1)
-	task, err := bob.CreateTask(testCtx(t), "Roof", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana.join(bob, task.ID)
-	eventually(t, "paired", func() bool { return ana.paired(task.ID, 1) && bob.paired(task.ID, 1) })
-	ana.readAll(task.ID)
+	bob, ana, task := allReadAtAna(t)
 	for _, text := range texts {
 		sent = append(sent, bob.send(task.ID, text, nil))
 	}
@@ -294,6 +285,20 @@ func (n *node) marksWritten(id TaskID) bool {
 	return !planned && !dirty
 }
 
+// allReadAtAna: Bob's task, Ana paired in it and all read.
+func allReadAtAna(t *testing.T) (bob, ana *node, task TaskInfo) {
+	url := startRelay(t)
+	bob, ana = newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	task, err := bob.CreateTask(testCtx(t), "Roof", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	eventually(t, "paired", func() bool { return ana.paired(task.ID, 1) && bob.paired(task.ID, 1) })
+	ana.readAll(task.ID)
+	return bob, ana, task
+}
+
 // heldOldPages holds every read of one book's pages that starts below
 // page below (a scan or seek of the pages table) until release is closed,
 // telling holding when the first is held.
@@ -356,15 +361,7 @@ func (s *heldOldPages) Seek(ctx context.Context, table string, end []byte, keys 
 // count kept stands; a close cuts the count short and keeps nothing of
 // it; opened again, the count is made to the end.
 func TestLazyPageBeforeCount(t *testing.T) {
-	url := startRelay(t)
-	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
-	task, err := bob.CreateTask(testCtx(t), "Roof", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana.join(bob, task.ID)
-	eventually(t, "paired", func() bool { return ana.paired(task.ID, 1) && bob.paired(task.ID, 1) })
-	ana.readAll(task.ID)
+	bob, ana, task := allReadAtAna(t)
 	texts := make([]string, 600)
 	for i := range texts {
 		texts[i] = fmt.Sprintf("line %d", i)
@@ -386,22 +383,7 @@ func TestLazyPageBeforeCount(t *testing.T) {
 	if !ana.lazy(task.ID) {
 		t.Fatal("the task was opened at open")
 	}
-	page := make(chan error, 1)
-	go func() {
-		msgs, err := ana.Timeline(testCtx(t), task.ID, nil, DefaultPage)
-		if err == nil && (len(msgs) != DefaultPage || !strings.Contains(string(msgs[len(msgs)-1].Data), texts[len(texts)-1])) {
-			err = fmt.Errorf("%d messages, want the newest %d", len(msgs), DefaultPage)
-		}
-		page <- err
-	}()
-	select {
-	case err := <-page:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(20 * time.Second): // a failure's bound, not a wait for success
-		t.Fatal("no first page while the older pages are held: it waits for the unread count")
-	}
+	ana.showsNewest(task.ID, texts[len(texts)-1], "the unread count")
 	select {
 	case <-held.holding:
 	case <-time.After(20 * time.Second):
@@ -424,6 +406,29 @@ func TestLazyPageBeforeCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the count", func() bool { n, _ := ana.Unread(task.ID); return n == len(texts) })
+}
+
+// showsNewest checks that n's first page of task comes, its newest
+// message the text last, while the reads of older pages are held (that
+// waiting for what it names would never end).
+func (n *node) showsNewest(task TaskID, last, waitsFor string) {
+	n.t.Helper()
+	page := make(chan error, 1)
+	go func() {
+		msgs, err := n.Timeline(testCtx(n.t), task, nil, DefaultPage)
+		if err == nil && (len(msgs) != DefaultPage || !strings.Contains(string(msgs[len(msgs)-1].Data), last)) {
+			err = fmt.Errorf("%d messages, want the newest %d", len(msgs), DefaultPage)
+		}
+		page <- err
+	}()
+	select {
+	case err := <-page:
+		if err != nil {
+			n.t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second): // a failure's bound, not a wait for success
+		n.t.Fatalf("no first page while the older pages are held: it waits for %s", waitsFor)
+	}
 }
 
 // TestInBackgroundInTurn: what opening tasks leaves to the background is

@@ -20,9 +20,10 @@ import (
 // An open task counts exactly: when its books open (in the background:
 // ensure, lazy.go) and after each read mark, the messages above the marks
 // are read back from the members' books (as many as are unread); each
-// message that arrives after adds one. A lazy task (its books not opened: lazy.go) shows the
-// count it had when it was last written down: the private book "unread"
-// keeps, for every task whose count or read marks changed, a record
+// message that arrives after adds one. A lazy task (its books not opened:
+// lazy.go) shows the count it had when it was last written down: the
+// private book "unread" keeps, for every task whose count or read marks
+// changed, a record
 //
 //	{"v":1, "tasks":{"<task>":{"n":3, "first":"<by>/<mid>", "read":{"<author>":mid,…}}, …},
 //	 "books":{"<book>":n, …}}

@@ -71,10 +71,14 @@ func ParseSendRecv(b []byte) (t FrameType, id identity.ID, kind Kind, payload []
 
 // decodeFirst decodes the frame at the start of b, a message of a batch,
 // and returns it and the rest of b. Each frame is checked as Decode checks
-// a message of one frame. A send or recv frame's payload is a part of b,
-// not a copy.
+// a message of one frame. A payload is a copy: a part of b would keep the
+// whole batch (64 KiB) alive for as long as a few bytes of it are held
+// (a port's message waiting for its reader).
 func decodeFirst(b []byte) (*Frame, []byte, error) {
 	if t, id, kind, payload, n, ok := ParseSendRecv(b); ok {
+		if payload != nil {
+			payload = append([]byte{}, payload...)
+		}
 		return &Frame{Type: t, ID: id, Kind: kind, Payload: payload}, b[n:], nil
 	}
 	var raw cbor.RawMessage
@@ -88,8 +92,6 @@ func decodeFirst(b []byte) (*Frame, []byte, error) {
 
 // DecodeBatch decodes a message of BatchProtocol: one or more frames,
 // each checked as Decode checks it, at most MaxFrameSize bytes in all.
-// The frames' payloads may be parts of b: the caller gives b up (a
-// client's port opens its frames in place).
 func DecodeBatch(b []byte) ([]*Frame, error) {
 	if len(b) > MaxFrameSize {
 		return nil, fmt.Errorf("%w: batch of %d bytes, at most %d", ErrBadFrame, len(b), MaxFrameSize)

@@ -245,6 +245,50 @@ func TestDeliverOversizedMessage(t *testing.T) {
 	closedWith(t, p, ErrTooLarge)
 }
 
+// TestDeliverTinyChunks: a message in more chunks than MaxMessage takes
+// in chunks of ChunkSize (each chunk is kept with its frame until the
+// message is whole) closes the port, however few bytes they carry; a
+// message of MaxMessage bytes in chunks of ChunkSize comes whole.
+func TestDeliverTinyChunks(t *testing.T) {
+	_, p, s, _ := testPort(t, 2)
+	seq := uint64(0)
+	for ; seq < maxChunks && p.Err() == nil; seq++ {
+		p.deliver(s.frame(seq, flagMore, []byte{'x'}))
+	}
+	closedWith(t, p, ErrTooLarge)
+
+	_, q, sq, _ := testPort(t, 3)
+	msg := make([]byte, MaxMessage)
+	seq = 0
+	for off := 0; off < len(msg); off += ChunkSize {
+		end := min(off+ChunkSize, len(msg))
+		flag := byte(flagMore)
+		if end == len(msg) {
+			flag = flagLast
+		}
+		q.deliver(sq.frame(seq, flag, msg[off:end]))
+		seq++
+	}
+	got, err := q.Recv(context.Background())
+	if err != nil || len(got) != MaxMessage {
+		t.Fatalf("a message of MaxMessage bytes: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestDeliverTinyMessagesBounded: messages of one byte that the reader
+// does not take fill the inbox by what each costs kept (its frame, a
+// slice header), not by their bytes alone: the port closes after
+// MaxInbox of that, not after 16 million messages.
+func TestDeliverTinyMessagesBounded(t *testing.T) {
+	_, p, s, _ := testPort(t, 2)
+	limit := uint64(MaxInbox/(1+inboxOverhead)) + 1
+	seq := uint64(0)
+	for ; seq <= limit && p.Err() == nil; seq++ {
+		p.deliver(s.frame(seq, flagLast, []byte{'x'}))
+	}
+	closedWith(t, p, ErrOverflow)
+}
+
 // TestDeliverUnknownFlag: a frame with a flag no sender uses closes the
 // port.
 func TestDeliverUnknownFlag(t *testing.T) {
@@ -369,11 +413,11 @@ func FuzzDeliver(f *testing.F) {
 			p.recvMu.Lock()
 			base = p.recv.count
 			p.recvMu.Unlock()
-			if p.heldBytes > MaxHeld || io.held.Load() > MaxHeldTotal || len(p.partial) > MaxMessage {
-				t.Fatalf("holding %d (IO %d), partial %d", p.heldBytes, io.held.Load(), len(p.partial))
+			if p.heldBytes > MaxHeld || io.held.Load() > MaxHeldTotal || p.partialN > MaxMessage || len(p.partial) >= maxChunks {
+				t.Fatalf("holding %d (IO %d), partial %d bytes in %d chunks", p.heldBytes, io.held.Load(), p.partialN, len(p.partial))
 			}
-			if stranger && (len(p.partial) > MaxStrangerBuffer || io.strangerBytes.Load() > MaxStrangerBuffer) {
-				t.Fatalf("a stranger's port: partial %d, charged %d", len(p.partial), io.strangerBytes.Load())
+			if stranger && (p.partialN > MaxStrangerBuffer || io.strangerBytes.Load() > MaxStrangerBuffer) {
+				t.Fatalf("a stranger's port: partial %d, charged %d", p.partialN, io.strangerBytes.Load())
 			}
 		}
 		p.inMu.Lock()

@@ -34,6 +34,9 @@ const (
 	frameOverhead = sidSize + 8 + 1 + 16
 	// MaxMessage is the largest message a port carries.
 	MaxMessage = 8 << 20
+	// maxChunks is the most chunks of a message: MaxMessage in chunks of
+	// ChunkSize.
+	maxChunks = (MaxMessage + ChunkSize - 1) / ChunkSize
 
 	flagMore  = 0
 	flagLast  = 1
@@ -64,6 +67,10 @@ const (
 	// heldOverhead is what a held frame costs beside its chunk (map entry,
 	// slice header), so that empty frames count too.
 	heldOverhead = 64
+	// inboxOverhead is what a message waiting in the inbox costs beside
+	// its bytes (its frame's header and tag, kept with it, a slice header),
+	// so that a flood of tiny messages counts too.
+	inboxOverhead = frameOverhead + 24
 )
 
 // A Port is an authenticated, encrypted, ordered connection to one peer.
@@ -234,7 +241,7 @@ func (p *Port) Recv(ctx context.Context) ([]byte, error) {
 			m := p.inbox[0]
 			p.inbox[0] = nil
 			p.inbox = p.inbox[1:]
-			p.inboxBytes -= len(m)
+			p.inboxBytes -= len(m) + inboxOverhead
 			if len(p.inbox) == 0 {
 				p.inbox = nil // let the backing array go
 			}
@@ -487,7 +494,12 @@ func (p *Port) handle(flag byte, chunk []byte) error {
 		// Kept as they come (each chunk is its frame's opened plaintext,
 		// ours already) and joined once at the end: appended one by one,
 		// a 256 KiB message was copied into a larger array a dozen times,
-		// five times its size in garbage.
+		// five times its size in garbage. A sender cuts a message into
+		// chunks of ChunkSize: one of many tiny chunks (each kept with its
+		// frame) is refused.
+		if len(p.partial) >= maxChunks-1 {
+			return fmt.Errorf("%w: a message in over %d chunks", ErrTooLarge, maxChunks)
+		}
 		p.partial = append(p.partial, chunk)
 		p.partialN += len(chunk)
 		return nil
@@ -502,13 +514,13 @@ func (p *Port) handle(flag byte, chunk []byte) error {
 		p.partial, p.partialN = nil, 0
 	}
 	p.inMu.Lock()
-	if len(p.inbox) > 0 && p.inboxBytes+len(msg) > MaxInbox {
+	if len(p.inbox) > 0 && p.inboxBytes+len(msg)+inboxOverhead > MaxInbox {
 		n := p.inboxBytes
 		p.inMu.Unlock()
 		return fmt.Errorf("%w: the reader left %d bytes unread (at most %d)", ErrOverflow, n, MaxInbox)
 	}
 	p.inbox = append(p.inbox, msg)
-	p.inboxBytes += len(msg)
+	p.inboxBytes += len(msg) + inboxOverhead
 	p.inMu.Unlock()
 	select {
 	case p.arrived <- struct{}{}:

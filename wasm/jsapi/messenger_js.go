@@ -33,6 +33,9 @@ type service interface {
 	Subscribe(fn func(json.RawMessage)) (cancel func())
 	ID() identity.ID
 	State() string
+	// Relay is the URL of the relay the profile is on, if this tab knows
+	// it (the writer's, while online); else "".
+	Relay() string
 	Role() string // tabs.RoleWriter or tabs.RoleFollower
 	Close() error
 }
@@ -263,8 +266,8 @@ func newJSApp(svc service) *jsApp {
 func (ja *jsApp) queueState() {
 	if st := ja.svc.State(); st != "" && st != app.StateConnecting {
 		ev := map[string]string{"type": string(room.EventPeer), "peer": ja.svc.ID().String(), "state": st}
-		if r, ok := ja.svc.(interface{ Relay() string }); ok && r.Relay() != "" {
-			ev["relay"] = r.Relay()
+		if r := ja.svc.Relay(); r != "" {
+			ev["relay"] = r
 		}
 		b, _ := json.Marshal(ev)
 		ja.queue(b)

@@ -21,10 +21,7 @@ func TestSessionOpensBooksTogether(t *testing.T) {
 	ana := openDB(t, 1)
 	st := newStore(t)
 	seed := identity.Seed{2}
-	bob, err := journal.Open(ctx, st, seed, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob := reopenDB(t, st, seed)
 	for _, task := range []string{"t1", "t2", "t3"} {
 		b, _ := bookFor(t, ana, bob, task)
 		fill(t, b, 2, 16, task)
@@ -35,19 +32,9 @@ func TestSessionOpensBooksTogether(t *testing.T) {
 	}
 	// Bob's tab reopens the profile: no book is open.
 	counted := &storetest.Gets{Store: st, Table: store.TableBooks}
-	if bob, err = journal.Open(ctx, counted, seed, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.Catalog(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
+	bob = reopenDB(t, counted, seed)
 	atHello := make(chan int64, 1)
-	cfg := replication.Config{OnEvent: func(ev replication.Event) {
-		if ev.Send && ev.Type == replication.TypeHello {
-			once.Do(func() { atHello <- counted.N() })
-		}
-	}}
+	cfg := atFirstHello(func() { atHello <- counted.N() })
 	before := counted.N()
 	connect(t, ana, bob, replication.Config{}, cfg, nil)
 	if n := <-atHello - before; n != 1 {
@@ -64,10 +51,7 @@ func BenchmarkSessionStart1000Books(b *testing.B) {
 	ana := openDB(b, 1)
 	st := newStore(b)
 	seed := identity.Seed{2}
-	bob, err := journal.Open(ctx, st, seed, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	bob := reopenDB(b, st, seed)
 	for i := range n {
 		task := fmt.Sprintf("t%d", i)
 		theirs, _ := bookFor(b, ana, bob, task)
@@ -79,23 +63,10 @@ func BenchmarkSessionStart1000Books(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		// Bob's tab reopens the profile (its catalog read, as the room
-		// reads it while it opens): no book is open.
-		if bob, err = journal.Open(ctx, st, seed, nil); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := bob.Catalog(ctx); err != nil {
-			b.Fatal(err)
-		}
+		// Bob's tab reopens the profile: no book is open.
+		bob = reopenDB(b, st, seed)
 		hello := make(chan time.Time, 1)
-		cfg := replication.Config{OnEvent: func(ev replication.Event) {
-			if ev.Send && ev.Type == replication.TypeHello {
-				select {
-				case hello <- time.Now():
-				default:
-				}
-			}
-		}}
+		cfg := atFirstHello(func() { hello <- time.Now() })
 		b.StartTimer()
 		start := time.Now()
 		l := connect(b, ana, bob, replication.Config{}, cfg, nil)
@@ -105,6 +76,31 @@ func BenchmarkSessionStart1000Books(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-hello")
+}
+
+// reopenDB opens the profile of seed on st, its catalog read (as the
+// room reads it while it opens): no book is open.
+func reopenDB(tb testing.TB, st store.Store, seed identity.Seed) *journal.DB {
+	tb.Helper()
+	db, err := journal.Open(ctx, st, seed, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.Catalog(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}
+
+// atFirstHello is a session config that calls f when the session sends
+// its first hello.
+func atFirstHello(f func()) replication.Config {
+	var once sync.Once
+	return replication.Config{OnEvent: func(ev replication.Event) {
+		if ev.Send && ev.Type == replication.TypeHello {
+			once.Do(f)
+		}
+	}}
 }
 
 // TestShareOwn: an own book not named for the peer is shared when

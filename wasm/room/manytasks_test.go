@@ -152,21 +152,21 @@ func (n *node) spoilUnread(id TaskID) {
 func TestUnreadFromMark(t *testing.T) {
 	ana, task, bobs := threeUnread(t)
 	one, two := bobs[0], bobs[1]
-	if err := ana.MarkRead(task.ID, one.Ref()); err != nil {
+	if err := ana.MarkRead(task, one.Ref()); err != nil {
 		t.Fatal(err)
 	}
 	want := two.Ref().String()
-	if n, first := ana.Unread(task.ID); n != 2 || first != want {
+	if n, first := ana.Unread(task); n != 2 || first != want {
 		t.Fatalf("after reading one: %d unread, first %s; want 2, %s", n, first, want)
 	}
 	ana.stop()
 	ana.start()
-	ana.spoilUnread(task.ID)
-	if _, err := ana.Timeline(testCtx(t), task.ID, nil, 1); err != nil { // opens it: counted from the books
+	ana.spoilUnread(task)
+	if _, err := ana.Timeline(testCtx(t), task, nil, 1); err != nil { // opens it: counted from the books
 		t.Fatal(err)
 	}
-	eventually(t, "counted from the books", func() bool { n, first := ana.Unread(task.ID); return n == 2 && first == want }, func() string {
-		n, first := ana.Unread(task.ID)
+	eventually(t, "counted from the books", func() bool { n, first := ana.Unread(task); return n == 2 && first == want }, func() string {
+		n, first := ana.Unread(task)
 		return fmt.Sprintf("%d unread, first %s; want 2, %s", n, first, want)
 	})
 }
@@ -186,10 +186,10 @@ func TestMarkReadFrom(t *testing.T) {
 		{two, 3, one.Ref()},   // one above it still
 		{one, 0, Ref{}},       // all shown
 	} {
-		if err := ana.MarkReadFrom(task.ID, three.Ref(), step.from.Key()); err != nil {
+		if err := ana.MarkReadFrom(task, three.Ref(), step.from.Key()); err != nil {
 			t.Fatal(err)
 		}
-		n, first := ana.Unread(task.ID)
+		n, first := ana.Unread(task)
 		want := ""
 		if step.unread > 0 {
 			want = step.first.String()
@@ -198,26 +198,26 @@ func TestMarkReadFrom(t *testing.T) {
 			t.Fatalf("view from %s: %d unread, first %s; want %d, %s", step.from.Ref(), n, first, step.unread, want)
 		}
 	}
-	if err := ana.MarkReadFrom(task.ID, Ref{By: identity.ID{1}, Mid: 1}, one.Key()); err == nil {
+	if err := ana.MarkReadFrom(task, Ref{By: identity.ID{1}, Mid: 1}, one.Key()); err == nil {
 		t.Fatal("a mark of a stranger's message taken")
 	}
 }
 
 // threeUnread: Bob's task, Ana paired in it and all read; then Bob's
 // three lines, unread at Ana.
-func threeUnread(t *testing.T) (ana *node, task TaskInfo, bobs [3]Message) {
+func threeUnread(t *testing.T) (ana *node, task TaskID, bobs [3]Message) {
 	ana, task, sent := unreadAtAna(t, "one", "two", "three")
 	return ana, task, [3]Message(sent)
 }
 
 // unreadAtAna: Bob's task, Ana paired in it and all read; then Bob's lines
 // with these texts, unread at Ana.
-func unreadAtAna(t *testing.T, texts ...string) (ana *node, task TaskInfo, sent []Message) {
+func unreadAtAna(t *testing.T, texts ...string) (ana *node, task TaskID, sent []Message) {
 	bob, ana, task := allReadAtAna(t)
 	for _, text := range texts {
-		sent = append(sent, bob.send(task.ID, text, nil))
+		sent = append(sent, bob.send(task, text, nil))
 	}
-	eventually(t, "Bob's lines unread at Ana", func() bool { n, _ := ana.Unread(task.ID); return n == len(texts) })
+	eventually(t, "Bob's lines unread at Ana", func() bool { n, _ := ana.Unread(task); return n == len(texts) })
 	return ana, task, sent
 }
 
@@ -232,11 +232,11 @@ func TestReadMarksShareAWrite(t *testing.T) {
 	}
 	ana, task, sent := unreadAtAna(t, texts...)
 	written := func() uint64 { return ana.Messenger.unreadLog.book.Len() }
-	settled := func() bool { return ana.marksWritten(task.ID) }
+	settled := func() bool { return ana.marksWritten(task) }
 	eventually(t, "Ana's unread state written", settled)
 	before := written()
 	for _, m := range sent {
-		if err := ana.MarkRead(task.ID, m.Ref()); err != nil {
+		if err := ana.MarkRead(task, m.Ref()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -248,7 +248,7 @@ func TestReadMarksShareAWrite(t *testing.T) {
 	// written without it.
 	ana.stop()
 	ana.start()
-	if c, first := ana.Unread(task.ID); c != 0 || first != "" {
+	if c, first := ana.Unread(task); c != 0 || first != "" {
 		t.Fatalf("after a crash: %d unread, first %q", c, first)
 	}
 }
@@ -258,16 +258,16 @@ func TestReadMarksShareAWrite(t *testing.T) {
 // mark.
 func TestReadMarkWaitingAtClose(t *testing.T) {
 	ana, task, bobs := threeUnread(t)
-	if err := ana.MarkRead(task.ID, bobs[0].Ref()); err != nil { // written at once
+	if err := ana.MarkRead(task, bobs[0].Ref()); err != nil { // written at once
 		t.Fatal(err)
 	}
-	eventually(t, "the first mark written", func() bool { return ana.marksWritten(task.ID) })
-	if err := ana.MarkRead(task.ID, bobs[2].Ref()); err != nil { // waits for readMarkEvery
+	eventually(t, "the first mark written", func() bool { return ana.marksWritten(task) })
+	if err := ana.MarkRead(task, bobs[2].Ref()); err != nil { // waits for readMarkEvery
 		t.Fatal(err)
 	}
 	ana.stop()
 	ana.start()
-	if c, first := ana.Unread(task.ID); c != 0 || first != "" {
+	if c, first := ana.Unread(task); c != 0 || first != "" {
 		t.Fatalf("after closing while a mark waited: %d unread, first %q", c, first)
 	}
 }
@@ -285,17 +285,10 @@ func (n *node) marksWritten(id TaskID) bool {
 	return !planned && !dirty
 }
 
-// allReadAtAna: Bob's task, Ana paired in it and all read.
-func allReadAtAna(t *testing.T) (bob, ana *node, task TaskInfo) {
-	url := startRelay(t)
-	bob, ana = newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
-	task, err := bob.CreateTask(testCtx(t), "Roof", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana.join(bob, task.ID)
-	eventually(t, "paired", func() bool { return ana.paired(task.ID, 1) && bob.paired(task.ID, 1) })
-	ana.readAll(task.ID)
+// allReadAtAna: Bob's task, Ana paired in it (pair) and all read.
+func allReadAtAna(t *testing.T) (bob, ana *node, task TaskID) {
+	bob, ana, task = pair(t)
+	ana.readAll(task)
 	return bob, ana, task
 }
 
@@ -366,12 +359,12 @@ func TestLazyPageBeforeCount(t *testing.T) {
 	for i := range texts {
 		texts[i] = fmt.Sprintf("line %d", i)
 	}
-	if _, err := bob.SendMany(testCtx(t), task.ID, texts); err != nil {
+	if _, err := bob.SendMany(testCtx(t), task, texts); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "Bob's lines unread at Ana", func() bool { n, _ := ana.Unread(task.ID); return n == len(texts) })
+	eventually(t, "Bob's lines unread at Ana", func() bool { n, _ := ana.Unread(task); return n == len(texts) })
 	ana.Messenger.mu.Lock()
-	book := ana.Messenger.tasks[task.ID].members[bob.ID()].inKey
+	book := ana.Messenger.tasks[task].members[bob.ID()].inKey
 	ana.Messenger.mu.Unlock()
 	bob.stop() // nothing of his (digests on a new port) opens the task at Ana but her page
 
@@ -380,16 +373,16 @@ func TestLazyPageBeforeCount(t *testing.T) {
 	ana.st = held
 	defer held.let()
 	ana.start()
-	if !ana.lazy(task.ID) {
+	if !ana.lazy(task) {
 		t.Fatal("the task was opened at open")
 	}
-	ana.showsNewest(task.ID, texts[len(texts)-1], "the unread count")
+	ana.showsNewest(task, texts[len(texts)-1], "the unread count")
 	select {
 	case <-held.holding:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the unread count never read the older pages")
 	}
-	if n, _ := ana.Unread(task.ID); n != len(texts) {
+	if n, _ := ana.Unread(task); n != len(texts) {
 		t.Fatalf("%d unread while counting, want the count kept (%d)", n, len(texts))
 	}
 
@@ -397,15 +390,15 @@ func TestLazyPageBeforeCount(t *testing.T) {
 	ana.stop()
 	ana.st = held.Store
 	ana.start()
-	if n, _ := ana.Unread(task.ID); n != len(texts) || !ana.lazy(task.ID) {
-		t.Fatalf("after a close while counting: %d unread (lazy %v), want %d", n, ana.lazy(task.ID), len(texts))
+	if n, _ := ana.Unread(task); n != len(texts) || !ana.lazy(task) {
+		t.Fatalf("after a close while counting: %d unread (lazy %v), want %d", n, ana.lazy(task), len(texts))
 	}
 	// Opened again, and counted to the end.
-	ana.spoilUnread(task.ID)
-	if _, err := ana.Timeline(testCtx(t), task.ID, nil, 1); err != nil {
+	ana.spoilUnread(task)
+	if _, err := ana.Timeline(testCtx(t), task, nil, 1); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the count", func() bool { n, _ := ana.Unread(task.ID); return n == len(texts) })
+	eventually(t, "the count", func() bool { n, _ := ana.Unread(task); return n == len(texts) })
 }
 
 // showsNewest checks that n's first page of task comes, its newest

@@ -706,34 +706,47 @@ type wireUpgrade struct {
 	Proof    [][]byte
 }
 
-// MarshalCBOR implements cbor.Marshaler: [head, from, fromRoot, proof].
+// MarshalCBOR implements cbor.Marshaler: [head, from, fromRoot, proof]
+// (wireUpgrade's encoding, written by hand: AppendUpgrade).
 func (u Upgrade) MarshalCBOR() ([]byte, error) {
-	return encMode.Marshal(wireUpgrade{Head: u.Head.wire(), From: u.From, FromRoot: u.FromRoot[:], Proof: hashesToWire(u.Proof)})
+	return AppendUpgrade(make([]byte, 0, 180+len(u.Proof)*(tlog.HashSize+2)), &u), nil
 }
 
 // UnmarshalCBOR implements cbor.Unmarshaler, checking sizes (not signatures).
 func (u *Upgrade) UnmarshalCBOR(b []byte) error {
+	got, rest, ok := ReadUpgrade(b)
+	if !ok || len(rest) != 0 {
+		var err error
+		if got, err = decodeUpgrade(b); err != nil {
+			return err
+		}
+	}
+	*u = got
+	return nil
+}
+
+// decodeUpgrade decodes an upgrade with the general decoder.
+func decodeUpgrade(b []byte) (Upgrade, error) {
 	var w wireUpgrade
 	if err := decMode.Unmarshal(b, &w); err != nil {
-		return fmt.Errorf("upgrade: %w: %v", ErrMalformed, err)
+		return Upgrade{}, fmt.Errorf("upgrade: %w: %v", ErrMalformed, err)
 	}
 	if len(w.Proof) > MaxProofHashes {
-		return fmt.Errorf("upgrade: %w: %d hashes", ErrTooLarge, len(w.Proof))
+		return Upgrade{}, fmt.Errorf("upgrade: %w: %d hashes", ErrTooLarge, len(w.Proof))
 	}
 	root, err := hashFromWire(w.FromRoot)
 	if err != nil {
-		return fmt.Errorf("upgrade: %w", err)
+		return Upgrade{}, fmt.Errorf("upgrade: %w", err)
 	}
 	proof, err := hashesFromWire(w.Proof)
 	if err != nil {
-		return fmt.Errorf("upgrade: %w", err)
+		return Upgrade{}, fmt.Errorf("upgrade: %w", err)
 	}
 	head, err := w.Head.head()
 	if err != nil {
-		return fmt.Errorf("upgrade: %w", err)
+		return Upgrade{}, fmt.Errorf("upgrade: %w", err)
 	}
-	*u = Upgrade{Head: head, From: w.From, FromRoot: root, Proof: proof}
-	return nil
+	return Upgrade{Head: head, From: w.From, FromRoot: root, Proof: proof}, nil
 }
 
 // MakeUpgrade builds the upgrade of a replica at length from to the current head.

@@ -145,21 +145,30 @@ func (w *wireHead) head() (Head, error) {
 	return h, nil
 }
 
-// MarshalCBOR implements cbor.Marshaler.
-func (h Head) MarshalCBOR() ([]byte, error) { return encMode.Marshal(h.wire()) }
+// MarshalCBOR implements cbor.Marshaler (wireHead's encoding, written by
+// hand: appendHead).
+func (h Head) MarshalCBOR() ([]byte, error) { return appendHead(make([]byte, 0, 144), &h), nil }
 
 // UnmarshalCBOR implements cbor.Unmarshaler. It checks sizes, not the signature.
 func (h *Head) UnmarshalCBOR(b []byte) error {
-	var w wireHead
-	if err := decMode.Unmarshal(b, &w); err != nil {
-		return fmt.Errorf("head: %w: %v", ErrMalformed, err)
-	}
-	got, err := w.head()
-	if err != nil {
-		return err
+	got, rest, ok := readHead(b)
+	if !ok || len(rest) != 0 {
+		var err error
+		if got, err = decodeHead(b); err != nil {
+			return err
+		}
 	}
 	*h = got
 	return nil
+}
+
+// decodeHead decodes a head with the general decoder.
+func decodeHead(b []byte) (Head, error) {
+	var w wireHead
+	if err := decMode.Unmarshal(b, &w); err != nil {
+		return Head{}, fmt.Errorf("head: %w: %v", ErrMalformed, err)
+	}
+	return w.head()
 }
 
 // DecodeHead decodes and verifies a head, checking its key too.

@@ -528,30 +528,43 @@ type wireRangeProof struct {
 	Tree [][]byte
 }
 
-// MarshalCBOR implements cbor.Marshaler.
+// MarshalCBOR implements cbor.Marshaler (wireRangeProof's encoding,
+// written by hand: AppendRangeProof).
 func (p RangeProof) MarshalCBOR() ([]byte, error) {
-	return encMode.Marshal(wireRangeProof{Left: hashesToWire(p.Left), Tree: hashesToWire(p.Tree)})
+	return AppendRangeProof(make([]byte, 0, 4+p.Size()*(tlog.HashSize+2)), &p), nil
 }
 
 // UnmarshalCBOR implements cbor.Unmarshaler, checking every hash's size.
 func (p *RangeProof) UnmarshalCBOR(b []byte) error {
+	got, rest, ok := ReadRangeProof(b)
+	if !ok || len(rest) != 0 {
+		var err error
+		if got, err = decodeRangeProof(b); err != nil {
+			return err
+		}
+	}
+	*p = got
+	return nil
+}
+
+// decodeRangeProof decodes a range proof with the general decoder.
+func decodeRangeProof(b []byte) (RangeProof, error) {
 	var w wireRangeProof
 	if err := decMode.Unmarshal(b, &w); err != nil {
-		return fmt.Errorf("range proof: %w: %v", ErrMalformed, err)
+		return RangeProof{}, fmt.Errorf("range proof: %w: %v", ErrMalformed, err)
 	}
 	if len(w.Left)+len(w.Tree) > MaxProofHashes {
-		return fmt.Errorf("range proof: %w: %d hashes", ErrTooLarge, len(w.Left)+len(w.Tree))
+		return RangeProof{}, fmt.Errorf("range proof: %w: %d hashes", ErrTooLarge, len(w.Left)+len(w.Tree))
 	}
 	left, err := hashesFromWire(w.Left)
 	if err != nil {
-		return err
+		return RangeProof{}, err
 	}
 	tree, err := hashesFromWire(w.Tree)
 	if err != nil {
-		return err
+		return RangeProof{}, err
 	}
-	*p = RangeProof{Left: left, Tree: tree}
-	return nil
+	return RangeProof{Left: left, Tree: tree}, nil
 }
 
 func hashesToWire(hs []Hash) [][]byte {

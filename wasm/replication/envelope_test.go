@@ -6,6 +6,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/task-messenger/task-messenger/wasm/internal/cborwire"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 )
 
@@ -86,10 +87,10 @@ func FuzzEnvelope(f *testing.F) {
 // notUints reports whether the version or the type of an envelope is not
 // an unsigned integer.
 func notUints(msg []byte) bool {
-	_, _, rest, err := readHead(msg)
+	_, _, rest, err := cborwire.ReadHead(msg)
 	for range 2 {
 		var major byte
-		if major, _, rest, err = readHead(rest); err != nil || major != 0 {
+		if major, _, rest, err = cborwire.ReadHead(rest); err != nil || major != 0 {
 			return true
 		}
 	}

@@ -2,7 +2,6 @@ package replication
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/cborwire"
 	"github.com/task-messenger/task-messenger/wasm/journal"
 )
 
@@ -146,37 +146,22 @@ var ErrProtocol = errors.New("replication: protocol violation")
 // of three, the version and the type (deterministic CBOR: shortest form).
 func appendEnvelopeHead(dst []byte, v uint, t Type) []byte {
 	dst = append(dst, 0x83)
-	dst = appendUint(dst, uint64(v))
-	return appendUint(dst, uint64(t))
-}
-
-// appendUint appends the shortest CBOR encoding of the unsigned integer n.
-func appendUint(dst []byte, n uint64) []byte {
-	switch {
-	case n < 24:
-		return append(dst, byte(n))
-	case n <= math.MaxUint8:
-		return append(dst, 24, byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(dst, 25), uint16(n))
-	case n <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(dst, 26), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, 27), n)
+	dst = cborwire.AppendUint(dst, uint64(v))
+	return cborwire.AppendUint(dst, uint64(t))
 }
 
 // splitEnvelope reads the head of a message's envelope and returns the
 // version, the type and the body: the rest of msg, not copied (its
 // decoder checks it is one item, with nothing after it).
 func splitEnvelope(msg []byte) (v, t uint64, body []byte, err error) {
-	major, n, rest, err := readHead(msg)
+	major, n, rest, err := cborwire.ReadHead(msg)
 	if err != nil || major != 4 || n != 3 {
 		return 0, 0, nil, errors.New("not an array of version, type and body")
 	}
-	if major, v, rest, err = readHead(rest); err != nil || major != 0 {
+	if major, v, rest, err = cborwire.ReadHead(rest); err != nil || major != 0 {
 		return 0, 0, nil, errors.New("version is not an unsigned integer")
 	}
-	if major, t, rest, err = readHead(rest); err != nil || major != 0 {
+	if major, t, rest, err = cborwire.ReadHead(rest); err != nil || major != 0 {
 		return 0, 0, nil, errors.New("type is not an unsigned integer")
 	}
 	if len(rest) == 0 {
@@ -269,7 +254,16 @@ func Encode(t Type, body any) ([]byte, error) { return EncodeVersion(1, t, body)
 
 // EncodeVersion encodes a message body of type t as version v.
 func EncodeVersion(v uint, t Type, body any) ([]byte, error) {
-	buf := bytes.NewBuffer(appendEnvelopeHead(make([]byte, 0, sizeHint(body)), v, t))
+	dst := appendEnvelopeHead(make([]byte, 0, sizeHint(body)), v, t)
+	switch b := body.(type) { // the hot messages, by hand (wire.go)
+	case *Have:
+		return appendHave(dst, b), nil
+	case *Preview:
+		return appendHave(dst, (*Have)(b)), nil
+	case *Data:
+		return appendData(dst, b), nil
+	}
+	buf := bytes.NewBuffer(dst)
 	if err := bufMode.MarshalToBuffer(body, buf); err != nil {
 		return nil, err
 	}
@@ -329,8 +323,26 @@ func DecodeVersion(msg []byte) (uint, any, error) {
 	if t > math.MaxUint8 {
 		return 0, nil, fmt.Errorf("%w: unknown message type %d", ErrProtocol, t)
 	}
-	var body interface{ check() error }
 	typ := Type(t)
+	if typ == TypePreview && v < 3 {
+		return 0, nil, fmt.Errorf("%w: a preview in version %d (previews are version 3)", ErrProtocol, v)
+	}
+	body, ok := readFast(typ, raw)
+	if !ok {
+		if body, err = decodeGeneral(typ, raw); err != nil {
+			return 0, nil, err
+		}
+	}
+	if err := body.check(); err != nil {
+		return 0, nil, fmt.Errorf("%w: %s: %v", ErrProtocol, typ, err)
+	}
+	return uint(v), body, nil
+}
+
+// decodeGeneral decodes a message body of type typ with the general
+// decoder, which checks the body's CBOR strictly (journal.DecOptions).
+func decodeGeneral(typ Type, raw []byte) (interface{ check() error }, error) {
+	var body interface{ check() error }
 	switch typ {
 	case TypeHello:
 		body = new(Hello)
@@ -345,23 +357,17 @@ func DecodeVersion(msg []byte) (uint, any, error) {
 	case TypeForked:
 		body = new(Forked)
 	case TypePreview:
-		if v < 3 {
-			return 0, nil, fmt.Errorf("%w: a preview in version %d (previews are version 3)", ErrProtocol, v)
-		}
 		body = new(Preview)
 	default:
-		return 0, nil, fmt.Errorf("%w: unknown message type %d", ErrProtocol, typ)
+		return nil, fmt.Errorf("%w: unknown message type %d", ErrProtocol, typ)
 	}
 	if err := checkNulls(typ, raw); err != nil {
-		return 0, nil, fmt.Errorf("%w: %s: %v", ErrProtocol, typ, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrProtocol, typ, err)
 	}
 	if err := decMode.Unmarshal(raw, body); err != nil {
-		return 0, nil, fmt.Errorf("%w: %s: %v", ErrProtocol, typ, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrProtocol, typ, err)
 	}
-	if err := body.check(); err != nil {
-		return 0, nil, fmt.Errorf("%w: %s: %v", ErrProtocol, typ, err)
-	}
-	return uint(v), body, nil
+	return body, nil
 }
 
 func (h *Hello) check() error {
@@ -505,32 +511,6 @@ func checkNulls(t Type, body []byte) error {
 // maxWalkDepth bounds walkNulls' recursion (the decoder allows 10 levels).
 const maxWalkDepth = 16
 
-// readHead reads the head of a CBOR item (definite lengths only): its
-// major type and argument, and what follows it.
-func readHead(b []byte) (major byte, arg uint64, rest []byte, err error) {
-	if len(b) == 0 {
-		return 0, 0, nil, errors.New("truncated")
-	}
-	major, info := b[0]>>5, b[0]&0x1f
-	b = b[1:]
-	switch {
-	case info < 24:
-		arg = uint64(info)
-	case info <= 27:
-		n := 1 << (info - 24)
-		if len(b) < n {
-			return 0, 0, nil, errors.New("truncated")
-		}
-		for _, c := range b[:n] {
-			arg = arg<<8 | uint64(c)
-		}
-		b = b[n:]
-	default:
-		return 0, 0, nil, fmt.Errorf("additional information %d", info)
-	}
-	return major, arg, b, nil
-}
-
 // walkNulls reads one CBOR item from b, calling null with the path (array
 // indexes) of every null in it, and returns what follows. Undefined is an
 // error.
@@ -542,7 +522,7 @@ func walkNulls(b []byte, path *[]int, null func([]int) error) ([]byte, error) {
 	if len(b) > 0 {
 		info = b[0] & 0x1f
 	}
-	major, arg, b, err := readHead(b)
+	major, arg, b, err := cborwire.ReadHead(b)
 	if err != nil {
 		return nil, err
 	}

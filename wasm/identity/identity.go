@@ -53,7 +53,6 @@
 package identity
 
 import (
-	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -66,11 +65,14 @@ import (
 	"filippo.io/edwards25519"
 )
 
-// Sizes of the binary forms.
+// Sizes of the binary forms: crypto/ed25519's SeedSize, PublicKeySize and
+// SignatureSize (TestSizesAsStdlib). Not taken from it: importing it links
+// its FIPS self-test, and with it a second copy of the curve (80 KB of
+// code in the browser's module) that nothing else calls.
 const (
-	SeedSize      = ed25519.SeedSize
-	IDSize        = ed25519.PublicKeySize
-	SignatureSize = ed25519.SignatureSize
+	SeedSize      = 32
+	IDSize        = 32
+	SignatureSize = 64
 	// TextSize is the length of an ID or Seed in text form.
 	TextSize = 52
 )

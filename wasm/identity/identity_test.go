@@ -6,6 +6,14 @@ import (
 	"testing"
 )
 
+// TestSizesAsStdlib: the sizes are crypto/ed25519's (not imported by the
+// package: see SeedSize).
+func TestSizesAsStdlib(t *testing.T) {
+	if SeedSize != ed25519.SeedSize || IDSize != ed25519.PublicKeySize || SignatureSize != ed25519.SignatureSize {
+		t.Fatalf("sizes %d, %d, %d; crypto/ed25519's %d, %d, %d", SeedSize, IDSize, SignatureSize, ed25519.SeedSize, ed25519.PublicKeySize, ed25519.SignatureSize)
+	}
+}
+
 // TestNewSameAsStdlib: New's key pair is crypto/ed25519's for the seed,
 // on random and edge seeds, and its signatures verify.
 func TestNewSameAsStdlib(t *testing.T) {

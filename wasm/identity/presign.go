@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha512"
 	"encoding/binary"
@@ -86,7 +85,7 @@ func (p *presigner) signWith(n nonce, msg []byte) []byte {
 	}
 	s.MultiplyAdd(&k, &p.s, &n.r)
 	n.r = edwards25519.Scalar{}
-	sig := make([]byte, ed25519.SignatureSize)
+	sig := make([]byte, SignatureSize)
 	copy(sig, n.R[:])
 	copy(sig[32:], s.Bytes())
 	return sig

@@ -714,15 +714,7 @@ func (u Upgrade) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR implements cbor.Unmarshaler, checking sizes (not signatures).
 func (u *Upgrade) UnmarshalCBOR(b []byte) error {
-	got, rest, ok := ReadUpgrade(b)
-	if !ok || len(rest) != 0 {
-		var err error
-		if got, err = decodeUpgrade(b); err != nil {
-			return err
-		}
-	}
-	*u = got
-	return nil
+	return unmarshalWire(u, b, ReadUpgrade, decodeUpgrade)
 }
 
 // decodeUpgrade decodes an upgrade with the general decoder.

@@ -150,17 +150,7 @@ func (w *wireHead) head() (Head, error) {
 func (h Head) MarshalCBOR() ([]byte, error) { return appendHead(make([]byte, 0, 144), &h), nil }
 
 // UnmarshalCBOR implements cbor.Unmarshaler. It checks sizes, not the signature.
-func (h *Head) UnmarshalCBOR(b []byte) error {
-	got, rest, ok := readHead(b)
-	if !ok || len(rest) != 0 {
-		var err error
-		if got, err = decodeHead(b); err != nil {
-			return err
-		}
-	}
-	*h = got
-	return nil
-}
+func (h *Head) UnmarshalCBOR(b []byte) error { return unmarshalWire(h, b, readHead, decodeHead) }
 
 // decodeHead decodes a head with the general decoder.
 func decodeHead(b []byte) (Head, error) {

@@ -536,15 +536,7 @@ func (p RangeProof) MarshalCBOR() ([]byte, error) {
 
 // UnmarshalCBOR implements cbor.Unmarshaler, checking every hash's size.
 func (p *RangeProof) UnmarshalCBOR(b []byte) error {
-	got, rest, ok := ReadRangeProof(b)
-	if !ok || len(rest) != 0 {
-		var err error
-		if got, err = decodeRangeProof(b); err != nil {
-			return err
-		}
-	}
-	*p = got
-	return nil
+	return unmarshalWire(p, b, ReadRangeProof, decodeRangeProof)
 }
 
 // decodeRangeProof decodes a range proof with the general decoder.

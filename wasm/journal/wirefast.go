@@ -15,6 +15,20 @@ import (
 // refuses: what is accepted, and as what, stays the general decoder's
 // (wirefast_test.go and FuzzWireFast check both ways).
 
+// unmarshalWire decodes all of b into v: by hand (read) if b is in the
+// form the Append functions write, else with the general decoder.
+func unmarshalWire[T any](v *T, b []byte, read func([]byte) (T, []byte, bool), general func([]byte) (T, error)) error {
+	got, rest, ok := read(b)
+	if !ok || len(rest) != 0 {
+		var err error
+		if got, err = general(b); err != nil {
+			return err
+		}
+	}
+	*v = got
+	return nil
+}
+
 // appendHead appends h as wireHead encodes: [key, length, root, sig].
 func appendHead(dst []byte, h *Head) []byte {
 	dst = append(dst, 0x84)

@@ -73,41 +73,32 @@ func TestWireFastSameBytes(t *testing.T) {
 	}
 }
 
-// sameUpgrade checks that b read by hand, if it is read, is what the
-// general decoder reads, and that a canonical upgrade the general decoder
-// accepts is read by hand.
-func sameUpgrade(t testing.TB, b []byte) {
-	fast, rest, ok := ReadUpgrade(b)
-	general, err := decodeUpgrade(b)
+// sameAsGeneral checks that b read by hand, if it is read, is what the
+// general decoder reads, and that what the general decoder reads is read
+// by hand when it is in the form written by hand.
+func sameAsGeneral[T any](t testing.TB, what string, b []byte, read func([]byte) (T, []byte, bool), general func([]byte) (T, error), write func([]byte, *T) []byte) {
+	fast, rest, ok := read(b)
+	got, err := general(b)
 	if ok && len(rest) == 0 {
-		if err != nil || !reflect.DeepEqual(fast, general) {
-			t.Fatalf("upgrade %x: by hand %+v, general %+v (%v)", b, fast, general, err)
+		if err != nil || !reflect.DeepEqual(fast, got) {
+			t.Fatalf("%s %x: by hand %+v, general %+v (%v)", what, b, fast, got, err)
 		}
 		return
 	}
-	if err == nil && bytes.Equal(AppendUpgrade(nil, &general), b) {
-		t.Fatalf("upgrade %x: the general decoder reads it, not by hand", b)
-	}
-	if head, rest, ok := readHead(b); ok && len(rest) == 0 {
-		if general, err := decodeHead(b); err != nil || !reflect.DeepEqual(head, general) {
-			t.Fatalf("head %x: by hand %+v, general %+v (%v)", b, head, general, err)
-		}
+	if err == nil && bytes.Equal(write(nil, &got), b) {
+		t.Fatalf("%s %x: the general decoder reads it, not by hand", what, b)
 	}
 }
 
-// sameRangeProof is sameUpgrade for range proofs.
+// sameUpgrade is sameAsGeneral for upgrades and the heads in them.
+func sameUpgrade(t testing.TB, b []byte) {
+	sameAsGeneral(t, "upgrade", b, ReadUpgrade, decodeUpgrade, AppendUpgrade)
+	sameAsGeneral(t, "head", b, readHead, decodeHead, appendHead)
+}
+
+// sameRangeProof is sameAsGeneral for range proofs.
 func sameRangeProof(t testing.TB, b []byte) {
-	fast, rest, ok := ReadRangeProof(b)
-	general, err := decodeRangeProof(b)
-	if ok && len(rest) == 0 {
-		if err != nil || !reflect.DeepEqual(fast, general) {
-			t.Fatalf("range proof %x: by hand %+v, general %+v (%v)", b, fast, general, err)
-		}
-		return
-	}
-	if err == nil && bytes.Equal(AppendRangeProof(nil, &general), b) {
-		t.Fatalf("range proof %x: the general decoder reads it, not by hand", b)
-	}
+	sameAsGeneral(t, "range proof", b, ReadRangeProof, decodeRangeProof, AppendRangeProof)
 }
 
 // FuzzWireFast: whatever the hand-written readers accept, the general

@@ -51,9 +51,9 @@ func readFast(t Type, body []byte) (interface{ check() error }, bool) {
 	case TypeHave:
 		h := new(Have)
 		return h, readHave(body, h)
-	case TypePreview:
+	case TypePreview: // as a have, but its push is never null
 		p := new(Preview)
-		return p, readHave(body, (*Have)(p))
+		return p, readHave(body, (*Have)(p)) && p.Push != nil
 	case TypeData:
 		d := new(Data)
 		rest, ok := readData(body, d)

@@ -51,6 +51,7 @@ func wireMessages() []struct {
 		{TypeData, &Data{Key: head.Key[:], Length: 3, Pages: [][]byte{nil}}},       // a null page
 		{TypeData, &Data{Length: 3, Pages: [][]byte{{1}}}},                         // no key: null
 		{TypeHave, &Have{Upgrade: journal.Upgrade{Head: journal.Head{Length: 1}}}}, // no signature: null
+		{TypePreview, &Preview{Upgrade: journal.Upgrade{Head: head, From: 69990}}}, // no push: null, a have's only
 	}
 	for _, n := range []int{23, 24, 255, 256, 4096, 4097} {
 		msgs = append(msgs, struct {

@@ -13,7 +13,7 @@ import (
 // for the same structs; readFast reads that form only and reports false
 // for anything else, which DecodeVersion then gives the general decoder:
 // what a peer may send, and what it decodes to, stays the general
-// decoder's (wire_test.go and FuzzDecodeFast check both ways).
+// decoder's (wire_test.go and FuzzReadFast check both ways).
 
 // appendHave appends h as the general encoder writes it: [upgrade, push],
 // the push null if there is none.

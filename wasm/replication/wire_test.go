@@ -104,9 +104,9 @@ func sameAsGeneral(tb testing.TB, t Type, body []byte) {
 	}
 }
 
-// FuzzDecodeFast: whatever the hand-written reader accepts, the general
+// FuzzReadFast: whatever the hand-written reader accepts, the general
 // decoder accepts as the same message.
-func FuzzDecodeFast(f *testing.F) {
+func FuzzReadFast(f *testing.F) {
 	for _, m := range wireMessages() {
 		if b := generalBody(f, m.body); len(b) < 2048 { // small inputs mutate faster
 			f.Add(byte(m.t), b)

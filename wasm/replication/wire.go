@@ -8,7 +8,8 @@ import (
 // The hot messages by hand. A have goes out with every append and data
 // with every batch of pages a catch-up takes, so they are encoded and
 // decoded without the general encoder's reflection (which cost a have
-// more than its signature's check natively, and more again in a browser).
+// 5.4 µs natively, a third of its signature's check, and 20 µs in a
+// browser).
 // appendHave and appendData write the bytes the general encoder writes
 // for the same structs; readFast reads that form only and reports false
 // for anything else, which DecodeVersion then gives the general decoder:

@@ -21,10 +21,9 @@ import (
 
 // Major types.
 const (
-	Uint   byte = 0
-	Bytes  byte = 2
-	Array  byte = 4
-	Simple byte = 7 // floats and simple values: false, true, null, undefined
+	Uint  byte = 0
+	Bytes byte = 2
+	Array byte = 4
 )
 
 // Null is the encoding of null.
@@ -90,8 +89,9 @@ func ReadUint(b []byte) (n uint64, rest []byte, ok bool) {
 	return n, rest, err == nil && major == Uint
 }
 
-// ReadBytes reads a byte string: the bytes returned are b's, not a copy.
-func ReadBytes(b []byte) (s, rest []byte, ok bool) {
+// readBytes reads a byte string: the bytes returned are b's, not a copy
+// (callers keep a copy: ReadFixed, ReadCopy).
+func readBytes(b []byte) (s, rest []byte, ok bool) {
 	major, n, rest, err := ReadHead(b)
 	if err != nil || major != Bytes || n > uint64(len(rest)) {
 		return nil, nil, false
@@ -111,7 +111,7 @@ func ReadArray(b []byte, max int) (n int, rest []byte, ok bool) {
 
 // ReadFixed reads a byte string of exactly size bytes into dst.
 func ReadFixed(b []byte, dst []byte) (rest []byte, ok bool) {
-	s, rest, ok := ReadBytes(b)
+	s, rest, ok := readBytes(b)
 	if !ok || len(s) != len(dst) {
 		return nil, false
 	}
@@ -122,7 +122,7 @@ func ReadFixed(b []byte, dst []byte) (rest []byte, ok bool) {
 // ReadCopy reads a byte string into a new slice (never nil, as the general
 // decoder gives it).
 func ReadCopy(b []byte) (s, rest []byte, ok bool) {
-	v, rest, ok := ReadBytes(b)
+	v, rest, ok := readBytes(b)
 	if !ok {
 		return nil, nil, false
 	}

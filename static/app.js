@@ -408,6 +408,9 @@
   // of those calls makes its formatter again (most of a page's render).
   const dateTimeFormat = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })
   const timeFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: 'numeric', second: 'numeric' })
+  // And the hour and minute a member's status says (since): the members'
+  // list is drawn again as messages come, every member's status with it.
+  const minuteFormat = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit' })
 
   function timeOf (m) {
     const date = new Date(m.meta && m.meta.date)
@@ -1215,7 +1218,7 @@
     if (!ms) return word
     const d = new Date(ms)
     const today = d.toDateString() === new Date().toDateString()
-    return `${word} since ${today ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : d.toLocaleString()}`
+    return `${word} since ${today ? minuteFormat.format(d) : dateTimeFormat.format(d)}`
   }
 
   // ---- sync health ---------------------------------------------------------
@@ -1247,7 +1250,7 @@
     if (!h) return ''
     return `their messages: you have ${h.theirs.have} of ${h.theirs.length}\n` +
       `your messages: they have ${h.ours.have} of ${h.ours.length}, read ${h.read}, on a mirror ${h.mirrored}\n` +
-      `connection: ${m.online ? h.via : 'none'}${m.since ? `, ${m.online ? 'up' : 'down'} since ${new Date(m.since).toLocaleString()}` : ''}`
+      `connection: ${m.online ? h.via : 'none'}${m.since ? `, ${m.online ? 'up' : 'down'} since ${dateTimeFormat.format(new Date(m.since))}` : ''}`
   }
 
   // ---- storage -----------------------------------------------------------

@@ -155,13 +155,13 @@ func appendEnvelopeHead(dst []byte, v uint, t Type) []byte {
 // decoder checks it is one item, with nothing after it).
 func splitEnvelope(msg []byte) (v, t uint64, body []byte, err error) {
 	major, n, rest, err := cborwire.ReadHead(msg)
-	if err != nil || major != 4 || n != 3 {
+	if err != nil || major != cborwire.Array || n != 3 {
 		return 0, 0, nil, errors.New("not an array of version, type and body")
 	}
-	if major, v, rest, err = cborwire.ReadHead(rest); err != nil || major != 0 {
+	if major, v, rest, err = cborwire.ReadHead(rest); err != nil || major != cborwire.Uint {
 		return 0, 0, nil, errors.New("version is not an unsigned integer")
 	}
-	if major, t, rest, err = cborwire.ReadHead(rest); err != nil || major != 0 {
+	if major, t, rest, err = cborwire.ReadHead(rest); err != nil || major != cborwire.Uint {
 		return 0, 0, nil, errors.New("type is not an unsigned integer")
 	}
 	if len(rest) == 0 {

@@ -2391,7 +2391,7 @@
     // Once the page is idle, the module's first garbage collection (tm.idle):
     // not in the middle of the first messages.
     const whenIdle = window.requestIdleCallback || ((f) => setTimeout(f, 1000))
-    if (tm.idle) whenIdle(() => { tm.idle(); document.body.dataset.idle = '1' })
+    whenIdle(() => { tm.idle(); document.body.dataset.idle = '1' })
     // Leave the relay at once when the tab goes away, so peers see this
     // profile offline now rather than when the relay's pings time out.
     window.addEventListener('pagehide', () => { app.close() })

@@ -241,7 +241,9 @@
 // a mirror vouches for and which mirror (MemberInfo.Mirrored, .Vouches;
 // EventReceipt with State "mirror"). The page counts a message on a mirror
 // when every member's copy is. Delivered and read are the members' own
-// receipts (receipt.go): on the port to the author while both are online,
+// receipts (receipt.go): on the port to the author while both are online
+// (at most one per Config.ReceiptGap, 100ms, to an author in a task: a
+// burst of messages is acknowledged together),
 // and otherwise in a receipt page (type "receipt", receiptpage.go) the
 // member writes into its own books of the task, so it reaches the author
 // through the mirrors like any page, sealed, though the two are never

@@ -78,6 +78,9 @@ type Config struct {
 	// profile writes in a task (receiptpage.go; default
 	// DefaultReceiptEvery).
 	ReceiptEvery time.Duration
+	// ReceiptGap is the least time between two receipts this profile
+	// sends an author in a task (receipt.go; default DefaultReceiptGap).
+	ReceiptGap time.Duration
 	// Device is this profile's device of its person (devices.go); nil: a
 	// first device, whose key is the identity's.
 	Device *Self
@@ -173,6 +176,9 @@ type Messenger struct {
 	presence map[identity.ID]presence
 	refusals map[pendingKey]string
 	closed   bool
+	// receiptWake: a wake of the worker is planned for receipts held back
+	// (flushReceipts).
+	receiptWake bool
 	// taken: each member's book's pages below it were read by the worker
 	// (taken.go); takenDirty: the cursors moved since they were written.
 	taken      map[identity.ID]uint64
@@ -324,6 +330,9 @@ func Open(ctx context.Context, cfg Config) (*Messenger, error) {
 	}
 	if cfg.ReceiptEvery == 0 {
 		cfg.ReceiptEvery = DefaultReceiptEvery
+	}
+	if cfg.ReceiptGap == 0 {
+		cfg.ReceiptGap = DefaultReceiptGap
 	}
 	if cfg.StrangerIdle == 0 {
 		cfg.StrangerIdle = 10 * time.Second

@@ -60,6 +60,8 @@ type node struct {
 	mirrors []identity.ID
 	// receiptEvery is its Config.ReceiptEvery (0: the default)
 	receiptEvery time.Duration
+	// receiptGap is its Config.ReceiptGap (0: the default)
+	receiptGap time.Duration
 	// pendingFor is its Config.PendingFor (0: the default)
 	pendingFor time.Duration
 	// sync, if set, is its Config.Sync (else testSync)
@@ -104,7 +106,7 @@ func (n *node) start() {
 	if n.sync != nil {
 		sync = *n.sync
 	}
-	m, err := Open(ctx, Config{DB: db, Dial: dial, Logger: quiet, Retry: 50 * time.Millisecond, Sync: sync, Now: now, StrangerIdle: n.idle, Restore: n.restoring, Mirrors: n.mirrors, ReceiptEvery: n.receiptEvery,
+	m, err := Open(ctx, Config{DB: db, Dial: dial, Logger: quiet, Retry: 50 * time.Millisecond, Sync: sync, Now: now, StrangerIdle: n.idle, Restore: n.restoring, Mirrors: n.mirrors, ReceiptEvery: n.receiptEvery, ReceiptGap: n.receiptGap,
 		PendingFor: n.pendingFor, Device: n.device, Link: n.link})
 	if err != nil {
 		n.t.Fatal(err)

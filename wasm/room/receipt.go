@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 )
@@ -17,8 +18,10 @@ import (
 // highest the sender's user has read (MarkRead), or r once the user read
 // all of them but receipt pages (which are not shown). Both only grow. A
 // member sends one when the author's messages arrive or are read
-// (coalesced: the latest values, once per batch of the worker), and on
-// every port to the author that opens, so an author that was offline
+// (coalesced: the latest values, once per batch of the worker, and at most
+// one per Config.ReceiptGap to an author in a task: a conversation's messages
+// each move both values, and a receipt each cost both tabs as much as
+// a small message), and on every port to the author that opens, so an author that was offline
 // learns where it stands. The port is authenticated: a receipt is the member's word about
 // itself, not a guess. The author keeps the highest values of each member
 // (MemberInfo.Received, .Read), in its own numbering of its messages (a
@@ -38,7 +41,16 @@ type receiptState struct {
 	// told: what this profile's last receipt page says of the author's
 	// messages (receiptpage.go).
 	told Mark
+	// sent: when the last receipt went to the author on a port
+	// (flushReceipts).
+	sent time.Time
 }
+
+// DefaultReceiptGap is Config.ReceiptGap's default: the least time
+// between two receipts to one author in one task on its port. The first
+// goes at once, those owed meanwhile go as one when the gap has passed, so
+// a delivered or read mark on the author's screen lags by at most that.
+const DefaultReceiptGap = 100 * time.Millisecond
 
 // receipt is the receipt this profile owes author in t: how far it holds
 // the author's messages, and read them.
@@ -82,8 +94,10 @@ func (t *task) heldLocked(author identity.ID, mid uint64, typ string) {
 	}
 }
 
-// flushReceipts sends the receipts owed to authors online; the others get
-// theirs when a port to them opens (receiptsOnOpen), and in a receipt page
+// flushReceipts sends the receipts owed to authors online, but those
+// within Config.ReceiptGap of the last one to the same author and task, for which
+// it has the worker woken when the gap has passed. The others get theirs
+// when a port to them opens (receiptsOnOpen), and in a receipt page
 // (receiptpage.go).
 func (m *Messenger) flushReceipts() {
 	type owed struct {
@@ -92,19 +106,41 @@ func (m *Messenger) flushReceipts() {
 		c      *conn
 	}
 	var os []owed
+	var later time.Duration // the soonest gap to pass; 0: none
+	now := time.Now()
 	m.mu.Lock()
 	for _, t := range m.tasks {
 		for author, rs := range t.receipts {
 			if !rs.due {
 				continue
 			}
-			rs.due = false
-			if c := m.conns[author]; c != nil && c.synced {
-				os = append(os, owed{t, author, c})
-			} else {
+			c := m.conns[author]
+			if c == nil || !c.synced {
+				rs.due = false
 				m.pageDueLocked(t)
+				continue
 			}
+			if wait := m.cfg.ReceiptGap - now.Sub(rs.sent); wait > 0 {
+				if later == 0 || wait < later {
+					later = wait
+				}
+				continue
+			}
+			rs.due, rs.sent = false, now
+			os = append(os, owed{t, author, c})
 		}
+	}
+	if later > 0 && !m.receiptWake {
+		m.receiptWake = true
+		time.AfterFunc(later, func() {
+			m.mu.Lock()
+			m.receiptWake = false
+			m.mu.Unlock()
+			select {
+			case m.wake <- struct{}{}:
+			default:
+			}
+		})
 	}
 	m.mu.Unlock()
 	for _, o := range os {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 )
@@ -176,4 +177,81 @@ func TestReceiptPageOfNewTask(t *testing.T) {
 	eventually(t, "Ana's receipt page says she read it", func() bool {
 		return ana.memberInfo(task.ID, bobID).ToldRead >= sent.Head.Mid
 	}, func() string { return fmt.Sprintf("Ana's view of Bob: %+v", ana.memberInfo(task.ID, bobID)) })
+}
+
+// receiptDue reports whether n owes author a receipt in task that it has
+// not sent.
+func (n *node) receiptDue(task TaskID, author identity.ID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	rs := n.tasks[task].receipts[author]
+	return rs != nil && rs.due
+}
+
+// TestReceiptsSpaced: a member's first receipt to an author goes at once;
+// one owed within Config.ReceiptGap of it waits for the gap to pass (here
+// an hour: it is still owed, and the author still sees the first).
+func TestReceiptsSpaced(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	ana.stop()
+	ana.receiptGap = time.Hour
+	ana.start()
+	task, err := bob.CreateTask(testCtx(t), "Spaced", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	received := func(mid uint64) func() bool {
+		return func() bool { return bob.memberInfo(task.ID, ana.ID()).Received == mid }
+	}
+	info := func() string { return fmt.Sprintf("Bob's view of Ana: %+v", bob.memberInfo(task.ID, ana.ID())) }
+
+	// A port that opens carries the receipts whatever the gap; a restart
+	// also forgets when the last one went.
+	m0 := bob.send(task.ID, "m0", nil)
+	eventually(t, "Ana holds m0", func() bool { return ana.hasChat(task.ID, bob.ID(), "m0") })
+	ana.stop()
+	ana.start()
+	eventually(t, "Ana's receipt of m0, on the port that opened", received(m0.Head.Mid), info)
+
+	m1 := bob.send(task.ID, "m1", nil)
+	eventually(t, "Ana's first receipt since, at once", received(m1.Head.Mid), info)
+	bob.send(task.ID, "m2", nil)
+	eventually(t, "Ana holds m2 and owes its receipt", func() bool {
+		return ana.hasChat(task.ID, bob.ID(), "m2") && ana.receiptDue(task.ID, bob.ID())
+	})
+	if mi := bob.memberInfo(task.ID, ana.ID()); mi.Received != m1.Head.Mid {
+		t.Fatalf("within the gap, Bob learned that Ana holds up to %d (want %d, m1)", mi.Received, m1.Head.Mid)
+	}
+}
+
+// TestReceiptsHeldArrive: receipts owed within the gap (a burst of
+// messages, read as they come) reach the author once it has passed: the
+// author ends up knowing the last is held and read.
+func TestReceiptsHeldArrive(t *testing.T) {
+	url := startRelay(t)
+	bob, ana := newNode(t, url, "bob", 2), newNode(t, url, "ana", 1)
+	ana.stop()
+	ana.receiptGap = 300 * time.Millisecond
+	ana.start()
+	task, err := bob.CreateTask(testCtx(t), "Burst", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.join(bob, task.ID)
+	var last Message
+	for i := range 20 {
+		last = bob.send(task.ID, fmt.Sprint("burst ", i), nil)
+		if i%5 == 4 {
+			eventually(t, "Ana holds "+fmt.Sprint("burst ", i), func() bool { return ana.hasChat(task.ID, bob.ID(), fmt.Sprint("burst ", i)) })
+			if err := ana.MarkRead(task.ID, last.Ref()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	eventually(t, "Bob learns Ana holds and read the last", func() bool {
+		mi := bob.memberInfo(task.ID, ana.ID())
+		return mi.Received == last.Head.Mid && mi.Read == last.Head.Mid
+	}, func() string { return fmt.Sprintf("Bob's view of Ana: %+v", bob.memberInfo(task.ID, ana.ID())) })
 }

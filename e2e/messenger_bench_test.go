@@ -58,6 +58,7 @@ new MutationObserver((muts) => {
 return true`, nil)
 	var sent map[string]float64
 	var sendMs []float64
+	busyAna, busyBob := ana.busy(), bob.busy()
 	stopBob, stopAna := bob.profile(os.Getenv("S2R_PROFILE")), ana.profile(os.Getenv("S2R_PROFILE_SENDER"))
 	ana.run(script(`const sent = {}
 const ms = []
@@ -76,6 +77,7 @@ return sent`, map[string]any{"n": n, "task": task}), &sent)
 	bob.poll(script(`Object.keys(window.stored).length === {{n}}`, map[string]any{"n": n}))
 	stopBob()
 	stopAna()
+	busyAna, busyBob = ana.busy()-busyAna, bob.busy()-busyBob
 	var rendered, stored map[string]float64
 	bob.run(`return window.rendered`, &rendered)
 	bob.run(`return window.stored`, &stored)
@@ -105,6 +107,10 @@ return sent`, map[string]any{"n": n, "task": task}), &sent)
 	// being compiled and optimized (docs/benchmarks.md). The p99 of the
 	// others says what a conversation under way sees.
 	b.ReportMetric(warm[len(warm)*99/100], "warm-p99-ms")
+	// What each message cost the tabs' main threads (tasks run, in ms):
+	// less noisy than the latencies, which a busy thread makes wait.
+	b.ReportMetric(busyAna/float64(n), "sender-busy-ms/msg")
+	b.ReportMetric(busyBob/float64(n), "reader-busy-ms/msg")
 }
 
 // warmUp is how many of sendToRender's first messages warm-p99-ms leaves out.

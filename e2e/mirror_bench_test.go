@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/cdproto/profiler"
 	"github.com/chromedp/chromedp"
 
@@ -126,6 +127,28 @@ for (;;) {
 // profile starts Chromium's CPU profiler in the tab if file is not "";
 // the function returned stops it and writes the profile (.cpuprofile, as
 // DevTools opens it) to file.
+// busy returns how long, in ms, t's main thread has run tasks so far
+// (Chromium's Performance.getMetrics TaskDuration).
+func (t *tab) busy() float64 {
+	ctx, cancel := context.WithTimeout(t.ctx, evalTimeout)
+	defer cancel()
+	_, err := chromedp.Call(ctx, performance.Enable, performance.EnableParams{})
+	var res performance.GetMetricsResult
+	if err == nil {
+		res, err = chromedp.Call(ctx, performance.GetMetrics, cdp.Empty{})
+	}
+	if err != nil {
+		t.tb.Fatalf("e2e: %s: performance metrics: %v", t.name, err)
+	}
+	for _, m := range res.Metrics {
+		if m.Name == "TaskDuration" {
+			return m.Value * 1000
+		}
+	}
+	t.tb.Fatalf("e2e: %s: no TaskDuration among the performance metrics", t.name)
+	return 0
+}
+
 func (t *tab) profile(file string) func() {
 	if file == "" {
 		return func() {}

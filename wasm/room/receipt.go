@@ -18,12 +18,13 @@ import (
 // highest the sender's user has read (MarkRead), or r once the user read
 // all of them but receipt pages (which are not shown). Both only grow. A
 // member sends one when the author's messages arrive or are read
-// (coalesced: the latest values, once per batch of the worker, and at most
-// one per Config.ReceiptGap to an author in a task: a conversation's messages
-// each move both values, and a receipt each cost both tabs as much as
-// a small message), and on every port to the author that opens, so an author that was offline
-// learns where it stands. The port is authenticated: a receipt is the member's word about
-// itself, not a guess. The author keeps the highest values of each member
+// (coalesced: the latest values, once per batch of the worker, and at
+// most one per Config.ReceiptGap to an author in a task: in a
+// conversation every message moves both values, and a receipt costs both
+// tabs as much as a small message), and on every port to the author that
+// opens, so an author that was offline learns where it stands. The port
+// is authenticated: a receipt is the member's word about itself, not a
+// guess. The author keeps the highest values of each member
 // (MemberInfo.Received, .Read), in its own numbering of its messages (a
 // member that followed its successor numbers some of them otherwise:
 // successor.go), capped to the messages it wrote, and reports them
@@ -95,10 +96,10 @@ func (t *task) heldLocked(author identity.ID, mid uint64, typ string) {
 }
 
 // flushReceipts sends the receipts owed to authors online, but those
-// within Config.ReceiptGap of the last one to the same author and task, for which
-// it has the worker woken when the gap has passed. The others get theirs
-// when a port to them opens (receiptsOnOpen), and in a receipt page
-// (receiptpage.go).
+// within Config.ReceiptGap of the last one to the same author in the same
+// task: for them it has the worker woken when the gap has passed. Authors
+// offline get theirs when a port to them opens (receiptsOnOpen), and in a
+// receipt page (receiptpage.go).
 func (m *Messenger) flushReceipts() {
 	type owed struct {
 		t      *task

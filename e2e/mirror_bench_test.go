@@ -124,9 +124,6 @@ for (;;) {
 	}
 }
 
-// profile starts Chromium's CPU profiler in the tab if file is not "";
-// the function returned stops it and writes the profile (.cpuprofile, as
-// DevTools opens it) to file.
 // busy returns how long, in ms, t's main thread has run tasks so far
 // (Chromium's Performance.getMetrics TaskDuration).
 func (t *tab) busy() float64 {
@@ -149,6 +146,9 @@ func (t *tab) busy() float64 {
 	return 0
 }
 
+// profile starts Chromium's CPU profiler in the tab if file is not "";
+// the function returned stops it and writes the profile (.cpuprofile, as
+// DevTools opens it) to file.
 func (t *tab) profile(file string) func() {
 	if file == "" {
 		return func() {}

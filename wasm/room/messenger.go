@@ -176,9 +176,6 @@ type Messenger struct {
 	presence map[identity.ID]presence
 	refusals map[pendingKey]string
 	closed   bool
-	// receiptWake: a wake of the worker is planned for receipts held back
-	// (flushReceipts).
-	receiptWake bool
 	// taken: each member's book's pages below it were read by the worker
 	// (taken.go); takenDirty: the cursors moved since they were written.
 	taken      map[identity.ID]uint64
@@ -708,6 +705,15 @@ func (m *Messenger) work() {
 	// Incomplete pairs are asked again now and then (repair).
 	tick := time.NewTicker(10 * m.cfg.Retry)
 	defer tick.Stop()
+	// held fires when receipts flushReceipts held back may go; nil: none
+	// are held.
+	var held *time.Timer
+	var heldC <-chan time.Time
+	defer func() {
+		if held != nil {
+			held.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-m.ctx.Done():
@@ -717,6 +723,8 @@ func (m *Messenger) work() {
 			m.flushUnread(m.ctx, false)
 			continue
 		case <-m.wake:
+		case <-heldC:
+			heldC = nil
 		}
 		m.mu.Lock()
 		q := m.queue
@@ -727,7 +735,10 @@ func (m *Messenger) work() {
 			m.received(ev)
 		}
 		m.flushDigests()
-		m.flushReceipts()
+		if later := m.flushReceipts(); later > 0 && heldC == nil {
+			held = time.NewTimer(later)
+			heldC = held.C
+		}
 		m.flushUnread(m.ctx, false)
 	}
 }

@@ -97,17 +97,17 @@ func (t *task) heldLocked(author identity.ID, mid uint64, typ string) {
 
 // flushReceipts sends the receipts owed to authors online, but those
 // within Config.ReceiptGap of the last one to the same author in the same
-// task: for them it has the worker woken when the gap has passed. Authors
-// offline get theirs when a port to them opens (receiptsOnOpen), and in a
-// receipt page (receiptpage.go).
-func (m *Messenger) flushReceipts() {
+// task: it returns how soon the first of those may go (0: none held), for
+// the worker to call it again then. Authors offline get theirs when a port
+// to them opens (receiptsOnOpen), and in a receipt page (receiptpage.go).
+// The worker's.
+func (m *Messenger) flushReceipts() (later time.Duration) {
 	type owed struct {
 		t      *task
 		author identity.ID
 		c      *conn
 	}
 	var os []owed
-	var later time.Duration // the soonest gap to pass; 0: none
 	now := time.Now()
 	m.mu.Lock()
 	for _, t := range m.tasks {
@@ -131,24 +131,13 @@ func (m *Messenger) flushReceipts() {
 			os = append(os, owed{t, author, c})
 		}
 	}
-	if later > 0 && !m.receiptWake {
-		m.receiptWake = true
-		time.AfterFunc(later, func() {
-			m.mu.Lock()
-			m.receiptWake = false
-			m.mu.Unlock()
-			select {
-			case m.wake <- struct{}{}:
-			default:
-			}
-		})
-	}
 	m.mu.Unlock()
 	for _, o := range os {
 		m.goSend(func(ctx context.Context) {
 			_ = m.send(ctx, o.c, m.receipt(ctx, o.t, o.author))
 		})
 	}
+	return later
 }
 
 // receiptsOnOpen sends c's peer this profile's receipts of every task they

@@ -472,3 +472,43 @@ return { id: p.id, key: b.key, books: await p.db.books(), page: await b.get(1) }
 		}
 	}
 }
+
+// TestHooksOnOff: app.on's hooks of an event run in the order they were
+// added, the function on returns stops its hook alone, and a hook added
+// later gets the events after it. The app's methods return promises that
+// settle with what the call returned or rejected with.
+func TestHooksOnOff(t *testing.T) {
+	br := newBrowser(t)
+	tab := openMessenger(t, br, "hooks", "")
+	var got struct {
+		Seen     []string  `json:"seen"`
+		Promise  bool      `json:"promise"`
+		Rejected rejection `json:"rejected"`
+	}
+	tab.run(jsRejects+`const app = window.tmApp
+const t = await app.createTask({ title: 'hooks' })
+const seen = []
+const text = (ev) => ev.message && ev.message.data && ev.message.data.text
+const note = (name) => (ev) => { if (text(ev) && !seen.includes(name + ':' + text(ev))) seen.push(name + ':' + text(ev)) }
+const shown = (want) => new Promise((resolve) => { const off = app.on('message', (ev) => { if (text(ev) === want) { off(); resolve() } }) })
+const offA = app.on('message', note('a'))
+app.on('message', note('b'))
+let w = shown('one')
+const sent = app.send(t.id, 'one')
+const promise = sent instanceof Promise
+await sent
+await w
+offA()
+app.on('message', note('c'))
+w = shown('two')
+await app.send(t.id, 'two')
+await w
+return { seen, promise, rejected: await rejects(() => app.send('no such task', 'x')) }`, &got)
+	if want := []string{"a:one", "b:one", "b:two", "c:two"}; !slices.Equal(got.Seen, want) {
+		t.Errorf("hooks saw %q, want %q", got.Seen, want)
+	}
+	if !got.Promise {
+		t.Error("app.send did not return a Promise")
+	}
+	checkRejection(t, "send to no task", got.Rejected)
+}

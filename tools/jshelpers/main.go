@@ -21,7 +21,7 @@ import (
 
 // Sources are the folders whose *.js files are helpers; a file's name
 // without .js is the helper's name (jsutil.Helper's first argument).
-var Sources = []string{"wasm/store/idb/js", "wasm/jsapi/js"}
+var Sources = []string{"wasm/internal/jsutil/js", "wasm/store/idb/js", "wasm/jsapi/js"}
 
 // Output is the file it writes, relative to the repository root.
 const Output = "static/taskmessenger-helpers.js"

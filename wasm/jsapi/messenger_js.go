@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"syscall/js"
 	"time"
@@ -78,6 +80,14 @@ type jsApp struct {
 	hooks  map[room.EventType]map[int]js.Value // guarded by mu
 	nextID int                                 // guarded by mu
 	closed bool                                // guarded by mu
+
+	// The hooks as deliverEvents takes them ({ type: [fn, ...] }, each
+	// type's in the order on added them), made again by dispatch only
+	// after on or an off changed hooks (stale): a JS object and an array
+	// per type for every batch of events cost each message's reader more
+	// than delivering it. dispatch's alone.
+	hooksJS js.Value
+	stale   bool // guarded by mu
 }
 
 // openApp is tm.open({ profile, relay, devtools, webrtc, storage, recover,
@@ -512,6 +522,7 @@ func (ja *jsApp) on(args []js.Value) any {
 		ja.hooks[ev] = make(map[int]js.Value)
 	}
 	ja.hooks[ev][id] = args[1]
+	ja.stale = true
 	ja.mu.Unlock()
 	if ev == room.EventPeer {
 		ja.queueState() // after the hook is in: dispatch gives it to the hook, and again to the others (a repeat)
@@ -520,6 +531,7 @@ func (ja *jsApp) on(args []js.Value) any {
 	off = js.FuncOf(func(js.Value, []js.Value) any {
 		ja.mu.Lock()
 		delete(ja.hooks[ev], id)
+		ja.stale = true
 		ja.mu.Unlock()
 		off.Release()
 		return nil
@@ -559,19 +571,7 @@ func (ja *jsApp) dispatch() {
 				break drain
 			}
 		}
-		ja.mu.Lock()
-		hooks := js.Global().Get("Object").New()
-		for t, fns := range ja.hooks {
-			if len(fns) == 0 {
-				continue
-			}
-			arr := make([]any, 0, len(fns))
-			for _, fn := range fns {
-				arr = append(arr, fn)
-			}
-			hooks.Set(string(t), js.ValueOf(arr))
-		}
-		ja.mu.Unlock()
+		hooks := ja.hooksNow()
 		var list bytes.Buffer
 		list.WriteByte('[')
 		for _, ev := range batch {
@@ -584,7 +584,7 @@ func (ja *jsApp) dispatch() {
 				// may have asked): app.id says so before the hooks run.
 				ja.obj.Set("id", restored)
 			}
-			if hooks.Get(typ).IsUndefined() {
+			if _, ok := hooks[room.EventType(typ)]; !ok {
 				continue
 			}
 			if list.Len() > 1 {
@@ -600,8 +600,36 @@ func (ja *jsApp) dispatch() {
 		if err != nil {
 			continue
 		}
-		callHook(deliverEvents, hooks, v)
+		callHook(deliverEvents, ja.hooksJS, v)
 	}
+}
+
+// hooksNow returns the event types that have hooks, and makes hooksJS
+// again if they changed since it was made.
+func (ja *jsApp) hooksNow() map[room.EventType]struct{} {
+	ja.mu.Lock()
+	defer ja.mu.Unlock()
+	types := make(map[room.EventType]struct{}, len(ja.hooks))
+	for t, fns := range ja.hooks {
+		if len(fns) > 0 {
+			types[t] = struct{}{}
+		}
+	}
+	if !ja.stale && !ja.hooksJS.IsUndefined() {
+		return types
+	}
+	ja.stale = false
+	o := js.Global().Get("Object").New()
+	for t := range types {
+		ids := slices.Sorted(maps.Keys(ja.hooks[t]))
+		arr := make([]any, len(ids))
+		for i, id := range ids {
+			arr[i] = ja.hooks[t][id]
+		}
+		o.Set(string(t), js.ValueOf(arr))
+	}
+	ja.hooksJS = o
+	return types
 }
 
 // eventHead returns an event's type and, for a restore event, the id of

@@ -4,6 +4,7 @@ package jsutil
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"runtime"
@@ -99,15 +100,18 @@ func Promise(fn func() (any, error)) js.Value {
 	})
 	p := js.Global().Get("Promise").New(executor)
 	executor.Release() // the constructor calls it synchronously
-	go func() {
-		v, err := safely(fn)
-		if err != nil {
-			reject.Invoke(NewError(err))
-			return
-		}
-		resolve.Invoke(v)
-	}()
+	go settle(resolve, reject, fn)
 	return p
+}
+
+// settle runs fn and settles its promise with what it returns.
+func settle(resolve, reject js.Value, fn func() (any, error)) {
+	v, err := safely(fn)
+	if err != nil {
+		reject.Invoke(NewError(err))
+		return
+	}
+	resolve.Invoke(v)
 }
 
 func safely(fn func() (any, error)) (v any, err error) {
@@ -142,11 +146,27 @@ func (f *Funcs) Add(fn func(this js.Value, args []js.Value) any) js.Func {
 }
 
 // Async adds a method that returns a promise: fn runs on a goroutine.
-func (f *Funcs) Async(fn func(args []js.Value) (any, error)) js.Func {
-	return f.Add(func(_ js.Value, args []js.Value) any {
-		return Promise(func() (any, error) { return fn(args) })
+// The promise is made in JavaScript (asyncMethod), which hands its
+// resolve and reject to the Go function with the call's arguments: made
+// from Go (Promise), its executor would call back into the module on
+// every call.
+func (f *Funcs) Async(fn func(args []js.Value) (any, error)) js.Value {
+	jf := f.Add(func(_ js.Value, args []js.Value) any {
+		if len(args) < 2 {
+			return NewError(errors.New("internal error: an async method called without its promise"))
+		}
+		resolve, reject, args := args[0], args[1], args[2:]
+		go settle(resolve, reject, func() (any, error) { return fn(args) })
+		return nil
 	})
+	return asyncMethod.Invoke(jf.Value)
 }
+
+// asyncMethod makes the JS method of a Go function for Async.
+var asyncMethod = Helper("asyncMethod", asyncMethodSrc)
+
+//go:embed js/asyncMethod.js
+var asyncMethodSrc string
 
 // Release releases every function added.
 func (f *Funcs) Release() {

@@ -342,7 +342,25 @@ func (k Key) Compare(o Key) int {
 // String writes the key as "clock.by.mid" with the clock and mid in 20
 // decimal digits and by in hex, so that keys compare as strings in the
 // timeline's order: the JS API's message key.
-func (k Key) String() string { return fmt.Sprintf("%020d.%x.%020d", k.Clock, k.By[:], k.Mid) }
+func (k Key) String() string {
+	b := make([]byte, 0, 20+1+2*len(k.By)+1+20)
+	b = appendPadded(b, k.Clock)
+	b = append(b, '.')
+	b = hex.AppendEncode(b, k.By[:])
+	b = append(b, '.')
+	return string(appendPadded(b, k.Mid))
+}
+
+// appendPadded appends n in decimal, zero-padded to 20 digits (as
+// fmt's %020d: every uint64 fits), so that keys sort as text.
+func appendPadded(b []byte, n uint64) []byte {
+	var d [20]byte
+	for i := len(d) - 1; i >= 0; i-- {
+		d[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(b, d[:]...)
+}
 
 // ParseKey reads a key written by Key.String.
 func ParseKey(s string) (Key, error) {
@@ -366,7 +384,9 @@ func ParseKey(s string) (Key, error) {
 }
 
 // String names a message in its task: "by/mid", what replies point at.
-func (r Ref) String() string { return fmt.Sprintf("%s/%d", r.By, r.Mid) }
+func (r Ref) String() string {
+	return string(strconv.AppendUint(append([]byte(r.By.String()), '/'), r.Mid, 10))
+}
 
 // ParseRef reads a message id written by Ref.String.
 func ParseRef(s string) (Ref, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -405,6 +406,17 @@ func TestKeyText(t *testing.T) {
 	for _, bad := range []string{"", "1.2", "x.00.1", "1." + a.String() + ".1"} {
 		if _, err := ParseKey(bad); err == nil {
 			t.Errorf("ParseKey(%q) accepted", bad)
+		}
+	}
+	// The text written by hand is fmt's, as earlier versions wrote it (a
+	// page's UI state and the page keep keys and ids).
+	for _, k := range append(keys, Key{0, a, 0}, Key{math.MaxUint64, b, math.MaxUint64}, Key{12345678901234567890, a, 1<<63 + 5}) {
+		if want := fmt.Sprintf("%020d.%x.%020d", k.Clock, k.By[:], k.Mid); k.String() != want {
+			t.Errorf("Key.String() = %s, want %s", k, want)
+		}
+		r := Ref{By: k.By, Mid: k.Mid}
+		if want := fmt.Sprintf("%s/%d", r.By, r.Mid); r.String() != want {
+			t.Errorf("Ref.String() = %s, want %s", r, want)
 		}
 	}
 	r := Ref{By: a, Mid: 7}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -386,7 +387,73 @@ func FuzzDecodeMessage(f *testing.F) {
 		if _, err := m.Encode(); err != nil && len(page) <= MaxMessage {
 			t.Fatalf("an accepted message does not encode: %v", err)
 		}
+		checkAsMarshal(t, &m)
 	})
+}
+
+// marshalled is a Message as encoding/json writes it by reflection, with
+// Head and Ref as they were written before they were written by hand.
+type marshalled struct {
+	Head   []any           `json:"head"`
+	Refs   map[string]any  `json:"refs"`
+	Type   string          `json:"type"`
+	Data   json.RawMessage `json:"data,omitempty"`
+	Meta   Meta            `json:"meta"`
+	Reason string          `json:"reason,omitempty"`
+}
+
+// checkAsMarshal checks m.AppendJSON writes what json.Marshal wrote.
+func checkAsMarshal(t *testing.T, m *Message) {
+	t.Helper()
+	to := ""
+	if !m.Head.To.IsZero() {
+		to = m.Head.To.String()
+	}
+	r := marshalled{Head: []any{m.Head.By.String(), to, m.Head.Mid}, Refs: map[string]any{}, Type: m.Type, Data: m.Data, Meta: m.Meta, Reason: m.Reason}
+	if c := m.Refs.Cause; c != nil {
+		r.Refs["cause"] = []any{c.By.String(), c.Mid}
+	}
+	want, werr := json.Marshal(r)
+	got, gerr := m.AppendJSON([]byte("x"))
+	if (werr != nil) != (gerr != nil) || werr == nil && string(got) != "x"+string(want) {
+		t.Fatalf("AppendJSON(%+v) = %s, %v; json.Marshal: %s, %v", m, got, gerr, want, werr)
+	}
+	if werr == nil {
+		if via, err := json.Marshal(m); err != nil || string(via) != string(want) {
+			t.Fatalf("json.Marshal(m) = %s, %v; want %s", via, err, want)
+		}
+	}
+}
+
+func TestAppendJSONAsMarshal(t *testing.T) {
+	ana := identity.New(identity.Seed{1}).ID()
+	bob := identity.New(identity.Seed{2}).ID()
+	r := rand.New(rand.NewPCG(3, 4))
+	texts := []string{"", "hi", "<b>&</b>", "line\nbreak \u2028", "日本語 🙂", `\"quoted\"`}
+	for i := range 2000 {
+		m := Message{Head: Head{By: ana, Mid: r.Uint64()}, Type: []string{TypeChat, TypeMember, "x<y", "", "t\u0001"}[i%5],
+			Meta: Meta{Date: r.Int64() - r.Int64(), Clock: r.Uint64()}}
+		if i%3 == 0 {
+			m.Head.To = bob
+		}
+		if i%4 == 0 {
+			m.Refs.Cause = &Ref{By: bob, Mid: r.Uint64N(100)}
+		}
+		switch i % 6 {
+		case 0:
+		case 1:
+			m.Data = json.RawMessage(`{"text":` + strconv.Quote(texts[r.IntN(len(texts))]) + `}`)
+		case 2:
+			m.Data = json.RawMessage(" { \"text\" : \"a <b> \u2029\" , \"n\": [1, 2] } ")
+		case 3:
+			m.Data = json.RawMessage(`{"text":`) // not JSON
+		case 4:
+			m.Data = json.RawMessage("\"\u2028 & \u00e9\"")
+		case 5:
+			m.Reason = "bad <page> \xff"
+		}
+		checkAsMarshal(t, &m)
+	}
 }
 
 func TestKeyText(t *testing.T) {

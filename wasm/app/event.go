@@ -5,6 +5,7 @@ import (
 
 	"github.com/task-messenger/task-messenger/wasm/dbcall"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/jsonout"
 	"github.com/task-messenger/task-messenger/wasm/room"
 )
 
@@ -55,23 +56,75 @@ type Event struct {
 }
 
 // MarshalJSON writes ev with its zero fields left out, "type" first (the
-// tabs and the JS API read it alone: package jsonhead).
+// tabs and the JS API read it alone: package jsonhead), in the order of
+// eventJSON's fields, byte for byte as json.Marshal writes an eventJSON
+// (TestEventJSONAsMarshal): an event goes to the page for every message,
+// and json.Marshal's reflection was most of its cost. The rare parts
+// (evidence, book, restore) are still marshalled by reflection.
 func (ev Event) MarshalJSON() ([]byte, error) {
-	o := eventJSON{Type: ev.Type, Message: ev.Message, State: ev.State, Error: ev.Error,
-		Evidence: ev.Evidence, Book: ev.Book, Restore: ev.Restore, Label: ev.Label, Relay: ev.Relay, Count: ev.Count}
+	b := make([]byte, 0, 128)
+	if ev.Message != nil {
+		b = make([]byte, 0, 512+len(ev.Message.Data))
+	}
+	b = append(b, `{"type":`...)
+	b = jsonout.String(b, string(ev.Type))
 	if ev.Task != (room.TaskID{}) {
-		o.Task = &ev.Task
+		b = append(b, `,"task":"`...)
+		b = append(append(b, ev.Task.String()...), '"') // z-base-32: nothing to escape
+	}
+	var err error
+	if ev.Message != nil {
+		b = append(b, `,"message":`...)
+		if b, err = ev.Message.appendJSON(b); err != nil {
+			return nil, err
+		}
 	}
 	if !ev.Peer.IsZero() {
-		o.Peer = &ev.Peer
+		b = appendID(append(b, `,"peer":`...), ev.Peer)
+	}
+	b = appendString(b, "state", ev.State)
+	b = appendString(b, "error", ev.Error)
+	for _, o := range []struct {
+		name string
+		v    any
+		set  bool
+	}{{"evidence", ev.Evidence, ev.Evidence != nil}, {"book", ev.Book, ev.Book != nil}, {"restore", ev.Restore, ev.Restore != nil}} {
+		if !o.set {
+			continue
+		}
+		v, err := json.Marshal(o.v)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(append(b, ',', '"'), o.name...), '"', ':'), v...)
 	}
 	if !ev.Device.IsZero() {
-		o.Device = &ev.Device
+		b = appendID(append(b, `,"device":`...), ev.Device)
 	}
-	return json.Marshal(o)
+	b = appendString(b, "label", ev.Label)
+	b = appendString(b, "relay", ev.Relay)
+	if ev.Count != 0 {
+		b = jsonout.Int(append(b, `,"count":`...), int64(ev.Count))
+	}
+	return append(b, '}'), nil
 }
 
-// eventJSON is an Event as JSON.
+// appendString appends ,"name":s unless s is "" (omitempty).
+func appendString(b []byte, name, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = append(append(append(b, ',', '"'), name...), '"', ':')
+	return jsonout.String(b, s)
+}
+
+// appendID appends id as a JSON string (z-base-32: nothing to escape).
+func appendID(b []byte, id identity.ID) []byte {
+	return append(append(append(b, '"'), id.String()...), '"')
+}
+
+// eventJSON is an Event as JSON, as json.Marshal would write it (the
+// field order MarshalJSON follows; its test compares the two).
 type eventJSON struct {
 	Type     room.EventType      `json:"type"`
 	Task     *room.TaskID        `json:"task,omitempty"`
@@ -128,6 +181,48 @@ type MessageView struct {
 	// in time and is no longer shown (room.Event.Withdrawn); if it is
 	// stored later, it comes again then.
 	Withdrawn bool `json:"withdrawn,omitempty"`
+}
+
+// MarshalJSON writes v as json.Marshal writes its fields by reflection
+// (the message's, then the view's), without the reflection (see Event's).
+func (v MessageView) MarshalJSON() ([]byte, error) {
+	n := 512
+	if v.Message != nil {
+		n += len(v.Message.Data)
+	}
+	return v.appendJSON(make([]byte, 0, n))
+}
+
+func (v *MessageView) appendJSON(b []byte) ([]byte, error) {
+	if v.Message != nil {
+		var err error
+		if b, err = v.Message.AppendJSON(b); err != nil {
+			return nil, err
+		}
+		b[len(b)-1] = ',' // the message's fields, then the view's
+	} else {
+		b = append(b, '{')
+	}
+	b = append(b, `"id":`...)
+	b = jsonout.String(b, v.ID)
+	b = append(b, `,"key":`...)
+	b = jsonout.String(b, v.Key)
+	b = appendString(b, "raw", v.Raw)
+	b = appendID(append(b, `,"person":`...), v.Person)
+	b = appendString(b, "device", v.Device)
+	b = appendString(b, "name", v.Name)
+	if v.Edited != 0 {
+		b = jsonout.Int(append(b, `,"edited":`...), v.Edited)
+	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"deleted", v.Deleted}, {"pending", v.Pending}, {"withdrawn", v.Withdrawn}} {
+		if f.set {
+			b = append(append(append(b, ',', '"'), f.name...), `":true`...)
+		}
+	}
+	return append(b, '}'), nil
 }
 
 // View is m as the page sees it; ms says whose device wrote it (nil: the

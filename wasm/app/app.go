@@ -103,6 +103,7 @@ type App struct {
 	subMu      sync.Mutex // guards pending, subscribed
 	pending    []Event    // events before the first Subscribe (at most maxPending)
 	subscribed bool
+	bookEvents atomic.Bool    // FollowBooks was called: emitBook makes events
 	emitMu     sync.Mutex     // held while subscribers run: events reach them in order
 	offer      *linkOffer     // guarded by mu: the pairing code shown (LinkDevice), nil if none
 	links      sync.WaitGroup // offers' goroutines; Add under mu while !closed

@@ -46,10 +46,20 @@ func (a *App) doDB(ctx context.Context, method string, raw json.RawMessage) (jso
 	return out, a.closedErr(err)
 }
 
+// FollowBooks makes the App emit book events (EventBook) from now on. Only
+// the db objects of the profile's other tabs use them, and package tabs
+// calls it once it sees another tab: until then none is made (each carried
+// the change's pages, copied, checked and encoded as JSON for nobody, on
+// every message written or received).
+func (a *App) FollowBooks() { a.bookEvents.Store(true) }
+
 // emitBook hands a change of the profile's books to the subscribers (the
-// profile's other tabs), once there are some: before, the messenger's own
-// events are kept, not these.
+// profile's other tabs), once there are some and FollowBooks was called:
+// before, the messenger's own events are kept, not these.
 func (a *App) emitBook(e journal.Event) {
+	if !a.bookEvents.Load() {
+		return
+	}
 	a.subMu.Lock()
 	subscribed := a.subscribed
 	a.subMu.Unlock()

@@ -12,8 +12,8 @@ import (
 
 // TestDBCalls: a follower tab's db object works through the App (Do's
 // "db." methods): it lists the books, authors and appends one, and its
-// hooks get the App's 'book' events, for the messenger's writes too; a
-// reset is refused, saying why.
+// hooks get the App's 'book' events once FollowBooks was called (none
+// before), for the messenger's writes too; a reset is refused, saying why.
 func TestDBCalls(t *testing.T) {
 	ana := startApp(t, "ana", deadRelay(t))
 	rec := record(ana.App)
@@ -28,15 +28,24 @@ func TestDBCalls(t *testing.T) {
 	if got := string(do(t, ana.App, "db.get", `[`+key+`,1]`)); got != `{"page":{"text":"hi"}}` {
 		t.Fatalf("db.get: %s", got)
 	}
+	ana.FollowBooks() // as package tabs does once it sees another tab
+	if got := string(do(t, ana.App, "db.add", `[`+key+`,{"text":"again"}]`)); got != "2" {
+		t.Fatalf("db.add: %s", got)
+	}
 	rec.wait(t, "the append's book event", func(evs []Event) bool {
 		for _, ev := range evs {
-			if ev.Type == EventBook && ev.Book.Key == bk.Key && ev.Book.Type == journal.EventAppend && ev.Book.Index == 1 {
+			if ev.Type == EventBook && ev.Book.Key == bk.Key && ev.Book.Type == journal.EventAppend && ev.Book.Index == 2 {
 				b, _ := json.Marshal(ev)
-				return strings.Contains(string(b), `"type":"book"`) && strings.Contains(string(b), `"text":"hi"`)
+				return strings.Contains(string(b), `"type":"book"`) && strings.Contains(string(b), `"text":"again"`)
 			}
 		}
 		return false
 	})
+	for _, ev := range rec.snapshot() {
+		if ev.Type == EventBook && ev.Book.Index < 2 {
+			t.Fatalf("a book event before FollowBooks: %+v", ev.Book)
+		}
+	}
 	// The messenger's own writes reach the follower's hooks too.
 	do(t, ana.App, "createTask", `[{"title":"plan"}]`)
 	var infos []dbcall.Info

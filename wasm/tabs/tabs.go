@@ -599,6 +599,9 @@ func (t *Tab) serve(held Held) (yielded bool) {
 	id, state := svc.ID(), svc.State()
 	t.mu.Lock()
 	t.svc, t.id, t.state = svc, id, state
+	if t.othersSeen.Load() { // else busLoop calls it when it sees another tab
+		followBooks(svc)
+	}
 	ready := t.ready
 	t.markKnown(nil)
 	t.mu.Unlock()
@@ -665,6 +668,14 @@ func (t *Tab) posts(head eventHead) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return time.Since(t.partialSeen) < t.partialWait()
+}
+
+// followBooks tells the writer's service, if it makes book events only
+// when asked (app.App.FollowBooks), that another tab may follow its books.
+func followBooks(svc Service) {
+	if f, ok := svc.(interface{ FollowBooks() }); ok {
+		f.FollowBooks()
+	}
 }
 
 // A tab's roles, as Role and the "tab" event say them.
@@ -772,7 +783,12 @@ func (t *Tab) busLoop() {
 		if json.Unmarshal(b, &e) != nil || e.From == "" || e.From == t.self {
 			return
 		}
-		t.othersSeen.Store(true)
+		if !t.othersSeen.Swap(true) {
+			t.mu.Lock()
+			svc := t.svc
+			t.mu.Unlock()
+			followBooks(svc)
+		}
 		if e.To != "" && e.To != t.self {
 			return
 		}

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -119,19 +118,17 @@ func indexTimeline(ctx context.Context, m *room.Messenger, ix *search.Index, id 
 // indexMessage adds a chat message to ix, replaces the text of the message
 // an edit changes and drops a deleted one; other messages are not searched.
 func indexMessage(ix *search.Index, task room.TaskID, msg *room.Message) {
-	var d struct {
-		Text string `json:"text"`
-	}
 	switch msg.Type {
 	case room.TypeChat:
-		if json.Unmarshal(msg.Data, &d) != nil || d.Text == "" {
+		text, ok := room.TextOf(msg.Data)
+		if !ok || text == "" {
 			return
 		}
 		ix.Add(search.Doc{Task: task.String(), ID: msg.Ref().String(), Key: msg.Key().String(),
-			By: msg.Head.By.String(), Text: d.Text, Date: msg.Meta.Date})
+			By: msg.Head.By.String(), Text: text, Date: msg.Meta.Date})
 	case room.TypeEdit:
-		if msg.Refs.Cause != nil && json.Unmarshal(msg.Data, &d) == nil {
-			ix.Retext(task.String(), msg.Refs.Cause.String(), d.Text)
+		if text, ok := room.TextOf(msg.Data); msg.Refs.Cause != nil && ok {
+			ix.Retext(task.String(), msg.Refs.Cause.String(), text)
 		}
 	case room.TypeDelete:
 		if msg.Refs.Cause != nil {

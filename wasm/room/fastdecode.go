@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -96,6 +97,39 @@ func decodeFast(page []byte) (m Message, ok bool) {
 		return m, false
 	}
 	return m, true
+}
+
+// stringFields reads data as decodeFast reads a message's: an object of
+// at most a few string fields with distinct names, compact as
+// encoding/json writes it; ok false for anything else.
+func stringFields(data []byte) ([]fastField, bool) {
+	p := fastParser{b: data}
+	fields, ok := p.stringObject()
+	return fields, ok && p.i == len(data)
+}
+
+// TextOf returns data's text, as json.Unmarshal of data into a struct{
+// Text string `json:"text"` } reads it (a field named "text" in any case;
+// the last of them), and false where that fails. Data of string fields
+// (a chat message's) is read without encoding/json's reflection: search
+// indexes every message shown.
+func TextOf(data json.RawMessage) (string, bool) {
+	if fields, ok := stringFields(data); ok {
+		text := ""
+		for _, f := range fields {
+			if strings.EqualFold(f.name, "text") {
+				text = f.value
+			}
+		}
+		return text, true
+	}
+	var d struct {
+		Text string `json:"text"`
+	}
+	if json.Unmarshal(data, &d) != nil {
+		return "", false
+	}
+	return d.Text, true
 }
 
 // A fastField is a data field decodeFast read: a name and a string.

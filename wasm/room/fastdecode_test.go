@@ -128,3 +128,31 @@ func BenchmarkDecodeMessage(b *testing.B) {
 		})
 	}
 }
+
+// FuzzTextOf: TextOf and FilesOf read data as json.Unmarshal does.
+func FuzzTextOf(f *testing.F) {
+	for _, s := range []string{`{"text":"hi"}`, `{"Text":"a","text":"b"}`, `{"text":"b","TEXT":"a"}`, `{"te\u0078t":"esc"}`,
+		`{"text":1}`, `{}`, `{"files":"x"}`, `{"files":[{"name":"a"}]}`, ` {"text":"spaced"}`, `{"text":"a\ud800"}`, "{\"\u212aey\":\"\",\"text\":\"k\"}", `[]`, `x`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d struct {
+			Text string `json:"text"`
+		}
+		err := json.Unmarshal(data, &d)
+		text, ok := TextOf(data)
+		if ok != (err == nil) || ok && text != d.Text {
+			t.Fatalf("TextOf(%q) = %q, %v; json.Unmarshal: %q, %v", data, text, ok, d.Text, err)
+		}
+		var fd struct {
+			Files []FileRef `json:"files"`
+		}
+		want := fd.Files
+		if json.Unmarshal(data, &fd) == nil {
+			want = fd.Files
+		}
+		if got := FilesOf(data); !reflect.DeepEqual(got, want) {
+			t.Fatalf("FilesOf(%q) = %v, want %v", data, got, want)
+		}
+	})
+}

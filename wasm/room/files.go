@@ -191,6 +191,9 @@ func SafeType(typ string, data []byte) string {
 
 // FilesOf returns the files a message's data lists; nil if none.
 func FilesOf(data json.RawMessage) []FileRef {
+	if _, ok := stringFields(data); ok {
+		return nil // no field is an array (most messages: no reflection)
+	}
 	var d struct {
 		Files []FileRef `json:"files"`
 	}

@@ -259,7 +259,37 @@ func (a *App) Do(ctx context.Context, method string, raw json.RawMessage) (json.
 	if err != nil || v == nil {
 		return nil, quota(err)
 	}
+	switch r := v.(type) { // send's and timeline's, written without json.Marshal's second pass
+	case MessageView:
+		return r.MarshalJSON()
+	case []MessageView:
+		return marshalViews(r)
+	}
 	return json.Marshal(v)
+}
+
+// marshalViews is json.Marshal(vs): MessageView.MarshalJSON's output
+// joined, without json.Marshal checking and compacting each again.
+func marshalViews(vs []MessageView) (json.RawMessage, error) {
+	if vs == nil {
+		return json.RawMessage("null"), nil
+	}
+	n := 2
+	for i := range vs {
+		n += vs[i].size()
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = vs[i].appendJSON(b); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, ']'), nil
 }
 
 // doCreateTask is createTask({ title, parent }) → task.

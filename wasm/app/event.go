@@ -64,7 +64,7 @@ type Event struct {
 func (ev Event) MarshalJSON() ([]byte, error) {
 	b := make([]byte, 0, 128)
 	if ev.Message != nil {
-		b = make([]byte, 0, 512+len(ev.Message.Data))
+		b = make([]byte, 0, 128+ev.Message.size())
 	}
 	b = append(b, `{"type":`...)
 	b = jsonout.String(b, string(ev.Type))
@@ -185,12 +185,14 @@ type MessageView struct {
 
 // MarshalJSON writes v as json.Marshal writes its fields by reflection
 // (the message's, then the view's), without the reflection (see Event's).
-func (v MessageView) MarshalJSON() ([]byte, error) {
-	n := 512
-	if v.Message != nil {
-		n += len(v.Message.Data)
+func (v MessageView) MarshalJSON() ([]byte, error) { return v.appendJSON(make([]byte, 0, v.size())) }
+
+// size is about the bytes of v's JSON (a buffer's capacity).
+func (v *MessageView) size() int {
+	if v.Message == nil {
+		return 256
 	}
-	return v.appendJSON(make([]byte, 0, n))
+	return 512 + len(v.Message.Data) + len(v.Raw)
 }
 
 func (v *MessageView) appendJSON(b []byte) ([]byte, error) {

@@ -104,9 +104,20 @@ func TestEventJSONAsMarshal(t *testing.T) {
 			}
 		}
 	}
-	// A view of no message has the view's fields alone.
+	// A view of no message has the view's fields alone, in an event too.
 	want, _ := json.Marshal(viewByReflection{ID: "x", Person: ana})
 	if got, err := (MessageView{ID: "x", Person: ana}).MarshalJSON(); err != nil || string(got) != string(want) {
 		t.Fatalf("MarshalJSON of a view without its message = %s, %v; want %s", got, err, want)
+	}
+	ev := Event{Type: room.EventMessage, Message: &MessageView{ID: "x", Person: ana}}
+	if got, err := ev.MarshalJSON(); err != nil || string(got) != `{"type":"message","message":`+string(want)+`}` {
+		t.Fatalf("an event of a view without its message: %s, %v", got, err)
+	}
+	// Lists of views as Do returns timeline's: as json.Marshal writes them.
+	for _, vs := range [][]MessageView{nil, {}, {{ID: "x", Person: ana}, View(&room.Message{Head: room.Head{By: bob, Mid: 1}, Type: room.TypeChat, Data: json.RawMessage(`{"text":"a <b>"}`)}, nil)}} {
+		want, _ := json.Marshal(vs)
+		if got, err := marshalViews(vs); err != nil || string(got) != string(want) {
+			t.Fatalf("marshalViews(%v) = %s, %v; want %s", vs, got, err, want)
+		}
 	}
 }

@@ -476,7 +476,8 @@ return { id: p.id, key: b.key, books: await p.db.books(), page: await b.get(1) }
 // TestHooksOnOff: app.on's hooks of an event run in the order they were
 // added, the function on returns stops its hook alone, and a hook added
 // later gets the events after it. The app's methods return promises that
-// settle with what the call returned or rejected with.
+// settle with what the call returned or rejected with; their arguments
+// are taken as they are at the call, and one JSON cannot hold rejects it.
 func TestHooksOnOff(t *testing.T) {
 	br := newBrowser(t)
 	tab := openMessenger(t, br, "hooks", "")
@@ -484,6 +485,8 @@ func TestHooksOnOff(t *testing.T) {
 		Seen     []string  `json:"seen"`
 		Promise  bool      `json:"promise"`
 		Rejected rejection `json:"rejected"`
+		Page     int       `json:"page"`
+		BigInt   rejection `json:"bigint"`
 	}
 	tab.run(jsRejects+`const app = window.tmApp
 const t = await app.createTask({ title: 'hooks' })
@@ -503,7 +506,11 @@ app.on('message', note('c'))
 w = shown('two')
 await app.send(t.id, 'two')
 await w
-return { seen, promise, rejected: await rejects(() => app.send('no such task', 'x')) }`, &got)
+const opts = { limit: 1 }
+const paged = app.timeline(t.id, opts)
+opts.limit = 50 // after the call: not what it asked for
+const page = (await paged).length
+return { seen, promise, rejected: await rejects(() => app.send('no such task', 'x')), page, bigint: await rejects(() => app.timeline(t.id, { limit: 1n })) }`, &got)
 	if want := []string{"a:one", "b:one", "b:two", "c:two"}; !slices.Equal(got.Seen, want) {
 		t.Errorf("hooks saw %q, want %q", got.Seen, want)
 	}
@@ -511,4 +518,8 @@ return { seen, promise, rejected: await rejects(() => app.send('no such task', '
 		t.Error("app.send did not return a Promise")
 	}
 	checkRejection(t, "send to no task", got.Rejected)
+	if got.Page != 1 {
+		t.Errorf("timeline(task, {limit: 1}), the limit changed after the call: %d messages, want 1", got.Page)
+	}
+	checkRejection(t, "timeline with a BigInt", got.BigInt, "timeline", "not a JSON value", "BigInt")
 }

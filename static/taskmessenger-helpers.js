@@ -11,6 +11,19 @@ globalThis.taskmessengerHelpers = {
       if (err instanceof Error) reject(err)
     })
   },
+  jsonMethod: function jsonMethod (fn) {
+    // asyncMethod for a Go function that takes its arguments as JSON: they
+    // are made JSON here, at the call (a later change to an argument does
+    // not reach the call), and fn gets the text, or null and why not (a
+    // BigInt, a cycle: the call then rejects with that).
+    return (...args) => new Promise((resolve, reject) => {
+      let json = null
+      let why = ''
+      try { json = JSON.stringify(args) } catch (e) { why = String((e && e.message) || e) }
+      const err = fn(resolve, reject, json, why)
+      if (err instanceof Error) reject(err)
+    })
+  },
   readKeys: function readKeys (db, table, buf, ends) {
     const tx = db.transaction([table], 'readonly')
     const os = tx.objectStore(table)

@@ -403,7 +403,12 @@ func (ja *jsApp) value(profile, devtools string) js.Value {
 		"recoveryCode", "recover", "restoreStatus", "finishRestore", "linkDevice", "devices", "revokeDevice", "person",
 		"search", "setName", "name", "edit", "delete", "lookup", "limits", "uiState", "setUIState",
 		"usage", "leave", "forget"} {
-		o.Set(m, ja.funcs.Async(func(args []js.Value) (any, error) { return ja.call(context.Background(), m, args) }))
+		o.Set(m, ja.funcs.AsyncJSON(func(in []byte, bad error) (any, error) {
+			if bad != nil {
+				return nil, fmt.Errorf("%s: %w", m, bad)
+			}
+			return ja.callJSON(context.Background(), m, in)
+		}))
 	}
 	o.Set("send", ja.funcs.Async(ja.send)) // files: files_js.go
 	o.Set("file", ja.funcs.Async(ja.file))
@@ -427,6 +432,11 @@ func (ja *jsApp) call(ctx context.Context, method string, args []js.Value) (any,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)
 	}
+	return ja.callJSON(ctx, method, in)
+}
+
+// callJSON is call with the arguments as JSON already.
+func (ja *jsApp) callJSON(ctx context.Context, method string, in []byte) (any, error) {
 	out, err := ja.svc.Do(ctx, method, in)
 	switch method {
 	case "import": // a restore may have changed the identity

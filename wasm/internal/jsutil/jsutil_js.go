@@ -162,6 +162,33 @@ func (f *Funcs) Async(fn func(args []js.Value) (any, error)) js.Value {
 	return asyncMethod.Invoke(jf.Value)
 }
 
+// AsyncJSON adds a method like Async's whose arguments fn gets as JSON
+// (a JSON array, made at the call: jsonMethod), not as JS values each
+// made a Go value and put in an array again to be made JSON; or, if they
+// are not JSON values, the error that says why.
+func (f *Funcs) AsyncJSON(fn func(args []byte, bad error) (any, error)) js.Value {
+	jf := f.Add(func(_ js.Value, args []js.Value) any {
+		if len(args) < 4 {
+			return NewError(errors.New("internal error: an async method called without its promise"))
+		}
+		resolve, reject := args[0], args[1]
+		var in []byte
+		err := fmt.Errorf("not a JSON value: %s", args[3].String())
+		if args[2].Type() == js.TypeString {
+			in, err = []byte(args[2].String()), nil
+		}
+		go settle(resolve, reject, func() (any, error) { return fn(in, err) })
+		return nil
+	})
+	return jsonMethod.Invoke(jf.Value)
+}
+
+// jsonMethod makes the JS method of a Go function for AsyncJSON.
+var jsonMethod = Helper("jsonMethod", jsonMethodSrc)
+
+//go:embed js/jsonMethod.js
+var jsonMethodSrc string
+
 // asyncMethod makes the JS method of a Go function for Async.
 var asyncMethod = Helper("asyncMethod", asyncMethodSrc)
 

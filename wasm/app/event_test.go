@@ -14,7 +14,9 @@ import (
 // json.Marshal writes it by reflection.
 type viewByReflection MessageView
 
-// eventByReflection is eventJSON with its message written by reflection.
+// eventByReflection is an Event as json.Marshal wrote it by reflection
+// before MarshalJSON wrote it by hand: zero ids left out, the message's
+// view by reflection too.
 type eventByReflection struct {
 	Type     room.EventType      `json:"type"`
 	Task     *room.TaskID        `json:"task,omitempty"`

@@ -173,9 +173,11 @@ func (f *Funcs) AsyncJSON(fn func(args []byte, bad error) (any, error)) js.Value
 		}
 		resolve, reject := args[0], args[1]
 		var in []byte
-		err := fmt.Errorf("not a JSON value: %s", args[3].String())
+		var err error
 		if args[2].Type() == js.TypeString {
-			in, err = []byte(args[2].String()), nil
+			in = []byte(args[2].String())
+		} else {
+			err = fmt.Errorf("not a JSON value: %s", args[3].String())
 		}
 		go settle(resolve, reject, func() (any, error) { return fn(in, err) })
 		return nil

@@ -89,7 +89,11 @@ func splitArray(raw []byte) (args, bool) {
 				break
 			}
 		}
-		as = append(as, bytes.TrimRight(raw[start:i], " \t\r\n"))
+		end := i
+		for end > start && isSpace(raw[end-1]) {
+			end--
+		}
+		as = append(as, raw[start:end])
 		if raw[i] == ']' {
 			return as, true
 		}
@@ -100,11 +104,14 @@ func splitArray(raw []byte) (args, bool) {
 // skipSpace returns the index of the first byte of b from i on that is not
 // JSON white space.
 func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+	for i < len(b) && isSpace(b[i]) {
 		i++
 	}
 	return i
 }
+
+// isSpace reports whether c is JSON white space.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // kind is the JSON type of a value: "string", "number", "object", "array",
 // "boolean" or "null" (also for an argument not given).

@@ -104,10 +104,19 @@ func Raw(dst, raw []byte) ([]byte, error) {
 	return append(out[:start], esc.Bytes()...), nil
 }
 
-// needsHTMLEscape reports whether b holds <, >, & or (its first byte) U+2028
-// or U+2029.
+// needsHTMLEscape reports whether b holds <, >, &, U+2028 or U+2029 (a
+// loop: bytes.ContainsAny and bytes.Contains would link 6 KB more code
+// into the browser's module).
 func needsHTMLEscape(b []byte) bool {
-	return bytes.ContainsAny(b, "<>&") || bytes.Contains(b, []byte("\u2028")) || bytes.Contains(b, []byte("\u2029"))
+	for i, c := range b {
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			return true
+		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xA8 || b[i+2] == 0xA9): // U+2028, U+2029
+			return true
+		}
+	}
+	return false
 }
 
 // Uint appends n in decimal.

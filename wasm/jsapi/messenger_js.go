@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"syscall/js"
@@ -77,9 +76,9 @@ type jsApp struct {
 	unsub  func()
 
 	mu     sync.Mutex
-	hooks  map[room.EventType]map[int]js.Value // guarded by mu
-	nextID int                                 // guarded by mu
-	closed bool                                // guarded by mu
+	hooks  map[room.EventType][]appHook // guarded by mu: each type's in the order on added them
+	nextID int                          // guarded by mu
+	closed bool                         // guarded by mu
 
 	// The hooks as deliverEvents takes them ({ type: [fn, ...] }, each
 	// type's in the order on added them), made again by dispatch only
@@ -260,7 +259,7 @@ func linkOpen(svc service, opts js.Value, args []any) error {
 // newJSApp subscribes to svc's events and dispatches them to the page.
 func newJSApp(svc service) *jsApp {
 	ja := &jsApp{svc: svc, events: make(chan json.RawMessage, 4096), done: make(chan struct{}),
-		hooks: make(map[room.EventType]map[int]js.Value)}
+		hooks: make(map[room.EventType][]appHook)}
 	ja.unsub = svc.Subscribe(ja.queue)
 	go ja.dispatch()
 	return ja
@@ -528,10 +527,7 @@ func (ja *jsApp) on(args []js.Value) any {
 	ja.mu.Lock()
 	id := ja.nextID
 	ja.nextID++
-	if ja.hooks[ev] == nil {
-		ja.hooks[ev] = make(map[int]js.Value)
-	}
-	ja.hooks[ev][id] = args[1]
+	ja.hooks[ev] = append(ja.hooks[ev], appHook{id, args[1]})
 	ja.stale = true
 	ja.mu.Unlock()
 	if ev == room.EventPeer {
@@ -540,7 +536,7 @@ func (ja *jsApp) on(args []js.Value) any {
 	var off js.Func
 	off = js.FuncOf(func(js.Value, []js.Value) any {
 		ja.mu.Lock()
-		delete(ja.hooks[ev], id)
+		ja.hooks[ev] = slices.DeleteFunc(ja.hooks[ev], func(h appHook) bool { return h.id == id })
 		ja.stale = true
 		ja.mu.Unlock()
 		off.Release()
@@ -614,6 +610,12 @@ func (ja *jsApp) dispatch() {
 	}
 }
 
+// An appHook is a function given to app.on, and the id its off removes.
+type appHook struct {
+	id int
+	fn js.Value
+}
+
 // hooksNow returns the event types that have hooks, and makes hooksJS
 // again if they changed since it was made.
 func (ja *jsApp) hooksNow() map[room.EventType]struct{} {
@@ -631,10 +633,9 @@ func (ja *jsApp) hooksNow() map[room.EventType]struct{} {
 	ja.stale = false
 	o := js.Global().Get("Object").New()
 	for t := range types {
-		ids := slices.Sorted(maps.Keys(ja.hooks[t]))
-		arr := make([]any, len(ids))
-		for i, id := range ids {
-			arr[i] = ja.hooks[t][id]
+		arr := make([]any, len(ja.hooks[t]))
+		for i, h := range ja.hooks[t] {
+			arr[i] = h.fn
 		}
 		o.Set(string(t), js.ValueOf(arr))
 	}

@@ -89,22 +89,9 @@ func arg(args []js.Value) js.Value {
 	return args[0]
 }
 
-// Promise runs fn on a new goroutine and returns a promise of its result:
-// resolved with the value (converted by js.ValueOf), or rejected with an
-// Error. A panic in fn rejects the promise instead of killing the module.
-func Promise(fn func() (any, error)) js.Value {
-	var resolve, reject js.Value
-	executor := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		resolve, reject = args[0], args[1]
-		return nil
-	})
-	p := js.Global().Get("Promise").New(executor)
-	executor.Release() // the constructor calls it synchronously
-	go settle(resolve, reject, fn)
-	return p
-}
-
-// settle runs fn and settles its promise with what it returns.
+// settle runs fn and settles its promise with what it returns: resolved
+// with the value (converted by js.ValueOf), or rejected with an Error. A
+// panic in fn rejects the promise instead of killing the module.
 func settle(resolve, reject js.Value, fn func() (any, error)) {
 	v, err := safely(fn)
 	if err != nil {
@@ -148,8 +135,7 @@ func (f *Funcs) Add(fn func(this js.Value, args []js.Value) any) js.Func {
 // Async adds a method that returns a promise: fn runs on a goroutine.
 // The promise is made in JavaScript (asyncMethod), which hands its
 // resolve and reject to the Go function with the call's arguments: made
-// from Go (Promise), its executor would call back into the module on
-// every call.
+// from Go, its executor would call back into the module on every call.
 func (f *Funcs) Async(fn func(args []js.Value) (any, error)) js.Value {
 	jf := f.Add(func(_ js.Value, args []js.Value) any {
 		if len(args) < 2 {

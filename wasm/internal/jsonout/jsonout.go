@@ -124,6 +124,3 @@ func Uint(dst []byte, n uint64) []byte { return strconv.AppendUint(dst, n, 10) }
 
 // Int appends n in decimal.
 func Int(dst []byte, n int64) []byte { return strconv.AppendInt(dst, n, 10) }
-
-// Bool appends true or false.
-func Bool(dst []byte, v bool) []byte { return strconv.AppendBool(dst, v) }

@@ -145,11 +145,11 @@ func (f *Funcs) Async(fn func(args []js.Value) (any, error)) js.Value {
 		go settle(resolve, reject, func() (any, error) { return fn(args) })
 		return nil
 	})
-	return asyncMethod.Invoke(jf.Value)
+	return asyncMethod.Invoke(jf.Value, false)
 }
 
 // AsyncJSON adds a method like Async's whose arguments fn gets as JSON
-// (a JSON array, made at the call: jsonMethod), not as JS values each
+// (a JSON array, made at the call by asyncMethod), not as JS values each
 // made a Go value and put in an array again to be made JSON; or, if they
 // are not JSON values, the error that says why.
 func (f *Funcs) AsyncJSON(fn func(args []byte, bad error) (any, error)) js.Value {
@@ -168,16 +168,11 @@ func (f *Funcs) AsyncJSON(fn func(args []byte, bad error) (any, error)) js.Value
 		go settle(resolve, reject, func() (any, error) { return fn(in, err) })
 		return nil
 	})
-	return jsonMethod.Invoke(jf.Value)
+	return asyncMethod.Invoke(jf.Value, true)
 }
 
-// jsonMethod makes the JS method of a Go function for AsyncJSON.
-var jsonMethod = Helper("jsonMethod", jsonMethodSrc)
-
-//go:embed js/jsonMethod.js
-var jsonMethodSrc string
-
-// asyncMethod makes the JS method of a Go function for Async.
+// asyncMethod makes the JS method of a Go function for Async and
+// AsyncJSON.
 var asyncMethod = Helper("asyncMethod", asyncMethodSrc)
 
 //go:embed js/asyncMethod.js

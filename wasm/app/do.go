@@ -12,6 +12,7 @@ import (
 
 	"github.com/task-messenger/task-messenger/wasm/dbcall"
 	"github.com/task-messenger/task-messenger/wasm/identity"
+	"github.com/task-messenger/task-messenger/wasm/internal/jsonhead"
 	"github.com/task-messenger/task-messenger/wasm/room"
 )
 
@@ -41,7 +42,7 @@ func parseArgs(raw json.RawMessage) (args, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
-	if as, ok := splitArray(raw); ok {
+	if as, ok := jsonhead.Elements(raw); ok {
 		return as, nil
 	}
 	var as args
@@ -50,68 +51,6 @@ func parseArgs(raw json.RawMessage) (args, error) {
 	}
 	return as, nil
 }
-
-// splitArray returns the elements of raw, a JSON array, as json.Unmarshal
-// into []json.RawMessage reads them (each without the space around it),
-// but without its reflection: ok false if raw is not a valid JSON array.
-// The elements share raw's bytes.
-func splitArray(raw []byte) (args, bool) {
-	if len(raw) < 2 || raw[0] != '[' || !json.Valid(raw) {
-		return nil, false
-	}
-	as := args{}
-	i := skipSpace(raw, 1)
-	if raw[i] == ']' {
-		return as, true
-	}
-	for {
-		start, depth, inString := i, 0, false
-		for ; ; i++ { // valid JSON: the element ends at a , or ] outside strings and brackets
-			c := raw[i]
-			if inString {
-				if c == '\\' {
-					i++
-				} else if c == '"' {
-					inString = false
-				}
-				continue
-			}
-			if c == '"' {
-				inString = true
-			} else if c == '[' || c == '{' {
-				depth++
-			} else if c == ']' || c == '}' {
-				if depth == 0 {
-					break
-				}
-				depth--
-			} else if c == ',' && depth == 0 {
-				break
-			}
-		}
-		end := i
-		for end > start && isSpace(raw[end-1]) {
-			end--
-		}
-		as = append(as, raw[start:end])
-		if raw[i] == ']' {
-			return as, true
-		}
-		i = skipSpace(raw, i+1)
-	}
-}
-
-// skipSpace returns the index of the first byte of b from i on that is not
-// JSON white space.
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
-// isSpace reports whether c is JSON white space.
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // kind is the JSON type of a value: "string", "number", "object", "array",
 // "boolean" or "null" (also for an argument not given).

@@ -60,30 +60,3 @@ func FuzzDo(f *testing.F) {
 		}
 	})
 }
-
-// FuzzParseArgs: the arguments are split as json.Unmarshal into
-// []json.RawMessage splits them, and what it refuses is refused.
-func FuzzParseArgs(f *testing.F) {
-	for _, s := range []string{`[]`, ` [ ] `, `["a",1,{"b":[2,"]"]},null]`, `[ "x\"]" , [ [] , {} ] ]`, `["\\"]`, `[1,]`, `[`, `{}`, `null`, `"x"`, "[\t1\n,\r2 ]", `[[1],[2]`, `[1 2]`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		var want []json.RawMessage
-		werr := json.Unmarshal(raw, &want)
-		got, ok := splitArray(raw)
-		if ok && werr != nil {
-			t.Fatalf("splitArray(%q) took what json.Unmarshal refuses: %v", raw, werr)
-		}
-		if !ok {
-			return // parseArgs falls back to json.Unmarshal
-		}
-		if len(got) != len(want) || (want == nil) != (got == nil) {
-			t.Fatalf("splitArray(%q) = %q, json.Unmarshal: %q", raw, got, want)
-		}
-		for i := range got {
-			if string(got[i]) != string(want[i]) {
-				t.Fatalf("splitArray(%q)[%d] = %q, json.Unmarshal: %q", raw, i, got[i], want[i])
-			}
-		}
-	})
-}

@@ -1,10 +1,14 @@
-// Package jsonhead reads the type of an event's JSON without reading the
-// rest of it: the page's events ({"type": …, …}, package app) pass
-// through the tabs and the JS API, which look at the type of each, and a
-// catch-up brings thousands of message events at once.
+// Package jsonhead reads the outline of JSON without decoding the rest:
+// the type of an event (the page's events, {"type": …, …}, package app,
+// pass through the tabs and the JS API, which look at the type of each,
+// and a catch-up brings thousands of message events at once), and the
+// elements of an array (the arguments of each call of the JS API).
 package jsonhead
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/json"
+)
 
 // Type returns the value of the key "type" when the object's first key is
 // "type", written plainly, and its value a string without escapes; ok is
@@ -48,8 +52,57 @@ func expect(b []byte, c byte) ([]byte, bool) {
 }
 
 func skipSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
+	for len(b) > 0 && isSpace(b[0]) {
 		b = b[1:]
 	}
 	return b
+}
+
+// isSpace reports whether c is JSON white space.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// Elements returns the elements of raw, a JSON array, as json.Unmarshal
+// into []json.RawMessage reads them (each without the space around it),
+// but without its reflection: ok false if raw is not a valid JSON array.
+// The elements share raw's bytes.
+func Elements(raw []byte) (elems []json.RawMessage, ok bool) {
+	if len(raw) < 2 || raw[0] != '[' || !json.Valid(raw) {
+		return nil, false
+	}
+	elems = []json.RawMessage{}
+	rest := skipSpace(raw[1:])
+	for rest[0] != ']' {
+		i, depth, inString := 0, 0, false
+	scan: // valid JSON: the element ends at a , or ] outside strings and brackets
+		for ; ; i++ {
+			c := rest[i]
+			switch {
+			case inString && c == '\\':
+				i++
+			case inString:
+				inString = c != '"'
+			case c == '"':
+				inString = true
+			case c == '[' || c == '{':
+				depth++
+			case c == ']' || c == '}':
+				if depth == 0 {
+					break scan
+				}
+				depth--
+			case c == ',' && depth == 0:
+				break scan
+			}
+		}
+		end := i
+		for end > 0 && isSpace(rest[end-1]) {
+			end--
+		}
+		elems = append(elems, rest[:end])
+		if rest[i] == ']' {
+			break
+		}
+		rest = skipSpace(rest[i+1:])
+	}
+	return elems, true
 }

@@ -1,6 +1,9 @@
 package jsonhead
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 func TestType(t *testing.T) {
 	for _, c := range []struct {
@@ -37,4 +40,31 @@ func BenchmarkType(b *testing.B) {
 			b.Fatal("no type")
 		}
 	}
+}
+
+// FuzzElements: an array is split as json.Unmarshal into
+// []json.RawMessage splits it, and what it refuses is refused.
+func FuzzElements(f *testing.F) {
+	for _, s := range []string{`[]`, ` [ ] `, `["a",1,{"b":[2,"]"]},null]`, `[ "x\"]" , [ [] , {} ] ]`, `["\\"]`, `[1,]`, `[`, `{}`, `null`, `"x"`, "[\t1\n,\r2 ]", `[[1],[2]`, `[1 2]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var want []json.RawMessage
+		werr := json.Unmarshal(raw, &want)
+		got, ok := Elements(raw)
+		if ok && werr != nil {
+			t.Fatalf("Elements(%q) took what json.Unmarshal refuses: %v", raw, werr)
+		}
+		if !ok {
+			return // the caller decodes it (app.parseArgs: json.Unmarshal, and its error)
+		}
+		if len(got) != len(want) || (want == nil) != (got == nil) {
+			t.Fatalf("Elements(%q) = %q, json.Unmarshal: %q", raw, got, want)
+		}
+		for i := range got {
+			if string(got[i]) != string(want[i]) {
+				t.Fatalf("Elements(%q)[%d] = %q, json.Unmarshal: %q", raw, i, got[i], want[i])
+			}
+		}
+	})
 }

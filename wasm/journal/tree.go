@@ -11,6 +11,7 @@ import (
 
 	"github.com/task-messenger/task-messenger/wasm/identity"
 	"github.com/task-messenger/task-messenger/wasm/internal/yield"
+	"github.com/task-messenger/task-messenger/wasm/journal/internal/rfc6962"
 	"github.com/task-messenger/task-messenger/wasm/store"
 )
 
@@ -405,14 +406,15 @@ func treeIndexes(n int64) []int64 {
 // (TestLeftIsFrontier derives them from the range).
 func leftIndexes(start, end int64) []int64 { return treeIndexes(start) }
 
-// leafHashes returns the RFC 6962 leaf hash of each page.
+// leafHashes returns the RFC 6962 leaf hash of each page (tlog's, about
+// twice as fast in the browser: package rfc6962).
 func leafHashes(pages [][]byte) []Hash {
 	leaves := make([]Hash, len(pages))
 	for i, p := range pages {
 		if i > 0 && i%hashesPerYield == 0 {
 			yield.Now()
 		}
-		leaves[i] = tlog.RecordHash(p)
+		leaves[i] = rfc6962.RecordHash(p)
 	}
 	return leaves
 }
@@ -491,7 +493,7 @@ func extend(f frontier, start int64, leaves []Hash) (fresh []Hash, counts []int,
 		fresh = append(fresh, h)
 		level := 0
 		for len(stack) > 0 && stack[len(stack)-1].level == level {
-			h = tlog.NodeHash(stack[len(stack)-1].hash, h)
+			h = rfc6962.NodeHash(stack[len(stack)-1].hash, h)
 			stack = stack[:len(stack)-1]
 			level++
 			fresh = append(fresh, h)
@@ -501,7 +503,7 @@ func extend(f frontier, start int64, leaves []Hash) (fresh []Hash, counts []int,
 	}
 	root = stack[len(stack)-1].hash
 	for i := len(stack) - 2; i >= 0; i-- {
-		root = tlog.NodeHash(stack[i].hash, root)
+		root = rfc6962.NodeHash(stack[i].hash, root)
 	}
 	next = make(frontier, len(stack))
 	lo := int64(0)

@@ -156,3 +156,20 @@ func FuzzTextOf(f *testing.F) {
 		}
 	})
 }
+
+// TestIDMemo: the memo answers the text it decoded last, decodes any
+// other, and keeps nothing of a text that does not decode.
+func TestIDMemo(t *testing.T) {
+	var m idMemo
+	a, b := identity.ID{1}.String(), identity.ID{2}.String()
+	for i, q := range []struct {
+		text string
+		want identity.ID
+		bad  bool
+	}{{a, identity.ID{1}, false}, {a, identity.ID{1}, false}, {b, identity.ID{2}, false}, {"0" + b[1:], identity.ID{}, true}, {b, identity.ID{2}, false}, {a, identity.ID{1}, false}} {
+		got, err := m.decode(q.text)
+		if (err != nil) != q.bad || got != q.want {
+			t.Fatalf("decode %d: %x, %v; want %x (error %v)", i, got[:1], err, q.want[:1], q.bad)
+		}
+	}
+}

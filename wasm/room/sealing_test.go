@@ -124,3 +124,35 @@ func TestPagesSealed(t *testing.T) {
 		return false
 	})
 }
+
+// TestKeyCacheLast: the key last asked for is answered first, and a
+// change of book or epoch never gets another's key.
+func TestKeyCacheLast(t *testing.T) {
+	secret := bytes.Repeat([]byte{7}, 32)
+	a, b := identity.ID{1}, identity.ID{2}
+	var c keyCache
+	want := func(book identity.ID, epoch uint32) *seal.Key {
+		k, err := seal.BookKey(secret, epoch, book)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	sealed, err := want(a, 0).Seal(3, []byte("page"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range []struct {
+		book  identity.ID
+		epoch uint32
+		opens bool // opens a's page of epoch 0
+	}{{a, 0, true}, {a, 0, true}, {b, 0, false}, {a, 0, true}, {a, 1, false}, {a, 1, false}, {a, 0, true}} {
+		k, err := c.get(secret, q.epoch, q.book)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.Open(3, sealed); (err == nil) != q.opens {
+			t.Fatalf("ask %d (book %x, epoch %d): opens a's page: %v, want %v", i, q.book[:1], q.epoch, err == nil, q.opens)
+		}
+	}
+}

@@ -29,7 +29,9 @@
 // # Heads and proofs
 //
 // Page i's leaf hash is the RFC 6962 leaf hash SHA-256(0x00 ‖ page); the
-// pages form an RFC 6962 Merkle tree, computed with golang.org/x/mod/sumdb/tlog.
+// pages form an RFC 6962 Merkle tree, computed with golang.org/x/mod/sumdb/tlog
+// (in the browser, the leaf and node hashes of appends and verified ranges
+// through package rfc6962: the same hashes, twice as fast there).
 // Every append (of one page or a batch) produces a Head {key, length, root,
 // signature}, the book key's signature of
 //

@@ -2,10 +2,11 @@
 // record's leaf hash and an interior node's — exactly as
 // golang.org/x/mod/sumdb/tlog's RecordHash and NodeHash do, and faster in
 // the browser: there crypto/sha256 runs its generic Go code, which Go's
-// wasm backend compiles to about 70 MB/s, and hashing is most of what a
-// browser does to verify the pages of a catch-up. block is that code with
-// its rounds written out (gen.go), about twice as fast in V8; natively
-// the standard library's, which uses the CPU's SHA instructions, is used.
+// wasm backend compiles to about 70 MB/s, and hashing was the largest
+// item of a browser's verification of a catch-up's pages. block is that
+// code with its rounds written out (gen.go), about twice as fast in V8.
+// Natively RecordHash and NodeHash are tlog's own: crypto/sha256 uses the
+// CPU's SHA instructions there.
 //
 // The results are tlog's, byte for byte, for every input
 // (TestSameAsTlog, FuzzRecordHash).

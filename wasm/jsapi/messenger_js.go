@@ -85,8 +85,9 @@ type jsApp struct {
 	// after on or an off changed hooks (stale): a JS object and an array
 	// per type for every batch of events cost each message's reader more
 	// than delivering it. dispatch's alone.
-	hooksJS js.Value
-	stale   bool // guarded by mu
+	hooksJS   js.Value
+	hookTypes map[room.EventType]struct{} // the types with hooks, made with hooksJS; dispatch's alone
+	stale     bool                        // guarded by mu
 }
 
 // openApp is tm.open({ profile, relay, devtools, webrtc, storage, recover,
@@ -616,30 +617,30 @@ type appHook struct {
 	fn js.Value
 }
 
-// hooksNow returns the event types that have hooks, and makes hooksJS
-// again if they changed since it was made.
+// hooksNow returns the event types that have hooks, and makes them and
+// hooksJS again if the hooks changed since they were made (the map is
+// made anew, never changed: dispatch reads it without the lock).
 func (ja *jsApp) hooksNow() map[room.EventType]struct{} {
 	ja.mu.Lock()
 	defer ja.mu.Unlock()
-	types := make(map[room.EventType]struct{}, len(ja.hooks))
-	for t, fns := range ja.hooks {
-		if len(fns) > 0 {
-			types[t] = struct{}{}
-		}
-	}
-	if !ja.stale && !ja.hooksJS.IsUndefined() {
-		return types
+	if !ja.stale && ja.hookTypes != nil {
+		return ja.hookTypes
 	}
 	ja.stale = false
+	types := make(map[room.EventType]struct{}, len(ja.hooks))
 	o := js.Global().Get("Object").New()
-	for t := range types {
-		arr := make([]any, len(ja.hooks[t]))
-		for i, h := range ja.hooks[t] {
+	for t, fns := range ja.hooks {
+		if len(fns) == 0 {
+			continue
+		}
+		types[t] = struct{}{}
+		arr := make([]any, len(fns))
+		for i, h := range fns {
 			arr[i] = h.fn
 		}
 		o.Set(string(t), js.ValueOf(arr))
 	}
-	ja.hooksJS = o
+	ja.hooksJS, ja.hookTypes = o, types
 	return types
 }
 

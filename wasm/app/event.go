@@ -97,7 +97,7 @@ func (ev Event) MarshalJSON() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		b = append(append(append(append(b, ',', '"'), o.name...), '"', ':'), v...)
+		b = append(appendKey(b, o.name), v...)
 	}
 	if !ev.Device.IsZero() {
 		b = appendID(append(b, `,"device":`...), ev.Device)
@@ -115,8 +115,12 @@ func appendString(b []byte, name, s string) []byte {
 	if s == "" {
 		return b
 	}
-	b = append(append(append(b, ',', '"'), name...), '"', ':')
-	return jsonout.String(b, s)
+	return jsonout.String(appendKey(b, name), s)
+}
+
+// appendKey appends ,"name": (a name of ours: nothing to escape).
+func appendKey(b []byte, name string) []byte {
+	return append(append(append(b, ',', '"'), name...), '"', ':')
 }
 
 // appendID appends id as a JSON string (z-base-32: nothing to escape).
@@ -204,7 +208,7 @@ func (v *MessageView) appendJSON(b []byte) ([]byte, error) {
 		set  bool
 	}{{"deleted", v.Deleted}, {"pending", v.Pending}, {"withdrawn", v.Withdrawn}} {
 		if f.set {
-			b = append(append(append(b, ',', '"'), f.name...), `":true`...)
+			b = append(appendKey(b, f.name), "true"...)
 		}
 	}
 	return append(b, '}'), nil
